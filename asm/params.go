@@ -1,0 +1,90 @@
+// Package asm holds sbconv's microkernel contract and, on platforms that
+// have them, the generated assembly microkernels (produced by the generators
+// in the nested gen/ module; never edit them by hand). It is for sbconv's
+// own drivers in package kernels, not for direct use.
+//
+// # The microkernel contract
+//
+// One call computes Pix output pixels of one output row for OCB output
+// channel blocks of b lanes (b = 8 or 16), summing over ICB input channel
+// blocks and a KH x KW window of taps, and stores the result once through
+// the fused epilogue:
+//
+//	for o := 0; o < OCB; o++ {
+//		for p := 0; p < Pix; p++ {
+//			for lane := 0; lane < b; lane++ {
+//				acc := Bias[o*b+lane]
+//				for c := 0; c < ICB; c++ {
+//					for kh := 0; kh < KH; kh++ {
+//						for kw := 0; kw < KW; kw++ {
+//							for i := 0; i < b; i++ {
+//								x := Src[p*SrcPix + c*SrcICB + kh*SrcRow + kw*SrcTap + i*4]
+//								w := Wei[o*WeiOCB + c*WeiICB + kh*WeiRow + kw*b*b*4 + i*b*4 + lane*4]
+//								acc += x * w
+//							}
+//						}
+//					}
+//				}
+//				if Res != nil { acc += Res[o*DstOCB + p*DstPix + lane*4] }
+//				if ReLU != 0 && acc < 0 { acc = 0 }
+//				Dst[o*DstOCB + p*DstPix + lane*4] = acc
+//			}
+//		}
+//	}
+//
+// (indices in bytes). Strides are runtime values, so the same contract
+// serves a stride-s convolution (SrcPix = s*b*4, DstPix = b*4) and one
+// output phase of a stride-s transposed convolution (SrcPix = b*4,
+// DstPix = s*b*4). An implementation is free to walk the Pix pixels ur_w at
+// a time with generated tails and to specialise on strides it knows; it may
+// assume Pix, OCB, ICB, KH and KW are at least 1 and that every address the
+// loop above forms lies inside its operand, which the Go drivers guarantee
+// (borders are handled there by narrowing KH, KW and Pix, never by reading
+// outside the input). Res and Dst have the same geometry.
+package asm
+
+import "unsafe"
+
+// Params is the argument block of one microkernel call. Assembly reads it
+// through a pointer at the offsets given by the Off* constants; a test
+// checks them against unsafe.Offsetof, so reordering fields breaks the
+// build's tests, not memory.
+type Params struct {
+	Src  unsafe.Pointer // input at pixel 0, tap (0, 0), channel block 0
+	Wei  unsafe.Pointer // packed weights at output block 0, input block 0, tap (0, 0)
+	Dst  unsafe.Pointer // output at pixel 0, output block 0
+	Bias unsafe.Pointer // b*OCB bias values (zero where the layer has none)
+	Res  unsafe.Pointer // residual with Dst's geometry, or nil
+
+	Pix, OCB, ICB, KH, KW int // counts, all >= 1
+
+	SrcICB, SrcRow, SrcTap, SrcPix int // input strides in bytes
+	WeiOCB, WeiICB, WeiRow         int // weight strides in bytes (tap stride is b*b*4)
+	DstOCB, DstPix                 int // output (and residual) strides in bytes
+	ReLU                           int // 1: clamp negatives to zero after the residual
+}
+
+// Byte offsets of the Params fields, as the generated assembly uses them.
+const (
+	OffSrc       = 0
+	OffWei       = 8
+	OffDst       = 16
+	OffBias      = 24
+	OffRes       = 32
+	OffPix       = 40
+	OffOCB       = 48
+	OffICB       = 56
+	OffKH        = 64
+	OffKW        = 72
+	OffSrcICB    = 80
+	OffSrcRow    = 88
+	OffSrcTap    = 96
+	OffSrcPix    = 104
+	OffWeiOCB    = 112
+	OffWeiICB    = 120
+	OffWeiRow    = 128
+	OffDstOCB    = 136
+	OffDstPix    = 144
+	OffReLU      = 152
+	SizeofParams = 160
+)

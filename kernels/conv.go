@@ -1,0 +1,120 @@
+// Package kernels is sbconv's compute API: 2-D convolution and transposed
+// convolution on nChw{b}c tensors (package layout), with bias, residual add
+// and ReLU fused into the single store of every output value.
+//
+// One Go driver does all tiling, border handling, phase decomposition and
+// threading; what differs per instruction set is only the microkernel that
+// computes a run of output pixels of one row for a few output channel
+// blocks (see package asm for its contract). The set is chosen once, at the
+// first constructor call, from the CPU's features (golang.org/x/sys/cpu),
+// or forced with SBCONV_ISA=generic|avx2|avx512|neon. Building with
+// -tags purego leaves out all assembly.
+//
+// A stride-s transposed convolution is computed as s*s phase convolutions
+// over the low-resolution input (layout.PackDeconvPhase): no zero is
+// inserted and no multiply touches one, so it costs what its taps cost.
+//
+// Layers are immutable once built and safe for concurrent Forward calls.
+// Forward allocates nothing in the steady state.
+package kernels
+
+import (
+	"fmt"
+
+	"github.com/sbconv/sbconv/layout"
+)
+
+// Conv2D is a 2-D convolution with PyTorch's Conv2d semantics (dilation 1,
+// groups 1), built once and applied with Forward.
+type Conv2D struct {
+	l layer
+}
+
+// NewConv2D builds a convolution from PyTorch Conv2d weights in OIHW order
+// (len OutC*InC*KH*KW) and an optional bias (len OutC, or nil), for tensors
+// with channel block block (8 or 16; Block() is the fast one here).
+func NewConv2D(spec ConvSpec, weights, bias []float32, block int) (*Conv2D, error) {
+	set, err := current()
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	if err := layout.CheckBlock(block); err != nil {
+		return nil, fmt.Errorf("kernels: %w", err)
+	}
+	if err := spec.checkWeights(weights, bias, "OIHW"); err != nil {
+		return nil, err
+	}
+	packed, err := layout.PackConv(weights, spec.OutC, spec.InC, spec.KH, spec.KW, block)
+	if err != nil {
+		return nil, fmt.Errorf("kernels: %w", err)
+	}
+	pb, err := layout.PackBias(bias, spec.OutC, block)
+	if err != nil {
+		return nil, fmt.Errorf("kernels: %w", err)
+	}
+	c := &Conv2D{l: layer{
+		spec:   spec,
+		block:  block,
+		icb:    ceilDiv(spec.InC, block),
+		ocb:    ceilDiv(spec.OutC, block),
+		bias:   pb,
+		passes: []pass{{wei: packed, kh: spec.KH, kw: spec.KW}},
+	}}
+	c.l.initKernels(set)
+	return c, nil
+}
+
+// Spec returns the layer's specification.
+func (c *Conv2D) Spec() ConvSpec { return c.l.spec }
+
+// OutputSize returns the output height and width for an h x w input, as
+// PyTorch computes them, or an error when the input is smaller than the
+// kernel after padding.
+func (c *Conv2D) OutputSize(h, w int) (oh, ow int, err error) {
+	s := c.l.spec
+	if h <= 0 || w <= 0 {
+		return 0, 0, fmt.Errorf("kernels: input size %dx%d must be positive", h, w)
+	}
+	if h+2*s.PadH < s.KH || w+2*s.PadW < s.KW {
+		return 0, 0, fmt.Errorf("kernels: input %dx%d padded by %dx%d is smaller than the %dx%d kernel",
+			h, w, s.PadH, s.PadW, s.KH, s.KW)
+	}
+	return (h+2*s.PadH-s.KH)/s.StrideH + 1, (w+2*s.PadW-s.KW)/s.StrideW + 1, nil
+}
+
+// FLOPs returns the multiply-adds of one Forward call on an n x InC x h x w
+// input, counted as two operations each (bias, residual and activation are
+// not counted).
+func (c *Conv2D) FLOPs(n, h, w int) float64 {
+	oh, ow, err := c.OutputSize(h, w)
+	if err != nil {
+		return 0
+	}
+	s := c.l.spec
+	return 2 * float64(n) * float64(s.OutC) * float64(oh*ow) * float64(s.InC*s.KH*s.KW)
+}
+
+// Forward computes dst = act(conv(src) + bias + ep.Residual). dst must have
+// the shape OutputSize gives for src, and must not share memory with src or
+// the residual.
+func (c *Conv2D) Forward(dst, src *layout.Tensor, ep Epilogue) error {
+	if c == nil {
+		return fmt.Errorf("kernels: Forward on a nil *Conv2D")
+	}
+	s := c.l.spec
+	if err := checkForward(dst, src, ep, s.InC, s.OutC, c.l.block); err != nil {
+		return err
+	}
+	oh, ow, err := c.OutputSize(src.H, src.W)
+	if err != nil {
+		return err
+	}
+	if dst.H != oh || dst.W != ow {
+		return fmt.Errorf("kernels: dst is %dx%d, want %dx%d for a %dx%d input", dst.H, dst.W, oh, ow, src.H, src.W)
+	}
+	c.l.run(dst, src, ep)
+	return nil
+}

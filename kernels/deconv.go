@@ -1,0 +1,125 @@
+package kernels
+
+import (
+	"fmt"
+
+	"github.com/sbconv/sbconv/layout"
+)
+
+// ConvTranspose2D is a 2-D transposed convolution with PyTorch's
+// ConvTranspose2d semantics (dilation 1, groups 1). It never inserts zeros:
+// it runs as StrideH*StrideW phase convolutions over the low-resolution
+// input, each with only the taps that reach its output pixels.
+type ConvTranspose2D struct {
+	l layer
+}
+
+// NewConvTranspose2D builds a transposed convolution from PyTorch
+// ConvTranspose2d weights in IOHW order (len InC*OutC*KH*KW) and an
+// optional bias (len OutC, or nil), for tensors with channel block block.
+func NewConvTranspose2D(spec ConvSpec, weights, bias []float32, block int) (*ConvTranspose2D, error) {
+	set, err := current()
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	if err := layout.CheckBlock(block); err != nil {
+		return nil, fmt.Errorf("kernels: %w", err)
+	}
+	if err := spec.checkWeights(weights, bias, "IOHW"); err != nil {
+		return nil, err
+	}
+	pb, err := layout.PackBias(bias, spec.OutC, block)
+	if err != nil {
+		return nil, fmt.Errorf("kernels: %w", err)
+	}
+	d := &ConvTranspose2D{l: layer{
+		spec:   spec,
+		block:  block,
+		icb:    ceilDiv(spec.InC, block),
+		ocb:    ceilDiv(spec.OutC, block),
+		bias:   pb,
+		deconv: true,
+	}}
+	for rh := 0; rh < spec.StrideH; rh++ {
+		for rw := 0; rw < spec.StrideW; rw++ {
+			w, nkh, nkw, err := layout.PackDeconvPhase(weights, spec.InC, spec.OutC, spec.KH, spec.KW,
+				spec.StrideH, spec.StrideW, rh, rw, block)
+			if err != nil {
+				return nil, fmt.Errorf("kernels: %w", err)
+			}
+			d.l.passes = append(d.l.passes, pass{wei: w, kh: nkh, kw: nkw, rh: rh, rw: rw})
+		}
+	}
+	d.l.initKernels(set)
+	return d, nil
+}
+
+// Spec returns the layer's specification.
+func (d *ConvTranspose2D) Spec() ConvSpec { return d.l.spec }
+
+// OutputRange returns the legal output sizes for an h x w input: PyTorch's
+// (h-1)*StrideH - 2*PadH + KH plus an output_padding of 0..StrideH-1, and
+// likewise for the width. The destination tensor of Forward picks one.
+func (d *ConvTranspose2D) OutputRange(h, w int) (minH, maxH, minW, maxW int, err error) {
+	s := d.l.spec
+	if h <= 0 || w <= 0 {
+		return 0, 0, 0, 0, fmt.Errorf("kernels: input size %dx%d must be positive", h, w)
+	}
+	minH = (h-1)*s.StrideH - 2*s.PadH + s.KH
+	minW = (w-1)*s.StrideW - 2*s.PadW + s.KW
+	if minH < 1 || minW < 1 {
+		return 0, 0, 0, 0, fmt.Errorf("kernels: input %dx%d gives an empty output (%dx%d) with padding %dx%d",
+			h, w, minH, minW, s.PadH, s.PadW)
+	}
+	return minH, minH + s.StrideH - 1, minW, minW + s.StrideW - 1, nil
+}
+
+// FLOPs returns the multiply-adds that reach the output of one Forward call
+// from an n x InC x h x w input to an oh x ow output, two operations each.
+// Only real taps count: this is the work of the equivalent direct
+// computation, not of a zero-inserted one.
+func (d *ConvTranspose2D) FLOPs(n, h, w, oh, ow int) float64 {
+	s := d.l.spec
+	taps := func(in, out, k, st, pad int) float64 {
+		var t float64
+		for i := 0; i < in; i++ {
+			for j := 0; j < k; j++ {
+				if o := i*st - pad + j; o >= 0 && o < out {
+					t++
+				}
+			}
+		}
+		return t
+	}
+	return 2 * float64(n) * float64(s.InC) * float64(s.OutC) *
+		taps(h, oh, s.KH, s.StrideH, s.PadH) * taps(w, ow, s.KW, s.StrideW, s.PadW)
+}
+
+// Forward computes dst = act(convT(src) + bias + ep.Residual) with the
+// output size chosen by dst, exactly as PyTorch's output_size: dst.H and
+// dst.W must lie in OutputRange(src.H, src.W). dst must not share memory
+// with src or the residual.
+func (d *ConvTranspose2D) Forward(dst, src *layout.Tensor, ep Epilogue) error {
+	if d == nil {
+		return fmt.Errorf("kernels: Forward on a nil *ConvTranspose2D")
+	}
+	s := d.l.spec
+	if err := checkForward(dst, src, ep, s.InC, s.OutC, d.l.block); err != nil {
+		return err
+	}
+	minH, maxH, minW, maxW, err := d.OutputRange(src.H, src.W)
+	if err != nil {
+		return err
+	}
+	if dst.H < minH || dst.H > maxH {
+		return fmt.Errorf("kernels: dst.H = %d outside [%d, %d] for input height %d", dst.H, minH, maxH, src.H)
+	}
+	if dst.W < minW || dst.W > maxW {
+		return fmt.Errorf("kernels: dst.W = %d outside [%d, %d] for input width %d", dst.W, minW, maxW, src.W)
+	}
+	d.l.run(dst, src, ep)
+	return nil
+}

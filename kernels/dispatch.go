@@ -1,0 +1,143 @@
+package kernels
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sbconv/sbconv/asm"
+)
+
+// microkernel computes one call of the contract in package asm.
+type microkernel = func(*asm.Params)
+
+// isaSet is what differs per instruction set: its microkernels. Everything
+// else (tiling, borders, phases, threads, epilogue selection) is the shared
+// driver.
+type isaSet struct {
+	name   string
+	block  int  // the channel block its microkernels are built for
+	maxOCB int  // the most output channel blocks one call takes
+	usable bool // the CPU (and the build) can run it
+	// kernel returns the microkernel for ocb output channel blocks
+	// (1 <= ocb <= maxOCB) at input pixel stride srcPix and output pixel
+	// stride dstPix (in pixels), or nil where the set has none, in which
+	// case the driver uses the generic microkernel for that call shape.
+	kernel func(ocb, srcPix, dstPix int) microkernel
+}
+
+// genericSet is always available: the portable Go microkernel, block 8.
+var genericSet = &isaSet{
+	name:   "generic",
+	block:  8,
+	maxOCB: 4,
+	usable: true,
+	kernel: func(int, int, int) microkernel { return genericRow8 },
+}
+
+// isaSets lists the sets built into this binary, best first; files built
+// for an architecture add theirs in init functions. generic is always last.
+var isaSets = []*isaSet{genericSet}
+
+// registerISA adds a set ahead of the generic one.
+func registerISA(s *isaSet) {
+	isaSets = append([]*isaSet{s}, isaSets...)
+}
+
+var selected struct {
+	once sync.Once
+	set  atomic.Pointer[isaSet]
+	err  error // an unsatisfiable SBCONV_ISA request
+}
+
+// selectISA picks the set from SBCONV_ISA, or the best usable one.
+func selectISA(want string) (*isaSet, error) {
+	want = strings.ToLower(strings.TrimSpace(want))
+	if want == "" {
+		for _, s := range isaSets {
+			if s.usable {
+				return s, nil
+			}
+		}
+		return genericSet, nil
+	}
+	var names []string
+	for _, s := range isaSets {
+		names = append(names, s.name)
+		if s.name == want {
+			if !s.usable {
+				return nil, fmt.Errorf("kernels: SBCONV_ISA=%s: this CPU cannot run it", want)
+			}
+			return s, nil
+		}
+	}
+	known := map[string]bool{"generic": true, "avx2": true, "avx512": true, "neon": true}
+	if known[want] {
+		return nil, fmt.Errorf("kernels: SBCONV_ISA=%s: not built into this binary (built: %s)", want, strings.Join(names, ", "))
+	}
+	return nil, fmt.Errorf("kernels: SBCONV_ISA=%q: unknown (want one of generic, avx2, avx512, neon)", want)
+}
+
+// current returns the dispatched set, choosing it on first use.
+func current() (*isaSet, error) {
+	selected.once.Do(func() {
+		s, err := selectISA(os.Getenv("SBCONV_ISA"))
+		if err != nil {
+			selected.err = err
+			s = genericSet
+		}
+		selected.set.Store(s)
+	})
+	if selected.err != nil {
+		return nil, selected.err
+	}
+	return selected.set.Load(), nil
+}
+
+// ISA reports the microkernel set in use: "avx512", "avx2", "neon" or
+// "generic". It is "generic" too when SBCONV_ISA asked for a set that
+// cannot run here; constructors then return that error (see ISAError).
+func ISA() string {
+	current()
+	return selected.set.Load().name
+}
+
+// ISAError returns the error of an SBCONV_ISA request this binary or CPU
+// cannot honour, or nil.
+func ISAError() error {
+	_, err := current()
+	return err
+}
+
+// Block returns the channel block the dispatched microkernels want: build
+// tensors and layers with it for the fast path. Layers with another legal
+// block still compute correctly, with the generic microkernel.
+func Block() int {
+	current()
+	return selected.set.Load().block
+}
+
+// ISAs lists the microkernel sets built into this binary that this CPU can
+// run, best first.
+func ISAs() []string {
+	var out []string
+	for _, s := range isaSets {
+		if s.usable {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}
+
+// kernelFor returns the set's microkernel for a call shape, falling back to
+// the generic one for the block.
+func (s *isaSet) kernelFor(block, ocb, srcPix, dstPix int) microkernel {
+	if s != genericSet && s.block == block {
+		if k := s.kernel(ocb, srcPix, dstPix); k != nil {
+			return k
+		}
+	}
+	return genericKernel(block)
+}

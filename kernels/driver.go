@@ -1,0 +1,245 @@
+package kernels
+
+import (
+	"sync"
+	"unsafe"
+
+	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/layout"
+)
+
+// The shared driver. A layer is a list of passes; each pass is an ordinary
+// stride-(ihStep, iwStep) convolution whose outputs land (ohStep, owStep)
+// pixels apart:
+//
+//   - Conv2D has one pass: output (i, j) reads input rows from
+//     i*StrideH-PadH and columns from j*StrideW-PadW.
+//   - ConvTranspose2D has StrideH*StrideW passes, one per output phase
+//     (rh, rw): a stride-1 convolution over the low-resolution input with
+//     the phase's taps (layout.PackDeconvPhase), whose output (i, j) is
+//     pixel (ohOff + i*StrideH, owOff + j*StrideW).
+//
+// For every output row the driver narrows the kernel window to the input
+// rows that exist (top and bottom borders), then splits the row into the
+// left border pixels, the interior run whose whole window lies inside the
+// input (one microkernel call), and the right border pixels (one call each,
+// with the window narrowed to the columns that exist). The microkernels so
+// never see padding and never branch on borders.
+
+// pass is one convolution of a layer, with its packed weights.
+type pass struct {
+	wei    []float32 // OIhw{b}i{b}o with kh x kw taps; empty when kh*kw == 0
+	kh, kw int       // taps of this pass
+	rh, rw int       // output phase (transposed convolution only)
+	kern   []microkernel
+}
+
+// layer holds what Conv2D and ConvTranspose2D share.
+type layer struct {
+	spec     ConvSpec
+	block    int
+	icb, ocb int
+	bias     []float32 // ocb*block values
+	passes   []pass
+	maxOCB   int
+	isa      *isaSet
+	deconv   bool
+}
+
+// geom places pass rows and columns in the output and input.
+type geom struct {
+	rows, ohOff, ohStep, ihOff, ihStep int
+	cols, owOff, owStep, iwOff, iwStep int
+}
+
+func (l *layer) initKernels(set *isaSet) {
+	l.isa = set
+	l.maxOCB = set.maxOCB
+	if set.block != l.block {
+		l.maxOCB = genericSet.maxOCB
+	}
+	for i := range l.passes {
+		p := &l.passes[i]
+		sp, dp := l.spec.StrideW, 1
+		if l.deconv {
+			sp, dp = 1, l.spec.StrideW
+		}
+		p.kern = make([]microkernel, l.maxOCB+1)
+		for o := 1; o <= l.maxOCB; o++ {
+			p.kern[o] = set.kernelFor(l.block, o, sp, dp)
+		}
+	}
+}
+
+// geometry returns where pass p's rows and columns lie for an input of
+// ih x iw and an output of oh x ow.
+func (l *layer) geometry(p *pass, ih, iw, oh, ow int) geom {
+	s := l.spec
+	if !l.deconv {
+		return geom{
+			rows: oh, ohOff: 0, ohStep: 1, ihOff: -s.PadH, ihStep: s.StrideH,
+			cols: ow, owOff: 0, owStep: 1, iwOff: -s.PadW, iwStep: s.StrideW,
+		}
+	}
+	// Output rows of phase rh are oh = m*sh + rh - ph for integer m; tap t
+	// of the packed phase reads input row m - (nkh-1) + t.
+	mlo := ceilDiv(s.PadH-p.rh, s.StrideH)
+	mhi := floorDiv(oh-1+s.PadH-p.rh, s.StrideH)
+	nlo := ceilDiv(s.PadW-p.rw, s.StrideW)
+	nhi := floorDiv(ow-1+s.PadW-p.rw, s.StrideW)
+	return geom{
+		rows: max(0, mhi-mlo+1), ohOff: mlo*s.StrideH + p.rh - s.PadH, ohStep: s.StrideH,
+		ihOff: mlo - (p.kh - 1), ihStep: 1,
+		cols: max(0, nhi-nlo+1), owOff: nlo*s.StrideW + p.rw - s.PadW, owStep: s.StrideW,
+		iwOff: nlo - (p.kw - 1), iwStep: 1,
+	}
+}
+
+// fwd is one Forward call: the tensors and the split into units.
+type fwd struct {
+	l             *layer
+	dst, src, res *layout.Tensor
+	relu          int
+	groups        int // channel-block groups
+	chunks        int // row chunks per pass
+}
+
+// fwdFree recycles call records, so that a Forward call allocates nothing
+// once as many calls as ever run at once have run.
+var fwdFree freeList[fwd]
+
+// freeList is a mutex-guarded stack of records. Unlike sync.Pool it is not
+// emptied by the garbage collector, so the steady state never allocates.
+type freeList[T any] struct {
+	mu    sync.Mutex
+	items []*T
+}
+
+func (fl *freeList[T]) get() *T {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	if k := len(fl.items); k > 0 {
+		x := fl.items[k-1]
+		fl.items = fl.items[:k-1]
+		return x
+	}
+	return new(T)
+}
+
+func (fl *freeList[T]) put(x *T) {
+	fl.mu.Lock()
+	fl.items = append(fl.items, x)
+	fl.mu.Unlock()
+}
+
+// run computes a whole Forward call on the current thread count.
+func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
+	f := fwdFree.get()
+	*f = fwd{l: l, dst: dst, src: src, res: ep.Residual}
+	if ep.ReLU {
+		f.relu = 1
+	}
+	f.groups = ceilDiv(l.ocb, l.maxOCB)
+	n := Threads()
+	f.chunks = 1
+	base := dst.N * len(l.passes) * f.groups
+	if n > 1 && base < 4*n {
+		f.chunks = min(ceilDiv(4*n, base), dst.H)
+	}
+	parallel(f, base*f.chunks, n)
+	*f = fwd{}
+	fwdFree.put(f)
+}
+
+// runUnit computes unit u: one image, one pass, one channel-block group,
+// one chunk of rows.
+func (f *fwd) runUnit(u int) {
+	l := f.l
+	c := u % f.chunks
+	u /= f.chunks
+	pi := u % len(l.passes)
+	u /= len(l.passes)
+	g := u % f.groups
+	n := u / f.groups
+
+	o0 := g * l.ocb / f.groups
+	o1 := (g + 1) * l.ocb / f.groups
+	p := &l.passes[pi]
+	gm := l.geometry(p, f.src.H, f.src.W, f.dst.H, f.dst.W)
+	lo := c * gm.rows / f.chunks
+	hi := (c + 1) * gm.rows / f.chunks
+	var prm asm.Params
+	for r := lo; r < hi; r++ {
+		f.row(&prm, p, &gm, n, o0, o1, r)
+	}
+}
+
+// row computes output row r of pass p for channel blocks [o0, o1) of image n.
+func (f *fwd) row(prm *asm.Params, p *pass, gm *geom, n, o0, o1, r int) {
+	l, src, dst := f.l, f.src, f.dst
+	b := l.block
+	ih, iw, oh, ow := src.H, src.W, dst.H, dst.W
+	nocb := o1 - o0
+
+	outRow := gm.ohOff + r*gm.ohStep
+	ih0 := gm.ihOff + r*gm.ihStep
+	t0, t1 := max(0, -ih0), min(p.kh, ih-ih0)
+
+	*prm = asm.Params{
+		OCB:    nocb,
+		ICB:    l.icb,
+		SrcICB: ih * iw * b * 4,
+		SrcRow: iw * b * 4,
+		SrcTap: b * 4,
+		SrcPix: gm.iwStep * b * 4,
+		WeiOCB: l.icb * p.kh * p.kw * b * b * 4,
+		WeiICB: p.kh * p.kw * b * b * 4,
+		WeiRow: p.kw * b * b * 4,
+		DstOCB: oh * ow * b * 4,
+		DstPix: gm.owStep * b * 4,
+		ReLU:   f.relu,
+		Bias:   unsafe.Pointer(&l.bias[o0*b]),
+	}
+	dstBase := ((n*l.ocb+o0)*oh+outRow)*ow*b + gm.owOff*b
+	srcBase := n * l.icb * ih * iw * b
+	kern := p.kern[nocb]
+
+	// call computes npix pixels from column index j with taps [u0, u1).
+	call := func(j, npix, u0, u1 int, k microkernel) {
+		d := dstBase + j*gm.owStep*b
+		prm.Pix = npix
+		prm.Dst = unsafe.Pointer(&dst.Data[d])
+		if f.res != nil {
+			prm.Res = unsafe.Pointer(&f.res.Data[d])
+		}
+		if t1 <= t0 || u1 <= u0 {
+			// The window lies wholly in the padding: bias, residual and
+			// activation only, through the generic kernel (KH = 0).
+			prm.KH, prm.KW, prm.Src, prm.Wei = 0, 0, nil, nil
+			genericKernel(b)(prm)
+			return
+		}
+		iw0 := gm.iwOff + j*gm.iwStep
+		prm.KH, prm.KW = t1-t0, u1-u0
+		prm.Src = unsafe.Pointer(&src.Data[srcBase+((ih0+t0)*iw+iw0+u0)*b])
+		prm.Wei = unsafe.Pointer(&p.wei[(o0*l.icb*p.kh*p.kw+t0*p.kw+u0)*b*b])
+		k(prm)
+	}
+
+	// Columns j in [jlo, jhi) have their whole window inside the input.
+	jlo := min(gm.cols, max(0, ceilDiv(-gm.iwOff, gm.iwStep)))
+	jhi := max(jlo, min(gm.cols, floorDiv(iw-p.kw-gm.iwOff, gm.iwStep)+1))
+	border := func(j int) {
+		iw0 := gm.iwOff + j*gm.iwStep
+		call(j, 1, max(0, -iw0), min(p.kw, iw-iw0), kern)
+	}
+	for j := 0; j < jlo; j++ {
+		border(j)
+	}
+	if jhi > jlo {
+		call(jlo, jhi-jlo, 0, p.kw, kern)
+	}
+	for j := jhi; j < gm.cols; j++ {
+		border(j)
+	}
+}

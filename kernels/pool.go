@@ -1,0 +1,112 @@
+package kernels
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Threads: one Forward call splits its work into units (batch image x
+// channel-block group x pass x row chunk) that the calling goroutine and up
+// to SetThreads-1 persistent workers take from an atomic counter. Workers
+// are started once and kept; a call allocates nothing (its work record
+// comes from a free list), and concurrent calls share the workers while
+// each caller also works on its own units, so every call makes progress.
+
+var threads atomic.Int32
+
+func init() {
+	n := runtime.GOMAXPROCS(0)
+	if v, err := strconv.Atoi(os.Getenv("SBCONV_THREADS")); err == nil && v > 0 {
+		n = v
+	}
+	threads.Store(int32(n))
+}
+
+// SetThreads sets how many goroutines one Forward call uses (the caller's
+// included). n <= 0 restores the default: SBCONV_THREADS if set, else
+// GOMAXPROCS.
+func SetThreads(n int) {
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+		if v, err := strconv.Atoi(os.Getenv("SBCONV_THREADS")); err == nil && v > 0 {
+			n = v
+		}
+	}
+	threads.Store(int32(min(n, 1024)))
+}
+
+// Threads returns the number of goroutines a Forward call uses.
+func Threads() int { return int(threads.Load()) }
+
+// unitRunner is one Forward call's work, split into numbered units.
+type unitRunner interface {
+	runUnit(u int)
+}
+
+// task is the shared record of one parallel call.
+type task struct {
+	r     unitRunner
+	units int64
+	next  atomic.Int64
+	wg    sync.WaitGroup
+}
+
+// drain runs units until none is left.
+func (t *task) drain() {
+	for {
+		u := t.next.Add(1) - 1
+		if u >= t.units {
+			return
+		}
+		t.r.runUnit(int(u))
+	}
+}
+
+var pool struct {
+	mu      sync.Mutex
+	workers int
+	ch      chan *task
+	free    freeList[task]
+}
+
+func init() { pool.ch = make(chan *task, 256) }
+
+func worker() {
+	for t := range pool.ch {
+		t.drain()
+		t.wg.Done()
+	}
+}
+
+// parallel runs r's units 0..units-1 on up to n goroutines and returns when
+// all are done.
+func parallel(r unitRunner, units, n int) {
+	n = min(n, units)
+	if n <= 1 {
+		for u := 0; u < units; u++ {
+			r.runUnit(u)
+		}
+		return
+	}
+	pool.mu.Lock()
+	for pool.workers < n-1 {
+		go worker()
+		pool.workers++
+	}
+	pool.mu.Unlock()
+	t := pool.free.get()
+
+	t.r, t.units = r, int64(units)
+	t.next.Store(0)
+	t.wg.Add(n - 1)
+	for i := 0; i < n-1; i++ {
+		pool.ch <- t
+	}
+	t.drain()
+	t.wg.Wait()
+	t.r = nil
+	pool.free.put(t)
+}

@@ -1,0 +1,156 @@
+package kernels
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/sbconv/sbconv/layout"
+)
+
+// ConvSpec describes a 2-D convolution or transposed convolution: channel
+// counts, kernel size, stride and symmetric zero padding (PyTorch's
+// padding, applied on each side).
+type ConvSpec struct {
+	InC, OutC        int
+	KH, KW           int
+	StrideH, StrideW int
+	PadH, PadW       int // zero padding on each side
+}
+
+// Epilogue is what a Forward call fuses into its single store of each
+// output value: out = act(conv + bias + Residual).
+type Epilogue struct {
+	Residual *layout.Tensor // added before the activation; nil for none
+	ReLU     bool
+}
+
+// Limits on ConvSpec fields. Larger kernels, strides or pads are not
+// convolutions anyone runs through a CPU kernel library; the limits keep
+// every offset computation far from overflow.
+const (
+	MaxKernel   = 16 // KH, KW in 1..MaxKernel
+	MaxStride   = 16 // StrideH, StrideW in 1..MaxStride
+	MaxPad      = 16 // PadH, PadW in 0..MaxPad (output pixels that see only padding get bias, residual and activation)
+	MaxChannels = 1 << 20
+)
+
+func (s ConvSpec) validate() error {
+	check := func(name string, v, lo, hi int) error {
+		if v < lo || v > hi {
+			return fmt.Errorf("kernels: ConvSpec.%s = %d: must be in [%d, %d]", name, v, lo, hi)
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		name      string
+		v, lo, hi int
+	}{
+		{"InC", s.InC, 1, MaxChannels},
+		{"OutC", s.OutC, 1, MaxChannels},
+		{"KH", s.KH, 1, MaxKernel},
+		{"KW", s.KW, 1, MaxKernel},
+		{"StrideH", s.StrideH, 1, MaxStride},
+		{"StrideW", s.StrideW, 1, MaxStride},
+		{"PadH", s.PadH, 0, MaxPad},
+		{"PadW", s.PadW, 0, MaxPad},
+	} {
+		if err := check(c.name, c.v, c.lo, c.hi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkWeights validates the lengths of PyTorch-layout weights and bias.
+func (s ConvSpec) checkWeights(weights, bias []float32, order string) error {
+	want, err := layout.MulCheck(layout.MaxElements, s.OutC, s.InC, s.KH, s.KW)
+	if err != nil {
+		return fmt.Errorf("kernels: weights: %w", err)
+	}
+	if _, err := layout.MulCheck(layout.MaxElements, roundUp(s.OutC, 16), roundUp(s.InC, 16), s.KH, s.KW); err != nil {
+		return fmt.Errorf("kernels: packed weights: %w", err)
+	}
+	if len(weights) != want {
+		d0, d1 := s.OutC, s.InC
+		if order == "IOHW" {
+			d0, d1 = s.InC, s.OutC
+		}
+		return fmt.Errorf("kernels: len(weights) = %d, want %s %d*%d*%d*%d = %d",
+			len(weights), order, d0, d1, s.KH, s.KW, want)
+	}
+	if bias != nil && len(bias) != s.OutC {
+		return fmt.Errorf("kernels: len(bias) = %d, want OutC = %d (or nil)", len(bias), s.OutC)
+	}
+	return nil
+}
+
+// checkForward validates the tensors of a Forward call against the layer's
+// channels and block and against each other. The spatial sizes are the
+// caller's (Conv2D or ConvTranspose2D) to check.
+func checkForward(dst, src *layout.Tensor, ep Epilogue, inC, outC, block int) error {
+	if err := src.Validate("kernels: src"); err != nil {
+		return err
+	}
+	if err := dst.Validate("kernels: dst"); err != nil {
+		return err
+	}
+	if src.C != inC {
+		return fmt.Errorf("kernels: src.C = %d, want InC = %d", src.C, inC)
+	}
+	if dst.C != outC {
+		return fmt.Errorf("kernels: dst.C = %d, want OutC = %d", dst.C, outC)
+	}
+	if src.Block != block {
+		return fmt.Errorf("kernels: src.Block = %d, want the layer's block %d", src.Block, block)
+	}
+	if dst.Block != block {
+		return fmt.Errorf("kernels: dst.Block = %d, want the layer's block %d", dst.Block, block)
+	}
+	if dst.N != src.N {
+		return fmt.Errorf("kernels: dst.N = %d, want src.N = %d", dst.N, src.N)
+	}
+	if overlap(dst.Data, src.Data) {
+		return fmt.Errorf("kernels: dst aliases src: in-place convolution is not supported")
+	}
+	if r := ep.Residual; r != nil {
+		if err := r.Validate("kernels: Epilogue.Residual"); err != nil {
+			return err
+		}
+		if r.N != dst.N || r.C != dst.C || r.H != dst.H || r.W != dst.W || r.Block != dst.Block {
+			return fmt.Errorf("kernels: Epilogue.Residual is %dx%dx%dx%d block %d, want dst's %dx%dx%dx%d block %d",
+				r.N, r.C, r.H, r.W, r.Block, dst.N, dst.C, dst.H, dst.W, dst.Block)
+		}
+		if overlap(dst.Data, r.Data) {
+			return fmt.Errorf("kernels: dst aliases Epilogue.Residual")
+		}
+	}
+	return nil
+}
+
+// overlap reports whether two slices share any element.
+func overlap(a, b []float32) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	a0 := uintptr(unsafe.Pointer(unsafe.SliceData(a)))
+	b0 := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	a1 := a0 + uintptr(len(a))*4
+	b1 := b0 + uintptr(len(b))*4
+	return a0 < b1 && b0 < a1
+}
+
+func roundUp(x, b int) int { return (x + b - 1) / b * b }
+
+func ceilDiv(a, b int) int { // b > 0
+	if a >= 0 {
+		return (a + b - 1) / b
+	}
+	return -((-a) / b)
+}
+
+func floorDiv(a, b int) int { // b > 0
+	if a >= 0 {
+		return a / b
+	}
+	return -((-a + b - 1) / b)
+}

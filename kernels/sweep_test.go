@@ -1,0 +1,126 @@
+package kernels
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// The sweeps reach every path of the driver: top/bottom rows with a
+// narrowed window, left/right border pixels, interior runs of every length
+// (so every ur_w tail of a microkernel that steps ur_w pixels at a time),
+// channel counts around the block (padded lanes, one and several blocks,
+// every ocb group size), strides 1-4, and windows wholly in the padding.
+
+func TestConvSweep(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(1, 2))
+		for _, k := range []int{1, 2, 3, 5} {
+			for s := 1; s <= 3; s++ {
+				for _, w := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 17} {
+					if w+2*(k/2) < k {
+						continue
+					}
+					c := convCase{n: 1, inC: 3 + r.IntN(14), outC: 1 + r.IntN(40), h: 1 + r.IntN(6), w: w,
+						kh: k, kw: k, sh: s, sw: s, ph: k / 2, pw: k / 2,
+						bias: r.IntN(2) == 0, res: r.IntN(2) == 0, relu: r.IntN(2) == 0, block: 8}
+					if c.h+2*c.ph < k {
+						c.h = k
+					}
+					c.run(t, r, false)
+				}
+			}
+		}
+	})
+}
+
+func TestConvChannelSweep(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for _, block := range []int{8, 16} {
+			for _, ic := range []int{1, 7, 8, 9, 16, 17, 33} {
+				for _, oc := range []int{1, 8, 9, 16, 24, 40, 41, 72} {
+					c := convCase{n: 2, inC: ic, outC: oc, h: 5, w: 9, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1,
+						bias: true, res: oc%2 == 1, relu: ic%2 == 1, block: block}
+					c.run(t, r, false)
+				}
+			}
+		}
+	})
+}
+
+func TestConvOddShapes(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for i := 0; i < 60; i++ {
+			kh, kw := 1+r.IntN(7), 1+r.IntN(7)
+			c := convCase{n: 1 + r.IntN(2), inC: 1 + r.IntN(20), outC: 1 + r.IntN(20),
+				h: 1 + r.IntN(12), w: 1 + r.IntN(12), kh: kh, kw: kw,
+				sh: 1 + r.IntN(4), sw: 1 + r.IntN(4), ph: r.IntN(kh + 1), pw: r.IntN(kw + 1),
+				bias: r.IntN(2) == 0, res: r.IntN(2) == 0, relu: r.IntN(2) == 0, block: 8 << r.IntN(2)}
+			if c.h+2*c.ph < kh {
+				c.h = kh
+			}
+			if c.w+2*c.pw < kw {
+				c.w = kw
+			}
+			c.run(t, r, false)
+		}
+	})
+}
+
+func TestDeconvSweep(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 8))
+		for _, k := range []int{1, 2, 3, 4, 5} {
+			for s := 1; s <= 3; s++ {
+				for _, w := range []int{1, 2, 3, 4, 5, 7, 8, 13} {
+					p := min(k/2, k-1)
+					c := convCase{n: 1, inC: 1 + r.IntN(20), outC: 1 + r.IntN(30), h: 1 + r.IntN(5), w: w,
+						kh: k, kw: k, sh: s, sw: s, ph: p, pw: p,
+						bias: r.IntN(2) == 0, res: r.IntN(2) == 0, relu: r.IntN(2) == 0, block: 8}
+					minH, minW := (c.h-1)*s-2*p+k, (c.w-1)*s-2*p+k
+					if minH < 1 || minW < 1 {
+						continue
+					}
+					// Every legal output size: PyTorch's output_padding 0..s-1.
+					c.oh, c.ow = minH+r.IntN(s), minW+r.IntN(s)
+					c.run(t, r, true)
+				}
+			}
+		}
+	})
+}
+
+// TestDeconvRestoresOddSizes checks the spatial bottleneck's round trip:
+// a stride-2 3x3 convolution maps 7 to 4 and the restore maps 4 back to 7
+// (and 8 -> 4 -> 8, 56 -> 28 -> 56), chosen by dst alone.
+func TestDeconvRestoresOddSizes(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		for _, full := range []int{1, 2, 3, 7, 8, 13, 14, 28} {
+			low := (full+2-3)/2 + 1
+			c := convCase{n: 1, inC: 16, outC: 16, h: low, w: low, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1,
+				oh: full, ow: full, bias: true, res: true, relu: true, block: 8}
+			c.run(t, r, true)
+		}
+	})
+}
+
+func TestDeconvOddShapes(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(11, 12))
+		for i := 0; i < 60; i++ {
+			kh, kw := 1+r.IntN(7), 1+r.IntN(7)
+			c := convCase{n: 1 + r.IntN(2), inC: 1 + r.IntN(20), outC: 1 + r.IntN(20),
+				h: 1 + r.IntN(9), w: 1 + r.IntN(9), kh: kh, kw: kw,
+				sh: 1 + r.IntN(4), sw: 1 + r.IntN(4), ph: r.IntN(kh), pw: r.IntN(kw),
+				bias: r.IntN(2) == 0, res: r.IntN(2) == 0, relu: r.IntN(2) == 0, block: 8 << r.IntN(2)}
+			minH, minW := (c.h-1)*c.sh-2*c.ph+kh, (c.w-1)*c.sw-2*c.pw+kw
+			if minH < 1 || minW < 1 {
+				continue
+			}
+			c.oh, c.ow = minH+r.IntN(c.sh), minW+r.IntN(c.sw)
+			c.run(t, r, true)
+		}
+	})
+}
