@@ -153,7 +153,7 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 
 // runUnit computes unit u: one image, one pass, one channel-block group,
 // one chunk of rows.
-func (f *fwd) runUnit(u int) {
+func (f *fwd) runUnit(u int, prm *asm.Params) {
 	l := f.l
 	c := u % f.chunks
 	u /= f.chunks
@@ -168,9 +168,8 @@ func (f *fwd) runUnit(u int) {
 	gm := l.geometry(p, f.src.H, f.src.W, f.dst.H, f.dst.W)
 	lo := c * gm.rows / f.chunks
 	hi := (c + 1) * gm.rows / f.chunks
-	var prm asm.Params
 	for r := lo; r < hi; r++ {
-		f.row(&prm, p, &gm, n, o0, o1, r)
+		f.row(prm, p, &gm, n, o0, o1, r)
 	}
 }
 

@@ -31,63 +31,64 @@ func genericKernel(b int) func(*asm.Params) {
 
 func genericRow(p *asm.Params, b int) {
 	taps := p.KH * p.KW
-	tapBytes := b * b * 4
-	inBytes := b * 4 // weight bytes from one input channel to the next
 	for o := 0; o < p.OCB; o++ {
 		for g := 0; g < b; g += 8 {
 			bias := (*[8]float32)(unsafe.Add(p.Bias, (o*b+g)*4))
-			var wo unsafe.Pointer
-			if taps > 0 {
-				wo = unsafe.Add(p.Wei, o*p.WeiOCB+g*4)
-			}
 			for px := 0; px < p.Pix; px++ {
-				a0, a1, a2, a3 := bias[0], bias[1], bias[2], bias[3]
-				a4, a5, a6, a7 := bias[4], bias[5], bias[6], bias[7]
+				acc := *bias
 				if taps > 0 {
-					sp := unsafe.Add(p.Src, px*p.SrcPix)
-					for c := 0; c < p.ICB; c++ {
-						for kh := 0; kh < p.KH; kh++ {
-							for kw := 0; kw < p.KW; kw++ {
-								s := unsafe.Add(sp, c*p.SrcICB+kh*p.SrcRow+kw*p.SrcTap)
-								w := unsafe.Add(wo, c*p.WeiICB+kh*p.WeiRow+kw*tapBytes)
-								for i := 0; i < b; i++ {
-									x := *(*float32)(unsafe.Add(s, i*4))
-									v := (*[8]float32)(unsafe.Add(w, i*inBytes))
-									a0 += x * v[0]
-									a1 += x * v[1]
-									a2 += x * v[2]
-									a3 += x * v[3]
-									a4 += x * v[4]
-									a5 += x * v[5]
-									a6 += x * v[6]
-									a7 += x * v[7]
-								}
-							}
-						}
-					}
+					dot8(p, unsafe.Add(p.Src, px*p.SrcPix), unsafe.Add(p.Wei, o*p.WeiOCB+g*4), b, &acc)
 				}
 				off := o*p.DstOCB + px*p.DstPix + g*4
 				if p.Res != nil {
 					r := (*[8]float32)(unsafe.Add(p.Res, off))
-					a0 += r[0]
-					a1 += r[1]
-					a2 += r[2]
-					a3 += r[3]
-					a4 += r[4]
-					a5 += r[5]
-					a6 += r[6]
-					a7 += r[7]
+					for i := range acc {
+						acc[i] += r[i]
+					}
 				}
 				if p.ReLU != 0 {
-					a0, a1, a2, a3 = relu(a0), relu(a1), relu(a2), relu(a3)
-					a4, a5, a6, a7 = relu(a4), relu(a5), relu(a6), relu(a7)
+					for i := range acc {
+						acc[i] = relu(acc[i])
+					}
 				}
-				d := (*[8]float32)(unsafe.Add(p.Dst, off))
-				d[0], d[1], d[2], d[3] = a0, a1, a2, a3
-				d[4], d[5], d[6], d[7] = a4, a5, a6, a7
+				*(*[8]float32)(unsafe.Add(p.Dst, off)) = acc
 			}
 		}
 	}
+}
+
+// dot8 adds to acc the products of one output pixel's window (ICB blocks x
+// KH x KW taps x b input channels, from s) with eight output lanes of
+// weights (from w). It is a function of its own so that its loop nest has
+// few live values: the eight accumulators then stay in registers.
+func dot8(p *asm.Params, s, w unsafe.Pointer, b int, acc *[8]float32) {
+	a0, a1, a2, a3 := acc[0], acc[1], acc[2], acc[3]
+	a4, a5, a6, a7 := acc[4], acc[5], acc[6], acc[7]
+	tapBytes, inBytes := b*b*4, b*4
+	for c := 0; c < p.ICB; c++ {
+		for kh := 0; kh < p.KH; kh++ {
+			sr := unsafe.Add(s, c*p.SrcICB+kh*p.SrcRow)
+			wr := unsafe.Add(w, c*p.WeiICB+kh*p.WeiRow)
+			for kw := 0; kw < p.KW; kw++ {
+				st := unsafe.Add(sr, kw*p.SrcTap)
+				wt := unsafe.Add(wr, kw*tapBytes)
+				for i := 0; i < b; i++ {
+					x := *(*float32)(unsafe.Add(st, i*4))
+					v := (*[8]float32)(unsafe.Add(wt, i*inBytes))
+					a0 += x * v[0]
+					a1 += x * v[1]
+					a2 += x * v[2]
+					a3 += x * v[3]
+					a4 += x * v[4]
+					a5 += x * v[5]
+					a6 += x * v[6]
+					a7 += x * v[7]
+				}
+			}
+		}
+	}
+	acc[0], acc[1], acc[2], acc[3] = a0, a1, a2, a3
+	acc[4], acc[5], acc[6], acc[7] = a4, a5, a6, a7
 }
 
 // relu clamps negatives to zero and keeps NaN, as PyTorch's relu does.

@@ -2,6 +2,8 @@ package kernels
 
 import (
 	"os"
+
+	"github.com/sbconv/sbconv/asm"
 	"runtime"
 	"strconv"
 	"sync"
@@ -41,9 +43,12 @@ func SetThreads(n int) {
 // Threads returns the number of goroutines a Forward call uses.
 func Threads() int { return int(threads.Load()) }
 
-// unitRunner is one Forward call's work, split into numbered units.
+// unitRunner is one Forward call's work, split into numbered units. prm is
+// the running goroutine's own microkernel argument block: the microkernels
+// are called through function values, so a block on the stack would escape
+// and allocate at every call.
 type unitRunner interface {
-	runUnit(u int)
+	runUnit(u int, prm *asm.Params)
 }
 
 // task is the shared record of one parallel call.
@@ -55,13 +60,13 @@ type task struct {
 }
 
 // drain runs units until none is left.
-func (t *task) drain() {
+func (t *task) drain(prm *asm.Params) {
 	for {
 		u := t.next.Add(1) - 1
 		if u >= t.units {
 			return
 		}
-		t.r.runUnit(int(u))
+		t.r.runUnit(int(u), prm)
 	}
 }
 
@@ -70,13 +75,15 @@ var pool struct {
 	workers int
 	ch      chan *task
 	free    freeList[task]
+	params  freeList[asm.Params] // for calling goroutines
 }
 
 func init() { pool.ch = make(chan *task, 256) }
 
 func worker() {
+	prm := new(asm.Params)
 	for t := range pool.ch {
-		t.drain()
+		t.drain(prm)
 		t.wg.Done()
 	}
 }
@@ -85,9 +92,11 @@ func worker() {
 // all are done.
 func parallel(r unitRunner, units, n int) {
 	n = min(n, units)
+	prm := pool.params.get()
+	defer pool.params.put(prm)
 	if n <= 1 {
 		for u := 0; u < units; u++ {
-			r.runUnit(u)
+			r.runUnit(u, prm)
 		}
 		return
 	}
@@ -105,7 +114,7 @@ func parallel(r unitRunner, units, n int) {
 	for i := 0; i < n-1; i++ {
 		pool.ch <- t
 	}
-	t.drain()
+	t.drain(prm)
 	t.wg.Wait()
 	t.r = nil
 	pool.free.put(t)

@@ -107,7 +107,7 @@ func MulCheck(limit int, xs ...int) (int, error) {
 			return 0, fmt.Errorf("layout: size factor %d is not positive", x)
 		}
 		if p > limit/x {
-			return 0, fmt.Errorf("layout: size %v overflows the limit of %d elements", xs, limit)
+			return 0, fmt.Errorf("layout: size %d*%d*... overflows the limit of %d elements", p, x, limit)
 		}
 		p *= x
 	}

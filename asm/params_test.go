@@ -1,0 +1,46 @@
+package asm
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// The generated assembly reads Params at the Off* constants; this pins them
+// to the struct's real layout on 64-bit platforms (the only ones with
+// assembly).
+func TestParamsOffsets(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("offsets are defined for 64-bit platforms only")
+	}
+	var p Params
+	for _, c := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"Src", unsafe.Offsetof(p.Src), OffSrc},
+		{"Wei", unsafe.Offsetof(p.Wei), OffWei},
+		{"Dst", unsafe.Offsetof(p.Dst), OffDst},
+		{"Bias", unsafe.Offsetof(p.Bias), OffBias},
+		{"Res", unsafe.Offsetof(p.Res), OffRes},
+		{"Pix", unsafe.Offsetof(p.Pix), OffPix},
+		{"OCB", unsafe.Offsetof(p.OCB), OffOCB},
+		{"ICB", unsafe.Offsetof(p.ICB), OffICB},
+		{"KH", unsafe.Offsetof(p.KH), OffKH},
+		{"KW", unsafe.Offsetof(p.KW), OffKW},
+		{"SrcICB", unsafe.Offsetof(p.SrcICB), OffSrcICB},
+		{"SrcRow", unsafe.Offsetof(p.SrcRow), OffSrcRow},
+		{"SrcTap", unsafe.Offsetof(p.SrcTap), OffSrcTap},
+		{"SrcPix", unsafe.Offsetof(p.SrcPix), OffSrcPix},
+		{"WeiOCB", unsafe.Offsetof(p.WeiOCB), OffWeiOCB},
+		{"WeiICB", unsafe.Offsetof(p.WeiICB), OffWeiICB},
+		{"WeiRow", unsafe.Offsetof(p.WeiRow), OffWeiRow},
+		{"DstOCB", unsafe.Offsetof(p.DstOCB), OffDstOCB},
+		{"DstPix", unsafe.Offsetof(p.DstPix), OffDstPix},
+		{"ReLU", unsafe.Offsetof(p.ReLU), OffReLU},
+		{"sizeof", unsafe.Sizeof(p), SizeofParams},
+	} {
+		if c.got != c.want {
+			t.Errorf("Params.%s at %d, constant says %d", c.name, c.got, c.want)
+		}
+	}
+}

@@ -1,0 +1,224 @@
+// Package bench builds the workloads sbconv is measured on: the layers and
+// blocks of ResNet's stages at the shapes of ../shared/peers (the peer
+// programs for oneDNN, XNNPACK and PyTorch time exactly these), so that
+// `go test -bench` and cmd/sbbench report numbers that line up with the
+// peers' tables column for column.
+//
+// FLOPs follow the peers' convention: a 3x3 convolution producing an
+// oh x ow map of C channels from C channels counts 2*C*C*9*oh*ow, and the
+// stride-2 restore counts the same as the stride-2 convolution it inverts
+// (2*C*C*9*hr*hr with hr = ceil(h/2)), which is exactly its real work on
+// even maps and slightly more than it on odd ones.
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/sbconv/sbconv/kernels"
+	"github.com/sbconv/sbconv/kernels/ref"
+	"github.com/sbconv/sbconv/layout"
+)
+
+// Shape is one ResNet stage: C channels on an H x H map.
+type Shape struct {
+	Name string
+	C, H int
+}
+
+// PeerShapes are the stage shapes of ../shared/peers: CIFAR ResNet's three
+// stages and ImageNet ResNet's four.
+var PeerShapes = []Shape{
+	{"cifar-16x32", 16, 32}, {"cifar-32x16", 32, 16}, {"cifar-64x8", 64, 8},
+	{"in-64x56", 64, 56}, {"in-128x28", 128, 28}, {"in-256x14", 256, 14}, {"in-512x7", 512, 7},
+}
+
+// Workload names, as the peers' columns call them.
+const (
+	Conv3x3S1 = "conv3x3s1" // 3x3 stride-1 convolution, bias + ReLU
+	Conv3x3S2 = "conv3x3s2" // 3x3 stride-2 convolution, bias + ReLU
+	DeconvS2  = "deconv_s2" // 3x3 stride-2 transposed convolution restoring h, bias + ReLU
+	BasicBlk  = "basicblk"  // two 3x3 stride-1 convolutions, residual add, ReLU
+	SBBlock   = "sb_block"  // 3x3 stride-2 convolution, stride-2 restore, residual add, ReLU
+)
+
+// Workloads lists the workload names in table order.
+var Workloads = []string{Conv3x3S1, Conv3x3S2, DeconvS2, BasicBlk, SBBlock}
+
+// Case is a built workload: Run computes it once.
+type Case struct {
+	Name  string  // workload
+	Shape Shape   // stage shape
+	N     int     // batch
+	FLOPs float64 // per Run, peers' convention
+	Run   func() error
+}
+
+// half is the map size after a stride-2 3x3 convolution with padding 1.
+func half(h int) int { return (h + 1) / 2 }
+
+func conv3x3(r *rand.Rand, c, stride, block int) (*kernels.Conv2D, error) {
+	spec := kernels.ConvSpec{InC: c, OutC: c, KH: 3, KW: 3, StrideH: stride, StrideW: stride, PadH: 1, PadW: 1}
+	return kernels.NewConv2D(spec, randSlice(r, c*c*9), randSlice(r, c), block)
+}
+
+func deconv3x3(r *rand.Rand, c, block int) (*kernels.ConvTranspose2D, error) {
+	spec := kernels.ConvSpec{InC: c, OutC: c, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}
+	return kernels.NewConvTranspose2D(spec, randSlice(r, c*c*9), randSlice(r, c), block)
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.Float64()*2-1) * 0.1
+	}
+	return s
+}
+
+// NewCase builds workload name at shape s for batch n with the given
+// channel block (kernels.Block() for the fast path).
+func NewCase(name string, s Shape, n, block int) (*Case, error) {
+	r := rand.New(rand.NewPCG(uint64(s.C), uint64(s.H)))
+	c, h, hr := s.C, s.H, half(s.H)
+	newT := func(h int) (*layout.Tensor, error) {
+		t, err := layout.New(n, c, h, h, block)
+		if err != nil {
+			return nil, err
+		}
+		return t, t.SetNCHW(randSlice(r, n*c*h*h))
+	}
+	x, err := newT(h)
+	if err != nil {
+		return nil, err
+	}
+	full := 2 * float64(n) * float64(c*c*9) * float64(h*h)
+	halfF := 2 * float64(n) * float64(c*c*9) * float64(hr*hr)
+	relu := kernels.Epilogue{ReLU: true}
+	cs := &Case{Name: name, Shape: s, N: n}
+	switch name {
+	case Conv3x3S1, Conv3x3S2:
+		stride, oh, f := 1, h, full
+		if name == Conv3x3S2 {
+			stride, oh, f = 2, hr, halfF
+		}
+		conv, err := conv3x3(r, c, stride, block)
+		if err != nil {
+			return nil, err
+		}
+		y, err := newT(oh)
+		if err != nil {
+			return nil, err
+		}
+		cs.FLOPs = f
+		cs.Run = func() error { return conv.Forward(y, x, relu) }
+	case DeconvS2:
+		d, err := deconv3x3(r, c, block)
+		if err != nil {
+			return nil, err
+		}
+		lo, err := newT(hr)
+		if err != nil {
+			return nil, err
+		}
+		cs.FLOPs = halfF
+		cs.Run = func() error { return d.Forward(x, lo, relu) }
+	case BasicBlk:
+		c1, err := conv3x3(r, c, 1, block)
+		if err != nil {
+			return nil, err
+		}
+		c2, err := conv3x3(r, c, 1, block)
+		if err != nil {
+			return nil, err
+		}
+		y, _ := newT(h)
+		z, err := newT(h)
+		if err != nil {
+			return nil, err
+		}
+		cs.FLOPs = 2 * full
+		cs.Run = func() error {
+			if err := c1.Forward(y, x, relu); err != nil {
+				return err
+			}
+			return c2.Forward(z, y, kernels.Epilogue{Residual: x, ReLU: true})
+		}
+	case SBBlock:
+		c1, err := conv3x3(r, c, 2, block)
+		if err != nil {
+			return nil, err
+		}
+		d, err := deconv3x3(r, c, block)
+		if err != nil {
+			return nil, err
+		}
+		y, _ := newT(hr)
+		z, err := newT(h)
+		if err != nil {
+			return nil, err
+		}
+		cs.FLOPs = 2 * halfF
+		cs.Run = func() error {
+			if err := c1.Forward(y, x, relu); err != nil {
+				return err
+			}
+			return d.Forward(z, y, kernels.Epilogue{Residual: x, ReLU: true})
+		}
+	default:
+		return nil, fmt.Errorf("bench: unknown workload %q", name)
+	}
+	return cs, nil
+}
+
+// Time runs c until at least minTime has passed in each of reps samples
+// and returns the median time per Run.
+func Time(c *Case, reps int, minTime time.Duration) (time.Duration, error) {
+	if err := c.Run(); err != nil { // warm-up: caches, workers, free lists
+		return 0, err
+	}
+	var samples []time.Duration
+	for i := 0; i < reps; i++ {
+		iters := 0
+		start := time.Now()
+		for time.Since(start) < minTime || iters == 0 {
+			if err := c.Run(); err != nil {
+				return 0, err
+			}
+			iters++
+		}
+		samples = append(samples, time.Since(start)/time.Duration(iters))
+	}
+	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	return samples[len(samples)/2], nil
+}
+
+// NewRefCase builds a single-layer workload (Conv3x3S1, Conv3x3S2 or
+// DeconvS2) on the naive NCHW reference of kernels/ref, the baseline the
+// microkernels are measured against.
+func NewRefCase(name string, s Shape, n int) (*Case, error) {
+	r := rand.New(rand.NewPCG(uint64(s.C), uint64(s.H)))
+	c, h, hr := s.C, s.H, half(s.H)
+	w, b := randSlice(r, c*c*9), randSlice(r, c)
+	cs := &Case{Name: name, Shape: s, N: n, FLOPs: 2 * float64(n) * float64(c*c*9) * float64(hr*hr)}
+	switch name {
+	case Conv3x3S1, Conv3x3S2:
+		stride := 1
+		if name == Conv3x3S2 {
+			stride = 2
+		} else {
+			cs.FLOPs = 2 * float64(n) * float64(c*c*9) * float64(h*h)
+		}
+		x := randSlice(r, n*c*h*h)
+		spec := ref.Spec{N: n, InC: c, OutC: c, H: h, W: h, KH: 3, KW: 3, SH: stride, SW: stride, PH: 1, PW: 1}
+		cs.Run = func() error { ref.Conv2D(spec, x, w, b, nil, true); return nil }
+	case DeconvS2:
+		x := randSlice(r, n*c*hr*hr)
+		spec := ref.Spec{N: n, InC: c, OutC: c, H: hr, W: hr, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1}
+		cs.Run = func() error { ref.ConvTranspose2D(spec, h, h, x, w, b, nil, true); return nil }
+	default:
+		return nil, fmt.Errorf("bench: no reference for workload %q", name)
+	}
+	return cs, nil
+}

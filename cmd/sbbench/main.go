@@ -1,0 +1,86 @@
+// Command sbbench times sbconv's kernels on the stage shapes of ResNet, the
+// same shapes and columns as the peer programs in ../shared/peers (oneDNN,
+// XNNPACK, PyTorch), so the tables can be put side by side.
+//
+//	go run ./cmd/sbbench                 # one thread, batch 1, dispatched ISA
+//	SBCONV_ISA=generic go run ./cmd/sbbench -shapes cifar
+//
+// Columns: 3x3 stride-1 convolution, 3x3 stride-2 convolution and the 3x3
+// stride-2 transposed convolution that restores the full size (each with
+// bias and ReLU), in microseconds (median of -reps samples) and GFLOP/s;
+// then the regular basic block (two 3x3 stride-1 convolutions, residual,
+// ReLU), the spatial-bottleneck block (stride-2 convolution, restore,
+// residual, ReLU), their measured time ratio and their FLOP ratio.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/sbconv/sbconv/bench"
+	"github.com/sbconv/sbconv/kernels"
+)
+
+func main() {
+	if err := run(os.Stdout, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "sbbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out io.Writer, args []string) error {
+	fs := flag.NewFlagSet("sbbench", flag.ContinueOnError)
+	batch := fs.Int("n", 1, "batch size")
+	threads := fs.Int("threads", 1, "goroutines per Forward call")
+	reps := fs.Int("reps", 7, "timed samples per cell (the median is printed)")
+	minTime := fs.Duration("mintime", 50*time.Millisecond, "minimum duration of one sample")
+	shapes := fs.String("shapes", "", "only shapes whose name contains this (e.g. cifar, in-)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *batch < 1 || *threads < 1 || *reps < 1 || *minTime <= 0 {
+		return fmt.Errorf("-n, -threads, -reps and -mintime must be positive")
+	}
+	if err := kernels.ISAError(); err != nil {
+		return err
+	}
+	kernels.SetThreads(*threads)
+	block := kernels.Block()
+
+	fmt.Fprintf(out, "# sbconv  isa=%s block=%d threads=%d N=%d  %s/%s GOMAXPROCS=%d\n",
+		kernels.ISA(), block, *threads, *batch, runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(out, "# times in microseconds (median of %d), GFLOP/s by the peers' FLOP count\n", *reps)
+	fmt.Fprintf(out, "%-12s %10s %8s %10s %8s %10s %8s %10s %10s %7s %7s\n", "shape",
+		"conv3x3s1", "GF/s", "conv3x3s2", "GF/s", "deconv_s2", "GF/s", "basicblk", "sb_block", "ratio", "flops")
+	for _, s := range bench.PeerShapes {
+		if *shapes != "" && !strings.Contains(s.Name, *shapes) {
+			continue
+		}
+		t := map[string]float64{}
+		gf := map[string]float64{}
+		for _, w := range bench.Workloads {
+			c, err := bench.NewCase(w, s, *batch, block)
+			if err != nil {
+				return err
+			}
+			d, err := bench.Time(c, *reps, *minTime)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", w, s.Name, err)
+			}
+			t[w] = float64(d.Nanoseconds()) / 1e3
+			gf[w] = c.FLOPs / d.Seconds() / 1e9
+		}
+		hr := (s.H + 1) / 2
+		flopRatio := float64(s.H*s.H) / float64(hr*hr)
+		fmt.Fprintf(out, "%-12s %10.1f %8.1f %10.1f %8.1f %10.1f %8.1f %10.1f %10.1f %7.2f %7.2f\n", s.Name,
+			t[bench.Conv3x3S1], gf[bench.Conv3x3S1], t[bench.Conv3x3S2], gf[bench.Conv3x3S2],
+			t[bench.DeconvS2], gf[bench.DeconvS2], t[bench.BasicBlk], t[bench.SBBlock],
+			t[bench.BasicBlk]/t[bench.SBBlock], flopRatio)
+	}
+	return nil
+}
