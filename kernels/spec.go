@@ -31,7 +31,7 @@ const (
 	MaxKernel   = 16 // KH, KW in 1..MaxKernel
 	MaxStride   = 16 // StrideH, StrideW in 1..MaxStride
 	MaxPad      = 16 // PadH, PadW in 0..MaxPad (output pixels that see only padding get bias, residual and activation)
-	MaxChannels = 1 << 20
+	MaxChannels = layout.MaxChannels
 )
 
 func (s ConvSpec) validate() error {

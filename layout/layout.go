@@ -93,8 +93,11 @@ func Size(n, c, h, w, block int) (int, error) {
 		if d.v <= 0 {
 			return 0, fmt.Errorf("layout: %s = %d: must be positive", d.name, d.v)
 		}
+		if d.v > MaxElements {
+			return 0, fmt.Errorf("layout: %s = %d: overflows the limit of %d elements", d.name, d.v, MaxElements)
+		}
 	}
-	cp := (c + block - 1) / block * block
+	cp := (c + block - 1) / block * block // cannot overflow: c <= MaxElements
 	return MulCheck(MaxElements, n, cp, h, w)
 }
 

@@ -2,6 +2,11 @@ package layout
 
 import "fmt"
 
+// MaxChannels bounds the channel counts (and kernel sizes) the packing
+// functions accept, so that rounding up to a block and every product of
+// sizes stay far from overflow.
+const MaxChannels = 1 << 20
+
 // ConvWeightsLen returns the length of a packed OIhw{b}i{b}o array:
 // ceil(outC/b)*ceil(inC/b)*kh*kw*b*b.
 func ConvWeightsLen(outC, inC, kh, kw, block int) int {
@@ -24,10 +29,10 @@ func PackConv(w []float32, outC, inC, kh, kw, block int) ([]float32, error) {
 // PhaseTaps returns how many of a kernel's k taps fall in output phase r of
 // a stride-s transposed convolution: the taps r, r+s, r+2s, ... below k.
 func PhaseTaps(k, s, r int) int {
-	if r >= k {
+	if r < 0 || r >= k || s <= 0 {
 		return 0
 	}
-	return (k - r + s - 1) / s
+	return 1 + (k-1-r)/s // no overflow for any s
 }
 
 // PackDeconvPhase packs output phase (rh, rw) of PyTorch ConvTranspose2d
@@ -63,8 +68,8 @@ func PackBias(bias []float32, c, block int) ([]float32, error) {
 	if err := CheckBlock(block); err != nil {
 		return nil, err
 	}
-	if c <= 0 {
-		return nil, fmt.Errorf("layout: channels %d must be positive", c)
+	if c <= 0 || c > MaxChannels {
+		return nil, fmt.Errorf("layout: channels %d: must be in [1, %d]", c, MaxChannels)
 	}
 	if bias != nil && len(bias) != c {
 		return nil, fmt.Errorf("layout: len(bias) = %d, want %d (or nil)", len(bias), c)
@@ -84,6 +89,9 @@ func checkWeightShape(n, d0, d1, kh, kw, block int, order string) error {
 	}{{order[:1], d0}, {order[1:2], d1}, {"KH", kh}, {"KW", kw}} {
 		if d.v <= 0 {
 			return fmt.Errorf("layout: weight dimension %s = %d: must be positive", d.name, d.v)
+		}
+		if d.v > MaxChannels {
+			return fmt.Errorf("layout: weight dimension %s = %d: overflows the limit of %d", d.name, d.v, MaxChannels)
 		}
 	}
 	want, err := MulCheck(MaxElements, d0, d1, kh, kw)
