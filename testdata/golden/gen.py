@@ -8,7 +8,9 @@ has torch 1.13):
 
 It writes exactly one file, cases.bin.gz next to this script. The output is
 deterministic for a given torch build (fixed seeds, gzip mtime 0). The Go
-test kernels/golden_test.go reads it; PyTorch is never needed to run tests.
+package internal/golden reads it, for kernels/golden_test.go (the public
+API) and kernels/ref/ref_test.go (the reference kernels); PyTorch is never
+needed to run tests.
 
 Every case computes, in float32 on the CPU,
 
