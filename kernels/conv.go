@@ -68,12 +68,20 @@ func NewConv2D(spec ConvSpec, weights, bias []float32, block int) (*Conv2D, erro
 }
 
 // Spec returns the layer's specification.
-func (c *Conv2D) Spec() ConvSpec { return c.l.spec }
+func (c *Conv2D) Spec() ConvSpec {
+	if c == nil {
+		return ConvSpec{}
+	}
+	return c.l.spec
+}
 
 // OutputSize returns the output height and width for an h x w input, as
 // PyTorch computes them, or an error when the input is smaller than the
 // kernel after padding.
 func (c *Conv2D) OutputSize(h, w int) (oh, ow int, err error) {
+	if c == nil {
+		return 0, 0, fmt.Errorf("kernels: OutputSize on a nil *Conv2D")
+	}
 	s := c.l.spec
 	if h <= 0 || w <= 0 {
 		return 0, 0, fmt.Errorf("kernels: input size %dx%d must be positive", h, w)

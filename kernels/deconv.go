@@ -58,12 +58,20 @@ func NewConvTranspose2D(spec ConvSpec, weights, bias []float32, block int) (*Con
 }
 
 // Spec returns the layer's specification.
-func (d *ConvTranspose2D) Spec() ConvSpec { return d.l.spec }
+func (d *ConvTranspose2D) Spec() ConvSpec {
+	if d == nil {
+		return ConvSpec{}
+	}
+	return d.l.spec
+}
 
 // OutputRange returns the legal output sizes for an h x w input: PyTorch's
 // (h-1)*StrideH - 2*PadH + KH plus an output_padding of 0..StrideH-1, and
 // likewise for the width. The destination tensor of Forward picks one.
 func (d *ConvTranspose2D) OutputRange(h, w int) (minH, maxH, minW, maxW int, err error) {
+	if d == nil {
+		return 0, 0, 0, 0, fmt.Errorf("kernels: OutputRange on a nil *ConvTranspose2D")
+	}
 	s := d.l.spec
 	if h <= 0 || w <= 0 {
 		return 0, 0, 0, 0, fmt.Errorf("kernels: input size %dx%d must be positive", h, w)
@@ -82,6 +90,9 @@ func (d *ConvTranspose2D) OutputRange(h, w int) (minH, maxH, minW, maxW int, err
 // Only real taps count: this is the work of the equivalent direct
 // computation, not of a zero-inserted one.
 func (d *ConvTranspose2D) FLOPs(n, h, w, oh, ow int) float64 {
+	if d == nil {
+		return 0
+	}
 	s := d.l.spec
 	taps := func(in, out, k, st, pad int) float64 {
 		var t float64

@@ -146,3 +146,19 @@ func TestConcurrentForward(t *testing.T) {
 		t.Fatal(e)
 	}
 }
+
+// TestNilLayerMethods: every method of a nil layer returns an error or a
+// zero value instead of panicking.
+func TestNilLayerMethods(t *testing.T) {
+	var c *Conv2D
+	var d *ConvTranspose2D
+	if _, _, err := c.OutputSize(8, 8); err == nil {
+		t.Error("nil Conv2D.OutputSize: no error")
+	}
+	if _, _, _, _, err := d.OutputRange(8, 8); err == nil {
+		t.Error("nil ConvTranspose2D.OutputRange: no error")
+	}
+	if c.FLOPs(1, 8, 8) != 0 || d.FLOPs(1, 4, 4, 8, 8) != 0 || c.Spec() != (ConvSpec{}) || d.Spec() != (ConvSpec{}) {
+		t.Error("nil layer methods returned non-zero values")
+	}
+}
