@@ -60,7 +60,8 @@ func genericRow(p *asm.Params, b int) {
 // dot8 adds to acc the products of one output pixel's window (ICB blocks x
 // KH x KW taps x b input channels, from s) with eight output lanes of
 // weights (from w). It is a function of its own so that its loop nest has
-// few live values: the eight accumulators then stay in registers.
+// few live values, and it takes two input channels a step (b is even), so
+// each accumulator chain waits on one dependent add per two products.
 func dot8(p *asm.Params, s, w unsafe.Pointer, b int, acc *[8]float32) {
 	a0, a1, a2, a3 := acc[0], acc[1], acc[2], acc[3]
 	a4, a5, a6, a7 := acc[4], acc[5], acc[6], acc[7]
@@ -72,17 +73,19 @@ func dot8(p *asm.Params, s, w unsafe.Pointer, b int, acc *[8]float32) {
 			for kw := 0; kw < p.KW; kw++ {
 				st := unsafe.Add(sr, kw*p.SrcTap)
 				wt := unsafe.Add(wr, kw*tapBytes)
-				for i := 0; i < b; i++ {
+				for i := 0; i < b; i += 2 {
 					x := *(*float32)(unsafe.Add(st, i*4))
+					y := *(*float32)(unsafe.Add(st, i*4+4))
 					v := (*[8]float32)(unsafe.Add(wt, i*inBytes))
-					a0 += x * v[0]
-					a1 += x * v[1]
-					a2 += x * v[2]
-					a3 += x * v[3]
-					a4 += x * v[4]
-					a5 += x * v[5]
-					a6 += x * v[6]
-					a7 += x * v[7]
+					u := (*[8]float32)(unsafe.Add(wt, i*inBytes+inBytes))
+					a0 += x*v[0] + y*u[0]
+					a1 += x*v[1] + y*u[1]
+					a2 += x*v[2] + y*u[2]
+					a3 += x*v[3] + y*u[3]
+					a4 += x*v[4] + y*u[4]
+					a5 += x*v[5] + y*u[5]
+					a6 += x*v[6] + y*u[6]
+					a7 += x*v[7] + y*u[7]
 				}
 			}
 		}
