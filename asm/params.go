@@ -41,6 +41,8 @@
 // loop above forms lies inside its operand, which the Go drivers guarantee
 // (borders are handled there by narrowing KH, KW and Pix, never by reading
 // outside the input). Res and Dst have the same geometry.
+//go:generate go -C ../gen run ./avx2 -dir ../asm
+
 package asm
 
 import "unsafe"

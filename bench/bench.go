@@ -222,3 +222,41 @@ func NewRefCase(name string, s Shape, n int) (*Case, error) {
 	}
 	return cs, nil
 }
+
+// Pointwise is a 1x1 convolution shape: InC -> OutC channels on an H x H map.
+type Pointwise struct {
+	Name      string
+	InC, OutC int
+	H         int
+}
+
+// PointwiseShapes are ResNet-50's first-stage bottleneck 1x1 convolutions.
+var PointwiseShapes = []Pointwise{
+	{"in-256to64x56", 256, 64, 56},
+	{"in-64to256x56", 64, 256, 56},
+}
+
+// NewPointwiseCase builds a 1x1 stride-1 convolution with bias and ReLU.
+func NewPointwiseCase(p Pointwise, n, block int) (*Case, error) {
+	r := rand.New(rand.NewPCG(uint64(p.InC), uint64(p.OutC)))
+	spec := kernels.ConvSpec{InC: p.InC, OutC: p.OutC, KH: 1, KW: 1, StrideH: 1, StrideW: 1}
+	conv, err := kernels.NewConv2D(spec, randSlice(r, p.InC*p.OutC), randSlice(r, p.OutC), block)
+	if err != nil {
+		return nil, err
+	}
+	x, err := layout.FromNCHW(randSlice(r, n*p.InC*p.H*p.H), n, p.InC, p.H, p.H, block)
+	if err != nil {
+		return nil, err
+	}
+	y, err := layout.New(n, p.OutC, p.H, p.H, block)
+	if err != nil {
+		return nil, err
+	}
+	return &Case{
+		Name:  "conv1x1",
+		Shape: Shape{Name: p.Name, C: p.InC, H: p.H},
+		N:     n,
+		FLOPs: 2 * float64(n) * float64(p.InC*p.OutC) * float64(p.H*p.H),
+		Run:   func() error { return conv.Forward(y, x, kernels.Epilogue{ReLU: true}) },
+	}, nil
+}

@@ -19,19 +19,56 @@ func BenchmarkPeerShapes(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := c.Run(); err != nil {
-					b.Fatal(err)
-				}
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if err := c.Run(); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(c.FLOPs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				runCase(b, c)
 			})
 		}
 	}
+}
+
+// BenchmarkPointwise times ResNet-50's 1x1 convolutions at 56x56.
+func BenchmarkPointwise(b *testing.B) {
+	for _, p := range PointwiseShapes {
+		b.Run(p.Name, func(b *testing.B) {
+			c, err := NewPointwiseCase(p, 1, kernels.Block())
+			if err != nil {
+				b.Fatal(err)
+			}
+			runCase(b, c)
+		})
+	}
+}
+
+// runCase times c and reports GFLOP/s and, where a peak kernel is built,
+// the percentage of this core's FMA peak measured in the same process.
+func runCase(b *testing.B, c *Case) {
+	peak, _ := Peak()
+	if err := c.Run(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	gf := c.FLOPs * float64(b.N) / b.Elapsed().Seconds() / 1e9
+	b.ReportMetric(gf, "GFLOP/s")
+	if peak > 0 {
+		b.ReportMetric(100*gf/peak, "%peak")
+	}
+}
+
+// BenchmarkFMAPeak reports the core's FMA peak as the benchmarks see it.
+func BenchmarkFMAPeak(b *testing.B) {
+	peak, isa := Peak()
+	if peak == 0 {
+		b.Skip("no peak kernel in this build")
+	}
+	for i := 0; i < b.N; i++ {
+		peakKernel(100_000)
+	}
+	b.ReportMetric(float64(b.N)*100_000*peakFLOPsPerIter/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	b.Logf("peak kernel: %s", isa)
 }
 
 // BenchmarkReference times the naive NCHW reference on the CIFAR shapes
@@ -69,6 +106,12 @@ func TestCasesRun(t *testing.T) {
 		}
 		if c.FLOPs <= 0 {
 			t.Fatalf("%s: FLOPs %v", w, c.FLOPs)
+		}
+	}
+	for _, p := range PointwiseShapes {
+		c, err := NewPointwiseCase(Pointwise{p.Name, p.InC / 16, p.OutC / 16, 5}, 2, kernels.Block())
+		if err != nil || c.Run() != nil || c.FLOPs <= 0 {
+			t.Fatalf("%s: %v", p.Name, err)
 		}
 	}
 	if _, err := NewCase("nope", PeerShapes[0], 1, 8); err == nil {

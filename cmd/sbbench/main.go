@@ -54,9 +54,21 @@ func run(out io.Writer, args []string) error {
 
 	fmt.Fprintf(out, "# sbconv  isa=%s block=%d threads=%d N=%d  %s/%s GOMAXPROCS=%d\n",
 		kernels.ISA(), block, *threads, *batch, runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
+	peak, peakISA := bench.Peak()
+	pct := func(gf float64) string {
+		if peak <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", 100*gf/peak)
+	}
+	if peak > 0 {
+		fmt.Fprintf(out, "# peak: %.1f GFLOP/s (%s FMA kernel, one core, measured now); %%pk = percent of it\n", peak, peakISA)
+	} else {
+		fmt.Fprintf(out, "# peak: no peak kernel in this build; %%pk not reported\n")
+	}
 	fmt.Fprintf(out, "# times in microseconds (median of %d), GFLOP/s by the peers' FLOP count\n", *reps)
-	fmt.Fprintf(out, "%-12s %10s %8s %10s %8s %10s %8s %10s %10s %7s %7s\n", "shape",
-		"conv3x3s1", "GF/s", "conv3x3s2", "GF/s", "deconv_s2", "GF/s", "basicblk", "sb_block", "ratio", "flops")
+	fmt.Fprintf(out, "%-12s %10s %6s %4s %10s %6s %4s %10s %6s %4s %10s %10s %6s %6s\n", "shape",
+		"conv3x3s1", "GF/s", "%pk", "conv3x3s2", "GF/s", "%pk", "deconv_s2", "GF/s", "%pk", "basicblk", "sb_block", "ratio", "flops")
 	for _, s := range bench.PeerShapes {
 		if *shapes != "" && !strings.Contains(s.Name, *shapes) {
 			continue
@@ -77,10 +89,27 @@ func run(out io.Writer, args []string) error {
 		}
 		hr := (s.H + 1) / 2
 		flopRatio := float64(s.H*s.H) / float64(hr*hr)
-		fmt.Fprintf(out, "%-12s %10.1f %8.1f %10.1f %8.1f %10.1f %8.1f %10.1f %10.1f %7.2f %7.2f\n", s.Name,
-			t[bench.Conv3x3S1], gf[bench.Conv3x3S1], t[bench.Conv3x3S2], gf[bench.Conv3x3S2],
-			t[bench.DeconvS2], gf[bench.DeconvS2], t[bench.BasicBlk], t[bench.SBBlock],
-			t[bench.BasicBlk]/t[bench.SBBlock], flopRatio)
+		fmt.Fprintf(out, "%-12s %10.1f %6.1f %4s %10.1f %6.1f %4s %10.1f %6.1f %4s %10.1f %10.1f %6.2f %6.2f\n", s.Name,
+			t[bench.Conv3x3S1], gf[bench.Conv3x3S1], pct(gf[bench.Conv3x3S1]),
+			t[bench.Conv3x3S2], gf[bench.Conv3x3S2], pct(gf[bench.Conv3x3S2]),
+			t[bench.DeconvS2], gf[bench.DeconvS2], pct(gf[bench.DeconvS2]),
+			t[bench.BasicBlk], t[bench.SBBlock], t[bench.BasicBlk]/t[bench.SBBlock], flopRatio)
+	}
+	if *shapes != "" {
+		return nil
+	}
+	fmt.Fprintf(out, "\n%-14s %10s %6s %4s\n", "conv1x1", "us", "GF/s", "%pk")
+	for _, p := range bench.PointwiseShapes {
+		c, err := bench.NewPointwiseCase(p, *batch, block)
+		if err != nil {
+			return err
+		}
+		d, err := bench.Time(c, *reps, *minTime)
+		if err != nil {
+			return fmt.Errorf("conv1x1 %s: %w", p.Name, err)
+		}
+		gf := c.FLOPs / d.Seconds() / 1e9
+		fmt.Fprintf(out, "%-14s %10.1f %6.1f %4s\n", p.Name, float64(d.Nanoseconds())/1e3, gf, pct(gf))
 	}
 	return nil
 }

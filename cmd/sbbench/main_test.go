@@ -14,14 +14,14 @@ func TestRunPrintsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("want 3 header lines and 1 row, got:\n%s", out.String())
+	if len(lines) != 5 {
+		t.Fatalf("want 4 header lines and 1 row, got:\n%s", out.String())
 	}
-	if !strings.Contains(lines[2], "deconv_s2") {
-		t.Fatalf("header lacks deconv_s2: %q", lines[2])
+	if !strings.Contains(lines[3], "deconv_s2") {
+		t.Fatalf("header lacks deconv_s2: %q", lines[3])
 	}
-	if f := strings.Fields(lines[3]); len(f) != 11 || f[0] != "cifar-64x8" {
-		t.Fatalf("row %q: want 11 fields starting with cifar-64x8", lines[3])
+	if f := strings.Fields(lines[4]); len(f) != 14 || f[0] != "cifar-64x8" {
+		t.Fatalf("row %q: want 14 fields starting with cifar-64x8", lines[4])
 	}
 }
 

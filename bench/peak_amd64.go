@@ -1,0 +1,21 @@
+//go:build !purego
+
+package bench
+
+import (
+	"golang.org/x/sys/cpu"
+
+	"github.com/sbconv/sbconv/asm"
+)
+
+var (
+	peakKernel       func(n int)
+	peakKernelISA    string
+	peakFLOPsPerIter float64 = 12 * 8 * 2 // asm.AVX2FMAPeak: 12 FMAs of 8 lanes
+)
+
+func init() {
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		peakKernel, peakKernelISA = asm.AVX2FMAPeak, "avx2"
+	}
+}

@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package bench
+
+var (
+	peakKernel       func(n int)
+	peakKernelISA    string
+	peakFLOPsPerIter float64
+)

@@ -1,0 +1,410 @@
+// Command avx2 generates sbconv's AVX2+FMA microkernels (block 8:
+// nChw8c activations, OIhw8i8o weights) into ../asm:
+//
+//	conv_avx2_amd64.s        the kernels
+//	conv_avx2_amd64.go       their Go declarations (avo stubs)
+//	table_avx2_amd64.go      the lookup table the driver dispatches through
+//
+// Run it with `go generate ./...` from the repository root, or
+// `go run ./avx2 -dir ../asm` from gen/. A test in this module regenerates
+// into a temporary folder and fails on any difference from the committed
+// files.
+//
+// Every kernel implements the contract of package asm (one call: Pix
+// output pixels of one row x OCB output channel blocks, summed over ICB
+// input blocks and a KH x KW tap window, bias/residual/ReLU fused into one
+// store). One parameterised function, convKernel, emits every variant:
+//
+//   - ocb output channel blocks (1, 2 or 3): oc_blk in oneDNN's terms;
+//   - urW output pixels per step (8, 6, 4 for ocb 1, 2, 3), with a
+//     generated block for every tail 1..urW-1;
+//   - the input pixel stride s (1 or 2 pixels) and the output pixel stride
+//     d (1 for a convolution, 2 for one phase of a stride-2 transposed
+//     convolution), both as immediate displacements;
+//   - any KH x KW window and any number of input blocks through runtime
+//     tap and channel loops (1x1 included).
+//
+// The register plan is oneDNN's jit_avx2_conv_kernel_f32: accumulator
+// (output block k, pixel j) is Y(urW*k + j); the ocb weight vectors of the
+// current input channel live in the next ocb registers; one register takes
+// each broadcast input value. So urW*ocb + ocb + 1 <= 16, asserted below.
+// For each of the 8 input channels of a block the inner step loads ocb
+// weight vectors and urW broadcasts and issues urW*ocb FMAs.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"go/format"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/mmcloughlin/avo/attr"
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/pass"
+	"github.com/mmcloughlin/avo/printer"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+const (
+	block    = 8         // channels per block (one ymm register)
+	vecBytes = block * 4 // bytes of one pixel's channel block
+	tapBytes = block * block * 4
+)
+
+// Variants generated: output channel blocks -> pixels per step.
+var urWFor = map[int]int{1: 8, 2: 6, 3: 4}
+
+var (
+	ocbs    = []int{1, 2, 3}
+	strides = []int{1, 2} // input and output pixel strides, in pixels
+)
+
+// Named register roles (general purpose).
+var (
+	regParams   = reg.RAX // *Params
+	regSrcBase  = reg.RBX // input of the current pixel group
+	regDst      = reg.RCX // output of the current pixel group
+	regResDelta = reg.RDX // Res - Dst in bytes (residual addressed through Dst)
+	regPix      = reg.RSI // pixels left
+	regSrc      = reg.R8  // input cursor in the reduction loops
+	regWei      = reg.R9  // weight cursor in the reduction loops
+	regICB      = reg.R10 // input-block counter; DstOCB in the epilogue
+	regKH       = reg.R11 // kh counter
+	regKW       = reg.R12 // kw counter
+	regWeiOCB   = reg.R13 // bytes between output blocks of weights
+	regTmp      = reg.RDI // scratch
+)
+
+func ymm(i int) reg.VecPhysical {
+	return []reg.VecPhysical{reg.Y0, reg.Y1, reg.Y2, reg.Y3, reg.Y4, reg.Y5, reg.Y6, reg.Y7,
+		reg.Y8, reg.Y9, reg.Y10, reg.Y11, reg.Y12, reg.Y13, reg.Y14, reg.Y15}[i]
+}
+
+// field addresses a Params field through regParams. The offsets are the
+// asm.Off* constants, which a test in package asm pins to the struct.
+func field(off int) operand.Mem { return operand.Mem{Base: regParams, Disp: off} }
+
+// Params offsets (mirrors package asm; checked by TestOffsetsMatch here).
+const (
+	offSrc, offWei, offDst, offBias, offRes = 0, 8, 16, 24, 32
+	offPix, offOCB, offICB, offKH, offKW    = 40, 48, 56, 64, 72
+	offSrcICB, offSrcRow                    = 80, 88
+	offWeiOCB, offWeiICB, offWeiRow         = 112, 120, 128
+	offDstOCB                               = 136
+	offReLU                                 = 152
+)
+
+type kernel struct {
+	c              *build.Context
+	name           string
+	ocb, urW, s, d int
+}
+
+func kernelName(ocb, s, d int) string { return fmt.Sprintf("AVX2ConvO%dS%dD%d", ocb, s, d) }
+
+// convKernel emits one variant.
+func convKernel(c *build.Context, ocb, s, d int) {
+	k := &kernel{c: c, name: kernelName(ocb, s, d), ocb: ocb, urW: urWFor[ocb], s: s, d: d}
+	if need := k.urW*k.ocb + k.ocb + 1; need > 16 {
+		log.Fatalf("%s: register budget: %d accumulators + %d weights + 1 broadcast = %d > 16 ymm",
+			k.name, k.urW*k.ocb, k.ocb, need)
+	}
+	c.Function(k.name)
+	c.Pragma("noescape")
+	c.Attributes(attr.NOSPLIT)
+	c.SignatureExpr("func(p *Params)")
+	c.Doc(
+		fmt.Sprintf("%s is the AVX2+FMA microkernel for %d output channel block(s), input pixel", k.name, ocb),
+		fmt.Sprintf("stride %d and output pixel stride %d (SrcPix = %d, DstPix = %d bytes), %d pixels a step.", s, d, s*vecBytes, d*vecBytes, k.urW),
+		"It computes the loop written out in the package comment, with OCB fixed",
+		fmt.Sprintf("at %d, block 8, and Pix, ICB, KH, KW >= 1.", ocb),
+	)
+
+	c.Load(c.Param("p"), regParams)
+	c.MOVQ(field(offDst), regDst)
+	c.MOVQ(field(offRes), regResDelta)
+	c.TESTQ(regResDelta, regResDelta)
+	c.JZ(operand.LabelRef(k.label("nores")))
+	c.SUBQ(regDst, regResDelta)
+	c.Label(k.label("nores"))
+	c.MOVQ(field(offSrc), regSrcBase)
+	c.MOVQ(field(offPix), regPix)
+	c.MOVQ(field(offWeiOCB), regWeiOCB)
+
+	// Main loop: urW pixels a step.
+	c.Label(k.label("loop"))
+	c.CMPQ(regPix, imm(uint64(k.urW)))
+	c.JL(operand.LabelRef(k.label("tail")))
+	k.block(k.urW)
+	c.ADDQ(imm(uint64(k.urW*s*vecBytes)), regSrcBase)
+	c.ADDQ(imm(uint64(k.urW*d*vecBytes)), regDst)
+	c.SUBQ(imm(uint64(k.urW)), regPix)
+	c.JMP(operand.LabelRef(k.label("loop")))
+
+	// Tails: one generated block per remaining count.
+	c.Label(k.label("tail"))
+	for t := k.urW - 1; t >= 1; t-- {
+		c.CMPQ(regPix, imm(uint64(t)))
+		c.JE(operand.LabelRef(k.label(fmt.Sprintf("tail%d", t))))
+	}
+	c.JMP(operand.LabelRef(k.label("done")))
+	for t := k.urW - 1; t >= 1; t-- {
+		c.Label(k.label(fmt.Sprintf("tail%d", t)))
+		k.block(t)
+		c.JMP(operand.LabelRef(k.label("done")))
+	}
+	c.Label(k.label("done"))
+	c.VZEROUPPER()
+	c.RET()
+}
+
+func (k *kernel) label(s string) string { return k.name + "_" + s }
+
+func (k *kernel) acc(j, o int) reg.VecPhysical { return ymm(k.urW*o + j) }
+func (k *kernel) wreg(o int) reg.VecPhysical   { return ymm(k.urW*k.ocb + o) }
+func (k *kernel) bcast() reg.VecPhysical       { return ymm(k.urW*k.ocb + k.ocb) }
+
+// weightAt addresses the weights of output block o, input channel i at the
+// current tap: o*WeiOCB through the index register (scale 1 or 2).
+func (k *kernel) weightAt(o, i int) operand.Mem {
+	m := operand.Mem{Base: regWei, Disp: i * vecBytes}
+	if o > 0 {
+		m.Index, m.Scale = regWeiOCB, uint8(o)
+	}
+	return m
+}
+
+// block emits the whole reduction and epilogue for t pixels (t <= urW).
+func (k *kernel) block(t int) {
+	c := k.c
+	id := fmt.Sprintf("t%d", t)
+	c.Commentf("%d pixel(s) x %d output block(s)", t, k.ocb)
+
+	// Accumulators start at the bias.
+	c.MOVQ(field(offBias), regTmp)
+	for o := 0; o < k.ocb; o++ {
+		c.VMOVUPS(operand.Mem{Base: regTmp, Disp: o * vecBytes}, k.acc(0, o))
+		for j := 1; j < t; j++ {
+			c.VMOVAPS(k.acc(0, o), k.acc(j, o))
+		}
+	}
+
+	c.MOVQ(regSrcBase, regSrc)
+	c.MOVQ(field(offWei), regWei)
+	c.MOVQ(field(offICB), regICB)
+	c.Label(k.label(id + "_icb"))
+	c.MOVQ(field(offKH), regKH)
+	c.Label(k.label(id + "_kh"))
+	c.MOVQ(field(offKW), regKW)
+	c.Label(k.label(id + "_kw"))
+	for i := 0; i < block; i++ {
+		for o := 0; o < k.ocb; o++ {
+			c.VMOVUPS(k.weightAt(o, i), k.wreg(o))
+		}
+		for j := 0; j < t; j++ {
+			c.VBROADCASTSS(operand.Mem{Base: regSrc, Disp: j*k.s*vecBytes + i*4}, k.bcast())
+			for o := 0; o < k.ocb; o++ {
+				c.VFMADD231PS(k.wreg(o), k.bcast(), k.acc(j, o))
+			}
+		}
+	}
+	c.ADDQ(imm(uint64(vecBytes)), regSrc)
+	c.ADDQ(imm(uint64(tapBytes)), regWei)
+	c.DECQ(regKW)
+	c.JNZ(operand.LabelRef(k.label(id + "_kw")))
+	// Next kernel row: back over the KW taps, on by one row.
+	c.MOVQ(field(offKW), regTmp)
+	c.SHLQ(imm(5), regTmp) // KW * vecBytes
+	c.SUBQ(regTmp, regSrc)
+	c.ADDQ(field(offSrcRow), regSrc)
+	c.SHLQ(imm(3), regTmp) // KW * tapBytes
+	c.SUBQ(regTmp, regWei)
+	c.ADDQ(field(offWeiRow), regWei)
+	c.DECQ(regKH)
+	c.JNZ(operand.LabelRef(k.label(id + "_kh")))
+	// Next input block: back over the KH rows, on by one block.
+	c.MOVQ(field(offKH), regTmp)
+	c.IMULQ(field(offSrcRow), regTmp)
+	c.SUBQ(regTmp, regSrc)
+	c.ADDQ(field(offSrcICB), regSrc)
+	c.MOVQ(field(offKH), regTmp)
+	c.IMULQ(field(offWeiRow), regTmp)
+	c.SUBQ(regTmp, regWei)
+	c.ADDQ(field(offWeiICB), regWei)
+	c.DECQ(regICB)
+	c.JNZ(operand.LabelRef(k.label(id + "_icb")))
+
+	// Epilogue: residual, ReLU, one store per output vector.
+	c.MOVQ(field(offDstOCB), regICB)
+	c.TESTQ(regResDelta, regResDelta)
+	c.JZ(operand.LabelRef(k.label(id + "_relu")))
+	c.LEAQ(operand.Mem{Base: regDst, Index: regResDelta, Scale: 1}, regTmp)
+	for o := 0; o < k.ocb; o++ {
+		for j := 0; j < t; j++ {
+			c.VADDPS(k.outAt(regTmp, o, j), k.acc(j, o), k.acc(j, o))
+		}
+	}
+	c.Label(k.label(id + "_relu"))
+	c.CMPQ(field(offReLU), imm(0))
+	c.JE(operand.LabelRef(k.label(id + "_store")))
+	zero := k.wreg(0)
+	c.VXORPS(zero, zero, zero)
+	for o := 0; o < k.ocb; o++ {
+		for j := 0; j < t; j++ {
+			// max(0, acc) with acc as the second source: NaN stays NaN,
+			// as in PyTorch's relu.
+			c.VMAXPS(k.acc(j, o), zero, k.acc(j, o))
+		}
+	}
+	c.Label(k.label(id + "_store"))
+	for o := 0; o < k.ocb; o++ {
+		for j := 0; j < t; j++ {
+			c.VMOVUPS(k.acc(j, o), k.outAt(regDst, o, j))
+		}
+	}
+}
+
+// outAt addresses output (or residual, through base) block o, pixel j:
+// o*DstOCB through regICB (which holds DstOCB in the epilogue).
+func (k *kernel) outAt(base reg.Register, o, j int) operand.Mem {
+	m := operand.Mem{Base: base, Disp: j * k.d * vecBytes}
+	if o > 0 {
+		m.Index, m.Scale = regICB, uint8(o)
+	}
+	return m
+}
+
+// fmaPeak emits a register-only FMA loop: 12 independent accumulator
+// chains, enough to cover the FMA latency on two ports, and nothing else.
+// Its time measures this CPU's AVX2 FMA peak, the honest denominator of
+// "percent of peak".
+func fmaPeak(c *build.Context) {
+	c.Function("AVX2FMAPeak")
+	c.Attributes(attr.NOSPLIT)
+	c.SignatureExpr("func(n int)")
+	c.Doc(
+		"AVX2FMAPeak runs n iterations of 12 independent 8-lane FMAs",
+		fmt.Sprintf("(%d floating-point operations an iteration) on registers only.", 12*8*2),
+	)
+	n := regPix
+	c.Load(c.Param("n"), n)
+	for i := 0; i < 14; i++ {
+		c.VXORPS(ymm(i), ymm(i), ymm(i))
+	}
+	c.TESTQ(n, n)
+	c.JLE(operand.LabelRef("AVX2FMAPeak_done"))
+	c.Label("AVX2FMAPeak_loop")
+	for i := 0; i < 12; i++ {
+		c.VFMADD231PS(ymm(12), ymm(13), ymm(i))
+	}
+	c.DECQ(n)
+	c.JNZ(operand.LabelRef("AVX2FMAPeak_loop"))
+	c.Label("AVX2FMAPeak_done")
+	c.VZEROUPPER()
+	c.RET()
+}
+
+// table writes the Go lookup table of the generated kernels.
+func table() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "// Code generated by command: go run ./avx2 -dir ../asm. DO NOT EDIT.\n\n")
+	fmt.Fprintf(&b, "//go:build !purego\n\npackage asm\n\n")
+	fmt.Fprintf(&b, "// AVX2MaxOCB is the most output channel blocks one AVX2 microkernel call takes.\n")
+	fmt.Fprintf(&b, "const AVX2MaxOCB = %d\n\n", len(ocbs))
+	fmt.Fprintf(&b, "// AVX2URW[ocb] is the pixels per step of the AVX2 kernels for ocb output blocks.\n")
+	fmt.Fprintf(&b, "var AVX2URW = [AVX2MaxOCB + 1]int{0")
+	for _, o := range ocbs {
+		fmt.Fprintf(&b, ", %d", urWFor[o])
+	}
+	fmt.Fprintf(&b, "}\n\n")
+	fmt.Fprintf(&b, "// AVX2Conv[ocb-1][s-1][d-1] is the AVX2 microkernel for ocb output blocks,\n")
+	fmt.Fprintf(&b, "// input pixel stride s and output pixel stride d (in pixels).\n")
+	fmt.Fprintf(&b, "var AVX2Conv = [AVX2MaxOCB][%d][%d]func(*Params){\n", len(strides), len(strides))
+	for _, o := range ocbs {
+		fmt.Fprintf(&b, "\t{\n")
+		for _, s := range strides {
+			fmt.Fprintf(&b, "\t\t{")
+			for i, d := range strides {
+				if i > 0 {
+					fmt.Fprintf(&b, ", ")
+				}
+				fmt.Fprintf(&b, "%s", kernelName(o, s, d))
+			}
+			fmt.Fprintf(&b, "},\n")
+		}
+		fmt.Fprintf(&b, "\t},\n")
+	}
+	fmt.Fprintf(&b, "}\n")
+	return b.Bytes()
+}
+
+func main() {
+	dir := flag.String("dir", "../asm", "output folder (the asm package)")
+	flag.Parse()
+	if err := generate(*dir); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// generate writes the three files into dir.
+func generate(dir string) error {
+	c := build.NewContext()
+	c.Package("github.com/sbconv/sbconv/asm")
+	c.ConstraintExpr("!purego")
+	for _, o := range ocbs {
+		for _, s := range strides {
+			for _, d := range strides {
+				convKernel(c, o, s, d)
+			}
+		}
+	}
+	fmaPeak(c)
+
+	// A fixed command line in the header, so regenerating elsewhere (the
+	// drift test's temporary folder) gives identical bytes.
+	pc := printer.Config{Argv: []string{"go", "run", "./avx2", "-dir", "../asm"}, Pkg: "asm"}
+	var asmOut, stubOut bytes.Buffer
+	cfg := &build.Config{
+		ErrOut:    os.Stderr,
+		MaxErrors: 10,
+		Passes: []pass.Interface{
+			pass.Compile,
+			&pass.Output{Writer: nopCloser{&asmOut}, Printer: printer.NewGoAsm(pc)},
+			&pass.Output{Writer: nopCloser{&stubOut}, Printer: printer.NewStubs(pc)},
+		},
+	}
+	if build.Main(cfg, c) != 0 {
+		return fmt.Errorf("avo failed")
+	}
+	tableSrc, err := format.Source(table())
+	if err != nil {
+		return fmt.Errorf("formatting the table: %w", err)
+	}
+	for name, data := range map[string][]byte{
+		"conv_avx2_amd64.s":   asmOut.Bytes(),
+		"conv_avx2_amd64.go":  stubOut.Bytes(),
+		"table_avx2_amd64.go": tableSrc,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type nopCloser struct{ *bytes.Buffer }
+
+func (nopCloser) Close() error { return nil }
+
+// imm returns x as an 8-bit immediate when it fits the sign-extended form,
+// else as a 32-bit one (avo has no 16-bit form for 64-bit arithmetic).
+func imm(x uint64) operand.Constant {
+	if x < 128 {
+		return operand.U8(x)
+	}
+	return operand.U32(x)
+}

@@ -1,0 +1,29 @@
+//go:build !purego
+
+package kernels
+
+import (
+	"golang.org/x/sys/cpu"
+
+	"github.com/sbconv/sbconv/asm"
+)
+
+// The AVX2+FMA set: generated microkernels for block 8 (package asm,
+// generator gen/avx2), for 1-3 output channel blocks per call, input pixel
+// strides 1 and 2 and output pixel strides 1 (convolution) and 2 (a phase
+// of a stride-2 transposed convolution). Other call shapes fall back to the
+// generic microkernel through the same driver.
+func init() {
+	registerISA(&isaSet{
+		name:   "avx2",
+		block:  8,
+		maxOCB: asm.AVX2MaxOCB,
+		usable: cpu.X86.HasAVX2 && cpu.X86.HasFMA,
+		kernel: func(ocb, srcPix, dstPix int) microkernel {
+			if ocb < 1 || ocb > asm.AVX2MaxOCB || srcPix < 1 || srcPix > 2 || dstPix < 1 || dstPix > 2 {
+				return nil
+			}
+			return asm.AVX2Conv[ocb-1][srcPix-1][dstPix-1]
+		},
+	})
+}
