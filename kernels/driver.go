@@ -44,6 +44,8 @@ type layer struct {
 	maxOCB   int
 	isa      *isaSet
 	deconv   bool
+
+	workspaces freeList[workspace] // haloed input copies, one per concurrent call
 }
 
 // geom places pass rows and columns in the output and input.
@@ -97,11 +99,21 @@ func (l *layer) geometry(p *pass, ih, iw, oh, ow int) geom {
 
 // fwd is one Forward call: the tensors and the split into units.
 type fwd struct {
-	l             *layer
-	dst, src, res *layout.Tensor
-	relu          int
-	groups        int // channel-block groups
-	chunks        int // row chunks per pass
+	l        *layer
+	dst, res *layout.Tensor
+	relu     int
+	groups   int // channel-block groups
+	chunks   int // row chunks per pass
+
+	// The input the microkernels read: src itself, or src copied into a
+	// workspace with hl zero columns on the left and hr on the right (see
+	// halo), so that no output column needs a narrowed window.
+	src    *layout.Tensor
+	sdata  []float32
+	sh, sw int // rows and (padded) columns of sdata
+	hl     int // left halo columns: input column x is sdata column x+hl
+	ws     *workspace
+	copier haloCopy
 }
 
 // fwdFree recycles call records, so that a Forward call allocates nothing
@@ -132,23 +144,103 @@ func (fl *freeList[T]) put(x *T) {
 	fl.mu.Unlock()
 }
 
+// unitsPerThread is how many work units a call aims for per thread: enough
+// that the atomic counter balances uneven units, few enough that each unit
+// still covers whole rows.
+const unitsPerThread = 16
+
 // run computes a whole Forward call on the current thread count.
 func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 	f := fwdFree.get()
-	*f = fwd{l: l, dst: dst, src: src, res: ep.Residual}
+	*f = fwd{l: l, dst: dst, src: src, res: ep.Residual,
+		sdata: src.Data, sh: src.H, sw: src.W}
 	if ep.ReLU {
 		f.relu = 1
 	}
-	f.groups = ceilDiv(l.ocb, l.maxOCB)
 	n := Threads()
+	if hl, hr := l.halo(src.W, dst.W); hl+hr > 0 && l.fastKernels() {
+		f.ws = l.workspaces.get()
+		f.ws.prepare(src, hl, hr)
+		f.sdata, f.sw, f.hl = f.ws.data, src.W+hl+hr, hl
+		f.copier = haloCopy{src: src, ws: f.ws}
+		parallel(&f.copier, src.N*src.ChannelBlocks(), n)
+	}
+	f.groups = ceilDiv(l.ocb, l.maxOCB)
 	f.chunks = 1
 	base := dst.N * len(l.passes) * f.groups
-	if n > 1 && base < 4*n {
-		f.chunks = min(ceilDiv(4*n, base), dst.H)
+	if n > 1 && base < unitsPerThread*n {
+		f.chunks = min(ceilDiv(unitsPerThread*n, base), dst.H)
 	}
 	parallel(f, base*f.chunks, n)
+	if f.ws != nil {
+		l.workspaces.put(f.ws)
+	}
 	*f = fwd{}
 	fwdFree.put(f)
+}
+
+// fastKernels reports whether the layer runs an assembly set, for which
+// border pixels (one-pixel calls) are much slower than interior runs. The
+// generic kernel computes a pixel at a time anyway and skips the copy.
+func (l *layer) fastKernels() bool {
+	return l.isa != genericSet && l.isa.block == l.block
+}
+
+// halo returns how many zero columns on the left and right of an input
+// of width iw make every column of every pass interior for output width ow.
+func (l *layer) halo(iw, ow int) (hl, hr int) {
+	for i := range l.passes {
+		p := &l.passes[i]
+		if p.kh*p.kw == 0 {
+			continue
+		}
+		gm := l.geometry(p, 0, iw, 0, ow)
+		if gm.cols == 0 {
+			continue
+		}
+		hl = max(hl, -gm.iwOff)
+		hr = max(hr, gm.iwOff+(gm.cols-1)*gm.iwStep+p.kw-iw)
+	}
+	return hl, hr
+}
+
+// workspace is a zero-haloed copy of an input. Its halo columns are zeroed
+// when its shape changes and never written otherwise, so a reused
+// workspace only needs its interior copied.
+type workspace struct {
+	data                []float32
+	n, cb, h, w, hl, hr int
+}
+
+func (ws *workspace) prepare(src *layout.Tensor, hl, hr int) {
+	cb := src.ChannelBlocks()
+	if ws.n == src.N && ws.cb == cb && ws.h == src.H && ws.w == src.W && ws.hl == hl && ws.hr == hr {
+		return
+	}
+	size := src.N * cb * src.H * (src.W + hl + hr) * src.Block
+	if cap(ws.data) < size {
+		ws.data = make([]float32, size)
+	}
+	ws.data = ws.data[:size]
+	clear(ws.data)
+	ws.n, ws.cb, ws.h, ws.w, ws.hl, ws.hr = src.N, cb, src.H, src.W, hl, hr
+}
+
+// haloCopy copies one (image, channel block) plane of src per unit into
+// the workspace's interior columns.
+type haloCopy struct {
+	src *layout.Tensor
+	ws  *workspace
+}
+
+func (c *haloCopy) runUnit(u int, _ *asm.Params) {
+	b, h, w := c.src.Block, c.src.H, c.src.W
+	pw := w + c.ws.hl + c.ws.hr
+	for y := 0; y < h; y++ {
+		from := (u*h + y) * w * b
+		to := ((u*h+y)*pw + c.ws.hl) * b
+		copy(c.ws.data[to:to+w*b], c.src.Data[from:from+w*b])
+	}
 }
 
 // runUnit computes unit u: one image, one pass, one channel-block group,
@@ -166,6 +258,7 @@ func (f *fwd) runUnit(u int, prm *asm.Params) {
 	o1 := (g + 1) * l.ocb / f.groups
 	p := &l.passes[pi]
 	gm := l.geometry(p, f.src.H, f.src.W, f.dst.H, f.dst.W)
+	gm.iwOff += f.hl // columns of the (possibly haloed) input
 	lo := c * gm.rows / f.chunks
 	hi := (c + 1) * gm.rows / f.chunks
 	for r := lo; r < hi; r++ {
@@ -175,9 +268,9 @@ func (f *fwd) runUnit(u int, prm *asm.Params) {
 
 // row computes output row r of pass p for channel blocks [o0, o1) of image n.
 func (f *fwd) row(prm *asm.Params, p *pass, gm *geom, n, o0, o1, r int) {
-	l, src, dst := f.l, f.src, f.dst
+	l, dst, sdata := f.l, f.dst, f.sdata
 	b := l.block
-	ih, iw, oh, ow := src.H, src.W, dst.H, dst.W
+	ih, iw, oh, ow := f.sh, f.sw, dst.H, dst.W
 	nocb := o1 - o0
 
 	outRow := gm.ohOff + r*gm.ohStep
@@ -220,7 +313,7 @@ func (f *fwd) row(prm *asm.Params, p *pass, gm *geom, n, o0, o1, r int) {
 		}
 		iw0 := gm.iwOff + j*gm.iwStep
 		prm.KH, prm.KW = t1-t0, u1-u0
-		prm.Src = unsafe.Pointer(&src.Data[srcBase+((ih0+t0)*iw+iw0+u0)*b])
+		prm.Src = unsafe.Pointer(&sdata[srcBase+((ih0+t0)*iw+iw0+u0)*b])
 		prm.Wei = unsafe.Pointer(&p.wei[(o0*l.icb*p.kh*p.kw+t0*p.kw+u0)*b*b])
 		k(prm)
 	}
