@@ -23,9 +23,10 @@ type isaSet struct {
 	usable bool // the CPU (and the build) can run it
 	// kernel returns the microkernel for ocb output channel blocks
 	// (1 <= ocb <= maxOCB) at input pixel stride srcPix and output pixel
-	// stride dstPix (in pixels), or nil where the set has none, in which
-	// case the driver uses the generic microkernel for that call shape.
-	kernel func(ocb, srcPix, dstPix int) microkernel
+	// stride dstPix (in pixels), for a pass whose every window is 1x1 when
+	// pointwise is set, or nil where the set has none, in which case the
+	// driver uses the generic microkernel for that call shape.
+	kernel func(ocb, srcPix, dstPix int, pointwise bool) microkernel
 }
 
 // genericSet is always available: the portable Go microkernel, block 8.
@@ -34,7 +35,7 @@ var genericSet = &isaSet{
 	block:  8,
 	maxOCB: 4,
 	usable: true,
-	kernel: func(int, int, int) microkernel { return genericRow8 },
+	kernel: func(int, int, int, bool) microkernel { return genericRow8 },
 }
 
 // isaSets lists the sets built into this binary, best first; files built
@@ -133,9 +134,9 @@ func ISAs() []string {
 
 // kernelFor returns the set's microkernel for a call shape, falling back to
 // the generic one for the block.
-func (s *isaSet) kernelFor(block, ocb, srcPix, dstPix int) microkernel {
+func (s *isaSet) kernelFor(block, ocb, srcPix, dstPix int, pointwise bool) microkernel {
 	if s != genericSet && s.block == block {
-		if k := s.kernel(ocb, srcPix, dstPix); k != nil {
+		if k := s.kernel(ocb, srcPix, dstPix, pointwise); k != nil {
 			return k
 		}
 	}

@@ -68,7 +68,7 @@ func (l *layer) initKernels(set *isaSet) {
 		}
 		p.kern = make([]microkernel, l.maxOCB+1)
 		for o := 1; o <= l.maxOCB; o++ {
-			p.kern[o] = set.kernelFor(l.block, o, sp, dp)
+			p.kern[o] = set.kernelFor(l.block, o, sp, dp, p.kh == 1 && p.kw == 1)
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 // The AVX2+FMA set: generated microkernels for block 8 (package asm,
 // generator gen/avx2), for 1-3 output channel blocks per call, input pixel
 // strides 1 and 2 and output pixel strides 1 (convolution) and 2 (a phase
-// of a stride-2 transposed convolution). Other call shapes fall back to the
+// of a stride-2 transposed convolution), in a general and a 1x1 form. Other call shapes fall back to the
 // generic microkernel through the same driver.
 func init() {
 	registerISA(&isaSet{
@@ -19,9 +19,12 @@ func init() {
 		block:  8,
 		maxOCB: asm.AVX2MaxOCB,
 		usable: cpu.X86.HasAVX2 && cpu.X86.HasFMA,
-		kernel: func(ocb, srcPix, dstPix int) microkernel {
+		kernel: func(ocb, srcPix, dstPix int, pointwise bool) microkernel {
 			if ocb < 1 || ocb > asm.AVX2MaxOCB || srcPix < 1 || srcPix > 2 || dstPix < 1 || dstPix > 2 {
 				return nil
+			}
+			if pointwise {
+				return asm.AVX2Conv1x1[ocb-1][srcPix-1][dstPix-1]
 			}
 			return asm.AVX2Conv[ocb-1][srcPix-1][dstPix-1]
 		},

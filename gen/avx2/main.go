@@ -22,7 +22,9 @@
 //     d (1 for a convolution, 2 for one phase of a stride-2 transposed
 //     convolution), both as immediate displacements;
 //   - any KH x KW window and any number of input blocks through runtime
-//     tap and channel loops (1x1 included).
+//     tap and channel loops, and a pointwise form for 1x1 windows whose
+//     reduction is a single loop over input blocks (ResNet's bottleneck
+//     1x1 convolutions, and the 1x1 phases of stride-2 restores).
 //
 // The register plan is oneDNN's jit_avx2_conv_kernel_f32: accumulator
 // (output block k, pixel j) is Y(urW*k + j); the ocb weight vectors of the
@@ -102,13 +104,19 @@ type kernel struct {
 	c              *build.Context
 	name           string
 	ocb, urW, s, d int
+	pointwise      bool // KH = KW = 1: the reduction is one loop over input blocks
 }
 
-func kernelName(ocb, s, d int) string { return fmt.Sprintf("AVX2ConvO%dS%dD%d", ocb, s, d) }
+func kernelName(ocb, s, d int, pointwise bool) string {
+	if pointwise {
+		return fmt.Sprintf("AVX2Conv1x1O%dS%dD%d", ocb, s, d)
+	}
+	return fmt.Sprintf("AVX2ConvO%dS%dD%d", ocb, s, d)
+}
 
 // convKernel emits one variant.
-func convKernel(c *build.Context, ocb, s, d int) {
-	k := &kernel{c: c, name: kernelName(ocb, s, d), ocb: ocb, urW: urWFor[ocb], s: s, d: d}
+func convKernel(c *build.Context, ocb, s, d int, pointwise bool) {
+	k := &kernel{c: c, name: kernelName(ocb, s, d, pointwise), ocb: ocb, urW: urWFor[ocb], s: s, d: d, pointwise: pointwise}
 	if need := k.urW*k.ocb + k.ocb + 1; need > 16 {
 		log.Fatalf("%s: register budget: %d accumulators + %d weights + 1 broadcast = %d > 16 ymm",
 			k.name, k.urW*k.ocb, k.ocb, need)
@@ -117,11 +125,15 @@ func convKernel(c *build.Context, ocb, s, d int) {
 	c.Pragma("noescape")
 	c.Attributes(attr.NOSPLIT)
 	c.SignatureExpr("func(p *Params)")
+	window := "Pix, ICB, KH, KW >= 1"
+	if pointwise {
+		window = "Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks)"
+	}
 	c.Doc(
 		fmt.Sprintf("%s is the AVX2+FMA microkernel for %d output channel block(s), input pixel", k.name, ocb),
 		fmt.Sprintf("stride %d and output pixel stride %d (SrcPix = %d, DstPix = %d bytes), %d pixels a step.", s, d, s*vecBytes, d*vecBytes, k.urW),
 		"It computes the loop written out in the package comment, with OCB fixed",
-		fmt.Sprintf("at %d, block 8, and Pix, ICB, KH, KW >= 1.", ocb),
+		fmt.Sprintf("at %d, block 8, and %s.", ocb, window),
 	)
 
 	c.Load(c.Param("p"), regParams)
@@ -197,46 +209,44 @@ func (k *kernel) block(t int) {
 	c.MOVQ(field(offWei), regWei)
 	c.MOVQ(field(offICB), regICB)
 	c.Label(k.label(id + "_icb"))
-	c.MOVQ(field(offKH), regKH)
-	c.Label(k.label(id + "_kh"))
-	c.MOVQ(field(offKW), regKW)
-	c.Label(k.label(id + "_kw"))
-	for i := 0; i < block; i++ {
-		for o := 0; o < k.ocb; o++ {
-			c.VMOVUPS(k.weightAt(o, i), k.wreg(o))
-		}
-		for j := 0; j < t; j++ {
-			c.VBROADCASTSS(operand.Mem{Base: regSrc, Disp: j*k.s*vecBytes + i*4}, k.bcast())
-			for o := 0; o < k.ocb; o++ {
-				c.VFMADD231PS(k.wreg(o), k.bcast(), k.acc(j, o))
-			}
-		}
+	if k.pointwise {
+		k.step(t)
+		c.ADDQ(field(offSrcICB), regSrc)
+		c.ADDQ(field(offWeiICB), regWei)
+		c.DECQ(regICB)
+		c.JNZ(operand.LabelRef(k.label(id + "_icb")))
+	} else {
+		c.MOVQ(field(offKH), regKH)
+		c.Label(k.label(id + "_kh"))
+		c.MOVQ(field(offKW), regKW)
+		c.Label(k.label(id + "_kw"))
+		k.step(t)
+		c.ADDQ(imm(uint64(vecBytes)), regSrc)
+		c.ADDQ(imm(uint64(tapBytes)), regWei)
+		c.DECQ(regKW)
+		c.JNZ(operand.LabelRef(k.label(id + "_kw")))
+		// Next kernel row: back over the KW taps, on by one row.
+		c.MOVQ(field(offKW), regTmp)
+		c.SHLQ(imm(5), regTmp) // KW * vecBytes
+		c.SUBQ(regTmp, regSrc)
+		c.ADDQ(field(offSrcRow), regSrc)
+		c.SHLQ(imm(3), regTmp) // KW * tapBytes
+		c.SUBQ(regTmp, regWei)
+		c.ADDQ(field(offWeiRow), regWei)
+		c.DECQ(regKH)
+		c.JNZ(operand.LabelRef(k.label(id + "_kh")))
+		// Next input block: back over the KH rows, on by one block.
+		c.MOVQ(field(offKH), regTmp)
+		c.IMULQ(field(offSrcRow), regTmp)
+		c.SUBQ(regTmp, regSrc)
+		c.ADDQ(field(offSrcICB), regSrc)
+		c.MOVQ(field(offKH), regTmp)
+		c.IMULQ(field(offWeiRow), regTmp)
+		c.SUBQ(regTmp, regWei)
+		c.ADDQ(field(offWeiICB), regWei)
+		c.DECQ(regICB)
+		c.JNZ(operand.LabelRef(k.label(id + "_icb")))
 	}
-	c.ADDQ(imm(uint64(vecBytes)), regSrc)
-	c.ADDQ(imm(uint64(tapBytes)), regWei)
-	c.DECQ(regKW)
-	c.JNZ(operand.LabelRef(k.label(id + "_kw")))
-	// Next kernel row: back over the KW taps, on by one row.
-	c.MOVQ(field(offKW), regTmp)
-	c.SHLQ(imm(5), regTmp) // KW * vecBytes
-	c.SUBQ(regTmp, regSrc)
-	c.ADDQ(field(offSrcRow), regSrc)
-	c.SHLQ(imm(3), regTmp) // KW * tapBytes
-	c.SUBQ(regTmp, regWei)
-	c.ADDQ(field(offWeiRow), regWei)
-	c.DECQ(regKH)
-	c.JNZ(operand.LabelRef(k.label(id + "_kh")))
-	// Next input block: back over the KH rows, on by one block.
-	c.MOVQ(field(offKH), regTmp)
-	c.IMULQ(field(offSrcRow), regTmp)
-	c.SUBQ(regTmp, regSrc)
-	c.ADDQ(field(offSrcICB), regSrc)
-	c.MOVQ(field(offKH), regTmp)
-	c.IMULQ(field(offWeiRow), regTmp)
-	c.SUBQ(regTmp, regWei)
-	c.ADDQ(field(offWeiICB), regWei)
-	c.DECQ(regICB)
-	c.JNZ(operand.LabelRef(k.label(id + "_icb")))
 
 	// Epilogue: residual, ReLU, one store per output vector.
 	c.MOVQ(field(offDstOCB), regICB)
@@ -264,6 +274,23 @@ func (k *kernel) block(t int) {
 	for o := 0; o < k.ocb; o++ {
 		for j := 0; j < t; j++ {
 			c.VMOVUPS(k.acc(j, o), k.outAt(regDst, o, j))
+		}
+	}
+}
+
+// step emits the 8 input channels of one tap: for each, ocb weight loads,
+// then per pixel one broadcast and ocb FMAs.
+func (k *kernel) step(t int) {
+	c := k.c
+	for i := 0; i < block; i++ {
+		for o := 0; o < k.ocb; o++ {
+			c.VMOVUPS(k.weightAt(o, i), k.wreg(o))
+		}
+		for j := 0; j < t; j++ {
+			c.VBROADCASTSS(operand.Mem{Base: regSrc, Disp: j*k.s*vecBytes + i*4}, k.bcast())
+			for o := 0; o < k.ocb; o++ {
+				c.VFMADD231PS(k.wreg(o), k.bcast(), k.acc(j, o))
+			}
 		}
 	}
 }
@@ -321,24 +348,30 @@ func table() []byte {
 		fmt.Fprintf(&b, ", %d", urWFor[o])
 	}
 	fmt.Fprintf(&b, "}\n\n")
-	fmt.Fprintf(&b, "// AVX2Conv[ocb-1][s-1][d-1] is the AVX2 microkernel for ocb output blocks,\n")
-	fmt.Fprintf(&b, "// input pixel stride s and output pixel stride d (in pixels).\n")
-	fmt.Fprintf(&b, "var AVX2Conv = [AVX2MaxOCB][%d][%d]func(*Params){\n", len(strides), len(strides))
-	for _, o := range ocbs {
-		fmt.Fprintf(&b, "\t{\n")
-		for _, s := range strides {
-			fmt.Fprintf(&b, "\t\t{")
-			for i, d := range strides {
-				if i > 0 {
-					fmt.Fprintf(&b, ", ")
-				}
-				fmt.Fprintf(&b, "%s", kernelName(o, s, d))
-			}
-			fmt.Fprintf(&b, "},\n")
+	for _, pw := range []bool{false, true} {
+		name, what := "AVX2Conv", "any window"
+		if pw {
+			name, what = "AVX2Conv1x1", "a 1x1 window"
 		}
-		fmt.Fprintf(&b, "\t},\n")
+		fmt.Fprintf(&b, "\n// %s[ocb-1][s-1][d-1] is the AVX2 microkernel for %s, ocb output\n", name, what)
+		fmt.Fprintf(&b, "// blocks, input pixel stride s and output pixel stride d (in pixels).\n")
+		fmt.Fprintf(&b, "var %s = [AVX2MaxOCB][%d][%d]func(*Params){\n", name, len(strides), len(strides))
+		for _, o := range ocbs {
+			fmt.Fprintf(&b, "\t{\n")
+			for _, s := range strides {
+				fmt.Fprintf(&b, "\t\t{")
+				for i, d := range strides {
+					if i > 0 {
+						fmt.Fprintf(&b, ", ")
+					}
+					fmt.Fprintf(&b, "%s", kernelName(o, s, d, pw))
+				}
+				fmt.Fprintf(&b, "},\n")
+			}
+			fmt.Fprintf(&b, "\t},\n")
+		}
+		fmt.Fprintf(&b, "}\n")
 	}
-	fmt.Fprintf(&b, "}\n")
 	return b.Bytes()
 }
 
@@ -355,10 +388,12 @@ func generate(dir string) error {
 	c := build.NewContext()
 	c.Package("github.com/sbconv/sbconv/asm")
 	c.ConstraintExpr("!purego")
-	for _, o := range ocbs {
-		for _, s := range strides {
-			for _, d := range strides {
-				convKernel(c, o, s, d)
+	for _, pw := range []bool{false, true} {
+		for _, o := range ocbs {
+			for _, s := range strides {
+				for _, d := range strides {
+					convKernel(c, o, s, d, pw)
+				}
 			}
 		}
 	}
