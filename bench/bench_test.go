@@ -39,9 +39,10 @@ func BenchmarkPointwise(b *testing.B) {
 }
 
 // runCase times c and reports GFLOP/s and, where a peak kernel is built,
-// the percentage of this core's FMA peak measured in the same process.
+// the percentage of the FMA peak of as many cores as kernels.Threads(),
+// measured in the same process.
 func runCase(b *testing.B, c *Case) {
-	peak, _ := Peak()
+	peak, _ := Peak(kernels.Threads())
 	if err := c.Run(); err != nil {
 		b.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func runCase(b *testing.B, c *Case) {
 
 // BenchmarkFMAPeak reports the core's FMA peak as the benchmarks see it.
 func BenchmarkFMAPeak(b *testing.B) {
-	peak, isa := Peak()
+	peak, isa := Peak(1)
 	if peak == 0 {
 		b.Skip("no peak kernel in this build")
 	}

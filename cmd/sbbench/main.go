@@ -54,7 +54,7 @@ func run(out io.Writer, args []string) error {
 
 	fmt.Fprintf(out, "# sbconv  isa=%s block=%d threads=%d N=%d  %s/%s GOMAXPROCS=%d\n",
 		kernels.ISA(), block, *threads, *batch, runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
-	peak, peakISA := bench.Peak()
+	peak, peakISA := bench.Peak(*threads)
 	pct := func(gf float64) string {
 		if peak <= 0 {
 			return "-"
@@ -62,7 +62,7 @@ func run(out io.Writer, args []string) error {
 		return fmt.Sprintf("%.0f", 100*gf/peak)
 	}
 	if peak > 0 {
-		fmt.Fprintf(out, "# peak: %.1f GFLOP/s (%s FMA kernel, one core, measured now); %%pk = percent of it\n", peak, peakISA)
+		fmt.Fprintf(out, "# peak: %.1f GFLOP/s (%s FMA kernel on %d core(s) at once, measured now); %%pk = percent of it\n", peak, peakISA, *threads)
 	} else {
 		fmt.Fprintf(out, "# peak: no peak kernel in this build; %%pk not reported\n")
 	}
