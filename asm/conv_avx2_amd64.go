@@ -28,14 +28,6 @@ func AVX2ConvO1S1D2(p *Params)
 //go:noescape
 func AVX2ConvO1S2D1(p *Params)
 
-// AVX2ConvO1S2D2 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
-// stride 2 and output pixel stride 2 (SrcPix = 64, DstPix = 64 bytes), 8 pixels a step.
-// It computes the loop written out in the package comment, with OCB fixed
-// at 1, block 8, and Pix, ICB, KH, KW >= 1.
-//
-//go:noescape
-func AVX2ConvO1S2D2(p *Params)
-
 // AVX2ConvO2S1D1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 6 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -59,14 +51,6 @@ func AVX2ConvO2S1D2(p *Params)
 //
 //go:noescape
 func AVX2ConvO2S2D1(p *Params)
-
-// AVX2ConvO2S2D2 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
-// stride 2 and output pixel stride 2 (SrcPix = 64, DstPix = 64 bytes), 6 pixels a step.
-// It computes the loop written out in the package comment, with OCB fixed
-// at 2, block 8, and Pix, ICB, KH, KW >= 1.
-//
-//go:noescape
-func AVX2ConvO2S2D2(p *Params)
 
 // AVX2ConvO3S1D1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 4 pixels a step.
@@ -92,14 +76,6 @@ func AVX2ConvO3S1D2(p *Params)
 //go:noescape
 func AVX2ConvO3S2D1(p *Params)
 
-// AVX2ConvO3S2D2 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
-// stride 2 and output pixel stride 2 (SrcPix = 64, DstPix = 64 bytes), 4 pixels a step.
-// It computes the loop written out in the package comment, with OCB fixed
-// at 3, block 8, and Pix, ICB, KH, KW >= 1.
-//
-//go:noescape
-func AVX2ConvO3S2D2(p *Params)
-
 // AVX2Conv1x1O1S1D1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -123,14 +99,6 @@ func AVX2Conv1x1O1S1D2(p *Params)
 //
 //go:noescape
 func AVX2Conv1x1O1S2D1(p *Params)
-
-// AVX2Conv1x1O1S2D2 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
-// stride 2 and output pixel stride 2 (SrcPix = 64, DstPix = 64 bytes), 8 pixels a step.
-// It computes the loop written out in the package comment, with OCB fixed
-// at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
-//
-//go:noescape
-func AVX2Conv1x1O1S2D2(p *Params)
 
 // AVX2Conv1x1O2S1D1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 6 pixels a step.
@@ -156,14 +124,6 @@ func AVX2Conv1x1O2S1D2(p *Params)
 //go:noescape
 func AVX2Conv1x1O2S2D1(p *Params)
 
-// AVX2Conv1x1O2S2D2 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
-// stride 2 and output pixel stride 2 (SrcPix = 64, DstPix = 64 bytes), 6 pixels a step.
-// It computes the loop written out in the package comment, with OCB fixed
-// at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
-//
-//go:noescape
-func AVX2Conv1x1O2S2D2(p *Params)
-
 // AVX2Conv1x1O3S1D1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 4 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -187,14 +147,6 @@ func AVX2Conv1x1O3S1D2(p *Params)
 //
 //go:noescape
 func AVX2Conv1x1O3S2D1(p *Params)
-
-// AVX2Conv1x1O3S2D2 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
-// stride 2 and output pixel stride 2 (SrcPix = 64, DstPix = 64 bytes), 4 pixels a step.
-// It computes the loop written out in the package comment, with OCB fixed
-// at 3, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
-//
-//go:noescape
-func AVX2Conv1x1O3S2D2(p *Params)
 
 // AVX2FMAPeak runs n iterations of 12 independent 8-lane FMAs
 // (192 floating-point operations an iteration) on registers only.

@@ -11,35 +11,37 @@ const AVX2MaxOCB = 3
 var AVX2URW = [AVX2MaxOCB + 1]int{0, 8, 6, 4}
 
 // AVX2Conv[ocb-1][s-1][d-1] is the AVX2 microkernel for any window, ocb output
-// blocks, input pixel stride s and output pixel stride d (in pixels).
+// blocks, input pixel stride s and output pixel stride d (in pixels);
+// nil where the driver never asks (s = d = 2).
 var AVX2Conv = [AVX2MaxOCB][2][2]func(*Params){
 	{
 		{AVX2ConvO1S1D1, AVX2ConvO1S1D2},
-		{AVX2ConvO1S2D1, AVX2ConvO1S2D2},
+		{AVX2ConvO1S2D1, nil},
 	},
 	{
 		{AVX2ConvO2S1D1, AVX2ConvO2S1D2},
-		{AVX2ConvO2S2D1, AVX2ConvO2S2D2},
+		{AVX2ConvO2S2D1, nil},
 	},
 	{
 		{AVX2ConvO3S1D1, AVX2ConvO3S1D2},
-		{AVX2ConvO3S2D1, AVX2ConvO3S2D2},
+		{AVX2ConvO3S2D1, nil},
 	},
 }
 
 // AVX2Conv1x1[ocb-1][s-1][d-1] is the AVX2 microkernel for a 1x1 window, ocb output
-// blocks, input pixel stride s and output pixel stride d (in pixels).
+// blocks, input pixel stride s and output pixel stride d (in pixels);
+// nil where the driver never asks (s = d = 2).
 var AVX2Conv1x1 = [AVX2MaxOCB][2][2]func(*Params){
 	{
 		{AVX2Conv1x1O1S1D1, AVX2Conv1x1O1S1D2},
-		{AVX2Conv1x1O1S2D1, AVX2Conv1x1O1S2D2},
+		{AVX2Conv1x1O1S2D1, nil},
 	},
 	{
 		{AVX2Conv1x1O2S1D1, AVX2Conv1x1O2S1D2},
-		{AVX2Conv1x1O2S2D1, AVX2Conv1x1O2S2D2},
+		{AVX2Conv1x1O2S2D1, nil},
 	},
 	{
 		{AVX2Conv1x1O3S1D1, AVX2Conv1x1O3S1D2},
-		{AVX2Conv1x1O3S2D1, AVX2Conv1x1O3S2D2},
+		{AVX2Conv1x1O3S2D1, nil},
 	},
 }

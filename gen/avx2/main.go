@@ -65,6 +65,12 @@ var (
 	strides = []int{1, 2} // input and output pixel strides, in pixels
 )
 
+// used reports whether the driver ever asks for input pixel stride s with
+// output pixel stride d: a convolution writes every pixel (d = 1) and a
+// transposed-convolution phase reads every pixel (s = 1), so s = d = 2
+// never occurs and is not generated.
+func used(s, d int) bool { return s == 1 || d == 1 }
+
 // Named register roles (general purpose).
 var (
 	regParams   = reg.RAX // *Params
@@ -354,7 +360,8 @@ func table() []byte {
 			name, what = "AVX2Conv1x1", "a 1x1 window"
 		}
 		fmt.Fprintf(&b, "\n// %s[ocb-1][s-1][d-1] is the AVX2 microkernel for %s, ocb output\n", name, what)
-		fmt.Fprintf(&b, "// blocks, input pixel stride s and output pixel stride d (in pixels).\n")
+		fmt.Fprintf(&b, "// blocks, input pixel stride s and output pixel stride d (in pixels);\n")
+		fmt.Fprintf(&b, "// nil where the driver never asks (s = d = 2).\n")
 		fmt.Fprintf(&b, "var %s = [AVX2MaxOCB][%d][%d]func(*Params){\n", name, len(strides), len(strides))
 		for _, o := range ocbs {
 			fmt.Fprintf(&b, "\t{\n")
@@ -364,7 +371,11 @@ func table() []byte {
 					if i > 0 {
 						fmt.Fprintf(&b, ", ")
 					}
-					fmt.Fprintf(&b, "%s", kernelName(o, s, d, pw))
+					if used(s, d) {
+						fmt.Fprintf(&b, "%s", kernelName(o, s, d, pw))
+					} else {
+						fmt.Fprintf(&b, "nil")
+					}
 				}
 				fmt.Fprintf(&b, "},\n")
 			}
@@ -392,7 +403,9 @@ func generate(dir string) error {
 		for _, o := range ocbs {
 			for _, s := range strides {
 				for _, d := range strides {
-					convKernel(c, o, s, d, pw)
+					if used(s, d) {
+						convKernel(c, o, s, d, pw)
+					}
 				}
 			}
 		}
