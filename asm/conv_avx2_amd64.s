@@ -20,9 +20,40 @@ AVX2ConvO1S1D1_nores:
 	MOVQ 112(AX), R13
 
 AVX2ConvO1S1D1_loop:
+	CMPQ SI, $0x10
+	JGE  AVX2ConvO1S1D1_blk8
 	CMPQ SI, $0x08
-	JL   AVX2ConvO1S1D1_tail
+	JLE  AVX2ConvO1S1D1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2ConvO1S1D1_dispatch
 
+AVX2ConvO1S1D1_rest:
+	TESTQ SI, SI
+	JZ    AVX2ConvO1S1D1_done
+	MOVQ  SI, DI
+
+AVX2ConvO1S1D1_dispatch:
+	CMPQ DI, $0x08
+	JE   AVX2ConvO1S1D1_blk8
+	CMPQ DI, $0x07
+	JE   AVX2ConvO1S1D1_blk7
+	CMPQ DI, $0x06
+	JE   AVX2ConvO1S1D1_blk6
+	CMPQ DI, $0x05
+	JE   AVX2ConvO1S1D1_blk5
+	CMPQ DI, $0x04
+	JE   AVX2ConvO1S1D1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2ConvO1S1D1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2ConvO1S1D1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2ConvO1S1D1_blk1
+	JMP  AVX2ConvO1S1D1_done
+
+AVX2ConvO1S1D1_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -243,24 +274,7 @@ AVX2ConvO1S1D1_t8_store:
 	SUBQ    $0x08, SI
 	JMP     AVX2ConvO1S1D1_loop
 
-AVX2ConvO1S1D1_tail:
-	CMPQ SI, $0x07
-	JE   AVX2ConvO1S1D1_tail7
-	CMPQ SI, $0x06
-	JE   AVX2ConvO1S1D1_tail6
-	CMPQ SI, $0x05
-	JE   AVX2ConvO1S1D1_tail5
-	CMPQ SI, $0x04
-	JE   AVX2ConvO1S1D1_tail4
-	CMPQ SI, $0x03
-	JE   AVX2ConvO1S1D1_tail3
-	CMPQ SI, $0x02
-	JE   AVX2ConvO1S1D1_tail2
-	CMPQ SI, $0x01
-	JE   AVX2ConvO1S1D1_tail1
-	JMP  AVX2ConvO1S1D1_done
-
-AVX2ConvO1S1D1_tail7:
+AVX2ConvO1S1D1_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -456,9 +470,12 @@ AVX2ConvO1S1D1_t7_store:
 	VMOVUPS Y4, 128(CX)
 	VMOVUPS Y5, 160(CX)
 	VMOVUPS Y6, 192(CX)
-	JMP     AVX2ConvO1S1D1_done
+	ADDQ    $0x000000e0, BX
+	ADDQ    $0x000000e0, CX
+	SUBQ    $0x07, SI
+	JMP     AVX2ConvO1S1D1_loop
 
-AVX2ConvO1S1D1_tail6:
+AVX2ConvO1S1D1_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -634,9 +651,12 @@ AVX2ConvO1S1D1_t6_store:
 	VMOVUPS Y3, 96(CX)
 	VMOVUPS Y4, 128(CX)
 	VMOVUPS Y5, 160(CX)
-	JMP     AVX2ConvO1S1D1_done
+	ADDQ    $0x000000c0, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x06, SI
+	JMP     AVX2ConvO1S1D1_loop
 
-AVX2ConvO1S1D1_tail5:
+AVX2ConvO1S1D1_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -792,9 +812,12 @@ AVX2ConvO1S1D1_t5_store:
 	VMOVUPS Y2, 64(CX)
 	VMOVUPS Y3, 96(CX)
 	VMOVUPS Y4, 128(CX)
-	JMP     AVX2ConvO1S1D1_done
+	ADDQ    $0x000000a0, BX
+	ADDQ    $0x000000a0, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2ConvO1S1D1_loop
 
-AVX2ConvO1S1D1_tail4:
+AVX2ConvO1S1D1_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -930,9 +953,12 @@ AVX2ConvO1S1D1_t4_store:
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
 	VMOVUPS Y3, 96(CX)
-	JMP     AVX2ConvO1S1D1_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2ConvO1S1D1_loop
 
-AVX2ConvO1S1D1_tail3:
+AVX2ConvO1S1D1_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -1048,9 +1074,12 @@ AVX2ConvO1S1D1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
-	JMP     AVX2ConvO1S1D1_done
+	ADDQ    $0x60, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2ConvO1S1D1_loop
 
-AVX2ConvO1S1D1_tail2:
+AVX2ConvO1S1D1_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -1146,9 +1175,12 @@ AVX2ConvO1S1D1_t2_relu:
 AVX2ConvO1S1D1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
-	JMP     AVX2ConvO1S1D1_done
+	ADDQ    $0x40, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2ConvO1S1D1_loop
 
-AVX2ConvO1S1D1_tail1:
+AVX2ConvO1S1D1_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -1224,6 +1256,10 @@ AVX2ConvO1S1D1_t1_relu:
 
 AVX2ConvO1S1D1_t1_store:
 	VMOVUPS Y0, (CX)
+	ADDQ    $0x20, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2ConvO1S1D1_loop
 
 AVX2ConvO1S1D1_done:
 	VZEROUPPER
@@ -1245,9 +1281,40 @@ AVX2ConvO1S1D2_nores:
 	MOVQ 112(AX), R13
 
 AVX2ConvO1S1D2_loop:
+	CMPQ SI, $0x10
+	JGE  AVX2ConvO1S1D2_blk8
 	CMPQ SI, $0x08
-	JL   AVX2ConvO1S1D2_tail
+	JLE  AVX2ConvO1S1D2_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2ConvO1S1D2_dispatch
 
+AVX2ConvO1S1D2_rest:
+	TESTQ SI, SI
+	JZ    AVX2ConvO1S1D2_done
+	MOVQ  SI, DI
+
+AVX2ConvO1S1D2_dispatch:
+	CMPQ DI, $0x08
+	JE   AVX2ConvO1S1D2_blk8
+	CMPQ DI, $0x07
+	JE   AVX2ConvO1S1D2_blk7
+	CMPQ DI, $0x06
+	JE   AVX2ConvO1S1D2_blk6
+	CMPQ DI, $0x05
+	JE   AVX2ConvO1S1D2_blk5
+	CMPQ DI, $0x04
+	JE   AVX2ConvO1S1D2_blk4
+	CMPQ DI, $0x03
+	JE   AVX2ConvO1S1D2_blk3
+	CMPQ DI, $0x02
+	JE   AVX2ConvO1S1D2_blk2
+	CMPQ DI, $0x01
+	JE   AVX2ConvO1S1D2_blk1
+	JMP  AVX2ConvO1S1D2_done
+
+AVX2ConvO1S1D2_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -1468,24 +1535,7 @@ AVX2ConvO1S1D2_t8_store:
 	SUBQ    $0x08, SI
 	JMP     AVX2ConvO1S1D2_loop
 
-AVX2ConvO1S1D2_tail:
-	CMPQ SI, $0x07
-	JE   AVX2ConvO1S1D2_tail7
-	CMPQ SI, $0x06
-	JE   AVX2ConvO1S1D2_tail6
-	CMPQ SI, $0x05
-	JE   AVX2ConvO1S1D2_tail5
-	CMPQ SI, $0x04
-	JE   AVX2ConvO1S1D2_tail4
-	CMPQ SI, $0x03
-	JE   AVX2ConvO1S1D2_tail3
-	CMPQ SI, $0x02
-	JE   AVX2ConvO1S1D2_tail2
-	CMPQ SI, $0x01
-	JE   AVX2ConvO1S1D2_tail1
-	JMP  AVX2ConvO1S1D2_done
-
-AVX2ConvO1S1D2_tail7:
+AVX2ConvO1S1D2_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -1681,9 +1731,12 @@ AVX2ConvO1S1D2_t7_store:
 	VMOVUPS Y4, 256(CX)
 	VMOVUPS Y5, 320(CX)
 	VMOVUPS Y6, 384(CX)
-	JMP     AVX2ConvO1S1D2_done
+	ADDQ    $0x000000e0, BX
+	ADDQ    $0x000001c0, CX
+	SUBQ    $0x07, SI
+	JMP     AVX2ConvO1S1D2_loop
 
-AVX2ConvO1S1D2_tail6:
+AVX2ConvO1S1D2_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -1859,9 +1912,12 @@ AVX2ConvO1S1D2_t6_store:
 	VMOVUPS Y3, 192(CX)
 	VMOVUPS Y4, 256(CX)
 	VMOVUPS Y5, 320(CX)
-	JMP     AVX2ConvO1S1D2_done
+	ADDQ    $0x000000c0, BX
+	ADDQ    $0x00000180, CX
+	SUBQ    $0x06, SI
+	JMP     AVX2ConvO1S1D2_loop
 
-AVX2ConvO1S1D2_tail5:
+AVX2ConvO1S1D2_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -2017,9 +2073,12 @@ AVX2ConvO1S1D2_t5_store:
 	VMOVUPS Y2, 128(CX)
 	VMOVUPS Y3, 192(CX)
 	VMOVUPS Y4, 256(CX)
-	JMP     AVX2ConvO1S1D2_done
+	ADDQ    $0x000000a0, BX
+	ADDQ    $0x00000140, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2ConvO1S1D2_loop
 
-AVX2ConvO1S1D2_tail4:
+AVX2ConvO1S1D2_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -2155,9 +2214,12 @@ AVX2ConvO1S1D2_t4_store:
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
 	VMOVUPS Y3, 192(CX)
-	JMP     AVX2ConvO1S1D2_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000100, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2ConvO1S1D2_loop
 
-AVX2ConvO1S1D2_tail3:
+AVX2ConvO1S1D2_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -2273,9 +2335,12 @@ AVX2ConvO1S1D2_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
-	JMP     AVX2ConvO1S1D2_done
+	ADDQ    $0x60, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2ConvO1S1D2_loop
 
-AVX2ConvO1S1D2_tail2:
+AVX2ConvO1S1D2_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -2371,9 +2436,12 @@ AVX2ConvO1S1D2_t2_relu:
 AVX2ConvO1S1D2_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
-	JMP     AVX2ConvO1S1D2_done
+	ADDQ    $0x40, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2ConvO1S1D2_loop
 
-AVX2ConvO1S1D2_tail1:
+AVX2ConvO1S1D2_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -2449,6 +2517,10 @@ AVX2ConvO1S1D2_t1_relu:
 
 AVX2ConvO1S1D2_t1_store:
 	VMOVUPS Y0, (CX)
+	ADDQ    $0x20, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2ConvO1S1D2_loop
 
 AVX2ConvO1S1D2_done:
 	VZEROUPPER
@@ -2470,9 +2542,40 @@ AVX2ConvO1S2D1_nores:
 	MOVQ 112(AX), R13
 
 AVX2ConvO1S2D1_loop:
+	CMPQ SI, $0x10
+	JGE  AVX2ConvO1S2D1_blk8
 	CMPQ SI, $0x08
-	JL   AVX2ConvO1S2D1_tail
+	JLE  AVX2ConvO1S2D1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2ConvO1S2D1_dispatch
 
+AVX2ConvO1S2D1_rest:
+	TESTQ SI, SI
+	JZ    AVX2ConvO1S2D1_done
+	MOVQ  SI, DI
+
+AVX2ConvO1S2D1_dispatch:
+	CMPQ DI, $0x08
+	JE   AVX2ConvO1S2D1_blk8
+	CMPQ DI, $0x07
+	JE   AVX2ConvO1S2D1_blk7
+	CMPQ DI, $0x06
+	JE   AVX2ConvO1S2D1_blk6
+	CMPQ DI, $0x05
+	JE   AVX2ConvO1S2D1_blk5
+	CMPQ DI, $0x04
+	JE   AVX2ConvO1S2D1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2ConvO1S2D1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2ConvO1S2D1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2ConvO1S2D1_blk1
+	JMP  AVX2ConvO1S2D1_done
+
+AVX2ConvO1S2D1_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -2693,24 +2796,7 @@ AVX2ConvO1S2D1_t8_store:
 	SUBQ    $0x08, SI
 	JMP     AVX2ConvO1S2D1_loop
 
-AVX2ConvO1S2D1_tail:
-	CMPQ SI, $0x07
-	JE   AVX2ConvO1S2D1_tail7
-	CMPQ SI, $0x06
-	JE   AVX2ConvO1S2D1_tail6
-	CMPQ SI, $0x05
-	JE   AVX2ConvO1S2D1_tail5
-	CMPQ SI, $0x04
-	JE   AVX2ConvO1S2D1_tail4
-	CMPQ SI, $0x03
-	JE   AVX2ConvO1S2D1_tail3
-	CMPQ SI, $0x02
-	JE   AVX2ConvO1S2D1_tail2
-	CMPQ SI, $0x01
-	JE   AVX2ConvO1S2D1_tail1
-	JMP  AVX2ConvO1S2D1_done
-
-AVX2ConvO1S2D1_tail7:
+AVX2ConvO1S2D1_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -2906,9 +2992,12 @@ AVX2ConvO1S2D1_t7_store:
 	VMOVUPS Y4, 128(CX)
 	VMOVUPS Y5, 160(CX)
 	VMOVUPS Y6, 192(CX)
-	JMP     AVX2ConvO1S2D1_done
+	ADDQ    $0x000001c0, BX
+	ADDQ    $0x000000e0, CX
+	SUBQ    $0x07, SI
+	JMP     AVX2ConvO1S2D1_loop
 
-AVX2ConvO1S2D1_tail6:
+AVX2ConvO1S2D1_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -3084,9 +3173,12 @@ AVX2ConvO1S2D1_t6_store:
 	VMOVUPS Y3, 96(CX)
 	VMOVUPS Y4, 128(CX)
 	VMOVUPS Y5, 160(CX)
-	JMP     AVX2ConvO1S2D1_done
+	ADDQ    $0x00000180, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x06, SI
+	JMP     AVX2ConvO1S2D1_loop
 
-AVX2ConvO1S2D1_tail5:
+AVX2ConvO1S2D1_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -3242,9 +3334,12 @@ AVX2ConvO1S2D1_t5_store:
 	VMOVUPS Y2, 64(CX)
 	VMOVUPS Y3, 96(CX)
 	VMOVUPS Y4, 128(CX)
-	JMP     AVX2ConvO1S2D1_done
+	ADDQ    $0x00000140, BX
+	ADDQ    $0x000000a0, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2ConvO1S2D1_loop
 
-AVX2ConvO1S2D1_tail4:
+AVX2ConvO1S2D1_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -3380,9 +3475,12 @@ AVX2ConvO1S2D1_t4_store:
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
 	VMOVUPS Y3, 96(CX)
-	JMP     AVX2ConvO1S2D1_done
+	ADDQ    $0x00000100, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2ConvO1S2D1_loop
 
-AVX2ConvO1S2D1_tail3:
+AVX2ConvO1S2D1_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -3498,9 +3596,12 @@ AVX2ConvO1S2D1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
-	JMP     AVX2ConvO1S2D1_done
+	ADDQ    $0x000000c0, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2ConvO1S2D1_loop
 
-AVX2ConvO1S2D1_tail2:
+AVX2ConvO1S2D1_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -3596,9 +3697,12 @@ AVX2ConvO1S2D1_t2_relu:
 AVX2ConvO1S2D1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
-	JMP     AVX2ConvO1S2D1_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2ConvO1S2D1_loop
 
-AVX2ConvO1S2D1_tail1:
+AVX2ConvO1S2D1_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -3674,6 +3778,10 @@ AVX2ConvO1S2D1_t1_relu:
 
 AVX2ConvO1S2D1_t1_store:
 	VMOVUPS Y0, (CX)
+	ADDQ    $0x40, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2ConvO1S2D1_loop
 
 AVX2ConvO1S2D1_done:
 	VZEROUPPER
@@ -3695,9 +3803,36 @@ AVX2ConvO2S1D1_nores:
 	MOVQ 112(AX), R13
 
 AVX2ConvO2S1D1_loop:
+	CMPQ SI, $0x0c
+	JGE  AVX2ConvO2S1D1_blk6
 	CMPQ SI, $0x06
-	JL   AVX2ConvO2S1D1_tail
+	JLE  AVX2ConvO2S1D1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2ConvO2S1D1_dispatch
 
+AVX2ConvO2S1D1_rest:
+	TESTQ SI, SI
+	JZ    AVX2ConvO2S1D1_done
+	MOVQ  SI, DI
+
+AVX2ConvO2S1D1_dispatch:
+	CMPQ DI, $0x06
+	JE   AVX2ConvO2S1D1_blk6
+	CMPQ DI, $0x05
+	JE   AVX2ConvO2S1D1_blk5
+	CMPQ DI, $0x04
+	JE   AVX2ConvO2S1D1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2ConvO2S1D1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2ConvO2S1D1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2ConvO2S1D1_blk1
+	JMP  AVX2ConvO2S1D1_done
+
+AVX2ConvO2S1D1_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -3958,20 +4093,7 @@ AVX2ConvO2S1D1_t6_store:
 	SUBQ    $0x06, SI
 	JMP     AVX2ConvO2S1D1_loop
 
-AVX2ConvO2S1D1_tail:
-	CMPQ SI, $0x05
-	JE   AVX2ConvO2S1D1_tail5
-	CMPQ SI, $0x04
-	JE   AVX2ConvO2S1D1_tail4
-	CMPQ SI, $0x03
-	JE   AVX2ConvO2S1D1_tail3
-	CMPQ SI, $0x02
-	JE   AVX2ConvO2S1D1_tail2
-	CMPQ SI, $0x01
-	JE   AVX2ConvO2S1D1_tail1
-	JMP  AVX2ConvO2S1D1_done
-
-AVX2ConvO2S1D1_tail5:
+AVX2ConvO2S1D1_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -4195,9 +4317,12 @@ AVX2ConvO2S1D1_t5_store:
 	VMOVUPS Y8, 64(CX)(R10*1)
 	VMOVUPS Y9, 96(CX)(R10*1)
 	VMOVUPS Y10, 128(CX)(R10*1)
-	JMP     AVX2ConvO2S1D1_done
+	ADDQ    $0x000000a0, BX
+	ADDQ    $0x000000a0, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2ConvO2S1D1_loop
 
-AVX2ConvO2S1D1_tail4:
+AVX2ConvO2S1D1_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -4389,9 +4514,12 @@ AVX2ConvO2S1D1_t4_store:
 	VMOVUPS Y7, 32(CX)(R10*1)
 	VMOVUPS Y8, 64(CX)(R10*1)
 	VMOVUPS Y9, 96(CX)(R10*1)
-	JMP     AVX2ConvO2S1D1_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2ConvO2S1D1_loop
 
-AVX2ConvO2S1D1_tail3:
+AVX2ConvO2S1D1_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -4551,9 +4679,12 @@ AVX2ConvO2S1D1_t3_store:
 	VMOVUPS Y6, (CX)(R10*1)
 	VMOVUPS Y7, 32(CX)(R10*1)
 	VMOVUPS Y8, 64(CX)(R10*1)
-	JMP     AVX2ConvO2S1D1_done
+	ADDQ    $0x60, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2ConvO2S1D1_loop
 
-AVX2ConvO2S1D1_tail2:
+AVX2ConvO2S1D1_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -4681,9 +4812,12 @@ AVX2ConvO2S1D1_t2_store:
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	VMOVUPS Y7, 32(CX)(R10*1)
-	JMP     AVX2ConvO2S1D1_done
+	ADDQ    $0x40, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2ConvO2S1D1_loop
 
-AVX2ConvO2S1D1_tail1:
+AVX2ConvO2S1D1_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -4779,6 +4913,10 @@ AVX2ConvO2S1D1_t1_relu:
 AVX2ConvO2S1D1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
+	ADDQ    $0x20, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2ConvO2S1D1_loop
 
 AVX2ConvO2S1D1_done:
 	VZEROUPPER
@@ -4800,9 +4938,36 @@ AVX2ConvO2S1D2_nores:
 	MOVQ 112(AX), R13
 
 AVX2ConvO2S1D2_loop:
+	CMPQ SI, $0x0c
+	JGE  AVX2ConvO2S1D2_blk6
 	CMPQ SI, $0x06
-	JL   AVX2ConvO2S1D2_tail
+	JLE  AVX2ConvO2S1D2_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2ConvO2S1D2_dispatch
 
+AVX2ConvO2S1D2_rest:
+	TESTQ SI, SI
+	JZ    AVX2ConvO2S1D2_done
+	MOVQ  SI, DI
+
+AVX2ConvO2S1D2_dispatch:
+	CMPQ DI, $0x06
+	JE   AVX2ConvO2S1D2_blk6
+	CMPQ DI, $0x05
+	JE   AVX2ConvO2S1D2_blk5
+	CMPQ DI, $0x04
+	JE   AVX2ConvO2S1D2_blk4
+	CMPQ DI, $0x03
+	JE   AVX2ConvO2S1D2_blk3
+	CMPQ DI, $0x02
+	JE   AVX2ConvO2S1D2_blk2
+	CMPQ DI, $0x01
+	JE   AVX2ConvO2S1D2_blk1
+	JMP  AVX2ConvO2S1D2_done
+
+AVX2ConvO2S1D2_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -5063,20 +5228,7 @@ AVX2ConvO2S1D2_t6_store:
 	SUBQ    $0x06, SI
 	JMP     AVX2ConvO2S1D2_loop
 
-AVX2ConvO2S1D2_tail:
-	CMPQ SI, $0x05
-	JE   AVX2ConvO2S1D2_tail5
-	CMPQ SI, $0x04
-	JE   AVX2ConvO2S1D2_tail4
-	CMPQ SI, $0x03
-	JE   AVX2ConvO2S1D2_tail3
-	CMPQ SI, $0x02
-	JE   AVX2ConvO2S1D2_tail2
-	CMPQ SI, $0x01
-	JE   AVX2ConvO2S1D2_tail1
-	JMP  AVX2ConvO2S1D2_done
-
-AVX2ConvO2S1D2_tail5:
+AVX2ConvO2S1D2_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -5300,9 +5452,12 @@ AVX2ConvO2S1D2_t5_store:
 	VMOVUPS Y8, 128(CX)(R10*1)
 	VMOVUPS Y9, 192(CX)(R10*1)
 	VMOVUPS Y10, 256(CX)(R10*1)
-	JMP     AVX2ConvO2S1D2_done
+	ADDQ    $0x000000a0, BX
+	ADDQ    $0x00000140, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2ConvO2S1D2_loop
 
-AVX2ConvO2S1D2_tail4:
+AVX2ConvO2S1D2_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -5494,9 +5649,12 @@ AVX2ConvO2S1D2_t4_store:
 	VMOVUPS Y7, 64(CX)(R10*1)
 	VMOVUPS Y8, 128(CX)(R10*1)
 	VMOVUPS Y9, 192(CX)(R10*1)
-	JMP     AVX2ConvO2S1D2_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000100, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2ConvO2S1D2_loop
 
-AVX2ConvO2S1D2_tail3:
+AVX2ConvO2S1D2_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -5656,9 +5814,12 @@ AVX2ConvO2S1D2_t3_store:
 	VMOVUPS Y6, (CX)(R10*1)
 	VMOVUPS Y7, 64(CX)(R10*1)
 	VMOVUPS Y8, 128(CX)(R10*1)
-	JMP     AVX2ConvO2S1D2_done
+	ADDQ    $0x60, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2ConvO2S1D2_loop
 
-AVX2ConvO2S1D2_tail2:
+AVX2ConvO2S1D2_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -5786,9 +5947,12 @@ AVX2ConvO2S1D2_t2_store:
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	VMOVUPS Y7, 64(CX)(R10*1)
-	JMP     AVX2ConvO2S1D2_done
+	ADDQ    $0x40, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2ConvO2S1D2_loop
 
-AVX2ConvO2S1D2_tail1:
+AVX2ConvO2S1D2_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -5884,6 +6048,10 @@ AVX2ConvO2S1D2_t1_relu:
 AVX2ConvO2S1D2_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
+	ADDQ    $0x20, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2ConvO2S1D2_loop
 
 AVX2ConvO2S1D2_done:
 	VZEROUPPER
@@ -5905,9 +6073,36 @@ AVX2ConvO2S2D1_nores:
 	MOVQ 112(AX), R13
 
 AVX2ConvO2S2D1_loop:
+	CMPQ SI, $0x0c
+	JGE  AVX2ConvO2S2D1_blk6
 	CMPQ SI, $0x06
-	JL   AVX2ConvO2S2D1_tail
+	JLE  AVX2ConvO2S2D1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2ConvO2S2D1_dispatch
 
+AVX2ConvO2S2D1_rest:
+	TESTQ SI, SI
+	JZ    AVX2ConvO2S2D1_done
+	MOVQ  SI, DI
+
+AVX2ConvO2S2D1_dispatch:
+	CMPQ DI, $0x06
+	JE   AVX2ConvO2S2D1_blk6
+	CMPQ DI, $0x05
+	JE   AVX2ConvO2S2D1_blk5
+	CMPQ DI, $0x04
+	JE   AVX2ConvO2S2D1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2ConvO2S2D1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2ConvO2S2D1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2ConvO2S2D1_blk1
+	JMP  AVX2ConvO2S2D1_done
+
+AVX2ConvO2S2D1_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -6168,20 +6363,7 @@ AVX2ConvO2S2D1_t6_store:
 	SUBQ    $0x06, SI
 	JMP     AVX2ConvO2S2D1_loop
 
-AVX2ConvO2S2D1_tail:
-	CMPQ SI, $0x05
-	JE   AVX2ConvO2S2D1_tail5
-	CMPQ SI, $0x04
-	JE   AVX2ConvO2S2D1_tail4
-	CMPQ SI, $0x03
-	JE   AVX2ConvO2S2D1_tail3
-	CMPQ SI, $0x02
-	JE   AVX2ConvO2S2D1_tail2
-	CMPQ SI, $0x01
-	JE   AVX2ConvO2S2D1_tail1
-	JMP  AVX2ConvO2S2D1_done
-
-AVX2ConvO2S2D1_tail5:
+AVX2ConvO2S2D1_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -6405,9 +6587,12 @@ AVX2ConvO2S2D1_t5_store:
 	VMOVUPS Y8, 64(CX)(R10*1)
 	VMOVUPS Y9, 96(CX)(R10*1)
 	VMOVUPS Y10, 128(CX)(R10*1)
-	JMP     AVX2ConvO2S2D1_done
+	ADDQ    $0x00000140, BX
+	ADDQ    $0x000000a0, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2ConvO2S2D1_loop
 
-AVX2ConvO2S2D1_tail4:
+AVX2ConvO2S2D1_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -6599,9 +6784,12 @@ AVX2ConvO2S2D1_t4_store:
 	VMOVUPS Y7, 32(CX)(R10*1)
 	VMOVUPS Y8, 64(CX)(R10*1)
 	VMOVUPS Y9, 96(CX)(R10*1)
-	JMP     AVX2ConvO2S2D1_done
+	ADDQ    $0x00000100, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2ConvO2S2D1_loop
 
-AVX2ConvO2S2D1_tail3:
+AVX2ConvO2S2D1_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -6761,9 +6949,12 @@ AVX2ConvO2S2D1_t3_store:
 	VMOVUPS Y6, (CX)(R10*1)
 	VMOVUPS Y7, 32(CX)(R10*1)
 	VMOVUPS Y8, 64(CX)(R10*1)
-	JMP     AVX2ConvO2S2D1_done
+	ADDQ    $0x000000c0, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2ConvO2S2D1_loop
 
-AVX2ConvO2S2D1_tail2:
+AVX2ConvO2S2D1_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -6891,9 +7082,12 @@ AVX2ConvO2S2D1_t2_store:
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	VMOVUPS Y7, 32(CX)(R10*1)
-	JMP     AVX2ConvO2S2D1_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2ConvO2S2D1_loop
 
-AVX2ConvO2S2D1_tail1:
+AVX2ConvO2S2D1_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -6989,6 +7183,10 @@ AVX2ConvO2S2D1_t1_relu:
 AVX2ConvO2S2D1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
+	ADDQ    $0x40, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2ConvO2S2D1_loop
 
 AVX2ConvO2S2D1_done:
 	VZEROUPPER
@@ -7010,9 +7208,32 @@ AVX2ConvO3S1D1_nores:
 	MOVQ 112(AX), R13
 
 AVX2ConvO3S1D1_loop:
+	CMPQ SI, $0x08
+	JGE  AVX2ConvO3S1D1_blk4
 	CMPQ SI, $0x04
-	JL   AVX2ConvO3S1D1_tail
+	JLE  AVX2ConvO3S1D1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2ConvO3S1D1_dispatch
 
+AVX2ConvO3S1D1_rest:
+	TESTQ SI, SI
+	JZ    AVX2ConvO3S1D1_done
+	MOVQ  SI, DI
+
+AVX2ConvO3S1D1_dispatch:
+	CMPQ DI, $0x04
+	JE   AVX2ConvO3S1D1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2ConvO3S1D1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2ConvO3S1D1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2ConvO3S1D1_blk1
+	JMP  AVX2ConvO3S1D1_done
+
+AVX2ConvO3S1D1_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -7265,16 +7486,7 @@ AVX2ConvO3S1D1_t4_store:
 	SUBQ    $0x04, SI
 	JMP     AVX2ConvO3S1D1_loop
 
-AVX2ConvO3S1D1_tail:
-	CMPQ SI, $0x03
-	JE   AVX2ConvO3S1D1_tail3
-	CMPQ SI, $0x02
-	JE   AVX2ConvO3S1D1_tail2
-	CMPQ SI, $0x01
-	JE   AVX2ConvO3S1D1_tail1
-	JMP  AVX2ConvO3S1D1_done
-
-AVX2ConvO3S1D1_tail3:
+AVX2ConvO3S1D1_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -7478,9 +7690,12 @@ AVX2ConvO3S1D1_t3_store:
 	VMOVUPS Y8, (CX)(R10*2)
 	VMOVUPS Y9, 32(CX)(R10*2)
 	VMOVUPS Y10, 64(CX)(R10*2)
-	JMP     AVX2ConvO3S1D1_done
+	ADDQ    $0x60, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2ConvO3S1D1_loop
 
-AVX2ConvO3S1D1_tail2:
+AVX2ConvO3S1D1_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -7640,9 +7855,12 @@ AVX2ConvO3S1D1_t2_store:
 	VMOVUPS Y5, 32(CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	VMOVUPS Y9, 32(CX)(R10*2)
-	JMP     AVX2ConvO3S1D1_done
+	ADDQ    $0x40, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2ConvO3S1D1_loop
 
-AVX2ConvO3S1D1_tail1:
+AVX2ConvO3S1D1_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -7758,6 +7976,10 @@ AVX2ConvO3S1D1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
+	ADDQ    $0x20, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2ConvO3S1D1_loop
 
 AVX2ConvO3S1D1_done:
 	VZEROUPPER
@@ -7779,9 +8001,32 @@ AVX2ConvO3S1D2_nores:
 	MOVQ 112(AX), R13
 
 AVX2ConvO3S1D2_loop:
+	CMPQ SI, $0x08
+	JGE  AVX2ConvO3S1D2_blk4
 	CMPQ SI, $0x04
-	JL   AVX2ConvO3S1D2_tail
+	JLE  AVX2ConvO3S1D2_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2ConvO3S1D2_dispatch
 
+AVX2ConvO3S1D2_rest:
+	TESTQ SI, SI
+	JZ    AVX2ConvO3S1D2_done
+	MOVQ  SI, DI
+
+AVX2ConvO3S1D2_dispatch:
+	CMPQ DI, $0x04
+	JE   AVX2ConvO3S1D2_blk4
+	CMPQ DI, $0x03
+	JE   AVX2ConvO3S1D2_blk3
+	CMPQ DI, $0x02
+	JE   AVX2ConvO3S1D2_blk2
+	CMPQ DI, $0x01
+	JE   AVX2ConvO3S1D2_blk1
+	JMP  AVX2ConvO3S1D2_done
+
+AVX2ConvO3S1D2_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -8034,16 +8279,7 @@ AVX2ConvO3S1D2_t4_store:
 	SUBQ    $0x04, SI
 	JMP     AVX2ConvO3S1D2_loop
 
-AVX2ConvO3S1D2_tail:
-	CMPQ SI, $0x03
-	JE   AVX2ConvO3S1D2_tail3
-	CMPQ SI, $0x02
-	JE   AVX2ConvO3S1D2_tail2
-	CMPQ SI, $0x01
-	JE   AVX2ConvO3S1D2_tail1
-	JMP  AVX2ConvO3S1D2_done
-
-AVX2ConvO3S1D2_tail3:
+AVX2ConvO3S1D2_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -8247,9 +8483,12 @@ AVX2ConvO3S1D2_t3_store:
 	VMOVUPS Y8, (CX)(R10*2)
 	VMOVUPS Y9, 64(CX)(R10*2)
 	VMOVUPS Y10, 128(CX)(R10*2)
-	JMP     AVX2ConvO3S1D2_done
+	ADDQ    $0x60, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2ConvO3S1D2_loop
 
-AVX2ConvO3S1D2_tail2:
+AVX2ConvO3S1D2_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -8409,9 +8648,12 @@ AVX2ConvO3S1D2_t2_store:
 	VMOVUPS Y5, 64(CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	VMOVUPS Y9, 64(CX)(R10*2)
-	JMP     AVX2ConvO3S1D2_done
+	ADDQ    $0x40, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2ConvO3S1D2_loop
 
-AVX2ConvO3S1D2_tail1:
+AVX2ConvO3S1D2_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -8527,6 +8769,10 @@ AVX2ConvO3S1D2_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
+	ADDQ    $0x20, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2ConvO3S1D2_loop
 
 AVX2ConvO3S1D2_done:
 	VZEROUPPER
@@ -8548,9 +8794,32 @@ AVX2ConvO3S2D1_nores:
 	MOVQ 112(AX), R13
 
 AVX2ConvO3S2D1_loop:
+	CMPQ SI, $0x08
+	JGE  AVX2ConvO3S2D1_blk4
 	CMPQ SI, $0x04
-	JL   AVX2ConvO3S2D1_tail
+	JLE  AVX2ConvO3S2D1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2ConvO3S2D1_dispatch
 
+AVX2ConvO3S2D1_rest:
+	TESTQ SI, SI
+	JZ    AVX2ConvO3S2D1_done
+	MOVQ  SI, DI
+
+AVX2ConvO3S2D1_dispatch:
+	CMPQ DI, $0x04
+	JE   AVX2ConvO3S2D1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2ConvO3S2D1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2ConvO3S2D1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2ConvO3S2D1_blk1
+	JMP  AVX2ConvO3S2D1_done
+
+AVX2ConvO3S2D1_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -8803,16 +9072,7 @@ AVX2ConvO3S2D1_t4_store:
 	SUBQ    $0x04, SI
 	JMP     AVX2ConvO3S2D1_loop
 
-AVX2ConvO3S2D1_tail:
-	CMPQ SI, $0x03
-	JE   AVX2ConvO3S2D1_tail3
-	CMPQ SI, $0x02
-	JE   AVX2ConvO3S2D1_tail2
-	CMPQ SI, $0x01
-	JE   AVX2ConvO3S2D1_tail1
-	JMP  AVX2ConvO3S2D1_done
-
-AVX2ConvO3S2D1_tail3:
+AVX2ConvO3S2D1_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -9016,9 +9276,12 @@ AVX2ConvO3S2D1_t3_store:
 	VMOVUPS Y8, (CX)(R10*2)
 	VMOVUPS Y9, 32(CX)(R10*2)
 	VMOVUPS Y10, 64(CX)(R10*2)
-	JMP     AVX2ConvO3S2D1_done
+	ADDQ    $0x000000c0, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2ConvO3S2D1_loop
 
-AVX2ConvO3S2D1_tail2:
+AVX2ConvO3S2D1_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -9178,9 +9441,12 @@ AVX2ConvO3S2D1_t2_store:
 	VMOVUPS Y5, 32(CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	VMOVUPS Y9, 32(CX)(R10*2)
-	JMP     AVX2ConvO3S2D1_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2ConvO3S2D1_loop
 
-AVX2ConvO3S2D1_tail1:
+AVX2ConvO3S2D1_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -9296,6 +9562,10 @@ AVX2ConvO3S2D1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
+	ADDQ    $0x40, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2ConvO3S2D1_loop
 
 AVX2ConvO3S2D1_done:
 	VZEROUPPER
@@ -9317,9 +9587,40 @@ AVX2Conv1x1O1S1D1_nores:
 	MOVQ 112(AX), R13
 
 AVX2Conv1x1O1S1D1_loop:
+	CMPQ SI, $0x10
+	JGE  AVX2Conv1x1O1S1D1_blk8
 	CMPQ SI, $0x08
-	JL   AVX2Conv1x1O1S1D1_tail
+	JLE  AVX2Conv1x1O1S1D1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2Conv1x1O1S1D1_dispatch
 
+AVX2Conv1x1O1S1D1_rest:
+	TESTQ SI, SI
+	JZ    AVX2Conv1x1O1S1D1_done
+	MOVQ  SI, DI
+
+AVX2Conv1x1O1S1D1_dispatch:
+	CMPQ DI, $0x08
+	JE   AVX2Conv1x1O1S1D1_blk8
+	CMPQ DI, $0x07
+	JE   AVX2Conv1x1O1S1D1_blk7
+	CMPQ DI, $0x06
+	JE   AVX2Conv1x1O1S1D1_blk6
+	CMPQ DI, $0x05
+	JE   AVX2Conv1x1O1S1D1_blk5
+	CMPQ DI, $0x04
+	JE   AVX2Conv1x1O1S1D1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2Conv1x1O1S1D1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2Conv1x1O1S1D1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2Conv1x1O1S1D1_blk1
+	JMP  AVX2Conv1x1O1S1D1_done
+
+AVX2Conv1x1O1S1D1_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -9515,24 +9816,7 @@ AVX2Conv1x1O1S1D1_t8_store:
 	SUBQ    $0x08, SI
 	JMP     AVX2Conv1x1O1S1D1_loop
 
-AVX2Conv1x1O1S1D1_tail:
-	CMPQ SI, $0x07
-	JE   AVX2Conv1x1O1S1D1_tail7
-	CMPQ SI, $0x06
-	JE   AVX2Conv1x1O1S1D1_tail6
-	CMPQ SI, $0x05
-	JE   AVX2Conv1x1O1S1D1_tail5
-	CMPQ SI, $0x04
-	JE   AVX2Conv1x1O1S1D1_tail4
-	CMPQ SI, $0x03
-	JE   AVX2Conv1x1O1S1D1_tail3
-	CMPQ SI, $0x02
-	JE   AVX2Conv1x1O1S1D1_tail2
-	CMPQ SI, $0x01
-	JE   AVX2Conv1x1O1S1D1_tail1
-	JMP  AVX2Conv1x1O1S1D1_done
-
-AVX2Conv1x1O1S1D1_tail7:
+AVX2Conv1x1O1S1D1_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -9703,9 +9987,12 @@ AVX2Conv1x1O1S1D1_t7_store:
 	VMOVUPS Y4, 128(CX)
 	VMOVUPS Y5, 160(CX)
 	VMOVUPS Y6, 192(CX)
-	JMP     AVX2Conv1x1O1S1D1_done
+	ADDQ    $0x000000e0, BX
+	ADDQ    $0x000000e0, CX
+	SUBQ    $0x07, SI
+	JMP     AVX2Conv1x1O1S1D1_loop
 
-AVX2Conv1x1O1S1D1_tail6:
+AVX2Conv1x1O1S1D1_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -9856,9 +10143,12 @@ AVX2Conv1x1O1S1D1_t6_store:
 	VMOVUPS Y3, 96(CX)
 	VMOVUPS Y4, 128(CX)
 	VMOVUPS Y5, 160(CX)
-	JMP     AVX2Conv1x1O1S1D1_done
+	ADDQ    $0x000000c0, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x06, SI
+	JMP     AVX2Conv1x1O1S1D1_loop
 
-AVX2Conv1x1O1S1D1_tail5:
+AVX2Conv1x1O1S1D1_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -9989,9 +10279,12 @@ AVX2Conv1x1O1S1D1_t5_store:
 	VMOVUPS Y2, 64(CX)
 	VMOVUPS Y3, 96(CX)
 	VMOVUPS Y4, 128(CX)
-	JMP     AVX2Conv1x1O1S1D1_done
+	ADDQ    $0x000000a0, BX
+	ADDQ    $0x000000a0, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2Conv1x1O1S1D1_loop
 
-AVX2Conv1x1O1S1D1_tail4:
+AVX2Conv1x1O1S1D1_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -10102,9 +10395,12 @@ AVX2Conv1x1O1S1D1_t4_store:
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
 	VMOVUPS Y3, 96(CX)
-	JMP     AVX2Conv1x1O1S1D1_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2Conv1x1O1S1D1_loop
 
-AVX2Conv1x1O1S1D1_tail3:
+AVX2Conv1x1O1S1D1_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -10195,9 +10491,12 @@ AVX2Conv1x1O1S1D1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
-	JMP     AVX2Conv1x1O1S1D1_done
+	ADDQ    $0x60, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2Conv1x1O1S1D1_loop
 
-AVX2Conv1x1O1S1D1_tail2:
+AVX2Conv1x1O1S1D1_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -10268,9 +10567,12 @@ AVX2Conv1x1O1S1D1_t2_relu:
 AVX2Conv1x1O1S1D1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
-	JMP     AVX2Conv1x1O1S1D1_done
+	ADDQ    $0x40, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2Conv1x1O1S1D1_loop
 
-AVX2Conv1x1O1S1D1_tail1:
+AVX2Conv1x1O1S1D1_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -10321,6 +10623,10 @@ AVX2Conv1x1O1S1D1_t1_relu:
 
 AVX2Conv1x1O1S1D1_t1_store:
 	VMOVUPS Y0, (CX)
+	ADDQ    $0x20, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2Conv1x1O1S1D1_loop
 
 AVX2Conv1x1O1S1D1_done:
 	VZEROUPPER
@@ -10342,9 +10648,40 @@ AVX2Conv1x1O1S1D2_nores:
 	MOVQ 112(AX), R13
 
 AVX2Conv1x1O1S1D2_loop:
+	CMPQ SI, $0x10
+	JGE  AVX2Conv1x1O1S1D2_blk8
 	CMPQ SI, $0x08
-	JL   AVX2Conv1x1O1S1D2_tail
+	JLE  AVX2Conv1x1O1S1D2_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2Conv1x1O1S1D2_dispatch
 
+AVX2Conv1x1O1S1D2_rest:
+	TESTQ SI, SI
+	JZ    AVX2Conv1x1O1S1D2_done
+	MOVQ  SI, DI
+
+AVX2Conv1x1O1S1D2_dispatch:
+	CMPQ DI, $0x08
+	JE   AVX2Conv1x1O1S1D2_blk8
+	CMPQ DI, $0x07
+	JE   AVX2Conv1x1O1S1D2_blk7
+	CMPQ DI, $0x06
+	JE   AVX2Conv1x1O1S1D2_blk6
+	CMPQ DI, $0x05
+	JE   AVX2Conv1x1O1S1D2_blk5
+	CMPQ DI, $0x04
+	JE   AVX2Conv1x1O1S1D2_blk4
+	CMPQ DI, $0x03
+	JE   AVX2Conv1x1O1S1D2_blk3
+	CMPQ DI, $0x02
+	JE   AVX2Conv1x1O1S1D2_blk2
+	CMPQ DI, $0x01
+	JE   AVX2Conv1x1O1S1D2_blk1
+	JMP  AVX2Conv1x1O1S1D2_done
+
+AVX2Conv1x1O1S1D2_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -10540,24 +10877,7 @@ AVX2Conv1x1O1S1D2_t8_store:
 	SUBQ    $0x08, SI
 	JMP     AVX2Conv1x1O1S1D2_loop
 
-AVX2Conv1x1O1S1D2_tail:
-	CMPQ SI, $0x07
-	JE   AVX2Conv1x1O1S1D2_tail7
-	CMPQ SI, $0x06
-	JE   AVX2Conv1x1O1S1D2_tail6
-	CMPQ SI, $0x05
-	JE   AVX2Conv1x1O1S1D2_tail5
-	CMPQ SI, $0x04
-	JE   AVX2Conv1x1O1S1D2_tail4
-	CMPQ SI, $0x03
-	JE   AVX2Conv1x1O1S1D2_tail3
-	CMPQ SI, $0x02
-	JE   AVX2Conv1x1O1S1D2_tail2
-	CMPQ SI, $0x01
-	JE   AVX2Conv1x1O1S1D2_tail1
-	JMP  AVX2Conv1x1O1S1D2_done
-
-AVX2Conv1x1O1S1D2_tail7:
+AVX2Conv1x1O1S1D2_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -10728,9 +11048,12 @@ AVX2Conv1x1O1S1D2_t7_store:
 	VMOVUPS Y4, 256(CX)
 	VMOVUPS Y5, 320(CX)
 	VMOVUPS Y6, 384(CX)
-	JMP     AVX2Conv1x1O1S1D2_done
+	ADDQ    $0x000000e0, BX
+	ADDQ    $0x000001c0, CX
+	SUBQ    $0x07, SI
+	JMP     AVX2Conv1x1O1S1D2_loop
 
-AVX2Conv1x1O1S1D2_tail6:
+AVX2Conv1x1O1S1D2_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -10881,9 +11204,12 @@ AVX2Conv1x1O1S1D2_t6_store:
 	VMOVUPS Y3, 192(CX)
 	VMOVUPS Y4, 256(CX)
 	VMOVUPS Y5, 320(CX)
-	JMP     AVX2Conv1x1O1S1D2_done
+	ADDQ    $0x000000c0, BX
+	ADDQ    $0x00000180, CX
+	SUBQ    $0x06, SI
+	JMP     AVX2Conv1x1O1S1D2_loop
 
-AVX2Conv1x1O1S1D2_tail5:
+AVX2Conv1x1O1S1D2_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -11014,9 +11340,12 @@ AVX2Conv1x1O1S1D2_t5_store:
 	VMOVUPS Y2, 128(CX)
 	VMOVUPS Y3, 192(CX)
 	VMOVUPS Y4, 256(CX)
-	JMP     AVX2Conv1x1O1S1D2_done
+	ADDQ    $0x000000a0, BX
+	ADDQ    $0x00000140, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2Conv1x1O1S1D2_loop
 
-AVX2Conv1x1O1S1D2_tail4:
+AVX2Conv1x1O1S1D2_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -11127,9 +11456,12 @@ AVX2Conv1x1O1S1D2_t4_store:
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
 	VMOVUPS Y3, 192(CX)
-	JMP     AVX2Conv1x1O1S1D2_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000100, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2Conv1x1O1S1D2_loop
 
-AVX2Conv1x1O1S1D2_tail3:
+AVX2Conv1x1O1S1D2_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -11220,9 +11552,12 @@ AVX2Conv1x1O1S1D2_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
-	JMP     AVX2Conv1x1O1S1D2_done
+	ADDQ    $0x60, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2Conv1x1O1S1D2_loop
 
-AVX2Conv1x1O1S1D2_tail2:
+AVX2Conv1x1O1S1D2_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -11293,9 +11628,12 @@ AVX2Conv1x1O1S1D2_t2_relu:
 AVX2Conv1x1O1S1D2_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
-	JMP     AVX2Conv1x1O1S1D2_done
+	ADDQ    $0x40, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2Conv1x1O1S1D2_loop
 
-AVX2Conv1x1O1S1D2_tail1:
+AVX2Conv1x1O1S1D2_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -11346,6 +11684,10 @@ AVX2Conv1x1O1S1D2_t1_relu:
 
 AVX2Conv1x1O1S1D2_t1_store:
 	VMOVUPS Y0, (CX)
+	ADDQ    $0x20, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2Conv1x1O1S1D2_loop
 
 AVX2Conv1x1O1S1D2_done:
 	VZEROUPPER
@@ -11367,9 +11709,40 @@ AVX2Conv1x1O1S2D1_nores:
 	MOVQ 112(AX), R13
 
 AVX2Conv1x1O1S2D1_loop:
+	CMPQ SI, $0x10
+	JGE  AVX2Conv1x1O1S2D1_blk8
 	CMPQ SI, $0x08
-	JL   AVX2Conv1x1O1S2D1_tail
+	JLE  AVX2Conv1x1O1S2D1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2Conv1x1O1S2D1_dispatch
 
+AVX2Conv1x1O1S2D1_rest:
+	TESTQ SI, SI
+	JZ    AVX2Conv1x1O1S2D1_done
+	MOVQ  SI, DI
+
+AVX2Conv1x1O1S2D1_dispatch:
+	CMPQ DI, $0x08
+	JE   AVX2Conv1x1O1S2D1_blk8
+	CMPQ DI, $0x07
+	JE   AVX2Conv1x1O1S2D1_blk7
+	CMPQ DI, $0x06
+	JE   AVX2Conv1x1O1S2D1_blk6
+	CMPQ DI, $0x05
+	JE   AVX2Conv1x1O1S2D1_blk5
+	CMPQ DI, $0x04
+	JE   AVX2Conv1x1O1S2D1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2Conv1x1O1S2D1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2Conv1x1O1S2D1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2Conv1x1O1S2D1_blk1
+	JMP  AVX2Conv1x1O1S2D1_done
+
+AVX2Conv1x1O1S2D1_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -11565,24 +11938,7 @@ AVX2Conv1x1O1S2D1_t8_store:
 	SUBQ    $0x08, SI
 	JMP     AVX2Conv1x1O1S2D1_loop
 
-AVX2Conv1x1O1S2D1_tail:
-	CMPQ SI, $0x07
-	JE   AVX2Conv1x1O1S2D1_tail7
-	CMPQ SI, $0x06
-	JE   AVX2Conv1x1O1S2D1_tail6
-	CMPQ SI, $0x05
-	JE   AVX2Conv1x1O1S2D1_tail5
-	CMPQ SI, $0x04
-	JE   AVX2Conv1x1O1S2D1_tail4
-	CMPQ SI, $0x03
-	JE   AVX2Conv1x1O1S2D1_tail3
-	CMPQ SI, $0x02
-	JE   AVX2Conv1x1O1S2D1_tail2
-	CMPQ SI, $0x01
-	JE   AVX2Conv1x1O1S2D1_tail1
-	JMP  AVX2Conv1x1O1S2D1_done
-
-AVX2Conv1x1O1S2D1_tail7:
+AVX2Conv1x1O1S2D1_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -11753,9 +12109,12 @@ AVX2Conv1x1O1S2D1_t7_store:
 	VMOVUPS Y4, 128(CX)
 	VMOVUPS Y5, 160(CX)
 	VMOVUPS Y6, 192(CX)
-	JMP     AVX2Conv1x1O1S2D1_done
+	ADDQ    $0x000001c0, BX
+	ADDQ    $0x000000e0, CX
+	SUBQ    $0x07, SI
+	JMP     AVX2Conv1x1O1S2D1_loop
 
-AVX2Conv1x1O1S2D1_tail6:
+AVX2Conv1x1O1S2D1_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -11906,9 +12265,12 @@ AVX2Conv1x1O1S2D1_t6_store:
 	VMOVUPS Y3, 96(CX)
 	VMOVUPS Y4, 128(CX)
 	VMOVUPS Y5, 160(CX)
-	JMP     AVX2Conv1x1O1S2D1_done
+	ADDQ    $0x00000180, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x06, SI
+	JMP     AVX2Conv1x1O1S2D1_loop
 
-AVX2Conv1x1O1S2D1_tail5:
+AVX2Conv1x1O1S2D1_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -12039,9 +12401,12 @@ AVX2Conv1x1O1S2D1_t5_store:
 	VMOVUPS Y2, 64(CX)
 	VMOVUPS Y3, 96(CX)
 	VMOVUPS Y4, 128(CX)
-	JMP     AVX2Conv1x1O1S2D1_done
+	ADDQ    $0x00000140, BX
+	ADDQ    $0x000000a0, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2Conv1x1O1S2D1_loop
 
-AVX2Conv1x1O1S2D1_tail4:
+AVX2Conv1x1O1S2D1_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -12152,9 +12517,12 @@ AVX2Conv1x1O1S2D1_t4_store:
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
 	VMOVUPS Y3, 96(CX)
-	JMP     AVX2Conv1x1O1S2D1_done
+	ADDQ    $0x00000100, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2Conv1x1O1S2D1_loop
 
-AVX2Conv1x1O1S2D1_tail3:
+AVX2Conv1x1O1S2D1_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -12245,9 +12613,12 @@ AVX2Conv1x1O1S2D1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
-	JMP     AVX2Conv1x1O1S2D1_done
+	ADDQ    $0x000000c0, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2Conv1x1O1S2D1_loop
 
-AVX2Conv1x1O1S2D1_tail2:
+AVX2Conv1x1O1S2D1_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -12318,9 +12689,12 @@ AVX2Conv1x1O1S2D1_t2_relu:
 AVX2Conv1x1O1S2D1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
-	JMP     AVX2Conv1x1O1S2D1_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2Conv1x1O1S2D1_loop
 
-AVX2Conv1x1O1S2D1_tail1:
+AVX2Conv1x1O1S2D1_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -12371,6 +12745,10 @@ AVX2Conv1x1O1S2D1_t1_relu:
 
 AVX2Conv1x1O1S2D1_t1_store:
 	VMOVUPS Y0, (CX)
+	ADDQ    $0x40, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2Conv1x1O1S2D1_loop
 
 AVX2Conv1x1O1S2D1_done:
 	VZEROUPPER
@@ -12392,9 +12770,36 @@ AVX2Conv1x1O2S1D1_nores:
 	MOVQ 112(AX), R13
 
 AVX2Conv1x1O2S1D1_loop:
+	CMPQ SI, $0x0c
+	JGE  AVX2Conv1x1O2S1D1_blk6
 	CMPQ SI, $0x06
-	JL   AVX2Conv1x1O2S1D1_tail
+	JLE  AVX2Conv1x1O2S1D1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2Conv1x1O2S1D1_dispatch
 
+AVX2Conv1x1O2S1D1_rest:
+	TESTQ SI, SI
+	JZ    AVX2Conv1x1O2S1D1_done
+	MOVQ  SI, DI
+
+AVX2Conv1x1O2S1D1_dispatch:
+	CMPQ DI, $0x06
+	JE   AVX2Conv1x1O2S1D1_blk6
+	CMPQ DI, $0x05
+	JE   AVX2Conv1x1O2S1D1_blk5
+	CMPQ DI, $0x04
+	JE   AVX2Conv1x1O2S1D1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2Conv1x1O2S1D1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2Conv1x1O2S1D1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2Conv1x1O2S1D1_blk1
+	JMP  AVX2Conv1x1O2S1D1_done
+
+AVX2Conv1x1O2S1D1_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -12630,20 +13035,7 @@ AVX2Conv1x1O2S1D1_t6_store:
 	SUBQ    $0x06, SI
 	JMP     AVX2Conv1x1O2S1D1_loop
 
-AVX2Conv1x1O2S1D1_tail:
-	CMPQ SI, $0x05
-	JE   AVX2Conv1x1O2S1D1_tail5
-	CMPQ SI, $0x04
-	JE   AVX2Conv1x1O2S1D1_tail4
-	CMPQ SI, $0x03
-	JE   AVX2Conv1x1O2S1D1_tail3
-	CMPQ SI, $0x02
-	JE   AVX2Conv1x1O2S1D1_tail2
-	CMPQ SI, $0x01
-	JE   AVX2Conv1x1O2S1D1_tail1
-	JMP  AVX2Conv1x1O2S1D1_done
-
-AVX2Conv1x1O2S1D1_tail5:
+AVX2Conv1x1O2S1D1_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -12842,9 +13234,12 @@ AVX2Conv1x1O2S1D1_t5_store:
 	VMOVUPS Y8, 64(CX)(R10*1)
 	VMOVUPS Y9, 96(CX)(R10*1)
 	VMOVUPS Y10, 128(CX)(R10*1)
-	JMP     AVX2Conv1x1O2S1D1_done
+	ADDQ    $0x000000a0, BX
+	ADDQ    $0x000000a0, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2Conv1x1O2S1D1_loop
 
-AVX2Conv1x1O2S1D1_tail4:
+AVX2Conv1x1O2S1D1_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -13011,9 +13406,12 @@ AVX2Conv1x1O2S1D1_t4_store:
 	VMOVUPS Y7, 32(CX)(R10*1)
 	VMOVUPS Y8, 64(CX)(R10*1)
 	VMOVUPS Y9, 96(CX)(R10*1)
-	JMP     AVX2Conv1x1O2S1D1_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2Conv1x1O2S1D1_loop
 
-AVX2Conv1x1O2S1D1_tail3:
+AVX2Conv1x1O2S1D1_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -13148,9 +13546,12 @@ AVX2Conv1x1O2S1D1_t3_store:
 	VMOVUPS Y6, (CX)(R10*1)
 	VMOVUPS Y7, 32(CX)(R10*1)
 	VMOVUPS Y8, 64(CX)(R10*1)
-	JMP     AVX2Conv1x1O2S1D1_done
+	ADDQ    $0x60, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2Conv1x1O2S1D1_loop
 
-AVX2Conv1x1O2S1D1_tail2:
+AVX2Conv1x1O2S1D1_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -13253,9 +13654,12 @@ AVX2Conv1x1O2S1D1_t2_store:
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	VMOVUPS Y7, 32(CX)(R10*1)
-	JMP     AVX2Conv1x1O2S1D1_done
+	ADDQ    $0x40, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2Conv1x1O2S1D1_loop
 
-AVX2Conv1x1O2S1D1_tail1:
+AVX2Conv1x1O2S1D1_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -13326,6 +13730,10 @@ AVX2Conv1x1O2S1D1_t1_relu:
 AVX2Conv1x1O2S1D1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
+	ADDQ    $0x20, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2Conv1x1O2S1D1_loop
 
 AVX2Conv1x1O2S1D1_done:
 	VZEROUPPER
@@ -13347,9 +13755,36 @@ AVX2Conv1x1O2S1D2_nores:
 	MOVQ 112(AX), R13
 
 AVX2Conv1x1O2S1D2_loop:
+	CMPQ SI, $0x0c
+	JGE  AVX2Conv1x1O2S1D2_blk6
 	CMPQ SI, $0x06
-	JL   AVX2Conv1x1O2S1D2_tail
+	JLE  AVX2Conv1x1O2S1D2_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2Conv1x1O2S1D2_dispatch
 
+AVX2Conv1x1O2S1D2_rest:
+	TESTQ SI, SI
+	JZ    AVX2Conv1x1O2S1D2_done
+	MOVQ  SI, DI
+
+AVX2Conv1x1O2S1D2_dispatch:
+	CMPQ DI, $0x06
+	JE   AVX2Conv1x1O2S1D2_blk6
+	CMPQ DI, $0x05
+	JE   AVX2Conv1x1O2S1D2_blk5
+	CMPQ DI, $0x04
+	JE   AVX2Conv1x1O2S1D2_blk4
+	CMPQ DI, $0x03
+	JE   AVX2Conv1x1O2S1D2_blk3
+	CMPQ DI, $0x02
+	JE   AVX2Conv1x1O2S1D2_blk2
+	CMPQ DI, $0x01
+	JE   AVX2Conv1x1O2S1D2_blk1
+	JMP  AVX2Conv1x1O2S1D2_done
+
+AVX2Conv1x1O2S1D2_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -13585,20 +14020,7 @@ AVX2Conv1x1O2S1D2_t6_store:
 	SUBQ    $0x06, SI
 	JMP     AVX2Conv1x1O2S1D2_loop
 
-AVX2Conv1x1O2S1D2_tail:
-	CMPQ SI, $0x05
-	JE   AVX2Conv1x1O2S1D2_tail5
-	CMPQ SI, $0x04
-	JE   AVX2Conv1x1O2S1D2_tail4
-	CMPQ SI, $0x03
-	JE   AVX2Conv1x1O2S1D2_tail3
-	CMPQ SI, $0x02
-	JE   AVX2Conv1x1O2S1D2_tail2
-	CMPQ SI, $0x01
-	JE   AVX2Conv1x1O2S1D2_tail1
-	JMP  AVX2Conv1x1O2S1D2_done
-
-AVX2Conv1x1O2S1D2_tail5:
+AVX2Conv1x1O2S1D2_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -13797,9 +14219,12 @@ AVX2Conv1x1O2S1D2_t5_store:
 	VMOVUPS Y8, 128(CX)(R10*1)
 	VMOVUPS Y9, 192(CX)(R10*1)
 	VMOVUPS Y10, 256(CX)(R10*1)
-	JMP     AVX2Conv1x1O2S1D2_done
+	ADDQ    $0x000000a0, BX
+	ADDQ    $0x00000140, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2Conv1x1O2S1D2_loop
 
-AVX2Conv1x1O2S1D2_tail4:
+AVX2Conv1x1O2S1D2_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -13966,9 +14391,12 @@ AVX2Conv1x1O2S1D2_t4_store:
 	VMOVUPS Y7, 64(CX)(R10*1)
 	VMOVUPS Y8, 128(CX)(R10*1)
 	VMOVUPS Y9, 192(CX)(R10*1)
-	JMP     AVX2Conv1x1O2S1D2_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000100, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2Conv1x1O2S1D2_loop
 
-AVX2Conv1x1O2S1D2_tail3:
+AVX2Conv1x1O2S1D2_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -14103,9 +14531,12 @@ AVX2Conv1x1O2S1D2_t3_store:
 	VMOVUPS Y6, (CX)(R10*1)
 	VMOVUPS Y7, 64(CX)(R10*1)
 	VMOVUPS Y8, 128(CX)(R10*1)
-	JMP     AVX2Conv1x1O2S1D2_done
+	ADDQ    $0x60, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2Conv1x1O2S1D2_loop
 
-AVX2Conv1x1O2S1D2_tail2:
+AVX2Conv1x1O2S1D2_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -14208,9 +14639,12 @@ AVX2Conv1x1O2S1D2_t2_store:
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	VMOVUPS Y7, 64(CX)(R10*1)
-	JMP     AVX2Conv1x1O2S1D2_done
+	ADDQ    $0x40, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2Conv1x1O2S1D2_loop
 
-AVX2Conv1x1O2S1D2_tail1:
+AVX2Conv1x1O2S1D2_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -14281,6 +14715,10 @@ AVX2Conv1x1O2S1D2_t1_relu:
 AVX2Conv1x1O2S1D2_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
+	ADDQ    $0x20, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2Conv1x1O2S1D2_loop
 
 AVX2Conv1x1O2S1D2_done:
 	VZEROUPPER
@@ -14302,9 +14740,36 @@ AVX2Conv1x1O2S2D1_nores:
 	MOVQ 112(AX), R13
 
 AVX2Conv1x1O2S2D1_loop:
+	CMPQ SI, $0x0c
+	JGE  AVX2Conv1x1O2S2D1_blk6
 	CMPQ SI, $0x06
-	JL   AVX2Conv1x1O2S2D1_tail
+	JLE  AVX2Conv1x1O2S2D1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2Conv1x1O2S2D1_dispatch
 
+AVX2Conv1x1O2S2D1_rest:
+	TESTQ SI, SI
+	JZ    AVX2Conv1x1O2S2D1_done
+	MOVQ  SI, DI
+
+AVX2Conv1x1O2S2D1_dispatch:
+	CMPQ DI, $0x06
+	JE   AVX2Conv1x1O2S2D1_blk6
+	CMPQ DI, $0x05
+	JE   AVX2Conv1x1O2S2D1_blk5
+	CMPQ DI, $0x04
+	JE   AVX2Conv1x1O2S2D1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2Conv1x1O2S2D1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2Conv1x1O2S2D1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2Conv1x1O2S2D1_blk1
+	JMP  AVX2Conv1x1O2S2D1_done
+
+AVX2Conv1x1O2S2D1_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -14540,20 +15005,7 @@ AVX2Conv1x1O2S2D1_t6_store:
 	SUBQ    $0x06, SI
 	JMP     AVX2Conv1x1O2S2D1_loop
 
-AVX2Conv1x1O2S2D1_tail:
-	CMPQ SI, $0x05
-	JE   AVX2Conv1x1O2S2D1_tail5
-	CMPQ SI, $0x04
-	JE   AVX2Conv1x1O2S2D1_tail4
-	CMPQ SI, $0x03
-	JE   AVX2Conv1x1O2S2D1_tail3
-	CMPQ SI, $0x02
-	JE   AVX2Conv1x1O2S2D1_tail2
-	CMPQ SI, $0x01
-	JE   AVX2Conv1x1O2S2D1_tail1
-	JMP  AVX2Conv1x1O2S2D1_done
-
-AVX2Conv1x1O2S2D1_tail5:
+AVX2Conv1x1O2S2D1_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -14752,9 +15204,12 @@ AVX2Conv1x1O2S2D1_t5_store:
 	VMOVUPS Y8, 64(CX)(R10*1)
 	VMOVUPS Y9, 96(CX)(R10*1)
 	VMOVUPS Y10, 128(CX)(R10*1)
-	JMP     AVX2Conv1x1O2S2D1_done
+	ADDQ    $0x00000140, BX
+	ADDQ    $0x000000a0, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2Conv1x1O2S2D1_loop
 
-AVX2Conv1x1O2S2D1_tail4:
+AVX2Conv1x1O2S2D1_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -14921,9 +15376,12 @@ AVX2Conv1x1O2S2D1_t4_store:
 	VMOVUPS Y7, 32(CX)(R10*1)
 	VMOVUPS Y8, 64(CX)(R10*1)
 	VMOVUPS Y9, 96(CX)(R10*1)
-	JMP     AVX2Conv1x1O2S2D1_done
+	ADDQ    $0x00000100, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2Conv1x1O2S2D1_loop
 
-AVX2Conv1x1O2S2D1_tail3:
+AVX2Conv1x1O2S2D1_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -15058,9 +15516,12 @@ AVX2Conv1x1O2S2D1_t3_store:
 	VMOVUPS Y6, (CX)(R10*1)
 	VMOVUPS Y7, 32(CX)(R10*1)
 	VMOVUPS Y8, 64(CX)(R10*1)
-	JMP     AVX2Conv1x1O2S2D1_done
+	ADDQ    $0x000000c0, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2Conv1x1O2S2D1_loop
 
-AVX2Conv1x1O2S2D1_tail2:
+AVX2Conv1x1O2S2D1_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -15163,9 +15624,12 @@ AVX2Conv1x1O2S2D1_t2_store:
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	VMOVUPS Y7, 32(CX)(R10*1)
-	JMP     AVX2Conv1x1O2S2D1_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2Conv1x1O2S2D1_loop
 
-AVX2Conv1x1O2S2D1_tail1:
+AVX2Conv1x1O2S2D1_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -15236,6 +15700,10 @@ AVX2Conv1x1O2S2D1_t1_relu:
 AVX2Conv1x1O2S2D1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
+	ADDQ    $0x40, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2Conv1x1O2S2D1_loop
 
 AVX2Conv1x1O2S2D1_done:
 	VZEROUPPER
@@ -15257,9 +15725,32 @@ AVX2Conv1x1O3S1D1_nores:
 	MOVQ 112(AX), R13
 
 AVX2Conv1x1O3S1D1_loop:
+	CMPQ SI, $0x08
+	JGE  AVX2Conv1x1O3S1D1_blk4
 	CMPQ SI, $0x04
-	JL   AVX2Conv1x1O3S1D1_tail
+	JLE  AVX2Conv1x1O3S1D1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2Conv1x1O3S1D1_dispatch
 
+AVX2Conv1x1O3S1D1_rest:
+	TESTQ SI, SI
+	JZ    AVX2Conv1x1O3S1D1_done
+	MOVQ  SI, DI
+
+AVX2Conv1x1O3S1D1_dispatch:
+	CMPQ DI, $0x04
+	JE   AVX2Conv1x1O3S1D1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2Conv1x1O3S1D1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2Conv1x1O3S1D1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2Conv1x1O3S1D1_blk1
+	JMP  AVX2Conv1x1O3S1D1_done
+
+AVX2Conv1x1O3S1D1_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -15487,16 +15978,7 @@ AVX2Conv1x1O3S1D1_t4_store:
 	SUBQ    $0x04, SI
 	JMP     AVX2Conv1x1O3S1D1_loop
 
-AVX2Conv1x1O3S1D1_tail:
-	CMPQ SI, $0x03
-	JE   AVX2Conv1x1O3S1D1_tail3
-	CMPQ SI, $0x02
-	JE   AVX2Conv1x1O3S1D1_tail2
-	CMPQ SI, $0x01
-	JE   AVX2Conv1x1O3S1D1_tail1
-	JMP  AVX2Conv1x1O3S1D1_done
-
-AVX2Conv1x1O3S1D1_tail3:
+AVX2Conv1x1O3S1D1_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -15675,9 +16157,12 @@ AVX2Conv1x1O3S1D1_t3_store:
 	VMOVUPS Y8, (CX)(R10*2)
 	VMOVUPS Y9, 32(CX)(R10*2)
 	VMOVUPS Y10, 64(CX)(R10*2)
-	JMP     AVX2Conv1x1O3S1D1_done
+	ADDQ    $0x60, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2Conv1x1O3S1D1_loop
 
-AVX2Conv1x1O3S1D1_tail2:
+AVX2Conv1x1O3S1D1_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -15812,9 +16297,12 @@ AVX2Conv1x1O3S1D1_t2_store:
 	VMOVUPS Y5, 32(CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	VMOVUPS Y9, 32(CX)(R10*2)
-	JMP     AVX2Conv1x1O3S1D1_done
+	ADDQ    $0x40, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2Conv1x1O3S1D1_loop
 
-AVX2Conv1x1O3S1D1_tail1:
+AVX2Conv1x1O3S1D1_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -15905,6 +16393,10 @@ AVX2Conv1x1O3S1D1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
+	ADDQ    $0x20, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2Conv1x1O3S1D1_loop
 
 AVX2Conv1x1O3S1D1_done:
 	VZEROUPPER
@@ -15926,9 +16418,32 @@ AVX2Conv1x1O3S1D2_nores:
 	MOVQ 112(AX), R13
 
 AVX2Conv1x1O3S1D2_loop:
+	CMPQ SI, $0x08
+	JGE  AVX2Conv1x1O3S1D2_blk4
 	CMPQ SI, $0x04
-	JL   AVX2Conv1x1O3S1D2_tail
+	JLE  AVX2Conv1x1O3S1D2_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2Conv1x1O3S1D2_dispatch
 
+AVX2Conv1x1O3S1D2_rest:
+	TESTQ SI, SI
+	JZ    AVX2Conv1x1O3S1D2_done
+	MOVQ  SI, DI
+
+AVX2Conv1x1O3S1D2_dispatch:
+	CMPQ DI, $0x04
+	JE   AVX2Conv1x1O3S1D2_blk4
+	CMPQ DI, $0x03
+	JE   AVX2Conv1x1O3S1D2_blk3
+	CMPQ DI, $0x02
+	JE   AVX2Conv1x1O3S1D2_blk2
+	CMPQ DI, $0x01
+	JE   AVX2Conv1x1O3S1D2_blk1
+	JMP  AVX2Conv1x1O3S1D2_done
+
+AVX2Conv1x1O3S1D2_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -16156,16 +16671,7 @@ AVX2Conv1x1O3S1D2_t4_store:
 	SUBQ    $0x04, SI
 	JMP     AVX2Conv1x1O3S1D2_loop
 
-AVX2Conv1x1O3S1D2_tail:
-	CMPQ SI, $0x03
-	JE   AVX2Conv1x1O3S1D2_tail3
-	CMPQ SI, $0x02
-	JE   AVX2Conv1x1O3S1D2_tail2
-	CMPQ SI, $0x01
-	JE   AVX2Conv1x1O3S1D2_tail1
-	JMP  AVX2Conv1x1O3S1D2_done
-
-AVX2Conv1x1O3S1D2_tail3:
+AVX2Conv1x1O3S1D2_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -16344,9 +16850,12 @@ AVX2Conv1x1O3S1D2_t3_store:
 	VMOVUPS Y8, (CX)(R10*2)
 	VMOVUPS Y9, 64(CX)(R10*2)
 	VMOVUPS Y10, 128(CX)(R10*2)
-	JMP     AVX2Conv1x1O3S1D2_done
+	ADDQ    $0x60, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2Conv1x1O3S1D2_loop
 
-AVX2Conv1x1O3S1D2_tail2:
+AVX2Conv1x1O3S1D2_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -16481,9 +16990,12 @@ AVX2Conv1x1O3S1D2_t2_store:
 	VMOVUPS Y5, 64(CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	VMOVUPS Y9, 64(CX)(R10*2)
-	JMP     AVX2Conv1x1O3S1D2_done
+	ADDQ    $0x40, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2Conv1x1O3S1D2_loop
 
-AVX2Conv1x1O3S1D2_tail1:
+AVX2Conv1x1O3S1D2_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -16574,6 +17086,10 @@ AVX2Conv1x1O3S1D2_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
+	ADDQ    $0x20, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2Conv1x1O3S1D2_loop
 
 AVX2Conv1x1O3S1D2_done:
 	VZEROUPPER
@@ -16595,9 +17111,32 @@ AVX2Conv1x1O3S2D1_nores:
 	MOVQ 112(AX), R13
 
 AVX2Conv1x1O3S2D1_loop:
+	CMPQ SI, $0x08
+	JGE  AVX2Conv1x1O3S2D1_blk4
 	CMPQ SI, $0x04
-	JL   AVX2Conv1x1O3S2D1_tail
+	JLE  AVX2Conv1x1O3S2D1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2Conv1x1O3S2D1_dispatch
 
+AVX2Conv1x1O3S2D1_rest:
+	TESTQ SI, SI
+	JZ    AVX2Conv1x1O3S2D1_done
+	MOVQ  SI, DI
+
+AVX2Conv1x1O3S2D1_dispatch:
+	CMPQ DI, $0x04
+	JE   AVX2Conv1x1O3S2D1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2Conv1x1O3S2D1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2Conv1x1O3S2D1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2Conv1x1O3S2D1_blk1
+	JMP  AVX2Conv1x1O3S2D1_done
+
+AVX2Conv1x1O3S2D1_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -16825,16 +17364,7 @@ AVX2Conv1x1O3S2D1_t4_store:
 	SUBQ    $0x04, SI
 	JMP     AVX2Conv1x1O3S2D1_loop
 
-AVX2Conv1x1O3S2D1_tail:
-	CMPQ SI, $0x03
-	JE   AVX2Conv1x1O3S2D1_tail3
-	CMPQ SI, $0x02
-	JE   AVX2Conv1x1O3S2D1_tail2
-	CMPQ SI, $0x01
-	JE   AVX2Conv1x1O3S2D1_tail1
-	JMP  AVX2Conv1x1O3S2D1_done
-
-AVX2Conv1x1O3S2D1_tail3:
+AVX2Conv1x1O3S2D1_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -17013,9 +17543,12 @@ AVX2Conv1x1O3S2D1_t3_store:
 	VMOVUPS Y8, (CX)(R10*2)
 	VMOVUPS Y9, 32(CX)(R10*2)
 	VMOVUPS Y10, 64(CX)(R10*2)
-	JMP     AVX2Conv1x1O3S2D1_done
+	ADDQ    $0x000000c0, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2Conv1x1O3S2D1_loop
 
-AVX2Conv1x1O3S2D1_tail2:
+AVX2Conv1x1O3S2D1_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -17150,9 +17683,12 @@ AVX2Conv1x1O3S2D1_t2_store:
 	VMOVUPS Y5, 32(CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	VMOVUPS Y9, 32(CX)(R10*2)
-	JMP     AVX2Conv1x1O3S2D1_done
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2Conv1x1O3S2D1_loop
 
-AVX2Conv1x1O3S2D1_tail1:
+AVX2Conv1x1O3S2D1_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -17243,6 +17779,10 @@ AVX2Conv1x1O3S2D1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
+	ADDQ    $0x40, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2Conv1x1O3S2D1_loop
 
 AVX2Conv1x1O3S2D1_done:
 	VZEROUPPER

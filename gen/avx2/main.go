@@ -17,7 +17,8 @@
 //
 //   - ocb output channel blocks (1, 2 or 3): oc_blk in oneDNN's terms;
 //   - urW output pixels per step (8, 6, 4 for ocb 1, 2, 3), with a
-//     generated block for every tail 1..urW-1;
+//     generated block for every size 1..urW and a pixel loop that splits
+//     the last 2*urW-1 pixels or fewer into at most two near-equal blocks;
 //   - the input pixel stride s (1 or 2 pixels) and the output pixel stride
 //     d (1 for a convolution, 2 for one phase of a stride-2 transposed
 //     convolution), both as immediate displacements;
@@ -153,27 +154,36 @@ func convKernel(c *build.Context, ocb, s, d int, pointwise bool) {
 	c.MOVQ(field(offPix), regPix)
 	c.MOVQ(field(offWeiOCB), regWeiOCB)
 
-	// Main loop: urW pixels a step.
+	// Pixel loop: whole urW steps while at least 2*urW pixels are left,
+	// then the rest in one block (<= urW) or two near-equal blocks, so no
+	// call ends in a sliver of a block with too few accumulator chains to
+	// hide the FMA latency (8 pixels at urW 6 run as 4+4, not 6+2).
 	c.Label(k.label("loop"))
+	c.CMPQ(regPix, imm(uint64(2*k.urW)))
+	c.JGE(operand.LabelRef(k.label(fmt.Sprintf("blk%d", k.urW))))
 	c.CMPQ(regPix, imm(uint64(k.urW)))
-	c.JL(operand.LabelRef(k.label("tail")))
-	k.block(k.urW)
-	c.ADDQ(imm(uint64(k.urW*s*vecBytes)), regSrcBase)
-	c.ADDQ(imm(uint64(k.urW*d*vecBytes)), regDst)
-	c.SUBQ(imm(uint64(k.urW)), regPix)
-	c.JMP(operand.LabelRef(k.label("loop")))
-
-	// Tails: one generated block per remaining count.
-	c.Label(k.label("tail"))
-	for t := k.urW - 1; t >= 1; t-- {
-		c.CMPQ(regPix, imm(uint64(t)))
-		c.JE(operand.LabelRef(k.label(fmt.Sprintf("tail%d", t))))
+	c.JLE(operand.LabelRef(k.label("rest")))
+	c.MOVQ(regPix, regTmp) // urW < pix < 2*urW: a block of ceil(pix/2)
+	c.INCQ(regTmp)
+	c.SHRQ(imm(1), regTmp)
+	c.JMP(operand.LabelRef(k.label("dispatch")))
+	c.Label(k.label("rest"))
+	c.TESTQ(regPix, regPix)
+	c.JZ(operand.LabelRef(k.label("done")))
+	c.MOVQ(regPix, regTmp)
+	c.Label(k.label("dispatch"))
+	for t := k.urW; t >= 1; t-- {
+		c.CMPQ(regTmp, imm(uint64(t)))
+		c.JE(operand.LabelRef(k.label(fmt.Sprintf("blk%d", t))))
 	}
-	c.JMP(operand.LabelRef(k.label("done")))
-	for t := k.urW - 1; t >= 1; t-- {
-		c.Label(k.label(fmt.Sprintf("tail%d", t)))
+	c.JMP(operand.LabelRef(k.label("done"))) // unreachable: 1 <= t <= urW
+	for t := k.urW; t >= 1; t-- {
+		c.Label(k.label(fmt.Sprintf("blk%d", t)))
 		k.block(t)
-		c.JMP(operand.LabelRef(k.label("done")))
+		c.ADDQ(imm(uint64(t*s*vecBytes)), regSrcBase)
+		c.ADDQ(imm(uint64(t*d*vecBytes)), regDst)
+		c.SUBQ(imm(uint64(t)), regPix)
+		c.JMP(operand.LabelRef(k.label("loop")))
 	}
 	c.Label(k.label("done"))
 	c.VZEROUPPER()
