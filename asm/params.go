@@ -42,6 +42,7 @@
 // (borders are handled there by narrowing KH, KW and Pix, never by reading
 // outside the input). Res and Dst have the same geometry.
 //go:generate go -C ../gen run ./avx2 -dir ../asm
+//go:generate go -C ../gen run ./neon -dir ../asm
 
 package asm
 

@@ -1,0 +1,409 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+)
+
+const (
+	block    = 8         // channels per block: two 4-lane registers
+	vecBytes = block * 4 // bytes of one pixel's channel block
+	tapBytes = block * block * 4
+)
+
+// Params offsets (mirrors package asm; checked by TestOffsetsMatch).
+const (
+	offSrc, offWei, offDst, offBias, offRes = 0, 8, 16, 24, 32
+	offPix, offICB, offKH, offKW            = 40, 56, 64, 72
+	offSrcICB, offSrcRow, offSrcTap         = 80, 88, 96
+	offWeiOCB, offWeiICB, offWeiRow         = 112, 120, 128
+	offDstOCB                               = 136
+	offReLU                                 = 152
+)
+
+// convPlan is the register plan of one convolution kernel: ocb output
+// channel blocks, urW pixels a step (see the package comment).
+type convPlan struct{ ocb, urW int }
+
+// convPlans: output channel blocks -> pixels per step. Both have at least
+// 16 accumulators and at most 0.26 128-bit loads per FMLA; a third block
+// (urW 3) would cost 0.375, and the driver splits a layer's blocks evenly
+// into groups of at most NEONMaxOCB, so 2 keeps every call of a layer with
+// an even block count on the 20-accumulator plan.
+var convPlans = []convPlan{{ocb: 1, urW: 8}, {ocb: 2, urW: 5}}
+
+const (
+	numVRegs      = 32
+	minAccs       = 8 // FMLA latency 4 cycles x 2 pipes
+	maxWeiCursors = 4 // weight cursors R6-R9
+)
+
+func (pl convPlan) acc(o, j, h int) vreg { return v(2*(pl.urW*o+j) + h) }
+func (pl convPlan) in(j int) vreg        { return v(2*pl.urW*pl.ocb + j) }
+func (pl convPlan) wei(o, h int) vreg    { return v(2*pl.urW*pl.ocb + pl.urW + 2*o + h) }
+func (pl convPlan) accs() int            { return 2 * pl.urW * pl.ocb }
+func (pl convPlan) regs() int            { return pl.accs() + pl.urW + 2*pl.ocb }
+
+// check asserts the register budget.
+func (pl convPlan) check() error {
+	switch {
+	case pl.ocb < 1 || pl.ocb > maxWeiCursors:
+		return fmt.Errorf("ocb %d: want 1..%d (one weight cursor each)", pl.ocb, maxWeiCursors)
+	case pl.urW < 1:
+		return fmt.Errorf("urW %d: want >= 1", pl.urW)
+	case pl.regs() > numVRegs:
+		return fmt.Errorf("register budget: %d accumulators + %d inputs + %d weights = %d > %d vector registers",
+			pl.accs(), pl.urW, 2*pl.ocb, pl.regs(), numVRegs)
+	case pl.accs() < minAccs:
+		return fmt.Errorf("%d accumulators: fewer than the %d independent FMLA chains that hide the latency", pl.accs(), minAccs)
+	}
+	return nil
+}
+
+var strides = []int{1, 2} // input and output pixel strides, in pixels
+
+// used reports whether the driver ever asks for input pixel stride s with
+// output pixel stride d: a convolution writes every pixel (d = 1) and a
+// transposed-convolution phase reads every pixel (s = 1), so s = d = 2
+// never occurs and is not generated.
+func used(s, d int) bool { return s == 1 || d == 1 }
+
+// General-purpose register roles.
+var (
+	rParams    = x(0)  // *Params
+	rSrcBase   = x(1)  // input of the current pixel group
+	rDst       = x(2)  // output of the current pixel group
+	rResDelta  = x(3)  // Res - Dst in bytes (the residual is addressed through the output)
+	rPix       = x(4)  // pixels left
+	rSrc       = x(5)  // input cursor in the reduction loops
+	rICB       = x(10) // input-block counter
+	rKH        = x(11) // kh counter; output cursor in the epilogue
+	rKW        = x(12) // kw counter; residual cursor in the epilogue
+	rWeiOCB    = x(13) // WeiOCB
+	rDstOCB    = x(14) // DstOCB
+	rSrcTap    = x(15) // SrcTap
+	rSrcRowAdv = x(16) // SrcRow - KW*SrcTap: from past a row's taps to the next row
+	rRes       = x(17) // Res (zero: no residual)
+	rWeiRowAdv = x(19) // WeiRow - KW*tapBytes
+	rSrcICBAdv = x(20) // SrcICB - KH*SrcRow (pointwise: SrcICB)
+	rWeiICBAdv = x(21) // WeiICB - KH*WeiRow (pointwise: WeiICB)
+	rKHn       = x(22) // KH
+	rKWn       = x(23) // KW
+	rICBn      = x(24) // ICB
+	rReLU      = x(25) // ReLU flag
+	rTmp       = x(26) // scratch
+)
+
+// rWei is the weight cursor of output block o.
+func rWei(o int) gp { return x(6 + o) }
+
+// convFamily is the direct-convolution microkernels of the asm contract.
+type convFamily struct{}
+
+func convName(ocb, s, d int, pointwise bool) string {
+	if pointwise {
+		return fmt.Sprintf("NEONConv1x1O%dS%dD%d", ocb, s, d)
+	}
+	return fmt.Sprintf("NEONConvO%dS%dD%d", ocb, s, d)
+}
+
+func (convFamily) kernels() ([]kernel, error) {
+	var ks []kernel
+	for _, pw := range []bool{false, true} {
+		for _, pl := range convPlans {
+			if err := pl.check(); err != nil {
+				return nil, fmt.Errorf("conv plan ocb=%d urW=%d: %w", pl.ocb, pl.urW, err)
+			}
+			for _, s := range strides {
+				for _, d := range strides {
+					if used(s, d) {
+						ks = append(ks, convKernel(pl, s, d, pw))
+					}
+				}
+			}
+		}
+	}
+	return ks, nil
+}
+
+// ck is one convolution kernel being emitted.
+type ck struct {
+	p         *printer
+	name      string
+	pl        convPlan
+	s, d      int
+	pointwise bool
+}
+
+// convKernel returns the variant for plan pl, input pixel stride s, output
+// pixel stride d (in pixels), general or pointwise.
+func convKernel(pl convPlan, s, d int, pointwise bool) kernel {
+	k := &ck{name: convName(pl.ocb, s, d, pointwise), pl: pl, s: s, d: d, pointwise: pointwise}
+	window := "Pix, ICB, KH, KW >= 1"
+	if pointwise {
+		window = "Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks)"
+	}
+	return kernel{
+		name: k.name, sig: "p *Params", argSize: 8,
+		doc: []string{
+			fmt.Sprintf("%s is the NEON microkernel for %d output channel block(s), input pixel", k.name, pl.ocb),
+			fmt.Sprintf("stride %d and output pixel stride %d (SrcPix = %d, DstPix = %d bytes), %d pixels a step.", s, d, s*vecBytes, d*vecBytes, pl.urW),
+			"It computes the loop written out in the package comment, with OCB fixed",
+			fmt.Sprintf("at %d, block 8, and %s.", pl.ocb, window),
+		},
+		emit: func(p *printer) { k.p = p; k.emit() },
+	}
+}
+
+func (k *ck) label(s string) string { return k.name + "_" + s }
+
+func (k *ck) emit() {
+	p, pl := k.p, k.pl
+	p.op("MOVD", "p+0(FP)", rParams)
+	p.op("MOVD", mem(offDst, rParams), rDst)
+	p.op("MOVD", mem(offRes, rParams), rRes)
+	p.op("SUB", rDst, rRes, rResDelta)
+	p.op("MOVD", mem(offSrc, rParams), rSrcBase)
+	p.op("MOVD", mem(offPix, rParams), rPix)
+	p.op("MOVD", mem(offWeiOCB, rParams), rWeiOCB)
+	p.op("MOVD", mem(offDstOCB, rParams), rDstOCB)
+	p.op("MOVD", mem(offICB, rParams), rICBn)
+	p.op("MOVD", mem(offReLU, rParams), rReLU)
+	if k.pointwise {
+		p.op("MOVD", mem(offSrcICB, rParams), rSrcICBAdv)
+		p.op("MOVD", mem(offWeiICB, rParams), rWeiICBAdv)
+	} else {
+		// Cursor advances between rows and input blocks, computed once.
+		p.op("MOVD", mem(offKH, rParams), rKHn)
+		p.op("MOVD", mem(offKW, rParams), rKWn)
+		p.op("MOVD", mem(offSrcTap, rParams), rSrcTap)
+		p.op("MOVD", mem(offSrcRow, rParams), rSrcRowAdv)
+		p.op("MUL", rKWn, rSrcTap, rTmp)
+		p.op("SUB", rTmp, rSrcRowAdv, rSrcRowAdv)
+		p.op("MOVD", mem(offWeiRow, rParams), rWeiRowAdv)
+		p.op("LSL", "$8", rKWn, rTmp) // KW * tapBytes
+		p.op("SUB", rTmp, rWeiRowAdv, rWeiRowAdv)
+		p.op("MOVD", mem(offSrcRow, rParams), rTmp)
+		p.op("MUL", rKHn, rTmp, rTmp)
+		p.op("MOVD", mem(offSrcICB, rParams), rSrcICBAdv)
+		p.op("SUB", rTmp, rSrcICBAdv, rSrcICBAdv)
+		p.op("MOVD", mem(offWeiRow, rParams), rTmp)
+		p.op("MUL", rKHn, rTmp, rTmp)
+		p.op("MOVD", mem(offWeiICB, rParams), rWeiICBAdv)
+		p.op("SUB", rTmp, rWeiICBAdv, rWeiICBAdv)
+	}
+
+	// Pixel loop: whole urW steps while at least 2*urW pixels are left,
+	// then the rest in one block (<= urW) or two near-equal blocks, so no
+	// call ends in a sliver with too few accumulator chains to hide the
+	// FMLA latency (9 pixels at urW 8 run as 5+4, not 8+1). The same loop
+	// as gen/avx2's.
+	p.label(k.label("loop"))
+	p.op("CMP", fmt.Sprintf("$%d", 2*pl.urW), rPix)
+	p.op("BGE", k.label(fmt.Sprintf("blk%d", pl.urW)))
+	p.op("CMP", fmt.Sprintf("$%d", pl.urW), rPix)
+	p.op("BLE", k.label("rest"))
+	p.op("ADD", "$1", rPix, rTmp) // urW < pix < 2*urW: a block of ceil(pix/2)
+	p.op("LSR", "$1", rTmp)
+	p.op("B", k.label("dispatch"))
+	p.label(k.label("rest"))
+	p.op("CBZ", rPix, k.label("done"))
+	p.op("MOVD", rPix, rTmp)
+	p.label(k.label("dispatch"))
+	for t := pl.urW; t >= 1; t-- {
+		p.op("CMP", fmt.Sprintf("$%d", t), rTmp)
+		p.op("BEQ", k.label(fmt.Sprintf("blk%d", t)))
+	}
+	p.op("B", k.label("done")) // unreachable: 1 <= t <= urW
+	for t := pl.urW; t >= 1; t-- {
+		p.label(k.label(fmt.Sprintf("blk%d", t)))
+		k.block(t)
+		p.op("ADD", fmt.Sprintf("$%d", t*k.s*vecBytes), rSrcBase)
+		p.op("ADD", fmt.Sprintf("$%d", t*k.d*vecBytes), rDst)
+		p.op("SUB", fmt.Sprintf("$%d", t), rPix)
+		p.op("B", k.label("loop"))
+	}
+	p.label(k.label("done"))
+	p.op("RET")
+}
+
+// block emits the whole reduction and epilogue for t pixels (t <= urW).
+func (k *ck) block(t int) {
+	p, pl := k.p, k.pl
+	id := fmt.Sprintf("t%d_", t)
+	p.comment("%d pixel(s) x %d output block(s): accumulators start at the bias", t, pl.ocb)
+	p.op("MOVD", mem(offBias, rParams), rTmp)
+	for o := 0; o < pl.ocb; o++ {
+		p.ldpq(o*vecBytes, rTmp, pl.acc(o, 0, 0), pl.acc(o, 0, 1))
+	}
+	for o := 0; o < pl.ocb; o++ {
+		for j := 1; j < t; j++ {
+			for h := 0; h < 2; h++ {
+				p.vmov(pl.acc(o, 0, h), pl.acc(o, j, h))
+			}
+		}
+	}
+	p.op("MOVD", rSrcBase, rSrc)
+	p.op("MOVD", mem(offWei, rParams), rWei(0))
+	for o := 1; o < pl.ocb; o++ {
+		p.op("ADD", rWeiOCB, rWei(o-1), rWei(o))
+	}
+	p.op("MOVD", rICBn, rICB)
+	p.label(k.label(id + "icb"))
+	if k.pointwise {
+		k.step(t)
+		p.op("ADD", rSrcICBAdv, rSrc)
+		for o := 0; o < pl.ocb; o++ {
+			p.op("ADD", rWeiICBAdv, rWei(o))
+		}
+		p.op("SUBS", "$1", rICB)
+		p.op("BNE", k.label(id+"icb"))
+	} else {
+		p.op("MOVD", rKHn, rKH)
+		p.label(k.label(id + "kh"))
+		p.op("MOVD", rKWn, rKW)
+		p.label(k.label(id + "kw"))
+		k.step(t)
+		p.op("ADD", rSrcTap, rSrc)
+		for o := 0; o < pl.ocb; o++ {
+			p.op("ADD", fmt.Sprintf("$%d", tapBytes), rWei(o))
+		}
+		p.op("SUBS", "$1", rKW)
+		p.op("BNE", k.label(id+"kw"))
+		p.op("ADD", rSrcRowAdv, rSrc)
+		for o := 0; o < pl.ocb; o++ {
+			p.op("ADD", rWeiRowAdv, rWei(o))
+		}
+		p.op("SUBS", "$1", rKH)
+		p.op("BNE", k.label(id+"kh"))
+		p.op("ADD", rSrcICBAdv, rSrc)
+		for o := 0; o < pl.ocb; o++ {
+			p.op("ADD", rWeiICBAdv, rWei(o))
+		}
+		p.op("SUBS", "$1", rICB)
+		p.op("BNE", k.label(id+"icb"))
+	}
+
+	// Epilogue: residual, ReLU, one store per output vector. The input and
+	// weight registers are free now: they hold the residual and the zero.
+	p.comment("epilogue: residual, ReLU, store")
+	p.op("CBZ", rRes, k.label(id+"relu"))
+	p.op("ADD", rResDelta, rDst, rKW)
+	free := pl.urW + 2*pl.ocb
+	n := 0
+	for o := 0; o < pl.ocb; o++ {
+		if o > 0 {
+			p.op("ADD", rDstOCB, rKW)
+		}
+		for j := 0; j < t; j++ {
+			a, b := pl.in(n%(free/2)*2), pl.in(n%(free/2)*2+1)
+			n++
+			p.ldpq(j*k.d*vecBytes, rKW, a, b)
+			p.fadd(pl.acc(o, j, 0), pl.acc(o, j, 0), a)
+			p.fadd(pl.acc(o, j, 1), pl.acc(o, j, 1), b)
+		}
+	}
+	p.label(k.label(id + "relu"))
+	p.op("CBZ", rReLU, k.label(id+"store"))
+	zero := pl.in(0)
+	p.vzero(zero)
+	for o := 0; o < pl.ocb; o++ {
+		for j := 0; j < t; j++ {
+			for h := 0; h < 2; h++ {
+				// max(acc, 0): NaN stays NaN, as in PyTorch's relu.
+				p.fmax(pl.acc(o, j, h), pl.acc(o, j, h), zero)
+			}
+		}
+	}
+	p.label(k.label(id + "store"))
+	p.op("MOVD", rDst, rKH)
+	for o := 0; o < pl.ocb; o++ {
+		if o > 0 {
+			p.op("ADD", rDstOCB, rKH)
+		}
+		for j := 0; j < t; j++ {
+			p.stpq(pl.acc(o, j, 0), pl.acc(o, j, 1), j*k.d*vecBytes, rKH)
+		}
+	}
+}
+
+// step emits one tap: for each half of the 8 input channels, the t input
+// vectors, then per channel the weight pair of each output block and
+// 2*t*ocb by-element FMLAs taking the channel from its input lane.
+func (k *ck) step(t int) {
+	p, pl := k.p, k.pl
+	for h := 0; h < 2; h++ {
+		for j := 0; j < t; j++ {
+			p.ldrq(j*k.s*vecBytes+h*16, rSrc, pl.in(j))
+		}
+		for lane := 0; lane < 4; lane++ {
+			i := 4*h + lane
+			for o := 0; o < pl.ocb; o++ {
+				p.ldpq(i*vecBytes, rWei(o), pl.wei(o, 0), pl.wei(o, 1))
+			}
+			for j := 0; j < t; j++ {
+				for o := 0; o < pl.ocb; o++ {
+					for hh := 0; hh < 2; hh++ {
+						p.fmlaElem(pl.acc(o, j, hh), pl.wei(o, hh), pl.in(j), lane)
+					}
+				}
+			}
+		}
+	}
+}
+
+// table writes the Go lookup table of the convolution kernels.
+func (convFamily) table(b *bytes.Buffer) {
+	maxOCB := 0
+	for _, pl := range convPlans {
+		maxOCB = max(maxOCB, pl.ocb)
+	}
+	fmt.Fprintf(b, "\n// NEONMaxOCB is the most output channel blocks one NEON microkernel call takes.\n")
+	fmt.Fprintf(b, "const NEONMaxOCB = %d\n\n", maxOCB)
+	fmt.Fprintf(b, "// NEONURW[ocb] is the pixels per step of the NEON kernels for ocb output blocks.\n")
+	fmt.Fprintf(b, "var NEONURW = [NEONMaxOCB + 1]int{0")
+	for o := 1; o <= maxOCB; o++ {
+		fmt.Fprintf(b, ", %d", planFor(o).urW)
+	}
+	fmt.Fprintf(b, "}\n")
+	for _, pw := range []bool{false, true} {
+		name, what := "NEONConv", "any window"
+		if pw {
+			name, what = "NEONConv1x1", "a 1x1 window"
+		}
+		fmt.Fprintf(b, "\n// %s[ocb-1][s-1][d-1] is the NEON microkernel for %s, ocb output\n", name, what)
+		fmt.Fprintf(b, "// blocks, input pixel stride s and output pixel stride d (in pixels);\n")
+		fmt.Fprintf(b, "// nil where the driver never asks (s = d = 2).\n")
+		fmt.Fprintf(b, "var %s = [NEONMaxOCB][%d][%d]func(*Params){\n", name, len(strides), len(strides))
+		for o := 1; o <= maxOCB; o++ {
+			fmt.Fprintf(b, "\t{\n")
+			for _, s := range strides {
+				fmt.Fprintf(b, "\t\t{")
+				for i, d := range strides {
+					if i > 0 {
+						fmt.Fprintf(b, ", ")
+					}
+					if used(s, d) {
+						fmt.Fprintf(b, "%s", convName(o, s, d, pw))
+					} else {
+						fmt.Fprintf(b, "nil")
+					}
+				}
+				fmt.Fprintf(b, "},\n")
+			}
+			fmt.Fprintf(b, "\t},\n")
+		}
+		fmt.Fprintf(b, "}\n")
+	}
+}
+
+// planFor returns the plan for ocb output blocks; every count up to the
+// largest must have one, so the table has no holes.
+func planFor(ocb int) convPlan {
+	for _, pl := range convPlans {
+		if pl.ocb == ocb {
+			return pl
+		}
+	}
+	panic(fmt.Sprintf("no conv plan for %d output blocks", ocb))
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sbconv/sbconv/asm"
+)
+
+// TestGeneratedUpToDate regenerates the NEON kernels into a temporary
+// folder and fails on any difference from the committed files: generated
+// code cannot drift from its generator, and nobody edits it by hand.
+func TestGeneratedUpToDate(t *testing.T) {
+	dir := t.TempDir()
+	if err := generate(dir); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) != 3 {
+		t.Fatalf("generated %d files, want 3", len(files))
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		got, _ := os.ReadFile(f)
+		want, err := os.ReadFile(filepath.Join("..", "..", "asm", name))
+		if err != nil {
+			t.Fatalf("%s: %v (run go generate ./... from the repository root)", name, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("asm/%s differs from what the generator writes: run go generate ./... from the repository root", name)
+		}
+	}
+}
+
+// TestOffsetsMatch: the generator's Params offsets are package asm's.
+func TestOffsetsMatch(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		gen, want int
+	}{
+		{"Src", offSrc, asm.OffSrc}, {"Wei", offWei, asm.OffWei}, {"Dst", offDst, asm.OffDst},
+		{"Bias", offBias, asm.OffBias}, {"Res", offRes, asm.OffRes}, {"Pix", offPix, asm.OffPix},
+		{"ICB", offICB, asm.OffICB}, {"KH", offKH, asm.OffKH}, {"KW", offKW, asm.OffKW},
+		{"SrcICB", offSrcICB, asm.OffSrcICB}, {"SrcRow", offSrcRow, asm.OffSrcRow}, {"SrcTap", offSrcTap, asm.OffSrcTap},
+		{"WeiOCB", offWeiOCB, asm.OffWeiOCB}, {"WeiICB", offWeiICB, asm.OffWeiICB},
+		{"WeiRow", offWeiRow, asm.OffWeiRow}, {"DstOCB", offDstOCB, asm.OffDstOCB}, {"ReLU", offReLU, asm.OffReLU},
+	} {
+		if c.gen != c.want {
+			t.Errorf("%s: generator uses offset %d, package asm says %d", c.name, c.gen, c.want)
+		}
+	}
+}
+
+// TestRegisterBudget: the committed plans fit, and a plan over the budget
+// or with too few accumulators stops generation.
+func TestRegisterBudget(t *testing.T) {
+	for _, pl := range convPlans {
+		if err := pl.check(); err != nil {
+			t.Errorf("plan ocb=%d urW=%d: %v", pl.ocb, pl.urW, err)
+		}
+		if last := pl.wei(pl.ocb-1, 1); int(last) != pl.regs()-1 {
+			t.Errorf("plan ocb=%d urW=%d: last weight register V%d, want V%d", pl.ocb, pl.urW, last, pl.regs()-1)
+		}
+	}
+	for _, bad := range []convPlan{{ocb: 2, urW: 6}, {ocb: 3, urW: 4}, {ocb: 1, urW: 3}, {ocb: 5, urW: 1}} {
+		if bad.check() == nil {
+			t.Errorf("plan ocb=%d urW=%d (%d registers, %d accumulators) passed the check", bad.ocb, bad.urW, bad.regs(), bad.accs())
+		}
+		saved := convPlans
+		convPlans = []convPlan{bad}
+		_, err := render()
+		convPlans = saved
+		if err == nil {
+			t.Errorf("plan ocb=%d urW=%d: generation did not fail", bad.ocb, bad.urW)
+		}
+	}
+}
+
+// TestOffsetsAsserted: an immediate the instruction cannot encode stops
+// generation instead of reaching the assembler (which would build it in
+// R27, a hidden instruction in the loop).
+func TestOffsetsAsserted(t *testing.T) {
+	for _, f := range []func(p *printer){
+		func(p *printer) { p.ldpq(1024, x(1), v(0), v(1)) },
+		func(p *printer) { p.stpq(v(0), v(1), 8, x(1)) },
+		func(p *printer) { p.ldrq(-16, x(1), v(0)) },
+		func(p *printer) { p.fmlaElem(v(0), v(1), v(2), 4) },
+		func(p *printer) { x(18) },
+		func(p *printer) { x(27) },
+		func(p *printer) { v(32) },
+	} {
+		if err := emitSafely(new(printer), kernel{name: "bad", emit: f}); err == nil {
+			t.Errorf("an illegal operand was accepted")
+		}
+	}
+}
+
+// objdumpLine is one instruction of `go tool objdump -gnu`: the source
+// line, the encoding, and the GNU syntax after the comment marker.
+var objdumpLine = regexp.MustCompile(`^\s+conv_neon_arm64\.s:(\d+)\s+0x[0-9a-f]+\s+([0-9a-f]{8})\s+(.*?)\s*// (.*?)\s*$`)
+
+var wordLine = regexp.MustCompile(`^\tWORD\s+\$0x([0-9a-f]{8}) // (.*)$`)
+
+// TestWordsDecode assembles the generated file for arm64 with the Go
+// toolchain and disassembles it: every WORD must decode to the mnemonic in
+// its comment, nothing may be undecodable, and no instruction may touch a
+// register Go reserves (R18, R27 as the assembler's scratch for large
+// offsets, R28-R30).
+func TestWordsDecode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the assembler")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	dir := t.TempDir()
+	if err := generate(dir); err != nil {
+		t.Fatal(err)
+	}
+	goroot, err := exec.Command(goBin, "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "conv_neon_arm64.s")
+	obj := filepath.Join(dir, "conv_neon_arm64.o")
+	run := func(args ...string) []byte {
+		cmd := exec.Command(goBin, args...)
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	run("tool", "asm", "-I", filepath.Join(strings.TrimSpace(string(goroot)), "pkg", "include"),
+		"-p", "github.com/sbconv/sbconv/asm", "-o", obj, src)
+	dump := run("tool", "objdump", "-gnu", obj)
+
+	decoded := map[int][2]string{} // source line -> encoding, GNU syntax
+	sc := bufio.NewScanner(bytes.NewReader(dump))
+	reserved := regexp.MustCompile(`\b(x18|w18|x27|w27|x28|w28|x29|w29|x30|w30)\b`)
+	n := 0
+	for sc.Scan() {
+		m := objdumpLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		n++
+		line, _ := strconv.Atoi(m[1])
+		gnu := m[4]
+		if m[3] == "?" || gnu == "?" {
+			t.Errorf("line %d: %s does not decode", line, m[2])
+		}
+		if reserved.MatchString(gnu) {
+			t.Errorf("line %d: %s uses a reserved register", line, gnu)
+		}
+		decoded[line] = [2]string{m[2], gnu}
+	}
+	if n == 0 {
+		t.Fatalf("no instructions in the objdump output:\n%.2000s", dump)
+	}
+
+	text, _ := os.ReadFile(src)
+	words := 0
+	for i, l := range strings.Split(string(text), "\n") {
+		m := wordLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		words++
+		d, ok := decoded[i+1]
+		switch {
+		case !ok:
+			t.Errorf("line %d: %q not in the disassembly", i+1, l)
+		case d[0] != m[1]:
+			t.Errorf("line %d: assembled as %s, written %s", i+1, d[0], m[1])
+		case d[1] != m[2]:
+			t.Errorf("line %d: WORD $0x%s decodes to %q, the comment says %q", i+1, m[1], d[1], m[2])
+		}
+	}
+	if words == 0 {
+		t.Fatal("no WORD lines in the generated file")
+	}
+	t.Logf("%d instructions, %d WORD-encoded ones checked", n, words)
+}

@@ -1,0 +1,33 @@
+//go:build !purego
+
+package kernels
+
+import (
+	"golang.org/x/sys/cpu"
+
+	"github.com/sbconv/sbconv/asm"
+)
+
+// The NEON (ASIMD) set: generated microkernels for block 8 (package asm,
+// generator gen/neon), for 1-2 output channel blocks per call, input pixel
+// strides 1 and 2 and output pixel strides 1 (convolution) and 2 (a phase
+// of a stride-2 transposed convolution), in a general and a 1x1 form.
+// Other call shapes fall back to the generic microkernel through the same
+// driver.
+func init() {
+	registerISA(&isaSet{
+		name:   "neon",
+		block:  8,
+		maxOCB: asm.NEONMaxOCB,
+		usable: cpu.ARM64.HasASIMD,
+		kernel: func(ocb, srcPix, dstPix int, pointwise bool) microkernel {
+			if ocb < 1 || ocb > asm.NEONMaxOCB || srcPix < 1 || srcPix > 2 || dstPix < 1 || dstPix > 2 {
+				return nil
+			}
+			if pointwise {
+				return asm.NEONConv1x1[ocb-1][srcPix-1][dstPix-1]
+			}
+			return asm.NEONConv[ocb-1][srcPix-1][dstPix-1]
+		},
+	})
+}
