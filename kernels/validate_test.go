@@ -1,15 +1,18 @@
 package kernels
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sbconv/sbconv/kernels/ref"
@@ -629,9 +632,20 @@ func valChild(t *testing.T, name string, env ...string) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(append(os.Environ(), valChildEnv+"="+name), env...)
-	out, err := cmd.CombinedOutput()
+	args := []string{"-test.run=^" + name + "$", "-test.count=1", "-test.v"}
+	start := func(prog string, args ...string) ([]byte, error) {
+		cmd := exec.Command(prog, args...)
+		cmd.Env = append(append(os.Environ(), valChildEnv+"="+name), env...)
+		return cmd.CombinedOutput()
+	}
+	out, err := start(os.Args[0], args...)
+	if emu := emulator(); errors.Is(err, syscall.ENOEXEC) && emu != "" {
+		// A cross-built test binary running under user-mode emulation
+		// (go test -exec qemu-aarch64) on a host without a binfmt handler
+		// cannot start a copy of itself directly: start it through the
+		// same emulator.
+		out, err = start(emu, append([]string{os.Args[0]}, args...)...)
+	}
 	if err != nil {
 		tail := string(out)
 		if len(tail) > 4000 {
@@ -642,6 +656,20 @@ func valChild(t *testing.T, name string, env ...string) {
 	if !strings.Contains(string(out), "--- PASS: "+name) {
 		t.Fatalf("child %s (%v) did not run the test:\n%s", name, env, out)
 	}
+}
+
+// emulator returns the path of the qemu user-mode emulator for this
+// binary's architecture, or "" when there is none on PATH.
+func emulator() string {
+	arch := map[string]string{"amd64": "x86_64", "arm64": "aarch64", "386": "i386"}[runtime.GOARCH]
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	path, err := exec.LookPath("qemu-" + arch)
+	if err != nil {
+		return ""
+	}
+	return path
 }
 
 // TestPackBiasHugeChannels: a channel count past layout.MaxElements must be
