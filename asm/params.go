@@ -41,10 +41,50 @@
 // loop above forms lies inside its operand, which the Go drivers guarantee
 // (borders are handled there by narrowing KH, KW and Pix, never by reading
 // outside the input). Res and Dst have the same geometry.
+//
+// # The fused stride-2 restore contract
+//
+// A restore kernel computes one output row of a stride-2 transposed
+// convolution with a K-wide kernel and padding P in a single pass: both
+// horizontal phases at once, so each input value broadcast feeds every tap
+// that uses it, and the row is written once, in order. With output pixel
+// x = 2j + q of the call (q = 0, 1), tap kw reaches it from input column
+// j + (q+P-kw)/2 whenever q+P-kw is even. One call:
+//
+//	for o := 0; o < OCB; o++ {
+//	for x := 0; x < Pix; x++ {
+//		j, q := x/2, x%2
+//		for lane := 0; lane < b; lane++ {
+//			acc := Bias[o*b+lane]
+//			for c := 0; c < ICB; c++ {
+//				for kh := 0; kh < KH; kh++ {
+//					for kw := 0; kw < K; kw++ {
+//						if (q+P-kw)%2 != 0 { continue }
+//						e := (q+P-kw)/2 - EMin
+//						for i := 0; i < b; i++ {
+//							x := Src[(j+e)*b*4 + c*SrcICB + kh*SrcRow + i*4]
+//							w := Wei[o*WeiOCB + c*WeiICB + kh*WeiRow + kw*b*b*4 + i*b*4 + lane*4]
+//							acc += x * w
+//						}
+//					}
+//				}
+//			}
+//			(residual, ReLU and the store as in the convolution contract,
+//			 at Dst[o*DstOCB + x*b*4 + lane*4])
+//		}
+//	}
+//	}
+//
+// Src points at input column EMin of pair 0 (EMin <= 0 <= EMax are the
+// extreme column offsets, see RestoreSpan); KW must equal K, so WeiRow is
+// K*b*b*4. SrcPix and DstPix are b*4 (unit strides); OCB is at most the
+// family's number of kernels. The driver only calls
+// it where every column read exists; the edges of a row go through the
+// per-phase convolution kernels.
+package asm
+
 //go:generate go -C ../gen run ./avx2 -dir ../asm
 //go:generate go -C ../gen run ./neon -dir ../asm
-
-package asm
 
 import "unsafe"
 
@@ -91,3 +131,26 @@ const (
 	OffReLU      = 152
 	SizeofParams = 160
 )
+
+// RestoreSpan returns the extreme input column offsets a restore pair
+// reads, relative to its pair index: (q+P-kw)/2 over the taps with
+// q+P-kw even.
+func RestoreSpan(k, pad int) (emin, emax int) {
+	emin, emax = 1<<30, -(1 << 30)
+	for q := 0; q < 2; q++ {
+		for kw := 0; kw < k; kw++ {
+			if d := q + pad - kw; d%2 == 0 {
+				emin, emax = min(emin, d/2), max(emax, d/2)
+			}
+		}
+	}
+	return emin, emax
+}
+
+// RestoreKernel is a family of generated fused stride-2 restore kernels
+// for one kernel width and padding.
+type RestoreKernel struct {
+	K, Pad int             // kernel width and padding it is built for
+	MaxPix []int           // MaxPix[ocb-1]: most output pixels in one block
+	Fn     []func(*Params) // Fn[ocb-1] takes ocb output blocks a call
+}

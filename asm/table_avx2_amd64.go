@@ -7,6 +7,14 @@ package asm
 // AVX2MaxOCB is the most output channel blocks one AVX2 microkernel call takes.
 const AVX2MaxOCB = 3
 
+// AVX2Restore lists the fused stride-2 restore kernels; Fn[ocb-1] takes ocb
+// output blocks a call and MaxPix[ocb-1] output pixels a block.
+var AVX2Restore = []RestoreKernel{
+	{K: 2, Pad: 0, MaxPix: []int{13}, Fn: []func(*Params){AVX2RestoreK2P0O1}},
+	{K: 3, Pad: 1, MaxPix: []int{12}, Fn: []func(*Params){AVX2RestoreK3P1O1}},
+	{K: 4, Pad: 1, MaxPix: []int{11}, Fn: []func(*Params){AVX2RestoreK4P1O1}},
+}
+
 // AVX2URW[ocb] is the pixels per step of the AVX2 kernels for ocb output blocks.
 var AVX2URW = [AVX2MaxOCB + 1]int{0, 8, 6, 4}
 

@@ -54,6 +54,9 @@ func NewConvTranspose2D(spec ConvSpec, weights, bias []float32, block int) (*Con
 		}
 	}
 	d.l.initKernels(set)
+	if err := d.l.initRestore(weights); err != nil {
+		return nil, fmt.Errorf("kernels: %w", err)
+	}
 	return d, nil
 }
 

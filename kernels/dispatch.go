@@ -27,6 +27,9 @@ type isaSet struct {
 	// pointwise is set, or nil where the set has none, in which case the
 	// driver uses the generic microkernel for that call shape.
 	kernel func(ocb, srcPix, dstPix int, pointwise bool) microkernel
+	// restore lists the set's fused stride-2 restore kernels (the second
+	// contract of package asm), by kernel width and padding.
+	restore []asm.RestoreKernel
 }
 
 // genericSet is always available: the portable Go microkernel, block 8.

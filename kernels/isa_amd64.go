@@ -28,5 +28,6 @@ func init() {
 			}
 			return asm.AVX2Conv[ocb-1][srcPix-1][dstPix-1]
 		},
+		restore: asm.AVX2Restore,
 	})
 }

@@ -148,3 +148,115 @@ func TestReLUKeepsNaN(t *testing.T) {
 		}
 	})
 }
+
+// restoreRef is the fused restore contract of package asm written out in
+// Go, the oracle for the assembly restore kernels.
+func restoreRef(p *asm.Params, b, k, pad int) {
+	emin, _ := asm.RestoreSpan(k, pad)
+	at := func(base unsafe.Pointer, off int) *float32 { return (*float32)(unsafe.Add(base, off)) }
+	for o := 0; o < p.OCB; o++ {
+		for x := 0; x < p.Pix; x++ {
+			j, q := x/2, x%2
+			for lane := 0; lane < b; lane++ {
+				acc := *at(p.Bias, (o*b+lane)*4)
+				for c := 0; c < p.ICB; c++ {
+					for kh := 0; kh < p.KH; kh++ {
+						for kw := 0; kw < k; kw++ {
+							if (q+pad-kw)%2 != 0 {
+								continue
+							}
+							e := (q+pad-kw)/2 - emin
+							for i := 0; i < b; i++ {
+								acc += *at(p.Src, (j+e)*b*4+c*p.SrcICB+kh*p.SrcRow+i*4) *
+									*at(p.Wei, o*p.WeiOCB+c*p.WeiICB+kh*p.WeiRow+kw*b*b*4+i*b*4+lane*4)
+							}
+						}
+					}
+				}
+				if p.Res != nil {
+					acc += *at(p.Res, o*p.DstOCB+x*b*4+lane*4)
+				}
+				if p.ReLU != 0 {
+					acc = relu(acc)
+				}
+				*at(p.Dst, o*p.DstOCB+x*b*4+lane*4) = acc
+			}
+		}
+	}
+}
+
+// TestRestoreKernelsMatchContract calls every fused restore kernel of every
+// assembly set directly, for each number of output blocks, over Pix 1..30
+// (odd counts, every block size and several whole steps), 1-3 vertical
+// taps and 1-3 input blocks, with guards around dst, against restoreRef.
+func TestRestoreKernelsMatchContract(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	for _, set := range isaSets {
+		if set == genericSet || !set.usable {
+			continue
+		}
+		for _, rk := range set.restore {
+			b := set.block
+			emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
+			for ocb := 1; ocb <= len(rk.Fn); ocb++ {
+				for kh := 1; kh <= 3; kh++ {
+					for icb := 1; icb <= 3; icb++ {
+						for pix := 1; pix <= 30; pix++ {
+							cols := (pix+1)/2 + emax - emin + 2
+							src := randSlice(r, icb*kh*cols*b)
+							wei := randSlice(r, ocb*icb*kh*rk.K*b*b)
+							bias := randSlice(r, ocb*b)
+							var res []float32
+							if r.IntN(2) == 0 {
+								res = randSlice(r, ocb*pix*b)
+							}
+							const g = 29
+							out := func() []float32 {
+								s := make([]float32, ocb*pix*b+2*g)
+								for i := range s {
+									s[i] = guardVal
+								}
+								for i := g; i < len(s)-g; i++ {
+									s[i] = float32(math.NaN())
+								}
+								return s
+							}
+							got, want := out(), out()
+							prm := func(dst []float32) *asm.Params {
+								p := &asm.Params{
+									Src: unsafe.Pointer(&src[0]), Wei: unsafe.Pointer(&wei[0]),
+									Dst: unsafe.Pointer(&dst[g]), Bias: unsafe.Pointer(&bias[0]),
+									Pix: pix, OCB: ocb, ICB: icb, KH: kh, KW: rk.K,
+									SrcICB: kh * cols * b * 4, SrcRow: cols * b * 4, SrcTap: b * 4, SrcPix: b * 4,
+									WeiOCB: icb * kh * rk.K * b * b * 4, WeiICB: kh * rk.K * b * b * 4, WeiRow: rk.K * b * b * 4,
+									DstOCB: pix * b * 4, DstPix: b * 4, ReLU: r.IntN(2),
+								}
+								if res != nil {
+									p.Res = unsafe.Pointer(&res[0])
+								}
+								return p
+							}
+							p1 := prm(got)
+							p2 := *p1
+							p2.Dst = unsafe.Pointer(&want[g])
+							rk.Fn[ocb-1](p1)
+							restoreRef(&p2, b, rk.K, rk.Pad)
+							for i := range got {
+								gv, wv := float64(got[i]), float64(want[i])
+								if i < g || i >= len(got)-g {
+									if got[i] != guardVal {
+										t.Fatalf("%s K%d P%d pix=%d: guard at %d overwritten", set.name, rk.K, rk.Pad, pix, i-g)
+									}
+									continue
+								}
+								if math.IsNaN(gv) || math.Abs(gv-wv) > 1e-5*(math.Abs(wv)+math.Sqrt(float64(icb*kh*rk.K*b))) {
+									t.Fatalf("%s K%d P%d ocb=%d pix=%d kh=%d icb=%d: element %d = %v, contract %v", set.name, rk.K, rk.Pad, ocb, pix, kh, icb, i-g, gv, wv)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -124,3 +124,59 @@ func TestDeconvOddShapes(t *testing.T) {
 		}
 	})
 }
+
+// TestRestoreSweep drives the fused stride-2 restore (kernel widths 2, 3, 4
+// with the paddings that have kernels, and other paddings that fall back
+// to phases) through the public API on every ISA, for input widths 1-13,
+// every legal output size, vertical strides 1-3, and both border
+// strategies (edge pixels through the phase passes, or a haloed copy).
+func TestRestoreSweep(t *testing.T) {
+	defer func() { haloMode = haloModel }()
+	forEachISA(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(13, 14))
+		for _, mode := range []int{haloNever, haloModel, haloAlways} {
+			haloMode = mode
+			for _, kp := range [][2]int{{2, 0}, {3, 1}, {4, 1}, {3, 0}, {4, 2}, {2, 1}} {
+				k, p := kp[0], kp[1]
+				for w := 1; w <= 13; w++ {
+					sh := 1 + r.IntN(3)
+					c := convCase{n: 1 + r.IntN(2), inC: 1 + r.IntN(20), outC: 1 + r.IntN(30), h: 1 + r.IntN(4), w: w,
+						kh: k, kw: k, sh: sh, sw: 2, ph: min(p, k-1), pw: p,
+						bias: r.IntN(2) == 0, res: r.IntN(2) == 0, relu: r.IntN(2) == 0, block: 8}
+					minH, minW := (c.h-1)*sh-2*c.ph+k, (w-1)*2-2*p+k
+					if minH < 1 || minW < 1 {
+						continue
+					}
+					for op := 0; op < 2; op++ {
+						c.oh, c.ow = minH+r.IntN(sh), minW+op
+						c.run(t, r, true)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestRestoreFusedSelected: the fused restore is used exactly where a set
+// has a kernel for the layer (stride 2 across, matching width and pad).
+func TestRestoreFusedSelected(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		set, _ := current()
+		for _, c := range []struct {
+			k, sw, p int
+		}{{3, 2, 1}, {2, 2, 0}, {4, 2, 1}, {3, 2, 0}, {3, 3, 1}, {5, 2, 2}} {
+			spec := ConvSpec{InC: 8, OutC: 8, KH: c.k, KW: c.k, StrideH: 2, StrideW: c.sw, PadH: c.p, PadW: c.p}
+			d, err := NewConvTranspose2D(spec, make([]float32, 64*c.k*c.k), nil, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := false
+			for _, rk := range set.restore {
+				want = want || (rk.K == c.k && rk.Pad == c.p && c.sw == 2)
+			}
+			if got := d.l.rows != nil; got != want {
+				t.Errorf("k%d s%d p%d: fused = %v, want %v", c.k, c.sw, c.p, got, want)
+			}
+		}
+	})
+}

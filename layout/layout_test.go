@@ -149,3 +149,38 @@ func TestDeconvPhasesPartitionTaps(t *testing.T) {
 		}
 	}
 }
+
+// TestPackDeconvRows checks the row-phase packing element by element.
+func TestPackDeconvRows(t *testing.T) {
+	ic, oc, k, s, block := 3, 2, 4, 2, 8
+	w := make([]float32, ic*oc*k*k)
+	for i := range w {
+		w[i] = float32(i + 1)
+	}
+	total := 0
+	for rh := 0; rh < s; rh++ {
+		p, nkh, err := PackDeconvRows(w, ic, oc, k, k, s, rh, block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += nkh
+		for o := 0; o < oc; o++ {
+			for i := 0; i < ic; i++ {
+				for tt := 0; tt < nkh; tt++ {
+					for u := 0; u < k; u++ {
+						got := p[((tt*k+u)*block+i)*block+o]
+						if want := w[((i*oc+o)*k+rh+(nkh-1-tt)*s)*k+u]; got != want {
+							t.Fatalf("rh %d tap (%d,%d): %v, want %v", rh, tt, u, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+	if total != k {
+		t.Fatalf("row phases hold %d vertical taps, want %d", total, k)
+	}
+	if _, _, err := PackDeconvRows(w, ic, oc, k, k, s, s, block); err == nil {
+		t.Fatal("row phase = stride accepted")
+	}
+}

@@ -123,3 +123,30 @@ func packOIhw(outC, inC, kh, kw, b int, get func(oc, ic, t, u int) float32) []fl
 	}
 	return out
 }
+
+// PackDeconvRows packs the weights of output row phase rh of PyTorch
+// ConvTranspose2d weights (IOHW, w[ic][oc][kh][kw]) with vertical stride
+// sh into OIhw{b}i{b}o with nkh x kw taps for the fused restore kernels:
+// the phase's vertical taps flipped as in PackDeconvPhase, all kw
+// horizontal taps in their own order (the kernel picks the taps of each
+// output column parity itself):
+//
+//	rows[oc][ic][t][u] = w[ic][oc][rh + (nkh-1-t)*sh][u]
+//
+// A phase without vertical taps returns an empty slice.
+func PackDeconvRows(w []float32, inC, outC, kh, kw, sh, rh, block int) (packed []float32, nkh int, err error) {
+	if err := checkWeightShape(len(w), inC, outC, kh, kw, block, "IOHW"); err != nil {
+		return nil, 0, err
+	}
+	if sh <= 0 || rh < 0 || rh >= sh {
+		return nil, 0, fmt.Errorf("layout: row phase %d outside stride %d", rh, sh)
+	}
+	nkh = PhaseTaps(kh, sh, rh)
+	if nkh == 0 {
+		return []float32{}, 0, nil
+	}
+	packed = packOIhw(outC, inC, nkh, kw, block, func(oc, ic, t, u int) float32 {
+		return w[((ic*outC+oc)*kh+rh+(nkh-1-t)*sh)*kw+u]
+	})
+	return packed, nkh, nil
+}

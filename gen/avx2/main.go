@@ -43,6 +43,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
@@ -50,6 +51,8 @@ import (
 	"github.com/mmcloughlin/avo/pass"
 	"github.com/mmcloughlin/avo/printer"
 	"github.com/mmcloughlin/avo/reg"
+
+	"github.com/sbconv/sbconv/asm"
 )
 
 const (
@@ -321,6 +324,245 @@ func (k *kernel) outAt(base reg.Register, o, j int) operand.Mem {
 	return m
 }
 
+// restoreVariants are the fused stride-2 restore kernels generated, by
+// kernel width and padding: K=3, P=1 is the spatial bottleneck's restore;
+// K=2, P=0 and K=4, P=1 are the usual upsampling layers of U-Nets and
+// decoders.
+//
+// Each takes one output block a call (restoreMaxOCB), its K weight vectors
+// in registers. Forms for 2-3 blocks with the weights as FMA memory
+// operands (more accumulators, no weight registers) were generated and
+// measured: 15-30% slower than the phase kernels on every ImageNet shape,
+// load-bound, so they are not kept. The generator still supports them.
+var restoreVariants = []struct{ k, pad int }{{2, 0}, {3, 1}, {4, 1}}
+
+const restoreMaxOCB = 1
+
+func restoreName(k, pad, ocb int) string { return fmt.Sprintf("AVX2RestoreK%dP%dO%d", k, pad, ocb) }
+
+// restoreMaxPix is the most output pixels one block of a restore kernel
+// holds: with one output block the K weight vectors of a channel stay in
+// registers (pixels + K + 1 broadcast <= 16); with more, the FMAs read the
+// weights from memory (three load ports keep that FMA-bound), and
+// pixels*ocb accumulators + 1 broadcast <= 16.
+func restoreMaxPix(k, ocb int) int {
+	if ocb == 1 {
+		return 16 - k - 1
+	}
+	return (16 - 1) / ocb
+}
+
+// restore emits one fused stride-2 restore kernel (the second contract of
+// package asm): both horizontal phases of an output row at once. Output
+// pixel x of a block (pair x/2, parity x%2) of output block o accumulates
+// in Y(x*ocb + o). For each input channel the step broadcasts each input
+// column the block reads once and issues every FMA that column feeds.
+type restore struct {
+	c            *build.Context
+	name         string
+	k, pad, ocb  int
+	maxPix, step int // pixels: most in a block; a whole step (even)
+	emin, emax   int
+}
+
+func restoreKernel(c *build.Context, k, pad, ocb int) {
+	r := &restore{c: c, name: restoreName(k, pad, ocb), k: k, pad: pad, ocb: ocb}
+	r.emin, r.emax = asm.RestoreSpan(k, pad)
+	r.maxPix = restoreMaxPix(k, ocb)
+	r.step = r.maxPix &^ 1
+	need := r.maxPix*ocb + 1
+	if ocb == 1 {
+		need += k
+	}
+	if need > 16 {
+		log.Fatalf("%s: register budget: %d ymm > 16", r.name, need)
+	}
+	c.Function(r.name)
+	c.Pragma("noescape")
+	c.Attributes(attr.NOSPLIT)
+	c.SignatureExpr("func(p *Params)")
+	c.Doc(
+		fmt.Sprintf("%s is the AVX2+FMA fused stride-2 restore kernel for a %d-wide kernel with", r.name, k),
+		fmt.Sprintf("padding %d (input columns %d..%d of each output pair) and %d output block(s),", pad, r.emin, r.emax, ocb),
+		fmt.Sprintf("up to %d output pixels a block. It computes the restore loop of the package", r.maxPix),
+		fmt.Sprintf("comment with OCB = %d, block 8, KW = %d and Pix, ICB, KH >= 1.", ocb, k),
+	)
+	c.Load(c.Param("p"), regParams)
+	c.MOVQ(field(offDst), regDst)
+	c.MOVQ(field(offRes), regResDelta)
+	c.TESTQ(regResDelta, regResDelta)
+	c.JZ(operand.LabelRef(r.label("nores")))
+	c.SUBQ(regDst, regResDelta)
+	c.Label(r.label("nores"))
+	c.MOVQ(field(offSrc), regSrcBase)
+	c.MOVQ(field(offPix), regPix)
+	c.MOVQ(field(offWeiOCB), regWeiOCB)
+
+	// Pixel loop: whole steps (an even number of pixels) while at least
+	// two are left, then at most two blocks: an even one of about half the
+	// rest, and the last, which may end on an odd pixel.
+	c.Label(r.label("loop"))
+	c.CMPQ(regPix, imm(uint64(2*r.step)))
+	c.JGE(operand.LabelRef(r.label(fmt.Sprintf("blk%d", r.step))))
+	c.CMPQ(regPix, imm(uint64(r.maxPix)))
+	c.JLE(operand.LabelRef(r.label("rest")))
+	c.MOVQ(regPix, regTmp) // ceil(pix/2) rounded up to even
+	c.INCQ(regTmp)
+	c.SHRQ(imm(1), regTmp)
+	c.INCQ(regTmp)
+	c.ANDQ(operand.I8(-2), regTmp)
+	c.JMP(operand.LabelRef(r.label("dispatch")))
+	c.Label(r.label("rest"))
+	c.TESTQ(regPix, regPix)
+	c.JZ(operand.LabelRef(r.label("done")))
+	c.MOVQ(regPix, regTmp)
+	c.Label(r.label("dispatch"))
+	for t := r.maxPix; t >= 1; t-- {
+		c.CMPQ(regTmp, imm(uint64(t)))
+		c.JE(operand.LabelRef(r.label(fmt.Sprintf("blk%d", t))))
+	}
+	c.JMP(operand.LabelRef(r.label("done"))) // unreachable
+	for t := r.maxPix; t >= 1; t-- {
+		c.Label(r.label(fmt.Sprintf("blk%d", t)))
+		r.block(t)
+		// Only the last block of a call can be odd, so t/2 columns is
+		// exact wherever the loop goes on.
+		c.ADDQ(imm(uint64(t/2*vecBytes)), regSrcBase)
+		c.ADDQ(imm(uint64(t*vecBytes)), regDst)
+		c.SUBQ(imm(uint64(t)), regPix)
+		c.JMP(operand.LabelRef(r.label("loop")))
+	}
+	c.Label(r.label("done"))
+	c.VZEROUPPER()
+	c.RET()
+}
+
+func (r *restore) label(s string) string { return r.name + "_" + s }
+
+func (r *restore) acc(x, o int) reg.VecPhysical { return ymm(x*r.ocb + o) }
+func (r *restore) bcast() reg.VecPhysical       { return ymm(15) }
+
+// wreg is the register of tap kw's weights when they live in registers
+// (one output block).
+func (r *restore) wreg(kw int) reg.VecPhysical { return ymm(r.maxPix + kw) }
+
+// weight addresses tap kw, input channel i of output block o.
+func (r *restore) weight(o, kw, i int) operand.Mem {
+	m := operand.Mem{Base: regWei, Disp: kw*tapBytes + i*vecBytes}
+	if o > 0 {
+		m.Index, m.Scale = regWeiOCB, uint8(o)
+	}
+	return m
+}
+
+// block emits the reduction and epilogue for t output pixels.
+func (r *restore) block(t int) {
+	c := r.c
+	id := fmt.Sprintf("t%d", t)
+	c.Commentf("%d output pixel(s) x %d output block(s)", t, r.ocb)
+
+	c.MOVQ(field(offBias), regTmp)
+	for o := 0; o < r.ocb; o++ {
+		c.VMOVUPS(operand.Mem{Base: regTmp, Disp: o * vecBytes}, r.acc(0, o))
+		for x := 1; x < t; x++ {
+			c.VMOVAPS(r.acc(0, o), r.acc(x, o))
+		}
+	}
+	// The FMAs each input column feeds: (pixel, tap).
+	feeds := map[int][][2]int{}
+	used := map[int]bool{}
+	maxCol := 0
+	for x := 0; x < t; x++ {
+		j, q := x/2, x%2
+		for kw := 0; kw < r.k; kw++ {
+			if d := q + r.pad - kw; d%2 == 0 {
+				col := j + d/2 - r.emin
+				feeds[col] = append(feeds[col], [2]int{x, kw})
+				used[kw] = true
+				maxCol = max(maxCol, col)
+			}
+		}
+	}
+	c.MOVQ(regSrcBase, regSrc)
+	c.MOVQ(field(offWei), regWei)
+	c.MOVQ(field(offICB), regICB)
+	c.Label(r.label(id + "_icb"))
+	c.MOVQ(field(offKH), regKH)
+	c.Label(r.label(id + "_kh"))
+	for i := 0; i < block; i++ {
+		if r.ocb == 1 {
+			for kw := 0; kw < r.k; kw++ {
+				if used[kw] {
+					c.VMOVUPS(r.weight(0, kw, i), r.wreg(kw))
+				}
+			}
+		}
+		for col := 0; col <= maxCol; col++ {
+			if len(feeds[col]) == 0 {
+				continue
+			}
+			c.VBROADCASTSS(operand.Mem{Base: regSrc, Disp: col*vecBytes + i*4}, r.bcast())
+			for _, f := range feeds[col] {
+				for o := 0; o < r.ocb; o++ {
+					if r.ocb == 1 {
+						c.VFMADD231PS(r.wreg(f[1]), r.bcast(), r.acc(f[0], o))
+					} else {
+						c.VFMADD231PS(r.weight(o, f[1], i), r.bcast(), r.acc(f[0], o))
+					}
+				}
+			}
+		}
+	}
+	c.ADDQ(field(offSrcRow), regSrc)
+	c.ADDQ(field(offWeiRow), regWei)
+	c.DECQ(regKH)
+	c.JNZ(operand.LabelRef(r.label(id + "_kh")))
+	c.MOVQ(field(offKH), regTmp)
+	c.IMULQ(field(offSrcRow), regTmp)
+	c.SUBQ(regTmp, regSrc)
+	c.ADDQ(field(offSrcICB), regSrc)
+	c.MOVQ(field(offKH), regTmp)
+	c.IMULQ(field(offWeiRow), regTmp)
+	c.SUBQ(regTmp, regWei)
+	c.ADDQ(field(offWeiICB), regWei)
+	c.DECQ(regICB)
+	c.JNZ(operand.LabelRef(r.label(id + "_icb")))
+
+	// Epilogue: residual, ReLU, one store per output vector, in order.
+	out := func(base reg.Register, x, o int) operand.Mem {
+		m := operand.Mem{Base: base, Disp: x * vecBytes}
+		if o > 0 {
+			m.Index, m.Scale = regICB, uint8(o)
+		}
+		return m
+	}
+	c.MOVQ(field(offDstOCB), regICB)
+	c.TESTQ(regResDelta, regResDelta)
+	c.JZ(operand.LabelRef(r.label(id + "_relu")))
+	c.LEAQ(operand.Mem{Base: regDst, Index: regResDelta, Scale: 1}, regTmp)
+	for x := 0; x < t; x++ {
+		for o := 0; o < r.ocb; o++ {
+			c.VADDPS(out(regTmp, x, o), r.acc(x, o), r.acc(x, o))
+		}
+	}
+	c.Label(r.label(id + "_relu"))
+	c.CMPQ(field(offReLU), imm(0))
+	c.JE(operand.LabelRef(r.label(id + "_store")))
+	zero := r.bcast()
+	c.VXORPS(zero, zero, zero)
+	for x := 0; x < t; x++ {
+		for o := 0; o < r.ocb; o++ {
+			c.VMAXPS(r.acc(x, o), zero, r.acc(x, o))
+		}
+	}
+	c.Label(r.label(id + "_store"))
+	for o := 0; o < r.ocb; o++ {
+		for x := 0; x < t; x++ {
+			c.VMOVUPS(r.acc(x, o), out(regDst, x, o))
+		}
+	}
+}
+
 // fmaPeak emits a register-only FMA loop: 12 independent accumulator
 // chains, enough to cover the FMA latency on two ports, and nothing else.
 // Its time measures this CPU's AVX2 FMA peak, the honest denominator of
@@ -358,6 +600,19 @@ func table() []byte {
 	fmt.Fprintf(&b, "//go:build !purego\n\npackage asm\n\n")
 	fmt.Fprintf(&b, "// AVX2MaxOCB is the most output channel blocks one AVX2 microkernel call takes.\n")
 	fmt.Fprintf(&b, "const AVX2MaxOCB = %d\n\n", len(ocbs))
+	fmt.Fprintf(&b, "// AVX2Restore lists the fused stride-2 restore kernels; Fn[ocb-1] takes ocb\n")
+	fmt.Fprintf(&b, "// output blocks a call and MaxPix[ocb-1] output pixels a block.\n")
+	fmt.Fprintf(&b, "var AVX2Restore = []RestoreKernel{\n")
+	for _, v := range restoreVariants {
+		var fns, pix []string
+		for o := 1; o <= restoreMaxOCB; o++ {
+			fns = append(fns, restoreName(v.k, v.pad, o))
+			pix = append(pix, fmt.Sprint(restoreMaxPix(v.k, o)))
+		}
+		fmt.Fprintf(&b, "\t{K: %d, Pad: %d, MaxPix: []int{%s}, Fn: []func(*Params){%s}},\n",
+			v.k, v.pad, strings.Join(pix, ", "), strings.Join(fns, ", "))
+	}
+	fmt.Fprintf(&b, "}\n\n")
 	fmt.Fprintf(&b, "// AVX2URW[ocb] is the pixels per step of the AVX2 kernels for ocb output blocks.\n")
 	fmt.Fprintf(&b, "var AVX2URW = [AVX2MaxOCB + 1]int{0")
 	for _, o := range ocbs {
@@ -418,6 +673,11 @@ func generate(dir string) error {
 					}
 				}
 			}
+		}
+	}
+	for _, v := range restoreVariants {
+		for o := 1; o <= restoreMaxOCB; o++ {
+			restoreKernel(c, v.k, v.pad, o)
 		}
 	}
 	fmaPeak(c)

@@ -1,0 +1,183 @@
+package kernels
+
+import (
+	"unsafe"
+
+	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/layout"
+)
+
+// The fused stride-2 restore. Where the set has a restore kernel for the
+// layer's kernel width and padding (stride 2 across), a transposed
+// convolution runs as StrideH row passes instead of StrideH*2 phase
+// passes: each output row is computed by one kernel call that does both
+// horizontal phases at once, so every input value broadcast feeds all
+// the taps that use it (for 1-3 output blocks a call, like the
+// convolution kernels), and the row is written once, left to right, with
+// bias, residual and ReLU fused into that store. Vertical taps are handled
+// as in the phases (a stride-1 tap loop over the low-resolution rows,
+// narrowed at the top and bottom). Output pixels whose window leaves the
+// input (a row's first or last one or two, when no halo is copied) are
+// computed by the phase passes, one column each.
+
+// rowPass is one output row phase rh of a fused restore.
+type rowPass struct {
+	wei  []float32 // layout.PackDeconvRows: nkh x K taps
+	kh   int       // vertical taps of this phase (nkh)
+	rh   int
+	kern asm.RestoreKernel
+}
+
+// initRestore sets up the fused restore when the set has a kernel for
+// this layer; otherwise the layer keeps running its phases.
+func (l *layer) initRestore(weights []float32) error {
+	s := l.spec
+	if !l.fastKernels() || s.StrideW != 2 {
+		return nil
+	}
+	var rk *asm.RestoreKernel
+	for i := range l.isa.restore {
+		if k := &l.isa.restore[i]; k.K == s.KW && k.Pad == s.PadW {
+			rk = k
+		}
+	}
+	if rk == nil {
+		return nil
+	}
+	rows := make([]rowPass, s.StrideH)
+	for rh := range rows {
+		w, nkh, err := layout.PackDeconvRows(weights, s.InC, s.OutC, s.KH, s.KW, s.StrideH, rh, l.block)
+		if err != nil {
+			return err
+		}
+		if nkh == 0 {
+			return nil // a row phase without taps: keep the phases
+		}
+		rows[rh] = rowPass{wei: w, kh: nkh, rh: rh, kern: *rk}
+	}
+	l.rows = rows
+	return nil
+}
+
+// restoreSpan returns the output pixels [x0, x1) of a row that the fused
+// kernel can compute when input columns -hl..iw-1+hr exist.
+func (l *layer) restoreSpan(iw, ow, hl, hr int) (x0, x1 int) {
+	rk := l.rows[0].kern
+	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
+	j0 := max(0, -hl-emin)
+	j1 := max(j0, min(floorDiv(ow-2, 2), iw-1+hr-emax)+1)
+	x0, x1 = 2*j0, 2*j1
+	// An odd last pixel (parity 0 of pair j1) when its columns exist.
+	if x1 == ow-1 {
+		e0 := -1 << 30
+		for kw := 0; kw < rk.K; kw++ {
+			if d := rk.Pad - kw; d%2 == 0 {
+				e0 = max(e0, d/2)
+			}
+		}
+		if j1+e0 <= iw-1+hr {
+			x1 = ow
+		}
+	}
+	return x0, x1
+}
+
+// restoreHalo returns the halo that lets the fused kernel compute whole
+// rows, when copying it costs less than the edge pixels it removes (the
+// same model as haloPays: an edge pixel is a one-pixel phase call, about
+// 1.5 extra pixel-times; a copied float about 0.25 ns).
+func (l *layer) restoreHalo(src, dst *layout.Tensor) (hl, hr int) {
+	rk := l.rows[0].kern
+	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
+	hl = max(0, -emin)
+	hr = max(0, floorDiv(dst.W-1, 2)+emax-(src.W-1))
+	if hl+hr == 0 {
+		return 0, 0
+	}
+	x0, x1 := l.restoreSpan(src.W, dst.W, 0, 0)
+	edge := float64(dst.W - (x1 - x0))
+	const nsPerFLOP, nsPerCopiedFloat, borderPenalty = 1.0 / 100, 0.25, 1.5
+	s := l.spec
+	flopsPerPixel := 2 * float64(l.icb*l.ocb*l.block*l.block) * float64(s.KH*s.KW) / 4
+	edgeNs := borderPenalty * edge * float64(dst.H) * flopsPerPixel * nsPerFLOP
+	copyNs := float64(src.ChannelBlocks()*src.H*(src.W+hl+hr)*src.Block) * nsPerCopiedFloat
+	if edgeNs > copyNs {
+		return hl, hr
+	}
+	return 0, 0
+}
+
+// restoreRows computes row chunk c of row pass rp for channel blocks
+// [o0, o1) of image n.
+func (f *fwd) restoreRows(prm *asm.Params, rp *rowPass, n, o0, o1, c int) {
+	l := f.l
+	s := l.spec
+	// The phase passes of this row phase, for geometry and edge pixels.
+	ph := [2]*pass{&l.passes[rp.rh*s.StrideW], &l.passes[rp.rh*s.StrideW+1]}
+	gm := [2]geom{
+		l.geometry(ph[0], f.src.H, f.src.W, f.dst.H, f.dst.W),
+		l.geometry(ph[1], f.src.H, f.src.W, f.dst.H, f.dst.W),
+	}
+	gm[0].iwOff += f.hl
+	gm[1].iwOff += f.hl
+	rows := gm[0].rows
+	lo, hi := c*rows/f.chunks, (c+1)*rows/f.chunks
+	x0, x1 := l.restoreSpan(f.src.W, f.dst.W, f.hl, f.sw-f.src.W-f.hl)
+	emin, _ := asm.RestoreSpan(rp.kern.K, rp.kern.Pad)
+	b, ow := l.block, f.dst.W
+	for r := lo; r < hi; r++ {
+		ih0 := gm[0].ihOff + r
+		t0, t1 := max(0, -ih0), min(rp.kh, f.sh-ih0)
+		if t1 <= t0 || x1 <= x0 {
+			// No fused work in this row: its phases compute it all.
+			f.row(prm, ph[0], &gm[0], n, o0, o1, r, 0, gm[0].cols)
+			f.row(prm, ph[1], &gm[1], n, o0, o1, r, 0, gm[1].cols)
+			continue
+		}
+		outRow := gm[0].ohOff + r*gm[0].ohStep
+		for x := 0; x < ow; x++ {
+			if x == x0 {
+				x = x1 - 1 // the fused span, below
+				continue
+			}
+			// Edge pixel x belongs to phase (x + PadW) mod 2.
+			q := (x + s.PadW) % 2
+			j := (x - gm[q].owOff) / gm[q].owStep
+			f.row(prm, ph[q], &gm[q], n, o0, o1, r, j, j+1)
+		}
+		*prm = asm.Params{
+			Pix:    x1 - x0,
+			OCB:    1,
+			ICB:    l.icb,
+			KH:     t1 - t0,
+			KW:     rp.kern.K,
+			SrcICB: f.sh * f.sw * b * 4,
+			SrcRow: f.sw * b * 4,
+			SrcTap: b * 4,
+			SrcPix: b * 4,
+			WeiICB: rp.kh * rp.kern.K * b * b * 4,
+			WeiRow: rp.kern.K * b * b * 4,
+			DstOCB: f.dst.H * ow * b * 4,
+			DstPix: b * 4,
+			ReLU:   f.relu,
+		}
+		prm.WeiOCB = l.icb * prm.WeiICB
+		srcOff := n*l.icb*f.sh*f.sw*b + ((ih0+t0)*f.sw+x0/2+emin+f.hl)*b
+		// Output blocks [o0, o1) in calls of at most len(Fn) blocks.
+		for o := o0; o < o1; {
+			k := min(o1-o, len(rp.kern.Fn))
+			d := ((n*l.ocb+o)*f.dst.H+outRow)*ow*b + x0*b
+			prm.OCB = k
+			prm.Src = unsafe.Pointer(&f.sdata[srcOff])
+			prm.Wei = unsafe.Pointer(&rp.wei[(o*l.icb*rp.kh+t0)*rp.kern.K*b*b])
+			prm.Dst = unsafe.Pointer(&f.dst.Data[d])
+			prm.Bias = unsafe.Pointer(&l.bias[o*b])
+			prm.Res = nil
+			if f.res != nil {
+				prm.Res = unsafe.Pointer(&f.res.Data[d])
+			}
+			rp.kern.Fn[k-1](prm)
+			o += k
+		}
+	}
+}
