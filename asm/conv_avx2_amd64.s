@@ -235,8 +235,8 @@ AVX2ConvO1S1D1_t8_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D1_t8_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D1_t8_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D1_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -439,8 +439,8 @@ AVX2ConvO1S1D1_t7_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D1_t7_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D1_t7_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D1_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -623,8 +623,8 @@ AVX2ConvO1S1D1_t6_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D1_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D1_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -787,8 +787,8 @@ AVX2ConvO1S1D1_t5_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D1_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D1_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -931,8 +931,8 @@ AVX2ConvO1S1D1_t4_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -1055,8 +1055,8 @@ AVX2ConvO1S1D1_t3_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -1159,8 +1159,8 @@ AVX2ConvO1S1D1_t2_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -1243,8 +1243,8 @@ AVX2ConvO1S1D1_t1_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
@@ -1496,8 +1496,8 @@ AVX2ConvO1S1D2_t8_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D2_t8_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D2_t8_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D2_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -1700,8 +1700,8 @@ AVX2ConvO1S1D2_t7_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D2_t7_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D2_t7_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D2_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -1884,8 +1884,8 @@ AVX2ConvO1S1D2_t6_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D2_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D2_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D2_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -2048,8 +2048,8 @@ AVX2ConvO1S1D2_t5_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D2_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D2_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D2_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -2192,8 +2192,8 @@ AVX2ConvO1S1D2_t4_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D2_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D2_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D2_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -2316,8 +2316,8 @@ AVX2ConvO1S1D2_t3_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D2_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D2_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D2_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -2420,8 +2420,8 @@ AVX2ConvO1S1D2_t2_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D2_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D2_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D2_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -2504,8 +2504,8 @@ AVX2ConvO1S1D2_t1_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S1D2_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S1D2_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S1D2_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
@@ -2757,8 +2757,8 @@ AVX2ConvO1S2D1_t8_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S2D1_t8_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S2D1_t8_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S2D1_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -2961,8 +2961,8 @@ AVX2ConvO1S2D1_t7_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S2D1_t7_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S2D1_t7_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S2D1_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -3145,8 +3145,8 @@ AVX2ConvO1S2D1_t6_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S2D1_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S2D1_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S2D1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -3309,8 +3309,8 @@ AVX2ConvO1S2D1_t5_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S2D1_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S2D1_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S2D1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -3453,8 +3453,8 @@ AVX2ConvO1S2D1_t4_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S2D1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S2D1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S2D1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -3577,8 +3577,8 @@ AVX2ConvO1S2D1_t3_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S2D1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S2D1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S2D1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -3681,8 +3681,8 @@ AVX2ConvO1S2D1_t2_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S2D1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S2D1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S2D1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -3765,8 +3765,8 @@ AVX2ConvO1S2D1_t1_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO1S2D1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO1S2D1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO1S2D1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
@@ -4042,8 +4042,8 @@ AVX2ConvO2S1D1_t6_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S1D1_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S1D1_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S1D1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -4277,8 +4277,8 @@ AVX2ConvO2S1D1_t5_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S1D1_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S1D1_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S1D1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -4480,8 +4480,8 @@ AVX2ConvO2S1D1_t4_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S1D1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S1D1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S1D1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -4651,8 +4651,8 @@ AVX2ConvO2S1D1_t3_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S1D1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S1D1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S1D1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -4790,8 +4790,8 @@ AVX2ConvO2S1D1_t2_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S1D1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S1D1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S1D1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -4897,8 +4897,8 @@ AVX2ConvO2S1D1_t1_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S1D1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S1D1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S1D1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y6, Y6
@@ -5177,8 +5177,8 @@ AVX2ConvO2S1D2_t6_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S1D2_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S1D2_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S1D2_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -5412,8 +5412,8 @@ AVX2ConvO2S1D2_t5_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S1D2_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S1D2_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S1D2_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -5615,8 +5615,8 @@ AVX2ConvO2S1D2_t4_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S1D2_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S1D2_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S1D2_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -5786,8 +5786,8 @@ AVX2ConvO2S1D2_t3_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S1D2_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S1D2_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S1D2_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -5925,8 +5925,8 @@ AVX2ConvO2S1D2_t2_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S1D2_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S1D2_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S1D2_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -6032,8 +6032,8 @@ AVX2ConvO2S1D2_t1_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S1D2_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S1D2_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S1D2_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y6, Y6
@@ -6312,8 +6312,8 @@ AVX2ConvO2S2D1_t6_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S2D1_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S2D1_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S2D1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -6547,8 +6547,8 @@ AVX2ConvO2S2D1_t5_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S2D1_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S2D1_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S2D1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -6750,8 +6750,8 @@ AVX2ConvO2S2D1_t4_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S2D1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S2D1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S2D1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -6921,8 +6921,8 @@ AVX2ConvO2S2D1_t3_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S2D1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S2D1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S2D1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -7060,8 +7060,8 @@ AVX2ConvO2S2D1_t2_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S2D1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S2D1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S2D1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -7167,8 +7167,8 @@ AVX2ConvO2S2D1_t1_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO2S2D1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO2S2D1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO2S2D1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y6, Y6
@@ -7435,8 +7435,8 @@ AVX2ConvO3S1D1_t4_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO3S1D1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO3S1D1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO3S1D1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -7653,8 +7653,8 @@ AVX2ConvO3S1D1_t3_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO3S1D1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO3S1D1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO3S1D1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -7827,8 +7827,8 @@ AVX2ConvO3S1D1_t2_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO3S1D1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO3S1D1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO3S1D1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -7957,8 +7957,8 @@ AVX2ConvO3S1D1_t1_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO3S1D1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO3S1D1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO3S1D1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y4, Y4
@@ -8228,8 +8228,8 @@ AVX2ConvO3S1D2_t4_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO3S1D2_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO3S1D2_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO3S1D2_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -8446,8 +8446,8 @@ AVX2ConvO3S1D2_t3_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO3S1D2_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO3S1D2_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO3S1D2_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -8620,8 +8620,8 @@ AVX2ConvO3S1D2_t2_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO3S1D2_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO3S1D2_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO3S1D2_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -8750,8 +8750,8 @@ AVX2ConvO3S1D2_t1_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO3S1D2_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO3S1D2_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO3S1D2_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y4, Y4
@@ -9021,8 +9021,8 @@ AVX2ConvO3S2D1_t4_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO3S2D1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO3S2D1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO3S2D1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -9239,8 +9239,8 @@ AVX2ConvO3S2D1_t3_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO3S2D1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO3S2D1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO3S2D1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -9413,8 +9413,8 @@ AVX2ConvO3S2D1_t2_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO3S2D1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO3S2D1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO3S2D1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -9543,8 +9543,8 @@ AVX2ConvO3S2D1_t1_kw:
 	DECQ         R10
 	JNZ          AVX2ConvO3S2D1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2ConvO3S2D1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2ConvO3S2D1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y4, Y4
@@ -9777,8 +9777,8 @@ AVX2Conv1x1O1S1D1_t8_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D1_t8_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D1_t8_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D1_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -9956,8 +9956,8 @@ AVX2Conv1x1O1S1D1_t7_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D1_t7_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D1_t7_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D1_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -10115,8 +10115,8 @@ AVX2Conv1x1O1S1D1_t6_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D1_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D1_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -10254,8 +10254,8 @@ AVX2Conv1x1O1S1D1_t5_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D1_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D1_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -10373,8 +10373,8 @@ AVX2Conv1x1O1S1D1_t4_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -10472,8 +10472,8 @@ AVX2Conv1x1O1S1D1_t3_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -10551,8 +10551,8 @@ AVX2Conv1x1O1S1D1_t2_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -10610,8 +10610,8 @@ AVX2Conv1x1O1S1D1_t1_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
@@ -10838,8 +10838,8 @@ AVX2Conv1x1O1S1D2_t8_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D2_t8_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D2_t8_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D2_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -11017,8 +11017,8 @@ AVX2Conv1x1O1S1D2_t7_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D2_t7_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D2_t7_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D2_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -11176,8 +11176,8 @@ AVX2Conv1x1O1S1D2_t6_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D2_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D2_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D2_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -11315,8 +11315,8 @@ AVX2Conv1x1O1S1D2_t5_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D2_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D2_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D2_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -11434,8 +11434,8 @@ AVX2Conv1x1O1S1D2_t4_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D2_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D2_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D2_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -11533,8 +11533,8 @@ AVX2Conv1x1O1S1D2_t3_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D2_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D2_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D2_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -11612,8 +11612,8 @@ AVX2Conv1x1O1S1D2_t2_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D2_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D2_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D2_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -11671,8 +11671,8 @@ AVX2Conv1x1O1S1D2_t1_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S1D2_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S1D2_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S1D2_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
@@ -11899,8 +11899,8 @@ AVX2Conv1x1O1S2D1_t8_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S2D1_t8_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S2D1_t8_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S2D1_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -12078,8 +12078,8 @@ AVX2Conv1x1O1S2D1_t7_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S2D1_t7_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S2D1_t7_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S2D1_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -12237,8 +12237,8 @@ AVX2Conv1x1O1S2D1_t6_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S2D1_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S2D1_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S2D1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -12376,8 +12376,8 @@ AVX2Conv1x1O1S2D1_t5_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S2D1_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S2D1_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S2D1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -12495,8 +12495,8 @@ AVX2Conv1x1O1S2D1_t4_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S2D1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S2D1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S2D1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -12594,8 +12594,8 @@ AVX2Conv1x1O1S2D1_t3_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S2D1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S2D1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S2D1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -12673,8 +12673,8 @@ AVX2Conv1x1O1S2D1_t2_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S2D1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S2D1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S2D1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -12732,8 +12732,8 @@ AVX2Conv1x1O1S2D1_t1_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O1S2D1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O1S2D1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O1S2D1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
@@ -12984,8 +12984,8 @@ AVX2Conv1x1O2S1D1_t6_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S1D1_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S1D1_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S1D1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -13194,8 +13194,8 @@ AVX2Conv1x1O2S1D1_t5_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S1D1_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S1D1_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S1D1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -13372,8 +13372,8 @@ AVX2Conv1x1O2S1D1_t4_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S1D1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S1D1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S1D1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -13518,8 +13518,8 @@ AVX2Conv1x1O2S1D1_t3_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S1D1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S1D1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S1D1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -13632,8 +13632,8 @@ AVX2Conv1x1O2S1D1_t2_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S1D1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S1D1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S1D1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -13714,8 +13714,8 @@ AVX2Conv1x1O2S1D1_t1_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S1D1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S1D1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S1D1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y6, Y6
@@ -13969,8 +13969,8 @@ AVX2Conv1x1O2S1D2_t6_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S1D2_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S1D2_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S1D2_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -14179,8 +14179,8 @@ AVX2Conv1x1O2S1D2_t5_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S1D2_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S1D2_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S1D2_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -14357,8 +14357,8 @@ AVX2Conv1x1O2S1D2_t4_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S1D2_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S1D2_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S1D2_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -14503,8 +14503,8 @@ AVX2Conv1x1O2S1D2_t3_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S1D2_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S1D2_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S1D2_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -14617,8 +14617,8 @@ AVX2Conv1x1O2S1D2_t2_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S1D2_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S1D2_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S1D2_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -14699,8 +14699,8 @@ AVX2Conv1x1O2S1D2_t1_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S1D2_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S1D2_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S1D2_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y6, Y6
@@ -14954,8 +14954,8 @@ AVX2Conv1x1O2S2D1_t6_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S2D1_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S2D1_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S2D1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -15164,8 +15164,8 @@ AVX2Conv1x1O2S2D1_t5_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S2D1_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S2D1_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S2D1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -15342,8 +15342,8 @@ AVX2Conv1x1O2S2D1_t4_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S2D1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S2D1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S2D1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -15488,8 +15488,8 @@ AVX2Conv1x1O2S2D1_t3_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S2D1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S2D1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S2D1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -15602,8 +15602,8 @@ AVX2Conv1x1O2S2D1_t2_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S2D1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S2D1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S2D1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -15684,8 +15684,8 @@ AVX2Conv1x1O2S2D1_t1_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O2S2D1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O2S2D1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O2S2D1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y6, Y6
@@ -15927,8 +15927,8 @@ AVX2Conv1x1O3S1D1_t4_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O3S1D1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O3S1D1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O3S1D1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -16120,8 +16120,8 @@ AVX2Conv1x1O3S1D1_t3_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O3S1D1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O3S1D1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O3S1D1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -16269,8 +16269,8 @@ AVX2Conv1x1O3S1D1_t2_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O3S1D1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O3S1D1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O3S1D1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -16374,8 +16374,8 @@ AVX2Conv1x1O3S1D1_t1_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O3S1D1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O3S1D1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O3S1D1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y4, Y4
@@ -16620,8 +16620,8 @@ AVX2Conv1x1O3S1D2_t4_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O3S1D2_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O3S1D2_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O3S1D2_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -16813,8 +16813,8 @@ AVX2Conv1x1O3S1D2_t3_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O3S1D2_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O3S1D2_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O3S1D2_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -16962,8 +16962,8 @@ AVX2Conv1x1O3S1D2_t2_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O3S1D2_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O3S1D2_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O3S1D2_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -17067,8 +17067,8 @@ AVX2Conv1x1O3S1D2_t1_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O3S1D2_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O3S1D2_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O3S1D2_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y4, Y4
@@ -17313,8 +17313,8 @@ AVX2Conv1x1O3S2D1_t4_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O3S2D1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O3S2D1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O3S2D1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -17506,8 +17506,8 @@ AVX2Conv1x1O3S2D1_t3_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O3S2D1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O3S2D1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O3S2D1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -17655,8 +17655,8 @@ AVX2Conv1x1O3S2D1_t2_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O3S2D1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O3S2D1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O3S2D1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -17760,8 +17760,8 @@ AVX2Conv1x1O3S2D1_t1_icb:
 	DECQ         R10
 	JNZ          AVX2Conv1x1O3S2D1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2Conv1x1O3S2D1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2Conv1x1O3S2D1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y4, Y4
@@ -18064,8 +18064,8 @@ AVX2RestoreK2P0O1_t13_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK2P0O1_t13_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK2P0O1_t13_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK2P0O1_t13_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -18316,8 +18316,8 @@ AVX2RestoreK2P0O1_t12_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK2P0O1_t12_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK2P0O1_t12_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK2P0O1_t12_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -18556,8 +18556,8 @@ AVX2RestoreK2P0O1_t11_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK2P0O1_t11_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK2P0O1_t11_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK2P0O1_t11_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -18776,8 +18776,8 @@ AVX2RestoreK2P0O1_t10_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK2P0O1_t10_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK2P0O1_t10_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK2P0O1_t10_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -18984,8 +18984,8 @@ AVX2RestoreK2P0O1_t9_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK2P0O1_t9_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK2P0O1_t9_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK2P0O1_t9_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -19172,8 +19172,8 @@ AVX2RestoreK2P0O1_t8_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK2P0O1_t8_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK2P0O1_t8_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK2P0O1_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -19348,8 +19348,8 @@ AVX2RestoreK2P0O1_t7_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK2P0O1_t7_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK2P0O1_t7_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK2P0O1_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -19504,8 +19504,8 @@ AVX2RestoreK2P0O1_t6_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK2P0O1_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK2P0O1_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK2P0O1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -19648,8 +19648,8 @@ AVX2RestoreK2P0O1_t5_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK2P0O1_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK2P0O1_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK2P0O1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -19772,8 +19772,8 @@ AVX2RestoreK2P0O1_t4_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK2P0O1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK2P0O1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK2P0O1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -19884,8 +19884,8 @@ AVX2RestoreK2P0O1_t3_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK2P0O1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK2P0O1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK2P0O1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -19976,8 +19976,8 @@ AVX2RestoreK2P0O1_t2_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK2P0O1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK2P0O1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK2P0O1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -20048,8 +20048,8 @@ AVX2RestoreK2P0O1_t1_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK2P0O1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK2P0O1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK2P0O1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
@@ -20391,8 +20391,8 @@ AVX2RestoreK3P1O1_t12_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK3P1O1_t12_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK3P1O1_t12_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1O1_t12_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -20679,8 +20679,8 @@ AVX2RestoreK3P1O1_t11_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK3P1O1_t11_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK3P1O1_t11_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1O1_t11_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -20955,8 +20955,8 @@ AVX2RestoreK3P1O1_t10_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK3P1O1_t10_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK3P1O1_t10_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1O1_t10_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -21203,8 +21203,8 @@ AVX2RestoreK3P1O1_t9_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK3P1O1_t9_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK3P1O1_t9_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1O1_t9_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -21439,8 +21439,8 @@ AVX2RestoreK3P1O1_t8_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK3P1O1_t8_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK3P1O1_t8_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1O1_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -21647,8 +21647,8 @@ AVX2RestoreK3P1O1_t7_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK3P1O1_t7_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK3P1O1_t7_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1O1_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -21843,8 +21843,8 @@ AVX2RestoreK3P1O1_t6_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK3P1O1_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK3P1O1_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1O1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -22011,8 +22011,8 @@ AVX2RestoreK3P1O1_t5_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK3P1O1_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK3P1O1_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1O1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -22167,8 +22167,8 @@ AVX2RestoreK3P1O1_t4_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK3P1O1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK3P1O1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1O1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -22295,8 +22295,8 @@ AVX2RestoreK3P1O1_t3_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK3P1O1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK3P1O1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1O1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -22411,8 +22411,8 @@ AVX2RestoreK3P1O1_t2_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK3P1O1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK3P1O1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1O1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -22483,8 +22483,8 @@ AVX2RestoreK3P1O1_t1_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK3P1O1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK3P1O1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1O1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
@@ -22863,8 +22863,8 @@ AVX2RestoreK4P1O1_t11_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK4P1O1_t11_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK4P1O1_t11_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK4P1O1_t11_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -23195,8 +23195,8 @@ AVX2RestoreK4P1O1_t10_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK4P1O1_t10_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK4P1O1_t10_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK4P1O1_t10_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -23499,8 +23499,8 @@ AVX2RestoreK4P1O1_t9_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK4P1O1_t9_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK4P1O1_t9_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK4P1O1_t9_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -23783,8 +23783,8 @@ AVX2RestoreK4P1O1_t8_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK4P1O1_t8_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK4P1O1_t8_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK4P1O1_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -24039,8 +24039,8 @@ AVX2RestoreK4P1O1_t7_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK4P1O1_t7_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK4P1O1_t7_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK4P1O1_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -24275,8 +24275,8 @@ AVX2RestoreK4P1O1_t6_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK4P1O1_t6_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK4P1O1_t6_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK4P1O1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -24483,8 +24483,8 @@ AVX2RestoreK4P1O1_t5_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK4P1O1_t5_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK4P1O1_t5_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK4P1O1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -24671,8 +24671,8 @@ AVX2RestoreK4P1O1_t4_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK4P1O1_t4_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK4P1O1_t4_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK4P1O1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -24831,8 +24831,8 @@ AVX2RestoreK4P1O1_t3_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK4P1O1_t3_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK4P1O1_t3_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK4P1O1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -24971,8 +24971,8 @@ AVX2RestoreK4P1O1_t2_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK4P1O1_t2_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK4P1O1_t2_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK4P1O1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -25067,8 +25067,8 @@ AVX2RestoreK4P1O1_t1_kh:
 	DECQ         R10
 	JNZ          AVX2RestoreK4P1O1_t1_icb
 	MOVQ         136(AX), R10
-	TESTQ        DX, DX
-	JZ           AVX2RestoreK4P1O1_t1_relu
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK4P1O1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 

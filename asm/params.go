@@ -101,7 +101,7 @@ type Params struct {
 
 	Pix, OCB, ICB, KH, KW int // counts, all >= 1
 
-	SrcICB, SrcRow, SrcTap, SrcPix int // input strides in bytes
+	SrcICB, SrcRow, SrcTap, SrcPix int // input strides in bytes; SrcTap is b*4 (dilation 1), which the AVX2 kernels assume
 	WeiOCB, WeiICB, WeiRow         int // weight strides in bytes (tap stride is b*b*4)
 	DstOCB, DstPix                 int // output (and residual) strides in bytes
 	ReLU                           int // 1: clamp negatives to zero after the residual

@@ -260,3 +260,65 @@ func TestRestoreKernelsMatchContract(t *testing.T) {
 		}
 	}
 }
+
+// TestMicroResidualInPlace: with Res == Dst (the residual read from the
+// output itself, which the contract allows) every kernel adds it; an
+// implementation that tested Res-Dst for "no residual" would skip it.
+func TestMicroResidualInPlace(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for _, set := range isaSets {
+		if set == genericSet || !set.usable {
+			continue
+		}
+		b := set.block
+		for ocb := 1; ocb <= set.maxOCB; ocb++ {
+			k := set.kernel(ocb, 1, 1, false)
+			src := randSlice(r, 2*3*9*b)
+			wei := randSlice(r, ocb*2*9*b*b)
+			bias := randSlice(r, ocb*b)
+			init := randSlice(r, ocb*5*b)
+			got := append([]float32(nil), init...)
+			want := append([]float32(nil), init...)
+			prm := func(dst []float32) *asm.Params {
+				return &asm.Params{Src: unsafe.Pointer(&src[0]), Wei: unsafe.Pointer(&wei[0]),
+					Dst: unsafe.Pointer(&dst[0]), Res: unsafe.Pointer(&dst[0]), Bias: unsafe.Pointer(&bias[0]),
+					Pix: 5, OCB: ocb, ICB: 2, KH: 3, KW: 3,
+					SrcICB: 3 * 9 * b * 4, SrcRow: 9 * b * 4, SrcTap: b * 4, SrcPix: b * 4,
+					WeiOCB: 2 * 9 * b * b * 4, WeiICB: 9 * b * b * 4, WeiRow: 3 * b * b * 4,
+					DstOCB: 5 * b * 4, DstPix: b * 4}
+			}
+			k(prm(got))
+			genericKernel(b)(prm(want))
+			for i := range got {
+				if math.Abs(float64(got[i]-want[i])) > 1e-4*(math.Abs(float64(want[i]))+10) {
+					t.Fatalf("%s ocb=%d: element %d = %v, generic %v", set.name, ocb, i, got[i], want[i])
+				}
+			}
+		}
+		for _, rk := range set.restore {
+			for ocb := 1; ocb <= len(rk.Fn); ocb++ {
+				src := randSlice(r, 2*2*10*b)
+				wei := randSlice(r, ocb*2*2*rk.K*b*b)
+				bias := randSlice(r, ocb*b)
+				init := randSlice(r, ocb*9*b)
+				got := append([]float32(nil), init...)
+				want := append([]float32(nil), init...)
+				prm := func(dst []float32) *asm.Params {
+					return &asm.Params{Src: unsafe.Pointer(&src[0]), Wei: unsafe.Pointer(&wei[0]),
+						Dst: unsafe.Pointer(&dst[0]), Res: unsafe.Pointer(&dst[0]), Bias: unsafe.Pointer(&bias[0]),
+						Pix: 9, OCB: ocb, ICB: 2, KH: 2, KW: rk.K,
+						SrcICB: 2 * 10 * b * 4, SrcRow: 10 * b * 4, SrcTap: b * 4, SrcPix: b * 4,
+						WeiOCB: 2 * 2 * rk.K * b * b * 4, WeiICB: 2 * rk.K * b * b * 4, WeiRow: rk.K * b * b * 4,
+						DstOCB: 9 * b * 4, DstPix: b * 4}
+				}
+				rk.Fn[ocb-1](prm(got))
+				restoreRef(prm(want), b, rk.K, rk.Pad)
+				for i := range got {
+					if math.Abs(float64(got[i]-want[i])) > 1e-4*(math.Abs(float64(want[i]))+10) {
+						t.Fatalf("%s restore K%d ocb=%d: element %d = %v, contract %v", set.name, rk.K, ocb, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

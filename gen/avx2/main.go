@@ -269,8 +269,8 @@ func (k *kernel) block(t int) {
 
 	// Epilogue: residual, ReLU, one store per output vector.
 	c.MOVQ(field(offDstOCB), regICB)
-	c.TESTQ(regResDelta, regResDelta)
-	c.JZ(operand.LabelRef(k.label(id + "_relu")))
+	c.CMPQ(field(offRes), imm(0)) // Res itself: Res == Dst would give a zero delta
+	c.JE(operand.LabelRef(k.label(id + "_relu")))
 	c.LEAQ(operand.Mem{Base: regDst, Index: regResDelta, Scale: 1}, regTmp)
 	for o := 0; o < k.ocb; o++ {
 		for j := 0; j < t; j++ {
@@ -537,8 +537,8 @@ func (r *restore) block(t int) {
 		return m
 	}
 	c.MOVQ(field(offDstOCB), regICB)
-	c.TESTQ(regResDelta, regResDelta)
-	c.JZ(operand.LabelRef(r.label(id + "_relu")))
+	c.CMPQ(field(offRes), imm(0)) // Res itself: Res == Dst would give a zero delta
+	c.JE(operand.LabelRef(r.label(id + "_relu")))
 	c.LEAQ(operand.Mem{Base: regDst, Index: regResDelta, Scale: 1}, regTmp)
 	for x := 0; x < t; x++ {
 		for o := 0; o < r.ocb; o++ {
