@@ -260,3 +260,44 @@ func NewPointwiseCase(p Pointwise, n, block int) (*Case, error) {
 		Run:   func() error { return conv.Forward(y, x, kernels.Epilogue{ReLU: true}) },
 	}, nil
 }
+
+// Upsample is a stride-2 transposed convolution as U-Nets and decoders
+// use it: C -> C channels from an H x H map to 2H x 2H (kernel 2 pad 0,
+// kernel 4 pad 1) or 2H-1 -> 2H with output_padding (kernel 3 pad 1).
+type Upsample struct {
+	Name   string
+	C, H   int // channels, input size
+	K, Pad int
+}
+
+// UpsampleShapes are the restore fast paths at a decoder's middle stages.
+var UpsampleShapes = []Upsample{
+	{"k2-64x28", 64, 28, 2, 0}, {"k3-64x28", 64, 28, 3, 1}, {"k4-64x28", 64, 28, 4, 1},
+	{"k2-128x14", 128, 14, 2, 0}, {"k3-128x14", 128, 14, 3, 1}, {"k4-128x14", 128, 14, 4, 1},
+}
+
+// NewUpsampleCase builds u with bias and ReLU; FLOPs are the real taps
+// (ConvTranspose2D.FLOPs), the output 2H x 2H.
+func NewUpsampleCase(u Upsample, n, block int) (*Case, error) {
+	r := rand.New(rand.NewPCG(uint64(u.C), uint64(u.K)))
+	spec := kernels.ConvSpec{InC: u.C, OutC: u.C, KH: u.K, KW: u.K, StrideH: 2, StrideW: 2, PadH: u.Pad, PadW: u.Pad}
+	d, err := kernels.NewConvTranspose2D(spec, randSlice(r, u.C*u.C*u.K*u.K), randSlice(r, u.C), block)
+	if err != nil {
+		return nil, err
+	}
+	x, err := layout.FromNCHW(randSlice(r, n*u.C*u.H*u.H), n, u.C, u.H, u.H, block)
+	if err != nil {
+		return nil, err
+	}
+	y, err := layout.New(n, u.C, 2*u.H, 2*u.H, block)
+	if err != nil {
+		return nil, err
+	}
+	return &Case{
+		Name:  "upsample",
+		Shape: Shape{Name: u.Name, C: u.C, H: u.H},
+		N:     n,
+		FLOPs: d.FLOPs(n, u.H, u.H, 2*u.H, 2*u.H),
+		Run:   func() error { return d.Forward(y, x, kernels.Epilogue{ReLU: true}) },
+	}, nil
+}

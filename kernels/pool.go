@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Threads: one Forward call splits its work into units (batch image x
@@ -80,12 +81,34 @@ var pool struct {
 
 func init() { pool.ch = make(chan *task, 256) }
 
+// spinWait is how long an idle worker keeps polling for the next task
+// before it parks. Layers run back to back in inference, and waking a
+// parked worker costs tens of microseconds, more than a small layer's
+// share of the work; polling briefly, like OpenMP runtimes do, lets the
+// next call find it awake.
+const spinWait = 50 * time.Microsecond
+
 func worker() {
 	prm := new(asm.Params)
-	for t := range pool.ch {
+	for {
+		t := nextTask()
 		t.drain(prm)
 		t.wg.Done()
 	}
+}
+
+// nextTask polls the queue for up to spinWait, then blocks on it.
+func nextTask() *task {
+	deadline := time.Now().Add(spinWait)
+	for time.Now().Before(deadline) {
+		select {
+		case t := <-pool.ch:
+			return t
+		default:
+			runtime.Gosched()
+		}
+	}
+	return <-pool.ch
 }
 
 // parallel runs r's units 0..units-1 on up to n goroutines and returns when
