@@ -148,29 +148,29 @@ func AVX2Conv1x1O3S1D2(p *Params)
 //go:noescape
 func AVX2Conv1x1O3S2D1(p *Params)
 
-// AVX2RestoreK2P0O1 is the AVX2+FMA fused stride-2 restore kernel for a 2-wide kernel with
-// padding 0 (input columns 0..0 of each output pair) and 1 output block(s),
-// up to 13 output pixels a block. It computes the restore loop of the package
-// comment with OCB = 1, block 8, KW = 2 and Pix, ICB, KH >= 1.
+// AVX2RestoreK2P0 is the AVX2+FMA fused stride-2 restore kernel for a 2-wide kernel with
+// padding 0 (input columns 0..0 of each output pair), up to 13 output pixels
+// a block. It computes the restore loop of the package comment with OCB = 1,
+// block 8, KW = 2 and Pix, ICB, KH >= 1.
 //
 //go:noescape
-func AVX2RestoreK2P0O1(p *Params)
+func AVX2RestoreK2P0(p *Params)
 
-// AVX2RestoreK3P1O1 is the AVX2+FMA fused stride-2 restore kernel for a 3-wide kernel with
-// padding 1 (input columns 0..1 of each output pair) and 1 output block(s),
-// up to 12 output pixels a block. It computes the restore loop of the package
-// comment with OCB = 1, block 8, KW = 3 and Pix, ICB, KH >= 1.
+// AVX2RestoreK3P1 is the AVX2+FMA fused stride-2 restore kernel for a 3-wide kernel with
+// padding 1 (input columns 0..1 of each output pair), up to 8 output pixels
+// a block. It computes the restore loop of the package comment with OCB = 1,
+// block 8, KW = 3 and Pix, ICB, KH >= 1.
 //
 //go:noescape
-func AVX2RestoreK3P1O1(p *Params)
+func AVX2RestoreK3P1(p *Params)
 
-// AVX2RestoreK4P1O1 is the AVX2+FMA fused stride-2 restore kernel for a 4-wide kernel with
-// padding 1 (input columns -1..1 of each output pair) and 1 output block(s),
-// up to 11 output pixels a block. It computes the restore loop of the package
-// comment with OCB = 1, block 8, KW = 4 and Pix, ICB, KH >= 1.
+// AVX2RestoreK4P1 is the AVX2+FMA fused stride-2 restore kernel for a 4-wide kernel with
+// padding 1 (input columns -1..1 of each output pair), up to 5 output pixels
+// a block. It computes the restore loop of the package comment with OCB = 1,
+// block 8, KW = 4 and Pix, ICB, KH >= 1.
 //
 //go:noescape
-func AVX2RestoreK4P1O1(p *Params)
+func AVX2RestoreK4P1(p *Params)
 
 // AVX2FMAPeak runs n iterations of 12 independent 8-lane FMAs
 // (192 floating-point operations an iteration) on registers only.

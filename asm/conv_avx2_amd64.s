@@ -17788,69 +17788,68 @@ AVX2Conv1x1O3S2D1_done:
 	VZEROUPPER
 	RET
 
-// func AVX2RestoreK2P0O1(p *Params)
+// func AVX2RestoreK2P0(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2RestoreK2P0O1(SB), NOSPLIT, $0-8
+TEXT ·AVX2RestoreK2P0(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2RestoreK2P0O1_nores
+	JZ    AVX2RestoreK2P0_nores
 	SUBQ  CX, DX
 
-AVX2RestoreK2P0O1_nores:
+AVX2RestoreK2P0_nores:
 	MOVQ (AX), BX
 	MOVQ 40(AX), SI
-	MOVQ 112(AX), R13
 
-AVX2RestoreK2P0O1_loop:
+AVX2RestoreK2P0_loop:
 	CMPQ SI, $0x18
-	JGE  AVX2RestoreK2P0O1_blk12
+	JGE  AVX2RestoreK2P0_blk12
 	CMPQ SI, $0x0d
-	JLE  AVX2RestoreK2P0O1_rest
+	JLE  AVX2RestoreK2P0_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
 	INCQ DI
 	ANDQ $-2, DI
-	JMP  AVX2RestoreK2P0O1_dispatch
+	JMP  AVX2RestoreK2P0_dispatch
 
-AVX2RestoreK2P0O1_rest:
+AVX2RestoreK2P0_rest:
 	TESTQ SI, SI
-	JZ    AVX2RestoreK2P0O1_done
+	JZ    AVX2RestoreK2P0_done
 	MOVQ  SI, DI
 
-AVX2RestoreK2P0O1_dispatch:
+AVX2RestoreK2P0_dispatch:
 	CMPQ DI, $0x0d
-	JE   AVX2RestoreK2P0O1_blk13
+	JE   AVX2RestoreK2P0_blk13
 	CMPQ DI, $0x0c
-	JE   AVX2RestoreK2P0O1_blk12
+	JE   AVX2RestoreK2P0_blk12
 	CMPQ DI, $0x0b
-	JE   AVX2RestoreK2P0O1_blk11
+	JE   AVX2RestoreK2P0_blk11
 	CMPQ DI, $0x0a
-	JE   AVX2RestoreK2P0O1_blk10
+	JE   AVX2RestoreK2P0_blk10
 	CMPQ DI, $0x09
-	JE   AVX2RestoreK2P0O1_blk9
+	JE   AVX2RestoreK2P0_blk9
 	CMPQ DI, $0x08
-	JE   AVX2RestoreK2P0O1_blk8
+	JE   AVX2RestoreK2P0_blk8
 	CMPQ DI, $0x07
-	JE   AVX2RestoreK2P0O1_blk7
+	JE   AVX2RestoreK2P0_blk7
 	CMPQ DI, $0x06
-	JE   AVX2RestoreK2P0O1_blk6
+	JE   AVX2RestoreK2P0_blk6
 	CMPQ DI, $0x05
-	JE   AVX2RestoreK2P0O1_blk5
+	JE   AVX2RestoreK2P0_blk5
 	CMPQ DI, $0x04
-	JE   AVX2RestoreK2P0O1_blk4
+	JE   AVX2RestoreK2P0_blk4
 	CMPQ DI, $0x03
-	JE   AVX2RestoreK2P0O1_blk3
+	JE   AVX2RestoreK2P0_blk3
 	CMPQ DI, $0x02
-	JE   AVX2RestoreK2P0O1_blk2
+	JE   AVX2RestoreK2P0_blk2
 	CMPQ DI, $0x01
-	JE   AVX2RestoreK2P0O1_blk1
-	JMP  AVX2RestoreK2P0O1_done
+	JE   AVX2RestoreK2P0_blk1
+	JMP  AVX2RestoreK2P0_done
 
-AVX2RestoreK2P0O1_blk13:
-	// 13 output pixel(s) x 1 output block(s)
+AVX2RestoreK2P0_blk13:
+	// 13 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
@@ -17869,10 +17868,10 @@ AVX2RestoreK2P0O1_blk13:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK2P0O1_t13_icb:
+AVX2RestoreK2P0_t13_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK2P0O1_t13_kh:
+AVX2RestoreK2P0_t13_kh:
 	VMOVUPS      (R9), Y13
 	VMOVUPS      256(R9), Y14
 	VBROADCASTSS (R8), Y15
@@ -18052,7 +18051,7 @@ AVX2RestoreK2P0O1_t13_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK2P0O1_t13_kh
+	JNZ          AVX2RestoreK2P0_t13_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -18062,10 +18061,9 @@ AVX2RestoreK2P0O1_t13_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK2P0O1_t13_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK2P0_t13_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK2P0O1_t13_relu
+	JE           AVX2RestoreK2P0_t13_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -18081,9 +18079,9 @@ AVX2RestoreK2P0O1_t13_kh:
 	VADDPS       352(DI), Y11, Y11
 	VADDPS       384(DI), Y12, Y12
 
-AVX2RestoreK2P0O1_t13_relu:
+AVX2RestoreK2P0_t13_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK2P0O1_t13_store
+	JE     AVX2RestoreK2P0_t13_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
@@ -18099,7 +18097,7 @@ AVX2RestoreK2P0O1_t13_relu:
 	VMAXPS Y11, Y15, Y11
 	VMAXPS Y12, Y15, Y12
 
-AVX2RestoreK2P0O1_t13_store:
+AVX2RestoreK2P0_t13_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -18116,10 +18114,10 @@ AVX2RestoreK2P0O1_t13_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x000001a0, CX
 	SUBQ    $0x0d, SI
-	JMP     AVX2RestoreK2P0O1_loop
+	JMP     AVX2RestoreK2P0_loop
 
-AVX2RestoreK2P0O1_blk12:
-	// 12 output pixel(s) x 1 output block(s)
+AVX2RestoreK2P0_blk12:
+	// 12 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
@@ -18137,10 +18135,10 @@ AVX2RestoreK2P0O1_blk12:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK2P0O1_t12_icb:
+AVX2RestoreK2P0_t12_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK2P0O1_t12_kh:
+AVX2RestoreK2P0_t12_kh:
 	VMOVUPS      (R9), Y13
 	VMOVUPS      256(R9), Y14
 	VBROADCASTSS (R8), Y15
@@ -18304,7 +18302,7 @@ AVX2RestoreK2P0O1_t12_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK2P0O1_t12_kh
+	JNZ          AVX2RestoreK2P0_t12_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -18314,10 +18312,9 @@ AVX2RestoreK2P0O1_t12_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK2P0O1_t12_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK2P0_t12_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK2P0O1_t12_relu
+	JE           AVX2RestoreK2P0_t12_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -18332,9 +18329,9 @@ AVX2RestoreK2P0O1_t12_kh:
 	VADDPS       320(DI), Y10, Y10
 	VADDPS       352(DI), Y11, Y11
 
-AVX2RestoreK2P0O1_t12_relu:
+AVX2RestoreK2P0_t12_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK2P0O1_t12_store
+	JE     AVX2RestoreK2P0_t12_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
@@ -18349,7 +18346,7 @@ AVX2RestoreK2P0O1_t12_relu:
 	VMAXPS Y10, Y15, Y10
 	VMAXPS Y11, Y15, Y11
 
-AVX2RestoreK2P0O1_t12_store:
+AVX2RestoreK2P0_t12_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -18365,10 +18362,10 @@ AVX2RestoreK2P0O1_t12_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x00000180, CX
 	SUBQ    $0x0c, SI
-	JMP     AVX2RestoreK2P0O1_loop
+	JMP     AVX2RestoreK2P0_loop
 
-AVX2RestoreK2P0O1_blk11:
-	// 11 output pixel(s) x 1 output block(s)
+AVX2RestoreK2P0_blk11:
+	// 11 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
@@ -18385,10 +18382,10 @@ AVX2RestoreK2P0O1_blk11:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK2P0O1_t11_icb:
+AVX2RestoreK2P0_t11_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK2P0O1_t11_kh:
+AVX2RestoreK2P0_t11_kh:
 	VMOVUPS      (R9), Y13
 	VMOVUPS      256(R9), Y14
 	VBROADCASTSS (R8), Y15
@@ -18544,7 +18541,7 @@ AVX2RestoreK2P0O1_t11_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK2P0O1_t11_kh
+	JNZ          AVX2RestoreK2P0_t11_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -18554,10 +18551,9 @@ AVX2RestoreK2P0O1_t11_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK2P0O1_t11_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK2P0_t11_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK2P0O1_t11_relu
+	JE           AVX2RestoreK2P0_t11_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -18571,9 +18567,9 @@ AVX2RestoreK2P0O1_t11_kh:
 	VADDPS       288(DI), Y9, Y9
 	VADDPS       320(DI), Y10, Y10
 
-AVX2RestoreK2P0O1_t11_relu:
+AVX2RestoreK2P0_t11_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK2P0O1_t11_store
+	JE     AVX2RestoreK2P0_t11_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
@@ -18587,7 +18583,7 @@ AVX2RestoreK2P0O1_t11_relu:
 	VMAXPS Y9, Y15, Y9
 	VMAXPS Y10, Y15, Y10
 
-AVX2RestoreK2P0O1_t11_store:
+AVX2RestoreK2P0_t11_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -18602,10 +18598,10 @@ AVX2RestoreK2P0O1_t11_store:
 	ADDQ    $0x000000a0, BX
 	ADDQ    $0x00000160, CX
 	SUBQ    $0x0b, SI
-	JMP     AVX2RestoreK2P0O1_loop
+	JMP     AVX2RestoreK2P0_loop
 
-AVX2RestoreK2P0O1_blk10:
-	// 10 output pixel(s) x 1 output block(s)
+AVX2RestoreK2P0_blk10:
+	// 10 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
@@ -18621,10 +18617,10 @@ AVX2RestoreK2P0O1_blk10:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK2P0O1_t10_icb:
+AVX2RestoreK2P0_t10_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK2P0O1_t10_kh:
+AVX2RestoreK2P0_t10_kh:
 	VMOVUPS      (R9), Y13
 	VMOVUPS      256(R9), Y14
 	VBROADCASTSS (R8), Y15
@@ -18764,7 +18760,7 @@ AVX2RestoreK2P0O1_t10_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK2P0O1_t10_kh
+	JNZ          AVX2RestoreK2P0_t10_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -18774,10 +18770,9 @@ AVX2RestoreK2P0O1_t10_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK2P0O1_t10_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK2P0_t10_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK2P0O1_t10_relu
+	JE           AVX2RestoreK2P0_t10_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -18790,9 +18785,9 @@ AVX2RestoreK2P0O1_t10_kh:
 	VADDPS       256(DI), Y8, Y8
 	VADDPS       288(DI), Y9, Y9
 
-AVX2RestoreK2P0O1_t10_relu:
+AVX2RestoreK2P0_t10_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK2P0O1_t10_store
+	JE     AVX2RestoreK2P0_t10_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
@@ -18805,7 +18800,7 @@ AVX2RestoreK2P0O1_t10_relu:
 	VMAXPS Y8, Y15, Y8
 	VMAXPS Y9, Y15, Y9
 
-AVX2RestoreK2P0O1_t10_store:
+AVX2RestoreK2P0_t10_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -18819,10 +18814,10 @@ AVX2RestoreK2P0O1_t10_store:
 	ADDQ    $0x000000a0, BX
 	ADDQ    $0x00000140, CX
 	SUBQ    $0x0a, SI
-	JMP     AVX2RestoreK2P0O1_loop
+	JMP     AVX2RestoreK2P0_loop
 
-AVX2RestoreK2P0O1_blk9:
-	// 9 output pixel(s) x 1 output block(s)
+AVX2RestoreK2P0_blk9:
+	// 9 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
@@ -18837,10 +18832,10 @@ AVX2RestoreK2P0O1_blk9:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK2P0O1_t9_icb:
+AVX2RestoreK2P0_t9_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK2P0O1_t9_kh:
+AVX2RestoreK2P0_t9_kh:
 	VMOVUPS      (R9), Y13
 	VMOVUPS      256(R9), Y14
 	VBROADCASTSS (R8), Y15
@@ -18972,7 +18967,7 @@ AVX2RestoreK2P0O1_t9_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK2P0O1_t9_kh
+	JNZ          AVX2RestoreK2P0_t9_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -18982,10 +18977,9 @@ AVX2RestoreK2P0O1_t9_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK2P0O1_t9_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK2P0_t9_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK2P0O1_t9_relu
+	JE           AVX2RestoreK2P0_t9_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -18997,9 +18991,9 @@ AVX2RestoreK2P0O1_t9_kh:
 	VADDPS       224(DI), Y7, Y7
 	VADDPS       256(DI), Y8, Y8
 
-AVX2RestoreK2P0O1_t9_relu:
+AVX2RestoreK2P0_t9_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK2P0O1_t9_store
+	JE     AVX2RestoreK2P0_t9_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
@@ -19011,7 +19005,7 @@ AVX2RestoreK2P0O1_t9_relu:
 	VMAXPS Y7, Y15, Y7
 	VMAXPS Y8, Y15, Y8
 
-AVX2RestoreK2P0O1_t9_store:
+AVX2RestoreK2P0_t9_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -19024,10 +19018,10 @@ AVX2RestoreK2P0O1_t9_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000120, CX
 	SUBQ    $0x09, SI
-	JMP     AVX2RestoreK2P0O1_loop
+	JMP     AVX2RestoreK2P0_loop
 
-AVX2RestoreK2P0O1_blk8:
-	// 8 output pixel(s) x 1 output block(s)
+AVX2RestoreK2P0_blk8:
+	// 8 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
@@ -19041,10 +19035,10 @@ AVX2RestoreK2P0O1_blk8:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK2P0O1_t8_icb:
+AVX2RestoreK2P0_t8_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK2P0O1_t8_kh:
+AVX2RestoreK2P0_t8_kh:
 	VMOVUPS      (R9), Y13
 	VMOVUPS      256(R9), Y14
 	VBROADCASTSS (R8), Y15
@@ -19160,7 +19154,7 @@ AVX2RestoreK2P0O1_t8_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK2P0O1_t8_kh
+	JNZ          AVX2RestoreK2P0_t8_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -19170,10 +19164,9 @@ AVX2RestoreK2P0O1_t8_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK2P0O1_t8_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK2P0_t8_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK2P0O1_t8_relu
+	JE           AVX2RestoreK2P0_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -19184,9 +19177,9 @@ AVX2RestoreK2P0O1_t8_kh:
 	VADDPS       192(DI), Y6, Y6
 	VADDPS       224(DI), Y7, Y7
 
-AVX2RestoreK2P0O1_t8_relu:
+AVX2RestoreK2P0_t8_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK2P0O1_t8_store
+	JE     AVX2RestoreK2P0_t8_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
@@ -19197,7 +19190,7 @@ AVX2RestoreK2P0O1_t8_relu:
 	VMAXPS Y6, Y15, Y6
 	VMAXPS Y7, Y15, Y7
 
-AVX2RestoreK2P0O1_t8_store:
+AVX2RestoreK2P0_t8_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -19209,10 +19202,10 @@ AVX2RestoreK2P0O1_t8_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x08, SI
-	JMP     AVX2RestoreK2P0O1_loop
+	JMP     AVX2RestoreK2P0_loop
 
-AVX2RestoreK2P0O1_blk7:
-	// 7 output pixel(s) x 1 output block(s)
+AVX2RestoreK2P0_blk7:
+	// 7 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
@@ -19225,10 +19218,10 @@ AVX2RestoreK2P0O1_blk7:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK2P0O1_t7_icb:
+AVX2RestoreK2P0_t7_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK2P0O1_t7_kh:
+AVX2RestoreK2P0_t7_kh:
 	VMOVUPS      (R9), Y13
 	VMOVUPS      256(R9), Y14
 	VBROADCASTSS (R8), Y15
@@ -19336,7 +19329,7 @@ AVX2RestoreK2P0O1_t7_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK2P0O1_t7_kh
+	JNZ          AVX2RestoreK2P0_t7_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -19346,10 +19339,9 @@ AVX2RestoreK2P0O1_t7_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK2P0O1_t7_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK2P0_t7_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK2P0O1_t7_relu
+	JE           AVX2RestoreK2P0_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -19359,9 +19351,9 @@ AVX2RestoreK2P0O1_t7_kh:
 	VADDPS       160(DI), Y5, Y5
 	VADDPS       192(DI), Y6, Y6
 
-AVX2RestoreK2P0O1_t7_relu:
+AVX2RestoreK2P0_t7_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK2P0O1_t7_store
+	JE     AVX2RestoreK2P0_t7_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
@@ -19371,7 +19363,7 @@ AVX2RestoreK2P0O1_t7_relu:
 	VMAXPS Y5, Y15, Y5
 	VMAXPS Y6, Y15, Y6
 
-AVX2RestoreK2P0O1_t7_store:
+AVX2RestoreK2P0_t7_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -19382,10 +19374,10 @@ AVX2RestoreK2P0O1_t7_store:
 	ADDQ    $0x60, BX
 	ADDQ    $0x000000e0, CX
 	SUBQ    $0x07, SI
-	JMP     AVX2RestoreK2P0O1_loop
+	JMP     AVX2RestoreK2P0_loop
 
-AVX2RestoreK2P0O1_blk6:
-	// 6 output pixel(s) x 1 output block(s)
+AVX2RestoreK2P0_blk6:
+	// 6 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
@@ -19397,10 +19389,10 @@ AVX2RestoreK2P0O1_blk6:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK2P0O1_t6_icb:
+AVX2RestoreK2P0_t6_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK2P0O1_t6_kh:
+AVX2RestoreK2P0_t6_kh:
 	VMOVUPS      (R9), Y13
 	VMOVUPS      256(R9), Y14
 	VBROADCASTSS (R8), Y15
@@ -19492,7 +19484,7 @@ AVX2RestoreK2P0O1_t6_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK2P0O1_t6_kh
+	JNZ          AVX2RestoreK2P0_t6_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -19502,10 +19494,9 @@ AVX2RestoreK2P0O1_t6_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK2P0O1_t6_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK2P0_t6_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK2P0O1_t6_relu
+	JE           AVX2RestoreK2P0_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -19514,9 +19505,9 @@ AVX2RestoreK2P0O1_t6_kh:
 	VADDPS       128(DI), Y4, Y4
 	VADDPS       160(DI), Y5, Y5
 
-AVX2RestoreK2P0O1_t6_relu:
+AVX2RestoreK2P0_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK2P0O1_t6_store
+	JE     AVX2RestoreK2P0_t6_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
@@ -19525,7 +19516,7 @@ AVX2RestoreK2P0O1_t6_relu:
 	VMAXPS Y4, Y15, Y4
 	VMAXPS Y5, Y15, Y5
 
-AVX2RestoreK2P0O1_t6_store:
+AVX2RestoreK2P0_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -19535,10 +19526,10 @@ AVX2RestoreK2P0O1_t6_store:
 	ADDQ    $0x60, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2RestoreK2P0O1_loop
+	JMP     AVX2RestoreK2P0_loop
 
-AVX2RestoreK2P0O1_blk5:
-	// 5 output pixel(s) x 1 output block(s)
+AVX2RestoreK2P0_blk5:
+	// 5 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
@@ -19549,10 +19540,10 @@ AVX2RestoreK2P0O1_blk5:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK2P0O1_t5_icb:
+AVX2RestoreK2P0_t5_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK2P0O1_t5_kh:
+AVX2RestoreK2P0_t5_kh:
 	VMOVUPS      (R9), Y13
 	VMOVUPS      256(R9), Y14
 	VBROADCASTSS (R8), Y15
@@ -19636,7 +19627,7 @@ AVX2RestoreK2P0O1_t5_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK2P0O1_t5_kh
+	JNZ          AVX2RestoreK2P0_t5_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -19646,10 +19637,9 @@ AVX2RestoreK2P0O1_t5_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK2P0O1_t5_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK2P0_t5_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK2P0O1_t5_relu
+	JE           AVX2RestoreK2P0_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -19657,9 +19647,9 @@ AVX2RestoreK2P0O1_t5_kh:
 	VADDPS       96(DI), Y3, Y3
 	VADDPS       128(DI), Y4, Y4
 
-AVX2RestoreK2P0O1_t5_relu:
+AVX2RestoreK2P0_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK2P0O1_t5_store
+	JE     AVX2RestoreK2P0_t5_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
@@ -19667,7 +19657,7 @@ AVX2RestoreK2P0O1_t5_relu:
 	VMAXPS Y3, Y15, Y3
 	VMAXPS Y4, Y15, Y4
 
-AVX2RestoreK2P0O1_t5_store:
+AVX2RestoreK2P0_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -19676,10 +19666,10 @@ AVX2RestoreK2P0O1_t5_store:
 	ADDQ    $0x40, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2RestoreK2P0O1_loop
+	JMP     AVX2RestoreK2P0_loop
 
-AVX2RestoreK2P0O1_blk4:
-	// 4 output pixel(s) x 1 output block(s)
+AVX2RestoreK2P0_blk4:
+	// 4 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
@@ -19689,10 +19679,10 @@ AVX2RestoreK2P0O1_blk4:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK2P0O1_t4_icb:
+AVX2RestoreK2P0_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK2P0O1_t4_kh:
+AVX2RestoreK2P0_t4_kh:
 	VMOVUPS      (R9), Y13
 	VMOVUPS      256(R9), Y14
 	VBROADCASTSS (R8), Y15
@@ -19760,7 +19750,7 @@ AVX2RestoreK2P0O1_t4_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK2P0O1_t4_kh
+	JNZ          AVX2RestoreK2P0_t4_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -19770,26 +19760,25 @@ AVX2RestoreK2P0O1_t4_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK2P0O1_t4_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK2P0_t4_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK2P0O1_t4_relu
+	JE           AVX2RestoreK2P0_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 	VADDPS       64(DI), Y2, Y2
 	VADDPS       96(DI), Y3, Y3
 
-AVX2RestoreK2P0O1_t4_relu:
+AVX2RestoreK2P0_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK2P0O1_t4_store
+	JE     AVX2RestoreK2P0_t4_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
 	VMAXPS Y2, Y15, Y2
 	VMAXPS Y3, Y15, Y3
 
-AVX2RestoreK2P0O1_t4_store:
+AVX2RestoreK2P0_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -19797,10 +19786,10 @@ AVX2RestoreK2P0O1_t4_store:
 	ADDQ    $0x40, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2RestoreK2P0O1_loop
+	JMP     AVX2RestoreK2P0_loop
 
-AVX2RestoreK2P0O1_blk3:
-	// 3 output pixel(s) x 1 output block(s)
+AVX2RestoreK2P0_blk3:
+	// 3 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
@@ -19809,10 +19798,10 @@ AVX2RestoreK2P0O1_blk3:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK2P0O1_t3_icb:
+AVX2RestoreK2P0_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK2P0O1_t3_kh:
+AVX2RestoreK2P0_t3_kh:
 	VMOVUPS      (R9), Y13
 	VMOVUPS      256(R9), Y14
 	VBROADCASTSS (R8), Y15
@@ -19872,7 +19861,7 @@ AVX2RestoreK2P0O1_t3_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK2P0O1_t3_kh
+	JNZ          AVX2RestoreK2P0_t3_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -19882,34 +19871,33 @@ AVX2RestoreK2P0O1_t3_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK2P0O1_t3_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK2P0_t3_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK2P0O1_t3_relu
+	JE           AVX2RestoreK2P0_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 	VADDPS       64(DI), Y2, Y2
 
-AVX2RestoreK2P0O1_t3_relu:
+AVX2RestoreK2P0_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK2P0O1_t3_store
+	JE     AVX2RestoreK2P0_t3_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
 	VMAXPS Y2, Y15, Y2
 
-AVX2RestoreK2P0O1_t3_store:
+AVX2RestoreK2P0_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
 	ADDQ    $0x20, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2RestoreK2P0O1_loop
+	JMP     AVX2RestoreK2P0_loop
 
-AVX2RestoreK2P0O1_blk2:
-	// 2 output pixel(s) x 1 output block(s)
+AVX2RestoreK2P0_blk2:
+	// 2 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
@@ -19917,10 +19905,10 @@ AVX2RestoreK2P0O1_blk2:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK2P0O1_t2_icb:
+AVX2RestoreK2P0_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK2P0O1_t2_kh:
+AVX2RestoreK2P0_t2_kh:
 	VMOVUPS      (R9), Y13
 	VMOVUPS      256(R9), Y14
 	VBROADCASTSS (R8), Y15
@@ -19964,7 +19952,7 @@ AVX2RestoreK2P0O1_t2_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK2P0O1_t2_kh
+	JNZ          AVX2RestoreK2P0_t2_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -19974,41 +19962,40 @@ AVX2RestoreK2P0O1_t2_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK2P0O1_t2_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK2P0_t2_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK2P0O1_t2_relu
+	JE           AVX2RestoreK2P0_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 
-AVX2RestoreK2P0O1_t2_relu:
+AVX2RestoreK2P0_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK2P0O1_t2_store
+	JE     AVX2RestoreK2P0_t2_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
 
-AVX2RestoreK2P0O1_t2_store:
+AVX2RestoreK2P0_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	ADDQ    $0x20, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2RestoreK2P0O1_loop
+	JMP     AVX2RestoreK2P0_loop
 
-AVX2RestoreK2P0O1_blk1:
-	// 1 output pixel(s) x 1 output block(s)
+AVX2RestoreK2P0_blk1:
+	// 1 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	MOVQ    BX, R8
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK2P0O1_t1_icb:
+AVX2RestoreK2P0_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK2P0O1_t1_kh:
+AVX2RestoreK2P0_t1_kh:
 	VMOVUPS      (R9), Y13
 	VBROADCASTSS (R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
@@ -20036,7 +20023,7 @@ AVX2RestoreK2P0O1_t1_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK2P0O1_t1_kh
+	JNZ          AVX2RestoreK2P0_t1_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -20046,340 +20033,266 @@ AVX2RestoreK2P0O1_t1_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK2P0O1_t1_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK2P0_t1_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK2P0O1_t1_relu
+	JE           AVX2RestoreK2P0_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
-AVX2RestoreK2P0O1_t1_relu:
+AVX2RestoreK2P0_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK2P0O1_t1_store
+	JE     AVX2RestoreK2P0_t1_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 
-AVX2RestoreK2P0O1_t1_store:
+AVX2RestoreK2P0_t1_store:
 	VMOVUPS Y0, (CX)
 	ADDQ    $0x00, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2RestoreK2P0O1_loop
+	JMP     AVX2RestoreK2P0_loop
 
-AVX2RestoreK2P0O1_done:
+AVX2RestoreK2P0_done:
 	VZEROUPPER
 	RET
 
-// func AVX2RestoreK3P1O1(p *Params)
+// func AVX2RestoreK3P1(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2RestoreK3P1O1(SB), NOSPLIT, $0-8
+TEXT ·AVX2RestoreK3P1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2RestoreK3P1O1_nores
+	JZ    AVX2RestoreK3P1_nores
 	SUBQ  CX, DX
 
-AVX2RestoreK3P1O1_nores:
+AVX2RestoreK3P1_nores:
 	MOVQ (AX), BX
 	MOVQ 40(AX), SI
-	MOVQ 112(AX), R13
 
-AVX2RestoreK3P1O1_loop:
-	CMPQ SI, $0x18
-	JGE  AVX2RestoreK3P1O1_blk12
-	CMPQ SI, $0x0c
-	JLE  AVX2RestoreK3P1O1_rest
+AVX2RestoreK3P1_loop:
+	CMPQ SI, $0x10
+	JGE  AVX2RestoreK3P1_blk8
+	CMPQ SI, $0x08
+	JLE  AVX2RestoreK3P1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
 	INCQ DI
 	ANDQ $-2, DI
-	JMP  AVX2RestoreK3P1O1_dispatch
+	JMP  AVX2RestoreK3P1_dispatch
 
-AVX2RestoreK3P1O1_rest:
+AVX2RestoreK3P1_rest:
 	TESTQ SI, SI
-	JZ    AVX2RestoreK3P1O1_done
+	JZ    AVX2RestoreK3P1_done
 	MOVQ  SI, DI
 
-AVX2RestoreK3P1O1_dispatch:
-	CMPQ DI, $0x0c
-	JE   AVX2RestoreK3P1O1_blk12
-	CMPQ DI, $0x0b
-	JE   AVX2RestoreK3P1O1_blk11
-	CMPQ DI, $0x0a
-	JE   AVX2RestoreK3P1O1_blk10
-	CMPQ DI, $0x09
-	JE   AVX2RestoreK3P1O1_blk9
+AVX2RestoreK3P1_dispatch:
 	CMPQ DI, $0x08
-	JE   AVX2RestoreK3P1O1_blk8
+	JE   AVX2RestoreK3P1_blk8
 	CMPQ DI, $0x07
-	JE   AVX2RestoreK3P1O1_blk7
+	JE   AVX2RestoreK3P1_blk7
 	CMPQ DI, $0x06
-	JE   AVX2RestoreK3P1O1_blk6
+	JE   AVX2RestoreK3P1_blk6
 	CMPQ DI, $0x05
-	JE   AVX2RestoreK3P1O1_blk5
+	JE   AVX2RestoreK3P1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2RestoreK3P1O1_blk4
+	JE   AVX2RestoreK3P1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2RestoreK3P1O1_blk3
+	JE   AVX2RestoreK3P1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2RestoreK3P1O1_blk2
+	JE   AVX2RestoreK3P1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2RestoreK3P1O1_blk1
-	JMP  AVX2RestoreK3P1O1_done
+	JE   AVX2RestoreK3P1_blk1
+	JMP  AVX2RestoreK3P1_done
 
-AVX2RestoreK3P1O1_blk12:
-	// 12 output pixel(s) x 1 output block(s)
+AVX2RestoreK3P1_blk8:
+	// 8 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
+	VXORPS  Y2, Y2, Y2
 	VMOVAPS Y0, Y3
 	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
+	VXORPS  Y5, Y5, Y5
 	VMOVAPS Y0, Y6
 	VMOVAPS Y0, Y7
-	VMOVAPS Y0, Y8
+	VXORPS  Y8, Y8, Y8
 	VMOVAPS Y0, Y9
 	VMOVAPS Y0, Y10
-	VMOVAPS Y0, Y11
+	VXORPS  Y11, Y11, Y11
 	MOVQ    BX, R8
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK3P1O1_t12_icb:
+AVX2RestoreK3P1_t8_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK3P1O1_t12_kh:
+AVX2RestoreK3P1_t8_kh:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      256(R9), Y13
 	VMOVUPS      512(R9), Y14
 	VBROADCASTSS (R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 32(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 64(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 128(R8), Y15
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 96(R8), Y15
 	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 160(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y9
 	VFMADD231PS  Y14, Y15, Y11
-	VBROADCASTSS 192(R8), Y15
-	VFMADD231PS  Y12, Y15, Y11
+	VBROADCASTSS 128(R8), Y15
+	VFMADD231PS  Y12, Y15, Y10
 	VMOVUPS      32(R9), Y12
 	VMOVUPS      288(R9), Y13
 	VMOVUPS      544(R9), Y14
 	VBROADCASTSS 4(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 36(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 68(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 132(R8), Y15
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 100(R8), Y15
 	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 164(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y9
 	VFMADD231PS  Y14, Y15, Y11
-	VBROADCASTSS 196(R8), Y15
-	VFMADD231PS  Y12, Y15, Y11
+	VBROADCASTSS 132(R8), Y15
+	VFMADD231PS  Y12, Y15, Y10
 	VMOVUPS      64(R9), Y12
 	VMOVUPS      320(R9), Y13
 	VMOVUPS      576(R9), Y14
 	VBROADCASTSS 8(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 40(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 72(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 136(R8), Y15
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 104(R8), Y15
 	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 168(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y9
 	VFMADD231PS  Y14, Y15, Y11
-	VBROADCASTSS 200(R8), Y15
-	VFMADD231PS  Y12, Y15, Y11
+	VBROADCASTSS 136(R8), Y15
+	VFMADD231PS  Y12, Y15, Y10
 	VMOVUPS      96(R9), Y12
 	VMOVUPS      352(R9), Y13
 	VMOVUPS      608(R9), Y14
 	VBROADCASTSS 12(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 44(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 76(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 140(R8), Y15
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 108(R8), Y15
 	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 172(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y9
 	VFMADD231PS  Y14, Y15, Y11
-	VBROADCASTSS 204(R8), Y15
-	VFMADD231PS  Y12, Y15, Y11
+	VBROADCASTSS 140(R8), Y15
+	VFMADD231PS  Y12, Y15, Y10
 	VMOVUPS      128(R9), Y12
 	VMOVUPS      384(R9), Y13
 	VMOVUPS      640(R9), Y14
 	VBROADCASTSS 16(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 48(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 80(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 144(R8), Y15
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 112(R8), Y15
 	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 176(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y9
 	VFMADD231PS  Y14, Y15, Y11
-	VBROADCASTSS 208(R8), Y15
-	VFMADD231PS  Y12, Y15, Y11
+	VBROADCASTSS 144(R8), Y15
+	VFMADD231PS  Y12, Y15, Y10
 	VMOVUPS      160(R9), Y12
 	VMOVUPS      416(R9), Y13
 	VMOVUPS      672(R9), Y14
 	VBROADCASTSS 20(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 52(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 84(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 148(R8), Y15
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 116(R8), Y15
 	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 180(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y9
 	VFMADD231PS  Y14, Y15, Y11
-	VBROADCASTSS 212(R8), Y15
-	VFMADD231PS  Y12, Y15, Y11
+	VBROADCASTSS 148(R8), Y15
+	VFMADD231PS  Y12, Y15, Y10
 	VMOVUPS      192(R9), Y12
 	VMOVUPS      448(R9), Y13
 	VMOVUPS      704(R9), Y14
 	VBROADCASTSS 24(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 56(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 88(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 152(R8), Y15
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 120(R8), Y15
 	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 184(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y9
 	VFMADD231PS  Y14, Y15, Y11
-	VBROADCASTSS 216(R8), Y15
-	VFMADD231PS  Y12, Y15, Y11
+	VBROADCASTSS 152(R8), Y15
+	VFMADD231PS  Y12, Y15, Y10
 	VMOVUPS      224(R9), Y12
 	VMOVUPS      480(R9), Y13
 	VMOVUPS      736(R9), Y14
 	VBROADCASTSS 28(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 60(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 92(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 156(R8), Y15
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 124(R8), Y15
 	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 188(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y9
 	VFMADD231PS  Y14, Y15, Y11
-	VBROADCASTSS 220(R8), Y15
-	VFMADD231PS  Y12, Y15, Y11
+	VBROADCASTSS 156(R8), Y15
+	VFMADD231PS  Y12, Y15, Y10
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK3P1O1_t12_kh
+	JNZ          AVX2RestoreK3P1_t8_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -20389,1253 +20302,584 @@ AVX2RestoreK3P1O1_t12_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK3P1O1_t12_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK3P1_t8_icb
+	VADDPS       Y2, Y1, Y1
+	VADDPS       Y5, Y4, Y4
+	VADDPS       Y8, Y7, Y7
+	VADDPS       Y11, Y10, Y10
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK3P1O1_t12_relu
+	JE           AVX2RestoreK3P1_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
-	VADDPS       256(DI), Y8, Y8
-	VADDPS       288(DI), Y9, Y9
-	VADDPS       320(DI), Y10, Y10
-	VADDPS       352(DI), Y11, Y11
+	VADDPS       64(DI), Y3, Y3
+	VADDPS       96(DI), Y4, Y4
+	VADDPS       128(DI), Y6, Y6
+	VADDPS       160(DI), Y7, Y7
+	VADDPS       192(DI), Y9, Y9
+	VADDPS       224(DI), Y10, Y10
 
-AVX2RestoreK3P1O1_t12_relu:
+AVX2RestoreK3P1_t8_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK3P1O1_t12_store
+	JE     AVX2RestoreK3P1_t8_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
 	VMAXPS Y3, Y15, Y3
 	VMAXPS Y4, Y15, Y4
-	VMAXPS Y5, Y15, Y5
 	VMAXPS Y6, Y15, Y6
 	VMAXPS Y7, Y15, Y7
-	VMAXPS Y8, Y15, Y8
-	VMAXPS Y9, Y15, Y9
-	VMAXPS Y10, Y15, Y10
-	VMAXPS Y11, Y15, Y11
-
-AVX2RestoreK3P1O1_t12_store:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
-	VMOVUPS Y5, 160(CX)
-	VMOVUPS Y6, 192(CX)
-	VMOVUPS Y7, 224(CX)
-	VMOVUPS Y8, 256(CX)
-	VMOVUPS Y9, 288(CX)
-	VMOVUPS Y10, 320(CX)
-	VMOVUPS Y11, 352(CX)
-	ADDQ    $0x000000c0, BX
-	ADDQ    $0x00000180, CX
-	SUBQ    $0x0c, SI
-	JMP     AVX2RestoreK3P1O1_loop
-
-AVX2RestoreK3P1O1_blk11:
-	// 11 output pixel(s) x 1 output block(s)
-	MOVQ    24(AX), DI
-	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
-	VMOVAPS Y0, Y6
-	VMOVAPS Y0, Y7
-	VMOVAPS Y0, Y8
-	VMOVAPS Y0, Y9
-	VMOVAPS Y0, Y10
-	MOVQ    BX, R8
-	MOVQ    8(AX), R9
-	MOVQ    56(AX), R10
-
-AVX2RestoreK3P1O1_t11_icb:
-	MOVQ 64(AX), R11
-
-AVX2RestoreK3P1O1_t11_kh:
-	VMOVUPS      (R9), Y12
-	VMOVUPS      256(R9), Y13
-	VMOVUPS      512(R9), Y14
-	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 128(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 160(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
-	VMOVUPS      32(R9), Y12
-	VMOVUPS      288(R9), Y13
-	VMOVUPS      544(R9), Y14
-	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 132(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 164(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
-	VMOVUPS      64(R9), Y12
-	VMOVUPS      320(R9), Y13
-	VMOVUPS      576(R9), Y14
-	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 136(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 168(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
-	VMOVUPS      96(R9), Y12
-	VMOVUPS      352(R9), Y13
-	VMOVUPS      608(R9), Y14
-	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 140(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 172(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
-	VMOVUPS      128(R9), Y12
-	VMOVUPS      384(R9), Y13
-	VMOVUPS      640(R9), Y14
-	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 144(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 176(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
-	VMOVUPS      160(R9), Y12
-	VMOVUPS      416(R9), Y13
-	VMOVUPS      672(R9), Y14
-	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 148(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 180(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
-	VMOVUPS      192(R9), Y12
-	VMOVUPS      448(R9), Y13
-	VMOVUPS      704(R9), Y14
-	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 152(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 184(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
-	VMOVUPS      224(R9), Y12
-	VMOVUPS      480(R9), Y13
-	VMOVUPS      736(R9), Y14
-	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 156(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 188(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VFMADD231PS  Y13, Y15, Y10
-	ADDQ         88(AX), R8
-	ADDQ         128(AX), R9
-	DECQ         R11
-	JNZ          AVX2RestoreK3P1O1_t11_kh
-	MOVQ         64(AX), DI
-	IMULQ        88(AX), DI
-	SUBQ         DI, R8
-	ADDQ         80(AX), R8
-	MOVQ         64(AX), DI
-	IMULQ        128(AX), DI
-	SUBQ         DI, R9
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2RestoreK3P1O1_t11_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK3P1O1_t11_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
-	VADDPS       256(DI), Y8, Y8
-	VADDPS       288(DI), Y9, Y9
-	VADDPS       320(DI), Y10, Y10
-
-AVX2RestoreK3P1O1_t11_relu:
-	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK3P1O1_t11_store
-	VXORPS Y15, Y15, Y15
-	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
-	VMAXPS Y4, Y15, Y4
-	VMAXPS Y5, Y15, Y5
-	VMAXPS Y6, Y15, Y6
-	VMAXPS Y7, Y15, Y7
-	VMAXPS Y8, Y15, Y8
 	VMAXPS Y9, Y15, Y9
 	VMAXPS Y10, Y15, Y10
 
-AVX2RestoreK3P1O1_t11_store:
+AVX2RestoreK3P1_t8_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
-	VMOVUPS Y5, 160(CX)
-	VMOVUPS Y6, 192(CX)
-	VMOVUPS Y7, 224(CX)
-	VMOVUPS Y8, 256(CX)
-	VMOVUPS Y9, 288(CX)
-	VMOVUPS Y10, 320(CX)
-	ADDQ    $0x000000a0, BX
-	ADDQ    $0x00000160, CX
-	SUBQ    $0x0b, SI
-	JMP     AVX2RestoreK3P1O1_loop
-
-AVX2RestoreK3P1O1_blk10:
-	// 10 output pixel(s) x 1 output block(s)
-	MOVQ    24(AX), DI
-	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
-	VMOVAPS Y0, Y6
-	VMOVAPS Y0, Y7
-	VMOVAPS Y0, Y8
-	VMOVAPS Y0, Y9
-	MOVQ    BX, R8
-	MOVQ    8(AX), R9
-	MOVQ    56(AX), R10
-
-AVX2RestoreK3P1O1_t10_icb:
-	MOVQ 64(AX), R11
-
-AVX2RestoreK3P1O1_t10_kh:
-	VMOVUPS      (R9), Y12
-	VMOVUPS      256(R9), Y13
-	VMOVUPS      512(R9), Y14
-	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 128(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 160(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VMOVUPS      32(R9), Y12
-	VMOVUPS      288(R9), Y13
-	VMOVUPS      544(R9), Y14
-	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 132(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 164(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VMOVUPS      64(R9), Y12
-	VMOVUPS      320(R9), Y13
-	VMOVUPS      576(R9), Y14
-	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 136(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 168(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VMOVUPS      96(R9), Y12
-	VMOVUPS      352(R9), Y13
-	VMOVUPS      608(R9), Y14
-	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 140(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 172(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VMOVUPS      128(R9), Y12
-	VMOVUPS      384(R9), Y13
-	VMOVUPS      640(R9), Y14
-	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 144(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 176(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VMOVUPS      160(R9), Y12
-	VMOVUPS      416(R9), Y13
-	VMOVUPS      672(R9), Y14
-	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 148(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 180(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VMOVUPS      192(R9), Y12
-	VMOVUPS      448(R9), Y13
-	VMOVUPS      704(R9), Y14
-	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 152(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 184(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	VMOVUPS      224(R9), Y12
-	VMOVUPS      480(R9), Y13
-	VMOVUPS      736(R9), Y14
-	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 156(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VFMADD231PS  Y14, Y15, Y9
-	VBROADCASTSS 188(R8), Y15
-	VFMADD231PS  Y12, Y15, Y9
-	ADDQ         88(AX), R8
-	ADDQ         128(AX), R9
-	DECQ         R11
-	JNZ          AVX2RestoreK3P1O1_t10_kh
-	MOVQ         64(AX), DI
-	IMULQ        88(AX), DI
-	SUBQ         DI, R8
-	ADDQ         80(AX), R8
-	MOVQ         64(AX), DI
-	IMULQ        128(AX), DI
-	SUBQ         DI, R9
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2RestoreK3P1O1_t10_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK3P1O1_t10_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
-	VADDPS       256(DI), Y8, Y8
-	VADDPS       288(DI), Y9, Y9
-
-AVX2RestoreK3P1O1_t10_relu:
-	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK3P1O1_t10_store
-	VXORPS Y15, Y15, Y15
-	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
-	VMAXPS Y4, Y15, Y4
-	VMAXPS Y5, Y15, Y5
-	VMAXPS Y6, Y15, Y6
-	VMAXPS Y7, Y15, Y7
-	VMAXPS Y8, Y15, Y8
-	VMAXPS Y9, Y15, Y9
-
-AVX2RestoreK3P1O1_t10_store:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
-	VMOVUPS Y5, 160(CX)
-	VMOVUPS Y6, 192(CX)
-	VMOVUPS Y7, 224(CX)
-	VMOVUPS Y8, 256(CX)
-	VMOVUPS Y9, 288(CX)
-	ADDQ    $0x000000a0, BX
-	ADDQ    $0x00000140, CX
-	SUBQ    $0x0a, SI
-	JMP     AVX2RestoreK3P1O1_loop
-
-AVX2RestoreK3P1O1_blk9:
-	// 9 output pixel(s) x 1 output block(s)
-	MOVQ    24(AX), DI
-	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
-	VMOVAPS Y0, Y6
-	VMOVAPS Y0, Y7
-	VMOVAPS Y0, Y8
-	MOVQ    BX, R8
-	MOVQ    8(AX), R9
-	MOVQ    56(AX), R10
-
-AVX2RestoreK3P1O1_t9_icb:
-	MOVQ 64(AX), R11
-
-AVX2RestoreK3P1O1_t9_kh:
-	VMOVUPS      (R9), Y12
-	VMOVUPS      256(R9), Y13
-	VMOVUPS      512(R9), Y14
-	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 128(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VMOVUPS      32(R9), Y12
-	VMOVUPS      288(R9), Y13
-	VMOVUPS      544(R9), Y14
-	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 132(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VMOVUPS      64(R9), Y12
-	VMOVUPS      320(R9), Y13
-	VMOVUPS      576(R9), Y14
-	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 136(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VMOVUPS      96(R9), Y12
-	VMOVUPS      352(R9), Y13
-	VMOVUPS      608(R9), Y14
-	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 140(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VMOVUPS      128(R9), Y12
-	VMOVUPS      384(R9), Y13
-	VMOVUPS      640(R9), Y14
-	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 144(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VMOVUPS      160(R9), Y12
-	VMOVUPS      416(R9), Y13
-	VMOVUPS      672(R9), Y14
-	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 148(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VMOVUPS      192(R9), Y12
-	VMOVUPS      448(R9), Y13
-	VMOVUPS      704(R9), Y14
-	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 152(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	VMOVUPS      224(R9), Y12
-	VMOVUPS      480(R9), Y13
-	VMOVUPS      736(R9), Y14
-	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 156(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VFMADD231PS  Y13, Y15, Y8
-	ADDQ         88(AX), R8
-	ADDQ         128(AX), R9
-	DECQ         R11
-	JNZ          AVX2RestoreK3P1O1_t9_kh
-	MOVQ         64(AX), DI
-	IMULQ        88(AX), DI
-	SUBQ         DI, R8
-	ADDQ         80(AX), R8
-	MOVQ         64(AX), DI
-	IMULQ        128(AX), DI
-	SUBQ         DI, R9
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2RestoreK3P1O1_t9_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK3P1O1_t9_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
-	VADDPS       256(DI), Y8, Y8
-
-AVX2RestoreK3P1O1_t9_relu:
-	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK3P1O1_t9_store
-	VXORPS Y15, Y15, Y15
-	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
-	VMAXPS Y4, Y15, Y4
-	VMAXPS Y5, Y15, Y5
-	VMAXPS Y6, Y15, Y6
-	VMAXPS Y7, Y15, Y7
-	VMAXPS Y8, Y15, Y8
-
-AVX2RestoreK3P1O1_t9_store:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
-	VMOVUPS Y5, 160(CX)
-	VMOVUPS Y6, 192(CX)
-	VMOVUPS Y7, 224(CX)
-	VMOVUPS Y8, 256(CX)
-	ADDQ    $0x00000080, BX
-	ADDQ    $0x00000120, CX
-	SUBQ    $0x09, SI
-	JMP     AVX2RestoreK3P1O1_loop
-
-AVX2RestoreK3P1O1_blk8:
-	// 8 output pixel(s) x 1 output block(s)
-	MOVQ    24(AX), DI
-	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
-	VMOVAPS Y0, Y6
-	VMOVAPS Y0, Y7
-	MOVQ    BX, R8
-	MOVQ    8(AX), R9
-	MOVQ    56(AX), R10
-
-AVX2RestoreK3P1O1_t8_icb:
-	MOVQ 64(AX), R11
-
-AVX2RestoreK3P1O1_t8_kh:
-	VMOVUPS      (R9), Y12
-	VMOVUPS      256(R9), Y13
-	VMOVUPS      512(R9), Y14
-	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 128(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VMOVUPS      32(R9), Y12
-	VMOVUPS      288(R9), Y13
-	VMOVUPS      544(R9), Y14
-	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 132(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VMOVUPS      64(R9), Y12
-	VMOVUPS      320(R9), Y13
-	VMOVUPS      576(R9), Y14
-	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 136(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VMOVUPS      96(R9), Y12
-	VMOVUPS      352(R9), Y13
-	VMOVUPS      608(R9), Y14
-	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 140(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VMOVUPS      128(R9), Y12
-	VMOVUPS      384(R9), Y13
-	VMOVUPS      640(R9), Y14
-	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 144(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VMOVUPS      160(R9), Y12
-	VMOVUPS      416(R9), Y13
-	VMOVUPS      672(R9), Y14
-	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 148(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VMOVUPS      192(R9), Y12
-	VMOVUPS      448(R9), Y13
-	VMOVUPS      704(R9), Y14
-	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 152(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	VMOVUPS      224(R9), Y12
-	VMOVUPS      480(R9), Y13
-	VMOVUPS      736(R9), Y14
-	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VFMADD231PS  Y13, Y15, Y6
-	VFMADD231PS  Y14, Y15, Y7
-	VBROADCASTSS 156(R8), Y15
-	VFMADD231PS  Y12, Y15, Y7
-	ADDQ         88(AX), R8
-	ADDQ         128(AX), R9
-	DECQ         R11
-	JNZ          AVX2RestoreK3P1O1_t8_kh
-	MOVQ         64(AX), DI
-	IMULQ        88(AX), DI
-	SUBQ         DI, R8
-	ADDQ         80(AX), R8
-	MOVQ         64(AX), DI
-	IMULQ        128(AX), DI
-	SUBQ         DI, R9
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2RestoreK3P1O1_t8_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK3P1O1_t8_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
-
-AVX2RestoreK3P1O1_t8_relu:
-	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK3P1O1_t8_store
-	VXORPS Y15, Y15, Y15
-	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
-	VMAXPS Y4, Y15, Y4
-	VMAXPS Y5, Y15, Y5
-	VMAXPS Y6, Y15, Y6
-	VMAXPS Y7, Y15, Y7
-
-AVX2RestoreK3P1O1_t8_store:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
-	VMOVUPS Y5, 160(CX)
-	VMOVUPS Y6, 192(CX)
-	VMOVUPS Y7, 224(CX)
+	VMOVUPS Y3, 64(CX)
+	VMOVUPS Y4, 96(CX)
+	VMOVUPS Y6, 128(CX)
+	VMOVUPS Y7, 160(CX)
+	VMOVUPS Y9, 192(CX)
+	VMOVUPS Y10, 224(CX)
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x08, SI
-	JMP     AVX2RestoreK3P1O1_loop
+	JMP     AVX2RestoreK3P1_loop
 
-AVX2RestoreK3P1O1_blk7:
-	// 7 output pixel(s) x 1 output block(s)
+AVX2RestoreK3P1_blk7:
+	// 7 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
+	VXORPS  Y2, Y2, Y2
 	VMOVAPS Y0, Y3
 	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
+	VXORPS  Y5, Y5, Y5
+	VMOVAPS Y0, Y6
+	VMOVAPS Y0, Y7
+	VXORPS  Y8, Y8, Y8
+	VMOVAPS Y0, Y9
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2RestoreK3P1_t7_icb:
+	MOVQ 64(AX), R11
+
+AVX2RestoreK3P1_t7_kh:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      256(R9), Y13
+	VMOVUPS      512(R9), Y14
+	VBROADCASTSS (R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 32(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 64(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 96(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
+	VMOVUPS      32(R9), Y12
+	VMOVUPS      288(R9), Y13
+	VMOVUPS      544(R9), Y14
+	VBROADCASTSS 4(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 36(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 68(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 100(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
+	VMOVUPS      64(R9), Y12
+	VMOVUPS      320(R9), Y13
+	VMOVUPS      576(R9), Y14
+	VBROADCASTSS 8(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 40(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 72(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 104(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
+	VMOVUPS      96(R9), Y12
+	VMOVUPS      352(R9), Y13
+	VMOVUPS      608(R9), Y14
+	VBROADCASTSS 12(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 44(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 76(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 108(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
+	VMOVUPS      128(R9), Y12
+	VMOVUPS      384(R9), Y13
+	VMOVUPS      640(R9), Y14
+	VBROADCASTSS 16(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 48(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 80(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 112(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
+	VMOVUPS      160(R9), Y12
+	VMOVUPS      416(R9), Y13
+	VMOVUPS      672(R9), Y14
+	VBROADCASTSS 20(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 52(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 84(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 116(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
+	VMOVUPS      192(R9), Y12
+	VMOVUPS      448(R9), Y13
+	VMOVUPS      704(R9), Y14
+	VBROADCASTSS 24(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 56(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 88(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 120(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
+	VMOVUPS      224(R9), Y12
+	VMOVUPS      480(R9), Y13
+	VMOVUPS      736(R9), Y14
+	VBROADCASTSS 28(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 60(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 92(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 124(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
+	ADDQ         88(AX), R8
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2RestoreK3P1_t7_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2RestoreK3P1_t7_icb
+	VADDPS       Y2, Y1, Y1
+	VADDPS       Y5, Y4, Y4
+	VADDPS       Y8, Y7, Y7
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1_t7_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y3, Y3
+	VADDPS       96(DI), Y4, Y4
+	VADDPS       128(DI), Y6, Y6
+	VADDPS       160(DI), Y7, Y7
+	VADDPS       192(DI), Y9, Y9
+
+AVX2RestoreK3P1_t7_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2RestoreK3P1_t7_store
+	VXORPS Y15, Y15, Y15
+	VMAXPS Y0, Y15, Y0
+	VMAXPS Y1, Y15, Y1
+	VMAXPS Y3, Y15, Y3
+	VMAXPS Y4, Y15, Y4
+	VMAXPS Y6, Y15, Y6
+	VMAXPS Y7, Y15, Y7
+	VMAXPS Y9, Y15, Y9
+
+AVX2RestoreK3P1_t7_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y3, 64(CX)
+	VMOVUPS Y4, 96(CX)
+	VMOVUPS Y6, 128(CX)
+	VMOVUPS Y7, 160(CX)
+	VMOVUPS Y9, 192(CX)
+	ADDQ    $0x60, BX
+	ADDQ    $0x000000e0, CX
+	SUBQ    $0x07, SI
+	JMP     AVX2RestoreK3P1_loop
+
+AVX2RestoreK3P1_blk6:
+	// 6 output pixel(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VXORPS  Y2, Y2, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VXORPS  Y5, Y5, Y5
+	VMOVAPS Y0, Y6
+	VMOVAPS Y0, Y7
+	VXORPS  Y8, Y8, Y8
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2RestoreK3P1_t6_icb:
+	MOVQ 64(AX), R11
+
+AVX2RestoreK3P1_t6_kh:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      256(R9), Y13
+	VMOVUPS      512(R9), Y14
+	VBROADCASTSS (R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 32(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 64(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 96(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VMOVUPS      32(R9), Y12
+	VMOVUPS      288(R9), Y13
+	VMOVUPS      544(R9), Y14
+	VBROADCASTSS 4(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 36(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 68(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 100(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VMOVUPS      64(R9), Y12
+	VMOVUPS      320(R9), Y13
+	VMOVUPS      576(R9), Y14
+	VBROADCASTSS 8(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 40(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 72(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 104(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VMOVUPS      96(R9), Y12
+	VMOVUPS      352(R9), Y13
+	VMOVUPS      608(R9), Y14
+	VBROADCASTSS 12(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 44(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 76(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 108(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VMOVUPS      128(R9), Y12
+	VMOVUPS      384(R9), Y13
+	VMOVUPS      640(R9), Y14
+	VBROADCASTSS 16(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 48(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 80(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 112(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VMOVUPS      160(R9), Y12
+	VMOVUPS      416(R9), Y13
+	VMOVUPS      672(R9), Y14
+	VBROADCASTSS 20(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 52(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 84(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 116(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VMOVUPS      192(R9), Y12
+	VMOVUPS      448(R9), Y13
+	VMOVUPS      704(R9), Y14
+	VBROADCASTSS 24(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 56(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 88(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 120(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	VMOVUPS      224(R9), Y12
+	VMOVUPS      480(R9), Y13
+	VMOVUPS      736(R9), Y14
+	VBROADCASTSS 28(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 60(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 92(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 124(R8), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	ADDQ         88(AX), R8
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2RestoreK3P1_t6_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2RestoreK3P1_t6_icb
+	VADDPS       Y2, Y1, Y1
+	VADDPS       Y5, Y4, Y4
+	VADDPS       Y8, Y7, Y7
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1_t6_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y3, Y3
+	VADDPS       96(DI), Y4, Y4
+	VADDPS       128(DI), Y6, Y6
+	VADDPS       160(DI), Y7, Y7
+
+AVX2RestoreK3P1_t6_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2RestoreK3P1_t6_store
+	VXORPS Y15, Y15, Y15
+	VMAXPS Y0, Y15, Y0
+	VMAXPS Y1, Y15, Y1
+	VMAXPS Y3, Y15, Y3
+	VMAXPS Y4, Y15, Y4
+	VMAXPS Y6, Y15, Y6
+	VMAXPS Y7, Y15, Y7
+
+AVX2RestoreK3P1_t6_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y3, 64(CX)
+	VMOVUPS Y4, 96(CX)
+	VMOVUPS Y6, 128(CX)
+	VMOVUPS Y7, 160(CX)
+	ADDQ    $0x60, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x06, SI
+	JMP     AVX2RestoreK3P1_loop
+
+AVX2RestoreK3P1_blk5:
+	// 5 output pixel(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VXORPS  Y2, Y2, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VXORPS  Y5, Y5, Y5
 	VMOVAPS Y0, Y6
 	MOVQ    BX, R8
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK3P1O1_t7_icb:
+AVX2RestoreK3P1_t5_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK3P1O1_t7_kh:
+AVX2RestoreK3P1_t5_kh:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      256(R9), Y13
 	VMOVUPS      512(R9), Y14
 	VBROADCASTSS (R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 32(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 64(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
 	VMOVUPS      32(R9), Y12
 	VMOVUPS      288(R9), Y13
 	VMOVUPS      544(R9), Y14
 	VBROADCASTSS 4(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 36(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 68(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
 	VMOVUPS      64(R9), Y12
 	VMOVUPS      320(R9), Y13
 	VMOVUPS      576(R9), Y14
 	VBROADCASTSS 8(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 40(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 72(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
 	VMOVUPS      96(R9), Y12
 	VMOVUPS      352(R9), Y13
 	VMOVUPS      608(R9), Y14
 	VBROADCASTSS 12(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 44(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 76(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
 	VMOVUPS      128(R9), Y12
 	VMOVUPS      384(R9), Y13
 	VMOVUPS      640(R9), Y14
 	VBROADCASTSS 16(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 48(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 80(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
 	VMOVUPS      160(R9), Y12
 	VMOVUPS      416(R9), Y13
 	VMOVUPS      672(R9), Y14
 	VBROADCASTSS 20(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 52(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 84(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
 	VMOVUPS      192(R9), Y12
 	VMOVUPS      448(R9), Y13
 	VMOVUPS      704(R9), Y14
 	VBROADCASTSS 24(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 56(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 88(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
 	VMOVUPS      224(R9), Y12
 	VMOVUPS      480(R9), Y13
 	VMOVUPS      736(R9), Y14
 	VBROADCASTSS 28(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 60(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y13, Y15, Y3
 	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS 92(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
 	VFMADD231PS  Y13, Y15, Y6
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK3P1O1_t7_kh
+	JNZ          AVX2RestoreK3P1_t5_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -21645,517 +20889,286 @@ AVX2RestoreK3P1O1_t7_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK3P1O1_t7_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK3P1_t5_icb
+	VADDPS       Y2, Y1, Y1
+	VADDPS       Y5, Y4, Y4
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK3P1O1_t7_relu
+	JE           AVX2RestoreK3P1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
+	VADDPS       64(DI), Y3, Y3
+	VADDPS       96(DI), Y4, Y4
+	VADDPS       128(DI), Y6, Y6
 
-AVX2RestoreK3P1O1_t7_relu:
+AVX2RestoreK3P1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK3P1O1_t7_store
+	JE     AVX2RestoreK3P1_t5_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
 	VMAXPS Y3, Y15, Y3
 	VMAXPS Y4, Y15, Y4
-	VMAXPS Y5, Y15, Y5
 	VMAXPS Y6, Y15, Y6
 
-AVX2RestoreK3P1O1_t7_store:
+AVX2RestoreK3P1_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
-	VMOVUPS Y5, 160(CX)
-	VMOVUPS Y6, 192(CX)
-	ADDQ    $0x60, BX
-	ADDQ    $0x000000e0, CX
-	SUBQ    $0x07, SI
-	JMP     AVX2RestoreK3P1O1_loop
-
-AVX2RestoreK3P1O1_blk6:
-	// 6 output pixel(s) x 1 output block(s)
-	MOVQ    24(AX), DI
-	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
-	MOVQ    BX, R8
-	MOVQ    8(AX), R9
-	MOVQ    56(AX), R10
-
-AVX2RestoreK3P1O1_t6_icb:
-	MOVQ 64(AX), R11
-
-AVX2RestoreK3P1O1_t6_kh:
-	VMOVUPS      (R9), Y12
-	VMOVUPS      256(R9), Y13
-	VMOVUPS      512(R9), Y14
-	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VMOVUPS      32(R9), Y12
-	VMOVUPS      288(R9), Y13
-	VMOVUPS      544(R9), Y14
-	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VMOVUPS      64(R9), Y12
-	VMOVUPS      320(R9), Y13
-	VMOVUPS      576(R9), Y14
-	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VMOVUPS      96(R9), Y12
-	VMOVUPS      352(R9), Y13
-	VMOVUPS      608(R9), Y14
-	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VMOVUPS      128(R9), Y12
-	VMOVUPS      384(R9), Y13
-	VMOVUPS      640(R9), Y14
-	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VMOVUPS      160(R9), Y12
-	VMOVUPS      416(R9), Y13
-	VMOVUPS      672(R9), Y14
-	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VMOVUPS      192(R9), Y12
-	VMOVUPS      448(R9), Y13
-	VMOVUPS      704(R9), Y14
-	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	VMOVUPS      224(R9), Y12
-	VMOVUPS      480(R9), Y13
-	VMOVUPS      736(R9), Y14
-	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VFMADD231PS  Y14, Y15, Y5
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y12, Y15, Y5
-	ADDQ         88(AX), R8
-	ADDQ         128(AX), R9
-	DECQ         R11
-	JNZ          AVX2RestoreK3P1O1_t6_kh
-	MOVQ         64(AX), DI
-	IMULQ        88(AX), DI
-	SUBQ         DI, R8
-	ADDQ         80(AX), R8
-	MOVQ         64(AX), DI
-	IMULQ        128(AX), DI
-	SUBQ         DI, R9
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2RestoreK3P1O1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK3P1O1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-
-AVX2RestoreK3P1O1_t6_relu:
-	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK3P1O1_t6_store
-	VXORPS Y15, Y15, Y15
-	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
-	VMAXPS Y4, Y15, Y4
-	VMAXPS Y5, Y15, Y5
-
-AVX2RestoreK3P1O1_t6_store:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
-	VMOVUPS Y5, 160(CX)
-	ADDQ    $0x60, BX
-	ADDQ    $0x000000c0, CX
-	SUBQ    $0x06, SI
-	JMP     AVX2RestoreK3P1O1_loop
-
-AVX2RestoreK3P1O1_blk5:
-	// 5 output pixel(s) x 1 output block(s)
-	MOVQ    24(AX), DI
-	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	VMOVAPS Y0, Y4
-	MOVQ    BX, R8
-	MOVQ    8(AX), R9
-	MOVQ    56(AX), R10
-
-AVX2RestoreK3P1O1_t5_icb:
-	MOVQ 64(AX), R11
-
-AVX2RestoreK3P1O1_t5_kh:
-	VMOVUPS      (R9), Y12
-	VMOVUPS      256(R9), Y13
-	VMOVUPS      512(R9), Y14
-	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VMOVUPS      32(R9), Y12
-	VMOVUPS      288(R9), Y13
-	VMOVUPS      544(R9), Y14
-	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VMOVUPS      64(R9), Y12
-	VMOVUPS      320(R9), Y13
-	VMOVUPS      576(R9), Y14
-	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VMOVUPS      96(R9), Y12
-	VMOVUPS      352(R9), Y13
-	VMOVUPS      608(R9), Y14
-	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VMOVUPS      128(R9), Y12
-	VMOVUPS      384(R9), Y13
-	VMOVUPS      640(R9), Y14
-	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VMOVUPS      160(R9), Y12
-	VMOVUPS      416(R9), Y13
-	VMOVUPS      672(R9), Y14
-	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VMOVUPS      192(R9), Y12
-	VMOVUPS      448(R9), Y13
-	VMOVUPS      704(R9), Y14
-	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	VMOVUPS      224(R9), Y12
-	VMOVUPS      480(R9), Y13
-	VMOVUPS      736(R9), Y14
-	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
-	VFMADD231PS  Y13, Y15, Y4
-	ADDQ         88(AX), R8
-	ADDQ         128(AX), R9
-	DECQ         R11
-	JNZ          AVX2RestoreK3P1O1_t5_kh
-	MOVQ         64(AX), DI
-	IMULQ        88(AX), DI
-	SUBQ         DI, R8
-	ADDQ         80(AX), R8
-	MOVQ         64(AX), DI
-	IMULQ        128(AX), DI
-	SUBQ         DI, R9
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2RestoreK3P1O1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK3P1O1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-
-AVX2RestoreK3P1O1_t5_relu:
-	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK3P1O1_t5_store
-	VXORPS Y15, Y15, Y15
-	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
-	VMAXPS Y4, Y15, Y4
-
-AVX2RestoreK3P1O1_t5_store:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
+	VMOVUPS Y3, 64(CX)
+	VMOVUPS Y4, 96(CX)
+	VMOVUPS Y6, 128(CX)
 	ADDQ    $0x40, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2RestoreK3P1O1_loop
+	JMP     AVX2RestoreK3P1_loop
 
-AVX2RestoreK3P1O1_blk4:
-	// 4 output pixel(s) x 1 output block(s)
+AVX2RestoreK3P1_blk4:
+	// 4 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
+	VXORPS  Y2, Y2, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VXORPS  Y5, Y5, Y5
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2RestoreK3P1_t4_icb:
+	MOVQ 64(AX), R11
+
+AVX2RestoreK3P1_t4_kh:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      256(R9), Y13
+	VMOVUPS      512(R9), Y14
+	VBROADCASTSS (R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 32(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 64(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VMOVUPS      32(R9), Y12
+	VMOVUPS      288(R9), Y13
+	VMOVUPS      544(R9), Y14
+	VBROADCASTSS 4(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 36(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 68(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VMOVUPS      64(R9), Y12
+	VMOVUPS      320(R9), Y13
+	VMOVUPS      576(R9), Y14
+	VBROADCASTSS 8(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 40(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 72(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VMOVUPS      96(R9), Y12
+	VMOVUPS      352(R9), Y13
+	VMOVUPS      608(R9), Y14
+	VBROADCASTSS 12(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 44(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 76(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VMOVUPS      128(R9), Y12
+	VMOVUPS      384(R9), Y13
+	VMOVUPS      640(R9), Y14
+	VBROADCASTSS 16(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 48(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 80(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VMOVUPS      160(R9), Y12
+	VMOVUPS      416(R9), Y13
+	VMOVUPS      672(R9), Y14
+	VBROADCASTSS 20(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 52(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 84(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VMOVUPS      192(R9), Y12
+	VMOVUPS      448(R9), Y13
+	VMOVUPS      704(R9), Y14
+	VBROADCASTSS 24(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 56(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 88(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	VMOVUPS      224(R9), Y12
+	VMOVUPS      480(R9), Y13
+	VMOVUPS      736(R9), Y14
+	VBROADCASTSS 28(R8), Y15
+	VFMADD231PS  Y13, Y15, Y0
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 60(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 92(R8), Y15
+	VFMADD231PS  Y12, Y15, Y4
+	ADDQ         88(AX), R8
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2RestoreK3P1_t4_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2RestoreK3P1_t4_icb
+	VADDPS       Y2, Y1, Y1
+	VADDPS       Y5, Y4, Y4
+	CMPQ         32(AX), $0x00
+	JE           AVX2RestoreK3P1_t4_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y3, Y3
+	VADDPS       96(DI), Y4, Y4
+
+AVX2RestoreK3P1_t4_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2RestoreK3P1_t4_store
+	VXORPS Y15, Y15, Y15
+	VMAXPS Y0, Y15, Y0
+	VMAXPS Y1, Y15, Y1
+	VMAXPS Y3, Y15, Y3
+	VMAXPS Y4, Y15, Y4
+
+AVX2RestoreK3P1_t4_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y3, 64(CX)
+	VMOVUPS Y4, 96(CX)
+	ADDQ    $0x40, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2RestoreK3P1_loop
+
+AVX2RestoreK3P1_blk3:
+	// 3 output pixel(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VXORPS  Y2, Y2, Y2
 	VMOVAPS Y0, Y3
 	MOVQ    BX, R8
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK3P1O1_t4_icb:
+AVX2RestoreK3P1_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK3P1O1_t4_kh:
+AVX2RestoreK3P1_t3_kh:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      256(R9), Y13
 	VMOVUPS      512(R9), Y14
 	VBROADCASTSS (R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 32(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y3
 	VMOVUPS      32(R9), Y12
 	VMOVUPS      288(R9), Y13
 	VMOVUPS      544(R9), Y14
 	VBROADCASTSS 4(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 36(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y3
 	VMOVUPS      64(R9), Y12
 	VMOVUPS      320(R9), Y13
 	VMOVUPS      576(R9), Y14
 	VBROADCASTSS 8(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 40(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y3
 	VMOVUPS      96(R9), Y12
 	VMOVUPS      352(R9), Y13
 	VMOVUPS      608(R9), Y14
 	VBROADCASTSS 12(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 44(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y3
 	VMOVUPS      128(R9), Y12
 	VMOVUPS      384(R9), Y13
 	VMOVUPS      640(R9), Y14
 	VBROADCASTSS 16(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 48(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y3
 	VMOVUPS      160(R9), Y12
 	VMOVUPS      416(R9), Y13
 	VMOVUPS      672(R9), Y14
 	VBROADCASTSS 20(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 52(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y3
 	VMOVUPS      192(R9), Y12
 	VMOVUPS      448(R9), Y13
 	VMOVUPS      704(R9), Y14
 	VBROADCASTSS 24(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 56(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y3
 	VMOVUPS      224(R9), Y12
 	VMOVUPS      480(R9), Y13
 	VMOVUPS      736(R9), Y14
 	VBROADCASTSS 28(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 60(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VFMADD231PS  Y14, Y15, Y3
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y3
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK3P1O1_t4_kh
+	JNZ          AVX2RestoreK3P1_t3_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -22165,179 +21178,52 @@ AVX2RestoreK3P1O1_t4_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK3P1O1_t4_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK3P1_t3_icb
+	VADDPS       Y2, Y1, Y1
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK3P1O1_t4_relu
+	JE           AVX2RestoreK3P1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
+	VADDPS       64(DI), Y3, Y3
 
-AVX2RestoreK3P1O1_t4_relu:
+AVX2RestoreK3P1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK3P1O1_t4_store
+	JE     AVX2RestoreK3P1_t3_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
 	VMAXPS Y3, Y15, Y3
 
-AVX2RestoreK3P1O1_t4_store:
+AVX2RestoreK3P1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	ADDQ    $0x40, BX
-	ADDQ    $0x00000080, CX
-	SUBQ    $0x04, SI
-	JMP     AVX2RestoreK3P1O1_loop
-
-AVX2RestoreK3P1O1_blk3:
-	// 3 output pixel(s) x 1 output block(s)
-	MOVQ    24(AX), DI
-	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	MOVQ    BX, R8
-	MOVQ    8(AX), R9
-	MOVQ    56(AX), R10
-
-AVX2RestoreK3P1O1_t3_icb:
-	MOVQ 64(AX), R11
-
-AVX2RestoreK3P1O1_t3_kh:
-	VMOVUPS      (R9), Y12
-	VMOVUPS      256(R9), Y13
-	VMOVUPS      512(R9), Y14
-	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VMOVUPS      32(R9), Y12
-	VMOVUPS      288(R9), Y13
-	VMOVUPS      544(R9), Y14
-	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VMOVUPS      64(R9), Y12
-	VMOVUPS      320(R9), Y13
-	VMOVUPS      576(R9), Y14
-	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VMOVUPS      96(R9), Y12
-	VMOVUPS      352(R9), Y13
-	VMOVUPS      608(R9), Y14
-	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VMOVUPS      128(R9), Y12
-	VMOVUPS      384(R9), Y13
-	VMOVUPS      640(R9), Y14
-	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VMOVUPS      160(R9), Y12
-	VMOVUPS      416(R9), Y13
-	VMOVUPS      672(R9), Y14
-	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VMOVUPS      192(R9), Y12
-	VMOVUPS      448(R9), Y13
-	VMOVUPS      704(R9), Y14
-	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	VMOVUPS      224(R9), Y12
-	VMOVUPS      480(R9), Y13
-	VMOVUPS      736(R9), Y14
-	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y1
-	VFMADD231PS  Y13, Y15, Y2
-	ADDQ         88(AX), R8
-	ADDQ         128(AX), R9
-	DECQ         R11
-	JNZ          AVX2RestoreK3P1O1_t3_kh
-	MOVQ         64(AX), DI
-	IMULQ        88(AX), DI
-	SUBQ         DI, R8
-	ADDQ         80(AX), R8
-	MOVQ         64(AX), DI
-	IMULQ        128(AX), DI
-	SUBQ         DI, R9
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2RestoreK3P1O1_t3_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK3P1O1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-
-AVX2RestoreK3P1O1_t3_relu:
-	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK3P1O1_t3_store
-	VXORPS Y15, Y15, Y15
-	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
-
-AVX2RestoreK3P1O1_t3_store:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 64(CX)
 	ADDQ    $0x20, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2RestoreK3P1O1_loop
+	JMP     AVX2RestoreK3P1_loop
 
-AVX2RestoreK3P1O1_blk2:
-	// 2 output pixel(s) x 1 output block(s)
+AVX2RestoreK3P1_blk2:
+	// 2 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
+	VXORPS  Y2, Y2, Y2
 	MOVQ    BX, R8
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK3P1O1_t2_icb:
+AVX2RestoreK3P1_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK3P1O1_t2_kh:
+AVX2RestoreK3P1_t2_kh:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      256(R9), Y13
 	VMOVUPS      512(R9), Y14
 	VBROADCASTSS (R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 32(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
 	VMOVUPS      32(R9), Y12
@@ -22345,7 +21231,7 @@ AVX2RestoreK3P1O1_t2_kh:
 	VMOVUPS      544(R9), Y14
 	VBROADCASTSS 4(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 36(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
 	VMOVUPS      64(R9), Y12
@@ -22353,7 +21239,7 @@ AVX2RestoreK3P1O1_t2_kh:
 	VMOVUPS      576(R9), Y14
 	VBROADCASTSS 8(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 40(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
 	VMOVUPS      96(R9), Y12
@@ -22361,7 +21247,7 @@ AVX2RestoreK3P1O1_t2_kh:
 	VMOVUPS      608(R9), Y14
 	VBROADCASTSS 12(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 44(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
 	VMOVUPS      128(R9), Y12
@@ -22369,7 +21255,7 @@ AVX2RestoreK3P1O1_t2_kh:
 	VMOVUPS      640(R9), Y14
 	VBROADCASTSS 16(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 48(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
 	VMOVUPS      160(R9), Y12
@@ -22377,7 +21263,7 @@ AVX2RestoreK3P1O1_t2_kh:
 	VMOVUPS      672(R9), Y14
 	VBROADCASTSS 20(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 52(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
 	VMOVUPS      192(R9), Y12
@@ -22385,7 +21271,7 @@ AVX2RestoreK3P1O1_t2_kh:
 	VMOVUPS      704(R9), Y14
 	VBROADCASTSS 24(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 56(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
 	VMOVUPS      224(R9), Y12
@@ -22393,13 +21279,13 @@ AVX2RestoreK3P1O1_t2_kh:
 	VMOVUPS      736(R9), Y14
 	VBROADCASTSS 28(R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
-	VFMADD231PS  Y14, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
 	VBROADCASTSS 60(R8), Y15
 	VFMADD231PS  Y12, Y15, Y1
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK3P1O1_t2_kh
+	JNZ          AVX2RestoreK3P1_t2_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -22409,41 +21295,41 @@ AVX2RestoreK3P1O1_t2_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK3P1O1_t2_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK3P1_t2_icb
+	VADDPS       Y2, Y1, Y1
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK3P1O1_t2_relu
+	JE           AVX2RestoreK3P1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 
-AVX2RestoreK3P1O1_t2_relu:
+AVX2RestoreK3P1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK3P1O1_t2_store
+	JE     AVX2RestoreK3P1_t2_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 	VMAXPS Y1, Y15, Y1
 
-AVX2RestoreK3P1O1_t2_store:
+AVX2RestoreK3P1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	ADDQ    $0x20, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2RestoreK3P1O1_loop
+	JMP     AVX2RestoreK3P1_loop
 
-AVX2RestoreK3P1O1_blk1:
-	// 1 output pixel(s) x 1 output block(s)
+AVX2RestoreK3P1_blk1:
+	// 1 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	MOVQ    BX, R8
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK3P1O1_t1_icb:
+AVX2RestoreK3P1_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK3P1O1_t1_kh:
+AVX2RestoreK3P1_t1_kh:
 	VMOVUPS      256(R9), Y13
 	VBROADCASTSS (R8), Y15
 	VFMADD231PS  Y13, Y15, Y0
@@ -22471,7 +21357,7 @@ AVX2RestoreK3P1O1_t1_kh:
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK3P1O1_t1_kh
+	JNZ          AVX2RestoreK3P1_t1_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -22481,377 +21367,242 @@ AVX2RestoreK3P1O1_t1_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK3P1O1_t1_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK3P1_t1_icb
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK3P1O1_t1_relu
+	JE           AVX2RestoreK3P1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
-AVX2RestoreK3P1O1_t1_relu:
+AVX2RestoreK3P1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK3P1O1_t1_store
+	JE     AVX2RestoreK3P1_t1_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 
-AVX2RestoreK3P1O1_t1_store:
+AVX2RestoreK3P1_t1_store:
 	VMOVUPS Y0, (CX)
 	ADDQ    $0x00, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2RestoreK3P1O1_loop
+	JMP     AVX2RestoreK3P1_loop
 
-AVX2RestoreK3P1O1_done:
+AVX2RestoreK3P1_done:
 	VZEROUPPER
 	RET
 
-// func AVX2RestoreK4P1O1(p *Params)
+// func AVX2RestoreK4P1(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2RestoreK4P1O1(SB), NOSPLIT, $0-8
+TEXT ·AVX2RestoreK4P1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2RestoreK4P1O1_nores
+	JZ    AVX2RestoreK4P1_nores
 	SUBQ  CX, DX
 
-AVX2RestoreK4P1O1_nores:
+AVX2RestoreK4P1_nores:
 	MOVQ (AX), BX
 	MOVQ 40(AX), SI
-	MOVQ 112(AX), R13
 
-AVX2RestoreK4P1O1_loop:
-	CMPQ SI, $0x14
-	JGE  AVX2RestoreK4P1O1_blk10
-	CMPQ SI, $0x0b
-	JLE  AVX2RestoreK4P1O1_rest
+AVX2RestoreK4P1_loop:
+	CMPQ SI, $0x08
+	JGE  AVX2RestoreK4P1_blk4
+	CMPQ SI, $0x05
+	JLE  AVX2RestoreK4P1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
 	INCQ DI
 	ANDQ $-2, DI
-	JMP  AVX2RestoreK4P1O1_dispatch
+	JMP  AVX2RestoreK4P1_dispatch
 
-AVX2RestoreK4P1O1_rest:
+AVX2RestoreK4P1_rest:
 	TESTQ SI, SI
-	JZ    AVX2RestoreK4P1O1_done
+	JZ    AVX2RestoreK4P1_done
 	MOVQ  SI, DI
 
-AVX2RestoreK4P1O1_dispatch:
-	CMPQ DI, $0x0b
-	JE   AVX2RestoreK4P1O1_blk11
-	CMPQ DI, $0x0a
-	JE   AVX2RestoreK4P1O1_blk10
-	CMPQ DI, $0x09
-	JE   AVX2RestoreK4P1O1_blk9
-	CMPQ DI, $0x08
-	JE   AVX2RestoreK4P1O1_blk8
-	CMPQ DI, $0x07
-	JE   AVX2RestoreK4P1O1_blk7
-	CMPQ DI, $0x06
-	JE   AVX2RestoreK4P1O1_blk6
+AVX2RestoreK4P1_dispatch:
 	CMPQ DI, $0x05
-	JE   AVX2RestoreK4P1O1_blk5
+	JE   AVX2RestoreK4P1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2RestoreK4P1O1_blk4
+	JE   AVX2RestoreK4P1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2RestoreK4P1O1_blk3
+	JE   AVX2RestoreK4P1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2RestoreK4P1O1_blk2
+	JE   AVX2RestoreK4P1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2RestoreK4P1O1_blk1
-	JMP  AVX2RestoreK4P1O1_done
+	JE   AVX2RestoreK4P1_blk1
+	JMP  AVX2RestoreK4P1_done
 
-AVX2RestoreK4P1O1_blk11:
-	// 11 output pixel(s) x 1 output block(s)
+AVX2RestoreK4P1_blk5:
+	// 5 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
+	VXORPS  Y1, Y1, Y1
 	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
+	VXORPS  Y3, Y3, Y3
 	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
+	VXORPS  Y5, Y5, Y5
 	VMOVAPS Y0, Y6
-	VMOVAPS Y0, Y7
+	VXORPS  Y7, Y7, Y7
 	VMOVAPS Y0, Y8
-	VMOVAPS Y0, Y9
-	VMOVAPS Y0, Y10
+	VXORPS  Y9, Y9, Y9
 	MOVQ    BX, R8
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK4P1O1_t11_icb:
+AVX2RestoreK4P1_t5_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK4P1O1_t11_kh:
-	VMOVUPS      (R9), Y11
-	VMOVUPS      256(R9), Y12
-	VMOVUPS      512(R9), Y13
-	VMOVUPS      768(R9), Y14
+AVX2RestoreK4P1_t5_kh:
+	VMOVUPS      (R9), Y10
+	VMOVUPS      256(R9), Y11
+	VMOVUPS      512(R9), Y12
+	VMOVUPS      768(R9), Y13
 	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
 	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 128(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 160(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VFMADD231PS  Y14, Y15, Y10
-	VBROADCASTSS 192(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VFMADD231PS  Y12, Y15, Y10
-	VMOVUPS      32(R9), Y11
-	VMOVUPS      288(R9), Y12
-	VMOVUPS      544(R9), Y13
-	VMOVUPS      800(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y8
+	VMOVUPS      32(R9), Y10
+	VMOVUPS      288(R9), Y11
+	VMOVUPS      544(R9), Y12
+	VMOVUPS      800(R9), Y13
 	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
 	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 132(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 164(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VFMADD231PS  Y14, Y15, Y10
-	VBROADCASTSS 196(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VFMADD231PS  Y12, Y15, Y10
-	VMOVUPS      64(R9), Y11
-	VMOVUPS      320(R9), Y12
-	VMOVUPS      576(R9), Y13
-	VMOVUPS      832(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y8
+	VMOVUPS      64(R9), Y10
+	VMOVUPS      320(R9), Y11
+	VMOVUPS      576(R9), Y12
+	VMOVUPS      832(R9), Y13
 	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
 	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 136(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 168(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VFMADD231PS  Y14, Y15, Y10
-	VBROADCASTSS 200(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VFMADD231PS  Y12, Y15, Y10
-	VMOVUPS      96(R9), Y11
-	VMOVUPS      352(R9), Y12
-	VMOVUPS      608(R9), Y13
-	VMOVUPS      864(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y8
+	VMOVUPS      96(R9), Y10
+	VMOVUPS      352(R9), Y11
+	VMOVUPS      608(R9), Y12
+	VMOVUPS      864(R9), Y13
 	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
 	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 140(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 172(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VFMADD231PS  Y14, Y15, Y10
-	VBROADCASTSS 204(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VFMADD231PS  Y12, Y15, Y10
-	VMOVUPS      128(R9), Y11
-	VMOVUPS      384(R9), Y12
-	VMOVUPS      640(R9), Y13
-	VMOVUPS      896(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y8
+	VMOVUPS      128(R9), Y10
+	VMOVUPS      384(R9), Y11
+	VMOVUPS      640(R9), Y12
+	VMOVUPS      896(R9), Y13
 	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
 	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 144(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 176(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VFMADD231PS  Y14, Y15, Y10
-	VBROADCASTSS 208(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VFMADD231PS  Y12, Y15, Y10
-	VMOVUPS      160(R9), Y11
-	VMOVUPS      416(R9), Y12
-	VMOVUPS      672(R9), Y13
-	VMOVUPS      928(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y8
+	VMOVUPS      160(R9), Y10
+	VMOVUPS      416(R9), Y11
+	VMOVUPS      672(R9), Y12
+	VMOVUPS      928(R9), Y13
 	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
 	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 148(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 180(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VFMADD231PS  Y14, Y15, Y10
-	VBROADCASTSS 212(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VFMADD231PS  Y12, Y15, Y10
-	VMOVUPS      192(R9), Y11
-	VMOVUPS      448(R9), Y12
-	VMOVUPS      704(R9), Y13
-	VMOVUPS      960(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y8
+	VMOVUPS      192(R9), Y10
+	VMOVUPS      448(R9), Y11
+	VMOVUPS      704(R9), Y12
+	VMOVUPS      960(R9), Y13
 	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
+	VFMADD231PS  Y13, Y15, Y9
 	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 152(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 184(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VFMADD231PS  Y14, Y15, Y10
-	VBROADCASTSS 216(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VFMADD231PS  Y12, Y15, Y10
-	VMOVUPS      224(R9), Y11
-	VMOVUPS      480(R9), Y12
-	VMOVUPS      736(R9), Y13
-	VMOVUPS      992(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y8
+	VMOVUPS      224(R9), Y10
+	VMOVUPS      480(R9), Y11
+	VMOVUPS      736(R9), Y12
+	VMOVUPS      992(R9), Y13
 	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
 	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
+	VBROADCASTSS 60(R8), Y15
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 156(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 188(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
+	VBROADCASTSS 92(R8), Y15
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
 	VFMADD231PS  Y13, Y15, Y9
-	VFMADD231PS  Y14, Y15, Y10
-	VBROADCASTSS 220(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VFMADD231PS  Y12, Y15, Y10
+	VBROADCASTSS 124(R8), Y15
+	VFMADD231PS  Y10, Y15, Y6
+	VFMADD231PS  Y11, Y15, Y8
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK4P1O1_t11_kh
+	JNZ          AVX2RestoreK4P1_t5_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -22861,1805 +21612,193 @@ AVX2RestoreK4P1O1_t11_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK4P1O1_t11_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK4P1_t5_icb
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y5, Y4, Y4
+	VADDPS       Y7, Y6, Y6
+	VADDPS       Y9, Y8, Y8
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK4P1O1_t11_relu
+	JE           AVX2RestoreK4P1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
-	VADDPS       256(DI), Y8, Y8
-	VADDPS       288(DI), Y9, Y9
-	VADDPS       320(DI), Y10, Y10
+	VADDPS       32(DI), Y2, Y2
+	VADDPS       64(DI), Y4, Y4
+	VADDPS       96(DI), Y6, Y6
+	VADDPS       128(DI), Y8, Y8
 
-AVX2RestoreK4P1O1_t11_relu:
+AVX2RestoreK4P1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK4P1O1_t11_store
+	JE     AVX2RestoreK4P1_t5_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
 	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
 	VMAXPS Y4, Y15, Y4
-	VMAXPS Y5, Y15, Y5
 	VMAXPS Y6, Y15, Y6
-	VMAXPS Y7, Y15, Y7
-	VMAXPS Y8, Y15, Y8
-	VMAXPS Y9, Y15, Y9
-	VMAXPS Y10, Y15, Y10
-
-AVX2RestoreK4P1O1_t11_store:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
-	VMOVUPS Y5, 160(CX)
-	VMOVUPS Y6, 192(CX)
-	VMOVUPS Y7, 224(CX)
-	VMOVUPS Y8, 256(CX)
-	VMOVUPS Y9, 288(CX)
-	VMOVUPS Y10, 320(CX)
-	ADDQ    $0x000000a0, BX
-	ADDQ    $0x00000160, CX
-	SUBQ    $0x0b, SI
-	JMP     AVX2RestoreK4P1O1_loop
-
-AVX2RestoreK4P1O1_blk10:
-	// 10 output pixel(s) x 1 output block(s)
-	MOVQ    24(AX), DI
-	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
-	VMOVAPS Y0, Y6
-	VMOVAPS Y0, Y7
-	VMOVAPS Y0, Y8
-	VMOVAPS Y0, Y9
-	MOVQ    BX, R8
-	MOVQ    8(AX), R9
-	MOVQ    56(AX), R10
-
-AVX2RestoreK4P1O1_t10_icb:
-	MOVQ 64(AX), R11
-
-AVX2RestoreK4P1O1_t10_kh:
-	VMOVUPS      (R9), Y11
-	VMOVUPS      256(R9), Y12
-	VMOVUPS      512(R9), Y13
-	VMOVUPS      768(R9), Y14
-	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 128(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 160(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VBROADCASTSS 192(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VMOVUPS      32(R9), Y11
-	VMOVUPS      288(R9), Y12
-	VMOVUPS      544(R9), Y13
-	VMOVUPS      800(R9), Y14
-	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 132(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 164(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VBROADCASTSS 196(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VMOVUPS      64(R9), Y11
-	VMOVUPS      320(R9), Y12
-	VMOVUPS      576(R9), Y13
-	VMOVUPS      832(R9), Y14
-	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 136(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 168(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VBROADCASTSS 200(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VMOVUPS      96(R9), Y11
-	VMOVUPS      352(R9), Y12
-	VMOVUPS      608(R9), Y13
-	VMOVUPS      864(R9), Y14
-	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 140(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 172(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VBROADCASTSS 204(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VMOVUPS      128(R9), Y11
-	VMOVUPS      384(R9), Y12
-	VMOVUPS      640(R9), Y13
-	VMOVUPS      896(R9), Y14
-	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 144(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 176(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VBROADCASTSS 208(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VMOVUPS      160(R9), Y11
-	VMOVUPS      416(R9), Y12
-	VMOVUPS      672(R9), Y13
-	VMOVUPS      928(R9), Y14
-	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 148(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 180(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VBROADCASTSS 212(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VMOVUPS      192(R9), Y11
-	VMOVUPS      448(R9), Y12
-	VMOVUPS      704(R9), Y13
-	VMOVUPS      960(R9), Y14
-	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 152(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 184(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VBROADCASTSS 216(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	VMOVUPS      224(R9), Y11
-	VMOVUPS      480(R9), Y12
-	VMOVUPS      736(R9), Y13
-	VMOVUPS      992(R9), Y14
-	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 156(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 188(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VFMADD231PS  Y13, Y15, Y9
-	VBROADCASTSS 220(R8), Y15
-	VFMADD231PS  Y11, Y15, Y9
-	ADDQ         88(AX), R8
-	ADDQ         128(AX), R9
-	DECQ         R11
-	JNZ          AVX2RestoreK4P1O1_t10_kh
-	MOVQ         64(AX), DI
-	IMULQ        88(AX), DI
-	SUBQ         DI, R8
-	ADDQ         80(AX), R8
-	MOVQ         64(AX), DI
-	IMULQ        128(AX), DI
-	SUBQ         DI, R9
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2RestoreK4P1O1_t10_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK4P1O1_t10_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
-	VADDPS       256(DI), Y8, Y8
-	VADDPS       288(DI), Y9, Y9
-
-AVX2RestoreK4P1O1_t10_relu:
-	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK4P1O1_t10_store
-	VXORPS Y15, Y15, Y15
-	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
-	VMAXPS Y4, Y15, Y4
-	VMAXPS Y5, Y15, Y5
-	VMAXPS Y6, Y15, Y6
-	VMAXPS Y7, Y15, Y7
-	VMAXPS Y8, Y15, Y8
-	VMAXPS Y9, Y15, Y9
-
-AVX2RestoreK4P1O1_t10_store:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
-	VMOVUPS Y5, 160(CX)
-	VMOVUPS Y6, 192(CX)
-	VMOVUPS Y7, 224(CX)
-	VMOVUPS Y8, 256(CX)
-	VMOVUPS Y9, 288(CX)
-	ADDQ    $0x000000a0, BX
-	ADDQ    $0x00000140, CX
-	SUBQ    $0x0a, SI
-	JMP     AVX2RestoreK4P1O1_loop
-
-AVX2RestoreK4P1O1_blk9:
-	// 9 output pixel(s) x 1 output block(s)
-	MOVQ    24(AX), DI
-	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
-	VMOVAPS Y0, Y6
-	VMOVAPS Y0, Y7
-	VMOVAPS Y0, Y8
-	MOVQ    BX, R8
-	MOVQ    8(AX), R9
-	MOVQ    56(AX), R10
-
-AVX2RestoreK4P1O1_t9_icb:
-	MOVQ 64(AX), R11
-
-AVX2RestoreK4P1O1_t9_kh:
-	VMOVUPS      (R9), Y11
-	VMOVUPS      256(R9), Y12
-	VMOVUPS      512(R9), Y13
-	VMOVUPS      768(R9), Y14
-	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 128(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 160(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VMOVUPS      32(R9), Y11
-	VMOVUPS      288(R9), Y12
-	VMOVUPS      544(R9), Y13
-	VMOVUPS      800(R9), Y14
-	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 132(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 164(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VMOVUPS      64(R9), Y11
-	VMOVUPS      320(R9), Y12
-	VMOVUPS      576(R9), Y13
-	VMOVUPS      832(R9), Y14
-	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 136(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 168(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VMOVUPS      96(R9), Y11
-	VMOVUPS      352(R9), Y12
-	VMOVUPS      608(R9), Y13
-	VMOVUPS      864(R9), Y14
-	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 140(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 172(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VMOVUPS      128(R9), Y11
-	VMOVUPS      384(R9), Y12
-	VMOVUPS      640(R9), Y13
-	VMOVUPS      896(R9), Y14
-	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 144(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 176(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VMOVUPS      160(R9), Y11
-	VMOVUPS      416(R9), Y12
-	VMOVUPS      672(R9), Y13
-	VMOVUPS      928(R9), Y14
-	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 148(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 180(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VMOVUPS      192(R9), Y11
-	VMOVUPS      448(R9), Y12
-	VMOVUPS      704(R9), Y13
-	VMOVUPS      960(R9), Y14
-	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 152(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 184(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	VMOVUPS      224(R9), Y11
-	VMOVUPS      480(R9), Y12
-	VMOVUPS      736(R9), Y13
-	VMOVUPS      992(R9), Y14
-	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 156(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VFMADD231PS  Y14, Y15, Y8
-	VBROADCASTSS 188(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VFMADD231PS  Y12, Y15, Y8
-	ADDQ         88(AX), R8
-	ADDQ         128(AX), R9
-	DECQ         R11
-	JNZ          AVX2RestoreK4P1O1_t9_kh
-	MOVQ         64(AX), DI
-	IMULQ        88(AX), DI
-	SUBQ         DI, R8
-	ADDQ         80(AX), R8
-	MOVQ         64(AX), DI
-	IMULQ        128(AX), DI
-	SUBQ         DI, R9
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2RestoreK4P1O1_t9_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK4P1O1_t9_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
-	VADDPS       256(DI), Y8, Y8
-
-AVX2RestoreK4P1O1_t9_relu:
-	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK4P1O1_t9_store
-	VXORPS Y15, Y15, Y15
-	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
-	VMAXPS Y4, Y15, Y4
-	VMAXPS Y5, Y15, Y5
-	VMAXPS Y6, Y15, Y6
-	VMAXPS Y7, Y15, Y7
 	VMAXPS Y8, Y15, Y8
 
-AVX2RestoreK4P1O1_t9_store:
+AVX2RestoreK4P1_t5_store:
 	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
-	VMOVUPS Y5, 160(CX)
-	VMOVUPS Y6, 192(CX)
-	VMOVUPS Y7, 224(CX)
-	VMOVUPS Y8, 256(CX)
-	ADDQ    $0x00000080, BX
-	ADDQ    $0x00000120, CX
-	SUBQ    $0x09, SI
-	JMP     AVX2RestoreK4P1O1_loop
-
-AVX2RestoreK4P1O1_blk8:
-	// 8 output pixel(s) x 1 output block(s)
-	MOVQ    24(AX), DI
-	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
-	VMOVAPS Y0, Y6
-	VMOVAPS Y0, Y7
-	MOVQ    BX, R8
-	MOVQ    8(AX), R9
-	MOVQ    56(AX), R10
-
-AVX2RestoreK4P1O1_t8_icb:
-	MOVQ 64(AX), R11
-
-AVX2RestoreK4P1O1_t8_kh:
-	VMOVUPS      (R9), Y11
-	VMOVUPS      256(R9), Y12
-	VMOVUPS      512(R9), Y13
-	VMOVUPS      768(R9), Y14
-	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 128(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS 160(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VMOVUPS      32(R9), Y11
-	VMOVUPS      288(R9), Y12
-	VMOVUPS      544(R9), Y13
-	VMOVUPS      800(R9), Y14
-	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 132(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS 164(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VMOVUPS      64(R9), Y11
-	VMOVUPS      320(R9), Y12
-	VMOVUPS      576(R9), Y13
-	VMOVUPS      832(R9), Y14
-	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 136(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS 168(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VMOVUPS      96(R9), Y11
-	VMOVUPS      352(R9), Y12
-	VMOVUPS      608(R9), Y13
-	VMOVUPS      864(R9), Y14
-	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 140(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS 172(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VMOVUPS      128(R9), Y11
-	VMOVUPS      384(R9), Y12
-	VMOVUPS      640(R9), Y13
-	VMOVUPS      896(R9), Y14
-	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 144(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS 176(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VMOVUPS      160(R9), Y11
-	VMOVUPS      416(R9), Y12
-	VMOVUPS      672(R9), Y13
-	VMOVUPS      928(R9), Y14
-	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 148(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS 180(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VMOVUPS      192(R9), Y11
-	VMOVUPS      448(R9), Y12
-	VMOVUPS      704(R9), Y13
-	VMOVUPS      960(R9), Y14
-	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 152(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS 184(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	VMOVUPS      224(R9), Y11
-	VMOVUPS      480(R9), Y12
-	VMOVUPS      736(R9), Y13
-	VMOVUPS      992(R9), Y14
-	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 156(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS 188(R8), Y15
-	VFMADD231PS  Y11, Y15, Y7
-	ADDQ         88(AX), R8
-	ADDQ         128(AX), R9
-	DECQ         R11
-	JNZ          AVX2RestoreK4P1O1_t8_kh
-	MOVQ         64(AX), DI
-	IMULQ        88(AX), DI
-	SUBQ         DI, R8
-	ADDQ         80(AX), R8
-	MOVQ         64(AX), DI
-	IMULQ        128(AX), DI
-	SUBQ         DI, R9
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2RestoreK4P1O1_t8_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK4P1O1_t8_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
-
-AVX2RestoreK4P1O1_t8_relu:
-	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK4P1O1_t8_store
-	VXORPS Y15, Y15, Y15
-	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
-	VMAXPS Y4, Y15, Y4
-	VMAXPS Y5, Y15, Y5
-	VMAXPS Y6, Y15, Y6
-	VMAXPS Y7, Y15, Y7
-
-AVX2RestoreK4P1O1_t8_store:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
-	VMOVUPS Y5, 160(CX)
-	VMOVUPS Y6, 192(CX)
-	VMOVUPS Y7, 224(CX)
-	ADDQ    $0x00000080, BX
-	ADDQ    $0x00000100, CX
-	SUBQ    $0x08, SI
-	JMP     AVX2RestoreK4P1O1_loop
-
-AVX2RestoreK4P1O1_blk7:
-	// 7 output pixel(s) x 1 output block(s)
-	MOVQ    24(AX), DI
-	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
-	VMOVAPS Y0, Y6
-	MOVQ    BX, R8
-	MOVQ    8(AX), R9
-	MOVQ    56(AX), R10
-
-AVX2RestoreK4P1O1_t7_icb:
-	MOVQ 64(AX), R11
-
-AVX2RestoreK4P1O1_t7_kh:
-	VMOVUPS      (R9), Y11
-	VMOVUPS      256(R9), Y12
-	VMOVUPS      512(R9), Y13
-	VMOVUPS      768(R9), Y14
-	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 128(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VMOVUPS      32(R9), Y11
-	VMOVUPS      288(R9), Y12
-	VMOVUPS      544(R9), Y13
-	VMOVUPS      800(R9), Y14
-	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 132(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VMOVUPS      64(R9), Y11
-	VMOVUPS      320(R9), Y12
-	VMOVUPS      576(R9), Y13
-	VMOVUPS      832(R9), Y14
-	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 136(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VMOVUPS      96(R9), Y11
-	VMOVUPS      352(R9), Y12
-	VMOVUPS      608(R9), Y13
-	VMOVUPS      864(R9), Y14
-	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 140(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VMOVUPS      128(R9), Y11
-	VMOVUPS      384(R9), Y12
-	VMOVUPS      640(R9), Y13
-	VMOVUPS      896(R9), Y14
-	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 144(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VMOVUPS      160(R9), Y11
-	VMOVUPS      416(R9), Y12
-	VMOVUPS      672(R9), Y13
-	VMOVUPS      928(R9), Y14
-	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 148(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VMOVUPS      192(R9), Y11
-	VMOVUPS      448(R9), Y12
-	VMOVUPS      704(R9), Y13
-	VMOVUPS      960(R9), Y14
-	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 152(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	VMOVUPS      224(R9), Y11
-	VMOVUPS      480(R9), Y12
-	VMOVUPS      736(R9), Y13
-	VMOVUPS      992(R9), Y14
-	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VFMADD231PS  Y14, Y15, Y6
-	VBROADCASTSS 156(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VFMADD231PS  Y12, Y15, Y6
-	ADDQ         88(AX), R8
-	ADDQ         128(AX), R9
-	DECQ         R11
-	JNZ          AVX2RestoreK4P1O1_t7_kh
-	MOVQ         64(AX), DI
-	IMULQ        88(AX), DI
-	SUBQ         DI, R8
-	ADDQ         80(AX), R8
-	MOVQ         64(AX), DI
-	IMULQ        128(AX), DI
-	SUBQ         DI, R9
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2RestoreK4P1O1_t7_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK4P1O1_t7_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-
-AVX2RestoreK4P1O1_t7_relu:
-	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK4P1O1_t7_store
-	VXORPS Y15, Y15, Y15
-	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
-	VMAXPS Y4, Y15, Y4
-	VMAXPS Y5, Y15, Y5
-	VMAXPS Y6, Y15, Y6
-
-AVX2RestoreK4P1O1_t7_store:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
-	VMOVUPS Y5, 160(CX)
-	VMOVUPS Y6, 192(CX)
-	ADDQ    $0x60, BX
-	ADDQ    $0x000000e0, CX
-	SUBQ    $0x07, SI
-	JMP     AVX2RestoreK4P1O1_loop
-
-AVX2RestoreK4P1O1_blk6:
-	// 6 output pixel(s) x 1 output block(s)
-	MOVQ    24(AX), DI
-	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
-	MOVQ    BX, R8
-	MOVQ    8(AX), R9
-	MOVQ    56(AX), R10
-
-AVX2RestoreK4P1O1_t6_icb:
-	MOVQ 64(AX), R11
-
-AVX2RestoreK4P1O1_t6_kh:
-	VMOVUPS      (R9), Y11
-	VMOVUPS      256(R9), Y12
-	VMOVUPS      512(R9), Y13
-	VMOVUPS      768(R9), Y14
-	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VBROADCASTSS 128(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VMOVUPS      32(R9), Y11
-	VMOVUPS      288(R9), Y12
-	VMOVUPS      544(R9), Y13
-	VMOVUPS      800(R9), Y14
-	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VBROADCASTSS 132(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VMOVUPS      64(R9), Y11
-	VMOVUPS      320(R9), Y12
-	VMOVUPS      576(R9), Y13
-	VMOVUPS      832(R9), Y14
-	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VBROADCASTSS 136(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VMOVUPS      96(R9), Y11
-	VMOVUPS      352(R9), Y12
-	VMOVUPS      608(R9), Y13
-	VMOVUPS      864(R9), Y14
-	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VBROADCASTSS 140(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VMOVUPS      128(R9), Y11
-	VMOVUPS      384(R9), Y12
-	VMOVUPS      640(R9), Y13
-	VMOVUPS      896(R9), Y14
-	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VBROADCASTSS 144(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VMOVUPS      160(R9), Y11
-	VMOVUPS      416(R9), Y12
-	VMOVUPS      672(R9), Y13
-	VMOVUPS      928(R9), Y14
-	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VBROADCASTSS 148(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VMOVUPS      192(R9), Y11
-	VMOVUPS      448(R9), Y12
-	VMOVUPS      704(R9), Y13
-	VMOVUPS      960(R9), Y14
-	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VBROADCASTSS 152(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	VMOVUPS      224(R9), Y11
-	VMOVUPS      480(R9), Y12
-	VMOVUPS      736(R9), Y13
-	VMOVUPS      992(R9), Y14
-	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VFMADD231PS  Y13, Y15, Y5
-	VBROADCASTSS 156(R8), Y15
-	VFMADD231PS  Y11, Y15, Y5
-	ADDQ         88(AX), R8
-	ADDQ         128(AX), R9
-	DECQ         R11
-	JNZ          AVX2RestoreK4P1O1_t6_kh
-	MOVQ         64(AX), DI
-	IMULQ        88(AX), DI
-	SUBQ         DI, R8
-	ADDQ         80(AX), R8
-	MOVQ         64(AX), DI
-	IMULQ        128(AX), DI
-	SUBQ         DI, R9
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2RestoreK4P1O1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK4P1O1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-
-AVX2RestoreK4P1O1_t6_relu:
-	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK4P1O1_t6_store
-	VXORPS Y15, Y15, Y15
-	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
-	VMAXPS Y4, Y15, Y4
-	VMAXPS Y5, Y15, Y5
-
-AVX2RestoreK4P1O1_t6_store:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
-	VMOVUPS Y5, 160(CX)
-	ADDQ    $0x60, BX
-	ADDQ    $0x000000c0, CX
-	SUBQ    $0x06, SI
-	JMP     AVX2RestoreK4P1O1_loop
-
-AVX2RestoreK4P1O1_blk5:
-	// 5 output pixel(s) x 1 output block(s)
-	MOVQ    24(AX), DI
-	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	VMOVAPS Y0, Y4
-	MOVQ    BX, R8
-	MOVQ    8(AX), R9
-	MOVQ    56(AX), R10
-
-AVX2RestoreK4P1O1_t5_icb:
-	MOVQ 64(AX), R11
-
-AVX2RestoreK4P1O1_t5_kh:
-	VMOVUPS      (R9), Y11
-	VMOVUPS      256(R9), Y12
-	VMOVUPS      512(R9), Y13
-	VMOVUPS      768(R9), Y14
-	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VMOVUPS      32(R9), Y11
-	VMOVUPS      288(R9), Y12
-	VMOVUPS      544(R9), Y13
-	VMOVUPS      800(R9), Y14
-	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VMOVUPS      64(R9), Y11
-	VMOVUPS      320(R9), Y12
-	VMOVUPS      576(R9), Y13
-	VMOVUPS      832(R9), Y14
-	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VMOVUPS      96(R9), Y11
-	VMOVUPS      352(R9), Y12
-	VMOVUPS      608(R9), Y13
-	VMOVUPS      864(R9), Y14
-	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VMOVUPS      128(R9), Y11
-	VMOVUPS      384(R9), Y12
-	VMOVUPS      640(R9), Y13
-	VMOVUPS      896(R9), Y14
-	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VMOVUPS      160(R9), Y11
-	VMOVUPS      416(R9), Y12
-	VMOVUPS      672(R9), Y13
-	VMOVUPS      928(R9), Y14
-	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VMOVUPS      192(R9), Y11
-	VMOVUPS      448(R9), Y12
-	VMOVUPS      704(R9), Y13
-	VMOVUPS      960(R9), Y14
-	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	VMOVUPS      224(R9), Y11
-	VMOVUPS      480(R9), Y12
-	VMOVUPS      736(R9), Y13
-	VMOVUPS      992(R9), Y14
-	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
-	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VFMADD231PS  Y14, Y15, Y4
-	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VFMADD231PS  Y12, Y15, Y4
-	ADDQ         88(AX), R8
-	ADDQ         128(AX), R9
-	DECQ         R11
-	JNZ          AVX2RestoreK4P1O1_t5_kh
-	MOVQ         64(AX), DI
-	IMULQ        88(AX), DI
-	SUBQ         DI, R8
-	ADDQ         80(AX), R8
-	MOVQ         64(AX), DI
-	IMULQ        128(AX), DI
-	SUBQ         DI, R9
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2RestoreK4P1O1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK4P1O1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-
-AVX2RestoreK4P1O1_t5_relu:
-	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK4P1O1_t5_store
-	VXORPS Y15, Y15, Y15
-	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
-	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
-	VMAXPS Y4, Y15, Y4
-
-AVX2RestoreK4P1O1_t5_store:
-	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
-	VMOVUPS Y4, 128(CX)
+	VMOVUPS Y2, 32(CX)
+	VMOVUPS Y4, 64(CX)
+	VMOVUPS Y6, 96(CX)
+	VMOVUPS Y8, 128(CX)
 	ADDQ    $0x40, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2RestoreK4P1O1_loop
+	JMP     AVX2RestoreK4P1_loop
 
-AVX2RestoreK4P1O1_blk4:
-	// 4 output pixel(s) x 1 output block(s)
+AVX2RestoreK4P1_blk4:
+	// 4 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
+	VXORPS  Y1, Y1, Y1
 	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
+	VXORPS  Y3, Y3, Y3
+	VMOVAPS Y0, Y4
+	VXORPS  Y5, Y5, Y5
+	VMOVAPS Y0, Y6
+	VXORPS  Y7, Y7, Y7
 	MOVQ    BX, R8
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK4P1O1_t4_icb:
+AVX2RestoreK4P1_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK4P1O1_t4_kh:
-	VMOVUPS      (R9), Y11
-	VMOVUPS      256(R9), Y12
-	VMOVUPS      512(R9), Y13
-	VMOVUPS      768(R9), Y14
+AVX2RestoreK4P1_t4_kh:
+	VMOVUPS      (R9), Y10
+	VMOVUPS      256(R9), Y11
+	VMOVUPS      512(R9), Y12
+	VMOVUPS      768(R9), Y13
 	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
 	VBROADCASTSS 96(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VMOVUPS      32(R9), Y11
-	VMOVUPS      288(R9), Y12
-	VMOVUPS      544(R9), Y13
-	VMOVUPS      800(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VMOVUPS      32(R9), Y10
+	VMOVUPS      288(R9), Y11
+	VMOVUPS      544(R9), Y12
+	VMOVUPS      800(R9), Y13
 	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
 	VBROADCASTSS 100(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VMOVUPS      64(R9), Y11
-	VMOVUPS      320(R9), Y12
-	VMOVUPS      576(R9), Y13
-	VMOVUPS      832(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VMOVUPS      64(R9), Y10
+	VMOVUPS      320(R9), Y11
+	VMOVUPS      576(R9), Y12
+	VMOVUPS      832(R9), Y13
 	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
 	VBROADCASTSS 104(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VMOVUPS      96(R9), Y11
-	VMOVUPS      352(R9), Y12
-	VMOVUPS      608(R9), Y13
-	VMOVUPS      864(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VMOVUPS      96(R9), Y10
+	VMOVUPS      352(R9), Y11
+	VMOVUPS      608(R9), Y12
+	VMOVUPS      864(R9), Y13
 	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
 	VBROADCASTSS 108(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VMOVUPS      128(R9), Y11
-	VMOVUPS      384(R9), Y12
-	VMOVUPS      640(R9), Y13
-	VMOVUPS      896(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VMOVUPS      128(R9), Y10
+	VMOVUPS      384(R9), Y11
+	VMOVUPS      640(R9), Y12
+	VMOVUPS      896(R9), Y13
 	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
 	VBROADCASTSS 112(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VMOVUPS      160(R9), Y11
-	VMOVUPS      416(R9), Y12
-	VMOVUPS      672(R9), Y13
-	VMOVUPS      928(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VMOVUPS      160(R9), Y10
+	VMOVUPS      416(R9), Y11
+	VMOVUPS      672(R9), Y12
+	VMOVUPS      928(R9), Y13
 	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
 	VBROADCASTSS 116(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VMOVUPS      192(R9), Y11
-	VMOVUPS      448(R9), Y12
-	VMOVUPS      704(R9), Y13
-	VMOVUPS      960(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VMOVUPS      192(R9), Y10
+	VMOVUPS      448(R9), Y11
+	VMOVUPS      704(R9), Y12
+	VMOVUPS      960(R9), Y13
 	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
 	VBROADCASTSS 120(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
-	VMOVUPS      224(R9), Y11
-	VMOVUPS      480(R9), Y12
-	VMOVUPS      736(R9), Y13
-	VMOVUPS      992(R9), Y14
+	VFMADD231PS  Y10, Y15, Y6
+	VMOVUPS      224(R9), Y10
+	VMOVUPS      480(R9), Y11
+	VMOVUPS      736(R9), Y12
+	VMOVUPS      992(R9), Y13
 	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
 	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 60(R8), Y15
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VFMADD231PS  Y12, Y15, Y7
 	VBROADCASTSS 124(R8), Y15
-	VFMADD231PS  Y11, Y15, Y3
+	VFMADD231PS  Y10, Y15, Y6
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK4P1O1_t4_kh
+	JNZ          AVX2RestoreK4P1_t4_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -24669,157 +21808,163 @@ AVX2RestoreK4P1O1_t4_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK4P1O1_t4_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK4P1_t4_icb
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y5, Y4, Y4
+	VADDPS       Y7, Y6, Y6
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK4P1O1_t4_relu
+	JE           AVX2RestoreK4P1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
+	VADDPS       32(DI), Y2, Y2
+	VADDPS       64(DI), Y4, Y4
+	VADDPS       96(DI), Y6, Y6
 
-AVX2RestoreK4P1O1_t4_relu:
+AVX2RestoreK4P1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK4P1O1_t4_store
+	JE     AVX2RestoreK4P1_t4_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
 	VMAXPS Y2, Y15, Y2
-	VMAXPS Y3, Y15, Y3
+	VMAXPS Y4, Y15, Y4
+	VMAXPS Y6, Y15, Y6
 
-AVX2RestoreK4P1O1_t4_store:
+AVX2RestoreK4P1_t4_store:
 	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
-	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y2, 32(CX)
+	VMOVUPS Y4, 64(CX)
+	VMOVUPS Y6, 96(CX)
 	ADDQ    $0x40, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2RestoreK4P1O1_loop
+	JMP     AVX2RestoreK4P1_loop
 
-AVX2RestoreK4P1O1_blk3:
-	// 3 output pixel(s) x 1 output block(s)
+AVX2RestoreK4P1_blk3:
+	// 3 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
+	VXORPS  Y1, Y1, Y1
 	VMOVAPS Y0, Y2
+	VXORPS  Y3, Y3, Y3
+	VMOVAPS Y0, Y4
+	VXORPS  Y5, Y5, Y5
 	MOVQ    BX, R8
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK4P1O1_t3_icb:
+AVX2RestoreK4P1_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK4P1O1_t3_kh:
-	VMOVUPS      (R9), Y11
-	VMOVUPS      256(R9), Y12
-	VMOVUPS      512(R9), Y13
-	VMOVUPS      768(R9), Y14
+AVX2RestoreK4P1_t3_kh:
+	VMOVUPS      (R9), Y10
+	VMOVUPS      256(R9), Y11
+	VMOVUPS      512(R9), Y12
+	VMOVUPS      768(R9), Y13
 	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VMOVUPS      32(R9), Y11
-	VMOVUPS      288(R9), Y12
-	VMOVUPS      544(R9), Y13
-	VMOVUPS      800(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VMOVUPS      32(R9), Y10
+	VMOVUPS      288(R9), Y11
+	VMOVUPS      544(R9), Y12
+	VMOVUPS      800(R9), Y13
 	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VMOVUPS      64(R9), Y11
-	VMOVUPS      320(R9), Y12
-	VMOVUPS      576(R9), Y13
-	VMOVUPS      832(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VMOVUPS      64(R9), Y10
+	VMOVUPS      320(R9), Y11
+	VMOVUPS      576(R9), Y12
+	VMOVUPS      832(R9), Y13
 	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VMOVUPS      96(R9), Y11
-	VMOVUPS      352(R9), Y12
-	VMOVUPS      608(R9), Y13
-	VMOVUPS      864(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VMOVUPS      96(R9), Y10
+	VMOVUPS      352(R9), Y11
+	VMOVUPS      608(R9), Y12
+	VMOVUPS      864(R9), Y13
 	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VMOVUPS      128(R9), Y11
-	VMOVUPS      384(R9), Y12
-	VMOVUPS      640(R9), Y13
-	VMOVUPS      896(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VMOVUPS      128(R9), Y10
+	VMOVUPS      384(R9), Y11
+	VMOVUPS      640(R9), Y12
+	VMOVUPS      896(R9), Y13
 	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VMOVUPS      160(R9), Y11
-	VMOVUPS      416(R9), Y12
-	VMOVUPS      672(R9), Y13
-	VMOVUPS      928(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VMOVUPS      160(R9), Y10
+	VMOVUPS      416(R9), Y11
+	VMOVUPS      672(R9), Y12
+	VMOVUPS      928(R9), Y13
 	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VMOVUPS      192(R9), Y11
-	VMOVUPS      448(R9), Y12
-	VMOVUPS      704(R9), Y13
-	VMOVUPS      960(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VMOVUPS      192(R9), Y10
+	VMOVUPS      448(R9), Y11
+	VMOVUPS      704(R9), Y12
+	VMOVUPS      960(R9), Y13
 	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
-	VMOVUPS      224(R9), Y11
-	VMOVUPS      480(R9), Y12
-	VMOVUPS      736(R9), Y13
-	VMOVUPS      992(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
+	VMOVUPS      224(R9), Y10
+	VMOVUPS      480(R9), Y11
+	VMOVUPS      736(R9), Y12
+	VMOVUPS      992(R9), Y13
 	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
 	VFMADD231PS  Y13, Y15, Y1
-	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 60(R8), Y15
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y5
 	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y10, Y15, Y2
+	VFMADD231PS  Y11, Y15, Y4
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK4P1O1_t3_kh
+	JNZ          AVX2RestoreK4P1_t3_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -24829,137 +21974,141 @@ AVX2RestoreK4P1O1_t3_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK4P1O1_t3_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK4P1_t3_icb
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y5, Y4, Y4
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK4P1O1_t3_relu
+	JE           AVX2RestoreK4P1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
+	VADDPS       32(DI), Y2, Y2
+	VADDPS       64(DI), Y4, Y4
 
-AVX2RestoreK4P1O1_t3_relu:
+AVX2RestoreK4P1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK4P1O1_t3_store
+	JE     AVX2RestoreK4P1_t3_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
 	VMAXPS Y2, Y15, Y2
+	VMAXPS Y4, Y15, Y4
 
-AVX2RestoreK4P1O1_t3_store:
+AVX2RestoreK4P1_t3_store:
 	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
-	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y2, 32(CX)
+	VMOVUPS Y4, 64(CX)
 	ADDQ    $0x20, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2RestoreK4P1O1_loop
+	JMP     AVX2RestoreK4P1_loop
 
-AVX2RestoreK4P1O1_blk2:
-	// 2 output pixel(s) x 1 output block(s)
+AVX2RestoreK4P1_blk2:
+	// 2 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
-	VMOVAPS Y0, Y1
+	VXORPS  Y1, Y1, Y1
+	VMOVAPS Y0, Y2
+	VXORPS  Y3, Y3, Y3
 	MOVQ    BX, R8
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK4P1O1_t2_icb:
+AVX2RestoreK4P1_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK4P1O1_t2_kh:
-	VMOVUPS      (R9), Y11
-	VMOVUPS      256(R9), Y12
-	VMOVUPS      512(R9), Y13
-	VMOVUPS      768(R9), Y14
+AVX2RestoreK4P1_t2_kh:
+	VMOVUPS      (R9), Y10
+	VMOVUPS      256(R9), Y11
+	VMOVUPS      512(R9), Y12
+	VMOVUPS      768(R9), Y13
 	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
 	VBROADCASTSS 64(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VMOVUPS      32(R9), Y11
-	VMOVUPS      288(R9), Y12
-	VMOVUPS      544(R9), Y13
-	VMOVUPS      800(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VMOVUPS      32(R9), Y10
+	VMOVUPS      288(R9), Y11
+	VMOVUPS      544(R9), Y12
+	VMOVUPS      800(R9), Y13
 	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
 	VBROADCASTSS 68(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VMOVUPS      64(R9), Y11
-	VMOVUPS      320(R9), Y12
-	VMOVUPS      576(R9), Y13
-	VMOVUPS      832(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VMOVUPS      64(R9), Y10
+	VMOVUPS      320(R9), Y11
+	VMOVUPS      576(R9), Y12
+	VMOVUPS      832(R9), Y13
 	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
 	VBROADCASTSS 72(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VMOVUPS      96(R9), Y11
-	VMOVUPS      352(R9), Y12
-	VMOVUPS      608(R9), Y13
-	VMOVUPS      864(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VMOVUPS      96(R9), Y10
+	VMOVUPS      352(R9), Y11
+	VMOVUPS      608(R9), Y12
+	VMOVUPS      864(R9), Y13
 	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
 	VBROADCASTSS 76(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VMOVUPS      128(R9), Y11
-	VMOVUPS      384(R9), Y12
-	VMOVUPS      640(R9), Y13
-	VMOVUPS      896(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VMOVUPS      128(R9), Y10
+	VMOVUPS      384(R9), Y11
+	VMOVUPS      640(R9), Y12
+	VMOVUPS      896(R9), Y13
 	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
 	VBROADCASTSS 80(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VMOVUPS      160(R9), Y11
-	VMOVUPS      416(R9), Y12
-	VMOVUPS      672(R9), Y13
-	VMOVUPS      928(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VMOVUPS      160(R9), Y10
+	VMOVUPS      416(R9), Y11
+	VMOVUPS      672(R9), Y12
+	VMOVUPS      928(R9), Y13
 	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
 	VBROADCASTSS 84(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VMOVUPS      192(R9), Y11
-	VMOVUPS      448(R9), Y12
-	VMOVUPS      704(R9), Y13
-	VMOVUPS      960(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VMOVUPS      192(R9), Y10
+	VMOVUPS      448(R9), Y11
+	VMOVUPS      704(R9), Y12
+	VMOVUPS      960(R9), Y13
 	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
 	VBROADCASTSS 88(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
-	VMOVUPS      224(R9), Y11
-	VMOVUPS      480(R9), Y12
-	VMOVUPS      736(R9), Y13
-	VMOVUPS      992(R9), Y14
+	VFMADD231PS  Y10, Y15, Y2
+	VMOVUPS      224(R9), Y10
+	VMOVUPS      480(R9), Y11
+	VMOVUPS      736(R9), Y12
+	VMOVUPS      992(R9), Y13
 	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
-	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
 	VFMADD231PS  Y13, Y15, Y1
+	VBROADCASTSS 60(R8), Y15
+	VFMADD231PS  Y11, Y15, Y0
+	VFMADD231PS  Y12, Y15, Y3
 	VBROADCASTSS 92(R8), Y15
-	VFMADD231PS  Y11, Y15, Y1
+	VFMADD231PS  Y10, Y15, Y2
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK4P1O1_t2_kh
+	JNZ          AVX2RestoreK4P1_t2_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -24969,93 +22118,95 @@ AVX2RestoreK4P1O1_t2_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK4P1O1_t2_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK4P1_t2_icb
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK4P1O1_t2_relu
+	JE           AVX2RestoreK4P1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
+	VADDPS       32(DI), Y2, Y2
 
-AVX2RestoreK4P1O1_t2_relu:
+AVX2RestoreK4P1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK4P1O1_t2_store
+	JE     AVX2RestoreK4P1_t2_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
-	VMAXPS Y1, Y15, Y1
+	VMAXPS Y2, Y15, Y2
 
-AVX2RestoreK4P1O1_t2_store:
+AVX2RestoreK4P1_t2_store:
 	VMOVUPS Y0, (CX)
-	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 32(CX)
 	ADDQ    $0x20, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2RestoreK4P1O1_loop
+	JMP     AVX2RestoreK4P1_loop
 
-AVX2RestoreK4P1O1_blk1:
-	// 1 output pixel(s) x 1 output block(s)
+AVX2RestoreK4P1_blk1:
+	// 1 output pixel(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
+	VXORPS  Y1, Y1, Y1
 	MOVQ    BX, R8
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2RestoreK4P1O1_t1_icb:
+AVX2RestoreK4P1_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2RestoreK4P1O1_t1_kh:
-	VMOVUPS      256(R9), Y12
-	VMOVUPS      768(R9), Y14
+AVX2RestoreK4P1_t1_kh:
+	VMOVUPS      256(R9), Y11
+	VMOVUPS      768(R9), Y13
 	VBROADCASTSS (R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 32(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VMOVUPS      288(R9), Y12
-	VMOVUPS      800(R9), Y14
+	VFMADD231PS  Y11, Y15, Y0
+	VMOVUPS      288(R9), Y11
+	VMOVUPS      800(R9), Y13
 	VBROADCASTSS 4(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 36(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VMOVUPS      320(R9), Y12
-	VMOVUPS      832(R9), Y14
+	VFMADD231PS  Y11, Y15, Y0
+	VMOVUPS      320(R9), Y11
+	VMOVUPS      832(R9), Y13
 	VBROADCASTSS 8(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 40(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VMOVUPS      352(R9), Y12
-	VMOVUPS      864(R9), Y14
+	VFMADD231PS  Y11, Y15, Y0
+	VMOVUPS      352(R9), Y11
+	VMOVUPS      864(R9), Y13
 	VBROADCASTSS 12(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 44(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VMOVUPS      384(R9), Y12
-	VMOVUPS      896(R9), Y14
+	VFMADD231PS  Y11, Y15, Y0
+	VMOVUPS      384(R9), Y11
+	VMOVUPS      896(R9), Y13
 	VBROADCASTSS 16(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 48(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VMOVUPS      416(R9), Y12
-	VMOVUPS      928(R9), Y14
+	VFMADD231PS  Y11, Y15, Y0
+	VMOVUPS      416(R9), Y11
+	VMOVUPS      928(R9), Y13
 	VBROADCASTSS 20(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 52(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VMOVUPS      448(R9), Y12
-	VMOVUPS      960(R9), Y14
+	VFMADD231PS  Y11, Y15, Y0
+	VMOVUPS      448(R9), Y11
+	VMOVUPS      960(R9), Y13
 	VBROADCASTSS 24(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 56(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
-	VMOVUPS      480(R9), Y12
-	VMOVUPS      992(R9), Y14
+	VFMADD231PS  Y11, Y15, Y0
+	VMOVUPS      480(R9), Y11
+	VMOVUPS      992(R9), Y13
 	VBROADCASTSS 28(R8), Y15
-	VFMADD231PS  Y14, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
 	VBROADCASTSS 60(R8), Y15
-	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y11, Y15, Y0
 	ADDQ         88(AX), R8
 	ADDQ         128(AX), R9
 	DECQ         R11
-	JNZ          AVX2RestoreK4P1O1_t1_kh
+	JNZ          AVX2RestoreK4P1_t1_kh
 	MOVQ         64(AX), DI
 	IMULQ        88(AX), DI
 	SUBQ         DI, R8
@@ -25065,27 +22216,27 @@ AVX2RestoreK4P1O1_t1_kh:
 	SUBQ         DI, R9
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2RestoreK4P1O1_t1_icb
-	MOVQ         136(AX), R10
+	JNZ          AVX2RestoreK4P1_t1_icb
+	VADDPS       Y1, Y0, Y0
 	CMPQ         32(AX), $0x00
-	JE           AVX2RestoreK4P1O1_t1_relu
+	JE           AVX2RestoreK4P1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
-AVX2RestoreK4P1O1_t1_relu:
+AVX2RestoreK4P1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2RestoreK4P1O1_t1_store
+	JE     AVX2RestoreK4P1_t1_store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y0, Y15, Y0
 
-AVX2RestoreK4P1O1_t1_store:
+AVX2RestoreK4P1_t1_store:
 	VMOVUPS Y0, (CX)
 	ADDQ    $0x00, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2RestoreK4P1O1_loop
+	JMP     AVX2RestoreK4P1_loop
 
-AVX2RestoreK4P1O1_done:
+AVX2RestoreK4P1_done:
 	VZEROUPPER
 	RET
 

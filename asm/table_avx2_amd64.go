@@ -10,9 +10,9 @@ const AVX2MaxOCB = 3
 // AVX2Restore lists the fused stride-2 restore kernels; Fn[ocb-1] takes ocb
 // output blocks a call and MaxPix[ocb-1] output pixels a block.
 var AVX2Restore = []RestoreKernel{
-	{K: 2, Pad: 0, MaxPix: []int{13}, Fn: []func(*Params){AVX2RestoreK2P0O1}},
-	{K: 3, Pad: 1, MaxPix: []int{12}, Fn: []func(*Params){AVX2RestoreK3P1O1}},
-	{K: 4, Pad: 1, MaxPix: []int{11}, Fn: []func(*Params){AVX2RestoreK4P1O1}},
+	{K: 2, Pad: 0, MaxPix: []int{13}, Fn: []func(*Params){AVX2RestoreK2P0}},
+	{K: 3, Pad: 1, MaxPix: []int{8}, Fn: []func(*Params){AVX2RestoreK3P1}},
+	{K: 4, Pad: 1, MaxPix: []int{5}, Fn: []func(*Params){AVX2RestoreK4P1}},
 }
 
 // AVX2URW[ocb] is the pixels per step of the AVX2 kernels for ocb output blocks.

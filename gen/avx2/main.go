@@ -43,7 +43,6 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
@@ -329,53 +328,69 @@ func (k *kernel) outAt(base reg.Register, o, j int) operand.Mem {
 // K=2, P=0 and K=4, P=1 are the usual upsampling layers of U-Nets and
 // decoders.
 //
-// Each takes one output block a call (restoreMaxOCB), its K weight vectors
-// in registers. Forms for 2-3 blocks with the weights as FMA memory
-// operands (more accumulators, no weight registers) were generated and
-// measured: 15-30% slower than the phase kernels on every ImageNet shape,
-// load-bound, so they are not kept. The generator still supports them.
+// Each takes one output block a call, its K weight vectors in registers.
+// (Forms for 2-3 blocks with the weights as FMA memory operands were
+// measured 15-30% slower than the phase kernels on every ImageNet shape,
+// load-bound, and are not generated.)
 var restoreVariants = []struct{ k, pad int }{{2, 0}, {3, 1}, {4, 1}}
 
-const restoreMaxOCB = 1
+func restoreName(k, pad int) string { return fmt.Sprintf("AVX2RestoreK%dP%d", k, pad) }
 
-func restoreName(k, pad, ocb int) string { return fmt.Sprintf("AVX2RestoreK%dP%dO%d", k, pad, ocb) }
-
-// restoreMaxPix is the most output pixels one block of a restore kernel
-// holds: with one output block the K weight vectors of a channel stay in
-// registers (pixels + K + 1 broadcast <= 16); with more, the FMAs read the
-// weights from memory (three load ports keep that FMA-bound), and
-// pixels*ocb accumulators + 1 broadcast <= 16.
-func restoreMaxPix(k, ocb int) int {
-	if ocb == 1 {
-		return 16 - k - 1
+// restoreTaps returns the taps kw that reach an output pixel of parity q.
+func restoreTaps(k, pad, q int) []int {
+	var taps []int
+	for kw := 0; kw < k; kw++ {
+		if (q+pad-kw)%2 == 0 {
+			taps = append(taps, kw)
+		}
 	}
-	return (16 - 1) / ocb
+	return taps
+}
+
+// restorePartials is the number of partial accumulators a block of t
+// output pixels needs: one per (pixel, tap), so that no accumulator takes
+// two dependent FMAs in one input channel's step (an odd column of K=3 has
+// two taps; chained, they made a block latency-bound at 75%).
+func restorePartials(k, pad, t int) int {
+	n := 0
+	for x := 0; x < t; x++ {
+		n += len(restoreTaps(k, pad, x%2))
+	}
+	return n
+}
+
+// restoreMaxPix is the most output pixels a block holds: partial
+// accumulators + K weight vectors + 1 broadcast <= 16 registers.
+func restoreMaxPix(k, pad int) int {
+	t := 0
+	for restorePartials(k, pad, t+1)+k+1 <= 16 {
+		t++
+	}
+	return t
 }
 
 // restore emits one fused stride-2 restore kernel (the second contract of
-// package asm): both horizontal phases of an output row at once. Output
-// pixel x of a block (pair x/2, parity x%2) of output block o accumulates
-// in Y(x*ocb + o). For each input channel the step broadcasts each input
-// column the block reads once and issues every FMA that column feeds.
+// package asm): both horizontal phases of an output row at once, one output
+// block. Partial (pixel x, tap kw) accumulates in its own register, the
+// first partial of each pixel starting at the bias, the others at zero;
+// the epilogue adds them up. For each input channel the step loads the K
+// weight vectors, broadcasts each input column the block reads once and
+// issues every FMA that column feeds.
 type restore struct {
 	c            *build.Context
 	name         string
-	k, pad, ocb  int
+	k, pad       int
 	maxPix, step int // pixels: most in a block; a whole step (even)
 	emin, emax   int
 }
 
-func restoreKernel(c *build.Context, k, pad, ocb int) {
-	r := &restore{c: c, name: restoreName(k, pad, ocb), k: k, pad: pad, ocb: ocb}
+func restoreKernel(c *build.Context, k, pad int) {
+	r := &restore{c: c, name: restoreName(k, pad), k: k, pad: pad}
 	r.emin, r.emax = asm.RestoreSpan(k, pad)
-	r.maxPix = restoreMaxPix(k, ocb)
+	r.maxPix = restoreMaxPix(k, pad)
 	r.step = r.maxPix &^ 1
-	need := r.maxPix*ocb + 1
-	if ocb == 1 {
-		need += k
-	}
-	if need > 16 {
-		log.Fatalf("%s: register budget: %d ymm > 16", r.name, need)
+	if need := restorePartials(k, pad, r.maxPix) + k + 1; need > 16 || r.step < 2 {
+		log.Fatalf("%s: register budget: %d ymm > 16 (or no whole pair fits)", r.name, need)
 	}
 	c.Function(r.name)
 	c.Pragma("noescape")
@@ -383,9 +398,9 @@ func restoreKernel(c *build.Context, k, pad, ocb int) {
 	c.SignatureExpr("func(p *Params)")
 	c.Doc(
 		fmt.Sprintf("%s is the AVX2+FMA fused stride-2 restore kernel for a %d-wide kernel with", r.name, k),
-		fmt.Sprintf("padding %d (input columns %d..%d of each output pair) and %d output block(s),", pad, r.emin, r.emax, ocb),
-		fmt.Sprintf("up to %d output pixels a block. It computes the restore loop of the package", r.maxPix),
-		fmt.Sprintf("comment with OCB = %d, block 8, KW = %d and Pix, ICB, KH >= 1.", ocb, k),
+		fmt.Sprintf("padding %d (input columns %d..%d of each output pair), up to %d output pixels", pad, r.emin, r.emax, r.maxPix),
+		"a block. It computes the restore loop of the package comment with OCB = 1,",
+		fmt.Sprintf("block 8, KW = %d and Pix, ICB, KH >= 1.", k),
 	)
 	c.Load(c.Param("p"), regParams)
 	c.MOVQ(field(offDst), regDst)
@@ -396,7 +411,6 @@ func restoreKernel(c *build.Context, k, pad, ocb int) {
 	c.Label(r.label("nores"))
 	c.MOVQ(field(offSrc), regSrcBase)
 	c.MOVQ(field(offPix), regPix)
-	c.MOVQ(field(offWeiOCB), regWeiOCB)
 
 	// Pixel loop: whole steps (an even number of pixels) while at least
 	// two are left, then at most two blocks: an even one of about half the
@@ -439,47 +453,47 @@ func restoreKernel(c *build.Context, k, pad, ocb int) {
 
 func (r *restore) label(s string) string { return r.name + "_" + s }
 
-func (r *restore) acc(x, o int) reg.VecPhysical { return ymm(x*r.ocb + o) }
-func (r *restore) bcast() reg.VecPhysical       { return ymm(15) }
+func (r *restore) bcast() reg.VecPhysical { return ymm(15) }
 
-// wreg is the register of tap kw's weights when they live in registers
-// (one output block).
-func (r *restore) wreg(kw int) reg.VecPhysical { return ymm(r.maxPix + kw) }
-
-// weight addresses tap kw, input channel i of output block o.
-func (r *restore) weight(o, kw, i int) operand.Mem {
-	m := operand.Mem{Base: regWei, Disp: kw*tapBytes + i*vecBytes}
-	if o > 0 {
-		m.Index, m.Scale = regWeiOCB, uint8(o)
-	}
-	return m
+// wreg is the register of tap kw's weights: right after the partials of
+// the widest block.
+func (r *restore) wreg(kw int) reg.VecPhysical {
+	return ymm(restorePartials(r.k, r.pad, r.maxPix) + kw)
 }
 
 // block emits the reduction and epilogue for t output pixels.
 func (r *restore) block(t int) {
 	c := r.c
 	id := fmt.Sprintf("t%d", t)
-	c.Commentf("%d output pixel(s) x %d output block(s)", t, r.ocb)
+	c.Commentf("%d output pixel(s)", t)
 
-	c.MOVQ(field(offBias), regTmp)
-	for o := 0; o < r.ocb; o++ {
-		c.VMOVUPS(operand.Mem{Base: regTmp, Disp: o * vecBytes}, r.acc(0, o))
-		for x := 1; x < t; x++ {
-			c.VMOVAPS(r.acc(0, o), r.acc(x, o))
-		}
-	}
-	// The FMAs each input column feeds: (pixel, tap).
-	feeds := map[int][][2]int{}
+	// Partial accumulators: part[x][n] for the n-th tap of pixel x.
+	part := make([][]reg.VecPhysical, t)
+	next := 0
+	feeds := map[int][][2]int{} // input column -> (pixel, tap index)
 	used := map[int]bool{}
 	maxCol := 0
 	for x := 0; x < t; x++ {
 		j, q := x/2, x%2
-		for kw := 0; kw < r.k; kw++ {
-			if d := q + r.pad - kw; d%2 == 0 {
-				col := j + d/2 - r.emin
-				feeds[col] = append(feeds[col], [2]int{x, kw})
-				used[kw] = true
-				maxCol = max(maxCol, col)
+		for n, kw := range restoreTaps(r.k, r.pad, q) {
+			part[x] = append(part[x], ymm(next))
+			next++
+			col := j + (q+r.pad-kw)/2 - r.emin
+			feeds[col] = append(feeds[col], [2]int{x, n})
+			used[kw] = true
+			maxCol = max(maxCol, col)
+		}
+	}
+	c.MOVQ(field(offBias), regTmp)
+	c.VMOVUPS(operand.Mem{Base: regTmp}, part[0][0])
+	for x := 0; x < t; x++ {
+		for n, a := range part[x] {
+			switch {
+			case x == 0 && n == 0:
+			case n == 0:
+				c.VMOVAPS(part[0][0], a)
+			default:
+				c.VXORPS(a, a, a)
 			}
 		}
 	}
@@ -490,11 +504,9 @@ func (r *restore) block(t int) {
 	c.MOVQ(field(offKH), regKH)
 	c.Label(r.label(id + "_kh"))
 	for i := 0; i < block; i++ {
-		if r.ocb == 1 {
-			for kw := 0; kw < r.k; kw++ {
-				if used[kw] {
-					c.VMOVUPS(r.weight(0, kw, i), r.wreg(kw))
-				}
+		for kw := 0; kw < r.k; kw++ {
+			if used[kw] {
+				c.VMOVUPS(operand.Mem{Base: regWei, Disp: kw*tapBytes + i*vecBytes}, r.wreg(kw))
 			}
 		}
 		for col := 0; col <= maxCol; col++ {
@@ -503,13 +515,9 @@ func (r *restore) block(t int) {
 			}
 			c.VBROADCASTSS(operand.Mem{Base: regSrc, Disp: col*vecBytes + i*4}, r.bcast())
 			for _, f := range feeds[col] {
-				for o := 0; o < r.ocb; o++ {
-					if r.ocb == 1 {
-						c.VFMADD231PS(r.wreg(f[1]), r.bcast(), r.acc(f[0], o))
-					} else {
-						c.VFMADD231PS(r.weight(o, f[1], i), r.bcast(), r.acc(f[0], o))
-					}
-				}
+				x, n := f[0], f[1]
+				kw := restoreTaps(r.k, r.pad, x%2)[n]
+				c.VFMADD231PS(r.wreg(kw), r.bcast(), part[x][n])
 			}
 		}
 	}
@@ -528,22 +536,21 @@ func (r *restore) block(t int) {
 	c.DECQ(regICB)
 	c.JNZ(operand.LabelRef(r.label(id + "_icb")))
 
-	// Epilogue: residual, ReLU, one store per output vector, in order.
-	out := func(base reg.Register, x, o int) operand.Mem {
-		m := operand.Mem{Base: base, Disp: x * vecBytes}
-		if o > 0 {
-			m.Index, m.Scale = regICB, uint8(o)
+	// Epilogue: sum the partials, residual, ReLU, one store per output
+	// vector, in order.
+	for x := 0; x < t; x++ {
+		for _, a := range part[x][1:] {
+			c.VADDPS(a, part[x][0], part[x][0])
 		}
-		return m
 	}
-	c.MOVQ(field(offDstOCB), regICB)
+	out := func(base reg.Register, x int) operand.Mem {
+		return operand.Mem{Base: base, Disp: x * vecBytes}
+	}
 	c.CMPQ(field(offRes), imm(0)) // Res itself: Res == Dst would give a zero delta
 	c.JE(operand.LabelRef(r.label(id + "_relu")))
 	c.LEAQ(operand.Mem{Base: regDst, Index: regResDelta, Scale: 1}, regTmp)
 	for x := 0; x < t; x++ {
-		for o := 0; o < r.ocb; o++ {
-			c.VADDPS(out(regTmp, x, o), r.acc(x, o), r.acc(x, o))
-		}
+		c.VADDPS(out(regTmp, x), part[x][0], part[x][0])
 	}
 	c.Label(r.label(id + "_relu"))
 	c.CMPQ(field(offReLU), imm(0))
@@ -551,15 +558,11 @@ func (r *restore) block(t int) {
 	zero := r.bcast()
 	c.VXORPS(zero, zero, zero)
 	for x := 0; x < t; x++ {
-		for o := 0; o < r.ocb; o++ {
-			c.VMAXPS(r.acc(x, o), zero, r.acc(x, o))
-		}
+		c.VMAXPS(part[x][0], zero, part[x][0])
 	}
 	c.Label(r.label(id + "_store"))
-	for o := 0; o < r.ocb; o++ {
-		for x := 0; x < t; x++ {
-			c.VMOVUPS(r.acc(x, o), out(regDst, x, o))
-		}
+	for x := 0; x < t; x++ {
+		c.VMOVUPS(part[x][0], out(regDst, x))
 	}
 }
 
@@ -604,13 +607,8 @@ func table() []byte {
 	fmt.Fprintf(&b, "// output blocks a call and MaxPix[ocb-1] output pixels a block.\n")
 	fmt.Fprintf(&b, "var AVX2Restore = []RestoreKernel{\n")
 	for _, v := range restoreVariants {
-		var fns, pix []string
-		for o := 1; o <= restoreMaxOCB; o++ {
-			fns = append(fns, restoreName(v.k, v.pad, o))
-			pix = append(pix, fmt.Sprint(restoreMaxPix(v.k, o)))
-		}
-		fmt.Fprintf(&b, "\t{K: %d, Pad: %d, MaxPix: []int{%s}, Fn: []func(*Params){%s}},\n",
-			v.k, v.pad, strings.Join(pix, ", "), strings.Join(fns, ", "))
+		fmt.Fprintf(&b, "\t{K: %d, Pad: %d, MaxPix: []int{%d}, Fn: []func(*Params){%s}},\n",
+			v.k, v.pad, restoreMaxPix(v.k, v.pad), restoreName(v.k, v.pad))
 	}
 	fmt.Fprintf(&b, "}\n\n")
 	fmt.Fprintf(&b, "// AVX2URW[ocb] is the pixels per step of the AVX2 kernels for ocb output blocks.\n")
@@ -676,9 +674,7 @@ func generate(dir string) error {
 		}
 	}
 	for _, v := range restoreVariants {
-		for o := 1; o <= restoreMaxOCB; o++ {
-			restoreKernel(c, v.k, v.pad, o)
-		}
+		restoreKernel(c, v.k, v.pad)
 	}
 	fmaPeak(c)
 
