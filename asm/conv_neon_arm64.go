@@ -99,3 +99,27 @@ func NEONConv1x1O2S1D2(p *Params)
 //
 //go:noescape
 func NEONConv1x1O2S2D1(p *Params)
+
+// NEONRestoreK2P0O1 is the NEON fused stride-2 restore kernel for a 2-wide kernel with
+// padding 0 (input columns 0..0 of each output pair) and 1 output block(s),
+// up to 12 output pixels a block. It computes the restore loop of the package
+// comment with OCB = 1, block 8, KW = 2 and Pix, ICB, KH >= 1.
+//
+//go:noescape
+func NEONRestoreK2P0O1(p *Params)
+
+// NEONRestoreK3P1O1 is the NEON fused stride-2 restore kernel for a 3-wide kernel with
+// padding 1 (input columns 0..1 of each output pair) and 1 output block(s),
+// up to 11 output pixels a block. It computes the restore loop of the package
+// comment with OCB = 1, block 8, KW = 3 and Pix, ICB, KH >= 1.
+//
+//go:noescape
+func NEONRestoreK3P1O1(p *Params)
+
+// NEONRestoreK4P1O1 is the NEON fused stride-2 restore kernel for a 4-wide kernel with
+// padding 1 (input columns -1..1 of each output pair) and 1 output block(s),
+// up to 11 output pixels a block. It computes the restore loop of the package
+// comment with OCB = 1, block 8, KW = 4 and Pix, ICB, KH >= 1.
+//
+//go:noescape
+func NEONRestoreK4P1O1(p *Params)

@@ -14499,3 +14499,9004 @@ NEONConv1x1O2S2D1_t1_store:
 
 NEONConv1x1O2S2D1_done:
 	RET
+
+// func NEONRestoreK2P0O1(p *Params)
+// Requires: ASIMD
+TEXT ·NEONRestoreK2P0O1(SB), NOSPLIT, $0-8
+	MOVD   p+0(FP), R0
+	MOVD   16(R0), R2
+	MOVD   32(R0), R17
+	SUB    R2, R17, R3
+	MOVD   (R0), R1
+	MOVD   40(R0), R4
+	MOVD   112(R0), R13
+	MOVD   136(R0), R14
+	MOVD   56(R0), R24
+	MOVD   64(R0), R22
+	MOVD   152(R0), R25
+	MOVD   88(R0), R16
+	MOVD   128(R0), R19
+	MUL    R22, R16, R26
+	MOVD   80(R0), R20
+	SUB    R26, R20, R20
+	MUL    R22, R19, R26
+	MOVD   120(R0), R21
+	SUB    R26, R21, R21
+
+NEONRestoreK2P0O1_loop:
+	CMP    $24, R4
+	BGE    NEONRestoreK2P0O1_blk12
+	CMP    $12, R4
+	BLE    NEONRestoreK2P0O1_rest
+	ADD    $1, R4, R26
+	LSR    $2, R26
+	LSL    $1, R26
+	B      NEONRestoreK2P0O1_dispatch
+
+NEONRestoreK2P0O1_rest:
+	CBZ    R4, NEONRestoreK2P0O1_done
+	MOVD   R4, R26
+
+NEONRestoreK2P0O1_dispatch:
+	CMP    $12, R26
+	BEQ    NEONRestoreK2P0O1_blk12
+	CMP    $11, R26
+	BEQ    NEONRestoreK2P0O1_blk11
+	CMP    $10, R26
+	BEQ    NEONRestoreK2P0O1_blk10
+	CMP    $9, R26
+	BEQ    NEONRestoreK2P0O1_blk9
+	CMP    $8, R26
+	BEQ    NEONRestoreK2P0O1_blk8
+	CMP    $7, R26
+	BEQ    NEONRestoreK2P0O1_blk7
+	CMP    $6, R26
+	BEQ    NEONRestoreK2P0O1_blk6
+	CMP    $5, R26
+	BEQ    NEONRestoreK2P0O1_blk5
+	CMP    $4, R26
+	BEQ    NEONRestoreK2P0O1_blk4
+	CMP    $3, R26
+	BEQ    NEONRestoreK2P0O1_blk3
+	CMP    $2, R26
+	BEQ    NEONRestoreK2P0O1_blk2
+	CMP    $1, R26
+	BEQ    NEONRestoreK2P0O1_blk1
+	B      NEONRestoreK2P0O1_done
+
+NEONRestoreK2P0O1_blk12:
+
+	// 12 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	VMOV   V0.B16, V16.B16
+	VMOV   V1.B16, V17.B16
+	VMOV   V0.B16, V18.B16
+	VMOV   V1.B16, V19.B16
+	VMOV   V0.B16, V20.B16
+	VMOV   V1.B16, V21.B16
+	VMOV   V0.B16, V22.B16
+	VMOV   V1.B16, V23.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK2P0O1_t12_icb:
+	MOVD   R22, R11
+
+NEONRestoreK2P0O1_t12_kh:
+	FMOVQ  (R5), F24
+	FMOVQ  32(R5), F25
+	FMOVQ  64(R5), F26
+	FMOVQ  96(R5), F27
+	FMOVQ  128(R5), F28
+	FMOVQ  160(R5), F29
+	FLDPQ  (R6), (F30, F31)
+	WORD   $0x4f9813c0 // fmla v0.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9813e1 // fmla v1.4s, v31.4s, v24.s[0]
+	WORD   $0x4f9913c4 // fmla v4.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9913e5 // fmla v5.4s, v31.4s, v25.s[0]
+	WORD   $0x4f9a13c8 // fmla v8.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9a13e9 // fmla v9.4s, v31.4s, v26.s[0]
+	WORD   $0x4f9b13cc // fmla v12.4s, v30.4s, v27.s[0]
+	WORD   $0x4f9b13ed // fmla v13.4s, v31.4s, v27.s[0]
+	WORD   $0x4f9c13d0 // fmla v16.4s, v30.4s, v28.s[0]
+	WORD   $0x4f9c13f1 // fmla v17.4s, v31.4s, v28.s[0]
+	WORD   $0x4f9d13d4 // fmla v20.4s, v30.4s, v29.s[0]
+	WORD   $0x4f9d13f5 // fmla v21.4s, v31.4s, v29.s[0]
+	FLDPQ  256(R6), (F30, F31)
+	WORD   $0x4f9813c2 // fmla v2.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9813e3 // fmla v3.4s, v31.4s, v24.s[0]
+	WORD   $0x4f9913c6 // fmla v6.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9913e7 // fmla v7.4s, v31.4s, v25.s[0]
+	WORD   $0x4f9a13ca // fmla v10.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9a13eb // fmla v11.4s, v31.4s, v26.s[0]
+	WORD   $0x4f9b13ce // fmla v14.4s, v30.4s, v27.s[0]
+	WORD   $0x4f9b13ef // fmla v15.4s, v31.4s, v27.s[0]
+	WORD   $0x4f9c13d2 // fmla v18.4s, v30.4s, v28.s[0]
+	WORD   $0x4f9c13f3 // fmla v19.4s, v31.4s, v28.s[0]
+	WORD   $0x4f9d13d6 // fmla v22.4s, v30.4s, v29.s[0]
+	WORD   $0x4f9d13f7 // fmla v23.4s, v31.4s, v29.s[0]
+	FLDPQ  32(R6), (F30, F31)
+	WORD   $0x4fb813c0 // fmla v0.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb813e1 // fmla v1.4s, v31.4s, v24.s[1]
+	WORD   $0x4fb913c4 // fmla v4.4s, v30.4s, v25.s[1]
+	WORD   $0x4fb913e5 // fmla v5.4s, v31.4s, v25.s[1]
+	WORD   $0x4fba13c8 // fmla v8.4s, v30.4s, v26.s[1]
+	WORD   $0x4fba13e9 // fmla v9.4s, v31.4s, v26.s[1]
+	WORD   $0x4fbb13cc // fmla v12.4s, v30.4s, v27.s[1]
+	WORD   $0x4fbb13ed // fmla v13.4s, v31.4s, v27.s[1]
+	WORD   $0x4fbc13d0 // fmla v16.4s, v30.4s, v28.s[1]
+	WORD   $0x4fbc13f1 // fmla v17.4s, v31.4s, v28.s[1]
+	WORD   $0x4fbd13d4 // fmla v20.4s, v30.4s, v29.s[1]
+	WORD   $0x4fbd13f5 // fmla v21.4s, v31.4s, v29.s[1]
+	FLDPQ  288(R6), (F30, F31)
+	WORD   $0x4fb813c2 // fmla v2.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb813e3 // fmla v3.4s, v31.4s, v24.s[1]
+	WORD   $0x4fb913c6 // fmla v6.4s, v30.4s, v25.s[1]
+	WORD   $0x4fb913e7 // fmla v7.4s, v31.4s, v25.s[1]
+	WORD   $0x4fba13ca // fmla v10.4s, v30.4s, v26.s[1]
+	WORD   $0x4fba13eb // fmla v11.4s, v31.4s, v26.s[1]
+	WORD   $0x4fbb13ce // fmla v14.4s, v30.4s, v27.s[1]
+	WORD   $0x4fbb13ef // fmla v15.4s, v31.4s, v27.s[1]
+	WORD   $0x4fbc13d2 // fmla v18.4s, v30.4s, v28.s[1]
+	WORD   $0x4fbc13f3 // fmla v19.4s, v31.4s, v28.s[1]
+	WORD   $0x4fbd13d6 // fmla v22.4s, v30.4s, v29.s[1]
+	WORD   $0x4fbd13f7 // fmla v23.4s, v31.4s, v29.s[1]
+	FLDPQ  64(R6), (F30, F31)
+	WORD   $0x4f981bc0 // fmla v0.4s, v30.4s, v24.s[2]
+	WORD   $0x4f981be1 // fmla v1.4s, v31.4s, v24.s[2]
+	WORD   $0x4f991bc4 // fmla v4.4s, v30.4s, v25.s[2]
+	WORD   $0x4f991be5 // fmla v5.4s, v31.4s, v25.s[2]
+	WORD   $0x4f9a1bc8 // fmla v8.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9a1be9 // fmla v9.4s, v31.4s, v26.s[2]
+	WORD   $0x4f9b1bcc // fmla v12.4s, v30.4s, v27.s[2]
+	WORD   $0x4f9b1bed // fmla v13.4s, v31.4s, v27.s[2]
+	WORD   $0x4f9c1bd0 // fmla v16.4s, v30.4s, v28.s[2]
+	WORD   $0x4f9c1bf1 // fmla v17.4s, v31.4s, v28.s[2]
+	WORD   $0x4f9d1bd4 // fmla v20.4s, v30.4s, v29.s[2]
+	WORD   $0x4f9d1bf5 // fmla v21.4s, v31.4s, v29.s[2]
+	FLDPQ  320(R6), (F30, F31)
+	WORD   $0x4f981bc2 // fmla v2.4s, v30.4s, v24.s[2]
+	WORD   $0x4f981be3 // fmla v3.4s, v31.4s, v24.s[2]
+	WORD   $0x4f991bc6 // fmla v6.4s, v30.4s, v25.s[2]
+	WORD   $0x4f991be7 // fmla v7.4s, v31.4s, v25.s[2]
+	WORD   $0x4f9a1bca // fmla v10.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9a1beb // fmla v11.4s, v31.4s, v26.s[2]
+	WORD   $0x4f9b1bce // fmla v14.4s, v30.4s, v27.s[2]
+	WORD   $0x4f9b1bef // fmla v15.4s, v31.4s, v27.s[2]
+	WORD   $0x4f9c1bd2 // fmla v18.4s, v30.4s, v28.s[2]
+	WORD   $0x4f9c1bf3 // fmla v19.4s, v31.4s, v28.s[2]
+	WORD   $0x4f9d1bd6 // fmla v22.4s, v30.4s, v29.s[2]
+	WORD   $0x4f9d1bf7 // fmla v23.4s, v31.4s, v29.s[2]
+	FLDPQ  96(R6), (F30, F31)
+	WORD   $0x4fb81bc0 // fmla v0.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb81be1 // fmla v1.4s, v31.4s, v24.s[3]
+	WORD   $0x4fb91bc4 // fmla v4.4s, v30.4s, v25.s[3]
+	WORD   $0x4fb91be5 // fmla v5.4s, v31.4s, v25.s[3]
+	WORD   $0x4fba1bc8 // fmla v8.4s, v30.4s, v26.s[3]
+	WORD   $0x4fba1be9 // fmla v9.4s, v31.4s, v26.s[3]
+	WORD   $0x4fbb1bcc // fmla v12.4s, v30.4s, v27.s[3]
+	WORD   $0x4fbb1bed // fmla v13.4s, v31.4s, v27.s[3]
+	WORD   $0x4fbc1bd0 // fmla v16.4s, v30.4s, v28.s[3]
+	WORD   $0x4fbc1bf1 // fmla v17.4s, v31.4s, v28.s[3]
+	WORD   $0x4fbd1bd4 // fmla v20.4s, v30.4s, v29.s[3]
+	WORD   $0x4fbd1bf5 // fmla v21.4s, v31.4s, v29.s[3]
+	FLDPQ  352(R6), (F30, F31)
+	WORD   $0x4fb81bc2 // fmla v2.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb81be3 // fmla v3.4s, v31.4s, v24.s[3]
+	WORD   $0x4fb91bc6 // fmla v6.4s, v30.4s, v25.s[3]
+	WORD   $0x4fb91be7 // fmla v7.4s, v31.4s, v25.s[3]
+	WORD   $0x4fba1bca // fmla v10.4s, v30.4s, v26.s[3]
+	WORD   $0x4fba1beb // fmla v11.4s, v31.4s, v26.s[3]
+	WORD   $0x4fbb1bce // fmla v14.4s, v30.4s, v27.s[3]
+	WORD   $0x4fbb1bef // fmla v15.4s, v31.4s, v27.s[3]
+	WORD   $0x4fbc1bd2 // fmla v18.4s, v30.4s, v28.s[3]
+	WORD   $0x4fbc1bf3 // fmla v19.4s, v31.4s, v28.s[3]
+	WORD   $0x4fbd1bd6 // fmla v22.4s, v30.4s, v29.s[3]
+	WORD   $0x4fbd1bf7 // fmla v23.4s, v31.4s, v29.s[3]
+	FMOVQ  16(R5), F24
+	FMOVQ  48(R5), F25
+	FMOVQ  80(R5), F26
+	FMOVQ  112(R5), F27
+	FMOVQ  144(R5), F28
+	FMOVQ  176(R5), F29
+	FLDPQ  128(R6), (F30, F31)
+	WORD   $0x4f9813c0 // fmla v0.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9813e1 // fmla v1.4s, v31.4s, v24.s[0]
+	WORD   $0x4f9913c4 // fmla v4.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9913e5 // fmla v5.4s, v31.4s, v25.s[0]
+	WORD   $0x4f9a13c8 // fmla v8.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9a13e9 // fmla v9.4s, v31.4s, v26.s[0]
+	WORD   $0x4f9b13cc // fmla v12.4s, v30.4s, v27.s[0]
+	WORD   $0x4f9b13ed // fmla v13.4s, v31.4s, v27.s[0]
+	WORD   $0x4f9c13d0 // fmla v16.4s, v30.4s, v28.s[0]
+	WORD   $0x4f9c13f1 // fmla v17.4s, v31.4s, v28.s[0]
+	WORD   $0x4f9d13d4 // fmla v20.4s, v30.4s, v29.s[0]
+	WORD   $0x4f9d13f5 // fmla v21.4s, v31.4s, v29.s[0]
+	FLDPQ  384(R6), (F30, F31)
+	WORD   $0x4f9813c2 // fmla v2.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9813e3 // fmla v3.4s, v31.4s, v24.s[0]
+	WORD   $0x4f9913c6 // fmla v6.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9913e7 // fmla v7.4s, v31.4s, v25.s[0]
+	WORD   $0x4f9a13ca // fmla v10.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9a13eb // fmla v11.4s, v31.4s, v26.s[0]
+	WORD   $0x4f9b13ce // fmla v14.4s, v30.4s, v27.s[0]
+	WORD   $0x4f9b13ef // fmla v15.4s, v31.4s, v27.s[0]
+	WORD   $0x4f9c13d2 // fmla v18.4s, v30.4s, v28.s[0]
+	WORD   $0x4f9c13f3 // fmla v19.4s, v31.4s, v28.s[0]
+	WORD   $0x4f9d13d6 // fmla v22.4s, v30.4s, v29.s[0]
+	WORD   $0x4f9d13f7 // fmla v23.4s, v31.4s, v29.s[0]
+	FLDPQ  160(R6), (F30, F31)
+	WORD   $0x4fb813c0 // fmla v0.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb813e1 // fmla v1.4s, v31.4s, v24.s[1]
+	WORD   $0x4fb913c4 // fmla v4.4s, v30.4s, v25.s[1]
+	WORD   $0x4fb913e5 // fmla v5.4s, v31.4s, v25.s[1]
+	WORD   $0x4fba13c8 // fmla v8.4s, v30.4s, v26.s[1]
+	WORD   $0x4fba13e9 // fmla v9.4s, v31.4s, v26.s[1]
+	WORD   $0x4fbb13cc // fmla v12.4s, v30.4s, v27.s[1]
+	WORD   $0x4fbb13ed // fmla v13.4s, v31.4s, v27.s[1]
+	WORD   $0x4fbc13d0 // fmla v16.4s, v30.4s, v28.s[1]
+	WORD   $0x4fbc13f1 // fmla v17.4s, v31.4s, v28.s[1]
+	WORD   $0x4fbd13d4 // fmla v20.4s, v30.4s, v29.s[1]
+	WORD   $0x4fbd13f5 // fmla v21.4s, v31.4s, v29.s[1]
+	FLDPQ  416(R6), (F30, F31)
+	WORD   $0x4fb813c2 // fmla v2.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb813e3 // fmla v3.4s, v31.4s, v24.s[1]
+	WORD   $0x4fb913c6 // fmla v6.4s, v30.4s, v25.s[1]
+	WORD   $0x4fb913e7 // fmla v7.4s, v31.4s, v25.s[1]
+	WORD   $0x4fba13ca // fmla v10.4s, v30.4s, v26.s[1]
+	WORD   $0x4fba13eb // fmla v11.4s, v31.4s, v26.s[1]
+	WORD   $0x4fbb13ce // fmla v14.4s, v30.4s, v27.s[1]
+	WORD   $0x4fbb13ef // fmla v15.4s, v31.4s, v27.s[1]
+	WORD   $0x4fbc13d2 // fmla v18.4s, v30.4s, v28.s[1]
+	WORD   $0x4fbc13f3 // fmla v19.4s, v31.4s, v28.s[1]
+	WORD   $0x4fbd13d6 // fmla v22.4s, v30.4s, v29.s[1]
+	WORD   $0x4fbd13f7 // fmla v23.4s, v31.4s, v29.s[1]
+	FLDPQ  192(R6), (F30, F31)
+	WORD   $0x4f981bc0 // fmla v0.4s, v30.4s, v24.s[2]
+	WORD   $0x4f981be1 // fmla v1.4s, v31.4s, v24.s[2]
+	WORD   $0x4f991bc4 // fmla v4.4s, v30.4s, v25.s[2]
+	WORD   $0x4f991be5 // fmla v5.4s, v31.4s, v25.s[2]
+	WORD   $0x4f9a1bc8 // fmla v8.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9a1be9 // fmla v9.4s, v31.4s, v26.s[2]
+	WORD   $0x4f9b1bcc // fmla v12.4s, v30.4s, v27.s[2]
+	WORD   $0x4f9b1bed // fmla v13.4s, v31.4s, v27.s[2]
+	WORD   $0x4f9c1bd0 // fmla v16.4s, v30.4s, v28.s[2]
+	WORD   $0x4f9c1bf1 // fmla v17.4s, v31.4s, v28.s[2]
+	WORD   $0x4f9d1bd4 // fmla v20.4s, v30.4s, v29.s[2]
+	WORD   $0x4f9d1bf5 // fmla v21.4s, v31.4s, v29.s[2]
+	FLDPQ  448(R6), (F30, F31)
+	WORD   $0x4f981bc2 // fmla v2.4s, v30.4s, v24.s[2]
+	WORD   $0x4f981be3 // fmla v3.4s, v31.4s, v24.s[2]
+	WORD   $0x4f991bc6 // fmla v6.4s, v30.4s, v25.s[2]
+	WORD   $0x4f991be7 // fmla v7.4s, v31.4s, v25.s[2]
+	WORD   $0x4f9a1bca // fmla v10.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9a1beb // fmla v11.4s, v31.4s, v26.s[2]
+	WORD   $0x4f9b1bce // fmla v14.4s, v30.4s, v27.s[2]
+	WORD   $0x4f9b1bef // fmla v15.4s, v31.4s, v27.s[2]
+	WORD   $0x4f9c1bd2 // fmla v18.4s, v30.4s, v28.s[2]
+	WORD   $0x4f9c1bf3 // fmla v19.4s, v31.4s, v28.s[2]
+	WORD   $0x4f9d1bd6 // fmla v22.4s, v30.4s, v29.s[2]
+	WORD   $0x4f9d1bf7 // fmla v23.4s, v31.4s, v29.s[2]
+	FLDPQ  224(R6), (F30, F31)
+	WORD   $0x4fb81bc0 // fmla v0.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb81be1 // fmla v1.4s, v31.4s, v24.s[3]
+	WORD   $0x4fb91bc4 // fmla v4.4s, v30.4s, v25.s[3]
+	WORD   $0x4fb91be5 // fmla v5.4s, v31.4s, v25.s[3]
+	WORD   $0x4fba1bc8 // fmla v8.4s, v30.4s, v26.s[3]
+	WORD   $0x4fba1be9 // fmla v9.4s, v31.4s, v26.s[3]
+	WORD   $0x4fbb1bcc // fmla v12.4s, v30.4s, v27.s[3]
+	WORD   $0x4fbb1bed // fmla v13.4s, v31.4s, v27.s[3]
+	WORD   $0x4fbc1bd0 // fmla v16.4s, v30.4s, v28.s[3]
+	WORD   $0x4fbc1bf1 // fmla v17.4s, v31.4s, v28.s[3]
+	WORD   $0x4fbd1bd4 // fmla v20.4s, v30.4s, v29.s[3]
+	WORD   $0x4fbd1bf5 // fmla v21.4s, v31.4s, v29.s[3]
+	FLDPQ  480(R6), (F30, F31)
+	WORD   $0x4fb81bc2 // fmla v2.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb81be3 // fmla v3.4s, v31.4s, v24.s[3]
+	WORD   $0x4fb91bc6 // fmla v6.4s, v30.4s, v25.s[3]
+	WORD   $0x4fb91be7 // fmla v7.4s, v31.4s, v25.s[3]
+	WORD   $0x4fba1bca // fmla v10.4s, v30.4s, v26.s[3]
+	WORD   $0x4fba1beb // fmla v11.4s, v31.4s, v26.s[3]
+	WORD   $0x4fbb1bce // fmla v14.4s, v30.4s, v27.s[3]
+	WORD   $0x4fbb1bef // fmla v15.4s, v31.4s, v27.s[3]
+	WORD   $0x4fbc1bd2 // fmla v18.4s, v30.4s, v28.s[3]
+	WORD   $0x4fbc1bf3 // fmla v19.4s, v31.4s, v28.s[3]
+	WORD   $0x4fbd1bd6 // fmla v22.4s, v30.4s, v29.s[3]
+	WORD   $0x4fbd1bf7 // fmla v23.4s, v31.4s, v29.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK2P0O1_t12_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK2P0O1_t12_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK2P0O1_t12_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F24, F25)
+	WORD   $0x4e38d400 // fadd v0.4s, v0.4s, v24.4s
+	WORD   $0x4e39d421 // fadd v1.4s, v1.4s, v25.4s
+	FLDPQ  32(R12), (F26, F27)
+	WORD   $0x4e3ad442 // fadd v2.4s, v2.4s, v26.4s
+	WORD   $0x4e3bd463 // fadd v3.4s, v3.4s, v27.4s
+	FLDPQ  64(R12), (F28, F29)
+	WORD   $0x4e3cd484 // fadd v4.4s, v4.4s, v28.4s
+	WORD   $0x4e3dd4a5 // fadd v5.4s, v5.4s, v29.4s
+	FLDPQ  96(R12), (F30, F31)
+	WORD   $0x4e3ed4c6 // fadd v6.4s, v6.4s, v30.4s
+	WORD   $0x4e3fd4e7 // fadd v7.4s, v7.4s, v31.4s
+	FLDPQ  128(R12), (F24, F25)
+	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
+	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
+	FLDPQ  160(R12), (F26, F27)
+	WORD   $0x4e3ad54a // fadd v10.4s, v10.4s, v26.4s
+	WORD   $0x4e3bd56b // fadd v11.4s, v11.4s, v27.4s
+	FLDPQ  192(R12), (F28, F29)
+	WORD   $0x4e3cd58c // fadd v12.4s, v12.4s, v28.4s
+	WORD   $0x4e3dd5ad // fadd v13.4s, v13.4s, v29.4s
+	FLDPQ  224(R12), (F30, F31)
+	WORD   $0x4e3ed5ce // fadd v14.4s, v14.4s, v30.4s
+	WORD   $0x4e3fd5ef // fadd v15.4s, v15.4s, v31.4s
+	FLDPQ  256(R12), (F24, F25)
+	WORD   $0x4e38d610 // fadd v16.4s, v16.4s, v24.4s
+	WORD   $0x4e39d631 // fadd v17.4s, v17.4s, v25.4s
+	FLDPQ  288(R12), (F26, F27)
+	WORD   $0x4e3ad652 // fadd v18.4s, v18.4s, v26.4s
+	WORD   $0x4e3bd673 // fadd v19.4s, v19.4s, v27.4s
+	FLDPQ  320(R12), (F28, F29)
+	WORD   $0x4e3cd694 // fadd v20.4s, v20.4s, v28.4s
+	WORD   $0x4e3dd6b5 // fadd v21.4s, v21.4s, v29.4s
+	FLDPQ  352(R12), (F30, F31)
+	WORD   $0x4e3ed6d6 // fadd v22.4s, v22.4s, v30.4s
+	WORD   $0x4e3fd6f7 // fadd v23.4s, v23.4s, v31.4s
+
+NEONRestoreK2P0O1_t12_relu:
+	CBZ    R25, NEONRestoreK2P0O1_t12_store
+	VEOR   V24.B16, V24.B16, V24.B16
+	WORD   $0x4e38f400 // fmax v0.4s, v0.4s, v24.4s
+	WORD   $0x4e38f421 // fmax v1.4s, v1.4s, v24.4s
+	WORD   $0x4e38f442 // fmax v2.4s, v2.4s, v24.4s
+	WORD   $0x4e38f463 // fmax v3.4s, v3.4s, v24.4s
+	WORD   $0x4e38f484 // fmax v4.4s, v4.4s, v24.4s
+	WORD   $0x4e38f4a5 // fmax v5.4s, v5.4s, v24.4s
+	WORD   $0x4e38f4c6 // fmax v6.4s, v6.4s, v24.4s
+	WORD   $0x4e38f4e7 // fmax v7.4s, v7.4s, v24.4s
+	WORD   $0x4e38f508 // fmax v8.4s, v8.4s, v24.4s
+	WORD   $0x4e38f529 // fmax v9.4s, v9.4s, v24.4s
+	WORD   $0x4e38f54a // fmax v10.4s, v10.4s, v24.4s
+	WORD   $0x4e38f56b // fmax v11.4s, v11.4s, v24.4s
+	WORD   $0x4e38f58c // fmax v12.4s, v12.4s, v24.4s
+	WORD   $0x4e38f5ad // fmax v13.4s, v13.4s, v24.4s
+	WORD   $0x4e38f5ce // fmax v14.4s, v14.4s, v24.4s
+	WORD   $0x4e38f5ef // fmax v15.4s, v15.4s, v24.4s
+	WORD   $0x4e38f610 // fmax v16.4s, v16.4s, v24.4s
+	WORD   $0x4e38f631 // fmax v17.4s, v17.4s, v24.4s
+	WORD   $0x4e38f652 // fmax v18.4s, v18.4s, v24.4s
+	WORD   $0x4e38f673 // fmax v19.4s, v19.4s, v24.4s
+	WORD   $0x4e38f694 // fmax v20.4s, v20.4s, v24.4s
+	WORD   $0x4e38f6b5 // fmax v21.4s, v21.4s, v24.4s
+	WORD   $0x4e38f6d6 // fmax v22.4s, v22.4s, v24.4s
+	WORD   $0x4e38f6f7 // fmax v23.4s, v23.4s, v24.4s
+
+NEONRestoreK2P0O1_t12_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	FSTPQ  (F16, F17), 256(R11)
+	FSTPQ  (F18, F19), 288(R11)
+	FSTPQ  (F20, F21), 320(R11)
+	FSTPQ  (F22, F23), 352(R11)
+	ADD    $192, R1
+	ADD    $384, R2
+	SUB    $12, R4
+	B      NEONRestoreK2P0O1_loop
+
+NEONRestoreK2P0O1_blk11:
+
+	// 11 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	VMOV   V0.B16, V16.B16
+	VMOV   V1.B16, V17.B16
+	VMOV   V0.B16, V18.B16
+	VMOV   V1.B16, V19.B16
+	VMOV   V0.B16, V20.B16
+	VMOV   V1.B16, V21.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK2P0O1_t11_icb:
+	MOVD   R22, R11
+
+NEONRestoreK2P0O1_t11_kh:
+	FMOVQ  (R5), F22
+	FMOVQ  32(R5), F23
+	FMOVQ  64(R5), F24
+	FMOVQ  96(R5), F25
+	FMOVQ  128(R5), F26
+	FMOVQ  160(R5), F27
+	FLDPQ  (R6), (F28, F29)
+	WORD   $0x4f961380 // fmla v0.4s, v28.4s, v22.s[0]
+	WORD   $0x4f9613a1 // fmla v1.4s, v29.4s, v22.s[0]
+	WORD   $0x4f971384 // fmla v4.4s, v28.4s, v23.s[0]
+	WORD   $0x4f9713a5 // fmla v5.4s, v29.4s, v23.s[0]
+	WORD   $0x4f981388 // fmla v8.4s, v28.4s, v24.s[0]
+	WORD   $0x4f9813a9 // fmla v9.4s, v29.4s, v24.s[0]
+	WORD   $0x4f99138c // fmla v12.4s, v28.4s, v25.s[0]
+	WORD   $0x4f9913ad // fmla v13.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9a1390 // fmla v16.4s, v28.4s, v26.s[0]
+	WORD   $0x4f9a13b1 // fmla v17.4s, v29.4s, v26.s[0]
+	WORD   $0x4f9b1394 // fmla v20.4s, v28.4s, v27.s[0]
+	WORD   $0x4f9b13b5 // fmla v21.4s, v29.4s, v27.s[0]
+	FLDPQ  256(R6), (F30, F31)
+	WORD   $0x4f9613c2 // fmla v2.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9613e3 // fmla v3.4s, v31.4s, v22.s[0]
+	WORD   $0x4f9713c6 // fmla v6.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9713e7 // fmla v7.4s, v31.4s, v23.s[0]
+	WORD   $0x4f9813ca // fmla v10.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9813eb // fmla v11.4s, v31.4s, v24.s[0]
+	WORD   $0x4f9913ce // fmla v14.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9913ef // fmla v15.4s, v31.4s, v25.s[0]
+	WORD   $0x4f9a13d2 // fmla v18.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9a13f3 // fmla v19.4s, v31.4s, v26.s[0]
+	FLDPQ  32(R6), (F28, F29)
+	WORD   $0x4fb61380 // fmla v0.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb613a1 // fmla v1.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb71384 // fmla v4.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb713a5 // fmla v5.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb81388 // fmla v8.4s, v28.4s, v24.s[1]
+	WORD   $0x4fb813a9 // fmla v9.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb9138c // fmla v12.4s, v28.4s, v25.s[1]
+	WORD   $0x4fb913ad // fmla v13.4s, v29.4s, v25.s[1]
+	WORD   $0x4fba1390 // fmla v16.4s, v28.4s, v26.s[1]
+	WORD   $0x4fba13b1 // fmla v17.4s, v29.4s, v26.s[1]
+	WORD   $0x4fbb1394 // fmla v20.4s, v28.4s, v27.s[1]
+	WORD   $0x4fbb13b5 // fmla v21.4s, v29.4s, v27.s[1]
+	FLDPQ  288(R6), (F30, F31)
+	WORD   $0x4fb613c2 // fmla v2.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb613e3 // fmla v3.4s, v31.4s, v22.s[1]
+	WORD   $0x4fb713c6 // fmla v6.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb713e7 // fmla v7.4s, v31.4s, v23.s[1]
+	WORD   $0x4fb813ca // fmla v10.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb813eb // fmla v11.4s, v31.4s, v24.s[1]
+	WORD   $0x4fb913ce // fmla v14.4s, v30.4s, v25.s[1]
+	WORD   $0x4fb913ef // fmla v15.4s, v31.4s, v25.s[1]
+	WORD   $0x4fba13d2 // fmla v18.4s, v30.4s, v26.s[1]
+	WORD   $0x4fba13f3 // fmla v19.4s, v31.4s, v26.s[1]
+	FLDPQ  64(R6), (F28, F29)
+	WORD   $0x4f961b80 // fmla v0.4s, v28.4s, v22.s[2]
+	WORD   $0x4f961ba1 // fmla v1.4s, v29.4s, v22.s[2]
+	WORD   $0x4f971b84 // fmla v4.4s, v28.4s, v23.s[2]
+	WORD   $0x4f971ba5 // fmla v5.4s, v29.4s, v23.s[2]
+	WORD   $0x4f981b88 // fmla v8.4s, v28.4s, v24.s[2]
+	WORD   $0x4f981ba9 // fmla v9.4s, v29.4s, v24.s[2]
+	WORD   $0x4f991b8c // fmla v12.4s, v28.4s, v25.s[2]
+	WORD   $0x4f991bad // fmla v13.4s, v29.4s, v25.s[2]
+	WORD   $0x4f9a1b90 // fmla v16.4s, v28.4s, v26.s[2]
+	WORD   $0x4f9a1bb1 // fmla v17.4s, v29.4s, v26.s[2]
+	WORD   $0x4f9b1b94 // fmla v20.4s, v28.4s, v27.s[2]
+	WORD   $0x4f9b1bb5 // fmla v21.4s, v29.4s, v27.s[2]
+	FLDPQ  320(R6), (F30, F31)
+	WORD   $0x4f961bc2 // fmla v2.4s, v30.4s, v22.s[2]
+	WORD   $0x4f961be3 // fmla v3.4s, v31.4s, v22.s[2]
+	WORD   $0x4f971bc6 // fmla v6.4s, v30.4s, v23.s[2]
+	WORD   $0x4f971be7 // fmla v7.4s, v31.4s, v23.s[2]
+	WORD   $0x4f981bca // fmla v10.4s, v30.4s, v24.s[2]
+	WORD   $0x4f981beb // fmla v11.4s, v31.4s, v24.s[2]
+	WORD   $0x4f991bce // fmla v14.4s, v30.4s, v25.s[2]
+	WORD   $0x4f991bef // fmla v15.4s, v31.4s, v25.s[2]
+	WORD   $0x4f9a1bd2 // fmla v18.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9a1bf3 // fmla v19.4s, v31.4s, v26.s[2]
+	FLDPQ  96(R6), (F28, F29)
+	WORD   $0x4fb61b80 // fmla v0.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb61ba1 // fmla v1.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb71b84 // fmla v4.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb71ba5 // fmla v5.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb81b88 // fmla v8.4s, v28.4s, v24.s[3]
+	WORD   $0x4fb81ba9 // fmla v9.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb91b8c // fmla v12.4s, v28.4s, v25.s[3]
+	WORD   $0x4fb91bad // fmla v13.4s, v29.4s, v25.s[3]
+	WORD   $0x4fba1b90 // fmla v16.4s, v28.4s, v26.s[3]
+	WORD   $0x4fba1bb1 // fmla v17.4s, v29.4s, v26.s[3]
+	WORD   $0x4fbb1b94 // fmla v20.4s, v28.4s, v27.s[3]
+	WORD   $0x4fbb1bb5 // fmla v21.4s, v29.4s, v27.s[3]
+	FLDPQ  352(R6), (F30, F31)
+	WORD   $0x4fb61bc2 // fmla v2.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb61be3 // fmla v3.4s, v31.4s, v22.s[3]
+	WORD   $0x4fb71bc6 // fmla v6.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb71be7 // fmla v7.4s, v31.4s, v23.s[3]
+	WORD   $0x4fb81bca // fmla v10.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb81beb // fmla v11.4s, v31.4s, v24.s[3]
+	WORD   $0x4fb91bce // fmla v14.4s, v30.4s, v25.s[3]
+	WORD   $0x4fb91bef // fmla v15.4s, v31.4s, v25.s[3]
+	WORD   $0x4fba1bd2 // fmla v18.4s, v30.4s, v26.s[3]
+	WORD   $0x4fba1bf3 // fmla v19.4s, v31.4s, v26.s[3]
+	FMOVQ  16(R5), F22
+	FMOVQ  48(R5), F23
+	FMOVQ  80(R5), F24
+	FMOVQ  112(R5), F25
+	FMOVQ  144(R5), F26
+	FMOVQ  176(R5), F27
+	FLDPQ  128(R6), (F28, F29)
+	WORD   $0x4f961380 // fmla v0.4s, v28.4s, v22.s[0]
+	WORD   $0x4f9613a1 // fmla v1.4s, v29.4s, v22.s[0]
+	WORD   $0x4f971384 // fmla v4.4s, v28.4s, v23.s[0]
+	WORD   $0x4f9713a5 // fmla v5.4s, v29.4s, v23.s[0]
+	WORD   $0x4f981388 // fmla v8.4s, v28.4s, v24.s[0]
+	WORD   $0x4f9813a9 // fmla v9.4s, v29.4s, v24.s[0]
+	WORD   $0x4f99138c // fmla v12.4s, v28.4s, v25.s[0]
+	WORD   $0x4f9913ad // fmla v13.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9a1390 // fmla v16.4s, v28.4s, v26.s[0]
+	WORD   $0x4f9a13b1 // fmla v17.4s, v29.4s, v26.s[0]
+	WORD   $0x4f9b1394 // fmla v20.4s, v28.4s, v27.s[0]
+	WORD   $0x4f9b13b5 // fmla v21.4s, v29.4s, v27.s[0]
+	FLDPQ  384(R6), (F30, F31)
+	WORD   $0x4f9613c2 // fmla v2.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9613e3 // fmla v3.4s, v31.4s, v22.s[0]
+	WORD   $0x4f9713c6 // fmla v6.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9713e7 // fmla v7.4s, v31.4s, v23.s[0]
+	WORD   $0x4f9813ca // fmla v10.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9813eb // fmla v11.4s, v31.4s, v24.s[0]
+	WORD   $0x4f9913ce // fmla v14.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9913ef // fmla v15.4s, v31.4s, v25.s[0]
+	WORD   $0x4f9a13d2 // fmla v18.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9a13f3 // fmla v19.4s, v31.4s, v26.s[0]
+	FLDPQ  160(R6), (F28, F29)
+	WORD   $0x4fb61380 // fmla v0.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb613a1 // fmla v1.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb71384 // fmla v4.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb713a5 // fmla v5.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb81388 // fmla v8.4s, v28.4s, v24.s[1]
+	WORD   $0x4fb813a9 // fmla v9.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb9138c // fmla v12.4s, v28.4s, v25.s[1]
+	WORD   $0x4fb913ad // fmla v13.4s, v29.4s, v25.s[1]
+	WORD   $0x4fba1390 // fmla v16.4s, v28.4s, v26.s[1]
+	WORD   $0x4fba13b1 // fmla v17.4s, v29.4s, v26.s[1]
+	WORD   $0x4fbb1394 // fmla v20.4s, v28.4s, v27.s[1]
+	WORD   $0x4fbb13b5 // fmla v21.4s, v29.4s, v27.s[1]
+	FLDPQ  416(R6), (F30, F31)
+	WORD   $0x4fb613c2 // fmla v2.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb613e3 // fmla v3.4s, v31.4s, v22.s[1]
+	WORD   $0x4fb713c6 // fmla v6.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb713e7 // fmla v7.4s, v31.4s, v23.s[1]
+	WORD   $0x4fb813ca // fmla v10.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb813eb // fmla v11.4s, v31.4s, v24.s[1]
+	WORD   $0x4fb913ce // fmla v14.4s, v30.4s, v25.s[1]
+	WORD   $0x4fb913ef // fmla v15.4s, v31.4s, v25.s[1]
+	WORD   $0x4fba13d2 // fmla v18.4s, v30.4s, v26.s[1]
+	WORD   $0x4fba13f3 // fmla v19.4s, v31.4s, v26.s[1]
+	FLDPQ  192(R6), (F28, F29)
+	WORD   $0x4f961b80 // fmla v0.4s, v28.4s, v22.s[2]
+	WORD   $0x4f961ba1 // fmla v1.4s, v29.4s, v22.s[2]
+	WORD   $0x4f971b84 // fmla v4.4s, v28.4s, v23.s[2]
+	WORD   $0x4f971ba5 // fmla v5.4s, v29.4s, v23.s[2]
+	WORD   $0x4f981b88 // fmla v8.4s, v28.4s, v24.s[2]
+	WORD   $0x4f981ba9 // fmla v9.4s, v29.4s, v24.s[2]
+	WORD   $0x4f991b8c // fmla v12.4s, v28.4s, v25.s[2]
+	WORD   $0x4f991bad // fmla v13.4s, v29.4s, v25.s[2]
+	WORD   $0x4f9a1b90 // fmla v16.4s, v28.4s, v26.s[2]
+	WORD   $0x4f9a1bb1 // fmla v17.4s, v29.4s, v26.s[2]
+	WORD   $0x4f9b1b94 // fmla v20.4s, v28.4s, v27.s[2]
+	WORD   $0x4f9b1bb5 // fmla v21.4s, v29.4s, v27.s[2]
+	FLDPQ  448(R6), (F30, F31)
+	WORD   $0x4f961bc2 // fmla v2.4s, v30.4s, v22.s[2]
+	WORD   $0x4f961be3 // fmla v3.4s, v31.4s, v22.s[2]
+	WORD   $0x4f971bc6 // fmla v6.4s, v30.4s, v23.s[2]
+	WORD   $0x4f971be7 // fmla v7.4s, v31.4s, v23.s[2]
+	WORD   $0x4f981bca // fmla v10.4s, v30.4s, v24.s[2]
+	WORD   $0x4f981beb // fmla v11.4s, v31.4s, v24.s[2]
+	WORD   $0x4f991bce // fmla v14.4s, v30.4s, v25.s[2]
+	WORD   $0x4f991bef // fmla v15.4s, v31.4s, v25.s[2]
+	WORD   $0x4f9a1bd2 // fmla v18.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9a1bf3 // fmla v19.4s, v31.4s, v26.s[2]
+	FLDPQ  224(R6), (F28, F29)
+	WORD   $0x4fb61b80 // fmla v0.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb61ba1 // fmla v1.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb71b84 // fmla v4.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb71ba5 // fmla v5.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb81b88 // fmla v8.4s, v28.4s, v24.s[3]
+	WORD   $0x4fb81ba9 // fmla v9.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb91b8c // fmla v12.4s, v28.4s, v25.s[3]
+	WORD   $0x4fb91bad // fmla v13.4s, v29.4s, v25.s[3]
+	WORD   $0x4fba1b90 // fmla v16.4s, v28.4s, v26.s[3]
+	WORD   $0x4fba1bb1 // fmla v17.4s, v29.4s, v26.s[3]
+	WORD   $0x4fbb1b94 // fmla v20.4s, v28.4s, v27.s[3]
+	WORD   $0x4fbb1bb5 // fmla v21.4s, v29.4s, v27.s[3]
+	FLDPQ  480(R6), (F30, F31)
+	WORD   $0x4fb61bc2 // fmla v2.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb61be3 // fmla v3.4s, v31.4s, v22.s[3]
+	WORD   $0x4fb71bc6 // fmla v6.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb71be7 // fmla v7.4s, v31.4s, v23.s[3]
+	WORD   $0x4fb81bca // fmla v10.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb81beb // fmla v11.4s, v31.4s, v24.s[3]
+	WORD   $0x4fb91bce // fmla v14.4s, v30.4s, v25.s[3]
+	WORD   $0x4fb91bef // fmla v15.4s, v31.4s, v25.s[3]
+	WORD   $0x4fba1bd2 // fmla v18.4s, v30.4s, v26.s[3]
+	WORD   $0x4fba1bf3 // fmla v19.4s, v31.4s, v26.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK2P0O1_t11_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK2P0O1_t11_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK2P0O1_t11_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F22, F23)
+	WORD   $0x4e36d400 // fadd v0.4s, v0.4s, v22.4s
+	WORD   $0x4e37d421 // fadd v1.4s, v1.4s, v23.4s
+	FLDPQ  32(R12), (F24, F25)
+	WORD   $0x4e38d442 // fadd v2.4s, v2.4s, v24.4s
+	WORD   $0x4e39d463 // fadd v3.4s, v3.4s, v25.4s
+	FLDPQ  64(R12), (F26, F27)
+	WORD   $0x4e3ad484 // fadd v4.4s, v4.4s, v26.4s
+	WORD   $0x4e3bd4a5 // fadd v5.4s, v5.4s, v27.4s
+	FLDPQ  96(R12), (F28, F29)
+	WORD   $0x4e3cd4c6 // fadd v6.4s, v6.4s, v28.4s
+	WORD   $0x4e3dd4e7 // fadd v7.4s, v7.4s, v29.4s
+	FLDPQ  128(R12), (F30, F31)
+	WORD   $0x4e3ed508 // fadd v8.4s, v8.4s, v30.4s
+	WORD   $0x4e3fd529 // fadd v9.4s, v9.4s, v31.4s
+	FLDPQ  160(R12), (F22, F23)
+	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
+	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+	FLDPQ  192(R12), (F24, F25)
+	WORD   $0x4e38d58c // fadd v12.4s, v12.4s, v24.4s
+	WORD   $0x4e39d5ad // fadd v13.4s, v13.4s, v25.4s
+	FLDPQ  224(R12), (F26, F27)
+	WORD   $0x4e3ad5ce // fadd v14.4s, v14.4s, v26.4s
+	WORD   $0x4e3bd5ef // fadd v15.4s, v15.4s, v27.4s
+	FLDPQ  256(R12), (F28, F29)
+	WORD   $0x4e3cd610 // fadd v16.4s, v16.4s, v28.4s
+	WORD   $0x4e3dd631 // fadd v17.4s, v17.4s, v29.4s
+	FLDPQ  288(R12), (F30, F31)
+	WORD   $0x4e3ed652 // fadd v18.4s, v18.4s, v30.4s
+	WORD   $0x4e3fd673 // fadd v19.4s, v19.4s, v31.4s
+	FLDPQ  320(R12), (F22, F23)
+	WORD   $0x4e36d694 // fadd v20.4s, v20.4s, v22.4s
+	WORD   $0x4e37d6b5 // fadd v21.4s, v21.4s, v23.4s
+
+NEONRestoreK2P0O1_t11_relu:
+	CBZ    R25, NEONRestoreK2P0O1_t11_store
+	VEOR   V22.B16, V22.B16, V22.B16
+	WORD   $0x4e36f400 // fmax v0.4s, v0.4s, v22.4s
+	WORD   $0x4e36f421 // fmax v1.4s, v1.4s, v22.4s
+	WORD   $0x4e36f442 // fmax v2.4s, v2.4s, v22.4s
+	WORD   $0x4e36f463 // fmax v3.4s, v3.4s, v22.4s
+	WORD   $0x4e36f484 // fmax v4.4s, v4.4s, v22.4s
+	WORD   $0x4e36f4a5 // fmax v5.4s, v5.4s, v22.4s
+	WORD   $0x4e36f4c6 // fmax v6.4s, v6.4s, v22.4s
+	WORD   $0x4e36f4e7 // fmax v7.4s, v7.4s, v22.4s
+	WORD   $0x4e36f508 // fmax v8.4s, v8.4s, v22.4s
+	WORD   $0x4e36f529 // fmax v9.4s, v9.4s, v22.4s
+	WORD   $0x4e36f54a // fmax v10.4s, v10.4s, v22.4s
+	WORD   $0x4e36f56b // fmax v11.4s, v11.4s, v22.4s
+	WORD   $0x4e36f58c // fmax v12.4s, v12.4s, v22.4s
+	WORD   $0x4e36f5ad // fmax v13.4s, v13.4s, v22.4s
+	WORD   $0x4e36f5ce // fmax v14.4s, v14.4s, v22.4s
+	WORD   $0x4e36f5ef // fmax v15.4s, v15.4s, v22.4s
+	WORD   $0x4e36f610 // fmax v16.4s, v16.4s, v22.4s
+	WORD   $0x4e36f631 // fmax v17.4s, v17.4s, v22.4s
+	WORD   $0x4e36f652 // fmax v18.4s, v18.4s, v22.4s
+	WORD   $0x4e36f673 // fmax v19.4s, v19.4s, v22.4s
+	WORD   $0x4e36f694 // fmax v20.4s, v20.4s, v22.4s
+	WORD   $0x4e36f6b5 // fmax v21.4s, v21.4s, v22.4s
+
+NEONRestoreK2P0O1_t11_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	FSTPQ  (F16, F17), 256(R11)
+	FSTPQ  (F18, F19), 288(R11)
+	FSTPQ  (F20, F21), 320(R11)
+	ADD    $160, R1
+	ADD    $352, R2
+	SUB    $11, R4
+	B      NEONRestoreK2P0O1_loop
+
+NEONRestoreK2P0O1_blk10:
+
+	// 10 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	VMOV   V0.B16, V16.B16
+	VMOV   V1.B16, V17.B16
+	VMOV   V0.B16, V18.B16
+	VMOV   V1.B16, V19.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK2P0O1_t10_icb:
+	MOVD   R22, R11
+
+NEONRestoreK2P0O1_t10_kh:
+	FMOVQ  (R5), F20
+	FMOVQ  32(R5), F21
+	FMOVQ  64(R5), F22
+	FMOVQ  96(R5), F23
+	FMOVQ  128(R5), F24
+	FLDPQ  (R6), (F29, F30)
+	WORD   $0x4f9413a0 // fmla v0.4s, v29.4s, v20.s[0]
+	WORD   $0x4f9413c1 // fmla v1.4s, v30.4s, v20.s[0]
+	WORD   $0x4f9513a4 // fmla v4.4s, v29.4s, v21.s[0]
+	WORD   $0x4f9513c5 // fmla v5.4s, v30.4s, v21.s[0]
+	WORD   $0x4f9613a8 // fmla v8.4s, v29.4s, v22.s[0]
+	WORD   $0x4f9613c9 // fmla v9.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9713ac // fmla v12.4s, v29.4s, v23.s[0]
+	WORD   $0x4f9713cd // fmla v13.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9813b0 // fmla v16.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813d1 // fmla v17.4s, v30.4s, v24.s[0]
+	FLDPQ  256(R6), (F25, F26)
+	WORD   $0x4f941322 // fmla v2.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941343 // fmla v3.4s, v26.4s, v20.s[0]
+	WORD   $0x4f951326 // fmla v6.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951347 // fmla v7.4s, v26.4s, v21.s[0]
+	WORD   $0x4f96132a // fmla v10.4s, v25.4s, v22.s[0]
+	WORD   $0x4f96134b // fmla v11.4s, v26.4s, v22.s[0]
+	WORD   $0x4f97132e // fmla v14.4s, v25.4s, v23.s[0]
+	WORD   $0x4f97134f // fmla v15.4s, v26.4s, v23.s[0]
+	WORD   $0x4f981332 // fmla v18.4s, v25.4s, v24.s[0]
+	WORD   $0x4f981353 // fmla v19.4s, v26.4s, v24.s[0]
+	FLDPQ  32(R6), (F27, F28)
+	WORD   $0x4fb41360 // fmla v0.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb41381 // fmla v1.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51364 // fmla v4.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb51385 // fmla v5.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61368 // fmla v8.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb61389 // fmla v9.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb7136c // fmla v12.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb7138d // fmla v13.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81370 // fmla v16.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81391 // fmla v17.4s, v28.4s, v24.s[1]
+	FLDPQ  288(R6), (F29, F30)
+	WORD   $0x4fb413a2 // fmla v2.4s, v29.4s, v20.s[1]
+	WORD   $0x4fb413c3 // fmla v3.4s, v30.4s, v20.s[1]
+	WORD   $0x4fb513a6 // fmla v6.4s, v29.4s, v21.s[1]
+	WORD   $0x4fb513c7 // fmla v7.4s, v30.4s, v21.s[1]
+	WORD   $0x4fb613aa // fmla v10.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb613cb // fmla v11.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb713ae // fmla v14.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb713cf // fmla v15.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb813b2 // fmla v18.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb813d3 // fmla v19.4s, v30.4s, v24.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f951b24 // fmla v4.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b45 // fmla v5.4s, v26.4s, v21.s[2]
+	WORD   $0x4f961b28 // fmla v8.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b49 // fmla v9.4s, v26.4s, v22.s[2]
+	WORD   $0x4f971b2c // fmla v12.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b4d // fmla v13.4s, v26.4s, v23.s[2]
+	WORD   $0x4f981b30 // fmla v16.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b51 // fmla v17.4s, v26.4s, v24.s[2]
+	FLDPQ  320(R6), (F27, F28)
+	WORD   $0x4f941b62 // fmla v2.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b83 // fmla v3.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b66 // fmla v6.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b87 // fmla v7.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b6a // fmla v10.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8b // fmla v11.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b6e // fmla v14.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b8f // fmla v15.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b72 // fmla v18.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b93 // fmla v19.4s, v28.4s, v24.s[2]
+	FLDPQ  96(R6), (F29, F30)
+	WORD   $0x4fb41ba0 // fmla v0.4s, v29.4s, v20.s[3]
+	WORD   $0x4fb41bc1 // fmla v1.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb51ba4 // fmla v4.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb51bc5 // fmla v5.4s, v30.4s, v21.s[3]
+	WORD   $0x4fb61ba8 // fmla v8.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb61bc9 // fmla v9.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb71bac // fmla v12.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb71bcd // fmla v13.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb81bb0 // fmla v16.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bd1 // fmla v17.4s, v30.4s, v24.s[3]
+	FLDPQ  352(R6), (F25, F26)
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb51b26 // fmla v6.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b47 // fmla v7.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb61b2a // fmla v10.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b4b // fmla v11.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb71b2e // fmla v14.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b4f // fmla v15.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb81b32 // fmla v18.4s, v25.4s, v24.s[3]
+	WORD   $0x4fb81b53 // fmla v19.4s, v26.4s, v24.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  48(R5), F21
+	FMOVQ  80(R5), F22
+	FMOVQ  112(R5), F23
+	FMOVQ  144(R5), F24
+	FLDPQ  128(R6), (F27, F28)
+	WORD   $0x4f941360 // fmla v0.4s, v27.4s, v20.s[0]
+	WORD   $0x4f941381 // fmla v1.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951364 // fmla v4.4s, v27.4s, v21.s[0]
+	WORD   $0x4f951385 // fmla v5.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961368 // fmla v8.4s, v27.4s, v22.s[0]
+	WORD   $0x4f961389 // fmla v9.4s, v28.4s, v22.s[0]
+	WORD   $0x4f97136c // fmla v12.4s, v27.4s, v23.s[0]
+	WORD   $0x4f97138d // fmla v13.4s, v28.4s, v23.s[0]
+	WORD   $0x4f981370 // fmla v16.4s, v27.4s, v24.s[0]
+	WORD   $0x4f981391 // fmla v17.4s, v28.4s, v24.s[0]
+	FLDPQ  384(R6), (F29, F30)
+	WORD   $0x4f9413a2 // fmla v2.4s, v29.4s, v20.s[0]
+	WORD   $0x4f9413c3 // fmla v3.4s, v30.4s, v20.s[0]
+	WORD   $0x4f9513a6 // fmla v6.4s, v29.4s, v21.s[0]
+	WORD   $0x4f9513c7 // fmla v7.4s, v30.4s, v21.s[0]
+	WORD   $0x4f9613aa // fmla v10.4s, v29.4s, v22.s[0]
+	WORD   $0x4f9613cb // fmla v11.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9713ae // fmla v14.4s, v29.4s, v23.s[0]
+	WORD   $0x4f9713cf // fmla v15.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9813b2 // fmla v18.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813d3 // fmla v19.4s, v30.4s, v24.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb51324 // fmla v4.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51345 // fmla v5.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb61328 // fmla v8.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61349 // fmla v9.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb7132c // fmla v12.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb7134d // fmla v13.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb81330 // fmla v16.4s, v25.4s, v24.s[1]
+	WORD   $0x4fb81351 // fmla v17.4s, v26.4s, v24.s[1]
+	FLDPQ  416(R6), (F27, F28)
+	WORD   $0x4fb41362 // fmla v2.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb41383 // fmla v3.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51366 // fmla v6.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb51387 // fmla v7.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb6136a // fmla v10.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138b // fmla v11.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb7136e // fmla v14.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb7138f // fmla v15.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81372 // fmla v18.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81393 // fmla v19.4s, v28.4s, v24.s[1]
+	FLDPQ  192(R6), (F29, F30)
+	WORD   $0x4f941ba0 // fmla v0.4s, v29.4s, v20.s[2]
+	WORD   $0x4f941bc1 // fmla v1.4s, v30.4s, v20.s[2]
+	WORD   $0x4f951ba4 // fmla v4.4s, v29.4s, v21.s[2]
+	WORD   $0x4f951bc5 // fmla v5.4s, v30.4s, v21.s[2]
+	WORD   $0x4f961ba8 // fmla v8.4s, v29.4s, v22.s[2]
+	WORD   $0x4f961bc9 // fmla v9.4s, v30.4s, v22.s[2]
+	WORD   $0x4f971bac // fmla v12.4s, v29.4s, v23.s[2]
+	WORD   $0x4f971bcd // fmla v13.4s, v30.4s, v23.s[2]
+	WORD   $0x4f981bb0 // fmla v16.4s, v29.4s, v24.s[2]
+	WORD   $0x4f981bd1 // fmla v17.4s, v30.4s, v24.s[2]
+	FLDPQ  448(R6), (F25, F26)
+	WORD   $0x4f941b22 // fmla v2.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b43 // fmla v3.4s, v26.4s, v20.s[2]
+	WORD   $0x4f951b26 // fmla v6.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b47 // fmla v7.4s, v26.4s, v21.s[2]
+	WORD   $0x4f961b2a // fmla v10.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b4b // fmla v11.4s, v26.4s, v22.s[2]
+	WORD   $0x4f971b2e // fmla v14.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b4f // fmla v15.4s, v26.4s, v23.s[2]
+	WORD   $0x4f981b32 // fmla v18.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b53 // fmla v19.4s, v26.4s, v24.s[2]
+	FLDPQ  224(R6), (F27, F28)
+	WORD   $0x4fb41b60 // fmla v0.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b81 // fmla v1.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b64 // fmla v4.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b85 // fmla v5.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b68 // fmla v8.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b89 // fmla v9.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b6c // fmla v12.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b8d // fmla v13.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b70 // fmla v16.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b91 // fmla v17.4s, v28.4s, v24.s[3]
+	FLDPQ  480(R6), (F29, F30)
+	WORD   $0x4fb41ba2 // fmla v2.4s, v29.4s, v20.s[3]
+	WORD   $0x4fb41bc3 // fmla v3.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb51ba6 // fmla v6.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb51bc7 // fmla v7.4s, v30.4s, v21.s[3]
+	WORD   $0x4fb61baa // fmla v10.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb61bcb // fmla v11.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb71bae // fmla v14.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb71bcf // fmla v15.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb81bb2 // fmla v18.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bd3 // fmla v19.4s, v30.4s, v24.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK2P0O1_t10_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK2P0O1_t10_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK2P0O1_t10_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35d421 // fadd v1.4s, v1.4s, v21.4s
+	FLDPQ  32(R12), (F22, F23)
+	WORD   $0x4e36d442 // fadd v2.4s, v2.4s, v22.4s
+	WORD   $0x4e37d463 // fadd v3.4s, v3.4s, v23.4s
+	FLDPQ  64(R12), (F24, F25)
+	WORD   $0x4e38d484 // fadd v4.4s, v4.4s, v24.4s
+	WORD   $0x4e39d4a5 // fadd v5.4s, v5.4s, v25.4s
+	FLDPQ  96(R12), (F26, F27)
+	WORD   $0x4e3ad4c6 // fadd v6.4s, v6.4s, v26.4s
+	WORD   $0x4e3bd4e7 // fadd v7.4s, v7.4s, v27.4s
+	FLDPQ  128(R12), (F28, F29)
+	WORD   $0x4e3cd508 // fadd v8.4s, v8.4s, v28.4s
+	WORD   $0x4e3dd529 // fadd v9.4s, v9.4s, v29.4s
+	FLDPQ  160(R12), (F30, F31)
+	WORD   $0x4e3ed54a // fadd v10.4s, v10.4s, v30.4s
+	WORD   $0x4e3fd56b // fadd v11.4s, v11.4s, v31.4s
+	FLDPQ  192(R12), (F20, F21)
+	WORD   $0x4e34d58c // fadd v12.4s, v12.4s, v20.4s
+	WORD   $0x4e35d5ad // fadd v13.4s, v13.4s, v21.4s
+	FLDPQ  224(R12), (F22, F23)
+	WORD   $0x4e36d5ce // fadd v14.4s, v14.4s, v22.4s
+	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
+	FLDPQ  256(R12), (F24, F25)
+	WORD   $0x4e38d610 // fadd v16.4s, v16.4s, v24.4s
+	WORD   $0x4e39d631 // fadd v17.4s, v17.4s, v25.4s
+	FLDPQ  288(R12), (F26, F27)
+	WORD   $0x4e3ad652 // fadd v18.4s, v18.4s, v26.4s
+	WORD   $0x4e3bd673 // fadd v19.4s, v19.4s, v27.4s
+
+NEONRestoreK2P0O1_t10_relu:
+	CBZ    R25, NEONRestoreK2P0O1_t10_store
+	VEOR   V20.B16, V20.B16, V20.B16
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
+	WORD   $0x4e34f442 // fmax v2.4s, v2.4s, v20.4s
+	WORD   $0x4e34f463 // fmax v3.4s, v3.4s, v20.4s
+	WORD   $0x4e34f484 // fmax v4.4s, v4.4s, v20.4s
+	WORD   $0x4e34f4a5 // fmax v5.4s, v5.4s, v20.4s
+	WORD   $0x4e34f4c6 // fmax v6.4s, v6.4s, v20.4s
+	WORD   $0x4e34f4e7 // fmax v7.4s, v7.4s, v20.4s
+	WORD   $0x4e34f508 // fmax v8.4s, v8.4s, v20.4s
+	WORD   $0x4e34f529 // fmax v9.4s, v9.4s, v20.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
+	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
+	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
+	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
+	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
+	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
+	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
+	WORD   $0x4e34f652 // fmax v18.4s, v18.4s, v20.4s
+	WORD   $0x4e34f673 // fmax v19.4s, v19.4s, v20.4s
+
+NEONRestoreK2P0O1_t10_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	FSTPQ  (F16, F17), 256(R11)
+	FSTPQ  (F18, F19), 288(R11)
+	ADD    $160, R1
+	ADD    $320, R2
+	SUB    $10, R4
+	B      NEONRestoreK2P0O1_loop
+
+NEONRestoreK2P0O1_blk9:
+
+	// 9 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	VMOV   V0.B16, V16.B16
+	VMOV   V1.B16, V17.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK2P0O1_t9_icb:
+	MOVD   R22, R11
+
+NEONRestoreK2P0O1_t9_kh:
+	FMOVQ  (R5), F18
+	FMOVQ  32(R5), F19
+	FMOVQ  64(R5), F20
+	FMOVQ  96(R5), F21
+	FMOVQ  128(R5), F22
+	FLDPQ  (R6), (F23, F24)
+	WORD   $0x4f9212e0 // fmla v0.4s, v23.4s, v18.s[0]
+	WORD   $0x4f921301 // fmla v1.4s, v24.4s, v18.s[0]
+	WORD   $0x4f9312e4 // fmla v4.4s, v23.4s, v19.s[0]
+	WORD   $0x4f931305 // fmla v5.4s, v24.4s, v19.s[0]
+	WORD   $0x4f9412e8 // fmla v8.4s, v23.4s, v20.s[0]
+	WORD   $0x4f941309 // fmla v9.4s, v24.4s, v20.s[0]
+	WORD   $0x4f9512ec // fmla v12.4s, v23.4s, v21.s[0]
+	WORD   $0x4f95130d // fmla v13.4s, v24.4s, v21.s[0]
+	WORD   $0x4f9612f0 // fmla v16.4s, v23.4s, v22.s[0]
+	WORD   $0x4f961311 // fmla v17.4s, v24.4s, v22.s[0]
+	FLDPQ  256(R6), (F25, F26)
+	WORD   $0x4f921322 // fmla v2.4s, v25.4s, v18.s[0]
+	WORD   $0x4f921343 // fmla v3.4s, v26.4s, v18.s[0]
+	WORD   $0x4f931326 // fmla v6.4s, v25.4s, v19.s[0]
+	WORD   $0x4f931347 // fmla v7.4s, v26.4s, v19.s[0]
+	WORD   $0x4f94132a // fmla v10.4s, v25.4s, v20.s[0]
+	WORD   $0x4f94134b // fmla v11.4s, v26.4s, v20.s[0]
+	WORD   $0x4f95132e // fmla v14.4s, v25.4s, v21.s[0]
+	WORD   $0x4f95134f // fmla v15.4s, v26.4s, v21.s[0]
+	FLDPQ  32(R6), (F27, F28)
+	WORD   $0x4fb21360 // fmla v0.4s, v27.4s, v18.s[1]
+	WORD   $0x4fb21381 // fmla v1.4s, v28.4s, v18.s[1]
+	WORD   $0x4fb31364 // fmla v4.4s, v27.4s, v19.s[1]
+	WORD   $0x4fb31385 // fmla v5.4s, v28.4s, v19.s[1]
+	WORD   $0x4fb41368 // fmla v8.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb41389 // fmla v9.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61370 // fmla v16.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb61391 // fmla v17.4s, v28.4s, v22.s[1]
+	FLDPQ  288(R6), (F29, F30)
+	WORD   $0x4fb213a2 // fmla v2.4s, v29.4s, v18.s[1]
+	WORD   $0x4fb213c3 // fmla v3.4s, v30.4s, v18.s[1]
+	WORD   $0x4fb313a6 // fmla v6.4s, v29.4s, v19.s[1]
+	WORD   $0x4fb313c7 // fmla v7.4s, v30.4s, v19.s[1]
+	WORD   $0x4fb413aa // fmla v10.4s, v29.4s, v20.s[1]
+	WORD   $0x4fb413cb // fmla v11.4s, v30.4s, v20.s[1]
+	WORD   $0x4fb513ae // fmla v14.4s, v29.4s, v21.s[1]
+	WORD   $0x4fb513cf // fmla v15.4s, v30.4s, v21.s[1]
+	FLDPQ  64(R6), (F23, F24)
+	WORD   $0x4f921ae0 // fmla v0.4s, v23.4s, v18.s[2]
+	WORD   $0x4f921b01 // fmla v1.4s, v24.4s, v18.s[2]
+	WORD   $0x4f931ae4 // fmla v4.4s, v23.4s, v19.s[2]
+	WORD   $0x4f931b05 // fmla v5.4s, v24.4s, v19.s[2]
+	WORD   $0x4f941ae8 // fmla v8.4s, v23.4s, v20.s[2]
+	WORD   $0x4f941b09 // fmla v9.4s, v24.4s, v20.s[2]
+	WORD   $0x4f951aec // fmla v12.4s, v23.4s, v21.s[2]
+	WORD   $0x4f951b0d // fmla v13.4s, v24.4s, v21.s[2]
+	WORD   $0x4f961af0 // fmla v16.4s, v23.4s, v22.s[2]
+	WORD   $0x4f961b11 // fmla v17.4s, v24.4s, v22.s[2]
+	FLDPQ  320(R6), (F25, F26)
+	WORD   $0x4f921b22 // fmla v2.4s, v25.4s, v18.s[2]
+	WORD   $0x4f921b43 // fmla v3.4s, v26.4s, v18.s[2]
+	WORD   $0x4f931b26 // fmla v6.4s, v25.4s, v19.s[2]
+	WORD   $0x4f931b47 // fmla v7.4s, v26.4s, v19.s[2]
+	WORD   $0x4f941b2a // fmla v10.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b4b // fmla v11.4s, v26.4s, v20.s[2]
+	WORD   $0x4f951b2e // fmla v14.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b4f // fmla v15.4s, v26.4s, v21.s[2]
+	FLDPQ  96(R6), (F27, F28)
+	WORD   $0x4fb21b60 // fmla v0.4s, v27.4s, v18.s[3]
+	WORD   $0x4fb21b81 // fmla v1.4s, v28.4s, v18.s[3]
+	WORD   $0x4fb31b64 // fmla v4.4s, v27.4s, v19.s[3]
+	WORD   $0x4fb31b85 // fmla v5.4s, v28.4s, v19.s[3]
+	WORD   $0x4fb41b68 // fmla v8.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b89 // fmla v9.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b70 // fmla v16.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b91 // fmla v17.4s, v28.4s, v22.s[3]
+	FLDPQ  352(R6), (F29, F30)
+	WORD   $0x4fb21ba2 // fmla v2.4s, v29.4s, v18.s[3]
+	WORD   $0x4fb21bc3 // fmla v3.4s, v30.4s, v18.s[3]
+	WORD   $0x4fb31ba6 // fmla v6.4s, v29.4s, v19.s[3]
+	WORD   $0x4fb31bc7 // fmla v7.4s, v30.4s, v19.s[3]
+	WORD   $0x4fb41baa // fmla v10.4s, v29.4s, v20.s[3]
+	WORD   $0x4fb41bcb // fmla v11.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb51bae // fmla v14.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb51bcf // fmla v15.4s, v30.4s, v21.s[3]
+	FMOVQ  16(R5), F18
+	FMOVQ  48(R5), F19
+	FMOVQ  80(R5), F20
+	FMOVQ  112(R5), F21
+	FMOVQ  144(R5), F22
+	FLDPQ  128(R6), (F23, F24)
+	WORD   $0x4f9212e0 // fmla v0.4s, v23.4s, v18.s[0]
+	WORD   $0x4f921301 // fmla v1.4s, v24.4s, v18.s[0]
+	WORD   $0x4f9312e4 // fmla v4.4s, v23.4s, v19.s[0]
+	WORD   $0x4f931305 // fmla v5.4s, v24.4s, v19.s[0]
+	WORD   $0x4f9412e8 // fmla v8.4s, v23.4s, v20.s[0]
+	WORD   $0x4f941309 // fmla v9.4s, v24.4s, v20.s[0]
+	WORD   $0x4f9512ec // fmla v12.4s, v23.4s, v21.s[0]
+	WORD   $0x4f95130d // fmla v13.4s, v24.4s, v21.s[0]
+	WORD   $0x4f9612f0 // fmla v16.4s, v23.4s, v22.s[0]
+	WORD   $0x4f961311 // fmla v17.4s, v24.4s, v22.s[0]
+	FLDPQ  384(R6), (F25, F26)
+	WORD   $0x4f921322 // fmla v2.4s, v25.4s, v18.s[0]
+	WORD   $0x4f921343 // fmla v3.4s, v26.4s, v18.s[0]
+	WORD   $0x4f931326 // fmla v6.4s, v25.4s, v19.s[0]
+	WORD   $0x4f931347 // fmla v7.4s, v26.4s, v19.s[0]
+	WORD   $0x4f94132a // fmla v10.4s, v25.4s, v20.s[0]
+	WORD   $0x4f94134b // fmla v11.4s, v26.4s, v20.s[0]
+	WORD   $0x4f95132e // fmla v14.4s, v25.4s, v21.s[0]
+	WORD   $0x4f95134f // fmla v15.4s, v26.4s, v21.s[0]
+	FLDPQ  160(R6), (F27, F28)
+	WORD   $0x4fb21360 // fmla v0.4s, v27.4s, v18.s[1]
+	WORD   $0x4fb21381 // fmla v1.4s, v28.4s, v18.s[1]
+	WORD   $0x4fb31364 // fmla v4.4s, v27.4s, v19.s[1]
+	WORD   $0x4fb31385 // fmla v5.4s, v28.4s, v19.s[1]
+	WORD   $0x4fb41368 // fmla v8.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb41389 // fmla v9.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61370 // fmla v16.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb61391 // fmla v17.4s, v28.4s, v22.s[1]
+	FLDPQ  416(R6), (F29, F30)
+	WORD   $0x4fb213a2 // fmla v2.4s, v29.4s, v18.s[1]
+	WORD   $0x4fb213c3 // fmla v3.4s, v30.4s, v18.s[1]
+	WORD   $0x4fb313a6 // fmla v6.4s, v29.4s, v19.s[1]
+	WORD   $0x4fb313c7 // fmla v7.4s, v30.4s, v19.s[1]
+	WORD   $0x4fb413aa // fmla v10.4s, v29.4s, v20.s[1]
+	WORD   $0x4fb413cb // fmla v11.4s, v30.4s, v20.s[1]
+	WORD   $0x4fb513ae // fmla v14.4s, v29.4s, v21.s[1]
+	WORD   $0x4fb513cf // fmla v15.4s, v30.4s, v21.s[1]
+	FLDPQ  192(R6), (F23, F24)
+	WORD   $0x4f921ae0 // fmla v0.4s, v23.4s, v18.s[2]
+	WORD   $0x4f921b01 // fmla v1.4s, v24.4s, v18.s[2]
+	WORD   $0x4f931ae4 // fmla v4.4s, v23.4s, v19.s[2]
+	WORD   $0x4f931b05 // fmla v5.4s, v24.4s, v19.s[2]
+	WORD   $0x4f941ae8 // fmla v8.4s, v23.4s, v20.s[2]
+	WORD   $0x4f941b09 // fmla v9.4s, v24.4s, v20.s[2]
+	WORD   $0x4f951aec // fmla v12.4s, v23.4s, v21.s[2]
+	WORD   $0x4f951b0d // fmla v13.4s, v24.4s, v21.s[2]
+	WORD   $0x4f961af0 // fmla v16.4s, v23.4s, v22.s[2]
+	WORD   $0x4f961b11 // fmla v17.4s, v24.4s, v22.s[2]
+	FLDPQ  448(R6), (F25, F26)
+	WORD   $0x4f921b22 // fmla v2.4s, v25.4s, v18.s[2]
+	WORD   $0x4f921b43 // fmla v3.4s, v26.4s, v18.s[2]
+	WORD   $0x4f931b26 // fmla v6.4s, v25.4s, v19.s[2]
+	WORD   $0x4f931b47 // fmla v7.4s, v26.4s, v19.s[2]
+	WORD   $0x4f941b2a // fmla v10.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b4b // fmla v11.4s, v26.4s, v20.s[2]
+	WORD   $0x4f951b2e // fmla v14.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b4f // fmla v15.4s, v26.4s, v21.s[2]
+	FLDPQ  224(R6), (F27, F28)
+	WORD   $0x4fb21b60 // fmla v0.4s, v27.4s, v18.s[3]
+	WORD   $0x4fb21b81 // fmla v1.4s, v28.4s, v18.s[3]
+	WORD   $0x4fb31b64 // fmla v4.4s, v27.4s, v19.s[3]
+	WORD   $0x4fb31b85 // fmla v5.4s, v28.4s, v19.s[3]
+	WORD   $0x4fb41b68 // fmla v8.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b89 // fmla v9.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b70 // fmla v16.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b91 // fmla v17.4s, v28.4s, v22.s[3]
+	FLDPQ  480(R6), (F29, F30)
+	WORD   $0x4fb21ba2 // fmla v2.4s, v29.4s, v18.s[3]
+	WORD   $0x4fb21bc3 // fmla v3.4s, v30.4s, v18.s[3]
+	WORD   $0x4fb31ba6 // fmla v6.4s, v29.4s, v19.s[3]
+	WORD   $0x4fb31bc7 // fmla v7.4s, v30.4s, v19.s[3]
+	WORD   $0x4fb41baa // fmla v10.4s, v29.4s, v20.s[3]
+	WORD   $0x4fb41bcb // fmla v11.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb51bae // fmla v14.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb51bcf // fmla v15.4s, v30.4s, v21.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK2P0O1_t9_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK2P0O1_t9_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK2P0O1_t9_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F18, F19)
+	WORD   $0x4e32d400 // fadd v0.4s, v0.4s, v18.4s
+	WORD   $0x4e33d421 // fadd v1.4s, v1.4s, v19.4s
+	FLDPQ  32(R12), (F20, F21)
+	WORD   $0x4e34d442 // fadd v2.4s, v2.4s, v20.4s
+	WORD   $0x4e35d463 // fadd v3.4s, v3.4s, v21.4s
+	FLDPQ  64(R12), (F22, F23)
+	WORD   $0x4e36d484 // fadd v4.4s, v4.4s, v22.4s
+	WORD   $0x4e37d4a5 // fadd v5.4s, v5.4s, v23.4s
+	FLDPQ  96(R12), (F24, F25)
+	WORD   $0x4e38d4c6 // fadd v6.4s, v6.4s, v24.4s
+	WORD   $0x4e39d4e7 // fadd v7.4s, v7.4s, v25.4s
+	FLDPQ  128(R12), (F26, F27)
+	WORD   $0x4e3ad508 // fadd v8.4s, v8.4s, v26.4s
+	WORD   $0x4e3bd529 // fadd v9.4s, v9.4s, v27.4s
+	FLDPQ  160(R12), (F28, F29)
+	WORD   $0x4e3cd54a // fadd v10.4s, v10.4s, v28.4s
+	WORD   $0x4e3dd56b // fadd v11.4s, v11.4s, v29.4s
+	FLDPQ  192(R12), (F30, F31)
+	WORD   $0x4e3ed58c // fadd v12.4s, v12.4s, v30.4s
+	WORD   $0x4e3fd5ad // fadd v13.4s, v13.4s, v31.4s
+	FLDPQ  224(R12), (F18, F19)
+	WORD   $0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
+	WORD   $0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
+	FLDPQ  256(R12), (F20, F21)
+	WORD   $0x4e34d610 // fadd v16.4s, v16.4s, v20.4s
+	WORD   $0x4e35d631 // fadd v17.4s, v17.4s, v21.4s
+
+NEONRestoreK2P0O1_t9_relu:
+	CBZ    R25, NEONRestoreK2P0O1_t9_store
+	VEOR   V18.B16, V18.B16, V18.B16
+	WORD   $0x4e32f400 // fmax v0.4s, v0.4s, v18.4s
+	WORD   $0x4e32f421 // fmax v1.4s, v1.4s, v18.4s
+	WORD   $0x4e32f442 // fmax v2.4s, v2.4s, v18.4s
+	WORD   $0x4e32f463 // fmax v3.4s, v3.4s, v18.4s
+	WORD   $0x4e32f484 // fmax v4.4s, v4.4s, v18.4s
+	WORD   $0x4e32f4a5 // fmax v5.4s, v5.4s, v18.4s
+	WORD   $0x4e32f4c6 // fmax v6.4s, v6.4s, v18.4s
+	WORD   $0x4e32f4e7 // fmax v7.4s, v7.4s, v18.4s
+	WORD   $0x4e32f508 // fmax v8.4s, v8.4s, v18.4s
+	WORD   $0x4e32f529 // fmax v9.4s, v9.4s, v18.4s
+	WORD   $0x4e32f54a // fmax v10.4s, v10.4s, v18.4s
+	WORD   $0x4e32f56b // fmax v11.4s, v11.4s, v18.4s
+	WORD   $0x4e32f58c // fmax v12.4s, v12.4s, v18.4s
+	WORD   $0x4e32f5ad // fmax v13.4s, v13.4s, v18.4s
+	WORD   $0x4e32f5ce // fmax v14.4s, v14.4s, v18.4s
+	WORD   $0x4e32f5ef // fmax v15.4s, v15.4s, v18.4s
+	WORD   $0x4e32f610 // fmax v16.4s, v16.4s, v18.4s
+	WORD   $0x4e32f631 // fmax v17.4s, v17.4s, v18.4s
+
+NEONRestoreK2P0O1_t9_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	FSTPQ  (F16, F17), 256(R11)
+	ADD    $128, R1
+	ADD    $288, R2
+	SUB    $9, R4
+	B      NEONRestoreK2P0O1_loop
+
+NEONRestoreK2P0O1_blk8:
+
+	// 8 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK2P0O1_t8_icb:
+	MOVD   R22, R11
+
+NEONRestoreK2P0O1_t8_kh:
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FLDPQ  (R6), (F28, F29)
+	WORD   $0x4f901380 // fmla v0.4s, v28.4s, v16.s[0]
+	WORD   $0x4f9013a1 // fmla v1.4s, v29.4s, v16.s[0]
+	WORD   $0x4f911384 // fmla v4.4s, v28.4s, v17.s[0]
+	WORD   $0x4f9113a5 // fmla v5.4s, v29.4s, v17.s[0]
+	WORD   $0x4f921388 // fmla v8.4s, v28.4s, v18.s[0]
+	WORD   $0x4f9213a9 // fmla v9.4s, v29.4s, v18.s[0]
+	WORD   $0x4f93138c // fmla v12.4s, v28.4s, v19.s[0]
+	WORD   $0x4f9313ad // fmla v13.4s, v29.4s, v19.s[0]
+	FLDPQ  256(R6), (F30, F31)
+	WORD   $0x4f9013c2 // fmla v2.4s, v30.4s, v16.s[0]
+	WORD   $0x4f9013e3 // fmla v3.4s, v31.4s, v16.s[0]
+	WORD   $0x4f9113c6 // fmla v6.4s, v30.4s, v17.s[0]
+	WORD   $0x4f9113e7 // fmla v7.4s, v31.4s, v17.s[0]
+	WORD   $0x4f9213ca // fmla v10.4s, v30.4s, v18.s[0]
+	WORD   $0x4f9213eb // fmla v11.4s, v31.4s, v18.s[0]
+	WORD   $0x4f9313ce // fmla v14.4s, v30.4s, v19.s[0]
+	WORD   $0x4f9313ef // fmla v15.4s, v31.4s, v19.s[0]
+	FLDPQ  32(R6), (F20, F21)
+	WORD   $0x4fb01280 // fmla v0.4s, v20.4s, v16.s[1]
+	WORD   $0x4fb012a1 // fmla v1.4s, v21.4s, v16.s[1]
+	WORD   $0x4fb11284 // fmla v4.4s, v20.4s, v17.s[1]
+	WORD   $0x4fb112a5 // fmla v5.4s, v21.4s, v17.s[1]
+	WORD   $0x4fb21288 // fmla v8.4s, v20.4s, v18.s[1]
+	WORD   $0x4fb212a9 // fmla v9.4s, v21.4s, v18.s[1]
+	WORD   $0x4fb3128c // fmla v12.4s, v20.4s, v19.s[1]
+	WORD   $0x4fb312ad // fmla v13.4s, v21.4s, v19.s[1]
+	FLDPQ  288(R6), (F22, F23)
+	WORD   $0x4fb012c2 // fmla v2.4s, v22.4s, v16.s[1]
+	WORD   $0x4fb012e3 // fmla v3.4s, v23.4s, v16.s[1]
+	WORD   $0x4fb112c6 // fmla v6.4s, v22.4s, v17.s[1]
+	WORD   $0x4fb112e7 // fmla v7.4s, v23.4s, v17.s[1]
+	WORD   $0x4fb212ca // fmla v10.4s, v22.4s, v18.s[1]
+	WORD   $0x4fb212eb // fmla v11.4s, v23.4s, v18.s[1]
+	WORD   $0x4fb312ce // fmla v14.4s, v22.4s, v19.s[1]
+	WORD   $0x4fb312ef // fmla v15.4s, v23.4s, v19.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b04 // fmla v4.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b25 // fmla v5.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b08 // fmla v8.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b29 // fmla v9.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b0c // fmla v12.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b2d // fmla v13.4s, v25.4s, v19.s[2]
+	FLDPQ  320(R6), (F26, F27)
+	WORD   $0x4f901b42 // fmla v2.4s, v26.4s, v16.s[2]
+	WORD   $0x4f901b63 // fmla v3.4s, v27.4s, v16.s[2]
+	WORD   $0x4f911b46 // fmla v6.4s, v26.4s, v17.s[2]
+	WORD   $0x4f911b67 // fmla v7.4s, v27.4s, v17.s[2]
+	WORD   $0x4f921b4a // fmla v10.4s, v26.4s, v18.s[2]
+	WORD   $0x4f921b6b // fmla v11.4s, v27.4s, v18.s[2]
+	WORD   $0x4f931b4e // fmla v14.4s, v26.4s, v19.s[2]
+	WORD   $0x4f931b6f // fmla v15.4s, v27.4s, v19.s[2]
+	FLDPQ  96(R6), (F28, F29)
+	WORD   $0x4fb01b80 // fmla v0.4s, v28.4s, v16.s[3]
+	WORD   $0x4fb01ba1 // fmla v1.4s, v29.4s, v16.s[3]
+	WORD   $0x4fb11b84 // fmla v4.4s, v28.4s, v17.s[3]
+	WORD   $0x4fb11ba5 // fmla v5.4s, v29.4s, v17.s[3]
+	WORD   $0x4fb21b88 // fmla v8.4s, v28.4s, v18.s[3]
+	WORD   $0x4fb21ba9 // fmla v9.4s, v29.4s, v18.s[3]
+	WORD   $0x4fb31b8c // fmla v12.4s, v28.4s, v19.s[3]
+	WORD   $0x4fb31bad // fmla v13.4s, v29.4s, v19.s[3]
+	FLDPQ  352(R6), (F30, F31)
+	WORD   $0x4fb01bc2 // fmla v2.4s, v30.4s, v16.s[3]
+	WORD   $0x4fb01be3 // fmla v3.4s, v31.4s, v16.s[3]
+	WORD   $0x4fb11bc6 // fmla v6.4s, v30.4s, v17.s[3]
+	WORD   $0x4fb11be7 // fmla v7.4s, v31.4s, v17.s[3]
+	WORD   $0x4fb21bca // fmla v10.4s, v30.4s, v18.s[3]
+	WORD   $0x4fb21beb // fmla v11.4s, v31.4s, v18.s[3]
+	WORD   $0x4fb31bce // fmla v14.4s, v30.4s, v19.s[3]
+	WORD   $0x4fb31bef // fmla v15.4s, v31.4s, v19.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FLDPQ  128(R6), (F20, F21)
+	WORD   $0x4f901280 // fmla v0.4s, v20.4s, v16.s[0]
+	WORD   $0x4f9012a1 // fmla v1.4s, v21.4s, v16.s[0]
+	WORD   $0x4f911284 // fmla v4.4s, v20.4s, v17.s[0]
+	WORD   $0x4f9112a5 // fmla v5.4s, v21.4s, v17.s[0]
+	WORD   $0x4f921288 // fmla v8.4s, v20.4s, v18.s[0]
+	WORD   $0x4f9212a9 // fmla v9.4s, v21.4s, v18.s[0]
+	WORD   $0x4f93128c // fmla v12.4s, v20.4s, v19.s[0]
+	WORD   $0x4f9312ad // fmla v13.4s, v21.4s, v19.s[0]
+	FLDPQ  384(R6), (F22, F23)
+	WORD   $0x4f9012c2 // fmla v2.4s, v22.4s, v16.s[0]
+	WORD   $0x4f9012e3 // fmla v3.4s, v23.4s, v16.s[0]
+	WORD   $0x4f9112c6 // fmla v6.4s, v22.4s, v17.s[0]
+	WORD   $0x4f9112e7 // fmla v7.4s, v23.4s, v17.s[0]
+	WORD   $0x4f9212ca // fmla v10.4s, v22.4s, v18.s[0]
+	WORD   $0x4f9212eb // fmla v11.4s, v23.4s, v18.s[0]
+	WORD   $0x4f9312ce // fmla v14.4s, v22.4s, v19.s[0]
+	WORD   $0x4f9312ef // fmla v15.4s, v23.4s, v19.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11304 // fmla v4.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11325 // fmla v5.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21308 // fmla v8.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21329 // fmla v9.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb3130c // fmla v12.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb3132d // fmla v13.4s, v25.4s, v19.s[1]
+	FLDPQ  416(R6), (F26, F27)
+	WORD   $0x4fb01342 // fmla v2.4s, v26.4s, v16.s[1]
+	WORD   $0x4fb01363 // fmla v3.4s, v27.4s, v16.s[1]
+	WORD   $0x4fb11346 // fmla v6.4s, v26.4s, v17.s[1]
+	WORD   $0x4fb11367 // fmla v7.4s, v27.4s, v17.s[1]
+	WORD   $0x4fb2134a // fmla v10.4s, v26.4s, v18.s[1]
+	WORD   $0x4fb2136b // fmla v11.4s, v27.4s, v18.s[1]
+	WORD   $0x4fb3134e // fmla v14.4s, v26.4s, v19.s[1]
+	WORD   $0x4fb3136f // fmla v15.4s, v27.4s, v19.s[1]
+	FLDPQ  192(R6), (F28, F29)
+	WORD   $0x4f901b80 // fmla v0.4s, v28.4s, v16.s[2]
+	WORD   $0x4f901ba1 // fmla v1.4s, v29.4s, v16.s[2]
+	WORD   $0x4f911b84 // fmla v4.4s, v28.4s, v17.s[2]
+	WORD   $0x4f911ba5 // fmla v5.4s, v29.4s, v17.s[2]
+	WORD   $0x4f921b88 // fmla v8.4s, v28.4s, v18.s[2]
+	WORD   $0x4f921ba9 // fmla v9.4s, v29.4s, v18.s[2]
+	WORD   $0x4f931b8c // fmla v12.4s, v28.4s, v19.s[2]
+	WORD   $0x4f931bad // fmla v13.4s, v29.4s, v19.s[2]
+	FLDPQ  448(R6), (F30, F31)
+	WORD   $0x4f901bc2 // fmla v2.4s, v30.4s, v16.s[2]
+	WORD   $0x4f901be3 // fmla v3.4s, v31.4s, v16.s[2]
+	WORD   $0x4f911bc6 // fmla v6.4s, v30.4s, v17.s[2]
+	WORD   $0x4f911be7 // fmla v7.4s, v31.4s, v17.s[2]
+	WORD   $0x4f921bca // fmla v10.4s, v30.4s, v18.s[2]
+	WORD   $0x4f921beb // fmla v11.4s, v31.4s, v18.s[2]
+	WORD   $0x4f931bce // fmla v14.4s, v30.4s, v19.s[2]
+	WORD   $0x4f931bef // fmla v15.4s, v31.4s, v19.s[2]
+	FLDPQ  224(R6), (F20, F21)
+	WORD   $0x4fb01a80 // fmla v0.4s, v20.4s, v16.s[3]
+	WORD   $0x4fb01aa1 // fmla v1.4s, v21.4s, v16.s[3]
+	WORD   $0x4fb11a84 // fmla v4.4s, v20.4s, v17.s[3]
+	WORD   $0x4fb11aa5 // fmla v5.4s, v21.4s, v17.s[3]
+	WORD   $0x4fb21a88 // fmla v8.4s, v20.4s, v18.s[3]
+	WORD   $0x4fb21aa9 // fmla v9.4s, v21.4s, v18.s[3]
+	WORD   $0x4fb31a8c // fmla v12.4s, v20.4s, v19.s[3]
+	WORD   $0x4fb31aad // fmla v13.4s, v21.4s, v19.s[3]
+	FLDPQ  480(R6), (F22, F23)
+	WORD   $0x4fb01ac2 // fmla v2.4s, v22.4s, v16.s[3]
+	WORD   $0x4fb01ae3 // fmla v3.4s, v23.4s, v16.s[3]
+	WORD   $0x4fb11ac6 // fmla v6.4s, v22.4s, v17.s[3]
+	WORD   $0x4fb11ae7 // fmla v7.4s, v23.4s, v17.s[3]
+	WORD   $0x4fb21aca // fmla v10.4s, v22.4s, v18.s[3]
+	WORD   $0x4fb21aeb // fmla v11.4s, v23.4s, v18.s[3]
+	WORD   $0x4fb31ace // fmla v14.4s, v22.4s, v19.s[3]
+	WORD   $0x4fb31aef // fmla v15.4s, v23.4s, v19.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK2P0O1_t8_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK2P0O1_t8_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK2P0O1_t8_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+	FLDPQ  96(R12), (F22, F23)
+	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
+	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	FLDPQ  128(R12), (F24, F25)
+	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
+	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
+	FLDPQ  160(R12), (F26, F27)
+	WORD   $0x4e3ad54a // fadd v10.4s, v10.4s, v26.4s
+	WORD   $0x4e3bd56b // fadd v11.4s, v11.4s, v27.4s
+	FLDPQ  192(R12), (F28, F29)
+	WORD   $0x4e3cd58c // fadd v12.4s, v12.4s, v28.4s
+	WORD   $0x4e3dd5ad // fadd v13.4s, v13.4s, v29.4s
+	FLDPQ  224(R12), (F30, F31)
+	WORD   $0x4e3ed5ce // fadd v14.4s, v14.4s, v30.4s
+	WORD   $0x4e3fd5ef // fadd v15.4s, v15.4s, v31.4s
+
+NEONRestoreK2P0O1_t8_relu:
+	CBZ    R25, NEONRestoreK2P0O1_t8_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
+	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
+	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
+	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
+	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
+	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
+	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
+	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
+	WORD   $0x4e30f5ce // fmax v14.4s, v14.4s, v16.4s
+	WORD   $0x4e30f5ef // fmax v15.4s, v15.4s, v16.4s
+
+NEONRestoreK2P0O1_t8_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	ADD    $128, R1
+	ADD    $256, R2
+	SUB    $8, R4
+	B      NEONRestoreK2P0O1_loop
+
+NEONRestoreK2P0O1_blk7:
+
+	// 7 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK2P0O1_t7_icb:
+	MOVD   R22, R11
+
+NEONRestoreK2P0O1_t7_kh:
+	FMOVQ  (R5), F14
+	FMOVQ  32(R5), F15
+	FMOVQ  64(R5), F16
+	FMOVQ  96(R5), F17
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f8e1300 // fmla v0.4s, v24.4s, v14.s[0]
+	WORD   $0x4f8e1321 // fmla v1.4s, v25.4s, v14.s[0]
+	WORD   $0x4f8f1304 // fmla v4.4s, v24.4s, v15.s[0]
+	WORD   $0x4f8f1325 // fmla v5.4s, v25.4s, v15.s[0]
+	WORD   $0x4f901308 // fmla v8.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901329 // fmla v9.4s, v25.4s, v16.s[0]
+	WORD   $0x4f91130c // fmla v12.4s, v24.4s, v17.s[0]
+	WORD   $0x4f91132d // fmla v13.4s, v25.4s, v17.s[0]
+	FLDPQ  256(R6), (F26, F27)
+	WORD   $0x4f8e1342 // fmla v2.4s, v26.4s, v14.s[0]
+	WORD   $0x4f8e1363 // fmla v3.4s, v27.4s, v14.s[0]
+	WORD   $0x4f8f1346 // fmla v6.4s, v26.4s, v15.s[0]
+	WORD   $0x4f8f1367 // fmla v7.4s, v27.4s, v15.s[0]
+	WORD   $0x4f90134a // fmla v10.4s, v26.4s, v16.s[0]
+	WORD   $0x4f90136b // fmla v11.4s, v27.4s, v16.s[0]
+	FLDPQ  32(R6), (F28, F29)
+	WORD   $0x4fae1380 // fmla v0.4s, v28.4s, v14.s[1]
+	WORD   $0x4fae13a1 // fmla v1.4s, v29.4s, v14.s[1]
+	WORD   $0x4faf1384 // fmla v4.4s, v28.4s, v15.s[1]
+	WORD   $0x4faf13a5 // fmla v5.4s, v29.4s, v15.s[1]
+	WORD   $0x4fb01388 // fmla v8.4s, v28.4s, v16.s[1]
+	WORD   $0x4fb013a9 // fmla v9.4s, v29.4s, v16.s[1]
+	WORD   $0x4fb1138c // fmla v12.4s, v28.4s, v17.s[1]
+	WORD   $0x4fb113ad // fmla v13.4s, v29.4s, v17.s[1]
+	FLDPQ  288(R6), (F30, F31)
+	WORD   $0x4fae13c2 // fmla v2.4s, v30.4s, v14.s[1]
+	WORD   $0x4fae13e3 // fmla v3.4s, v31.4s, v14.s[1]
+	WORD   $0x4faf13c6 // fmla v6.4s, v30.4s, v15.s[1]
+	WORD   $0x4faf13e7 // fmla v7.4s, v31.4s, v15.s[1]
+	WORD   $0x4fb013ca // fmla v10.4s, v30.4s, v16.s[1]
+	WORD   $0x4fb013eb // fmla v11.4s, v31.4s, v16.s[1]
+	FLDPQ  64(R6), (F18, F19)
+	WORD   $0x4f8e1a40 // fmla v0.4s, v18.4s, v14.s[2]
+	WORD   $0x4f8e1a61 // fmla v1.4s, v19.4s, v14.s[2]
+	WORD   $0x4f8f1a44 // fmla v4.4s, v18.4s, v15.s[2]
+	WORD   $0x4f8f1a65 // fmla v5.4s, v19.4s, v15.s[2]
+	WORD   $0x4f901a48 // fmla v8.4s, v18.4s, v16.s[2]
+	WORD   $0x4f901a69 // fmla v9.4s, v19.4s, v16.s[2]
+	WORD   $0x4f911a4c // fmla v12.4s, v18.4s, v17.s[2]
+	WORD   $0x4f911a6d // fmla v13.4s, v19.4s, v17.s[2]
+	FLDPQ  320(R6), (F20, F21)
+	WORD   $0x4f8e1a82 // fmla v2.4s, v20.4s, v14.s[2]
+	WORD   $0x4f8e1aa3 // fmla v3.4s, v21.4s, v14.s[2]
+	WORD   $0x4f8f1a86 // fmla v6.4s, v20.4s, v15.s[2]
+	WORD   $0x4f8f1aa7 // fmla v7.4s, v21.4s, v15.s[2]
+	WORD   $0x4f901a8a // fmla v10.4s, v20.4s, v16.s[2]
+	WORD   $0x4f901aab // fmla v11.4s, v21.4s, v16.s[2]
+	FLDPQ  96(R6), (F22, F23)
+	WORD   $0x4fae1ac0 // fmla v0.4s, v22.4s, v14.s[3]
+	WORD   $0x4fae1ae1 // fmla v1.4s, v23.4s, v14.s[3]
+	WORD   $0x4faf1ac4 // fmla v4.4s, v22.4s, v15.s[3]
+	WORD   $0x4faf1ae5 // fmla v5.4s, v23.4s, v15.s[3]
+	WORD   $0x4fb01ac8 // fmla v8.4s, v22.4s, v16.s[3]
+	WORD   $0x4fb01ae9 // fmla v9.4s, v23.4s, v16.s[3]
+	WORD   $0x4fb11acc // fmla v12.4s, v22.4s, v17.s[3]
+	WORD   $0x4fb11aed // fmla v13.4s, v23.4s, v17.s[3]
+	FLDPQ  352(R6), (F24, F25)
+	WORD   $0x4fae1b02 // fmla v2.4s, v24.4s, v14.s[3]
+	WORD   $0x4fae1b23 // fmla v3.4s, v25.4s, v14.s[3]
+	WORD   $0x4faf1b06 // fmla v6.4s, v24.4s, v15.s[3]
+	WORD   $0x4faf1b27 // fmla v7.4s, v25.4s, v15.s[3]
+	WORD   $0x4fb01b0a // fmla v10.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b2b // fmla v11.4s, v25.4s, v16.s[3]
+	FMOVQ  16(R5), F14
+	FMOVQ  48(R5), F15
+	FMOVQ  80(R5), F16
+	FMOVQ  112(R5), F17
+	FLDPQ  128(R6), (F26, F27)
+	WORD   $0x4f8e1340 // fmla v0.4s, v26.4s, v14.s[0]
+	WORD   $0x4f8e1361 // fmla v1.4s, v27.4s, v14.s[0]
+	WORD   $0x4f8f1344 // fmla v4.4s, v26.4s, v15.s[0]
+	WORD   $0x4f8f1365 // fmla v5.4s, v27.4s, v15.s[0]
+	WORD   $0x4f901348 // fmla v8.4s, v26.4s, v16.s[0]
+	WORD   $0x4f901369 // fmla v9.4s, v27.4s, v16.s[0]
+	WORD   $0x4f91134c // fmla v12.4s, v26.4s, v17.s[0]
+	WORD   $0x4f91136d // fmla v13.4s, v27.4s, v17.s[0]
+	FLDPQ  384(R6), (F28, F29)
+	WORD   $0x4f8e1382 // fmla v2.4s, v28.4s, v14.s[0]
+	WORD   $0x4f8e13a3 // fmla v3.4s, v29.4s, v14.s[0]
+	WORD   $0x4f8f1386 // fmla v6.4s, v28.4s, v15.s[0]
+	WORD   $0x4f8f13a7 // fmla v7.4s, v29.4s, v15.s[0]
+	WORD   $0x4f90138a // fmla v10.4s, v28.4s, v16.s[0]
+	WORD   $0x4f9013ab // fmla v11.4s, v29.4s, v16.s[0]
+	FLDPQ  160(R6), (F30, F31)
+	WORD   $0x4fae13c0 // fmla v0.4s, v30.4s, v14.s[1]
+	WORD   $0x4fae13e1 // fmla v1.4s, v31.4s, v14.s[1]
+	WORD   $0x4faf13c4 // fmla v4.4s, v30.4s, v15.s[1]
+	WORD   $0x4faf13e5 // fmla v5.4s, v31.4s, v15.s[1]
+	WORD   $0x4fb013c8 // fmla v8.4s, v30.4s, v16.s[1]
+	WORD   $0x4fb013e9 // fmla v9.4s, v31.4s, v16.s[1]
+	WORD   $0x4fb113cc // fmla v12.4s, v30.4s, v17.s[1]
+	WORD   $0x4fb113ed // fmla v13.4s, v31.4s, v17.s[1]
+	FLDPQ  416(R6), (F18, F19)
+	WORD   $0x4fae1242 // fmla v2.4s, v18.4s, v14.s[1]
+	WORD   $0x4fae1263 // fmla v3.4s, v19.4s, v14.s[1]
+	WORD   $0x4faf1246 // fmla v6.4s, v18.4s, v15.s[1]
+	WORD   $0x4faf1267 // fmla v7.4s, v19.4s, v15.s[1]
+	WORD   $0x4fb0124a // fmla v10.4s, v18.4s, v16.s[1]
+	WORD   $0x4fb0126b // fmla v11.4s, v19.4s, v16.s[1]
+	FLDPQ  192(R6), (F20, F21)
+	WORD   $0x4f8e1a80 // fmla v0.4s, v20.4s, v14.s[2]
+	WORD   $0x4f8e1aa1 // fmla v1.4s, v21.4s, v14.s[2]
+	WORD   $0x4f8f1a84 // fmla v4.4s, v20.4s, v15.s[2]
+	WORD   $0x4f8f1aa5 // fmla v5.4s, v21.4s, v15.s[2]
+	WORD   $0x4f901a88 // fmla v8.4s, v20.4s, v16.s[2]
+	WORD   $0x4f901aa9 // fmla v9.4s, v21.4s, v16.s[2]
+	WORD   $0x4f911a8c // fmla v12.4s, v20.4s, v17.s[2]
+	WORD   $0x4f911aad // fmla v13.4s, v21.4s, v17.s[2]
+	FLDPQ  448(R6), (F22, F23)
+	WORD   $0x4f8e1ac2 // fmla v2.4s, v22.4s, v14.s[2]
+	WORD   $0x4f8e1ae3 // fmla v3.4s, v23.4s, v14.s[2]
+	WORD   $0x4f8f1ac6 // fmla v6.4s, v22.4s, v15.s[2]
+	WORD   $0x4f8f1ae7 // fmla v7.4s, v23.4s, v15.s[2]
+	WORD   $0x4f901aca // fmla v10.4s, v22.4s, v16.s[2]
+	WORD   $0x4f901aeb // fmla v11.4s, v23.4s, v16.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fae1b00 // fmla v0.4s, v24.4s, v14.s[3]
+	WORD   $0x4fae1b21 // fmla v1.4s, v25.4s, v14.s[3]
+	WORD   $0x4faf1b04 // fmla v4.4s, v24.4s, v15.s[3]
+	WORD   $0x4faf1b25 // fmla v5.4s, v25.4s, v15.s[3]
+	WORD   $0x4fb01b08 // fmla v8.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b29 // fmla v9.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b0c // fmla v12.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b2d // fmla v13.4s, v25.4s, v17.s[3]
+	FLDPQ  480(R6), (F26, F27)
+	WORD   $0x4fae1b42 // fmla v2.4s, v26.4s, v14.s[3]
+	WORD   $0x4fae1b63 // fmla v3.4s, v27.4s, v14.s[3]
+	WORD   $0x4faf1b46 // fmla v6.4s, v26.4s, v15.s[3]
+	WORD   $0x4faf1b67 // fmla v7.4s, v27.4s, v15.s[3]
+	WORD   $0x4fb01b4a // fmla v10.4s, v26.4s, v16.s[3]
+	WORD   $0x4fb01b6b // fmla v11.4s, v27.4s, v16.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK2P0O1_t7_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK2P0O1_t7_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK2P0O1_t7_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F14, F15)
+	WORD   $0x4e2ed400 // fadd v0.4s, v0.4s, v14.4s
+	WORD   $0x4e2fd421 // fadd v1.4s, v1.4s, v15.4s
+	FLDPQ  32(R12), (F16, F17)
+	WORD   $0x4e30d442 // fadd v2.4s, v2.4s, v16.4s
+	WORD   $0x4e31d463 // fadd v3.4s, v3.4s, v17.4s
+	FLDPQ  64(R12), (F18, F19)
+	WORD   $0x4e32d484 // fadd v4.4s, v4.4s, v18.4s
+	WORD   $0x4e33d4a5 // fadd v5.4s, v5.4s, v19.4s
+	FLDPQ  96(R12), (F20, F21)
+	WORD   $0x4e34d4c6 // fadd v6.4s, v6.4s, v20.4s
+	WORD   $0x4e35d4e7 // fadd v7.4s, v7.4s, v21.4s
+	FLDPQ  128(R12), (F22, F23)
+	WORD   $0x4e36d508 // fadd v8.4s, v8.4s, v22.4s
+	WORD   $0x4e37d529 // fadd v9.4s, v9.4s, v23.4s
+	FLDPQ  160(R12), (F24, F25)
+	WORD   $0x4e38d54a // fadd v10.4s, v10.4s, v24.4s
+	WORD   $0x4e39d56b // fadd v11.4s, v11.4s, v25.4s
+	FLDPQ  192(R12), (F26, F27)
+	WORD   $0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
+	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
+
+NEONRestoreK2P0O1_t7_relu:
+	CBZ    R25, NEONRestoreK2P0O1_t7_store
+	VEOR   V14.B16, V14.B16, V14.B16
+	WORD   $0x4e2ef400 // fmax v0.4s, v0.4s, v14.4s
+	WORD   $0x4e2ef421 // fmax v1.4s, v1.4s, v14.4s
+	WORD   $0x4e2ef442 // fmax v2.4s, v2.4s, v14.4s
+	WORD   $0x4e2ef463 // fmax v3.4s, v3.4s, v14.4s
+	WORD   $0x4e2ef484 // fmax v4.4s, v4.4s, v14.4s
+	WORD   $0x4e2ef4a5 // fmax v5.4s, v5.4s, v14.4s
+	WORD   $0x4e2ef4c6 // fmax v6.4s, v6.4s, v14.4s
+	WORD   $0x4e2ef4e7 // fmax v7.4s, v7.4s, v14.4s
+	WORD   $0x4e2ef508 // fmax v8.4s, v8.4s, v14.4s
+	WORD   $0x4e2ef529 // fmax v9.4s, v9.4s, v14.4s
+	WORD   $0x4e2ef54a // fmax v10.4s, v10.4s, v14.4s
+	WORD   $0x4e2ef56b // fmax v11.4s, v11.4s, v14.4s
+	WORD   $0x4e2ef58c // fmax v12.4s, v12.4s, v14.4s
+	WORD   $0x4e2ef5ad // fmax v13.4s, v13.4s, v14.4s
+
+NEONRestoreK2P0O1_t7_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	ADD    $96, R1
+	ADD    $224, R2
+	SUB    $7, R4
+	B      NEONRestoreK2P0O1_loop
+
+NEONRestoreK2P0O1_blk6:
+
+	// 6 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK2P0O1_t6_icb:
+	MOVD   R22, R11
+
+NEONRestoreK2P0O1_t6_kh:
+	FMOVQ  (R5), F12
+	FMOVQ  32(R5), F13
+	FMOVQ  64(R5), F14
+	FLDPQ  (R6), (F15, F16)
+	WORD   $0x4f8c11e0 // fmla v0.4s, v15.4s, v12.s[0]
+	WORD   $0x4f8c1201 // fmla v1.4s, v16.4s, v12.s[0]
+	WORD   $0x4f8d11e4 // fmla v4.4s, v15.4s, v13.s[0]
+	WORD   $0x4f8d1205 // fmla v5.4s, v16.4s, v13.s[0]
+	WORD   $0x4f8e11e8 // fmla v8.4s, v15.4s, v14.s[0]
+	WORD   $0x4f8e1209 // fmla v9.4s, v16.4s, v14.s[0]
+	FLDPQ  256(R6), (F17, F18)
+	WORD   $0x4f8c1222 // fmla v2.4s, v17.4s, v12.s[0]
+	WORD   $0x4f8c1243 // fmla v3.4s, v18.4s, v12.s[0]
+	WORD   $0x4f8d1226 // fmla v6.4s, v17.4s, v13.s[0]
+	WORD   $0x4f8d1247 // fmla v7.4s, v18.4s, v13.s[0]
+	WORD   $0x4f8e122a // fmla v10.4s, v17.4s, v14.s[0]
+	WORD   $0x4f8e124b // fmla v11.4s, v18.4s, v14.s[0]
+	FLDPQ  32(R6), (F19, F20)
+	WORD   $0x4fac1260 // fmla v0.4s, v19.4s, v12.s[1]
+	WORD   $0x4fac1281 // fmla v1.4s, v20.4s, v12.s[1]
+	WORD   $0x4fad1264 // fmla v4.4s, v19.4s, v13.s[1]
+	WORD   $0x4fad1285 // fmla v5.4s, v20.4s, v13.s[1]
+	WORD   $0x4fae1268 // fmla v8.4s, v19.4s, v14.s[1]
+	WORD   $0x4fae1289 // fmla v9.4s, v20.4s, v14.s[1]
+	FLDPQ  288(R6), (F21, F22)
+	WORD   $0x4fac12a2 // fmla v2.4s, v21.4s, v12.s[1]
+	WORD   $0x4fac12c3 // fmla v3.4s, v22.4s, v12.s[1]
+	WORD   $0x4fad12a6 // fmla v6.4s, v21.4s, v13.s[1]
+	WORD   $0x4fad12c7 // fmla v7.4s, v22.4s, v13.s[1]
+	WORD   $0x4fae12aa // fmla v10.4s, v21.4s, v14.s[1]
+	WORD   $0x4fae12cb // fmla v11.4s, v22.4s, v14.s[1]
+	FLDPQ  64(R6), (F23, F24)
+	WORD   $0x4f8c1ae0 // fmla v0.4s, v23.4s, v12.s[2]
+	WORD   $0x4f8c1b01 // fmla v1.4s, v24.4s, v12.s[2]
+	WORD   $0x4f8d1ae4 // fmla v4.4s, v23.4s, v13.s[2]
+	WORD   $0x4f8d1b05 // fmla v5.4s, v24.4s, v13.s[2]
+	WORD   $0x4f8e1ae8 // fmla v8.4s, v23.4s, v14.s[2]
+	WORD   $0x4f8e1b09 // fmla v9.4s, v24.4s, v14.s[2]
+	FLDPQ  320(R6), (F25, F26)
+	WORD   $0x4f8c1b22 // fmla v2.4s, v25.4s, v12.s[2]
+	WORD   $0x4f8c1b43 // fmla v3.4s, v26.4s, v12.s[2]
+	WORD   $0x4f8d1b26 // fmla v6.4s, v25.4s, v13.s[2]
+	WORD   $0x4f8d1b47 // fmla v7.4s, v26.4s, v13.s[2]
+	WORD   $0x4f8e1b2a // fmla v10.4s, v25.4s, v14.s[2]
+	WORD   $0x4f8e1b4b // fmla v11.4s, v26.4s, v14.s[2]
+	FLDPQ  96(R6), (F27, F28)
+	WORD   $0x4fac1b60 // fmla v0.4s, v27.4s, v12.s[3]
+	WORD   $0x4fac1b81 // fmla v1.4s, v28.4s, v12.s[3]
+	WORD   $0x4fad1b64 // fmla v4.4s, v27.4s, v13.s[3]
+	WORD   $0x4fad1b85 // fmla v5.4s, v28.4s, v13.s[3]
+	WORD   $0x4fae1b68 // fmla v8.4s, v27.4s, v14.s[3]
+	WORD   $0x4fae1b89 // fmla v9.4s, v28.4s, v14.s[3]
+	FLDPQ  352(R6), (F29, F30)
+	WORD   $0x4fac1ba2 // fmla v2.4s, v29.4s, v12.s[3]
+	WORD   $0x4fac1bc3 // fmla v3.4s, v30.4s, v12.s[3]
+	WORD   $0x4fad1ba6 // fmla v6.4s, v29.4s, v13.s[3]
+	WORD   $0x4fad1bc7 // fmla v7.4s, v30.4s, v13.s[3]
+	WORD   $0x4fae1baa // fmla v10.4s, v29.4s, v14.s[3]
+	WORD   $0x4fae1bcb // fmla v11.4s, v30.4s, v14.s[3]
+	FMOVQ  16(R5), F12
+	FMOVQ  48(R5), F13
+	FMOVQ  80(R5), F14
+	FLDPQ  128(R6), (F15, F16)
+	WORD   $0x4f8c11e0 // fmla v0.4s, v15.4s, v12.s[0]
+	WORD   $0x4f8c1201 // fmla v1.4s, v16.4s, v12.s[0]
+	WORD   $0x4f8d11e4 // fmla v4.4s, v15.4s, v13.s[0]
+	WORD   $0x4f8d1205 // fmla v5.4s, v16.4s, v13.s[0]
+	WORD   $0x4f8e11e8 // fmla v8.4s, v15.4s, v14.s[0]
+	WORD   $0x4f8e1209 // fmla v9.4s, v16.4s, v14.s[0]
+	FLDPQ  384(R6), (F17, F18)
+	WORD   $0x4f8c1222 // fmla v2.4s, v17.4s, v12.s[0]
+	WORD   $0x4f8c1243 // fmla v3.4s, v18.4s, v12.s[0]
+	WORD   $0x4f8d1226 // fmla v6.4s, v17.4s, v13.s[0]
+	WORD   $0x4f8d1247 // fmla v7.4s, v18.4s, v13.s[0]
+	WORD   $0x4f8e122a // fmla v10.4s, v17.4s, v14.s[0]
+	WORD   $0x4f8e124b // fmla v11.4s, v18.4s, v14.s[0]
+	FLDPQ  160(R6), (F19, F20)
+	WORD   $0x4fac1260 // fmla v0.4s, v19.4s, v12.s[1]
+	WORD   $0x4fac1281 // fmla v1.4s, v20.4s, v12.s[1]
+	WORD   $0x4fad1264 // fmla v4.4s, v19.4s, v13.s[1]
+	WORD   $0x4fad1285 // fmla v5.4s, v20.4s, v13.s[1]
+	WORD   $0x4fae1268 // fmla v8.4s, v19.4s, v14.s[1]
+	WORD   $0x4fae1289 // fmla v9.4s, v20.4s, v14.s[1]
+	FLDPQ  416(R6), (F21, F22)
+	WORD   $0x4fac12a2 // fmla v2.4s, v21.4s, v12.s[1]
+	WORD   $0x4fac12c3 // fmla v3.4s, v22.4s, v12.s[1]
+	WORD   $0x4fad12a6 // fmla v6.4s, v21.4s, v13.s[1]
+	WORD   $0x4fad12c7 // fmla v7.4s, v22.4s, v13.s[1]
+	WORD   $0x4fae12aa // fmla v10.4s, v21.4s, v14.s[1]
+	WORD   $0x4fae12cb // fmla v11.4s, v22.4s, v14.s[1]
+	FLDPQ  192(R6), (F23, F24)
+	WORD   $0x4f8c1ae0 // fmla v0.4s, v23.4s, v12.s[2]
+	WORD   $0x4f8c1b01 // fmla v1.4s, v24.4s, v12.s[2]
+	WORD   $0x4f8d1ae4 // fmla v4.4s, v23.4s, v13.s[2]
+	WORD   $0x4f8d1b05 // fmla v5.4s, v24.4s, v13.s[2]
+	WORD   $0x4f8e1ae8 // fmla v8.4s, v23.4s, v14.s[2]
+	WORD   $0x4f8e1b09 // fmla v9.4s, v24.4s, v14.s[2]
+	FLDPQ  448(R6), (F25, F26)
+	WORD   $0x4f8c1b22 // fmla v2.4s, v25.4s, v12.s[2]
+	WORD   $0x4f8c1b43 // fmla v3.4s, v26.4s, v12.s[2]
+	WORD   $0x4f8d1b26 // fmla v6.4s, v25.4s, v13.s[2]
+	WORD   $0x4f8d1b47 // fmla v7.4s, v26.4s, v13.s[2]
+	WORD   $0x4f8e1b2a // fmla v10.4s, v25.4s, v14.s[2]
+	WORD   $0x4f8e1b4b // fmla v11.4s, v26.4s, v14.s[2]
+	FLDPQ  224(R6), (F27, F28)
+	WORD   $0x4fac1b60 // fmla v0.4s, v27.4s, v12.s[3]
+	WORD   $0x4fac1b81 // fmla v1.4s, v28.4s, v12.s[3]
+	WORD   $0x4fad1b64 // fmla v4.4s, v27.4s, v13.s[3]
+	WORD   $0x4fad1b85 // fmla v5.4s, v28.4s, v13.s[3]
+	WORD   $0x4fae1b68 // fmla v8.4s, v27.4s, v14.s[3]
+	WORD   $0x4fae1b89 // fmla v9.4s, v28.4s, v14.s[3]
+	FLDPQ  480(R6), (F29, F30)
+	WORD   $0x4fac1ba2 // fmla v2.4s, v29.4s, v12.s[3]
+	WORD   $0x4fac1bc3 // fmla v3.4s, v30.4s, v12.s[3]
+	WORD   $0x4fad1ba6 // fmla v6.4s, v29.4s, v13.s[3]
+	WORD   $0x4fad1bc7 // fmla v7.4s, v30.4s, v13.s[3]
+	WORD   $0x4fae1baa // fmla v10.4s, v29.4s, v14.s[3]
+	WORD   $0x4fae1bcb // fmla v11.4s, v30.4s, v14.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK2P0O1_t6_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK2P0O1_t6_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK2P0O1_t6_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F12, F13)
+	WORD   $0x4e2cd400 // fadd v0.4s, v0.4s, v12.4s
+	WORD   $0x4e2dd421 // fadd v1.4s, v1.4s, v13.4s
+	FLDPQ  32(R12), (F14, F15)
+	WORD   $0x4e2ed442 // fadd v2.4s, v2.4s, v14.4s
+	WORD   $0x4e2fd463 // fadd v3.4s, v3.4s, v15.4s
+	FLDPQ  64(R12), (F16, F17)
+	WORD   $0x4e30d484 // fadd v4.4s, v4.4s, v16.4s
+	WORD   $0x4e31d4a5 // fadd v5.4s, v5.4s, v17.4s
+	FLDPQ  96(R12), (F18, F19)
+	WORD   $0x4e32d4c6 // fadd v6.4s, v6.4s, v18.4s
+	WORD   $0x4e33d4e7 // fadd v7.4s, v7.4s, v19.4s
+	FLDPQ  128(R12), (F20, F21)
+	WORD   $0x4e34d508 // fadd v8.4s, v8.4s, v20.4s
+	WORD   $0x4e35d529 // fadd v9.4s, v9.4s, v21.4s
+	FLDPQ  160(R12), (F22, F23)
+	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
+	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+
+NEONRestoreK2P0O1_t6_relu:
+	CBZ    R25, NEONRestoreK2P0O1_t6_store
+	VEOR   V12.B16, V12.B16, V12.B16
+	WORD   $0x4e2cf400 // fmax v0.4s, v0.4s, v12.4s
+	WORD   $0x4e2cf421 // fmax v1.4s, v1.4s, v12.4s
+	WORD   $0x4e2cf442 // fmax v2.4s, v2.4s, v12.4s
+	WORD   $0x4e2cf463 // fmax v3.4s, v3.4s, v12.4s
+	WORD   $0x4e2cf484 // fmax v4.4s, v4.4s, v12.4s
+	WORD   $0x4e2cf4a5 // fmax v5.4s, v5.4s, v12.4s
+	WORD   $0x4e2cf4c6 // fmax v6.4s, v6.4s, v12.4s
+	WORD   $0x4e2cf4e7 // fmax v7.4s, v7.4s, v12.4s
+	WORD   $0x4e2cf508 // fmax v8.4s, v8.4s, v12.4s
+	WORD   $0x4e2cf529 // fmax v9.4s, v9.4s, v12.4s
+	WORD   $0x4e2cf54a // fmax v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2cf56b // fmax v11.4s, v11.4s, v12.4s
+
+NEONRestoreK2P0O1_t6_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	ADD    $96, R1
+	ADD    $192, R2
+	SUB    $6, R4
+	B      NEONRestoreK2P0O1_loop
+
+NEONRestoreK2P0O1_blk5:
+
+	// 5 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK2P0O1_t5_icb:
+	MOVD   R22, R11
+
+NEONRestoreK2P0O1_t5_kh:
+	FMOVQ  (R5), F10
+	FMOVQ  32(R5), F11
+	FMOVQ  64(R5), F12
+	FLDPQ  (R6), (F21, F22)
+	WORD   $0x4f8a12a0 // fmla v0.4s, v21.4s, v10.s[0]
+	WORD   $0x4f8a12c1 // fmla v1.4s, v22.4s, v10.s[0]
+	WORD   $0x4f8b12a4 // fmla v4.4s, v21.4s, v11.s[0]
+	WORD   $0x4f8b12c5 // fmla v5.4s, v22.4s, v11.s[0]
+	WORD   $0x4f8c12a8 // fmla v8.4s, v21.4s, v12.s[0]
+	WORD   $0x4f8c12c9 // fmla v9.4s, v22.4s, v12.s[0]
+	FLDPQ  256(R6), (F23, F24)
+	WORD   $0x4f8a12e2 // fmla v2.4s, v23.4s, v10.s[0]
+	WORD   $0x4f8a1303 // fmla v3.4s, v24.4s, v10.s[0]
+	WORD   $0x4f8b12e6 // fmla v6.4s, v23.4s, v11.s[0]
+	WORD   $0x4f8b1307 // fmla v7.4s, v24.4s, v11.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	WORD   $0x4faa1320 // fmla v0.4s, v25.4s, v10.s[1]
+	WORD   $0x4faa1341 // fmla v1.4s, v26.4s, v10.s[1]
+	WORD   $0x4fab1324 // fmla v4.4s, v25.4s, v11.s[1]
+	WORD   $0x4fab1345 // fmla v5.4s, v26.4s, v11.s[1]
+	WORD   $0x4fac1328 // fmla v8.4s, v25.4s, v12.s[1]
+	WORD   $0x4fac1349 // fmla v9.4s, v26.4s, v12.s[1]
+	FLDPQ  288(R6), (F27, F28)
+	WORD   $0x4faa1362 // fmla v2.4s, v27.4s, v10.s[1]
+	WORD   $0x4faa1383 // fmla v3.4s, v28.4s, v10.s[1]
+	WORD   $0x4fab1366 // fmla v6.4s, v27.4s, v11.s[1]
+	WORD   $0x4fab1387 // fmla v7.4s, v28.4s, v11.s[1]
+	FLDPQ  64(R6), (F29, F30)
+	WORD   $0x4f8a1ba0 // fmla v0.4s, v29.4s, v10.s[2]
+	WORD   $0x4f8a1bc1 // fmla v1.4s, v30.4s, v10.s[2]
+	WORD   $0x4f8b1ba4 // fmla v4.4s, v29.4s, v11.s[2]
+	WORD   $0x4f8b1bc5 // fmla v5.4s, v30.4s, v11.s[2]
+	WORD   $0x4f8c1ba8 // fmla v8.4s, v29.4s, v12.s[2]
+	WORD   $0x4f8c1bc9 // fmla v9.4s, v30.4s, v12.s[2]
+	FLDPQ  320(R6), (F13, F14)
+	WORD   $0x4f8a19a2 // fmla v2.4s, v13.4s, v10.s[2]
+	WORD   $0x4f8a19c3 // fmla v3.4s, v14.4s, v10.s[2]
+	WORD   $0x4f8b19a6 // fmla v6.4s, v13.4s, v11.s[2]
+	WORD   $0x4f8b19c7 // fmla v7.4s, v14.4s, v11.s[2]
+	FLDPQ  96(R6), (F15, F16)
+	WORD   $0x4faa19e0 // fmla v0.4s, v15.4s, v10.s[3]
+	WORD   $0x4faa1a01 // fmla v1.4s, v16.4s, v10.s[3]
+	WORD   $0x4fab19e4 // fmla v4.4s, v15.4s, v11.s[3]
+	WORD   $0x4fab1a05 // fmla v5.4s, v16.4s, v11.s[3]
+	WORD   $0x4fac19e8 // fmla v8.4s, v15.4s, v12.s[3]
+	WORD   $0x4fac1a09 // fmla v9.4s, v16.4s, v12.s[3]
+	FLDPQ  352(R6), (F17, F18)
+	WORD   $0x4faa1a22 // fmla v2.4s, v17.4s, v10.s[3]
+	WORD   $0x4faa1a43 // fmla v3.4s, v18.4s, v10.s[3]
+	WORD   $0x4fab1a26 // fmla v6.4s, v17.4s, v11.s[3]
+	WORD   $0x4fab1a47 // fmla v7.4s, v18.4s, v11.s[3]
+	FMOVQ  16(R5), F10
+	FMOVQ  48(R5), F11
+	FMOVQ  80(R5), F12
+	FLDPQ  128(R6), (F19, F20)
+	WORD   $0x4f8a1260 // fmla v0.4s, v19.4s, v10.s[0]
+	WORD   $0x4f8a1281 // fmla v1.4s, v20.4s, v10.s[0]
+	WORD   $0x4f8b1264 // fmla v4.4s, v19.4s, v11.s[0]
+	WORD   $0x4f8b1285 // fmla v5.4s, v20.4s, v11.s[0]
+	WORD   $0x4f8c1268 // fmla v8.4s, v19.4s, v12.s[0]
+	WORD   $0x4f8c1289 // fmla v9.4s, v20.4s, v12.s[0]
+	FLDPQ  384(R6), (F21, F22)
+	WORD   $0x4f8a12a2 // fmla v2.4s, v21.4s, v10.s[0]
+	WORD   $0x4f8a12c3 // fmla v3.4s, v22.4s, v10.s[0]
+	WORD   $0x4f8b12a6 // fmla v6.4s, v21.4s, v11.s[0]
+	WORD   $0x4f8b12c7 // fmla v7.4s, v22.4s, v11.s[0]
+	FLDPQ  160(R6), (F23, F24)
+	WORD   $0x4faa12e0 // fmla v0.4s, v23.4s, v10.s[1]
+	WORD   $0x4faa1301 // fmla v1.4s, v24.4s, v10.s[1]
+	WORD   $0x4fab12e4 // fmla v4.4s, v23.4s, v11.s[1]
+	WORD   $0x4fab1305 // fmla v5.4s, v24.4s, v11.s[1]
+	WORD   $0x4fac12e8 // fmla v8.4s, v23.4s, v12.s[1]
+	WORD   $0x4fac1309 // fmla v9.4s, v24.4s, v12.s[1]
+	FLDPQ  416(R6), (F25, F26)
+	WORD   $0x4faa1322 // fmla v2.4s, v25.4s, v10.s[1]
+	WORD   $0x4faa1343 // fmla v3.4s, v26.4s, v10.s[1]
+	WORD   $0x4fab1326 // fmla v6.4s, v25.4s, v11.s[1]
+	WORD   $0x4fab1347 // fmla v7.4s, v26.4s, v11.s[1]
+	FLDPQ  192(R6), (F27, F28)
+	WORD   $0x4f8a1b60 // fmla v0.4s, v27.4s, v10.s[2]
+	WORD   $0x4f8a1b81 // fmla v1.4s, v28.4s, v10.s[2]
+	WORD   $0x4f8b1b64 // fmla v4.4s, v27.4s, v11.s[2]
+	WORD   $0x4f8b1b85 // fmla v5.4s, v28.4s, v11.s[2]
+	WORD   $0x4f8c1b68 // fmla v8.4s, v27.4s, v12.s[2]
+	WORD   $0x4f8c1b89 // fmla v9.4s, v28.4s, v12.s[2]
+	FLDPQ  448(R6), (F29, F30)
+	WORD   $0x4f8a1ba2 // fmla v2.4s, v29.4s, v10.s[2]
+	WORD   $0x4f8a1bc3 // fmla v3.4s, v30.4s, v10.s[2]
+	WORD   $0x4f8b1ba6 // fmla v6.4s, v29.4s, v11.s[2]
+	WORD   $0x4f8b1bc7 // fmla v7.4s, v30.4s, v11.s[2]
+	FLDPQ  224(R6), (F13, F14)
+	WORD   $0x4faa19a0 // fmla v0.4s, v13.4s, v10.s[3]
+	WORD   $0x4faa19c1 // fmla v1.4s, v14.4s, v10.s[3]
+	WORD   $0x4fab19a4 // fmla v4.4s, v13.4s, v11.s[3]
+	WORD   $0x4fab19c5 // fmla v5.4s, v14.4s, v11.s[3]
+	WORD   $0x4fac19a8 // fmla v8.4s, v13.4s, v12.s[3]
+	WORD   $0x4fac19c9 // fmla v9.4s, v14.4s, v12.s[3]
+	FLDPQ  480(R6), (F15, F16)
+	WORD   $0x4faa19e2 // fmla v2.4s, v15.4s, v10.s[3]
+	WORD   $0x4faa1a03 // fmla v3.4s, v16.4s, v10.s[3]
+	WORD   $0x4fab19e6 // fmla v6.4s, v15.4s, v11.s[3]
+	WORD   $0x4fab1a07 // fmla v7.4s, v16.4s, v11.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK2P0O1_t5_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK2P0O1_t5_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK2P0O1_t5_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F10, F11)
+	WORD   $0x4e2ad400 // fadd v0.4s, v0.4s, v10.4s
+	WORD   $0x4e2bd421 // fadd v1.4s, v1.4s, v11.4s
+	FLDPQ  32(R12), (F12, F13)
+	WORD   $0x4e2cd442 // fadd v2.4s, v2.4s, v12.4s
+	WORD   $0x4e2dd463 // fadd v3.4s, v3.4s, v13.4s
+	FLDPQ  64(R12), (F14, F15)
+	WORD   $0x4e2ed484 // fadd v4.4s, v4.4s, v14.4s
+	WORD   $0x4e2fd4a5 // fadd v5.4s, v5.4s, v15.4s
+	FLDPQ  96(R12), (F16, F17)
+	WORD   $0x4e30d4c6 // fadd v6.4s, v6.4s, v16.4s
+	WORD   $0x4e31d4e7 // fadd v7.4s, v7.4s, v17.4s
+	FLDPQ  128(R12), (F18, F19)
+	WORD   $0x4e32d508 // fadd v8.4s, v8.4s, v18.4s
+	WORD   $0x4e33d529 // fadd v9.4s, v9.4s, v19.4s
+
+NEONRestoreK2P0O1_t5_relu:
+	CBZ    R25, NEONRestoreK2P0O1_t5_store
+	VEOR   V10.B16, V10.B16, V10.B16
+	WORD   $0x4e2af400 // fmax v0.4s, v0.4s, v10.4s
+	WORD   $0x4e2af421 // fmax v1.4s, v1.4s, v10.4s
+	WORD   $0x4e2af442 // fmax v2.4s, v2.4s, v10.4s
+	WORD   $0x4e2af463 // fmax v3.4s, v3.4s, v10.4s
+	WORD   $0x4e2af484 // fmax v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2af4a5 // fmax v5.4s, v5.4s, v10.4s
+	WORD   $0x4e2af4c6 // fmax v6.4s, v6.4s, v10.4s
+	WORD   $0x4e2af4e7 // fmax v7.4s, v7.4s, v10.4s
+	WORD   $0x4e2af508 // fmax v8.4s, v8.4s, v10.4s
+	WORD   $0x4e2af529 // fmax v9.4s, v9.4s, v10.4s
+
+NEONRestoreK2P0O1_t5_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	ADD    $64, R1
+	ADD    $160, R2
+	SUB    $5, R4
+	B      NEONRestoreK2P0O1_loop
+
+NEONRestoreK2P0O1_blk4:
+
+	// 4 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK2P0O1_t4_icb:
+	MOVD   R22, R11
+
+NEONRestoreK2P0O1_t4_kh:
+	FMOVQ  (R5), F8
+	FMOVQ  32(R5), F9
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f881300 // fmla v0.4s, v24.4s, v8.s[0]
+	WORD   $0x4f881321 // fmla v1.4s, v25.4s, v8.s[0]
+	WORD   $0x4f891304 // fmla v4.4s, v24.4s, v9.s[0]
+	WORD   $0x4f891325 // fmla v5.4s, v25.4s, v9.s[0]
+	FLDPQ  256(R6), (F26, F27)
+	WORD   $0x4f881342 // fmla v2.4s, v26.4s, v8.s[0]
+	WORD   $0x4f881363 // fmla v3.4s, v27.4s, v8.s[0]
+	WORD   $0x4f891346 // fmla v6.4s, v26.4s, v9.s[0]
+	WORD   $0x4f891367 // fmla v7.4s, v27.4s, v9.s[0]
+	FLDPQ  32(R6), (F28, F29)
+	WORD   $0x4fa81380 // fmla v0.4s, v28.4s, v8.s[1]
+	WORD   $0x4fa813a1 // fmla v1.4s, v29.4s, v8.s[1]
+	WORD   $0x4fa91384 // fmla v4.4s, v28.4s, v9.s[1]
+	WORD   $0x4fa913a5 // fmla v5.4s, v29.4s, v9.s[1]
+	FLDPQ  288(R6), (F30, F31)
+	WORD   $0x4fa813c2 // fmla v2.4s, v30.4s, v8.s[1]
+	WORD   $0x4fa813e3 // fmla v3.4s, v31.4s, v8.s[1]
+	WORD   $0x4fa913c6 // fmla v6.4s, v30.4s, v9.s[1]
+	WORD   $0x4fa913e7 // fmla v7.4s, v31.4s, v9.s[1]
+	FLDPQ  64(R6), (F10, F11)
+	WORD   $0x4f881940 // fmla v0.4s, v10.4s, v8.s[2]
+	WORD   $0x4f881961 // fmla v1.4s, v11.4s, v8.s[2]
+	WORD   $0x4f891944 // fmla v4.4s, v10.4s, v9.s[2]
+	WORD   $0x4f891965 // fmla v5.4s, v11.4s, v9.s[2]
+	FLDPQ  320(R6), (F12, F13)
+	WORD   $0x4f881982 // fmla v2.4s, v12.4s, v8.s[2]
+	WORD   $0x4f8819a3 // fmla v3.4s, v13.4s, v8.s[2]
+	WORD   $0x4f891986 // fmla v6.4s, v12.4s, v9.s[2]
+	WORD   $0x4f8919a7 // fmla v7.4s, v13.4s, v9.s[2]
+	FLDPQ  96(R6), (F14, F15)
+	WORD   $0x4fa819c0 // fmla v0.4s, v14.4s, v8.s[3]
+	WORD   $0x4fa819e1 // fmla v1.4s, v15.4s, v8.s[3]
+	WORD   $0x4fa919c4 // fmla v4.4s, v14.4s, v9.s[3]
+	WORD   $0x4fa919e5 // fmla v5.4s, v15.4s, v9.s[3]
+	FLDPQ  352(R6), (F16, F17)
+	WORD   $0x4fa81a02 // fmla v2.4s, v16.4s, v8.s[3]
+	WORD   $0x4fa81a23 // fmla v3.4s, v17.4s, v8.s[3]
+	WORD   $0x4fa91a06 // fmla v6.4s, v16.4s, v9.s[3]
+	WORD   $0x4fa91a27 // fmla v7.4s, v17.4s, v9.s[3]
+	FMOVQ  16(R5), F8
+	FMOVQ  48(R5), F9
+	FLDPQ  128(R6), (F18, F19)
+	WORD   $0x4f881240 // fmla v0.4s, v18.4s, v8.s[0]
+	WORD   $0x4f881261 // fmla v1.4s, v19.4s, v8.s[0]
+	WORD   $0x4f891244 // fmla v4.4s, v18.4s, v9.s[0]
+	WORD   $0x4f891265 // fmla v5.4s, v19.4s, v9.s[0]
+	FLDPQ  384(R6), (F20, F21)
+	WORD   $0x4f881282 // fmla v2.4s, v20.4s, v8.s[0]
+	WORD   $0x4f8812a3 // fmla v3.4s, v21.4s, v8.s[0]
+	WORD   $0x4f891286 // fmla v6.4s, v20.4s, v9.s[0]
+	WORD   $0x4f8912a7 // fmla v7.4s, v21.4s, v9.s[0]
+	FLDPQ  160(R6), (F22, F23)
+	WORD   $0x4fa812c0 // fmla v0.4s, v22.4s, v8.s[1]
+	WORD   $0x4fa812e1 // fmla v1.4s, v23.4s, v8.s[1]
+	WORD   $0x4fa912c4 // fmla v4.4s, v22.4s, v9.s[1]
+	WORD   $0x4fa912e5 // fmla v5.4s, v23.4s, v9.s[1]
+	FLDPQ  416(R6), (F24, F25)
+	WORD   $0x4fa81302 // fmla v2.4s, v24.4s, v8.s[1]
+	WORD   $0x4fa81323 // fmla v3.4s, v25.4s, v8.s[1]
+	WORD   $0x4fa91306 // fmla v6.4s, v24.4s, v9.s[1]
+	WORD   $0x4fa91327 // fmla v7.4s, v25.4s, v9.s[1]
+	FLDPQ  192(R6), (F26, F27)
+	WORD   $0x4f881b40 // fmla v0.4s, v26.4s, v8.s[2]
+	WORD   $0x4f881b61 // fmla v1.4s, v27.4s, v8.s[2]
+	WORD   $0x4f891b44 // fmla v4.4s, v26.4s, v9.s[2]
+	WORD   $0x4f891b65 // fmla v5.4s, v27.4s, v9.s[2]
+	FLDPQ  448(R6), (F28, F29)
+	WORD   $0x4f881b82 // fmla v2.4s, v28.4s, v8.s[2]
+	WORD   $0x4f881ba3 // fmla v3.4s, v29.4s, v8.s[2]
+	WORD   $0x4f891b86 // fmla v6.4s, v28.4s, v9.s[2]
+	WORD   $0x4f891ba7 // fmla v7.4s, v29.4s, v9.s[2]
+	FLDPQ  224(R6), (F30, F31)
+	WORD   $0x4fa81bc0 // fmla v0.4s, v30.4s, v8.s[3]
+	WORD   $0x4fa81be1 // fmla v1.4s, v31.4s, v8.s[3]
+	WORD   $0x4fa91bc4 // fmla v4.4s, v30.4s, v9.s[3]
+	WORD   $0x4fa91be5 // fmla v5.4s, v31.4s, v9.s[3]
+	FLDPQ  480(R6), (F10, F11)
+	WORD   $0x4fa81942 // fmla v2.4s, v10.4s, v8.s[3]
+	WORD   $0x4fa81963 // fmla v3.4s, v11.4s, v8.s[3]
+	WORD   $0x4fa91946 // fmla v6.4s, v10.4s, v9.s[3]
+	WORD   $0x4fa91967 // fmla v7.4s, v11.4s, v9.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK2P0O1_t4_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK2P0O1_t4_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK2P0O1_t4_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F8, F9)
+	WORD   $0x4e28d400 // fadd v0.4s, v0.4s, v8.4s
+	WORD   $0x4e29d421 // fadd v1.4s, v1.4s, v9.4s
+	FLDPQ  32(R12), (F10, F11)
+	WORD   $0x4e2ad442 // fadd v2.4s, v2.4s, v10.4s
+	WORD   $0x4e2bd463 // fadd v3.4s, v3.4s, v11.4s
+	FLDPQ  64(R12), (F12, F13)
+	WORD   $0x4e2cd484 // fadd v4.4s, v4.4s, v12.4s
+	WORD   $0x4e2dd4a5 // fadd v5.4s, v5.4s, v13.4s
+	FLDPQ  96(R12), (F14, F15)
+	WORD   $0x4e2ed4c6 // fadd v6.4s, v6.4s, v14.4s
+	WORD   $0x4e2fd4e7 // fadd v7.4s, v7.4s, v15.4s
+
+NEONRestoreK2P0O1_t4_relu:
+	CBZ    R25, NEONRestoreK2P0O1_t4_store
+	VEOR   V8.B16, V8.B16, V8.B16
+	WORD   $0x4e28f400 // fmax v0.4s, v0.4s, v8.4s
+	WORD   $0x4e28f421 // fmax v1.4s, v1.4s, v8.4s
+	WORD   $0x4e28f442 // fmax v2.4s, v2.4s, v8.4s
+	WORD   $0x4e28f463 // fmax v3.4s, v3.4s, v8.4s
+	WORD   $0x4e28f484 // fmax v4.4s, v4.4s, v8.4s
+	WORD   $0x4e28f4a5 // fmax v5.4s, v5.4s, v8.4s
+	WORD   $0x4e28f4c6 // fmax v6.4s, v6.4s, v8.4s
+	WORD   $0x4e28f4e7 // fmax v7.4s, v7.4s, v8.4s
+
+NEONRestoreK2P0O1_t4_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	ADD    $64, R1
+	ADD    $128, R2
+	SUB    $4, R4
+	B      NEONRestoreK2P0O1_loop
+
+NEONRestoreK2P0O1_blk3:
+
+	// 3 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK2P0O1_t3_icb:
+	MOVD   R22, R11
+
+NEONRestoreK2P0O1_t3_kh:
+	FMOVQ  (R5), F6
+	FMOVQ  32(R5), F7
+	FLDPQ  (R6), (F8, F9)
+	WORD   $0x4f861100 // fmla v0.4s, v8.4s, v6.s[0]
+	WORD   $0x4f861121 // fmla v1.4s, v9.4s, v6.s[0]
+	WORD   $0x4f871104 // fmla v4.4s, v8.4s, v7.s[0]
+	WORD   $0x4f871125 // fmla v5.4s, v9.4s, v7.s[0]
+	FLDPQ  256(R6), (F10, F11)
+	WORD   $0x4f861142 // fmla v2.4s, v10.4s, v6.s[0]
+	WORD   $0x4f861163 // fmla v3.4s, v11.4s, v6.s[0]
+	FLDPQ  32(R6), (F12, F13)
+	WORD   $0x4fa61180 // fmla v0.4s, v12.4s, v6.s[1]
+	WORD   $0x4fa611a1 // fmla v1.4s, v13.4s, v6.s[1]
+	WORD   $0x4fa71184 // fmla v4.4s, v12.4s, v7.s[1]
+	WORD   $0x4fa711a5 // fmla v5.4s, v13.4s, v7.s[1]
+	FLDPQ  288(R6), (F14, F15)
+	WORD   $0x4fa611c2 // fmla v2.4s, v14.4s, v6.s[1]
+	WORD   $0x4fa611e3 // fmla v3.4s, v15.4s, v6.s[1]
+	FLDPQ  64(R6), (F16, F17)
+	WORD   $0x4f861a00 // fmla v0.4s, v16.4s, v6.s[2]
+	WORD   $0x4f861a21 // fmla v1.4s, v17.4s, v6.s[2]
+	WORD   $0x4f871a04 // fmla v4.4s, v16.4s, v7.s[2]
+	WORD   $0x4f871a25 // fmla v5.4s, v17.4s, v7.s[2]
+	FLDPQ  320(R6), (F18, F19)
+	WORD   $0x4f861a42 // fmla v2.4s, v18.4s, v6.s[2]
+	WORD   $0x4f861a63 // fmla v3.4s, v19.4s, v6.s[2]
+	FLDPQ  96(R6), (F20, F21)
+	WORD   $0x4fa61a80 // fmla v0.4s, v20.4s, v6.s[3]
+	WORD   $0x4fa61aa1 // fmla v1.4s, v21.4s, v6.s[3]
+	WORD   $0x4fa71a84 // fmla v4.4s, v20.4s, v7.s[3]
+	WORD   $0x4fa71aa5 // fmla v5.4s, v21.4s, v7.s[3]
+	FLDPQ  352(R6), (F22, F23)
+	WORD   $0x4fa61ac2 // fmla v2.4s, v22.4s, v6.s[3]
+	WORD   $0x4fa61ae3 // fmla v3.4s, v23.4s, v6.s[3]
+	FMOVQ  16(R5), F6
+	FMOVQ  48(R5), F7
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f861300 // fmla v0.4s, v24.4s, v6.s[0]
+	WORD   $0x4f861321 // fmla v1.4s, v25.4s, v6.s[0]
+	WORD   $0x4f871304 // fmla v4.4s, v24.4s, v7.s[0]
+	WORD   $0x4f871325 // fmla v5.4s, v25.4s, v7.s[0]
+	FLDPQ  384(R6), (F26, F27)
+	WORD   $0x4f861342 // fmla v2.4s, v26.4s, v6.s[0]
+	WORD   $0x4f861363 // fmla v3.4s, v27.4s, v6.s[0]
+	FLDPQ  160(R6), (F28, F29)
+	WORD   $0x4fa61380 // fmla v0.4s, v28.4s, v6.s[1]
+	WORD   $0x4fa613a1 // fmla v1.4s, v29.4s, v6.s[1]
+	WORD   $0x4fa71384 // fmla v4.4s, v28.4s, v7.s[1]
+	WORD   $0x4fa713a5 // fmla v5.4s, v29.4s, v7.s[1]
+	FLDPQ  416(R6), (F30, F31)
+	WORD   $0x4fa613c2 // fmla v2.4s, v30.4s, v6.s[1]
+	WORD   $0x4fa613e3 // fmla v3.4s, v31.4s, v6.s[1]
+	FLDPQ  192(R6), (F8, F9)
+	WORD   $0x4f861900 // fmla v0.4s, v8.4s, v6.s[2]
+	WORD   $0x4f861921 // fmla v1.4s, v9.4s, v6.s[2]
+	WORD   $0x4f871904 // fmla v4.4s, v8.4s, v7.s[2]
+	WORD   $0x4f871925 // fmla v5.4s, v9.4s, v7.s[2]
+	FLDPQ  448(R6), (F10, F11)
+	WORD   $0x4f861942 // fmla v2.4s, v10.4s, v6.s[2]
+	WORD   $0x4f861963 // fmla v3.4s, v11.4s, v6.s[2]
+	FLDPQ  224(R6), (F12, F13)
+	WORD   $0x4fa61980 // fmla v0.4s, v12.4s, v6.s[3]
+	WORD   $0x4fa619a1 // fmla v1.4s, v13.4s, v6.s[3]
+	WORD   $0x4fa71984 // fmla v4.4s, v12.4s, v7.s[3]
+	WORD   $0x4fa719a5 // fmla v5.4s, v13.4s, v7.s[3]
+	FLDPQ  480(R6), (F14, F15)
+	WORD   $0x4fa619c2 // fmla v2.4s, v14.4s, v6.s[3]
+	WORD   $0x4fa619e3 // fmla v3.4s, v15.4s, v6.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK2P0O1_t3_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK2P0O1_t3_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK2P0O1_t3_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F6, F7)
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	FLDPQ  32(R12), (F8, F9)
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	FLDPQ  64(R12), (F10, F11)
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
+
+NEONRestoreK2P0O1_t3_relu:
+	CBZ    R25, NEONRestoreK2P0O1_t3_store
+	VEOR   V6.B16, V6.B16, V6.B16
+	WORD   $0x4e26f400 // fmax v0.4s, v0.4s, v6.4s
+	WORD   $0x4e26f421 // fmax v1.4s, v1.4s, v6.4s
+	WORD   $0x4e26f442 // fmax v2.4s, v2.4s, v6.4s
+	WORD   $0x4e26f463 // fmax v3.4s, v3.4s, v6.4s
+	WORD   $0x4e26f484 // fmax v4.4s, v4.4s, v6.4s
+	WORD   $0x4e26f4a5 // fmax v5.4s, v5.4s, v6.4s
+
+NEONRestoreK2P0O1_t3_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	ADD    $32, R1
+	ADD    $96, R2
+	SUB    $3, R4
+	B      NEONRestoreK2P0O1_loop
+
+NEONRestoreK2P0O1_blk2:
+
+	// 2 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK2P0O1_t2_icb:
+	MOVD   R22, R11
+
+NEONRestoreK2P0O1_t2_kh:
+	FMOVQ  (R5), F4
+	FLDPQ  (R6), (F13, F14)
+	WORD   $0x4f8411a0 // fmla v0.4s, v13.4s, v4.s[0]
+	WORD   $0x4f8411c1 // fmla v1.4s, v14.4s, v4.s[0]
+	FLDPQ  256(R6), (F15, F16)
+	WORD   $0x4f8411e2 // fmla v2.4s, v15.4s, v4.s[0]
+	WORD   $0x4f841203 // fmla v3.4s, v16.4s, v4.s[0]
+	FLDPQ  32(R6), (F17, F18)
+	WORD   $0x4fa41220 // fmla v0.4s, v17.4s, v4.s[1]
+	WORD   $0x4fa41241 // fmla v1.4s, v18.4s, v4.s[1]
+	FLDPQ  288(R6), (F19, F20)
+	WORD   $0x4fa41262 // fmla v2.4s, v19.4s, v4.s[1]
+	WORD   $0x4fa41283 // fmla v3.4s, v20.4s, v4.s[1]
+	FLDPQ  64(R6), (F21, F22)
+	WORD   $0x4f841aa0 // fmla v0.4s, v21.4s, v4.s[2]
+	WORD   $0x4f841ac1 // fmla v1.4s, v22.4s, v4.s[2]
+	FLDPQ  320(R6), (F23, F24)
+	WORD   $0x4f841ae2 // fmla v2.4s, v23.4s, v4.s[2]
+	WORD   $0x4f841b03 // fmla v3.4s, v24.4s, v4.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	WORD   $0x4fa41b20 // fmla v0.4s, v25.4s, v4.s[3]
+	WORD   $0x4fa41b41 // fmla v1.4s, v26.4s, v4.s[3]
+	FLDPQ  352(R6), (F27, F28)
+	WORD   $0x4fa41b62 // fmla v2.4s, v27.4s, v4.s[3]
+	WORD   $0x4fa41b83 // fmla v3.4s, v28.4s, v4.s[3]
+	FMOVQ  16(R5), F4
+	FLDPQ  128(R6), (F29, F30)
+	WORD   $0x4f8413a0 // fmla v0.4s, v29.4s, v4.s[0]
+	WORD   $0x4f8413c1 // fmla v1.4s, v30.4s, v4.s[0]
+	FLDPQ  384(R6), (F5, F6)
+	WORD   $0x4f8410a2 // fmla v2.4s, v5.4s, v4.s[0]
+	WORD   $0x4f8410c3 // fmla v3.4s, v6.4s, v4.s[0]
+	FLDPQ  160(R6), (F7, F8)
+	WORD   $0x4fa410e0 // fmla v0.4s, v7.4s, v4.s[1]
+	WORD   $0x4fa41101 // fmla v1.4s, v8.4s, v4.s[1]
+	FLDPQ  416(R6), (F9, F10)
+	WORD   $0x4fa41122 // fmla v2.4s, v9.4s, v4.s[1]
+	WORD   $0x4fa41143 // fmla v3.4s, v10.4s, v4.s[1]
+	FLDPQ  192(R6), (F11, F12)
+	WORD   $0x4f841960 // fmla v0.4s, v11.4s, v4.s[2]
+	WORD   $0x4f841981 // fmla v1.4s, v12.4s, v4.s[2]
+	FLDPQ  448(R6), (F13, F14)
+	WORD   $0x4f8419a2 // fmla v2.4s, v13.4s, v4.s[2]
+	WORD   $0x4f8419c3 // fmla v3.4s, v14.4s, v4.s[2]
+	FLDPQ  224(R6), (F15, F16)
+	WORD   $0x4fa419e0 // fmla v0.4s, v15.4s, v4.s[3]
+	WORD   $0x4fa41a01 // fmla v1.4s, v16.4s, v4.s[3]
+	FLDPQ  480(R6), (F17, F18)
+	WORD   $0x4fa41a22 // fmla v2.4s, v17.4s, v4.s[3]
+	WORD   $0x4fa41a43 // fmla v3.4s, v18.4s, v4.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK2P0O1_t2_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK2P0O1_t2_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK2P0O1_t2_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F4, F5)
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	FLDPQ  32(R12), (F6, F7)
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+
+NEONRestoreK2P0O1_t2_relu:
+	CBZ    R25, NEONRestoreK2P0O1_t2_store
+	VEOR   V4.B16, V4.B16, V4.B16
+	WORD   $0x4e24f400 // fmax v0.4s, v0.4s, v4.4s
+	WORD   $0x4e24f421 // fmax v1.4s, v1.4s, v4.4s
+	WORD   $0x4e24f442 // fmax v2.4s, v2.4s, v4.4s
+	WORD   $0x4e24f463 // fmax v3.4s, v3.4s, v4.4s
+
+NEONRestoreK2P0O1_t2_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	ADD    $32, R1
+	ADD    $64, R2
+	SUB    $2, R4
+	B      NEONRestoreK2P0O1_loop
+
+NEONRestoreK2P0O1_blk1:
+
+	// 1 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK2P0O1_t1_icb:
+	MOVD   R22, R11
+
+NEONRestoreK2P0O1_t1_kh:
+	FMOVQ  (R5), F2
+	FLDPQ  (R6), (F19, F20)
+	WORD   $0x4f821260 // fmla v0.4s, v19.4s, v2.s[0]
+	WORD   $0x4f821281 // fmla v1.4s, v20.4s, v2.s[0]
+	FLDPQ  32(R6), (F21, F22)
+	WORD   $0x4fa212a0 // fmla v0.4s, v21.4s, v2.s[1]
+	WORD   $0x4fa212c1 // fmla v1.4s, v22.4s, v2.s[1]
+	FLDPQ  64(R6), (F23, F24)
+	WORD   $0x4f821ae0 // fmla v0.4s, v23.4s, v2.s[2]
+	WORD   $0x4f821b01 // fmla v1.4s, v24.4s, v2.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	WORD   $0x4fa21b20 // fmla v0.4s, v25.4s, v2.s[3]
+	WORD   $0x4fa21b41 // fmla v1.4s, v26.4s, v2.s[3]
+	FMOVQ  16(R5), F2
+	FLDPQ  128(R6), (F27, F28)
+	WORD   $0x4f821360 // fmla v0.4s, v27.4s, v2.s[0]
+	WORD   $0x4f821381 // fmla v1.4s, v28.4s, v2.s[0]
+	FLDPQ  160(R6), (F29, F30)
+	WORD   $0x4fa213a0 // fmla v0.4s, v29.4s, v2.s[1]
+	WORD   $0x4fa213c1 // fmla v1.4s, v30.4s, v2.s[1]
+	FLDPQ  192(R6), (F3, F4)
+	WORD   $0x4f821860 // fmla v0.4s, v3.4s, v2.s[2]
+	WORD   $0x4f821881 // fmla v1.4s, v4.4s, v2.s[2]
+	FLDPQ  224(R6), (F5, F6)
+	WORD   $0x4fa218a0 // fmla v0.4s, v5.4s, v2.s[3]
+	WORD   $0x4fa218c1 // fmla v1.4s, v6.4s, v2.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK2P0O1_t1_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK2P0O1_t1_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK2P0O1_t1_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F2, F3)
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+
+NEONRestoreK2P0O1_t1_relu:
+	CBZ    R25, NEONRestoreK2P0O1_t1_store
+	VEOR   V2.B16, V2.B16, V2.B16
+	WORD   $0x4e22f400 // fmax v0.4s, v0.4s, v2.4s
+	WORD   $0x4e22f421 // fmax v1.4s, v1.4s, v2.4s
+
+NEONRestoreK2P0O1_t1_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	ADD    $0, R1
+	ADD    $32, R2
+	SUB    $1, R4
+	B      NEONRestoreK2P0O1_loop
+
+NEONRestoreK2P0O1_done:
+	RET
+
+// func NEONRestoreK3P1O1(p *Params)
+// Requires: ASIMD
+TEXT ·NEONRestoreK3P1O1(SB), NOSPLIT, $0-8
+	MOVD   p+0(FP), R0
+	MOVD   16(R0), R2
+	MOVD   32(R0), R17
+	SUB    R2, R17, R3
+	MOVD   (R0), R1
+	MOVD   40(R0), R4
+	MOVD   112(R0), R13
+	MOVD   136(R0), R14
+	MOVD   56(R0), R24
+	MOVD   64(R0), R22
+	MOVD   152(R0), R25
+	MOVD   88(R0), R16
+	MOVD   128(R0), R19
+	MUL    R22, R16, R26
+	MOVD   80(R0), R20
+	SUB    R26, R20, R20
+	MUL    R22, R19, R26
+	MOVD   120(R0), R21
+	SUB    R26, R21, R21
+
+NEONRestoreK3P1O1_loop:
+	CMP    $20, R4
+	BGE    NEONRestoreK3P1O1_blk10
+	CMP    $11, R4
+	BLE    NEONRestoreK3P1O1_rest
+	ADD    $1, R4, R26
+	LSR    $2, R26
+	LSL    $1, R26
+	B      NEONRestoreK3P1O1_dispatch
+
+NEONRestoreK3P1O1_rest:
+	CBZ    R4, NEONRestoreK3P1O1_done
+	MOVD   R4, R26
+
+NEONRestoreK3P1O1_dispatch:
+	CMP    $11, R26
+	BEQ    NEONRestoreK3P1O1_blk11
+	CMP    $10, R26
+	BEQ    NEONRestoreK3P1O1_blk10
+	CMP    $9, R26
+	BEQ    NEONRestoreK3P1O1_blk9
+	CMP    $8, R26
+	BEQ    NEONRestoreK3P1O1_blk8
+	CMP    $7, R26
+	BEQ    NEONRestoreK3P1O1_blk7
+	CMP    $6, R26
+	BEQ    NEONRestoreK3P1O1_blk6
+	CMP    $5, R26
+	BEQ    NEONRestoreK3P1O1_blk5
+	CMP    $4, R26
+	BEQ    NEONRestoreK3P1O1_blk4
+	CMP    $3, R26
+	BEQ    NEONRestoreK3P1O1_blk3
+	CMP    $2, R26
+	BEQ    NEONRestoreK3P1O1_blk2
+	CMP    $1, R26
+	BEQ    NEONRestoreK3P1O1_blk1
+	B      NEONRestoreK3P1O1_done
+
+NEONRestoreK3P1O1_blk11:
+
+	// 11 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	VMOV   V0.B16, V16.B16
+	VMOV   V1.B16, V17.B16
+	VMOV   V0.B16, V18.B16
+	VMOV   V1.B16, V19.B16
+	VMOV   V0.B16, V20.B16
+	VMOV   V1.B16, V21.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK3P1O1_t11_icb:
+	MOVD   R22, R11
+
+NEONRestoreK3P1O1_t11_kh:
+	FMOVQ  (R5), F22
+	FMOVQ  32(R5), F23
+	FMOVQ  64(R5), F24
+	FMOVQ  96(R5), F25
+	FMOVQ  128(R5), F26
+	FMOVQ  160(R5), F27
+	FLDPQ  (R6), (F28, F29)
+	WORD   $0x4f971382 // fmla v2.4s, v28.4s, v23.s[0]
+	WORD   $0x4f9713a3 // fmla v3.4s, v29.4s, v23.s[0]
+	WORD   $0x4f981386 // fmla v6.4s, v28.4s, v24.s[0]
+	WORD   $0x4f9813a7 // fmla v7.4s, v29.4s, v24.s[0]
+	WORD   $0x4f99138a // fmla v10.4s, v28.4s, v25.s[0]
+	WORD   $0x4f9913ab // fmla v11.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9a138e // fmla v14.4s, v28.4s, v26.s[0]
+	WORD   $0x4f9a13af // fmla v15.4s, v29.4s, v26.s[0]
+	WORD   $0x4f9b1392 // fmla v18.4s, v28.4s, v27.s[0]
+	WORD   $0x4f9b13b3 // fmla v19.4s, v29.4s, v27.s[0]
+	FLDPQ  256(R6), (F30, F31)
+	WORD   $0x4f9613c0 // fmla v0.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9613e1 // fmla v1.4s, v31.4s, v22.s[0]
+	WORD   $0x4f9713c4 // fmla v4.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9713e5 // fmla v5.4s, v31.4s, v23.s[0]
+	WORD   $0x4f9813c8 // fmla v8.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9813e9 // fmla v9.4s, v31.4s, v24.s[0]
+	WORD   $0x4f9913cc // fmla v12.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9913ed // fmla v13.4s, v31.4s, v25.s[0]
+	WORD   $0x4f9a13d0 // fmla v16.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9a13f1 // fmla v17.4s, v31.4s, v26.s[0]
+	WORD   $0x4f9b13d4 // fmla v20.4s, v30.4s, v27.s[0]
+	WORD   $0x4f9b13f5 // fmla v21.4s, v31.4s, v27.s[0]
+	FLDPQ  512(R6), (F28, F29)
+	WORD   $0x4f961382 // fmla v2.4s, v28.4s, v22.s[0]
+	WORD   $0x4f9613a3 // fmla v3.4s, v29.4s, v22.s[0]
+	WORD   $0x4f971386 // fmla v6.4s, v28.4s, v23.s[0]
+	WORD   $0x4f9713a7 // fmla v7.4s, v29.4s, v23.s[0]
+	WORD   $0x4f98138a // fmla v10.4s, v28.4s, v24.s[0]
+	WORD   $0x4f9813ab // fmla v11.4s, v29.4s, v24.s[0]
+	WORD   $0x4f99138e // fmla v14.4s, v28.4s, v25.s[0]
+	WORD   $0x4f9913af // fmla v15.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9a1392 // fmla v18.4s, v28.4s, v26.s[0]
+	WORD   $0x4f9a13b3 // fmla v19.4s, v29.4s, v26.s[0]
+	FLDPQ  32(R6), (F30, F31)
+	WORD   $0x4fb713c2 // fmla v2.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb713e3 // fmla v3.4s, v31.4s, v23.s[1]
+	WORD   $0x4fb813c6 // fmla v6.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb813e7 // fmla v7.4s, v31.4s, v24.s[1]
+	WORD   $0x4fb913ca // fmla v10.4s, v30.4s, v25.s[1]
+	WORD   $0x4fb913eb // fmla v11.4s, v31.4s, v25.s[1]
+	WORD   $0x4fba13ce // fmla v14.4s, v30.4s, v26.s[1]
+	WORD   $0x4fba13ef // fmla v15.4s, v31.4s, v26.s[1]
+	WORD   $0x4fbb13d2 // fmla v18.4s, v30.4s, v27.s[1]
+	WORD   $0x4fbb13f3 // fmla v19.4s, v31.4s, v27.s[1]
+	FLDPQ  288(R6), (F28, F29)
+	WORD   $0x4fb61380 // fmla v0.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb613a1 // fmla v1.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb71384 // fmla v4.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb713a5 // fmla v5.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb81388 // fmla v8.4s, v28.4s, v24.s[1]
+	WORD   $0x4fb813a9 // fmla v9.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb9138c // fmla v12.4s, v28.4s, v25.s[1]
+	WORD   $0x4fb913ad // fmla v13.4s, v29.4s, v25.s[1]
+	WORD   $0x4fba1390 // fmla v16.4s, v28.4s, v26.s[1]
+	WORD   $0x4fba13b1 // fmla v17.4s, v29.4s, v26.s[1]
+	WORD   $0x4fbb1394 // fmla v20.4s, v28.4s, v27.s[1]
+	WORD   $0x4fbb13b5 // fmla v21.4s, v29.4s, v27.s[1]
+	FLDPQ  544(R6), (F30, F31)
+	WORD   $0x4fb613c2 // fmla v2.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb613e3 // fmla v3.4s, v31.4s, v22.s[1]
+	WORD   $0x4fb713c6 // fmla v6.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb713e7 // fmla v7.4s, v31.4s, v23.s[1]
+	WORD   $0x4fb813ca // fmla v10.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb813eb // fmla v11.4s, v31.4s, v24.s[1]
+	WORD   $0x4fb913ce // fmla v14.4s, v30.4s, v25.s[1]
+	WORD   $0x4fb913ef // fmla v15.4s, v31.4s, v25.s[1]
+	WORD   $0x4fba13d2 // fmla v18.4s, v30.4s, v26.s[1]
+	WORD   $0x4fba13f3 // fmla v19.4s, v31.4s, v26.s[1]
+	FLDPQ  64(R6), (F28, F29)
+	WORD   $0x4f971b82 // fmla v2.4s, v28.4s, v23.s[2]
+	WORD   $0x4f971ba3 // fmla v3.4s, v29.4s, v23.s[2]
+	WORD   $0x4f981b86 // fmla v6.4s, v28.4s, v24.s[2]
+	WORD   $0x4f981ba7 // fmla v7.4s, v29.4s, v24.s[2]
+	WORD   $0x4f991b8a // fmla v10.4s, v28.4s, v25.s[2]
+	WORD   $0x4f991bab // fmla v11.4s, v29.4s, v25.s[2]
+	WORD   $0x4f9a1b8e // fmla v14.4s, v28.4s, v26.s[2]
+	WORD   $0x4f9a1baf // fmla v15.4s, v29.4s, v26.s[2]
+	WORD   $0x4f9b1b92 // fmla v18.4s, v28.4s, v27.s[2]
+	WORD   $0x4f9b1bb3 // fmla v19.4s, v29.4s, v27.s[2]
+	FLDPQ  320(R6), (F30, F31)
+	WORD   $0x4f961bc0 // fmla v0.4s, v30.4s, v22.s[2]
+	WORD   $0x4f961be1 // fmla v1.4s, v31.4s, v22.s[2]
+	WORD   $0x4f971bc4 // fmla v4.4s, v30.4s, v23.s[2]
+	WORD   $0x4f971be5 // fmla v5.4s, v31.4s, v23.s[2]
+	WORD   $0x4f981bc8 // fmla v8.4s, v30.4s, v24.s[2]
+	WORD   $0x4f981be9 // fmla v9.4s, v31.4s, v24.s[2]
+	WORD   $0x4f991bcc // fmla v12.4s, v30.4s, v25.s[2]
+	WORD   $0x4f991bed // fmla v13.4s, v31.4s, v25.s[2]
+	WORD   $0x4f9a1bd0 // fmla v16.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9a1bf1 // fmla v17.4s, v31.4s, v26.s[2]
+	WORD   $0x4f9b1bd4 // fmla v20.4s, v30.4s, v27.s[2]
+	WORD   $0x4f9b1bf5 // fmla v21.4s, v31.4s, v27.s[2]
+	FLDPQ  576(R6), (F28, F29)
+	WORD   $0x4f961b82 // fmla v2.4s, v28.4s, v22.s[2]
+	WORD   $0x4f961ba3 // fmla v3.4s, v29.4s, v22.s[2]
+	WORD   $0x4f971b86 // fmla v6.4s, v28.4s, v23.s[2]
+	WORD   $0x4f971ba7 // fmla v7.4s, v29.4s, v23.s[2]
+	WORD   $0x4f981b8a // fmla v10.4s, v28.4s, v24.s[2]
+	WORD   $0x4f981bab // fmla v11.4s, v29.4s, v24.s[2]
+	WORD   $0x4f991b8e // fmla v14.4s, v28.4s, v25.s[2]
+	WORD   $0x4f991baf // fmla v15.4s, v29.4s, v25.s[2]
+	WORD   $0x4f9a1b92 // fmla v18.4s, v28.4s, v26.s[2]
+	WORD   $0x4f9a1bb3 // fmla v19.4s, v29.4s, v26.s[2]
+	FLDPQ  96(R6), (F30, F31)
+	WORD   $0x4fb71bc2 // fmla v2.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb71be3 // fmla v3.4s, v31.4s, v23.s[3]
+	WORD   $0x4fb81bc6 // fmla v6.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb81be7 // fmla v7.4s, v31.4s, v24.s[3]
+	WORD   $0x4fb91bca // fmla v10.4s, v30.4s, v25.s[3]
+	WORD   $0x4fb91beb // fmla v11.4s, v31.4s, v25.s[3]
+	WORD   $0x4fba1bce // fmla v14.4s, v30.4s, v26.s[3]
+	WORD   $0x4fba1bef // fmla v15.4s, v31.4s, v26.s[3]
+	WORD   $0x4fbb1bd2 // fmla v18.4s, v30.4s, v27.s[3]
+	WORD   $0x4fbb1bf3 // fmla v19.4s, v31.4s, v27.s[3]
+	FLDPQ  352(R6), (F28, F29)
+	WORD   $0x4fb61b80 // fmla v0.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb61ba1 // fmla v1.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb71b84 // fmla v4.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb71ba5 // fmla v5.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb81b88 // fmla v8.4s, v28.4s, v24.s[3]
+	WORD   $0x4fb81ba9 // fmla v9.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb91b8c // fmla v12.4s, v28.4s, v25.s[3]
+	WORD   $0x4fb91bad // fmla v13.4s, v29.4s, v25.s[3]
+	WORD   $0x4fba1b90 // fmla v16.4s, v28.4s, v26.s[3]
+	WORD   $0x4fba1bb1 // fmla v17.4s, v29.4s, v26.s[3]
+	WORD   $0x4fbb1b94 // fmla v20.4s, v28.4s, v27.s[3]
+	WORD   $0x4fbb1bb5 // fmla v21.4s, v29.4s, v27.s[3]
+	FLDPQ  608(R6), (F30, F31)
+	WORD   $0x4fb61bc2 // fmla v2.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb61be3 // fmla v3.4s, v31.4s, v22.s[3]
+	WORD   $0x4fb71bc6 // fmla v6.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb71be7 // fmla v7.4s, v31.4s, v23.s[3]
+	WORD   $0x4fb81bca // fmla v10.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb81beb // fmla v11.4s, v31.4s, v24.s[3]
+	WORD   $0x4fb91bce // fmla v14.4s, v30.4s, v25.s[3]
+	WORD   $0x4fb91bef // fmla v15.4s, v31.4s, v25.s[3]
+	WORD   $0x4fba1bd2 // fmla v18.4s, v30.4s, v26.s[3]
+	WORD   $0x4fba1bf3 // fmla v19.4s, v31.4s, v26.s[3]
+	FMOVQ  16(R5), F22
+	FMOVQ  48(R5), F23
+	FMOVQ  80(R5), F24
+	FMOVQ  112(R5), F25
+	FMOVQ  144(R5), F26
+	FMOVQ  176(R5), F27
+	FLDPQ  128(R6), (F28, F29)
+	WORD   $0x4f971382 // fmla v2.4s, v28.4s, v23.s[0]
+	WORD   $0x4f9713a3 // fmla v3.4s, v29.4s, v23.s[0]
+	WORD   $0x4f981386 // fmla v6.4s, v28.4s, v24.s[0]
+	WORD   $0x4f9813a7 // fmla v7.4s, v29.4s, v24.s[0]
+	WORD   $0x4f99138a // fmla v10.4s, v28.4s, v25.s[0]
+	WORD   $0x4f9913ab // fmla v11.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9a138e // fmla v14.4s, v28.4s, v26.s[0]
+	WORD   $0x4f9a13af // fmla v15.4s, v29.4s, v26.s[0]
+	WORD   $0x4f9b1392 // fmla v18.4s, v28.4s, v27.s[0]
+	WORD   $0x4f9b13b3 // fmla v19.4s, v29.4s, v27.s[0]
+	FLDPQ  384(R6), (F30, F31)
+	WORD   $0x4f9613c0 // fmla v0.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9613e1 // fmla v1.4s, v31.4s, v22.s[0]
+	WORD   $0x4f9713c4 // fmla v4.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9713e5 // fmla v5.4s, v31.4s, v23.s[0]
+	WORD   $0x4f9813c8 // fmla v8.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9813e9 // fmla v9.4s, v31.4s, v24.s[0]
+	WORD   $0x4f9913cc // fmla v12.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9913ed // fmla v13.4s, v31.4s, v25.s[0]
+	WORD   $0x4f9a13d0 // fmla v16.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9a13f1 // fmla v17.4s, v31.4s, v26.s[0]
+	WORD   $0x4f9b13d4 // fmla v20.4s, v30.4s, v27.s[0]
+	WORD   $0x4f9b13f5 // fmla v21.4s, v31.4s, v27.s[0]
+	FLDPQ  640(R6), (F28, F29)
+	WORD   $0x4f961382 // fmla v2.4s, v28.4s, v22.s[0]
+	WORD   $0x4f9613a3 // fmla v3.4s, v29.4s, v22.s[0]
+	WORD   $0x4f971386 // fmla v6.4s, v28.4s, v23.s[0]
+	WORD   $0x4f9713a7 // fmla v7.4s, v29.4s, v23.s[0]
+	WORD   $0x4f98138a // fmla v10.4s, v28.4s, v24.s[0]
+	WORD   $0x4f9813ab // fmla v11.4s, v29.4s, v24.s[0]
+	WORD   $0x4f99138e // fmla v14.4s, v28.4s, v25.s[0]
+	WORD   $0x4f9913af // fmla v15.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9a1392 // fmla v18.4s, v28.4s, v26.s[0]
+	WORD   $0x4f9a13b3 // fmla v19.4s, v29.4s, v26.s[0]
+	FLDPQ  160(R6), (F30, F31)
+	WORD   $0x4fb713c2 // fmla v2.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb713e3 // fmla v3.4s, v31.4s, v23.s[1]
+	WORD   $0x4fb813c6 // fmla v6.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb813e7 // fmla v7.4s, v31.4s, v24.s[1]
+	WORD   $0x4fb913ca // fmla v10.4s, v30.4s, v25.s[1]
+	WORD   $0x4fb913eb // fmla v11.4s, v31.4s, v25.s[1]
+	WORD   $0x4fba13ce // fmla v14.4s, v30.4s, v26.s[1]
+	WORD   $0x4fba13ef // fmla v15.4s, v31.4s, v26.s[1]
+	WORD   $0x4fbb13d2 // fmla v18.4s, v30.4s, v27.s[1]
+	WORD   $0x4fbb13f3 // fmla v19.4s, v31.4s, v27.s[1]
+	FLDPQ  416(R6), (F28, F29)
+	WORD   $0x4fb61380 // fmla v0.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb613a1 // fmla v1.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb71384 // fmla v4.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb713a5 // fmla v5.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb81388 // fmla v8.4s, v28.4s, v24.s[1]
+	WORD   $0x4fb813a9 // fmla v9.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb9138c // fmla v12.4s, v28.4s, v25.s[1]
+	WORD   $0x4fb913ad // fmla v13.4s, v29.4s, v25.s[1]
+	WORD   $0x4fba1390 // fmla v16.4s, v28.4s, v26.s[1]
+	WORD   $0x4fba13b1 // fmla v17.4s, v29.4s, v26.s[1]
+	WORD   $0x4fbb1394 // fmla v20.4s, v28.4s, v27.s[1]
+	WORD   $0x4fbb13b5 // fmla v21.4s, v29.4s, v27.s[1]
+	FLDPQ  672(R6), (F30, F31)
+	WORD   $0x4fb613c2 // fmla v2.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb613e3 // fmla v3.4s, v31.4s, v22.s[1]
+	WORD   $0x4fb713c6 // fmla v6.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb713e7 // fmla v7.4s, v31.4s, v23.s[1]
+	WORD   $0x4fb813ca // fmla v10.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb813eb // fmla v11.4s, v31.4s, v24.s[1]
+	WORD   $0x4fb913ce // fmla v14.4s, v30.4s, v25.s[1]
+	WORD   $0x4fb913ef // fmla v15.4s, v31.4s, v25.s[1]
+	WORD   $0x4fba13d2 // fmla v18.4s, v30.4s, v26.s[1]
+	WORD   $0x4fba13f3 // fmla v19.4s, v31.4s, v26.s[1]
+	FLDPQ  192(R6), (F28, F29)
+	WORD   $0x4f971b82 // fmla v2.4s, v28.4s, v23.s[2]
+	WORD   $0x4f971ba3 // fmla v3.4s, v29.4s, v23.s[2]
+	WORD   $0x4f981b86 // fmla v6.4s, v28.4s, v24.s[2]
+	WORD   $0x4f981ba7 // fmla v7.4s, v29.4s, v24.s[2]
+	WORD   $0x4f991b8a // fmla v10.4s, v28.4s, v25.s[2]
+	WORD   $0x4f991bab // fmla v11.4s, v29.4s, v25.s[2]
+	WORD   $0x4f9a1b8e // fmla v14.4s, v28.4s, v26.s[2]
+	WORD   $0x4f9a1baf // fmla v15.4s, v29.4s, v26.s[2]
+	WORD   $0x4f9b1b92 // fmla v18.4s, v28.4s, v27.s[2]
+	WORD   $0x4f9b1bb3 // fmla v19.4s, v29.4s, v27.s[2]
+	FLDPQ  448(R6), (F30, F31)
+	WORD   $0x4f961bc0 // fmla v0.4s, v30.4s, v22.s[2]
+	WORD   $0x4f961be1 // fmla v1.4s, v31.4s, v22.s[2]
+	WORD   $0x4f971bc4 // fmla v4.4s, v30.4s, v23.s[2]
+	WORD   $0x4f971be5 // fmla v5.4s, v31.4s, v23.s[2]
+	WORD   $0x4f981bc8 // fmla v8.4s, v30.4s, v24.s[2]
+	WORD   $0x4f981be9 // fmla v9.4s, v31.4s, v24.s[2]
+	WORD   $0x4f991bcc // fmla v12.4s, v30.4s, v25.s[2]
+	WORD   $0x4f991bed // fmla v13.4s, v31.4s, v25.s[2]
+	WORD   $0x4f9a1bd0 // fmla v16.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9a1bf1 // fmla v17.4s, v31.4s, v26.s[2]
+	WORD   $0x4f9b1bd4 // fmla v20.4s, v30.4s, v27.s[2]
+	WORD   $0x4f9b1bf5 // fmla v21.4s, v31.4s, v27.s[2]
+	FLDPQ  704(R6), (F28, F29)
+	WORD   $0x4f961b82 // fmla v2.4s, v28.4s, v22.s[2]
+	WORD   $0x4f961ba3 // fmla v3.4s, v29.4s, v22.s[2]
+	WORD   $0x4f971b86 // fmla v6.4s, v28.4s, v23.s[2]
+	WORD   $0x4f971ba7 // fmla v7.4s, v29.4s, v23.s[2]
+	WORD   $0x4f981b8a // fmla v10.4s, v28.4s, v24.s[2]
+	WORD   $0x4f981bab // fmla v11.4s, v29.4s, v24.s[2]
+	WORD   $0x4f991b8e // fmla v14.4s, v28.4s, v25.s[2]
+	WORD   $0x4f991baf // fmla v15.4s, v29.4s, v25.s[2]
+	WORD   $0x4f9a1b92 // fmla v18.4s, v28.4s, v26.s[2]
+	WORD   $0x4f9a1bb3 // fmla v19.4s, v29.4s, v26.s[2]
+	FLDPQ  224(R6), (F30, F31)
+	WORD   $0x4fb71bc2 // fmla v2.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb71be3 // fmla v3.4s, v31.4s, v23.s[3]
+	WORD   $0x4fb81bc6 // fmla v6.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb81be7 // fmla v7.4s, v31.4s, v24.s[3]
+	WORD   $0x4fb91bca // fmla v10.4s, v30.4s, v25.s[3]
+	WORD   $0x4fb91beb // fmla v11.4s, v31.4s, v25.s[3]
+	WORD   $0x4fba1bce // fmla v14.4s, v30.4s, v26.s[3]
+	WORD   $0x4fba1bef // fmla v15.4s, v31.4s, v26.s[3]
+	WORD   $0x4fbb1bd2 // fmla v18.4s, v30.4s, v27.s[3]
+	WORD   $0x4fbb1bf3 // fmla v19.4s, v31.4s, v27.s[3]
+	FLDPQ  480(R6), (F28, F29)
+	WORD   $0x4fb61b80 // fmla v0.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb61ba1 // fmla v1.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb71b84 // fmla v4.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb71ba5 // fmla v5.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb81b88 // fmla v8.4s, v28.4s, v24.s[3]
+	WORD   $0x4fb81ba9 // fmla v9.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb91b8c // fmla v12.4s, v28.4s, v25.s[3]
+	WORD   $0x4fb91bad // fmla v13.4s, v29.4s, v25.s[3]
+	WORD   $0x4fba1b90 // fmla v16.4s, v28.4s, v26.s[3]
+	WORD   $0x4fba1bb1 // fmla v17.4s, v29.4s, v26.s[3]
+	WORD   $0x4fbb1b94 // fmla v20.4s, v28.4s, v27.s[3]
+	WORD   $0x4fbb1bb5 // fmla v21.4s, v29.4s, v27.s[3]
+	FLDPQ  736(R6), (F30, F31)
+	WORD   $0x4fb61bc2 // fmla v2.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb61be3 // fmla v3.4s, v31.4s, v22.s[3]
+	WORD   $0x4fb71bc6 // fmla v6.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb71be7 // fmla v7.4s, v31.4s, v23.s[3]
+	WORD   $0x4fb81bca // fmla v10.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb81beb // fmla v11.4s, v31.4s, v24.s[3]
+	WORD   $0x4fb91bce // fmla v14.4s, v30.4s, v25.s[3]
+	WORD   $0x4fb91bef // fmla v15.4s, v31.4s, v25.s[3]
+	WORD   $0x4fba1bd2 // fmla v18.4s, v30.4s, v26.s[3]
+	WORD   $0x4fba1bf3 // fmla v19.4s, v31.4s, v26.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK3P1O1_t11_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK3P1O1_t11_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK3P1O1_t11_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F22, F23)
+	WORD   $0x4e36d400 // fadd v0.4s, v0.4s, v22.4s
+	WORD   $0x4e37d421 // fadd v1.4s, v1.4s, v23.4s
+	FLDPQ  32(R12), (F24, F25)
+	WORD   $0x4e38d442 // fadd v2.4s, v2.4s, v24.4s
+	WORD   $0x4e39d463 // fadd v3.4s, v3.4s, v25.4s
+	FLDPQ  64(R12), (F26, F27)
+	WORD   $0x4e3ad484 // fadd v4.4s, v4.4s, v26.4s
+	WORD   $0x4e3bd4a5 // fadd v5.4s, v5.4s, v27.4s
+	FLDPQ  96(R12), (F28, F29)
+	WORD   $0x4e3cd4c6 // fadd v6.4s, v6.4s, v28.4s
+	WORD   $0x4e3dd4e7 // fadd v7.4s, v7.4s, v29.4s
+	FLDPQ  128(R12), (F30, F31)
+	WORD   $0x4e3ed508 // fadd v8.4s, v8.4s, v30.4s
+	WORD   $0x4e3fd529 // fadd v9.4s, v9.4s, v31.4s
+	FLDPQ  160(R12), (F22, F23)
+	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
+	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+	FLDPQ  192(R12), (F24, F25)
+	WORD   $0x4e38d58c // fadd v12.4s, v12.4s, v24.4s
+	WORD   $0x4e39d5ad // fadd v13.4s, v13.4s, v25.4s
+	FLDPQ  224(R12), (F26, F27)
+	WORD   $0x4e3ad5ce // fadd v14.4s, v14.4s, v26.4s
+	WORD   $0x4e3bd5ef // fadd v15.4s, v15.4s, v27.4s
+	FLDPQ  256(R12), (F28, F29)
+	WORD   $0x4e3cd610 // fadd v16.4s, v16.4s, v28.4s
+	WORD   $0x4e3dd631 // fadd v17.4s, v17.4s, v29.4s
+	FLDPQ  288(R12), (F30, F31)
+	WORD   $0x4e3ed652 // fadd v18.4s, v18.4s, v30.4s
+	WORD   $0x4e3fd673 // fadd v19.4s, v19.4s, v31.4s
+	FLDPQ  320(R12), (F22, F23)
+	WORD   $0x4e36d694 // fadd v20.4s, v20.4s, v22.4s
+	WORD   $0x4e37d6b5 // fadd v21.4s, v21.4s, v23.4s
+
+NEONRestoreK3P1O1_t11_relu:
+	CBZ    R25, NEONRestoreK3P1O1_t11_store
+	VEOR   V22.B16, V22.B16, V22.B16
+	WORD   $0x4e36f400 // fmax v0.4s, v0.4s, v22.4s
+	WORD   $0x4e36f421 // fmax v1.4s, v1.4s, v22.4s
+	WORD   $0x4e36f442 // fmax v2.4s, v2.4s, v22.4s
+	WORD   $0x4e36f463 // fmax v3.4s, v3.4s, v22.4s
+	WORD   $0x4e36f484 // fmax v4.4s, v4.4s, v22.4s
+	WORD   $0x4e36f4a5 // fmax v5.4s, v5.4s, v22.4s
+	WORD   $0x4e36f4c6 // fmax v6.4s, v6.4s, v22.4s
+	WORD   $0x4e36f4e7 // fmax v7.4s, v7.4s, v22.4s
+	WORD   $0x4e36f508 // fmax v8.4s, v8.4s, v22.4s
+	WORD   $0x4e36f529 // fmax v9.4s, v9.4s, v22.4s
+	WORD   $0x4e36f54a // fmax v10.4s, v10.4s, v22.4s
+	WORD   $0x4e36f56b // fmax v11.4s, v11.4s, v22.4s
+	WORD   $0x4e36f58c // fmax v12.4s, v12.4s, v22.4s
+	WORD   $0x4e36f5ad // fmax v13.4s, v13.4s, v22.4s
+	WORD   $0x4e36f5ce // fmax v14.4s, v14.4s, v22.4s
+	WORD   $0x4e36f5ef // fmax v15.4s, v15.4s, v22.4s
+	WORD   $0x4e36f610 // fmax v16.4s, v16.4s, v22.4s
+	WORD   $0x4e36f631 // fmax v17.4s, v17.4s, v22.4s
+	WORD   $0x4e36f652 // fmax v18.4s, v18.4s, v22.4s
+	WORD   $0x4e36f673 // fmax v19.4s, v19.4s, v22.4s
+	WORD   $0x4e36f694 // fmax v20.4s, v20.4s, v22.4s
+	WORD   $0x4e36f6b5 // fmax v21.4s, v21.4s, v22.4s
+
+NEONRestoreK3P1O1_t11_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	FSTPQ  (F16, F17), 256(R11)
+	FSTPQ  (F18, F19), 288(R11)
+	FSTPQ  (F20, F21), 320(R11)
+	ADD    $160, R1
+	ADD    $352, R2
+	SUB    $11, R4
+	B      NEONRestoreK3P1O1_loop
+
+NEONRestoreK3P1O1_blk10:
+
+	// 10 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	VMOV   V0.B16, V16.B16
+	VMOV   V1.B16, V17.B16
+	VMOV   V0.B16, V18.B16
+	VMOV   V1.B16, V19.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK3P1O1_t10_icb:
+	MOVD   R22, R11
+
+NEONRestoreK3P1O1_t10_kh:
+	FMOVQ  (R5), F20
+	FMOVQ  32(R5), F21
+	FMOVQ  64(R5), F22
+	FMOVQ  96(R5), F23
+	FMOVQ  128(R5), F24
+	FMOVQ  160(R5), F25
+	FLDPQ  (R6), (F26, F27)
+	WORD   $0x4f951342 // fmla v2.4s, v26.4s, v21.s[0]
+	WORD   $0x4f951363 // fmla v3.4s, v27.4s, v21.s[0]
+	WORD   $0x4f961346 // fmla v6.4s, v26.4s, v22.s[0]
+	WORD   $0x4f961367 // fmla v7.4s, v27.4s, v22.s[0]
+	WORD   $0x4f97134a // fmla v10.4s, v26.4s, v23.s[0]
+	WORD   $0x4f97136b // fmla v11.4s, v27.4s, v23.s[0]
+	WORD   $0x4f98134e // fmla v14.4s, v26.4s, v24.s[0]
+	WORD   $0x4f98136f // fmla v15.4s, v27.4s, v24.s[0]
+	WORD   $0x4f991352 // fmla v18.4s, v26.4s, v25.s[0]
+	WORD   $0x4f991373 // fmla v19.4s, v27.4s, v25.s[0]
+	FLDPQ  256(R6), (F28, F29)
+	WORD   $0x4f941380 // fmla v0.4s, v28.4s, v20.s[0]
+	WORD   $0x4f9413a1 // fmla v1.4s, v29.4s, v20.s[0]
+	WORD   $0x4f951384 // fmla v4.4s, v28.4s, v21.s[0]
+	WORD   $0x4f9513a5 // fmla v5.4s, v29.4s, v21.s[0]
+	WORD   $0x4f961388 // fmla v8.4s, v28.4s, v22.s[0]
+	WORD   $0x4f9613a9 // fmla v9.4s, v29.4s, v22.s[0]
+	WORD   $0x4f97138c // fmla v12.4s, v28.4s, v23.s[0]
+	WORD   $0x4f9713ad // fmla v13.4s, v29.4s, v23.s[0]
+	WORD   $0x4f981390 // fmla v16.4s, v28.4s, v24.s[0]
+	WORD   $0x4f9813b1 // fmla v17.4s, v29.4s, v24.s[0]
+	FLDPQ  512(R6), (F30, F31)
+	WORD   $0x4f9413c2 // fmla v2.4s, v30.4s, v20.s[0]
+	WORD   $0x4f9413e3 // fmla v3.4s, v31.4s, v20.s[0]
+	WORD   $0x4f9513c6 // fmla v6.4s, v30.4s, v21.s[0]
+	WORD   $0x4f9513e7 // fmla v7.4s, v31.4s, v21.s[0]
+	WORD   $0x4f9613ca // fmla v10.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9613eb // fmla v11.4s, v31.4s, v22.s[0]
+	WORD   $0x4f9713ce // fmla v14.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9713ef // fmla v15.4s, v31.4s, v23.s[0]
+	WORD   $0x4f9813d2 // fmla v18.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9813f3 // fmla v19.4s, v31.4s, v24.s[0]
+	FLDPQ  32(R6), (F26, F27)
+	WORD   $0x4fb51342 // fmla v2.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb51363 // fmla v3.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb61346 // fmla v6.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb61367 // fmla v7.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb7134a // fmla v10.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb7136b // fmla v11.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb8134e // fmla v14.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb8136f // fmla v15.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb91352 // fmla v18.4s, v26.4s, v25.s[1]
+	WORD   $0x4fb91373 // fmla v19.4s, v27.4s, v25.s[1]
+	FLDPQ  288(R6), (F28, F29)
+	WORD   $0x4fb41380 // fmla v0.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb413a1 // fmla v1.4s, v29.4s, v20.s[1]
+	WORD   $0x4fb51384 // fmla v4.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb513a5 // fmla v5.4s, v29.4s, v21.s[1]
+	WORD   $0x4fb61388 // fmla v8.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb613a9 // fmla v9.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb7138c // fmla v12.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb713ad // fmla v13.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb81390 // fmla v16.4s, v28.4s, v24.s[1]
+	WORD   $0x4fb813b1 // fmla v17.4s, v29.4s, v24.s[1]
+	FLDPQ  544(R6), (F30, F31)
+	WORD   $0x4fb413c2 // fmla v2.4s, v30.4s, v20.s[1]
+	WORD   $0x4fb413e3 // fmla v3.4s, v31.4s, v20.s[1]
+	WORD   $0x4fb513c6 // fmla v6.4s, v30.4s, v21.s[1]
+	WORD   $0x4fb513e7 // fmla v7.4s, v31.4s, v21.s[1]
+	WORD   $0x4fb613ca // fmla v10.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb613eb // fmla v11.4s, v31.4s, v22.s[1]
+	WORD   $0x4fb713ce // fmla v14.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb713ef // fmla v15.4s, v31.4s, v23.s[1]
+	WORD   $0x4fb813d2 // fmla v18.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb813f3 // fmla v19.4s, v31.4s, v24.s[1]
+	FLDPQ  64(R6), (F26, F27)
+	WORD   $0x4f951b42 // fmla v2.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b63 // fmla v3.4s, v27.4s, v21.s[2]
+	WORD   $0x4f961b46 // fmla v6.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b67 // fmla v7.4s, v27.4s, v22.s[2]
+	WORD   $0x4f971b4a // fmla v10.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b6b // fmla v11.4s, v27.4s, v23.s[2]
+	WORD   $0x4f981b4e // fmla v14.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b6f // fmla v15.4s, v27.4s, v24.s[2]
+	WORD   $0x4f991b52 // fmla v18.4s, v26.4s, v25.s[2]
+	WORD   $0x4f991b73 // fmla v19.4s, v27.4s, v25.s[2]
+	FLDPQ  320(R6), (F28, F29)
+	WORD   $0x4f941b80 // fmla v0.4s, v28.4s, v20.s[2]
+	WORD   $0x4f941ba1 // fmla v1.4s, v29.4s, v20.s[2]
+	WORD   $0x4f951b84 // fmla v4.4s, v28.4s, v21.s[2]
+	WORD   $0x4f951ba5 // fmla v5.4s, v29.4s, v21.s[2]
+	WORD   $0x4f961b88 // fmla v8.4s, v28.4s, v22.s[2]
+	WORD   $0x4f961ba9 // fmla v9.4s, v29.4s, v22.s[2]
+	WORD   $0x4f971b8c // fmla v12.4s, v28.4s, v23.s[2]
+	WORD   $0x4f971bad // fmla v13.4s, v29.4s, v23.s[2]
+	WORD   $0x4f981b90 // fmla v16.4s, v28.4s, v24.s[2]
+	WORD   $0x4f981bb1 // fmla v17.4s, v29.4s, v24.s[2]
+	FLDPQ  576(R6), (F30, F31)
+	WORD   $0x4f941bc2 // fmla v2.4s, v30.4s, v20.s[2]
+	WORD   $0x4f941be3 // fmla v3.4s, v31.4s, v20.s[2]
+	WORD   $0x4f951bc6 // fmla v6.4s, v30.4s, v21.s[2]
+	WORD   $0x4f951be7 // fmla v7.4s, v31.4s, v21.s[2]
+	WORD   $0x4f961bca // fmla v10.4s, v30.4s, v22.s[2]
+	WORD   $0x4f961beb // fmla v11.4s, v31.4s, v22.s[2]
+	WORD   $0x4f971bce // fmla v14.4s, v30.4s, v23.s[2]
+	WORD   $0x4f971bef // fmla v15.4s, v31.4s, v23.s[2]
+	WORD   $0x4f981bd2 // fmla v18.4s, v30.4s, v24.s[2]
+	WORD   $0x4f981bf3 // fmla v19.4s, v31.4s, v24.s[2]
+	FLDPQ  96(R6), (F26, F27)
+	WORD   $0x4fb51b42 // fmla v2.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b63 // fmla v3.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb61b46 // fmla v6.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b67 // fmla v7.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb71b4a // fmla v10.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b6b // fmla v11.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb81b4e // fmla v14.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b6f // fmla v15.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb91b52 // fmla v18.4s, v26.4s, v25.s[3]
+	WORD   $0x4fb91b73 // fmla v19.4s, v27.4s, v25.s[3]
+	FLDPQ  352(R6), (F28, F29)
+	WORD   $0x4fb41b80 // fmla v0.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41ba1 // fmla v1.4s, v29.4s, v20.s[3]
+	WORD   $0x4fb51b84 // fmla v4.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb51ba5 // fmla v5.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb61b88 // fmla v8.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb61ba9 // fmla v9.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb71b8c // fmla v12.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb71bad // fmla v13.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb81b90 // fmla v16.4s, v28.4s, v24.s[3]
+	WORD   $0x4fb81bb1 // fmla v17.4s, v29.4s, v24.s[3]
+	FLDPQ  608(R6), (F30, F31)
+	WORD   $0x4fb41bc2 // fmla v2.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb41be3 // fmla v3.4s, v31.4s, v20.s[3]
+	WORD   $0x4fb51bc6 // fmla v6.4s, v30.4s, v21.s[3]
+	WORD   $0x4fb51be7 // fmla v7.4s, v31.4s, v21.s[3]
+	WORD   $0x4fb61bca // fmla v10.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb61beb // fmla v11.4s, v31.4s, v22.s[3]
+	WORD   $0x4fb71bce // fmla v14.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb71bef // fmla v15.4s, v31.4s, v23.s[3]
+	WORD   $0x4fb81bd2 // fmla v18.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb81bf3 // fmla v19.4s, v31.4s, v24.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  48(R5), F21
+	FMOVQ  80(R5), F22
+	FMOVQ  112(R5), F23
+	FMOVQ  144(R5), F24
+	FMOVQ  176(R5), F25
+	FLDPQ  128(R6), (F26, F27)
+	WORD   $0x4f951342 // fmla v2.4s, v26.4s, v21.s[0]
+	WORD   $0x4f951363 // fmla v3.4s, v27.4s, v21.s[0]
+	WORD   $0x4f961346 // fmla v6.4s, v26.4s, v22.s[0]
+	WORD   $0x4f961367 // fmla v7.4s, v27.4s, v22.s[0]
+	WORD   $0x4f97134a // fmla v10.4s, v26.4s, v23.s[0]
+	WORD   $0x4f97136b // fmla v11.4s, v27.4s, v23.s[0]
+	WORD   $0x4f98134e // fmla v14.4s, v26.4s, v24.s[0]
+	WORD   $0x4f98136f // fmla v15.4s, v27.4s, v24.s[0]
+	WORD   $0x4f991352 // fmla v18.4s, v26.4s, v25.s[0]
+	WORD   $0x4f991373 // fmla v19.4s, v27.4s, v25.s[0]
+	FLDPQ  384(R6), (F28, F29)
+	WORD   $0x4f941380 // fmla v0.4s, v28.4s, v20.s[0]
+	WORD   $0x4f9413a1 // fmla v1.4s, v29.4s, v20.s[0]
+	WORD   $0x4f951384 // fmla v4.4s, v28.4s, v21.s[0]
+	WORD   $0x4f9513a5 // fmla v5.4s, v29.4s, v21.s[0]
+	WORD   $0x4f961388 // fmla v8.4s, v28.4s, v22.s[0]
+	WORD   $0x4f9613a9 // fmla v9.4s, v29.4s, v22.s[0]
+	WORD   $0x4f97138c // fmla v12.4s, v28.4s, v23.s[0]
+	WORD   $0x4f9713ad // fmla v13.4s, v29.4s, v23.s[0]
+	WORD   $0x4f981390 // fmla v16.4s, v28.4s, v24.s[0]
+	WORD   $0x4f9813b1 // fmla v17.4s, v29.4s, v24.s[0]
+	FLDPQ  640(R6), (F30, F31)
+	WORD   $0x4f9413c2 // fmla v2.4s, v30.4s, v20.s[0]
+	WORD   $0x4f9413e3 // fmla v3.4s, v31.4s, v20.s[0]
+	WORD   $0x4f9513c6 // fmla v6.4s, v30.4s, v21.s[0]
+	WORD   $0x4f9513e7 // fmla v7.4s, v31.4s, v21.s[0]
+	WORD   $0x4f9613ca // fmla v10.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9613eb // fmla v11.4s, v31.4s, v22.s[0]
+	WORD   $0x4f9713ce // fmla v14.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9713ef // fmla v15.4s, v31.4s, v23.s[0]
+	WORD   $0x4f9813d2 // fmla v18.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9813f3 // fmla v19.4s, v31.4s, v24.s[0]
+	FLDPQ  160(R6), (F26, F27)
+	WORD   $0x4fb51342 // fmla v2.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb51363 // fmla v3.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb61346 // fmla v6.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb61367 // fmla v7.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb7134a // fmla v10.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb7136b // fmla v11.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb8134e // fmla v14.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb8136f // fmla v15.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb91352 // fmla v18.4s, v26.4s, v25.s[1]
+	WORD   $0x4fb91373 // fmla v19.4s, v27.4s, v25.s[1]
+	FLDPQ  416(R6), (F28, F29)
+	WORD   $0x4fb41380 // fmla v0.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb413a1 // fmla v1.4s, v29.4s, v20.s[1]
+	WORD   $0x4fb51384 // fmla v4.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb513a5 // fmla v5.4s, v29.4s, v21.s[1]
+	WORD   $0x4fb61388 // fmla v8.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb613a9 // fmla v9.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb7138c // fmla v12.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb713ad // fmla v13.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb81390 // fmla v16.4s, v28.4s, v24.s[1]
+	WORD   $0x4fb813b1 // fmla v17.4s, v29.4s, v24.s[1]
+	FLDPQ  672(R6), (F30, F31)
+	WORD   $0x4fb413c2 // fmla v2.4s, v30.4s, v20.s[1]
+	WORD   $0x4fb413e3 // fmla v3.4s, v31.4s, v20.s[1]
+	WORD   $0x4fb513c6 // fmla v6.4s, v30.4s, v21.s[1]
+	WORD   $0x4fb513e7 // fmla v7.4s, v31.4s, v21.s[1]
+	WORD   $0x4fb613ca // fmla v10.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb613eb // fmla v11.4s, v31.4s, v22.s[1]
+	WORD   $0x4fb713ce // fmla v14.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb713ef // fmla v15.4s, v31.4s, v23.s[1]
+	WORD   $0x4fb813d2 // fmla v18.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb813f3 // fmla v19.4s, v31.4s, v24.s[1]
+	FLDPQ  192(R6), (F26, F27)
+	WORD   $0x4f951b42 // fmla v2.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b63 // fmla v3.4s, v27.4s, v21.s[2]
+	WORD   $0x4f961b46 // fmla v6.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b67 // fmla v7.4s, v27.4s, v22.s[2]
+	WORD   $0x4f971b4a // fmla v10.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b6b // fmla v11.4s, v27.4s, v23.s[2]
+	WORD   $0x4f981b4e // fmla v14.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b6f // fmla v15.4s, v27.4s, v24.s[2]
+	WORD   $0x4f991b52 // fmla v18.4s, v26.4s, v25.s[2]
+	WORD   $0x4f991b73 // fmla v19.4s, v27.4s, v25.s[2]
+	FLDPQ  448(R6), (F28, F29)
+	WORD   $0x4f941b80 // fmla v0.4s, v28.4s, v20.s[2]
+	WORD   $0x4f941ba1 // fmla v1.4s, v29.4s, v20.s[2]
+	WORD   $0x4f951b84 // fmla v4.4s, v28.4s, v21.s[2]
+	WORD   $0x4f951ba5 // fmla v5.4s, v29.4s, v21.s[2]
+	WORD   $0x4f961b88 // fmla v8.4s, v28.4s, v22.s[2]
+	WORD   $0x4f961ba9 // fmla v9.4s, v29.4s, v22.s[2]
+	WORD   $0x4f971b8c // fmla v12.4s, v28.4s, v23.s[2]
+	WORD   $0x4f971bad // fmla v13.4s, v29.4s, v23.s[2]
+	WORD   $0x4f981b90 // fmla v16.4s, v28.4s, v24.s[2]
+	WORD   $0x4f981bb1 // fmla v17.4s, v29.4s, v24.s[2]
+	FLDPQ  704(R6), (F30, F31)
+	WORD   $0x4f941bc2 // fmla v2.4s, v30.4s, v20.s[2]
+	WORD   $0x4f941be3 // fmla v3.4s, v31.4s, v20.s[2]
+	WORD   $0x4f951bc6 // fmla v6.4s, v30.4s, v21.s[2]
+	WORD   $0x4f951be7 // fmla v7.4s, v31.4s, v21.s[2]
+	WORD   $0x4f961bca // fmla v10.4s, v30.4s, v22.s[2]
+	WORD   $0x4f961beb // fmla v11.4s, v31.4s, v22.s[2]
+	WORD   $0x4f971bce // fmla v14.4s, v30.4s, v23.s[2]
+	WORD   $0x4f971bef // fmla v15.4s, v31.4s, v23.s[2]
+	WORD   $0x4f981bd2 // fmla v18.4s, v30.4s, v24.s[2]
+	WORD   $0x4f981bf3 // fmla v19.4s, v31.4s, v24.s[2]
+	FLDPQ  224(R6), (F26, F27)
+	WORD   $0x4fb51b42 // fmla v2.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b63 // fmla v3.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb61b46 // fmla v6.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b67 // fmla v7.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb71b4a // fmla v10.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b6b // fmla v11.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb81b4e // fmla v14.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b6f // fmla v15.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb91b52 // fmla v18.4s, v26.4s, v25.s[3]
+	WORD   $0x4fb91b73 // fmla v19.4s, v27.4s, v25.s[3]
+	FLDPQ  480(R6), (F28, F29)
+	WORD   $0x4fb41b80 // fmla v0.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41ba1 // fmla v1.4s, v29.4s, v20.s[3]
+	WORD   $0x4fb51b84 // fmla v4.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb51ba5 // fmla v5.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb61b88 // fmla v8.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb61ba9 // fmla v9.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb71b8c // fmla v12.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb71bad // fmla v13.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb81b90 // fmla v16.4s, v28.4s, v24.s[3]
+	WORD   $0x4fb81bb1 // fmla v17.4s, v29.4s, v24.s[3]
+	FLDPQ  736(R6), (F30, F31)
+	WORD   $0x4fb41bc2 // fmla v2.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb41be3 // fmla v3.4s, v31.4s, v20.s[3]
+	WORD   $0x4fb51bc6 // fmla v6.4s, v30.4s, v21.s[3]
+	WORD   $0x4fb51be7 // fmla v7.4s, v31.4s, v21.s[3]
+	WORD   $0x4fb61bca // fmla v10.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb61beb // fmla v11.4s, v31.4s, v22.s[3]
+	WORD   $0x4fb71bce // fmla v14.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb71bef // fmla v15.4s, v31.4s, v23.s[3]
+	WORD   $0x4fb81bd2 // fmla v18.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb81bf3 // fmla v19.4s, v31.4s, v24.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK3P1O1_t10_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK3P1O1_t10_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK3P1O1_t10_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35d421 // fadd v1.4s, v1.4s, v21.4s
+	FLDPQ  32(R12), (F22, F23)
+	WORD   $0x4e36d442 // fadd v2.4s, v2.4s, v22.4s
+	WORD   $0x4e37d463 // fadd v3.4s, v3.4s, v23.4s
+	FLDPQ  64(R12), (F24, F25)
+	WORD   $0x4e38d484 // fadd v4.4s, v4.4s, v24.4s
+	WORD   $0x4e39d4a5 // fadd v5.4s, v5.4s, v25.4s
+	FLDPQ  96(R12), (F26, F27)
+	WORD   $0x4e3ad4c6 // fadd v6.4s, v6.4s, v26.4s
+	WORD   $0x4e3bd4e7 // fadd v7.4s, v7.4s, v27.4s
+	FLDPQ  128(R12), (F28, F29)
+	WORD   $0x4e3cd508 // fadd v8.4s, v8.4s, v28.4s
+	WORD   $0x4e3dd529 // fadd v9.4s, v9.4s, v29.4s
+	FLDPQ  160(R12), (F30, F31)
+	WORD   $0x4e3ed54a // fadd v10.4s, v10.4s, v30.4s
+	WORD   $0x4e3fd56b // fadd v11.4s, v11.4s, v31.4s
+	FLDPQ  192(R12), (F20, F21)
+	WORD   $0x4e34d58c // fadd v12.4s, v12.4s, v20.4s
+	WORD   $0x4e35d5ad // fadd v13.4s, v13.4s, v21.4s
+	FLDPQ  224(R12), (F22, F23)
+	WORD   $0x4e36d5ce // fadd v14.4s, v14.4s, v22.4s
+	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
+	FLDPQ  256(R12), (F24, F25)
+	WORD   $0x4e38d610 // fadd v16.4s, v16.4s, v24.4s
+	WORD   $0x4e39d631 // fadd v17.4s, v17.4s, v25.4s
+	FLDPQ  288(R12), (F26, F27)
+	WORD   $0x4e3ad652 // fadd v18.4s, v18.4s, v26.4s
+	WORD   $0x4e3bd673 // fadd v19.4s, v19.4s, v27.4s
+
+NEONRestoreK3P1O1_t10_relu:
+	CBZ    R25, NEONRestoreK3P1O1_t10_store
+	VEOR   V20.B16, V20.B16, V20.B16
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
+	WORD   $0x4e34f442 // fmax v2.4s, v2.4s, v20.4s
+	WORD   $0x4e34f463 // fmax v3.4s, v3.4s, v20.4s
+	WORD   $0x4e34f484 // fmax v4.4s, v4.4s, v20.4s
+	WORD   $0x4e34f4a5 // fmax v5.4s, v5.4s, v20.4s
+	WORD   $0x4e34f4c6 // fmax v6.4s, v6.4s, v20.4s
+	WORD   $0x4e34f4e7 // fmax v7.4s, v7.4s, v20.4s
+	WORD   $0x4e34f508 // fmax v8.4s, v8.4s, v20.4s
+	WORD   $0x4e34f529 // fmax v9.4s, v9.4s, v20.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
+	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
+	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
+	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
+	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
+	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
+	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
+	WORD   $0x4e34f652 // fmax v18.4s, v18.4s, v20.4s
+	WORD   $0x4e34f673 // fmax v19.4s, v19.4s, v20.4s
+
+NEONRestoreK3P1O1_t10_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	FSTPQ  (F16, F17), 256(R11)
+	FSTPQ  (F18, F19), 288(R11)
+	ADD    $160, R1
+	ADD    $320, R2
+	SUB    $10, R4
+	B      NEONRestoreK3P1O1_loop
+
+NEONRestoreK3P1O1_blk9:
+
+	// 9 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	VMOV   V0.B16, V16.B16
+	VMOV   V1.B16, V17.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK3P1O1_t9_icb:
+	MOVD   R22, R11
+
+NEONRestoreK3P1O1_t9_kh:
+	FMOVQ  (R5), F18
+	FMOVQ  32(R5), F19
+	FMOVQ  64(R5), F20
+	FMOVQ  96(R5), F21
+	FMOVQ  128(R5), F22
+	FLDPQ  (R6), (F23, F24)
+	WORD   $0x4f9312e2 // fmla v2.4s, v23.4s, v19.s[0]
+	WORD   $0x4f931303 // fmla v3.4s, v24.4s, v19.s[0]
+	WORD   $0x4f9412e6 // fmla v6.4s, v23.4s, v20.s[0]
+	WORD   $0x4f941307 // fmla v7.4s, v24.4s, v20.s[0]
+	WORD   $0x4f9512ea // fmla v10.4s, v23.4s, v21.s[0]
+	WORD   $0x4f95130b // fmla v11.4s, v24.4s, v21.s[0]
+	WORD   $0x4f9612ee // fmla v14.4s, v23.4s, v22.s[0]
+	WORD   $0x4f96130f // fmla v15.4s, v24.4s, v22.s[0]
+	FLDPQ  256(R6), (F25, F26)
+	WORD   $0x4f921320 // fmla v0.4s, v25.4s, v18.s[0]
+	WORD   $0x4f921341 // fmla v1.4s, v26.4s, v18.s[0]
+	WORD   $0x4f931324 // fmla v4.4s, v25.4s, v19.s[0]
+	WORD   $0x4f931345 // fmla v5.4s, v26.4s, v19.s[0]
+	WORD   $0x4f941328 // fmla v8.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941349 // fmla v9.4s, v26.4s, v20.s[0]
+	WORD   $0x4f95132c // fmla v12.4s, v25.4s, v21.s[0]
+	WORD   $0x4f95134d // fmla v13.4s, v26.4s, v21.s[0]
+	WORD   $0x4f961330 // fmla v16.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961351 // fmla v17.4s, v26.4s, v22.s[0]
+	FLDPQ  512(R6), (F27, F28)
+	WORD   $0x4f921362 // fmla v2.4s, v27.4s, v18.s[0]
+	WORD   $0x4f921383 // fmla v3.4s, v28.4s, v18.s[0]
+	WORD   $0x4f931366 // fmla v6.4s, v27.4s, v19.s[0]
+	WORD   $0x4f931387 // fmla v7.4s, v28.4s, v19.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f95136e // fmla v14.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138f // fmla v15.4s, v28.4s, v21.s[0]
+	FLDPQ  32(R6), (F29, F30)
+	WORD   $0x4fb313a2 // fmla v2.4s, v29.4s, v19.s[1]
+	WORD   $0x4fb313c3 // fmla v3.4s, v30.4s, v19.s[1]
+	WORD   $0x4fb413a6 // fmla v6.4s, v29.4s, v20.s[1]
+	WORD   $0x4fb413c7 // fmla v7.4s, v30.4s, v20.s[1]
+	WORD   $0x4fb513aa // fmla v10.4s, v29.4s, v21.s[1]
+	WORD   $0x4fb513cb // fmla v11.4s, v30.4s, v21.s[1]
+	WORD   $0x4fb613ae // fmla v14.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb613cf // fmla v15.4s, v30.4s, v22.s[1]
+	FLDPQ  288(R6), (F23, F24)
+	WORD   $0x4fb212e0 // fmla v0.4s, v23.4s, v18.s[1]
+	WORD   $0x4fb21301 // fmla v1.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb312e4 // fmla v4.4s, v23.4s, v19.s[1]
+	WORD   $0x4fb31305 // fmla v5.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb412e8 // fmla v8.4s, v23.4s, v20.s[1]
+	WORD   $0x4fb41309 // fmla v9.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb512ec // fmla v12.4s, v23.4s, v21.s[1]
+	WORD   $0x4fb5130d // fmla v13.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb612f0 // fmla v16.4s, v23.4s, v22.s[1]
+	WORD   $0x4fb61311 // fmla v17.4s, v24.4s, v22.s[1]
+	FLDPQ  544(R6), (F25, F26)
+	WORD   $0x4fb21322 // fmla v2.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb21343 // fmla v3.4s, v26.4s, v18.s[1]
+	WORD   $0x4fb31326 // fmla v6.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb31347 // fmla v7.4s, v26.4s, v19.s[1]
+	WORD   $0x4fb4132a // fmla v10.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb4134b // fmla v11.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb5132e // fmla v14.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb5134f // fmla v15.4s, v26.4s, v21.s[1]
+	FLDPQ  64(R6), (F27, F28)
+	WORD   $0x4f931b62 // fmla v2.4s, v27.4s, v19.s[2]
+	WORD   $0x4f931b83 // fmla v3.4s, v28.4s, v19.s[2]
+	WORD   $0x4f941b66 // fmla v6.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b87 // fmla v7.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b6a // fmla v10.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8b // fmla v11.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  320(R6), (F29, F30)
+	WORD   $0x4f921ba0 // fmla v0.4s, v29.4s, v18.s[2]
+	WORD   $0x4f921bc1 // fmla v1.4s, v30.4s, v18.s[2]
+	WORD   $0x4f931ba4 // fmla v4.4s, v29.4s, v19.s[2]
+	WORD   $0x4f931bc5 // fmla v5.4s, v30.4s, v19.s[2]
+	WORD   $0x4f941ba8 // fmla v8.4s, v29.4s, v20.s[2]
+	WORD   $0x4f941bc9 // fmla v9.4s, v30.4s, v20.s[2]
+	WORD   $0x4f951bac // fmla v12.4s, v29.4s, v21.s[2]
+	WORD   $0x4f951bcd // fmla v13.4s, v30.4s, v21.s[2]
+	WORD   $0x4f961bb0 // fmla v16.4s, v29.4s, v22.s[2]
+	WORD   $0x4f961bd1 // fmla v17.4s, v30.4s, v22.s[2]
+	FLDPQ  576(R6), (F23, F24)
+	WORD   $0x4f921ae2 // fmla v2.4s, v23.4s, v18.s[2]
+	WORD   $0x4f921b03 // fmla v3.4s, v24.4s, v18.s[2]
+	WORD   $0x4f931ae6 // fmla v6.4s, v23.4s, v19.s[2]
+	WORD   $0x4f931b07 // fmla v7.4s, v24.4s, v19.s[2]
+	WORD   $0x4f941aea // fmla v10.4s, v23.4s, v20.s[2]
+	WORD   $0x4f941b0b // fmla v11.4s, v24.4s, v20.s[2]
+	WORD   $0x4f951aee // fmla v14.4s, v23.4s, v21.s[2]
+	WORD   $0x4f951b0f // fmla v15.4s, v24.4s, v21.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	WORD   $0x4fb31b22 // fmla v2.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb31b43 // fmla v3.4s, v26.4s, v19.s[3]
+	WORD   $0x4fb41b26 // fmla v6.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b47 // fmla v7.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb51b2a // fmla v10.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b4b // fmla v11.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb61b2e // fmla v14.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b4f // fmla v15.4s, v26.4s, v22.s[3]
+	FLDPQ  352(R6), (F27, F28)
+	WORD   $0x4fb21b60 // fmla v0.4s, v27.4s, v18.s[3]
+	WORD   $0x4fb21b81 // fmla v1.4s, v28.4s, v18.s[3]
+	WORD   $0x4fb31b64 // fmla v4.4s, v27.4s, v19.s[3]
+	WORD   $0x4fb31b85 // fmla v5.4s, v28.4s, v19.s[3]
+	WORD   $0x4fb41b68 // fmla v8.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b89 // fmla v9.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b70 // fmla v16.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b91 // fmla v17.4s, v28.4s, v22.s[3]
+	FLDPQ  608(R6), (F29, F30)
+	WORD   $0x4fb21ba2 // fmla v2.4s, v29.4s, v18.s[3]
+	WORD   $0x4fb21bc3 // fmla v3.4s, v30.4s, v18.s[3]
+	WORD   $0x4fb31ba6 // fmla v6.4s, v29.4s, v19.s[3]
+	WORD   $0x4fb31bc7 // fmla v7.4s, v30.4s, v19.s[3]
+	WORD   $0x4fb41baa // fmla v10.4s, v29.4s, v20.s[3]
+	WORD   $0x4fb41bcb // fmla v11.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb51bae // fmla v14.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb51bcf // fmla v15.4s, v30.4s, v21.s[3]
+	FMOVQ  16(R5), F18
+	FMOVQ  48(R5), F19
+	FMOVQ  80(R5), F20
+	FMOVQ  112(R5), F21
+	FMOVQ  144(R5), F22
+	FLDPQ  128(R6), (F23, F24)
+	WORD   $0x4f9312e2 // fmla v2.4s, v23.4s, v19.s[0]
+	WORD   $0x4f931303 // fmla v3.4s, v24.4s, v19.s[0]
+	WORD   $0x4f9412e6 // fmla v6.4s, v23.4s, v20.s[0]
+	WORD   $0x4f941307 // fmla v7.4s, v24.4s, v20.s[0]
+	WORD   $0x4f9512ea // fmla v10.4s, v23.4s, v21.s[0]
+	WORD   $0x4f95130b // fmla v11.4s, v24.4s, v21.s[0]
+	WORD   $0x4f9612ee // fmla v14.4s, v23.4s, v22.s[0]
+	WORD   $0x4f96130f // fmla v15.4s, v24.4s, v22.s[0]
+	FLDPQ  384(R6), (F25, F26)
+	WORD   $0x4f921320 // fmla v0.4s, v25.4s, v18.s[0]
+	WORD   $0x4f921341 // fmla v1.4s, v26.4s, v18.s[0]
+	WORD   $0x4f931324 // fmla v4.4s, v25.4s, v19.s[0]
+	WORD   $0x4f931345 // fmla v5.4s, v26.4s, v19.s[0]
+	WORD   $0x4f941328 // fmla v8.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941349 // fmla v9.4s, v26.4s, v20.s[0]
+	WORD   $0x4f95132c // fmla v12.4s, v25.4s, v21.s[0]
+	WORD   $0x4f95134d // fmla v13.4s, v26.4s, v21.s[0]
+	WORD   $0x4f961330 // fmla v16.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961351 // fmla v17.4s, v26.4s, v22.s[0]
+	FLDPQ  640(R6), (F27, F28)
+	WORD   $0x4f921362 // fmla v2.4s, v27.4s, v18.s[0]
+	WORD   $0x4f921383 // fmla v3.4s, v28.4s, v18.s[0]
+	WORD   $0x4f931366 // fmla v6.4s, v27.4s, v19.s[0]
+	WORD   $0x4f931387 // fmla v7.4s, v28.4s, v19.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f95136e // fmla v14.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138f // fmla v15.4s, v28.4s, v21.s[0]
+	FLDPQ  160(R6), (F29, F30)
+	WORD   $0x4fb313a2 // fmla v2.4s, v29.4s, v19.s[1]
+	WORD   $0x4fb313c3 // fmla v3.4s, v30.4s, v19.s[1]
+	WORD   $0x4fb413a6 // fmla v6.4s, v29.4s, v20.s[1]
+	WORD   $0x4fb413c7 // fmla v7.4s, v30.4s, v20.s[1]
+	WORD   $0x4fb513aa // fmla v10.4s, v29.4s, v21.s[1]
+	WORD   $0x4fb513cb // fmla v11.4s, v30.4s, v21.s[1]
+	WORD   $0x4fb613ae // fmla v14.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb613cf // fmla v15.4s, v30.4s, v22.s[1]
+	FLDPQ  416(R6), (F23, F24)
+	WORD   $0x4fb212e0 // fmla v0.4s, v23.4s, v18.s[1]
+	WORD   $0x4fb21301 // fmla v1.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb312e4 // fmla v4.4s, v23.4s, v19.s[1]
+	WORD   $0x4fb31305 // fmla v5.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb412e8 // fmla v8.4s, v23.4s, v20.s[1]
+	WORD   $0x4fb41309 // fmla v9.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb512ec // fmla v12.4s, v23.4s, v21.s[1]
+	WORD   $0x4fb5130d // fmla v13.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb612f0 // fmla v16.4s, v23.4s, v22.s[1]
+	WORD   $0x4fb61311 // fmla v17.4s, v24.4s, v22.s[1]
+	FLDPQ  672(R6), (F25, F26)
+	WORD   $0x4fb21322 // fmla v2.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb21343 // fmla v3.4s, v26.4s, v18.s[1]
+	WORD   $0x4fb31326 // fmla v6.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb31347 // fmla v7.4s, v26.4s, v19.s[1]
+	WORD   $0x4fb4132a // fmla v10.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb4134b // fmla v11.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb5132e // fmla v14.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb5134f // fmla v15.4s, v26.4s, v21.s[1]
+	FLDPQ  192(R6), (F27, F28)
+	WORD   $0x4f931b62 // fmla v2.4s, v27.4s, v19.s[2]
+	WORD   $0x4f931b83 // fmla v3.4s, v28.4s, v19.s[2]
+	WORD   $0x4f941b66 // fmla v6.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b87 // fmla v7.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b6a // fmla v10.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8b // fmla v11.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  448(R6), (F29, F30)
+	WORD   $0x4f921ba0 // fmla v0.4s, v29.4s, v18.s[2]
+	WORD   $0x4f921bc1 // fmla v1.4s, v30.4s, v18.s[2]
+	WORD   $0x4f931ba4 // fmla v4.4s, v29.4s, v19.s[2]
+	WORD   $0x4f931bc5 // fmla v5.4s, v30.4s, v19.s[2]
+	WORD   $0x4f941ba8 // fmla v8.4s, v29.4s, v20.s[2]
+	WORD   $0x4f941bc9 // fmla v9.4s, v30.4s, v20.s[2]
+	WORD   $0x4f951bac // fmla v12.4s, v29.4s, v21.s[2]
+	WORD   $0x4f951bcd // fmla v13.4s, v30.4s, v21.s[2]
+	WORD   $0x4f961bb0 // fmla v16.4s, v29.4s, v22.s[2]
+	WORD   $0x4f961bd1 // fmla v17.4s, v30.4s, v22.s[2]
+	FLDPQ  704(R6), (F23, F24)
+	WORD   $0x4f921ae2 // fmla v2.4s, v23.4s, v18.s[2]
+	WORD   $0x4f921b03 // fmla v3.4s, v24.4s, v18.s[2]
+	WORD   $0x4f931ae6 // fmla v6.4s, v23.4s, v19.s[2]
+	WORD   $0x4f931b07 // fmla v7.4s, v24.4s, v19.s[2]
+	WORD   $0x4f941aea // fmla v10.4s, v23.4s, v20.s[2]
+	WORD   $0x4f941b0b // fmla v11.4s, v24.4s, v20.s[2]
+	WORD   $0x4f951aee // fmla v14.4s, v23.4s, v21.s[2]
+	WORD   $0x4f951b0f // fmla v15.4s, v24.4s, v21.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	WORD   $0x4fb31b22 // fmla v2.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb31b43 // fmla v3.4s, v26.4s, v19.s[3]
+	WORD   $0x4fb41b26 // fmla v6.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b47 // fmla v7.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb51b2a // fmla v10.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b4b // fmla v11.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb61b2e // fmla v14.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b4f // fmla v15.4s, v26.4s, v22.s[3]
+	FLDPQ  480(R6), (F27, F28)
+	WORD   $0x4fb21b60 // fmla v0.4s, v27.4s, v18.s[3]
+	WORD   $0x4fb21b81 // fmla v1.4s, v28.4s, v18.s[3]
+	WORD   $0x4fb31b64 // fmla v4.4s, v27.4s, v19.s[3]
+	WORD   $0x4fb31b85 // fmla v5.4s, v28.4s, v19.s[3]
+	WORD   $0x4fb41b68 // fmla v8.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b89 // fmla v9.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b70 // fmla v16.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b91 // fmla v17.4s, v28.4s, v22.s[3]
+	FLDPQ  736(R6), (F29, F30)
+	WORD   $0x4fb21ba2 // fmla v2.4s, v29.4s, v18.s[3]
+	WORD   $0x4fb21bc3 // fmla v3.4s, v30.4s, v18.s[3]
+	WORD   $0x4fb31ba6 // fmla v6.4s, v29.4s, v19.s[3]
+	WORD   $0x4fb31bc7 // fmla v7.4s, v30.4s, v19.s[3]
+	WORD   $0x4fb41baa // fmla v10.4s, v29.4s, v20.s[3]
+	WORD   $0x4fb41bcb // fmla v11.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb51bae // fmla v14.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb51bcf // fmla v15.4s, v30.4s, v21.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK3P1O1_t9_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK3P1O1_t9_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK3P1O1_t9_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F18, F19)
+	WORD   $0x4e32d400 // fadd v0.4s, v0.4s, v18.4s
+	WORD   $0x4e33d421 // fadd v1.4s, v1.4s, v19.4s
+	FLDPQ  32(R12), (F20, F21)
+	WORD   $0x4e34d442 // fadd v2.4s, v2.4s, v20.4s
+	WORD   $0x4e35d463 // fadd v3.4s, v3.4s, v21.4s
+	FLDPQ  64(R12), (F22, F23)
+	WORD   $0x4e36d484 // fadd v4.4s, v4.4s, v22.4s
+	WORD   $0x4e37d4a5 // fadd v5.4s, v5.4s, v23.4s
+	FLDPQ  96(R12), (F24, F25)
+	WORD   $0x4e38d4c6 // fadd v6.4s, v6.4s, v24.4s
+	WORD   $0x4e39d4e7 // fadd v7.4s, v7.4s, v25.4s
+	FLDPQ  128(R12), (F26, F27)
+	WORD   $0x4e3ad508 // fadd v8.4s, v8.4s, v26.4s
+	WORD   $0x4e3bd529 // fadd v9.4s, v9.4s, v27.4s
+	FLDPQ  160(R12), (F28, F29)
+	WORD   $0x4e3cd54a // fadd v10.4s, v10.4s, v28.4s
+	WORD   $0x4e3dd56b // fadd v11.4s, v11.4s, v29.4s
+	FLDPQ  192(R12), (F30, F31)
+	WORD   $0x4e3ed58c // fadd v12.4s, v12.4s, v30.4s
+	WORD   $0x4e3fd5ad // fadd v13.4s, v13.4s, v31.4s
+	FLDPQ  224(R12), (F18, F19)
+	WORD   $0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
+	WORD   $0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
+	FLDPQ  256(R12), (F20, F21)
+	WORD   $0x4e34d610 // fadd v16.4s, v16.4s, v20.4s
+	WORD   $0x4e35d631 // fadd v17.4s, v17.4s, v21.4s
+
+NEONRestoreK3P1O1_t9_relu:
+	CBZ    R25, NEONRestoreK3P1O1_t9_store
+	VEOR   V18.B16, V18.B16, V18.B16
+	WORD   $0x4e32f400 // fmax v0.4s, v0.4s, v18.4s
+	WORD   $0x4e32f421 // fmax v1.4s, v1.4s, v18.4s
+	WORD   $0x4e32f442 // fmax v2.4s, v2.4s, v18.4s
+	WORD   $0x4e32f463 // fmax v3.4s, v3.4s, v18.4s
+	WORD   $0x4e32f484 // fmax v4.4s, v4.4s, v18.4s
+	WORD   $0x4e32f4a5 // fmax v5.4s, v5.4s, v18.4s
+	WORD   $0x4e32f4c6 // fmax v6.4s, v6.4s, v18.4s
+	WORD   $0x4e32f4e7 // fmax v7.4s, v7.4s, v18.4s
+	WORD   $0x4e32f508 // fmax v8.4s, v8.4s, v18.4s
+	WORD   $0x4e32f529 // fmax v9.4s, v9.4s, v18.4s
+	WORD   $0x4e32f54a // fmax v10.4s, v10.4s, v18.4s
+	WORD   $0x4e32f56b // fmax v11.4s, v11.4s, v18.4s
+	WORD   $0x4e32f58c // fmax v12.4s, v12.4s, v18.4s
+	WORD   $0x4e32f5ad // fmax v13.4s, v13.4s, v18.4s
+	WORD   $0x4e32f5ce // fmax v14.4s, v14.4s, v18.4s
+	WORD   $0x4e32f5ef // fmax v15.4s, v15.4s, v18.4s
+	WORD   $0x4e32f610 // fmax v16.4s, v16.4s, v18.4s
+	WORD   $0x4e32f631 // fmax v17.4s, v17.4s, v18.4s
+
+NEONRestoreK3P1O1_t9_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	FSTPQ  (F16, F17), 256(R11)
+	ADD    $128, R1
+	ADD    $288, R2
+	SUB    $9, R4
+	B      NEONRestoreK3P1O1_loop
+
+NEONRestoreK3P1O1_blk8:
+
+	// 8 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK3P1O1_t8_icb:
+	MOVD   R22, R11
+
+NEONRestoreK3P1O1_t8_kh:
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FLDPQ  (R6), (F25, F26)
+	WORD   $0x4f911322 // fmla v2.4s, v25.4s, v17.s[0]
+	WORD   $0x4f911343 // fmla v3.4s, v26.4s, v17.s[0]
+	WORD   $0x4f921326 // fmla v6.4s, v25.4s, v18.s[0]
+	WORD   $0x4f921347 // fmla v7.4s, v26.4s, v18.s[0]
+	WORD   $0x4f93132a // fmla v10.4s, v25.4s, v19.s[0]
+	WORD   $0x4f93134b // fmla v11.4s, v26.4s, v19.s[0]
+	WORD   $0x4f94132e // fmla v14.4s, v25.4s, v20.s[0]
+	WORD   $0x4f94134f // fmla v15.4s, v26.4s, v20.s[0]
+	FLDPQ  256(R6), (F27, F28)
+	WORD   $0x4f901360 // fmla v0.4s, v27.4s, v16.s[0]
+	WORD   $0x4f901381 // fmla v1.4s, v28.4s, v16.s[0]
+	WORD   $0x4f911364 // fmla v4.4s, v27.4s, v17.s[0]
+	WORD   $0x4f911385 // fmla v5.4s, v28.4s, v17.s[0]
+	WORD   $0x4f921368 // fmla v8.4s, v27.4s, v18.s[0]
+	WORD   $0x4f921389 // fmla v9.4s, v28.4s, v18.s[0]
+	WORD   $0x4f93136c // fmla v12.4s, v27.4s, v19.s[0]
+	WORD   $0x4f93138d // fmla v13.4s, v28.4s, v19.s[0]
+	FLDPQ  512(R6), (F29, F30)
+	WORD   $0x4f9013a2 // fmla v2.4s, v29.4s, v16.s[0]
+	WORD   $0x4f9013c3 // fmla v3.4s, v30.4s, v16.s[0]
+	WORD   $0x4f9113a6 // fmla v6.4s, v29.4s, v17.s[0]
+	WORD   $0x4f9113c7 // fmla v7.4s, v30.4s, v17.s[0]
+	WORD   $0x4f9213aa // fmla v10.4s, v29.4s, v18.s[0]
+	WORD   $0x4f9213cb // fmla v11.4s, v30.4s, v18.s[0]
+	WORD   $0x4f9313ae // fmla v14.4s, v29.4s, v19.s[0]
+	WORD   $0x4f9313cf // fmla v15.4s, v30.4s, v19.s[0]
+	FLDPQ  32(R6), (F21, F22)
+	WORD   $0x4fb112a2 // fmla v2.4s, v21.4s, v17.s[1]
+	WORD   $0x4fb112c3 // fmla v3.4s, v22.4s, v17.s[1]
+	WORD   $0x4fb212a6 // fmla v6.4s, v21.4s, v18.s[1]
+	WORD   $0x4fb212c7 // fmla v7.4s, v22.4s, v18.s[1]
+	WORD   $0x4fb312aa // fmla v10.4s, v21.4s, v19.s[1]
+	WORD   $0x4fb312cb // fmla v11.4s, v22.4s, v19.s[1]
+	WORD   $0x4fb412ae // fmla v14.4s, v21.4s, v20.s[1]
+	WORD   $0x4fb412cf // fmla v15.4s, v22.4s, v20.s[1]
+	FLDPQ  288(R6), (F23, F24)
+	WORD   $0x4fb012e0 // fmla v0.4s, v23.4s, v16.s[1]
+	WORD   $0x4fb01301 // fmla v1.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb112e4 // fmla v4.4s, v23.4s, v17.s[1]
+	WORD   $0x4fb11305 // fmla v5.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb212e8 // fmla v8.4s, v23.4s, v18.s[1]
+	WORD   $0x4fb21309 // fmla v9.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb312ec // fmla v12.4s, v23.4s, v19.s[1]
+	WORD   $0x4fb3130d // fmla v13.4s, v24.4s, v19.s[1]
+	FLDPQ  544(R6), (F25, F26)
+	WORD   $0x4fb01322 // fmla v2.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01343 // fmla v3.4s, v26.4s, v16.s[1]
+	WORD   $0x4fb11326 // fmla v6.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11347 // fmla v7.4s, v26.4s, v17.s[1]
+	WORD   $0x4fb2132a // fmla v10.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb2134b // fmla v11.4s, v26.4s, v18.s[1]
+	WORD   $0x4fb3132e // fmla v14.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb3134f // fmla v15.4s, v26.4s, v19.s[1]
+	FLDPQ  64(R6), (F27, F28)
+	WORD   $0x4f911b62 // fmla v2.4s, v27.4s, v17.s[2]
+	WORD   $0x4f911b83 // fmla v3.4s, v28.4s, v17.s[2]
+	WORD   $0x4f921b66 // fmla v6.4s, v27.4s, v18.s[2]
+	WORD   $0x4f921b87 // fmla v7.4s, v28.4s, v18.s[2]
+	WORD   $0x4f931b6a // fmla v10.4s, v27.4s, v19.s[2]
+	WORD   $0x4f931b8b // fmla v11.4s, v28.4s, v19.s[2]
+	WORD   $0x4f941b6e // fmla v14.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8f // fmla v15.4s, v28.4s, v20.s[2]
+	FLDPQ  320(R6), (F29, F30)
+	WORD   $0x4f901ba0 // fmla v0.4s, v29.4s, v16.s[2]
+	WORD   $0x4f901bc1 // fmla v1.4s, v30.4s, v16.s[2]
+	WORD   $0x4f911ba4 // fmla v4.4s, v29.4s, v17.s[2]
+	WORD   $0x4f911bc5 // fmla v5.4s, v30.4s, v17.s[2]
+	WORD   $0x4f921ba8 // fmla v8.4s, v29.4s, v18.s[2]
+	WORD   $0x4f921bc9 // fmla v9.4s, v30.4s, v18.s[2]
+	WORD   $0x4f931bac // fmla v12.4s, v29.4s, v19.s[2]
+	WORD   $0x4f931bcd // fmla v13.4s, v30.4s, v19.s[2]
+	FLDPQ  576(R6), (F21, F22)
+	WORD   $0x4f901aa2 // fmla v2.4s, v21.4s, v16.s[2]
+	WORD   $0x4f901ac3 // fmla v3.4s, v22.4s, v16.s[2]
+	WORD   $0x4f911aa6 // fmla v6.4s, v21.4s, v17.s[2]
+	WORD   $0x4f911ac7 // fmla v7.4s, v22.4s, v17.s[2]
+	WORD   $0x4f921aaa // fmla v10.4s, v21.4s, v18.s[2]
+	WORD   $0x4f921acb // fmla v11.4s, v22.4s, v18.s[2]
+	WORD   $0x4f931aae // fmla v14.4s, v21.4s, v19.s[2]
+	WORD   $0x4f931acf // fmla v15.4s, v22.4s, v19.s[2]
+	FLDPQ  96(R6), (F23, F24)
+	WORD   $0x4fb11ae2 // fmla v2.4s, v23.4s, v17.s[3]
+	WORD   $0x4fb11b03 // fmla v3.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb21ae6 // fmla v6.4s, v23.4s, v18.s[3]
+	WORD   $0x4fb21b07 // fmla v7.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb31aea // fmla v10.4s, v23.4s, v19.s[3]
+	WORD   $0x4fb31b0b // fmla v11.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb41aee // fmla v14.4s, v23.4s, v20.s[3]
+	WORD   $0x4fb41b0f // fmla v15.4s, v24.4s, v20.s[3]
+	FLDPQ  352(R6), (F25, F26)
+	WORD   $0x4fb01b20 // fmla v0.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b41 // fmla v1.4s, v26.4s, v16.s[3]
+	WORD   $0x4fb11b24 // fmla v4.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b45 // fmla v5.4s, v26.4s, v17.s[3]
+	WORD   $0x4fb21b28 // fmla v8.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb21b49 // fmla v9.4s, v26.4s, v18.s[3]
+	WORD   $0x4fb31b2c // fmla v12.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb31b4d // fmla v13.4s, v26.4s, v19.s[3]
+	FLDPQ  608(R6), (F27, F28)
+	WORD   $0x4fb01b62 // fmla v2.4s, v27.4s, v16.s[3]
+	WORD   $0x4fb01b83 // fmla v3.4s, v28.4s, v16.s[3]
+	WORD   $0x4fb11b66 // fmla v6.4s, v27.4s, v17.s[3]
+	WORD   $0x4fb11b87 // fmla v7.4s, v28.4s, v17.s[3]
+	WORD   $0x4fb21b6a // fmla v10.4s, v27.4s, v18.s[3]
+	WORD   $0x4fb21b8b // fmla v11.4s, v28.4s, v18.s[3]
+	WORD   $0x4fb31b6e // fmla v14.4s, v27.4s, v19.s[3]
+	WORD   $0x4fb31b8f // fmla v15.4s, v28.4s, v19.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FLDPQ  128(R6), (F29, F30)
+	WORD   $0x4f9113a2 // fmla v2.4s, v29.4s, v17.s[0]
+	WORD   $0x4f9113c3 // fmla v3.4s, v30.4s, v17.s[0]
+	WORD   $0x4f9213a6 // fmla v6.4s, v29.4s, v18.s[0]
+	WORD   $0x4f9213c7 // fmla v7.4s, v30.4s, v18.s[0]
+	WORD   $0x4f9313aa // fmla v10.4s, v29.4s, v19.s[0]
+	WORD   $0x4f9313cb // fmla v11.4s, v30.4s, v19.s[0]
+	WORD   $0x4f9413ae // fmla v14.4s, v29.4s, v20.s[0]
+	WORD   $0x4f9413cf // fmla v15.4s, v30.4s, v20.s[0]
+	FLDPQ  384(R6), (F21, F22)
+	WORD   $0x4f9012a0 // fmla v0.4s, v21.4s, v16.s[0]
+	WORD   $0x4f9012c1 // fmla v1.4s, v22.4s, v16.s[0]
+	WORD   $0x4f9112a4 // fmla v4.4s, v21.4s, v17.s[0]
+	WORD   $0x4f9112c5 // fmla v5.4s, v22.4s, v17.s[0]
+	WORD   $0x4f9212a8 // fmla v8.4s, v21.4s, v18.s[0]
+	WORD   $0x4f9212c9 // fmla v9.4s, v22.4s, v18.s[0]
+	WORD   $0x4f9312ac // fmla v12.4s, v21.4s, v19.s[0]
+	WORD   $0x4f9312cd // fmla v13.4s, v22.4s, v19.s[0]
+	FLDPQ  640(R6), (F23, F24)
+	WORD   $0x4f9012e2 // fmla v2.4s, v23.4s, v16.s[0]
+	WORD   $0x4f901303 // fmla v3.4s, v24.4s, v16.s[0]
+	WORD   $0x4f9112e6 // fmla v6.4s, v23.4s, v17.s[0]
+	WORD   $0x4f911307 // fmla v7.4s, v24.4s, v17.s[0]
+	WORD   $0x4f9212ea // fmla v10.4s, v23.4s, v18.s[0]
+	WORD   $0x4f92130b // fmla v11.4s, v24.4s, v18.s[0]
+	WORD   $0x4f9312ee // fmla v14.4s, v23.4s, v19.s[0]
+	WORD   $0x4f93130f // fmla v15.4s, v24.4s, v19.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	WORD   $0x4fb11322 // fmla v2.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11343 // fmla v3.4s, v26.4s, v17.s[1]
+	WORD   $0x4fb21326 // fmla v6.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb21347 // fmla v7.4s, v26.4s, v18.s[1]
+	WORD   $0x4fb3132a // fmla v10.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb3134b // fmla v11.4s, v26.4s, v19.s[1]
+	WORD   $0x4fb4132e // fmla v14.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb4134f // fmla v15.4s, v26.4s, v20.s[1]
+	FLDPQ  416(R6), (F27, F28)
+	WORD   $0x4fb01360 // fmla v0.4s, v27.4s, v16.s[1]
+	WORD   $0x4fb01381 // fmla v1.4s, v28.4s, v16.s[1]
+	WORD   $0x4fb11364 // fmla v4.4s, v27.4s, v17.s[1]
+	WORD   $0x4fb11385 // fmla v5.4s, v28.4s, v17.s[1]
+	WORD   $0x4fb21368 // fmla v8.4s, v27.4s, v18.s[1]
+	WORD   $0x4fb21389 // fmla v9.4s, v28.4s, v18.s[1]
+	WORD   $0x4fb3136c // fmla v12.4s, v27.4s, v19.s[1]
+	WORD   $0x4fb3138d // fmla v13.4s, v28.4s, v19.s[1]
+	FLDPQ  672(R6), (F29, F30)
+	WORD   $0x4fb013a2 // fmla v2.4s, v29.4s, v16.s[1]
+	WORD   $0x4fb013c3 // fmla v3.4s, v30.4s, v16.s[1]
+	WORD   $0x4fb113a6 // fmla v6.4s, v29.4s, v17.s[1]
+	WORD   $0x4fb113c7 // fmla v7.4s, v30.4s, v17.s[1]
+	WORD   $0x4fb213aa // fmla v10.4s, v29.4s, v18.s[1]
+	WORD   $0x4fb213cb // fmla v11.4s, v30.4s, v18.s[1]
+	WORD   $0x4fb313ae // fmla v14.4s, v29.4s, v19.s[1]
+	WORD   $0x4fb313cf // fmla v15.4s, v30.4s, v19.s[1]
+	FLDPQ  192(R6), (F21, F22)
+	WORD   $0x4f911aa2 // fmla v2.4s, v21.4s, v17.s[2]
+	WORD   $0x4f911ac3 // fmla v3.4s, v22.4s, v17.s[2]
+	WORD   $0x4f921aa6 // fmla v6.4s, v21.4s, v18.s[2]
+	WORD   $0x4f921ac7 // fmla v7.4s, v22.4s, v18.s[2]
+	WORD   $0x4f931aaa // fmla v10.4s, v21.4s, v19.s[2]
+	WORD   $0x4f931acb // fmla v11.4s, v22.4s, v19.s[2]
+	WORD   $0x4f941aae // fmla v14.4s, v21.4s, v20.s[2]
+	WORD   $0x4f941acf // fmla v15.4s, v22.4s, v20.s[2]
+	FLDPQ  448(R6), (F23, F24)
+	WORD   $0x4f901ae0 // fmla v0.4s, v23.4s, v16.s[2]
+	WORD   $0x4f901b01 // fmla v1.4s, v24.4s, v16.s[2]
+	WORD   $0x4f911ae4 // fmla v4.4s, v23.4s, v17.s[2]
+	WORD   $0x4f911b05 // fmla v5.4s, v24.4s, v17.s[2]
+	WORD   $0x4f921ae8 // fmla v8.4s, v23.4s, v18.s[2]
+	WORD   $0x4f921b09 // fmla v9.4s, v24.4s, v18.s[2]
+	WORD   $0x4f931aec // fmla v12.4s, v23.4s, v19.s[2]
+	WORD   $0x4f931b0d // fmla v13.4s, v24.4s, v19.s[2]
+	FLDPQ  704(R6), (F25, F26)
+	WORD   $0x4f901b22 // fmla v2.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b43 // fmla v3.4s, v26.4s, v16.s[2]
+	WORD   $0x4f911b26 // fmla v6.4s, v25.4s, v17.s[2]
+	WORD   $0x4f911b47 // fmla v7.4s, v26.4s, v17.s[2]
+	WORD   $0x4f921b2a // fmla v10.4s, v25.4s, v18.s[2]
+	WORD   $0x4f921b4b // fmla v11.4s, v26.4s, v18.s[2]
+	WORD   $0x4f931b2e // fmla v14.4s, v25.4s, v19.s[2]
+	WORD   $0x4f931b4f // fmla v15.4s, v26.4s, v19.s[2]
+	FLDPQ  224(R6), (F27, F28)
+	WORD   $0x4fb11b62 // fmla v2.4s, v27.4s, v17.s[3]
+	WORD   $0x4fb11b83 // fmla v3.4s, v28.4s, v17.s[3]
+	WORD   $0x4fb21b66 // fmla v6.4s, v27.4s, v18.s[3]
+	WORD   $0x4fb21b87 // fmla v7.4s, v28.4s, v18.s[3]
+	WORD   $0x4fb31b6a // fmla v10.4s, v27.4s, v19.s[3]
+	WORD   $0x4fb31b8b // fmla v11.4s, v28.4s, v19.s[3]
+	WORD   $0x4fb41b6e // fmla v14.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8f // fmla v15.4s, v28.4s, v20.s[3]
+	FLDPQ  480(R6), (F29, F30)
+	WORD   $0x4fb01ba0 // fmla v0.4s, v29.4s, v16.s[3]
+	WORD   $0x4fb01bc1 // fmla v1.4s, v30.4s, v16.s[3]
+	WORD   $0x4fb11ba4 // fmla v4.4s, v29.4s, v17.s[3]
+	WORD   $0x4fb11bc5 // fmla v5.4s, v30.4s, v17.s[3]
+	WORD   $0x4fb21ba8 // fmla v8.4s, v29.4s, v18.s[3]
+	WORD   $0x4fb21bc9 // fmla v9.4s, v30.4s, v18.s[3]
+	WORD   $0x4fb31bac // fmla v12.4s, v29.4s, v19.s[3]
+	WORD   $0x4fb31bcd // fmla v13.4s, v30.4s, v19.s[3]
+	FLDPQ  736(R6), (F21, F22)
+	WORD   $0x4fb01aa2 // fmla v2.4s, v21.4s, v16.s[3]
+	WORD   $0x4fb01ac3 // fmla v3.4s, v22.4s, v16.s[3]
+	WORD   $0x4fb11aa6 // fmla v6.4s, v21.4s, v17.s[3]
+	WORD   $0x4fb11ac7 // fmla v7.4s, v22.4s, v17.s[3]
+	WORD   $0x4fb21aaa // fmla v10.4s, v21.4s, v18.s[3]
+	WORD   $0x4fb21acb // fmla v11.4s, v22.4s, v18.s[3]
+	WORD   $0x4fb31aae // fmla v14.4s, v21.4s, v19.s[3]
+	WORD   $0x4fb31acf // fmla v15.4s, v22.4s, v19.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK3P1O1_t8_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK3P1O1_t8_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK3P1O1_t8_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+	FLDPQ  96(R12), (F22, F23)
+	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
+	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	FLDPQ  128(R12), (F24, F25)
+	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
+	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
+	FLDPQ  160(R12), (F26, F27)
+	WORD   $0x4e3ad54a // fadd v10.4s, v10.4s, v26.4s
+	WORD   $0x4e3bd56b // fadd v11.4s, v11.4s, v27.4s
+	FLDPQ  192(R12), (F28, F29)
+	WORD   $0x4e3cd58c // fadd v12.4s, v12.4s, v28.4s
+	WORD   $0x4e3dd5ad // fadd v13.4s, v13.4s, v29.4s
+	FLDPQ  224(R12), (F30, F31)
+	WORD   $0x4e3ed5ce // fadd v14.4s, v14.4s, v30.4s
+	WORD   $0x4e3fd5ef // fadd v15.4s, v15.4s, v31.4s
+
+NEONRestoreK3P1O1_t8_relu:
+	CBZ    R25, NEONRestoreK3P1O1_t8_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
+	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
+	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
+	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
+	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
+	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
+	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
+	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
+	WORD   $0x4e30f5ce // fmax v14.4s, v14.4s, v16.4s
+	WORD   $0x4e30f5ef // fmax v15.4s, v15.4s, v16.4s
+
+NEONRestoreK3P1O1_t8_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	ADD    $128, R1
+	ADD    $256, R2
+	SUB    $8, R4
+	B      NEONRestoreK3P1O1_loop
+
+NEONRestoreK3P1O1_blk7:
+
+	// 7 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK3P1O1_t7_icb:
+	MOVD   R22, R11
+
+NEONRestoreK3P1O1_t7_kh:
+	FMOVQ  (R5), F14
+	FMOVQ  32(R5), F15
+	FMOVQ  64(R5), F16
+	FMOVQ  96(R5), F17
+	FLDPQ  (R6), (F28, F29)
+	WORD   $0x4f8f1382 // fmla v2.4s, v28.4s, v15.s[0]
+	WORD   $0x4f8f13a3 // fmla v3.4s, v29.4s, v15.s[0]
+	WORD   $0x4f901386 // fmla v6.4s, v28.4s, v16.s[0]
+	WORD   $0x4f9013a7 // fmla v7.4s, v29.4s, v16.s[0]
+	WORD   $0x4f91138a // fmla v10.4s, v28.4s, v17.s[0]
+	WORD   $0x4f9113ab // fmla v11.4s, v29.4s, v17.s[0]
+	FLDPQ  256(R6), (F30, F31)
+	WORD   $0x4f8e13c0 // fmla v0.4s, v30.4s, v14.s[0]
+	WORD   $0x4f8e13e1 // fmla v1.4s, v31.4s, v14.s[0]
+	WORD   $0x4f8f13c4 // fmla v4.4s, v30.4s, v15.s[0]
+	WORD   $0x4f8f13e5 // fmla v5.4s, v31.4s, v15.s[0]
+	WORD   $0x4f9013c8 // fmla v8.4s, v30.4s, v16.s[0]
+	WORD   $0x4f9013e9 // fmla v9.4s, v31.4s, v16.s[0]
+	WORD   $0x4f9113cc // fmla v12.4s, v30.4s, v17.s[0]
+	WORD   $0x4f9113ed // fmla v13.4s, v31.4s, v17.s[0]
+	FLDPQ  512(R6), (F18, F19)
+	WORD   $0x4f8e1242 // fmla v2.4s, v18.4s, v14.s[0]
+	WORD   $0x4f8e1263 // fmla v3.4s, v19.4s, v14.s[0]
+	WORD   $0x4f8f1246 // fmla v6.4s, v18.4s, v15.s[0]
+	WORD   $0x4f8f1267 // fmla v7.4s, v19.4s, v15.s[0]
+	WORD   $0x4f90124a // fmla v10.4s, v18.4s, v16.s[0]
+	WORD   $0x4f90126b // fmla v11.4s, v19.4s, v16.s[0]
+	FLDPQ  32(R6), (F20, F21)
+	WORD   $0x4faf1282 // fmla v2.4s, v20.4s, v15.s[1]
+	WORD   $0x4faf12a3 // fmla v3.4s, v21.4s, v15.s[1]
+	WORD   $0x4fb01286 // fmla v6.4s, v20.4s, v16.s[1]
+	WORD   $0x4fb012a7 // fmla v7.4s, v21.4s, v16.s[1]
+	WORD   $0x4fb1128a // fmla v10.4s, v20.4s, v17.s[1]
+	WORD   $0x4fb112ab // fmla v11.4s, v21.4s, v17.s[1]
+	FLDPQ  288(R6), (F22, F23)
+	WORD   $0x4fae12c0 // fmla v0.4s, v22.4s, v14.s[1]
+	WORD   $0x4fae12e1 // fmla v1.4s, v23.4s, v14.s[1]
+	WORD   $0x4faf12c4 // fmla v4.4s, v22.4s, v15.s[1]
+	WORD   $0x4faf12e5 // fmla v5.4s, v23.4s, v15.s[1]
+	WORD   $0x4fb012c8 // fmla v8.4s, v22.4s, v16.s[1]
+	WORD   $0x4fb012e9 // fmla v9.4s, v23.4s, v16.s[1]
+	WORD   $0x4fb112cc // fmla v12.4s, v22.4s, v17.s[1]
+	WORD   $0x4fb112ed // fmla v13.4s, v23.4s, v17.s[1]
+	FLDPQ  544(R6), (F24, F25)
+	WORD   $0x4fae1302 // fmla v2.4s, v24.4s, v14.s[1]
+	WORD   $0x4fae1323 // fmla v3.4s, v25.4s, v14.s[1]
+	WORD   $0x4faf1306 // fmla v6.4s, v24.4s, v15.s[1]
+	WORD   $0x4faf1327 // fmla v7.4s, v25.4s, v15.s[1]
+	WORD   $0x4fb0130a // fmla v10.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb0132b // fmla v11.4s, v25.4s, v16.s[1]
+	FLDPQ  64(R6), (F26, F27)
+	WORD   $0x4f8f1b42 // fmla v2.4s, v26.4s, v15.s[2]
+	WORD   $0x4f8f1b63 // fmla v3.4s, v27.4s, v15.s[2]
+	WORD   $0x4f901b46 // fmla v6.4s, v26.4s, v16.s[2]
+	WORD   $0x4f901b67 // fmla v7.4s, v27.4s, v16.s[2]
+	WORD   $0x4f911b4a // fmla v10.4s, v26.4s, v17.s[2]
+	WORD   $0x4f911b6b // fmla v11.4s, v27.4s, v17.s[2]
+	FLDPQ  320(R6), (F28, F29)
+	WORD   $0x4f8e1b80 // fmla v0.4s, v28.4s, v14.s[2]
+	WORD   $0x4f8e1ba1 // fmla v1.4s, v29.4s, v14.s[2]
+	WORD   $0x4f8f1b84 // fmla v4.4s, v28.4s, v15.s[2]
+	WORD   $0x4f8f1ba5 // fmla v5.4s, v29.4s, v15.s[2]
+	WORD   $0x4f901b88 // fmla v8.4s, v28.4s, v16.s[2]
+	WORD   $0x4f901ba9 // fmla v9.4s, v29.4s, v16.s[2]
+	WORD   $0x4f911b8c // fmla v12.4s, v28.4s, v17.s[2]
+	WORD   $0x4f911bad // fmla v13.4s, v29.4s, v17.s[2]
+	FLDPQ  576(R6), (F30, F31)
+	WORD   $0x4f8e1bc2 // fmla v2.4s, v30.4s, v14.s[2]
+	WORD   $0x4f8e1be3 // fmla v3.4s, v31.4s, v14.s[2]
+	WORD   $0x4f8f1bc6 // fmla v6.4s, v30.4s, v15.s[2]
+	WORD   $0x4f8f1be7 // fmla v7.4s, v31.4s, v15.s[2]
+	WORD   $0x4f901bca // fmla v10.4s, v30.4s, v16.s[2]
+	WORD   $0x4f901beb // fmla v11.4s, v31.4s, v16.s[2]
+	FLDPQ  96(R6), (F18, F19)
+	WORD   $0x4faf1a42 // fmla v2.4s, v18.4s, v15.s[3]
+	WORD   $0x4faf1a63 // fmla v3.4s, v19.4s, v15.s[3]
+	WORD   $0x4fb01a46 // fmla v6.4s, v18.4s, v16.s[3]
+	WORD   $0x4fb01a67 // fmla v7.4s, v19.4s, v16.s[3]
+	WORD   $0x4fb11a4a // fmla v10.4s, v18.4s, v17.s[3]
+	WORD   $0x4fb11a6b // fmla v11.4s, v19.4s, v17.s[3]
+	FLDPQ  352(R6), (F20, F21)
+	WORD   $0x4fae1a80 // fmla v0.4s, v20.4s, v14.s[3]
+	WORD   $0x4fae1aa1 // fmla v1.4s, v21.4s, v14.s[3]
+	WORD   $0x4faf1a84 // fmla v4.4s, v20.4s, v15.s[3]
+	WORD   $0x4faf1aa5 // fmla v5.4s, v21.4s, v15.s[3]
+	WORD   $0x4fb01a88 // fmla v8.4s, v20.4s, v16.s[3]
+	WORD   $0x4fb01aa9 // fmla v9.4s, v21.4s, v16.s[3]
+	WORD   $0x4fb11a8c // fmla v12.4s, v20.4s, v17.s[3]
+	WORD   $0x4fb11aad // fmla v13.4s, v21.4s, v17.s[3]
+	FLDPQ  608(R6), (F22, F23)
+	WORD   $0x4fae1ac2 // fmla v2.4s, v22.4s, v14.s[3]
+	WORD   $0x4fae1ae3 // fmla v3.4s, v23.4s, v14.s[3]
+	WORD   $0x4faf1ac6 // fmla v6.4s, v22.4s, v15.s[3]
+	WORD   $0x4faf1ae7 // fmla v7.4s, v23.4s, v15.s[3]
+	WORD   $0x4fb01aca // fmla v10.4s, v22.4s, v16.s[3]
+	WORD   $0x4fb01aeb // fmla v11.4s, v23.4s, v16.s[3]
+	FMOVQ  16(R5), F14
+	FMOVQ  48(R5), F15
+	FMOVQ  80(R5), F16
+	FMOVQ  112(R5), F17
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f8f1302 // fmla v2.4s, v24.4s, v15.s[0]
+	WORD   $0x4f8f1323 // fmla v3.4s, v25.4s, v15.s[0]
+	WORD   $0x4f901306 // fmla v6.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901327 // fmla v7.4s, v25.4s, v16.s[0]
+	WORD   $0x4f91130a // fmla v10.4s, v24.4s, v17.s[0]
+	WORD   $0x4f91132b // fmla v11.4s, v25.4s, v17.s[0]
+	FLDPQ  384(R6), (F26, F27)
+	WORD   $0x4f8e1340 // fmla v0.4s, v26.4s, v14.s[0]
+	WORD   $0x4f8e1361 // fmla v1.4s, v27.4s, v14.s[0]
+	WORD   $0x4f8f1344 // fmla v4.4s, v26.4s, v15.s[0]
+	WORD   $0x4f8f1365 // fmla v5.4s, v27.4s, v15.s[0]
+	WORD   $0x4f901348 // fmla v8.4s, v26.4s, v16.s[0]
+	WORD   $0x4f901369 // fmla v9.4s, v27.4s, v16.s[0]
+	WORD   $0x4f91134c // fmla v12.4s, v26.4s, v17.s[0]
+	WORD   $0x4f91136d // fmla v13.4s, v27.4s, v17.s[0]
+	FLDPQ  640(R6), (F28, F29)
+	WORD   $0x4f8e1382 // fmla v2.4s, v28.4s, v14.s[0]
+	WORD   $0x4f8e13a3 // fmla v3.4s, v29.4s, v14.s[0]
+	WORD   $0x4f8f1386 // fmla v6.4s, v28.4s, v15.s[0]
+	WORD   $0x4f8f13a7 // fmla v7.4s, v29.4s, v15.s[0]
+	WORD   $0x4f90138a // fmla v10.4s, v28.4s, v16.s[0]
+	WORD   $0x4f9013ab // fmla v11.4s, v29.4s, v16.s[0]
+	FLDPQ  160(R6), (F30, F31)
+	WORD   $0x4faf13c2 // fmla v2.4s, v30.4s, v15.s[1]
+	WORD   $0x4faf13e3 // fmla v3.4s, v31.4s, v15.s[1]
+	WORD   $0x4fb013c6 // fmla v6.4s, v30.4s, v16.s[1]
+	WORD   $0x4fb013e7 // fmla v7.4s, v31.4s, v16.s[1]
+	WORD   $0x4fb113ca // fmla v10.4s, v30.4s, v17.s[1]
+	WORD   $0x4fb113eb // fmla v11.4s, v31.4s, v17.s[1]
+	FLDPQ  416(R6), (F18, F19)
+	WORD   $0x4fae1240 // fmla v0.4s, v18.4s, v14.s[1]
+	WORD   $0x4fae1261 // fmla v1.4s, v19.4s, v14.s[1]
+	WORD   $0x4faf1244 // fmla v4.4s, v18.4s, v15.s[1]
+	WORD   $0x4faf1265 // fmla v5.4s, v19.4s, v15.s[1]
+	WORD   $0x4fb01248 // fmla v8.4s, v18.4s, v16.s[1]
+	WORD   $0x4fb01269 // fmla v9.4s, v19.4s, v16.s[1]
+	WORD   $0x4fb1124c // fmla v12.4s, v18.4s, v17.s[1]
+	WORD   $0x4fb1126d // fmla v13.4s, v19.4s, v17.s[1]
+	FLDPQ  672(R6), (F20, F21)
+	WORD   $0x4fae1282 // fmla v2.4s, v20.4s, v14.s[1]
+	WORD   $0x4fae12a3 // fmla v3.4s, v21.4s, v14.s[1]
+	WORD   $0x4faf1286 // fmla v6.4s, v20.4s, v15.s[1]
+	WORD   $0x4faf12a7 // fmla v7.4s, v21.4s, v15.s[1]
+	WORD   $0x4fb0128a // fmla v10.4s, v20.4s, v16.s[1]
+	WORD   $0x4fb012ab // fmla v11.4s, v21.4s, v16.s[1]
+	FLDPQ  192(R6), (F22, F23)
+	WORD   $0x4f8f1ac2 // fmla v2.4s, v22.4s, v15.s[2]
+	WORD   $0x4f8f1ae3 // fmla v3.4s, v23.4s, v15.s[2]
+	WORD   $0x4f901ac6 // fmla v6.4s, v22.4s, v16.s[2]
+	WORD   $0x4f901ae7 // fmla v7.4s, v23.4s, v16.s[2]
+	WORD   $0x4f911aca // fmla v10.4s, v22.4s, v17.s[2]
+	WORD   $0x4f911aeb // fmla v11.4s, v23.4s, v17.s[2]
+	FLDPQ  448(R6), (F24, F25)
+	WORD   $0x4f8e1b00 // fmla v0.4s, v24.4s, v14.s[2]
+	WORD   $0x4f8e1b21 // fmla v1.4s, v25.4s, v14.s[2]
+	WORD   $0x4f8f1b04 // fmla v4.4s, v24.4s, v15.s[2]
+	WORD   $0x4f8f1b25 // fmla v5.4s, v25.4s, v15.s[2]
+	WORD   $0x4f901b08 // fmla v8.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b29 // fmla v9.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b0c // fmla v12.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b2d // fmla v13.4s, v25.4s, v17.s[2]
+	FLDPQ  704(R6), (F26, F27)
+	WORD   $0x4f8e1b42 // fmla v2.4s, v26.4s, v14.s[2]
+	WORD   $0x4f8e1b63 // fmla v3.4s, v27.4s, v14.s[2]
+	WORD   $0x4f8f1b46 // fmla v6.4s, v26.4s, v15.s[2]
+	WORD   $0x4f8f1b67 // fmla v7.4s, v27.4s, v15.s[2]
+	WORD   $0x4f901b4a // fmla v10.4s, v26.4s, v16.s[2]
+	WORD   $0x4f901b6b // fmla v11.4s, v27.4s, v16.s[2]
+	FLDPQ  224(R6), (F28, F29)
+	WORD   $0x4faf1b82 // fmla v2.4s, v28.4s, v15.s[3]
+	WORD   $0x4faf1ba3 // fmla v3.4s, v29.4s, v15.s[3]
+	WORD   $0x4fb01b86 // fmla v6.4s, v28.4s, v16.s[3]
+	WORD   $0x4fb01ba7 // fmla v7.4s, v29.4s, v16.s[3]
+	WORD   $0x4fb11b8a // fmla v10.4s, v28.4s, v17.s[3]
+	WORD   $0x4fb11bab // fmla v11.4s, v29.4s, v17.s[3]
+	FLDPQ  480(R6), (F30, F31)
+	WORD   $0x4fae1bc0 // fmla v0.4s, v30.4s, v14.s[3]
+	WORD   $0x4fae1be1 // fmla v1.4s, v31.4s, v14.s[3]
+	WORD   $0x4faf1bc4 // fmla v4.4s, v30.4s, v15.s[3]
+	WORD   $0x4faf1be5 // fmla v5.4s, v31.4s, v15.s[3]
+	WORD   $0x4fb01bc8 // fmla v8.4s, v30.4s, v16.s[3]
+	WORD   $0x4fb01be9 // fmla v9.4s, v31.4s, v16.s[3]
+	WORD   $0x4fb11bcc // fmla v12.4s, v30.4s, v17.s[3]
+	WORD   $0x4fb11bed // fmla v13.4s, v31.4s, v17.s[3]
+	FLDPQ  736(R6), (F18, F19)
+	WORD   $0x4fae1a42 // fmla v2.4s, v18.4s, v14.s[3]
+	WORD   $0x4fae1a63 // fmla v3.4s, v19.4s, v14.s[3]
+	WORD   $0x4faf1a46 // fmla v6.4s, v18.4s, v15.s[3]
+	WORD   $0x4faf1a67 // fmla v7.4s, v19.4s, v15.s[3]
+	WORD   $0x4fb01a4a // fmla v10.4s, v18.4s, v16.s[3]
+	WORD   $0x4fb01a6b // fmla v11.4s, v19.4s, v16.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK3P1O1_t7_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK3P1O1_t7_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK3P1O1_t7_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F14, F15)
+	WORD   $0x4e2ed400 // fadd v0.4s, v0.4s, v14.4s
+	WORD   $0x4e2fd421 // fadd v1.4s, v1.4s, v15.4s
+	FLDPQ  32(R12), (F16, F17)
+	WORD   $0x4e30d442 // fadd v2.4s, v2.4s, v16.4s
+	WORD   $0x4e31d463 // fadd v3.4s, v3.4s, v17.4s
+	FLDPQ  64(R12), (F18, F19)
+	WORD   $0x4e32d484 // fadd v4.4s, v4.4s, v18.4s
+	WORD   $0x4e33d4a5 // fadd v5.4s, v5.4s, v19.4s
+	FLDPQ  96(R12), (F20, F21)
+	WORD   $0x4e34d4c6 // fadd v6.4s, v6.4s, v20.4s
+	WORD   $0x4e35d4e7 // fadd v7.4s, v7.4s, v21.4s
+	FLDPQ  128(R12), (F22, F23)
+	WORD   $0x4e36d508 // fadd v8.4s, v8.4s, v22.4s
+	WORD   $0x4e37d529 // fadd v9.4s, v9.4s, v23.4s
+	FLDPQ  160(R12), (F24, F25)
+	WORD   $0x4e38d54a // fadd v10.4s, v10.4s, v24.4s
+	WORD   $0x4e39d56b // fadd v11.4s, v11.4s, v25.4s
+	FLDPQ  192(R12), (F26, F27)
+	WORD   $0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
+	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
+
+NEONRestoreK3P1O1_t7_relu:
+	CBZ    R25, NEONRestoreK3P1O1_t7_store
+	VEOR   V14.B16, V14.B16, V14.B16
+	WORD   $0x4e2ef400 // fmax v0.4s, v0.4s, v14.4s
+	WORD   $0x4e2ef421 // fmax v1.4s, v1.4s, v14.4s
+	WORD   $0x4e2ef442 // fmax v2.4s, v2.4s, v14.4s
+	WORD   $0x4e2ef463 // fmax v3.4s, v3.4s, v14.4s
+	WORD   $0x4e2ef484 // fmax v4.4s, v4.4s, v14.4s
+	WORD   $0x4e2ef4a5 // fmax v5.4s, v5.4s, v14.4s
+	WORD   $0x4e2ef4c6 // fmax v6.4s, v6.4s, v14.4s
+	WORD   $0x4e2ef4e7 // fmax v7.4s, v7.4s, v14.4s
+	WORD   $0x4e2ef508 // fmax v8.4s, v8.4s, v14.4s
+	WORD   $0x4e2ef529 // fmax v9.4s, v9.4s, v14.4s
+	WORD   $0x4e2ef54a // fmax v10.4s, v10.4s, v14.4s
+	WORD   $0x4e2ef56b // fmax v11.4s, v11.4s, v14.4s
+	WORD   $0x4e2ef58c // fmax v12.4s, v12.4s, v14.4s
+	WORD   $0x4e2ef5ad // fmax v13.4s, v13.4s, v14.4s
+
+NEONRestoreK3P1O1_t7_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	ADD    $96, R1
+	ADD    $224, R2
+	SUB    $7, R4
+	B      NEONRestoreK3P1O1_loop
+
+NEONRestoreK3P1O1_blk6:
+
+	// 6 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK3P1O1_t6_icb:
+	MOVD   R22, R11
+
+NEONRestoreK3P1O1_t6_kh:
+	FMOVQ  (R5), F12
+	FMOVQ  32(R5), F13
+	FMOVQ  64(R5), F14
+	FMOVQ  96(R5), F15
+	FLDPQ  (R6), (F16, F17)
+	WORD   $0x4f8d1202 // fmla v2.4s, v16.4s, v13.s[0]
+	WORD   $0x4f8d1223 // fmla v3.4s, v17.4s, v13.s[0]
+	WORD   $0x4f8e1206 // fmla v6.4s, v16.4s, v14.s[0]
+	WORD   $0x4f8e1227 // fmla v7.4s, v17.4s, v14.s[0]
+	WORD   $0x4f8f120a // fmla v10.4s, v16.4s, v15.s[0]
+	WORD   $0x4f8f122b // fmla v11.4s, v17.4s, v15.s[0]
+	FLDPQ  256(R6), (F18, F19)
+	WORD   $0x4f8c1240 // fmla v0.4s, v18.4s, v12.s[0]
+	WORD   $0x4f8c1261 // fmla v1.4s, v19.4s, v12.s[0]
+	WORD   $0x4f8d1244 // fmla v4.4s, v18.4s, v13.s[0]
+	WORD   $0x4f8d1265 // fmla v5.4s, v19.4s, v13.s[0]
+	WORD   $0x4f8e1248 // fmla v8.4s, v18.4s, v14.s[0]
+	WORD   $0x4f8e1269 // fmla v9.4s, v19.4s, v14.s[0]
+	FLDPQ  512(R6), (F20, F21)
+	WORD   $0x4f8c1282 // fmla v2.4s, v20.4s, v12.s[0]
+	WORD   $0x4f8c12a3 // fmla v3.4s, v21.4s, v12.s[0]
+	WORD   $0x4f8d1286 // fmla v6.4s, v20.4s, v13.s[0]
+	WORD   $0x4f8d12a7 // fmla v7.4s, v21.4s, v13.s[0]
+	WORD   $0x4f8e128a // fmla v10.4s, v20.4s, v14.s[0]
+	WORD   $0x4f8e12ab // fmla v11.4s, v21.4s, v14.s[0]
+	FLDPQ  32(R6), (F22, F23)
+	WORD   $0x4fad12c2 // fmla v2.4s, v22.4s, v13.s[1]
+	WORD   $0x4fad12e3 // fmla v3.4s, v23.4s, v13.s[1]
+	WORD   $0x4fae12c6 // fmla v6.4s, v22.4s, v14.s[1]
+	WORD   $0x4fae12e7 // fmla v7.4s, v23.4s, v14.s[1]
+	WORD   $0x4faf12ca // fmla v10.4s, v22.4s, v15.s[1]
+	WORD   $0x4faf12eb // fmla v11.4s, v23.4s, v15.s[1]
+	FLDPQ  288(R6), (F24, F25)
+	WORD   $0x4fac1300 // fmla v0.4s, v24.4s, v12.s[1]
+	WORD   $0x4fac1321 // fmla v1.4s, v25.4s, v12.s[1]
+	WORD   $0x4fad1304 // fmla v4.4s, v24.4s, v13.s[1]
+	WORD   $0x4fad1325 // fmla v5.4s, v25.4s, v13.s[1]
+	WORD   $0x4fae1308 // fmla v8.4s, v24.4s, v14.s[1]
+	WORD   $0x4fae1329 // fmla v9.4s, v25.4s, v14.s[1]
+	FLDPQ  544(R6), (F26, F27)
+	WORD   $0x4fac1342 // fmla v2.4s, v26.4s, v12.s[1]
+	WORD   $0x4fac1363 // fmla v3.4s, v27.4s, v12.s[1]
+	WORD   $0x4fad1346 // fmla v6.4s, v26.4s, v13.s[1]
+	WORD   $0x4fad1367 // fmla v7.4s, v27.4s, v13.s[1]
+	WORD   $0x4fae134a // fmla v10.4s, v26.4s, v14.s[1]
+	WORD   $0x4fae136b // fmla v11.4s, v27.4s, v14.s[1]
+	FLDPQ  64(R6), (F28, F29)
+	WORD   $0x4f8d1b82 // fmla v2.4s, v28.4s, v13.s[2]
+	WORD   $0x4f8d1ba3 // fmla v3.4s, v29.4s, v13.s[2]
+	WORD   $0x4f8e1b86 // fmla v6.4s, v28.4s, v14.s[2]
+	WORD   $0x4f8e1ba7 // fmla v7.4s, v29.4s, v14.s[2]
+	WORD   $0x4f8f1b8a // fmla v10.4s, v28.4s, v15.s[2]
+	WORD   $0x4f8f1bab // fmla v11.4s, v29.4s, v15.s[2]
+	FLDPQ  320(R6), (F30, F31)
+	WORD   $0x4f8c1bc0 // fmla v0.4s, v30.4s, v12.s[2]
+	WORD   $0x4f8c1be1 // fmla v1.4s, v31.4s, v12.s[2]
+	WORD   $0x4f8d1bc4 // fmla v4.4s, v30.4s, v13.s[2]
+	WORD   $0x4f8d1be5 // fmla v5.4s, v31.4s, v13.s[2]
+	WORD   $0x4f8e1bc8 // fmla v8.4s, v30.4s, v14.s[2]
+	WORD   $0x4f8e1be9 // fmla v9.4s, v31.4s, v14.s[2]
+	FLDPQ  576(R6), (F16, F17)
+	WORD   $0x4f8c1a02 // fmla v2.4s, v16.4s, v12.s[2]
+	WORD   $0x4f8c1a23 // fmla v3.4s, v17.4s, v12.s[2]
+	WORD   $0x4f8d1a06 // fmla v6.4s, v16.4s, v13.s[2]
+	WORD   $0x4f8d1a27 // fmla v7.4s, v17.4s, v13.s[2]
+	WORD   $0x4f8e1a0a // fmla v10.4s, v16.4s, v14.s[2]
+	WORD   $0x4f8e1a2b // fmla v11.4s, v17.4s, v14.s[2]
+	FLDPQ  96(R6), (F18, F19)
+	WORD   $0x4fad1a42 // fmla v2.4s, v18.4s, v13.s[3]
+	WORD   $0x4fad1a63 // fmla v3.4s, v19.4s, v13.s[3]
+	WORD   $0x4fae1a46 // fmla v6.4s, v18.4s, v14.s[3]
+	WORD   $0x4fae1a67 // fmla v7.4s, v19.4s, v14.s[3]
+	WORD   $0x4faf1a4a // fmla v10.4s, v18.4s, v15.s[3]
+	WORD   $0x4faf1a6b // fmla v11.4s, v19.4s, v15.s[3]
+	FLDPQ  352(R6), (F20, F21)
+	WORD   $0x4fac1a80 // fmla v0.4s, v20.4s, v12.s[3]
+	WORD   $0x4fac1aa1 // fmla v1.4s, v21.4s, v12.s[3]
+	WORD   $0x4fad1a84 // fmla v4.4s, v20.4s, v13.s[3]
+	WORD   $0x4fad1aa5 // fmla v5.4s, v21.4s, v13.s[3]
+	WORD   $0x4fae1a88 // fmla v8.4s, v20.4s, v14.s[3]
+	WORD   $0x4fae1aa9 // fmla v9.4s, v21.4s, v14.s[3]
+	FLDPQ  608(R6), (F22, F23)
+	WORD   $0x4fac1ac2 // fmla v2.4s, v22.4s, v12.s[3]
+	WORD   $0x4fac1ae3 // fmla v3.4s, v23.4s, v12.s[3]
+	WORD   $0x4fad1ac6 // fmla v6.4s, v22.4s, v13.s[3]
+	WORD   $0x4fad1ae7 // fmla v7.4s, v23.4s, v13.s[3]
+	WORD   $0x4fae1aca // fmla v10.4s, v22.4s, v14.s[3]
+	WORD   $0x4fae1aeb // fmla v11.4s, v23.4s, v14.s[3]
+	FMOVQ  16(R5), F12
+	FMOVQ  48(R5), F13
+	FMOVQ  80(R5), F14
+	FMOVQ  112(R5), F15
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f8d1302 // fmla v2.4s, v24.4s, v13.s[0]
+	WORD   $0x4f8d1323 // fmla v3.4s, v25.4s, v13.s[0]
+	WORD   $0x4f8e1306 // fmla v6.4s, v24.4s, v14.s[0]
+	WORD   $0x4f8e1327 // fmla v7.4s, v25.4s, v14.s[0]
+	WORD   $0x4f8f130a // fmla v10.4s, v24.4s, v15.s[0]
+	WORD   $0x4f8f132b // fmla v11.4s, v25.4s, v15.s[0]
+	FLDPQ  384(R6), (F26, F27)
+	WORD   $0x4f8c1340 // fmla v0.4s, v26.4s, v12.s[0]
+	WORD   $0x4f8c1361 // fmla v1.4s, v27.4s, v12.s[0]
+	WORD   $0x4f8d1344 // fmla v4.4s, v26.4s, v13.s[0]
+	WORD   $0x4f8d1365 // fmla v5.4s, v27.4s, v13.s[0]
+	WORD   $0x4f8e1348 // fmla v8.4s, v26.4s, v14.s[0]
+	WORD   $0x4f8e1369 // fmla v9.4s, v27.4s, v14.s[0]
+	FLDPQ  640(R6), (F28, F29)
+	WORD   $0x4f8c1382 // fmla v2.4s, v28.4s, v12.s[0]
+	WORD   $0x4f8c13a3 // fmla v3.4s, v29.4s, v12.s[0]
+	WORD   $0x4f8d1386 // fmla v6.4s, v28.4s, v13.s[0]
+	WORD   $0x4f8d13a7 // fmla v7.4s, v29.4s, v13.s[0]
+	WORD   $0x4f8e138a // fmla v10.4s, v28.4s, v14.s[0]
+	WORD   $0x4f8e13ab // fmla v11.4s, v29.4s, v14.s[0]
+	FLDPQ  160(R6), (F30, F31)
+	WORD   $0x4fad13c2 // fmla v2.4s, v30.4s, v13.s[1]
+	WORD   $0x4fad13e3 // fmla v3.4s, v31.4s, v13.s[1]
+	WORD   $0x4fae13c6 // fmla v6.4s, v30.4s, v14.s[1]
+	WORD   $0x4fae13e7 // fmla v7.4s, v31.4s, v14.s[1]
+	WORD   $0x4faf13ca // fmla v10.4s, v30.4s, v15.s[1]
+	WORD   $0x4faf13eb // fmla v11.4s, v31.4s, v15.s[1]
+	FLDPQ  416(R6), (F16, F17)
+	WORD   $0x4fac1200 // fmla v0.4s, v16.4s, v12.s[1]
+	WORD   $0x4fac1221 // fmla v1.4s, v17.4s, v12.s[1]
+	WORD   $0x4fad1204 // fmla v4.4s, v16.4s, v13.s[1]
+	WORD   $0x4fad1225 // fmla v5.4s, v17.4s, v13.s[1]
+	WORD   $0x4fae1208 // fmla v8.4s, v16.4s, v14.s[1]
+	WORD   $0x4fae1229 // fmla v9.4s, v17.4s, v14.s[1]
+	FLDPQ  672(R6), (F18, F19)
+	WORD   $0x4fac1242 // fmla v2.4s, v18.4s, v12.s[1]
+	WORD   $0x4fac1263 // fmla v3.4s, v19.4s, v12.s[1]
+	WORD   $0x4fad1246 // fmla v6.4s, v18.4s, v13.s[1]
+	WORD   $0x4fad1267 // fmla v7.4s, v19.4s, v13.s[1]
+	WORD   $0x4fae124a // fmla v10.4s, v18.4s, v14.s[1]
+	WORD   $0x4fae126b // fmla v11.4s, v19.4s, v14.s[1]
+	FLDPQ  192(R6), (F20, F21)
+	WORD   $0x4f8d1a82 // fmla v2.4s, v20.4s, v13.s[2]
+	WORD   $0x4f8d1aa3 // fmla v3.4s, v21.4s, v13.s[2]
+	WORD   $0x4f8e1a86 // fmla v6.4s, v20.4s, v14.s[2]
+	WORD   $0x4f8e1aa7 // fmla v7.4s, v21.4s, v14.s[2]
+	WORD   $0x4f8f1a8a // fmla v10.4s, v20.4s, v15.s[2]
+	WORD   $0x4f8f1aab // fmla v11.4s, v21.4s, v15.s[2]
+	FLDPQ  448(R6), (F22, F23)
+	WORD   $0x4f8c1ac0 // fmla v0.4s, v22.4s, v12.s[2]
+	WORD   $0x4f8c1ae1 // fmla v1.4s, v23.4s, v12.s[2]
+	WORD   $0x4f8d1ac4 // fmla v4.4s, v22.4s, v13.s[2]
+	WORD   $0x4f8d1ae5 // fmla v5.4s, v23.4s, v13.s[2]
+	WORD   $0x4f8e1ac8 // fmla v8.4s, v22.4s, v14.s[2]
+	WORD   $0x4f8e1ae9 // fmla v9.4s, v23.4s, v14.s[2]
+	FLDPQ  704(R6), (F24, F25)
+	WORD   $0x4f8c1b02 // fmla v2.4s, v24.4s, v12.s[2]
+	WORD   $0x4f8c1b23 // fmla v3.4s, v25.4s, v12.s[2]
+	WORD   $0x4f8d1b06 // fmla v6.4s, v24.4s, v13.s[2]
+	WORD   $0x4f8d1b27 // fmla v7.4s, v25.4s, v13.s[2]
+	WORD   $0x4f8e1b0a // fmla v10.4s, v24.4s, v14.s[2]
+	WORD   $0x4f8e1b2b // fmla v11.4s, v25.4s, v14.s[2]
+	FLDPQ  224(R6), (F26, F27)
+	WORD   $0x4fad1b42 // fmla v2.4s, v26.4s, v13.s[3]
+	WORD   $0x4fad1b63 // fmla v3.4s, v27.4s, v13.s[3]
+	WORD   $0x4fae1b46 // fmla v6.4s, v26.4s, v14.s[3]
+	WORD   $0x4fae1b67 // fmla v7.4s, v27.4s, v14.s[3]
+	WORD   $0x4faf1b4a // fmla v10.4s, v26.4s, v15.s[3]
+	WORD   $0x4faf1b6b // fmla v11.4s, v27.4s, v15.s[3]
+	FLDPQ  480(R6), (F28, F29)
+	WORD   $0x4fac1b80 // fmla v0.4s, v28.4s, v12.s[3]
+	WORD   $0x4fac1ba1 // fmla v1.4s, v29.4s, v12.s[3]
+	WORD   $0x4fad1b84 // fmla v4.4s, v28.4s, v13.s[3]
+	WORD   $0x4fad1ba5 // fmla v5.4s, v29.4s, v13.s[3]
+	WORD   $0x4fae1b88 // fmla v8.4s, v28.4s, v14.s[3]
+	WORD   $0x4fae1ba9 // fmla v9.4s, v29.4s, v14.s[3]
+	FLDPQ  736(R6), (F30, F31)
+	WORD   $0x4fac1bc2 // fmla v2.4s, v30.4s, v12.s[3]
+	WORD   $0x4fac1be3 // fmla v3.4s, v31.4s, v12.s[3]
+	WORD   $0x4fad1bc6 // fmla v6.4s, v30.4s, v13.s[3]
+	WORD   $0x4fad1be7 // fmla v7.4s, v31.4s, v13.s[3]
+	WORD   $0x4fae1bca // fmla v10.4s, v30.4s, v14.s[3]
+	WORD   $0x4fae1beb // fmla v11.4s, v31.4s, v14.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK3P1O1_t6_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK3P1O1_t6_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK3P1O1_t6_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F12, F13)
+	WORD   $0x4e2cd400 // fadd v0.4s, v0.4s, v12.4s
+	WORD   $0x4e2dd421 // fadd v1.4s, v1.4s, v13.4s
+	FLDPQ  32(R12), (F14, F15)
+	WORD   $0x4e2ed442 // fadd v2.4s, v2.4s, v14.4s
+	WORD   $0x4e2fd463 // fadd v3.4s, v3.4s, v15.4s
+	FLDPQ  64(R12), (F16, F17)
+	WORD   $0x4e30d484 // fadd v4.4s, v4.4s, v16.4s
+	WORD   $0x4e31d4a5 // fadd v5.4s, v5.4s, v17.4s
+	FLDPQ  96(R12), (F18, F19)
+	WORD   $0x4e32d4c6 // fadd v6.4s, v6.4s, v18.4s
+	WORD   $0x4e33d4e7 // fadd v7.4s, v7.4s, v19.4s
+	FLDPQ  128(R12), (F20, F21)
+	WORD   $0x4e34d508 // fadd v8.4s, v8.4s, v20.4s
+	WORD   $0x4e35d529 // fadd v9.4s, v9.4s, v21.4s
+	FLDPQ  160(R12), (F22, F23)
+	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
+	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+
+NEONRestoreK3P1O1_t6_relu:
+	CBZ    R25, NEONRestoreK3P1O1_t6_store
+	VEOR   V12.B16, V12.B16, V12.B16
+	WORD   $0x4e2cf400 // fmax v0.4s, v0.4s, v12.4s
+	WORD   $0x4e2cf421 // fmax v1.4s, v1.4s, v12.4s
+	WORD   $0x4e2cf442 // fmax v2.4s, v2.4s, v12.4s
+	WORD   $0x4e2cf463 // fmax v3.4s, v3.4s, v12.4s
+	WORD   $0x4e2cf484 // fmax v4.4s, v4.4s, v12.4s
+	WORD   $0x4e2cf4a5 // fmax v5.4s, v5.4s, v12.4s
+	WORD   $0x4e2cf4c6 // fmax v6.4s, v6.4s, v12.4s
+	WORD   $0x4e2cf4e7 // fmax v7.4s, v7.4s, v12.4s
+	WORD   $0x4e2cf508 // fmax v8.4s, v8.4s, v12.4s
+	WORD   $0x4e2cf529 // fmax v9.4s, v9.4s, v12.4s
+	WORD   $0x4e2cf54a // fmax v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2cf56b // fmax v11.4s, v11.4s, v12.4s
+
+NEONRestoreK3P1O1_t6_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	ADD    $96, R1
+	ADD    $192, R2
+	SUB    $6, R4
+	B      NEONRestoreK3P1O1_loop
+
+NEONRestoreK3P1O1_blk5:
+
+	// 5 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK3P1O1_t5_icb:
+	MOVD   R22, R11
+
+NEONRestoreK3P1O1_t5_kh:
+	FMOVQ  (R5), F10
+	FMOVQ  32(R5), F11
+	FMOVQ  64(R5), F12
+	FLDPQ  (R6), (F13, F14)
+	WORD   $0x4f8b11a2 // fmla v2.4s, v13.4s, v11.s[0]
+	WORD   $0x4f8b11c3 // fmla v3.4s, v14.4s, v11.s[0]
+	WORD   $0x4f8c11a6 // fmla v6.4s, v13.4s, v12.s[0]
+	WORD   $0x4f8c11c7 // fmla v7.4s, v14.4s, v12.s[0]
+	FLDPQ  256(R6), (F15, F16)
+	WORD   $0x4f8a11e0 // fmla v0.4s, v15.4s, v10.s[0]
+	WORD   $0x4f8a1201 // fmla v1.4s, v16.4s, v10.s[0]
+	WORD   $0x4f8b11e4 // fmla v4.4s, v15.4s, v11.s[0]
+	WORD   $0x4f8b1205 // fmla v5.4s, v16.4s, v11.s[0]
+	WORD   $0x4f8c11e8 // fmla v8.4s, v15.4s, v12.s[0]
+	WORD   $0x4f8c1209 // fmla v9.4s, v16.4s, v12.s[0]
+	FLDPQ  512(R6), (F17, F18)
+	WORD   $0x4f8a1222 // fmla v2.4s, v17.4s, v10.s[0]
+	WORD   $0x4f8a1243 // fmla v3.4s, v18.4s, v10.s[0]
+	WORD   $0x4f8b1226 // fmla v6.4s, v17.4s, v11.s[0]
+	WORD   $0x4f8b1247 // fmla v7.4s, v18.4s, v11.s[0]
+	FLDPQ  32(R6), (F19, F20)
+	WORD   $0x4fab1262 // fmla v2.4s, v19.4s, v11.s[1]
+	WORD   $0x4fab1283 // fmla v3.4s, v20.4s, v11.s[1]
+	WORD   $0x4fac1266 // fmla v6.4s, v19.4s, v12.s[1]
+	WORD   $0x4fac1287 // fmla v7.4s, v20.4s, v12.s[1]
+	FLDPQ  288(R6), (F21, F22)
+	WORD   $0x4faa12a0 // fmla v0.4s, v21.4s, v10.s[1]
+	WORD   $0x4faa12c1 // fmla v1.4s, v22.4s, v10.s[1]
+	WORD   $0x4fab12a4 // fmla v4.4s, v21.4s, v11.s[1]
+	WORD   $0x4fab12c5 // fmla v5.4s, v22.4s, v11.s[1]
+	WORD   $0x4fac12a8 // fmla v8.4s, v21.4s, v12.s[1]
+	WORD   $0x4fac12c9 // fmla v9.4s, v22.4s, v12.s[1]
+	FLDPQ  544(R6), (F23, F24)
+	WORD   $0x4faa12e2 // fmla v2.4s, v23.4s, v10.s[1]
+	WORD   $0x4faa1303 // fmla v3.4s, v24.4s, v10.s[1]
+	WORD   $0x4fab12e6 // fmla v6.4s, v23.4s, v11.s[1]
+	WORD   $0x4fab1307 // fmla v7.4s, v24.4s, v11.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	WORD   $0x4f8b1b22 // fmla v2.4s, v25.4s, v11.s[2]
+	WORD   $0x4f8b1b43 // fmla v3.4s, v26.4s, v11.s[2]
+	WORD   $0x4f8c1b26 // fmla v6.4s, v25.4s, v12.s[2]
+	WORD   $0x4f8c1b47 // fmla v7.4s, v26.4s, v12.s[2]
+	FLDPQ  320(R6), (F27, F28)
+	WORD   $0x4f8a1b60 // fmla v0.4s, v27.4s, v10.s[2]
+	WORD   $0x4f8a1b81 // fmla v1.4s, v28.4s, v10.s[2]
+	WORD   $0x4f8b1b64 // fmla v4.4s, v27.4s, v11.s[2]
+	WORD   $0x4f8b1b85 // fmla v5.4s, v28.4s, v11.s[2]
+	WORD   $0x4f8c1b68 // fmla v8.4s, v27.4s, v12.s[2]
+	WORD   $0x4f8c1b89 // fmla v9.4s, v28.4s, v12.s[2]
+	FLDPQ  576(R6), (F29, F30)
+	WORD   $0x4f8a1ba2 // fmla v2.4s, v29.4s, v10.s[2]
+	WORD   $0x4f8a1bc3 // fmla v3.4s, v30.4s, v10.s[2]
+	WORD   $0x4f8b1ba6 // fmla v6.4s, v29.4s, v11.s[2]
+	WORD   $0x4f8b1bc7 // fmla v7.4s, v30.4s, v11.s[2]
+	FLDPQ  96(R6), (F13, F14)
+	WORD   $0x4fab19a2 // fmla v2.4s, v13.4s, v11.s[3]
+	WORD   $0x4fab19c3 // fmla v3.4s, v14.4s, v11.s[3]
+	WORD   $0x4fac19a6 // fmla v6.4s, v13.4s, v12.s[3]
+	WORD   $0x4fac19c7 // fmla v7.4s, v14.4s, v12.s[3]
+	FLDPQ  352(R6), (F15, F16)
+	WORD   $0x4faa19e0 // fmla v0.4s, v15.4s, v10.s[3]
+	WORD   $0x4faa1a01 // fmla v1.4s, v16.4s, v10.s[3]
+	WORD   $0x4fab19e4 // fmla v4.4s, v15.4s, v11.s[3]
+	WORD   $0x4fab1a05 // fmla v5.4s, v16.4s, v11.s[3]
+	WORD   $0x4fac19e8 // fmla v8.4s, v15.4s, v12.s[3]
+	WORD   $0x4fac1a09 // fmla v9.4s, v16.4s, v12.s[3]
+	FLDPQ  608(R6), (F17, F18)
+	WORD   $0x4faa1a22 // fmla v2.4s, v17.4s, v10.s[3]
+	WORD   $0x4faa1a43 // fmla v3.4s, v18.4s, v10.s[3]
+	WORD   $0x4fab1a26 // fmla v6.4s, v17.4s, v11.s[3]
+	WORD   $0x4fab1a47 // fmla v7.4s, v18.4s, v11.s[3]
+	FMOVQ  16(R5), F10
+	FMOVQ  48(R5), F11
+	FMOVQ  80(R5), F12
+	FLDPQ  128(R6), (F19, F20)
+	WORD   $0x4f8b1262 // fmla v2.4s, v19.4s, v11.s[0]
+	WORD   $0x4f8b1283 // fmla v3.4s, v20.4s, v11.s[0]
+	WORD   $0x4f8c1266 // fmla v6.4s, v19.4s, v12.s[0]
+	WORD   $0x4f8c1287 // fmla v7.4s, v20.4s, v12.s[0]
+	FLDPQ  384(R6), (F21, F22)
+	WORD   $0x4f8a12a0 // fmla v0.4s, v21.4s, v10.s[0]
+	WORD   $0x4f8a12c1 // fmla v1.4s, v22.4s, v10.s[0]
+	WORD   $0x4f8b12a4 // fmla v4.4s, v21.4s, v11.s[0]
+	WORD   $0x4f8b12c5 // fmla v5.4s, v22.4s, v11.s[0]
+	WORD   $0x4f8c12a8 // fmla v8.4s, v21.4s, v12.s[0]
+	WORD   $0x4f8c12c9 // fmla v9.4s, v22.4s, v12.s[0]
+	FLDPQ  640(R6), (F23, F24)
+	WORD   $0x4f8a12e2 // fmla v2.4s, v23.4s, v10.s[0]
+	WORD   $0x4f8a1303 // fmla v3.4s, v24.4s, v10.s[0]
+	WORD   $0x4f8b12e6 // fmla v6.4s, v23.4s, v11.s[0]
+	WORD   $0x4f8b1307 // fmla v7.4s, v24.4s, v11.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	WORD   $0x4fab1322 // fmla v2.4s, v25.4s, v11.s[1]
+	WORD   $0x4fab1343 // fmla v3.4s, v26.4s, v11.s[1]
+	WORD   $0x4fac1326 // fmla v6.4s, v25.4s, v12.s[1]
+	WORD   $0x4fac1347 // fmla v7.4s, v26.4s, v12.s[1]
+	FLDPQ  416(R6), (F27, F28)
+	WORD   $0x4faa1360 // fmla v0.4s, v27.4s, v10.s[1]
+	WORD   $0x4faa1381 // fmla v1.4s, v28.4s, v10.s[1]
+	WORD   $0x4fab1364 // fmla v4.4s, v27.4s, v11.s[1]
+	WORD   $0x4fab1385 // fmla v5.4s, v28.4s, v11.s[1]
+	WORD   $0x4fac1368 // fmla v8.4s, v27.4s, v12.s[1]
+	WORD   $0x4fac1389 // fmla v9.4s, v28.4s, v12.s[1]
+	FLDPQ  672(R6), (F29, F30)
+	WORD   $0x4faa13a2 // fmla v2.4s, v29.4s, v10.s[1]
+	WORD   $0x4faa13c3 // fmla v3.4s, v30.4s, v10.s[1]
+	WORD   $0x4fab13a6 // fmla v6.4s, v29.4s, v11.s[1]
+	WORD   $0x4fab13c7 // fmla v7.4s, v30.4s, v11.s[1]
+	FLDPQ  192(R6), (F13, F14)
+	WORD   $0x4f8b19a2 // fmla v2.4s, v13.4s, v11.s[2]
+	WORD   $0x4f8b19c3 // fmla v3.4s, v14.4s, v11.s[2]
+	WORD   $0x4f8c19a6 // fmla v6.4s, v13.4s, v12.s[2]
+	WORD   $0x4f8c19c7 // fmla v7.4s, v14.4s, v12.s[2]
+	FLDPQ  448(R6), (F15, F16)
+	WORD   $0x4f8a19e0 // fmla v0.4s, v15.4s, v10.s[2]
+	WORD   $0x4f8a1a01 // fmla v1.4s, v16.4s, v10.s[2]
+	WORD   $0x4f8b19e4 // fmla v4.4s, v15.4s, v11.s[2]
+	WORD   $0x4f8b1a05 // fmla v5.4s, v16.4s, v11.s[2]
+	WORD   $0x4f8c19e8 // fmla v8.4s, v15.4s, v12.s[2]
+	WORD   $0x4f8c1a09 // fmla v9.4s, v16.4s, v12.s[2]
+	FLDPQ  704(R6), (F17, F18)
+	WORD   $0x4f8a1a22 // fmla v2.4s, v17.4s, v10.s[2]
+	WORD   $0x4f8a1a43 // fmla v3.4s, v18.4s, v10.s[2]
+	WORD   $0x4f8b1a26 // fmla v6.4s, v17.4s, v11.s[2]
+	WORD   $0x4f8b1a47 // fmla v7.4s, v18.4s, v11.s[2]
+	FLDPQ  224(R6), (F19, F20)
+	WORD   $0x4fab1a62 // fmla v2.4s, v19.4s, v11.s[3]
+	WORD   $0x4fab1a83 // fmla v3.4s, v20.4s, v11.s[3]
+	WORD   $0x4fac1a66 // fmla v6.4s, v19.4s, v12.s[3]
+	WORD   $0x4fac1a87 // fmla v7.4s, v20.4s, v12.s[3]
+	FLDPQ  480(R6), (F21, F22)
+	WORD   $0x4faa1aa0 // fmla v0.4s, v21.4s, v10.s[3]
+	WORD   $0x4faa1ac1 // fmla v1.4s, v22.4s, v10.s[3]
+	WORD   $0x4fab1aa4 // fmla v4.4s, v21.4s, v11.s[3]
+	WORD   $0x4fab1ac5 // fmla v5.4s, v22.4s, v11.s[3]
+	WORD   $0x4fac1aa8 // fmla v8.4s, v21.4s, v12.s[3]
+	WORD   $0x4fac1ac9 // fmla v9.4s, v22.4s, v12.s[3]
+	FLDPQ  736(R6), (F23, F24)
+	WORD   $0x4faa1ae2 // fmla v2.4s, v23.4s, v10.s[3]
+	WORD   $0x4faa1b03 // fmla v3.4s, v24.4s, v10.s[3]
+	WORD   $0x4fab1ae6 // fmla v6.4s, v23.4s, v11.s[3]
+	WORD   $0x4fab1b07 // fmla v7.4s, v24.4s, v11.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK3P1O1_t5_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK3P1O1_t5_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK3P1O1_t5_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F10, F11)
+	WORD   $0x4e2ad400 // fadd v0.4s, v0.4s, v10.4s
+	WORD   $0x4e2bd421 // fadd v1.4s, v1.4s, v11.4s
+	FLDPQ  32(R12), (F12, F13)
+	WORD   $0x4e2cd442 // fadd v2.4s, v2.4s, v12.4s
+	WORD   $0x4e2dd463 // fadd v3.4s, v3.4s, v13.4s
+	FLDPQ  64(R12), (F14, F15)
+	WORD   $0x4e2ed484 // fadd v4.4s, v4.4s, v14.4s
+	WORD   $0x4e2fd4a5 // fadd v5.4s, v5.4s, v15.4s
+	FLDPQ  96(R12), (F16, F17)
+	WORD   $0x4e30d4c6 // fadd v6.4s, v6.4s, v16.4s
+	WORD   $0x4e31d4e7 // fadd v7.4s, v7.4s, v17.4s
+	FLDPQ  128(R12), (F18, F19)
+	WORD   $0x4e32d508 // fadd v8.4s, v8.4s, v18.4s
+	WORD   $0x4e33d529 // fadd v9.4s, v9.4s, v19.4s
+
+NEONRestoreK3P1O1_t5_relu:
+	CBZ    R25, NEONRestoreK3P1O1_t5_store
+	VEOR   V10.B16, V10.B16, V10.B16
+	WORD   $0x4e2af400 // fmax v0.4s, v0.4s, v10.4s
+	WORD   $0x4e2af421 // fmax v1.4s, v1.4s, v10.4s
+	WORD   $0x4e2af442 // fmax v2.4s, v2.4s, v10.4s
+	WORD   $0x4e2af463 // fmax v3.4s, v3.4s, v10.4s
+	WORD   $0x4e2af484 // fmax v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2af4a5 // fmax v5.4s, v5.4s, v10.4s
+	WORD   $0x4e2af4c6 // fmax v6.4s, v6.4s, v10.4s
+	WORD   $0x4e2af4e7 // fmax v7.4s, v7.4s, v10.4s
+	WORD   $0x4e2af508 // fmax v8.4s, v8.4s, v10.4s
+	WORD   $0x4e2af529 // fmax v9.4s, v9.4s, v10.4s
+
+NEONRestoreK3P1O1_t5_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	ADD    $64, R1
+	ADD    $160, R2
+	SUB    $5, R4
+	B      NEONRestoreK3P1O1_loop
+
+NEONRestoreK3P1O1_blk4:
+
+	// 4 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK3P1O1_t4_icb:
+	MOVD   R22, R11
+
+NEONRestoreK3P1O1_t4_kh:
+	FMOVQ  (R5), F8
+	FMOVQ  32(R5), F9
+	FMOVQ  64(R5), F10
+	FLDPQ  (R6), (F27, F28)
+	WORD   $0x4f891362 // fmla v2.4s, v27.4s, v9.s[0]
+	WORD   $0x4f891383 // fmla v3.4s, v28.4s, v9.s[0]
+	WORD   $0x4f8a1366 // fmla v6.4s, v27.4s, v10.s[0]
+	WORD   $0x4f8a1387 // fmla v7.4s, v28.4s, v10.s[0]
+	FLDPQ  256(R6), (F29, F30)
+	WORD   $0x4f8813a0 // fmla v0.4s, v29.4s, v8.s[0]
+	WORD   $0x4f8813c1 // fmla v1.4s, v30.4s, v8.s[0]
+	WORD   $0x4f8913a4 // fmla v4.4s, v29.4s, v9.s[0]
+	WORD   $0x4f8913c5 // fmla v5.4s, v30.4s, v9.s[0]
+	FLDPQ  512(R6), (F11, F12)
+	WORD   $0x4f881162 // fmla v2.4s, v11.4s, v8.s[0]
+	WORD   $0x4f881183 // fmla v3.4s, v12.4s, v8.s[0]
+	WORD   $0x4f891166 // fmla v6.4s, v11.4s, v9.s[0]
+	WORD   $0x4f891187 // fmla v7.4s, v12.4s, v9.s[0]
+	FLDPQ  32(R6), (F13, F14)
+	WORD   $0x4fa911a2 // fmla v2.4s, v13.4s, v9.s[1]
+	WORD   $0x4fa911c3 // fmla v3.4s, v14.4s, v9.s[1]
+	WORD   $0x4faa11a6 // fmla v6.4s, v13.4s, v10.s[1]
+	WORD   $0x4faa11c7 // fmla v7.4s, v14.4s, v10.s[1]
+	FLDPQ  288(R6), (F15, F16)
+	WORD   $0x4fa811e0 // fmla v0.4s, v15.4s, v8.s[1]
+	WORD   $0x4fa81201 // fmla v1.4s, v16.4s, v8.s[1]
+	WORD   $0x4fa911e4 // fmla v4.4s, v15.4s, v9.s[1]
+	WORD   $0x4fa91205 // fmla v5.4s, v16.4s, v9.s[1]
+	FLDPQ  544(R6), (F17, F18)
+	WORD   $0x4fa81222 // fmla v2.4s, v17.4s, v8.s[1]
+	WORD   $0x4fa81243 // fmla v3.4s, v18.4s, v8.s[1]
+	WORD   $0x4fa91226 // fmla v6.4s, v17.4s, v9.s[1]
+	WORD   $0x4fa91247 // fmla v7.4s, v18.4s, v9.s[1]
+	FLDPQ  64(R6), (F19, F20)
+	WORD   $0x4f891a62 // fmla v2.4s, v19.4s, v9.s[2]
+	WORD   $0x4f891a83 // fmla v3.4s, v20.4s, v9.s[2]
+	WORD   $0x4f8a1a66 // fmla v6.4s, v19.4s, v10.s[2]
+	WORD   $0x4f8a1a87 // fmla v7.4s, v20.4s, v10.s[2]
+	FLDPQ  320(R6), (F21, F22)
+	WORD   $0x4f881aa0 // fmla v0.4s, v21.4s, v8.s[2]
+	WORD   $0x4f881ac1 // fmla v1.4s, v22.4s, v8.s[2]
+	WORD   $0x4f891aa4 // fmla v4.4s, v21.4s, v9.s[2]
+	WORD   $0x4f891ac5 // fmla v5.4s, v22.4s, v9.s[2]
+	FLDPQ  576(R6), (F23, F24)
+	WORD   $0x4f881ae2 // fmla v2.4s, v23.4s, v8.s[2]
+	WORD   $0x4f881b03 // fmla v3.4s, v24.4s, v8.s[2]
+	WORD   $0x4f891ae6 // fmla v6.4s, v23.4s, v9.s[2]
+	WORD   $0x4f891b07 // fmla v7.4s, v24.4s, v9.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	WORD   $0x4fa91b22 // fmla v2.4s, v25.4s, v9.s[3]
+	WORD   $0x4fa91b43 // fmla v3.4s, v26.4s, v9.s[3]
+	WORD   $0x4faa1b26 // fmla v6.4s, v25.4s, v10.s[3]
+	WORD   $0x4faa1b47 // fmla v7.4s, v26.4s, v10.s[3]
+	FLDPQ  352(R6), (F27, F28)
+	WORD   $0x4fa81b60 // fmla v0.4s, v27.4s, v8.s[3]
+	WORD   $0x4fa81b81 // fmla v1.4s, v28.4s, v8.s[3]
+	WORD   $0x4fa91b64 // fmla v4.4s, v27.4s, v9.s[3]
+	WORD   $0x4fa91b85 // fmla v5.4s, v28.4s, v9.s[3]
+	FLDPQ  608(R6), (F29, F30)
+	WORD   $0x4fa81ba2 // fmla v2.4s, v29.4s, v8.s[3]
+	WORD   $0x4fa81bc3 // fmla v3.4s, v30.4s, v8.s[3]
+	WORD   $0x4fa91ba6 // fmla v6.4s, v29.4s, v9.s[3]
+	WORD   $0x4fa91bc7 // fmla v7.4s, v30.4s, v9.s[3]
+	FMOVQ  16(R5), F8
+	FMOVQ  48(R5), F9
+	FMOVQ  80(R5), F10
+	FLDPQ  128(R6), (F11, F12)
+	WORD   $0x4f891162 // fmla v2.4s, v11.4s, v9.s[0]
+	WORD   $0x4f891183 // fmla v3.4s, v12.4s, v9.s[0]
+	WORD   $0x4f8a1166 // fmla v6.4s, v11.4s, v10.s[0]
+	WORD   $0x4f8a1187 // fmla v7.4s, v12.4s, v10.s[0]
+	FLDPQ  384(R6), (F13, F14)
+	WORD   $0x4f8811a0 // fmla v0.4s, v13.4s, v8.s[0]
+	WORD   $0x4f8811c1 // fmla v1.4s, v14.4s, v8.s[0]
+	WORD   $0x4f8911a4 // fmla v4.4s, v13.4s, v9.s[0]
+	WORD   $0x4f8911c5 // fmla v5.4s, v14.4s, v9.s[0]
+	FLDPQ  640(R6), (F15, F16)
+	WORD   $0x4f8811e2 // fmla v2.4s, v15.4s, v8.s[0]
+	WORD   $0x4f881203 // fmla v3.4s, v16.4s, v8.s[0]
+	WORD   $0x4f8911e6 // fmla v6.4s, v15.4s, v9.s[0]
+	WORD   $0x4f891207 // fmla v7.4s, v16.4s, v9.s[0]
+	FLDPQ  160(R6), (F17, F18)
+	WORD   $0x4fa91222 // fmla v2.4s, v17.4s, v9.s[1]
+	WORD   $0x4fa91243 // fmla v3.4s, v18.4s, v9.s[1]
+	WORD   $0x4faa1226 // fmla v6.4s, v17.4s, v10.s[1]
+	WORD   $0x4faa1247 // fmla v7.4s, v18.4s, v10.s[1]
+	FLDPQ  416(R6), (F19, F20)
+	WORD   $0x4fa81260 // fmla v0.4s, v19.4s, v8.s[1]
+	WORD   $0x4fa81281 // fmla v1.4s, v20.4s, v8.s[1]
+	WORD   $0x4fa91264 // fmla v4.4s, v19.4s, v9.s[1]
+	WORD   $0x4fa91285 // fmla v5.4s, v20.4s, v9.s[1]
+	FLDPQ  672(R6), (F21, F22)
+	WORD   $0x4fa812a2 // fmla v2.4s, v21.4s, v8.s[1]
+	WORD   $0x4fa812c3 // fmla v3.4s, v22.4s, v8.s[1]
+	WORD   $0x4fa912a6 // fmla v6.4s, v21.4s, v9.s[1]
+	WORD   $0x4fa912c7 // fmla v7.4s, v22.4s, v9.s[1]
+	FLDPQ  192(R6), (F23, F24)
+	WORD   $0x4f891ae2 // fmla v2.4s, v23.4s, v9.s[2]
+	WORD   $0x4f891b03 // fmla v3.4s, v24.4s, v9.s[2]
+	WORD   $0x4f8a1ae6 // fmla v6.4s, v23.4s, v10.s[2]
+	WORD   $0x4f8a1b07 // fmla v7.4s, v24.4s, v10.s[2]
+	FLDPQ  448(R6), (F25, F26)
+	WORD   $0x4f881b20 // fmla v0.4s, v25.4s, v8.s[2]
+	WORD   $0x4f881b41 // fmla v1.4s, v26.4s, v8.s[2]
+	WORD   $0x4f891b24 // fmla v4.4s, v25.4s, v9.s[2]
+	WORD   $0x4f891b45 // fmla v5.4s, v26.4s, v9.s[2]
+	FLDPQ  704(R6), (F27, F28)
+	WORD   $0x4f881b62 // fmla v2.4s, v27.4s, v8.s[2]
+	WORD   $0x4f881b83 // fmla v3.4s, v28.4s, v8.s[2]
+	WORD   $0x4f891b66 // fmla v6.4s, v27.4s, v9.s[2]
+	WORD   $0x4f891b87 // fmla v7.4s, v28.4s, v9.s[2]
+	FLDPQ  224(R6), (F29, F30)
+	WORD   $0x4fa91ba2 // fmla v2.4s, v29.4s, v9.s[3]
+	WORD   $0x4fa91bc3 // fmla v3.4s, v30.4s, v9.s[3]
+	WORD   $0x4faa1ba6 // fmla v6.4s, v29.4s, v10.s[3]
+	WORD   $0x4faa1bc7 // fmla v7.4s, v30.4s, v10.s[3]
+	FLDPQ  480(R6), (F11, F12)
+	WORD   $0x4fa81960 // fmla v0.4s, v11.4s, v8.s[3]
+	WORD   $0x4fa81981 // fmla v1.4s, v12.4s, v8.s[3]
+	WORD   $0x4fa91964 // fmla v4.4s, v11.4s, v9.s[3]
+	WORD   $0x4fa91985 // fmla v5.4s, v12.4s, v9.s[3]
+	FLDPQ  736(R6), (F13, F14)
+	WORD   $0x4fa819a2 // fmla v2.4s, v13.4s, v8.s[3]
+	WORD   $0x4fa819c3 // fmla v3.4s, v14.4s, v8.s[3]
+	WORD   $0x4fa919a6 // fmla v6.4s, v13.4s, v9.s[3]
+	WORD   $0x4fa919c7 // fmla v7.4s, v14.4s, v9.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK3P1O1_t4_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK3P1O1_t4_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK3P1O1_t4_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F8, F9)
+	WORD   $0x4e28d400 // fadd v0.4s, v0.4s, v8.4s
+	WORD   $0x4e29d421 // fadd v1.4s, v1.4s, v9.4s
+	FLDPQ  32(R12), (F10, F11)
+	WORD   $0x4e2ad442 // fadd v2.4s, v2.4s, v10.4s
+	WORD   $0x4e2bd463 // fadd v3.4s, v3.4s, v11.4s
+	FLDPQ  64(R12), (F12, F13)
+	WORD   $0x4e2cd484 // fadd v4.4s, v4.4s, v12.4s
+	WORD   $0x4e2dd4a5 // fadd v5.4s, v5.4s, v13.4s
+	FLDPQ  96(R12), (F14, F15)
+	WORD   $0x4e2ed4c6 // fadd v6.4s, v6.4s, v14.4s
+	WORD   $0x4e2fd4e7 // fadd v7.4s, v7.4s, v15.4s
+
+NEONRestoreK3P1O1_t4_relu:
+	CBZ    R25, NEONRestoreK3P1O1_t4_store
+	VEOR   V8.B16, V8.B16, V8.B16
+	WORD   $0x4e28f400 // fmax v0.4s, v0.4s, v8.4s
+	WORD   $0x4e28f421 // fmax v1.4s, v1.4s, v8.4s
+	WORD   $0x4e28f442 // fmax v2.4s, v2.4s, v8.4s
+	WORD   $0x4e28f463 // fmax v3.4s, v3.4s, v8.4s
+	WORD   $0x4e28f484 // fmax v4.4s, v4.4s, v8.4s
+	WORD   $0x4e28f4a5 // fmax v5.4s, v5.4s, v8.4s
+	WORD   $0x4e28f4c6 // fmax v6.4s, v6.4s, v8.4s
+	WORD   $0x4e28f4e7 // fmax v7.4s, v7.4s, v8.4s
+
+NEONRestoreK3P1O1_t4_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	ADD    $64, R1
+	ADD    $128, R2
+	SUB    $4, R4
+	B      NEONRestoreK3P1O1_loop
+
+NEONRestoreK3P1O1_blk3:
+
+	// 3 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK3P1O1_t3_icb:
+	MOVD   R22, R11
+
+NEONRestoreK3P1O1_t3_kh:
+	FMOVQ  (R5), F6
+	FMOVQ  32(R5), F7
+	FLDPQ  (R6), (F8, F9)
+	WORD   $0x4f871102 // fmla v2.4s, v8.4s, v7.s[0]
+	WORD   $0x4f871123 // fmla v3.4s, v9.4s, v7.s[0]
+	FLDPQ  256(R6), (F10, F11)
+	WORD   $0x4f861140 // fmla v0.4s, v10.4s, v6.s[0]
+	WORD   $0x4f861161 // fmla v1.4s, v11.4s, v6.s[0]
+	WORD   $0x4f871144 // fmla v4.4s, v10.4s, v7.s[0]
+	WORD   $0x4f871165 // fmla v5.4s, v11.4s, v7.s[0]
+	FLDPQ  512(R6), (F12, F13)
+	WORD   $0x4f861182 // fmla v2.4s, v12.4s, v6.s[0]
+	WORD   $0x4f8611a3 // fmla v3.4s, v13.4s, v6.s[0]
+	FLDPQ  32(R6), (F14, F15)
+	WORD   $0x4fa711c2 // fmla v2.4s, v14.4s, v7.s[1]
+	WORD   $0x4fa711e3 // fmla v3.4s, v15.4s, v7.s[1]
+	FLDPQ  288(R6), (F16, F17)
+	WORD   $0x4fa61200 // fmla v0.4s, v16.4s, v6.s[1]
+	WORD   $0x4fa61221 // fmla v1.4s, v17.4s, v6.s[1]
+	WORD   $0x4fa71204 // fmla v4.4s, v16.4s, v7.s[1]
+	WORD   $0x4fa71225 // fmla v5.4s, v17.4s, v7.s[1]
+	FLDPQ  544(R6), (F18, F19)
+	WORD   $0x4fa61242 // fmla v2.4s, v18.4s, v6.s[1]
+	WORD   $0x4fa61263 // fmla v3.4s, v19.4s, v6.s[1]
+	FLDPQ  64(R6), (F20, F21)
+	WORD   $0x4f871a82 // fmla v2.4s, v20.4s, v7.s[2]
+	WORD   $0x4f871aa3 // fmla v3.4s, v21.4s, v7.s[2]
+	FLDPQ  320(R6), (F22, F23)
+	WORD   $0x4f861ac0 // fmla v0.4s, v22.4s, v6.s[2]
+	WORD   $0x4f861ae1 // fmla v1.4s, v23.4s, v6.s[2]
+	WORD   $0x4f871ac4 // fmla v4.4s, v22.4s, v7.s[2]
+	WORD   $0x4f871ae5 // fmla v5.4s, v23.4s, v7.s[2]
+	FLDPQ  576(R6), (F24, F25)
+	WORD   $0x4f861b02 // fmla v2.4s, v24.4s, v6.s[2]
+	WORD   $0x4f861b23 // fmla v3.4s, v25.4s, v6.s[2]
+	FLDPQ  96(R6), (F26, F27)
+	WORD   $0x4fa71b42 // fmla v2.4s, v26.4s, v7.s[3]
+	WORD   $0x4fa71b63 // fmla v3.4s, v27.4s, v7.s[3]
+	FLDPQ  352(R6), (F28, F29)
+	WORD   $0x4fa61b80 // fmla v0.4s, v28.4s, v6.s[3]
+	WORD   $0x4fa61ba1 // fmla v1.4s, v29.4s, v6.s[3]
+	WORD   $0x4fa71b84 // fmla v4.4s, v28.4s, v7.s[3]
+	WORD   $0x4fa71ba5 // fmla v5.4s, v29.4s, v7.s[3]
+	FLDPQ  608(R6), (F30, F31)
+	WORD   $0x4fa61bc2 // fmla v2.4s, v30.4s, v6.s[3]
+	WORD   $0x4fa61be3 // fmla v3.4s, v31.4s, v6.s[3]
+	FMOVQ  16(R5), F6
+	FMOVQ  48(R5), F7
+	FLDPQ  128(R6), (F8, F9)
+	WORD   $0x4f871102 // fmla v2.4s, v8.4s, v7.s[0]
+	WORD   $0x4f871123 // fmla v3.4s, v9.4s, v7.s[0]
+	FLDPQ  384(R6), (F10, F11)
+	WORD   $0x4f861140 // fmla v0.4s, v10.4s, v6.s[0]
+	WORD   $0x4f861161 // fmla v1.4s, v11.4s, v6.s[0]
+	WORD   $0x4f871144 // fmla v4.4s, v10.4s, v7.s[0]
+	WORD   $0x4f871165 // fmla v5.4s, v11.4s, v7.s[0]
+	FLDPQ  640(R6), (F12, F13)
+	WORD   $0x4f861182 // fmla v2.4s, v12.4s, v6.s[0]
+	WORD   $0x4f8611a3 // fmla v3.4s, v13.4s, v6.s[0]
+	FLDPQ  160(R6), (F14, F15)
+	WORD   $0x4fa711c2 // fmla v2.4s, v14.4s, v7.s[1]
+	WORD   $0x4fa711e3 // fmla v3.4s, v15.4s, v7.s[1]
+	FLDPQ  416(R6), (F16, F17)
+	WORD   $0x4fa61200 // fmla v0.4s, v16.4s, v6.s[1]
+	WORD   $0x4fa61221 // fmla v1.4s, v17.4s, v6.s[1]
+	WORD   $0x4fa71204 // fmla v4.4s, v16.4s, v7.s[1]
+	WORD   $0x4fa71225 // fmla v5.4s, v17.4s, v7.s[1]
+	FLDPQ  672(R6), (F18, F19)
+	WORD   $0x4fa61242 // fmla v2.4s, v18.4s, v6.s[1]
+	WORD   $0x4fa61263 // fmla v3.4s, v19.4s, v6.s[1]
+	FLDPQ  192(R6), (F20, F21)
+	WORD   $0x4f871a82 // fmla v2.4s, v20.4s, v7.s[2]
+	WORD   $0x4f871aa3 // fmla v3.4s, v21.4s, v7.s[2]
+	FLDPQ  448(R6), (F22, F23)
+	WORD   $0x4f861ac0 // fmla v0.4s, v22.4s, v6.s[2]
+	WORD   $0x4f861ae1 // fmla v1.4s, v23.4s, v6.s[2]
+	WORD   $0x4f871ac4 // fmla v4.4s, v22.4s, v7.s[2]
+	WORD   $0x4f871ae5 // fmla v5.4s, v23.4s, v7.s[2]
+	FLDPQ  704(R6), (F24, F25)
+	WORD   $0x4f861b02 // fmla v2.4s, v24.4s, v6.s[2]
+	WORD   $0x4f861b23 // fmla v3.4s, v25.4s, v6.s[2]
+	FLDPQ  224(R6), (F26, F27)
+	WORD   $0x4fa71b42 // fmla v2.4s, v26.4s, v7.s[3]
+	WORD   $0x4fa71b63 // fmla v3.4s, v27.4s, v7.s[3]
+	FLDPQ  480(R6), (F28, F29)
+	WORD   $0x4fa61b80 // fmla v0.4s, v28.4s, v6.s[3]
+	WORD   $0x4fa61ba1 // fmla v1.4s, v29.4s, v6.s[3]
+	WORD   $0x4fa71b84 // fmla v4.4s, v28.4s, v7.s[3]
+	WORD   $0x4fa71ba5 // fmla v5.4s, v29.4s, v7.s[3]
+	FLDPQ  736(R6), (F30, F31)
+	WORD   $0x4fa61bc2 // fmla v2.4s, v30.4s, v6.s[3]
+	WORD   $0x4fa61be3 // fmla v3.4s, v31.4s, v6.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK3P1O1_t3_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK3P1O1_t3_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK3P1O1_t3_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F6, F7)
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	FLDPQ  32(R12), (F8, F9)
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	FLDPQ  64(R12), (F10, F11)
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
+
+NEONRestoreK3P1O1_t3_relu:
+	CBZ    R25, NEONRestoreK3P1O1_t3_store
+	VEOR   V6.B16, V6.B16, V6.B16
+	WORD   $0x4e26f400 // fmax v0.4s, v0.4s, v6.4s
+	WORD   $0x4e26f421 // fmax v1.4s, v1.4s, v6.4s
+	WORD   $0x4e26f442 // fmax v2.4s, v2.4s, v6.4s
+	WORD   $0x4e26f463 // fmax v3.4s, v3.4s, v6.4s
+	WORD   $0x4e26f484 // fmax v4.4s, v4.4s, v6.4s
+	WORD   $0x4e26f4a5 // fmax v5.4s, v5.4s, v6.4s
+
+NEONRestoreK3P1O1_t3_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	ADD    $32, R1
+	ADD    $96, R2
+	SUB    $3, R4
+	B      NEONRestoreK3P1O1_loop
+
+NEONRestoreK3P1O1_blk2:
+
+	// 2 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK3P1O1_t2_icb:
+	MOVD   R22, R11
+
+NEONRestoreK3P1O1_t2_kh:
+	FMOVQ  (R5), F4
+	FMOVQ  32(R5), F5
+	FLDPQ  (R6), (F22, F23)
+	WORD   $0x4f8512c2 // fmla v2.4s, v22.4s, v5.s[0]
+	WORD   $0x4f8512e3 // fmla v3.4s, v23.4s, v5.s[0]
+	FLDPQ  256(R6), (F24, F25)
+	WORD   $0x4f841300 // fmla v0.4s, v24.4s, v4.s[0]
+	WORD   $0x4f841321 // fmla v1.4s, v25.4s, v4.s[0]
+	FLDPQ  512(R6), (F26, F27)
+	WORD   $0x4f841342 // fmla v2.4s, v26.4s, v4.s[0]
+	WORD   $0x4f841363 // fmla v3.4s, v27.4s, v4.s[0]
+	FLDPQ  32(R6), (F28, F29)
+	WORD   $0x4fa51382 // fmla v2.4s, v28.4s, v5.s[1]
+	WORD   $0x4fa513a3 // fmla v3.4s, v29.4s, v5.s[1]
+	FLDPQ  288(R6), (F30, F31)
+	WORD   $0x4fa413c0 // fmla v0.4s, v30.4s, v4.s[1]
+	WORD   $0x4fa413e1 // fmla v1.4s, v31.4s, v4.s[1]
+	FLDPQ  544(R6), (F6, F7)
+	WORD   $0x4fa410c2 // fmla v2.4s, v6.4s, v4.s[1]
+	WORD   $0x4fa410e3 // fmla v3.4s, v7.4s, v4.s[1]
+	FLDPQ  64(R6), (F8, F9)
+	WORD   $0x4f851902 // fmla v2.4s, v8.4s, v5.s[2]
+	WORD   $0x4f851923 // fmla v3.4s, v9.4s, v5.s[2]
+	FLDPQ  320(R6), (F10, F11)
+	WORD   $0x4f841940 // fmla v0.4s, v10.4s, v4.s[2]
+	WORD   $0x4f841961 // fmla v1.4s, v11.4s, v4.s[2]
+	FLDPQ  576(R6), (F12, F13)
+	WORD   $0x4f841982 // fmla v2.4s, v12.4s, v4.s[2]
+	WORD   $0x4f8419a3 // fmla v3.4s, v13.4s, v4.s[2]
+	FLDPQ  96(R6), (F14, F15)
+	WORD   $0x4fa519c2 // fmla v2.4s, v14.4s, v5.s[3]
+	WORD   $0x4fa519e3 // fmla v3.4s, v15.4s, v5.s[3]
+	FLDPQ  352(R6), (F16, F17)
+	WORD   $0x4fa41a00 // fmla v0.4s, v16.4s, v4.s[3]
+	WORD   $0x4fa41a21 // fmla v1.4s, v17.4s, v4.s[3]
+	FLDPQ  608(R6), (F18, F19)
+	WORD   $0x4fa41a42 // fmla v2.4s, v18.4s, v4.s[3]
+	WORD   $0x4fa41a63 // fmla v3.4s, v19.4s, v4.s[3]
+	FMOVQ  16(R5), F4
+	FMOVQ  48(R5), F5
+	FLDPQ  128(R6), (F20, F21)
+	WORD   $0x4f851282 // fmla v2.4s, v20.4s, v5.s[0]
+	WORD   $0x4f8512a3 // fmla v3.4s, v21.4s, v5.s[0]
+	FLDPQ  384(R6), (F22, F23)
+	WORD   $0x4f8412c0 // fmla v0.4s, v22.4s, v4.s[0]
+	WORD   $0x4f8412e1 // fmla v1.4s, v23.4s, v4.s[0]
+	FLDPQ  640(R6), (F24, F25)
+	WORD   $0x4f841302 // fmla v2.4s, v24.4s, v4.s[0]
+	WORD   $0x4f841323 // fmla v3.4s, v25.4s, v4.s[0]
+	FLDPQ  160(R6), (F26, F27)
+	WORD   $0x4fa51342 // fmla v2.4s, v26.4s, v5.s[1]
+	WORD   $0x4fa51363 // fmla v3.4s, v27.4s, v5.s[1]
+	FLDPQ  416(R6), (F28, F29)
+	WORD   $0x4fa41380 // fmla v0.4s, v28.4s, v4.s[1]
+	WORD   $0x4fa413a1 // fmla v1.4s, v29.4s, v4.s[1]
+	FLDPQ  672(R6), (F30, F31)
+	WORD   $0x4fa413c2 // fmla v2.4s, v30.4s, v4.s[1]
+	WORD   $0x4fa413e3 // fmla v3.4s, v31.4s, v4.s[1]
+	FLDPQ  192(R6), (F6, F7)
+	WORD   $0x4f8518c2 // fmla v2.4s, v6.4s, v5.s[2]
+	WORD   $0x4f8518e3 // fmla v3.4s, v7.4s, v5.s[2]
+	FLDPQ  448(R6), (F8, F9)
+	WORD   $0x4f841900 // fmla v0.4s, v8.4s, v4.s[2]
+	WORD   $0x4f841921 // fmla v1.4s, v9.4s, v4.s[2]
+	FLDPQ  704(R6), (F10, F11)
+	WORD   $0x4f841942 // fmla v2.4s, v10.4s, v4.s[2]
+	WORD   $0x4f841963 // fmla v3.4s, v11.4s, v4.s[2]
+	FLDPQ  224(R6), (F12, F13)
+	WORD   $0x4fa51982 // fmla v2.4s, v12.4s, v5.s[3]
+	WORD   $0x4fa519a3 // fmla v3.4s, v13.4s, v5.s[3]
+	FLDPQ  480(R6), (F14, F15)
+	WORD   $0x4fa419c0 // fmla v0.4s, v14.4s, v4.s[3]
+	WORD   $0x4fa419e1 // fmla v1.4s, v15.4s, v4.s[3]
+	FLDPQ  736(R6), (F16, F17)
+	WORD   $0x4fa41a02 // fmla v2.4s, v16.4s, v4.s[3]
+	WORD   $0x4fa41a23 // fmla v3.4s, v17.4s, v4.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK3P1O1_t2_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK3P1O1_t2_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK3P1O1_t2_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F4, F5)
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	FLDPQ  32(R12), (F6, F7)
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+
+NEONRestoreK3P1O1_t2_relu:
+	CBZ    R25, NEONRestoreK3P1O1_t2_store
+	VEOR   V4.B16, V4.B16, V4.B16
+	WORD   $0x4e24f400 // fmax v0.4s, v0.4s, v4.4s
+	WORD   $0x4e24f421 // fmax v1.4s, v1.4s, v4.4s
+	WORD   $0x4e24f442 // fmax v2.4s, v2.4s, v4.4s
+	WORD   $0x4e24f463 // fmax v3.4s, v3.4s, v4.4s
+
+NEONRestoreK3P1O1_t2_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	ADD    $32, R1
+	ADD    $64, R2
+	SUB    $2, R4
+	B      NEONRestoreK3P1O1_loop
+
+NEONRestoreK3P1O1_blk1:
+
+	// 1 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK3P1O1_t1_icb:
+	MOVD   R22, R11
+
+NEONRestoreK3P1O1_t1_kh:
+	FMOVQ  (R5), F2
+	FLDPQ  256(R6), (F7, F8)
+	WORD   $0x4f8210e0 // fmla v0.4s, v7.4s, v2.s[0]
+	WORD   $0x4f821101 // fmla v1.4s, v8.4s, v2.s[0]
+	FLDPQ  288(R6), (F9, F10)
+	WORD   $0x4fa21120 // fmla v0.4s, v9.4s, v2.s[1]
+	WORD   $0x4fa21141 // fmla v1.4s, v10.4s, v2.s[1]
+	FLDPQ  320(R6), (F11, F12)
+	WORD   $0x4f821960 // fmla v0.4s, v11.4s, v2.s[2]
+	WORD   $0x4f821981 // fmla v1.4s, v12.4s, v2.s[2]
+	FLDPQ  352(R6), (F13, F14)
+	WORD   $0x4fa219a0 // fmla v0.4s, v13.4s, v2.s[3]
+	WORD   $0x4fa219c1 // fmla v1.4s, v14.4s, v2.s[3]
+	FMOVQ  16(R5), F2
+	FLDPQ  384(R6), (F15, F16)
+	WORD   $0x4f8211e0 // fmla v0.4s, v15.4s, v2.s[0]
+	WORD   $0x4f821201 // fmla v1.4s, v16.4s, v2.s[0]
+	FLDPQ  416(R6), (F17, F18)
+	WORD   $0x4fa21220 // fmla v0.4s, v17.4s, v2.s[1]
+	WORD   $0x4fa21241 // fmla v1.4s, v18.4s, v2.s[1]
+	FLDPQ  448(R6), (F19, F20)
+	WORD   $0x4f821a60 // fmla v0.4s, v19.4s, v2.s[2]
+	WORD   $0x4f821a81 // fmla v1.4s, v20.4s, v2.s[2]
+	FLDPQ  480(R6), (F21, F22)
+	WORD   $0x4fa21aa0 // fmla v0.4s, v21.4s, v2.s[3]
+	WORD   $0x4fa21ac1 // fmla v1.4s, v22.4s, v2.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK3P1O1_t1_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK3P1O1_t1_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK3P1O1_t1_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F2, F3)
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+
+NEONRestoreK3P1O1_t1_relu:
+	CBZ    R25, NEONRestoreK3P1O1_t1_store
+	VEOR   V2.B16, V2.B16, V2.B16
+	WORD   $0x4e22f400 // fmax v0.4s, v0.4s, v2.4s
+	WORD   $0x4e22f421 // fmax v1.4s, v1.4s, v2.4s
+
+NEONRestoreK3P1O1_t1_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	ADD    $0, R1
+	ADD    $32, R2
+	SUB    $1, R4
+	B      NEONRestoreK3P1O1_loop
+
+NEONRestoreK3P1O1_done:
+	RET
+
+// func NEONRestoreK4P1O1(p *Params)
+// Requires: ASIMD
+TEXT ·NEONRestoreK4P1O1(SB), NOSPLIT, $0-8
+	MOVD   p+0(FP), R0
+	MOVD   16(R0), R2
+	MOVD   32(R0), R17
+	SUB    R2, R17, R3
+	MOVD   (R0), R1
+	MOVD   40(R0), R4
+	MOVD   112(R0), R13
+	MOVD   136(R0), R14
+	MOVD   56(R0), R24
+	MOVD   64(R0), R22
+	MOVD   152(R0), R25
+	MOVD   88(R0), R16
+	MOVD   128(R0), R19
+	MUL    R22, R16, R26
+	MOVD   80(R0), R20
+	SUB    R26, R20, R20
+	MUL    R22, R19, R26
+	MOVD   120(R0), R21
+	SUB    R26, R21, R21
+
+NEONRestoreK4P1O1_loop:
+	CMP    $20, R4
+	BGE    NEONRestoreK4P1O1_blk10
+	CMP    $11, R4
+	BLE    NEONRestoreK4P1O1_rest
+	ADD    $1, R4, R26
+	LSR    $2, R26
+	LSL    $1, R26
+	B      NEONRestoreK4P1O1_dispatch
+
+NEONRestoreK4P1O1_rest:
+	CBZ    R4, NEONRestoreK4P1O1_done
+	MOVD   R4, R26
+
+NEONRestoreK4P1O1_dispatch:
+	CMP    $11, R26
+	BEQ    NEONRestoreK4P1O1_blk11
+	CMP    $10, R26
+	BEQ    NEONRestoreK4P1O1_blk10
+	CMP    $9, R26
+	BEQ    NEONRestoreK4P1O1_blk9
+	CMP    $8, R26
+	BEQ    NEONRestoreK4P1O1_blk8
+	CMP    $7, R26
+	BEQ    NEONRestoreK4P1O1_blk7
+	CMP    $6, R26
+	BEQ    NEONRestoreK4P1O1_blk6
+	CMP    $5, R26
+	BEQ    NEONRestoreK4P1O1_blk5
+	CMP    $4, R26
+	BEQ    NEONRestoreK4P1O1_blk4
+	CMP    $3, R26
+	BEQ    NEONRestoreK4P1O1_blk3
+	CMP    $2, R26
+	BEQ    NEONRestoreK4P1O1_blk2
+	CMP    $1, R26
+	BEQ    NEONRestoreK4P1O1_blk1
+	B      NEONRestoreK4P1O1_done
+
+NEONRestoreK4P1O1_blk11:
+
+	// 11 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	VMOV   V0.B16, V16.B16
+	VMOV   V1.B16, V17.B16
+	VMOV   V0.B16, V18.B16
+	VMOV   V1.B16, V19.B16
+	VMOV   V0.B16, V20.B16
+	VMOV   V1.B16, V21.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK4P1O1_t11_icb:
+	MOVD   R22, R11
+
+NEONRestoreK4P1O1_t11_kh:
+	FMOVQ  (R5), F22
+	FMOVQ  32(R5), F23
+	FMOVQ  64(R5), F24
+	FMOVQ  96(R5), F25
+	FMOVQ  128(R5), F26
+	FMOVQ  160(R5), F27
+	FMOVQ  192(R5), F28
+	FLDPQ  (R6), (F29, F30)
+	WORD   $0x4f9813a2 // fmla v2.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813c3 // fmla v3.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9913a6 // fmla v6.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9913c7 // fmla v7.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9a13aa // fmla v10.4s, v29.4s, v26.s[0]
+	WORD   $0x4f9a13cb // fmla v11.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9b13ae // fmla v14.4s, v29.4s, v27.s[0]
+	WORD   $0x4f9b13cf // fmla v15.4s, v30.4s, v27.s[0]
+	WORD   $0x4f9c13b2 // fmla v18.4s, v29.4s, v28.s[0]
+	WORD   $0x4f9c13d3 // fmla v19.4s, v30.4s, v28.s[0]
+	FLDPQ  256(R6), (F29, F30)
+	WORD   $0x4f9713a0 // fmla v0.4s, v29.4s, v23.s[0]
+	WORD   $0x4f9713c1 // fmla v1.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9813a4 // fmla v4.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813c5 // fmla v5.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9913a8 // fmla v8.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9913c9 // fmla v9.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9a13ac // fmla v12.4s, v29.4s, v26.s[0]
+	WORD   $0x4f9a13cd // fmla v13.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9b13b0 // fmla v16.4s, v29.4s, v27.s[0]
+	WORD   $0x4f9b13d1 // fmla v17.4s, v30.4s, v27.s[0]
+	WORD   $0x4f9c13b4 // fmla v20.4s, v29.4s, v28.s[0]
+	WORD   $0x4f9c13d5 // fmla v21.4s, v30.4s, v28.s[0]
+	FLDPQ  512(R6), (F29, F30)
+	WORD   $0x4f9713a2 // fmla v2.4s, v29.4s, v23.s[0]
+	WORD   $0x4f9713c3 // fmla v3.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9813a6 // fmla v6.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813c7 // fmla v7.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9913aa // fmla v10.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9913cb // fmla v11.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9a13ae // fmla v14.4s, v29.4s, v26.s[0]
+	WORD   $0x4f9a13cf // fmla v15.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9b13b2 // fmla v18.4s, v29.4s, v27.s[0]
+	WORD   $0x4f9b13d3 // fmla v19.4s, v30.4s, v27.s[0]
+	FLDPQ  768(R6), (F29, F30)
+	WORD   $0x4f9613a0 // fmla v0.4s, v29.4s, v22.s[0]
+	WORD   $0x4f9613c1 // fmla v1.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9713a4 // fmla v4.4s, v29.4s, v23.s[0]
+	WORD   $0x4f9713c5 // fmla v5.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9813a8 // fmla v8.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813c9 // fmla v9.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9913ac // fmla v12.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9913cd // fmla v13.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9a13b0 // fmla v16.4s, v29.4s, v26.s[0]
+	WORD   $0x4f9a13d1 // fmla v17.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9b13b4 // fmla v20.4s, v29.4s, v27.s[0]
+	WORD   $0x4f9b13d5 // fmla v21.4s, v30.4s, v27.s[0]
+	FLDPQ  32(R6), (F29, F30)
+	WORD   $0x4fb813a2 // fmla v2.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb813c3 // fmla v3.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb913a6 // fmla v6.4s, v29.4s, v25.s[1]
+	WORD   $0x4fb913c7 // fmla v7.4s, v30.4s, v25.s[1]
+	WORD   $0x4fba13aa // fmla v10.4s, v29.4s, v26.s[1]
+	WORD   $0x4fba13cb // fmla v11.4s, v30.4s, v26.s[1]
+	WORD   $0x4fbb13ae // fmla v14.4s, v29.4s, v27.s[1]
+	WORD   $0x4fbb13cf // fmla v15.4s, v30.4s, v27.s[1]
+	WORD   $0x4fbc13b2 // fmla v18.4s, v29.4s, v28.s[1]
+	WORD   $0x4fbc13d3 // fmla v19.4s, v30.4s, v28.s[1]
+	FLDPQ  288(R6), (F29, F30)
+	WORD   $0x4fb713a0 // fmla v0.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb713c1 // fmla v1.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb813a4 // fmla v4.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb813c5 // fmla v5.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb913a8 // fmla v8.4s, v29.4s, v25.s[1]
+	WORD   $0x4fb913c9 // fmla v9.4s, v30.4s, v25.s[1]
+	WORD   $0x4fba13ac // fmla v12.4s, v29.4s, v26.s[1]
+	WORD   $0x4fba13cd // fmla v13.4s, v30.4s, v26.s[1]
+	WORD   $0x4fbb13b0 // fmla v16.4s, v29.4s, v27.s[1]
+	WORD   $0x4fbb13d1 // fmla v17.4s, v30.4s, v27.s[1]
+	WORD   $0x4fbc13b4 // fmla v20.4s, v29.4s, v28.s[1]
+	WORD   $0x4fbc13d5 // fmla v21.4s, v30.4s, v28.s[1]
+	FLDPQ  544(R6), (F29, F30)
+	WORD   $0x4fb713a2 // fmla v2.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb713c3 // fmla v3.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb813a6 // fmla v6.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb813c7 // fmla v7.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb913aa // fmla v10.4s, v29.4s, v25.s[1]
+	WORD   $0x4fb913cb // fmla v11.4s, v30.4s, v25.s[1]
+	WORD   $0x4fba13ae // fmla v14.4s, v29.4s, v26.s[1]
+	WORD   $0x4fba13cf // fmla v15.4s, v30.4s, v26.s[1]
+	WORD   $0x4fbb13b2 // fmla v18.4s, v29.4s, v27.s[1]
+	WORD   $0x4fbb13d3 // fmla v19.4s, v30.4s, v27.s[1]
+	FLDPQ  800(R6), (F29, F30)
+	WORD   $0x4fb613a0 // fmla v0.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb613c1 // fmla v1.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb713a4 // fmla v4.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb713c5 // fmla v5.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb813a8 // fmla v8.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb813c9 // fmla v9.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb913ac // fmla v12.4s, v29.4s, v25.s[1]
+	WORD   $0x4fb913cd // fmla v13.4s, v30.4s, v25.s[1]
+	WORD   $0x4fba13b0 // fmla v16.4s, v29.4s, v26.s[1]
+	WORD   $0x4fba13d1 // fmla v17.4s, v30.4s, v26.s[1]
+	WORD   $0x4fbb13b4 // fmla v20.4s, v29.4s, v27.s[1]
+	WORD   $0x4fbb13d5 // fmla v21.4s, v30.4s, v27.s[1]
+	FLDPQ  64(R6), (F29, F30)
+	WORD   $0x4f981ba2 // fmla v2.4s, v29.4s, v24.s[2]
+	WORD   $0x4f981bc3 // fmla v3.4s, v30.4s, v24.s[2]
+	WORD   $0x4f991ba6 // fmla v6.4s, v29.4s, v25.s[2]
+	WORD   $0x4f991bc7 // fmla v7.4s, v30.4s, v25.s[2]
+	WORD   $0x4f9a1baa // fmla v10.4s, v29.4s, v26.s[2]
+	WORD   $0x4f9a1bcb // fmla v11.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9b1bae // fmla v14.4s, v29.4s, v27.s[2]
+	WORD   $0x4f9b1bcf // fmla v15.4s, v30.4s, v27.s[2]
+	WORD   $0x4f9c1bb2 // fmla v18.4s, v29.4s, v28.s[2]
+	WORD   $0x4f9c1bd3 // fmla v19.4s, v30.4s, v28.s[2]
+	FLDPQ  320(R6), (F29, F30)
+	WORD   $0x4f971ba0 // fmla v0.4s, v29.4s, v23.s[2]
+	WORD   $0x4f971bc1 // fmla v1.4s, v30.4s, v23.s[2]
+	WORD   $0x4f981ba4 // fmla v4.4s, v29.4s, v24.s[2]
+	WORD   $0x4f981bc5 // fmla v5.4s, v30.4s, v24.s[2]
+	WORD   $0x4f991ba8 // fmla v8.4s, v29.4s, v25.s[2]
+	WORD   $0x4f991bc9 // fmla v9.4s, v30.4s, v25.s[2]
+	WORD   $0x4f9a1bac // fmla v12.4s, v29.4s, v26.s[2]
+	WORD   $0x4f9a1bcd // fmla v13.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9b1bb0 // fmla v16.4s, v29.4s, v27.s[2]
+	WORD   $0x4f9b1bd1 // fmla v17.4s, v30.4s, v27.s[2]
+	WORD   $0x4f9c1bb4 // fmla v20.4s, v29.4s, v28.s[2]
+	WORD   $0x4f9c1bd5 // fmla v21.4s, v30.4s, v28.s[2]
+	FLDPQ  576(R6), (F29, F30)
+	WORD   $0x4f971ba2 // fmla v2.4s, v29.4s, v23.s[2]
+	WORD   $0x4f971bc3 // fmla v3.4s, v30.4s, v23.s[2]
+	WORD   $0x4f981ba6 // fmla v6.4s, v29.4s, v24.s[2]
+	WORD   $0x4f981bc7 // fmla v7.4s, v30.4s, v24.s[2]
+	WORD   $0x4f991baa // fmla v10.4s, v29.4s, v25.s[2]
+	WORD   $0x4f991bcb // fmla v11.4s, v30.4s, v25.s[2]
+	WORD   $0x4f9a1bae // fmla v14.4s, v29.4s, v26.s[2]
+	WORD   $0x4f9a1bcf // fmla v15.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9b1bb2 // fmla v18.4s, v29.4s, v27.s[2]
+	WORD   $0x4f9b1bd3 // fmla v19.4s, v30.4s, v27.s[2]
+	FLDPQ  832(R6), (F29, F30)
+	WORD   $0x4f961ba0 // fmla v0.4s, v29.4s, v22.s[2]
+	WORD   $0x4f961bc1 // fmla v1.4s, v30.4s, v22.s[2]
+	WORD   $0x4f971ba4 // fmla v4.4s, v29.4s, v23.s[2]
+	WORD   $0x4f971bc5 // fmla v5.4s, v30.4s, v23.s[2]
+	WORD   $0x4f981ba8 // fmla v8.4s, v29.4s, v24.s[2]
+	WORD   $0x4f981bc9 // fmla v9.4s, v30.4s, v24.s[2]
+	WORD   $0x4f991bac // fmla v12.4s, v29.4s, v25.s[2]
+	WORD   $0x4f991bcd // fmla v13.4s, v30.4s, v25.s[2]
+	WORD   $0x4f9a1bb0 // fmla v16.4s, v29.4s, v26.s[2]
+	WORD   $0x4f9a1bd1 // fmla v17.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9b1bb4 // fmla v20.4s, v29.4s, v27.s[2]
+	WORD   $0x4f9b1bd5 // fmla v21.4s, v30.4s, v27.s[2]
+	FLDPQ  96(R6), (F29, F30)
+	WORD   $0x4fb81ba2 // fmla v2.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bc3 // fmla v3.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb91ba6 // fmla v6.4s, v29.4s, v25.s[3]
+	WORD   $0x4fb91bc7 // fmla v7.4s, v30.4s, v25.s[3]
+	WORD   $0x4fba1baa // fmla v10.4s, v29.4s, v26.s[3]
+	WORD   $0x4fba1bcb // fmla v11.4s, v30.4s, v26.s[3]
+	WORD   $0x4fbb1bae // fmla v14.4s, v29.4s, v27.s[3]
+	WORD   $0x4fbb1bcf // fmla v15.4s, v30.4s, v27.s[3]
+	WORD   $0x4fbc1bb2 // fmla v18.4s, v29.4s, v28.s[3]
+	WORD   $0x4fbc1bd3 // fmla v19.4s, v30.4s, v28.s[3]
+	FLDPQ  352(R6), (F29, F30)
+	WORD   $0x4fb71ba0 // fmla v0.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb71bc1 // fmla v1.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb81ba4 // fmla v4.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bc5 // fmla v5.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb91ba8 // fmla v8.4s, v29.4s, v25.s[3]
+	WORD   $0x4fb91bc9 // fmla v9.4s, v30.4s, v25.s[3]
+	WORD   $0x4fba1bac // fmla v12.4s, v29.4s, v26.s[3]
+	WORD   $0x4fba1bcd // fmla v13.4s, v30.4s, v26.s[3]
+	WORD   $0x4fbb1bb0 // fmla v16.4s, v29.4s, v27.s[3]
+	WORD   $0x4fbb1bd1 // fmla v17.4s, v30.4s, v27.s[3]
+	WORD   $0x4fbc1bb4 // fmla v20.4s, v29.4s, v28.s[3]
+	WORD   $0x4fbc1bd5 // fmla v21.4s, v30.4s, v28.s[3]
+	FLDPQ  608(R6), (F29, F30)
+	WORD   $0x4fb71ba2 // fmla v2.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb71bc3 // fmla v3.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb81ba6 // fmla v6.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bc7 // fmla v7.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb91baa // fmla v10.4s, v29.4s, v25.s[3]
+	WORD   $0x4fb91bcb // fmla v11.4s, v30.4s, v25.s[3]
+	WORD   $0x4fba1bae // fmla v14.4s, v29.4s, v26.s[3]
+	WORD   $0x4fba1bcf // fmla v15.4s, v30.4s, v26.s[3]
+	WORD   $0x4fbb1bb2 // fmla v18.4s, v29.4s, v27.s[3]
+	WORD   $0x4fbb1bd3 // fmla v19.4s, v30.4s, v27.s[3]
+	FLDPQ  864(R6), (F29, F30)
+	WORD   $0x4fb61ba0 // fmla v0.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb61bc1 // fmla v1.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb71ba4 // fmla v4.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb71bc5 // fmla v5.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb81ba8 // fmla v8.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bc9 // fmla v9.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb91bac // fmla v12.4s, v29.4s, v25.s[3]
+	WORD   $0x4fb91bcd // fmla v13.4s, v30.4s, v25.s[3]
+	WORD   $0x4fba1bb0 // fmla v16.4s, v29.4s, v26.s[3]
+	WORD   $0x4fba1bd1 // fmla v17.4s, v30.4s, v26.s[3]
+	WORD   $0x4fbb1bb4 // fmla v20.4s, v29.4s, v27.s[3]
+	WORD   $0x4fbb1bd5 // fmla v21.4s, v30.4s, v27.s[3]
+	FMOVQ  16(R5), F22
+	FMOVQ  48(R5), F23
+	FMOVQ  80(R5), F24
+	FMOVQ  112(R5), F25
+	FMOVQ  144(R5), F26
+	FMOVQ  176(R5), F27
+	FMOVQ  208(R5), F28
+	FLDPQ  128(R6), (F29, F30)
+	WORD   $0x4f9813a2 // fmla v2.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813c3 // fmla v3.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9913a6 // fmla v6.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9913c7 // fmla v7.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9a13aa // fmla v10.4s, v29.4s, v26.s[0]
+	WORD   $0x4f9a13cb // fmla v11.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9b13ae // fmla v14.4s, v29.4s, v27.s[0]
+	WORD   $0x4f9b13cf // fmla v15.4s, v30.4s, v27.s[0]
+	WORD   $0x4f9c13b2 // fmla v18.4s, v29.4s, v28.s[0]
+	WORD   $0x4f9c13d3 // fmla v19.4s, v30.4s, v28.s[0]
+	FLDPQ  384(R6), (F29, F30)
+	WORD   $0x4f9713a0 // fmla v0.4s, v29.4s, v23.s[0]
+	WORD   $0x4f9713c1 // fmla v1.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9813a4 // fmla v4.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813c5 // fmla v5.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9913a8 // fmla v8.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9913c9 // fmla v9.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9a13ac // fmla v12.4s, v29.4s, v26.s[0]
+	WORD   $0x4f9a13cd // fmla v13.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9b13b0 // fmla v16.4s, v29.4s, v27.s[0]
+	WORD   $0x4f9b13d1 // fmla v17.4s, v30.4s, v27.s[0]
+	WORD   $0x4f9c13b4 // fmla v20.4s, v29.4s, v28.s[0]
+	WORD   $0x4f9c13d5 // fmla v21.4s, v30.4s, v28.s[0]
+	FLDPQ  640(R6), (F29, F30)
+	WORD   $0x4f9713a2 // fmla v2.4s, v29.4s, v23.s[0]
+	WORD   $0x4f9713c3 // fmla v3.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9813a6 // fmla v6.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813c7 // fmla v7.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9913aa // fmla v10.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9913cb // fmla v11.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9a13ae // fmla v14.4s, v29.4s, v26.s[0]
+	WORD   $0x4f9a13cf // fmla v15.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9b13b2 // fmla v18.4s, v29.4s, v27.s[0]
+	WORD   $0x4f9b13d3 // fmla v19.4s, v30.4s, v27.s[0]
+	FLDPQ  896(R6), (F29, F30)
+	WORD   $0x4f9613a0 // fmla v0.4s, v29.4s, v22.s[0]
+	WORD   $0x4f9613c1 // fmla v1.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9713a4 // fmla v4.4s, v29.4s, v23.s[0]
+	WORD   $0x4f9713c5 // fmla v5.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9813a8 // fmla v8.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813c9 // fmla v9.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9913ac // fmla v12.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9913cd // fmla v13.4s, v30.4s, v25.s[0]
+	WORD   $0x4f9a13b0 // fmla v16.4s, v29.4s, v26.s[0]
+	WORD   $0x4f9a13d1 // fmla v17.4s, v30.4s, v26.s[0]
+	WORD   $0x4f9b13b4 // fmla v20.4s, v29.4s, v27.s[0]
+	WORD   $0x4f9b13d5 // fmla v21.4s, v30.4s, v27.s[0]
+	FLDPQ  160(R6), (F29, F30)
+	WORD   $0x4fb813a2 // fmla v2.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb813c3 // fmla v3.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb913a6 // fmla v6.4s, v29.4s, v25.s[1]
+	WORD   $0x4fb913c7 // fmla v7.4s, v30.4s, v25.s[1]
+	WORD   $0x4fba13aa // fmla v10.4s, v29.4s, v26.s[1]
+	WORD   $0x4fba13cb // fmla v11.4s, v30.4s, v26.s[1]
+	WORD   $0x4fbb13ae // fmla v14.4s, v29.4s, v27.s[1]
+	WORD   $0x4fbb13cf // fmla v15.4s, v30.4s, v27.s[1]
+	WORD   $0x4fbc13b2 // fmla v18.4s, v29.4s, v28.s[1]
+	WORD   $0x4fbc13d3 // fmla v19.4s, v30.4s, v28.s[1]
+	FLDPQ  416(R6), (F29, F30)
+	WORD   $0x4fb713a0 // fmla v0.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb713c1 // fmla v1.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb813a4 // fmla v4.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb813c5 // fmla v5.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb913a8 // fmla v8.4s, v29.4s, v25.s[1]
+	WORD   $0x4fb913c9 // fmla v9.4s, v30.4s, v25.s[1]
+	WORD   $0x4fba13ac // fmla v12.4s, v29.4s, v26.s[1]
+	WORD   $0x4fba13cd // fmla v13.4s, v30.4s, v26.s[1]
+	WORD   $0x4fbb13b0 // fmla v16.4s, v29.4s, v27.s[1]
+	WORD   $0x4fbb13d1 // fmla v17.4s, v30.4s, v27.s[1]
+	WORD   $0x4fbc13b4 // fmla v20.4s, v29.4s, v28.s[1]
+	WORD   $0x4fbc13d5 // fmla v21.4s, v30.4s, v28.s[1]
+	FLDPQ  672(R6), (F29, F30)
+	WORD   $0x4fb713a2 // fmla v2.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb713c3 // fmla v3.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb813a6 // fmla v6.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb813c7 // fmla v7.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb913aa // fmla v10.4s, v29.4s, v25.s[1]
+	WORD   $0x4fb913cb // fmla v11.4s, v30.4s, v25.s[1]
+	WORD   $0x4fba13ae // fmla v14.4s, v29.4s, v26.s[1]
+	WORD   $0x4fba13cf // fmla v15.4s, v30.4s, v26.s[1]
+	WORD   $0x4fbb13b2 // fmla v18.4s, v29.4s, v27.s[1]
+	WORD   $0x4fbb13d3 // fmla v19.4s, v30.4s, v27.s[1]
+	FLDPQ  928(R6), (F29, F30)
+	WORD   $0x4fb613a0 // fmla v0.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb613c1 // fmla v1.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb713a4 // fmla v4.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb713c5 // fmla v5.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb813a8 // fmla v8.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb813c9 // fmla v9.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb913ac // fmla v12.4s, v29.4s, v25.s[1]
+	WORD   $0x4fb913cd // fmla v13.4s, v30.4s, v25.s[1]
+	WORD   $0x4fba13b0 // fmla v16.4s, v29.4s, v26.s[1]
+	WORD   $0x4fba13d1 // fmla v17.4s, v30.4s, v26.s[1]
+	WORD   $0x4fbb13b4 // fmla v20.4s, v29.4s, v27.s[1]
+	WORD   $0x4fbb13d5 // fmla v21.4s, v30.4s, v27.s[1]
+	FLDPQ  192(R6), (F29, F30)
+	WORD   $0x4f981ba2 // fmla v2.4s, v29.4s, v24.s[2]
+	WORD   $0x4f981bc3 // fmla v3.4s, v30.4s, v24.s[2]
+	WORD   $0x4f991ba6 // fmla v6.4s, v29.4s, v25.s[2]
+	WORD   $0x4f991bc7 // fmla v7.4s, v30.4s, v25.s[2]
+	WORD   $0x4f9a1baa // fmla v10.4s, v29.4s, v26.s[2]
+	WORD   $0x4f9a1bcb // fmla v11.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9b1bae // fmla v14.4s, v29.4s, v27.s[2]
+	WORD   $0x4f9b1bcf // fmla v15.4s, v30.4s, v27.s[2]
+	WORD   $0x4f9c1bb2 // fmla v18.4s, v29.4s, v28.s[2]
+	WORD   $0x4f9c1bd3 // fmla v19.4s, v30.4s, v28.s[2]
+	FLDPQ  448(R6), (F29, F30)
+	WORD   $0x4f971ba0 // fmla v0.4s, v29.4s, v23.s[2]
+	WORD   $0x4f971bc1 // fmla v1.4s, v30.4s, v23.s[2]
+	WORD   $0x4f981ba4 // fmla v4.4s, v29.4s, v24.s[2]
+	WORD   $0x4f981bc5 // fmla v5.4s, v30.4s, v24.s[2]
+	WORD   $0x4f991ba8 // fmla v8.4s, v29.4s, v25.s[2]
+	WORD   $0x4f991bc9 // fmla v9.4s, v30.4s, v25.s[2]
+	WORD   $0x4f9a1bac // fmla v12.4s, v29.4s, v26.s[2]
+	WORD   $0x4f9a1bcd // fmla v13.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9b1bb0 // fmla v16.4s, v29.4s, v27.s[2]
+	WORD   $0x4f9b1bd1 // fmla v17.4s, v30.4s, v27.s[2]
+	WORD   $0x4f9c1bb4 // fmla v20.4s, v29.4s, v28.s[2]
+	WORD   $0x4f9c1bd5 // fmla v21.4s, v30.4s, v28.s[2]
+	FLDPQ  704(R6), (F29, F30)
+	WORD   $0x4f971ba2 // fmla v2.4s, v29.4s, v23.s[2]
+	WORD   $0x4f971bc3 // fmla v3.4s, v30.4s, v23.s[2]
+	WORD   $0x4f981ba6 // fmla v6.4s, v29.4s, v24.s[2]
+	WORD   $0x4f981bc7 // fmla v7.4s, v30.4s, v24.s[2]
+	WORD   $0x4f991baa // fmla v10.4s, v29.4s, v25.s[2]
+	WORD   $0x4f991bcb // fmla v11.4s, v30.4s, v25.s[2]
+	WORD   $0x4f9a1bae // fmla v14.4s, v29.4s, v26.s[2]
+	WORD   $0x4f9a1bcf // fmla v15.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9b1bb2 // fmla v18.4s, v29.4s, v27.s[2]
+	WORD   $0x4f9b1bd3 // fmla v19.4s, v30.4s, v27.s[2]
+	FLDPQ  960(R6), (F29, F30)
+	WORD   $0x4f961ba0 // fmla v0.4s, v29.4s, v22.s[2]
+	WORD   $0x4f961bc1 // fmla v1.4s, v30.4s, v22.s[2]
+	WORD   $0x4f971ba4 // fmla v4.4s, v29.4s, v23.s[2]
+	WORD   $0x4f971bc5 // fmla v5.4s, v30.4s, v23.s[2]
+	WORD   $0x4f981ba8 // fmla v8.4s, v29.4s, v24.s[2]
+	WORD   $0x4f981bc9 // fmla v9.4s, v30.4s, v24.s[2]
+	WORD   $0x4f991bac // fmla v12.4s, v29.4s, v25.s[2]
+	WORD   $0x4f991bcd // fmla v13.4s, v30.4s, v25.s[2]
+	WORD   $0x4f9a1bb0 // fmla v16.4s, v29.4s, v26.s[2]
+	WORD   $0x4f9a1bd1 // fmla v17.4s, v30.4s, v26.s[2]
+	WORD   $0x4f9b1bb4 // fmla v20.4s, v29.4s, v27.s[2]
+	WORD   $0x4f9b1bd5 // fmla v21.4s, v30.4s, v27.s[2]
+	FLDPQ  224(R6), (F29, F30)
+	WORD   $0x4fb81ba2 // fmla v2.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bc3 // fmla v3.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb91ba6 // fmla v6.4s, v29.4s, v25.s[3]
+	WORD   $0x4fb91bc7 // fmla v7.4s, v30.4s, v25.s[3]
+	WORD   $0x4fba1baa // fmla v10.4s, v29.4s, v26.s[3]
+	WORD   $0x4fba1bcb // fmla v11.4s, v30.4s, v26.s[3]
+	WORD   $0x4fbb1bae // fmla v14.4s, v29.4s, v27.s[3]
+	WORD   $0x4fbb1bcf // fmla v15.4s, v30.4s, v27.s[3]
+	WORD   $0x4fbc1bb2 // fmla v18.4s, v29.4s, v28.s[3]
+	WORD   $0x4fbc1bd3 // fmla v19.4s, v30.4s, v28.s[3]
+	FLDPQ  480(R6), (F29, F30)
+	WORD   $0x4fb71ba0 // fmla v0.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb71bc1 // fmla v1.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb81ba4 // fmla v4.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bc5 // fmla v5.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb91ba8 // fmla v8.4s, v29.4s, v25.s[3]
+	WORD   $0x4fb91bc9 // fmla v9.4s, v30.4s, v25.s[3]
+	WORD   $0x4fba1bac // fmla v12.4s, v29.4s, v26.s[3]
+	WORD   $0x4fba1bcd // fmla v13.4s, v30.4s, v26.s[3]
+	WORD   $0x4fbb1bb0 // fmla v16.4s, v29.4s, v27.s[3]
+	WORD   $0x4fbb1bd1 // fmla v17.4s, v30.4s, v27.s[3]
+	WORD   $0x4fbc1bb4 // fmla v20.4s, v29.4s, v28.s[3]
+	WORD   $0x4fbc1bd5 // fmla v21.4s, v30.4s, v28.s[3]
+	FLDPQ  736(R6), (F29, F30)
+	WORD   $0x4fb71ba2 // fmla v2.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb71bc3 // fmla v3.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb81ba6 // fmla v6.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bc7 // fmla v7.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb91baa // fmla v10.4s, v29.4s, v25.s[3]
+	WORD   $0x4fb91bcb // fmla v11.4s, v30.4s, v25.s[3]
+	WORD   $0x4fba1bae // fmla v14.4s, v29.4s, v26.s[3]
+	WORD   $0x4fba1bcf // fmla v15.4s, v30.4s, v26.s[3]
+	WORD   $0x4fbb1bb2 // fmla v18.4s, v29.4s, v27.s[3]
+	WORD   $0x4fbb1bd3 // fmla v19.4s, v30.4s, v27.s[3]
+	FLDPQ  992(R6), (F29, F30)
+	WORD   $0x4fb61ba0 // fmla v0.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb61bc1 // fmla v1.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb71ba4 // fmla v4.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb71bc5 // fmla v5.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb81ba8 // fmla v8.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bc9 // fmla v9.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb91bac // fmla v12.4s, v29.4s, v25.s[3]
+	WORD   $0x4fb91bcd // fmla v13.4s, v30.4s, v25.s[3]
+	WORD   $0x4fba1bb0 // fmla v16.4s, v29.4s, v26.s[3]
+	WORD   $0x4fba1bd1 // fmla v17.4s, v30.4s, v26.s[3]
+	WORD   $0x4fbb1bb4 // fmla v20.4s, v29.4s, v27.s[3]
+	WORD   $0x4fbb1bd5 // fmla v21.4s, v30.4s, v27.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK4P1O1_t11_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK4P1O1_t11_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK4P1O1_t11_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F22, F23)
+	WORD   $0x4e36d400 // fadd v0.4s, v0.4s, v22.4s
+	WORD   $0x4e37d421 // fadd v1.4s, v1.4s, v23.4s
+	FLDPQ  32(R12), (F24, F25)
+	WORD   $0x4e38d442 // fadd v2.4s, v2.4s, v24.4s
+	WORD   $0x4e39d463 // fadd v3.4s, v3.4s, v25.4s
+	FLDPQ  64(R12), (F26, F27)
+	WORD   $0x4e3ad484 // fadd v4.4s, v4.4s, v26.4s
+	WORD   $0x4e3bd4a5 // fadd v5.4s, v5.4s, v27.4s
+	FLDPQ  96(R12), (F28, F29)
+	WORD   $0x4e3cd4c6 // fadd v6.4s, v6.4s, v28.4s
+	WORD   $0x4e3dd4e7 // fadd v7.4s, v7.4s, v29.4s
+	FLDPQ  128(R12), (F30, F31)
+	WORD   $0x4e3ed508 // fadd v8.4s, v8.4s, v30.4s
+	WORD   $0x4e3fd529 // fadd v9.4s, v9.4s, v31.4s
+	FLDPQ  160(R12), (F22, F23)
+	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
+	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+	FLDPQ  192(R12), (F24, F25)
+	WORD   $0x4e38d58c // fadd v12.4s, v12.4s, v24.4s
+	WORD   $0x4e39d5ad // fadd v13.4s, v13.4s, v25.4s
+	FLDPQ  224(R12), (F26, F27)
+	WORD   $0x4e3ad5ce // fadd v14.4s, v14.4s, v26.4s
+	WORD   $0x4e3bd5ef // fadd v15.4s, v15.4s, v27.4s
+	FLDPQ  256(R12), (F28, F29)
+	WORD   $0x4e3cd610 // fadd v16.4s, v16.4s, v28.4s
+	WORD   $0x4e3dd631 // fadd v17.4s, v17.4s, v29.4s
+	FLDPQ  288(R12), (F30, F31)
+	WORD   $0x4e3ed652 // fadd v18.4s, v18.4s, v30.4s
+	WORD   $0x4e3fd673 // fadd v19.4s, v19.4s, v31.4s
+	FLDPQ  320(R12), (F22, F23)
+	WORD   $0x4e36d694 // fadd v20.4s, v20.4s, v22.4s
+	WORD   $0x4e37d6b5 // fadd v21.4s, v21.4s, v23.4s
+
+NEONRestoreK4P1O1_t11_relu:
+	CBZ    R25, NEONRestoreK4P1O1_t11_store
+	VEOR   V22.B16, V22.B16, V22.B16
+	WORD   $0x4e36f400 // fmax v0.4s, v0.4s, v22.4s
+	WORD   $0x4e36f421 // fmax v1.4s, v1.4s, v22.4s
+	WORD   $0x4e36f442 // fmax v2.4s, v2.4s, v22.4s
+	WORD   $0x4e36f463 // fmax v3.4s, v3.4s, v22.4s
+	WORD   $0x4e36f484 // fmax v4.4s, v4.4s, v22.4s
+	WORD   $0x4e36f4a5 // fmax v5.4s, v5.4s, v22.4s
+	WORD   $0x4e36f4c6 // fmax v6.4s, v6.4s, v22.4s
+	WORD   $0x4e36f4e7 // fmax v7.4s, v7.4s, v22.4s
+	WORD   $0x4e36f508 // fmax v8.4s, v8.4s, v22.4s
+	WORD   $0x4e36f529 // fmax v9.4s, v9.4s, v22.4s
+	WORD   $0x4e36f54a // fmax v10.4s, v10.4s, v22.4s
+	WORD   $0x4e36f56b // fmax v11.4s, v11.4s, v22.4s
+	WORD   $0x4e36f58c // fmax v12.4s, v12.4s, v22.4s
+	WORD   $0x4e36f5ad // fmax v13.4s, v13.4s, v22.4s
+	WORD   $0x4e36f5ce // fmax v14.4s, v14.4s, v22.4s
+	WORD   $0x4e36f5ef // fmax v15.4s, v15.4s, v22.4s
+	WORD   $0x4e36f610 // fmax v16.4s, v16.4s, v22.4s
+	WORD   $0x4e36f631 // fmax v17.4s, v17.4s, v22.4s
+	WORD   $0x4e36f652 // fmax v18.4s, v18.4s, v22.4s
+	WORD   $0x4e36f673 // fmax v19.4s, v19.4s, v22.4s
+	WORD   $0x4e36f694 // fmax v20.4s, v20.4s, v22.4s
+	WORD   $0x4e36f6b5 // fmax v21.4s, v21.4s, v22.4s
+
+NEONRestoreK4P1O1_t11_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	FSTPQ  (F16, F17), 256(R11)
+	FSTPQ  (F18, F19), 288(R11)
+	FSTPQ  (F20, F21), 320(R11)
+	ADD    $160, R1
+	ADD    $352, R2
+	SUB    $11, R4
+	B      NEONRestoreK4P1O1_loop
+
+NEONRestoreK4P1O1_blk10:
+
+	// 10 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	VMOV   V0.B16, V16.B16
+	VMOV   V1.B16, V17.B16
+	VMOV   V0.B16, V18.B16
+	VMOV   V1.B16, V19.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK4P1O1_t10_icb:
+	MOVD   R22, R11
+
+NEONRestoreK4P1O1_t10_kh:
+	FMOVQ  (R5), F20
+	FMOVQ  32(R5), F21
+	FMOVQ  64(R5), F22
+	FMOVQ  96(R5), F23
+	FMOVQ  128(R5), F24
+	FMOVQ  160(R5), F25
+	FMOVQ  192(R5), F26
+	FLDPQ  (R6), (F27, F28)
+	WORD   $0x4f961362 // fmla v2.4s, v27.4s, v22.s[0]
+	WORD   $0x4f961383 // fmla v3.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971366 // fmla v6.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971387 // fmla v7.4s, v28.4s, v23.s[0]
+	WORD   $0x4f98136a // fmla v10.4s, v27.4s, v24.s[0]
+	WORD   $0x4f98138b // fmla v11.4s, v28.4s, v24.s[0]
+	WORD   $0x4f99136e // fmla v14.4s, v27.4s, v25.s[0]
+	WORD   $0x4f99138f // fmla v15.4s, v28.4s, v25.s[0]
+	WORD   $0x4f9a1372 // fmla v18.4s, v27.4s, v26.s[0]
+	WORD   $0x4f9a1393 // fmla v19.4s, v28.4s, v26.s[0]
+	FLDPQ  256(R6), (F29, F30)
+	WORD   $0x4f9513a0 // fmla v0.4s, v29.4s, v21.s[0]
+	WORD   $0x4f9513c1 // fmla v1.4s, v30.4s, v21.s[0]
+	WORD   $0x4f9613a4 // fmla v4.4s, v29.4s, v22.s[0]
+	WORD   $0x4f9613c5 // fmla v5.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9713a8 // fmla v8.4s, v29.4s, v23.s[0]
+	WORD   $0x4f9713c9 // fmla v9.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9813ac // fmla v12.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813cd // fmla v13.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9913b0 // fmla v16.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9913d1 // fmla v17.4s, v30.4s, v25.s[0]
+	FLDPQ  512(R6), (F27, F28)
+	WORD   $0x4f951362 // fmla v2.4s, v27.4s, v21.s[0]
+	WORD   $0x4f951383 // fmla v3.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961366 // fmla v6.4s, v27.4s, v22.s[0]
+	WORD   $0x4f961387 // fmla v7.4s, v28.4s, v22.s[0]
+	WORD   $0x4f97136a // fmla v10.4s, v27.4s, v23.s[0]
+	WORD   $0x4f97138b // fmla v11.4s, v28.4s, v23.s[0]
+	WORD   $0x4f98136e // fmla v14.4s, v27.4s, v24.s[0]
+	WORD   $0x4f98138f // fmla v15.4s, v28.4s, v24.s[0]
+	WORD   $0x4f991372 // fmla v18.4s, v27.4s, v25.s[0]
+	WORD   $0x4f991393 // fmla v19.4s, v28.4s, v25.s[0]
+	FLDPQ  768(R6), (F29, F30)
+	WORD   $0x4f9413a0 // fmla v0.4s, v29.4s, v20.s[0]
+	WORD   $0x4f9413c1 // fmla v1.4s, v30.4s, v20.s[0]
+	WORD   $0x4f9513a4 // fmla v4.4s, v29.4s, v21.s[0]
+	WORD   $0x4f9513c5 // fmla v5.4s, v30.4s, v21.s[0]
+	WORD   $0x4f9613a8 // fmla v8.4s, v29.4s, v22.s[0]
+	WORD   $0x4f9613c9 // fmla v9.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9713ac // fmla v12.4s, v29.4s, v23.s[0]
+	WORD   $0x4f9713cd // fmla v13.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9813b0 // fmla v16.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813d1 // fmla v17.4s, v30.4s, v24.s[0]
+	FLDPQ  32(R6), (F27, F28)
+	WORD   $0x4fb61362 // fmla v2.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb61383 // fmla v3.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71366 // fmla v6.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71387 // fmla v7.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb8136a // fmla v10.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb8138b // fmla v11.4s, v28.4s, v24.s[1]
+	WORD   $0x4fb9136e // fmla v14.4s, v27.4s, v25.s[1]
+	WORD   $0x4fb9138f // fmla v15.4s, v28.4s, v25.s[1]
+	WORD   $0x4fba1372 // fmla v18.4s, v27.4s, v26.s[1]
+	WORD   $0x4fba1393 // fmla v19.4s, v28.4s, v26.s[1]
+	FLDPQ  288(R6), (F29, F30)
+	WORD   $0x4fb513a0 // fmla v0.4s, v29.4s, v21.s[1]
+	WORD   $0x4fb513c1 // fmla v1.4s, v30.4s, v21.s[1]
+	WORD   $0x4fb613a4 // fmla v4.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb613c5 // fmla v5.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb713a8 // fmla v8.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb713c9 // fmla v9.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb813ac // fmla v12.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb813cd // fmla v13.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb913b0 // fmla v16.4s, v29.4s, v25.s[1]
+	WORD   $0x4fb913d1 // fmla v17.4s, v30.4s, v25.s[1]
+	FLDPQ  544(R6), (F27, F28)
+	WORD   $0x4fb51362 // fmla v2.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb51383 // fmla v3.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61366 // fmla v6.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb61387 // fmla v7.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb7136a // fmla v10.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb7138b // fmla v11.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb8136e // fmla v14.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb8138f // fmla v15.4s, v28.4s, v24.s[1]
+	WORD   $0x4fb91372 // fmla v18.4s, v27.4s, v25.s[1]
+	WORD   $0x4fb91393 // fmla v19.4s, v28.4s, v25.s[1]
+	FLDPQ  800(R6), (F29, F30)
+	WORD   $0x4fb413a0 // fmla v0.4s, v29.4s, v20.s[1]
+	WORD   $0x4fb413c1 // fmla v1.4s, v30.4s, v20.s[1]
+	WORD   $0x4fb513a4 // fmla v4.4s, v29.4s, v21.s[1]
+	WORD   $0x4fb513c5 // fmla v5.4s, v30.4s, v21.s[1]
+	WORD   $0x4fb613a8 // fmla v8.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb613c9 // fmla v9.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb713ac // fmla v12.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb713cd // fmla v13.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb813b0 // fmla v16.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb813d1 // fmla v17.4s, v30.4s, v24.s[1]
+	FLDPQ  64(R6), (F27, F28)
+	WORD   $0x4f961b62 // fmla v2.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b83 // fmla v3.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b66 // fmla v6.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b87 // fmla v7.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b6a // fmla v10.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b8b // fmla v11.4s, v28.4s, v24.s[2]
+	WORD   $0x4f991b6e // fmla v14.4s, v27.4s, v25.s[2]
+	WORD   $0x4f991b8f // fmla v15.4s, v28.4s, v25.s[2]
+	WORD   $0x4f9a1b72 // fmla v18.4s, v27.4s, v26.s[2]
+	WORD   $0x4f9a1b93 // fmla v19.4s, v28.4s, v26.s[2]
+	FLDPQ  320(R6), (F29, F30)
+	WORD   $0x4f951ba0 // fmla v0.4s, v29.4s, v21.s[2]
+	WORD   $0x4f951bc1 // fmla v1.4s, v30.4s, v21.s[2]
+	WORD   $0x4f961ba4 // fmla v4.4s, v29.4s, v22.s[2]
+	WORD   $0x4f961bc5 // fmla v5.4s, v30.4s, v22.s[2]
+	WORD   $0x4f971ba8 // fmla v8.4s, v29.4s, v23.s[2]
+	WORD   $0x4f971bc9 // fmla v9.4s, v30.4s, v23.s[2]
+	WORD   $0x4f981bac // fmla v12.4s, v29.4s, v24.s[2]
+	WORD   $0x4f981bcd // fmla v13.4s, v30.4s, v24.s[2]
+	WORD   $0x4f991bb0 // fmla v16.4s, v29.4s, v25.s[2]
+	WORD   $0x4f991bd1 // fmla v17.4s, v30.4s, v25.s[2]
+	FLDPQ  576(R6), (F27, F28)
+	WORD   $0x4f951b62 // fmla v2.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b83 // fmla v3.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b66 // fmla v6.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b87 // fmla v7.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b6a // fmla v10.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b8b // fmla v11.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b6e // fmla v14.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b8f // fmla v15.4s, v28.4s, v24.s[2]
+	WORD   $0x4f991b72 // fmla v18.4s, v27.4s, v25.s[2]
+	WORD   $0x4f991b93 // fmla v19.4s, v28.4s, v25.s[2]
+	FLDPQ  832(R6), (F29, F30)
+	WORD   $0x4f941ba0 // fmla v0.4s, v29.4s, v20.s[2]
+	WORD   $0x4f941bc1 // fmla v1.4s, v30.4s, v20.s[2]
+	WORD   $0x4f951ba4 // fmla v4.4s, v29.4s, v21.s[2]
+	WORD   $0x4f951bc5 // fmla v5.4s, v30.4s, v21.s[2]
+	WORD   $0x4f961ba8 // fmla v8.4s, v29.4s, v22.s[2]
+	WORD   $0x4f961bc9 // fmla v9.4s, v30.4s, v22.s[2]
+	WORD   $0x4f971bac // fmla v12.4s, v29.4s, v23.s[2]
+	WORD   $0x4f971bcd // fmla v13.4s, v30.4s, v23.s[2]
+	WORD   $0x4f981bb0 // fmla v16.4s, v29.4s, v24.s[2]
+	WORD   $0x4f981bd1 // fmla v17.4s, v30.4s, v24.s[2]
+	FLDPQ  96(R6), (F27, F28)
+	WORD   $0x4fb61b62 // fmla v2.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b83 // fmla v3.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b66 // fmla v6.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b87 // fmla v7.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b6a // fmla v10.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b8b // fmla v11.4s, v28.4s, v24.s[3]
+	WORD   $0x4fb91b6e // fmla v14.4s, v27.4s, v25.s[3]
+	WORD   $0x4fb91b8f // fmla v15.4s, v28.4s, v25.s[3]
+	WORD   $0x4fba1b72 // fmla v18.4s, v27.4s, v26.s[3]
+	WORD   $0x4fba1b93 // fmla v19.4s, v28.4s, v26.s[3]
+	FLDPQ  352(R6), (F29, F30)
+	WORD   $0x4fb51ba0 // fmla v0.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb51bc1 // fmla v1.4s, v30.4s, v21.s[3]
+	WORD   $0x4fb61ba4 // fmla v4.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb61bc5 // fmla v5.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb71ba8 // fmla v8.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb71bc9 // fmla v9.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb81bac // fmla v12.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bcd // fmla v13.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb91bb0 // fmla v16.4s, v29.4s, v25.s[3]
+	WORD   $0x4fb91bd1 // fmla v17.4s, v30.4s, v25.s[3]
+	FLDPQ  608(R6), (F27, F28)
+	WORD   $0x4fb51b62 // fmla v2.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b83 // fmla v3.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b66 // fmla v6.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b87 // fmla v7.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b6a // fmla v10.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b8b // fmla v11.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b6e // fmla v14.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b8f // fmla v15.4s, v28.4s, v24.s[3]
+	WORD   $0x4fb91b72 // fmla v18.4s, v27.4s, v25.s[3]
+	WORD   $0x4fb91b93 // fmla v19.4s, v28.4s, v25.s[3]
+	FLDPQ  864(R6), (F29, F30)
+	WORD   $0x4fb41ba0 // fmla v0.4s, v29.4s, v20.s[3]
+	WORD   $0x4fb41bc1 // fmla v1.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb51ba4 // fmla v4.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb51bc5 // fmla v5.4s, v30.4s, v21.s[3]
+	WORD   $0x4fb61ba8 // fmla v8.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb61bc9 // fmla v9.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb71bac // fmla v12.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb71bcd // fmla v13.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb81bb0 // fmla v16.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bd1 // fmla v17.4s, v30.4s, v24.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  48(R5), F21
+	FMOVQ  80(R5), F22
+	FMOVQ  112(R5), F23
+	FMOVQ  144(R5), F24
+	FMOVQ  176(R5), F25
+	FMOVQ  208(R5), F26
+	FLDPQ  128(R6), (F27, F28)
+	WORD   $0x4f961362 // fmla v2.4s, v27.4s, v22.s[0]
+	WORD   $0x4f961383 // fmla v3.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971366 // fmla v6.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971387 // fmla v7.4s, v28.4s, v23.s[0]
+	WORD   $0x4f98136a // fmla v10.4s, v27.4s, v24.s[0]
+	WORD   $0x4f98138b // fmla v11.4s, v28.4s, v24.s[0]
+	WORD   $0x4f99136e // fmla v14.4s, v27.4s, v25.s[0]
+	WORD   $0x4f99138f // fmla v15.4s, v28.4s, v25.s[0]
+	WORD   $0x4f9a1372 // fmla v18.4s, v27.4s, v26.s[0]
+	WORD   $0x4f9a1393 // fmla v19.4s, v28.4s, v26.s[0]
+	FLDPQ  384(R6), (F29, F30)
+	WORD   $0x4f9513a0 // fmla v0.4s, v29.4s, v21.s[0]
+	WORD   $0x4f9513c1 // fmla v1.4s, v30.4s, v21.s[0]
+	WORD   $0x4f9613a4 // fmla v4.4s, v29.4s, v22.s[0]
+	WORD   $0x4f9613c5 // fmla v5.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9713a8 // fmla v8.4s, v29.4s, v23.s[0]
+	WORD   $0x4f9713c9 // fmla v9.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9813ac // fmla v12.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813cd // fmla v13.4s, v30.4s, v24.s[0]
+	WORD   $0x4f9913b0 // fmla v16.4s, v29.4s, v25.s[0]
+	WORD   $0x4f9913d1 // fmla v17.4s, v30.4s, v25.s[0]
+	FLDPQ  640(R6), (F27, F28)
+	WORD   $0x4f951362 // fmla v2.4s, v27.4s, v21.s[0]
+	WORD   $0x4f951383 // fmla v3.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961366 // fmla v6.4s, v27.4s, v22.s[0]
+	WORD   $0x4f961387 // fmla v7.4s, v28.4s, v22.s[0]
+	WORD   $0x4f97136a // fmla v10.4s, v27.4s, v23.s[0]
+	WORD   $0x4f97138b // fmla v11.4s, v28.4s, v23.s[0]
+	WORD   $0x4f98136e // fmla v14.4s, v27.4s, v24.s[0]
+	WORD   $0x4f98138f // fmla v15.4s, v28.4s, v24.s[0]
+	WORD   $0x4f991372 // fmla v18.4s, v27.4s, v25.s[0]
+	WORD   $0x4f991393 // fmla v19.4s, v28.4s, v25.s[0]
+	FLDPQ  896(R6), (F29, F30)
+	WORD   $0x4f9413a0 // fmla v0.4s, v29.4s, v20.s[0]
+	WORD   $0x4f9413c1 // fmla v1.4s, v30.4s, v20.s[0]
+	WORD   $0x4f9513a4 // fmla v4.4s, v29.4s, v21.s[0]
+	WORD   $0x4f9513c5 // fmla v5.4s, v30.4s, v21.s[0]
+	WORD   $0x4f9613a8 // fmla v8.4s, v29.4s, v22.s[0]
+	WORD   $0x4f9613c9 // fmla v9.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9713ac // fmla v12.4s, v29.4s, v23.s[0]
+	WORD   $0x4f9713cd // fmla v13.4s, v30.4s, v23.s[0]
+	WORD   $0x4f9813b0 // fmla v16.4s, v29.4s, v24.s[0]
+	WORD   $0x4f9813d1 // fmla v17.4s, v30.4s, v24.s[0]
+	FLDPQ  160(R6), (F27, F28)
+	WORD   $0x4fb61362 // fmla v2.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb61383 // fmla v3.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71366 // fmla v6.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71387 // fmla v7.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb8136a // fmla v10.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb8138b // fmla v11.4s, v28.4s, v24.s[1]
+	WORD   $0x4fb9136e // fmla v14.4s, v27.4s, v25.s[1]
+	WORD   $0x4fb9138f // fmla v15.4s, v28.4s, v25.s[1]
+	WORD   $0x4fba1372 // fmla v18.4s, v27.4s, v26.s[1]
+	WORD   $0x4fba1393 // fmla v19.4s, v28.4s, v26.s[1]
+	FLDPQ  416(R6), (F29, F30)
+	WORD   $0x4fb513a0 // fmla v0.4s, v29.4s, v21.s[1]
+	WORD   $0x4fb513c1 // fmla v1.4s, v30.4s, v21.s[1]
+	WORD   $0x4fb613a4 // fmla v4.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb613c5 // fmla v5.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb713a8 // fmla v8.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb713c9 // fmla v9.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb813ac // fmla v12.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb813cd // fmla v13.4s, v30.4s, v24.s[1]
+	WORD   $0x4fb913b0 // fmla v16.4s, v29.4s, v25.s[1]
+	WORD   $0x4fb913d1 // fmla v17.4s, v30.4s, v25.s[1]
+	FLDPQ  672(R6), (F27, F28)
+	WORD   $0x4fb51362 // fmla v2.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb51383 // fmla v3.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61366 // fmla v6.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb61387 // fmla v7.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb7136a // fmla v10.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb7138b // fmla v11.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb8136e // fmla v14.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb8138f // fmla v15.4s, v28.4s, v24.s[1]
+	WORD   $0x4fb91372 // fmla v18.4s, v27.4s, v25.s[1]
+	WORD   $0x4fb91393 // fmla v19.4s, v28.4s, v25.s[1]
+	FLDPQ  928(R6), (F29, F30)
+	WORD   $0x4fb413a0 // fmla v0.4s, v29.4s, v20.s[1]
+	WORD   $0x4fb413c1 // fmla v1.4s, v30.4s, v20.s[1]
+	WORD   $0x4fb513a4 // fmla v4.4s, v29.4s, v21.s[1]
+	WORD   $0x4fb513c5 // fmla v5.4s, v30.4s, v21.s[1]
+	WORD   $0x4fb613a8 // fmla v8.4s, v29.4s, v22.s[1]
+	WORD   $0x4fb613c9 // fmla v9.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb713ac // fmla v12.4s, v29.4s, v23.s[1]
+	WORD   $0x4fb713cd // fmla v13.4s, v30.4s, v23.s[1]
+	WORD   $0x4fb813b0 // fmla v16.4s, v29.4s, v24.s[1]
+	WORD   $0x4fb813d1 // fmla v17.4s, v30.4s, v24.s[1]
+	FLDPQ  192(R6), (F27, F28)
+	WORD   $0x4f961b62 // fmla v2.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b83 // fmla v3.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b66 // fmla v6.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b87 // fmla v7.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b6a // fmla v10.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b8b // fmla v11.4s, v28.4s, v24.s[2]
+	WORD   $0x4f991b6e // fmla v14.4s, v27.4s, v25.s[2]
+	WORD   $0x4f991b8f // fmla v15.4s, v28.4s, v25.s[2]
+	WORD   $0x4f9a1b72 // fmla v18.4s, v27.4s, v26.s[2]
+	WORD   $0x4f9a1b93 // fmla v19.4s, v28.4s, v26.s[2]
+	FLDPQ  448(R6), (F29, F30)
+	WORD   $0x4f951ba0 // fmla v0.4s, v29.4s, v21.s[2]
+	WORD   $0x4f951bc1 // fmla v1.4s, v30.4s, v21.s[2]
+	WORD   $0x4f961ba4 // fmla v4.4s, v29.4s, v22.s[2]
+	WORD   $0x4f961bc5 // fmla v5.4s, v30.4s, v22.s[2]
+	WORD   $0x4f971ba8 // fmla v8.4s, v29.4s, v23.s[2]
+	WORD   $0x4f971bc9 // fmla v9.4s, v30.4s, v23.s[2]
+	WORD   $0x4f981bac // fmla v12.4s, v29.4s, v24.s[2]
+	WORD   $0x4f981bcd // fmla v13.4s, v30.4s, v24.s[2]
+	WORD   $0x4f991bb0 // fmla v16.4s, v29.4s, v25.s[2]
+	WORD   $0x4f991bd1 // fmla v17.4s, v30.4s, v25.s[2]
+	FLDPQ  704(R6), (F27, F28)
+	WORD   $0x4f951b62 // fmla v2.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b83 // fmla v3.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b66 // fmla v6.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b87 // fmla v7.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b6a // fmla v10.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b8b // fmla v11.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b6e // fmla v14.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b8f // fmla v15.4s, v28.4s, v24.s[2]
+	WORD   $0x4f991b72 // fmla v18.4s, v27.4s, v25.s[2]
+	WORD   $0x4f991b93 // fmla v19.4s, v28.4s, v25.s[2]
+	FLDPQ  960(R6), (F29, F30)
+	WORD   $0x4f941ba0 // fmla v0.4s, v29.4s, v20.s[2]
+	WORD   $0x4f941bc1 // fmla v1.4s, v30.4s, v20.s[2]
+	WORD   $0x4f951ba4 // fmla v4.4s, v29.4s, v21.s[2]
+	WORD   $0x4f951bc5 // fmla v5.4s, v30.4s, v21.s[2]
+	WORD   $0x4f961ba8 // fmla v8.4s, v29.4s, v22.s[2]
+	WORD   $0x4f961bc9 // fmla v9.4s, v30.4s, v22.s[2]
+	WORD   $0x4f971bac // fmla v12.4s, v29.4s, v23.s[2]
+	WORD   $0x4f971bcd // fmla v13.4s, v30.4s, v23.s[2]
+	WORD   $0x4f981bb0 // fmla v16.4s, v29.4s, v24.s[2]
+	WORD   $0x4f981bd1 // fmla v17.4s, v30.4s, v24.s[2]
+	FLDPQ  224(R6), (F27, F28)
+	WORD   $0x4fb61b62 // fmla v2.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b83 // fmla v3.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b66 // fmla v6.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b87 // fmla v7.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b6a // fmla v10.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b8b // fmla v11.4s, v28.4s, v24.s[3]
+	WORD   $0x4fb91b6e // fmla v14.4s, v27.4s, v25.s[3]
+	WORD   $0x4fb91b8f // fmla v15.4s, v28.4s, v25.s[3]
+	WORD   $0x4fba1b72 // fmla v18.4s, v27.4s, v26.s[3]
+	WORD   $0x4fba1b93 // fmla v19.4s, v28.4s, v26.s[3]
+	FLDPQ  480(R6), (F29, F30)
+	WORD   $0x4fb51ba0 // fmla v0.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb51bc1 // fmla v1.4s, v30.4s, v21.s[3]
+	WORD   $0x4fb61ba4 // fmla v4.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb61bc5 // fmla v5.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb71ba8 // fmla v8.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb71bc9 // fmla v9.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb81bac // fmla v12.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bcd // fmla v13.4s, v30.4s, v24.s[3]
+	WORD   $0x4fb91bb0 // fmla v16.4s, v29.4s, v25.s[3]
+	WORD   $0x4fb91bd1 // fmla v17.4s, v30.4s, v25.s[3]
+	FLDPQ  736(R6), (F27, F28)
+	WORD   $0x4fb51b62 // fmla v2.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b83 // fmla v3.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b66 // fmla v6.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b87 // fmla v7.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b6a // fmla v10.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b8b // fmla v11.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b6e // fmla v14.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b8f // fmla v15.4s, v28.4s, v24.s[3]
+	WORD   $0x4fb91b72 // fmla v18.4s, v27.4s, v25.s[3]
+	WORD   $0x4fb91b93 // fmla v19.4s, v28.4s, v25.s[3]
+	FLDPQ  992(R6), (F29, F30)
+	WORD   $0x4fb41ba0 // fmla v0.4s, v29.4s, v20.s[3]
+	WORD   $0x4fb41bc1 // fmla v1.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb51ba4 // fmla v4.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb51bc5 // fmla v5.4s, v30.4s, v21.s[3]
+	WORD   $0x4fb61ba8 // fmla v8.4s, v29.4s, v22.s[3]
+	WORD   $0x4fb61bc9 // fmla v9.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb71bac // fmla v12.4s, v29.4s, v23.s[3]
+	WORD   $0x4fb71bcd // fmla v13.4s, v30.4s, v23.s[3]
+	WORD   $0x4fb81bb0 // fmla v16.4s, v29.4s, v24.s[3]
+	WORD   $0x4fb81bd1 // fmla v17.4s, v30.4s, v24.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK4P1O1_t10_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK4P1O1_t10_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK4P1O1_t10_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35d421 // fadd v1.4s, v1.4s, v21.4s
+	FLDPQ  32(R12), (F22, F23)
+	WORD   $0x4e36d442 // fadd v2.4s, v2.4s, v22.4s
+	WORD   $0x4e37d463 // fadd v3.4s, v3.4s, v23.4s
+	FLDPQ  64(R12), (F24, F25)
+	WORD   $0x4e38d484 // fadd v4.4s, v4.4s, v24.4s
+	WORD   $0x4e39d4a5 // fadd v5.4s, v5.4s, v25.4s
+	FLDPQ  96(R12), (F26, F27)
+	WORD   $0x4e3ad4c6 // fadd v6.4s, v6.4s, v26.4s
+	WORD   $0x4e3bd4e7 // fadd v7.4s, v7.4s, v27.4s
+	FLDPQ  128(R12), (F28, F29)
+	WORD   $0x4e3cd508 // fadd v8.4s, v8.4s, v28.4s
+	WORD   $0x4e3dd529 // fadd v9.4s, v9.4s, v29.4s
+	FLDPQ  160(R12), (F30, F31)
+	WORD   $0x4e3ed54a // fadd v10.4s, v10.4s, v30.4s
+	WORD   $0x4e3fd56b // fadd v11.4s, v11.4s, v31.4s
+	FLDPQ  192(R12), (F20, F21)
+	WORD   $0x4e34d58c // fadd v12.4s, v12.4s, v20.4s
+	WORD   $0x4e35d5ad // fadd v13.4s, v13.4s, v21.4s
+	FLDPQ  224(R12), (F22, F23)
+	WORD   $0x4e36d5ce // fadd v14.4s, v14.4s, v22.4s
+	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
+	FLDPQ  256(R12), (F24, F25)
+	WORD   $0x4e38d610 // fadd v16.4s, v16.4s, v24.4s
+	WORD   $0x4e39d631 // fadd v17.4s, v17.4s, v25.4s
+	FLDPQ  288(R12), (F26, F27)
+	WORD   $0x4e3ad652 // fadd v18.4s, v18.4s, v26.4s
+	WORD   $0x4e3bd673 // fadd v19.4s, v19.4s, v27.4s
+
+NEONRestoreK4P1O1_t10_relu:
+	CBZ    R25, NEONRestoreK4P1O1_t10_store
+	VEOR   V20.B16, V20.B16, V20.B16
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
+	WORD   $0x4e34f442 // fmax v2.4s, v2.4s, v20.4s
+	WORD   $0x4e34f463 // fmax v3.4s, v3.4s, v20.4s
+	WORD   $0x4e34f484 // fmax v4.4s, v4.4s, v20.4s
+	WORD   $0x4e34f4a5 // fmax v5.4s, v5.4s, v20.4s
+	WORD   $0x4e34f4c6 // fmax v6.4s, v6.4s, v20.4s
+	WORD   $0x4e34f4e7 // fmax v7.4s, v7.4s, v20.4s
+	WORD   $0x4e34f508 // fmax v8.4s, v8.4s, v20.4s
+	WORD   $0x4e34f529 // fmax v9.4s, v9.4s, v20.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
+	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
+	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
+	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
+	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
+	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
+	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
+	WORD   $0x4e34f652 // fmax v18.4s, v18.4s, v20.4s
+	WORD   $0x4e34f673 // fmax v19.4s, v19.4s, v20.4s
+
+NEONRestoreK4P1O1_t10_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	FSTPQ  (F16, F17), 256(R11)
+	FSTPQ  (F18, F19), 288(R11)
+	ADD    $160, R1
+	ADD    $320, R2
+	SUB    $10, R4
+	B      NEONRestoreK4P1O1_loop
+
+NEONRestoreK4P1O1_blk9:
+
+	// 9 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	VMOV   V0.B16, V16.B16
+	VMOV   V1.B16, V17.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK4P1O1_t9_icb:
+	MOVD   R22, R11
+
+NEONRestoreK4P1O1_t9_kh:
+	FMOVQ  (R5), F18
+	FMOVQ  32(R5), F19
+	FMOVQ  64(R5), F20
+	FMOVQ  96(R5), F21
+	FMOVQ  128(R5), F22
+	FMOVQ  160(R5), F23
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f941302 // fmla v2.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941323 // fmla v3.4s, v25.4s, v20.s[0]
+	WORD   $0x4f951306 // fmla v6.4s, v24.4s, v21.s[0]
+	WORD   $0x4f951327 // fmla v7.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130a // fmla v10.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132b // fmla v11.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  256(R6), (F26, F27)
+	WORD   $0x4f931340 // fmla v0.4s, v26.4s, v19.s[0]
+	WORD   $0x4f931361 // fmla v1.4s, v27.4s, v19.s[0]
+	WORD   $0x4f941344 // fmla v4.4s, v26.4s, v20.s[0]
+	WORD   $0x4f941365 // fmla v5.4s, v27.4s, v20.s[0]
+	WORD   $0x4f951348 // fmla v8.4s, v26.4s, v21.s[0]
+	WORD   $0x4f951369 // fmla v9.4s, v27.4s, v21.s[0]
+	WORD   $0x4f96134c // fmla v12.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136d // fmla v13.4s, v27.4s, v22.s[0]
+	WORD   $0x4f971350 // fmla v16.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971371 // fmla v17.4s, v27.4s, v23.s[0]
+	FLDPQ  512(R6), (F28, F29)
+	WORD   $0x4f931382 // fmla v2.4s, v28.4s, v19.s[0]
+	WORD   $0x4f9313a3 // fmla v3.4s, v29.4s, v19.s[0]
+	WORD   $0x4f941386 // fmla v6.4s, v28.4s, v20.s[0]
+	WORD   $0x4f9413a7 // fmla v7.4s, v29.4s, v20.s[0]
+	WORD   $0x4f95138a // fmla v10.4s, v28.4s, v21.s[0]
+	WORD   $0x4f9513ab // fmla v11.4s, v29.4s, v21.s[0]
+	WORD   $0x4f96138e // fmla v14.4s, v28.4s, v22.s[0]
+	WORD   $0x4f9613af // fmla v15.4s, v29.4s, v22.s[0]
+	FLDPQ  768(R6), (F30, F31)
+	WORD   $0x4f9213c0 // fmla v0.4s, v30.4s, v18.s[0]
+	WORD   $0x4f9213e1 // fmla v1.4s, v31.4s, v18.s[0]
+	WORD   $0x4f9313c4 // fmla v4.4s, v30.4s, v19.s[0]
+	WORD   $0x4f9313e5 // fmla v5.4s, v31.4s, v19.s[0]
+	WORD   $0x4f9413c8 // fmla v8.4s, v30.4s, v20.s[0]
+	WORD   $0x4f9413e9 // fmla v9.4s, v31.4s, v20.s[0]
+	WORD   $0x4f9513cc // fmla v12.4s, v30.4s, v21.s[0]
+	WORD   $0x4f9513ed // fmla v13.4s, v31.4s, v21.s[0]
+	WORD   $0x4f9613d0 // fmla v16.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9613f1 // fmla v17.4s, v31.4s, v22.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb41302 // fmla v2.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41323 // fmla v3.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb51306 // fmla v6.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb51327 // fmla v7.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130a // fmla v10.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132b // fmla v11.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  288(R6), (F26, F27)
+	WORD   $0x4fb31340 // fmla v0.4s, v26.4s, v19.s[1]
+	WORD   $0x4fb31361 // fmla v1.4s, v27.4s, v19.s[1]
+	WORD   $0x4fb41344 // fmla v4.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb41365 // fmla v5.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb51348 // fmla v8.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb51369 // fmla v9.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb6134c // fmla v12.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136d // fmla v13.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb71350 // fmla v16.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71371 // fmla v17.4s, v27.4s, v23.s[1]
+	FLDPQ  544(R6), (F28, F29)
+	WORD   $0x4fb31382 // fmla v2.4s, v28.4s, v19.s[1]
+	WORD   $0x4fb313a3 // fmla v3.4s, v29.4s, v19.s[1]
+	WORD   $0x4fb41386 // fmla v6.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb413a7 // fmla v7.4s, v29.4s, v20.s[1]
+	WORD   $0x4fb5138a // fmla v10.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb513ab // fmla v11.4s, v29.4s, v21.s[1]
+	WORD   $0x4fb6138e // fmla v14.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb613af // fmla v15.4s, v29.4s, v22.s[1]
+	FLDPQ  800(R6), (F30, F31)
+	WORD   $0x4fb213c0 // fmla v0.4s, v30.4s, v18.s[1]
+	WORD   $0x4fb213e1 // fmla v1.4s, v31.4s, v18.s[1]
+	WORD   $0x4fb313c4 // fmla v4.4s, v30.4s, v19.s[1]
+	WORD   $0x4fb313e5 // fmla v5.4s, v31.4s, v19.s[1]
+	WORD   $0x4fb413c8 // fmla v8.4s, v30.4s, v20.s[1]
+	WORD   $0x4fb413e9 // fmla v9.4s, v31.4s, v20.s[1]
+	WORD   $0x4fb513cc // fmla v12.4s, v30.4s, v21.s[1]
+	WORD   $0x4fb513ed // fmla v13.4s, v31.4s, v21.s[1]
+	WORD   $0x4fb613d0 // fmla v16.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb613f1 // fmla v17.4s, v31.4s, v22.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f941b02 // fmla v2.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b23 // fmla v3.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b06 // fmla v6.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b27 // fmla v7.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0a // fmla v10.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2b // fmla v11.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  320(R6), (F26, F27)
+	WORD   $0x4f931b40 // fmla v0.4s, v26.4s, v19.s[2]
+	WORD   $0x4f931b61 // fmla v1.4s, v27.4s, v19.s[2]
+	WORD   $0x4f941b44 // fmla v4.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b65 // fmla v5.4s, v27.4s, v20.s[2]
+	WORD   $0x4f951b48 // fmla v8.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b69 // fmla v9.4s, v27.4s, v21.s[2]
+	WORD   $0x4f961b4c // fmla v12.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6d // fmla v13.4s, v27.4s, v22.s[2]
+	WORD   $0x4f971b50 // fmla v16.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b71 // fmla v17.4s, v27.4s, v23.s[2]
+	FLDPQ  576(R6), (F28, F29)
+	WORD   $0x4f931b82 // fmla v2.4s, v28.4s, v19.s[2]
+	WORD   $0x4f931ba3 // fmla v3.4s, v29.4s, v19.s[2]
+	WORD   $0x4f941b86 // fmla v6.4s, v28.4s, v20.s[2]
+	WORD   $0x4f941ba7 // fmla v7.4s, v29.4s, v20.s[2]
+	WORD   $0x4f951b8a // fmla v10.4s, v28.4s, v21.s[2]
+	WORD   $0x4f951bab // fmla v11.4s, v29.4s, v21.s[2]
+	WORD   $0x4f961b8e // fmla v14.4s, v28.4s, v22.s[2]
+	WORD   $0x4f961baf // fmla v15.4s, v29.4s, v22.s[2]
+	FLDPQ  832(R6), (F30, F31)
+	WORD   $0x4f921bc0 // fmla v0.4s, v30.4s, v18.s[2]
+	WORD   $0x4f921be1 // fmla v1.4s, v31.4s, v18.s[2]
+	WORD   $0x4f931bc4 // fmla v4.4s, v30.4s, v19.s[2]
+	WORD   $0x4f931be5 // fmla v5.4s, v31.4s, v19.s[2]
+	WORD   $0x4f941bc8 // fmla v8.4s, v30.4s, v20.s[2]
+	WORD   $0x4f941be9 // fmla v9.4s, v31.4s, v20.s[2]
+	WORD   $0x4f951bcc // fmla v12.4s, v30.4s, v21.s[2]
+	WORD   $0x4f951bed // fmla v13.4s, v31.4s, v21.s[2]
+	WORD   $0x4f961bd0 // fmla v16.4s, v30.4s, v22.s[2]
+	WORD   $0x4f961bf1 // fmla v17.4s, v31.4s, v22.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb41b02 // fmla v2.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b23 // fmla v3.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b06 // fmla v6.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b27 // fmla v7.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0a // fmla v10.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2b // fmla v11.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+	FLDPQ  352(R6), (F26, F27)
+	WORD   $0x4fb31b40 // fmla v0.4s, v26.4s, v19.s[3]
+	WORD   $0x4fb31b61 // fmla v1.4s, v27.4s, v19.s[3]
+	WORD   $0x4fb41b44 // fmla v4.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b65 // fmla v5.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb51b48 // fmla v8.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b69 // fmla v9.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb61b4c // fmla v12.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6d // fmla v13.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb71b50 // fmla v16.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b71 // fmla v17.4s, v27.4s, v23.s[3]
+	FLDPQ  608(R6), (F28, F29)
+	WORD   $0x4fb31b82 // fmla v2.4s, v28.4s, v19.s[3]
+	WORD   $0x4fb31ba3 // fmla v3.4s, v29.4s, v19.s[3]
+	WORD   $0x4fb41b86 // fmla v6.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41ba7 // fmla v7.4s, v29.4s, v20.s[3]
+	WORD   $0x4fb51b8a // fmla v10.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb51bab // fmla v11.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb61b8e // fmla v14.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb61baf // fmla v15.4s, v29.4s, v22.s[3]
+	FLDPQ  864(R6), (F30, F31)
+	WORD   $0x4fb21bc0 // fmla v0.4s, v30.4s, v18.s[3]
+	WORD   $0x4fb21be1 // fmla v1.4s, v31.4s, v18.s[3]
+	WORD   $0x4fb31bc4 // fmla v4.4s, v30.4s, v19.s[3]
+	WORD   $0x4fb31be5 // fmla v5.4s, v31.4s, v19.s[3]
+	WORD   $0x4fb41bc8 // fmla v8.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb41be9 // fmla v9.4s, v31.4s, v20.s[3]
+	WORD   $0x4fb51bcc // fmla v12.4s, v30.4s, v21.s[3]
+	WORD   $0x4fb51bed // fmla v13.4s, v31.4s, v21.s[3]
+	WORD   $0x4fb61bd0 // fmla v16.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb61bf1 // fmla v17.4s, v31.4s, v22.s[3]
+	FMOVQ  16(R5), F18
+	FMOVQ  48(R5), F19
+	FMOVQ  80(R5), F20
+	FMOVQ  112(R5), F21
+	FMOVQ  144(R5), F22
+	FMOVQ  176(R5), F23
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f941302 // fmla v2.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941323 // fmla v3.4s, v25.4s, v20.s[0]
+	WORD   $0x4f951306 // fmla v6.4s, v24.4s, v21.s[0]
+	WORD   $0x4f951327 // fmla v7.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130a // fmla v10.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132b // fmla v11.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  384(R6), (F26, F27)
+	WORD   $0x4f931340 // fmla v0.4s, v26.4s, v19.s[0]
+	WORD   $0x4f931361 // fmla v1.4s, v27.4s, v19.s[0]
+	WORD   $0x4f941344 // fmla v4.4s, v26.4s, v20.s[0]
+	WORD   $0x4f941365 // fmla v5.4s, v27.4s, v20.s[0]
+	WORD   $0x4f951348 // fmla v8.4s, v26.4s, v21.s[0]
+	WORD   $0x4f951369 // fmla v9.4s, v27.4s, v21.s[0]
+	WORD   $0x4f96134c // fmla v12.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136d // fmla v13.4s, v27.4s, v22.s[0]
+	WORD   $0x4f971350 // fmla v16.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971371 // fmla v17.4s, v27.4s, v23.s[0]
+	FLDPQ  640(R6), (F28, F29)
+	WORD   $0x4f931382 // fmla v2.4s, v28.4s, v19.s[0]
+	WORD   $0x4f9313a3 // fmla v3.4s, v29.4s, v19.s[0]
+	WORD   $0x4f941386 // fmla v6.4s, v28.4s, v20.s[0]
+	WORD   $0x4f9413a7 // fmla v7.4s, v29.4s, v20.s[0]
+	WORD   $0x4f95138a // fmla v10.4s, v28.4s, v21.s[0]
+	WORD   $0x4f9513ab // fmla v11.4s, v29.4s, v21.s[0]
+	WORD   $0x4f96138e // fmla v14.4s, v28.4s, v22.s[0]
+	WORD   $0x4f9613af // fmla v15.4s, v29.4s, v22.s[0]
+	FLDPQ  896(R6), (F30, F31)
+	WORD   $0x4f9213c0 // fmla v0.4s, v30.4s, v18.s[0]
+	WORD   $0x4f9213e1 // fmla v1.4s, v31.4s, v18.s[0]
+	WORD   $0x4f9313c4 // fmla v4.4s, v30.4s, v19.s[0]
+	WORD   $0x4f9313e5 // fmla v5.4s, v31.4s, v19.s[0]
+	WORD   $0x4f9413c8 // fmla v8.4s, v30.4s, v20.s[0]
+	WORD   $0x4f9413e9 // fmla v9.4s, v31.4s, v20.s[0]
+	WORD   $0x4f9513cc // fmla v12.4s, v30.4s, v21.s[0]
+	WORD   $0x4f9513ed // fmla v13.4s, v31.4s, v21.s[0]
+	WORD   $0x4f9613d0 // fmla v16.4s, v30.4s, v22.s[0]
+	WORD   $0x4f9613f1 // fmla v17.4s, v31.4s, v22.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb41302 // fmla v2.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41323 // fmla v3.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb51306 // fmla v6.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb51327 // fmla v7.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130a // fmla v10.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132b // fmla v11.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  416(R6), (F26, F27)
+	WORD   $0x4fb31340 // fmla v0.4s, v26.4s, v19.s[1]
+	WORD   $0x4fb31361 // fmla v1.4s, v27.4s, v19.s[1]
+	WORD   $0x4fb41344 // fmla v4.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb41365 // fmla v5.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb51348 // fmla v8.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb51369 // fmla v9.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb6134c // fmla v12.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136d // fmla v13.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb71350 // fmla v16.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71371 // fmla v17.4s, v27.4s, v23.s[1]
+	FLDPQ  672(R6), (F28, F29)
+	WORD   $0x4fb31382 // fmla v2.4s, v28.4s, v19.s[1]
+	WORD   $0x4fb313a3 // fmla v3.4s, v29.4s, v19.s[1]
+	WORD   $0x4fb41386 // fmla v6.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb413a7 // fmla v7.4s, v29.4s, v20.s[1]
+	WORD   $0x4fb5138a // fmla v10.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb513ab // fmla v11.4s, v29.4s, v21.s[1]
+	WORD   $0x4fb6138e // fmla v14.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb613af // fmla v15.4s, v29.4s, v22.s[1]
+	FLDPQ  928(R6), (F30, F31)
+	WORD   $0x4fb213c0 // fmla v0.4s, v30.4s, v18.s[1]
+	WORD   $0x4fb213e1 // fmla v1.4s, v31.4s, v18.s[1]
+	WORD   $0x4fb313c4 // fmla v4.4s, v30.4s, v19.s[1]
+	WORD   $0x4fb313e5 // fmla v5.4s, v31.4s, v19.s[1]
+	WORD   $0x4fb413c8 // fmla v8.4s, v30.4s, v20.s[1]
+	WORD   $0x4fb413e9 // fmla v9.4s, v31.4s, v20.s[1]
+	WORD   $0x4fb513cc // fmla v12.4s, v30.4s, v21.s[1]
+	WORD   $0x4fb513ed // fmla v13.4s, v31.4s, v21.s[1]
+	WORD   $0x4fb613d0 // fmla v16.4s, v30.4s, v22.s[1]
+	WORD   $0x4fb613f1 // fmla v17.4s, v31.4s, v22.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f941b02 // fmla v2.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b23 // fmla v3.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b06 // fmla v6.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b27 // fmla v7.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0a // fmla v10.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2b // fmla v11.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  448(R6), (F26, F27)
+	WORD   $0x4f931b40 // fmla v0.4s, v26.4s, v19.s[2]
+	WORD   $0x4f931b61 // fmla v1.4s, v27.4s, v19.s[2]
+	WORD   $0x4f941b44 // fmla v4.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b65 // fmla v5.4s, v27.4s, v20.s[2]
+	WORD   $0x4f951b48 // fmla v8.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b69 // fmla v9.4s, v27.4s, v21.s[2]
+	WORD   $0x4f961b4c // fmla v12.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6d // fmla v13.4s, v27.4s, v22.s[2]
+	WORD   $0x4f971b50 // fmla v16.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b71 // fmla v17.4s, v27.4s, v23.s[2]
+	FLDPQ  704(R6), (F28, F29)
+	WORD   $0x4f931b82 // fmla v2.4s, v28.4s, v19.s[2]
+	WORD   $0x4f931ba3 // fmla v3.4s, v29.4s, v19.s[2]
+	WORD   $0x4f941b86 // fmla v6.4s, v28.4s, v20.s[2]
+	WORD   $0x4f941ba7 // fmla v7.4s, v29.4s, v20.s[2]
+	WORD   $0x4f951b8a // fmla v10.4s, v28.4s, v21.s[2]
+	WORD   $0x4f951bab // fmla v11.4s, v29.4s, v21.s[2]
+	WORD   $0x4f961b8e // fmla v14.4s, v28.4s, v22.s[2]
+	WORD   $0x4f961baf // fmla v15.4s, v29.4s, v22.s[2]
+	FLDPQ  960(R6), (F30, F31)
+	WORD   $0x4f921bc0 // fmla v0.4s, v30.4s, v18.s[2]
+	WORD   $0x4f921be1 // fmla v1.4s, v31.4s, v18.s[2]
+	WORD   $0x4f931bc4 // fmla v4.4s, v30.4s, v19.s[2]
+	WORD   $0x4f931be5 // fmla v5.4s, v31.4s, v19.s[2]
+	WORD   $0x4f941bc8 // fmla v8.4s, v30.4s, v20.s[2]
+	WORD   $0x4f941be9 // fmla v9.4s, v31.4s, v20.s[2]
+	WORD   $0x4f951bcc // fmla v12.4s, v30.4s, v21.s[2]
+	WORD   $0x4f951bed // fmla v13.4s, v31.4s, v21.s[2]
+	WORD   $0x4f961bd0 // fmla v16.4s, v30.4s, v22.s[2]
+	WORD   $0x4f961bf1 // fmla v17.4s, v31.4s, v22.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb41b02 // fmla v2.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b23 // fmla v3.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b06 // fmla v6.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b27 // fmla v7.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0a // fmla v10.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2b // fmla v11.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+	FLDPQ  480(R6), (F26, F27)
+	WORD   $0x4fb31b40 // fmla v0.4s, v26.4s, v19.s[3]
+	WORD   $0x4fb31b61 // fmla v1.4s, v27.4s, v19.s[3]
+	WORD   $0x4fb41b44 // fmla v4.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b65 // fmla v5.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb51b48 // fmla v8.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b69 // fmla v9.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb61b4c // fmla v12.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6d // fmla v13.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb71b50 // fmla v16.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b71 // fmla v17.4s, v27.4s, v23.s[3]
+	FLDPQ  736(R6), (F28, F29)
+	WORD   $0x4fb31b82 // fmla v2.4s, v28.4s, v19.s[3]
+	WORD   $0x4fb31ba3 // fmla v3.4s, v29.4s, v19.s[3]
+	WORD   $0x4fb41b86 // fmla v6.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41ba7 // fmla v7.4s, v29.4s, v20.s[3]
+	WORD   $0x4fb51b8a // fmla v10.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb51bab // fmla v11.4s, v29.4s, v21.s[3]
+	WORD   $0x4fb61b8e // fmla v14.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb61baf // fmla v15.4s, v29.4s, v22.s[3]
+	FLDPQ  992(R6), (F30, F31)
+	WORD   $0x4fb21bc0 // fmla v0.4s, v30.4s, v18.s[3]
+	WORD   $0x4fb21be1 // fmla v1.4s, v31.4s, v18.s[3]
+	WORD   $0x4fb31bc4 // fmla v4.4s, v30.4s, v19.s[3]
+	WORD   $0x4fb31be5 // fmla v5.4s, v31.4s, v19.s[3]
+	WORD   $0x4fb41bc8 // fmla v8.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb41be9 // fmla v9.4s, v31.4s, v20.s[3]
+	WORD   $0x4fb51bcc // fmla v12.4s, v30.4s, v21.s[3]
+	WORD   $0x4fb51bed // fmla v13.4s, v31.4s, v21.s[3]
+	WORD   $0x4fb61bd0 // fmla v16.4s, v30.4s, v22.s[3]
+	WORD   $0x4fb61bf1 // fmla v17.4s, v31.4s, v22.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK4P1O1_t9_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK4P1O1_t9_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK4P1O1_t9_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F18, F19)
+	WORD   $0x4e32d400 // fadd v0.4s, v0.4s, v18.4s
+	WORD   $0x4e33d421 // fadd v1.4s, v1.4s, v19.4s
+	FLDPQ  32(R12), (F20, F21)
+	WORD   $0x4e34d442 // fadd v2.4s, v2.4s, v20.4s
+	WORD   $0x4e35d463 // fadd v3.4s, v3.4s, v21.4s
+	FLDPQ  64(R12), (F22, F23)
+	WORD   $0x4e36d484 // fadd v4.4s, v4.4s, v22.4s
+	WORD   $0x4e37d4a5 // fadd v5.4s, v5.4s, v23.4s
+	FLDPQ  96(R12), (F24, F25)
+	WORD   $0x4e38d4c6 // fadd v6.4s, v6.4s, v24.4s
+	WORD   $0x4e39d4e7 // fadd v7.4s, v7.4s, v25.4s
+	FLDPQ  128(R12), (F26, F27)
+	WORD   $0x4e3ad508 // fadd v8.4s, v8.4s, v26.4s
+	WORD   $0x4e3bd529 // fadd v9.4s, v9.4s, v27.4s
+	FLDPQ  160(R12), (F28, F29)
+	WORD   $0x4e3cd54a // fadd v10.4s, v10.4s, v28.4s
+	WORD   $0x4e3dd56b // fadd v11.4s, v11.4s, v29.4s
+	FLDPQ  192(R12), (F30, F31)
+	WORD   $0x4e3ed58c // fadd v12.4s, v12.4s, v30.4s
+	WORD   $0x4e3fd5ad // fadd v13.4s, v13.4s, v31.4s
+	FLDPQ  224(R12), (F18, F19)
+	WORD   $0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
+	WORD   $0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
+	FLDPQ  256(R12), (F20, F21)
+	WORD   $0x4e34d610 // fadd v16.4s, v16.4s, v20.4s
+	WORD   $0x4e35d631 // fadd v17.4s, v17.4s, v21.4s
+
+NEONRestoreK4P1O1_t9_relu:
+	CBZ    R25, NEONRestoreK4P1O1_t9_store
+	VEOR   V18.B16, V18.B16, V18.B16
+	WORD   $0x4e32f400 // fmax v0.4s, v0.4s, v18.4s
+	WORD   $0x4e32f421 // fmax v1.4s, v1.4s, v18.4s
+	WORD   $0x4e32f442 // fmax v2.4s, v2.4s, v18.4s
+	WORD   $0x4e32f463 // fmax v3.4s, v3.4s, v18.4s
+	WORD   $0x4e32f484 // fmax v4.4s, v4.4s, v18.4s
+	WORD   $0x4e32f4a5 // fmax v5.4s, v5.4s, v18.4s
+	WORD   $0x4e32f4c6 // fmax v6.4s, v6.4s, v18.4s
+	WORD   $0x4e32f4e7 // fmax v7.4s, v7.4s, v18.4s
+	WORD   $0x4e32f508 // fmax v8.4s, v8.4s, v18.4s
+	WORD   $0x4e32f529 // fmax v9.4s, v9.4s, v18.4s
+	WORD   $0x4e32f54a // fmax v10.4s, v10.4s, v18.4s
+	WORD   $0x4e32f56b // fmax v11.4s, v11.4s, v18.4s
+	WORD   $0x4e32f58c // fmax v12.4s, v12.4s, v18.4s
+	WORD   $0x4e32f5ad // fmax v13.4s, v13.4s, v18.4s
+	WORD   $0x4e32f5ce // fmax v14.4s, v14.4s, v18.4s
+	WORD   $0x4e32f5ef // fmax v15.4s, v15.4s, v18.4s
+	WORD   $0x4e32f610 // fmax v16.4s, v16.4s, v18.4s
+	WORD   $0x4e32f631 // fmax v17.4s, v17.4s, v18.4s
+
+NEONRestoreK4P1O1_t9_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	FSTPQ  (F16, F17), 256(R11)
+	ADD    $128, R1
+	ADD    $288, R2
+	SUB    $9, R4
+	B      NEONRestoreK4P1O1_loop
+
+NEONRestoreK4P1O1_blk8:
+
+	// 8 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK4P1O1_t8_icb:
+	MOVD   R22, R11
+
+NEONRestoreK4P1O1_t8_kh:
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FMOVQ  160(R5), F21
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f921302 // fmla v2.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921323 // fmla v3.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f94130a // fmla v10.4s, v24.4s, v20.s[0]
+	WORD   $0x4f94132b // fmla v11.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130e // fmla v14.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132f // fmla v15.4s, v25.4s, v21.s[0]
+	FLDPQ  256(R6), (F26, F27)
+	WORD   $0x4f911340 // fmla v0.4s, v26.4s, v17.s[0]
+	WORD   $0x4f911361 // fmla v1.4s, v27.4s, v17.s[0]
+	WORD   $0x4f921344 // fmla v4.4s, v26.4s, v18.s[0]
+	WORD   $0x4f921365 // fmla v5.4s, v27.4s, v18.s[0]
+	WORD   $0x4f931348 // fmla v8.4s, v26.4s, v19.s[0]
+	WORD   $0x4f931369 // fmla v9.4s, v27.4s, v19.s[0]
+	WORD   $0x4f94134c // fmla v12.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136d // fmla v13.4s, v27.4s, v20.s[0]
+	FLDPQ  512(R6), (F28, F29)
+	WORD   $0x4f911382 // fmla v2.4s, v28.4s, v17.s[0]
+	WORD   $0x4f9113a3 // fmla v3.4s, v29.4s, v17.s[0]
+	WORD   $0x4f921386 // fmla v6.4s, v28.4s, v18.s[0]
+	WORD   $0x4f9213a7 // fmla v7.4s, v29.4s, v18.s[0]
+	WORD   $0x4f93138a // fmla v10.4s, v28.4s, v19.s[0]
+	WORD   $0x4f9313ab // fmla v11.4s, v29.4s, v19.s[0]
+	WORD   $0x4f94138e // fmla v14.4s, v28.4s, v20.s[0]
+	WORD   $0x4f9413af // fmla v15.4s, v29.4s, v20.s[0]
+	FLDPQ  768(R6), (F30, F31)
+	WORD   $0x4f9013c0 // fmla v0.4s, v30.4s, v16.s[0]
+	WORD   $0x4f9013e1 // fmla v1.4s, v31.4s, v16.s[0]
+	WORD   $0x4f9113c4 // fmla v4.4s, v30.4s, v17.s[0]
+	WORD   $0x4f9113e5 // fmla v5.4s, v31.4s, v17.s[0]
+	WORD   $0x4f9213c8 // fmla v8.4s, v30.4s, v18.s[0]
+	WORD   $0x4f9213e9 // fmla v9.4s, v31.4s, v18.s[0]
+	WORD   $0x4f9313cc // fmla v12.4s, v30.4s, v19.s[0]
+	WORD   $0x4f9313ed // fmla v13.4s, v31.4s, v19.s[0]
+	FLDPQ  32(R6), (F22, F23)
+	WORD   $0x4fb212c2 // fmla v2.4s, v22.4s, v18.s[1]
+	WORD   $0x4fb212e3 // fmla v3.4s, v23.4s, v18.s[1]
+	WORD   $0x4fb312c6 // fmla v6.4s, v22.4s, v19.s[1]
+	WORD   $0x4fb312e7 // fmla v7.4s, v23.4s, v19.s[1]
+	WORD   $0x4fb412ca // fmla v10.4s, v22.4s, v20.s[1]
+	WORD   $0x4fb412eb // fmla v11.4s, v23.4s, v20.s[1]
+	WORD   $0x4fb512ce // fmla v14.4s, v22.4s, v21.s[1]
+	WORD   $0x4fb512ef // fmla v15.4s, v23.4s, v21.s[1]
+	FLDPQ  288(R6), (F24, F25)
+	WORD   $0x4fb11300 // fmla v0.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11321 // fmla v1.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31308 // fmla v8.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31329 // fmla v9.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb4130c // fmla v12.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb4132d // fmla v13.4s, v25.4s, v20.s[1]
+	FLDPQ  544(R6), (F26, F27)
+	WORD   $0x4fb11342 // fmla v2.4s, v26.4s, v17.s[1]
+	WORD   $0x4fb11363 // fmla v3.4s, v27.4s, v17.s[1]
+	WORD   $0x4fb21346 // fmla v6.4s, v26.4s, v18.s[1]
+	WORD   $0x4fb21367 // fmla v7.4s, v27.4s, v18.s[1]
+	WORD   $0x4fb3134a // fmla v10.4s, v26.4s, v19.s[1]
+	WORD   $0x4fb3136b // fmla v11.4s, v27.4s, v19.s[1]
+	WORD   $0x4fb4134e // fmla v14.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136f // fmla v15.4s, v27.4s, v20.s[1]
+	FLDPQ  800(R6), (F28, F29)
+	WORD   $0x4fb01380 // fmla v0.4s, v28.4s, v16.s[1]
+	WORD   $0x4fb013a1 // fmla v1.4s, v29.4s, v16.s[1]
+	WORD   $0x4fb11384 // fmla v4.4s, v28.4s, v17.s[1]
+	WORD   $0x4fb113a5 // fmla v5.4s, v29.4s, v17.s[1]
+	WORD   $0x4fb21388 // fmla v8.4s, v28.4s, v18.s[1]
+	WORD   $0x4fb213a9 // fmla v9.4s, v29.4s, v18.s[1]
+	WORD   $0x4fb3138c // fmla v12.4s, v28.4s, v19.s[1]
+	WORD   $0x4fb313ad // fmla v13.4s, v29.4s, v19.s[1]
+	FLDPQ  64(R6), (F30, F31)
+	WORD   $0x4f921bc2 // fmla v2.4s, v30.4s, v18.s[2]
+	WORD   $0x4f921be3 // fmla v3.4s, v31.4s, v18.s[2]
+	WORD   $0x4f931bc6 // fmla v6.4s, v30.4s, v19.s[2]
+	WORD   $0x4f931be7 // fmla v7.4s, v31.4s, v19.s[2]
+	WORD   $0x4f941bca // fmla v10.4s, v30.4s, v20.s[2]
+	WORD   $0x4f941beb // fmla v11.4s, v31.4s, v20.s[2]
+	WORD   $0x4f951bce // fmla v14.4s, v30.4s, v21.s[2]
+	WORD   $0x4f951bef // fmla v15.4s, v31.4s, v21.s[2]
+	FLDPQ  320(R6), (F22, F23)
+	WORD   $0x4f911ac0 // fmla v0.4s, v22.4s, v17.s[2]
+	WORD   $0x4f911ae1 // fmla v1.4s, v23.4s, v17.s[2]
+	WORD   $0x4f921ac4 // fmla v4.4s, v22.4s, v18.s[2]
+	WORD   $0x4f921ae5 // fmla v5.4s, v23.4s, v18.s[2]
+	WORD   $0x4f931ac8 // fmla v8.4s, v22.4s, v19.s[2]
+	WORD   $0x4f931ae9 // fmla v9.4s, v23.4s, v19.s[2]
+	WORD   $0x4f941acc // fmla v12.4s, v22.4s, v20.s[2]
+	WORD   $0x4f941aed // fmla v13.4s, v23.4s, v20.s[2]
+	FLDPQ  576(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b06 // fmla v6.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b27 // fmla v7.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b0a // fmla v10.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b2b // fmla v11.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b0e // fmla v14.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b2f // fmla v15.4s, v25.4s, v20.s[2]
+	FLDPQ  832(R6), (F26, F27)
+	WORD   $0x4f901b40 // fmla v0.4s, v26.4s, v16.s[2]
+	WORD   $0x4f901b61 // fmla v1.4s, v27.4s, v16.s[2]
+	WORD   $0x4f911b44 // fmla v4.4s, v26.4s, v17.s[2]
+	WORD   $0x4f911b65 // fmla v5.4s, v27.4s, v17.s[2]
+	WORD   $0x4f921b48 // fmla v8.4s, v26.4s, v18.s[2]
+	WORD   $0x4f921b69 // fmla v9.4s, v27.4s, v18.s[2]
+	WORD   $0x4f931b4c // fmla v12.4s, v26.4s, v19.s[2]
+	WORD   $0x4f931b6d // fmla v13.4s, v27.4s, v19.s[2]
+	FLDPQ  96(R6), (F28, F29)
+	WORD   $0x4fb21b82 // fmla v2.4s, v28.4s, v18.s[3]
+	WORD   $0x4fb21ba3 // fmla v3.4s, v29.4s, v18.s[3]
+	WORD   $0x4fb31b86 // fmla v6.4s, v28.4s, v19.s[3]
+	WORD   $0x4fb31ba7 // fmla v7.4s, v29.4s, v19.s[3]
+	WORD   $0x4fb41b8a // fmla v10.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41bab // fmla v11.4s, v29.4s, v20.s[3]
+	WORD   $0x4fb51b8e // fmla v14.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb51baf // fmla v15.4s, v29.4s, v21.s[3]
+	FLDPQ  352(R6), (F30, F31)
+	WORD   $0x4fb11bc0 // fmla v0.4s, v30.4s, v17.s[3]
+	WORD   $0x4fb11be1 // fmla v1.4s, v31.4s, v17.s[3]
+	WORD   $0x4fb21bc4 // fmla v4.4s, v30.4s, v18.s[3]
+	WORD   $0x4fb21be5 // fmla v5.4s, v31.4s, v18.s[3]
+	WORD   $0x4fb31bc8 // fmla v8.4s, v30.4s, v19.s[3]
+	WORD   $0x4fb31be9 // fmla v9.4s, v31.4s, v19.s[3]
+	WORD   $0x4fb41bcc // fmla v12.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb41bed // fmla v13.4s, v31.4s, v20.s[3]
+	FLDPQ  608(R6), (F22, F23)
+	WORD   $0x4fb11ac2 // fmla v2.4s, v22.4s, v17.s[3]
+	WORD   $0x4fb11ae3 // fmla v3.4s, v23.4s, v17.s[3]
+	WORD   $0x4fb21ac6 // fmla v6.4s, v22.4s, v18.s[3]
+	WORD   $0x4fb21ae7 // fmla v7.4s, v23.4s, v18.s[3]
+	WORD   $0x4fb31aca // fmla v10.4s, v22.4s, v19.s[3]
+	WORD   $0x4fb31aeb // fmla v11.4s, v23.4s, v19.s[3]
+	WORD   $0x4fb41ace // fmla v14.4s, v22.4s, v20.s[3]
+	WORD   $0x4fb41aef // fmla v15.4s, v23.4s, v20.s[3]
+	FLDPQ  864(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b04 // fmla v4.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b25 // fmla v5.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b08 // fmla v8.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b29 // fmla v9.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b0c // fmla v12.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b2d // fmla v13.4s, v25.4s, v19.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FMOVQ  176(R5), F21
+	FLDPQ  128(R6), (F26, F27)
+	WORD   $0x4f921342 // fmla v2.4s, v26.4s, v18.s[0]
+	WORD   $0x4f921363 // fmla v3.4s, v27.4s, v18.s[0]
+	WORD   $0x4f931346 // fmla v6.4s, v26.4s, v19.s[0]
+	WORD   $0x4f931367 // fmla v7.4s, v27.4s, v19.s[0]
+	WORD   $0x4f94134a // fmla v10.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136b // fmla v11.4s, v27.4s, v20.s[0]
+	WORD   $0x4f95134e // fmla v14.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136f // fmla v15.4s, v27.4s, v21.s[0]
+	FLDPQ  384(R6), (F28, F29)
+	WORD   $0x4f911380 // fmla v0.4s, v28.4s, v17.s[0]
+	WORD   $0x4f9113a1 // fmla v1.4s, v29.4s, v17.s[0]
+	WORD   $0x4f921384 // fmla v4.4s, v28.4s, v18.s[0]
+	WORD   $0x4f9213a5 // fmla v5.4s, v29.4s, v18.s[0]
+	WORD   $0x4f931388 // fmla v8.4s, v28.4s, v19.s[0]
+	WORD   $0x4f9313a9 // fmla v9.4s, v29.4s, v19.s[0]
+	WORD   $0x4f94138c // fmla v12.4s, v28.4s, v20.s[0]
+	WORD   $0x4f9413ad // fmla v13.4s, v29.4s, v20.s[0]
+	FLDPQ  640(R6), (F30, F31)
+	WORD   $0x4f9113c2 // fmla v2.4s, v30.4s, v17.s[0]
+	WORD   $0x4f9113e3 // fmla v3.4s, v31.4s, v17.s[0]
+	WORD   $0x4f9213c6 // fmla v6.4s, v30.4s, v18.s[0]
+	WORD   $0x4f9213e7 // fmla v7.4s, v31.4s, v18.s[0]
+	WORD   $0x4f9313ca // fmla v10.4s, v30.4s, v19.s[0]
+	WORD   $0x4f9313eb // fmla v11.4s, v31.4s, v19.s[0]
+	WORD   $0x4f9413ce // fmla v14.4s, v30.4s, v20.s[0]
+	WORD   $0x4f9413ef // fmla v15.4s, v31.4s, v20.s[0]
+	FLDPQ  896(R6), (F22, F23)
+	WORD   $0x4f9012c0 // fmla v0.4s, v22.4s, v16.s[0]
+	WORD   $0x4f9012e1 // fmla v1.4s, v23.4s, v16.s[0]
+	WORD   $0x4f9112c4 // fmla v4.4s, v22.4s, v17.s[0]
+	WORD   $0x4f9112e5 // fmla v5.4s, v23.4s, v17.s[0]
+	WORD   $0x4f9212c8 // fmla v8.4s, v22.4s, v18.s[0]
+	WORD   $0x4f9212e9 // fmla v9.4s, v23.4s, v18.s[0]
+	WORD   $0x4f9312cc // fmla v12.4s, v22.4s, v19.s[0]
+	WORD   $0x4f9312ed // fmla v13.4s, v23.4s, v19.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb21302 // fmla v2.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21323 // fmla v3.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb4130a // fmla v10.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb4132b // fmla v11.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130e // fmla v14.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132f // fmla v15.4s, v25.4s, v21.s[1]
+	FLDPQ  416(R6), (F26, F27)
+	WORD   $0x4fb11340 // fmla v0.4s, v26.4s, v17.s[1]
+	WORD   $0x4fb11361 // fmla v1.4s, v27.4s, v17.s[1]
+	WORD   $0x4fb21344 // fmla v4.4s, v26.4s, v18.s[1]
+	WORD   $0x4fb21365 // fmla v5.4s, v27.4s, v18.s[1]
+	WORD   $0x4fb31348 // fmla v8.4s, v26.4s, v19.s[1]
+	WORD   $0x4fb31369 // fmla v9.4s, v27.4s, v19.s[1]
+	WORD   $0x4fb4134c // fmla v12.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136d // fmla v13.4s, v27.4s, v20.s[1]
+	FLDPQ  672(R6), (F28, F29)
+	WORD   $0x4fb11382 // fmla v2.4s, v28.4s, v17.s[1]
+	WORD   $0x4fb113a3 // fmla v3.4s, v29.4s, v17.s[1]
+	WORD   $0x4fb21386 // fmla v6.4s, v28.4s, v18.s[1]
+	WORD   $0x4fb213a7 // fmla v7.4s, v29.4s, v18.s[1]
+	WORD   $0x4fb3138a // fmla v10.4s, v28.4s, v19.s[1]
+	WORD   $0x4fb313ab // fmla v11.4s, v29.4s, v19.s[1]
+	WORD   $0x4fb4138e // fmla v14.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb413af // fmla v15.4s, v29.4s, v20.s[1]
+	FLDPQ  928(R6), (F30, F31)
+	WORD   $0x4fb013c0 // fmla v0.4s, v30.4s, v16.s[1]
+	WORD   $0x4fb013e1 // fmla v1.4s, v31.4s, v16.s[1]
+	WORD   $0x4fb113c4 // fmla v4.4s, v30.4s, v17.s[1]
+	WORD   $0x4fb113e5 // fmla v5.4s, v31.4s, v17.s[1]
+	WORD   $0x4fb213c8 // fmla v8.4s, v30.4s, v18.s[1]
+	WORD   $0x4fb213e9 // fmla v9.4s, v31.4s, v18.s[1]
+	WORD   $0x4fb313cc // fmla v12.4s, v30.4s, v19.s[1]
+	WORD   $0x4fb313ed // fmla v13.4s, v31.4s, v19.s[1]
+	FLDPQ  192(R6), (F22, F23)
+	WORD   $0x4f921ac2 // fmla v2.4s, v22.4s, v18.s[2]
+	WORD   $0x4f921ae3 // fmla v3.4s, v23.4s, v18.s[2]
+	WORD   $0x4f931ac6 // fmla v6.4s, v22.4s, v19.s[2]
+	WORD   $0x4f931ae7 // fmla v7.4s, v23.4s, v19.s[2]
+	WORD   $0x4f941aca // fmla v10.4s, v22.4s, v20.s[2]
+	WORD   $0x4f941aeb // fmla v11.4s, v23.4s, v20.s[2]
+	WORD   $0x4f951ace // fmla v14.4s, v22.4s, v21.s[2]
+	WORD   $0x4f951aef // fmla v15.4s, v23.4s, v21.s[2]
+	FLDPQ  448(R6), (F24, F25)
+	WORD   $0x4f911b00 // fmla v0.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b21 // fmla v1.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b08 // fmla v8.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b29 // fmla v9.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b0c // fmla v12.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b2d // fmla v13.4s, v25.4s, v20.s[2]
+	FLDPQ  704(R6), (F26, F27)
+	WORD   $0x4f911b42 // fmla v2.4s, v26.4s, v17.s[2]
+	WORD   $0x4f911b63 // fmla v3.4s, v27.4s, v17.s[2]
+	WORD   $0x4f921b46 // fmla v6.4s, v26.4s, v18.s[2]
+	WORD   $0x4f921b67 // fmla v7.4s, v27.4s, v18.s[2]
+	WORD   $0x4f931b4a // fmla v10.4s, v26.4s, v19.s[2]
+	WORD   $0x4f931b6b // fmla v11.4s, v27.4s, v19.s[2]
+	WORD   $0x4f941b4e // fmla v14.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6f // fmla v15.4s, v27.4s, v20.s[2]
+	FLDPQ  960(R6), (F28, F29)
+	WORD   $0x4f901b80 // fmla v0.4s, v28.4s, v16.s[2]
+	WORD   $0x4f901ba1 // fmla v1.4s, v29.4s, v16.s[2]
+	WORD   $0x4f911b84 // fmla v4.4s, v28.4s, v17.s[2]
+	WORD   $0x4f911ba5 // fmla v5.4s, v29.4s, v17.s[2]
+	WORD   $0x4f921b88 // fmla v8.4s, v28.4s, v18.s[2]
+	WORD   $0x4f921ba9 // fmla v9.4s, v29.4s, v18.s[2]
+	WORD   $0x4f931b8c // fmla v12.4s, v28.4s, v19.s[2]
+	WORD   $0x4f931bad // fmla v13.4s, v29.4s, v19.s[2]
+	FLDPQ  224(R6), (F30, F31)
+	WORD   $0x4fb21bc2 // fmla v2.4s, v30.4s, v18.s[3]
+	WORD   $0x4fb21be3 // fmla v3.4s, v31.4s, v18.s[3]
+	WORD   $0x4fb31bc6 // fmla v6.4s, v30.4s, v19.s[3]
+	WORD   $0x4fb31be7 // fmla v7.4s, v31.4s, v19.s[3]
+	WORD   $0x4fb41bca // fmla v10.4s, v30.4s, v20.s[3]
+	WORD   $0x4fb41beb // fmla v11.4s, v31.4s, v20.s[3]
+	WORD   $0x4fb51bce // fmla v14.4s, v30.4s, v21.s[3]
+	WORD   $0x4fb51bef // fmla v15.4s, v31.4s, v21.s[3]
+	FLDPQ  480(R6), (F22, F23)
+	WORD   $0x4fb11ac0 // fmla v0.4s, v22.4s, v17.s[3]
+	WORD   $0x4fb11ae1 // fmla v1.4s, v23.4s, v17.s[3]
+	WORD   $0x4fb21ac4 // fmla v4.4s, v22.4s, v18.s[3]
+	WORD   $0x4fb21ae5 // fmla v5.4s, v23.4s, v18.s[3]
+	WORD   $0x4fb31ac8 // fmla v8.4s, v22.4s, v19.s[3]
+	WORD   $0x4fb31ae9 // fmla v9.4s, v23.4s, v19.s[3]
+	WORD   $0x4fb41acc // fmla v12.4s, v22.4s, v20.s[3]
+	WORD   $0x4fb41aed // fmla v13.4s, v23.4s, v20.s[3]
+	FLDPQ  736(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b06 // fmla v6.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b27 // fmla v7.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b0a // fmla v10.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b2b // fmla v11.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b0e // fmla v14.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b2f // fmla v15.4s, v25.4s, v20.s[3]
+	FLDPQ  992(R6), (F26, F27)
+	WORD   $0x4fb01b40 // fmla v0.4s, v26.4s, v16.s[3]
+	WORD   $0x4fb01b61 // fmla v1.4s, v27.4s, v16.s[3]
+	WORD   $0x4fb11b44 // fmla v4.4s, v26.4s, v17.s[3]
+	WORD   $0x4fb11b65 // fmla v5.4s, v27.4s, v17.s[3]
+	WORD   $0x4fb21b48 // fmla v8.4s, v26.4s, v18.s[3]
+	WORD   $0x4fb21b69 // fmla v9.4s, v27.4s, v18.s[3]
+	WORD   $0x4fb31b4c // fmla v12.4s, v26.4s, v19.s[3]
+	WORD   $0x4fb31b6d // fmla v13.4s, v27.4s, v19.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK4P1O1_t8_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK4P1O1_t8_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK4P1O1_t8_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+	FLDPQ  96(R12), (F22, F23)
+	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
+	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	FLDPQ  128(R12), (F24, F25)
+	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
+	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
+	FLDPQ  160(R12), (F26, F27)
+	WORD   $0x4e3ad54a // fadd v10.4s, v10.4s, v26.4s
+	WORD   $0x4e3bd56b // fadd v11.4s, v11.4s, v27.4s
+	FLDPQ  192(R12), (F28, F29)
+	WORD   $0x4e3cd58c // fadd v12.4s, v12.4s, v28.4s
+	WORD   $0x4e3dd5ad // fadd v13.4s, v13.4s, v29.4s
+	FLDPQ  224(R12), (F30, F31)
+	WORD   $0x4e3ed5ce // fadd v14.4s, v14.4s, v30.4s
+	WORD   $0x4e3fd5ef // fadd v15.4s, v15.4s, v31.4s
+
+NEONRestoreK4P1O1_t8_relu:
+	CBZ    R25, NEONRestoreK4P1O1_t8_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
+	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
+	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
+	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
+	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
+	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
+	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
+	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
+	WORD   $0x4e30f5ce // fmax v14.4s, v14.4s, v16.4s
+	WORD   $0x4e30f5ef // fmax v15.4s, v15.4s, v16.4s
+
+NEONRestoreK4P1O1_t8_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	ADD    $128, R1
+	ADD    $256, R2
+	SUB    $8, R4
+	B      NEONRestoreK4P1O1_loop
+
+NEONRestoreK4P1O1_blk7:
+
+	// 7 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK4P1O1_t7_icb:
+	MOVD   R22, R11
+
+NEONRestoreK4P1O1_t7_kh:
+	FMOVQ  (R5), F14
+	FMOVQ  32(R5), F15
+	FMOVQ  64(R5), F16
+	FMOVQ  96(R5), F17
+	FMOVQ  128(R5), F18
+	FLDPQ  (R6), (F23, F24)
+	WORD   $0x4f9012e2 // fmla v2.4s, v23.4s, v16.s[0]
+	WORD   $0x4f901303 // fmla v3.4s, v24.4s, v16.s[0]
+	WORD   $0x4f9112e6 // fmla v6.4s, v23.4s, v17.s[0]
+	WORD   $0x4f911307 // fmla v7.4s, v24.4s, v17.s[0]
+	WORD   $0x4f9212ea // fmla v10.4s, v23.4s, v18.s[0]
+	WORD   $0x4f92130b // fmla v11.4s, v24.4s, v18.s[0]
+	FLDPQ  256(R6), (F25, F26)
+	WORD   $0x4f8f1320 // fmla v0.4s, v25.4s, v15.s[0]
+	WORD   $0x4f8f1341 // fmla v1.4s, v26.4s, v15.s[0]
+	WORD   $0x4f901324 // fmla v4.4s, v25.4s, v16.s[0]
+	WORD   $0x4f901345 // fmla v5.4s, v26.4s, v16.s[0]
+	WORD   $0x4f911328 // fmla v8.4s, v25.4s, v17.s[0]
+	WORD   $0x4f911349 // fmla v9.4s, v26.4s, v17.s[0]
+	WORD   $0x4f92132c // fmla v12.4s, v25.4s, v18.s[0]
+	WORD   $0x4f92134d // fmla v13.4s, v26.4s, v18.s[0]
+	FLDPQ  512(R6), (F27, F28)
+	WORD   $0x4f8f1362 // fmla v2.4s, v27.4s, v15.s[0]
+	WORD   $0x4f8f1383 // fmla v3.4s, v28.4s, v15.s[0]
+	WORD   $0x4f901366 // fmla v6.4s, v27.4s, v16.s[0]
+	WORD   $0x4f901387 // fmla v7.4s, v28.4s, v16.s[0]
+	WORD   $0x4f91136a // fmla v10.4s, v27.4s, v17.s[0]
+	WORD   $0x4f91138b // fmla v11.4s, v28.4s, v17.s[0]
+	FLDPQ  768(R6), (F29, F30)
+	WORD   $0x4f8e13a0 // fmla v0.4s, v29.4s, v14.s[0]
+	WORD   $0x4f8e13c1 // fmla v1.4s, v30.4s, v14.s[0]
+	WORD   $0x4f8f13a4 // fmla v4.4s, v29.4s, v15.s[0]
+	WORD   $0x4f8f13c5 // fmla v5.4s, v30.4s, v15.s[0]
+	WORD   $0x4f9013a8 // fmla v8.4s, v29.4s, v16.s[0]
+	WORD   $0x4f9013c9 // fmla v9.4s, v30.4s, v16.s[0]
+	WORD   $0x4f9113ac // fmla v12.4s, v29.4s, v17.s[0]
+	WORD   $0x4f9113cd // fmla v13.4s, v30.4s, v17.s[0]
+	FLDPQ  32(R6), (F19, F20)
+	WORD   $0x4fb01262 // fmla v2.4s, v19.4s, v16.s[1]
+	WORD   $0x4fb01283 // fmla v3.4s, v20.4s, v16.s[1]
+	WORD   $0x4fb11266 // fmla v6.4s, v19.4s, v17.s[1]
+	WORD   $0x4fb11287 // fmla v7.4s, v20.4s, v17.s[1]
+	WORD   $0x4fb2126a // fmla v10.4s, v19.4s, v18.s[1]
+	WORD   $0x4fb2128b // fmla v11.4s, v20.4s, v18.s[1]
+	FLDPQ  288(R6), (F21, F22)
+	WORD   $0x4faf12a0 // fmla v0.4s, v21.4s, v15.s[1]
+	WORD   $0x4faf12c1 // fmla v1.4s, v22.4s, v15.s[1]
+	WORD   $0x4fb012a4 // fmla v4.4s, v21.4s, v16.s[1]
+	WORD   $0x4fb012c5 // fmla v5.4s, v22.4s, v16.s[1]
+	WORD   $0x4fb112a8 // fmla v8.4s, v21.4s, v17.s[1]
+	WORD   $0x4fb112c9 // fmla v9.4s, v22.4s, v17.s[1]
+	WORD   $0x4fb212ac // fmla v12.4s, v21.4s, v18.s[1]
+	WORD   $0x4fb212cd // fmla v13.4s, v22.4s, v18.s[1]
+	FLDPQ  544(R6), (F23, F24)
+	WORD   $0x4faf12e2 // fmla v2.4s, v23.4s, v15.s[1]
+	WORD   $0x4faf1303 // fmla v3.4s, v24.4s, v15.s[1]
+	WORD   $0x4fb012e6 // fmla v6.4s, v23.4s, v16.s[1]
+	WORD   $0x4fb01307 // fmla v7.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb112ea // fmla v10.4s, v23.4s, v17.s[1]
+	WORD   $0x4fb1130b // fmla v11.4s, v24.4s, v17.s[1]
+	FLDPQ  800(R6), (F25, F26)
+	WORD   $0x4fae1320 // fmla v0.4s, v25.4s, v14.s[1]
+	WORD   $0x4fae1341 // fmla v1.4s, v26.4s, v14.s[1]
+	WORD   $0x4faf1324 // fmla v4.4s, v25.4s, v15.s[1]
+	WORD   $0x4faf1345 // fmla v5.4s, v26.4s, v15.s[1]
+	WORD   $0x4fb01328 // fmla v8.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01349 // fmla v9.4s, v26.4s, v16.s[1]
+	WORD   $0x4fb1132c // fmla v12.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb1134d // fmla v13.4s, v26.4s, v17.s[1]
+	FLDPQ  64(R6), (F27, F28)
+	WORD   $0x4f901b62 // fmla v2.4s, v27.4s, v16.s[2]
+	WORD   $0x4f901b83 // fmla v3.4s, v28.4s, v16.s[2]
+	WORD   $0x4f911b66 // fmla v6.4s, v27.4s, v17.s[2]
+	WORD   $0x4f911b87 // fmla v7.4s, v28.4s, v17.s[2]
+	WORD   $0x4f921b6a // fmla v10.4s, v27.4s, v18.s[2]
+	WORD   $0x4f921b8b // fmla v11.4s, v28.4s, v18.s[2]
+	FLDPQ  320(R6), (F29, F30)
+	WORD   $0x4f8f1ba0 // fmla v0.4s, v29.4s, v15.s[2]
+	WORD   $0x4f8f1bc1 // fmla v1.4s, v30.4s, v15.s[2]
+	WORD   $0x4f901ba4 // fmla v4.4s, v29.4s, v16.s[2]
+	WORD   $0x4f901bc5 // fmla v5.4s, v30.4s, v16.s[2]
+	WORD   $0x4f911ba8 // fmla v8.4s, v29.4s, v17.s[2]
+	WORD   $0x4f911bc9 // fmla v9.4s, v30.4s, v17.s[2]
+	WORD   $0x4f921bac // fmla v12.4s, v29.4s, v18.s[2]
+	WORD   $0x4f921bcd // fmla v13.4s, v30.4s, v18.s[2]
+	FLDPQ  576(R6), (F19, F20)
+	WORD   $0x4f8f1a62 // fmla v2.4s, v19.4s, v15.s[2]
+	WORD   $0x4f8f1a83 // fmla v3.4s, v20.4s, v15.s[2]
+	WORD   $0x4f901a66 // fmla v6.4s, v19.4s, v16.s[2]
+	WORD   $0x4f901a87 // fmla v7.4s, v20.4s, v16.s[2]
+	WORD   $0x4f911a6a // fmla v10.4s, v19.4s, v17.s[2]
+	WORD   $0x4f911a8b // fmla v11.4s, v20.4s, v17.s[2]
+	FLDPQ  832(R6), (F21, F22)
+	WORD   $0x4f8e1aa0 // fmla v0.4s, v21.4s, v14.s[2]
+	WORD   $0x4f8e1ac1 // fmla v1.4s, v22.4s, v14.s[2]
+	WORD   $0x4f8f1aa4 // fmla v4.4s, v21.4s, v15.s[2]
+	WORD   $0x4f8f1ac5 // fmla v5.4s, v22.4s, v15.s[2]
+	WORD   $0x4f901aa8 // fmla v8.4s, v21.4s, v16.s[2]
+	WORD   $0x4f901ac9 // fmla v9.4s, v22.4s, v16.s[2]
+	WORD   $0x4f911aac // fmla v12.4s, v21.4s, v17.s[2]
+	WORD   $0x4f911acd // fmla v13.4s, v22.4s, v17.s[2]
+	FLDPQ  96(R6), (F23, F24)
+	WORD   $0x4fb01ae2 // fmla v2.4s, v23.4s, v16.s[3]
+	WORD   $0x4fb01b03 // fmla v3.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb11ae6 // fmla v6.4s, v23.4s, v17.s[3]
+	WORD   $0x4fb11b07 // fmla v7.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb21aea // fmla v10.4s, v23.4s, v18.s[3]
+	WORD   $0x4fb21b0b // fmla v11.4s, v24.4s, v18.s[3]
+	FLDPQ  352(R6), (F25, F26)
+	WORD   $0x4faf1b20 // fmla v0.4s, v25.4s, v15.s[3]
+	WORD   $0x4faf1b41 // fmla v1.4s, v26.4s, v15.s[3]
+	WORD   $0x4fb01b24 // fmla v4.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b45 // fmla v5.4s, v26.4s, v16.s[3]
+	WORD   $0x4fb11b28 // fmla v8.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b49 // fmla v9.4s, v26.4s, v17.s[3]
+	WORD   $0x4fb21b2c // fmla v12.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb21b4d // fmla v13.4s, v26.4s, v18.s[3]
+	FLDPQ  608(R6), (F27, F28)
+	WORD   $0x4faf1b62 // fmla v2.4s, v27.4s, v15.s[3]
+	WORD   $0x4faf1b83 // fmla v3.4s, v28.4s, v15.s[3]
+	WORD   $0x4fb01b66 // fmla v6.4s, v27.4s, v16.s[3]
+	WORD   $0x4fb01b87 // fmla v7.4s, v28.4s, v16.s[3]
+	WORD   $0x4fb11b6a // fmla v10.4s, v27.4s, v17.s[3]
+	WORD   $0x4fb11b8b // fmla v11.4s, v28.4s, v17.s[3]
+	FLDPQ  864(R6), (F29, F30)
+	WORD   $0x4fae1ba0 // fmla v0.4s, v29.4s, v14.s[3]
+	WORD   $0x4fae1bc1 // fmla v1.4s, v30.4s, v14.s[3]
+	WORD   $0x4faf1ba4 // fmla v4.4s, v29.4s, v15.s[3]
+	WORD   $0x4faf1bc5 // fmla v5.4s, v30.4s, v15.s[3]
+	WORD   $0x4fb01ba8 // fmla v8.4s, v29.4s, v16.s[3]
+	WORD   $0x4fb01bc9 // fmla v9.4s, v30.4s, v16.s[3]
+	WORD   $0x4fb11bac // fmla v12.4s, v29.4s, v17.s[3]
+	WORD   $0x4fb11bcd // fmla v13.4s, v30.4s, v17.s[3]
+	FMOVQ  16(R5), F14
+	FMOVQ  48(R5), F15
+	FMOVQ  80(R5), F16
+	FMOVQ  112(R5), F17
+	FMOVQ  144(R5), F18
+	FLDPQ  128(R6), (F19, F20)
+	WORD   $0x4f901262 // fmla v2.4s, v19.4s, v16.s[0]
+	WORD   $0x4f901283 // fmla v3.4s, v20.4s, v16.s[0]
+	WORD   $0x4f911266 // fmla v6.4s, v19.4s, v17.s[0]
+	WORD   $0x4f911287 // fmla v7.4s, v20.4s, v17.s[0]
+	WORD   $0x4f92126a // fmla v10.4s, v19.4s, v18.s[0]
+	WORD   $0x4f92128b // fmla v11.4s, v20.4s, v18.s[0]
+	FLDPQ  384(R6), (F21, F22)
+	WORD   $0x4f8f12a0 // fmla v0.4s, v21.4s, v15.s[0]
+	WORD   $0x4f8f12c1 // fmla v1.4s, v22.4s, v15.s[0]
+	WORD   $0x4f9012a4 // fmla v4.4s, v21.4s, v16.s[0]
+	WORD   $0x4f9012c5 // fmla v5.4s, v22.4s, v16.s[0]
+	WORD   $0x4f9112a8 // fmla v8.4s, v21.4s, v17.s[0]
+	WORD   $0x4f9112c9 // fmla v9.4s, v22.4s, v17.s[0]
+	WORD   $0x4f9212ac // fmla v12.4s, v21.4s, v18.s[0]
+	WORD   $0x4f9212cd // fmla v13.4s, v22.4s, v18.s[0]
+	FLDPQ  640(R6), (F23, F24)
+	WORD   $0x4f8f12e2 // fmla v2.4s, v23.4s, v15.s[0]
+	WORD   $0x4f8f1303 // fmla v3.4s, v24.4s, v15.s[0]
+	WORD   $0x4f9012e6 // fmla v6.4s, v23.4s, v16.s[0]
+	WORD   $0x4f901307 // fmla v7.4s, v24.4s, v16.s[0]
+	WORD   $0x4f9112ea // fmla v10.4s, v23.4s, v17.s[0]
+	WORD   $0x4f91130b // fmla v11.4s, v24.4s, v17.s[0]
+	FLDPQ  896(R6), (F25, F26)
+	WORD   $0x4f8e1320 // fmla v0.4s, v25.4s, v14.s[0]
+	WORD   $0x4f8e1341 // fmla v1.4s, v26.4s, v14.s[0]
+	WORD   $0x4f8f1324 // fmla v4.4s, v25.4s, v15.s[0]
+	WORD   $0x4f8f1345 // fmla v5.4s, v26.4s, v15.s[0]
+	WORD   $0x4f901328 // fmla v8.4s, v25.4s, v16.s[0]
+	WORD   $0x4f901349 // fmla v9.4s, v26.4s, v16.s[0]
+	WORD   $0x4f91132c // fmla v12.4s, v25.4s, v17.s[0]
+	WORD   $0x4f91134d // fmla v13.4s, v26.4s, v17.s[0]
+	FLDPQ  160(R6), (F27, F28)
+	WORD   $0x4fb01362 // fmla v2.4s, v27.4s, v16.s[1]
+	WORD   $0x4fb01383 // fmla v3.4s, v28.4s, v16.s[1]
+	WORD   $0x4fb11366 // fmla v6.4s, v27.4s, v17.s[1]
+	WORD   $0x4fb11387 // fmla v7.4s, v28.4s, v17.s[1]
+	WORD   $0x4fb2136a // fmla v10.4s, v27.4s, v18.s[1]
+	WORD   $0x4fb2138b // fmla v11.4s, v28.4s, v18.s[1]
+	FLDPQ  416(R6), (F29, F30)
+	WORD   $0x4faf13a0 // fmla v0.4s, v29.4s, v15.s[1]
+	WORD   $0x4faf13c1 // fmla v1.4s, v30.4s, v15.s[1]
+	WORD   $0x4fb013a4 // fmla v4.4s, v29.4s, v16.s[1]
+	WORD   $0x4fb013c5 // fmla v5.4s, v30.4s, v16.s[1]
+	WORD   $0x4fb113a8 // fmla v8.4s, v29.4s, v17.s[1]
+	WORD   $0x4fb113c9 // fmla v9.4s, v30.4s, v17.s[1]
+	WORD   $0x4fb213ac // fmla v12.4s, v29.4s, v18.s[1]
+	WORD   $0x4fb213cd // fmla v13.4s, v30.4s, v18.s[1]
+	FLDPQ  672(R6), (F19, F20)
+	WORD   $0x4faf1262 // fmla v2.4s, v19.4s, v15.s[1]
+	WORD   $0x4faf1283 // fmla v3.4s, v20.4s, v15.s[1]
+	WORD   $0x4fb01266 // fmla v6.4s, v19.4s, v16.s[1]
+	WORD   $0x4fb01287 // fmla v7.4s, v20.4s, v16.s[1]
+	WORD   $0x4fb1126a // fmla v10.4s, v19.4s, v17.s[1]
+	WORD   $0x4fb1128b // fmla v11.4s, v20.4s, v17.s[1]
+	FLDPQ  928(R6), (F21, F22)
+	WORD   $0x4fae12a0 // fmla v0.4s, v21.4s, v14.s[1]
+	WORD   $0x4fae12c1 // fmla v1.4s, v22.4s, v14.s[1]
+	WORD   $0x4faf12a4 // fmla v4.4s, v21.4s, v15.s[1]
+	WORD   $0x4faf12c5 // fmla v5.4s, v22.4s, v15.s[1]
+	WORD   $0x4fb012a8 // fmla v8.4s, v21.4s, v16.s[1]
+	WORD   $0x4fb012c9 // fmla v9.4s, v22.4s, v16.s[1]
+	WORD   $0x4fb112ac // fmla v12.4s, v21.4s, v17.s[1]
+	WORD   $0x4fb112cd // fmla v13.4s, v22.4s, v17.s[1]
+	FLDPQ  192(R6), (F23, F24)
+	WORD   $0x4f901ae2 // fmla v2.4s, v23.4s, v16.s[2]
+	WORD   $0x4f901b03 // fmla v3.4s, v24.4s, v16.s[2]
+	WORD   $0x4f911ae6 // fmla v6.4s, v23.4s, v17.s[2]
+	WORD   $0x4f911b07 // fmla v7.4s, v24.4s, v17.s[2]
+	WORD   $0x4f921aea // fmla v10.4s, v23.4s, v18.s[2]
+	WORD   $0x4f921b0b // fmla v11.4s, v24.4s, v18.s[2]
+	FLDPQ  448(R6), (F25, F26)
+	WORD   $0x4f8f1b20 // fmla v0.4s, v25.4s, v15.s[2]
+	WORD   $0x4f8f1b41 // fmla v1.4s, v26.4s, v15.s[2]
+	WORD   $0x4f901b24 // fmla v4.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b45 // fmla v5.4s, v26.4s, v16.s[2]
+	WORD   $0x4f911b28 // fmla v8.4s, v25.4s, v17.s[2]
+	WORD   $0x4f911b49 // fmla v9.4s, v26.4s, v17.s[2]
+	WORD   $0x4f921b2c // fmla v12.4s, v25.4s, v18.s[2]
+	WORD   $0x4f921b4d // fmla v13.4s, v26.4s, v18.s[2]
+	FLDPQ  704(R6), (F27, F28)
+	WORD   $0x4f8f1b62 // fmla v2.4s, v27.4s, v15.s[2]
+	WORD   $0x4f8f1b83 // fmla v3.4s, v28.4s, v15.s[2]
+	WORD   $0x4f901b66 // fmla v6.4s, v27.4s, v16.s[2]
+	WORD   $0x4f901b87 // fmla v7.4s, v28.4s, v16.s[2]
+	WORD   $0x4f911b6a // fmla v10.4s, v27.4s, v17.s[2]
+	WORD   $0x4f911b8b // fmla v11.4s, v28.4s, v17.s[2]
+	FLDPQ  960(R6), (F29, F30)
+	WORD   $0x4f8e1ba0 // fmla v0.4s, v29.4s, v14.s[2]
+	WORD   $0x4f8e1bc1 // fmla v1.4s, v30.4s, v14.s[2]
+	WORD   $0x4f8f1ba4 // fmla v4.4s, v29.4s, v15.s[2]
+	WORD   $0x4f8f1bc5 // fmla v5.4s, v30.4s, v15.s[2]
+	WORD   $0x4f901ba8 // fmla v8.4s, v29.4s, v16.s[2]
+	WORD   $0x4f901bc9 // fmla v9.4s, v30.4s, v16.s[2]
+	WORD   $0x4f911bac // fmla v12.4s, v29.4s, v17.s[2]
+	WORD   $0x4f911bcd // fmla v13.4s, v30.4s, v17.s[2]
+	FLDPQ  224(R6), (F19, F20)
+	WORD   $0x4fb01a62 // fmla v2.4s, v19.4s, v16.s[3]
+	WORD   $0x4fb01a83 // fmla v3.4s, v20.4s, v16.s[3]
+	WORD   $0x4fb11a66 // fmla v6.4s, v19.4s, v17.s[3]
+	WORD   $0x4fb11a87 // fmla v7.4s, v20.4s, v17.s[3]
+	WORD   $0x4fb21a6a // fmla v10.4s, v19.4s, v18.s[3]
+	WORD   $0x4fb21a8b // fmla v11.4s, v20.4s, v18.s[3]
+	FLDPQ  480(R6), (F21, F22)
+	WORD   $0x4faf1aa0 // fmla v0.4s, v21.4s, v15.s[3]
+	WORD   $0x4faf1ac1 // fmla v1.4s, v22.4s, v15.s[3]
+	WORD   $0x4fb01aa4 // fmla v4.4s, v21.4s, v16.s[3]
+	WORD   $0x4fb01ac5 // fmla v5.4s, v22.4s, v16.s[3]
+	WORD   $0x4fb11aa8 // fmla v8.4s, v21.4s, v17.s[3]
+	WORD   $0x4fb11ac9 // fmla v9.4s, v22.4s, v17.s[3]
+	WORD   $0x4fb21aac // fmla v12.4s, v21.4s, v18.s[3]
+	WORD   $0x4fb21acd // fmla v13.4s, v22.4s, v18.s[3]
+	FLDPQ  736(R6), (F23, F24)
+	WORD   $0x4faf1ae2 // fmla v2.4s, v23.4s, v15.s[3]
+	WORD   $0x4faf1b03 // fmla v3.4s, v24.4s, v15.s[3]
+	WORD   $0x4fb01ae6 // fmla v6.4s, v23.4s, v16.s[3]
+	WORD   $0x4fb01b07 // fmla v7.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb11aea // fmla v10.4s, v23.4s, v17.s[3]
+	WORD   $0x4fb11b0b // fmla v11.4s, v24.4s, v17.s[3]
+	FLDPQ  992(R6), (F25, F26)
+	WORD   $0x4fae1b20 // fmla v0.4s, v25.4s, v14.s[3]
+	WORD   $0x4fae1b41 // fmla v1.4s, v26.4s, v14.s[3]
+	WORD   $0x4faf1b24 // fmla v4.4s, v25.4s, v15.s[3]
+	WORD   $0x4faf1b45 // fmla v5.4s, v26.4s, v15.s[3]
+	WORD   $0x4fb01b28 // fmla v8.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b49 // fmla v9.4s, v26.4s, v16.s[3]
+	WORD   $0x4fb11b2c // fmla v12.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b4d // fmla v13.4s, v26.4s, v17.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK4P1O1_t7_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK4P1O1_t7_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK4P1O1_t7_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F14, F15)
+	WORD   $0x4e2ed400 // fadd v0.4s, v0.4s, v14.4s
+	WORD   $0x4e2fd421 // fadd v1.4s, v1.4s, v15.4s
+	FLDPQ  32(R12), (F16, F17)
+	WORD   $0x4e30d442 // fadd v2.4s, v2.4s, v16.4s
+	WORD   $0x4e31d463 // fadd v3.4s, v3.4s, v17.4s
+	FLDPQ  64(R12), (F18, F19)
+	WORD   $0x4e32d484 // fadd v4.4s, v4.4s, v18.4s
+	WORD   $0x4e33d4a5 // fadd v5.4s, v5.4s, v19.4s
+	FLDPQ  96(R12), (F20, F21)
+	WORD   $0x4e34d4c6 // fadd v6.4s, v6.4s, v20.4s
+	WORD   $0x4e35d4e7 // fadd v7.4s, v7.4s, v21.4s
+	FLDPQ  128(R12), (F22, F23)
+	WORD   $0x4e36d508 // fadd v8.4s, v8.4s, v22.4s
+	WORD   $0x4e37d529 // fadd v9.4s, v9.4s, v23.4s
+	FLDPQ  160(R12), (F24, F25)
+	WORD   $0x4e38d54a // fadd v10.4s, v10.4s, v24.4s
+	WORD   $0x4e39d56b // fadd v11.4s, v11.4s, v25.4s
+	FLDPQ  192(R12), (F26, F27)
+	WORD   $0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
+	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
+
+NEONRestoreK4P1O1_t7_relu:
+	CBZ    R25, NEONRestoreK4P1O1_t7_store
+	VEOR   V14.B16, V14.B16, V14.B16
+	WORD   $0x4e2ef400 // fmax v0.4s, v0.4s, v14.4s
+	WORD   $0x4e2ef421 // fmax v1.4s, v1.4s, v14.4s
+	WORD   $0x4e2ef442 // fmax v2.4s, v2.4s, v14.4s
+	WORD   $0x4e2ef463 // fmax v3.4s, v3.4s, v14.4s
+	WORD   $0x4e2ef484 // fmax v4.4s, v4.4s, v14.4s
+	WORD   $0x4e2ef4a5 // fmax v5.4s, v5.4s, v14.4s
+	WORD   $0x4e2ef4c6 // fmax v6.4s, v6.4s, v14.4s
+	WORD   $0x4e2ef4e7 // fmax v7.4s, v7.4s, v14.4s
+	WORD   $0x4e2ef508 // fmax v8.4s, v8.4s, v14.4s
+	WORD   $0x4e2ef529 // fmax v9.4s, v9.4s, v14.4s
+	WORD   $0x4e2ef54a // fmax v10.4s, v10.4s, v14.4s
+	WORD   $0x4e2ef56b // fmax v11.4s, v11.4s, v14.4s
+	WORD   $0x4e2ef58c // fmax v12.4s, v12.4s, v14.4s
+	WORD   $0x4e2ef5ad // fmax v13.4s, v13.4s, v14.4s
+
+NEONRestoreK4P1O1_t7_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	ADD    $96, R1
+	ADD    $224, R2
+	SUB    $7, R4
+	B      NEONRestoreK4P1O1_loop
+
+NEONRestoreK4P1O1_blk6:
+
+	// 6 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK4P1O1_t6_icb:
+	MOVD   R22, R11
+
+NEONRestoreK4P1O1_t6_kh:
+	FMOVQ  (R5), F12
+	FMOVQ  32(R5), F13
+	FMOVQ  64(R5), F14
+	FMOVQ  96(R5), F15
+	FMOVQ  128(R5), F16
+	FLDPQ  (R6), (F29, F30)
+	WORD   $0x4f8e13a2 // fmla v2.4s, v29.4s, v14.s[0]
+	WORD   $0x4f8e13c3 // fmla v3.4s, v30.4s, v14.s[0]
+	WORD   $0x4f8f13a6 // fmla v6.4s, v29.4s, v15.s[0]
+	WORD   $0x4f8f13c7 // fmla v7.4s, v30.4s, v15.s[0]
+	WORD   $0x4f9013aa // fmla v10.4s, v29.4s, v16.s[0]
+	WORD   $0x4f9013cb // fmla v11.4s, v30.4s, v16.s[0]
+	FLDPQ  256(R6), (F17, F18)
+	WORD   $0x4f8d1220 // fmla v0.4s, v17.4s, v13.s[0]
+	WORD   $0x4f8d1241 // fmla v1.4s, v18.4s, v13.s[0]
+	WORD   $0x4f8e1224 // fmla v4.4s, v17.4s, v14.s[0]
+	WORD   $0x4f8e1245 // fmla v5.4s, v18.4s, v14.s[0]
+	WORD   $0x4f8f1228 // fmla v8.4s, v17.4s, v15.s[0]
+	WORD   $0x4f8f1249 // fmla v9.4s, v18.4s, v15.s[0]
+	FLDPQ  512(R6), (F19, F20)
+	WORD   $0x4f8d1262 // fmla v2.4s, v19.4s, v13.s[0]
+	WORD   $0x4f8d1283 // fmla v3.4s, v20.4s, v13.s[0]
+	WORD   $0x4f8e1266 // fmla v6.4s, v19.4s, v14.s[0]
+	WORD   $0x4f8e1287 // fmla v7.4s, v20.4s, v14.s[0]
+	WORD   $0x4f8f126a // fmla v10.4s, v19.4s, v15.s[0]
+	WORD   $0x4f8f128b // fmla v11.4s, v20.4s, v15.s[0]
+	FLDPQ  768(R6), (F21, F22)
+	WORD   $0x4f8c12a0 // fmla v0.4s, v21.4s, v12.s[0]
+	WORD   $0x4f8c12c1 // fmla v1.4s, v22.4s, v12.s[0]
+	WORD   $0x4f8d12a4 // fmla v4.4s, v21.4s, v13.s[0]
+	WORD   $0x4f8d12c5 // fmla v5.4s, v22.4s, v13.s[0]
+	WORD   $0x4f8e12a8 // fmla v8.4s, v21.4s, v14.s[0]
+	WORD   $0x4f8e12c9 // fmla v9.4s, v22.4s, v14.s[0]
+	FLDPQ  32(R6), (F23, F24)
+	WORD   $0x4fae12e2 // fmla v2.4s, v23.4s, v14.s[1]
+	WORD   $0x4fae1303 // fmla v3.4s, v24.4s, v14.s[1]
+	WORD   $0x4faf12e6 // fmla v6.4s, v23.4s, v15.s[1]
+	WORD   $0x4faf1307 // fmla v7.4s, v24.4s, v15.s[1]
+	WORD   $0x4fb012ea // fmla v10.4s, v23.4s, v16.s[1]
+	WORD   $0x4fb0130b // fmla v11.4s, v24.4s, v16.s[1]
+	FLDPQ  288(R6), (F25, F26)
+	WORD   $0x4fad1320 // fmla v0.4s, v25.4s, v13.s[1]
+	WORD   $0x4fad1341 // fmla v1.4s, v26.4s, v13.s[1]
+	WORD   $0x4fae1324 // fmla v4.4s, v25.4s, v14.s[1]
+	WORD   $0x4fae1345 // fmla v5.4s, v26.4s, v14.s[1]
+	WORD   $0x4faf1328 // fmla v8.4s, v25.4s, v15.s[1]
+	WORD   $0x4faf1349 // fmla v9.4s, v26.4s, v15.s[1]
+	FLDPQ  544(R6), (F27, F28)
+	WORD   $0x4fad1362 // fmla v2.4s, v27.4s, v13.s[1]
+	WORD   $0x4fad1383 // fmla v3.4s, v28.4s, v13.s[1]
+	WORD   $0x4fae1366 // fmla v6.4s, v27.4s, v14.s[1]
+	WORD   $0x4fae1387 // fmla v7.4s, v28.4s, v14.s[1]
+	WORD   $0x4faf136a // fmla v10.4s, v27.4s, v15.s[1]
+	WORD   $0x4faf138b // fmla v11.4s, v28.4s, v15.s[1]
+	FLDPQ  800(R6), (F29, F30)
+	WORD   $0x4fac13a0 // fmla v0.4s, v29.4s, v12.s[1]
+	WORD   $0x4fac13c1 // fmla v1.4s, v30.4s, v12.s[1]
+	WORD   $0x4fad13a4 // fmla v4.4s, v29.4s, v13.s[1]
+	WORD   $0x4fad13c5 // fmla v5.4s, v30.4s, v13.s[1]
+	WORD   $0x4fae13a8 // fmla v8.4s, v29.4s, v14.s[1]
+	WORD   $0x4fae13c9 // fmla v9.4s, v30.4s, v14.s[1]
+	FLDPQ  64(R6), (F17, F18)
+	WORD   $0x4f8e1a22 // fmla v2.4s, v17.4s, v14.s[2]
+	WORD   $0x4f8e1a43 // fmla v3.4s, v18.4s, v14.s[2]
+	WORD   $0x4f8f1a26 // fmla v6.4s, v17.4s, v15.s[2]
+	WORD   $0x4f8f1a47 // fmla v7.4s, v18.4s, v15.s[2]
+	WORD   $0x4f901a2a // fmla v10.4s, v17.4s, v16.s[2]
+	WORD   $0x4f901a4b // fmla v11.4s, v18.4s, v16.s[2]
+	FLDPQ  320(R6), (F19, F20)
+	WORD   $0x4f8d1a60 // fmla v0.4s, v19.4s, v13.s[2]
+	WORD   $0x4f8d1a81 // fmla v1.4s, v20.4s, v13.s[2]
+	WORD   $0x4f8e1a64 // fmla v4.4s, v19.4s, v14.s[2]
+	WORD   $0x4f8e1a85 // fmla v5.4s, v20.4s, v14.s[2]
+	WORD   $0x4f8f1a68 // fmla v8.4s, v19.4s, v15.s[2]
+	WORD   $0x4f8f1a89 // fmla v9.4s, v20.4s, v15.s[2]
+	FLDPQ  576(R6), (F21, F22)
+	WORD   $0x4f8d1aa2 // fmla v2.4s, v21.4s, v13.s[2]
+	WORD   $0x4f8d1ac3 // fmla v3.4s, v22.4s, v13.s[2]
+	WORD   $0x4f8e1aa6 // fmla v6.4s, v21.4s, v14.s[2]
+	WORD   $0x4f8e1ac7 // fmla v7.4s, v22.4s, v14.s[2]
+	WORD   $0x4f8f1aaa // fmla v10.4s, v21.4s, v15.s[2]
+	WORD   $0x4f8f1acb // fmla v11.4s, v22.4s, v15.s[2]
+	FLDPQ  832(R6), (F23, F24)
+	WORD   $0x4f8c1ae0 // fmla v0.4s, v23.4s, v12.s[2]
+	WORD   $0x4f8c1b01 // fmla v1.4s, v24.4s, v12.s[2]
+	WORD   $0x4f8d1ae4 // fmla v4.4s, v23.4s, v13.s[2]
+	WORD   $0x4f8d1b05 // fmla v5.4s, v24.4s, v13.s[2]
+	WORD   $0x4f8e1ae8 // fmla v8.4s, v23.4s, v14.s[2]
+	WORD   $0x4f8e1b09 // fmla v9.4s, v24.4s, v14.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	WORD   $0x4fae1b22 // fmla v2.4s, v25.4s, v14.s[3]
+	WORD   $0x4fae1b43 // fmla v3.4s, v26.4s, v14.s[3]
+	WORD   $0x4faf1b26 // fmla v6.4s, v25.4s, v15.s[3]
+	WORD   $0x4faf1b47 // fmla v7.4s, v26.4s, v15.s[3]
+	WORD   $0x4fb01b2a // fmla v10.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b4b // fmla v11.4s, v26.4s, v16.s[3]
+	FLDPQ  352(R6), (F27, F28)
+	WORD   $0x4fad1b60 // fmla v0.4s, v27.4s, v13.s[3]
+	WORD   $0x4fad1b81 // fmla v1.4s, v28.4s, v13.s[3]
+	WORD   $0x4fae1b64 // fmla v4.4s, v27.4s, v14.s[3]
+	WORD   $0x4fae1b85 // fmla v5.4s, v28.4s, v14.s[3]
+	WORD   $0x4faf1b68 // fmla v8.4s, v27.4s, v15.s[3]
+	WORD   $0x4faf1b89 // fmla v9.4s, v28.4s, v15.s[3]
+	FLDPQ  608(R6), (F29, F30)
+	WORD   $0x4fad1ba2 // fmla v2.4s, v29.4s, v13.s[3]
+	WORD   $0x4fad1bc3 // fmla v3.4s, v30.4s, v13.s[3]
+	WORD   $0x4fae1ba6 // fmla v6.4s, v29.4s, v14.s[3]
+	WORD   $0x4fae1bc7 // fmla v7.4s, v30.4s, v14.s[3]
+	WORD   $0x4faf1baa // fmla v10.4s, v29.4s, v15.s[3]
+	WORD   $0x4faf1bcb // fmla v11.4s, v30.4s, v15.s[3]
+	FLDPQ  864(R6), (F17, F18)
+	WORD   $0x4fac1a20 // fmla v0.4s, v17.4s, v12.s[3]
+	WORD   $0x4fac1a41 // fmla v1.4s, v18.4s, v12.s[3]
+	WORD   $0x4fad1a24 // fmla v4.4s, v17.4s, v13.s[3]
+	WORD   $0x4fad1a45 // fmla v5.4s, v18.4s, v13.s[3]
+	WORD   $0x4fae1a28 // fmla v8.4s, v17.4s, v14.s[3]
+	WORD   $0x4fae1a49 // fmla v9.4s, v18.4s, v14.s[3]
+	FMOVQ  16(R5), F12
+	FMOVQ  48(R5), F13
+	FMOVQ  80(R5), F14
+	FMOVQ  112(R5), F15
+	FMOVQ  144(R5), F16
+	FLDPQ  128(R6), (F19, F20)
+	WORD   $0x4f8e1262 // fmla v2.4s, v19.4s, v14.s[0]
+	WORD   $0x4f8e1283 // fmla v3.4s, v20.4s, v14.s[0]
+	WORD   $0x4f8f1266 // fmla v6.4s, v19.4s, v15.s[0]
+	WORD   $0x4f8f1287 // fmla v7.4s, v20.4s, v15.s[0]
+	WORD   $0x4f90126a // fmla v10.4s, v19.4s, v16.s[0]
+	WORD   $0x4f90128b // fmla v11.4s, v20.4s, v16.s[0]
+	FLDPQ  384(R6), (F21, F22)
+	WORD   $0x4f8d12a0 // fmla v0.4s, v21.4s, v13.s[0]
+	WORD   $0x4f8d12c1 // fmla v1.4s, v22.4s, v13.s[0]
+	WORD   $0x4f8e12a4 // fmla v4.4s, v21.4s, v14.s[0]
+	WORD   $0x4f8e12c5 // fmla v5.4s, v22.4s, v14.s[0]
+	WORD   $0x4f8f12a8 // fmla v8.4s, v21.4s, v15.s[0]
+	WORD   $0x4f8f12c9 // fmla v9.4s, v22.4s, v15.s[0]
+	FLDPQ  640(R6), (F23, F24)
+	WORD   $0x4f8d12e2 // fmla v2.4s, v23.4s, v13.s[0]
+	WORD   $0x4f8d1303 // fmla v3.4s, v24.4s, v13.s[0]
+	WORD   $0x4f8e12e6 // fmla v6.4s, v23.4s, v14.s[0]
+	WORD   $0x4f8e1307 // fmla v7.4s, v24.4s, v14.s[0]
+	WORD   $0x4f8f12ea // fmla v10.4s, v23.4s, v15.s[0]
+	WORD   $0x4f8f130b // fmla v11.4s, v24.4s, v15.s[0]
+	FLDPQ  896(R6), (F25, F26)
+	WORD   $0x4f8c1320 // fmla v0.4s, v25.4s, v12.s[0]
+	WORD   $0x4f8c1341 // fmla v1.4s, v26.4s, v12.s[0]
+	WORD   $0x4f8d1324 // fmla v4.4s, v25.4s, v13.s[0]
+	WORD   $0x4f8d1345 // fmla v5.4s, v26.4s, v13.s[0]
+	WORD   $0x4f8e1328 // fmla v8.4s, v25.4s, v14.s[0]
+	WORD   $0x4f8e1349 // fmla v9.4s, v26.4s, v14.s[0]
+	FLDPQ  160(R6), (F27, F28)
+	WORD   $0x4fae1362 // fmla v2.4s, v27.4s, v14.s[1]
+	WORD   $0x4fae1383 // fmla v3.4s, v28.4s, v14.s[1]
+	WORD   $0x4faf1366 // fmla v6.4s, v27.4s, v15.s[1]
+	WORD   $0x4faf1387 // fmla v7.4s, v28.4s, v15.s[1]
+	WORD   $0x4fb0136a // fmla v10.4s, v27.4s, v16.s[1]
+	WORD   $0x4fb0138b // fmla v11.4s, v28.4s, v16.s[1]
+	FLDPQ  416(R6), (F29, F30)
+	WORD   $0x4fad13a0 // fmla v0.4s, v29.4s, v13.s[1]
+	WORD   $0x4fad13c1 // fmla v1.4s, v30.4s, v13.s[1]
+	WORD   $0x4fae13a4 // fmla v4.4s, v29.4s, v14.s[1]
+	WORD   $0x4fae13c5 // fmla v5.4s, v30.4s, v14.s[1]
+	WORD   $0x4faf13a8 // fmla v8.4s, v29.4s, v15.s[1]
+	WORD   $0x4faf13c9 // fmla v9.4s, v30.4s, v15.s[1]
+	FLDPQ  672(R6), (F17, F18)
+	WORD   $0x4fad1222 // fmla v2.4s, v17.4s, v13.s[1]
+	WORD   $0x4fad1243 // fmla v3.4s, v18.4s, v13.s[1]
+	WORD   $0x4fae1226 // fmla v6.4s, v17.4s, v14.s[1]
+	WORD   $0x4fae1247 // fmla v7.4s, v18.4s, v14.s[1]
+	WORD   $0x4faf122a // fmla v10.4s, v17.4s, v15.s[1]
+	WORD   $0x4faf124b // fmla v11.4s, v18.4s, v15.s[1]
+	FLDPQ  928(R6), (F19, F20)
+	WORD   $0x4fac1260 // fmla v0.4s, v19.4s, v12.s[1]
+	WORD   $0x4fac1281 // fmla v1.4s, v20.4s, v12.s[1]
+	WORD   $0x4fad1264 // fmla v4.4s, v19.4s, v13.s[1]
+	WORD   $0x4fad1285 // fmla v5.4s, v20.4s, v13.s[1]
+	WORD   $0x4fae1268 // fmla v8.4s, v19.4s, v14.s[1]
+	WORD   $0x4fae1289 // fmla v9.4s, v20.4s, v14.s[1]
+	FLDPQ  192(R6), (F21, F22)
+	WORD   $0x4f8e1aa2 // fmla v2.4s, v21.4s, v14.s[2]
+	WORD   $0x4f8e1ac3 // fmla v3.4s, v22.4s, v14.s[2]
+	WORD   $0x4f8f1aa6 // fmla v6.4s, v21.4s, v15.s[2]
+	WORD   $0x4f8f1ac7 // fmla v7.4s, v22.4s, v15.s[2]
+	WORD   $0x4f901aaa // fmla v10.4s, v21.4s, v16.s[2]
+	WORD   $0x4f901acb // fmla v11.4s, v22.4s, v16.s[2]
+	FLDPQ  448(R6), (F23, F24)
+	WORD   $0x4f8d1ae0 // fmla v0.4s, v23.4s, v13.s[2]
+	WORD   $0x4f8d1b01 // fmla v1.4s, v24.4s, v13.s[2]
+	WORD   $0x4f8e1ae4 // fmla v4.4s, v23.4s, v14.s[2]
+	WORD   $0x4f8e1b05 // fmla v5.4s, v24.4s, v14.s[2]
+	WORD   $0x4f8f1ae8 // fmla v8.4s, v23.4s, v15.s[2]
+	WORD   $0x4f8f1b09 // fmla v9.4s, v24.4s, v15.s[2]
+	FLDPQ  704(R6), (F25, F26)
+	WORD   $0x4f8d1b22 // fmla v2.4s, v25.4s, v13.s[2]
+	WORD   $0x4f8d1b43 // fmla v3.4s, v26.4s, v13.s[2]
+	WORD   $0x4f8e1b26 // fmla v6.4s, v25.4s, v14.s[2]
+	WORD   $0x4f8e1b47 // fmla v7.4s, v26.4s, v14.s[2]
+	WORD   $0x4f8f1b2a // fmla v10.4s, v25.4s, v15.s[2]
+	WORD   $0x4f8f1b4b // fmla v11.4s, v26.4s, v15.s[2]
+	FLDPQ  960(R6), (F27, F28)
+	WORD   $0x4f8c1b60 // fmla v0.4s, v27.4s, v12.s[2]
+	WORD   $0x4f8c1b81 // fmla v1.4s, v28.4s, v12.s[2]
+	WORD   $0x4f8d1b64 // fmla v4.4s, v27.4s, v13.s[2]
+	WORD   $0x4f8d1b85 // fmla v5.4s, v28.4s, v13.s[2]
+	WORD   $0x4f8e1b68 // fmla v8.4s, v27.4s, v14.s[2]
+	WORD   $0x4f8e1b89 // fmla v9.4s, v28.4s, v14.s[2]
+	FLDPQ  224(R6), (F29, F30)
+	WORD   $0x4fae1ba2 // fmla v2.4s, v29.4s, v14.s[3]
+	WORD   $0x4fae1bc3 // fmla v3.4s, v30.4s, v14.s[3]
+	WORD   $0x4faf1ba6 // fmla v6.4s, v29.4s, v15.s[3]
+	WORD   $0x4faf1bc7 // fmla v7.4s, v30.4s, v15.s[3]
+	WORD   $0x4fb01baa // fmla v10.4s, v29.4s, v16.s[3]
+	WORD   $0x4fb01bcb // fmla v11.4s, v30.4s, v16.s[3]
+	FLDPQ  480(R6), (F17, F18)
+	WORD   $0x4fad1a20 // fmla v0.4s, v17.4s, v13.s[3]
+	WORD   $0x4fad1a41 // fmla v1.4s, v18.4s, v13.s[3]
+	WORD   $0x4fae1a24 // fmla v4.4s, v17.4s, v14.s[3]
+	WORD   $0x4fae1a45 // fmla v5.4s, v18.4s, v14.s[3]
+	WORD   $0x4faf1a28 // fmla v8.4s, v17.4s, v15.s[3]
+	WORD   $0x4faf1a49 // fmla v9.4s, v18.4s, v15.s[3]
+	FLDPQ  736(R6), (F19, F20)
+	WORD   $0x4fad1a62 // fmla v2.4s, v19.4s, v13.s[3]
+	WORD   $0x4fad1a83 // fmla v3.4s, v20.4s, v13.s[3]
+	WORD   $0x4fae1a66 // fmla v6.4s, v19.4s, v14.s[3]
+	WORD   $0x4fae1a87 // fmla v7.4s, v20.4s, v14.s[3]
+	WORD   $0x4faf1a6a // fmla v10.4s, v19.4s, v15.s[3]
+	WORD   $0x4faf1a8b // fmla v11.4s, v20.4s, v15.s[3]
+	FLDPQ  992(R6), (F21, F22)
+	WORD   $0x4fac1aa0 // fmla v0.4s, v21.4s, v12.s[3]
+	WORD   $0x4fac1ac1 // fmla v1.4s, v22.4s, v12.s[3]
+	WORD   $0x4fad1aa4 // fmla v4.4s, v21.4s, v13.s[3]
+	WORD   $0x4fad1ac5 // fmla v5.4s, v22.4s, v13.s[3]
+	WORD   $0x4fae1aa8 // fmla v8.4s, v21.4s, v14.s[3]
+	WORD   $0x4fae1ac9 // fmla v9.4s, v22.4s, v14.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK4P1O1_t6_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK4P1O1_t6_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK4P1O1_t6_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F12, F13)
+	WORD   $0x4e2cd400 // fadd v0.4s, v0.4s, v12.4s
+	WORD   $0x4e2dd421 // fadd v1.4s, v1.4s, v13.4s
+	FLDPQ  32(R12), (F14, F15)
+	WORD   $0x4e2ed442 // fadd v2.4s, v2.4s, v14.4s
+	WORD   $0x4e2fd463 // fadd v3.4s, v3.4s, v15.4s
+	FLDPQ  64(R12), (F16, F17)
+	WORD   $0x4e30d484 // fadd v4.4s, v4.4s, v16.4s
+	WORD   $0x4e31d4a5 // fadd v5.4s, v5.4s, v17.4s
+	FLDPQ  96(R12), (F18, F19)
+	WORD   $0x4e32d4c6 // fadd v6.4s, v6.4s, v18.4s
+	WORD   $0x4e33d4e7 // fadd v7.4s, v7.4s, v19.4s
+	FLDPQ  128(R12), (F20, F21)
+	WORD   $0x4e34d508 // fadd v8.4s, v8.4s, v20.4s
+	WORD   $0x4e35d529 // fadd v9.4s, v9.4s, v21.4s
+	FLDPQ  160(R12), (F22, F23)
+	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
+	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+
+NEONRestoreK4P1O1_t6_relu:
+	CBZ    R25, NEONRestoreK4P1O1_t6_store
+	VEOR   V12.B16, V12.B16, V12.B16
+	WORD   $0x4e2cf400 // fmax v0.4s, v0.4s, v12.4s
+	WORD   $0x4e2cf421 // fmax v1.4s, v1.4s, v12.4s
+	WORD   $0x4e2cf442 // fmax v2.4s, v2.4s, v12.4s
+	WORD   $0x4e2cf463 // fmax v3.4s, v3.4s, v12.4s
+	WORD   $0x4e2cf484 // fmax v4.4s, v4.4s, v12.4s
+	WORD   $0x4e2cf4a5 // fmax v5.4s, v5.4s, v12.4s
+	WORD   $0x4e2cf4c6 // fmax v6.4s, v6.4s, v12.4s
+	WORD   $0x4e2cf4e7 // fmax v7.4s, v7.4s, v12.4s
+	WORD   $0x4e2cf508 // fmax v8.4s, v8.4s, v12.4s
+	WORD   $0x4e2cf529 // fmax v9.4s, v9.4s, v12.4s
+	WORD   $0x4e2cf54a // fmax v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2cf56b // fmax v11.4s, v11.4s, v12.4s
+
+NEONRestoreK4P1O1_t6_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	ADD    $96, R1
+	ADD    $192, R2
+	SUB    $6, R4
+	B      NEONRestoreK4P1O1_loop
+
+NEONRestoreK4P1O1_blk5:
+
+	// 5 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK4P1O1_t5_icb:
+	MOVD   R22, R11
+
+NEONRestoreK4P1O1_t5_kh:
+	FMOVQ  (R5), F10
+	FMOVQ  32(R5), F11
+	FMOVQ  64(R5), F12
+	FMOVQ  96(R5), F13
+	FLDPQ  (R6), (F20, F21)
+	WORD   $0x4f8c1282 // fmla v2.4s, v20.4s, v12.s[0]
+	WORD   $0x4f8c12a3 // fmla v3.4s, v21.4s, v12.s[0]
+	WORD   $0x4f8d1286 // fmla v6.4s, v20.4s, v13.s[0]
+	WORD   $0x4f8d12a7 // fmla v7.4s, v21.4s, v13.s[0]
+	FLDPQ  256(R6), (F22, F23)
+	WORD   $0x4f8b12c0 // fmla v0.4s, v22.4s, v11.s[0]
+	WORD   $0x4f8b12e1 // fmla v1.4s, v23.4s, v11.s[0]
+	WORD   $0x4f8c12c4 // fmla v4.4s, v22.4s, v12.s[0]
+	WORD   $0x4f8c12e5 // fmla v5.4s, v23.4s, v12.s[0]
+	WORD   $0x4f8d12c8 // fmla v8.4s, v22.4s, v13.s[0]
+	WORD   $0x4f8d12e9 // fmla v9.4s, v23.4s, v13.s[0]
+	FLDPQ  512(R6), (F24, F25)
+	WORD   $0x4f8b1302 // fmla v2.4s, v24.4s, v11.s[0]
+	WORD   $0x4f8b1323 // fmla v3.4s, v25.4s, v11.s[0]
+	WORD   $0x4f8c1306 // fmla v6.4s, v24.4s, v12.s[0]
+	WORD   $0x4f8c1327 // fmla v7.4s, v25.4s, v12.s[0]
+	FLDPQ  768(R6), (F26, F27)
+	WORD   $0x4f8a1340 // fmla v0.4s, v26.4s, v10.s[0]
+	WORD   $0x4f8a1361 // fmla v1.4s, v27.4s, v10.s[0]
+	WORD   $0x4f8b1344 // fmla v4.4s, v26.4s, v11.s[0]
+	WORD   $0x4f8b1365 // fmla v5.4s, v27.4s, v11.s[0]
+	WORD   $0x4f8c1348 // fmla v8.4s, v26.4s, v12.s[0]
+	WORD   $0x4f8c1369 // fmla v9.4s, v27.4s, v12.s[0]
+	FLDPQ  32(R6), (F28, F29)
+	WORD   $0x4fac1382 // fmla v2.4s, v28.4s, v12.s[1]
+	WORD   $0x4fac13a3 // fmla v3.4s, v29.4s, v12.s[1]
+	WORD   $0x4fad1386 // fmla v6.4s, v28.4s, v13.s[1]
+	WORD   $0x4fad13a7 // fmla v7.4s, v29.4s, v13.s[1]
+	FLDPQ  288(R6), (F30, F31)
+	WORD   $0x4fab13c0 // fmla v0.4s, v30.4s, v11.s[1]
+	WORD   $0x4fab13e1 // fmla v1.4s, v31.4s, v11.s[1]
+	WORD   $0x4fac13c4 // fmla v4.4s, v30.4s, v12.s[1]
+	WORD   $0x4fac13e5 // fmla v5.4s, v31.4s, v12.s[1]
+	WORD   $0x4fad13c8 // fmla v8.4s, v30.4s, v13.s[1]
+	WORD   $0x4fad13e9 // fmla v9.4s, v31.4s, v13.s[1]
+	FLDPQ  544(R6), (F14, F15)
+	WORD   $0x4fab11c2 // fmla v2.4s, v14.4s, v11.s[1]
+	WORD   $0x4fab11e3 // fmla v3.4s, v15.4s, v11.s[1]
+	WORD   $0x4fac11c6 // fmla v6.4s, v14.4s, v12.s[1]
+	WORD   $0x4fac11e7 // fmla v7.4s, v15.4s, v12.s[1]
+	FLDPQ  800(R6), (F16, F17)
+	WORD   $0x4faa1200 // fmla v0.4s, v16.4s, v10.s[1]
+	WORD   $0x4faa1221 // fmla v1.4s, v17.4s, v10.s[1]
+	WORD   $0x4fab1204 // fmla v4.4s, v16.4s, v11.s[1]
+	WORD   $0x4fab1225 // fmla v5.4s, v17.4s, v11.s[1]
+	WORD   $0x4fac1208 // fmla v8.4s, v16.4s, v12.s[1]
+	WORD   $0x4fac1229 // fmla v9.4s, v17.4s, v12.s[1]
+	FLDPQ  64(R6), (F18, F19)
+	WORD   $0x4f8c1a42 // fmla v2.4s, v18.4s, v12.s[2]
+	WORD   $0x4f8c1a63 // fmla v3.4s, v19.4s, v12.s[2]
+	WORD   $0x4f8d1a46 // fmla v6.4s, v18.4s, v13.s[2]
+	WORD   $0x4f8d1a67 // fmla v7.4s, v19.4s, v13.s[2]
+	FLDPQ  320(R6), (F20, F21)
+	WORD   $0x4f8b1a80 // fmla v0.4s, v20.4s, v11.s[2]
+	WORD   $0x4f8b1aa1 // fmla v1.4s, v21.4s, v11.s[2]
+	WORD   $0x4f8c1a84 // fmla v4.4s, v20.4s, v12.s[2]
+	WORD   $0x4f8c1aa5 // fmla v5.4s, v21.4s, v12.s[2]
+	WORD   $0x4f8d1a88 // fmla v8.4s, v20.4s, v13.s[2]
+	WORD   $0x4f8d1aa9 // fmla v9.4s, v21.4s, v13.s[2]
+	FLDPQ  576(R6), (F22, F23)
+	WORD   $0x4f8b1ac2 // fmla v2.4s, v22.4s, v11.s[2]
+	WORD   $0x4f8b1ae3 // fmla v3.4s, v23.4s, v11.s[2]
+	WORD   $0x4f8c1ac6 // fmla v6.4s, v22.4s, v12.s[2]
+	WORD   $0x4f8c1ae7 // fmla v7.4s, v23.4s, v12.s[2]
+	FLDPQ  832(R6), (F24, F25)
+	WORD   $0x4f8a1b00 // fmla v0.4s, v24.4s, v10.s[2]
+	WORD   $0x4f8a1b21 // fmla v1.4s, v25.4s, v10.s[2]
+	WORD   $0x4f8b1b04 // fmla v4.4s, v24.4s, v11.s[2]
+	WORD   $0x4f8b1b25 // fmla v5.4s, v25.4s, v11.s[2]
+	WORD   $0x4f8c1b08 // fmla v8.4s, v24.4s, v12.s[2]
+	WORD   $0x4f8c1b29 // fmla v9.4s, v25.4s, v12.s[2]
+	FLDPQ  96(R6), (F26, F27)
+	WORD   $0x4fac1b42 // fmla v2.4s, v26.4s, v12.s[3]
+	WORD   $0x4fac1b63 // fmla v3.4s, v27.4s, v12.s[3]
+	WORD   $0x4fad1b46 // fmla v6.4s, v26.4s, v13.s[3]
+	WORD   $0x4fad1b67 // fmla v7.4s, v27.4s, v13.s[3]
+	FLDPQ  352(R6), (F28, F29)
+	WORD   $0x4fab1b80 // fmla v0.4s, v28.4s, v11.s[3]
+	WORD   $0x4fab1ba1 // fmla v1.4s, v29.4s, v11.s[3]
+	WORD   $0x4fac1b84 // fmla v4.4s, v28.4s, v12.s[3]
+	WORD   $0x4fac1ba5 // fmla v5.4s, v29.4s, v12.s[3]
+	WORD   $0x4fad1b88 // fmla v8.4s, v28.4s, v13.s[3]
+	WORD   $0x4fad1ba9 // fmla v9.4s, v29.4s, v13.s[3]
+	FLDPQ  608(R6), (F30, F31)
+	WORD   $0x4fab1bc2 // fmla v2.4s, v30.4s, v11.s[3]
+	WORD   $0x4fab1be3 // fmla v3.4s, v31.4s, v11.s[3]
+	WORD   $0x4fac1bc6 // fmla v6.4s, v30.4s, v12.s[3]
+	WORD   $0x4fac1be7 // fmla v7.4s, v31.4s, v12.s[3]
+	FLDPQ  864(R6), (F14, F15)
+	WORD   $0x4faa19c0 // fmla v0.4s, v14.4s, v10.s[3]
+	WORD   $0x4faa19e1 // fmla v1.4s, v15.4s, v10.s[3]
+	WORD   $0x4fab19c4 // fmla v4.4s, v14.4s, v11.s[3]
+	WORD   $0x4fab19e5 // fmla v5.4s, v15.4s, v11.s[3]
+	WORD   $0x4fac19c8 // fmla v8.4s, v14.4s, v12.s[3]
+	WORD   $0x4fac19e9 // fmla v9.4s, v15.4s, v12.s[3]
+	FMOVQ  16(R5), F10
+	FMOVQ  48(R5), F11
+	FMOVQ  80(R5), F12
+	FMOVQ  112(R5), F13
+	FLDPQ  128(R6), (F16, F17)
+	WORD   $0x4f8c1202 // fmla v2.4s, v16.4s, v12.s[0]
+	WORD   $0x4f8c1223 // fmla v3.4s, v17.4s, v12.s[0]
+	WORD   $0x4f8d1206 // fmla v6.4s, v16.4s, v13.s[0]
+	WORD   $0x4f8d1227 // fmla v7.4s, v17.4s, v13.s[0]
+	FLDPQ  384(R6), (F18, F19)
+	WORD   $0x4f8b1240 // fmla v0.4s, v18.4s, v11.s[0]
+	WORD   $0x4f8b1261 // fmla v1.4s, v19.4s, v11.s[0]
+	WORD   $0x4f8c1244 // fmla v4.4s, v18.4s, v12.s[0]
+	WORD   $0x4f8c1265 // fmla v5.4s, v19.4s, v12.s[0]
+	WORD   $0x4f8d1248 // fmla v8.4s, v18.4s, v13.s[0]
+	WORD   $0x4f8d1269 // fmla v9.4s, v19.4s, v13.s[0]
+	FLDPQ  640(R6), (F20, F21)
+	WORD   $0x4f8b1282 // fmla v2.4s, v20.4s, v11.s[0]
+	WORD   $0x4f8b12a3 // fmla v3.4s, v21.4s, v11.s[0]
+	WORD   $0x4f8c1286 // fmla v6.4s, v20.4s, v12.s[0]
+	WORD   $0x4f8c12a7 // fmla v7.4s, v21.4s, v12.s[0]
+	FLDPQ  896(R6), (F22, F23)
+	WORD   $0x4f8a12c0 // fmla v0.4s, v22.4s, v10.s[0]
+	WORD   $0x4f8a12e1 // fmla v1.4s, v23.4s, v10.s[0]
+	WORD   $0x4f8b12c4 // fmla v4.4s, v22.4s, v11.s[0]
+	WORD   $0x4f8b12e5 // fmla v5.4s, v23.4s, v11.s[0]
+	WORD   $0x4f8c12c8 // fmla v8.4s, v22.4s, v12.s[0]
+	WORD   $0x4f8c12e9 // fmla v9.4s, v23.4s, v12.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fac1302 // fmla v2.4s, v24.4s, v12.s[1]
+	WORD   $0x4fac1323 // fmla v3.4s, v25.4s, v12.s[1]
+	WORD   $0x4fad1306 // fmla v6.4s, v24.4s, v13.s[1]
+	WORD   $0x4fad1327 // fmla v7.4s, v25.4s, v13.s[1]
+	FLDPQ  416(R6), (F26, F27)
+	WORD   $0x4fab1340 // fmla v0.4s, v26.4s, v11.s[1]
+	WORD   $0x4fab1361 // fmla v1.4s, v27.4s, v11.s[1]
+	WORD   $0x4fac1344 // fmla v4.4s, v26.4s, v12.s[1]
+	WORD   $0x4fac1365 // fmla v5.4s, v27.4s, v12.s[1]
+	WORD   $0x4fad1348 // fmla v8.4s, v26.4s, v13.s[1]
+	WORD   $0x4fad1369 // fmla v9.4s, v27.4s, v13.s[1]
+	FLDPQ  672(R6), (F28, F29)
+	WORD   $0x4fab1382 // fmla v2.4s, v28.4s, v11.s[1]
+	WORD   $0x4fab13a3 // fmla v3.4s, v29.4s, v11.s[1]
+	WORD   $0x4fac1386 // fmla v6.4s, v28.4s, v12.s[1]
+	WORD   $0x4fac13a7 // fmla v7.4s, v29.4s, v12.s[1]
+	FLDPQ  928(R6), (F30, F31)
+	WORD   $0x4faa13c0 // fmla v0.4s, v30.4s, v10.s[1]
+	WORD   $0x4faa13e1 // fmla v1.4s, v31.4s, v10.s[1]
+	WORD   $0x4fab13c4 // fmla v4.4s, v30.4s, v11.s[1]
+	WORD   $0x4fab13e5 // fmla v5.4s, v31.4s, v11.s[1]
+	WORD   $0x4fac13c8 // fmla v8.4s, v30.4s, v12.s[1]
+	WORD   $0x4fac13e9 // fmla v9.4s, v31.4s, v12.s[1]
+	FLDPQ  192(R6), (F14, F15)
+	WORD   $0x4f8c19c2 // fmla v2.4s, v14.4s, v12.s[2]
+	WORD   $0x4f8c19e3 // fmla v3.4s, v15.4s, v12.s[2]
+	WORD   $0x4f8d19c6 // fmla v6.4s, v14.4s, v13.s[2]
+	WORD   $0x4f8d19e7 // fmla v7.4s, v15.4s, v13.s[2]
+	FLDPQ  448(R6), (F16, F17)
+	WORD   $0x4f8b1a00 // fmla v0.4s, v16.4s, v11.s[2]
+	WORD   $0x4f8b1a21 // fmla v1.4s, v17.4s, v11.s[2]
+	WORD   $0x4f8c1a04 // fmla v4.4s, v16.4s, v12.s[2]
+	WORD   $0x4f8c1a25 // fmla v5.4s, v17.4s, v12.s[2]
+	WORD   $0x4f8d1a08 // fmla v8.4s, v16.4s, v13.s[2]
+	WORD   $0x4f8d1a29 // fmla v9.4s, v17.4s, v13.s[2]
+	FLDPQ  704(R6), (F18, F19)
+	WORD   $0x4f8b1a42 // fmla v2.4s, v18.4s, v11.s[2]
+	WORD   $0x4f8b1a63 // fmla v3.4s, v19.4s, v11.s[2]
+	WORD   $0x4f8c1a46 // fmla v6.4s, v18.4s, v12.s[2]
+	WORD   $0x4f8c1a67 // fmla v7.4s, v19.4s, v12.s[2]
+	FLDPQ  960(R6), (F20, F21)
+	WORD   $0x4f8a1a80 // fmla v0.4s, v20.4s, v10.s[2]
+	WORD   $0x4f8a1aa1 // fmla v1.4s, v21.4s, v10.s[2]
+	WORD   $0x4f8b1a84 // fmla v4.4s, v20.4s, v11.s[2]
+	WORD   $0x4f8b1aa5 // fmla v5.4s, v21.4s, v11.s[2]
+	WORD   $0x4f8c1a88 // fmla v8.4s, v20.4s, v12.s[2]
+	WORD   $0x4f8c1aa9 // fmla v9.4s, v21.4s, v12.s[2]
+	FLDPQ  224(R6), (F22, F23)
+	WORD   $0x4fac1ac2 // fmla v2.4s, v22.4s, v12.s[3]
+	WORD   $0x4fac1ae3 // fmla v3.4s, v23.4s, v12.s[3]
+	WORD   $0x4fad1ac6 // fmla v6.4s, v22.4s, v13.s[3]
+	WORD   $0x4fad1ae7 // fmla v7.4s, v23.4s, v13.s[3]
+	FLDPQ  480(R6), (F24, F25)
+	WORD   $0x4fab1b00 // fmla v0.4s, v24.4s, v11.s[3]
+	WORD   $0x4fab1b21 // fmla v1.4s, v25.4s, v11.s[3]
+	WORD   $0x4fac1b04 // fmla v4.4s, v24.4s, v12.s[3]
+	WORD   $0x4fac1b25 // fmla v5.4s, v25.4s, v12.s[3]
+	WORD   $0x4fad1b08 // fmla v8.4s, v24.4s, v13.s[3]
+	WORD   $0x4fad1b29 // fmla v9.4s, v25.4s, v13.s[3]
+	FLDPQ  736(R6), (F26, F27)
+	WORD   $0x4fab1b42 // fmla v2.4s, v26.4s, v11.s[3]
+	WORD   $0x4fab1b63 // fmla v3.4s, v27.4s, v11.s[3]
+	WORD   $0x4fac1b46 // fmla v6.4s, v26.4s, v12.s[3]
+	WORD   $0x4fac1b67 // fmla v7.4s, v27.4s, v12.s[3]
+	FLDPQ  992(R6), (F28, F29)
+	WORD   $0x4faa1b80 // fmla v0.4s, v28.4s, v10.s[3]
+	WORD   $0x4faa1ba1 // fmla v1.4s, v29.4s, v10.s[3]
+	WORD   $0x4fab1b84 // fmla v4.4s, v28.4s, v11.s[3]
+	WORD   $0x4fab1ba5 // fmla v5.4s, v29.4s, v11.s[3]
+	WORD   $0x4fac1b88 // fmla v8.4s, v28.4s, v12.s[3]
+	WORD   $0x4fac1ba9 // fmla v9.4s, v29.4s, v12.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK4P1O1_t5_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK4P1O1_t5_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK4P1O1_t5_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F10, F11)
+	WORD   $0x4e2ad400 // fadd v0.4s, v0.4s, v10.4s
+	WORD   $0x4e2bd421 // fadd v1.4s, v1.4s, v11.4s
+	FLDPQ  32(R12), (F12, F13)
+	WORD   $0x4e2cd442 // fadd v2.4s, v2.4s, v12.4s
+	WORD   $0x4e2dd463 // fadd v3.4s, v3.4s, v13.4s
+	FLDPQ  64(R12), (F14, F15)
+	WORD   $0x4e2ed484 // fadd v4.4s, v4.4s, v14.4s
+	WORD   $0x4e2fd4a5 // fadd v5.4s, v5.4s, v15.4s
+	FLDPQ  96(R12), (F16, F17)
+	WORD   $0x4e30d4c6 // fadd v6.4s, v6.4s, v16.4s
+	WORD   $0x4e31d4e7 // fadd v7.4s, v7.4s, v17.4s
+	FLDPQ  128(R12), (F18, F19)
+	WORD   $0x4e32d508 // fadd v8.4s, v8.4s, v18.4s
+	WORD   $0x4e33d529 // fadd v9.4s, v9.4s, v19.4s
+
+NEONRestoreK4P1O1_t5_relu:
+	CBZ    R25, NEONRestoreK4P1O1_t5_store
+	VEOR   V10.B16, V10.B16, V10.B16
+	WORD   $0x4e2af400 // fmax v0.4s, v0.4s, v10.4s
+	WORD   $0x4e2af421 // fmax v1.4s, v1.4s, v10.4s
+	WORD   $0x4e2af442 // fmax v2.4s, v2.4s, v10.4s
+	WORD   $0x4e2af463 // fmax v3.4s, v3.4s, v10.4s
+	WORD   $0x4e2af484 // fmax v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2af4a5 // fmax v5.4s, v5.4s, v10.4s
+	WORD   $0x4e2af4c6 // fmax v6.4s, v6.4s, v10.4s
+	WORD   $0x4e2af4e7 // fmax v7.4s, v7.4s, v10.4s
+	WORD   $0x4e2af508 // fmax v8.4s, v8.4s, v10.4s
+	WORD   $0x4e2af529 // fmax v9.4s, v9.4s, v10.4s
+
+NEONRestoreK4P1O1_t5_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	ADD    $64, R1
+	ADD    $160, R2
+	SUB    $5, R4
+	B      NEONRestoreK4P1O1_loop
+
+NEONRestoreK4P1O1_blk4:
+
+	// 4 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK4P1O1_t4_icb:
+	MOVD   R22, R11
+
+NEONRestoreK4P1O1_t4_kh:
+	FMOVQ  (R5), F8
+	FMOVQ  32(R5), F9
+	FMOVQ  64(R5), F10
+	FMOVQ  96(R5), F11
+	FLDPQ  (R6), (F20, F21)
+	WORD   $0x4f8a1282 // fmla v2.4s, v20.4s, v10.s[0]
+	WORD   $0x4f8a12a3 // fmla v3.4s, v21.4s, v10.s[0]
+	WORD   $0x4f8b1286 // fmla v6.4s, v20.4s, v11.s[0]
+	WORD   $0x4f8b12a7 // fmla v7.4s, v21.4s, v11.s[0]
+	FLDPQ  256(R6), (F22, F23)
+	WORD   $0x4f8912c0 // fmla v0.4s, v22.4s, v9.s[0]
+	WORD   $0x4f8912e1 // fmla v1.4s, v23.4s, v9.s[0]
+	WORD   $0x4f8a12c4 // fmla v4.4s, v22.4s, v10.s[0]
+	WORD   $0x4f8a12e5 // fmla v5.4s, v23.4s, v10.s[0]
+	FLDPQ  512(R6), (F24, F25)
+	WORD   $0x4f891302 // fmla v2.4s, v24.4s, v9.s[0]
+	WORD   $0x4f891323 // fmla v3.4s, v25.4s, v9.s[0]
+	WORD   $0x4f8a1306 // fmla v6.4s, v24.4s, v10.s[0]
+	WORD   $0x4f8a1327 // fmla v7.4s, v25.4s, v10.s[0]
+	FLDPQ  768(R6), (F26, F27)
+	WORD   $0x4f881340 // fmla v0.4s, v26.4s, v8.s[0]
+	WORD   $0x4f881361 // fmla v1.4s, v27.4s, v8.s[0]
+	WORD   $0x4f891344 // fmla v4.4s, v26.4s, v9.s[0]
+	WORD   $0x4f891365 // fmla v5.4s, v27.4s, v9.s[0]
+	FLDPQ  32(R6), (F28, F29)
+	WORD   $0x4faa1382 // fmla v2.4s, v28.4s, v10.s[1]
+	WORD   $0x4faa13a3 // fmla v3.4s, v29.4s, v10.s[1]
+	WORD   $0x4fab1386 // fmla v6.4s, v28.4s, v11.s[1]
+	WORD   $0x4fab13a7 // fmla v7.4s, v29.4s, v11.s[1]
+	FLDPQ  288(R6), (F30, F31)
+	WORD   $0x4fa913c0 // fmla v0.4s, v30.4s, v9.s[1]
+	WORD   $0x4fa913e1 // fmla v1.4s, v31.4s, v9.s[1]
+	WORD   $0x4faa13c4 // fmla v4.4s, v30.4s, v10.s[1]
+	WORD   $0x4faa13e5 // fmla v5.4s, v31.4s, v10.s[1]
+	FLDPQ  544(R6), (F12, F13)
+	WORD   $0x4fa91182 // fmla v2.4s, v12.4s, v9.s[1]
+	WORD   $0x4fa911a3 // fmla v3.4s, v13.4s, v9.s[1]
+	WORD   $0x4faa1186 // fmla v6.4s, v12.4s, v10.s[1]
+	WORD   $0x4faa11a7 // fmla v7.4s, v13.4s, v10.s[1]
+	FLDPQ  800(R6), (F14, F15)
+	WORD   $0x4fa811c0 // fmla v0.4s, v14.4s, v8.s[1]
+	WORD   $0x4fa811e1 // fmla v1.4s, v15.4s, v8.s[1]
+	WORD   $0x4fa911c4 // fmla v4.4s, v14.4s, v9.s[1]
+	WORD   $0x4fa911e5 // fmla v5.4s, v15.4s, v9.s[1]
+	FLDPQ  64(R6), (F16, F17)
+	WORD   $0x4f8a1a02 // fmla v2.4s, v16.4s, v10.s[2]
+	WORD   $0x4f8a1a23 // fmla v3.4s, v17.4s, v10.s[2]
+	WORD   $0x4f8b1a06 // fmla v6.4s, v16.4s, v11.s[2]
+	WORD   $0x4f8b1a27 // fmla v7.4s, v17.4s, v11.s[2]
+	FLDPQ  320(R6), (F18, F19)
+	WORD   $0x4f891a40 // fmla v0.4s, v18.4s, v9.s[2]
+	WORD   $0x4f891a61 // fmla v1.4s, v19.4s, v9.s[2]
+	WORD   $0x4f8a1a44 // fmla v4.4s, v18.4s, v10.s[2]
+	WORD   $0x4f8a1a65 // fmla v5.4s, v19.4s, v10.s[2]
+	FLDPQ  576(R6), (F20, F21)
+	WORD   $0x4f891a82 // fmla v2.4s, v20.4s, v9.s[2]
+	WORD   $0x4f891aa3 // fmla v3.4s, v21.4s, v9.s[2]
+	WORD   $0x4f8a1a86 // fmla v6.4s, v20.4s, v10.s[2]
+	WORD   $0x4f8a1aa7 // fmla v7.4s, v21.4s, v10.s[2]
+	FLDPQ  832(R6), (F22, F23)
+	WORD   $0x4f881ac0 // fmla v0.4s, v22.4s, v8.s[2]
+	WORD   $0x4f881ae1 // fmla v1.4s, v23.4s, v8.s[2]
+	WORD   $0x4f891ac4 // fmla v4.4s, v22.4s, v9.s[2]
+	WORD   $0x4f891ae5 // fmla v5.4s, v23.4s, v9.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4faa1b02 // fmla v2.4s, v24.4s, v10.s[3]
+	WORD   $0x4faa1b23 // fmla v3.4s, v25.4s, v10.s[3]
+	WORD   $0x4fab1b06 // fmla v6.4s, v24.4s, v11.s[3]
+	WORD   $0x4fab1b27 // fmla v7.4s, v25.4s, v11.s[3]
+	FLDPQ  352(R6), (F26, F27)
+	WORD   $0x4fa91b40 // fmla v0.4s, v26.4s, v9.s[3]
+	WORD   $0x4fa91b61 // fmla v1.4s, v27.4s, v9.s[3]
+	WORD   $0x4faa1b44 // fmla v4.4s, v26.4s, v10.s[3]
+	WORD   $0x4faa1b65 // fmla v5.4s, v27.4s, v10.s[3]
+	FLDPQ  608(R6), (F28, F29)
+	WORD   $0x4fa91b82 // fmla v2.4s, v28.4s, v9.s[3]
+	WORD   $0x4fa91ba3 // fmla v3.4s, v29.4s, v9.s[3]
+	WORD   $0x4faa1b86 // fmla v6.4s, v28.4s, v10.s[3]
+	WORD   $0x4faa1ba7 // fmla v7.4s, v29.4s, v10.s[3]
+	FLDPQ  864(R6), (F30, F31)
+	WORD   $0x4fa81bc0 // fmla v0.4s, v30.4s, v8.s[3]
+	WORD   $0x4fa81be1 // fmla v1.4s, v31.4s, v8.s[3]
+	WORD   $0x4fa91bc4 // fmla v4.4s, v30.4s, v9.s[3]
+	WORD   $0x4fa91be5 // fmla v5.4s, v31.4s, v9.s[3]
+	FMOVQ  16(R5), F8
+	FMOVQ  48(R5), F9
+	FMOVQ  80(R5), F10
+	FMOVQ  112(R5), F11
+	FLDPQ  128(R6), (F12, F13)
+	WORD   $0x4f8a1182 // fmla v2.4s, v12.4s, v10.s[0]
+	WORD   $0x4f8a11a3 // fmla v3.4s, v13.4s, v10.s[0]
+	WORD   $0x4f8b1186 // fmla v6.4s, v12.4s, v11.s[0]
+	WORD   $0x4f8b11a7 // fmla v7.4s, v13.4s, v11.s[0]
+	FLDPQ  384(R6), (F14, F15)
+	WORD   $0x4f8911c0 // fmla v0.4s, v14.4s, v9.s[0]
+	WORD   $0x4f8911e1 // fmla v1.4s, v15.4s, v9.s[0]
+	WORD   $0x4f8a11c4 // fmla v4.4s, v14.4s, v10.s[0]
+	WORD   $0x4f8a11e5 // fmla v5.4s, v15.4s, v10.s[0]
+	FLDPQ  640(R6), (F16, F17)
+	WORD   $0x4f891202 // fmla v2.4s, v16.4s, v9.s[0]
+	WORD   $0x4f891223 // fmla v3.4s, v17.4s, v9.s[0]
+	WORD   $0x4f8a1206 // fmla v6.4s, v16.4s, v10.s[0]
+	WORD   $0x4f8a1227 // fmla v7.4s, v17.4s, v10.s[0]
+	FLDPQ  896(R6), (F18, F19)
+	WORD   $0x4f881240 // fmla v0.4s, v18.4s, v8.s[0]
+	WORD   $0x4f881261 // fmla v1.4s, v19.4s, v8.s[0]
+	WORD   $0x4f891244 // fmla v4.4s, v18.4s, v9.s[0]
+	WORD   $0x4f891265 // fmla v5.4s, v19.4s, v9.s[0]
+	FLDPQ  160(R6), (F20, F21)
+	WORD   $0x4faa1282 // fmla v2.4s, v20.4s, v10.s[1]
+	WORD   $0x4faa12a3 // fmla v3.4s, v21.4s, v10.s[1]
+	WORD   $0x4fab1286 // fmla v6.4s, v20.4s, v11.s[1]
+	WORD   $0x4fab12a7 // fmla v7.4s, v21.4s, v11.s[1]
+	FLDPQ  416(R6), (F22, F23)
+	WORD   $0x4fa912c0 // fmla v0.4s, v22.4s, v9.s[1]
+	WORD   $0x4fa912e1 // fmla v1.4s, v23.4s, v9.s[1]
+	WORD   $0x4faa12c4 // fmla v4.4s, v22.4s, v10.s[1]
+	WORD   $0x4faa12e5 // fmla v5.4s, v23.4s, v10.s[1]
+	FLDPQ  672(R6), (F24, F25)
+	WORD   $0x4fa91302 // fmla v2.4s, v24.4s, v9.s[1]
+	WORD   $0x4fa91323 // fmla v3.4s, v25.4s, v9.s[1]
+	WORD   $0x4faa1306 // fmla v6.4s, v24.4s, v10.s[1]
+	WORD   $0x4faa1327 // fmla v7.4s, v25.4s, v10.s[1]
+	FLDPQ  928(R6), (F26, F27)
+	WORD   $0x4fa81340 // fmla v0.4s, v26.4s, v8.s[1]
+	WORD   $0x4fa81361 // fmla v1.4s, v27.4s, v8.s[1]
+	WORD   $0x4fa91344 // fmla v4.4s, v26.4s, v9.s[1]
+	WORD   $0x4fa91365 // fmla v5.4s, v27.4s, v9.s[1]
+	FLDPQ  192(R6), (F28, F29)
+	WORD   $0x4f8a1b82 // fmla v2.4s, v28.4s, v10.s[2]
+	WORD   $0x4f8a1ba3 // fmla v3.4s, v29.4s, v10.s[2]
+	WORD   $0x4f8b1b86 // fmla v6.4s, v28.4s, v11.s[2]
+	WORD   $0x4f8b1ba7 // fmla v7.4s, v29.4s, v11.s[2]
+	FLDPQ  448(R6), (F30, F31)
+	WORD   $0x4f891bc0 // fmla v0.4s, v30.4s, v9.s[2]
+	WORD   $0x4f891be1 // fmla v1.4s, v31.4s, v9.s[2]
+	WORD   $0x4f8a1bc4 // fmla v4.4s, v30.4s, v10.s[2]
+	WORD   $0x4f8a1be5 // fmla v5.4s, v31.4s, v10.s[2]
+	FLDPQ  704(R6), (F12, F13)
+	WORD   $0x4f891982 // fmla v2.4s, v12.4s, v9.s[2]
+	WORD   $0x4f8919a3 // fmla v3.4s, v13.4s, v9.s[2]
+	WORD   $0x4f8a1986 // fmla v6.4s, v12.4s, v10.s[2]
+	WORD   $0x4f8a19a7 // fmla v7.4s, v13.4s, v10.s[2]
+	FLDPQ  960(R6), (F14, F15)
+	WORD   $0x4f8819c0 // fmla v0.4s, v14.4s, v8.s[2]
+	WORD   $0x4f8819e1 // fmla v1.4s, v15.4s, v8.s[2]
+	WORD   $0x4f8919c4 // fmla v4.4s, v14.4s, v9.s[2]
+	WORD   $0x4f8919e5 // fmla v5.4s, v15.4s, v9.s[2]
+	FLDPQ  224(R6), (F16, F17)
+	WORD   $0x4faa1a02 // fmla v2.4s, v16.4s, v10.s[3]
+	WORD   $0x4faa1a23 // fmla v3.4s, v17.4s, v10.s[3]
+	WORD   $0x4fab1a06 // fmla v6.4s, v16.4s, v11.s[3]
+	WORD   $0x4fab1a27 // fmla v7.4s, v17.4s, v11.s[3]
+	FLDPQ  480(R6), (F18, F19)
+	WORD   $0x4fa91a40 // fmla v0.4s, v18.4s, v9.s[3]
+	WORD   $0x4fa91a61 // fmla v1.4s, v19.4s, v9.s[3]
+	WORD   $0x4faa1a44 // fmla v4.4s, v18.4s, v10.s[3]
+	WORD   $0x4faa1a65 // fmla v5.4s, v19.4s, v10.s[3]
+	FLDPQ  736(R6), (F20, F21)
+	WORD   $0x4fa91a82 // fmla v2.4s, v20.4s, v9.s[3]
+	WORD   $0x4fa91aa3 // fmla v3.4s, v21.4s, v9.s[3]
+	WORD   $0x4faa1a86 // fmla v6.4s, v20.4s, v10.s[3]
+	WORD   $0x4faa1aa7 // fmla v7.4s, v21.4s, v10.s[3]
+	FLDPQ  992(R6), (F22, F23)
+	WORD   $0x4fa81ac0 // fmla v0.4s, v22.4s, v8.s[3]
+	WORD   $0x4fa81ae1 // fmla v1.4s, v23.4s, v8.s[3]
+	WORD   $0x4fa91ac4 // fmla v4.4s, v22.4s, v9.s[3]
+	WORD   $0x4fa91ae5 // fmla v5.4s, v23.4s, v9.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK4P1O1_t4_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK4P1O1_t4_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK4P1O1_t4_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F8, F9)
+	WORD   $0x4e28d400 // fadd v0.4s, v0.4s, v8.4s
+	WORD   $0x4e29d421 // fadd v1.4s, v1.4s, v9.4s
+	FLDPQ  32(R12), (F10, F11)
+	WORD   $0x4e2ad442 // fadd v2.4s, v2.4s, v10.4s
+	WORD   $0x4e2bd463 // fadd v3.4s, v3.4s, v11.4s
+	FLDPQ  64(R12), (F12, F13)
+	WORD   $0x4e2cd484 // fadd v4.4s, v4.4s, v12.4s
+	WORD   $0x4e2dd4a5 // fadd v5.4s, v5.4s, v13.4s
+	FLDPQ  96(R12), (F14, F15)
+	WORD   $0x4e2ed4c6 // fadd v6.4s, v6.4s, v14.4s
+	WORD   $0x4e2fd4e7 // fadd v7.4s, v7.4s, v15.4s
+
+NEONRestoreK4P1O1_t4_relu:
+	CBZ    R25, NEONRestoreK4P1O1_t4_store
+	VEOR   V8.B16, V8.B16, V8.B16
+	WORD   $0x4e28f400 // fmax v0.4s, v0.4s, v8.4s
+	WORD   $0x4e28f421 // fmax v1.4s, v1.4s, v8.4s
+	WORD   $0x4e28f442 // fmax v2.4s, v2.4s, v8.4s
+	WORD   $0x4e28f463 // fmax v3.4s, v3.4s, v8.4s
+	WORD   $0x4e28f484 // fmax v4.4s, v4.4s, v8.4s
+	WORD   $0x4e28f4a5 // fmax v5.4s, v5.4s, v8.4s
+	WORD   $0x4e28f4c6 // fmax v6.4s, v6.4s, v8.4s
+	WORD   $0x4e28f4e7 // fmax v7.4s, v7.4s, v8.4s
+
+NEONRestoreK4P1O1_t4_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	ADD    $64, R1
+	ADD    $128, R2
+	SUB    $4, R4
+	B      NEONRestoreK4P1O1_loop
+
+NEONRestoreK4P1O1_blk3:
+
+	// 3 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK4P1O1_t3_icb:
+	MOVD   R22, R11
+
+NEONRestoreK4P1O1_t3_kh:
+	FMOVQ  (R5), F6
+	FMOVQ  32(R5), F7
+	FMOVQ  64(R5), F8
+	FLDPQ  (R6), (F15, F16)
+	WORD   $0x4f8811e2 // fmla v2.4s, v15.4s, v8.s[0]
+	WORD   $0x4f881203 // fmla v3.4s, v16.4s, v8.s[0]
+	FLDPQ  256(R6), (F17, F18)
+	WORD   $0x4f871220 // fmla v0.4s, v17.4s, v7.s[0]
+	WORD   $0x4f871241 // fmla v1.4s, v18.4s, v7.s[0]
+	WORD   $0x4f881224 // fmla v4.4s, v17.4s, v8.s[0]
+	WORD   $0x4f881245 // fmla v5.4s, v18.4s, v8.s[0]
+	FLDPQ  512(R6), (F19, F20)
+	WORD   $0x4f871262 // fmla v2.4s, v19.4s, v7.s[0]
+	WORD   $0x4f871283 // fmla v3.4s, v20.4s, v7.s[0]
+	FLDPQ  768(R6), (F21, F22)
+	WORD   $0x4f8612a0 // fmla v0.4s, v21.4s, v6.s[0]
+	WORD   $0x4f8612c1 // fmla v1.4s, v22.4s, v6.s[0]
+	WORD   $0x4f8712a4 // fmla v4.4s, v21.4s, v7.s[0]
+	WORD   $0x4f8712c5 // fmla v5.4s, v22.4s, v7.s[0]
+	FLDPQ  32(R6), (F23, F24)
+	WORD   $0x4fa812e2 // fmla v2.4s, v23.4s, v8.s[1]
+	WORD   $0x4fa81303 // fmla v3.4s, v24.4s, v8.s[1]
+	FLDPQ  288(R6), (F25, F26)
+	WORD   $0x4fa71320 // fmla v0.4s, v25.4s, v7.s[1]
+	WORD   $0x4fa71341 // fmla v1.4s, v26.4s, v7.s[1]
+	WORD   $0x4fa81324 // fmla v4.4s, v25.4s, v8.s[1]
+	WORD   $0x4fa81345 // fmla v5.4s, v26.4s, v8.s[1]
+	FLDPQ  544(R6), (F27, F28)
+	WORD   $0x4fa71362 // fmla v2.4s, v27.4s, v7.s[1]
+	WORD   $0x4fa71383 // fmla v3.4s, v28.4s, v7.s[1]
+	FLDPQ  800(R6), (F29, F30)
+	WORD   $0x4fa613a0 // fmla v0.4s, v29.4s, v6.s[1]
+	WORD   $0x4fa613c1 // fmla v1.4s, v30.4s, v6.s[1]
+	WORD   $0x4fa713a4 // fmla v4.4s, v29.4s, v7.s[1]
+	WORD   $0x4fa713c5 // fmla v5.4s, v30.4s, v7.s[1]
+	FLDPQ  64(R6), (F9, F10)
+	WORD   $0x4f881922 // fmla v2.4s, v9.4s, v8.s[2]
+	WORD   $0x4f881943 // fmla v3.4s, v10.4s, v8.s[2]
+	FLDPQ  320(R6), (F11, F12)
+	WORD   $0x4f871960 // fmla v0.4s, v11.4s, v7.s[2]
+	WORD   $0x4f871981 // fmla v1.4s, v12.4s, v7.s[2]
+	WORD   $0x4f881964 // fmla v4.4s, v11.4s, v8.s[2]
+	WORD   $0x4f881985 // fmla v5.4s, v12.4s, v8.s[2]
+	FLDPQ  576(R6), (F13, F14)
+	WORD   $0x4f8719a2 // fmla v2.4s, v13.4s, v7.s[2]
+	WORD   $0x4f8719c3 // fmla v3.4s, v14.4s, v7.s[2]
+	FLDPQ  832(R6), (F15, F16)
+	WORD   $0x4f8619e0 // fmla v0.4s, v15.4s, v6.s[2]
+	WORD   $0x4f861a01 // fmla v1.4s, v16.4s, v6.s[2]
+	WORD   $0x4f8719e4 // fmla v4.4s, v15.4s, v7.s[2]
+	WORD   $0x4f871a05 // fmla v5.4s, v16.4s, v7.s[2]
+	FLDPQ  96(R6), (F17, F18)
+	WORD   $0x4fa81a22 // fmla v2.4s, v17.4s, v8.s[3]
+	WORD   $0x4fa81a43 // fmla v3.4s, v18.4s, v8.s[3]
+	FLDPQ  352(R6), (F19, F20)
+	WORD   $0x4fa71a60 // fmla v0.4s, v19.4s, v7.s[3]
+	WORD   $0x4fa71a81 // fmla v1.4s, v20.4s, v7.s[3]
+	WORD   $0x4fa81a64 // fmla v4.4s, v19.4s, v8.s[3]
+	WORD   $0x4fa81a85 // fmla v5.4s, v20.4s, v8.s[3]
+	FLDPQ  608(R6), (F21, F22)
+	WORD   $0x4fa71aa2 // fmla v2.4s, v21.4s, v7.s[3]
+	WORD   $0x4fa71ac3 // fmla v3.4s, v22.4s, v7.s[3]
+	FLDPQ  864(R6), (F23, F24)
+	WORD   $0x4fa61ae0 // fmla v0.4s, v23.4s, v6.s[3]
+	WORD   $0x4fa61b01 // fmla v1.4s, v24.4s, v6.s[3]
+	WORD   $0x4fa71ae4 // fmla v4.4s, v23.4s, v7.s[3]
+	WORD   $0x4fa71b05 // fmla v5.4s, v24.4s, v7.s[3]
+	FMOVQ  16(R5), F6
+	FMOVQ  48(R5), F7
+	FMOVQ  80(R5), F8
+	FLDPQ  128(R6), (F25, F26)
+	WORD   $0x4f881322 // fmla v2.4s, v25.4s, v8.s[0]
+	WORD   $0x4f881343 // fmla v3.4s, v26.4s, v8.s[0]
+	FLDPQ  384(R6), (F27, F28)
+	WORD   $0x4f871360 // fmla v0.4s, v27.4s, v7.s[0]
+	WORD   $0x4f871381 // fmla v1.4s, v28.4s, v7.s[0]
+	WORD   $0x4f881364 // fmla v4.4s, v27.4s, v8.s[0]
+	WORD   $0x4f881385 // fmla v5.4s, v28.4s, v8.s[0]
+	FLDPQ  640(R6), (F29, F30)
+	WORD   $0x4f8713a2 // fmla v2.4s, v29.4s, v7.s[0]
+	WORD   $0x4f8713c3 // fmla v3.4s, v30.4s, v7.s[0]
+	FLDPQ  896(R6), (F9, F10)
+	WORD   $0x4f861120 // fmla v0.4s, v9.4s, v6.s[0]
+	WORD   $0x4f861141 // fmla v1.4s, v10.4s, v6.s[0]
+	WORD   $0x4f871124 // fmla v4.4s, v9.4s, v7.s[0]
+	WORD   $0x4f871145 // fmla v5.4s, v10.4s, v7.s[0]
+	FLDPQ  160(R6), (F11, F12)
+	WORD   $0x4fa81162 // fmla v2.4s, v11.4s, v8.s[1]
+	WORD   $0x4fa81183 // fmla v3.4s, v12.4s, v8.s[1]
+	FLDPQ  416(R6), (F13, F14)
+	WORD   $0x4fa711a0 // fmla v0.4s, v13.4s, v7.s[1]
+	WORD   $0x4fa711c1 // fmla v1.4s, v14.4s, v7.s[1]
+	WORD   $0x4fa811a4 // fmla v4.4s, v13.4s, v8.s[1]
+	WORD   $0x4fa811c5 // fmla v5.4s, v14.4s, v8.s[1]
+	FLDPQ  672(R6), (F15, F16)
+	WORD   $0x4fa711e2 // fmla v2.4s, v15.4s, v7.s[1]
+	WORD   $0x4fa71203 // fmla v3.4s, v16.4s, v7.s[1]
+	FLDPQ  928(R6), (F17, F18)
+	WORD   $0x4fa61220 // fmla v0.4s, v17.4s, v6.s[1]
+	WORD   $0x4fa61241 // fmla v1.4s, v18.4s, v6.s[1]
+	WORD   $0x4fa71224 // fmla v4.4s, v17.4s, v7.s[1]
+	WORD   $0x4fa71245 // fmla v5.4s, v18.4s, v7.s[1]
+	FLDPQ  192(R6), (F19, F20)
+	WORD   $0x4f881a62 // fmla v2.4s, v19.4s, v8.s[2]
+	WORD   $0x4f881a83 // fmla v3.4s, v20.4s, v8.s[2]
+	FLDPQ  448(R6), (F21, F22)
+	WORD   $0x4f871aa0 // fmla v0.4s, v21.4s, v7.s[2]
+	WORD   $0x4f871ac1 // fmla v1.4s, v22.4s, v7.s[2]
+	WORD   $0x4f881aa4 // fmla v4.4s, v21.4s, v8.s[2]
+	WORD   $0x4f881ac5 // fmla v5.4s, v22.4s, v8.s[2]
+	FLDPQ  704(R6), (F23, F24)
+	WORD   $0x4f871ae2 // fmla v2.4s, v23.4s, v7.s[2]
+	WORD   $0x4f871b03 // fmla v3.4s, v24.4s, v7.s[2]
+	FLDPQ  960(R6), (F25, F26)
+	WORD   $0x4f861b20 // fmla v0.4s, v25.4s, v6.s[2]
+	WORD   $0x4f861b41 // fmla v1.4s, v26.4s, v6.s[2]
+	WORD   $0x4f871b24 // fmla v4.4s, v25.4s, v7.s[2]
+	WORD   $0x4f871b45 // fmla v5.4s, v26.4s, v7.s[2]
+	FLDPQ  224(R6), (F27, F28)
+	WORD   $0x4fa81b62 // fmla v2.4s, v27.4s, v8.s[3]
+	WORD   $0x4fa81b83 // fmla v3.4s, v28.4s, v8.s[3]
+	FLDPQ  480(R6), (F29, F30)
+	WORD   $0x4fa71ba0 // fmla v0.4s, v29.4s, v7.s[3]
+	WORD   $0x4fa71bc1 // fmla v1.4s, v30.4s, v7.s[3]
+	WORD   $0x4fa81ba4 // fmla v4.4s, v29.4s, v8.s[3]
+	WORD   $0x4fa81bc5 // fmla v5.4s, v30.4s, v8.s[3]
+	FLDPQ  736(R6), (F9, F10)
+	WORD   $0x4fa71922 // fmla v2.4s, v9.4s, v7.s[3]
+	WORD   $0x4fa71943 // fmla v3.4s, v10.4s, v7.s[3]
+	FLDPQ  992(R6), (F11, F12)
+	WORD   $0x4fa61960 // fmla v0.4s, v11.4s, v6.s[3]
+	WORD   $0x4fa61981 // fmla v1.4s, v12.4s, v6.s[3]
+	WORD   $0x4fa71964 // fmla v4.4s, v11.4s, v7.s[3]
+	WORD   $0x4fa71985 // fmla v5.4s, v12.4s, v7.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK4P1O1_t3_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK4P1O1_t3_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK4P1O1_t3_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F6, F7)
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	FLDPQ  32(R12), (F8, F9)
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	FLDPQ  64(R12), (F10, F11)
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
+
+NEONRestoreK4P1O1_t3_relu:
+	CBZ    R25, NEONRestoreK4P1O1_t3_store
+	VEOR   V6.B16, V6.B16, V6.B16
+	WORD   $0x4e26f400 // fmax v0.4s, v0.4s, v6.4s
+	WORD   $0x4e26f421 // fmax v1.4s, v1.4s, v6.4s
+	WORD   $0x4e26f442 // fmax v2.4s, v2.4s, v6.4s
+	WORD   $0x4e26f463 // fmax v3.4s, v3.4s, v6.4s
+	WORD   $0x4e26f484 // fmax v4.4s, v4.4s, v6.4s
+	WORD   $0x4e26f4a5 // fmax v5.4s, v5.4s, v6.4s
+
+NEONRestoreK4P1O1_t3_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	ADD    $32, R1
+	ADD    $96, R2
+	SUB    $3, R4
+	B      NEONRestoreK4P1O1_loop
+
+NEONRestoreK4P1O1_blk2:
+
+	// 2 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK4P1O1_t2_icb:
+	MOVD   R22, R11
+
+NEONRestoreK4P1O1_t2_kh:
+	FMOVQ  (R5), F4
+	FMOVQ  32(R5), F5
+	FMOVQ  64(R5), F6
+	FLDPQ  (R6), (F7, F8)
+	WORD   $0x4f8610e2 // fmla v2.4s, v7.4s, v6.s[0]
+	WORD   $0x4f861103 // fmla v3.4s, v8.4s, v6.s[0]
+	FLDPQ  256(R6), (F9, F10)
+	WORD   $0x4f851120 // fmla v0.4s, v9.4s, v5.s[0]
+	WORD   $0x4f851141 // fmla v1.4s, v10.4s, v5.s[0]
+	FLDPQ  512(R6), (F11, F12)
+	WORD   $0x4f851162 // fmla v2.4s, v11.4s, v5.s[0]
+	WORD   $0x4f851183 // fmla v3.4s, v12.4s, v5.s[0]
+	FLDPQ  768(R6), (F13, F14)
+	WORD   $0x4f8411a0 // fmla v0.4s, v13.4s, v4.s[0]
+	WORD   $0x4f8411c1 // fmla v1.4s, v14.4s, v4.s[0]
+	FLDPQ  32(R6), (F15, F16)
+	WORD   $0x4fa611e2 // fmla v2.4s, v15.4s, v6.s[1]
+	WORD   $0x4fa61203 // fmla v3.4s, v16.4s, v6.s[1]
+	FLDPQ  288(R6), (F17, F18)
+	WORD   $0x4fa51220 // fmla v0.4s, v17.4s, v5.s[1]
+	WORD   $0x4fa51241 // fmla v1.4s, v18.4s, v5.s[1]
+	FLDPQ  544(R6), (F19, F20)
+	WORD   $0x4fa51262 // fmla v2.4s, v19.4s, v5.s[1]
+	WORD   $0x4fa51283 // fmla v3.4s, v20.4s, v5.s[1]
+	FLDPQ  800(R6), (F21, F22)
+	WORD   $0x4fa412a0 // fmla v0.4s, v21.4s, v4.s[1]
+	WORD   $0x4fa412c1 // fmla v1.4s, v22.4s, v4.s[1]
+	FLDPQ  64(R6), (F23, F24)
+	WORD   $0x4f861ae2 // fmla v2.4s, v23.4s, v6.s[2]
+	WORD   $0x4f861b03 // fmla v3.4s, v24.4s, v6.s[2]
+	FLDPQ  320(R6), (F25, F26)
+	WORD   $0x4f851b20 // fmla v0.4s, v25.4s, v5.s[2]
+	WORD   $0x4f851b41 // fmla v1.4s, v26.4s, v5.s[2]
+	FLDPQ  576(R6), (F27, F28)
+	WORD   $0x4f851b62 // fmla v2.4s, v27.4s, v5.s[2]
+	WORD   $0x4f851b83 // fmla v3.4s, v28.4s, v5.s[2]
+	FLDPQ  832(R6), (F29, F30)
+	WORD   $0x4f841ba0 // fmla v0.4s, v29.4s, v4.s[2]
+	WORD   $0x4f841bc1 // fmla v1.4s, v30.4s, v4.s[2]
+	FLDPQ  96(R6), (F7, F8)
+	WORD   $0x4fa618e2 // fmla v2.4s, v7.4s, v6.s[3]
+	WORD   $0x4fa61903 // fmla v3.4s, v8.4s, v6.s[3]
+	FLDPQ  352(R6), (F9, F10)
+	WORD   $0x4fa51920 // fmla v0.4s, v9.4s, v5.s[3]
+	WORD   $0x4fa51941 // fmla v1.4s, v10.4s, v5.s[3]
+	FLDPQ  608(R6), (F11, F12)
+	WORD   $0x4fa51962 // fmla v2.4s, v11.4s, v5.s[3]
+	WORD   $0x4fa51983 // fmla v3.4s, v12.4s, v5.s[3]
+	FLDPQ  864(R6), (F13, F14)
+	WORD   $0x4fa419a0 // fmla v0.4s, v13.4s, v4.s[3]
+	WORD   $0x4fa419c1 // fmla v1.4s, v14.4s, v4.s[3]
+	FMOVQ  16(R5), F4
+	FMOVQ  48(R5), F5
+	FMOVQ  80(R5), F6
+	FLDPQ  128(R6), (F15, F16)
+	WORD   $0x4f8611e2 // fmla v2.4s, v15.4s, v6.s[0]
+	WORD   $0x4f861203 // fmla v3.4s, v16.4s, v6.s[0]
+	FLDPQ  384(R6), (F17, F18)
+	WORD   $0x4f851220 // fmla v0.4s, v17.4s, v5.s[0]
+	WORD   $0x4f851241 // fmla v1.4s, v18.4s, v5.s[0]
+	FLDPQ  640(R6), (F19, F20)
+	WORD   $0x4f851262 // fmla v2.4s, v19.4s, v5.s[0]
+	WORD   $0x4f851283 // fmla v3.4s, v20.4s, v5.s[0]
+	FLDPQ  896(R6), (F21, F22)
+	WORD   $0x4f8412a0 // fmla v0.4s, v21.4s, v4.s[0]
+	WORD   $0x4f8412c1 // fmla v1.4s, v22.4s, v4.s[0]
+	FLDPQ  160(R6), (F23, F24)
+	WORD   $0x4fa612e2 // fmla v2.4s, v23.4s, v6.s[1]
+	WORD   $0x4fa61303 // fmla v3.4s, v24.4s, v6.s[1]
+	FLDPQ  416(R6), (F25, F26)
+	WORD   $0x4fa51320 // fmla v0.4s, v25.4s, v5.s[1]
+	WORD   $0x4fa51341 // fmla v1.4s, v26.4s, v5.s[1]
+	FLDPQ  672(R6), (F27, F28)
+	WORD   $0x4fa51362 // fmla v2.4s, v27.4s, v5.s[1]
+	WORD   $0x4fa51383 // fmla v3.4s, v28.4s, v5.s[1]
+	FLDPQ  928(R6), (F29, F30)
+	WORD   $0x4fa413a0 // fmla v0.4s, v29.4s, v4.s[1]
+	WORD   $0x4fa413c1 // fmla v1.4s, v30.4s, v4.s[1]
+	FLDPQ  192(R6), (F7, F8)
+	WORD   $0x4f8618e2 // fmla v2.4s, v7.4s, v6.s[2]
+	WORD   $0x4f861903 // fmla v3.4s, v8.4s, v6.s[2]
+	FLDPQ  448(R6), (F9, F10)
+	WORD   $0x4f851920 // fmla v0.4s, v9.4s, v5.s[2]
+	WORD   $0x4f851941 // fmla v1.4s, v10.4s, v5.s[2]
+	FLDPQ  704(R6), (F11, F12)
+	WORD   $0x4f851962 // fmla v2.4s, v11.4s, v5.s[2]
+	WORD   $0x4f851983 // fmla v3.4s, v12.4s, v5.s[2]
+	FLDPQ  960(R6), (F13, F14)
+	WORD   $0x4f8419a0 // fmla v0.4s, v13.4s, v4.s[2]
+	WORD   $0x4f8419c1 // fmla v1.4s, v14.4s, v4.s[2]
+	FLDPQ  224(R6), (F15, F16)
+	WORD   $0x4fa619e2 // fmla v2.4s, v15.4s, v6.s[3]
+	WORD   $0x4fa61a03 // fmla v3.4s, v16.4s, v6.s[3]
+	FLDPQ  480(R6), (F17, F18)
+	WORD   $0x4fa51a20 // fmla v0.4s, v17.4s, v5.s[3]
+	WORD   $0x4fa51a41 // fmla v1.4s, v18.4s, v5.s[3]
+	FLDPQ  736(R6), (F19, F20)
+	WORD   $0x4fa51a62 // fmla v2.4s, v19.4s, v5.s[3]
+	WORD   $0x4fa51a83 // fmla v3.4s, v20.4s, v5.s[3]
+	FLDPQ  992(R6), (F21, F22)
+	WORD   $0x4fa41aa0 // fmla v0.4s, v21.4s, v4.s[3]
+	WORD   $0x4fa41ac1 // fmla v1.4s, v22.4s, v4.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK4P1O1_t2_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK4P1O1_t2_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK4P1O1_t2_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F4, F5)
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	FLDPQ  32(R12), (F6, F7)
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+
+NEONRestoreK4P1O1_t2_relu:
+	CBZ    R25, NEONRestoreK4P1O1_t2_store
+	VEOR   V4.B16, V4.B16, V4.B16
+	WORD   $0x4e24f400 // fmax v0.4s, v0.4s, v4.4s
+	WORD   $0x4e24f421 // fmax v1.4s, v1.4s, v4.4s
+	WORD   $0x4e24f442 // fmax v2.4s, v2.4s, v4.4s
+	WORD   $0x4e24f463 // fmax v3.4s, v3.4s, v4.4s
+
+NEONRestoreK4P1O1_t2_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	ADD    $32, R1
+	ADD    $64, R2
+	SUB    $2, R4
+	B      NEONRestoreK4P1O1_loop
+
+NEONRestoreK4P1O1_blk1:
+
+	// 1 output pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   R24, R10
+
+NEONRestoreK4P1O1_t1_icb:
+	MOVD   R22, R11
+
+NEONRestoreK4P1O1_t1_kh:
+	FMOVQ  (R5), F2
+	FMOVQ  32(R5), F3
+	FLDPQ  256(R6), (F28, F29)
+	WORD   $0x4f831380 // fmla v0.4s, v28.4s, v3.s[0]
+	WORD   $0x4f8313a1 // fmla v1.4s, v29.4s, v3.s[0]
+	FLDPQ  768(R6), (F30, F31)
+	WORD   $0x4f8213c0 // fmla v0.4s, v30.4s, v2.s[0]
+	WORD   $0x4f8213e1 // fmla v1.4s, v31.4s, v2.s[0]
+	FLDPQ  288(R6), (F4, F5)
+	WORD   $0x4fa31080 // fmla v0.4s, v4.4s, v3.s[1]
+	WORD   $0x4fa310a1 // fmla v1.4s, v5.4s, v3.s[1]
+	FLDPQ  800(R6), (F6, F7)
+	WORD   $0x4fa210c0 // fmla v0.4s, v6.4s, v2.s[1]
+	WORD   $0x4fa210e1 // fmla v1.4s, v7.4s, v2.s[1]
+	FLDPQ  320(R6), (F8, F9)
+	WORD   $0x4f831900 // fmla v0.4s, v8.4s, v3.s[2]
+	WORD   $0x4f831921 // fmla v1.4s, v9.4s, v3.s[2]
+	FLDPQ  832(R6), (F10, F11)
+	WORD   $0x4f821940 // fmla v0.4s, v10.4s, v2.s[2]
+	WORD   $0x4f821961 // fmla v1.4s, v11.4s, v2.s[2]
+	FLDPQ  352(R6), (F12, F13)
+	WORD   $0x4fa31980 // fmla v0.4s, v12.4s, v3.s[3]
+	WORD   $0x4fa319a1 // fmla v1.4s, v13.4s, v3.s[3]
+	FLDPQ  864(R6), (F14, F15)
+	WORD   $0x4fa219c0 // fmla v0.4s, v14.4s, v2.s[3]
+	WORD   $0x4fa219e1 // fmla v1.4s, v15.4s, v2.s[3]
+	FMOVQ  16(R5), F2
+	FMOVQ  48(R5), F3
+	FLDPQ  384(R6), (F16, F17)
+	WORD   $0x4f831200 // fmla v0.4s, v16.4s, v3.s[0]
+	WORD   $0x4f831221 // fmla v1.4s, v17.4s, v3.s[0]
+	FLDPQ  896(R6), (F18, F19)
+	WORD   $0x4f821240 // fmla v0.4s, v18.4s, v2.s[0]
+	WORD   $0x4f821261 // fmla v1.4s, v19.4s, v2.s[0]
+	FLDPQ  416(R6), (F20, F21)
+	WORD   $0x4fa31280 // fmla v0.4s, v20.4s, v3.s[1]
+	WORD   $0x4fa312a1 // fmla v1.4s, v21.4s, v3.s[1]
+	FLDPQ  928(R6), (F22, F23)
+	WORD   $0x4fa212c0 // fmla v0.4s, v22.4s, v2.s[1]
+	WORD   $0x4fa212e1 // fmla v1.4s, v23.4s, v2.s[1]
+	FLDPQ  448(R6), (F24, F25)
+	WORD   $0x4f831b00 // fmla v0.4s, v24.4s, v3.s[2]
+	WORD   $0x4f831b21 // fmla v1.4s, v25.4s, v3.s[2]
+	FLDPQ  960(R6), (F26, F27)
+	WORD   $0x4f821b40 // fmla v0.4s, v26.4s, v2.s[2]
+	WORD   $0x4f821b61 // fmla v1.4s, v27.4s, v2.s[2]
+	FLDPQ  480(R6), (F28, F29)
+	WORD   $0x4fa31b80 // fmla v0.4s, v28.4s, v3.s[3]
+	WORD   $0x4fa31ba1 // fmla v1.4s, v29.4s, v3.s[3]
+	FLDPQ  992(R6), (F30, F31)
+	WORD   $0x4fa21bc0 // fmla v0.4s, v30.4s, v2.s[3]
+	WORD   $0x4fa21be1 // fmla v1.4s, v31.4s, v2.s[3]
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONRestoreK4P1O1_t1_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONRestoreK4P1O1_t1_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONRestoreK4P1O1_t1_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F2, F3)
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+
+NEONRestoreK4P1O1_t1_relu:
+	CBZ    R25, NEONRestoreK4P1O1_t1_store
+	VEOR   V2.B16, V2.B16, V2.B16
+	WORD   $0x4e22f400 // fmax v0.4s, v0.4s, v2.4s
+	WORD   $0x4e22f421 // fmax v1.4s, v1.4s, v2.4s
+
+NEONRestoreK4P1O1_t1_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	ADD    $0, R1
+	ADD    $32, R2
+	SUB    $1, R4
+	B      NEONRestoreK4P1O1_loop
+
+NEONRestoreK4P1O1_done:
+	RET

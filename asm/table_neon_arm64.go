@@ -37,3 +37,11 @@ var NEONConv1x1 = [NEONMaxOCB][2][2]func(*Params){
 		{NEONConv1x1O2S2D1, nil},
 	},
 }
+
+// NEONRestore lists the fused stride-2 restore kernels; Fn[ocb-1] takes ocb
+// output blocks a call and MaxPix[ocb-1] output pixels a block.
+var NEONRestore = []RestoreKernel{
+	{K: 2, Pad: 0, MaxPix: []int{12}, Fn: []func(*Params){NEONRestoreK2P0O1}},
+	{K: 3, Pad: 1, MaxPix: []int{11}, Fn: []func(*Params){NEONRestoreK3P1O1}},
+	{K: 4, Pad: 1, MaxPix: []int{11}, Fn: []func(*Params){NEONRestoreK4P1O1}},
+}

@@ -74,6 +74,63 @@
 // streaming them needs 16*2/urW bytes per cycle (4 and 6.4), well inside
 // what L2 delivers. Measured on no arm64 hardware yet: this is an argument
 // from instruction counts, to be checked with `go test -bench` on one.
+//
+// # The fused stride-2 restore family (restore.go)
+//
+// NEONRestoreK{K}P{P}O1 implements the second contract of package asm (one
+// output row of a stride-2 transposed convolution, both horizontal phases
+// at once) for (K, P) = (2, 0), (3, 1), (4, 1), one output block a call,
+// with gen/avx2's restore pixel loop: whole steps of an even number of
+// pixels, then at most two blocks, of which only the last may be odd. The
+// register plan of a block of t output pixels, asserted for every t up to
+// maxPix:
+//
+//	V0 .. V(2t-1)        accumulators: (pixel x, half h) is V(2x+h)
+//	next cols            inputs: the 4 channels of the current half of each input column the block reads
+//	the rest, in pairs   weights: the 8 output lanes of one (tap, input channel), round robin
+//
+// maxPix is the most that fits with one weight pair: K=2 12 pixels (24 +
+// 6 + 2 = 32 registers), K=3 11 (22 + 6 + 4, two pairs), K=4 11 (22 + 7 +
+// 2); whole steps are 12, 10 and 10 pixels, 24, 20 and 20 accumulators.
+// The inner step takes one kernel row of one input block: for each half
+// of the 8 input channels it loads each input column once (LDR Q), then
+// for each channel, tap by tap, loads the tap's weight pair (LDP Q) and
+// issues the tap's sweep, `fmla acc, w, col.s[lane]` for both halves of
+// every pixel the tap reaches (one of each output pair). Per input channel
+// of a whole step:
+//
+//	K  step  FMLA  128-bit loads (weights + columns/4)  loads/FMLA  instructions  FMLA cycles
+//	2   12    24          4 + 1.5  = 5.5                   0.23          ~28            12
+//	3   10    30          6 + 1.5  = 7.5                   0.25          ~35            15
+//	4   10    40          8 + 1.75 = 9.75                  0.24          ~46            20
+//
+// so, as for the convolutions, the two FMLA pipes of an A76 / N1 bound it:
+// a quarter of the load rate, about 2.3 of the 4 instructions a cycle,
+// and 4 loop instructions per kernel row of 8 channels.
+//
+// Why streamed weights and one block a call. By-element FMLA broadcasts
+// nothing, so taking the taps one after another loads each weight vector
+// once per channel, exactly as keeping all K in registers would, and frees
+// 2K-2 registers for pixels (K=4: 11 pixels, not 9). A weight vector feeds
+// one FMLA pair per output pair of the block, whatever the number of
+// blocks, so weights cost 2/t loads per FMLA and only the pixels per block
+// lower it; input columns are shared by the taps and cost little. Two
+// blocks a call fit only 6 pixels (0.36 loads per FMLA), so the family
+// takes one (its N is 1, and the driver calls it once per block). The
+// generator handles any ocb: O2 and O3 forms, generated once and run under
+// qemu, pass the contract tests; TestRestorePlans keeps the comparison.
+//
+// Latency. The odd pixels of K=3 and every pixel of K=4 take two taps, two
+// dependent FMLAs per input channel. Taps alternate parity (tap kw and
+// kw+1 reach different pixels), so a whole sweep, t FMLAs, lies between
+// two FMLAs into one accumulator, and per channel the longest chain, 2 x 4
+// = 8 cycles, is no longer than the K*t/2 cycles the block's FMLAs take
+// on two pipes for every block of 6 pixels or more (K=2 and K=4: 4 or
+// more). The pixel loop splits a span of 12 pixels or more (every fused
+// row: the driver fuses rows 16 wide or more) into such blocks only, its
+// last two blocks the even count nearest half the rest and that rest
+// (TestRestoreBlocks), so no partial accumulators are needed.
+
 package main
 
 import (
@@ -102,7 +159,7 @@ type family interface {
 	table(b *bytes.Buffer)
 }
 
-var families = []family{convFamily{}}
+var families = []family{convFamily{}, restoreFamily{}}
 
 // argv is the command line written into the headers. It is fixed, so
 // regenerating elsewhere (the drift test's temporary folder) gives

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,6 +80,90 @@ func TestRegisterBudget(t *testing.T) {
 		convPlans = saved
 		if err == nil {
 			t.Errorf("plan ocb=%d urW=%d: generation did not fail", bad.ocb, bad.urW)
+		}
+	}
+}
+
+// TestRestorePlans: every committed restore plan fits, takes the most
+// pixels that fit, keeps the loads per FMLA of a whole step at or under
+// 0.25, and beats the largest two-block plan on loads per FMLA (the
+// reason the family takes one block a call); plans that break the budget,
+// the accumulator floor, the tap offsets or the ocb order stop generation.
+func TestRestorePlans(t *testing.T) {
+	for _, pl := range restorePlans {
+		name := fmt.Sprintf("K%dP%d ocb=%d maxPix=%d", pl.k, pl.pad, pl.ocb, pl.maxPix)
+		if err := pl.check(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		bigger := pl
+		bigger.maxPix++
+		if bigger.check() == nil {
+			t.Errorf("%s: %d pixels fit too", name, bigger.maxPix)
+		}
+		if l := pl.loadsPerFMLA(); l > 0.25 {
+			t.Errorf("%s: %.3f loads per FMLA, want <= 0.25", name, l)
+		}
+		two := restorePlan{k: pl.k, pad: pl.pad, ocb: 2, maxPix: 2}
+		for next := two; next.check() == nil; next.maxPix++ {
+			two = next
+		}
+		if two.check() != nil || two.loadsPerFMLA() <= pl.loadsPerFMLA() {
+			t.Errorf("%s: %.3f loads per FMLA; two blocks x %d pixels: %.3f", name, pl.loadsPerFMLA(), two.maxPix, two.loadsPerFMLA())
+		}
+		t.Logf("%s: %d accumulators a step, %.3f loads per FMLA (two blocks: %d pixels, %.3f)",
+			name, 2*pl.step()*pl.ocb, pl.loadsPerFMLA(), two.maxPix, two.loadsPerFMLA())
+	}
+	for _, bad := range [][]restorePlan{
+		{{k: 4, pad: 1, ocb: 1, maxPix: 12}},                                    // 24 + 8 + 2 = 34 registers
+		{{k: 3, pad: 1, ocb: 1, maxPix: 11}, {k: 3, pad: 1, ocb: 2, maxPix: 7}}, // 28 + 5 + 2 = 35
+		{{k: 2, pad: 0, ocb: 1, maxPix: 3}},                                     // 4 accumulators a step
+		{{k: 5, pad: 2, ocb: 1, maxPix: 8}},                                     // tap 4's weights beyond an LDP offset
+		{{k: 3, pad: 1, ocb: 2, maxPix: 6}},                                     // no one-block kernel before it
+		{{k: 2, pad: 2, ocb: 1, maxPix: 8}},                                     // pad >= K: not a restore (EMin > 0)
+	} {
+		saved := restorePlans
+		restorePlans = bad
+		_, err := render()
+		restorePlans = saved
+		if err == nil {
+			t.Errorf("plans %+v: generation did not fail", bad)
+		}
+	}
+}
+
+// TestRestoreBlocks: the pixel loop covers any count with blocks of
+// 1..maxPix pixels, only the last of them odd, and every block of a span
+// of 12 pixels or more (every fused row: the driver fuses rows of 16 or
+// more) issues its FMLAs of one input channel in no fewer cycles on two
+// pipes (K*t/2) than the longest accumulator chain takes (4 cycles a tap
+// of one pixel), so latency never bounds it.
+func TestRestoreBlocks(t *testing.T) {
+	for _, pl := range restorePlans {
+		taps := 0
+		for q := 0; q < 2; q++ {
+			n := 0
+			for kw := 0; kw < pl.k; kw++ {
+				if (q+pl.pad-kw)%2 == 0 {
+					n++
+				}
+			}
+			taps = max(taps, n)
+		}
+		for pix := 1; pix <= 300; pix++ {
+			blocks := restoreBlocks(pl, pix)
+			sum := 0
+			for i, b := range blocks {
+				sum += b
+				if b < 1 || b > pl.maxPix || (b%2 == 1 && i != len(blocks)-1) {
+					t.Fatalf("K%d pix=%d: blocks %v", pl.k, pix, blocks)
+				}
+				if pix >= 12 && pl.k*b*pl.ocb < 2*4*taps {
+					t.Errorf("K%d pix=%d: blocks %v: a block of %d is latency-bound", pl.k, pix, blocks, b)
+				}
+			}
+			if sum != pix {
+				t.Fatalf("K%d pix=%d: blocks %v", pl.k, pix, blocks)
+			}
 		}
 	}
 }
