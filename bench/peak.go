@@ -27,7 +27,7 @@ func Peak(threads int) (gflops float64, isa string) {
 	if gf, ok := peakCache[threads]; ok {
 		return gf, peakKernelISA
 	}
-	run := func(n int) float64 {
+	run := func(n int) time.Duration {
 		var wg sync.WaitGroup
 		start := time.Now()
 		for i := 0; i < threads; i++ {
@@ -40,17 +40,35 @@ func Peak(threads int) (gflops float64, isa string) {
 			}()
 		}
 		wg.Wait()
-		return float64(threads) * float64(n) * peakFLOPsPerIter / time.Since(start).Seconds() / 1e9
+		return max(time.Since(start), time.Nanosecond)
 	}
-	run(1_000_000) // wake the cores up to their working clock
+	// Warm-up, which wakes the cores up to their working clock and sizes
+	// the runs: loops of doubling length up to half of peakMaxIters, or
+	// until one takes half of peakRunTime on a slower machine.
+	n := 1 << 12
+	d := run(n)
+	for n < peakMaxIters/2 && d < peakRunTime/2 {
+		n *= 2
+		d = run(n)
+	}
+	// Runs of peakMaxIters, which take a few milliseconds on the cores the
+	// kernels are written for; fewer where peakRunTime cuts them short
+	// (emulators, such as qemu for the arm64 tests).
+	n = min(peakMaxIters, int(float64(n)*float64(peakRunTime)/float64(d)))
 	var runs []float64
 	for i := 0; i < 7; i++ {
-		runs = append(runs, run(2_000_000))
+		d := run(n)
+		runs = append(runs, float64(threads)*float64(n)*peakFLOPsPerIter/d.Seconds()/1e9)
 	}
 	sort.Float64s(runs)
 	peakCache[threads] = runs[len(runs)/2]
 	return peakCache[threads], peakKernelISA
 }
+
+// peakRunTime bounds one timed run of Peak. It is well above what
+// peakMaxIters take natively (2-5 ms), so on real hardware every run has
+// peakMaxIters iterations; it only shortens runs under emulation.
+const peakRunTime = 10 * time.Millisecond
 
 var (
 	peakMu    sync.Mutex

@@ -12,6 +12,7 @@ var (
 	peakKernel       func(n int)
 	peakKernelISA    string
 	peakFLOPsPerIter float64 = 12 * 8 * 2 // asm.AVX2FMAPeak: 12 FMAs of 8 lanes
+	peakMaxIters             = 2_000_000  // 12M cycles on two FMA ports: 3-5 ms
 )
 
 func init() {

@@ -6,4 +6,5 @@ var (
 	peakKernel       func(n int)
 	peakKernelISA    string
 	peakFLOPsPerIter float64
+	peakMaxIters     int
 )
