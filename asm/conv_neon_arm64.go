@@ -123,3 +123,9 @@ func NEONRestoreK3P1O1(p *Params)
 //
 //go:noescape
 func NEONRestoreK4P1O1(p *Params)
+
+// NEONFMAPeak runs n iterations of 24 independent 4-lane FMLAs
+// (192 floating-point operations an iteration) on registers only.
+//
+//go:noescape
+func NEONFMAPeak(n int)

@@ -45,3 +45,6 @@ var NEONRestore = []RestoreKernel{
 	{K: 3, Pad: 1, MaxPix: []int{11}, Fn: []func(*Params){NEONRestoreK3P1O1}},
 	{K: 4, Pad: 1, MaxPix: []int{11}, Fn: []func(*Params){NEONRestoreK4P1O1}},
 }
+
+// NEONFMAPeakFLOPs is the floating-point operations of one NEONFMAPeak iteration.
+const NEONFMAPeakFLOPs = 192

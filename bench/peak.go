@@ -9,9 +9,9 @@ import (
 
 // Peak measures the float32 FMA peak of threads cores together, in
 // GFLOP/s, with the widest generated peak kernel this binary has
-// (register-only FMA chains, see gen/avx2) running on threads locked OS
-// threads at once, as the median of a few short runs, and names the
-// instruction set it used. Several busy cores run at a lower clock than
+// (register-only FMA chains, see gen/avx2 and gen/neon) running on
+// threads locked OS threads at once, as the median of a few short runs,
+// and names the instruction set it used. Several busy cores run at a lower clock than
 // one, so a multi-threaded result is compared with the multi-core peak,
 // not with threads times the single-core one. It returns 0 and "" where
 // no peak kernel is built (purego, or a CPU without one): percent-of-peak

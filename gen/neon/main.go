@@ -130,7 +130,14 @@
 // row: the driver fuses rows 16 wide or more) into such blocks only, its
 // last two blocks the even count nearest half the rest and that rest
 // (TestRestoreBlocks), so no partial accumulators are needed.
-
+//
+// # The peak kernel (peak.go)
+//
+// NEONFMAPeak(n) runs n iterations of 24 independent register-only FMLA
+// chains (192 floating-point operations an iteration, NEONFMAPeakFLOPs):
+// 8 would cover two pipes of latency 4, 24 also cover cores with four
+// pipes. package bench times it for the %peak column of `go test -bench`
+// and sbbench.
 package main
 
 import (
@@ -159,7 +166,7 @@ type family interface {
 	table(b *bytes.Buffer)
 }
 
-var families = []family{convFamily{}, restoreFamily{}}
+var families = []family{convFamily{}, restoreFamily{}, peakFamily{}}
 
 // argv is the command line written into the headers. It is fixed, so
 // regenerating elsewhere (the drift test's temporary folder) gives
