@@ -247,11 +247,12 @@ func (l *layer) numPasses(dst *layout.Tensor) int {
 
 // minFusedWidth is the narrowest output row the fused restore computes. Its
 // kernels take one output block a call (AVX2 has registers for no more),
-// and the odd columns' taps depend on each other, so narrow rows leave its
-// blocks short of accumulator chains; there the phase passes, up to three
-// blocks a call, are faster. Measured at one thread: fused vs phases
-// cifar-16x32 79% vs 73% of peak, cifar-32x16 77% vs 66%, in-64x56 86% vs
-// 85%; in-256x14 (14 wide) 66% vs 80%, in-512x7 54% vs 90%.
+// so on narrow rows each call does little work for its broadcasts and
+// overhead, while the phase passes take up to three blocks a call.
+// Measured at one thread, fused on every row against fused from 16 pixels:
+// in-256x14 (14 wide) 602-653 us against 582-618 us; 16-wide and wider
+// rows tie or gain (cifar-32x16 restore 12.3-12.8 us fused against
+// 12.8-14.9 us in phases before the fused kernel existed).
 const minFusedWidth = 16
 
 // useRows reports whether a call writing dst runs the fused restore.
