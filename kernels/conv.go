@@ -34,35 +34,16 @@ type Conv2D struct {
 // (len OutC*InC*KH*KW) and an optional bias (len OutC, or nil), for tensors
 // with channel block block (8 or 16; Block() is the fast one here).
 func NewConv2D(spec ConvSpec, weights, bias []float32, block int) (*Conv2D, error) {
-	set, err := current()
+	c := &Conv2D{}
+	set, err := c.l.init(spec, weights, bias, block, "OIHW")
 	if err != nil {
-		return nil, err
-	}
-	if err := spec.validate(); err != nil {
-		return nil, err
-	}
-	if err := layout.CheckBlock(block); err != nil {
-		return nil, fmt.Errorf("kernels: %w", err)
-	}
-	if err := spec.checkWeights(weights, bias, "OIHW"); err != nil {
 		return nil, err
 	}
 	packed, err := layout.PackConv(weights, spec.OutC, spec.InC, spec.KH, spec.KW, block)
 	if err != nil {
 		return nil, fmt.Errorf("kernels: %w", err)
 	}
-	pb, err := layout.PackBias(bias, spec.OutC, block)
-	if err != nil {
-		return nil, fmt.Errorf("kernels: %w", err)
-	}
-	c := &Conv2D{l: layer{
-		spec:   spec,
-		block:  block,
-		icb:    ceilDiv(spec.InC, block),
-		ocb:    ceilDiv(spec.OutC, block),
-		bias:   pb,
-		passes: []pass{{wei: packed, kh: spec.KH, kw: spec.KW}},
-	}}
+	c.l.passes = []pass{{wei: packed, kh: spec.KH, kw: spec.KW}}
 	c.l.initKernels(set)
 	return c, nil
 }

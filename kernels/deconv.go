@@ -18,31 +18,12 @@ type ConvTranspose2D struct {
 // ConvTranspose2d weights in IOHW order (len InC*OutC*KH*KW) and an
 // optional bias (len OutC, or nil), for tensors with channel block block.
 func NewConvTranspose2D(spec ConvSpec, weights, bias []float32, block int) (*ConvTranspose2D, error) {
-	set, err := current()
+	d := &ConvTranspose2D{}
+	d.l.deconv = true
+	set, err := d.l.init(spec, weights, bias, block, "IOHW")
 	if err != nil {
 		return nil, err
 	}
-	if err := spec.validate(); err != nil {
-		return nil, err
-	}
-	if err := layout.CheckBlock(block); err != nil {
-		return nil, fmt.Errorf("kernels: %w", err)
-	}
-	if err := spec.checkWeights(weights, bias, "IOHW"); err != nil {
-		return nil, err
-	}
-	pb, err := layout.PackBias(bias, spec.OutC, block)
-	if err != nil {
-		return nil, fmt.Errorf("kernels: %w", err)
-	}
-	d := &ConvTranspose2D{l: layer{
-		spec:   spec,
-		block:  block,
-		icb:    ceilDiv(spec.InC, block),
-		ocb:    ceilDiv(spec.OutC, block),
-		bias:   pb,
-		deconv: true,
-	}}
 	for rh := 0; rh < spec.StrideH; rh++ {
 		for rw := 0; rw < spec.StrideW; rw++ {
 			w, nkh, nkw, err := layout.PackDeconvPhase(weights, spec.InC, spec.OutC, spec.KH, spec.KW,

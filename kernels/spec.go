@@ -61,6 +61,32 @@ func (s ConvSpec) validate() error {
 	return nil
 }
 
+// init validates what both constructors take (the dispatched set, the
+// spec, the block, the weight and bias lengths in the given PyTorch order)
+// and fills the fields they share; the caller adds its passes.
+func (l *layer) init(spec ConvSpec, weights, bias []float32, block int, order string) (*isaSet, error) {
+	set, err := current()
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	if err := layout.CheckBlock(block); err != nil {
+		return nil, fmt.Errorf("kernels: %w", err)
+	}
+	if err := spec.checkWeights(weights, bias, order); err != nil {
+		return nil, err
+	}
+	pb, err := layout.PackBias(bias, spec.OutC, block)
+	if err != nil {
+		return nil, fmt.Errorf("kernels: %w", err)
+	}
+	l.spec, l.block, l.bias = spec, block, pb
+	l.icb, l.ocb = ceilDiv(spec.InC, block), ceilDiv(spec.OutC, block)
+	return set, nil
+}
+
 // checkWeights validates the lengths of PyTorch-layout weights and bias.
 func (s ConvSpec) checkWeights(weights, bias []float32, order string) error {
 	want, err := layout.MulCheck(layout.MaxElements, s.OutC, s.InC, s.KH, s.KW)

@@ -145,49 +145,72 @@ func convKernel(c *build.Context, ocb, s, d int, pointwise bool) {
 		fmt.Sprintf("at %d, block 8, and %s.", ocb, window),
 	)
 
+	prologue(c, k.label)
+	c.MOVQ(field(offWeiOCB), regWeiOCB)
+	// Whole urW steps while at least 2*urW pixels are left, then the rest
+	// in one block (<= urW) or two near-equal blocks, so no call ends in a
+	// sliver of a block with too few accumulator chains to hide the FMA
+	// latency (8 pixels at urW 6 run as 4+4, not 6+2).
+	pixelLoop(c, k.label, k.urW, k.urW, false, k.block,
+		func(t int) int { return t * s * vecBytes }, func(t int) int { return t * d * vecBytes })
+}
+
+// prologue loads the argument block and what every kernel keeps in
+// registers for the whole call: Dst, the residual's distance from it, Src
+// and Pix.
+func prologue(c *build.Context, label func(string) string) {
 	c.Load(c.Param("p"), regParams)
 	c.MOVQ(field(offDst), regDst)
 	c.MOVQ(field(offRes), regResDelta)
 	c.TESTQ(regResDelta, regResDelta)
-	c.JZ(operand.LabelRef(k.label("nores")))
+	c.JZ(operand.LabelRef(label("nores")))
 	c.SUBQ(regDst, regResDelta)
-	c.Label(k.label("nores"))
+	c.Label(label("nores"))
 	c.MOVQ(field(offSrc), regSrcBase)
 	c.MOVQ(field(offPix), regPix)
-	c.MOVQ(field(offWeiOCB), regWeiOCB)
+}
 
-	// Pixel loop: whole urW steps while at least 2*urW pixels are left,
-	// then the rest in one block (<= urW) or two near-equal blocks, so no
-	// call ends in a sliver of a block with too few accumulator chains to
-	// hide the FMA latency (8 pixels at urW 6 run as 4+4, not 6+2).
-	c.Label(k.label("loop"))
-	c.CMPQ(regPix, imm(uint64(2*k.urW)))
-	c.JGE(operand.LabelRef(k.label(fmt.Sprintf("blk%d", k.urW))))
-	c.CMPQ(regPix, imm(uint64(k.urW)))
-	c.JLE(operand.LabelRef(k.label("rest")))
-	c.MOVQ(regPix, regTmp) // urW < pix < 2*urW: a block of ceil(pix/2)
+// pixelLoop emits the loop over a call's Pix pixels, then VZEROUPPER and
+// RET: whole blocks of step pixels while 2*step or more are left, then the
+// rest as one block (at most maxPix pixels) or two, the first of
+// ceil(rest/2) pixels (rounded up to even when evenBlocks: the restore's
+// blocks must start on an output pair) and the second what remains.
+// block(t) emits a block of t pixels; srcBytes(t) and dstBytes(t) are how
+// far one moves Src and Dst.
+func pixelLoop(c *build.Context, label func(string) string, step, maxPix int, evenBlocks bool,
+	block func(t int), srcBytes, dstBytes func(t int) int) {
+	c.Label(label("loop"))
+	c.CMPQ(regPix, imm(uint64(2*step)))
+	c.JGE(operand.LabelRef(label(fmt.Sprintf("blk%d", step))))
+	c.CMPQ(regPix, imm(uint64(maxPix)))
+	c.JLE(operand.LabelRef(label("rest")))
+	c.MOVQ(regPix, regTmp) // two blocks: the first of ceil(pix/2)
 	c.INCQ(regTmp)
 	c.SHRQ(imm(1), regTmp)
-	c.JMP(operand.LabelRef(k.label("dispatch")))
-	c.Label(k.label("rest"))
+	if evenBlocks {
+		c.INCQ(regTmp) // rounded up to even
+		c.ANDQ(operand.I8(-2), regTmp)
+	}
+	c.JMP(operand.LabelRef(label("dispatch")))
+	c.Label(label("rest"))
 	c.TESTQ(regPix, regPix)
-	c.JZ(operand.LabelRef(k.label("done")))
+	c.JZ(operand.LabelRef(label("done")))
 	c.MOVQ(regPix, regTmp)
-	c.Label(k.label("dispatch"))
-	for t := k.urW; t >= 1; t-- {
+	c.Label(label("dispatch"))
+	for t := maxPix; t >= 1; t-- {
 		c.CMPQ(regTmp, imm(uint64(t)))
-		c.JE(operand.LabelRef(k.label(fmt.Sprintf("blk%d", t))))
+		c.JE(operand.LabelRef(label(fmt.Sprintf("blk%d", t))))
 	}
-	c.JMP(operand.LabelRef(k.label("done"))) // unreachable: 1 <= t <= urW
-	for t := k.urW; t >= 1; t-- {
-		c.Label(k.label(fmt.Sprintf("blk%d", t)))
-		k.block(t)
-		c.ADDQ(imm(uint64(t*s*vecBytes)), regSrcBase)
-		c.ADDQ(imm(uint64(t*d*vecBytes)), regDst)
+	c.JMP(operand.LabelRef(label("done"))) // unreachable: 1 <= t <= maxPix
+	for t := maxPix; t >= 1; t-- {
+		c.Label(label(fmt.Sprintf("blk%d", t)))
+		block(t)
+		c.ADDQ(imm(uint64(srcBytes(t))), regSrcBase)
+		c.ADDQ(imm(uint64(dstBytes(t))), regDst)
 		c.SUBQ(imm(uint64(t)), regPix)
-		c.JMP(operand.LabelRef(k.label("loop")))
+		c.JMP(operand.LabelRef(label("loop")))
 	}
-	c.Label(k.label("done"))
+	c.Label(label("done"))
 	c.VZEROUPPER()
 	c.RET()
 }
@@ -402,53 +425,11 @@ func restoreKernel(c *build.Context, k, pad int) {
 		"a block. It computes the restore loop of the package comment with OCB = 1,",
 		fmt.Sprintf("block 8, KW = %d and Pix, ICB, KH >= 1.", k),
 	)
-	c.Load(c.Param("p"), regParams)
-	c.MOVQ(field(offDst), regDst)
-	c.MOVQ(field(offRes), regResDelta)
-	c.TESTQ(regResDelta, regResDelta)
-	c.JZ(operand.LabelRef(r.label("nores")))
-	c.SUBQ(regDst, regResDelta)
-	c.Label(r.label("nores"))
-	c.MOVQ(field(offSrc), regSrcBase)
-	c.MOVQ(field(offPix), regPix)
-
-	// Pixel loop: whole steps (an even number of pixels) while at least
-	// two are left, then at most two blocks: an even one of about half the
-	// rest, and the last, which may end on an odd pixel.
-	c.Label(r.label("loop"))
-	c.CMPQ(regPix, imm(uint64(2*r.step)))
-	c.JGE(operand.LabelRef(r.label(fmt.Sprintf("blk%d", r.step))))
-	c.CMPQ(regPix, imm(uint64(r.maxPix)))
-	c.JLE(operand.LabelRef(r.label("rest")))
-	c.MOVQ(regPix, regTmp) // ceil(pix/2) rounded up to even
-	c.INCQ(regTmp)
-	c.SHRQ(imm(1), regTmp)
-	c.INCQ(regTmp)
-	c.ANDQ(operand.I8(-2), regTmp)
-	c.JMP(operand.LabelRef(r.label("dispatch")))
-	c.Label(r.label("rest"))
-	c.TESTQ(regPix, regPix)
-	c.JZ(operand.LabelRef(r.label("done")))
-	c.MOVQ(regPix, regTmp)
-	c.Label(r.label("dispatch"))
-	for t := r.maxPix; t >= 1; t-- {
-		c.CMPQ(regTmp, imm(uint64(t)))
-		c.JE(operand.LabelRef(r.label(fmt.Sprintf("blk%d", t))))
-	}
-	c.JMP(operand.LabelRef(r.label("done"))) // unreachable
-	for t := r.maxPix; t >= 1; t-- {
-		c.Label(r.label(fmt.Sprintf("blk%d", t)))
-		r.block(t)
-		// Only the last block of a call can be odd, so t/2 columns is
-		// exact wherever the loop goes on.
-		c.ADDQ(imm(uint64(t/2*vecBytes)), regSrcBase)
-		c.ADDQ(imm(uint64(t*vecBytes)), regDst)
-		c.SUBQ(imm(uint64(t)), regPix)
-		c.JMP(operand.LabelRef(r.label("loop")))
-	}
-	c.Label(r.label("done"))
-	c.VZEROUPPER()
-	c.RET()
+	prologue(c, r.label)
+	// Only the last block of a call can be odd, so t/2 input columns is
+	// exact wherever the loop goes on.
+	pixelLoop(c, r.label, r.step, r.maxPix, true, r.block,
+		func(t int) int { return t / 2 * vecBytes }, func(t int) int { return t * vecBytes })
 }
 
 func (r *restore) label(s string) string { return r.name + "_" + s }
