@@ -103,8 +103,10 @@ type fwd struct {
 	l        *layer
 	dst, res *layout.Tensor
 	relu     int
-	groups   int // channel-block groups
-	chunks   int // row chunks per pass
+	groups   int  // channel-block groups
+	chunks   int  // row chunks per pass
+	fused    bool // the fused restore's row passes (else l.passes)
+	passes   int  // passes the units iterate
 
 	// The input the microkernels read: src itself, or src copied into a
 	// workspace with hl zero columns on the left and hr on the right (see
@@ -159,7 +161,12 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 		f.relu = 1
 	}
 	n := l.threadsFor(src, dst)
-	if hl, hr := l.haloPlan(src, dst); hl+hr > 0 {
+	f.fused = l.rows != nil && dst.W >= minFusedWidth
+	f.passes = len(l.passes)
+	if f.fused {
+		f.passes = len(l.rows)
+	}
+	if hl, hr := l.haloPlan(src, dst, f.fused); hl+hr > 0 {
 		f.ws = l.workspaces.get()
 		f.ws.prepare(src, hl, hr)
 		f.sdata, f.sw, f.hl = f.ws.data, src.W+hl+hr, hl
@@ -168,7 +175,7 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 	}
 	f.groups = ceilDiv(l.ocb, l.maxOCB)
 	f.chunks = 1
-	base := dst.N * l.numPasses(dst) * f.groups
+	base := dst.N * f.passes * f.groups
 	if n > 1 && base < unitsPerThread*n {
 		f.chunks = min(ceilDiv(unitsPerThread*n, base), dst.H)
 	}
@@ -204,23 +211,20 @@ func (l *layer) threadsFor(src, dst *layout.Tensor) int {
 }
 
 // haloPlan returns the zero columns to add on each side of the input for
-// this call, or 0, 0 for none.
-func (l *layer) haloPlan(src, dst *layout.Tensor) (hl, hr int) {
+// this call (fused: through the restore's row passes), or 0, 0 for none.
+func (l *layer) haloPlan(src, dst *layout.Tensor, fused bool) (hl, hr int) {
 	if !l.fastKernels() || haloMode == haloNever {
 		return 0, 0
 	}
-	if haloMode == haloAlways {
-		if l.useRows(dst) {
-			rk := l.rows[0].kern
-			emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
-			return max(0, -emin), max(0, floorDiv(dst.W-1, 2)+emax-(src.W-1))
-		}
-		return l.halo(src.W, dst.W)
+	var pays bool
+	if fused {
+		hl, hr = l.restoreHaloNeed(src.W, dst.W)
+		pays = hl+hr > 0 && l.restoreHaloPays(src, dst, hl, hr)
+	} else {
+		hl, hr = l.halo(src.W, dst.W)
+		pays = hl+hr > 0 && l.haloPays(src, dst, hl, hr)
 	}
-	if l.useRows(dst) {
-		return l.restoreHalo(src, dst)
-	}
-	if hl, hr = l.halo(src.W, dst.W); hl+hr > 0 && l.haloPays(src, dst, hl, hr) {
+	if pays || haloMode == haloAlways {
 		return hl, hr
 	}
 	return 0, 0
@@ -236,15 +240,6 @@ const (
 	haloAlways        // a haloed copy whenever there is an edge
 )
 
-// numPasses is the number of passes the units iterate: the fused restore's
-// row phases, or the passes.
-func (l *layer) numPasses(dst *layout.Tensor) int {
-	if l.useRows(dst) {
-		return len(l.rows)
-	}
-	return len(l.passes)
-}
-
 // minFusedWidth is the narrowest output row the fused restore computes. Its
 // kernels take one output block a call (AVX2 has registers for no more),
 // so on narrow rows each call does little work for its broadcasts and
@@ -255,11 +250,6 @@ func (l *layer) numPasses(dst *layout.Tensor) int {
 // 12.8-14.9 us in phases before the fused kernel existed).
 const minFusedWidth = 16
 
-// useRows reports whether a call writing dst runs the fused restore.
-func (l *layer) useRows(dst *layout.Tensor) bool {
-	return l.rows != nil && dst.W >= minFusedWidth
-}
-
 // fastKernels reports whether the layer runs an assembly set, for which
 // border pixels (one-pixel calls) are much slower than interior runs. The
 // generic kernel computes a pixel at a time anyway and skips the copy.
@@ -267,32 +257,44 @@ func (l *layer) fastKernels() bool {
 	return l.isa != genericSet && l.isa.block == l.block
 }
 
-// haloPays estimates whether copying the input into a haloed workspace
-// costs less than computing the border pixels with one-pixel calls. A
-// one-pixel call has only OCB accumulator chains, too few to hide the FMA
-// latency: measured on AVX2 it runs at roughly 40% of an interior run, so
-// each border pixel costs about 1.5 extra pixel-times. The copy moves
-// every input float once, at about 0.25 ns (both costs are for one core
-// of the development machine; only their ratio matters). The outcome: a
-// copy for maps of a few dozen pixels or less a row, none for the 56-wide
-// stride-1 and stride-2 layers, where it cost more than the borders.
-func (l *layer) haloPays(src, dst *layout.Tensor, hl, hr int) bool {
+// copyPays is the halo cost model: whether copying the input into a
+// haloed workspace costs less than computing the border pixels with
+// one-pixel calls. A one-pixel call has only OCB accumulator chains, too
+// few to hide the FMA latency: measured on AVX2 it runs at roughly 40% of
+// an interior run, so each border pixel costs about 1.5 extra pixel-times.
+// The copy moves every input float once, at about 0.25 ns (both costs are
+// for one core of the development machine; only their ratio matters). The
+// outcome: a copy for maps of a few dozen pixels or less a row, none for
+// the 56-wide stride-1 and stride-2 layers, where it cost more than the
+// borders.
+func copyPays(borderFLOPs float64, src *layout.Tensor, hl, hr int) bool {
 	const nsPerFLOP, nsPerCopiedFloat, borderPenalty = 1.0 / 100, 0.25, 1.5
-	var flops, borderFLOPs float64
+	copied := float64(src.ChannelBlocks() * src.H * (src.W + hl + hr) * src.Block)
+	return borderPenalty*borderFLOPs*nsPerFLOP > copied*nsPerCopiedFloat
+}
+
+// haloPays applies copyPays to the passes' border pixels.
+func (l *layer) haloPays(src, dst *layout.Tensor, hl, hr int) bool {
+	var borderFLOPs float64
 	for i := range l.passes {
 		p := &l.passes[i]
 		if p.kh*p.kw == 0 {
 			continue
 		}
 		gm := l.geometry(p, src.H, src.W, dst.H, dst.W)
-		jlo := min(gm.cols, max(0, ceilDiv(-gm.iwOff, gm.iwStep)))
-		jhi := max(jlo, min(gm.cols, floorDiv(src.W-p.kw-gm.iwOff, gm.iwStep)+1))
+		jlo, jhi := gm.interiorCols(src.W, p.kw)
 		perPixel := 2 * float64(p.kh*p.kw*l.icb*l.ocb*l.block*l.block)
-		flops += float64(gm.rows*gm.cols) * perPixel
 		borderFLOPs += float64(gm.rows*(gm.cols-(jhi-jlo))) * perPixel
 	}
-	copied := float64(src.ChannelBlocks() * src.H * (src.W + hl + hr) * src.Block)
-	return borderPenalty*borderFLOPs*nsPerFLOP > copied*nsPerCopiedFloat
+	return copyPays(borderFLOPs, src, hl, hr)
+}
+
+// interiorCols returns the columns [jlo, jhi) whose kw-wide window lies
+// wholly inside an input of width iw.
+func (gm *geom) interiorCols(iw, kw int) (jlo, jhi int) {
+	jlo = min(gm.cols, max(0, ceilDiv(-gm.iwOff, gm.iwStep)))
+	jhi = max(jlo, min(gm.cols, floorDiv(iw-kw-gm.iwOff, gm.iwStep)+1))
+	return jlo, jhi
 }
 
 // halo returns how many zero columns on the left and right of an input
@@ -358,14 +360,14 @@ func (f *fwd) runUnit(u int, prm *asm.Params) {
 	l := f.l
 	c := u % f.chunks
 	u /= f.chunks
-	pi := u % l.numPasses(f.dst)
-	u /= l.numPasses(f.dst)
+	pi := u % f.passes
+	u /= f.passes
 	g := u % f.groups
 	n := u / f.groups
 
 	o0 := g * l.ocb / f.groups
 	o1 := (g + 1) * l.ocb / f.groups
-	if l.useRows(f.dst) {
+	if f.fused {
 		f.restoreRows(prm, &l.rows[pi], n, o0, o1, c)
 		return
 	}
@@ -432,9 +434,7 @@ func (f *fwd) row(prm *asm.Params, p *pass, gm *geom, n, o0, o1, r, c0, c1 int) 
 		k(prm)
 	}
 
-	// Columns j in [jlo, jhi) have their whole window inside the input.
-	jlo := min(gm.cols, max(0, ceilDiv(-gm.iwOff, gm.iwStep)))
-	jhi := max(jlo, min(gm.cols, floorDiv(iw-p.kw-gm.iwOff, gm.iwStep)+1))
+	jlo, jhi := gm.interiorCols(iw, p.kw)
 	border := func(j int) {
 		iw0 := gm.iwOff + j*gm.iwStep
 		call(j, 1, max(0, -iw0), min(p.kw, iw-iw0), kern)

@@ -82,29 +82,22 @@ func (l *layer) restoreSpan(iw, ow, hl, hr int) (x0, x1 int) {
 	return x0, x1
 }
 
-// restoreHalo returns the halo that lets the fused kernel compute whole
-// rows, when copying it costs less than the edge pixels it removes (the
-// same model as haloPays: an edge pixel is a one-pixel phase call, about
-// 1.5 extra pixel-times; a copied float about 0.25 ns).
-func (l *layer) restoreHalo(src, dst *layout.Tensor) (hl, hr int) {
+// restoreHaloNeed returns the zero columns that let the fused kernel
+// compute whole rows of width ow from an input of width iw.
+func (l *layer) restoreHaloNeed(iw, ow int) (hl, hr int) {
 	rk := l.rows[0].kern
 	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
-	hl = max(0, -emin)
-	hr = max(0, floorDiv(dst.W-1, 2)+emax-(src.W-1))
-	if hl+hr == 0 {
-		return 0, 0
-	}
+	return max(0, -emin), max(0, floorDiv(ow-1, 2)+emax-(iw-1))
+}
+
+// restoreHaloPays applies the halo cost model (copyPays) to the edge
+// pixels of the fused rows: each is a one-pixel phase call without a halo.
+func (l *layer) restoreHaloPays(src, dst *layout.Tensor, hl, hr int) bool {
 	x0, x1 := l.restoreSpan(src.W, dst.W, 0, 0)
-	edge := float64(dst.W - (x1 - x0))
-	const nsPerFLOP, nsPerCopiedFloat, borderPenalty = 1.0 / 100, 0.25, 1.5
 	s := l.spec
 	flopsPerPixel := 2 * float64(l.icb*l.ocb*l.block*l.block) * float64(s.KH*s.KW) / 4
-	edgeNs := borderPenalty * edge * float64(dst.H) * flopsPerPixel * nsPerFLOP
-	copyNs := float64(src.ChannelBlocks()*src.H*(src.W+hl+hr)*src.Block) * nsPerCopiedFloat
-	if edgeNs > copyNs {
-		return hl, hr
-	}
-	return 0, 0
+	edgeFLOPs := float64(dst.W-(x1-x0)) * float64(dst.H) * flopsPerPixel
+	return copyPays(edgeFLOPs, src, hl, hr)
 }
 
 // restoreRows computes row chunk c of row pass rp for channel blocks
