@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/sbconv/sbconv/asm"
@@ -46,7 +47,8 @@ type layer struct {
 	deconv   bool
 	rows     []rowPass // fused stride-2 restore, one per output row phase (nil: phases only)
 
-	workspaces freeList[workspace] // haloed input copies, one per concurrent call
+	workspaces freeList[workspace]  // haloed input copies, one per concurrent call
+	plan       atomic.Pointer[plan] // of the last shape run
 }
 
 // geom places pass rows and columns in the output and input.
@@ -101,6 +103,7 @@ func (l *layer) geometry(p *pass, ih, iw, oh, ow int) geom {
 // fwd is one Forward call: the tensors and the split into units.
 type fwd struct {
 	l        *layer
+	pl       *plan
 	dst, res *layout.Tensor
 	relu     int
 	groups   int  // channel-block groups
@@ -154,22 +157,22 @@ const unitsPerThread = 16
 
 // run computes a whole Forward call on the current thread count.
 func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
+	pl := l.planFor(src, dst)
 	f := fwdFree.get()
-	*f = fwd{l: l, dst: dst, src: src, res: ep.Residual,
-		sdata: src.Data, sh: src.H, sw: src.W}
+	*f = fwd{l: l, pl: pl, dst: dst, src: src, res: ep.Residual,
+		sdata: src.Data, sh: src.H, sw: src.W, fused: pl.fused}
 	if ep.ReLU {
 		f.relu = 1
 	}
 	n := l.threadsFor(src, dst)
-	f.fused = l.rows != nil && dst.W >= minFusedWidth
 	f.passes = len(l.passes)
 	if f.fused {
 		f.passes = len(l.rows)
 	}
-	if hl, hr := l.haloPlan(src, dst, f.fused); hl+hr > 0 {
+	if pl.hl+pl.hr > 0 {
 		f.ws = l.workspaces.get()
-		f.ws.prepare(src, hl, hr)
-		f.sdata, f.sw, f.hl = f.ws.data, src.W+hl+hr, hl
+		f.ws.prepare(src, pl.hl, pl.hr)
+		f.sdata, f.sw, f.hl = f.ws.data, src.W+pl.hl+pl.hr, pl.hl
 		f.copier = haloCopy{src: src, ws: f.ws}
 		parallel(&f.copier, src.N*src.ChannelBlocks(), n)
 	}
@@ -185,6 +188,47 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 	}
 	*f = fwd{}
 	fwdFree.put(f)
+}
+
+// plan is what a Forward call derives from its tensors' shapes alone: the
+// border strategy and where every pass's rows and columns lie. A layer
+// keeps the plan of its last shape, so the calls of a network that runs
+// the same shapes over and over (the steady state) skip the geometry, the
+// halo cost model and their divisions; a new shape builds a new plan.
+type plan struct {
+	mode              int // haloMode it was made under
+	n, ih, iw, oh, ow int // the shapes it is for
+	fused             bool
+	hl, hr            int    // halo columns (0, 0: the input as it is)
+	gm                []geom // per pass, columns of the (haloed) input
+	jlo, jhi          []int  // per pass, interior columns of gm
+	x0, x1            int    // fused: the output pixels of a row the restore kernel computes
+}
+
+// planFor returns the plan for src and dst's shapes.
+func (l *layer) planFor(src, dst *layout.Tensor) *plan {
+	if pl := l.plan.Load(); pl != nil && pl.mode == haloMode && pl.n == dst.N &&
+		pl.ih == src.H && pl.iw == src.W && pl.oh == dst.H && pl.ow == dst.W {
+		return pl
+	}
+	pl := &plan{mode: haloMode, n: dst.N, ih: src.H, iw: src.W, oh: dst.H, ow: dst.W}
+	pl.fused = l.rows != nil && dst.W >= minFusedWidth
+	pl.hl, pl.hr = l.haloPlan(src, dst, pl.fused)
+	sw := src.W + pl.hl + pl.hr
+	pl.gm = make([]geom, len(l.passes))
+	pl.jlo = make([]int, len(l.passes))
+	pl.jhi = make([]int, len(l.passes))
+	for i := range l.passes {
+		p := &l.passes[i]
+		pl.gm[i] = l.geometry(p, src.H, src.W, dst.H, dst.W)
+		pl.gm[i].iwOff += pl.hl
+		pl.jlo[i], pl.jhi[i] = pl.gm[i].interiorCols(sw, p.kw)
+	}
+	if pl.fused {
+		pl.x0, pl.x1 = l.restoreSpan(src.W, dst.W, pl.hl, pl.hr)
+	}
+	l.plan.Store(pl)
+	return pl
 }
 
 // minFLOPsPerThread is the work below which another thread costs more
@@ -371,81 +415,98 @@ func (f *fwd) runUnit(u int, prm *asm.Params) {
 		f.restoreRows(prm, &l.rows[pi], n, o0, o1, c)
 		return
 	}
-	p := &l.passes[pi]
-	gm := l.geometry(p, f.src.H, f.src.W, f.dst.H, f.dst.W)
-	gm.iwOff += f.hl // columns of the (possibly haloed) input
-	lo := c * gm.rows / f.chunks
-	hi := (c + 1) * gm.rows / f.chunks
+	var rc rowCall
+	f.newRowCall(&rc, pi, n, o0, o1)
+	lo := c * rc.gm.rows / f.chunks
+	hi := (c + 1) * rc.gm.rows / f.chunks
 	for r := lo; r < hi; r++ {
-		f.row(prm, p, &gm, n, o0, o1, r, 0, gm.cols)
+		f.row(prm, &rc, r, 0, rc.gm.cols)
 	}
 }
 
-// row computes columns [c0, c1) of output row r of pass p for channel
-// blocks [o0, o1) of image n.
-func (f *fwd) row(prm *asm.Params, p *pass, gm *geom, n, o0, o1, r, c0, c1 int) {
-	l, dst, sdata := f.l, f.dst, f.sdata
+// rowCall is what the microkernel calls for one pass share within a work
+// unit (one image, one group of output blocks): the geometry, the kernel
+// and the argument block's fields that do not change from row to row.
+// Setting those once a unit, not once a call, keeps the driver's share of
+// a small layer (a CIFAR restore makes a call per 4-pixel phase row) low.
+type rowCall struct {
+	p            *pass
+	gm           geom // columns of the (possibly haloed) input
+	kern         microkernel
+	o0           int
+	dstBase, jlo int
+	srcBase, jhi int
+	weiBase      int
+	tmpl         asm.Params
+}
+
+// newRowCall prepares rc for pass pi, image n and output blocks [o0, o1).
+func (f *fwd) newRowCall(rc *rowCall, pi, n, o0, o1 int) {
+	l, dst := f.l, f.dst
 	b := l.block
-	ih, iw, oh, ow := f.sh, f.sw, dst.H, dst.W
-	nocb := o1 - o0
+	p := &l.passes[pi]
+	rc.p = p
+	rc.gm = f.pl.gm[pi]
+	rc.kern = p.kern[o1-o0]
+	rc.o0 = o0
+	rc.dstBase = (n*l.ocb+o0)*dst.H*dst.W*b + rc.gm.owOff*b
+	rc.srcBase = n * l.icb * f.sh * f.sw * b
+	rc.weiBase = o0 * l.icb * p.kh * p.kw * b * b
+	rc.jlo, rc.jhi = f.pl.jlo[pi], f.pl.jhi[pi]
+	// Field by field into rc (which the caller zeroed): a composite
+	// literal is built on the stack and copied, which measured slower.
+	t := &rc.tmpl
+	t.OCB, t.ICB = o1-o0, l.icb
+	t.SrcICB, t.SrcRow, t.SrcTap, t.SrcPix = f.sh*f.sw*b*4, f.sw*b*4, b*4, rc.gm.iwStep*b*4
+	t.WeiICB = p.kh * p.kw * b * b * 4
+	t.WeiOCB, t.WeiRow = l.icb*t.WeiICB, p.kw*b*b*4
+	t.DstOCB, t.DstPix = dst.H*dst.W*b*4, rc.gm.owStep*b*4
+	t.ReLU = f.relu
+	t.Bias = unsafe.Pointer(&l.bias[o0*b])
+}
 
-	outRow := gm.ohOff + r*gm.ohStep
+// row computes columns [c0, c1) of output row r of rc's pass: the left
+// border pixels one call each (window narrowed to the columns that
+// exist), the interior run in one call, then the right border pixels.
+func (f *fwd) row(prm *asm.Params, rc *rowCall, r, c0, c1 int) {
+	gm := &rc.gm
 	ih0 := gm.ihOff + r*gm.ihStep
-	t0, t1 := max(0, -ih0), min(p.kh, ih-ih0)
-
-	*prm = asm.Params{
-		OCB:    nocb,
-		ICB:    l.icb,
-		SrcICB: ih * iw * b * 4,
-		SrcRow: iw * b * 4,
-		SrcTap: b * 4,
-		SrcPix: gm.iwStep * b * 4,
-		WeiOCB: l.icb * p.kh * p.kw * b * b * 4,
-		WeiICB: p.kh * p.kw * b * b * 4,
-		WeiRow: p.kw * b * b * 4,
-		DstOCB: oh * ow * b * 4,
-		DstPix: gm.owStep * b * 4,
-		ReLU:   f.relu,
-		Bias:   unsafe.Pointer(&l.bias[o0*b]),
-	}
-	dstBase := ((n*l.ocb+o0)*oh+outRow)*ow*b + gm.owOff*b
-	srcBase := n * l.icb * ih * iw * b
-	kern := p.kern[nocb]
-
-	// call computes npix pixels from column index j with taps [u0, u1).
-	call := func(j, npix, u0, u1 int, k microkernel) {
-		d := dstBase + j*gm.owStep*b
-		prm.Pix = npix
-		prm.Dst = unsafe.Pointer(&dst.Data[d])
-		if f.res != nil {
-			prm.Res = unsafe.Pointer(&f.res.Data[d])
-		}
-		if t1 <= t0 || u1 <= u0 {
-			// The window lies wholly in the padding: bias, residual and
-			// activation only, through the generic kernel (KH = 0).
-			prm.KH, prm.KW, prm.Src, prm.Wei = 0, 0, nil, nil
-			genericKernel(b)(prm)
-			return
-		}
+	t0, t1 := max(0, -ih0), min(rc.p.kh, f.sh-ih0)
+	dstRow := rc.dstBase + (gm.ohOff+r*gm.ohStep)*f.dst.W*f.l.block
+	for j := c0; j < min(c1, rc.jlo); j++ {
 		iw0 := gm.iwOff + j*gm.iwStep
-		prm.KH, prm.KW = t1-t0, u1-u0
-		prm.Src = unsafe.Pointer(&sdata[srcBase+((ih0+t0)*iw+iw0+u0)*b])
-		prm.Wei = unsafe.Pointer(&p.wei[(o0*l.icb*p.kh*p.kw+t0*p.kw+u0)*b*b])
-		k(prm)
+		f.call(prm, rc, dstRow, ih0, j, 1, t0, t1, max(0, -iw0), min(rc.p.kw, f.sw-iw0))
 	}
-
-	jlo, jhi := gm.interiorCols(iw, p.kw)
-	border := func(j int) {
+	if i0, i1 := max(c0, rc.jlo), min(c1, rc.jhi); i1 > i0 {
+		f.call(prm, rc, dstRow, ih0, i0, i1-i0, t0, t1, 0, rc.p.kw)
+	}
+	for j := max(c0, rc.jhi); j < c1; j++ {
 		iw0 := gm.iwOff + j*gm.iwStep
-		call(j, 1, max(0, -iw0), min(p.kw, iw-iw0), kern)
+		f.call(prm, rc, dstRow, ih0, j, 1, t0, t1, max(0, -iw0), min(rc.p.kw, f.sw-iw0))
 	}
-	for j := c0; j < min(c1, jlo); j++ {
-		border(j)
+}
+
+// call computes npix pixels of a row from column index j with kernel rows
+// [t0, t1) and columns [u0, u1) of the pass's window.
+func (f *fwd) call(prm *asm.Params, rc *rowCall, dstRow, ih0, j, npix, t0, t1, u0, u1 int) {
+	b := f.l.block
+	*prm = rc.tmpl
+	d := dstRow + j*rc.gm.owStep*b
+	prm.Pix = npix
+	prm.Dst = unsafe.Pointer(&f.dst.Data[d])
+	if f.res != nil {
+		prm.Res = unsafe.Pointer(&f.res.Data[d])
 	}
-	if i0, i1 := max(c0, jlo), min(c1, jhi); i1 > i0 {
-		call(i0, i1-i0, 0, p.kw, kern)
+	if t1 <= t0 || u1 <= u0 {
+		// The window lies wholly in the padding: bias, residual and
+		// activation only, through the generic kernel (KH = 0).
+		genericKernel(b)(prm)
+		return
 	}
-	for j := max(c0, jhi); j < c1; j++ {
-		border(j)
-	}
+	p := rc.p
+	iw0 := rc.gm.iwOff + j*rc.gm.iwStep
+	prm.KH, prm.KW = t1-t0, u1-u0
+	prm.Src = unsafe.Pointer(&f.sdata[rc.srcBase+((ih0+t0)*f.sw+iw0+u0)*b])
+	prm.Wei = unsafe.Pointer(&p.wei[rc.weiBase+(t0*p.kw+u0)*b*b])
+	rc.kern(prm)
 }

@@ -106,66 +106,62 @@ func (f *fwd) restoreRows(prm *asm.Params, rp *rowPass, n, o0, o1, c int) {
 	l := f.l
 	s := l.spec
 	// The phase passes of this row phase, for geometry and edge pixels.
-	ph := [2]*pass{&l.passes[rp.rh*s.StrideW], &l.passes[rp.rh*s.StrideW+1]}
-	gm := [2]geom{
-		l.geometry(ph[0], f.src.H, f.src.W, f.dst.H, f.dst.W),
-		l.geometry(ph[1], f.src.H, f.src.W, f.dst.H, f.dst.W),
-	}
-	gm[0].iwOff += f.hl
-	gm[1].iwOff += f.hl
-	rows := gm[0].rows
-	lo, hi := c*rows/f.chunks, (c+1)*rows/f.chunks
-	x0, x1 := l.restoreSpan(f.src.W, f.dst.W, f.hl, f.sw-f.src.W-f.hl)
+	var ph [2]rowCall
+	f.newRowCall(&ph[0], rp.rh*s.StrideW, n, o0, o1)
+	f.newRowCall(&ph[1], rp.rh*s.StrideW+1, n, o0, o1)
+	gm := &ph[0].gm
+	lo, hi := c*gm.rows/f.chunks, (c+1)*gm.rows/f.chunks
+	x0, x1 := f.pl.x0, f.pl.x1
 	emin, _ := asm.RestoreSpan(rp.kern.K, rp.kern.Pad)
 	b, ow := l.block, f.dst.W
+	tmpl := asm.Params{
+		Pix:    x1 - x0,
+		ICB:    l.icb,
+		KW:     rp.kern.K,
+		SrcICB: f.sh * f.sw * b * 4,
+		SrcRow: f.sw * b * 4,
+		SrcTap: b * 4,
+		SrcPix: b * 4,
+		WeiOCB: l.icb * rp.kh * rp.kern.K * b * b * 4,
+		WeiICB: rp.kh * rp.kern.K * b * b * 4,
+		WeiRow: rp.kern.K * b * b * 4,
+		DstOCB: f.dst.H * ow * b * 4,
+		DstPix: b * 4,
+		ReLU:   f.relu,
+	}
+	srcImg := n*l.icb*f.sh*f.sw*b + (x0/2+emin+f.hl)*b
 	for r := lo; r < hi; r++ {
-		ih0 := gm[0].ihOff + r
+		ih0 := gm.ihOff + r
 		t0, t1 := max(0, -ih0), min(rp.kh, f.sh-ih0)
 		if t1 <= t0 || x1 <= x0 {
 			// No fused work in this row: its phases compute it all.
-			f.row(prm, ph[0], &gm[0], n, o0, o1, r, 0, gm[0].cols)
-			f.row(prm, ph[1], &gm[1], n, o0, o1, r, 0, gm[1].cols)
+			f.row(prm, &ph[0], r, 0, ph[0].gm.cols)
+			f.row(prm, &ph[1], r, 0, ph[1].gm.cols)
 			continue
 		}
-		outRow := gm[0].ohOff + r*gm[0].ohStep
+		outRow := gm.ohOff + r*gm.ohStep
 		for x := 0; x < ow; x++ {
 			if x == x0 {
 				x = x1 - 1 // the fused span, below
 				continue
 			}
 			// Edge pixel x belongs to phase (x + PadW) mod 2.
-			q := (x + s.PadW) % 2
-			j := (x - gm[q].owOff) / gm[q].owStep
-			f.row(prm, ph[q], &gm[q], n, o0, o1, r, j, j+1)
+			q := &ph[(x+s.PadW)%2]
+			j := (x - q.gm.owOff) / q.gm.owStep
+			f.row(prm, q, r, j, j+1)
 		}
-		*prm = asm.Params{
-			Pix:    x1 - x0,
-			OCB:    1,
-			ICB:    l.icb,
-			KH:     t1 - t0,
-			KW:     rp.kern.K,
-			SrcICB: f.sh * f.sw * b * 4,
-			SrcRow: f.sw * b * 4,
-			SrcTap: b * 4,
-			SrcPix: b * 4,
-			WeiICB: rp.kh * rp.kern.K * b * b * 4,
-			WeiRow: rp.kern.K * b * b * 4,
-			DstOCB: f.dst.H * ow * b * 4,
-			DstPix: b * 4,
-			ReLU:   f.relu,
-		}
-		prm.WeiOCB = l.icb * prm.WeiICB
-		srcOff := n*l.icb*f.sh*f.sw*b + ((ih0+t0)*f.sw+x0/2+emin+f.hl)*b
+		srcOff := srcImg + (ih0+t0)*f.sw*b
 		// Output blocks [o0, o1) in calls of at most len(Fn) blocks.
 		for o := o0; o < o1; {
 			k := min(o1-o, len(rp.kern.Fn))
 			d := ((n*l.ocb+o)*f.dst.H+outRow)*ow*b + x0*b
+			*prm = tmpl
 			prm.OCB = k
+			prm.KH = t1 - t0
 			prm.Src = unsafe.Pointer(&f.sdata[srcOff])
 			prm.Wei = unsafe.Pointer(&rp.wei[(o*l.icb*rp.kh+t0)*rp.kern.K*b*b])
 			prm.Dst = unsafe.Pointer(&f.dst.Data[d])
 			prm.Bias = unsafe.Pointer(&l.bias[o*b])
-			prm.Res = nil
 			if f.res != nil {
 				prm.Res = unsafe.Pointer(&f.res.Data[d])
 			}
