@@ -172,26 +172,69 @@ func NewCase(name string, s Shape, n, block int) (*Case, error) {
 	return cs, nil
 }
 
-// Time runs c until at least minTime has passed in each of reps samples
-// and returns the median time per Run.
+// Time runs c once to warm up, then reps samples of at least minTime
+// each, and returns the median time of one run.
 func Time(c *Case, reps int, minTime time.Duration) (time.Duration, error) {
 	if err := c.Run(); err != nil { // warm-up: caches, workers, free lists
 		return 0, err
 	}
 	var samples []time.Duration
 	for i := 0; i < reps; i++ {
-		iters := 0
-		start := time.Now()
-		for time.Since(start) < minTime || iters == 0 {
-			if err := c.Run(); err != nil {
-				return 0, err
-			}
-			iters++
+		d, err := sample(c, minTime)
+		if err != nil {
+			return 0, err
 		}
-		samples = append(samples, time.Since(start)/time.Duration(iters))
+		samples = append(samples, d)
 	}
-	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
-	return samples[len(samples)/2], nil
+	return median(samples), nil
+}
+
+// Compare times a and b in alternating samples of at least minTime each,
+// reps of each, and returns their median times and the median of the
+// per-pair ratios a/b. Alternating keeps a ratio honest on a shared
+// machine whose speed drifts by tens of percent within a minute: both
+// sides of each pair ran in the same fraction of a second.
+func Compare(a, b *Case, reps int, minTime time.Duration) (ta, tb time.Duration, ratio float64, err error) {
+	for _, c := range []*Case{a, b} {
+		if err := c.Run(); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	var sa, sb []time.Duration
+	var ratios []float64
+	for i := 0; i < reps; i++ {
+		da, err := sample(a, minTime)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		db, err := sample(b, minTime)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		sa, sb = append(sa, da), append(sb, db)
+		ratios = append(ratios, float64(da)/float64(db))
+	}
+	sort.Float64s(ratios)
+	return median(sa), median(sb), ratios[len(ratios)/2], nil
+}
+
+// sample returns the mean time of c's runs over at least minTime.
+func sample(c *Case, minTime time.Duration) (time.Duration, error) {
+	iters := 0
+	start := time.Now()
+	for time.Since(start) < minTime || iters == 0 {
+		if err := c.Run(); err != nil {
+			return 0, err
+		}
+		iters++
+	}
+	return time.Since(start) / time.Duration(iters), nil
+}
+
+func median(s []time.Duration) time.Duration {
+	s = append([]time.Duration(nil), s...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
 }
 
 // NewRefCase builds a single-layer workload (Conv3x3S1, Conv3x3S2 or

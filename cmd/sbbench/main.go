@@ -10,7 +10,9 @@
 // bias and ReLU), in microseconds (median of -reps samples) and GFLOP/s;
 // then the regular basic block (two 3x3 stride-1 convolutions, residual,
 // ReLU), the spatial-bottleneck block (stride-2 convolution, restore,
-// residual, ReLU), their measured time ratio and their FLOP ratio.
+// residual, ReLU), their measured time ratio and their FLOP ratio. The
+// two blocks are timed in 3*reps alternating samples of mintime/2 each,
+// and the ratio is the median of the per-pair ratios.
 package main
 
 import (
@@ -66,7 +68,7 @@ func run(out io.Writer, args []string) error {
 	} else {
 		fmt.Fprintf(out, "# peak: no peak kernel in this build; %%pk not reported\n")
 	}
-	fmt.Fprintf(out, "# times in microseconds (median of %d), GFLOP/s by the peers' FLOP count\n", *reps)
+	fmt.Fprintf(out, "# times in microseconds (median of %d samples; blocks: %d alternating), GFLOP/s by the peers' FLOP count\n", *reps, 3**reps)
 	fmt.Fprintf(out, "%-12s %10s %6s %4s %10s %6s %4s %10s %6s %4s %10s %10s %6s %6s\n", "shape",
 		"conv3x3s1", "GF/s", "%pk", "conv3x3s2", "GF/s", "%pk", "deconv_s2", "GF/s", "%pk", "basicblk", "sb_block", "ratio", "flops")
 	for _, s := range bench.PeerShapes {
@@ -75,10 +77,15 @@ func run(out io.Writer, args []string) error {
 		}
 		t := map[string]float64{}
 		gf := map[string]float64{}
+		cases := map[string]*bench.Case{}
 		for _, w := range bench.Workloads {
 			c, err := bench.NewCase(w, s, *batch, block)
 			if err != nil {
 				return err
+			}
+			cases[w] = c
+			if w == bench.BasicBlk || w == bench.SBBlock {
+				continue // timed together below
 			}
 			d, err := bench.Time(c, *reps, *minTime)
 			if err != nil {
@@ -87,13 +94,21 @@ func run(out io.Writer, args []string) error {
 			t[w] = float64(d.Nanoseconds()) / 1e3
 			gf[w] = c.FLOPs / d.Seconds() / 1e9
 		}
+		// The two blocks in alternating samples, so that their ratio
+		// compares them on the same machine state.
+		dReg, dSB, ratio, err := bench.Compare(cases[bench.BasicBlk], cases[bench.SBBlock], 3**reps, *minTime/2)
+		if err != nil {
+			return fmt.Errorf("blocks %s: %w", s.Name, err)
+		}
+		t[bench.BasicBlk] = float64(dReg.Nanoseconds()) / 1e3
+		t[bench.SBBlock] = float64(dSB.Nanoseconds()) / 1e3
 		hr := (s.H + 1) / 2
 		flopRatio := float64(s.H*s.H) / float64(hr*hr)
 		fmt.Fprintf(out, "%-12s %10.1f %6.1f %4s %10.1f %6.1f %4s %10.1f %6.1f %4s %10.1f %10.1f %6.2f %6.2f\n", s.Name,
 			t[bench.Conv3x3S1], gf[bench.Conv3x3S1], pct(gf[bench.Conv3x3S1]),
 			t[bench.Conv3x3S2], gf[bench.Conv3x3S2], pct(gf[bench.Conv3x3S2]),
 			t[bench.DeconvS2], gf[bench.DeconvS2], pct(gf[bench.DeconvS2]),
-			t[bench.BasicBlk], t[bench.SBBlock], t[bench.BasicBlk]/t[bench.SBBlock], flopRatio)
+			t[bench.BasicBlk], t[bench.SBBlock], ratio, flopRatio)
 	}
 	if *shapes != "" {
 		return nil
