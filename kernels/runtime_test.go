@@ -1,10 +1,12 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
 
+	"github.com/sbconv/sbconv/kernels/ref"
 	"github.com/sbconv/sbconv/layout"
 )
 
@@ -161,4 +163,78 @@ func TestNilLayerMethods(t *testing.T) {
 	if c.FLOPs(1, 8, 8) != 0 || d.FLOPs(1, 4, 4, 8, 8) != 0 || c.Spec() != (ConvSpec{}) || d.Spec() != (ConvSpec{}) {
 		t.Error("nil layer methods returned non-zero values")
 	}
+}
+
+// TestShapeChanges: a layer keeps a plan of the last shape it ran (see
+// plan); calls that alternate shapes, one after another and from several
+// goroutines at once, must each get their own shape's result, through the
+// phase passes (narrow rows) and the fused restore (rows of 16 or more).
+func TestShapeChanges(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		defer SetThreads(Threads())
+		SetThreads(2)
+		r := rand.New(rand.NewPCG(5, 5))
+		const c = 16
+		wts, bias := randSlice(r, c*c*9), randSlice(r, c)
+		spec := ConvSpec{InC: c, OutC: c, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}
+		conv, err := NewConv2D(spec, wts, bias, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		restore, err := NewConvTranspose2D(spec, wts, bias, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type shape struct{ h, w, lh, lw int } // full size; low-resolution size
+		shapes := []shape{{8, 8, 4, 4}, {7, 9, 4, 5}, {32, 34, 16, 17}, {16, 16, 8, 8}, {33, 17, 17, 9}}
+		check := func(r *rand.Rand, s shape) error {
+			x := randSlice(r, c*s.h*s.w)
+			lo := randSlice(r, c*s.lh*s.lw)
+			rs := ref.Spec{N: 1, InC: c, OutC: c, H: s.h, W: s.w, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1}
+			wantY, _, _ := ref.Conv2D(rs, x, wts, bias, nil, true)
+			rs.H, rs.W = s.lh, s.lw
+			wantZ := ref.ConvTranspose2D(rs, s.h, s.w, lo, wts, bias, x, true)
+			xt, _ := layout.FromNCHW(x, 1, c, s.h, s.w, 8)
+			lt, _ := layout.FromNCHW(lo, 1, c, s.lh, s.lw, 8)
+			y, _ := layout.New(1, c, s.lh, s.lw, 8)
+			z, _ := layout.New(1, c, s.h, s.w, 8)
+			if err := conv.Forward(y, xt, Epilogue{ReLU: true}); err != nil {
+				return err
+			}
+			if err := restore.Forward(z, lt, Epilogue{Residual: xt, ReLU: true}); err != nil {
+				return err
+			}
+			if err := closeEnough(y.NCHW(), wantY, 12, 1e-5); err != nil {
+				return fmt.Errorf("conv %v: %v", s, err)
+			}
+			if err := closeEnough(z.NCHW(), wantZ, 12, 1e-5); err != nil {
+				return fmt.Errorf("restore %v: %v", s, err)
+			}
+			return nil
+		}
+		for _, i := range []int{0, 1, 2, 0, 3, 2, 4, 1} {
+			if err := check(r, shapes[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, len(shapes))
+		for i := range shapes {
+			wg.Add(1)
+			go func(r *rand.Rand, s shape) {
+				defer wg.Done()
+				for rep := 0; rep < 5; rep++ {
+					if err := check(r, s); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}(rand.New(rand.NewPCG(6, uint64(i))), shapes[i])
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	})
 }
