@@ -42,6 +42,17 @@
 // (borders are handled there by narrowing KH, KW and Pix, never by reading
 // outside the input). Res and Dst have the same geometry.
 //
+// # Rows
+//
+// Kernels of a set that declares it (AVX2 and the generic Go kernel) also
+// loop over Rows output rows of the same shape in one call, both the
+// convolution and the restore contract: row r is the loop above with
+// Src, Dst and Res moved by r*SrcRows, r*DstRows and r*DstRows bytes. A
+// small map's rows are a few pixels each, so the driver's work per call
+// (and the kernel's prologue) would otherwise weigh on a CIFAR restore
+// that makes a call per 4-pixel row. Rows = 0 is read as 1, so kernels
+// without the loop (NEON) satisfy the contract for the driver's Rows = 1.
+//
 // # The fused stride-2 restore contract
 //
 // A restore kernel computes one output row of a stride-2 transposed
@@ -105,6 +116,11 @@ type Params struct {
 	WeiOCB, WeiICB, WeiRow         int // weight strides in bytes (tap stride is b*b*4)
 	DstOCB, DstPix                 int // output (and residual) strides in bytes
 	ReLU                           int // 1: clamp negatives to zero after the residual
+
+	// Rows output rows a call (0 is read as 1), row r at Src + r*SrcRows
+	// and Dst (and Res) + r*DstRows; only for sets whose kernels loop
+	// over rows (see the package comment).
+	Rows, SrcRows, DstRows int
 }
 
 // Byte offsets of the Params fields, as the generated assembly uses them.
@@ -129,7 +145,10 @@ const (
 	OffDstOCB    = 136
 	OffDstPix    = 144
 	OffReLU      = 152
-	SizeofParams = 160
+	OffRows      = 160
+	OffSrcRows   = 168
+	OffDstRows   = 176
+	SizeofParams = 184
 )
 
 // RestoreSpan returns the extreme input column offsets a restore pair

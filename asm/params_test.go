@@ -37,6 +37,9 @@ func TestParamsOffsets(t *testing.T) {
 		{"DstOCB", unsafe.Offsetof(p.DstOCB), OffDstOCB},
 		{"DstPix", unsafe.Offsetof(p.DstPix), OffDstPix},
 		{"ReLU", unsafe.Offsetof(p.ReLU), OffReLU},
+		{"Rows", unsafe.Offsetof(p.Rows), OffRows},
+		{"SrcRows", unsafe.Offsetof(p.SrcRows), OffSrcRows},
+		{"DstRows", unsafe.Offsetof(p.DstRows), OffDstRows},
 		{"sizeof", unsafe.Sizeof(p), SizeofParams},
 	} {
 		if c.got != c.want {

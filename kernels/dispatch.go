@@ -30,6 +30,9 @@ type isaSet struct {
 	// restore lists the set's fused stride-2 restore kernels (the second
 	// contract of package asm), by kernel width and padding.
 	restore []asm.RestoreKernel
+	// rows: every kernel of the set (and the generic one it falls back
+	// to) loops over Params.Rows rows, so the driver may batch rows.
+	rows bool
 }
 
 // genericSet is always available: the portable Go microkernel, block 8.
@@ -39,6 +42,7 @@ var genericSet = &isaSet{
 	maxOCB: 4,
 	usable: true,
 	kernel: func(int, int, int, bool) microkernel { return genericRow8 },
+	rows:   true,
 }
 
 // isaSets lists the sets built into this binary, best first; files built

@@ -43,6 +43,7 @@ type layer struct {
 	bias     []float32 // ocb*block values
 	passes   []pass
 	maxOCB   int
+	multiRow bool // the kernels take Params.Rows rows a call
 	isa      *isaSet
 	deconv   bool
 	rows     []rowPass // fused stride-2 restore, one per output row phase (nil: phases only)
@@ -60,8 +61,10 @@ type geom struct {
 func (l *layer) initKernels(set *isaSet) {
 	l.isa = set
 	l.maxOCB = set.maxOCB
+	l.multiRow = set.rows
 	if set.block != l.block {
 		l.maxOCB = genericSet.maxOCB
+		l.multiRow = genericSet.rows
 	}
 	for i := range l.passes {
 		p := &l.passes[i]
@@ -419,9 +422,7 @@ func (f *fwd) runUnit(u int, prm *asm.Params) {
 	f.newRowCall(&rc, pi, n, o0, o1)
 	lo := c * rc.gm.rows / f.chunks
 	hi := (c + 1) * rc.gm.rows / f.chunks
-	for r := lo; r < hi; r++ {
-		f.row(prm, &rc, r, 0, rc.gm.cols)
-	}
+	f.rows(prm, &rc, lo, hi, 0, rc.gm.cols)
 }
 
 // rowCall is what the microkernel calls for one pass share within a work
@@ -461,38 +462,75 @@ func (f *fwd) newRowCall(rc *rowCall, pi, n, o0, o1 int) {
 	t.WeiICB = p.kh * p.kw * b * b * 4
 	t.WeiOCB, t.WeiRow = l.icb*t.WeiICB, p.kw*b*b*4
 	t.DstOCB, t.DstPix = dst.H*dst.W*b*4, rc.gm.owStep*b*4
+	t.SrcRows, t.DstRows = rc.gm.ihStep*f.sw*b*4, rc.gm.ohStep*dst.W*b*4
 	t.ReLU = f.relu
 	t.Bias = unsafe.Pointer(&l.bias[o0*b])
 }
 
-// row computes columns [c0, c1) of output row r of rc's pass: the left
-// border pixels one call each (window narrowed to the columns that
-// exist), the interior run in one call, then the right border pixels.
-func (f *fwd) row(prm *asm.Params, rc *rowCall, r, c0, c1 int) {
+// taps returns the kernel rows [t0, t1) of rc's window that exist for
+// output row r, and the row's first input row (that of tap 0).
+func (f *fwd) taps(rc *rowCall, r int) (t0, t1, ih0 int) {
+	ih0 = rc.gm.ihOff + r*rc.gm.ihStep
+	return max(0, -ih0), min(rc.p.kh, f.sh-ih0), ih0
+}
+
+// runEnd returns the end of the run of rows from r (below hi) that share
+// r's window rows, which one call can compute when the kernels loop over
+// rows; otherwise r+1.
+func (f *fwd) runEnd(rc *rowCall, r, hi int) int {
+	r1 := r + 1
+	if !f.l.multiRow {
+		return r1
+	}
+	t0, t1, _ := f.taps(rc, r)
+	for r1 < hi {
+		if u0, u1, _ := f.taps(rc, r1); u0 != t0 || u1 != t1 {
+			break
+		}
+		r1++
+	}
+	return r1
+}
+
+// rows computes columns [c0, c1) of output rows [lo, hi) of rc's pass:
+// each row's left border pixels one call each (window narrowed to the
+// columns that exist), the interior runs of rows that share their window
+// rows in one call, then the right border pixels.
+func (f *fwd) rows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 	gm := &rc.gm
-	ih0 := gm.ihOff + r*gm.ihStep
-	t0, t1 := max(0, -ih0), min(rc.p.kh, f.sh-ih0)
-	dstRow := rc.dstBase + (gm.ohOff+r*gm.ohStep)*f.dst.W*f.l.block
-	for j := c0; j < min(c1, rc.jlo); j++ {
+	border := func(r, j int) {
 		iw0 := gm.iwOff + j*gm.iwStep
-		f.call(prm, rc, dstRow, ih0, j, 1, t0, t1, max(0, -iw0), min(rc.p.kw, f.sw-iw0))
+		t0, t1, ih0 := f.taps(rc, r)
+		f.call(prm, rc, r, 1, ih0, j, 1, t0, t1, max(0, -iw0), min(rc.p.kw, f.sw-iw0))
 	}
-	if i0, i1 := max(c0, rc.jlo), min(c1, rc.jhi); i1 > i0 {
-		f.call(prm, rc, dstRow, ih0, i0, i1-i0, t0, t1, 0, rc.p.kw)
-	}
-	for j := max(c0, rc.jhi); j < c1; j++ {
-		iw0 := gm.iwOff + j*gm.iwStep
-		f.call(prm, rc, dstRow, ih0, j, 1, t0, t1, max(0, -iw0), min(rc.p.kw, f.sw-iw0))
+	for r := lo; r < hi; {
+		r1 := f.runEnd(rc, r, hi)
+		for rr := r; rr < r1; rr++ {
+			for j := c0; j < min(c1, rc.jlo); j++ {
+				border(rr, j)
+			}
+		}
+		if i0, i1 := max(c0, rc.jlo), min(c1, rc.jhi); i1 > i0 {
+			t0, t1, ih0 := f.taps(rc, r)
+			f.call(prm, rc, r, r1-r, ih0, i0, i1-i0, t0, t1, 0, rc.p.kw)
+		}
+		for rr := r; rr < r1; rr++ {
+			for j := max(c0, rc.jhi); j < c1; j++ {
+				border(rr, j)
+			}
+		}
+		r = r1
 	}
 }
 
-// call computes npix pixels of a row from column index j with kernel rows
-// [t0, t1) and columns [u0, u1) of the pass's window.
-func (f *fwd) call(prm *asm.Params, rc *rowCall, dstRow, ih0, j, npix, t0, t1, u0, u1 int) {
+// call computes npix pixels from column index j of nrows output rows from
+// row r (input row ih0 at tap 0), with kernel rows [t0, t1) and columns
+// [u0, u1) of the pass's window.
+func (f *fwd) call(prm *asm.Params, rc *rowCall, r, nrows, ih0, j, npix, t0, t1, u0, u1 int) {
 	b := f.l.block
 	*prm = rc.tmpl
-	d := dstRow + j*rc.gm.owStep*b
-	prm.Pix = npix
+	d := rc.dstBase + (rc.gm.ohOff+r*rc.gm.ohStep)*f.dst.W*b + j*rc.gm.owStep*b
+	prm.Pix, prm.Rows = npix, nrows
 	prm.Dst = unsafe.Pointer(&f.dst.Data[d])
 	if f.res != nil {
 		prm.Res = unsafe.Pointer(&f.res.Data[d])

@@ -29,7 +29,28 @@ func genericKernel(b int) func(*asm.Params) {
 	return genericRow8
 }
 
+// genericRow runs the contract's row loop (see package asm) over
+// genericRow1.
 func genericRow(p *asm.Params, b int) {
+	if p.Rows <= 1 {
+		genericRow1(p, b)
+		return
+	}
+	q := *p
+	for r := 0; r < p.Rows; r++ {
+		if p.KH*p.KW > 0 { // Src is nil for a window wholly in the padding
+			q.Src = unsafe.Add(p.Src, r*p.SrcRows)
+		}
+		q.Dst = unsafe.Add(p.Dst, r*p.DstRows)
+		if p.Res != nil {
+			q.Res = unsafe.Add(p.Res, r*p.DstRows)
+		}
+		genericRow1(&q, b)
+	}
+}
+
+// genericRow1 computes one row of the contract.
+func genericRow1(p *asm.Params, b int) {
 	taps := p.KH * p.KW
 	for o := 0; o < p.OCB; o++ {
 		for g := 0; g < b; g += 8 {

@@ -11,7 +11,8 @@ import (
 // The AVX2+FMA set: generated microkernels for block 8 (package asm,
 // generator gen/avx2), for 1-3 output channel blocks per call, input pixel
 // strides 1 and 2 and output pixel strides 1 (convolution) and 2 (a phase
-// of a stride-2 transposed convolution), in a general and a 1x1 form. Other call shapes fall back to the
+// of a stride-2 transposed convolution), in a general and a 1x1 form, all
+// looping over Params.Rows rows. Other call shapes fall back to the
 // generic microkernel through the same driver.
 func init() {
 	registerISA(&isaSet{
@@ -29,5 +30,6 @@ func init() {
 			return asm.AVX2Conv[ocb-1][srcPix-1][dstPix-1]
 		},
 		restore: asm.AVX2Restore,
+		rows:    true,
 	})
 }

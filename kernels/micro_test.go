@@ -322,3 +322,119 @@ func TestMicroResidualInPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestMicroRows calls every kernel of every set that loops over rows with
+// Rows = 2 and 3, rows spaced apart in the input and the output (with
+// guard values in the gaps between output rows and around the planes),
+// against the same kernel's contract computed one row at a time: the
+// generic kernel for the convolution kernels, restoreRef for the fused
+// restores.
+func TestMicroRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, set := range isaSets {
+		if set == genericSet || !set.usable || !set.rows {
+			continue
+		}
+		b := set.block
+		for _, rows := range []int{2, 3} {
+			for ocb := 1; ocb <= set.maxOCB; ocb++ {
+				for _, sd := range [][2]int{{1, 1}, {2, 1}, {1, 2}} {
+					for _, pw := range []bool{false, true} {
+						k := set.kernel(ocb, sd[0], sd[1], pw)
+						if k == nil {
+							continue
+						}
+						kh, kw := 3, 3
+						if pw {
+							kh, kw = 1, 1
+						}
+						for _, pix := range []int{1, 3, 4, 7, 9, 13} {
+							name := fmt.Sprintf("%s/o%d_s%d_d%d_pw%v_rows%d_pix%d", set.name, ocb, sd[0], sd[1], pw, rows, pix)
+							iw := (pix-1)*sd[0] + kw + 2
+							ow := (pix-1)*sd[1] + 1
+							checkRows(t, r, name, b, ocb, 2, kh, kw, pix, rows, iw, ow, sd, k,
+								func(p *asm.Params) { genericKernel(b)(p) })
+						}
+					}
+				}
+			}
+			for _, rk := range set.restore {
+				emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
+				for ocb := 1; ocb <= len(rk.Fn); ocb++ {
+					for _, pix := range []int{1, 2, 5, 8, 11, 16} {
+						name := fmt.Sprintf("%s/restoreK%dP%d_o%d_rows%d_pix%d", set.name, rk.K, rk.Pad, ocb, rows, pix)
+						iw := (pix+1)/2 + emax - emin + 2
+						checkRows(t, r, name, b, ocb, 2, 2, rk.K, pix, rows, iw, pix, [2]int{1, 1}, rk.Fn[ocb-1],
+							func(p *asm.Params) { restoreRef(p, b, rk.K, rk.Pad) })
+					}
+				}
+			}
+		}
+	}
+}
+
+// checkRows runs k once over rows rows and oracle once per row, and
+// compares every output float, the guards included.
+func checkRows(t *testing.T, r *rand.Rand, name string, b, ocb, icb, kh, kw, pix, rows, iw, ow int,
+	sd [2]int, k, oracle func(*asm.Params)) {
+	t.Helper()
+	srcRowStep := (kh + 1) * iw * b // input rows of one output row, plus a spare row
+	src := randSlice(r, icb*rows*srcRowStep)
+	wei := randSlice(r, ocb*icb*kh*kw*b*b)
+	bias := randSlice(r, ocb*b)
+	dstRowStep := ow*b + 3*b // a 3-pixel gap between output rows
+	const g = 41
+	size := ocb*rows*dstRowStep + 2*g
+	res := randSlice(r, size)
+	buf := func() []float32 {
+		s := make([]float32, size)
+		for i := range s {
+			s[i] = guardVal
+		}
+		for o := 0; o < ocb; o++ {
+			for y := 0; y < rows; y++ {
+				for x := 0; x < ow; x += sd[1] {
+					for l := 0; l < b; l++ {
+						s[g+(o*rows+y)*dstRowStep+x*b+l] = float32(math.NaN())
+					}
+				}
+			}
+		}
+		return s
+	}
+	got, want := buf(), buf()
+	useRes, relu := r.IntN(2) == 1, r.IntN(2)
+	prm := func(dst []float32, row int) *asm.Params {
+		p := &asm.Params{
+			Src: unsafe.Pointer(&src[row*srcRowStep]), Wei: unsafe.Pointer(&wei[0]),
+			Dst: unsafe.Pointer(&dst[g+row*dstRowStep]), Bias: unsafe.Pointer(&bias[0]),
+			Pix: pix, OCB: ocb, ICB: icb, KH: kh, KW: kw,
+			SrcICB: rows * srcRowStep * 4, SrcRow: iw * b * 4, SrcTap: b * 4, SrcPix: sd[0] * b * 4,
+			WeiOCB: icb * kh * kw * b * b * 4, WeiICB: kh * kw * b * b * 4, WeiRow: kw * b * b * 4,
+			DstOCB: rows * dstRowStep * 4, DstPix: sd[1] * b * 4, ReLU: relu,
+			SrcRows: srcRowStep * 4, DstRows: dstRowStep * 4,
+		}
+		if useRes {
+			p.Res = unsafe.Pointer(&res[g+row*dstRowStep])
+		}
+		return p
+	}
+	p := prm(got, 0)
+	p.Rows = rows
+	k(p)
+	for y := 0; y < rows; y++ {
+		oracle(prm(want, y))
+	}
+	for i := range got {
+		gv, wv := float64(got[i]), float64(want[i])
+		if want[i] == guardVal {
+			if got[i] != guardVal {
+				t.Fatalf("%s: guard at %d overwritten: %v", name, i-g, gv)
+			}
+			continue
+		}
+		if math.IsNaN(gv) || math.Abs(gv-wv) > 1e-5*(math.Abs(wv)+math.Sqrt(float64(icb*kh*kw*b))) {
+			t.Fatalf("%s: element %d = %v, one row at a time %v", name, i-g, gv, wv)
+		}
+	}
+}

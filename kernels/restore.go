@@ -129,17 +129,20 @@ func (f *fwd) restoreRows(prm *asm.Params, rp *rowPass, n, o0, o1, c int) {
 		DstPix: b * 4,
 		ReLU:   f.relu,
 	}
+	tmpl.SrcRows, tmpl.DstRows = f.sw*b*4, gm.ohStep*ow*b*4
 	srcImg := n*l.icb*f.sh*f.sw*b + (x0/2+emin+f.hl)*b
-	for r := lo; r < hi; r++ {
-		ih0 := gm.ihOff + r
-		t0, t1 := max(0, -ih0), min(rp.kh, f.sh-ih0)
+	for r := lo; r < hi; {
+		// Rows r..r1-1 share their vertical taps (phase rows and fused
+		// rows alike: both phases of a row phase have rp.kh rows).
+		r1 := f.runEnd(&ph[0], r, hi)
+		t0, t1, ih0 := f.taps(&ph[0], r)
 		if t1 <= t0 || x1 <= x0 {
-			// No fused work in this row: its phases compute it all.
-			f.row(prm, &ph[0], r, 0, ph[0].gm.cols)
-			f.row(prm, &ph[1], r, 0, ph[1].gm.cols)
+			// No fused work in these rows: their phases compute them.
+			f.rows(prm, &ph[0], r, r1, 0, ph[0].gm.cols)
+			f.rows(prm, &ph[1], r, r1, 0, ph[1].gm.cols)
+			r = r1
 			continue
 		}
-		outRow := gm.ohOff + r*gm.ohStep
 		for x := 0; x < ow; x++ {
 			if x == x0 {
 				x = x1 - 1 // the fused span, below
@@ -148,15 +151,16 @@ func (f *fwd) restoreRows(prm *asm.Params, rp *rowPass, n, o0, o1, c int) {
 			// Edge pixel x belongs to phase (x + PadW) mod 2.
 			q := &ph[(x+s.PadW)%2]
 			j := (x - q.gm.owOff) / q.gm.owStep
-			f.row(prm, q, r, j, j+1)
+			f.rows(prm, q, r, r1, j, j+1)
 		}
+		outRow := gm.ohOff + r*gm.ohStep
 		srcOff := srcImg + (ih0+t0)*f.sw*b
 		// Output blocks [o0, o1) in calls of at most len(Fn) blocks.
 		for o := o0; o < o1; {
 			k := min(o1-o, len(rp.kern.Fn))
 			d := ((n*l.ocb+o)*f.dst.H+outRow)*ow*b + x0*b
 			*prm = tmpl
-			prm.OCB = k
+			prm.OCB, prm.Rows = k, r1-r
 			prm.KH = t1 - t0
 			prm.Src = unsafe.Pointer(&f.sdata[srcOff])
 			prm.Wei = unsafe.Pointer(&rp.wei[(o*l.icb*rp.kh+t0)*rp.kern.K*b*b])
@@ -168,5 +172,6 @@ func (f *fwd) restoreRows(prm *asm.Params, rp *rowPass, n, o0, o1, c int) {
 			rp.kern.Fn[k-1](prm)
 			o += k
 		}
+		r = r1
 	}
 }

@@ -88,6 +88,7 @@ var (
 	regKW       = reg.R12 // kw counter
 	regWeiOCB   = reg.R13 // bytes between output blocks of weights
 	regTmp      = reg.RDI // scratch
+	regRow      = reg.R14 // row of the call (ABI0 code may use R14: the ABI wrapper restores g)
 )
 
 func ymm(i int) reg.VecPhysical {
@@ -107,6 +108,7 @@ const (
 	offWeiOCB, offWeiICB, offWeiRow         = 112, 120, 128
 	offDstOCB                               = 136
 	offReLU                                 = 152
+	offRows, offSrcRows, offDstRows         = 160, 168, 176
 )
 
 type kernel struct {
@@ -156,8 +158,9 @@ func convKernel(c *build.Context, ocb, s, d int, pointwise bool) {
 }
 
 // prologue loads the argument block and what every kernel keeps in
-// registers for the whole call: Dst, the residual's distance from it, Src
-// and Pix.
+// registers for the whole call (the residual's distance from Dst), then
+// opens the row loop: Dst, Src and Pix of row regRow (Rows of them, see
+// package asm).
 func prologue(c *build.Context, label func(string) string) {
 	c.Load(c.Param("p"), regParams)
 	c.MOVQ(field(offDst), regDst)
@@ -166,12 +169,19 @@ func prologue(c *build.Context, label func(string) string) {
 	c.JZ(operand.LabelRef(label("nores")))
 	c.SUBQ(regDst, regResDelta)
 	c.Label(label("nores"))
-	c.MOVQ(field(offSrc), regSrcBase)
+	c.XORQ(regRow, regRow)
+	c.Label(label("row"))
+	c.MOVQ(field(offSrcRows), regSrcBase)
+	c.IMULQ(regRow, regSrcBase)
+	c.ADDQ(field(offSrc), regSrcBase)
+	c.MOVQ(field(offDstRows), regDst)
+	c.IMULQ(regRow, regDst)
+	c.ADDQ(field(offDst), regDst)
 	c.MOVQ(field(offPix), regPix)
 }
 
-// pixelLoop emits the loop over a call's Pix pixels, then VZEROUPPER and
-// RET: whole blocks of step pixels while 2*step or more are left, then the
+// pixelLoop emits the loop over a call's Pix pixels, closes the row loop
+// prologue opened, then VZEROUPPER and RET: whole blocks of step pixels while 2*step or more are left, then the
 // rest as one block (at most maxPix pixels) or two, the first of
 // ceil(rest/2) pixels (rounded up to even when evenBlocks: the restore's
 // blocks must start on an output pair) and the second what remains.
@@ -211,6 +221,9 @@ func pixelLoop(c *build.Context, label func(string) string, step, maxPix int, ev
 		c.JMP(operand.LabelRef(label("loop")))
 	}
 	c.Label(label("done"))
+	c.INCQ(regRow) // next row, while fewer than Rows (0 is read as 1) are done
+	c.CMPQ(regRow, field(offRows))
+	c.JL(operand.LabelRef(label("row")))
 	c.VZEROUPPER()
 	c.RET()
 }
