@@ -53,6 +53,17 @@
 // that makes a call per 4-pixel row. Rows = 0 is read as 1, so kernels
 // without the loop (NEON) satisfy the contract for the driver's Rows = 1.
 //
+// # Edges
+//
+// The convolution kernels of a set that declares it also compute a row's
+// border pixels, whose window overhangs the input by one column, in the
+// same call as its interior, so that a 3x3 convolution with padding 1
+// needs neither a zero-haloed copy of its input nor one-pixel calls. With
+// EdgeL = 1 the row's pixel 0 skips tap kw = 0 and Src points at pixel
+// 0's tap (0, 1) (the contract's Src is then Src - SrcTap, which is never
+// read); with EdgeR = 1 the row's pixel Pix-1 skips tap kw = KW-1. The
+// skipped columns are not read. KW >= 2 wherever a flag is set.
+//
 // # The fused stride-2 restore contract
 //
 // A restore kernel computes one output row of a stride-2 transposed
@@ -121,6 +132,11 @@ type Params struct {
 	// and Dst (and Res) + r*DstRows; only for sets whose kernels loop
 	// over rows (see the package comment).
 	Rows, SrcRows, DstRows int
+
+	// EdgeL, EdgeR 1: each row's first (last) pixel lies on the left
+	// (right) border, its window's first (last) column in the padding:
+	// convolution contract only, see the package comment.
+	EdgeL, EdgeR int
 }
 
 // Byte offsets of the Params fields, as the generated assembly uses them.
@@ -148,7 +164,9 @@ const (
 	OffRows      = 160
 	OffSrcRows   = 168
 	OffDstRows   = 176
-	SizeofParams = 184
+	OffEdgeL     = 184
+	OffEdgeR     = 192
+	SizeofParams = 200
 )
 
 // RestoreSpan returns the extreme input column offsets a restore pair

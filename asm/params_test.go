@@ -40,6 +40,8 @@ func TestParamsOffsets(t *testing.T) {
 		{"Rows", unsafe.Offsetof(p.Rows), OffRows},
 		{"SrcRows", unsafe.Offsetof(p.SrcRows), OffSrcRows},
 		{"DstRows", unsafe.Offsetof(p.DstRows), OffDstRows},
+		{"EdgeL", unsafe.Offsetof(p.EdgeL), OffEdgeL},
+		{"EdgeR", unsafe.Offsetof(p.EdgeR), OffEdgeR},
 		{"sizeof", unsafe.Sizeof(p), SizeofParams},
 	} {
 		if c.got != c.want {

@@ -33,6 +33,10 @@ type isaSet struct {
 	// rows: every kernel of the set (and the generic one it falls back
 	// to) loops over Params.Rows rows, so the driver may batch rows.
 	rows bool
+	// edges: its convolution kernels take Params.EdgeL and EdgeR, so
+	// the driver computes border pixels in the row's call, without a
+	// haloed copy of the input.
+	edges bool
 }
 
 // genericSet is always available: the portable Go microkernel, block 8.
@@ -43,6 +47,7 @@ var genericSet = &isaSet{
 	usable: true,
 	kernel: func(int, int, int, bool) microkernel { return genericRow8 },
 	rows:   true,
+	edges:  true,
 }
 
 // isaSets lists the sets built into this binary, best first; files built

@@ -44,6 +44,7 @@ type layer struct {
 	passes   []pass
 	maxOCB   int
 	multiRow bool // the kernels take Params.Rows rows a call
+	edges    bool // ... and Params.EdgeL and EdgeR
 	isa      *isaSet
 	deconv   bool
 	rows     []rowPass // fused stride-2 restore, one per output row phase (nil: phases only)
@@ -61,10 +62,10 @@ type geom struct {
 func (l *layer) initKernels(set *isaSet) {
 	l.isa = set
 	l.maxOCB = set.maxOCB
-	l.multiRow = set.rows
+	l.multiRow, l.edges = set.rows, set.edges
 	if set.block != l.block {
 		l.maxOCB = genericSet.maxOCB
-		l.multiRow = genericSet.rows
+		l.multiRow, l.edges = genericSet.rows, genericSet.edges
 	}
 	for i := range l.passes {
 		p := &l.passes[i]
@@ -204,7 +205,8 @@ type plan struct {
 	fused             bool
 	hl, hr            int    // halo columns (0, 0: the input as it is)
 	gm                []geom // per pass, columns of the (haloed) input
-	jlo, jhi          []int  // per pass, interior columns of gm
+	jlo, jhi          []int  // per pass, columns of gm its row calls compute (edges included)
+	edgeL, edgeR      []bool // per pass, whether they include a left (right) edge pixel
 	x0, x1            int    // fused: the output pixels of a row the restore kernel computes
 }
 
@@ -216,16 +218,31 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 	}
 	pl := &plan{mode: haloMode, n: dst.N, ih: src.H, iw: src.W, oh: dst.H, ow: dst.W}
 	pl.fused = l.rows != nil && dst.W >= minFusedWidth
-	pl.hl, pl.hr = l.haloPlan(src, dst, pl.fused)
+	// Edge pixels in the row calls make a haloed copy unnecessary when
+	// they are every border pixel of every pass (a 3x3 window with
+	// padding 1); the fused restore keeps its own rule.
+	edges := l.edges && haloMode != haloNever
+	if !(edges && !pl.fused && l.edgesCover(src.W, dst.W)) {
+		pl.hl, pl.hr = l.haloPlan(src, dst, pl.fused)
+	}
 	sw := src.W + pl.hl + pl.hr
-	pl.gm = make([]geom, len(l.passes))
-	pl.jlo = make([]int, len(l.passes))
-	pl.jhi = make([]int, len(l.passes))
+	np := len(l.passes)
+	pl.gm, pl.jlo, pl.jhi = make([]geom, np), make([]int, np), make([]int, np)
+	pl.edgeL, pl.edgeR = make([]bool, np), make([]bool, np)
 	for i := range l.passes {
 		p := &l.passes[i]
 		pl.gm[i] = l.geometry(p, src.H, src.W, dst.H, dst.W)
 		pl.gm[i].iwOff += pl.hl
 		pl.jlo[i], pl.jhi[i] = pl.gm[i].interiorCols(sw, p.kw)
+		if edges && pl.hl+pl.hr == 0 {
+			pl.edgeL[i], pl.edgeR[i] = pl.gm[i].edges(src.W, p.kw)
+			if pl.edgeL[i] {
+				pl.jlo[i]--
+			}
+			if pl.edgeR[i] {
+				pl.jhi[i]++
+			}
+		}
 	}
 	if pl.fused {
 		pl.x0, pl.x1 = l.restoreSpan(src.W, dst.W, pl.hl, pl.hr)
@@ -344,6 +361,44 @@ func (gm *geom) interiorCols(iw, kw int) (jlo, jhi int) {
 	return jlo, jhi
 }
 
+// edges reports whether the left (right) border of a row is a single
+// pixel whose window overhangs an input of width iw by exactly its first
+// (last) column, which the kernels' edge flags compute in the row's call.
+func (gm *geom) edges(iw, kw int) (left, right bool) {
+	jlo, jhi := gm.interiorCols(iw, kw)
+	if kw < 2 || jhi <= jlo {
+		return false, false
+	}
+	if jlo == 1 && gm.iwOff == -1 {
+		left = true
+	}
+	if jhi == gm.cols-1 && gm.iwOff+(gm.cols-1)*gm.iwStep+kw-1 == iw {
+		right = true
+	}
+	return left, right
+}
+
+// edgesCover reports whether the edge flags cover every border pixel of
+// every pass for input width iw and output width ow.
+func (l *layer) edgesCover(iw, ow int) bool {
+	for i := range l.passes {
+		p := &l.passes[i]
+		if p.kh*p.kw == 0 {
+			continue
+		}
+		gm := l.geometry(p, 0, iw, 0, ow)
+		if gm.cols == 0 {
+			continue
+		}
+		jlo, jhi := gm.interiorCols(iw, p.kw)
+		left, right := gm.edges(iw, p.kw)
+		if (jlo > 0 && !left) || (jhi < gm.cols && !right) {
+			return false
+		}
+	}
+	return true
+}
+
 // halo returns how many zero columns on the left and right of an input
 // of width iw make every column of every pass interior for output width ow.
 func (l *layer) halo(iw, ow int) (hl, hr int) {
@@ -438,6 +493,7 @@ type rowCall struct {
 	dstBase, jlo int
 	srcBase, jhi int
 	weiBase      int
+	edgeL, edgeR bool // columns jlo (jhi-1) are edge pixels (see plan)
 	tmpl         asm.Params
 }
 
@@ -454,6 +510,7 @@ func (f *fwd) newRowCall(rc *rowCall, pi, n, o0, o1 int) {
 	rc.srcBase = n * l.icb * f.sh * f.sw * b
 	rc.weiBase = o0 * l.icb * p.kh * p.kw * b * b
 	rc.jlo, rc.jhi = f.pl.jlo[pi], f.pl.jhi[pi]
+	rc.edgeL, rc.edgeR = f.pl.edgeL[pi], f.pl.edgeR[pi]
 	// Field by field into rc (which the caller zeroed): a composite
 	// literal is built on the stack and copied, which measured slower.
 	t := &rc.tmpl
@@ -501,7 +558,7 @@ func (f *fwd) rows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 	border := func(r, j int) {
 		iw0 := gm.iwOff + j*gm.iwStep
 		t0, t1, ih0 := f.taps(rc, r)
-		f.call(prm, rc, r, 1, ih0, j, 1, t0, t1, max(0, -iw0), min(rc.p.kw, f.sw-iw0))
+		f.call(prm, rc, r, 1, ih0, j, 1, t0, t1, max(0, -iw0), min(rc.p.kw, f.sw-iw0), false, false)
 	}
 	for r := lo; r < hi; {
 		r1 := f.runEnd(rc, r, hi)
@@ -512,7 +569,8 @@ func (f *fwd) rows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 		}
 		if i0, i1 := max(c0, rc.jlo), min(c1, rc.jhi); i1 > i0 {
 			t0, t1, ih0 := f.taps(rc, r)
-			f.call(prm, rc, r, r1-r, ih0, i0, i1-i0, t0, t1, 0, rc.p.kw)
+			eL, eR := rc.edgeL && i0 == rc.jlo, rc.edgeR && i1 == rc.jhi
+			f.call(prm, rc, r, r1-r, ih0, i0, i1-i0, t0, t1, 0, rc.p.kw, eL, eR)
 		}
 		for rr := r; rr < r1; rr++ {
 			for j := max(c0, rc.jhi); j < c1; j++ {
@@ -525,8 +583,9 @@ func (f *fwd) rows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 
 // call computes npix pixels from column index j of nrows output rows from
 // row r (input row ih0 at tap 0), with kernel rows [t0, t1) and columns
-// [u0, u1) of the pass's window.
-func (f *fwd) call(prm *asm.Params, rc *rowCall, r, nrows, ih0, j, npix, t0, t1, u0, u1 int) {
+// [u0, u1) of the pass's window; eL (eR): its first (last) pixel is an
+// edge pixel (see package asm).
+func (f *fwd) call(prm *asm.Params, rc *rowCall, r, nrows, ih0, j, npix, t0, t1, u0, u1 int, eL, eR bool) {
 	b := f.l.block
 	*prm = rc.tmpl
 	d := rc.dstBase + (rc.gm.ohOff+r*rc.gm.ohStep)*f.dst.W*b + j*rc.gm.owStep*b
@@ -544,6 +603,12 @@ func (f *fwd) call(prm *asm.Params, rc *rowCall, r, nrows, ih0, j, npix, t0, t1,
 	p := rc.p
 	iw0 := rc.gm.iwOff + j*rc.gm.iwStep
 	prm.KH, prm.KW = t1-t0, u1-u0
+	if eL {
+		prm.EdgeL, iw0 = 1, iw0+1 // Src at pixel 0's tap 1: its tap 0 is padding
+	}
+	if eR {
+		prm.EdgeR = 1
+	}
 	prm.Src = unsafe.Pointer(&f.sdata[rc.srcBase+((ih0+t0)*f.sw+iw0+u0)*b])
 	prm.Wei = unsafe.Pointer(&p.wei[rc.weiBase+(t0*p.kw+u0)*b*b])
 	rc.kern(prm)

@@ -12,7 +12,8 @@ import (
 // value feeds eight multiply-adds and weights stream from L1 in order.
 // Addresses come from the driver, which guarantees them in range; Go's
 // checkptr instrumentation (go test -race) verifies that every pointer
-// formed here stays inside its operand.
+// formed here stays inside its operand. It takes the row loop and the edge
+// flags of package asm.
 //
 // Unlike the assembly kernels it also accepts KH or KW = 0 (then Src and
 // Wei are not read): the drivers use it for output pixels whose window lies
@@ -58,7 +59,17 @@ func genericRow1(p *asm.Params, b int) {
 			for px := 0; px < p.Pix; px++ {
 				acc := *bias
 				if taps > 0 {
-					dot8(p, unsafe.Add(p.Src, px*p.SrcPix), unsafe.Add(p.Wei, o*p.WeiOCB+g*4), b, &acc)
+					// Taps [kw0, kw1) of the window; with EdgeL, Src is
+					// pixel 0's tap 1, so pixel px's tap kw0 is kw0-1 taps on.
+					kw0, kw1 := 0, p.KW
+					if px == 0 && p.EdgeL != 0 {
+						kw0 = 1
+					}
+					if px == p.Pix-1 && p.EdgeR != 0 {
+						kw1 = p.KW - 1
+					}
+					s := unsafe.Add(p.Src, px*p.SrcPix+(kw0-p.EdgeL)*p.SrcTap)
+					dot8(p, s, unsafe.Add(p.Wei, o*p.WeiOCB+g*4), b, kw0, kw1, &acc)
 				}
 				off := o*p.DstOCB + px*p.DstPix + g*4
 				if p.Res != nil {
@@ -79,11 +90,11 @@ func genericRow1(p *asm.Params, b int) {
 }
 
 // dot8 adds to acc the products of one output pixel's window (ICB blocks x
-// KH x KW taps x b input channels, from s) with eight output lanes of
-// weights (from w). It is a function of its own so that its loop nest has
+// KH x taps [kw0, kw1) x b input channels, from s at tap kw0) with eight
+// output lanes of weights (from w at tap 0). It is a function of its own so that its loop nest has
 // few live values, and it takes two input channels a step (b is even), so
 // each accumulator chain waits on one dependent add per two products.
-func dot8(p *asm.Params, s, w unsafe.Pointer, b int, acc *[8]float32) {
+func dot8(p *asm.Params, s, w unsafe.Pointer, b, kw0, kw1 int, acc *[8]float32) {
 	a0, a1, a2, a3 := acc[0], acc[1], acc[2], acc[3]
 	a4, a5, a6, a7 := acc[4], acc[5], acc[6], acc[7]
 	tapBytes, inBytes := b*b*4, b*4
@@ -91,8 +102,8 @@ func dot8(p *asm.Params, s, w unsafe.Pointer, b int, acc *[8]float32) {
 		for kh := 0; kh < p.KH; kh++ {
 			sr := unsafe.Add(s, c*p.SrcICB+kh*p.SrcRow)
 			wr := unsafe.Add(w, c*p.WeiICB+kh*p.WeiRow)
-			for kw := 0; kw < p.KW; kw++ {
-				st := unsafe.Add(sr, kw*p.SrcTap)
+			for kw := kw0; kw < kw1; kw++ {
+				st := unsafe.Add(sr, (kw-kw0)*p.SrcTap)
 				wt := unsafe.Add(wr, kw*tapBytes)
 				for i := 0; i < b; i += 2 {
 					x := *(*float32)(unsafe.Add(st, i*4))

@@ -12,8 +12,8 @@ import (
 // generator gen/avx2), for 1-3 output channel blocks per call, input pixel
 // strides 1 and 2 and output pixel strides 1 (convolution) and 2 (a phase
 // of a stride-2 transposed convolution), in a general and a 1x1 form, all
-// looping over Params.Rows rows. Other call shapes fall back to the
-// generic microkernel through the same driver.
+// looping over Params.Rows rows and taking the edge flags. Other call
+// shapes fall back to the generic microkernel through the same driver.
 func init() {
 	registerISA(&isaSet{
 		name:   "avx2",
@@ -31,5 +31,6 @@ func init() {
 		},
 		restore: asm.AVX2Restore,
 		rows:    true,
+		edges:   true,
 	})
 }

@@ -438,3 +438,100 @@ func checkRows(t *testing.T, r *rand.Rand, name string, b, ocb, icb, kh, kw, pix
 		}
 	}
 }
+
+// TestMicroEdges calls every convolution kernel of every set that takes
+// the edge flags with EdgeL, EdgeR or both, over 1-2 rows, against the
+// generic kernel with the same flags. The columns an edge pixel must skip
+// hold NaN, so a kernel that read one would fail.
+func TestMicroEdges(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 10))
+	for _, set := range isaSets {
+		if set == genericSet || !set.usable || !set.edges {
+			continue
+		}
+		b := set.block
+		for ocb := 1; ocb <= set.maxOCB; ocb++ {
+			for _, sd := range [][2]int{{1, 1}, {2, 1}, {1, 2}} {
+				k := set.kernel(ocb, sd[0], sd[1], false)
+				if k == nil {
+					continue
+				}
+				for _, win := range [][2]int{{1, 2}, {3, 3}, {2, 3}} {
+					for pix := 1; pix <= 13; pix++ {
+						for _, lr := range [][2]int{{1, 0}, {0, 1}, {1, 1}} {
+							name := fmt.Sprintf("%s/o%d_s%d_d%d_k%dx%d_pix%d_edges%v", set.name, ocb, sd[0], sd[1], win[0], win[1], pix, lr)
+							checkEdges(t, r, name, k, b, ocb, sd[0], sd[1], win[0], win[1], pix, lr[0], lr[1])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func checkEdges(t *testing.T, r *rand.Rand, name string, k microkernel, b, ocb, sp, dp, kh, kw, pix, edgeL, edgeR int) {
+	t.Helper()
+	const icb, rows = 2, 2
+	// Input rows: column 0 spare, then the contract's columns from 1.
+	iw := (pix-1)*sp + kw + 3
+	src := randSlice(r, icb*rows*kh*iw*b)
+	for c := 0; c < icb; c++ {
+		for y := 0; y < rows*kh; y++ {
+			row := src[((c*rows*kh)+y)*iw*b:]
+			poison := func(col int) {
+				for i := 0; i < b; i++ {
+					row[col*b+i] = float32(math.NaN())
+				}
+			}
+			if edgeL == 1 {
+				poison(1) // pixel 0, tap 0
+			}
+			if edgeR == 1 {
+				poison(1 + (pix-1)*sp + kw - 1) // pixel pix-1, tap kw-1
+			}
+		}
+	}
+	wei := randSlice(r, ocb*icb*kh*kw*b*b)
+	bias := randSlice(r, ocb*b)
+	ow := (pix-1)*dp + 1
+	const g = 23
+	size := ocb*rows*ow*b + 2*g
+	res := randSlice(r, size)
+	buf := func() []float32 {
+		s := make([]float32, size)
+		for i := range s {
+			s[i] = guardVal
+		}
+		return s
+	}
+	got, want := buf(), buf()
+	prm := func(dst []float32) *asm.Params {
+		p := &asm.Params{
+			Src: unsafe.Pointer(&src[(1+edgeL)*b]), Wei: unsafe.Pointer(&wei[0]),
+			Dst: unsafe.Pointer(&dst[g]), Bias: unsafe.Pointer(&bias[0]), Res: unsafe.Pointer(&res[g]),
+			Pix: pix, OCB: ocb, ICB: icb, KH: kh, KW: kw, Rows: rows, EdgeL: edgeL, EdgeR: edgeR,
+			SrcICB: rows * kh * iw * b * 4, SrcRow: iw * b * 4, SrcTap: b * 4, SrcPix: sp * b * 4,
+			WeiOCB: icb * kh * kw * b * b * 4, WeiICB: kh * kw * b * b * 4, WeiRow: kw * b * b * 4,
+			DstOCB: rows * ow * b * 4, DstPix: dp * b * 4, ReLU: r.IntN(2),
+			SrcRows: kh * iw * b * 4, DstRows: ow * b * 4,
+		}
+		return p
+	}
+	p := prm(got)
+	k(p)
+	q := *p
+	q.Dst = unsafe.Pointer(&want[g])
+	genericKernel(b)(&q)
+	for i := range got {
+		gv, wv := float64(got[i]), float64(want[i])
+		if want[i] == guardVal { // not written by the generic kernel
+			if got[i] != guardVal {
+				t.Fatalf("%s: element %d written: %v", name, i-g, gv)
+			}
+			continue
+		}
+		if math.IsNaN(gv) || math.IsNaN(wv) || math.Abs(gv-wv) > 1e-5*(math.Abs(wv)+math.Sqrt(float64(icb*kh*kw*b))) {
+			t.Fatalf("%s: element %d = %v, generic %v", name, i-g, gv, wv)
+		}
+	}
+}

@@ -12,25 +12,35 @@ import (
 // every ocb group size), strides 1-4, and windows wholly in the padding.
 
 func TestConvSweep(t *testing.T) {
+	defer func() { haloMode = haloModel }()
 	forEachISA(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, 2))
-		for _, k := range []int{1, 2, 3, 5} {
-			for s := 1; s <= 3; s++ {
-				for _, w := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 17} {
-					if w+2*(k/2) < k {
-						continue
-					}
-					c := convCase{n: 1, inC: 3 + r.IntN(14), outC: 1 + r.IntN(40), h: 1 + r.IntN(6), w: w,
-						kh: k, kw: k, sh: s, sw: s, ph: k / 2, pw: k / 2,
-						bias: r.IntN(2) == 0, res: r.IntN(2) == 0, relu: r.IntN(2) == 0, block: 8}
-					if c.h+2*c.ph < k {
-						c.h = k
-					}
-					c.run(t, r, false)
-				}
-			}
+		// Border pixels as one-pixel calls, in the row calls (edge flags,
+		// where the set has them) or through a haloed copy.
+		for _, mode := range []int{haloNever, haloModel, haloAlways} {
+			haloMode = mode
+			convSweep(t, r)
 		}
 	})
+}
+
+func convSweep(t *testing.T, r *rand.Rand) {
+	for _, k := range []int{1, 2, 3, 5} {
+		for s := 1; s <= 3; s++ {
+			for _, w := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 17} {
+				if w+2*(k/2) < k {
+					continue
+				}
+				c := convCase{n: 1, inC: 3 + r.IntN(14), outC: 1 + r.IntN(40), h: 1 + r.IntN(6), w: w,
+					kh: k, kw: k, sh: s, sw: s, ph: k / 2, pw: k / 2,
+					bias: r.IntN(2) == 0, res: r.IntN(2) == 0, relu: r.IntN(2) == 0, block: 8}
+				if c.h+2*c.ph < k {
+					c.h = k
+				}
+				c.run(t, r, false)
+			}
+		}
+	}
 }
 
 func TestConvChannelSweep(t *testing.T) {

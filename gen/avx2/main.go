@@ -89,6 +89,7 @@ var (
 	regWeiOCB   = reg.R13 // bytes between output blocks of weights
 	regTmp      = reg.RDI // scratch
 	regRow      = reg.R14 // row of the call (ABI0 code may use R14: the ABI wrapper restores g)
+	regEdge     = reg.R15 // edge flags of the current block (no global is read, so R15 is ours)
 )
 
 func ymm(i int) reg.VecPhysical {
@@ -109,6 +110,7 @@ const (
 	offDstOCB                               = 136
 	offReLU                                 = 152
 	offRows, offSrcRows, offDstRows         = 160, 168, 176
+	offEdgeL, offEdgeR                      = 184, 192
 )
 
 type kernel struct {
@@ -147,7 +149,7 @@ func convKernel(c *build.Context, ocb, s, d int, pointwise bool) {
 		fmt.Sprintf("at %d, block 8, and %s.", ocb, window),
 	)
 
-	prologue(c, k.label)
+	prologue(c, k.label, !pointwise)
 	c.MOVQ(field(offWeiOCB), regWeiOCB)
 	// Whole urW steps while at least 2*urW pixels are left, then the rest
 	// in one block (<= urW) or two near-equal blocks, so no call ends in a
@@ -160,8 +162,8 @@ func convKernel(c *build.Context, ocb, s, d int, pointwise bool) {
 // prologue loads the argument block and what every kernel keeps in
 // registers for the whole call (the residual's distance from Dst), then
 // opens the row loop: Dst, Src and Pix of row regRow (Rows of them, see
-// package asm).
-func prologue(c *build.Context, label func(string) string) {
+// package asm), with Src one tap back when EdgeL (edges: convolutions).
+func prologue(c *build.Context, label func(string) string, edges bool) {
 	c.Load(c.Param("p"), regParams)
 	c.MOVQ(field(offDst), regDst)
 	c.MOVQ(field(offRes), regResDelta)
@@ -178,6 +180,12 @@ func prologue(c *build.Context, label func(string) string) {
 	c.IMULQ(regRow, regDst)
 	c.ADDQ(field(offDst), regDst)
 	c.MOVQ(field(offPix), regPix)
+	if edges {
+		c.CMPQ(field(offEdgeL), imm(0))
+		c.JE(operand.LabelRef(label("noedge")))
+		c.SUBQ(imm(uint64(vecBytes)), regSrcBase) // the contract's Src: pixel 0's tap (0, 0)
+		c.Label(label("noedge"))
+	}
 }
 
 // pixelLoop emits the loop over a call's Pix pixels, closes the row loop
@@ -259,6 +267,22 @@ func (k *kernel) block(t int) {
 		}
 	}
 
+	if !k.pointwise {
+		// Edge flags: bit 0 when this block starts the row and EdgeL,
+		// bit 1 when it ends the row and EdgeR.
+		c.XORQ(regEdge, regEdge)
+		c.CMPQ(regPix, field(offPix))
+		c.JNE(operand.LabelRef(k.label(id + "_notleft")))
+		c.MOVQ(field(offEdgeL), regEdge)
+		c.Label(k.label(id + "_notleft"))
+		c.CMPQ(regPix, imm(uint64(t)))
+		c.JNE(operand.LabelRef(k.label(id + "_notright")))
+		c.MOVQ(field(offEdgeR), regTmp)
+		c.SHLQ(imm(1), regTmp)
+		c.ORQ(regTmp, regEdge)
+		c.Label(k.label(id + "_notright"))
+	}
+
 	c.MOVQ(regSrcBase, regSrc)
 	c.MOVQ(field(offWei), regWei)
 	c.MOVQ(field(offICB), regICB)
@@ -274,7 +298,26 @@ func (k *kernel) block(t int) {
 		c.Label(k.label(id + "_kh"))
 		c.MOVQ(field(offKW), regKW)
 		c.Label(k.label(id + "_kw"))
+		// A row's edge pixel skips the tap over the padding: the first
+		// tap of pixel 0 (bit 0 of regEdge), the last of pixel t-1 (bit 1).
+		c.TESTQ(regEdge, regEdge)
+		c.JZ(operand.LabelRef(k.label(id + "_full")))
+		c.CMPQ(regKW, field(offKW))
+		c.JNE(operand.LabelRef(k.label(id + "_notfirst")))
+		c.TESTQ(operand.U32(1), regEdge)
+		c.JZ(operand.LabelRef(k.label(id + "_notfirst")))
+		k.stepSkip(t, 0)
+		c.JMP(operand.LabelRef(k.label(id + "_next")))
+		c.Label(k.label(id + "_notfirst"))
+		c.CMPQ(regKW, imm(1))
+		c.JNE(operand.LabelRef(k.label(id + "_full")))
+		c.TESTQ(operand.U32(2), regEdge)
+		c.JZ(operand.LabelRef(k.label(id + "_full")))
+		k.stepSkip(t, t-1)
+		c.JMP(operand.LabelRef(k.label(id + "_next")))
+		c.Label(k.label(id + "_full"))
 		k.step(t)
+		c.Label(k.label(id + "_next"))
 		c.ADDQ(imm(uint64(vecBytes)), regSrc)
 		c.ADDQ(imm(uint64(tapBytes)), regWei)
 		c.DECQ(regKW)
@@ -341,6 +384,29 @@ func (k *kernel) step(t int) {
 			c.VMOVUPS(k.weightAt(o, i), k.wreg(o))
 		}
 		for j := 0; j < t; j++ {
+			c.VBROADCASTSS(operand.Mem{Base: regSrc, Disp: j*k.s*vecBytes + i*4}, k.bcast())
+			for o := 0; o < k.ocb; o++ {
+				c.VFMADD231PS(k.wreg(o), k.bcast(), k.acc(j, o))
+			}
+		}
+	}
+}
+
+// stepSkip is step without pixel skip's broadcast and FMAs: the tap of an
+// edge pixel that lies in the padding (nothing at all for a lone pixel).
+func (k *kernel) stepSkip(t, skip int) {
+	c := k.c
+	if t == 1 {
+		return
+	}
+	for i := 0; i < block; i++ {
+		for o := 0; o < k.ocb; o++ {
+			c.VMOVUPS(k.weightAt(o, i), k.wreg(o))
+		}
+		for j := 0; j < t; j++ {
+			if j == skip {
+				continue
+			}
 			c.VBROADCASTSS(operand.Mem{Base: regSrc, Disp: j*k.s*vecBytes + i*4}, k.bcast())
 			for o := 0; o < k.ocb; o++ {
 				c.VFMADD231PS(k.wreg(o), k.bcast(), k.acc(j, o))
@@ -438,7 +504,7 @@ func restoreKernel(c *build.Context, k, pad int) {
 		"a block. It computes the restore loop of the package comment with OCB = 1,",
 		fmt.Sprintf("block 8, KW = %d and Pix, ICB, KH >= 1.", k),
 	)
-	prologue(c, r.label)
+	prologue(c, r.label, false)
 	// Only the last block of a call can be odd, so t/2 input columns is
 	// exact wherever the loop goes on.
 	pixelLoop(c, r.label, r.step, r.maxPix, true, r.block,

@@ -47,6 +47,7 @@ func TestOffsetsMatch(t *testing.T) {
 		{"WeiOCB", offWeiOCB, asm.OffWeiOCB}, {"WeiICB", offWeiICB, asm.OffWeiICB},
 		{"WeiRow", offWeiRow, asm.OffWeiRow}, {"DstOCB", offDstOCB, asm.OffDstOCB}, {"ReLU", offReLU, asm.OffReLU},
 		{"Rows", offRows, asm.OffRows}, {"SrcRows", offSrcRows, asm.OffSrcRows}, {"DstRows", offDstRows, asm.OffDstRows},
+		{"EdgeL", offEdgeL, asm.OffEdgeL}, {"EdgeR", offEdgeR, asm.OffEdgeR},
 	} {
 		if c.gen != c.want {
 			t.Errorf("%s: generator uses offset %d, package asm says %d", c.name, c.gen, c.want)
