@@ -51,6 +51,7 @@ type layer struct {
 
 	workspaces freeList[workspace]  // haloed input copies, one per concurrent call
 	plan       atomic.Pointer[plan] // of the last shape run
+	spare      atomic.Pointer[fwd]  // a call record kept for the next call (no lock)
 }
 
 // geom places pass rows and columns in the output and input.
@@ -124,6 +125,8 @@ type fwd struct {
 	hl     int // left halo columns: input column x is sdata column x+hl
 	ws     *workspace
 	copier haloCopy
+
+	prm asm.Params // the calling goroutine's microkernel arguments
 }
 
 // fwdFree recycles call records, so that a Forward call allocates nothing
@@ -162,7 +165,10 @@ const unitsPerThread = 16
 // run computes a whole Forward call on the current thread count.
 func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 	pl := l.planFor(src, dst)
-	f := fwdFree.get()
+	f := l.spare.Swap(nil) // the layer's own record, unless a concurrent call holds it
+	if f == nil {
+		f = fwdFree.get()
+	}
 	*f = fwd{l: l, pl: pl, dst: dst, src: src, res: ep.Residual,
 		sdata: src.Data, sh: src.H, sw: src.W, fused: pl.fused}
 	if ep.ReLU {
@@ -178,7 +184,7 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 		f.ws.prepare(src, pl.hl, pl.hr)
 		f.sdata, f.sw, f.hl = f.ws.data, src.W+pl.hl+pl.hr, pl.hl
 		f.copier = haloCopy{src: src, ws: f.ws}
-		parallel(&f.copier, src.N*src.ChannelBlocks(), n)
+		parallel(&f.copier, src.N*src.ChannelBlocks(), n, &f.prm)
 	}
 	f.groups = ceilDiv(l.ocb, l.maxOCB)
 	f.chunks = 1
@@ -186,12 +192,14 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 	if n > 1 && base < unitsPerThread*n {
 		f.chunks = min(ceilDiv(unitsPerThread*n, base), dst.H)
 	}
-	parallel(f, base*f.chunks, n)
+	parallel(f, base*f.chunks, n, &f.prm)
 	if f.ws != nil {
 		l.workspaces.put(f.ws)
 	}
 	*f = fwd{}
-	fwdFree.put(f)
+	if !l.spare.CompareAndSwap(nil, f) {
+		fwdFree.put(f)
+	}
 }
 
 // plan is what a Forward call derives from its tensors' shapes alone: the

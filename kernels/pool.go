@@ -76,7 +76,6 @@ var pool struct {
 	workers int
 	ch      chan *task
 	free    freeList[task]
-	params  freeList[asm.Params] // for calling goroutines
 }
 
 func init() { pool.ch = make(chan *task, 256) }
@@ -112,11 +111,9 @@ func nextTask() *task {
 }
 
 // parallel runs r's units 0..units-1 on up to n goroutines and returns when
-// all are done.
-func parallel(r unitRunner, units, n int) {
+// all are done; prm is the calling goroutine's argument block.
+func parallel(r unitRunner, units, n int, prm *asm.Params) {
 	n = min(n, units)
-	prm := pool.params.get()
-	defer pool.params.put(prm)
 	if n <= 1 {
 		for u := 0; u < units; u++ {
 			r.runUnit(u, prm)
