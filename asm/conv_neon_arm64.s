@@ -11,12 +11,8 @@ TEXT ·NEONConvO1S1D1(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
-	MOVD   152(R0), R25
 	MOVD   64(R0), R22
 	MOVD   72(R0), R23
 	MOVD   96(R0), R15
@@ -34,6 +30,23 @@ TEXT ·NEONConvO1S1D1(SB), NOSPLIT, $0-8
 	MUL    R22, R26, R26
 	MOVD   120(R0), R21
 	SUB    R26, R21, R21
+	MOVD   ZR, R24
+
+NEONConvO1S1D1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
+	MOVD   184(R0), R26
+	CBZ    R26, NEONConvO1S1D1_noedge
+	SUB    R15, R1
+
+NEONConvO1S1D1_noedge:
 
 NEONConvO1S1D1_loop:
 	CMP    $16, R4
@@ -86,9 +99,22 @@ NEONConvO1S1D1_blk8:
 	VMOV   V1.B16, V13.B16
 	VMOV   V0.B16, V14.B16
 	VMOV   V1.B16, V15.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D1_t8_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D1_t8_notleft:
+	CMP    $8, R4
+	BNE    NEONConvO1S1D1_t8_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D1_t8_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D1_t8_icb:
 	MOVD   R22, R11
@@ -97,6 +123,287 @@ NEONConvO1S1D1_t8_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D1_t8_kw:
+	CBZ    R25, NEONConvO1S1D1_t8_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D1_t8_notfirst
+	TBZ    $0, R25, NEONConvO1S1D1_t8_notfirst
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FMOVQ  160(R5), F21
+	FMOVQ  192(R5), F22
+	FMOVQ  224(R5), F23
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FMOVQ  176(R5), F21
+	FMOVQ  208(R5), F22
+	FMOVQ  240(R5), F23
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+	B      NEONConvO1S1D1_t8_next
+
+NEONConvO1S1D1_t8_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D1_t8_full
+	TBZ    $1, R25, NEONConvO1S1D1_t8_full
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FMOVQ  160(R5), F21
+	FMOVQ  192(R5), F22
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FMOVQ  176(R5), F21
+	FMOVQ  208(R5), F22
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	B      NEONConvO1S1D1_t8_next
+
+NEONConvO1S1D1_t8_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -249,6 +556,8 @@ NEONConvO1S1D1_t8_kw:
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
 	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
 	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+
+NEONConvO1S1D1_t8_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -291,7 +600,8 @@ NEONConvO1S1D1_t8_kw:
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
 NEONConvO1S1D1_t8_relu:
-	CBZ    R25, NEONConvO1S1D1_t8_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D1_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -342,9 +652,22 @@ NEONConvO1S1D1_blk7:
 	VMOV   V1.B16, V11.B16
 	VMOV   V0.B16, V12.B16
 	VMOV   V1.B16, V13.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D1_t7_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D1_t7_notleft:
+	CMP    $7, R4
+	BNE    NEONConvO1S1D1_t7_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D1_t7_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D1_t7_icb:
 	MOVD   R22, R11
@@ -353,6 +676,251 @@ NEONConvO1S1D1_t7_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D1_t7_kw:
+	CBZ    R25, NEONConvO1S1D1_t7_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D1_t7_notfirst
+	TBZ    $0, R25, NEONConvO1S1D1_t7_notfirst
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FMOVQ  160(R5), F21
+	FMOVQ  192(R5), F22
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FMOVQ  176(R5), F21
+	FMOVQ  208(R5), F22
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	B      NEONConvO1S1D1_t7_next
+
+NEONConvO1S1D1_t7_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D1_t7_full
+	TBZ    $1, R25, NEONConvO1S1D1_t7_full
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FMOVQ  160(R5), F21
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FMOVQ  176(R5), F21
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	B      NEONConvO1S1D1_t7_next
+
+NEONConvO1S1D1_t7_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -487,6 +1055,8 @@ NEONConvO1S1D1_t7_kw:
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+
+NEONConvO1S1D1_t7_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -526,7 +1096,8 @@ NEONConvO1S1D1_t7_kw:
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
 NEONConvO1S1D1_t7_relu:
-	CBZ    R25, NEONConvO1S1D1_t7_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D1_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -572,9 +1143,22 @@ NEONConvO1S1D1_blk6:
 	VMOV   V1.B16, V9.B16
 	VMOV   V0.B16, V10.B16
 	VMOV   V1.B16, V11.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D1_t6_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D1_t6_notleft:
+	CMP    $6, R4
+	BNE    NEONConvO1S1D1_t6_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D1_t6_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D1_t6_icb:
 	MOVD   R22, R11
@@ -583,6 +1167,215 @@ NEONConvO1S1D1_t6_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D1_t6_kw:
+	CBZ    R25, NEONConvO1S1D1_t6_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D1_t6_notfirst
+	TBZ    $0, R25, NEONConvO1S1D1_t6_notfirst
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FMOVQ  160(R5), F21
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FMOVQ  176(R5), F21
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	B      NEONConvO1S1D1_t6_next
+
+NEONConvO1S1D1_t6_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D1_t6_full
+	TBZ    $1, R25, NEONConvO1S1D1_t6_full
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	B      NEONConvO1S1D1_t6_next
+
+NEONConvO1S1D1_t6_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -699,6 +1492,8 @@ NEONConvO1S1D1_t6_kw:
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+
+NEONConvO1S1D1_t6_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -735,7 +1530,8 @@ NEONConvO1S1D1_t6_kw:
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
 NEONConvO1S1D1_t6_relu:
-	CBZ    R25, NEONConvO1S1D1_t6_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D1_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -776,9 +1572,22 @@ NEONConvO1S1D1_blk5:
 	VMOV   V1.B16, V7.B16
 	VMOV   V0.B16, V8.B16
 	VMOV   V1.B16, V9.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D1_t5_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D1_t5_notleft:
+	CMP    $5, R4
+	BNE    NEONConvO1S1D1_t5_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D1_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D1_t5_icb:
 	MOVD   R22, R11
@@ -787,6 +1596,179 @@ NEONConvO1S1D1_t5_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D1_t5_kw:
+	CBZ    R25, NEONConvO1S1D1_t5_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D1_t5_notfirst
+	TBZ    $0, R25, NEONConvO1S1D1_t5_notfirst
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	B      NEONConvO1S1D1_t5_next
+
+NEONConvO1S1D1_t5_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D1_t5_full
+	TBZ    $1, R25, NEONConvO1S1D1_t5_full
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	B      NEONConvO1S1D1_t5_next
+
+NEONConvO1S1D1_t5_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -885,6 +1867,8 @@ NEONConvO1S1D1_t5_kw:
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+
+NEONConvO1S1D1_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -918,7 +1902,8 @@ NEONConvO1S1D1_t5_kw:
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
 NEONConvO1S1D1_t5_relu:
-	CBZ    R25, NEONConvO1S1D1_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D1_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -954,9 +1939,22 @@ NEONConvO1S1D1_blk4:
 	VMOV   V1.B16, V5.B16
 	VMOV   V0.B16, V6.B16
 	VMOV   V1.B16, V7.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D1_t4_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D1_t4_notleft:
+	CMP    $4, R4
+	BNE    NEONConvO1S1D1_t4_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D1_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D1_t4_icb:
 	MOVD   R22, R11
@@ -965,6 +1963,143 @@ NEONConvO1S1D1_t4_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D1_t4_kw:
+	CBZ    R25, NEONConvO1S1D1_t4_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D1_t4_notfirst
+	TBZ    $0, R25, NEONConvO1S1D1_t4_notfirst
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	B      NEONConvO1S1D1_t4_next
+
+NEONConvO1S1D1_t4_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D1_t4_full
+	TBZ    $1, R25, NEONConvO1S1D1_t4_full
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	B      NEONConvO1S1D1_t4_next
+
+NEONConvO1S1D1_t4_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -1045,6 +2180,8 @@ NEONConvO1S1D1_t4_kw:
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+
+NEONConvO1S1D1_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -1075,7 +2212,8 @@ NEONConvO1S1D1_t4_kw:
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
 NEONConvO1S1D1_t4_relu:
-	CBZ    R25, NEONConvO1S1D1_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D1_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -1106,9 +2244,22 @@ NEONConvO1S1D1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D1_t3_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D1_t3_notleft:
+	CMP    $3, R4
+	BNE    NEONConvO1S1D1_t3_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D1_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D1_t3_icb:
 	MOVD   R22, R11
@@ -1117,6 +2268,107 @@ NEONConvO1S1D1_t3_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D1_t3_kw:
+	CBZ    R25, NEONConvO1S1D1_t3_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D1_t3_notfirst
+	TBZ    $0, R25, NEONConvO1S1D1_t3_notfirst
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	B      NEONConvO1S1D1_t3_next
+
+NEONConvO1S1D1_t3_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D1_t3_full
+	TBZ    $1, R25, NEONConvO1S1D1_t3_full
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	B      NEONConvO1S1D1_t3_next
+
+NEONConvO1S1D1_t3_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -1179,6 +2431,8 @@ NEONConvO1S1D1_t3_kw:
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+
+NEONConvO1S1D1_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -1206,7 +2460,8 @@ NEONConvO1S1D1_t3_kw:
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
 NEONConvO1S1D1_t3_relu:
-	CBZ    R25, NEONConvO1S1D1_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D1_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -1232,9 +2487,22 @@ NEONConvO1S1D1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D1_t2_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D1_t2_notleft:
+	CMP    $2, R4
+	BNE    NEONConvO1S1D1_t2_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D1_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D1_t2_icb:
 	MOVD   R22, R11
@@ -1243,6 +2511,71 @@ NEONConvO1S1D1_t2_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D1_t2_kw:
+	CBZ    R25, NEONConvO1S1D1_t2_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D1_t2_notfirst
+	TBZ    $0, R25, NEONConvO1S1D1_t2_notfirst
+	FMOVQ  32(R5), F17
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	FMOVQ  48(R5), F17
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	B      NEONConvO1S1D1_t2_next
+
+NEONConvO1S1D1_t2_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D1_t2_full
+	TBZ    $1, R25, NEONConvO1S1D1_t2_full
+	FMOVQ  (R5), F16
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	FMOVQ  16(R5), F16
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	B      NEONConvO1S1D1_t2_next
+
+NEONConvO1S1D1_t2_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -1287,6 +2620,8 @@ NEONConvO1S1D1_t2_kw:
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+
+NEONConvO1S1D1_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -1311,7 +2646,8 @@ NEONConvO1S1D1_t2_kw:
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
 NEONConvO1S1D1_t2_relu:
-	CBZ    R25, NEONConvO1S1D1_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D1_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -1332,9 +2668,22 @@ NEONConvO1S1D1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D1_t1_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D1_t1_notleft:
+	CMP    $1, R4
+	BNE    NEONConvO1S1D1_t1_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D1_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D1_t1_icb:
 	MOVD   R22, R11
@@ -1343,6 +2692,19 @@ NEONConvO1S1D1_t1_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D1_t1_kw:
+	CBZ    R25, NEONConvO1S1D1_t1_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D1_t1_notfirst
+	TBZ    $0, R25, NEONConvO1S1D1_t1_notfirst
+	B      NEONConvO1S1D1_t1_next
+
+NEONConvO1S1D1_t1_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D1_t1_full
+	TBZ    $1, R25, NEONConvO1S1D1_t1_full
+	B      NEONConvO1S1D1_t1_next
+
+NEONConvO1S1D1_t1_full:
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -1369,6 +2731,8 @@ NEONConvO1S1D1_t1_kw:
 	FLDPQ  224(R6), (F24, F25)
 	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+
+NEONConvO1S1D1_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -1390,7 +2754,8 @@ NEONConvO1S1D1_t1_kw:
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
 NEONConvO1S1D1_t1_relu:
-	CBZ    R25, NEONConvO1S1D1_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D1_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -1404,6 +2769,10 @@ NEONConvO1S1D1_t1_store:
 	B      NEONConvO1S1D1_loop
 
 NEONConvO1S1D1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConvO1S1D1_row
 	RET
 
 // func NEONConvO1S1D2(p *Params)
@@ -1413,12 +2782,8 @@ TEXT ·NEONConvO1S1D2(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
-	MOVD   152(R0), R25
 	MOVD   64(R0), R22
 	MOVD   72(R0), R23
 	MOVD   96(R0), R15
@@ -1436,6 +2801,23 @@ TEXT ·NEONConvO1S1D2(SB), NOSPLIT, $0-8
 	MUL    R22, R26, R26
 	MOVD   120(R0), R21
 	SUB    R26, R21, R21
+	MOVD   ZR, R24
+
+NEONConvO1S1D2_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
+	MOVD   184(R0), R26
+	CBZ    R26, NEONConvO1S1D2_noedge
+	SUB    R15, R1
+
+NEONConvO1S1D2_noedge:
 
 NEONConvO1S1D2_loop:
 	CMP    $16, R4
@@ -1488,9 +2870,22 @@ NEONConvO1S1D2_blk8:
 	VMOV   V1.B16, V13.B16
 	VMOV   V0.B16, V14.B16
 	VMOV   V1.B16, V15.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D2_t8_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D2_t8_notleft:
+	CMP    $8, R4
+	BNE    NEONConvO1S1D2_t8_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D2_t8_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D2_t8_icb:
 	MOVD   R22, R11
@@ -1499,6 +2894,287 @@ NEONConvO1S1D2_t8_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D2_t8_kw:
+	CBZ    R25, NEONConvO1S1D2_t8_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D2_t8_notfirst
+	TBZ    $0, R25, NEONConvO1S1D2_t8_notfirst
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FMOVQ  160(R5), F21
+	FMOVQ  192(R5), F22
+	FMOVQ  224(R5), F23
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FMOVQ  176(R5), F21
+	FMOVQ  208(R5), F22
+	FMOVQ  240(R5), F23
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+	B      NEONConvO1S1D2_t8_next
+
+NEONConvO1S1D2_t8_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D2_t8_full
+	TBZ    $1, R25, NEONConvO1S1D2_t8_full
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FMOVQ  160(R5), F21
+	FMOVQ  192(R5), F22
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FMOVQ  176(R5), F21
+	FMOVQ  208(R5), F22
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	B      NEONConvO1S1D2_t8_next
+
+NEONConvO1S1D2_t8_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -1651,6 +3327,8 @@ NEONConvO1S1D2_t8_kw:
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
 	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
 	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+
+NEONConvO1S1D2_t8_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -1693,7 +3371,8 @@ NEONConvO1S1D2_t8_kw:
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
 NEONConvO1S1D2_t8_relu:
-	CBZ    R25, NEONConvO1S1D2_t8_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D2_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -1744,9 +3423,22 @@ NEONConvO1S1D2_blk7:
 	VMOV   V1.B16, V11.B16
 	VMOV   V0.B16, V12.B16
 	VMOV   V1.B16, V13.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D2_t7_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D2_t7_notleft:
+	CMP    $7, R4
+	BNE    NEONConvO1S1D2_t7_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D2_t7_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D2_t7_icb:
 	MOVD   R22, R11
@@ -1755,6 +3447,251 @@ NEONConvO1S1D2_t7_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D2_t7_kw:
+	CBZ    R25, NEONConvO1S1D2_t7_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D2_t7_notfirst
+	TBZ    $0, R25, NEONConvO1S1D2_t7_notfirst
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FMOVQ  160(R5), F21
+	FMOVQ  192(R5), F22
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FMOVQ  176(R5), F21
+	FMOVQ  208(R5), F22
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	B      NEONConvO1S1D2_t7_next
+
+NEONConvO1S1D2_t7_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D2_t7_full
+	TBZ    $1, R25, NEONConvO1S1D2_t7_full
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FMOVQ  160(R5), F21
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FMOVQ  176(R5), F21
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	B      NEONConvO1S1D2_t7_next
+
+NEONConvO1S1D2_t7_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -1889,6 +3826,8 @@ NEONConvO1S1D2_t7_kw:
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+
+NEONConvO1S1D2_t7_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -1928,7 +3867,8 @@ NEONConvO1S1D2_t7_kw:
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
 NEONConvO1S1D2_t7_relu:
-	CBZ    R25, NEONConvO1S1D2_t7_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D2_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -1974,9 +3914,22 @@ NEONConvO1S1D2_blk6:
 	VMOV   V1.B16, V9.B16
 	VMOV   V0.B16, V10.B16
 	VMOV   V1.B16, V11.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D2_t6_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D2_t6_notleft:
+	CMP    $6, R4
+	BNE    NEONConvO1S1D2_t6_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D2_t6_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D2_t6_icb:
 	MOVD   R22, R11
@@ -1985,6 +3938,215 @@ NEONConvO1S1D2_t6_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D2_t6_kw:
+	CBZ    R25, NEONConvO1S1D2_t6_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D2_t6_notfirst
+	TBZ    $0, R25, NEONConvO1S1D2_t6_notfirst
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FMOVQ  160(R5), F21
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FMOVQ  176(R5), F21
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	B      NEONConvO1S1D2_t6_next
+
+NEONConvO1S1D2_t6_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D2_t6_full
+	TBZ    $1, R25, NEONConvO1S1D2_t6_full
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	B      NEONConvO1S1D2_t6_next
+
+NEONConvO1S1D2_t6_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -2101,6 +4263,8 @@ NEONConvO1S1D2_t6_kw:
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+
+NEONConvO1S1D2_t6_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -2137,7 +4301,8 @@ NEONConvO1S1D2_t6_kw:
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
 NEONConvO1S1D2_t6_relu:
-	CBZ    R25, NEONConvO1S1D2_t6_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D2_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -2178,9 +4343,22 @@ NEONConvO1S1D2_blk5:
 	VMOV   V1.B16, V7.B16
 	VMOV   V0.B16, V8.B16
 	VMOV   V1.B16, V9.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D2_t5_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D2_t5_notleft:
+	CMP    $5, R4
+	BNE    NEONConvO1S1D2_t5_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D2_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D2_t5_icb:
 	MOVD   R22, R11
@@ -2189,6 +4367,179 @@ NEONConvO1S1D2_t5_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D2_t5_kw:
+	CBZ    R25, NEONConvO1S1D2_t5_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D2_t5_notfirst
+	TBZ    $0, R25, NEONConvO1S1D2_t5_notfirst
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FMOVQ  128(R5), F20
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FMOVQ  144(R5), F20
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	B      NEONConvO1S1D2_t5_next
+
+NEONConvO1S1D2_t5_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D2_t5_full
+	TBZ    $1, R25, NEONConvO1S1D2_t5_full
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	B      NEONConvO1S1D2_t5_next
+
+NEONConvO1S1D2_t5_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -2287,6 +4638,8 @@ NEONConvO1S1D2_t5_kw:
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+
+NEONConvO1S1D2_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -2320,7 +4673,8 @@ NEONConvO1S1D2_t5_kw:
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
 NEONConvO1S1D2_t5_relu:
-	CBZ    R25, NEONConvO1S1D2_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D2_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -2356,9 +4710,22 @@ NEONConvO1S1D2_blk4:
 	VMOV   V1.B16, V5.B16
 	VMOV   V0.B16, V6.B16
 	VMOV   V1.B16, V7.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D2_t4_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D2_t4_notleft:
+	CMP    $4, R4
+	BNE    NEONConvO1S1D2_t4_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D2_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D2_t4_icb:
 	MOVD   R22, R11
@@ -2367,6 +4734,143 @@ NEONConvO1S1D2_t4_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D2_t4_kw:
+	CBZ    R25, NEONConvO1S1D2_t4_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D2_t4_notfirst
+	TBZ    $0, R25, NEONConvO1S1D2_t4_notfirst
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FMOVQ  96(R5), F19
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FMOVQ  112(R5), F19
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	B      NEONConvO1S1D2_t4_next
+
+NEONConvO1S1D2_t4_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D2_t4_full
+	TBZ    $1, R25, NEONConvO1S1D2_t4_full
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	B      NEONConvO1S1D2_t4_next
+
+NEONConvO1S1D2_t4_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -2447,6 +4951,8 @@ NEONConvO1S1D2_t4_kw:
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+
+NEONConvO1S1D2_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -2477,7 +4983,8 @@ NEONConvO1S1D2_t4_kw:
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
 NEONConvO1S1D2_t4_relu:
-	CBZ    R25, NEONConvO1S1D2_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D2_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -2508,9 +5015,22 @@ NEONConvO1S1D2_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D2_t3_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D2_t3_notleft:
+	CMP    $3, R4
+	BNE    NEONConvO1S1D2_t3_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D2_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D2_t3_icb:
 	MOVD   R22, R11
@@ -2519,6 +5039,107 @@ NEONConvO1S1D2_t3_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D2_t3_kw:
+	CBZ    R25, NEONConvO1S1D2_t3_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D2_t3_notfirst
+	TBZ    $0, R25, NEONConvO1S1D2_t3_notfirst
+	FMOVQ  32(R5), F17
+	FMOVQ  64(R5), F18
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	FMOVQ  48(R5), F17
+	FMOVQ  80(R5), F18
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	B      NEONConvO1S1D2_t3_next
+
+NEONConvO1S1D2_t3_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D2_t3_full
+	TBZ    $1, R25, NEONConvO1S1D2_t3_full
+	FMOVQ  (R5), F16
+	FMOVQ  32(R5), F17
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  48(R5), F17
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	B      NEONConvO1S1D2_t3_next
+
+NEONConvO1S1D2_t3_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -2581,6 +5202,8 @@ NEONConvO1S1D2_t3_kw:
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+
+NEONConvO1S1D2_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -2608,7 +5231,8 @@ NEONConvO1S1D2_t3_kw:
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
 NEONConvO1S1D2_t3_relu:
-	CBZ    R25, NEONConvO1S1D2_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D2_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -2634,9 +5258,22 @@ NEONConvO1S1D2_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D2_t2_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D2_t2_notleft:
+	CMP    $2, R4
+	BNE    NEONConvO1S1D2_t2_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D2_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D2_t2_icb:
 	MOVD   R22, R11
@@ -2645,6 +5282,71 @@ NEONConvO1S1D2_t2_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D2_t2_kw:
+	CBZ    R25, NEONConvO1S1D2_t2_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D2_t2_notfirst
+	TBZ    $0, R25, NEONConvO1S1D2_t2_notfirst
+	FMOVQ  32(R5), F17
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	FMOVQ  48(R5), F17
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	B      NEONConvO1S1D2_t2_next
+
+NEONConvO1S1D2_t2_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D2_t2_full
+	TBZ    $1, R25, NEONConvO1S1D2_t2_full
+	FMOVQ  (R5), F16
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	FMOVQ  16(R5), F16
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	B      NEONConvO1S1D2_t2_next
+
+NEONConvO1S1D2_t2_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -2689,6 +5391,8 @@ NEONConvO1S1D2_t2_kw:
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+
+NEONConvO1S1D2_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -2713,7 +5417,8 @@ NEONConvO1S1D2_t2_kw:
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
 NEONConvO1S1D2_t2_relu:
-	CBZ    R25, NEONConvO1S1D2_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D2_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -2734,9 +5439,22 @@ NEONConvO1S1D2_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S1D2_t1_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S1D2_t1_notleft:
+	CMP    $1, R4
+	BNE    NEONConvO1S1D2_t1_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S1D2_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S1D2_t1_icb:
 	MOVD   R22, R11
@@ -2745,6 +5463,19 @@ NEONConvO1S1D2_t1_kh:
 	MOVD   R23, R12
 
 NEONConvO1S1D2_t1_kw:
+	CBZ    R25, NEONConvO1S1D2_t1_full
+	CMP    R23, R12
+	BNE    NEONConvO1S1D2_t1_notfirst
+	TBZ    $0, R25, NEONConvO1S1D2_t1_notfirst
+	B      NEONConvO1S1D2_t1_next
+
+NEONConvO1S1D2_t1_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S1D2_t1_full
+	TBZ    $1, R25, NEONConvO1S1D2_t1_full
+	B      NEONConvO1S1D2_t1_next
+
+NEONConvO1S1D2_t1_full:
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -2771,6 +5502,8 @@ NEONConvO1S1D2_t1_kw:
 	FLDPQ  224(R6), (F24, F25)
 	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+
+NEONConvO1S1D2_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -2792,7 +5525,8 @@ NEONConvO1S1D2_t1_kw:
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
 NEONConvO1S1D2_t1_relu:
-	CBZ    R25, NEONConvO1S1D2_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S1D2_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -2806,6 +5540,10 @@ NEONConvO1S1D2_t1_store:
 	B      NEONConvO1S1D2_loop
 
 NEONConvO1S1D2_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConvO1S1D2_row
 	RET
 
 // func NEONConvO1S2D1(p *Params)
@@ -2815,12 +5553,8 @@ TEXT ·NEONConvO1S2D1(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
-	MOVD   152(R0), R25
 	MOVD   64(R0), R22
 	MOVD   72(R0), R23
 	MOVD   96(R0), R15
@@ -2838,6 +5572,23 @@ TEXT ·NEONConvO1S2D1(SB), NOSPLIT, $0-8
 	MUL    R22, R26, R26
 	MOVD   120(R0), R21
 	SUB    R26, R21, R21
+	MOVD   ZR, R24
+
+NEONConvO1S2D1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
+	MOVD   184(R0), R26
+	CBZ    R26, NEONConvO1S2D1_noedge
+	SUB    R15, R1
+
+NEONConvO1S2D1_noedge:
 
 NEONConvO1S2D1_loop:
 	CMP    $16, R4
@@ -2890,9 +5641,22 @@ NEONConvO1S2D1_blk8:
 	VMOV   V1.B16, V13.B16
 	VMOV   V0.B16, V14.B16
 	VMOV   V1.B16, V15.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S2D1_t8_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S2D1_t8_notleft:
+	CMP    $8, R4
+	BNE    NEONConvO1S2D1_t8_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S2D1_t8_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S2D1_t8_icb:
 	MOVD   R22, R11
@@ -2901,6 +5665,287 @@ NEONConvO1S2D1_t8_kh:
 	MOVD   R23, R12
 
 NEONConvO1S2D1_t8_kw:
+	CBZ    R25, NEONConvO1S2D1_t8_full
+	CMP    R23, R12
+	BNE    NEONConvO1S2D1_t8_notfirst
+	TBZ    $0, R25, NEONConvO1S2D1_t8_notfirst
+	FMOVQ  64(R5), F17
+	FMOVQ  128(R5), F18
+	FMOVQ  192(R5), F19
+	FMOVQ  256(R5), F20
+	FMOVQ  320(R5), F21
+	FMOVQ  384(R5), F22
+	FMOVQ  448(R5), F23
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+	FMOVQ  80(R5), F17
+	FMOVQ  144(R5), F18
+	FMOVQ  208(R5), F19
+	FMOVQ  272(R5), F20
+	FMOVQ  336(R5), F21
+	FMOVQ  400(R5), F22
+	FMOVQ  464(R5), F23
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+	B      NEONConvO1S2D1_t8_next
+
+NEONConvO1S2D1_t8_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S2D1_t8_full
+	TBZ    $1, R25, NEONConvO1S2D1_t8_full
+	FMOVQ  (R5), F16
+	FMOVQ  64(R5), F17
+	FMOVQ  128(R5), F18
+	FMOVQ  192(R5), F19
+	FMOVQ  256(R5), F20
+	FMOVQ  320(R5), F21
+	FMOVQ  384(R5), F22
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  80(R5), F17
+	FMOVQ  144(R5), F18
+	FMOVQ  208(R5), F19
+	FMOVQ  272(R5), F20
+	FMOVQ  336(R5), F21
+	FMOVQ  400(R5), F22
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	B      NEONConvO1S2D1_t8_next
+
+NEONConvO1S2D1_t8_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -3053,6 +6098,8 @@ NEONConvO1S2D1_t8_kw:
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
 	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
 	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+
+NEONConvO1S2D1_t8_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -3095,7 +6142,8 @@ NEONConvO1S2D1_t8_kw:
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
 NEONConvO1S2D1_t8_relu:
-	CBZ    R25, NEONConvO1S2D1_t8_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S2D1_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -3146,9 +6194,22 @@ NEONConvO1S2D1_blk7:
 	VMOV   V1.B16, V11.B16
 	VMOV   V0.B16, V12.B16
 	VMOV   V1.B16, V13.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S2D1_t7_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S2D1_t7_notleft:
+	CMP    $7, R4
+	BNE    NEONConvO1S2D1_t7_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S2D1_t7_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S2D1_t7_icb:
 	MOVD   R22, R11
@@ -3157,6 +6218,251 @@ NEONConvO1S2D1_t7_kh:
 	MOVD   R23, R12
 
 NEONConvO1S2D1_t7_kw:
+	CBZ    R25, NEONConvO1S2D1_t7_full
+	CMP    R23, R12
+	BNE    NEONConvO1S2D1_t7_notfirst
+	TBZ    $0, R25, NEONConvO1S2D1_t7_notfirst
+	FMOVQ  64(R5), F17
+	FMOVQ  128(R5), F18
+	FMOVQ  192(R5), F19
+	FMOVQ  256(R5), F20
+	FMOVQ  320(R5), F21
+	FMOVQ  384(R5), F22
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	FMOVQ  80(R5), F17
+	FMOVQ  144(R5), F18
+	FMOVQ  208(R5), F19
+	FMOVQ  272(R5), F20
+	FMOVQ  336(R5), F21
+	FMOVQ  400(R5), F22
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	B      NEONConvO1S2D1_t7_next
+
+NEONConvO1S2D1_t7_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S2D1_t7_full
+	TBZ    $1, R25, NEONConvO1S2D1_t7_full
+	FMOVQ  (R5), F16
+	FMOVQ  64(R5), F17
+	FMOVQ  128(R5), F18
+	FMOVQ  192(R5), F19
+	FMOVQ  256(R5), F20
+	FMOVQ  320(R5), F21
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  80(R5), F17
+	FMOVQ  144(R5), F18
+	FMOVQ  208(R5), F19
+	FMOVQ  272(R5), F20
+	FMOVQ  336(R5), F21
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	B      NEONConvO1S2D1_t7_next
+
+NEONConvO1S2D1_t7_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -3291,6 +6597,8 @@ NEONConvO1S2D1_t7_kw:
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+
+NEONConvO1S2D1_t7_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -3330,7 +6638,8 @@ NEONConvO1S2D1_t7_kw:
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
 NEONConvO1S2D1_t7_relu:
-	CBZ    R25, NEONConvO1S2D1_t7_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S2D1_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -3376,9 +6685,22 @@ NEONConvO1S2D1_blk6:
 	VMOV   V1.B16, V9.B16
 	VMOV   V0.B16, V10.B16
 	VMOV   V1.B16, V11.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S2D1_t6_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S2D1_t6_notleft:
+	CMP    $6, R4
+	BNE    NEONConvO1S2D1_t6_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S2D1_t6_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S2D1_t6_icb:
 	MOVD   R22, R11
@@ -3387,6 +6709,215 @@ NEONConvO1S2D1_t6_kh:
 	MOVD   R23, R12
 
 NEONConvO1S2D1_t6_kw:
+	CBZ    R25, NEONConvO1S2D1_t6_full
+	CMP    R23, R12
+	BNE    NEONConvO1S2D1_t6_notfirst
+	TBZ    $0, R25, NEONConvO1S2D1_t6_notfirst
+	FMOVQ  64(R5), F17
+	FMOVQ  128(R5), F18
+	FMOVQ  192(R5), F19
+	FMOVQ  256(R5), F20
+	FMOVQ  320(R5), F21
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	FMOVQ  80(R5), F17
+	FMOVQ  144(R5), F18
+	FMOVQ  208(R5), F19
+	FMOVQ  272(R5), F20
+	FMOVQ  336(R5), F21
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	B      NEONConvO1S2D1_t6_next
+
+NEONConvO1S2D1_t6_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S2D1_t6_full
+	TBZ    $1, R25, NEONConvO1S2D1_t6_full
+	FMOVQ  (R5), F16
+	FMOVQ  64(R5), F17
+	FMOVQ  128(R5), F18
+	FMOVQ  192(R5), F19
+	FMOVQ  256(R5), F20
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  80(R5), F17
+	FMOVQ  144(R5), F18
+	FMOVQ  208(R5), F19
+	FMOVQ  272(R5), F20
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	B      NEONConvO1S2D1_t6_next
+
+NEONConvO1S2D1_t6_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -3503,6 +7034,8 @@ NEONConvO1S2D1_t6_kw:
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+
+NEONConvO1S2D1_t6_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -3539,7 +7072,8 @@ NEONConvO1S2D1_t6_kw:
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
 NEONConvO1S2D1_t6_relu:
-	CBZ    R25, NEONConvO1S2D1_t6_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S2D1_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -3580,9 +7114,22 @@ NEONConvO1S2D1_blk5:
 	VMOV   V1.B16, V7.B16
 	VMOV   V0.B16, V8.B16
 	VMOV   V1.B16, V9.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S2D1_t5_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S2D1_t5_notleft:
+	CMP    $5, R4
+	BNE    NEONConvO1S2D1_t5_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S2D1_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S2D1_t5_icb:
 	MOVD   R22, R11
@@ -3591,6 +7138,179 @@ NEONConvO1S2D1_t5_kh:
 	MOVD   R23, R12
 
 NEONConvO1S2D1_t5_kw:
+	CBZ    R25, NEONConvO1S2D1_t5_full
+	CMP    R23, R12
+	BNE    NEONConvO1S2D1_t5_notfirst
+	TBZ    $0, R25, NEONConvO1S2D1_t5_notfirst
+	FMOVQ  64(R5), F17
+	FMOVQ  128(R5), F18
+	FMOVQ  192(R5), F19
+	FMOVQ  256(R5), F20
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	FMOVQ  80(R5), F17
+	FMOVQ  144(R5), F18
+	FMOVQ  208(R5), F19
+	FMOVQ  272(R5), F20
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	B      NEONConvO1S2D1_t5_next
+
+NEONConvO1S2D1_t5_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S2D1_t5_full
+	TBZ    $1, R25, NEONConvO1S2D1_t5_full
+	FMOVQ  (R5), F16
+	FMOVQ  64(R5), F17
+	FMOVQ  128(R5), F18
+	FMOVQ  192(R5), F19
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  80(R5), F17
+	FMOVQ  144(R5), F18
+	FMOVQ  208(R5), F19
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	B      NEONConvO1S2D1_t5_next
+
+NEONConvO1S2D1_t5_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -3689,6 +7409,8 @@ NEONConvO1S2D1_t5_kw:
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+
+NEONConvO1S2D1_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -3722,7 +7444,8 @@ NEONConvO1S2D1_t5_kw:
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
 NEONConvO1S2D1_t5_relu:
-	CBZ    R25, NEONConvO1S2D1_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S2D1_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -3758,9 +7481,22 @@ NEONConvO1S2D1_blk4:
 	VMOV   V1.B16, V5.B16
 	VMOV   V0.B16, V6.B16
 	VMOV   V1.B16, V7.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S2D1_t4_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S2D1_t4_notleft:
+	CMP    $4, R4
+	BNE    NEONConvO1S2D1_t4_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S2D1_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S2D1_t4_icb:
 	MOVD   R22, R11
@@ -3769,6 +7505,143 @@ NEONConvO1S2D1_t4_kh:
 	MOVD   R23, R12
 
 NEONConvO1S2D1_t4_kw:
+	CBZ    R25, NEONConvO1S2D1_t4_full
+	CMP    R23, R12
+	BNE    NEONConvO1S2D1_t4_notfirst
+	TBZ    $0, R25, NEONConvO1S2D1_t4_notfirst
+	FMOVQ  64(R5), F17
+	FMOVQ  128(R5), F18
+	FMOVQ  192(R5), F19
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	FMOVQ  80(R5), F17
+	FMOVQ  144(R5), F18
+	FMOVQ  208(R5), F19
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	B      NEONConvO1S2D1_t4_next
+
+NEONConvO1S2D1_t4_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S2D1_t4_full
+	TBZ    $1, R25, NEONConvO1S2D1_t4_full
+	FMOVQ  (R5), F16
+	FMOVQ  64(R5), F17
+	FMOVQ  128(R5), F18
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  80(R5), F17
+	FMOVQ  144(R5), F18
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	B      NEONConvO1S2D1_t4_next
+
+NEONConvO1S2D1_t4_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -3849,6 +7722,8 @@ NEONConvO1S2D1_t4_kw:
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+
+NEONConvO1S2D1_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -3879,7 +7754,8 @@ NEONConvO1S2D1_t4_kw:
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
 NEONConvO1S2D1_t4_relu:
-	CBZ    R25, NEONConvO1S2D1_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S2D1_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -3910,9 +7786,22 @@ NEONConvO1S2D1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S2D1_t3_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S2D1_t3_notleft:
+	CMP    $3, R4
+	BNE    NEONConvO1S2D1_t3_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S2D1_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S2D1_t3_icb:
 	MOVD   R22, R11
@@ -3921,6 +7810,107 @@ NEONConvO1S2D1_t3_kh:
 	MOVD   R23, R12
 
 NEONConvO1S2D1_t3_kw:
+	CBZ    R25, NEONConvO1S2D1_t3_full
+	CMP    R23, R12
+	BNE    NEONConvO1S2D1_t3_notfirst
+	TBZ    $0, R25, NEONConvO1S2D1_t3_notfirst
+	FMOVQ  64(R5), F17
+	FMOVQ  128(R5), F18
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	FMOVQ  80(R5), F17
+	FMOVQ  144(R5), F18
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	B      NEONConvO1S2D1_t3_next
+
+NEONConvO1S2D1_t3_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S2D1_t3_full
+	TBZ    $1, R25, NEONConvO1S2D1_t3_full
+	FMOVQ  (R5), F16
+	FMOVQ  64(R5), F17
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  80(R5), F17
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	B      NEONConvO1S2D1_t3_next
+
+NEONConvO1S2D1_t3_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -3983,6 +7973,8 @@ NEONConvO1S2D1_t3_kw:
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+
+NEONConvO1S2D1_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -4010,7 +8002,8 @@ NEONConvO1S2D1_t3_kw:
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
 NEONConvO1S2D1_t3_relu:
-	CBZ    R25, NEONConvO1S2D1_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S2D1_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -4036,9 +8029,22 @@ NEONConvO1S2D1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S2D1_t2_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S2D1_t2_notleft:
+	CMP    $2, R4
+	BNE    NEONConvO1S2D1_t2_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S2D1_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S2D1_t2_icb:
 	MOVD   R22, R11
@@ -4047,6 +8053,71 @@ NEONConvO1S2D1_t2_kh:
 	MOVD   R23, R12
 
 NEONConvO1S2D1_t2_kw:
+	CBZ    R25, NEONConvO1S2D1_t2_full
+	CMP    R23, R12
+	BNE    NEONConvO1S2D1_t2_notfirst
+	TBZ    $0, R25, NEONConvO1S2D1_t2_notfirst
+	FMOVQ  64(R5), F17
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	FMOVQ  80(R5), F17
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	B      NEONConvO1S2D1_t2_next
+
+NEONConvO1S2D1_t2_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S2D1_t2_full
+	TBZ    $1, R25, NEONConvO1S2D1_t2_full
+	FMOVQ  (R5), F16
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	FMOVQ  16(R5), F16
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	B      NEONConvO1S2D1_t2_next
+
+NEONConvO1S2D1_t2_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -4091,6 +8162,8 @@ NEONConvO1S2D1_t2_kw:
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+
+NEONConvO1S2D1_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -4115,7 +8188,8 @@ NEONConvO1S2D1_t2_kw:
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
 NEONConvO1S2D1_t2_relu:
-	CBZ    R25, NEONConvO1S2D1_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S2D1_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -4136,9 +8210,22 @@ NEONConvO1S2D1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S2D1_t1_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S2D1_t1_notleft:
+	CMP    $1, R4
+	BNE    NEONConvO1S2D1_t1_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S2D1_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO1S2D1_t1_icb:
 	MOVD   R22, R11
@@ -4147,6 +8234,19 @@ NEONConvO1S2D1_t1_kh:
 	MOVD   R23, R12
 
 NEONConvO1S2D1_t1_kw:
+	CBZ    R25, NEONConvO1S2D1_t1_full
+	CMP    R23, R12
+	BNE    NEONConvO1S2D1_t1_notfirst
+	TBZ    $0, R25, NEONConvO1S2D1_t1_notfirst
+	B      NEONConvO1S2D1_t1_next
+
+NEONConvO1S2D1_t1_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S2D1_t1_full
+	TBZ    $1, R25, NEONConvO1S2D1_t1_full
+	B      NEONConvO1S2D1_t1_next
+
+NEONConvO1S2D1_t1_full:
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -4173,6 +8273,8 @@ NEONConvO1S2D1_t1_kw:
 	FLDPQ  224(R6), (F24, F25)
 	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+
+NEONConvO1S2D1_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
@@ -4194,7 +8296,8 @@ NEONConvO1S2D1_t1_kw:
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
 NEONConvO1S2D1_t1_relu:
-	CBZ    R25, NEONConvO1S2D1_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S2D1_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -4208,6 +8311,10 @@ NEONConvO1S2D1_t1_store:
 	B      NEONConvO1S2D1_loop
 
 NEONConvO1S2D1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConvO1S2D1_row
 	RET
 
 // func NEONConvO2S1D1(p *Params)
@@ -4217,12 +8324,8 @@ TEXT ·NEONConvO2S1D1(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
-	MOVD   152(R0), R25
 	MOVD   64(R0), R22
 	MOVD   72(R0), R23
 	MOVD   96(R0), R15
@@ -4240,6 +8343,23 @@ TEXT ·NEONConvO2S1D1(SB), NOSPLIT, $0-8
 	MUL    R22, R26, R26
 	MOVD   120(R0), R21
 	SUB    R26, R21, R21
+	MOVD   ZR, R24
+
+NEONConvO2S1D1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
+	MOVD   184(R0), R26
+	CBZ    R26, NEONConvO2S1D1_noedge
+	SUB    R15, R1
+
+NEONConvO2S1D1_noedge:
 
 NEONConvO2S1D1_loop:
 	CMP    $10, R4
@@ -4289,10 +8409,23 @@ NEONConvO2S1D1_blk5:
 	VMOV   V11.B16, V17.B16
 	VMOV   V10.B16, V18.B16
 	VMOV   V11.B16, V19.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S1D1_t5_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S1D1_t5_notleft:
+	CMP    $5, R4
+	BNE    NEONConvO2S1D1_t5_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S1D1_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S1D1_t5_icb:
 	MOVD   R22, R11
@@ -4301,6 +8434,323 @@ NEONConvO2S1D1_t5_kh:
 	MOVD   R23, R12
 
 NEONConvO2S1D1_t5_kw:
+	CBZ    R25, NEONConvO2S1D1_t5_full
+	CMP    R23, R12
+	BNE    NEONConvO2S1D1_t5_notfirst
+	TBZ    $0, R25, NEONConvO2S1D1_t5_notfirst
+	FMOVQ  32(R5), F21
+	FMOVQ  64(R5), F22
+	FMOVQ  96(R5), F23
+	FMOVQ  128(R5), F24
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	WORD   $0x4f981328 // fmla v8.4s, v25.4s, v24.s[0]
+	WORD   $0x4f981349 // fmla v9.4s, v26.4s, v24.s[0]
+	WORD   $0x4f981372 // fmla v18.4s, v27.4s, v24.s[0]
+	WORD   $0x4f981393 // fmla v19.4s, v28.4s, v24.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81328 // fmla v8.4s, v25.4s, v24.s[1]
+	WORD   $0x4fb81349 // fmla v9.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb81372 // fmla v18.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81393 // fmla v19.4s, v28.4s, v24.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b28 // fmla v8.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b49 // fmla v9.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b72 // fmla v18.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b93 // fmla v19.4s, v28.4s, v24.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b28 // fmla v8.4s, v25.4s, v24.s[3]
+	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+	FMOVQ  48(R5), F21
+	FMOVQ  80(R5), F22
+	FMOVQ  112(R5), F23
+	FMOVQ  144(R5), F24
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	WORD   $0x4f981328 // fmla v8.4s, v25.4s, v24.s[0]
+	WORD   $0x4f981349 // fmla v9.4s, v26.4s, v24.s[0]
+	WORD   $0x4f981372 // fmla v18.4s, v27.4s, v24.s[0]
+	WORD   $0x4f981393 // fmla v19.4s, v28.4s, v24.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81328 // fmla v8.4s, v25.4s, v24.s[1]
+	WORD   $0x4fb81349 // fmla v9.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb81372 // fmla v18.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81393 // fmla v19.4s, v28.4s, v24.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b28 // fmla v8.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b49 // fmla v9.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b72 // fmla v18.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b93 // fmla v19.4s, v28.4s, v24.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b28 // fmla v8.4s, v25.4s, v24.s[3]
+	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+	B      NEONConvO2S1D1_t5_next
+
+NEONConvO2S1D1_t5_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S1D1_t5_full
+	TBZ    $1, R25, NEONConvO2S1D1_t5_full
+	FMOVQ  (R5), F20
+	FMOVQ  32(R5), F21
+	FMOVQ  64(R5), F22
+	FMOVQ  96(R5), F23
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  48(R5), F21
+	FMOVQ  80(R5), F22
+	FMOVQ  112(R5), F23
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	B      NEONConvO2S1D1_t5_next
+
+NEONConvO2S1D1_t5_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -4487,6 +8937,8 @@ NEONConvO2S1D1_t5_kw:
 	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
 	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
 	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+
+NEONConvO2S1D1_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -4539,7 +8991,8 @@ NEONConvO2S1D1_t5_kw:
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
 NEONConvO2S1D1_t5_relu:
-	CBZ    R25, NEONConvO2S1D1_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S1D1_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -4598,10 +9051,23 @@ NEONConvO2S1D1_blk4:
 	VMOV   V11.B16, V15.B16
 	VMOV   V10.B16, V16.B16
 	VMOV   V11.B16, V17.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S1D1_t4_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S1D1_t4_notleft:
+	CMP    $4, R4
+	BNE    NEONConvO2S1D1_t4_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S1D1_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S1D1_t4_icb:
 	MOVD   R22, R11
@@ -4610,6 +9076,255 @@ NEONConvO2S1D1_t4_kh:
 	MOVD   R23, R12
 
 NEONConvO2S1D1_t4_kw:
+	CBZ    R25, NEONConvO2S1D1_t4_full
+	CMP    R23, R12
+	BNE    NEONConvO2S1D1_t4_notfirst
+	TBZ    $0, R25, NEONConvO2S1D1_t4_notfirst
+	FMOVQ  32(R5), F21
+	FMOVQ  64(R5), F22
+	FMOVQ  96(R5), F23
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	FMOVQ  48(R5), F21
+	FMOVQ  80(R5), F22
+	FMOVQ  112(R5), F23
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	B      NEONConvO2S1D1_t4_next
+
+NEONConvO2S1D1_t4_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S1D1_t4_full
+	TBZ    $1, R25, NEONConvO2S1D1_t4_full
+	FMOVQ  (R5), F20
+	FMOVQ  32(R5), F21
+	FMOVQ  64(R5), F22
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  48(R5), F21
+	FMOVQ  80(R5), F22
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	B      NEONConvO2S1D1_t4_next
+
+NEONConvO2S1D1_t4_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -4762,6 +9477,8 @@ NEONConvO2S1D1_t4_kw:
 	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+
+NEONConvO2S1D1_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -4808,7 +9525,8 @@ NEONConvO2S1D1_t4_kw:
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
 NEONConvO2S1D1_t4_relu:
-	CBZ    R25, NEONConvO2S1D1_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S1D1_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -4857,10 +9575,23 @@ NEONConvO2S1D1_blk3:
 	VMOV   V11.B16, V13.B16
 	VMOV   V10.B16, V14.B16
 	VMOV   V11.B16, V15.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S1D1_t3_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S1D1_t3_notleft:
+	CMP    $3, R4
+	BNE    NEONConvO2S1D1_t3_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S1D1_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S1D1_t3_icb:
 	MOVD   R22, R11
@@ -4869,6 +9600,187 @@ NEONConvO2S1D1_t3_kh:
 	MOVD   R23, R12
 
 NEONConvO2S1D1_t3_kw:
+	CBZ    R25, NEONConvO2S1D1_t3_full
+	CMP    R23, R12
+	BNE    NEONConvO2S1D1_t3_notfirst
+	TBZ    $0, R25, NEONConvO2S1D1_t3_notfirst
+	FMOVQ  32(R5), F21
+	FMOVQ  64(R5), F22
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	FMOVQ  48(R5), F21
+	FMOVQ  80(R5), F22
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	B      NEONConvO2S1D1_t3_next
+
+NEONConvO2S1D1_t3_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S1D1_t3_full
+	TBZ    $1, R25, NEONConvO2S1D1_t3_full
+	FMOVQ  (R5), F20
+	FMOVQ  32(R5), F21
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  48(R5), F21
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	B      NEONConvO2S1D1_t3_next
+
+NEONConvO2S1D1_t3_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -4987,6 +9899,8 @@ NEONConvO2S1D1_t3_kw:
 	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+
+NEONConvO2S1D1_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -5027,7 +9941,8 @@ NEONConvO2S1D1_t3_kw:
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
 NEONConvO2S1D1_t3_relu:
-	CBZ    R25, NEONConvO2S1D1_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S1D1_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -5066,10 +9981,23 @@ NEONConvO2S1D1_blk2:
 	VMOV   V1.B16, V3.B16
 	VMOV   V10.B16, V12.B16
 	VMOV   V11.B16, V13.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S1D1_t2_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S1D1_t2_notleft:
+	CMP    $2, R4
+	BNE    NEONConvO2S1D1_t2_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S1D1_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S1D1_t2_icb:
 	MOVD   R22, R11
@@ -5078,6 +10006,119 @@ NEONConvO2S1D1_t2_kh:
 	MOVD   R23, R12
 
 NEONConvO2S1D1_t2_kw:
+	CBZ    R25, NEONConvO2S1D1_t2_full
+	CMP    R23, R12
+	BNE    NEONConvO2S1D1_t2_notfirst
+	TBZ    $0, R25, NEONConvO2S1D1_t2_notfirst
+	FMOVQ  32(R5), F21
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	FMOVQ  48(R5), F21
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	B      NEONConvO2S1D1_t2_next
+
+NEONConvO2S1D1_t2_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S1D1_t2_full
+	TBZ    $1, R25, NEONConvO2S1D1_t2_full
+	FMOVQ  (R5), F20
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	FMOVQ  16(R5), F20
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	B      NEONConvO2S1D1_t2_next
+
+NEONConvO2S1D1_t2_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -5162,6 +10203,8 @@ NEONConvO2S1D1_t2_kw:
 	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+
+NEONConvO2S1D1_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -5196,7 +10239,8 @@ NEONConvO2S1D1_t2_kw:
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
 NEONConvO2S1D1_t2_relu:
-	CBZ    R25, NEONConvO2S1D1_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S1D1_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -5225,10 +10269,23 @@ NEONConvO2S1D1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S1D1_t1_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S1D1_t1_notleft:
+	CMP    $1, R4
+	BNE    NEONConvO2S1D1_t1_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S1D1_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S1D1_t1_icb:
 	MOVD   R22, R11
@@ -5237,6 +10294,19 @@ NEONConvO2S1D1_t1_kh:
 	MOVD   R23, R12
 
 NEONConvO2S1D1_t1_kw:
+	CBZ    R25, NEONConvO2S1D1_t1_full
+	CMP    R23, R12
+	BNE    NEONConvO2S1D1_t1_notfirst
+	TBZ    $0, R25, NEONConvO2S1D1_t1_notfirst
+	B      NEONConvO2S1D1_t1_next
+
+NEONConvO2S1D1_t1_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S1D1_t1_full
+	TBZ    $1, R25, NEONConvO2S1D1_t1_full
+	B      NEONConvO2S1D1_t1_next
+
+NEONConvO2S1D1_t1_full:
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -5287,6 +10357,8 @@ NEONConvO2S1D1_t1_kw:
 	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
 	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
 	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+
+NEONConvO2S1D1_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -5315,7 +10387,8 @@ NEONConvO2S1D1_t1_kw:
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
 NEONConvO2S1D1_t1_relu:
-	CBZ    R25, NEONConvO2S1D1_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S1D1_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -5333,6 +10406,10 @@ NEONConvO2S1D1_t1_store:
 	B      NEONConvO2S1D1_loop
 
 NEONConvO2S1D1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConvO2S1D1_row
 	RET
 
 // func NEONConvO2S1D2(p *Params)
@@ -5342,12 +10419,8 @@ TEXT ·NEONConvO2S1D2(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
-	MOVD   152(R0), R25
 	MOVD   64(R0), R22
 	MOVD   72(R0), R23
 	MOVD   96(R0), R15
@@ -5365,6 +10438,23 @@ TEXT ·NEONConvO2S1D2(SB), NOSPLIT, $0-8
 	MUL    R22, R26, R26
 	MOVD   120(R0), R21
 	SUB    R26, R21, R21
+	MOVD   ZR, R24
+
+NEONConvO2S1D2_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
+	MOVD   184(R0), R26
+	CBZ    R26, NEONConvO2S1D2_noedge
+	SUB    R15, R1
+
+NEONConvO2S1D2_noedge:
 
 NEONConvO2S1D2_loop:
 	CMP    $10, R4
@@ -5414,10 +10504,23 @@ NEONConvO2S1D2_blk5:
 	VMOV   V11.B16, V17.B16
 	VMOV   V10.B16, V18.B16
 	VMOV   V11.B16, V19.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S1D2_t5_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S1D2_t5_notleft:
+	CMP    $5, R4
+	BNE    NEONConvO2S1D2_t5_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S1D2_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S1D2_t5_icb:
 	MOVD   R22, R11
@@ -5426,6 +10529,323 @@ NEONConvO2S1D2_t5_kh:
 	MOVD   R23, R12
 
 NEONConvO2S1D2_t5_kw:
+	CBZ    R25, NEONConvO2S1D2_t5_full
+	CMP    R23, R12
+	BNE    NEONConvO2S1D2_t5_notfirst
+	TBZ    $0, R25, NEONConvO2S1D2_t5_notfirst
+	FMOVQ  32(R5), F21
+	FMOVQ  64(R5), F22
+	FMOVQ  96(R5), F23
+	FMOVQ  128(R5), F24
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	WORD   $0x4f981328 // fmla v8.4s, v25.4s, v24.s[0]
+	WORD   $0x4f981349 // fmla v9.4s, v26.4s, v24.s[0]
+	WORD   $0x4f981372 // fmla v18.4s, v27.4s, v24.s[0]
+	WORD   $0x4f981393 // fmla v19.4s, v28.4s, v24.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81328 // fmla v8.4s, v25.4s, v24.s[1]
+	WORD   $0x4fb81349 // fmla v9.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb81372 // fmla v18.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81393 // fmla v19.4s, v28.4s, v24.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b28 // fmla v8.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b49 // fmla v9.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b72 // fmla v18.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b93 // fmla v19.4s, v28.4s, v24.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b28 // fmla v8.4s, v25.4s, v24.s[3]
+	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+	FMOVQ  48(R5), F21
+	FMOVQ  80(R5), F22
+	FMOVQ  112(R5), F23
+	FMOVQ  144(R5), F24
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	WORD   $0x4f981328 // fmla v8.4s, v25.4s, v24.s[0]
+	WORD   $0x4f981349 // fmla v9.4s, v26.4s, v24.s[0]
+	WORD   $0x4f981372 // fmla v18.4s, v27.4s, v24.s[0]
+	WORD   $0x4f981393 // fmla v19.4s, v28.4s, v24.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81328 // fmla v8.4s, v25.4s, v24.s[1]
+	WORD   $0x4fb81349 // fmla v9.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb81372 // fmla v18.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81393 // fmla v19.4s, v28.4s, v24.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b28 // fmla v8.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b49 // fmla v9.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b72 // fmla v18.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b93 // fmla v19.4s, v28.4s, v24.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b28 // fmla v8.4s, v25.4s, v24.s[3]
+	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+	B      NEONConvO2S1D2_t5_next
+
+NEONConvO2S1D2_t5_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S1D2_t5_full
+	TBZ    $1, R25, NEONConvO2S1D2_t5_full
+	FMOVQ  (R5), F20
+	FMOVQ  32(R5), F21
+	FMOVQ  64(R5), F22
+	FMOVQ  96(R5), F23
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  48(R5), F21
+	FMOVQ  80(R5), F22
+	FMOVQ  112(R5), F23
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	B      NEONConvO2S1D2_t5_next
+
+NEONConvO2S1D2_t5_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -5612,6 +11032,8 @@ NEONConvO2S1D2_t5_kw:
 	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
 	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
 	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+
+NEONConvO2S1D2_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -5664,7 +11086,8 @@ NEONConvO2S1D2_t5_kw:
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
 NEONConvO2S1D2_t5_relu:
-	CBZ    R25, NEONConvO2S1D2_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S1D2_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -5723,10 +11146,23 @@ NEONConvO2S1D2_blk4:
 	VMOV   V11.B16, V15.B16
 	VMOV   V10.B16, V16.B16
 	VMOV   V11.B16, V17.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S1D2_t4_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S1D2_t4_notleft:
+	CMP    $4, R4
+	BNE    NEONConvO2S1D2_t4_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S1D2_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S1D2_t4_icb:
 	MOVD   R22, R11
@@ -5735,6 +11171,255 @@ NEONConvO2S1D2_t4_kh:
 	MOVD   R23, R12
 
 NEONConvO2S1D2_t4_kw:
+	CBZ    R25, NEONConvO2S1D2_t4_full
+	CMP    R23, R12
+	BNE    NEONConvO2S1D2_t4_notfirst
+	TBZ    $0, R25, NEONConvO2S1D2_t4_notfirst
+	FMOVQ  32(R5), F21
+	FMOVQ  64(R5), F22
+	FMOVQ  96(R5), F23
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	FMOVQ  48(R5), F21
+	FMOVQ  80(R5), F22
+	FMOVQ  112(R5), F23
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	B      NEONConvO2S1D2_t4_next
+
+NEONConvO2S1D2_t4_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S1D2_t4_full
+	TBZ    $1, R25, NEONConvO2S1D2_t4_full
+	FMOVQ  (R5), F20
+	FMOVQ  32(R5), F21
+	FMOVQ  64(R5), F22
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  48(R5), F21
+	FMOVQ  80(R5), F22
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	B      NEONConvO2S1D2_t4_next
+
+NEONConvO2S1D2_t4_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -5887,6 +11572,8 @@ NEONConvO2S1D2_t4_kw:
 	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+
+NEONConvO2S1D2_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -5933,7 +11620,8 @@ NEONConvO2S1D2_t4_kw:
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
 NEONConvO2S1D2_t4_relu:
-	CBZ    R25, NEONConvO2S1D2_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S1D2_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -5982,10 +11670,23 @@ NEONConvO2S1D2_blk3:
 	VMOV   V11.B16, V13.B16
 	VMOV   V10.B16, V14.B16
 	VMOV   V11.B16, V15.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S1D2_t3_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S1D2_t3_notleft:
+	CMP    $3, R4
+	BNE    NEONConvO2S1D2_t3_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S1D2_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S1D2_t3_icb:
 	MOVD   R22, R11
@@ -5994,6 +11695,187 @@ NEONConvO2S1D2_t3_kh:
 	MOVD   R23, R12
 
 NEONConvO2S1D2_t3_kw:
+	CBZ    R25, NEONConvO2S1D2_t3_full
+	CMP    R23, R12
+	BNE    NEONConvO2S1D2_t3_notfirst
+	TBZ    $0, R25, NEONConvO2S1D2_t3_notfirst
+	FMOVQ  32(R5), F21
+	FMOVQ  64(R5), F22
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	FMOVQ  48(R5), F21
+	FMOVQ  80(R5), F22
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	B      NEONConvO2S1D2_t3_next
+
+NEONConvO2S1D2_t3_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S1D2_t3_full
+	TBZ    $1, R25, NEONConvO2S1D2_t3_full
+	FMOVQ  (R5), F20
+	FMOVQ  32(R5), F21
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  48(R5), F21
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	B      NEONConvO2S1D2_t3_next
+
+NEONConvO2S1D2_t3_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -6112,6 +11994,8 @@ NEONConvO2S1D2_t3_kw:
 	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+
+NEONConvO2S1D2_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -6152,7 +12036,8 @@ NEONConvO2S1D2_t3_kw:
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
 NEONConvO2S1D2_t3_relu:
-	CBZ    R25, NEONConvO2S1D2_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S1D2_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -6191,10 +12076,23 @@ NEONConvO2S1D2_blk2:
 	VMOV   V1.B16, V3.B16
 	VMOV   V10.B16, V12.B16
 	VMOV   V11.B16, V13.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S1D2_t2_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S1D2_t2_notleft:
+	CMP    $2, R4
+	BNE    NEONConvO2S1D2_t2_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S1D2_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S1D2_t2_icb:
 	MOVD   R22, R11
@@ -6203,6 +12101,119 @@ NEONConvO2S1D2_t2_kh:
 	MOVD   R23, R12
 
 NEONConvO2S1D2_t2_kw:
+	CBZ    R25, NEONConvO2S1D2_t2_full
+	CMP    R23, R12
+	BNE    NEONConvO2S1D2_t2_notfirst
+	TBZ    $0, R25, NEONConvO2S1D2_t2_notfirst
+	FMOVQ  32(R5), F21
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	FMOVQ  48(R5), F21
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	B      NEONConvO2S1D2_t2_next
+
+NEONConvO2S1D2_t2_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S1D2_t2_full
+	TBZ    $1, R25, NEONConvO2S1D2_t2_full
+	FMOVQ  (R5), F20
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	FMOVQ  16(R5), F20
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	B      NEONConvO2S1D2_t2_next
+
+NEONConvO2S1D2_t2_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -6287,6 +12298,8 @@ NEONConvO2S1D2_t2_kw:
 	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+
+NEONConvO2S1D2_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -6321,7 +12334,8 @@ NEONConvO2S1D2_t2_kw:
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
 NEONConvO2S1D2_t2_relu:
-	CBZ    R25, NEONConvO2S1D2_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S1D2_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -6350,10 +12364,23 @@ NEONConvO2S1D2_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S1D2_t1_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S1D2_t1_notleft:
+	CMP    $1, R4
+	BNE    NEONConvO2S1D2_t1_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S1D2_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S1D2_t1_icb:
 	MOVD   R22, R11
@@ -6362,6 +12389,19 @@ NEONConvO2S1D2_t1_kh:
 	MOVD   R23, R12
 
 NEONConvO2S1D2_t1_kw:
+	CBZ    R25, NEONConvO2S1D2_t1_full
+	CMP    R23, R12
+	BNE    NEONConvO2S1D2_t1_notfirst
+	TBZ    $0, R25, NEONConvO2S1D2_t1_notfirst
+	B      NEONConvO2S1D2_t1_next
+
+NEONConvO2S1D2_t1_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S1D2_t1_full
+	TBZ    $1, R25, NEONConvO2S1D2_t1_full
+	B      NEONConvO2S1D2_t1_next
+
+NEONConvO2S1D2_t1_full:
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -6412,6 +12452,8 @@ NEONConvO2S1D2_t1_kw:
 	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
 	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
 	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+
+NEONConvO2S1D2_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -6440,7 +12482,8 @@ NEONConvO2S1D2_t1_kw:
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
 NEONConvO2S1D2_t1_relu:
-	CBZ    R25, NEONConvO2S1D2_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S1D2_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -6458,6 +12501,10 @@ NEONConvO2S1D2_t1_store:
 	B      NEONConvO2S1D2_loop
 
 NEONConvO2S1D2_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConvO2S1D2_row
 	RET
 
 // func NEONConvO2S2D1(p *Params)
@@ -6467,12 +12514,8 @@ TEXT ·NEONConvO2S2D1(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
-	MOVD   152(R0), R25
 	MOVD   64(R0), R22
 	MOVD   72(R0), R23
 	MOVD   96(R0), R15
@@ -6490,6 +12533,23 @@ TEXT ·NEONConvO2S2D1(SB), NOSPLIT, $0-8
 	MUL    R22, R26, R26
 	MOVD   120(R0), R21
 	SUB    R26, R21, R21
+	MOVD   ZR, R24
+
+NEONConvO2S2D1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
+	MOVD   184(R0), R26
+	CBZ    R26, NEONConvO2S2D1_noedge
+	SUB    R15, R1
+
+NEONConvO2S2D1_noedge:
 
 NEONConvO2S2D1_loop:
 	CMP    $10, R4
@@ -6539,10 +12599,23 @@ NEONConvO2S2D1_blk5:
 	VMOV   V11.B16, V17.B16
 	VMOV   V10.B16, V18.B16
 	VMOV   V11.B16, V19.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S2D1_t5_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S2D1_t5_notleft:
+	CMP    $5, R4
+	BNE    NEONConvO2S2D1_t5_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S2D1_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S2D1_t5_icb:
 	MOVD   R22, R11
@@ -6551,6 +12624,323 @@ NEONConvO2S2D1_t5_kh:
 	MOVD   R23, R12
 
 NEONConvO2S2D1_t5_kw:
+	CBZ    R25, NEONConvO2S2D1_t5_full
+	CMP    R23, R12
+	BNE    NEONConvO2S2D1_t5_notfirst
+	TBZ    $0, R25, NEONConvO2S2D1_t5_notfirst
+	FMOVQ  64(R5), F21
+	FMOVQ  128(R5), F22
+	FMOVQ  192(R5), F23
+	FMOVQ  256(R5), F24
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	WORD   $0x4f981328 // fmla v8.4s, v25.4s, v24.s[0]
+	WORD   $0x4f981349 // fmla v9.4s, v26.4s, v24.s[0]
+	WORD   $0x4f981372 // fmla v18.4s, v27.4s, v24.s[0]
+	WORD   $0x4f981393 // fmla v19.4s, v28.4s, v24.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81328 // fmla v8.4s, v25.4s, v24.s[1]
+	WORD   $0x4fb81349 // fmla v9.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb81372 // fmla v18.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81393 // fmla v19.4s, v28.4s, v24.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b28 // fmla v8.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b49 // fmla v9.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b72 // fmla v18.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b93 // fmla v19.4s, v28.4s, v24.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b28 // fmla v8.4s, v25.4s, v24.s[3]
+	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+	FMOVQ  80(R5), F21
+	FMOVQ  144(R5), F22
+	FMOVQ  208(R5), F23
+	FMOVQ  272(R5), F24
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	WORD   $0x4f981328 // fmla v8.4s, v25.4s, v24.s[0]
+	WORD   $0x4f981349 // fmla v9.4s, v26.4s, v24.s[0]
+	WORD   $0x4f981372 // fmla v18.4s, v27.4s, v24.s[0]
+	WORD   $0x4f981393 // fmla v19.4s, v28.4s, v24.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81328 // fmla v8.4s, v25.4s, v24.s[1]
+	WORD   $0x4fb81349 // fmla v9.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb81372 // fmla v18.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81393 // fmla v19.4s, v28.4s, v24.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b28 // fmla v8.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b49 // fmla v9.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b72 // fmla v18.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b93 // fmla v19.4s, v28.4s, v24.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b28 // fmla v8.4s, v25.4s, v24.s[3]
+	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+	B      NEONConvO2S2D1_t5_next
+
+NEONConvO2S2D1_t5_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S2D1_t5_full
+	TBZ    $1, R25, NEONConvO2S2D1_t5_full
+	FMOVQ  (R5), F20
+	FMOVQ  64(R5), F21
+	FMOVQ  128(R5), F22
+	FMOVQ  192(R5), F23
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  80(R5), F21
+	FMOVQ  144(R5), F22
+	FMOVQ  208(R5), F23
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	B      NEONConvO2S2D1_t5_next
+
+NEONConvO2S2D1_t5_full:
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
@@ -6737,6 +13127,8 @@ NEONConvO2S2D1_t5_kw:
 	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
 	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
 	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+
+NEONConvO2S2D1_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -6789,7 +13181,8 @@ NEONConvO2S2D1_t5_kw:
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
 NEONConvO2S2D1_t5_relu:
-	CBZ    R25, NEONConvO2S2D1_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S2D1_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -6848,10 +13241,23 @@ NEONConvO2S2D1_blk4:
 	VMOV   V11.B16, V15.B16
 	VMOV   V10.B16, V16.B16
 	VMOV   V11.B16, V17.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S2D1_t4_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S2D1_t4_notleft:
+	CMP    $4, R4
+	BNE    NEONConvO2S2D1_t4_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S2D1_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S2D1_t4_icb:
 	MOVD   R22, R11
@@ -6860,6 +13266,255 @@ NEONConvO2S2D1_t4_kh:
 	MOVD   R23, R12
 
 NEONConvO2S2D1_t4_kw:
+	CBZ    R25, NEONConvO2S2D1_t4_full
+	CMP    R23, R12
+	BNE    NEONConvO2S2D1_t4_notfirst
+	TBZ    $0, R25, NEONConvO2S2D1_t4_notfirst
+	FMOVQ  64(R5), F21
+	FMOVQ  128(R5), F22
+	FMOVQ  192(R5), F23
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	FMOVQ  80(R5), F21
+	FMOVQ  144(R5), F22
+	FMOVQ  208(R5), F23
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	B      NEONConvO2S2D1_t4_next
+
+NEONConvO2S2D1_t4_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S2D1_t4_full
+	TBZ    $1, R25, NEONConvO2S2D1_t4_full
+	FMOVQ  (R5), F20
+	FMOVQ  64(R5), F21
+	FMOVQ  128(R5), F22
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  80(R5), F21
+	FMOVQ  144(R5), F22
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	B      NEONConvO2S2D1_t4_next
+
+NEONConvO2S2D1_t4_full:
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
@@ -7012,6 +13667,8 @@ NEONConvO2S2D1_t4_kw:
 	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+
+NEONConvO2S2D1_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -7058,7 +13715,8 @@ NEONConvO2S2D1_t4_kw:
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
 NEONConvO2S2D1_t4_relu:
-	CBZ    R25, NEONConvO2S2D1_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S2D1_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -7107,10 +13765,23 @@ NEONConvO2S2D1_blk3:
 	VMOV   V11.B16, V13.B16
 	VMOV   V10.B16, V14.B16
 	VMOV   V11.B16, V15.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S2D1_t3_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S2D1_t3_notleft:
+	CMP    $3, R4
+	BNE    NEONConvO2S2D1_t3_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S2D1_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S2D1_t3_icb:
 	MOVD   R22, R11
@@ -7119,6 +13790,187 @@ NEONConvO2S2D1_t3_kh:
 	MOVD   R23, R12
 
 NEONConvO2S2D1_t3_kw:
+	CBZ    R25, NEONConvO2S2D1_t3_full
+	CMP    R23, R12
+	BNE    NEONConvO2S2D1_t3_notfirst
+	TBZ    $0, R25, NEONConvO2S2D1_t3_notfirst
+	FMOVQ  64(R5), F21
+	FMOVQ  128(R5), F22
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	FMOVQ  80(R5), F21
+	FMOVQ  144(R5), F22
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	B      NEONConvO2S2D1_t3_next
+
+NEONConvO2S2D1_t3_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S2D1_t3_full
+	TBZ    $1, R25, NEONConvO2S2D1_t3_full
+	FMOVQ  (R5), F20
+	FMOVQ  64(R5), F21
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  80(R5), F21
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	B      NEONConvO2S2D1_t3_next
+
+NEONConvO2S2D1_t3_full:
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
@@ -7237,6 +14089,8 @@ NEONConvO2S2D1_t3_kw:
 	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+
+NEONConvO2S2D1_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -7277,7 +14131,8 @@ NEONConvO2S2D1_t3_kw:
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
 NEONConvO2S2D1_t3_relu:
-	CBZ    R25, NEONConvO2S2D1_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S2D1_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -7316,10 +14171,23 @@ NEONConvO2S2D1_blk2:
 	VMOV   V1.B16, V3.B16
 	VMOV   V10.B16, V12.B16
 	VMOV   V11.B16, V13.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S2D1_t2_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S2D1_t2_notleft:
+	CMP    $2, R4
+	BNE    NEONConvO2S2D1_t2_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S2D1_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S2D1_t2_icb:
 	MOVD   R22, R11
@@ -7328,6 +14196,119 @@ NEONConvO2S2D1_t2_kh:
 	MOVD   R23, R12
 
 NEONConvO2S2D1_t2_kw:
+	CBZ    R25, NEONConvO2S2D1_t2_full
+	CMP    R23, R12
+	BNE    NEONConvO2S2D1_t2_notfirst
+	TBZ    $0, R25, NEONConvO2S2D1_t2_notfirst
+	FMOVQ  64(R5), F21
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	FMOVQ  80(R5), F21
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	B      NEONConvO2S2D1_t2_next
+
+NEONConvO2S2D1_t2_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S2D1_t2_full
+	TBZ    $1, R25, NEONConvO2S2D1_t2_full
+	FMOVQ  (R5), F20
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	FMOVQ  16(R5), F20
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	B      NEONConvO2S2D1_t2_next
+
+NEONConvO2S2D1_t2_full:
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -7412,6 +14393,8 @@ NEONConvO2S2D1_t2_kw:
 	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+
+NEONConvO2S2D1_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -7446,7 +14429,8 @@ NEONConvO2S2D1_t2_kw:
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
 NEONConvO2S2D1_t2_relu:
-	CBZ    R25, NEONConvO2S2D1_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S2D1_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -7475,10 +14459,23 @@ NEONConvO2S2D1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S2D1_t1_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S2D1_t1_notleft:
+	CMP    $1, R4
+	BNE    NEONConvO2S2D1_t1_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S2D1_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConvO2S2D1_t1_icb:
 	MOVD   R22, R11
@@ -7487,6 +14484,19 @@ NEONConvO2S2D1_t1_kh:
 	MOVD   R23, R12
 
 NEONConvO2S2D1_t1_kw:
+	CBZ    R25, NEONConvO2S2D1_t1_full
+	CMP    R23, R12
+	BNE    NEONConvO2S2D1_t1_notfirst
+	TBZ    $0, R25, NEONConvO2S2D1_t1_notfirst
+	B      NEONConvO2S2D1_t1_next
+
+NEONConvO2S2D1_t1_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S2D1_t1_full
+	TBZ    $1, R25, NEONConvO2S2D1_t1_full
+	B      NEONConvO2S2D1_t1_next
+
+NEONConvO2S2D1_t1_full:
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -7537,6 +14547,8 @@ NEONConvO2S2D1_t1_kw:
 	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
 	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
 	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+
+NEONConvO2S2D1_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
@@ -7565,7 +14577,8 @@ NEONConvO2S2D1_t1_kw:
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
 NEONConvO2S2D1_t1_relu:
-	CBZ    R25, NEONConvO2S2D1_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S2D1_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -7583,6 +14596,10 @@ NEONConvO2S2D1_t1_store:
 	B      NEONConvO2S2D1_loop
 
 NEONConvO2S2D1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConvO2S2D1_row
 	RET
 
 // func NEONConv1x1O1S1D1(p *Params)
@@ -7592,14 +14609,22 @@ TEXT ·NEONConv1x1O1S1D1(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
-	MOVD   152(R0), R25
 	MOVD   80(R0), R20
 	MOVD   120(R0), R21
+	MOVD   ZR, R24
+
+NEONConv1x1O1S1D1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
 
 NEONConv1x1O1S1D1_loop:
 	CMP    $16, R4
@@ -7654,7 +14679,7 @@ NEONConv1x1O1S1D1_blk8:
 	VMOV   V1.B16, V15.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D1_t8_icb:
 	FMOVQ  (R5), F16
@@ -7843,7 +14868,8 @@ NEONConv1x1O1S1D1_t8_icb:
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
 NEONConv1x1O1S1D1_t8_relu:
-	CBZ    R25, NEONConv1x1O1S1D1_t8_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D1_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -7896,7 +14922,7 @@ NEONConv1x1O1S1D1_blk7:
 	VMOV   V1.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D1_t7_icb:
 	FMOVQ  (R5), F16
@@ -8064,7 +15090,8 @@ NEONConv1x1O1S1D1_t7_icb:
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
 NEONConv1x1O1S1D1_t7_relu:
-	CBZ    R25, NEONConv1x1O1S1D1_t7_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D1_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -8112,7 +15139,7 @@ NEONConv1x1O1S1D1_blk6:
 	VMOV   V1.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D1_t6_icb:
 	FMOVQ  (R5), F16
@@ -8259,7 +15286,8 @@ NEONConv1x1O1S1D1_t6_icb:
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
 NEONConv1x1O1S1D1_t6_relu:
-	CBZ    R25, NEONConv1x1O1S1D1_t6_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D1_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -8302,7 +15330,7 @@ NEONConv1x1O1S1D1_blk5:
 	VMOV   V1.B16, V9.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D1_t5_icb:
 	FMOVQ  (R5), F16
@@ -8428,7 +15456,8 @@ NEONConv1x1O1S1D1_t5_icb:
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
 NEONConv1x1O1S1D1_t5_relu:
-	CBZ    R25, NEONConv1x1O1S1D1_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D1_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -8466,7 +15495,7 @@ NEONConv1x1O1S1D1_blk4:
 	VMOV   V1.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D1_t4_icb:
 	FMOVQ  (R5), F16
@@ -8571,7 +15600,8 @@ NEONConv1x1O1S1D1_t4_icb:
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
 NEONConv1x1O1S1D1_t4_relu:
-	CBZ    R25, NEONConv1x1O1S1D1_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D1_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -8604,7 +15634,7 @@ NEONConv1x1O1S1D1_blk3:
 	VMOV   V1.B16, V5.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D1_t3_icb:
 	FMOVQ  (R5), F16
@@ -8688,7 +15718,8 @@ NEONConv1x1O1S1D1_t3_icb:
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
 NEONConv1x1O1S1D1_t3_relu:
-	CBZ    R25, NEONConv1x1O1S1D1_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D1_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -8716,7 +15747,7 @@ NEONConv1x1O1S1D1_blk2:
 	VMOV   V1.B16, V3.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D1_t2_icb:
 	FMOVQ  (R5), F16
@@ -8779,7 +15810,8 @@ NEONConv1x1O1S1D1_t2_icb:
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
 NEONConv1x1O1S1D1_t2_relu:
-	CBZ    R25, NEONConv1x1O1S1D1_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D1_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -8802,7 +15834,7 @@ NEONConv1x1O1S1D1_blk1:
 	FLDPQ  (R26), (F0, F1)
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D1_t1_icb:
 	FMOVQ  (R5), F16
@@ -8844,7 +15876,8 @@ NEONConv1x1O1S1D1_t1_icb:
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
 NEONConv1x1O1S1D1_t1_relu:
-	CBZ    R25, NEONConv1x1O1S1D1_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D1_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -8858,6 +15891,10 @@ NEONConv1x1O1S1D1_t1_store:
 	B      NEONConv1x1O1S1D1_loop
 
 NEONConv1x1O1S1D1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConv1x1O1S1D1_row
 	RET
 
 // func NEONConv1x1O1S1D2(p *Params)
@@ -8867,14 +15904,22 @@ TEXT ·NEONConv1x1O1S1D2(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
-	MOVD   152(R0), R25
 	MOVD   80(R0), R20
 	MOVD   120(R0), R21
+	MOVD   ZR, R24
+
+NEONConv1x1O1S1D2_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
 
 NEONConv1x1O1S1D2_loop:
 	CMP    $16, R4
@@ -8929,7 +15974,7 @@ NEONConv1x1O1S1D2_blk8:
 	VMOV   V1.B16, V15.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D2_t8_icb:
 	FMOVQ  (R5), F16
@@ -9118,7 +16163,8 @@ NEONConv1x1O1S1D2_t8_icb:
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
 NEONConv1x1O1S1D2_t8_relu:
-	CBZ    R25, NEONConv1x1O1S1D2_t8_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D2_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -9171,7 +16217,7 @@ NEONConv1x1O1S1D2_blk7:
 	VMOV   V1.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D2_t7_icb:
 	FMOVQ  (R5), F16
@@ -9339,7 +16385,8 @@ NEONConv1x1O1S1D2_t7_icb:
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
 NEONConv1x1O1S1D2_t7_relu:
-	CBZ    R25, NEONConv1x1O1S1D2_t7_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D2_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -9387,7 +16434,7 @@ NEONConv1x1O1S1D2_blk6:
 	VMOV   V1.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D2_t6_icb:
 	FMOVQ  (R5), F16
@@ -9534,7 +16581,8 @@ NEONConv1x1O1S1D2_t6_icb:
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
 NEONConv1x1O1S1D2_t6_relu:
-	CBZ    R25, NEONConv1x1O1S1D2_t6_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D2_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -9577,7 +16625,7 @@ NEONConv1x1O1S1D2_blk5:
 	VMOV   V1.B16, V9.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D2_t5_icb:
 	FMOVQ  (R5), F16
@@ -9703,7 +16751,8 @@ NEONConv1x1O1S1D2_t5_icb:
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
 NEONConv1x1O1S1D2_t5_relu:
-	CBZ    R25, NEONConv1x1O1S1D2_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D2_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -9741,7 +16790,7 @@ NEONConv1x1O1S1D2_blk4:
 	VMOV   V1.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D2_t4_icb:
 	FMOVQ  (R5), F16
@@ -9846,7 +16895,8 @@ NEONConv1x1O1S1D2_t4_icb:
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
 NEONConv1x1O1S1D2_t4_relu:
-	CBZ    R25, NEONConv1x1O1S1D2_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D2_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -9879,7 +16929,7 @@ NEONConv1x1O1S1D2_blk3:
 	VMOV   V1.B16, V5.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D2_t3_icb:
 	FMOVQ  (R5), F16
@@ -9963,7 +17013,8 @@ NEONConv1x1O1S1D2_t3_icb:
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
 NEONConv1x1O1S1D2_t3_relu:
-	CBZ    R25, NEONConv1x1O1S1D2_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D2_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -9991,7 +17042,7 @@ NEONConv1x1O1S1D2_blk2:
 	VMOV   V1.B16, V3.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D2_t2_icb:
 	FMOVQ  (R5), F16
@@ -10054,7 +17105,8 @@ NEONConv1x1O1S1D2_t2_icb:
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
 NEONConv1x1O1S1D2_t2_relu:
-	CBZ    R25, NEONConv1x1O1S1D2_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D2_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -10077,7 +17129,7 @@ NEONConv1x1O1S1D2_blk1:
 	FLDPQ  (R26), (F0, F1)
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S1D2_t1_icb:
 	FMOVQ  (R5), F16
@@ -10119,7 +17171,8 @@ NEONConv1x1O1S1D2_t1_icb:
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
 NEONConv1x1O1S1D2_t1_relu:
-	CBZ    R25, NEONConv1x1O1S1D2_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S1D2_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -10133,6 +17186,10 @@ NEONConv1x1O1S1D2_t1_store:
 	B      NEONConv1x1O1S1D2_loop
 
 NEONConv1x1O1S1D2_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConv1x1O1S1D2_row
 	RET
 
 // func NEONConv1x1O1S2D1(p *Params)
@@ -10142,14 +17199,22 @@ TEXT ·NEONConv1x1O1S2D1(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
-	MOVD   152(R0), R25
 	MOVD   80(R0), R20
 	MOVD   120(R0), R21
+	MOVD   ZR, R24
+
+NEONConv1x1O1S2D1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
 
 NEONConv1x1O1S2D1_loop:
 	CMP    $16, R4
@@ -10204,7 +17269,7 @@ NEONConv1x1O1S2D1_blk8:
 	VMOV   V1.B16, V15.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S2D1_t8_icb:
 	FMOVQ  (R5), F16
@@ -10393,7 +17458,8 @@ NEONConv1x1O1S2D1_t8_icb:
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
 NEONConv1x1O1S2D1_t8_relu:
-	CBZ    R25, NEONConv1x1O1S2D1_t8_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S2D1_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -10446,7 +17512,7 @@ NEONConv1x1O1S2D1_blk7:
 	VMOV   V1.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S2D1_t7_icb:
 	FMOVQ  (R5), F16
@@ -10614,7 +17680,8 @@ NEONConv1x1O1S2D1_t7_icb:
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
 NEONConv1x1O1S2D1_t7_relu:
-	CBZ    R25, NEONConv1x1O1S2D1_t7_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S2D1_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -10662,7 +17729,7 @@ NEONConv1x1O1S2D1_blk6:
 	VMOV   V1.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S2D1_t6_icb:
 	FMOVQ  (R5), F16
@@ -10809,7 +17876,8 @@ NEONConv1x1O1S2D1_t6_icb:
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
 NEONConv1x1O1S2D1_t6_relu:
-	CBZ    R25, NEONConv1x1O1S2D1_t6_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S2D1_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -10852,7 +17920,7 @@ NEONConv1x1O1S2D1_blk5:
 	VMOV   V1.B16, V9.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S2D1_t5_icb:
 	FMOVQ  (R5), F16
@@ -10978,7 +18046,8 @@ NEONConv1x1O1S2D1_t5_icb:
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
 NEONConv1x1O1S2D1_t5_relu:
-	CBZ    R25, NEONConv1x1O1S2D1_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S2D1_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -11016,7 +18085,7 @@ NEONConv1x1O1S2D1_blk4:
 	VMOV   V1.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S2D1_t4_icb:
 	FMOVQ  (R5), F16
@@ -11121,7 +18190,8 @@ NEONConv1x1O1S2D1_t4_icb:
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
 NEONConv1x1O1S2D1_t4_relu:
-	CBZ    R25, NEONConv1x1O1S2D1_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S2D1_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -11154,7 +18224,7 @@ NEONConv1x1O1S2D1_blk3:
 	VMOV   V1.B16, V5.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S2D1_t3_icb:
 	FMOVQ  (R5), F16
@@ -11238,7 +18308,8 @@ NEONConv1x1O1S2D1_t3_icb:
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
 NEONConv1x1O1S2D1_t3_relu:
-	CBZ    R25, NEONConv1x1O1S2D1_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S2D1_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -11266,7 +18337,7 @@ NEONConv1x1O1S2D1_blk2:
 	VMOV   V1.B16, V3.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S2D1_t2_icb:
 	FMOVQ  (R5), F16
@@ -11329,7 +18400,8 @@ NEONConv1x1O1S2D1_t2_icb:
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
 NEONConv1x1O1S2D1_t2_relu:
-	CBZ    R25, NEONConv1x1O1S2D1_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S2D1_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -11352,7 +18424,7 @@ NEONConv1x1O1S2D1_blk1:
 	FLDPQ  (R26), (F0, F1)
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O1S2D1_t1_icb:
 	FMOVQ  (R5), F16
@@ -11394,7 +18466,8 @@ NEONConv1x1O1S2D1_t1_icb:
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
 NEONConv1x1O1S2D1_t1_relu:
-	CBZ    R25, NEONConv1x1O1S2D1_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S2D1_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -11408,6 +18481,10 @@ NEONConv1x1O1S2D1_t1_store:
 	B      NEONConv1x1O1S2D1_loop
 
 NEONConv1x1O1S2D1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConv1x1O1S2D1_row
 	RET
 
 // func NEONConv1x1O2S1D1(p *Params)
@@ -11417,14 +18494,22 @@ TEXT ·NEONConv1x1O2S1D1(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
-	MOVD   152(R0), R25
 	MOVD   80(R0), R20
 	MOVD   120(R0), R21
+	MOVD   ZR, R24
+
+NEONConv1x1O2S1D1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
 
 NEONConv1x1O2S1D1_loop:
 	CMP    $10, R4
@@ -11477,7 +18562,7 @@ NEONConv1x1O2S1D1_blk5:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S1D1_t5_icb:
 	FMOVQ  (R5), F20
@@ -11708,7 +18793,8 @@ NEONConv1x1O2S1D1_t5_icb:
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
 NEONConv1x1O2S1D1_t5_relu:
-	CBZ    R25, NEONConv1x1O2S1D1_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S1D1_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -11770,7 +18856,7 @@ NEONConv1x1O2S1D1_blk4:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S1D1_t4_icb:
 	FMOVQ  (R5), F20
@@ -11961,7 +19047,8 @@ NEONConv1x1O2S1D1_t4_icb:
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
 NEONConv1x1O2S1D1_t4_relu:
-	CBZ    R25, NEONConv1x1O2S1D1_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S1D1_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -12013,7 +19100,7 @@ NEONConv1x1O2S1D1_blk3:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S1D1_t3_icb:
 	FMOVQ  (R5), F20
@@ -12164,7 +19251,8 @@ NEONConv1x1O2S1D1_t3_icb:
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
 NEONConv1x1O2S1D1_t3_relu:
-	CBZ    R25, NEONConv1x1O2S1D1_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S1D1_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -12206,7 +19294,7 @@ NEONConv1x1O2S1D1_blk2:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S1D1_t2_icb:
 	FMOVQ  (R5), F20
@@ -12317,7 +19405,8 @@ NEONConv1x1O2S1D1_t2_icb:
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
 NEONConv1x1O2S1D1_t2_relu:
-	CBZ    R25, NEONConv1x1O2S1D1_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S1D1_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -12349,7 +19438,7 @@ NEONConv1x1O2S1D1_blk1:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S1D1_t1_icb:
 	FMOVQ  (R5), F20
@@ -12420,7 +19509,8 @@ NEONConv1x1O2S1D1_t1_icb:
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
 NEONConv1x1O2S1D1_t1_relu:
-	CBZ    R25, NEONConv1x1O2S1D1_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S1D1_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -12438,6 +19528,10 @@ NEONConv1x1O2S1D1_t1_store:
 	B      NEONConv1x1O2S1D1_loop
 
 NEONConv1x1O2S1D1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConv1x1O2S1D1_row
 	RET
 
 // func NEONConv1x1O2S1D2(p *Params)
@@ -12447,14 +19541,22 @@ TEXT ·NEONConv1x1O2S1D2(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
-	MOVD   152(R0), R25
 	MOVD   80(R0), R20
 	MOVD   120(R0), R21
+	MOVD   ZR, R24
+
+NEONConv1x1O2S1D2_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
 
 NEONConv1x1O2S1D2_loop:
 	CMP    $10, R4
@@ -12507,7 +19609,7 @@ NEONConv1x1O2S1D2_blk5:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S1D2_t5_icb:
 	FMOVQ  (R5), F20
@@ -12738,7 +19840,8 @@ NEONConv1x1O2S1D2_t5_icb:
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
 NEONConv1x1O2S1D2_t5_relu:
-	CBZ    R25, NEONConv1x1O2S1D2_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S1D2_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -12800,7 +19903,7 @@ NEONConv1x1O2S1D2_blk4:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S1D2_t4_icb:
 	FMOVQ  (R5), F20
@@ -12991,7 +20094,8 @@ NEONConv1x1O2S1D2_t4_icb:
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
 NEONConv1x1O2S1D2_t4_relu:
-	CBZ    R25, NEONConv1x1O2S1D2_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S1D2_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -13043,7 +20147,7 @@ NEONConv1x1O2S1D2_blk3:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S1D2_t3_icb:
 	FMOVQ  (R5), F20
@@ -13194,7 +20298,8 @@ NEONConv1x1O2S1D2_t3_icb:
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
 NEONConv1x1O2S1D2_t3_relu:
-	CBZ    R25, NEONConv1x1O2S1D2_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S1D2_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -13236,7 +20341,7 @@ NEONConv1x1O2S1D2_blk2:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S1D2_t2_icb:
 	FMOVQ  (R5), F20
@@ -13347,7 +20452,8 @@ NEONConv1x1O2S1D2_t2_icb:
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
 NEONConv1x1O2S1D2_t2_relu:
-	CBZ    R25, NEONConv1x1O2S1D2_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S1D2_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -13379,7 +20485,7 @@ NEONConv1x1O2S1D2_blk1:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S1D2_t1_icb:
 	FMOVQ  (R5), F20
@@ -13450,7 +20556,8 @@ NEONConv1x1O2S1D2_t1_icb:
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
 NEONConv1x1O2S1D2_t1_relu:
-	CBZ    R25, NEONConv1x1O2S1D2_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S1D2_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -13468,6 +20575,10 @@ NEONConv1x1O2S1D2_t1_store:
 	B      NEONConv1x1O2S1D2_loop
 
 NEONConv1x1O2S1D2_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConv1x1O2S1D2_row
 	RET
 
 // func NEONConv1x1O2S2D1(p *Params)
@@ -13477,14 +20588,22 @@ TEXT ·NEONConv1x1O2S2D1(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
-	MOVD   152(R0), R25
 	MOVD   80(R0), R20
 	MOVD   120(R0), R21
+	MOVD   ZR, R24
+
+NEONConv1x1O2S2D1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
 
 NEONConv1x1O2S2D1_loop:
 	CMP    $10, R4
@@ -13537,7 +20656,7 @@ NEONConv1x1O2S2D1_blk5:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S2D1_t5_icb:
 	FMOVQ  (R5), F20
@@ -13768,7 +20887,8 @@ NEONConv1x1O2S2D1_t5_icb:
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
 NEONConv1x1O2S2D1_t5_relu:
-	CBZ    R25, NEONConv1x1O2S2D1_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S2D1_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -13830,7 +20950,7 @@ NEONConv1x1O2S2D1_blk4:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S2D1_t4_icb:
 	FMOVQ  (R5), F20
@@ -14021,7 +21141,8 @@ NEONConv1x1O2S2D1_t4_icb:
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
 NEONConv1x1O2S2D1_t4_relu:
-	CBZ    R25, NEONConv1x1O2S2D1_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S2D1_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -14073,7 +21194,7 @@ NEONConv1x1O2S2D1_blk3:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S2D1_t3_icb:
 	FMOVQ  (R5), F20
@@ -14224,7 +21345,8 @@ NEONConv1x1O2S2D1_t3_icb:
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
 NEONConv1x1O2S2D1_t3_relu:
-	CBZ    R25, NEONConv1x1O2S2D1_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S2D1_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -14266,7 +21388,7 @@ NEONConv1x1O2S2D1_blk2:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S2D1_t2_icb:
 	FMOVQ  (R5), F20
@@ -14377,7 +21499,8 @@ NEONConv1x1O2S2D1_t2_icb:
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
 NEONConv1x1O2S2D1_t2_relu:
-	CBZ    R25, NEONConv1x1O2S2D1_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S2D1_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -14409,7 +21532,7 @@ NEONConv1x1O2S2D1_blk1:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONConv1x1O2S2D1_t1_icb:
 	FMOVQ  (R5), F20
@@ -14480,7 +21603,8 @@ NEONConv1x1O2S2D1_t1_icb:
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
 NEONConv1x1O2S2D1_t1_relu:
-	CBZ    R25, NEONConv1x1O2S2D1_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S2D1_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -14498,6 +21622,10 @@ NEONConv1x1O2S2D1_t1_store:
 	B      NEONConv1x1O2S2D1_loop
 
 NEONConv1x1O2S2D1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConv1x1O2S2D1_row
 	RET
 
 // func NEONRestoreK2P0O1(p *Params)
@@ -14507,13 +21635,9 @@ TEXT ·NEONRestoreK2P0O1(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
 	MOVD   64(R0), R22
-	MOVD   152(R0), R25
 	MOVD   88(R0), R16
 	MOVD   128(R0), R19
 	MUL    R22, R16, R26
@@ -14522,6 +21646,18 @@ TEXT ·NEONRestoreK2P0O1(SB), NOSPLIT, $0-8
 	MUL    R22, R19, R26
 	MOVD   120(R0), R21
 	SUB    R26, R21, R21
+	MOVD   ZR, R24
+
+NEONRestoreK2P0O1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
 
 NEONRestoreK2P0O1_loop:
 	CMP    $24, R4
@@ -14593,7 +21729,7 @@ NEONRestoreK2P0O1_blk12:
 	VMOV   V1.B16, V23.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK2P0O1_t12_icb:
 	MOVD   R22, R11
@@ -14869,7 +22005,8 @@ NEONRestoreK2P0O1_t12_kh:
 	WORD   $0x4e3fd6f7 // fadd v23.4s, v23.4s, v31.4s
 
 NEONRestoreK2P0O1_t12_relu:
-	CBZ    R25, NEONRestoreK2P0O1_t12_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK2P0O1_t12_store
 	VEOR   V24.B16, V24.B16, V24.B16
 	WORD   $0x4e38f400 // fmax v0.4s, v0.4s, v24.4s
 	WORD   $0x4e38f421 // fmax v1.4s, v1.4s, v24.4s
@@ -14942,7 +22079,7 @@ NEONRestoreK2P0O1_blk11:
 	VMOV   V1.B16, V21.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK2P0O1_t11_icb:
 	MOVD   R22, R11
@@ -15199,7 +22336,8 @@ NEONRestoreK2P0O1_t11_kh:
 	WORD   $0x4e37d6b5 // fadd v21.4s, v21.4s, v23.4s
 
 NEONRestoreK2P0O1_t11_relu:
-	CBZ    R25, NEONRestoreK2P0O1_t11_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK2P0O1_t11_store
 	VEOR   V22.B16, V22.B16, V22.B16
 	WORD   $0x4e36f400 // fmax v0.4s, v0.4s, v22.4s
 	WORD   $0x4e36f421 // fmax v1.4s, v1.4s, v22.4s
@@ -15267,7 +22405,7 @@ NEONRestoreK2P0O1_blk10:
 	VMOV   V1.B16, V19.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK2P0O1_t10_icb:
 	MOVD   R22, R11
@@ -15503,7 +22641,8 @@ NEONRestoreK2P0O1_t10_kh:
 	WORD   $0x4e3bd673 // fadd v19.4s, v19.4s, v27.4s
 
 NEONRestoreK2P0O1_t10_relu:
-	CBZ    R25, NEONRestoreK2P0O1_t10_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK2P0O1_t10_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -15566,7 +22705,7 @@ NEONRestoreK2P0O1_blk9:
 	VMOV   V1.B16, V17.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK2P0O1_t9_icb:
 	MOVD   R22, R11
@@ -15783,7 +22922,8 @@ NEONRestoreK2P0O1_t9_kh:
 	WORD   $0x4e35d631 // fadd v17.4s, v17.4s, v21.4s
 
 NEONRestoreK2P0O1_t9_relu:
-	CBZ    R25, NEONRestoreK2P0O1_t9_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK2P0O1_t9_store
 	VEOR   V18.B16, V18.B16, V18.B16
 	WORD   $0x4e32f400 // fmax v0.4s, v0.4s, v18.4s
 	WORD   $0x4e32f421 // fmax v1.4s, v1.4s, v18.4s
@@ -15841,7 +22981,7 @@ NEONRestoreK2P0O1_blk8:
 	VMOV   V1.B16, V15.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK2P0O1_t8_icb:
 	MOVD   R22, R11
@@ -16037,7 +23177,8 @@ NEONRestoreK2P0O1_t8_kh:
 	WORD   $0x4e3fd5ef // fadd v15.4s, v15.4s, v31.4s
 
 NEONRestoreK2P0O1_t8_relu:
-	CBZ    R25, NEONRestoreK2P0O1_t8_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK2P0O1_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -16090,7 +23231,7 @@ NEONRestoreK2P0O1_blk7:
 	VMOV   V1.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK2P0O1_t7_icb:
 	MOVD   R22, R11
@@ -16267,7 +23408,8 @@ NEONRestoreK2P0O1_t7_kh:
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
 NEONRestoreK2P0O1_t7_relu:
-	CBZ    R25, NEONRestoreK2P0O1_t7_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK2P0O1_t7_store
 	VEOR   V14.B16, V14.B16, V14.B16
 	WORD   $0x4e2ef400 // fmax v0.4s, v0.4s, v14.4s
 	WORD   $0x4e2ef421 // fmax v1.4s, v1.4s, v14.4s
@@ -16315,7 +23457,7 @@ NEONRestoreK2P0O1_blk6:
 	VMOV   V1.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK2P0O1_t6_icb:
 	MOVD   R22, R11
@@ -16471,7 +23613,8 @@ NEONRestoreK2P0O1_t6_kh:
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
 NEONRestoreK2P0O1_t6_relu:
-	CBZ    R25, NEONRestoreK2P0O1_t6_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK2P0O1_t6_store
 	VEOR   V12.B16, V12.B16, V12.B16
 	WORD   $0x4e2cf400 // fmax v0.4s, v0.4s, v12.4s
 	WORD   $0x4e2cf421 // fmax v1.4s, v1.4s, v12.4s
@@ -16514,7 +23657,7 @@ NEONRestoreK2P0O1_blk5:
 	VMOV   V1.B16, V9.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK2P0O1_t5_icb:
 	MOVD   R22, R11
@@ -16651,7 +23794,8 @@ NEONRestoreK2P0O1_t5_kh:
 	WORD   $0x4e33d529 // fadd v9.4s, v9.4s, v19.4s
 
 NEONRestoreK2P0O1_t5_relu:
-	CBZ    R25, NEONRestoreK2P0O1_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK2P0O1_t5_store
 	VEOR   V10.B16, V10.B16, V10.B16
 	WORD   $0x4e2af400 // fmax v0.4s, v0.4s, v10.4s
 	WORD   $0x4e2af421 // fmax v1.4s, v1.4s, v10.4s
@@ -16689,7 +23833,7 @@ NEONRestoreK2P0O1_blk4:
 	VMOV   V1.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK2P0O1_t4_icb:
 	MOVD   R22, R11
@@ -16805,7 +23949,8 @@ NEONRestoreK2P0O1_t4_kh:
 	WORD   $0x4e2fd4e7 // fadd v7.4s, v7.4s, v15.4s
 
 NEONRestoreK2P0O1_t4_relu:
-	CBZ    R25, NEONRestoreK2P0O1_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK2P0O1_t4_store
 	VEOR   V8.B16, V8.B16, V8.B16
 	WORD   $0x4e28f400 // fmax v0.4s, v0.4s, v8.4s
 	WORD   $0x4e28f421 // fmax v1.4s, v1.4s, v8.4s
@@ -16838,7 +23983,7 @@ NEONRestoreK2P0O1_blk3:
 	VMOV   V1.B16, V5.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK2P0O1_t3_icb:
 	MOVD   R22, R11
@@ -16935,7 +24080,8 @@ NEONRestoreK2P0O1_t3_kh:
 	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 NEONRestoreK2P0O1_t3_relu:
-	CBZ    R25, NEONRestoreK2P0O1_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK2P0O1_t3_store
 	VEOR   V6.B16, V6.B16, V6.B16
 	WORD   $0x4e26f400 // fmax v0.4s, v0.4s, v6.4s
 	WORD   $0x4e26f421 // fmax v1.4s, v1.4s, v6.4s
@@ -16963,7 +24109,7 @@ NEONRestoreK2P0O1_blk2:
 	VMOV   V1.B16, V3.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK2P0O1_t2_icb:
 	MOVD   R22, R11
@@ -17039,7 +24185,8 @@ NEONRestoreK2P0O1_t2_kh:
 	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 NEONRestoreK2P0O1_t2_relu:
-	CBZ    R25, NEONRestoreK2P0O1_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK2P0O1_t2_store
 	VEOR   V4.B16, V4.B16, V4.B16
 	WORD   $0x4e24f400 // fmax v0.4s, v0.4s, v4.4s
 	WORD   $0x4e24f421 // fmax v1.4s, v1.4s, v4.4s
@@ -17062,7 +24209,7 @@ NEONRestoreK2P0O1_blk1:
 	FLDPQ  (R26), (F0, F1)
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK2P0O1_t1_icb:
 	MOVD   R22, R11
@@ -17111,7 +24258,8 @@ NEONRestoreK2P0O1_t1_kh:
 	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 
 NEONRestoreK2P0O1_t1_relu:
-	CBZ    R25, NEONRestoreK2P0O1_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK2P0O1_t1_store
 	VEOR   V2.B16, V2.B16, V2.B16
 	WORD   $0x4e22f400 // fmax v0.4s, v0.4s, v2.4s
 	WORD   $0x4e22f421 // fmax v1.4s, v1.4s, v2.4s
@@ -17125,6 +24273,10 @@ NEONRestoreK2P0O1_t1_store:
 	B      NEONRestoreK2P0O1_loop
 
 NEONRestoreK2P0O1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONRestoreK2P0O1_row
 	RET
 
 // func NEONRestoreK3P1O1(p *Params)
@@ -17134,13 +24286,9 @@ TEXT ·NEONRestoreK3P1O1(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
 	MOVD   64(R0), R22
-	MOVD   152(R0), R25
 	MOVD   88(R0), R16
 	MOVD   128(R0), R19
 	MUL    R22, R16, R26
@@ -17149,6 +24297,18 @@ TEXT ·NEONRestoreK3P1O1(SB), NOSPLIT, $0-8
 	MUL    R22, R19, R26
 	MOVD   120(R0), R21
 	SUB    R26, R21, R21
+	MOVD   ZR, R24
+
+NEONRestoreK3P1O1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
 
 NEONRestoreK3P1O1_loop:
 	CMP    $20, R4
@@ -17216,7 +24376,7 @@ NEONRestoreK3P1O1_blk11:
 	VMOV   V1.B16, V21.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK3P1O1_t11_icb:
 	MOVD   R22, R11
@@ -17561,7 +24721,8 @@ NEONRestoreK3P1O1_t11_kh:
 	WORD   $0x4e37d6b5 // fadd v21.4s, v21.4s, v23.4s
 
 NEONRestoreK3P1O1_t11_relu:
-	CBZ    R25, NEONRestoreK3P1O1_t11_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK3P1O1_t11_store
 	VEOR   V22.B16, V22.B16, V22.B16
 	WORD   $0x4e36f400 // fmax v0.4s, v0.4s, v22.4s
 	WORD   $0x4e36f421 // fmax v1.4s, v1.4s, v22.4s
@@ -17629,7 +24790,7 @@ NEONRestoreK3P1O1_blk10:
 	VMOV   V1.B16, V19.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK3P1O1_t10_icb:
 	MOVD   R22, R11
@@ -17955,7 +25116,8 @@ NEONRestoreK3P1O1_t10_kh:
 	WORD   $0x4e3bd673 // fadd v19.4s, v19.4s, v27.4s
 
 NEONRestoreK3P1O1_t10_relu:
-	CBZ    R25, NEONRestoreK3P1O1_t10_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK3P1O1_t10_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -18018,7 +25180,7 @@ NEONRestoreK3P1O1_blk9:
 	VMOV   V1.B16, V17.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK3P1O1_t9_icb:
 	MOVD   R22, R11
@@ -18307,7 +25469,8 @@ NEONRestoreK3P1O1_t9_kh:
 	WORD   $0x4e35d631 // fadd v17.4s, v17.4s, v21.4s
 
 NEONRestoreK3P1O1_t9_relu:
-	CBZ    R25, NEONRestoreK3P1O1_t9_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK3P1O1_t9_store
 	VEOR   V18.B16, V18.B16, V18.B16
 	WORD   $0x4e32f400 // fmax v0.4s, v0.4s, v18.4s
 	WORD   $0x4e32f421 // fmax v1.4s, v1.4s, v18.4s
@@ -18365,7 +25528,7 @@ NEONRestoreK3P1O1_blk8:
 	VMOV   V1.B16, V15.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK3P1O1_t8_icb:
 	MOVD   R22, R11
@@ -18635,7 +25798,8 @@ NEONRestoreK3P1O1_t8_kh:
 	WORD   $0x4e3fd5ef // fadd v15.4s, v15.4s, v31.4s
 
 NEONRestoreK3P1O1_t8_relu:
-	CBZ    R25, NEONRestoreK3P1O1_t8_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK3P1O1_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -18688,7 +25852,7 @@ NEONRestoreK3P1O1_blk7:
 	VMOV   V1.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK3P1O1_t7_icb:
 	MOVD   R22, R11
@@ -18921,7 +26085,8 @@ NEONRestoreK3P1O1_t7_kh:
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
 NEONRestoreK3P1O1_t7_relu:
-	CBZ    R25, NEONRestoreK3P1O1_t7_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK3P1O1_t7_store
 	VEOR   V14.B16, V14.B16, V14.B16
 	WORD   $0x4e2ef400 // fmax v0.4s, v0.4s, v14.4s
 	WORD   $0x4e2ef421 // fmax v1.4s, v1.4s, v14.4s
@@ -18969,7 +26134,7 @@ NEONRestoreK3P1O1_blk6:
 	VMOV   V1.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK3P1O1_t6_icb:
 	MOVD   R22, R11
@@ -19183,7 +26348,8 @@ NEONRestoreK3P1O1_t6_kh:
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
 NEONRestoreK3P1O1_t6_relu:
-	CBZ    R25, NEONRestoreK3P1O1_t6_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK3P1O1_t6_store
 	VEOR   V12.B16, V12.B16, V12.B16
 	WORD   $0x4e2cf400 // fmax v0.4s, v0.4s, v12.4s
 	WORD   $0x4e2cf421 // fmax v1.4s, v1.4s, v12.4s
@@ -19226,7 +26392,7 @@ NEONRestoreK3P1O1_blk5:
 	VMOV   V1.B16, V9.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK3P1O1_t5_icb:
 	MOVD   R22, R11
@@ -19403,7 +26569,8 @@ NEONRestoreK3P1O1_t5_kh:
 	WORD   $0x4e33d529 // fadd v9.4s, v9.4s, v19.4s
 
 NEONRestoreK3P1O1_t5_relu:
-	CBZ    R25, NEONRestoreK3P1O1_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK3P1O1_t5_store
 	VEOR   V10.B16, V10.B16, V10.B16
 	WORD   $0x4e2af400 // fmax v0.4s, v0.4s, v10.4s
 	WORD   $0x4e2af421 // fmax v1.4s, v1.4s, v10.4s
@@ -19441,7 +26608,7 @@ NEONRestoreK3P1O1_blk4:
 	VMOV   V1.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK3P1O1_t4_icb:
 	MOVD   R22, R11
@@ -19599,7 +26766,8 @@ NEONRestoreK3P1O1_t4_kh:
 	WORD   $0x4e2fd4e7 // fadd v7.4s, v7.4s, v15.4s
 
 NEONRestoreK3P1O1_t4_relu:
-	CBZ    R25, NEONRestoreK3P1O1_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK3P1O1_t4_store
 	VEOR   V8.B16, V8.B16, V8.B16
 	WORD   $0x4e28f400 // fmax v0.4s, v0.4s, v8.4s
 	WORD   $0x4e28f421 // fmax v1.4s, v1.4s, v8.4s
@@ -19632,7 +26800,7 @@ NEONRestoreK3P1O1_blk3:
 	VMOV   V1.B16, V5.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK3P1O1_t3_icb:
 	MOVD   R22, R11
@@ -19753,7 +26921,8 @@ NEONRestoreK3P1O1_t3_kh:
 	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 NEONRestoreK3P1O1_t3_relu:
-	CBZ    R25, NEONRestoreK3P1O1_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK3P1O1_t3_store
 	VEOR   V6.B16, V6.B16, V6.B16
 	WORD   $0x4e26f400 // fmax v0.4s, v0.4s, v6.4s
 	WORD   $0x4e26f421 // fmax v1.4s, v1.4s, v6.4s
@@ -19781,7 +26950,7 @@ NEONRestoreK3P1O1_blk2:
 	VMOV   V1.B16, V3.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK3P1O1_t2_icb:
 	MOVD   R22, R11
@@ -19883,7 +27052,8 @@ NEONRestoreK3P1O1_t2_kh:
 	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 NEONRestoreK3P1O1_t2_relu:
-	CBZ    R25, NEONRestoreK3P1O1_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK3P1O1_t2_store
 	VEOR   V4.B16, V4.B16, V4.B16
 	WORD   $0x4e24f400 // fmax v0.4s, v0.4s, v4.4s
 	WORD   $0x4e24f421 // fmax v1.4s, v1.4s, v4.4s
@@ -19906,7 +27076,7 @@ NEONRestoreK3P1O1_blk1:
 	FLDPQ  (R26), (F0, F1)
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK3P1O1_t1_icb:
 	MOVD   R22, R11
@@ -19955,7 +27125,8 @@ NEONRestoreK3P1O1_t1_kh:
 	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 
 NEONRestoreK3P1O1_t1_relu:
-	CBZ    R25, NEONRestoreK3P1O1_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK3P1O1_t1_store
 	VEOR   V2.B16, V2.B16, V2.B16
 	WORD   $0x4e22f400 // fmax v0.4s, v0.4s, v2.4s
 	WORD   $0x4e22f421 // fmax v1.4s, v1.4s, v2.4s
@@ -19969,6 +27140,10 @@ NEONRestoreK3P1O1_t1_store:
 	B      NEONRestoreK3P1O1_loop
 
 NEONRestoreK3P1O1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONRestoreK3P1O1_row
 	RET
 
 // func NEONRestoreK4P1O1(p *Params)
@@ -19978,13 +27153,9 @@ TEXT ·NEONRestoreK4P1O1(SB), NOSPLIT, $0-8
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
 	SUB    R2, R17, R3
-	MOVD   (R0), R1
-	MOVD   40(R0), R4
 	MOVD   112(R0), R13
 	MOVD   136(R0), R14
-	MOVD   56(R0), R24
 	MOVD   64(R0), R22
-	MOVD   152(R0), R25
 	MOVD   88(R0), R16
 	MOVD   128(R0), R19
 	MUL    R22, R16, R26
@@ -19993,6 +27164,18 @@ TEXT ·NEONRestoreK4P1O1(SB), NOSPLIT, $0-8
 	MUL    R22, R19, R26
 	MOVD   120(R0), R21
 	SUB    R26, R21, R21
+	MOVD   ZR, R24
+
+NEONRestoreK4P1O1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
 
 NEONRestoreK4P1O1_loop:
 	CMP    $20, R4
@@ -20060,7 +27243,7 @@ NEONRestoreK4P1O1_blk11:
 	VMOV   V1.B16, V21.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK4P1O1_t11_icb:
 	MOVD   R22, R11
@@ -20511,7 +27694,8 @@ NEONRestoreK4P1O1_t11_kh:
 	WORD   $0x4e37d6b5 // fadd v21.4s, v21.4s, v23.4s
 
 NEONRestoreK4P1O1_t11_relu:
-	CBZ    R25, NEONRestoreK4P1O1_t11_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK4P1O1_t11_store
 	VEOR   V22.B16, V22.B16, V22.B16
 	WORD   $0x4e36f400 // fmax v0.4s, v0.4s, v22.4s
 	WORD   $0x4e36f421 // fmax v1.4s, v1.4s, v22.4s
@@ -20579,7 +27763,7 @@ NEONRestoreK4P1O1_blk10:
 	VMOV   V1.B16, V19.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK4P1O1_t10_icb:
 	MOVD   R22, R11
@@ -20995,7 +28179,8 @@ NEONRestoreK4P1O1_t10_kh:
 	WORD   $0x4e3bd673 // fadd v19.4s, v19.4s, v27.4s
 
 NEONRestoreK4P1O1_t10_relu:
-	CBZ    R25, NEONRestoreK4P1O1_t10_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK4P1O1_t10_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -21058,7 +28243,7 @@ NEONRestoreK4P1O1_blk9:
 	VMOV   V1.B16, V17.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK4P1O1_t9_icb:
 	MOVD   R22, R11
@@ -21437,7 +28622,8 @@ NEONRestoreK4P1O1_t9_kh:
 	WORD   $0x4e35d631 // fadd v17.4s, v17.4s, v21.4s
 
 NEONRestoreK4P1O1_t9_relu:
-	CBZ    R25, NEONRestoreK4P1O1_t9_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK4P1O1_t9_store
 	VEOR   V18.B16, V18.B16, V18.B16
 	WORD   $0x4e32f400 // fmax v0.4s, v0.4s, v18.4s
 	WORD   $0x4e32f421 // fmax v1.4s, v1.4s, v18.4s
@@ -21495,7 +28681,7 @@ NEONRestoreK4P1O1_blk8:
 	VMOV   V1.B16, V15.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK4P1O1_t8_icb:
 	MOVD   R22, R11
@@ -21839,7 +29025,8 @@ NEONRestoreK4P1O1_t8_kh:
 	WORD   $0x4e3fd5ef // fadd v15.4s, v15.4s, v31.4s
 
 NEONRestoreK4P1O1_t8_relu:
-	CBZ    R25, NEONRestoreK4P1O1_t8_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK4P1O1_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -21892,7 +29079,7 @@ NEONRestoreK4P1O1_blk7:
 	VMOV   V1.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK4P1O1_t7_icb:
 	MOVD   R22, R11
@@ -22199,7 +29386,8 @@ NEONRestoreK4P1O1_t7_kh:
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
 NEONRestoreK4P1O1_t7_relu:
-	CBZ    R25, NEONRestoreK4P1O1_t7_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK4P1O1_t7_store
 	VEOR   V14.B16, V14.B16, V14.B16
 	WORD   $0x4e2ef400 // fmax v0.4s, v0.4s, v14.4s
 	WORD   $0x4e2ef421 // fmax v1.4s, v1.4s, v14.4s
@@ -22247,7 +29435,7 @@ NEONRestoreK4P1O1_blk6:
 	VMOV   V1.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK4P1O1_t6_icb:
 	MOVD   R22, R11
@@ -22519,7 +29707,8 @@ NEONRestoreK4P1O1_t6_kh:
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
 NEONRestoreK4P1O1_t6_relu:
-	CBZ    R25, NEONRestoreK4P1O1_t6_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK4P1O1_t6_store
 	VEOR   V12.B16, V12.B16, V12.B16
 	WORD   $0x4e2cf400 // fmax v0.4s, v0.4s, v12.4s
 	WORD   $0x4e2cf421 // fmax v1.4s, v1.4s, v12.4s
@@ -22562,7 +29751,7 @@ NEONRestoreK4P1O1_blk5:
 	VMOV   V1.B16, V9.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK4P1O1_t5_icb:
 	MOVD   R22, R11
@@ -22797,7 +29986,8 @@ NEONRestoreK4P1O1_t5_kh:
 	WORD   $0x4e33d529 // fadd v9.4s, v9.4s, v19.4s
 
 NEONRestoreK4P1O1_t5_relu:
-	CBZ    R25, NEONRestoreK4P1O1_t5_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK4P1O1_t5_store
 	VEOR   V10.B16, V10.B16, V10.B16
 	WORD   $0x4e2af400 // fmax v0.4s, v0.4s, v10.4s
 	WORD   $0x4e2af421 // fmax v1.4s, v1.4s, v10.4s
@@ -22835,7 +30025,7 @@ NEONRestoreK4P1O1_blk4:
 	VMOV   V1.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK4P1O1_t4_icb:
 	MOVD   R22, R11
@@ -23035,7 +30225,8 @@ NEONRestoreK4P1O1_t4_kh:
 	WORD   $0x4e2fd4e7 // fadd v7.4s, v7.4s, v15.4s
 
 NEONRestoreK4P1O1_t4_relu:
-	CBZ    R25, NEONRestoreK4P1O1_t4_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK4P1O1_t4_store
 	VEOR   V8.B16, V8.B16, V8.B16
 	WORD   $0x4e28f400 // fmax v0.4s, v0.4s, v8.4s
 	WORD   $0x4e28f421 // fmax v1.4s, v1.4s, v8.4s
@@ -23068,7 +30259,7 @@ NEONRestoreK4P1O1_blk3:
 	VMOV   V1.B16, V5.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK4P1O1_t3_icb:
 	MOVD   R22, R11
@@ -23231,7 +30422,8 @@ NEONRestoreK4P1O1_t3_kh:
 	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 NEONRestoreK4P1O1_t3_relu:
-	CBZ    R25, NEONRestoreK4P1O1_t3_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK4P1O1_t3_store
 	VEOR   V6.B16, V6.B16, V6.B16
 	WORD   $0x4e26f400 // fmax v0.4s, v0.4s, v6.4s
 	WORD   $0x4e26f421 // fmax v1.4s, v1.4s, v6.4s
@@ -23259,7 +30451,7 @@ NEONRestoreK4P1O1_blk2:
 	VMOV   V1.B16, V3.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK4P1O1_t2_icb:
 	MOVD   R22, R11
@@ -23387,7 +30579,8 @@ NEONRestoreK4P1O1_t2_kh:
 	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 NEONRestoreK4P1O1_t2_relu:
-	CBZ    R25, NEONRestoreK4P1O1_t2_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK4P1O1_t2_store
 	VEOR   V4.B16, V4.B16, V4.B16
 	WORD   $0x4e24f400 // fmax v0.4s, v0.4s, v4.4s
 	WORD   $0x4e24f421 // fmax v1.4s, v1.4s, v4.4s
@@ -23410,7 +30603,7 @@ NEONRestoreK4P1O1_blk1:
 	FLDPQ  (R26), (F0, F1)
 	MOVD   R1, R5
 	MOVD   8(R0), R6
-	MOVD   R24, R10
+	MOVD   56(R0), R10
 
 NEONRestoreK4P1O1_t1_icb:
 	MOVD   R22, R11
@@ -23485,7 +30678,8 @@ NEONRestoreK4P1O1_t1_kh:
 	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 
 NEONRestoreK4P1O1_t1_relu:
-	CBZ    R25, NEONRestoreK4P1O1_t1_store
+	MOVD   152(R0), R26
+	CBZ    R26, NEONRestoreK4P1O1_t1_store
 	VEOR   V2.B16, V2.B16, V2.B16
 	WORD   $0x4e22f400 // fmax v0.4s, v0.4s, v2.4s
 	WORD   $0x4e22f421 // fmax v1.4s, v1.4s, v2.4s
@@ -23499,6 +30693,10 @@ NEONRestoreK4P1O1_t1_store:
 	B      NEONRestoreK4P1O1_loop
 
 NEONRestoreK4P1O1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONRestoreK4P1O1_row
 	RET
 
 // func NEONFMAPeak(n int)

@@ -19,6 +19,8 @@ const (
 	offWeiOCB, offWeiICB, offWeiRow         = 112, 120, 128
 	offDstOCB                               = 136
 	offReLU                                 = 152
+	offRows, offSrcRows, offDstRows         = 160, 168, 176
+	offEdgeL, offEdgeR                      = 184, 192
 )
 
 // convPlan is the register plan of one convolution kernel: ocb output
@@ -68,7 +70,11 @@ var strides = []int{1, 2} // input and output pixel strides, in pixels
 // never occurs and is not generated.
 func used(s, d int) bool { return s == 1 || d == 1 }
 
-// General-purpose register roles.
+// General-purpose register roles. Every register Go arm64 assembly lets
+// a kernel use has one (R0-R26 less R18; TestRegisterRoles checks that no
+// two roles share one): ICB and ReLU are read from Params once a block
+// instead of being kept, which frees R24 and R25 for the row loop and the
+// edge flags.
 var (
 	rParams    = x(0)  // *Params
 	rSrcBase   = x(1)  // input of the current pixel group
@@ -89,8 +95,8 @@ var (
 	rWeiICBAdv = x(21) // WeiICB - KH*WeiRow (pointwise: WeiICB)
 	rKHn       = x(22) // KH
 	rKWn       = x(23) // KW
-	rICBn      = x(24) // ICB
-	rReLU      = x(25) // ReLU flag
+	rRow       = x(24) // row of the call, 0 .. Rows-1
+	rEdge      = x(25) // edge flags of the current block: bit 0 skip pixel 0's first tap, bit 1 pixel t-1's last
 	rTmp       = x(26) // scratch
 )
 
@@ -159,16 +165,7 @@ func (k *ck) label(s string) string { return k.name + "_" + s }
 
 func (k *ck) emit() {
 	p, pl := k.p, k.pl
-	p.op("MOVD", "p+0(FP)", rParams)
-	p.op("MOVD", mem(offDst, rParams), rDst)
-	p.op("MOVD", mem(offRes, rParams), rRes)
-	p.op("SUB", rDst, rRes, rResDelta)
-	p.op("MOVD", mem(offSrc, rParams), rSrcBase)
-	p.op("MOVD", mem(offPix, rParams), rPix)
-	p.op("MOVD", mem(offWeiOCB, rParams), rWeiOCB)
-	p.op("MOVD", mem(offDstOCB, rParams), rDstOCB)
-	p.op("MOVD", mem(offICB, rParams), rICBn)
-	p.op("MOVD", mem(offReLU, rParams), rReLU)
+	callInvariants(p)
 	if k.pointwise {
 		p.op("MOVD", mem(offSrcICB, rParams), rSrcICBAdv)
 		p.op("MOVD", mem(offWeiICB, rParams), rWeiICBAdv)
@@ -192,6 +189,7 @@ func (k *ck) emit() {
 		p.op("MOVD", mem(offWeiICB, rParams), rWeiICBAdv)
 		p.op("SUB", rTmp, rWeiICBAdv, rWeiICBAdv)
 	}
+	rowStart(p, k.label, !k.pointwise)
 
 	// Pixel loop: whole urW steps while at least 2*urW pixels are left,
 	// then the rest in one block (<= urW) or two near-equal blocks, so no
@@ -223,7 +221,54 @@ func (k *ck) emit() {
 		p.op("SUB", fmt.Sprintf("$%d", t), rPix)
 		p.op("B", k.label("loop"))
 	}
-	p.label(k.label("done"))
+	rowEnd(p, k.label)
+}
+
+// callInvariants loads what every kernel keeps in registers for the whole
+// call: the residual's distance from the output (the same for every row,
+// both moving by DstRows) and the output-block strides.
+func callInvariants(p *printer) {
+	p.op("MOVD", "p+0(FP)", rParams)
+	p.op("MOVD", mem(offDst, rParams), rDst)
+	p.op("MOVD", mem(offRes, rParams), rRes)
+	p.op("SUB", rDst, rRes, rResDelta)
+	p.op("MOVD", mem(offWeiOCB, rParams), rWeiOCB)
+	p.op("MOVD", mem(offDstOCB, rParams), rDstOCB)
+}
+
+// rowStart opens the loop over the call's Rows rows (package asm, "Rows";
+// 0 is read as 1): row rRow's input, output and pixel count, computed
+// from Params each row. With edges (the convolutions), an EdgeL call's
+// Src is pixel 0's tap (0, 1), so the row's base goes one tap back to the
+// contract's Src; pixel 0 never reads that tap.
+func rowStart(p *printer, label func(string) string, edges bool) {
+	p.op("MOVD", "ZR", rRow)
+	p.label(label("row"))
+	p.op("MOVD", mem(offSrcRows, rParams), rSrcBase)
+	p.op("MUL", rRow, rSrcBase, rSrcBase)
+	p.op("MOVD", mem(offSrc, rParams), rTmp)
+	p.op("ADD", rTmp, rSrcBase)
+	p.op("MOVD", mem(offDstRows, rParams), rDst)
+	p.op("MUL", rRow, rDst, rDst)
+	p.op("MOVD", mem(offDst, rParams), rTmp)
+	p.op("ADD", rTmp, rDst)
+	p.op("MOVD", mem(offPix, rParams), rPix)
+	if edges {
+		p.op("MOVD", mem(offEdgeL, rParams), rTmp)
+		p.op("CBZ", rTmp, label("noedge"))
+		p.op("SUB", rSrcTap, rSrcBase)
+		p.label(label("noedge"))
+	}
+}
+
+// rowEnd closes the pixel loop (its done label) and the row loop: the next
+// row while fewer than Rows are done, else return.
+func rowEnd(p *printer, label func(string) string) {
+	p.label(label("done"))
+	p.op("ADD", "$1", rRow)
+	p.op("MOVD", mem(offRows, rParams), rTmp)
+	p.op("CMP", rTmp, rRow)
+	p.op("BLT", label("row"))
 	p.op("RET")
 }
 
@@ -243,15 +288,30 @@ func (k *ck) block(t int) {
 			}
 		}
 	}
+	if !k.pointwise {
+		// Edge flags: bit 0 when this block starts the row and EdgeL,
+		// bit 1 when it ends the row and EdgeR.
+		p.op("MOVD", "ZR", rEdge)
+		p.op("MOVD", mem(offPix, rParams), rTmp)
+		p.op("CMP", rTmp, rPix)
+		p.op("BNE", k.label(id+"notleft"))
+		p.op("MOVD", mem(offEdgeL, rParams), rEdge)
+		p.label(k.label(id + "notleft"))
+		p.op("CMP", fmt.Sprintf("$%d", t), rPix)
+		p.op("BNE", k.label(id+"notright"))
+		p.op("MOVD", mem(offEdgeR, rParams), rTmp)
+		p.op("ORR", rTmp.String()+"<<1", rEdge)
+		p.label(k.label(id + "notright"))
+	}
 	p.op("MOVD", rSrcBase, rSrc)
 	p.op("MOVD", mem(offWei, rParams), rWei(0))
 	for o := 1; o < pl.ocb; o++ {
 		p.op("ADD", rWeiOCB, rWei(o-1), rWei(o))
 	}
-	p.op("MOVD", rICBn, rICB)
+	p.op("MOVD", mem(offICB, rParams), rICB)
 	p.label(k.label(id + "icb"))
 	if k.pointwise {
-		k.step(t)
+		k.step(t, -1)
 		p.op("ADD", rSrcICBAdv, rSrc)
 		for o := 0; o < pl.ocb; o++ {
 			p.op("ADD", rWeiICBAdv, rWei(o))
@@ -263,7 +323,26 @@ func (k *ck) block(t int) {
 		p.label(k.label(id + "kh"))
 		p.op("MOVD", rKWn, rKW)
 		p.label(k.label(id + "kw"))
-		k.step(t)
+		// A row's edge pixel skips the tap over the padding: the first
+		// tap (rKW = KW) of pixel 0 with bit 0 of rEdge, the last (rKW =
+		// 1) of pixel t-1 with bit 1. KW >= 2 wherever a flag is set, so
+		// the two are different iterations. A block with no flag (every
+		// block but a row's first and last) pays one CBZ a tap.
+		p.op("CBZ", rEdge, k.label(id+"full"))
+		p.op("CMP", rKWn, rKW)
+		p.op("BNE", k.label(id+"notfirst"))
+		p.op("TBZ", "$0", rEdge, k.label(id+"notfirst"))
+		k.step(t, 0)
+		p.op("B", k.label(id+"next"))
+		p.label(k.label(id + "notfirst"))
+		p.op("CMP", "$1", rKW)
+		p.op("BNE", k.label(id+"full"))
+		p.op("TBZ", "$1", rEdge, k.label(id+"full"))
+		k.step(t, t-1)
+		p.op("B", k.label(id+"next"))
+		p.label(k.label(id + "full"))
+		k.step(t, -1)
+		p.label(k.label(id + "next"))
 		p.op("ADD", rSrcTap, rSrc)
 		for o := 0; o < pl.ocb; o++ {
 			p.op("ADD", fmt.Sprintf("$%d", tapBytes), rWei(o))
@@ -304,7 +383,8 @@ func (k *ck) block(t int) {
 		}
 	}
 	p.label(k.label(id + "relu"))
-	p.op("CBZ", rReLU, k.label(id+"store"))
+	p.op("MOVD", mem(offReLU, rParams), rTmp)
+	p.op("CBZ", rTmp, k.label(id+"store"))
 	zero := pl.in(0)
 	p.vzero(zero)
 	for o := 0; o < pl.ocb; o++ {
@@ -329,12 +409,21 @@ func (k *ck) block(t int) {
 
 // step emits one tap: for each half of the 8 input channels, the t input
 // vectors, then per channel the weight pair of each output block and
-// 2*t*ocb by-element FMLAs taking the channel from its input lane.
-func (k *ck) step(t int) {
+// 2*t*ocb by-element FMLAs taking the channel from its input lane. Pixel
+// skip (0 or t-1; -1 for none) is left out, its input neither loaded nor
+// used: the tap of an edge pixel that lies in the padding. It needs no
+// register the full step does not (a lone pixel's skip step is empty,
+// only its weights' cursors move on).
+func (k *ck) step(t, skip int) {
 	p, pl := k.p, k.pl
+	if skip >= 0 && t == 1 {
+		return
+	}
 	for h := 0; h < 2; h++ {
 		for j := 0; j < t; j++ {
-			p.ldrq(j*k.s*vecBytes+h*16, rSrc, pl.in(j))
+			if j != skip {
+				p.ldrq(j*k.s*vecBytes+h*16, rSrc, pl.in(j))
+			}
 		}
 		for lane := 0; lane < 4; lane++ {
 			i := 4*h + lane
@@ -342,6 +431,9 @@ func (k *ck) step(t int) {
 				p.ldpq(i*vecBytes, rWei(o), pl.wei(o, 0), pl.wei(o, 1))
 			}
 			for j := 0; j < t; j++ {
+				if j == skip {
+					continue
+				}
 				for o := 0; o < pl.ocb; o++ {
 					for hh := 0; hh < 2; hh++ {
 						p.fmlaElem(pl.acc(o, j, hh), pl.wei(o, hh), pl.in(j), lane)

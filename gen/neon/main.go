@@ -22,7 +22,9 @@
 // Every kernel implements the contract of package asm (one call: Pix
 // output pixels of one row x OCB output channel blocks, summed over ICB
 // input blocks and a KH x KW tap window, bias/residual/ReLU fused into one
-// store of each output vector). Variants:
+// store of each output vector), for Rows rows a call (its "Rows" section;
+// the restore family too), and the general ones take its edge flags.
+// Variants:
 //
 //   - ocb output channel blocks, 1 or 2, with urW = 8 or 5 output pixels
 //     per step, a generated block for every size 1..urW and a pixel loop
@@ -34,6 +36,27 @@
 //   - any KH x KW window and any number of input blocks through runtime
 //     tap and channel loops, and a pointwise form for 1x1 windows whose
 //     reduction is one loop over input blocks.
+//
+// # Rows and edges
+//
+// As in gen/avx2, a row loop wraps the pixel loop: row rRow's input,
+// output and pixel count are computed from Params at the top of each row,
+// and the residual, addressed through the output, follows it. With EdgeL
+// the row's input base goes one tap back (SrcTap) to the contract's Src.
+// Each block of a general convolution sets rEdge: bit 0 when it starts
+// the row and EdgeL, bit 1 when it ends the row and EdgeR. The tap loop
+// then runs, in the first kw iteration with bit 0, a step without pixel 0
+// (neither its input load nor its FMLAs), in the last with bit 1, a step
+// without pixel t-1, so the padding column is never read; the skip steps
+// use a subset of the full step's registers. A block with no flag, every
+// block but a row's first and last, pays one CBZ a tap, against 156 and
+// 191 instructions a tap of the two plans' whole steps; an edge block 5
+// to 7.
+//
+// General-purpose registers: every one Go lets a kernel use (R0-R26 less
+// R18) has a role, listed in conv.go; ICB and ReLU are read from Params
+// once a block, which leaves R24 for the row index and R25 for the edge
+// flags.
 //
 // # Register plan
 //
@@ -66,14 +89,15 @@
 //
 // So the FMLAs keep both pipes busy while the load pipes run at about a
 // quarter of their rate and decode at about 2.3 of its 4 instructions per
-// cycle; the tap loop adds ocb+3 instructions per 8 channels. Latency: an
-// FMLA chain needs 4 cycles x 2 pipes = 8 independent accumulators; the
-// full blocks have 16 and 20 (asserted >= 8), tails of t pixels have
-// 2*t*ocb. What bounds the kernel is then the FMLA rate itself, provided
-// weights come from L1 or L2: a weight vector is used by urW pixels, so
-// streaming them needs 16*2/urW bytes per cycle (4 and 6.4), well inside
-// what L2 delivers. Measured on no arm64 hardware yet: this is an argument
-// from instruction counts, to be checked with `go test -bench` on one.
+// cycle; the tap loop adds ocb+4 instructions per 8 channels (its edge
+// test included). Latency: an FMLA chain needs 4 cycles x 2 pipes = 8
+// independent accumulators; the full blocks have 16 and 20 (asserted >=
+// 8), tails of t pixels have 2*t*ocb. What bounds the kernel is then the
+// FMLA rate itself, provided weights come from L1 or L2: a weight vector
+// is used by urW pixels, so streaming them needs 16*2/urW bytes per cycle
+// (4 and 6.4), well inside what L2 delivers. Measured on no arm64
+// hardware yet: this is an argument from instruction counts, to be
+// checked with `go test -bench` on one.
 //
 // # The fused stride-2 restore family (restore.go)
 //

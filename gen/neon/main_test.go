@@ -52,10 +52,34 @@ func TestOffsetsMatch(t *testing.T) {
 		{"SrcICB", offSrcICB, asm.OffSrcICB}, {"SrcRow", offSrcRow, asm.OffSrcRow}, {"SrcTap", offSrcTap, asm.OffSrcTap},
 		{"WeiOCB", offWeiOCB, asm.OffWeiOCB}, {"WeiICB", offWeiICB, asm.OffWeiICB},
 		{"WeiRow", offWeiRow, asm.OffWeiRow}, {"DstOCB", offDstOCB, asm.OffDstOCB}, {"ReLU", offReLU, asm.OffReLU},
+		{"Rows", offRows, asm.OffRows}, {"SrcRows", offSrcRows, asm.OffSrcRows}, {"DstRows", offDstRows, asm.OffDstRows},
+		{"EdgeL", offEdgeL, asm.OffEdgeL}, {"EdgeR", offEdgeR, asm.OffEdgeR},
 	} {
 		if c.gen != c.want {
 			t.Errorf("%s: generator uses offset %d, package asm says %d", c.name, c.gen, c.want)
 		}
+	}
+}
+
+// TestRegisterRoles: no two general-purpose roles share a register, the
+// weight cursors of the most output blocks a kernel may take included, so
+// the row index and edge flags clobber nothing a block keeps.
+func TestRegisterRoles(t *testing.T) {
+	roles := map[string]gp{
+		"Params": rParams, "SrcBase": rSrcBase, "Dst": rDst, "ResDelta": rResDelta, "Pix": rPix, "Src": rSrc,
+		"ICB": rICB, "KH": rKH, "KW": rKW, "WeiOCB": rWeiOCB, "DstOCB": rDstOCB, "SrcTap": rSrcTap,
+		"SrcRowAdv": rSrcRowAdv, "Res": rRes, "WeiRowAdv": rWeiRowAdv, "SrcICBAdv": rSrcICBAdv,
+		"WeiICBAdv": rWeiICBAdv, "KHn": rKHn, "KWn": rKWn, "Row": rRow, "Edge": rEdge, "Tmp": rTmp,
+	}
+	for o := 0; o < maxWeiCursors; o++ {
+		roles[fmt.Sprintf("Wei%d", o)] = rWei(o)
+	}
+	held := map[gp]string{}
+	for name, r := range roles {
+		if other, ok := held[r]; ok {
+			t.Errorf("%v is both %s and %s", r, name, other)
+		}
+		held[r] = name
 	}
 }
 

@@ -177,17 +177,8 @@ var (
 
 func (k *rk) emit() {
 	p, pl := k.p, k.pl
-	p.op("MOVD", "p+0(FP)", rParams)
-	p.op("MOVD", mem(offDst, rParams), rDst)
-	p.op("MOVD", mem(offRes, rParams), rRes)
-	p.op("SUB", rDst, rRes, rResDelta)
-	p.op("MOVD", mem(offSrc, rParams), rSrcBase)
-	p.op("MOVD", mem(offPix, rParams), rPix)
-	p.op("MOVD", mem(offWeiOCB, rParams), rWeiOCB)
-	p.op("MOVD", mem(offDstOCB, rParams), rDstOCB)
-	p.op("MOVD", mem(offICB, rParams), rICBn)
+	callInvariants(p)
 	p.op("MOVD", mem(offKH, rParams), rKHn)
-	p.op("MOVD", mem(offReLU, rParams), rReLU)
 	// Cursor advances: a kernel row on, and from past the KH rows of an
 	// input block to the next block.
 	p.op("MOVD", mem(offSrcRow, rParams), rSrcRow)
@@ -198,6 +189,7 @@ func (k *rk) emit() {
 	p.op("MUL", rKHn, rWeiRow, rTmp)
 	p.op("MOVD", mem(offWeiICB, rParams), rWeiICBAdv)
 	p.op("SUB", rTmp, rWeiICBAdv, rWeiICBAdv)
+	rowStart(p, k.label, false)
 
 	// Pixel loop (gen/avx2's restore loop): whole steps (an even number of
 	// pixels) while at least two are left, then at most two blocks: an even
@@ -235,8 +227,7 @@ func (k *rk) emit() {
 		p.op("SUB", fmt.Sprintf("$%d", t), rPix)
 		p.op("B", k.label("loop"))
 	}
-	p.label(k.label("done"))
-	p.op("RET")
+	rowEnd(p, k.label)
 }
 
 // restoreBlocks returns the blocks the pixel loop of plan pl splits pix
@@ -278,7 +269,7 @@ func (k *rk) block(t int) {
 	for o := 1; o < pl.ocb; o++ {
 		p.op("ADD", rWeiOCB, rWei(o-1), rWei(o))
 	}
-	p.op("MOVD", rICBn, rICB)
+	p.op("MOVD", mem(offICB, rParams), rICB)
 	p.label(k.label(id + "icb"))
 	p.op("MOVD", rKHn, rKH)
 	p.label(k.label(id + "kh"))
@@ -317,7 +308,8 @@ func (k *rk) block(t int) {
 		}
 	}
 	p.label(k.label(id + "relu"))
-	p.op("CBZ", rReLU, k.label(id+"store"))
+	p.op("MOVD", mem(offReLU, rParams), rTmp)
+	p.op("CBZ", rTmp, k.label(id+"store"))
 	zero := pl.in(t, 0)
 	p.vzero(zero)
 	for o := 0; o < pl.ocb; o++ {
