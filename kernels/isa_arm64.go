@@ -12,8 +12,10 @@ import (
 // generator gen/neon), for 1-2 output channel blocks per call, input pixel
 // strides 1 and 2 and output pixel strides 1 (convolution) and 2 (a phase
 // of a stride-2 transposed convolution), in a general and a 1x1 form, and
-// fused stride-2 restores for kernel widths 2, 3 and 4. Other call shapes
-// fall back to the generic microkernel through the same driver.
+// fused stride-2 restores for kernel widths 2, 3 and 4, all looping over
+// Params.Rows rows, the general convolutions also taking the edge flags.
+// Other call shapes fall back to the generic microkernel through the same
+// driver.
 func init() {
 	registerISA(&isaSet{
 		name:   "neon",
@@ -30,5 +32,7 @@ func init() {
 			return asm.NEONConv[ocb-1][srcPix-1][dstPix-1]
 		},
 		restore: asm.NEONRestore,
+		rows:    true,
+		edges:   true,
 	})
 }
