@@ -44,14 +44,13 @@
 //
 // # Rows
 //
-// Kernels of a set that declares it (AVX2 and the generic Go kernel) also
-// loop over Rows output rows of the same shape in one call, both the
-// convolution and the restore contract: row r is the loop above with
-// Src, Dst and Res moved by r*SrcRows, r*DstRows and r*DstRows bytes. A
-// small map's rows are a few pixels each, so the driver's work per call
-// (and the kernel's prologue) would otherwise weigh on a CIFAR restore
-// that makes a call per 4-pixel row. Rows = 0 is read as 1, so kernels
-// without the loop (NEON) satisfy the contract for the driver's Rows = 1.
+// The kernels of a set that declares it (AVX2, NEON and the generic Go
+// kernel all do) loop over Rows output rows of the same shape in one
+// call, both the convolution and the restore contract: row r is the loop
+// above with Src, Dst and Res moved by r*SrcRows, r*DstRows and r*DstRows
+// bytes. A small map's rows are a few pixels each, so the driver's work
+// per call (and the kernel's prologue) would otherwise weigh on a CIFAR
+// restore that makes a call per 4-pixel row. Rows = 0 is read as 1.
 //
 // # Edges
 //
