@@ -20,8 +20,8 @@ func TestRunPrintsTable(t *testing.T) {
 	if !strings.Contains(lines[3], "deconv_s2") {
 		t.Fatalf("header lacks deconv_s2: %q", lines[3])
 	}
-	if f := strings.Fields(lines[4]); len(f) != 14 || f[0] != "cifar-64x8" {
-		t.Fatalf("row %q: want 14 fields starting with cifar-64x8", lines[4])
+	if f := strings.Fields(lines[4]); len(f) != 15 || f[0] != "cifar-64x8" {
+		t.Fatalf("row %q: want 15 fields starting with cifar-64x8", lines[4])
 	}
 }
 
