@@ -63,6 +63,14 @@
 // read); with EdgeR = 1 the row's pixel Pix-1 skips tap kw = KW-1. The
 // skipped columns are not read. KW >= 2 wherever a flag is set.
 //
+// AVX2's restore kernels take them too, for the input column left of the
+// row's first pair and right of its last one: with EdgeL = 1 (only where
+// EMin < 0) pair 0's taps with e = EMin are skipped and Src points one
+// column right of the contract's (at column EMin+1 of pair 0); with
+// EdgeR = 1 (only where EMax > 0, and Pix even) the last pair's taps with
+// e = EMax are skipped. Sets declare this apart (restoreEdges in package
+// kernels).
+//
 // # The fused stride-2 restore contract
 //
 // A restore kernel computes one output row of a stride-2 transposed

@@ -37,6 +37,8 @@ type isaSet struct {
 	// the driver computes border pixels in the row's call, without a
 	// haloed copy of the input.
 	edges bool
+	// restoreEdges: its restore kernels take them too.
+	restoreEdges bool
 }
 
 // genericSet is always available: the portable Go microkernel, block 8.

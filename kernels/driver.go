@@ -45,6 +45,7 @@ type layer struct {
 	maxOCB   int
 	multiRow bool // the kernels take Params.Rows rows a call
 	edges    bool // ... and Params.EdgeL and EdgeR
+	restEdge bool // ... the restore kernels too
 	isa      *isaSet
 	deconv   bool
 	rows     []rowPass // fused stride-2 restore, one per output row phase (nil: phases only)
@@ -63,10 +64,10 @@ type geom struct {
 func (l *layer) initKernels(set *isaSet) {
 	l.isa = set
 	l.maxOCB = set.maxOCB
-	l.multiRow, l.edges = set.rows, set.edges
+	l.multiRow, l.edges, l.restEdge = set.rows, set.edges, set.restoreEdges
 	if set.block != l.block {
 		l.maxOCB = genericSet.maxOCB
-		l.multiRow, l.edges = genericSet.rows, genericSet.edges
+		l.multiRow, l.edges, l.restEdge = genericSet.rows, genericSet.edges, false
 	}
 	for i := range l.passes {
 		p := &l.passes[i]
@@ -216,6 +217,7 @@ type plan struct {
 	jlo, jhi          []int  // per pass, columns of gm its row calls compute (edges included)
 	edgeL, edgeR      []bool // per pass, whether they include a left (right) edge pixel
 	x0, x1            int    // fused: the output pixels of a row the restore kernel computes
+	restL, restR      bool   // fused: [x0, x1) is the whole row through the restore's edge flags
 }
 
 // planFor returns the plan for src and dst's shapes.
@@ -230,7 +232,10 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 	// they are every border pixel of every pass (a 3x3 window with
 	// padding 1); the fused restore keeps its own rule.
 	edges := l.edges && haloMode != haloNever
-	if !(edges && !pl.fused && l.edgesCover(src.W, dst.W)) {
+	switch {
+	case edges && !pl.fused && l.edgesCover(src.W, dst.W):
+	case edges && pl.fused && l.restEdge && l.restoreEdgesCover(pl, src.W, dst.W):
+	default:
 		pl.hl, pl.hr = l.haloPlan(src, dst, pl.fused)
 	}
 	sw := src.W + pl.hl + pl.hr
@@ -252,7 +257,7 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 			}
 		}
 	}
-	if pl.fused {
+	if pl.fused && !pl.restL && !pl.restR {
 		pl.x0, pl.x1 = l.restoreSpan(src.W, dst.W, pl.hl, pl.hr)
 	}
 	l.plan.Store(pl)

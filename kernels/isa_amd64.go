@@ -29,8 +29,9 @@ func init() {
 			}
 			return asm.AVX2Conv[ocb-1][srcPix-1][dstPix-1]
 		},
-		restore: asm.AVX2Restore,
-		rows:    true,
-		edges:   true,
+		restore:      asm.AVX2Restore,
+		rows:         true,
+		edges:        true,
+		restoreEdges: true,
 	})
 }

@@ -152,8 +152,12 @@ func TestReLUKeepsNaN(t *testing.T) {
 // restoreRef is the fused restore contract of package asm written out in
 // Go, the oracle for the assembly restore kernels.
 func restoreRef(p *asm.Params, b, k, pad int) {
-	emin, _ := asm.RestoreSpan(k, pad)
+	emin, emax := asm.RestoreSpan(k, pad)
 	at := func(base unsafe.Pointer, off int) *float32 { return (*float32)(unsafe.Add(base, off)) }
+	shift := 0 // with EdgeL, Src is one column right of the contract's
+	if p.EdgeL != 0 {
+		shift = -1
+	}
 	for o := 0; o < p.OCB; o++ {
 		for x := 0; x < p.Pix; x++ {
 			j, q := x/2, x%2
@@ -165,7 +169,11 @@ func restoreRef(p *asm.Params, b, k, pad int) {
 							if (q+pad-kw)%2 != 0 {
 								continue
 							}
-							e := (q+pad-kw)/2 - emin
+							if p.EdgeL != 0 && j == 0 && (q+pad-kw)/2 == emin ||
+								p.EdgeR != 0 && j == (p.Pix-1)/2 && (q+pad-kw)/2 == emax {
+								continue // the column outside the input
+							}
+							e := (q+pad-kw)/2 - emin + shift
 							for i := 0; i < b; i++ {
 								acc += *at(p.Src, (j+e)*b*4+c*p.SrcICB+kh*p.SrcRow+i*4) *
 									*at(p.Wei, o*p.WeiOCB+c*p.WeiICB+kh*p.WeiRow+kw*b*b*4+i*b*4+lane*4)
@@ -532,6 +540,97 @@ func checkEdges(t *testing.T, r *rand.Rand, name string, k microkernel, b, ocb, 
 		}
 		if math.IsNaN(gv) || math.IsNaN(wv) || math.Abs(gv-wv) > 1e-5*(math.Abs(wv)+math.Sqrt(float64(icb*kh*kw*b))) {
 			t.Fatalf("%s: element %d = %v, generic %v", name, i-g, gv, wv)
+		}
+	}
+}
+
+// TestRestoreEdges calls every fused restore kernel of every set that
+// takes edge flags with EdgeL (where the kernel reads left of a pair),
+// EdgeR (right of it) or both, over two rows, against restoreRef. The
+// columns outside the row hold NaN, so a kernel that read one would fail.
+func TestRestoreEdges(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 11))
+	for _, set := range isaSets {
+		if set == genericSet || !set.usable || !set.restoreEdges {
+			continue
+		}
+		b := set.block
+		for _, rk := range set.restore {
+			emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
+			for _, lr := range [][2]int{{1, 0}, {0, 1}, {1, 1}} {
+				if lr[0] == 1 && emin >= 0 || lr[1] == 1 && emax <= 0 {
+					continue
+				}
+				for ocb := 1; ocb <= len(rk.Fn); ocb++ {
+					for pix := 2; pix <= 30; pix += 2 {
+						name := fmt.Sprintf("%s/K%dP%d_o%d_pix%d_edges%v", set.name, rk.K, rk.Pad, ocb, pix, lr)
+						checkRestoreEdges(t, r, name, rk, b, ocb, pix, lr[0], lr[1])
+					}
+				}
+			}
+		}
+	}
+}
+
+func checkRestoreEdges(t *testing.T, r *rand.Rand, name string, rk asm.RestoreKernel, b, ocb, pix, edgeL, edgeR int) {
+	t.Helper()
+	const icb, kh, rows = 2, 2, 2
+	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
+	cols := 1 + pix/2 + emax - emin + 2 // column 0 spare, the contract's columns from 1
+	src := randSlice(r, icb*rows*kh*cols*b)
+	for y := 0; y < icb*rows*kh; y++ {
+		poison := func(col int) {
+			for i := 0; i < b; i++ {
+				src[(y*cols+col)*b+i] = float32(math.NaN())
+			}
+		}
+		if edgeL == 1 {
+			poison(1) // pair 0, e = emin
+		}
+		if edgeR == 1 {
+			poison(1 + (pix-1)/2 + emax - emin) // the last pair, e = emax
+		}
+	}
+	wei := randSlice(r, ocb*icb*kh*rk.K*b*b)
+	bias := randSlice(r, ocb*b)
+	const g = 19
+	size := ocb*rows*pix*b + 2*g
+	res := randSlice(r, size)
+	buf := func() []float32 {
+		s := make([]float32, size)
+		for i := range s {
+			s[i] = guardVal
+		}
+		return s
+	}
+	got, want := buf(), buf()
+	prm := func(dst []float32, row int) *asm.Params {
+		return &asm.Params{
+			Src: unsafe.Pointer(&src[(row*kh*cols+1+edgeL)*b]), Wei: unsafe.Pointer(&wei[0]),
+			Dst: unsafe.Pointer(&dst[g+row*pix*b]), Bias: unsafe.Pointer(&bias[0]), Res: unsafe.Pointer(&res[g+row*pix*b]),
+			Pix: pix, OCB: ocb, ICB: icb, KH: kh, KW: rk.K, EdgeL: edgeL, EdgeR: edgeR,
+			SrcICB: rows * kh * cols * b * 4, SrcRow: cols * b * 4, SrcTap: b * 4, SrcPix: b * 4,
+			WeiOCB: icb * kh * rk.K * b * b * 4, WeiICB: kh * rk.K * b * b * 4, WeiRow: rk.K * b * b * 4,
+			DstOCB: rows * pix * b * 4, DstPix: b * 4, ReLU: 1,
+			SrcRows: kh * cols * b * 4, DstRows: pix * b * 4,
+		}
+	}
+	p := prm(got, 0)
+	p.Rows = rows
+	rk.Fn[ocb-1](p)
+	for y := 0; y < rows; y++ {
+		restoreRef(prm(want, y), b, rk.K, rk.Pad)
+	}
+	for i := range got {
+		gv, wv := float64(got[i]), float64(want[i])
+		if want[i] == guardVal {
+			if got[i] != guardVal {
+				t.Fatalf("%s: element %d written: %v", name, i-g, gv)
+			}
+			continue
+		}
+		if math.IsNaN(gv) || math.IsNaN(wv) || math.Abs(gv-wv) > 1e-5*(math.Abs(wv)+math.Sqrt(float64(icb*kh*rk.K*b))) {
+			t.Fatalf("%s: element %d = %v, contract %v", name, i-g, gv, wv)
 		}
 	}
 }

@@ -82,6 +82,29 @@ func (l *layer) restoreSpan(iw, ow, hl, hr int) (x0, x1 int) {
 	return x0, x1
 }
 
+// restoreEdgesCover reports whether the restore kernel's edge flags let it
+// compute whole rows of width ow from an input of width iw without a halo:
+// the first pair reads at most one column left of the input, the last at
+// most one right of it (and ow is even there). It records the span and
+// flags in pl.
+func (l *layer) restoreEdgesCover(pl *plan, iw, ow int) bool {
+	rk := l.rows[0].kern
+	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
+	x0, x1 := l.restoreSpan(iw, ow, 0, 0)
+	left, right := false, false
+	if x0 == 2 && emin == -1 {
+		x0, left = 0, true
+	}
+	if x1 == ow-2 && ow%2 == 0 && ow/2-1+emax == iw {
+		x1, right = ow, true
+	}
+	if x0 != 0 || x1 != ow {
+		return false
+	}
+	pl.x0, pl.x1, pl.restL, pl.restR = x0, x1, left, right
+	return true
+}
+
 // restoreHaloNeed returns the zero columns that let the fused kernel
 // compute whole rows of width ow from an input of width iw.
 func (l *layer) restoreHaloNeed(iw, ow int) (hl, hr int) {
@@ -130,6 +153,12 @@ func (f *fwd) restoreRows(prm *asm.Params, rp *rowPass, n, o0, o1, c int) {
 		ReLU:   f.relu,
 	}
 	tmpl.SrcRows, tmpl.DstRows = f.sw*b*4, gm.ohStep*ow*b*4
+	if f.pl.restL {
+		tmpl.EdgeL, emin = 1, emin+1 // Src one column right: column EMin is outside the input
+	}
+	if f.pl.restR {
+		tmpl.EdgeR = 1
+	}
 	srcImg := n*l.icb*f.sh*f.sw*b + (x0/2+emin+f.hl)*b
 	for r := lo; r < hi; {
 		// Rows r..r1-1 share their vertical taps (phase rows and fused

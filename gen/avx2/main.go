@@ -268,19 +268,7 @@ func (k *kernel) block(t int) {
 	}
 
 	if !k.pointwise {
-		// Edge flags: bit 0 when this block starts the row and EdgeL,
-		// bit 1 when it ends the row and EdgeR.
-		c.XORQ(regEdge, regEdge)
-		c.CMPQ(regPix, field(offPix))
-		c.JNE(operand.LabelRef(k.label(id + "_notleft")))
-		c.MOVQ(field(offEdgeL), regEdge)
-		c.Label(k.label(id + "_notleft"))
-		c.CMPQ(regPix, imm(uint64(t)))
-		c.JNE(operand.LabelRef(k.label(id + "_notright")))
-		c.MOVQ(field(offEdgeR), regTmp)
-		c.SHLQ(imm(1), regTmp)
-		c.ORQ(regTmp, regEdge)
-		c.Label(k.label(id + "_notright"))
+		edgeFlags(c, k.label, id, t)
 	}
 
 	c.MOVQ(regSrcBase, regSrc)
@@ -390,6 +378,22 @@ func (k *kernel) step(t int) {
 			}
 		}
 	}
+}
+
+// edgeFlags sets regEdge for a block of t pixels: bit 0 when the block
+// starts the row and EdgeL, bit 1 when it ends the row and EdgeR.
+func edgeFlags(c *build.Context, label func(string) string, id string, t int) {
+	c.XORQ(regEdge, regEdge)
+	c.CMPQ(regPix, field(offPix))
+	c.JNE(operand.LabelRef(label(id + "_notleft")))
+	c.MOVQ(field(offEdgeL), regEdge)
+	c.Label(label(id + "_notleft"))
+	c.CMPQ(regPix, imm(uint64(t)))
+	c.JNE(operand.LabelRef(label(id + "_notright")))
+	c.MOVQ(field(offEdgeR), regTmp)
+	c.SHLQ(imm(1), regTmp)
+	c.ORQ(regTmp, regEdge)
+	c.Label(label(id + "_notright"))
 }
 
 // stepSkip is step without pixel skip's broadcast and FMAs: the tap of an
@@ -504,7 +508,7 @@ func restoreKernel(c *build.Context, k, pad int) {
 		"a block. It computes the restore loop of the package comment with OCB = 1,",
 		fmt.Sprintf("block 8, KW = %d and Pix, ICB, KH >= 1.", k),
 	)
-	prologue(c, r.label, false)
+	prologue(c, r.label, true)
 	// Only the last block of a call can be odd, so t/2 input columns is
 	// exact wherever the loop goes on.
 	pixelLoop(c, r.label, r.step, r.maxPix, true, r.block,
@@ -557,30 +561,53 @@ func (r *restore) block(t int) {
 			}
 		}
 	}
+	edgeFlags(c, r.label, id, t)
 	c.MOVQ(regSrcBase, regSrc)
 	c.MOVQ(field(offWei), regWei)
 	c.MOVQ(field(offICB), regICB)
 	c.Label(r.label(id + "_icb"))
 	c.MOVQ(field(offKH), regKH)
 	c.Label(r.label(id + "_kh"))
-	for i := 0; i < block; i++ {
-		for kw := 0; kw < r.k; kw++ {
-			if used[kw] {
-				c.VMOVUPS(operand.Mem{Base: regWei, Disp: kw*tapBytes + i*vecBytes}, r.wreg(kw))
+	// One kernel row of all 8 input channels; an edge block leaves out
+	// column 0 (the row's first pair's taps left of the input, EdgeL) or
+	// its last column (the last pair's taps right of it, EdgeR).
+	body := func(skipFirst, skipLast bool) {
+		for i := 0; i < block; i++ {
+			for kw := 0; kw < r.k; kw++ {
+				if used[kw] {
+					c.VMOVUPS(operand.Mem{Base: regWei, Disp: kw*tapBytes + i*vecBytes}, r.wreg(kw))
+				}
 			}
-		}
-		for col := 0; col <= maxCol; col++ {
-			if len(feeds[col]) == 0 {
-				continue
-			}
-			c.VBROADCASTSS(operand.Mem{Base: regSrc, Disp: col*vecBytes + i*4}, r.bcast())
-			for _, f := range feeds[col] {
-				x, n := f[0], f[1]
-				kw := restoreTaps(r.k, r.pad, x%2)[n]
-				c.VFMADD231PS(r.wreg(kw), r.bcast(), part[x][n])
+			for col := 0; col <= maxCol; col++ {
+				if len(feeds[col]) == 0 || skipFirst && col == 0 || skipLast && col == maxCol {
+					continue
+				}
+				c.VBROADCASTSS(operand.Mem{Base: regSrc, Disp: col*vecBytes + i*4}, r.bcast())
+				for _, f := range feeds[col] {
+					x, n := f[0], f[1]
+					kw := restoreTaps(r.k, r.pad, x%2)[n]
+					c.VFMADD231PS(r.wreg(kw), r.bcast(), part[x][n])
+				}
 			}
 		}
 	}
+	c.TESTQ(regEdge, regEdge)
+	c.JZ(operand.LabelRef(r.label(id + "_inner")))
+	c.CMPQ(regEdge, imm(1))
+	c.JE(operand.LabelRef(r.label(id + "_edgel")))
+	c.CMPQ(regEdge, imm(2))
+	c.JE(operand.LabelRef(r.label(id + "_edger")))
+	body(true, true)
+	c.JMP(operand.LabelRef(r.label(id + "_khnext")))
+	c.Label(r.label(id + "_edgel"))
+	body(true, false)
+	c.JMP(operand.LabelRef(r.label(id + "_khnext")))
+	c.Label(r.label(id + "_edger"))
+	body(false, true)
+	c.JMP(operand.LabelRef(r.label(id + "_khnext")))
+	c.Label(r.label(id + "_inner"))
+	body(false, false)
+	c.Label(r.label(id + "_khnext"))
 	c.ADDQ(field(offSrcRow), regSrc)
 	c.ADDQ(field(offWeiRow), regWei)
 	c.DECQ(regKH)
