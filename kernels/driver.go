@@ -394,40 +394,39 @@ func (gm *geom) edges(iw, kw int) (left, right bool) {
 // edgesCover reports whether the edge flags cover every border pixel of
 // every pass for input width iw and output width ow.
 func (l *layer) edgesCover(iw, ow int) bool {
-	for i := range l.passes {
-		p := &l.passes[i]
-		if p.kh*p.kw == 0 {
-			continue
-		}
-		gm := l.geometry(p, 0, iw, 0, ow)
-		if gm.cols == 0 {
-			continue
-		}
+	cover := true
+	l.columnPasses(iw, ow, func(p *pass, gm *geom) {
 		jlo, jhi := gm.interiorCols(iw, p.kw)
 		left, right := gm.edges(iw, p.kw)
 		if (jlo > 0 && !left) || (jhi < gm.cols && !right) {
-			return false
+			cover = false
 		}
-	}
-	return true
+	})
+	return cover
 }
 
 // halo returns how many zero columns on the left and right of an input
 // of width iw make every column of every pass interior for output width ow.
 func (l *layer) halo(iw, ow int) (hl, hr int) {
+	l.columnPasses(iw, ow, func(p *pass, gm *geom) {
+		hl = max(hl, -gm.iwOff)
+		hr = max(hr, gm.iwOff+(gm.cols-1)*gm.iwStep+p.kw-iw)
+	})
+	return hl, hr
+}
+
+// columnPasses calls f with the column geometry of every pass that has
+// taps and output columns, for input width iw and output width ow.
+func (l *layer) columnPasses(iw, ow int, f func(p *pass, gm *geom)) {
 	for i := range l.passes {
 		p := &l.passes[i]
 		if p.kh*p.kw == 0 {
 			continue
 		}
-		gm := l.geometry(p, 0, iw, 0, ow)
-		if gm.cols == 0 {
-			continue
+		if gm := l.geometry(p, 0, iw, 0, ow); gm.cols > 0 {
+			f(p, &gm)
 		}
-		hl = max(hl, -gm.iwOff)
-		hr = max(hr, gm.iwOff+(gm.cols-1)*gm.iwStep+p.kw-iw)
 	}
-	return hl, hr
 }
 
 // workspace is a zero-haloed copy of an input. Its halo columns are zeroed
