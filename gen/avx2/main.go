@@ -321,46 +321,20 @@ func (k *kernel) block(t int) {
 		c.DECQ(regKH)
 		c.JNZ(operand.LabelRef(k.label(id + "_kh")))
 		// Next input block: back over the KH rows, on by one block.
-		c.MOVQ(field(offKH), regTmp)
-		c.IMULQ(field(offSrcRow), regTmp)
-		c.SUBQ(regTmp, regSrc)
-		c.ADDQ(field(offSrcICB), regSrc)
-		c.MOVQ(field(offKH), regTmp)
-		c.IMULQ(field(offWeiRow), regTmp)
-		c.SUBQ(regTmp, regWei)
-		c.ADDQ(field(offWeiICB), regWei)
-		c.DECQ(regICB)
-		c.JNZ(operand.LabelRef(k.label(id + "_icb")))
+		nextInputBlock(c, k.label(id+"_icb"))
 	}
 
 	// Epilogue: residual, ReLU, one store per output vector.
 	c.MOVQ(field(offDstOCB), regICB)
-	c.CMPQ(field(offRes), imm(0)) // Res itself: Res == Dst would give a zero delta
-	c.JE(operand.LabelRef(k.label(id + "_relu")))
-	c.LEAQ(operand.Mem{Base: regDst, Index: regResDelta, Scale: 1}, regTmp)
+	var accs []reg.VecPhysical
+	var at []func(base reg.Register) operand.Mem
 	for o := 0; o < k.ocb; o++ {
 		for j := 0; j < t; j++ {
-			c.VADDPS(k.outAt(regTmp, o, j), k.acc(j, o), k.acc(j, o))
+			accs = append(accs, k.acc(j, o))
+			at = append(at, func(base reg.Register) operand.Mem { return k.outAt(base, o, j) })
 		}
 	}
-	c.Label(k.label(id + "_relu"))
-	c.CMPQ(field(offReLU), imm(0))
-	c.JE(operand.LabelRef(k.label(id + "_store")))
-	zero := k.wreg(0)
-	c.VXORPS(zero, zero, zero)
-	for o := 0; o < k.ocb; o++ {
-		for j := 0; j < t; j++ {
-			// max(0, acc) with acc as the second source: NaN stays NaN,
-			// as in PyTorch's relu.
-			c.VMAXPS(k.acc(j, o), zero, k.acc(j, o))
-		}
-	}
-	c.Label(k.label(id + "_store"))
-	for o := 0; o < k.ocb; o++ {
-		for j := 0; j < t; j++ {
-			c.VMOVUPS(k.acc(j, o), k.outAt(regDst, o, j))
-		}
-	}
+	epilogue(c, k.label, id, accs, at, k.wreg(0))
 }
 
 // step emits the 8 input channels of one tap: for each, ocb weight loads,
@@ -612,6 +586,27 @@ func (r *restore) block(t int) {
 	c.ADDQ(field(offWeiRow), regWei)
 	c.DECQ(regKH)
 	c.JNZ(operand.LabelRef(r.label(id + "_kh")))
+	nextInputBlock(c, r.label(id+"_icb"))
+
+	// Epilogue: sum the partials, residual, ReLU, one store per output
+	// vector, in order.
+	for x := 0; x < t; x++ {
+		for _, a := range part[x][1:] {
+			c.VADDPS(a, part[x][0], part[x][0])
+		}
+	}
+	accs := make([]reg.VecPhysical, t)
+	at := make([]func(base reg.Register) operand.Mem, t)
+	for x := 0; x < t; x++ {
+		accs[x] = part[x][0]
+		at[x] = func(base reg.Register) operand.Mem { return operand.Mem{Base: base, Disp: x * vecBytes} }
+	}
+	epilogue(c, r.label, id, accs, at, r.bcast())
+}
+
+// nextInputBlock emits the end of the input-block loop: Src and Wei back
+// over the KH kernel rows and on by one input block, then the loop branch.
+func nextInputBlock(c *build.Context, loop string) {
 	c.MOVQ(field(offKH), regTmp)
 	c.IMULQ(field(offSrcRow), regTmp)
 	c.SUBQ(regTmp, regSrc)
@@ -621,35 +616,32 @@ func (r *restore) block(t int) {
 	c.SUBQ(regTmp, regWei)
 	c.ADDQ(field(offWeiICB), regWei)
 	c.DECQ(regICB)
-	c.JNZ(operand.LabelRef(r.label(id + "_icb")))
+	c.JNZ(operand.LabelRef(loop))
+}
 
-	// Epilogue: sum the partials, residual, ReLU, one store per output
-	// vector, in order.
-	for x := 0; x < t; x++ {
-		for _, a := range part[x][1:] {
-			c.VADDPS(a, part[x][0], part[x][0])
-		}
-	}
-	out := func(base reg.Register, x int) operand.Mem {
-		return operand.Mem{Base: base, Disp: x * vecBytes}
-	}
+// epilogue emits a block's single store of each output vector: the
+// residual added (at[i] through the residual's distance from Dst), ReLU,
+// then the store at at[i](regDst). zero is a register free by then.
+func epilogue(c *build.Context, label func(string) string, id string,
+	accs []reg.VecPhysical, at []func(base reg.Register) operand.Mem, zero reg.VecPhysical) {
 	c.CMPQ(field(offRes), imm(0)) // Res itself: Res == Dst would give a zero delta
-	c.JE(operand.LabelRef(r.label(id + "_relu")))
+	c.JE(operand.LabelRef(label(id + "_relu")))
 	c.LEAQ(operand.Mem{Base: regDst, Index: regResDelta, Scale: 1}, regTmp)
-	for x := 0; x < t; x++ {
-		c.VADDPS(out(regTmp, x), part[x][0], part[x][0])
+	for i, a := range accs {
+		c.VADDPS(at[i](regTmp), a, a)
 	}
-	c.Label(r.label(id + "_relu"))
+	c.Label(label(id + "_relu"))
 	c.CMPQ(field(offReLU), imm(0))
-	c.JE(operand.LabelRef(r.label(id + "_store")))
-	zero := r.bcast()
+	c.JE(operand.LabelRef(label(id + "_store")))
 	c.VXORPS(zero, zero, zero)
-	for x := 0; x < t; x++ {
-		c.VMAXPS(part[x][0], zero, part[x][0])
+	for _, a := range accs {
+		// max(0, acc) with acc as the second source: NaN stays NaN, as
+		// in PyTorch's relu.
+		c.VMAXPS(a, zero, a)
 	}
-	c.Label(r.label(id + "_store"))
-	for x := 0; x < t; x++ {
-		c.VMOVUPS(part[x][0], out(regDst, x))
+	c.Label(label(id + "_store"))
+	for i, a := range accs {
+		c.VMOVUPS(a, at[i](regDst))
 	}
 }
 
