@@ -232,11 +232,16 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 	// they are every border pixel of every pass (a 3x3 window with
 	// padding 1); the fused restore keeps its own rule.
 	edges := l.edges && haloMode != haloNever
+	restWhole := false
+	if edges && pl.fused && l.restEdge {
+		pl.x0, pl.x1, pl.restL, pl.restR, restWhole = l.restoreEdges(src.W, dst.W)
+	}
 	switch {
 	case edges && !pl.fused && l.edgesCover(src.W, dst.W):
-	case edges && pl.fused && l.restEdge && l.restoreEdgesCover(pl, src.W, dst.W):
+	case restWhole:
 	default:
 		pl.hl, pl.hr = l.haloPlan(src, dst, pl.fused)
+		pl.restL, pl.restR = false, false
 	}
 	sw := src.W + pl.hl + pl.hr
 	np := len(l.passes)
@@ -257,7 +262,7 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 			}
 		}
 	}
-	if pl.fused && !pl.restL && !pl.restR {
+	if pl.fused && !restWhole {
 		pl.x0, pl.x1 = l.restoreSpan(src.W, dst.W, pl.hl, pl.hr)
 	}
 	l.plan.Store(pl)

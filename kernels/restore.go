@@ -82,27 +82,22 @@ func (l *layer) restoreSpan(iw, ow, hl, hr int) (x0, x1 int) {
 	return x0, x1
 }
 
-// restoreEdgesCover reports whether the restore kernel's edge flags let it
-// compute whole rows of width ow from an input of width iw without a halo:
-// the first pair reads at most one column left of the input, the last at
-// most one right of it (and ow is even there). It records the span and
-// flags in pl.
-func (l *layer) restoreEdgesCover(pl *plan, iw, ow int) bool {
+// restoreEdges returns the span [x0, x1) of a row of width ow that the
+// fused kernel computes from an input of width iw without a halo, using
+// its edge flags where the first pair reads one column left of the input
+// (left) or the last pair one column right of it (right, even ow only);
+// whole reports whether that span is the whole row.
+func (l *layer) restoreEdges(iw, ow int) (x0, x1 int, left, right, whole bool) {
 	rk := l.rows[0].kern
 	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
-	x0, x1 := l.restoreSpan(iw, ow, 0, 0)
-	left, right := false, false
+	x0, x1 = l.restoreSpan(iw, ow, 0, 0)
 	if x0 == 2 && emin == -1 {
 		x0, left = 0, true
 	}
 	if x1 == ow-2 && ow%2 == 0 && ow/2-1+emax == iw {
 		x1, right = ow, true
 	}
-	if x0 != 0 || x1 != ow {
-		return false
-	}
-	pl.x0, pl.x1, pl.restL, pl.restR = x0, x1, left, right
-	return true
+	return x0, x1, left, right, x0 == 0 && x1 == ow
 }
 
 // restoreHaloNeed returns the zero columns that let the fused kernel
