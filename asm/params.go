@@ -71,6 +71,19 @@
 // e = EMax are skipped. Sets declare this apart (restoreEdges in package
 // kernels).
 //
+// # Prefetch
+//
+// Pf and PfEnd (plain addresses, never dereferenced) name weights a later
+// call will use. While Pf < PfEnd, AVX2's convolution kernels issue one
+// PREFETCHT1 for each of the PfLines cache lines from Pf after every tap
+// step and move Pf on by PfLines*64 bytes; they leave Pf, in the
+// argument block, where they stopped, so that the driver spreads one
+// range over many calls. The driver sets PfEnd at most the range's end
+// minus PfLines*64 - 1, so no line outside the range is named. A layer
+// whose weights overflow the caches fetches the next work unit's weights
+// from memory while it computes this one's (the 512-channel 7x7 layers:
+// 9.4 MB each). Zero Pf and PfEnd mean none; other kernels ignore both.
+//
 // # The fused stride-2 restore contract
 //
 // A restore kernel computes one output row of a stride-2 transposed
@@ -144,7 +157,18 @@ type Params struct {
 	// (right) border, its window's first (last) column in the padding:
 	// convolution contract only, see the package comment.
 	EdgeL, EdgeR int
+
+	// Pf, PfEnd: weights of a later call to prefetch while this one
+	// computes, PfLines cache lines a tap step while Pf < PfEnd; the
+	// kernel leaves Pf where it stopped (see the package comment).
+	Pf, PfEnd uintptr
 }
+
+// PfLines is how many cache lines a kernel prefetches each tap step: a
+// 512-channel 7x7 layer's next unit of weights in about as many steps as
+// its own unit takes (3.6 lines a step would match exactly). 2, 3, 6 and
+// 8 measured slower (see gen/avx2).
+const PfLines = 4
 
 // Byte offsets of the Params fields, as the generated assembly uses them.
 const (
@@ -173,7 +197,9 @@ const (
 	OffDstRows   = 176
 	OffEdgeL     = 184
 	OffEdgeR     = 192
-	SizeofParams = 200
+	OffPf        = 200
+	OffPfEnd     = 208
+	SizeofParams = 216
 )
 
 // RestoreSpan returns the extreme input column offsets a restore pair

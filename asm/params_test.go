@@ -42,6 +42,8 @@ func TestParamsOffsets(t *testing.T) {
 		{"DstRows", unsafe.Offsetof(p.DstRows), OffDstRows},
 		{"EdgeL", unsafe.Offsetof(p.EdgeL), OffEdgeL},
 		{"EdgeR", unsafe.Offsetof(p.EdgeR), OffEdgeR},
+		{"Pf", unsafe.Offsetof(p.Pf), OffPf},
+		{"PfEnd", unsafe.Offsetof(p.PfEnd), OffPfEnd},
 		{"sizeof", unsafe.Sizeof(p), SizeofParams},
 	} {
 		if c.got != c.want {

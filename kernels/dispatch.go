@@ -39,6 +39,9 @@ type isaSet struct {
 	edges bool
 	// restoreEdges: its restore kernels take them too.
 	restoreEdges bool
+	// prefetch: its convolution kernels prefetch Params.Pf (package
+	// asm), so the driver hands them the next unit's weights.
+	prefetch bool
 }
 
 // genericSet is always available: the portable Go microkernel, block 8.

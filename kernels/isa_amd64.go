@@ -33,5 +33,6 @@ func init() {
 		rows:         true,
 		edges:        true,
 		restoreEdges: true,
+		prefetch:     true,
 	})
 }

@@ -48,6 +48,7 @@ func TestOffsetsMatch(t *testing.T) {
 		{"WeiRow", offWeiRow, asm.OffWeiRow}, {"DstOCB", offDstOCB, asm.OffDstOCB}, {"ReLU", offReLU, asm.OffReLU},
 		{"Rows", offRows, asm.OffRows}, {"SrcRows", offSrcRows, asm.OffSrcRows}, {"DstRows", offDstRows, asm.OffDstRows},
 		{"EdgeL", offEdgeL, asm.OffEdgeL}, {"EdgeR", offEdgeR, asm.OffEdgeR},
+		{"Pf", offPf, asm.OffPf}, {"PfEnd", offPfEnd, asm.OffPfEnd},
 	} {
 		if c.gen != c.want {
 			t.Errorf("%s: generator uses offset %d, package asm says %d", c.name, c.gen, c.want)

@@ -1,0 +1,207 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"unsafe"
+
+	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/layout"
+)
+
+// TestMicroPrefetch calls every windowed convolution kernel of every set
+// that prefetches (see Pf in package asm) over two rows, with and without
+// edge pixels, and checks that
+//   - the output with a prefetch range is bit for bit the output without
+//     one (the prefetch code clobbers no live register);
+//   - Pf moves on by PfLines lines a tap step: at least one block's steps
+//     a row, at most one pixel's;
+//   - Pf stops at PfEnd, which a kernel that ignored PfEnd would pass;
+//   - zero Pf and PfEnd stay zero.
+func TestMicroPrefetch(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 12))
+	for _, set := range isaSets {
+		if set == genericSet || !set.usable || !set.prefetch {
+			continue
+		}
+		for ocb := 1; ocb <= set.maxOCB; ocb++ {
+			for _, sd := range [][2]int{{1, 1}, {2, 1}, {1, 2}} {
+				k := set.kernel(ocb, sd[0], sd[1], false)
+				if k == nil {
+					continue
+				}
+				for _, win := range [][2]int{{3, 3}, {2, 3}} {
+					for pix := 1; pix <= 13; pix++ {
+						for edge := 0; edge <= 1; edge++ {
+							name := fmt.Sprintf("%s/o%d_s%d_d%d_k%dx%d_pix%d_edges%d", set.name, ocb, sd[0], sd[1], win[0], win[1], pix, edge)
+							checkPrefetch(t, r, name, k, set.block, ocb, sd[0], sd[1], win[0], win[1], pix, edge)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func checkPrefetch(t *testing.T, r *rand.Rand, name string, k microkernel, b, ocb, sp, dp, kh, kw, pix, edge int) {
+	t.Helper()
+	const icb, rows = 2, 2
+	iw := (pix-1)*sp + kw + 2 // column 0: pixel 0's tap 0 under EdgeL
+	src := randSlice(r, icb*rows*kh*iw*b)
+	wei := randSlice(r, ocb*icb*kh*kw*b*b)
+	bias := randSlice(r, ocb*b)
+	ow := (pix-1)*dp + 1
+	relu := r.IntN(2)
+	pfBuf := make([]float32, 1<<16)
+	base := uintptr(unsafe.Pointer(&pfBuf[0]))
+	run := func(pf, pfEnd uintptr) ([]float32, uintptr) {
+		dst := make([]float32, ocb*rows*ow*b)
+		p := &asm.Params{
+			Src: unsafe.Pointer(&src[edge*b]), Wei: unsafe.Pointer(&wei[0]),
+			Dst: unsafe.Pointer(&dst[0]), Bias: unsafe.Pointer(&bias[0]),
+			Pix: pix, OCB: ocb, ICB: icb, KH: kh, KW: kw, Rows: rows, EdgeL: edge, EdgeR: edge,
+			SrcICB: rows * kh * iw * b * 4, SrcRow: iw * b * 4, SrcTap: b * 4, SrcPix: sp * b * 4,
+			WeiOCB: icb * kh * kw * b * b * 4, WeiICB: kh * kw * b * b * 4, WeiRow: kw * b * b * 4,
+			DstOCB: rows * ow * b * 4, DstPix: dp * b * 4, ReLU: relu,
+			SrcRows: kh * iw * b * 4, DstRows: ow * b * 4,
+			Pf: pf, PfEnd: pfEnd,
+		}
+		k(p)
+		return dst, p.Pf
+	}
+	const group = asm.PfLines * 64
+	want, pf := run(0, 0)
+	if pf != 0 {
+		t.Fatalf("%s: Pf = %#x after a call without a prefetch range, want 0", name, pf)
+	}
+	got, pf := run(base, base+uintptr(len(pfBuf)*4-(group-1)))
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: element %d = %v with a prefetch range, %v without", name, i, got[i], want[i])
+		}
+	}
+	steps := rows * icb * kh * kw // tap steps of one pixel block a row
+	if adv := int(pf - base); adv%group != 0 || adv < steps*group || adv > pix*steps*group {
+		t.Fatalf("%s: Pf moved %d bytes, want a multiple of %d in [%d, %d]", name, adv, group, steps*group, pix*steps*group)
+	}
+	if _, pf = run(base, base+3*group-(group-1)); pf != base+3*group {
+		t.Fatalf("%s: Pf moved %d bytes through a 3-step range, want %d", name, int(pf-base), 3*group)
+	}
+	runtime.KeepAlive(pfBuf)
+}
+
+// TestPrefetchUnits checks, for convolutions and phase-decomposed
+// transposed convolutions over several batch sizes and thread counts,
+// that each unit's calls are given exactly the weights of the unit its
+// goroutine takes next (unit u + threads), or nothing where that unit
+// does not exist or has the same weights; and that Forward with prefetch
+// forced on gives the same output as with it off.
+func TestPrefetchUnits(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(13, 13))
+		b := Block()
+		total := 0
+		for _, c := range []struct {
+			deconv           bool
+			ch, h, w, oh, ow int
+			stride           int
+		}{
+			{false, 48, 9, 7, 9, 7, 1}, {false, 48, 9, 7, 5, 4, 2}, {false, 24, 6, 6, 3, 3, 2},
+			{true, 48, 4, 4, 7, 7, 2}, {true, 40, 3, 5, 6, 10, 2},
+		} {
+			spec := ConvSpec{InC: c.ch, OutC: c.ch, KH: 3, KW: 3, StrideH: c.stride, StrideW: c.stride, PadH: 1, PadW: 1}
+			w, bias := randSlice(r, c.ch*c.ch*9), randSlice(r, c.ch)
+			var l *layer
+			var fwdOf func(dst, src *layout.Tensor) error
+			ow := c.ow
+			if c.deconv {
+				d, err := NewConvTranspose2D(spec, w, bias, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				l, fwdOf = &d.l, func(dst, src *layout.Tensor) error { return d.Forward(dst, src, Epilogue{}) }
+			} else {
+				cv, err := NewConv2D(spec, w, bias, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				l, fwdOf = &cv.l, func(dst, src *layout.Tensor) error { return cv.Forward(dst, src, Epilogue{}) }
+			}
+			for _, n := range []int{1, 2} {
+				src, _ := layout.New(n, c.ch, c.h, c.w, b)
+				dst, _ := layout.New(n, c.ch, c.oh, ow, b)
+				if err := src.SetNCHW(randSlice(r, n*c.ch*c.h*c.w)); err != nil {
+					t.Fatal(err)
+				}
+				name := fmt.Sprintf("deconv%v_c%d_%dx%d_to_%dx%d_n%d", c.deconv, c.ch, c.h, c.w, c.oh, ow, n)
+				pl := l.planFor(src, dst)
+				if pl.fused || pl.hl+pl.hr > 0 {
+					t.Fatalf("%s: the test wants row calls on src itself (fused %v, halo %d+%d)", name, pl.fused, pl.hl, pl.hr)
+				}
+				for threads := 1; threads <= 3; threads++ {
+					total += checkPrefetchUnits(t, fmt.Sprintf("%s_threads%d", name, threads), l, pl, src, dst, threads)
+				}
+				saved := l.prefetch
+				l.prefetch = false
+				if err := fwdOf(dst, src); err != nil {
+					t.Fatal(err)
+				}
+				want := append([]float32(nil), dst.Data...)
+				l.prefetch = true
+				err := fwdOf(dst, src)
+				l.prefetch = saved
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					if math.Float32bits(dst.Data[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s: element %d = %v with prefetch, %v without", name, i, dst.Data[i], want[i])
+					}
+				}
+			}
+		}
+		if total == 0 {
+			t.Fatal("no unit of any case prefetches")
+		}
+	})
+}
+
+func checkPrefetchUnits(t *testing.T, name string, l *layer, pl *plan, src, dst *layout.Tensor, threads int) (prefetched int) {
+	t.Helper()
+	f := &fwd{l: l, pl: pl, dst: dst, src: src, sdata: src.Data, sh: src.H, sw: src.W}
+	units := f.split(threads)
+	const group = asm.PfLines * 64
+	for u := 0; u < units; u++ {
+		n, pi, o0, o1, _ := f.unit(u)
+		var rc rowCall
+		f.newRowCall(&rc, pi, n, o0, o1)
+		f.prefetchNext(&rc, u)
+		next := u + threads
+		if next >= units {
+			if rc.pf != 0 {
+				t.Fatalf("%s: unit %d of %d prefetches, but unit %d does not exist", name, u, units, next)
+			}
+			continue
+		}
+		_, npi, no0, no1, _ := f.unit(next)
+		p := &l.passes[npi]
+		if npi == pi && no0 == o0 {
+			if rc.pf != 0 {
+				t.Fatalf("%s: unit %d prefetches its own weights", name, u)
+			}
+			continue
+		}
+		per := l.icb * p.kh * p.kw * l.block * l.block
+		w := p.wei[no0*per : no1*per]
+		lo, hi := uintptr(unsafe.Pointer(&w[0])), uintptr(unsafe.Pointer(&w[0]))+uintptr(4*len(w))
+		if rc.pf != lo || rc.pfEnd+group-1 != hi {
+			t.Fatalf("%s: unit %d prefetches [%#x, %#x+%d), want unit %d's weights [%#x, %#x)",
+				name, u, rc.pf, rc.pfEnd, group-1, next, lo, hi)
+		}
+		prefetched++
+	}
+	return prefetched
+}
