@@ -165,7 +165,7 @@ func AVX2RestoreK2P0(p *Params)
 func AVX2RestoreK3P1(p *Params)
 
 // AVX2RestoreK4P1 is the AVX2+FMA fused stride-2 restore kernel for a 4-wide kernel with
-// padding 1 (input columns -1..1 of each output pair), up to 5 output pixels
+// padding 1 (input columns -1..1 of each output pair), up to 11 output pixels
 // a block. It computes the restore loop of the package comment with OCB = 1,
 // block 8, KW = 4 and Pix, ICB, KH >= 1.
 //

@@ -12,7 +12,7 @@ const AVX2MaxOCB = 3
 var AVX2Restore = []RestoreKernel{
 	{K: 2, Pad: 0, MaxPix: []int{13}, Fn: []func(*Params){AVX2RestoreK2P0}},
 	{K: 3, Pad: 1, MaxPix: []int{8}, Fn: []func(*Params){AVX2RestoreK3P1}},
-	{K: 4, Pad: 1, MaxPix: []int{5}, Fn: []func(*Params){AVX2RestoreK4P1}},
+	{K: 4, Pad: 1, MaxPix: []int{11}, Fn: []func(*Params){AVX2RestoreK4P1}},
 }
 
 // AVX2URW[ocb] is the pixels per step of the AVX2 kernels for ocb output blocks.
