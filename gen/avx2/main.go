@@ -359,8 +359,9 @@ func (k *kernel) step(t int) {
 // prefetch emits, after a tap step, the prefetch of asm.PfLines lines
 // from Pf into L2 while Pf < PfEnd, and moves Pf on in the argument block
 // (see package asm). On in-512x7's spatial-bottleneck block this took the
-// fastest of 15 interleaved samples from 1634-1816 us to 1203-1231 us:
-// its 9.4 MB layers stream their weights from memory, and without it each
+// fastest of 15 samples from 1450-1816 us to 1203-1288 us (six rounds,
+// alternating builds): its 9.4 MB layers stream their weights from
+// memory, and without it each
 // output-block group's first row waited for them. PREFETCHT1 and T2
 // measured alike and T0 up to 20% slower; 3 or 6 lines a step (T1) were
 // 5-15% slower than 4, and so were 2 or 8 (T0) than 4 (T0).
@@ -441,8 +442,8 @@ var restoreVariants = []struct{ k, pad int }{{2, 0}, {3, 1}, {4, 1}}
 // pixels have two taps each. One partial per tap left it room for 5 pixels
 // a block, with 9 loads to 10 FMAs; chained, 11 fit, and each
 // accumulator's two FMAs of a step sit among 18 others. Interleaved
-// Upsample benchmarks: 62-68 -> 79-89 GFLOP/s at 64 channels 28 -> 56,
-// 53-59 -> 81-86 at 128 channels 14 -> 28. Chaining K=3 (12 pixels a
+// Upsample benchmarks: 72-78 -> 93-104 GFLOP/s at 64 channels 28 -> 56,
+// 61-68 -> 94-100 at 128 channels 14 -> 28. Chaining K=3 (12 pixels a
 // block) measured slower: blocks of 12 split 16- and 28-pixel rows badly
 // (cifar-32x16's restore 10.0 -> 12.9 us, in-128x28's 504 -> 577 us).
 func restoreChained(k, pad int) bool { return k == 4 }
