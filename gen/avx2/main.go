@@ -361,10 +361,10 @@ func (k *kernel) step(t int) {
 // (see package asm). On in-512x7's spatial-bottleneck block this took the
 // fastest of 15 samples from 1450-1816 us to 1203-1288 us (six rounds,
 // alternating builds): its 9.4 MB layers stream their weights from
-// memory, and without it each
-// output-block group's first row waited for them. PREFETCHT1 and T2
-// measured alike and T0 up to 20% slower; 3 or 6 lines a step (T1) were
-// 5-15% slower than 4, and so were 2 or 8 (T0) than 4 (T0).
+// memory, and without it each output-block group's first row waited for
+// them. PREFETCHT1 and T2 measured alike and T0 7-25% slower; 3 or 6
+// lines a step (T1) were 5-15% slower than 4, and so were 2 or 8 (T0)
+// than 4 (T0).
 func (k *kernel) prefetch(id string) {
 	c := k.c
 	c.MOVQ(field(offPf), regTmp)
