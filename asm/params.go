@@ -74,15 +74,18 @@
 // # Prefetch
 //
 // Pf and PfEnd (plain addresses, never dereferenced) name weights a later
-// call will use. While Pf < PfEnd, AVX2's convolution kernels issue one
-// PREFETCHT1 for each of the PfLines cache lines from Pf after every tap
-// step and move Pf on by PfLines*64 bytes; they leave Pf, in the
-// argument block, where they stopped, so that the driver spreads one
-// range over many calls. The driver sets PfEnd at most the range's end
-// minus PfLines*64 - 1, so no line outside the range is named. A layer
-// whose weights overflow the caches fetches the next work unit's weights
-// from memory while it computes this one's (the 512-channel 7x7 layers:
-// 9.4 MB each). Zero Pf and PfEnd mean none; other kernels ignore both.
+// call will use. While Pf < PfEnd, AVX2's windowed convolution kernels
+// (not the 1x1 nor the restore ones) issue one PREFETCHT1 for each of the
+// PfLines cache lines from Pf after every tap step and move Pf on by
+// PfLines*64 bytes; they leave Pf, in the argument block, where they
+// stopped, so that the driver spreads one range over many calls. The
+// driver sets PfEnd at most the range's end minus PfLines*64 - 1, so no
+// line outside the range is named. A layer whose weights overflow the
+// caches fetches the next work unit's weights from memory while it
+// computes this one's (the 512-channel 7x7 layers: 9.4 MB each). Zero Pf
+// and PfEnd mean none; other kernels ignore both. (The 1x1 kernels with
+// the same prefetch, which the restore's 1-tap phase uses, measured no
+// faster at 7x7.)
 //
 // # The fused stride-2 restore contract
 //
