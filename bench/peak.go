@@ -18,16 +18,13 @@ import (
 // one): percent-of-peak is then not reported rather than guessed. Results
 // are cached per thread count; RemeasurePeak raises them.
 func Peak(threads int) (gflops float64, isa string) {
-	threads = max(threads, 1)
 	peakMu.Lock()
-	defer peakMu.Unlock()
-	if peakKernel == nil {
-		return 0, ""
+	gf, ok := peakCache[max(threads, 1)]
+	peakMu.Unlock()
+	if ok {
+		return gf, peakKernelISA
 	}
-	if _, ok := peakCache[threads]; !ok {
-		peakCache[threads] = measurePeak(threads)
-	}
-	return peakCache[threads], peakKernelISA
+	return RemeasurePeak(threads)
 }
 
 // RemeasurePeak measures the peak of threads cores again and keeps the
@@ -47,7 +44,7 @@ func RemeasurePeak(threads int) (gflops float64, isa string) {
 	return peakCache[threads], peakKernelISA
 }
 
-// measurePeak is Peak's measurement, uncached (peakMu held).
+// measurePeak is one measurement of the peak (peakMu held).
 func measurePeak(threads int) float64 {
 	run := func(n int) time.Duration {
 		var wg sync.WaitGroup

@@ -64,18 +64,17 @@ type geom struct {
 
 func (l *layer) initKernels(set *isaSet) {
 	l.isa = set
-	l.maxOCB = set.maxOCB
-	l.multiRow, l.edges, l.restEdge = set.rows, set.edges, set.restoreEdges
-	l.prefetch = set.prefetch
+	caps := set // what the kernels the calls reach can do
 	if set.block != l.block {
-		l.maxOCB = genericSet.maxOCB
-		l.multiRow, l.edges, l.restEdge, l.prefetch = genericSet.rows, genericSet.edges, false, false
+		caps = genericSet // kernelFor falls back to it for every call
 	}
 	weights := 0
 	for i := range l.passes {
 		weights += 4 * len(l.passes[i].wei)
 	}
-	l.prefetch = l.prefetch && weights >= prefetchMinBytes
+	l.maxOCB = caps.maxOCB
+	l.multiRow, l.edges, l.restEdge = caps.rows, caps.edges, caps.restoreEdges
+	l.prefetch = caps.prefetch && weights >= prefetchMinBytes
 	for i := range l.passes {
 		p := &l.passes[i]
 		sp, dp := l.spec.StrideW, 1
