@@ -1,0 +1,431 @@
+package block
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/sbconv/sbconv/kernels"
+	"github.com/sbconv/sbconv/layout"
+)
+
+// Block is one residual block on nChw{b}c tensors of kernels.Block()
+// channels a block: BasicBlock, Bottleneck, SBBasic or SBBottleneck. Blocks
+// are immutable once built and safe for concurrent Forward calls.
+type Block interface {
+	// InChannels and OutChannels are the channels of the block's input
+	// and output.
+	InChannels() int
+	OutChannels() int
+	// Stride is the block's own stride s: the output is
+	// (h-1)/s+1 x (w-1)/s+1.
+	Stride() int
+	// OutputSize returns the output size for an h x w input, or an error
+	// when the input is too small.
+	OutputSize(h, w int) (oh, ow int, err error)
+	// FLOPs returns the multiply-adds of one Forward call on an n x
+	// InChannels x h x w input, two operations each.
+	FLOPs(n, h, w int) float64
+	// Forward computes dst = block(src). src is n x InChannels x h x w;
+	// dst must be n x OutChannels x OutputSize(h, w). Intermediate
+	// tensors are kept by the block, one set per input shape and
+	// concurrent call, so the steady state allocates nothing.
+	Forward(dst, src *layout.Tensor) error
+
+	// scratch lists the shapes (channels, height, width) of the
+	// intermediate tensors forward needs for an h x w input.
+	scratch(h, w int) [][3]int
+	// forward is Forward with the intermediates given.
+	forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error
+}
+
+// residual holds what every block shares: its channels, its stride and
+// the projection shortcut, and the per-shape intermediates of Forward.
+type residual struct {
+	inC, outC, stride int
+	down              *kernels.Conv2D // downsample.0 + downsample.1; nil: identity
+	cache             shapeCache[[]*layout.Tensor]
+}
+
+func (r *residual) InChannels() int  { return r.inC }
+func (r *residual) OutChannels() int { return r.outC }
+func (r *residual) Stride() int      { return r.stride }
+
+// OutputSize is the shortcut's output size: (h-1)/s+1 by (w-1)/s+1.
+func (r *residual) OutputSize(h, w int) (oh, ow int, err error) {
+	if h < 1 || w < 1 {
+		return 0, 0, fmt.Errorf("block: input size %dx%d must be positive", h, w)
+	}
+	return (h-1)/r.stride + 1, (w-1)/r.stride + 1, nil
+}
+
+// shortcut computes the block's residual into tmp (or returns src for the
+// identity).
+func (r *residual) shortcut(src, tmp *layout.Tensor) (*layout.Tensor, error) {
+	if r.down == nil {
+		return src, nil
+	}
+	return tmp, r.down.Forward(tmp, src, kernels.Epilogue{})
+}
+
+func (r *residual) downFLOPs(n, h, w int) float64 {
+	if r.down == nil {
+		return 0
+	}
+	return r.down.FLOPs(n, h, w)
+}
+
+// newResidual validates the block's channels and stride and reads its
+// projection shortcut, which PyTorch's ResNets have wherever the stride or
+// the channel count changes.
+func (r *residual) init(sd *StateDict, prefix string, inC, outC, stride int) error {
+	r.inC, r.outC, r.stride = inC, outC, stride
+	if inC < 1 || inC > kernels.MaxChannels {
+		return fmt.Errorf("block: %s: input channels %d: must be in [1, %d]", prefix, inC, kernels.MaxChannels)
+	}
+	if outC < 1 || outC > kernels.MaxChannels {
+		return fmt.Errorf("block: %s: output channels %d: must be in [1, %d]", prefix, outC, kernels.MaxChannels)
+	}
+	if stride != 1 && stride != 2 {
+		return fmt.Errorf("block: %s: stride %d: must be 1 or 2", prefix, stride)
+	}
+	if stride == 1 && inC == outC {
+		return nil
+	}
+	var err error
+	r.down, err = convBN(sd, prefix+"downsample.0", prefix+"downsample.1", conv(inC, outC, 1, stride, 0))
+	return err
+}
+
+// forwardScratch runs b.forward with intermediates from b's cache.
+func forwardScratch(b Block, c *shapeCache[[]*layout.Tensor], dst, src *layout.Tensor) error {
+	if err := src.Validate("block: src"); err != nil {
+		return err
+	}
+	key := [3]int{src.N, src.H, src.W}
+	tmp, err := c.get(key, func() ([]*layout.Tensor, error) {
+		if _, _, err := b.OutputSize(src.H, src.W); err != nil {
+			return nil, err
+		}
+		return newTensors(src.N, b.scratch(src.H, src.W))
+	})
+	if err != nil {
+		return err
+	}
+	err = b.forward(dst, src, tmp)
+	c.put(key, tmp)
+	return err
+}
+
+// conv is the ConvSpec of a square k x k convolution.
+func conv(in, out, k, stride, pad int) kernels.ConvSpec {
+	return kernels.ConvSpec{InC: in, OutC: out, KH: k, KW: k, StrideH: stride, StrideW: stride, PadH: pad, PadW: pad}
+}
+
+// BasicBlock is torchvision's BasicBlock: two 3x3 convolutions, the first
+// with the block's stride, each followed by BatchNorm (folded), ReLU after
+// the first and after the residual add.
+type BasicBlock struct {
+	residual
+	conv1, conv2 *kernels.Conv2D
+}
+
+// NewBasicBlock builds a BasicBlock from the state_dict keys under prefix
+// (for example "layer2.0."): conv1, bn1, conv2, bn2 and, where stride or
+// channels change, downsample.0 and downsample.1.
+func NewBasicBlock(sd *StateDict, prefix string, inC, planes, stride int) (*BasicBlock, error) {
+	b := &BasicBlock{}
+	err := b.init(sd, prefix, inC, planes, stride)
+	if err != nil {
+		return nil, err
+	}
+	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", conv(inC, planes, 3, stride, 1)); err != nil {
+		return nil, err
+	}
+	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", conv(planes, planes, 3, 1, 1)); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *BasicBlock) FLOPs(n, h, w int) float64 {
+	oh, ow, err := b.OutputSize(h, w)
+	if err != nil {
+		return 0
+	}
+	return b.conv1.FLOPs(n, h, w) + b.conv2.FLOPs(n, oh, ow) + b.downFLOPs(n, h, w)
+}
+
+func (b *BasicBlock) scratch(h, w int) [][3]int {
+	oh, ow, _ := b.OutputSize(h, w)
+	return [][3]int{{b.outC, oh, ow}, {b.outC, oh, ow}}
+}
+
+func (b *BasicBlock) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error {
+	if err := b.conv1.Forward(tmp[0], src, kernels.Epilogue{ReLU: true}); err != nil {
+		return err
+	}
+	res, err := b.shortcut(src, tmp[1])
+	if err != nil {
+		return err
+	}
+	return b.conv2.Forward(dst, tmp[0], kernels.Epilogue{Residual: res, ReLU: true})
+}
+
+func (b *BasicBlock) Forward(dst, src *layout.Tensor) error {
+	return forwardScratch(b, &b.cache, dst, src)
+}
+
+// SBBasic is the spatial-bottleneck basic block: a 3x3 convolution of
+// stride 2*s keeps a quarter of the block's output pixels, and a 3x3
+// stride-2 transposed convolution restores the output size; each is
+// followed by BatchNorm (folded), ReLU after the first and after the
+// residual add, which the restore fuses into its store.
+type SBBasic struct {
+	residual
+	conv1   *kernels.Conv2D
+	restore *kernels.ConvTranspose2D
+}
+
+// NewSBBasic builds an SBBasic from the keys under prefix: conv1 (Conv2d
+// 3x3, stride 2*stride), bn1, conv2 (ConvTranspose2d 3x3, stride 2), bn2
+// and, where stride or channels change, downsample.0 and downsample.1.
+func NewSBBasic(sd *StateDict, prefix string, inC, planes, stride int) (*SBBasic, error) {
+	b := &SBBasic{}
+	err := b.init(sd, prefix, inC, planes, stride)
+	if err != nil {
+		return nil, err
+	}
+	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", conv(inC, planes, 3, 2*stride, 1)); err != nil {
+		return nil, err
+	}
+	if b.restore, err = deconvBN(sd, prefix+"conv2", prefix+"bn2", conv(planes, planes, 3, 2, 1)); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *SBBasic) FLOPs(n, h, w int) float64 {
+	oh, ow, err := b.OutputSize(h, w)
+	if err != nil {
+		return 0
+	}
+	lh, lw, err := b.conv1.OutputSize(h, w)
+	if err != nil {
+		return 0
+	}
+	return b.conv1.FLOPs(n, h, w) + b.restore.FLOPs(n, lh, lw, oh, ow) + b.downFLOPs(n, h, w)
+}
+
+func (b *SBBasic) scratch(h, w int) [][3]int {
+	oh, ow, _ := b.OutputSize(h, w)
+	lh, lw, _ := b.conv1.OutputSize(h, w)
+	return [][3]int{{b.outC, lh, lw}, {b.outC, oh, ow}}
+}
+
+func (b *SBBasic) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error {
+	if err := b.conv1.Forward(tmp[0], src, kernels.Epilogue{ReLU: true}); err != nil {
+		return err
+	}
+	res, err := b.shortcut(src, tmp[1])
+	if err != nil {
+		return err
+	}
+	return b.restore.Forward(dst, tmp[0], kernels.Epilogue{Residual: res, ReLU: true})
+}
+
+func (b *SBBasic) Forward(dst, src *layout.Tensor) error {
+	return forwardScratch(b, &b.cache, dst, src)
+}
+
+// Expansion is the channel expansion of the bottleneck blocks: their
+// output has Expansion*planes channels.
+const Expansion = 4
+
+// Bottleneck is torchvision's Bottleneck (ResNet v1.5): 1x1, 3x3 with the
+// block's stride, 1x1 to Expansion*planes channels, each followed by
+// BatchNorm (folded) and ReLU, the last ReLU after the residual add.
+type Bottleneck struct {
+	residual
+	conv1, conv2, conv3 *kernels.Conv2D
+}
+
+// NewBottleneck builds a Bottleneck from the keys under prefix: conv1..3,
+// bn1..3 and, where stride or channels change, downsample.0 and .1.
+func NewBottleneck(sd *StateDict, prefix string, inC, planes, stride int) (*Bottleneck, error) {
+	if planes < 1 || planes > kernels.MaxChannels/Expansion {
+		return nil, fmt.Errorf("block: %s: planes %d: must be in [1, %d]", prefix, planes, kernels.MaxChannels/Expansion)
+	}
+	b := &Bottleneck{}
+	err := b.init(sd, prefix, inC, Expansion*planes, stride)
+	if err != nil {
+		return nil, err
+	}
+	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", conv(inC, planes, 1, 1, 0)); err != nil {
+		return nil, err
+	}
+	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", conv(planes, planes, 3, stride, 1)); err != nil {
+		return nil, err
+	}
+	if b.conv3, err = convBN(sd, prefix+"conv3", prefix+"bn3", conv(planes, Expansion*planes, 1, 1, 0)); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Bottleneck) FLOPs(n, h, w int) float64 {
+	oh, ow, err := b.OutputSize(h, w)
+	if err != nil {
+		return 0
+	}
+	return b.conv1.FLOPs(n, h, w) + b.conv2.FLOPs(n, h, w) + b.conv3.FLOPs(n, oh, ow) + b.downFLOPs(n, h, w)
+}
+
+func (b *Bottleneck) scratch(h, w int) [][3]int {
+	oh, ow, _ := b.OutputSize(h, w)
+	p := b.conv1.Spec().OutC
+	return [][3]int{{p, h, w}, {p, oh, ow}, {b.outC, oh, ow}}
+}
+
+func (b *Bottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error {
+	relu := kernels.Epilogue{ReLU: true}
+	if err := b.conv1.Forward(tmp[0], src, relu); err != nil {
+		return err
+	}
+	if err := b.conv2.Forward(tmp[1], tmp[0], relu); err != nil {
+		return err
+	}
+	res, err := b.shortcut(src, tmp[2])
+	if err != nil {
+		return err
+	}
+	return b.conv3.Forward(dst, tmp[1], kernels.Epilogue{Residual: res, ReLU: true})
+}
+
+func (b *Bottleneck) Forward(dst, src *layout.Tensor) error {
+	return forwardScratch(b, &b.cache, dst, src)
+}
+
+// SBBottleneck is the spatial-bottleneck Bottleneck: its middle 3x3
+// convolution becomes a 3x3 convolution of stride 2*s and a 3x3 stride-2
+// transposed convolution back to the block's output size, between the two
+// 1x1 convolutions: conv1 1x1, conv2 3x3 stride 2*s, conv3 transposed,
+// conv4 1x1 to Expansion*planes, each with BatchNorm (folded) and ReLU.
+type SBBottleneck struct {
+	residual
+	conv1, conv2 *kernels.Conv2D
+	restore      *kernels.ConvTranspose2D
+	conv4        *kernels.Conv2D
+}
+
+// NewSBBottleneck builds an SBBottleneck from the keys under prefix:
+// conv1..4, bn1..4 (conv3 a ConvTranspose2d) and, where stride or
+// channels change, downsample.0 and .1.
+func NewSBBottleneck(sd *StateDict, prefix string, inC, planes, stride int) (*SBBottleneck, error) {
+	if planes < 1 || planes > kernels.MaxChannels/Expansion {
+		return nil, fmt.Errorf("block: %s: planes %d: must be in [1, %d]", prefix, planes, kernels.MaxChannels/Expansion)
+	}
+	b := &SBBottleneck{}
+	err := b.init(sd, prefix, inC, Expansion*planes, stride)
+	if err != nil {
+		return nil, err
+	}
+	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", conv(inC, planes, 1, 1, 0)); err != nil {
+		return nil, err
+	}
+	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", conv(planes, planes, 3, 2*stride, 1)); err != nil {
+		return nil, err
+	}
+	if b.restore, err = deconvBN(sd, prefix+"conv3", prefix+"bn3", conv(planes, planes, 3, 2, 1)); err != nil {
+		return nil, err
+	}
+	if b.conv4, err = convBN(sd, prefix+"conv4", prefix+"bn4", conv(planes, Expansion*planes, 1, 1, 0)); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *SBBottleneck) FLOPs(n, h, w int) float64 {
+	oh, ow, err := b.OutputSize(h, w)
+	if err != nil {
+		return 0
+	}
+	lh, lw, err := b.conv2.OutputSize(h, w)
+	if err != nil {
+		return 0
+	}
+	return b.conv1.FLOPs(n, h, w) + b.conv2.FLOPs(n, h, w) + b.restore.FLOPs(n, lh, lw, oh, ow) +
+		b.conv4.FLOPs(n, oh, ow) + b.downFLOPs(n, h, w)
+}
+
+func (b *SBBottleneck) scratch(h, w int) [][3]int {
+	oh, ow, _ := b.OutputSize(h, w)
+	lh, lw, _ := b.conv2.OutputSize(h, w)
+	p := b.conv1.Spec().OutC
+	return [][3]int{{p, h, w}, {p, lh, lw}, {p, oh, ow}, {b.outC, oh, ow}}
+}
+
+func (b *SBBottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error {
+	relu := kernels.Epilogue{ReLU: true}
+	if err := b.conv1.Forward(tmp[0], src, relu); err != nil {
+		return err
+	}
+	if err := b.conv2.Forward(tmp[1], tmp[0], relu); err != nil {
+		return err
+	}
+	if err := b.restore.Forward(tmp[2], tmp[1], relu); err != nil {
+		return err
+	}
+	res, err := b.shortcut(src, tmp[3])
+	if err != nil {
+		return err
+	}
+	return b.conv4.Forward(dst, tmp[2], kernels.Epilogue{Residual: res, ReLU: true})
+}
+
+func (b *SBBottleneck) Forward(dst, src *layout.Tensor) error {
+	return forwardScratch(b, &b.cache, dst, src)
+}
+
+// shapeCache keeps what a call of one input shape (batch, height, width)
+// needs, a free list per shape, so that Forward allocates only until as
+// many calls of a shape as ever run at once have run.
+type shapeCache[T any] struct {
+	mu   sync.Mutex
+	free map[[3]int][]T
+}
+
+// get returns a kept value for key, or a new one from mk.
+func (c *shapeCache[T]) get(key [3]int, mk func() (T, error)) (T, error) {
+	c.mu.Lock()
+	if l := c.free[key]; len(l) > 0 {
+		t := l[len(l)-1]
+		c.free[key] = l[:len(l)-1]
+		c.mu.Unlock()
+		return t, nil
+	}
+	c.mu.Unlock()
+	return mk()
+}
+
+// put returns a value to key's free list.
+func (c *shapeCache[T]) put(key [3]int, t T) {
+	c.mu.Lock()
+	if c.free == nil {
+		c.free = map[[3]int][]T{}
+	}
+	c.free[key] = append(c.free[key], t)
+	c.mu.Unlock()
+}
+
+// newTensors allocates one zeroed tensor of kernels.Block() a shape.
+func newTensors(n int, shapes [][3]int) ([]*layout.Tensor, error) {
+	out := make([]*layout.Tensor, len(shapes))
+	for i, s := range shapes {
+		t, err := layout.New(n, s[0], s[1], s[2], kernels.Block())
+		if err != nil {
+			return nil, fmt.Errorf("block: %w", err)
+		}
+		out[i] = t
+	}
+	return out, nil
+}

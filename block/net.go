@@ -1,0 +1,333 @@
+package block
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/sbconv/sbconv/kernels"
+	"github.com/sbconv/sbconv/layout"
+)
+
+// NetSpec names a network.
+type NetSpec struct {
+	Arch       string // "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet18", "resnet34", "resnet50"
+	SB         []int  // 1-based stages whose blocks are all spatial bottlenecks; empty: the regular network
+	Width      int    // channels of stage 1 (later stages double it); 0: the architecture's own, 16 or 64
+	NumClasses int    // 0: as many as fc.weight has rows
+}
+
+// arch describes one of the named architectures.
+type arch struct {
+	cifar      bool  // 3x3 stem, no max pool, 3 stages; else 7x7 stride-2 stem, max pool, 4 stages
+	bottleneck bool  // Bottleneck blocks (expansion 4); else BasicBlock
+	blocks     []int // blocks per stage
+	width      int   // default Width
+}
+
+var archs = map[string]arch{
+	"resnet20":  {cifar: true, blocks: []int{3, 3, 3}, width: 16},
+	"resnet32":  {cifar: true, blocks: []int{5, 5, 5}, width: 16},
+	"resnet44":  {cifar: true, blocks: []int{7, 7, 7}, width: 16},
+	"resnet56":  {cifar: true, blocks: []int{9, 9, 9}, width: 16},
+	"resnet110": {cifar: true, blocks: []int{18, 18, 18}, width: 16},
+	"resnet18":  {blocks: []int{2, 2, 2, 2}, width: 64},
+	"resnet34":  {blocks: []int{3, 4, 6, 3}, width: 64},
+	"resnet50":  {bottleneck: true, blocks: []int{3, 4, 6, 3}, width: 64},
+}
+
+// Archs lists the architectures NetSpec.Arch accepts.
+func Archs() []string {
+	var out []string
+	for k := range archs {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Net is a whole network: stem, residual stages, global average pooling
+// and the fully connected classifier, with every BatchNorm folded into the
+// convolution before it. It is immutable once built and safe for
+// concurrent Forward calls.
+type Net struct {
+	spec    NetSpec
+	arch    arch
+	stem    *Stem
+	blocks  []Block
+	fc      *kernels.Conv2D // Linear as a 1x1 convolution over the pooled features
+	classes int
+	cache   shapeCache[*workspace]
+}
+
+// workspace holds every tensor of one Forward call for one input shape.
+type workspace struct {
+	stem   []*layout.Tensor   // the stem's packed input and its output
+	pooled *layout.Tensor     // after the max pool (ImageNet), or nil
+	acts   []*layout.Tensor   // each block's output
+	tmp    [][]*layout.Tensor // each block's intermediates
+	feat   *layout.Tensor     // n x C x 1 x 1, the pooled features
+	logits *layout.Tensor     // n x classes x 1 x 1
+}
+
+// Load reads a PyTorch state_dict saved as safetensors (F32, F16 or BF16
+// tensors, torchvision key names) and builds the network for
+// kernels.Block(). Like PyTorch's load_state_dict it is strict: a missing,
+// unexpected or mis-shaped key is an error naming the key (and both
+// shapes).
+func Load(path string, spec NetSpec) (*Net, error) {
+	sd, err := ReadStateDict(path)
+	if err != nil {
+		return nil, err
+	}
+	return Build(sd, spec)
+}
+
+// Build builds the network spec names from sd, and fails, as Load does,
+// on any key it did not use.
+func Build(sd *StateDict, spec NetSpec) (*Net, error) {
+	a, ok := archs[spec.Arch]
+	if !ok {
+		return nil, fmt.Errorf("block: NetSpec.Arch = %q: want one of %s", spec.Arch, strings.Join(Archs(), ", "))
+	}
+	stages := len(a.blocks)
+	sb := make([]bool, stages+1)
+	for _, s := range spec.SB {
+		if s < 1 || s > stages {
+			return nil, fmt.Errorf("block: NetSpec.SB names stage %d: %s has stages 1..%d", s, spec.Arch, stages)
+		}
+		if sb[s] {
+			return nil, fmt.Errorf("block: NetSpec.SB names stage %d twice", s)
+		}
+		sb[s] = true
+	}
+	width := spec.Width
+	if width == 0 {
+		width = a.width
+	}
+	maxWidth := kernels.MaxChannels >> (stages - 1)
+	if a.bottleneck {
+		maxWidth /= Expansion
+	}
+	if width < 1 || width > maxWidth {
+		return nil, fmt.Errorf("block: NetSpec.Width = %d: must be in [1, %d] for %s", spec.Width, maxWidth, spec.Arch)
+	}
+	if spec.NumClasses < 0 {
+		return nil, fmt.Errorf("block: NetSpec.NumClasses = %d: must be positive, or 0 for fc.weight's rows", spec.NumClasses)
+	}
+	n := &Net{spec: spec, arch: a}
+	n.spec.SB = slices.Clone(spec.SB)
+
+	stemSpec := conv(3, width, 7, 2, 3)
+	if a.cifar {
+		stemSpec = conv(3, width, 3, 1, 1)
+	}
+	var err error
+	if n.stem, err = NewStem(sd, "conv1", "bn1", stemSpec); err != nil {
+		return nil, err
+	}
+	inC := width
+	for st := 1; st <= stages; st++ {
+		planes := width << (st - 1)
+		for i := 0; i < a.blocks[st-1]; i++ {
+			stride := 1
+			if st > 1 && i == 0 {
+				stride = 2
+			}
+			prefix := fmt.Sprintf("layer%d.%d.", st, i)
+			var b Block
+			switch {
+			case a.bottleneck && sb[st]:
+				b, err = NewSBBottleneck(sd, prefix, inC, planes, stride)
+			case a.bottleneck:
+				b, err = NewBottleneck(sd, prefix, inC, planes, stride)
+			case sb[st]:
+				b, err = NewSBBasic(sd, prefix, inC, planes, stride)
+			default:
+				b, err = NewBasicBlock(sd, prefix, inC, planes, stride)
+			}
+			if err != nil {
+				return nil, err
+			}
+			n.blocks = append(n.blocks, b)
+			inC = b.OutChannels()
+		}
+	}
+
+	fcShape, ok := sd.Shape("fc.weight")
+	if !ok {
+		return nil, fmt.Errorf("block: %s: missing key %q (want shape [classes %d])", sd.source, "fc.weight", inC)
+	}
+	classes := spec.NumClasses
+	if classes == 0 && len(fcShape) == 2 {
+		classes = fcShape[0]
+	}
+	if classes < 1 || classes > kernels.MaxChannels {
+		return nil, fmt.Errorf("block: %s: %q has shape %v: want [classes %d] with classes in [1, %d]",
+			sd.source, "fc.weight", fcShape, inC, kernels.MaxChannels)
+	}
+	fw, err := sd.Take("fc.weight", classes, inC)
+	if err != nil {
+		return nil, err
+	}
+	fb, err := sd.Take("fc.bias", classes)
+	if err != nil {
+		return nil, err
+	}
+	if n.fc, err = kernels.NewConv2D(conv(inC, classes, 1, 1, 0), fw, fb, kernels.Block()); err != nil {
+		return nil, fmt.Errorf("block: fc: %w", err)
+	}
+	n.classes = classes
+	if err := sd.checkAllUsed(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// NumClasses returns the number of logits per image.
+func (n *Net) NumClasses() int { return n.classes }
+
+// Spec returns the spec the network was built from.
+func (n *Net) Spec() NetSpec {
+	s := n.spec
+	s.SB = slices.Clone(s.SB)
+	return s
+}
+
+// Blocks returns the network's residual blocks in order.
+func (n *Net) Blocks() []Block { return slices.Clone(n.blocks) }
+
+// shapes walks the network for a batch x 3 x h x w input: f sees the input
+// size of every block in order. It returns the size of the last map, or
+// an error when some map would be empty.
+func (n *Net) shapes(h, w int, f func(i int, b Block, h, w int)) (int, int, error) {
+	oh, ow, err := n.stem.OutputSize(h, w)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !n.arch.cifar {
+		oh, ow = poolOut(oh), poolOut(ow)
+	}
+	for i, b := range n.blocks {
+		if f != nil {
+			f(i, b, oh, ow)
+		}
+		if oh, ow, err = b.OutputSize(oh, ow); err != nil {
+			return 0, 0, err
+		}
+	}
+	return oh, ow, nil
+}
+
+// FLOPs returns the multiply-adds (two operations each) of one Forward
+// call: the convolutions' and fc's by the real taps; pooling is not
+// counted.
+func (n *Net) FLOPs(batch, h, w int) float64 {
+	total := n.stem.FLOPs(batch, h, w)
+	if _, _, err := n.shapes(h, w, func(_ int, b Block, h, w int) { total += b.FLOPs(batch, h, w) }); err != nil {
+		return 0
+	}
+	return total + n.fc.FLOPs(batch, 1, 1)
+}
+
+func (n *Net) newWorkspace(batch, h, w int) (*workspace, error) {
+	ws := &workspace{stem: make([]*layout.Tensor, 2)}
+	var err error
+	if ws.stem[0], err = n.stem.newPacked(batch, h, w); err != nil {
+		return nil, err
+	}
+	sh, sw, err := n.stem.OutputSize(h, w)
+	if err != nil {
+		return nil, err
+	}
+	if ws.stem[1], err = layout.New(batch, n.stem.OutChannels(), sh, sw, kernels.Block()); err != nil {
+		return nil, fmt.Errorf("block: %w", err)
+	}
+	if !n.arch.cifar {
+		if ws.pooled, err = layout.New(batch, n.stem.OutChannels(), poolOut(sh), poolOut(sw), kernels.Block()); err != nil {
+			return nil, fmt.Errorf("block: %w", err)
+		}
+	}
+	ws.acts = make([]*layout.Tensor, len(n.blocks))
+	ws.tmp = make([][]*layout.Tensor, len(n.blocks))
+	var ferr error
+	_, _, err = n.shapes(h, w, func(i int, b Block, h, w int) {
+		if ferr != nil {
+			return
+		}
+		oh, ow, err := b.OutputSize(h, w)
+		if err != nil {
+			ferr = err
+			return
+		}
+		if ws.tmp[i], err = newTensors(batch, b.scratch(h, w)); err != nil {
+			ferr = err
+			return
+		}
+		acts, err := newTensors(batch, [][3]int{{b.OutChannels(), oh, ow}})
+		if err != nil {
+			ferr = err
+			return
+		}
+		ws.acts[i] = acts[0]
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := n.fc.Spec()
+	if ws.feat, err = layout.New(batch, c.InC, 1, 1, kernels.Block()); err != nil {
+		return nil, fmt.Errorf("block: %w", err)
+	}
+	if ws.logits, err = layout.New(batch, c.OutC, 1, 1, kernels.Block()); err != nil {
+		return nil, fmt.Errorf("block: %w", err)
+	}
+	return ws, nil
+}
+
+// Forward writes batch*NumClasses() logits for a batch x 3 x h x w input
+// in NCHW order. Safe for concurrent use; allocates nothing in the steady
+// state (one workspace per input shape and concurrent call is kept).
+func (n *Net) Forward(logits, input []float32, batch, h, w int) error {
+	if n == nil {
+		return fmt.Errorf("block: Forward on a nil *Net")
+	}
+	if err := n.stem.checkInput(input, batch, h, w); err != nil {
+		return err
+	}
+	if want := batch * n.classes; len(logits) != want {
+		return fmt.Errorf("block: len(logits) = %d, want batch*NumClasses = %d*%d = %d", len(logits), batch, n.classes, want)
+	}
+	key := [3]int{batch, h, w}
+	ws, err := n.cache.get(key, func() (*workspace, error) { return n.newWorkspace(batch, h, w) })
+	if err != nil {
+		return err
+	}
+	err = n.forward(ws, logits, input, h, w)
+	n.cache.put(key, ws)
+	return err
+}
+
+func (n *Net) forward(ws *workspace, logits, input []float32, h, w int) error {
+	if err := n.stem.forward(ws.stem[1], ws.stem[0], input, h, w); err != nil {
+		return err
+	}
+	x := ws.stem[1]
+	if ws.pooled != nil {
+		maxPool3s2(ws.pooled, x)
+		x = ws.pooled
+	}
+	for i, b := range n.blocks {
+		if err := b.forward(ws.acts[i], x, ws.tmp[i]); err != nil {
+			return err
+		}
+		x = ws.acts[i]
+	}
+	globalAvgPool(ws.feat, x)
+	if err := n.fc.Forward(ws.logits, ws.feat, kernels.Epilogue{}); err != nil {
+		return err
+	}
+	return ws.logits.NCHWInto(logits)
+}

@@ -1,0 +1,220 @@
+package block
+
+import (
+	"fmt"
+
+	"github.com/sbconv/sbconv/kernels"
+	"github.com/sbconv/sbconv/layout"
+)
+
+// Stem is a network's first convolution (with its BatchNorm folded and
+// ReLU) over an input of few channels, such as an image's three. Padded to
+// a whole channel block, three channels would make the kernels compute
+// 2.7x (block 8) or 5.3x (block 16) the real FLOPs; instead Stem packs
+// channels x taps into the reduction dimension. It reads the plain NCHW
+// input and writes
+//
+//	packed[(c*KW + kw)][y][j] = in[c][y][j*s + kw - pad]   (zero outside)
+//
+// a tensor of C*KW channels and the output's width, over which the
+// convolution is KH x 1 with stride (s, 1) and padding (pad, 0); where the
+// kernel is small enough the rows are packed too,
+//
+//	packed[((c*KH + kh)*KW + kw)][i][j] = in[c][i*s + kh - pad][j*s + kw - pad]
+//
+// and the convolution is 1x1. Either way every multiply the kernels do is
+// one of the real convolution's, but for the lanes that round C*KW (or
+// C*KH*KW) up to the channel block: 24/21 for a 7x7 kernel over three
+// channels (block 8), 32/27 for a 3x3 one.
+type Stem struct {
+	spec  kernels.ConvSpec // the real convolution
+	rows  bool             // rows packed too: the convolution is 1x1
+	conv  *kernels.Conv2D  // over the packed input
+	cache shapeCache[*layout.Tensor]
+}
+
+// NewStem builds the stem convolution conv (Conv2d without bias, OIHW)
+// followed by BatchNorm bn (folded) and ReLU, from the state_dict keys
+// conv+".weight" and bn's.
+func NewStem(sd *StateDict, conv, bn string, spec kernels.ConvSpec) (*Stem, error) {
+	if spec.KH < 1 || spec.KW < 1 || spec.InC < 1 || spec.InC*spec.KH*spec.KW > kernels.MaxChannels {
+		return nil, fmt.Errorf("block: %s: stem %dx%d over %d channels: want at least one tap and channel, and at most %d channel-taps",
+			conv, spec.KH, spec.KW, spec.InC, kernels.MaxChannels)
+	}
+	w, b, err := foldedConv(sd, conv, bn, spec, false)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stem{spec: spec}
+	blk := kernels.Block()
+	// Pack the rows too where that saves a quarter of the padded lanes:
+	// more packed data, fewer wasted multiplies.
+	cw, ckw := roundUp(spec.InC*spec.KW, blk)*spec.KH, roundUp(spec.InC*spec.KH*spec.KW, blk)
+	s.rows = 4*ckw <= 3*cw
+	inner := kernels.ConvSpec{InC: spec.InC * spec.KW, OutC: spec.OutC, KH: spec.KH, KW: 1,
+		StrideH: spec.StrideH, StrideW: 1, PadH: spec.PadH}
+	if s.rows {
+		inner = kernels.ConvSpec{InC: spec.InC * spec.KH * spec.KW, OutC: spec.OutC, KH: 1, KW: 1, StrideH: 1, StrideW: 1}
+	}
+	// Repack OIHW [o][c][kh][kw] to the inner convolution's OIHW.
+	pw := make([]float32, len(w))
+	for o := 0; o < spec.OutC; o++ {
+		for c := 0; c < spec.InC; c++ {
+			for kh := 0; kh < spec.KH; kh++ {
+				for kw := 0; kw < spec.KW; kw++ {
+					v := w[((o*spec.InC+c)*spec.KH+kh)*spec.KW+kw]
+					if s.rows {
+						pw[o*inner.InC+(c*spec.KH+kh)*spec.KW+kw] = v
+					} else {
+						pw[((o*inner.InC+c*spec.KW+kw)*spec.KH)+kh] = v
+					}
+				}
+			}
+		}
+	}
+	if s.conv, err = kernels.NewConv2D(inner, pw, b, blk); err != nil {
+		return nil, fmt.Errorf("block: %s: %w", conv, err)
+	}
+	return s, nil
+}
+
+// OutputSize returns the stem's output size for an h x w input.
+func (s *Stem) OutputSize(h, w int) (oh, ow int, err error) {
+	p := s.spec
+	if h < 1 || w < 1 {
+		return 0, 0, fmt.Errorf("block: input size %dx%d must be positive", h, w)
+	}
+	if h+2*p.PadH < p.KH || w+2*p.PadW < p.KW {
+		return 0, 0, fmt.Errorf("block: input %dx%d padded by %d is smaller than the %dx%d stem", h, w, p.PadH, p.KH, p.KW)
+	}
+	return (h+2*p.PadH-p.KH)/p.StrideH + 1, (w+2*p.PadW-p.KW)/p.StrideW + 1, nil
+}
+
+// FLOPs returns the real convolution's multiply-adds (two operations
+// each) for an n x InC x h x w input, not the packed one's.
+func (s *Stem) FLOPs(n, h, w int) float64 {
+	oh, ow, err := s.OutputSize(h, w)
+	if err != nil {
+		return 0
+	}
+	p := s.spec
+	return 2 * float64(n) * float64(p.OutC) * float64(oh) * float64(ow) * float64(p.InC*p.KH*p.KW)
+}
+
+// OutChannels returns the stem's output channels.
+func (s *Stem) OutChannels() int { return s.spec.OutC }
+
+// packedShape is the packed input's (channels, height, width).
+func (s *Stem) packedShape(h, w int) (c, ph, pw int) {
+	oh, ow, _ := s.OutputSize(h, w)
+	if s.rows {
+		return s.spec.InC * s.spec.KH * s.spec.KW, oh, ow
+	}
+	return s.spec.InC * s.spec.KW, h, ow
+}
+
+// Forward computes dst = relu(bn(conv(in))) for in, a plain NCHW array of
+// n x InC x h x w floats; dst is n x OutC x OutputSize(h, w).
+func (s *Stem) Forward(dst *layout.Tensor, in []float32, n, h, w int) error {
+	if err := s.checkInput(in, n, h, w); err != nil {
+		return err
+	}
+	key := [3]int{n, h, w}
+	packed, err := s.cache.get(key, func() (*layout.Tensor, error) { return s.newPacked(n, h, w) })
+	if err != nil {
+		return err
+	}
+	err = s.forward(dst, packed, in, h, w)
+	s.cache.put(key, packed)
+	return err
+}
+
+func (s *Stem) checkInput(in []float32, n, h, w int) error {
+	if n < 1 {
+		return fmt.Errorf("block: batch %d must be positive", n)
+	}
+	if _, _, err := s.OutputSize(h, w); err != nil {
+		return err
+	}
+	want, err := layout.MulCheck(layout.MaxElements, n, s.spec.InC, h, w)
+	if err != nil {
+		return fmt.Errorf("block: input %dx%dx%dx%d: %w", n, s.spec.InC, h, w, err)
+	}
+	if len(in) != want {
+		return fmt.Errorf("block: len(input) = %d, want batch*%d*h*w = %d*%d*%d*%d = %d",
+			len(in), s.spec.InC, n, s.spec.InC, h, w, want)
+	}
+	return nil
+}
+
+func (s *Stem) newPacked(n, h, w int) (*layout.Tensor, error) {
+	c, ph, pw := s.packedShape(h, w)
+	t, err := layout.New(n, c, ph, pw, kernels.Block())
+	if err != nil {
+		return nil, fmt.Errorf("block: stem: %w", err)
+	}
+	return t, nil
+}
+
+// forward packs in (already checked against n, h, w) and runs the inner
+// convolution.
+func (s *Stem) forward(dst, packed *layout.Tensor, in []float32, h, w int) error {
+	s.pack(packed, in, h, w)
+	return s.conv.Forward(dst, packed, kernels.Epilogue{ReLU: true})
+}
+
+// pack writes the packed input of an h x w image (see Stem). Positions
+// that fall in the padding, and lanes past the packed channels, are never
+// written: they keep the zeros the tensor was allocated with, since a
+// packed tensor only ever serves one input shape.
+func (s *Stem) pack(t *layout.Tensor, in []float32, h, w int) {
+	p := s.spec
+	b, cb, ph, pw := t.Block, t.ChannelBlocks(), t.H, t.W
+	for n := 0; n < t.N; n++ {
+		for blk := 0; blk < cb; blk++ {
+			for lane := 0; lane < b && blk*b+lane < t.C; lane++ {
+				ch := blk*b + lane
+				c, kh, kw := ch/p.KW, 0, ch%p.KW
+				if s.rows {
+					c, kh = ch/(p.KH*p.KW), ch/p.KW%p.KH
+				}
+				plane := in[(n*p.InC+c)*h*w : (n*p.InC+c+1)*h*w]
+				// Output columns j whose input column j*s+kw-pad exists.
+				jlo := max(0, ceilDiv(p.PadW-kw, p.StrideW))
+				jhi := min(pw-1, floorDiv(w-1+p.PadW-kw, p.StrideW))
+				for i := 0; i < ph; i++ {
+					y := i
+					if s.rows {
+						y = i*p.StrideH + kh - p.PadH
+					}
+					if y < 0 || y >= h || jlo > jhi {
+						continue
+					}
+					row := plane[y*w : (y+1)*w]
+					out := t.Data[((n*cb+blk)*ph+i)*pw*b : ((n*cb+blk)*ph+i+1)*pw*b]
+					x := jlo*p.StrideW + kw - p.PadW
+					for j := jlo; j <= jhi; j++ {
+						out[j*b+lane] = row[x]
+						x += p.StrideW
+					}
+				}
+			}
+		}
+	}
+}
+
+func roundUp(x, b int) int { return (x + b - 1) / b * b }
+
+func ceilDiv(a, b int) int { // b > 0
+	if a >= 0 {
+		return (a + b - 1) / b
+	}
+	return -((-a) / b)
+}
+
+func floorDiv(a, b int) int { // b > 0
+	if a >= 0 {
+		return a / b
+	}
+	return -((-a + b - 1) / b)
+}

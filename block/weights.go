@@ -1,0 +1,244 @@
+package block
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/sbconv/sbconv/internal/safetensors"
+	"github.com/sbconv/sbconv/kernels"
+)
+
+// Param is one tensor of a state_dict: its PyTorch shape and its values in
+// PyTorch's (row-major) order.
+type Param struct {
+	Shape []int
+	Data  []float32
+}
+
+// StateDict is a PyTorch state_dict being consumed by constructors. Each
+// constructor takes the keys it needs (checking their shapes) and marks
+// them used; Unused lists what nobody took, so a network builder can be as
+// strict as PyTorch's load_state_dict(strict=True). It is not safe for
+// concurrent use; the layers built from it are.
+type StateDict struct {
+	params  map[string]Param
+	ignored map[string]bool // keys that carry no weights (num_batches_tracked)
+	used    map[string]bool
+	source  string
+}
+
+// NewStateDict wraps tensors given in memory (for a network assembled in
+// Go rather than read from a file). The map is not copied; its values must
+// not change while layers are built from it.
+func NewStateDict(params map[string]Param) (*StateDict, error) {
+	sd := &StateDict{params: map[string]Param{}, ignored: map[string]bool{}, used: map[string]bool{}, source: "state_dict"}
+	for k, p := range params {
+		n := 1
+		for _, d := range p.Shape {
+			if d < 0 {
+				return nil, fmt.Errorf("block: %s: negative dimension in shape %v", k, p.Shape)
+			}
+			if d > 0 && n > math.MaxInt32/d {
+				return nil, fmt.Errorf("block: %s: shape %v is too large", k, p.Shape)
+			}
+			n *= d
+		}
+		if len(p.Data) != n {
+			return nil, fmt.Errorf("block: %s: %d values for shape %v (want %d)", k, len(p.Data), p.Shape, n)
+		}
+		sd.params[k] = p
+	}
+	return sd, nil
+}
+
+// ReadStateDict reads a state_dict saved as safetensors: F32, F16 and BF16
+// tensors are converted to float32; num_batches_tracked buffers (I64) are
+// accepted and ignored; any other dtype is an error naming the key.
+func ReadStateDict(path string) (*StateDict, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("block: %w", err)
+	}
+	sd := &StateDict{params: map[string]Param{}, ignored: map[string]bool{}, used: map[string]bool{}, source: path}
+	for _, name := range f.Names() {
+		t, _ := f.Tensor(name)
+		if isBookkeeping(name) {
+			sd.ignored[name] = true
+			continue
+		}
+		switch t.DType {
+		case "F32", "F16", "BF16":
+		default:
+			return nil, fmt.Errorf("block: %s: tensor %q has dtype %s, want F32, F16 or BF16", path, name, t.DType)
+		}
+		data, err := t.Float32()
+		if err != nil {
+			return nil, fmt.Errorf("block: %s: %w", path, err)
+		}
+		sd.params[name] = Param{Shape: slices.Clone(t.Shape), Data: data}
+	}
+	return sd, nil
+}
+
+// isBookkeeping reports whether a state_dict key holds no weights:
+// BatchNorm's num_batches_tracked counter, which inference never reads.
+func isBookkeeping(key string) bool {
+	return key == "num_batches_tracked" || strings.HasSuffix(key, ".num_batches_tracked")
+}
+
+// Take returns the values of key, checking that its shape is want. A
+// missing key or another shape is an error naming the key and both shapes.
+func (sd *StateDict) Take(key string, want ...int) ([]float32, error) {
+	p, ok := sd.params[key]
+	if !ok {
+		return nil, fmt.Errorf("block: %s: missing key %q (want shape %v)", sd.source, key, want)
+	}
+	if !slices.Equal(p.Shape, want) {
+		return nil, fmt.Errorf("block: %s: key %q has shape %v, want %v", sd.source, key, p.Shape, want)
+	}
+	sd.used[key] = true
+	return p.Data, nil
+}
+
+// Shape returns the shape of key, or false when there is no such key.
+func (sd *StateDict) Shape(key string) ([]int, bool) {
+	p, ok := sd.params[key]
+	return p.Shape, ok
+}
+
+// Unused returns, sorted, the keys no constructor took (bookkeeping
+// buffers such as num_batches_tracked excepted).
+func (sd *StateDict) Unused() []string {
+	var out []string
+	for k := range sd.params {
+		if !sd.used[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkAllUsed is load_state_dict's strictness: an error naming the
+// unexpected keys.
+func (sd *StateDict) checkAllUsed() error {
+	u := sd.Unused()
+	if len(u) == 0 {
+		return nil
+	}
+	shown := u
+	if len(shown) > 8 {
+		shown = shown[:8]
+	}
+	var parts []string
+	for _, k := range shown {
+		parts = append(parts, fmt.Sprintf("%q %v", k, sd.params[k].Shape))
+	}
+	more := ""
+	if len(u) > len(shown) {
+		more = fmt.Sprintf(" and %d more", len(u)-len(shown))
+	}
+	return fmt.Errorf("block: %s: unexpected keys %s%s", sd.source, strings.Join(parts, ", "), more)
+}
+
+// BNEps is BatchNorm2d's default epsilon, which every folded BatchNorm
+// uses.
+const BNEps = 1e-5
+
+// foldBN reads BatchNorm prefix's weight, bias, running_mean and
+// running_var for c channels and returns the per-channel scale and shift
+// that BatchNorm applies in eval mode: y = x*scale + shift.
+func foldBN(sd *StateDict, prefix string, c int) (scale, shift []float64, err error) {
+	get := func(name string) ([]float32, error) { return sd.Take(prefix+"."+name, c) }
+	g, err := get("weight")
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := get("bias")
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := get("running_mean")
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := get("running_var")
+	if err != nil {
+		return nil, nil, err
+	}
+	scale, shift = make([]float64, c), make([]float64, c)
+	for i := 0; i < c; i++ {
+		if !(v[i] >= 0) {
+			return nil, nil, fmt.Errorf("block: %s: %s.running_var[%d] = %v, want >= 0", sd.source, prefix, i, v[i])
+		}
+		scale[i] = float64(g[i]) / math.Sqrt(float64(v[i])+BNEps)
+		shift[i] = float64(b[i]) - float64(m[i])*scale[i]
+	}
+	return scale, shift, nil
+}
+
+// convBN builds the convolution conv (a Conv2d without bias, OIHW) with
+// BatchNorm bn folded into its weights and bias.
+func convBN(sd *StateDict, conv, bn string, spec kernels.ConvSpec) (*kernels.Conv2D, error) {
+	w, b, err := foldedConv(sd, conv, bn, spec, false)
+	if err != nil {
+		return nil, err
+	}
+	c, err := kernels.NewConv2D(spec, w, b, kernels.Block())
+	if err != nil {
+		return nil, fmt.Errorf("block: %s: %w", conv, err)
+	}
+	return c, nil
+}
+
+// deconvBN is convBN for a ConvTranspose2d (weights IOHW).
+func deconvBN(sd *StateDict, conv, bn string, spec kernels.ConvSpec) (*kernels.ConvTranspose2D, error) {
+	w, b, err := foldedConv(sd, conv, bn, spec, true)
+	if err != nil {
+		return nil, err
+	}
+	d, err := kernels.NewConvTranspose2D(spec, w, b, kernels.Block())
+	if err != nil {
+		return nil, fmt.Errorf("block: %s: %w", conv, err)
+	}
+	return d, nil
+}
+
+// foldedConv returns conv's weights (OIHW, or IOHW when transposed) scaled
+// by bn, and the bias bn leaves, in float32.
+func foldedConv(sd *StateDict, conv, bn string, spec kernels.ConvSpec, transposed bool) (w, b []float32, err error) {
+	d0, d1 := spec.OutC, spec.InC
+	if transposed {
+		d0, d1 = spec.InC, spec.OutC
+	}
+	raw, err := sd.Take(conv+".weight", d0, d1, spec.KH, spec.KW)
+	if err != nil {
+		return nil, nil, err
+	}
+	scale, shift, err := foldBN(sd, bn, spec.OutC)
+	if err != nil {
+		return nil, nil, err
+	}
+	taps := spec.KH * spec.KW
+	w = make([]float32, len(raw))
+	for i := 0; i < d0; i++ {
+		for j := 0; j < d1; j++ {
+			oc := i
+			if transposed {
+				oc = j
+			}
+			base := (i*d1 + j) * taps
+			for t := 0; t < taps; t++ {
+				w[base+t] = float32(float64(raw[base+t]) * scale[oc])
+			}
+		}
+	}
+	b = make([]float32, spec.OutC)
+	for i := range b {
+		b[i] = float32(shift[i])
+	}
+	return w, b, nil
+}
