@@ -18,38 +18,52 @@ var AVX2Restore = []RestoreKernel{
 // AVX2URW[ocb] is the pixels per step of the AVX2 kernels for ocb output blocks.
 var AVX2URW = [AVX2MaxOCB + 1]int{0, 8, 6, 4}
 
-// AVX2Conv[ocb-1][s-1][d-1] is the AVX2 microkernel for any window, ocb output
-// blocks, input pixel stride s and output pixel stride d (in pixels);
-// nil where the driver never asks (s = d = 2).
-var AVX2Conv = [AVX2MaxOCB][2][2]func(*Params){
+// AVX2SrcStrides and AVX2DstStrides are the input and output pixel strides
+// (in pixels) of the convolution kernels, in the order AVX2Conv and
+// AVX2Conv1x1 index them.
+var (
+	AVX2SrcStrides = [...]int{1, 2, 4}
+	AVX2DstStrides = [...]int{1, 2}
+)
+
+// AVX2Conv[ocb-1][si][di] is the AVX2 microkernel for any window, ocb output
+// blocks, input pixel stride AVX2SrcStrides[si] and output pixel stride
+// AVX2DstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
+var AVX2Conv = [AVX2MaxOCB][len(AVX2SrcStrides)][len(AVX2DstStrides)]func(*Params){
 	{
 		{AVX2ConvO1S1D1, AVX2ConvO1S1D2},
 		{AVX2ConvO1S2D1, nil},
+		{AVX2ConvO1S4D1, nil},
 	},
 	{
 		{AVX2ConvO2S1D1, AVX2ConvO2S1D2},
 		{AVX2ConvO2S2D1, nil},
+		{AVX2ConvO2S4D1, nil},
 	},
 	{
 		{AVX2ConvO3S1D1, AVX2ConvO3S1D2},
 		{AVX2ConvO3S2D1, nil},
+		{AVX2ConvO3S4D1, nil},
 	},
 }
 
-// AVX2Conv1x1[ocb-1][s-1][d-1] is the AVX2 microkernel for a 1x1 window, ocb output
-// blocks, input pixel stride s and output pixel stride d (in pixels);
-// nil where the driver never asks (s = d = 2).
-var AVX2Conv1x1 = [AVX2MaxOCB][2][2]func(*Params){
+// AVX2Conv1x1[ocb-1][si][di] is the AVX2 microkernel for a 1x1 window, ocb output
+// blocks, input pixel stride AVX2SrcStrides[si] and output pixel stride
+// AVX2DstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
+var AVX2Conv1x1 = [AVX2MaxOCB][len(AVX2SrcStrides)][len(AVX2DstStrides)]func(*Params){
 	{
 		{AVX2Conv1x1O1S1D1, AVX2Conv1x1O1S1D2},
 		{AVX2Conv1x1O1S2D1, nil},
+		{AVX2Conv1x1O1S4D1, nil},
 	},
 	{
 		{AVX2Conv1x1O2S1D1, AVX2Conv1x1O2S1D2},
 		{AVX2Conv1x1O2S2D1, nil},
+		{AVX2Conv1x1O2S4D1, nil},
 	},
 	{
 		{AVX2Conv1x1O3S1D1, AVX2Conv1x1O3S1D2},
 		{AVX2Conv1x1O3S2D1, nil},
+		{AVX2Conv1x1O3S4D1, nil},
 	},
 }

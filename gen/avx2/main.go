@@ -19,9 +19,9 @@
 //   - urW output pixels per step (8, 6, 4 for ocb 1, 2, 3), with a
 //     generated block for every size 1..urW and a pixel loop that splits
 //     the last 2*urW-1 pixels or fewer into at most two near-equal blocks;
-//   - the input pixel stride s (1 or 2 pixels) and the output pixel stride
-//     d (1 for a convolution, 2 for one phase of a stride-2 transposed
-//     convolution), both as immediate displacements;
+//   - the input pixel stride s (1, 2 or 4 pixels) and the output pixel
+//     stride d (1 for a convolution, 2 for one phase of a stride-2
+//     transposed convolution), both as immediate displacements;
 //   - any KH x KW window and any number of input blocks through runtime
 //     tap and channel loops, and a pointwise form for 1x1 windows whose
 //     reduction is a single loop over input blocks (ResNet's bottleneck
@@ -64,14 +64,17 @@ const (
 var urWFor = map[int]int{1: 8, 2: 6, 3: 4}
 
 var (
-	ocbs    = []int{1, 2, 3}
-	strides = []int{1, 2} // input and output pixel strides, in pixels
+	ocbs       = []int{1, 2, 3}
+	srcStrides = []int{1, 2, 4} // input pixel strides, in pixels
+	dstStrides = []int{1, 2}    // output pixel strides, in pixels
 )
 
 // used reports whether the driver ever asks for input pixel stride s with
 // output pixel stride d: a convolution writes every pixel (d = 1) and a
 // transposed-convolution phase reads every pixel (s = 1), so s = d = 2
-// never occurs and is not generated.
+// and s = 4, d = 2 never occur and are not generated. Stride 4 is the
+// 3x3 reduce of a spatial-bottleneck block at a stage entry (stride 2
+// twice).
 func used(s, d int) bool { return s == 1 || d == 1 }
 
 // Named register roles (general purpose).
@@ -737,20 +740,24 @@ func table() []byte {
 		fmt.Fprintf(&b, ", %d", urWFor[o])
 	}
 	fmt.Fprintf(&b, "}\n\n")
+	fmt.Fprintf(&b, "// AVX2SrcStrides and AVX2DstStrides are the input and output pixel strides\n")
+	fmt.Fprintf(&b, "// (in pixels) of the convolution kernels, in the order AVX2Conv and\n")
+	fmt.Fprintf(&b, "// AVX2Conv1x1 index them.\n")
+	fmt.Fprintf(&b, "var (\n\tAVX2SrcStrides = [...]int%s\n\tAVX2DstStrides = [...]int%s\n)\n", intList(srcStrides), intList(dstStrides))
 	for _, pw := range []bool{false, true} {
 		name, what := "AVX2Conv", "any window"
 		if pw {
 			name, what = "AVX2Conv1x1", "a 1x1 window"
 		}
-		fmt.Fprintf(&b, "\n// %s[ocb-1][s-1][d-1] is the AVX2 microkernel for %s, ocb output\n", name, what)
-		fmt.Fprintf(&b, "// blocks, input pixel stride s and output pixel stride d (in pixels);\n")
-		fmt.Fprintf(&b, "// nil where the driver never asks (s = d = 2).\n")
-		fmt.Fprintf(&b, "var %s = [AVX2MaxOCB][%d][%d]func(*Params){\n", name, len(strides), len(strides))
+		fmt.Fprintf(&b, "\n// %s[ocb-1][si][di] is the AVX2 microkernel for %s, ocb output\n", name, what)
+		fmt.Fprintf(&b, "// blocks, input pixel stride AVX2SrcStrides[si] and output pixel stride\n")
+		fmt.Fprintf(&b, "// AVX2DstStrides[di]; nil where the driver never asks (d = 2 with s > 1).\n")
+		fmt.Fprintf(&b, "var %s = [AVX2MaxOCB][len(AVX2SrcStrides)][len(AVX2DstStrides)]func(*Params){\n", name)
 		for _, o := range ocbs {
 			fmt.Fprintf(&b, "\t{\n")
-			for _, s := range strides {
+			for _, s := range srcStrides {
 				fmt.Fprintf(&b, "\t\t{")
-				for i, d := range strides {
+				for i, d := range dstStrides {
 					if i > 0 {
 						fmt.Fprintf(&b, ", ")
 					}
@@ -784,8 +791,8 @@ func generate(dir string) error {
 	c.ConstraintExpr("!purego")
 	for _, pw := range []bool{false, true} {
 		for _, o := range ocbs {
-			for _, s := range strides {
-				for _, d := range strides {
+			for _, s := range srcStrides {
+				for _, d := range dstStrides {
 					if used(s, d) {
 						convKernel(c, o, s, d, pw)
 					}
@@ -828,6 +835,18 @@ func generate(dir string) error {
 		}
 	}
 	return nil
+}
+
+// intList writes xs as the body of a Go composite literal: {1, 2, 4}.
+func intList(xs []int) string {
+	s := "{"
+	for i, x := range xs {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprint(x)
+	}
+	return s + "}"
 }
 
 type nopCloser struct{ *bytes.Buffer }
