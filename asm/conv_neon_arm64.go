@@ -28,6 +28,14 @@ func NEONConvO1S1D2(p *Params)
 //go:noescape
 func NEONConvO1S2D1(p *Params)
 
+// NEONConvO1S4D1 is the NEON microkernel for 1 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 8 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 1, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func NEONConvO1S4D1(p *Params)
+
 // NEONConvO2S1D1 is the NEON microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 5 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -51,6 +59,14 @@ func NEONConvO2S1D2(p *Params)
 //
 //go:noescape
 func NEONConvO2S2D1(p *Params)
+
+// NEONConvO2S4D1 is the NEON microkernel for 2 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 5 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 2, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func NEONConvO2S4D1(p *Params)
 
 // NEONConv1x1O1S1D1 is the NEON microkernel for 1 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 8 pixels a step.
@@ -76,6 +92,14 @@ func NEONConv1x1O1S1D2(p *Params)
 //go:noescape
 func NEONConv1x1O1S2D1(p *Params)
 
+// NEONConv1x1O1S4D1 is the NEON microkernel for 1 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 8 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func NEONConv1x1O1S4D1(p *Params)
+
 // NEONConv1x1O2S1D1 is the NEON microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 5 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -99,6 +123,14 @@ func NEONConv1x1O2S1D2(p *Params)
 //
 //go:noescape
 func NEONConv1x1O2S2D1(p *Params)
+
+// NEONConv1x1O2S4D1 is the NEON microkernel for 2 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 5 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func NEONConv1x1O2S4D1(p *Params)
 
 // NEONRestoreK2P0O1 is the NEON fused stride-2 restore kernel for a 2-wide kernel with
 // padding 0 (input columns 0..0 of each output pair) and 1 output block(s),

@@ -8317,6 +8317,2777 @@ NEONConvO1S2D1_done:
 	BLT    NEONConvO1S2D1_row
 	RET
 
+// func NEONConvO1S4D1(p *Params)
+// Requires: ASIMD
+TEXT ·NEONConvO1S4D1(SB), NOSPLIT, $0-8
+	MOVD   p+0(FP), R0
+	MOVD   16(R0), R2
+	MOVD   32(R0), R17
+	SUB    R2, R17, R3
+	MOVD   112(R0), R13
+	MOVD   136(R0), R14
+	MOVD   64(R0), R22
+	MOVD   72(R0), R23
+	MOVD   96(R0), R15
+	MOVD   88(R0), R16
+	MUL    R23, R15, R26
+	SUB    R26, R16, R16
+	MOVD   128(R0), R19
+	LSL    $8, R23, R26
+	SUB    R26, R19, R19
+	MOVD   88(R0), R26
+	MUL    R22, R26, R26
+	MOVD   80(R0), R20
+	SUB    R26, R20, R20
+	MOVD   128(R0), R26
+	MUL    R22, R26, R26
+	MOVD   120(R0), R21
+	SUB    R26, R21, R21
+	MOVD   ZR, R24
+
+NEONConvO1S4D1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
+	MOVD   184(R0), R26
+	CBZ    R26, NEONConvO1S4D1_noedge
+	SUB    R15, R1
+
+NEONConvO1S4D1_noedge:
+
+NEONConvO1S4D1_loop:
+	CMP    $16, R4
+	BGE    NEONConvO1S4D1_blk8
+	CMP    $8, R4
+	BLE    NEONConvO1S4D1_rest
+	ADD    $1, R4, R26
+	LSR    $1, R26
+	B      NEONConvO1S4D1_dispatch
+
+NEONConvO1S4D1_rest:
+	CBZ    R4, NEONConvO1S4D1_done
+	MOVD   R4, R26
+
+NEONConvO1S4D1_dispatch:
+	CMP    $8, R26
+	BEQ    NEONConvO1S4D1_blk8
+	CMP    $7, R26
+	BEQ    NEONConvO1S4D1_blk7
+	CMP    $6, R26
+	BEQ    NEONConvO1S4D1_blk6
+	CMP    $5, R26
+	BEQ    NEONConvO1S4D1_blk5
+	CMP    $4, R26
+	BEQ    NEONConvO1S4D1_blk4
+	CMP    $3, R26
+	BEQ    NEONConvO1S4D1_blk3
+	CMP    $2, R26
+	BEQ    NEONConvO1S4D1_blk2
+	CMP    $1, R26
+	BEQ    NEONConvO1S4D1_blk1
+	B      NEONConvO1S4D1_done
+
+NEONConvO1S4D1_blk8:
+
+	// 8 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S4D1_t8_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S4D1_t8_notleft:
+	CMP    $8, R4
+	BNE    NEONConvO1S4D1_t8_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S4D1_t8_notright:
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConvO1S4D1_t8_icb:
+	MOVD   R22, R11
+
+NEONConvO1S4D1_t8_kh:
+	MOVD   R23, R12
+
+NEONConvO1S4D1_t8_kw:
+	CBZ    R25, NEONConvO1S4D1_t8_full
+	CMP    R23, R12
+	BNE    NEONConvO1S4D1_t8_notfirst
+	TBZ    $0, R25, NEONConvO1S4D1_t8_notfirst
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FMOVQ  640(R5), F21
+	FMOVQ  768(R5), F22
+	FMOVQ  896(R5), F23
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FMOVQ  656(R5), F21
+	FMOVQ  784(R5), F22
+	FMOVQ  912(R5), F23
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+	B      NEONConvO1S4D1_t8_next
+
+NEONConvO1S4D1_t8_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S4D1_t8_full
+	TBZ    $1, R25, NEONConvO1S4D1_t8_full
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FMOVQ  640(R5), F21
+	FMOVQ  768(R5), F22
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FMOVQ  656(R5), F21
+	FMOVQ  784(R5), F22
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	B      NEONConvO1S4D1_t8_next
+
+NEONConvO1S4D1_t8_full:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FMOVQ  640(R5), F21
+	FMOVQ  768(R5), F22
+	FMOVQ  896(R5), F23
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FMOVQ  656(R5), F21
+	FMOVQ  784(R5), F22
+	FMOVQ  912(R5), F23
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+
+NEONConvO1S4D1_t8_next:
+	ADD    R15, R5
+	ADD    $256, R6
+	SUBS   $1, R12
+	BNE    NEONConvO1S4D1_t8_kw
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONConvO1S4D1_t8_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConvO1S4D1_t8_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConvO1S4D1_t8_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+	FLDPQ  96(R12), (F22, F23)
+	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
+	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	FLDPQ  128(R12), (F24, F25)
+	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
+	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
+	FLDPQ  160(R12), (F16, F17)
+	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
+	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
+	FLDPQ  192(R12), (F18, F19)
+	WORD   $0x4e32d58c // fadd v12.4s, v12.4s, v18.4s
+	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
+	FLDPQ  224(R12), (F20, F21)
+	WORD   $0x4e34d5ce // fadd v14.4s, v14.4s, v20.4s
+	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
+
+NEONConvO1S4D1_t8_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S4D1_t8_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
+	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
+	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
+	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
+	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
+	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
+	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
+	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
+	WORD   $0x4e30f5ce // fmax v14.4s, v14.4s, v16.4s
+	WORD   $0x4e30f5ef // fmax v15.4s, v15.4s, v16.4s
+
+NEONConvO1S4D1_t8_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	ADD    $1024, R1
+	ADD    $256, R2
+	SUB    $8, R4
+	B      NEONConvO1S4D1_loop
+
+NEONConvO1S4D1_blk7:
+
+	// 7 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S4D1_t7_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S4D1_t7_notleft:
+	CMP    $7, R4
+	BNE    NEONConvO1S4D1_t7_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S4D1_t7_notright:
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConvO1S4D1_t7_icb:
+	MOVD   R22, R11
+
+NEONConvO1S4D1_t7_kh:
+	MOVD   R23, R12
+
+NEONConvO1S4D1_t7_kw:
+	CBZ    R25, NEONConvO1S4D1_t7_full
+	CMP    R23, R12
+	BNE    NEONConvO1S4D1_t7_notfirst
+	TBZ    $0, R25, NEONConvO1S4D1_t7_notfirst
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FMOVQ  640(R5), F21
+	FMOVQ  768(R5), F22
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FMOVQ  656(R5), F21
+	FMOVQ  784(R5), F22
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	B      NEONConvO1S4D1_t7_next
+
+NEONConvO1S4D1_t7_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S4D1_t7_full
+	TBZ    $1, R25, NEONConvO1S4D1_t7_full
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FMOVQ  640(R5), F21
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FMOVQ  656(R5), F21
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	B      NEONConvO1S4D1_t7_next
+
+NEONConvO1S4D1_t7_full:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FMOVQ  640(R5), F21
+	FMOVQ  768(R5), F22
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FMOVQ  656(R5), F21
+	FMOVQ  784(R5), F22
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+
+NEONConvO1S4D1_t7_next:
+	ADD    R15, R5
+	ADD    $256, R6
+	SUBS   $1, R12
+	BNE    NEONConvO1S4D1_t7_kw
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONConvO1S4D1_t7_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConvO1S4D1_t7_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConvO1S4D1_t7_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+	FLDPQ  96(R12), (F22, F23)
+	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
+	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	FLDPQ  128(R12), (F24, F25)
+	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
+	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
+	FLDPQ  160(R12), (F16, F17)
+	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
+	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
+	FLDPQ  192(R12), (F18, F19)
+	WORD   $0x4e32d58c // fadd v12.4s, v12.4s, v18.4s
+	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
+
+NEONConvO1S4D1_t7_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S4D1_t7_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
+	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
+	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
+	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
+	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
+	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
+	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
+	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
+
+NEONConvO1S4D1_t7_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	ADD    $896, R1
+	ADD    $224, R2
+	SUB    $7, R4
+	B      NEONConvO1S4D1_loop
+
+NEONConvO1S4D1_blk6:
+
+	// 6 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S4D1_t6_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S4D1_t6_notleft:
+	CMP    $6, R4
+	BNE    NEONConvO1S4D1_t6_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S4D1_t6_notright:
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConvO1S4D1_t6_icb:
+	MOVD   R22, R11
+
+NEONConvO1S4D1_t6_kh:
+	MOVD   R23, R12
+
+NEONConvO1S4D1_t6_kw:
+	CBZ    R25, NEONConvO1S4D1_t6_full
+	CMP    R23, R12
+	BNE    NEONConvO1S4D1_t6_notfirst
+	TBZ    $0, R25, NEONConvO1S4D1_t6_notfirst
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FMOVQ  640(R5), F21
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FMOVQ  656(R5), F21
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	B      NEONConvO1S4D1_t6_next
+
+NEONConvO1S4D1_t6_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S4D1_t6_full
+	TBZ    $1, R25, NEONConvO1S4D1_t6_full
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	B      NEONConvO1S4D1_t6_next
+
+NEONConvO1S4D1_t6_full:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FMOVQ  640(R5), F21
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FMOVQ  656(R5), F21
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+
+NEONConvO1S4D1_t6_next:
+	ADD    R15, R5
+	ADD    $256, R6
+	SUBS   $1, R12
+	BNE    NEONConvO1S4D1_t6_kw
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONConvO1S4D1_t6_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConvO1S4D1_t6_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConvO1S4D1_t6_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+	FLDPQ  96(R12), (F22, F23)
+	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
+	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	FLDPQ  128(R12), (F24, F25)
+	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
+	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
+	FLDPQ  160(R12), (F16, F17)
+	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
+	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
+
+NEONConvO1S4D1_t6_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S4D1_t6_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
+	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
+	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
+	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
+	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
+	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
+
+NEONConvO1S4D1_t6_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	ADD    $768, R1
+	ADD    $192, R2
+	SUB    $6, R4
+	B      NEONConvO1S4D1_loop
+
+NEONConvO1S4D1_blk5:
+
+	// 5 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S4D1_t5_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S4D1_t5_notleft:
+	CMP    $5, R4
+	BNE    NEONConvO1S4D1_t5_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S4D1_t5_notright:
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConvO1S4D1_t5_icb:
+	MOVD   R22, R11
+
+NEONConvO1S4D1_t5_kh:
+	MOVD   R23, R12
+
+NEONConvO1S4D1_t5_kw:
+	CBZ    R25, NEONConvO1S4D1_t5_full
+	CMP    R23, R12
+	BNE    NEONConvO1S4D1_t5_notfirst
+	TBZ    $0, R25, NEONConvO1S4D1_t5_notfirst
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	B      NEONConvO1S4D1_t5_next
+
+NEONConvO1S4D1_t5_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S4D1_t5_full
+	TBZ    $1, R25, NEONConvO1S4D1_t5_full
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	B      NEONConvO1S4D1_t5_next
+
+NEONConvO1S4D1_t5_full:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+
+NEONConvO1S4D1_t5_next:
+	ADD    R15, R5
+	ADD    $256, R6
+	SUBS   $1, R12
+	BNE    NEONConvO1S4D1_t5_kw
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONConvO1S4D1_t5_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConvO1S4D1_t5_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConvO1S4D1_t5_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+	FLDPQ  96(R12), (F22, F23)
+	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
+	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	FLDPQ  128(R12), (F24, F25)
+	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
+	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
+
+NEONConvO1S4D1_t5_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S4D1_t5_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
+	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
+	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
+	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
+
+NEONConvO1S4D1_t5_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	ADD    $640, R1
+	ADD    $160, R2
+	SUB    $5, R4
+	B      NEONConvO1S4D1_loop
+
+NEONConvO1S4D1_blk4:
+
+	// 4 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S4D1_t4_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S4D1_t4_notleft:
+	CMP    $4, R4
+	BNE    NEONConvO1S4D1_t4_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S4D1_t4_notright:
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConvO1S4D1_t4_icb:
+	MOVD   R22, R11
+
+NEONConvO1S4D1_t4_kh:
+	MOVD   R23, R12
+
+NEONConvO1S4D1_t4_kw:
+	CBZ    R25, NEONConvO1S4D1_t4_full
+	CMP    R23, R12
+	BNE    NEONConvO1S4D1_t4_notfirst
+	TBZ    $0, R25, NEONConvO1S4D1_t4_notfirst
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	B      NEONConvO1S4D1_t4_next
+
+NEONConvO1S4D1_t4_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S4D1_t4_full
+	TBZ    $1, R25, NEONConvO1S4D1_t4_full
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	B      NEONConvO1S4D1_t4_next
+
+NEONConvO1S4D1_t4_full:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+
+NEONConvO1S4D1_t4_next:
+	ADD    R15, R5
+	ADD    $256, R6
+	SUBS   $1, R12
+	BNE    NEONConvO1S4D1_t4_kw
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONConvO1S4D1_t4_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConvO1S4D1_t4_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConvO1S4D1_t4_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+	FLDPQ  96(R12), (F22, F23)
+	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
+	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+
+NEONConvO1S4D1_t4_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S4D1_t4_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
+	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
+
+NEONConvO1S4D1_t4_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	ADD    $512, R1
+	ADD    $128, R2
+	SUB    $4, R4
+	B      NEONConvO1S4D1_loop
+
+NEONConvO1S4D1_blk3:
+
+	// 3 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S4D1_t3_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S4D1_t3_notleft:
+	CMP    $3, R4
+	BNE    NEONConvO1S4D1_t3_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S4D1_t3_notright:
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConvO1S4D1_t3_icb:
+	MOVD   R22, R11
+
+NEONConvO1S4D1_t3_kh:
+	MOVD   R23, R12
+
+NEONConvO1S4D1_t3_kw:
+	CBZ    R25, NEONConvO1S4D1_t3_full
+	CMP    R23, R12
+	BNE    NEONConvO1S4D1_t3_notfirst
+	TBZ    $0, R25, NEONConvO1S4D1_t3_notfirst
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	B      NEONConvO1S4D1_t3_next
+
+NEONConvO1S4D1_t3_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S4D1_t3_full
+	TBZ    $1, R25, NEONConvO1S4D1_t3_full
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	B      NEONConvO1S4D1_t3_next
+
+NEONConvO1S4D1_t3_full:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+
+NEONConvO1S4D1_t3_next:
+	ADD    R15, R5
+	ADD    $256, R6
+	SUBS   $1, R12
+	BNE    NEONConvO1S4D1_t3_kw
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONConvO1S4D1_t3_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConvO1S4D1_t3_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConvO1S4D1_t3_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+
+NEONConvO1S4D1_t3_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S4D1_t3_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+
+NEONConvO1S4D1_t3_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	ADD    $384, R1
+	ADD    $96, R2
+	SUB    $3, R4
+	B      NEONConvO1S4D1_loop
+
+NEONConvO1S4D1_blk2:
+
+	// 2 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S4D1_t2_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S4D1_t2_notleft:
+	CMP    $2, R4
+	BNE    NEONConvO1S4D1_t2_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S4D1_t2_notright:
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConvO1S4D1_t2_icb:
+	MOVD   R22, R11
+
+NEONConvO1S4D1_t2_kh:
+	MOVD   R23, R12
+
+NEONConvO1S4D1_t2_kw:
+	CBZ    R25, NEONConvO1S4D1_t2_full
+	CMP    R23, R12
+	BNE    NEONConvO1S4D1_t2_notfirst
+	TBZ    $0, R25, NEONConvO1S4D1_t2_notfirst
+	FMOVQ  128(R5), F17
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	FMOVQ  144(R5), F17
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	B      NEONConvO1S4D1_t2_next
+
+NEONConvO1S4D1_t2_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S4D1_t2_full
+	TBZ    $1, R25, NEONConvO1S4D1_t2_full
+	FMOVQ  (R5), F16
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	FMOVQ  16(R5), F16
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	B      NEONConvO1S4D1_t2_next
+
+NEONConvO1S4D1_t2_full:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+
+NEONConvO1S4D1_t2_next:
+	ADD    R15, R5
+	ADD    $256, R6
+	SUBS   $1, R12
+	BNE    NEONConvO1S4D1_t2_kw
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONConvO1S4D1_t2_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConvO1S4D1_t2_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConvO1S4D1_t2_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+
+NEONConvO1S4D1_t2_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S4D1_t2_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+
+NEONConvO1S4D1_t2_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	ADD    $256, R1
+	ADD    $64, R2
+	SUB    $2, R4
+	B      NEONConvO1S4D1_loop
+
+NEONConvO1S4D1_blk1:
+
+	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO1S4D1_t1_notleft
+	MOVD   184(R0), R25
+
+NEONConvO1S4D1_t1_notleft:
+	CMP    $1, R4
+	BNE    NEONConvO1S4D1_t1_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO1S4D1_t1_notright:
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConvO1S4D1_t1_icb:
+	MOVD   R22, R11
+
+NEONConvO1S4D1_t1_kh:
+	MOVD   R23, R12
+
+NEONConvO1S4D1_t1_kw:
+	CBZ    R25, NEONConvO1S4D1_t1_full
+	CMP    R23, R12
+	BNE    NEONConvO1S4D1_t1_notfirst
+	TBZ    $0, R25, NEONConvO1S4D1_t1_notfirst
+	B      NEONConvO1S4D1_t1_next
+
+NEONConvO1S4D1_t1_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO1S4D1_t1_full
+	TBZ    $1, R25, NEONConvO1S4D1_t1_full
+	B      NEONConvO1S4D1_t1_next
+
+NEONConvO1S4D1_t1_full:
+	FMOVQ  (R5), F16
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	FMOVQ  16(R5), F16
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+
+NEONConvO1S4D1_t1_next:
+	ADD    R15, R5
+	ADD    $256, R6
+	SUBS   $1, R12
+	BNE    NEONConvO1S4D1_t1_kw
+	ADD    R16, R5
+	ADD    R19, R6
+	SUBS   $1, R11
+	BNE    NEONConvO1S4D1_t1_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConvO1S4D1_t1_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConvO1S4D1_t1_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+
+NEONConvO1S4D1_t1_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO1S4D1_t1_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+
+NEONConvO1S4D1_t1_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	ADD    $128, R1
+	ADD    $32, R2
+	SUB    $1, R4
+	B      NEONConvO1S4D1_loop
+
+NEONConvO1S4D1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConvO1S4D1_row
+	RET
+
 // func NEONConvO2S1D1(p *Params)
 // Requires: ASIMD
 TEXT ·NEONConvO2S1D1(SB), NOSPLIT, $0-8
@@ -14602,6 +17373,2101 @@ NEONConvO2S2D1_done:
 	BLT    NEONConvO2S2D1_row
 	RET
 
+// func NEONConvO2S4D1(p *Params)
+// Requires: ASIMD
+TEXT ·NEONConvO2S4D1(SB), NOSPLIT, $0-8
+	MOVD   p+0(FP), R0
+	MOVD   16(R0), R2
+	MOVD   32(R0), R17
+	SUB    R2, R17, R3
+	MOVD   112(R0), R13
+	MOVD   136(R0), R14
+	MOVD   64(R0), R22
+	MOVD   72(R0), R23
+	MOVD   96(R0), R15
+	MOVD   88(R0), R16
+	MUL    R23, R15, R26
+	SUB    R26, R16, R16
+	MOVD   128(R0), R19
+	LSL    $8, R23, R26
+	SUB    R26, R19, R19
+	MOVD   88(R0), R26
+	MUL    R22, R26, R26
+	MOVD   80(R0), R20
+	SUB    R26, R20, R20
+	MOVD   128(R0), R26
+	MUL    R22, R26, R26
+	MOVD   120(R0), R21
+	SUB    R26, R21, R21
+	MOVD   ZR, R24
+
+NEONConvO2S4D1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
+	MOVD   184(R0), R26
+	CBZ    R26, NEONConvO2S4D1_noedge
+	SUB    R15, R1
+
+NEONConvO2S4D1_noedge:
+
+NEONConvO2S4D1_loop:
+	CMP    $10, R4
+	BGE    NEONConvO2S4D1_blk5
+	CMP    $5, R4
+	BLE    NEONConvO2S4D1_rest
+	ADD    $1, R4, R26
+	LSR    $1, R26
+	B      NEONConvO2S4D1_dispatch
+
+NEONConvO2S4D1_rest:
+	CBZ    R4, NEONConvO2S4D1_done
+	MOVD   R4, R26
+
+NEONConvO2S4D1_dispatch:
+	CMP    $5, R26
+	BEQ    NEONConvO2S4D1_blk5
+	CMP    $4, R26
+	BEQ    NEONConvO2S4D1_blk4
+	CMP    $3, R26
+	BEQ    NEONConvO2S4D1_blk3
+	CMP    $2, R26
+	BEQ    NEONConvO2S4D1_blk2
+	CMP    $1, R26
+	BEQ    NEONConvO2S4D1_blk1
+	B      NEONConvO2S4D1_done
+
+NEONConvO2S4D1_blk5:
+
+	// 5 pixel(s) x 2 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	FLDPQ  32(R26), (F10, F11)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V10.B16, V12.B16
+	VMOV   V11.B16, V13.B16
+	VMOV   V10.B16, V14.B16
+	VMOV   V11.B16, V15.B16
+	VMOV   V10.B16, V16.B16
+	VMOV   V11.B16, V17.B16
+	VMOV   V10.B16, V18.B16
+	VMOV   V11.B16, V19.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S4D1_t5_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S4D1_t5_notleft:
+	CMP    $5, R4
+	BNE    NEONConvO2S4D1_t5_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S4D1_t5_notright:
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	ADD    R13, R6, R7
+	MOVD   56(R0), R10
+
+NEONConvO2S4D1_t5_icb:
+	MOVD   R22, R11
+
+NEONConvO2S4D1_t5_kh:
+	MOVD   R23, R12
+
+NEONConvO2S4D1_t5_kw:
+	CBZ    R25, NEONConvO2S4D1_t5_full
+	CMP    R23, R12
+	BNE    NEONConvO2S4D1_t5_notfirst
+	TBZ    $0, R25, NEONConvO2S4D1_t5_notfirst
+	FMOVQ  128(R5), F21
+	FMOVQ  256(R5), F22
+	FMOVQ  384(R5), F23
+	FMOVQ  512(R5), F24
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	WORD   $0x4f981328 // fmla v8.4s, v25.4s, v24.s[0]
+	WORD   $0x4f981349 // fmla v9.4s, v26.4s, v24.s[0]
+	WORD   $0x4f981372 // fmla v18.4s, v27.4s, v24.s[0]
+	WORD   $0x4f981393 // fmla v19.4s, v28.4s, v24.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81328 // fmla v8.4s, v25.4s, v24.s[1]
+	WORD   $0x4fb81349 // fmla v9.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb81372 // fmla v18.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81393 // fmla v19.4s, v28.4s, v24.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b28 // fmla v8.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b49 // fmla v9.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b72 // fmla v18.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b93 // fmla v19.4s, v28.4s, v24.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b28 // fmla v8.4s, v25.4s, v24.s[3]
+	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+	FMOVQ  144(R5), F21
+	FMOVQ  272(R5), F22
+	FMOVQ  400(R5), F23
+	FMOVQ  528(R5), F24
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	WORD   $0x4f981328 // fmla v8.4s, v25.4s, v24.s[0]
+	WORD   $0x4f981349 // fmla v9.4s, v26.4s, v24.s[0]
+	WORD   $0x4f981372 // fmla v18.4s, v27.4s, v24.s[0]
+	WORD   $0x4f981393 // fmla v19.4s, v28.4s, v24.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81328 // fmla v8.4s, v25.4s, v24.s[1]
+	WORD   $0x4fb81349 // fmla v9.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb81372 // fmla v18.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81393 // fmla v19.4s, v28.4s, v24.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b28 // fmla v8.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b49 // fmla v9.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b72 // fmla v18.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b93 // fmla v19.4s, v28.4s, v24.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b28 // fmla v8.4s, v25.4s, v24.s[3]
+	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+	B      NEONConvO2S4D1_t5_next
+
+NEONConvO2S4D1_t5_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S4D1_t5_full
+	TBZ    $1, R25, NEONConvO2S4D1_t5_full
+	FMOVQ  (R5), F20
+	FMOVQ  128(R5), F21
+	FMOVQ  256(R5), F22
+	FMOVQ  384(R5), F23
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  144(R5), F21
+	FMOVQ  272(R5), F22
+	FMOVQ  400(R5), F23
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	B      NEONConvO2S4D1_t5_next
+
+NEONConvO2S4D1_t5_full:
+	FMOVQ  (R5), F20
+	FMOVQ  128(R5), F21
+	FMOVQ  256(R5), F22
+	FMOVQ  384(R5), F23
+	FMOVQ  512(R5), F24
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	WORD   $0x4f981328 // fmla v8.4s, v25.4s, v24.s[0]
+	WORD   $0x4f981349 // fmla v9.4s, v26.4s, v24.s[0]
+	WORD   $0x4f981372 // fmla v18.4s, v27.4s, v24.s[0]
+	WORD   $0x4f981393 // fmla v19.4s, v28.4s, v24.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81328 // fmla v8.4s, v25.4s, v24.s[1]
+	WORD   $0x4fb81349 // fmla v9.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb81372 // fmla v18.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81393 // fmla v19.4s, v28.4s, v24.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b28 // fmla v8.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b49 // fmla v9.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b72 // fmla v18.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b93 // fmla v19.4s, v28.4s, v24.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b28 // fmla v8.4s, v25.4s, v24.s[3]
+	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  144(R5), F21
+	FMOVQ  272(R5), F22
+	FMOVQ  400(R5), F23
+	FMOVQ  528(R5), F24
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	WORD   $0x4f981328 // fmla v8.4s, v25.4s, v24.s[0]
+	WORD   $0x4f981349 // fmla v9.4s, v26.4s, v24.s[0]
+	WORD   $0x4f981372 // fmla v18.4s, v27.4s, v24.s[0]
+	WORD   $0x4f981393 // fmla v19.4s, v28.4s, v24.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81328 // fmla v8.4s, v25.4s, v24.s[1]
+	WORD   $0x4fb81349 // fmla v9.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb81372 // fmla v18.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81393 // fmla v19.4s, v28.4s, v24.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b28 // fmla v8.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b49 // fmla v9.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b72 // fmla v18.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b93 // fmla v19.4s, v28.4s, v24.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b28 // fmla v8.4s, v25.4s, v24.s[3]
+	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+
+NEONConvO2S4D1_t5_next:
+	ADD    R15, R5
+	ADD    $256, R6
+	ADD    $256, R7
+	SUBS   $1, R12
+	BNE    NEONConvO2S4D1_t5_kw
+	ADD    R16, R5
+	ADD    R19, R6
+	ADD    R19, R7
+	SUBS   $1, R11
+	BNE    NEONConvO2S4D1_t5_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	ADD    R21, R7
+	SUBS   $1, R10
+	BNE    NEONConvO2S4D1_t5_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConvO2S4D1_t5_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35d421 // fadd v1.4s, v1.4s, v21.4s
+	FLDPQ  32(R12), (F22, F23)
+	WORD   $0x4e36d442 // fadd v2.4s, v2.4s, v22.4s
+	WORD   $0x4e37d463 // fadd v3.4s, v3.4s, v23.4s
+	FLDPQ  64(R12), (F24, F25)
+	WORD   $0x4e38d484 // fadd v4.4s, v4.4s, v24.4s
+	WORD   $0x4e39d4a5 // fadd v5.4s, v5.4s, v25.4s
+	FLDPQ  96(R12), (F26, F27)
+	WORD   $0x4e3ad4c6 // fadd v6.4s, v6.4s, v26.4s
+	WORD   $0x4e3bd4e7 // fadd v7.4s, v7.4s, v27.4s
+	FLDPQ  128(R12), (F20, F21)
+	WORD   $0x4e34d508 // fadd v8.4s, v8.4s, v20.4s
+	WORD   $0x4e35d529 // fadd v9.4s, v9.4s, v21.4s
+	ADD    R14, R12
+	FLDPQ  (R12), (F22, F23)
+	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
+	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+	FLDPQ  32(R12), (F24, F25)
+	WORD   $0x4e38d58c // fadd v12.4s, v12.4s, v24.4s
+	WORD   $0x4e39d5ad // fadd v13.4s, v13.4s, v25.4s
+	FLDPQ  64(R12), (F26, F27)
+	WORD   $0x4e3ad5ce // fadd v14.4s, v14.4s, v26.4s
+	WORD   $0x4e3bd5ef // fadd v15.4s, v15.4s, v27.4s
+	FLDPQ  96(R12), (F20, F21)
+	WORD   $0x4e34d610 // fadd v16.4s, v16.4s, v20.4s
+	WORD   $0x4e35d631 // fadd v17.4s, v17.4s, v21.4s
+	FLDPQ  128(R12), (F22, F23)
+	WORD   $0x4e36d652 // fadd v18.4s, v18.4s, v22.4s
+	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
+
+NEONConvO2S4D1_t5_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S4D1_t5_store
+	VEOR   V20.B16, V20.B16, V20.B16
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
+	WORD   $0x4e34f442 // fmax v2.4s, v2.4s, v20.4s
+	WORD   $0x4e34f463 // fmax v3.4s, v3.4s, v20.4s
+	WORD   $0x4e34f484 // fmax v4.4s, v4.4s, v20.4s
+	WORD   $0x4e34f4a5 // fmax v5.4s, v5.4s, v20.4s
+	WORD   $0x4e34f4c6 // fmax v6.4s, v6.4s, v20.4s
+	WORD   $0x4e34f4e7 // fmax v7.4s, v7.4s, v20.4s
+	WORD   $0x4e34f508 // fmax v8.4s, v8.4s, v20.4s
+	WORD   $0x4e34f529 // fmax v9.4s, v9.4s, v20.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
+	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
+	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
+	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
+	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
+	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
+	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
+	WORD   $0x4e34f652 // fmax v18.4s, v18.4s, v20.4s
+	WORD   $0x4e34f673 // fmax v19.4s, v19.4s, v20.4s
+
+NEONConvO2S4D1_t5_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	ADD    R14, R11
+	FSTPQ  (F10, F11), (R11)
+	FSTPQ  (F12, F13), 32(R11)
+	FSTPQ  (F14, F15), 64(R11)
+	FSTPQ  (F16, F17), 96(R11)
+	FSTPQ  (F18, F19), 128(R11)
+	ADD    $640, R1
+	ADD    $160, R2
+	SUB    $5, R4
+	B      NEONConvO2S4D1_loop
+
+NEONConvO2S4D1_blk4:
+
+	// 4 pixel(s) x 2 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	FLDPQ  32(R26), (F10, F11)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V10.B16, V12.B16
+	VMOV   V11.B16, V13.B16
+	VMOV   V10.B16, V14.B16
+	VMOV   V11.B16, V15.B16
+	VMOV   V10.B16, V16.B16
+	VMOV   V11.B16, V17.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S4D1_t4_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S4D1_t4_notleft:
+	CMP    $4, R4
+	BNE    NEONConvO2S4D1_t4_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S4D1_t4_notright:
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	ADD    R13, R6, R7
+	MOVD   56(R0), R10
+
+NEONConvO2S4D1_t4_icb:
+	MOVD   R22, R11
+
+NEONConvO2S4D1_t4_kh:
+	MOVD   R23, R12
+
+NEONConvO2S4D1_t4_kw:
+	CBZ    R25, NEONConvO2S4D1_t4_full
+	CMP    R23, R12
+	BNE    NEONConvO2S4D1_t4_notfirst
+	TBZ    $0, R25, NEONConvO2S4D1_t4_notfirst
+	FMOVQ  128(R5), F21
+	FMOVQ  256(R5), F22
+	FMOVQ  384(R5), F23
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	FMOVQ  144(R5), F21
+	FMOVQ  272(R5), F22
+	FMOVQ  400(R5), F23
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	B      NEONConvO2S4D1_t4_next
+
+NEONConvO2S4D1_t4_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S4D1_t4_full
+	TBZ    $1, R25, NEONConvO2S4D1_t4_full
+	FMOVQ  (R5), F20
+	FMOVQ  128(R5), F21
+	FMOVQ  256(R5), F22
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  144(R5), F21
+	FMOVQ  272(R5), F22
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	B      NEONConvO2S4D1_t4_next
+
+NEONConvO2S4D1_t4_full:
+	FMOVQ  (R5), F20
+	FMOVQ  128(R5), F21
+	FMOVQ  256(R5), F22
+	FMOVQ  384(R5), F23
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  144(R5), F21
+	FMOVQ  272(R5), F22
+	FMOVQ  400(R5), F23
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+
+NEONConvO2S4D1_t4_next:
+	ADD    R15, R5
+	ADD    $256, R6
+	ADD    $256, R7
+	SUBS   $1, R12
+	BNE    NEONConvO2S4D1_t4_kw
+	ADD    R16, R5
+	ADD    R19, R6
+	ADD    R19, R7
+	SUBS   $1, R11
+	BNE    NEONConvO2S4D1_t4_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	ADD    R21, R7
+	SUBS   $1, R10
+	BNE    NEONConvO2S4D1_t4_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConvO2S4D1_t4_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35d421 // fadd v1.4s, v1.4s, v21.4s
+	FLDPQ  32(R12), (F22, F23)
+	WORD   $0x4e36d442 // fadd v2.4s, v2.4s, v22.4s
+	WORD   $0x4e37d463 // fadd v3.4s, v3.4s, v23.4s
+	FLDPQ  64(R12), (F24, F25)
+	WORD   $0x4e38d484 // fadd v4.4s, v4.4s, v24.4s
+	WORD   $0x4e39d4a5 // fadd v5.4s, v5.4s, v25.4s
+	FLDPQ  96(R12), (F26, F27)
+	WORD   $0x4e3ad4c6 // fadd v6.4s, v6.4s, v26.4s
+	WORD   $0x4e3bd4e7 // fadd v7.4s, v7.4s, v27.4s
+	ADD    R14, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d54a // fadd v10.4s, v10.4s, v20.4s
+	WORD   $0x4e35d56b // fadd v11.4s, v11.4s, v21.4s
+	FLDPQ  32(R12), (F22, F23)
+	WORD   $0x4e36d58c // fadd v12.4s, v12.4s, v22.4s
+	WORD   $0x4e37d5ad // fadd v13.4s, v13.4s, v23.4s
+	FLDPQ  64(R12), (F24, F25)
+	WORD   $0x4e38d5ce // fadd v14.4s, v14.4s, v24.4s
+	WORD   $0x4e39d5ef // fadd v15.4s, v15.4s, v25.4s
+	FLDPQ  96(R12), (F26, F27)
+	WORD   $0x4e3ad610 // fadd v16.4s, v16.4s, v26.4s
+	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
+
+NEONConvO2S4D1_t4_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S4D1_t4_store
+	VEOR   V20.B16, V20.B16, V20.B16
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
+	WORD   $0x4e34f442 // fmax v2.4s, v2.4s, v20.4s
+	WORD   $0x4e34f463 // fmax v3.4s, v3.4s, v20.4s
+	WORD   $0x4e34f484 // fmax v4.4s, v4.4s, v20.4s
+	WORD   $0x4e34f4a5 // fmax v5.4s, v5.4s, v20.4s
+	WORD   $0x4e34f4c6 // fmax v6.4s, v6.4s, v20.4s
+	WORD   $0x4e34f4e7 // fmax v7.4s, v7.4s, v20.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
+	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
+	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
+	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
+	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
+	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
+	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
+
+NEONConvO2S4D1_t4_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	ADD    R14, R11
+	FSTPQ  (F10, F11), (R11)
+	FSTPQ  (F12, F13), 32(R11)
+	FSTPQ  (F14, F15), 64(R11)
+	FSTPQ  (F16, F17), 96(R11)
+	ADD    $512, R1
+	ADD    $128, R2
+	SUB    $4, R4
+	B      NEONConvO2S4D1_loop
+
+NEONConvO2S4D1_blk3:
+
+	// 3 pixel(s) x 2 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	FLDPQ  32(R26), (F10, F11)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V10.B16, V12.B16
+	VMOV   V11.B16, V13.B16
+	VMOV   V10.B16, V14.B16
+	VMOV   V11.B16, V15.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S4D1_t3_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S4D1_t3_notleft:
+	CMP    $3, R4
+	BNE    NEONConvO2S4D1_t3_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S4D1_t3_notright:
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	ADD    R13, R6, R7
+	MOVD   56(R0), R10
+
+NEONConvO2S4D1_t3_icb:
+	MOVD   R22, R11
+
+NEONConvO2S4D1_t3_kh:
+	MOVD   R23, R12
+
+NEONConvO2S4D1_t3_kw:
+	CBZ    R25, NEONConvO2S4D1_t3_full
+	CMP    R23, R12
+	BNE    NEONConvO2S4D1_t3_notfirst
+	TBZ    $0, R25, NEONConvO2S4D1_t3_notfirst
+	FMOVQ  128(R5), F21
+	FMOVQ  256(R5), F22
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	FMOVQ  144(R5), F21
+	FMOVQ  272(R5), F22
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	B      NEONConvO2S4D1_t3_next
+
+NEONConvO2S4D1_t3_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S4D1_t3_full
+	TBZ    $1, R25, NEONConvO2S4D1_t3_full
+	FMOVQ  (R5), F20
+	FMOVQ  128(R5), F21
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  144(R5), F21
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	B      NEONConvO2S4D1_t3_next
+
+NEONConvO2S4D1_t3_full:
+	FMOVQ  (R5), F20
+	FMOVQ  128(R5), F21
+	FMOVQ  256(R5), F22
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  144(R5), F21
+	FMOVQ  272(R5), F22
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+
+NEONConvO2S4D1_t3_next:
+	ADD    R15, R5
+	ADD    $256, R6
+	ADD    $256, R7
+	SUBS   $1, R12
+	BNE    NEONConvO2S4D1_t3_kw
+	ADD    R16, R5
+	ADD    R19, R6
+	ADD    R19, R7
+	SUBS   $1, R11
+	BNE    NEONConvO2S4D1_t3_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	ADD    R21, R7
+	SUBS   $1, R10
+	BNE    NEONConvO2S4D1_t3_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConvO2S4D1_t3_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35d421 // fadd v1.4s, v1.4s, v21.4s
+	FLDPQ  32(R12), (F22, F23)
+	WORD   $0x4e36d442 // fadd v2.4s, v2.4s, v22.4s
+	WORD   $0x4e37d463 // fadd v3.4s, v3.4s, v23.4s
+	FLDPQ  64(R12), (F24, F25)
+	WORD   $0x4e38d484 // fadd v4.4s, v4.4s, v24.4s
+	WORD   $0x4e39d4a5 // fadd v5.4s, v5.4s, v25.4s
+	ADD    R14, R12
+	FLDPQ  (R12), (F26, F27)
+	WORD   $0x4e3ad54a // fadd v10.4s, v10.4s, v26.4s
+	WORD   $0x4e3bd56b // fadd v11.4s, v11.4s, v27.4s
+	FLDPQ  32(R12), (F20, F21)
+	WORD   $0x4e34d58c // fadd v12.4s, v12.4s, v20.4s
+	WORD   $0x4e35d5ad // fadd v13.4s, v13.4s, v21.4s
+	FLDPQ  64(R12), (F22, F23)
+	WORD   $0x4e36d5ce // fadd v14.4s, v14.4s, v22.4s
+	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
+
+NEONConvO2S4D1_t3_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S4D1_t3_store
+	VEOR   V20.B16, V20.B16, V20.B16
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
+	WORD   $0x4e34f442 // fmax v2.4s, v2.4s, v20.4s
+	WORD   $0x4e34f463 // fmax v3.4s, v3.4s, v20.4s
+	WORD   $0x4e34f484 // fmax v4.4s, v4.4s, v20.4s
+	WORD   $0x4e34f4a5 // fmax v5.4s, v5.4s, v20.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
+	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
+	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
+	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
+	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
+
+NEONConvO2S4D1_t3_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	ADD    R14, R11
+	FSTPQ  (F10, F11), (R11)
+	FSTPQ  (F12, F13), 32(R11)
+	FSTPQ  (F14, F15), 64(R11)
+	ADD    $384, R1
+	ADD    $96, R2
+	SUB    $3, R4
+	B      NEONConvO2S4D1_loop
+
+NEONConvO2S4D1_blk2:
+
+	// 2 pixel(s) x 2 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	FLDPQ  32(R26), (F10, F11)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V10.B16, V12.B16
+	VMOV   V11.B16, V13.B16
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S4D1_t2_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S4D1_t2_notleft:
+	CMP    $2, R4
+	BNE    NEONConvO2S4D1_t2_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S4D1_t2_notright:
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	ADD    R13, R6, R7
+	MOVD   56(R0), R10
+
+NEONConvO2S4D1_t2_icb:
+	MOVD   R22, R11
+
+NEONConvO2S4D1_t2_kh:
+	MOVD   R23, R12
+
+NEONConvO2S4D1_t2_kw:
+	CBZ    R25, NEONConvO2S4D1_t2_full
+	CMP    R23, R12
+	BNE    NEONConvO2S4D1_t2_notfirst
+	TBZ    $0, R25, NEONConvO2S4D1_t2_notfirst
+	FMOVQ  128(R5), F21
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	FMOVQ  144(R5), F21
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	B      NEONConvO2S4D1_t2_next
+
+NEONConvO2S4D1_t2_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S4D1_t2_full
+	TBZ    $1, R25, NEONConvO2S4D1_t2_full
+	FMOVQ  (R5), F20
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	FMOVQ  16(R5), F20
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	B      NEONConvO2S4D1_t2_next
+
+NEONConvO2S4D1_t2_full:
+	FMOVQ  (R5), F20
+	FMOVQ  128(R5), F21
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  144(R5), F21
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+
+NEONConvO2S4D1_t2_next:
+	ADD    R15, R5
+	ADD    $256, R6
+	ADD    $256, R7
+	SUBS   $1, R12
+	BNE    NEONConvO2S4D1_t2_kw
+	ADD    R16, R5
+	ADD    R19, R6
+	ADD    R19, R7
+	SUBS   $1, R11
+	BNE    NEONConvO2S4D1_t2_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	ADD    R21, R7
+	SUBS   $1, R10
+	BNE    NEONConvO2S4D1_t2_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConvO2S4D1_t2_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35d421 // fadd v1.4s, v1.4s, v21.4s
+	FLDPQ  32(R12), (F22, F23)
+	WORD   $0x4e36d442 // fadd v2.4s, v2.4s, v22.4s
+	WORD   $0x4e37d463 // fadd v3.4s, v3.4s, v23.4s
+	ADD    R14, R12
+	FLDPQ  (R12), (F24, F25)
+	WORD   $0x4e38d54a // fadd v10.4s, v10.4s, v24.4s
+	WORD   $0x4e39d56b // fadd v11.4s, v11.4s, v25.4s
+	FLDPQ  32(R12), (F26, F27)
+	WORD   $0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
+	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
+
+NEONConvO2S4D1_t2_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S4D1_t2_store
+	VEOR   V20.B16, V20.B16, V20.B16
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
+	WORD   $0x4e34f442 // fmax v2.4s, v2.4s, v20.4s
+	WORD   $0x4e34f463 // fmax v3.4s, v3.4s, v20.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
+	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
+	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
+
+NEONConvO2S4D1_t2_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	ADD    R14, R11
+	FSTPQ  (F10, F11), (R11)
+	FSTPQ  (F12, F13), 32(R11)
+	ADD    $256, R1
+	ADD    $64, R2
+	SUB    $2, R4
+	B      NEONConvO2S4D1_loop
+
+NEONConvO2S4D1_blk1:
+
+	// 1 pixel(s) x 2 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	FLDPQ  32(R26), (F10, F11)
+	MOVD   ZR, R25
+	MOVD   40(R0), R26
+	CMP    R26, R4
+	BNE    NEONConvO2S4D1_t1_notleft
+	MOVD   184(R0), R25
+
+NEONConvO2S4D1_t1_notleft:
+	CMP    $1, R4
+	BNE    NEONConvO2S4D1_t1_notright
+	MOVD   192(R0), R26
+	ORR    R26<<1, R25
+
+NEONConvO2S4D1_t1_notright:
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	ADD    R13, R6, R7
+	MOVD   56(R0), R10
+
+NEONConvO2S4D1_t1_icb:
+	MOVD   R22, R11
+
+NEONConvO2S4D1_t1_kh:
+	MOVD   R23, R12
+
+NEONConvO2S4D1_t1_kw:
+	CBZ    R25, NEONConvO2S4D1_t1_full
+	CMP    R23, R12
+	BNE    NEONConvO2S4D1_t1_notfirst
+	TBZ    $0, R25, NEONConvO2S4D1_t1_notfirst
+	B      NEONConvO2S4D1_t1_next
+
+NEONConvO2S4D1_t1_notfirst:
+	CMP    $1, R12
+	BNE    NEONConvO2S4D1_t1_full
+	TBZ    $1, R25, NEONConvO2S4D1_t1_full
+	B      NEONConvO2S4D1_t1_next
+
+NEONConvO2S4D1_t1_full:
+	FMOVQ  (R5), F20
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	FMOVQ  16(R5), F20
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+
+NEONConvO2S4D1_t1_next:
+	ADD    R15, R5
+	ADD    $256, R6
+	ADD    $256, R7
+	SUBS   $1, R12
+	BNE    NEONConvO2S4D1_t1_kw
+	ADD    R16, R5
+	ADD    R19, R6
+	ADD    R19, R7
+	SUBS   $1, R11
+	BNE    NEONConvO2S4D1_t1_kh
+	ADD    R20, R5
+	ADD    R21, R6
+	ADD    R21, R7
+	SUBS   $1, R10
+	BNE    NEONConvO2S4D1_t1_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConvO2S4D1_t1_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35d421 // fadd v1.4s, v1.4s, v21.4s
+	ADD    R14, R12
+	FLDPQ  (R12), (F22, F23)
+	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
+	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+
+NEONConvO2S4D1_t1_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConvO2S4D1_t1_store
+	VEOR   V20.B16, V20.B16, V20.B16
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
+
+NEONConvO2S4D1_t1_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	ADD    R14, R11
+	FSTPQ  (F10, F11), (R11)
+	ADD    $128, R1
+	ADD    $32, R2
+	SUB    $1, R4
+	B      NEONConvO2S4D1_loop
+
+NEONConvO2S4D1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConvO2S4D1_row
+	RET
+
 // func NEONConv1x1O1S1D1(p *Params)
 // Requires: ASIMD
 TEXT ·NEONConv1x1O1S1D1(SB), NOSPLIT, $0-8
@@ -18487,6 +23353,1301 @@ NEONConv1x1O1S2D1_done:
 	BLT    NEONConv1x1O1S2D1_row
 	RET
 
+// func NEONConv1x1O1S4D1(p *Params)
+// Requires: ASIMD
+TEXT ·NEONConv1x1O1S4D1(SB), NOSPLIT, $0-8
+	MOVD   p+0(FP), R0
+	MOVD   16(R0), R2
+	MOVD   32(R0), R17
+	SUB    R2, R17, R3
+	MOVD   112(R0), R13
+	MOVD   136(R0), R14
+	MOVD   80(R0), R20
+	MOVD   120(R0), R21
+	MOVD   ZR, R24
+
+NEONConv1x1O1S4D1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
+
+NEONConv1x1O1S4D1_loop:
+	CMP    $16, R4
+	BGE    NEONConv1x1O1S4D1_blk8
+	CMP    $8, R4
+	BLE    NEONConv1x1O1S4D1_rest
+	ADD    $1, R4, R26
+	LSR    $1, R26
+	B      NEONConv1x1O1S4D1_dispatch
+
+NEONConv1x1O1S4D1_rest:
+	CBZ    R4, NEONConv1x1O1S4D1_done
+	MOVD   R4, R26
+
+NEONConv1x1O1S4D1_dispatch:
+	CMP    $8, R26
+	BEQ    NEONConv1x1O1S4D1_blk8
+	CMP    $7, R26
+	BEQ    NEONConv1x1O1S4D1_blk7
+	CMP    $6, R26
+	BEQ    NEONConv1x1O1S4D1_blk6
+	CMP    $5, R26
+	BEQ    NEONConv1x1O1S4D1_blk5
+	CMP    $4, R26
+	BEQ    NEONConv1x1O1S4D1_blk4
+	CMP    $3, R26
+	BEQ    NEONConv1x1O1S4D1_blk3
+	CMP    $2, R26
+	BEQ    NEONConv1x1O1S4D1_blk2
+	CMP    $1, R26
+	BEQ    NEONConv1x1O1S4D1_blk1
+	B      NEONConv1x1O1S4D1_done
+
+NEONConv1x1O1S4D1_blk8:
+
+	// 8 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	VMOV   V0.B16, V14.B16
+	VMOV   V1.B16, V15.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConv1x1O1S4D1_t8_icb:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FMOVQ  640(R5), F21
+	FMOVQ  768(R5), F22
+	FMOVQ  896(R5), F23
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FMOVQ  656(R5), F21
+	FMOVQ  784(R5), F22
+	FMOVQ  912(R5), F23
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	WORD   $0x4f97130e // fmla v14.4s, v24.4s, v23.s[0]
+	WORD   $0x4f97132f // fmla v15.4s, v25.4s, v23.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb7130e // fmla v14.4s, v24.4s, v23.s[1]
+	WORD   $0x4fb7132f // fmla v15.4s, v25.4s, v23.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	WORD   $0x4f971b0e // fmla v14.4s, v24.4s, v23.s[2]
+	WORD   $0x4f971b2f // fmla v15.4s, v25.4s, v23.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
+	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConv1x1O1S4D1_t8_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConv1x1O1S4D1_t8_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+	FLDPQ  96(R12), (F22, F23)
+	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
+	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	FLDPQ  128(R12), (F24, F25)
+	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
+	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
+	FLDPQ  160(R12), (F16, F17)
+	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
+	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
+	FLDPQ  192(R12), (F18, F19)
+	WORD   $0x4e32d58c // fadd v12.4s, v12.4s, v18.4s
+	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
+	FLDPQ  224(R12), (F20, F21)
+	WORD   $0x4e34d5ce // fadd v14.4s, v14.4s, v20.4s
+	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
+
+NEONConv1x1O1S4D1_t8_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S4D1_t8_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
+	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
+	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
+	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
+	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
+	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
+	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
+	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
+	WORD   $0x4e30f5ce // fmax v14.4s, v14.4s, v16.4s
+	WORD   $0x4e30f5ef // fmax v15.4s, v15.4s, v16.4s
+
+NEONConv1x1O1S4D1_t8_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	FSTPQ  (F14, F15), 224(R11)
+	ADD    $1024, R1
+	ADD    $256, R2
+	SUB    $8, R4
+	B      NEONConv1x1O1S4D1_loop
+
+NEONConv1x1O1S4D1_blk7:
+
+	// 7 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	VMOV   V0.B16, V12.B16
+	VMOV   V1.B16, V13.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConv1x1O1S4D1_t7_icb:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FMOVQ  640(R5), F21
+	FMOVQ  768(R5), F22
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FMOVQ  656(R5), F21
+	FMOVQ  784(R5), F22
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	WORD   $0x4f96130c // fmla v12.4s, v24.4s, v22.s[0]
+	WORD   $0x4f96132d // fmla v13.4s, v25.4s, v22.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb6130c // fmla v12.4s, v24.4s, v22.s[1]
+	WORD   $0x4fb6132d // fmla v13.4s, v25.4s, v22.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	WORD   $0x4f961b0c // fmla v12.4s, v24.4s, v22.s[2]
+	WORD   $0x4f961b2d // fmla v13.4s, v25.4s, v22.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
+	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConv1x1O1S4D1_t7_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConv1x1O1S4D1_t7_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+	FLDPQ  96(R12), (F22, F23)
+	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
+	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	FLDPQ  128(R12), (F24, F25)
+	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
+	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
+	FLDPQ  160(R12), (F16, F17)
+	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
+	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
+	FLDPQ  192(R12), (F18, F19)
+	WORD   $0x4e32d58c // fadd v12.4s, v12.4s, v18.4s
+	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
+
+NEONConv1x1O1S4D1_t7_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S4D1_t7_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
+	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
+	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
+	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
+	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
+	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
+	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
+	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
+
+NEONConv1x1O1S4D1_t7_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	FSTPQ  (F12, F13), 192(R11)
+	ADD    $896, R1
+	ADD    $224, R2
+	SUB    $7, R4
+	B      NEONConv1x1O1S4D1_loop
+
+NEONConv1x1O1S4D1_blk6:
+
+	// 6 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V0.B16, V10.B16
+	VMOV   V1.B16, V11.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConv1x1O1S4D1_t6_icb:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FMOVQ  640(R5), F21
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FMOVQ  656(R5), F21
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	WORD   $0x4f95130a // fmla v10.4s, v24.4s, v21.s[0]
+	WORD   $0x4f95132b // fmla v11.4s, v25.4s, v21.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb5130a // fmla v10.4s, v24.4s, v21.s[1]
+	WORD   $0x4fb5132b // fmla v11.4s, v25.4s, v21.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	WORD   $0x4f951b0a // fmla v10.4s, v24.4s, v21.s[2]
+	WORD   $0x4f951b2b // fmla v11.4s, v25.4s, v21.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
+	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConv1x1O1S4D1_t6_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConv1x1O1S4D1_t6_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+	FLDPQ  96(R12), (F22, F23)
+	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
+	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	FLDPQ  128(R12), (F24, F25)
+	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
+	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
+	FLDPQ  160(R12), (F16, F17)
+	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
+	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
+
+NEONConv1x1O1S4D1_t6_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S4D1_t6_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
+	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
+	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
+	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
+	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
+	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
+
+NEONConv1x1O1S4D1_t6_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	FSTPQ  (F10, F11), 160(R11)
+	ADD    $768, R1
+	ADD    $192, R2
+	SUB    $6, R4
+	B      NEONConv1x1O1S4D1_loop
+
+NEONConv1x1O1S4D1_blk5:
+
+	// 5 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConv1x1O1S4D1_t5_icb:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FMOVQ  512(R5), F20
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FMOVQ  528(R5), F20
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	WORD   $0x4f941308 // fmla v8.4s, v24.4s, v20.s[0]
+	WORD   $0x4f941329 // fmla v9.4s, v25.4s, v20.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	WORD   $0x4fb41308 // fmla v8.4s, v24.4s, v20.s[1]
+	WORD   $0x4fb41329 // fmla v9.4s, v25.4s, v20.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	WORD   $0x4f941b08 // fmla v8.4s, v24.4s, v20.s[2]
+	WORD   $0x4f941b29 // fmla v9.4s, v25.4s, v20.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
+	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConv1x1O1S4D1_t5_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConv1x1O1S4D1_t5_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+	FLDPQ  96(R12), (F22, F23)
+	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
+	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	FLDPQ  128(R12), (F24, F25)
+	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
+	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
+
+NEONConv1x1O1S4D1_t5_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S4D1_t5_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
+	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
+	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
+	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
+
+NEONConv1x1O1S4D1_t5_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	ADD    $640, R1
+	ADD    $160, R2
+	SUB    $5, R4
+	B      NEONConv1x1O1S4D1_loop
+
+NEONConv1x1O1S4D1_blk4:
+
+	// 4 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConv1x1O1S4D1_t4_icb:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FMOVQ  384(R5), F19
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FMOVQ  400(R5), F19
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	WORD   $0x4f931306 // fmla v6.4s, v24.4s, v19.s[0]
+	WORD   $0x4f931327 // fmla v7.4s, v25.4s, v19.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb31306 // fmla v6.4s, v24.4s, v19.s[1]
+	WORD   $0x4fb31327 // fmla v7.4s, v25.4s, v19.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	WORD   $0x4f931b06 // fmla v6.4s, v24.4s, v19.s[2]
+	WORD   $0x4f931b27 // fmla v7.4s, v25.4s, v19.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
+	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConv1x1O1S4D1_t4_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConv1x1O1S4D1_t4_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+	FLDPQ  96(R12), (F22, F23)
+	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
+	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+
+NEONConv1x1O1S4D1_t4_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S4D1_t4_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
+	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
+
+NEONConv1x1O1S4D1_t4_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	ADD    $512, R1
+	ADD    $128, R2
+	SUB    $4, R4
+	B      NEONConv1x1O1S4D1_loop
+
+NEONConv1x1O1S4D1_blk3:
+
+	// 3 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConv1x1O1S4D1_t3_icb:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FMOVQ  256(R5), F18
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FMOVQ  272(R5), F18
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
+	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
+	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConv1x1O1S4D1_t3_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConv1x1O1S4D1_t3_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+	FLDPQ  64(R12), (F20, F21)
+	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
+
+NEONConv1x1O1S4D1_t3_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S4D1_t3_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
+	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
+
+NEONConv1x1O1S4D1_t3_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	ADD    $384, R1
+	ADD    $96, R2
+	SUB    $3, R4
+	B      NEONConv1x1O1S4D1_loop
+
+NEONConv1x1O1S4D1_blk2:
+
+	// 2 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConv1x1O1S4D1_t2_icb:
+	FMOVQ  (R5), F16
+	FMOVQ  128(R5), F17
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	FMOVQ  16(R5), F16
+	FMOVQ  144(R5), F17
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
+	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
+	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConv1x1O1S4D1_t2_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConv1x1O1S4D1_t2_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	FLDPQ  32(R12), (F18, F19)
+	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
+
+NEONConv1x1O1S4D1_t2_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S4D1_t2_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+
+NEONConv1x1O1S4D1_t2_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	ADD    $256, R1
+	ADD    $64, R2
+	SUB    $2, R4
+	B      NEONConv1x1O1S4D1_loop
+
+NEONConv1x1O1S4D1_blk1:
+
+	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	MOVD   56(R0), R10
+
+NEONConv1x1O1S4D1_t1_icb:
+	FMOVQ  (R5), F16
+	FLDPQ  (R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	FLDPQ  32(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	FLDPQ  64(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	FLDPQ  96(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	FMOVQ  16(R5), F16
+	FLDPQ  128(R6), (F24, F25)
+	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
+	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
+	FLDPQ  160(R6), (F24, F25)
+	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	FLDPQ  192(R6), (F24, F25)
+	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	FLDPQ  224(R6), (F24, F25)
+	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	ADD    R20, R5
+	ADD    R21, R6
+	SUBS   $1, R10
+	BNE    NEONConv1x1O1S4D1_t1_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConv1x1O1S4D1_t1_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F16, F17)
+	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+
+NEONConv1x1O1S4D1_t1_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O1S4D1_t1_store
+	VEOR   V16.B16, V16.B16, V16.B16
+	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+
+NEONConv1x1O1S4D1_t1_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	ADD    $128, R1
+	ADD    $32, R2
+	SUB    $1, R4
+	B      NEONConv1x1O1S4D1_loop
+
+NEONConv1x1O1S4D1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConv1x1O1S4D1_row
+	RET
+
 // func NEONConv1x1O2S1D1(p *Params)
 // Requires: ASIMD
 TEXT ·NEONConv1x1O2S1D1(SB), NOSPLIT, $0-8
@@ -21626,6 +27787,1053 @@ NEONConv1x1O2S2D1_done:
 	MOVD   160(R0), R26
 	CMP    R26, R24
 	BLT    NEONConv1x1O2S2D1_row
+	RET
+
+// func NEONConv1x1O2S4D1(p *Params)
+// Requires: ASIMD
+TEXT ·NEONConv1x1O2S4D1(SB), NOSPLIT, $0-8
+	MOVD   p+0(FP), R0
+	MOVD   16(R0), R2
+	MOVD   32(R0), R17
+	SUB    R2, R17, R3
+	MOVD   112(R0), R13
+	MOVD   136(R0), R14
+	MOVD   80(R0), R20
+	MOVD   120(R0), R21
+	MOVD   ZR, R24
+
+NEONConv1x1O2S4D1_row:
+	MOVD   168(R0), R1
+	MUL    R24, R1, R1
+	MOVD   (R0), R26
+	ADD    R26, R1
+	MOVD   176(R0), R2
+	MUL    R24, R2, R2
+	MOVD   16(R0), R26
+	ADD    R26, R2
+	MOVD   40(R0), R4
+
+NEONConv1x1O2S4D1_loop:
+	CMP    $10, R4
+	BGE    NEONConv1x1O2S4D1_blk5
+	CMP    $5, R4
+	BLE    NEONConv1x1O2S4D1_rest
+	ADD    $1, R4, R26
+	LSR    $1, R26
+	B      NEONConv1x1O2S4D1_dispatch
+
+NEONConv1x1O2S4D1_rest:
+	CBZ    R4, NEONConv1x1O2S4D1_done
+	MOVD   R4, R26
+
+NEONConv1x1O2S4D1_dispatch:
+	CMP    $5, R26
+	BEQ    NEONConv1x1O2S4D1_blk5
+	CMP    $4, R26
+	BEQ    NEONConv1x1O2S4D1_blk4
+	CMP    $3, R26
+	BEQ    NEONConv1x1O2S4D1_blk3
+	CMP    $2, R26
+	BEQ    NEONConv1x1O2S4D1_blk2
+	CMP    $1, R26
+	BEQ    NEONConv1x1O2S4D1_blk1
+	B      NEONConv1x1O2S4D1_done
+
+NEONConv1x1O2S4D1_blk5:
+
+	// 5 pixel(s) x 2 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	FLDPQ  32(R26), (F10, F11)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V0.B16, V8.B16
+	VMOV   V1.B16, V9.B16
+	VMOV   V10.B16, V12.B16
+	VMOV   V11.B16, V13.B16
+	VMOV   V10.B16, V14.B16
+	VMOV   V11.B16, V15.B16
+	VMOV   V10.B16, V16.B16
+	VMOV   V11.B16, V17.B16
+	VMOV   V10.B16, V18.B16
+	VMOV   V11.B16, V19.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	ADD    R13, R6, R7
+	MOVD   56(R0), R10
+
+NEONConv1x1O2S4D1_t5_icb:
+	FMOVQ  (R5), F20
+	FMOVQ  128(R5), F21
+	FMOVQ  256(R5), F22
+	FMOVQ  384(R5), F23
+	FMOVQ  512(R5), F24
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	WORD   $0x4f981328 // fmla v8.4s, v25.4s, v24.s[0]
+	WORD   $0x4f981349 // fmla v9.4s, v26.4s, v24.s[0]
+	WORD   $0x4f981372 // fmla v18.4s, v27.4s, v24.s[0]
+	WORD   $0x4f981393 // fmla v19.4s, v28.4s, v24.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81328 // fmla v8.4s, v25.4s, v24.s[1]
+	WORD   $0x4fb81349 // fmla v9.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb81372 // fmla v18.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81393 // fmla v19.4s, v28.4s, v24.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b28 // fmla v8.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b49 // fmla v9.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b72 // fmla v18.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b93 // fmla v19.4s, v28.4s, v24.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b28 // fmla v8.4s, v25.4s, v24.s[3]
+	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  144(R5), F21
+	FMOVQ  272(R5), F22
+	FMOVQ  400(R5), F23
+	FMOVQ  528(R5), F24
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	WORD   $0x4f981328 // fmla v8.4s, v25.4s, v24.s[0]
+	WORD   $0x4f981349 // fmla v9.4s, v26.4s, v24.s[0]
+	WORD   $0x4f981372 // fmla v18.4s, v27.4s, v24.s[0]
+	WORD   $0x4f981393 // fmla v19.4s, v28.4s, v24.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	WORD   $0x4fb81328 // fmla v8.4s, v25.4s, v24.s[1]
+	WORD   $0x4fb81349 // fmla v9.4s, v26.4s, v24.s[1]
+	WORD   $0x4fb81372 // fmla v18.4s, v27.4s, v24.s[1]
+	WORD   $0x4fb81393 // fmla v19.4s, v28.4s, v24.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	WORD   $0x4f981b28 // fmla v8.4s, v25.4s, v24.s[2]
+	WORD   $0x4f981b49 // fmla v9.4s, v26.4s, v24.s[2]
+	WORD   $0x4f981b72 // fmla v18.4s, v27.4s, v24.s[2]
+	WORD   $0x4f981b93 // fmla v19.4s, v28.4s, v24.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	WORD   $0x4fb81b28 // fmla v8.4s, v25.4s, v24.s[3]
+	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
+	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
+	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
+	ADD    R20, R5
+	ADD    R21, R6
+	ADD    R21, R7
+	SUBS   $1, R10
+	BNE    NEONConv1x1O2S4D1_t5_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConv1x1O2S4D1_t5_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35d421 // fadd v1.4s, v1.4s, v21.4s
+	FLDPQ  32(R12), (F22, F23)
+	WORD   $0x4e36d442 // fadd v2.4s, v2.4s, v22.4s
+	WORD   $0x4e37d463 // fadd v3.4s, v3.4s, v23.4s
+	FLDPQ  64(R12), (F24, F25)
+	WORD   $0x4e38d484 // fadd v4.4s, v4.4s, v24.4s
+	WORD   $0x4e39d4a5 // fadd v5.4s, v5.4s, v25.4s
+	FLDPQ  96(R12), (F26, F27)
+	WORD   $0x4e3ad4c6 // fadd v6.4s, v6.4s, v26.4s
+	WORD   $0x4e3bd4e7 // fadd v7.4s, v7.4s, v27.4s
+	FLDPQ  128(R12), (F20, F21)
+	WORD   $0x4e34d508 // fadd v8.4s, v8.4s, v20.4s
+	WORD   $0x4e35d529 // fadd v9.4s, v9.4s, v21.4s
+	ADD    R14, R12
+	FLDPQ  (R12), (F22, F23)
+	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
+	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+	FLDPQ  32(R12), (F24, F25)
+	WORD   $0x4e38d58c // fadd v12.4s, v12.4s, v24.4s
+	WORD   $0x4e39d5ad // fadd v13.4s, v13.4s, v25.4s
+	FLDPQ  64(R12), (F26, F27)
+	WORD   $0x4e3ad5ce // fadd v14.4s, v14.4s, v26.4s
+	WORD   $0x4e3bd5ef // fadd v15.4s, v15.4s, v27.4s
+	FLDPQ  96(R12), (F20, F21)
+	WORD   $0x4e34d610 // fadd v16.4s, v16.4s, v20.4s
+	WORD   $0x4e35d631 // fadd v17.4s, v17.4s, v21.4s
+	FLDPQ  128(R12), (F22, F23)
+	WORD   $0x4e36d652 // fadd v18.4s, v18.4s, v22.4s
+	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
+
+NEONConv1x1O2S4D1_t5_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S4D1_t5_store
+	VEOR   V20.B16, V20.B16, V20.B16
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
+	WORD   $0x4e34f442 // fmax v2.4s, v2.4s, v20.4s
+	WORD   $0x4e34f463 // fmax v3.4s, v3.4s, v20.4s
+	WORD   $0x4e34f484 // fmax v4.4s, v4.4s, v20.4s
+	WORD   $0x4e34f4a5 // fmax v5.4s, v5.4s, v20.4s
+	WORD   $0x4e34f4c6 // fmax v6.4s, v6.4s, v20.4s
+	WORD   $0x4e34f4e7 // fmax v7.4s, v7.4s, v20.4s
+	WORD   $0x4e34f508 // fmax v8.4s, v8.4s, v20.4s
+	WORD   $0x4e34f529 // fmax v9.4s, v9.4s, v20.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
+	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
+	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
+	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
+	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
+	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
+	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
+	WORD   $0x4e34f652 // fmax v18.4s, v18.4s, v20.4s
+	WORD   $0x4e34f673 // fmax v19.4s, v19.4s, v20.4s
+
+NEONConv1x1O2S4D1_t5_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	FSTPQ  (F8, F9), 128(R11)
+	ADD    R14, R11
+	FSTPQ  (F10, F11), (R11)
+	FSTPQ  (F12, F13), 32(R11)
+	FSTPQ  (F14, F15), 64(R11)
+	FSTPQ  (F16, F17), 96(R11)
+	FSTPQ  (F18, F19), 128(R11)
+	ADD    $640, R1
+	ADD    $160, R2
+	SUB    $5, R4
+	B      NEONConv1x1O2S4D1_loop
+
+NEONConv1x1O2S4D1_blk4:
+
+	// 4 pixel(s) x 2 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	FLDPQ  32(R26), (F10, F11)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V0.B16, V6.B16
+	VMOV   V1.B16, V7.B16
+	VMOV   V10.B16, V12.B16
+	VMOV   V11.B16, V13.B16
+	VMOV   V10.B16, V14.B16
+	VMOV   V11.B16, V15.B16
+	VMOV   V10.B16, V16.B16
+	VMOV   V11.B16, V17.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	ADD    R13, R6, R7
+	MOVD   56(R0), R10
+
+NEONConv1x1O2S4D1_t4_icb:
+	FMOVQ  (R5), F20
+	FMOVQ  128(R5), F21
+	FMOVQ  256(R5), F22
+	FMOVQ  384(R5), F23
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  144(R5), F21
+	FMOVQ  272(R5), F22
+	FMOVQ  400(R5), F23
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	WORD   $0x4f971326 // fmla v6.4s, v25.4s, v23.s[0]
+	WORD   $0x4f971347 // fmla v7.4s, v26.4s, v23.s[0]
+	WORD   $0x4f971370 // fmla v16.4s, v27.4s, v23.s[0]
+	WORD   $0x4f971391 // fmla v17.4s, v28.4s, v23.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	WORD   $0x4fb71326 // fmla v6.4s, v25.4s, v23.s[1]
+	WORD   $0x4fb71347 // fmla v7.4s, v26.4s, v23.s[1]
+	WORD   $0x4fb71370 // fmla v16.4s, v27.4s, v23.s[1]
+	WORD   $0x4fb71391 // fmla v17.4s, v28.4s, v23.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	WORD   $0x4f971b26 // fmla v6.4s, v25.4s, v23.s[2]
+	WORD   $0x4f971b47 // fmla v7.4s, v26.4s, v23.s[2]
+	WORD   $0x4f971b70 // fmla v16.4s, v27.4s, v23.s[2]
+	WORD   $0x4f971b91 // fmla v17.4s, v28.4s, v23.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	WORD   $0x4fb71b26 // fmla v6.4s, v25.4s, v23.s[3]
+	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
+	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
+	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
+	ADD    R20, R5
+	ADD    R21, R6
+	ADD    R21, R7
+	SUBS   $1, R10
+	BNE    NEONConv1x1O2S4D1_t4_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConv1x1O2S4D1_t4_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35d421 // fadd v1.4s, v1.4s, v21.4s
+	FLDPQ  32(R12), (F22, F23)
+	WORD   $0x4e36d442 // fadd v2.4s, v2.4s, v22.4s
+	WORD   $0x4e37d463 // fadd v3.4s, v3.4s, v23.4s
+	FLDPQ  64(R12), (F24, F25)
+	WORD   $0x4e38d484 // fadd v4.4s, v4.4s, v24.4s
+	WORD   $0x4e39d4a5 // fadd v5.4s, v5.4s, v25.4s
+	FLDPQ  96(R12), (F26, F27)
+	WORD   $0x4e3ad4c6 // fadd v6.4s, v6.4s, v26.4s
+	WORD   $0x4e3bd4e7 // fadd v7.4s, v7.4s, v27.4s
+	ADD    R14, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d54a // fadd v10.4s, v10.4s, v20.4s
+	WORD   $0x4e35d56b // fadd v11.4s, v11.4s, v21.4s
+	FLDPQ  32(R12), (F22, F23)
+	WORD   $0x4e36d58c // fadd v12.4s, v12.4s, v22.4s
+	WORD   $0x4e37d5ad // fadd v13.4s, v13.4s, v23.4s
+	FLDPQ  64(R12), (F24, F25)
+	WORD   $0x4e38d5ce // fadd v14.4s, v14.4s, v24.4s
+	WORD   $0x4e39d5ef // fadd v15.4s, v15.4s, v25.4s
+	FLDPQ  96(R12), (F26, F27)
+	WORD   $0x4e3ad610 // fadd v16.4s, v16.4s, v26.4s
+	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
+
+NEONConv1x1O2S4D1_t4_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S4D1_t4_store
+	VEOR   V20.B16, V20.B16, V20.B16
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
+	WORD   $0x4e34f442 // fmax v2.4s, v2.4s, v20.4s
+	WORD   $0x4e34f463 // fmax v3.4s, v3.4s, v20.4s
+	WORD   $0x4e34f484 // fmax v4.4s, v4.4s, v20.4s
+	WORD   $0x4e34f4a5 // fmax v5.4s, v5.4s, v20.4s
+	WORD   $0x4e34f4c6 // fmax v6.4s, v6.4s, v20.4s
+	WORD   $0x4e34f4e7 // fmax v7.4s, v7.4s, v20.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
+	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
+	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
+	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
+	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
+	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
+	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
+
+NEONConv1x1O2S4D1_t4_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	FSTPQ  (F6, F7), 96(R11)
+	ADD    R14, R11
+	FSTPQ  (F10, F11), (R11)
+	FSTPQ  (F12, F13), 32(R11)
+	FSTPQ  (F14, F15), 64(R11)
+	FSTPQ  (F16, F17), 96(R11)
+	ADD    $512, R1
+	ADD    $128, R2
+	SUB    $4, R4
+	B      NEONConv1x1O2S4D1_loop
+
+NEONConv1x1O2S4D1_blk3:
+
+	// 3 pixel(s) x 2 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	FLDPQ  32(R26), (F10, F11)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V0.B16, V4.B16
+	VMOV   V1.B16, V5.B16
+	VMOV   V10.B16, V12.B16
+	VMOV   V11.B16, V13.B16
+	VMOV   V10.B16, V14.B16
+	VMOV   V11.B16, V15.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	ADD    R13, R6, R7
+	MOVD   56(R0), R10
+
+NEONConv1x1O2S4D1_t3_icb:
+	FMOVQ  (R5), F20
+	FMOVQ  128(R5), F21
+	FMOVQ  256(R5), F22
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  144(R5), F21
+	FMOVQ  272(R5), F22
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	WORD   $0x4f961324 // fmla v4.4s, v25.4s, v22.s[0]
+	WORD   $0x4f961345 // fmla v5.4s, v26.4s, v22.s[0]
+	WORD   $0x4f96136e // fmla v14.4s, v27.4s, v22.s[0]
+	WORD   $0x4f96138f // fmla v15.4s, v28.4s, v22.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	WORD   $0x4fb61324 // fmla v4.4s, v25.4s, v22.s[1]
+	WORD   $0x4fb61345 // fmla v5.4s, v26.4s, v22.s[1]
+	WORD   $0x4fb6136e // fmla v14.4s, v27.4s, v22.s[1]
+	WORD   $0x4fb6138f // fmla v15.4s, v28.4s, v22.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	WORD   $0x4f961b24 // fmla v4.4s, v25.4s, v22.s[2]
+	WORD   $0x4f961b45 // fmla v5.4s, v26.4s, v22.s[2]
+	WORD   $0x4f961b6e // fmla v14.4s, v27.4s, v22.s[2]
+	WORD   $0x4f961b8f // fmla v15.4s, v28.4s, v22.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	WORD   $0x4fb61b24 // fmla v4.4s, v25.4s, v22.s[3]
+	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
+	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
+	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
+	ADD    R20, R5
+	ADD    R21, R6
+	ADD    R21, R7
+	SUBS   $1, R10
+	BNE    NEONConv1x1O2S4D1_t3_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConv1x1O2S4D1_t3_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35d421 // fadd v1.4s, v1.4s, v21.4s
+	FLDPQ  32(R12), (F22, F23)
+	WORD   $0x4e36d442 // fadd v2.4s, v2.4s, v22.4s
+	WORD   $0x4e37d463 // fadd v3.4s, v3.4s, v23.4s
+	FLDPQ  64(R12), (F24, F25)
+	WORD   $0x4e38d484 // fadd v4.4s, v4.4s, v24.4s
+	WORD   $0x4e39d4a5 // fadd v5.4s, v5.4s, v25.4s
+	ADD    R14, R12
+	FLDPQ  (R12), (F26, F27)
+	WORD   $0x4e3ad54a // fadd v10.4s, v10.4s, v26.4s
+	WORD   $0x4e3bd56b // fadd v11.4s, v11.4s, v27.4s
+	FLDPQ  32(R12), (F20, F21)
+	WORD   $0x4e34d58c // fadd v12.4s, v12.4s, v20.4s
+	WORD   $0x4e35d5ad // fadd v13.4s, v13.4s, v21.4s
+	FLDPQ  64(R12), (F22, F23)
+	WORD   $0x4e36d5ce // fadd v14.4s, v14.4s, v22.4s
+	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
+
+NEONConv1x1O2S4D1_t3_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S4D1_t3_store
+	VEOR   V20.B16, V20.B16, V20.B16
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
+	WORD   $0x4e34f442 // fmax v2.4s, v2.4s, v20.4s
+	WORD   $0x4e34f463 // fmax v3.4s, v3.4s, v20.4s
+	WORD   $0x4e34f484 // fmax v4.4s, v4.4s, v20.4s
+	WORD   $0x4e34f4a5 // fmax v5.4s, v5.4s, v20.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
+	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
+	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
+	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
+	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
+
+NEONConv1x1O2S4D1_t3_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	FSTPQ  (F4, F5), 64(R11)
+	ADD    R14, R11
+	FSTPQ  (F10, F11), (R11)
+	FSTPQ  (F12, F13), 32(R11)
+	FSTPQ  (F14, F15), 64(R11)
+	ADD    $384, R1
+	ADD    $96, R2
+	SUB    $3, R4
+	B      NEONConv1x1O2S4D1_loop
+
+NEONConv1x1O2S4D1_blk2:
+
+	// 2 pixel(s) x 2 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	FLDPQ  32(R26), (F10, F11)
+	VMOV   V0.B16, V2.B16
+	VMOV   V1.B16, V3.B16
+	VMOV   V10.B16, V12.B16
+	VMOV   V11.B16, V13.B16
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	ADD    R13, R6, R7
+	MOVD   56(R0), R10
+
+NEONConv1x1O2S4D1_t2_icb:
+	FMOVQ  (R5), F20
+	FMOVQ  128(R5), F21
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	FMOVQ  16(R5), F20
+	FMOVQ  144(R5), F21
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	WORD   $0x4f951322 // fmla v2.4s, v25.4s, v21.s[0]
+	WORD   $0x4f951343 // fmla v3.4s, v26.4s, v21.s[0]
+	WORD   $0x4f95136c // fmla v12.4s, v27.4s, v21.s[0]
+	WORD   $0x4f95138d // fmla v13.4s, v28.4s, v21.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb51322 // fmla v2.4s, v25.4s, v21.s[1]
+	WORD   $0x4fb51343 // fmla v3.4s, v26.4s, v21.s[1]
+	WORD   $0x4fb5136c // fmla v12.4s, v27.4s, v21.s[1]
+	WORD   $0x4fb5138d // fmla v13.4s, v28.4s, v21.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	WORD   $0x4f951b22 // fmla v2.4s, v25.4s, v21.s[2]
+	WORD   $0x4f951b43 // fmla v3.4s, v26.4s, v21.s[2]
+	WORD   $0x4f951b6c // fmla v12.4s, v27.4s, v21.s[2]
+	WORD   $0x4f951b8d // fmla v13.4s, v28.4s, v21.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb51b22 // fmla v2.4s, v25.4s, v21.s[3]
+	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
+	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
+	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
+	ADD    R20, R5
+	ADD    R21, R6
+	ADD    R21, R7
+	SUBS   $1, R10
+	BNE    NEONConv1x1O2S4D1_t2_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConv1x1O2S4D1_t2_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35d421 // fadd v1.4s, v1.4s, v21.4s
+	FLDPQ  32(R12), (F22, F23)
+	WORD   $0x4e36d442 // fadd v2.4s, v2.4s, v22.4s
+	WORD   $0x4e37d463 // fadd v3.4s, v3.4s, v23.4s
+	ADD    R14, R12
+	FLDPQ  (R12), (F24, F25)
+	WORD   $0x4e38d54a // fadd v10.4s, v10.4s, v24.4s
+	WORD   $0x4e39d56b // fadd v11.4s, v11.4s, v25.4s
+	FLDPQ  32(R12), (F26, F27)
+	WORD   $0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
+	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
+
+NEONConv1x1O2S4D1_t2_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S4D1_t2_store
+	VEOR   V20.B16, V20.B16, V20.B16
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
+	WORD   $0x4e34f442 // fmax v2.4s, v2.4s, v20.4s
+	WORD   $0x4e34f463 // fmax v3.4s, v3.4s, v20.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
+	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
+	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
+
+NEONConv1x1O2S4D1_t2_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	FSTPQ  (F2, F3), 32(R11)
+	ADD    R14, R11
+	FSTPQ  (F10, F11), (R11)
+	FSTPQ  (F12, F13), 32(R11)
+	ADD    $256, R1
+	ADD    $64, R2
+	SUB    $2, R4
+	B      NEONConv1x1O2S4D1_loop
+
+NEONConv1x1O2S4D1_blk1:
+
+	// 1 pixel(s) x 2 output block(s): accumulators start at the bias
+	MOVD   24(R0), R26
+	FLDPQ  (R26), (F0, F1)
+	FLDPQ  32(R26), (F10, F11)
+	MOVD   R1, R5
+	MOVD   8(R0), R6
+	ADD    R13, R6, R7
+	MOVD   56(R0), R10
+
+NEONConv1x1O2S4D1_t1_icb:
+	FMOVQ  (R5), F20
+	FLDPQ  (R6), (F25, F26)
+	FLDPQ  (R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	FLDPQ  32(R6), (F25, F26)
+	FLDPQ  32(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	FLDPQ  64(R6), (F25, F26)
+	FLDPQ  64(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	FLDPQ  96(R6), (F25, F26)
+	FLDPQ  96(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	FMOVQ  16(R5), F20
+	FLDPQ  128(R6), (F25, F26)
+	FLDPQ  128(R7), (F27, F28)
+	WORD   $0x4f941320 // fmla v0.4s, v25.4s, v20.s[0]
+	WORD   $0x4f941341 // fmla v1.4s, v26.4s, v20.s[0]
+	WORD   $0x4f94136a // fmla v10.4s, v27.4s, v20.s[0]
+	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
+	FLDPQ  160(R6), (F25, F26)
+	FLDPQ  160(R7), (F27, F28)
+	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	FLDPQ  192(R6), (F25, F26)
+	FLDPQ  192(R7), (F27, F28)
+	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
+	WORD   $0x4f941b41 // fmla v1.4s, v26.4s, v20.s[2]
+	WORD   $0x4f941b6a // fmla v10.4s, v27.4s, v20.s[2]
+	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
+	FLDPQ  224(R6), (F25, F26)
+	FLDPQ  224(R7), (F27, F28)
+	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	ADD    R20, R5
+	ADD    R21, R6
+	ADD    R21, R7
+	SUBS   $1, R10
+	BNE    NEONConv1x1O2S4D1_t1_icb
+
+	// epilogue: residual, ReLU, store
+	CBZ    R17, NEONConv1x1O2S4D1_t1_relu
+	ADD    R3, R2, R12
+	FLDPQ  (R12), (F20, F21)
+	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35d421 // fadd v1.4s, v1.4s, v21.4s
+	ADD    R14, R12
+	FLDPQ  (R12), (F22, F23)
+	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
+	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+
+NEONConv1x1O2S4D1_t1_relu:
+	MOVD   152(R0), R26
+	CBZ    R26, NEONConv1x1O2S4D1_t1_store
+	VEOR   V20.B16, V20.B16, V20.B16
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
+
+NEONConv1x1O2S4D1_t1_store:
+	MOVD   R2, R11
+	FSTPQ  (F0, F1), (R11)
+	ADD    R14, R11
+	FSTPQ  (F10, F11), (R11)
+	ADD    $128, R1
+	ADD    $32, R2
+	SUB    $1, R4
+	B      NEONConv1x1O2S4D1_loop
+
+NEONConv1x1O2S4D1_done:
+	ADD    $1, R24
+	MOVD   160(R0), R26
+	CMP    R26, R24
+	BLT    NEONConv1x1O2S4D1_row
 	RET
 
 // func NEONRestoreK2P0O1(p *Params)

@@ -10,31 +10,43 @@ const NEONMaxOCB = 2
 // NEONURW[ocb] is the pixels per step of the NEON kernels for ocb output blocks.
 var NEONURW = [NEONMaxOCB + 1]int{0, 8, 5}
 
-// NEONConv[ocb-1][s-1][d-1] is the NEON microkernel for any window, ocb output
-// blocks, input pixel stride s and output pixel stride d (in pixels);
-// nil where the driver never asks (s = d = 2).
-var NEONConv = [NEONMaxOCB][2][2]func(*Params){
+// NEONSrcStrides and NEONDstStrides are the input and output pixel strides
+// (in pixels) of the convolution kernels, in the order NEONConv and
+// NEONConv1x1 index them.
+var (
+	NEONSrcStrides = [...]int{1, 2, 4}
+	NEONDstStrides = [...]int{1, 2}
+)
+
+// NEONConv[ocb-1][si][di] is the NEON microkernel for any window, ocb output
+// blocks, input pixel stride NEONSrcStrides[si] and output pixel stride
+// NEONDstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
+var NEONConv = [NEONMaxOCB][len(NEONSrcStrides)][len(NEONDstStrides)]func(*Params){
 	{
 		{NEONConvO1S1D1, NEONConvO1S1D2},
 		{NEONConvO1S2D1, nil},
+		{NEONConvO1S4D1, nil},
 	},
 	{
 		{NEONConvO2S1D1, NEONConvO2S1D2},
 		{NEONConvO2S2D1, nil},
+		{NEONConvO2S4D1, nil},
 	},
 }
 
-// NEONConv1x1[ocb-1][s-1][d-1] is the NEON microkernel for a 1x1 window, ocb output
-// blocks, input pixel stride s and output pixel stride d (in pixels);
-// nil where the driver never asks (s = d = 2).
-var NEONConv1x1 = [NEONMaxOCB][2][2]func(*Params){
+// NEONConv1x1[ocb-1][si][di] is the NEON microkernel for a 1x1 window, ocb output
+// blocks, input pixel stride NEONSrcStrides[si] and output pixel stride
+// NEONDstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
+var NEONConv1x1 = [NEONMaxOCB][len(NEONSrcStrides)][len(NEONDstStrides)]func(*Params){
 	{
 		{NEONConv1x1O1S1D1, NEONConv1x1O1S1D2},
 		{NEONConv1x1O1S2D1, nil},
+		{NEONConv1x1O1S4D1, nil},
 	},
 	{
 		{NEONConv1x1O2S1D1, NEONConv1x1O2S1D2},
 		{NEONConv1x1O2S2D1, nil},
+		{NEONConv1x1O2S4D1, nil},
 	},
 }
 

@@ -3,6 +3,8 @@
 package kernels
 
 import (
+	"slices"
+
 	"golang.org/x/sys/cpu"
 
 	"github.com/sbconv/sbconv/asm"
@@ -10,12 +12,12 @@ import (
 
 // The NEON (ASIMD) set: generated microkernels for block 8 (package asm,
 // generator gen/neon), for 1-2 output channel blocks per call, input pixel
-// strides 1 and 2 and output pixel strides 1 (convolution) and 2 (a phase
-// of a stride-2 transposed convolution), in a general and a 1x1 form, and
-// fused stride-2 restores for kernel widths 2, 3 and 4, all looping over
-// Params.Rows rows, the general convolutions also taking the edge flags.
-// Other call shapes fall back to the generic microkernel through the same
-// driver.
+// strides 1, 2 and 4 and output pixel strides 1 (convolution) and 2 (a
+// phase of a stride-2 transposed convolution), in a general and a 1x1
+// form, and fused stride-2 restores for kernel widths 2, 3 and 4, all
+// looping over Params.Rows rows, the general convolutions also taking the
+// edge flags. Other call shapes fall back to the generic microkernel
+// through the same driver.
 func init() {
 	registerISA(&isaSet{
 		name:   "neon",
@@ -23,13 +25,14 @@ func init() {
 		maxOCB: asm.NEONMaxOCB,
 		usable: cpu.ARM64.HasASIMD,
 		kernel: func(ocb, srcPix, dstPix int, pointwise bool) microkernel {
-			if ocb < 1 || ocb > asm.NEONMaxOCB || srcPix < 1 || srcPix > 2 || dstPix < 1 || dstPix > 2 {
+			si, di := slices.Index(asm.NEONSrcStrides[:], srcPix), slices.Index(asm.NEONDstStrides[:], dstPix)
+			if ocb < 1 || ocb > asm.NEONMaxOCB || si < 0 || di < 0 {
 				return nil
 			}
 			if pointwise {
-				return asm.NEONConv1x1[ocb-1][srcPix-1][dstPix-1]
+				return asm.NEONConv1x1[ocb-1][si][di]
 			}
-			return asm.NEONConv[ocb-1][srcPix-1][dstPix-1]
+			return asm.NEONConv[ocb-1][si][di]
 		},
 		restore: asm.NEONRestore,
 		rows:    true,

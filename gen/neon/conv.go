@@ -62,12 +62,17 @@ func (pl convPlan) check() error {
 	return nil
 }
 
-var strides = []int{1, 2} // input and output pixel strides, in pixels
+var (
+	srcStrides = []int{1, 2, 4} // input pixel strides, in pixels
+	dstStrides = []int{1, 2}    // output pixel strides, in pixels
+)
 
 // used reports whether the driver ever asks for input pixel stride s with
 // output pixel stride d: a convolution writes every pixel (d = 1) and a
 // transposed-convolution phase reads every pixel (s = 1), so s = d = 2
-// never occurs and is not generated.
+// and s = 4, d = 2 never occur and are not generated. Stride 4 is the
+// 3x3 reduce of a spatial-bottleneck block at a stage entry (stride 2
+// twice).
 func used(s, d int) bool { return s == 1 || d == 1 }
 
 // General-purpose register roles. Every register Go arm64 assembly lets
@@ -120,8 +125,8 @@ func (convFamily) kernels() ([]kernel, error) {
 			if err := pl.check(); err != nil {
 				return nil, fmt.Errorf("conv plan ocb=%d urW=%d: %w", pl.ocb, pl.urW, err)
 			}
-			for _, s := range strides {
-				for _, d := range strides {
+			for _, s := range srcStrides {
+				for _, d := range dstStrides {
 					if used(s, d) {
 						ks = append(ks, convKernel(pl, s, d, pw))
 					}
@@ -457,21 +462,25 @@ func (convFamily) table(b *bytes.Buffer) {
 	for o := 1; o <= maxOCB; o++ {
 		fmt.Fprintf(b, ", %d", planFor(o).urW)
 	}
-	fmt.Fprintf(b, "}\n")
+	fmt.Fprintf(b, "}\n\n")
+	fmt.Fprintf(b, "// NEONSrcStrides and NEONDstStrides are the input and output pixel strides\n")
+	fmt.Fprintf(b, "// (in pixels) of the convolution kernels, in the order NEONConv and\n")
+	fmt.Fprintf(b, "// NEONConv1x1 index them.\n")
+	fmt.Fprintf(b, "var (\n\tNEONSrcStrides = [...]int%s\n\tNEONDstStrides = [...]int%s\n)\n", intList(srcStrides), intList(dstStrides))
 	for _, pw := range []bool{false, true} {
 		name, what := "NEONConv", "any window"
 		if pw {
 			name, what = "NEONConv1x1", "a 1x1 window"
 		}
-		fmt.Fprintf(b, "\n// %s[ocb-1][s-1][d-1] is the NEON microkernel for %s, ocb output\n", name, what)
-		fmt.Fprintf(b, "// blocks, input pixel stride s and output pixel stride d (in pixels);\n")
-		fmt.Fprintf(b, "// nil where the driver never asks (s = d = 2).\n")
-		fmt.Fprintf(b, "var %s = [NEONMaxOCB][%d][%d]func(*Params){\n", name, len(strides), len(strides))
+		fmt.Fprintf(b, "\n// %s[ocb-1][si][di] is the NEON microkernel for %s, ocb output\n", name, what)
+		fmt.Fprintf(b, "// blocks, input pixel stride NEONSrcStrides[si] and output pixel stride\n")
+		fmt.Fprintf(b, "// NEONDstStrides[di]; nil where the driver never asks (d = 2 with s > 1).\n")
+		fmt.Fprintf(b, "var %s = [NEONMaxOCB][len(NEONSrcStrides)][len(NEONDstStrides)]func(*Params){\n", name)
 		for o := 1; o <= maxOCB; o++ {
 			fmt.Fprintf(b, "\t{\n")
-			for _, s := range strides {
+			for _, s := range srcStrides {
 				fmt.Fprintf(b, "\t\t{")
-				for i, d := range strides {
+				for i, d := range dstStrides {
 					if i > 0 {
 						fmt.Fprintf(b, ", ")
 					}
@@ -487,6 +496,18 @@ func (convFamily) table(b *bytes.Buffer) {
 		}
 		fmt.Fprintf(b, "}\n")
 	}
+}
+
+// intList writes xs as the body of a Go composite literal: {1, 2, 4}.
+func intList(xs []int) string {
+	s := "{"
+	for i, x := range xs {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprint(x)
+	}
+	return s + "}"
 }
 
 // planFor returns the plan for ocb output blocks; every count up to the

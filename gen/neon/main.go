@@ -30,9 +30,10 @@
 //     per step, a generated block for every size 1..urW and a pixel loop
 //     that splits the last 2*urW-1 pixels or fewer into at most two
 //     near-equal blocks (gen/avx2's loop);
-//   - the input pixel stride s (1 or 2 pixels) and the output pixel stride
-//     d (1 for a convolution, 2 for one phase of a stride-2 transposed
-//     convolution) as immediate offsets; s = d = 2 is never asked for;
+//   - the input pixel stride s (1, 2 or 4 pixels) and the output pixel
+//     stride d (1 for a convolution, 2 for one phase of a stride-2
+//     transposed convolution) as immediate offsets; d = 2 is asked for
+//     with s = 1 only;
 //   - any KH x KW window and any number of input blocks through runtime
 //     tap and channel loops, and a pointwise form for 1x1 windows whose
 //     reduction is one loop over input blocks.
