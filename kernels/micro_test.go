@@ -10,13 +10,27 @@ import (
 	"github.com/sbconv/sbconv/asm"
 )
 
+// microSrcStrides and microDstStrides are the input and output pixel
+// strides the kernel tests ask every set for (skipping the combinations it
+// has no kernel for; TestConvKernelSelected checks that the sets have the
+// convolutions'); microSD are the (input, output) pairs the driver uses:
+// convolutions at strides 1, 2 and 4 (the 3x3 reduce at a
+// spatial-bottleneck stage entry, stride 2 twice), and the phases of a
+// stride-2 transposed convolution.
+var (
+	microSrcStrides = []int{1, 2, 4}
+	microDstStrides = []int{1, 2}
+	microSD         = [][2]int{{1, 1}, {2, 1}, {4, 1}, {1, 2}}
+)
+
 // TestMicrokernelsMatchGeneric calls every microkernel of every assembly
 // set directly, with the contract's Params, and compares it with the
 // generic Go microkernel (itself checked against kernels/ref by the sweeps
-// and the PyTorch cases). Pix runs 1..20, which reaches every tail of a
-// kernel stepping 4, 6 or 8 pixels and several whole steps; windows are
-// 1x1, 1x3, 2x2 and 3x3 over 1-3 input blocks; residual and ReLU are on and
-// off. Guard values around dst catch any write outside it, and NaN in dst
+// and the PyTorch cases), at every input pixel stride of microSrcStrides
+// and output stride of microDstStrides it has. Pix runs 1..20, which
+// reaches every tail of a kernel stepping 4, 6 or 8 pixels and several
+// whole steps; windows are 1x1, 1x3, 2x2 and 3x3 over 1-3 input blocks;
+// residual and ReLU are on and off. Guard values around dst catch any write outside it, and NaN in dst
 // catches any value not written.
 func TestMicrokernelsMatchGeneric(t *testing.T) {
 	r := rand.New(rand.NewPCG(42, 42))
@@ -26,8 +40,8 @@ func TestMicrokernelsMatchGeneric(t *testing.T) {
 		}
 		b := set.block
 		for ocb := 1; ocb <= set.maxOCB; ocb++ {
-			for _, sp := range []int{1, 2} {
-				for _, dp := range []int{1, 2} {
+			for _, sp := range microSrcStrides {
+				for _, dp := range microDstStrides {
 					for _, pw := range []bool{false, true} {
 						k := set.kernel(ocb, sp, dp, pw)
 						if k == nil {
@@ -346,7 +360,7 @@ func TestMicroRows(t *testing.T) {
 		b := set.block
 		for _, rows := range []int{2, 3} {
 			for ocb := 1; ocb <= set.maxOCB; ocb++ {
-				for _, sd := range [][2]int{{1, 1}, {2, 1}, {1, 2}} {
+				for _, sd := range microSD {
 					for _, pw := range []bool{false, true} {
 						k := set.kernel(ocb, sd[0], sd[1], pw)
 						if k == nil {
@@ -448,7 +462,7 @@ func TestMicroEdges(t *testing.T) {
 		}
 		b := set.block
 		for ocb := 1; ocb <= set.maxOCB; ocb++ {
-			for _, sd := range [][2]int{{1, 1}, {2, 1}, {1, 2}} {
+			for _, sd := range microSD {
 				k := set.kernel(ocb, sd[0], sd[1], false)
 				if k == nil {
 					continue

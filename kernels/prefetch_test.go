@@ -28,7 +28,7 @@ func TestMicroPrefetch(t *testing.T) {
 			continue
 		}
 		for ocb := 1; ocb <= set.maxOCB; ocb++ {
-			for _, sd := range [][2]int{{1, 1}, {2, 1}, {1, 2}} {
+			for _, sd := range microSD {
 				k := set.kernel(ocb, sd[0], sd[1], false)
 				if k == nil {
 					continue
@@ -110,6 +110,7 @@ func TestPrefetchUnits(t *testing.T) {
 			stride           int
 		}{
 			{false, 48, 9, 7, 9, 7, 1}, {false, 48, 9, 7, 5, 4, 2}, {false, 24, 6, 6, 3, 3, 2},
+			{false, 48, 9, 9, 3, 3, 4}, {false, 40, 13, 13, 4, 4, 4},
 			{true, 48, 4, 4, 7, 7, 2}, {true, 40, 3, 5, 6, 10, 2},
 		} {
 			spec := ConvSpec{InC: c.ch, OutC: c.ch, KH: 3, KW: 3, StrideH: c.stride, StrideW: c.stride, PadH: 1, PadW: 1}

@@ -2,6 +2,8 @@ package kernels
 
 import (
 	"math/rand/v2"
+	"reflect"
+	"runtime"
 	"testing"
 )
 
@@ -26,7 +28,7 @@ func TestConvSweep(t *testing.T) {
 
 func convSweep(t *testing.T, r *rand.Rand) {
 	for _, k := range []int{1, 2, 3, 5} {
-		for s := 1; s <= 3; s++ {
+		for s := 1; s <= 4; s++ {
 			for _, w := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 17} {
 				if w+2*(k/2) < k {
 					continue
@@ -41,6 +43,61 @@ func convSweep(t *testing.T, r *rand.Rand) {
 			}
 		}
 	}
+}
+
+// TestConvStride4Sweep drives the 3x3 stride-4 convolution with padding 1
+// (the reduce of a spatial-bottleneck block at a stage entry: stride 2
+// twice) through the public API on every set, against package ref, for
+// 1-18 output pixels a row (every tail of every pixel step, and whole
+// steps), each at the four input widths that give it: w%4 == 1 puts the
+// last pixel's window one column over the right border (the EdgeR case),
+// the others keep it inside. Every border strategy, 1-9 input rows (the
+// top and bottom windows narrowed), and channel counts reaching every
+// output-block group size.
+func TestConvStride4Sweep(t *testing.T) {
+	defer func() { haloMode = haloModel }()
+	forEachISA(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(15, 16))
+		for _, mode := range []int{haloNever, haloModel, haloAlways} {
+			haloMode = mode
+			for ow := 1; ow <= 18; ow++ {
+				for dw := 0; dw < 4; dw++ {
+					c := convCase{n: 1 + r.IntN(2), inC: 1 + r.IntN(20), outC: 1 + r.IntN(40), h: 1 + r.IntN(9), w: 4*(ow-1) + 1 + dw,
+						kh: 3, kw: 3, sh: 4, sw: 4, ph: 1, pw: 1,
+						bias: r.IntN(2) == 0, res: r.IntN(2) == 0, relu: r.IntN(2) == 0, block: 8}
+					c.run(t, r, false)
+				}
+			}
+		}
+	})
+}
+
+// TestConvKernelSelected: a convolution at input pixel stride 1, 2 or 4
+// runs on the dispatched set's own microkernels, general and 1x1, for
+// every output-block group size (not on the generic fallback), and a
+// stride the set has no kernel for (3) on the generic one.
+func TestConvKernelSelected(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		set, _ := current()
+		generic := reflect.ValueOf(genericKernel(8)).Pointer()
+		for _, k := range []int{3, 1} {
+			for _, s := range []int{1, 2, 3, 4} {
+				spec := ConvSpec{InC: 8, OutC: 8, KH: k, KW: k, StrideH: s, StrideW: s, PadH: k / 2, PadW: k / 2}
+				cv, err := NewConv2D(spec, make([]float32, 64*k*k), nil, 8)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for o := 1; o < len(cv.l.passes[0].kern); o++ {
+					got := reflect.ValueOf(cv.l.passes[0].kern[o]).Pointer()
+					wantGeneric := set == genericSet || s == 3
+					if (got == generic) != wantGeneric {
+						t.Errorf("%dx%d stride %d, %d output block(s): %s, want generic = %v",
+							k, k, s, o, runtime.FuncForPC(got).Name(), wantGeneric)
+					}
+				}
+			}
+		}
+	})
 }
 
 func TestConvChannelSweep(t *testing.T) {
