@@ -36,6 +36,8 @@ type Block interface {
 	scratch(h, w int) [][3]int
 	// forward is Forward with the intermediates given.
 	forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error
+	// steps is forward as a list of its layers, named under prefix.
+	steps(prefix string, dst, src *layout.Tensor, tmp []*layout.Tensor) []Step
 }
 
 // residual holds what every block shares: its channels, its stride and
@@ -428,4 +430,71 @@ func newTensors(n int, shapes [][3]int) ([]*layout.Tensor, error) {
 		out[i] = t
 	}
 	return out, nil
+}
+
+// Step is one layer of a network bound to tensors of its own: running a
+// network's steps in order computes what its Forward computes, and each
+// can be timed alone (see Net.Steps).
+type Step struct {
+	Name  string  // the state_dict prefix of the layer ("layer2.0.conv1"), or "maxpool", "avgpool"
+	FLOPs float64 // multiply-adds, two operations each
+	Run   func() error
+}
+
+func convStep(name string, c *kernels.Conv2D, dst, src *layout.Tensor, ep kernels.Epilogue) Step {
+	return Step{Name: name, FLOPs: c.FLOPs(src.N, src.H, src.W),
+		Run: func() error { return c.Forward(dst, src, ep) }}
+}
+
+func deconvStep(name string, d *kernels.ConvTranspose2D, dst, src *layout.Tensor, ep kernels.Epilogue) Step {
+	return Step{Name: name, FLOPs: d.FLOPs(src.N, src.H, src.W, dst.H, dst.W),
+		Run: func() error { return d.Forward(dst, src, ep) }}
+}
+
+// shortcutStep is the projection shortcut's step (none for the identity)
+// and the residual the block's last layer adds.
+func (r *residual) shortcutStep(prefix string, src, tmp *layout.Tensor) ([]Step, *layout.Tensor) {
+	if r.down == nil {
+		return nil, src
+	}
+	return []Step{convStep(prefix+"downsample", r.down, tmp, src, kernels.Epilogue{})}, tmp
+}
+
+func (b *BasicBlock) steps(prefix string, dst, src *layout.Tensor, tmp []*layout.Tensor) []Step {
+	relu := kernels.Epilogue{ReLU: true}
+	out := []Step{convStep(prefix+"conv1", b.conv1, tmp[0], src, relu)}
+	sc, res := b.shortcutStep(prefix, src, tmp[1])
+	out = append(out, sc...)
+	return append(out, convStep(prefix+"conv2", b.conv2, dst, tmp[0], kernels.Epilogue{Residual: res, ReLU: true}))
+}
+
+func (b *SBBasic) steps(prefix string, dst, src *layout.Tensor, tmp []*layout.Tensor) []Step {
+	relu := kernels.Epilogue{ReLU: true}
+	out := []Step{convStep(prefix+"conv1", b.conv1, tmp[0], src, relu)}
+	sc, res := b.shortcutStep(prefix, src, tmp[1])
+	out = append(out, sc...)
+	return append(out, deconvStep(prefix+"conv2", b.restore, dst, tmp[0], kernels.Epilogue{Residual: res, ReLU: true}))
+}
+
+func (b *Bottleneck) steps(prefix string, dst, src *layout.Tensor, tmp []*layout.Tensor) []Step {
+	relu := kernels.Epilogue{ReLU: true}
+	out := []Step{
+		convStep(prefix+"conv1", b.conv1, tmp[0], src, relu),
+		convStep(prefix+"conv2", b.conv2, tmp[1], tmp[0], relu),
+	}
+	sc, res := b.shortcutStep(prefix, src, tmp[2])
+	out = append(out, sc...)
+	return append(out, convStep(prefix+"conv3", b.conv3, dst, tmp[1], kernels.Epilogue{Residual: res, ReLU: true}))
+}
+
+func (b *SBBottleneck) steps(prefix string, dst, src *layout.Tensor, tmp []*layout.Tensor) []Step {
+	relu := kernels.Epilogue{ReLU: true}
+	out := []Step{
+		convStep(prefix+"conv1", b.conv1, tmp[0], src, relu),
+		convStep(prefix+"conv2", b.conv2, tmp[1], tmp[0], relu),
+		deconvStep(prefix+"conv3", b.restore, tmp[2], tmp[1], relu),
+	}
+	sc, res := b.shortcutStep(prefix, src, tmp[3])
+	out = append(out, sc...)
+	return append(out, convStep(prefix+"conv4", b.conv4, dst, tmp[2], kernels.Epilogue{Residual: res, ReLU: true}))
 }

@@ -62,7 +62,8 @@ type Net struct {
 
 // workspace holds every tensor of one Forward call for one input shape.
 type workspace struct {
-	stem   []*layout.Tensor   // the stem's packed input and its output
+	stemWS *stemWS            // the stem's packed input
+	stem   *layout.Tensor     // the stem's output
 	pooled *layout.Tensor     // after the max pool (ImageNet), or nil
 	acts   []*layout.Tensor   // each block's output
 	tmp    [][]*layout.Tensor // each block's intermediates
@@ -154,17 +155,22 @@ func Build(sd *StateDict, spec NetSpec) (*Net, error) {
 		}
 	}
 
-	fcShape, ok := sd.Shape("fc.weight")
-	if !ok {
-		return nil, fmt.Errorf("block: %s: missing key %q (want shape [classes %d])", sd.source, "fc.weight", inC)
-	}
 	classes := spec.NumClasses
-	if classes == 0 && len(fcShape) == 2 {
-		classes = fcShape[0]
+	if classes == 0 {
+		fcShape, ok := sd.Shape("fc.weight")
+		if !ok {
+			return nil, fmt.Errorf("block: %s: missing key %q (want shape [classes %d])", sd.source, "fc.weight", inC)
+		}
+		if len(fcShape) == 2 {
+			classes = fcShape[0]
+		}
+		if classes < 1 || classes > kernels.MaxChannels {
+			return nil, fmt.Errorf("block: %s: %q has shape %v: want [classes %d] with classes in [1, %d]",
+				sd.source, "fc.weight", fcShape, inC, kernels.MaxChannels)
+		}
 	}
-	if classes < 1 || classes > kernels.MaxChannels {
-		return nil, fmt.Errorf("block: %s: %q has shape %v: want [classes %d] with classes in [1, %d]",
-			sd.source, "fc.weight", fcShape, inC, kernels.MaxChannels)
+	if classes > kernels.MaxChannels {
+		return nil, fmt.Errorf("block: NetSpec.NumClasses = %d: must be at most %d", classes, kernels.MaxChannels)
 	}
 	fw, err := sd.Take("fc.weight", classes, inC)
 	if err != nil {
@@ -231,16 +237,16 @@ func (n *Net) FLOPs(batch, h, w int) float64 {
 }
 
 func (n *Net) newWorkspace(batch, h, w int) (*workspace, error) {
-	ws := &workspace{stem: make([]*layout.Tensor, 2)}
+	ws := &workspace{}
 	var err error
-	if ws.stem[0], err = n.stem.newPacked(batch, h, w); err != nil {
+	if ws.stemWS, err = n.stem.newWorkspace(batch, h, w); err != nil {
 		return nil, err
 	}
 	sh, sw, err := n.stem.OutputSize(h, w)
 	if err != nil {
 		return nil, err
 	}
-	if ws.stem[1], err = layout.New(batch, n.stem.OutChannels(), sh, sw, kernels.Block()); err != nil {
+	if ws.stem, err = layout.New(batch, n.stem.OutChannels(), sh, sw, kernels.Block()); err != nil {
 		return nil, fmt.Errorf("block: %w", err)
 	}
 	if !n.arch.cifar {
@@ -311,10 +317,10 @@ func (n *Net) Forward(logits, input []float32, batch, h, w int) error {
 }
 
 func (n *Net) forward(ws *workspace, logits, input []float32, h, w int) error {
-	if err := n.stem.forward(ws.stem[1], ws.stem[0], input, h, w); err != nil {
+	if err := n.stem.forward(ws.stem, ws.stemWS, input, h, w); err != nil {
 		return err
 	}
-	x := ws.stem[1]
+	x := ws.stem
 	if ws.pooled != nil {
 		maxPool3s2(ws.pooled, x)
 		x = ws.pooled
@@ -330,4 +336,50 @@ func (n *Net) forward(ws *workspace, logits, input []float32, h, w int) error {
 		return err
 	}
 	return ws.logits.NCHWInto(logits)
+}
+
+// Steps returns the network's layers for a batch x 3 x h x w input, in
+// order, over a workspace of their own (the input is a fixed pattern):
+// running them in order computes what Forward computes for it, and each
+// can be timed alone, to see where a network's time goes.
+func (n *Net) Steps(batch, h, w int) ([]Step, error) {
+	if n == nil {
+		return nil, fmt.Errorf("block: Steps on a nil *Net")
+	}
+	want, err := layout.MulCheck(layout.MaxElements, batch, 3, h, w)
+	if err != nil || batch < 1 {
+		return nil, fmt.Errorf("block: Steps: input %dx3x%dx%d: %v", batch, h, w, err)
+	}
+	in := make([]float32, want)
+	for i := range in {
+		in[i] = float32(i%17)/8 - 1
+	}
+	if err := n.stem.checkInput(in, batch, h, w); err != nil {
+		return nil, err
+	}
+	ws, err := n.newWorkspace(batch, h, w)
+	if err != nil {
+		return nil, err
+	}
+	st := n.stem
+	out := []Step{{Name: "conv1", FLOPs: st.FLOPs(batch, h, w),
+		Run: func() error { return st.forward(ws.stem, ws.stemWS, in, h, w) }}}
+	x := ws.stem
+	if ws.pooled != nil {
+		src, dst := x, ws.pooled
+		out = append(out, Step{Name: "maxpool", Run: func() error { maxPool3s2(dst, src); return nil }})
+		x = ws.pooled
+	}
+	i := 0
+	for stage, count := range n.arch.blocks {
+		for j := 0; j < count; j++ {
+			out = append(out, n.blocks[i].steps(fmt.Sprintf("layer%d.%d.", stage+1, j), ws.acts[i], x, ws.tmp[i])...)
+			x = ws.acts[i]
+			i++
+		}
+	}
+	src := x
+	out = append(out, Step{Name: "avgpool", Run: func() error { globalAvgPool(ws.feat, src); return nil }})
+	out = append(out, convStep("fc", n.fc, ws.logits, ws.feat, kernels.Epilogue{}))
+	return out, nil
 }

@@ -30,7 +30,7 @@ type Stem struct {
 	spec  kernels.ConvSpec // the real convolution
 	rows  bool             // rows packed too: the convolution is 1x1
 	conv  *kernels.Conv2D  // over the packed input
-	cache shapeCache[*layout.Tensor]
+	cache shapeCache[*stemWS]
 }
 
 // NewStem builds the stem convolution conv (Conv2d without bias, OIHW)
@@ -120,12 +120,12 @@ func (s *Stem) Forward(dst *layout.Tensor, in []float32, n, h, w int) error {
 		return err
 	}
 	key := [3]int{n, h, w}
-	packed, err := s.cache.get(key, func() (*layout.Tensor, error) { return s.newPacked(n, h, w) })
+	ws, err := s.cache.get(key, func() (*stemWS, error) { return s.newWorkspace(n, h, w) })
 	if err != nil {
 		return err
 	}
-	err = s.forward(dst, packed, in, h, w)
-	s.cache.put(key, packed)
+	err = s.forward(dst, ws, in, h, w)
+	s.cache.put(key, ws)
 	return err
 }
 
@@ -147,59 +147,118 @@ func (s *Stem) checkInput(in []float32, n, h, w int) error {
 	return nil
 }
 
-func (s *Stem) newPacked(n, h, w int) (*layout.Tensor, error) {
+func (s *Stem) newWorkspace(n, h, w int) (*stemWS, error) {
 	c, ph, pw := s.packedShape(h, w)
 	t, err := layout.New(n, c, ph, pw, kernels.Block())
 	if err != nil {
 		return nil, fmt.Errorf("block: stem: %w", err)
 	}
-	return t, nil
+	return &stemWS{packed: t, zero: make([]float32, pw*s.spec.StrideW+1)}, nil
 }
 
 // forward packs in (already checked against n, h, w) and runs the inner
 // convolution.
-func (s *Stem) forward(dst, packed *layout.Tensor, in []float32, h, w int) error {
-	s.pack(packed, in, h, w)
-	return s.conv.Forward(dst, packed, kernels.Epilogue{ReLU: true})
+func (s *Stem) forward(dst *layout.Tensor, ws *stemWS, in []float32, h, w int) error {
+	s.pack(ws, in, h, w)
+	return s.conv.Forward(dst, ws.packed, kernels.Epilogue{ReLU: true})
+}
+
+// stemWS is the stem's workspace for one input shape: the packed input
+// and a row of zeros for the lanes and rows that read nothing.
+type stemWS struct {
+	packed *layout.Tensor
+	zero   []float32
 }
 
 // pack writes the packed input of an h x w image (see Stem). Positions
-// that fall in the padding, and lanes past the packed channels, are never
-// written: they keep the zeros the tensor was allocated with, since a
-// packed tensor only ever serves one input shape.
-func (s *Stem) pack(t *layout.Tensor, in []float32, h, w int) {
+// that fall in the padding, and lanes past the packed channels, are written
+// with zeros or not at all: they keep the zeros the tensor was allocated
+// with, since a packed tensor only ever serves one input shape.
+//
+// Each output row is one pass over its pixels that writes all b lanes of a
+// pixel at once, lane l reading its own source row at column
+// j*s + kw(l) - pad; the few pixels at either end whose window leaves the
+// input for some lane are written lane by lane.
+func (s *Stem) pack(ws *stemWS, in []float32, h, w int) {
+	t := ws.packed
 	p := s.spec
-	b, cb, ph, pw := t.Block, t.ChannelBlocks(), t.H, t.W
+	b, cb, ph, pw, sw := t.Block, t.ChannelBlocks(), t.H, t.W, p.StrideW
+	var src [16][]float32 // lane l's source row (nil: none)
+	var off, lo, hi [16]int
+	var run [16][]float32 // src[l] from pixel j0's column on, or zeros
 	for n := 0; n < t.N; n++ {
 		for blk := 0; blk < cb; blk++ {
-			for lane := 0; lane < b && blk*b+lane < t.C; lane++ {
-				ch := blk*b + lane
-				c, kh, kw := ch/p.KW, 0, ch%p.KW
-				if s.rows {
-					c, kh = ch/(p.KH*p.KW), ch/p.KW%p.KH
-				}
-				plane := in[(n*p.InC+c)*h*w : (n*p.InC+c+1)*h*w]
-				// Output columns j whose input column j*s+kw-pad exists.
-				jlo := max(0, ceilDiv(p.PadW-kw, p.StrideW))
-				jhi := min(pw-1, floorDiv(w-1+p.PadW-kw, p.StrideW))
-				for i := 0; i < ph; i++ {
-					y := i
-					if s.rows {
-						y = i*p.StrideH + kh - p.PadH
-					}
-					if y < 0 || y >= h || jlo > jhi {
+			for i := 0; i < ph; i++ {
+				j0, j1 := 0, pw-1 // pixels every lane can read
+				for l := 0; l < b; l++ {
+					src[l] = nil
+					ch := blk*b + l
+					if ch >= t.C {
 						continue
 					}
-					row := plane[y*w : (y+1)*w]
-					out := t.Data[((n*cb+blk)*ph+i)*pw*b : ((n*cb+blk)*ph+i+1)*pw*b]
-					x := jlo*p.StrideW + kw - p.PadW
-					for j := jlo; j <= jhi; j++ {
-						out[j*b+lane] = row[x]
-						x += p.StrideW
+					c, kh, kw := ch/p.KW, 0, ch%p.KW
+					y := i
+					if s.rows {
+						c, kh = ch/(p.KH*p.KW), ch/p.KW%p.KH
+						y = i*p.StrideH + kh - p.PadH
+					}
+					if y < 0 || y >= h {
+						continue
+					}
+					off[l] = kw - p.PadW // column of pixel j: j*sw + off
+					lo[l] = max(0, ceilDiv(-off[l], sw))
+					hi[l] = min(pw-1, floorDiv(w-1-off[l], sw))
+					if lo[l] > hi[l] {
+						continue
+					}
+					src[l] = in[((n*p.InC+c)*h+y)*w : ((n*p.InC+c)*h+y+1)*w]
+					j0, j1 = max(j0, lo[l]), min(j1, hi[l])
+				}
+				out := t.Data[((n*cb+blk)*ph+i)*pw*b : ((n*cb+blk)*ph+i+1)*pw*b]
+				if j0 > j1 { // no pixel every lane reads: lane by lane
+					j0, j1 = pw, pw-1
+				}
+				for l := 0; l < b; l++ {
+					run[l] = ws.zero
+					if src[l] != nil {
+						run[l] = src[l][j0*sw+off[l]:]
+						for j := lo[l]; j <= hi[l] && j < j0; j++ {
+							out[j*b+l] = src[l][j*sw+off[l]]
+						}
+						for j := max(lo[l], j1+1); j <= hi[l]; j++ {
+							out[j*b+l] = src[l][j*sw+off[l]]
+						}
+					}
+				}
+				if j0 > j1 {
+					continue
+				}
+				cnt := j1 - j0 + 1
+				if b == 8 {
+					packRun8(out[j0*8:(j1+1)*8], &run, cnt, sw)
+					continue
+				}
+				for j := 0; j < cnt; j++ {
+					o := out[(j0+j)*b : (j0+j+1)*b]
+					for l := range o {
+						o[l] = run[l][j*sw]
 					}
 				}
 			}
 		}
+	}
+}
+
+// packRun8 writes n pixels of 8 lanes, lane l of pixel j from
+// run[l][j*sw].
+func packRun8(out []float32, run *[16][]float32, n, sw int) {
+	r0, r1, r2, r3 := run[0][:(n-1)*sw+1], run[1][:(n-1)*sw+1], run[2][:(n-1)*sw+1], run[3][:(n-1)*sw+1]
+	r4, r5, r6, r7 := run[4][:(n-1)*sw+1], run[5][:(n-1)*sw+1], run[6][:(n-1)*sw+1], run[7][:(n-1)*sw+1]
+	out = out[:n*8]
+	for j, x := 0, 0; j < n; j, x = j+1, x+sw {
+		o := (*[8]float32)(out[j*8 : j*8+8])
+		o[0], o[1], o[2], o[3] = r0[x], r1[x], r2[x], r3[x]
+		o[4], o[5], o[6], o[7] = r4[x], r5[x], r6[x], r7[x]
 	}
 }
 

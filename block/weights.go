@@ -3,6 +3,7 @@ package block
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -28,6 +29,7 @@ type StateDict struct {
 	ignored map[string]bool // keys that carry no weights (num_batches_tracked)
 	used    map[string]bool
 	source  string
+	fill    func(key string, shape []int) []float32 // makes up missing keys (RandomNet)
 }
 
 // NewStateDict wraps tensors given in memory (for a network assembled in
@@ -93,6 +95,11 @@ func isBookkeeping(key string) bool {
 // missing key or another shape is an error naming the key and both shapes.
 func (sd *StateDict) Take(key string, want ...int) ([]float32, error) {
 	p, ok := sd.params[key]
+	if !ok && sd.fill != nil {
+		p = Param{Shape: slices.Clone(want), Data: sd.fill(key, want)}
+		sd.params[key] = p
+		ok = true
+	}
 	if !ok {
 		return nil, fmt.Errorf("block: %s: missing key %q (want shape %v)", sd.source, key, want)
 	}
@@ -241,4 +248,56 @@ func foldedConv(sd *StateDict, conv, bn string, spec kernels.ConvSpec, transpose
 		b[i] = float32(shift[i])
 	}
 	return w, b, nil
+}
+
+// RandomStateDict returns a state_dict that makes up every key a
+// constructor asks for, with the shape it asks for, as a freshly
+// initialised PyTorch model in eval mode would hold it (Kaiming-normal
+// convolutions, BatchNorm statistics near the identity): for benchmarks,
+// and for trying a shape without a trained model. Build a network from it
+// with RandomNet, or a single block with its constructor.
+func RandomStateDict(seed uint64) *StateDict {
+	rng := rand.New(rand.NewPCG(seed, 0x5b))
+	sd := &StateDict{params: map[string]Param{}, used: map[string]bool{}, source: "random state_dict"}
+	sd.fill = func(key string, shape []int) []float32 {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		d := make([]float32, n)
+		switch {
+		case len(shape) == 4:
+			fan := shape[1] * shape[2] * shape[3]
+			for i := range d {
+				d[i] = float32(rng.NormFloat64() * math.Sqrt(2/float64(fan)))
+			}
+		case len(shape) == 2:
+			for i := range d {
+				d[i] = float32(rng.NormFloat64() / math.Sqrt(float64(shape[1])))
+			}
+		case strings.HasSuffix(key, ".running_var"):
+			for i := range d {
+				d[i] = float32(0.5 + rng.Float64())
+			}
+		case strings.HasSuffix(key, ".weight"):
+			for i := range d {
+				d[i] = float32(0.5 + 0.5*rng.Float64())
+			}
+		default:
+			for i := range d {
+				d[i] = float32(0.1 * rng.NormFloat64())
+			}
+		}
+		return d
+	}
+	return sd
+}
+
+// RandomNet builds the network spec names from RandomStateDict(seed).
+// spec.NumClasses must be set.
+func RandomNet(spec NetSpec, seed uint64) (*Net, error) {
+	if spec.NumClasses < 1 {
+		return nil, fmt.Errorf("block: RandomNet: NetSpec.NumClasses = %d: must be positive", spec.NumClasses)
+	}
+	return Build(RandomStateDict(seed), spec)
 }
