@@ -1,0 +1,198 @@
+package bench
+
+import (
+	"sort"
+	"testing"
+	"time"
+)
+
+// BenchmarkBlock times every residual block type, regular and spatial
+// bottleneck, at every ResNet stage shape, inside the stage and at its
+// entry (GFLOP/s by the block's real FLOPs, %peak):
+//
+//	SBCONV_THREADS=1 go test -run '^$' -bench 'Block/' -count 6 ./bench
+func BenchmarkBlock(b *testing.B) {
+	for _, s := range BlockShapes {
+		for _, sb := range []bool{false, true} {
+			c, err := NewBlockCase(s, sb, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(s.Name+"/"+c.Name, func(b *testing.B) { runCase(b, c) })
+		}
+	}
+}
+
+// BenchmarkBlockSpeedup reports the measured speedup of the
+// spatial-bottleneck block over the regular one at each shape (median of
+// alternating rounds) beside their FLOP ratio.
+func BenchmarkBlockSpeedup(b *testing.B) {
+	for _, s := range BlockShapes {
+		b.Run(s.Name, func(b *testing.B) {
+			reg, err := NewBlockCase(s, false, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sb, err := NewBlockCase(s, true, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			runSpeedup(b, reg, sb)
+		})
+	}
+}
+
+// BenchmarkNet times whole networks end to end (batch 1), regular and
+// with spatial bottlenecks in every stage: GFLOP/s by the real FLOPs and
+// %peak.
+func BenchmarkNet(b *testing.B) {
+	for _, s := range NetShapes {
+		for _, sb := range []bool{false, true} {
+			c, _, err := NewNetCase(s, sb, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(s.Name+"/"+c.Name, func(b *testing.B) { runCase(b, c) })
+		}
+	}
+}
+
+// BenchmarkNetSpeedup reports each network's measured speedup with
+// spatial bottlenecks in every stage beside its FLOP ratio.
+func BenchmarkNetSpeedup(b *testing.B) {
+	for _, s := range NetShapes {
+		b.Run(s.Name, func(b *testing.B) {
+			reg, _, err := NewNetCase(s, false, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sb, _, err := NewNetCase(s, true, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			runSpeedup(b, reg, sb)
+		})
+	}
+}
+
+// BenchmarkNetLayers compares a whole network with its layers timed one by
+// one (each the fastest of 5 warm samples): layers_ms is their sum,
+// efficiency = layers_ms / the network's time per Forward, so 1.0 means
+// no cost between layers; pool_fc_% is the share of max pool, average
+// pool and fc in the layers' sum, stem_% the stem's.
+func BenchmarkNetLayers(b *testing.B) {
+	for _, s := range NetShapes {
+		for _, sb := range []bool{false, true} {
+			c, net, err := NewNetCase(s, sb, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(s.Name+"/"+c.Name, func(b *testing.B) {
+				steps, err := net.Steps(1, s.H, s.H)
+				if err != nil {
+					b.Fatal(err)
+				}
+				times, err := StepTimes(steps, 5, 2*time.Millisecond)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var sum, head, stem time.Duration
+				for i, st := range steps {
+					sum += times[i]
+					switch {
+					case st.Name == "maxpool" || st.Name == "avgpool" || st.Name == "fc":
+						head += times[i]
+					case st.Name == "conv1":
+						stem += times[i]
+					}
+				}
+				runCase(b, c)
+				perOp := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(sum.Seconds()*1e3, "layers_ms")
+				b.ReportMetric(sum.Seconds()/perOp, "efficiency")
+				b.ReportMetric(100*head.Seconds()/sum.Seconds(), "pool_fc_%")
+				b.ReportMetric(100*stem.Seconds()/sum.Seconds(), "stem_%")
+				st := steps[0]
+				b.ReportMetric(st.FLOPs/times[0].Seconds()/1e9, "stem_GFLOP/s")
+			})
+		}
+	}
+}
+
+// runSpeedup times reg and sb in alternating rounds of b.N/9 runs each,
+// so both see the same machine state, and reports the median round ratio
+// as speedup beside the FLOP ratio.
+func runSpeedup(b *testing.B, reg, sb *Case) {
+	loop := func(c *Case, n int) time.Duration {
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			if err := c.Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	}
+	loop(reg, 1) // warm-up
+	loop(sb, 1)
+	b.ResetTimer()
+	const rounds = 9
+	var ratios []float64
+	for i := 0; i < rounds; i++ {
+		n := (b.N + rounds - 1) / rounds
+		tReg, tSB := loop(reg, n), loop(sb, n)
+		ratios = append(ratios, float64(tReg)/float64(tSB))
+	}
+	sort.Float64s(ratios)
+	b.ReportMetric(ratios[rounds/2], "speedup")
+	b.ReportMetric(reg.FLOPs/sb.FLOPs, "flop_ratio")
+}
+
+// TestNetCasesRun builds every block and network case once on a small
+// input, so the harness itself is tested, and checks that a network's
+// steps account for all of its FLOPs.
+func TestNetCasesRun(t *testing.T) {
+	for _, s := range BlockShapes {
+		s.H = max(2, s.H/8)
+		s.InC, s.Planes = max(1, s.InC/8), max(1, s.Planes/8)
+		for _, sb := range []bool{false, true} {
+			c, err := NewBlockCase(s, sb, 1)
+			if err != nil {
+				t.Fatalf("%s: %v", s.Name, err)
+			}
+			if err := c.Run(); err != nil || c.FLOPs <= 0 {
+				t.Fatalf("%s sb=%v: %v (FLOPs %v)", s.Name, sb, err, c.FLOPs)
+			}
+		}
+	}
+	for _, s := range NetShapes {
+		s.H, s.Width = s.H/4, 8
+		for _, sb := range []bool{false, true} {
+			c, net, err := NewNetCase(s, sb, 1)
+			if err != nil {
+				t.Fatalf("%s: %v", s.Name, err)
+			}
+			if err := c.Run(); err != nil {
+				t.Fatalf("%s: %v", s.Name, err)
+			}
+			steps, err := net.Steps(1, s.H, s.H)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var flops float64
+			names := map[string]bool{}
+			for _, st := range steps {
+				if err := st.Run(); err != nil {
+					t.Fatalf("%s %s: %v", s.Name, st.Name, err)
+				}
+				if names[st.Name] {
+					t.Fatalf("%s: step %s twice", s.Name, st.Name)
+				}
+				names[st.Name] = true
+				flops += st.FLOPs
+			}
+			if d := flops - c.FLOPs; d > 1e-6*c.FLOPs || d < -1e-6*c.FLOPs {
+				t.Fatalf("%s sb=%v: steps sum to %v FLOPs, the network counts %v", s.Name, sb, flops, c.FLOPs)
+			}
+		}
+	}
+}
