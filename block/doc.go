@@ -1,0 +1,35 @@
+// Package block builds residual blocks and whole ResNets, regular and with
+// spatial bottlenecks (arXiv 1809.02601), from PyTorch weights, on the
+// kernels of package kernels.
+//
+// A network is named by a NetSpec and loaded from a state_dict saved as
+// safetensors:
+//
+//	net, err := block.Load("resnet18_sb.safetensors", block.NetSpec{Arch: "resnet18", SB: []int{1, 2, 3, 4}})
+//	logits := make([]float32, batch*net.NumClasses())
+//	err = net.Forward(logits, images, batch, 224, 224) // images: batch x 3 x 224 x 224, NCHW
+//
+// The blocks are torchvision's BasicBlock and Bottleneck and their
+// spatial-bottleneck forms:
+//
+//	SBBasic:      conv1 3x3 stride 2s -> bn1 -> relu -> conv2 ConvTranspose2d 3x3 stride 2 -> bn2 (+ shortcut) -> relu
+//	SBBottleneck: conv1 1x1 -> conv2 3x3 stride 2s -> conv3 ConvTranspose2d 3x3 stride 2 -> conv4 1x1 (+ shortcut), bn and relu after each
+//
+// where s is the block's own stride, the restore's output size is the
+// shortcut's ((H-1)/s+1, so 7 -> 4 -> 7 and a stage entry 14 -> 4 -> 7),
+// and the projection shortcut downsample.0/.1 (1x1 conv + BatchNorm) is
+// there wherever the stride or the channel count changes. State_dict keys
+// follow torchvision: conv1, bn1, layer1.0.conv1, ..., fc.
+//
+// BatchNorm (eps 1e-5) is folded into the convolution before it when the
+// network is built; the residual add and the ReLU are fused into the last
+// kernel's store. The stem's three input channels are packed with the
+// kernel's taps into the reduction dimension (see Stem), so it computes
+// close to its real FLOPs instead of a whole channel block's.
+//
+// Layers are built for kernels.Block() (the dispatched microkernels'
+// channel block). Networks and blocks are immutable once built and safe for
+// concurrent Forward calls; each keeps one workspace per input shape and
+// concurrent call, so the steady state allocates nothing. The kernels'
+// threads (kernels.SetThreads) split each layer of one call.
+package block
