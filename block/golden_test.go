@@ -132,3 +132,35 @@ func tail(b []byte) string {
 	}
 	return string(b)
 }
+
+// TestLoadBadFiles: a missing, truncated or corrupted file, and a tensor of
+// a dtype that holds no weights, are errors from Load, never a panic.
+func TestLoadBadFiles(t *testing.T) {
+	c := goldenCases(t)[0]
+	spec := NetSpec{Arch: c.Arch, SB: c.SB, Width: c.Width}
+	good, err := os.ReadFile(filepath.Join(goldenDir, c.Name+".safetensors"))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, b, 0o644))
+		return p
+	}
+	_, err = Load(filepath.Join(dir, "none.safetensors"), spec)
+	require.Error(t, err)
+	for _, cut := range []int{0, 4, 8, 100, len(good) / 2, len(good) - 1} {
+		_, err := Load(write("cut.safetensors", good[:cut]), spec)
+		require.Error(t, err, "file cut to %d bytes", cut)
+	}
+	huge := append([]byte{}, good...)
+	huge[5] = 0x7f // header length of ~2^47
+	_, err = Load(write("huge.safetensors", huge), spec)
+	require.Error(t, err)
+	// A weight stored as I32 (the same byte count as F32, so the file
+	// itself is well formed): the dtype is the error.
+	i32 := strings.Replace(string(good), `"conv1.weight":{"dtype":"F32"`, `"conv1.weight":{"dtype":"I32"`, 1)
+	require.NotEqual(t, string(good), i32, "the test file's header changed form")
+	_, err = Load(write("i32.safetensors", []byte(i32)), spec)
+	require.ErrorContains(t, err, "conv1.weight")
+	require.ErrorContains(t, err, "I32")
+}
