@@ -223,3 +223,11 @@ func AVX2RestoreK4P1(p *Params)
 // AVX2FMAPeak runs n iterations of 12 independent 8-lane FMAs
 // (192 floating-point operations an iteration) on registers only.
 func AVX2FMAPeak(n int)
+
+// AVX2MaxPool3x3S2 is the AVX2 max-pool kernel (the max-pool contract of the package
+// comment), block 8, 4 output pixels a step. A NaN anywhere in a window gives
+// a NaN: VMAXPS alone would drop it, so an unordered compare (VCMPPS
+// predicate 3) of each step's operands is OR'ed into its maximum (see gen/avx2).
+//
+//go:noescape
+func AVX2MaxPool3x3S2(p *PoolParams)

@@ -126,6 +126,39 @@
 // family's number of kernels. The driver only calls
 // it where every column read exists; the edges of a row go through the
 // per-phase convolution kernels.
+//
+// # The max-pool contract
+//
+// A pool kernel computes output rows of a 3x3 stride-2 max pool over
+// block-8 pixels (PyTorch's MaxPool2d(3, stride=2), the stem pool of the
+// ImageNet ResNets), taking its arguments from a PoolParams. One call:
+//
+//	for r := 0; r < max(Rows, 1); r++ {
+//		for j := 0; j < Pix; j++ {
+//			for lane := 0; lane < 8; lane++ {
+//				m := -Inf
+//				for _, s := range []unsafe.Pointer{Src0, Src1, Src2} {
+//					for dx := 0; dx < 3; dx++ {
+//						m = maxNaN(m, s[r*SrcRows + (2*j+dx)*32 + lane*4])
+//					}
+//				}
+//				Dst[r*DstRows + j*32 + lane*4] = m
+//			}
+//		}
+//	}
+//
+// (indices in bytes), where maxNaN is Go's max: the result is a NaN
+// whenever any of the nine values is one, as in PyTorch. Which NaN is
+// not specified (AVX2's is all ones, see gen/avx2), nor the sign of a zero
+// maximum among -0 and +0. Pix >= 0 (0: nothing is read or written).
+//
+// The three sources are the window's input rows, each at the input column
+// of output pixel 0's first window column; a window with fewer rows inside
+// the input passes one twice (max is idempotent). The kernels never read
+// outside the columns 0 .. 2*Pix of each row: the driver computes the
+// output pixels whose window leaves the input (a row's first, and its
+// last when the input width is odd) itself, and points Src0..Src2 at
+// input column 2*j0-1 for a run starting at output pixel j0 >= 1.
 package asm
 
 //go:generate go -C ../gen run ./avx2 -dir ../asm
@@ -203,6 +236,34 @@ const (
 	OffPf        = 200
 	OffPfEnd     = 208
 	SizeofParams = 216
+)
+
+// PoolParams is the argument block of one max-pool kernel call (the
+// max-pool contract of the package comment). Assembly reads it at the
+// OffPool* offsets, which a test pins to the struct.
+type PoolParams struct {
+	Src0, Src1, Src2 unsafe.Pointer // the window's three input rows at output pixel 0's first column (repeats allowed)
+	Dst              unsafe.Pointer // output pixel 0
+
+	Pix int // output pixels a row, >= 0
+
+	// Rows rows a call (0 is read as 1): row r reads every source moved
+	// by r*SrcRows bytes and writes Dst + r*DstRows.
+	Rows, SrcRows, DstRows int
+}
+
+// Byte offsets of the PoolParams fields, as the generated assembly uses
+// them.
+const (
+	OffPoolSrc0      = 0
+	OffPoolSrc1      = 8
+	OffPoolSrc2      = 16
+	OffPoolDst       = 24
+	OffPoolPix       = 32
+	OffPoolRows      = 40
+	OffPoolSrcRows   = 48
+	OffPoolDstRows   = 56
+	SizeofPoolParams = 64
 )
 
 // RestoreSpan returns the extreme input column offsets a restore pair

@@ -51,3 +51,29 @@ func TestParamsOffsets(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolParamsOffsets pins the OffPool* constants to PoolParams.
+func TestPoolParamsOffsets(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("offsets are defined for 64-bit platforms only")
+	}
+	var p PoolParams
+	for _, c := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"Src0", unsafe.Offsetof(p.Src0), OffPoolSrc0},
+		{"Src1", unsafe.Offsetof(p.Src1), OffPoolSrc1},
+		{"Src2", unsafe.Offsetof(p.Src2), OffPoolSrc2},
+		{"Dst", unsafe.Offsetof(p.Dst), OffPoolDst},
+		{"Pix", unsafe.Offsetof(p.Pix), OffPoolPix},
+		{"Rows", unsafe.Offsetof(p.Rows), OffPoolRows},
+		{"SrcRows", unsafe.Offsetof(p.SrcRows), OffPoolSrcRows},
+		{"DstRows", unsafe.Offsetof(p.DstRows), OffPoolDstRows},
+		{"sizeof", unsafe.Sizeof(p), SizeofPoolParams},
+	} {
+		if c.got != c.want {
+			t.Errorf("PoolParams.%s at %d, constant says %d", c.name, c.got, c.want)
+		}
+	}
+}

@@ -5,6 +5,9 @@
 //	conv_avx2_amd64.go       their Go declarations (avo stubs)
 //	table_avx2_amd64.go      the lookup table the driver dispatches through
 //
+// It also emits AVX2MaxPool3x3S2, the max-pool contract's kernel (pool.go),
+// and AVX2FMAPeak.
+//
 // Run it with `go generate ./...` from the repository root, or
 // `go run ./avx2 -dir ../asm` from gen/. A test in this module regenerates
 // into a temporary folder and fails on any difference from the committed
@@ -804,6 +807,7 @@ func generate(dir string) error {
 		restoreKernel(c, v.k, v.pad)
 	}
 	fmaPeak(c)
+	poolKernel(c)
 
 	// A fixed command line in the header, so regenerating elsewhere (the
 	// drift test's temporary folder) gives identical bytes.
