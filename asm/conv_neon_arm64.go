@@ -161,3 +161,10 @@ func NEONRestoreK4P1O1(p *Params)
 //
 //go:noescape
 func NEONFMAPeak(n int)
+
+// NEONMaxPool3x3S2 is the NEON max-pool kernel (the max-pool contract of the package
+// comment), block 8, 4 output pixels a step. FMAX propagates NaN, so a NaN
+// anywhere in a window gives a NaN.
+//
+//go:noescape
+func NEONMaxPool3x3S2(p *PoolParams)

@@ -37970,3 +37970,161 @@ NEONFMAPeak_loop:
 
 NEONFMAPeak_done:
 	RET
+
+// func NEONMaxPool3x3S2(p *PoolParams)
+// Requires: ASIMD
+TEXT ·NEONMaxPool3x3S2(SB), NOSPLIT, $0-8
+	MOVD   p+0(FP), R0
+	MOVD   ZR, R6
+
+NEONMaxPool3x3S2_row:
+	MOVD   48(R0), R7
+	MUL    R6, R7, R7
+	MOVD   (R0), R1
+	ADD    R7, R1
+	MOVD   8(R0), R2
+	ADD    R7, R2
+	MOVD   16(R0), R3
+	ADD    R7, R3
+	MOVD   56(R0), R7
+	MUL    R6, R7, R7
+	MOVD   24(R0), R4
+	ADD    R7, R4
+	MOVD   32(R0), R5
+	CBZ    R5, NEONMaxPool3x3S2_rowdone
+	FLDPQ  (R1), (F0, F1)
+	FLDPQ  (R2), (F18, F19)
+	FLDPQ  (R3), (F20, F21)
+	WORD   $0x4e32f400 // fmax v0.4s, v0.4s, v18.4s
+	WORD   $0x4e33f421 // fmax v1.4s, v1.4s, v19.4s
+	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
+	WORD   $0x4e35f421 // fmax v1.4s, v1.4s, v21.4s
+
+NEONMaxPool3x3S2_step:
+	CMP    $4, R5
+	BLT    NEONMaxPool3x3S2_tail
+
+	// 4 output pixels
+	FLDPQ  32(R1), (F2, F3)
+	FLDPQ  32(R2), (F18, F19)
+	FLDPQ  32(R3), (F20, F21)
+	WORD   $0x4e32f442 // fmax v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33f463 // fmax v3.4s, v3.4s, v19.4s
+	WORD   $0x4e34f442 // fmax v2.4s, v2.4s, v20.4s
+	WORD   $0x4e35f463 // fmax v3.4s, v3.4s, v21.4s
+	FLDPQ  64(R1), (F4, F5)
+	FLDPQ  64(R2), (F18, F19)
+	FLDPQ  64(R3), (F20, F21)
+	WORD   $0x4e32f484 // fmax v4.4s, v4.4s, v18.4s
+	WORD   $0x4e33f4a5 // fmax v5.4s, v5.4s, v19.4s
+	WORD   $0x4e34f484 // fmax v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35f4a5 // fmax v5.4s, v5.4s, v21.4s
+	WORD   $0x4e22f416 // fmax v22.4s, v0.4s, v2.4s
+	WORD   $0x4e23f437 // fmax v23.4s, v1.4s, v3.4s
+	WORD   $0x4e24f6d6 // fmax v22.4s, v22.4s, v4.4s
+	WORD   $0x4e25f6f7 // fmax v23.4s, v23.4s, v5.4s
+	FSTPQ  (F22, F23), (R4)
+	FLDPQ  96(R1), (F6, F7)
+	FLDPQ  96(R2), (F18, F19)
+	FLDPQ  96(R3), (F20, F21)
+	WORD   $0x4e32f4c6 // fmax v6.4s, v6.4s, v18.4s
+	WORD   $0x4e33f4e7 // fmax v7.4s, v7.4s, v19.4s
+	WORD   $0x4e34f4c6 // fmax v6.4s, v6.4s, v20.4s
+	WORD   $0x4e35f4e7 // fmax v7.4s, v7.4s, v21.4s
+	FLDPQ  128(R1), (F8, F9)
+	FLDPQ  128(R2), (F18, F19)
+	FLDPQ  128(R3), (F20, F21)
+	WORD   $0x4e32f508 // fmax v8.4s, v8.4s, v18.4s
+	WORD   $0x4e33f529 // fmax v9.4s, v9.4s, v19.4s
+	WORD   $0x4e34f508 // fmax v8.4s, v8.4s, v20.4s
+	WORD   $0x4e35f529 // fmax v9.4s, v9.4s, v21.4s
+	WORD   $0x4e26f496 // fmax v22.4s, v4.4s, v6.4s
+	WORD   $0x4e27f4b7 // fmax v23.4s, v5.4s, v7.4s
+	WORD   $0x4e28f6d6 // fmax v22.4s, v22.4s, v8.4s
+	WORD   $0x4e29f6f7 // fmax v23.4s, v23.4s, v9.4s
+	FSTPQ  (F22, F23), 32(R4)
+	FLDPQ  160(R1), (F10, F11)
+	FLDPQ  160(R2), (F18, F19)
+	FLDPQ  160(R3), (F20, F21)
+	WORD   $0x4e32f54a // fmax v10.4s, v10.4s, v18.4s
+	WORD   $0x4e33f56b // fmax v11.4s, v11.4s, v19.4s
+	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
+	WORD   $0x4e35f56b // fmax v11.4s, v11.4s, v21.4s
+	FLDPQ  192(R1), (F12, F13)
+	FLDPQ  192(R2), (F18, F19)
+	FLDPQ  192(R3), (F20, F21)
+	WORD   $0x4e32f58c // fmax v12.4s, v12.4s, v18.4s
+	WORD   $0x4e33f5ad // fmax v13.4s, v13.4s, v19.4s
+	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
+	WORD   $0x4e35f5ad // fmax v13.4s, v13.4s, v21.4s
+	WORD   $0x4e2af516 // fmax v22.4s, v8.4s, v10.4s
+	WORD   $0x4e2bf537 // fmax v23.4s, v9.4s, v11.4s
+	WORD   $0x4e2cf6d6 // fmax v22.4s, v22.4s, v12.4s
+	WORD   $0x4e2df6f7 // fmax v23.4s, v23.4s, v13.4s
+	FSTPQ  (F22, F23), 64(R4)
+	FLDPQ  224(R1), (F14, F15)
+	FLDPQ  224(R2), (F18, F19)
+	FLDPQ  224(R3), (F20, F21)
+	WORD   $0x4e32f5ce // fmax v14.4s, v14.4s, v18.4s
+	WORD   $0x4e33f5ef // fmax v15.4s, v15.4s, v19.4s
+	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
+	WORD   $0x4e35f5ef // fmax v15.4s, v15.4s, v21.4s
+	FLDPQ  256(R1), (F16, F17)
+	FLDPQ  256(R2), (F18, F19)
+	FLDPQ  256(R3), (F20, F21)
+	WORD   $0x4e32f610 // fmax v16.4s, v16.4s, v18.4s
+	WORD   $0x4e33f631 // fmax v17.4s, v17.4s, v19.4s
+	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
+	WORD   $0x4e35f631 // fmax v17.4s, v17.4s, v21.4s
+	WORD   $0x4e2ef596 // fmax v22.4s, v12.4s, v14.4s
+	WORD   $0x4e2ff5b7 // fmax v23.4s, v13.4s, v15.4s
+	WORD   $0x4e30f6d6 // fmax v22.4s, v22.4s, v16.4s
+	WORD   $0x4e31f6f7 // fmax v23.4s, v23.4s, v17.4s
+	FSTPQ  (F22, F23), 96(R4)
+	VMOV   V16.B16, V0.B16
+	VMOV   V17.B16, V1.B16
+	ADD    $256, R1
+	ADD    $256, R2
+	ADD    $256, R3
+	ADD    $128, R4
+	SUB    $4, R5
+	B      NEONMaxPool3x3S2_step
+
+NEONMaxPool3x3S2_tail:
+	CBZ    R5, NEONMaxPool3x3S2_rowdone
+
+	// one output pixel
+	FLDPQ  32(R1), (F2, F3)
+	FLDPQ  32(R2), (F18, F19)
+	FLDPQ  32(R3), (F20, F21)
+	WORD   $0x4e32f442 // fmax v2.4s, v2.4s, v18.4s
+	WORD   $0x4e33f463 // fmax v3.4s, v3.4s, v19.4s
+	WORD   $0x4e34f442 // fmax v2.4s, v2.4s, v20.4s
+	WORD   $0x4e35f463 // fmax v3.4s, v3.4s, v21.4s
+	FLDPQ  64(R1), (F4, F5)
+	FLDPQ  64(R2), (F18, F19)
+	FLDPQ  64(R3), (F20, F21)
+	WORD   $0x4e32f484 // fmax v4.4s, v4.4s, v18.4s
+	WORD   $0x4e33f4a5 // fmax v5.4s, v5.4s, v19.4s
+	WORD   $0x4e34f484 // fmax v4.4s, v4.4s, v20.4s
+	WORD   $0x4e35f4a5 // fmax v5.4s, v5.4s, v21.4s
+	WORD   $0x4e22f416 // fmax v22.4s, v0.4s, v2.4s
+	WORD   $0x4e23f437 // fmax v23.4s, v1.4s, v3.4s
+	WORD   $0x4e24f6d6 // fmax v22.4s, v22.4s, v4.4s
+	WORD   $0x4e25f6f7 // fmax v23.4s, v23.4s, v5.4s
+	FSTPQ  (F22, F23), (R4)
+	VMOV   V4.B16, V0.B16
+	VMOV   V5.B16, V1.B16
+	ADD    $64, R1
+	ADD    $64, R2
+	ADD    $64, R3
+	ADD    $32, R4
+	SUB    $1, R5
+	B      NEONMaxPool3x3S2_tail
+
+NEONMaxPool3x3S2_rowdone:
+	ADD    $1, R6
+	MOVD   40(R0), R7
+	CMP    R7, R6
+	BLT    NEONMaxPool3x3S2_row
+	RET

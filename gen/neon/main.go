@@ -156,6 +156,14 @@
 // last two blocks the even count nearest half the rest and that rest
 // (TestRestoreBlocks), so no partial accumulators are needed.
 //
+// # The max-pool kernel (pool.go)
+//
+// NEONMaxPool3x3S2 implements package asm's max-pool contract (a 3x3
+// stride-2 max pool over block-8 pixels, Rows rows a call): separable,
+// each column's vertical maximum computed once and shared by the two
+// output pixels that read it, 4 output pixels a step. FMAX propagates
+// NaN, as PyTorch's max pool does.
+//
 // # The peak kernel (peak.go)
 //
 // NEONFMAPeak(n) runs n iterations of 24 independent register-only FMLA
@@ -191,7 +199,7 @@ type family interface {
 	table(b *bytes.Buffer)
 }
 
-var families = []family{convFamily{}, restoreFamily{}, peakFamily{}}
+var families = []family{convFamily{}, restoreFamily{}, peakFamily{}, poolFamily{}}
 
 // argv is the command line written into the headers. It is fixed, so
 // regenerating elsewhere (the drift test's temporary folder) gives

@@ -300,3 +300,20 @@ func TestWordsDecode(t *testing.T) {
 	}
 	t.Logf("%d instructions, %d WORD-encoded ones checked", n, words)
 }
+
+// TestPoolOffsetsMatch: the generator's PoolParams offsets are package asm's.
+func TestPoolOffsetsMatch(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		gen, want int
+	}{
+		{"Src0", offPoolSrc0, asm.OffPoolSrc0}, {"Src1", offPoolSrc1, asm.OffPoolSrc1},
+		{"Src2", offPoolSrc2, asm.OffPoolSrc2}, {"Dst", offPoolDst, asm.OffPoolDst},
+		{"Pix", offPoolPix, asm.OffPoolPix}, {"Rows", offPoolRows, asm.OffPoolRows},
+		{"SrcRows", offPoolSrcRows, asm.OffPoolSrcRows}, {"DstRows", offPoolDstRows, asm.OffPoolDstRows},
+	} {
+		if c.gen != c.want {
+			t.Errorf("%s: generator uses offset %d, package asm says %d", c.name, c.gen, c.want)
+		}
+	}
+}
