@@ -42,6 +42,9 @@ type isaSet struct {
 	// prefetch: its convolution kernels prefetch Params.Pf (package
 	// asm), so the driver hands them the next unit's weights.
 	prefetch bool
+	// pool is its kernel of package asm's max-pool contract for its
+	// block, or nil (MaxPool3x3S2 then runs the portable Go one).
+	pool poolKernel
 }
 
 // genericSet is always available: the portable Go microkernel, block 8.

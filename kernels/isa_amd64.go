@@ -14,8 +14,9 @@ import (
 // generator gen/avx2), for 1-3 output channel blocks per call, input pixel
 // strides 1, 2 and 4 and output pixel strides 1 (convolution) and 2 (a
 // phase of a stride-2 transposed convolution), in a general and a 1x1
-// form, all looping over Params.Rows rows and taking the edge flags. Other
-// call shapes fall back to the generic microkernel through the same driver.
+// form, all looping over Params.Rows rows and taking the edge flags, and
+// the block-8 max-pool kernel of MaxPool3x3S2. Other call shapes fall back
+// to the generic microkernel through the same driver.
 func init() {
 	registerISA(&isaSet{
 		name:   "avx2",
@@ -37,5 +38,6 @@ func init() {
 		edges:        true,
 		restoreEdges: true,
 		prefetch:     true,
+		pool:         asm.AVX2MaxPool3x3S2,
 	})
 }

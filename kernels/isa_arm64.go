@@ -16,8 +16,8 @@ import (
 // phase of a stride-2 transposed convolution), in a general and a 1x1
 // form, and fused stride-2 restores for kernel widths 2, 3 and 4, all
 // looping over Params.Rows rows, the general convolutions also taking the
-// edge flags. Other call shapes fall back to the generic microkernel
-// through the same driver.
+// edge flags, and the block-8 max-pool kernel of MaxPool3x3S2. Other call
+// shapes fall back to the generic microkernel through the same driver.
 func init() {
 	registerISA(&isaSet{
 		name:   "neon",
@@ -37,5 +37,6 @@ func init() {
 		restore: asm.NEONRestore,
 		rows:    true,
 		edges:   true,
+		pool:    asm.NEONMaxPool3x3S2,
 	})
 }
