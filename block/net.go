@@ -322,7 +322,9 @@ func (n *Net) forward(ws *workspace, logits, input []float32, h, w int) error {
 	}
 	x := ws.stem
 	if ws.pooled != nil {
-		maxPool3s2(ws.pooled, x)
+		if err := maxPool3s2(ws.pooled, x); err != nil {
+			return err
+		}
 		x = ws.pooled
 	}
 	for i, b := range n.blocks {
@@ -367,7 +369,7 @@ func (n *Net) Steps(batch, h, w int) ([]Step, error) {
 	x := ws.stem
 	if ws.pooled != nil {
 		src, dst := x, ws.pooled
-		out = append(out, Step{Name: "maxpool", Run: func() error { maxPool3s2(dst, src); return nil }})
+		out = append(out, Step{Name: "maxpool", Run: func() error { return maxPool3s2(dst, src) }})
 		x = ws.pooled
 	}
 	i := 0

@@ -1,6 +1,7 @@
 package block
 
 import (
+	"github.com/sbconv/sbconv/kernels"
 	"github.com/sbconv/sbconv/layout"
 )
 
@@ -9,34 +10,14 @@ import (
 func poolOut(h int) int { return (h+2-3)/2 + 1 }
 
 // maxPool3s2 computes PyTorch's MaxPool2d(3, stride=2, padding=1) of src
-// into dst (n x c x poolOut(h) x poolOut(w)), block by block: each output
-// pixel is the lane-wise maximum of the input pixels of its window that
-// exist (the padding is -Inf, so it never wins). NaN propagates, as in
-// PyTorch. Padded channel lanes are zero in src, so they stay zero.
-func maxPool3s2(dst, src *layout.Tensor) {
-	b, ih, iw, oh, ow := src.Block, src.H, src.W, dst.H, dst.W
-	planes := src.N * src.ChannelBlocks()
-	for pl := 0; pl < planes; pl++ {
-		in := src.Data[pl*ih*iw*b : (pl+1)*ih*iw*b]
-		out := dst.Data[pl*oh*ow*b : (pl+1)*oh*ow*b]
-		for i := 0; i < oh; i++ {
-			y0, y1 := max(0, 2*i-1), min(ih-1, 2*i+1)
-			o := out[i*ow*b : (i+1)*ow*b]
-			for j := 0; j < ow; j++ {
-				x0, x1 := max(0, 2*j-1), min(iw-1, 2*j+1)
-				acc := o[j*b : (j+1)*b]
-				copy(acc, in[(y0*iw+x0)*b:(y0*iw+x0+1)*b])
-				for y := y0; y <= y1; y++ {
-					for x := x0; x <= x1; x++ {
-						v := in[(y*iw+x)*b : (y*iw+x+1)*b]
-						for l := range acc {
-							acc[l] = max(acc[l], v[l])
-						}
-					}
-				}
-			}
-		}
-	}
+// into dst (n x c x poolOut(h) x poolOut(w)) through kernels.MaxPool3x3S2:
+// each output pixel is the lane-wise maximum of the input pixels of its
+// window that exist (the padding is -Inf, so it never wins). NaN
+// propagates, as in PyTorch. Padded channel lanes are zero in src, so
+// they stay zero. The error is only for tensors that do not fit, which
+// the workspace rules out.
+func maxPool3s2(dst, src *layout.Tensor) error {
+	return kernels.MaxPool3x3S2(dst, src)
 }
 
 // globalAvgPool writes the mean over each channel's pixels of src into
