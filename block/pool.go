@@ -21,25 +21,40 @@ func maxPool3s2(dst, src *layout.Tensor) error {
 }
 
 // globalAvgPool writes the mean over each channel's pixels of src into
-// dst (n x c x 1 x 1), summing in float64.
+// dst (n x c x 1 x 1). Each lane sums in float32 over four interleaved
+// partial sums (as PyTorch sums in float32), so a pixel block costs a few
+// vector-width adds rather than a float64 conversion each.
 func globalAvgPool(dst, src *layout.Tensor) {
 	b, hw := src.Block, src.H*src.W
 	planes := src.N * src.ChannelBlocks()
-	inv := 1 / float64(hw)
-	var sum [16]float64
+	inv := 1 / float32(hw)
 	for pl := 0; pl < planes; pl++ {
 		in := src.Data[pl*hw*b : (pl+1)*hw*b]
-		s := sum[:b]
-		clear(s)
-		for p := 0; p < hw; p++ {
-			v := in[p*b : (p+1)*b]
-			for l := range s {
-				s[l] += float64(v[l])
-			}
-		}
 		out := dst.Data[pl*b : (pl+1)*b]
-		for l := range out {
-			out[l] = float32(s[l] * inv)
+		for l0 := 0; l0 < b; l0 += 8 {
+			var s0, s1, s2, s3 [8]float32
+			p := 0
+			for ; p+4 <= hw; p += 4 {
+				v0 := (*[8]float32)(in[p*b+l0:])
+				v1 := (*[8]float32)(in[(p+1)*b+l0:])
+				v2 := (*[8]float32)(in[(p+2)*b+l0:])
+				v3 := (*[8]float32)(in[(p+3)*b+l0:])
+				for l := range s0 {
+					s0[l] += v0[l]
+					s1[l] += v1[l]
+					s2[l] += v2[l]
+					s3[l] += v3[l]
+				}
+			}
+			for ; p < hw; p++ {
+				v := (*[8]float32)(in[p*b+l0:])
+				for l := range s0 {
+					s0[l] += v[l]
+				}
+			}
+			for l := range s0 {
+				out[l0+l] = ((s0[l] + s1[l]) + (s2[l] + s3[l])) * inv
+			}
 		}
 	}
 }

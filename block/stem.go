@@ -2,6 +2,7 @@ package block
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/sbconv/sbconv/kernels"
 	"github.com/sbconv/sbconv/layout"
@@ -153,7 +154,7 @@ func (s *Stem) newWorkspace(n, h, w int) (*stemWS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("block: stem: %w", err)
 	}
-	return &stemWS{packed: t, zero: make([]float32, pw*s.spec.StrideW+1)}, nil
+	return &stemWS{packed: t, zero: make([]float32, pw*s.spec.StrideW+1), lanes: s.lanes(c, w, pw)}, nil
 }
 
 // forward packs in (already checked against n, h, w) and runs the inner
@@ -163,11 +164,35 @@ func (s *Stem) forward(dst *layout.Tensor, ws *stemWS, in []float32, h, w int) e
 	return s.conv.Forward(dst, ws.packed, kernels.Epilogue{ReLU: true})
 }
 
-// stemWS is the stem's workspace for one input shape: the packed input
-// and a row of zeros for the lanes and rows that read nothing.
+// stemWS is the stem's workspace for one input shape: the packed input,
+// a row of zeros for the lanes and rows that read nothing, and where each
+// packed channel reads from.
 type stemWS struct {
 	packed *layout.Tensor
 	zero   []float32
+	lanes  []stemLane // one per packed channel
+}
+
+// stemLane says where packed channel c*KW+kw (or (c*KH+kh)*KW+kw) reads:
+// pixel j of a packed row comes from input column j*StrideW + off of
+// channel c, for lo <= j <= hi (elsewhere the padding: zero).
+type stemLane struct {
+	c, kh, off, lo, hi int
+}
+
+func (s *Stem) lanes(channels, w, pw int) []stemLane {
+	p := s.spec
+	out := make([]stemLane, channels)
+	for ch := range out {
+		c, kh, kw := ch/p.KW, 0, ch%p.KW
+		if s.rows {
+			c, kh = ch/(p.KH*p.KW), ch/p.KW%p.KH
+		}
+		off := kw - p.PadW
+		out[ch] = stemLane{c: c, kh: kh, off: off,
+			lo: max(0, ceilDiv(-off, p.StrideW)), hi: min(pw-1, floorDiv(w-1-off, p.StrideW))}
+	}
+	return out
 }
 
 // pack writes the packed input of an h x w image (see Stem). Positions
@@ -177,57 +202,51 @@ type stemWS struct {
 //
 // Each output row is one pass over its pixels that writes all b lanes of a
 // pixel at once, lane l reading its own source row at column
-// j*s + kw(l) - pad; the few pixels at either end whose window leaves the
-// input for some lane are written lane by lane.
+// j*s + off(l); the few pixels at either end whose window leaves the input
+// for some lane are written lane by lane.
 func (s *Stem) pack(ws *stemWS, in []float32, h, w int) {
 	t := ws.packed
 	p := s.spec
 	b, cb, ph, pw, sw := t.Block, t.ChannelBlocks(), t.H, t.W, p.StrideW
 	var src [16][]float32 // lane l's source row (nil: none)
-	var off, lo, hi [16]int
 	var run [16][]float32 // src[l] from pixel j0's column on, or zeros
 	for n := 0; n < t.N; n++ {
 		for blk := 0; blk < cb; blk++ {
+			lanes := ws.lanes[blk*b : min(len(ws.lanes), (blk+1)*b)]
 			for i := 0; i < ph; i++ {
 				j0, j1 := 0, pw-1 // pixels every lane can read
-				for l := 0; l < b; l++ {
+				for l := range src[:b] {
 					src[l] = nil
-					ch := blk*b + l
-					if ch >= t.C {
+					if l >= len(lanes) {
 						continue
 					}
-					c, kh, kw := ch/p.KW, 0, ch%p.KW
+					ln := &lanes[l]
 					y := i
 					if s.rows {
-						c, kh = ch/(p.KH*p.KW), ch/p.KW%p.KH
-						y = i*p.StrideH + kh - p.PadH
+						y = i*p.StrideH + ln.kh - p.PadH
 					}
-					if y < 0 || y >= h {
+					if y < 0 || y >= h || ln.lo > ln.hi {
 						continue
 					}
-					off[l] = kw - p.PadW // column of pixel j: j*sw + off
-					lo[l] = max(0, ceilDiv(-off[l], sw))
-					hi[l] = min(pw-1, floorDiv(w-1-off[l], sw))
-					if lo[l] > hi[l] {
-						continue
-					}
-					src[l] = in[((n*p.InC+c)*h+y)*w : ((n*p.InC+c)*h+y+1)*w]
-					j0, j1 = max(j0, lo[l]), min(j1, hi[l])
+					src[l] = in[((n*p.InC+ln.c)*h+y)*w : ((n*p.InC+ln.c)*h+y+1)*w]
+					j0, j1 = max(j0, ln.lo), min(j1, ln.hi)
 				}
 				out := t.Data[((n*cb+blk)*ph+i)*pw*b : ((n*cb+blk)*ph+i+1)*pw*b]
 				if j0 > j1 { // no pixel every lane reads: lane by lane
 					j0, j1 = pw, pw-1
 				}
-				for l := 0; l < b; l++ {
+				for l := range run[:b] {
 					run[l] = ws.zero
-					if src[l] != nil {
-						run[l] = src[l][j0*sw+off[l]:]
-						for j := lo[l]; j <= hi[l] && j < j0; j++ {
-							out[j*b+l] = src[l][j*sw+off[l]]
-						}
-						for j := max(lo[l], j1+1); j <= hi[l]; j++ {
-							out[j*b+l] = src[l][j*sw+off[l]]
-						}
+					if src[l] == nil {
+						continue
+					}
+					ln := &lanes[l]
+					run[l] = src[l][j0*sw+ln.off:]
+					for j := ln.lo; j <= ln.hi && j < j0; j++ {
+						out[j*b+l] = src[l][j*sw+ln.off]
+					}
+					for j := max(ln.lo, j1+1); j <= ln.hi; j++ {
+						out[j*b+l] = src[l][j*sw+ln.off]
 					}
 				}
 				if j0 > j1 {
@@ -250,15 +269,29 @@ func (s *Stem) pack(ws *stemWS, in []float32, h, w int) {
 }
 
 // packRun8 writes n pixels of 8 lanes, lane l of pixel j from
-// run[l][j*sw].
+// run[l][j*sw]. Every run holds at least (n-1)*sw+1 floats and out n*8
+// (checked here once), so the loop reads through pointers without a
+// bounds check per load: the compiler cannot prove j*sw in range.
 func packRun8(out []float32, run *[16][]float32, n, sw int) {
-	r0, r1, r2, r3 := run[0][:(n-1)*sw+1], run[1][:(n-1)*sw+1], run[2][:(n-1)*sw+1], run[3][:(n-1)*sw+1]
-	r4, r5, r6, r7 := run[4][:(n-1)*sw+1], run[5][:(n-1)*sw+1], run[6][:(n-1)*sw+1], run[7][:(n-1)*sw+1]
+	last := (n - 1) * sw
+	var r [8]unsafe.Pointer
+	for l := range r {
+		r[l] = unsafe.Pointer(&run[l][:last+1][last]) // bounds: the whole run
+		r[l] = unsafe.Pointer(unsafe.SliceData(run[l]))
+	}
 	out = out[:n*8]
-	for j, x := 0, 0; j < n; j, x = j+1, x+sw {
+	step := uintptr(sw) * 4
+	for j := 0; j < n; j++ {
 		o := (*[8]float32)(out[j*8 : j*8+8])
-		o[0], o[1], o[2], o[3] = r0[x], r1[x], r2[x], r3[x]
-		o[4], o[5], o[6], o[7] = r4[x], r5[x], r6[x], r7[x]
+		x := uintptr(j) * step
+		o[0] = *(*float32)(unsafe.Add(r[0], x))
+		o[1] = *(*float32)(unsafe.Add(r[1], x))
+		o[2] = *(*float32)(unsafe.Add(r[2], x))
+		o[3] = *(*float32)(unsafe.Add(r[3], x))
+		o[4] = *(*float32)(unsafe.Add(r[4], x))
+		o[5] = *(*float32)(unsafe.Add(r[5], x))
+		o[6] = *(*float32)(unsafe.Add(r[6], x))
+		o[7] = *(*float32)(unsafe.Add(r[7], x))
 	}
 }
 
