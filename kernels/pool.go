@@ -57,7 +57,7 @@ type task struct {
 	r     unitRunner
 	units int64
 	next  atomic.Int64
-	wg    sync.WaitGroup
+	left  atomic.Int32 // workers still draining it
 }
 
 // drain runs units until none is left.
@@ -92,7 +92,7 @@ func worker() {
 	for {
 		t := nextTask()
 		t.drain(prm)
-		t.wg.Done()
+		t.left.Add(-1)
 	}
 }
 
@@ -130,12 +130,19 @@ func parallel(r unitRunner, units, n int, prm *asm.Params) {
 
 	t.r, t.units = r, int64(units)
 	t.next.Store(0)
-	t.wg.Add(n - 1)
+	t.left.Store(int32(n - 1))
 	for i := 0; i < n-1; i++ {
 		pool.ch <- t
 	}
 	t.drain(prm)
-	t.wg.Wait()
+	// Wait for the workers' last units by polling, not by parking: a
+	// parked caller is woken on the finishing worker's P, which then runs
+	// the caller's next layer while the worker waits in the queue for an
+	// idle P to steal it, so every layer of a network would start on one
+	// core (two-thread ResNet-18: 1.4x one thread with a WaitGroup here).
+	for t.left.Load() > 0 {
+		runtime.Gosched()
+	}
 	t.r = nil
 	pool.free.put(t)
 }
