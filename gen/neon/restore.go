@@ -77,7 +77,7 @@ func (pl restorePlan) check() error {
 	emin, emax := asm.RestoreSpan(pl.k, pl.pad)
 	switch {
 	case pl.k < 2 || pl.pad < 0 || pl.pad >= pl.k || emin > 0 || emax < 0:
-		return fmt.Errorf("K=%d, P=%d: not a restore this family builds", pl.k, pl.pad)
+		return fmt.Errorf("kernel width %d, padding %d: not a restore this family builds", pl.k, pl.pad)
 	case pl.ocb < 1 || pl.ocb > maxWeiCursors:
 		return fmt.Errorf("ocb %d: want 1..%d (one weight cursor each)", pl.ocb, maxWeiCursors)
 	case pl.step() < 2:
