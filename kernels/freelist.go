@@ -1,0 +1,36 @@
+package kernels
+
+// This file holds the free lists that recycle call records, so that the
+// steady state allocates nothing.
+
+import (
+	"sync"
+)
+
+// fwdFree recycles call records, so that a Forward call allocates nothing
+// once as many calls as ever run at once have run.
+var fwdFree freeList[fwd]
+
+// freeList is a mutex-guarded stack of records. Unlike sync.Pool it is not
+// emptied by the garbage collector, so the steady state never allocates.
+type freeList[T any] struct {
+	mu    sync.Mutex
+	items []*T
+}
+
+func (fl *freeList[T]) get() *T {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	if k := len(fl.items); k > 0 {
+		x := fl.items[k-1]
+		fl.items = fl.items[:k-1]
+		return x
+	}
+	return new(T)
+}
+
+func (fl *freeList[T]) put(x *T) {
+	fl.mu.Lock()
+	fl.items = append(fl.items, x)
+	fl.mu.Unlock()
+}

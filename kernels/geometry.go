@@ -1,0 +1,88 @@
+package kernels
+
+// This file decides where a pass's output rows and columns lie in the
+// output and the input, and which columns are interior, border or edge
+// pixels.
+
+// geom places pass rows and columns in the output and input.
+type geom struct {
+	rows, ohOff, ohStep, ihOff, ihStep int
+	cols, owOff, owStep, iwOff, iwStep int
+}
+
+// geometry returns where pass p's rows and columns lie for an input of
+// ih x iw and an output of oh x ow.
+func (l *layer) geometry(p *pass, ih, iw, oh, ow int) geom {
+	s := l.spec
+	if !l.deconv {
+		return geom{
+			rows: oh, ohOff: 0, ohStep: 1, ihOff: -s.PadH, ihStep: s.StrideH,
+			cols: ow, owOff: 0, owStep: 1, iwOff: -s.PadW, iwStep: s.StrideW,
+		}
+	}
+	// Output rows of phase rh are oh = m*sh + rh - ph for integer m; tap t
+	// of the packed phase reads input row m - (nkh-1) + t.
+	mlo := ceilDiv(s.PadH-p.rh, s.StrideH)
+	mhi := floorDiv(oh-1+s.PadH-p.rh, s.StrideH)
+	nlo := ceilDiv(s.PadW-p.rw, s.StrideW)
+	nhi := floorDiv(ow-1+s.PadW-p.rw, s.StrideW)
+	return geom{
+		rows: max(0, mhi-mlo+1), ohOff: mlo*s.StrideH + p.rh - s.PadH, ohStep: s.StrideH,
+		ihOff: mlo - (p.kh - 1), ihStep: 1,
+		cols: max(0, nhi-nlo+1), owOff: nlo*s.StrideW + p.rw - s.PadW, owStep: s.StrideW,
+		iwOff: nlo - (p.kw - 1), iwStep: 1,
+	}
+}
+
+// interiorCols returns the columns [jlo, jhi) whose kw-wide window lies
+// wholly inside an input of width iw.
+func (gm *geom) interiorCols(iw, kw int) (jlo, jhi int) {
+	jlo = min(gm.cols, max(0, ceilDiv(-gm.iwOff, gm.iwStep)))
+	jhi = max(jlo, min(gm.cols, floorDiv(iw-kw-gm.iwOff, gm.iwStep)+1))
+	return jlo, jhi
+}
+
+// edges reports whether the left (right) border of a row is a single
+// pixel whose window overhangs an input of width iw by exactly its first
+// (last) column, which the kernels' edge flags compute in the row's call.
+func (gm *geom) edges(iw, kw int) (left, right bool) {
+	jlo, jhi := gm.interiorCols(iw, kw)
+	if kw < 2 || jhi <= jlo {
+		return false, false
+	}
+	if jlo == 1 && gm.iwOff == -1 {
+		left = true
+	}
+	if jhi == gm.cols-1 && gm.iwOff+(gm.cols-1)*gm.iwStep+kw-1 == iw {
+		right = true
+	}
+	return left, right
+}
+
+// edgesCover reports whether the edge flags cover every border pixel of
+// every pass for input width iw and output width ow.
+func (l *layer) edgesCover(iw, ow int) bool {
+	cover := true
+	l.columnPasses(iw, ow, func(p *pass, gm *geom) {
+		jlo, jhi := gm.interiorCols(iw, p.kw)
+		left, right := gm.edges(iw, p.kw)
+		if (jlo > 0 && !left) || (jhi < gm.cols && !right) {
+			cover = false
+		}
+	})
+	return cover
+}
+
+// columnPasses calls f with the column geometry of every pass that has
+// taps and output columns, for input width iw and output width ow.
+func (l *layer) columnPasses(iw, ow int, f func(p *pass, gm *geom)) {
+	for i := range l.passes {
+		p := &l.passes[i]
+		if p.kh*p.kw == 0 {
+			continue
+		}
+		if gm := l.geometry(p, 0, iw, 0, ow); gm.cols > 0 {
+			f(p, &gm)
+		}
+	}
+}

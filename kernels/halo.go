@@ -1,0 +1,120 @@
+package kernels
+
+// This file decides whether a call copies its input into a zero-haloed
+// workspace (the halo cost model), and holds the workspaces and the copy.
+
+import (
+	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/layout"
+)
+
+// haloPlan returns the zero columns to add on each side of the input for
+// this call (fused: through the restore's row passes), or 0, 0 for none.
+func (l *layer) haloPlan(src, dst *layout.Tensor, fused bool) (hl, hr int) {
+	if !l.fastKernels() || haloMode == haloNever {
+		return 0, 0
+	}
+	var pays bool
+	if fused {
+		hl, hr = l.restoreHaloNeed(src.W, dst.W)
+		pays = hl+hr > 0 && l.restoreHaloPays(src, dst, hl, hr)
+	} else {
+		hl, hr = l.halo(src.W, dst.W)
+		pays = hl+hr > 0 && l.haloPays(src, dst, hl, hr)
+	}
+	if pays || haloMode == haloAlways {
+		return hl, hr
+	}
+	return 0, 0
+}
+
+// haloMode lets tests force both border strategies through every path;
+// it is always haloModel outside tests.
+var haloMode = haloModel
+
+const (
+	haloModel  = iota // the cost model decides
+	haloNever         // edges through one-pixel calls
+	haloAlways        // a haloed copy whenever there is an edge
+)
+
+// copyPays is the halo cost model: whether copying the input into a
+// haloed workspace costs less than computing the border pixels with
+// one-pixel calls. A one-pixel call has only OCB accumulator chains, too
+// few to hide the FMA latency: measured on AVX2 it runs at roughly 40% of
+// an interior run, so each border pixel costs about 1.5 extra pixel-times.
+// The copy moves every input float once, at about 0.25 ns (both costs are
+// for one core of the development machine; only their ratio matters). The
+// outcome: a copy for maps of a few dozen pixels or less a row, none for
+// the 56-wide stride-1 and stride-2 layers, where it cost more than the
+// borders.
+func copyPays(borderFLOPs float64, src *layout.Tensor, hl, hr int) bool {
+	const nsPerFLOP, nsPerCopiedFloat, borderPenalty = 1.0 / 100, 0.25, 1.5
+	copied := float64(src.ChannelBlocks() * src.H * (src.W + hl + hr) * src.Block)
+	return borderPenalty*borderFLOPs*nsPerFLOP > copied*nsPerCopiedFloat
+}
+
+// haloPays applies copyPays to the passes' border pixels.
+func (l *layer) haloPays(src, dst *layout.Tensor, hl, hr int) bool {
+	var borderFLOPs float64
+	for i := range l.passes {
+		p := &l.passes[i]
+		if p.kh*p.kw == 0 {
+			continue
+		}
+		gm := l.geometry(p, src.H, src.W, dst.H, dst.W)
+		jlo, jhi := gm.interiorCols(src.W, p.kw)
+		perPixel := 2 * float64(p.kh*p.kw*l.icb*l.ocb*l.block*l.block)
+		borderFLOPs += float64(gm.rows*(gm.cols-(jhi-jlo))) * perPixel
+	}
+	return copyPays(borderFLOPs, src, hl, hr)
+}
+
+// halo returns how many zero columns on the left and right of an input
+// of width iw make every column of every pass interior for output width ow.
+func (l *layer) halo(iw, ow int) (hl, hr int) {
+	l.columnPasses(iw, ow, func(p *pass, gm *geom) {
+		hl = max(hl, -gm.iwOff)
+		hr = max(hr, gm.iwOff+(gm.cols-1)*gm.iwStep+p.kw-iw)
+	})
+	return hl, hr
+}
+
+// workspace is a zero-haloed copy of an input. Its halo columns are zeroed
+// when its shape changes and never written otherwise, so a reused
+// workspace only needs its interior copied.
+type workspace struct {
+	data                []float32
+	n, cb, h, w, hl, hr int
+}
+
+func (ws *workspace) prepare(src *layout.Tensor, hl, hr int) {
+	cb := src.ChannelBlocks()
+	if ws.n == src.N && ws.cb == cb && ws.h == src.H && ws.w == src.W && ws.hl == hl && ws.hr == hr {
+		return
+	}
+	size := src.N * cb * src.H * (src.W + hl + hr) * src.Block
+	if cap(ws.data) < size {
+		ws.data = make([]float32, size)
+	}
+	ws.data = ws.data[:size]
+	clear(ws.data)
+	ws.n, ws.cb, ws.h, ws.w, ws.hl, ws.hr = src.N, cb, src.H, src.W, hl, hr
+}
+
+// haloCopy copies one (image, channel block) plane of src per unit into
+// the workspace's interior columns.
+type haloCopy struct {
+	src *layout.Tensor
+	ws  *workspace
+}
+
+func (c *haloCopy) runUnit(u int, _ *asm.Params) {
+	b, h, w := c.src.Block, c.src.H, c.src.W
+	pw := w + c.ws.hl + c.ws.hr
+	for y := 0; y < h; y++ {
+		from := (u*h + y) * w * b
+		to := ((u*h+y)*pw + c.ws.hl) * b
+		copy(c.ws.data[to:to+w*b], c.src.Data[from:from+w*b])
+	}
+}

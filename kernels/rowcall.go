@@ -1,0 +1,148 @@
+package kernels
+
+// This file decides what each microkernel call of a pass gets: a unit's
+// rows split into border pixels, interior runs and edge pixels, and the
+// argument block of each call.
+
+import (
+	"unsafe"
+
+	"github.com/sbconv/sbconv/asm"
+)
+
+// rowCall is what the microkernel calls for one pass share within a work
+// unit (one image, one group of output blocks): the geometry, the kernel
+// and the argument block's fields that do not change from row to row.
+// Setting those once a unit, not once a call, keeps the driver's share of
+// a small layer (a CIFAR restore makes a call per 4-pixel phase row) low.
+type rowCall struct {
+	p            *pass
+	gm           geom // columns of the (possibly haloed) input
+	kern         microkernel
+	o0           int
+	dstBase, jlo int
+	srcBase, jhi int
+	weiBase      int
+	edgeL, edgeR bool    // columns jlo (jhi-1) are edge pixels (see plan)
+	pf, pfEnd    uintptr // weights to prefetch: Params.Pf, PfEnd
+	tmpl         asm.Params
+}
+
+// newRowCall prepares rc for pass pi, image n and output blocks [o0, o1).
+func (f *fwd) newRowCall(rc *rowCall, pi, n, o0, o1 int) {
+	l, dst := f.l, f.dst
+	b := l.block
+	p := &l.passes[pi]
+	rc.p = p
+	rc.gm = f.pl.gm[pi]
+	rc.kern = p.kern[o1-o0]
+	rc.o0 = o0
+	rc.dstBase = (n*l.ocb+o0)*dst.H*dst.W*b + rc.gm.owOff*b
+	rc.srcBase = n * l.icb * f.sh * f.sw * b
+	rc.weiBase = o0 * l.icb * p.kh * p.kw * b * b
+	rc.jlo, rc.jhi = f.pl.jlo[pi], f.pl.jhi[pi]
+	rc.edgeL, rc.edgeR = f.pl.edgeL[pi], f.pl.edgeR[pi]
+	// Field by field into rc (which the caller zeroed): a composite
+	// literal is built on the stack and copied, which measured slower.
+	t := &rc.tmpl
+	t.OCB, t.ICB = o1-o0, l.icb
+	t.SrcICB, t.SrcRow, t.SrcTap, t.SrcPix = f.sh*f.sw*b*4, f.sw*b*4, b*4, rc.gm.iwStep*b*4
+	t.WeiICB = p.kh * p.kw * b * b * 4
+	t.WeiOCB, t.WeiRow = l.icb*t.WeiICB, p.kw*b*b*4
+	t.DstOCB, t.DstPix = dst.H*dst.W*b*4, rc.gm.owStep*b*4
+	t.SrcRows, t.DstRows = rc.gm.ihStep*f.sw*b*4, rc.gm.ohStep*dst.W*b*4
+	t.ReLU = f.relu
+	t.Bias = unsafe.Pointer(&l.bias[o0*b])
+}
+
+// taps returns the kernel rows [t0, t1) of rc's window that exist for
+// output row r, and the row's first input row (that of tap 0).
+func (f *fwd) taps(rc *rowCall, r int) (t0, t1, ih0 int) {
+	ih0 = rc.gm.ihOff + r*rc.gm.ihStep
+	return max(0, -ih0), min(rc.p.kh, f.sh-ih0), ih0
+}
+
+// runEnd returns the end of the run of rows from r (below hi) that share
+// r's window rows, which one call can compute when the kernels loop over
+// rows; otherwise r+1.
+func (f *fwd) runEnd(rc *rowCall, r, hi int) int {
+	r1 := r + 1
+	if !f.l.multiRow {
+		return r1
+	}
+	t0, t1, _ := f.taps(rc, r)
+	for r1 < hi {
+		if u0, u1, _ := f.taps(rc, r1); u0 != t0 || u1 != t1 {
+			break
+		}
+		r1++
+	}
+	return r1
+}
+
+// rows computes columns [c0, c1) of output rows [lo, hi) of rc's pass:
+// each row's left border pixels one call each (window narrowed to the
+// columns that exist), the interior runs of rows that share their window
+// rows in one call, then the right border pixels.
+func (f *fwd) rows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
+	gm := &rc.gm
+	border := func(r, j int) {
+		iw0 := gm.iwOff + j*gm.iwStep
+		t0, t1, ih0 := f.taps(rc, r)
+		f.call(prm, rc, r, 1, ih0, j, 1, t0, t1, max(0, -iw0), min(rc.p.kw, f.sw-iw0), false, false)
+	}
+	for r := lo; r < hi; {
+		r1 := f.runEnd(rc, r, hi)
+		for rr := r; rr < r1; rr++ {
+			for j := c0; j < min(c1, rc.jlo); j++ {
+				border(rr, j)
+			}
+		}
+		if i0, i1 := max(c0, rc.jlo), min(c1, rc.jhi); i1 > i0 {
+			t0, t1, ih0 := f.taps(rc, r)
+			eL, eR := rc.edgeL && i0 == rc.jlo, rc.edgeR && i1 == rc.jhi
+			f.call(prm, rc, r, r1-r, ih0, i0, i1-i0, t0, t1, 0, rc.p.kw, eL, eR)
+		}
+		for rr := r; rr < r1; rr++ {
+			for j := max(c0, rc.jhi); j < c1; j++ {
+				border(rr, j)
+			}
+		}
+		r = r1
+	}
+}
+
+// call computes npix pixels from column index j of nrows output rows from
+// row r (input row ih0 at tap 0), with kernel rows [t0, t1) and columns
+// [u0, u1) of the pass's window; eL (eR): its first (last) pixel is an
+// edge pixel (see package asm).
+func (f *fwd) call(prm *asm.Params, rc *rowCall, r, nrows, ih0, j, npix, t0, t1, u0, u1 int, eL, eR bool) {
+	b := f.l.block
+	*prm = rc.tmpl
+	d := rc.dstBase + (rc.gm.ohOff+r*rc.gm.ohStep)*f.dst.W*b + j*rc.gm.owStep*b
+	prm.Pix, prm.Rows = npix, nrows
+	prm.Dst = unsafe.Pointer(&f.dst.Data[d])
+	if f.res != nil {
+		prm.Res = unsafe.Pointer(&f.res.Data[d])
+	}
+	if t1 <= t0 || u1 <= u0 {
+		// The window lies wholly in the padding: bias, residual and
+		// activation only, through the generic kernel (KH = 0).
+		genericKernel(b)(prm)
+		return
+	}
+	p := rc.p
+	iw0 := rc.gm.iwOff + j*rc.gm.iwStep
+	prm.KH, prm.KW = t1-t0, u1-u0
+	if eL {
+		prm.EdgeL, iw0 = 1, iw0+1 // Src at pixel 0's tap 1: its tap 0 is padding
+	}
+	if eR {
+		prm.EdgeR = 1
+	}
+	prm.Src = unsafe.Pointer(&f.sdata[rc.srcBase+((ih0+t0)*f.sw+iw0+u0)*b])
+	prm.Wei = unsafe.Pointer(&p.wei[rc.weiBase+(t0*p.kw+u0)*b*b])
+	prm.Pf, prm.PfEnd = rc.pf, rc.pfEnd
+	rc.kern(prm)
+	rc.pf = prm.Pf // where the kernel stopped: the next call goes on from there
+}

@@ -1,0 +1,88 @@
+package kernels
+
+// This file decides how one Forward call splits into work units (image x
+// channel-block group x pass x row chunk) and what one unit computes.
+
+import (
+	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/layout"
+)
+
+// fwd is one Forward call: the tensors and the split into units.
+type fwd struct {
+	l        *layer
+	pl       *plan
+	dst, res *layout.Tensor
+	relu     int
+	groups   int  // channel-block groups
+	chunks   int  // row chunks per pass
+	fused    bool // the fused restore's row passes (else l.passes)
+	passes   int  // passes the units iterate
+
+	// The input the microkernels read: src itself, or src copied into a
+	// workspace with hl zero columns on the left and hr on the right (see
+	// halo), so that no output column needs a narrowed window.
+	src    *layout.Tensor
+	sdata  []float32
+	sh, sw int // rows and (padded) columns of sdata
+	hl     int // left halo columns: input column x is sdata column x+hl
+	ws     *workspace
+	copier haloCopy
+
+	prm     asm.Params // the calling goroutine's microkernel arguments
+	threads int        // goroutines computing the units
+}
+
+// unitsPerThread is how many work units a call aims for per thread: enough
+// that the atomic counter balances uneven units, few enough that each unit
+// still covers whole rows.
+const unitsPerThread = 16
+
+// split divides f's work into units for n threads (see runUnit) and
+// returns how many there are.
+func (f *fwd) split(n int) int {
+	l := f.l
+	f.threads = n
+	f.passes = len(l.passes)
+	if f.fused {
+		f.passes = len(l.rows)
+	}
+	f.groups = ceilDiv(l.ocb, l.maxOCB)
+	f.chunks = 1
+	base := f.dst.N * f.passes * f.groups
+	if n > 1 && base < unitsPerThread*n {
+		f.chunks = min(ceilDiv(unitsPerThread*n, base), f.dst.H)
+	}
+	return base * f.chunks
+}
+
+// runUnit computes unit u: one image, one pass, one channel-block group,
+// one chunk of rows.
+func (f *fwd) runUnit(u int, prm *asm.Params) {
+	n, pi, o0, o1, c := f.unit(u)
+	if f.fused {
+		f.restoreRows(prm, &f.l.rows[pi], n, o0, o1, c)
+		return
+	}
+	var rc rowCall
+	f.newRowCall(&rc, pi, n, o0, o1)
+	if f.l.prefetch {
+		f.prefetchNext(&rc, u)
+	}
+	lo := c * rc.gm.rows / f.chunks
+	hi := (c + 1) * rc.gm.rows / f.chunks
+	f.rows(prm, &rc, lo, hi, 0, rc.gm.cols)
+}
+
+// unit returns unit u's image, pass, output blocks [o0, o1) and row chunk.
+// The chunks of one pass are adjacent, then its passes, then the groups:
+// a restore's phases follow each other on the same output blocks.
+func (f *fwd) unit(u int) (n, pi, o0, o1, c int) {
+	c = u % f.chunks
+	u /= f.chunks
+	pi = u % f.passes
+	u /= f.passes
+	g := u % f.groups
+	n = u / f.groups
+	return n, pi, g * f.l.ocb / f.groups, (g + 1) * f.l.ocb / f.groups, c
+}
