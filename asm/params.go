@@ -94,7 +94,7 @@
 // horizontal phases at once, so each input value broadcast feeds every tap
 // that uses it, and the row is written once, in order. With output pixel
 // x = 2j + q of the call (q = 0, 1), tap kw reaches it from input column
-// j + (q+P-kw)/2 whenever q+P-kw is even. One call:
+// j + (q+P-kw)/2 whenever q+P-kw is even (RestoreTap). One call:
 //
 //	for o := 0; o < OCB; o++ {
 //	for x := 0; x < Pix; x++ {
@@ -104,8 +104,9 @@
 //			for c := 0; c < ICB; c++ {
 //				for kh := 0; kh < KH; kh++ {
 //					for kw := 0; kw < K; kw++ {
-//						if (q+P-kw)%2 != 0 { continue }
-//						e := (q+P-kw)/2 - EMin
+//						d, ok := RestoreTap(q, P, kw)
+//						if !ok { continue }
+//						e := d - EMin
 //						for i := 0; i < b; i++ {
 //							x := Src[(j+e)*b*4 + c*SrcICB + kh*SrcRow + i*4]
 //							w := Wei[o*WeiOCB + c*WeiICB + kh*WeiRow + kw*b*b*4 + i*b*4 + lane*4]
@@ -266,15 +267,31 @@ const (
 	SizeofPoolParams = 64
 )
 
+// RestoreTap is the tap rule of a stride-2 transposed convolution with
+// padding pad, written here once for the generators, the drivers and the
+// tests: output column x (out[x] += in[i]*w[kw] where x = 2i - pad + kw)
+// takes tap kw if and only if x+pad-kw is even, that is when kw has the
+// parity (x+pad) mod 2 of x's column phase, and it then reads input column
+// i = (x+pad-kw)/2. Counted from an output pair, x = 2j + q (q = 0, 1)
+// reads column j + e with e = (q+pad-kw)/2: RestoreTap(q, pad, kw) is the
+// offset e of the restore contract in the package comment.
+func RestoreTap(x, pad, kw int) (col int, ok bool) {
+	d := x + pad - kw
+	if d%2 != 0 {
+		return 0, false
+	}
+	return d / 2, true
+}
+
 // RestoreSpan returns the extreme input column offsets a restore pair
-// reads, relative to its pair index: (q+P-kw)/2 over the taps with
-// q+P-kw even.
+// reads, relative to its pair index: RestoreTap(q, pad, kw) over q = 0, 1
+// and the k taps that reach q.
 func RestoreSpan(k, pad int) (emin, emax int) {
 	emin, emax = 1<<30, -(1 << 30)
 	for q := 0; q < 2; q++ {
 		for kw := 0; kw < k; kw++ {
-			if d := q + pad - kw; d%2 == 0 {
-				emin, emax = min(emin, d/2), max(emax, d/2)
+			if e, ok := RestoreTap(q, pad, kw); ok {
+				emin, emax = min(emin, e), max(emax, e)
 			}
 		}
 	}

@@ -77,3 +77,24 @@ func TestPoolParamsOffsets(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreTap checks the tap rule against the transposed convolution
+// it comes from: input column i, tap kw adds into output column
+// 2i - pad + kw, and into no other.
+func TestRestoreTap(t *testing.T) {
+	for pad := 0; pad < 4; pad++ {
+		for kw := 0; kw < 6; kw++ {
+			for x := -6; x < 12; x++ {
+				want, wantOK := 0, false
+				for i := -8; i < 8; i++ {
+					if 2*i-pad+kw == x {
+						want, wantOK = i, true
+					}
+				}
+				if col, ok := RestoreTap(x, pad, kw); ok != wantOK || col != want {
+					t.Errorf("RestoreTap(%d, %d, %d) = %d, %v; want %d, %v", x, pad, kw, col, ok, want, wantOK)
+				}
+			}
+		}
+	}
+}

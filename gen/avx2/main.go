@@ -456,11 +456,12 @@ func restoreChained(k, pad int) bool { return k == 4 }
 
 func restoreName(k, pad int) string { return fmt.Sprintf("AVX2RestoreK%dP%d", k, pad) }
 
-// restoreTaps returns the taps kw that reach an output pixel of parity q.
+// restoreTaps returns the taps kw that reach an output pixel of parity q
+// (asm.RestoreTap).
 func restoreTaps(k, pad, q int) []int {
 	var taps []int
 	for kw := 0; kw < k; kw++ {
-		if (q+pad-kw)%2 == 0 {
+		if _, ok := asm.RestoreTap(q, pad, kw); ok {
 			taps = append(taps, kw)
 		}
 	}
@@ -563,7 +564,8 @@ func (r *restore) block(t int) {
 				part[x] = append(part[x], ymm(next))
 				next++
 			}
-			col := j + (q+r.pad-kw)/2 - r.emin
+			e, _ := asm.RestoreTap(q, r.pad, kw)
+			col := j + e - r.emin
 			feeds[col] = append(feeds[col], [2]int{x, n})
 			used[kw] = true
 			maxCol = max(maxCol, col)

@@ -37,15 +37,15 @@ type feed struct{ x, col int }
 // sweeps returns, for a block of t output pixels, the pixels each tap kw
 // reaches (in pixel order) and the number of input columns the block
 // reads (0..cols-1). Output pixel x = 2j+q takes tap kw from column
-// j + (q+pad-kw)/2 - EMin when q+pad-kw is even.
+// j + e - EMin when asm.RestoreTap(q, pad, kw) gives e.
 func (pl restorePlan) sweeps(t int) (taps [][]feed, cols int) {
 	emin, _ := asm.RestoreSpan(pl.k, pl.pad)
 	taps = make([][]feed, pl.k)
 	for kw := 0; kw < pl.k; kw++ {
 		for x := 0; x < t; x++ {
 			j, q := x/2, x%2
-			if d := q + pl.pad - kw; d%2 == 0 {
-				col := j + d/2 - emin
+			if e, ok := asm.RestoreTap(q, pl.pad, kw); ok {
+				col := j + e - emin
 				taps[kw] = append(taps[kw], feed{x, col})
 				cols = max(cols, col+1)
 			}
