@@ -4,197 +4,197 @@
 
 package asm
 
-// AVX2ConvO1S1D1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// AVX2ConvO1Src1Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func AVX2ConvO1S1D1(p *Params)
+func AVX2ConvO1Src1Dst1(p *Params)
 
-// AVX2ConvO1S1D2 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// AVX2ConvO1Src1Dst2 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func AVX2ConvO1S1D2(p *Params)
+func AVX2ConvO1Src1Dst2(p *Params)
 
-// AVX2ConvO1S2D1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// AVX2ConvO1Src2Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func AVX2ConvO1S2D1(p *Params)
+func AVX2ConvO1Src2Dst1(p *Params)
 
-// AVX2ConvO1S4D1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// AVX2ConvO1Src4Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func AVX2ConvO1S4D1(p *Params)
+func AVX2ConvO1Src4Dst1(p *Params)
 
-// AVX2ConvO2S1D1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// AVX2ConvO2Src1Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 6 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func AVX2ConvO2S1D1(p *Params)
+func AVX2ConvO2Src1Dst1(p *Params)
 
-// AVX2ConvO2S1D2 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// AVX2ConvO2Src1Dst2 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), 6 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func AVX2ConvO2S1D2(p *Params)
+func AVX2ConvO2Src1Dst2(p *Params)
 
-// AVX2ConvO2S2D1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// AVX2ConvO2Src2Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 6 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func AVX2ConvO2S2D1(p *Params)
+func AVX2ConvO2Src2Dst1(p *Params)
 
-// AVX2ConvO2S4D1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// AVX2ConvO2Src4Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 6 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func AVX2ConvO2S4D1(p *Params)
+func AVX2ConvO2Src4Dst1(p *Params)
 
-// AVX2ConvO3S1D1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// AVX2ConvO3Src1Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 4 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 3, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func AVX2ConvO3S1D1(p *Params)
+func AVX2ConvO3Src1Dst1(p *Params)
 
-// AVX2ConvO3S1D2 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// AVX2ConvO3Src1Dst2 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), 4 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 3, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func AVX2ConvO3S1D2(p *Params)
+func AVX2ConvO3Src1Dst2(p *Params)
 
-// AVX2ConvO3S2D1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// AVX2ConvO3Src2Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 4 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 3, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func AVX2ConvO3S2D1(p *Params)
+func AVX2ConvO3Src2Dst1(p *Params)
 
-// AVX2ConvO3S4D1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// AVX2ConvO3Src4Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 4 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 3, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func AVX2ConvO3S4D1(p *Params)
+func AVX2ConvO3Src4Dst1(p *Params)
 
-// AVX2Conv1x1O1S1D1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// AVX2Conv1x1O1Src1Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func AVX2Conv1x1O1S1D1(p *Params)
+func AVX2Conv1x1O1Src1Dst1(p *Params)
 
-// AVX2Conv1x1O1S1D2 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// AVX2Conv1x1O1Src1Dst2 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func AVX2Conv1x1O1S1D2(p *Params)
+func AVX2Conv1x1O1Src1Dst2(p *Params)
 
-// AVX2Conv1x1O1S2D1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// AVX2Conv1x1O1Src2Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func AVX2Conv1x1O1S2D1(p *Params)
+func AVX2Conv1x1O1Src2Dst1(p *Params)
 
-// AVX2Conv1x1O1S4D1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// AVX2Conv1x1O1Src4Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func AVX2Conv1x1O1S4D1(p *Params)
+func AVX2Conv1x1O1Src4Dst1(p *Params)
 
-// AVX2Conv1x1O2S1D1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// AVX2Conv1x1O2Src1Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 6 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func AVX2Conv1x1O2S1D1(p *Params)
+func AVX2Conv1x1O2Src1Dst1(p *Params)
 
-// AVX2Conv1x1O2S1D2 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// AVX2Conv1x1O2Src1Dst2 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), 6 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func AVX2Conv1x1O2S1D2(p *Params)
+func AVX2Conv1x1O2Src1Dst2(p *Params)
 
-// AVX2Conv1x1O2S2D1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// AVX2Conv1x1O2Src2Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 6 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func AVX2Conv1x1O2S2D1(p *Params)
+func AVX2Conv1x1O2Src2Dst1(p *Params)
 
-// AVX2Conv1x1O2S4D1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// AVX2Conv1x1O2Src4Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 6 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func AVX2Conv1x1O2S4D1(p *Params)
+func AVX2Conv1x1O2Src4Dst1(p *Params)
 
-// AVX2Conv1x1O3S1D1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// AVX2Conv1x1O3Src1Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 4 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 3, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func AVX2Conv1x1O3S1D1(p *Params)
+func AVX2Conv1x1O3Src1Dst1(p *Params)
 
-// AVX2Conv1x1O3S1D2 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// AVX2Conv1x1O3Src1Dst2 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), 4 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 3, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func AVX2Conv1x1O3S1D2(p *Params)
+func AVX2Conv1x1O3Src1Dst2(p *Params)
 
-// AVX2Conv1x1O3S2D1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// AVX2Conv1x1O3Src2Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 4 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 3, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func AVX2Conv1x1O3S2D1(p *Params)
+func AVX2Conv1x1O3Src2Dst1(p *Params)
 
-// AVX2Conv1x1O3S4D1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// AVX2Conv1x1O3Src4Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 4 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 3, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func AVX2Conv1x1O3S4D1(p *Params)
+func AVX2Conv1x1O3Src4Dst1(p *Params)
 
 // AVX2RestoreK2P0 is the AVX2+FMA fused stride-2 restore kernel for a 2-wide kernel with
 // padding 0 (input columns 0..0 of each output pair), up to 13 output pixels

@@ -4,20 +4,20 @@
 
 #include "textflag.h"
 
-// func AVX2ConvO1S1D1(p *Params)
+// func AVX2ConvO1Src1Dst1(p *Params)
 // Requires: AVX, FMA3, MMX+
-TEXT ·AVX2ConvO1S1D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2ConvO1Src1Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2ConvO1S1D1_nores
+	JZ    AVX2ConvO1Src1Dst1_nores
 	SUBQ  CX, DX
 
-AVX2ConvO1S1D1_nores:
+AVX2ConvO1Src1Dst1_nores:
 	XORQ R14, R14
 
-AVX2ConvO1S1D1_row:
+AVX2ConvO1Src1Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -26,47 +26,47 @@ AVX2ConvO1S1D1_row:
 	ADDQ  16(AX), CX
 	MOVQ  40(AX), SI
 	CMPQ  184(AX), $0x00
-	JE    AVX2ConvO1S1D1_noedge
+	JE    AVX2ConvO1Src1Dst1_noedge
 	SUBQ  $0x20, BX
 
-AVX2ConvO1S1D1_noedge:
+AVX2ConvO1Src1Dst1_noedge:
 	MOVQ 112(AX), R13
 
-AVX2ConvO1S1D1_loop:
+AVX2ConvO1Src1Dst1_loop:
 	CMPQ SI, $0x10
-	JGE  AVX2ConvO1S1D1_blk8
+	JGE  AVX2ConvO1Src1Dst1_blk8
 	CMPQ SI, $0x08
-	JLE  AVX2ConvO1S1D1_rest
+	JLE  AVX2ConvO1Src1Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2ConvO1S1D1_dispatch
+	JMP  AVX2ConvO1Src1Dst1_dispatch
 
-AVX2ConvO1S1D1_rest:
+AVX2ConvO1Src1Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2ConvO1S1D1_done
+	JZ    AVX2ConvO1Src1Dst1_done
 	MOVQ  SI, DI
 
-AVX2ConvO1S1D1_dispatch:
+AVX2ConvO1Src1Dst1_dispatch:
 	CMPQ DI, $0x08
-	JE   AVX2ConvO1S1D1_blk8
+	JE   AVX2ConvO1Src1Dst1_blk8
 	CMPQ DI, $0x07
-	JE   AVX2ConvO1S1D1_blk7
+	JE   AVX2ConvO1Src1Dst1_blk7
 	CMPQ DI, $0x06
-	JE   AVX2ConvO1S1D1_blk6
+	JE   AVX2ConvO1Src1Dst1_blk6
 	CMPQ DI, $0x05
-	JE   AVX2ConvO1S1D1_blk5
+	JE   AVX2ConvO1Src1Dst1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2ConvO1S1D1_blk4
+	JE   AVX2ConvO1Src1Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2ConvO1S1D1_blk3
+	JE   AVX2ConvO1Src1Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2ConvO1S1D1_blk2
+	JE   AVX2ConvO1Src1Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2ConvO1S1D1_blk1
-	JMP  AVX2ConvO1S1D1_done
+	JE   AVX2ConvO1Src1Dst1_blk1
+	JMP  AVX2ConvO1Src1Dst1_done
 
-AVX2ConvO1S1D1_blk8:
+AVX2ConvO1Src1Dst1_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -79,34 +79,34 @@ AVX2ConvO1S1D1_blk8:
 	VMOVAPS Y0, Y7
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D1_t8_notleft
+	JNE     AVX2ConvO1Src1Dst1_t8_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D1_t8_notleft:
+AVX2ConvO1Src1Dst1_t8_notleft:
 	CMPQ SI, $0x08
-	JNE  AVX2ConvO1S1D1_t8_notright
+	JNE  AVX2ConvO1Src1Dst1_t8_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D1_t8_notright:
+AVX2ConvO1Src1Dst1_t8_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D1_t8_icb:
+AVX2ConvO1Src1Dst1_t8_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D1_t8_kh:
+AVX2ConvO1Src1Dst1_t8_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D1_t8_kw:
+AVX2ConvO1Src1Dst1_t8_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D1_t8_full
+	JZ           AVX2ConvO1Src1Dst1_t8_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D1_t8_notfirst
+	JNE          AVX2ConvO1Src1Dst1_t8_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D1_t8_notfirst
+	JZ           AVX2ConvO1Src1Dst1_t8_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -227,13 +227,13 @@ AVX2ConvO1S1D1_t8_kw:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 252(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	JMP          AVX2ConvO1S1D1_t8_next
+	JMP          AVX2ConvO1Src1Dst1_t8_next
 
-AVX2ConvO1S1D1_t8_notfirst:
+AVX2ConvO1Src1Dst1_t8_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D1_t8_full
+	JNE          AVX2ConvO1Src1Dst1_t8_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D1_t8_full
+	JZ           AVX2ConvO1Src1Dst1_t8_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -354,9 +354,9 @@ AVX2ConvO1S1D1_t8_notfirst:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	JMP          AVX2ConvO1S1D1_t8_next
+	JMP          AVX2ConvO1Src1Dst1_t8_next
 
-AVX2ConvO1S1D1_t8_full:
+AVX2ConvO1Src1Dst1_t8_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -494,21 +494,21 @@ AVX2ConvO1S1D1_t8_full:
 	VBROADCASTSS 252(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
 
-AVX2ConvO1S1D1_t8_next:
+AVX2ConvO1Src1Dst1_t8_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D1_t8_nopf
+	JAE        AVX2ConvO1Src1Dst1_t8_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D1_t8_nopf:
+AVX2ConvO1Src1Dst1_t8_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D1_t8_kw
+	JNZ    AVX2ConvO1Src1Dst1_t8_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -517,7 +517,7 @@ AVX2ConvO1S1D1_t8_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D1_t8_kh
+	JNZ    AVX2ConvO1Src1Dst1_t8_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -527,10 +527,10 @@ AVX2ConvO1S1D1_t8_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D1_t8_icb
+	JNZ    AVX2ConvO1Src1Dst1_t8_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D1_t8_relu
+	JE     AVX2ConvO1Src1Dst1_t8_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -541,9 +541,9 @@ AVX2ConvO1S1D1_t8_nopf:
 	VADDPS 192(DI), Y6, Y6
 	VADDPS 224(DI), Y7, Y7
 
-AVX2ConvO1S1D1_t8_relu:
+AVX2ConvO1Src1Dst1_t8_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D1_t8_store
+	JE     AVX2ConvO1Src1Dst1_t8_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -554,7 +554,7 @@ AVX2ConvO1S1D1_t8_relu:
 	VMAXPS Y6, Y8, Y6
 	VMAXPS Y7, Y8, Y7
 
-AVX2ConvO1S1D1_t8_store:
+AVX2ConvO1Src1Dst1_t8_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -566,9 +566,9 @@ AVX2ConvO1S1D1_t8_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x08, SI
-	JMP     AVX2ConvO1S1D1_loop
+	JMP     AVX2ConvO1Src1Dst1_loop
 
-AVX2ConvO1S1D1_blk7:
+AVX2ConvO1Src1Dst1_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -580,34 +580,34 @@ AVX2ConvO1S1D1_blk7:
 	VMOVAPS Y0, Y6
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D1_t7_notleft
+	JNE     AVX2ConvO1Src1Dst1_t7_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D1_t7_notleft:
+AVX2ConvO1Src1Dst1_t7_notleft:
 	CMPQ SI, $0x07
-	JNE  AVX2ConvO1S1D1_t7_notright
+	JNE  AVX2ConvO1Src1Dst1_t7_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D1_t7_notright:
+AVX2ConvO1Src1Dst1_t7_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D1_t7_icb:
+AVX2ConvO1Src1Dst1_t7_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D1_t7_kh:
+AVX2ConvO1Src1Dst1_t7_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D1_t7_kw:
+AVX2ConvO1Src1Dst1_t7_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D1_t7_full
+	JZ           AVX2ConvO1Src1Dst1_t7_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D1_t7_notfirst
+	JNE          AVX2ConvO1Src1Dst1_t7_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D1_t7_notfirst
+	JZ           AVX2ConvO1Src1Dst1_t7_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -712,13 +712,13 @@ AVX2ConvO1S1D1_t7_kw:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	JMP          AVX2ConvO1S1D1_t7_next
+	JMP          AVX2ConvO1Src1Dst1_t7_next
 
-AVX2ConvO1S1D1_t7_notfirst:
+AVX2ConvO1Src1Dst1_t7_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D1_t7_full
+	JNE          AVX2ConvO1Src1Dst1_t7_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D1_t7_full
+	JZ           AVX2ConvO1Src1Dst1_t7_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -823,9 +823,9 @@ AVX2ConvO1S1D1_t7_notfirst:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 188(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	JMP          AVX2ConvO1S1D1_t7_next
+	JMP          AVX2ConvO1Src1Dst1_t7_next
 
-AVX2ConvO1S1D1_t7_full:
+AVX2ConvO1Src1Dst1_t7_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -947,21 +947,21 @@ AVX2ConvO1S1D1_t7_full:
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
 
-AVX2ConvO1S1D1_t7_next:
+AVX2ConvO1Src1Dst1_t7_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D1_t7_nopf
+	JAE        AVX2ConvO1Src1Dst1_t7_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D1_t7_nopf:
+AVX2ConvO1Src1Dst1_t7_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D1_t7_kw
+	JNZ    AVX2ConvO1Src1Dst1_t7_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -970,7 +970,7 @@ AVX2ConvO1S1D1_t7_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D1_t7_kh
+	JNZ    AVX2ConvO1Src1Dst1_t7_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -980,10 +980,10 @@ AVX2ConvO1S1D1_t7_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D1_t7_icb
+	JNZ    AVX2ConvO1Src1Dst1_t7_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D1_t7_relu
+	JE     AVX2ConvO1Src1Dst1_t7_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -993,9 +993,9 @@ AVX2ConvO1S1D1_t7_nopf:
 	VADDPS 160(DI), Y5, Y5
 	VADDPS 192(DI), Y6, Y6
 
-AVX2ConvO1S1D1_t7_relu:
+AVX2ConvO1Src1Dst1_t7_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D1_t7_store
+	JE     AVX2ConvO1Src1Dst1_t7_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -1005,7 +1005,7 @@ AVX2ConvO1S1D1_t7_relu:
 	VMAXPS Y5, Y8, Y5
 	VMAXPS Y6, Y8, Y6
 
-AVX2ConvO1S1D1_t7_store:
+AVX2ConvO1Src1Dst1_t7_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -1016,9 +1016,9 @@ AVX2ConvO1S1D1_t7_store:
 	ADDQ    $0x000000e0, BX
 	ADDQ    $0x000000e0, CX
 	SUBQ    $0x07, SI
-	JMP     AVX2ConvO1S1D1_loop
+	JMP     AVX2ConvO1Src1Dst1_loop
 
-AVX2ConvO1S1D1_blk6:
+AVX2ConvO1Src1Dst1_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -1029,34 +1029,34 @@ AVX2ConvO1S1D1_blk6:
 	VMOVAPS Y0, Y5
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D1_t6_notleft
+	JNE     AVX2ConvO1Src1Dst1_t6_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D1_t6_notleft:
+AVX2ConvO1Src1Dst1_t6_notleft:
 	CMPQ SI, $0x06
-	JNE  AVX2ConvO1S1D1_t6_notright
+	JNE  AVX2ConvO1Src1Dst1_t6_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D1_t6_notright:
+AVX2ConvO1Src1Dst1_t6_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D1_t6_icb:
+AVX2ConvO1Src1Dst1_t6_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D1_t6_kh:
+AVX2ConvO1Src1Dst1_t6_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D1_t6_kw:
+AVX2ConvO1Src1Dst1_t6_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D1_t6_full
+	JZ           AVX2ConvO1Src1Dst1_t6_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D1_t6_notfirst
+	JNE          AVX2ConvO1Src1Dst1_t6_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D1_t6_notfirst
+	JZ           AVX2ConvO1Src1Dst1_t6_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -1145,13 +1145,13 @@ AVX2ConvO1S1D1_t6_kw:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 188(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	JMP          AVX2ConvO1S1D1_t6_next
+	JMP          AVX2ConvO1Src1Dst1_t6_next
 
-AVX2ConvO1S1D1_t6_notfirst:
+AVX2ConvO1Src1Dst1_t6_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D1_t6_full
+	JNE          AVX2ConvO1Src1Dst1_t6_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D1_t6_full
+	JZ           AVX2ConvO1Src1Dst1_t6_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -1240,9 +1240,9 @@ AVX2ConvO1S1D1_t6_notfirst:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	JMP          AVX2ConvO1S1D1_t6_next
+	JMP          AVX2ConvO1Src1Dst1_t6_next
 
-AVX2ConvO1S1D1_t6_full:
+AVX2ConvO1Src1Dst1_t6_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -1348,21 +1348,21 @@ AVX2ConvO1S1D1_t6_full:
 	VBROADCASTSS 188(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
 
-AVX2ConvO1S1D1_t6_next:
+AVX2ConvO1Src1Dst1_t6_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D1_t6_nopf
+	JAE        AVX2ConvO1Src1Dst1_t6_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D1_t6_nopf:
+AVX2ConvO1Src1Dst1_t6_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D1_t6_kw
+	JNZ    AVX2ConvO1Src1Dst1_t6_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -1371,7 +1371,7 @@ AVX2ConvO1S1D1_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D1_t6_kh
+	JNZ    AVX2ConvO1Src1Dst1_t6_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -1381,10 +1381,10 @@ AVX2ConvO1S1D1_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D1_t6_icb
+	JNZ    AVX2ConvO1Src1Dst1_t6_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D1_t6_relu
+	JE     AVX2ConvO1Src1Dst1_t6_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -1393,9 +1393,9 @@ AVX2ConvO1S1D1_t6_nopf:
 	VADDPS 128(DI), Y4, Y4
 	VADDPS 160(DI), Y5, Y5
 
-AVX2ConvO1S1D1_t6_relu:
+AVX2ConvO1Src1Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D1_t6_store
+	JE     AVX2ConvO1Src1Dst1_t6_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -1404,7 +1404,7 @@ AVX2ConvO1S1D1_t6_relu:
 	VMAXPS Y4, Y8, Y4
 	VMAXPS Y5, Y8, Y5
 
-AVX2ConvO1S1D1_t6_store:
+AVX2ConvO1Src1Dst1_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -1414,9 +1414,9 @@ AVX2ConvO1S1D1_t6_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2ConvO1S1D1_loop
+	JMP     AVX2ConvO1Src1Dst1_loop
 
-AVX2ConvO1S1D1_blk5:
+AVX2ConvO1Src1Dst1_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -1426,34 +1426,34 @@ AVX2ConvO1S1D1_blk5:
 	VMOVAPS Y0, Y4
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D1_t5_notleft
+	JNE     AVX2ConvO1Src1Dst1_t5_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D1_t5_notleft:
+AVX2ConvO1Src1Dst1_t5_notleft:
 	CMPQ SI, $0x05
-	JNE  AVX2ConvO1S1D1_t5_notright
+	JNE  AVX2ConvO1Src1Dst1_t5_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D1_t5_notright:
+AVX2ConvO1Src1Dst1_t5_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D1_t5_icb:
+AVX2ConvO1Src1Dst1_t5_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D1_t5_kh:
+AVX2ConvO1Src1Dst1_t5_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D1_t5_kw:
+AVX2ConvO1Src1Dst1_t5_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D1_t5_full
+	JZ           AVX2ConvO1Src1Dst1_t5_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D1_t5_notfirst
+	JNE          AVX2ConvO1Src1Dst1_t5_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D1_t5_notfirst
+	JZ           AVX2ConvO1Src1Dst1_t5_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -1526,13 +1526,13 @@ AVX2ConvO1S1D1_t5_kw:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	JMP          AVX2ConvO1S1D1_t5_next
+	JMP          AVX2ConvO1Src1Dst1_t5_next
 
-AVX2ConvO1S1D1_t5_notfirst:
+AVX2ConvO1Src1Dst1_t5_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D1_t5_full
+	JNE          AVX2ConvO1Src1Dst1_t5_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D1_t5_full
+	JZ           AVX2ConvO1Src1Dst1_t5_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -1605,9 +1605,9 @@ AVX2ConvO1S1D1_t5_notfirst:
 	VFMADD231PS  Y8, Y9, Y2
 	VBROADCASTSS 124(R8), Y9
 	VFMADD231PS  Y8, Y9, Y3
-	JMP          AVX2ConvO1S1D1_t5_next
+	JMP          AVX2ConvO1Src1Dst1_t5_next
 
-AVX2ConvO1S1D1_t5_full:
+AVX2ConvO1Src1Dst1_t5_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -1697,21 +1697,21 @@ AVX2ConvO1S1D1_t5_full:
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
 
-AVX2ConvO1S1D1_t5_next:
+AVX2ConvO1Src1Dst1_t5_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D1_t5_nopf
+	JAE        AVX2ConvO1Src1Dst1_t5_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D1_t5_nopf:
+AVX2ConvO1Src1Dst1_t5_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D1_t5_kw
+	JNZ    AVX2ConvO1Src1Dst1_t5_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -1720,7 +1720,7 @@ AVX2ConvO1S1D1_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D1_t5_kh
+	JNZ    AVX2ConvO1Src1Dst1_t5_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -1730,10 +1730,10 @@ AVX2ConvO1S1D1_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D1_t5_icb
+	JNZ    AVX2ConvO1Src1Dst1_t5_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D1_t5_relu
+	JE     AVX2ConvO1Src1Dst1_t5_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -1741,9 +1741,9 @@ AVX2ConvO1S1D1_t5_nopf:
 	VADDPS 96(DI), Y3, Y3
 	VADDPS 128(DI), Y4, Y4
 
-AVX2ConvO1S1D1_t5_relu:
+AVX2ConvO1Src1Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D1_t5_store
+	JE     AVX2ConvO1Src1Dst1_t5_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -1751,7 +1751,7 @@ AVX2ConvO1S1D1_t5_relu:
 	VMAXPS Y3, Y8, Y3
 	VMAXPS Y4, Y8, Y4
 
-AVX2ConvO1S1D1_t5_store:
+AVX2ConvO1Src1Dst1_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -1760,9 +1760,9 @@ AVX2ConvO1S1D1_t5_store:
 	ADDQ    $0x000000a0, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2ConvO1S1D1_loop
+	JMP     AVX2ConvO1Src1Dst1_loop
 
-AVX2ConvO1S1D1_blk4:
+AVX2ConvO1Src1Dst1_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -1771,34 +1771,34 @@ AVX2ConvO1S1D1_blk4:
 	VMOVAPS Y0, Y3
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D1_t4_notleft
+	JNE     AVX2ConvO1Src1Dst1_t4_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D1_t4_notleft:
+AVX2ConvO1Src1Dst1_t4_notleft:
 	CMPQ SI, $0x04
-	JNE  AVX2ConvO1S1D1_t4_notright
+	JNE  AVX2ConvO1Src1Dst1_t4_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D1_t4_notright:
+AVX2ConvO1Src1Dst1_t4_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D1_t4_icb:
+AVX2ConvO1Src1Dst1_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D1_t4_kh:
+AVX2ConvO1Src1Dst1_t4_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D1_t4_kw:
+AVX2ConvO1Src1Dst1_t4_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D1_t4_full
+	JZ           AVX2ConvO1Src1Dst1_t4_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D1_t4_notfirst
+	JNE          AVX2ConvO1Src1Dst1_t4_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D1_t4_notfirst
+	JZ           AVX2ConvO1Src1Dst1_t4_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -1855,13 +1855,13 @@ AVX2ConvO1S1D1_t4_kw:
 	VFMADD231PS  Y8, Y9, Y2
 	VBROADCASTSS 124(R8), Y9
 	VFMADD231PS  Y8, Y9, Y3
-	JMP          AVX2ConvO1S1D1_t4_next
+	JMP          AVX2ConvO1Src1Dst1_t4_next
 
-AVX2ConvO1S1D1_t4_notfirst:
+AVX2ConvO1Src1Dst1_t4_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D1_t4_full
+	JNE          AVX2ConvO1Src1Dst1_t4_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D1_t4_full
+	JZ           AVX2ConvO1Src1Dst1_t4_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -1918,9 +1918,9 @@ AVX2ConvO1S1D1_t4_notfirst:
 	VFMADD231PS  Y8, Y9, Y1
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y2
-	JMP          AVX2ConvO1S1D1_t4_next
+	JMP          AVX2ConvO1Src1Dst1_t4_next
 
-AVX2ConvO1S1D1_t4_full:
+AVX2ConvO1Src1Dst1_t4_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -1994,21 +1994,21 @@ AVX2ConvO1S1D1_t4_full:
 	VBROADCASTSS 124(R8), Y9
 	VFMADD231PS  Y8, Y9, Y3
 
-AVX2ConvO1S1D1_t4_next:
+AVX2ConvO1Src1Dst1_t4_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D1_t4_nopf
+	JAE        AVX2ConvO1Src1Dst1_t4_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D1_t4_nopf:
+AVX2ConvO1Src1Dst1_t4_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D1_t4_kw
+	JNZ    AVX2ConvO1Src1Dst1_t4_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -2017,7 +2017,7 @@ AVX2ConvO1S1D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D1_t4_kh
+	JNZ    AVX2ConvO1Src1Dst1_t4_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -2027,26 +2027,26 @@ AVX2ConvO1S1D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D1_t4_icb
+	JNZ    AVX2ConvO1Src1Dst1_t4_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D1_t4_relu
+	JE     AVX2ConvO1Src1Dst1_t4_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
 	VADDPS 64(DI), Y2, Y2
 	VADDPS 96(DI), Y3, Y3
 
-AVX2ConvO1S1D1_t4_relu:
+AVX2ConvO1Src1Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D1_t4_store
+	JE     AVX2ConvO1Src1Dst1_t4_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 	VMAXPS Y3, Y8, Y3
 
-AVX2ConvO1S1D1_t4_store:
+AVX2ConvO1Src1Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -2054,9 +2054,9 @@ AVX2ConvO1S1D1_t4_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2ConvO1S1D1_loop
+	JMP     AVX2ConvO1Src1Dst1_loop
 
-AVX2ConvO1S1D1_blk3:
+AVX2ConvO1Src1Dst1_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -2064,34 +2064,34 @@ AVX2ConvO1S1D1_blk3:
 	VMOVAPS Y0, Y2
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D1_t3_notleft
+	JNE     AVX2ConvO1Src1Dst1_t3_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D1_t3_notleft:
+AVX2ConvO1Src1Dst1_t3_notleft:
 	CMPQ SI, $0x03
-	JNE  AVX2ConvO1S1D1_t3_notright
+	JNE  AVX2ConvO1Src1Dst1_t3_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D1_t3_notright:
+AVX2ConvO1Src1Dst1_t3_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D1_t3_icb:
+AVX2ConvO1Src1Dst1_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D1_t3_kh:
+AVX2ConvO1Src1Dst1_t3_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D1_t3_kw:
+AVX2ConvO1Src1Dst1_t3_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D1_t3_full
+	JZ           AVX2ConvO1Src1Dst1_t3_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D1_t3_notfirst
+	JNE          AVX2ConvO1Src1Dst1_t3_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D1_t3_notfirst
+	JZ           AVX2ConvO1Src1Dst1_t3_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -2132,13 +2132,13 @@ AVX2ConvO1S1D1_t3_kw:
 	VFMADD231PS  Y8, Y9, Y1
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y2
-	JMP          AVX2ConvO1S1D1_t3_next
+	JMP          AVX2ConvO1Src1Dst1_t3_next
 
-AVX2ConvO1S1D1_t3_notfirst:
+AVX2ConvO1Src1Dst1_t3_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D1_t3_full
+	JNE          AVX2ConvO1Src1Dst1_t3_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D1_t3_full
+	JZ           AVX2ConvO1Src1Dst1_t3_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -2179,9 +2179,9 @@ AVX2ConvO1S1D1_t3_notfirst:
 	VFMADD231PS  Y8, Y9, Y0
 	VBROADCASTSS 60(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
-	JMP          AVX2ConvO1S1D1_t3_next
+	JMP          AVX2ConvO1Src1Dst1_t3_next
 
-AVX2ConvO1S1D1_t3_full:
+AVX2ConvO1Src1Dst1_t3_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -2239,21 +2239,21 @@ AVX2ConvO1S1D1_t3_full:
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y2
 
-AVX2ConvO1S1D1_t3_next:
+AVX2ConvO1Src1Dst1_t3_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D1_t3_nopf
+	JAE        AVX2ConvO1Src1Dst1_t3_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D1_t3_nopf:
+AVX2ConvO1Src1Dst1_t3_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D1_t3_kw
+	JNZ    AVX2ConvO1Src1Dst1_t3_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -2262,7 +2262,7 @@ AVX2ConvO1S1D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D1_t3_kh
+	JNZ    AVX2ConvO1Src1Dst1_t3_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -2272,67 +2272,67 @@ AVX2ConvO1S1D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D1_t3_icb
+	JNZ    AVX2ConvO1Src1Dst1_t3_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D1_t3_relu
+	JE     AVX2ConvO1Src1Dst1_t3_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
 	VADDPS 64(DI), Y2, Y2
 
-AVX2ConvO1S1D1_t3_relu:
+AVX2ConvO1Src1Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D1_t3_store
+	JE     AVX2ConvO1Src1Dst1_t3_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 
-AVX2ConvO1S1D1_t3_store:
+AVX2ConvO1Src1Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
 	ADDQ    $0x60, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2ConvO1S1D1_loop
+	JMP     AVX2ConvO1Src1Dst1_loop
 
-AVX2ConvO1S1D1_blk2:
+AVX2ConvO1Src1Dst1_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D1_t2_notleft
+	JNE     AVX2ConvO1Src1Dst1_t2_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D1_t2_notleft:
+AVX2ConvO1Src1Dst1_t2_notleft:
 	CMPQ SI, $0x02
-	JNE  AVX2ConvO1S1D1_t2_notright
+	JNE  AVX2ConvO1Src1Dst1_t2_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D1_t2_notright:
+AVX2ConvO1Src1Dst1_t2_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D1_t2_icb:
+AVX2ConvO1Src1Dst1_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D1_t2_kh:
+AVX2ConvO1Src1Dst1_t2_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D1_t2_kw:
+AVX2ConvO1Src1Dst1_t2_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D1_t2_full
+	JZ           AVX2ConvO1Src1Dst1_t2_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D1_t2_notfirst
+	JNE          AVX2ConvO1Src1Dst1_t2_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D1_t2_notfirst
+	JZ           AVX2ConvO1Src1Dst1_t2_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -2357,13 +2357,13 @@ AVX2ConvO1S1D1_t2_kw:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 60(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
-	JMP          AVX2ConvO1S1D1_t2_next
+	JMP          AVX2ConvO1Src1Dst1_t2_next
 
-AVX2ConvO1S1D1_t2_notfirst:
+AVX2ConvO1Src1Dst1_t2_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D1_t2_full
+	JNE          AVX2ConvO1Src1Dst1_t2_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D1_t2_full
+	JZ           AVX2ConvO1Src1Dst1_t2_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -2388,9 +2388,9 @@ AVX2ConvO1S1D1_t2_notfirst:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
-	JMP          AVX2ConvO1S1D1_t2_next
+	JMP          AVX2ConvO1Src1Dst1_t2_next
 
-AVX2ConvO1S1D1_t2_full:
+AVX2ConvO1Src1Dst1_t2_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -2432,21 +2432,21 @@ AVX2ConvO1S1D1_t2_full:
 	VBROADCASTSS 60(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
 
-AVX2ConvO1S1D1_t2_next:
+AVX2ConvO1Src1Dst1_t2_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D1_t2_nopf
+	JAE        AVX2ConvO1Src1Dst1_t2_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D1_t2_nopf:
+AVX2ConvO1Src1Dst1_t2_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D1_t2_kw
+	JNZ    AVX2ConvO1Src1Dst1_t2_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -2455,7 +2455,7 @@ AVX2ConvO1S1D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D1_t2_kh
+	JNZ    AVX2ConvO1Src1Dst1_t2_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -2465,73 +2465,73 @@ AVX2ConvO1S1D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D1_t2_icb
+	JNZ    AVX2ConvO1Src1Dst1_t2_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D1_t2_relu
+	JE     AVX2ConvO1Src1Dst1_t2_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
 
-AVX2ConvO1S1D1_t2_relu:
+AVX2ConvO1Src1Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D1_t2_store
+	JE     AVX2ConvO1Src1Dst1_t2_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 
-AVX2ConvO1S1D1_t2_store:
+AVX2ConvO1Src1Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	ADDQ    $0x40, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2ConvO1S1D1_loop
+	JMP     AVX2ConvO1Src1Dst1_loop
 
-AVX2ConvO1S1D1_blk1:
+AVX2ConvO1Src1Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D1_t1_notleft
+	JNE     AVX2ConvO1Src1Dst1_t1_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D1_t1_notleft:
+AVX2ConvO1Src1Dst1_t1_notleft:
 	CMPQ SI, $0x01
-	JNE  AVX2ConvO1S1D1_t1_notright
+	JNE  AVX2ConvO1Src1Dst1_t1_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D1_t1_notright:
+AVX2ConvO1Src1Dst1_t1_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D1_t1_icb:
+AVX2ConvO1Src1Dst1_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D1_t1_kh:
+AVX2ConvO1Src1Dst1_t1_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D1_t1_kw:
+AVX2ConvO1Src1Dst1_t1_kw:
 	TESTQ R15, R15
-	JZ    AVX2ConvO1S1D1_t1_full
+	JZ    AVX2ConvO1Src1Dst1_t1_full
 	CMPQ  R12, 72(AX)
-	JNE   AVX2ConvO1S1D1_t1_notfirst
+	JNE   AVX2ConvO1Src1Dst1_t1_notfirst
 	TESTQ $0x00000001, R15
-	JZ    AVX2ConvO1S1D1_t1_notfirst
-	JMP   AVX2ConvO1S1D1_t1_next
+	JZ    AVX2ConvO1Src1Dst1_t1_notfirst
+	JMP   AVX2ConvO1Src1Dst1_t1_next
 
-AVX2ConvO1S1D1_t1_notfirst:
+AVX2ConvO1Src1Dst1_t1_notfirst:
 	CMPQ  R12, $0x01
-	JNE   AVX2ConvO1S1D1_t1_full
+	JNE   AVX2ConvO1Src1Dst1_t1_full
 	TESTQ $0x00000002, R15
-	JZ    AVX2ConvO1S1D1_t1_full
-	JMP   AVX2ConvO1S1D1_t1_next
+	JZ    AVX2ConvO1Src1Dst1_t1_full
+	JMP   AVX2ConvO1Src1Dst1_t1_next
 
-AVX2ConvO1S1D1_t1_full:
+AVX2ConvO1Src1Dst1_t1_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -2557,21 +2557,21 @@ AVX2ConvO1S1D1_t1_full:
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
 
-AVX2ConvO1S1D1_t1_next:
+AVX2ConvO1Src1Dst1_t1_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D1_t1_nopf
+	JAE        AVX2ConvO1Src1Dst1_t1_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D1_t1_nopf:
+AVX2ConvO1Src1Dst1_t1_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D1_t1_kw
+	JNZ    AVX2ConvO1Src1Dst1_t1_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -2580,7 +2580,7 @@ AVX2ConvO1S1D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D1_t1_kh
+	JNZ    AVX2ConvO1Src1Dst1_t1_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -2590,47 +2590,47 @@ AVX2ConvO1S1D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D1_t1_icb
+	JNZ    AVX2ConvO1Src1Dst1_t1_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D1_t1_relu
+	JE     AVX2ConvO1Src1Dst1_t1_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 
-AVX2ConvO1S1D1_t1_relu:
+AVX2ConvO1Src1Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D1_t1_store
+	JE     AVX2ConvO1Src1Dst1_t1_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 
-AVX2ConvO1S1D1_t1_store:
+AVX2ConvO1Src1Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	ADDQ    $0x20, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2ConvO1S1D1_loop
+	JMP     AVX2ConvO1Src1Dst1_loop
 
-AVX2ConvO1S1D1_done:
+AVX2ConvO1Src1Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2ConvO1S1D1_row
+	JL   AVX2ConvO1Src1Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2ConvO1S1D2(p *Params)
+// func AVX2ConvO1Src1Dst2(p *Params)
 // Requires: AVX, FMA3, MMX+
-TEXT ·AVX2ConvO1S1D2(SB), NOSPLIT, $0-8
+TEXT ·AVX2ConvO1Src1Dst2(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2ConvO1S1D2_nores
+	JZ    AVX2ConvO1Src1Dst2_nores
 	SUBQ  CX, DX
 
-AVX2ConvO1S1D2_nores:
+AVX2ConvO1Src1Dst2_nores:
 	XORQ R14, R14
 
-AVX2ConvO1S1D2_row:
+AVX2ConvO1Src1Dst2_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -2639,47 +2639,47 @@ AVX2ConvO1S1D2_row:
 	ADDQ  16(AX), CX
 	MOVQ  40(AX), SI
 	CMPQ  184(AX), $0x00
-	JE    AVX2ConvO1S1D2_noedge
+	JE    AVX2ConvO1Src1Dst2_noedge
 	SUBQ  $0x20, BX
 
-AVX2ConvO1S1D2_noedge:
+AVX2ConvO1Src1Dst2_noedge:
 	MOVQ 112(AX), R13
 
-AVX2ConvO1S1D2_loop:
+AVX2ConvO1Src1Dst2_loop:
 	CMPQ SI, $0x10
-	JGE  AVX2ConvO1S1D2_blk8
+	JGE  AVX2ConvO1Src1Dst2_blk8
 	CMPQ SI, $0x08
-	JLE  AVX2ConvO1S1D2_rest
+	JLE  AVX2ConvO1Src1Dst2_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2ConvO1S1D2_dispatch
+	JMP  AVX2ConvO1Src1Dst2_dispatch
 
-AVX2ConvO1S1D2_rest:
+AVX2ConvO1Src1Dst2_rest:
 	TESTQ SI, SI
-	JZ    AVX2ConvO1S1D2_done
+	JZ    AVX2ConvO1Src1Dst2_done
 	MOVQ  SI, DI
 
-AVX2ConvO1S1D2_dispatch:
+AVX2ConvO1Src1Dst2_dispatch:
 	CMPQ DI, $0x08
-	JE   AVX2ConvO1S1D2_blk8
+	JE   AVX2ConvO1Src1Dst2_blk8
 	CMPQ DI, $0x07
-	JE   AVX2ConvO1S1D2_blk7
+	JE   AVX2ConvO1Src1Dst2_blk7
 	CMPQ DI, $0x06
-	JE   AVX2ConvO1S1D2_blk6
+	JE   AVX2ConvO1Src1Dst2_blk6
 	CMPQ DI, $0x05
-	JE   AVX2ConvO1S1D2_blk5
+	JE   AVX2ConvO1Src1Dst2_blk5
 	CMPQ DI, $0x04
-	JE   AVX2ConvO1S1D2_blk4
+	JE   AVX2ConvO1Src1Dst2_blk4
 	CMPQ DI, $0x03
-	JE   AVX2ConvO1S1D2_blk3
+	JE   AVX2ConvO1Src1Dst2_blk3
 	CMPQ DI, $0x02
-	JE   AVX2ConvO1S1D2_blk2
+	JE   AVX2ConvO1Src1Dst2_blk2
 	CMPQ DI, $0x01
-	JE   AVX2ConvO1S1D2_blk1
-	JMP  AVX2ConvO1S1D2_done
+	JE   AVX2ConvO1Src1Dst2_blk1
+	JMP  AVX2ConvO1Src1Dst2_done
 
-AVX2ConvO1S1D2_blk8:
+AVX2ConvO1Src1Dst2_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -2692,34 +2692,34 @@ AVX2ConvO1S1D2_blk8:
 	VMOVAPS Y0, Y7
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D2_t8_notleft
+	JNE     AVX2ConvO1Src1Dst2_t8_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D2_t8_notleft:
+AVX2ConvO1Src1Dst2_t8_notleft:
 	CMPQ SI, $0x08
-	JNE  AVX2ConvO1S1D2_t8_notright
+	JNE  AVX2ConvO1Src1Dst2_t8_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D2_t8_notright:
+AVX2ConvO1Src1Dst2_t8_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D2_t8_icb:
+AVX2ConvO1Src1Dst2_t8_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D2_t8_kh:
+AVX2ConvO1Src1Dst2_t8_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D2_t8_kw:
+AVX2ConvO1Src1Dst2_t8_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D2_t8_full
+	JZ           AVX2ConvO1Src1Dst2_t8_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D2_t8_notfirst
+	JNE          AVX2ConvO1Src1Dst2_t8_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D2_t8_notfirst
+	JZ           AVX2ConvO1Src1Dst2_t8_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -2840,13 +2840,13 @@ AVX2ConvO1S1D2_t8_kw:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 252(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	JMP          AVX2ConvO1S1D2_t8_next
+	JMP          AVX2ConvO1Src1Dst2_t8_next
 
-AVX2ConvO1S1D2_t8_notfirst:
+AVX2ConvO1Src1Dst2_t8_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D2_t8_full
+	JNE          AVX2ConvO1Src1Dst2_t8_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D2_t8_full
+	JZ           AVX2ConvO1Src1Dst2_t8_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -2967,9 +2967,9 @@ AVX2ConvO1S1D2_t8_notfirst:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	JMP          AVX2ConvO1S1D2_t8_next
+	JMP          AVX2ConvO1Src1Dst2_t8_next
 
-AVX2ConvO1S1D2_t8_full:
+AVX2ConvO1Src1Dst2_t8_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -3107,21 +3107,21 @@ AVX2ConvO1S1D2_t8_full:
 	VBROADCASTSS 252(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
 
-AVX2ConvO1S1D2_t8_next:
+AVX2ConvO1Src1Dst2_t8_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D2_t8_nopf
+	JAE        AVX2ConvO1Src1Dst2_t8_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D2_t8_nopf:
+AVX2ConvO1Src1Dst2_t8_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D2_t8_kw
+	JNZ    AVX2ConvO1Src1Dst2_t8_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -3130,7 +3130,7 @@ AVX2ConvO1S1D2_t8_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D2_t8_kh
+	JNZ    AVX2ConvO1Src1Dst2_t8_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -3140,10 +3140,10 @@ AVX2ConvO1S1D2_t8_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D2_t8_icb
+	JNZ    AVX2ConvO1Src1Dst2_t8_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D2_t8_relu
+	JE     AVX2ConvO1Src1Dst2_t8_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
@@ -3154,9 +3154,9 @@ AVX2ConvO1S1D2_t8_nopf:
 	VADDPS 384(DI), Y6, Y6
 	VADDPS 448(DI), Y7, Y7
 
-AVX2ConvO1S1D2_t8_relu:
+AVX2ConvO1Src1Dst2_t8_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D2_t8_store
+	JE     AVX2ConvO1Src1Dst2_t8_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -3167,7 +3167,7 @@ AVX2ConvO1S1D2_t8_relu:
 	VMAXPS Y6, Y8, Y6
 	VMAXPS Y7, Y8, Y7
 
-AVX2ConvO1S1D2_t8_store:
+AVX2ConvO1Src1Dst2_t8_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -3179,9 +3179,9 @@ AVX2ConvO1S1D2_t8_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x00000200, CX
 	SUBQ    $0x08, SI
-	JMP     AVX2ConvO1S1D2_loop
+	JMP     AVX2ConvO1Src1Dst2_loop
 
-AVX2ConvO1S1D2_blk7:
+AVX2ConvO1Src1Dst2_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -3193,34 +3193,34 @@ AVX2ConvO1S1D2_blk7:
 	VMOVAPS Y0, Y6
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D2_t7_notleft
+	JNE     AVX2ConvO1Src1Dst2_t7_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D2_t7_notleft:
+AVX2ConvO1Src1Dst2_t7_notleft:
 	CMPQ SI, $0x07
-	JNE  AVX2ConvO1S1D2_t7_notright
+	JNE  AVX2ConvO1Src1Dst2_t7_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D2_t7_notright:
+AVX2ConvO1Src1Dst2_t7_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D2_t7_icb:
+AVX2ConvO1Src1Dst2_t7_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D2_t7_kh:
+AVX2ConvO1Src1Dst2_t7_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D2_t7_kw:
+AVX2ConvO1Src1Dst2_t7_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D2_t7_full
+	JZ           AVX2ConvO1Src1Dst2_t7_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D2_t7_notfirst
+	JNE          AVX2ConvO1Src1Dst2_t7_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D2_t7_notfirst
+	JZ           AVX2ConvO1Src1Dst2_t7_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -3325,13 +3325,13 @@ AVX2ConvO1S1D2_t7_kw:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	JMP          AVX2ConvO1S1D2_t7_next
+	JMP          AVX2ConvO1Src1Dst2_t7_next
 
-AVX2ConvO1S1D2_t7_notfirst:
+AVX2ConvO1Src1Dst2_t7_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D2_t7_full
+	JNE          AVX2ConvO1Src1Dst2_t7_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D2_t7_full
+	JZ           AVX2ConvO1Src1Dst2_t7_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -3436,9 +3436,9 @@ AVX2ConvO1S1D2_t7_notfirst:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 188(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	JMP          AVX2ConvO1S1D2_t7_next
+	JMP          AVX2ConvO1Src1Dst2_t7_next
 
-AVX2ConvO1S1D2_t7_full:
+AVX2ConvO1Src1Dst2_t7_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -3560,21 +3560,21 @@ AVX2ConvO1S1D2_t7_full:
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
 
-AVX2ConvO1S1D2_t7_next:
+AVX2ConvO1Src1Dst2_t7_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D2_t7_nopf
+	JAE        AVX2ConvO1Src1Dst2_t7_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D2_t7_nopf:
+AVX2ConvO1Src1Dst2_t7_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D2_t7_kw
+	JNZ    AVX2ConvO1Src1Dst2_t7_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -3583,7 +3583,7 @@ AVX2ConvO1S1D2_t7_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D2_t7_kh
+	JNZ    AVX2ConvO1Src1Dst2_t7_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -3593,10 +3593,10 @@ AVX2ConvO1S1D2_t7_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D2_t7_icb
+	JNZ    AVX2ConvO1Src1Dst2_t7_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D2_t7_relu
+	JE     AVX2ConvO1Src1Dst2_t7_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
@@ -3606,9 +3606,9 @@ AVX2ConvO1S1D2_t7_nopf:
 	VADDPS 320(DI), Y5, Y5
 	VADDPS 384(DI), Y6, Y6
 
-AVX2ConvO1S1D2_t7_relu:
+AVX2ConvO1Src1Dst2_t7_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D2_t7_store
+	JE     AVX2ConvO1Src1Dst2_t7_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -3618,7 +3618,7 @@ AVX2ConvO1S1D2_t7_relu:
 	VMAXPS Y5, Y8, Y5
 	VMAXPS Y6, Y8, Y6
 
-AVX2ConvO1S1D2_t7_store:
+AVX2ConvO1Src1Dst2_t7_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -3629,9 +3629,9 @@ AVX2ConvO1S1D2_t7_store:
 	ADDQ    $0x000000e0, BX
 	ADDQ    $0x000001c0, CX
 	SUBQ    $0x07, SI
-	JMP     AVX2ConvO1S1D2_loop
+	JMP     AVX2ConvO1Src1Dst2_loop
 
-AVX2ConvO1S1D2_blk6:
+AVX2ConvO1Src1Dst2_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -3642,34 +3642,34 @@ AVX2ConvO1S1D2_blk6:
 	VMOVAPS Y0, Y5
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D2_t6_notleft
+	JNE     AVX2ConvO1Src1Dst2_t6_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D2_t6_notleft:
+AVX2ConvO1Src1Dst2_t6_notleft:
 	CMPQ SI, $0x06
-	JNE  AVX2ConvO1S1D2_t6_notright
+	JNE  AVX2ConvO1Src1Dst2_t6_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D2_t6_notright:
+AVX2ConvO1Src1Dst2_t6_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D2_t6_icb:
+AVX2ConvO1Src1Dst2_t6_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D2_t6_kh:
+AVX2ConvO1Src1Dst2_t6_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D2_t6_kw:
+AVX2ConvO1Src1Dst2_t6_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D2_t6_full
+	JZ           AVX2ConvO1Src1Dst2_t6_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D2_t6_notfirst
+	JNE          AVX2ConvO1Src1Dst2_t6_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D2_t6_notfirst
+	JZ           AVX2ConvO1Src1Dst2_t6_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -3758,13 +3758,13 @@ AVX2ConvO1S1D2_t6_kw:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 188(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	JMP          AVX2ConvO1S1D2_t6_next
+	JMP          AVX2ConvO1Src1Dst2_t6_next
 
-AVX2ConvO1S1D2_t6_notfirst:
+AVX2ConvO1Src1Dst2_t6_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D2_t6_full
+	JNE          AVX2ConvO1Src1Dst2_t6_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D2_t6_full
+	JZ           AVX2ConvO1Src1Dst2_t6_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -3853,9 +3853,9 @@ AVX2ConvO1S1D2_t6_notfirst:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	JMP          AVX2ConvO1S1D2_t6_next
+	JMP          AVX2ConvO1Src1Dst2_t6_next
 
-AVX2ConvO1S1D2_t6_full:
+AVX2ConvO1Src1Dst2_t6_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -3961,21 +3961,21 @@ AVX2ConvO1S1D2_t6_full:
 	VBROADCASTSS 188(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
 
-AVX2ConvO1S1D2_t6_next:
+AVX2ConvO1Src1Dst2_t6_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D2_t6_nopf
+	JAE        AVX2ConvO1Src1Dst2_t6_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D2_t6_nopf:
+AVX2ConvO1Src1Dst2_t6_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D2_t6_kw
+	JNZ    AVX2ConvO1Src1Dst2_t6_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -3984,7 +3984,7 @@ AVX2ConvO1S1D2_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D2_t6_kh
+	JNZ    AVX2ConvO1Src1Dst2_t6_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -3994,10 +3994,10 @@ AVX2ConvO1S1D2_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D2_t6_icb
+	JNZ    AVX2ConvO1Src1Dst2_t6_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D2_t6_relu
+	JE     AVX2ConvO1Src1Dst2_t6_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
@@ -4006,9 +4006,9 @@ AVX2ConvO1S1D2_t6_nopf:
 	VADDPS 256(DI), Y4, Y4
 	VADDPS 320(DI), Y5, Y5
 
-AVX2ConvO1S1D2_t6_relu:
+AVX2ConvO1Src1Dst2_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D2_t6_store
+	JE     AVX2ConvO1Src1Dst2_t6_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -4017,7 +4017,7 @@ AVX2ConvO1S1D2_t6_relu:
 	VMAXPS Y4, Y8, Y4
 	VMAXPS Y5, Y8, Y5
 
-AVX2ConvO1S1D2_t6_store:
+AVX2ConvO1Src1Dst2_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -4027,9 +4027,9 @@ AVX2ConvO1S1D2_t6_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x00000180, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2ConvO1S1D2_loop
+	JMP     AVX2ConvO1Src1Dst2_loop
 
-AVX2ConvO1S1D2_blk5:
+AVX2ConvO1Src1Dst2_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -4039,34 +4039,34 @@ AVX2ConvO1S1D2_blk5:
 	VMOVAPS Y0, Y4
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D2_t5_notleft
+	JNE     AVX2ConvO1Src1Dst2_t5_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D2_t5_notleft:
+AVX2ConvO1Src1Dst2_t5_notleft:
 	CMPQ SI, $0x05
-	JNE  AVX2ConvO1S1D2_t5_notright
+	JNE  AVX2ConvO1Src1Dst2_t5_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D2_t5_notright:
+AVX2ConvO1Src1Dst2_t5_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D2_t5_icb:
+AVX2ConvO1Src1Dst2_t5_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D2_t5_kh:
+AVX2ConvO1Src1Dst2_t5_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D2_t5_kw:
+AVX2ConvO1Src1Dst2_t5_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D2_t5_full
+	JZ           AVX2ConvO1Src1Dst2_t5_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D2_t5_notfirst
+	JNE          AVX2ConvO1Src1Dst2_t5_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D2_t5_notfirst
+	JZ           AVX2ConvO1Src1Dst2_t5_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -4139,13 +4139,13 @@ AVX2ConvO1S1D2_t5_kw:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	JMP          AVX2ConvO1S1D2_t5_next
+	JMP          AVX2ConvO1Src1Dst2_t5_next
 
-AVX2ConvO1S1D2_t5_notfirst:
+AVX2ConvO1Src1Dst2_t5_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D2_t5_full
+	JNE          AVX2ConvO1Src1Dst2_t5_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D2_t5_full
+	JZ           AVX2ConvO1Src1Dst2_t5_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -4218,9 +4218,9 @@ AVX2ConvO1S1D2_t5_notfirst:
 	VFMADD231PS  Y8, Y9, Y2
 	VBROADCASTSS 124(R8), Y9
 	VFMADD231PS  Y8, Y9, Y3
-	JMP          AVX2ConvO1S1D2_t5_next
+	JMP          AVX2ConvO1Src1Dst2_t5_next
 
-AVX2ConvO1S1D2_t5_full:
+AVX2ConvO1Src1Dst2_t5_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -4310,21 +4310,21 @@ AVX2ConvO1S1D2_t5_full:
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
 
-AVX2ConvO1S1D2_t5_next:
+AVX2ConvO1Src1Dst2_t5_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D2_t5_nopf
+	JAE        AVX2ConvO1Src1Dst2_t5_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D2_t5_nopf:
+AVX2ConvO1Src1Dst2_t5_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D2_t5_kw
+	JNZ    AVX2ConvO1Src1Dst2_t5_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -4333,7 +4333,7 @@ AVX2ConvO1S1D2_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D2_t5_kh
+	JNZ    AVX2ConvO1Src1Dst2_t5_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -4343,10 +4343,10 @@ AVX2ConvO1S1D2_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D2_t5_icb
+	JNZ    AVX2ConvO1Src1Dst2_t5_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D2_t5_relu
+	JE     AVX2ConvO1Src1Dst2_t5_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
@@ -4354,9 +4354,9 @@ AVX2ConvO1S1D2_t5_nopf:
 	VADDPS 192(DI), Y3, Y3
 	VADDPS 256(DI), Y4, Y4
 
-AVX2ConvO1S1D2_t5_relu:
+AVX2ConvO1Src1Dst2_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D2_t5_store
+	JE     AVX2ConvO1Src1Dst2_t5_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -4364,7 +4364,7 @@ AVX2ConvO1S1D2_t5_relu:
 	VMAXPS Y3, Y8, Y3
 	VMAXPS Y4, Y8, Y4
 
-AVX2ConvO1S1D2_t5_store:
+AVX2ConvO1Src1Dst2_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -4373,9 +4373,9 @@ AVX2ConvO1S1D2_t5_store:
 	ADDQ    $0x000000a0, BX
 	ADDQ    $0x00000140, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2ConvO1S1D2_loop
+	JMP     AVX2ConvO1Src1Dst2_loop
 
-AVX2ConvO1S1D2_blk4:
+AVX2ConvO1Src1Dst2_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -4384,34 +4384,34 @@ AVX2ConvO1S1D2_blk4:
 	VMOVAPS Y0, Y3
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D2_t4_notleft
+	JNE     AVX2ConvO1Src1Dst2_t4_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D2_t4_notleft:
+AVX2ConvO1Src1Dst2_t4_notleft:
 	CMPQ SI, $0x04
-	JNE  AVX2ConvO1S1D2_t4_notright
+	JNE  AVX2ConvO1Src1Dst2_t4_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D2_t4_notright:
+AVX2ConvO1Src1Dst2_t4_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D2_t4_icb:
+AVX2ConvO1Src1Dst2_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D2_t4_kh:
+AVX2ConvO1Src1Dst2_t4_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D2_t4_kw:
+AVX2ConvO1Src1Dst2_t4_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D2_t4_full
+	JZ           AVX2ConvO1Src1Dst2_t4_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D2_t4_notfirst
+	JNE          AVX2ConvO1Src1Dst2_t4_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D2_t4_notfirst
+	JZ           AVX2ConvO1Src1Dst2_t4_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -4468,13 +4468,13 @@ AVX2ConvO1S1D2_t4_kw:
 	VFMADD231PS  Y8, Y9, Y2
 	VBROADCASTSS 124(R8), Y9
 	VFMADD231PS  Y8, Y9, Y3
-	JMP          AVX2ConvO1S1D2_t4_next
+	JMP          AVX2ConvO1Src1Dst2_t4_next
 
-AVX2ConvO1S1D2_t4_notfirst:
+AVX2ConvO1Src1Dst2_t4_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D2_t4_full
+	JNE          AVX2ConvO1Src1Dst2_t4_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D2_t4_full
+	JZ           AVX2ConvO1Src1Dst2_t4_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -4531,9 +4531,9 @@ AVX2ConvO1S1D2_t4_notfirst:
 	VFMADD231PS  Y8, Y9, Y1
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y2
-	JMP          AVX2ConvO1S1D2_t4_next
+	JMP          AVX2ConvO1Src1Dst2_t4_next
 
-AVX2ConvO1S1D2_t4_full:
+AVX2ConvO1Src1Dst2_t4_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -4607,21 +4607,21 @@ AVX2ConvO1S1D2_t4_full:
 	VBROADCASTSS 124(R8), Y9
 	VFMADD231PS  Y8, Y9, Y3
 
-AVX2ConvO1S1D2_t4_next:
+AVX2ConvO1Src1Dst2_t4_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D2_t4_nopf
+	JAE        AVX2ConvO1Src1Dst2_t4_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D2_t4_nopf:
+AVX2ConvO1Src1Dst2_t4_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D2_t4_kw
+	JNZ    AVX2ConvO1Src1Dst2_t4_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -4630,7 +4630,7 @@ AVX2ConvO1S1D2_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D2_t4_kh
+	JNZ    AVX2ConvO1Src1Dst2_t4_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -4640,26 +4640,26 @@ AVX2ConvO1S1D2_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D2_t4_icb
+	JNZ    AVX2ConvO1Src1Dst2_t4_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D2_t4_relu
+	JE     AVX2ConvO1Src1Dst2_t4_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
 	VADDPS 128(DI), Y2, Y2
 	VADDPS 192(DI), Y3, Y3
 
-AVX2ConvO1S1D2_t4_relu:
+AVX2ConvO1Src1Dst2_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D2_t4_store
+	JE     AVX2ConvO1Src1Dst2_t4_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 	VMAXPS Y3, Y8, Y3
 
-AVX2ConvO1S1D2_t4_store:
+AVX2ConvO1Src1Dst2_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -4667,9 +4667,9 @@ AVX2ConvO1S1D2_t4_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2ConvO1S1D2_loop
+	JMP     AVX2ConvO1Src1Dst2_loop
 
-AVX2ConvO1S1D2_blk3:
+AVX2ConvO1Src1Dst2_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -4677,34 +4677,34 @@ AVX2ConvO1S1D2_blk3:
 	VMOVAPS Y0, Y2
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D2_t3_notleft
+	JNE     AVX2ConvO1Src1Dst2_t3_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D2_t3_notleft:
+AVX2ConvO1Src1Dst2_t3_notleft:
 	CMPQ SI, $0x03
-	JNE  AVX2ConvO1S1D2_t3_notright
+	JNE  AVX2ConvO1Src1Dst2_t3_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D2_t3_notright:
+AVX2ConvO1Src1Dst2_t3_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D2_t3_icb:
+AVX2ConvO1Src1Dst2_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D2_t3_kh:
+AVX2ConvO1Src1Dst2_t3_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D2_t3_kw:
+AVX2ConvO1Src1Dst2_t3_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D2_t3_full
+	JZ           AVX2ConvO1Src1Dst2_t3_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D2_t3_notfirst
+	JNE          AVX2ConvO1Src1Dst2_t3_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D2_t3_notfirst
+	JZ           AVX2ConvO1Src1Dst2_t3_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -4745,13 +4745,13 @@ AVX2ConvO1S1D2_t3_kw:
 	VFMADD231PS  Y8, Y9, Y1
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y2
-	JMP          AVX2ConvO1S1D2_t3_next
+	JMP          AVX2ConvO1Src1Dst2_t3_next
 
-AVX2ConvO1S1D2_t3_notfirst:
+AVX2ConvO1Src1Dst2_t3_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D2_t3_full
+	JNE          AVX2ConvO1Src1Dst2_t3_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D2_t3_full
+	JZ           AVX2ConvO1Src1Dst2_t3_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -4792,9 +4792,9 @@ AVX2ConvO1S1D2_t3_notfirst:
 	VFMADD231PS  Y8, Y9, Y0
 	VBROADCASTSS 60(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
-	JMP          AVX2ConvO1S1D2_t3_next
+	JMP          AVX2ConvO1Src1Dst2_t3_next
 
-AVX2ConvO1S1D2_t3_full:
+AVX2ConvO1Src1Dst2_t3_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -4852,21 +4852,21 @@ AVX2ConvO1S1D2_t3_full:
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y2
 
-AVX2ConvO1S1D2_t3_next:
+AVX2ConvO1Src1Dst2_t3_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D2_t3_nopf
+	JAE        AVX2ConvO1Src1Dst2_t3_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D2_t3_nopf:
+AVX2ConvO1Src1Dst2_t3_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D2_t3_kw
+	JNZ    AVX2ConvO1Src1Dst2_t3_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -4875,7 +4875,7 @@ AVX2ConvO1S1D2_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D2_t3_kh
+	JNZ    AVX2ConvO1Src1Dst2_t3_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -4885,67 +4885,67 @@ AVX2ConvO1S1D2_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D2_t3_icb
+	JNZ    AVX2ConvO1Src1Dst2_t3_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D2_t3_relu
+	JE     AVX2ConvO1Src1Dst2_t3_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
 	VADDPS 128(DI), Y2, Y2
 
-AVX2ConvO1S1D2_t3_relu:
+AVX2ConvO1Src1Dst2_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D2_t3_store
+	JE     AVX2ConvO1Src1Dst2_t3_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 
-AVX2ConvO1S1D2_t3_store:
+AVX2ConvO1Src1Dst2_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
 	ADDQ    $0x60, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2ConvO1S1D2_loop
+	JMP     AVX2ConvO1Src1Dst2_loop
 
-AVX2ConvO1S1D2_blk2:
+AVX2ConvO1Src1Dst2_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D2_t2_notleft
+	JNE     AVX2ConvO1Src1Dst2_t2_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D2_t2_notleft:
+AVX2ConvO1Src1Dst2_t2_notleft:
 	CMPQ SI, $0x02
-	JNE  AVX2ConvO1S1D2_t2_notright
+	JNE  AVX2ConvO1Src1Dst2_t2_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D2_t2_notright:
+AVX2ConvO1Src1Dst2_t2_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D2_t2_icb:
+AVX2ConvO1Src1Dst2_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D2_t2_kh:
+AVX2ConvO1Src1Dst2_t2_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D2_t2_kw:
+AVX2ConvO1Src1Dst2_t2_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S1D2_t2_full
+	JZ           AVX2ConvO1Src1Dst2_t2_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S1D2_t2_notfirst
+	JNE          AVX2ConvO1Src1Dst2_t2_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S1D2_t2_notfirst
+	JZ           AVX2ConvO1Src1Dst2_t2_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 32(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -4970,13 +4970,13 @@ AVX2ConvO1S1D2_t2_kw:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 60(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
-	JMP          AVX2ConvO1S1D2_t2_next
+	JMP          AVX2ConvO1Src1Dst2_t2_next
 
-AVX2ConvO1S1D2_t2_notfirst:
+AVX2ConvO1Src1Dst2_t2_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S1D2_t2_full
+	JNE          AVX2ConvO1Src1Dst2_t2_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S1D2_t2_full
+	JZ           AVX2ConvO1Src1Dst2_t2_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -5001,9 +5001,9 @@ AVX2ConvO1S1D2_t2_notfirst:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
-	JMP          AVX2ConvO1S1D2_t2_next
+	JMP          AVX2ConvO1Src1Dst2_t2_next
 
-AVX2ConvO1S1D2_t2_full:
+AVX2ConvO1Src1Dst2_t2_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -5045,21 +5045,21 @@ AVX2ConvO1S1D2_t2_full:
 	VBROADCASTSS 60(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
 
-AVX2ConvO1S1D2_t2_next:
+AVX2ConvO1Src1Dst2_t2_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D2_t2_nopf
+	JAE        AVX2ConvO1Src1Dst2_t2_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D2_t2_nopf:
+AVX2ConvO1Src1Dst2_t2_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D2_t2_kw
+	JNZ    AVX2ConvO1Src1Dst2_t2_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -5068,7 +5068,7 @@ AVX2ConvO1S1D2_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D2_t2_kh
+	JNZ    AVX2ConvO1Src1Dst2_t2_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -5078,73 +5078,73 @@ AVX2ConvO1S1D2_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D2_t2_icb
+	JNZ    AVX2ConvO1Src1Dst2_t2_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D2_t2_relu
+	JE     AVX2ConvO1Src1Dst2_t2_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
 
-AVX2ConvO1S1D2_t2_relu:
+AVX2ConvO1Src1Dst2_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D2_t2_store
+	JE     AVX2ConvO1Src1Dst2_t2_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 
-AVX2ConvO1S1D2_t2_store:
+AVX2ConvO1Src1Dst2_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	ADDQ    $0x40, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2ConvO1S1D2_loop
+	JMP     AVX2ConvO1Src1Dst2_loop
 
-AVX2ConvO1S1D2_blk1:
+AVX2ConvO1Src1Dst2_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S1D2_t1_notleft
+	JNE     AVX2ConvO1Src1Dst2_t1_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S1D2_t1_notleft:
+AVX2ConvO1Src1Dst2_t1_notleft:
 	CMPQ SI, $0x01
-	JNE  AVX2ConvO1S1D2_t1_notright
+	JNE  AVX2ConvO1Src1Dst2_t1_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S1D2_t1_notright:
+AVX2ConvO1Src1Dst2_t1_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S1D2_t1_icb:
+AVX2ConvO1Src1Dst2_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S1D2_t1_kh:
+AVX2ConvO1Src1Dst2_t1_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S1D2_t1_kw:
+AVX2ConvO1Src1Dst2_t1_kw:
 	TESTQ R15, R15
-	JZ    AVX2ConvO1S1D2_t1_full
+	JZ    AVX2ConvO1Src1Dst2_t1_full
 	CMPQ  R12, 72(AX)
-	JNE   AVX2ConvO1S1D2_t1_notfirst
+	JNE   AVX2ConvO1Src1Dst2_t1_notfirst
 	TESTQ $0x00000001, R15
-	JZ    AVX2ConvO1S1D2_t1_notfirst
-	JMP   AVX2ConvO1S1D2_t1_next
+	JZ    AVX2ConvO1Src1Dst2_t1_notfirst
+	JMP   AVX2ConvO1Src1Dst2_t1_next
 
-AVX2ConvO1S1D2_t1_notfirst:
+AVX2ConvO1Src1Dst2_t1_notfirst:
 	CMPQ  R12, $0x01
-	JNE   AVX2ConvO1S1D2_t1_full
+	JNE   AVX2ConvO1Src1Dst2_t1_full
 	TESTQ $0x00000002, R15
-	JZ    AVX2ConvO1S1D2_t1_full
-	JMP   AVX2ConvO1S1D2_t1_next
+	JZ    AVX2ConvO1Src1Dst2_t1_full
+	JMP   AVX2ConvO1Src1Dst2_t1_next
 
-AVX2ConvO1S1D2_t1_full:
+AVX2ConvO1Src1Dst2_t1_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -5170,21 +5170,21 @@ AVX2ConvO1S1D2_t1_full:
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
 
-AVX2ConvO1S1D2_t1_next:
+AVX2ConvO1Src1Dst2_t1_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S1D2_t1_nopf
+	JAE        AVX2ConvO1Src1Dst2_t1_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S1D2_t1_nopf:
+AVX2ConvO1Src1Dst2_t1_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S1D2_t1_kw
+	JNZ    AVX2ConvO1Src1Dst2_t1_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -5193,7 +5193,7 @@ AVX2ConvO1S1D2_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S1D2_t1_kh
+	JNZ    AVX2ConvO1Src1Dst2_t1_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -5203,47 +5203,47 @@ AVX2ConvO1S1D2_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S1D2_t1_icb
+	JNZ    AVX2ConvO1Src1Dst2_t1_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S1D2_t1_relu
+	JE     AVX2ConvO1Src1Dst2_t1_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 
-AVX2ConvO1S1D2_t1_relu:
+AVX2ConvO1Src1Dst2_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S1D2_t1_store
+	JE     AVX2ConvO1Src1Dst2_t1_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 
-AVX2ConvO1S1D2_t1_store:
+AVX2ConvO1Src1Dst2_t1_store:
 	VMOVUPS Y0, (CX)
 	ADDQ    $0x20, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2ConvO1S1D2_loop
+	JMP     AVX2ConvO1Src1Dst2_loop
 
-AVX2ConvO1S1D2_done:
+AVX2ConvO1Src1Dst2_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2ConvO1S1D2_row
+	JL   AVX2ConvO1Src1Dst2_row
 	VZEROUPPER
 	RET
 
-// func AVX2ConvO1S2D1(p *Params)
+// func AVX2ConvO1Src2Dst1(p *Params)
 // Requires: AVX, FMA3, MMX+
-TEXT ·AVX2ConvO1S2D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2ConvO1Src2Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2ConvO1S2D1_nores
+	JZ    AVX2ConvO1Src2Dst1_nores
 	SUBQ  CX, DX
 
-AVX2ConvO1S2D1_nores:
+AVX2ConvO1Src2Dst1_nores:
 	XORQ R14, R14
 
-AVX2ConvO1S2D1_row:
+AVX2ConvO1Src2Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -5252,47 +5252,47 @@ AVX2ConvO1S2D1_row:
 	ADDQ  16(AX), CX
 	MOVQ  40(AX), SI
 	CMPQ  184(AX), $0x00
-	JE    AVX2ConvO1S2D1_noedge
+	JE    AVX2ConvO1Src2Dst1_noedge
 	SUBQ  $0x20, BX
 
-AVX2ConvO1S2D1_noedge:
+AVX2ConvO1Src2Dst1_noedge:
 	MOVQ 112(AX), R13
 
-AVX2ConvO1S2D1_loop:
+AVX2ConvO1Src2Dst1_loop:
 	CMPQ SI, $0x10
-	JGE  AVX2ConvO1S2D1_blk8
+	JGE  AVX2ConvO1Src2Dst1_blk8
 	CMPQ SI, $0x08
-	JLE  AVX2ConvO1S2D1_rest
+	JLE  AVX2ConvO1Src2Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2ConvO1S2D1_dispatch
+	JMP  AVX2ConvO1Src2Dst1_dispatch
 
-AVX2ConvO1S2D1_rest:
+AVX2ConvO1Src2Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2ConvO1S2D1_done
+	JZ    AVX2ConvO1Src2Dst1_done
 	MOVQ  SI, DI
 
-AVX2ConvO1S2D1_dispatch:
+AVX2ConvO1Src2Dst1_dispatch:
 	CMPQ DI, $0x08
-	JE   AVX2ConvO1S2D1_blk8
+	JE   AVX2ConvO1Src2Dst1_blk8
 	CMPQ DI, $0x07
-	JE   AVX2ConvO1S2D1_blk7
+	JE   AVX2ConvO1Src2Dst1_blk7
 	CMPQ DI, $0x06
-	JE   AVX2ConvO1S2D1_blk6
+	JE   AVX2ConvO1Src2Dst1_blk6
 	CMPQ DI, $0x05
-	JE   AVX2ConvO1S2D1_blk5
+	JE   AVX2ConvO1Src2Dst1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2ConvO1S2D1_blk4
+	JE   AVX2ConvO1Src2Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2ConvO1S2D1_blk3
+	JE   AVX2ConvO1Src2Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2ConvO1S2D1_blk2
+	JE   AVX2ConvO1Src2Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2ConvO1S2D1_blk1
-	JMP  AVX2ConvO1S2D1_done
+	JE   AVX2ConvO1Src2Dst1_blk1
+	JMP  AVX2ConvO1Src2Dst1_done
 
-AVX2ConvO1S2D1_blk8:
+AVX2ConvO1Src2Dst1_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -5305,34 +5305,34 @@ AVX2ConvO1S2D1_blk8:
 	VMOVAPS Y0, Y7
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S2D1_t8_notleft
+	JNE     AVX2ConvO1Src2Dst1_t8_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S2D1_t8_notleft:
+AVX2ConvO1Src2Dst1_t8_notleft:
 	CMPQ SI, $0x08
-	JNE  AVX2ConvO1S2D1_t8_notright
+	JNE  AVX2ConvO1Src2Dst1_t8_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S2D1_t8_notright:
+AVX2ConvO1Src2Dst1_t8_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S2D1_t8_icb:
+AVX2ConvO1Src2Dst1_t8_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S2D1_t8_kh:
+AVX2ConvO1Src2Dst1_t8_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S2D1_t8_kw:
+AVX2ConvO1Src2Dst1_t8_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S2D1_t8_full
+	JZ           AVX2ConvO1Src2Dst1_t8_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S2D1_t8_notfirst
+	JNE          AVX2ConvO1Src2Dst1_t8_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S2D1_t8_notfirst
+	JZ           AVX2ConvO1Src2Dst1_t8_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 64(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -5453,13 +5453,13 @@ AVX2ConvO1S2D1_t8_kw:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 476(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	JMP          AVX2ConvO1S2D1_t8_next
+	JMP          AVX2ConvO1Src2Dst1_t8_next
 
-AVX2ConvO1S2D1_t8_notfirst:
+AVX2ConvO1Src2Dst1_t8_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S2D1_t8_full
+	JNE          AVX2ConvO1Src2Dst1_t8_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S2D1_t8_full
+	JZ           AVX2ConvO1Src2Dst1_t8_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -5580,9 +5580,9 @@ AVX2ConvO1S2D1_t8_notfirst:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 412(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	JMP          AVX2ConvO1S2D1_t8_next
+	JMP          AVX2ConvO1Src2Dst1_t8_next
 
-AVX2ConvO1S2D1_t8_full:
+AVX2ConvO1Src2Dst1_t8_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -5720,21 +5720,21 @@ AVX2ConvO1S2D1_t8_full:
 	VBROADCASTSS 476(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
 
-AVX2ConvO1S2D1_t8_next:
+AVX2ConvO1Src2Dst1_t8_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S2D1_t8_nopf
+	JAE        AVX2ConvO1Src2Dst1_t8_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S2D1_t8_nopf:
+AVX2ConvO1Src2Dst1_t8_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S2D1_t8_kw
+	JNZ    AVX2ConvO1Src2Dst1_t8_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -5743,7 +5743,7 @@ AVX2ConvO1S2D1_t8_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S2D1_t8_kh
+	JNZ    AVX2ConvO1Src2Dst1_t8_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -5753,10 +5753,10 @@ AVX2ConvO1S2D1_t8_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S2D1_t8_icb
+	JNZ    AVX2ConvO1Src2Dst1_t8_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S2D1_t8_relu
+	JE     AVX2ConvO1Src2Dst1_t8_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -5767,9 +5767,9 @@ AVX2ConvO1S2D1_t8_nopf:
 	VADDPS 192(DI), Y6, Y6
 	VADDPS 224(DI), Y7, Y7
 
-AVX2ConvO1S2D1_t8_relu:
+AVX2ConvO1Src2Dst1_t8_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S2D1_t8_store
+	JE     AVX2ConvO1Src2Dst1_t8_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -5780,7 +5780,7 @@ AVX2ConvO1S2D1_t8_relu:
 	VMAXPS Y6, Y8, Y6
 	VMAXPS Y7, Y8, Y7
 
-AVX2ConvO1S2D1_t8_store:
+AVX2ConvO1Src2Dst1_t8_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -5792,9 +5792,9 @@ AVX2ConvO1S2D1_t8_store:
 	ADDQ    $0x00000200, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x08, SI
-	JMP     AVX2ConvO1S2D1_loop
+	JMP     AVX2ConvO1Src2Dst1_loop
 
-AVX2ConvO1S2D1_blk7:
+AVX2ConvO1Src2Dst1_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -5806,34 +5806,34 @@ AVX2ConvO1S2D1_blk7:
 	VMOVAPS Y0, Y6
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S2D1_t7_notleft
+	JNE     AVX2ConvO1Src2Dst1_t7_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S2D1_t7_notleft:
+AVX2ConvO1Src2Dst1_t7_notleft:
 	CMPQ SI, $0x07
-	JNE  AVX2ConvO1S2D1_t7_notright
+	JNE  AVX2ConvO1Src2Dst1_t7_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S2D1_t7_notright:
+AVX2ConvO1Src2Dst1_t7_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S2D1_t7_icb:
+AVX2ConvO1Src2Dst1_t7_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S2D1_t7_kh:
+AVX2ConvO1Src2Dst1_t7_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S2D1_t7_kw:
+AVX2ConvO1Src2Dst1_t7_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S2D1_t7_full
+	JZ           AVX2ConvO1Src2Dst1_t7_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S2D1_t7_notfirst
+	JNE          AVX2ConvO1Src2Dst1_t7_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S2D1_t7_notfirst
+	JZ           AVX2ConvO1Src2Dst1_t7_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 64(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -5938,13 +5938,13 @@ AVX2ConvO1S2D1_t7_kw:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 412(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	JMP          AVX2ConvO1S2D1_t7_next
+	JMP          AVX2ConvO1Src2Dst1_t7_next
 
-AVX2ConvO1S2D1_t7_notfirst:
+AVX2ConvO1Src2Dst1_t7_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S2D1_t7_full
+	JNE          AVX2ConvO1Src2Dst1_t7_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S2D1_t7_full
+	JZ           AVX2ConvO1Src2Dst1_t7_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -6049,9 +6049,9 @@ AVX2ConvO1S2D1_t7_notfirst:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 348(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	JMP          AVX2ConvO1S2D1_t7_next
+	JMP          AVX2ConvO1Src2Dst1_t7_next
 
-AVX2ConvO1S2D1_t7_full:
+AVX2ConvO1Src2Dst1_t7_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -6173,21 +6173,21 @@ AVX2ConvO1S2D1_t7_full:
 	VBROADCASTSS 412(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
 
-AVX2ConvO1S2D1_t7_next:
+AVX2ConvO1Src2Dst1_t7_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S2D1_t7_nopf
+	JAE        AVX2ConvO1Src2Dst1_t7_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S2D1_t7_nopf:
+AVX2ConvO1Src2Dst1_t7_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S2D1_t7_kw
+	JNZ    AVX2ConvO1Src2Dst1_t7_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -6196,7 +6196,7 @@ AVX2ConvO1S2D1_t7_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S2D1_t7_kh
+	JNZ    AVX2ConvO1Src2Dst1_t7_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -6206,10 +6206,10 @@ AVX2ConvO1S2D1_t7_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S2D1_t7_icb
+	JNZ    AVX2ConvO1Src2Dst1_t7_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S2D1_t7_relu
+	JE     AVX2ConvO1Src2Dst1_t7_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -6219,9 +6219,9 @@ AVX2ConvO1S2D1_t7_nopf:
 	VADDPS 160(DI), Y5, Y5
 	VADDPS 192(DI), Y6, Y6
 
-AVX2ConvO1S2D1_t7_relu:
+AVX2ConvO1Src2Dst1_t7_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S2D1_t7_store
+	JE     AVX2ConvO1Src2Dst1_t7_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -6231,7 +6231,7 @@ AVX2ConvO1S2D1_t7_relu:
 	VMAXPS Y5, Y8, Y5
 	VMAXPS Y6, Y8, Y6
 
-AVX2ConvO1S2D1_t7_store:
+AVX2ConvO1Src2Dst1_t7_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -6242,9 +6242,9 @@ AVX2ConvO1S2D1_t7_store:
 	ADDQ    $0x000001c0, BX
 	ADDQ    $0x000000e0, CX
 	SUBQ    $0x07, SI
-	JMP     AVX2ConvO1S2D1_loop
+	JMP     AVX2ConvO1Src2Dst1_loop
 
-AVX2ConvO1S2D1_blk6:
+AVX2ConvO1Src2Dst1_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -6255,34 +6255,34 @@ AVX2ConvO1S2D1_blk6:
 	VMOVAPS Y0, Y5
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S2D1_t6_notleft
+	JNE     AVX2ConvO1Src2Dst1_t6_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S2D1_t6_notleft:
+AVX2ConvO1Src2Dst1_t6_notleft:
 	CMPQ SI, $0x06
-	JNE  AVX2ConvO1S2D1_t6_notright
+	JNE  AVX2ConvO1Src2Dst1_t6_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S2D1_t6_notright:
+AVX2ConvO1Src2Dst1_t6_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S2D1_t6_icb:
+AVX2ConvO1Src2Dst1_t6_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S2D1_t6_kh:
+AVX2ConvO1Src2Dst1_t6_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S2D1_t6_kw:
+AVX2ConvO1Src2Dst1_t6_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S2D1_t6_full
+	JZ           AVX2ConvO1Src2Dst1_t6_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S2D1_t6_notfirst
+	JNE          AVX2ConvO1Src2Dst1_t6_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S2D1_t6_notfirst
+	JZ           AVX2ConvO1Src2Dst1_t6_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 64(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -6371,13 +6371,13 @@ AVX2ConvO1S2D1_t6_kw:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 348(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	JMP          AVX2ConvO1S2D1_t6_next
+	JMP          AVX2ConvO1Src2Dst1_t6_next
 
-AVX2ConvO1S2D1_t6_notfirst:
+AVX2ConvO1Src2Dst1_t6_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S2D1_t6_full
+	JNE          AVX2ConvO1Src2Dst1_t6_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S2D1_t6_full
+	JZ           AVX2ConvO1Src2Dst1_t6_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -6466,9 +6466,9 @@ AVX2ConvO1S2D1_t6_notfirst:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 284(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	JMP          AVX2ConvO1S2D1_t6_next
+	JMP          AVX2ConvO1Src2Dst1_t6_next
 
-AVX2ConvO1S2D1_t6_full:
+AVX2ConvO1Src2Dst1_t6_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -6574,21 +6574,21 @@ AVX2ConvO1S2D1_t6_full:
 	VBROADCASTSS 348(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
 
-AVX2ConvO1S2D1_t6_next:
+AVX2ConvO1Src2Dst1_t6_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S2D1_t6_nopf
+	JAE        AVX2ConvO1Src2Dst1_t6_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S2D1_t6_nopf:
+AVX2ConvO1Src2Dst1_t6_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S2D1_t6_kw
+	JNZ    AVX2ConvO1Src2Dst1_t6_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -6597,7 +6597,7 @@ AVX2ConvO1S2D1_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S2D1_t6_kh
+	JNZ    AVX2ConvO1Src2Dst1_t6_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -6607,10 +6607,10 @@ AVX2ConvO1S2D1_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S2D1_t6_icb
+	JNZ    AVX2ConvO1Src2Dst1_t6_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S2D1_t6_relu
+	JE     AVX2ConvO1Src2Dst1_t6_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -6619,9 +6619,9 @@ AVX2ConvO1S2D1_t6_nopf:
 	VADDPS 128(DI), Y4, Y4
 	VADDPS 160(DI), Y5, Y5
 
-AVX2ConvO1S2D1_t6_relu:
+AVX2ConvO1Src2Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S2D1_t6_store
+	JE     AVX2ConvO1Src2Dst1_t6_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -6630,7 +6630,7 @@ AVX2ConvO1S2D1_t6_relu:
 	VMAXPS Y4, Y8, Y4
 	VMAXPS Y5, Y8, Y5
 
-AVX2ConvO1S2D1_t6_store:
+AVX2ConvO1Src2Dst1_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -6640,9 +6640,9 @@ AVX2ConvO1S2D1_t6_store:
 	ADDQ    $0x00000180, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2ConvO1S2D1_loop
+	JMP     AVX2ConvO1Src2Dst1_loop
 
-AVX2ConvO1S2D1_blk5:
+AVX2ConvO1Src2Dst1_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -6652,34 +6652,34 @@ AVX2ConvO1S2D1_blk5:
 	VMOVAPS Y0, Y4
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S2D1_t5_notleft
+	JNE     AVX2ConvO1Src2Dst1_t5_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S2D1_t5_notleft:
+AVX2ConvO1Src2Dst1_t5_notleft:
 	CMPQ SI, $0x05
-	JNE  AVX2ConvO1S2D1_t5_notright
+	JNE  AVX2ConvO1Src2Dst1_t5_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S2D1_t5_notright:
+AVX2ConvO1Src2Dst1_t5_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S2D1_t5_icb:
+AVX2ConvO1Src2Dst1_t5_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S2D1_t5_kh:
+AVX2ConvO1Src2Dst1_t5_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S2D1_t5_kw:
+AVX2ConvO1Src2Dst1_t5_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S2D1_t5_full
+	JZ           AVX2ConvO1Src2Dst1_t5_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S2D1_t5_notfirst
+	JNE          AVX2ConvO1Src2Dst1_t5_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S2D1_t5_notfirst
+	JZ           AVX2ConvO1Src2Dst1_t5_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 64(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -6752,13 +6752,13 @@ AVX2ConvO1S2D1_t5_kw:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 284(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	JMP          AVX2ConvO1S2D1_t5_next
+	JMP          AVX2ConvO1Src2Dst1_t5_next
 
-AVX2ConvO1S2D1_t5_notfirst:
+AVX2ConvO1Src2Dst1_t5_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S2D1_t5_full
+	JNE          AVX2ConvO1Src2Dst1_t5_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S2D1_t5_full
+	JZ           AVX2ConvO1Src2Dst1_t5_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -6831,9 +6831,9 @@ AVX2ConvO1S2D1_t5_notfirst:
 	VFMADD231PS  Y8, Y9, Y2
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y3
-	JMP          AVX2ConvO1S2D1_t5_next
+	JMP          AVX2ConvO1Src2Dst1_t5_next
 
-AVX2ConvO1S2D1_t5_full:
+AVX2ConvO1Src2Dst1_t5_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -6923,21 +6923,21 @@ AVX2ConvO1S2D1_t5_full:
 	VBROADCASTSS 284(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
 
-AVX2ConvO1S2D1_t5_next:
+AVX2ConvO1Src2Dst1_t5_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S2D1_t5_nopf
+	JAE        AVX2ConvO1Src2Dst1_t5_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S2D1_t5_nopf:
+AVX2ConvO1Src2Dst1_t5_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S2D1_t5_kw
+	JNZ    AVX2ConvO1Src2Dst1_t5_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -6946,7 +6946,7 @@ AVX2ConvO1S2D1_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S2D1_t5_kh
+	JNZ    AVX2ConvO1Src2Dst1_t5_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -6956,10 +6956,10 @@ AVX2ConvO1S2D1_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S2D1_t5_icb
+	JNZ    AVX2ConvO1Src2Dst1_t5_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S2D1_t5_relu
+	JE     AVX2ConvO1Src2Dst1_t5_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -6967,9 +6967,9 @@ AVX2ConvO1S2D1_t5_nopf:
 	VADDPS 96(DI), Y3, Y3
 	VADDPS 128(DI), Y4, Y4
 
-AVX2ConvO1S2D1_t5_relu:
+AVX2ConvO1Src2Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S2D1_t5_store
+	JE     AVX2ConvO1Src2Dst1_t5_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -6977,7 +6977,7 @@ AVX2ConvO1S2D1_t5_relu:
 	VMAXPS Y3, Y8, Y3
 	VMAXPS Y4, Y8, Y4
 
-AVX2ConvO1S2D1_t5_store:
+AVX2ConvO1Src2Dst1_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -6986,9 +6986,9 @@ AVX2ConvO1S2D1_t5_store:
 	ADDQ    $0x00000140, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2ConvO1S2D1_loop
+	JMP     AVX2ConvO1Src2Dst1_loop
 
-AVX2ConvO1S2D1_blk4:
+AVX2ConvO1Src2Dst1_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -6997,34 +6997,34 @@ AVX2ConvO1S2D1_blk4:
 	VMOVAPS Y0, Y3
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S2D1_t4_notleft
+	JNE     AVX2ConvO1Src2Dst1_t4_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S2D1_t4_notleft:
+AVX2ConvO1Src2Dst1_t4_notleft:
 	CMPQ SI, $0x04
-	JNE  AVX2ConvO1S2D1_t4_notright
+	JNE  AVX2ConvO1Src2Dst1_t4_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S2D1_t4_notright:
+AVX2ConvO1Src2Dst1_t4_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S2D1_t4_icb:
+AVX2ConvO1Src2Dst1_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S2D1_t4_kh:
+AVX2ConvO1Src2Dst1_t4_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S2D1_t4_kw:
+AVX2ConvO1Src2Dst1_t4_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S2D1_t4_full
+	JZ           AVX2ConvO1Src2Dst1_t4_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S2D1_t4_notfirst
+	JNE          AVX2ConvO1Src2Dst1_t4_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S2D1_t4_notfirst
+	JZ           AVX2ConvO1Src2Dst1_t4_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 64(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -7081,13 +7081,13 @@ AVX2ConvO1S2D1_t4_kw:
 	VFMADD231PS  Y8, Y9, Y2
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y3
-	JMP          AVX2ConvO1S2D1_t4_next
+	JMP          AVX2ConvO1Src2Dst1_t4_next
 
-AVX2ConvO1S2D1_t4_notfirst:
+AVX2ConvO1Src2Dst1_t4_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S2D1_t4_full
+	JNE          AVX2ConvO1Src2Dst1_t4_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S2D1_t4_full
+	JZ           AVX2ConvO1Src2Dst1_t4_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -7144,9 +7144,9 @@ AVX2ConvO1S2D1_t4_notfirst:
 	VFMADD231PS  Y8, Y9, Y1
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y2
-	JMP          AVX2ConvO1S2D1_t4_next
+	JMP          AVX2ConvO1Src2Dst1_t4_next
 
-AVX2ConvO1S2D1_t4_full:
+AVX2ConvO1Src2Dst1_t4_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -7220,21 +7220,21 @@ AVX2ConvO1S2D1_t4_full:
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y3
 
-AVX2ConvO1S2D1_t4_next:
+AVX2ConvO1Src2Dst1_t4_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S2D1_t4_nopf
+	JAE        AVX2ConvO1Src2Dst1_t4_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S2D1_t4_nopf:
+AVX2ConvO1Src2Dst1_t4_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S2D1_t4_kw
+	JNZ    AVX2ConvO1Src2Dst1_t4_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -7243,7 +7243,7 @@ AVX2ConvO1S2D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S2D1_t4_kh
+	JNZ    AVX2ConvO1Src2Dst1_t4_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -7253,26 +7253,26 @@ AVX2ConvO1S2D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S2D1_t4_icb
+	JNZ    AVX2ConvO1Src2Dst1_t4_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S2D1_t4_relu
+	JE     AVX2ConvO1Src2Dst1_t4_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
 	VADDPS 64(DI), Y2, Y2
 	VADDPS 96(DI), Y3, Y3
 
-AVX2ConvO1S2D1_t4_relu:
+AVX2ConvO1Src2Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S2D1_t4_store
+	JE     AVX2ConvO1Src2Dst1_t4_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 	VMAXPS Y3, Y8, Y3
 
-AVX2ConvO1S2D1_t4_store:
+AVX2ConvO1Src2Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -7280,9 +7280,9 @@ AVX2ConvO1S2D1_t4_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2ConvO1S2D1_loop
+	JMP     AVX2ConvO1Src2Dst1_loop
 
-AVX2ConvO1S2D1_blk3:
+AVX2ConvO1Src2Dst1_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -7290,34 +7290,34 @@ AVX2ConvO1S2D1_blk3:
 	VMOVAPS Y0, Y2
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S2D1_t3_notleft
+	JNE     AVX2ConvO1Src2Dst1_t3_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S2D1_t3_notleft:
+AVX2ConvO1Src2Dst1_t3_notleft:
 	CMPQ SI, $0x03
-	JNE  AVX2ConvO1S2D1_t3_notright
+	JNE  AVX2ConvO1Src2Dst1_t3_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S2D1_t3_notright:
+AVX2ConvO1Src2Dst1_t3_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S2D1_t3_icb:
+AVX2ConvO1Src2Dst1_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S2D1_t3_kh:
+AVX2ConvO1Src2Dst1_t3_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S2D1_t3_kw:
+AVX2ConvO1Src2Dst1_t3_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S2D1_t3_full
+	JZ           AVX2ConvO1Src2Dst1_t3_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S2D1_t3_notfirst
+	JNE          AVX2ConvO1Src2Dst1_t3_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S2D1_t3_notfirst
+	JZ           AVX2ConvO1Src2Dst1_t3_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 64(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -7358,13 +7358,13 @@ AVX2ConvO1S2D1_t3_kw:
 	VFMADD231PS  Y8, Y9, Y1
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y2
-	JMP          AVX2ConvO1S2D1_t3_next
+	JMP          AVX2ConvO1Src2Dst1_t3_next
 
-AVX2ConvO1S2D1_t3_notfirst:
+AVX2ConvO1Src2Dst1_t3_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S2D1_t3_full
+	JNE          AVX2ConvO1Src2Dst1_t3_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S2D1_t3_full
+	JZ           AVX2ConvO1Src2Dst1_t3_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -7405,9 +7405,9 @@ AVX2ConvO1S2D1_t3_notfirst:
 	VFMADD231PS  Y8, Y9, Y0
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
-	JMP          AVX2ConvO1S2D1_t3_next
+	JMP          AVX2ConvO1Src2Dst1_t3_next
 
-AVX2ConvO1S2D1_t3_full:
+AVX2ConvO1Src2Dst1_t3_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -7465,21 +7465,21 @@ AVX2ConvO1S2D1_t3_full:
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y2
 
-AVX2ConvO1S2D1_t3_next:
+AVX2ConvO1Src2Dst1_t3_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S2D1_t3_nopf
+	JAE        AVX2ConvO1Src2Dst1_t3_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S2D1_t3_nopf:
+AVX2ConvO1Src2Dst1_t3_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S2D1_t3_kw
+	JNZ    AVX2ConvO1Src2Dst1_t3_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -7488,7 +7488,7 @@ AVX2ConvO1S2D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S2D1_t3_kh
+	JNZ    AVX2ConvO1Src2Dst1_t3_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -7498,67 +7498,67 @@ AVX2ConvO1S2D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S2D1_t3_icb
+	JNZ    AVX2ConvO1Src2Dst1_t3_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S2D1_t3_relu
+	JE     AVX2ConvO1Src2Dst1_t3_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
 	VADDPS 64(DI), Y2, Y2
 
-AVX2ConvO1S2D1_t3_relu:
+AVX2ConvO1Src2Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S2D1_t3_store
+	JE     AVX2ConvO1Src2Dst1_t3_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 
-AVX2ConvO1S2D1_t3_store:
+AVX2ConvO1Src2Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2ConvO1S2D1_loop
+	JMP     AVX2ConvO1Src2Dst1_loop
 
-AVX2ConvO1S2D1_blk2:
+AVX2ConvO1Src2Dst1_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S2D1_t2_notleft
+	JNE     AVX2ConvO1Src2Dst1_t2_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S2D1_t2_notleft:
+AVX2ConvO1Src2Dst1_t2_notleft:
 	CMPQ SI, $0x02
-	JNE  AVX2ConvO1S2D1_t2_notright
+	JNE  AVX2ConvO1Src2Dst1_t2_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S2D1_t2_notright:
+AVX2ConvO1Src2Dst1_t2_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S2D1_t2_icb:
+AVX2ConvO1Src2Dst1_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S2D1_t2_kh:
+AVX2ConvO1Src2Dst1_t2_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S2D1_t2_kw:
+AVX2ConvO1Src2Dst1_t2_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S2D1_t2_full
+	JZ           AVX2ConvO1Src2Dst1_t2_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S2D1_t2_notfirst
+	JNE          AVX2ConvO1Src2Dst1_t2_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S2D1_t2_notfirst
+	JZ           AVX2ConvO1Src2Dst1_t2_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 64(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -7583,13 +7583,13 @@ AVX2ConvO1S2D1_t2_kw:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
-	JMP          AVX2ConvO1S2D1_t2_next
+	JMP          AVX2ConvO1Src2Dst1_t2_next
 
-AVX2ConvO1S2D1_t2_notfirst:
+AVX2ConvO1Src2Dst1_t2_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S2D1_t2_full
+	JNE          AVX2ConvO1Src2Dst1_t2_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S2D1_t2_full
+	JZ           AVX2ConvO1Src2Dst1_t2_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -7614,9 +7614,9 @@ AVX2ConvO1S2D1_t2_notfirst:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
-	JMP          AVX2ConvO1S2D1_t2_next
+	JMP          AVX2ConvO1Src2Dst1_t2_next
 
-AVX2ConvO1S2D1_t2_full:
+AVX2ConvO1Src2Dst1_t2_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -7658,21 +7658,21 @@ AVX2ConvO1S2D1_t2_full:
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
 
-AVX2ConvO1S2D1_t2_next:
+AVX2ConvO1Src2Dst1_t2_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S2D1_t2_nopf
+	JAE        AVX2ConvO1Src2Dst1_t2_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S2D1_t2_nopf:
+AVX2ConvO1Src2Dst1_t2_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S2D1_t2_kw
+	JNZ    AVX2ConvO1Src2Dst1_t2_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -7681,7 +7681,7 @@ AVX2ConvO1S2D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S2D1_t2_kh
+	JNZ    AVX2ConvO1Src2Dst1_t2_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -7691,73 +7691,73 @@ AVX2ConvO1S2D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S2D1_t2_icb
+	JNZ    AVX2ConvO1Src2Dst1_t2_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S2D1_t2_relu
+	JE     AVX2ConvO1Src2Dst1_t2_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
 
-AVX2ConvO1S2D1_t2_relu:
+AVX2ConvO1Src2Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S2D1_t2_store
+	JE     AVX2ConvO1Src2Dst1_t2_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 
-AVX2ConvO1S2D1_t2_store:
+AVX2ConvO1Src2Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2ConvO1S2D1_loop
+	JMP     AVX2ConvO1Src2Dst1_loop
 
-AVX2ConvO1S2D1_blk1:
+AVX2ConvO1Src2Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S2D1_t1_notleft
+	JNE     AVX2ConvO1Src2Dst1_t1_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S2D1_t1_notleft:
+AVX2ConvO1Src2Dst1_t1_notleft:
 	CMPQ SI, $0x01
-	JNE  AVX2ConvO1S2D1_t1_notright
+	JNE  AVX2ConvO1Src2Dst1_t1_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S2D1_t1_notright:
+AVX2ConvO1Src2Dst1_t1_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S2D1_t1_icb:
+AVX2ConvO1Src2Dst1_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S2D1_t1_kh:
+AVX2ConvO1Src2Dst1_t1_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S2D1_t1_kw:
+AVX2ConvO1Src2Dst1_t1_kw:
 	TESTQ R15, R15
-	JZ    AVX2ConvO1S2D1_t1_full
+	JZ    AVX2ConvO1Src2Dst1_t1_full
 	CMPQ  R12, 72(AX)
-	JNE   AVX2ConvO1S2D1_t1_notfirst
+	JNE   AVX2ConvO1Src2Dst1_t1_notfirst
 	TESTQ $0x00000001, R15
-	JZ    AVX2ConvO1S2D1_t1_notfirst
-	JMP   AVX2ConvO1S2D1_t1_next
+	JZ    AVX2ConvO1Src2Dst1_t1_notfirst
+	JMP   AVX2ConvO1Src2Dst1_t1_next
 
-AVX2ConvO1S2D1_t1_notfirst:
+AVX2ConvO1Src2Dst1_t1_notfirst:
 	CMPQ  R12, $0x01
-	JNE   AVX2ConvO1S2D1_t1_full
+	JNE   AVX2ConvO1Src2Dst1_t1_full
 	TESTQ $0x00000002, R15
-	JZ    AVX2ConvO1S2D1_t1_full
-	JMP   AVX2ConvO1S2D1_t1_next
+	JZ    AVX2ConvO1Src2Dst1_t1_full
+	JMP   AVX2ConvO1Src2Dst1_t1_next
 
-AVX2ConvO1S2D1_t1_full:
+AVX2ConvO1Src2Dst1_t1_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -7783,21 +7783,21 @@ AVX2ConvO1S2D1_t1_full:
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
 
-AVX2ConvO1S2D1_t1_next:
+AVX2ConvO1Src2Dst1_t1_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S2D1_t1_nopf
+	JAE        AVX2ConvO1Src2Dst1_t1_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S2D1_t1_nopf:
+AVX2ConvO1Src2Dst1_t1_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S2D1_t1_kw
+	JNZ    AVX2ConvO1Src2Dst1_t1_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -7806,7 +7806,7 @@ AVX2ConvO1S2D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S2D1_t1_kh
+	JNZ    AVX2ConvO1Src2Dst1_t1_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -7816,47 +7816,47 @@ AVX2ConvO1S2D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S2D1_t1_icb
+	JNZ    AVX2ConvO1Src2Dst1_t1_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S2D1_t1_relu
+	JE     AVX2ConvO1Src2Dst1_t1_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 
-AVX2ConvO1S2D1_t1_relu:
+AVX2ConvO1Src2Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S2D1_t1_store
+	JE     AVX2ConvO1Src2Dst1_t1_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 
-AVX2ConvO1S2D1_t1_store:
+AVX2ConvO1Src2Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	ADDQ    $0x40, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2ConvO1S2D1_loop
+	JMP     AVX2ConvO1Src2Dst1_loop
 
-AVX2ConvO1S2D1_done:
+AVX2ConvO1Src2Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2ConvO1S2D1_row
+	JL   AVX2ConvO1Src2Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2ConvO1S4D1(p *Params)
+// func AVX2ConvO1Src4Dst1(p *Params)
 // Requires: AVX, FMA3, MMX+
-TEXT ·AVX2ConvO1S4D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2ConvO1Src4Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2ConvO1S4D1_nores
+	JZ    AVX2ConvO1Src4Dst1_nores
 	SUBQ  CX, DX
 
-AVX2ConvO1S4D1_nores:
+AVX2ConvO1Src4Dst1_nores:
 	XORQ R14, R14
 
-AVX2ConvO1S4D1_row:
+AVX2ConvO1Src4Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -7865,47 +7865,47 @@ AVX2ConvO1S4D1_row:
 	ADDQ  16(AX), CX
 	MOVQ  40(AX), SI
 	CMPQ  184(AX), $0x00
-	JE    AVX2ConvO1S4D1_noedge
+	JE    AVX2ConvO1Src4Dst1_noedge
 	SUBQ  $0x20, BX
 
-AVX2ConvO1S4D1_noedge:
+AVX2ConvO1Src4Dst1_noedge:
 	MOVQ 112(AX), R13
 
-AVX2ConvO1S4D1_loop:
+AVX2ConvO1Src4Dst1_loop:
 	CMPQ SI, $0x10
-	JGE  AVX2ConvO1S4D1_blk8
+	JGE  AVX2ConvO1Src4Dst1_blk8
 	CMPQ SI, $0x08
-	JLE  AVX2ConvO1S4D1_rest
+	JLE  AVX2ConvO1Src4Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2ConvO1S4D1_dispatch
+	JMP  AVX2ConvO1Src4Dst1_dispatch
 
-AVX2ConvO1S4D1_rest:
+AVX2ConvO1Src4Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2ConvO1S4D1_done
+	JZ    AVX2ConvO1Src4Dst1_done
 	MOVQ  SI, DI
 
-AVX2ConvO1S4D1_dispatch:
+AVX2ConvO1Src4Dst1_dispatch:
 	CMPQ DI, $0x08
-	JE   AVX2ConvO1S4D1_blk8
+	JE   AVX2ConvO1Src4Dst1_blk8
 	CMPQ DI, $0x07
-	JE   AVX2ConvO1S4D1_blk7
+	JE   AVX2ConvO1Src4Dst1_blk7
 	CMPQ DI, $0x06
-	JE   AVX2ConvO1S4D1_blk6
+	JE   AVX2ConvO1Src4Dst1_blk6
 	CMPQ DI, $0x05
-	JE   AVX2ConvO1S4D1_blk5
+	JE   AVX2ConvO1Src4Dst1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2ConvO1S4D1_blk4
+	JE   AVX2ConvO1Src4Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2ConvO1S4D1_blk3
+	JE   AVX2ConvO1Src4Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2ConvO1S4D1_blk2
+	JE   AVX2ConvO1Src4Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2ConvO1S4D1_blk1
-	JMP  AVX2ConvO1S4D1_done
+	JE   AVX2ConvO1Src4Dst1_blk1
+	JMP  AVX2ConvO1Src4Dst1_done
 
-AVX2ConvO1S4D1_blk8:
+AVX2ConvO1Src4Dst1_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -7918,34 +7918,34 @@ AVX2ConvO1S4D1_blk8:
 	VMOVAPS Y0, Y7
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S4D1_t8_notleft
+	JNE     AVX2ConvO1Src4Dst1_t8_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S4D1_t8_notleft:
+AVX2ConvO1Src4Dst1_t8_notleft:
 	CMPQ SI, $0x08
-	JNE  AVX2ConvO1S4D1_t8_notright
+	JNE  AVX2ConvO1Src4Dst1_t8_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S4D1_t8_notright:
+AVX2ConvO1Src4Dst1_t8_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S4D1_t8_icb:
+AVX2ConvO1Src4Dst1_t8_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S4D1_t8_kh:
+AVX2ConvO1Src4Dst1_t8_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S4D1_t8_kw:
+AVX2ConvO1Src4Dst1_t8_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S4D1_t8_full
+	JZ           AVX2ConvO1Src4Dst1_t8_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S4D1_t8_notfirst
+	JNE          AVX2ConvO1Src4Dst1_t8_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S4D1_t8_notfirst
+	JZ           AVX2ConvO1Src4Dst1_t8_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 128(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -8066,13 +8066,13 @@ AVX2ConvO1S4D1_t8_kw:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 924(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	JMP          AVX2ConvO1S4D1_t8_next
+	JMP          AVX2ConvO1Src4Dst1_t8_next
 
-AVX2ConvO1S4D1_t8_notfirst:
+AVX2ConvO1Src4Dst1_t8_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S4D1_t8_full
+	JNE          AVX2ConvO1Src4Dst1_t8_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S4D1_t8_full
+	JZ           AVX2ConvO1Src4Dst1_t8_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -8193,9 +8193,9 @@ AVX2ConvO1S4D1_t8_notfirst:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 796(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	JMP          AVX2ConvO1S4D1_t8_next
+	JMP          AVX2ConvO1Src4Dst1_t8_next
 
-AVX2ConvO1S4D1_t8_full:
+AVX2ConvO1Src4Dst1_t8_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -8333,21 +8333,21 @@ AVX2ConvO1S4D1_t8_full:
 	VBROADCASTSS 924(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
 
-AVX2ConvO1S4D1_t8_next:
+AVX2ConvO1Src4Dst1_t8_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S4D1_t8_nopf
+	JAE        AVX2ConvO1Src4Dst1_t8_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S4D1_t8_nopf:
+AVX2ConvO1Src4Dst1_t8_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S4D1_t8_kw
+	JNZ    AVX2ConvO1Src4Dst1_t8_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -8356,7 +8356,7 @@ AVX2ConvO1S4D1_t8_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S4D1_t8_kh
+	JNZ    AVX2ConvO1Src4Dst1_t8_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -8366,10 +8366,10 @@ AVX2ConvO1S4D1_t8_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S4D1_t8_icb
+	JNZ    AVX2ConvO1Src4Dst1_t8_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S4D1_t8_relu
+	JE     AVX2ConvO1Src4Dst1_t8_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -8380,9 +8380,9 @@ AVX2ConvO1S4D1_t8_nopf:
 	VADDPS 192(DI), Y6, Y6
 	VADDPS 224(DI), Y7, Y7
 
-AVX2ConvO1S4D1_t8_relu:
+AVX2ConvO1Src4Dst1_t8_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S4D1_t8_store
+	JE     AVX2ConvO1Src4Dst1_t8_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -8393,7 +8393,7 @@ AVX2ConvO1S4D1_t8_relu:
 	VMAXPS Y6, Y8, Y6
 	VMAXPS Y7, Y8, Y7
 
-AVX2ConvO1S4D1_t8_store:
+AVX2ConvO1Src4Dst1_t8_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -8405,9 +8405,9 @@ AVX2ConvO1S4D1_t8_store:
 	ADDQ    $0x00000400, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x08, SI
-	JMP     AVX2ConvO1S4D1_loop
+	JMP     AVX2ConvO1Src4Dst1_loop
 
-AVX2ConvO1S4D1_blk7:
+AVX2ConvO1Src4Dst1_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -8419,34 +8419,34 @@ AVX2ConvO1S4D1_blk7:
 	VMOVAPS Y0, Y6
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S4D1_t7_notleft
+	JNE     AVX2ConvO1Src4Dst1_t7_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S4D1_t7_notleft:
+AVX2ConvO1Src4Dst1_t7_notleft:
 	CMPQ SI, $0x07
-	JNE  AVX2ConvO1S4D1_t7_notright
+	JNE  AVX2ConvO1Src4Dst1_t7_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S4D1_t7_notright:
+AVX2ConvO1Src4Dst1_t7_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S4D1_t7_icb:
+AVX2ConvO1Src4Dst1_t7_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S4D1_t7_kh:
+AVX2ConvO1Src4Dst1_t7_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S4D1_t7_kw:
+AVX2ConvO1Src4Dst1_t7_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S4D1_t7_full
+	JZ           AVX2ConvO1Src4Dst1_t7_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S4D1_t7_notfirst
+	JNE          AVX2ConvO1Src4Dst1_t7_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S4D1_t7_notfirst
+	JZ           AVX2ConvO1Src4Dst1_t7_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 128(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -8551,13 +8551,13 @@ AVX2ConvO1S4D1_t7_kw:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 796(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	JMP          AVX2ConvO1S4D1_t7_next
+	JMP          AVX2ConvO1Src4Dst1_t7_next
 
-AVX2ConvO1S4D1_t7_notfirst:
+AVX2ConvO1Src4Dst1_t7_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S4D1_t7_full
+	JNE          AVX2ConvO1Src4Dst1_t7_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S4D1_t7_full
+	JZ           AVX2ConvO1Src4Dst1_t7_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -8662,9 +8662,9 @@ AVX2ConvO1S4D1_t7_notfirst:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 668(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	JMP          AVX2ConvO1S4D1_t7_next
+	JMP          AVX2ConvO1Src4Dst1_t7_next
 
-AVX2ConvO1S4D1_t7_full:
+AVX2ConvO1Src4Dst1_t7_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -8786,21 +8786,21 @@ AVX2ConvO1S4D1_t7_full:
 	VBROADCASTSS 796(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
 
-AVX2ConvO1S4D1_t7_next:
+AVX2ConvO1Src4Dst1_t7_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S4D1_t7_nopf
+	JAE        AVX2ConvO1Src4Dst1_t7_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S4D1_t7_nopf:
+AVX2ConvO1Src4Dst1_t7_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S4D1_t7_kw
+	JNZ    AVX2ConvO1Src4Dst1_t7_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -8809,7 +8809,7 @@ AVX2ConvO1S4D1_t7_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S4D1_t7_kh
+	JNZ    AVX2ConvO1Src4Dst1_t7_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -8819,10 +8819,10 @@ AVX2ConvO1S4D1_t7_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S4D1_t7_icb
+	JNZ    AVX2ConvO1Src4Dst1_t7_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S4D1_t7_relu
+	JE     AVX2ConvO1Src4Dst1_t7_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -8832,9 +8832,9 @@ AVX2ConvO1S4D1_t7_nopf:
 	VADDPS 160(DI), Y5, Y5
 	VADDPS 192(DI), Y6, Y6
 
-AVX2ConvO1S4D1_t7_relu:
+AVX2ConvO1Src4Dst1_t7_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S4D1_t7_store
+	JE     AVX2ConvO1Src4Dst1_t7_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -8844,7 +8844,7 @@ AVX2ConvO1S4D1_t7_relu:
 	VMAXPS Y5, Y8, Y5
 	VMAXPS Y6, Y8, Y6
 
-AVX2ConvO1S4D1_t7_store:
+AVX2ConvO1Src4Dst1_t7_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -8855,9 +8855,9 @@ AVX2ConvO1S4D1_t7_store:
 	ADDQ    $0x00000380, BX
 	ADDQ    $0x000000e0, CX
 	SUBQ    $0x07, SI
-	JMP     AVX2ConvO1S4D1_loop
+	JMP     AVX2ConvO1Src4Dst1_loop
 
-AVX2ConvO1S4D1_blk6:
+AVX2ConvO1Src4Dst1_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -8868,34 +8868,34 @@ AVX2ConvO1S4D1_blk6:
 	VMOVAPS Y0, Y5
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S4D1_t6_notleft
+	JNE     AVX2ConvO1Src4Dst1_t6_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S4D1_t6_notleft:
+AVX2ConvO1Src4Dst1_t6_notleft:
 	CMPQ SI, $0x06
-	JNE  AVX2ConvO1S4D1_t6_notright
+	JNE  AVX2ConvO1Src4Dst1_t6_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S4D1_t6_notright:
+AVX2ConvO1Src4Dst1_t6_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S4D1_t6_icb:
+AVX2ConvO1Src4Dst1_t6_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S4D1_t6_kh:
+AVX2ConvO1Src4Dst1_t6_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S4D1_t6_kw:
+AVX2ConvO1Src4Dst1_t6_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S4D1_t6_full
+	JZ           AVX2ConvO1Src4Dst1_t6_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S4D1_t6_notfirst
+	JNE          AVX2ConvO1Src4Dst1_t6_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S4D1_t6_notfirst
+	JZ           AVX2ConvO1Src4Dst1_t6_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 128(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -8984,13 +8984,13 @@ AVX2ConvO1S4D1_t6_kw:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 668(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	JMP          AVX2ConvO1S4D1_t6_next
+	JMP          AVX2ConvO1Src4Dst1_t6_next
 
-AVX2ConvO1S4D1_t6_notfirst:
+AVX2ConvO1Src4Dst1_t6_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S4D1_t6_full
+	JNE          AVX2ConvO1Src4Dst1_t6_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S4D1_t6_full
+	JZ           AVX2ConvO1Src4Dst1_t6_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -9079,9 +9079,9 @@ AVX2ConvO1S4D1_t6_notfirst:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 540(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	JMP          AVX2ConvO1S4D1_t6_next
+	JMP          AVX2ConvO1Src4Dst1_t6_next
 
-AVX2ConvO1S4D1_t6_full:
+AVX2ConvO1Src4Dst1_t6_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -9187,21 +9187,21 @@ AVX2ConvO1S4D1_t6_full:
 	VBROADCASTSS 668(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
 
-AVX2ConvO1S4D1_t6_next:
+AVX2ConvO1Src4Dst1_t6_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S4D1_t6_nopf
+	JAE        AVX2ConvO1Src4Dst1_t6_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S4D1_t6_nopf:
+AVX2ConvO1Src4Dst1_t6_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S4D1_t6_kw
+	JNZ    AVX2ConvO1Src4Dst1_t6_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -9210,7 +9210,7 @@ AVX2ConvO1S4D1_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S4D1_t6_kh
+	JNZ    AVX2ConvO1Src4Dst1_t6_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -9220,10 +9220,10 @@ AVX2ConvO1S4D1_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S4D1_t6_icb
+	JNZ    AVX2ConvO1Src4Dst1_t6_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S4D1_t6_relu
+	JE     AVX2ConvO1Src4Dst1_t6_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -9232,9 +9232,9 @@ AVX2ConvO1S4D1_t6_nopf:
 	VADDPS 128(DI), Y4, Y4
 	VADDPS 160(DI), Y5, Y5
 
-AVX2ConvO1S4D1_t6_relu:
+AVX2ConvO1Src4Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S4D1_t6_store
+	JE     AVX2ConvO1Src4Dst1_t6_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -9243,7 +9243,7 @@ AVX2ConvO1S4D1_t6_relu:
 	VMAXPS Y4, Y8, Y4
 	VMAXPS Y5, Y8, Y5
 
-AVX2ConvO1S4D1_t6_store:
+AVX2ConvO1Src4Dst1_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -9253,9 +9253,9 @@ AVX2ConvO1S4D1_t6_store:
 	ADDQ    $0x00000300, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2ConvO1S4D1_loop
+	JMP     AVX2ConvO1Src4Dst1_loop
 
-AVX2ConvO1S4D1_blk5:
+AVX2ConvO1Src4Dst1_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -9265,34 +9265,34 @@ AVX2ConvO1S4D1_blk5:
 	VMOVAPS Y0, Y4
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S4D1_t5_notleft
+	JNE     AVX2ConvO1Src4Dst1_t5_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S4D1_t5_notleft:
+AVX2ConvO1Src4Dst1_t5_notleft:
 	CMPQ SI, $0x05
-	JNE  AVX2ConvO1S4D1_t5_notright
+	JNE  AVX2ConvO1Src4Dst1_t5_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S4D1_t5_notright:
+AVX2ConvO1Src4Dst1_t5_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S4D1_t5_icb:
+AVX2ConvO1Src4Dst1_t5_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S4D1_t5_kh:
+AVX2ConvO1Src4Dst1_t5_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S4D1_t5_kw:
+AVX2ConvO1Src4Dst1_t5_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S4D1_t5_full
+	JZ           AVX2ConvO1Src4Dst1_t5_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S4D1_t5_notfirst
+	JNE          AVX2ConvO1Src4Dst1_t5_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S4D1_t5_notfirst
+	JZ           AVX2ConvO1Src4Dst1_t5_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 128(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -9365,13 +9365,13 @@ AVX2ConvO1S4D1_t5_kw:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 540(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	JMP          AVX2ConvO1S4D1_t5_next
+	JMP          AVX2ConvO1Src4Dst1_t5_next
 
-AVX2ConvO1S4D1_t5_notfirst:
+AVX2ConvO1Src4Dst1_t5_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S4D1_t5_full
+	JNE          AVX2ConvO1Src4Dst1_t5_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S4D1_t5_full
+	JZ           AVX2ConvO1Src4Dst1_t5_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -9444,9 +9444,9 @@ AVX2ConvO1S4D1_t5_notfirst:
 	VFMADD231PS  Y8, Y9, Y2
 	VBROADCASTSS 412(R8), Y9
 	VFMADD231PS  Y8, Y9, Y3
-	JMP          AVX2ConvO1S4D1_t5_next
+	JMP          AVX2ConvO1Src4Dst1_t5_next
 
-AVX2ConvO1S4D1_t5_full:
+AVX2ConvO1Src4Dst1_t5_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -9536,21 +9536,21 @@ AVX2ConvO1S4D1_t5_full:
 	VBROADCASTSS 540(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
 
-AVX2ConvO1S4D1_t5_next:
+AVX2ConvO1Src4Dst1_t5_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S4D1_t5_nopf
+	JAE        AVX2ConvO1Src4Dst1_t5_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S4D1_t5_nopf:
+AVX2ConvO1Src4Dst1_t5_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S4D1_t5_kw
+	JNZ    AVX2ConvO1Src4Dst1_t5_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -9559,7 +9559,7 @@ AVX2ConvO1S4D1_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S4D1_t5_kh
+	JNZ    AVX2ConvO1Src4Dst1_t5_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -9569,10 +9569,10 @@ AVX2ConvO1S4D1_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S4D1_t5_icb
+	JNZ    AVX2ConvO1Src4Dst1_t5_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S4D1_t5_relu
+	JE     AVX2ConvO1Src4Dst1_t5_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -9580,9 +9580,9 @@ AVX2ConvO1S4D1_t5_nopf:
 	VADDPS 96(DI), Y3, Y3
 	VADDPS 128(DI), Y4, Y4
 
-AVX2ConvO1S4D1_t5_relu:
+AVX2ConvO1Src4Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S4D1_t5_store
+	JE     AVX2ConvO1Src4Dst1_t5_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -9590,7 +9590,7 @@ AVX2ConvO1S4D1_t5_relu:
 	VMAXPS Y3, Y8, Y3
 	VMAXPS Y4, Y8, Y4
 
-AVX2ConvO1S4D1_t5_store:
+AVX2ConvO1Src4Dst1_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -9599,9 +9599,9 @@ AVX2ConvO1S4D1_t5_store:
 	ADDQ    $0x00000280, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2ConvO1S4D1_loop
+	JMP     AVX2ConvO1Src4Dst1_loop
 
-AVX2ConvO1S4D1_blk4:
+AVX2ConvO1Src4Dst1_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -9610,34 +9610,34 @@ AVX2ConvO1S4D1_blk4:
 	VMOVAPS Y0, Y3
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S4D1_t4_notleft
+	JNE     AVX2ConvO1Src4Dst1_t4_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S4D1_t4_notleft:
+AVX2ConvO1Src4Dst1_t4_notleft:
 	CMPQ SI, $0x04
-	JNE  AVX2ConvO1S4D1_t4_notright
+	JNE  AVX2ConvO1Src4Dst1_t4_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S4D1_t4_notright:
+AVX2ConvO1Src4Dst1_t4_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S4D1_t4_icb:
+AVX2ConvO1Src4Dst1_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S4D1_t4_kh:
+AVX2ConvO1Src4Dst1_t4_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S4D1_t4_kw:
+AVX2ConvO1Src4Dst1_t4_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S4D1_t4_full
+	JZ           AVX2ConvO1Src4Dst1_t4_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S4D1_t4_notfirst
+	JNE          AVX2ConvO1Src4Dst1_t4_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S4D1_t4_notfirst
+	JZ           AVX2ConvO1Src4Dst1_t4_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 128(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -9694,13 +9694,13 @@ AVX2ConvO1S4D1_t4_kw:
 	VFMADD231PS  Y8, Y9, Y2
 	VBROADCASTSS 412(R8), Y9
 	VFMADD231PS  Y8, Y9, Y3
-	JMP          AVX2ConvO1S4D1_t4_next
+	JMP          AVX2ConvO1Src4Dst1_t4_next
 
-AVX2ConvO1S4D1_t4_notfirst:
+AVX2ConvO1Src4Dst1_t4_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S4D1_t4_full
+	JNE          AVX2ConvO1Src4Dst1_t4_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S4D1_t4_full
+	JZ           AVX2ConvO1Src4Dst1_t4_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -9757,9 +9757,9 @@ AVX2ConvO1S4D1_t4_notfirst:
 	VFMADD231PS  Y8, Y9, Y1
 	VBROADCASTSS 284(R8), Y9
 	VFMADD231PS  Y8, Y9, Y2
-	JMP          AVX2ConvO1S4D1_t4_next
+	JMP          AVX2ConvO1Src4Dst1_t4_next
 
-AVX2ConvO1S4D1_t4_full:
+AVX2ConvO1Src4Dst1_t4_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -9833,21 +9833,21 @@ AVX2ConvO1S4D1_t4_full:
 	VBROADCASTSS 412(R8), Y9
 	VFMADD231PS  Y8, Y9, Y3
 
-AVX2ConvO1S4D1_t4_next:
+AVX2ConvO1Src4Dst1_t4_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S4D1_t4_nopf
+	JAE        AVX2ConvO1Src4Dst1_t4_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S4D1_t4_nopf:
+AVX2ConvO1Src4Dst1_t4_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S4D1_t4_kw
+	JNZ    AVX2ConvO1Src4Dst1_t4_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -9856,7 +9856,7 @@ AVX2ConvO1S4D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S4D1_t4_kh
+	JNZ    AVX2ConvO1Src4Dst1_t4_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -9866,26 +9866,26 @@ AVX2ConvO1S4D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S4D1_t4_icb
+	JNZ    AVX2ConvO1Src4Dst1_t4_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S4D1_t4_relu
+	JE     AVX2ConvO1Src4Dst1_t4_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
 	VADDPS 64(DI), Y2, Y2
 	VADDPS 96(DI), Y3, Y3
 
-AVX2ConvO1S4D1_t4_relu:
+AVX2ConvO1Src4Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S4D1_t4_store
+	JE     AVX2ConvO1Src4Dst1_t4_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 	VMAXPS Y3, Y8, Y3
 
-AVX2ConvO1S4D1_t4_store:
+AVX2ConvO1Src4Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -9893,9 +9893,9 @@ AVX2ConvO1S4D1_t4_store:
 	ADDQ    $0x00000200, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2ConvO1S4D1_loop
+	JMP     AVX2ConvO1Src4Dst1_loop
 
-AVX2ConvO1S4D1_blk3:
+AVX2ConvO1Src4Dst1_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -9903,34 +9903,34 @@ AVX2ConvO1S4D1_blk3:
 	VMOVAPS Y0, Y2
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S4D1_t3_notleft
+	JNE     AVX2ConvO1Src4Dst1_t3_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S4D1_t3_notleft:
+AVX2ConvO1Src4Dst1_t3_notleft:
 	CMPQ SI, $0x03
-	JNE  AVX2ConvO1S4D1_t3_notright
+	JNE  AVX2ConvO1Src4Dst1_t3_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S4D1_t3_notright:
+AVX2ConvO1Src4Dst1_t3_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S4D1_t3_icb:
+AVX2ConvO1Src4Dst1_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S4D1_t3_kh:
+AVX2ConvO1Src4Dst1_t3_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S4D1_t3_kw:
+AVX2ConvO1Src4Dst1_t3_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S4D1_t3_full
+	JZ           AVX2ConvO1Src4Dst1_t3_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S4D1_t3_notfirst
+	JNE          AVX2ConvO1Src4Dst1_t3_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S4D1_t3_notfirst
+	JZ           AVX2ConvO1Src4Dst1_t3_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 128(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -9971,13 +9971,13 @@ AVX2ConvO1S4D1_t3_kw:
 	VFMADD231PS  Y8, Y9, Y1
 	VBROADCASTSS 284(R8), Y9
 	VFMADD231PS  Y8, Y9, Y2
-	JMP          AVX2ConvO1S4D1_t3_next
+	JMP          AVX2ConvO1Src4Dst1_t3_next
 
-AVX2ConvO1S4D1_t3_notfirst:
+AVX2ConvO1Src4Dst1_t3_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S4D1_t3_full
+	JNE          AVX2ConvO1Src4Dst1_t3_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S4D1_t3_full
+	JZ           AVX2ConvO1Src4Dst1_t3_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -10018,9 +10018,9 @@ AVX2ConvO1S4D1_t3_notfirst:
 	VFMADD231PS  Y8, Y9, Y0
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
-	JMP          AVX2ConvO1S4D1_t3_next
+	JMP          AVX2ConvO1Src4Dst1_t3_next
 
-AVX2ConvO1S4D1_t3_full:
+AVX2ConvO1Src4Dst1_t3_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -10078,21 +10078,21 @@ AVX2ConvO1S4D1_t3_full:
 	VBROADCASTSS 284(R8), Y9
 	VFMADD231PS  Y8, Y9, Y2
 
-AVX2ConvO1S4D1_t3_next:
+AVX2ConvO1Src4Dst1_t3_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S4D1_t3_nopf
+	JAE        AVX2ConvO1Src4Dst1_t3_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S4D1_t3_nopf:
+AVX2ConvO1Src4Dst1_t3_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S4D1_t3_kw
+	JNZ    AVX2ConvO1Src4Dst1_t3_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -10101,7 +10101,7 @@ AVX2ConvO1S4D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S4D1_t3_kh
+	JNZ    AVX2ConvO1Src4Dst1_t3_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -10111,67 +10111,67 @@ AVX2ConvO1S4D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S4D1_t3_icb
+	JNZ    AVX2ConvO1Src4Dst1_t3_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S4D1_t3_relu
+	JE     AVX2ConvO1Src4Dst1_t3_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
 	VADDPS 64(DI), Y2, Y2
 
-AVX2ConvO1S4D1_t3_relu:
+AVX2ConvO1Src4Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S4D1_t3_store
+	JE     AVX2ConvO1Src4Dst1_t3_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 
-AVX2ConvO1S4D1_t3_store:
+AVX2ConvO1Src4Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
 	ADDQ    $0x00000180, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2ConvO1S4D1_loop
+	JMP     AVX2ConvO1Src4Dst1_loop
 
-AVX2ConvO1S4D1_blk2:
+AVX2ConvO1Src4Dst1_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVAPS Y0, Y1
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S4D1_t2_notleft
+	JNE     AVX2ConvO1Src4Dst1_t2_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S4D1_t2_notleft:
+AVX2ConvO1Src4Dst1_t2_notleft:
 	CMPQ SI, $0x02
-	JNE  AVX2ConvO1S4D1_t2_notright
+	JNE  AVX2ConvO1Src4Dst1_t2_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S4D1_t2_notright:
+AVX2ConvO1Src4Dst1_t2_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S4D1_t2_icb:
+AVX2ConvO1Src4Dst1_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S4D1_t2_kh:
+AVX2ConvO1Src4Dst1_t2_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S4D1_t2_kw:
+AVX2ConvO1Src4Dst1_t2_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO1S4D1_t2_full
+	JZ           AVX2ConvO1Src4Dst1_t2_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO1S4D1_t2_notfirst
+	JNE          AVX2ConvO1Src4Dst1_t2_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO1S4D1_t2_notfirst
+	JZ           AVX2ConvO1Src4Dst1_t2_notfirst
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS 128(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
@@ -10196,13 +10196,13 @@ AVX2ConvO1S4D1_t2_kw:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
-	JMP          AVX2ConvO1S4D1_t2_next
+	JMP          AVX2ConvO1Src4Dst1_t2_next
 
-AVX2ConvO1S4D1_t2_notfirst:
+AVX2ConvO1Src4Dst1_t2_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO1S4D1_t2_full
+	JNE          AVX2ConvO1Src4Dst1_t2_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO1S4D1_t2_full
+	JZ           AVX2ConvO1Src4Dst1_t2_full
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -10227,9 +10227,9 @@ AVX2ConvO1S4D1_t2_notfirst:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
-	JMP          AVX2ConvO1S4D1_t2_next
+	JMP          AVX2ConvO1Src4Dst1_t2_next
 
-AVX2ConvO1S4D1_t2_full:
+AVX2ConvO1Src4Dst1_t2_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -10271,21 +10271,21 @@ AVX2ConvO1S4D1_t2_full:
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y1
 
-AVX2ConvO1S4D1_t2_next:
+AVX2ConvO1Src4Dst1_t2_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S4D1_t2_nopf
+	JAE        AVX2ConvO1Src4Dst1_t2_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S4D1_t2_nopf:
+AVX2ConvO1Src4Dst1_t2_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S4D1_t2_kw
+	JNZ    AVX2ConvO1Src4Dst1_t2_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -10294,7 +10294,7 @@ AVX2ConvO1S4D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S4D1_t2_kh
+	JNZ    AVX2ConvO1Src4Dst1_t2_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -10304,73 +10304,73 @@ AVX2ConvO1S4D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S4D1_t2_icb
+	JNZ    AVX2ConvO1Src4Dst1_t2_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S4D1_t2_relu
+	JE     AVX2ConvO1Src4Dst1_t2_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
 
-AVX2ConvO1S4D1_t2_relu:
+AVX2ConvO1Src4Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S4D1_t2_store
+	JE     AVX2ConvO1Src4Dst1_t2_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 
-AVX2ConvO1S4D1_t2_store:
+AVX2ConvO1Src4Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2ConvO1S4D1_loop
+	JMP     AVX2ConvO1Src4Dst1_loop
 
-AVX2ConvO1S4D1_blk1:
+AVX2ConvO1Src4Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO1S4D1_t1_notleft
+	JNE     AVX2ConvO1Src4Dst1_t1_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO1S4D1_t1_notleft:
+AVX2ConvO1Src4Dst1_t1_notleft:
 	CMPQ SI, $0x01
-	JNE  AVX2ConvO1S4D1_t1_notright
+	JNE  AVX2ConvO1Src4Dst1_t1_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO1S4D1_t1_notright:
+AVX2ConvO1Src4Dst1_t1_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO1S4D1_t1_icb:
+AVX2ConvO1Src4Dst1_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO1S4D1_t1_kh:
+AVX2ConvO1Src4Dst1_t1_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO1S4D1_t1_kw:
+AVX2ConvO1Src4Dst1_t1_kw:
 	TESTQ R15, R15
-	JZ    AVX2ConvO1S4D1_t1_full
+	JZ    AVX2ConvO1Src4Dst1_t1_full
 	CMPQ  R12, 72(AX)
-	JNE   AVX2ConvO1S4D1_t1_notfirst
+	JNE   AVX2ConvO1Src4Dst1_t1_notfirst
 	TESTQ $0x00000001, R15
-	JZ    AVX2ConvO1S4D1_t1_notfirst
-	JMP   AVX2ConvO1S4D1_t1_next
+	JZ    AVX2ConvO1Src4Dst1_t1_notfirst
+	JMP   AVX2ConvO1Src4Dst1_t1_next
 
-AVX2ConvO1S4D1_t1_notfirst:
+AVX2ConvO1Src4Dst1_t1_notfirst:
 	CMPQ  R12, $0x01
-	JNE   AVX2ConvO1S4D1_t1_full
+	JNE   AVX2ConvO1Src4Dst1_t1_full
 	TESTQ $0x00000002, R15
-	JZ    AVX2ConvO1S4D1_t1_full
-	JMP   AVX2ConvO1S4D1_t1_next
+	JZ    AVX2ConvO1Src4Dst1_t1_full
+	JMP   AVX2ConvO1Src4Dst1_t1_next
 
-AVX2ConvO1S4D1_t1_full:
+AVX2ConvO1Src4Dst1_t1_full:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -10396,21 +10396,21 @@ AVX2ConvO1S4D1_t1_full:
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
 
-AVX2ConvO1S4D1_t1_next:
+AVX2ConvO1Src4Dst1_t1_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO1S4D1_t1_nopf
+	JAE        AVX2ConvO1Src4Dst1_t1_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO1S4D1_t1_nopf:
+AVX2ConvO1Src4Dst1_t1_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO1S4D1_t1_kw
+	JNZ    AVX2ConvO1Src4Dst1_t1_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -10419,7 +10419,7 @@ AVX2ConvO1S4D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO1S4D1_t1_kh
+	JNZ    AVX2ConvO1Src4Dst1_t1_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -10429,47 +10429,47 @@ AVX2ConvO1S4D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO1S4D1_t1_icb
+	JNZ    AVX2ConvO1Src4Dst1_t1_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO1S4D1_t1_relu
+	JE     AVX2ConvO1Src4Dst1_t1_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 
-AVX2ConvO1S4D1_t1_relu:
+AVX2ConvO1Src4Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO1S4D1_t1_store
+	JE     AVX2ConvO1Src4Dst1_t1_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 
-AVX2ConvO1S4D1_t1_store:
+AVX2ConvO1Src4Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2ConvO1S4D1_loop
+	JMP     AVX2ConvO1Src4Dst1_loop
 
-AVX2ConvO1S4D1_done:
+AVX2ConvO1Src4Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2ConvO1S4D1_row
+	JL   AVX2ConvO1Src4Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2ConvO2S1D1(p *Params)
+// func AVX2ConvO2Src1Dst1(p *Params)
 // Requires: AVX, FMA3, MMX+
-TEXT ·AVX2ConvO2S1D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2ConvO2Src1Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2ConvO2S1D1_nores
+	JZ    AVX2ConvO2Src1Dst1_nores
 	SUBQ  CX, DX
 
-AVX2ConvO2S1D1_nores:
+AVX2ConvO2Src1Dst1_nores:
 	XORQ R14, R14
 
-AVX2ConvO2S1D1_row:
+AVX2ConvO2Src1Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -10478,43 +10478,43 @@ AVX2ConvO2S1D1_row:
 	ADDQ  16(AX), CX
 	MOVQ  40(AX), SI
 	CMPQ  184(AX), $0x00
-	JE    AVX2ConvO2S1D1_noedge
+	JE    AVX2ConvO2Src1Dst1_noedge
 	SUBQ  $0x20, BX
 
-AVX2ConvO2S1D1_noedge:
+AVX2ConvO2Src1Dst1_noedge:
 	MOVQ 112(AX), R13
 
-AVX2ConvO2S1D1_loop:
+AVX2ConvO2Src1Dst1_loop:
 	CMPQ SI, $0x0c
-	JGE  AVX2ConvO2S1D1_blk6
+	JGE  AVX2ConvO2Src1Dst1_blk6
 	CMPQ SI, $0x06
-	JLE  AVX2ConvO2S1D1_rest
+	JLE  AVX2ConvO2Src1Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2ConvO2S1D1_dispatch
+	JMP  AVX2ConvO2Src1Dst1_dispatch
 
-AVX2ConvO2S1D1_rest:
+AVX2ConvO2Src1Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2ConvO2S1D1_done
+	JZ    AVX2ConvO2Src1Dst1_done
 	MOVQ  SI, DI
 
-AVX2ConvO2S1D1_dispatch:
+AVX2ConvO2Src1Dst1_dispatch:
 	CMPQ DI, $0x06
-	JE   AVX2ConvO2S1D1_blk6
+	JE   AVX2ConvO2Src1Dst1_blk6
 	CMPQ DI, $0x05
-	JE   AVX2ConvO2S1D1_blk5
+	JE   AVX2ConvO2Src1Dst1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2ConvO2S1D1_blk4
+	JE   AVX2ConvO2Src1Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2ConvO2S1D1_blk3
+	JE   AVX2ConvO2Src1Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2ConvO2S1D1_blk2
+	JE   AVX2ConvO2Src1Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2ConvO2S1D1_blk1
-	JMP  AVX2ConvO2S1D1_done
+	JE   AVX2ConvO2Src1Dst1_blk1
+	JMP  AVX2ConvO2Src1Dst1_done
 
-AVX2ConvO2S1D1_blk6:
+AVX2ConvO2Src1Dst1_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -10531,34 +10531,34 @@ AVX2ConvO2S1D1_blk6:
 	VMOVAPS Y6, Y11
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S1D1_t6_notleft
+	JNE     AVX2ConvO2Src1Dst1_t6_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S1D1_t6_notleft:
+AVX2ConvO2Src1Dst1_t6_notleft:
 	CMPQ SI, $0x06
-	JNE  AVX2ConvO2S1D1_t6_notright
+	JNE  AVX2ConvO2Src1Dst1_t6_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S1D1_t6_notright:
+AVX2ConvO2Src1Dst1_t6_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S1D1_t6_icb:
+AVX2ConvO2Src1Dst1_t6_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S1D1_t6_kh:
+AVX2ConvO2Src1Dst1_t6_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S1D1_t6_kw:
+AVX2ConvO2Src1Dst1_t6_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S1D1_t6_full
+	JZ           AVX2ConvO2Src1Dst1_t6_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S1D1_t6_notfirst
+	JNE          AVX2ConvO2Src1Dst1_t6_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S1D1_t6_notfirst
+	JZ           AVX2ConvO2Src1Dst1_t6_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 32(R8), Y14
@@ -10695,13 +10695,13 @@ AVX2ConvO2S1D1_t6_kw:
 	VBROADCASTSS 188(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	JMP          AVX2ConvO2S1D1_t6_next
+	JMP          AVX2ConvO2Src1Dst1_t6_next
 
-AVX2ConvO2S1D1_t6_notfirst:
+AVX2ConvO2Src1Dst1_t6_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S1D1_t6_full
+	JNE          AVX2ConvO2Src1Dst1_t6_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S1D1_t6_full
+	JZ           AVX2ConvO2Src1Dst1_t6_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -10838,9 +10838,9 @@ AVX2ConvO2S1D1_t6_notfirst:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	JMP          AVX2ConvO2S1D1_t6_next
+	JMP          AVX2ConvO2Src1Dst1_t6_next
 
-AVX2ConvO2S1D1_t6_full:
+AVX2ConvO2Src1Dst1_t6_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -11002,21 +11002,21 @@ AVX2ConvO2S1D1_t6_full:
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
 
-AVX2ConvO2S1D1_t6_next:
+AVX2ConvO2Src1Dst1_t6_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S1D1_t6_nopf
+	JAE        AVX2ConvO2Src1Dst1_t6_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S1D1_t6_nopf:
+AVX2ConvO2Src1Dst1_t6_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S1D1_t6_kw
+	JNZ    AVX2ConvO2Src1Dst1_t6_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -11025,7 +11025,7 @@ AVX2ConvO2S1D1_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S1D1_t6_kh
+	JNZ    AVX2ConvO2Src1Dst1_t6_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -11035,10 +11035,10 @@ AVX2ConvO2S1D1_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S1D1_t6_icb
+	JNZ    AVX2ConvO2Src1Dst1_t6_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S1D1_t6_relu
+	JE     AVX2ConvO2Src1Dst1_t6_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -11053,9 +11053,9 @@ AVX2ConvO2S1D1_t6_nopf:
 	VADDPS 128(DI)(R10*1), Y10, Y10
 	VADDPS 160(DI)(R10*1), Y11, Y11
 
-AVX2ConvO2S1D1_t6_relu:
+AVX2ConvO2Src1Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S1D1_t6_store
+	JE     AVX2ConvO2Src1Dst1_t6_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -11070,7 +11070,7 @@ AVX2ConvO2S1D1_t6_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2ConvO2S1D1_t6_store:
+AVX2ConvO2Src1Dst1_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -11086,9 +11086,9 @@ AVX2ConvO2S1D1_t6_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2ConvO2S1D1_loop
+	JMP     AVX2ConvO2Src1Dst1_loop
 
-AVX2ConvO2S1D1_blk5:
+AVX2ConvO2Src1Dst1_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -11103,34 +11103,34 @@ AVX2ConvO2S1D1_blk5:
 	VMOVAPS Y6, Y10
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S1D1_t5_notleft
+	JNE     AVX2ConvO2Src1Dst1_t5_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S1D1_t5_notleft:
+AVX2ConvO2Src1Dst1_t5_notleft:
 	CMPQ SI, $0x05
-	JNE  AVX2ConvO2S1D1_t5_notright
+	JNE  AVX2ConvO2Src1Dst1_t5_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S1D1_t5_notright:
+AVX2ConvO2Src1Dst1_t5_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S1D1_t5_icb:
+AVX2ConvO2Src1Dst1_t5_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S1D1_t5_kh:
+AVX2ConvO2Src1Dst1_t5_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S1D1_t5_kw:
+AVX2ConvO2Src1Dst1_t5_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S1D1_t5_full
+	JZ           AVX2ConvO2Src1Dst1_t5_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S1D1_t5_notfirst
+	JNE          AVX2ConvO2Src1Dst1_t5_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S1D1_t5_notfirst
+	JZ           AVX2ConvO2Src1Dst1_t5_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 32(R8), Y14
@@ -11243,13 +11243,13 @@ AVX2ConvO2S1D1_t5_kw:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	JMP          AVX2ConvO2S1D1_t5_next
+	JMP          AVX2ConvO2Src1Dst1_t5_next
 
-AVX2ConvO2S1D1_t5_notfirst:
+AVX2ConvO2Src1Dst1_t5_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S1D1_t5_full
+	JNE          AVX2ConvO2Src1Dst1_t5_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S1D1_t5_full
+	JZ           AVX2ConvO2Src1Dst1_t5_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -11362,9 +11362,9 @@ AVX2ConvO2S1D1_t5_notfirst:
 	VBROADCASTSS 124(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	JMP          AVX2ConvO2S1D1_t5_next
+	JMP          AVX2ConvO2Src1Dst1_t5_next
 
-AVX2ConvO2S1D1_t5_full:
+AVX2ConvO2Src1Dst1_t5_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -11502,21 +11502,21 @@ AVX2ConvO2S1D1_t5_full:
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
 
-AVX2ConvO2S1D1_t5_next:
+AVX2ConvO2Src1Dst1_t5_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S1D1_t5_nopf
+	JAE        AVX2ConvO2Src1Dst1_t5_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S1D1_t5_nopf:
+AVX2ConvO2Src1Dst1_t5_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S1D1_t5_kw
+	JNZ    AVX2ConvO2Src1Dst1_t5_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -11525,7 +11525,7 @@ AVX2ConvO2S1D1_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S1D1_t5_kh
+	JNZ    AVX2ConvO2Src1Dst1_t5_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -11535,10 +11535,10 @@ AVX2ConvO2S1D1_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S1D1_t5_icb
+	JNZ    AVX2ConvO2Src1Dst1_t5_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S1D1_t5_relu
+	JE     AVX2ConvO2Src1Dst1_t5_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -11551,9 +11551,9 @@ AVX2ConvO2S1D1_t5_nopf:
 	VADDPS 96(DI)(R10*1), Y9, Y9
 	VADDPS 128(DI)(R10*1), Y10, Y10
 
-AVX2ConvO2S1D1_t5_relu:
+AVX2ConvO2Src1Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S1D1_t5_store
+	JE     AVX2ConvO2Src1Dst1_t5_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -11566,7 +11566,7 @@ AVX2ConvO2S1D1_t5_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2ConvO2S1D1_t5_store:
+AVX2ConvO2Src1Dst1_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -11580,9 +11580,9 @@ AVX2ConvO2S1D1_t5_store:
 	ADDQ    $0x000000a0, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2ConvO2S1D1_loop
+	JMP     AVX2ConvO2Src1Dst1_loop
 
-AVX2ConvO2S1D1_blk4:
+AVX2ConvO2Src1Dst1_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -11595,34 +11595,34 @@ AVX2ConvO2S1D1_blk4:
 	VMOVAPS Y6, Y9
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S1D1_t4_notleft
+	JNE     AVX2ConvO2Src1Dst1_t4_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S1D1_t4_notleft:
+AVX2ConvO2Src1Dst1_t4_notleft:
 	CMPQ SI, $0x04
-	JNE  AVX2ConvO2S1D1_t4_notright
+	JNE  AVX2ConvO2Src1Dst1_t4_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S1D1_t4_notright:
+AVX2ConvO2Src1Dst1_t4_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S1D1_t4_icb:
+AVX2ConvO2Src1Dst1_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S1D1_t4_kh:
+AVX2ConvO2Src1Dst1_t4_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S1D1_t4_kw:
+AVX2ConvO2Src1Dst1_t4_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S1D1_t4_full
+	JZ           AVX2ConvO2Src1Dst1_t4_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S1D1_t4_notfirst
+	JNE          AVX2ConvO2Src1Dst1_t4_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S1D1_t4_notfirst
+	JZ           AVX2ConvO2Src1Dst1_t4_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 32(R8), Y14
@@ -11711,13 +11711,13 @@ AVX2ConvO2S1D1_t4_kw:
 	VBROADCASTSS 124(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	JMP          AVX2ConvO2S1D1_t4_next
+	JMP          AVX2ConvO2Src1Dst1_t4_next
 
-AVX2ConvO2S1D1_t4_notfirst:
+AVX2ConvO2Src1Dst1_t4_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S1D1_t4_full
+	JNE          AVX2ConvO2Src1Dst1_t4_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S1D1_t4_full
+	JZ           AVX2ConvO2Src1Dst1_t4_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -11806,9 +11806,9 @@ AVX2ConvO2S1D1_t4_notfirst:
 	VBROADCASTSS 92(R8), Y14
 	VFMADD231PS  Y12, Y14, Y2
 	VFMADD231PS  Y13, Y14, Y8
-	JMP          AVX2ConvO2S1D1_t4_next
+	JMP          AVX2ConvO2Src1Dst1_t4_next
 
-AVX2ConvO2S1D1_t4_full:
+AVX2ConvO2Src1Dst1_t4_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -11922,21 +11922,21 @@ AVX2ConvO2S1D1_t4_full:
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
 
-AVX2ConvO2S1D1_t4_next:
+AVX2ConvO2Src1Dst1_t4_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S1D1_t4_nopf
+	JAE        AVX2ConvO2Src1Dst1_t4_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S1D1_t4_nopf:
+AVX2ConvO2Src1Dst1_t4_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S1D1_t4_kw
+	JNZ    AVX2ConvO2Src1Dst1_t4_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -11945,7 +11945,7 @@ AVX2ConvO2S1D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S1D1_t4_kh
+	JNZ    AVX2ConvO2Src1Dst1_t4_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -11955,10 +11955,10 @@ AVX2ConvO2S1D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S1D1_t4_icb
+	JNZ    AVX2ConvO2Src1Dst1_t4_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S1D1_t4_relu
+	JE     AVX2ConvO2Src1Dst1_t4_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -11969,9 +11969,9 @@ AVX2ConvO2S1D1_t4_nopf:
 	VADDPS 64(DI)(R10*1), Y8, Y8
 	VADDPS 96(DI)(R10*1), Y9, Y9
 
-AVX2ConvO2S1D1_t4_relu:
+AVX2ConvO2Src1Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S1D1_t4_store
+	JE     AVX2ConvO2Src1Dst1_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -11982,7 +11982,7 @@ AVX2ConvO2S1D1_t4_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2ConvO2S1D1_t4_store:
+AVX2ConvO2Src1Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -11994,9 +11994,9 @@ AVX2ConvO2S1D1_t4_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2ConvO2S1D1_loop
+	JMP     AVX2ConvO2Src1Dst1_loop
 
-AVX2ConvO2S1D1_blk3:
+AVX2ConvO2Src1Dst1_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -12007,34 +12007,34 @@ AVX2ConvO2S1D1_blk3:
 	VMOVAPS Y6, Y8
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S1D1_t3_notleft
+	JNE     AVX2ConvO2Src1Dst1_t3_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S1D1_t3_notleft:
+AVX2ConvO2Src1Dst1_t3_notleft:
 	CMPQ SI, $0x03
-	JNE  AVX2ConvO2S1D1_t3_notright
+	JNE  AVX2ConvO2Src1Dst1_t3_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S1D1_t3_notright:
+AVX2ConvO2Src1Dst1_t3_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S1D1_t3_icb:
+AVX2ConvO2Src1Dst1_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S1D1_t3_kh:
+AVX2ConvO2Src1Dst1_t3_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S1D1_t3_kw:
+AVX2ConvO2Src1Dst1_t3_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S1D1_t3_full
+	JZ           AVX2ConvO2Src1Dst1_t3_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S1D1_t3_notfirst
+	JNE          AVX2ConvO2Src1Dst1_t3_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S1D1_t3_notfirst
+	JZ           AVX2ConvO2Src1Dst1_t3_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 32(R8), Y14
@@ -12099,13 +12099,13 @@ AVX2ConvO2S1D1_t3_kw:
 	VBROADCASTSS 92(R8), Y14
 	VFMADD231PS  Y12, Y14, Y2
 	VFMADD231PS  Y13, Y14, Y8
-	JMP          AVX2ConvO2S1D1_t3_next
+	JMP          AVX2ConvO2Src1Dst1_t3_next
 
-AVX2ConvO2S1D1_t3_notfirst:
+AVX2ConvO2Src1Dst1_t3_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S1D1_t3_full
+	JNE          AVX2ConvO2Src1Dst1_t3_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S1D1_t3_full
+	JZ           AVX2ConvO2Src1Dst1_t3_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -12170,9 +12170,9 @@ AVX2ConvO2S1D1_t3_notfirst:
 	VBROADCASTSS 60(R8), Y14
 	VFMADD231PS  Y12, Y14, Y1
 	VFMADD231PS  Y13, Y14, Y7
-	JMP          AVX2ConvO2S1D1_t3_next
+	JMP          AVX2ConvO2Src1Dst1_t3_next
 
-AVX2ConvO2S1D1_t3_full:
+AVX2ConvO2Src1Dst1_t3_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -12262,21 +12262,21 @@ AVX2ConvO2S1D1_t3_full:
 	VFMADD231PS  Y12, Y14, Y2
 	VFMADD231PS  Y13, Y14, Y8
 
-AVX2ConvO2S1D1_t3_next:
+AVX2ConvO2Src1Dst1_t3_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S1D1_t3_nopf
+	JAE        AVX2ConvO2Src1Dst1_t3_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S1D1_t3_nopf:
+AVX2ConvO2Src1Dst1_t3_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S1D1_t3_kw
+	JNZ    AVX2ConvO2Src1Dst1_t3_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -12285,7 +12285,7 @@ AVX2ConvO2S1D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S1D1_t3_kh
+	JNZ    AVX2ConvO2Src1Dst1_t3_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -12295,10 +12295,10 @@ AVX2ConvO2S1D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S1D1_t3_icb
+	JNZ    AVX2ConvO2Src1Dst1_t3_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S1D1_t3_relu
+	JE     AVX2ConvO2Src1Dst1_t3_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -12307,9 +12307,9 @@ AVX2ConvO2S1D1_t3_nopf:
 	VADDPS 32(DI)(R10*1), Y7, Y7
 	VADDPS 64(DI)(R10*1), Y8, Y8
 
-AVX2ConvO2S1D1_t3_relu:
+AVX2ConvO2Src1Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S1D1_t3_store
+	JE     AVX2ConvO2Src1Dst1_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -12318,7 +12318,7 @@ AVX2ConvO2S1D1_t3_relu:
 	VMAXPS Y7, Y12, Y7
 	VMAXPS Y8, Y12, Y8
 
-AVX2ConvO2S1D1_t3_store:
+AVX2ConvO2Src1Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -12328,9 +12328,9 @@ AVX2ConvO2S1D1_t3_store:
 	ADDQ    $0x60, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2ConvO2S1D1_loop
+	JMP     AVX2ConvO2Src1Dst1_loop
 
-AVX2ConvO2S1D1_blk2:
+AVX2ConvO2Src1Dst1_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -12339,34 +12339,34 @@ AVX2ConvO2S1D1_blk2:
 	VMOVAPS Y6, Y7
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S1D1_t2_notleft
+	JNE     AVX2ConvO2Src1Dst1_t2_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S1D1_t2_notleft:
+AVX2ConvO2Src1Dst1_t2_notleft:
 	CMPQ SI, $0x02
-	JNE  AVX2ConvO2S1D1_t2_notright
+	JNE  AVX2ConvO2Src1Dst1_t2_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S1D1_t2_notright:
+AVX2ConvO2Src1Dst1_t2_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S1D1_t2_icb:
+AVX2ConvO2Src1Dst1_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S1D1_t2_kh:
+AVX2ConvO2Src1Dst1_t2_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S1D1_t2_kw:
+AVX2ConvO2Src1Dst1_t2_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S1D1_t2_full
+	JZ           AVX2ConvO2Src1Dst1_t2_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S1D1_t2_notfirst
+	JNE          AVX2ConvO2Src1Dst1_t2_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S1D1_t2_notfirst
+	JZ           AVX2ConvO2Src1Dst1_t2_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 32(R8), Y14
@@ -12407,13 +12407,13 @@ AVX2ConvO2S1D1_t2_kw:
 	VBROADCASTSS 60(R8), Y14
 	VFMADD231PS  Y12, Y14, Y1
 	VFMADD231PS  Y13, Y14, Y7
-	JMP          AVX2ConvO2S1D1_t2_next
+	JMP          AVX2ConvO2Src1Dst1_t2_next
 
-AVX2ConvO2S1D1_t2_notfirst:
+AVX2ConvO2Src1Dst1_t2_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S1D1_t2_full
+	JNE          AVX2ConvO2Src1Dst1_t2_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S1D1_t2_full
+	JZ           AVX2ConvO2Src1Dst1_t2_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -12454,9 +12454,9 @@ AVX2ConvO2S1D1_t2_notfirst:
 	VBROADCASTSS 28(R8), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y6
-	JMP          AVX2ConvO2S1D1_t2_next
+	JMP          AVX2ConvO2Src1Dst1_t2_next
 
-AVX2ConvO2S1D1_t2_full:
+AVX2ConvO2Src1Dst1_t2_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -12522,21 +12522,21 @@ AVX2ConvO2S1D1_t2_full:
 	VFMADD231PS  Y12, Y14, Y1
 	VFMADD231PS  Y13, Y14, Y7
 
-AVX2ConvO2S1D1_t2_next:
+AVX2ConvO2Src1Dst1_t2_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S1D1_t2_nopf
+	JAE        AVX2ConvO2Src1Dst1_t2_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S1D1_t2_nopf:
+AVX2ConvO2Src1Dst1_t2_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S1D1_t2_kw
+	JNZ    AVX2ConvO2Src1Dst1_t2_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -12545,7 +12545,7 @@ AVX2ConvO2S1D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S1D1_t2_kh
+	JNZ    AVX2ConvO2Src1Dst1_t2_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -12555,26 +12555,26 @@ AVX2ConvO2S1D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S1D1_t2_icb
+	JNZ    AVX2ConvO2Src1Dst1_t2_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S1D1_t2_relu
+	JE     AVX2ConvO2Src1Dst1_t2_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
 	VADDPS (DI)(R10*1), Y6, Y6
 	VADDPS 32(DI)(R10*1), Y7, Y7
 
-AVX2ConvO2S1D1_t2_relu:
+AVX2ConvO2Src1Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S1D1_t2_store
+	JE     AVX2ConvO2Src1Dst1_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
 	VMAXPS Y6, Y12, Y6
 	VMAXPS Y7, Y12, Y7
 
-AVX2ConvO2S1D1_t2_store:
+AVX2ConvO2Src1Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y6, (CX)(R10*1)
@@ -12582,53 +12582,53 @@ AVX2ConvO2S1D1_t2_store:
 	ADDQ    $0x40, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2ConvO2S1D1_loop
+	JMP     AVX2ConvO2Src1Dst1_loop
 
-AVX2ConvO2S1D1_blk1:
+AVX2ConvO2Src1Dst1_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVUPS 32(DI), Y6
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S1D1_t1_notleft
+	JNE     AVX2ConvO2Src1Dst1_t1_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S1D1_t1_notleft:
+AVX2ConvO2Src1Dst1_t1_notleft:
 	CMPQ SI, $0x01
-	JNE  AVX2ConvO2S1D1_t1_notright
+	JNE  AVX2ConvO2Src1Dst1_t1_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S1D1_t1_notright:
+AVX2ConvO2Src1Dst1_t1_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S1D1_t1_icb:
+AVX2ConvO2Src1Dst1_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S1D1_t1_kh:
+AVX2ConvO2Src1Dst1_t1_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S1D1_t1_kw:
+AVX2ConvO2Src1Dst1_t1_kw:
 	TESTQ R15, R15
-	JZ    AVX2ConvO2S1D1_t1_full
+	JZ    AVX2ConvO2Src1Dst1_t1_full
 	CMPQ  R12, 72(AX)
-	JNE   AVX2ConvO2S1D1_t1_notfirst
+	JNE   AVX2ConvO2Src1Dst1_t1_notfirst
 	TESTQ $0x00000001, R15
-	JZ    AVX2ConvO2S1D1_t1_notfirst
-	JMP   AVX2ConvO2S1D1_t1_next
+	JZ    AVX2ConvO2Src1Dst1_t1_notfirst
+	JMP   AVX2ConvO2Src1Dst1_t1_next
 
-AVX2ConvO2S1D1_t1_notfirst:
+AVX2ConvO2Src1Dst1_t1_notfirst:
 	CMPQ  R12, $0x01
-	JNE   AVX2ConvO2S1D1_t1_full
+	JNE   AVX2ConvO2Src1Dst1_t1_full
 	TESTQ $0x00000002, R15
-	JZ    AVX2ConvO2S1D1_t1_full
-	JMP   AVX2ConvO2S1D1_t1_next
+	JZ    AVX2ConvO2Src1Dst1_t1_full
+	JMP   AVX2ConvO2Src1Dst1_t1_next
 
-AVX2ConvO2S1D1_t1_full:
+AVX2ConvO2Src1Dst1_t1_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -12670,21 +12670,21 @@ AVX2ConvO2S1D1_t1_full:
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y6
 
-AVX2ConvO2S1D1_t1_next:
+AVX2ConvO2Src1Dst1_t1_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S1D1_t1_nopf
+	JAE        AVX2ConvO2Src1Dst1_t1_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S1D1_t1_nopf:
+AVX2ConvO2Src1Dst1_t1_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S1D1_t1_kw
+	JNZ    AVX2ConvO2Src1Dst1_t1_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -12693,7 +12693,7 @@ AVX2ConvO2S1D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S1D1_t1_kh
+	JNZ    AVX2ConvO2Src1Dst1_t1_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -12703,50 +12703,50 @@ AVX2ConvO2S1D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S1D1_t1_icb
+	JNZ    AVX2ConvO2Src1Dst1_t1_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S1D1_t1_relu
+	JE     AVX2ConvO2Src1Dst1_t1_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS (DI)(R10*1), Y6, Y6
 
-AVX2ConvO2S1D1_t1_relu:
+AVX2ConvO2Src1Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S1D1_t1_store
+	JE     AVX2ConvO2Src1Dst1_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y6, Y12, Y6
 
-AVX2ConvO2S1D1_t1_store:
+AVX2ConvO2Src1Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	ADDQ    $0x20, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2ConvO2S1D1_loop
+	JMP     AVX2ConvO2Src1Dst1_loop
 
-AVX2ConvO2S1D1_done:
+AVX2ConvO2Src1Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2ConvO2S1D1_row
+	JL   AVX2ConvO2Src1Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2ConvO2S1D2(p *Params)
+// func AVX2ConvO2Src1Dst2(p *Params)
 // Requires: AVX, FMA3, MMX+
-TEXT ·AVX2ConvO2S1D2(SB), NOSPLIT, $0-8
+TEXT ·AVX2ConvO2Src1Dst2(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2ConvO2S1D2_nores
+	JZ    AVX2ConvO2Src1Dst2_nores
 	SUBQ  CX, DX
 
-AVX2ConvO2S1D2_nores:
+AVX2ConvO2Src1Dst2_nores:
 	XORQ R14, R14
 
-AVX2ConvO2S1D2_row:
+AVX2ConvO2Src1Dst2_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -12755,43 +12755,43 @@ AVX2ConvO2S1D2_row:
 	ADDQ  16(AX), CX
 	MOVQ  40(AX), SI
 	CMPQ  184(AX), $0x00
-	JE    AVX2ConvO2S1D2_noedge
+	JE    AVX2ConvO2Src1Dst2_noedge
 	SUBQ  $0x20, BX
 
-AVX2ConvO2S1D2_noedge:
+AVX2ConvO2Src1Dst2_noedge:
 	MOVQ 112(AX), R13
 
-AVX2ConvO2S1D2_loop:
+AVX2ConvO2Src1Dst2_loop:
 	CMPQ SI, $0x0c
-	JGE  AVX2ConvO2S1D2_blk6
+	JGE  AVX2ConvO2Src1Dst2_blk6
 	CMPQ SI, $0x06
-	JLE  AVX2ConvO2S1D2_rest
+	JLE  AVX2ConvO2Src1Dst2_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2ConvO2S1D2_dispatch
+	JMP  AVX2ConvO2Src1Dst2_dispatch
 
-AVX2ConvO2S1D2_rest:
+AVX2ConvO2Src1Dst2_rest:
 	TESTQ SI, SI
-	JZ    AVX2ConvO2S1D2_done
+	JZ    AVX2ConvO2Src1Dst2_done
 	MOVQ  SI, DI
 
-AVX2ConvO2S1D2_dispatch:
+AVX2ConvO2Src1Dst2_dispatch:
 	CMPQ DI, $0x06
-	JE   AVX2ConvO2S1D2_blk6
+	JE   AVX2ConvO2Src1Dst2_blk6
 	CMPQ DI, $0x05
-	JE   AVX2ConvO2S1D2_blk5
+	JE   AVX2ConvO2Src1Dst2_blk5
 	CMPQ DI, $0x04
-	JE   AVX2ConvO2S1D2_blk4
+	JE   AVX2ConvO2Src1Dst2_blk4
 	CMPQ DI, $0x03
-	JE   AVX2ConvO2S1D2_blk3
+	JE   AVX2ConvO2Src1Dst2_blk3
 	CMPQ DI, $0x02
-	JE   AVX2ConvO2S1D2_blk2
+	JE   AVX2ConvO2Src1Dst2_blk2
 	CMPQ DI, $0x01
-	JE   AVX2ConvO2S1D2_blk1
-	JMP  AVX2ConvO2S1D2_done
+	JE   AVX2ConvO2Src1Dst2_blk1
+	JMP  AVX2ConvO2Src1Dst2_done
 
-AVX2ConvO2S1D2_blk6:
+AVX2ConvO2Src1Dst2_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -12808,34 +12808,34 @@ AVX2ConvO2S1D2_blk6:
 	VMOVAPS Y6, Y11
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S1D2_t6_notleft
+	JNE     AVX2ConvO2Src1Dst2_t6_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S1D2_t6_notleft:
+AVX2ConvO2Src1Dst2_t6_notleft:
 	CMPQ SI, $0x06
-	JNE  AVX2ConvO2S1D2_t6_notright
+	JNE  AVX2ConvO2Src1Dst2_t6_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S1D2_t6_notright:
+AVX2ConvO2Src1Dst2_t6_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S1D2_t6_icb:
+AVX2ConvO2Src1Dst2_t6_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S1D2_t6_kh:
+AVX2ConvO2Src1Dst2_t6_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S1D2_t6_kw:
+AVX2ConvO2Src1Dst2_t6_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S1D2_t6_full
+	JZ           AVX2ConvO2Src1Dst2_t6_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S1D2_t6_notfirst
+	JNE          AVX2ConvO2Src1Dst2_t6_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S1D2_t6_notfirst
+	JZ           AVX2ConvO2Src1Dst2_t6_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 32(R8), Y14
@@ -12972,13 +12972,13 @@ AVX2ConvO2S1D2_t6_kw:
 	VBROADCASTSS 188(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	JMP          AVX2ConvO2S1D2_t6_next
+	JMP          AVX2ConvO2Src1Dst2_t6_next
 
-AVX2ConvO2S1D2_t6_notfirst:
+AVX2ConvO2Src1Dst2_t6_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S1D2_t6_full
+	JNE          AVX2ConvO2Src1Dst2_t6_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S1D2_t6_full
+	JZ           AVX2ConvO2Src1Dst2_t6_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -13115,9 +13115,9 @@ AVX2ConvO2S1D2_t6_notfirst:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	JMP          AVX2ConvO2S1D2_t6_next
+	JMP          AVX2ConvO2Src1Dst2_t6_next
 
-AVX2ConvO2S1D2_t6_full:
+AVX2ConvO2Src1Dst2_t6_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -13279,21 +13279,21 @@ AVX2ConvO2S1D2_t6_full:
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
 
-AVX2ConvO2S1D2_t6_next:
+AVX2ConvO2Src1Dst2_t6_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S1D2_t6_nopf
+	JAE        AVX2ConvO2Src1Dst2_t6_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S1D2_t6_nopf:
+AVX2ConvO2Src1Dst2_t6_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S1D2_t6_kw
+	JNZ    AVX2ConvO2Src1Dst2_t6_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -13302,7 +13302,7 @@ AVX2ConvO2S1D2_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S1D2_t6_kh
+	JNZ    AVX2ConvO2Src1Dst2_t6_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -13312,10 +13312,10 @@ AVX2ConvO2S1D2_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S1D2_t6_icb
+	JNZ    AVX2ConvO2Src1Dst2_t6_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S1D2_t6_relu
+	JE     AVX2ConvO2Src1Dst2_t6_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
@@ -13330,9 +13330,9 @@ AVX2ConvO2S1D2_t6_nopf:
 	VADDPS 256(DI)(R10*1), Y10, Y10
 	VADDPS 320(DI)(R10*1), Y11, Y11
 
-AVX2ConvO2S1D2_t6_relu:
+AVX2ConvO2Src1Dst2_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S1D2_t6_store
+	JE     AVX2ConvO2Src1Dst2_t6_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -13347,7 +13347,7 @@ AVX2ConvO2S1D2_t6_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2ConvO2S1D2_t6_store:
+AVX2ConvO2Src1Dst2_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -13363,9 +13363,9 @@ AVX2ConvO2S1D2_t6_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x00000180, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2ConvO2S1D2_loop
+	JMP     AVX2ConvO2Src1Dst2_loop
 
-AVX2ConvO2S1D2_blk5:
+AVX2ConvO2Src1Dst2_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -13380,34 +13380,34 @@ AVX2ConvO2S1D2_blk5:
 	VMOVAPS Y6, Y10
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S1D2_t5_notleft
+	JNE     AVX2ConvO2Src1Dst2_t5_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S1D2_t5_notleft:
+AVX2ConvO2Src1Dst2_t5_notleft:
 	CMPQ SI, $0x05
-	JNE  AVX2ConvO2S1D2_t5_notright
+	JNE  AVX2ConvO2Src1Dst2_t5_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S1D2_t5_notright:
+AVX2ConvO2Src1Dst2_t5_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S1D2_t5_icb:
+AVX2ConvO2Src1Dst2_t5_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S1D2_t5_kh:
+AVX2ConvO2Src1Dst2_t5_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S1D2_t5_kw:
+AVX2ConvO2Src1Dst2_t5_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S1D2_t5_full
+	JZ           AVX2ConvO2Src1Dst2_t5_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S1D2_t5_notfirst
+	JNE          AVX2ConvO2Src1Dst2_t5_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S1D2_t5_notfirst
+	JZ           AVX2ConvO2Src1Dst2_t5_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 32(R8), Y14
@@ -13520,13 +13520,13 @@ AVX2ConvO2S1D2_t5_kw:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	JMP          AVX2ConvO2S1D2_t5_next
+	JMP          AVX2ConvO2Src1Dst2_t5_next
 
-AVX2ConvO2S1D2_t5_notfirst:
+AVX2ConvO2Src1Dst2_t5_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S1D2_t5_full
+	JNE          AVX2ConvO2Src1Dst2_t5_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S1D2_t5_full
+	JZ           AVX2ConvO2Src1Dst2_t5_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -13639,9 +13639,9 @@ AVX2ConvO2S1D2_t5_notfirst:
 	VBROADCASTSS 124(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	JMP          AVX2ConvO2S1D2_t5_next
+	JMP          AVX2ConvO2Src1Dst2_t5_next
 
-AVX2ConvO2S1D2_t5_full:
+AVX2ConvO2Src1Dst2_t5_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -13779,21 +13779,21 @@ AVX2ConvO2S1D2_t5_full:
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
 
-AVX2ConvO2S1D2_t5_next:
+AVX2ConvO2Src1Dst2_t5_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S1D2_t5_nopf
+	JAE        AVX2ConvO2Src1Dst2_t5_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S1D2_t5_nopf:
+AVX2ConvO2Src1Dst2_t5_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S1D2_t5_kw
+	JNZ    AVX2ConvO2Src1Dst2_t5_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -13802,7 +13802,7 @@ AVX2ConvO2S1D2_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S1D2_t5_kh
+	JNZ    AVX2ConvO2Src1Dst2_t5_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -13812,10 +13812,10 @@ AVX2ConvO2S1D2_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S1D2_t5_icb
+	JNZ    AVX2ConvO2Src1Dst2_t5_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S1D2_t5_relu
+	JE     AVX2ConvO2Src1Dst2_t5_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
@@ -13828,9 +13828,9 @@ AVX2ConvO2S1D2_t5_nopf:
 	VADDPS 192(DI)(R10*1), Y9, Y9
 	VADDPS 256(DI)(R10*1), Y10, Y10
 
-AVX2ConvO2S1D2_t5_relu:
+AVX2ConvO2Src1Dst2_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S1D2_t5_store
+	JE     AVX2ConvO2Src1Dst2_t5_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -13843,7 +13843,7 @@ AVX2ConvO2S1D2_t5_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2ConvO2S1D2_t5_store:
+AVX2ConvO2Src1Dst2_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -13857,9 +13857,9 @@ AVX2ConvO2S1D2_t5_store:
 	ADDQ    $0x000000a0, BX
 	ADDQ    $0x00000140, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2ConvO2S1D2_loop
+	JMP     AVX2ConvO2Src1Dst2_loop
 
-AVX2ConvO2S1D2_blk4:
+AVX2ConvO2Src1Dst2_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -13872,34 +13872,34 @@ AVX2ConvO2S1D2_blk4:
 	VMOVAPS Y6, Y9
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S1D2_t4_notleft
+	JNE     AVX2ConvO2Src1Dst2_t4_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S1D2_t4_notleft:
+AVX2ConvO2Src1Dst2_t4_notleft:
 	CMPQ SI, $0x04
-	JNE  AVX2ConvO2S1D2_t4_notright
+	JNE  AVX2ConvO2Src1Dst2_t4_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S1D2_t4_notright:
+AVX2ConvO2Src1Dst2_t4_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S1D2_t4_icb:
+AVX2ConvO2Src1Dst2_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S1D2_t4_kh:
+AVX2ConvO2Src1Dst2_t4_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S1D2_t4_kw:
+AVX2ConvO2Src1Dst2_t4_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S1D2_t4_full
+	JZ           AVX2ConvO2Src1Dst2_t4_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S1D2_t4_notfirst
+	JNE          AVX2ConvO2Src1Dst2_t4_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S1D2_t4_notfirst
+	JZ           AVX2ConvO2Src1Dst2_t4_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 32(R8), Y14
@@ -13988,13 +13988,13 @@ AVX2ConvO2S1D2_t4_kw:
 	VBROADCASTSS 124(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	JMP          AVX2ConvO2S1D2_t4_next
+	JMP          AVX2ConvO2Src1Dst2_t4_next
 
-AVX2ConvO2S1D2_t4_notfirst:
+AVX2ConvO2Src1Dst2_t4_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S1D2_t4_full
+	JNE          AVX2ConvO2Src1Dst2_t4_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S1D2_t4_full
+	JZ           AVX2ConvO2Src1Dst2_t4_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -14083,9 +14083,9 @@ AVX2ConvO2S1D2_t4_notfirst:
 	VBROADCASTSS 92(R8), Y14
 	VFMADD231PS  Y12, Y14, Y2
 	VFMADD231PS  Y13, Y14, Y8
-	JMP          AVX2ConvO2S1D2_t4_next
+	JMP          AVX2ConvO2Src1Dst2_t4_next
 
-AVX2ConvO2S1D2_t4_full:
+AVX2ConvO2Src1Dst2_t4_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -14199,21 +14199,21 @@ AVX2ConvO2S1D2_t4_full:
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
 
-AVX2ConvO2S1D2_t4_next:
+AVX2ConvO2Src1Dst2_t4_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S1D2_t4_nopf
+	JAE        AVX2ConvO2Src1Dst2_t4_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S1D2_t4_nopf:
+AVX2ConvO2Src1Dst2_t4_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S1D2_t4_kw
+	JNZ    AVX2ConvO2Src1Dst2_t4_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -14222,7 +14222,7 @@ AVX2ConvO2S1D2_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S1D2_t4_kh
+	JNZ    AVX2ConvO2Src1Dst2_t4_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -14232,10 +14232,10 @@ AVX2ConvO2S1D2_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S1D2_t4_icb
+	JNZ    AVX2ConvO2Src1Dst2_t4_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S1D2_t4_relu
+	JE     AVX2ConvO2Src1Dst2_t4_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
@@ -14246,9 +14246,9 @@ AVX2ConvO2S1D2_t4_nopf:
 	VADDPS 128(DI)(R10*1), Y8, Y8
 	VADDPS 192(DI)(R10*1), Y9, Y9
 
-AVX2ConvO2S1D2_t4_relu:
+AVX2ConvO2Src1Dst2_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S1D2_t4_store
+	JE     AVX2ConvO2Src1Dst2_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -14259,7 +14259,7 @@ AVX2ConvO2S1D2_t4_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2ConvO2S1D2_t4_store:
+AVX2ConvO2Src1Dst2_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -14271,9 +14271,9 @@ AVX2ConvO2S1D2_t4_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2ConvO2S1D2_loop
+	JMP     AVX2ConvO2Src1Dst2_loop
 
-AVX2ConvO2S1D2_blk3:
+AVX2ConvO2Src1Dst2_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -14284,34 +14284,34 @@ AVX2ConvO2S1D2_blk3:
 	VMOVAPS Y6, Y8
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S1D2_t3_notleft
+	JNE     AVX2ConvO2Src1Dst2_t3_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S1D2_t3_notleft:
+AVX2ConvO2Src1Dst2_t3_notleft:
 	CMPQ SI, $0x03
-	JNE  AVX2ConvO2S1D2_t3_notright
+	JNE  AVX2ConvO2Src1Dst2_t3_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S1D2_t3_notright:
+AVX2ConvO2Src1Dst2_t3_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S1D2_t3_icb:
+AVX2ConvO2Src1Dst2_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S1D2_t3_kh:
+AVX2ConvO2Src1Dst2_t3_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S1D2_t3_kw:
+AVX2ConvO2Src1Dst2_t3_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S1D2_t3_full
+	JZ           AVX2ConvO2Src1Dst2_t3_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S1D2_t3_notfirst
+	JNE          AVX2ConvO2Src1Dst2_t3_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S1D2_t3_notfirst
+	JZ           AVX2ConvO2Src1Dst2_t3_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 32(R8), Y14
@@ -14376,13 +14376,13 @@ AVX2ConvO2S1D2_t3_kw:
 	VBROADCASTSS 92(R8), Y14
 	VFMADD231PS  Y12, Y14, Y2
 	VFMADD231PS  Y13, Y14, Y8
-	JMP          AVX2ConvO2S1D2_t3_next
+	JMP          AVX2ConvO2Src1Dst2_t3_next
 
-AVX2ConvO2S1D2_t3_notfirst:
+AVX2ConvO2Src1Dst2_t3_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S1D2_t3_full
+	JNE          AVX2ConvO2Src1Dst2_t3_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S1D2_t3_full
+	JZ           AVX2ConvO2Src1Dst2_t3_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -14447,9 +14447,9 @@ AVX2ConvO2S1D2_t3_notfirst:
 	VBROADCASTSS 60(R8), Y14
 	VFMADD231PS  Y12, Y14, Y1
 	VFMADD231PS  Y13, Y14, Y7
-	JMP          AVX2ConvO2S1D2_t3_next
+	JMP          AVX2ConvO2Src1Dst2_t3_next
 
-AVX2ConvO2S1D2_t3_full:
+AVX2ConvO2Src1Dst2_t3_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -14539,21 +14539,21 @@ AVX2ConvO2S1D2_t3_full:
 	VFMADD231PS  Y12, Y14, Y2
 	VFMADD231PS  Y13, Y14, Y8
 
-AVX2ConvO2S1D2_t3_next:
+AVX2ConvO2Src1Dst2_t3_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S1D2_t3_nopf
+	JAE        AVX2ConvO2Src1Dst2_t3_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S1D2_t3_nopf:
+AVX2ConvO2Src1Dst2_t3_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S1D2_t3_kw
+	JNZ    AVX2ConvO2Src1Dst2_t3_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -14562,7 +14562,7 @@ AVX2ConvO2S1D2_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S1D2_t3_kh
+	JNZ    AVX2ConvO2Src1Dst2_t3_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -14572,10 +14572,10 @@ AVX2ConvO2S1D2_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S1D2_t3_icb
+	JNZ    AVX2ConvO2Src1Dst2_t3_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S1D2_t3_relu
+	JE     AVX2ConvO2Src1Dst2_t3_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
@@ -14584,9 +14584,9 @@ AVX2ConvO2S1D2_t3_nopf:
 	VADDPS 64(DI)(R10*1), Y7, Y7
 	VADDPS 128(DI)(R10*1), Y8, Y8
 
-AVX2ConvO2S1D2_t3_relu:
+AVX2ConvO2Src1Dst2_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S1D2_t3_store
+	JE     AVX2ConvO2Src1Dst2_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -14595,7 +14595,7 @@ AVX2ConvO2S1D2_t3_relu:
 	VMAXPS Y7, Y12, Y7
 	VMAXPS Y8, Y12, Y8
 
-AVX2ConvO2S1D2_t3_store:
+AVX2ConvO2Src1Dst2_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -14605,9 +14605,9 @@ AVX2ConvO2S1D2_t3_store:
 	ADDQ    $0x60, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2ConvO2S1D2_loop
+	JMP     AVX2ConvO2Src1Dst2_loop
 
-AVX2ConvO2S1D2_blk2:
+AVX2ConvO2Src1Dst2_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -14616,34 +14616,34 @@ AVX2ConvO2S1D2_blk2:
 	VMOVAPS Y6, Y7
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S1D2_t2_notleft
+	JNE     AVX2ConvO2Src1Dst2_t2_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S1D2_t2_notleft:
+AVX2ConvO2Src1Dst2_t2_notleft:
 	CMPQ SI, $0x02
-	JNE  AVX2ConvO2S1D2_t2_notright
+	JNE  AVX2ConvO2Src1Dst2_t2_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S1D2_t2_notright:
+AVX2ConvO2Src1Dst2_t2_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S1D2_t2_icb:
+AVX2ConvO2Src1Dst2_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S1D2_t2_kh:
+AVX2ConvO2Src1Dst2_t2_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S1D2_t2_kw:
+AVX2ConvO2Src1Dst2_t2_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S1D2_t2_full
+	JZ           AVX2ConvO2Src1Dst2_t2_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S1D2_t2_notfirst
+	JNE          AVX2ConvO2Src1Dst2_t2_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S1D2_t2_notfirst
+	JZ           AVX2ConvO2Src1Dst2_t2_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 32(R8), Y14
@@ -14684,13 +14684,13 @@ AVX2ConvO2S1D2_t2_kw:
 	VBROADCASTSS 60(R8), Y14
 	VFMADD231PS  Y12, Y14, Y1
 	VFMADD231PS  Y13, Y14, Y7
-	JMP          AVX2ConvO2S1D2_t2_next
+	JMP          AVX2ConvO2Src1Dst2_t2_next
 
-AVX2ConvO2S1D2_t2_notfirst:
+AVX2ConvO2Src1Dst2_t2_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S1D2_t2_full
+	JNE          AVX2ConvO2Src1Dst2_t2_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S1D2_t2_full
+	JZ           AVX2ConvO2Src1Dst2_t2_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -14731,9 +14731,9 @@ AVX2ConvO2S1D2_t2_notfirst:
 	VBROADCASTSS 28(R8), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y6
-	JMP          AVX2ConvO2S1D2_t2_next
+	JMP          AVX2ConvO2Src1Dst2_t2_next
 
-AVX2ConvO2S1D2_t2_full:
+AVX2ConvO2Src1Dst2_t2_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -14799,21 +14799,21 @@ AVX2ConvO2S1D2_t2_full:
 	VFMADD231PS  Y12, Y14, Y1
 	VFMADD231PS  Y13, Y14, Y7
 
-AVX2ConvO2S1D2_t2_next:
+AVX2ConvO2Src1Dst2_t2_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S1D2_t2_nopf
+	JAE        AVX2ConvO2Src1Dst2_t2_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S1D2_t2_nopf:
+AVX2ConvO2Src1Dst2_t2_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S1D2_t2_kw
+	JNZ    AVX2ConvO2Src1Dst2_t2_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -14822,7 +14822,7 @@ AVX2ConvO2S1D2_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S1D2_t2_kh
+	JNZ    AVX2ConvO2Src1Dst2_t2_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -14832,26 +14832,26 @@ AVX2ConvO2S1D2_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S1D2_t2_icb
+	JNZ    AVX2ConvO2Src1Dst2_t2_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S1D2_t2_relu
+	JE     AVX2ConvO2Src1Dst2_t2_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
 	VADDPS (DI)(R10*1), Y6, Y6
 	VADDPS 64(DI)(R10*1), Y7, Y7
 
-AVX2ConvO2S1D2_t2_relu:
+AVX2ConvO2Src1Dst2_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S1D2_t2_store
+	JE     AVX2ConvO2Src1Dst2_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
 	VMAXPS Y6, Y12, Y6
 	VMAXPS Y7, Y12, Y7
 
-AVX2ConvO2S1D2_t2_store:
+AVX2ConvO2Src1Dst2_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y6, (CX)(R10*1)
@@ -14859,53 +14859,53 @@ AVX2ConvO2S1D2_t2_store:
 	ADDQ    $0x40, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2ConvO2S1D2_loop
+	JMP     AVX2ConvO2Src1Dst2_loop
 
-AVX2ConvO2S1D2_blk1:
+AVX2ConvO2Src1Dst2_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVUPS 32(DI), Y6
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S1D2_t1_notleft
+	JNE     AVX2ConvO2Src1Dst2_t1_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S1D2_t1_notleft:
+AVX2ConvO2Src1Dst2_t1_notleft:
 	CMPQ SI, $0x01
-	JNE  AVX2ConvO2S1D2_t1_notright
+	JNE  AVX2ConvO2Src1Dst2_t1_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S1D2_t1_notright:
+AVX2ConvO2Src1Dst2_t1_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S1D2_t1_icb:
+AVX2ConvO2Src1Dst2_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S1D2_t1_kh:
+AVX2ConvO2Src1Dst2_t1_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S1D2_t1_kw:
+AVX2ConvO2Src1Dst2_t1_kw:
 	TESTQ R15, R15
-	JZ    AVX2ConvO2S1D2_t1_full
+	JZ    AVX2ConvO2Src1Dst2_t1_full
 	CMPQ  R12, 72(AX)
-	JNE   AVX2ConvO2S1D2_t1_notfirst
+	JNE   AVX2ConvO2Src1Dst2_t1_notfirst
 	TESTQ $0x00000001, R15
-	JZ    AVX2ConvO2S1D2_t1_notfirst
-	JMP   AVX2ConvO2S1D2_t1_next
+	JZ    AVX2ConvO2Src1Dst2_t1_notfirst
+	JMP   AVX2ConvO2Src1Dst2_t1_next
 
-AVX2ConvO2S1D2_t1_notfirst:
+AVX2ConvO2Src1Dst2_t1_notfirst:
 	CMPQ  R12, $0x01
-	JNE   AVX2ConvO2S1D2_t1_full
+	JNE   AVX2ConvO2Src1Dst2_t1_full
 	TESTQ $0x00000002, R15
-	JZ    AVX2ConvO2S1D2_t1_full
-	JMP   AVX2ConvO2S1D2_t1_next
+	JZ    AVX2ConvO2Src1Dst2_t1_full
+	JMP   AVX2ConvO2Src1Dst2_t1_next
 
-AVX2ConvO2S1D2_t1_full:
+AVX2ConvO2Src1Dst2_t1_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -14947,21 +14947,21 @@ AVX2ConvO2S1D2_t1_full:
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y6
 
-AVX2ConvO2S1D2_t1_next:
+AVX2ConvO2Src1Dst2_t1_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S1D2_t1_nopf
+	JAE        AVX2ConvO2Src1Dst2_t1_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S1D2_t1_nopf:
+AVX2ConvO2Src1Dst2_t1_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S1D2_t1_kw
+	JNZ    AVX2ConvO2Src1Dst2_t1_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -14970,7 +14970,7 @@ AVX2ConvO2S1D2_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S1D2_t1_kh
+	JNZ    AVX2ConvO2Src1Dst2_t1_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -14980,50 +14980,50 @@ AVX2ConvO2S1D2_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S1D2_t1_icb
+	JNZ    AVX2ConvO2Src1Dst2_t1_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S1D2_t1_relu
+	JE     AVX2ConvO2Src1Dst2_t1_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS (DI)(R10*1), Y6, Y6
 
-AVX2ConvO2S1D2_t1_relu:
+AVX2ConvO2Src1Dst2_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S1D2_t1_store
+	JE     AVX2ConvO2Src1Dst2_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y6, Y12, Y6
 
-AVX2ConvO2S1D2_t1_store:
+AVX2ConvO2Src1Dst2_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	ADDQ    $0x20, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2ConvO2S1D2_loop
+	JMP     AVX2ConvO2Src1Dst2_loop
 
-AVX2ConvO2S1D2_done:
+AVX2ConvO2Src1Dst2_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2ConvO2S1D2_row
+	JL   AVX2ConvO2Src1Dst2_row
 	VZEROUPPER
 	RET
 
-// func AVX2ConvO2S2D1(p *Params)
+// func AVX2ConvO2Src2Dst1(p *Params)
 // Requires: AVX, FMA3, MMX+
-TEXT ·AVX2ConvO2S2D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2ConvO2Src2Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2ConvO2S2D1_nores
+	JZ    AVX2ConvO2Src2Dst1_nores
 	SUBQ  CX, DX
 
-AVX2ConvO2S2D1_nores:
+AVX2ConvO2Src2Dst1_nores:
 	XORQ R14, R14
 
-AVX2ConvO2S2D1_row:
+AVX2ConvO2Src2Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -15032,43 +15032,43 @@ AVX2ConvO2S2D1_row:
 	ADDQ  16(AX), CX
 	MOVQ  40(AX), SI
 	CMPQ  184(AX), $0x00
-	JE    AVX2ConvO2S2D1_noedge
+	JE    AVX2ConvO2Src2Dst1_noedge
 	SUBQ  $0x20, BX
 
-AVX2ConvO2S2D1_noedge:
+AVX2ConvO2Src2Dst1_noedge:
 	MOVQ 112(AX), R13
 
-AVX2ConvO2S2D1_loop:
+AVX2ConvO2Src2Dst1_loop:
 	CMPQ SI, $0x0c
-	JGE  AVX2ConvO2S2D1_blk6
+	JGE  AVX2ConvO2Src2Dst1_blk6
 	CMPQ SI, $0x06
-	JLE  AVX2ConvO2S2D1_rest
+	JLE  AVX2ConvO2Src2Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2ConvO2S2D1_dispatch
+	JMP  AVX2ConvO2Src2Dst1_dispatch
 
-AVX2ConvO2S2D1_rest:
+AVX2ConvO2Src2Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2ConvO2S2D1_done
+	JZ    AVX2ConvO2Src2Dst1_done
 	MOVQ  SI, DI
 
-AVX2ConvO2S2D1_dispatch:
+AVX2ConvO2Src2Dst1_dispatch:
 	CMPQ DI, $0x06
-	JE   AVX2ConvO2S2D1_blk6
+	JE   AVX2ConvO2Src2Dst1_blk6
 	CMPQ DI, $0x05
-	JE   AVX2ConvO2S2D1_blk5
+	JE   AVX2ConvO2Src2Dst1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2ConvO2S2D1_blk4
+	JE   AVX2ConvO2Src2Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2ConvO2S2D1_blk3
+	JE   AVX2ConvO2Src2Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2ConvO2S2D1_blk2
+	JE   AVX2ConvO2Src2Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2ConvO2S2D1_blk1
-	JMP  AVX2ConvO2S2D1_done
+	JE   AVX2ConvO2Src2Dst1_blk1
+	JMP  AVX2ConvO2Src2Dst1_done
 
-AVX2ConvO2S2D1_blk6:
+AVX2ConvO2Src2Dst1_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -15085,34 +15085,34 @@ AVX2ConvO2S2D1_blk6:
 	VMOVAPS Y6, Y11
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S2D1_t6_notleft
+	JNE     AVX2ConvO2Src2Dst1_t6_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S2D1_t6_notleft:
+AVX2ConvO2Src2Dst1_t6_notleft:
 	CMPQ SI, $0x06
-	JNE  AVX2ConvO2S2D1_t6_notright
+	JNE  AVX2ConvO2Src2Dst1_t6_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S2D1_t6_notright:
+AVX2ConvO2Src2Dst1_t6_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S2D1_t6_icb:
+AVX2ConvO2Src2Dst1_t6_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S2D1_t6_kh:
+AVX2ConvO2Src2Dst1_t6_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S2D1_t6_kw:
+AVX2ConvO2Src2Dst1_t6_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S2D1_t6_full
+	JZ           AVX2ConvO2Src2Dst1_t6_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S2D1_t6_notfirst
+	JNE          AVX2ConvO2Src2Dst1_t6_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S2D1_t6_notfirst
+	JZ           AVX2ConvO2Src2Dst1_t6_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 64(R8), Y14
@@ -15249,13 +15249,13 @@ AVX2ConvO2S2D1_t6_kw:
 	VBROADCASTSS 348(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	JMP          AVX2ConvO2S2D1_t6_next
+	JMP          AVX2ConvO2Src2Dst1_t6_next
 
-AVX2ConvO2S2D1_t6_notfirst:
+AVX2ConvO2Src2Dst1_t6_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S2D1_t6_full
+	JNE          AVX2ConvO2Src2Dst1_t6_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S2D1_t6_full
+	JZ           AVX2ConvO2Src2Dst1_t6_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -15392,9 +15392,9 @@ AVX2ConvO2S2D1_t6_notfirst:
 	VBROADCASTSS 284(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	JMP          AVX2ConvO2S2D1_t6_next
+	JMP          AVX2ConvO2Src2Dst1_t6_next
 
-AVX2ConvO2S2D1_t6_full:
+AVX2ConvO2Src2Dst1_t6_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -15556,21 +15556,21 @@ AVX2ConvO2S2D1_t6_full:
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
 
-AVX2ConvO2S2D1_t6_next:
+AVX2ConvO2Src2Dst1_t6_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S2D1_t6_nopf
+	JAE        AVX2ConvO2Src2Dst1_t6_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S2D1_t6_nopf:
+AVX2ConvO2Src2Dst1_t6_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S2D1_t6_kw
+	JNZ    AVX2ConvO2Src2Dst1_t6_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -15579,7 +15579,7 @@ AVX2ConvO2S2D1_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S2D1_t6_kh
+	JNZ    AVX2ConvO2Src2Dst1_t6_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -15589,10 +15589,10 @@ AVX2ConvO2S2D1_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S2D1_t6_icb
+	JNZ    AVX2ConvO2Src2Dst1_t6_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S2D1_t6_relu
+	JE     AVX2ConvO2Src2Dst1_t6_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -15607,9 +15607,9 @@ AVX2ConvO2S2D1_t6_nopf:
 	VADDPS 128(DI)(R10*1), Y10, Y10
 	VADDPS 160(DI)(R10*1), Y11, Y11
 
-AVX2ConvO2S2D1_t6_relu:
+AVX2ConvO2Src2Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S2D1_t6_store
+	JE     AVX2ConvO2Src2Dst1_t6_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -15624,7 +15624,7 @@ AVX2ConvO2S2D1_t6_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2ConvO2S2D1_t6_store:
+AVX2ConvO2Src2Dst1_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -15640,9 +15640,9 @@ AVX2ConvO2S2D1_t6_store:
 	ADDQ    $0x00000180, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2ConvO2S2D1_loop
+	JMP     AVX2ConvO2Src2Dst1_loop
 
-AVX2ConvO2S2D1_blk5:
+AVX2ConvO2Src2Dst1_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -15657,34 +15657,34 @@ AVX2ConvO2S2D1_blk5:
 	VMOVAPS Y6, Y10
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S2D1_t5_notleft
+	JNE     AVX2ConvO2Src2Dst1_t5_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S2D1_t5_notleft:
+AVX2ConvO2Src2Dst1_t5_notleft:
 	CMPQ SI, $0x05
-	JNE  AVX2ConvO2S2D1_t5_notright
+	JNE  AVX2ConvO2Src2Dst1_t5_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S2D1_t5_notright:
+AVX2ConvO2Src2Dst1_t5_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S2D1_t5_icb:
+AVX2ConvO2Src2Dst1_t5_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S2D1_t5_kh:
+AVX2ConvO2Src2Dst1_t5_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S2D1_t5_kw:
+AVX2ConvO2Src2Dst1_t5_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S2D1_t5_full
+	JZ           AVX2ConvO2Src2Dst1_t5_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S2D1_t5_notfirst
+	JNE          AVX2ConvO2Src2Dst1_t5_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S2D1_t5_notfirst
+	JZ           AVX2ConvO2Src2Dst1_t5_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 64(R8), Y14
@@ -15797,13 +15797,13 @@ AVX2ConvO2S2D1_t5_kw:
 	VBROADCASTSS 284(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	JMP          AVX2ConvO2S2D1_t5_next
+	JMP          AVX2ConvO2Src2Dst1_t5_next
 
-AVX2ConvO2S2D1_t5_notfirst:
+AVX2ConvO2Src2Dst1_t5_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S2D1_t5_full
+	JNE          AVX2ConvO2Src2Dst1_t5_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S2D1_t5_full
+	JZ           AVX2ConvO2Src2Dst1_t5_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -15916,9 +15916,9 @@ AVX2ConvO2S2D1_t5_notfirst:
 	VBROADCASTSS 220(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	JMP          AVX2ConvO2S2D1_t5_next
+	JMP          AVX2ConvO2Src2Dst1_t5_next
 
-AVX2ConvO2S2D1_t5_full:
+AVX2ConvO2Src2Dst1_t5_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -16056,21 +16056,21 @@ AVX2ConvO2S2D1_t5_full:
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
 
-AVX2ConvO2S2D1_t5_next:
+AVX2ConvO2Src2Dst1_t5_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S2D1_t5_nopf
+	JAE        AVX2ConvO2Src2Dst1_t5_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S2D1_t5_nopf:
+AVX2ConvO2Src2Dst1_t5_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S2D1_t5_kw
+	JNZ    AVX2ConvO2Src2Dst1_t5_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -16079,7 +16079,7 @@ AVX2ConvO2S2D1_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S2D1_t5_kh
+	JNZ    AVX2ConvO2Src2Dst1_t5_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -16089,10 +16089,10 @@ AVX2ConvO2S2D1_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S2D1_t5_icb
+	JNZ    AVX2ConvO2Src2Dst1_t5_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S2D1_t5_relu
+	JE     AVX2ConvO2Src2Dst1_t5_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -16105,9 +16105,9 @@ AVX2ConvO2S2D1_t5_nopf:
 	VADDPS 96(DI)(R10*1), Y9, Y9
 	VADDPS 128(DI)(R10*1), Y10, Y10
 
-AVX2ConvO2S2D1_t5_relu:
+AVX2ConvO2Src2Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S2D1_t5_store
+	JE     AVX2ConvO2Src2Dst1_t5_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -16120,7 +16120,7 @@ AVX2ConvO2S2D1_t5_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2ConvO2S2D1_t5_store:
+AVX2ConvO2Src2Dst1_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -16134,9 +16134,9 @@ AVX2ConvO2S2D1_t5_store:
 	ADDQ    $0x00000140, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2ConvO2S2D1_loop
+	JMP     AVX2ConvO2Src2Dst1_loop
 
-AVX2ConvO2S2D1_blk4:
+AVX2ConvO2Src2Dst1_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -16149,34 +16149,34 @@ AVX2ConvO2S2D1_blk4:
 	VMOVAPS Y6, Y9
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S2D1_t4_notleft
+	JNE     AVX2ConvO2Src2Dst1_t4_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S2D1_t4_notleft:
+AVX2ConvO2Src2Dst1_t4_notleft:
 	CMPQ SI, $0x04
-	JNE  AVX2ConvO2S2D1_t4_notright
+	JNE  AVX2ConvO2Src2Dst1_t4_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S2D1_t4_notright:
+AVX2ConvO2Src2Dst1_t4_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S2D1_t4_icb:
+AVX2ConvO2Src2Dst1_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S2D1_t4_kh:
+AVX2ConvO2Src2Dst1_t4_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S2D1_t4_kw:
+AVX2ConvO2Src2Dst1_t4_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S2D1_t4_full
+	JZ           AVX2ConvO2Src2Dst1_t4_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S2D1_t4_notfirst
+	JNE          AVX2ConvO2Src2Dst1_t4_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S2D1_t4_notfirst
+	JZ           AVX2ConvO2Src2Dst1_t4_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 64(R8), Y14
@@ -16265,13 +16265,13 @@ AVX2ConvO2S2D1_t4_kw:
 	VBROADCASTSS 220(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	JMP          AVX2ConvO2S2D1_t4_next
+	JMP          AVX2ConvO2Src2Dst1_t4_next
 
-AVX2ConvO2S2D1_t4_notfirst:
+AVX2ConvO2Src2Dst1_t4_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S2D1_t4_full
+	JNE          AVX2ConvO2Src2Dst1_t4_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S2D1_t4_full
+	JZ           AVX2ConvO2Src2Dst1_t4_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -16360,9 +16360,9 @@ AVX2ConvO2S2D1_t4_notfirst:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y2
 	VFMADD231PS  Y13, Y14, Y8
-	JMP          AVX2ConvO2S2D1_t4_next
+	JMP          AVX2ConvO2Src2Dst1_t4_next
 
-AVX2ConvO2S2D1_t4_full:
+AVX2ConvO2Src2Dst1_t4_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -16476,21 +16476,21 @@ AVX2ConvO2S2D1_t4_full:
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
 
-AVX2ConvO2S2D1_t4_next:
+AVX2ConvO2Src2Dst1_t4_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S2D1_t4_nopf
+	JAE        AVX2ConvO2Src2Dst1_t4_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S2D1_t4_nopf:
+AVX2ConvO2Src2Dst1_t4_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S2D1_t4_kw
+	JNZ    AVX2ConvO2Src2Dst1_t4_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -16499,7 +16499,7 @@ AVX2ConvO2S2D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S2D1_t4_kh
+	JNZ    AVX2ConvO2Src2Dst1_t4_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -16509,10 +16509,10 @@ AVX2ConvO2S2D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S2D1_t4_icb
+	JNZ    AVX2ConvO2Src2Dst1_t4_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S2D1_t4_relu
+	JE     AVX2ConvO2Src2Dst1_t4_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -16523,9 +16523,9 @@ AVX2ConvO2S2D1_t4_nopf:
 	VADDPS 64(DI)(R10*1), Y8, Y8
 	VADDPS 96(DI)(R10*1), Y9, Y9
 
-AVX2ConvO2S2D1_t4_relu:
+AVX2ConvO2Src2Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S2D1_t4_store
+	JE     AVX2ConvO2Src2Dst1_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -16536,7 +16536,7 @@ AVX2ConvO2S2D1_t4_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2ConvO2S2D1_t4_store:
+AVX2ConvO2Src2Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -16548,9 +16548,9 @@ AVX2ConvO2S2D1_t4_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2ConvO2S2D1_loop
+	JMP     AVX2ConvO2Src2Dst1_loop
 
-AVX2ConvO2S2D1_blk3:
+AVX2ConvO2Src2Dst1_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -16561,34 +16561,34 @@ AVX2ConvO2S2D1_blk3:
 	VMOVAPS Y6, Y8
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S2D1_t3_notleft
+	JNE     AVX2ConvO2Src2Dst1_t3_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S2D1_t3_notleft:
+AVX2ConvO2Src2Dst1_t3_notleft:
 	CMPQ SI, $0x03
-	JNE  AVX2ConvO2S2D1_t3_notright
+	JNE  AVX2ConvO2Src2Dst1_t3_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S2D1_t3_notright:
+AVX2ConvO2Src2Dst1_t3_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S2D1_t3_icb:
+AVX2ConvO2Src2Dst1_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S2D1_t3_kh:
+AVX2ConvO2Src2Dst1_t3_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S2D1_t3_kw:
+AVX2ConvO2Src2Dst1_t3_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S2D1_t3_full
+	JZ           AVX2ConvO2Src2Dst1_t3_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S2D1_t3_notfirst
+	JNE          AVX2ConvO2Src2Dst1_t3_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S2D1_t3_notfirst
+	JZ           AVX2ConvO2Src2Dst1_t3_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 64(R8), Y14
@@ -16653,13 +16653,13 @@ AVX2ConvO2S2D1_t3_kw:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y2
 	VFMADD231PS  Y13, Y14, Y8
-	JMP          AVX2ConvO2S2D1_t3_next
+	JMP          AVX2ConvO2Src2Dst1_t3_next
 
-AVX2ConvO2S2D1_t3_notfirst:
+AVX2ConvO2Src2Dst1_t3_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S2D1_t3_full
+	JNE          AVX2ConvO2Src2Dst1_t3_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S2D1_t3_full
+	JZ           AVX2ConvO2Src2Dst1_t3_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -16724,9 +16724,9 @@ AVX2ConvO2S2D1_t3_notfirst:
 	VBROADCASTSS 92(R8), Y14
 	VFMADD231PS  Y12, Y14, Y1
 	VFMADD231PS  Y13, Y14, Y7
-	JMP          AVX2ConvO2S2D1_t3_next
+	JMP          AVX2ConvO2Src2Dst1_t3_next
 
-AVX2ConvO2S2D1_t3_full:
+AVX2ConvO2Src2Dst1_t3_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -16816,21 +16816,21 @@ AVX2ConvO2S2D1_t3_full:
 	VFMADD231PS  Y12, Y14, Y2
 	VFMADD231PS  Y13, Y14, Y8
 
-AVX2ConvO2S2D1_t3_next:
+AVX2ConvO2Src2Dst1_t3_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S2D1_t3_nopf
+	JAE        AVX2ConvO2Src2Dst1_t3_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S2D1_t3_nopf:
+AVX2ConvO2Src2Dst1_t3_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S2D1_t3_kw
+	JNZ    AVX2ConvO2Src2Dst1_t3_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -16839,7 +16839,7 @@ AVX2ConvO2S2D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S2D1_t3_kh
+	JNZ    AVX2ConvO2Src2Dst1_t3_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -16849,10 +16849,10 @@ AVX2ConvO2S2D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S2D1_t3_icb
+	JNZ    AVX2ConvO2Src2Dst1_t3_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S2D1_t3_relu
+	JE     AVX2ConvO2Src2Dst1_t3_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -16861,9 +16861,9 @@ AVX2ConvO2S2D1_t3_nopf:
 	VADDPS 32(DI)(R10*1), Y7, Y7
 	VADDPS 64(DI)(R10*1), Y8, Y8
 
-AVX2ConvO2S2D1_t3_relu:
+AVX2ConvO2Src2Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S2D1_t3_store
+	JE     AVX2ConvO2Src2Dst1_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -16872,7 +16872,7 @@ AVX2ConvO2S2D1_t3_relu:
 	VMAXPS Y7, Y12, Y7
 	VMAXPS Y8, Y12, Y8
 
-AVX2ConvO2S2D1_t3_store:
+AVX2ConvO2Src2Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -16882,9 +16882,9 @@ AVX2ConvO2S2D1_t3_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2ConvO2S2D1_loop
+	JMP     AVX2ConvO2Src2Dst1_loop
 
-AVX2ConvO2S2D1_blk2:
+AVX2ConvO2Src2Dst1_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -16893,34 +16893,34 @@ AVX2ConvO2S2D1_blk2:
 	VMOVAPS Y6, Y7
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S2D1_t2_notleft
+	JNE     AVX2ConvO2Src2Dst1_t2_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S2D1_t2_notleft:
+AVX2ConvO2Src2Dst1_t2_notleft:
 	CMPQ SI, $0x02
-	JNE  AVX2ConvO2S2D1_t2_notright
+	JNE  AVX2ConvO2Src2Dst1_t2_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S2D1_t2_notright:
+AVX2ConvO2Src2Dst1_t2_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S2D1_t2_icb:
+AVX2ConvO2Src2Dst1_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S2D1_t2_kh:
+AVX2ConvO2Src2Dst1_t2_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S2D1_t2_kw:
+AVX2ConvO2Src2Dst1_t2_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S2D1_t2_full
+	JZ           AVX2ConvO2Src2Dst1_t2_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S2D1_t2_notfirst
+	JNE          AVX2ConvO2Src2Dst1_t2_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S2D1_t2_notfirst
+	JZ           AVX2ConvO2Src2Dst1_t2_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 64(R8), Y14
@@ -16961,13 +16961,13 @@ AVX2ConvO2S2D1_t2_kw:
 	VBROADCASTSS 92(R8), Y14
 	VFMADD231PS  Y12, Y14, Y1
 	VFMADD231PS  Y13, Y14, Y7
-	JMP          AVX2ConvO2S2D1_t2_next
+	JMP          AVX2ConvO2Src2Dst1_t2_next
 
-AVX2ConvO2S2D1_t2_notfirst:
+AVX2ConvO2Src2Dst1_t2_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S2D1_t2_full
+	JNE          AVX2ConvO2Src2Dst1_t2_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S2D1_t2_full
+	JZ           AVX2ConvO2Src2Dst1_t2_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -17008,9 +17008,9 @@ AVX2ConvO2S2D1_t2_notfirst:
 	VBROADCASTSS 28(R8), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y6
-	JMP          AVX2ConvO2S2D1_t2_next
+	JMP          AVX2ConvO2Src2Dst1_t2_next
 
-AVX2ConvO2S2D1_t2_full:
+AVX2ConvO2Src2Dst1_t2_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -17076,21 +17076,21 @@ AVX2ConvO2S2D1_t2_full:
 	VFMADD231PS  Y12, Y14, Y1
 	VFMADD231PS  Y13, Y14, Y7
 
-AVX2ConvO2S2D1_t2_next:
+AVX2ConvO2Src2Dst1_t2_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S2D1_t2_nopf
+	JAE        AVX2ConvO2Src2Dst1_t2_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S2D1_t2_nopf:
+AVX2ConvO2Src2Dst1_t2_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S2D1_t2_kw
+	JNZ    AVX2ConvO2Src2Dst1_t2_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -17099,7 +17099,7 @@ AVX2ConvO2S2D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S2D1_t2_kh
+	JNZ    AVX2ConvO2Src2Dst1_t2_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -17109,26 +17109,26 @@ AVX2ConvO2S2D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S2D1_t2_icb
+	JNZ    AVX2ConvO2Src2Dst1_t2_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S2D1_t2_relu
+	JE     AVX2ConvO2Src2Dst1_t2_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
 	VADDPS (DI)(R10*1), Y6, Y6
 	VADDPS 32(DI)(R10*1), Y7, Y7
 
-AVX2ConvO2S2D1_t2_relu:
+AVX2ConvO2Src2Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S2D1_t2_store
+	JE     AVX2ConvO2Src2Dst1_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
 	VMAXPS Y6, Y12, Y6
 	VMAXPS Y7, Y12, Y7
 
-AVX2ConvO2S2D1_t2_store:
+AVX2ConvO2Src2Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y6, (CX)(R10*1)
@@ -17136,53 +17136,53 @@ AVX2ConvO2S2D1_t2_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2ConvO2S2D1_loop
+	JMP     AVX2ConvO2Src2Dst1_loop
 
-AVX2ConvO2S2D1_blk1:
+AVX2ConvO2Src2Dst1_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVUPS 32(DI), Y6
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S2D1_t1_notleft
+	JNE     AVX2ConvO2Src2Dst1_t1_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S2D1_t1_notleft:
+AVX2ConvO2Src2Dst1_t1_notleft:
 	CMPQ SI, $0x01
-	JNE  AVX2ConvO2S2D1_t1_notright
+	JNE  AVX2ConvO2Src2Dst1_t1_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S2D1_t1_notright:
+AVX2ConvO2Src2Dst1_t1_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S2D1_t1_icb:
+AVX2ConvO2Src2Dst1_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S2D1_t1_kh:
+AVX2ConvO2Src2Dst1_t1_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S2D1_t1_kw:
+AVX2ConvO2Src2Dst1_t1_kw:
 	TESTQ R15, R15
-	JZ    AVX2ConvO2S2D1_t1_full
+	JZ    AVX2ConvO2Src2Dst1_t1_full
 	CMPQ  R12, 72(AX)
-	JNE   AVX2ConvO2S2D1_t1_notfirst
+	JNE   AVX2ConvO2Src2Dst1_t1_notfirst
 	TESTQ $0x00000001, R15
-	JZ    AVX2ConvO2S2D1_t1_notfirst
-	JMP   AVX2ConvO2S2D1_t1_next
+	JZ    AVX2ConvO2Src2Dst1_t1_notfirst
+	JMP   AVX2ConvO2Src2Dst1_t1_next
 
-AVX2ConvO2S2D1_t1_notfirst:
+AVX2ConvO2Src2Dst1_t1_notfirst:
 	CMPQ  R12, $0x01
-	JNE   AVX2ConvO2S2D1_t1_full
+	JNE   AVX2ConvO2Src2Dst1_t1_full
 	TESTQ $0x00000002, R15
-	JZ    AVX2ConvO2S2D1_t1_full
-	JMP   AVX2ConvO2S2D1_t1_next
+	JZ    AVX2ConvO2Src2Dst1_t1_full
+	JMP   AVX2ConvO2Src2Dst1_t1_next
 
-AVX2ConvO2S2D1_t1_full:
+AVX2ConvO2Src2Dst1_t1_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -17224,21 +17224,21 @@ AVX2ConvO2S2D1_t1_full:
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y6
 
-AVX2ConvO2S2D1_t1_next:
+AVX2ConvO2Src2Dst1_t1_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S2D1_t1_nopf
+	JAE        AVX2ConvO2Src2Dst1_t1_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S2D1_t1_nopf:
+AVX2ConvO2Src2Dst1_t1_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S2D1_t1_kw
+	JNZ    AVX2ConvO2Src2Dst1_t1_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -17247,7 +17247,7 @@ AVX2ConvO2S2D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S2D1_t1_kh
+	JNZ    AVX2ConvO2Src2Dst1_t1_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -17257,50 +17257,50 @@ AVX2ConvO2S2D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S2D1_t1_icb
+	JNZ    AVX2ConvO2Src2Dst1_t1_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S2D1_t1_relu
+	JE     AVX2ConvO2Src2Dst1_t1_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS (DI)(R10*1), Y6, Y6
 
-AVX2ConvO2S2D1_t1_relu:
+AVX2ConvO2Src2Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S2D1_t1_store
+	JE     AVX2ConvO2Src2Dst1_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y6, Y12, Y6
 
-AVX2ConvO2S2D1_t1_store:
+AVX2ConvO2Src2Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	ADDQ    $0x40, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2ConvO2S2D1_loop
+	JMP     AVX2ConvO2Src2Dst1_loop
 
-AVX2ConvO2S2D1_done:
+AVX2ConvO2Src2Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2ConvO2S2D1_row
+	JL   AVX2ConvO2Src2Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2ConvO2S4D1(p *Params)
+// func AVX2ConvO2Src4Dst1(p *Params)
 // Requires: AVX, FMA3, MMX+
-TEXT ·AVX2ConvO2S4D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2ConvO2Src4Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2ConvO2S4D1_nores
+	JZ    AVX2ConvO2Src4Dst1_nores
 	SUBQ  CX, DX
 
-AVX2ConvO2S4D1_nores:
+AVX2ConvO2Src4Dst1_nores:
 	XORQ R14, R14
 
-AVX2ConvO2S4D1_row:
+AVX2ConvO2Src4Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -17309,43 +17309,43 @@ AVX2ConvO2S4D1_row:
 	ADDQ  16(AX), CX
 	MOVQ  40(AX), SI
 	CMPQ  184(AX), $0x00
-	JE    AVX2ConvO2S4D1_noedge
+	JE    AVX2ConvO2Src4Dst1_noedge
 	SUBQ  $0x20, BX
 
-AVX2ConvO2S4D1_noedge:
+AVX2ConvO2Src4Dst1_noedge:
 	MOVQ 112(AX), R13
 
-AVX2ConvO2S4D1_loop:
+AVX2ConvO2Src4Dst1_loop:
 	CMPQ SI, $0x0c
-	JGE  AVX2ConvO2S4D1_blk6
+	JGE  AVX2ConvO2Src4Dst1_blk6
 	CMPQ SI, $0x06
-	JLE  AVX2ConvO2S4D1_rest
+	JLE  AVX2ConvO2Src4Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2ConvO2S4D1_dispatch
+	JMP  AVX2ConvO2Src4Dst1_dispatch
 
-AVX2ConvO2S4D1_rest:
+AVX2ConvO2Src4Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2ConvO2S4D1_done
+	JZ    AVX2ConvO2Src4Dst1_done
 	MOVQ  SI, DI
 
-AVX2ConvO2S4D1_dispatch:
+AVX2ConvO2Src4Dst1_dispatch:
 	CMPQ DI, $0x06
-	JE   AVX2ConvO2S4D1_blk6
+	JE   AVX2ConvO2Src4Dst1_blk6
 	CMPQ DI, $0x05
-	JE   AVX2ConvO2S4D1_blk5
+	JE   AVX2ConvO2Src4Dst1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2ConvO2S4D1_blk4
+	JE   AVX2ConvO2Src4Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2ConvO2S4D1_blk3
+	JE   AVX2ConvO2Src4Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2ConvO2S4D1_blk2
+	JE   AVX2ConvO2Src4Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2ConvO2S4D1_blk1
-	JMP  AVX2ConvO2S4D1_done
+	JE   AVX2ConvO2Src4Dst1_blk1
+	JMP  AVX2ConvO2Src4Dst1_done
 
-AVX2ConvO2S4D1_blk6:
+AVX2ConvO2Src4Dst1_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -17362,34 +17362,34 @@ AVX2ConvO2S4D1_blk6:
 	VMOVAPS Y6, Y11
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S4D1_t6_notleft
+	JNE     AVX2ConvO2Src4Dst1_t6_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S4D1_t6_notleft:
+AVX2ConvO2Src4Dst1_t6_notleft:
 	CMPQ SI, $0x06
-	JNE  AVX2ConvO2S4D1_t6_notright
+	JNE  AVX2ConvO2Src4Dst1_t6_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S4D1_t6_notright:
+AVX2ConvO2Src4Dst1_t6_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S4D1_t6_icb:
+AVX2ConvO2Src4Dst1_t6_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S4D1_t6_kh:
+AVX2ConvO2Src4Dst1_t6_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S4D1_t6_kw:
+AVX2ConvO2Src4Dst1_t6_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S4D1_t6_full
+	JZ           AVX2ConvO2Src4Dst1_t6_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S4D1_t6_notfirst
+	JNE          AVX2ConvO2Src4Dst1_t6_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S4D1_t6_notfirst
+	JZ           AVX2ConvO2Src4Dst1_t6_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 128(R8), Y14
@@ -17526,13 +17526,13 @@ AVX2ConvO2S4D1_t6_kw:
 	VBROADCASTSS 668(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	JMP          AVX2ConvO2S4D1_t6_next
+	JMP          AVX2ConvO2Src4Dst1_t6_next
 
-AVX2ConvO2S4D1_t6_notfirst:
+AVX2ConvO2Src4Dst1_t6_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S4D1_t6_full
+	JNE          AVX2ConvO2Src4Dst1_t6_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S4D1_t6_full
+	JZ           AVX2ConvO2Src4Dst1_t6_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -17669,9 +17669,9 @@ AVX2ConvO2S4D1_t6_notfirst:
 	VBROADCASTSS 540(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	JMP          AVX2ConvO2S4D1_t6_next
+	JMP          AVX2ConvO2Src4Dst1_t6_next
 
-AVX2ConvO2S4D1_t6_full:
+AVX2ConvO2Src4Dst1_t6_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -17833,21 +17833,21 @@ AVX2ConvO2S4D1_t6_full:
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
 
-AVX2ConvO2S4D1_t6_next:
+AVX2ConvO2Src4Dst1_t6_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S4D1_t6_nopf
+	JAE        AVX2ConvO2Src4Dst1_t6_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S4D1_t6_nopf:
+AVX2ConvO2Src4Dst1_t6_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S4D1_t6_kw
+	JNZ    AVX2ConvO2Src4Dst1_t6_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -17856,7 +17856,7 @@ AVX2ConvO2S4D1_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S4D1_t6_kh
+	JNZ    AVX2ConvO2Src4Dst1_t6_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -17866,10 +17866,10 @@ AVX2ConvO2S4D1_t6_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S4D1_t6_icb
+	JNZ    AVX2ConvO2Src4Dst1_t6_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S4D1_t6_relu
+	JE     AVX2ConvO2Src4Dst1_t6_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -17884,9 +17884,9 @@ AVX2ConvO2S4D1_t6_nopf:
 	VADDPS 128(DI)(R10*1), Y10, Y10
 	VADDPS 160(DI)(R10*1), Y11, Y11
 
-AVX2ConvO2S4D1_t6_relu:
+AVX2ConvO2Src4Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S4D1_t6_store
+	JE     AVX2ConvO2Src4Dst1_t6_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -17901,7 +17901,7 @@ AVX2ConvO2S4D1_t6_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2ConvO2S4D1_t6_store:
+AVX2ConvO2Src4Dst1_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -17917,9 +17917,9 @@ AVX2ConvO2S4D1_t6_store:
 	ADDQ    $0x00000300, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2ConvO2S4D1_loop
+	JMP     AVX2ConvO2Src4Dst1_loop
 
-AVX2ConvO2S4D1_blk5:
+AVX2ConvO2Src4Dst1_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -17934,34 +17934,34 @@ AVX2ConvO2S4D1_blk5:
 	VMOVAPS Y6, Y10
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S4D1_t5_notleft
+	JNE     AVX2ConvO2Src4Dst1_t5_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S4D1_t5_notleft:
+AVX2ConvO2Src4Dst1_t5_notleft:
 	CMPQ SI, $0x05
-	JNE  AVX2ConvO2S4D1_t5_notright
+	JNE  AVX2ConvO2Src4Dst1_t5_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S4D1_t5_notright:
+AVX2ConvO2Src4Dst1_t5_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S4D1_t5_icb:
+AVX2ConvO2Src4Dst1_t5_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S4D1_t5_kh:
+AVX2ConvO2Src4Dst1_t5_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S4D1_t5_kw:
+AVX2ConvO2Src4Dst1_t5_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S4D1_t5_full
+	JZ           AVX2ConvO2Src4Dst1_t5_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S4D1_t5_notfirst
+	JNE          AVX2ConvO2Src4Dst1_t5_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S4D1_t5_notfirst
+	JZ           AVX2ConvO2Src4Dst1_t5_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 128(R8), Y14
@@ -18074,13 +18074,13 @@ AVX2ConvO2S4D1_t5_kw:
 	VBROADCASTSS 540(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	JMP          AVX2ConvO2S4D1_t5_next
+	JMP          AVX2ConvO2Src4Dst1_t5_next
 
-AVX2ConvO2S4D1_t5_notfirst:
+AVX2ConvO2Src4Dst1_t5_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S4D1_t5_full
+	JNE          AVX2ConvO2Src4Dst1_t5_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S4D1_t5_full
+	JZ           AVX2ConvO2Src4Dst1_t5_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -18193,9 +18193,9 @@ AVX2ConvO2S4D1_t5_notfirst:
 	VBROADCASTSS 412(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	JMP          AVX2ConvO2S4D1_t5_next
+	JMP          AVX2ConvO2Src4Dst1_t5_next
 
-AVX2ConvO2S4D1_t5_full:
+AVX2ConvO2Src4Dst1_t5_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -18333,21 +18333,21 @@ AVX2ConvO2S4D1_t5_full:
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
 
-AVX2ConvO2S4D1_t5_next:
+AVX2ConvO2Src4Dst1_t5_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S4D1_t5_nopf
+	JAE        AVX2ConvO2Src4Dst1_t5_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S4D1_t5_nopf:
+AVX2ConvO2Src4Dst1_t5_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S4D1_t5_kw
+	JNZ    AVX2ConvO2Src4Dst1_t5_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -18356,7 +18356,7 @@ AVX2ConvO2S4D1_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S4D1_t5_kh
+	JNZ    AVX2ConvO2Src4Dst1_t5_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -18366,10 +18366,10 @@ AVX2ConvO2S4D1_t5_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S4D1_t5_icb
+	JNZ    AVX2ConvO2Src4Dst1_t5_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S4D1_t5_relu
+	JE     AVX2ConvO2Src4Dst1_t5_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -18382,9 +18382,9 @@ AVX2ConvO2S4D1_t5_nopf:
 	VADDPS 96(DI)(R10*1), Y9, Y9
 	VADDPS 128(DI)(R10*1), Y10, Y10
 
-AVX2ConvO2S4D1_t5_relu:
+AVX2ConvO2Src4Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S4D1_t5_store
+	JE     AVX2ConvO2Src4Dst1_t5_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -18397,7 +18397,7 @@ AVX2ConvO2S4D1_t5_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2ConvO2S4D1_t5_store:
+AVX2ConvO2Src4Dst1_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -18411,9 +18411,9 @@ AVX2ConvO2S4D1_t5_store:
 	ADDQ    $0x00000280, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2ConvO2S4D1_loop
+	JMP     AVX2ConvO2Src4Dst1_loop
 
-AVX2ConvO2S4D1_blk4:
+AVX2ConvO2Src4Dst1_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -18426,34 +18426,34 @@ AVX2ConvO2S4D1_blk4:
 	VMOVAPS Y6, Y9
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S4D1_t4_notleft
+	JNE     AVX2ConvO2Src4Dst1_t4_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S4D1_t4_notleft:
+AVX2ConvO2Src4Dst1_t4_notleft:
 	CMPQ SI, $0x04
-	JNE  AVX2ConvO2S4D1_t4_notright
+	JNE  AVX2ConvO2Src4Dst1_t4_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S4D1_t4_notright:
+AVX2ConvO2Src4Dst1_t4_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S4D1_t4_icb:
+AVX2ConvO2Src4Dst1_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S4D1_t4_kh:
+AVX2ConvO2Src4Dst1_t4_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S4D1_t4_kw:
+AVX2ConvO2Src4Dst1_t4_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S4D1_t4_full
+	JZ           AVX2ConvO2Src4Dst1_t4_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S4D1_t4_notfirst
+	JNE          AVX2ConvO2Src4Dst1_t4_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S4D1_t4_notfirst
+	JZ           AVX2ConvO2Src4Dst1_t4_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 128(R8), Y14
@@ -18542,13 +18542,13 @@ AVX2ConvO2S4D1_t4_kw:
 	VBROADCASTSS 412(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	JMP          AVX2ConvO2S4D1_t4_next
+	JMP          AVX2ConvO2Src4Dst1_t4_next
 
-AVX2ConvO2S4D1_t4_notfirst:
+AVX2ConvO2Src4Dst1_t4_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S4D1_t4_full
+	JNE          AVX2ConvO2Src4Dst1_t4_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S4D1_t4_full
+	JZ           AVX2ConvO2Src4Dst1_t4_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -18637,9 +18637,9 @@ AVX2ConvO2S4D1_t4_notfirst:
 	VBROADCASTSS 284(R8), Y14
 	VFMADD231PS  Y12, Y14, Y2
 	VFMADD231PS  Y13, Y14, Y8
-	JMP          AVX2ConvO2S4D1_t4_next
+	JMP          AVX2ConvO2Src4Dst1_t4_next
 
-AVX2ConvO2S4D1_t4_full:
+AVX2ConvO2Src4Dst1_t4_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -18753,21 +18753,21 @@ AVX2ConvO2S4D1_t4_full:
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
 
-AVX2ConvO2S4D1_t4_next:
+AVX2ConvO2Src4Dst1_t4_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S4D1_t4_nopf
+	JAE        AVX2ConvO2Src4Dst1_t4_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S4D1_t4_nopf:
+AVX2ConvO2Src4Dst1_t4_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S4D1_t4_kw
+	JNZ    AVX2ConvO2Src4Dst1_t4_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -18776,7 +18776,7 @@ AVX2ConvO2S4D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S4D1_t4_kh
+	JNZ    AVX2ConvO2Src4Dst1_t4_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -18786,10 +18786,10 @@ AVX2ConvO2S4D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S4D1_t4_icb
+	JNZ    AVX2ConvO2Src4Dst1_t4_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S4D1_t4_relu
+	JE     AVX2ConvO2Src4Dst1_t4_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -18800,9 +18800,9 @@ AVX2ConvO2S4D1_t4_nopf:
 	VADDPS 64(DI)(R10*1), Y8, Y8
 	VADDPS 96(DI)(R10*1), Y9, Y9
 
-AVX2ConvO2S4D1_t4_relu:
+AVX2ConvO2Src4Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S4D1_t4_store
+	JE     AVX2ConvO2Src4Dst1_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -18813,7 +18813,7 @@ AVX2ConvO2S4D1_t4_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2ConvO2S4D1_t4_store:
+AVX2ConvO2Src4Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -18825,9 +18825,9 @@ AVX2ConvO2S4D1_t4_store:
 	ADDQ    $0x00000200, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2ConvO2S4D1_loop
+	JMP     AVX2ConvO2Src4Dst1_loop
 
-AVX2ConvO2S4D1_blk3:
+AVX2ConvO2Src4Dst1_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -18838,34 +18838,34 @@ AVX2ConvO2S4D1_blk3:
 	VMOVAPS Y6, Y8
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S4D1_t3_notleft
+	JNE     AVX2ConvO2Src4Dst1_t3_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S4D1_t3_notleft:
+AVX2ConvO2Src4Dst1_t3_notleft:
 	CMPQ SI, $0x03
-	JNE  AVX2ConvO2S4D1_t3_notright
+	JNE  AVX2ConvO2Src4Dst1_t3_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S4D1_t3_notright:
+AVX2ConvO2Src4Dst1_t3_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S4D1_t3_icb:
+AVX2ConvO2Src4Dst1_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S4D1_t3_kh:
+AVX2ConvO2Src4Dst1_t3_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S4D1_t3_kw:
+AVX2ConvO2Src4Dst1_t3_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S4D1_t3_full
+	JZ           AVX2ConvO2Src4Dst1_t3_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S4D1_t3_notfirst
+	JNE          AVX2ConvO2Src4Dst1_t3_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S4D1_t3_notfirst
+	JZ           AVX2ConvO2Src4Dst1_t3_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 128(R8), Y14
@@ -18930,13 +18930,13 @@ AVX2ConvO2S4D1_t3_kw:
 	VBROADCASTSS 284(R8), Y14
 	VFMADD231PS  Y12, Y14, Y2
 	VFMADD231PS  Y13, Y14, Y8
-	JMP          AVX2ConvO2S4D1_t3_next
+	JMP          AVX2ConvO2Src4Dst1_t3_next
 
-AVX2ConvO2S4D1_t3_notfirst:
+AVX2ConvO2Src4Dst1_t3_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S4D1_t3_full
+	JNE          AVX2ConvO2Src4Dst1_t3_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S4D1_t3_full
+	JZ           AVX2ConvO2Src4Dst1_t3_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -19001,9 +19001,9 @@ AVX2ConvO2S4D1_t3_notfirst:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y1
 	VFMADD231PS  Y13, Y14, Y7
-	JMP          AVX2ConvO2S4D1_t3_next
+	JMP          AVX2ConvO2Src4Dst1_t3_next
 
-AVX2ConvO2S4D1_t3_full:
+AVX2ConvO2Src4Dst1_t3_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -19093,21 +19093,21 @@ AVX2ConvO2S4D1_t3_full:
 	VFMADD231PS  Y12, Y14, Y2
 	VFMADD231PS  Y13, Y14, Y8
 
-AVX2ConvO2S4D1_t3_next:
+AVX2ConvO2Src4Dst1_t3_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S4D1_t3_nopf
+	JAE        AVX2ConvO2Src4Dst1_t3_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S4D1_t3_nopf:
+AVX2ConvO2Src4Dst1_t3_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S4D1_t3_kw
+	JNZ    AVX2ConvO2Src4Dst1_t3_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -19116,7 +19116,7 @@ AVX2ConvO2S4D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S4D1_t3_kh
+	JNZ    AVX2ConvO2Src4Dst1_t3_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -19126,10 +19126,10 @@ AVX2ConvO2S4D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S4D1_t3_icb
+	JNZ    AVX2ConvO2Src4Dst1_t3_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S4D1_t3_relu
+	JE     AVX2ConvO2Src4Dst1_t3_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -19138,9 +19138,9 @@ AVX2ConvO2S4D1_t3_nopf:
 	VADDPS 32(DI)(R10*1), Y7, Y7
 	VADDPS 64(DI)(R10*1), Y8, Y8
 
-AVX2ConvO2S4D1_t3_relu:
+AVX2ConvO2Src4Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S4D1_t3_store
+	JE     AVX2ConvO2Src4Dst1_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -19149,7 +19149,7 @@ AVX2ConvO2S4D1_t3_relu:
 	VMAXPS Y7, Y12, Y7
 	VMAXPS Y8, Y12, Y8
 
-AVX2ConvO2S4D1_t3_store:
+AVX2ConvO2Src4Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -19159,9 +19159,9 @@ AVX2ConvO2S4D1_t3_store:
 	ADDQ    $0x00000180, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2ConvO2S4D1_loop
+	JMP     AVX2ConvO2Src4Dst1_loop
 
-AVX2ConvO2S4D1_blk2:
+AVX2ConvO2Src4Dst1_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -19170,34 +19170,34 @@ AVX2ConvO2S4D1_blk2:
 	VMOVAPS Y6, Y7
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S4D1_t2_notleft
+	JNE     AVX2ConvO2Src4Dst1_t2_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S4D1_t2_notleft:
+AVX2ConvO2Src4Dst1_t2_notleft:
 	CMPQ SI, $0x02
-	JNE  AVX2ConvO2S4D1_t2_notright
+	JNE  AVX2ConvO2Src4Dst1_t2_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S4D1_t2_notright:
+AVX2ConvO2Src4Dst1_t2_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S4D1_t2_icb:
+AVX2ConvO2Src4Dst1_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S4D1_t2_kh:
+AVX2ConvO2Src4Dst1_t2_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S4D1_t2_kw:
+AVX2ConvO2Src4Dst1_t2_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO2S4D1_t2_full
+	JZ           AVX2ConvO2Src4Dst1_t2_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO2S4D1_t2_notfirst
+	JNE          AVX2ConvO2Src4Dst1_t2_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO2S4D1_t2_notfirst
+	JZ           AVX2ConvO2Src4Dst1_t2_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS 128(R8), Y14
@@ -19238,13 +19238,13 @@ AVX2ConvO2S4D1_t2_kw:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y1
 	VFMADD231PS  Y13, Y14, Y7
-	JMP          AVX2ConvO2S4D1_t2_next
+	JMP          AVX2ConvO2Src4Dst1_t2_next
 
-AVX2ConvO2S4D1_t2_notfirst:
+AVX2ConvO2Src4Dst1_t2_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO2S4D1_t2_full
+	JNE          AVX2ConvO2Src4Dst1_t2_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO2S4D1_t2_full
+	JZ           AVX2ConvO2Src4Dst1_t2_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -19285,9 +19285,9 @@ AVX2ConvO2S4D1_t2_notfirst:
 	VBROADCASTSS 28(R8), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y6
-	JMP          AVX2ConvO2S4D1_t2_next
+	JMP          AVX2ConvO2Src4Dst1_t2_next
 
-AVX2ConvO2S4D1_t2_full:
+AVX2ConvO2Src4Dst1_t2_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -19353,21 +19353,21 @@ AVX2ConvO2S4D1_t2_full:
 	VFMADD231PS  Y12, Y14, Y1
 	VFMADD231PS  Y13, Y14, Y7
 
-AVX2ConvO2S4D1_t2_next:
+AVX2ConvO2Src4Dst1_t2_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S4D1_t2_nopf
+	JAE        AVX2ConvO2Src4Dst1_t2_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S4D1_t2_nopf:
+AVX2ConvO2Src4Dst1_t2_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S4D1_t2_kw
+	JNZ    AVX2ConvO2Src4Dst1_t2_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -19376,7 +19376,7 @@ AVX2ConvO2S4D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S4D1_t2_kh
+	JNZ    AVX2ConvO2Src4Dst1_t2_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -19386,26 +19386,26 @@ AVX2ConvO2S4D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S4D1_t2_icb
+	JNZ    AVX2ConvO2Src4Dst1_t2_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S4D1_t2_relu
+	JE     AVX2ConvO2Src4Dst1_t2_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
 	VADDPS (DI)(R10*1), Y6, Y6
 	VADDPS 32(DI)(R10*1), Y7, Y7
 
-AVX2ConvO2S4D1_t2_relu:
+AVX2ConvO2Src4Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S4D1_t2_store
+	JE     AVX2ConvO2Src4Dst1_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
 	VMAXPS Y6, Y12, Y6
 	VMAXPS Y7, Y12, Y7
 
-AVX2ConvO2S4D1_t2_store:
+AVX2ConvO2Src4Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y6, (CX)(R10*1)
@@ -19413,53 +19413,53 @@ AVX2ConvO2S4D1_t2_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2ConvO2S4D1_loop
+	JMP     AVX2ConvO2Src4Dst1_loop
 
-AVX2ConvO2S4D1_blk1:
+AVX2ConvO2Src4Dst1_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
 	VMOVUPS 32(DI), Y6
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO2S4D1_t1_notleft
+	JNE     AVX2ConvO2Src4Dst1_t1_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO2S4D1_t1_notleft:
+AVX2ConvO2Src4Dst1_t1_notleft:
 	CMPQ SI, $0x01
-	JNE  AVX2ConvO2S4D1_t1_notright
+	JNE  AVX2ConvO2Src4Dst1_t1_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO2S4D1_t1_notright:
+AVX2ConvO2Src4Dst1_t1_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO2S4D1_t1_icb:
+AVX2ConvO2Src4Dst1_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO2S4D1_t1_kh:
+AVX2ConvO2Src4Dst1_t1_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO2S4D1_t1_kw:
+AVX2ConvO2Src4Dst1_t1_kw:
 	TESTQ R15, R15
-	JZ    AVX2ConvO2S4D1_t1_full
+	JZ    AVX2ConvO2Src4Dst1_t1_full
 	CMPQ  R12, 72(AX)
-	JNE   AVX2ConvO2S4D1_t1_notfirst
+	JNE   AVX2ConvO2Src4Dst1_t1_notfirst
 	TESTQ $0x00000001, R15
-	JZ    AVX2ConvO2S4D1_t1_notfirst
-	JMP   AVX2ConvO2S4D1_t1_next
+	JZ    AVX2ConvO2Src4Dst1_t1_notfirst
+	JMP   AVX2ConvO2Src4Dst1_t1_next
 
-AVX2ConvO2S4D1_t1_notfirst:
+AVX2ConvO2Src4Dst1_t1_notfirst:
 	CMPQ  R12, $0x01
-	JNE   AVX2ConvO2S4D1_t1_full
+	JNE   AVX2ConvO2Src4Dst1_t1_full
 	TESTQ $0x00000002, R15
-	JZ    AVX2ConvO2S4D1_t1_full
-	JMP   AVX2ConvO2S4D1_t1_next
+	JZ    AVX2ConvO2Src4Dst1_t1_full
+	JMP   AVX2ConvO2Src4Dst1_t1_next
 
-AVX2ConvO2S4D1_t1_full:
+AVX2ConvO2Src4Dst1_t1_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -19501,21 +19501,21 @@ AVX2ConvO2S4D1_t1_full:
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y6
 
-AVX2ConvO2S4D1_t1_next:
+AVX2ConvO2Src4Dst1_t1_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO2S4D1_t1_nopf
+	JAE        AVX2ConvO2Src4Dst1_t1_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO2S4D1_t1_nopf:
+AVX2ConvO2Src4Dst1_t1_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO2S4D1_t1_kw
+	JNZ    AVX2ConvO2Src4Dst1_t1_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -19524,7 +19524,7 @@ AVX2ConvO2S4D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO2S4D1_t1_kh
+	JNZ    AVX2ConvO2Src4Dst1_t1_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -19534,50 +19534,50 @@ AVX2ConvO2S4D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO2S4D1_t1_icb
+	JNZ    AVX2ConvO2Src4Dst1_t1_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO2S4D1_t1_relu
+	JE     AVX2ConvO2Src4Dst1_t1_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS (DI)(R10*1), Y6, Y6
 
-AVX2ConvO2S4D1_t1_relu:
+AVX2ConvO2Src4Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO2S4D1_t1_store
+	JE     AVX2ConvO2Src4Dst1_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y6, Y12, Y6
 
-AVX2ConvO2S4D1_t1_store:
+AVX2ConvO2Src4Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2ConvO2S4D1_loop
+	JMP     AVX2ConvO2Src4Dst1_loop
 
-AVX2ConvO2S4D1_done:
+AVX2ConvO2Src4Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2ConvO2S4D1_row
+	JL   AVX2ConvO2Src4Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2ConvO3S1D1(p *Params)
+// func AVX2ConvO3Src1Dst1(p *Params)
 // Requires: AVX, FMA3, MMX+
-TEXT ·AVX2ConvO3S1D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2ConvO3Src1Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2ConvO3S1D1_nores
+	JZ    AVX2ConvO3Src1Dst1_nores
 	SUBQ  CX, DX
 
-AVX2ConvO3S1D1_nores:
+AVX2ConvO3Src1Dst1_nores:
 	XORQ R14, R14
 
-AVX2ConvO3S1D1_row:
+AVX2ConvO3Src1Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -19586,39 +19586,39 @@ AVX2ConvO3S1D1_row:
 	ADDQ  16(AX), CX
 	MOVQ  40(AX), SI
 	CMPQ  184(AX), $0x00
-	JE    AVX2ConvO3S1D1_noedge
+	JE    AVX2ConvO3Src1Dst1_noedge
 	SUBQ  $0x20, BX
 
-AVX2ConvO3S1D1_noedge:
+AVX2ConvO3Src1Dst1_noedge:
 	MOVQ 112(AX), R13
 
-AVX2ConvO3S1D1_loop:
+AVX2ConvO3Src1Dst1_loop:
 	CMPQ SI, $0x08
-	JGE  AVX2ConvO3S1D1_blk4
+	JGE  AVX2ConvO3Src1Dst1_blk4
 	CMPQ SI, $0x04
-	JLE  AVX2ConvO3S1D1_rest
+	JLE  AVX2ConvO3Src1Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2ConvO3S1D1_dispatch
+	JMP  AVX2ConvO3Src1Dst1_dispatch
 
-AVX2ConvO3S1D1_rest:
+AVX2ConvO3Src1Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2ConvO3S1D1_done
+	JZ    AVX2ConvO3Src1Dst1_done
 	MOVQ  SI, DI
 
-AVX2ConvO3S1D1_dispatch:
+AVX2ConvO3Src1Dst1_dispatch:
 	CMPQ DI, $0x04
-	JE   AVX2ConvO3S1D1_blk4
+	JE   AVX2ConvO3Src1Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2ConvO3S1D1_blk3
+	JE   AVX2ConvO3Src1Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2ConvO3S1D1_blk2
+	JE   AVX2ConvO3Src1Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2ConvO3S1D1_blk1
-	JMP  AVX2ConvO3S1D1_done
+	JE   AVX2ConvO3Src1Dst1_blk1
+	JMP  AVX2ConvO3Src1Dst1_done
 
-AVX2ConvO3S1D1_blk4:
+AVX2ConvO3Src1Dst1_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -19635,34 +19635,34 @@ AVX2ConvO3S1D1_blk4:
 	VMOVAPS Y8, Y11
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S1D1_t4_notleft
+	JNE     AVX2ConvO3Src1Dst1_t4_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S1D1_t4_notleft:
+AVX2ConvO3Src1Dst1_t4_notleft:
 	CMPQ SI, $0x04
-	JNE  AVX2ConvO3S1D1_t4_notright
+	JNE  AVX2ConvO3Src1Dst1_t4_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S1D1_t4_notright:
+AVX2ConvO3Src1Dst1_t4_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S1D1_t4_icb:
+AVX2ConvO3Src1Dst1_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S1D1_t4_kh:
+AVX2ConvO3Src1Dst1_t4_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S1D1_t4_kw:
+AVX2ConvO3Src1Dst1_t4_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO3S1D1_t4_full
+	JZ           AVX2ConvO3Src1Dst1_t4_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO3S1D1_t4_notfirst
+	JNE          AVX2ConvO3Src1Dst1_t4_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO3S1D1_t4_notfirst
+	JZ           AVX2ConvO3Src1Dst1_t4_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -19783,13 +19783,13 @@ AVX2ConvO3S1D1_t4_kw:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	JMP          AVX2ConvO3S1D1_t4_next
+	JMP          AVX2ConvO3Src1Dst1_t4_next
 
-AVX2ConvO3S1D1_t4_notfirst:
+AVX2ConvO3Src1Dst1_t4_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO3S1D1_t4_full
+	JNE          AVX2ConvO3Src1Dst1_t4_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO3S1D1_t4_full
+	JZ           AVX2ConvO3Src1Dst1_t4_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -19910,9 +19910,9 @@ AVX2ConvO3S1D1_t4_notfirst:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	JMP          AVX2ConvO3S1D1_t4_next
+	JMP          AVX2ConvO3Src1Dst1_t4_next
 
-AVX2ConvO3S1D1_t4_full:
+AVX2ConvO3Src1Dst1_t4_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -20066,21 +20066,21 @@ AVX2ConvO3S1D1_t4_full:
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
 
-AVX2ConvO3S1D1_t4_next:
+AVX2ConvO3Src1Dst1_t4_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S1D1_t4_nopf
+	JAE        AVX2ConvO3Src1Dst1_t4_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S1D1_t4_nopf:
+AVX2ConvO3Src1Dst1_t4_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S1D1_t4_kw
+	JNZ    AVX2ConvO3Src1Dst1_t4_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -20089,7 +20089,7 @@ AVX2ConvO3S1D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S1D1_t4_kh
+	JNZ    AVX2ConvO3Src1Dst1_t4_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -20099,10 +20099,10 @@ AVX2ConvO3S1D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S1D1_t4_icb
+	JNZ    AVX2ConvO3Src1Dst1_t4_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S1D1_t4_relu
+	JE     AVX2ConvO3Src1Dst1_t4_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -20117,9 +20117,9 @@ AVX2ConvO3S1D1_t4_nopf:
 	VADDPS 64(DI)(R10*2), Y10, Y10
 	VADDPS 96(DI)(R10*2), Y11, Y11
 
-AVX2ConvO3S1D1_t4_relu:
+AVX2ConvO3Src1Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S1D1_t4_store
+	JE     AVX2ConvO3Src1Dst1_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -20134,7 +20134,7 @@ AVX2ConvO3S1D1_t4_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2ConvO3S1D1_t4_store:
+AVX2ConvO3Src1Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -20150,9 +20150,9 @@ AVX2ConvO3S1D1_t4_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2ConvO3S1D1_loop
+	JMP     AVX2ConvO3Src1Dst1_loop
 
-AVX2ConvO3S1D1_blk3:
+AVX2ConvO3Src1Dst1_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -20166,34 +20166,34 @@ AVX2ConvO3S1D1_blk3:
 	VMOVAPS Y8, Y10
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S1D1_t3_notleft
+	JNE     AVX2ConvO3Src1Dst1_t3_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S1D1_t3_notleft:
+AVX2ConvO3Src1Dst1_t3_notleft:
 	CMPQ SI, $0x03
-	JNE  AVX2ConvO3S1D1_t3_notright
+	JNE  AVX2ConvO3Src1Dst1_t3_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S1D1_t3_notright:
+AVX2ConvO3Src1Dst1_t3_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S1D1_t3_icb:
+AVX2ConvO3Src1Dst1_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S1D1_t3_kh:
+AVX2ConvO3Src1Dst1_t3_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S1D1_t3_kw:
+AVX2ConvO3Src1Dst1_t3_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO3S1D1_t3_full
+	JZ           AVX2ConvO3Src1Dst1_t3_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO3S1D1_t3_notfirst
+	JNE          AVX2ConvO3Src1Dst1_t3_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO3S1D1_t3_notfirst
+	JZ           AVX2ConvO3Src1Dst1_t3_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -20282,13 +20282,13 @@ AVX2ConvO3S1D1_t3_kw:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	JMP          AVX2ConvO3S1D1_t3_next
+	JMP          AVX2ConvO3Src1Dst1_t3_next
 
-AVX2ConvO3S1D1_t3_notfirst:
+AVX2ConvO3Src1Dst1_t3_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO3S1D1_t3_full
+	JNE          AVX2ConvO3Src1Dst1_t3_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO3S1D1_t3_full
+	JZ           AVX2ConvO3Src1Dst1_t3_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -20377,9 +20377,9 @@ AVX2ConvO3S1D1_t3_notfirst:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	JMP          AVX2ConvO3S1D1_t3_next
+	JMP          AVX2ConvO3Src1Dst1_t3_next
 
-AVX2ConvO3S1D1_t3_full:
+AVX2ConvO3Src1Dst1_t3_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -20501,21 +20501,21 @@ AVX2ConvO3S1D1_t3_full:
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
 
-AVX2ConvO3S1D1_t3_next:
+AVX2ConvO3Src1Dst1_t3_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S1D1_t3_nopf
+	JAE        AVX2ConvO3Src1Dst1_t3_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S1D1_t3_nopf:
+AVX2ConvO3Src1Dst1_t3_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S1D1_t3_kw
+	JNZ    AVX2ConvO3Src1Dst1_t3_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -20524,7 +20524,7 @@ AVX2ConvO3S1D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S1D1_t3_kh
+	JNZ    AVX2ConvO3Src1Dst1_t3_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -20534,10 +20534,10 @@ AVX2ConvO3S1D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S1D1_t3_icb
+	JNZ    AVX2ConvO3Src1Dst1_t3_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S1D1_t3_relu
+	JE     AVX2ConvO3Src1Dst1_t3_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -20549,9 +20549,9 @@ AVX2ConvO3S1D1_t3_nopf:
 	VADDPS 32(DI)(R10*2), Y9, Y9
 	VADDPS 64(DI)(R10*2), Y10, Y10
 
-AVX2ConvO3S1D1_t3_relu:
+AVX2ConvO3Src1Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S1D1_t3_store
+	JE     AVX2ConvO3Src1Dst1_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -20563,7 +20563,7 @@ AVX2ConvO3S1D1_t3_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2ConvO3S1D1_t3_store:
+AVX2ConvO3Src1Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -20576,9 +20576,9 @@ AVX2ConvO3S1D1_t3_store:
 	ADDQ    $0x60, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2ConvO3S1D1_loop
+	JMP     AVX2ConvO3Src1Dst1_loop
 
-AVX2ConvO3S1D1_blk2:
+AVX2ConvO3Src1Dst1_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -20589,34 +20589,34 @@ AVX2ConvO3S1D1_blk2:
 	VMOVAPS Y8, Y9
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S1D1_t2_notleft
+	JNE     AVX2ConvO3Src1Dst1_t2_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S1D1_t2_notleft:
+AVX2ConvO3Src1Dst1_t2_notleft:
 	CMPQ SI, $0x02
-	JNE  AVX2ConvO3S1D1_t2_notright
+	JNE  AVX2ConvO3Src1Dst1_t2_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S1D1_t2_notright:
+AVX2ConvO3Src1Dst1_t2_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S1D1_t2_icb:
+AVX2ConvO3Src1Dst1_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S1D1_t2_kh:
+AVX2ConvO3Src1Dst1_t2_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S1D1_t2_kw:
+AVX2ConvO3Src1Dst1_t2_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO3S1D1_t2_full
+	JZ           AVX2ConvO3Src1Dst1_t2_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO3S1D1_t2_notfirst
+	JNE          AVX2ConvO3Src1Dst1_t2_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO3S1D1_t2_notfirst
+	JZ           AVX2ConvO3Src1Dst1_t2_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -20673,13 +20673,13 @@ AVX2ConvO3S1D1_t2_kw:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	JMP          AVX2ConvO3S1D1_t2_next
+	JMP          AVX2ConvO3Src1Dst1_t2_next
 
-AVX2ConvO3S1D1_t2_notfirst:
+AVX2ConvO3Src1Dst1_t2_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO3S1D1_t2_full
+	JNE          AVX2ConvO3Src1Dst1_t2_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO3S1D1_t2_full
+	JZ           AVX2ConvO3Src1Dst1_t2_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -20736,9 +20736,9 @@ AVX2ConvO3S1D1_t2_notfirst:
 	VFMADD231PS  Y12, Y15, Y0
 	VFMADD231PS  Y13, Y15, Y4
 	VFMADD231PS  Y14, Y15, Y8
-	JMP          AVX2ConvO3S1D1_t2_next
+	JMP          AVX2ConvO3Src1Dst1_t2_next
 
-AVX2ConvO3S1D1_t2_full:
+AVX2ConvO3Src1Dst1_t2_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -20828,21 +20828,21 @@ AVX2ConvO3S1D1_t2_full:
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
 
-AVX2ConvO3S1D1_t2_next:
+AVX2ConvO3Src1Dst1_t2_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S1D1_t2_nopf
+	JAE        AVX2ConvO3Src1Dst1_t2_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S1D1_t2_nopf:
+AVX2ConvO3Src1Dst1_t2_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S1D1_t2_kw
+	JNZ    AVX2ConvO3Src1Dst1_t2_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -20851,7 +20851,7 @@ AVX2ConvO3S1D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S1D1_t2_kh
+	JNZ    AVX2ConvO3Src1Dst1_t2_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -20861,10 +20861,10 @@ AVX2ConvO3S1D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S1D1_t2_icb
+	JNZ    AVX2ConvO3Src1Dst1_t2_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S1D1_t2_relu
+	JE     AVX2ConvO3Src1Dst1_t2_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -20873,9 +20873,9 @@ AVX2ConvO3S1D1_t2_nopf:
 	VADDPS (DI)(R10*2), Y8, Y8
 	VADDPS 32(DI)(R10*2), Y9, Y9
 
-AVX2ConvO3S1D1_t2_relu:
+AVX2ConvO3Src1Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S1D1_t2_store
+	JE     AVX2ConvO3Src1Dst1_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -20884,7 +20884,7 @@ AVX2ConvO3S1D1_t2_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2ConvO3S1D1_t2_store:
+AVX2ConvO3Src1Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y4, (CX)(R10*1)
@@ -20894,9 +20894,9 @@ AVX2ConvO3S1D1_t2_store:
 	ADDQ    $0x40, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2ConvO3S1D1_loop
+	JMP     AVX2ConvO3Src1Dst1_loop
 
-AVX2ConvO3S1D1_blk1:
+AVX2ConvO3Src1Dst1_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -20904,44 +20904,44 @@ AVX2ConvO3S1D1_blk1:
 	VMOVUPS 64(DI), Y8
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S1D1_t1_notleft
+	JNE     AVX2ConvO3Src1Dst1_t1_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S1D1_t1_notleft:
+AVX2ConvO3Src1Dst1_t1_notleft:
 	CMPQ SI, $0x01
-	JNE  AVX2ConvO3S1D1_t1_notright
+	JNE  AVX2ConvO3Src1Dst1_t1_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S1D1_t1_notright:
+AVX2ConvO3Src1Dst1_t1_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S1D1_t1_icb:
+AVX2ConvO3Src1Dst1_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S1D1_t1_kh:
+AVX2ConvO3Src1Dst1_t1_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S1D1_t1_kw:
+AVX2ConvO3Src1Dst1_t1_kw:
 	TESTQ R15, R15
-	JZ    AVX2ConvO3S1D1_t1_full
+	JZ    AVX2ConvO3Src1Dst1_t1_full
 	CMPQ  R12, 72(AX)
-	JNE   AVX2ConvO3S1D1_t1_notfirst
+	JNE   AVX2ConvO3Src1Dst1_t1_notfirst
 	TESTQ $0x00000001, R15
-	JZ    AVX2ConvO3S1D1_t1_notfirst
-	JMP   AVX2ConvO3S1D1_t1_next
+	JZ    AVX2ConvO3Src1Dst1_t1_notfirst
+	JMP   AVX2ConvO3Src1Dst1_t1_next
 
-AVX2ConvO3S1D1_t1_notfirst:
+AVX2ConvO3Src1Dst1_t1_notfirst:
 	CMPQ  R12, $0x01
-	JNE   AVX2ConvO3S1D1_t1_full
+	JNE   AVX2ConvO3Src1Dst1_t1_full
 	TESTQ $0x00000002, R15
-	JZ    AVX2ConvO3S1D1_t1_full
-	JMP   AVX2ConvO3S1D1_t1_next
+	JZ    AVX2ConvO3Src1Dst1_t1_full
+	JMP   AVX2ConvO3Src1Dst1_t1_next
 
-AVX2ConvO3S1D1_t1_full:
+AVX2ConvO3Src1Dst1_t1_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -20999,21 +20999,21 @@ AVX2ConvO3S1D1_t1_full:
 	VFMADD231PS  Y13, Y15, Y4
 	VFMADD231PS  Y14, Y15, Y8
 
-AVX2ConvO3S1D1_t1_next:
+AVX2ConvO3Src1Dst1_t1_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S1D1_t1_nopf
+	JAE        AVX2ConvO3Src1Dst1_t1_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S1D1_t1_nopf:
+AVX2ConvO3Src1Dst1_t1_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S1D1_t1_kw
+	JNZ    AVX2ConvO3Src1Dst1_t1_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -21022,7 +21022,7 @@ AVX2ConvO3S1D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S1D1_t1_kh
+	JNZ    AVX2ConvO3Src1Dst1_t1_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -21032,53 +21032,53 @@ AVX2ConvO3S1D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S1D1_t1_icb
+	JNZ    AVX2ConvO3Src1Dst1_t1_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S1D1_t1_relu
+	JE     AVX2ConvO3Src1Dst1_t1_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS (DI)(R10*1), Y4, Y4
 	VADDPS (DI)(R10*2), Y8, Y8
 
-AVX2ConvO3S1D1_t1_relu:
+AVX2ConvO3Src1Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S1D1_t1_store
+	JE     AVX2ConvO3Src1Dst1_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y4, Y12, Y4
 	VMAXPS Y8, Y12, Y8
 
-AVX2ConvO3S1D1_t1_store:
+AVX2ConvO3Src1Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	ADDQ    $0x20, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2ConvO3S1D1_loop
+	JMP     AVX2ConvO3Src1Dst1_loop
 
-AVX2ConvO3S1D1_done:
+AVX2ConvO3Src1Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2ConvO3S1D1_row
+	JL   AVX2ConvO3Src1Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2ConvO3S1D2(p *Params)
+// func AVX2ConvO3Src1Dst2(p *Params)
 // Requires: AVX, FMA3, MMX+
-TEXT ·AVX2ConvO3S1D2(SB), NOSPLIT, $0-8
+TEXT ·AVX2ConvO3Src1Dst2(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2ConvO3S1D2_nores
+	JZ    AVX2ConvO3Src1Dst2_nores
 	SUBQ  CX, DX
 
-AVX2ConvO3S1D2_nores:
+AVX2ConvO3Src1Dst2_nores:
 	XORQ R14, R14
 
-AVX2ConvO3S1D2_row:
+AVX2ConvO3Src1Dst2_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -21087,39 +21087,39 @@ AVX2ConvO3S1D2_row:
 	ADDQ  16(AX), CX
 	MOVQ  40(AX), SI
 	CMPQ  184(AX), $0x00
-	JE    AVX2ConvO3S1D2_noedge
+	JE    AVX2ConvO3Src1Dst2_noedge
 	SUBQ  $0x20, BX
 
-AVX2ConvO3S1D2_noedge:
+AVX2ConvO3Src1Dst2_noedge:
 	MOVQ 112(AX), R13
 
-AVX2ConvO3S1D2_loop:
+AVX2ConvO3Src1Dst2_loop:
 	CMPQ SI, $0x08
-	JGE  AVX2ConvO3S1D2_blk4
+	JGE  AVX2ConvO3Src1Dst2_blk4
 	CMPQ SI, $0x04
-	JLE  AVX2ConvO3S1D2_rest
+	JLE  AVX2ConvO3Src1Dst2_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2ConvO3S1D2_dispatch
+	JMP  AVX2ConvO3Src1Dst2_dispatch
 
-AVX2ConvO3S1D2_rest:
+AVX2ConvO3Src1Dst2_rest:
 	TESTQ SI, SI
-	JZ    AVX2ConvO3S1D2_done
+	JZ    AVX2ConvO3Src1Dst2_done
 	MOVQ  SI, DI
 
-AVX2ConvO3S1D2_dispatch:
+AVX2ConvO3Src1Dst2_dispatch:
 	CMPQ DI, $0x04
-	JE   AVX2ConvO3S1D2_blk4
+	JE   AVX2ConvO3Src1Dst2_blk4
 	CMPQ DI, $0x03
-	JE   AVX2ConvO3S1D2_blk3
+	JE   AVX2ConvO3Src1Dst2_blk3
 	CMPQ DI, $0x02
-	JE   AVX2ConvO3S1D2_blk2
+	JE   AVX2ConvO3Src1Dst2_blk2
 	CMPQ DI, $0x01
-	JE   AVX2ConvO3S1D2_blk1
-	JMP  AVX2ConvO3S1D2_done
+	JE   AVX2ConvO3Src1Dst2_blk1
+	JMP  AVX2ConvO3Src1Dst2_done
 
-AVX2ConvO3S1D2_blk4:
+AVX2ConvO3Src1Dst2_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -21136,34 +21136,34 @@ AVX2ConvO3S1D2_blk4:
 	VMOVAPS Y8, Y11
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S1D2_t4_notleft
+	JNE     AVX2ConvO3Src1Dst2_t4_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S1D2_t4_notleft:
+AVX2ConvO3Src1Dst2_t4_notleft:
 	CMPQ SI, $0x04
-	JNE  AVX2ConvO3S1D2_t4_notright
+	JNE  AVX2ConvO3Src1Dst2_t4_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S1D2_t4_notright:
+AVX2ConvO3Src1Dst2_t4_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S1D2_t4_icb:
+AVX2ConvO3Src1Dst2_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S1D2_t4_kh:
+AVX2ConvO3Src1Dst2_t4_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S1D2_t4_kw:
+AVX2ConvO3Src1Dst2_t4_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO3S1D2_t4_full
+	JZ           AVX2ConvO3Src1Dst2_t4_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO3S1D2_t4_notfirst
+	JNE          AVX2ConvO3Src1Dst2_t4_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO3S1D2_t4_notfirst
+	JZ           AVX2ConvO3Src1Dst2_t4_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -21284,13 +21284,13 @@ AVX2ConvO3S1D2_t4_kw:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	JMP          AVX2ConvO3S1D2_t4_next
+	JMP          AVX2ConvO3Src1Dst2_t4_next
 
-AVX2ConvO3S1D2_t4_notfirst:
+AVX2ConvO3Src1Dst2_t4_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO3S1D2_t4_full
+	JNE          AVX2ConvO3Src1Dst2_t4_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO3S1D2_t4_full
+	JZ           AVX2ConvO3Src1Dst2_t4_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -21411,9 +21411,9 @@ AVX2ConvO3S1D2_t4_notfirst:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	JMP          AVX2ConvO3S1D2_t4_next
+	JMP          AVX2ConvO3Src1Dst2_t4_next
 
-AVX2ConvO3S1D2_t4_full:
+AVX2ConvO3Src1Dst2_t4_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -21567,21 +21567,21 @@ AVX2ConvO3S1D2_t4_full:
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
 
-AVX2ConvO3S1D2_t4_next:
+AVX2ConvO3Src1Dst2_t4_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S1D2_t4_nopf
+	JAE        AVX2ConvO3Src1Dst2_t4_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S1D2_t4_nopf:
+AVX2ConvO3Src1Dst2_t4_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S1D2_t4_kw
+	JNZ    AVX2ConvO3Src1Dst2_t4_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -21590,7 +21590,7 @@ AVX2ConvO3S1D2_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S1D2_t4_kh
+	JNZ    AVX2ConvO3Src1Dst2_t4_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -21600,10 +21600,10 @@ AVX2ConvO3S1D2_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S1D2_t4_icb
+	JNZ    AVX2ConvO3Src1Dst2_t4_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S1D2_t4_relu
+	JE     AVX2ConvO3Src1Dst2_t4_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
@@ -21618,9 +21618,9 @@ AVX2ConvO3S1D2_t4_nopf:
 	VADDPS 128(DI)(R10*2), Y10, Y10
 	VADDPS 192(DI)(R10*2), Y11, Y11
 
-AVX2ConvO3S1D2_t4_relu:
+AVX2ConvO3Src1Dst2_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S1D2_t4_store
+	JE     AVX2ConvO3Src1Dst2_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -21635,7 +21635,7 @@ AVX2ConvO3S1D2_t4_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2ConvO3S1D2_t4_store:
+AVX2ConvO3Src1Dst2_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -21651,9 +21651,9 @@ AVX2ConvO3S1D2_t4_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2ConvO3S1D2_loop
+	JMP     AVX2ConvO3Src1Dst2_loop
 
-AVX2ConvO3S1D2_blk3:
+AVX2ConvO3Src1Dst2_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -21667,34 +21667,34 @@ AVX2ConvO3S1D2_blk3:
 	VMOVAPS Y8, Y10
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S1D2_t3_notleft
+	JNE     AVX2ConvO3Src1Dst2_t3_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S1D2_t3_notleft:
+AVX2ConvO3Src1Dst2_t3_notleft:
 	CMPQ SI, $0x03
-	JNE  AVX2ConvO3S1D2_t3_notright
+	JNE  AVX2ConvO3Src1Dst2_t3_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S1D2_t3_notright:
+AVX2ConvO3Src1Dst2_t3_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S1D2_t3_icb:
+AVX2ConvO3Src1Dst2_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S1D2_t3_kh:
+AVX2ConvO3Src1Dst2_t3_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S1D2_t3_kw:
+AVX2ConvO3Src1Dst2_t3_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO3S1D2_t3_full
+	JZ           AVX2ConvO3Src1Dst2_t3_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO3S1D2_t3_notfirst
+	JNE          AVX2ConvO3Src1Dst2_t3_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO3S1D2_t3_notfirst
+	JZ           AVX2ConvO3Src1Dst2_t3_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -21783,13 +21783,13 @@ AVX2ConvO3S1D2_t3_kw:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	JMP          AVX2ConvO3S1D2_t3_next
+	JMP          AVX2ConvO3Src1Dst2_t3_next
 
-AVX2ConvO3S1D2_t3_notfirst:
+AVX2ConvO3Src1Dst2_t3_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO3S1D2_t3_full
+	JNE          AVX2ConvO3Src1Dst2_t3_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO3S1D2_t3_full
+	JZ           AVX2ConvO3Src1Dst2_t3_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -21878,9 +21878,9 @@ AVX2ConvO3S1D2_t3_notfirst:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	JMP          AVX2ConvO3S1D2_t3_next
+	JMP          AVX2ConvO3Src1Dst2_t3_next
 
-AVX2ConvO3S1D2_t3_full:
+AVX2ConvO3Src1Dst2_t3_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -22002,21 +22002,21 @@ AVX2ConvO3S1D2_t3_full:
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
 
-AVX2ConvO3S1D2_t3_next:
+AVX2ConvO3Src1Dst2_t3_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S1D2_t3_nopf
+	JAE        AVX2ConvO3Src1Dst2_t3_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S1D2_t3_nopf:
+AVX2ConvO3Src1Dst2_t3_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S1D2_t3_kw
+	JNZ    AVX2ConvO3Src1Dst2_t3_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -22025,7 +22025,7 @@ AVX2ConvO3S1D2_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S1D2_t3_kh
+	JNZ    AVX2ConvO3Src1Dst2_t3_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -22035,10 +22035,10 @@ AVX2ConvO3S1D2_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S1D2_t3_icb
+	JNZ    AVX2ConvO3Src1Dst2_t3_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S1D2_t3_relu
+	JE     AVX2ConvO3Src1Dst2_t3_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
@@ -22050,9 +22050,9 @@ AVX2ConvO3S1D2_t3_nopf:
 	VADDPS 64(DI)(R10*2), Y9, Y9
 	VADDPS 128(DI)(R10*2), Y10, Y10
 
-AVX2ConvO3S1D2_t3_relu:
+AVX2ConvO3Src1Dst2_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S1D2_t3_store
+	JE     AVX2ConvO3Src1Dst2_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -22064,7 +22064,7 @@ AVX2ConvO3S1D2_t3_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2ConvO3S1D2_t3_store:
+AVX2ConvO3Src1Dst2_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -22077,9 +22077,9 @@ AVX2ConvO3S1D2_t3_store:
 	ADDQ    $0x60, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2ConvO3S1D2_loop
+	JMP     AVX2ConvO3Src1Dst2_loop
 
-AVX2ConvO3S1D2_blk2:
+AVX2ConvO3Src1Dst2_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -22090,34 +22090,34 @@ AVX2ConvO3S1D2_blk2:
 	VMOVAPS Y8, Y9
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S1D2_t2_notleft
+	JNE     AVX2ConvO3Src1Dst2_t2_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S1D2_t2_notleft:
+AVX2ConvO3Src1Dst2_t2_notleft:
 	CMPQ SI, $0x02
-	JNE  AVX2ConvO3S1D2_t2_notright
+	JNE  AVX2ConvO3Src1Dst2_t2_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S1D2_t2_notright:
+AVX2ConvO3Src1Dst2_t2_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S1D2_t2_icb:
+AVX2ConvO3Src1Dst2_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S1D2_t2_kh:
+AVX2ConvO3Src1Dst2_t2_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S1D2_t2_kw:
+AVX2ConvO3Src1Dst2_t2_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO3S1D2_t2_full
+	JZ           AVX2ConvO3Src1Dst2_t2_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO3S1D2_t2_notfirst
+	JNE          AVX2ConvO3Src1Dst2_t2_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO3S1D2_t2_notfirst
+	JZ           AVX2ConvO3Src1Dst2_t2_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -22174,13 +22174,13 @@ AVX2ConvO3S1D2_t2_kw:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	JMP          AVX2ConvO3S1D2_t2_next
+	JMP          AVX2ConvO3Src1Dst2_t2_next
 
-AVX2ConvO3S1D2_t2_notfirst:
+AVX2ConvO3Src1Dst2_t2_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO3S1D2_t2_full
+	JNE          AVX2ConvO3Src1Dst2_t2_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO3S1D2_t2_full
+	JZ           AVX2ConvO3Src1Dst2_t2_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -22237,9 +22237,9 @@ AVX2ConvO3S1D2_t2_notfirst:
 	VFMADD231PS  Y12, Y15, Y0
 	VFMADD231PS  Y13, Y15, Y4
 	VFMADD231PS  Y14, Y15, Y8
-	JMP          AVX2ConvO3S1D2_t2_next
+	JMP          AVX2ConvO3Src1Dst2_t2_next
 
-AVX2ConvO3S1D2_t2_full:
+AVX2ConvO3Src1Dst2_t2_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -22329,21 +22329,21 @@ AVX2ConvO3S1D2_t2_full:
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
 
-AVX2ConvO3S1D2_t2_next:
+AVX2ConvO3Src1Dst2_t2_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S1D2_t2_nopf
+	JAE        AVX2ConvO3Src1Dst2_t2_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S1D2_t2_nopf:
+AVX2ConvO3Src1Dst2_t2_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S1D2_t2_kw
+	JNZ    AVX2ConvO3Src1Dst2_t2_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -22352,7 +22352,7 @@ AVX2ConvO3S1D2_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S1D2_t2_kh
+	JNZ    AVX2ConvO3Src1Dst2_t2_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -22362,10 +22362,10 @@ AVX2ConvO3S1D2_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S1D2_t2_icb
+	JNZ    AVX2ConvO3Src1Dst2_t2_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S1D2_t2_relu
+	JE     AVX2ConvO3Src1Dst2_t2_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 64(DI), Y1, Y1
@@ -22374,9 +22374,9 @@ AVX2ConvO3S1D2_t2_nopf:
 	VADDPS (DI)(R10*2), Y8, Y8
 	VADDPS 64(DI)(R10*2), Y9, Y9
 
-AVX2ConvO3S1D2_t2_relu:
+AVX2ConvO3Src1Dst2_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S1D2_t2_store
+	JE     AVX2ConvO3Src1Dst2_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -22385,7 +22385,7 @@ AVX2ConvO3S1D2_t2_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2ConvO3S1D2_t2_store:
+AVX2ConvO3Src1Dst2_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y4, (CX)(R10*1)
@@ -22395,9 +22395,9 @@ AVX2ConvO3S1D2_t2_store:
 	ADDQ    $0x40, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2ConvO3S1D2_loop
+	JMP     AVX2ConvO3Src1Dst2_loop
 
-AVX2ConvO3S1D2_blk1:
+AVX2ConvO3Src1Dst2_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -22405,44 +22405,44 @@ AVX2ConvO3S1D2_blk1:
 	VMOVUPS 64(DI), Y8
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S1D2_t1_notleft
+	JNE     AVX2ConvO3Src1Dst2_t1_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S1D2_t1_notleft:
+AVX2ConvO3Src1Dst2_t1_notleft:
 	CMPQ SI, $0x01
-	JNE  AVX2ConvO3S1D2_t1_notright
+	JNE  AVX2ConvO3Src1Dst2_t1_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S1D2_t1_notright:
+AVX2ConvO3Src1Dst2_t1_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S1D2_t1_icb:
+AVX2ConvO3Src1Dst2_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S1D2_t1_kh:
+AVX2ConvO3Src1Dst2_t1_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S1D2_t1_kw:
+AVX2ConvO3Src1Dst2_t1_kw:
 	TESTQ R15, R15
-	JZ    AVX2ConvO3S1D2_t1_full
+	JZ    AVX2ConvO3Src1Dst2_t1_full
 	CMPQ  R12, 72(AX)
-	JNE   AVX2ConvO3S1D2_t1_notfirst
+	JNE   AVX2ConvO3Src1Dst2_t1_notfirst
 	TESTQ $0x00000001, R15
-	JZ    AVX2ConvO3S1D2_t1_notfirst
-	JMP   AVX2ConvO3S1D2_t1_next
+	JZ    AVX2ConvO3Src1Dst2_t1_notfirst
+	JMP   AVX2ConvO3Src1Dst2_t1_next
 
-AVX2ConvO3S1D2_t1_notfirst:
+AVX2ConvO3Src1Dst2_t1_notfirst:
 	CMPQ  R12, $0x01
-	JNE   AVX2ConvO3S1D2_t1_full
+	JNE   AVX2ConvO3Src1Dst2_t1_full
 	TESTQ $0x00000002, R15
-	JZ    AVX2ConvO3S1D2_t1_full
-	JMP   AVX2ConvO3S1D2_t1_next
+	JZ    AVX2ConvO3Src1Dst2_t1_full
+	JMP   AVX2ConvO3Src1Dst2_t1_next
 
-AVX2ConvO3S1D2_t1_full:
+AVX2ConvO3Src1Dst2_t1_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -22500,21 +22500,21 @@ AVX2ConvO3S1D2_t1_full:
 	VFMADD231PS  Y13, Y15, Y4
 	VFMADD231PS  Y14, Y15, Y8
 
-AVX2ConvO3S1D2_t1_next:
+AVX2ConvO3Src1Dst2_t1_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S1D2_t1_nopf
+	JAE        AVX2ConvO3Src1Dst2_t1_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S1D2_t1_nopf:
+AVX2ConvO3Src1Dst2_t1_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S1D2_t1_kw
+	JNZ    AVX2ConvO3Src1Dst2_t1_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -22523,7 +22523,7 @@ AVX2ConvO3S1D2_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S1D2_t1_kh
+	JNZ    AVX2ConvO3Src1Dst2_t1_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -22533,53 +22533,53 @@ AVX2ConvO3S1D2_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S1D2_t1_icb
+	JNZ    AVX2ConvO3Src1Dst2_t1_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S1D2_t1_relu
+	JE     AVX2ConvO3Src1Dst2_t1_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS (DI)(R10*1), Y4, Y4
 	VADDPS (DI)(R10*2), Y8, Y8
 
-AVX2ConvO3S1D2_t1_relu:
+AVX2ConvO3Src1Dst2_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S1D2_t1_store
+	JE     AVX2ConvO3Src1Dst2_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y4, Y12, Y4
 	VMAXPS Y8, Y12, Y8
 
-AVX2ConvO3S1D2_t1_store:
+AVX2ConvO3Src1Dst2_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	ADDQ    $0x20, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2ConvO3S1D2_loop
+	JMP     AVX2ConvO3Src1Dst2_loop
 
-AVX2ConvO3S1D2_done:
+AVX2ConvO3Src1Dst2_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2ConvO3S1D2_row
+	JL   AVX2ConvO3Src1Dst2_row
 	VZEROUPPER
 	RET
 
-// func AVX2ConvO3S2D1(p *Params)
+// func AVX2ConvO3Src2Dst1(p *Params)
 // Requires: AVX, FMA3, MMX+
-TEXT ·AVX2ConvO3S2D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2ConvO3Src2Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2ConvO3S2D1_nores
+	JZ    AVX2ConvO3Src2Dst1_nores
 	SUBQ  CX, DX
 
-AVX2ConvO3S2D1_nores:
+AVX2ConvO3Src2Dst1_nores:
 	XORQ R14, R14
 
-AVX2ConvO3S2D1_row:
+AVX2ConvO3Src2Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -22588,39 +22588,39 @@ AVX2ConvO3S2D1_row:
 	ADDQ  16(AX), CX
 	MOVQ  40(AX), SI
 	CMPQ  184(AX), $0x00
-	JE    AVX2ConvO3S2D1_noedge
+	JE    AVX2ConvO3Src2Dst1_noedge
 	SUBQ  $0x20, BX
 
-AVX2ConvO3S2D1_noedge:
+AVX2ConvO3Src2Dst1_noedge:
 	MOVQ 112(AX), R13
 
-AVX2ConvO3S2D1_loop:
+AVX2ConvO3Src2Dst1_loop:
 	CMPQ SI, $0x08
-	JGE  AVX2ConvO3S2D1_blk4
+	JGE  AVX2ConvO3Src2Dst1_blk4
 	CMPQ SI, $0x04
-	JLE  AVX2ConvO3S2D1_rest
+	JLE  AVX2ConvO3Src2Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2ConvO3S2D1_dispatch
+	JMP  AVX2ConvO3Src2Dst1_dispatch
 
-AVX2ConvO3S2D1_rest:
+AVX2ConvO3Src2Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2ConvO3S2D1_done
+	JZ    AVX2ConvO3Src2Dst1_done
 	MOVQ  SI, DI
 
-AVX2ConvO3S2D1_dispatch:
+AVX2ConvO3Src2Dst1_dispatch:
 	CMPQ DI, $0x04
-	JE   AVX2ConvO3S2D1_blk4
+	JE   AVX2ConvO3Src2Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2ConvO3S2D1_blk3
+	JE   AVX2ConvO3Src2Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2ConvO3S2D1_blk2
+	JE   AVX2ConvO3Src2Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2ConvO3S2D1_blk1
-	JMP  AVX2ConvO3S2D1_done
+	JE   AVX2ConvO3Src2Dst1_blk1
+	JMP  AVX2ConvO3Src2Dst1_done
 
-AVX2ConvO3S2D1_blk4:
+AVX2ConvO3Src2Dst1_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -22637,34 +22637,34 @@ AVX2ConvO3S2D1_blk4:
 	VMOVAPS Y8, Y11
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S2D1_t4_notleft
+	JNE     AVX2ConvO3Src2Dst1_t4_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S2D1_t4_notleft:
+AVX2ConvO3Src2Dst1_t4_notleft:
 	CMPQ SI, $0x04
-	JNE  AVX2ConvO3S2D1_t4_notright
+	JNE  AVX2ConvO3Src2Dst1_t4_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S2D1_t4_notright:
+AVX2ConvO3Src2Dst1_t4_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S2D1_t4_icb:
+AVX2ConvO3Src2Dst1_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S2D1_t4_kh:
+AVX2ConvO3Src2Dst1_t4_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S2D1_t4_kw:
+AVX2ConvO3Src2Dst1_t4_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO3S2D1_t4_full
+	JZ           AVX2ConvO3Src2Dst1_t4_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO3S2D1_t4_notfirst
+	JNE          AVX2ConvO3Src2Dst1_t4_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO3S2D1_t4_notfirst
+	JZ           AVX2ConvO3Src2Dst1_t4_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -22785,13 +22785,13 @@ AVX2ConvO3S2D1_t4_kw:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	JMP          AVX2ConvO3S2D1_t4_next
+	JMP          AVX2ConvO3Src2Dst1_t4_next
 
-AVX2ConvO3S2D1_t4_notfirst:
+AVX2ConvO3Src2Dst1_t4_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO3S2D1_t4_full
+	JNE          AVX2ConvO3Src2Dst1_t4_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO3S2D1_t4_full
+	JZ           AVX2ConvO3Src2Dst1_t4_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -22912,9 +22912,9 @@ AVX2ConvO3S2D1_t4_notfirst:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	JMP          AVX2ConvO3S2D1_t4_next
+	JMP          AVX2ConvO3Src2Dst1_t4_next
 
-AVX2ConvO3S2D1_t4_full:
+AVX2ConvO3Src2Dst1_t4_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -23068,21 +23068,21 @@ AVX2ConvO3S2D1_t4_full:
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
 
-AVX2ConvO3S2D1_t4_next:
+AVX2ConvO3Src2Dst1_t4_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S2D1_t4_nopf
+	JAE        AVX2ConvO3Src2Dst1_t4_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S2D1_t4_nopf:
+AVX2ConvO3Src2Dst1_t4_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S2D1_t4_kw
+	JNZ    AVX2ConvO3Src2Dst1_t4_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -23091,7 +23091,7 @@ AVX2ConvO3S2D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S2D1_t4_kh
+	JNZ    AVX2ConvO3Src2Dst1_t4_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -23101,10 +23101,10 @@ AVX2ConvO3S2D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S2D1_t4_icb
+	JNZ    AVX2ConvO3Src2Dst1_t4_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S2D1_t4_relu
+	JE     AVX2ConvO3Src2Dst1_t4_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -23119,9 +23119,9 @@ AVX2ConvO3S2D1_t4_nopf:
 	VADDPS 64(DI)(R10*2), Y10, Y10
 	VADDPS 96(DI)(R10*2), Y11, Y11
 
-AVX2ConvO3S2D1_t4_relu:
+AVX2ConvO3Src2Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S2D1_t4_store
+	JE     AVX2ConvO3Src2Dst1_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -23136,7 +23136,7 @@ AVX2ConvO3S2D1_t4_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2ConvO3S2D1_t4_store:
+AVX2ConvO3Src2Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -23152,9 +23152,9 @@ AVX2ConvO3S2D1_t4_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2ConvO3S2D1_loop
+	JMP     AVX2ConvO3Src2Dst1_loop
 
-AVX2ConvO3S2D1_blk3:
+AVX2ConvO3Src2Dst1_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -23168,34 +23168,34 @@ AVX2ConvO3S2D1_blk3:
 	VMOVAPS Y8, Y10
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S2D1_t3_notleft
+	JNE     AVX2ConvO3Src2Dst1_t3_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S2D1_t3_notleft:
+AVX2ConvO3Src2Dst1_t3_notleft:
 	CMPQ SI, $0x03
-	JNE  AVX2ConvO3S2D1_t3_notright
+	JNE  AVX2ConvO3Src2Dst1_t3_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S2D1_t3_notright:
+AVX2ConvO3Src2Dst1_t3_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S2D1_t3_icb:
+AVX2ConvO3Src2Dst1_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S2D1_t3_kh:
+AVX2ConvO3Src2Dst1_t3_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S2D1_t3_kw:
+AVX2ConvO3Src2Dst1_t3_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO3S2D1_t3_full
+	JZ           AVX2ConvO3Src2Dst1_t3_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO3S2D1_t3_notfirst
+	JNE          AVX2ConvO3Src2Dst1_t3_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO3S2D1_t3_notfirst
+	JZ           AVX2ConvO3Src2Dst1_t3_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -23284,13 +23284,13 @@ AVX2ConvO3S2D1_t3_kw:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	JMP          AVX2ConvO3S2D1_t3_next
+	JMP          AVX2ConvO3Src2Dst1_t3_next
 
-AVX2ConvO3S2D1_t3_notfirst:
+AVX2ConvO3Src2Dst1_t3_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO3S2D1_t3_full
+	JNE          AVX2ConvO3Src2Dst1_t3_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO3S2D1_t3_full
+	JZ           AVX2ConvO3Src2Dst1_t3_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -23379,9 +23379,9 @@ AVX2ConvO3S2D1_t3_notfirst:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	JMP          AVX2ConvO3S2D1_t3_next
+	JMP          AVX2ConvO3Src2Dst1_t3_next
 
-AVX2ConvO3S2D1_t3_full:
+AVX2ConvO3Src2Dst1_t3_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -23503,21 +23503,21 @@ AVX2ConvO3S2D1_t3_full:
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
 
-AVX2ConvO3S2D1_t3_next:
+AVX2ConvO3Src2Dst1_t3_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S2D1_t3_nopf
+	JAE        AVX2ConvO3Src2Dst1_t3_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S2D1_t3_nopf:
+AVX2ConvO3Src2Dst1_t3_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S2D1_t3_kw
+	JNZ    AVX2ConvO3Src2Dst1_t3_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -23526,7 +23526,7 @@ AVX2ConvO3S2D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S2D1_t3_kh
+	JNZ    AVX2ConvO3Src2Dst1_t3_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -23536,10 +23536,10 @@ AVX2ConvO3S2D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S2D1_t3_icb
+	JNZ    AVX2ConvO3Src2Dst1_t3_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S2D1_t3_relu
+	JE     AVX2ConvO3Src2Dst1_t3_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -23551,9 +23551,9 @@ AVX2ConvO3S2D1_t3_nopf:
 	VADDPS 32(DI)(R10*2), Y9, Y9
 	VADDPS 64(DI)(R10*2), Y10, Y10
 
-AVX2ConvO3S2D1_t3_relu:
+AVX2ConvO3Src2Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S2D1_t3_store
+	JE     AVX2ConvO3Src2Dst1_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -23565,7 +23565,7 @@ AVX2ConvO3S2D1_t3_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2ConvO3S2D1_t3_store:
+AVX2ConvO3Src2Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -23578,9 +23578,9 @@ AVX2ConvO3S2D1_t3_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2ConvO3S2D1_loop
+	JMP     AVX2ConvO3Src2Dst1_loop
 
-AVX2ConvO3S2D1_blk2:
+AVX2ConvO3Src2Dst1_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -23591,34 +23591,34 @@ AVX2ConvO3S2D1_blk2:
 	VMOVAPS Y8, Y9
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S2D1_t2_notleft
+	JNE     AVX2ConvO3Src2Dst1_t2_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S2D1_t2_notleft:
+AVX2ConvO3Src2Dst1_t2_notleft:
 	CMPQ SI, $0x02
-	JNE  AVX2ConvO3S2D1_t2_notright
+	JNE  AVX2ConvO3Src2Dst1_t2_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S2D1_t2_notright:
+AVX2ConvO3Src2Dst1_t2_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S2D1_t2_icb:
+AVX2ConvO3Src2Dst1_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S2D1_t2_kh:
+AVX2ConvO3Src2Dst1_t2_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S2D1_t2_kw:
+AVX2ConvO3Src2Dst1_t2_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO3S2D1_t2_full
+	JZ           AVX2ConvO3Src2Dst1_t2_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO3S2D1_t2_notfirst
+	JNE          AVX2ConvO3Src2Dst1_t2_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO3S2D1_t2_notfirst
+	JZ           AVX2ConvO3Src2Dst1_t2_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -23675,13 +23675,13 @@ AVX2ConvO3S2D1_t2_kw:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	JMP          AVX2ConvO3S2D1_t2_next
+	JMP          AVX2ConvO3Src2Dst1_t2_next
 
-AVX2ConvO3S2D1_t2_notfirst:
+AVX2ConvO3Src2Dst1_t2_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO3S2D1_t2_full
+	JNE          AVX2ConvO3Src2Dst1_t2_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO3S2D1_t2_full
+	JZ           AVX2ConvO3Src2Dst1_t2_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -23738,9 +23738,9 @@ AVX2ConvO3S2D1_t2_notfirst:
 	VFMADD231PS  Y12, Y15, Y0
 	VFMADD231PS  Y13, Y15, Y4
 	VFMADD231PS  Y14, Y15, Y8
-	JMP          AVX2ConvO3S2D1_t2_next
+	JMP          AVX2ConvO3Src2Dst1_t2_next
 
-AVX2ConvO3S2D1_t2_full:
+AVX2ConvO3Src2Dst1_t2_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -23830,21 +23830,21 @@ AVX2ConvO3S2D1_t2_full:
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
 
-AVX2ConvO3S2D1_t2_next:
+AVX2ConvO3Src2Dst1_t2_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S2D1_t2_nopf
+	JAE        AVX2ConvO3Src2Dst1_t2_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S2D1_t2_nopf:
+AVX2ConvO3Src2Dst1_t2_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S2D1_t2_kw
+	JNZ    AVX2ConvO3Src2Dst1_t2_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -23853,7 +23853,7 @@ AVX2ConvO3S2D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S2D1_t2_kh
+	JNZ    AVX2ConvO3Src2Dst1_t2_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -23863,10 +23863,10 @@ AVX2ConvO3S2D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S2D1_t2_icb
+	JNZ    AVX2ConvO3Src2Dst1_t2_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S2D1_t2_relu
+	JE     AVX2ConvO3Src2Dst1_t2_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -23875,9 +23875,9 @@ AVX2ConvO3S2D1_t2_nopf:
 	VADDPS (DI)(R10*2), Y8, Y8
 	VADDPS 32(DI)(R10*2), Y9, Y9
 
-AVX2ConvO3S2D1_t2_relu:
+AVX2ConvO3Src2Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S2D1_t2_store
+	JE     AVX2ConvO3Src2Dst1_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -23886,7 +23886,7 @@ AVX2ConvO3S2D1_t2_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2ConvO3S2D1_t2_store:
+AVX2ConvO3Src2Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y4, (CX)(R10*1)
@@ -23896,9 +23896,9 @@ AVX2ConvO3S2D1_t2_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2ConvO3S2D1_loop
+	JMP     AVX2ConvO3Src2Dst1_loop
 
-AVX2ConvO3S2D1_blk1:
+AVX2ConvO3Src2Dst1_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -23906,44 +23906,44 @@ AVX2ConvO3S2D1_blk1:
 	VMOVUPS 64(DI), Y8
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S2D1_t1_notleft
+	JNE     AVX2ConvO3Src2Dst1_t1_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S2D1_t1_notleft:
+AVX2ConvO3Src2Dst1_t1_notleft:
 	CMPQ SI, $0x01
-	JNE  AVX2ConvO3S2D1_t1_notright
+	JNE  AVX2ConvO3Src2Dst1_t1_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S2D1_t1_notright:
+AVX2ConvO3Src2Dst1_t1_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S2D1_t1_icb:
+AVX2ConvO3Src2Dst1_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S2D1_t1_kh:
+AVX2ConvO3Src2Dst1_t1_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S2D1_t1_kw:
+AVX2ConvO3Src2Dst1_t1_kw:
 	TESTQ R15, R15
-	JZ    AVX2ConvO3S2D1_t1_full
+	JZ    AVX2ConvO3Src2Dst1_t1_full
 	CMPQ  R12, 72(AX)
-	JNE   AVX2ConvO3S2D1_t1_notfirst
+	JNE   AVX2ConvO3Src2Dst1_t1_notfirst
 	TESTQ $0x00000001, R15
-	JZ    AVX2ConvO3S2D1_t1_notfirst
-	JMP   AVX2ConvO3S2D1_t1_next
+	JZ    AVX2ConvO3Src2Dst1_t1_notfirst
+	JMP   AVX2ConvO3Src2Dst1_t1_next
 
-AVX2ConvO3S2D1_t1_notfirst:
+AVX2ConvO3Src2Dst1_t1_notfirst:
 	CMPQ  R12, $0x01
-	JNE   AVX2ConvO3S2D1_t1_full
+	JNE   AVX2ConvO3Src2Dst1_t1_full
 	TESTQ $0x00000002, R15
-	JZ    AVX2ConvO3S2D1_t1_full
-	JMP   AVX2ConvO3S2D1_t1_next
+	JZ    AVX2ConvO3Src2Dst1_t1_full
+	JMP   AVX2ConvO3Src2Dst1_t1_next
 
-AVX2ConvO3S2D1_t1_full:
+AVX2ConvO3Src2Dst1_t1_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -24001,21 +24001,21 @@ AVX2ConvO3S2D1_t1_full:
 	VFMADD231PS  Y13, Y15, Y4
 	VFMADD231PS  Y14, Y15, Y8
 
-AVX2ConvO3S2D1_t1_next:
+AVX2ConvO3Src2Dst1_t1_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S2D1_t1_nopf
+	JAE        AVX2ConvO3Src2Dst1_t1_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S2D1_t1_nopf:
+AVX2ConvO3Src2Dst1_t1_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S2D1_t1_kw
+	JNZ    AVX2ConvO3Src2Dst1_t1_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -24024,7 +24024,7 @@ AVX2ConvO3S2D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S2D1_t1_kh
+	JNZ    AVX2ConvO3Src2Dst1_t1_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -24034,53 +24034,53 @@ AVX2ConvO3S2D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S2D1_t1_icb
+	JNZ    AVX2ConvO3Src2Dst1_t1_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S2D1_t1_relu
+	JE     AVX2ConvO3Src2Dst1_t1_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS (DI)(R10*1), Y4, Y4
 	VADDPS (DI)(R10*2), Y8, Y8
 
-AVX2ConvO3S2D1_t1_relu:
+AVX2ConvO3Src2Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S2D1_t1_store
+	JE     AVX2ConvO3Src2Dst1_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y4, Y12, Y4
 	VMAXPS Y8, Y12, Y8
 
-AVX2ConvO3S2D1_t1_store:
+AVX2ConvO3Src2Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	ADDQ    $0x40, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2ConvO3S2D1_loop
+	JMP     AVX2ConvO3Src2Dst1_loop
 
-AVX2ConvO3S2D1_done:
+AVX2ConvO3Src2Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2ConvO3S2D1_row
+	JL   AVX2ConvO3Src2Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2ConvO3S4D1(p *Params)
+// func AVX2ConvO3Src4Dst1(p *Params)
 // Requires: AVX, FMA3, MMX+
-TEXT ·AVX2ConvO3S4D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2ConvO3Src4Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2ConvO3S4D1_nores
+	JZ    AVX2ConvO3Src4Dst1_nores
 	SUBQ  CX, DX
 
-AVX2ConvO3S4D1_nores:
+AVX2ConvO3Src4Dst1_nores:
 	XORQ R14, R14
 
-AVX2ConvO3S4D1_row:
+AVX2ConvO3Src4Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -24089,39 +24089,39 @@ AVX2ConvO3S4D1_row:
 	ADDQ  16(AX), CX
 	MOVQ  40(AX), SI
 	CMPQ  184(AX), $0x00
-	JE    AVX2ConvO3S4D1_noedge
+	JE    AVX2ConvO3Src4Dst1_noedge
 	SUBQ  $0x20, BX
 
-AVX2ConvO3S4D1_noedge:
+AVX2ConvO3Src4Dst1_noedge:
 	MOVQ 112(AX), R13
 
-AVX2ConvO3S4D1_loop:
+AVX2ConvO3Src4Dst1_loop:
 	CMPQ SI, $0x08
-	JGE  AVX2ConvO3S4D1_blk4
+	JGE  AVX2ConvO3Src4Dst1_blk4
 	CMPQ SI, $0x04
-	JLE  AVX2ConvO3S4D1_rest
+	JLE  AVX2ConvO3Src4Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2ConvO3S4D1_dispatch
+	JMP  AVX2ConvO3Src4Dst1_dispatch
 
-AVX2ConvO3S4D1_rest:
+AVX2ConvO3Src4Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2ConvO3S4D1_done
+	JZ    AVX2ConvO3Src4Dst1_done
 	MOVQ  SI, DI
 
-AVX2ConvO3S4D1_dispatch:
+AVX2ConvO3Src4Dst1_dispatch:
 	CMPQ DI, $0x04
-	JE   AVX2ConvO3S4D1_blk4
+	JE   AVX2ConvO3Src4Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2ConvO3S4D1_blk3
+	JE   AVX2ConvO3Src4Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2ConvO3S4D1_blk2
+	JE   AVX2ConvO3Src4Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2ConvO3S4D1_blk1
-	JMP  AVX2ConvO3S4D1_done
+	JE   AVX2ConvO3Src4Dst1_blk1
+	JMP  AVX2ConvO3Src4Dst1_done
 
-AVX2ConvO3S4D1_blk4:
+AVX2ConvO3Src4Dst1_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -24138,34 +24138,34 @@ AVX2ConvO3S4D1_blk4:
 	VMOVAPS Y8, Y11
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S4D1_t4_notleft
+	JNE     AVX2ConvO3Src4Dst1_t4_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S4D1_t4_notleft:
+AVX2ConvO3Src4Dst1_t4_notleft:
 	CMPQ SI, $0x04
-	JNE  AVX2ConvO3S4D1_t4_notright
+	JNE  AVX2ConvO3Src4Dst1_t4_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S4D1_t4_notright:
+AVX2ConvO3Src4Dst1_t4_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S4D1_t4_icb:
+AVX2ConvO3Src4Dst1_t4_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S4D1_t4_kh:
+AVX2ConvO3Src4Dst1_t4_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S4D1_t4_kw:
+AVX2ConvO3Src4Dst1_t4_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO3S4D1_t4_full
+	JZ           AVX2ConvO3Src4Dst1_t4_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO3S4D1_t4_notfirst
+	JNE          AVX2ConvO3Src4Dst1_t4_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO3S4D1_t4_notfirst
+	JZ           AVX2ConvO3Src4Dst1_t4_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -24286,13 +24286,13 @@ AVX2ConvO3S4D1_t4_kw:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	JMP          AVX2ConvO3S4D1_t4_next
+	JMP          AVX2ConvO3Src4Dst1_t4_next
 
-AVX2ConvO3S4D1_t4_notfirst:
+AVX2ConvO3Src4Dst1_t4_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO3S4D1_t4_full
+	JNE          AVX2ConvO3Src4Dst1_t4_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO3S4D1_t4_full
+	JZ           AVX2ConvO3Src4Dst1_t4_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -24413,9 +24413,9 @@ AVX2ConvO3S4D1_t4_notfirst:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	JMP          AVX2ConvO3S4D1_t4_next
+	JMP          AVX2ConvO3Src4Dst1_t4_next
 
-AVX2ConvO3S4D1_t4_full:
+AVX2ConvO3Src4Dst1_t4_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -24569,21 +24569,21 @@ AVX2ConvO3S4D1_t4_full:
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
 
-AVX2ConvO3S4D1_t4_next:
+AVX2ConvO3Src4Dst1_t4_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S4D1_t4_nopf
+	JAE        AVX2ConvO3Src4Dst1_t4_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S4D1_t4_nopf:
+AVX2ConvO3Src4Dst1_t4_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S4D1_t4_kw
+	JNZ    AVX2ConvO3Src4Dst1_t4_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -24592,7 +24592,7 @@ AVX2ConvO3S4D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S4D1_t4_kh
+	JNZ    AVX2ConvO3Src4Dst1_t4_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -24602,10 +24602,10 @@ AVX2ConvO3S4D1_t4_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S4D1_t4_icb
+	JNZ    AVX2ConvO3Src4Dst1_t4_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S4D1_t4_relu
+	JE     AVX2ConvO3Src4Dst1_t4_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -24620,9 +24620,9 @@ AVX2ConvO3S4D1_t4_nopf:
 	VADDPS 64(DI)(R10*2), Y10, Y10
 	VADDPS 96(DI)(R10*2), Y11, Y11
 
-AVX2ConvO3S4D1_t4_relu:
+AVX2ConvO3Src4Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S4D1_t4_store
+	JE     AVX2ConvO3Src4Dst1_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -24637,7 +24637,7 @@ AVX2ConvO3S4D1_t4_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2ConvO3S4D1_t4_store:
+AVX2ConvO3Src4Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -24653,9 +24653,9 @@ AVX2ConvO3S4D1_t4_store:
 	ADDQ    $0x00000200, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2ConvO3S4D1_loop
+	JMP     AVX2ConvO3Src4Dst1_loop
 
-AVX2ConvO3S4D1_blk3:
+AVX2ConvO3Src4Dst1_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -24669,34 +24669,34 @@ AVX2ConvO3S4D1_blk3:
 	VMOVAPS Y8, Y10
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S4D1_t3_notleft
+	JNE     AVX2ConvO3Src4Dst1_t3_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S4D1_t3_notleft:
+AVX2ConvO3Src4Dst1_t3_notleft:
 	CMPQ SI, $0x03
-	JNE  AVX2ConvO3S4D1_t3_notright
+	JNE  AVX2ConvO3Src4Dst1_t3_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S4D1_t3_notright:
+AVX2ConvO3Src4Dst1_t3_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S4D1_t3_icb:
+AVX2ConvO3Src4Dst1_t3_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S4D1_t3_kh:
+AVX2ConvO3Src4Dst1_t3_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S4D1_t3_kw:
+AVX2ConvO3Src4Dst1_t3_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO3S4D1_t3_full
+	JZ           AVX2ConvO3Src4Dst1_t3_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO3S4D1_t3_notfirst
+	JNE          AVX2ConvO3Src4Dst1_t3_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO3S4D1_t3_notfirst
+	JZ           AVX2ConvO3Src4Dst1_t3_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -24785,13 +24785,13 @@ AVX2ConvO3S4D1_t3_kw:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	JMP          AVX2ConvO3S4D1_t3_next
+	JMP          AVX2ConvO3Src4Dst1_t3_next
 
-AVX2ConvO3S4D1_t3_notfirst:
+AVX2ConvO3Src4Dst1_t3_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO3S4D1_t3_full
+	JNE          AVX2ConvO3Src4Dst1_t3_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO3S4D1_t3_full
+	JZ           AVX2ConvO3Src4Dst1_t3_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -24880,9 +24880,9 @@ AVX2ConvO3S4D1_t3_notfirst:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	JMP          AVX2ConvO3S4D1_t3_next
+	JMP          AVX2ConvO3Src4Dst1_t3_next
 
-AVX2ConvO3S4D1_t3_full:
+AVX2ConvO3Src4Dst1_t3_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -25004,21 +25004,21 @@ AVX2ConvO3S4D1_t3_full:
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
 
-AVX2ConvO3S4D1_t3_next:
+AVX2ConvO3Src4Dst1_t3_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S4D1_t3_nopf
+	JAE        AVX2ConvO3Src4Dst1_t3_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S4D1_t3_nopf:
+AVX2ConvO3Src4Dst1_t3_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S4D1_t3_kw
+	JNZ    AVX2ConvO3Src4Dst1_t3_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -25027,7 +25027,7 @@ AVX2ConvO3S4D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S4D1_t3_kh
+	JNZ    AVX2ConvO3Src4Dst1_t3_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -25037,10 +25037,10 @@ AVX2ConvO3S4D1_t3_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S4D1_t3_icb
+	JNZ    AVX2ConvO3Src4Dst1_t3_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S4D1_t3_relu
+	JE     AVX2ConvO3Src4Dst1_t3_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -25052,9 +25052,9 @@ AVX2ConvO3S4D1_t3_nopf:
 	VADDPS 32(DI)(R10*2), Y9, Y9
 	VADDPS 64(DI)(R10*2), Y10, Y10
 
-AVX2ConvO3S4D1_t3_relu:
+AVX2ConvO3Src4Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S4D1_t3_store
+	JE     AVX2ConvO3Src4Dst1_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -25066,7 +25066,7 @@ AVX2ConvO3S4D1_t3_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2ConvO3S4D1_t3_store:
+AVX2ConvO3Src4Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -25079,9 +25079,9 @@ AVX2ConvO3S4D1_t3_store:
 	ADDQ    $0x00000180, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2ConvO3S4D1_loop
+	JMP     AVX2ConvO3Src4Dst1_loop
 
-AVX2ConvO3S4D1_blk2:
+AVX2ConvO3Src4Dst1_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -25092,34 +25092,34 @@ AVX2ConvO3S4D1_blk2:
 	VMOVAPS Y8, Y9
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S4D1_t2_notleft
+	JNE     AVX2ConvO3Src4Dst1_t2_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S4D1_t2_notleft:
+AVX2ConvO3Src4Dst1_t2_notleft:
 	CMPQ SI, $0x02
-	JNE  AVX2ConvO3S4D1_t2_notright
+	JNE  AVX2ConvO3Src4Dst1_t2_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S4D1_t2_notright:
+AVX2ConvO3Src4Dst1_t2_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S4D1_t2_icb:
+AVX2ConvO3Src4Dst1_t2_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S4D1_t2_kh:
+AVX2ConvO3Src4Dst1_t2_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S4D1_t2_kw:
+AVX2ConvO3Src4Dst1_t2_kw:
 	TESTQ        R15, R15
-	JZ           AVX2ConvO3S4D1_t2_full
+	JZ           AVX2ConvO3Src4Dst1_t2_full
 	CMPQ         R12, 72(AX)
-	JNE          AVX2ConvO3S4D1_t2_notfirst
+	JNE          AVX2ConvO3Src4Dst1_t2_notfirst
 	TESTQ        $0x00000001, R15
-	JZ           AVX2ConvO3S4D1_t2_notfirst
+	JZ           AVX2ConvO3Src4Dst1_t2_notfirst
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -25176,13 +25176,13 @@ AVX2ConvO3S4D1_t2_kw:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	JMP          AVX2ConvO3S4D1_t2_next
+	JMP          AVX2ConvO3Src4Dst1_t2_next
 
-AVX2ConvO3S4D1_t2_notfirst:
+AVX2ConvO3Src4Dst1_t2_notfirst:
 	CMPQ         R12, $0x01
-	JNE          AVX2ConvO3S4D1_t2_full
+	JNE          AVX2ConvO3Src4Dst1_t2_full
 	TESTQ        $0x00000002, R15
-	JZ           AVX2ConvO3S4D1_t2_full
+	JZ           AVX2ConvO3Src4Dst1_t2_full
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -25239,9 +25239,9 @@ AVX2ConvO3S4D1_t2_notfirst:
 	VFMADD231PS  Y12, Y15, Y0
 	VFMADD231PS  Y13, Y15, Y4
 	VFMADD231PS  Y14, Y15, Y8
-	JMP          AVX2ConvO3S4D1_t2_next
+	JMP          AVX2ConvO3Src4Dst1_t2_next
 
-AVX2ConvO3S4D1_t2_full:
+AVX2ConvO3Src4Dst1_t2_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -25331,21 +25331,21 @@ AVX2ConvO3S4D1_t2_full:
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
 
-AVX2ConvO3S4D1_t2_next:
+AVX2ConvO3Src4Dst1_t2_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S4D1_t2_nopf
+	JAE        AVX2ConvO3Src4Dst1_t2_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S4D1_t2_nopf:
+AVX2ConvO3Src4Dst1_t2_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S4D1_t2_kw
+	JNZ    AVX2ConvO3Src4Dst1_t2_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -25354,7 +25354,7 @@ AVX2ConvO3S4D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S4D1_t2_kh
+	JNZ    AVX2ConvO3Src4Dst1_t2_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -25364,10 +25364,10 @@ AVX2ConvO3S4D1_t2_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S4D1_t2_icb
+	JNZ    AVX2ConvO3Src4Dst1_t2_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S4D1_t2_relu
+	JE     AVX2ConvO3Src4Dst1_t2_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS 32(DI), Y1, Y1
@@ -25376,9 +25376,9 @@ AVX2ConvO3S4D1_t2_nopf:
 	VADDPS (DI)(R10*2), Y8, Y8
 	VADDPS 32(DI)(R10*2), Y9, Y9
 
-AVX2ConvO3S4D1_t2_relu:
+AVX2ConvO3Src4Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S4D1_t2_store
+	JE     AVX2ConvO3Src4Dst1_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -25387,7 +25387,7 @@ AVX2ConvO3S4D1_t2_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2ConvO3S4D1_t2_store:
+AVX2ConvO3Src4Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y4, (CX)(R10*1)
@@ -25397,9 +25397,9 @@ AVX2ConvO3S4D1_t2_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2ConvO3S4D1_loop
+	JMP     AVX2ConvO3Src4Dst1_loop
 
-AVX2ConvO3S4D1_blk1:
+AVX2ConvO3Src4Dst1_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -25407,44 +25407,44 @@ AVX2ConvO3S4D1_blk1:
 	VMOVUPS 64(DI), Y8
 	XORQ    R15, R15
 	CMPQ    SI, 40(AX)
-	JNE     AVX2ConvO3S4D1_t1_notleft
+	JNE     AVX2ConvO3Src4Dst1_t1_notleft
 	MOVQ    184(AX), R15
 
-AVX2ConvO3S4D1_t1_notleft:
+AVX2ConvO3Src4Dst1_t1_notleft:
 	CMPQ SI, $0x01
-	JNE  AVX2ConvO3S4D1_t1_notright
+	JNE  AVX2ConvO3Src4Dst1_t1_notright
 	MOVQ 192(AX), DI
 	SHLQ $0x01, DI
 	ORQ  DI, R15
 
-AVX2ConvO3S4D1_t1_notright:
+AVX2ConvO3Src4Dst1_t1_notright:
 	MOVQ BX, R8
 	MOVQ 8(AX), R9
 	MOVQ 56(AX), R10
 
-AVX2ConvO3S4D1_t1_icb:
+AVX2ConvO3Src4Dst1_t1_icb:
 	MOVQ 64(AX), R11
 
-AVX2ConvO3S4D1_t1_kh:
+AVX2ConvO3Src4Dst1_t1_kh:
 	MOVQ 72(AX), R12
 
-AVX2ConvO3S4D1_t1_kw:
+AVX2ConvO3Src4Dst1_t1_kw:
 	TESTQ R15, R15
-	JZ    AVX2ConvO3S4D1_t1_full
+	JZ    AVX2ConvO3Src4Dst1_t1_full
 	CMPQ  R12, 72(AX)
-	JNE   AVX2ConvO3S4D1_t1_notfirst
+	JNE   AVX2ConvO3Src4Dst1_t1_notfirst
 	TESTQ $0x00000001, R15
-	JZ    AVX2ConvO3S4D1_t1_notfirst
-	JMP   AVX2ConvO3S4D1_t1_next
+	JZ    AVX2ConvO3Src4Dst1_t1_notfirst
+	JMP   AVX2ConvO3Src4Dst1_t1_next
 
-AVX2ConvO3S4D1_t1_notfirst:
+AVX2ConvO3Src4Dst1_t1_notfirst:
 	CMPQ  R12, $0x01
-	JNE   AVX2ConvO3S4D1_t1_full
+	JNE   AVX2ConvO3Src4Dst1_t1_full
 	TESTQ $0x00000002, R15
-	JZ    AVX2ConvO3S4D1_t1_full
-	JMP   AVX2ConvO3S4D1_t1_next
+	JZ    AVX2ConvO3Src4Dst1_t1_full
+	JMP   AVX2ConvO3Src4Dst1_t1_next
 
-AVX2ConvO3S4D1_t1_full:
+AVX2ConvO3Src4Dst1_t1_full:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -25502,21 +25502,21 @@ AVX2ConvO3S4D1_t1_full:
 	VFMADD231PS  Y13, Y15, Y4
 	VFMADD231PS  Y14, Y15, Y8
 
-AVX2ConvO3S4D1_t1_next:
+AVX2ConvO3Src4Dst1_t1_next:
 	MOVQ       200(AX), DI
 	CMPQ       DI, 208(AX)
-	JAE        AVX2ConvO3S4D1_t1_nopf
+	JAE        AVX2ConvO3Src4Dst1_t1_nopf
 	PREFETCHT1 (DI)
 	PREFETCHT1 64(DI)
 	PREFETCHT1 128(DI)
 	PREFETCHT1 192(DI)
 	ADDQ       $0x00000100, 200(AX)
 
-AVX2ConvO3S4D1_t1_nopf:
+AVX2ConvO3Src4Dst1_t1_nopf:
 	ADDQ   $0x20, R8
 	ADDQ   $0x00000100, R9
 	DECQ   R12
-	JNZ    AVX2ConvO3S4D1_t1_kw
+	JNZ    AVX2ConvO3Src4Dst1_t1_kw
 	MOVQ   72(AX), DI
 	SHLQ   $0x05, DI
 	SUBQ   DI, R8
@@ -25525,7 +25525,7 @@ AVX2ConvO3S4D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   128(AX), R9
 	DECQ   R11
-	JNZ    AVX2ConvO3S4D1_t1_kh
+	JNZ    AVX2ConvO3Src4Dst1_t1_kh
 	MOVQ   64(AX), DI
 	IMULQ  88(AX), DI
 	SUBQ   DI, R8
@@ -25535,53 +25535,53 @@ AVX2ConvO3S4D1_t1_nopf:
 	SUBQ   DI, R9
 	ADDQ   120(AX), R9
 	DECQ   R10
-	JNZ    AVX2ConvO3S4D1_t1_icb
+	JNZ    AVX2ConvO3Src4Dst1_t1_icb
 	MOVQ   136(AX), R10
 	CMPQ   32(AX), $0x00
-	JE     AVX2ConvO3S4D1_t1_relu
+	JE     AVX2ConvO3Src4Dst1_t1_relu
 	LEAQ   (CX)(DX*1), DI
 	VADDPS (DI), Y0, Y0
 	VADDPS (DI)(R10*1), Y4, Y4
 	VADDPS (DI)(R10*2), Y8, Y8
 
-AVX2ConvO3S4D1_t1_relu:
+AVX2ConvO3Src4Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2ConvO3S4D1_t1_store
+	JE     AVX2ConvO3Src4Dst1_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y4, Y12, Y4
 	VMAXPS Y8, Y12, Y8
 
-AVX2ConvO3S4D1_t1_store:
+AVX2ConvO3Src4Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2ConvO3S4D1_loop
+	JMP     AVX2ConvO3Src4Dst1_loop
 
-AVX2ConvO3S4D1_done:
+AVX2ConvO3Src4Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2ConvO3S4D1_row
+	JL   AVX2ConvO3Src4Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2Conv1x1O1S1D1(p *Params)
+// func AVX2Conv1x1O1Src1Dst1(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2Conv1x1O1S1D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2Conv1x1O1Src1Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2Conv1x1O1S1D1_nores
+	JZ    AVX2Conv1x1O1Src1Dst1_nores
 	SUBQ  CX, DX
 
-AVX2Conv1x1O1S1D1_nores:
+AVX2Conv1x1O1Src1Dst1_nores:
 	XORQ R14, R14
 
-AVX2Conv1x1O1S1D1_row:
+AVX2Conv1x1O1Src1Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -25591,41 +25591,41 @@ AVX2Conv1x1O1S1D1_row:
 	MOVQ  40(AX), SI
 	MOVQ  112(AX), R13
 
-AVX2Conv1x1O1S1D1_loop:
+AVX2Conv1x1O1Src1Dst1_loop:
 	CMPQ SI, $0x10
-	JGE  AVX2Conv1x1O1S1D1_blk8
+	JGE  AVX2Conv1x1O1Src1Dst1_blk8
 	CMPQ SI, $0x08
-	JLE  AVX2Conv1x1O1S1D1_rest
+	JLE  AVX2Conv1x1O1Src1Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2Conv1x1O1S1D1_dispatch
+	JMP  AVX2Conv1x1O1Src1Dst1_dispatch
 
-AVX2Conv1x1O1S1D1_rest:
+AVX2Conv1x1O1Src1Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2Conv1x1O1S1D1_done
+	JZ    AVX2Conv1x1O1Src1Dst1_done
 	MOVQ  SI, DI
 
-AVX2Conv1x1O1S1D1_dispatch:
+AVX2Conv1x1O1Src1Dst1_dispatch:
 	CMPQ DI, $0x08
-	JE   AVX2Conv1x1O1S1D1_blk8
+	JE   AVX2Conv1x1O1Src1Dst1_blk8
 	CMPQ DI, $0x07
-	JE   AVX2Conv1x1O1S1D1_blk7
+	JE   AVX2Conv1x1O1Src1Dst1_blk7
 	CMPQ DI, $0x06
-	JE   AVX2Conv1x1O1S1D1_blk6
+	JE   AVX2Conv1x1O1Src1Dst1_blk6
 	CMPQ DI, $0x05
-	JE   AVX2Conv1x1O1S1D1_blk5
+	JE   AVX2Conv1x1O1Src1Dst1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2Conv1x1O1S1D1_blk4
+	JE   AVX2Conv1x1O1Src1Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2Conv1x1O1S1D1_blk3
+	JE   AVX2Conv1x1O1Src1Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2Conv1x1O1S1D1_blk2
+	JE   AVX2Conv1x1O1Src1Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2Conv1x1O1S1D1_blk1
-	JMP  AVX2Conv1x1O1S1D1_done
+	JE   AVX2Conv1x1O1Src1Dst1_blk1
+	JMP  AVX2Conv1x1O1Src1Dst1_done
 
-AVX2Conv1x1O1S1D1_blk8:
+AVX2Conv1x1O1Src1Dst1_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -25640,7 +25640,7 @@ AVX2Conv1x1O1S1D1_blk8:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D1_t8_icb:
+AVX2Conv1x1O1Src1Dst1_t8_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -25780,10 +25780,10 @@ AVX2Conv1x1O1S1D1_t8_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D1_t8_icb
+	JNZ          AVX2Conv1x1O1Src1Dst1_t8_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D1_t8_relu
+	JE           AVX2Conv1x1O1Src1Dst1_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -25794,9 +25794,9 @@ AVX2Conv1x1O1S1D1_t8_icb:
 	VADDPS       192(DI), Y6, Y6
 	VADDPS       224(DI), Y7, Y7
 
-AVX2Conv1x1O1S1D1_t8_relu:
+AVX2Conv1x1O1Src1Dst1_t8_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D1_t8_store
+	JE     AVX2Conv1x1O1Src1Dst1_t8_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -25807,7 +25807,7 @@ AVX2Conv1x1O1S1D1_t8_relu:
 	VMAXPS Y6, Y8, Y6
 	VMAXPS Y7, Y8, Y7
 
-AVX2Conv1x1O1S1D1_t8_store:
+AVX2Conv1x1O1Src1Dst1_t8_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -25819,9 +25819,9 @@ AVX2Conv1x1O1S1D1_t8_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x08, SI
-	JMP     AVX2Conv1x1O1S1D1_loop
+	JMP     AVX2Conv1x1O1Src1Dst1_loop
 
-AVX2Conv1x1O1S1D1_blk7:
+AVX2Conv1x1O1Src1Dst1_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -25835,7 +25835,7 @@ AVX2Conv1x1O1S1D1_blk7:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D1_t7_icb:
+AVX2Conv1x1O1Src1Dst1_t7_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -25959,10 +25959,10 @@ AVX2Conv1x1O1S1D1_t7_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D1_t7_icb
+	JNZ          AVX2Conv1x1O1Src1Dst1_t7_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D1_t7_relu
+	JE           AVX2Conv1x1O1Src1Dst1_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -25972,9 +25972,9 @@ AVX2Conv1x1O1S1D1_t7_icb:
 	VADDPS       160(DI), Y5, Y5
 	VADDPS       192(DI), Y6, Y6
 
-AVX2Conv1x1O1S1D1_t7_relu:
+AVX2Conv1x1O1Src1Dst1_t7_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D1_t7_store
+	JE     AVX2Conv1x1O1Src1Dst1_t7_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -25984,7 +25984,7 @@ AVX2Conv1x1O1S1D1_t7_relu:
 	VMAXPS Y5, Y8, Y5
 	VMAXPS Y6, Y8, Y6
 
-AVX2Conv1x1O1S1D1_t7_store:
+AVX2Conv1x1O1Src1Dst1_t7_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -25995,9 +25995,9 @@ AVX2Conv1x1O1S1D1_t7_store:
 	ADDQ    $0x000000e0, BX
 	ADDQ    $0x000000e0, CX
 	SUBQ    $0x07, SI
-	JMP     AVX2Conv1x1O1S1D1_loop
+	JMP     AVX2Conv1x1O1Src1Dst1_loop
 
-AVX2Conv1x1O1S1D1_blk6:
+AVX2Conv1x1O1Src1Dst1_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -26010,7 +26010,7 @@ AVX2Conv1x1O1S1D1_blk6:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D1_t6_icb:
+AVX2Conv1x1O1Src1Dst1_t6_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -26118,10 +26118,10 @@ AVX2Conv1x1O1S1D1_t6_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D1_t6_icb
+	JNZ          AVX2Conv1x1O1Src1Dst1_t6_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D1_t6_relu
+	JE           AVX2Conv1x1O1Src1Dst1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -26130,9 +26130,9 @@ AVX2Conv1x1O1S1D1_t6_icb:
 	VADDPS       128(DI), Y4, Y4
 	VADDPS       160(DI), Y5, Y5
 
-AVX2Conv1x1O1S1D1_t6_relu:
+AVX2Conv1x1O1Src1Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D1_t6_store
+	JE     AVX2Conv1x1O1Src1Dst1_t6_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -26141,7 +26141,7 @@ AVX2Conv1x1O1S1D1_t6_relu:
 	VMAXPS Y4, Y8, Y4
 	VMAXPS Y5, Y8, Y5
 
-AVX2Conv1x1O1S1D1_t6_store:
+AVX2Conv1x1O1Src1Dst1_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -26151,9 +26151,9 @@ AVX2Conv1x1O1S1D1_t6_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2Conv1x1O1S1D1_loop
+	JMP     AVX2Conv1x1O1Src1Dst1_loop
 
-AVX2Conv1x1O1S1D1_blk5:
+AVX2Conv1x1O1Src1Dst1_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -26165,7 +26165,7 @@ AVX2Conv1x1O1S1D1_blk5:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D1_t5_icb:
+AVX2Conv1x1O1Src1Dst1_t5_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -26257,10 +26257,10 @@ AVX2Conv1x1O1S1D1_t5_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D1_t5_icb
+	JNZ          AVX2Conv1x1O1Src1Dst1_t5_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D1_t5_relu
+	JE           AVX2Conv1x1O1Src1Dst1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -26268,9 +26268,9 @@ AVX2Conv1x1O1S1D1_t5_icb:
 	VADDPS       96(DI), Y3, Y3
 	VADDPS       128(DI), Y4, Y4
 
-AVX2Conv1x1O1S1D1_t5_relu:
+AVX2Conv1x1O1Src1Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D1_t5_store
+	JE     AVX2Conv1x1O1Src1Dst1_t5_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -26278,7 +26278,7 @@ AVX2Conv1x1O1S1D1_t5_relu:
 	VMAXPS Y3, Y8, Y3
 	VMAXPS Y4, Y8, Y4
 
-AVX2Conv1x1O1S1D1_t5_store:
+AVX2Conv1x1O1Src1Dst1_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -26287,9 +26287,9 @@ AVX2Conv1x1O1S1D1_t5_store:
 	ADDQ    $0x000000a0, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2Conv1x1O1S1D1_loop
+	JMP     AVX2Conv1x1O1Src1Dst1_loop
 
-AVX2Conv1x1O1S1D1_blk4:
+AVX2Conv1x1O1Src1Dst1_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -26300,7 +26300,7 @@ AVX2Conv1x1O1S1D1_blk4:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D1_t4_icb:
+AVX2Conv1x1O1Src1Dst1_t4_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -26376,26 +26376,26 @@ AVX2Conv1x1O1S1D1_t4_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D1_t4_icb
+	JNZ          AVX2Conv1x1O1Src1Dst1_t4_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D1_t4_relu
+	JE           AVX2Conv1x1O1Src1Dst1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 	VADDPS       64(DI), Y2, Y2
 	VADDPS       96(DI), Y3, Y3
 
-AVX2Conv1x1O1S1D1_t4_relu:
+AVX2Conv1x1O1Src1Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D1_t4_store
+	JE     AVX2Conv1x1O1Src1Dst1_t4_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 	VMAXPS Y3, Y8, Y3
 
-AVX2Conv1x1O1S1D1_t4_store:
+AVX2Conv1x1O1Src1Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -26403,9 +26403,9 @@ AVX2Conv1x1O1S1D1_t4_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2Conv1x1O1S1D1_loop
+	JMP     AVX2Conv1x1O1Src1Dst1_loop
 
-AVX2Conv1x1O1S1D1_blk3:
+AVX2Conv1x1O1Src1Dst1_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -26415,7 +26415,7 @@ AVX2Conv1x1O1S1D1_blk3:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D1_t3_icb:
+AVX2Conv1x1O1Src1Dst1_t3_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -26475,33 +26475,33 @@ AVX2Conv1x1O1S1D1_t3_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D1_t3_icb
+	JNZ          AVX2Conv1x1O1Src1Dst1_t3_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D1_t3_relu
+	JE           AVX2Conv1x1O1Src1Dst1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 	VADDPS       64(DI), Y2, Y2
 
-AVX2Conv1x1O1S1D1_t3_relu:
+AVX2Conv1x1O1Src1Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D1_t3_store
+	JE     AVX2Conv1x1O1Src1Dst1_t3_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 
-AVX2Conv1x1O1S1D1_t3_store:
+AVX2Conv1x1O1Src1Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
 	ADDQ    $0x60, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2Conv1x1O1S1D1_loop
+	JMP     AVX2Conv1x1O1Src1Dst1_loop
 
-AVX2Conv1x1O1S1D1_blk2:
+AVX2Conv1x1O1Src1Dst1_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -26510,7 +26510,7 @@ AVX2Conv1x1O1S1D1_blk2:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D1_t2_icb:
+AVX2Conv1x1O1Src1Dst1_t2_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -26554,30 +26554,30 @@ AVX2Conv1x1O1S1D1_t2_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D1_t2_icb
+	JNZ          AVX2Conv1x1O1Src1Dst1_t2_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D1_t2_relu
+	JE           AVX2Conv1x1O1Src1Dst1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 
-AVX2Conv1x1O1S1D1_t2_relu:
+AVX2Conv1x1O1Src1Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D1_t2_store
+	JE     AVX2Conv1x1O1Src1Dst1_t2_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 
-AVX2Conv1x1O1S1D1_t2_store:
+AVX2Conv1x1O1Src1Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	ADDQ    $0x40, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2Conv1x1O1S1D1_loop
+	JMP     AVX2Conv1x1O1Src1Dst1_loop
 
-AVX2Conv1x1O1S1D1_blk1:
+AVX2Conv1x1O1Src1Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -26585,7 +26585,7 @@ AVX2Conv1x1O1S1D1_blk1:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D1_t1_icb:
+AVX2Conv1x1O1Src1Dst1_t1_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -26613,47 +26613,47 @@ AVX2Conv1x1O1S1D1_t1_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D1_t1_icb
+	JNZ          AVX2Conv1x1O1Src1Dst1_t1_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D1_t1_relu
+	JE           AVX2Conv1x1O1Src1Dst1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
-AVX2Conv1x1O1S1D1_t1_relu:
+AVX2Conv1x1O1Src1Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D1_t1_store
+	JE     AVX2Conv1x1O1Src1Dst1_t1_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 
-AVX2Conv1x1O1S1D1_t1_store:
+AVX2Conv1x1O1Src1Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	ADDQ    $0x20, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2Conv1x1O1S1D1_loop
+	JMP     AVX2Conv1x1O1Src1Dst1_loop
 
-AVX2Conv1x1O1S1D1_done:
+AVX2Conv1x1O1Src1Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2Conv1x1O1S1D1_row
+	JL   AVX2Conv1x1O1Src1Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2Conv1x1O1S1D2(p *Params)
+// func AVX2Conv1x1O1Src1Dst2(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2Conv1x1O1S1D2(SB), NOSPLIT, $0-8
+TEXT ·AVX2Conv1x1O1Src1Dst2(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2Conv1x1O1S1D2_nores
+	JZ    AVX2Conv1x1O1Src1Dst2_nores
 	SUBQ  CX, DX
 
-AVX2Conv1x1O1S1D2_nores:
+AVX2Conv1x1O1Src1Dst2_nores:
 	XORQ R14, R14
 
-AVX2Conv1x1O1S1D2_row:
+AVX2Conv1x1O1Src1Dst2_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -26663,41 +26663,41 @@ AVX2Conv1x1O1S1D2_row:
 	MOVQ  40(AX), SI
 	MOVQ  112(AX), R13
 
-AVX2Conv1x1O1S1D2_loop:
+AVX2Conv1x1O1Src1Dst2_loop:
 	CMPQ SI, $0x10
-	JGE  AVX2Conv1x1O1S1D2_blk8
+	JGE  AVX2Conv1x1O1Src1Dst2_blk8
 	CMPQ SI, $0x08
-	JLE  AVX2Conv1x1O1S1D2_rest
+	JLE  AVX2Conv1x1O1Src1Dst2_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2Conv1x1O1S1D2_dispatch
+	JMP  AVX2Conv1x1O1Src1Dst2_dispatch
 
-AVX2Conv1x1O1S1D2_rest:
+AVX2Conv1x1O1Src1Dst2_rest:
 	TESTQ SI, SI
-	JZ    AVX2Conv1x1O1S1D2_done
+	JZ    AVX2Conv1x1O1Src1Dst2_done
 	MOVQ  SI, DI
 
-AVX2Conv1x1O1S1D2_dispatch:
+AVX2Conv1x1O1Src1Dst2_dispatch:
 	CMPQ DI, $0x08
-	JE   AVX2Conv1x1O1S1D2_blk8
+	JE   AVX2Conv1x1O1Src1Dst2_blk8
 	CMPQ DI, $0x07
-	JE   AVX2Conv1x1O1S1D2_blk7
+	JE   AVX2Conv1x1O1Src1Dst2_blk7
 	CMPQ DI, $0x06
-	JE   AVX2Conv1x1O1S1D2_blk6
+	JE   AVX2Conv1x1O1Src1Dst2_blk6
 	CMPQ DI, $0x05
-	JE   AVX2Conv1x1O1S1D2_blk5
+	JE   AVX2Conv1x1O1Src1Dst2_blk5
 	CMPQ DI, $0x04
-	JE   AVX2Conv1x1O1S1D2_blk4
+	JE   AVX2Conv1x1O1Src1Dst2_blk4
 	CMPQ DI, $0x03
-	JE   AVX2Conv1x1O1S1D2_blk3
+	JE   AVX2Conv1x1O1Src1Dst2_blk3
 	CMPQ DI, $0x02
-	JE   AVX2Conv1x1O1S1D2_blk2
+	JE   AVX2Conv1x1O1Src1Dst2_blk2
 	CMPQ DI, $0x01
-	JE   AVX2Conv1x1O1S1D2_blk1
-	JMP  AVX2Conv1x1O1S1D2_done
+	JE   AVX2Conv1x1O1Src1Dst2_blk1
+	JMP  AVX2Conv1x1O1Src1Dst2_done
 
-AVX2Conv1x1O1S1D2_blk8:
+AVX2Conv1x1O1Src1Dst2_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -26712,7 +26712,7 @@ AVX2Conv1x1O1S1D2_blk8:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D2_t8_icb:
+AVX2Conv1x1O1Src1Dst2_t8_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -26852,10 +26852,10 @@ AVX2Conv1x1O1S1D2_t8_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D2_t8_icb
+	JNZ          AVX2Conv1x1O1Src1Dst2_t8_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D2_t8_relu
+	JE           AVX2Conv1x1O1Src1Dst2_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -26866,9 +26866,9 @@ AVX2Conv1x1O1S1D2_t8_icb:
 	VADDPS       384(DI), Y6, Y6
 	VADDPS       448(DI), Y7, Y7
 
-AVX2Conv1x1O1S1D2_t8_relu:
+AVX2Conv1x1O1Src1Dst2_t8_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D2_t8_store
+	JE     AVX2Conv1x1O1Src1Dst2_t8_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -26879,7 +26879,7 @@ AVX2Conv1x1O1S1D2_t8_relu:
 	VMAXPS Y6, Y8, Y6
 	VMAXPS Y7, Y8, Y7
 
-AVX2Conv1x1O1S1D2_t8_store:
+AVX2Conv1x1O1Src1Dst2_t8_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -26891,9 +26891,9 @@ AVX2Conv1x1O1S1D2_t8_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x00000200, CX
 	SUBQ    $0x08, SI
-	JMP     AVX2Conv1x1O1S1D2_loop
+	JMP     AVX2Conv1x1O1Src1Dst2_loop
 
-AVX2Conv1x1O1S1D2_blk7:
+AVX2Conv1x1O1Src1Dst2_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -26907,7 +26907,7 @@ AVX2Conv1x1O1S1D2_blk7:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D2_t7_icb:
+AVX2Conv1x1O1Src1Dst2_t7_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -27031,10 +27031,10 @@ AVX2Conv1x1O1S1D2_t7_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D2_t7_icb
+	JNZ          AVX2Conv1x1O1Src1Dst2_t7_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D2_t7_relu
+	JE           AVX2Conv1x1O1Src1Dst2_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -27044,9 +27044,9 @@ AVX2Conv1x1O1S1D2_t7_icb:
 	VADDPS       320(DI), Y5, Y5
 	VADDPS       384(DI), Y6, Y6
 
-AVX2Conv1x1O1S1D2_t7_relu:
+AVX2Conv1x1O1Src1Dst2_t7_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D2_t7_store
+	JE     AVX2Conv1x1O1Src1Dst2_t7_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -27056,7 +27056,7 @@ AVX2Conv1x1O1S1D2_t7_relu:
 	VMAXPS Y5, Y8, Y5
 	VMAXPS Y6, Y8, Y6
 
-AVX2Conv1x1O1S1D2_t7_store:
+AVX2Conv1x1O1Src1Dst2_t7_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -27067,9 +27067,9 @@ AVX2Conv1x1O1S1D2_t7_store:
 	ADDQ    $0x000000e0, BX
 	ADDQ    $0x000001c0, CX
 	SUBQ    $0x07, SI
-	JMP     AVX2Conv1x1O1S1D2_loop
+	JMP     AVX2Conv1x1O1Src1Dst2_loop
 
-AVX2Conv1x1O1S1D2_blk6:
+AVX2Conv1x1O1Src1Dst2_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -27082,7 +27082,7 @@ AVX2Conv1x1O1S1D2_blk6:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D2_t6_icb:
+AVX2Conv1x1O1Src1Dst2_t6_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -27190,10 +27190,10 @@ AVX2Conv1x1O1S1D2_t6_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D2_t6_icb
+	JNZ          AVX2Conv1x1O1Src1Dst2_t6_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D2_t6_relu
+	JE           AVX2Conv1x1O1Src1Dst2_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -27202,9 +27202,9 @@ AVX2Conv1x1O1S1D2_t6_icb:
 	VADDPS       256(DI), Y4, Y4
 	VADDPS       320(DI), Y5, Y5
 
-AVX2Conv1x1O1S1D2_t6_relu:
+AVX2Conv1x1O1Src1Dst2_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D2_t6_store
+	JE     AVX2Conv1x1O1Src1Dst2_t6_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -27213,7 +27213,7 @@ AVX2Conv1x1O1S1D2_t6_relu:
 	VMAXPS Y4, Y8, Y4
 	VMAXPS Y5, Y8, Y5
 
-AVX2Conv1x1O1S1D2_t6_store:
+AVX2Conv1x1O1Src1Dst2_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -27223,9 +27223,9 @@ AVX2Conv1x1O1S1D2_t6_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x00000180, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2Conv1x1O1S1D2_loop
+	JMP     AVX2Conv1x1O1Src1Dst2_loop
 
-AVX2Conv1x1O1S1D2_blk5:
+AVX2Conv1x1O1Src1Dst2_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -27237,7 +27237,7 @@ AVX2Conv1x1O1S1D2_blk5:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D2_t5_icb:
+AVX2Conv1x1O1Src1Dst2_t5_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -27329,10 +27329,10 @@ AVX2Conv1x1O1S1D2_t5_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D2_t5_icb
+	JNZ          AVX2Conv1x1O1Src1Dst2_t5_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D2_t5_relu
+	JE           AVX2Conv1x1O1Src1Dst2_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -27340,9 +27340,9 @@ AVX2Conv1x1O1S1D2_t5_icb:
 	VADDPS       192(DI), Y3, Y3
 	VADDPS       256(DI), Y4, Y4
 
-AVX2Conv1x1O1S1D2_t5_relu:
+AVX2Conv1x1O1Src1Dst2_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D2_t5_store
+	JE     AVX2Conv1x1O1Src1Dst2_t5_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -27350,7 +27350,7 @@ AVX2Conv1x1O1S1D2_t5_relu:
 	VMAXPS Y3, Y8, Y3
 	VMAXPS Y4, Y8, Y4
 
-AVX2Conv1x1O1S1D2_t5_store:
+AVX2Conv1x1O1Src1Dst2_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -27359,9 +27359,9 @@ AVX2Conv1x1O1S1D2_t5_store:
 	ADDQ    $0x000000a0, BX
 	ADDQ    $0x00000140, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2Conv1x1O1S1D2_loop
+	JMP     AVX2Conv1x1O1Src1Dst2_loop
 
-AVX2Conv1x1O1S1D2_blk4:
+AVX2Conv1x1O1Src1Dst2_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -27372,7 +27372,7 @@ AVX2Conv1x1O1S1D2_blk4:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D2_t4_icb:
+AVX2Conv1x1O1Src1Dst2_t4_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -27448,26 +27448,26 @@ AVX2Conv1x1O1S1D2_t4_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D2_t4_icb
+	JNZ          AVX2Conv1x1O1Src1Dst2_t4_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D2_t4_relu
+	JE           AVX2Conv1x1O1Src1Dst2_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
 	VADDPS       128(DI), Y2, Y2
 	VADDPS       192(DI), Y3, Y3
 
-AVX2Conv1x1O1S1D2_t4_relu:
+AVX2Conv1x1O1Src1Dst2_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D2_t4_store
+	JE     AVX2Conv1x1O1Src1Dst2_t4_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 	VMAXPS Y3, Y8, Y3
 
-AVX2Conv1x1O1S1D2_t4_store:
+AVX2Conv1x1O1Src1Dst2_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -27475,9 +27475,9 @@ AVX2Conv1x1O1S1D2_t4_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2Conv1x1O1S1D2_loop
+	JMP     AVX2Conv1x1O1Src1Dst2_loop
 
-AVX2Conv1x1O1S1D2_blk3:
+AVX2Conv1x1O1Src1Dst2_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -27487,7 +27487,7 @@ AVX2Conv1x1O1S1D2_blk3:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D2_t3_icb:
+AVX2Conv1x1O1Src1Dst2_t3_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -27547,33 +27547,33 @@ AVX2Conv1x1O1S1D2_t3_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D2_t3_icb
+	JNZ          AVX2Conv1x1O1Src1Dst2_t3_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D2_t3_relu
+	JE           AVX2Conv1x1O1Src1Dst2_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
 	VADDPS       128(DI), Y2, Y2
 
-AVX2Conv1x1O1S1D2_t3_relu:
+AVX2Conv1x1O1Src1Dst2_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D2_t3_store
+	JE     AVX2Conv1x1O1Src1Dst2_t3_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 
-AVX2Conv1x1O1S1D2_t3_store:
+AVX2Conv1x1O1Src1Dst2_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
 	ADDQ    $0x60, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2Conv1x1O1S1D2_loop
+	JMP     AVX2Conv1x1O1Src1Dst2_loop
 
-AVX2Conv1x1O1S1D2_blk2:
+AVX2Conv1x1O1Src1Dst2_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -27582,7 +27582,7 @@ AVX2Conv1x1O1S1D2_blk2:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D2_t2_icb:
+AVX2Conv1x1O1Src1Dst2_t2_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -27626,30 +27626,30 @@ AVX2Conv1x1O1S1D2_t2_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D2_t2_icb
+	JNZ          AVX2Conv1x1O1Src1Dst2_t2_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D2_t2_relu
+	JE           AVX2Conv1x1O1Src1Dst2_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
 
-AVX2Conv1x1O1S1D2_t2_relu:
+AVX2Conv1x1O1Src1Dst2_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D2_t2_store
+	JE     AVX2Conv1x1O1Src1Dst2_t2_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 
-AVX2Conv1x1O1S1D2_t2_store:
+AVX2Conv1x1O1Src1Dst2_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	ADDQ    $0x40, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2Conv1x1O1S1D2_loop
+	JMP     AVX2Conv1x1O1Src1Dst2_loop
 
-AVX2Conv1x1O1S1D2_blk1:
+AVX2Conv1x1O1Src1Dst2_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -27657,7 +27657,7 @@ AVX2Conv1x1O1S1D2_blk1:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S1D2_t1_icb:
+AVX2Conv1x1O1Src1Dst2_t1_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -27685,47 +27685,47 @@ AVX2Conv1x1O1S1D2_t1_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S1D2_t1_icb
+	JNZ          AVX2Conv1x1O1Src1Dst2_t1_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S1D2_t1_relu
+	JE           AVX2Conv1x1O1Src1Dst2_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
-AVX2Conv1x1O1S1D2_t1_relu:
+AVX2Conv1x1O1Src1Dst2_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S1D2_t1_store
+	JE     AVX2Conv1x1O1Src1Dst2_t1_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 
-AVX2Conv1x1O1S1D2_t1_store:
+AVX2Conv1x1O1Src1Dst2_t1_store:
 	VMOVUPS Y0, (CX)
 	ADDQ    $0x20, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2Conv1x1O1S1D2_loop
+	JMP     AVX2Conv1x1O1Src1Dst2_loop
 
-AVX2Conv1x1O1S1D2_done:
+AVX2Conv1x1O1Src1Dst2_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2Conv1x1O1S1D2_row
+	JL   AVX2Conv1x1O1Src1Dst2_row
 	VZEROUPPER
 	RET
 
-// func AVX2Conv1x1O1S2D1(p *Params)
+// func AVX2Conv1x1O1Src2Dst1(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2Conv1x1O1S2D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2Conv1x1O1Src2Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2Conv1x1O1S2D1_nores
+	JZ    AVX2Conv1x1O1Src2Dst1_nores
 	SUBQ  CX, DX
 
-AVX2Conv1x1O1S2D1_nores:
+AVX2Conv1x1O1Src2Dst1_nores:
 	XORQ R14, R14
 
-AVX2Conv1x1O1S2D1_row:
+AVX2Conv1x1O1Src2Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -27735,41 +27735,41 @@ AVX2Conv1x1O1S2D1_row:
 	MOVQ  40(AX), SI
 	MOVQ  112(AX), R13
 
-AVX2Conv1x1O1S2D1_loop:
+AVX2Conv1x1O1Src2Dst1_loop:
 	CMPQ SI, $0x10
-	JGE  AVX2Conv1x1O1S2D1_blk8
+	JGE  AVX2Conv1x1O1Src2Dst1_blk8
 	CMPQ SI, $0x08
-	JLE  AVX2Conv1x1O1S2D1_rest
+	JLE  AVX2Conv1x1O1Src2Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2Conv1x1O1S2D1_dispatch
+	JMP  AVX2Conv1x1O1Src2Dst1_dispatch
 
-AVX2Conv1x1O1S2D1_rest:
+AVX2Conv1x1O1Src2Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2Conv1x1O1S2D1_done
+	JZ    AVX2Conv1x1O1Src2Dst1_done
 	MOVQ  SI, DI
 
-AVX2Conv1x1O1S2D1_dispatch:
+AVX2Conv1x1O1Src2Dst1_dispatch:
 	CMPQ DI, $0x08
-	JE   AVX2Conv1x1O1S2D1_blk8
+	JE   AVX2Conv1x1O1Src2Dst1_blk8
 	CMPQ DI, $0x07
-	JE   AVX2Conv1x1O1S2D1_blk7
+	JE   AVX2Conv1x1O1Src2Dst1_blk7
 	CMPQ DI, $0x06
-	JE   AVX2Conv1x1O1S2D1_blk6
+	JE   AVX2Conv1x1O1Src2Dst1_blk6
 	CMPQ DI, $0x05
-	JE   AVX2Conv1x1O1S2D1_blk5
+	JE   AVX2Conv1x1O1Src2Dst1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2Conv1x1O1S2D1_blk4
+	JE   AVX2Conv1x1O1Src2Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2Conv1x1O1S2D1_blk3
+	JE   AVX2Conv1x1O1Src2Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2Conv1x1O1S2D1_blk2
+	JE   AVX2Conv1x1O1Src2Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2Conv1x1O1S2D1_blk1
-	JMP  AVX2Conv1x1O1S2D1_done
+	JE   AVX2Conv1x1O1Src2Dst1_blk1
+	JMP  AVX2Conv1x1O1Src2Dst1_done
 
-AVX2Conv1x1O1S2D1_blk8:
+AVX2Conv1x1O1Src2Dst1_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -27784,7 +27784,7 @@ AVX2Conv1x1O1S2D1_blk8:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S2D1_t8_icb:
+AVX2Conv1x1O1Src2Dst1_t8_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -27924,10 +27924,10 @@ AVX2Conv1x1O1S2D1_t8_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S2D1_t8_icb
+	JNZ          AVX2Conv1x1O1Src2Dst1_t8_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S2D1_t8_relu
+	JE           AVX2Conv1x1O1Src2Dst1_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -27938,9 +27938,9 @@ AVX2Conv1x1O1S2D1_t8_icb:
 	VADDPS       192(DI), Y6, Y6
 	VADDPS       224(DI), Y7, Y7
 
-AVX2Conv1x1O1S2D1_t8_relu:
+AVX2Conv1x1O1Src2Dst1_t8_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S2D1_t8_store
+	JE     AVX2Conv1x1O1Src2Dst1_t8_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -27951,7 +27951,7 @@ AVX2Conv1x1O1S2D1_t8_relu:
 	VMAXPS Y6, Y8, Y6
 	VMAXPS Y7, Y8, Y7
 
-AVX2Conv1x1O1S2D1_t8_store:
+AVX2Conv1x1O1Src2Dst1_t8_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -27963,9 +27963,9 @@ AVX2Conv1x1O1S2D1_t8_store:
 	ADDQ    $0x00000200, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x08, SI
-	JMP     AVX2Conv1x1O1S2D1_loop
+	JMP     AVX2Conv1x1O1Src2Dst1_loop
 
-AVX2Conv1x1O1S2D1_blk7:
+AVX2Conv1x1O1Src2Dst1_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -27979,7 +27979,7 @@ AVX2Conv1x1O1S2D1_blk7:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S2D1_t7_icb:
+AVX2Conv1x1O1Src2Dst1_t7_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -28103,10 +28103,10 @@ AVX2Conv1x1O1S2D1_t7_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S2D1_t7_icb
+	JNZ          AVX2Conv1x1O1Src2Dst1_t7_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S2D1_t7_relu
+	JE           AVX2Conv1x1O1Src2Dst1_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -28116,9 +28116,9 @@ AVX2Conv1x1O1S2D1_t7_icb:
 	VADDPS       160(DI), Y5, Y5
 	VADDPS       192(DI), Y6, Y6
 
-AVX2Conv1x1O1S2D1_t7_relu:
+AVX2Conv1x1O1Src2Dst1_t7_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S2D1_t7_store
+	JE     AVX2Conv1x1O1Src2Dst1_t7_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -28128,7 +28128,7 @@ AVX2Conv1x1O1S2D1_t7_relu:
 	VMAXPS Y5, Y8, Y5
 	VMAXPS Y6, Y8, Y6
 
-AVX2Conv1x1O1S2D1_t7_store:
+AVX2Conv1x1O1Src2Dst1_t7_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -28139,9 +28139,9 @@ AVX2Conv1x1O1S2D1_t7_store:
 	ADDQ    $0x000001c0, BX
 	ADDQ    $0x000000e0, CX
 	SUBQ    $0x07, SI
-	JMP     AVX2Conv1x1O1S2D1_loop
+	JMP     AVX2Conv1x1O1Src2Dst1_loop
 
-AVX2Conv1x1O1S2D1_blk6:
+AVX2Conv1x1O1Src2Dst1_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -28154,7 +28154,7 @@ AVX2Conv1x1O1S2D1_blk6:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S2D1_t6_icb:
+AVX2Conv1x1O1Src2Dst1_t6_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -28262,10 +28262,10 @@ AVX2Conv1x1O1S2D1_t6_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S2D1_t6_icb
+	JNZ          AVX2Conv1x1O1Src2Dst1_t6_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S2D1_t6_relu
+	JE           AVX2Conv1x1O1Src2Dst1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -28274,9 +28274,9 @@ AVX2Conv1x1O1S2D1_t6_icb:
 	VADDPS       128(DI), Y4, Y4
 	VADDPS       160(DI), Y5, Y5
 
-AVX2Conv1x1O1S2D1_t6_relu:
+AVX2Conv1x1O1Src2Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S2D1_t6_store
+	JE     AVX2Conv1x1O1Src2Dst1_t6_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -28285,7 +28285,7 @@ AVX2Conv1x1O1S2D1_t6_relu:
 	VMAXPS Y4, Y8, Y4
 	VMAXPS Y5, Y8, Y5
 
-AVX2Conv1x1O1S2D1_t6_store:
+AVX2Conv1x1O1Src2Dst1_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -28295,9 +28295,9 @@ AVX2Conv1x1O1S2D1_t6_store:
 	ADDQ    $0x00000180, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2Conv1x1O1S2D1_loop
+	JMP     AVX2Conv1x1O1Src2Dst1_loop
 
-AVX2Conv1x1O1S2D1_blk5:
+AVX2Conv1x1O1Src2Dst1_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -28309,7 +28309,7 @@ AVX2Conv1x1O1S2D1_blk5:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S2D1_t5_icb:
+AVX2Conv1x1O1Src2Dst1_t5_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -28401,10 +28401,10 @@ AVX2Conv1x1O1S2D1_t5_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S2D1_t5_icb
+	JNZ          AVX2Conv1x1O1Src2Dst1_t5_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S2D1_t5_relu
+	JE           AVX2Conv1x1O1Src2Dst1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -28412,9 +28412,9 @@ AVX2Conv1x1O1S2D1_t5_icb:
 	VADDPS       96(DI), Y3, Y3
 	VADDPS       128(DI), Y4, Y4
 
-AVX2Conv1x1O1S2D1_t5_relu:
+AVX2Conv1x1O1Src2Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S2D1_t5_store
+	JE     AVX2Conv1x1O1Src2Dst1_t5_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -28422,7 +28422,7 @@ AVX2Conv1x1O1S2D1_t5_relu:
 	VMAXPS Y3, Y8, Y3
 	VMAXPS Y4, Y8, Y4
 
-AVX2Conv1x1O1S2D1_t5_store:
+AVX2Conv1x1O1Src2Dst1_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -28431,9 +28431,9 @@ AVX2Conv1x1O1S2D1_t5_store:
 	ADDQ    $0x00000140, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2Conv1x1O1S2D1_loop
+	JMP     AVX2Conv1x1O1Src2Dst1_loop
 
-AVX2Conv1x1O1S2D1_blk4:
+AVX2Conv1x1O1Src2Dst1_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -28444,7 +28444,7 @@ AVX2Conv1x1O1S2D1_blk4:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S2D1_t4_icb:
+AVX2Conv1x1O1Src2Dst1_t4_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -28520,26 +28520,26 @@ AVX2Conv1x1O1S2D1_t4_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S2D1_t4_icb
+	JNZ          AVX2Conv1x1O1Src2Dst1_t4_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S2D1_t4_relu
+	JE           AVX2Conv1x1O1Src2Dst1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 	VADDPS       64(DI), Y2, Y2
 	VADDPS       96(DI), Y3, Y3
 
-AVX2Conv1x1O1S2D1_t4_relu:
+AVX2Conv1x1O1Src2Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S2D1_t4_store
+	JE     AVX2Conv1x1O1Src2Dst1_t4_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 	VMAXPS Y3, Y8, Y3
 
-AVX2Conv1x1O1S2D1_t4_store:
+AVX2Conv1x1O1Src2Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -28547,9 +28547,9 @@ AVX2Conv1x1O1S2D1_t4_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2Conv1x1O1S2D1_loop
+	JMP     AVX2Conv1x1O1Src2Dst1_loop
 
-AVX2Conv1x1O1S2D1_blk3:
+AVX2Conv1x1O1Src2Dst1_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -28559,7 +28559,7 @@ AVX2Conv1x1O1S2D1_blk3:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S2D1_t3_icb:
+AVX2Conv1x1O1Src2Dst1_t3_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -28619,33 +28619,33 @@ AVX2Conv1x1O1S2D1_t3_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S2D1_t3_icb
+	JNZ          AVX2Conv1x1O1Src2Dst1_t3_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S2D1_t3_relu
+	JE           AVX2Conv1x1O1Src2Dst1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 	VADDPS       64(DI), Y2, Y2
 
-AVX2Conv1x1O1S2D1_t3_relu:
+AVX2Conv1x1O1Src2Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S2D1_t3_store
+	JE     AVX2Conv1x1O1Src2Dst1_t3_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 
-AVX2Conv1x1O1S2D1_t3_store:
+AVX2Conv1x1O1Src2Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2Conv1x1O1S2D1_loop
+	JMP     AVX2Conv1x1O1Src2Dst1_loop
 
-AVX2Conv1x1O1S2D1_blk2:
+AVX2Conv1x1O1Src2Dst1_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -28654,7 +28654,7 @@ AVX2Conv1x1O1S2D1_blk2:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S2D1_t2_icb:
+AVX2Conv1x1O1Src2Dst1_t2_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -28698,30 +28698,30 @@ AVX2Conv1x1O1S2D1_t2_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S2D1_t2_icb
+	JNZ          AVX2Conv1x1O1Src2Dst1_t2_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S2D1_t2_relu
+	JE           AVX2Conv1x1O1Src2Dst1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 
-AVX2Conv1x1O1S2D1_t2_relu:
+AVX2Conv1x1O1Src2Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S2D1_t2_store
+	JE     AVX2Conv1x1O1Src2Dst1_t2_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 
-AVX2Conv1x1O1S2D1_t2_store:
+AVX2Conv1x1O1Src2Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2Conv1x1O1S2D1_loop
+	JMP     AVX2Conv1x1O1Src2Dst1_loop
 
-AVX2Conv1x1O1S2D1_blk1:
+AVX2Conv1x1O1Src2Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -28729,7 +28729,7 @@ AVX2Conv1x1O1S2D1_blk1:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S2D1_t1_icb:
+AVX2Conv1x1O1Src2Dst1_t1_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -28757,47 +28757,47 @@ AVX2Conv1x1O1S2D1_t1_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S2D1_t1_icb
+	JNZ          AVX2Conv1x1O1Src2Dst1_t1_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S2D1_t1_relu
+	JE           AVX2Conv1x1O1Src2Dst1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
-AVX2Conv1x1O1S2D1_t1_relu:
+AVX2Conv1x1O1Src2Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S2D1_t1_store
+	JE     AVX2Conv1x1O1Src2Dst1_t1_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 
-AVX2Conv1x1O1S2D1_t1_store:
+AVX2Conv1x1O1Src2Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	ADDQ    $0x40, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2Conv1x1O1S2D1_loop
+	JMP     AVX2Conv1x1O1Src2Dst1_loop
 
-AVX2Conv1x1O1S2D1_done:
+AVX2Conv1x1O1Src2Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2Conv1x1O1S2D1_row
+	JL   AVX2Conv1x1O1Src2Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2Conv1x1O1S4D1(p *Params)
+// func AVX2Conv1x1O1Src4Dst1(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2Conv1x1O1S4D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2Conv1x1O1Src4Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2Conv1x1O1S4D1_nores
+	JZ    AVX2Conv1x1O1Src4Dst1_nores
 	SUBQ  CX, DX
 
-AVX2Conv1x1O1S4D1_nores:
+AVX2Conv1x1O1Src4Dst1_nores:
 	XORQ R14, R14
 
-AVX2Conv1x1O1S4D1_row:
+AVX2Conv1x1O1Src4Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -28807,41 +28807,41 @@ AVX2Conv1x1O1S4D1_row:
 	MOVQ  40(AX), SI
 	MOVQ  112(AX), R13
 
-AVX2Conv1x1O1S4D1_loop:
+AVX2Conv1x1O1Src4Dst1_loop:
 	CMPQ SI, $0x10
-	JGE  AVX2Conv1x1O1S4D1_blk8
+	JGE  AVX2Conv1x1O1Src4Dst1_blk8
 	CMPQ SI, $0x08
-	JLE  AVX2Conv1x1O1S4D1_rest
+	JLE  AVX2Conv1x1O1Src4Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2Conv1x1O1S4D1_dispatch
+	JMP  AVX2Conv1x1O1Src4Dst1_dispatch
 
-AVX2Conv1x1O1S4D1_rest:
+AVX2Conv1x1O1Src4Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2Conv1x1O1S4D1_done
+	JZ    AVX2Conv1x1O1Src4Dst1_done
 	MOVQ  SI, DI
 
-AVX2Conv1x1O1S4D1_dispatch:
+AVX2Conv1x1O1Src4Dst1_dispatch:
 	CMPQ DI, $0x08
-	JE   AVX2Conv1x1O1S4D1_blk8
+	JE   AVX2Conv1x1O1Src4Dst1_blk8
 	CMPQ DI, $0x07
-	JE   AVX2Conv1x1O1S4D1_blk7
+	JE   AVX2Conv1x1O1Src4Dst1_blk7
 	CMPQ DI, $0x06
-	JE   AVX2Conv1x1O1S4D1_blk6
+	JE   AVX2Conv1x1O1Src4Dst1_blk6
 	CMPQ DI, $0x05
-	JE   AVX2Conv1x1O1S4D1_blk5
+	JE   AVX2Conv1x1O1Src4Dst1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2Conv1x1O1S4D1_blk4
+	JE   AVX2Conv1x1O1Src4Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2Conv1x1O1S4D1_blk3
+	JE   AVX2Conv1x1O1Src4Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2Conv1x1O1S4D1_blk2
+	JE   AVX2Conv1x1O1Src4Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2Conv1x1O1S4D1_blk1
-	JMP  AVX2Conv1x1O1S4D1_done
+	JE   AVX2Conv1x1O1Src4Dst1_blk1
+	JMP  AVX2Conv1x1O1Src4Dst1_done
 
-AVX2Conv1x1O1S4D1_blk8:
+AVX2Conv1x1O1Src4Dst1_blk8:
 	// 8 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -28856,7 +28856,7 @@ AVX2Conv1x1O1S4D1_blk8:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S4D1_t8_icb:
+AVX2Conv1x1O1Src4Dst1_t8_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -28996,10 +28996,10 @@ AVX2Conv1x1O1S4D1_t8_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S4D1_t8_icb
+	JNZ          AVX2Conv1x1O1Src4Dst1_t8_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S4D1_t8_relu
+	JE           AVX2Conv1x1O1Src4Dst1_t8_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -29010,9 +29010,9 @@ AVX2Conv1x1O1S4D1_t8_icb:
 	VADDPS       192(DI), Y6, Y6
 	VADDPS       224(DI), Y7, Y7
 
-AVX2Conv1x1O1S4D1_t8_relu:
+AVX2Conv1x1O1Src4Dst1_t8_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S4D1_t8_store
+	JE     AVX2Conv1x1O1Src4Dst1_t8_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -29023,7 +29023,7 @@ AVX2Conv1x1O1S4D1_t8_relu:
 	VMAXPS Y6, Y8, Y6
 	VMAXPS Y7, Y8, Y7
 
-AVX2Conv1x1O1S4D1_t8_store:
+AVX2Conv1x1O1Src4Dst1_t8_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -29035,9 +29035,9 @@ AVX2Conv1x1O1S4D1_t8_store:
 	ADDQ    $0x00000400, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x08, SI
-	JMP     AVX2Conv1x1O1S4D1_loop
+	JMP     AVX2Conv1x1O1Src4Dst1_loop
 
-AVX2Conv1x1O1S4D1_blk7:
+AVX2Conv1x1O1Src4Dst1_blk7:
 	// 7 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -29051,7 +29051,7 @@ AVX2Conv1x1O1S4D1_blk7:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S4D1_t7_icb:
+AVX2Conv1x1O1Src4Dst1_t7_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -29175,10 +29175,10 @@ AVX2Conv1x1O1S4D1_t7_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S4D1_t7_icb
+	JNZ          AVX2Conv1x1O1Src4Dst1_t7_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S4D1_t7_relu
+	JE           AVX2Conv1x1O1Src4Dst1_t7_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -29188,9 +29188,9 @@ AVX2Conv1x1O1S4D1_t7_icb:
 	VADDPS       160(DI), Y5, Y5
 	VADDPS       192(DI), Y6, Y6
 
-AVX2Conv1x1O1S4D1_t7_relu:
+AVX2Conv1x1O1Src4Dst1_t7_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S4D1_t7_store
+	JE     AVX2Conv1x1O1Src4Dst1_t7_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -29200,7 +29200,7 @@ AVX2Conv1x1O1S4D1_t7_relu:
 	VMAXPS Y5, Y8, Y5
 	VMAXPS Y6, Y8, Y6
 
-AVX2Conv1x1O1S4D1_t7_store:
+AVX2Conv1x1O1Src4Dst1_t7_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -29211,9 +29211,9 @@ AVX2Conv1x1O1S4D1_t7_store:
 	ADDQ    $0x00000380, BX
 	ADDQ    $0x000000e0, CX
 	SUBQ    $0x07, SI
-	JMP     AVX2Conv1x1O1S4D1_loop
+	JMP     AVX2Conv1x1O1Src4Dst1_loop
 
-AVX2Conv1x1O1S4D1_blk6:
+AVX2Conv1x1O1Src4Dst1_blk6:
 	// 6 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -29226,7 +29226,7 @@ AVX2Conv1x1O1S4D1_blk6:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S4D1_t6_icb:
+AVX2Conv1x1O1Src4Dst1_t6_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -29334,10 +29334,10 @@ AVX2Conv1x1O1S4D1_t6_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S4D1_t6_icb
+	JNZ          AVX2Conv1x1O1Src4Dst1_t6_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S4D1_t6_relu
+	JE           AVX2Conv1x1O1Src4Dst1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -29346,9 +29346,9 @@ AVX2Conv1x1O1S4D1_t6_icb:
 	VADDPS       128(DI), Y4, Y4
 	VADDPS       160(DI), Y5, Y5
 
-AVX2Conv1x1O1S4D1_t6_relu:
+AVX2Conv1x1O1Src4Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S4D1_t6_store
+	JE     AVX2Conv1x1O1Src4Dst1_t6_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -29357,7 +29357,7 @@ AVX2Conv1x1O1S4D1_t6_relu:
 	VMAXPS Y4, Y8, Y4
 	VMAXPS Y5, Y8, Y5
 
-AVX2Conv1x1O1S4D1_t6_store:
+AVX2Conv1x1O1Src4Dst1_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -29367,9 +29367,9 @@ AVX2Conv1x1O1S4D1_t6_store:
 	ADDQ    $0x00000300, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2Conv1x1O1S4D1_loop
+	JMP     AVX2Conv1x1O1Src4Dst1_loop
 
-AVX2Conv1x1O1S4D1_blk5:
+AVX2Conv1x1O1Src4Dst1_blk5:
 	// 5 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -29381,7 +29381,7 @@ AVX2Conv1x1O1S4D1_blk5:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S4D1_t5_icb:
+AVX2Conv1x1O1Src4Dst1_t5_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -29473,10 +29473,10 @@ AVX2Conv1x1O1S4D1_t5_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S4D1_t5_icb
+	JNZ          AVX2Conv1x1O1Src4Dst1_t5_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S4D1_t5_relu
+	JE           AVX2Conv1x1O1Src4Dst1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -29484,9 +29484,9 @@ AVX2Conv1x1O1S4D1_t5_icb:
 	VADDPS       96(DI), Y3, Y3
 	VADDPS       128(DI), Y4, Y4
 
-AVX2Conv1x1O1S4D1_t5_relu:
+AVX2Conv1x1O1Src4Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S4D1_t5_store
+	JE     AVX2Conv1x1O1Src4Dst1_t5_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
@@ -29494,7 +29494,7 @@ AVX2Conv1x1O1S4D1_t5_relu:
 	VMAXPS Y3, Y8, Y3
 	VMAXPS Y4, Y8, Y4
 
-AVX2Conv1x1O1S4D1_t5_store:
+AVX2Conv1x1O1Src4Dst1_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -29503,9 +29503,9 @@ AVX2Conv1x1O1S4D1_t5_store:
 	ADDQ    $0x00000280, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2Conv1x1O1S4D1_loop
+	JMP     AVX2Conv1x1O1Src4Dst1_loop
 
-AVX2Conv1x1O1S4D1_blk4:
+AVX2Conv1x1O1Src4Dst1_blk4:
 	// 4 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -29516,7 +29516,7 @@ AVX2Conv1x1O1S4D1_blk4:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S4D1_t4_icb:
+AVX2Conv1x1O1Src4Dst1_t4_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -29592,26 +29592,26 @@ AVX2Conv1x1O1S4D1_t4_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S4D1_t4_icb
+	JNZ          AVX2Conv1x1O1Src4Dst1_t4_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S4D1_t4_relu
+	JE           AVX2Conv1x1O1Src4Dst1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 	VADDPS       64(DI), Y2, Y2
 	VADDPS       96(DI), Y3, Y3
 
-AVX2Conv1x1O1S4D1_t4_relu:
+AVX2Conv1x1O1Src4Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S4D1_t4_store
+	JE     AVX2Conv1x1O1Src4Dst1_t4_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 	VMAXPS Y3, Y8, Y3
 
-AVX2Conv1x1O1S4D1_t4_store:
+AVX2Conv1x1O1Src4Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -29619,9 +29619,9 @@ AVX2Conv1x1O1S4D1_t4_store:
 	ADDQ    $0x00000200, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2Conv1x1O1S4D1_loop
+	JMP     AVX2Conv1x1O1Src4Dst1_loop
 
-AVX2Conv1x1O1S4D1_blk3:
+AVX2Conv1x1O1Src4Dst1_blk3:
 	// 3 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -29631,7 +29631,7 @@ AVX2Conv1x1O1S4D1_blk3:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S4D1_t3_icb:
+AVX2Conv1x1O1Src4Dst1_t3_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -29691,33 +29691,33 @@ AVX2Conv1x1O1S4D1_t3_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S4D1_t3_icb
+	JNZ          AVX2Conv1x1O1Src4Dst1_t3_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S4D1_t3_relu
+	JE           AVX2Conv1x1O1Src4Dst1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 	VADDPS       64(DI), Y2, Y2
 
-AVX2Conv1x1O1S4D1_t3_relu:
+AVX2Conv1x1O1Src4Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S4D1_t3_store
+	JE     AVX2Conv1x1O1Src4Dst1_t3_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 	VMAXPS Y2, Y8, Y2
 
-AVX2Conv1x1O1S4D1_t3_store:
+AVX2Conv1x1O1Src4Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
 	ADDQ    $0x00000180, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2Conv1x1O1S4D1_loop
+	JMP     AVX2Conv1x1O1Src4Dst1_loop
 
-AVX2Conv1x1O1S4D1_blk2:
+AVX2Conv1x1O1Src4Dst1_blk2:
 	// 2 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -29726,7 +29726,7 @@ AVX2Conv1x1O1S4D1_blk2:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S4D1_t2_icb:
+AVX2Conv1x1O1Src4Dst1_t2_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -29770,30 +29770,30 @@ AVX2Conv1x1O1S4D1_t2_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S4D1_t2_icb
+	JNZ          AVX2Conv1x1O1Src4Dst1_t2_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S4D1_t2_relu
+	JE           AVX2Conv1x1O1Src4Dst1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 
-AVX2Conv1x1O1S4D1_t2_relu:
+AVX2Conv1x1O1Src4Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S4D1_t2_store
+	JE     AVX2Conv1x1O1Src4Dst1_t2_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 	VMAXPS Y1, Y8, Y1
 
-AVX2Conv1x1O1S4D1_t2_store:
+AVX2Conv1x1O1Src4Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2Conv1x1O1S4D1_loop
+	JMP     AVX2Conv1x1O1Src4Dst1_loop
 
-AVX2Conv1x1O1S4D1_blk1:
+AVX2Conv1x1O1Src4Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -29801,7 +29801,7 @@ AVX2Conv1x1O1S4D1_blk1:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O1S4D1_t1_icb:
+AVX2Conv1x1O1Src4Dst1_t1_icb:
 	VMOVUPS      (R9), Y8
 	VBROADCASTSS (R8), Y9
 	VFMADD231PS  Y8, Y9, Y0
@@ -29829,47 +29829,47 @@ AVX2Conv1x1O1S4D1_t1_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O1S4D1_t1_icb
+	JNZ          AVX2Conv1x1O1Src4Dst1_t1_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1S4D1_t1_relu
+	JE           AVX2Conv1x1O1Src4Dst1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 
-AVX2Conv1x1O1S4D1_t1_relu:
+AVX2Conv1x1O1Src4Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O1S4D1_t1_store
+	JE     AVX2Conv1x1O1Src4Dst1_t1_store
 	VXORPS Y8, Y8, Y8
 	VMAXPS Y0, Y8, Y0
 
-AVX2Conv1x1O1S4D1_t1_store:
+AVX2Conv1x1O1Src4Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2Conv1x1O1S4D1_loop
+	JMP     AVX2Conv1x1O1Src4Dst1_loop
 
-AVX2Conv1x1O1S4D1_done:
+AVX2Conv1x1O1Src4Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2Conv1x1O1S4D1_row
+	JL   AVX2Conv1x1O1Src4Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2Conv1x1O2S1D1(p *Params)
+// func AVX2Conv1x1O2Src1Dst1(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2Conv1x1O2S1D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2Conv1x1O2Src1Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2Conv1x1O2S1D1_nores
+	JZ    AVX2Conv1x1O2Src1Dst1_nores
 	SUBQ  CX, DX
 
-AVX2Conv1x1O2S1D1_nores:
+AVX2Conv1x1O2Src1Dst1_nores:
 	XORQ R14, R14
 
-AVX2Conv1x1O2S1D1_row:
+AVX2Conv1x1O2Src1Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -29879,37 +29879,37 @@ AVX2Conv1x1O2S1D1_row:
 	MOVQ  40(AX), SI
 	MOVQ  112(AX), R13
 
-AVX2Conv1x1O2S1D1_loop:
+AVX2Conv1x1O2Src1Dst1_loop:
 	CMPQ SI, $0x0c
-	JGE  AVX2Conv1x1O2S1D1_blk6
+	JGE  AVX2Conv1x1O2Src1Dst1_blk6
 	CMPQ SI, $0x06
-	JLE  AVX2Conv1x1O2S1D1_rest
+	JLE  AVX2Conv1x1O2Src1Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2Conv1x1O2S1D1_dispatch
+	JMP  AVX2Conv1x1O2Src1Dst1_dispatch
 
-AVX2Conv1x1O2S1D1_rest:
+AVX2Conv1x1O2Src1Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2Conv1x1O2S1D1_done
+	JZ    AVX2Conv1x1O2Src1Dst1_done
 	MOVQ  SI, DI
 
-AVX2Conv1x1O2S1D1_dispatch:
+AVX2Conv1x1O2Src1Dst1_dispatch:
 	CMPQ DI, $0x06
-	JE   AVX2Conv1x1O2S1D1_blk6
+	JE   AVX2Conv1x1O2Src1Dst1_blk6
 	CMPQ DI, $0x05
-	JE   AVX2Conv1x1O2S1D1_blk5
+	JE   AVX2Conv1x1O2Src1Dst1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2Conv1x1O2S1D1_blk4
+	JE   AVX2Conv1x1O2Src1Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2Conv1x1O2S1D1_blk3
+	JE   AVX2Conv1x1O2Src1Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2Conv1x1O2S1D1_blk2
+	JE   AVX2Conv1x1O2Src1Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2Conv1x1O2S1D1_blk1
-	JMP  AVX2Conv1x1O2S1D1_done
+	JE   AVX2Conv1x1O2Src1Dst1_blk1
+	JMP  AVX2Conv1x1O2Src1Dst1_done
 
-AVX2Conv1x1O2S1D1_blk6:
+AVX2Conv1x1O2Src1Dst1_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -29928,7 +29928,7 @@ AVX2Conv1x1O2S1D1_blk6:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S1D1_t6_icb:
+AVX2Conv1x1O2Src1Dst1_t6_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -30092,10 +30092,10 @@ AVX2Conv1x1O2S1D1_t6_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S1D1_t6_icb
+	JNZ          AVX2Conv1x1O2Src1Dst1_t6_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S1D1_t6_relu
+	JE           AVX2Conv1x1O2Src1Dst1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -30110,9 +30110,9 @@ AVX2Conv1x1O2S1D1_t6_icb:
 	VADDPS       128(DI)(R10*1), Y10, Y10
 	VADDPS       160(DI)(R10*1), Y11, Y11
 
-AVX2Conv1x1O2S1D1_t6_relu:
+AVX2Conv1x1O2Src1Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S1D1_t6_store
+	JE     AVX2Conv1x1O2Src1Dst1_t6_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -30127,7 +30127,7 @@ AVX2Conv1x1O2S1D1_t6_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2Conv1x1O2S1D1_t6_store:
+AVX2Conv1x1O2Src1Dst1_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -30143,9 +30143,9 @@ AVX2Conv1x1O2S1D1_t6_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2Conv1x1O2S1D1_loop
+	JMP     AVX2Conv1x1O2Src1Dst1_loop
 
-AVX2Conv1x1O2S1D1_blk5:
+AVX2Conv1x1O2Src1Dst1_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -30162,7 +30162,7 @@ AVX2Conv1x1O2S1D1_blk5:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S1D1_t5_icb:
+AVX2Conv1x1O2Src1Dst1_t5_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -30302,10 +30302,10 @@ AVX2Conv1x1O2S1D1_t5_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S1D1_t5_icb
+	JNZ          AVX2Conv1x1O2Src1Dst1_t5_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S1D1_t5_relu
+	JE           AVX2Conv1x1O2Src1Dst1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -30318,9 +30318,9 @@ AVX2Conv1x1O2S1D1_t5_icb:
 	VADDPS       96(DI)(R10*1), Y9, Y9
 	VADDPS       128(DI)(R10*1), Y10, Y10
 
-AVX2Conv1x1O2S1D1_t5_relu:
+AVX2Conv1x1O2Src1Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S1D1_t5_store
+	JE     AVX2Conv1x1O2Src1Dst1_t5_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -30333,7 +30333,7 @@ AVX2Conv1x1O2S1D1_t5_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2Conv1x1O2S1D1_t5_store:
+AVX2Conv1x1O2Src1Dst1_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -30347,9 +30347,9 @@ AVX2Conv1x1O2S1D1_t5_store:
 	ADDQ    $0x000000a0, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2Conv1x1O2S1D1_loop
+	JMP     AVX2Conv1x1O2Src1Dst1_loop
 
-AVX2Conv1x1O2S1D1_blk4:
+AVX2Conv1x1O2Src1Dst1_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -30364,7 +30364,7 @@ AVX2Conv1x1O2S1D1_blk4:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S1D1_t4_icb:
+AVX2Conv1x1O2Src1Dst1_t4_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -30480,10 +30480,10 @@ AVX2Conv1x1O2S1D1_t4_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S1D1_t4_icb
+	JNZ          AVX2Conv1x1O2Src1Dst1_t4_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S1D1_t4_relu
+	JE           AVX2Conv1x1O2Src1Dst1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -30494,9 +30494,9 @@ AVX2Conv1x1O2S1D1_t4_icb:
 	VADDPS       64(DI)(R10*1), Y8, Y8
 	VADDPS       96(DI)(R10*1), Y9, Y9
 
-AVX2Conv1x1O2S1D1_t4_relu:
+AVX2Conv1x1O2Src1Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S1D1_t4_store
+	JE     AVX2Conv1x1O2Src1Dst1_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -30507,7 +30507,7 @@ AVX2Conv1x1O2S1D1_t4_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2Conv1x1O2S1D1_t4_store:
+AVX2Conv1x1O2Src1Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -30519,9 +30519,9 @@ AVX2Conv1x1O2S1D1_t4_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2Conv1x1O2S1D1_loop
+	JMP     AVX2Conv1x1O2Src1Dst1_loop
 
-AVX2Conv1x1O2S1D1_blk3:
+AVX2Conv1x1O2Src1Dst1_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -30534,7 +30534,7 @@ AVX2Conv1x1O2S1D1_blk3:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S1D1_t3_icb:
+AVX2Conv1x1O2Src1Dst1_t3_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -30626,10 +30626,10 @@ AVX2Conv1x1O2S1D1_t3_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S1D1_t3_icb
+	JNZ          AVX2Conv1x1O2Src1Dst1_t3_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S1D1_t3_relu
+	JE           AVX2Conv1x1O2Src1Dst1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -30638,9 +30638,9 @@ AVX2Conv1x1O2S1D1_t3_icb:
 	VADDPS       32(DI)(R10*1), Y7, Y7
 	VADDPS       64(DI)(R10*1), Y8, Y8
 
-AVX2Conv1x1O2S1D1_t3_relu:
+AVX2Conv1x1O2Src1Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S1D1_t3_store
+	JE     AVX2Conv1x1O2Src1Dst1_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -30649,7 +30649,7 @@ AVX2Conv1x1O2S1D1_t3_relu:
 	VMAXPS Y7, Y12, Y7
 	VMAXPS Y8, Y12, Y8
 
-AVX2Conv1x1O2S1D1_t3_store:
+AVX2Conv1x1O2Src1Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -30659,9 +30659,9 @@ AVX2Conv1x1O2S1D1_t3_store:
 	ADDQ    $0x60, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2Conv1x1O2S1D1_loop
+	JMP     AVX2Conv1x1O2Src1Dst1_loop
 
-AVX2Conv1x1O2S1D1_blk2:
+AVX2Conv1x1O2Src1Dst1_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -30672,7 +30672,7 @@ AVX2Conv1x1O2S1D1_blk2:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S1D1_t2_icb:
+AVX2Conv1x1O2Src1Dst1_t2_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -30740,26 +30740,26 @@ AVX2Conv1x1O2S1D1_t2_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S1D1_t2_icb
+	JNZ          AVX2Conv1x1O2Src1Dst1_t2_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S1D1_t2_relu
+	JE           AVX2Conv1x1O2Src1Dst1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 	VADDPS       (DI)(R10*1), Y6, Y6
 	VADDPS       32(DI)(R10*1), Y7, Y7
 
-AVX2Conv1x1O2S1D1_t2_relu:
+AVX2Conv1x1O2Src1Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S1D1_t2_store
+	JE     AVX2Conv1x1O2Src1Dst1_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
 	VMAXPS Y6, Y12, Y6
 	VMAXPS Y7, Y12, Y7
 
-AVX2Conv1x1O2S1D1_t2_store:
+AVX2Conv1x1O2Src1Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y6, (CX)(R10*1)
@@ -30767,9 +30767,9 @@ AVX2Conv1x1O2S1D1_t2_store:
 	ADDQ    $0x40, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2Conv1x1O2S1D1_loop
+	JMP     AVX2Conv1x1O2Src1Dst1_loop
 
-AVX2Conv1x1O2S1D1_blk1:
+AVX2Conv1x1O2Src1Dst1_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -30778,7 +30778,7 @@ AVX2Conv1x1O2S1D1_blk1:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S1D1_t1_icb:
+AVX2Conv1x1O2Src1Dst1_t1_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -30822,50 +30822,50 @@ AVX2Conv1x1O2S1D1_t1_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S1D1_t1_icb
+	JNZ          AVX2Conv1x1O2Src1Dst1_t1_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S1D1_t1_relu
+	JE           AVX2Conv1x1O2Src1Dst1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y6, Y6
 
-AVX2Conv1x1O2S1D1_t1_relu:
+AVX2Conv1x1O2Src1Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S1D1_t1_store
+	JE     AVX2Conv1x1O2Src1Dst1_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y6, Y12, Y6
 
-AVX2Conv1x1O2S1D1_t1_store:
+AVX2Conv1x1O2Src1Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	ADDQ    $0x20, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2Conv1x1O2S1D1_loop
+	JMP     AVX2Conv1x1O2Src1Dst1_loop
 
-AVX2Conv1x1O2S1D1_done:
+AVX2Conv1x1O2Src1Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2Conv1x1O2S1D1_row
+	JL   AVX2Conv1x1O2Src1Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2Conv1x1O2S1D2(p *Params)
+// func AVX2Conv1x1O2Src1Dst2(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2Conv1x1O2S1D2(SB), NOSPLIT, $0-8
+TEXT ·AVX2Conv1x1O2Src1Dst2(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2Conv1x1O2S1D2_nores
+	JZ    AVX2Conv1x1O2Src1Dst2_nores
 	SUBQ  CX, DX
 
-AVX2Conv1x1O2S1D2_nores:
+AVX2Conv1x1O2Src1Dst2_nores:
 	XORQ R14, R14
 
-AVX2Conv1x1O2S1D2_row:
+AVX2Conv1x1O2Src1Dst2_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -30875,37 +30875,37 @@ AVX2Conv1x1O2S1D2_row:
 	MOVQ  40(AX), SI
 	MOVQ  112(AX), R13
 
-AVX2Conv1x1O2S1D2_loop:
+AVX2Conv1x1O2Src1Dst2_loop:
 	CMPQ SI, $0x0c
-	JGE  AVX2Conv1x1O2S1D2_blk6
+	JGE  AVX2Conv1x1O2Src1Dst2_blk6
 	CMPQ SI, $0x06
-	JLE  AVX2Conv1x1O2S1D2_rest
+	JLE  AVX2Conv1x1O2Src1Dst2_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2Conv1x1O2S1D2_dispatch
+	JMP  AVX2Conv1x1O2Src1Dst2_dispatch
 
-AVX2Conv1x1O2S1D2_rest:
+AVX2Conv1x1O2Src1Dst2_rest:
 	TESTQ SI, SI
-	JZ    AVX2Conv1x1O2S1D2_done
+	JZ    AVX2Conv1x1O2Src1Dst2_done
 	MOVQ  SI, DI
 
-AVX2Conv1x1O2S1D2_dispatch:
+AVX2Conv1x1O2Src1Dst2_dispatch:
 	CMPQ DI, $0x06
-	JE   AVX2Conv1x1O2S1D2_blk6
+	JE   AVX2Conv1x1O2Src1Dst2_blk6
 	CMPQ DI, $0x05
-	JE   AVX2Conv1x1O2S1D2_blk5
+	JE   AVX2Conv1x1O2Src1Dst2_blk5
 	CMPQ DI, $0x04
-	JE   AVX2Conv1x1O2S1D2_blk4
+	JE   AVX2Conv1x1O2Src1Dst2_blk4
 	CMPQ DI, $0x03
-	JE   AVX2Conv1x1O2S1D2_blk3
+	JE   AVX2Conv1x1O2Src1Dst2_blk3
 	CMPQ DI, $0x02
-	JE   AVX2Conv1x1O2S1D2_blk2
+	JE   AVX2Conv1x1O2Src1Dst2_blk2
 	CMPQ DI, $0x01
-	JE   AVX2Conv1x1O2S1D2_blk1
-	JMP  AVX2Conv1x1O2S1D2_done
+	JE   AVX2Conv1x1O2Src1Dst2_blk1
+	JMP  AVX2Conv1x1O2Src1Dst2_done
 
-AVX2Conv1x1O2S1D2_blk6:
+AVX2Conv1x1O2Src1Dst2_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -30924,7 +30924,7 @@ AVX2Conv1x1O2S1D2_blk6:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S1D2_t6_icb:
+AVX2Conv1x1O2Src1Dst2_t6_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -31088,10 +31088,10 @@ AVX2Conv1x1O2S1D2_t6_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S1D2_t6_icb
+	JNZ          AVX2Conv1x1O2Src1Dst2_t6_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S1D2_t6_relu
+	JE           AVX2Conv1x1O2Src1Dst2_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -31106,9 +31106,9 @@ AVX2Conv1x1O2S1D2_t6_icb:
 	VADDPS       256(DI)(R10*1), Y10, Y10
 	VADDPS       320(DI)(R10*1), Y11, Y11
 
-AVX2Conv1x1O2S1D2_t6_relu:
+AVX2Conv1x1O2Src1Dst2_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S1D2_t6_store
+	JE     AVX2Conv1x1O2Src1Dst2_t6_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -31123,7 +31123,7 @@ AVX2Conv1x1O2S1D2_t6_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2Conv1x1O2S1D2_t6_store:
+AVX2Conv1x1O2Src1Dst2_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -31139,9 +31139,9 @@ AVX2Conv1x1O2S1D2_t6_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x00000180, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2Conv1x1O2S1D2_loop
+	JMP     AVX2Conv1x1O2Src1Dst2_loop
 
-AVX2Conv1x1O2S1D2_blk5:
+AVX2Conv1x1O2Src1Dst2_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -31158,7 +31158,7 @@ AVX2Conv1x1O2S1D2_blk5:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S1D2_t5_icb:
+AVX2Conv1x1O2Src1Dst2_t5_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -31298,10 +31298,10 @@ AVX2Conv1x1O2S1D2_t5_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S1D2_t5_icb
+	JNZ          AVX2Conv1x1O2Src1Dst2_t5_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S1D2_t5_relu
+	JE           AVX2Conv1x1O2Src1Dst2_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -31314,9 +31314,9 @@ AVX2Conv1x1O2S1D2_t5_icb:
 	VADDPS       192(DI)(R10*1), Y9, Y9
 	VADDPS       256(DI)(R10*1), Y10, Y10
 
-AVX2Conv1x1O2S1D2_t5_relu:
+AVX2Conv1x1O2Src1Dst2_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S1D2_t5_store
+	JE     AVX2Conv1x1O2Src1Dst2_t5_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -31329,7 +31329,7 @@ AVX2Conv1x1O2S1D2_t5_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2Conv1x1O2S1D2_t5_store:
+AVX2Conv1x1O2Src1Dst2_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -31343,9 +31343,9 @@ AVX2Conv1x1O2S1D2_t5_store:
 	ADDQ    $0x000000a0, BX
 	ADDQ    $0x00000140, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2Conv1x1O2S1D2_loop
+	JMP     AVX2Conv1x1O2Src1Dst2_loop
 
-AVX2Conv1x1O2S1D2_blk4:
+AVX2Conv1x1O2Src1Dst2_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -31360,7 +31360,7 @@ AVX2Conv1x1O2S1D2_blk4:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S1D2_t4_icb:
+AVX2Conv1x1O2Src1Dst2_t4_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -31476,10 +31476,10 @@ AVX2Conv1x1O2S1D2_t4_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S1D2_t4_icb
+	JNZ          AVX2Conv1x1O2Src1Dst2_t4_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S1D2_t4_relu
+	JE           AVX2Conv1x1O2Src1Dst2_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -31490,9 +31490,9 @@ AVX2Conv1x1O2S1D2_t4_icb:
 	VADDPS       128(DI)(R10*1), Y8, Y8
 	VADDPS       192(DI)(R10*1), Y9, Y9
 
-AVX2Conv1x1O2S1D2_t4_relu:
+AVX2Conv1x1O2Src1Dst2_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S1D2_t4_store
+	JE     AVX2Conv1x1O2Src1Dst2_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -31503,7 +31503,7 @@ AVX2Conv1x1O2S1D2_t4_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2Conv1x1O2S1D2_t4_store:
+AVX2Conv1x1O2Src1Dst2_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -31515,9 +31515,9 @@ AVX2Conv1x1O2S1D2_t4_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2Conv1x1O2S1D2_loop
+	JMP     AVX2Conv1x1O2Src1Dst2_loop
 
-AVX2Conv1x1O2S1D2_blk3:
+AVX2Conv1x1O2Src1Dst2_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -31530,7 +31530,7 @@ AVX2Conv1x1O2S1D2_blk3:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S1D2_t3_icb:
+AVX2Conv1x1O2Src1Dst2_t3_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -31622,10 +31622,10 @@ AVX2Conv1x1O2S1D2_t3_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S1D2_t3_icb
+	JNZ          AVX2Conv1x1O2Src1Dst2_t3_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S1D2_t3_relu
+	JE           AVX2Conv1x1O2Src1Dst2_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -31634,9 +31634,9 @@ AVX2Conv1x1O2S1D2_t3_icb:
 	VADDPS       64(DI)(R10*1), Y7, Y7
 	VADDPS       128(DI)(R10*1), Y8, Y8
 
-AVX2Conv1x1O2S1D2_t3_relu:
+AVX2Conv1x1O2Src1Dst2_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S1D2_t3_store
+	JE     AVX2Conv1x1O2Src1Dst2_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -31645,7 +31645,7 @@ AVX2Conv1x1O2S1D2_t3_relu:
 	VMAXPS Y7, Y12, Y7
 	VMAXPS Y8, Y12, Y8
 
-AVX2Conv1x1O2S1D2_t3_store:
+AVX2Conv1x1O2Src1Dst2_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -31655,9 +31655,9 @@ AVX2Conv1x1O2S1D2_t3_store:
 	ADDQ    $0x60, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2Conv1x1O2S1D2_loop
+	JMP     AVX2Conv1x1O2Src1Dst2_loop
 
-AVX2Conv1x1O2S1D2_blk2:
+AVX2Conv1x1O2Src1Dst2_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -31668,7 +31668,7 @@ AVX2Conv1x1O2S1D2_blk2:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S1D2_t2_icb:
+AVX2Conv1x1O2Src1Dst2_t2_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -31736,26 +31736,26 @@ AVX2Conv1x1O2S1D2_t2_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S1D2_t2_icb
+	JNZ          AVX2Conv1x1O2Src1Dst2_t2_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S1D2_t2_relu
+	JE           AVX2Conv1x1O2Src1Dst2_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
 	VADDPS       (DI)(R10*1), Y6, Y6
 	VADDPS       64(DI)(R10*1), Y7, Y7
 
-AVX2Conv1x1O2S1D2_t2_relu:
+AVX2Conv1x1O2Src1Dst2_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S1D2_t2_store
+	JE     AVX2Conv1x1O2Src1Dst2_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
 	VMAXPS Y6, Y12, Y6
 	VMAXPS Y7, Y12, Y7
 
-AVX2Conv1x1O2S1D2_t2_store:
+AVX2Conv1x1O2Src1Dst2_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y6, (CX)(R10*1)
@@ -31763,9 +31763,9 @@ AVX2Conv1x1O2S1D2_t2_store:
 	ADDQ    $0x40, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2Conv1x1O2S1D2_loop
+	JMP     AVX2Conv1x1O2Src1Dst2_loop
 
-AVX2Conv1x1O2S1D2_blk1:
+AVX2Conv1x1O2Src1Dst2_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -31774,7 +31774,7 @@ AVX2Conv1x1O2S1D2_blk1:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S1D2_t1_icb:
+AVX2Conv1x1O2Src1Dst2_t1_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -31818,50 +31818,50 @@ AVX2Conv1x1O2S1D2_t1_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S1D2_t1_icb
+	JNZ          AVX2Conv1x1O2Src1Dst2_t1_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S1D2_t1_relu
+	JE           AVX2Conv1x1O2Src1Dst2_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y6, Y6
 
-AVX2Conv1x1O2S1D2_t1_relu:
+AVX2Conv1x1O2Src1Dst2_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S1D2_t1_store
+	JE     AVX2Conv1x1O2Src1Dst2_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y6, Y12, Y6
 
-AVX2Conv1x1O2S1D2_t1_store:
+AVX2Conv1x1O2Src1Dst2_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	ADDQ    $0x20, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2Conv1x1O2S1D2_loop
+	JMP     AVX2Conv1x1O2Src1Dst2_loop
 
-AVX2Conv1x1O2S1D2_done:
+AVX2Conv1x1O2Src1Dst2_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2Conv1x1O2S1D2_row
+	JL   AVX2Conv1x1O2Src1Dst2_row
 	VZEROUPPER
 	RET
 
-// func AVX2Conv1x1O2S2D1(p *Params)
+// func AVX2Conv1x1O2Src2Dst1(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2Conv1x1O2S2D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2Conv1x1O2Src2Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2Conv1x1O2S2D1_nores
+	JZ    AVX2Conv1x1O2Src2Dst1_nores
 	SUBQ  CX, DX
 
-AVX2Conv1x1O2S2D1_nores:
+AVX2Conv1x1O2Src2Dst1_nores:
 	XORQ R14, R14
 
-AVX2Conv1x1O2S2D1_row:
+AVX2Conv1x1O2Src2Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -31871,37 +31871,37 @@ AVX2Conv1x1O2S2D1_row:
 	MOVQ  40(AX), SI
 	MOVQ  112(AX), R13
 
-AVX2Conv1x1O2S2D1_loop:
+AVX2Conv1x1O2Src2Dst1_loop:
 	CMPQ SI, $0x0c
-	JGE  AVX2Conv1x1O2S2D1_blk6
+	JGE  AVX2Conv1x1O2Src2Dst1_blk6
 	CMPQ SI, $0x06
-	JLE  AVX2Conv1x1O2S2D1_rest
+	JLE  AVX2Conv1x1O2Src2Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2Conv1x1O2S2D1_dispatch
+	JMP  AVX2Conv1x1O2Src2Dst1_dispatch
 
-AVX2Conv1x1O2S2D1_rest:
+AVX2Conv1x1O2Src2Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2Conv1x1O2S2D1_done
+	JZ    AVX2Conv1x1O2Src2Dst1_done
 	MOVQ  SI, DI
 
-AVX2Conv1x1O2S2D1_dispatch:
+AVX2Conv1x1O2Src2Dst1_dispatch:
 	CMPQ DI, $0x06
-	JE   AVX2Conv1x1O2S2D1_blk6
+	JE   AVX2Conv1x1O2Src2Dst1_blk6
 	CMPQ DI, $0x05
-	JE   AVX2Conv1x1O2S2D1_blk5
+	JE   AVX2Conv1x1O2Src2Dst1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2Conv1x1O2S2D1_blk4
+	JE   AVX2Conv1x1O2Src2Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2Conv1x1O2S2D1_blk3
+	JE   AVX2Conv1x1O2Src2Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2Conv1x1O2S2D1_blk2
+	JE   AVX2Conv1x1O2Src2Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2Conv1x1O2S2D1_blk1
-	JMP  AVX2Conv1x1O2S2D1_done
+	JE   AVX2Conv1x1O2Src2Dst1_blk1
+	JMP  AVX2Conv1x1O2Src2Dst1_done
 
-AVX2Conv1x1O2S2D1_blk6:
+AVX2Conv1x1O2Src2Dst1_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -31920,7 +31920,7 @@ AVX2Conv1x1O2S2D1_blk6:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S2D1_t6_icb:
+AVX2Conv1x1O2Src2Dst1_t6_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -32084,10 +32084,10 @@ AVX2Conv1x1O2S2D1_t6_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S2D1_t6_icb
+	JNZ          AVX2Conv1x1O2Src2Dst1_t6_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S2D1_t6_relu
+	JE           AVX2Conv1x1O2Src2Dst1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -32102,9 +32102,9 @@ AVX2Conv1x1O2S2D1_t6_icb:
 	VADDPS       128(DI)(R10*1), Y10, Y10
 	VADDPS       160(DI)(R10*1), Y11, Y11
 
-AVX2Conv1x1O2S2D1_t6_relu:
+AVX2Conv1x1O2Src2Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S2D1_t6_store
+	JE     AVX2Conv1x1O2Src2Dst1_t6_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -32119,7 +32119,7 @@ AVX2Conv1x1O2S2D1_t6_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2Conv1x1O2S2D1_t6_store:
+AVX2Conv1x1O2Src2Dst1_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -32135,9 +32135,9 @@ AVX2Conv1x1O2S2D1_t6_store:
 	ADDQ    $0x00000180, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2Conv1x1O2S2D1_loop
+	JMP     AVX2Conv1x1O2Src2Dst1_loop
 
-AVX2Conv1x1O2S2D1_blk5:
+AVX2Conv1x1O2Src2Dst1_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -32154,7 +32154,7 @@ AVX2Conv1x1O2S2D1_blk5:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S2D1_t5_icb:
+AVX2Conv1x1O2Src2Dst1_t5_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -32294,10 +32294,10 @@ AVX2Conv1x1O2S2D1_t5_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S2D1_t5_icb
+	JNZ          AVX2Conv1x1O2Src2Dst1_t5_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S2D1_t5_relu
+	JE           AVX2Conv1x1O2Src2Dst1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -32310,9 +32310,9 @@ AVX2Conv1x1O2S2D1_t5_icb:
 	VADDPS       96(DI)(R10*1), Y9, Y9
 	VADDPS       128(DI)(R10*1), Y10, Y10
 
-AVX2Conv1x1O2S2D1_t5_relu:
+AVX2Conv1x1O2Src2Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S2D1_t5_store
+	JE     AVX2Conv1x1O2Src2Dst1_t5_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -32325,7 +32325,7 @@ AVX2Conv1x1O2S2D1_t5_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2Conv1x1O2S2D1_t5_store:
+AVX2Conv1x1O2Src2Dst1_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -32339,9 +32339,9 @@ AVX2Conv1x1O2S2D1_t5_store:
 	ADDQ    $0x00000140, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2Conv1x1O2S2D1_loop
+	JMP     AVX2Conv1x1O2Src2Dst1_loop
 
-AVX2Conv1x1O2S2D1_blk4:
+AVX2Conv1x1O2Src2Dst1_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -32356,7 +32356,7 @@ AVX2Conv1x1O2S2D1_blk4:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S2D1_t4_icb:
+AVX2Conv1x1O2Src2Dst1_t4_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -32472,10 +32472,10 @@ AVX2Conv1x1O2S2D1_t4_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S2D1_t4_icb
+	JNZ          AVX2Conv1x1O2Src2Dst1_t4_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S2D1_t4_relu
+	JE           AVX2Conv1x1O2Src2Dst1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -32486,9 +32486,9 @@ AVX2Conv1x1O2S2D1_t4_icb:
 	VADDPS       64(DI)(R10*1), Y8, Y8
 	VADDPS       96(DI)(R10*1), Y9, Y9
 
-AVX2Conv1x1O2S2D1_t4_relu:
+AVX2Conv1x1O2Src2Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S2D1_t4_store
+	JE     AVX2Conv1x1O2Src2Dst1_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -32499,7 +32499,7 @@ AVX2Conv1x1O2S2D1_t4_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2Conv1x1O2S2D1_t4_store:
+AVX2Conv1x1O2Src2Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -32511,9 +32511,9 @@ AVX2Conv1x1O2S2D1_t4_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2Conv1x1O2S2D1_loop
+	JMP     AVX2Conv1x1O2Src2Dst1_loop
 
-AVX2Conv1x1O2S2D1_blk3:
+AVX2Conv1x1O2Src2Dst1_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -32526,7 +32526,7 @@ AVX2Conv1x1O2S2D1_blk3:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S2D1_t3_icb:
+AVX2Conv1x1O2Src2Dst1_t3_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -32618,10 +32618,10 @@ AVX2Conv1x1O2S2D1_t3_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S2D1_t3_icb
+	JNZ          AVX2Conv1x1O2Src2Dst1_t3_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S2D1_t3_relu
+	JE           AVX2Conv1x1O2Src2Dst1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -32630,9 +32630,9 @@ AVX2Conv1x1O2S2D1_t3_icb:
 	VADDPS       32(DI)(R10*1), Y7, Y7
 	VADDPS       64(DI)(R10*1), Y8, Y8
 
-AVX2Conv1x1O2S2D1_t3_relu:
+AVX2Conv1x1O2Src2Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S2D1_t3_store
+	JE     AVX2Conv1x1O2Src2Dst1_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -32641,7 +32641,7 @@ AVX2Conv1x1O2S2D1_t3_relu:
 	VMAXPS Y7, Y12, Y7
 	VMAXPS Y8, Y12, Y8
 
-AVX2Conv1x1O2S2D1_t3_store:
+AVX2Conv1x1O2Src2Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -32651,9 +32651,9 @@ AVX2Conv1x1O2S2D1_t3_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2Conv1x1O2S2D1_loop
+	JMP     AVX2Conv1x1O2Src2Dst1_loop
 
-AVX2Conv1x1O2S2D1_blk2:
+AVX2Conv1x1O2Src2Dst1_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -32664,7 +32664,7 @@ AVX2Conv1x1O2S2D1_blk2:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S2D1_t2_icb:
+AVX2Conv1x1O2Src2Dst1_t2_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -32732,26 +32732,26 @@ AVX2Conv1x1O2S2D1_t2_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S2D1_t2_icb
+	JNZ          AVX2Conv1x1O2Src2Dst1_t2_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S2D1_t2_relu
+	JE           AVX2Conv1x1O2Src2Dst1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 	VADDPS       (DI)(R10*1), Y6, Y6
 	VADDPS       32(DI)(R10*1), Y7, Y7
 
-AVX2Conv1x1O2S2D1_t2_relu:
+AVX2Conv1x1O2Src2Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S2D1_t2_store
+	JE     AVX2Conv1x1O2Src2Dst1_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
 	VMAXPS Y6, Y12, Y6
 	VMAXPS Y7, Y12, Y7
 
-AVX2Conv1x1O2S2D1_t2_store:
+AVX2Conv1x1O2Src2Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y6, (CX)(R10*1)
@@ -32759,9 +32759,9 @@ AVX2Conv1x1O2S2D1_t2_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2Conv1x1O2S2D1_loop
+	JMP     AVX2Conv1x1O2Src2Dst1_loop
 
-AVX2Conv1x1O2S2D1_blk1:
+AVX2Conv1x1O2Src2Dst1_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -32770,7 +32770,7 @@ AVX2Conv1x1O2S2D1_blk1:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S2D1_t1_icb:
+AVX2Conv1x1O2Src2Dst1_t1_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -32814,50 +32814,50 @@ AVX2Conv1x1O2S2D1_t1_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S2D1_t1_icb
+	JNZ          AVX2Conv1x1O2Src2Dst1_t1_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S2D1_t1_relu
+	JE           AVX2Conv1x1O2Src2Dst1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y6, Y6
 
-AVX2Conv1x1O2S2D1_t1_relu:
+AVX2Conv1x1O2Src2Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S2D1_t1_store
+	JE     AVX2Conv1x1O2Src2Dst1_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y6, Y12, Y6
 
-AVX2Conv1x1O2S2D1_t1_store:
+AVX2Conv1x1O2Src2Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	ADDQ    $0x40, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2Conv1x1O2S2D1_loop
+	JMP     AVX2Conv1x1O2Src2Dst1_loop
 
-AVX2Conv1x1O2S2D1_done:
+AVX2Conv1x1O2Src2Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2Conv1x1O2S2D1_row
+	JL   AVX2Conv1x1O2Src2Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2Conv1x1O2S4D1(p *Params)
+// func AVX2Conv1x1O2Src4Dst1(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2Conv1x1O2S4D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2Conv1x1O2Src4Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2Conv1x1O2S4D1_nores
+	JZ    AVX2Conv1x1O2Src4Dst1_nores
 	SUBQ  CX, DX
 
-AVX2Conv1x1O2S4D1_nores:
+AVX2Conv1x1O2Src4Dst1_nores:
 	XORQ R14, R14
 
-AVX2Conv1x1O2S4D1_row:
+AVX2Conv1x1O2Src4Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -32867,37 +32867,37 @@ AVX2Conv1x1O2S4D1_row:
 	MOVQ  40(AX), SI
 	MOVQ  112(AX), R13
 
-AVX2Conv1x1O2S4D1_loop:
+AVX2Conv1x1O2Src4Dst1_loop:
 	CMPQ SI, $0x0c
-	JGE  AVX2Conv1x1O2S4D1_blk6
+	JGE  AVX2Conv1x1O2Src4Dst1_blk6
 	CMPQ SI, $0x06
-	JLE  AVX2Conv1x1O2S4D1_rest
+	JLE  AVX2Conv1x1O2Src4Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2Conv1x1O2S4D1_dispatch
+	JMP  AVX2Conv1x1O2Src4Dst1_dispatch
 
-AVX2Conv1x1O2S4D1_rest:
+AVX2Conv1x1O2Src4Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2Conv1x1O2S4D1_done
+	JZ    AVX2Conv1x1O2Src4Dst1_done
 	MOVQ  SI, DI
 
-AVX2Conv1x1O2S4D1_dispatch:
+AVX2Conv1x1O2Src4Dst1_dispatch:
 	CMPQ DI, $0x06
-	JE   AVX2Conv1x1O2S4D1_blk6
+	JE   AVX2Conv1x1O2Src4Dst1_blk6
 	CMPQ DI, $0x05
-	JE   AVX2Conv1x1O2S4D1_blk5
+	JE   AVX2Conv1x1O2Src4Dst1_blk5
 	CMPQ DI, $0x04
-	JE   AVX2Conv1x1O2S4D1_blk4
+	JE   AVX2Conv1x1O2Src4Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2Conv1x1O2S4D1_blk3
+	JE   AVX2Conv1x1O2Src4Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2Conv1x1O2S4D1_blk2
+	JE   AVX2Conv1x1O2Src4Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2Conv1x1O2S4D1_blk1
-	JMP  AVX2Conv1x1O2S4D1_done
+	JE   AVX2Conv1x1O2Src4Dst1_blk1
+	JMP  AVX2Conv1x1O2Src4Dst1_done
 
-AVX2Conv1x1O2S4D1_blk6:
+AVX2Conv1x1O2Src4Dst1_blk6:
 	// 6 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -32916,7 +32916,7 @@ AVX2Conv1x1O2S4D1_blk6:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S4D1_t6_icb:
+AVX2Conv1x1O2Src4Dst1_t6_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -33080,10 +33080,10 @@ AVX2Conv1x1O2S4D1_t6_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S4D1_t6_icb
+	JNZ          AVX2Conv1x1O2Src4Dst1_t6_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S4D1_t6_relu
+	JE           AVX2Conv1x1O2Src4Dst1_t6_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -33098,9 +33098,9 @@ AVX2Conv1x1O2S4D1_t6_icb:
 	VADDPS       128(DI)(R10*1), Y10, Y10
 	VADDPS       160(DI)(R10*1), Y11, Y11
 
-AVX2Conv1x1O2S4D1_t6_relu:
+AVX2Conv1x1O2Src4Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S4D1_t6_store
+	JE     AVX2Conv1x1O2Src4Dst1_t6_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -33115,7 +33115,7 @@ AVX2Conv1x1O2S4D1_t6_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2Conv1x1O2S4D1_t6_store:
+AVX2Conv1x1O2Src4Dst1_t6_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -33131,9 +33131,9 @@ AVX2Conv1x1O2S4D1_t6_store:
 	ADDQ    $0x00000300, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x06, SI
-	JMP     AVX2Conv1x1O2S4D1_loop
+	JMP     AVX2Conv1x1O2Src4Dst1_loop
 
-AVX2Conv1x1O2S4D1_blk5:
+AVX2Conv1x1O2Src4Dst1_blk5:
 	// 5 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -33150,7 +33150,7 @@ AVX2Conv1x1O2S4D1_blk5:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S4D1_t5_icb:
+AVX2Conv1x1O2Src4Dst1_t5_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -33290,10 +33290,10 @@ AVX2Conv1x1O2S4D1_t5_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S4D1_t5_icb
+	JNZ          AVX2Conv1x1O2Src4Dst1_t5_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S4D1_t5_relu
+	JE           AVX2Conv1x1O2Src4Dst1_t5_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -33306,9 +33306,9 @@ AVX2Conv1x1O2S4D1_t5_icb:
 	VADDPS       96(DI)(R10*1), Y9, Y9
 	VADDPS       128(DI)(R10*1), Y10, Y10
 
-AVX2Conv1x1O2S4D1_t5_relu:
+AVX2Conv1x1O2Src4Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S4D1_t5_store
+	JE     AVX2Conv1x1O2Src4Dst1_t5_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -33321,7 +33321,7 @@ AVX2Conv1x1O2S4D1_t5_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2Conv1x1O2S4D1_t5_store:
+AVX2Conv1x1O2Src4Dst1_t5_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -33335,9 +33335,9 @@ AVX2Conv1x1O2S4D1_t5_store:
 	ADDQ    $0x00000280, BX
 	ADDQ    $0x000000a0, CX
 	SUBQ    $0x05, SI
-	JMP     AVX2Conv1x1O2S4D1_loop
+	JMP     AVX2Conv1x1O2Src4Dst1_loop
 
-AVX2Conv1x1O2S4D1_blk4:
+AVX2Conv1x1O2Src4Dst1_blk4:
 	// 4 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -33352,7 +33352,7 @@ AVX2Conv1x1O2S4D1_blk4:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S4D1_t4_icb:
+AVX2Conv1x1O2Src4Dst1_t4_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -33468,10 +33468,10 @@ AVX2Conv1x1O2S4D1_t4_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S4D1_t4_icb
+	JNZ          AVX2Conv1x1O2Src4Dst1_t4_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S4D1_t4_relu
+	JE           AVX2Conv1x1O2Src4Dst1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -33482,9 +33482,9 @@ AVX2Conv1x1O2S4D1_t4_icb:
 	VADDPS       64(DI)(R10*1), Y8, Y8
 	VADDPS       96(DI)(R10*1), Y9, Y9
 
-AVX2Conv1x1O2S4D1_t4_relu:
+AVX2Conv1x1O2Src4Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S4D1_t4_store
+	JE     AVX2Conv1x1O2Src4Dst1_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -33495,7 +33495,7 @@ AVX2Conv1x1O2S4D1_t4_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2Conv1x1O2S4D1_t4_store:
+AVX2Conv1x1O2Src4Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -33507,9 +33507,9 @@ AVX2Conv1x1O2S4D1_t4_store:
 	ADDQ    $0x00000200, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2Conv1x1O2S4D1_loop
+	JMP     AVX2Conv1x1O2Src4Dst1_loop
 
-AVX2Conv1x1O2S4D1_blk3:
+AVX2Conv1x1O2Src4Dst1_blk3:
 	// 3 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -33522,7 +33522,7 @@ AVX2Conv1x1O2S4D1_blk3:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S4D1_t3_icb:
+AVX2Conv1x1O2Src4Dst1_t3_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -33614,10 +33614,10 @@ AVX2Conv1x1O2S4D1_t3_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S4D1_t3_icb
+	JNZ          AVX2Conv1x1O2Src4Dst1_t3_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S4D1_t3_relu
+	JE           AVX2Conv1x1O2Src4Dst1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -33626,9 +33626,9 @@ AVX2Conv1x1O2S4D1_t3_icb:
 	VADDPS       32(DI)(R10*1), Y7, Y7
 	VADDPS       64(DI)(R10*1), Y8, Y8
 
-AVX2Conv1x1O2S4D1_t3_relu:
+AVX2Conv1x1O2Src4Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S4D1_t3_store
+	JE     AVX2Conv1x1O2Src4Dst1_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -33637,7 +33637,7 @@ AVX2Conv1x1O2S4D1_t3_relu:
 	VMAXPS Y7, Y12, Y7
 	VMAXPS Y8, Y12, Y8
 
-AVX2Conv1x1O2S4D1_t3_store:
+AVX2Conv1x1O2Src4Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -33647,9 +33647,9 @@ AVX2Conv1x1O2S4D1_t3_store:
 	ADDQ    $0x00000180, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2Conv1x1O2S4D1_loop
+	JMP     AVX2Conv1x1O2Src4Dst1_loop
 
-AVX2Conv1x1O2S4D1_blk2:
+AVX2Conv1x1O2Src4Dst1_blk2:
 	// 2 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -33660,7 +33660,7 @@ AVX2Conv1x1O2S4D1_blk2:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S4D1_t2_icb:
+AVX2Conv1x1O2Src4Dst1_t2_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -33728,26 +33728,26 @@ AVX2Conv1x1O2S4D1_t2_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S4D1_t2_icb
+	JNZ          AVX2Conv1x1O2Src4Dst1_t2_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S4D1_t2_relu
+	JE           AVX2Conv1x1O2Src4Dst1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
 	VADDPS       (DI)(R10*1), Y6, Y6
 	VADDPS       32(DI)(R10*1), Y7, Y7
 
-AVX2Conv1x1O2S4D1_t2_relu:
+AVX2Conv1x1O2Src4Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S4D1_t2_store
+	JE     AVX2Conv1x1O2Src4Dst1_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
 	VMAXPS Y6, Y12, Y6
 	VMAXPS Y7, Y12, Y7
 
-AVX2Conv1x1O2S4D1_t2_store:
+AVX2Conv1x1O2Src4Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y6, (CX)(R10*1)
@@ -33755,9 +33755,9 @@ AVX2Conv1x1O2S4D1_t2_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2Conv1x1O2S4D1_loop
+	JMP     AVX2Conv1x1O2Src4Dst1_loop
 
-AVX2Conv1x1O2S4D1_blk1:
+AVX2Conv1x1O2Src4Dst1_blk1:
 	// 1 pixel(s) x 2 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -33766,7 +33766,7 @@ AVX2Conv1x1O2S4D1_blk1:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O2S4D1_t1_icb:
+AVX2Conv1x1O2Src4Dst1_t1_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VBROADCASTSS (R8), Y14
@@ -33810,50 +33810,50 @@ AVX2Conv1x1O2S4D1_t1_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O2S4D1_t1_icb
+	JNZ          AVX2Conv1x1O2Src4Dst1_t1_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2S4D1_t1_relu
+	JE           AVX2Conv1x1O2Src4Dst1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y6, Y6
 
-AVX2Conv1x1O2S4D1_t1_relu:
+AVX2Conv1x1O2Src4Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O2S4D1_t1_store
+	JE     AVX2Conv1x1O2Src4Dst1_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y6, Y12, Y6
 
-AVX2Conv1x1O2S4D1_t1_store:
+AVX2Conv1x1O2Src4Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y6, (CX)(R10*1)
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2Conv1x1O2S4D1_loop
+	JMP     AVX2Conv1x1O2Src4Dst1_loop
 
-AVX2Conv1x1O2S4D1_done:
+AVX2Conv1x1O2Src4Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2Conv1x1O2S4D1_row
+	JL   AVX2Conv1x1O2Src4Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2Conv1x1O3S1D1(p *Params)
+// func AVX2Conv1x1O3Src1Dst1(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2Conv1x1O3S1D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2Conv1x1O3Src1Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2Conv1x1O3S1D1_nores
+	JZ    AVX2Conv1x1O3Src1Dst1_nores
 	SUBQ  CX, DX
 
-AVX2Conv1x1O3S1D1_nores:
+AVX2Conv1x1O3Src1Dst1_nores:
 	XORQ R14, R14
 
-AVX2Conv1x1O3S1D1_row:
+AVX2Conv1x1O3Src1Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -33863,33 +33863,33 @@ AVX2Conv1x1O3S1D1_row:
 	MOVQ  40(AX), SI
 	MOVQ  112(AX), R13
 
-AVX2Conv1x1O3S1D1_loop:
+AVX2Conv1x1O3Src1Dst1_loop:
 	CMPQ SI, $0x08
-	JGE  AVX2Conv1x1O3S1D1_blk4
+	JGE  AVX2Conv1x1O3Src1Dst1_blk4
 	CMPQ SI, $0x04
-	JLE  AVX2Conv1x1O3S1D1_rest
+	JLE  AVX2Conv1x1O3Src1Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2Conv1x1O3S1D1_dispatch
+	JMP  AVX2Conv1x1O3Src1Dst1_dispatch
 
-AVX2Conv1x1O3S1D1_rest:
+AVX2Conv1x1O3Src1Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2Conv1x1O3S1D1_done
+	JZ    AVX2Conv1x1O3Src1Dst1_done
 	MOVQ  SI, DI
 
-AVX2Conv1x1O3S1D1_dispatch:
+AVX2Conv1x1O3Src1Dst1_dispatch:
 	CMPQ DI, $0x04
-	JE   AVX2Conv1x1O3S1D1_blk4
+	JE   AVX2Conv1x1O3Src1Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2Conv1x1O3S1D1_blk3
+	JE   AVX2Conv1x1O3Src1Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2Conv1x1O3S1D1_blk2
+	JE   AVX2Conv1x1O3Src1Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2Conv1x1O3S1D1_blk1
-	JMP  AVX2Conv1x1O3S1D1_done
+	JE   AVX2Conv1x1O3Src1Dst1_blk1
+	JMP  AVX2Conv1x1O3Src1Dst1_done
 
-AVX2Conv1x1O3S1D1_blk4:
+AVX2Conv1x1O3Src1Dst1_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -33908,7 +33908,7 @@ AVX2Conv1x1O3S1D1_blk4:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S1D1_t4_icb:
+AVX2Conv1x1O3Src1Dst1_t4_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -34064,10 +34064,10 @@ AVX2Conv1x1O3S1D1_t4_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S1D1_t4_icb
+	JNZ          AVX2Conv1x1O3Src1Dst1_t4_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S1D1_t4_relu
+	JE           AVX2Conv1x1O3Src1Dst1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -34082,9 +34082,9 @@ AVX2Conv1x1O3S1D1_t4_icb:
 	VADDPS       64(DI)(R10*2), Y10, Y10
 	VADDPS       96(DI)(R10*2), Y11, Y11
 
-AVX2Conv1x1O3S1D1_t4_relu:
+AVX2Conv1x1O3Src1Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S1D1_t4_store
+	JE     AVX2Conv1x1O3Src1Dst1_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -34099,7 +34099,7 @@ AVX2Conv1x1O3S1D1_t4_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2Conv1x1O3S1D1_t4_store:
+AVX2Conv1x1O3Src1Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -34115,9 +34115,9 @@ AVX2Conv1x1O3S1D1_t4_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2Conv1x1O3S1D1_loop
+	JMP     AVX2Conv1x1O3Src1Dst1_loop
 
-AVX2Conv1x1O3S1D1_blk3:
+AVX2Conv1x1O3Src1Dst1_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -34133,7 +34133,7 @@ AVX2Conv1x1O3S1D1_blk3:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S1D1_t3_icb:
+AVX2Conv1x1O3Src1Dst1_t3_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -34257,10 +34257,10 @@ AVX2Conv1x1O3S1D1_t3_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S1D1_t3_icb
+	JNZ          AVX2Conv1x1O3Src1Dst1_t3_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S1D1_t3_relu
+	JE           AVX2Conv1x1O3Src1Dst1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -34272,9 +34272,9 @@ AVX2Conv1x1O3S1D1_t3_icb:
 	VADDPS       32(DI)(R10*2), Y9, Y9
 	VADDPS       64(DI)(R10*2), Y10, Y10
 
-AVX2Conv1x1O3S1D1_t3_relu:
+AVX2Conv1x1O3Src1Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S1D1_t3_store
+	JE     AVX2Conv1x1O3Src1Dst1_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -34286,7 +34286,7 @@ AVX2Conv1x1O3S1D1_t3_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2Conv1x1O3S1D1_t3_store:
+AVX2Conv1x1O3Src1Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -34299,9 +34299,9 @@ AVX2Conv1x1O3S1D1_t3_store:
 	ADDQ    $0x60, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2Conv1x1O3S1D1_loop
+	JMP     AVX2Conv1x1O3Src1Dst1_loop
 
-AVX2Conv1x1O3S1D1_blk2:
+AVX2Conv1x1O3Src1Dst1_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -34314,7 +34314,7 @@ AVX2Conv1x1O3S1D1_blk2:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S1D1_t2_icb:
+AVX2Conv1x1O3Src1Dst1_t2_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -34406,10 +34406,10 @@ AVX2Conv1x1O3S1D1_t2_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S1D1_t2_icb
+	JNZ          AVX2Conv1x1O3Src1Dst1_t2_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S1D1_t2_relu
+	JE           AVX2Conv1x1O3Src1Dst1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -34418,9 +34418,9 @@ AVX2Conv1x1O3S1D1_t2_icb:
 	VADDPS       (DI)(R10*2), Y8, Y8
 	VADDPS       32(DI)(R10*2), Y9, Y9
 
-AVX2Conv1x1O3S1D1_t2_relu:
+AVX2Conv1x1O3Src1Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S1D1_t2_store
+	JE     AVX2Conv1x1O3Src1Dst1_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -34429,7 +34429,7 @@ AVX2Conv1x1O3S1D1_t2_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2Conv1x1O3S1D1_t2_store:
+AVX2Conv1x1O3Src1Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y4, (CX)(R10*1)
@@ -34439,9 +34439,9 @@ AVX2Conv1x1O3S1D1_t2_store:
 	ADDQ    $0x40, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2Conv1x1O3S1D1_loop
+	JMP     AVX2Conv1x1O3Src1Dst1_loop
 
-AVX2Conv1x1O3S1D1_blk1:
+AVX2Conv1x1O3Src1Dst1_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -34451,7 +34451,7 @@ AVX2Conv1x1O3S1D1_blk1:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S1D1_t1_icb:
+AVX2Conv1x1O3Src1Dst1_t1_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -34511,53 +34511,53 @@ AVX2Conv1x1O3S1D1_t1_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S1D1_t1_icb
+	JNZ          AVX2Conv1x1O3Src1Dst1_t1_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S1D1_t1_relu
+	JE           AVX2Conv1x1O3Src1Dst1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y4, Y4
 	VADDPS       (DI)(R10*2), Y8, Y8
 
-AVX2Conv1x1O3S1D1_t1_relu:
+AVX2Conv1x1O3Src1Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S1D1_t1_store
+	JE     AVX2Conv1x1O3Src1Dst1_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y4, Y12, Y4
 	VMAXPS Y8, Y12, Y8
 
-AVX2Conv1x1O3S1D1_t1_store:
+AVX2Conv1x1O3Src1Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	ADDQ    $0x20, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2Conv1x1O3S1D1_loop
+	JMP     AVX2Conv1x1O3Src1Dst1_loop
 
-AVX2Conv1x1O3S1D1_done:
+AVX2Conv1x1O3Src1Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2Conv1x1O3S1D1_row
+	JL   AVX2Conv1x1O3Src1Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2Conv1x1O3S1D2(p *Params)
+// func AVX2Conv1x1O3Src1Dst2(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2Conv1x1O3S1D2(SB), NOSPLIT, $0-8
+TEXT ·AVX2Conv1x1O3Src1Dst2(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2Conv1x1O3S1D2_nores
+	JZ    AVX2Conv1x1O3Src1Dst2_nores
 	SUBQ  CX, DX
 
-AVX2Conv1x1O3S1D2_nores:
+AVX2Conv1x1O3Src1Dst2_nores:
 	XORQ R14, R14
 
-AVX2Conv1x1O3S1D2_row:
+AVX2Conv1x1O3Src1Dst2_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -34567,33 +34567,33 @@ AVX2Conv1x1O3S1D2_row:
 	MOVQ  40(AX), SI
 	MOVQ  112(AX), R13
 
-AVX2Conv1x1O3S1D2_loop:
+AVX2Conv1x1O3Src1Dst2_loop:
 	CMPQ SI, $0x08
-	JGE  AVX2Conv1x1O3S1D2_blk4
+	JGE  AVX2Conv1x1O3Src1Dst2_blk4
 	CMPQ SI, $0x04
-	JLE  AVX2Conv1x1O3S1D2_rest
+	JLE  AVX2Conv1x1O3Src1Dst2_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2Conv1x1O3S1D2_dispatch
+	JMP  AVX2Conv1x1O3Src1Dst2_dispatch
 
-AVX2Conv1x1O3S1D2_rest:
+AVX2Conv1x1O3Src1Dst2_rest:
 	TESTQ SI, SI
-	JZ    AVX2Conv1x1O3S1D2_done
+	JZ    AVX2Conv1x1O3Src1Dst2_done
 	MOVQ  SI, DI
 
-AVX2Conv1x1O3S1D2_dispatch:
+AVX2Conv1x1O3Src1Dst2_dispatch:
 	CMPQ DI, $0x04
-	JE   AVX2Conv1x1O3S1D2_blk4
+	JE   AVX2Conv1x1O3Src1Dst2_blk4
 	CMPQ DI, $0x03
-	JE   AVX2Conv1x1O3S1D2_blk3
+	JE   AVX2Conv1x1O3Src1Dst2_blk3
 	CMPQ DI, $0x02
-	JE   AVX2Conv1x1O3S1D2_blk2
+	JE   AVX2Conv1x1O3Src1Dst2_blk2
 	CMPQ DI, $0x01
-	JE   AVX2Conv1x1O3S1D2_blk1
-	JMP  AVX2Conv1x1O3S1D2_done
+	JE   AVX2Conv1x1O3Src1Dst2_blk1
+	JMP  AVX2Conv1x1O3Src1Dst2_done
 
-AVX2Conv1x1O3S1D2_blk4:
+AVX2Conv1x1O3Src1Dst2_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -34612,7 +34612,7 @@ AVX2Conv1x1O3S1D2_blk4:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S1D2_t4_icb:
+AVX2Conv1x1O3Src1Dst2_t4_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -34768,10 +34768,10 @@ AVX2Conv1x1O3S1D2_t4_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S1D2_t4_icb
+	JNZ          AVX2Conv1x1O3Src1Dst2_t4_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S1D2_t4_relu
+	JE           AVX2Conv1x1O3Src1Dst2_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -34786,9 +34786,9 @@ AVX2Conv1x1O3S1D2_t4_icb:
 	VADDPS       128(DI)(R10*2), Y10, Y10
 	VADDPS       192(DI)(R10*2), Y11, Y11
 
-AVX2Conv1x1O3S1D2_t4_relu:
+AVX2Conv1x1O3Src1Dst2_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S1D2_t4_store
+	JE     AVX2Conv1x1O3Src1Dst2_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -34803,7 +34803,7 @@ AVX2Conv1x1O3S1D2_t4_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2Conv1x1O3S1D2_t4_store:
+AVX2Conv1x1O3Src1Dst2_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -34819,9 +34819,9 @@ AVX2Conv1x1O3S1D2_t4_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x00000100, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2Conv1x1O3S1D2_loop
+	JMP     AVX2Conv1x1O3Src1Dst2_loop
 
-AVX2Conv1x1O3S1D2_blk3:
+AVX2Conv1x1O3Src1Dst2_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -34837,7 +34837,7 @@ AVX2Conv1x1O3S1D2_blk3:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S1D2_t3_icb:
+AVX2Conv1x1O3Src1Dst2_t3_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -34961,10 +34961,10 @@ AVX2Conv1x1O3S1D2_t3_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S1D2_t3_icb
+	JNZ          AVX2Conv1x1O3Src1Dst2_t3_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S1D2_t3_relu
+	JE           AVX2Conv1x1O3Src1Dst2_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -34976,9 +34976,9 @@ AVX2Conv1x1O3S1D2_t3_icb:
 	VADDPS       64(DI)(R10*2), Y9, Y9
 	VADDPS       128(DI)(R10*2), Y10, Y10
 
-AVX2Conv1x1O3S1D2_t3_relu:
+AVX2Conv1x1O3Src1Dst2_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S1D2_t3_store
+	JE     AVX2Conv1x1O3Src1Dst2_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -34990,7 +34990,7 @@ AVX2Conv1x1O3S1D2_t3_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2Conv1x1O3S1D2_t3_store:
+AVX2Conv1x1O3Src1Dst2_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y2, 128(CX)
@@ -35003,9 +35003,9 @@ AVX2Conv1x1O3S1D2_t3_store:
 	ADDQ    $0x60, BX
 	ADDQ    $0x000000c0, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2Conv1x1O3S1D2_loop
+	JMP     AVX2Conv1x1O3Src1Dst2_loop
 
-AVX2Conv1x1O3S1D2_blk2:
+AVX2Conv1x1O3Src1Dst2_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -35018,7 +35018,7 @@ AVX2Conv1x1O3S1D2_blk2:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S1D2_t2_icb:
+AVX2Conv1x1O3Src1Dst2_t2_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -35110,10 +35110,10 @@ AVX2Conv1x1O3S1D2_t2_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S1D2_t2_icb
+	JNZ          AVX2Conv1x1O3Src1Dst2_t2_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S1D2_t2_relu
+	JE           AVX2Conv1x1O3Src1Dst2_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       64(DI), Y1, Y1
@@ -35122,9 +35122,9 @@ AVX2Conv1x1O3S1D2_t2_icb:
 	VADDPS       (DI)(R10*2), Y8, Y8
 	VADDPS       64(DI)(R10*2), Y9, Y9
 
-AVX2Conv1x1O3S1D2_t2_relu:
+AVX2Conv1x1O3Src1Dst2_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S1D2_t2_store
+	JE     AVX2Conv1x1O3Src1Dst2_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -35133,7 +35133,7 @@ AVX2Conv1x1O3S1D2_t2_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2Conv1x1O3S1D2_t2_store:
+AVX2Conv1x1O3Src1Dst2_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 64(CX)
 	VMOVUPS Y4, (CX)(R10*1)
@@ -35143,9 +35143,9 @@ AVX2Conv1x1O3S1D2_t2_store:
 	ADDQ    $0x40, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2Conv1x1O3S1D2_loop
+	JMP     AVX2Conv1x1O3Src1Dst2_loop
 
-AVX2Conv1x1O3S1D2_blk1:
+AVX2Conv1x1O3Src1Dst2_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -35155,7 +35155,7 @@ AVX2Conv1x1O3S1D2_blk1:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S1D2_t1_icb:
+AVX2Conv1x1O3Src1Dst2_t1_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -35215,53 +35215,53 @@ AVX2Conv1x1O3S1D2_t1_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S1D2_t1_icb
+	JNZ          AVX2Conv1x1O3Src1Dst2_t1_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S1D2_t1_relu
+	JE           AVX2Conv1x1O3Src1Dst2_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y4, Y4
 	VADDPS       (DI)(R10*2), Y8, Y8
 
-AVX2Conv1x1O3S1D2_t1_relu:
+AVX2Conv1x1O3Src1Dst2_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S1D2_t1_store
+	JE     AVX2Conv1x1O3Src1Dst2_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y4, Y12, Y4
 	VMAXPS Y8, Y12, Y8
 
-AVX2Conv1x1O3S1D2_t1_store:
+AVX2Conv1x1O3Src1Dst2_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	ADDQ    $0x20, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2Conv1x1O3S1D2_loop
+	JMP     AVX2Conv1x1O3Src1Dst2_loop
 
-AVX2Conv1x1O3S1D2_done:
+AVX2Conv1x1O3Src1Dst2_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2Conv1x1O3S1D2_row
+	JL   AVX2Conv1x1O3Src1Dst2_row
 	VZEROUPPER
 	RET
 
-// func AVX2Conv1x1O3S2D1(p *Params)
+// func AVX2Conv1x1O3Src2Dst1(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2Conv1x1O3S2D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2Conv1x1O3Src2Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2Conv1x1O3S2D1_nores
+	JZ    AVX2Conv1x1O3Src2Dst1_nores
 	SUBQ  CX, DX
 
-AVX2Conv1x1O3S2D1_nores:
+AVX2Conv1x1O3Src2Dst1_nores:
 	XORQ R14, R14
 
-AVX2Conv1x1O3S2D1_row:
+AVX2Conv1x1O3Src2Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -35271,33 +35271,33 @@ AVX2Conv1x1O3S2D1_row:
 	MOVQ  40(AX), SI
 	MOVQ  112(AX), R13
 
-AVX2Conv1x1O3S2D1_loop:
+AVX2Conv1x1O3Src2Dst1_loop:
 	CMPQ SI, $0x08
-	JGE  AVX2Conv1x1O3S2D1_blk4
+	JGE  AVX2Conv1x1O3Src2Dst1_blk4
 	CMPQ SI, $0x04
-	JLE  AVX2Conv1x1O3S2D1_rest
+	JLE  AVX2Conv1x1O3Src2Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2Conv1x1O3S2D1_dispatch
+	JMP  AVX2Conv1x1O3Src2Dst1_dispatch
 
-AVX2Conv1x1O3S2D1_rest:
+AVX2Conv1x1O3Src2Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2Conv1x1O3S2D1_done
+	JZ    AVX2Conv1x1O3Src2Dst1_done
 	MOVQ  SI, DI
 
-AVX2Conv1x1O3S2D1_dispatch:
+AVX2Conv1x1O3Src2Dst1_dispatch:
 	CMPQ DI, $0x04
-	JE   AVX2Conv1x1O3S2D1_blk4
+	JE   AVX2Conv1x1O3Src2Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2Conv1x1O3S2D1_blk3
+	JE   AVX2Conv1x1O3Src2Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2Conv1x1O3S2D1_blk2
+	JE   AVX2Conv1x1O3Src2Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2Conv1x1O3S2D1_blk1
-	JMP  AVX2Conv1x1O3S2D1_done
+	JE   AVX2Conv1x1O3Src2Dst1_blk1
+	JMP  AVX2Conv1x1O3Src2Dst1_done
 
-AVX2Conv1x1O3S2D1_blk4:
+AVX2Conv1x1O3Src2Dst1_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -35316,7 +35316,7 @@ AVX2Conv1x1O3S2D1_blk4:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S2D1_t4_icb:
+AVX2Conv1x1O3Src2Dst1_t4_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -35472,10 +35472,10 @@ AVX2Conv1x1O3S2D1_t4_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S2D1_t4_icb
+	JNZ          AVX2Conv1x1O3Src2Dst1_t4_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S2D1_t4_relu
+	JE           AVX2Conv1x1O3Src2Dst1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -35490,9 +35490,9 @@ AVX2Conv1x1O3S2D1_t4_icb:
 	VADDPS       64(DI)(R10*2), Y10, Y10
 	VADDPS       96(DI)(R10*2), Y11, Y11
 
-AVX2Conv1x1O3S2D1_t4_relu:
+AVX2Conv1x1O3Src2Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S2D1_t4_store
+	JE     AVX2Conv1x1O3Src2Dst1_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -35507,7 +35507,7 @@ AVX2Conv1x1O3S2D1_t4_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2Conv1x1O3S2D1_t4_store:
+AVX2Conv1x1O3Src2Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -35523,9 +35523,9 @@ AVX2Conv1x1O3S2D1_t4_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2Conv1x1O3S2D1_loop
+	JMP     AVX2Conv1x1O3Src2Dst1_loop
 
-AVX2Conv1x1O3S2D1_blk3:
+AVX2Conv1x1O3Src2Dst1_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -35541,7 +35541,7 @@ AVX2Conv1x1O3S2D1_blk3:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S2D1_t3_icb:
+AVX2Conv1x1O3Src2Dst1_t3_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -35665,10 +35665,10 @@ AVX2Conv1x1O3S2D1_t3_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S2D1_t3_icb
+	JNZ          AVX2Conv1x1O3Src2Dst1_t3_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S2D1_t3_relu
+	JE           AVX2Conv1x1O3Src2Dst1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -35680,9 +35680,9 @@ AVX2Conv1x1O3S2D1_t3_icb:
 	VADDPS       32(DI)(R10*2), Y9, Y9
 	VADDPS       64(DI)(R10*2), Y10, Y10
 
-AVX2Conv1x1O3S2D1_t3_relu:
+AVX2Conv1x1O3Src2Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S2D1_t3_store
+	JE     AVX2Conv1x1O3Src2Dst1_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -35694,7 +35694,7 @@ AVX2Conv1x1O3S2D1_t3_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2Conv1x1O3S2D1_t3_store:
+AVX2Conv1x1O3Src2Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -35707,9 +35707,9 @@ AVX2Conv1x1O3S2D1_t3_store:
 	ADDQ    $0x000000c0, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2Conv1x1O3S2D1_loop
+	JMP     AVX2Conv1x1O3Src2Dst1_loop
 
-AVX2Conv1x1O3S2D1_blk2:
+AVX2Conv1x1O3Src2Dst1_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -35722,7 +35722,7 @@ AVX2Conv1x1O3S2D1_blk2:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S2D1_t2_icb:
+AVX2Conv1x1O3Src2Dst1_t2_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -35814,10 +35814,10 @@ AVX2Conv1x1O3S2D1_t2_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S2D1_t2_icb
+	JNZ          AVX2Conv1x1O3Src2Dst1_t2_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S2D1_t2_relu
+	JE           AVX2Conv1x1O3Src2Dst1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -35826,9 +35826,9 @@ AVX2Conv1x1O3S2D1_t2_icb:
 	VADDPS       (DI)(R10*2), Y8, Y8
 	VADDPS       32(DI)(R10*2), Y9, Y9
 
-AVX2Conv1x1O3S2D1_t2_relu:
+AVX2Conv1x1O3Src2Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S2D1_t2_store
+	JE     AVX2Conv1x1O3Src2Dst1_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -35837,7 +35837,7 @@ AVX2Conv1x1O3S2D1_t2_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2Conv1x1O3S2D1_t2_store:
+AVX2Conv1x1O3Src2Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y4, (CX)(R10*1)
@@ -35847,9 +35847,9 @@ AVX2Conv1x1O3S2D1_t2_store:
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2Conv1x1O3S2D1_loop
+	JMP     AVX2Conv1x1O3Src2Dst1_loop
 
-AVX2Conv1x1O3S2D1_blk1:
+AVX2Conv1x1O3Src2Dst1_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -35859,7 +35859,7 @@ AVX2Conv1x1O3S2D1_blk1:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S2D1_t1_icb:
+AVX2Conv1x1O3Src2Dst1_t1_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -35919,53 +35919,53 @@ AVX2Conv1x1O3S2D1_t1_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S2D1_t1_icb
+	JNZ          AVX2Conv1x1O3Src2Dst1_t1_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S2D1_t1_relu
+	JE           AVX2Conv1x1O3Src2Dst1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y4, Y4
 	VADDPS       (DI)(R10*2), Y8, Y8
 
-AVX2Conv1x1O3S2D1_t1_relu:
+AVX2Conv1x1O3Src2Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S2D1_t1_store
+	JE     AVX2Conv1x1O3Src2Dst1_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y4, Y12, Y4
 	VMAXPS Y8, Y12, Y8
 
-AVX2Conv1x1O3S2D1_t1_store:
+AVX2Conv1x1O3Src2Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	ADDQ    $0x40, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2Conv1x1O3S2D1_loop
+	JMP     AVX2Conv1x1O3Src2Dst1_loop
 
-AVX2Conv1x1O3S2D1_done:
+AVX2Conv1x1O3Src2Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2Conv1x1O3S2D1_row
+	JL   AVX2Conv1x1O3Src2Dst1_row
 	VZEROUPPER
 	RET
 
-// func AVX2Conv1x1O3S4D1(p *Params)
+// func AVX2Conv1x1O3Src4Dst1(p *Params)
 // Requires: AVX, FMA3
-TEXT ·AVX2Conv1x1O3S4D1(SB), NOSPLIT, $0-8
+TEXT ·AVX2Conv1x1O3Src4Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
 	MOVQ  32(AX), DX
 	TESTQ DX, DX
-	JZ    AVX2Conv1x1O3S4D1_nores
+	JZ    AVX2Conv1x1O3Src4Dst1_nores
 	SUBQ  CX, DX
 
-AVX2Conv1x1O3S4D1_nores:
+AVX2Conv1x1O3Src4Dst1_nores:
 	XORQ R14, R14
 
-AVX2Conv1x1O3S4D1_row:
+AVX2Conv1x1O3Src4Dst1_row:
 	MOVQ  168(AX), BX
 	IMULQ R14, BX
 	ADDQ  (AX), BX
@@ -35975,33 +35975,33 @@ AVX2Conv1x1O3S4D1_row:
 	MOVQ  40(AX), SI
 	MOVQ  112(AX), R13
 
-AVX2Conv1x1O3S4D1_loop:
+AVX2Conv1x1O3Src4Dst1_loop:
 	CMPQ SI, $0x08
-	JGE  AVX2Conv1x1O3S4D1_blk4
+	JGE  AVX2Conv1x1O3Src4Dst1_blk4
 	CMPQ SI, $0x04
-	JLE  AVX2Conv1x1O3S4D1_rest
+	JLE  AVX2Conv1x1O3Src4Dst1_rest
 	MOVQ SI, DI
 	INCQ DI
 	SHRQ $0x01, DI
-	JMP  AVX2Conv1x1O3S4D1_dispatch
+	JMP  AVX2Conv1x1O3Src4Dst1_dispatch
 
-AVX2Conv1x1O3S4D1_rest:
+AVX2Conv1x1O3Src4Dst1_rest:
 	TESTQ SI, SI
-	JZ    AVX2Conv1x1O3S4D1_done
+	JZ    AVX2Conv1x1O3Src4Dst1_done
 	MOVQ  SI, DI
 
-AVX2Conv1x1O3S4D1_dispatch:
+AVX2Conv1x1O3Src4Dst1_dispatch:
 	CMPQ DI, $0x04
-	JE   AVX2Conv1x1O3S4D1_blk4
+	JE   AVX2Conv1x1O3Src4Dst1_blk4
 	CMPQ DI, $0x03
-	JE   AVX2Conv1x1O3S4D1_blk3
+	JE   AVX2Conv1x1O3Src4Dst1_blk3
 	CMPQ DI, $0x02
-	JE   AVX2Conv1x1O3S4D1_blk2
+	JE   AVX2Conv1x1O3Src4Dst1_blk2
 	CMPQ DI, $0x01
-	JE   AVX2Conv1x1O3S4D1_blk1
-	JMP  AVX2Conv1x1O3S4D1_done
+	JE   AVX2Conv1x1O3Src4Dst1_blk1
+	JMP  AVX2Conv1x1O3Src4Dst1_done
 
-AVX2Conv1x1O3S4D1_blk4:
+AVX2Conv1x1O3Src4Dst1_blk4:
 	// 4 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -36020,7 +36020,7 @@ AVX2Conv1x1O3S4D1_blk4:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S4D1_t4_icb:
+AVX2Conv1x1O3Src4Dst1_t4_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -36176,10 +36176,10 @@ AVX2Conv1x1O3S4D1_t4_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S4D1_t4_icb
+	JNZ          AVX2Conv1x1O3Src4Dst1_t4_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S4D1_t4_relu
+	JE           AVX2Conv1x1O3Src4Dst1_t4_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -36194,9 +36194,9 @@ AVX2Conv1x1O3S4D1_t4_icb:
 	VADDPS       64(DI)(R10*2), Y10, Y10
 	VADDPS       96(DI)(R10*2), Y11, Y11
 
-AVX2Conv1x1O3S4D1_t4_relu:
+AVX2Conv1x1O3Src4Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S4D1_t4_store
+	JE     AVX2Conv1x1O3Src4Dst1_t4_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -36211,7 +36211,7 @@ AVX2Conv1x1O3S4D1_t4_relu:
 	VMAXPS Y10, Y12, Y10
 	VMAXPS Y11, Y12, Y11
 
-AVX2Conv1x1O3S4D1_t4_store:
+AVX2Conv1x1O3Src4Dst1_t4_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -36227,9 +36227,9 @@ AVX2Conv1x1O3S4D1_t4_store:
 	ADDQ    $0x00000200, BX
 	ADDQ    $0x00000080, CX
 	SUBQ    $0x04, SI
-	JMP     AVX2Conv1x1O3S4D1_loop
+	JMP     AVX2Conv1x1O3Src4Dst1_loop
 
-AVX2Conv1x1O3S4D1_blk3:
+AVX2Conv1x1O3Src4Dst1_blk3:
 	// 3 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -36245,7 +36245,7 @@ AVX2Conv1x1O3S4D1_blk3:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S4D1_t3_icb:
+AVX2Conv1x1O3Src4Dst1_t3_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -36369,10 +36369,10 @@ AVX2Conv1x1O3S4D1_t3_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S4D1_t3_icb
+	JNZ          AVX2Conv1x1O3Src4Dst1_t3_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S4D1_t3_relu
+	JE           AVX2Conv1x1O3Src4Dst1_t3_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -36384,9 +36384,9 @@ AVX2Conv1x1O3S4D1_t3_icb:
 	VADDPS       32(DI)(R10*2), Y9, Y9
 	VADDPS       64(DI)(R10*2), Y10, Y10
 
-AVX2Conv1x1O3S4D1_t3_relu:
+AVX2Conv1x1O3Src4Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S4D1_t3_store
+	JE     AVX2Conv1x1O3Src4Dst1_t3_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -36398,7 +36398,7 @@ AVX2Conv1x1O3S4D1_t3_relu:
 	VMAXPS Y9, Y12, Y9
 	VMAXPS Y10, Y12, Y10
 
-AVX2Conv1x1O3S4D1_t3_store:
+AVX2Conv1x1O3Src4Dst1_t3_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y2, 64(CX)
@@ -36411,9 +36411,9 @@ AVX2Conv1x1O3S4D1_t3_store:
 	ADDQ    $0x00000180, BX
 	ADDQ    $0x60, CX
 	SUBQ    $0x03, SI
-	JMP     AVX2Conv1x1O3S4D1_loop
+	JMP     AVX2Conv1x1O3Src4Dst1_loop
 
-AVX2Conv1x1O3S4D1_blk2:
+AVX2Conv1x1O3Src4Dst1_blk2:
 	// 2 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -36426,7 +36426,7 @@ AVX2Conv1x1O3S4D1_blk2:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S4D1_t2_icb:
+AVX2Conv1x1O3Src4Dst1_t2_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -36518,10 +36518,10 @@ AVX2Conv1x1O3S4D1_t2_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S4D1_t2_icb
+	JNZ          AVX2Conv1x1O3Src4Dst1_t2_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S4D1_t2_relu
+	JE           AVX2Conv1x1O3Src4Dst1_t2_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       32(DI), Y1, Y1
@@ -36530,9 +36530,9 @@ AVX2Conv1x1O3S4D1_t2_icb:
 	VADDPS       (DI)(R10*2), Y8, Y8
 	VADDPS       32(DI)(R10*2), Y9, Y9
 
-AVX2Conv1x1O3S4D1_t2_relu:
+AVX2Conv1x1O3Src4Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S4D1_t2_store
+	JE     AVX2Conv1x1O3Src4Dst1_t2_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y1, Y12, Y1
@@ -36541,7 +36541,7 @@ AVX2Conv1x1O3S4D1_t2_relu:
 	VMAXPS Y8, Y12, Y8
 	VMAXPS Y9, Y12, Y9
 
-AVX2Conv1x1O3S4D1_t2_store:
+AVX2Conv1x1O3Src4Dst1_t2_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y1, 32(CX)
 	VMOVUPS Y4, (CX)(R10*1)
@@ -36551,9 +36551,9 @@ AVX2Conv1x1O3S4D1_t2_store:
 	ADDQ    $0x00000100, BX
 	ADDQ    $0x40, CX
 	SUBQ    $0x02, SI
-	JMP     AVX2Conv1x1O3S4D1_loop
+	JMP     AVX2Conv1x1O3Src4Dst1_loop
 
-AVX2Conv1x1O3S4D1_blk1:
+AVX2Conv1x1O3Src4Dst1_blk1:
 	// 1 pixel(s) x 3 output block(s)
 	MOVQ    24(AX), DI
 	VMOVUPS (DI), Y0
@@ -36563,7 +36563,7 @@ AVX2Conv1x1O3S4D1_blk1:
 	MOVQ    8(AX), R9
 	MOVQ    56(AX), R10
 
-AVX2Conv1x1O3S4D1_t1_icb:
+AVX2Conv1x1O3Src4Dst1_t1_icb:
 	VMOVUPS      (R9), Y12
 	VMOVUPS      (R9)(R13*1), Y13
 	VMOVUPS      (R9)(R13*2), Y14
@@ -36623,36 +36623,36 @@ AVX2Conv1x1O3S4D1_t1_icb:
 	ADDQ         80(AX), R8
 	ADDQ         120(AX), R9
 	DECQ         R10
-	JNZ          AVX2Conv1x1O3S4D1_t1_icb
+	JNZ          AVX2Conv1x1O3Src4Dst1_t1_icb
 	MOVQ         136(AX), R10
 	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3S4D1_t1_relu
+	JE           AVX2Conv1x1O3Src4Dst1_t1_relu
 	LEAQ         (CX)(DX*1), DI
 	VADDPS       (DI), Y0, Y0
 	VADDPS       (DI)(R10*1), Y4, Y4
 	VADDPS       (DI)(R10*2), Y8, Y8
 
-AVX2Conv1x1O3S4D1_t1_relu:
+AVX2Conv1x1O3Src4Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
-	JE     AVX2Conv1x1O3S4D1_t1_store
+	JE     AVX2Conv1x1O3Src4Dst1_t1_store
 	VXORPS Y12, Y12, Y12
 	VMAXPS Y0, Y12, Y0
 	VMAXPS Y4, Y12, Y4
 	VMAXPS Y8, Y12, Y8
 
-AVX2Conv1x1O3S4D1_t1_store:
+AVX2Conv1x1O3Src4Dst1_t1_store:
 	VMOVUPS Y0, (CX)
 	VMOVUPS Y4, (CX)(R10*1)
 	VMOVUPS Y8, (CX)(R10*2)
 	ADDQ    $0x00000080, BX
 	ADDQ    $0x20, CX
 	SUBQ    $0x01, SI
-	JMP     AVX2Conv1x1O3S4D1_loop
+	JMP     AVX2Conv1x1O3Src4Dst1_loop
 
-AVX2Conv1x1O3S4D1_done:
+AVX2Conv1x1O3Src4Dst1_done:
 	INCQ R14
 	CMPQ R14, 160(AX)
-	JL   AVX2Conv1x1O3S4D1_row
+	JL   AVX2Conv1x1O3Src4Dst1_row
 	VZEROUPPER
 	RET
 

@@ -4,133 +4,133 @@
 
 package asm
 
-// NEONConvO1S1D1 is the NEON microkernel for 1 output channel block(s), input pixel
+// NEONConvO1Src1Dst1 is the NEON microkernel for 1 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func NEONConvO1S1D1(p *Params)
+func NEONConvO1Src1Dst1(p *Params)
 
-// NEONConvO1S1D2 is the NEON microkernel for 1 output channel block(s), input pixel
+// NEONConvO1Src1Dst2 is the NEON microkernel for 1 output channel block(s), input pixel
 // stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func NEONConvO1S1D2(p *Params)
+func NEONConvO1Src1Dst2(p *Params)
 
-// NEONConvO1S2D1 is the NEON microkernel for 1 output channel block(s), input pixel
+// NEONConvO1Src2Dst1 is the NEON microkernel for 1 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func NEONConvO1S2D1(p *Params)
+func NEONConvO1Src2Dst1(p *Params)
 
-// NEONConvO1S4D1 is the NEON microkernel for 1 output channel block(s), input pixel
+// NEONConvO1Src4Dst1 is the NEON microkernel for 1 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func NEONConvO1S4D1(p *Params)
+func NEONConvO1Src4Dst1(p *Params)
 
-// NEONConvO2S1D1 is the NEON microkernel for 2 output channel block(s), input pixel
+// NEONConvO2Src1Dst1 is the NEON microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 5 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func NEONConvO2S1D1(p *Params)
+func NEONConvO2Src1Dst1(p *Params)
 
-// NEONConvO2S1D2 is the NEON microkernel for 2 output channel block(s), input pixel
+// NEONConvO2Src1Dst2 is the NEON microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), 5 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func NEONConvO2S1D2(p *Params)
+func NEONConvO2Src1Dst2(p *Params)
 
-// NEONConvO2S2D1 is the NEON microkernel for 2 output channel block(s), input pixel
+// NEONConvO2Src2Dst1 is the NEON microkernel for 2 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 5 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func NEONConvO2S2D1(p *Params)
+func NEONConvO2Src2Dst1(p *Params)
 
-// NEONConvO2S4D1 is the NEON microkernel for 2 output channel block(s), input pixel
+// NEONConvO2Src4Dst1 is the NEON microkernel for 2 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 5 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB, KH, KW >= 1.
 //
 //go:noescape
-func NEONConvO2S4D1(p *Params)
+func NEONConvO2Src4Dst1(p *Params)
 
-// NEONConv1x1O1S1D1 is the NEON microkernel for 1 output channel block(s), input pixel
+// NEONConv1x1O1Src1Dst1 is the NEON microkernel for 1 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func NEONConv1x1O1S1D1(p *Params)
+func NEONConv1x1O1Src1Dst1(p *Params)
 
-// NEONConv1x1O1S1D2 is the NEON microkernel for 1 output channel block(s), input pixel
+// NEONConv1x1O1Src1Dst2 is the NEON microkernel for 1 output channel block(s), input pixel
 // stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func NEONConv1x1O1S1D2(p *Params)
+func NEONConv1x1O1Src1Dst2(p *Params)
 
-// NEONConv1x1O1S2D1 is the NEON microkernel for 1 output channel block(s), input pixel
+// NEONConv1x1O1Src2Dst1 is the NEON microkernel for 1 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func NEONConv1x1O1S2D1(p *Params)
+func NEONConv1x1O1Src2Dst1(p *Params)
 
-// NEONConv1x1O1S4D1 is the NEON microkernel for 1 output channel block(s), input pixel
+// NEONConv1x1O1Src4Dst1 is the NEON microkernel for 1 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func NEONConv1x1O1S4D1(p *Params)
+func NEONConv1x1O1Src4Dst1(p *Params)
 
-// NEONConv1x1O2S1D1 is the NEON microkernel for 2 output channel block(s), input pixel
+// NEONConv1x1O2Src1Dst1 is the NEON microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 5 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func NEONConv1x1O2S1D1(p *Params)
+func NEONConv1x1O2Src1Dst1(p *Params)
 
-// NEONConv1x1O2S1D2 is the NEON microkernel for 2 output channel block(s), input pixel
+// NEONConv1x1O2Src1Dst2 is the NEON microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), 5 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func NEONConv1x1O2S1D2(p *Params)
+func NEONConv1x1O2Src1Dst2(p *Params)
 
-// NEONConv1x1O2S2D1 is the NEON microkernel for 2 output channel block(s), input pixel
+// NEONConv1x1O2Src2Dst1 is the NEON microkernel for 2 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 5 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func NEONConv1x1O2S2D1(p *Params)
+func NEONConv1x1O2Src2Dst1(p *Params)
 
-// NEONConv1x1O2S4D1 is the NEON microkernel for 2 output channel block(s), input pixel
+// NEONConv1x1O2Src4Dst1 is the NEON microkernel for 2 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 5 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
 // at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
 //
 //go:noescape
-func NEONConv1x1O2S4D1(p *Params)
+func NEONConv1x1O2Src4Dst1(p *Params)
 
 // NEONRestoreK2P0O1 is the NEON fused stride-2 restore kernel for a 2-wide kernel with
 // padding 0 (input columns 0..0 of each output pair) and 1 output block(s),

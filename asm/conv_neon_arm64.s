@@ -4,9 +4,9 @@
 
 #include "textflag.h"
 
-// func NEONConvO1S1D1(p *Params)
+// func NEONConvO1Src1Dst1(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConvO1S1D1(SB), NOSPLIT, $0-8
+TEXT ·NEONConvO1Src1Dst1(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -32,7 +32,7 @@ TEXT ·NEONConvO1S1D1(SB), NOSPLIT, $0-8
 	SUB    R26, R21, R21
 	MOVD   ZR, R24
 
-NEONConvO1S1D1_row:
+NEONConvO1Src1Dst1_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -43,44 +43,44 @@ NEONConvO1S1D1_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 	MOVD   184(R0), R26
-	CBZ    R26, NEONConvO1S1D1_noedge
+	CBZ    R26, NEONConvO1Src1Dst1_noedge
 	SUB    R15, R1
 
-NEONConvO1S1D1_noedge:
+NEONConvO1Src1Dst1_noedge:
 
-NEONConvO1S1D1_loop:
+NEONConvO1Src1Dst1_loop:
 	CMP    $16, R4
-	BGE    NEONConvO1S1D1_blk8
+	BGE    NEONConvO1Src1Dst1_blk8
 	CMP    $8, R4
-	BLE    NEONConvO1S1D1_rest
+	BLE    NEONConvO1Src1Dst1_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConvO1S1D1_dispatch
+	B      NEONConvO1Src1Dst1_dispatch
 
-NEONConvO1S1D1_rest:
-	CBZ    R4, NEONConvO1S1D1_done
+NEONConvO1Src1Dst1_rest:
+	CBZ    R4, NEONConvO1Src1Dst1_done
 	MOVD   R4, R26
 
-NEONConvO1S1D1_dispatch:
+NEONConvO1Src1Dst1_dispatch:
 	CMP    $8, R26
-	BEQ    NEONConvO1S1D1_blk8
+	BEQ    NEONConvO1Src1Dst1_blk8
 	CMP    $7, R26
-	BEQ    NEONConvO1S1D1_blk7
+	BEQ    NEONConvO1Src1Dst1_blk7
 	CMP    $6, R26
-	BEQ    NEONConvO1S1D1_blk6
+	BEQ    NEONConvO1Src1Dst1_blk6
 	CMP    $5, R26
-	BEQ    NEONConvO1S1D1_blk5
+	BEQ    NEONConvO1Src1Dst1_blk5
 	CMP    $4, R26
-	BEQ    NEONConvO1S1D1_blk4
+	BEQ    NEONConvO1Src1Dst1_blk4
 	CMP    $3, R26
-	BEQ    NEONConvO1S1D1_blk3
+	BEQ    NEONConvO1Src1Dst1_blk3
 	CMP    $2, R26
-	BEQ    NEONConvO1S1D1_blk2
+	BEQ    NEONConvO1Src1Dst1_blk2
 	CMP    $1, R26
-	BEQ    NEONConvO1S1D1_blk1
-	B      NEONConvO1S1D1_done
+	BEQ    NEONConvO1Src1Dst1_blk1
+	B      NEONConvO1Src1Dst1_done
 
-NEONConvO1S1D1_blk8:
+NEONConvO1Src1Dst1_blk8:
 
 	// 8 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -102,31 +102,31 @@ NEONConvO1S1D1_blk8:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D1_t8_notleft
+	BNE    NEONConvO1Src1Dst1_t8_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D1_t8_notleft:
+NEONConvO1Src1Dst1_t8_notleft:
 	CMP    $8, R4
-	BNE    NEONConvO1S1D1_t8_notright
+	BNE    NEONConvO1Src1Dst1_t8_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D1_t8_notright:
+NEONConvO1Src1Dst1_t8_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D1_t8_icb:
+NEONConvO1Src1Dst1_t8_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D1_t8_kh:
+NEONConvO1Src1Dst1_t8_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D1_t8_kw:
-	CBZ    R25, NEONConvO1S1D1_t8_full
+NEONConvO1Src1Dst1_t8_kw:
+	CBZ    R25, NEONConvO1Src1Dst1_t8_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D1_t8_notfirst
-	TBZ    $0, R25, NEONConvO1S1D1_t8_notfirst
+	BNE    NEONConvO1Src1Dst1_t8_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst1_t8_notfirst
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
 	FMOVQ  96(R5), F19
@@ -261,12 +261,12 @@ NEONConvO1S1D1_t8_kw:
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
 	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
 	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
-	B      NEONConvO1S1D1_t8_next
+	B      NEONConvO1Src1Dst1_t8_next
 
-NEONConvO1S1D1_t8_notfirst:
+NEONConvO1Src1Dst1_t8_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D1_t8_full
-	TBZ    $1, R25, NEONConvO1S1D1_t8_full
+	BNE    NEONConvO1Src1Dst1_t8_full
+	TBZ    $1, R25, NEONConvO1Src1Dst1_t8_full
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -401,9 +401,9 @@ NEONConvO1S1D1_t8_notfirst:
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
-	B      NEONConvO1S1D1_t8_next
+	B      NEONConvO1Src1Dst1_t8_next
 
-NEONConvO1S1D1_t8_full:
+NEONConvO1Src1Dst1_t8_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -557,22 +557,22 @@ NEONConvO1S1D1_t8_full:
 	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
 	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
 
-NEONConvO1S1D1_t8_next:
+NEONConvO1Src1Dst1_t8_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D1_t8_kw
+	BNE    NEONConvO1Src1Dst1_t8_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D1_t8_kh
+	BNE    NEONConvO1Src1Dst1_t8_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D1_t8_icb
+	BNE    NEONConvO1Src1Dst1_t8_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D1_t8_relu
+	CBZ    R17, NEONConvO1Src1Dst1_t8_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -599,9 +599,9 @@ NEONConvO1S1D1_t8_next:
 	WORD   $0x4e34d5ce // fadd v14.4s, v14.4s, v20.4s
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
-NEONConvO1S1D1_t8_relu:
+NEONConvO1Src1Dst1_t8_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D1_t8_store
+	CBZ    R26, NEONConvO1Src1Dst1_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -620,7 +620,7 @@ NEONConvO1S1D1_t8_relu:
 	WORD   $0x4e30f5ce // fmax v14.4s, v14.4s, v16.4s
 	WORD   $0x4e30f5ef // fmax v15.4s, v15.4s, v16.4s
 
-NEONConvO1S1D1_t8_store:
+NEONConvO1Src1Dst1_t8_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -633,9 +633,9 @@ NEONConvO1S1D1_t8_store:
 	ADD    $256, R1
 	ADD    $256, R2
 	SUB    $8, R4
-	B      NEONConvO1S1D1_loop
+	B      NEONConvO1Src1Dst1_loop
 
-NEONConvO1S1D1_blk7:
+NEONConvO1Src1Dst1_blk7:
 
 	// 7 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -655,31 +655,31 @@ NEONConvO1S1D1_blk7:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D1_t7_notleft
+	BNE    NEONConvO1Src1Dst1_t7_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D1_t7_notleft:
+NEONConvO1Src1Dst1_t7_notleft:
 	CMP    $7, R4
-	BNE    NEONConvO1S1D1_t7_notright
+	BNE    NEONConvO1Src1Dst1_t7_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D1_t7_notright:
+NEONConvO1Src1Dst1_t7_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D1_t7_icb:
+NEONConvO1Src1Dst1_t7_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D1_t7_kh:
+NEONConvO1Src1Dst1_t7_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D1_t7_kw:
-	CBZ    R25, NEONConvO1S1D1_t7_full
+NEONConvO1Src1Dst1_t7_kw:
+	CBZ    R25, NEONConvO1Src1Dst1_t7_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D1_t7_notfirst
-	TBZ    $0, R25, NEONConvO1S1D1_t7_notfirst
+	BNE    NEONConvO1Src1Dst1_t7_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst1_t7_notfirst
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
 	FMOVQ  96(R5), F19
@@ -796,12 +796,12 @@ NEONConvO1S1D1_t7_kw:
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
-	B      NEONConvO1S1D1_t7_next
+	B      NEONConvO1Src1Dst1_t7_next
 
-NEONConvO1S1D1_t7_notfirst:
+NEONConvO1Src1Dst1_t7_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D1_t7_full
-	TBZ    $1, R25, NEONConvO1S1D1_t7_full
+	BNE    NEONConvO1Src1Dst1_t7_full
+	TBZ    $1, R25, NEONConvO1Src1Dst1_t7_full
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -918,9 +918,9 @@ NEONConvO1S1D1_t7_notfirst:
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
-	B      NEONConvO1S1D1_t7_next
+	B      NEONConvO1Src1Dst1_t7_next
 
-NEONConvO1S1D1_t7_full:
+NEONConvO1Src1Dst1_t7_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -1056,22 +1056,22 @@ NEONConvO1S1D1_t7_full:
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
 
-NEONConvO1S1D1_t7_next:
+NEONConvO1Src1Dst1_t7_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D1_t7_kw
+	BNE    NEONConvO1Src1Dst1_t7_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D1_t7_kh
+	BNE    NEONConvO1Src1Dst1_t7_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D1_t7_icb
+	BNE    NEONConvO1Src1Dst1_t7_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D1_t7_relu
+	CBZ    R17, NEONConvO1Src1Dst1_t7_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -1095,9 +1095,9 @@ NEONConvO1S1D1_t7_next:
 	WORD   $0x4e32d58c // fadd v12.4s, v12.4s, v18.4s
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
-NEONConvO1S1D1_t7_relu:
+NEONConvO1Src1Dst1_t7_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D1_t7_store
+	CBZ    R26, NEONConvO1Src1Dst1_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -1114,7 +1114,7 @@ NEONConvO1S1D1_t7_relu:
 	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
 	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
 
-NEONConvO1S1D1_t7_store:
+NEONConvO1Src1Dst1_t7_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -1126,9 +1126,9 @@ NEONConvO1S1D1_t7_store:
 	ADD    $224, R1
 	ADD    $224, R2
 	SUB    $7, R4
-	B      NEONConvO1S1D1_loop
+	B      NEONConvO1Src1Dst1_loop
 
-NEONConvO1S1D1_blk6:
+NEONConvO1Src1Dst1_blk6:
 
 	// 6 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -1146,31 +1146,31 @@ NEONConvO1S1D1_blk6:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D1_t6_notleft
+	BNE    NEONConvO1Src1Dst1_t6_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D1_t6_notleft:
+NEONConvO1Src1Dst1_t6_notleft:
 	CMP    $6, R4
-	BNE    NEONConvO1S1D1_t6_notright
+	BNE    NEONConvO1Src1Dst1_t6_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D1_t6_notright:
+NEONConvO1Src1Dst1_t6_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D1_t6_icb:
+NEONConvO1Src1Dst1_t6_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D1_t6_kh:
+NEONConvO1Src1Dst1_t6_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D1_t6_kw:
-	CBZ    R25, NEONConvO1S1D1_t6_full
+NEONConvO1Src1Dst1_t6_kw:
+	CBZ    R25, NEONConvO1Src1Dst1_t6_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D1_t6_notfirst
-	TBZ    $0, R25, NEONConvO1S1D1_t6_notfirst
+	BNE    NEONConvO1Src1Dst1_t6_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst1_t6_notfirst
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
 	FMOVQ  96(R5), F19
@@ -1269,12 +1269,12 @@ NEONConvO1S1D1_t6_kw:
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
-	B      NEONConvO1S1D1_t6_next
+	B      NEONConvO1Src1Dst1_t6_next
 
-NEONConvO1S1D1_t6_notfirst:
+NEONConvO1Src1Dst1_t6_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D1_t6_full
-	TBZ    $1, R25, NEONConvO1S1D1_t6_full
+	BNE    NEONConvO1Src1Dst1_t6_full
+	TBZ    $1, R25, NEONConvO1Src1Dst1_t6_full
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -1373,9 +1373,9 @@ NEONConvO1S1D1_t6_notfirst:
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
-	B      NEONConvO1S1D1_t6_next
+	B      NEONConvO1Src1Dst1_t6_next
 
-NEONConvO1S1D1_t6_full:
+NEONConvO1Src1Dst1_t6_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -1493,22 +1493,22 @@ NEONConvO1S1D1_t6_full:
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 
-NEONConvO1S1D1_t6_next:
+NEONConvO1Src1Dst1_t6_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D1_t6_kw
+	BNE    NEONConvO1Src1Dst1_t6_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D1_t6_kh
+	BNE    NEONConvO1Src1Dst1_t6_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D1_t6_icb
+	BNE    NEONConvO1Src1Dst1_t6_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D1_t6_relu
+	CBZ    R17, NEONConvO1Src1Dst1_t6_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -1529,9 +1529,9 @@ NEONConvO1S1D1_t6_next:
 	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
-NEONConvO1S1D1_t6_relu:
+NEONConvO1Src1Dst1_t6_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D1_t6_store
+	CBZ    R26, NEONConvO1Src1Dst1_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -1546,7 +1546,7 @@ NEONConvO1S1D1_t6_relu:
 	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
 	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
 
-NEONConvO1S1D1_t6_store:
+NEONConvO1Src1Dst1_t6_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -1557,9 +1557,9 @@ NEONConvO1S1D1_t6_store:
 	ADD    $192, R1
 	ADD    $192, R2
 	SUB    $6, R4
-	B      NEONConvO1S1D1_loop
+	B      NEONConvO1Src1Dst1_loop
 
-NEONConvO1S1D1_blk5:
+NEONConvO1Src1Dst1_blk5:
 
 	// 5 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -1575,31 +1575,31 @@ NEONConvO1S1D1_blk5:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D1_t5_notleft
+	BNE    NEONConvO1Src1Dst1_t5_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D1_t5_notleft:
+NEONConvO1Src1Dst1_t5_notleft:
 	CMP    $5, R4
-	BNE    NEONConvO1S1D1_t5_notright
+	BNE    NEONConvO1Src1Dst1_t5_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D1_t5_notright:
+NEONConvO1Src1Dst1_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D1_t5_icb:
+NEONConvO1Src1Dst1_t5_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D1_t5_kh:
+NEONConvO1Src1Dst1_t5_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D1_t5_kw:
-	CBZ    R25, NEONConvO1S1D1_t5_full
+NEONConvO1Src1Dst1_t5_kw:
+	CBZ    R25, NEONConvO1Src1Dst1_t5_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D1_t5_notfirst
-	TBZ    $0, R25, NEONConvO1S1D1_t5_notfirst
+	BNE    NEONConvO1Src1Dst1_t5_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst1_t5_notfirst
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
 	FMOVQ  96(R5), F19
@@ -1680,12 +1680,12 @@ NEONConvO1S1D1_t5_kw:
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
-	B      NEONConvO1S1D1_t5_next
+	B      NEONConvO1Src1Dst1_t5_next
 
-NEONConvO1S1D1_t5_notfirst:
+NEONConvO1Src1Dst1_t5_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D1_t5_full
-	TBZ    $1, R25, NEONConvO1S1D1_t5_full
+	BNE    NEONConvO1Src1Dst1_t5_full
+	TBZ    $1, R25, NEONConvO1Src1Dst1_t5_full
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -1766,9 +1766,9 @@ NEONConvO1S1D1_t5_notfirst:
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
-	B      NEONConvO1S1D1_t5_next
+	B      NEONConvO1Src1Dst1_t5_next
 
-NEONConvO1S1D1_t5_full:
+NEONConvO1Src1Dst1_t5_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -1868,22 +1868,22 @@ NEONConvO1S1D1_t5_full:
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 
-NEONConvO1S1D1_t5_next:
+NEONConvO1Src1Dst1_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D1_t5_kw
+	BNE    NEONConvO1Src1Dst1_t5_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D1_t5_kh
+	BNE    NEONConvO1Src1Dst1_t5_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D1_t5_icb
+	BNE    NEONConvO1Src1Dst1_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D1_t5_relu
+	CBZ    R17, NEONConvO1Src1Dst1_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -1901,9 +1901,9 @@ NEONConvO1S1D1_t5_next:
 	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
-NEONConvO1S1D1_t5_relu:
+NEONConvO1Src1Dst1_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D1_t5_store
+	CBZ    R26, NEONConvO1Src1Dst1_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -1916,7 +1916,7 @@ NEONConvO1S1D1_t5_relu:
 	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
 	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
 
-NEONConvO1S1D1_t5_store:
+NEONConvO1Src1Dst1_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -1926,9 +1926,9 @@ NEONConvO1S1D1_t5_store:
 	ADD    $160, R1
 	ADD    $160, R2
 	SUB    $5, R4
-	B      NEONConvO1S1D1_loop
+	B      NEONConvO1Src1Dst1_loop
 
-NEONConvO1S1D1_blk4:
+NEONConvO1Src1Dst1_blk4:
 
 	// 4 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -1942,31 +1942,31 @@ NEONConvO1S1D1_blk4:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D1_t4_notleft
+	BNE    NEONConvO1Src1Dst1_t4_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D1_t4_notleft:
+NEONConvO1Src1Dst1_t4_notleft:
 	CMP    $4, R4
-	BNE    NEONConvO1S1D1_t4_notright
+	BNE    NEONConvO1Src1Dst1_t4_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D1_t4_notright:
+NEONConvO1Src1Dst1_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D1_t4_icb:
+NEONConvO1Src1Dst1_t4_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D1_t4_kh:
+NEONConvO1Src1Dst1_t4_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D1_t4_kw:
-	CBZ    R25, NEONConvO1S1D1_t4_full
+NEONConvO1Src1Dst1_t4_kw:
+	CBZ    R25, NEONConvO1Src1Dst1_t4_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D1_t4_notfirst
-	TBZ    $0, R25, NEONConvO1S1D1_t4_notfirst
+	BNE    NEONConvO1Src1Dst1_t4_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst1_t4_notfirst
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
 	FMOVQ  96(R5), F19
@@ -2029,12 +2029,12 @@ NEONConvO1S1D1_t4_kw:
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
-	B      NEONConvO1S1D1_t4_next
+	B      NEONConvO1Src1Dst1_t4_next
 
-NEONConvO1S1D1_t4_notfirst:
+NEONConvO1Src1Dst1_t4_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D1_t4_full
-	TBZ    $1, R25, NEONConvO1S1D1_t4_full
+	BNE    NEONConvO1Src1Dst1_t4_full
+	TBZ    $1, R25, NEONConvO1Src1Dst1_t4_full
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -2097,9 +2097,9 @@ NEONConvO1S1D1_t4_notfirst:
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
-	B      NEONConvO1S1D1_t4_next
+	B      NEONConvO1Src1Dst1_t4_next
 
-NEONConvO1S1D1_t4_full:
+NEONConvO1Src1Dst1_t4_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -2181,22 +2181,22 @@ NEONConvO1S1D1_t4_full:
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 
-NEONConvO1S1D1_t4_next:
+NEONConvO1Src1Dst1_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D1_t4_kw
+	BNE    NEONConvO1Src1Dst1_t4_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D1_t4_kh
+	BNE    NEONConvO1Src1Dst1_t4_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D1_t4_icb
+	BNE    NEONConvO1Src1Dst1_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D1_t4_relu
+	CBZ    R17, NEONConvO1Src1Dst1_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -2211,9 +2211,9 @@ NEONConvO1S1D1_t4_next:
 	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
-NEONConvO1S1D1_t4_relu:
+NEONConvO1Src1Dst1_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D1_t4_store
+	CBZ    R26, NEONConvO1Src1Dst1_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -2224,7 +2224,7 @@ NEONConvO1S1D1_t4_relu:
 	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
 	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
 
-NEONConvO1S1D1_t4_store:
+NEONConvO1Src1Dst1_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -2233,9 +2233,9 @@ NEONConvO1S1D1_t4_store:
 	ADD    $128, R1
 	ADD    $128, R2
 	SUB    $4, R4
-	B      NEONConvO1S1D1_loop
+	B      NEONConvO1Src1Dst1_loop
 
-NEONConvO1S1D1_blk3:
+NEONConvO1Src1Dst1_blk3:
 
 	// 3 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -2247,31 +2247,31 @@ NEONConvO1S1D1_blk3:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D1_t3_notleft
+	BNE    NEONConvO1Src1Dst1_t3_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D1_t3_notleft:
+NEONConvO1Src1Dst1_t3_notleft:
 	CMP    $3, R4
-	BNE    NEONConvO1S1D1_t3_notright
+	BNE    NEONConvO1Src1Dst1_t3_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D1_t3_notright:
+NEONConvO1Src1Dst1_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D1_t3_icb:
+NEONConvO1Src1Dst1_t3_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D1_t3_kh:
+NEONConvO1Src1Dst1_t3_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D1_t3_kw:
-	CBZ    R25, NEONConvO1S1D1_t3_full
+NEONConvO1Src1Dst1_t3_kw:
+	CBZ    R25, NEONConvO1Src1Dst1_t3_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D1_t3_notfirst
-	TBZ    $0, R25, NEONConvO1S1D1_t3_notfirst
+	BNE    NEONConvO1Src1Dst1_t3_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst1_t3_notfirst
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
 	FLDPQ  (R6), (F24, F25)
@@ -2316,12 +2316,12 @@ NEONConvO1S1D1_t3_kw:
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
-	B      NEONConvO1S1D1_t3_next
+	B      NEONConvO1Src1Dst1_t3_next
 
-NEONConvO1S1D1_t3_notfirst:
+NEONConvO1Src1Dst1_t3_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D1_t3_full
-	TBZ    $1, R25, NEONConvO1S1D1_t3_full
+	BNE    NEONConvO1Src1Dst1_t3_full
+	TBZ    $1, R25, NEONConvO1Src1Dst1_t3_full
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -2366,9 +2366,9 @@ NEONConvO1S1D1_t3_notfirst:
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	B      NEONConvO1S1D1_t3_next
+	B      NEONConvO1Src1Dst1_t3_next
 
-NEONConvO1S1D1_t3_full:
+NEONConvO1Src1Dst1_t3_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -2432,22 +2432,22 @@ NEONConvO1S1D1_t3_full:
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 
-NEONConvO1S1D1_t3_next:
+NEONConvO1Src1Dst1_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D1_t3_kw
+	BNE    NEONConvO1Src1Dst1_t3_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D1_t3_kh
+	BNE    NEONConvO1Src1Dst1_t3_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D1_t3_icb
+	BNE    NEONConvO1Src1Dst1_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D1_t3_relu
+	CBZ    R17, NEONConvO1Src1Dst1_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -2459,9 +2459,9 @@ NEONConvO1S1D1_t3_next:
 	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
-NEONConvO1S1D1_t3_relu:
+NEONConvO1Src1Dst1_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D1_t3_store
+	CBZ    R26, NEONConvO1Src1Dst1_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -2470,7 +2470,7 @@ NEONConvO1S1D1_t3_relu:
 	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
 	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
 
-NEONConvO1S1D1_t3_store:
+NEONConvO1Src1Dst1_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -2478,9 +2478,9 @@ NEONConvO1S1D1_t3_store:
 	ADD    $96, R1
 	ADD    $96, R2
 	SUB    $3, R4
-	B      NEONConvO1S1D1_loop
+	B      NEONConvO1Src1Dst1_loop
 
-NEONConvO1S1D1_blk2:
+NEONConvO1Src1Dst1_blk2:
 
 	// 2 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -2490,31 +2490,31 @@ NEONConvO1S1D1_blk2:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D1_t2_notleft
+	BNE    NEONConvO1Src1Dst1_t2_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D1_t2_notleft:
+NEONConvO1Src1Dst1_t2_notleft:
 	CMP    $2, R4
-	BNE    NEONConvO1S1D1_t2_notright
+	BNE    NEONConvO1Src1Dst1_t2_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D1_t2_notright:
+NEONConvO1Src1Dst1_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D1_t2_icb:
+NEONConvO1Src1Dst1_t2_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D1_t2_kh:
+NEONConvO1Src1Dst1_t2_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D1_t2_kw:
-	CBZ    R25, NEONConvO1S1D1_t2_full
+NEONConvO1Src1Dst1_t2_kw:
+	CBZ    R25, NEONConvO1Src1Dst1_t2_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D1_t2_notfirst
-	TBZ    $0, R25, NEONConvO1S1D1_t2_notfirst
+	BNE    NEONConvO1Src1Dst1_t2_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst1_t2_notfirst
 	FMOVQ  32(R5), F17
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
@@ -2541,12 +2541,12 @@ NEONConvO1S1D1_t2_kw:
 	FLDPQ  224(R6), (F24, F25)
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	B      NEONConvO1S1D1_t2_next
+	B      NEONConvO1Src1Dst1_t2_next
 
-NEONConvO1S1D1_t2_notfirst:
+NEONConvO1Src1Dst1_t2_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D1_t2_full
-	TBZ    $1, R25, NEONConvO1S1D1_t2_full
+	BNE    NEONConvO1Src1Dst1_t2_full
+	TBZ    $1, R25, NEONConvO1Src1Dst1_t2_full
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -2573,9 +2573,9 @@ NEONConvO1S1D1_t2_notfirst:
 	FLDPQ  224(R6), (F24, F25)
 	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	B      NEONConvO1S1D1_t2_next
+	B      NEONConvO1Src1Dst1_t2_next
 
-NEONConvO1S1D1_t2_full:
+NEONConvO1Src1Dst1_t2_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -2621,22 +2621,22 @@ NEONConvO1S1D1_t2_full:
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 
-NEONConvO1S1D1_t2_next:
+NEONConvO1Src1Dst1_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D1_t2_kw
+	BNE    NEONConvO1Src1Dst1_t2_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D1_t2_kh
+	BNE    NEONConvO1Src1Dst1_t2_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D1_t2_icb
+	BNE    NEONConvO1Src1Dst1_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D1_t2_relu
+	CBZ    R17, NEONConvO1Src1Dst1_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -2645,25 +2645,25 @@ NEONConvO1S1D1_t2_next:
 	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
-NEONConvO1S1D1_t2_relu:
+NEONConvO1Src1Dst1_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D1_t2_store
+	CBZ    R26, NEONConvO1Src1Dst1_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
 	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
 
-NEONConvO1S1D1_t2_store:
+NEONConvO1Src1Dst1_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
 	ADD    $64, R1
 	ADD    $64, R2
 	SUB    $2, R4
-	B      NEONConvO1S1D1_loop
+	B      NEONConvO1Src1Dst1_loop
 
-NEONConvO1S1D1_blk1:
+NEONConvO1Src1Dst1_blk1:
 
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -2671,40 +2671,40 @@ NEONConvO1S1D1_blk1:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D1_t1_notleft
+	BNE    NEONConvO1Src1Dst1_t1_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D1_t1_notleft:
+NEONConvO1Src1Dst1_t1_notleft:
 	CMP    $1, R4
-	BNE    NEONConvO1S1D1_t1_notright
+	BNE    NEONConvO1Src1Dst1_t1_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D1_t1_notright:
+NEONConvO1Src1Dst1_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D1_t1_icb:
+NEONConvO1Src1Dst1_t1_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D1_t1_kh:
+NEONConvO1Src1Dst1_t1_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D1_t1_kw:
-	CBZ    R25, NEONConvO1S1D1_t1_full
+NEONConvO1Src1Dst1_t1_kw:
+	CBZ    R25, NEONConvO1Src1Dst1_t1_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D1_t1_notfirst
-	TBZ    $0, R25, NEONConvO1S1D1_t1_notfirst
-	B      NEONConvO1S1D1_t1_next
+	BNE    NEONConvO1Src1Dst1_t1_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst1_t1_notfirst
+	B      NEONConvO1Src1Dst1_t1_next
 
-NEONConvO1S1D1_t1_notfirst:
+NEONConvO1Src1Dst1_t1_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D1_t1_full
-	TBZ    $1, R25, NEONConvO1S1D1_t1_full
-	B      NEONConvO1S1D1_t1_next
+	BNE    NEONConvO1Src1Dst1_t1_full
+	TBZ    $1, R25, NEONConvO1Src1Dst1_t1_full
+	B      NEONConvO1Src1Dst1_t1_next
 
-NEONConvO1S1D1_t1_full:
+NEONConvO1Src1Dst1_t1_full:
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -2732,52 +2732,52 @@ NEONConvO1S1D1_t1_full:
 	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
 
-NEONConvO1S1D1_t1_next:
+NEONConvO1Src1Dst1_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D1_t1_kw
+	BNE    NEONConvO1Src1Dst1_t1_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D1_t1_kh
+	BNE    NEONConvO1Src1Dst1_t1_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D1_t1_icb
+	BNE    NEONConvO1Src1Dst1_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D1_t1_relu
+	CBZ    R17, NEONConvO1Src1Dst1_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
-NEONConvO1S1D1_t1_relu:
+NEONConvO1Src1Dst1_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D1_t1_store
+	CBZ    R26, NEONConvO1Src1Dst1_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 
-NEONConvO1S1D1_t1_store:
+NEONConvO1Src1Dst1_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    $32, R1
 	ADD    $32, R2
 	SUB    $1, R4
-	B      NEONConvO1S1D1_loop
+	B      NEONConvO1Src1Dst1_loop
 
-NEONConvO1S1D1_done:
+NEONConvO1Src1Dst1_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConvO1S1D1_row
+	BLT    NEONConvO1Src1Dst1_row
 	RET
 
-// func NEONConvO1S1D2(p *Params)
+// func NEONConvO1Src1Dst2(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConvO1S1D2(SB), NOSPLIT, $0-8
+TEXT ·NEONConvO1Src1Dst2(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -2803,7 +2803,7 @@ TEXT ·NEONConvO1S1D2(SB), NOSPLIT, $0-8
 	SUB    R26, R21, R21
 	MOVD   ZR, R24
 
-NEONConvO1S1D2_row:
+NEONConvO1Src1Dst2_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -2814,44 +2814,44 @@ NEONConvO1S1D2_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 	MOVD   184(R0), R26
-	CBZ    R26, NEONConvO1S1D2_noedge
+	CBZ    R26, NEONConvO1Src1Dst2_noedge
 	SUB    R15, R1
 
-NEONConvO1S1D2_noedge:
+NEONConvO1Src1Dst2_noedge:
 
-NEONConvO1S1D2_loop:
+NEONConvO1Src1Dst2_loop:
 	CMP    $16, R4
-	BGE    NEONConvO1S1D2_blk8
+	BGE    NEONConvO1Src1Dst2_blk8
 	CMP    $8, R4
-	BLE    NEONConvO1S1D2_rest
+	BLE    NEONConvO1Src1Dst2_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConvO1S1D2_dispatch
+	B      NEONConvO1Src1Dst2_dispatch
 
-NEONConvO1S1D2_rest:
-	CBZ    R4, NEONConvO1S1D2_done
+NEONConvO1Src1Dst2_rest:
+	CBZ    R4, NEONConvO1Src1Dst2_done
 	MOVD   R4, R26
 
-NEONConvO1S1D2_dispatch:
+NEONConvO1Src1Dst2_dispatch:
 	CMP    $8, R26
-	BEQ    NEONConvO1S1D2_blk8
+	BEQ    NEONConvO1Src1Dst2_blk8
 	CMP    $7, R26
-	BEQ    NEONConvO1S1D2_blk7
+	BEQ    NEONConvO1Src1Dst2_blk7
 	CMP    $6, R26
-	BEQ    NEONConvO1S1D2_blk6
+	BEQ    NEONConvO1Src1Dst2_blk6
 	CMP    $5, R26
-	BEQ    NEONConvO1S1D2_blk5
+	BEQ    NEONConvO1Src1Dst2_blk5
 	CMP    $4, R26
-	BEQ    NEONConvO1S1D2_blk4
+	BEQ    NEONConvO1Src1Dst2_blk4
 	CMP    $3, R26
-	BEQ    NEONConvO1S1D2_blk3
+	BEQ    NEONConvO1Src1Dst2_blk3
 	CMP    $2, R26
-	BEQ    NEONConvO1S1D2_blk2
+	BEQ    NEONConvO1Src1Dst2_blk2
 	CMP    $1, R26
-	BEQ    NEONConvO1S1D2_blk1
-	B      NEONConvO1S1D2_done
+	BEQ    NEONConvO1Src1Dst2_blk1
+	B      NEONConvO1Src1Dst2_done
 
-NEONConvO1S1D2_blk8:
+NEONConvO1Src1Dst2_blk8:
 
 	// 8 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -2873,31 +2873,31 @@ NEONConvO1S1D2_blk8:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D2_t8_notleft
+	BNE    NEONConvO1Src1Dst2_t8_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D2_t8_notleft:
+NEONConvO1Src1Dst2_t8_notleft:
 	CMP    $8, R4
-	BNE    NEONConvO1S1D2_t8_notright
+	BNE    NEONConvO1Src1Dst2_t8_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D2_t8_notright:
+NEONConvO1Src1Dst2_t8_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D2_t8_icb:
+NEONConvO1Src1Dst2_t8_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D2_t8_kh:
+NEONConvO1Src1Dst2_t8_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D2_t8_kw:
-	CBZ    R25, NEONConvO1S1D2_t8_full
+NEONConvO1Src1Dst2_t8_kw:
+	CBZ    R25, NEONConvO1Src1Dst2_t8_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D2_t8_notfirst
-	TBZ    $0, R25, NEONConvO1S1D2_t8_notfirst
+	BNE    NEONConvO1Src1Dst2_t8_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst2_t8_notfirst
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
 	FMOVQ  96(R5), F19
@@ -3032,12 +3032,12 @@ NEONConvO1S1D2_t8_kw:
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
 	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
 	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
-	B      NEONConvO1S1D2_t8_next
+	B      NEONConvO1Src1Dst2_t8_next
 
-NEONConvO1S1D2_t8_notfirst:
+NEONConvO1Src1Dst2_t8_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D2_t8_full
-	TBZ    $1, R25, NEONConvO1S1D2_t8_full
+	BNE    NEONConvO1Src1Dst2_t8_full
+	TBZ    $1, R25, NEONConvO1Src1Dst2_t8_full
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -3172,9 +3172,9 @@ NEONConvO1S1D2_t8_notfirst:
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
-	B      NEONConvO1S1D2_t8_next
+	B      NEONConvO1Src1Dst2_t8_next
 
-NEONConvO1S1D2_t8_full:
+NEONConvO1Src1Dst2_t8_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -3328,22 +3328,22 @@ NEONConvO1S1D2_t8_full:
 	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
 	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
 
-NEONConvO1S1D2_t8_next:
+NEONConvO1Src1Dst2_t8_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D2_t8_kw
+	BNE    NEONConvO1Src1Dst2_t8_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D2_t8_kh
+	BNE    NEONConvO1Src1Dst2_t8_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D2_t8_icb
+	BNE    NEONConvO1Src1Dst2_t8_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D2_t8_relu
+	CBZ    R17, NEONConvO1Src1Dst2_t8_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -3370,9 +3370,9 @@ NEONConvO1S1D2_t8_next:
 	WORD   $0x4e34d5ce // fadd v14.4s, v14.4s, v20.4s
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
-NEONConvO1S1D2_t8_relu:
+NEONConvO1Src1Dst2_t8_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D2_t8_store
+	CBZ    R26, NEONConvO1Src1Dst2_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -3391,7 +3391,7 @@ NEONConvO1S1D2_t8_relu:
 	WORD   $0x4e30f5ce // fmax v14.4s, v14.4s, v16.4s
 	WORD   $0x4e30f5ef // fmax v15.4s, v15.4s, v16.4s
 
-NEONConvO1S1D2_t8_store:
+NEONConvO1Src1Dst2_t8_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -3404,9 +3404,9 @@ NEONConvO1S1D2_t8_store:
 	ADD    $256, R1
 	ADD    $512, R2
 	SUB    $8, R4
-	B      NEONConvO1S1D2_loop
+	B      NEONConvO1Src1Dst2_loop
 
-NEONConvO1S1D2_blk7:
+NEONConvO1Src1Dst2_blk7:
 
 	// 7 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -3426,31 +3426,31 @@ NEONConvO1S1D2_blk7:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D2_t7_notleft
+	BNE    NEONConvO1Src1Dst2_t7_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D2_t7_notleft:
+NEONConvO1Src1Dst2_t7_notleft:
 	CMP    $7, R4
-	BNE    NEONConvO1S1D2_t7_notright
+	BNE    NEONConvO1Src1Dst2_t7_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D2_t7_notright:
+NEONConvO1Src1Dst2_t7_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D2_t7_icb:
+NEONConvO1Src1Dst2_t7_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D2_t7_kh:
+NEONConvO1Src1Dst2_t7_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D2_t7_kw:
-	CBZ    R25, NEONConvO1S1D2_t7_full
+NEONConvO1Src1Dst2_t7_kw:
+	CBZ    R25, NEONConvO1Src1Dst2_t7_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D2_t7_notfirst
-	TBZ    $0, R25, NEONConvO1S1D2_t7_notfirst
+	BNE    NEONConvO1Src1Dst2_t7_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst2_t7_notfirst
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
 	FMOVQ  96(R5), F19
@@ -3567,12 +3567,12 @@ NEONConvO1S1D2_t7_kw:
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
-	B      NEONConvO1S1D2_t7_next
+	B      NEONConvO1Src1Dst2_t7_next
 
-NEONConvO1S1D2_t7_notfirst:
+NEONConvO1Src1Dst2_t7_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D2_t7_full
-	TBZ    $1, R25, NEONConvO1S1D2_t7_full
+	BNE    NEONConvO1Src1Dst2_t7_full
+	TBZ    $1, R25, NEONConvO1Src1Dst2_t7_full
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -3689,9 +3689,9 @@ NEONConvO1S1D2_t7_notfirst:
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
-	B      NEONConvO1S1D2_t7_next
+	B      NEONConvO1Src1Dst2_t7_next
 
-NEONConvO1S1D2_t7_full:
+NEONConvO1Src1Dst2_t7_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -3827,22 +3827,22 @@ NEONConvO1S1D2_t7_full:
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
 
-NEONConvO1S1D2_t7_next:
+NEONConvO1Src1Dst2_t7_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D2_t7_kw
+	BNE    NEONConvO1Src1Dst2_t7_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D2_t7_kh
+	BNE    NEONConvO1Src1Dst2_t7_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D2_t7_icb
+	BNE    NEONConvO1Src1Dst2_t7_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D2_t7_relu
+	CBZ    R17, NEONConvO1Src1Dst2_t7_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -3866,9 +3866,9 @@ NEONConvO1S1D2_t7_next:
 	WORD   $0x4e32d58c // fadd v12.4s, v12.4s, v18.4s
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
-NEONConvO1S1D2_t7_relu:
+NEONConvO1Src1Dst2_t7_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D2_t7_store
+	CBZ    R26, NEONConvO1Src1Dst2_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -3885,7 +3885,7 @@ NEONConvO1S1D2_t7_relu:
 	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
 	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
 
-NEONConvO1S1D2_t7_store:
+NEONConvO1Src1Dst2_t7_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -3897,9 +3897,9 @@ NEONConvO1S1D2_t7_store:
 	ADD    $224, R1
 	ADD    $448, R2
 	SUB    $7, R4
-	B      NEONConvO1S1D2_loop
+	B      NEONConvO1Src1Dst2_loop
 
-NEONConvO1S1D2_blk6:
+NEONConvO1Src1Dst2_blk6:
 
 	// 6 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -3917,31 +3917,31 @@ NEONConvO1S1D2_blk6:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D2_t6_notleft
+	BNE    NEONConvO1Src1Dst2_t6_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D2_t6_notleft:
+NEONConvO1Src1Dst2_t6_notleft:
 	CMP    $6, R4
-	BNE    NEONConvO1S1D2_t6_notright
+	BNE    NEONConvO1Src1Dst2_t6_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D2_t6_notright:
+NEONConvO1Src1Dst2_t6_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D2_t6_icb:
+NEONConvO1Src1Dst2_t6_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D2_t6_kh:
+NEONConvO1Src1Dst2_t6_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D2_t6_kw:
-	CBZ    R25, NEONConvO1S1D2_t6_full
+NEONConvO1Src1Dst2_t6_kw:
+	CBZ    R25, NEONConvO1Src1Dst2_t6_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D2_t6_notfirst
-	TBZ    $0, R25, NEONConvO1S1D2_t6_notfirst
+	BNE    NEONConvO1Src1Dst2_t6_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst2_t6_notfirst
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
 	FMOVQ  96(R5), F19
@@ -4040,12 +4040,12 @@ NEONConvO1S1D2_t6_kw:
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
-	B      NEONConvO1S1D2_t6_next
+	B      NEONConvO1Src1Dst2_t6_next
 
-NEONConvO1S1D2_t6_notfirst:
+NEONConvO1Src1Dst2_t6_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D2_t6_full
-	TBZ    $1, R25, NEONConvO1S1D2_t6_full
+	BNE    NEONConvO1Src1Dst2_t6_full
+	TBZ    $1, R25, NEONConvO1Src1Dst2_t6_full
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -4144,9 +4144,9 @@ NEONConvO1S1D2_t6_notfirst:
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
-	B      NEONConvO1S1D2_t6_next
+	B      NEONConvO1Src1Dst2_t6_next
 
-NEONConvO1S1D2_t6_full:
+NEONConvO1Src1Dst2_t6_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -4264,22 +4264,22 @@ NEONConvO1S1D2_t6_full:
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 
-NEONConvO1S1D2_t6_next:
+NEONConvO1Src1Dst2_t6_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D2_t6_kw
+	BNE    NEONConvO1Src1Dst2_t6_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D2_t6_kh
+	BNE    NEONConvO1Src1Dst2_t6_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D2_t6_icb
+	BNE    NEONConvO1Src1Dst2_t6_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D2_t6_relu
+	CBZ    R17, NEONConvO1Src1Dst2_t6_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -4300,9 +4300,9 @@ NEONConvO1S1D2_t6_next:
 	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
-NEONConvO1S1D2_t6_relu:
+NEONConvO1Src1Dst2_t6_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D2_t6_store
+	CBZ    R26, NEONConvO1Src1Dst2_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -4317,7 +4317,7 @@ NEONConvO1S1D2_t6_relu:
 	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
 	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
 
-NEONConvO1S1D2_t6_store:
+NEONConvO1Src1Dst2_t6_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -4328,9 +4328,9 @@ NEONConvO1S1D2_t6_store:
 	ADD    $192, R1
 	ADD    $384, R2
 	SUB    $6, R4
-	B      NEONConvO1S1D2_loop
+	B      NEONConvO1Src1Dst2_loop
 
-NEONConvO1S1D2_blk5:
+NEONConvO1Src1Dst2_blk5:
 
 	// 5 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -4346,31 +4346,31 @@ NEONConvO1S1D2_blk5:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D2_t5_notleft
+	BNE    NEONConvO1Src1Dst2_t5_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D2_t5_notleft:
+NEONConvO1Src1Dst2_t5_notleft:
 	CMP    $5, R4
-	BNE    NEONConvO1S1D2_t5_notright
+	BNE    NEONConvO1Src1Dst2_t5_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D2_t5_notright:
+NEONConvO1Src1Dst2_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D2_t5_icb:
+NEONConvO1Src1Dst2_t5_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D2_t5_kh:
+NEONConvO1Src1Dst2_t5_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D2_t5_kw:
-	CBZ    R25, NEONConvO1S1D2_t5_full
+NEONConvO1Src1Dst2_t5_kw:
+	CBZ    R25, NEONConvO1Src1Dst2_t5_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D2_t5_notfirst
-	TBZ    $0, R25, NEONConvO1S1D2_t5_notfirst
+	BNE    NEONConvO1Src1Dst2_t5_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst2_t5_notfirst
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
 	FMOVQ  96(R5), F19
@@ -4451,12 +4451,12 @@ NEONConvO1S1D2_t5_kw:
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
-	B      NEONConvO1S1D2_t5_next
+	B      NEONConvO1Src1Dst2_t5_next
 
-NEONConvO1S1D2_t5_notfirst:
+NEONConvO1Src1Dst2_t5_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D2_t5_full
-	TBZ    $1, R25, NEONConvO1S1D2_t5_full
+	BNE    NEONConvO1Src1Dst2_t5_full
+	TBZ    $1, R25, NEONConvO1Src1Dst2_t5_full
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -4537,9 +4537,9 @@ NEONConvO1S1D2_t5_notfirst:
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
-	B      NEONConvO1S1D2_t5_next
+	B      NEONConvO1Src1Dst2_t5_next
 
-NEONConvO1S1D2_t5_full:
+NEONConvO1Src1Dst2_t5_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -4639,22 +4639,22 @@ NEONConvO1S1D2_t5_full:
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 
-NEONConvO1S1D2_t5_next:
+NEONConvO1Src1Dst2_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D2_t5_kw
+	BNE    NEONConvO1Src1Dst2_t5_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D2_t5_kh
+	BNE    NEONConvO1Src1Dst2_t5_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D2_t5_icb
+	BNE    NEONConvO1Src1Dst2_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D2_t5_relu
+	CBZ    R17, NEONConvO1Src1Dst2_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -4672,9 +4672,9 @@ NEONConvO1S1D2_t5_next:
 	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
-NEONConvO1S1D2_t5_relu:
+NEONConvO1Src1Dst2_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D2_t5_store
+	CBZ    R26, NEONConvO1Src1Dst2_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -4687,7 +4687,7 @@ NEONConvO1S1D2_t5_relu:
 	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
 	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
 
-NEONConvO1S1D2_t5_store:
+NEONConvO1Src1Dst2_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -4697,9 +4697,9 @@ NEONConvO1S1D2_t5_store:
 	ADD    $160, R1
 	ADD    $320, R2
 	SUB    $5, R4
-	B      NEONConvO1S1D2_loop
+	B      NEONConvO1Src1Dst2_loop
 
-NEONConvO1S1D2_blk4:
+NEONConvO1Src1Dst2_blk4:
 
 	// 4 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -4713,31 +4713,31 @@ NEONConvO1S1D2_blk4:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D2_t4_notleft
+	BNE    NEONConvO1Src1Dst2_t4_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D2_t4_notleft:
+NEONConvO1Src1Dst2_t4_notleft:
 	CMP    $4, R4
-	BNE    NEONConvO1S1D2_t4_notright
+	BNE    NEONConvO1Src1Dst2_t4_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D2_t4_notright:
+NEONConvO1Src1Dst2_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D2_t4_icb:
+NEONConvO1Src1Dst2_t4_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D2_t4_kh:
+NEONConvO1Src1Dst2_t4_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D2_t4_kw:
-	CBZ    R25, NEONConvO1S1D2_t4_full
+NEONConvO1Src1Dst2_t4_kw:
+	CBZ    R25, NEONConvO1Src1Dst2_t4_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D2_t4_notfirst
-	TBZ    $0, R25, NEONConvO1S1D2_t4_notfirst
+	BNE    NEONConvO1Src1Dst2_t4_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst2_t4_notfirst
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
 	FMOVQ  96(R5), F19
@@ -4800,12 +4800,12 @@ NEONConvO1S1D2_t4_kw:
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
-	B      NEONConvO1S1D2_t4_next
+	B      NEONConvO1Src1Dst2_t4_next
 
-NEONConvO1S1D2_t4_notfirst:
+NEONConvO1Src1Dst2_t4_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D2_t4_full
-	TBZ    $1, R25, NEONConvO1S1D2_t4_full
+	BNE    NEONConvO1Src1Dst2_t4_full
+	TBZ    $1, R25, NEONConvO1Src1Dst2_t4_full
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -4868,9 +4868,9 @@ NEONConvO1S1D2_t4_notfirst:
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
-	B      NEONConvO1S1D2_t4_next
+	B      NEONConvO1Src1Dst2_t4_next
 
-NEONConvO1S1D2_t4_full:
+NEONConvO1Src1Dst2_t4_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -4952,22 +4952,22 @@ NEONConvO1S1D2_t4_full:
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 
-NEONConvO1S1D2_t4_next:
+NEONConvO1Src1Dst2_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D2_t4_kw
+	BNE    NEONConvO1Src1Dst2_t4_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D2_t4_kh
+	BNE    NEONConvO1Src1Dst2_t4_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D2_t4_icb
+	BNE    NEONConvO1Src1Dst2_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D2_t4_relu
+	CBZ    R17, NEONConvO1Src1Dst2_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -4982,9 +4982,9 @@ NEONConvO1S1D2_t4_next:
 	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
-NEONConvO1S1D2_t4_relu:
+NEONConvO1Src1Dst2_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D2_t4_store
+	CBZ    R26, NEONConvO1Src1Dst2_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -4995,7 +4995,7 @@ NEONConvO1S1D2_t4_relu:
 	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
 	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
 
-NEONConvO1S1D2_t4_store:
+NEONConvO1Src1Dst2_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -5004,9 +5004,9 @@ NEONConvO1S1D2_t4_store:
 	ADD    $128, R1
 	ADD    $256, R2
 	SUB    $4, R4
-	B      NEONConvO1S1D2_loop
+	B      NEONConvO1Src1Dst2_loop
 
-NEONConvO1S1D2_blk3:
+NEONConvO1Src1Dst2_blk3:
 
 	// 3 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -5018,31 +5018,31 @@ NEONConvO1S1D2_blk3:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D2_t3_notleft
+	BNE    NEONConvO1Src1Dst2_t3_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D2_t3_notleft:
+NEONConvO1Src1Dst2_t3_notleft:
 	CMP    $3, R4
-	BNE    NEONConvO1S1D2_t3_notright
+	BNE    NEONConvO1Src1Dst2_t3_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D2_t3_notright:
+NEONConvO1Src1Dst2_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D2_t3_icb:
+NEONConvO1Src1Dst2_t3_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D2_t3_kh:
+NEONConvO1Src1Dst2_t3_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D2_t3_kw:
-	CBZ    R25, NEONConvO1S1D2_t3_full
+NEONConvO1Src1Dst2_t3_kw:
+	CBZ    R25, NEONConvO1Src1Dst2_t3_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D2_t3_notfirst
-	TBZ    $0, R25, NEONConvO1S1D2_t3_notfirst
+	BNE    NEONConvO1Src1Dst2_t3_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst2_t3_notfirst
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
 	FLDPQ  (R6), (F24, F25)
@@ -5087,12 +5087,12 @@ NEONConvO1S1D2_t3_kw:
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
-	B      NEONConvO1S1D2_t3_next
+	B      NEONConvO1Src1Dst2_t3_next
 
-NEONConvO1S1D2_t3_notfirst:
+NEONConvO1Src1Dst2_t3_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D2_t3_full
-	TBZ    $1, R25, NEONConvO1S1D2_t3_full
+	BNE    NEONConvO1Src1Dst2_t3_full
+	TBZ    $1, R25, NEONConvO1Src1Dst2_t3_full
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -5137,9 +5137,9 @@ NEONConvO1S1D2_t3_notfirst:
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	B      NEONConvO1S1D2_t3_next
+	B      NEONConvO1Src1Dst2_t3_next
 
-NEONConvO1S1D2_t3_full:
+NEONConvO1Src1Dst2_t3_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -5203,22 +5203,22 @@ NEONConvO1S1D2_t3_full:
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 
-NEONConvO1S1D2_t3_next:
+NEONConvO1Src1Dst2_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D2_t3_kw
+	BNE    NEONConvO1Src1Dst2_t3_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D2_t3_kh
+	BNE    NEONConvO1Src1Dst2_t3_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D2_t3_icb
+	BNE    NEONConvO1Src1Dst2_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D2_t3_relu
+	CBZ    R17, NEONConvO1Src1Dst2_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -5230,9 +5230,9 @@ NEONConvO1S1D2_t3_next:
 	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
-NEONConvO1S1D2_t3_relu:
+NEONConvO1Src1Dst2_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D2_t3_store
+	CBZ    R26, NEONConvO1Src1Dst2_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -5241,7 +5241,7 @@ NEONConvO1S1D2_t3_relu:
 	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
 	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
 
-NEONConvO1S1D2_t3_store:
+NEONConvO1Src1Dst2_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -5249,9 +5249,9 @@ NEONConvO1S1D2_t3_store:
 	ADD    $96, R1
 	ADD    $192, R2
 	SUB    $3, R4
-	B      NEONConvO1S1D2_loop
+	B      NEONConvO1Src1Dst2_loop
 
-NEONConvO1S1D2_blk2:
+NEONConvO1Src1Dst2_blk2:
 
 	// 2 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -5261,31 +5261,31 @@ NEONConvO1S1D2_blk2:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D2_t2_notleft
+	BNE    NEONConvO1Src1Dst2_t2_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D2_t2_notleft:
+NEONConvO1Src1Dst2_t2_notleft:
 	CMP    $2, R4
-	BNE    NEONConvO1S1D2_t2_notright
+	BNE    NEONConvO1Src1Dst2_t2_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D2_t2_notright:
+NEONConvO1Src1Dst2_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D2_t2_icb:
+NEONConvO1Src1Dst2_t2_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D2_t2_kh:
+NEONConvO1Src1Dst2_t2_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D2_t2_kw:
-	CBZ    R25, NEONConvO1S1D2_t2_full
+NEONConvO1Src1Dst2_t2_kw:
+	CBZ    R25, NEONConvO1Src1Dst2_t2_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D2_t2_notfirst
-	TBZ    $0, R25, NEONConvO1S1D2_t2_notfirst
+	BNE    NEONConvO1Src1Dst2_t2_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst2_t2_notfirst
 	FMOVQ  32(R5), F17
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
@@ -5312,12 +5312,12 @@ NEONConvO1S1D2_t2_kw:
 	FLDPQ  224(R6), (F24, F25)
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	B      NEONConvO1S1D2_t2_next
+	B      NEONConvO1Src1Dst2_t2_next
 
-NEONConvO1S1D2_t2_notfirst:
+NEONConvO1Src1Dst2_t2_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D2_t2_full
-	TBZ    $1, R25, NEONConvO1S1D2_t2_full
+	BNE    NEONConvO1Src1Dst2_t2_full
+	TBZ    $1, R25, NEONConvO1Src1Dst2_t2_full
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -5344,9 +5344,9 @@ NEONConvO1S1D2_t2_notfirst:
 	FLDPQ  224(R6), (F24, F25)
 	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	B      NEONConvO1S1D2_t2_next
+	B      NEONConvO1Src1Dst2_t2_next
 
-NEONConvO1S1D2_t2_full:
+NEONConvO1Src1Dst2_t2_full:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -5392,22 +5392,22 @@ NEONConvO1S1D2_t2_full:
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 
-NEONConvO1S1D2_t2_next:
+NEONConvO1Src1Dst2_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D2_t2_kw
+	BNE    NEONConvO1Src1Dst2_t2_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D2_t2_kh
+	BNE    NEONConvO1Src1Dst2_t2_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D2_t2_icb
+	BNE    NEONConvO1Src1Dst2_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D2_t2_relu
+	CBZ    R17, NEONConvO1Src1Dst2_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -5416,25 +5416,25 @@ NEONConvO1S1D2_t2_next:
 	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
-NEONConvO1S1D2_t2_relu:
+NEONConvO1Src1Dst2_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D2_t2_store
+	CBZ    R26, NEONConvO1Src1Dst2_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
 	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
 
-NEONConvO1S1D2_t2_store:
+NEONConvO1Src1Dst2_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
 	ADD    $64, R1
 	ADD    $128, R2
 	SUB    $2, R4
-	B      NEONConvO1S1D2_loop
+	B      NEONConvO1Src1Dst2_loop
 
-NEONConvO1S1D2_blk1:
+NEONConvO1Src1Dst2_blk1:
 
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -5442,40 +5442,40 @@ NEONConvO1S1D2_blk1:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S1D2_t1_notleft
+	BNE    NEONConvO1Src1Dst2_t1_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S1D2_t1_notleft:
+NEONConvO1Src1Dst2_t1_notleft:
 	CMP    $1, R4
-	BNE    NEONConvO1S1D2_t1_notright
+	BNE    NEONConvO1Src1Dst2_t1_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S1D2_t1_notright:
+NEONConvO1Src1Dst2_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S1D2_t1_icb:
+NEONConvO1Src1Dst2_t1_icb:
 	MOVD   R22, R11
 
-NEONConvO1S1D2_t1_kh:
+NEONConvO1Src1Dst2_t1_kh:
 	MOVD   R23, R12
 
-NEONConvO1S1D2_t1_kw:
-	CBZ    R25, NEONConvO1S1D2_t1_full
+NEONConvO1Src1Dst2_t1_kw:
+	CBZ    R25, NEONConvO1Src1Dst2_t1_full
 	CMP    R23, R12
-	BNE    NEONConvO1S1D2_t1_notfirst
-	TBZ    $0, R25, NEONConvO1S1D2_t1_notfirst
-	B      NEONConvO1S1D2_t1_next
+	BNE    NEONConvO1Src1Dst2_t1_notfirst
+	TBZ    $0, R25, NEONConvO1Src1Dst2_t1_notfirst
+	B      NEONConvO1Src1Dst2_t1_next
 
-NEONConvO1S1D2_t1_notfirst:
+NEONConvO1Src1Dst2_t1_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S1D2_t1_full
-	TBZ    $1, R25, NEONConvO1S1D2_t1_full
-	B      NEONConvO1S1D2_t1_next
+	BNE    NEONConvO1Src1Dst2_t1_full
+	TBZ    $1, R25, NEONConvO1Src1Dst2_t1_full
+	B      NEONConvO1Src1Dst2_t1_next
 
-NEONConvO1S1D2_t1_full:
+NEONConvO1Src1Dst2_t1_full:
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -5503,52 +5503,52 @@ NEONConvO1S1D2_t1_full:
 	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
 
-NEONConvO1S1D2_t1_next:
+NEONConvO1Src1Dst2_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S1D2_t1_kw
+	BNE    NEONConvO1Src1Dst2_t1_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S1D2_t1_kh
+	BNE    NEONConvO1Src1Dst2_t1_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S1D2_t1_icb
+	BNE    NEONConvO1Src1Dst2_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S1D2_t1_relu
+	CBZ    R17, NEONConvO1Src1Dst2_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
-NEONConvO1S1D2_t1_relu:
+NEONConvO1Src1Dst2_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S1D2_t1_store
+	CBZ    R26, NEONConvO1Src1Dst2_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 
-NEONConvO1S1D2_t1_store:
+NEONConvO1Src1Dst2_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    $32, R1
 	ADD    $64, R2
 	SUB    $1, R4
-	B      NEONConvO1S1D2_loop
+	B      NEONConvO1Src1Dst2_loop
 
-NEONConvO1S1D2_done:
+NEONConvO1Src1Dst2_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConvO1S1D2_row
+	BLT    NEONConvO1Src1Dst2_row
 	RET
 
-// func NEONConvO1S2D1(p *Params)
+// func NEONConvO1Src2Dst1(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConvO1S2D1(SB), NOSPLIT, $0-8
+TEXT ·NEONConvO1Src2Dst1(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -5574,7 +5574,7 @@ TEXT ·NEONConvO1S2D1(SB), NOSPLIT, $0-8
 	SUB    R26, R21, R21
 	MOVD   ZR, R24
 
-NEONConvO1S2D1_row:
+NEONConvO1Src2Dst1_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -5585,44 +5585,44 @@ NEONConvO1S2D1_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 	MOVD   184(R0), R26
-	CBZ    R26, NEONConvO1S2D1_noedge
+	CBZ    R26, NEONConvO1Src2Dst1_noedge
 	SUB    R15, R1
 
-NEONConvO1S2D1_noedge:
+NEONConvO1Src2Dst1_noedge:
 
-NEONConvO1S2D1_loop:
+NEONConvO1Src2Dst1_loop:
 	CMP    $16, R4
-	BGE    NEONConvO1S2D1_blk8
+	BGE    NEONConvO1Src2Dst1_blk8
 	CMP    $8, R4
-	BLE    NEONConvO1S2D1_rest
+	BLE    NEONConvO1Src2Dst1_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConvO1S2D1_dispatch
+	B      NEONConvO1Src2Dst1_dispatch
 
-NEONConvO1S2D1_rest:
-	CBZ    R4, NEONConvO1S2D1_done
+NEONConvO1Src2Dst1_rest:
+	CBZ    R4, NEONConvO1Src2Dst1_done
 	MOVD   R4, R26
 
-NEONConvO1S2D1_dispatch:
+NEONConvO1Src2Dst1_dispatch:
 	CMP    $8, R26
-	BEQ    NEONConvO1S2D1_blk8
+	BEQ    NEONConvO1Src2Dst1_blk8
 	CMP    $7, R26
-	BEQ    NEONConvO1S2D1_blk7
+	BEQ    NEONConvO1Src2Dst1_blk7
 	CMP    $6, R26
-	BEQ    NEONConvO1S2D1_blk6
+	BEQ    NEONConvO1Src2Dst1_blk6
 	CMP    $5, R26
-	BEQ    NEONConvO1S2D1_blk5
+	BEQ    NEONConvO1Src2Dst1_blk5
 	CMP    $4, R26
-	BEQ    NEONConvO1S2D1_blk4
+	BEQ    NEONConvO1Src2Dst1_blk4
 	CMP    $3, R26
-	BEQ    NEONConvO1S2D1_blk3
+	BEQ    NEONConvO1Src2Dst1_blk3
 	CMP    $2, R26
-	BEQ    NEONConvO1S2D1_blk2
+	BEQ    NEONConvO1Src2Dst1_blk2
 	CMP    $1, R26
-	BEQ    NEONConvO1S2D1_blk1
-	B      NEONConvO1S2D1_done
+	BEQ    NEONConvO1Src2Dst1_blk1
+	B      NEONConvO1Src2Dst1_done
 
-NEONConvO1S2D1_blk8:
+NEONConvO1Src2Dst1_blk8:
 
 	// 8 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -5644,31 +5644,31 @@ NEONConvO1S2D1_blk8:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S2D1_t8_notleft
+	BNE    NEONConvO1Src2Dst1_t8_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S2D1_t8_notleft:
+NEONConvO1Src2Dst1_t8_notleft:
 	CMP    $8, R4
-	BNE    NEONConvO1S2D1_t8_notright
+	BNE    NEONConvO1Src2Dst1_t8_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S2D1_t8_notright:
+NEONConvO1Src2Dst1_t8_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S2D1_t8_icb:
+NEONConvO1Src2Dst1_t8_icb:
 	MOVD   R22, R11
 
-NEONConvO1S2D1_t8_kh:
+NEONConvO1Src2Dst1_t8_kh:
 	MOVD   R23, R12
 
-NEONConvO1S2D1_t8_kw:
-	CBZ    R25, NEONConvO1S2D1_t8_full
+NEONConvO1Src2Dst1_t8_kw:
+	CBZ    R25, NEONConvO1Src2Dst1_t8_full
 	CMP    R23, R12
-	BNE    NEONConvO1S2D1_t8_notfirst
-	TBZ    $0, R25, NEONConvO1S2D1_t8_notfirst
+	BNE    NEONConvO1Src2Dst1_t8_notfirst
+	TBZ    $0, R25, NEONConvO1Src2Dst1_t8_notfirst
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
 	FMOVQ  192(R5), F19
@@ -5803,12 +5803,12 @@ NEONConvO1S2D1_t8_kw:
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
 	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
 	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
-	B      NEONConvO1S2D1_t8_next
+	B      NEONConvO1Src2Dst1_t8_next
 
-NEONConvO1S2D1_t8_notfirst:
+NEONConvO1Src2Dst1_t8_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S2D1_t8_full
-	TBZ    $1, R25, NEONConvO1S2D1_t8_full
+	BNE    NEONConvO1Src2Dst1_t8_full
+	TBZ    $1, R25, NEONConvO1Src2Dst1_t8_full
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -5943,9 +5943,9 @@ NEONConvO1S2D1_t8_notfirst:
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
-	B      NEONConvO1S2D1_t8_next
+	B      NEONConvO1Src2Dst1_t8_next
 
-NEONConvO1S2D1_t8_full:
+NEONConvO1Src2Dst1_t8_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -6099,22 +6099,22 @@ NEONConvO1S2D1_t8_full:
 	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
 	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
 
-NEONConvO1S2D1_t8_next:
+NEONConvO1Src2Dst1_t8_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S2D1_t8_kw
+	BNE    NEONConvO1Src2Dst1_t8_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S2D1_t8_kh
+	BNE    NEONConvO1Src2Dst1_t8_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S2D1_t8_icb
+	BNE    NEONConvO1Src2Dst1_t8_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S2D1_t8_relu
+	CBZ    R17, NEONConvO1Src2Dst1_t8_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -6141,9 +6141,9 @@ NEONConvO1S2D1_t8_next:
 	WORD   $0x4e34d5ce // fadd v14.4s, v14.4s, v20.4s
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
-NEONConvO1S2D1_t8_relu:
+NEONConvO1Src2Dst1_t8_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S2D1_t8_store
+	CBZ    R26, NEONConvO1Src2Dst1_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -6162,7 +6162,7 @@ NEONConvO1S2D1_t8_relu:
 	WORD   $0x4e30f5ce // fmax v14.4s, v14.4s, v16.4s
 	WORD   $0x4e30f5ef // fmax v15.4s, v15.4s, v16.4s
 
-NEONConvO1S2D1_t8_store:
+NEONConvO1Src2Dst1_t8_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -6175,9 +6175,9 @@ NEONConvO1S2D1_t8_store:
 	ADD    $512, R1
 	ADD    $256, R2
 	SUB    $8, R4
-	B      NEONConvO1S2D1_loop
+	B      NEONConvO1Src2Dst1_loop
 
-NEONConvO1S2D1_blk7:
+NEONConvO1Src2Dst1_blk7:
 
 	// 7 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -6197,31 +6197,31 @@ NEONConvO1S2D1_blk7:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S2D1_t7_notleft
+	BNE    NEONConvO1Src2Dst1_t7_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S2D1_t7_notleft:
+NEONConvO1Src2Dst1_t7_notleft:
 	CMP    $7, R4
-	BNE    NEONConvO1S2D1_t7_notright
+	BNE    NEONConvO1Src2Dst1_t7_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S2D1_t7_notright:
+NEONConvO1Src2Dst1_t7_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S2D1_t7_icb:
+NEONConvO1Src2Dst1_t7_icb:
 	MOVD   R22, R11
 
-NEONConvO1S2D1_t7_kh:
+NEONConvO1Src2Dst1_t7_kh:
 	MOVD   R23, R12
 
-NEONConvO1S2D1_t7_kw:
-	CBZ    R25, NEONConvO1S2D1_t7_full
+NEONConvO1Src2Dst1_t7_kw:
+	CBZ    R25, NEONConvO1Src2Dst1_t7_full
 	CMP    R23, R12
-	BNE    NEONConvO1S2D1_t7_notfirst
-	TBZ    $0, R25, NEONConvO1S2D1_t7_notfirst
+	BNE    NEONConvO1Src2Dst1_t7_notfirst
+	TBZ    $0, R25, NEONConvO1Src2Dst1_t7_notfirst
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
 	FMOVQ  192(R5), F19
@@ -6338,12 +6338,12 @@ NEONConvO1S2D1_t7_kw:
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
-	B      NEONConvO1S2D1_t7_next
+	B      NEONConvO1Src2Dst1_t7_next
 
-NEONConvO1S2D1_t7_notfirst:
+NEONConvO1Src2Dst1_t7_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S2D1_t7_full
-	TBZ    $1, R25, NEONConvO1S2D1_t7_full
+	BNE    NEONConvO1Src2Dst1_t7_full
+	TBZ    $1, R25, NEONConvO1Src2Dst1_t7_full
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -6460,9 +6460,9 @@ NEONConvO1S2D1_t7_notfirst:
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
-	B      NEONConvO1S2D1_t7_next
+	B      NEONConvO1Src2Dst1_t7_next
 
-NEONConvO1S2D1_t7_full:
+NEONConvO1Src2Dst1_t7_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -6598,22 +6598,22 @@ NEONConvO1S2D1_t7_full:
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
 
-NEONConvO1S2D1_t7_next:
+NEONConvO1Src2Dst1_t7_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S2D1_t7_kw
+	BNE    NEONConvO1Src2Dst1_t7_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S2D1_t7_kh
+	BNE    NEONConvO1Src2Dst1_t7_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S2D1_t7_icb
+	BNE    NEONConvO1Src2Dst1_t7_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S2D1_t7_relu
+	CBZ    R17, NEONConvO1Src2Dst1_t7_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -6637,9 +6637,9 @@ NEONConvO1S2D1_t7_next:
 	WORD   $0x4e32d58c // fadd v12.4s, v12.4s, v18.4s
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
-NEONConvO1S2D1_t7_relu:
+NEONConvO1Src2Dst1_t7_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S2D1_t7_store
+	CBZ    R26, NEONConvO1Src2Dst1_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -6656,7 +6656,7 @@ NEONConvO1S2D1_t7_relu:
 	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
 	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
 
-NEONConvO1S2D1_t7_store:
+NEONConvO1Src2Dst1_t7_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -6668,9 +6668,9 @@ NEONConvO1S2D1_t7_store:
 	ADD    $448, R1
 	ADD    $224, R2
 	SUB    $7, R4
-	B      NEONConvO1S2D1_loop
+	B      NEONConvO1Src2Dst1_loop
 
-NEONConvO1S2D1_blk6:
+NEONConvO1Src2Dst1_blk6:
 
 	// 6 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -6688,31 +6688,31 @@ NEONConvO1S2D1_blk6:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S2D1_t6_notleft
+	BNE    NEONConvO1Src2Dst1_t6_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S2D1_t6_notleft:
+NEONConvO1Src2Dst1_t6_notleft:
 	CMP    $6, R4
-	BNE    NEONConvO1S2D1_t6_notright
+	BNE    NEONConvO1Src2Dst1_t6_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S2D1_t6_notright:
+NEONConvO1Src2Dst1_t6_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S2D1_t6_icb:
+NEONConvO1Src2Dst1_t6_icb:
 	MOVD   R22, R11
 
-NEONConvO1S2D1_t6_kh:
+NEONConvO1Src2Dst1_t6_kh:
 	MOVD   R23, R12
 
-NEONConvO1S2D1_t6_kw:
-	CBZ    R25, NEONConvO1S2D1_t6_full
+NEONConvO1Src2Dst1_t6_kw:
+	CBZ    R25, NEONConvO1Src2Dst1_t6_full
 	CMP    R23, R12
-	BNE    NEONConvO1S2D1_t6_notfirst
-	TBZ    $0, R25, NEONConvO1S2D1_t6_notfirst
+	BNE    NEONConvO1Src2Dst1_t6_notfirst
+	TBZ    $0, R25, NEONConvO1Src2Dst1_t6_notfirst
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
 	FMOVQ  192(R5), F19
@@ -6811,12 +6811,12 @@ NEONConvO1S2D1_t6_kw:
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
-	B      NEONConvO1S2D1_t6_next
+	B      NEONConvO1Src2Dst1_t6_next
 
-NEONConvO1S2D1_t6_notfirst:
+NEONConvO1Src2Dst1_t6_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S2D1_t6_full
-	TBZ    $1, R25, NEONConvO1S2D1_t6_full
+	BNE    NEONConvO1Src2Dst1_t6_full
+	TBZ    $1, R25, NEONConvO1Src2Dst1_t6_full
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -6915,9 +6915,9 @@ NEONConvO1S2D1_t6_notfirst:
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
-	B      NEONConvO1S2D1_t6_next
+	B      NEONConvO1Src2Dst1_t6_next
 
-NEONConvO1S2D1_t6_full:
+NEONConvO1Src2Dst1_t6_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -7035,22 +7035,22 @@ NEONConvO1S2D1_t6_full:
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 
-NEONConvO1S2D1_t6_next:
+NEONConvO1Src2Dst1_t6_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S2D1_t6_kw
+	BNE    NEONConvO1Src2Dst1_t6_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S2D1_t6_kh
+	BNE    NEONConvO1Src2Dst1_t6_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S2D1_t6_icb
+	BNE    NEONConvO1Src2Dst1_t6_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S2D1_t6_relu
+	CBZ    R17, NEONConvO1Src2Dst1_t6_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -7071,9 +7071,9 @@ NEONConvO1S2D1_t6_next:
 	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
-NEONConvO1S2D1_t6_relu:
+NEONConvO1Src2Dst1_t6_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S2D1_t6_store
+	CBZ    R26, NEONConvO1Src2Dst1_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -7088,7 +7088,7 @@ NEONConvO1S2D1_t6_relu:
 	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
 	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
 
-NEONConvO1S2D1_t6_store:
+NEONConvO1Src2Dst1_t6_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -7099,9 +7099,9 @@ NEONConvO1S2D1_t6_store:
 	ADD    $384, R1
 	ADD    $192, R2
 	SUB    $6, R4
-	B      NEONConvO1S2D1_loop
+	B      NEONConvO1Src2Dst1_loop
 
-NEONConvO1S2D1_blk5:
+NEONConvO1Src2Dst1_blk5:
 
 	// 5 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -7117,31 +7117,31 @@ NEONConvO1S2D1_blk5:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S2D1_t5_notleft
+	BNE    NEONConvO1Src2Dst1_t5_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S2D1_t5_notleft:
+NEONConvO1Src2Dst1_t5_notleft:
 	CMP    $5, R4
-	BNE    NEONConvO1S2D1_t5_notright
+	BNE    NEONConvO1Src2Dst1_t5_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S2D1_t5_notright:
+NEONConvO1Src2Dst1_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S2D1_t5_icb:
+NEONConvO1Src2Dst1_t5_icb:
 	MOVD   R22, R11
 
-NEONConvO1S2D1_t5_kh:
+NEONConvO1Src2Dst1_t5_kh:
 	MOVD   R23, R12
 
-NEONConvO1S2D1_t5_kw:
-	CBZ    R25, NEONConvO1S2D1_t5_full
+NEONConvO1Src2Dst1_t5_kw:
+	CBZ    R25, NEONConvO1Src2Dst1_t5_full
 	CMP    R23, R12
-	BNE    NEONConvO1S2D1_t5_notfirst
-	TBZ    $0, R25, NEONConvO1S2D1_t5_notfirst
+	BNE    NEONConvO1Src2Dst1_t5_notfirst
+	TBZ    $0, R25, NEONConvO1Src2Dst1_t5_notfirst
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
 	FMOVQ  192(R5), F19
@@ -7222,12 +7222,12 @@ NEONConvO1S2D1_t5_kw:
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
-	B      NEONConvO1S2D1_t5_next
+	B      NEONConvO1Src2Dst1_t5_next
 
-NEONConvO1S2D1_t5_notfirst:
+NEONConvO1Src2Dst1_t5_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S2D1_t5_full
-	TBZ    $1, R25, NEONConvO1S2D1_t5_full
+	BNE    NEONConvO1Src2Dst1_t5_full
+	TBZ    $1, R25, NEONConvO1Src2Dst1_t5_full
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -7308,9 +7308,9 @@ NEONConvO1S2D1_t5_notfirst:
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
-	B      NEONConvO1S2D1_t5_next
+	B      NEONConvO1Src2Dst1_t5_next
 
-NEONConvO1S2D1_t5_full:
+NEONConvO1Src2Dst1_t5_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -7410,22 +7410,22 @@ NEONConvO1S2D1_t5_full:
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 
-NEONConvO1S2D1_t5_next:
+NEONConvO1Src2Dst1_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S2D1_t5_kw
+	BNE    NEONConvO1Src2Dst1_t5_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S2D1_t5_kh
+	BNE    NEONConvO1Src2Dst1_t5_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S2D1_t5_icb
+	BNE    NEONConvO1Src2Dst1_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S2D1_t5_relu
+	CBZ    R17, NEONConvO1Src2Dst1_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -7443,9 +7443,9 @@ NEONConvO1S2D1_t5_next:
 	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
-NEONConvO1S2D1_t5_relu:
+NEONConvO1Src2Dst1_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S2D1_t5_store
+	CBZ    R26, NEONConvO1Src2Dst1_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -7458,7 +7458,7 @@ NEONConvO1S2D1_t5_relu:
 	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
 	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
 
-NEONConvO1S2D1_t5_store:
+NEONConvO1Src2Dst1_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -7468,9 +7468,9 @@ NEONConvO1S2D1_t5_store:
 	ADD    $320, R1
 	ADD    $160, R2
 	SUB    $5, R4
-	B      NEONConvO1S2D1_loop
+	B      NEONConvO1Src2Dst1_loop
 
-NEONConvO1S2D1_blk4:
+NEONConvO1Src2Dst1_blk4:
 
 	// 4 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -7484,31 +7484,31 @@ NEONConvO1S2D1_blk4:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S2D1_t4_notleft
+	BNE    NEONConvO1Src2Dst1_t4_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S2D1_t4_notleft:
+NEONConvO1Src2Dst1_t4_notleft:
 	CMP    $4, R4
-	BNE    NEONConvO1S2D1_t4_notright
+	BNE    NEONConvO1Src2Dst1_t4_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S2D1_t4_notright:
+NEONConvO1Src2Dst1_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S2D1_t4_icb:
+NEONConvO1Src2Dst1_t4_icb:
 	MOVD   R22, R11
 
-NEONConvO1S2D1_t4_kh:
+NEONConvO1Src2Dst1_t4_kh:
 	MOVD   R23, R12
 
-NEONConvO1S2D1_t4_kw:
-	CBZ    R25, NEONConvO1S2D1_t4_full
+NEONConvO1Src2Dst1_t4_kw:
+	CBZ    R25, NEONConvO1Src2Dst1_t4_full
 	CMP    R23, R12
-	BNE    NEONConvO1S2D1_t4_notfirst
-	TBZ    $0, R25, NEONConvO1S2D1_t4_notfirst
+	BNE    NEONConvO1Src2Dst1_t4_notfirst
+	TBZ    $0, R25, NEONConvO1Src2Dst1_t4_notfirst
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
 	FMOVQ  192(R5), F19
@@ -7571,12 +7571,12 @@ NEONConvO1S2D1_t4_kw:
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
-	B      NEONConvO1S2D1_t4_next
+	B      NEONConvO1Src2Dst1_t4_next
 
-NEONConvO1S2D1_t4_notfirst:
+NEONConvO1Src2Dst1_t4_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S2D1_t4_full
-	TBZ    $1, R25, NEONConvO1S2D1_t4_full
+	BNE    NEONConvO1Src2Dst1_t4_full
+	TBZ    $1, R25, NEONConvO1Src2Dst1_t4_full
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -7639,9 +7639,9 @@ NEONConvO1S2D1_t4_notfirst:
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
-	B      NEONConvO1S2D1_t4_next
+	B      NEONConvO1Src2Dst1_t4_next
 
-NEONConvO1S2D1_t4_full:
+NEONConvO1Src2Dst1_t4_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -7723,22 +7723,22 @@ NEONConvO1S2D1_t4_full:
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 
-NEONConvO1S2D1_t4_next:
+NEONConvO1Src2Dst1_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S2D1_t4_kw
+	BNE    NEONConvO1Src2Dst1_t4_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S2D1_t4_kh
+	BNE    NEONConvO1Src2Dst1_t4_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S2D1_t4_icb
+	BNE    NEONConvO1Src2Dst1_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S2D1_t4_relu
+	CBZ    R17, NEONConvO1Src2Dst1_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -7753,9 +7753,9 @@ NEONConvO1S2D1_t4_next:
 	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
-NEONConvO1S2D1_t4_relu:
+NEONConvO1Src2Dst1_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S2D1_t4_store
+	CBZ    R26, NEONConvO1Src2Dst1_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -7766,7 +7766,7 @@ NEONConvO1S2D1_t4_relu:
 	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
 	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
 
-NEONConvO1S2D1_t4_store:
+NEONConvO1Src2Dst1_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -7775,9 +7775,9 @@ NEONConvO1S2D1_t4_store:
 	ADD    $256, R1
 	ADD    $128, R2
 	SUB    $4, R4
-	B      NEONConvO1S2D1_loop
+	B      NEONConvO1Src2Dst1_loop
 
-NEONConvO1S2D1_blk3:
+NEONConvO1Src2Dst1_blk3:
 
 	// 3 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -7789,31 +7789,31 @@ NEONConvO1S2D1_blk3:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S2D1_t3_notleft
+	BNE    NEONConvO1Src2Dst1_t3_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S2D1_t3_notleft:
+NEONConvO1Src2Dst1_t3_notleft:
 	CMP    $3, R4
-	BNE    NEONConvO1S2D1_t3_notright
+	BNE    NEONConvO1Src2Dst1_t3_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S2D1_t3_notright:
+NEONConvO1Src2Dst1_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S2D1_t3_icb:
+NEONConvO1Src2Dst1_t3_icb:
 	MOVD   R22, R11
 
-NEONConvO1S2D1_t3_kh:
+NEONConvO1Src2Dst1_t3_kh:
 	MOVD   R23, R12
 
-NEONConvO1S2D1_t3_kw:
-	CBZ    R25, NEONConvO1S2D1_t3_full
+NEONConvO1Src2Dst1_t3_kw:
+	CBZ    R25, NEONConvO1Src2Dst1_t3_full
 	CMP    R23, R12
-	BNE    NEONConvO1S2D1_t3_notfirst
-	TBZ    $0, R25, NEONConvO1S2D1_t3_notfirst
+	BNE    NEONConvO1Src2Dst1_t3_notfirst
+	TBZ    $0, R25, NEONConvO1Src2Dst1_t3_notfirst
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
 	FLDPQ  (R6), (F24, F25)
@@ -7858,12 +7858,12 @@ NEONConvO1S2D1_t3_kw:
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
-	B      NEONConvO1S2D1_t3_next
+	B      NEONConvO1Src2Dst1_t3_next
 
-NEONConvO1S2D1_t3_notfirst:
+NEONConvO1Src2Dst1_t3_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S2D1_t3_full
-	TBZ    $1, R25, NEONConvO1S2D1_t3_full
+	BNE    NEONConvO1Src2Dst1_t3_full
+	TBZ    $1, R25, NEONConvO1Src2Dst1_t3_full
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -7908,9 +7908,9 @@ NEONConvO1S2D1_t3_notfirst:
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	B      NEONConvO1S2D1_t3_next
+	B      NEONConvO1Src2Dst1_t3_next
 
-NEONConvO1S2D1_t3_full:
+NEONConvO1Src2Dst1_t3_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -7974,22 +7974,22 @@ NEONConvO1S2D1_t3_full:
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 
-NEONConvO1S2D1_t3_next:
+NEONConvO1Src2Dst1_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S2D1_t3_kw
+	BNE    NEONConvO1Src2Dst1_t3_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S2D1_t3_kh
+	BNE    NEONConvO1Src2Dst1_t3_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S2D1_t3_icb
+	BNE    NEONConvO1Src2Dst1_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S2D1_t3_relu
+	CBZ    R17, NEONConvO1Src2Dst1_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -8001,9 +8001,9 @@ NEONConvO1S2D1_t3_next:
 	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
-NEONConvO1S2D1_t3_relu:
+NEONConvO1Src2Dst1_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S2D1_t3_store
+	CBZ    R26, NEONConvO1Src2Dst1_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -8012,7 +8012,7 @@ NEONConvO1S2D1_t3_relu:
 	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
 	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
 
-NEONConvO1S2D1_t3_store:
+NEONConvO1Src2Dst1_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -8020,9 +8020,9 @@ NEONConvO1S2D1_t3_store:
 	ADD    $192, R1
 	ADD    $96, R2
 	SUB    $3, R4
-	B      NEONConvO1S2D1_loop
+	B      NEONConvO1Src2Dst1_loop
 
-NEONConvO1S2D1_blk2:
+NEONConvO1Src2Dst1_blk2:
 
 	// 2 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -8032,31 +8032,31 @@ NEONConvO1S2D1_blk2:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S2D1_t2_notleft
+	BNE    NEONConvO1Src2Dst1_t2_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S2D1_t2_notleft:
+NEONConvO1Src2Dst1_t2_notleft:
 	CMP    $2, R4
-	BNE    NEONConvO1S2D1_t2_notright
+	BNE    NEONConvO1Src2Dst1_t2_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S2D1_t2_notright:
+NEONConvO1Src2Dst1_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S2D1_t2_icb:
+NEONConvO1Src2Dst1_t2_icb:
 	MOVD   R22, R11
 
-NEONConvO1S2D1_t2_kh:
+NEONConvO1Src2Dst1_t2_kh:
 	MOVD   R23, R12
 
-NEONConvO1S2D1_t2_kw:
-	CBZ    R25, NEONConvO1S2D1_t2_full
+NEONConvO1Src2Dst1_t2_kw:
+	CBZ    R25, NEONConvO1Src2Dst1_t2_full
 	CMP    R23, R12
-	BNE    NEONConvO1S2D1_t2_notfirst
-	TBZ    $0, R25, NEONConvO1S2D1_t2_notfirst
+	BNE    NEONConvO1Src2Dst1_t2_notfirst
+	TBZ    $0, R25, NEONConvO1Src2Dst1_t2_notfirst
 	FMOVQ  64(R5), F17
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
@@ -8083,12 +8083,12 @@ NEONConvO1S2D1_t2_kw:
 	FLDPQ  224(R6), (F24, F25)
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	B      NEONConvO1S2D1_t2_next
+	B      NEONConvO1Src2Dst1_t2_next
 
-NEONConvO1S2D1_t2_notfirst:
+NEONConvO1Src2Dst1_t2_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S2D1_t2_full
-	TBZ    $1, R25, NEONConvO1S2D1_t2_full
+	BNE    NEONConvO1Src2Dst1_t2_full
+	TBZ    $1, R25, NEONConvO1Src2Dst1_t2_full
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -8115,9 +8115,9 @@ NEONConvO1S2D1_t2_notfirst:
 	FLDPQ  224(R6), (F24, F25)
 	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	B      NEONConvO1S2D1_t2_next
+	B      NEONConvO1Src2Dst1_t2_next
 
-NEONConvO1S2D1_t2_full:
+NEONConvO1Src2Dst1_t2_full:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -8163,22 +8163,22 @@ NEONConvO1S2D1_t2_full:
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 
-NEONConvO1S2D1_t2_next:
+NEONConvO1Src2Dst1_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S2D1_t2_kw
+	BNE    NEONConvO1Src2Dst1_t2_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S2D1_t2_kh
+	BNE    NEONConvO1Src2Dst1_t2_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S2D1_t2_icb
+	BNE    NEONConvO1Src2Dst1_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S2D1_t2_relu
+	CBZ    R17, NEONConvO1Src2Dst1_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -8187,25 +8187,25 @@ NEONConvO1S2D1_t2_next:
 	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
-NEONConvO1S2D1_t2_relu:
+NEONConvO1Src2Dst1_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S2D1_t2_store
+	CBZ    R26, NEONConvO1Src2Dst1_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
 	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
 
-NEONConvO1S2D1_t2_store:
+NEONConvO1Src2Dst1_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
 	ADD    $128, R1
 	ADD    $64, R2
 	SUB    $2, R4
-	B      NEONConvO1S2D1_loop
+	B      NEONConvO1Src2Dst1_loop
 
-NEONConvO1S2D1_blk1:
+NEONConvO1Src2Dst1_blk1:
 
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -8213,40 +8213,40 @@ NEONConvO1S2D1_blk1:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S2D1_t1_notleft
+	BNE    NEONConvO1Src2Dst1_t1_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S2D1_t1_notleft:
+NEONConvO1Src2Dst1_t1_notleft:
 	CMP    $1, R4
-	BNE    NEONConvO1S2D1_t1_notright
+	BNE    NEONConvO1Src2Dst1_t1_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S2D1_t1_notright:
+NEONConvO1Src2Dst1_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S2D1_t1_icb:
+NEONConvO1Src2Dst1_t1_icb:
 	MOVD   R22, R11
 
-NEONConvO1S2D1_t1_kh:
+NEONConvO1Src2Dst1_t1_kh:
 	MOVD   R23, R12
 
-NEONConvO1S2D1_t1_kw:
-	CBZ    R25, NEONConvO1S2D1_t1_full
+NEONConvO1Src2Dst1_t1_kw:
+	CBZ    R25, NEONConvO1Src2Dst1_t1_full
 	CMP    R23, R12
-	BNE    NEONConvO1S2D1_t1_notfirst
-	TBZ    $0, R25, NEONConvO1S2D1_t1_notfirst
-	B      NEONConvO1S2D1_t1_next
+	BNE    NEONConvO1Src2Dst1_t1_notfirst
+	TBZ    $0, R25, NEONConvO1Src2Dst1_t1_notfirst
+	B      NEONConvO1Src2Dst1_t1_next
 
-NEONConvO1S2D1_t1_notfirst:
+NEONConvO1Src2Dst1_t1_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S2D1_t1_full
-	TBZ    $1, R25, NEONConvO1S2D1_t1_full
-	B      NEONConvO1S2D1_t1_next
+	BNE    NEONConvO1Src2Dst1_t1_full
+	TBZ    $1, R25, NEONConvO1Src2Dst1_t1_full
+	B      NEONConvO1Src2Dst1_t1_next
 
-NEONConvO1S2D1_t1_full:
+NEONConvO1Src2Dst1_t1_full:
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -8274,52 +8274,52 @@ NEONConvO1S2D1_t1_full:
 	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
 
-NEONConvO1S2D1_t1_next:
+NEONConvO1Src2Dst1_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S2D1_t1_kw
+	BNE    NEONConvO1Src2Dst1_t1_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S2D1_t1_kh
+	BNE    NEONConvO1Src2Dst1_t1_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S2D1_t1_icb
+	BNE    NEONConvO1Src2Dst1_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S2D1_t1_relu
+	CBZ    R17, NEONConvO1Src2Dst1_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
-NEONConvO1S2D1_t1_relu:
+NEONConvO1Src2Dst1_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S2D1_t1_store
+	CBZ    R26, NEONConvO1Src2Dst1_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 
-NEONConvO1S2D1_t1_store:
+NEONConvO1Src2Dst1_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    $64, R1
 	ADD    $32, R2
 	SUB    $1, R4
-	B      NEONConvO1S2D1_loop
+	B      NEONConvO1Src2Dst1_loop
 
-NEONConvO1S2D1_done:
+NEONConvO1Src2Dst1_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConvO1S2D1_row
+	BLT    NEONConvO1Src2Dst1_row
 	RET
 
-// func NEONConvO1S4D1(p *Params)
+// func NEONConvO1Src4Dst1(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConvO1S4D1(SB), NOSPLIT, $0-8
+TEXT ·NEONConvO1Src4Dst1(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -8345,7 +8345,7 @@ TEXT ·NEONConvO1S4D1(SB), NOSPLIT, $0-8
 	SUB    R26, R21, R21
 	MOVD   ZR, R24
 
-NEONConvO1S4D1_row:
+NEONConvO1Src4Dst1_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -8356,44 +8356,44 @@ NEONConvO1S4D1_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 	MOVD   184(R0), R26
-	CBZ    R26, NEONConvO1S4D1_noedge
+	CBZ    R26, NEONConvO1Src4Dst1_noedge
 	SUB    R15, R1
 
-NEONConvO1S4D1_noedge:
+NEONConvO1Src4Dst1_noedge:
 
-NEONConvO1S4D1_loop:
+NEONConvO1Src4Dst1_loop:
 	CMP    $16, R4
-	BGE    NEONConvO1S4D1_blk8
+	BGE    NEONConvO1Src4Dst1_blk8
 	CMP    $8, R4
-	BLE    NEONConvO1S4D1_rest
+	BLE    NEONConvO1Src4Dst1_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConvO1S4D1_dispatch
+	B      NEONConvO1Src4Dst1_dispatch
 
-NEONConvO1S4D1_rest:
-	CBZ    R4, NEONConvO1S4D1_done
+NEONConvO1Src4Dst1_rest:
+	CBZ    R4, NEONConvO1Src4Dst1_done
 	MOVD   R4, R26
 
-NEONConvO1S4D1_dispatch:
+NEONConvO1Src4Dst1_dispatch:
 	CMP    $8, R26
-	BEQ    NEONConvO1S4D1_blk8
+	BEQ    NEONConvO1Src4Dst1_blk8
 	CMP    $7, R26
-	BEQ    NEONConvO1S4D1_blk7
+	BEQ    NEONConvO1Src4Dst1_blk7
 	CMP    $6, R26
-	BEQ    NEONConvO1S4D1_blk6
+	BEQ    NEONConvO1Src4Dst1_blk6
 	CMP    $5, R26
-	BEQ    NEONConvO1S4D1_blk5
+	BEQ    NEONConvO1Src4Dst1_blk5
 	CMP    $4, R26
-	BEQ    NEONConvO1S4D1_blk4
+	BEQ    NEONConvO1Src4Dst1_blk4
 	CMP    $3, R26
-	BEQ    NEONConvO1S4D1_blk3
+	BEQ    NEONConvO1Src4Dst1_blk3
 	CMP    $2, R26
-	BEQ    NEONConvO1S4D1_blk2
+	BEQ    NEONConvO1Src4Dst1_blk2
 	CMP    $1, R26
-	BEQ    NEONConvO1S4D1_blk1
-	B      NEONConvO1S4D1_done
+	BEQ    NEONConvO1Src4Dst1_blk1
+	B      NEONConvO1Src4Dst1_done
 
-NEONConvO1S4D1_blk8:
+NEONConvO1Src4Dst1_blk8:
 
 	// 8 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -8415,31 +8415,31 @@ NEONConvO1S4D1_blk8:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S4D1_t8_notleft
+	BNE    NEONConvO1Src4Dst1_t8_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S4D1_t8_notleft:
+NEONConvO1Src4Dst1_t8_notleft:
 	CMP    $8, R4
-	BNE    NEONConvO1S4D1_t8_notright
+	BNE    NEONConvO1Src4Dst1_t8_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S4D1_t8_notright:
+NEONConvO1Src4Dst1_t8_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S4D1_t8_icb:
+NEONConvO1Src4Dst1_t8_icb:
 	MOVD   R22, R11
 
-NEONConvO1S4D1_t8_kh:
+NEONConvO1Src4Dst1_t8_kh:
 	MOVD   R23, R12
 
-NEONConvO1S4D1_t8_kw:
-	CBZ    R25, NEONConvO1S4D1_t8_full
+NEONConvO1Src4Dst1_t8_kw:
+	CBZ    R25, NEONConvO1Src4Dst1_t8_full
 	CMP    R23, R12
-	BNE    NEONConvO1S4D1_t8_notfirst
-	TBZ    $0, R25, NEONConvO1S4D1_t8_notfirst
+	BNE    NEONConvO1Src4Dst1_t8_notfirst
+	TBZ    $0, R25, NEONConvO1Src4Dst1_t8_notfirst
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
 	FMOVQ  384(R5), F19
@@ -8574,12 +8574,12 @@ NEONConvO1S4D1_t8_kw:
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
 	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
 	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
-	B      NEONConvO1S4D1_t8_next
+	B      NEONConvO1Src4Dst1_t8_next
 
-NEONConvO1S4D1_t8_notfirst:
+NEONConvO1Src4Dst1_t8_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S4D1_t8_full
-	TBZ    $1, R25, NEONConvO1S4D1_t8_full
+	BNE    NEONConvO1Src4Dst1_t8_full
+	TBZ    $1, R25, NEONConvO1Src4Dst1_t8_full
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -8714,9 +8714,9 @@ NEONConvO1S4D1_t8_notfirst:
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
-	B      NEONConvO1S4D1_t8_next
+	B      NEONConvO1Src4Dst1_t8_next
 
-NEONConvO1S4D1_t8_full:
+NEONConvO1Src4Dst1_t8_full:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -8870,22 +8870,22 @@ NEONConvO1S4D1_t8_full:
 	WORD   $0x4fb71b0e // fmla v14.4s, v24.4s, v23.s[3]
 	WORD   $0x4fb71b2f // fmla v15.4s, v25.4s, v23.s[3]
 
-NEONConvO1S4D1_t8_next:
+NEONConvO1Src4Dst1_t8_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S4D1_t8_kw
+	BNE    NEONConvO1Src4Dst1_t8_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S4D1_t8_kh
+	BNE    NEONConvO1Src4Dst1_t8_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S4D1_t8_icb
+	BNE    NEONConvO1Src4Dst1_t8_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S4D1_t8_relu
+	CBZ    R17, NEONConvO1Src4Dst1_t8_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -8912,9 +8912,9 @@ NEONConvO1S4D1_t8_next:
 	WORD   $0x4e34d5ce // fadd v14.4s, v14.4s, v20.4s
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
-NEONConvO1S4D1_t8_relu:
+NEONConvO1Src4Dst1_t8_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S4D1_t8_store
+	CBZ    R26, NEONConvO1Src4Dst1_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -8933,7 +8933,7 @@ NEONConvO1S4D1_t8_relu:
 	WORD   $0x4e30f5ce // fmax v14.4s, v14.4s, v16.4s
 	WORD   $0x4e30f5ef // fmax v15.4s, v15.4s, v16.4s
 
-NEONConvO1S4D1_t8_store:
+NEONConvO1Src4Dst1_t8_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -8946,9 +8946,9 @@ NEONConvO1S4D1_t8_store:
 	ADD    $1024, R1
 	ADD    $256, R2
 	SUB    $8, R4
-	B      NEONConvO1S4D1_loop
+	B      NEONConvO1Src4Dst1_loop
 
-NEONConvO1S4D1_blk7:
+NEONConvO1Src4Dst1_blk7:
 
 	// 7 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -8968,31 +8968,31 @@ NEONConvO1S4D1_blk7:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S4D1_t7_notleft
+	BNE    NEONConvO1Src4Dst1_t7_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S4D1_t7_notleft:
+NEONConvO1Src4Dst1_t7_notleft:
 	CMP    $7, R4
-	BNE    NEONConvO1S4D1_t7_notright
+	BNE    NEONConvO1Src4Dst1_t7_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S4D1_t7_notright:
+NEONConvO1Src4Dst1_t7_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S4D1_t7_icb:
+NEONConvO1Src4Dst1_t7_icb:
 	MOVD   R22, R11
 
-NEONConvO1S4D1_t7_kh:
+NEONConvO1Src4Dst1_t7_kh:
 	MOVD   R23, R12
 
-NEONConvO1S4D1_t7_kw:
-	CBZ    R25, NEONConvO1S4D1_t7_full
+NEONConvO1Src4Dst1_t7_kw:
+	CBZ    R25, NEONConvO1Src4Dst1_t7_full
 	CMP    R23, R12
-	BNE    NEONConvO1S4D1_t7_notfirst
-	TBZ    $0, R25, NEONConvO1S4D1_t7_notfirst
+	BNE    NEONConvO1Src4Dst1_t7_notfirst
+	TBZ    $0, R25, NEONConvO1Src4Dst1_t7_notfirst
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
 	FMOVQ  384(R5), F19
@@ -9109,12 +9109,12 @@ NEONConvO1S4D1_t7_kw:
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
-	B      NEONConvO1S4D1_t7_next
+	B      NEONConvO1Src4Dst1_t7_next
 
-NEONConvO1S4D1_t7_notfirst:
+NEONConvO1Src4Dst1_t7_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S4D1_t7_full
-	TBZ    $1, R25, NEONConvO1S4D1_t7_full
+	BNE    NEONConvO1Src4Dst1_t7_full
+	TBZ    $1, R25, NEONConvO1Src4Dst1_t7_full
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -9231,9 +9231,9 @@ NEONConvO1S4D1_t7_notfirst:
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
-	B      NEONConvO1S4D1_t7_next
+	B      NEONConvO1Src4Dst1_t7_next
 
-NEONConvO1S4D1_t7_full:
+NEONConvO1Src4Dst1_t7_full:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -9369,22 +9369,22 @@ NEONConvO1S4D1_t7_full:
 	WORD   $0x4fb61b0c // fmla v12.4s, v24.4s, v22.s[3]
 	WORD   $0x4fb61b2d // fmla v13.4s, v25.4s, v22.s[3]
 
-NEONConvO1S4D1_t7_next:
+NEONConvO1Src4Dst1_t7_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S4D1_t7_kw
+	BNE    NEONConvO1Src4Dst1_t7_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S4D1_t7_kh
+	BNE    NEONConvO1Src4Dst1_t7_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S4D1_t7_icb
+	BNE    NEONConvO1Src4Dst1_t7_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S4D1_t7_relu
+	CBZ    R17, NEONConvO1Src4Dst1_t7_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -9408,9 +9408,9 @@ NEONConvO1S4D1_t7_next:
 	WORD   $0x4e32d58c // fadd v12.4s, v12.4s, v18.4s
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
-NEONConvO1S4D1_t7_relu:
+NEONConvO1Src4Dst1_t7_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S4D1_t7_store
+	CBZ    R26, NEONConvO1Src4Dst1_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -9427,7 +9427,7 @@ NEONConvO1S4D1_t7_relu:
 	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
 	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
 
-NEONConvO1S4D1_t7_store:
+NEONConvO1Src4Dst1_t7_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -9439,9 +9439,9 @@ NEONConvO1S4D1_t7_store:
 	ADD    $896, R1
 	ADD    $224, R2
 	SUB    $7, R4
-	B      NEONConvO1S4D1_loop
+	B      NEONConvO1Src4Dst1_loop
 
-NEONConvO1S4D1_blk6:
+NEONConvO1Src4Dst1_blk6:
 
 	// 6 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -9459,31 +9459,31 @@ NEONConvO1S4D1_blk6:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S4D1_t6_notleft
+	BNE    NEONConvO1Src4Dst1_t6_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S4D1_t6_notleft:
+NEONConvO1Src4Dst1_t6_notleft:
 	CMP    $6, R4
-	BNE    NEONConvO1S4D1_t6_notright
+	BNE    NEONConvO1Src4Dst1_t6_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S4D1_t6_notright:
+NEONConvO1Src4Dst1_t6_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S4D1_t6_icb:
+NEONConvO1Src4Dst1_t6_icb:
 	MOVD   R22, R11
 
-NEONConvO1S4D1_t6_kh:
+NEONConvO1Src4Dst1_t6_kh:
 	MOVD   R23, R12
 
-NEONConvO1S4D1_t6_kw:
-	CBZ    R25, NEONConvO1S4D1_t6_full
+NEONConvO1Src4Dst1_t6_kw:
+	CBZ    R25, NEONConvO1Src4Dst1_t6_full
 	CMP    R23, R12
-	BNE    NEONConvO1S4D1_t6_notfirst
-	TBZ    $0, R25, NEONConvO1S4D1_t6_notfirst
+	BNE    NEONConvO1Src4Dst1_t6_notfirst
+	TBZ    $0, R25, NEONConvO1Src4Dst1_t6_notfirst
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
 	FMOVQ  384(R5), F19
@@ -9582,12 +9582,12 @@ NEONConvO1S4D1_t6_kw:
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
-	B      NEONConvO1S4D1_t6_next
+	B      NEONConvO1Src4Dst1_t6_next
 
-NEONConvO1S4D1_t6_notfirst:
+NEONConvO1Src4Dst1_t6_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S4D1_t6_full
-	TBZ    $1, R25, NEONConvO1S4D1_t6_full
+	BNE    NEONConvO1Src4Dst1_t6_full
+	TBZ    $1, R25, NEONConvO1Src4Dst1_t6_full
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -9686,9 +9686,9 @@ NEONConvO1S4D1_t6_notfirst:
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
-	B      NEONConvO1S4D1_t6_next
+	B      NEONConvO1Src4Dst1_t6_next
 
-NEONConvO1S4D1_t6_full:
+NEONConvO1Src4Dst1_t6_full:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -9806,22 +9806,22 @@ NEONConvO1S4D1_t6_full:
 	WORD   $0x4fb51b0a // fmla v10.4s, v24.4s, v21.s[3]
 	WORD   $0x4fb51b2b // fmla v11.4s, v25.4s, v21.s[3]
 
-NEONConvO1S4D1_t6_next:
+NEONConvO1Src4Dst1_t6_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S4D1_t6_kw
+	BNE    NEONConvO1Src4Dst1_t6_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S4D1_t6_kh
+	BNE    NEONConvO1Src4Dst1_t6_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S4D1_t6_icb
+	BNE    NEONConvO1Src4Dst1_t6_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S4D1_t6_relu
+	CBZ    R17, NEONConvO1Src4Dst1_t6_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -9842,9 +9842,9 @@ NEONConvO1S4D1_t6_next:
 	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
-NEONConvO1S4D1_t6_relu:
+NEONConvO1Src4Dst1_t6_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S4D1_t6_store
+	CBZ    R26, NEONConvO1Src4Dst1_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -9859,7 +9859,7 @@ NEONConvO1S4D1_t6_relu:
 	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
 	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
 
-NEONConvO1S4D1_t6_store:
+NEONConvO1Src4Dst1_t6_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -9870,9 +9870,9 @@ NEONConvO1S4D1_t6_store:
 	ADD    $768, R1
 	ADD    $192, R2
 	SUB    $6, R4
-	B      NEONConvO1S4D1_loop
+	B      NEONConvO1Src4Dst1_loop
 
-NEONConvO1S4D1_blk5:
+NEONConvO1Src4Dst1_blk5:
 
 	// 5 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -9888,31 +9888,31 @@ NEONConvO1S4D1_blk5:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S4D1_t5_notleft
+	BNE    NEONConvO1Src4Dst1_t5_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S4D1_t5_notleft:
+NEONConvO1Src4Dst1_t5_notleft:
 	CMP    $5, R4
-	BNE    NEONConvO1S4D1_t5_notright
+	BNE    NEONConvO1Src4Dst1_t5_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S4D1_t5_notright:
+NEONConvO1Src4Dst1_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S4D1_t5_icb:
+NEONConvO1Src4Dst1_t5_icb:
 	MOVD   R22, R11
 
-NEONConvO1S4D1_t5_kh:
+NEONConvO1Src4Dst1_t5_kh:
 	MOVD   R23, R12
 
-NEONConvO1S4D1_t5_kw:
-	CBZ    R25, NEONConvO1S4D1_t5_full
+NEONConvO1Src4Dst1_t5_kw:
+	CBZ    R25, NEONConvO1Src4Dst1_t5_full
 	CMP    R23, R12
-	BNE    NEONConvO1S4D1_t5_notfirst
-	TBZ    $0, R25, NEONConvO1S4D1_t5_notfirst
+	BNE    NEONConvO1Src4Dst1_t5_notfirst
+	TBZ    $0, R25, NEONConvO1Src4Dst1_t5_notfirst
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
 	FMOVQ  384(R5), F19
@@ -9993,12 +9993,12 @@ NEONConvO1S4D1_t5_kw:
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
-	B      NEONConvO1S4D1_t5_next
+	B      NEONConvO1Src4Dst1_t5_next
 
-NEONConvO1S4D1_t5_notfirst:
+NEONConvO1Src4Dst1_t5_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S4D1_t5_full
-	TBZ    $1, R25, NEONConvO1S4D1_t5_full
+	BNE    NEONConvO1Src4Dst1_t5_full
+	TBZ    $1, R25, NEONConvO1Src4Dst1_t5_full
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -10079,9 +10079,9 @@ NEONConvO1S4D1_t5_notfirst:
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
-	B      NEONConvO1S4D1_t5_next
+	B      NEONConvO1Src4Dst1_t5_next
 
-NEONConvO1S4D1_t5_full:
+NEONConvO1Src4Dst1_t5_full:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -10181,22 +10181,22 @@ NEONConvO1S4D1_t5_full:
 	WORD   $0x4fb41b08 // fmla v8.4s, v24.4s, v20.s[3]
 	WORD   $0x4fb41b29 // fmla v9.4s, v25.4s, v20.s[3]
 
-NEONConvO1S4D1_t5_next:
+NEONConvO1Src4Dst1_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S4D1_t5_kw
+	BNE    NEONConvO1Src4Dst1_t5_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S4D1_t5_kh
+	BNE    NEONConvO1Src4Dst1_t5_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S4D1_t5_icb
+	BNE    NEONConvO1Src4Dst1_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S4D1_t5_relu
+	CBZ    R17, NEONConvO1Src4Dst1_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -10214,9 +10214,9 @@ NEONConvO1S4D1_t5_next:
 	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
-NEONConvO1S4D1_t5_relu:
+NEONConvO1Src4Dst1_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S4D1_t5_store
+	CBZ    R26, NEONConvO1Src4Dst1_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -10229,7 +10229,7 @@ NEONConvO1S4D1_t5_relu:
 	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
 	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
 
-NEONConvO1S4D1_t5_store:
+NEONConvO1Src4Dst1_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -10239,9 +10239,9 @@ NEONConvO1S4D1_t5_store:
 	ADD    $640, R1
 	ADD    $160, R2
 	SUB    $5, R4
-	B      NEONConvO1S4D1_loop
+	B      NEONConvO1Src4Dst1_loop
 
-NEONConvO1S4D1_blk4:
+NEONConvO1Src4Dst1_blk4:
 
 	// 4 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -10255,31 +10255,31 @@ NEONConvO1S4D1_blk4:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S4D1_t4_notleft
+	BNE    NEONConvO1Src4Dst1_t4_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S4D1_t4_notleft:
+NEONConvO1Src4Dst1_t4_notleft:
 	CMP    $4, R4
-	BNE    NEONConvO1S4D1_t4_notright
+	BNE    NEONConvO1Src4Dst1_t4_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S4D1_t4_notright:
+NEONConvO1Src4Dst1_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S4D1_t4_icb:
+NEONConvO1Src4Dst1_t4_icb:
 	MOVD   R22, R11
 
-NEONConvO1S4D1_t4_kh:
+NEONConvO1Src4Dst1_t4_kh:
 	MOVD   R23, R12
 
-NEONConvO1S4D1_t4_kw:
-	CBZ    R25, NEONConvO1S4D1_t4_full
+NEONConvO1Src4Dst1_t4_kw:
+	CBZ    R25, NEONConvO1Src4Dst1_t4_full
 	CMP    R23, R12
-	BNE    NEONConvO1S4D1_t4_notfirst
-	TBZ    $0, R25, NEONConvO1S4D1_t4_notfirst
+	BNE    NEONConvO1Src4Dst1_t4_notfirst
+	TBZ    $0, R25, NEONConvO1Src4Dst1_t4_notfirst
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
 	FMOVQ  384(R5), F19
@@ -10342,12 +10342,12 @@ NEONConvO1S4D1_t4_kw:
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
-	B      NEONConvO1S4D1_t4_next
+	B      NEONConvO1Src4Dst1_t4_next
 
-NEONConvO1S4D1_t4_notfirst:
+NEONConvO1Src4Dst1_t4_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S4D1_t4_full
-	TBZ    $1, R25, NEONConvO1S4D1_t4_full
+	BNE    NEONConvO1Src4Dst1_t4_full
+	TBZ    $1, R25, NEONConvO1Src4Dst1_t4_full
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -10410,9 +10410,9 @@ NEONConvO1S4D1_t4_notfirst:
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
-	B      NEONConvO1S4D1_t4_next
+	B      NEONConvO1Src4Dst1_t4_next
 
-NEONConvO1S4D1_t4_full:
+NEONConvO1Src4Dst1_t4_full:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -10494,22 +10494,22 @@ NEONConvO1S4D1_t4_full:
 	WORD   $0x4fb31b06 // fmla v6.4s, v24.4s, v19.s[3]
 	WORD   $0x4fb31b27 // fmla v7.4s, v25.4s, v19.s[3]
 
-NEONConvO1S4D1_t4_next:
+NEONConvO1Src4Dst1_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S4D1_t4_kw
+	BNE    NEONConvO1Src4Dst1_t4_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S4D1_t4_kh
+	BNE    NEONConvO1Src4Dst1_t4_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S4D1_t4_icb
+	BNE    NEONConvO1Src4Dst1_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S4D1_t4_relu
+	CBZ    R17, NEONConvO1Src4Dst1_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -10524,9 +10524,9 @@ NEONConvO1S4D1_t4_next:
 	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
-NEONConvO1S4D1_t4_relu:
+NEONConvO1Src4Dst1_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S4D1_t4_store
+	CBZ    R26, NEONConvO1Src4Dst1_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -10537,7 +10537,7 @@ NEONConvO1S4D1_t4_relu:
 	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
 	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
 
-NEONConvO1S4D1_t4_store:
+NEONConvO1Src4Dst1_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -10546,9 +10546,9 @@ NEONConvO1S4D1_t4_store:
 	ADD    $512, R1
 	ADD    $128, R2
 	SUB    $4, R4
-	B      NEONConvO1S4D1_loop
+	B      NEONConvO1Src4Dst1_loop
 
-NEONConvO1S4D1_blk3:
+NEONConvO1Src4Dst1_blk3:
 
 	// 3 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -10560,31 +10560,31 @@ NEONConvO1S4D1_blk3:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S4D1_t3_notleft
+	BNE    NEONConvO1Src4Dst1_t3_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S4D1_t3_notleft:
+NEONConvO1Src4Dst1_t3_notleft:
 	CMP    $3, R4
-	BNE    NEONConvO1S4D1_t3_notright
+	BNE    NEONConvO1Src4Dst1_t3_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S4D1_t3_notright:
+NEONConvO1Src4Dst1_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S4D1_t3_icb:
+NEONConvO1Src4Dst1_t3_icb:
 	MOVD   R22, R11
 
-NEONConvO1S4D1_t3_kh:
+NEONConvO1Src4Dst1_t3_kh:
 	MOVD   R23, R12
 
-NEONConvO1S4D1_t3_kw:
-	CBZ    R25, NEONConvO1S4D1_t3_full
+NEONConvO1Src4Dst1_t3_kw:
+	CBZ    R25, NEONConvO1Src4Dst1_t3_full
 	CMP    R23, R12
-	BNE    NEONConvO1S4D1_t3_notfirst
-	TBZ    $0, R25, NEONConvO1S4D1_t3_notfirst
+	BNE    NEONConvO1Src4Dst1_t3_notfirst
+	TBZ    $0, R25, NEONConvO1Src4Dst1_t3_notfirst
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
 	FLDPQ  (R6), (F24, F25)
@@ -10629,12 +10629,12 @@ NEONConvO1S4D1_t3_kw:
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
-	B      NEONConvO1S4D1_t3_next
+	B      NEONConvO1Src4Dst1_t3_next
 
-NEONConvO1S4D1_t3_notfirst:
+NEONConvO1Src4Dst1_t3_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S4D1_t3_full
-	TBZ    $1, R25, NEONConvO1S4D1_t3_full
+	BNE    NEONConvO1Src4Dst1_t3_full
+	TBZ    $1, R25, NEONConvO1Src4Dst1_t3_full
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -10679,9 +10679,9 @@ NEONConvO1S4D1_t3_notfirst:
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	B      NEONConvO1S4D1_t3_next
+	B      NEONConvO1Src4Dst1_t3_next
 
-NEONConvO1S4D1_t3_full:
+NEONConvO1Src4Dst1_t3_full:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -10745,22 +10745,22 @@ NEONConvO1S4D1_t3_full:
 	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
 	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
 
-NEONConvO1S4D1_t3_next:
+NEONConvO1Src4Dst1_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S4D1_t3_kw
+	BNE    NEONConvO1Src4Dst1_t3_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S4D1_t3_kh
+	BNE    NEONConvO1Src4Dst1_t3_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S4D1_t3_icb
+	BNE    NEONConvO1Src4Dst1_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S4D1_t3_relu
+	CBZ    R17, NEONConvO1Src4Dst1_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -10772,9 +10772,9 @@ NEONConvO1S4D1_t3_next:
 	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
-NEONConvO1S4D1_t3_relu:
+NEONConvO1Src4Dst1_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S4D1_t3_store
+	CBZ    R26, NEONConvO1Src4Dst1_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -10783,7 +10783,7 @@ NEONConvO1S4D1_t3_relu:
 	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
 	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
 
-NEONConvO1S4D1_t3_store:
+NEONConvO1Src4Dst1_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -10791,9 +10791,9 @@ NEONConvO1S4D1_t3_store:
 	ADD    $384, R1
 	ADD    $96, R2
 	SUB    $3, R4
-	B      NEONConvO1S4D1_loop
+	B      NEONConvO1Src4Dst1_loop
 
-NEONConvO1S4D1_blk2:
+NEONConvO1Src4Dst1_blk2:
 
 	// 2 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -10803,31 +10803,31 @@ NEONConvO1S4D1_blk2:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S4D1_t2_notleft
+	BNE    NEONConvO1Src4Dst1_t2_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S4D1_t2_notleft:
+NEONConvO1Src4Dst1_t2_notleft:
 	CMP    $2, R4
-	BNE    NEONConvO1S4D1_t2_notright
+	BNE    NEONConvO1Src4Dst1_t2_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S4D1_t2_notright:
+NEONConvO1Src4Dst1_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S4D1_t2_icb:
+NEONConvO1Src4Dst1_t2_icb:
 	MOVD   R22, R11
 
-NEONConvO1S4D1_t2_kh:
+NEONConvO1Src4Dst1_t2_kh:
 	MOVD   R23, R12
 
-NEONConvO1S4D1_t2_kw:
-	CBZ    R25, NEONConvO1S4D1_t2_full
+NEONConvO1Src4Dst1_t2_kw:
+	CBZ    R25, NEONConvO1Src4Dst1_t2_full
 	CMP    R23, R12
-	BNE    NEONConvO1S4D1_t2_notfirst
-	TBZ    $0, R25, NEONConvO1S4D1_t2_notfirst
+	BNE    NEONConvO1Src4Dst1_t2_notfirst
+	TBZ    $0, R25, NEONConvO1Src4Dst1_t2_notfirst
 	FMOVQ  128(R5), F17
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
@@ -10854,12 +10854,12 @@ NEONConvO1S4D1_t2_kw:
 	FLDPQ  224(R6), (F24, F25)
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	B      NEONConvO1S4D1_t2_next
+	B      NEONConvO1Src4Dst1_t2_next
 
-NEONConvO1S4D1_t2_notfirst:
+NEONConvO1Src4Dst1_t2_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S4D1_t2_full
-	TBZ    $1, R25, NEONConvO1S4D1_t2_full
+	BNE    NEONConvO1Src4Dst1_t2_full
+	TBZ    $1, R25, NEONConvO1Src4Dst1_t2_full
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -10886,9 +10886,9 @@ NEONConvO1S4D1_t2_notfirst:
 	FLDPQ  224(R6), (F24, F25)
 	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	B      NEONConvO1S4D1_t2_next
+	B      NEONConvO1Src4Dst1_t2_next
 
-NEONConvO1S4D1_t2_full:
+NEONConvO1Src4Dst1_t2_full:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -10934,22 +10934,22 @@ NEONConvO1S4D1_t2_full:
 	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
 	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
 
-NEONConvO1S4D1_t2_next:
+NEONConvO1Src4Dst1_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S4D1_t2_kw
+	BNE    NEONConvO1Src4Dst1_t2_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S4D1_t2_kh
+	BNE    NEONConvO1Src4Dst1_t2_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S4D1_t2_icb
+	BNE    NEONConvO1Src4Dst1_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S4D1_t2_relu
+	CBZ    R17, NEONConvO1Src4Dst1_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -10958,25 +10958,25 @@ NEONConvO1S4D1_t2_next:
 	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
-NEONConvO1S4D1_t2_relu:
+NEONConvO1Src4Dst1_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S4D1_t2_store
+	CBZ    R26, NEONConvO1Src4Dst1_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
 	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
 
-NEONConvO1S4D1_t2_store:
+NEONConvO1Src4Dst1_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
 	ADD    $256, R1
 	ADD    $64, R2
 	SUB    $2, R4
-	B      NEONConvO1S4D1_loop
+	B      NEONConvO1Src4Dst1_loop
 
-NEONConvO1S4D1_blk1:
+NEONConvO1Src4Dst1_blk1:
 
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -10984,40 +10984,40 @@ NEONConvO1S4D1_blk1:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO1S4D1_t1_notleft
+	BNE    NEONConvO1Src4Dst1_t1_notleft
 	MOVD   184(R0), R25
 
-NEONConvO1S4D1_t1_notleft:
+NEONConvO1Src4Dst1_t1_notleft:
 	CMP    $1, R4
-	BNE    NEONConvO1S4D1_t1_notright
+	BNE    NEONConvO1Src4Dst1_t1_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO1S4D1_t1_notright:
+NEONConvO1Src4Dst1_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConvO1S4D1_t1_icb:
+NEONConvO1Src4Dst1_t1_icb:
 	MOVD   R22, R11
 
-NEONConvO1S4D1_t1_kh:
+NEONConvO1Src4Dst1_t1_kh:
 	MOVD   R23, R12
 
-NEONConvO1S4D1_t1_kw:
-	CBZ    R25, NEONConvO1S4D1_t1_full
+NEONConvO1Src4Dst1_t1_kw:
+	CBZ    R25, NEONConvO1Src4Dst1_t1_full
 	CMP    R23, R12
-	BNE    NEONConvO1S4D1_t1_notfirst
-	TBZ    $0, R25, NEONConvO1S4D1_t1_notfirst
-	B      NEONConvO1S4D1_t1_next
+	BNE    NEONConvO1Src4Dst1_t1_notfirst
+	TBZ    $0, R25, NEONConvO1Src4Dst1_t1_notfirst
+	B      NEONConvO1Src4Dst1_t1_next
 
-NEONConvO1S4D1_t1_notfirst:
+NEONConvO1Src4Dst1_t1_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO1S4D1_t1_full
-	TBZ    $1, R25, NEONConvO1S4D1_t1_full
-	B      NEONConvO1S4D1_t1_next
+	BNE    NEONConvO1Src4Dst1_t1_full
+	TBZ    $1, R25, NEONConvO1Src4Dst1_t1_full
+	B      NEONConvO1Src4Dst1_t1_next
 
-NEONConvO1S4D1_t1_full:
+NEONConvO1Src4Dst1_t1_full:
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -11045,52 +11045,52 @@ NEONConvO1S4D1_t1_full:
 	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
 	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
 
-NEONConvO1S4D1_t1_next:
+NEONConvO1Src4Dst1_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	SUBS   $1, R12
-	BNE    NEONConvO1S4D1_t1_kw
+	BNE    NEONConvO1Src4Dst1_t1_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	SUBS   $1, R11
-	BNE    NEONConvO1S4D1_t1_kh
+	BNE    NEONConvO1Src4Dst1_t1_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConvO1S4D1_t1_icb
+	BNE    NEONConvO1Src4Dst1_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO1S4D1_t1_relu
+	CBZ    R17, NEONConvO1Src4Dst1_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
-NEONConvO1S4D1_t1_relu:
+NEONConvO1Src4Dst1_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO1S4D1_t1_store
+	CBZ    R26, NEONConvO1Src4Dst1_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 
-NEONConvO1S4D1_t1_store:
+NEONConvO1Src4Dst1_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    $128, R1
 	ADD    $32, R2
 	SUB    $1, R4
-	B      NEONConvO1S4D1_loop
+	B      NEONConvO1Src4Dst1_loop
 
-NEONConvO1S4D1_done:
+NEONConvO1Src4Dst1_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConvO1S4D1_row
+	BLT    NEONConvO1Src4Dst1_row
 	RET
 
-// func NEONConvO2S1D1(p *Params)
+// func NEONConvO2Src1Dst1(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConvO2S1D1(SB), NOSPLIT, $0-8
+TEXT ·NEONConvO2Src1Dst1(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -11116,7 +11116,7 @@ TEXT ·NEONConvO2S1D1(SB), NOSPLIT, $0-8
 	SUB    R26, R21, R21
 	MOVD   ZR, R24
 
-NEONConvO2S1D1_row:
+NEONConvO2Src1Dst1_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -11127,38 +11127,38 @@ NEONConvO2S1D1_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 	MOVD   184(R0), R26
-	CBZ    R26, NEONConvO2S1D1_noedge
+	CBZ    R26, NEONConvO2Src1Dst1_noedge
 	SUB    R15, R1
 
-NEONConvO2S1D1_noedge:
+NEONConvO2Src1Dst1_noedge:
 
-NEONConvO2S1D1_loop:
+NEONConvO2Src1Dst1_loop:
 	CMP    $10, R4
-	BGE    NEONConvO2S1D1_blk5
+	BGE    NEONConvO2Src1Dst1_blk5
 	CMP    $5, R4
-	BLE    NEONConvO2S1D1_rest
+	BLE    NEONConvO2Src1Dst1_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConvO2S1D1_dispatch
+	B      NEONConvO2Src1Dst1_dispatch
 
-NEONConvO2S1D1_rest:
-	CBZ    R4, NEONConvO2S1D1_done
+NEONConvO2Src1Dst1_rest:
+	CBZ    R4, NEONConvO2Src1Dst1_done
 	MOVD   R4, R26
 
-NEONConvO2S1D1_dispatch:
+NEONConvO2Src1Dst1_dispatch:
 	CMP    $5, R26
-	BEQ    NEONConvO2S1D1_blk5
+	BEQ    NEONConvO2Src1Dst1_blk5
 	CMP    $4, R26
-	BEQ    NEONConvO2S1D1_blk4
+	BEQ    NEONConvO2Src1Dst1_blk4
 	CMP    $3, R26
-	BEQ    NEONConvO2S1D1_blk3
+	BEQ    NEONConvO2Src1Dst1_blk3
 	CMP    $2, R26
-	BEQ    NEONConvO2S1D1_blk2
+	BEQ    NEONConvO2Src1Dst1_blk2
 	CMP    $1, R26
-	BEQ    NEONConvO2S1D1_blk1
-	B      NEONConvO2S1D1_done
+	BEQ    NEONConvO2Src1Dst1_blk1
+	B      NEONConvO2Src1Dst1_done
 
-NEONConvO2S1D1_blk5:
+NEONConvO2Src1Dst1_blk5:
 
 	// 5 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -11183,32 +11183,32 @@ NEONConvO2S1D1_blk5:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S1D1_t5_notleft
+	BNE    NEONConvO2Src1Dst1_t5_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S1D1_t5_notleft:
+NEONConvO2Src1Dst1_t5_notleft:
 	CMP    $5, R4
-	BNE    NEONConvO2S1D1_t5_notright
+	BNE    NEONConvO2Src1Dst1_t5_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S1D1_t5_notright:
+NEONConvO2Src1Dst1_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S1D1_t5_icb:
+NEONConvO2Src1Dst1_t5_icb:
 	MOVD   R22, R11
 
-NEONConvO2S1D1_t5_kh:
+NEONConvO2Src1Dst1_t5_kh:
 	MOVD   R23, R12
 
-NEONConvO2S1D1_t5_kw:
-	CBZ    R25, NEONConvO2S1D1_t5_full
+NEONConvO2Src1Dst1_t5_kw:
+	CBZ    R25, NEONConvO2Src1Dst1_t5_full
 	CMP    R23, R12
-	BNE    NEONConvO2S1D1_t5_notfirst
-	TBZ    $0, R25, NEONConvO2S1D1_t5_notfirst
+	BNE    NEONConvO2Src1Dst1_t5_notfirst
+	TBZ    $0, R25, NEONConvO2Src1Dst1_t5_notfirst
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
 	FMOVQ  96(R5), F23
@@ -11361,12 +11361,12 @@ NEONConvO2S1D1_t5_kw:
 	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
 	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
 	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
-	B      NEONConvO2S1D1_t5_next
+	B      NEONConvO2Src1Dst1_t5_next
 
-NEONConvO2S1D1_t5_notfirst:
+NEONConvO2Src1Dst1_t5_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S1D1_t5_full
-	TBZ    $1, R25, NEONConvO2S1D1_t5_full
+	BNE    NEONConvO2Src1Dst1_t5_full
+	TBZ    $1, R25, NEONConvO2Src1Dst1_t5_full
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -11519,9 +11519,9 @@ NEONConvO2S1D1_t5_notfirst:
 	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
-	B      NEONConvO2S1D1_t5_next
+	B      NEONConvO2Src1Dst1_t5_next
 
-NEONConvO2S1D1_t5_full:
+NEONConvO2Src1Dst1_t5_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -11709,25 +11709,25 @@ NEONConvO2S1D1_t5_full:
 	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
 	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
 
-NEONConvO2S1D1_t5_next:
+NEONConvO2Src1Dst1_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S1D1_t5_kw
+	BNE    NEONConvO2Src1Dst1_t5_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S1D1_t5_kh
+	BNE    NEONConvO2Src1Dst1_t5_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S1D1_t5_icb
+	BNE    NEONConvO2Src1Dst1_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S1D1_t5_relu
+	CBZ    R17, NEONConvO2Src1Dst1_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -11761,9 +11761,9 @@ NEONConvO2S1D1_t5_next:
 	WORD   $0x4e36d652 // fadd v18.4s, v18.4s, v22.4s
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
-NEONConvO2S1D1_t5_relu:
+NEONConvO2Src1Dst1_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S1D1_t5_store
+	CBZ    R26, NEONConvO2Src1Dst1_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -11786,7 +11786,7 @@ NEONConvO2S1D1_t5_relu:
 	WORD   $0x4e34f652 // fmax v18.4s, v18.4s, v20.4s
 	WORD   $0x4e34f673 // fmax v19.4s, v19.4s, v20.4s
 
-NEONConvO2S1D1_t5_store:
+NEONConvO2Src1Dst1_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -11802,9 +11802,9 @@ NEONConvO2S1D1_t5_store:
 	ADD    $160, R1
 	ADD    $160, R2
 	SUB    $5, R4
-	B      NEONConvO2S1D1_loop
+	B      NEONConvO2Src1Dst1_loop
 
-NEONConvO2S1D1_blk4:
+NEONConvO2Src1Dst1_blk4:
 
 	// 4 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -11825,32 +11825,32 @@ NEONConvO2S1D1_blk4:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S1D1_t4_notleft
+	BNE    NEONConvO2Src1Dst1_t4_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S1D1_t4_notleft:
+NEONConvO2Src1Dst1_t4_notleft:
 	CMP    $4, R4
-	BNE    NEONConvO2S1D1_t4_notright
+	BNE    NEONConvO2Src1Dst1_t4_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S1D1_t4_notright:
+NEONConvO2Src1Dst1_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S1D1_t4_icb:
+NEONConvO2Src1Dst1_t4_icb:
 	MOVD   R22, R11
 
-NEONConvO2S1D1_t4_kh:
+NEONConvO2Src1Dst1_t4_kh:
 	MOVD   R23, R12
 
-NEONConvO2S1D1_t4_kw:
-	CBZ    R25, NEONConvO2S1D1_t4_full
+NEONConvO2Src1Dst1_t4_kw:
+	CBZ    R25, NEONConvO2Src1Dst1_t4_full
 	CMP    R23, R12
-	BNE    NEONConvO2S1D1_t4_notfirst
-	TBZ    $0, R25, NEONConvO2S1D1_t4_notfirst
+	BNE    NEONConvO2Src1Dst1_t4_notfirst
+	TBZ    $0, R25, NEONConvO2Src1Dst1_t4_notfirst
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
 	FMOVQ  96(R5), F23
@@ -11969,12 +11969,12 @@ NEONConvO2S1D1_t4_kw:
 	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
-	B      NEONConvO2S1D1_t4_next
+	B      NEONConvO2Src1Dst1_t4_next
 
-NEONConvO2S1D1_t4_notfirst:
+NEONConvO2Src1Dst1_t4_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S1D1_t4_full
-	TBZ    $1, R25, NEONConvO2S1D1_t4_full
+	BNE    NEONConvO2Src1Dst1_t4_full
+	TBZ    $1, R25, NEONConvO2Src1Dst1_t4_full
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -12093,9 +12093,9 @@ NEONConvO2S1D1_t4_notfirst:
 	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
-	B      NEONConvO2S1D1_t4_next
+	B      NEONConvO2Src1Dst1_t4_next
 
-NEONConvO2S1D1_t4_full:
+NEONConvO2Src1Dst1_t4_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -12249,25 +12249,25 @@ NEONConvO2S1D1_t4_full:
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
 
-NEONConvO2S1D1_t4_next:
+NEONConvO2Src1Dst1_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S1D1_t4_kw
+	BNE    NEONConvO2Src1Dst1_t4_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S1D1_t4_kh
+	BNE    NEONConvO2Src1Dst1_t4_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S1D1_t4_icb
+	BNE    NEONConvO2Src1Dst1_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S1D1_t4_relu
+	CBZ    R17, NEONConvO2Src1Dst1_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -12295,9 +12295,9 @@ NEONConvO2S1D1_t4_next:
 	WORD   $0x4e3ad610 // fadd v16.4s, v16.4s, v26.4s
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
-NEONConvO2S1D1_t4_relu:
+NEONConvO2Src1Dst1_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S1D1_t4_store
+	CBZ    R26, NEONConvO2Src1Dst1_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -12316,7 +12316,7 @@ NEONConvO2S1D1_t4_relu:
 	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
 	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
 
-NEONConvO2S1D1_t4_store:
+NEONConvO2Src1Dst1_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -12330,9 +12330,9 @@ NEONConvO2S1D1_t4_store:
 	ADD    $128, R1
 	ADD    $128, R2
 	SUB    $4, R4
-	B      NEONConvO2S1D1_loop
+	B      NEONConvO2Src1Dst1_loop
 
-NEONConvO2S1D1_blk3:
+NEONConvO2Src1Dst1_blk3:
 
 	// 3 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -12349,32 +12349,32 @@ NEONConvO2S1D1_blk3:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S1D1_t3_notleft
+	BNE    NEONConvO2Src1Dst1_t3_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S1D1_t3_notleft:
+NEONConvO2Src1Dst1_t3_notleft:
 	CMP    $3, R4
-	BNE    NEONConvO2S1D1_t3_notright
+	BNE    NEONConvO2Src1Dst1_t3_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S1D1_t3_notright:
+NEONConvO2Src1Dst1_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S1D1_t3_icb:
+NEONConvO2Src1Dst1_t3_icb:
 	MOVD   R22, R11
 
-NEONConvO2S1D1_t3_kh:
+NEONConvO2Src1Dst1_t3_kh:
 	MOVD   R23, R12
 
-NEONConvO2S1D1_t3_kw:
-	CBZ    R25, NEONConvO2S1D1_t3_full
+NEONConvO2Src1Dst1_t3_kw:
+	CBZ    R25, NEONConvO2Src1Dst1_t3_full
 	CMP    R23, R12
-	BNE    NEONConvO2S1D1_t3_notfirst
-	TBZ    $0, R25, NEONConvO2S1D1_t3_notfirst
+	BNE    NEONConvO2Src1Dst1_t3_notfirst
+	TBZ    $0, R25, NEONConvO2Src1Dst1_t3_notfirst
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
 	FLDPQ  (R6), (F25, F26)
@@ -12459,12 +12459,12 @@ NEONConvO2S1D1_t3_kw:
 	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
-	B      NEONConvO2S1D1_t3_next
+	B      NEONConvO2Src1Dst1_t3_next
 
-NEONConvO2S1D1_t3_notfirst:
+NEONConvO2Src1Dst1_t3_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S1D1_t3_full
-	TBZ    $1, R25, NEONConvO2S1D1_t3_full
+	BNE    NEONConvO2Src1Dst1_t3_full
+	TBZ    $1, R25, NEONConvO2Src1Dst1_t3_full
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -12549,9 +12549,9 @@ NEONConvO2S1D1_t3_notfirst:
 	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
-	B      NEONConvO2S1D1_t3_next
+	B      NEONConvO2Src1Dst1_t3_next
 
-NEONConvO2S1D1_t3_full:
+NEONConvO2Src1Dst1_t3_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -12671,25 +12671,25 @@ NEONConvO2S1D1_t3_full:
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
 
-NEONConvO2S1D1_t3_next:
+NEONConvO2Src1Dst1_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S1D1_t3_kw
+	BNE    NEONConvO2Src1Dst1_t3_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S1D1_t3_kh
+	BNE    NEONConvO2Src1Dst1_t3_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S1D1_t3_icb
+	BNE    NEONConvO2Src1Dst1_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S1D1_t3_relu
+	CBZ    R17, NEONConvO2Src1Dst1_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -12711,9 +12711,9 @@ NEONConvO2S1D1_t3_next:
 	WORD   $0x4e36d5ce // fadd v14.4s, v14.4s, v22.4s
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
-NEONConvO2S1D1_t3_relu:
+NEONConvO2Src1Dst1_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S1D1_t3_store
+	CBZ    R26, NEONConvO2Src1Dst1_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -12728,7 +12728,7 @@ NEONConvO2S1D1_t3_relu:
 	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
 	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
 
-NEONConvO2S1D1_t3_store:
+NEONConvO2Src1Dst1_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -12740,9 +12740,9 @@ NEONConvO2S1D1_t3_store:
 	ADD    $96, R1
 	ADD    $96, R2
 	SUB    $3, R4
-	B      NEONConvO2S1D1_loop
+	B      NEONConvO2Src1Dst1_loop
 
-NEONConvO2S1D1_blk2:
+NEONConvO2Src1Dst1_blk2:
 
 	// 2 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -12755,32 +12755,32 @@ NEONConvO2S1D1_blk2:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S1D1_t2_notleft
+	BNE    NEONConvO2Src1Dst1_t2_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S1D1_t2_notleft:
+NEONConvO2Src1Dst1_t2_notleft:
 	CMP    $2, R4
-	BNE    NEONConvO2S1D1_t2_notright
+	BNE    NEONConvO2Src1Dst1_t2_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S1D1_t2_notright:
+NEONConvO2Src1Dst1_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S1D1_t2_icb:
+NEONConvO2Src1Dst1_t2_icb:
 	MOVD   R22, R11
 
-NEONConvO2S1D1_t2_kh:
+NEONConvO2Src1Dst1_t2_kh:
 	MOVD   R23, R12
 
-NEONConvO2S1D1_t2_kw:
-	CBZ    R25, NEONConvO2S1D1_t2_full
+NEONConvO2Src1Dst1_t2_kw:
+	CBZ    R25, NEONConvO2Src1Dst1_t2_full
 	CMP    R23, R12
-	BNE    NEONConvO2S1D1_t2_notfirst
-	TBZ    $0, R25, NEONConvO2S1D1_t2_notfirst
+	BNE    NEONConvO2Src1Dst1_t2_notfirst
+	TBZ    $0, R25, NEONConvO2Src1Dst1_t2_notfirst
 	FMOVQ  32(R5), F21
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -12831,12 +12831,12 @@ NEONConvO2S1D1_t2_kw:
 	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
-	B      NEONConvO2S1D1_t2_next
+	B      NEONConvO2Src1Dst1_t2_next
 
-NEONConvO2S1D1_t2_notfirst:
+NEONConvO2Src1Dst1_t2_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S1D1_t2_full
-	TBZ    $1, R25, NEONConvO2S1D1_t2_full
+	BNE    NEONConvO2Src1Dst1_t2_full
+	TBZ    $1, R25, NEONConvO2Src1Dst1_t2_full
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -12887,9 +12887,9 @@ NEONConvO2S1D1_t2_notfirst:
 	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
 	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
 	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
-	B      NEONConvO2S1D1_t2_next
+	B      NEONConvO2Src1Dst1_t2_next
 
-NEONConvO2S1D1_t2_full:
+NEONConvO2Src1Dst1_t2_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -12975,25 +12975,25 @@ NEONConvO2S1D1_t2_full:
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
 
-NEONConvO2S1D1_t2_next:
+NEONConvO2Src1Dst1_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S1D1_t2_kw
+	BNE    NEONConvO2Src1Dst1_t2_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S1D1_t2_kh
+	BNE    NEONConvO2Src1Dst1_t2_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S1D1_t2_icb
+	BNE    NEONConvO2Src1Dst1_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S1D1_t2_relu
+	CBZ    R17, NEONConvO2Src1Dst1_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -13009,9 +13009,9 @@ NEONConvO2S1D1_t2_next:
 	WORD   $0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
-NEONConvO2S1D1_t2_relu:
+NEONConvO2Src1Dst1_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S1D1_t2_store
+	CBZ    R26, NEONConvO2Src1Dst1_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -13022,7 +13022,7 @@ NEONConvO2S1D1_t2_relu:
 	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
 	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
 
-NEONConvO2S1D1_t2_store:
+NEONConvO2Src1Dst1_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -13032,9 +13032,9 @@ NEONConvO2S1D1_t2_store:
 	ADD    $64, R1
 	ADD    $64, R2
 	SUB    $2, R4
-	B      NEONConvO2S1D1_loop
+	B      NEONConvO2Src1Dst1_loop
 
-NEONConvO2S1D1_blk1:
+NEONConvO2Src1Dst1_blk1:
 
 	// 1 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -13043,41 +13043,41 @@ NEONConvO2S1D1_blk1:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S1D1_t1_notleft
+	BNE    NEONConvO2Src1Dst1_t1_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S1D1_t1_notleft:
+NEONConvO2Src1Dst1_t1_notleft:
 	CMP    $1, R4
-	BNE    NEONConvO2S1D1_t1_notright
+	BNE    NEONConvO2Src1Dst1_t1_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S1D1_t1_notright:
+NEONConvO2Src1Dst1_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S1D1_t1_icb:
+NEONConvO2Src1Dst1_t1_icb:
 	MOVD   R22, R11
 
-NEONConvO2S1D1_t1_kh:
+NEONConvO2Src1Dst1_t1_kh:
 	MOVD   R23, R12
 
-NEONConvO2S1D1_t1_kw:
-	CBZ    R25, NEONConvO2S1D1_t1_full
+NEONConvO2Src1Dst1_t1_kw:
+	CBZ    R25, NEONConvO2Src1Dst1_t1_full
 	CMP    R23, R12
-	BNE    NEONConvO2S1D1_t1_notfirst
-	TBZ    $0, R25, NEONConvO2S1D1_t1_notfirst
-	B      NEONConvO2S1D1_t1_next
+	BNE    NEONConvO2Src1Dst1_t1_notfirst
+	TBZ    $0, R25, NEONConvO2Src1Dst1_t1_notfirst
+	B      NEONConvO2Src1Dst1_t1_next
 
-NEONConvO2S1D1_t1_notfirst:
+NEONConvO2Src1Dst1_t1_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S1D1_t1_full
-	TBZ    $1, R25, NEONConvO2S1D1_t1_full
-	B      NEONConvO2S1D1_t1_next
+	BNE    NEONConvO2Src1Dst1_t1_full
+	TBZ    $1, R25, NEONConvO2Src1Dst1_t1_full
+	B      NEONConvO2Src1Dst1_t1_next
 
-NEONConvO2S1D1_t1_full:
+NEONConvO2Src1Dst1_t1_full:
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -13129,25 +13129,25 @@ NEONConvO2S1D1_t1_full:
 	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
 	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
 
-NEONConvO2S1D1_t1_next:
+NEONConvO2Src1Dst1_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S1D1_t1_kw
+	BNE    NEONConvO2Src1Dst1_t1_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S1D1_t1_kh
+	BNE    NEONConvO2Src1Dst1_t1_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S1D1_t1_icb
+	BNE    NEONConvO2Src1Dst1_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S1D1_t1_relu
+	CBZ    R17, NEONConvO2Src1Dst1_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -13157,16 +13157,16 @@ NEONConvO2S1D1_t1_next:
 	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
-NEONConvO2S1D1_t1_relu:
+NEONConvO2Src1Dst1_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S1D1_t1_store
+	CBZ    R26, NEONConvO2Src1Dst1_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
 	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
 	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
 
-NEONConvO2S1D1_t1_store:
+NEONConvO2Src1Dst1_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    R14, R11
@@ -13174,18 +13174,18 @@ NEONConvO2S1D1_t1_store:
 	ADD    $32, R1
 	ADD    $32, R2
 	SUB    $1, R4
-	B      NEONConvO2S1D1_loop
+	B      NEONConvO2Src1Dst1_loop
 
-NEONConvO2S1D1_done:
+NEONConvO2Src1Dst1_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConvO2S1D1_row
+	BLT    NEONConvO2Src1Dst1_row
 	RET
 
-// func NEONConvO2S1D2(p *Params)
+// func NEONConvO2Src1Dst2(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConvO2S1D2(SB), NOSPLIT, $0-8
+TEXT ·NEONConvO2Src1Dst2(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -13211,7 +13211,7 @@ TEXT ·NEONConvO2S1D2(SB), NOSPLIT, $0-8
 	SUB    R26, R21, R21
 	MOVD   ZR, R24
 
-NEONConvO2S1D2_row:
+NEONConvO2Src1Dst2_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -13222,38 +13222,38 @@ NEONConvO2S1D2_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 	MOVD   184(R0), R26
-	CBZ    R26, NEONConvO2S1D2_noedge
+	CBZ    R26, NEONConvO2Src1Dst2_noedge
 	SUB    R15, R1
 
-NEONConvO2S1D2_noedge:
+NEONConvO2Src1Dst2_noedge:
 
-NEONConvO2S1D2_loop:
+NEONConvO2Src1Dst2_loop:
 	CMP    $10, R4
-	BGE    NEONConvO2S1D2_blk5
+	BGE    NEONConvO2Src1Dst2_blk5
 	CMP    $5, R4
-	BLE    NEONConvO2S1D2_rest
+	BLE    NEONConvO2Src1Dst2_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConvO2S1D2_dispatch
+	B      NEONConvO2Src1Dst2_dispatch
 
-NEONConvO2S1D2_rest:
-	CBZ    R4, NEONConvO2S1D2_done
+NEONConvO2Src1Dst2_rest:
+	CBZ    R4, NEONConvO2Src1Dst2_done
 	MOVD   R4, R26
 
-NEONConvO2S1D2_dispatch:
+NEONConvO2Src1Dst2_dispatch:
 	CMP    $5, R26
-	BEQ    NEONConvO2S1D2_blk5
+	BEQ    NEONConvO2Src1Dst2_blk5
 	CMP    $4, R26
-	BEQ    NEONConvO2S1D2_blk4
+	BEQ    NEONConvO2Src1Dst2_blk4
 	CMP    $3, R26
-	BEQ    NEONConvO2S1D2_blk3
+	BEQ    NEONConvO2Src1Dst2_blk3
 	CMP    $2, R26
-	BEQ    NEONConvO2S1D2_blk2
+	BEQ    NEONConvO2Src1Dst2_blk2
 	CMP    $1, R26
-	BEQ    NEONConvO2S1D2_blk1
-	B      NEONConvO2S1D2_done
+	BEQ    NEONConvO2Src1Dst2_blk1
+	B      NEONConvO2Src1Dst2_done
 
-NEONConvO2S1D2_blk5:
+NEONConvO2Src1Dst2_blk5:
 
 	// 5 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -13278,32 +13278,32 @@ NEONConvO2S1D2_blk5:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S1D2_t5_notleft
+	BNE    NEONConvO2Src1Dst2_t5_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S1D2_t5_notleft:
+NEONConvO2Src1Dst2_t5_notleft:
 	CMP    $5, R4
-	BNE    NEONConvO2S1D2_t5_notright
+	BNE    NEONConvO2Src1Dst2_t5_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S1D2_t5_notright:
+NEONConvO2Src1Dst2_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S1D2_t5_icb:
+NEONConvO2Src1Dst2_t5_icb:
 	MOVD   R22, R11
 
-NEONConvO2S1D2_t5_kh:
+NEONConvO2Src1Dst2_t5_kh:
 	MOVD   R23, R12
 
-NEONConvO2S1D2_t5_kw:
-	CBZ    R25, NEONConvO2S1D2_t5_full
+NEONConvO2Src1Dst2_t5_kw:
+	CBZ    R25, NEONConvO2Src1Dst2_t5_full
 	CMP    R23, R12
-	BNE    NEONConvO2S1D2_t5_notfirst
-	TBZ    $0, R25, NEONConvO2S1D2_t5_notfirst
+	BNE    NEONConvO2Src1Dst2_t5_notfirst
+	TBZ    $0, R25, NEONConvO2Src1Dst2_t5_notfirst
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
 	FMOVQ  96(R5), F23
@@ -13456,12 +13456,12 @@ NEONConvO2S1D2_t5_kw:
 	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
 	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
 	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
-	B      NEONConvO2S1D2_t5_next
+	B      NEONConvO2Src1Dst2_t5_next
 
-NEONConvO2S1D2_t5_notfirst:
+NEONConvO2Src1Dst2_t5_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S1D2_t5_full
-	TBZ    $1, R25, NEONConvO2S1D2_t5_full
+	BNE    NEONConvO2Src1Dst2_t5_full
+	TBZ    $1, R25, NEONConvO2Src1Dst2_t5_full
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -13614,9 +13614,9 @@ NEONConvO2S1D2_t5_notfirst:
 	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
-	B      NEONConvO2S1D2_t5_next
+	B      NEONConvO2Src1Dst2_t5_next
 
-NEONConvO2S1D2_t5_full:
+NEONConvO2Src1Dst2_t5_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -13804,25 +13804,25 @@ NEONConvO2S1D2_t5_full:
 	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
 	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
 
-NEONConvO2S1D2_t5_next:
+NEONConvO2Src1Dst2_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S1D2_t5_kw
+	BNE    NEONConvO2Src1Dst2_t5_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S1D2_t5_kh
+	BNE    NEONConvO2Src1Dst2_t5_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S1D2_t5_icb
+	BNE    NEONConvO2Src1Dst2_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S1D2_t5_relu
+	CBZ    R17, NEONConvO2Src1Dst2_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -13856,9 +13856,9 @@ NEONConvO2S1D2_t5_next:
 	WORD   $0x4e36d652 // fadd v18.4s, v18.4s, v22.4s
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
-NEONConvO2S1D2_t5_relu:
+NEONConvO2Src1Dst2_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S1D2_t5_store
+	CBZ    R26, NEONConvO2Src1Dst2_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -13881,7 +13881,7 @@ NEONConvO2S1D2_t5_relu:
 	WORD   $0x4e34f652 // fmax v18.4s, v18.4s, v20.4s
 	WORD   $0x4e34f673 // fmax v19.4s, v19.4s, v20.4s
 
-NEONConvO2S1D2_t5_store:
+NEONConvO2Src1Dst2_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -13897,9 +13897,9 @@ NEONConvO2S1D2_t5_store:
 	ADD    $160, R1
 	ADD    $320, R2
 	SUB    $5, R4
-	B      NEONConvO2S1D2_loop
+	B      NEONConvO2Src1Dst2_loop
 
-NEONConvO2S1D2_blk4:
+NEONConvO2Src1Dst2_blk4:
 
 	// 4 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -13920,32 +13920,32 @@ NEONConvO2S1D2_blk4:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S1D2_t4_notleft
+	BNE    NEONConvO2Src1Dst2_t4_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S1D2_t4_notleft:
+NEONConvO2Src1Dst2_t4_notleft:
 	CMP    $4, R4
-	BNE    NEONConvO2S1D2_t4_notright
+	BNE    NEONConvO2Src1Dst2_t4_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S1D2_t4_notright:
+NEONConvO2Src1Dst2_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S1D2_t4_icb:
+NEONConvO2Src1Dst2_t4_icb:
 	MOVD   R22, R11
 
-NEONConvO2S1D2_t4_kh:
+NEONConvO2Src1Dst2_t4_kh:
 	MOVD   R23, R12
 
-NEONConvO2S1D2_t4_kw:
-	CBZ    R25, NEONConvO2S1D2_t4_full
+NEONConvO2Src1Dst2_t4_kw:
+	CBZ    R25, NEONConvO2Src1Dst2_t4_full
 	CMP    R23, R12
-	BNE    NEONConvO2S1D2_t4_notfirst
-	TBZ    $0, R25, NEONConvO2S1D2_t4_notfirst
+	BNE    NEONConvO2Src1Dst2_t4_notfirst
+	TBZ    $0, R25, NEONConvO2Src1Dst2_t4_notfirst
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
 	FMOVQ  96(R5), F23
@@ -14064,12 +14064,12 @@ NEONConvO2S1D2_t4_kw:
 	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
-	B      NEONConvO2S1D2_t4_next
+	B      NEONConvO2Src1Dst2_t4_next
 
-NEONConvO2S1D2_t4_notfirst:
+NEONConvO2Src1Dst2_t4_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S1D2_t4_full
-	TBZ    $1, R25, NEONConvO2S1D2_t4_full
+	BNE    NEONConvO2Src1Dst2_t4_full
+	TBZ    $1, R25, NEONConvO2Src1Dst2_t4_full
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -14188,9 +14188,9 @@ NEONConvO2S1D2_t4_notfirst:
 	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
-	B      NEONConvO2S1D2_t4_next
+	B      NEONConvO2Src1Dst2_t4_next
 
-NEONConvO2S1D2_t4_full:
+NEONConvO2Src1Dst2_t4_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -14344,25 +14344,25 @@ NEONConvO2S1D2_t4_full:
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
 
-NEONConvO2S1D2_t4_next:
+NEONConvO2Src1Dst2_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S1D2_t4_kw
+	BNE    NEONConvO2Src1Dst2_t4_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S1D2_t4_kh
+	BNE    NEONConvO2Src1Dst2_t4_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S1D2_t4_icb
+	BNE    NEONConvO2Src1Dst2_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S1D2_t4_relu
+	CBZ    R17, NEONConvO2Src1Dst2_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -14390,9 +14390,9 @@ NEONConvO2S1D2_t4_next:
 	WORD   $0x4e3ad610 // fadd v16.4s, v16.4s, v26.4s
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
-NEONConvO2S1D2_t4_relu:
+NEONConvO2Src1Dst2_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S1D2_t4_store
+	CBZ    R26, NEONConvO2Src1Dst2_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -14411,7 +14411,7 @@ NEONConvO2S1D2_t4_relu:
 	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
 	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
 
-NEONConvO2S1D2_t4_store:
+NEONConvO2Src1Dst2_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -14425,9 +14425,9 @@ NEONConvO2S1D2_t4_store:
 	ADD    $128, R1
 	ADD    $256, R2
 	SUB    $4, R4
-	B      NEONConvO2S1D2_loop
+	B      NEONConvO2Src1Dst2_loop
 
-NEONConvO2S1D2_blk3:
+NEONConvO2Src1Dst2_blk3:
 
 	// 3 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -14444,32 +14444,32 @@ NEONConvO2S1D2_blk3:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S1D2_t3_notleft
+	BNE    NEONConvO2Src1Dst2_t3_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S1D2_t3_notleft:
+NEONConvO2Src1Dst2_t3_notleft:
 	CMP    $3, R4
-	BNE    NEONConvO2S1D2_t3_notright
+	BNE    NEONConvO2Src1Dst2_t3_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S1D2_t3_notright:
+NEONConvO2Src1Dst2_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S1D2_t3_icb:
+NEONConvO2Src1Dst2_t3_icb:
 	MOVD   R22, R11
 
-NEONConvO2S1D2_t3_kh:
+NEONConvO2Src1Dst2_t3_kh:
 	MOVD   R23, R12
 
-NEONConvO2S1D2_t3_kw:
-	CBZ    R25, NEONConvO2S1D2_t3_full
+NEONConvO2Src1Dst2_t3_kw:
+	CBZ    R25, NEONConvO2Src1Dst2_t3_full
 	CMP    R23, R12
-	BNE    NEONConvO2S1D2_t3_notfirst
-	TBZ    $0, R25, NEONConvO2S1D2_t3_notfirst
+	BNE    NEONConvO2Src1Dst2_t3_notfirst
+	TBZ    $0, R25, NEONConvO2Src1Dst2_t3_notfirst
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
 	FLDPQ  (R6), (F25, F26)
@@ -14554,12 +14554,12 @@ NEONConvO2S1D2_t3_kw:
 	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
-	B      NEONConvO2S1D2_t3_next
+	B      NEONConvO2Src1Dst2_t3_next
 
-NEONConvO2S1D2_t3_notfirst:
+NEONConvO2Src1Dst2_t3_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S1D2_t3_full
-	TBZ    $1, R25, NEONConvO2S1D2_t3_full
+	BNE    NEONConvO2Src1Dst2_t3_full
+	TBZ    $1, R25, NEONConvO2Src1Dst2_t3_full
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -14644,9 +14644,9 @@ NEONConvO2S1D2_t3_notfirst:
 	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
-	B      NEONConvO2S1D2_t3_next
+	B      NEONConvO2Src1Dst2_t3_next
 
-NEONConvO2S1D2_t3_full:
+NEONConvO2Src1Dst2_t3_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -14766,25 +14766,25 @@ NEONConvO2S1D2_t3_full:
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
 
-NEONConvO2S1D2_t3_next:
+NEONConvO2Src1Dst2_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S1D2_t3_kw
+	BNE    NEONConvO2Src1Dst2_t3_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S1D2_t3_kh
+	BNE    NEONConvO2Src1Dst2_t3_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S1D2_t3_icb
+	BNE    NEONConvO2Src1Dst2_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S1D2_t3_relu
+	CBZ    R17, NEONConvO2Src1Dst2_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -14806,9 +14806,9 @@ NEONConvO2S1D2_t3_next:
 	WORD   $0x4e36d5ce // fadd v14.4s, v14.4s, v22.4s
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
-NEONConvO2S1D2_t3_relu:
+NEONConvO2Src1Dst2_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S1D2_t3_store
+	CBZ    R26, NEONConvO2Src1Dst2_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -14823,7 +14823,7 @@ NEONConvO2S1D2_t3_relu:
 	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
 	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
 
-NEONConvO2S1D2_t3_store:
+NEONConvO2Src1Dst2_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -14835,9 +14835,9 @@ NEONConvO2S1D2_t3_store:
 	ADD    $96, R1
 	ADD    $192, R2
 	SUB    $3, R4
-	B      NEONConvO2S1D2_loop
+	B      NEONConvO2Src1Dst2_loop
 
-NEONConvO2S1D2_blk2:
+NEONConvO2Src1Dst2_blk2:
 
 	// 2 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -14850,32 +14850,32 @@ NEONConvO2S1D2_blk2:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S1D2_t2_notleft
+	BNE    NEONConvO2Src1Dst2_t2_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S1D2_t2_notleft:
+NEONConvO2Src1Dst2_t2_notleft:
 	CMP    $2, R4
-	BNE    NEONConvO2S1D2_t2_notright
+	BNE    NEONConvO2Src1Dst2_t2_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S1D2_t2_notright:
+NEONConvO2Src1Dst2_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S1D2_t2_icb:
+NEONConvO2Src1Dst2_t2_icb:
 	MOVD   R22, R11
 
-NEONConvO2S1D2_t2_kh:
+NEONConvO2Src1Dst2_t2_kh:
 	MOVD   R23, R12
 
-NEONConvO2S1D2_t2_kw:
-	CBZ    R25, NEONConvO2S1D2_t2_full
+NEONConvO2Src1Dst2_t2_kw:
+	CBZ    R25, NEONConvO2Src1Dst2_t2_full
 	CMP    R23, R12
-	BNE    NEONConvO2S1D2_t2_notfirst
-	TBZ    $0, R25, NEONConvO2S1D2_t2_notfirst
+	BNE    NEONConvO2Src1Dst2_t2_notfirst
+	TBZ    $0, R25, NEONConvO2Src1Dst2_t2_notfirst
 	FMOVQ  32(R5), F21
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -14926,12 +14926,12 @@ NEONConvO2S1D2_t2_kw:
 	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
-	B      NEONConvO2S1D2_t2_next
+	B      NEONConvO2Src1Dst2_t2_next
 
-NEONConvO2S1D2_t2_notfirst:
+NEONConvO2Src1Dst2_t2_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S1D2_t2_full
-	TBZ    $1, R25, NEONConvO2S1D2_t2_full
+	BNE    NEONConvO2Src1Dst2_t2_full
+	TBZ    $1, R25, NEONConvO2Src1Dst2_t2_full
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -14982,9 +14982,9 @@ NEONConvO2S1D2_t2_notfirst:
 	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
 	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
 	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
-	B      NEONConvO2S1D2_t2_next
+	B      NEONConvO2Src1Dst2_t2_next
 
-NEONConvO2S1D2_t2_full:
+NEONConvO2Src1Dst2_t2_full:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -15070,25 +15070,25 @@ NEONConvO2S1D2_t2_full:
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
 
-NEONConvO2S1D2_t2_next:
+NEONConvO2Src1Dst2_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S1D2_t2_kw
+	BNE    NEONConvO2Src1Dst2_t2_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S1D2_t2_kh
+	BNE    NEONConvO2Src1Dst2_t2_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S1D2_t2_icb
+	BNE    NEONConvO2Src1Dst2_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S1D2_t2_relu
+	CBZ    R17, NEONConvO2Src1Dst2_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -15104,9 +15104,9 @@ NEONConvO2S1D2_t2_next:
 	WORD   $0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
-NEONConvO2S1D2_t2_relu:
+NEONConvO2Src1Dst2_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S1D2_t2_store
+	CBZ    R26, NEONConvO2Src1Dst2_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -15117,7 +15117,7 @@ NEONConvO2S1D2_t2_relu:
 	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
 	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
 
-NEONConvO2S1D2_t2_store:
+NEONConvO2Src1Dst2_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -15127,9 +15127,9 @@ NEONConvO2S1D2_t2_store:
 	ADD    $64, R1
 	ADD    $128, R2
 	SUB    $2, R4
-	B      NEONConvO2S1D2_loop
+	B      NEONConvO2Src1Dst2_loop
 
-NEONConvO2S1D2_blk1:
+NEONConvO2Src1Dst2_blk1:
 
 	// 1 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -15138,41 +15138,41 @@ NEONConvO2S1D2_blk1:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S1D2_t1_notleft
+	BNE    NEONConvO2Src1Dst2_t1_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S1D2_t1_notleft:
+NEONConvO2Src1Dst2_t1_notleft:
 	CMP    $1, R4
-	BNE    NEONConvO2S1D2_t1_notright
+	BNE    NEONConvO2Src1Dst2_t1_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S1D2_t1_notright:
+NEONConvO2Src1Dst2_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S1D2_t1_icb:
+NEONConvO2Src1Dst2_t1_icb:
 	MOVD   R22, R11
 
-NEONConvO2S1D2_t1_kh:
+NEONConvO2Src1Dst2_t1_kh:
 	MOVD   R23, R12
 
-NEONConvO2S1D2_t1_kw:
-	CBZ    R25, NEONConvO2S1D2_t1_full
+NEONConvO2Src1Dst2_t1_kw:
+	CBZ    R25, NEONConvO2Src1Dst2_t1_full
 	CMP    R23, R12
-	BNE    NEONConvO2S1D2_t1_notfirst
-	TBZ    $0, R25, NEONConvO2S1D2_t1_notfirst
-	B      NEONConvO2S1D2_t1_next
+	BNE    NEONConvO2Src1Dst2_t1_notfirst
+	TBZ    $0, R25, NEONConvO2Src1Dst2_t1_notfirst
+	B      NEONConvO2Src1Dst2_t1_next
 
-NEONConvO2S1D2_t1_notfirst:
+NEONConvO2Src1Dst2_t1_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S1D2_t1_full
-	TBZ    $1, R25, NEONConvO2S1D2_t1_full
-	B      NEONConvO2S1D2_t1_next
+	BNE    NEONConvO2Src1Dst2_t1_full
+	TBZ    $1, R25, NEONConvO2Src1Dst2_t1_full
+	B      NEONConvO2Src1Dst2_t1_next
 
-NEONConvO2S1D2_t1_full:
+NEONConvO2Src1Dst2_t1_full:
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -15224,25 +15224,25 @@ NEONConvO2S1D2_t1_full:
 	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
 	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
 
-NEONConvO2S1D2_t1_next:
+NEONConvO2Src1Dst2_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S1D2_t1_kw
+	BNE    NEONConvO2Src1Dst2_t1_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S1D2_t1_kh
+	BNE    NEONConvO2Src1Dst2_t1_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S1D2_t1_icb
+	BNE    NEONConvO2Src1Dst2_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S1D2_t1_relu
+	CBZ    R17, NEONConvO2Src1Dst2_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -15252,16 +15252,16 @@ NEONConvO2S1D2_t1_next:
 	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
-NEONConvO2S1D2_t1_relu:
+NEONConvO2Src1Dst2_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S1D2_t1_store
+	CBZ    R26, NEONConvO2Src1Dst2_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
 	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
 	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
 
-NEONConvO2S1D2_t1_store:
+NEONConvO2Src1Dst2_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    R14, R11
@@ -15269,18 +15269,18 @@ NEONConvO2S1D2_t1_store:
 	ADD    $32, R1
 	ADD    $64, R2
 	SUB    $1, R4
-	B      NEONConvO2S1D2_loop
+	B      NEONConvO2Src1Dst2_loop
 
-NEONConvO2S1D2_done:
+NEONConvO2Src1Dst2_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConvO2S1D2_row
+	BLT    NEONConvO2Src1Dst2_row
 	RET
 
-// func NEONConvO2S2D1(p *Params)
+// func NEONConvO2Src2Dst1(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConvO2S2D1(SB), NOSPLIT, $0-8
+TEXT ·NEONConvO2Src2Dst1(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -15306,7 +15306,7 @@ TEXT ·NEONConvO2S2D1(SB), NOSPLIT, $0-8
 	SUB    R26, R21, R21
 	MOVD   ZR, R24
 
-NEONConvO2S2D1_row:
+NEONConvO2Src2Dst1_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -15317,38 +15317,38 @@ NEONConvO2S2D1_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 	MOVD   184(R0), R26
-	CBZ    R26, NEONConvO2S2D1_noedge
+	CBZ    R26, NEONConvO2Src2Dst1_noedge
 	SUB    R15, R1
 
-NEONConvO2S2D1_noedge:
+NEONConvO2Src2Dst1_noedge:
 
-NEONConvO2S2D1_loop:
+NEONConvO2Src2Dst1_loop:
 	CMP    $10, R4
-	BGE    NEONConvO2S2D1_blk5
+	BGE    NEONConvO2Src2Dst1_blk5
 	CMP    $5, R4
-	BLE    NEONConvO2S2D1_rest
+	BLE    NEONConvO2Src2Dst1_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConvO2S2D1_dispatch
+	B      NEONConvO2Src2Dst1_dispatch
 
-NEONConvO2S2D1_rest:
-	CBZ    R4, NEONConvO2S2D1_done
+NEONConvO2Src2Dst1_rest:
+	CBZ    R4, NEONConvO2Src2Dst1_done
 	MOVD   R4, R26
 
-NEONConvO2S2D1_dispatch:
+NEONConvO2Src2Dst1_dispatch:
 	CMP    $5, R26
-	BEQ    NEONConvO2S2D1_blk5
+	BEQ    NEONConvO2Src2Dst1_blk5
 	CMP    $4, R26
-	BEQ    NEONConvO2S2D1_blk4
+	BEQ    NEONConvO2Src2Dst1_blk4
 	CMP    $3, R26
-	BEQ    NEONConvO2S2D1_blk3
+	BEQ    NEONConvO2Src2Dst1_blk3
 	CMP    $2, R26
-	BEQ    NEONConvO2S2D1_blk2
+	BEQ    NEONConvO2Src2Dst1_blk2
 	CMP    $1, R26
-	BEQ    NEONConvO2S2D1_blk1
-	B      NEONConvO2S2D1_done
+	BEQ    NEONConvO2Src2Dst1_blk1
+	B      NEONConvO2Src2Dst1_done
 
-NEONConvO2S2D1_blk5:
+NEONConvO2Src2Dst1_blk5:
 
 	// 5 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -15373,32 +15373,32 @@ NEONConvO2S2D1_blk5:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S2D1_t5_notleft
+	BNE    NEONConvO2Src2Dst1_t5_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S2D1_t5_notleft:
+NEONConvO2Src2Dst1_t5_notleft:
 	CMP    $5, R4
-	BNE    NEONConvO2S2D1_t5_notright
+	BNE    NEONConvO2Src2Dst1_t5_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S2D1_t5_notright:
+NEONConvO2Src2Dst1_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S2D1_t5_icb:
+NEONConvO2Src2Dst1_t5_icb:
 	MOVD   R22, R11
 
-NEONConvO2S2D1_t5_kh:
+NEONConvO2Src2Dst1_t5_kh:
 	MOVD   R23, R12
 
-NEONConvO2S2D1_t5_kw:
-	CBZ    R25, NEONConvO2S2D1_t5_full
+NEONConvO2Src2Dst1_t5_kw:
+	CBZ    R25, NEONConvO2Src2Dst1_t5_full
 	CMP    R23, R12
-	BNE    NEONConvO2S2D1_t5_notfirst
-	TBZ    $0, R25, NEONConvO2S2D1_t5_notfirst
+	BNE    NEONConvO2Src2Dst1_t5_notfirst
+	TBZ    $0, R25, NEONConvO2Src2Dst1_t5_notfirst
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
 	FMOVQ  192(R5), F23
@@ -15551,12 +15551,12 @@ NEONConvO2S2D1_t5_kw:
 	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
 	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
 	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
-	B      NEONConvO2S2D1_t5_next
+	B      NEONConvO2Src2Dst1_t5_next
 
-NEONConvO2S2D1_t5_notfirst:
+NEONConvO2Src2Dst1_t5_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S2D1_t5_full
-	TBZ    $1, R25, NEONConvO2S2D1_t5_full
+	BNE    NEONConvO2Src2Dst1_t5_full
+	TBZ    $1, R25, NEONConvO2Src2Dst1_t5_full
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
@@ -15709,9 +15709,9 @@ NEONConvO2S2D1_t5_notfirst:
 	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
-	B      NEONConvO2S2D1_t5_next
+	B      NEONConvO2Src2Dst1_t5_next
 
-NEONConvO2S2D1_t5_full:
+NEONConvO2Src2Dst1_t5_full:
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
@@ -15899,25 +15899,25 @@ NEONConvO2S2D1_t5_full:
 	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
 	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
 
-NEONConvO2S2D1_t5_next:
+NEONConvO2Src2Dst1_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S2D1_t5_kw
+	BNE    NEONConvO2Src2Dst1_t5_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S2D1_t5_kh
+	BNE    NEONConvO2Src2Dst1_t5_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S2D1_t5_icb
+	BNE    NEONConvO2Src2Dst1_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S2D1_t5_relu
+	CBZ    R17, NEONConvO2Src2Dst1_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -15951,9 +15951,9 @@ NEONConvO2S2D1_t5_next:
 	WORD   $0x4e36d652 // fadd v18.4s, v18.4s, v22.4s
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
-NEONConvO2S2D1_t5_relu:
+NEONConvO2Src2Dst1_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S2D1_t5_store
+	CBZ    R26, NEONConvO2Src2Dst1_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -15976,7 +15976,7 @@ NEONConvO2S2D1_t5_relu:
 	WORD   $0x4e34f652 // fmax v18.4s, v18.4s, v20.4s
 	WORD   $0x4e34f673 // fmax v19.4s, v19.4s, v20.4s
 
-NEONConvO2S2D1_t5_store:
+NEONConvO2Src2Dst1_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -15992,9 +15992,9 @@ NEONConvO2S2D1_t5_store:
 	ADD    $320, R1
 	ADD    $160, R2
 	SUB    $5, R4
-	B      NEONConvO2S2D1_loop
+	B      NEONConvO2Src2Dst1_loop
 
-NEONConvO2S2D1_blk4:
+NEONConvO2Src2Dst1_blk4:
 
 	// 4 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -16015,32 +16015,32 @@ NEONConvO2S2D1_blk4:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S2D1_t4_notleft
+	BNE    NEONConvO2Src2Dst1_t4_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S2D1_t4_notleft:
+NEONConvO2Src2Dst1_t4_notleft:
 	CMP    $4, R4
-	BNE    NEONConvO2S2D1_t4_notright
+	BNE    NEONConvO2Src2Dst1_t4_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S2D1_t4_notright:
+NEONConvO2Src2Dst1_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S2D1_t4_icb:
+NEONConvO2Src2Dst1_t4_icb:
 	MOVD   R22, R11
 
-NEONConvO2S2D1_t4_kh:
+NEONConvO2Src2Dst1_t4_kh:
 	MOVD   R23, R12
 
-NEONConvO2S2D1_t4_kw:
-	CBZ    R25, NEONConvO2S2D1_t4_full
+NEONConvO2Src2Dst1_t4_kw:
+	CBZ    R25, NEONConvO2Src2Dst1_t4_full
 	CMP    R23, R12
-	BNE    NEONConvO2S2D1_t4_notfirst
-	TBZ    $0, R25, NEONConvO2S2D1_t4_notfirst
+	BNE    NEONConvO2Src2Dst1_t4_notfirst
+	TBZ    $0, R25, NEONConvO2Src2Dst1_t4_notfirst
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
 	FMOVQ  192(R5), F23
@@ -16159,12 +16159,12 @@ NEONConvO2S2D1_t4_kw:
 	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
-	B      NEONConvO2S2D1_t4_next
+	B      NEONConvO2Src2Dst1_t4_next
 
-NEONConvO2S2D1_t4_notfirst:
+NEONConvO2Src2Dst1_t4_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S2D1_t4_full
-	TBZ    $1, R25, NEONConvO2S2D1_t4_full
+	BNE    NEONConvO2Src2Dst1_t4_full
+	TBZ    $1, R25, NEONConvO2Src2Dst1_t4_full
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
@@ -16283,9 +16283,9 @@ NEONConvO2S2D1_t4_notfirst:
 	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
-	B      NEONConvO2S2D1_t4_next
+	B      NEONConvO2Src2Dst1_t4_next
 
-NEONConvO2S2D1_t4_full:
+NEONConvO2Src2Dst1_t4_full:
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
@@ -16439,25 +16439,25 @@ NEONConvO2S2D1_t4_full:
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
 
-NEONConvO2S2D1_t4_next:
+NEONConvO2Src2Dst1_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S2D1_t4_kw
+	BNE    NEONConvO2Src2Dst1_t4_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S2D1_t4_kh
+	BNE    NEONConvO2Src2Dst1_t4_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S2D1_t4_icb
+	BNE    NEONConvO2Src2Dst1_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S2D1_t4_relu
+	CBZ    R17, NEONConvO2Src2Dst1_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -16485,9 +16485,9 @@ NEONConvO2S2D1_t4_next:
 	WORD   $0x4e3ad610 // fadd v16.4s, v16.4s, v26.4s
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
-NEONConvO2S2D1_t4_relu:
+NEONConvO2Src2Dst1_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S2D1_t4_store
+	CBZ    R26, NEONConvO2Src2Dst1_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -16506,7 +16506,7 @@ NEONConvO2S2D1_t4_relu:
 	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
 	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
 
-NEONConvO2S2D1_t4_store:
+NEONConvO2Src2Dst1_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -16520,9 +16520,9 @@ NEONConvO2S2D1_t4_store:
 	ADD    $256, R1
 	ADD    $128, R2
 	SUB    $4, R4
-	B      NEONConvO2S2D1_loop
+	B      NEONConvO2Src2Dst1_loop
 
-NEONConvO2S2D1_blk3:
+NEONConvO2Src2Dst1_blk3:
 
 	// 3 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -16539,32 +16539,32 @@ NEONConvO2S2D1_blk3:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S2D1_t3_notleft
+	BNE    NEONConvO2Src2Dst1_t3_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S2D1_t3_notleft:
+NEONConvO2Src2Dst1_t3_notleft:
 	CMP    $3, R4
-	BNE    NEONConvO2S2D1_t3_notright
+	BNE    NEONConvO2Src2Dst1_t3_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S2D1_t3_notright:
+NEONConvO2Src2Dst1_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S2D1_t3_icb:
+NEONConvO2Src2Dst1_t3_icb:
 	MOVD   R22, R11
 
-NEONConvO2S2D1_t3_kh:
+NEONConvO2Src2Dst1_t3_kh:
 	MOVD   R23, R12
 
-NEONConvO2S2D1_t3_kw:
-	CBZ    R25, NEONConvO2S2D1_t3_full
+NEONConvO2Src2Dst1_t3_kw:
+	CBZ    R25, NEONConvO2Src2Dst1_t3_full
 	CMP    R23, R12
-	BNE    NEONConvO2S2D1_t3_notfirst
-	TBZ    $0, R25, NEONConvO2S2D1_t3_notfirst
+	BNE    NEONConvO2Src2Dst1_t3_notfirst
+	TBZ    $0, R25, NEONConvO2Src2Dst1_t3_notfirst
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
 	FLDPQ  (R6), (F25, F26)
@@ -16649,12 +16649,12 @@ NEONConvO2S2D1_t3_kw:
 	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
-	B      NEONConvO2S2D1_t3_next
+	B      NEONConvO2Src2Dst1_t3_next
 
-NEONConvO2S2D1_t3_notfirst:
+NEONConvO2Src2Dst1_t3_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S2D1_t3_full
-	TBZ    $1, R25, NEONConvO2S2D1_t3_full
+	BNE    NEONConvO2Src2Dst1_t3_full
+	TBZ    $1, R25, NEONConvO2Src2Dst1_t3_full
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -16739,9 +16739,9 @@ NEONConvO2S2D1_t3_notfirst:
 	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
-	B      NEONConvO2S2D1_t3_next
+	B      NEONConvO2Src2Dst1_t3_next
 
-NEONConvO2S2D1_t3_full:
+NEONConvO2Src2Dst1_t3_full:
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
@@ -16861,25 +16861,25 @@ NEONConvO2S2D1_t3_full:
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
 
-NEONConvO2S2D1_t3_next:
+NEONConvO2Src2Dst1_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S2D1_t3_kw
+	BNE    NEONConvO2Src2Dst1_t3_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S2D1_t3_kh
+	BNE    NEONConvO2Src2Dst1_t3_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S2D1_t3_icb
+	BNE    NEONConvO2Src2Dst1_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S2D1_t3_relu
+	CBZ    R17, NEONConvO2Src2Dst1_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -16901,9 +16901,9 @@ NEONConvO2S2D1_t3_next:
 	WORD   $0x4e36d5ce // fadd v14.4s, v14.4s, v22.4s
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
-NEONConvO2S2D1_t3_relu:
+NEONConvO2Src2Dst1_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S2D1_t3_store
+	CBZ    R26, NEONConvO2Src2Dst1_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -16918,7 +16918,7 @@ NEONConvO2S2D1_t3_relu:
 	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
 	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
 
-NEONConvO2S2D1_t3_store:
+NEONConvO2Src2Dst1_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -16930,9 +16930,9 @@ NEONConvO2S2D1_t3_store:
 	ADD    $192, R1
 	ADD    $96, R2
 	SUB    $3, R4
-	B      NEONConvO2S2D1_loop
+	B      NEONConvO2Src2Dst1_loop
 
-NEONConvO2S2D1_blk2:
+NEONConvO2Src2Dst1_blk2:
 
 	// 2 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -16945,32 +16945,32 @@ NEONConvO2S2D1_blk2:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S2D1_t2_notleft
+	BNE    NEONConvO2Src2Dst1_t2_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S2D1_t2_notleft:
+NEONConvO2Src2Dst1_t2_notleft:
 	CMP    $2, R4
-	BNE    NEONConvO2S2D1_t2_notright
+	BNE    NEONConvO2Src2Dst1_t2_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S2D1_t2_notright:
+NEONConvO2Src2Dst1_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S2D1_t2_icb:
+NEONConvO2Src2Dst1_t2_icb:
 	MOVD   R22, R11
 
-NEONConvO2S2D1_t2_kh:
+NEONConvO2Src2Dst1_t2_kh:
 	MOVD   R23, R12
 
-NEONConvO2S2D1_t2_kw:
-	CBZ    R25, NEONConvO2S2D1_t2_full
+NEONConvO2Src2Dst1_t2_kw:
+	CBZ    R25, NEONConvO2Src2Dst1_t2_full
 	CMP    R23, R12
-	BNE    NEONConvO2S2D1_t2_notfirst
-	TBZ    $0, R25, NEONConvO2S2D1_t2_notfirst
+	BNE    NEONConvO2Src2Dst1_t2_notfirst
+	TBZ    $0, R25, NEONConvO2Src2Dst1_t2_notfirst
 	FMOVQ  64(R5), F21
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -17021,12 +17021,12 @@ NEONConvO2S2D1_t2_kw:
 	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
-	B      NEONConvO2S2D1_t2_next
+	B      NEONConvO2Src2Dst1_t2_next
 
-NEONConvO2S2D1_t2_notfirst:
+NEONConvO2Src2Dst1_t2_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S2D1_t2_full
-	TBZ    $1, R25, NEONConvO2S2D1_t2_full
+	BNE    NEONConvO2Src2Dst1_t2_full
+	TBZ    $1, R25, NEONConvO2Src2Dst1_t2_full
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -17077,9 +17077,9 @@ NEONConvO2S2D1_t2_notfirst:
 	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
 	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
 	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
-	B      NEONConvO2S2D1_t2_next
+	B      NEONConvO2Src2Dst1_t2_next
 
-NEONConvO2S2D1_t2_full:
+NEONConvO2Src2Dst1_t2_full:
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -17165,25 +17165,25 @@ NEONConvO2S2D1_t2_full:
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
 
-NEONConvO2S2D1_t2_next:
+NEONConvO2Src2Dst1_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S2D1_t2_kw
+	BNE    NEONConvO2Src2Dst1_t2_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S2D1_t2_kh
+	BNE    NEONConvO2Src2Dst1_t2_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S2D1_t2_icb
+	BNE    NEONConvO2Src2Dst1_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S2D1_t2_relu
+	CBZ    R17, NEONConvO2Src2Dst1_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -17199,9 +17199,9 @@ NEONConvO2S2D1_t2_next:
 	WORD   $0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
-NEONConvO2S2D1_t2_relu:
+NEONConvO2Src2Dst1_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S2D1_t2_store
+	CBZ    R26, NEONConvO2Src2Dst1_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -17212,7 +17212,7 @@ NEONConvO2S2D1_t2_relu:
 	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
 	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
 
-NEONConvO2S2D1_t2_store:
+NEONConvO2Src2Dst1_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -17222,9 +17222,9 @@ NEONConvO2S2D1_t2_store:
 	ADD    $128, R1
 	ADD    $64, R2
 	SUB    $2, R4
-	B      NEONConvO2S2D1_loop
+	B      NEONConvO2Src2Dst1_loop
 
-NEONConvO2S2D1_blk1:
+NEONConvO2Src2Dst1_blk1:
 
 	// 1 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -17233,41 +17233,41 @@ NEONConvO2S2D1_blk1:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S2D1_t1_notleft
+	BNE    NEONConvO2Src2Dst1_t1_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S2D1_t1_notleft:
+NEONConvO2Src2Dst1_t1_notleft:
 	CMP    $1, R4
-	BNE    NEONConvO2S2D1_t1_notright
+	BNE    NEONConvO2Src2Dst1_t1_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S2D1_t1_notright:
+NEONConvO2Src2Dst1_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S2D1_t1_icb:
+NEONConvO2Src2Dst1_t1_icb:
 	MOVD   R22, R11
 
-NEONConvO2S2D1_t1_kh:
+NEONConvO2Src2Dst1_t1_kh:
 	MOVD   R23, R12
 
-NEONConvO2S2D1_t1_kw:
-	CBZ    R25, NEONConvO2S2D1_t1_full
+NEONConvO2Src2Dst1_t1_kw:
+	CBZ    R25, NEONConvO2Src2Dst1_t1_full
 	CMP    R23, R12
-	BNE    NEONConvO2S2D1_t1_notfirst
-	TBZ    $0, R25, NEONConvO2S2D1_t1_notfirst
-	B      NEONConvO2S2D1_t1_next
+	BNE    NEONConvO2Src2Dst1_t1_notfirst
+	TBZ    $0, R25, NEONConvO2Src2Dst1_t1_notfirst
+	B      NEONConvO2Src2Dst1_t1_next
 
-NEONConvO2S2D1_t1_notfirst:
+NEONConvO2Src2Dst1_t1_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S2D1_t1_full
-	TBZ    $1, R25, NEONConvO2S2D1_t1_full
-	B      NEONConvO2S2D1_t1_next
+	BNE    NEONConvO2Src2Dst1_t1_full
+	TBZ    $1, R25, NEONConvO2Src2Dst1_t1_full
+	B      NEONConvO2Src2Dst1_t1_next
 
-NEONConvO2S2D1_t1_full:
+NEONConvO2Src2Dst1_t1_full:
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -17319,25 +17319,25 @@ NEONConvO2S2D1_t1_full:
 	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
 	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
 
-NEONConvO2S2D1_t1_next:
+NEONConvO2Src2Dst1_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S2D1_t1_kw
+	BNE    NEONConvO2Src2Dst1_t1_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S2D1_t1_kh
+	BNE    NEONConvO2Src2Dst1_t1_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S2D1_t1_icb
+	BNE    NEONConvO2Src2Dst1_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S2D1_t1_relu
+	CBZ    R17, NEONConvO2Src2Dst1_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -17347,16 +17347,16 @@ NEONConvO2S2D1_t1_next:
 	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
-NEONConvO2S2D1_t1_relu:
+NEONConvO2Src2Dst1_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S2D1_t1_store
+	CBZ    R26, NEONConvO2Src2Dst1_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
 	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
 	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
 
-NEONConvO2S2D1_t1_store:
+NEONConvO2Src2Dst1_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    R14, R11
@@ -17364,18 +17364,18 @@ NEONConvO2S2D1_t1_store:
 	ADD    $64, R1
 	ADD    $32, R2
 	SUB    $1, R4
-	B      NEONConvO2S2D1_loop
+	B      NEONConvO2Src2Dst1_loop
 
-NEONConvO2S2D1_done:
+NEONConvO2Src2Dst1_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConvO2S2D1_row
+	BLT    NEONConvO2Src2Dst1_row
 	RET
 
-// func NEONConvO2S4D1(p *Params)
+// func NEONConvO2Src4Dst1(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConvO2S4D1(SB), NOSPLIT, $0-8
+TEXT ·NEONConvO2Src4Dst1(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -17401,7 +17401,7 @@ TEXT ·NEONConvO2S4D1(SB), NOSPLIT, $0-8
 	SUB    R26, R21, R21
 	MOVD   ZR, R24
 
-NEONConvO2S4D1_row:
+NEONConvO2Src4Dst1_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -17412,38 +17412,38 @@ NEONConvO2S4D1_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 	MOVD   184(R0), R26
-	CBZ    R26, NEONConvO2S4D1_noedge
+	CBZ    R26, NEONConvO2Src4Dst1_noedge
 	SUB    R15, R1
 
-NEONConvO2S4D1_noedge:
+NEONConvO2Src4Dst1_noedge:
 
-NEONConvO2S4D1_loop:
+NEONConvO2Src4Dst1_loop:
 	CMP    $10, R4
-	BGE    NEONConvO2S4D1_blk5
+	BGE    NEONConvO2Src4Dst1_blk5
 	CMP    $5, R4
-	BLE    NEONConvO2S4D1_rest
+	BLE    NEONConvO2Src4Dst1_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConvO2S4D1_dispatch
+	B      NEONConvO2Src4Dst1_dispatch
 
-NEONConvO2S4D1_rest:
-	CBZ    R4, NEONConvO2S4D1_done
+NEONConvO2Src4Dst1_rest:
+	CBZ    R4, NEONConvO2Src4Dst1_done
 	MOVD   R4, R26
 
-NEONConvO2S4D1_dispatch:
+NEONConvO2Src4Dst1_dispatch:
 	CMP    $5, R26
-	BEQ    NEONConvO2S4D1_blk5
+	BEQ    NEONConvO2Src4Dst1_blk5
 	CMP    $4, R26
-	BEQ    NEONConvO2S4D1_blk4
+	BEQ    NEONConvO2Src4Dst1_blk4
 	CMP    $3, R26
-	BEQ    NEONConvO2S4D1_blk3
+	BEQ    NEONConvO2Src4Dst1_blk3
 	CMP    $2, R26
-	BEQ    NEONConvO2S4D1_blk2
+	BEQ    NEONConvO2Src4Dst1_blk2
 	CMP    $1, R26
-	BEQ    NEONConvO2S4D1_blk1
-	B      NEONConvO2S4D1_done
+	BEQ    NEONConvO2Src4Dst1_blk1
+	B      NEONConvO2Src4Dst1_done
 
-NEONConvO2S4D1_blk5:
+NEONConvO2Src4Dst1_blk5:
 
 	// 5 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -17468,32 +17468,32 @@ NEONConvO2S4D1_blk5:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S4D1_t5_notleft
+	BNE    NEONConvO2Src4Dst1_t5_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S4D1_t5_notleft:
+NEONConvO2Src4Dst1_t5_notleft:
 	CMP    $5, R4
-	BNE    NEONConvO2S4D1_t5_notright
+	BNE    NEONConvO2Src4Dst1_t5_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S4D1_t5_notright:
+NEONConvO2Src4Dst1_t5_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S4D1_t5_icb:
+NEONConvO2Src4Dst1_t5_icb:
 	MOVD   R22, R11
 
-NEONConvO2S4D1_t5_kh:
+NEONConvO2Src4Dst1_t5_kh:
 	MOVD   R23, R12
 
-NEONConvO2S4D1_t5_kw:
-	CBZ    R25, NEONConvO2S4D1_t5_full
+NEONConvO2Src4Dst1_t5_kw:
+	CBZ    R25, NEONConvO2Src4Dst1_t5_full
 	CMP    R23, R12
-	BNE    NEONConvO2S4D1_t5_notfirst
-	TBZ    $0, R25, NEONConvO2S4D1_t5_notfirst
+	BNE    NEONConvO2Src4Dst1_t5_notfirst
+	TBZ    $0, R25, NEONConvO2Src4Dst1_t5_notfirst
 	FMOVQ  128(R5), F21
 	FMOVQ  256(R5), F22
 	FMOVQ  384(R5), F23
@@ -17646,12 +17646,12 @@ NEONConvO2S4D1_t5_kw:
 	WORD   $0x4fb81b49 // fmla v9.4s, v26.4s, v24.s[3]
 	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
 	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
-	B      NEONConvO2S4D1_t5_next
+	B      NEONConvO2Src4Dst1_t5_next
 
-NEONConvO2S4D1_t5_notfirst:
+NEONConvO2Src4Dst1_t5_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S4D1_t5_full
-	TBZ    $1, R25, NEONConvO2S4D1_t5_full
+	BNE    NEONConvO2Src4Dst1_t5_full
+	TBZ    $1, R25, NEONConvO2Src4Dst1_t5_full
 	FMOVQ  (R5), F20
 	FMOVQ  128(R5), F21
 	FMOVQ  256(R5), F22
@@ -17804,9 +17804,9 @@ NEONConvO2S4D1_t5_notfirst:
 	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
-	B      NEONConvO2S4D1_t5_next
+	B      NEONConvO2Src4Dst1_t5_next
 
-NEONConvO2S4D1_t5_full:
+NEONConvO2Src4Dst1_t5_full:
 	FMOVQ  (R5), F20
 	FMOVQ  128(R5), F21
 	FMOVQ  256(R5), F22
@@ -17994,25 +17994,25 @@ NEONConvO2S4D1_t5_full:
 	WORD   $0x4fb81b72 // fmla v18.4s, v27.4s, v24.s[3]
 	WORD   $0x4fb81b93 // fmla v19.4s, v28.4s, v24.s[3]
 
-NEONConvO2S4D1_t5_next:
+NEONConvO2Src4Dst1_t5_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S4D1_t5_kw
+	BNE    NEONConvO2Src4Dst1_t5_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S4D1_t5_kh
+	BNE    NEONConvO2Src4Dst1_t5_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S4D1_t5_icb
+	BNE    NEONConvO2Src4Dst1_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S4D1_t5_relu
+	CBZ    R17, NEONConvO2Src4Dst1_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -18046,9 +18046,9 @@ NEONConvO2S4D1_t5_next:
 	WORD   $0x4e36d652 // fadd v18.4s, v18.4s, v22.4s
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
-NEONConvO2S4D1_t5_relu:
+NEONConvO2Src4Dst1_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S4D1_t5_store
+	CBZ    R26, NEONConvO2Src4Dst1_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -18071,7 +18071,7 @@ NEONConvO2S4D1_t5_relu:
 	WORD   $0x4e34f652 // fmax v18.4s, v18.4s, v20.4s
 	WORD   $0x4e34f673 // fmax v19.4s, v19.4s, v20.4s
 
-NEONConvO2S4D1_t5_store:
+NEONConvO2Src4Dst1_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -18087,9 +18087,9 @@ NEONConvO2S4D1_t5_store:
 	ADD    $640, R1
 	ADD    $160, R2
 	SUB    $5, R4
-	B      NEONConvO2S4D1_loop
+	B      NEONConvO2Src4Dst1_loop
 
-NEONConvO2S4D1_blk4:
+NEONConvO2Src4Dst1_blk4:
 
 	// 4 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -18110,32 +18110,32 @@ NEONConvO2S4D1_blk4:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S4D1_t4_notleft
+	BNE    NEONConvO2Src4Dst1_t4_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S4D1_t4_notleft:
+NEONConvO2Src4Dst1_t4_notleft:
 	CMP    $4, R4
-	BNE    NEONConvO2S4D1_t4_notright
+	BNE    NEONConvO2Src4Dst1_t4_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S4D1_t4_notright:
+NEONConvO2Src4Dst1_t4_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S4D1_t4_icb:
+NEONConvO2Src4Dst1_t4_icb:
 	MOVD   R22, R11
 
-NEONConvO2S4D1_t4_kh:
+NEONConvO2Src4Dst1_t4_kh:
 	MOVD   R23, R12
 
-NEONConvO2S4D1_t4_kw:
-	CBZ    R25, NEONConvO2S4D1_t4_full
+NEONConvO2Src4Dst1_t4_kw:
+	CBZ    R25, NEONConvO2Src4Dst1_t4_full
 	CMP    R23, R12
-	BNE    NEONConvO2S4D1_t4_notfirst
-	TBZ    $0, R25, NEONConvO2S4D1_t4_notfirst
+	BNE    NEONConvO2Src4Dst1_t4_notfirst
+	TBZ    $0, R25, NEONConvO2Src4Dst1_t4_notfirst
 	FMOVQ  128(R5), F21
 	FMOVQ  256(R5), F22
 	FMOVQ  384(R5), F23
@@ -18254,12 +18254,12 @@ NEONConvO2S4D1_t4_kw:
 	WORD   $0x4fb71b47 // fmla v7.4s, v26.4s, v23.s[3]
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
-	B      NEONConvO2S4D1_t4_next
+	B      NEONConvO2Src4Dst1_t4_next
 
-NEONConvO2S4D1_t4_notfirst:
+NEONConvO2Src4Dst1_t4_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S4D1_t4_full
-	TBZ    $1, R25, NEONConvO2S4D1_t4_full
+	BNE    NEONConvO2Src4Dst1_t4_full
+	TBZ    $1, R25, NEONConvO2Src4Dst1_t4_full
 	FMOVQ  (R5), F20
 	FMOVQ  128(R5), F21
 	FMOVQ  256(R5), F22
@@ -18378,9 +18378,9 @@ NEONConvO2S4D1_t4_notfirst:
 	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
-	B      NEONConvO2S4D1_t4_next
+	B      NEONConvO2Src4Dst1_t4_next
 
-NEONConvO2S4D1_t4_full:
+NEONConvO2Src4Dst1_t4_full:
 	FMOVQ  (R5), F20
 	FMOVQ  128(R5), F21
 	FMOVQ  256(R5), F22
@@ -18534,25 +18534,25 @@ NEONConvO2S4D1_t4_full:
 	WORD   $0x4fb71b70 // fmla v16.4s, v27.4s, v23.s[3]
 	WORD   $0x4fb71b91 // fmla v17.4s, v28.4s, v23.s[3]
 
-NEONConvO2S4D1_t4_next:
+NEONConvO2Src4Dst1_t4_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S4D1_t4_kw
+	BNE    NEONConvO2Src4Dst1_t4_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S4D1_t4_kh
+	BNE    NEONConvO2Src4Dst1_t4_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S4D1_t4_icb
+	BNE    NEONConvO2Src4Dst1_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S4D1_t4_relu
+	CBZ    R17, NEONConvO2Src4Dst1_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -18580,9 +18580,9 @@ NEONConvO2S4D1_t4_next:
 	WORD   $0x4e3ad610 // fadd v16.4s, v16.4s, v26.4s
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
-NEONConvO2S4D1_t4_relu:
+NEONConvO2Src4Dst1_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S4D1_t4_store
+	CBZ    R26, NEONConvO2Src4Dst1_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -18601,7 +18601,7 @@ NEONConvO2S4D1_t4_relu:
 	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
 	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
 
-NEONConvO2S4D1_t4_store:
+NEONConvO2Src4Dst1_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -18615,9 +18615,9 @@ NEONConvO2S4D1_t4_store:
 	ADD    $512, R1
 	ADD    $128, R2
 	SUB    $4, R4
-	B      NEONConvO2S4D1_loop
+	B      NEONConvO2Src4Dst1_loop
 
-NEONConvO2S4D1_blk3:
+NEONConvO2Src4Dst1_blk3:
 
 	// 3 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -18634,32 +18634,32 @@ NEONConvO2S4D1_blk3:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S4D1_t3_notleft
+	BNE    NEONConvO2Src4Dst1_t3_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S4D1_t3_notleft:
+NEONConvO2Src4Dst1_t3_notleft:
 	CMP    $3, R4
-	BNE    NEONConvO2S4D1_t3_notright
+	BNE    NEONConvO2Src4Dst1_t3_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S4D1_t3_notright:
+NEONConvO2Src4Dst1_t3_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S4D1_t3_icb:
+NEONConvO2Src4Dst1_t3_icb:
 	MOVD   R22, R11
 
-NEONConvO2S4D1_t3_kh:
+NEONConvO2Src4Dst1_t3_kh:
 	MOVD   R23, R12
 
-NEONConvO2S4D1_t3_kw:
-	CBZ    R25, NEONConvO2S4D1_t3_full
+NEONConvO2Src4Dst1_t3_kw:
+	CBZ    R25, NEONConvO2Src4Dst1_t3_full
 	CMP    R23, R12
-	BNE    NEONConvO2S4D1_t3_notfirst
-	TBZ    $0, R25, NEONConvO2S4D1_t3_notfirst
+	BNE    NEONConvO2Src4Dst1_t3_notfirst
+	TBZ    $0, R25, NEONConvO2Src4Dst1_t3_notfirst
 	FMOVQ  128(R5), F21
 	FMOVQ  256(R5), F22
 	FLDPQ  (R6), (F25, F26)
@@ -18744,12 +18744,12 @@ NEONConvO2S4D1_t3_kw:
 	WORD   $0x4fb61b45 // fmla v5.4s, v26.4s, v22.s[3]
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
-	B      NEONConvO2S4D1_t3_next
+	B      NEONConvO2Src4Dst1_t3_next
 
-NEONConvO2S4D1_t3_notfirst:
+NEONConvO2Src4Dst1_t3_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S4D1_t3_full
-	TBZ    $1, R25, NEONConvO2S4D1_t3_full
+	BNE    NEONConvO2Src4Dst1_t3_full
+	TBZ    $1, R25, NEONConvO2Src4Dst1_t3_full
 	FMOVQ  (R5), F20
 	FMOVQ  128(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -18834,9 +18834,9 @@ NEONConvO2S4D1_t3_notfirst:
 	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
-	B      NEONConvO2S4D1_t3_next
+	B      NEONConvO2Src4Dst1_t3_next
 
-NEONConvO2S4D1_t3_full:
+NEONConvO2Src4Dst1_t3_full:
 	FMOVQ  (R5), F20
 	FMOVQ  128(R5), F21
 	FMOVQ  256(R5), F22
@@ -18956,25 +18956,25 @@ NEONConvO2S4D1_t3_full:
 	WORD   $0x4fb61b6e // fmla v14.4s, v27.4s, v22.s[3]
 	WORD   $0x4fb61b8f // fmla v15.4s, v28.4s, v22.s[3]
 
-NEONConvO2S4D1_t3_next:
+NEONConvO2Src4Dst1_t3_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S4D1_t3_kw
+	BNE    NEONConvO2Src4Dst1_t3_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S4D1_t3_kh
+	BNE    NEONConvO2Src4Dst1_t3_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S4D1_t3_icb
+	BNE    NEONConvO2Src4Dst1_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S4D1_t3_relu
+	CBZ    R17, NEONConvO2Src4Dst1_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -18996,9 +18996,9 @@ NEONConvO2S4D1_t3_next:
 	WORD   $0x4e36d5ce // fadd v14.4s, v14.4s, v22.4s
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
-NEONConvO2S4D1_t3_relu:
+NEONConvO2Src4Dst1_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S4D1_t3_store
+	CBZ    R26, NEONConvO2Src4Dst1_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -19013,7 +19013,7 @@ NEONConvO2S4D1_t3_relu:
 	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
 	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
 
-NEONConvO2S4D1_t3_store:
+NEONConvO2Src4Dst1_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -19025,9 +19025,9 @@ NEONConvO2S4D1_t3_store:
 	ADD    $384, R1
 	ADD    $96, R2
 	SUB    $3, R4
-	B      NEONConvO2S4D1_loop
+	B      NEONConvO2Src4Dst1_loop
 
-NEONConvO2S4D1_blk2:
+NEONConvO2Src4Dst1_blk2:
 
 	// 2 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -19040,32 +19040,32 @@ NEONConvO2S4D1_blk2:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S4D1_t2_notleft
+	BNE    NEONConvO2Src4Dst1_t2_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S4D1_t2_notleft:
+NEONConvO2Src4Dst1_t2_notleft:
 	CMP    $2, R4
-	BNE    NEONConvO2S4D1_t2_notright
+	BNE    NEONConvO2Src4Dst1_t2_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S4D1_t2_notright:
+NEONConvO2Src4Dst1_t2_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S4D1_t2_icb:
+NEONConvO2Src4Dst1_t2_icb:
 	MOVD   R22, R11
 
-NEONConvO2S4D1_t2_kh:
+NEONConvO2Src4Dst1_t2_kh:
 	MOVD   R23, R12
 
-NEONConvO2S4D1_t2_kw:
-	CBZ    R25, NEONConvO2S4D1_t2_full
+NEONConvO2Src4Dst1_t2_kw:
+	CBZ    R25, NEONConvO2Src4Dst1_t2_full
 	CMP    R23, R12
-	BNE    NEONConvO2S4D1_t2_notfirst
-	TBZ    $0, R25, NEONConvO2S4D1_t2_notfirst
+	BNE    NEONConvO2Src4Dst1_t2_notfirst
+	TBZ    $0, R25, NEONConvO2Src4Dst1_t2_notfirst
 	FMOVQ  128(R5), F21
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -19116,12 +19116,12 @@ NEONConvO2S4D1_t2_kw:
 	WORD   $0x4fb51b43 // fmla v3.4s, v26.4s, v21.s[3]
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
-	B      NEONConvO2S4D1_t2_next
+	B      NEONConvO2Src4Dst1_t2_next
 
-NEONConvO2S4D1_t2_notfirst:
+NEONConvO2Src4Dst1_t2_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S4D1_t2_full
-	TBZ    $1, R25, NEONConvO2S4D1_t2_full
+	BNE    NEONConvO2Src4Dst1_t2_full
+	TBZ    $1, R25, NEONConvO2Src4Dst1_t2_full
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -19172,9 +19172,9 @@ NEONConvO2S4D1_t2_notfirst:
 	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
 	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
 	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
-	B      NEONConvO2S4D1_t2_next
+	B      NEONConvO2Src4Dst1_t2_next
 
-NEONConvO2S4D1_t2_full:
+NEONConvO2Src4Dst1_t2_full:
 	FMOVQ  (R5), F20
 	FMOVQ  128(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -19260,25 +19260,25 @@ NEONConvO2S4D1_t2_full:
 	WORD   $0x4fb51b6c // fmla v12.4s, v27.4s, v21.s[3]
 	WORD   $0x4fb51b8d // fmla v13.4s, v28.4s, v21.s[3]
 
-NEONConvO2S4D1_t2_next:
+NEONConvO2Src4Dst1_t2_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S4D1_t2_kw
+	BNE    NEONConvO2Src4Dst1_t2_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S4D1_t2_kh
+	BNE    NEONConvO2Src4Dst1_t2_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S4D1_t2_icb
+	BNE    NEONConvO2Src4Dst1_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S4D1_t2_relu
+	CBZ    R17, NEONConvO2Src4Dst1_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -19294,9 +19294,9 @@ NEONConvO2S4D1_t2_next:
 	WORD   $0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
-NEONConvO2S4D1_t2_relu:
+NEONConvO2Src4Dst1_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S4D1_t2_store
+	CBZ    R26, NEONConvO2Src4Dst1_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -19307,7 +19307,7 @@ NEONConvO2S4D1_t2_relu:
 	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
 	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
 
-NEONConvO2S4D1_t2_store:
+NEONConvO2Src4Dst1_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -19317,9 +19317,9 @@ NEONConvO2S4D1_t2_store:
 	ADD    $256, R1
 	ADD    $64, R2
 	SUB    $2, R4
-	B      NEONConvO2S4D1_loop
+	B      NEONConvO2Src4Dst1_loop
 
-NEONConvO2S4D1_blk1:
+NEONConvO2Src4Dst1_blk1:
 
 	// 1 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -19328,41 +19328,41 @@ NEONConvO2S4D1_blk1:
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
-	BNE    NEONConvO2S4D1_t1_notleft
+	BNE    NEONConvO2Src4Dst1_t1_notleft
 	MOVD   184(R0), R25
 
-NEONConvO2S4D1_t1_notleft:
+NEONConvO2Src4Dst1_t1_notleft:
 	CMP    $1, R4
-	BNE    NEONConvO2S4D1_t1_notright
+	BNE    NEONConvO2Src4Dst1_t1_notright
 	MOVD   192(R0), R26
 	ORR    R26<<1, R25
 
-NEONConvO2S4D1_t1_notright:
+NEONConvO2Src4Dst1_t1_notright:
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConvO2S4D1_t1_icb:
+NEONConvO2Src4Dst1_t1_icb:
 	MOVD   R22, R11
 
-NEONConvO2S4D1_t1_kh:
+NEONConvO2Src4Dst1_t1_kh:
 	MOVD   R23, R12
 
-NEONConvO2S4D1_t1_kw:
-	CBZ    R25, NEONConvO2S4D1_t1_full
+NEONConvO2Src4Dst1_t1_kw:
+	CBZ    R25, NEONConvO2Src4Dst1_t1_full
 	CMP    R23, R12
-	BNE    NEONConvO2S4D1_t1_notfirst
-	TBZ    $0, R25, NEONConvO2S4D1_t1_notfirst
-	B      NEONConvO2S4D1_t1_next
+	BNE    NEONConvO2Src4Dst1_t1_notfirst
+	TBZ    $0, R25, NEONConvO2Src4Dst1_t1_notfirst
+	B      NEONConvO2Src4Dst1_t1_next
 
-NEONConvO2S4D1_t1_notfirst:
+NEONConvO2Src4Dst1_t1_notfirst:
 	CMP    $1, R12
-	BNE    NEONConvO2S4D1_t1_full
-	TBZ    $1, R25, NEONConvO2S4D1_t1_full
-	B      NEONConvO2S4D1_t1_next
+	BNE    NEONConvO2Src4Dst1_t1_full
+	TBZ    $1, R25, NEONConvO2Src4Dst1_t1_full
+	B      NEONConvO2Src4Dst1_t1_next
 
-NEONConvO2S4D1_t1_full:
+NEONConvO2Src4Dst1_t1_full:
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -19414,25 +19414,25 @@ NEONConvO2S4D1_t1_full:
 	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
 	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
 
-NEONConvO2S4D1_t1_next:
+NEONConvO2Src4Dst1_t1_next:
 	ADD    R15, R5
 	ADD    $256, R6
 	ADD    $256, R7
 	SUBS   $1, R12
-	BNE    NEONConvO2S4D1_t1_kw
+	BNE    NEONConvO2Src4Dst1_t1_kw
 	ADD    R16, R5
 	ADD    R19, R6
 	ADD    R19, R7
 	SUBS   $1, R11
-	BNE    NEONConvO2S4D1_t1_kh
+	BNE    NEONConvO2Src4Dst1_t1_kh
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConvO2S4D1_t1_icb
+	BNE    NEONConvO2Src4Dst1_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConvO2S4D1_t1_relu
+	CBZ    R17, NEONConvO2Src4Dst1_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -19442,16 +19442,16 @@ NEONConvO2S4D1_t1_next:
 	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
-NEONConvO2S4D1_t1_relu:
+NEONConvO2Src4Dst1_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConvO2S4D1_t1_store
+	CBZ    R26, NEONConvO2Src4Dst1_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
 	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
 	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
 
-NEONConvO2S4D1_t1_store:
+NEONConvO2Src4Dst1_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    R14, R11
@@ -19459,18 +19459,18 @@ NEONConvO2S4D1_t1_store:
 	ADD    $128, R1
 	ADD    $32, R2
 	SUB    $1, R4
-	B      NEONConvO2S4D1_loop
+	B      NEONConvO2Src4Dst1_loop
 
-NEONConvO2S4D1_done:
+NEONConvO2Src4Dst1_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConvO2S4D1_row
+	BLT    NEONConvO2Src4Dst1_row
 	RET
 
-// func NEONConv1x1O1S1D1(p *Params)
+// func NEONConv1x1O1Src1Dst1(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConv1x1O1S1D1(SB), NOSPLIT, $0-8
+TEXT ·NEONConv1x1O1Src1Dst1(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -19481,7 +19481,7 @@ TEXT ·NEONConv1x1O1S1D1(SB), NOSPLIT, $0-8
 	MOVD   120(R0), R21
 	MOVD   ZR, R24
 
-NEONConv1x1O1S1D1_row:
+NEONConv1x1O1Src1Dst1_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -19492,39 +19492,39 @@ NEONConv1x1O1S1D1_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 
-NEONConv1x1O1S1D1_loop:
+NEONConv1x1O1Src1Dst1_loop:
 	CMP    $16, R4
-	BGE    NEONConv1x1O1S1D1_blk8
+	BGE    NEONConv1x1O1Src1Dst1_blk8
 	CMP    $8, R4
-	BLE    NEONConv1x1O1S1D1_rest
+	BLE    NEONConv1x1O1Src1Dst1_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConv1x1O1S1D1_dispatch
+	B      NEONConv1x1O1Src1Dst1_dispatch
 
-NEONConv1x1O1S1D1_rest:
-	CBZ    R4, NEONConv1x1O1S1D1_done
+NEONConv1x1O1Src1Dst1_rest:
+	CBZ    R4, NEONConv1x1O1Src1Dst1_done
 	MOVD   R4, R26
 
-NEONConv1x1O1S1D1_dispatch:
+NEONConv1x1O1Src1Dst1_dispatch:
 	CMP    $8, R26
-	BEQ    NEONConv1x1O1S1D1_blk8
+	BEQ    NEONConv1x1O1Src1Dst1_blk8
 	CMP    $7, R26
-	BEQ    NEONConv1x1O1S1D1_blk7
+	BEQ    NEONConv1x1O1Src1Dst1_blk7
 	CMP    $6, R26
-	BEQ    NEONConv1x1O1S1D1_blk6
+	BEQ    NEONConv1x1O1Src1Dst1_blk6
 	CMP    $5, R26
-	BEQ    NEONConv1x1O1S1D1_blk5
+	BEQ    NEONConv1x1O1Src1Dst1_blk5
 	CMP    $4, R26
-	BEQ    NEONConv1x1O1S1D1_blk4
+	BEQ    NEONConv1x1O1Src1Dst1_blk4
 	CMP    $3, R26
-	BEQ    NEONConv1x1O1S1D1_blk3
+	BEQ    NEONConv1x1O1Src1Dst1_blk3
 	CMP    $2, R26
-	BEQ    NEONConv1x1O1S1D1_blk2
+	BEQ    NEONConv1x1O1Src1Dst1_blk2
 	CMP    $1, R26
-	BEQ    NEONConv1x1O1S1D1_blk1
-	B      NEONConv1x1O1S1D1_done
+	BEQ    NEONConv1x1O1Src1Dst1_blk1
+	B      NEONConv1x1O1Src1Dst1_done
 
-NEONConv1x1O1S1D1_blk8:
+NEONConv1x1O1Src1Dst1_blk8:
 
 	// 8 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -19547,7 +19547,7 @@ NEONConv1x1O1S1D1_blk8:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D1_t8_icb:
+NEONConv1x1O1Src1Dst1_t8_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -19703,10 +19703,10 @@ NEONConv1x1O1S1D1_t8_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D1_t8_icb
+	BNE    NEONConv1x1O1Src1Dst1_t8_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D1_t8_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst1_t8_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -19733,9 +19733,9 @@ NEONConv1x1O1S1D1_t8_icb:
 	WORD   $0x4e34d5ce // fadd v14.4s, v14.4s, v20.4s
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
-NEONConv1x1O1S1D1_t8_relu:
+NEONConv1x1O1Src1Dst1_t8_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D1_t8_store
+	CBZ    R26, NEONConv1x1O1Src1Dst1_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -19754,7 +19754,7 @@ NEONConv1x1O1S1D1_t8_relu:
 	WORD   $0x4e30f5ce // fmax v14.4s, v14.4s, v16.4s
 	WORD   $0x4e30f5ef // fmax v15.4s, v15.4s, v16.4s
 
-NEONConv1x1O1S1D1_t8_store:
+NEONConv1x1O1Src1Dst1_t8_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -19767,9 +19767,9 @@ NEONConv1x1O1S1D1_t8_store:
 	ADD    $256, R1
 	ADD    $256, R2
 	SUB    $8, R4
-	B      NEONConv1x1O1S1D1_loop
+	B      NEONConv1x1O1Src1Dst1_loop
 
-NEONConv1x1O1S1D1_blk7:
+NEONConv1x1O1Src1Dst1_blk7:
 
 	// 7 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -19790,7 +19790,7 @@ NEONConv1x1O1S1D1_blk7:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D1_t7_icb:
+NEONConv1x1O1Src1Dst1_t7_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -19928,10 +19928,10 @@ NEONConv1x1O1S1D1_t7_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D1_t7_icb
+	BNE    NEONConv1x1O1Src1Dst1_t7_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D1_t7_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst1_t7_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -19955,9 +19955,9 @@ NEONConv1x1O1S1D1_t7_icb:
 	WORD   $0x4e32d58c // fadd v12.4s, v12.4s, v18.4s
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
-NEONConv1x1O1S1D1_t7_relu:
+NEONConv1x1O1Src1Dst1_t7_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D1_t7_store
+	CBZ    R26, NEONConv1x1O1Src1Dst1_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -19974,7 +19974,7 @@ NEONConv1x1O1S1D1_t7_relu:
 	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
 	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
 
-NEONConv1x1O1S1D1_t7_store:
+NEONConv1x1O1Src1Dst1_t7_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -19986,9 +19986,9 @@ NEONConv1x1O1S1D1_t7_store:
 	ADD    $224, R1
 	ADD    $224, R2
 	SUB    $7, R4
-	B      NEONConv1x1O1S1D1_loop
+	B      NEONConv1x1O1Src1Dst1_loop
 
-NEONConv1x1O1S1D1_blk6:
+NEONConv1x1O1Src1Dst1_blk6:
 
 	// 6 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -20007,7 +20007,7 @@ NEONConv1x1O1S1D1_blk6:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D1_t6_icb:
+NEONConv1x1O1Src1Dst1_t6_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -20127,10 +20127,10 @@ NEONConv1x1O1S1D1_t6_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D1_t6_icb
+	BNE    NEONConv1x1O1Src1Dst1_t6_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D1_t6_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst1_t6_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -20151,9 +20151,9 @@ NEONConv1x1O1S1D1_t6_icb:
 	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
-NEONConv1x1O1S1D1_t6_relu:
+NEONConv1x1O1Src1Dst1_t6_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D1_t6_store
+	CBZ    R26, NEONConv1x1O1Src1Dst1_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -20168,7 +20168,7 @@ NEONConv1x1O1S1D1_t6_relu:
 	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
 	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
 
-NEONConv1x1O1S1D1_t6_store:
+NEONConv1x1O1Src1Dst1_t6_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -20179,9 +20179,9 @@ NEONConv1x1O1S1D1_t6_store:
 	ADD    $192, R1
 	ADD    $192, R2
 	SUB    $6, R4
-	B      NEONConv1x1O1S1D1_loop
+	B      NEONConv1x1O1Src1Dst1_loop
 
-NEONConv1x1O1S1D1_blk5:
+NEONConv1x1O1Src1Dst1_blk5:
 
 	// 5 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -20198,7 +20198,7 @@ NEONConv1x1O1S1D1_blk5:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D1_t5_icb:
+NEONConv1x1O1Src1Dst1_t5_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -20300,10 +20300,10 @@ NEONConv1x1O1S1D1_t5_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D1_t5_icb
+	BNE    NEONConv1x1O1Src1Dst1_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D1_t5_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst1_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -20321,9 +20321,9 @@ NEONConv1x1O1S1D1_t5_icb:
 	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
-NEONConv1x1O1S1D1_t5_relu:
+NEONConv1x1O1Src1Dst1_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D1_t5_store
+	CBZ    R26, NEONConv1x1O1Src1Dst1_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -20336,7 +20336,7 @@ NEONConv1x1O1S1D1_t5_relu:
 	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
 	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
 
-NEONConv1x1O1S1D1_t5_store:
+NEONConv1x1O1Src1Dst1_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -20346,9 +20346,9 @@ NEONConv1x1O1S1D1_t5_store:
 	ADD    $160, R1
 	ADD    $160, R2
 	SUB    $5, R4
-	B      NEONConv1x1O1S1D1_loop
+	B      NEONConv1x1O1Src1Dst1_loop
 
-NEONConv1x1O1S1D1_blk4:
+NEONConv1x1O1Src1Dst1_blk4:
 
 	// 4 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -20363,7 +20363,7 @@ NEONConv1x1O1S1D1_blk4:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D1_t4_icb:
+NEONConv1x1O1Src1Dst1_t4_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -20447,10 +20447,10 @@ NEONConv1x1O1S1D1_t4_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D1_t4_icb
+	BNE    NEONConv1x1O1Src1Dst1_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D1_t4_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst1_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -20465,9 +20465,9 @@ NEONConv1x1O1S1D1_t4_icb:
 	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
-NEONConv1x1O1S1D1_t4_relu:
+NEONConv1x1O1Src1Dst1_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D1_t4_store
+	CBZ    R26, NEONConv1x1O1Src1Dst1_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -20478,7 +20478,7 @@ NEONConv1x1O1S1D1_t4_relu:
 	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
 	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
 
-NEONConv1x1O1S1D1_t4_store:
+NEONConv1x1O1Src1Dst1_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -20487,9 +20487,9 @@ NEONConv1x1O1S1D1_t4_store:
 	ADD    $128, R1
 	ADD    $128, R2
 	SUB    $4, R4
-	B      NEONConv1x1O1S1D1_loop
+	B      NEONConv1x1O1Src1Dst1_loop
 
-NEONConv1x1O1S1D1_blk3:
+NEONConv1x1O1Src1Dst1_blk3:
 
 	// 3 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -20502,7 +20502,7 @@ NEONConv1x1O1S1D1_blk3:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D1_t3_icb:
+NEONConv1x1O1Src1Dst1_t3_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -20568,10 +20568,10 @@ NEONConv1x1O1S1D1_t3_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D1_t3_icb
+	BNE    NEONConv1x1O1Src1Dst1_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D1_t3_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst1_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -20583,9 +20583,9 @@ NEONConv1x1O1S1D1_t3_icb:
 	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
-NEONConv1x1O1S1D1_t3_relu:
+NEONConv1x1O1Src1Dst1_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D1_t3_store
+	CBZ    R26, NEONConv1x1O1Src1Dst1_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -20594,7 +20594,7 @@ NEONConv1x1O1S1D1_t3_relu:
 	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
 	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
 
-NEONConv1x1O1S1D1_t3_store:
+NEONConv1x1O1Src1Dst1_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -20602,9 +20602,9 @@ NEONConv1x1O1S1D1_t3_store:
 	ADD    $96, R1
 	ADD    $96, R2
 	SUB    $3, R4
-	B      NEONConv1x1O1S1D1_loop
+	B      NEONConv1x1O1Src1Dst1_loop
 
-NEONConv1x1O1S1D1_blk2:
+NEONConv1x1O1Src1Dst1_blk2:
 
 	// 2 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -20615,7 +20615,7 @@ NEONConv1x1O1S1D1_blk2:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D1_t2_icb:
+NEONConv1x1O1Src1Dst1_t2_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -20663,10 +20663,10 @@ NEONConv1x1O1S1D1_t2_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D1_t2_icb
+	BNE    NEONConv1x1O1Src1Dst1_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D1_t2_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst1_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -20675,25 +20675,25 @@ NEONConv1x1O1S1D1_t2_icb:
 	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
-NEONConv1x1O1S1D1_t2_relu:
+NEONConv1x1O1Src1Dst1_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D1_t2_store
+	CBZ    R26, NEONConv1x1O1Src1Dst1_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
 	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
 
-NEONConv1x1O1S1D1_t2_store:
+NEONConv1x1O1Src1Dst1_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
 	ADD    $64, R1
 	ADD    $64, R2
 	SUB    $2, R4
-	B      NEONConv1x1O1S1D1_loop
+	B      NEONConv1x1O1Src1Dst1_loop
 
-NEONConv1x1O1S1D1_blk1:
+NEONConv1x1O1Src1Dst1_blk1:
 
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -20702,7 +20702,7 @@ NEONConv1x1O1S1D1_blk1:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D1_t1_icb:
+NEONConv1x1O1Src1Dst1_t1_icb:
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -20732,40 +20732,40 @@ NEONConv1x1O1S1D1_t1_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D1_t1_icb
+	BNE    NEONConv1x1O1Src1Dst1_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D1_t1_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst1_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
-NEONConv1x1O1S1D1_t1_relu:
+NEONConv1x1O1Src1Dst1_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D1_t1_store
+	CBZ    R26, NEONConv1x1O1Src1Dst1_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 
-NEONConv1x1O1S1D1_t1_store:
+NEONConv1x1O1Src1Dst1_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    $32, R1
 	ADD    $32, R2
 	SUB    $1, R4
-	B      NEONConv1x1O1S1D1_loop
+	B      NEONConv1x1O1Src1Dst1_loop
 
-NEONConv1x1O1S1D1_done:
+NEONConv1x1O1Src1Dst1_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConv1x1O1S1D1_row
+	BLT    NEONConv1x1O1Src1Dst1_row
 	RET
 
-// func NEONConv1x1O1S1D2(p *Params)
+// func NEONConv1x1O1Src1Dst2(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConv1x1O1S1D2(SB), NOSPLIT, $0-8
+TEXT ·NEONConv1x1O1Src1Dst2(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -20776,7 +20776,7 @@ TEXT ·NEONConv1x1O1S1D2(SB), NOSPLIT, $0-8
 	MOVD   120(R0), R21
 	MOVD   ZR, R24
 
-NEONConv1x1O1S1D2_row:
+NEONConv1x1O1Src1Dst2_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -20787,39 +20787,39 @@ NEONConv1x1O1S1D2_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 
-NEONConv1x1O1S1D2_loop:
+NEONConv1x1O1Src1Dst2_loop:
 	CMP    $16, R4
-	BGE    NEONConv1x1O1S1D2_blk8
+	BGE    NEONConv1x1O1Src1Dst2_blk8
 	CMP    $8, R4
-	BLE    NEONConv1x1O1S1D2_rest
+	BLE    NEONConv1x1O1Src1Dst2_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConv1x1O1S1D2_dispatch
+	B      NEONConv1x1O1Src1Dst2_dispatch
 
-NEONConv1x1O1S1D2_rest:
-	CBZ    R4, NEONConv1x1O1S1D2_done
+NEONConv1x1O1Src1Dst2_rest:
+	CBZ    R4, NEONConv1x1O1Src1Dst2_done
 	MOVD   R4, R26
 
-NEONConv1x1O1S1D2_dispatch:
+NEONConv1x1O1Src1Dst2_dispatch:
 	CMP    $8, R26
-	BEQ    NEONConv1x1O1S1D2_blk8
+	BEQ    NEONConv1x1O1Src1Dst2_blk8
 	CMP    $7, R26
-	BEQ    NEONConv1x1O1S1D2_blk7
+	BEQ    NEONConv1x1O1Src1Dst2_blk7
 	CMP    $6, R26
-	BEQ    NEONConv1x1O1S1D2_blk6
+	BEQ    NEONConv1x1O1Src1Dst2_blk6
 	CMP    $5, R26
-	BEQ    NEONConv1x1O1S1D2_blk5
+	BEQ    NEONConv1x1O1Src1Dst2_blk5
 	CMP    $4, R26
-	BEQ    NEONConv1x1O1S1D2_blk4
+	BEQ    NEONConv1x1O1Src1Dst2_blk4
 	CMP    $3, R26
-	BEQ    NEONConv1x1O1S1D2_blk3
+	BEQ    NEONConv1x1O1Src1Dst2_blk3
 	CMP    $2, R26
-	BEQ    NEONConv1x1O1S1D2_blk2
+	BEQ    NEONConv1x1O1Src1Dst2_blk2
 	CMP    $1, R26
-	BEQ    NEONConv1x1O1S1D2_blk1
-	B      NEONConv1x1O1S1D2_done
+	BEQ    NEONConv1x1O1Src1Dst2_blk1
+	B      NEONConv1x1O1Src1Dst2_done
 
-NEONConv1x1O1S1D2_blk8:
+NEONConv1x1O1Src1Dst2_blk8:
 
 	// 8 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -20842,7 +20842,7 @@ NEONConv1x1O1S1D2_blk8:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D2_t8_icb:
+NEONConv1x1O1Src1Dst2_t8_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -20998,10 +20998,10 @@ NEONConv1x1O1S1D2_t8_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D2_t8_icb
+	BNE    NEONConv1x1O1Src1Dst2_t8_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D2_t8_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst2_t8_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -21028,9 +21028,9 @@ NEONConv1x1O1S1D2_t8_icb:
 	WORD   $0x4e34d5ce // fadd v14.4s, v14.4s, v20.4s
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
-NEONConv1x1O1S1D2_t8_relu:
+NEONConv1x1O1Src1Dst2_t8_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D2_t8_store
+	CBZ    R26, NEONConv1x1O1Src1Dst2_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -21049,7 +21049,7 @@ NEONConv1x1O1S1D2_t8_relu:
 	WORD   $0x4e30f5ce // fmax v14.4s, v14.4s, v16.4s
 	WORD   $0x4e30f5ef // fmax v15.4s, v15.4s, v16.4s
 
-NEONConv1x1O1S1D2_t8_store:
+NEONConv1x1O1Src1Dst2_t8_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -21062,9 +21062,9 @@ NEONConv1x1O1S1D2_t8_store:
 	ADD    $256, R1
 	ADD    $512, R2
 	SUB    $8, R4
-	B      NEONConv1x1O1S1D2_loop
+	B      NEONConv1x1O1Src1Dst2_loop
 
-NEONConv1x1O1S1D2_blk7:
+NEONConv1x1O1Src1Dst2_blk7:
 
 	// 7 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -21085,7 +21085,7 @@ NEONConv1x1O1S1D2_blk7:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D2_t7_icb:
+NEONConv1x1O1Src1Dst2_t7_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -21223,10 +21223,10 @@ NEONConv1x1O1S1D2_t7_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D2_t7_icb
+	BNE    NEONConv1x1O1Src1Dst2_t7_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D2_t7_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst2_t7_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -21250,9 +21250,9 @@ NEONConv1x1O1S1D2_t7_icb:
 	WORD   $0x4e32d58c // fadd v12.4s, v12.4s, v18.4s
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
-NEONConv1x1O1S1D2_t7_relu:
+NEONConv1x1O1Src1Dst2_t7_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D2_t7_store
+	CBZ    R26, NEONConv1x1O1Src1Dst2_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -21269,7 +21269,7 @@ NEONConv1x1O1S1D2_t7_relu:
 	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
 	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
 
-NEONConv1x1O1S1D2_t7_store:
+NEONConv1x1O1Src1Dst2_t7_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -21281,9 +21281,9 @@ NEONConv1x1O1S1D2_t7_store:
 	ADD    $224, R1
 	ADD    $448, R2
 	SUB    $7, R4
-	B      NEONConv1x1O1S1D2_loop
+	B      NEONConv1x1O1Src1Dst2_loop
 
-NEONConv1x1O1S1D2_blk6:
+NEONConv1x1O1Src1Dst2_blk6:
 
 	// 6 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -21302,7 +21302,7 @@ NEONConv1x1O1S1D2_blk6:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D2_t6_icb:
+NEONConv1x1O1Src1Dst2_t6_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -21422,10 +21422,10 @@ NEONConv1x1O1S1D2_t6_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D2_t6_icb
+	BNE    NEONConv1x1O1Src1Dst2_t6_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D2_t6_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst2_t6_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -21446,9 +21446,9 @@ NEONConv1x1O1S1D2_t6_icb:
 	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
-NEONConv1x1O1S1D2_t6_relu:
+NEONConv1x1O1Src1Dst2_t6_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D2_t6_store
+	CBZ    R26, NEONConv1x1O1Src1Dst2_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -21463,7 +21463,7 @@ NEONConv1x1O1S1D2_t6_relu:
 	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
 	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
 
-NEONConv1x1O1S1D2_t6_store:
+NEONConv1x1O1Src1Dst2_t6_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -21474,9 +21474,9 @@ NEONConv1x1O1S1D2_t6_store:
 	ADD    $192, R1
 	ADD    $384, R2
 	SUB    $6, R4
-	B      NEONConv1x1O1S1D2_loop
+	B      NEONConv1x1O1Src1Dst2_loop
 
-NEONConv1x1O1S1D2_blk5:
+NEONConv1x1O1Src1Dst2_blk5:
 
 	// 5 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -21493,7 +21493,7 @@ NEONConv1x1O1S1D2_blk5:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D2_t5_icb:
+NEONConv1x1O1Src1Dst2_t5_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -21595,10 +21595,10 @@ NEONConv1x1O1S1D2_t5_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D2_t5_icb
+	BNE    NEONConv1x1O1Src1Dst2_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D2_t5_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst2_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -21616,9 +21616,9 @@ NEONConv1x1O1S1D2_t5_icb:
 	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
-NEONConv1x1O1S1D2_t5_relu:
+NEONConv1x1O1Src1Dst2_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D2_t5_store
+	CBZ    R26, NEONConv1x1O1Src1Dst2_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -21631,7 +21631,7 @@ NEONConv1x1O1S1D2_t5_relu:
 	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
 	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
 
-NEONConv1x1O1S1D2_t5_store:
+NEONConv1x1O1Src1Dst2_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -21641,9 +21641,9 @@ NEONConv1x1O1S1D2_t5_store:
 	ADD    $160, R1
 	ADD    $320, R2
 	SUB    $5, R4
-	B      NEONConv1x1O1S1D2_loop
+	B      NEONConv1x1O1Src1Dst2_loop
 
-NEONConv1x1O1S1D2_blk4:
+NEONConv1x1O1Src1Dst2_blk4:
 
 	// 4 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -21658,7 +21658,7 @@ NEONConv1x1O1S1D2_blk4:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D2_t4_icb:
+NEONConv1x1O1Src1Dst2_t4_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -21742,10 +21742,10 @@ NEONConv1x1O1S1D2_t4_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D2_t4_icb
+	BNE    NEONConv1x1O1Src1Dst2_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D2_t4_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst2_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -21760,9 +21760,9 @@ NEONConv1x1O1S1D2_t4_icb:
 	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
-NEONConv1x1O1S1D2_t4_relu:
+NEONConv1x1O1Src1Dst2_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D2_t4_store
+	CBZ    R26, NEONConv1x1O1Src1Dst2_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -21773,7 +21773,7 @@ NEONConv1x1O1S1D2_t4_relu:
 	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
 	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
 
-NEONConv1x1O1S1D2_t4_store:
+NEONConv1x1O1Src1Dst2_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -21782,9 +21782,9 @@ NEONConv1x1O1S1D2_t4_store:
 	ADD    $128, R1
 	ADD    $256, R2
 	SUB    $4, R4
-	B      NEONConv1x1O1S1D2_loop
+	B      NEONConv1x1O1Src1Dst2_loop
 
-NEONConv1x1O1S1D2_blk3:
+NEONConv1x1O1Src1Dst2_blk3:
 
 	// 3 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -21797,7 +21797,7 @@ NEONConv1x1O1S1D2_blk3:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D2_t3_icb:
+NEONConv1x1O1Src1Dst2_t3_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FMOVQ  64(R5), F18
@@ -21863,10 +21863,10 @@ NEONConv1x1O1S1D2_t3_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D2_t3_icb
+	BNE    NEONConv1x1O1Src1Dst2_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D2_t3_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst2_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -21878,9 +21878,9 @@ NEONConv1x1O1S1D2_t3_icb:
 	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
-NEONConv1x1O1S1D2_t3_relu:
+NEONConv1x1O1Src1Dst2_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D2_t3_store
+	CBZ    R26, NEONConv1x1O1Src1Dst2_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -21889,7 +21889,7 @@ NEONConv1x1O1S1D2_t3_relu:
 	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
 	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
 
-NEONConv1x1O1S1D2_t3_store:
+NEONConv1x1O1Src1Dst2_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -21897,9 +21897,9 @@ NEONConv1x1O1S1D2_t3_store:
 	ADD    $96, R1
 	ADD    $192, R2
 	SUB    $3, R4
-	B      NEONConv1x1O1S1D2_loop
+	B      NEONConv1x1O1Src1Dst2_loop
 
-NEONConv1x1O1S1D2_blk2:
+NEONConv1x1O1Src1Dst2_blk2:
 
 	// 2 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -21910,7 +21910,7 @@ NEONConv1x1O1S1D2_blk2:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D2_t2_icb:
+NEONConv1x1O1Src1Dst2_t2_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  32(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -21958,10 +21958,10 @@ NEONConv1x1O1S1D2_t2_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D2_t2_icb
+	BNE    NEONConv1x1O1Src1Dst2_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D2_t2_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst2_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -21970,25 +21970,25 @@ NEONConv1x1O1S1D2_t2_icb:
 	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
-NEONConv1x1O1S1D2_t2_relu:
+NEONConv1x1O1Src1Dst2_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D2_t2_store
+	CBZ    R26, NEONConv1x1O1Src1Dst2_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
 	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
 
-NEONConv1x1O1S1D2_t2_store:
+NEONConv1x1O1Src1Dst2_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
 	ADD    $64, R1
 	ADD    $128, R2
 	SUB    $2, R4
-	B      NEONConv1x1O1S1D2_loop
+	B      NEONConv1x1O1Src1Dst2_loop
 
-NEONConv1x1O1S1D2_blk1:
+NEONConv1x1O1Src1Dst2_blk1:
 
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -21997,7 +21997,7 @@ NEONConv1x1O1S1D2_blk1:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S1D2_t1_icb:
+NEONConv1x1O1Src1Dst2_t1_icb:
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -22027,40 +22027,40 @@ NEONConv1x1O1S1D2_t1_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S1D2_t1_icb
+	BNE    NEONConv1x1O1Src1Dst2_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S1D2_t1_relu
+	CBZ    R17, NEONConv1x1O1Src1Dst2_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
-NEONConv1x1O1S1D2_t1_relu:
+NEONConv1x1O1Src1Dst2_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S1D2_t1_store
+	CBZ    R26, NEONConv1x1O1Src1Dst2_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 
-NEONConv1x1O1S1D2_t1_store:
+NEONConv1x1O1Src1Dst2_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    $32, R1
 	ADD    $64, R2
 	SUB    $1, R4
-	B      NEONConv1x1O1S1D2_loop
+	B      NEONConv1x1O1Src1Dst2_loop
 
-NEONConv1x1O1S1D2_done:
+NEONConv1x1O1Src1Dst2_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConv1x1O1S1D2_row
+	BLT    NEONConv1x1O1Src1Dst2_row
 	RET
 
-// func NEONConv1x1O1S2D1(p *Params)
+// func NEONConv1x1O1Src2Dst1(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConv1x1O1S2D1(SB), NOSPLIT, $0-8
+TEXT ·NEONConv1x1O1Src2Dst1(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -22071,7 +22071,7 @@ TEXT ·NEONConv1x1O1S2D1(SB), NOSPLIT, $0-8
 	MOVD   120(R0), R21
 	MOVD   ZR, R24
 
-NEONConv1x1O1S2D1_row:
+NEONConv1x1O1Src2Dst1_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -22082,39 +22082,39 @@ NEONConv1x1O1S2D1_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 
-NEONConv1x1O1S2D1_loop:
+NEONConv1x1O1Src2Dst1_loop:
 	CMP    $16, R4
-	BGE    NEONConv1x1O1S2D1_blk8
+	BGE    NEONConv1x1O1Src2Dst1_blk8
 	CMP    $8, R4
-	BLE    NEONConv1x1O1S2D1_rest
+	BLE    NEONConv1x1O1Src2Dst1_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConv1x1O1S2D1_dispatch
+	B      NEONConv1x1O1Src2Dst1_dispatch
 
-NEONConv1x1O1S2D1_rest:
-	CBZ    R4, NEONConv1x1O1S2D1_done
+NEONConv1x1O1Src2Dst1_rest:
+	CBZ    R4, NEONConv1x1O1Src2Dst1_done
 	MOVD   R4, R26
 
-NEONConv1x1O1S2D1_dispatch:
+NEONConv1x1O1Src2Dst1_dispatch:
 	CMP    $8, R26
-	BEQ    NEONConv1x1O1S2D1_blk8
+	BEQ    NEONConv1x1O1Src2Dst1_blk8
 	CMP    $7, R26
-	BEQ    NEONConv1x1O1S2D1_blk7
+	BEQ    NEONConv1x1O1Src2Dst1_blk7
 	CMP    $6, R26
-	BEQ    NEONConv1x1O1S2D1_blk6
+	BEQ    NEONConv1x1O1Src2Dst1_blk6
 	CMP    $5, R26
-	BEQ    NEONConv1x1O1S2D1_blk5
+	BEQ    NEONConv1x1O1Src2Dst1_blk5
 	CMP    $4, R26
-	BEQ    NEONConv1x1O1S2D1_blk4
+	BEQ    NEONConv1x1O1Src2Dst1_blk4
 	CMP    $3, R26
-	BEQ    NEONConv1x1O1S2D1_blk3
+	BEQ    NEONConv1x1O1Src2Dst1_blk3
 	CMP    $2, R26
-	BEQ    NEONConv1x1O1S2D1_blk2
+	BEQ    NEONConv1x1O1Src2Dst1_blk2
 	CMP    $1, R26
-	BEQ    NEONConv1x1O1S2D1_blk1
-	B      NEONConv1x1O1S2D1_done
+	BEQ    NEONConv1x1O1Src2Dst1_blk1
+	B      NEONConv1x1O1Src2Dst1_done
 
-NEONConv1x1O1S2D1_blk8:
+NEONConv1x1O1Src2Dst1_blk8:
 
 	// 8 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -22137,7 +22137,7 @@ NEONConv1x1O1S2D1_blk8:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S2D1_t8_icb:
+NEONConv1x1O1Src2Dst1_t8_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -22293,10 +22293,10 @@ NEONConv1x1O1S2D1_t8_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S2D1_t8_icb
+	BNE    NEONConv1x1O1Src2Dst1_t8_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S2D1_t8_relu
+	CBZ    R17, NEONConv1x1O1Src2Dst1_t8_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -22323,9 +22323,9 @@ NEONConv1x1O1S2D1_t8_icb:
 	WORD   $0x4e34d5ce // fadd v14.4s, v14.4s, v20.4s
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
-NEONConv1x1O1S2D1_t8_relu:
+NEONConv1x1O1Src2Dst1_t8_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S2D1_t8_store
+	CBZ    R26, NEONConv1x1O1Src2Dst1_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -22344,7 +22344,7 @@ NEONConv1x1O1S2D1_t8_relu:
 	WORD   $0x4e30f5ce // fmax v14.4s, v14.4s, v16.4s
 	WORD   $0x4e30f5ef // fmax v15.4s, v15.4s, v16.4s
 
-NEONConv1x1O1S2D1_t8_store:
+NEONConv1x1O1Src2Dst1_t8_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -22357,9 +22357,9 @@ NEONConv1x1O1S2D1_t8_store:
 	ADD    $512, R1
 	ADD    $256, R2
 	SUB    $8, R4
-	B      NEONConv1x1O1S2D1_loop
+	B      NEONConv1x1O1Src2Dst1_loop
 
-NEONConv1x1O1S2D1_blk7:
+NEONConv1x1O1Src2Dst1_blk7:
 
 	// 7 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -22380,7 +22380,7 @@ NEONConv1x1O1S2D1_blk7:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S2D1_t7_icb:
+NEONConv1x1O1Src2Dst1_t7_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -22518,10 +22518,10 @@ NEONConv1x1O1S2D1_t7_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S2D1_t7_icb
+	BNE    NEONConv1x1O1Src2Dst1_t7_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S2D1_t7_relu
+	CBZ    R17, NEONConv1x1O1Src2Dst1_t7_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -22545,9 +22545,9 @@ NEONConv1x1O1S2D1_t7_icb:
 	WORD   $0x4e32d58c // fadd v12.4s, v12.4s, v18.4s
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
-NEONConv1x1O1S2D1_t7_relu:
+NEONConv1x1O1Src2Dst1_t7_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S2D1_t7_store
+	CBZ    R26, NEONConv1x1O1Src2Dst1_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -22564,7 +22564,7 @@ NEONConv1x1O1S2D1_t7_relu:
 	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
 	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
 
-NEONConv1x1O1S2D1_t7_store:
+NEONConv1x1O1Src2Dst1_t7_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -22576,9 +22576,9 @@ NEONConv1x1O1S2D1_t7_store:
 	ADD    $448, R1
 	ADD    $224, R2
 	SUB    $7, R4
-	B      NEONConv1x1O1S2D1_loop
+	B      NEONConv1x1O1Src2Dst1_loop
 
-NEONConv1x1O1S2D1_blk6:
+NEONConv1x1O1Src2Dst1_blk6:
 
 	// 6 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -22597,7 +22597,7 @@ NEONConv1x1O1S2D1_blk6:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S2D1_t6_icb:
+NEONConv1x1O1Src2Dst1_t6_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -22717,10 +22717,10 @@ NEONConv1x1O1S2D1_t6_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S2D1_t6_icb
+	BNE    NEONConv1x1O1Src2Dst1_t6_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S2D1_t6_relu
+	CBZ    R17, NEONConv1x1O1Src2Dst1_t6_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -22741,9 +22741,9 @@ NEONConv1x1O1S2D1_t6_icb:
 	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
-NEONConv1x1O1S2D1_t6_relu:
+NEONConv1x1O1Src2Dst1_t6_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S2D1_t6_store
+	CBZ    R26, NEONConv1x1O1Src2Dst1_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -22758,7 +22758,7 @@ NEONConv1x1O1S2D1_t6_relu:
 	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
 	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
 
-NEONConv1x1O1S2D1_t6_store:
+NEONConv1x1O1Src2Dst1_t6_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -22769,9 +22769,9 @@ NEONConv1x1O1S2D1_t6_store:
 	ADD    $384, R1
 	ADD    $192, R2
 	SUB    $6, R4
-	B      NEONConv1x1O1S2D1_loop
+	B      NEONConv1x1O1Src2Dst1_loop
 
-NEONConv1x1O1S2D1_blk5:
+NEONConv1x1O1Src2Dst1_blk5:
 
 	// 5 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -22788,7 +22788,7 @@ NEONConv1x1O1S2D1_blk5:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S2D1_t5_icb:
+NEONConv1x1O1Src2Dst1_t5_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -22890,10 +22890,10 @@ NEONConv1x1O1S2D1_t5_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S2D1_t5_icb
+	BNE    NEONConv1x1O1Src2Dst1_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S2D1_t5_relu
+	CBZ    R17, NEONConv1x1O1Src2Dst1_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -22911,9 +22911,9 @@ NEONConv1x1O1S2D1_t5_icb:
 	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
-NEONConv1x1O1S2D1_t5_relu:
+NEONConv1x1O1Src2Dst1_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S2D1_t5_store
+	CBZ    R26, NEONConv1x1O1Src2Dst1_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -22926,7 +22926,7 @@ NEONConv1x1O1S2D1_t5_relu:
 	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
 	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
 
-NEONConv1x1O1S2D1_t5_store:
+NEONConv1x1O1Src2Dst1_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -22936,9 +22936,9 @@ NEONConv1x1O1S2D1_t5_store:
 	ADD    $320, R1
 	ADD    $160, R2
 	SUB    $5, R4
-	B      NEONConv1x1O1S2D1_loop
+	B      NEONConv1x1O1Src2Dst1_loop
 
-NEONConv1x1O1S2D1_blk4:
+NEONConv1x1O1Src2Dst1_blk4:
 
 	// 4 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -22953,7 +22953,7 @@ NEONConv1x1O1S2D1_blk4:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S2D1_t4_icb:
+NEONConv1x1O1Src2Dst1_t4_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -23037,10 +23037,10 @@ NEONConv1x1O1S2D1_t4_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S2D1_t4_icb
+	BNE    NEONConv1x1O1Src2Dst1_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S2D1_t4_relu
+	CBZ    R17, NEONConv1x1O1Src2Dst1_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -23055,9 +23055,9 @@ NEONConv1x1O1S2D1_t4_icb:
 	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
-NEONConv1x1O1S2D1_t4_relu:
+NEONConv1x1O1Src2Dst1_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S2D1_t4_store
+	CBZ    R26, NEONConv1x1O1Src2Dst1_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -23068,7 +23068,7 @@ NEONConv1x1O1S2D1_t4_relu:
 	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
 	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
 
-NEONConv1x1O1S2D1_t4_store:
+NEONConv1x1O1Src2Dst1_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -23077,9 +23077,9 @@ NEONConv1x1O1S2D1_t4_store:
 	ADD    $256, R1
 	ADD    $128, R2
 	SUB    $4, R4
-	B      NEONConv1x1O1S2D1_loop
+	B      NEONConv1x1O1Src2Dst1_loop
 
-NEONConv1x1O1S2D1_blk3:
+NEONConv1x1O1Src2Dst1_blk3:
 
 	// 3 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -23092,7 +23092,7 @@ NEONConv1x1O1S2D1_blk3:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S2D1_t3_icb:
+NEONConv1x1O1Src2Dst1_t3_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FMOVQ  128(R5), F18
@@ -23158,10 +23158,10 @@ NEONConv1x1O1S2D1_t3_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S2D1_t3_icb
+	BNE    NEONConv1x1O1Src2Dst1_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S2D1_t3_relu
+	CBZ    R17, NEONConv1x1O1Src2Dst1_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -23173,9 +23173,9 @@ NEONConv1x1O1S2D1_t3_icb:
 	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
-NEONConv1x1O1S2D1_t3_relu:
+NEONConv1x1O1Src2Dst1_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S2D1_t3_store
+	CBZ    R26, NEONConv1x1O1Src2Dst1_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -23184,7 +23184,7 @@ NEONConv1x1O1S2D1_t3_relu:
 	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
 	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
 
-NEONConv1x1O1S2D1_t3_store:
+NEONConv1x1O1Src2Dst1_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -23192,9 +23192,9 @@ NEONConv1x1O1S2D1_t3_store:
 	ADD    $192, R1
 	ADD    $96, R2
 	SUB    $3, R4
-	B      NEONConv1x1O1S2D1_loop
+	B      NEONConv1x1O1Src2Dst1_loop
 
-NEONConv1x1O1S2D1_blk2:
+NEONConv1x1O1Src2Dst1_blk2:
 
 	// 2 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -23205,7 +23205,7 @@ NEONConv1x1O1S2D1_blk2:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S2D1_t2_icb:
+NEONConv1x1O1Src2Dst1_t2_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  64(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -23253,10 +23253,10 @@ NEONConv1x1O1S2D1_t2_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S2D1_t2_icb
+	BNE    NEONConv1x1O1Src2Dst1_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S2D1_t2_relu
+	CBZ    R17, NEONConv1x1O1Src2Dst1_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -23265,25 +23265,25 @@ NEONConv1x1O1S2D1_t2_icb:
 	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
-NEONConv1x1O1S2D1_t2_relu:
+NEONConv1x1O1Src2Dst1_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S2D1_t2_store
+	CBZ    R26, NEONConv1x1O1Src2Dst1_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
 	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
 
-NEONConv1x1O1S2D1_t2_store:
+NEONConv1x1O1Src2Dst1_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
 	ADD    $128, R1
 	ADD    $64, R2
 	SUB    $2, R4
-	B      NEONConv1x1O1S2D1_loop
+	B      NEONConv1x1O1Src2Dst1_loop
 
-NEONConv1x1O1S2D1_blk1:
+NEONConv1x1O1Src2Dst1_blk1:
 
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -23292,7 +23292,7 @@ NEONConv1x1O1S2D1_blk1:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S2D1_t1_icb:
+NEONConv1x1O1Src2Dst1_t1_icb:
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -23322,40 +23322,40 @@ NEONConv1x1O1S2D1_t1_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S2D1_t1_icb
+	BNE    NEONConv1x1O1Src2Dst1_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S2D1_t1_relu
+	CBZ    R17, NEONConv1x1O1Src2Dst1_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
-NEONConv1x1O1S2D1_t1_relu:
+NEONConv1x1O1Src2Dst1_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S2D1_t1_store
+	CBZ    R26, NEONConv1x1O1Src2Dst1_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 
-NEONConv1x1O1S2D1_t1_store:
+NEONConv1x1O1Src2Dst1_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    $64, R1
 	ADD    $32, R2
 	SUB    $1, R4
-	B      NEONConv1x1O1S2D1_loop
+	B      NEONConv1x1O1Src2Dst1_loop
 
-NEONConv1x1O1S2D1_done:
+NEONConv1x1O1Src2Dst1_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConv1x1O1S2D1_row
+	BLT    NEONConv1x1O1Src2Dst1_row
 	RET
 
-// func NEONConv1x1O1S4D1(p *Params)
+// func NEONConv1x1O1Src4Dst1(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConv1x1O1S4D1(SB), NOSPLIT, $0-8
+TEXT ·NEONConv1x1O1Src4Dst1(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -23366,7 +23366,7 @@ TEXT ·NEONConv1x1O1S4D1(SB), NOSPLIT, $0-8
 	MOVD   120(R0), R21
 	MOVD   ZR, R24
 
-NEONConv1x1O1S4D1_row:
+NEONConv1x1O1Src4Dst1_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -23377,39 +23377,39 @@ NEONConv1x1O1S4D1_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 
-NEONConv1x1O1S4D1_loop:
+NEONConv1x1O1Src4Dst1_loop:
 	CMP    $16, R4
-	BGE    NEONConv1x1O1S4D1_blk8
+	BGE    NEONConv1x1O1Src4Dst1_blk8
 	CMP    $8, R4
-	BLE    NEONConv1x1O1S4D1_rest
+	BLE    NEONConv1x1O1Src4Dst1_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConv1x1O1S4D1_dispatch
+	B      NEONConv1x1O1Src4Dst1_dispatch
 
-NEONConv1x1O1S4D1_rest:
-	CBZ    R4, NEONConv1x1O1S4D1_done
+NEONConv1x1O1Src4Dst1_rest:
+	CBZ    R4, NEONConv1x1O1Src4Dst1_done
 	MOVD   R4, R26
 
-NEONConv1x1O1S4D1_dispatch:
+NEONConv1x1O1Src4Dst1_dispatch:
 	CMP    $8, R26
-	BEQ    NEONConv1x1O1S4D1_blk8
+	BEQ    NEONConv1x1O1Src4Dst1_blk8
 	CMP    $7, R26
-	BEQ    NEONConv1x1O1S4D1_blk7
+	BEQ    NEONConv1x1O1Src4Dst1_blk7
 	CMP    $6, R26
-	BEQ    NEONConv1x1O1S4D1_blk6
+	BEQ    NEONConv1x1O1Src4Dst1_blk6
 	CMP    $5, R26
-	BEQ    NEONConv1x1O1S4D1_blk5
+	BEQ    NEONConv1x1O1Src4Dst1_blk5
 	CMP    $4, R26
-	BEQ    NEONConv1x1O1S4D1_blk4
+	BEQ    NEONConv1x1O1Src4Dst1_blk4
 	CMP    $3, R26
-	BEQ    NEONConv1x1O1S4D1_blk3
+	BEQ    NEONConv1x1O1Src4Dst1_blk3
 	CMP    $2, R26
-	BEQ    NEONConv1x1O1S4D1_blk2
+	BEQ    NEONConv1x1O1Src4Dst1_blk2
 	CMP    $1, R26
-	BEQ    NEONConv1x1O1S4D1_blk1
-	B      NEONConv1x1O1S4D1_done
+	BEQ    NEONConv1x1O1Src4Dst1_blk1
+	B      NEONConv1x1O1Src4Dst1_done
 
-NEONConv1x1O1S4D1_blk8:
+NEONConv1x1O1Src4Dst1_blk8:
 
 	// 8 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -23432,7 +23432,7 @@ NEONConv1x1O1S4D1_blk8:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S4D1_t8_icb:
+NEONConv1x1O1Src4Dst1_t8_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -23588,10 +23588,10 @@ NEONConv1x1O1S4D1_t8_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S4D1_t8_icb
+	BNE    NEONConv1x1O1Src4Dst1_t8_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S4D1_t8_relu
+	CBZ    R17, NEONConv1x1O1Src4Dst1_t8_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -23618,9 +23618,9 @@ NEONConv1x1O1S4D1_t8_icb:
 	WORD   $0x4e34d5ce // fadd v14.4s, v14.4s, v20.4s
 	WORD   $0x4e35d5ef // fadd v15.4s, v15.4s, v21.4s
 
-NEONConv1x1O1S4D1_t8_relu:
+NEONConv1x1O1Src4Dst1_t8_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S4D1_t8_store
+	CBZ    R26, NEONConv1x1O1Src4Dst1_t8_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -23639,7 +23639,7 @@ NEONConv1x1O1S4D1_t8_relu:
 	WORD   $0x4e30f5ce // fmax v14.4s, v14.4s, v16.4s
 	WORD   $0x4e30f5ef // fmax v15.4s, v15.4s, v16.4s
 
-NEONConv1x1O1S4D1_t8_store:
+NEONConv1x1O1Src4Dst1_t8_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -23652,9 +23652,9 @@ NEONConv1x1O1S4D1_t8_store:
 	ADD    $1024, R1
 	ADD    $256, R2
 	SUB    $8, R4
-	B      NEONConv1x1O1S4D1_loop
+	B      NEONConv1x1O1Src4Dst1_loop
 
-NEONConv1x1O1S4D1_blk7:
+NEONConv1x1O1Src4Dst1_blk7:
 
 	// 7 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -23675,7 +23675,7 @@ NEONConv1x1O1S4D1_blk7:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S4D1_t7_icb:
+NEONConv1x1O1Src4Dst1_t7_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -23813,10 +23813,10 @@ NEONConv1x1O1S4D1_t7_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S4D1_t7_icb
+	BNE    NEONConv1x1O1Src4Dst1_t7_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S4D1_t7_relu
+	CBZ    R17, NEONConv1x1O1Src4Dst1_t7_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -23840,9 +23840,9 @@ NEONConv1x1O1S4D1_t7_icb:
 	WORD   $0x4e32d58c // fadd v12.4s, v12.4s, v18.4s
 	WORD   $0x4e33d5ad // fadd v13.4s, v13.4s, v19.4s
 
-NEONConv1x1O1S4D1_t7_relu:
+NEONConv1x1O1Src4Dst1_t7_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S4D1_t7_store
+	CBZ    R26, NEONConv1x1O1Src4Dst1_t7_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -23859,7 +23859,7 @@ NEONConv1x1O1S4D1_t7_relu:
 	WORD   $0x4e30f58c // fmax v12.4s, v12.4s, v16.4s
 	WORD   $0x4e30f5ad // fmax v13.4s, v13.4s, v16.4s
 
-NEONConv1x1O1S4D1_t7_store:
+NEONConv1x1O1Src4Dst1_t7_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -23871,9 +23871,9 @@ NEONConv1x1O1S4D1_t7_store:
 	ADD    $896, R1
 	ADD    $224, R2
 	SUB    $7, R4
-	B      NEONConv1x1O1S4D1_loop
+	B      NEONConv1x1O1Src4Dst1_loop
 
-NEONConv1x1O1S4D1_blk6:
+NEONConv1x1O1Src4Dst1_blk6:
 
 	// 6 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -23892,7 +23892,7 @@ NEONConv1x1O1S4D1_blk6:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S4D1_t6_icb:
+NEONConv1x1O1Src4Dst1_t6_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -24012,10 +24012,10 @@ NEONConv1x1O1S4D1_t6_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S4D1_t6_icb
+	BNE    NEONConv1x1O1Src4Dst1_t6_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S4D1_t6_relu
+	CBZ    R17, NEONConv1x1O1Src4Dst1_t6_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -24036,9 +24036,9 @@ NEONConv1x1O1S4D1_t6_icb:
 	WORD   $0x4e30d54a // fadd v10.4s, v10.4s, v16.4s
 	WORD   $0x4e31d56b // fadd v11.4s, v11.4s, v17.4s
 
-NEONConv1x1O1S4D1_t6_relu:
+NEONConv1x1O1Src4Dst1_t6_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S4D1_t6_store
+	CBZ    R26, NEONConv1x1O1Src4Dst1_t6_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -24053,7 +24053,7 @@ NEONConv1x1O1S4D1_t6_relu:
 	WORD   $0x4e30f54a // fmax v10.4s, v10.4s, v16.4s
 	WORD   $0x4e30f56b // fmax v11.4s, v11.4s, v16.4s
 
-NEONConv1x1O1S4D1_t6_store:
+NEONConv1x1O1Src4Dst1_t6_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -24064,9 +24064,9 @@ NEONConv1x1O1S4D1_t6_store:
 	ADD    $768, R1
 	ADD    $192, R2
 	SUB    $6, R4
-	B      NEONConv1x1O1S4D1_loop
+	B      NEONConv1x1O1Src4Dst1_loop
 
-NEONConv1x1O1S4D1_blk5:
+NEONConv1x1O1Src4Dst1_blk5:
 
 	// 5 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -24083,7 +24083,7 @@ NEONConv1x1O1S4D1_blk5:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S4D1_t5_icb:
+NEONConv1x1O1Src4Dst1_t5_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -24185,10 +24185,10 @@ NEONConv1x1O1S4D1_t5_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S4D1_t5_icb
+	BNE    NEONConv1x1O1Src4Dst1_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S4D1_t5_relu
+	CBZ    R17, NEONConv1x1O1Src4Dst1_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -24206,9 +24206,9 @@ NEONConv1x1O1S4D1_t5_icb:
 	WORD   $0x4e38d508 // fadd v8.4s, v8.4s, v24.4s
 	WORD   $0x4e39d529 // fadd v9.4s, v9.4s, v25.4s
 
-NEONConv1x1O1S4D1_t5_relu:
+NEONConv1x1O1Src4Dst1_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S4D1_t5_store
+	CBZ    R26, NEONConv1x1O1Src4Dst1_t5_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -24221,7 +24221,7 @@ NEONConv1x1O1S4D1_t5_relu:
 	WORD   $0x4e30f508 // fmax v8.4s, v8.4s, v16.4s
 	WORD   $0x4e30f529 // fmax v9.4s, v9.4s, v16.4s
 
-NEONConv1x1O1S4D1_t5_store:
+NEONConv1x1O1Src4Dst1_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -24231,9 +24231,9 @@ NEONConv1x1O1S4D1_t5_store:
 	ADD    $640, R1
 	ADD    $160, R2
 	SUB    $5, R4
-	B      NEONConv1x1O1S4D1_loop
+	B      NEONConv1x1O1Src4Dst1_loop
 
-NEONConv1x1O1S4D1_blk4:
+NEONConv1x1O1Src4Dst1_blk4:
 
 	// 4 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -24248,7 +24248,7 @@ NEONConv1x1O1S4D1_blk4:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S4D1_t4_icb:
+NEONConv1x1O1Src4Dst1_t4_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -24332,10 +24332,10 @@ NEONConv1x1O1S4D1_t4_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S4D1_t4_icb
+	BNE    NEONConv1x1O1Src4Dst1_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S4D1_t4_relu
+	CBZ    R17, NEONConv1x1O1Src4Dst1_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -24350,9 +24350,9 @@ NEONConv1x1O1S4D1_t4_icb:
 	WORD   $0x4e36d4c6 // fadd v6.4s, v6.4s, v22.4s
 	WORD   $0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
 
-NEONConv1x1O1S4D1_t4_relu:
+NEONConv1x1O1Src4Dst1_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S4D1_t4_store
+	CBZ    R26, NEONConv1x1O1Src4Dst1_t4_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -24363,7 +24363,7 @@ NEONConv1x1O1S4D1_t4_relu:
 	WORD   $0x4e30f4c6 // fmax v6.4s, v6.4s, v16.4s
 	WORD   $0x4e30f4e7 // fmax v7.4s, v7.4s, v16.4s
 
-NEONConv1x1O1S4D1_t4_store:
+NEONConv1x1O1Src4Dst1_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -24372,9 +24372,9 @@ NEONConv1x1O1S4D1_t4_store:
 	ADD    $512, R1
 	ADD    $128, R2
 	SUB    $4, R4
-	B      NEONConv1x1O1S4D1_loop
+	B      NEONConv1x1O1Src4Dst1_loop
 
-NEONConv1x1O1S4D1_blk3:
+NEONConv1x1O1Src4Dst1_blk3:
 
 	// 3 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -24387,7 +24387,7 @@ NEONConv1x1O1S4D1_blk3:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S4D1_t3_icb:
+NEONConv1x1O1Src4Dst1_t3_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FMOVQ  256(R5), F18
@@ -24453,10 +24453,10 @@ NEONConv1x1O1S4D1_t3_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S4D1_t3_icb
+	BNE    NEONConv1x1O1Src4Dst1_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S4D1_t3_relu
+	CBZ    R17, NEONConv1x1O1Src4Dst1_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -24468,9 +24468,9 @@ NEONConv1x1O1S4D1_t3_icb:
 	WORD   $0x4e34d484 // fadd v4.4s, v4.4s, v20.4s
 	WORD   $0x4e35d4a5 // fadd v5.4s, v5.4s, v21.4s
 
-NEONConv1x1O1S4D1_t3_relu:
+NEONConv1x1O1Src4Dst1_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S4D1_t3_store
+	CBZ    R26, NEONConv1x1O1Src4Dst1_t3_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
@@ -24479,7 +24479,7 @@ NEONConv1x1O1S4D1_t3_relu:
 	WORD   $0x4e30f484 // fmax v4.4s, v4.4s, v16.4s
 	WORD   $0x4e30f4a5 // fmax v5.4s, v5.4s, v16.4s
 
-NEONConv1x1O1S4D1_t3_store:
+NEONConv1x1O1Src4Dst1_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -24487,9 +24487,9 @@ NEONConv1x1O1S4D1_t3_store:
 	ADD    $384, R1
 	ADD    $96, R2
 	SUB    $3, R4
-	B      NEONConv1x1O1S4D1_loop
+	B      NEONConv1x1O1Src4Dst1_loop
 
-NEONConv1x1O1S4D1_blk2:
+NEONConv1x1O1Src4Dst1_blk2:
 
 	// 2 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -24500,7 +24500,7 @@ NEONConv1x1O1S4D1_blk2:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S4D1_t2_icb:
+NEONConv1x1O1Src4Dst1_t2_icb:
 	FMOVQ  (R5), F16
 	FMOVQ  128(R5), F17
 	FLDPQ  (R6), (F24, F25)
@@ -24548,10 +24548,10 @@ NEONConv1x1O1S4D1_t2_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S4D1_t2_icb
+	BNE    NEONConv1x1O1Src4Dst1_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S4D1_t2_relu
+	CBZ    R17, NEONConv1x1O1Src4Dst1_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
@@ -24560,25 +24560,25 @@ NEONConv1x1O1S4D1_t2_icb:
 	WORD   $0x4e32d442 // fadd v2.4s, v2.4s, v18.4s
 	WORD   $0x4e33d463 // fadd v3.4s, v3.4s, v19.4s
 
-NEONConv1x1O1S4D1_t2_relu:
+NEONConv1x1O1Src4Dst1_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S4D1_t2_store
+	CBZ    R26, NEONConv1x1O1Src4Dst1_t2_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 	WORD   $0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
 	WORD   $0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
 
-NEONConv1x1O1S4D1_t2_store:
+NEONConv1x1O1Src4Dst1_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
 	ADD    $256, R1
 	ADD    $64, R2
 	SUB    $2, R4
-	B      NEONConv1x1O1S4D1_loop
+	B      NEONConv1x1O1Src4Dst1_loop
 
-NEONConv1x1O1S4D1_blk1:
+NEONConv1x1O1Src4Dst1_blk1:
 
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -24587,7 +24587,7 @@ NEONConv1x1O1S4D1_blk1:
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
 
-NEONConv1x1O1S4D1_t1_icb:
+NEONConv1x1O1Src4Dst1_t1_icb:
 	FMOVQ  (R5), F16
 	FLDPQ  (R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
@@ -24617,40 +24617,40 @@ NEONConv1x1O1S4D1_t1_icb:
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
-	BNE    NEONConv1x1O1S4D1_t1_icb
+	BNE    NEONConv1x1O1Src4Dst1_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O1S4D1_t1_relu
+	CBZ    R17, NEONConv1x1O1Src4Dst1_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F16, F17)
 	WORD   $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
 	WORD   $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 
-NEONConv1x1O1S4D1_t1_relu:
+NEONConv1x1O1Src4Dst1_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O1S4D1_t1_store
+	CBZ    R26, NEONConv1x1O1Src4Dst1_t1_store
 	VEOR   V16.B16, V16.B16, V16.B16
 	WORD   $0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
 	WORD   $0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
 
-NEONConv1x1O1S4D1_t1_store:
+NEONConv1x1O1Src4Dst1_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    $128, R1
 	ADD    $32, R2
 	SUB    $1, R4
-	B      NEONConv1x1O1S4D1_loop
+	B      NEONConv1x1O1Src4Dst1_loop
 
-NEONConv1x1O1S4D1_done:
+NEONConv1x1O1Src4Dst1_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConv1x1O1S4D1_row
+	BLT    NEONConv1x1O1Src4Dst1_row
 	RET
 
-// func NEONConv1x1O2S1D1(p *Params)
+// func NEONConv1x1O2Src1Dst1(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConv1x1O2S1D1(SB), NOSPLIT, $0-8
+TEXT ·NEONConv1x1O2Src1Dst1(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -24661,7 +24661,7 @@ TEXT ·NEONConv1x1O2S1D1(SB), NOSPLIT, $0-8
 	MOVD   120(R0), R21
 	MOVD   ZR, R24
 
-NEONConv1x1O2S1D1_row:
+NEONConv1x1O2Src1Dst1_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -24672,33 +24672,33 @@ NEONConv1x1O2S1D1_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 
-NEONConv1x1O2S1D1_loop:
+NEONConv1x1O2Src1Dst1_loop:
 	CMP    $10, R4
-	BGE    NEONConv1x1O2S1D1_blk5
+	BGE    NEONConv1x1O2Src1Dst1_blk5
 	CMP    $5, R4
-	BLE    NEONConv1x1O2S1D1_rest
+	BLE    NEONConv1x1O2Src1Dst1_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConv1x1O2S1D1_dispatch
+	B      NEONConv1x1O2Src1Dst1_dispatch
 
-NEONConv1x1O2S1D1_rest:
-	CBZ    R4, NEONConv1x1O2S1D1_done
+NEONConv1x1O2Src1Dst1_rest:
+	CBZ    R4, NEONConv1x1O2Src1Dst1_done
 	MOVD   R4, R26
 
-NEONConv1x1O2S1D1_dispatch:
+NEONConv1x1O2Src1Dst1_dispatch:
 	CMP    $5, R26
-	BEQ    NEONConv1x1O2S1D1_blk5
+	BEQ    NEONConv1x1O2Src1Dst1_blk5
 	CMP    $4, R26
-	BEQ    NEONConv1x1O2S1D1_blk4
+	BEQ    NEONConv1x1O2Src1Dst1_blk4
 	CMP    $3, R26
-	BEQ    NEONConv1x1O2S1D1_blk3
+	BEQ    NEONConv1x1O2Src1Dst1_blk3
 	CMP    $2, R26
-	BEQ    NEONConv1x1O2S1D1_blk2
+	BEQ    NEONConv1x1O2Src1Dst1_blk2
 	CMP    $1, R26
-	BEQ    NEONConv1x1O2S1D1_blk1
-	B      NEONConv1x1O2S1D1_done
+	BEQ    NEONConv1x1O2Src1Dst1_blk1
+	B      NEONConv1x1O2Src1Dst1_done
 
-NEONConv1x1O2S1D1_blk5:
+NEONConv1x1O2Src1Dst1_blk5:
 
 	// 5 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -24725,7 +24725,7 @@ NEONConv1x1O2S1D1_blk5:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S1D1_t5_icb:
+NEONConv1x1O2Src1Dst1_t5_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -24916,10 +24916,10 @@ NEONConv1x1O2S1D1_t5_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S1D1_t5_icb
+	BNE    NEONConv1x1O2Src1Dst1_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S1D1_t5_relu
+	CBZ    R17, NEONConv1x1O2Src1Dst1_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -24953,9 +24953,9 @@ NEONConv1x1O2S1D1_t5_icb:
 	WORD   $0x4e36d652 // fadd v18.4s, v18.4s, v22.4s
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
-NEONConv1x1O2S1D1_t5_relu:
+NEONConv1x1O2Src1Dst1_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S1D1_t5_store
+	CBZ    R26, NEONConv1x1O2Src1Dst1_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -24978,7 +24978,7 @@ NEONConv1x1O2S1D1_t5_relu:
 	WORD   $0x4e34f652 // fmax v18.4s, v18.4s, v20.4s
 	WORD   $0x4e34f673 // fmax v19.4s, v19.4s, v20.4s
 
-NEONConv1x1O2S1D1_t5_store:
+NEONConv1x1O2Src1Dst1_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -24994,9 +24994,9 @@ NEONConv1x1O2S1D1_t5_store:
 	ADD    $160, R1
 	ADD    $160, R2
 	SUB    $5, R4
-	B      NEONConv1x1O2S1D1_loop
+	B      NEONConv1x1O2Src1Dst1_loop
 
-NEONConv1x1O2S1D1_blk4:
+NEONConv1x1O2Src1Dst1_blk4:
 
 	// 4 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -25019,7 +25019,7 @@ NEONConv1x1O2S1D1_blk4:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S1D1_t4_icb:
+NEONConv1x1O2Src1Dst1_t4_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -25176,10 +25176,10 @@ NEONConv1x1O2S1D1_t4_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S1D1_t4_icb
+	BNE    NEONConv1x1O2Src1Dst1_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S1D1_t4_relu
+	CBZ    R17, NEONConv1x1O2Src1Dst1_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -25207,9 +25207,9 @@ NEONConv1x1O2S1D1_t4_icb:
 	WORD   $0x4e3ad610 // fadd v16.4s, v16.4s, v26.4s
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
-NEONConv1x1O2S1D1_t4_relu:
+NEONConv1x1O2Src1Dst1_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S1D1_t4_store
+	CBZ    R26, NEONConv1x1O2Src1Dst1_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -25228,7 +25228,7 @@ NEONConv1x1O2S1D1_t4_relu:
 	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
 	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
 
-NEONConv1x1O2S1D1_t4_store:
+NEONConv1x1O2Src1Dst1_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -25242,9 +25242,9 @@ NEONConv1x1O2S1D1_t4_store:
 	ADD    $128, R1
 	ADD    $128, R2
 	SUB    $4, R4
-	B      NEONConv1x1O2S1D1_loop
+	B      NEONConv1x1O2Src1Dst1_loop
 
-NEONConv1x1O2S1D1_blk3:
+NEONConv1x1O2Src1Dst1_blk3:
 
 	// 3 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -25263,7 +25263,7 @@ NEONConv1x1O2S1D1_blk3:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S1D1_t3_icb:
+NEONConv1x1O2Src1Dst1_t3_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -25386,10 +25386,10 @@ NEONConv1x1O2S1D1_t3_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S1D1_t3_icb
+	BNE    NEONConv1x1O2Src1Dst1_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S1D1_t3_relu
+	CBZ    R17, NEONConv1x1O2Src1Dst1_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -25411,9 +25411,9 @@ NEONConv1x1O2S1D1_t3_icb:
 	WORD   $0x4e36d5ce // fadd v14.4s, v14.4s, v22.4s
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
-NEONConv1x1O2S1D1_t3_relu:
+NEONConv1x1O2Src1Dst1_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S1D1_t3_store
+	CBZ    R26, NEONConv1x1O2Src1Dst1_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -25428,7 +25428,7 @@ NEONConv1x1O2S1D1_t3_relu:
 	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
 	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
 
-NEONConv1x1O2S1D1_t3_store:
+NEONConv1x1O2Src1Dst1_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -25440,9 +25440,9 @@ NEONConv1x1O2S1D1_t3_store:
 	ADD    $96, R1
 	ADD    $96, R2
 	SUB    $3, R4
-	B      NEONConv1x1O2S1D1_loop
+	B      NEONConv1x1O2Src1Dst1_loop
 
-NEONConv1x1O2S1D1_blk2:
+NEONConv1x1O2Src1Dst1_blk2:
 
 	// 2 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -25457,7 +25457,7 @@ NEONConv1x1O2S1D1_blk2:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S1D1_t2_icb:
+NEONConv1x1O2Src1Dst1_t2_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -25546,10 +25546,10 @@ NEONConv1x1O2S1D1_t2_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S1D1_t2_icb
+	BNE    NEONConv1x1O2Src1Dst1_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S1D1_t2_relu
+	CBZ    R17, NEONConv1x1O2Src1Dst1_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -25565,9 +25565,9 @@ NEONConv1x1O2S1D1_t2_icb:
 	WORD   $0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
-NEONConv1x1O2S1D1_t2_relu:
+NEONConv1x1O2Src1Dst1_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S1D1_t2_store
+	CBZ    R26, NEONConv1x1O2Src1Dst1_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -25578,7 +25578,7 @@ NEONConv1x1O2S1D1_t2_relu:
 	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
 	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
 
-NEONConv1x1O2S1D1_t2_store:
+NEONConv1x1O2Src1Dst1_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -25588,9 +25588,9 @@ NEONConv1x1O2S1D1_t2_store:
 	ADD    $64, R1
 	ADD    $64, R2
 	SUB    $2, R4
-	B      NEONConv1x1O2S1D1_loop
+	B      NEONConv1x1O2Src1Dst1_loop
 
-NEONConv1x1O2S1D1_blk1:
+NEONConv1x1O2Src1Dst1_blk1:
 
 	// 1 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -25601,7 +25601,7 @@ NEONConv1x1O2S1D1_blk1:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S1D1_t1_icb:
+NEONConv1x1O2Src1Dst1_t1_icb:
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -25656,10 +25656,10 @@ NEONConv1x1O2S1D1_t1_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S1D1_t1_icb
+	BNE    NEONConv1x1O2Src1Dst1_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S1D1_t1_relu
+	CBZ    R17, NEONConv1x1O2Src1Dst1_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -25669,16 +25669,16 @@ NEONConv1x1O2S1D1_t1_icb:
 	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
-NEONConv1x1O2S1D1_t1_relu:
+NEONConv1x1O2Src1Dst1_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S1D1_t1_store
+	CBZ    R26, NEONConv1x1O2Src1Dst1_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
 	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
 	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
 
-NEONConv1x1O2S1D1_t1_store:
+NEONConv1x1O2Src1Dst1_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    R14, R11
@@ -25686,18 +25686,18 @@ NEONConv1x1O2S1D1_t1_store:
 	ADD    $32, R1
 	ADD    $32, R2
 	SUB    $1, R4
-	B      NEONConv1x1O2S1D1_loop
+	B      NEONConv1x1O2Src1Dst1_loop
 
-NEONConv1x1O2S1D1_done:
+NEONConv1x1O2Src1Dst1_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConv1x1O2S1D1_row
+	BLT    NEONConv1x1O2Src1Dst1_row
 	RET
 
-// func NEONConv1x1O2S1D2(p *Params)
+// func NEONConv1x1O2Src1Dst2(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConv1x1O2S1D2(SB), NOSPLIT, $0-8
+TEXT ·NEONConv1x1O2Src1Dst2(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -25708,7 +25708,7 @@ TEXT ·NEONConv1x1O2S1D2(SB), NOSPLIT, $0-8
 	MOVD   120(R0), R21
 	MOVD   ZR, R24
 
-NEONConv1x1O2S1D2_row:
+NEONConv1x1O2Src1Dst2_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -25719,33 +25719,33 @@ NEONConv1x1O2S1D2_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 
-NEONConv1x1O2S1D2_loop:
+NEONConv1x1O2Src1Dst2_loop:
 	CMP    $10, R4
-	BGE    NEONConv1x1O2S1D2_blk5
+	BGE    NEONConv1x1O2Src1Dst2_blk5
 	CMP    $5, R4
-	BLE    NEONConv1x1O2S1D2_rest
+	BLE    NEONConv1x1O2Src1Dst2_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConv1x1O2S1D2_dispatch
+	B      NEONConv1x1O2Src1Dst2_dispatch
 
-NEONConv1x1O2S1D2_rest:
-	CBZ    R4, NEONConv1x1O2S1D2_done
+NEONConv1x1O2Src1Dst2_rest:
+	CBZ    R4, NEONConv1x1O2Src1Dst2_done
 	MOVD   R4, R26
 
-NEONConv1x1O2S1D2_dispatch:
+NEONConv1x1O2Src1Dst2_dispatch:
 	CMP    $5, R26
-	BEQ    NEONConv1x1O2S1D2_blk5
+	BEQ    NEONConv1x1O2Src1Dst2_blk5
 	CMP    $4, R26
-	BEQ    NEONConv1x1O2S1D2_blk4
+	BEQ    NEONConv1x1O2Src1Dst2_blk4
 	CMP    $3, R26
-	BEQ    NEONConv1x1O2S1D2_blk3
+	BEQ    NEONConv1x1O2Src1Dst2_blk3
 	CMP    $2, R26
-	BEQ    NEONConv1x1O2S1D2_blk2
+	BEQ    NEONConv1x1O2Src1Dst2_blk2
 	CMP    $1, R26
-	BEQ    NEONConv1x1O2S1D2_blk1
-	B      NEONConv1x1O2S1D2_done
+	BEQ    NEONConv1x1O2Src1Dst2_blk1
+	B      NEONConv1x1O2Src1Dst2_done
 
-NEONConv1x1O2S1D2_blk5:
+NEONConv1x1O2Src1Dst2_blk5:
 
 	// 5 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -25772,7 +25772,7 @@ NEONConv1x1O2S1D2_blk5:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S1D2_t5_icb:
+NEONConv1x1O2Src1Dst2_t5_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -25963,10 +25963,10 @@ NEONConv1x1O2S1D2_t5_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S1D2_t5_icb
+	BNE    NEONConv1x1O2Src1Dst2_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S1D2_t5_relu
+	CBZ    R17, NEONConv1x1O2Src1Dst2_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -26000,9 +26000,9 @@ NEONConv1x1O2S1D2_t5_icb:
 	WORD   $0x4e36d652 // fadd v18.4s, v18.4s, v22.4s
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
-NEONConv1x1O2S1D2_t5_relu:
+NEONConv1x1O2Src1Dst2_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S1D2_t5_store
+	CBZ    R26, NEONConv1x1O2Src1Dst2_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -26025,7 +26025,7 @@ NEONConv1x1O2S1D2_t5_relu:
 	WORD   $0x4e34f652 // fmax v18.4s, v18.4s, v20.4s
 	WORD   $0x4e34f673 // fmax v19.4s, v19.4s, v20.4s
 
-NEONConv1x1O2S1D2_t5_store:
+NEONConv1x1O2Src1Dst2_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -26041,9 +26041,9 @@ NEONConv1x1O2S1D2_t5_store:
 	ADD    $160, R1
 	ADD    $320, R2
 	SUB    $5, R4
-	B      NEONConv1x1O2S1D2_loop
+	B      NEONConv1x1O2Src1Dst2_loop
 
-NEONConv1x1O2S1D2_blk4:
+NEONConv1x1O2Src1Dst2_blk4:
 
 	// 4 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -26066,7 +26066,7 @@ NEONConv1x1O2S1D2_blk4:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S1D2_t4_icb:
+NEONConv1x1O2Src1Dst2_t4_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -26223,10 +26223,10 @@ NEONConv1x1O2S1D2_t4_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S1D2_t4_icb
+	BNE    NEONConv1x1O2Src1Dst2_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S1D2_t4_relu
+	CBZ    R17, NEONConv1x1O2Src1Dst2_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -26254,9 +26254,9 @@ NEONConv1x1O2S1D2_t4_icb:
 	WORD   $0x4e3ad610 // fadd v16.4s, v16.4s, v26.4s
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
-NEONConv1x1O2S1D2_t4_relu:
+NEONConv1x1O2Src1Dst2_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S1D2_t4_store
+	CBZ    R26, NEONConv1x1O2Src1Dst2_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -26275,7 +26275,7 @@ NEONConv1x1O2S1D2_t4_relu:
 	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
 	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
 
-NEONConv1x1O2S1D2_t4_store:
+NEONConv1x1O2Src1Dst2_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -26289,9 +26289,9 @@ NEONConv1x1O2S1D2_t4_store:
 	ADD    $128, R1
 	ADD    $256, R2
 	SUB    $4, R4
-	B      NEONConv1x1O2S1D2_loop
+	B      NEONConv1x1O2Src1Dst2_loop
 
-NEONConv1x1O2S1D2_blk3:
+NEONConv1x1O2Src1Dst2_blk3:
 
 	// 3 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -26310,7 +26310,7 @@ NEONConv1x1O2S1D2_blk3:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S1D2_t3_icb:
+NEONConv1x1O2Src1Dst2_t3_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FMOVQ  64(R5), F22
@@ -26433,10 +26433,10 @@ NEONConv1x1O2S1D2_t3_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S1D2_t3_icb
+	BNE    NEONConv1x1O2Src1Dst2_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S1D2_t3_relu
+	CBZ    R17, NEONConv1x1O2Src1Dst2_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -26458,9 +26458,9 @@ NEONConv1x1O2S1D2_t3_icb:
 	WORD   $0x4e36d5ce // fadd v14.4s, v14.4s, v22.4s
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
-NEONConv1x1O2S1D2_t3_relu:
+NEONConv1x1O2Src1Dst2_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S1D2_t3_store
+	CBZ    R26, NEONConv1x1O2Src1Dst2_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -26475,7 +26475,7 @@ NEONConv1x1O2S1D2_t3_relu:
 	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
 	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
 
-NEONConv1x1O2S1D2_t3_store:
+NEONConv1x1O2Src1Dst2_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -26487,9 +26487,9 @@ NEONConv1x1O2S1D2_t3_store:
 	ADD    $96, R1
 	ADD    $192, R2
 	SUB    $3, R4
-	B      NEONConv1x1O2S1D2_loop
+	B      NEONConv1x1O2Src1Dst2_loop
 
-NEONConv1x1O2S1D2_blk2:
+NEONConv1x1O2Src1Dst2_blk2:
 
 	// 2 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -26504,7 +26504,7 @@ NEONConv1x1O2S1D2_blk2:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S1D2_t2_icb:
+NEONConv1x1O2Src1Dst2_t2_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  32(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -26593,10 +26593,10 @@ NEONConv1x1O2S1D2_t2_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S1D2_t2_icb
+	BNE    NEONConv1x1O2Src1Dst2_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S1D2_t2_relu
+	CBZ    R17, NEONConv1x1O2Src1Dst2_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -26612,9 +26612,9 @@ NEONConv1x1O2S1D2_t2_icb:
 	WORD   $0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
-NEONConv1x1O2S1D2_t2_relu:
+NEONConv1x1O2Src1Dst2_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S1D2_t2_store
+	CBZ    R26, NEONConv1x1O2Src1Dst2_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -26625,7 +26625,7 @@ NEONConv1x1O2S1D2_t2_relu:
 	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
 	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
 
-NEONConv1x1O2S1D2_t2_store:
+NEONConv1x1O2Src1Dst2_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 64(R11)
@@ -26635,9 +26635,9 @@ NEONConv1x1O2S1D2_t2_store:
 	ADD    $64, R1
 	ADD    $128, R2
 	SUB    $2, R4
-	B      NEONConv1x1O2S1D2_loop
+	B      NEONConv1x1O2Src1Dst2_loop
 
-NEONConv1x1O2S1D2_blk1:
+NEONConv1x1O2Src1Dst2_blk1:
 
 	// 1 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -26648,7 +26648,7 @@ NEONConv1x1O2S1D2_blk1:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S1D2_t1_icb:
+NEONConv1x1O2Src1Dst2_t1_icb:
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -26703,10 +26703,10 @@ NEONConv1x1O2S1D2_t1_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S1D2_t1_icb
+	BNE    NEONConv1x1O2Src1Dst2_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S1D2_t1_relu
+	CBZ    R17, NEONConv1x1O2Src1Dst2_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -26716,16 +26716,16 @@ NEONConv1x1O2S1D2_t1_icb:
 	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
-NEONConv1x1O2S1D2_t1_relu:
+NEONConv1x1O2Src1Dst2_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S1D2_t1_store
+	CBZ    R26, NEONConv1x1O2Src1Dst2_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
 	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
 	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
 
-NEONConv1x1O2S1D2_t1_store:
+NEONConv1x1O2Src1Dst2_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    R14, R11
@@ -26733,18 +26733,18 @@ NEONConv1x1O2S1D2_t1_store:
 	ADD    $32, R1
 	ADD    $64, R2
 	SUB    $1, R4
-	B      NEONConv1x1O2S1D2_loop
+	B      NEONConv1x1O2Src1Dst2_loop
 
-NEONConv1x1O2S1D2_done:
+NEONConv1x1O2Src1Dst2_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConv1x1O2S1D2_row
+	BLT    NEONConv1x1O2Src1Dst2_row
 	RET
 
-// func NEONConv1x1O2S2D1(p *Params)
+// func NEONConv1x1O2Src2Dst1(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConv1x1O2S2D1(SB), NOSPLIT, $0-8
+TEXT ·NEONConv1x1O2Src2Dst1(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -26755,7 +26755,7 @@ TEXT ·NEONConv1x1O2S2D1(SB), NOSPLIT, $0-8
 	MOVD   120(R0), R21
 	MOVD   ZR, R24
 
-NEONConv1x1O2S2D1_row:
+NEONConv1x1O2Src2Dst1_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -26766,33 +26766,33 @@ NEONConv1x1O2S2D1_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 
-NEONConv1x1O2S2D1_loop:
+NEONConv1x1O2Src2Dst1_loop:
 	CMP    $10, R4
-	BGE    NEONConv1x1O2S2D1_blk5
+	BGE    NEONConv1x1O2Src2Dst1_blk5
 	CMP    $5, R4
-	BLE    NEONConv1x1O2S2D1_rest
+	BLE    NEONConv1x1O2Src2Dst1_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConv1x1O2S2D1_dispatch
+	B      NEONConv1x1O2Src2Dst1_dispatch
 
-NEONConv1x1O2S2D1_rest:
-	CBZ    R4, NEONConv1x1O2S2D1_done
+NEONConv1x1O2Src2Dst1_rest:
+	CBZ    R4, NEONConv1x1O2Src2Dst1_done
 	MOVD   R4, R26
 
-NEONConv1x1O2S2D1_dispatch:
+NEONConv1x1O2Src2Dst1_dispatch:
 	CMP    $5, R26
-	BEQ    NEONConv1x1O2S2D1_blk5
+	BEQ    NEONConv1x1O2Src2Dst1_blk5
 	CMP    $4, R26
-	BEQ    NEONConv1x1O2S2D1_blk4
+	BEQ    NEONConv1x1O2Src2Dst1_blk4
 	CMP    $3, R26
-	BEQ    NEONConv1x1O2S2D1_blk3
+	BEQ    NEONConv1x1O2Src2Dst1_blk3
 	CMP    $2, R26
-	BEQ    NEONConv1x1O2S2D1_blk2
+	BEQ    NEONConv1x1O2Src2Dst1_blk2
 	CMP    $1, R26
-	BEQ    NEONConv1x1O2S2D1_blk1
-	B      NEONConv1x1O2S2D1_done
+	BEQ    NEONConv1x1O2Src2Dst1_blk1
+	B      NEONConv1x1O2Src2Dst1_done
 
-NEONConv1x1O2S2D1_blk5:
+NEONConv1x1O2Src2Dst1_blk5:
 
 	// 5 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -26819,7 +26819,7 @@ NEONConv1x1O2S2D1_blk5:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S2D1_t5_icb:
+NEONConv1x1O2Src2Dst1_t5_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
@@ -27010,10 +27010,10 @@ NEONConv1x1O2S2D1_t5_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S2D1_t5_icb
+	BNE    NEONConv1x1O2Src2Dst1_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S2D1_t5_relu
+	CBZ    R17, NEONConv1x1O2Src2Dst1_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -27047,9 +27047,9 @@ NEONConv1x1O2S2D1_t5_icb:
 	WORD   $0x4e36d652 // fadd v18.4s, v18.4s, v22.4s
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
-NEONConv1x1O2S2D1_t5_relu:
+NEONConv1x1O2Src2Dst1_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S2D1_t5_store
+	CBZ    R26, NEONConv1x1O2Src2Dst1_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -27072,7 +27072,7 @@ NEONConv1x1O2S2D1_t5_relu:
 	WORD   $0x4e34f652 // fmax v18.4s, v18.4s, v20.4s
 	WORD   $0x4e34f673 // fmax v19.4s, v19.4s, v20.4s
 
-NEONConv1x1O2S2D1_t5_store:
+NEONConv1x1O2Src2Dst1_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -27088,9 +27088,9 @@ NEONConv1x1O2S2D1_t5_store:
 	ADD    $320, R1
 	ADD    $160, R2
 	SUB    $5, R4
-	B      NEONConv1x1O2S2D1_loop
+	B      NEONConv1x1O2Src2Dst1_loop
 
-NEONConv1x1O2S2D1_blk4:
+NEONConv1x1O2Src2Dst1_blk4:
 
 	// 4 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -27113,7 +27113,7 @@ NEONConv1x1O2S2D1_blk4:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S2D1_t4_icb:
+NEONConv1x1O2Src2Dst1_t4_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
@@ -27270,10 +27270,10 @@ NEONConv1x1O2S2D1_t4_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S2D1_t4_icb
+	BNE    NEONConv1x1O2Src2Dst1_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S2D1_t4_relu
+	CBZ    R17, NEONConv1x1O2Src2Dst1_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -27301,9 +27301,9 @@ NEONConv1x1O2S2D1_t4_icb:
 	WORD   $0x4e3ad610 // fadd v16.4s, v16.4s, v26.4s
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
-NEONConv1x1O2S2D1_t4_relu:
+NEONConv1x1O2Src2Dst1_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S2D1_t4_store
+	CBZ    R26, NEONConv1x1O2Src2Dst1_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -27322,7 +27322,7 @@ NEONConv1x1O2S2D1_t4_relu:
 	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
 	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
 
-NEONConv1x1O2S2D1_t4_store:
+NEONConv1x1O2Src2Dst1_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -27336,9 +27336,9 @@ NEONConv1x1O2S2D1_t4_store:
 	ADD    $256, R1
 	ADD    $128, R2
 	SUB    $4, R4
-	B      NEONConv1x1O2S2D1_loop
+	B      NEONConv1x1O2Src2Dst1_loop
 
-NEONConv1x1O2S2D1_blk3:
+NEONConv1x1O2Src2Dst1_blk3:
 
 	// 3 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -27357,7 +27357,7 @@ NEONConv1x1O2S2D1_blk3:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S2D1_t3_icb:
+NEONConv1x1O2Src2Dst1_t3_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FMOVQ  128(R5), F22
@@ -27480,10 +27480,10 @@ NEONConv1x1O2S2D1_t3_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S2D1_t3_icb
+	BNE    NEONConv1x1O2Src2Dst1_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S2D1_t3_relu
+	CBZ    R17, NEONConv1x1O2Src2Dst1_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -27505,9 +27505,9 @@ NEONConv1x1O2S2D1_t3_icb:
 	WORD   $0x4e36d5ce // fadd v14.4s, v14.4s, v22.4s
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
-NEONConv1x1O2S2D1_t3_relu:
+NEONConv1x1O2Src2Dst1_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S2D1_t3_store
+	CBZ    R26, NEONConv1x1O2Src2Dst1_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -27522,7 +27522,7 @@ NEONConv1x1O2S2D1_t3_relu:
 	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
 	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
 
-NEONConv1x1O2S2D1_t3_store:
+NEONConv1x1O2Src2Dst1_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -27534,9 +27534,9 @@ NEONConv1x1O2S2D1_t3_store:
 	ADD    $192, R1
 	ADD    $96, R2
 	SUB    $3, R4
-	B      NEONConv1x1O2S2D1_loop
+	B      NEONConv1x1O2Src2Dst1_loop
 
-NEONConv1x1O2S2D1_blk2:
+NEONConv1x1O2Src2Dst1_blk2:
 
 	// 2 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -27551,7 +27551,7 @@ NEONConv1x1O2S2D1_blk2:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S2D1_t2_icb:
+NEONConv1x1O2Src2Dst1_t2_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  64(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -27640,10 +27640,10 @@ NEONConv1x1O2S2D1_t2_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S2D1_t2_icb
+	BNE    NEONConv1x1O2Src2Dst1_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S2D1_t2_relu
+	CBZ    R17, NEONConv1x1O2Src2Dst1_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -27659,9 +27659,9 @@ NEONConv1x1O2S2D1_t2_icb:
 	WORD   $0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
-NEONConv1x1O2S2D1_t2_relu:
+NEONConv1x1O2Src2Dst1_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S2D1_t2_store
+	CBZ    R26, NEONConv1x1O2Src2Dst1_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -27672,7 +27672,7 @@ NEONConv1x1O2S2D1_t2_relu:
 	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
 	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
 
-NEONConv1x1O2S2D1_t2_store:
+NEONConv1x1O2Src2Dst1_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -27682,9 +27682,9 @@ NEONConv1x1O2S2D1_t2_store:
 	ADD    $128, R1
 	ADD    $64, R2
 	SUB    $2, R4
-	B      NEONConv1x1O2S2D1_loop
+	B      NEONConv1x1O2Src2Dst1_loop
 
-NEONConv1x1O2S2D1_blk1:
+NEONConv1x1O2Src2Dst1_blk1:
 
 	// 1 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -27695,7 +27695,7 @@ NEONConv1x1O2S2D1_blk1:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S2D1_t1_icb:
+NEONConv1x1O2Src2Dst1_t1_icb:
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -27750,10 +27750,10 @@ NEONConv1x1O2S2D1_t1_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S2D1_t1_icb
+	BNE    NEONConv1x1O2Src2Dst1_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S2D1_t1_relu
+	CBZ    R17, NEONConv1x1O2Src2Dst1_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -27763,16 +27763,16 @@ NEONConv1x1O2S2D1_t1_icb:
 	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
-NEONConv1x1O2S2D1_t1_relu:
+NEONConv1x1O2Src2Dst1_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S2D1_t1_store
+	CBZ    R26, NEONConv1x1O2Src2Dst1_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
 	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
 	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
 
-NEONConv1x1O2S2D1_t1_store:
+NEONConv1x1O2Src2Dst1_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    R14, R11
@@ -27780,18 +27780,18 @@ NEONConv1x1O2S2D1_t1_store:
 	ADD    $64, R1
 	ADD    $32, R2
 	SUB    $1, R4
-	B      NEONConv1x1O2S2D1_loop
+	B      NEONConv1x1O2Src2Dst1_loop
 
-NEONConv1x1O2S2D1_done:
+NEONConv1x1O2Src2Dst1_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConv1x1O2S2D1_row
+	BLT    NEONConv1x1O2Src2Dst1_row
 	RET
 
-// func NEONConv1x1O2S4D1(p *Params)
+// func NEONConv1x1O2Src4Dst1(p *Params)
 // Requires: ASIMD
-TEXT ·NEONConv1x1O2S4D1(SB), NOSPLIT, $0-8
+TEXT ·NEONConv1x1O2Src4Dst1(SB), NOSPLIT, $0-8
 	MOVD   p+0(FP), R0
 	MOVD   16(R0), R2
 	MOVD   32(R0), R17
@@ -27802,7 +27802,7 @@ TEXT ·NEONConv1x1O2S4D1(SB), NOSPLIT, $0-8
 	MOVD   120(R0), R21
 	MOVD   ZR, R24
 
-NEONConv1x1O2S4D1_row:
+NEONConv1x1O2Src4Dst1_row:
 	MOVD   168(R0), R1
 	MUL    R24, R1, R1
 	MOVD   (R0), R26
@@ -27813,33 +27813,33 @@ NEONConv1x1O2S4D1_row:
 	ADD    R26, R2
 	MOVD   40(R0), R4
 
-NEONConv1x1O2S4D1_loop:
+NEONConv1x1O2Src4Dst1_loop:
 	CMP    $10, R4
-	BGE    NEONConv1x1O2S4D1_blk5
+	BGE    NEONConv1x1O2Src4Dst1_blk5
 	CMP    $5, R4
-	BLE    NEONConv1x1O2S4D1_rest
+	BLE    NEONConv1x1O2Src4Dst1_rest
 	ADD    $1, R4, R26
 	LSR    $1, R26
-	B      NEONConv1x1O2S4D1_dispatch
+	B      NEONConv1x1O2Src4Dst1_dispatch
 
-NEONConv1x1O2S4D1_rest:
-	CBZ    R4, NEONConv1x1O2S4D1_done
+NEONConv1x1O2Src4Dst1_rest:
+	CBZ    R4, NEONConv1x1O2Src4Dst1_done
 	MOVD   R4, R26
 
-NEONConv1x1O2S4D1_dispatch:
+NEONConv1x1O2Src4Dst1_dispatch:
 	CMP    $5, R26
-	BEQ    NEONConv1x1O2S4D1_blk5
+	BEQ    NEONConv1x1O2Src4Dst1_blk5
 	CMP    $4, R26
-	BEQ    NEONConv1x1O2S4D1_blk4
+	BEQ    NEONConv1x1O2Src4Dst1_blk4
 	CMP    $3, R26
-	BEQ    NEONConv1x1O2S4D1_blk3
+	BEQ    NEONConv1x1O2Src4Dst1_blk3
 	CMP    $2, R26
-	BEQ    NEONConv1x1O2S4D1_blk2
+	BEQ    NEONConv1x1O2Src4Dst1_blk2
 	CMP    $1, R26
-	BEQ    NEONConv1x1O2S4D1_blk1
-	B      NEONConv1x1O2S4D1_done
+	BEQ    NEONConv1x1O2Src4Dst1_blk1
+	B      NEONConv1x1O2Src4Dst1_done
 
-NEONConv1x1O2S4D1_blk5:
+NEONConv1x1O2Src4Dst1_blk5:
 
 	// 5 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -27866,7 +27866,7 @@ NEONConv1x1O2S4D1_blk5:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S4D1_t5_icb:
+NEONConv1x1O2Src4Dst1_t5_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  128(R5), F21
 	FMOVQ  256(R5), F22
@@ -28057,10 +28057,10 @@ NEONConv1x1O2S4D1_t5_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S4D1_t5_icb
+	BNE    NEONConv1x1O2Src4Dst1_t5_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S4D1_t5_relu
+	CBZ    R17, NEONConv1x1O2Src4Dst1_t5_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -28094,9 +28094,9 @@ NEONConv1x1O2S4D1_t5_icb:
 	WORD   $0x4e36d652 // fadd v18.4s, v18.4s, v22.4s
 	WORD   $0x4e37d673 // fadd v19.4s, v19.4s, v23.4s
 
-NEONConv1x1O2S4D1_t5_relu:
+NEONConv1x1O2Src4Dst1_t5_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S4D1_t5_store
+	CBZ    R26, NEONConv1x1O2Src4Dst1_t5_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -28119,7 +28119,7 @@ NEONConv1x1O2S4D1_t5_relu:
 	WORD   $0x4e34f652 // fmax v18.4s, v18.4s, v20.4s
 	WORD   $0x4e34f673 // fmax v19.4s, v19.4s, v20.4s
 
-NEONConv1x1O2S4D1_t5_store:
+NEONConv1x1O2Src4Dst1_t5_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -28135,9 +28135,9 @@ NEONConv1x1O2S4D1_t5_store:
 	ADD    $640, R1
 	ADD    $160, R2
 	SUB    $5, R4
-	B      NEONConv1x1O2S4D1_loop
+	B      NEONConv1x1O2Src4Dst1_loop
 
-NEONConv1x1O2S4D1_blk4:
+NEONConv1x1O2Src4Dst1_blk4:
 
 	// 4 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -28160,7 +28160,7 @@ NEONConv1x1O2S4D1_blk4:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S4D1_t4_icb:
+NEONConv1x1O2Src4Dst1_t4_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  128(R5), F21
 	FMOVQ  256(R5), F22
@@ -28317,10 +28317,10 @@ NEONConv1x1O2S4D1_t4_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S4D1_t4_icb
+	BNE    NEONConv1x1O2Src4Dst1_t4_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S4D1_t4_relu
+	CBZ    R17, NEONConv1x1O2Src4Dst1_t4_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -28348,9 +28348,9 @@ NEONConv1x1O2S4D1_t4_icb:
 	WORD   $0x4e3ad610 // fadd v16.4s, v16.4s, v26.4s
 	WORD   $0x4e3bd631 // fadd v17.4s, v17.4s, v27.4s
 
-NEONConv1x1O2S4D1_t4_relu:
+NEONConv1x1O2Src4Dst1_t4_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S4D1_t4_store
+	CBZ    R26, NEONConv1x1O2Src4Dst1_t4_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -28369,7 +28369,7 @@ NEONConv1x1O2S4D1_t4_relu:
 	WORD   $0x4e34f610 // fmax v16.4s, v16.4s, v20.4s
 	WORD   $0x4e34f631 // fmax v17.4s, v17.4s, v20.4s
 
-NEONConv1x1O2S4D1_t4_store:
+NEONConv1x1O2Src4Dst1_t4_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -28383,9 +28383,9 @@ NEONConv1x1O2S4D1_t4_store:
 	ADD    $512, R1
 	ADD    $128, R2
 	SUB    $4, R4
-	B      NEONConv1x1O2S4D1_loop
+	B      NEONConv1x1O2Src4Dst1_loop
 
-NEONConv1x1O2S4D1_blk3:
+NEONConv1x1O2Src4Dst1_blk3:
 
 	// 3 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -28404,7 +28404,7 @@ NEONConv1x1O2S4D1_blk3:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S4D1_t3_icb:
+NEONConv1x1O2Src4Dst1_t3_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  128(R5), F21
 	FMOVQ  256(R5), F22
@@ -28527,10 +28527,10 @@ NEONConv1x1O2S4D1_t3_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S4D1_t3_icb
+	BNE    NEONConv1x1O2Src4Dst1_t3_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S4D1_t3_relu
+	CBZ    R17, NEONConv1x1O2Src4Dst1_t3_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -28552,9 +28552,9 @@ NEONConv1x1O2S4D1_t3_icb:
 	WORD   $0x4e36d5ce // fadd v14.4s, v14.4s, v22.4s
 	WORD   $0x4e37d5ef // fadd v15.4s, v15.4s, v23.4s
 
-NEONConv1x1O2S4D1_t3_relu:
+NEONConv1x1O2Src4Dst1_t3_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S4D1_t3_store
+	CBZ    R26, NEONConv1x1O2Src4Dst1_t3_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -28569,7 +28569,7 @@ NEONConv1x1O2S4D1_t3_relu:
 	WORD   $0x4e34f5ce // fmax v14.4s, v14.4s, v20.4s
 	WORD   $0x4e34f5ef // fmax v15.4s, v15.4s, v20.4s
 
-NEONConv1x1O2S4D1_t3_store:
+NEONConv1x1O2Src4Dst1_t3_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -28581,9 +28581,9 @@ NEONConv1x1O2S4D1_t3_store:
 	ADD    $384, R1
 	ADD    $96, R2
 	SUB    $3, R4
-	B      NEONConv1x1O2S4D1_loop
+	B      NEONConv1x1O2Src4Dst1_loop
 
-NEONConv1x1O2S4D1_blk2:
+NEONConv1x1O2Src4Dst1_blk2:
 
 	// 2 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -28598,7 +28598,7 @@ NEONConv1x1O2S4D1_blk2:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S4D1_t2_icb:
+NEONConv1x1O2Src4Dst1_t2_icb:
 	FMOVQ  (R5), F20
 	FMOVQ  128(R5), F21
 	FLDPQ  (R6), (F25, F26)
@@ -28687,10 +28687,10 @@ NEONConv1x1O2S4D1_t2_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S4D1_t2_icb
+	BNE    NEONConv1x1O2Src4Dst1_t2_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S4D1_t2_relu
+	CBZ    R17, NEONConv1x1O2Src4Dst1_t2_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -28706,9 +28706,9 @@ NEONConv1x1O2S4D1_t2_icb:
 	WORD   $0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
 	WORD   $0x4e3bd5ad // fadd v13.4s, v13.4s, v27.4s
 
-NEONConv1x1O2S4D1_t2_relu:
+NEONConv1x1O2Src4Dst1_t2_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S4D1_t2_store
+	CBZ    R26, NEONConv1x1O2Src4Dst1_t2_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
@@ -28719,7 +28719,7 @@ NEONConv1x1O2S4D1_t2_relu:
 	WORD   $0x4e34f58c // fmax v12.4s, v12.4s, v20.4s
 	WORD   $0x4e34f5ad // fmax v13.4s, v13.4s, v20.4s
 
-NEONConv1x1O2S4D1_t2_store:
+NEONConv1x1O2Src4Dst1_t2_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	FSTPQ  (F2, F3), 32(R11)
@@ -28729,9 +28729,9 @@ NEONConv1x1O2S4D1_t2_store:
 	ADD    $256, R1
 	ADD    $64, R2
 	SUB    $2, R4
-	B      NEONConv1x1O2S4D1_loop
+	B      NEONConv1x1O2Src4Dst1_loop
 
-NEONConv1x1O2S4D1_blk1:
+NEONConv1x1O2Src4Dst1_blk1:
 
 	// 1 pixel(s) x 2 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
@@ -28742,7 +28742,7 @@ NEONConv1x1O2S4D1_blk1:
 	ADD    R13, R6, R7
 	MOVD   56(R0), R10
 
-NEONConv1x1O2S4D1_t1_icb:
+NEONConv1x1O2Src4Dst1_t1_icb:
 	FMOVQ  (R5), F20
 	FLDPQ  (R6), (F25, F26)
 	FLDPQ  (R7), (F27, F28)
@@ -28797,10 +28797,10 @@ NEONConv1x1O2S4D1_t1_icb:
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
-	BNE    NEONConv1x1O2S4D1_t1_icb
+	BNE    NEONConv1x1O2Src4Dst1_t1_icb
 
 	// epilogue: residual, ReLU, store
-	CBZ    R17, NEONConv1x1O2S4D1_t1_relu
+	CBZ    R17, NEONConv1x1O2Src4Dst1_t1_relu
 	ADD    R3, R2, R12
 	FLDPQ  (R12), (F20, F21)
 	WORD   $0x4e34d400 // fadd v0.4s, v0.4s, v20.4s
@@ -28810,16 +28810,16 @@ NEONConv1x1O2S4D1_t1_icb:
 	WORD   $0x4e36d54a // fadd v10.4s, v10.4s, v22.4s
 	WORD   $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
 
-NEONConv1x1O2S4D1_t1_relu:
+NEONConv1x1O2Src4Dst1_t1_relu:
 	MOVD   152(R0), R26
-	CBZ    R26, NEONConv1x1O2S4D1_t1_store
+	CBZ    R26, NEONConv1x1O2Src4Dst1_t1_store
 	VEOR   V20.B16, V20.B16, V20.B16
 	WORD   $0x4e34f400 // fmax v0.4s, v0.4s, v20.4s
 	WORD   $0x4e34f421 // fmax v1.4s, v1.4s, v20.4s
 	WORD   $0x4e34f54a // fmax v10.4s, v10.4s, v20.4s
 	WORD   $0x4e34f56b // fmax v11.4s, v11.4s, v20.4s
 
-NEONConv1x1O2S4D1_t1_store:
+NEONConv1x1O2Src4Dst1_t1_store:
 	MOVD   R2, R11
 	FSTPQ  (F0, F1), (R11)
 	ADD    R14, R11
@@ -28827,13 +28827,13 @@ NEONConv1x1O2S4D1_t1_store:
 	ADD    $128, R1
 	ADD    $32, R2
 	SUB    $1, R4
-	B      NEONConv1x1O2S4D1_loop
+	B      NEONConv1x1O2Src4Dst1_loop
 
-NEONConv1x1O2S4D1_done:
+NEONConv1x1O2Src4Dst1_done:
 	ADD    $1, R24
 	MOVD   160(R0), R26
 	CMP    R26, R24
-	BLT    NEONConv1x1O2S4D1_row
+	BLT    NEONConv1x1O2Src4Dst1_row
 	RET
 
 // func NEONRestoreK2P0O1(p *Params)

@@ -160,6 +160,19 @@
 // output pixels whose window leaves the input (a row's first, and its
 // last when the input width is odd) itself, and points Src0..Src2 at
 // input column 2*j0-1 for a run starting at output pixel j0 >= 1.
+//
+// # Kernel names
+//
+// A convolution kernel is named by its set, Conv (any window) or Conv1x1
+// (KH = KW = 1), then O<ocb>, the output channel blocks a call (OCB),
+// Src<s>, the input pixel stride, and Dst<d>, the output pixel stride,
+// both in pixels (SrcPix = s*b*4, DstPix = d*b*4 bytes): AVX2ConvO2Src4Dst1
+// is the 2-block kernel of a stride-4 convolution, NEONConv1x1O1Src1Dst2
+// the 1-block, 1x1 kernel of one phase of a stride-2 transposed
+// convolution. The tables <set>Conv[ocb-1][si][di] and <set>Conv1x1 list
+// them, si and di indexing <set>SrcStrides and <set>DstStrides. A restore
+// kernel is named by its set, Restore, K<K> and P<P> (kernel width and
+// padding), and O<ocb> where the set has kernels for several OCB.
 package asm
 
 //go:generate go -C ../gen run ./avx2 -dir ../asm

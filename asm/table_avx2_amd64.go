@@ -31,19 +31,19 @@ var (
 // AVX2DstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
 var AVX2Conv = [AVX2MaxOCB][len(AVX2SrcStrides)][len(AVX2DstStrides)]func(*Params){
 	{
-		{AVX2ConvO1S1D1, AVX2ConvO1S1D2},
-		{AVX2ConvO1S2D1, nil},
-		{AVX2ConvO1S4D1, nil},
+		{AVX2ConvO1Src1Dst1, AVX2ConvO1Src1Dst2},
+		{AVX2ConvO1Src2Dst1, nil},
+		{AVX2ConvO1Src4Dst1, nil},
 	},
 	{
-		{AVX2ConvO2S1D1, AVX2ConvO2S1D2},
-		{AVX2ConvO2S2D1, nil},
-		{AVX2ConvO2S4D1, nil},
+		{AVX2ConvO2Src1Dst1, AVX2ConvO2Src1Dst2},
+		{AVX2ConvO2Src2Dst1, nil},
+		{AVX2ConvO2Src4Dst1, nil},
 	},
 	{
-		{AVX2ConvO3S1D1, AVX2ConvO3S1D2},
-		{AVX2ConvO3S2D1, nil},
-		{AVX2ConvO3S4D1, nil},
+		{AVX2ConvO3Src1Dst1, AVX2ConvO3Src1Dst2},
+		{AVX2ConvO3Src2Dst1, nil},
+		{AVX2ConvO3Src4Dst1, nil},
 	},
 }
 
@@ -52,18 +52,18 @@ var AVX2Conv = [AVX2MaxOCB][len(AVX2SrcStrides)][len(AVX2DstStrides)]func(*Param
 // AVX2DstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
 var AVX2Conv1x1 = [AVX2MaxOCB][len(AVX2SrcStrides)][len(AVX2DstStrides)]func(*Params){
 	{
-		{AVX2Conv1x1O1S1D1, AVX2Conv1x1O1S1D2},
-		{AVX2Conv1x1O1S2D1, nil},
-		{AVX2Conv1x1O1S4D1, nil},
+		{AVX2Conv1x1O1Src1Dst1, AVX2Conv1x1O1Src1Dst2},
+		{AVX2Conv1x1O1Src2Dst1, nil},
+		{AVX2Conv1x1O1Src4Dst1, nil},
 	},
 	{
-		{AVX2Conv1x1O2S1D1, AVX2Conv1x1O2S1D2},
-		{AVX2Conv1x1O2S2D1, nil},
-		{AVX2Conv1x1O2S4D1, nil},
+		{AVX2Conv1x1O2Src1Dst1, AVX2Conv1x1O2Src1Dst2},
+		{AVX2Conv1x1O2Src2Dst1, nil},
+		{AVX2Conv1x1O2Src4Dst1, nil},
 	},
 	{
-		{AVX2Conv1x1O3S1D1, AVX2Conv1x1O3S1D2},
-		{AVX2Conv1x1O3S2D1, nil},
-		{AVX2Conv1x1O3S4D1, nil},
+		{AVX2Conv1x1O3Src1Dst1, AVX2Conv1x1O3Src1Dst2},
+		{AVX2Conv1x1O3Src2Dst1, nil},
+		{AVX2Conv1x1O3Src4Dst1, nil},
 	},
 }

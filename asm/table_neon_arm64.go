@@ -23,14 +23,14 @@ var (
 // NEONDstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
 var NEONConv = [NEONMaxOCB][len(NEONSrcStrides)][len(NEONDstStrides)]func(*Params){
 	{
-		{NEONConvO1S1D1, NEONConvO1S1D2},
-		{NEONConvO1S2D1, nil},
-		{NEONConvO1S4D1, nil},
+		{NEONConvO1Src1Dst1, NEONConvO1Src1Dst2},
+		{NEONConvO1Src2Dst1, nil},
+		{NEONConvO1Src4Dst1, nil},
 	},
 	{
-		{NEONConvO2S1D1, NEONConvO2S1D2},
-		{NEONConvO2S2D1, nil},
-		{NEONConvO2S4D1, nil},
+		{NEONConvO2Src1Dst1, NEONConvO2Src1Dst2},
+		{NEONConvO2Src2Dst1, nil},
+		{NEONConvO2Src4Dst1, nil},
 	},
 }
 
@@ -39,14 +39,14 @@ var NEONConv = [NEONMaxOCB][len(NEONSrcStrides)][len(NEONDstStrides)]func(*Param
 // NEONDstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
 var NEONConv1x1 = [NEONMaxOCB][len(NEONSrcStrides)][len(NEONDstStrides)]func(*Params){
 	{
-		{NEONConv1x1O1S1D1, NEONConv1x1O1S1D2},
-		{NEONConv1x1O1S2D1, nil},
-		{NEONConv1x1O1S4D1, nil},
+		{NEONConv1x1O1Src1Dst1, NEONConv1x1O1Src1Dst2},
+		{NEONConv1x1O1Src2Dst1, nil},
+		{NEONConv1x1O1Src4Dst1, nil},
 	},
 	{
-		{NEONConv1x1O2S1D1, NEONConv1x1O2S1D2},
-		{NEONConv1x1O2S2D1, nil},
-		{NEONConv1x1O2S4D1, nil},
+		{NEONConv1x1O2Src1Dst1, NEONConv1x1O2Src1Dst2},
+		{NEONConv1x1O2Src2Dst1, nil},
+		{NEONConv1x1O2Src4Dst1, nil},
 	},
 }
 

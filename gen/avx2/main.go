@@ -30,6 +30,14 @@
 //     reduction is a single loop over input blocks (ResNet's bottleneck
 //     1x1 convolutions, and the 1x1 phases of stride-2 restores).
 //
+// A variant's name spells these out (kernelName): AVX2Conv, or AVX2Conv1x1
+// for the pointwise form, then O<ocb> output channel blocks a call,
+// Src<s> the input pixel stride and Dst<d> the output pixel stride, both
+// in pixels. AVX2ConvO2Src4Dst1 is the general kernel for 2 output blocks
+// reading every 4th input pixel and writing every output pixel (SrcPix =
+// 4*32, DstPix = 32 bytes); AVX2Conv1x1O1Src1Dst2 the pointwise one that
+// writes every other output pixel, one phase of a stride-2 restore.
+//
 // The register plan is oneDNN's jit_avx2_conv_kernel_f32: accumulator
 // (output block k, pixel j) is Y(urW*k + j); the ocb weight vectors of the
 // current input channel live in the next ocb registers; one register takes
@@ -129,9 +137,9 @@ type kernel struct {
 
 func kernelName(ocb, s, d int, pointwise bool) string {
 	if pointwise {
-		return fmt.Sprintf("AVX2Conv1x1O%dS%dD%d", ocb, s, d)
+		return fmt.Sprintf("AVX2Conv1x1O%dSrc%dDst%d", ocb, s, d)
 	}
-	return fmt.Sprintf("AVX2ConvO%dS%dD%d", ocb, s, d)
+	return fmt.Sprintf("AVX2ConvO%dSrc%dDst%d", ocb, s, d)
 }
 
 // convKernel emits one variant.

@@ -113,9 +113,9 @@ type convFamily struct{}
 
 func convName(ocb, s, d int, pointwise bool) string {
 	if pointwise {
-		return fmt.Sprintf("NEONConv1x1O%dS%dD%d", ocb, s, d)
+		return fmt.Sprintf("NEONConv1x1O%dSrc%dDst%d", ocb, s, d)
 	}
-	return fmt.Sprintf("NEONConvO%dS%dD%d", ocb, s, d)
+	return fmt.Sprintf("NEONConvO%dSrc%dDst%d", ocb, s, d)
 }
 
 func (convFamily) kernels() ([]kernel, error) {

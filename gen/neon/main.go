@@ -38,6 +38,12 @@
 //     tap and channel loops, and a pointwise form for 1x1 windows whose
 //     reduction is one loop over input blocks.
 //
+// Names follow gen/avx2's (convName): NEONConv, or NEONConv1x1 for the
+// pointwise form, then O<ocb> output channel blocks a call, Src<s> the
+// input pixel stride and Dst<d> the output pixel stride, both in pixels:
+// NEONConvO2Src1Dst2 takes 2 output blocks and writes every other output
+// pixel (one phase of a stride-2 restore).
+//
 // # Rows and edges
 //
 // As in gen/avx2, a row loop wraps the pixel loop: row rRow's input,
