@@ -53,18 +53,41 @@ type Tensor struct {
 	Data       []float32 // len N*ceil(C/Block)*H*W*Block
 }
 
-// ChannelBlocks returns ceil(C/Block).
-func (t *Tensor) ChannelBlocks() int { return (t.C + t.Block - 1) / t.Block }
+// ChannelBlocks returns ceil(C/Block), or 0 when t is nil or C or Block
+// is not positive.
+func (t *Tensor) ChannelBlocks() int {
+	if t == nil || t.C <= 0 || t.Block <= 0 {
+		return 0
+	}
+	return (t.C-1)/t.Block + 1 // ceil without overflow
+}
 
-// Offset returns the index in Data of logical element (n, c, h, w).
+// Offset returns the index in Data of logical element (n, c, h, w), or -1
+// when t is nil, its shape or block is one Size rejects, or (n, c, h, w)
+// lies outside the shape. It does not look at Data.
 func (t *Tensor) Offset(n, c, h, w int) int {
+	if t == nil || n < 0 || n >= t.N || c < 0 || c >= t.C || h < 0 || h >= t.H || w < 0 || w >= t.W {
+		return -1
+	}
+	if _, err := Size(t.N, t.C, t.H, t.W, t.Block); err != nil {
+		return -1
+	}
 	b := t.Block
 	return ((n*t.ChannelBlocks()+c/b)*t.H+h)*t.W*b + w*b + c%b
 }
 
-// Len returns N*ceil(C/Block)*H*W*Block, the length Data must have.
+// Len returns N*ceil(C/Block)*H*W*Block, the length Data must have, or 0
+// when t is nil or its shape or block is one Size rejects (no Data is
+// right for those).
 func (t *Tensor) Len() int {
-	return t.N * t.ChannelBlocks() * t.H * t.W * t.Block
+	if t == nil {
+		return 0
+	}
+	n, err := Size(t.N, t.C, t.H, t.W, t.Block)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // MaxElements bounds every tensor and weight array sbconv accepts, so that
@@ -195,11 +218,16 @@ func (t *Tensor) SetNCHW(src []float32) error {
 	return nil
 }
 
-// NCHW returns the tensor's contents as a new plain NCHW slice.
+// NCHW returns the tensor's contents as a new plain NCHW slice, or nil
+// when t is nil or malformed (Validate rejects it and NCHWInto returns
+// that error).
 func (t *Tensor) NCHW() []float32 {
-	out := make([]float32, t.N*t.C*t.H*t.W)
-	if err := t.NCHWInto(out); err != nil {
-		panic(err) // only reachable with a hand-corrupted Tensor
+	if t.Validate("tensor") != nil {
+		return nil
+	}
+	out := make([]float32, t.N*t.C*t.H*t.W) // <= Len() <= MaxElements
+	if t.NCHWInto(out) != nil {
+		return nil // unreachable: t is valid and out has its length
 	}
 	return out
 }

@@ -8,10 +8,18 @@ import "fmt"
 const MaxChannels = 1 << 20
 
 // ConvWeightsLen returns the length of a packed OIhw{b}i{b}o array:
-// ceil(outC/b)*ceil(inC/b)*kh*kw*b*b.
+// ceil(outC/b)*ceil(inC/b)*kh*kw*b*b, or 0 when no such array exists: a
+// size that is not positive, a block CheckBlock rejects, or a length over
+// MaxElements (PackConv and the other packers return an error for each).
 func ConvWeightsLen(outC, inC, kh, kw, block int) int {
-	ob, ib := (outC+block-1)/block, (inC+block-1)/block
-	return ob * ib * kh * kw * block * block
+	if CheckBlock(block) != nil || outC <= 0 || inC <= 0 {
+		return 0
+	}
+	n, err := MulCheck(MaxElements, (outC-1)/block+1, (inC-1)/block+1, kh, kw, block, block)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // PackConv packs PyTorch Conv2d weights (OIHW, w[oc][ic][kh][kw], length
