@@ -14,7 +14,7 @@ type geom struct {
 // ih x iw and an output of oh x ow.
 func (l *layer) geometry(p *pass, ih, iw, oh, ow int) geom {
 	s := l.spec
-	if !l.deconv {
+	if l.path.kind == convPasses {
 		return geom{
 			rows: oh, ohOff: 0, ohStep: 1, ihOff: -s.PadH, ihStep: s.StrideH,
 			cols: ow, owOff: 0, owStep: 1, iwOff: -s.PadW, iwStep: s.StrideW,

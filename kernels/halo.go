@@ -9,11 +9,13 @@ import (
 )
 
 // haloPlan returns the zero columns to add on each side of the input for
-// this call (fused: through the restore's row passes), or 0, 0 for none.
-func (l *layer) haloPlan(src, dst *layout.Tensor, fused bool) (hl, hr int) {
-	if !l.fastKernels() || haloMode == haloNever {
-		return 0, 0
+// this call (fused: through the restore's row passes), or none, where
+// the layer's path allows a copy at all (path.haloCopy).
+func (l *layer) haloPlan(src, dst *layout.Tensor, fused bool) haloCols {
+	if !l.path.haloCopy || haloMode == haloNever {
+		return haloCols{}
 	}
+	var hl, hr int
 	var pays bool
 	if fused {
 		hl, hr = l.restoreHaloNeed(src.W, dst.W)
@@ -23,9 +25,9 @@ func (l *layer) haloPlan(src, dst *layout.Tensor, fused bool) (hl, hr int) {
 		pays = hl+hr > 0 && l.haloPays(src, dst, hl, hr)
 	}
 	if pays || haloMode == haloAlways {
-		return hl, hr
+		return haloCols{hl, hr}
 	}
-	return 0, 0
+	return haloCols{}
 }
 
 // haloMode lets tests force both border strategies through every path;

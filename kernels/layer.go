@@ -13,21 +13,29 @@ import (
 
 // The shared driver. A layer is a list of passes; each pass is an ordinary
 // stride-(ihStep, iwStep) convolution whose outputs land (ohStep, owStep)
-// pixels apart:
+// pixels apart. Which passes a layer runs is its path (path.go), chosen
+// once when it is built:
 //
-//   - Conv2D has one pass: output (i, j) reads input rows from
+//   - convPasses (Conv2D): one pass; output (i, j) reads input rows from
 //     i*StrideH-PadH and columns from j*StrideW-PadW.
-//   - ConvTranspose2D has StrideH*StrideW passes, one per output phase
-//     (rh, rw): a stride-1 convolution over the low-resolution input with
-//     the phase's taps (layout.PackDeconvPhase), whose output (i, j) is
-//     pixel (ohOff + i*StrideH, owOff + j*StrideW).
+//   - phasePasses (ConvTranspose2D): StrideH*StrideW passes, one per
+//     output phase (rh, rw): a stride-1 convolution over the
+//     low-resolution input with the phase's taps (layout.PackDeconvPhase),
+//     whose output (i, j) is pixel (ohOff + i*StrideH, owOff + j*StrideW).
+//   - fusedRestore (ConvTranspose2D, stride 2 across, where the set has a
+//     restore kernel): StrideH row passes computing both horizontal
+//     phases of a row in one call (restore.go), beside the phase passes.
 //
+// What depends on the input shape (which of a fused layer's passes a
+// width takes, the border strategy, the geometry) is the plan (plan.go).
 // For every output row the driver narrows the kernel window to the input
 // rows that exist (top and bottom borders), then splits the row into the
 // left border pixels, the interior run whose whole window lies inside the
 // input (one microkernel call), and the right border pixels (one call each,
-// with the window narrowed to the columns that exist). The microkernels so
-// never see padding and never branch on borders.
+// with the window narrowed to the columns that exist), unless the kernels'
+// edge flags or a zero-haloed copy of the input take the borders into the
+// interior run. The microkernels so never see padding and never branch on
+// borders.
 
 // pass is one convolution of a layer, with its packed weights.
 type pass struct {
@@ -43,15 +51,12 @@ type layer struct {
 	block    int
 	icb, ocb int
 	bias     []float32 // ocb*block values
-	passes   []pass
-	maxOCB   int
-	multiRow bool // the kernels take Params.Rows rows a call
-	edges    bool // ... and Params.EdgeL and EdgeR
-	restEdge bool // ... the restore kernels too
-	prefetch bool // the kernels prefetch Params.Pf, and the weights are big enough to ask
-	isa      *isaSet
-	deconv   bool
-	rows     []rowPass // fused stride-2 restore, one per output row phase (nil: phases only)
+	// deconv is set by NewConvTranspose2D before init: the passes are
+	// output phases. choosePath reads it; the driver asks path.kind.
+	deconv bool
+	passes []pass    // the convolution passes: one, or one per output phase
+	rows   []rowPass // fusedRestore: the row passes, one per output row phase
+	path   path      // how the layer runs, chosen once (choosePath)
 
 	workspaces freeList[workspace]  // haloed input copies, one per concurrent call
 	plan       atomic.Pointer[plan] // of the last shape run
@@ -66,15 +71,15 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 		f = fwdFree.get()
 	}
 	*f = fwd{l: l, pl: pl, dst: dst, src: src, res: ep.Residual,
-		sdata: src.Data, sh: src.H, sw: src.W, fused: pl.fused}
+		sdata: src.Data, sh: src.H, sw: src.W}
 	if ep.ReLU {
 		f.relu = 1
 	}
 	n := l.threadsFor(src, dst)
-	if pl.hl+pl.hr > 0 {
+	if h := pl.halo; !h.none() {
 		f.ws = l.workspaces.get()
-		f.ws.prepare(src, pl.hl, pl.hr)
-		f.sdata, f.sw, f.hl = f.ws.data, src.W+pl.hl+pl.hr, pl.hl
+		f.ws.prepare(src, h.left, h.right)
+		f.sdata, f.sw, f.hl = f.ws.data, src.W+h.left+h.right, h.left
 		f.copier = haloCopy{src: src, ws: f.ws}
 		parallel(&f.copier, src.N*src.ChannelBlocks(), n, &f.prm)
 	}

@@ -1,38 +1,134 @@
 package kernels
 
-// This file decides, once per layer at construction, which kernels its
-// calls reach and what they can do.
+// This file decides, once per layer when it is built, the path its
+// Forward calls take: which passes compute the output, which set's
+// microkernels they call, and what those kernels can do (the capability
+// flags that the plan and the row calls consult instead of asking the
+// set). choosePath is the only place a path is chosen, as XNNPACK picks
+// an operator's ukernel type when the operator is created. What depends
+// on the input shape is the plan's (plan.go).
 
-// initKernels picks each pass's microkernels from the dispatched set.
-func (l *layer) initKernels(set *isaSet) {
-	l.isa = set
-	caps := set // what the kernels the calls reach can do
-	if set.block != l.block {
-		caps = genericSet // kernelFor falls back to it for every call
+import "github.com/sbconv/sbconv/asm"
+
+// pathKind is how a layer computes its output.
+type pathKind uint8
+
+const (
+	// convPasses: one strided convolution pass (Conv2D): output (i, j)
+	// reads input rows from i*StrideH-PadH and columns from j*StrideW-PadW.
+	convPasses pathKind = iota
+	// phasePasses: StrideH*StrideW stride-1 phase convolutions over the
+	// low-resolution input, one per output phase (ConvTranspose2D).
+	phasePasses
+	// fusedRestore: a transposed convolution of stride 2 across for which
+	// the set has a fused restore kernel (restore.go): StrideH row passes,
+	// each output row in one call for both horizontal phases, on rows of
+	// minFusedWidth pixels or more; the phase passes compute narrower
+	// rows and the edge pixels the row kernel cannot reach.
+	fusedRestore
+)
+
+func (k pathKind) String() string {
+	switch k {
+	case convPasses:
+		return "conv"
+	case phasePasses:
+		return "phases"
+	case fusedRestore:
+		return "fused"
 	}
-	weights := 0
+	return "pathKind(?)"
+}
+
+// path is how a layer runs, chosen once by choosePath.
+type path struct {
+	kind pathKind
+	// set is the set whose kernels the calls reach: the dispatched one,
+	// or where its block is not the layer's, the best usable set with the
+	// layer's block (forBlock), which kernelFor also falls back to.
+	set    *isaSet
+	maxOCB int // output channel blocks a call takes at most
+
+	// What the kernels the calls reach can do (the generic kernel a set
+	// falls back to for a call shape included), and so what the plan
+	// and the row calls may ask of them.
+	multiRow     bool // they loop over Params.Rows: rows sharing their window rows go in one call
+	convEdges    bool // the convolution kernels take Params.EdgeL and EdgeR (edge pixels in the row's call)
+	restoreEdges bool // ... the fused restore kernels too
+	prefetch     bool // the windowed kernels prefetch Params.Pf, and the weights are big enough to ask (prefetchMinBytes)
+	// haloCopy: the plan may copy the input into a zero-haloed workspace
+	// where the cost model says it pays (halo.go). Only for an assembly
+	// set: the generic kernel computes a pixel at a time anyway, so its
+	// border calls cost no more than interior ones.
+	haloCopy bool
+
+	restore asm.RestoreKernel // fusedRestore: the kernel family for the layer's width and padding
+}
+
+// initKernels and initRestore are the constructors' hooks: NewConv2D
+// calls initKernels once its passes are packed; NewConvTranspose2D calls
+// it too, then initRestore with its weights, which the fused restore's row
+// passes are packed from. Both only call choosePath, so the path of a
+// transposed layer is chosen a second time, with its weights.
+func (l *layer) initKernels(set *isaSet) { _ = l.choosePath(set, nil) }
+
+func (l *layer) initRestore(weights []float32) error { return l.choosePath(l.path.set, weights) }
+
+// choosePath chooses the layer's path for the dispatched set: the set
+// whose kernels serve the layer's block, the kind (the fused restore
+// where a transposed layer's weights, in PyTorch's IOHW order, are given
+// and that set has a kernel for its width and padding; nil weights keep
+// the phase passes), each pass's microkernels and the capability flags.
+func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
+	set := dispatched.forBlock(l.block)
+	pt := path{
+		kind:         convPasses,
+		set:          set,
+		maxOCB:       set.maxOCB,
+		multiRow:     set.rows,
+		convEdges:    set.edges,
+		restoreEdges: set.restoreEdges,
+		haloCopy:     set != genericSet,
+	}
+	if l.deconv {
+		pt.kind = phasePasses
+	}
+	weightBytes := 0
 	for i := range l.passes {
-		weights += 4 * len(l.passes[i].wei)
+		weightBytes += 4 * len(l.passes[i].wei)
 	}
-	l.maxOCB = caps.maxOCB
-	l.multiRow, l.edges, l.restEdge = caps.rows, caps.edges, caps.restoreEdges
-	l.prefetch = caps.prefetch && weights >= prefetchMinBytes
+	pt.prefetch = set.prefetch && weightBytes >= prefetchMinBytes
 	for i := range l.passes {
 		p := &l.passes[i]
 		sp, dp := l.spec.StrideW, 1
-		if l.deconv {
+		if pt.kind != convPasses {
 			sp, dp = 1, l.spec.StrideW
 		}
-		p.kern = make([]microkernel, l.maxOCB+1)
-		for o := 1; o <= l.maxOCB; o++ {
+		p.kern = make([]microkernel, pt.maxOCB+1)
+		for o := 1; o <= pt.maxOCB; o++ {
 			p.kern[o] = set.kernelFor(l.block, o, sp, dp, p.kh == 1 && p.kw == 1)
 		}
 	}
+	l.rows = nil
+	if weights != nil && pt.kind == phasePasses {
+		rk, rows, err := l.fusedRows(set, weights)
+		if err != nil {
+			return err
+		}
+		if rows != nil {
+			pt.kind, pt.restore, l.rows = fusedRestore, rk, rows
+		}
+	}
+	l.path = pt
+	return nil
 }
 
-// fastKernels reports whether the layer runs an assembly set, for which
-// border pixels (one-pixel calls) are much slower than interior runs. The
-// generic kernel computes a pixel at a time anyway and skips the copy.
-func (l *layer) fastKernels() bool {
-	return l.isa != genericSet && l.isa.block == l.block
+// forBlock returns the set whose kernels serve layers of channel block
+// block when s is dispatched: s itself when it is built for that block,
+// else the generic set, which serves every block.
+func (s *isaSet) forBlock(block int) *isaSet {
+	if s.block == block {
+		return s
+	}
+	return genericSet
 }

@@ -8,20 +8,50 @@ import (
 )
 
 // plan is what a Forward call derives from its tensors' shapes alone: the
-// border strategy and where every pass's rows and columns lie. A layer
+// path this shape takes, the border strategy (a haloed copy, edge flags,
+// one-pixel calls) and where every pass's rows and columns lie. A layer
 // keeps the plan of its last shape, so the calls of a network that runs
 // the same shapes over and over (the steady state) skip the geometry, the
 // halo cost model and their divisions; a new shape builds a new plan.
 type plan struct {
 	mode              int // haloMode it was made under
 	n, ih, iw, oh, ow int // the shapes it is for
-	fused             bool
-	hl, hr            int    // halo columns (0, 0: the input as it is)
-	gm                []geom // per pass, columns of the (haloed) input
-	jlo, jhi          []int  // per pass, columns of gm its row calls compute (edges included)
-	edgeL, edgeR      []bool // per pass, whether they include a left (right) edge pixel
-	x0, x1            int    // fused: the output pixels of a row the restore kernel computes
-	restL, restR      bool   // fused: [x0, x1) is the whole row through the restore's edge flags
+	// kind is the path this shape takes: the layer's, except that a
+	// fusedRestore layer's rows narrower than minFusedWidth go through
+	// its phase passes.
+	kind    pathKind
+	halo    haloCols    // the haloed copy's zero columns; none: the passes read src in place
+	gm      []geom      // per pass, columns of the (haloed) input
+	cols    []passCols  // per pass, the columns its row calls compute
+	restore restoreCols // fusedRestore: the pixels of a row the restore kernel computes
+}
+
+// haloCols are the zero columns a haloed copy of the input adds on its
+// left and right.
+type haloCols struct{ left, right int }
+
+// none reports whether there is no copy: the input is read in place.
+func (h haloCols) none() bool { return h.left+h.right == 0 }
+
+// edgeFlags says whether the first (left) and last (right) pixel of a run
+// are edge pixels, computed through the kernels' EdgeL and EdgeR flags
+// (see package asm) in the run's call.
+type edgeFlags struct{ left, right bool }
+
+// passCols are the columns [jlo, jhi) of a pass's geometry that its row
+// calls compute as one run (edge pixels included); the columns outside
+// are border pixels, one narrowed call each.
+type passCols struct {
+	jlo, jhi int
+	edge     edgeFlags
+}
+
+// restoreCols are the output pixels [x0, x1) of a row that the fused
+// restore kernel computes; edge: it reaches the row's first (last) pair
+// through its edge flags. The phase passes compute the other pixels.
+type restoreCols struct {
+	x0, x1 int
+	edge   edgeFlags
 }
 
 // planFor returns the plan for src and dst's shapes.
@@ -30,44 +60,47 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 		pl.ih == src.H && pl.iw == src.W && pl.oh == dst.H && pl.ow == dst.W {
 		return pl
 	}
-	pl := &plan{mode: haloMode, n: dst.N, ih: src.H, iw: src.W, oh: dst.H, ow: dst.W}
-	pl.fused = l.rows != nil && dst.W >= minFusedWidth
+	pl := &plan{mode: haloMode, n: dst.N, ih: src.H, iw: src.W, oh: dst.H, ow: dst.W, kind: l.path.kind}
+	if pl.kind == fusedRestore && dst.W < minFusedWidth {
+		pl.kind = phasePasses
+	}
+	fused := pl.kind == fusedRestore
 	// Edge pixels in the row calls make a haloed copy unnecessary when
 	// they are every border pixel of every pass (a 3x3 window with
 	// padding 1); the fused restore keeps its own rule.
-	edges := l.edges && haloMode != haloNever
+	edges := l.path.convEdges && haloMode != haloNever
 	restWhole := false
-	if edges && pl.fused && l.restEdge {
-		pl.x0, pl.x1, pl.restL, pl.restR, restWhole = l.restoreEdges(src.W, dst.W)
+	if edges && fused && l.path.restoreEdges {
+		pl.restore, restWhole = l.restoreEdges(src.W, dst.W)
 	}
 	switch {
-	case edges && !pl.fused && l.edgesCover(src.W, dst.W):
+	case edges && !fused && l.edgesCover(src.W, dst.W):
 	case restWhole:
 	default:
-		pl.hl, pl.hr = l.haloPlan(src, dst, pl.fused)
-		pl.restL, pl.restR = false, false
+		pl.halo = l.haloPlan(src, dst, fused)
 	}
-	sw := src.W + pl.hl + pl.hr
-	np := len(l.passes)
-	pl.gm, pl.jlo, pl.jhi = make([]geom, np), make([]int, np), make([]int, np)
-	pl.edgeL, pl.edgeR = make([]bool, np), make([]bool, np)
+	if fused && !restWhole {
+		pl.restore = restoreCols{}
+		pl.restore.x0, pl.restore.x1 = l.restoreSpan(src.W, dst.W, pl.halo.left, pl.halo.right)
+	}
+	sw := src.W + pl.halo.left + pl.halo.right
+	pl.gm, pl.cols = make([]geom, len(l.passes)), make([]passCols, len(l.passes))
 	for i := range l.passes {
 		p := &l.passes[i]
-		pl.gm[i] = l.geometry(p, src.H, src.W, dst.H, dst.W)
-		pl.gm[i].iwOff += pl.hl
-		pl.jlo[i], pl.jhi[i] = pl.gm[i].interiorCols(sw, p.kw)
-		if edges && pl.hl+pl.hr == 0 {
-			pl.edgeL[i], pl.edgeR[i] = pl.gm[i].edges(src.W, p.kw)
-			if pl.edgeL[i] {
-				pl.jlo[i]--
+		gm := l.geometry(p, src.H, src.W, dst.H, dst.W)
+		gm.iwOff += pl.halo.left
+		c := &pl.cols[i]
+		c.jlo, c.jhi = gm.interiorCols(sw, p.kw)
+		if edges && pl.halo.none() {
+			c.edge.left, c.edge.right = gm.edges(src.W, p.kw)
+			if c.edge.left {
+				c.jlo--
 			}
-			if pl.edgeR[i] {
-				pl.jhi[i]++
+			if c.edge.right {
+				c.jhi++
 			}
 		}
-	}
-	if pl.fused && !restWhole {
-		pl.x0, pl.x1 = l.restoreSpan(src.W, dst.W, pl.hl, pl.hr)
+		pl.gm[i] = gm
 	}
 	l.plan.Store(pl)
 	return pl

@@ -139,21 +139,21 @@ func TestPrefetchUnits(t *testing.T) {
 				}
 				name := fmt.Sprintf("deconv%v_c%d_%dx%d_to_%dx%d_n%d", c.deconv, c.ch, c.h, c.w, c.oh, ow, n)
 				pl := l.planFor(src, dst)
-				if pl.fused || pl.hl+pl.hr > 0 {
-					t.Fatalf("%s: the test wants row calls on src itself (fused %v, halo %d+%d)", name, pl.fused, pl.hl, pl.hr)
+				if pl.kind == fusedRestore || !pl.halo.none() {
+					t.Fatalf("%s: the test wants row calls on src itself (path %v, halo %d+%d)", name, pl.kind, pl.halo.left, pl.halo.right)
 				}
 				for threads := 1; threads <= 3; threads++ {
 					total += checkPrefetchUnits(t, fmt.Sprintf("%s_threads%d", name, threads), l, pl, src, dst, threads)
 				}
-				saved := l.prefetch
-				l.prefetch = false
+				saved := l.path.prefetch
+				l.path.prefetch = false
 				if err := fwdOf(dst, src); err != nil {
 					t.Fatal(err)
 				}
 				want := append([]float32(nil), dst.Data...)
-				l.prefetch = true
+				l.path.prefetch = true
 				err := fwdOf(dst, src)
-				l.prefetch = saved
+				l.path.prefetch = saved
 				if err != nil {
 					t.Fatal(err)
 				}

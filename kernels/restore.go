@@ -22,47 +22,47 @@ import (
 
 // rowPass is one output row phase rh of a fused restore.
 type rowPass struct {
-	wei  []float32 // layout.PackDeconvRows: nkh x K taps
-	kh   int       // vertical taps of this phase (nkh)
-	rh   int
-	kern asm.RestoreKernel
+	wei []float32 // layout.PackDeconvRows: nkh x K taps
+	kh  int       // vertical taps of this phase (nkh)
+	rh  int
 }
 
-// initRestore sets up the fused restore when the set has a kernel for
-// this layer; otherwise the layer keeps running its phases.
-func (l *layer) initRestore(weights []float32) error {
+// fusedRows returns set's restore kernel for the layer and its row
+// passes packed from the IOHW weights, or no passes where the layer keeps
+// its phases: no kernel for its width and padding, a stride other than 2
+// across, or a row phase without taps. choosePath calls it.
+func (l *layer) fusedRows(set *isaSet, weights []float32) (asm.RestoreKernel, []rowPass, error) {
 	s := l.spec
-	if !l.fastKernels() || s.StrideW != 2 {
-		return nil
+	if set == genericSet || s.StrideW != 2 {
+		return asm.RestoreKernel{}, nil, nil
 	}
 	var rk *asm.RestoreKernel
-	for i := range l.isa.restore {
-		if k := &l.isa.restore[i]; k.K == s.KW && k.Pad == s.PadW {
+	for i := range set.restore {
+		if k := &set.restore[i]; k.K == s.KW && k.Pad == s.PadW {
 			rk = k
 		}
 	}
 	if rk == nil {
-		return nil
+		return asm.RestoreKernel{}, nil, nil
 	}
 	rows := make([]rowPass, s.StrideH)
 	for rh := range rows {
 		w, nkh, err := layout.PackDeconvRows(weights, s.InC, s.OutC, s.KH, s.KW, s.StrideH, rh, l.block)
 		if err != nil {
-			return err
+			return asm.RestoreKernel{}, nil, err
 		}
 		if nkh == 0 {
-			return nil // a row phase without taps: keep the phases
+			return asm.RestoreKernel{}, nil, nil // a row phase without taps: keep the phases
 		}
-		rows[rh] = rowPass{wei: w, kh: nkh, rh: rh, kern: *rk}
+		rows[rh] = rowPass{wei: w, kh: nkh, rh: rh}
 	}
-	l.rows = rows
-	return nil
+	return *rk, rows, nil
 }
 
 // restoreSpan returns the output pixels [x0, x1) of a row that the fused
 // kernel can compute when input columns -hl..iw-1+hr exist.
 func (l *layer) restoreSpan(iw, ow, hl, hr int) (x0, x1 int) {
-	rk := l.rows[0].kern
+	rk := l.path.restore
 	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
 	j0 := max(0, -hl-emin)
 	j1 := max(j0, min(floorDiv(ow-2, 2), iw-1+hr-emax)+1)
@@ -82,28 +82,28 @@ func (l *layer) restoreSpan(iw, ow, hl, hr int) (x0, x1 int) {
 	return x0, x1
 }
 
-// restoreEdges returns the span [x0, x1) of a row of width ow that the
-// fused kernel computes from an input of width iw without a halo, using
-// its edge flags where the first pair reads one column left of the input
+// restoreEdges returns the span of a row of width ow that the fused
+// kernel computes from an input of width iw without a halo, using its
+// edge flags where the first pair reads one column left of the input
 // (left) or the last pair one column right of it (right, even ow only);
 // whole reports whether that span is the whole row.
-func (l *layer) restoreEdges(iw, ow int) (x0, x1 int, left, right, whole bool) {
-	rk := l.rows[0].kern
+func (l *layer) restoreEdges(iw, ow int) (rc restoreCols, whole bool) {
+	rk := l.path.restore
 	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
-	x0, x1 = l.restoreSpan(iw, ow, 0, 0)
-	if x0 == 2 && emin == -1 {
-		x0, left = 0, true
+	rc.x0, rc.x1 = l.restoreSpan(iw, ow, 0, 0)
+	if rc.x0 == 2 && emin == -1 {
+		rc.x0, rc.edge.left = 0, true
 	}
-	if x1 == ow-2 && ow%2 == 0 && ow/2-1+emax == iw {
-		x1, right = ow, true
+	if rc.x1 == ow-2 && ow%2 == 0 && ow/2-1+emax == iw {
+		rc.x1, rc.edge.right = ow, true
 	}
-	return x0, x1, left, right, x0 == 0 && x1 == ow
+	return rc, rc.x0 == 0 && rc.x1 == ow
 }
 
 // restoreHaloNeed returns the zero columns that let the fused kernel
 // compute whole rows of width ow from an input of width iw.
 func (l *layer) restoreHaloNeed(iw, ow int) (hl, hr int) {
-	rk := l.rows[0].kern
+	rk := l.path.restore
 	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
 	return max(0, -emin), max(0, floorDiv(ow-1, 2)+emax-(iw-1))
 }
@@ -129,29 +129,30 @@ func (f *fwd) restoreRows(prm *asm.Params, rp *rowPass, n, o0, o1, c int) {
 	f.newRowCall(&ph[1], rp.rh*s.StrideW+1, n, o0, o1)
 	gm := &ph[0].gm
 	lo, hi := c*gm.rows/f.chunks, (c+1)*gm.rows/f.chunks
-	x0, x1 := f.pl.x0, f.pl.x1
-	emin, _ := asm.RestoreSpan(rp.kern.K, rp.kern.Pad)
+	rk := &l.path.restore
+	x0, x1 := f.pl.restore.x0, f.pl.restore.x1
+	emin, _ := asm.RestoreSpan(rk.K, rk.Pad)
 	b, ow := l.block, f.dst.W
 	tmpl := asm.Params{
 		Pix:    x1 - x0,
 		ICB:    l.icb,
-		KW:     rp.kern.K,
+		KW:     rk.K,
 		SrcICB: f.sh * f.sw * b * 4,
 		SrcRow: f.sw * b * 4,
 		SrcTap: b * 4,
 		SrcPix: b * 4,
-		WeiOCB: l.icb * rp.kh * rp.kern.K * b * b * 4,
-		WeiICB: rp.kh * rp.kern.K * b * b * 4,
-		WeiRow: rp.kern.K * b * b * 4,
+		WeiOCB: l.icb * rp.kh * rk.K * b * b * 4,
+		WeiICB: rp.kh * rk.K * b * b * 4,
+		WeiRow: rk.K * b * b * 4,
 		DstOCB: f.dst.H * ow * b * 4,
 		DstPix: b * 4,
 		ReLU:   f.relu,
 	}
 	tmpl.SrcRows, tmpl.DstRows = f.sw*b*4, gm.ohStep*ow*b*4
-	if f.pl.restL {
+	if f.pl.restore.edge.left {
 		tmpl.EdgeL, emin = 1, emin+1 // Src one column right: column EMin is outside the input
 	}
-	if f.pl.restR {
+	if f.pl.restore.edge.right {
 		tmpl.EdgeR = 1
 	}
 	srcImg := n*l.icb*f.sh*f.sw*b + (x0/2+emin+f.hl)*b
@@ -181,19 +182,19 @@ func (f *fwd) restoreRows(prm *asm.Params, rp *rowPass, n, o0, o1, c int) {
 		srcOff := srcImg + (ih0+t0)*f.sw*b
 		// Output blocks [o0, o1) in calls of at most len(Fn) blocks.
 		for o := o0; o < o1; {
-			k := min(o1-o, len(rp.kern.Fn))
+			k := min(o1-o, len(rk.Fn))
 			d := ((n*l.ocb+o)*f.dst.H+outRow)*ow*b + x0*b
 			*prm = tmpl
 			prm.OCB, prm.Rows = k, r1-r
 			prm.KH = t1 - t0
 			prm.Src = unsafe.Pointer(&f.sdata[srcOff])
-			prm.Wei = unsafe.Pointer(&rp.wei[(o*l.icb*rp.kh+t0)*rp.kern.K*b*b])
+			prm.Wei = unsafe.Pointer(&rp.wei[(o*l.icb*rp.kh+t0)*rk.K*b*b])
 			prm.Dst = unsafe.Pointer(&f.dst.Data[d])
 			prm.Bias = unsafe.Pointer(&l.bias[o*b])
 			if f.res != nil {
 				prm.Res = unsafe.Pointer(&f.res.Data[d])
 			}
-			rp.kern.Fn[k-1](prm)
+			rk.Fn[k-1](prm)
 			o += k
 		}
 		r = r1

@@ -16,16 +16,16 @@ import (
 // Setting those once a unit, not once a call, keeps the driver's share of
 // a small layer (a CIFAR restore makes a call per 4-pixel phase row) low.
 type rowCall struct {
-	p            *pass
-	gm           geom // columns of the (possibly haloed) input
-	kern         microkernel
-	o0           int
-	dstBase, jlo int
-	srcBase, jhi int
-	weiBase      int
-	edgeL, edgeR bool    // columns jlo (jhi-1) are edge pixels (see plan)
-	pf, pfEnd    uintptr // weights to prefetch: Params.Pf, PfEnd
-	tmpl         asm.Params
+	p         *pass
+	gm        geom     // columns of the (possibly haloed) input
+	cols      passCols // the run of columns with a whole window, edge pixels included (see plan)
+	kern      microkernel
+	o0        int
+	dstBase   int
+	srcBase   int
+	weiBase   int
+	pf, pfEnd uintptr // weights to prefetch: Params.Pf, PfEnd
+	tmpl      asm.Params
 }
 
 // newRowCall prepares rc for pass pi, image n and output blocks [o0, o1).
@@ -40,8 +40,7 @@ func (f *fwd) newRowCall(rc *rowCall, pi, n, o0, o1 int) {
 	rc.dstBase = (n*l.ocb+o0)*dst.H*dst.W*b + rc.gm.owOff*b
 	rc.srcBase = n * l.icb * f.sh * f.sw * b
 	rc.weiBase = o0 * l.icb * p.kh * p.kw * b * b
-	rc.jlo, rc.jhi = f.pl.jlo[pi], f.pl.jhi[pi]
-	rc.edgeL, rc.edgeR = f.pl.edgeL[pi], f.pl.edgeR[pi]
+	rc.cols = f.pl.cols[pi]
 	// Field by field into rc (which the caller zeroed): a composite
 	// literal is built on the stack and copied, which measured slower.
 	t := &rc.tmpl
@@ -67,7 +66,7 @@ func (f *fwd) taps(rc *rowCall, r int) (t0, t1, ih0 int) {
 // rows; otherwise r+1.
 func (f *fwd) runEnd(rc *rowCall, r, hi int) int {
 	r1 := r + 1
-	if !f.l.multiRow {
+	if !f.l.path.multiRow {
 		return r1
 	}
 	t0, t1, _ := f.taps(rc, r)
@@ -94,17 +93,17 @@ func (f *fwd) rows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 	for r := lo; r < hi; {
 		r1 := f.runEnd(rc, r, hi)
 		for rr := r; rr < r1; rr++ {
-			for j := c0; j < min(c1, rc.jlo); j++ {
+			for j := c0; j < min(c1, rc.cols.jlo); j++ {
 				border(rr, j)
 			}
 		}
-		if i0, i1 := max(c0, rc.jlo), min(c1, rc.jhi); i1 > i0 {
+		if i0, i1 := max(c0, rc.cols.jlo), min(c1, rc.cols.jhi); i1 > i0 {
 			t0, t1, ih0 := f.taps(rc, r)
-			eL, eR := rc.edgeL && i0 == rc.jlo, rc.edgeR && i1 == rc.jhi
+			eL, eR := rc.cols.edge.left && i0 == rc.cols.jlo, rc.cols.edge.right && i1 == rc.cols.jhi
 			f.call(prm, rc, r, r1-r, ih0, i0, i1-i0, t0, t1, 0, rc.p.kw, eL, eR)
 		}
 		for rr := r; rr < r1; rr++ {
-			for j := max(c0, rc.jhi); j < c1; j++ {
+			for j := max(c0, rc.cols.jhi); j < c1; j++ {
 				border(rr, j)
 			}
 		}

@@ -241,7 +241,7 @@ func TestRestoreFusedSelected(t *testing.T) {
 			for _, rk := range set.restore {
 				want = want || (rk.K == c.k && rk.Pad == c.p && c.sw == 2)
 			}
-			if got := d.l.rows != nil; got != want {
+			if got := d.l.path.kind == fusedRestore; got != want {
 				t.Errorf("k%d s%d p%d: fused = %v, want %v", c.k, c.sw, c.p, got, want)
 			}
 		}

@@ -22,7 +22,7 @@ func (l *layer) threadsFor(src, dst *layout.Tensor) int {
 	}
 	s := l.spec
 	pixels := dst.H * dst.W // a convolution's outputs ...
-	if l.deconv {
+	if l.path.kind != convPasses {
 		pixels = src.H * src.W // ... or a transposed one's inputs, each through every tap
 	}
 	flops := 2 * float64(dst.N) * float64(pixels) * float64(s.KH*s.KW) *

@@ -14,10 +14,9 @@ type fwd struct {
 	pl       *plan
 	dst, res *layout.Tensor
 	relu     int
-	groups   int  // channel-block groups
-	chunks   int  // row chunks per pass
-	fused    bool // the fused restore's row passes (else l.passes)
-	passes   int  // passes the units iterate
+	groups   int // channel-block groups
+	chunks   int // row chunks per pass
+	passes   int // passes the units iterate: l.rows on the fusedRestore path, else l.passes
 
 	// The input the microkernels read: src itself, or src copied into a
 	// workspace with hl zero columns on the left and hr on the right (see
@@ -44,10 +43,10 @@ func (f *fwd) split(n int) int {
 	l := f.l
 	f.threads = n
 	f.passes = len(l.passes)
-	if f.fused {
+	if f.pl.kind == fusedRestore {
 		f.passes = len(l.rows)
 	}
-	f.groups = ceilDiv(l.ocb, l.maxOCB)
+	f.groups = ceilDiv(l.ocb, l.path.maxOCB)
 	f.chunks = 1
 	base := f.dst.N * f.passes * f.groups
 	if n > 1 && base < unitsPerThread*n {
@@ -60,13 +59,13 @@ func (f *fwd) split(n int) int {
 // one chunk of rows.
 func (f *fwd) runUnit(u int, prm *asm.Params) {
 	n, pi, o0, o1, c := f.unit(u)
-	if f.fused {
+	if f.pl.kind == fusedRestore {
 		f.restoreRows(prm, &f.l.rows[pi], n, o0, o1, c)
 		return
 	}
 	var rc rowCall
 	f.newRowCall(&rc, pi, n, o0, o1)
-	if f.l.prefetch {
+	if f.l.path.prefetch {
 		f.prefetchNext(&rc, u)
 	}
 	lo := c * rc.gm.rows / f.chunks
