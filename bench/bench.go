@@ -17,6 +17,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sbconv/sbconv/block"
 	"github.com/sbconv/sbconv/kernels"
 	"github.com/sbconv/sbconv/kernels/ref"
 	"github.com/sbconv/sbconv/layout"
@@ -54,6 +55,13 @@ type Case struct {
 	N     int     // batch
 	FLOPs float64 // per Run, peers' convention
 	Run   func() error
+
+	// What a peer implementation needs to compute the same function
+	// (cmd/sbbench's Go peer does): the input in NCHW order and, for
+	// blocks and networks, the state_dict they were built from (every key
+	// they took is in it). Nil where a case does not set them.
+	Input   []float32
+	Weights *block.StateDict
 }
 
 // half is the map size after a stride-2 3x3 convolution with padding 1.
@@ -230,6 +238,52 @@ func Compare(a, b *Case, reps int, minTime time.Duration) (Comparison, error) {
 	cmp.A, cmp.B, cmp.Ratio = median(sa), median(sb), ratios[len(ratios)/2]
 	cmp.BestRatio = float64(cmp.BestA) / float64(cmp.BestB)
 	return cmp, nil
+}
+
+// Rounds times cases in rounds alternating between them: each case runs
+// once to warm up, then every round takes one sample of each (the mean
+// time of its runs over at least minTime, at least one run), in order on
+// even rounds and in reverse order on odd ones, so that no case always
+// follows the same neighbour. samples[i][r] is case i's sample in round r.
+// after, if not nil, is called after each round. Ratios of samples from
+// the same round compare the cases on the same machine state; see
+// Compare.
+func Rounds(cases []*Case, rounds int, minTime time.Duration, after func(round int)) (samples [][]time.Duration, err error) {
+	if rounds < 1 {
+		return nil, fmt.Errorf("bench: Rounds: %d rounds", rounds)
+	}
+	for _, c := range cases {
+		if err := c.Run(); err != nil {
+			return nil, err
+		}
+	}
+	samples = make([][]time.Duration, len(cases))
+	for r := 0; r < rounds; r++ {
+		for k := range cases {
+			i := k
+			if r%2 == 1 {
+				i = len(cases) - 1 - k
+			}
+			d, err := sample(cases[i], minTime)
+			if err != nil {
+				return nil, err
+			}
+			samples[i] = append(samples[i], d)
+		}
+		if after != nil {
+			after(r)
+		}
+	}
+	return samples, nil
+}
+
+// Median returns the median of s (the upper one of an even count), or 0
+// for none.
+func Median(s []time.Duration) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	return median(s)
 }
 
 // sample returns the mean time of c's runs over at least minTime.

@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"sort"
 	"testing"
-	"time"
 
 	"github.com/sbconv/sbconv/kernels"
 )
@@ -16,13 +14,11 @@ import (
 func BenchmarkPeerShapes(b *testing.B) {
 	for _, w := range Workloads {
 		for _, s := range PeerShapes {
-			b.Run(w+"/"+s.Name, func(b *testing.B) {
-				c, err := NewCase(w, s, 1, kernels.Block())
-				if err != nil {
-					b.Fatal(err)
-				}
-				runCase(b, c)
-			})
+			c, err := NewCase(w, s, 1, kernels.Block())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(w+"/"+s.Name, func(b *testing.B) { runCase(b, c) })
 		}
 	}
 }
@@ -30,71 +26,42 @@ func BenchmarkPeerShapes(b *testing.B) {
 // BenchmarkPointwise times ResNet-50's 1x1 convolutions at 56x56.
 func BenchmarkPointwise(b *testing.B) {
 	for _, p := range PointwiseShapes {
-		b.Run(p.Name, func(b *testing.B) {
-			c, err := NewPointwiseCase(p, 1, kernels.Block())
-			if err != nil {
-				b.Fatal(err)
-			}
-			runCase(b, c)
-		})
+		c, err := NewPointwiseCase(p, 1, kernels.Block())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(p.Name, func(b *testing.B) { runCase(b, c) })
 	}
 }
 
 // BenchmarkUpsample times the stride-2 restore fast paths (kernel 2, 3, 4).
 func BenchmarkUpsample(b *testing.B) {
 	for _, u := range UpsampleShapes {
-		b.Run(u.Name, func(b *testing.B) {
-			c, err := NewUpsampleCase(u, 1, kernels.Block())
-			if err != nil {
-				b.Fatal(err)
-			}
-			runCase(b, c)
-		})
+		c, err := NewUpsampleCase(u, 1, kernels.Block())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(u.Name, func(b *testing.B) { runCase(b, c) })
 	}
 }
 
 // BenchmarkSpatialBottleneck times the regular basic block and the
-// spatial-bottleneck block of each stage shape, each in its own warm loop
-// of b.N runs as the peers' programs and sbbench do, and reports the
-// measured speedup next to the FLOP ratio (4 on even maps, 3.06 on 7x7).
-// (Alternating the two blocks instead evicts each one's weights, 9.4 MB a
-// layer at 512 channels, and measures a cold-cache mix.)
+// spatial-bottleneck block of each stage shape (the peers' blocks: C to C
+// channels, stride 1) in alternating rounds of warm runs, and reports the
+// median round's speedup beside the FLOP ratio (4 on even maps, 3.06 on
+// 7x7). ns/op is one run of each block; building the blocks and warming
+// them up is outside the timer.
 func BenchmarkSpatialBottleneck(b *testing.B) {
 	for _, s := range PeerShapes {
-		b.Run(s.Name, func(b *testing.B) {
-			reg, err := NewCase(BasicBlk, s, 1, kernels.Block())
-			if err != nil {
-				b.Fatal(err)
-			}
-			sb, err := NewCase(SBBlock, s, 1, kernels.Block())
-			if err != nil {
-				b.Fatal(err)
-			}
-			loop := func(c *Case, n int) time.Duration {
-				start := time.Now()
-				for i := 0; i < n; i++ {
-					if err := c.Run(); err != nil {
-						b.Fatal(err)
-					}
-				}
-				return time.Since(start)
-			}
-			loop(reg, 1) // warm-up
-			loop(sb, 1)
-			// b.N runs of each block in alternating rounds, so that both
-			// see the same machine state; speedup is the median of the
-			// rounds' ratios.
-			const rounds = 9
-			var ratios []float64
-			for i := 0; i < rounds; i++ {
-				n := (b.N + rounds - 1) / rounds
-				tReg, tSB := loop(reg, n), loop(sb, n)
-				ratios = append(ratios, float64(tReg)/float64(tSB))
-			}
-			sort.Float64s(ratios)
-			b.ReportMetric(ratios[rounds/2], "speedup")
-			b.ReportMetric(reg.FLOPs/sb.FLOPs, "flop_ratio")
-		})
+		reg, err := NewCase(BasicBlk, s, 1, kernels.Block())
+		if err != nil {
+			b.Fatal(err)
+		}
+		sb, err := NewCase(SBBlock, s, 1, kernels.Block())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(s.Name, func(b *testing.B) { runSpeedup(b, reg, sb) })
 	}
 }
 
@@ -126,6 +93,7 @@ func BenchmarkFMAPeak(b *testing.B) {
 	if peak == 0 {
 		b.Skip("no peak kernel in this build")
 	}
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		peakKernel(100_000)
 	}
@@ -144,6 +112,7 @@ func BenchmarkReference(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					if err := c.Run(); err != nil {
 						b.Fatal(err)
@@ -184,5 +153,31 @@ func TestCasesRun(t *testing.T) {
 	}
 	if _, err := NewCase("nope", PeerShapes[0], 1, 8); err == nil {
 		t.Fatal("unknown workload accepted")
+	}
+}
+
+// TestRounds: every case gets one sample a round, and the samples are
+// positive.
+func TestRounds(t *testing.T) {
+	var runs [3]int
+	var cases []*Case
+	for i := range runs {
+		cases = append(cases, &Case{Run: func() error { runs[i]++; return nil }})
+	}
+	after := 0
+	s, err := Rounds(cases, 4, 0, func(int) { after++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != 4 || len(s) != 3 {
+		t.Fatalf("after called %d times, %d sample lists", after, len(s))
+	}
+	for i := range s {
+		if len(s[i]) != 4 || runs[i] != 5 {
+			t.Fatalf("case %d: %d samples, %d runs (want 4 and 5: one warm-up)", i, len(s[i]), runs[i])
+		}
+	}
+	if _, err := Rounds(cases, 0, 0, nil); err == nil {
+		t.Fatal("0 rounds accepted")
 	}
 }

@@ -66,7 +66,8 @@ func NewBlockCase(s BlockShape, sb bool, n int) (*Case, error) {
 		return nil, err
 	}
 	r := rand.New(rand.NewPCG(uint64(s.InC), uint64(s.H)))
-	x, err := layout.FromNCHW(randSlice(r, n*s.InC*s.H*s.H), n, s.InC, s.H, s.H, kernels.Block())
+	in := randSlice(r, n*s.InC*s.H*s.H)
+	x, err := layout.FromNCHW(in, n, s.InC, s.H, s.H, kernels.Block())
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func NewBlockCase(s BlockShape, sb bool, n int) (*Case, error) {
 		name = "sb"
 	}
 	return &Case{Name: name, Shape: Shape{s.Name, s.InC, s.H}, N: n, FLOPs: b.FLOPs(n, s.H, s.H),
-		Run: func() error { return b.Forward(y, x) }}, nil
+		Run: func() error { return b.Forward(y, x) }, Input: in, Weights: sd}, nil
 }
 
 // NetShape is a whole network at its input size.
@@ -116,9 +117,11 @@ func (s NetShape) NetSpec(sb bool) block.NetSpec {
 }
 
 // NewNetCase builds network s, regular or spatial bottleneck in every
-// stage, with random weights, on a random batch-n input.
+// stage, with random weights (block.RandomNet's), on a random batch-n
+// input.
 func NewNetCase(s NetShape, sb bool, n int) (*Case, *block.Net, error) {
-	net, err := block.RandomNet(s.NetSpec(sb), uint64(s.H))
+	sd := block.RandomStateDict(uint64(s.H))
+	net, err := block.Build(sd, s.NetSpec(sb))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -130,7 +133,7 @@ func NewNetCase(s NetShape, sb bool, n int) (*Case, *block.Net, error) {
 		name = "sb"
 	}
 	return &Case{Name: name, Shape: Shape{s.Name, 3, s.H}, N: n, FLOPs: net.FLOPs(n, s.H, s.H),
-		Run: func() error { return net.Forward(logits, in, n, s.H, s.H) }}, net, nil
+		Run: func() error { return net.Forward(logits, in, n, s.H, s.H) }, Input: in, Weights: sd}, net, nil
 }
 
 // StepTimes times each step alone: the fastest of reps samples of at

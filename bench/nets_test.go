@@ -131,9 +131,11 @@ func BenchmarkNetLayers(b *testing.B) {
 	}
 }
 
-// runSpeedup times reg and sb in alternating rounds of b.N/9 runs each,
-// so both see the same machine state, and reports the median round ratio
-// as speedup beside the FLOP ratio.
+// runSpeedup times reg and sb in alternating rounds (at most 9, b.N runs
+// of each in all), so both see the same machine state, and reports the
+// median round ratio as speedup beside the FLOP ratio, and each side's
+// GFLOP/s. ns/op is one run of reg plus one of sb; the warm-up is outside
+// the timer.
 func runSpeedup(b *testing.B, reg, sb *Case) {
 	loop := func(c *Case, n int) time.Duration {
 		start := time.Now()
@@ -147,16 +149,27 @@ func runSpeedup(b *testing.B, reg, sb *Case) {
 	loop(reg, 1) // warm-up
 	loop(sb, 1)
 	b.ResetTimer()
-	const rounds = 9
+	rounds := min(9, b.N)
 	var ratios []float64
+	var tReg, tSB time.Duration
 	for i := 0; i < rounds; i++ {
-		n := (b.N + rounds - 1) / rounds
-		tReg, tSB := loop(reg, n), loop(sb, n)
-		ratios = append(ratios, float64(tReg)/float64(tSB))
+		n := b.N/rounds + btoi(i < b.N%rounds)
+		r, s := loop(reg, n), loop(sb, n)
+		tReg, tSB = tReg+r, tSB+s
+		ratios = append(ratios, float64(r)/float64(s))
 	}
 	sort.Float64s(ratios)
 	b.ReportMetric(ratios[rounds/2], "speedup")
 	b.ReportMetric(reg.FLOPs/sb.FLOPs, "flop_ratio")
+	b.ReportMetric(reg.FLOPs*float64(b.N)/tReg.Seconds()/1e9, "reg_GFLOP/s")
+	b.ReportMetric(sb.FLOPs*float64(b.N)/tSB.Seconds()/1e9, "sb_GFLOP/s")
+}
+
+func btoi(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 // TestNetCasesRun builds every block and network case once on a small
