@@ -57,33 +57,48 @@ func (c *Conv2D) Spec() ConvSpec {
 }
 
 // OutputSize returns the output height and width for an h x w input, as
-// PyTorch computes them, or an error when the input is smaller than the
-// kernel after padding.
+// PyTorch computes them, or an error when c was not built by NewConv2D
+// (nil or the zero Conv2D), when h or w is not positive, when the input is
+// smaller than the kernel after padding, or when a size does not fit in an
+// int.
 func (c *Conv2D) OutputSize(h, w int) (oh, ow int, err error) {
 	if c == nil {
 		return 0, 0, fmt.Errorf("kernels: OutputSize on a nil *Conv2D")
+	}
+	if !c.l.built() {
+		return 0, 0, fmt.Errorf("kernels: OutputSize on a zero Conv2D: build it with NewConv2D")
 	}
 	s := c.l.spec
 	if h <= 0 || w <= 0 {
 		return 0, 0, fmt.Errorf("kernels: input size %dx%d must be positive", h, w)
 	}
-	if h+2*s.PadH < s.KH || w+2*s.PadW < s.KW {
+	oh, okH := convOut(h, s.KH, s.StrideH, s.PadH)
+	ow, okW := convOut(w, s.KW, s.StrideW, s.PadW)
+	if !okH || !okW {
+		return 0, 0, fmt.Errorf("kernels: input %dx%d: the output size overflows int", h, w)
+	}
+	if oh < 1 || ow < 1 {
 		return 0, 0, fmt.Errorf("kernels: input %dx%d padded by %dx%d is smaller than the %dx%d kernel",
 			h, w, s.PadH, s.PadW, s.KH, s.KW)
 	}
-	return (h+2*s.PadH-s.KH)/s.StrideH + 1, (w+2*s.PadW-s.KW)/s.StrideW + 1, nil
+	return oh, ow, nil
 }
 
 // FLOPs returns the multiply-adds of one Forward call on an n x InC x h x w
 // input, counted as two operations each (bias, residual and activation are
-// not counted).
+// not counted). It is computed in float64, so it never overflows: exact up
+// to 2^53, correctly rounded products beyond. It is 0 when n is not
+// positive or OutputSize(h, w) returns an error.
 func (c *Conv2D) FLOPs(n, h, w int) float64 {
+	if n <= 0 {
+		return 0
+	}
 	oh, ow, err := c.OutputSize(h, w)
 	if err != nil {
 		return 0
 	}
 	s := c.l.spec
-	return 2 * float64(n) * float64(s.OutC) * float64(oh*ow) * float64(s.InC*s.KH*s.KW)
+	return 2 * float64(n) * float64(s.OutC) * (float64(oh) * float64(ow)) * float64(s.InC*s.KH*s.KW)
 }
 
 // Forward computes dst = act(conv(src) + bias + ep.Residual). dst must have

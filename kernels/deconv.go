@@ -51,46 +51,49 @@ func (d *ConvTranspose2D) Spec() ConvSpec {
 
 // OutputRange returns the legal output sizes for an h x w input: PyTorch's
 // (h-1)*StrideH - 2*PadH + KH plus an output_padding of 0..StrideH-1, and
-// likewise for the width. The destination tensor of Forward picks one.
+// likewise for the width. The destination tensor of Forward picks one. It
+// returns an error when d was not built by NewConvTranspose2D (nil or the
+// zero ConvTranspose2D), when h or w is not positive, when the output
+// would be empty, or when maxH or maxW does not fit in an int; without an
+// error, 1 <= minH <= maxH and 1 <= minW <= maxW.
 func (d *ConvTranspose2D) OutputRange(h, w int) (minH, maxH, minW, maxW int, err error) {
 	if d == nil {
 		return 0, 0, 0, 0, fmt.Errorf("kernels: OutputRange on a nil *ConvTranspose2D")
+	}
+	if !d.l.built() {
+		return 0, 0, 0, 0, fmt.Errorf("kernels: OutputRange on a zero ConvTranspose2D: build it with NewConvTranspose2D")
 	}
 	s := d.l.spec
 	if h <= 0 || w <= 0 {
 		return 0, 0, 0, 0, fmt.Errorf("kernels: input size %dx%d must be positive", h, w)
 	}
-	minH = (h-1)*s.StrideH - 2*s.PadH + s.KH
-	minW = (w-1)*s.StrideW - 2*s.PadW + s.KW
+	minH, maxH, okH := deconvOut(h, s.KH, s.StrideH, s.PadH)
+	minW, maxW, okW := deconvOut(w, s.KW, s.StrideW, s.PadW)
+	if !okH || !okW {
+		return 0, 0, 0, 0, fmt.Errorf("kernels: input %dx%d: the output size overflows int", h, w)
+	}
 	if minH < 1 || minW < 1 {
 		return 0, 0, 0, 0, fmt.Errorf("kernels: input %dx%d gives an empty output (%dx%d) with padding %dx%d",
 			h, w, minH, minW, s.PadH, s.PadW)
 	}
-	return minH, minH + s.StrideH - 1, minW, minW + s.StrideW - 1, nil
+	return minH, maxH, minW, maxW, nil
 }
 
 // FLOPs returns the multiply-adds that reach the output of one Forward call
 // from an n x InC x h x w input to an oh x ow output, two operations each.
 // Only real taps count: this is the work of the equivalent direct
-// computation, not of a zero-inserted one.
+// computation, not of a zero-inserted one. It takes constant time (the
+// taps are counted per axis in closed form), is computed in float64 (exact
+// up to 2^53), and is 0 when d is nil or the zero ConvTranspose2D, or when
+// n, h, w, oh or ow is not positive. Sizes outside OutputRange count the
+// taps that land inside the oh x ow window.
 func (d *ConvTranspose2D) FLOPs(n, h, w, oh, ow int) float64 {
-	if d == nil {
+	if d == nil || !d.l.built() || n <= 0 {
 		return 0
 	}
 	s := d.l.spec
-	taps := func(in, out, k, st, pad int) float64 {
-		var t float64
-		for i := 0; i < in; i++ {
-			for j := 0; j < k; j++ {
-				if o := i*st - pad + j; o >= 0 && o < out {
-					t++
-				}
-			}
-		}
-		return t
-	}
 	return 2 * float64(n) * float64(s.InC) * float64(s.OutC) *
-		taps(h, oh, s.KH, s.StrideH, s.PadH) * taps(w, ow, s.KW, s.StrideW, s.PadW)
+		deconvTaps(h, oh, s.KH, s.StrideH, s.PadH) * deconvTaps(w, ow, s.KW, s.StrideW, s.PadW)
 }
 
 // Forward computes dst = act(convT(src) + bias + ep.Residual) with the

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/sbconv/sbconv/layout"
@@ -179,4 +180,78 @@ func floorDiv(a, b int) int { // b > 0
 		return a / b
 	}
 	return -((-a + b - 1) / b)
+}
+
+// built reports whether the layer came from a constructor: the zero Conv2D
+// and ConvTranspose2D have no block (and an all-zero spec).
+func (l *layer) built() bool { return l.block != 0 }
+
+// convOut returns PyTorch's output size (in+2p-k)/s+1 of a convolution
+// along one axis, for in >= 1 and a validated kernel k, stride s and pad p
+// (ConvSpec's limits): 0 when the padded input is smaller than the kernel,
+// and false when the size does not fit in an int.
+func convOut(in, k, s, p int) (int, bool) {
+	if in-k < -2*p { // in - k cannot overflow: k <= MaxKernel
+		return 0, true
+	}
+	u := (uint(in) + uint(2*p) - uint(k)) / uint(s) // in+2p <= MaxInt+2*MaxPad fits in a uint
+	if u >= math.MaxInt {
+		return 0, false
+	}
+	return int(u) + 1, true
+}
+
+// deconvOut returns the smallest and largest output sizes of a transposed
+// convolution along one axis, (in-1)*s - 2p + k and that plus s-1, for
+// in >= 1 and a validated kernel k, stride s and pad p, and false when the
+// largest does not fit in an int.
+func deconvOut(in, k, s, p int) (lo, hi int, ok bool) {
+	lo, okLo := affine(in-1, s, k-2*p)
+	hi, okHi := affine(in-1, s, k-2*p+s-1)
+	return lo, hi, okLo && okHi
+}
+
+// affine returns x*s + a for x >= 0 and s >= 1, and whether the exact
+// result fits in an int (a is small: |a| <= 64).
+func affine(x, s, a int) (int, bool) {
+	if a >= 0 {
+		if x > (math.MaxInt-a)/s {
+			return 0, false
+		}
+		return x*s + a, true
+	}
+	// x*s may pass MaxInt by up to -a and still land in range: in uint,
+	// MaxInt - a fits.
+	lim := (uint(math.MaxInt) + uint(-a)) / uint(s)
+	if uint(x) > lim {
+		return 0, false
+	}
+	return int(uint(x)*uint(s) - uint(-a)), true
+}
+
+// deconvTaps counts the (input index i in [0, in), tap j in [0, k)) pairs
+// of a transposed convolution along one axis (stride st, pad pad) whose
+// output index i*st - pad + j lies in [0, out): tap j reaches the inputs
+// with pad-j <= i*st < out+pad-j, a range counted in closed form, so the
+// count costs O(k) whatever in and out are. 0 when a size is not positive.
+func deconvTaps(in, out, k, st, pad int) float64 {
+	if in <= 0 || out <= 0 || k <= 0 || st <= 0 {
+		return 0
+	}
+	var t float64
+	for j := 0; j < k; j++ {
+		c := pad - j                 // |c| <= MaxKernel + MaxPad
+		lo := max(0, ceilDiv(c, st)) // the first i with i*st >= c
+		// The first i with i*st >= out + c is q + e; compare it with in
+		// without forming out + c or q + e, either of which can overflow.
+		q, e := out/st, ceilDiv(out%st+c, st)
+		hi := in
+		if q-in < -e {
+			hi = q + e // < in
+		}
+		if hi > lo {
+			t += float64(hi - lo)
+		}
+	}
+	return t
 }
