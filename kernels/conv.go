@@ -15,7 +15,10 @@
 // inserted and no multiply touches one, so it costs what its taps cost.
 //
 // Layers are immutable once built and safe for concurrent Forward calls.
-// Forward allocates nothing in the steady state.
+// Forward allocates nothing in the steady state. A call uses up to
+// Threads() goroutines: SetThreads(n), or SBCONV_THREADS=n in the
+// environment at start, a positive integer capped at 1024 (other values
+// are ignored), else GOMAXPROCS.
 package kernels
 
 import (

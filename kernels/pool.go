@@ -1,14 +1,16 @@
 package kernels
 
 import (
+	"errors"
 	"os"
-
-	"github.com/sbconv/sbconv/asm"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sbconv/sbconv/asm"
 )
 
 // Threads: one Forward call splits its work into units (batch image x
@@ -20,25 +22,37 @@ import (
 
 var threads atomic.Int32
 
-func init() {
-	n := runtime.GOMAXPROCS(0)
-	if v, err := strconv.Atoi(os.Getenv("SBCONV_THREADS")); err == nil && v > 0 {
-		n = v
+// maxThreads caps SetThreads and SBCONV_THREADS.
+const maxThreads = 1024
+
+func init() { threads.Store(int32(defaultThreads())) }
+
+// defaultThreads is SBCONV_THREADS when it holds a valid count, else
+// GOMAXPROCS, capped at maxThreads. A valid count is a positive decimal
+// integer, surrounding spaces allowed; counts over maxThreads, even past
+// the int64 range, are capped at it. Anything else (empty, not a number,
+// zero, negative) is ignored.
+func defaultThreads() int {
+	v := strings.TrimSpace(os.Getenv("SBCONV_THREADS"))
+	n, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err == nil && n > 0:
+		return int(min(n, maxThreads))
+	case errors.Is(err, strconv.ErrRange) && n > 0: // past MaxInt64: a count, just a huge one
+		return maxThreads
 	}
-	threads.Store(int32(n))
+	return min(runtime.GOMAXPROCS(0), maxThreads)
 }
 
 // SetThreads sets how many goroutines one Forward call uses (the caller's
-// included). n <= 0 restores the default: SBCONV_THREADS if set, else
-// GOMAXPROCS.
+// included), capped at 1024. n <= 0 restores the default: SBCONV_THREADS
+// if it holds a positive integer (capped likewise; other values are
+// ignored), else GOMAXPROCS.
 func SetThreads(n int) {
 	if n <= 0 {
-		n = runtime.GOMAXPROCS(0)
-		if v, err := strconv.Atoi(os.Getenv("SBCONV_THREADS")); err == nil && v > 0 {
-			n = v
-		}
+		n = defaultThreads()
 	}
-	threads.Store(int32(min(n, 1024)))
+	threads.Store(int32(min(n, maxThreads)))
 }
 
 // Threads returns the number of goroutines a Forward call uses.
