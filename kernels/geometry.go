@@ -6,8 +6,8 @@ package kernels
 
 // geom places pass rows and columns in the output and input.
 type geom struct {
-	rows, ohOff, ohStep, ihOff, ihStep int
-	cols, owOff, owStep, iwOff, iwStep int
+	nrows, ohOff, ohStep, ihOff, ihStep int // output rows of the pass; row i is output row ohOff+i*ohStep and reads input rows from ihOff+i*ihStep
+	ncols, owOff, owStep, iwOff, iwStep int // ... and its columns
 }
 
 // geometry returns where pass p's rows and columns lie for an input of
@@ -16,8 +16,8 @@ func (l *layer) geometry(p *pass, ih, iw, oh, ow int) geom {
 	s := l.spec
 	if l.path.kind == convPasses {
 		return geom{
-			rows: oh, ohOff: 0, ohStep: 1, ihOff: -s.PadH, ihStep: s.StrideH,
-			cols: ow, owOff: 0, owStep: 1, iwOff: -s.PadW, iwStep: s.StrideW,
+			nrows: oh, ohOff: 0, ohStep: 1, ihOff: -s.PadH, ihStep: s.StrideH,
+			ncols: ow, owOff: 0, owStep: 1, iwOff: -s.PadW, iwStep: s.StrideW,
 		}
 	}
 	// Output rows of phase rh are oh = m*sh + rh - ph for integer m; tap t
@@ -27,9 +27,9 @@ func (l *layer) geometry(p *pass, ih, iw, oh, ow int) geom {
 	nlo := ceilDiv(s.PadW-p.rw, s.StrideW)
 	nhi := floorDiv(ow-1+s.PadW-p.rw, s.StrideW)
 	return geom{
-		rows: max(0, mhi-mlo+1), ohOff: mlo*s.StrideH + p.rh - s.PadH, ohStep: s.StrideH,
+		nrows: max(0, mhi-mlo+1), ohOff: mlo*s.StrideH + p.rh - s.PadH, ohStep: s.StrideH,
 		ihOff: mlo - (p.kh - 1), ihStep: 1,
-		cols: max(0, nhi-nlo+1), owOff: nlo*s.StrideW + p.rw - s.PadW, owStep: s.StrideW,
+		ncols: max(0, nhi-nlo+1), owOff: nlo*s.StrideW + p.rw - s.PadW, owStep: s.StrideW,
 		iwOff: nlo - (p.kw - 1), iwStep: 1,
 	}
 }
@@ -37,8 +37,8 @@ func (l *layer) geometry(p *pass, ih, iw, oh, ow int) geom {
 // interiorCols returns the columns [jlo, jhi) whose kw-wide window lies
 // wholly inside an input of width iw.
 func (gm *geom) interiorCols(iw, kw int) (jlo, jhi int) {
-	jlo = min(gm.cols, max(0, ceilDiv(-gm.iwOff, gm.iwStep)))
-	jhi = max(jlo, min(gm.cols, floorDiv(iw-kw-gm.iwOff, gm.iwStep)+1))
+	jlo = min(gm.ncols, max(0, ceilDiv(-gm.iwOff, gm.iwStep)))
+	jhi = max(jlo, min(gm.ncols, floorDiv(iw-kw-gm.iwOff, gm.iwStep)+1))
 	return jlo, jhi
 }
 
@@ -53,7 +53,7 @@ func (gm *geom) edges(iw, kw int) (left, right bool) {
 	if jlo == 1 && gm.iwOff == -1 {
 		left = true
 	}
-	if jhi == gm.cols-1 && gm.iwOff+(gm.cols-1)*gm.iwStep+kw-1 == iw {
+	if jhi == gm.ncols-1 && gm.iwOff+(gm.ncols-1)*gm.iwStep+kw-1 == iw {
 		right = true
 	}
 	return left, right
@@ -66,7 +66,7 @@ func (l *layer) edgesCover(iw, ow int) bool {
 	l.columnPasses(iw, ow, func(p *pass, gm *geom) {
 		jlo, jhi := gm.interiorCols(iw, p.kw)
 		left, right := gm.edges(iw, p.kw)
-		if (jlo > 0 && !left) || (jhi < gm.cols && !right) {
+		if (jlo > 0 && !left) || (jhi < gm.ncols && !right) {
 			cover = false
 		}
 	})
@@ -81,7 +81,7 @@ func (l *layer) columnPasses(iw, ow int, f func(p *pass, gm *geom)) {
 		if p.kh*p.kw == 0 {
 			continue
 		}
-		if gm := l.geometry(p, 0, iw, 0, ow); gm.cols > 0 {
+		if gm := l.geometry(p, 0, iw, 0, ow); gm.ncols > 0 {
 			f(p, &gm)
 		}
 	}

@@ -67,7 +67,7 @@ func (l *layer) haloPays(src, dst *layout.Tensor, hl, hr int) bool {
 		gm := l.geometry(p, src.H, src.W, dst.H, dst.W)
 		jlo, jhi := gm.interiorCols(src.W, p.kw)
 		perPixel := 2 * float64(p.kh*p.kw*l.icb*l.ocb*l.block*l.block)
-		borderFLOPs += float64(gm.rows*(gm.cols-(jhi-jlo))) * perPixel
+		borderFLOPs += float64(gm.nrows*(gm.ncols-(jhi-jlo))) * perPixel
 	}
 	return copyPays(borderFLOPs, src, hl, hr)
 }
@@ -77,7 +77,7 @@ func (l *layer) haloPays(src, dst *layout.Tensor, hl, hr int) bool {
 func (l *layer) halo(iw, ow int) (hl, hr int) {
 	l.columnPasses(iw, ow, func(p *pass, gm *geom) {
 		hl = max(hl, -gm.iwOff)
-		hr = max(hr, gm.iwOff+(gm.cols-1)*gm.iwStep+p.kw-iw)
+		hr = max(hr, gm.iwOff+(gm.ncols-1)*gm.iwStep+p.kw-iw)
 	})
 	return hl, hr
 }

@@ -53,10 +53,10 @@ type layer struct {
 	bias     []float32 // ocb*block values
 	// deconv is set by NewConvTranspose2D before init: the passes are
 	// output phases. choosePath reads it; the driver asks path.kind.
-	deconv bool
-	passes []pass    // the convolution passes: one, or one per output phase
-	rows   []rowPass // fusedRestore: the row passes, one per output row phase
-	path   path      // how the layer runs, chosen once (choosePath)
+	deconv    bool
+	passes    []pass    // the convolution passes: one, or one per output phase
+	rowPasses []rowPass // fusedRestore: the row passes, one per output row phase
+	path      path      // how the layer runs, chosen once (choosePath)
 
 	workspaces freeList[workspace]  // haloed input copies, one per concurrent call
 	plan       atomic.Pointer[plan] // of the last shape run
@@ -79,7 +79,7 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 	if h := pl.halo; !h.none() {
 		f.ws = l.workspaces.get()
 		f.ws.prepare(src, h.left, h.right)
-		f.sdata, f.sw, f.hl = f.ws.data, src.W+h.left+h.right, h.left
+		f.sdata, f.sw, f.haloL = f.ws.data, src.W+h.left+h.right, h.left
 		f.copier = haloCopy{src: src, ws: f.ws}
 		parallel(&f.copier, src.N*src.ChannelBlocks(), n, &f.prm)
 	}

@@ -109,14 +109,14 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 			p.kern[o] = set.kernelFor(l.block, o, sp, dp, p.kh == 1 && p.kw == 1)
 		}
 	}
-	l.rows = nil
+	l.rowPasses = nil
 	if weights != nil && pt.kind == phasePasses {
 		rk, rows, err := l.fusedRows(set, weights)
 		if err != nil {
 			return err
 		}
 		if rows != nil {
-			pt.kind, pt.restore, l.rows = fusedRestore, rk, rows
+			pt.kind, pt.restore, l.rowPasses = fusedRestore, rk, rows
 		}
 	}
 	l.path = pt

@@ -71,7 +71,7 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 	edges := l.path.convEdges && haloMode != haloNever
 	restWhole := false
 	if edges && fused && l.path.restoreEdges {
-		pl.restore, restWhole = l.restoreEdges(src.W, dst.W)
+		pl.restore, restWhole = l.restoreEdgeSpan(src.W, dst.W)
 	}
 	switch {
 	case edges && !fused && l.edgesCover(src.W, dst.W):

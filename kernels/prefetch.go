@@ -25,7 +25,7 @@ const prefetchMinBytes = 1 << 20
 func (f *fwd) prefetchNext(rc *rowCall, u int) {
 	l := f.l
 	u += f.threads
-	if u >= f.dst.N*f.passes*f.groups*f.chunks {
+	if u >= f.dst.N*f.unitPasses*f.groups*f.chunks {
 		return
 	}
 	_, pi, o0, o1, _ := f.unit(u)

@@ -71,8 +71,8 @@ func (l *layer) restoreSpan(iw, ow, hl, hr int) (x0, x1 int) {
 	if x1 == ow-1 {
 		e0 := -1 << 30
 		for kw := 0; kw < rk.K; kw++ {
-			if d := rk.Pad - kw; d%2 == 0 {
-				e0 = max(e0, d/2)
+			if e, ok := asm.RestoreTap(0, rk.Pad, kw); ok {
+				e0 = max(e0, e)
 			}
 		}
 		if j1+e0 <= iw-1+hr {
@@ -82,12 +82,12 @@ func (l *layer) restoreSpan(iw, ow, hl, hr int) (x0, x1 int) {
 	return x0, x1
 }
 
-// restoreEdges returns the span of a row of width ow that the fused
+// restoreEdgeSpan returns the span of a row of width ow that the fused
 // kernel computes from an input of width iw without a halo, using its
 // edge flags where the first pair reads one column left of the input
 // (left) or the last pair one column right of it (right, even ow only);
 // whole reports whether that span is the whole row.
-func (l *layer) restoreEdges(iw, ow int) (rc restoreCols, whole bool) {
+func (l *layer) restoreEdgeSpan(iw, ow int) (rc restoreCols, whole bool) {
 	rk := l.path.restore
 	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
 	rc.x0, rc.x1 = l.restoreSpan(iw, ow, 0, 0)
@@ -128,7 +128,7 @@ func (f *fwd) restoreRows(prm *asm.Params, rp *rowPass, n, o0, o1, c int) {
 	f.newRowCall(&ph[0], rp.rh*s.StrideW, n, o0, o1)
 	f.newRowCall(&ph[1], rp.rh*s.StrideW+1, n, o0, o1)
 	gm := &ph[0].gm
-	lo, hi := c*gm.rows/f.chunks, (c+1)*gm.rows/f.chunks
+	lo, hi := c*gm.nrows/f.chunks, (c+1)*gm.nrows/f.chunks
 	rk := &l.path.restore
 	x0, x1 := f.pl.restore.x0, f.pl.restore.x1
 	emin, _ := asm.RestoreSpan(rk.K, rk.Pad)
@@ -155,7 +155,7 @@ func (f *fwd) restoreRows(prm *asm.Params, rp *rowPass, n, o0, o1, c int) {
 	if f.pl.restore.edge.right {
 		tmpl.EdgeR = 1
 	}
-	srcImg := n*l.icb*f.sh*f.sw*b + (x0/2+emin+f.hl)*b
+	srcImg := n*l.icb*f.sh*f.sw*b + (x0/2+emin+f.haloL)*b
 	for r := lo; r < hi; {
 		// Rows r..r1-1 share their vertical taps (phase rows and fused
 		// rows alike: both phases of a row phase have rp.kh rows).
@@ -163,8 +163,8 @@ func (f *fwd) restoreRows(prm *asm.Params, rp *rowPass, n, o0, o1, c int) {
 		t0, t1, ih0 := f.taps(&ph[0], r)
 		if t1 <= t0 || x1 <= x0 {
 			// No fused work in these rows: their phases compute them.
-			f.rows(prm, &ph[0], r, r1, 0, ph[0].gm.cols)
-			f.rows(prm, &ph[1], r, r1, 0, ph[1].gm.cols)
+			f.passRows(prm, &ph[0], r, r1, 0, ph[0].gm.ncols)
+			f.passRows(prm, &ph[1], r, r1, 0, ph[1].gm.ncols)
 			r = r1
 			continue
 		}
@@ -176,7 +176,7 @@ func (f *fwd) restoreRows(prm *asm.Params, rp *rowPass, n, o0, o1, c int) {
 			// Edge pixel x belongs to phase (x + PadW) mod 2.
 			q := &ph[(x+s.PadW)%2]
 			j := (x - q.gm.owOff) / q.gm.owStep
-			f.rows(prm, q, r, r1, j, j+1)
+			f.passRows(prm, q, r, r1, j, j+1)
 		}
 		outRow := gm.ohOff + r*gm.ohStep
 		srcOff := srcImg + (ih0+t0)*f.sw*b

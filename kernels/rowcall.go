@@ -79,16 +79,17 @@ func (f *fwd) runEnd(rc *rowCall, r, hi int) int {
 	return r1
 }
 
-// rows computes columns [c0, c1) of output rows [lo, hi) of rc's pass:
+// passRows computes columns [c0, c1) of output rows [lo, hi) of rc's pass:
 // each row's left border pixels one call each (window narrowed to the
 // columns that exist), the interior runs of rows that share their window
 // rows in one call, then the right border pixels.
-func (f *fwd) rows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
+func (f *fwd) passRows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 	gm := &rc.gm
 	border := func(r, j int) {
 		iw0 := gm.iwOff + j*gm.iwStep
-		t0, t1, ih0 := f.taps(rc, r)
-		f.call(prm, rc, r, 1, ih0, j, 1, t0, t1, max(0, -iw0), min(rc.p.kw, f.sw-iw0), false, false)
+		kc := kernelCall{r: r, nrows: 1, j: j, npix: 1, u0: max(0, -iw0), u1: min(rc.p.kw, f.sw-iw0)}
+		kc.t0, kc.t1, kc.ih0 = f.taps(rc, r)
+		f.call(prm, rc, kc)
 	}
 	for r := lo; r < hi; {
 		r1 := f.runEnd(rc, r, hi)
@@ -98,9 +99,11 @@ func (f *fwd) rows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 			}
 		}
 		if i0, i1 := max(c0, rc.cols.jlo), min(c1, rc.cols.jhi); i1 > i0 {
-			t0, t1, ih0 := f.taps(rc, r)
-			eL, eR := rc.cols.edge.left && i0 == rc.cols.jlo, rc.cols.edge.right && i1 == rc.cols.jhi
-			f.call(prm, rc, r, r1-r, ih0, i0, i1-i0, t0, t1, 0, rc.p.kw, eL, eR)
+			kc := kernelCall{r: r, nrows: r1 - r, j: i0, npix: i1 - i0, u0: 0, u1: rc.p.kw}
+			kc.t0, kc.t1, kc.ih0 = f.taps(rc, r)
+			kc.edge.left = rc.cols.edge.left && i0 == rc.cols.jlo
+			kc.edge.right = rc.cols.edge.right && i1 == rc.cols.jhi
+			f.call(prm, rc, kc)
 		}
 		for rr := r; rr < r1; rr++ {
 			for j := max(c0, rc.cols.jhi); j < c1; j++ {
@@ -111,36 +114,46 @@ func (f *fwd) rows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 	}
 }
 
-// call computes npix pixels from column index j of nrows output rows from
-// row r (input row ih0 at tap 0), with kernel rows [t0, t1) and columns
-// [u0, u1) of the pass's window; eL (eR): its first (last) pixel is an
-// edge pixel (see package asm).
-func (f *fwd) call(prm *asm.Params, rc *rowCall, r, nrows, ih0, j, npix, t0, t1, u0, u1 int, eL, eR bool) {
+// kernelCall is what one microkernel call of a row call computes: npix
+// pixels from column index j of nrows output rows of the pass from row
+// r (whose tap 0 reads input row ih0), with kernel rows [t0, t1) and
+// columns [u0, u1) of the pass's window; edge: its first (last) pixel is
+// an edge pixel (see package asm).
+type kernelCall struct {
+	r, nrows, ih0 int
+	j, npix       int
+	t0, t1        int
+	u0, u1        int
+	edge          edgeFlags
+}
+
+// call makes the microkernel call kc of rc.
+func (f *fwd) call(prm *asm.Params, rc *rowCall, kc kernelCall) {
 	b := f.l.block
 	*prm = rc.tmpl
-	d := rc.dstBase + (rc.gm.ohOff+r*rc.gm.ohStep)*f.dst.W*b + j*rc.gm.owStep*b
-	prm.Pix, prm.Rows = npix, nrows
+	d := rc.dstBase + (rc.gm.ohOff+kc.r*rc.gm.ohStep)*f.dst.W*b + kc.j*rc.gm.owStep*b
+	prm.Pix, prm.Rows = kc.npix, kc.nrows
 	prm.Dst = unsafe.Pointer(&f.dst.Data[d])
 	if f.res != nil {
 		prm.Res = unsafe.Pointer(&f.res.Data[d])
 	}
-	if t1 <= t0 || u1 <= u0 {
+	if kc.t1 <= kc.t0 || kc.u1 <= kc.u0 {
 		// The window lies wholly in the padding: bias, residual and
 		// activation only, through the generic kernel (KH = 0).
 		genericKernel(b)(prm)
 		return
 	}
 	p := rc.p
-	iw0 := rc.gm.iwOff + j*rc.gm.iwStep
-	prm.KH, prm.KW = t1-t0, u1-u0
-	if eL {
+	iw0 := rc.gm.iwOff + kc.j*rc.gm.iwStep
+	prm.KH, prm.KW = kc.t1-kc.t0, kc.u1-kc.u0
+	if kc.edge.left {
 		prm.EdgeL, iw0 = 1, iw0+1 // Src at pixel 0's tap 1: its tap 0 is padding
 	}
-	if eR {
+	if kc.edge.right {
 		prm.EdgeR = 1
 	}
-	prm.Src = unsafe.Pointer(&f.sdata[rc.srcBase+((ih0+t0)*f.sw+iw0+u0)*b])
-	prm.Wei = unsafe.Pointer(&p.wei[rc.weiBase+(t0*p.kw+u0)*b*b])
+	prm.Src = unsafe.Pointer(&f.sdata[rc.srcBase+((kc.ih0+kc.t0)*f.sw+iw0+kc.u0)*b])
+	prm.Wei = unsafe.Pointer(&p.wei[rc.weiBase+(kc.t0*p.kw+kc.u0)*b*b])
 	prm.Pf, prm.PfEnd = rc.pf, rc.pfEnd
 	rc.kern(prm)
 	rc.pf = prm.Pf // where the kernel stopped: the next call goes on from there

@@ -10,21 +10,21 @@ import (
 
 // fwd is one Forward call: the tensors and the split into units.
 type fwd struct {
-	l        *layer
-	pl       *plan
-	dst, res *layout.Tensor
-	relu     int
-	groups   int // channel-block groups
-	chunks   int // row chunks per pass
-	passes   int // passes the units iterate: l.rows on the fusedRestore path, else l.passes
+	l          *layer
+	pl         *plan
+	dst, res   *layout.Tensor
+	relu       int
+	groups     int // channel-block groups
+	chunks     int // row chunks per pass
+	unitPasses int // passes the units iterate: l.rowPasses on the fusedRestore path, else l.passes
 
 	// The input the microkernels read: src itself, or src copied into a
-	// workspace with hl zero columns on the left and hr on the right (see
-	// halo), so that no output column needs a narrowed window.
+	// workspace with the plan's halo of zero columns on the left and
+	// right (halo.go), so that no output column needs a narrowed window.
 	src    *layout.Tensor
 	sdata  []float32
 	sh, sw int // rows and (padded) columns of sdata
-	hl     int // left halo columns: input column x is sdata column x+hl
+	haloL  int // left halo columns: input column x is sdata column x+haloL
 	ws     *workspace
 	copier haloCopy
 
@@ -42,13 +42,13 @@ const unitsPerThread = 16
 func (f *fwd) split(n int) int {
 	l := f.l
 	f.threads = n
-	f.passes = len(l.passes)
+	f.unitPasses = len(l.passes)
 	if f.pl.kind == fusedRestore {
-		f.passes = len(l.rows)
+		f.unitPasses = len(l.rowPasses)
 	}
 	f.groups = ceilDiv(l.ocb, l.path.maxOCB)
 	f.chunks = 1
-	base := f.dst.N * f.passes * f.groups
+	base := f.dst.N * f.unitPasses * f.groups
 	if n > 1 && base < unitsPerThread*n {
 		f.chunks = min(ceilDiv(unitsPerThread*n, base), f.dst.H)
 	}
@@ -60,7 +60,7 @@ func (f *fwd) split(n int) int {
 func (f *fwd) runUnit(u int, prm *asm.Params) {
 	n, pi, o0, o1, c := f.unit(u)
 	if f.pl.kind == fusedRestore {
-		f.restoreRows(prm, &f.l.rows[pi], n, o0, o1, c)
+		f.restoreRows(prm, &f.l.rowPasses[pi], n, o0, o1, c)
 		return
 	}
 	var rc rowCall
@@ -68,9 +68,9 @@ func (f *fwd) runUnit(u int, prm *asm.Params) {
 	if f.l.path.prefetch {
 		f.prefetchNext(&rc, u)
 	}
-	lo := c * rc.gm.rows / f.chunks
-	hi := (c + 1) * rc.gm.rows / f.chunks
-	f.rows(prm, &rc, lo, hi, 0, rc.gm.cols)
+	lo := c * rc.gm.nrows / f.chunks
+	hi := (c + 1) * rc.gm.nrows / f.chunks
+	f.passRows(prm, &rc, lo, hi, 0, rc.gm.ncols)
 }
 
 // unit returns unit u's image, pass, output blocks [o0, o1) and row chunk.
@@ -79,8 +79,8 @@ func (f *fwd) runUnit(u int, prm *asm.Params) {
 func (f *fwd) unit(u int) (n, pi, o0, o1, c int) {
 	c = u % f.chunks
 	u /= f.chunks
-	pi = u % f.passes
-	u /= f.passes
+	pi = u % f.unitPasses
+	u /= f.unitPasses
 	g := u % f.groups
 	n = u / f.groups
 	return n, pi, g * f.l.ocb / f.groups, (g + 1) * f.l.ocb / f.groups, c
