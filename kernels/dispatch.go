@@ -152,11 +152,14 @@ func ISAs() []string {
 	return out
 }
 
-// kernelFor returns the set's microkernel for a call shape, falling back to
-// the generic one for the block.
+// kernelFor returns the microkernel for a call shape of a layer of
+// channel block block while s is dispatched: that of the set serving the
+// block (s itself, or the best usable set after s built for the block:
+// forBlock), falling back to the generic one for the block where that set
+// has none.
 func (s *isaSet) kernelFor(block, ocb, srcPix, dstPix int, pointwise bool) microkernel {
-	if s != genericSet && s.block == block {
-		if k := s.kernel(ocb, srcPix, dstPix, pointwise); k != nil {
+	if t := s.forBlock(block); t != genericSet {
+		if k := t.kernel(ocb, srcPix, dstPix, pointwise); k != nil {
 			return k
 		}
 	}

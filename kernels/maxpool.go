@@ -20,9 +20,11 @@ type poolKernel = func(*asm.PoolParams)
 // Padded channel lanes, zero in src, stay zero.
 //
 // dst must be src.N x src.C x ((src.H-1)/2+1) x ((src.W-1)/2+1) with
-// src's block, and must not share memory with src. The dispatched set's
-// kernel computes each row's interior (block 8 on AVX2 and NEON); borders,
-// other blocks and the generic set run in Go. The planes (image, channel
+// src's block, and must not share memory with src. The pool kernel of
+// the set serving src's block (the dispatched set, or for another block
+// the best usable set built for it, as for the convolutions) computes
+// each row's interior (block 8 on AVX2 and NEON); borders, blocks no such
+// set serves and the generic set run in Go. The planes (image, channel
 // block) split over Threads() goroutines when there are enough of them to
 // pay. It allocates nothing in the steady state and is safe for
 // concurrent use.
@@ -54,8 +56,8 @@ func MaxPool3x3S2(dst, src *layout.Tensor) error {
 		return fmt.Errorf("kernels: dst aliases src: in-place max pool is not supported")
 	}
 	kern := genericPoolKernel(src.Block)
-	if set.pool != nil && set.block == src.Block {
-		kern = set.pool
+	if ps := set.forBlock(src.Block); ps.pool != nil {
+		kern = ps.pool
 	}
 	planes := src.N * src.ChannelBlocks()
 	n := max(1, min(Threads(), planes, 4*len(src.Data)/minPoolBytesPerThread))

@@ -123,12 +123,23 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 	return nil
 }
 
-// forBlock returns the set whose kernels serve layers of channel block
-// block when s is dispatched: s itself when it is built for that block,
-// else the generic set, which serves every block.
+// forBlock returns the set whose kernels serve layers (and pools) of
+// channel block block while s is dispatched: s itself when it is built
+// for that block, else the best usable set after s in isaSets that is
+// (never one better than s, so that a set SBCONV_ISA forces is the best
+// any layer uses), else the generic set, which serves every block. Once
+// a block-16 set is the default, a block-8 layer so runs on the best
+// block-8 set, not on the generic kernel.
 func (s *isaSet) forBlock(block int) *isaSet {
 	if s.block == block {
 		return s
+	}
+	after := false
+	for _, t := range isaSets {
+		if after && t.usable && t.block == block {
+			return t
+		}
+		after = after || t == s
 	}
 	return genericSet
 }
