@@ -221,7 +221,7 @@ func AVX2RestoreK3P1(p *Params)
 func AVX2RestoreK4P1(p *Params)
 
 // AVX2FMAPeak runs n iterations of 12 independent 8-lane FMAs
-// (192 floating-point operations an iteration) on registers only.
+// (192 floating-point operations an iteration, AVX2FMAPeakFLOPs) on registers only.
 func AVX2FMAPeak(n int)
 
 // AVX2MaxPool3x3S2 is the AVX2 max-pool kernel (the max-pool contract of the package

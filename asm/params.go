@@ -44,9 +44,14 @@
 //
 // # Rows
 //
-// The kernels of a set that declares it (AVX2, NEON and the generic Go
-// kernel all do) loop over Rows output rows of the same shape in one
-// call, both the convolution and the restore contract: row r is the loop
+// Rows, edges and prefetch are optional parts of the contract: a set's
+// kernels implement each where the set's Caps says so (see "Sets" at the
+// end), and the driver sets the fields of a part only for a set that has
+// it.
+//
+// The kernels of a set with Caps.Rows loop over Rows output rows of the
+// same shape in one call, both the convolution and the restore contract
+// (package kernels' generic Go kernel does too): row r is the loop
 // above with Src, Dst and Res moved by r*SrcRows, r*DstRows and r*DstRows
 // bytes. A small map's rows are a few pixels each, so the driver's work
 // per call (and the kernel's prologue) would otherwise weigh on a CIFAR
@@ -54,7 +59,8 @@
 //
 // # Edges
 //
-// The convolution kernels of a set that declares it also compute a row's
+// The convolution kernels of a set with Caps.Edges (its kernels for
+// general windows: a 1x1 window never overhangs) also compute a row's
 // border pixels, whose window overhangs the input by one column, in the
 // same call as its interior, so that a 3x3 convolution with padding 1
 // needs neither a zero-haloed copy of its input nor one-pixel calls. With
@@ -63,29 +69,28 @@
 // read); with EdgeR = 1 the row's pixel Pix-1 skips tap kw = KW-1. The
 // skipped columns are not read. KW >= 2 wherever a flag is set.
 //
-// AVX2's restore kernels take them too, for the input column left of the
-// row's first pair and right of its last one: with EdgeL = 1 (only where
-// EMin < 0) pair 0's taps with e = EMin are skipped and Src points one
-// column right of the contract's (at column EMin+1 of pair 0); with
-// EdgeR = 1 (only where EMax > 0, and Pix even) the last pair's taps with
-// e = EMax are skipped. Sets declare this apart (restoreEdges in package
-// kernels).
+// The restore kernels of a set with Caps.RestoreEdges take them too, for
+// the input column left of the row's first pair and right of its last
+// one: with EdgeL = 1 (only where EMin < 0) pair 0's taps with e = EMin
+// are skipped and Src points one column right of the contract's (at
+// column EMin+1 of pair 0); with EdgeR = 1 (only where EMax > 0, and Pix
+// even) the last pair's taps with e = EMax are skipped.
 //
 // # Prefetch
 //
 // Pf and PfEnd (plain addresses, never dereferenced) name weights a later
-// call will use. While Pf < PfEnd, AVX2's windowed convolution kernels
-// (not the 1x1 nor the restore ones) issue one PREFETCHT1 for each of the
-// PfLines cache lines from Pf after every tap step and move Pf on by
-// PfLines*64 bytes; they leave Pf, in the argument block, where they
-// stopped, so that the driver spreads one range over many calls. The
-// driver sets PfEnd at most the range's end minus PfLines*64 - 1, so no
-// line outside the range is named. A layer whose weights overflow the
-// caches fetches the next work unit's weights from memory while it
-// computes this one's (the 512-channel 7x7 layers: 9.4 MB each). Zero Pf
-// and PfEnd mean none; other kernels ignore both. (The 1x1 kernels with
-// the same prefetch, which the restore's 1-tap phase uses, measured no
-// faster at 7x7.)
+// call will use. While Pf < PfEnd, the convolution kernels for general
+// windows of a set with Caps.Prefetch (not its 1x1 nor its restore
+// kernels) prefetch each of the PfLines cache lines from Pf into L2 after
+// every tap step and move Pf on by PfLines*64 bytes; they leave Pf, in the
+// argument block, where they stopped, so that the driver spreads one range
+// over many calls. The driver sets PfEnd at most the range's end minus
+// PfLines*64 - 1, so no line outside the range is named. A layer whose
+// weights overflow the caches fetches the next work unit's weights from
+// memory while it computes this one's (the 512-channel 7x7 layers: 9.4 MB
+// each). Zero Pf and PfEnd mean none; other kernels ignore both. (1x1
+// kernels with the same prefetch, which the restore's 1-tap phase uses,
+// measured no faster at 7x7 in gen/avx2.)
 //
 // # The fused stride-2 restore contract
 //
@@ -150,7 +155,7 @@
 //
 // (indices in bytes), where maxNaN is Go's max: the result is a NaN
 // whenever any of the nine values is one, as in PyTorch. Which NaN is
-// not specified (AVX2's is all ones, see gen/avx2), nor the sign of a zero
+// not specified (gen/avx2's kernel returns all ones), nor the sign of a zero
 // maximum among -0 and +0. Pix >= 0 (0: nothing is read or written).
 //
 // The three sources are the window's input rows, each at the input column
@@ -161,7 +166,16 @@
 // last when the input width is odd) itself, and points Src0..Src2 at
 // input column 2*j0-1 for a run starting at output pixel j0 >= 1.
 //
-// # Kernel names
+// # Sets: tables, capabilities and names
+//
+// A generator writes a set's kernels with a table file beside them, which
+// is all package kernels needs besides a CPU check: <set>Conv and
+// <set>Conv1x1 (below), <set>Restore (RestoreKernel), <set>URW (pixels a
+// step by OCB), <set>MaxOCB, <set>Caps (the optional parts above that
+// every kernel they speak for implements, as the generator derived them
+// from the code it emitted), <set>MaxPool3x3S2, and <set>FMAPeak with
+// <set>FMAPeakFLOPs, the floating-point operations of one iteration of
+// that register-only FMA loop, which measures the core's peak.
 //
 // A convolution kernel is named by its set, Conv (any window) or Conv1x1
 // (KH = KW = 1), then O<ocb>, the output channel blocks a call (OCB),
@@ -193,19 +207,20 @@ type Params struct {
 
 	Pix, OCB, ICB, KH, KW int // counts, all >= 1
 
-	SrcICB, SrcRow, SrcTap, SrcPix int // input strides in bytes; SrcTap is b*4 (dilation 1), which the AVX2 kernels assume
+	SrcICB, SrcRow, SrcTap, SrcPix int // input strides in bytes; SrcTap is b*4 (dilation 1), which a kernel may assume
 	WeiOCB, WeiICB, WeiRow         int // weight strides in bytes (tap stride is b*b*4)
 	DstOCB, DstPix                 int // output (and residual) strides in bytes
 	ReLU                           int // 1: clamp negatives to zero after the residual
 
 	// Rows output rows a call (0 is read as 1), row r at Src + r*SrcRows
-	// and Dst (and Res) + r*DstRows; only for sets whose kernels loop
-	// over rows (see the package comment).
+	// and Dst (and Res) + r*DstRows; only for sets with Caps.Rows (see
+	// the package comment).
 	Rows, SrcRows, DstRows int
 
 	// EdgeL, EdgeR 1: each row's first (last) pixel lies on the left
 	// (right) border, its window's first (last) column in the padding:
-	// convolution contract only, see the package comment.
+	// only for sets with Caps.Edges (Caps.RestoreEdges for the restore
+	// kernels), see the package comment.
 	EdgeL, EdgeR int
 
 	// Pf, PfEnd: weights of a later call to prefetch while this one
@@ -309,6 +324,30 @@ func RestoreSpan(k, pad int) (emin, emax int) {
 		}
 	}
 	return emin, emax
+}
+
+// Caps is what a generated kernel set implements beyond the base
+// contracts of the package comment. Each generator derives its set's from
+// the code it emits and writes it beside the set's tables (AVX2Caps,
+// NEONCaps), so a flag is set only where every kernel it speaks for has
+// that code; package kernels hands the flags to its driver as they are.
+type Caps struct {
+	Block  int // the channel block b every kernel of the set is built for
+	MaxOCB int // the most output channel blocks one convolution call takes
+
+	// Rows: every convolution and restore kernel loops over Params.Rows
+	// rows (see Rows), so the driver may batch a layer's rows.
+	Rows bool
+	// Edges: the convolution kernels for general windows take EdgeL and
+	// EdgeR (see Edges), so the driver computes a row's border pixels in
+	// its call, without a zero-haloed copy of the input.
+	Edges bool
+	// RestoreEdges: the restore kernels take EdgeL and EdgeR too.
+	RestoreEdges bool
+	// Prefetch: the convolution kernels for general windows prefetch
+	// Pf..PfEnd (see Prefetch), so the driver may hand them the weights
+	// of its next work unit.
+	Prefetch bool
 }
 
 // RestoreKernel is a family of generated fused stride-2 restore kernels

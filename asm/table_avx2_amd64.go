@@ -7,6 +7,13 @@ package asm
 // AVX2MaxOCB is the most output channel blocks one AVX2 microkernel call takes.
 const AVX2MaxOCB = 3
 
+// AVX2Caps is what the AVX2 kernels implement beyond the base contracts, as
+// gen/avx2 emitted them (see Caps).
+var AVX2Caps = Caps{Block: 8, MaxOCB: AVX2MaxOCB, Rows: true, Edges: true, RestoreEdges: true, Prefetch: true}
+
+// AVX2FMAPeakFLOPs is the floating-point operations of one AVX2FMAPeak iteration.
+const AVX2FMAPeakFLOPs = 192
+
 // AVX2Restore lists the fused stride-2 restore kernels; Fn[ocb-1] takes ocb
 // output blocks a call and MaxPix[ocb-1] output pixels a block.
 var AVX2Restore = []RestoreKernel{

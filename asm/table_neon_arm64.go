@@ -60,3 +60,7 @@ var NEONRestore = []RestoreKernel{
 
 // NEONFMAPeakFLOPs is the floating-point operations of one NEONFMAPeak iteration.
 const NEONFMAPeakFLOPs = 192
+
+// NEONCaps is what the NEON kernels implement beyond the base contracts, as
+// gen/neon emitted them (see Caps).
+var NEONCaps = Caps{Block: 8, MaxOCB: NEONMaxOCB, Rows: true, Edges: true, RestoreEdges: false, Prefetch: false}

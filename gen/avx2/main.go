@@ -3,10 +3,17 @@
 //
 //	conv_avx2_amd64.s        the kernels
 //	conv_avx2_amd64.go       their Go declarations (avo stubs)
-//	table_avx2_amd64.go      the lookup table the driver dispatches through
+//	table_avx2_amd64.go      the lookup tables the driver dispatches through,
+//	                         AVX2Caps and AVX2FMAPeakFLOPs
 //
 // It also emits AVX2MaxPool3x3S2, the max-pool contract's kernel (pool.go),
 // and AVX2FMAPeak.
+//
+// AVX2Caps, the set's capabilities (asm.Caps: rows, edge flags, restore
+// edge flags, prefetch), is derived from the emitted code: prologue and
+// prefetch record on the kernel being written what they emit
+// (gen/internal/caps), and a flag is set only where every kernel it
+// speaks for has the code. TestCaps pins the result.
 //
 // Run it with `go generate ./...` from the repository root, or
 // `go run ./avx2 -dir ../asm` from gen/. A test in this module regenerates
@@ -63,6 +70,7 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 
 	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/gen/internal/caps"
 )
 
 const (
@@ -128,6 +136,12 @@ const (
 	offPf, offPfEnd                         = 200, 208
 )
 
+// emitted records what each kernel written so far implements of the
+// optional parts of package asm's contract (prologue and prefetch note it
+// as they emit the code); the table's AVX2Caps is derived from it.
+// generate resets it.
+var emitted caps.Record
+
 type kernel struct {
 	c              *build.Context
 	name           string
@@ -145,6 +159,11 @@ func kernelName(ocb, s, d int, pointwise bool) string {
 // convKernel emits one variant.
 func convKernel(c *build.Context, ocb, s, d int, pointwise bool) {
 	k := &kernel{c: c, name: kernelName(ocb, s, d, pointwise), ocb: ocb, urW: urWFor[ocb], s: s, d: d, pointwise: pointwise}
+	if pointwise {
+		emitted.Begin(caps.Conv1x1)
+	} else {
+		emitted.Begin(caps.Conv)
+	}
 	if need := k.urW*k.ocb + k.ocb + 1; need > 16 {
 		log.Fatalf("%s: register budget: %d accumulators + %d weights + 1 broadcast = %d > 16 ymm",
 			k.name, k.urW*k.ocb, k.ocb, need)
@@ -177,8 +196,10 @@ func convKernel(c *build.Context, ocb, s, d int, pointwise bool) {
 // prologue loads the argument block and what every kernel keeps in
 // registers for the whole call (the residual's distance from Dst), then
 // opens the row loop: Dst, Src and Pix of row regRow (Rows of them, see
-// package asm), with Src one tap back when EdgeL (edges: convolutions).
+// package asm; pixelLoop closes it), with Src one tap back when EdgeL
+// (edges: the kernel takes the edge flags, see edgeFlags).
 func prologue(c *build.Context, label func(string) string, edges bool) {
+	emitted.Now().Rows, emitted.Now().Edges = true, edges
 	c.Load(c.Param("p"), regParams)
 	c.MOVQ(field(offDst), regDst)
 	c.MOVQ(field(offRes), regResDelta)
@@ -381,6 +402,7 @@ func (k *kernel) step(t int) {
 // than 4 (T0).
 func (k *kernel) prefetch(id string) {
 	c := k.c
+	emitted.Now().Prefetch = true
 	c.MOVQ(field(offPf), regTmp)
 	c.CMPQ(regTmp, field(offPfEnd))
 	c.JAE(operand.LabelRef(k.label(id + "_nopf")))
@@ -394,6 +416,9 @@ func (k *kernel) prefetch(id string) {
 // edgeFlags sets regEdge for a block of t pixels: bit 0 when the block
 // starts the row and EdgeL, bit 1 when it ends the row and EdgeR.
 func edgeFlags(c *build.Context, label func(string) string, id string, t int) {
+	if !emitted.Now().Edges {
+		log.Fatalf("%s: edge flags tested in a kernel whose prologue does not take them", label(id))
+	}
 	c.XORQ(regEdge, regEdge)
 	c.CMPQ(regPix, field(offPix))
 	c.JNE(operand.LabelRef(label(id + "_notleft")))
@@ -518,6 +543,7 @@ type restore struct {
 
 func restoreKernel(c *build.Context, k, pad int) {
 	r := &restore{c: c, name: restoreName(k, pad), k: k, pad: pad}
+	emitted.Begin(caps.Restore)
 	r.emin, r.emax = asm.RestoreSpan(k, pad)
 	r.maxPix = restoreMaxPix(k, pad)
 	r.step = r.maxPix &^ 1
@@ -702,28 +728,40 @@ func epilogue(c *build.Context, label func(string) string, id string,
 	}
 }
 
-// fmaPeak emits a register-only FMA loop: 12 independent accumulator
-// chains, enough to cover the FMA latency on two ports, and nothing else.
-// Its time measures this CPU's AVX2 FMA peak, the honest denominator of
-// "percent of peak".
+// peakChains is the independent accumulator chains of AVX2FMAPeak:
+// enough to cover the FMA latency on two ports.
+const peakChains = 12
+
+// peakFLOPs is the floating-point operations of one AVX2FMAPeak
+// iteration, written into the table as AVX2FMAPeakFLOPs: each FMA is 8
+// lanes x (multiply + add).
+const peakFLOPs = peakChains * block * 2
+
+// fmaPeak emits a register-only FMA loop: peakChains independent
+// accumulator chains and nothing else. Its time measures this CPU's AVX2
+// FMA peak, the honest denominator of "percent of peak".
 func fmaPeak(c *build.Context) {
+	if peakChains+2 > 16 {
+		log.Fatalf("AVX2FMAPeak: %d chains + 2 sources > 16 ymm", peakChains)
+	}
+	emitted.Begin(caps.Other)
 	c.Function("AVX2FMAPeak")
 	c.Attributes(attr.NOSPLIT)
 	c.SignatureExpr("func(n int)")
 	c.Doc(
-		"AVX2FMAPeak runs n iterations of 12 independent 8-lane FMAs",
-		fmt.Sprintf("(%d floating-point operations an iteration) on registers only.", 12*8*2),
+		fmt.Sprintf("AVX2FMAPeak runs n iterations of %d independent 8-lane FMAs", peakChains),
+		fmt.Sprintf("(%d floating-point operations an iteration, AVX2FMAPeakFLOPs) on registers only.", peakFLOPs),
 	)
 	n := regPix
 	c.Load(c.Param("n"), n)
-	for i := 0; i < 14; i++ {
+	for i := 0; i < peakChains+2; i++ {
 		c.VXORPS(ymm(i), ymm(i), ymm(i))
 	}
 	c.TESTQ(n, n)
 	c.JLE(operand.LabelRef("AVX2FMAPeak_done"))
 	c.Label("AVX2FMAPeak_loop")
-	for i := 0; i < 12; i++ {
-		c.VFMADD231PS(ymm(12), ymm(13), ymm(i))
+	for i := 0; i < peakChains; i++ {
+		c.VFMADD231PS(ymm(peakChains), ymm(peakChains+1), ymm(i))
 	}
 	c.DECQ(n)
 	c.JNZ(operand.LabelRef("AVX2FMAPeak_loop"))
@@ -739,6 +777,9 @@ func table() []byte {
 	fmt.Fprintf(&b, "//go:build !purego\n\npackage asm\n\n")
 	fmt.Fprintf(&b, "// AVX2MaxOCB is the most output channel blocks one AVX2 microkernel call takes.\n")
 	fmt.Fprintf(&b, "const AVX2MaxOCB = %d\n\n", len(ocbs))
+	fmt.Fprintf(&b, "%s\n", caps.Decl("AVX2", "gen/avx2", "AVX2MaxOCB", emitted.Caps(block, len(ocbs))))
+	fmt.Fprintf(&b, "// AVX2FMAPeakFLOPs is the floating-point operations of one AVX2FMAPeak iteration.\n")
+	fmt.Fprintf(&b, "const AVX2FMAPeakFLOPs = %d\n\n", peakFLOPs)
 	fmt.Fprintf(&b, "// AVX2Restore lists the fused stride-2 restore kernels; Fn[ocb-1] takes ocb\n")
 	fmt.Fprintf(&b, "// output blocks a call and MaxPix[ocb-1] output pixels a block.\n")
 	fmt.Fprintf(&b, "var AVX2Restore = []RestoreKernel{\n")
@@ -799,6 +840,7 @@ func main() {
 
 // generate writes the three files into dir.
 func generate(dir string) error {
+	emitted = caps.Record{}
 	c := build.NewContext()
 	c.Package("github.com/sbconv/sbconv/asm")
 	c.ConstraintExpr("!purego")

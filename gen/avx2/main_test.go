@@ -72,3 +72,17 @@ func TestPoolOffsetsMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestCaps: the capabilities written into the table, derived from the
+// emitted code, are every optional part of the contract. A change that
+// drops one from some kernel turns the flag off for the whole set (the
+// driver then works around it); this test makes that a decision.
+func TestCaps(t *testing.T) {
+	if err := generate(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	want := asm.Caps{Block: 8, MaxOCB: 3, Rows: true, Edges: true, RestoreEdges: true, Prefetch: true}
+	if got := emitted.Caps(block, len(ocbs)); got != want {
+		t.Errorf("caps %+v, want %+v", got, want)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+
+	"github.com/sbconv/sbconv/gen/internal/caps"
 )
 
 // The max-pool kernel (the max-pool contract of package asm): output rows
@@ -71,6 +73,7 @@ func poolKernel(c *build.Context) {
 	ld0, ld1, mask, out := ymm(2*poolURW+1), ymm(2*poolURW+2), ymm(2*poolURW+3), ymm(2*poolURW+4)
 	pf := func(off int) operand.Mem { return operand.Mem{Base: regParams, Disp: off} }
 
+	emitted.Begin(caps.Other)
 	c.Function(poolName)
 	c.Pragma("noescape")
 	c.Attributes(attr.NOSPLIT)

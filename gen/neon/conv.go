@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/sbconv/sbconv/gen/internal/caps"
 )
 
 const (
@@ -150,12 +152,12 @@ type ck struct {
 // pixel stride d (in pixels), general or pointwise.
 func convKernel(pl convPlan, s, d int, pointwise bool) kernel {
 	k := &ck{name: convName(pl.ocb, s, d, pointwise), pl: pl, s: s, d: d, pointwise: pointwise}
-	window := "Pix, ICB, KH, KW >= 1"
+	window, kind := "Pix, ICB, KH, KW >= 1", caps.Conv
 	if pointwise {
-		window = "Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks)"
+		window, kind = "Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks)", caps.Conv1x1
 	}
 	return kernel{
-		name: k.name, sig: "p *Params", argSize: 8,
+		name: k.name, kind: kind, sig: "p *Params", argSize: 8,
 		doc: []string{
 			fmt.Sprintf("%s is the NEON microkernel for %d output channel block(s), input pixel", k.name, pl.ocb),
 			fmt.Sprintf("stride %d and output pixel stride %d (SrcPix = %d, DstPix = %d bytes), %d pixels a step.", s, d, s*vecBytes, d*vecBytes, pl.urW),
@@ -242,11 +244,13 @@ func callInvariants(p *printer) {
 }
 
 // rowStart opens the loop over the call's Rows rows (package asm, "Rows";
-// 0 is read as 1): row rRow's input, output and pixel count, computed
-// from Params each row. With edges (the convolutions), an EdgeL call's
-// Src is pixel 0's tap (0, 1), so the row's base goes one tap back to the
-// contract's Src; pixel 0 never reads that tap.
+// 0 is read as 1; rowEnd closes it): row rRow's input, output and pixel
+// count, computed from Params each row. With edges (the kernel takes the
+// edge flags: the general convolutions), an EdgeL call's Src is pixel 0's
+// tap (0, 1), so the row's base goes one tap back to the contract's Src;
+// pixel 0 never reads that tap.
 func rowStart(p *printer, label func(string) string, edges bool) {
+	emitted.Now().Rows, emitted.Now().Edges = true, edges
 	p.op("MOVD", "ZR", rRow)
 	p.label(label("row"))
 	p.op("MOVD", mem(offSrcRows, rParams), rSrcBase)
@@ -294,6 +298,9 @@ func (k *ck) block(t int) {
 		}
 	}
 	if !k.pointwise {
+		if !emitted.Now().Edges {
+			panic("edge flags tested in a kernel whose rowStart does not take them")
+		}
 		// Edge flags: bit 0 when this block starts the row and EdgeL,
 		// bit 1 when it ends the row and EdgeR.
 		p.op("MOVD", "ZR", rEdge)
@@ -449,12 +456,18 @@ func (k *ck) step(t, skip int) {
 	}
 }
 
-// table writes the Go lookup table of the convolution kernels.
-func (convFamily) table(b *bytes.Buffer) {
+// maxConvOCB is the most output blocks a convolution kernel takes.
+func maxConvOCB() int {
 	maxOCB := 0
 	for _, pl := range convPlans {
 		maxOCB = max(maxOCB, pl.ocb)
 	}
+	return maxOCB
+}
+
+// table writes the Go lookup table of the convolution kernels.
+func (convFamily) table(b *bytes.Buffer) {
+	maxOCB := maxConvOCB()
 	fmt.Fprintf(b, "\n// NEONMaxOCB is the most output channel blocks one NEON microkernel call takes.\n")
 	fmt.Fprintf(b, "const NEONMaxOCB = %d\n\n", maxOCB)
 	fmt.Fprintf(b, "// NEONURW[ocb] is the pixels per step of the NEON kernels for ocb output blocks.\n")

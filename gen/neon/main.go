@@ -3,7 +3,13 @@
 //
 //	conv_neon_arm64.s        the kernels
 //	conv_neon_arm64.go       their Go declarations
-//	table_neon_arm64.go      the lookup table the driver dispatches through
+//	table_neon_arm64.go      the lookup tables the driver dispatches through,
+//	                         NEONCaps and NEONFMAPeakFLOPs
+//
+// NEONCaps, the set's capabilities (asm.Caps), is derived from the emitted
+// code as in gen/avx2: rowStart records on the kernel being written whether
+// it emits the row loop and takes the edge flags (gen/internal/caps), and
+// TestCaps pins the result (rows and edges; no restore edges, no prefetch).
 //
 // Run it with `go generate ./...` from the repository root, or
 // `go run ./neon -dir ../asm` from gen/. Tests in this module regenerate
@@ -15,7 +21,8 @@
 // op, label, comment, word, and typed helpers for the few instructions
 // used). Kernels come in families (family below): one parameterised
 // function per family emits every variant and the family writes its part
-// of the Go table; adding a family is one more entry in families.
+// of the Go table; adding a family is one more entry in families (its
+// kernels' kind says which flags of NEONCaps speak for them).
 //
 // # The convolution family (conv.go)
 //
@@ -187,14 +194,17 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+
+	"github.com/sbconv/sbconv/gen/internal/caps"
 )
 
 // A kernel is one generated TEXT symbol.
 type kernel struct {
 	name    string
-	sig     string   // Go parameters, e.g. "p *Params"
-	argSize int      // bytes of arguments, for the TEXT frame
-	doc     []string // comment of the Go declaration, one line each
+	kind    caps.Kind // which flags of asm.Caps speak for it (caps.Other: none)
+	sig     string    // Go parameters, e.g. "p *Params"
+	argSize int       // bytes of arguments, for the TEXT frame
+	doc     []string  // comment of the Go declaration, one line each
 	emit    func(p *printer)
 }
 
@@ -206,6 +216,11 @@ type family interface {
 }
 
 var families = []family{convFamily{}, restoreFamily{}, peakFamily{}, poolFamily{}}
+
+// emitted records what each kernel written so far implements of the
+// optional parts of package asm's contract (rowStart notes it as it emits
+// the code); the table's NEONCaps is derived from it. render resets it.
+var emitted caps.Record
 
 // argv is the command line written into the headers. It is fixed, so
 // regenerating elsewhere (the drift test's temporary folder) gives
@@ -242,6 +257,7 @@ func render() (map[string][]byte, error) {
 	var decl, table bytes.Buffer
 	decl.WriteString(header + "package asm\n")
 	table.WriteString(header + "package asm\n")
+	emitted = caps.Record{}
 	for _, f := range families {
 		ks, err := f.kernels()
 		if err != nil {
@@ -250,6 +266,7 @@ func render() (map[string][]byte, error) {
 		for _, k := range ks {
 			asm.printf("\n// func %s(%s)\n// Requires: ASIMD\n", k.name, k.sig)
 			asm.printf("TEXT ·%s(SB), NOSPLIT, $0-%d\n", k.name, k.argSize)
+			emitted.Begin(k.kind)
 			if err := emitSafely(&asm, k); err != nil {
 				return nil, err
 			}
@@ -261,6 +278,7 @@ func render() (map[string][]byte, error) {
 		}
 		f.table(&table)
 	}
+	fmt.Fprintf(&table, "\n%s", caps.Decl("NEON", "gen/neon", "NEONMaxOCB", emitted.Caps(block, maxConvOCB())))
 	out := map[string][]byte{"conv_neon_arm64.s": asm.b.Bytes()}
 	for name, src := range map[string][]byte{"conv_neon_arm64.go": decl.Bytes(), "table_neon_arm64.go": table.Bytes()} {
 		formatted, err := format.Source(src)

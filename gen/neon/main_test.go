@@ -317,3 +317,17 @@ func TestPoolOffsetsMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestCaps: the capabilities written into the table, derived from the
+// emitted code: rows everywhere and the edge flags in the general
+// convolutions; no restore edges and no prefetch (not implemented). A
+// change to them is a decision this test makes visible.
+func TestCaps(t *testing.T) {
+	if _, err := render(); err != nil {
+		t.Fatal(err)
+	}
+	want := asm.Caps{Block: 8, MaxOCB: 2, Rows: true, Edges: true}
+	if got := emitted.Caps(block, maxConvOCB()); got != want {
+		t.Errorf("caps %+v, want %+v", got, want)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/gen/internal/caps"
 )
 
 // restorePlan is the register plan of one fused stride-2 restore kernel
@@ -155,7 +156,7 @@ func restoreKernel(pl restorePlan) kernel {
 	k := &rk{name: restoreName(pl.k, pl.pad, pl.ocb), pl: pl}
 	emin, emax := asm.RestoreSpan(pl.k, pl.pad)
 	return kernel{
-		name: k.name, sig: "p *Params", argSize: 8,
+		name: k.name, kind: caps.Restore, sig: "p *Params", argSize: 8,
 		doc: []string{
 			fmt.Sprintf("%s is the NEON fused stride-2 restore kernel for a %d-wide kernel with", k.name, pl.k),
 			fmt.Sprintf("padding %d (input columns %d..%d of each output pair) and %d output block(s),", pl.pad, emin, emax, pl.ocb),
