@@ -1,7 +1,13 @@
-// Package asm holds sbconv's microkernel contract and, on platforms that
-// have them, the generated assembly microkernels (produced by the generators
-// in the nested gen/ module; never edit them by hand). It is for sbconv's
-// own drivers in package kernels, not for direct use.
+// Package asm holds sbconv's microkernels and their contract, and its
+// functions trust their arguments: a kernel reads and writes wherever the
+// pointers and strides of its Params say, so the promise that nothing a
+// caller passes can touch memory outside its slices is made by the public
+// API of packages kernels, layout and block, which validate everything,
+// not by asm (asm.AVX2ConvO1Src1Dst1(&asm.Params{Pix: 1, OCB: 1, ICB: 1,
+// KH: 1, KW: 1}) dereferences its nil pointers and faults). The assembly
+// kernels, on platforms that have them, are produced by the generators in
+// the nested gen/ module (never edit them by hand) for sbconv's own
+// drivers in package kernels, not for direct use.
 //
 // # The microkernel contract
 //
