@@ -30,6 +30,9 @@ type isaSet struct {
 	// restore lists the set's fused stride-2 restore kernels (the second
 	// contract of package asm), by kernel width and padding.
 	restore []asm.RestoreKernel
+	// The capabilities (asm.Caps; a generated set's are its
+	// generator's, asm.AVX2Caps or asm.NEONCaps, derived from its code):
+	//
 	// rows: every kernel of the set (and the generic one it falls back
 	// to) loops over Params.Rows rows, so the driver may batch rows.
 	rows bool
