@@ -11,8 +11,8 @@ import (
 var (
 	peakKernel       func(n int)
 	peakKernelISA    string
-	peakFLOPsPerIter float64 = 12 * 8 * 2 // asm.AVX2FMAPeak: 12 FMAs of 8 lanes
-	peakMaxIters             = 2_000_000  // 12M cycles on two FMA ports: 3-5 ms
+	peakFLOPsPerIter float64 = asm.AVX2FMAPeakFLOPs // one asm.AVX2FMAPeak iteration, as gen/avx2 emits it
+	peakMaxIters             = 2_000_000            // 12M cycles on two FMA ports: 3-5 ms
 )
 
 func init() {

@@ -11,7 +11,7 @@ import (
 var (
 	peakKernel       func(n int)
 	peakKernelISA    string
-	peakFLOPsPerIter float64 = asm.NEONFMAPeakFLOPs // asm.NEONFMAPeak: 24 FMLAs of 4 lanes
+	peakFLOPsPerIter float64 = asm.NEONFMAPeakFLOPs // one asm.NEONFMAPeak iteration, as gen/neon emits it
 	peakMaxIters             = 1_000_000            // 12M cycles on two FMLA pipes: 4-5 ms at 2.5-3 GHz
 )
 
