@@ -199,4 +199,7 @@ func (f *fwd) restoreRows(prm *asm.Params, rp *rowPass, n, o0, o1, c int) {
 		}
 		r = r1
 	}
+	whole := *gm // the rows of this row phase, all their columns
+	whole.owOff, whole.owStep, whole.ncols = 0, 1, ow
+	f.clearPadLanes(&whole, n, o1, lo, hi)
 }

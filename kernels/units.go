@@ -71,6 +71,7 @@ func (f *fwd) runUnit(u int, prm *asm.Params) {
 	lo := c * rc.gm.nrows / f.chunks
 	hi := (c + 1) * rc.gm.nrows / f.chunks
 	f.passRows(prm, &rc, lo, hi, 0, rc.gm.ncols)
+	f.clearPadLanes(&rc.gm, n, o1, lo, hi)
 }
 
 // unit returns unit u's image, pass, output blocks [o0, o1) and row chunk.
