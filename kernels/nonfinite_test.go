@@ -218,3 +218,79 @@ func padLanesErr(ten *layout.Tensor) error {
 	}
 	return nil
 }
+
+// sameValues compares got with package ref's want: the same NaNs and
+// infinities, finite values within tol of the magnitude scale.
+func sameValues(got, want []float32, scale float64) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("length %d, want %d", len(got), len(want))
+	}
+	for i := range got {
+		g, w := float64(got[i]), float64(want[i])
+		switch {
+		case math.IsNaN(w) || math.IsInf(w, 0):
+			if math.IsNaN(w) != math.IsNaN(g) || (!math.IsNaN(w) && g != w) {
+				return fmt.Errorf("element %d: got %v, want %v", i, g, w)
+			}
+		case math.IsNaN(g) || math.IsInf(g, 0) || math.Abs(g-w) > 1e-5*(math.Abs(w)+scale):
+			return fmt.Errorf("element %d: got %v, want %v", i, g, w)
+		}
+	}
+	return nil
+}
+
+// TestNonfiniteWeight: a layer with one Inf or NaN weight gives what
+// package ref gives (Inf or NaN where that tap reaches an output, the
+// finite result elsewhere), on every set, path and border strategy: the
+// zeros of a haloed copy of the input are never multiplied by it.
+func TestNonfiniteWeight(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		forEachHaloMode(t, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(33, 33))
+			cases := append([]convCase{
+				// The adversarial reproducer: a 1x4 restore 8->8 of a 1x6
+				// (and a 1x60) input of ones with w[3] = +Inf.
+				{n: 1, inC: 8, outC: 8, h: 1, w: 6, kh: 1, kw: 4, sh: 1, sw: 2, pw: 1, oh: 1, ow: 12},
+				{n: 1, inC: 8, outC: 8, h: 1, w: 60, kh: 1, kw: 4, sh: 1, sw: 2, pw: 1, oh: 1, ow: 120},
+				{n: 1, inC: 8, outC: 8, h: 3, w: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1},
+				{n: 1, inC: 8, outC: 16, h: 2, w: 2, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1},
+				{n: 1, inC: 8, outC: 8, h: 3, w: 5, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, oh: 5, ow: 9},
+				{n: 1, inC: 8, outC: 8, h: 2, w: 4, kh: 4, kw: 4, sh: 2, sw: 2, ph: 1, pw: 1, oh: 4, ow: 8},
+			}, nonfiniteCases...)
+			for _, c := range cases {
+				for _, c.block = range []int{8, 16} {
+					nw := c.outC * c.inC * c.kh * c.kw
+					for _, bad := range []float32{posInf, negInf, nan} {
+						// The adversary's w[3], then every tap of (input
+						// 0, output 0), and a random weight.
+						for _, at := range append([]int{3, r.IntN(nw)}, seqTaps(c)...) {
+							x := make([]float32, c.n*c.inC*c.h*c.w)
+							for i := range x {
+								x[i] = 1
+							}
+							wts := make([]float32, nw)
+							if at%2 == 1 {
+								x, wts = randSlice(r, len(x)), randSlice(r, nw)
+							}
+							wts[at%nw] = bad
+							dst, want := c.forward(t, x, wts, nil, Epilogue{})
+							if err := sameValues(dst.NCHW(), want, 4); err != nil {
+								t.Fatalf("%v, w[%d] = %v: %v", c, at%nw, bad, err)
+							}
+						}
+					}
+				}
+			}
+		})
+	})
+}
+
+// seqTaps returns the indices of the weights of input channel 0 to
+// output channel 0, both orders (OIHW and IOHW) agreeing on them.
+func seqTaps(c convCase) []int {
+	var s []int
+	for i := 0; i < c.kh*c.kw; i++ {
+		s = append(s, i)
+	}
+	return s
+}

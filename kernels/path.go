@@ -58,8 +58,11 @@ type path struct {
 	prefetch     bool // the windowed kernels prefetch Params.Pf, and the weights are big enough to ask (prefetchMinBytes)
 	// haloCopy: the plan may copy the input into a zero-haloed workspace
 	// where the cost model says it pays (halo.go). Only for an assembly
-	// set: the generic kernel computes a pixel at a time anyway, so its
-	// border calls cost no more than interior ones.
+	// set (the generic kernel computes a pixel at a time anyway, so its
+	// border calls cost no more than interior ones), and only when every
+	// weight is finite: the halo's zeros times an Inf or NaN weight are
+	// NaN where the convolution, which never reads the padding, gives a
+	// number.
 	haloCopy bool
 
 	restore asm.RestoreKernel // fusedRestore: the kernel family for the layer's width and padding
@@ -88,7 +91,6 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 		multiRow:     set.rows,
 		convEdges:    set.edges,
 		restoreEdges: set.restoreEdges,
-		haloCopy:     set != genericSet,
 	}
 	if l.deconv {
 		pt.kind = phasePasses
@@ -98,6 +100,7 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 		weightBytes += 4 * len(l.passes[i].wei)
 	}
 	pt.prefetch = set.prefetch && weightBytes >= prefetchMinBytes
+	pt.haloCopy = set != genericSet && l.weightsFinite()
 	for i := range l.passes {
 		p := &l.passes[i]
 		sp, dp := l.spec.StrideW, 1
@@ -121,6 +124,20 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 	}
 	l.path = pt
 	return nil
+}
+
+// weightsFinite reports whether every packed weight of the layer's
+// passes (every weight it has: the phases of a transposed layer partition
+// its taps) is finite.
+func (l *layer) weightsFinite() bool {
+	for i := range l.passes {
+		for _, v := range l.passes[i].wei {
+			if v-v != 0 { // Inf - Inf and NaN - NaN are NaN
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // forBlock returns the set whose kernels serve layers (and pools) of

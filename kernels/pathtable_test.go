@@ -17,6 +17,7 @@ type pathCase struct {
 	k, s, p   int
 	h, w      int               // input size
 	oh, ow    int               // transposed only: output size
+	inf       bool              // one weight is +Inf: no haloed copy
 	want      map[string]string // per set name: describePlan's line
 }
 
@@ -83,7 +84,7 @@ func describeCaps(pt path) string {
 }
 
 // pathCaps is the capability line (describeCaps) of a block-8 layer per
-// set.
+// set (less haloCopy where a weight is not finite).
 var pathCaps = map[string]string{
 	"generic": "generic maxOCB 4 multiRow convEdges",
 	"avx2":    "avx2 maxOCB 3 multiRow convEdges restoreEdges haloCopy",
@@ -117,6 +118,11 @@ var pathTable = []pathCase{
 		"generic": "conv in place cols 11",
 		"avx2":    "conv halo 1,1 cols ..",
 		"neon":    "conv halo 1,1 cols ..",
+	}},
+	{name: "3x3 s1 16ch 1x2 Inf weight", inC: 16, outC: 16, k: 3, s: 1, p: 1, h: 1, w: 2, inf: true, want: map[string]string{
+		"generic": "conv in place cols 11",
+		"avx2":    "conv in place cols 11",
+		"neon":    "conv in place cols 11",
 	}},
 	{name: "3x3 s2 64ch 56", inC: 64, outC: 64, k: 3, s: 2, p: 1, h: 56, w: 56, want: map[string]string{
 		"generic": "conv in place cols E.",
@@ -218,6 +224,11 @@ var pathTable = []pathCase{
 		"avx2":    "fused in place fused 0-16/16 .E cols .E .. .E ..",
 		"neon":    "fused halo 0,1 fused 0-16/16 .. cols .. .. .. ..",
 	}},
+	{name: "restore k3 p1 16ch 8->16 Inf weight", deconv: true, inC: 16, outC: 16, k: 3, s: 2, p: 1, h: 8, w: 8, oh: 16, ow: 16, inf: true, want: map[string]string{
+		"generic": "phases in place cols .E .. .E ..",
+		"avx2":    "fused in place fused 0-16/16 .E cols .E .. .E ..",
+		"neon":    "fused in place fused 0-14/16 .. cols .E .. .E ..",
+	}},
 	{name: "restore k3 p1 16ch 8->15", deconv: true, inC: 16, outC: 16, k: 3, s: 2, p: 1, h: 8, w: 8, oh: 15, ow: 15, want: map[string]string{
 		"generic": "phases in place cols .. .. .. ..",
 		"avx2":    "phases in place cols .. .. .. ..",
@@ -274,9 +285,9 @@ var pathTable = []pathCase{
 // convolutions with padding 1 at strides 1, 2 and 4, 1x1s, the 7x7
 // stride-2 stem, stride-2 restores of widths 2, 3 and 4 below and above
 // the fused restore's minimum width, odd sizes, layers big enough to
-// prefetch), which path the plan takes, whether it copies its input into
-// a haloed workspace and how it computes every border column (see
-// describePlan). A change that turns a fast path off (an edge flag, the
+// prefetch, weights with an Inf, which never take a haloed copy), which
+// path the plan takes, whether it copies its input into a haloed
+// workspace and how it computes every border column (see describePlan). A change that turns a fast path off (an edge flag, the
 // fused restore, the prefetch, the in-place read) changes a row here.
 // SBCONV_PATHTABLE=print prints the plans instead, in the table's form.
 func TestPathTable(t *testing.T) {
@@ -291,6 +302,9 @@ func TestPathTable(t *testing.T) {
 			src := &layout.Tensor{N: 1, C: c.inC, H: c.h, W: c.w, Block: 8}
 			dst := &layout.Tensor{N: 1, C: c.outC, H: c.oh, W: c.ow, Block: 8}
 			w := make([]float32, c.inC*c.outC*c.k*c.k)
+			if c.inf {
+				w[len(w)/2] = posInf
+			}
 			if c.deconv {
 				d, err := NewConvTranspose2D(spec, w, nil, 8)
 				if err != nil {
@@ -307,7 +321,11 @@ func TestPathTable(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got, want := describeCaps(l.path), pathCaps[set.name]; got != want {
+			wantCaps := pathCaps[set.name]
+			if c.inf {
+				wantCaps = strings.Replace(wantCaps, " haloCopy", "", 1)
+			}
+			if got, want := describeCaps(l.path), wantCaps; got != want {
 				t.Errorf("%s: capabilities %q, want %q", c.name, got, want)
 			}
 			got := describePlan(l, l.planFor(src, dst))
