@@ -66,6 +66,8 @@ var genericSet = &isaSet{
 var isaSets = []*isaSet{genericSet}
 
 // registerISA adds a set ahead of the generic one.
+//
+//lint:ignore U1000 called only by the isa_*.go files, which -tags purego and other architectures leave out
 func registerISA(s *isaSet) {
 	isaSets = append([]*isaSet{s}, isaSets...)
 }

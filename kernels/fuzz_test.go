@@ -572,7 +572,7 @@ func fzRun(t *testing.T, in []byte, seed uint64, deconv bool) {
 
 	srcSnap, dstSnap, resSnap := fzSnapshot(c.src), fzSnapshot(c.dst), fzSnapshot(c.res)
 	var fwd func(dst, src *layout.Tensor, ep Epilogue) error
-	ctorErr, p, stack := callSafely(func() error {
+	p, stack, ctorErr := callSafely(func() error {
 		if deconv {
 			d, err := NewConvTranspose2D(c.spec, c.weights, c.bias, c.block)
 			if err == nil {
@@ -611,7 +611,7 @@ func fzRun(t *testing.T, in []byte, seed uint64, deconv bool) {
 		return
 	}
 	ep := Epilogue{Residual: c.res, ReLU: c.relu}
-	err, p, stack := callSafely(func() error { return fwd(c.dst, c.src, ep) })
+	p, stack, err := callSafely(func() error { return fwd(c.dst, c.src, ep) })
 	if p != nil {
 		t.Fatalf("Forward panicked: %v\n%s", p, stack)
 	}

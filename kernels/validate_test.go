@@ -34,14 +34,14 @@ type valCase struct {
 	want []string
 }
 
-// callSafely runs f and returns its error, or the panic and its stack.
-func callSafely(f func() error) (err error, panicked any, stack []byte) {
+// callSafely runs f and returns the panic and its stack, or f's error.
+func callSafely(f func() error) (panicked any, stack []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			panicked, stack = p, debug.Stack()
 		}
 	}()
-	return f(), nil, nil
+	return nil, nil, f()
 }
 
 func runValCases(t *testing.T, cases []valCase) {
@@ -53,7 +53,7 @@ func runValCases(t *testing.T, cases []valCase) {
 		}
 		seen[c.name] = true
 		t.Run(c.name, func(t *testing.T) {
-			err, p, stack := callSafely(c.call)
+			p, stack, err := callSafely(c.call)
 			if p != nil {
 				t.Fatalf("panicked instead of returning an error: %v\n%s", p, stack)
 			}
@@ -599,7 +599,7 @@ func TestPackDeconvPhaseHugeStride(t *testing.T) {
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			var packed []float32
 			var nkh, nkw int
-			err, p, stack := callSafely(func() error {
+			p, stack, err := callSafely(func() error {
 				var err error
 				packed, nkh, nkw, err = layout.PackDeconvPhase(w, 1, 1, 3, 3, s, 1, 0, 0, 8)
 				return err
@@ -705,7 +705,7 @@ func TestSelectISA(t *testing.T) {
 	for _, want := range []string{"", "generic", "avx2", "avx512", "neon", "bogus", "AVX3", "generic,avx2"} {
 		t.Run(fmt.Sprintf("%q", want), func(t *testing.T) {
 			var s *isaSet
-			err, p, stack := callSafely(func() error {
+			p, stack, err := callSafely(func() error {
 				var err error
 				s, err = selectISA(want)
 				return err
