@@ -240,41 +240,11 @@ func Compare(a, b *Case, reps int, minTime time.Duration) (Comparison, error) {
 	return cmp, nil
 }
 
-// Rounds times cases in rounds alternating between them: each case runs
-// once to warm up, then every round takes one sample of each (the mean
-// time of its runs over at least minTime, at least one run), in order on
-// even rounds and in reverse order on odd ones, so that no case always
-// follows the same neighbour. samples[i][r] is case i's sample in round r.
-// after, if not nil, is called after each round. Ratios of samples from
-// the same round compare the cases on the same machine state; see
-// Compare.
-func Rounds(cases []*Case, rounds int, minTime time.Duration, after func(round int)) (samples [][]time.Duration, err error) {
-	if rounds < 1 {
-		return nil, fmt.Errorf("bench: Rounds: %d rounds", rounds)
-	}
-	for _, c := range cases {
-		if err := c.Run(); err != nil {
-			return nil, err
-		}
-	}
-	samples = make([][]time.Duration, len(cases))
-	for r := 0; r < rounds; r++ {
-		for k := range cases {
-			i := k
-			if r%2 == 1 {
-				i = len(cases) - 1 - k
-			}
-			d, err := sample(cases[i], minTime)
-			if err != nil {
-				return nil, err
-			}
-			samples[i] = append(samples[i], d)
-		}
-		if after != nil {
-			after(r)
-		}
-	}
-	return samples, nil
+// Sample returns the mean time of c's runs over at least minTime (at
+// least one run): one sample, for programs that schedule their own
+// (cmd/sbbench alternates the cases of a row in rounds).
+func Sample(c *Case, minTime time.Duration) (time.Duration, error) {
+	return sample(c, minTime)
 }
 
 // Median returns the median of s (the upper one of an even count), or 0

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"testing"
+	"time"
 
 	"github.com/sbconv/sbconv/kernels"
 )
@@ -156,28 +157,19 @@ func TestCasesRun(t *testing.T) {
 	}
 }
 
-// TestRounds: every case gets one sample a round, and the samples are
-// positive.
-func TestRounds(t *testing.T) {
-	var runs [3]int
-	var cases []*Case
-	for i := range runs {
-		cases = append(cases, &Case{Run: func() error { runs[i]++; return nil }})
+// TestSample: a sample runs its case at least once, and for at least
+// minTime.
+func TestSample(t *testing.T) {
+	runs := 0
+	c := &Case{Run: func() error { runs++; time.Sleep(100 * time.Microsecond); return nil }}
+	if d, err := Sample(c, 0); err != nil || runs != 1 || d <= 0 {
+		t.Fatalf("Sample(0) = %v, %v after %d runs", d, err, runs)
 	}
-	after := 0
-	s, err := Rounds(cases, 4, 0, func(int) { after++ })
-	if err != nil {
-		t.Fatal(err)
+	runs = 0
+	if d, err := Sample(c, 2*time.Millisecond); err != nil || runs < 2 || d <= 0 || d > 2*time.Millisecond {
+		t.Fatalf("Sample(2ms) = %v, %v after %d runs", d, err, runs)
 	}
-	if after != 4 || len(s) != 3 {
-		t.Fatalf("after called %d times, %d sample lists", after, len(s))
-	}
-	for i := range s {
-		if len(s[i]) != 4 || runs[i] != 5 {
-			t.Fatalf("case %d: %d samples, %d runs (want 4 and 5: one warm-up)", i, len(s[i]), runs[i])
-		}
-	}
-	if _, err := Rounds(cases, 0, 0, nil); err == nil {
-		t.Fatal("0 rounds accepted")
+	if got := Median([]time.Duration{3, 1, 2}); got != 2 {
+		t.Fatalf("Median = %v", got)
 	}
 }
