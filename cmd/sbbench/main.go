@@ -1,156 +1,307 @@
-// Command sbbench times sbconv's kernels on the stage shapes of ResNet, the
-// same shapes and columns as the peer programs in ../shared/peers (oneDNN,
-// XNNPACK, PyTorch), so the tables can be put side by side.
+// Command sbbench answers, on the machine it runs on: does the spatial
+// bottleneck (Peng et al., arXiv 1809.02601) make a ResNet faster on this
+// CPU with sbconv's kernels, and by how much against what a Go program
+// uses otherwise (im2col + gonum's blas32.Gemm)?
 //
-//	go run ./cmd/sbbench                 # one thread, batch 1, dispatched ISA
-//	SBCONV_ISA=generic go run ./cmd/sbbench -shapes cifar
+//	go run ./cmd/sbbench                      # every table, one thread, batch 1, the dispatched ISA
+//	go run ./cmd/sbbench -isa all -chart docs/speedup.svg
+//	go run ./cmd/sbbench -tables nets -threads 2 -batch 4 -json
 //
-// Columns: 3x3 stride-1 convolution, 3x3 stride-2 convolution and the 3x3
-// stride-2 transposed convolution that restores the full size (each with
-// bias and ReLU), in microseconds (median of -reps samples) and GFLOP/s;
-// then the regular basic block (two 3x3 stride-1 convolutions, residual,
-// ReLU), the spatial-bottleneck block (stride-2 convolution, restore,
-// residual, ReLU), their measured time ratio and their FLOP ratio. The
-// two blocks are timed in 3*reps alternating samples of mintime/2 each:
-// ratio is the median of the per-pair ratios, best the ratio of each
-// block's fastest sample (the least disturbed by other tenants).
-//
-// %pk is the percentage of the FMA peak (bench.Peak), measured before the
-// first shape and again after each row: the greatest measurement counts,
-// so the tables are printed when every row is done.
+// Run it with -h for what every table, column and flag means. It lives in
+// a module of its own (cmd/sbbench/go.mod, joined to the library by the
+// repository's go.work) so that its outside dependencies (gonum, gonum's
+// plot, a progress bar) never reach a program that imports sbconv.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"runtime"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/sbconv/sbconv/bench"
 	"github.com/sbconv/sbconv/kernels"
 )
 
 func main() {
-	if err := run(os.Stdout, os.Args[1:]); err != nil {
+	err := run(os.Stdout, os.Stderr, os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "sbbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out io.Writer, args []string) error {
+// config is what the flags say.
+type config struct {
+	tables    []string // in table order
+	shapes    []string // filter terms; empty: every row
+	batch     int
+	threads   int
+	isas      []string // -isa: one child process each; empty: this process, the dispatched set
+	peer      bool
+	json      bool
+	chart     string
+	reps      int
+	minTime   time.Duration
+	child     bool // a child of an -isa run: JSON rows on stdout, progress lines on stderr
+	progress  bool // draw a progress bar on stderr (a terminal, not a child)
+	tablesArg string
+}
+
+// allTables are the tables in the order they are measured and printed.
+var allTables = []string{"layers", "blocks", "nets"}
+
+// childEnv marks a child process of an -isa run (see isa.go).
+const childEnv = "SBBENCH_CHILD"
+
+const usageText = `Usage: go run ./cmd/sbbench [flags]
+
+sbbench times sbconv's kernels on ResNet's layers, residual blocks and whole
+networks, regular and with the spatial bottleneck (arXiv 1809.02601: a
+stride-2 convolution and a stride-2 transposed convolution in place of a
+block's 3x3 convolutions), and the same work done the way Go programs do it
+today, im2col + gonum's blas32.Gemm (the "Go peer", -peer). It prints:
+
+  layers  per ResNet stage shape (CIFAR: cifar-16x32 = 16 channels at 32x32,
+          cifar-32x16, cifar-64x8; ImageNet: in-64x56, in-128x28, in-256x14,
+          in-512x7): the 3x3 stride-1 convolution (conv3x3s1), the 3x3
+          stride-2 convolution (conv3x3s2) and the 3x3 stride-2 transposed
+          convolution that restores the size (deconv_s2), C to C channels,
+          bias + ReLU; then ResNet-50's two 1x1 convolutions at 56x56
+          (conv1x1, in-256to64x56 and in-64to256x56). GFLOP/s by the peers'
+          count: 2*C*C*9 per output pixel (padding taps included), the
+          restore counted as the stride-2 convolution it inverts.
+  blocks  per stage shape, the regular block against its spatial-bottleneck
+          form: basic/* are BasicBlock vs SBBasic (CIFAR ResNets, ResNet-18/34),
+          bottleneck/in-<C>x<H> are ResNet-50's Bottleneck vs SBBottleneck
+          (C output channels); *-entry is a stage's first block (stride 2
+          from the previous stage, projection shortcut). BatchNorm folded;
+          GFLOP/s by the real FLOPs (restore taps that reach the output).
+  nets    whole networks at batch -batch: resnet20 and resnet56 (input
+          cifar-32x32, 10 classes), resnet18 and resnet50 (in-224x224, 1000
+          classes), regular against spatial bottlenecks in every stage.
+
+Columns: us or ms = median time of one run; speedup = regular time over
+spatial-bottleneck time (the median over the rounds of each round's ratio);
+flops = regular FLOPs over spatial-bottleneck FLOPs, the speedup the
+arithmetic alone allows; GF/s = GFLOP/s; %pk = percent of this CPU's FMA peak
+on -threads cores, measured in the same run (the greatest of a measurement
+before the first row and one after every row); the Go peer's times, its own
+speedup, and x_gonum = the Go peer's time over sbconv's for the same work.
+The header names the CPU, the microkernel set (ISA) and its channel block,
+the threads, the batch and the Go version.
+
+Every row is timed in -reps rounds, after one warm-up run of each case; a
+round takes one sample of each case of the row in turn (sbconv regular,
+sbconv spatial bottleneck, then the Go peer's two; reversed every other
+round), each sample the mean of its runs over at least -mintime (at least
+one run). The Go peer, 10-20x slower, is sampled in every other round only
+(rounds 1, 3, 5, ...: three of the default five); its ratios come from those
+rounds. Every number printed is measured in this run; nothing is a constant.
+A warning line says when the samples of a case spread so widely that other
+programs must be using the CPU.
+
+Flags:
+  -tables LIST   tables to run, comma-separated, from layers,blocks,nets
+                 (default: all three)
+  -shapes LIST   run only rows whose name contains one of these
+                 comma-separated terms: a stage shape (cifar-64x8, in-),
+                 a block (basic/, bottleneck/, -entry), a network (resnet50),
+                 or a network's input (cifar-32x32, in-224x224; "cifar" and
+                 "in-" thus select a dataset's rows in every table). A table
+                 none of whose rows match is left out; a filter that matches
+                 no row of any selected table is an error. (default: every row)
+  -batch N       images per Forward call (default 1); -n is the same flag
+  -threads N     goroutines per sbconv Forward call (kernels.SetThreads), and
+                 GOMAXPROCS while timing, so gonum's Gemm uses N too; the
+                 peak is measured on N cores (default 1)
+  -isa LIST      microkernel sets to run, comma-separated, or "all" for every
+                 set this binary and CPU can run (here: ISAS); each runs
+                 in a child process of its own (SBCONV_ISA is read once per
+                 process), and the tables are printed one set after another.
+                 (default: this process's set: SBCONV_ISA, else the best)
+  -peer          time the Go peer, im2col + gonum blas32.Gemm on NCHW
+                 (-peer=false leaves its columns out; default true)
+  -json          print one JSON object per row (JSON Lines) on stdout instead
+                 of the tables: the same numbers, unrounded, with the run's
+                 CPU, ISA, threads, batch and peak in every object
+  -chart FILE    also draw FILE (.svg or .png): the measured speedup of every
+                 block and network row beside its FLOP ratio, one series per
+                 ISA (and the Go peer's); needs the blocks or nets table
+  -reps N        rounds per row (default 5)
+  -mintime D     minimum duration of one sample (default 10ms)
+  -h             print this help and exit
+
+A progress bar is drawn on stderr when stderr is a terminal.
+`
+
+func usage(w io.Writer) {
+	io.WriteString(w, strings.Replace(usageText, "ISAS", strings.Join(kernels.ISAs(), ", "), 1))
+}
+
+// parseFlags turns args into a config, or returns an error that says
+// what is wrong (flag.ErrHelp for -h).
+func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("sbbench", flag.ContinueOnError)
-	batch := fs.Int("n", 1, "batch size")
-	threads := fs.Int("threads", 1, "goroutines per Forward call")
-	reps := fs.Int("reps", 7, "timed samples per cell (the median is printed)")
-	minTime := fs.Duration("mintime", 50*time.Millisecond, "minimum duration of one sample")
-	shapes := fs.String("shapes", "", "only shapes whose name contains this (e.g. cifar, in-)")
+	fs.SetOutput(io.Discard)
+	cfg := &config{}
+	fs.StringVar(&cfg.tablesArg, "tables", strings.Join(allTables, ","), "")
+	shapes := fs.String("shapes", "", "")
+	fs.IntVar(&cfg.batch, "batch", 1, "")
+	fs.IntVar(&cfg.batch, "n", 1, "")
+	fs.IntVar(&cfg.threads, "threads", 1, "")
+	isa := fs.String("isa", "", "")
+	fs.BoolVar(&cfg.peer, "peer", true, "")
+	fs.BoolVar(&cfg.json, "json", false, "")
+	fs.StringVar(&cfg.chart, "chart", "", "")
+	fs.IntVar(&cfg.reps, "reps", 5, "")
+	fs.DurationVar(&cfg.minTime, "mintime", 10*time.Millisecond, "")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%v (sbbench -h lists the flags)", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: sbbench takes only flags (sbbench -h lists them)", fs.Arg(0))
+	}
+	switch {
+	case cfg.batch < 1:
+		return nil, fmt.Errorf("-batch %d: must be at least 1", cfg.batch)
+	case cfg.threads < 1 || cfg.threads > 4096:
+		return nil, fmt.Errorf("-threads %d: must be in [1, 4096]", cfg.threads)
+	case cfg.reps < 1:
+		return nil, fmt.Errorf("-reps %d: must be at least 1", cfg.reps)
+	case cfg.minTime <= 0:
+		return nil, fmt.Errorf("-mintime %v: must be positive", cfg.minTime)
+	}
+	for _, t := range splitList(cfg.tablesArg) {
+		if !slices.Contains(allTables, t) {
+			return nil, fmt.Errorf("-tables: unknown table %q (want some of %s)", t, strings.Join(allTables, ","))
+		}
+		if !slices.Contains(cfg.tables, t) {
+			cfg.tables = append(cfg.tables, t)
+		}
+	}
+	if len(cfg.tables) == 0 {
+		return nil, fmt.Errorf("-tables %q names no table (want some of %s)", cfg.tablesArg, strings.Join(allTables, ","))
+	}
+	slices.SortFunc(cfg.tables, func(a, b string) int { return slices.Index(allTables, a) - slices.Index(allTables, b) })
+	cfg.shapes = splitList(*shapes)
+	if *shapes != "" && len(cfg.shapes) == 0 {
+		return nil, fmt.Errorf("-shapes %q names nothing", *shapes)
+	}
+	if *isa != "" {
+		usable := kernels.ISAs()
+		for _, s := range splitList(*isa) {
+			if s == "all" {
+				cfg.isas = append(cfg.isas, usable...)
+				continue
+			}
+			if !slices.Contains(usable, s) {
+				return nil, fmt.Errorf("-isa %s: not a set this binary and CPU can run (they are: %s)", s, strings.Join(usable, ", "))
+			}
+			cfg.isas = append(cfg.isas, s)
+		}
+		cfg.isas = uniq(cfg.isas)
+		if len(cfg.isas) == 0 {
+			return nil, fmt.Errorf("-isa %q names no set", *isa)
+		}
+	}
+	if cfg.chart != "" {
+		switch strings.ToLower(filepath.Ext(cfg.chart)) {
+		case ".svg", ".png":
+		default:
+			return nil, fmt.Errorf("-chart %s: want a .svg or .png file", cfg.chart)
+		}
+		if !slices.Contains(cfg.tables, "blocks") && !slices.Contains(cfg.tables, "nets") {
+			return nil, fmt.Errorf("-chart draws the blocks and nets tables' speedups: -tables %s has neither", strings.Join(cfg.tables, ","))
+		}
+	}
+	return cfg, nil
+}
+
+// splitList splits a comma-separated list, dropping empty items and
+// surrounding spaces.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func uniq(s []string) []string {
+	var out []string
+	for _, v := range s {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// run is the command: flags in args, tables (or JSON) on out, progress
+// and diagnostics on errOut.
+func run(out, errOut io.Writer, args []string) error {
+	cfg, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(out)
 		return err
 	}
-	if *batch < 1 || *threads < 1 || *reps < 1 || *minTime <= 0 {
-		return fmt.Errorf("-n, -threads, -reps and -mintime must be positive")
-	}
-	if err := kernels.ISAError(); err != nil {
+	if err != nil {
 		return err
 	}
-	kernels.SetThreads(*threads)
-	block := kernels.Block()
+	cfg.child = os.Getenv(childEnv) == "1"
+	if cfg.child && len(cfg.isas) > 0 {
+		return fmt.Errorf("-isa in a child process")
+	}
+	cfg.progress = !cfg.child && isTerminal(errOut)
 
-	fmt.Fprintf(out, "# sbconv  isa=%s block=%d threads=%d N=%d  %s/%s GOMAXPROCS=%d\n",
-		kernels.ISA(), block, *threads, *batch, runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
-	// The peak is measured before the tables and again after every row,
-	// and the greatest value is used: a burst of other tenants' work
-	// during one measurement would otherwise put kernels above 100%.
-	// So the tables are printed at the end.
-	bench.Peak(*threads)
-	type cell struct{ us, gf float64 }
-	type row struct {
-		name                          string
-		cells                         []cell // the single-layer workloads, or the pointwise case
-		basic, sb, ratio, best, flops float64
-	}
-	var rows, pointwise []row
-	for _, s := range bench.PeerShapes {
-		if *shapes != "" && !strings.Contains(s.Name, *shapes) {
-			continue
-		}
-		r := row{name: s.Name}
-		cases := map[string]*bench.Case{}
-		for _, w := range bench.Workloads {
-			c, err := bench.NewCase(w, s, *batch, block)
-			if err != nil {
-				return err
-			}
-			cases[w] = c
-			if w == bench.BasicBlk || w == bench.SBBlock {
-				continue // timed together below
-			}
-			d, err := bench.Time(c, *reps, *minTime)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", w, s.Name, err)
-			}
-			r.cells = append(r.cells, cell{float64(d.Nanoseconds()) / 1e3, c.FLOPs / d.Seconds() / 1e9})
-		}
-		// The two blocks in alternating samples, so that their ratio
-		// compares them on the same machine state.
-		cmp, err := bench.Compare(cases[bench.BasicBlk], cases[bench.SBBlock], 3**reps, *minTime/2)
-		if err != nil {
-			return fmt.Errorf("blocks %s: %w", s.Name, err)
-		}
-		hr := (s.H + 1) / 2
-		r.basic, r.sb = float64(cmp.A.Nanoseconds())/1e3, float64(cmp.B.Nanoseconds())/1e3
-		r.ratio, r.best, r.flops = cmp.Ratio, cmp.BestRatio, float64(s.H*s.H)/float64(hr*hr)
-		rows = append(rows, r)
-		bench.RemeasurePeak(*threads)
-	}
-	if *shapes == "" {
-		for _, p := range bench.PointwiseShapes {
-			c, err := bench.NewPointwiseCase(p, *batch, block)
-			if err != nil {
-				return err
-			}
-			d, err := bench.Time(c, *reps, *minTime)
-			if err != nil {
-				return fmt.Errorf("conv1x1 %s: %w", p.Name, err)
-			}
-			pointwise = append(pointwise, row{name: p.Name, cells: []cell{{float64(d.Nanoseconds()) / 1e3, c.FLOPs / d.Seconds() / 1e9}}})
-			bench.RemeasurePeak(*threads)
-		}
+	// Fail on a filter that matches nothing before measuring anything.
+	items := plan(cfg)
+	if len(items) == 0 {
+		return fmt.Errorf("-shapes %s matches no row of the %s table(s); the rows are: %s",
+			strings.Join(cfg.shapes, ","), strings.Join(cfg.tables, ", "), strings.Join(rowNames(cfg.tables), " "))
 	}
 
-	peak, peakISA := bench.Peak(*threads)
-	pct := func(gf float64) string {
-		if peak <= 0 {
-			return "-"
-		}
-		return fmt.Sprintf("%.0f", 100*gf/peak)
-	}
-	if peak > 0 {
-		fmt.Fprintf(out, "# peak: %.1f GFLOP/s (%s FMA kernel on %d core(s) at once, the fastest of %d measurements through this run); %%pk = percent of it\n",
-			peak, peakISA, *threads, 1+len(rows)+len(pointwise))
+	var runs []*result
+	if len(cfg.isas) > 0 {
+		runs, err = runChildren(cfg, items, errOut)
 	} else {
-		fmt.Fprintf(out, "# peak: no peak kernel in this build; %%pk not reported\n")
+		var r *result
+		r, err = measure(cfg, items, newProgress(cfg, errOut, units(cfg, items)))
+		runs = []*result{r}
 	}
-	fmt.Fprintf(out, "# times in microseconds (median of %d samples; blocks: %d alternating), GFLOP/s by the peers' FLOP count\n", *reps, 3**reps)
-	fmt.Fprintf(out, "%-12s %10s %6s %4s %10s %6s %4s %10s %6s %4s %10s %10s %6s %6s %6s\n", "shape",
-		"conv3x3s1", "GF/s", "%pk", "conv3x3s2", "GF/s", "%pk", "deconv_s2", "GF/s", "%pk", "basicblk", "sb_block", "ratio", "best", "flops")
-	for _, r := range rows {
-		fmt.Fprintf(out, "%-12s", r.name)
-		for _, c := range r.cells {
-			fmt.Fprintf(out, " %10.1f %6.1f %4s", c.us, c.gf, pct(c.gf))
+	if err != nil {
+		return err
+	}
+	if cfg.child || cfg.json {
+		if err := writeJSON(out, runs); err != nil {
+			return err
 		}
-		fmt.Fprintf(out, " %10.1f %10.1f %6.2f %6.2f %6.2f\n", r.basic, r.sb, r.ratio, r.best, r.flops)
+	} else {
+		for i, r := range runs {
+			if i > 0 {
+				fmt.Fprintln(out)
+			}
+			printTables(out, cfg, r)
+		}
 	}
-	if len(pointwise) == 0 {
-		return nil
-	}
-	fmt.Fprintf(out, "\n%-14s %10s %6s %4s\n", "conv1x1", "us", "GF/s", "%pk")
-	for _, r := range pointwise {
-		c := r.cells[0]
-		fmt.Fprintf(out, "%-14s %10.1f %6.1f %4s\n", r.name, c.us, c.gf, pct(c.gf))
+	if cfg.chart != "" && !cfg.child {
+		if err := writeChart(cfg.chart, runs); err != nil {
+			return fmt.Errorf("-chart %s: %w", cfg.chart, err)
+		}
+		fmt.Fprintf(errOut, "sbbench: wrote %s\n", cfg.chart)
 	}
 	return nil
 }

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// printTables writes one run's header and tables.
+func printTables(w io.Writer, cfg *config, r *result) {
+	in := r.info
+	peer := "against im2col + gonum blas32.Gemm (the Go peer)"
+	if !cfg.peer {
+		peer = "(Go peer not run: -peer=false)"
+	}
+	fmt.Fprintf(w, "# sbbench: sbconv's kernels, regular vs spatial bottleneck (arXiv 1809.02601), %s\n", peer)
+	fmt.Fprintf(w, "# cpu: %s   isa: %s (channel block %d)   threads: %d   batch: %d   %s %s/%s\n",
+		in.CPU, in.ISA, in.Block, in.Threads, in.Batch, in.Go, in.OS, in.Arch)
+	if in.PeakGFLOPS > 0 {
+		fmt.Fprintf(w, "# peak: %.1f GFLOP/s (%s FMA kernel on %d core(s) at once, the greatest of %d measurements in this run); %%pk = percent of it\n",
+			in.PeakGFLOPS, in.PeakISA, in.Threads, in.PeakRuns)
+	} else {
+		fmt.Fprintf(w, "# peak: no peak kernel in this build; %%pk not reported\n")
+	}
+	fmt.Fprintf(w, "# every row: the median of %d rounds, each taking one sample of every case of the row in turn (at least %v a sample)\n",
+		in.Rounds, cfg.minTime)
+	if spread := noise(r.rows); spread > 1.15 {
+		fmt.Fprintf(w, "# warning: a case's median sample is %.0f%% slower than its fastest (the median over the rows): other programs are using this CPU, and the ratios below are unreliable\n", 100*(spread-1))
+	}
+	byTable := map[string][]*Row{}
+	for _, row := range r.rows {
+		byTable[row.Table] = append(byTable[row.Table], row)
+	}
+	pk := func(t *Timing) string {
+		if t == nil || t.PeakPct == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", *t.PeakPct)
+	}
+	for _, name := range cfg.tables {
+		rows := byTable[name]
+		if len(rows) == 0 {
+			continue
+		}
+		fmt.Fprintln(w)
+		switch name {
+		case "layers":
+			fmt.Fprintln(w, "## layers: one layer, C to C channels (conv1x1: as named), bias + ReLU; GFLOP/s by the peers' count")
+			t := newTable(col{"shape", ""}, col{"layer", ""}, col{"us", "sbconv"}, col{"GF/s", "sbconv"}, col{"%pk", "sbconv"})
+			if cfg.peer {
+				t.add(col{"us", "im2col + gonum"}, col{"GF/s", "im2col + gonum"}, col{"x_gonum", ""})
+			}
+			for _, r := range rows {
+				cells := []string{r.Name, r.Layer, f1(r.Sbconv.US), f1(r.Sbconv.GFLOPS), pk(r.Sbconv)}
+				if cfg.peer {
+					cells = append(cells, f1(r.Gonum.US), f1(r.Gonum.GFLOPS), f1(r.XGonum))
+				}
+				t.row(cells...)
+			}
+			t.write(w)
+		case "blocks", "nets":
+			unit, scale := "us", 1.0
+			if name == "nets" {
+				unit, scale = "ms", 1e-3
+				fmt.Fprintln(w, "## nets: whole networks, regular vs spatial bottlenecks in every stage; GFLOP/s by the real FLOPs")
+			} else {
+				fmt.Fprintln(w, "## blocks: regular vs spatial-bottleneck block; GFLOP/s by the real FLOPs")
+			}
+			first := []col{{"block", ""}}
+			if name == "nets" {
+				first = []col{{"net", ""}, {"input", ""}}
+			}
+			t := newTable(first...)
+			t.add(col{"regular_" + unit, "sbconv"}, col{"sb_" + unit, "sbconv"}, col{"speedup", "sbconv"}, col{"flops", "sbconv"},
+				col{"reg_GF/s", "sbconv"}, col{"%pk", "sbconv"}, col{"sb_GF/s", "sbconv"}, col{"%pk", "sbconv"})
+			if cfg.peer {
+				t.add(col{"regular_" + unit, "im2col + gonum"}, col{"sb_" + unit, "im2col + gonum"}, col{"speedup", "im2col + gonum"},
+					col{"reg", "x_gonum"}, col{"sb", "x_gonum"})
+			}
+			for _, r := range rows {
+				cells := []string{r.Name}
+				if name == "nets" {
+					cells = append(cells, r.Input)
+				}
+				cells = append(cells, f1(r.Regular.US*scale), f1(r.SB.US*scale), f2(r.Speedup), f2(r.FLOPRatio),
+					f1(r.Regular.GFLOPS), pk(r.Regular), f1(r.SB.GFLOPS), pk(r.SB))
+				if cfg.peer {
+					cells = append(cells, f1(r.GonumRegular.US*scale), f1(r.GonumSB.US*scale), f2(r.GonumSpeedup),
+						f1(r.XGonumRegular), f1(r.XGonumSB))
+				}
+				t.row(cells...)
+			}
+			t.write(w)
+		}
+	}
+}
+
+// noise is the median over rows of sbconv's median sample over its fastest
+// one: 1.0 on a quiet machine.
+func noise(rows []*Row) float64 {
+	var q []float64
+	for _, r := range rows {
+		for _, t := range []*Timing{r.Sbconv, r.Regular, r.SB} {
+			if t != nil && t.BestUS > 0 {
+				q = append(q, t.US/t.BestUS)
+			}
+		}
+	}
+	if len(q) == 0 {
+		return 1
+	}
+	slices.Sort(q)
+	return q[len(q)/2]
+}
+
+func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
+func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
+
+// col is a column: its head and the group named above it ("" for none).
+type col struct{ head, group string }
+
+// table aligns columns: the first left, the others right, two spaces
+// apart, with each run of columns of one group under a line naming it.
+type table struct {
+	cols []col
+	rows [][]string
+}
+
+func newTable(cols ...col) *table { return &table{cols: cols} }
+
+func (t *table) add(cols ...col)     { t.cols = append(t.cols, cols...) }
+func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
+func (t *table) left(i int) bool {
+	return i == 0 || t.cols[i].head == "layer" || t.cols[i].head == "input"
+}
+func pad(s string, n int, left bool) string {
+	if left {
+		return s + strings.Repeat(" ", max(0, n-len(s)))
+	}
+	return strings.Repeat(" ", max(0, n-len(s))) + s
+}
+
+func (t *table) write(w io.Writer) {
+	width := make([]int, len(t.cols))
+	for i, c := range t.cols {
+		width[i] = len(c.head)
+	}
+	for _, r := range t.rows {
+		for i, c := range r {
+			width[i] = max(width[i], len(c))
+		}
+	}
+	// The group line: each run of one group gets its name over its
+	// columns, padded with dashes.
+	var g strings.Builder
+	hasGroup := false
+	for i := 0; i < len(t.cols); {
+		j := i
+		span := 0
+		for j < len(t.cols) && t.cols[j].group == t.cols[i].group {
+			span += width[j] + 2
+			j++
+		}
+		if i == 0 {
+			span -= 2
+		}
+		if name := t.cols[i].group; name != "" {
+			hasGroup = true
+			label := " " + name + " "
+			fill := max(0, span-2-len(label))
+			g.WriteString("  " + strings.Repeat("-", fill/2) + label + strings.Repeat("-", fill-fill/2))
+		} else {
+			g.WriteString(strings.Repeat(" ", span))
+		}
+		i = j
+	}
+	bw := bufio.NewWriter(w)
+	if hasGroup {
+		fmt.Fprintln(bw, strings.TrimRight(g.String(), " "))
+	}
+	line := func(cells []string) {
+		var b strings.Builder
+		for i, c := range cells {
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			b.WriteString(pad(c, width[i], t.left(i)))
+		}
+		fmt.Fprintln(bw, strings.TrimRight(b.String(), " "))
+	}
+	heads := make([]string, len(t.cols))
+	for i, c := range t.cols {
+		heads[i] = c.head
+	}
+	line(heads)
+	for _, r := range t.rows {
+		line(r)
+	}
+	bw.Flush()
+}
+
+// writeJSON writes every row of every run as one JSON object a line.
+func writeJSON(w io.Writer, runs []*result) error {
+	enc := json.NewEncoder(w)
+	for _, r := range runs {
+		for _, row := range r.rows {
+			if err := enc.Encode(row); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
