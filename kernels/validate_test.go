@@ -19,12 +19,12 @@ import (
 	"github.com/sbconv/sbconv/layout"
 )
 
-// The argument-validation contract (DESIGN.md, "Public API contract"):
-// every constructor and Forward validates its arguments and returns an
-// error that names the offending value; no input may panic or make a
-// kernel read or write outside its slices. Each case below is one bad (or
-// borderline legal) call; a panic is reported with its stack, an accepted
-// illegal call and an error that does not name the bad value are failures.
+// The argument-validation contract (README.md, "Use"): every constructor
+// and Forward validates its arguments and returns an error that names the
+// offending value; no input may panic or make a kernel read or write
+// outside its slices. Each case below is one bad (or borderline legal)
+// call; a panic is reported with its stack, an accepted illegal call and
+// an error that does not name the bad value are failures.
 
 // valCase is one call that must return an error containing every string of
 // want, or succeed when want is nil.
