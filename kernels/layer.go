@@ -1,7 +1,7 @@
 package kernels
 
-// This file holds the layer a constructor builds and run, a whole
-// Forward call. It decides nothing itself: path.go decides how a layer
+// This file holds the layer a constructor builds, and run, which computes a
+// whole Forward call. It decides nothing itself: path.go decides how a layer
 // runs, plan.go what depends on the input shape, units.go how the work
 // splits, rowcall.go what each microkernel call gets.
 
