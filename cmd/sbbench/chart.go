@@ -158,7 +158,7 @@ func writeChart(file string, runs []*result) error {
 	}
 	sc.GlyphStyle = draw.GlyphStyle{Color: color.Black, Radius: pitch / 2, Shape: tickGlyph{}}
 	p.Add(sc)
-	p.Legend.Add("FLOP ratio: the speedup the arithmetic allows", sc)
+	p.Legend.Add("FLOP ratio: the speedup the arithmetic allows", tickThumb{})
 	// The speedup of the first series written at the end of its bars.
 	var at plotter.XYs
 	var texts []string
@@ -198,12 +198,14 @@ func writeChart(file string, runs []*result) error {
 	p.Legend.TextStyle.Font.Size = vg.Points(9)
 
 	height := pitch*vg.Length(rowsTotal) + vg.Points(90)
-	w, err := p.WriterTo(8*vg.Inch, height, strings.TrimPrefix(strings.ToLower(filepath.Ext(file)), "."))
+	c, err := draw.NewFormattedCanvas(8*vg.Inch, height, strings.TrimPrefix(strings.ToLower(filepath.Ext(file)), "."))
 	if err != nil {
 		return err
 	}
+	pad := vg.Points(6) // a margin, so that no label touches the edge
+	p.Draw(draw.Crop(draw.New(c), pad, -pad, pad, -pad))
 	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
+	if _, err := c.WriteTo(&buf); err != nil {
 		return err
 	}
 	out := buf.Bytes()
@@ -232,4 +234,12 @@ func (tickGlyph) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
 	path.Move(vg.Point{X: pt.X, Y: pt.Y - sty.Radius})
 	path.Line(vg.Point{X: pt.X, Y: pt.Y + sty.Radius})
 	c.Stroke(path)
+}
+
+// tickThumb is the FLOP ratio's legend entry: a tick as tall as the entry.
+type tickThumb struct{}
+
+func (tickThumb) Thumbnail(c *draw.Canvas) {
+	x := (c.Min.X + c.Max.X) / 2
+	c.StrokeLine2(draw.LineStyle{Color: color.Black, Width: vg.Points(1.6)}, x, c.Min.Y, x, c.Max.Y)
 }

@@ -169,9 +169,16 @@ func (t *table) write(w io.Writer) {
 		}
 		if name := t.cols[i].group; name != "" {
 			hasGroup = true
-			label := " " + name + " "
+			label, dash := " "+name+" ", "-"
+			if span-2-len(label) < 4 {
+				label, dash = name, " " // too narrow for dashes: the name, right-aligned
+			}
 			fill := max(0, span-2-len(label))
-			g.WriteString("  " + strings.Repeat("-", fill/2) + label + strings.Repeat("-", fill-fill/2))
+			if dash == " " {
+				g.WriteString("  " + strings.Repeat(" ", fill) + label)
+			} else {
+				g.WriteString("  " + strings.Repeat(dash, fill/2) + label + strings.Repeat(dash, fill-fill/2))
+			}
 		} else {
 			g.WriteString(strings.Repeat(" ", span))
 		}
