@@ -48,12 +48,35 @@ type residual struct {
 	cache             shapeCache[[]*layout.Tensor]
 }
 
-func (r *residual) InChannels() int  { return r.inC }
-func (r *residual) OutChannels() int { return r.outC }
-func (r *residual) Stride() int      { return r.stride }
+// The methods of a block type are safe on a nil or zero block (one not
+// made by its constructor): sizes are errors, counts are zero.
 
-// OutputSize is the shortcut's output size: (h-1)/s+1 by (w-1)/s+1.
-func (r *residual) OutputSize(h, w int) (oh, ow int, err error) {
+func (r *residual) inChannels() int {
+	if r == nil {
+		return 0
+	}
+	return r.inC
+}
+
+func (r *residual) outChannels() int {
+	if r == nil {
+		return 0
+	}
+	return r.outC
+}
+
+func (r *residual) strideOf() int {
+	if r == nil {
+		return 0
+	}
+	return r.stride
+}
+
+// outputSize is the shortcut's output size: (h-1)/s+1 by (w-1)/s+1.
+func (r *residual) outputSize(h, w int) (oh, ow int, err error) {
+	if r == nil || r.stride < 1 {
+		return 0, 0, fmt.Errorf("block: a block not built by its constructor")
+	}
 	if h < 1 || w < 1 {
 		return 0, 0, fmt.Errorf("block: input size %dx%d must be positive", h, w)
 	}
@@ -103,6 +126,9 @@ func forwardScratch(b Block, c *shapeCache[[]*layout.Tensor], dst, src *layout.T
 	if err := src.Validate("block: src"); err != nil {
 		return err
 	}
+	if c == nil || b.OutChannels() == 0 {
+		return fmt.Errorf("block: Forward on a block not built by its constructor")
+	}
 	key := [3]int{src.N, src.H, src.W}
 	tmp, err := c.get(key, func() ([]*layout.Tensor, error) {
 		if _, _, err := b.OutputSize(src.H, src.W); err != nil {
@@ -149,6 +175,18 @@ func NewBasicBlock(sd *StateDict, prefix string, inC, planes, stride int) (*Basi
 	return b, nil
 }
 
+func (b *BasicBlock) res() *residual {
+	if b == nil {
+		return nil
+	}
+	return &b.residual
+}
+
+func (b *BasicBlock) InChannels() int                             { return b.res().inChannels() }
+func (b *BasicBlock) OutChannels() int                            { return b.res().outChannels() }
+func (b *BasicBlock) Stride() int                                 { return b.res().strideOf() }
+func (b *BasicBlock) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
+
 func (b *BasicBlock) FLOPs(n, h, w int) float64 {
 	oh, ow, err := b.OutputSize(h, w)
 	if err != nil {
@@ -174,7 +212,11 @@ func (b *BasicBlock) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) erro
 }
 
 func (b *BasicBlock) Forward(dst, src *layout.Tensor) error {
-	return forwardScratch(b, &b.cache, dst, src)
+	r := b.res()
+	if r == nil {
+		return forwardScratch(b, nil, dst, src)
+	}
+	return forwardScratch(b, &r.cache, dst, src)
 }
 
 // SBBasic is the spatial-bottleneck basic block: a 3x3 convolution of
@@ -206,6 +248,18 @@ func NewSBBasic(sd *StateDict, prefix string, inC, planes, stride int) (*SBBasic
 	return b, nil
 }
 
+func (b *SBBasic) res() *residual {
+	if b == nil {
+		return nil
+	}
+	return &b.residual
+}
+
+func (b *SBBasic) InChannels() int                             { return b.res().inChannels() }
+func (b *SBBasic) OutChannels() int                            { return b.res().outChannels() }
+func (b *SBBasic) Stride() int                                 { return b.res().strideOf() }
+func (b *SBBasic) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
+
 func (b *SBBasic) FLOPs(n, h, w int) float64 {
 	oh, ow, err := b.OutputSize(h, w)
 	if err != nil {
@@ -236,7 +290,11 @@ func (b *SBBasic) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error {
 }
 
 func (b *SBBasic) Forward(dst, src *layout.Tensor) error {
-	return forwardScratch(b, &b.cache, dst, src)
+	r := b.res()
+	if r == nil {
+		return forwardScratch(b, nil, dst, src)
+	}
+	return forwardScratch(b, &r.cache, dst, src)
 }
 
 // Expansion is the channel expansion of the bottleneck blocks: their
@@ -274,6 +332,18 @@ func NewBottleneck(sd *StateDict, prefix string, inC, planes, stride int) (*Bott
 	return b, nil
 }
 
+func (b *Bottleneck) res() *residual {
+	if b == nil {
+		return nil
+	}
+	return &b.residual
+}
+
+func (b *Bottleneck) InChannels() int                             { return b.res().inChannels() }
+func (b *Bottleneck) OutChannels() int                            { return b.res().outChannels() }
+func (b *Bottleneck) Stride() int                                 { return b.res().strideOf() }
+func (b *Bottleneck) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
+
 func (b *Bottleneck) FLOPs(n, h, w int) float64 {
 	oh, ow, err := b.OutputSize(h, w)
 	if err != nil {
@@ -304,7 +374,11 @@ func (b *Bottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) erro
 }
 
 func (b *Bottleneck) Forward(dst, src *layout.Tensor) error {
-	return forwardScratch(b, &b.cache, dst, src)
+	r := b.res()
+	if r == nil {
+		return forwardScratch(b, nil, dst, src)
+	}
+	return forwardScratch(b, &r.cache, dst, src)
 }
 
 // SBBottleneck is the spatial-bottleneck Bottleneck: its middle 3x3
@@ -346,6 +420,18 @@ func NewSBBottleneck(sd *StateDict, prefix string, inC, planes, stride int) (*SB
 	return b, nil
 }
 
+func (b *SBBottleneck) res() *residual {
+	if b == nil {
+		return nil
+	}
+	return &b.residual
+}
+
+func (b *SBBottleneck) InChannels() int                             { return b.res().inChannels() }
+func (b *SBBottleneck) OutChannels() int                            { return b.res().outChannels() }
+func (b *SBBottleneck) Stride() int                                 { return b.res().strideOf() }
+func (b *SBBottleneck) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
+
 func (b *SBBottleneck) FLOPs(n, h, w int) float64 {
 	oh, ow, err := b.OutputSize(h, w)
 	if err != nil {
@@ -385,7 +471,11 @@ func (b *SBBottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) er
 }
 
 func (b *SBBottleneck) Forward(dst, src *layout.Tensor) error {
-	return forwardScratch(b, &b.cache, dst, src)
+	r := b.res()
+	if r == nil {
+		return forwardScratch(b, nil, dst, src)
+	}
+	return forwardScratch(b, &r.cache, dst, src)
 }
 
 // shapeCache keeps what a call of one input shape (batch, height, width)

@@ -191,17 +191,34 @@ func Build(sd *StateDict, spec NetSpec) (*Net, error) {
 }
 
 // NumClasses returns the number of logits per image.
-func (n *Net) NumClasses() int { return n.classes }
+func (n *Net) NumClasses() int {
+	if n == nil {
+		return 0
+	}
+	return n.classes
+}
+
+// built reports whether n was made by Build, Load or RandomNet (the
+// methods of a nil or zero Net return errors and zeros).
+func (n *Net) built() bool { return n != nil && n.stem != nil && n.fc != nil }
 
 // Spec returns the spec the network was built from.
 func (n *Net) Spec() NetSpec {
+	if n == nil {
+		return NetSpec{}
+	}
 	s := n.spec
 	s.SB = slices.Clone(s.SB)
 	return s
 }
 
 // Blocks returns the network's residual blocks in order.
-func (n *Net) Blocks() []Block { return slices.Clone(n.blocks) }
+func (n *Net) Blocks() []Block {
+	if n == nil {
+		return nil
+	}
+	return slices.Clone(n.blocks)
+}
 
 // shapes walks the network for a batch x 3 x h x w input: f sees the input
 // size of every block in order. It returns the size of the last map, or
@@ -229,6 +246,9 @@ func (n *Net) shapes(h, w int, f func(i int, b Block, h, w int)) (int, int, erro
 // call: the convolutions' and fc's by the real taps; pooling is not
 // counted.
 func (n *Net) FLOPs(batch, h, w int) float64 {
+	if !n.built() {
+		return 0
+	}
 	total := n.stem.FLOPs(batch, h, w)
 	if _, _, err := n.shapes(h, w, func(_ int, b Block, h, w int) { total += b.FLOPs(batch, h, w) }); err != nil {
 		return 0
@@ -297,8 +317,8 @@ func (n *Net) newWorkspace(batch, h, w int) (*workspace, error) {
 // in NCHW order. Safe for concurrent use; allocates nothing in the steady
 // state (one workspace per input shape and concurrent call is kept).
 func (n *Net) Forward(logits, input []float32, batch, h, w int) error {
-	if n == nil {
-		return fmt.Errorf("block: Forward on a nil *Net")
+	if !n.built() {
+		return fmt.Errorf("block: Forward on a Net not made by Build, Load or RandomNet")
 	}
 	if err := n.stem.checkInput(input, batch, h, w); err != nil {
 		return err
@@ -345,8 +365,8 @@ func (n *Net) forward(ws *workspace, logits, input []float32, h, w int) error {
 // running them in order computes what Forward computes for it, and each
 // can be timed alone, to see where a network's time goes.
 func (n *Net) Steps(batch, h, w int) ([]Step, error) {
-	if n == nil {
-		return nil, fmt.Errorf("block: Steps on a nil *Net")
+	if !n.built() {
+		return nil, fmt.Errorf("block: Steps on a Net not made by Build, Load or RandomNet")
 	}
 	want, err := layout.MulCheck(layout.MaxElements, batch, 3, h, w)
 	if err != nil || batch < 1 {

@@ -81,6 +81,9 @@ func NewStem(sd *StateDict, conv, bn string, spec kernels.ConvSpec) (*Stem, erro
 
 // OutputSize returns the stem's output size for an h x w input.
 func (s *Stem) OutputSize(h, w int) (oh, ow int, err error) {
+	if s == nil || s.conv == nil {
+		return 0, 0, fmt.Errorf("block: a Stem not made by NewStem")
+	}
 	p := s.spec
 	if h < 1 || w < 1 {
 		return 0, 0, fmt.Errorf("block: input size %dx%d must be positive", h, w)
@@ -103,7 +106,12 @@ func (s *Stem) FLOPs(n, h, w int) float64 {
 }
 
 // OutChannels returns the stem's output channels.
-func (s *Stem) OutChannels() int { return s.spec.OutC }
+func (s *Stem) OutChannels() int {
+	if s == nil {
+		return 0
+	}
+	return s.spec.OutC
+}
 
 // packedShape is the packed input's (channels, height, width).
 func (s *Stem) packedShape(h, w int) (c, ph, pw int) {
@@ -131,6 +139,9 @@ func (s *Stem) Forward(dst *layout.Tensor, in []float32, n, h, w int) error {
 }
 
 func (s *Stem) checkInput(in []float32, n, h, w int) error {
+	if s == nil || s.conv == nil {
+		return fmt.Errorf("block: a Stem not made by NewStem")
+	}
 	if n < 1 {
 		return fmt.Errorf("block: batch %d must be positive", n)
 	}

@@ -94,6 +94,9 @@ func isBookkeeping(key string) bool {
 // Take returns the values of key, checking that its shape is want. A
 // missing key or another shape is an error naming the key and both shapes.
 func (sd *StateDict) Take(key string, want ...int) ([]float32, error) {
+	if sd == nil || sd.params == nil {
+		return nil, fmt.Errorf("block: Take(%q) on a StateDict not made by NewStateDict, ReadStateDict or RandomStateDict", key)
+	}
 	p, ok := sd.params[key]
 	if !ok && sd.fill != nil {
 		p = Param{Shape: slices.Clone(want), Data: sd.fill(key, want)}
@@ -112,6 +115,9 @@ func (sd *StateDict) Take(key string, want ...int) ([]float32, error) {
 
 // Shape returns the shape of key, or false when there is no such key.
 func (sd *StateDict) Shape(key string) ([]int, bool) {
+	if sd == nil {
+		return nil, false
+	}
 	p, ok := sd.params[key]
 	return p.Shape, ok
 }
@@ -119,6 +125,9 @@ func (sd *StateDict) Shape(key string) ([]int, bool) {
 // Unused returns, sorted, the keys no constructor took (bookkeeping
 // buffers such as num_batches_tracked excepted).
 func (sd *StateDict) Unused() []string {
+	if sd == nil {
+		return nil
+	}
 	var out []string
 	for k := range sd.params {
 		if !sd.used[k] {
