@@ -185,7 +185,7 @@ func runGolden(t *testing.T, c *golden.Case, block int) float64 {
 }
 
 // checkGoldenPadLanes fails when a channel lane past C in dst is not zero
-// (DESIGN.md: "Channels past C are zero and stay zero after every kernel"),
+// (package layout: "The lanes of channels C..CB*b-1 are zero and every kernel keeps them zero"),
 // using the documented offset ((n*CB + c/b)*H + h)*W*b + w*b + c%b.
 func checkGoldenPadLanes(t *testing.T, ten *layout.Tensor, fail func(string, ...any)) {
 	t.Helper()
