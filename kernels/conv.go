@@ -47,7 +47,9 @@ func NewConv2D(spec ConvSpec, weights, bias []float32, block int) (*Conv2D, erro
 		return nil, fmt.Errorf("kernels: %w", err)
 	}
 	c.l.passes = []pass{{wei: packed, kh: spec.KH, kw: spec.KW}}
-	c.l.initKernels(set)
+	if err := c.l.choosePath(set, nil); err != nil {
+		return nil, fmt.Errorf("kernels: %w", err)
+	}
 	return c, nil
 }
 

@@ -34,8 +34,7 @@ func NewConvTranspose2D(spec ConvSpec, weights, bias []float32, block int) (*Con
 			d.l.passes = append(d.l.passes, pass{wei: w, kh: nkh, kw: nkw, rh: rh, rw: rw})
 		}
 	}
-	d.l.initKernels(set)
-	if err := d.l.initRestore(weights); err != nil {
+	if err := d.l.choosePath(set, weights); err != nil {
 		return nil, fmt.Errorf("kernels: %w", err)
 	}
 	return d, nil

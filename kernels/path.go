@@ -68,16 +68,9 @@ type path struct {
 	restore asm.RestoreKernel // fusedRestore: the kernel family for the layer's width and padding
 }
 
-// initKernels and initRestore are the constructors' hooks: NewConv2D
-// calls initKernels once its passes are packed; NewConvTranspose2D calls
-// it too, then initRestore with its weights, which the fused restore's row
-// passes are packed from. Both only call choosePath, so the path of a
-// transposed layer is chosen a second time, with its weights.
-func (l *layer) initKernels(set *isaSet) { _ = l.choosePath(set, nil) }
-
-func (l *layer) initRestore(weights []float32) error { return l.choosePath(l.path.set, weights) }
-
-// choosePath chooses the layer's path for the dispatched set: the set
+// choosePath chooses the layer's path for the dispatched set, once, when
+// the constructor has packed its passes (NewConvTranspose2D passes its
+// weights, which the fused restore's row passes are packed from): the set
 // whose kernels serve the layer's block, the kind (the fused restore
 // where a transposed layer's weights, in PyTorch's IOHW order, are given
 // and that set has a kernel for its width and padding; nil weights keep
