@@ -3,7 +3,7 @@
 # programs of this directory and run them all, so their tables can be put
 # beside `go run ./cmd/sbbench`'s from the same hour.
 #
-#   bench/peers/run.sh                   # everything, 1 thread (about 5 minutes on 2 cores)
+#   bench/peers/run.sh                   # everything, 1 thread (about 3 minutes on 2 cores)
 #   bench/peers/run.sh --threads 2 --shapes in-
 #   bench/peers/run.sh --quick           # one short sample per cell: proves everything builds and runs
 #
