@@ -11,8 +11,8 @@ import (
 // Net/...), on the same weights and inputs, so that benchstat lines the
 // two up (GOMAXPROCS=1: one thread on both sides, and the same names):
 //
-//	GOMAXPROCS=1 go test -run '^$' -bench '^Block$/basic/' -count 10 ./bench > sbconv.txt
-//	GOMAXPROCS=1 go test -run '^$' -bench '^Block$/basic/' -count 10 ./cmd/sbbench/internal/gopeer > gonum.txt
+//	GOMAXPROCS=1 go test -run '^$' -bench 'Block$/basic/' -count 10 ./bench > sbconv.txt
+//	GOMAXPROCS=1 go test -run '^$' -bench 'Block$/basic/' -count 10 ./cmd/sbbench/internal/gopeer > gonum.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -ignore pkg gonum.txt sbconv.txt
 
 // BenchmarkBlock times the Go peer on every block of bench.BlockShapes,
