@@ -87,6 +87,8 @@ today, im2col + gonum's blas32.Gemm (the "Go peer", -peer). It prints:
   nets    whole networks at batch -batch: resnet20 and resnet56 (input
           cifar-32x32, 10 classes), resnet18 and resnet50 (in-224x224, 1000
           classes), regular against spatial bottlenecks in every stage.
+          (ResNet-34 adds nothing ResNet-18 does not show and is left out;
+          go test -bench Net/resnet34 ./bench times it.)
 
 Columns: us or ms = median time of one run; speedup = regular time over
 spatial-bottleneck time (the median over the rounds of each round's ratio);
@@ -220,6 +222,9 @@ func parseFlags(args []string) (*config, error) {
 		case ".svg", ".png":
 		default:
 			return nil, fmt.Errorf("-chart %s: want a .svg or .png file", cfg.chart)
+		}
+		if st, err := os.Stat(filepath.Dir(cfg.chart)); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("-chart %s: no directory %s to write it in", cfg.chart, filepath.Dir(cfg.chart))
 		}
 		if !slices.Contains(cfg.tables, "blocks") && !slices.Contains(cfg.tables, "nets") {
 			return nil, fmt.Errorf("-chart draws the blocks and nets tables' speedups: -tables %s has neither", strings.Join(cfg.tables, ","))

@@ -67,7 +67,7 @@ func TestBadFlags(t *testing.T) {
 		{"-tables", "bogus"}, {"-tables", ","}, {"-tables", "layers,nope"},
 		{"-shapes", "no-such-shape"}, {"-tables", "nets", "-shapes", "cifar-64x8"}, {"-shapes", ","},
 		{"-isa", "bogus"}, {"-isa", ","},
-		{"-chart", "x.txt"}, {"-chart", "x.svg", "-tables", "layers"},
+		{"-chart", "x.txt"}, {"-chart", "x.svg", "-tables", "layers"}, {"-chart", "/no/such/dir/x.svg"},
 	} {
 		if _, err := runArgs(t, append(slices.Clone(quick), args...)...); err == nil || errors.Is(err, flag.ErrHelp) {
 			t.Errorf("%v: err = %v, want an error", args, err)
