@@ -1,5 +1,5 @@
 // Package bench builds the workloads sbconv is measured on: the layers and
-// blocks of ResNet's stages at the shapes of ../shared/peers (the peer
+// blocks of ResNet's stages at the shapes of bench/peers (the peer
 // programs for oneDNN, XNNPACK and PyTorch time exactly these), so that
 // `go test -bench` and cmd/sbbench report numbers that line up with the
 // peers' tables column for column.
@@ -29,7 +29,7 @@ type Shape struct {
 	C, H int
 }
 
-// PeerShapes are the stage shapes of ../shared/peers: CIFAR ResNet's three
+// PeerShapes are the stage shapes of bench/peers: CIFAR ResNet's three
 // stages and ImageNet ResNet's four.
 var PeerShapes = []Shape{
 	{"cifar-16x32", 16, 32}, {"cifar-32x16", 32, 16}, {"cifar-64x8", 64, 8},
