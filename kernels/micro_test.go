@@ -132,7 +132,7 @@ func checkMicro(t *testing.T, r *rand.Rand, name string, k microkernel, b, ocb, 
 			continue
 		}
 		gv, wv := float64(got[i]), float64(want[i])
-		if math.IsNaN(gv) || math.Abs(gv-wv) > 1e-5*(math.Abs(wv)+math.Sqrt(float64(icb*kh*kw*b))) {
+		if math.IsNaN(gv) || math.Abs(gv-wv) > microTol*(math.Abs(wv)+math.Sqrt(float64(icb*kh*kw*b))) {
 			t.Fatalf("%s pix=%d kh=%d kw=%d icb=%d res=%v relu=%v: element %d = %v, generic %v",
 				name, pix, kh, kw, icb, res, relu, i-g, gv, wv)
 		}
@@ -271,7 +271,7 @@ func TestRestoreKernelsMatchContract(t *testing.T) {
 									}
 									continue
 								}
-								if math.IsNaN(gv) || math.Abs(gv-wv) > 1e-5*(math.Abs(wv)+math.Sqrt(float64(icb*kh*rk.K*b))) {
+								if math.IsNaN(gv) || math.Abs(gv-wv) > microTol*(math.Abs(wv)+math.Sqrt(float64(icb*kh*rk.K*b))) {
 									t.Fatalf("%s K%d P%d ocb=%d pix=%d kh=%d icb=%d: element %d = %v, contract %v", set.name, rk.K, rk.Pad, ocb, pix, kh, icb, i-g, gv, wv)
 								}
 							}
@@ -312,7 +312,7 @@ func TestMicroResidualInPlace(t *testing.T) {
 			k(prm(got))
 			genericKernel(b)(prm(want))
 			for i := range got {
-				if math.Abs(float64(got[i]-want[i])) > 1e-4*(math.Abs(float64(want[i]))+10) {
+				if math.Abs(float64(got[i]-want[i])) > microTol*(math.Abs(float64(want[i]))+math.Sqrt(2*9*float64(b))) {
 					t.Fatalf("%s ocb=%d: element %d = %v, generic %v", set.name, ocb, i, got[i], want[i])
 				}
 			}
@@ -336,7 +336,7 @@ func TestMicroResidualInPlace(t *testing.T) {
 				rk.Fn[ocb-1](prm(got))
 				restoreRef(prm(want), b, rk.K, rk.Pad)
 				for i := range got {
-					if math.Abs(float64(got[i]-want[i])) > 1e-4*(math.Abs(float64(want[i]))+10) {
+					if math.Abs(float64(got[i]-want[i])) > microTol*(math.Abs(float64(want[i]))+math.Sqrt(2*2*float64(rk.K*b))) {
 						t.Fatalf("%s restore K%d ocb=%d: element %d = %v, contract %v", set.name, rk.K, ocb, i, got[i], want[i])
 					}
 				}
@@ -616,6 +616,11 @@ func checkRestoreEdges(t *testing.T, r *rand.Rand, name string, rk asm.RestoreKe
 	compareOut(t, name+" (against restoreRef)", got, want, g, icb*kh*rk.K*b)
 }
 
+// microTol is the one relative tolerance of every output comparison of
+// the micro tests: a difference is allowed up to microTol*(|want| +
+// sqrt(terms)) for a sum of terms products of values in [-1, 1].
+const microTol = 1e-5
+
 // compareOut fails t unless got matches want: bit for bit wherever want
 // kept the guard value (an output the oracle did not write, or a guard
 // around the buffer, whose g floats start it), and within a relative
@@ -630,7 +635,7 @@ func compareOut(t *testing.T, name string, got, want []float32, g, terms int) {
 			}
 			continue
 		}
-		if math.IsNaN(gv) || math.IsNaN(wv) || math.Abs(gv-wv) > 1e-5*(math.Abs(wv)+math.Sqrt(float64(terms))) {
+		if math.IsNaN(gv) || math.IsNaN(wv) || math.Abs(gv-wv) > microTol*(math.Abs(wv)+math.Sqrt(float64(terms))) {
 			t.Fatalf("%s: element %d = %v, want %v", name, i-g, gv, wv)
 		}
 	}
