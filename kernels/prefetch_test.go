@@ -4,94 +4,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"testing"
 	"unsafe"
 
 	"github.com/sbconv/sbconv/asm"
 	"github.com/sbconv/sbconv/layout"
 )
-
-// TestMicroPrefetch calls every windowed convolution kernel of every set
-// that prefetches (see Pf in package asm) over two rows, with and without
-// edge pixels, and checks that
-//   - the output with a prefetch range is bit for bit the output without
-//     one (the prefetch code clobbers no live register);
-//   - Pf moves on by PfLines lines a tap step: at least one block's steps
-//     a row, at most one pixel's;
-//   - Pf stops at PfEnd, which a kernel that ignored PfEnd would pass;
-//   - zero Pf and PfEnd stay zero.
-func TestMicroPrefetch(t *testing.T) {
-	r := rand.New(rand.NewPCG(12, 12))
-	for _, set := range isaSets {
-		if set == genericSet || !set.usable || !set.prefetch {
-			continue
-		}
-		for ocb := 1; ocb <= set.maxOCB; ocb++ {
-			for _, sd := range microSD {
-				k := set.kernel(ocb, sd[0], sd[1], false)
-				if k == nil {
-					continue
-				}
-				for _, win := range [][2]int{{3, 3}, {2, 3}} {
-					for pix := 1; pix <= 13; pix++ {
-						for edge := 0; edge <= 1; edge++ {
-							name := fmt.Sprintf("%s/o%d_s%d_d%d_k%dx%d_pix%d_edges%d", set.name, ocb, sd[0], sd[1], win[0], win[1], pix, edge)
-							checkPrefetch(t, r, name, k, set.block, ocb, sd[0], sd[1], win[0], win[1], pix, edge)
-						}
-					}
-				}
-			}
-		}
-	}
-}
-
-func checkPrefetch(t *testing.T, r *rand.Rand, name string, k microkernel, b, ocb, sp, dp, kh, kw, pix, edge int) {
-	t.Helper()
-	const icb, rows = 2, 2
-	iw := (pix-1)*sp + kw + 2 // column 0: pixel 0's tap 0 under EdgeL
-	src := randSlice(r, icb*rows*kh*iw*b)
-	wei := randSlice(r, ocb*icb*kh*kw*b*b)
-	bias := randSlice(r, ocb*b)
-	ow := (pix-1)*dp + 1
-	relu := r.IntN(2)
-	pfBuf := make([]float32, 1<<16)
-	base := uintptr(unsafe.Pointer(&pfBuf[0]))
-	run := func(pf, pfEnd uintptr) ([]float32, uintptr) {
-		dst := make([]float32, ocb*rows*ow*b)
-		p := &asm.Params{
-			Src: unsafe.Pointer(&src[edge*b]), Wei: unsafe.Pointer(&wei[0]),
-			Dst: unsafe.Pointer(&dst[0]), Bias: unsafe.Pointer(&bias[0]),
-			Pix: pix, OCB: ocb, ICB: icb, KH: kh, KW: kw, Rows: rows, EdgeL: edge, EdgeR: edge,
-			SrcICB: rows * kh * iw * b * 4, SrcRow: iw * b * 4, SrcTap: b * 4, SrcPix: sp * b * 4,
-			WeiOCB: icb * kh * kw * b * b * 4, WeiICB: kh * kw * b * b * 4, WeiRow: kw * b * b * 4,
-			DstOCB: rows * ow * b * 4, DstPix: dp * b * 4, ReLU: relu,
-			SrcRows: kh * iw * b * 4, DstRows: ow * b * 4,
-			Pf: pf, PfEnd: pfEnd,
-		}
-		k(p)
-		return dst, p.Pf
-	}
-	const group = asm.PfLines * 64
-	want, pf := run(0, 0)
-	if pf != 0 {
-		t.Fatalf("%s: Pf = %#x after a call without a prefetch range, want 0", name, pf)
-	}
-	got, pf := run(base, base+uintptr(len(pfBuf)*4-(group-1)))
-	for i := range got {
-		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-			t.Fatalf("%s: element %d = %v with a prefetch range, %v without", name, i, got[i], want[i])
-		}
-	}
-	steps := rows * icb * kh * kw // tap steps of one pixel block a row
-	if adv := int(pf - base); adv%group != 0 || adv < steps*group || adv > pix*steps*group {
-		t.Fatalf("%s: Pf moved %d bytes, want a multiple of %d in [%d, %d]", name, adv, group, steps*group, pix*steps*group)
-	}
-	if _, pf = run(base, base+3*group-(group-1)); pf != base+3*group {
-		t.Fatalf("%s: Pf moved %d bytes through a 3-step range, want %d", name, int(pf-base), 3*group)
-	}
-	runtime.KeepAlive(pfBuf)
-}
 
 // TestPrefetchUnits checks, for convolutions and phase-decomposed
 // transposed convolutions over several batch sizes and thread counts,
