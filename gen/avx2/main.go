@@ -55,12 +55,10 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"go/format"
 	"log"
 	"os"
-	"path/filepath"
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
@@ -71,6 +69,7 @@ import (
 
 	"github.com/sbconv/sbconv/asm"
 	"github.com/sbconv/sbconv/gen/internal/caps"
+	"github.com/sbconv/sbconv/gen/internal/emit"
 )
 
 const (
@@ -123,19 +122,6 @@ func ymm(i int) reg.VecPhysical {
 // asm.Off* constants, which a test in package asm pins to the struct.
 func field(off int) operand.Mem { return operand.Mem{Base: regParams, Disp: off} }
 
-// Params offsets (mirrors package asm; checked by TestOffsetsMatch here).
-const (
-	offSrc, offWei, offDst, offBias, offRes = 0, 8, 16, 24, 32
-	offPix, offOCB, offICB, offKH, offKW    = 40, 48, 56, 64, 72
-	offSrcICB, offSrcRow                    = 80, 88
-	offWeiOCB, offWeiICB, offWeiRow         = 112, 120, 128
-	offDstOCB                               = 136
-	offReLU                                 = 152
-	offRows, offSrcRows, offDstRows         = 160, 168, 176
-	offEdgeL, offEdgeR                      = 184, 192
-	offPf, offPfEnd                         = 200, 208
-)
-
 // emitted records what each kernel written so far implements of the
 // optional parts of package asm's contract (prologue and prefetch note it
 // as they emit the code); the table's AVX2Caps is derived from it.
@@ -184,7 +170,7 @@ func convKernel(c *build.Context, ocb, s, d int, pointwise bool) {
 	)
 
 	prologue(c, k.label, !pointwise)
-	c.MOVQ(field(offWeiOCB), regWeiOCB)
+	c.MOVQ(field(asm.OffWeiOCB), regWeiOCB)
 	// Whole urW steps while at least 2*urW pixels are left, then the rest
 	// in one block (<= urW) or two near-equal blocks, so no call ends in a
 	// sliver of a block with too few accumulator chains to hide the FMA
@@ -201,23 +187,23 @@ func convKernel(c *build.Context, ocb, s, d int, pointwise bool) {
 func prologue(c *build.Context, label func(string) string, edges bool) {
 	emitted.Now().Rows, emitted.Now().Edges = true, edges
 	c.Load(c.Param("p"), regParams)
-	c.MOVQ(field(offDst), regDst)
-	c.MOVQ(field(offRes), regResDelta)
+	c.MOVQ(field(asm.OffDst), regDst)
+	c.MOVQ(field(asm.OffRes), regResDelta)
 	c.TESTQ(regResDelta, regResDelta)
 	c.JZ(operand.LabelRef(label("nores")))
 	c.SUBQ(regDst, regResDelta)
 	c.Label(label("nores"))
 	c.XORQ(regRow, regRow)
 	c.Label(label("row"))
-	c.MOVQ(field(offSrcRows), regSrcBase)
+	c.MOVQ(field(asm.OffSrcRows), regSrcBase)
 	c.IMULQ(regRow, regSrcBase)
-	c.ADDQ(field(offSrc), regSrcBase)
-	c.MOVQ(field(offDstRows), regDst)
+	c.ADDQ(field(asm.OffSrc), regSrcBase)
+	c.MOVQ(field(asm.OffDstRows), regDst)
 	c.IMULQ(regRow, regDst)
-	c.ADDQ(field(offDst), regDst)
-	c.MOVQ(field(offPix), regPix)
+	c.ADDQ(field(asm.OffDst), regDst)
+	c.MOVQ(field(asm.OffPix), regPix)
 	if edges {
-		c.CMPQ(field(offEdgeL), imm(0))
+		c.CMPQ(field(asm.OffEdgeL), imm(0))
 		c.JE(operand.LabelRef(label("noedge")))
 		c.SUBQ(imm(uint64(vecBytes)), regSrcBase) // the contract's Src: pixel 0's tap (0, 0)
 		c.Label(label("noedge"))
@@ -266,7 +252,7 @@ func pixelLoop(c *build.Context, label func(string) string, step, maxPix int, ev
 	}
 	c.Label(label("done"))
 	c.INCQ(regRow) // next row, while fewer than Rows (0 is read as 1) are done
-	c.CMPQ(regRow, field(offRows))
+	c.CMPQ(regRow, field(asm.OffRows))
 	c.JL(operand.LabelRef(label("row")))
 	c.VZEROUPPER()
 	c.RET()
@@ -295,7 +281,7 @@ func (k *kernel) block(t int) {
 	c.Commentf("%d pixel(s) x %d output block(s)", t, k.ocb)
 
 	// Accumulators start at the bias.
-	c.MOVQ(field(offBias), regTmp)
+	c.MOVQ(field(asm.OffBias), regTmp)
 	for o := 0; o < k.ocb; o++ {
 		c.VMOVUPS(operand.Mem{Base: regTmp, Disp: o * vecBytes}, k.acc(0, o))
 		for j := 1; j < t; j++ {
@@ -308,25 +294,25 @@ func (k *kernel) block(t int) {
 	}
 
 	c.MOVQ(regSrcBase, regSrc)
-	c.MOVQ(field(offWei), regWei)
-	c.MOVQ(field(offICB), regICB)
+	c.MOVQ(field(asm.OffWei), regWei)
+	c.MOVQ(field(asm.OffICB), regICB)
 	c.Label(k.label(id + "_icb"))
 	if k.pointwise {
 		k.step(t)
-		c.ADDQ(field(offSrcICB), regSrc)
-		c.ADDQ(field(offWeiICB), regWei)
+		c.ADDQ(field(asm.OffSrcICB), regSrc)
+		c.ADDQ(field(asm.OffWeiICB), regWei)
 		c.DECQ(regICB)
 		c.JNZ(operand.LabelRef(k.label(id + "_icb")))
 	} else {
-		c.MOVQ(field(offKH), regKH)
+		c.MOVQ(field(asm.OffKH), regKH)
 		c.Label(k.label(id + "_kh"))
-		c.MOVQ(field(offKW), regKW)
+		c.MOVQ(field(asm.OffKW), regKW)
 		c.Label(k.label(id + "_kw"))
 		// A row's edge pixel skips the tap over the padding: the first
 		// tap of pixel 0 (bit 0 of regEdge), the last of pixel t-1 (bit 1).
 		c.TESTQ(regEdge, regEdge)
 		c.JZ(operand.LabelRef(k.label(id + "_full")))
-		c.CMPQ(regKW, field(offKW))
+		c.CMPQ(regKW, field(asm.OffKW))
 		c.JNE(operand.LabelRef(k.label(id + "_notfirst")))
 		c.TESTQ(operand.U32(1), regEdge)
 		c.JZ(operand.LabelRef(k.label(id + "_notfirst")))
@@ -348,13 +334,13 @@ func (k *kernel) block(t int) {
 		c.DECQ(regKW)
 		c.JNZ(operand.LabelRef(k.label(id + "_kw")))
 		// Next kernel row: back over the KW taps, on by one row.
-		c.MOVQ(field(offKW), regTmp)
+		c.MOVQ(field(asm.OffKW), regTmp)
 		c.SHLQ(imm(5), regTmp) // KW * vecBytes
 		c.SUBQ(regTmp, regSrc)
-		c.ADDQ(field(offSrcRow), regSrc)
+		c.ADDQ(field(asm.OffSrcRow), regSrc)
 		c.SHLQ(imm(3), regTmp) // KW * tapBytes
 		c.SUBQ(regTmp, regWei)
-		c.ADDQ(field(offWeiRow), regWei)
+		c.ADDQ(field(asm.OffWeiRow), regWei)
 		c.DECQ(regKH)
 		c.JNZ(operand.LabelRef(k.label(id + "_kh")))
 		// Next input block: back over the KH rows, on by one block.
@@ -362,7 +348,7 @@ func (k *kernel) block(t int) {
 	}
 
 	// Epilogue: residual, ReLU, one store per output vector.
-	c.MOVQ(field(offDstOCB), regICB)
+	c.MOVQ(field(asm.OffDstOCB), regICB)
 	var accs []reg.VecPhysical
 	var at []func(base reg.Register) operand.Mem
 	for o := 0; o < k.ocb; o++ {
@@ -403,13 +389,13 @@ func (k *kernel) step(t int) {
 func (k *kernel) prefetch(id string) {
 	c := k.c
 	emitted.Now().Prefetch = true
-	c.MOVQ(field(offPf), regTmp)
-	c.CMPQ(regTmp, field(offPfEnd))
+	c.MOVQ(field(asm.OffPf), regTmp)
+	c.CMPQ(regTmp, field(asm.OffPfEnd))
 	c.JAE(operand.LabelRef(k.label(id + "_nopf")))
 	for i := 0; i < asm.PfLines; i++ {
 		c.PREFETCHT1(operand.Mem{Base: regTmp, Disp: 64 * i})
 	}
-	c.ADDQ(imm(64*asm.PfLines), field(offPf))
+	c.ADDQ(imm(64*asm.PfLines), field(asm.OffPf))
 	c.Label(k.label(id + "_nopf"))
 }
 
@@ -420,13 +406,13 @@ func edgeFlags(c *build.Context, label func(string) string, id string, t int) {
 		log.Fatalf("%s: edge flags tested in a kernel whose prologue does not take them", label(id))
 	}
 	c.XORQ(regEdge, regEdge)
-	c.CMPQ(regPix, field(offPix))
+	c.CMPQ(regPix, field(asm.OffPix))
 	c.JNE(operand.LabelRef(label(id + "_notleft")))
-	c.MOVQ(field(offEdgeL), regEdge)
+	c.MOVQ(field(asm.OffEdgeL), regEdge)
 	c.Label(label(id + "_notleft"))
 	c.CMPQ(regPix, imm(uint64(t)))
 	c.JNE(operand.LabelRef(label(id + "_notright")))
-	c.MOVQ(field(offEdgeR), regTmp)
+	c.MOVQ(field(asm.OffEdgeR), regTmp)
 	c.SHLQ(imm(1), regTmp)
 	c.ORQ(regTmp, regEdge)
 	c.Label(label(id + "_notright"))
@@ -605,7 +591,7 @@ func (r *restore) block(t int) {
 			maxCol = max(maxCol, col)
 		}
 	}
-	c.MOVQ(field(offBias), regTmp)
+	c.MOVQ(field(asm.OffBias), regTmp)
 	c.VMOVUPS(operand.Mem{Base: regTmp}, part[0][0])
 	for x := 0; x < t; x++ {
 		for n, a := range part[x] {
@@ -620,10 +606,10 @@ func (r *restore) block(t int) {
 	}
 	edgeFlags(c, r.label, id, t)
 	c.MOVQ(regSrcBase, regSrc)
-	c.MOVQ(field(offWei), regWei)
-	c.MOVQ(field(offICB), regICB)
+	c.MOVQ(field(asm.OffWei), regWei)
+	c.MOVQ(field(asm.OffICB), regICB)
 	c.Label(r.label(id + "_icb"))
-	c.MOVQ(field(offKH), regKH)
+	c.MOVQ(field(asm.OffKH), regKH)
 	c.Label(r.label(id + "_kh"))
 	// One kernel row of all 8 input channels; an edge block leaves out
 	// column 0 (the row's first pair's taps left of the input, EdgeL) or
@@ -665,8 +651,8 @@ func (r *restore) block(t int) {
 	c.Label(r.label(id + "_inner"))
 	body(false, false)
 	c.Label(r.label(id + "_khnext"))
-	c.ADDQ(field(offSrcRow), regSrc)
-	c.ADDQ(field(offWeiRow), regWei)
+	c.ADDQ(field(asm.OffSrcRow), regSrc)
+	c.ADDQ(field(asm.OffWeiRow), regWei)
 	c.DECQ(regKH)
 	c.JNZ(operand.LabelRef(r.label(id + "_kh")))
 	nextInputBlock(c, r.label(id+"_icb"))
@@ -690,14 +676,14 @@ func (r *restore) block(t int) {
 // nextInputBlock emits the end of the input-block loop: Src and Wei back
 // over the KH kernel rows and on by one input block, then the loop branch.
 func nextInputBlock(c *build.Context, loop string) {
-	c.MOVQ(field(offKH), regTmp)
-	c.IMULQ(field(offSrcRow), regTmp)
+	c.MOVQ(field(asm.OffKH), regTmp)
+	c.IMULQ(field(asm.OffSrcRow), regTmp)
 	c.SUBQ(regTmp, regSrc)
-	c.ADDQ(field(offSrcICB), regSrc)
-	c.MOVQ(field(offKH), regTmp)
-	c.IMULQ(field(offWeiRow), regTmp)
+	c.ADDQ(field(asm.OffSrcICB), regSrc)
+	c.MOVQ(field(asm.OffKH), regTmp)
+	c.IMULQ(field(asm.OffWeiRow), regTmp)
 	c.SUBQ(regTmp, regWei)
-	c.ADDQ(field(offWeiICB), regWei)
+	c.ADDQ(field(asm.OffWeiICB), regWei)
 	c.DECQ(regICB)
 	c.JNZ(operand.LabelRef(loop))
 }
@@ -707,14 +693,14 @@ func nextInputBlock(c *build.Context, loop string) {
 // then the store at at[i](regDst). zero is a register free by then.
 func epilogue(c *build.Context, label func(string) string, id string,
 	accs []reg.VecPhysical, at []func(base reg.Register) operand.Mem, zero reg.VecPhysical) {
-	c.CMPQ(field(offRes), imm(0)) // Res itself: Res == Dst would give a zero delta
+	c.CMPQ(field(asm.OffRes), imm(0)) // Res itself: Res == Dst would give a zero delta
 	c.JE(operand.LabelRef(label(id + "_relu")))
 	c.LEAQ(operand.Mem{Base: regDst, Index: regResDelta, Scale: 1}, regTmp)
 	for i, a := range accs {
 		c.VADDPS(at[i](regTmp), a, a)
 	}
 	c.Label(label(id + "_relu"))
-	c.CMPQ(field(offReLU), imm(0))
+	c.CMPQ(field(asm.OffReLU), imm(0))
 	c.JE(operand.LabelRef(label(id + "_store")))
 	c.VXORPS(zero, zero, zero)
 	for _, a := range accs {
@@ -788,58 +774,23 @@ func table() []byte {
 			v.k, v.pad, restoreMaxPix(v.k, v.pad), restoreName(v.k, v.pad))
 	}
 	fmt.Fprintf(&b, "}\n\n")
-	fmt.Fprintf(&b, "// AVX2URW[ocb] is the pixels per step of the AVX2 kernels for ocb output blocks.\n")
-	fmt.Fprintf(&b, "var AVX2URW = [AVX2MaxOCB + 1]int{0")
-	for _, o := range ocbs {
-		fmt.Fprintf(&b, ", %d", urWFor[o])
+	urw := make([]int, len(ocbs))
+	for i, o := range ocbs {
+		urw[i] = urWFor[o]
 	}
-	fmt.Fprintf(&b, "}\n\n")
-	fmt.Fprintf(&b, "// AVX2SrcStrides and AVX2DstStrides are the input and output pixel strides\n")
-	fmt.Fprintf(&b, "// (in pixels) of the convolution kernels, in the order AVX2Conv and\n")
-	fmt.Fprintf(&b, "// AVX2Conv1x1 index them.\n")
-	fmt.Fprintf(&b, "var (\n\tAVX2SrcStrides = [...]int%s\n\tAVX2DstStrides = [...]int%s\n)\n", intList(srcStrides), intList(dstStrides))
-	for _, pw := range []bool{false, true} {
-		name, what := "AVX2Conv", "any window"
-		if pw {
-			name, what = "AVX2Conv1x1", "a 1x1 window"
+	emit.ConvTables(&b, "AVX2", urw, srcStrides, dstStrides, func(o, s, d int, pw bool) string {
+		if !used(s, d) {
+			return ""
 		}
-		fmt.Fprintf(&b, "\n// %s[ocb-1][si][di] is the AVX2 microkernel for %s, ocb output\n", name, what)
-		fmt.Fprintf(&b, "// blocks, input pixel stride AVX2SrcStrides[si] and output pixel stride\n")
-		fmt.Fprintf(&b, "// AVX2DstStrides[di]; nil where the driver never asks (d = 2 with s > 1).\n")
-		fmt.Fprintf(&b, "var %s = [AVX2MaxOCB][len(AVX2SrcStrides)][len(AVX2DstStrides)]func(*Params){\n", name)
-		for _, o := range ocbs {
-			fmt.Fprintf(&b, "\t{\n")
-			for _, s := range srcStrides {
-				fmt.Fprintf(&b, "\t\t{")
-				for i, d := range dstStrides {
-					if i > 0 {
-						fmt.Fprintf(&b, ", ")
-					}
-					if used(s, d) {
-						fmt.Fprintf(&b, "%s", kernelName(o, s, d, pw))
-					} else {
-						fmt.Fprintf(&b, "nil")
-					}
-				}
-				fmt.Fprintf(&b, "},\n")
-			}
-			fmt.Fprintf(&b, "\t},\n")
-		}
-		fmt.Fprintf(&b, "}\n")
-	}
+		return kernelName(o, s, d, pw)
+	})
 	return b.Bytes()
 }
 
-func main() {
-	dir := flag.String("dir", "../asm", "output folder (the asm package)")
-	flag.Parse()
-	if err := generate(*dir); err != nil {
-		log.Fatal(err)
-	}
-}
+func main() { emit.Main(render) }
 
-// generate writes the three files into dir.
-func generate(dir string) error {
+// render returns the three generated files by name.
+func render() (map[string][]byte, error) {
 	emitted = caps.Record{}
 	c := build.NewContext()
 	c.Package("github.com/sbconv/sbconv/asm")
@@ -875,34 +826,17 @@ func generate(dir string) error {
 		},
 	}
 	if build.Main(cfg, c) != 0 {
-		return fmt.Errorf("avo failed")
+		return nil, fmt.Errorf("avo failed")
 	}
 	tableSrc, err := format.Source(table())
 	if err != nil {
-		return fmt.Errorf("formatting the table: %w", err)
+		return nil, fmt.Errorf("formatting the table: %w", err)
 	}
-	for name, data := range map[string][]byte{
+	return map[string][]byte{
 		"conv_avx2_amd64.s":   asmOut.Bytes(),
 		"conv_avx2_amd64.go":  stubOut.Bytes(),
 		"table_avx2_amd64.go": tableSrc,
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// intList writes xs as the body of a Go composite literal: {1, 2, 4}.
-func intList(xs []int) string {
-	s := "{"
-	for i, x := range xs {
-		if i > 0 {
-			s += ", "
-		}
-		s += fmt.Sprint(x)
-	}
-	return s + "}"
+	}, nil
 }
 
 type nopCloser struct{ *bytes.Buffer }

@@ -8,6 +8,7 @@ import (
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 
+	"github.com/sbconv/sbconv/asm"
 	"github.com/sbconv/sbconv/gen/internal/caps"
 )
 
@@ -42,13 +43,6 @@ import (
 const poolURW = 4
 
 const poolTemps = 4 // two loads, the unordered mask, the output
-
-// PoolParams offsets (mirrors package asm; checked by TestPoolOffsetsMatch).
-const (
-	offPoolSrc0, offPoolSrc1, offPoolSrc2, offPoolDst = 0, 8, 16, 24
-	offPoolPix, offPoolRows                           = 32, 40
-	offPoolSrcRows, offPoolDstRows                    = 48, 56
-)
 
 const poolName = "AVX2MaxPool3x3S2"
 
@@ -87,17 +81,17 @@ func poolKernel(c *build.Context) {
 	c.Load(c.Param("p"), regParams)
 	c.XORQ(poolRow, poolRow)
 	c.Label(label("row"))
-	srcOff := [3]int{offPoolSrc0, offPoolSrc1, offPoolSrc2}
-	c.MOVQ(pf(offPoolSrcRows), poolTmp)
+	srcOff := [3]int{asm.OffPoolSrc0, asm.OffPoolSrc1, asm.OffPoolSrc2}
+	c.MOVQ(pf(asm.OffPoolSrcRows), poolTmp)
 	c.IMULQ(poolRow, poolTmp)
 	for k, r := range poolSrc {
 		c.MOVQ(poolTmp, r)
 		c.ADDQ(pf(srcOff[k]), r)
 	}
-	c.MOVQ(pf(offPoolDstRows), poolDst)
+	c.MOVQ(pf(asm.OffPoolDstRows), poolDst)
 	c.IMULQ(poolRow, poolDst)
-	c.ADDQ(pf(offPoolDst), poolDst)
-	c.MOVQ(pf(offPoolPix), poolPix)
+	c.ADDQ(pf(asm.OffPoolDst), poolDst)
+	c.MOVQ(pf(asm.OffPoolPix), poolPix)
 	c.TESTQ(poolPix, poolPix)
 	c.JZ(operand.LabelRef(label("rowdone")))
 
@@ -155,7 +149,7 @@ func poolKernel(c *build.Context) {
 
 	c.Label(label("rowdone"))
 	c.INCQ(poolRow) // next row, while fewer than Rows (0 is read as 1) are done
-	c.CMPQ(poolRow, pf(offPoolRows))
+	c.CMPQ(poolRow, pf(asm.OffPoolRows))
 	c.JL(operand.LabelRef(label("row")))
 	c.VZEROUPPER()
 	c.RET()

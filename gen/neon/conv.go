@@ -4,25 +4,15 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/sbconv/sbconv/asm"
 	"github.com/sbconv/sbconv/gen/internal/caps"
+	"github.com/sbconv/sbconv/gen/internal/emit"
 )
 
 const (
 	block    = 8         // channels per block: two 4-lane registers
 	vecBytes = block * 4 // bytes of one pixel's channel block
 	tapBytes = block * block * 4
-)
-
-// Params offsets (mirrors package asm; checked by TestOffsetsMatch).
-const (
-	offSrc, offWei, offDst, offBias, offRes = 0, 8, 16, 24, 32
-	offPix, offICB, offKH, offKW            = 40, 56, 64, 72
-	offSrcICB, offSrcRow, offSrcTap         = 80, 88, 96
-	offWeiOCB, offWeiICB, offWeiRow         = 112, 120, 128
-	offDstOCB                               = 136
-	offReLU                                 = 152
-	offRows, offSrcRows, offDstRows         = 160, 168, 176
-	offEdgeL, offEdgeR                      = 184, 192
 )
 
 // convPlan is the register plan of one convolution kernel: ocb output
@@ -174,26 +164,26 @@ func (k *ck) emit() {
 	p, pl := k.p, k.pl
 	callInvariants(p)
 	if k.pointwise {
-		p.op("MOVD", mem(offSrcICB, rParams), rSrcICBAdv)
-		p.op("MOVD", mem(offWeiICB, rParams), rWeiICBAdv)
+		p.op("MOVD", mem(asm.OffSrcICB, rParams), rSrcICBAdv)
+		p.op("MOVD", mem(asm.OffWeiICB, rParams), rWeiICBAdv)
 	} else {
 		// Cursor advances between rows and input blocks, computed once.
-		p.op("MOVD", mem(offKH, rParams), rKHn)
-		p.op("MOVD", mem(offKW, rParams), rKWn)
-		p.op("MOVD", mem(offSrcTap, rParams), rSrcTap)
-		p.op("MOVD", mem(offSrcRow, rParams), rSrcRowAdv)
+		p.op("MOVD", mem(asm.OffKH, rParams), rKHn)
+		p.op("MOVD", mem(asm.OffKW, rParams), rKWn)
+		p.op("MOVD", mem(asm.OffSrcTap, rParams), rSrcTap)
+		p.op("MOVD", mem(asm.OffSrcRow, rParams), rSrcRowAdv)
 		p.op("MUL", rKWn, rSrcTap, rTmp)
 		p.op("SUB", rTmp, rSrcRowAdv, rSrcRowAdv)
-		p.op("MOVD", mem(offWeiRow, rParams), rWeiRowAdv)
+		p.op("MOVD", mem(asm.OffWeiRow, rParams), rWeiRowAdv)
 		p.op("LSL", "$8", rKWn, rTmp) // KW * tapBytes
 		p.op("SUB", rTmp, rWeiRowAdv, rWeiRowAdv)
-		p.op("MOVD", mem(offSrcRow, rParams), rTmp)
+		p.op("MOVD", mem(asm.OffSrcRow, rParams), rTmp)
 		p.op("MUL", rKHn, rTmp, rTmp)
-		p.op("MOVD", mem(offSrcICB, rParams), rSrcICBAdv)
+		p.op("MOVD", mem(asm.OffSrcICB, rParams), rSrcICBAdv)
 		p.op("SUB", rTmp, rSrcICBAdv, rSrcICBAdv)
-		p.op("MOVD", mem(offWeiRow, rParams), rTmp)
+		p.op("MOVD", mem(asm.OffWeiRow, rParams), rTmp)
 		p.op("MUL", rKHn, rTmp, rTmp)
-		p.op("MOVD", mem(offWeiICB, rParams), rWeiICBAdv)
+		p.op("MOVD", mem(asm.OffWeiICB, rParams), rWeiICBAdv)
 		p.op("SUB", rTmp, rWeiICBAdv, rWeiICBAdv)
 	}
 	rowStart(p, k.label, !k.pointwise)
@@ -236,11 +226,11 @@ func (k *ck) emit() {
 // both moving by DstRows) and the output-block strides.
 func callInvariants(p *printer) {
 	p.op("MOVD", "p+0(FP)", rParams)
-	p.op("MOVD", mem(offDst, rParams), rDst)
-	p.op("MOVD", mem(offRes, rParams), rRes)
+	p.op("MOVD", mem(asm.OffDst, rParams), rDst)
+	p.op("MOVD", mem(asm.OffRes, rParams), rRes)
 	p.op("SUB", rDst, rRes, rResDelta)
-	p.op("MOVD", mem(offWeiOCB, rParams), rWeiOCB)
-	p.op("MOVD", mem(offDstOCB, rParams), rDstOCB)
+	p.op("MOVD", mem(asm.OffWeiOCB, rParams), rWeiOCB)
+	p.op("MOVD", mem(asm.OffDstOCB, rParams), rDstOCB)
 }
 
 // rowStart opens the loop over the call's Rows rows (package asm, "Rows";
@@ -253,17 +243,17 @@ func rowStart(p *printer, label func(string) string, edges bool) {
 	emitted.Now().Rows, emitted.Now().Edges = true, edges
 	p.op("MOVD", "ZR", rRow)
 	p.label(label("row"))
-	p.op("MOVD", mem(offSrcRows, rParams), rSrcBase)
+	p.op("MOVD", mem(asm.OffSrcRows, rParams), rSrcBase)
 	p.op("MUL", rRow, rSrcBase, rSrcBase)
-	p.op("MOVD", mem(offSrc, rParams), rTmp)
+	p.op("MOVD", mem(asm.OffSrc, rParams), rTmp)
 	p.op("ADD", rTmp, rSrcBase)
-	p.op("MOVD", mem(offDstRows, rParams), rDst)
+	p.op("MOVD", mem(asm.OffDstRows, rParams), rDst)
 	p.op("MUL", rRow, rDst, rDst)
-	p.op("MOVD", mem(offDst, rParams), rTmp)
+	p.op("MOVD", mem(asm.OffDst, rParams), rTmp)
 	p.op("ADD", rTmp, rDst)
-	p.op("MOVD", mem(offPix, rParams), rPix)
+	p.op("MOVD", mem(asm.OffPix, rParams), rPix)
 	if edges {
-		p.op("MOVD", mem(offEdgeL, rParams), rTmp)
+		p.op("MOVD", mem(asm.OffEdgeL, rParams), rTmp)
 		p.op("CBZ", rTmp, label("noedge"))
 		p.op("SUB", rSrcTap, rSrcBase)
 		p.label(label("noedge"))
@@ -275,7 +265,7 @@ func rowStart(p *printer, label func(string) string, edges bool) {
 func rowEnd(p *printer, label func(string) string) {
 	p.label(label("done"))
 	p.op("ADD", "$1", rRow)
-	p.op("MOVD", mem(offRows, rParams), rTmp)
+	p.op("MOVD", mem(asm.OffRows, rParams), rTmp)
 	p.op("CMP", rTmp, rRow)
 	p.op("BLT", label("row"))
 	p.op("RET")
@@ -286,7 +276,7 @@ func (k *ck) block(t int) {
 	p, pl := k.p, k.pl
 	id := fmt.Sprintf("t%d_", t)
 	p.comment("%d pixel(s) x %d output block(s): accumulators start at the bias", t, pl.ocb)
-	p.op("MOVD", mem(offBias, rParams), rTmp)
+	p.op("MOVD", mem(asm.OffBias, rParams), rTmp)
 	for o := 0; o < pl.ocb; o++ {
 		p.ldpq(o*vecBytes, rTmp, pl.acc(o, 0, 0), pl.acc(o, 0, 1))
 	}
@@ -304,23 +294,23 @@ func (k *ck) block(t int) {
 		// Edge flags: bit 0 when this block starts the row and EdgeL,
 		// bit 1 when it ends the row and EdgeR.
 		p.op("MOVD", "ZR", rEdge)
-		p.op("MOVD", mem(offPix, rParams), rTmp)
+		p.op("MOVD", mem(asm.OffPix, rParams), rTmp)
 		p.op("CMP", rTmp, rPix)
 		p.op("BNE", k.label(id+"notleft"))
-		p.op("MOVD", mem(offEdgeL, rParams), rEdge)
+		p.op("MOVD", mem(asm.OffEdgeL, rParams), rEdge)
 		p.label(k.label(id + "notleft"))
 		p.op("CMP", fmt.Sprintf("$%d", t), rPix)
 		p.op("BNE", k.label(id+"notright"))
-		p.op("MOVD", mem(offEdgeR, rParams), rTmp)
+		p.op("MOVD", mem(asm.OffEdgeR, rParams), rTmp)
 		p.op("ORR", rTmp.String()+"<<1", rEdge)
 		p.label(k.label(id + "notright"))
 	}
 	p.op("MOVD", rSrcBase, rSrc)
-	p.op("MOVD", mem(offWei, rParams), rWei(0))
+	p.op("MOVD", mem(asm.OffWei, rParams), rWei(0))
 	for o := 1; o < pl.ocb; o++ {
 		p.op("ADD", rWeiOCB, rWei(o-1), rWei(o))
 	}
-	p.op("MOVD", mem(offICB, rParams), rICB)
+	p.op("MOVD", mem(asm.OffICB, rParams), rICB)
 	p.label(k.label(id + "icb"))
 	if k.pointwise {
 		k.step(t, -1)
@@ -395,7 +385,7 @@ func (k *ck) block(t int) {
 		}
 	}
 	p.label(k.label(id + "relu"))
-	p.op("MOVD", mem(offReLU, rParams), rTmp)
+	p.op("MOVD", mem(asm.OffReLU, rParams), rTmp)
 	p.op("CBZ", rTmp, k.label(id+"store"))
 	zero := pl.in(0)
 	p.vzero(zero)
@@ -470,57 +460,16 @@ func (convFamily) table(b *bytes.Buffer) {
 	maxOCB := maxConvOCB()
 	fmt.Fprintf(b, "\n// NEONMaxOCB is the most output channel blocks one NEON microkernel call takes.\n")
 	fmt.Fprintf(b, "const NEONMaxOCB = %d\n\n", maxOCB)
-	fmt.Fprintf(b, "// NEONURW[ocb] is the pixels per step of the NEON kernels for ocb output blocks.\n")
-	fmt.Fprintf(b, "var NEONURW = [NEONMaxOCB + 1]int{0")
+	urw := make([]int, maxOCB)
 	for o := 1; o <= maxOCB; o++ {
-		fmt.Fprintf(b, ", %d", planFor(o).urW)
+		urw[o-1] = planFor(o).urW
 	}
-	fmt.Fprintf(b, "}\n\n")
-	fmt.Fprintf(b, "// NEONSrcStrides and NEONDstStrides are the input and output pixel strides\n")
-	fmt.Fprintf(b, "// (in pixels) of the convolution kernels, in the order NEONConv and\n")
-	fmt.Fprintf(b, "// NEONConv1x1 index them.\n")
-	fmt.Fprintf(b, "var (\n\tNEONSrcStrides = [...]int%s\n\tNEONDstStrides = [...]int%s\n)\n", intList(srcStrides), intList(dstStrides))
-	for _, pw := range []bool{false, true} {
-		name, what := "NEONConv", "any window"
-		if pw {
-			name, what = "NEONConv1x1", "a 1x1 window"
+	emit.ConvTables(b, "NEON", urw, srcStrides, dstStrides, func(o, s, d int, pw bool) string {
+		if !used(s, d) {
+			return ""
 		}
-		fmt.Fprintf(b, "\n// %s[ocb-1][si][di] is the NEON microkernel for %s, ocb output\n", name, what)
-		fmt.Fprintf(b, "// blocks, input pixel stride NEONSrcStrides[si] and output pixel stride\n")
-		fmt.Fprintf(b, "// NEONDstStrides[di]; nil where the driver never asks (d = 2 with s > 1).\n")
-		fmt.Fprintf(b, "var %s = [NEONMaxOCB][len(NEONSrcStrides)][len(NEONDstStrides)]func(*Params){\n", name)
-		for o := 1; o <= maxOCB; o++ {
-			fmt.Fprintf(b, "\t{\n")
-			for _, s := range srcStrides {
-				fmt.Fprintf(b, "\t\t{")
-				for i, d := range dstStrides {
-					if i > 0 {
-						fmt.Fprintf(b, ", ")
-					}
-					if used(s, d) {
-						fmt.Fprintf(b, "%s", convName(o, s, d, pw))
-					} else {
-						fmt.Fprintf(b, "nil")
-					}
-				}
-				fmt.Fprintf(b, "},\n")
-			}
-			fmt.Fprintf(b, "\t},\n")
-		}
-		fmt.Fprintf(b, "}\n")
-	}
-}
-
-// intList writes xs as the body of a Go composite literal: {1, 2, 4}.
-func intList(xs []int) string {
-	s := "{"
-	for i, x := range xs {
-		if i > 0 {
-			s += ", "
-		}
-		s += fmt.Sprint(x)
-	}
-	return s + "}"
+		return convName(o, s, d, pw)
+	})
 }
 
 // planFor returns the plan for ocb output blocks; every count up to the

@@ -188,14 +188,11 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"go/format"
-	"log"
-	"os"
-	"path/filepath"
 
 	"github.com/sbconv/sbconv/gen/internal/caps"
+	"github.com/sbconv/sbconv/gen/internal/emit"
 )
 
 // A kernel is one generated TEXT symbol.
@@ -227,27 +224,7 @@ var emitted caps.Record
 // identical bytes.
 const argv = "go run ./neon -dir ../asm"
 
-func main() {
-	dir := flag.String("dir", "../asm", "output folder (the asm package)")
-	flag.Parse()
-	if err := generate(*dir); err != nil {
-		log.Fatal(err)
-	}
-}
-
-// generate writes the three files into dir.
-func generate(dir string) error {
-	files, err := render()
-	if err != nil {
-		return err
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func main() { emit.Main(render) }
 
 // render returns the generated files by name.
 func render() (map[string][]byte, error) {

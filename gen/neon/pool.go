@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/sbconv/sbconv/asm"
 )
 
 // poolFamily is NEONMaxPool3x3S2, the kernel of package asm's max-pool
@@ -22,13 +24,6 @@ type poolFamily struct{}
 // poolURW is the output pixels of one step: its 2*poolURW+1 column maxima
 // (two registers each) and the scratch registers fit in 32.
 const poolURW = 4
-
-// PoolParams offsets (mirrors package asm; checked by TestPoolOffsetsMatch).
-const (
-	offPoolSrc0, offPoolSrc1, offPoolSrc2, offPoolDst = 0, 8, 16, 24
-	offPoolPix, offPoolRows                           = 32, 40
-	offPoolSrcRows, offPoolDstRows                    = 48, 56
-)
 
 const poolName = "NEONMaxPool3x3S2"
 
@@ -66,21 +61,21 @@ func (poolFamily) kernels() ([]kernel, error) {
 
 func emitPool(p *printer) {
 	label := func(s string) string { return poolName + "_" + s }
-	srcOff := [3]int{offPoolSrc0, offPoolSrc1, offPoolSrc2}
+	srcOff := [3]int{asm.OffPoolSrc0, asm.OffPoolSrc1, asm.OffPoolSrc2}
 	p.op("MOVD", "p+0(FP)", pParams)
 	p.op("MOVD", "ZR", pRow)
 	p.label(label("row"))
-	p.op("MOVD", mem(offPoolSrcRows, pParams), pTmp)
+	p.op("MOVD", mem(asm.OffPoolSrcRows, pParams), pTmp)
 	p.op("MUL", pRow, pTmp, pTmp)
 	for k, r := range pSrc {
 		p.op("MOVD", mem(srcOff[k], pParams), r)
 		p.op("ADD", pTmp, r)
 	}
-	p.op("MOVD", mem(offPoolDstRows, pParams), pTmp)
+	p.op("MOVD", mem(asm.OffPoolDstRows, pParams), pTmp)
 	p.op("MUL", pRow, pTmp, pTmp)
-	p.op("MOVD", mem(offPoolDst, pParams), pDst)
+	p.op("MOVD", mem(asm.OffPoolDst, pParams), pDst)
 	p.op("ADD", pTmp, pDst)
-	p.op("MOVD", mem(offPoolPix, pParams), pPix)
+	p.op("MOVD", mem(asm.OffPoolPix, pParams), pPix)
 	p.op("CBZ", pPix, label("rowdone"))
 
 	// column computes v(i) (columns counted from the cursors) into
@@ -145,7 +140,7 @@ func emitPool(p *printer) {
 
 	p.label(label("rowdone"))
 	p.op("ADD", "$1", pRow) // next row, while fewer than Rows (0 is read as 1) are done
-	p.op("MOVD", mem(offPoolRows, pParams), pTmp)
+	p.op("MOVD", mem(asm.OffPoolRows, pParams), pTmp)
 	p.op("CMP", pTmp, pRow)
 	p.op("BLT", label("row"))
 	p.op("RET")

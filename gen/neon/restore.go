@@ -179,16 +179,16 @@ var (
 func (k *rk) emit() {
 	p, pl := k.p, k.pl
 	callInvariants(p)
-	p.op("MOVD", mem(offKH, rParams), rKHn)
+	p.op("MOVD", mem(asm.OffKH, rParams), rKHn)
 	// Cursor advances: a kernel row on, and from past the KH rows of an
 	// input block to the next block.
-	p.op("MOVD", mem(offSrcRow, rParams), rSrcRow)
-	p.op("MOVD", mem(offWeiRow, rParams), rWeiRow)
+	p.op("MOVD", mem(asm.OffSrcRow, rParams), rSrcRow)
+	p.op("MOVD", mem(asm.OffWeiRow, rParams), rWeiRow)
 	p.op("MUL", rKHn, rSrcRow, rTmp)
-	p.op("MOVD", mem(offSrcICB, rParams), rSrcICBAdv)
+	p.op("MOVD", mem(asm.OffSrcICB, rParams), rSrcICBAdv)
 	p.op("SUB", rTmp, rSrcICBAdv, rSrcICBAdv)
 	p.op("MUL", rKHn, rWeiRow, rTmp)
-	p.op("MOVD", mem(offWeiICB, rParams), rWeiICBAdv)
+	p.op("MOVD", mem(asm.OffWeiICB, rParams), rWeiICBAdv)
 	p.op("SUB", rTmp, rWeiICBAdv, rWeiICBAdv)
 	rowStart(p, k.label, false)
 
@@ -254,7 +254,7 @@ func (k *rk) block(t int) {
 	p, pl := k.p, k.pl
 	id := fmt.Sprintf("t%d_", t)
 	p.comment("%d output pixel(s) x %d output block(s): accumulators start at the bias", t, pl.ocb)
-	p.op("MOVD", mem(offBias, rParams), rTmp)
+	p.op("MOVD", mem(asm.OffBias, rParams), rTmp)
 	for o := 0; o < pl.ocb; o++ {
 		p.ldpq(o*vecBytes, rTmp, pl.acc(t, o, 0, 0), pl.acc(t, o, 0, 1))
 	}
@@ -266,11 +266,11 @@ func (k *rk) block(t int) {
 		}
 	}
 	p.op("MOVD", rSrcBase, rSrc)
-	p.op("MOVD", mem(offWei, rParams), rWei(0))
+	p.op("MOVD", mem(asm.OffWei, rParams), rWei(0))
 	for o := 1; o < pl.ocb; o++ {
 		p.op("ADD", rWeiOCB, rWei(o-1), rWei(o))
 	}
-	p.op("MOVD", mem(offICB, rParams), rICB)
+	p.op("MOVD", mem(asm.OffICB, rParams), rICB)
 	p.label(k.label(id + "icb"))
 	p.op("MOVD", rKHn, rKH)
 	p.label(k.label(id + "kh"))
@@ -309,7 +309,7 @@ func (k *rk) block(t int) {
 		}
 	}
 	p.label(k.label(id + "relu"))
-	p.op("MOVD", mem(offReLU, rParams), rTmp)
+	p.op("MOVD", mem(asm.OffReLU, rParams), rTmp)
 	p.op("CBZ", rTmp, k.label(id+"store"))
 	zero := pl.in(t, 0)
 	p.vzero(zero)

@@ -1,0 +1,113 @@
+// Package emit is what every generator in gen/ shares besides its
+// kernels: the command line, writing the files, and the Go tables of the
+// convolution kernels, which every set lays out alike for package
+// kernels.
+package emit
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Render returns a generator's files by name.
+type Render func() (map[string][]byte, error)
+
+// Main is a generator's main function: it writes render's files into the
+// folder -dir names (the asm package, by default ../asm from gen/).
+func Main(render Render) {
+	dir := flag.String("dir", "../asm", "output folder (the asm package)")
+	flag.Parse()
+	files, err := render()
+	if err == nil {
+		err = Write(*dir, files)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// Write writes files into dir, in name order.
+func Write(dir string, files map[string][]byte) error {
+	for _, name := range Names(files) {
+		if err := os.WriteFile(filepath.Join(dir, name), files[name], 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Names returns the names of files, sorted.
+func Names(files map[string][]byte) []string {
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// IntList writes xs as the body of a Go composite literal: {1, 2, 4}.
+func IntList(xs []int) string {
+	s := "{"
+	for i, x := range xs {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprint(x)
+	}
+	return s + "}"
+}
+
+// ConvTables writes the Go tables of a set's convolution kernels, after
+// its <set>MaxOCB constant: <set>URW, <set>SrcStrides, <set>DstStrides,
+// <set>Conv and <set>Conv1x1 (see "Sets" in package asm's comment).
+// urw[ocb-1] is the pixels a step of the kernels for ocb output blocks,
+// so len(urw) is the set's MaxOCB; name returns the kernel for ocb output
+// blocks, strides s and d (in pixels) and the 1x1 form when pw is set, or
+// "" where the set has none (the table holds nil there).
+func ConvTables(b *bytes.Buffer, set string, urw, srcStrides, dstStrides []int, name func(ocb, s, d int, pw bool) string) {
+	fmt.Fprintf(b, "// %sURW[ocb] is the pixels per step of the %s kernels for ocb output blocks.\n", set, set)
+	fmt.Fprintf(b, "var %sURW = [%sMaxOCB + 1]int{0", set, set)
+	for _, u := range urw {
+		fmt.Fprintf(b, ", %d", u)
+	}
+	fmt.Fprintf(b, "}\n\n")
+	fmt.Fprintf(b, "// %sSrcStrides and %sDstStrides are the input and output pixel strides\n", set, set)
+	fmt.Fprintf(b, "// (in pixels) of the convolution kernels, in the order %sConv and\n", set)
+	fmt.Fprintf(b, "// %sConv1x1 index them.\n", set)
+	fmt.Fprintf(b, "var (\n\t%sSrcStrides = [...]int%s\n\t%sDstStrides = [...]int%s\n)\n", set, IntList(srcStrides), set, IntList(dstStrides))
+	for _, pw := range []bool{false, true} {
+		table, what := set+"Conv", "any window"
+		if pw {
+			table, what = set+"Conv1x1", "a 1x1 window"
+		}
+		fmt.Fprintf(b, "\n// %s[ocb-1][si][di] is the %s microkernel for %s, ocb output\n", table, set, what)
+		fmt.Fprintf(b, "// blocks, input pixel stride %sSrcStrides[si] and output pixel stride\n", set)
+		fmt.Fprintf(b, "// %sDstStrides[di]; nil where the driver never asks (d = 2 with s > 1).\n", set)
+		fmt.Fprintf(b, "var %s = [%sMaxOCB][len(%sSrcStrides)][len(%sDstStrides)]func(*Params){\n", table, set, set, set)
+		for ocb := 1; ocb <= len(urw); ocb++ {
+			fmt.Fprintf(b, "\t{\n")
+			for _, s := range srcStrides {
+				fmt.Fprintf(b, "\t\t{")
+				for i, d := range dstStrides {
+					if i > 0 {
+						fmt.Fprintf(b, ", ")
+					}
+					if k := name(ocb, s, d, pw); k != "" {
+						fmt.Fprintf(b, "%s", k)
+					} else {
+						fmt.Fprintf(b, "nil")
+					}
+				}
+				fmt.Fprintf(b, "},\n")
+			}
+			fmt.Fprintf(b, "\t},\n")
+		}
+		fmt.Fprintf(b, "}\n")
+	}
+}
