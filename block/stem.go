@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/sbconv/sbconv/internal/intmath"
 	"github.com/sbconv/sbconv/kernels"
 	"github.com/sbconv/sbconv/layout"
 )
@@ -50,7 +51,7 @@ func NewStem(sd *StateDict, conv, bn string, spec kernels.ConvSpec) (*Stem, erro
 	blk := kernels.Block()
 	// Pack the rows too where that saves a quarter of the padded lanes:
 	// more packed data, fewer wasted multiplies.
-	cw, ckw := roundUp(spec.InC*spec.KW, blk)*spec.KH, roundUp(spec.InC*spec.KH*spec.KW, blk)
+	cw, ckw := intmath.RoundUp(spec.InC*spec.KW, blk)*spec.KH, intmath.RoundUp(spec.InC*spec.KH*spec.KW, blk)
 	s.rows = 4*ckw <= 3*cw
 	inner := kernels.ConvSpec{InC: spec.InC * spec.KW, OutC: spec.OutC, KH: spec.KH, KW: 1,
 		StrideH: spec.StrideH, StrideW: 1, PadH: spec.PadH}
@@ -201,7 +202,7 @@ func (s *Stem) lanes(channels, w, pw int) []stemLane {
 		}
 		off := kw - p.PadW
 		out[ch] = stemLane{c: c, kh: kh, off: off,
-			lo: max(0, ceilDiv(-off, p.StrideW)), hi: min(pw-1, floorDiv(w-1-off, p.StrideW))}
+			lo: max(0, intmath.CeilDiv(-off, p.StrideW)), hi: min(pw-1, intmath.FloorDiv(w-1-off, p.StrideW))}
 	}
 	return out
 }
@@ -304,20 +305,4 @@ func packRun8(out []float32, run *[16][]float32, n, sw int) {
 		o[6] = *(*float32)(unsafe.Add(r[6], x))
 		o[7] = *(*float32)(unsafe.Add(r[7], x))
 	}
-}
-
-func roundUp(x, b int) int { return (x + b - 1) / b * b }
-
-func ceilDiv(a, b int) int { // b > 0
-	if a >= 0 {
-		return (a + b - 1) / b
-	}
-	return -((-a) / b)
-}
-
-func floorDiv(a, b int) int { // b > 0
-	if a >= 0 {
-		return a / b
-	}
-	return -((-a + b - 1) / b)
 }

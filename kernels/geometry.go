@@ -1,5 +1,7 @@
 package kernels
 
+import "github.com/sbconv/sbconv/internal/intmath"
+
 // This file decides where a pass's output rows and columns lie in the
 // output and the input, and which columns are interior, border or edge
 // pixels.
@@ -22,10 +24,10 @@ func (l *layer) geometry(p *pass, ih, iw, oh, ow int) geom {
 	}
 	// Output rows of phase rh are oh = m*sh + rh - ph for integer m; tap t
 	// of the packed phase reads input row m - (nkh-1) + t.
-	mlo := ceilDiv(s.PadH-p.rh, s.StrideH)
-	mhi := floorDiv(oh-1+s.PadH-p.rh, s.StrideH)
-	nlo := ceilDiv(s.PadW-p.rw, s.StrideW)
-	nhi := floorDiv(ow-1+s.PadW-p.rw, s.StrideW)
+	mlo := intmath.CeilDiv(s.PadH-p.rh, s.StrideH)
+	mhi := intmath.FloorDiv(oh-1+s.PadH-p.rh, s.StrideH)
+	nlo := intmath.CeilDiv(s.PadW-p.rw, s.StrideW)
+	nhi := intmath.FloorDiv(ow-1+s.PadW-p.rw, s.StrideW)
 	return geom{
 		nrows: max(0, mhi-mlo+1), ohOff: mlo*s.StrideH + p.rh - s.PadH, ohStep: s.StrideH,
 		ihOff: mlo - (p.kh - 1), ihStep: 1,
@@ -37,8 +39,8 @@ func (l *layer) geometry(p *pass, ih, iw, oh, ow int) geom {
 // interiorCols returns the columns [jlo, jhi) whose kw-wide window lies
 // wholly inside an input of width iw.
 func (gm *geom) interiorCols(iw, kw int) (jlo, jhi int) {
-	jlo = min(gm.ncols, max(0, ceilDiv(-gm.iwOff, gm.iwStep)))
-	jhi = max(jlo, min(gm.ncols, floorDiv(iw-kw-gm.iwOff, gm.iwStep)+1))
+	jlo = min(gm.ncols, max(0, intmath.CeilDiv(-gm.iwOff, gm.iwStep)))
+	jhi = max(jlo, min(gm.ncols, intmath.FloorDiv(iw-kw-gm.iwOff, gm.iwStep)+1))
 	return jlo, jhi
 }
 

@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/internal/intmath"
 	"github.com/sbconv/sbconv/layout"
 )
 
@@ -65,7 +66,7 @@ func (l *layer) restoreSpan(iw, ow, hl, hr int) (x0, x1 int) {
 	rk := l.path.restore
 	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
 	j0 := max(0, -hl-emin)
-	j1 := max(j0, min(floorDiv(ow-2, 2), iw-1+hr-emax)+1)
+	j1 := max(j0, min(intmath.FloorDiv(ow-2, 2), iw-1+hr-emax)+1)
 	x0, x1 = 2*j0, 2*j1
 	// An odd last pixel (parity 0 of pair j1) when its columns exist.
 	if x1 == ow-1 {
@@ -105,7 +106,7 @@ func (l *layer) restoreEdgeSpan(iw, ow int) (rc restoreCols, whole bool) {
 func (l *layer) restoreHaloNeed(iw, ow int) (hl, hr int) {
 	rk := l.path.restore
 	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
-	return max(0, -emin), max(0, floorDiv(ow-1, 2)+emax-(iw-1))
+	return max(0, -emin), max(0, intmath.FloorDiv(ow-1, 2)+emax-(iw-1))
 }
 
 // restoreHaloPays applies the halo cost model (copyPays) to the edge

@@ -5,6 +5,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/sbconv/sbconv/internal/intmath"
 	"github.com/sbconv/sbconv/layout"
 )
 
@@ -84,7 +85,7 @@ func (l *layer) init(spec ConvSpec, weights, bias []float32, block int, order st
 		return nil, fmt.Errorf("kernels: %w", err)
 	}
 	l.spec, l.block, l.bias = spec, block, pb
-	l.icb, l.ocb = ceilDiv(spec.InC, block), ceilDiv(spec.OutC, block)
+	l.icb, l.ocb = intmath.CeilDiv(spec.InC, block), intmath.CeilDiv(spec.OutC, block)
 	return set, nil
 }
 
@@ -94,7 +95,7 @@ func (s ConvSpec) checkWeights(weights, bias []float32, order string) error {
 	if err != nil {
 		return fmt.Errorf("kernels: weights: %w", err)
 	}
-	if _, err := layout.MulCheck(layout.MaxElements, roundUp(s.OutC, 16), roundUp(s.InC, 16), s.KH, s.KW); err != nil {
+	if _, err := layout.MulCheck(layout.MaxElements, intmath.RoundUp(s.OutC, 16), intmath.RoundUp(s.InC, 16), s.KH, s.KW); err != nil {
 		return fmt.Errorf("kernels: packed weights: %w", err)
 	}
 	if len(weights) != want {
@@ -166,22 +167,6 @@ func overlap(a, b []float32) bool {
 	return a0 < b1 && b0 < a1
 }
 
-func roundUp(x, b int) int { return (x + b - 1) / b * b }
-
-func ceilDiv(a, b int) int { // b > 0
-	if a >= 0 {
-		return (a + b - 1) / b
-	}
-	return -((-a) / b)
-}
-
-func floorDiv(a, b int) int { // b > 0
-	if a >= 0 {
-		return a / b
-	}
-	return -((-a + b - 1) / b)
-}
-
 // built reports whether the layer came from a constructor: the zero Conv2D
 // and ConvTranspose2D have no block (and an all-zero spec).
 func (l *layer) built() bool { return l.block != 0 }
@@ -240,11 +225,11 @@ func deconvTaps(in, out, k, st, pad int) float64 {
 	}
 	var t float64
 	for j := 0; j < k; j++ {
-		c := pad - j                 // |c| <= MaxKernel + MaxPad
-		lo := max(0, ceilDiv(c, st)) // the first i with i*st >= c
+		c := pad - j                         // |c| <= MaxKernel + MaxPad
+		lo := max(0, intmath.CeilDiv(c, st)) // the first i with i*st >= c
 		// The first i with i*st >= out + c is q + e; compare it with in
 		// without forming out + c or q + e, either of which can overflow.
-		q, e := out/st, ceilDiv(out%st+c, st)
+		q, e := out/st, intmath.CeilDiv(out%st+c, st)
 		hi := in
 		if q-in < -e {
 			hi = q + e // < in

@@ -5,6 +5,7 @@ package kernels
 
 import (
 	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/internal/intmath"
 	"github.com/sbconv/sbconv/layout"
 )
 
@@ -46,11 +47,11 @@ func (f *fwd) split(n int) int {
 	if f.pl.kind == fusedRestore {
 		f.unitPasses = len(l.rowPasses)
 	}
-	f.groups = ceilDiv(l.ocb, l.path.maxOCB)
+	f.groups = intmath.CeilDiv(l.ocb, l.path.maxOCB)
 	f.chunks = 1
 	base := f.dst.N * f.unitPasses * f.groups
 	if n > 1 && base < unitsPerThread*n {
-		f.chunks = min(ceilDiv(unitsPerThread*n, base), f.dst.H)
+		f.chunks = min(intmath.CeilDiv(unitsPerThread*n, base), f.dst.H)
 	}
 	return base * f.chunks
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/sbconv/sbconv/internal/intmath"
 	"github.com/sbconv/sbconv/kernels/ref"
 	"github.com/sbconv/sbconv/layout"
 )
@@ -127,8 +128,8 @@ func forwardCases(t *testing.T, L valLayer) []valCase {
 			return L.fwd(ts.dst, ts.src, Epilogue{Residual: ts.res, ReLU: true})
 		}})
 	}
-	srcSize := L.n * ceilDiv(L.inC, L.block) * L.block * L.h * L.w
-	dstSize := L.n * ceilDiv(L.outC, L.block) * L.block * L.oh * L.ow
+	srcSize := L.n * intmath.CeilDiv(L.inC, L.block) * L.block * L.h * L.w
+	dstSize := L.n * intmath.CeilDiv(L.outC, L.block) * L.block * L.oh * L.ow
 	other := 24 - L.block // the other legal block
 
 	add("legal", nil, func(*valTensors) {})
