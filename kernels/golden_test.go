@@ -17,7 +17,6 @@ import (
 	"io/fs"
 	"math"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/sbconv/sbconv/internal/golden"
@@ -148,38 +147,9 @@ func runGolden(t *testing.T, c *golden.Case, block int) float64 {
 	checkGoldenPadLanes(t, dst, fail)
 
 	got := dst.NCHW()
-	if len(got) != len(c.Want) {
-		fail("output has %d values, want %d", len(got), len(c.Want))
-	}
-	scale := math.Sqrt(float64(c.Products()))
-	var worst float64
-	var msgs []string
-	bad := 0
-	for i, w := range c.Want {
-		g := got[i]
-		diff := math.Abs(float64(g) - float64(w))
-		e := diff / (math.Abs(float64(w)) + scale)
-		if math.IsNaN(float64(g)) || math.IsNaN(e) {
-			e = math.Inf(1)
-		}
-		worst = max(worst, e)
-		if e <= goldenTol {
-			continue
-		}
-		bad++
-		if len(msgs) < 5 {
-			// Decode the NCHW index for the message.
-			x := i % ow
-			y := i / ow % oh
-			ch := i / (ow * oh) % outC
-			img := i / (ow * oh * outC)
-			msgs = append(msgs, fmt.Sprintf("  out[n=%d][c=%d][h=%d][w=%d] = %v, want %v (|diff| %.3g > %.3g)",
-				img, ch, y, x, g, w, diff, goldenTol*(math.Abs(float64(w))+scale)))
-		}
-	}
-	if bad > 0 {
-		fail("%d of %d outputs outside |got-want| <= %g*(|want|+sqrt(%d)):\n%s",
-			bad, len(c.Want), goldenTol, c.Products(), strings.Join(msgs, "\n"))
+	worst, err := c.Compare(got, goldenTol)
+	if err != nil {
+		fail("%v", err)
 	}
 	return worst
 }

@@ -54,6 +54,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // RelPath is the golden file's path relative to the module root.
@@ -116,6 +117,43 @@ type Case struct {
 	Bias     []float32 // OutC; nil unless FlagBias
 	Residual []float32 // N*OutC*OH*OW, NCHW; nil unless FlagResidual
 	Want     []float32 // N*OutC*OH*OW, NCHW: PyTorch's output
+}
+
+// Compare measures got, an NCHW output, against Want: it returns the
+// worst normalized error |got-want|/(|want|+sqrt(Products())) (+Inf for a
+// NaN) and, if any output's exceeds tol, an error naming the count and the
+// first five by their NCHW coordinates.
+func (c *Case) Compare(got []float32, tol float64) (worst float64, err error) {
+	if len(got) != len(c.Want) {
+		return math.Inf(1), fmt.Errorf("output has %d values, want %d", len(got), len(c.Want))
+	}
+	scale := math.Sqrt(float64(c.Products()))
+	var msgs []string
+	bad := 0
+	for i, w := range c.Want {
+		g := got[i]
+		diff := math.Abs(float64(g) - float64(w))
+		e := diff / (math.Abs(float64(w)) + scale)
+		if math.IsNaN(float64(g)) || math.IsNaN(e) {
+			e = math.Inf(1)
+		}
+		worst = max(worst, e)
+		if e <= tol {
+			continue
+		}
+		bad++
+		if len(msgs) < 5 {
+			x, y := i%c.OW, i/c.OW%c.OH
+			ch, img := i/(c.OW*c.OH)%c.OutC, i/(c.OW*c.OH*c.OutC)
+			msgs = append(msgs, fmt.Sprintf("  out[n=%d][c=%d][h=%d][w=%d] = %v, want %v (|diff| %.3g > %.3g)",
+				img, ch, y, x, g, w, diff, tol*(math.Abs(float64(w))+scale)))
+		}
+	}
+	if bad > 0 {
+		return worst, fmt.Errorf("%d of %d outputs outside |got-want| <= %g*(|want|+sqrt(%d)):\n%s",
+			bad, len(c.Want), tol, c.Products(), strings.Join(msgs, "\n"))
+	}
+	return worst, nil
 }
 
 // Deconv reports whether the case is a ConvTranspose2d.

@@ -277,3 +277,26 @@ func TestCommittedFile(t *testing.T) {
 		t.Errorf("%d Conv2d and %d ConvTranspose2d cases; want at least 10 of each", kinds[0], kinds[1])
 	}
 }
+
+// TestCompare: equal outputs pass with no error, an output past the
+// tolerance is named by its NCHW coordinates, a NaN is an infinite error,
+// and a short output is an error.
+func TestCompare(t *testing.T) {
+	c := &Case{Kind: Conv2D, N: 1, InC: 1, OutC: 2, KH: 1, KW: 1, OH: 2, OW: 3, Want: fill(12, 0)}
+	got := append([]float32(nil), c.Want...)
+	if worst, err := c.Compare(got, 1e-5); err != nil || worst != 0 {
+		t.Fatalf("equal: worst %v, err %v", worst, err)
+	}
+	got[10] += 0.5 // channel 1, row 1, column 1
+	worst, err := c.Compare(got, 1e-5)
+	if err == nil || !strings.Contains(err.Error(), "out[n=0][c=1][h=1][w=1]") || worst <= 1e-5 {
+		t.Fatalf("one off: worst %v, err %v", worst, err)
+	}
+	got[10] = float32(math.NaN())
+	if worst, err := c.Compare(got, 1e-5); err == nil || !math.IsInf(worst, 1) {
+		t.Fatalf("NaN: worst %v, err %v", worst, err)
+	}
+	if _, err := c.Compare(got[:5], 1e-5); err == nil {
+		t.Fatal("a short output passed")
+	}
+}

@@ -111,37 +111,9 @@ func runGolden(t *testing.T, c *golden.Case) float64 {
 			}
 		}
 	}
-	if len(got) != len(c.Want) {
-		fail("output has %d values, want %d", len(got), len(c.Want))
-	}
-	scale := math.Sqrt(float64(c.Products()))
-	var worst float64
-	var msgs []string
-	bad := 0
-	for i, w := range c.Want {
-		g := got[i]
-		diff := math.Abs(float64(g) - float64(w))
-		e := diff / (math.Abs(float64(w)) + scale)
-		if math.IsNaN(float64(g)) || math.IsNaN(e) {
-			e = math.Inf(1)
-		}
-		worst = max(worst, e)
-		if e <= refGoldenTol {
-			continue
-		}
-		bad++
-		if len(msgs) < 5 {
-			x := i % c.OW
-			y := i / c.OW % c.OH
-			ch := i / (c.OW * c.OH) % c.OutC
-			img := i / (c.OW * c.OH * c.OutC)
-			msgs = append(msgs, fmt.Sprintf("  out[n=%d][c=%d][h=%d][w=%d] = %v, want %v (|diff| %.3g > %.3g)",
-				img, ch, y, x, g, w, diff, refGoldenTol*(math.Abs(float64(w))+scale)))
-		}
-	}
-	if bad > 0 {
-		fail("%d of %d outputs outside |got-want| <= %g*(|want|+sqrt(%d)):\n%s",
-			bad, len(got), refGoldenTol, c.Products(), strings.Join(msgs, "\n"))
+	worst, err := c.Compare(got, refGoldenTol)
+	if err != nil {
+		fail("%v", err)
 	}
 	return worst
 }
