@@ -190,7 +190,8 @@
 // is the 2-block kernel of a stride-4 convolution, NEONConv1x1O1Src1Dst2
 // the 1-block, 1x1 kernel of one phase of a stride-2 transposed
 // convolution. The tables <set>Conv[ocb-1][si][di] and <set>Conv1x1 list
-// them, si and di indexing <set>SrcStrides and <set>DstStrides. A restore
+// them, si and di indexing <set>SrcStrides and <set>DstStrides, and
+// <set>Kernel(ocb, s, d, pw) looks one up. A restore
 // kernel is named by its set, Restore, K<K> and P<P> (kernel width and
 // padding), and O<ocb> where the set has kernels for several OCB.
 package asm

@@ -74,3 +74,24 @@ var AVX2Conv1x1 = [AVX2MaxOCB][len(AVX2SrcStrides)][len(AVX2DstStrides)]func(*Pa
 		{AVX2Conv1x1O3Src4Dst1, nil},
 	},
 }
+
+// AVX2Kernel returns the AVX2 convolution kernel for ocb output blocks, input
+// pixel stride s and output pixel stride d (in pixels), the 1x1 form when
+// pw is set, or nil where the set has none: a lookup in AVX2Conv and
+// AVX2Conv1x1.
+func AVX2Kernel(ocb, s, d int, pw bool) func(*Params) {
+	if ocb < 1 || ocb > AVX2MaxOCB {
+		return nil
+	}
+	for si, sv := range AVX2SrcStrides {
+		for di, dv := range AVX2DstStrides {
+			if sv == s && dv == d {
+				if pw {
+					return AVX2Conv1x1[ocb-1][si][di]
+				}
+				return AVX2Conv[ocb-1][si][di]
+			}
+		}
+	}
+	return nil
+}

@@ -50,6 +50,27 @@ var NEONConv1x1 = [NEONMaxOCB][len(NEONSrcStrides)][len(NEONDstStrides)]func(*Pa
 	},
 }
 
+// NEONKernel returns the NEON convolution kernel for ocb output blocks, input
+// pixel stride s and output pixel stride d (in pixels), the 1x1 form when
+// pw is set, or nil where the set has none: a lookup in NEONConv and
+// NEONConv1x1.
+func NEONKernel(ocb, s, d int, pw bool) func(*Params) {
+	if ocb < 1 || ocb > NEONMaxOCB {
+		return nil
+	}
+	for si, sv := range NEONSrcStrides {
+		for di, dv := range NEONDstStrides {
+			if sv == s && dv == d {
+				if pw {
+					return NEONConv1x1[ocb-1][si][di]
+				}
+				return NEONConv[ocb-1][si][di]
+			}
+		}
+	}
+	return nil
+}
+
 // NEONRestore lists the fused stride-2 restore kernels; Fn[ocb-1] takes ocb
 // output blocks a call and MaxPix[ocb-1] output pixels a block.
 var NEONRestore = []RestoreKernel{

@@ -3,8 +3,6 @@
 package kernels
 
 import (
-	"slices"
-
 	"golang.org/x/sys/cpu"
 
 	"github.com/sbconv/sbconv/asm"
@@ -17,20 +15,11 @@ import (
 func init() {
 	c := asm.AVX2Caps
 	registerISA(&isaSet{
-		name:   "avx2",
-		block:  c.Block,
-		maxOCB: c.MaxOCB,
-		usable: cpu.X86.HasAVX2 && cpu.X86.HasFMA,
-		kernel: func(ocb, srcPix, dstPix int, pointwise bool) microkernel {
-			si, di := slices.Index(asm.AVX2SrcStrides[:], srcPix), slices.Index(asm.AVX2DstStrides[:], dstPix)
-			if ocb < 1 || ocb > asm.AVX2MaxOCB || si < 0 || di < 0 {
-				return nil
-			}
-			if pointwise {
-				return asm.AVX2Conv1x1[ocb-1][si][di]
-			}
-			return asm.AVX2Conv[ocb-1][si][di]
-		},
+		name:         "avx2",
+		block:        c.Block,
+		maxOCB:       c.MaxOCB,
+		usable:       cpu.X86.HasAVX2 && cpu.X86.HasFMA,
+		kernel:       asm.AVX2Kernel,
 		restore:      asm.AVX2Restore,
 		rows:         c.Rows,
 		edges:        c.Edges,

@@ -3,8 +3,6 @@
 package kernels
 
 import (
-	"slices"
-
 	"golang.org/x/sys/cpu"
 
 	"github.com/sbconv/sbconv/asm"
@@ -17,20 +15,11 @@ import (
 func init() {
 	c := asm.NEONCaps
 	registerISA(&isaSet{
-		name:   "neon",
-		block:  c.Block,
-		maxOCB: c.MaxOCB,
-		usable: cpu.ARM64.HasASIMD,
-		kernel: func(ocb, srcPix, dstPix int, pointwise bool) microkernel {
-			si, di := slices.Index(asm.NEONSrcStrides[:], srcPix), slices.Index(asm.NEONDstStrides[:], dstPix)
-			if ocb < 1 || ocb > asm.NEONMaxOCB || si < 0 || di < 0 {
-				return nil
-			}
-			if pointwise {
-				return asm.NEONConv1x1[ocb-1][si][di]
-			}
-			return asm.NEONConv[ocb-1][si][di]
-		},
+		name:         "neon",
+		block:        c.Block,
+		maxOCB:       c.MaxOCB,
+		usable:       cpu.ARM64.HasASIMD,
+		kernel:       asm.NEONKernel,
 		restore:      asm.NEONRestore,
 		rows:         c.Rows,
 		edges:        c.Edges,

@@ -65,7 +65,8 @@ func IntList(xs []int) string {
 
 // ConvTables writes the Go tables of a set's convolution kernels, after
 // its <set>MaxOCB constant: <set>URW, <set>SrcStrides, <set>DstStrides,
-// <set>Conv and <set>Conv1x1 (see "Sets" in package asm's comment).
+// <set>Conv and <set>Conv1x1 (see "Sets" in package asm's comment), and
+// <set>Kernel, the lookup in them that package kernels dispatches by.
 // urw[ocb-1] is the pixels a step of the kernels for ocb output blocks,
 // so len(urw) is the set's MaxOCB; name returns the kernel for ocb output
 // blocks, strides s and d (in pixels) and the 1x1 form when pw is set, or
@@ -110,4 +111,16 @@ func ConvTables(b *bytes.Buffer, set string, urw, srcStrides, dstStrides []int, 
 		}
 		fmt.Fprintf(b, "}\n")
 	}
+	fmt.Fprintf(b, "\n// %sKernel returns the %s convolution kernel for ocb output blocks, input\n", set, set)
+	fmt.Fprintf(b, "// pixel stride s and output pixel stride d (in pixels), the 1x1 form when\n")
+	fmt.Fprintf(b, "// pw is set, or nil where the set has none: a lookup in %sConv and\n", set)
+	fmt.Fprintf(b, "// %sConv1x1.\n", set)
+	fmt.Fprintf(b, "func %sKernel(ocb, s, d int, pw bool) func(*Params) {\n", set)
+	fmt.Fprintf(b, "\tif ocb < 1 || ocb > %sMaxOCB {\n\t\treturn nil\n\t}\n", set)
+	fmt.Fprintf(b, "\tfor si, sv := range %sSrcStrides {\n", set)
+	fmt.Fprintf(b, "\t\tfor di, dv := range %sDstStrides {\n", set)
+	fmt.Fprintf(b, "\t\t\tif sv == s && dv == d {\n")
+	fmt.Fprintf(b, "\t\t\t\tif pw {\n\t\t\t\t\treturn %sConv1x1[ocb-1][si][di]\n\t\t\t\t}\n", set)
+	fmt.Fprintf(b, "\t\t\t\treturn %sConv[ocb-1][si][di]\n", set)
+	fmt.Fprintf(b, "\t\t\t}\n\t\t}\n\t}\n\treturn nil\n}\n")
 }
