@@ -365,48 +365,9 @@ func (k *ck) block(t int) {
 		p.op("BNE", k.label(id+"icb"))
 	}
 
-	// Epilogue: residual, ReLU, one store per output vector. The input and
-	// weight registers are free now: they hold the residual and the zero.
-	p.comment("epilogue: residual, ReLU, store")
-	p.op("CBZ", rRes, k.label(id+"relu"))
-	p.op("ADD", rResDelta, rDst, rKW)
-	free := pl.urW + 2*pl.ocb
-	n := 0
-	for o := 0; o < pl.ocb; o++ {
-		if o > 0 {
-			p.op("ADD", rDstOCB, rKW)
-		}
-		for j := 0; j < t; j++ {
-			a, b := pl.in(n%(free/2)*2), pl.in(n%(free/2)*2+1)
-			n++
-			p.ldpq(j*k.d*vecBytes, rKW, a, b)
-			p.fadd(pl.acc(o, j, 0), pl.acc(o, j, 0), a)
-			p.fadd(pl.acc(o, j, 1), pl.acc(o, j, 1), b)
-		}
-	}
-	p.label(k.label(id + "relu"))
-	p.op("MOVD", mem(asm.OffReLU, rParams), rTmp)
-	p.op("CBZ", rTmp, k.label(id+"store"))
-	zero := pl.in(0)
-	p.vzero(zero)
-	for o := 0; o < pl.ocb; o++ {
-		for j := 0; j < t; j++ {
-			for h := 0; h < 2; h++ {
-				// max(acc, 0): NaN stays NaN, as in PyTorch's relu.
-				p.fmax(pl.acc(o, j, h), pl.acc(o, j, h), zero)
-			}
-		}
-	}
-	p.label(k.label(id + "store"))
-	p.op("MOVD", rDst, rKH)
-	for o := 0; o < pl.ocb; o++ {
-		if o > 0 {
-			p.op("ADD", rDstOCB, rKH)
-		}
-		for j := 0; j < t; j++ {
-			p.stpq(pl.acc(o, j, 0), pl.acc(o, j, 1), j*k.d*vecBytes, rKH)
-		}
-	}
+	// Epilogue: the input and weight registers are free now, pairs of
+	// them take the residual.
+	epilogue(p, func(s string) string { return k.label(id + s) }, pl.ocb, t, k.d*vecBytes, pl.acc, pl.in, (pl.urW+2*pl.ocb)/2)
 }
 
 // step emits one tap: for each half of the 8 input channels, the t input

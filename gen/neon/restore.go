@@ -288,49 +288,10 @@ func (k *rk) block(t int) {
 	p.op("SUBS", "$1", rICB)
 	p.op("BNE", k.label(id+"icb"))
 
-	// Epilogue: residual, ReLU, one store per output vector, left to
-	// right. The input and weight registers are free: they take the
-	// residual and the zero.
-	p.comment("epilogue: residual, ReLU, store")
-	p.op("CBZ", rRes, k.label(id+"relu")) // Res itself: Res == Dst gives a zero delta
-	p.op("ADD", rResDelta, rDst, rKW)
-	free := (numVRegs - 2*t*pl.ocb) / 2
-	n := 0
-	for o := 0; o < pl.ocb; o++ {
-		if o > 0 {
-			p.op("ADD", rDstOCB, rKW)
-		}
-		for x := 0; x < t; x++ {
-			a, b := pl.in(t, n%free*2), pl.in(t, n%free*2+1)
-			n++
-			p.ldpq(x*vecBytes, rKW, a, b)
-			p.fadd(pl.acc(t, o, x, 0), pl.acc(t, o, x, 0), a)
-			p.fadd(pl.acc(t, o, x, 1), pl.acc(t, o, x, 1), b)
-		}
-	}
-	p.label(k.label(id + "relu"))
-	p.op("MOVD", mem(asm.OffReLU, rParams), rTmp)
-	p.op("CBZ", rTmp, k.label(id+"store"))
-	zero := pl.in(t, 0)
-	p.vzero(zero)
-	for o := 0; o < pl.ocb; o++ {
-		for x := 0; x < t; x++ {
-			for h := 0; h < 2; h++ {
-				// max(acc, 0): NaN stays NaN, as in PyTorch's relu.
-				p.fmax(pl.acc(t, o, x, h), pl.acc(t, o, x, h), zero)
-			}
-		}
-	}
-	p.label(k.label(id + "store"))
-	p.op("MOVD", rDst, rKH)
-	for o := 0; o < pl.ocb; o++ {
-		if o > 0 {
-			p.op("ADD", rDstOCB, rKH)
-		}
-		for x := 0; x < t; x++ {
-			p.stpq(pl.acc(t, o, x, 0), pl.acc(t, o, x, 1), x*vecBytes, rKH)
-		}
-	}
+	// Epilogue, left to right: the input and weight registers are free,
+	// pairs of them take the residual.
+	epilogue(p, func(s string) string { return k.label(id + s) }, pl.ocb, t, vecBytes,
+		func(o, x, h int) vreg { return pl.acc(t, o, x, h) }, func(c int) vreg { return pl.in(t, c) }, (numVRegs-2*t*pl.ocb)/2)
 }
 
 // step emits one kernel row of one input block for t output pixels: for
