@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/mmcloughlin/avo/attr"
@@ -55,13 +56,24 @@ var (
 	poolTmp = reg.RDI
 )
 
+// poolFamily is AVX2MaxPool3x3S2. It has no table entry: package kernels
+// calls it by name.
+type poolFamily struct{}
+
+func (poolFamily) emit(c *build.Context) error {
+	if need := 2*poolURW + 1 + poolTemps; need > numVecRegs {
+		return fmt.Errorf("%s: register budget: %d ymm > %d", poolName, need, numVecRegs)
+	}
+	poolKernel(c)
+	return nil
+}
+
+func (poolFamily) table(*bytes.Buffer) {}
+
 // poolKernel emits the pool kernel. Registers: Y0..Y(2*poolURW) hold the
 // column maxima of a step (Y0 the one carried from the previous step),
 // then the temporaries.
 func poolKernel(c *build.Context) {
-	if need := 2*poolURW + 1 + poolTemps; need > 16 {
-		panic(fmt.Sprintf("%s: register budget: %d ymm > 16", poolName, need))
-	}
 	label := func(s string) string { return poolName + "_" + s }
 	col := func(i int) reg.VecPhysical { return ymm(i) }
 	ld0, ld1, mask, out := ymm(2*poolURW+1), ymm(2*poolURW+2), ymm(2*poolURW+3), ymm(2*poolURW+4)

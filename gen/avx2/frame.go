@@ -1,0 +1,154 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+
+	"github.com/sbconv/sbconv/asm"
+)
+
+// The frame every convolution and restore kernel shares: the prologue and
+// row loop, the pixel loop over blocks, the edge flags of a block, the end
+// of the input-block loop and the fused epilogue.
+
+// prologue loads the argument block and what every kernel keeps in
+// registers for the whole call (the residual's distance from Dst), then
+// opens the row loop: Dst, Src and Pix of row regRow (Rows of them, see
+// package asm; pixelLoop closes it), with Src one tap back when EdgeL
+// (edges: the kernel takes the edge flags, see edgeFlags).
+func prologue(c *build.Context, label func(string) string, edges bool) {
+	emitted.Now().Rows, emitted.Now().Edges = true, edges
+	c.Load(c.Param("p"), regParams)
+	c.MOVQ(field(asm.OffDst), regDst)
+	c.MOVQ(field(asm.OffRes), regResDelta)
+	c.TESTQ(regResDelta, regResDelta)
+	c.JZ(operand.LabelRef(label("nores")))
+	c.SUBQ(regDst, regResDelta)
+	c.Label(label("nores"))
+	c.XORQ(regRow, regRow)
+	c.Label(label("row"))
+	c.MOVQ(field(asm.OffSrcRows), regSrcBase)
+	c.IMULQ(regRow, regSrcBase)
+	c.ADDQ(field(asm.OffSrc), regSrcBase)
+	c.MOVQ(field(asm.OffDstRows), regDst)
+	c.IMULQ(regRow, regDst)
+	c.ADDQ(field(asm.OffDst), regDst)
+	c.MOVQ(field(asm.OffPix), regPix)
+	if edges {
+		c.CMPQ(field(asm.OffEdgeL), imm(0))
+		c.JE(operand.LabelRef(label("noedge")))
+		c.SUBQ(imm(uint64(vecBytes)), regSrcBase) // the contract's Src: pixel 0's tap (0, 0)
+		c.Label(label("noedge"))
+	}
+}
+
+// pixelLoop emits the loop over a call's Pix pixels, closes the row loop
+// prologue opened, then VZEROUPPER and RET: whole blocks of step pixels while 2*step or more are left, then the
+// rest as one block (at most maxPix pixels) or two, the first of
+// ceil(rest/2) pixels (rounded up to even when evenBlocks: the restore's
+// blocks must start on an output pair) and the second what remains.
+// block(t) emits a block of t pixels; srcBytes(t) and dstBytes(t) are how
+// far one moves Src and Dst.
+func pixelLoop(c *build.Context, label func(string) string, step, maxPix int, evenBlocks bool,
+	block func(t int), srcBytes, dstBytes func(t int) int) {
+	c.Label(label("loop"))
+	c.CMPQ(regPix, imm(uint64(2*step)))
+	c.JGE(operand.LabelRef(label(fmt.Sprintf("blk%d", step))))
+	c.CMPQ(regPix, imm(uint64(maxPix)))
+	c.JLE(operand.LabelRef(label("rest")))
+	c.MOVQ(regPix, regTmp) // two blocks: the first of ceil(pix/2)
+	c.INCQ(regTmp)
+	c.SHRQ(imm(1), regTmp)
+	if evenBlocks {
+		c.INCQ(regTmp) // rounded up to even
+		c.ANDQ(operand.I8(-2), regTmp)
+	}
+	c.JMP(operand.LabelRef(label("dispatch")))
+	c.Label(label("rest"))
+	c.TESTQ(regPix, regPix)
+	c.JZ(operand.LabelRef(label("done")))
+	c.MOVQ(regPix, regTmp)
+	c.Label(label("dispatch"))
+	for t := maxPix; t >= 1; t-- {
+		c.CMPQ(regTmp, imm(uint64(t)))
+		c.JE(operand.LabelRef(label(fmt.Sprintf("blk%d", t))))
+	}
+	c.JMP(operand.LabelRef(label("done"))) // unreachable: 1 <= t <= maxPix
+	for t := maxPix; t >= 1; t-- {
+		c.Label(label(fmt.Sprintf("blk%d", t)))
+		block(t)
+		c.ADDQ(imm(uint64(srcBytes(t))), regSrcBase)
+		c.ADDQ(imm(uint64(dstBytes(t))), regDst)
+		c.SUBQ(imm(uint64(t)), regPix)
+		c.JMP(operand.LabelRef(label("loop")))
+	}
+	c.Label(label("done"))
+	c.INCQ(regRow) // next row, while fewer than Rows (0 is read as 1) are done
+	c.CMPQ(regRow, field(asm.OffRows))
+	c.JL(operand.LabelRef(label("row")))
+	c.VZEROUPPER()
+	c.RET()
+}
+
+// edgeFlags sets regEdge for a block of t pixels: bit 0 when the block
+// starts the row and EdgeL, bit 1 when it ends the row and EdgeR.
+func edgeFlags(c *build.Context, label func(string) string, id string, t int) {
+	if !emitted.Now().Edges {
+		panic(fmt.Sprintf("%s: edge flags tested in a kernel whose prologue does not take them", label(id)))
+	}
+	c.XORQ(regEdge, regEdge)
+	c.CMPQ(regPix, field(asm.OffPix))
+	c.JNE(operand.LabelRef(label(id + "_notleft")))
+	c.MOVQ(field(asm.OffEdgeL), regEdge)
+	c.Label(label(id + "_notleft"))
+	c.CMPQ(regPix, imm(uint64(t)))
+	c.JNE(operand.LabelRef(label(id + "_notright")))
+	c.MOVQ(field(asm.OffEdgeR), regTmp)
+	c.SHLQ(imm(1), regTmp)
+	c.ORQ(regTmp, regEdge)
+	c.Label(label(id + "_notright"))
+}
+
+// nextInputBlock emits the end of the input-block loop: Src and Wei back
+// over the KH kernel rows and on by one input block, then the loop branch.
+func nextInputBlock(c *build.Context, loop string) {
+	c.MOVQ(field(asm.OffKH), regTmp)
+	c.IMULQ(field(asm.OffSrcRow), regTmp)
+	c.SUBQ(regTmp, regSrc)
+	c.ADDQ(field(asm.OffSrcICB), regSrc)
+	c.MOVQ(field(asm.OffKH), regTmp)
+	c.IMULQ(field(asm.OffWeiRow), regTmp)
+	c.SUBQ(regTmp, regWei)
+	c.ADDQ(field(asm.OffWeiICB), regWei)
+	c.DECQ(regICB)
+	c.JNZ(operand.LabelRef(loop))
+}
+
+// epilogue emits a block's single store of each output vector: the
+// residual added (at[i] through the residual's distance from Dst), ReLU,
+// then the store at at[i](regDst). zero is a register free by then.
+func epilogue(c *build.Context, label func(string) string, id string,
+	accs []reg.VecPhysical, at []func(base reg.Register) operand.Mem, zero reg.VecPhysical) {
+	c.CMPQ(field(asm.OffRes), imm(0)) // Res itself: Res == Dst would give a zero delta
+	c.JE(operand.LabelRef(label(id + "_relu")))
+	c.LEAQ(operand.Mem{Base: regDst, Index: regResDelta, Scale: 1}, regTmp)
+	for i, a := range accs {
+		c.VADDPS(at[i](regTmp), a, a)
+	}
+	c.Label(label(id + "_relu"))
+	c.CMPQ(field(asm.OffReLU), imm(0))
+	c.JE(operand.LabelRef(label(id + "_store")))
+	c.VXORPS(zero, zero, zero)
+	for _, a := range accs {
+		// max(0, acc) with acc as the second source: NaN stays NaN, as
+		// in PyTorch's relu.
+		c.VMAXPS(a, zero, a)
+	}
+	c.Label(label(id + "_store"))
+	for i, a := range accs {
+		c.VMOVUPS(a, at[i](regDst))
+	}
+}
