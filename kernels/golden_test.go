@@ -46,23 +46,11 @@ func goldenSpec(c *golden.Case) kernels.ConvSpec {
 const goldenTol = 1e-4
 
 func TestGoldenPyTorch(t *testing.T) {
-	path, err := golden.Path()
+	cases, err := golden.Committed()
 	if err != nil {
-		t.Fatalf("golden data: %v", err)
+		t.Fatal(err)
 	}
-	cases, err := golden.Load(path)
-	if err != nil {
-		// Never skip: the file is committed and the test exists to use it.
-		t.Fatalf("golden data: %v (regenerate with /usr/bin/python3 testdata/golden/gen.py)", err)
-	}
-	var nConv, nDeconv int
-	for i := range cases {
-		if cases[i].Deconv() {
-			nDeconv++
-		} else {
-			nConv++
-		}
-	}
+	nConv, nDeconv := golden.Counts(cases)
 	t.Logf("%d golden cases (%d Conv2d, %d ConvTranspose2d), ISA %s", len(cases), nConv, nDeconv, kernels.ISA())
 
 	for _, block := range []int{8, 16} {

@@ -119,6 +119,33 @@ type Case struct {
 	Want     []float32 // N*OutC*OH*OW, NCHW: PyTorch's output
 }
 
+// Committed loads the committed golden file (Path, then Load); an error
+// says how to regenerate it. Tests never skip on one: the file is
+// committed and the tests exist to use it.
+func Committed() ([]Case, error) {
+	path, err := Path()
+	if err != nil {
+		return nil, fmt.Errorf("golden data: %w", err)
+	}
+	cases, err := Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("golden data: %w (regenerate with /usr/bin/python3 testdata/golden/gen.py)", err)
+	}
+	return cases, nil
+}
+
+// Counts returns how many of cases are Conv2d and ConvTranspose2d.
+func Counts(cases []Case) (conv, deconv int) {
+	for i := range cases {
+		if cases[i].Deconv() {
+			deconv++
+		} else {
+			conv++
+		}
+	}
+	return conv, deconv
+}
+
 // Compare measures got, an NCHW output, against Want: it returns the
 // worst normalized error |got-want|/(|want|+sqrt(Products())) (+Inf for a
 // NaN) and, if any output's exceeds tol, an error naming the count and the

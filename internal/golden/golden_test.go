@@ -273,6 +273,12 @@ func TestCommittedFile(t *testing.T) {
 		}
 	}
 	t.Logf("%s: %d cases (%d Conv2d, %d ConvTranspose2d)", path, len(cases), kinds[0], kinds[1])
+	if conv, deconv := Counts(cases); conv != kinds[0] || deconv != kinds[1] {
+		t.Errorf("Counts: %d, %d; want %d, %d", conv, deconv, kinds[0], kinds[1])
+	}
+	if again, err := Committed(); err != nil || len(again) != len(cases) {
+		t.Errorf("Committed: %d cases, %v; want %d", len(again), err, len(cases))
+	}
 	if kinds[0] < 10 || kinds[1] < 10 {
 		t.Errorf("%d Conv2d and %d ConvTranspose2d cases; want at least 10 of each", kinds[0], kinds[1])
 	}

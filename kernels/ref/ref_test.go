@@ -37,23 +37,11 @@ import (
 const refGoldenTol = 1e-5
 
 func TestGoldenPyTorch(t *testing.T) {
-	path, err := golden.Path()
+	cases, err := golden.Committed()
 	if err != nil {
-		t.Fatalf("golden data: %v", err)
+		t.Fatal(err)
 	}
-	cases, err := golden.Load(path)
-	if err != nil {
-		// Never skip: the file is committed and the test exists to use it.
-		t.Fatalf("golden data: %v (regenerate with /usr/bin/python3 testdata/golden/gen.py)", err)
-	}
-	var nConv, nDeconv int
-	for i := range cases {
-		if cases[i].Deconv() {
-			nDeconv++
-		} else {
-			nConv++
-		}
-	}
+	nConv, nDeconv := golden.Counts(cases)
 	t.Logf("%d golden cases (%d Conv2d, %d ConvTranspose2d)", len(cases), nConv, nDeconv)
 
 	worst, worstCase := 0.0, ""
