@@ -66,27 +66,8 @@ func BenchmarkSpatialBottleneck(b *testing.B) {
 	}
 }
 
-// runCase times c and reports GFLOP/s and, where a peak kernel is built,
-// the percentage of the FMA peak of as many cores as kernels.Threads(),
-// measured in the same process: again at every call, keeping the greatest
-// value, so that one disturbed measurement cannot put a kernel above 100%.
-func runCase(b *testing.B, c *Case) {
-	peak, _ := RemeasurePeak(kernels.Threads())
-	if err := c.Run(); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := c.Run(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	gf := c.FLOPs * float64(b.N) / b.Elapsed().Seconds() / 1e9
-	b.ReportMetric(gf, "GFLOP/s")
-	if peak > 0 {
-		b.ReportMetric(100*gf/peak, "%peak")
-	}
-}
+// runCase times c with Benchmark over as many cores as kernels.Threads().
+func runCase(b *testing.B, c *Case) { Benchmark(b, c, kernels.Threads()) }
 
 // BenchmarkFMAPeak reports the core's FMA peak as the benchmarks see it.
 func BenchmarkFMAPeak(b *testing.B) {

@@ -74,22 +74,6 @@ func BenchmarkNet(b *testing.B) {
 	}
 }
 
-// run times c after a warm-up run and reports GFLOP/s and the percentage
-// of the FMA peak of GOMAXPROCS cores (gonum's Gemm uses that many).
-func run(b *testing.B, c *bench.Case) {
-	peak, _ := bench.RemeasurePeak(runtime.GOMAXPROCS(0))
-	if err := c.Run(); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := c.Run(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	gf := c.FLOPs * float64(b.N) / b.Elapsed().Seconds() / 1e9
-	b.ReportMetric(gf, "GFLOP/s")
-	if peak > 0 {
-		b.ReportMetric(100*gf/peak, "%peak")
-	}
-}
+// run times c with bench.Benchmark over GOMAXPROCS cores (gonum's Gemm
+// uses that many).
+func run(b *testing.B, c *bench.Case) { bench.Benchmark(b, c, runtime.GOMAXPROCS(0)) }
