@@ -193,32 +193,44 @@ func (k *ck) emit() {
 	// call ends in a sliver with too few accumulator chains to hide the
 	// FMLA latency (9 pixels at urW 8 run as 5+4, not 8+1). The same loop
 	// as gen/avx2's.
-	p.label(k.label("loop"))
-	p.op("CMP", fmt.Sprintf("$%d", 2*pl.urW), rPix)
-	p.op("BGE", k.label(fmt.Sprintf("blk%d", pl.urW)))
-	p.op("CMP", fmt.Sprintf("$%d", pl.urW), rPix)
-	p.op("BLE", k.label("rest"))
-	p.op("ADD", "$1", rPix, rTmp) // urW < pix < 2*urW: a block of ceil(pix/2)
-	p.op("LSR", "$1", rTmp)
-	p.op("B", k.label("dispatch"))
-	p.label(k.label("rest"))
-	p.op("CBZ", rPix, k.label("done"))
+	pixelLoop(p, k.label, pl.urW, pl.urW, func() {
+		p.op("ADD", "$1", rPix, rTmp) // urW < pix < 2*urW: a block of ceil(pix/2)
+		p.op("LSR", "$1", rTmp)
+	}, k.block, func(t int) int { return t * k.s * vecBytes }, func(t int) int { return t * k.d * vecBytes })
+}
+
+// pixelLoop emits the loop over a row's Pix pixels and closes the row
+// loop (rowEnd): whole blocks of step pixels while 2*step or more are
+// left, then the rest as one block (at most maxPix pixels) or, above
+// maxPix, two: split leaves the first one's size in rTmp, the second is
+// what remains. block(t) emits a block of t pixels; srcBytes(t) and
+// dstBytes(t) are how far one moves the input base and Dst.
+func pixelLoop(p *printer, label func(string) string, step, maxPix int, split func(), block func(t int), srcBytes, dstBytes func(t int) int) {
+	p.label(label("loop"))
+	p.op("CMP", fmt.Sprintf("$%d", 2*step), rPix)
+	p.op("BGE", label(fmt.Sprintf("blk%d", step)))
+	p.op("CMP", fmt.Sprintf("$%d", maxPix), rPix)
+	p.op("BLE", label("rest"))
+	split()
+	p.op("B", label("dispatch"))
+	p.label(label("rest"))
+	p.op("CBZ", rPix, label("done"))
 	p.op("MOVD", rPix, rTmp)
-	p.label(k.label("dispatch"))
-	for t := pl.urW; t >= 1; t-- {
+	p.label(label("dispatch"))
+	for t := maxPix; t >= 1; t-- {
 		p.op("CMP", fmt.Sprintf("$%d", t), rTmp)
-		p.op("BEQ", k.label(fmt.Sprintf("blk%d", t)))
+		p.op("BEQ", label(fmt.Sprintf("blk%d", t)))
 	}
-	p.op("B", k.label("done")) // unreachable: 1 <= t <= urW
-	for t := pl.urW; t >= 1; t-- {
-		p.label(k.label(fmt.Sprintf("blk%d", t)))
-		k.block(t)
-		p.op("ADD", fmt.Sprintf("$%d", t*k.s*vecBytes), rSrcBase)
-		p.op("ADD", fmt.Sprintf("$%d", t*k.d*vecBytes), rDst)
+	p.op("B", label("done")) // unreachable: 1 <= t <= maxPix
+	for t := maxPix; t >= 1; t-- {
+		p.label(label(fmt.Sprintf("blk%d", t)))
+		block(t)
+		p.op("ADD", fmt.Sprintf("$%d", srcBytes(t)), rSrcBase)
+		p.op("ADD", fmt.Sprintf("$%d", dstBytes(t)), rDst)
 		p.op("SUB", fmt.Sprintf("$%d", t), rPix)
-		p.op("B", k.label("loop"))
+		p.op("B", label("loop"))
 	}
-	rowEnd(p, k.label)
+	rowEnd(p, label)
 }
 
 // callInvariants loads what every kernel keeps in registers for the whole

@@ -199,36 +199,15 @@ func (k *rk) emit() {
 	// before it advances the input by exactly t/2 columns. restoreBlocks
 	// is the same loop in Go, for the tests.
 	step := pl.step()
-	p.label(k.label("loop"))
-	p.op("CMP", fmt.Sprintf("$%d", 2*step), rPix)
-	p.op("BGE", k.label(fmt.Sprintf("blk%d", step)))
-	p.op("CMP", fmt.Sprintf("$%d", pl.maxPix), rPix)
-	p.op("BLE", k.label("rest"))
-	// maxPix < pix < 2*step: first the even number nearest pix/2,
-	// 2*floor((pix+1)/4) (gen/avx2 rounds up instead; nearest keeps both
-	// blocks of 12 or more pixels at 6 or more: 13 is 6+7, not 8+5).
-	p.op("ADD", "$1", rPix, rTmp)
-	p.op("LSR", "$2", rTmp)
-	p.op("LSL", "$1", rTmp)
-	p.op("B", k.label("dispatch"))
-	p.label(k.label("rest"))
-	p.op("CBZ", rPix, k.label("done"))
-	p.op("MOVD", rPix, rTmp)
-	p.label(k.label("dispatch"))
-	for t := pl.maxPix; t >= 1; t-- {
-		p.op("CMP", fmt.Sprintf("$%d", t), rTmp)
-		p.op("BEQ", k.label(fmt.Sprintf("blk%d", t)))
-	}
-	p.op("B", k.label("done")) // unreachable: 1 <= t <= maxPix
-	for t := pl.maxPix; t >= 1; t-- {
-		p.label(k.label(fmt.Sprintf("blk%d", t)))
-		k.block(t)
-		p.op("ADD", fmt.Sprintf("$%d", t/2*vecBytes), rSrcBase)
-		p.op("ADD", fmt.Sprintf("$%d", t*vecBytes), rDst)
-		p.op("SUB", fmt.Sprintf("$%d", t), rPix)
-		p.op("B", k.label("loop"))
-	}
-	rowEnd(p, k.label)
+	pixelLoop(p, k.label, step, pl.maxPix, func() {
+		// maxPix < pix < 2*step: first the even number nearest pix/2,
+		// 2*floor((pix+1)/4) (gen/avx2 rounds up instead; nearest keeps
+		// both blocks of 12 or more pixels at 6 or more: 13 is 6+7, not
+		// 8+5).
+		p.op("ADD", "$1", rPix, rTmp)
+		p.op("LSR", "$2", rTmp)
+		p.op("LSL", "$1", rTmp)
+	}, k.block, func(t int) int { return t / 2 * vecBytes }, func(t int) int { return t * vecBytes })
 }
 
 // restoreBlocks returns the blocks the pixel loop of plan pl splits pix
