@@ -11,17 +11,6 @@ const AVX2MaxOCB = 3
 // gen/avx2 emitted them (see Caps).
 var AVX2Caps = Caps{Block: 8, MaxOCB: AVX2MaxOCB, Rows: true, Edges: true, RestoreEdges: true, Prefetch: true}
 
-// AVX2FMAPeakFLOPs is the floating-point operations of one AVX2FMAPeak iteration.
-const AVX2FMAPeakFLOPs = 192
-
-// AVX2Restore lists the fused stride-2 restore kernels; Fn[ocb-1] takes ocb
-// output blocks a call and MaxPix[ocb-1] output pixels a block.
-var AVX2Restore = []RestoreKernel{
-	{K: 2, Pad: 0, MaxPix: []int{13}, Fn: []func(*Params){AVX2RestoreK2P0}},
-	{K: 3, Pad: 1, MaxPix: []int{8}, Fn: []func(*Params){AVX2RestoreK3P1}},
-	{K: 4, Pad: 1, MaxPix: []int{11}, Fn: []func(*Params){AVX2RestoreK4P1}},
-}
-
 // AVX2URW[ocb] is the pixels per step of the AVX2 kernels for ocb output blocks.
 var AVX2URW = [AVX2MaxOCB + 1]int{0, 8, 6, 4}
 
@@ -95,3 +84,14 @@ func AVX2Kernel(ocb, s, d int, pw bool) func(*Params) {
 	}
 	return nil
 }
+
+// AVX2Restore lists the fused stride-2 restore kernels; Fn[ocb-1] takes ocb
+// output blocks a call and MaxPix[ocb-1] output pixels a block.
+var AVX2Restore = []RestoreKernel{
+	{K: 2, Pad: 0, MaxPix: []int{13}, Fn: []func(*Params){AVX2RestoreK2P0}},
+	{K: 3, Pad: 1, MaxPix: []int{8}, Fn: []func(*Params){AVX2RestoreK3P1}},
+	{K: 4, Pad: 1, MaxPix: []int{11}, Fn: []func(*Params){AVX2RestoreK4P1}},
+}
+
+// AVX2FMAPeakFLOPs is the floating-point operations of one AVX2FMAPeak iteration.
+const AVX2FMAPeakFLOPs = 192

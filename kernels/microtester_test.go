@@ -371,15 +371,13 @@ func (c microCase) check(t *testing.T, r *rand.Rand, k microkernel) {
 	}
 
 	// The operands the contract may read, by name, and the output.
-	inputs := []struct {
+	type operand struct {
 		name string
 		buf  microBuf
-	}{{"src", src}, {"wei", wei}, {"bias", bias}}
+	}
+	inputs := []operand{{"src", src}, {"wei", wei}, {"bias", bias}}
 	if c.res && !c.resInPlace {
-		inputs = append(inputs, struct {
-			name string
-			buf  microBuf
-		}{"res", res})
+		inputs = append(inputs, operand{"res", res})
 	}
 	m := &microMem{t: t}
 	for _, in := range inputs {

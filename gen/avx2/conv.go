@@ -116,6 +116,7 @@ func (convFamily) table(b *bytes.Buffer) {
 		}
 		return kernelName(o, s, d, pw)
 	})
+	b.WriteString("\n")
 }
 
 // convKernel emits one variant of plan pl (checked).

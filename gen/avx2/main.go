@@ -129,12 +129,9 @@ type family interface {
 	table(b *bytes.Buffer)
 }
 
-// families are emitted in this order; the table lists the peak, the
-// restores and the convolutions after the set's MaxOCB and Caps.
-var (
-	families = []family{convFamily{}, restoreFamily{}, peakFamily{}, poolFamily{}}
-	tables   = []family{peakFamily{}, restoreFamily{}, convFamily{}, poolFamily{}}
-)
+// families are emitted, and write their parts of the table after the
+// set's MaxOCB and Caps, in this order.
+var families = []family{convFamily{}, restoreFamily{}, peakFamily{}, poolFamily{}}
 
 // table writes the Go lookup table of the generated kernels.
 func table() []byte {
@@ -144,7 +141,7 @@ func table() []byte {
 	fmt.Fprintf(&b, "// AVX2MaxOCB is the most output channel blocks one AVX2 microkernel call takes.\n")
 	fmt.Fprintf(&b, "const AVX2MaxOCB = %d\n\n", maxConvOCB())
 	fmt.Fprintf(&b, "%s\n", caps.Decl("AVX2", "gen/avx2", "AVX2MaxOCB", emitted.Caps(block, maxConvOCB())))
-	for _, f := range tables {
+	for _, f := range families {
 		f.table(&b)
 	}
 	return b.Bytes()

@@ -47,7 +47,7 @@ func (pl restorePlan) check() error {
 	if pl.k < 1 || pl.pad < 0 {
 		return fmt.Errorf("restore plan %+v: k must be at least 1 and pad at least 0", pl)
 	}
-	if t := pl.maxPix(); t&^1 < 2 {
+	if t := pl.maxBlock(); t&^1 < 2 {
 		return fmt.Errorf("%s: register budget: %d partials of a 2-pixel block + %d weights + 1 broadcast > %d ymm",
 			restoreName(pl.k, pl.pad), pl.partials(2), pl.k, numVecRegs)
 	}
@@ -84,9 +84,9 @@ func (pl restorePlan) partials(t int) int {
 	return n
 }
 
-// maxPix is the most output pixels a block holds: partial accumulators +
+// maxBlock is the most output pixels a block holds: partial accumulators +
 // K weight vectors + 1 broadcast <= 16 registers.
-func (pl restorePlan) maxPix() int {
+func (pl restorePlan) maxBlock() int {
 	t := 0
 	for pl.partials(t+1)+pl.k+1 <= numVecRegs {
 		t++
@@ -114,7 +114,7 @@ func (restoreFamily) table(b *bytes.Buffer) {
 	fmt.Fprintf(b, "var AVX2Restore = []RestoreKernel{\n")
 	for _, pl := range restorePlans {
 		fmt.Fprintf(b, "\t{K: %d, Pad: %d, MaxPix: []int{%d}, Fn: []func(*Params){%s}},\n",
-			pl.k, pl.pad, pl.maxPix(), restoreName(pl.k, pl.pad))
+			pl.k, pl.pad, pl.maxBlock(), restoreName(pl.k, pl.pad))
 	}
 	fmt.Fprintf(b, "}\n\n")
 }
@@ -140,7 +140,7 @@ func restoreKernel(c *build.Context, pl restorePlan) {
 	r := &restore{c: c, name: restoreName(k, pad), restorePlan: pl}
 	emitted.Begin(caps.Restore)
 	r.emin, r.emax = asm.RestoreSpan(k, pad)
-	r.maxPix = pl.maxPix()
+	r.maxPix = pl.maxBlock()
 	r.step = r.maxPix &^ 1
 	c.Function(r.name)
 	c.Pragma("noescape")
