@@ -146,9 +146,23 @@ func TestSample(t *testing.T) {
 	if d, err := Sample(c, 0); err != nil || runs != 1 || d <= 0 {
 		t.Fatalf("Sample(0) = %v, %v after %d runs", d, err, runs)
 	}
-	runs = 0
-	if d, err := Sample(c, 2*time.Millisecond); err != nil || runs < 2 || d <= 0 || d > 2*time.Millisecond {
-		t.Fatalf("Sample(2ms) = %v, %v after %d runs", d, err, runs)
+	// Over a minimum time it runs until minTime has passed, and no run
+	// but the last starts past it (Sample's clock starts before the first
+	// run does). Only orderings of times are checked, which no scheduling
+	// delay can upset.
+	var starts []time.Time
+	c = &Case{Run: func() error { starts = append(starts, time.Now()); time.Sleep(100 * time.Microsecond); return nil }}
+	const minTime = 2 * time.Millisecond
+	begin := time.Now()
+	d, err := Sample(c, minTime)
+	took := time.Since(begin)
+	if err != nil || len(starts) == 0 || d <= 0 || d > took || took < minTime {
+		t.Fatalf("Sample(2ms) = %v, %v after %d runs in %v", d, err, len(starts), took)
+	}
+	for i := 1; i < len(starts)-1; i++ {
+		if dt := starts[i].Sub(starts[0]); dt >= minTime {
+			t.Fatalf("run %d of %d started %v after the first, past the minimum time", i+1, len(starts), dt)
+		}
 	}
 	if got := Median([]time.Duration{3, 1, 2}); got != 2 {
 		t.Fatalf("Median = %v", got)
