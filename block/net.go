@@ -15,6 +15,7 @@ type NetSpec struct {
 	SB         []int  // 1-based stages whose blocks are all spatial bottlenecks; empty: the regular network
 	Width      int    // channels of stage 1 (later stages double it); 0: the architecture's own, 16 or 64
 	NumClasses int    // 0: as many as fc.weight has rows
+	Rate       int    // sampling rate of the SB stages: 0 or 2 (this version runs rate 2 only)
 }
 
 // arch describes one of the named architectures.
@@ -112,6 +113,9 @@ func Build(sd *StateDict, spec NetSpec) (*Net, error) {
 	}
 	if width < 1 || width > maxWidth {
 		return nil, fmt.Errorf("block: NetSpec.Width = %d: must be in [1, %d] for %s", spec.Width, maxWidth, spec.Arch)
+	}
+	if spec.Rate != 0 && spec.Rate != 2 {
+		return nil, fmt.Errorf("block: NetSpec.Rate = %d: this version runs spatial bottlenecks at rate 2 only (0 means 2)", spec.Rate)
 	}
 	if spec.NumClasses < 0 {
 		return nil, fmt.Errorf("block: NetSpec.NumClasses = %d: must be positive, or 0 for fc.weight's rows", spec.NumClasses)
