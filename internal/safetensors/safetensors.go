@@ -46,6 +46,7 @@ import (
 	"math/bits"
 	"os"
 	"slices"
+	"strings"
 )
 
 // MaxHeaderLen is the largest JSON header accepted, in bytes (100 MiB; the
@@ -57,10 +58,33 @@ const MaxHeaderLen = 100 << 20
 // file, as opposed to an I/O error.
 var ErrFormat = errors.New("safetensors: malformed file")
 
-type formatError struct{ msg string }
+// ErrNotSafetensors is matched by the error for a file whose first bytes
+// cannot begin a safetensors file at all (a text file, an image, a PyTorch
+// checkpoint), as opposed to a damaged one. It implies ErrFormat.
+var ErrNotSafetensors = errors.New("safetensors: not a safetensors file")
 
-func (e *formatError) Error() string        { return e.msg }
-func (e *formatError) Is(target error) bool { return target == ErrFormat }
+// ErrCheckpoint is matched by the error for a file that starts as
+// torch.save's output does: a zip archive, or a Python pickle (the format
+// before PyTorch 1.6, and with _use_new_zipfile_serialization=False). It
+// implies ErrNotSafetensors and ErrFormat.
+var ErrCheckpoint = errors.New("safetensors: a PyTorch checkpoint, not a safetensors file")
+
+type formatError struct {
+	msg  string
+	kind error // nil, ErrNotSafetensors or ErrCheckpoint
+}
+
+func (e *formatError) Error() string { return e.msg }
+
+func (e *formatError) Is(target error) bool {
+	switch target {
+	case ErrFormat:
+		return true
+	case ErrNotSafetensors:
+		return e.kind != nil
+	}
+	return target != nil && target == e.kind
+}
 
 func errorf(format string, args ...any) error {
 	return &formatError{msg: fmt.Sprintf(format, args...)}
@@ -184,10 +208,7 @@ func Parse(data []byte) (*File, error) {
 }
 
 func parse(data []byte) (*File, error) {
-	if len(data) < 8 {
-		return nil, errorf("%d bytes is shorter than the 8-byte header length", len(data))
-	}
-	n, err := checkHeaderLen(binary.LittleEndian.Uint64(data), int64(len(data)))
+	n, err := checkStart(data[:min(len(data), 9)], int64(len(data)))
 	if err != nil {
 		return nil, err
 	}
@@ -215,32 +236,41 @@ func ReadFile(path string) (*File, error) {
 }
 
 func readFile(path string) (*File, error) {
-	fd, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fd.Close()
-	st, err := fd.Stat()
+	// A FIFO, a device or a directory is refused before it is opened: opening
+	// a FIFO for reading blocks until some writer opens it, maybe forever.
+	// The file is opened non-blocking all the same, and checked again, in
+	// case path was replaced in between.
+	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
 		return nil, errorf("not a regular file (%v)", st.Mode())
 	}
-	size := st.Size()
-	if size < 8 {
-		return nil, errorf("%d bytes is shorter than the 8-byte header length", size)
+	fd, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return nil, err
 	}
-	var lenBuf [8]byte
-	if _, err := io.ReadFull(fd, lenBuf[:]); err != nil {
+	defer fd.Close()
+	if st, err = fd.Stat(); err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errorf("not a regular file (%v)", st.Mode())
+	}
+	size := st.Size()
+	var head [9]byte
+	k, err := io.ReadFull(fd, head[:min(size, 9)])
+	if err != nil {
 		return nil, truncated(err)
 	}
-	n, err := checkHeaderLen(binary.LittleEndian.Uint64(lenBuf[:]), size)
+	n, err := checkStart(head[:k], size)
 	if err != nil {
 		return nil, err
 	}
 	header := make([]byte, n)
-	if _, err := io.ReadFull(fd, header); err != nil {
+	copy(header, head[8:k])
+	if _, err := io.ReadFull(fd, header[k-8:]); err != nil {
 		return nil, truncated(err)
 	}
 	rest := size - 8 - int64(n)
@@ -273,17 +303,55 @@ func truncated(err error) error {
 	return err
 }
 
-// checkHeaderLen validates the header length n against the total size of the
-// file and returns it as an int.
-func checkHeaderLen(n uint64, size int64) (int, error) {
-	if n > MaxHeaderLen {
-		return 0, errorf("header length %d exceeds the %d-byte limit", n, MaxHeaderLen)
+// checkStart validates the start of a file of size bytes, whose first
+// min(size, 9) bytes are head, and returns its header length. A length that
+// is out of bounds is what a file of another kind gives (eight bytes of text
+// read as a number are at least 2^61): such a file is named for what it is,
+// a PyTorch checkpoint when it starts as one, so that the message leads with
+// what went wrong rather than with a number.
+func checkStart(head []byte, size int64) (int, error) {
+	if len(head) < 8 {
+		if kind := checkpointKind(head); kind != "" {
+			return 0, checkpointError(kind)
+		}
+		return 0, errorf("%d bytes is shorter than the 8-byte header length", size)
 	}
-	if n > uint64(size-8) {
+	n := binary.LittleEndian.Uint64(head)
+	// The header is a JSON object: '{', perhaps after whitespace.
+	opens := len(head) > 8 && strings.IndexByte("{ \t\r\n", head[8]) >= 0
+	switch {
+	case n >= 2 && n <= MaxHeaderLen && n <= uint64(size-8):
+		return int(n), nil
+	case n > MaxHeaderLen || !opens:
+		if kind := checkpointKind(head); kind != "" {
+			return 0, checkpointError(kind)
+		}
+	}
+	switch {
+	case n > MaxHeaderLen:
+		return 0, &formatError{kind: ErrNotSafetensors, msg: fmt.Sprintf(
+			"not a safetensors file: its first 8 bytes, read as the header length, are %d, more than the %d-byte limit", n, MaxHeaderLen)}
+	case n > uint64(size-8) && !opens:
+		return 0, &formatError{kind: ErrNotSafetensors, msg: fmt.Sprintf(
+			"not a safetensors file: its first 8 bytes, read as the header length, are %d, but only %d bytes follow", n, size-8)}
+	case n > uint64(size-8):
 		return 0, errorf("header length %d exceeds the %d bytes after the length field (truncated file?)", n, size-8)
 	}
-	if n < 2 {
-		return 0, errorf("header length %d cannot hold a JSON object", n)
+	return 0, errorf("header length %d cannot hold a JSON object", n)
+}
+
+// checkpointKind names what torch.save wrote when head starts as its
+// output does, else it returns "".
+func checkpointKind(head []byte) string {
+	switch {
+	case len(head) >= 4 && string(head[:4]) == "PK\x03\x04":
+		return "a zip archive, as torch.save writes"
+	case len(head) >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5:
+		return fmt.Sprintf("a Python pickle (protocol %d), as torch.save writes with _use_new_zipfile_serialization=False or before PyTorch 1.6", head[1])
 	}
-	return int(n), nil
+	return ""
+}
+
+func checkpointError(kind string) error {
+	return &formatError{kind: ErrCheckpoint, msg: "not a safetensors file but " + kind + " (a PyTorch checkpoint)"}
 }

@@ -2,6 +2,7 @@ package safetensors
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -157,8 +158,13 @@ func badFiles() map[string]struct {
 		"empty file":          {nil, []string{"0 bytes", "8-byte header length"}},
 		"7 bytes":             {make([]byte, 7), []string{"7 bytes"}},
 		"header past end":     {hdr(100, "{}"), []string{"header length 100", "2 bytes"}},
-		"header over limit":   {hdr(1<<40, "{}"), []string{"header length 1099511627776", "limit"}},
-		"header max uint64":   {hdr(math.MaxUint64, "{}"), []string{"header length 18446744073709551615"}},
+		"header over limit":   {hdr(1<<40, "{}"), []string{"not a safetensors file", "header length, are 1099511627776", "limit"}},
+		"header max uint64":   {hdr(math.MaxUint64, "{}"), []string{"not a safetensors file", "18446744073709551615"}},
+		"text file":           {[]byte("hello, world\n"), []string{"not a safetensors file", "header length, are 8583909746840200552", "limit"}},
+		"text past end":       {hdr(100, "xy"), []string{"not a safetensors file", "header length, are 100", "only 2 bytes follow"}},
+		"zip checkpoint":      {[]byte("PK\x03\x04\x14\x00\x08\x08\x08\x00archive/data.pkl"), []string{"not a safetensors file", "zip archive", "torch.save", "PyTorch checkpoint"}},
+		"pickle checkpoint":   {[]byte("\x80\x02\x8a\x0alj\xfc\x9cF\xf9 j\xa8P\x19."), []string{"not a safetensors file", "pickle (protocol 2)", "torch.save", "PyTorch checkpoint"}},
+		"short pickle":        {[]byte("\x80\x04K."), []string{"not a safetensors file", "pickle (protocol 4)", "PyTorch checkpoint"}},
 		"header length 0":     {hdr(0, ""), []string{"header length 0"}},
 		"header length 1":     {hdr(1, "{"), []string{"header length 1"}},
 		"invalid utf-8":       {craft("{\"\xff\":1}", nil), []string{"UTF-8"}},
@@ -238,6 +244,11 @@ func TestErrors(t *testing.T) {
 			for _, w := range tc.want {
 				assert.ErrorContains(t, err, w)
 			}
+			// The kind follows the message: another kind of file, a
+			// checkpoint among them, or a damaged safetensors file.
+			msg := strings.Join(tc.want, "|")
+			assert.Equal(t, strings.Contains(msg, "not a safetensors file"), errors.Is(err, ErrNotSafetensors), "ErrNotSafetensors")
+			assert.Equal(t, strings.Contains(msg, "PyTorch checkpoint"), errors.Is(err, ErrCheckpoint), "ErrCheckpoint")
 
 			// ReadFile must refuse the same file, naming its path.
 			path := filepath.Join(t.TempDir(), "bad.safetensors")
@@ -246,6 +257,7 @@ func TestErrors(t *testing.T) {
 			require.Error(t, err)
 			assert.Nil(t, f)
 			assert.ErrorIs(t, err, ErrFormat)
+			assert.Equal(t, errors.Is(err, ErrCheckpoint), strings.Contains(msg, "PyTorch checkpoint"), "ErrCheckpoint")
 			assert.ErrorContains(t, err, path)
 			for _, w := range tc.want {
 				assert.ErrorContains(t, err, w)
