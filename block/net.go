@@ -74,9 +74,26 @@ type workspace struct {
 
 // Load reads a PyTorch state_dict saved as safetensors (F32, F16 or BF16
 // tensors, torchvision key names) and builds the network for
-// kernels.Block(). Like PyTorch's load_state_dict it is strict: a missing,
-// unexpected or mis-shaped key is an error naming the key (and both
-// shapes).
+// kernels.Block().
+//
+// A file saved by python/sbconv_torch.py's save describes its network in
+// its __metadata__ (see StateDict.Spec): Load(path, block.NetSpec{})
+// builds that network, and a spec that sets a field the description
+// contradicts (Arch; SB, compared as a set, whenever Arch is set; Width,
+// NumClasses or Rate when non-zero) is an error naming both values. A
+// file without the description (safetensors' save_file) loads from a spec
+// that names Arch; then what the weights cannot tell is not checked: a
+// regular basic block and its spatial-bottleneck form (SB) have the same
+// keys and shapes, as do convolutions with padding 0 and 1, so a wrong SB
+// on such a file builds a network that computes other logits. Width 0 is
+// then the rows of conv1.weight, and NumClasses 0 those of fc.weight.
+//
+// Like PyTorch's load_state_dict(strict=True), Load lists every missing,
+// unexpected and mis-shaped key (naming a few and counting the rest), and
+// says so when the unexpected keys are the missing ones under a common
+// prefix (such as DataParallel's "module."). A truncated or malformed
+// file is an error, never a panic; a PyTorch checkpoint (torch.save's zip
+// or pickle) is an error that says how to save safetensors instead.
 func Load(path string, spec NetSpec) (*Net, error) {
 	sd, err := ReadStateDict(path)
 	if err != nil {
@@ -85,9 +102,40 @@ func Load(path string, spec NetSpec) (*Net, error) {
 	return Build(sd, spec)
 }
 
-// Build builds the network spec names from sd, and fails, as Load does,
-// on any key it did not use.
+// Build builds the network spec names from sd, completing spec from the
+// description sd carries and from its weights as Load does, and fails, as
+// Load does, on any key it did not use.
 func Build(sd *StateDict, spec NetSpec) (*Net, error) {
+	spec, err := resolve(sd, spec)
+	if err != nil {
+		return nil, err
+	}
+	if sd == nil || sd.params == nil {
+		return build(sd, spec)
+	}
+	sd.report = newKeyReport(sd)
+	defer func() { sd.report = nil }()
+	n, err := build(sd, spec)
+	var unexpected []string
+	if err == nil {
+		unexpected = sd.Unused()
+	}
+	if kerr := sd.report.err(sd, spec, unexpected); kerr != nil {
+		return nil, kerr
+	}
+	return n, err
+}
+
+// maxWidth is the largest Width the kernels take for a.
+func (a arch) maxWidth() int {
+	w := kernels.MaxChannels >> (len(a.blocks) - 1)
+	if a.bottleneck {
+		w /= Expansion
+	}
+	return w
+}
+
+func build(sd *StateDict, spec NetSpec) (*Net, error) {
 	a, ok := archs[spec.Arch]
 	if !ok {
 		return nil, fmt.Errorf("block: NetSpec.Arch = %q: want one of %s", spec.Arch, strings.Join(Archs(), ", "))
@@ -107,12 +155,8 @@ func Build(sd *StateDict, spec NetSpec) (*Net, error) {
 	if width == 0 {
 		width = a.width
 	}
-	maxWidth := kernels.MaxChannels >> (stages - 1)
-	if a.bottleneck {
-		maxWidth /= Expansion
-	}
-	if width < 1 || width > maxWidth {
-		return nil, fmt.Errorf("block: NetSpec.Width = %d: must be in [1, %d] for %s", spec.Width, maxWidth, spec.Arch)
+	if width < 1 || width > a.maxWidth() {
+		return nil, fmt.Errorf("block: NetSpec.Width = %d: must be in [1, %d] for %s", spec.Width, a.maxWidth(), spec.Arch)
 	}
 	if spec.Rate != 0 && spec.Rate != 2 {
 		return nil, fmt.Errorf("block: NetSpec.Rate = %d: this version runs spatial bottlenecks at rate 2 only (0 means 2)", spec.Rate)
@@ -122,6 +166,7 @@ func Build(sd *StateDict, spec NetSpec) (*Net, error) {
 	}
 	n := &Net{spec: spec, arch: a}
 	n.spec.SB = slices.Clone(spec.SB)
+	n.spec.Width = width
 
 	stemSpec := conv(3, width, 7, 2, 3)
 	if a.cifar {
@@ -162,15 +207,21 @@ func Build(sd *StateDict, spec NetSpec) (*Net, error) {
 	classes := spec.NumClasses
 	if classes == 0 {
 		fcShape, ok := sd.Shape("fc.weight")
+		if !ok && sd.report != nil {
+			// Build lists it with the other missing keys.
+			sd.report.missingText("fc.weight", fmt.Sprintf("[classes %d]", inC))
+			sd.report.missingText("fc.bias", "[classes]")
+			return n, nil
+		}
 		if !ok {
-			return nil, fmt.Errorf("block: %s: missing key %q (want shape [classes %d])", sd.source, "fc.weight", inC)
+			return nil, fmt.Errorf("block: %s: missing key %q (want shape [classes %d])", sd.name(), "fc.weight", inC)
 		}
 		if len(fcShape) == 2 {
 			classes = fcShape[0]
 		}
 		if classes < 1 || classes > kernels.MaxChannels {
-			return nil, fmt.Errorf("block: %s: %q has shape %v: want [classes %d] with classes in [1, %d]",
-				sd.source, "fc.weight", fcShape, inC, kernels.MaxChannels)
+			return nil, fmt.Errorf("block: %s: %q has shape %s: want [classes %d] with classes in [1, %d]",
+				sd.name(), "fc.weight", shapeText(fcShape), inC, kernels.MaxChannels)
 		}
 	}
 	if classes > kernels.MaxChannels {
@@ -188,9 +239,7 @@ func Build(sd *StateDict, spec NetSpec) (*Net, error) {
 		return nil, fmt.Errorf("block: fc: %w", err)
 	}
 	n.classes = classes
-	if err := sd.checkAllUsed(); err != nil {
-		return nil, err
-	}
+	n.spec.NumClasses = classes
 	return n, nil
 }
 
@@ -246,9 +295,10 @@ func (n *Net) shapes(h, w int, f func(i int, b Block, h, w int)) (int, int, erro
 	return oh, ow, nil
 }
 
-// FLOPs returns the multiply-adds (two operations each) of one Forward
-// call: the convolutions' and fc's by the real taps; pooling is not
-// counted.
+// FLOPs returns the floating-point operations of one Forward call,
+// counting each multiply-add as two (so a convolution's FLOPs are twice
+// its multiply-adds): the convolutions' and fc's by their real taps; the
+// poolings, BatchNorm (folded) and the residual adds are not counted.
 func (n *Net) FLOPs(batch, h, w int) float64 {
 	if !n.built() {
 		return 0

@@ -1,6 +1,7 @@
 package block
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/sbconv/sbconv/internal/safetensors"
 	"github.com/sbconv/sbconv/kernels"
+	"github.com/sbconv/sbconv/layout"
 )
 
 // Param is one tensor of a state_dict: its PyTorch shape and its values in
@@ -25,11 +27,54 @@ type Param struct {
 // strict as PyTorch's load_state_dict(strict=True). It is not safe for
 // concurrent use; the layers built from it are.
 type StateDict struct {
-	params  map[string]Param
-	ignored map[string]bool // keys that carry no weights (num_batches_tracked)
-	used    map[string]bool
-	source  string
-	fill    func(key string, shape []int) []float32 // makes up missing keys (RandomNet)
+	params   map[string]Param
+	ignored  map[string]bool // keys that carry no weights (num_batches_tracked)
+	used     map[string]bool
+	source   string
+	metadata map[string]string                       // the file's __metadata__ (ReadStateDict)
+	fill     func(key string, shape []int) []float32 // makes up missing keys (RandomNet)
+	report   *keyReport                              // while Build runs: collects what does not match
+}
+
+// maxDims is the most dimensions a tensor of a StateDict may have: the
+// networks' weights have at most 4, and a longer shape is refused before
+// it is copied or quoted.
+const maxDims = 8
+
+// checkShape refuses a shape no weight of these networks can have: more
+// than maxDims dimensions, a negative one, or one (or a product of the
+// non-zero ones) over layout.MaxElements, the kernels' limit, so that
+// [0, 2^40] is refused as [2^40, 0] is. It returns the element count.
+func checkShape(key string, shape []int) (int, error) {
+	if len(shape) > maxDims {
+		return 0, fmt.Errorf("%s has %d dimensions (shape %s): no weight has more than 4", quoteKey(key), len(shape), shapeText(shape))
+	}
+	n, nonzero := 1, 1
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("%s: negative dimension in shape %s", quoteKey(key), shapeText(shape))
+		}
+		if d > 0 && nonzero > layout.MaxElements/d {
+			return 0, fmt.Errorf("%s: shape %s is too large (more than %d elements, even leaving out its zeros)",
+				quoteKey(key), shapeText(shape), layout.MaxElements)
+		}
+		nonzero *= max(d, 1)
+		n *= d
+	}
+	return n, nil
+}
+
+// quoteKey quotes a key for a message: at most its first 64 bytes (a key
+// from a file may be of any length).
+func quoteKey(key string) string { return safetensors.QuoteShort(key) }
+
+// shapeText formats a shape as %v does, eliding the middle of a long one.
+func shapeText(shape []int) string {
+	if len(shape) <= maxDims {
+		return fmt.Sprint(shape)
+	}
+	head, tail := fmt.Sprint(shape[:4]), fmt.Sprint(shape[len(shape)-4:])
+	return fmt.Sprintf("%s ... %d more ... %s", head[:len(head)-1], len(shape)-8, tail[1:])
 }
 
 // NewStateDict wraps tensors given in memory (for a network assembled in
@@ -38,18 +83,12 @@ type StateDict struct {
 func NewStateDict(params map[string]Param) (*StateDict, error) {
 	sd := &StateDict{params: map[string]Param{}, ignored: map[string]bool{}, used: map[string]bool{}, source: "state_dict"}
 	for k, p := range params {
-		n := 1
-		for _, d := range p.Shape {
-			if d < 0 {
-				return nil, fmt.Errorf("block: %s: negative dimension in shape %v", k, p.Shape)
-			}
-			if d > 0 && n > math.MaxInt32/d {
-				return nil, fmt.Errorf("block: %s: shape %v is too large", k, p.Shape)
-			}
-			n *= d
+		n, err := checkShape(k, p.Shape)
+		if err != nil {
+			return nil, fmt.Errorf("block: %w", err)
 		}
 		if len(p.Data) != n {
-			return nil, fmt.Errorf("block: %s: %d values for shape %v (want %d)", k, len(p.Data), p.Shape, n)
+			return nil, fmt.Errorf("block: %s: %d values for shape %v (want %d)", quoteKey(k), len(p.Data), p.Shape, n)
 		}
 		sd.params[k] = p
 	}
@@ -58,14 +97,27 @@ func NewStateDict(params map[string]Param) (*StateDict, error) {
 
 // ReadStateDict reads a state_dict saved as safetensors: F32, F16 and BF16
 // tensors are converted to float32; num_batches_tracked buffers (I64) are
-// accepted and ignored; any other dtype is an error naming the key.
+// accepted and ignored; any other dtype is an error naming the key, as is
+// a shape no weight can have (see NewStateDict). The file's __metadata__
+// is kept (Metadata), and with it the description of the network that
+// python/sbconv_torch.py's save writes there (Spec).
+//
+// A file that is not safetensors is an error that says what it is; for a
+// PyTorch checkpoint (what torch.save writes) it says how to save the
+// state_dict as safetensors instead.
 func ReadStateDict(path string) (*StateDict, error) {
 	f, err := safetensors.ReadFile(path)
+	if errors.Is(err, safetensors.ErrCheckpoint) {
+		return nil, fmt.Errorf("block: %w; Load reads safetensors: save the model with save(model, path) from "+
+			"python/sbconv_torch.py, or the state_dict with safetensors' save_file(model.state_dict(), path)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("block: %w", err)
 	}
-	sd := &StateDict{params: map[string]Param{}, ignored: map[string]bool{}, used: map[string]bool{}, source: path}
-	for _, name := range f.Names() {
+	names := f.Names()
+	sd := &StateDict{params: make(map[string]Param, len(names)), ignored: map[string]bool{}, used: map[string]bool{},
+		source: path, metadata: f.Metadata()}
+	for _, name := range names {
 		t, _ := f.Tensor(name)
 		if isBookkeeping(name) {
 			sd.ignored[name] = true
@@ -74,13 +126,16 @@ func ReadStateDict(path string) (*StateDict, error) {
 		switch t.DType {
 		case "F32", "F16", "BF16":
 		default:
-			return nil, fmt.Errorf("block: %s: tensor %q has dtype %s, want F32, F16 or BF16", path, name, t.DType)
+			return nil, fmt.Errorf("block: %s: tensor %s has dtype %s, want F32, F16 or BF16", path, quoteKey(name), t.DType)
+		}
+		if _, err := checkShape(name, t.Shape); err != nil {
+			return nil, fmt.Errorf("block: %s: tensor %w", path, err)
 		}
 		data, err := t.Float32()
 		if err != nil {
 			return nil, fmt.Errorf("block: %s: %w", path, err)
 		}
-		sd.params[name] = Param{Shape: slices.Clone(t.Shape), Data: data}
+		sd.params[name] = Param{Shape: t.Shape, Data: data}
 	}
 	return sd, nil
 }
@@ -103,14 +158,22 @@ func (sd *StateDict) Take(key string, want ...int) ([]float32, error) {
 		sd.params[key] = p
 		ok = true
 	}
+	if ok && slices.Equal(p.Shape, want) {
+		sd.used[key] = true
+		return p.Data, nil
+	}
+	if sd.report != nil {
+		// Build lists every mismatch, as load_state_dict does: it goes on
+		// with zeros in place of this tensor, and fails at the end.
+		if ok {
+			sd.used[key] = true
+		}
+		return sd.report.standIn(key, p.Shape, ok, want)
+	}
 	if !ok {
-		return nil, fmt.Errorf("block: %s: missing key %q (want shape %v)", sd.source, key, want)
+		return nil, fmt.Errorf("block: %s: missing key %s (want shape %v)", sd.source, quoteKey(key), want)
 	}
-	if !slices.Equal(p.Shape, want) {
-		return nil, fmt.Errorf("block: %s: key %q has shape %v, want %v", sd.source, key, p.Shape, want)
-	}
-	sd.used[key] = true
-	return p.Data, nil
+	return nil, fmt.Errorf("block: %s: key %s has shape %s, want %v", sd.source, quoteKey(key), shapeText(p.Shape), want)
 }
 
 // Shape returns the shape of key, or false when there is no such key.
@@ -128,7 +191,7 @@ func (sd *StateDict) Unused() []string {
 	if sd == nil {
 		return nil
 	}
-	var out []string
+	out := make([]string, 0, max(0, len(sd.params)-len(sd.used)))
 	for k := range sd.params {
 		if !sd.used[k] {
 			out = append(out, k)
@@ -136,28 +199,6 @@ func (sd *StateDict) Unused() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// checkAllUsed is load_state_dict's strictness: an error naming the
-// unexpected keys.
-func (sd *StateDict) checkAllUsed() error {
-	u := sd.Unused()
-	if len(u) == 0 {
-		return nil
-	}
-	shown := u
-	if len(shown) > 8 {
-		shown = shown[:8]
-	}
-	var parts []string
-	for _, k := range shown {
-		parts = append(parts, fmt.Sprintf("%q %v", k, sd.params[k].Shape))
-	}
-	more := ""
-	if len(u) > len(shown) {
-		more = fmt.Sprintf(" and %d more", len(u)-len(shown))
-	}
-	return fmt.Errorf("block: %s: unexpected keys %s%s", sd.source, strings.Join(parts, ", "), more)
 }
 
 // BNEps is BatchNorm2d's default epsilon, which every folded BatchNorm

@@ -38,10 +38,10 @@ func parseHeader(header []byte, bufLen int) (*File, error) {
 	s := &scanner{h: header}
 	f := &File{tensors: make(map[string]*Tensor, s.members())}
 	haveMeta := false
-	err := s.object("header", func(key string) error {
+	err := s.object(label("header"), func(key string) error {
 		if key == "__metadata__" {
 			if haveMeta {
-				return errorf("header: duplicate key %q", key)
+				return errorf("header: duplicate key %s", QuoteShort(key))
 			}
 			haveMeta = true
 			var err error
@@ -49,7 +49,7 @@ func parseHeader(header []byte, bufLen int) (*File, error) {
 			return err
 		}
 		if _, dup := f.tensors[key]; dup {
-			return errorf("header: duplicate key %q", key)
+			return errorf("header: duplicate key %s", QuoteShort(key))
 		}
 		t, err := s.tensor(key, bufLen)
 		if err != nil {
@@ -88,11 +88,11 @@ func checkTiling(tensors map[string]*Tensor, bufLen int) error {
 	for _, t := range ts {
 		switch {
 		case t.begin < end:
-			return errorf("tensor %q: data_offsets [%d, %d] overlap tensor %q at [%d, %d]",
-				t.Name, t.begin, t.end, prev.Name, prev.begin, prev.end)
+			return errorf("tensor %s: data_offsets [%d, %d] overlap tensor %s at [%d, %d]",
+				QuoteShort(t.Name), t.begin, t.end, QuoteShort(prev.Name), prev.begin, prev.end)
 		case t.begin > end:
-			return errorf("tensor %q: data_offsets [%d, %d] leave bytes [%d, %d) of the data buffer unused",
-				t.Name, t.begin, t.end, end, t.begin)
+			return errorf("tensor %s: data_offsets [%d, %d] leave bytes [%d, %d) of the data buffer unused",
+				QuoteShort(t.Name), t.begin, t.end, end, t.begin)
 		}
 		end, prev = t.end, t
 	}
@@ -103,14 +103,14 @@ func checkTiling(tensors map[string]*Tensor, bufLen int) error {
 }
 
 func (s *scanner) metadata() (map[string]string, error) {
-	const where = "__metadata__"
+	const where = label("__metadata__")
 	m := make(map[string]string, s.members())
 	err := s.object(where, func(k string) error {
 		if _, dup := m[k]; dup {
-			return errorf("%s: duplicate key %q", where, k)
+			return errorf("%s: duplicate key %s", where, QuoteShort(k))
 		}
 		if s.peek() != '"' {
-			return errorf("%s: key %q: want a string value, got %s", where, k, s.describe())
+			return errorf("%s: key %s: want a string value, got %s", where, QuoteShort(k), s.describe())
 		}
 		m[k] = s.str()
 		return nil
@@ -119,7 +119,7 @@ func (s *scanner) metadata() (map[string]string, error) {
 }
 
 func (s *scanner) tensor(name string, bufLen int) (*Tensor, error) {
-	where := fmt.Sprintf("tensor %q", name)
+	where := tensorName(name) // quoted only for a message
 	t := &Tensor{Name: name}
 	var have struct{ dtype, shape, offsets bool }
 	var offsets []int
@@ -136,7 +136,7 @@ func (s *scanner) tensor(name string, bufLen int) (*Tensor, error) {
 			}
 			dt := s.str()
 			if _, ok := dtypeSizes[dt]; !ok {
-				return errorf("%s: unknown dtype %s", where, quoteShort(dt))
+				return errorf("%s: unknown dtype %s", where, QuoteShort(dt))
 			}
 			t.DType = dt
 		case "shape":
@@ -150,10 +150,10 @@ func (s *scanner) tensor(name string, bufLen int) (*Tensor, error) {
 			}
 			offsets, err = s.ints(where, "data_offsets", 2)
 		default:
-			return errorf("%s: unknown key %s (want dtype, shape, data_offsets)", where, quoteShort(k))
+			return errorf("%s: unknown key %s (want dtype, shape, data_offsets)", where, QuoteShort(k))
 		}
 		if dup {
-			return errorf("%s: duplicate key %q", where, k)
+			return errorf("%s: duplicate key %s", where, QuoteShort(k))
 		}
 		return err
 	})
@@ -197,6 +197,18 @@ func (s *scanner) tensor(name string, bufLen int) (*Tensor, error) {
 	return t, nil
 }
 
+// label names a part of the header in a message.
+type label string
+
+func (l label) String() string { return string(l) }
+
+// tensorName names a tensor in a message, quoting at most a prefix of its
+// name, and only when a message is made: a header of many tensors costs no
+// quoting.
+type tensorName string
+
+func (n tensorName) String() string { return "tensor " + QuoteShort(string(n)) }
+
 // scanner walks a header already known to be valid UTF-8 and valid JSON, so
 // it needs no syntax checks of its own: after a key comes ':', after a value
 // ',' or the closing bracket, a string ends at its first unescaped quote.
@@ -228,7 +240,7 @@ func (s *scanner) consume(c byte) bool {
 
 // object walks the object at pos, calling member for each key with pos at the
 // key's value; member must consume the value (or fail).
-func (s *scanner) object(where string, member func(key string) error) error {
+func (s *scanner) object(where fmt.Stringer, member func(key string) error) error {
 	if s.peek() != '{' {
 		return errorf("%s: want an object, got %s", where, s.describe())
 	}
@@ -320,7 +332,7 @@ func (s *scanner) number() []byte {
 
 // ints consumes an array of non-negative integers that fit in an int; want is
 // the required length, or -1 for any.
-func (s *scanner) ints(where, field string, want int) ([]int, error) {
+func (s *scanner) ints(where fmt.Stringer, field string, want int) ([]int, error) {
 	if s.peek() != '[' {
 		return nil, errorf("%s: %s: want an array, got %s", where, field, s.describe())
 	}
@@ -394,7 +406,7 @@ func (s *scanner) describe() string {
 		save := s.pos
 		v := s.str()
 		s.pos = save
-		return "string " + quoteShort(v)
+		return "string " + QuoteShort(v)
 	case c == '-' || c >= '0' && c <= '9':
 		save := s.pos
 		text := s.number()
@@ -418,9 +430,12 @@ func truncate(v string) string {
 	return v
 }
 
-func quoteShort(v string) string {
+// QuoteShort quotes a string from a file (a name, a key, a value) for an
+// error message: whole up to 64 bytes, else its first 64 bytes, "..." and
+// its length, so that a hostile file cannot make a message of its size.
+func QuoteShort(v string) string {
 	if len(v) > 64 {
-		return strconv.Quote(strings.ToValidUTF8(v[:64], "")) + "..."
+		return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(strings.ToValidUTF8(v[:64], "")), len(v))
 	}
 	return strconv.Quote(v)
 }

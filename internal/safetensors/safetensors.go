@@ -144,7 +144,7 @@ func (t *Tensor) Float32() ([]float32, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("safetensors: tensor %q: dtype %s does not convert to float32 (only F32, F16, BF16 do)", t.Name, t.DType)
+	return nil, fmt.Errorf("safetensors: tensor %s: dtype %s does not convert to float32 (only F32, F16, BF16 do)", QuoteShort(t.Name), t.DType)
 }
 
 // halfToFloat32 widens an IEEE 754 binary16 value to binary32 exactly. A NaN
@@ -176,7 +176,12 @@ type File struct {
 
 // Names lists the tensor names, sorted.
 func (f *File) Names() []string {
-	return slices.Sorted(maps.Keys(f.tensors))
+	names := make([]string, 0, len(f.tensors))
+	for name := range f.tensors {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // Tensor returns the named tensor. The returned Tensor is the caller's (its
