@@ -331,7 +331,7 @@ func (s *scanner) number() []byte {
 }
 
 // ints consumes an array of non-negative integers that fit in an int; want is
-// the required length, or -1 for any.
+// the required length, or -1 for a shape's (at most MaxDims).
 func (s *scanner) ints(where fmt.Stringer, field string, want int) ([]int, error) {
 	if s.peek() != '[' {
 		return nil, errorf("%s: %s: want an array, got %s", where, field, s.describe())
@@ -349,6 +349,10 @@ func (s *scanner) ints(where fmt.Stringer, field string, want int) ([]int, error
 	}
 	if want >= 0 {
 		n = min(n, want+1)
+	} else if n > MaxDims {
+		// A shape: refused before its numbers are stored (8 bytes
+		// each, for the 2 of "1,").
+		return nil, errorf("%s: %s has %d dimensions, more than %d", where, field, n, MaxDims)
 	}
 	out := make([]int, 0, n)
 	if !s.consume(']') {

@@ -13,8 +13,9 @@
 // names (encoding/json would silently keep the last), the keys of each entry
 // (exactly dtype, shape, data_offsets), the dtype (BOOL, U8, I8, F8_E4M3,
 // F8_E5M2, I16, U16, F16, BF16, I32, U32, F32, I64, U64, F64 are carried; only
-// F32, F16 and BF16 convert to float32), shape dims (non-negative integers
-// whose product, and its size in bytes, fit in an int), data_offsets (two
+// F32, F16 and BF16 convert to float32), shape dims (at most MaxDims
+// non-negative integers whose product, and its size in bytes, fit in an
+// int), data_offsets (two
 // ascending non-negative integers inside the data buffer: past its end means
 // a truncated file), byte length == elements × dtype size, and that the
 // tensors, sorted by offset, tile the buffer exactly, as the reference
@@ -53,6 +54,11 @@ import (
 // reference reader's limit is 10^8). A longer header is refused before
 // anything is allocated for it.
 const MaxHeaderLen = 100 << 20
+
+// MaxDims is the most dimensions a tensor's shape may have, NumPy's limit
+// (NPY_MAXDIMS, 64 since NumPy 2). A longer shape is refused before its
+// numbers are stored.
+const MaxDims = 64
 
 // ErrFormat is matched (errors.Is) by every error that reports a malformed
 // file, as opposed to an I/O error.

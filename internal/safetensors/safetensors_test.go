@@ -193,6 +193,7 @@ func badFiles() map[string]struct {
 		"exponent dim":        {tensor(`{"dtype":"F32","shape":[1e0],"data_offsets":[0,4]}`, d4), []string{`tensor "a"`, "shape", "1e0"}},
 		"string dim":          {tensor(`{"dtype":"F32","shape":["1"],"data_offsets":[0,4]}`, d4), []string{`tensor "a"`, "shape", `string "1"`}},
 		"null shape":          {tensor(`{"dtype":"F32","shape":null,"data_offsets":[0,4]}`, d4), []string{`tensor "a"`, "shape", "null"}},
+		"65 dims":             {tensor(`{"dtype":"F32","shape":[`+strings.Repeat("1,", 64)+`1],"data_offsets":[0,4]}`, d4), []string{`tensor "a"`, "shape has 65 dimensions, more than 64"}},
 		"nested shape":        {tensor(`{"dtype":"F32","shape":[[1]],"data_offsets":[0,4]}`, d4), []string{`tensor "a"`, "shape", "an array"}},
 		"dim over uint64":     {tensor(`{"dtype":"F32","shape":[18446744073709551616],"data_offsets":[0,4]}`, d4), []string{`tensor "a"`, "18446744073709551616"}},
 		"dim over int":        {tensor(`{"dtype":"F32","shape":[9223372036854775808],"data_offsets":[0,4]}`, d4), []string{`tensor "a"`, "9223372036854775808"}},
@@ -471,7 +472,8 @@ func TestShapeString(t *testing.T) {
 }
 
 // TestAllocationIsLinear: headers built to be expensive (many metadata keys,
-// a long shape, many tensors) cost Parse a small multiple of their size.
+// a long shape, many tensors) cost Parse a small multiple of their size; a
+// shape past MaxDims is refused before its numbers are stored.
 func TestAllocationIsLinear(t *testing.T) {
 	list := func(n int, item func(i int) string) string {
 		parts := make([]string, n)
@@ -482,6 +484,7 @@ func TestAllocationIsLinear(t *testing.T) {
 	}
 	for name, file := range map[string][]byte{
 		"metadata keys": craft(`{"__metadata__":{`+list(20000, func(i int) string { return `"` + strconv.FormatInt(int64(i), 36) + `":""` })+`}}`, nil),
+		"longest shape": craft(`{"a":{"dtype":"F32","shape":[`+list(MaxDims, func(int) string { return "1" })+`],"data_offsets":[0,4]}}`, make([]byte, 4)),
 		"long shape":    craft(`{"a":{"dtype":"F32","shape":[`+list(200000, func(int) string { return "1" })+`],"data_offsets":[0,4]}}`, make([]byte, 4)),
 		"many tensors": craft(`{`+list(20000, func(i int) string {
 			return `"` + strconv.FormatInt(int64(i), 36) + `":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}`
@@ -490,7 +493,11 @@ func TestAllocationIsLinear(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var err error
 			n := totalAlloc(func() { _, err = Parse(file) })
-			require.NoError(t, err)
+			if name == "long shape" {
+				require.ErrorContains(t, err, "shape has 200000 dimensions, more than 64")
+			} else {
+				require.NoError(t, err)
+			}
 			t.Logf("%d bytes parsed, %d allocated (%.1f×)", len(file), n, float64(n)/float64(len(file)))
 			assert.LessOrEqual(t, n, allocBound(len(file)))
 		})
