@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sbconv/sbconv/internal/safetensors"
+	"github.com/sbconv/sbconv/kernels"
 )
 
 // The description of a network that python/sbconv_torch.py's save writes
@@ -39,9 +40,8 @@ const describedVersion = "1"
 // which of its fields the file states (a field it leaves out is not
 // checked).
 type description struct {
-	spec   NetSpec
-	hasSB  bool
-	hasArg map[string]bool
+	spec  NetSpec
+	hasSB bool
 }
 
 // Metadata returns a copy of the __metadata__ of the file sd was read from
@@ -142,6 +142,12 @@ func (sd *StateDict) description() (description, bool, error) {
 		}
 		*f.dst = n
 	}
+	if d.spec.Width > a.maxWidth() {
+		return d, false, bad(metaWidth, fmt.Sprintf("more than the %d %s takes", a.maxWidth(), arch))
+	}
+	if d.spec.NumClasses > kernels.MaxChannels {
+		return d, false, bad(metaClasses, fmt.Sprintf("more than the %d classes the kernels take", kernels.MaxChannels))
+	}
 	return d, true, nil
 }
 
@@ -182,7 +188,7 @@ func resolve(sd *StateDict, spec NetSpec) (NetSpec, error) {
 			diffs = append(diffs, fmt.Sprintf("NetSpec.%s = %v but the file describes %s %v", field, have, field, want))
 		}
 		if spec.Arch != "" && spec.Arch != d.spec.Arch {
-			differ("Arch", strconv.Quote(spec.Arch), strconv.Quote(d.spec.Arch))
+			differ("Arch", quoteKey(spec.Arch), quoteKey(d.spec.Arch))
 		}
 		// With Arch set, an empty SB means the regular network; with
 		// Arch empty, it leaves the stages to the file.
@@ -216,9 +222,15 @@ func resolve(sd *StateDict, spec NetSpec) (NetSpec, error) {
 			spec.Rate = d.spec.Rate
 		}
 	}
-	if _, ok := archs[spec.Arch]; ok && spec.Width == 0 {
+	if a, ok := archs[spec.Arch]; ok && spec.Width == 0 {
+		spec.Width = a.width
 		if s, ok := sd.Shape("conv1.weight"); ok && len(s) == 4 && s[0] > 0 {
-			spec.Width = s[0] // the stem's output channels are stage 1's width
+			// The stem's output channels are stage 1's width.
+			if s[0] > a.maxWidth() {
+				return spec, fmt.Errorf("block: %s: %q has shape %v: %d rows, the width of stage 1, are more than the %d %s takes",
+					sd.name(), "conv1.weight", s, s[0], a.maxWidth(), spec.Arch)
+			}
+			spec.Width = s[0]
 		}
 	}
 	spec.Rate = rateOf(spec.Rate)

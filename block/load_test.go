@@ -172,6 +172,8 @@ func TestLoadDescription(t *testing.T) {
 		{"sb long", "sb", long, "sb", []string{fmt.Sprintf("(%d bytes)", len(long))}},
 		{"width text", "width", "four", "width", []string{`"four"`, "positive integer"}},
 		{"width 0", "width", "0", "width", []string{"positive integer"}},
+		{"width too large", "width", "300000", "width", []string{"more than the 262144 resnet20 takes"}},
+		{"classes too many", "num_classes", "2000000", "num_classes", []string{"more than the 1048576 classes"}},
 		{"classes negative", "num_classes", "-1", "num_classes", []string{"positive integer"}},
 		{"rate float", "rate", "2.0", "rate", []string{"positive integer"}},
 		{"unknown arch", "arch", "resnet19", "arch", []string{`"resnet19"`, "resnet110"}},
@@ -281,6 +283,16 @@ func TestWidthInferred(t *testing.T) {
 			requireLogitsClose(t, got, want, 1e-4, "inferred width")
 		})
 	}
+	// Rows the kernels would refuse as a width are an error naming
+	// conv1.weight, not NetSpec.Width.
+	rows := archs["resnet50"].maxWidth() + 1
+	sd, err := NewStateDict(map[string]Param{"conv1.weight": {Shape: []int{rows, 3, 7, 7}, Data: make([]float32, rows*3*7*7)}})
+	require.NoError(t, err)
+	_, err = Build(sd, NetSpec{Arch: "resnet50"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), fmt.Sprintf(`"conv1.weight" has shape [%d 3 7 7]: %d rows, the width of stage 1, are more than the %d resnet50 takes`,
+		rows, rows, rows-1))
+
 	for arch, width := range map[string]int{"resnet20": 16, "resnet18": 64} {
 		net, err := RandomNet(NetSpec{Arch: arch, NumClasses: 3}, 1)
 		require.NoError(t, err)

@@ -9,11 +9,13 @@ import (
 	"github.com/sbconv/sbconv/layout"
 )
 
-// NetSpec names a network.
+// NetSpec names a network. Load and Build take the fields a spec leaves
+// zero from the file's description of its network when it has one (see
+// Load); NetSpec{} builds what the file describes.
 type NetSpec struct {
 	Arch       string // "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet18", "resnet34", "resnet50"
 	SB         []int  // 1-based stages whose blocks are all spatial bottlenecks; empty: the regular network
-	Width      int    // channels of stage 1 (later stages double it); 0: the architecture's own, 16 or 64
+	Width      int    // channels of stage 1 (later stages double it); 0: conv1.weight's rows, or the architecture's own, 16 or 64
 	NumClasses int    // 0: as many as fc.weight has rows
 	Rate       int    // sampling rate of the SB stages: 0 or 2 (this version runs rate 2 only)
 }
@@ -138,7 +140,7 @@ func (a arch) maxWidth() int {
 func build(sd *StateDict, spec NetSpec) (*Net, error) {
 	a, ok := archs[spec.Arch]
 	if !ok {
-		return nil, fmt.Errorf("block: NetSpec.Arch = %q: want one of %s", spec.Arch, strings.Join(Archs(), ", "))
+		return nil, fmt.Errorf("block: NetSpec.Arch = %s: want one of %s", quoteKey(spec.Arch), strings.Join(Archs(), ", "))
 	}
 	stages := len(a.blocks)
 	sb := make([]bool, stages+1)
@@ -255,7 +257,8 @@ func (n *Net) NumClasses() int {
 // methods of a nil or zero Net return errors and zeros).
 func (n *Net) built() bool { return n != nil && n.stem != nil && n.fc != nil }
 
-// Spec returns the spec the network was built from.
+// Spec returns the spec the network was built from, resolved: Arch and SB
+// as built, Width, NumClasses and Rate as the network has them.
 func (n *Net) Spec() NetSpec {
 	if n == nil {
 		return NetSpec{}
