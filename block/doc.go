@@ -9,6 +9,10 @@
 //	logits := make([]float32, batch*net.NumClasses())
 //	err = net.Forward(logits, images, batch, 224, 224) // images: batch x 3 x 224 x 224, NCHW
 //
+// A file saved with python/sbconv_torch.py's save describes its network
+// in its __metadata__, so block.NetSpec{} builds it, and a spec that
+// contradicts the description is an error (see Load).
+//
 // The blocks are torchvision's BasicBlock and Bottleneck and their
 // spatial-bottleneck forms:
 //

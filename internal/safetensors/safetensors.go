@@ -47,7 +47,6 @@ import (
 	"math/bits"
 	"os"
 	"slices"
-	"strings"
 )
 
 // MaxHeaderLen is the largest JSON header accepted, in bytes (100 MiB; the
@@ -317,9 +316,10 @@ func truncated(err error) error {
 // checkStart validates the start of a file of size bytes, whose first
 // min(size, 9) bytes are head, and returns its header length. A length that
 // is out of bounds is what a file of another kind gives (eight bytes of text
-// read as a number are at least 2^61): such a file is named for what it is,
-// a PyTorch checkpoint when it starts as one, so that the message leads with
-// what went wrong rather than with a number.
+// read as a number are at least 2^61) when no JSON object follows them:
+// such a file is named for what it is, a PyTorch checkpoint when it starts
+// as one, so that the message leads with what went wrong rather than with
+// a number.
 func checkStart(head []byte, size int64) (int, error) {
 	if len(head) < 8 {
 		if kind := checkpointKind(head); kind != "" {
@@ -328,23 +328,27 @@ func checkStart(head []byte, size int64) (int, error) {
 		return 0, errorf("%d bytes is shorter than the 8-byte header length", size)
 	}
 	n := binary.LittleEndian.Uint64(head)
-	// The header is a JSON object: '{', perhaps after whitespace.
-	opens := len(head) > 8 && strings.IndexByte("{ \t\r\n", head[8]) >= 0
+	// The header is a JSON object, which every writer starts at byte 8
+	// (whitespace before it is legal JSON, but taken as a sign of another
+	// kind of file when the length is wrong too).
+	opens := len(head) > 8 && head[8] == '{'
 	switch {
 	case n >= 2 && n <= MaxHeaderLen && n <= uint64(size-8):
 		return int(n), nil
-	case n > MaxHeaderLen || !opens:
+	case !opens:
 		if kind := checkpointKind(head); kind != "" {
 			return 0, checkpointError(kind)
 		}
-	}
-	switch {
-	case n > MaxHeaderLen:
-		return 0, &formatError{kind: ErrNotSafetensors, msg: fmt.Sprintf(
-			"not a safetensors file: its first 8 bytes, read as the header length, are %d, more than the %d-byte limit", n, MaxHeaderLen)}
-	case n > uint64(size-8) && !opens:
-		return 0, &formatError{kind: ErrNotSafetensors, msg: fmt.Sprintf(
-			"not a safetensors file: its first 8 bytes, read as the header length, are %d, but only %d bytes follow", n, size-8)}
+		if n > MaxHeaderLen {
+			return 0, &formatError{kind: ErrNotSafetensors, msg: fmt.Sprintf(
+				"not a safetensors file: its first 8 bytes, read as the header length, are %d, more than the %d-byte limit", n, MaxHeaderLen)}
+		}
+		if n > uint64(size-8) {
+			return 0, &formatError{kind: ErrNotSafetensors, msg: fmt.Sprintf(
+				"not a safetensors file: its first 8 bytes, read as the header length, are %d, but only %d bytes follow", n, size-8)}
+		}
+	case n > MaxHeaderLen: // a header follows: a damaged safetensors file
+		return 0, errorf("header length %d exceeds the %d-byte limit (a damaged file?)", n, MaxHeaderLen)
 	case n > uint64(size-8):
 		return 0, errorf("header length %d exceeds the %d bytes after the length field (truncated file?)", n, size-8)
 	}
