@@ -87,8 +87,10 @@ type workspace struct {
 // that names Arch; then what the weights cannot tell is not checked: a
 // regular basic block and its spatial-bottleneck form (SB) have the same
 // keys and shapes, as do convolutions with padding 0 and 1, so a wrong SB
-// on such a file builds a network that computes other logits. Width 0 is
-// then the rows of conv1.weight, and NumClasses 0 those of fc.weight.
+// on such a file builds a network that computes other logits. Where
+// neither spec nor description gives them, Width is the rows of
+// conv1.weight and NumClasses those of fc.weight; Net.Spec reports the
+// network built.
 //
 // Like PyTorch's load_state_dict(strict=True), Load lists every missing,
 // unexpected and mis-shaped key (naming a few and counting the rest), and

@@ -79,7 +79,10 @@ func shapeText(shape []int) string {
 
 // NewStateDict wraps tensors given in memory (for a network assembled in
 // Go rather than read from a file). The map is not copied; its values must
-// not change while layers are built from it.
+// not change while layers are built from it. A shape is refused when it
+// has a negative dimension or more than 8, or when a dimension, or the
+// product of the non-zero ones, passes layout.MaxElements: [0, 2^40] as
+// [2^40, 0].
 func NewStateDict(params map[string]Param) (*StateDict, error) {
 	sd := &StateDict{params: map[string]Param{}, ignored: map[string]bool{}, used: map[string]bool{}, source: "state_dict"}
 	for k, p := range params {
@@ -88,7 +91,7 @@ func NewStateDict(params map[string]Param) (*StateDict, error) {
 			return nil, fmt.Errorf("block: %w", err)
 		}
 		if len(p.Data) != n {
-			return nil, fmt.Errorf("block: %s: %d values for shape %v (want %d)", quoteKey(k), len(p.Data), p.Shape, n)
+			return nil, fmt.Errorf("block: %s: %d values for shape %s (want %d)", quoteKey(k), len(p.Data), shapeText(p.Shape), n)
 		}
 		sd.params[k] = p
 	}
