@@ -87,14 +87,14 @@ func (r *keyReport) err(sd *StateDict, spec NetSpec, unexpected []string) error 
 		for i := range shown {
 			shown[i] = item(i)
 		}
-		more := ""
-		switch {
-		case r.stopped && what != "unexpected":
-			more = " and maybe more"
-		case n > len(shown):
+		more, least := "", ""
+		if n > len(shown) {
 			more = fmt.Sprintf(" and %d more", n-len(shown))
 		}
-		parts = append(parts, fmt.Sprintf("%d %s %s: %s%s", n, what, plural(n, "key"), strings.Join(shown, ", "), more))
+		if r.stopped && what != "unexpected" {
+			least = "at least "
+		}
+		parts = append(parts, fmt.Sprintf("%s%d %s %s: %s%s", least, n, what, plural(n, "key"), strings.Join(shown, ", "), more))
 	}
 	list("missing", len(r.missing), func(i int) string { return r.missing[i] })
 	list("unexpected", len(unexpected), func(i int) string {
