@@ -123,10 +123,26 @@ def _out_size(x: torch.Tensor, s: int) -> List[int]:
     return [(x.shape[2] - 1) // s + 1, (x.shape[3] - 1) // s + 1]
 
 
-class BasicBlock(nn.Module):
+class _Residual(nn.Module):
+    """What the four blocks share: the shortcut, the add and the last ReLU."""
+    last = ""  # the name of the BatchNorm before the add
+
+    def last_bn(self):
+        """The BatchNorm before the residual add."""
+        return getattr(self, self.last)
+
+    def _add(self, y, x):
+        """relu(y + shortcut(x))."""
+        if self.downsample is not None:
+            x = self.downsample(x)
+        return self.relu(y + x)
+
+
+class BasicBlock(_Residual):
     """torchvision's BasicBlock: two 3x3 convolutions (the first with stride s)."""
     expansion = 1
     sb = False
+    last = "bn2"
 
     def __init__(self, c_in, planes, stride=1):
         super().__init__()
@@ -138,24 +154,17 @@ class BasicBlock(nn.Module):
         self.downsample = projection(c_in, planes, stride)
         self.stride = stride
 
-    def last_bn(self):
-        """The BatchNorm before the residual add."""
-        return self.bn2
-
     def forward(self, x):
-        identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        return self.relu(out + identity)
+        y = self.relu(self.bn1(self.conv1(x)))
+        return self._add(self.bn2(self.conv2(y)), x)
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(_Residual):
     """torchvision's Bottleneck (v1.5: stride on the 3x3 conv2; width = planes,
     expansion 4)."""
     expansion = 4
     sb = False
+    last = "bn3"
 
     def __init__(self, c_in, planes, stride=1):
         super().__init__()
@@ -170,21 +179,13 @@ class Bottleneck(nn.Module):
         self.downsample = projection(c_in, planes * self.expansion, stride)
         self.stride = stride
 
-    def last_bn(self):
-        """The BatchNorm before the residual add."""
-        return self.bn3
-
     def forward(self, x):
-        identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        return self.relu(out + identity)
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.relu(self.bn2(self.conv2(y)))
+        return self._add(self.bn3(self.conv3(y)), x)
 
 
-class SBBasic(nn.Module):
+class SBBasic(_Residual):
     """The spatial bottleneck replacing both 3x3 convolutions of a BasicBlock.
 
     conv1: Conv2d 3x3 stride 2*s padding 1 (the reduce); conv2:
@@ -194,6 +195,7 @@ class SBBasic(nn.Module):
     """
     expansion = 1
     sb = True
+    last = "bn2"
 
     def __init__(self, c_in, planes, stride=1, rate=2):
         super().__init__()
@@ -206,21 +208,12 @@ class SBBasic(nn.Module):
         self.downsample = projection(c_in, planes, stride)
         self.stride = stride
 
-    def last_bn(self):
-        """The BatchNorm before the residual add."""
-        return self.bn2
-
     def forward(self, x):
-        out_size = _out_size(x, self.stride)
-        identity = x
         y = self.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y, output_size=out_size))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        return self.relu(y + identity)
+        return self._add(self.bn2(self.conv2(y, output_size=_out_size(x, self.stride))), x)
 
 
-class SBBottleneck(nn.Module):
+class SBBottleneck(_Residual):
     """The spatial bottleneck replacing the middle 3x3 convolution of a Bottleneck.
 
     conv1 1x1; conv2: Conv2d 3x3 stride 2*s padding 1 (the reduce); conv3:
@@ -230,6 +223,7 @@ class SBBottleneck(nn.Module):
     """
     expansion = 4
     sb = True
+    last = "bn4"
 
     def __init__(self, c_in, planes, stride=1, rate=2):
         super().__init__()
@@ -247,20 +241,11 @@ class SBBottleneck(nn.Module):
         self.downsample = projection(c_in, planes * self.expansion, stride)
         self.stride = stride
 
-    def last_bn(self):
-        """The BatchNorm before the residual add."""
-        return self.bn4
-
     def forward(self, x):
-        out_size = _out_size(x, self.stride)
-        identity = x
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.relu(self.bn2(self.conv2(y)))
-        y = self.relu(self.bn3(self.conv3(y, output_size=out_size)))
-        y = self.bn4(self.conv4(y))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        return self.relu(y + identity)
+        y = self.relu(self.bn3(self.conv3(y, output_size=_out_size(x, self.stride))))
+        return self._add(self.bn4(self.conv4(y)), x)
 
 
 # ---------------------------------------------------------------------------
@@ -358,44 +343,22 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def resnet20(sb=(), width=None, num_classes=None, rate=2):
-    """CIFAR ResNet-20 (3 stages of 3 basic blocks); see ResNet."""
-    return ResNet("resnet20", sb, width, num_classes, rate)
+def _constructor(arch, what):
+    def build(sb=(), width=None, num_classes=None, rate=2):
+        return ResNet(arch, sb, width, num_classes, rate)
+    build.__name__ = build.__qualname__ = arch
+    build.__doc__ = f"{what}: ResNet({arch!r}, sb, width, num_classes, rate)."
+    return build
 
 
-def resnet32(sb=(), width=None, num_classes=None, rate=2):
-    """CIFAR ResNet-32 (3 stages of 5 basic blocks); see ResNet."""
-    return ResNet("resnet32", sb, width, num_classes, rate)
-
-
-def resnet44(sb=(), width=None, num_classes=None, rate=2):
-    """CIFAR ResNet-44 (3 stages of 7 basic blocks); see ResNet."""
-    return ResNet("resnet44", sb, width, num_classes, rate)
-
-
-def resnet56(sb=(), width=None, num_classes=None, rate=2):
-    """CIFAR ResNet-56 (3 stages of 9 basic blocks); see ResNet."""
-    return ResNet("resnet56", sb, width, num_classes, rate)
-
-
-def resnet110(sb=(), width=None, num_classes=None, rate=2):
-    """CIFAR ResNet-110 (3 stages of 18 basic blocks); see ResNet."""
-    return ResNet("resnet110", sb, width, num_classes, rate)
-
-
-def resnet18(sb=(), width=None, num_classes=None, rate=2):
-    """ImageNet ResNet-18 (basic blocks, 2-2-2-2); see ResNet."""
-    return ResNet("resnet18", sb, width, num_classes, rate)
-
-
-def resnet34(sb=(), width=None, num_classes=None, rate=2):
-    """ImageNet ResNet-34 (basic blocks, 3-4-6-3); see ResNet."""
-    return ResNet("resnet34", sb, width, num_classes, rate)
-
-
-def resnet50(sb=(), width=None, num_classes=None, rate=2):
-    """ImageNet ResNet-50 (bottleneck blocks, 3-4-6-3); see ResNet."""
-    return ResNet("resnet50", sb, width, num_classes, rate)
+resnet20 = _constructor("resnet20", "CIFAR ResNet-20 (3 stages of 3 basic blocks)")
+resnet32 = _constructor("resnet32", "CIFAR ResNet-32 (3 stages of 5 basic blocks)")
+resnet44 = _constructor("resnet44", "CIFAR ResNet-44 (3 stages of 7 basic blocks)")
+resnet56 = _constructor("resnet56", "CIFAR ResNet-56 (3 stages of 9 basic blocks)")
+resnet110 = _constructor("resnet110", "CIFAR ResNet-110 (3 stages of 18 basic blocks)")
+resnet18 = _constructor("resnet18", "ImageNet ResNet-18 (basic blocks, 2-2-2-2)")
+resnet34 = _constructor("resnet34", "ImageNet ResNet-34 (basic blocks, 3-4-6-3)")
+resnet50 = _constructor("resnet50", "ImageNet ResNet-50 (bottleneck blocks, 3-4-6-3)")
 
 
 def blocks(model):
@@ -431,7 +394,7 @@ def randomize(model, generator=None):
     for stage in model.children():
         if isinstance(stage, nn.Sequential):
             for b in stage:
-                if hasattr(b, "last_bn"):
+                if isinstance(b, _Residual):
                     last[id(b.last_bn())] = last_bn_scale(len(stage))
     for m in model.modules():
         if isinstance(m, nn.ConvTranspose2d):
