@@ -304,19 +304,12 @@ class ResNet(nn.Module):
         if not self.cifar:
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         c = width
-        for i, blocks in enumerate(layers):
-            stage = i + 1
-            planes = width << i
-            if stage in sb:
-                def block(c_in, stride, planes=planes):
-                    return spatial(c_in, planes, stride, rate)
-            else:
-                def block(c_in, stride, planes=planes):
-                    return regular(c_in, planes, stride)
-            seq = [block(c, 1 if stage == 1 else 2)]
-            c = planes * regular.expansion
-            seq += [block(c, 1) for _ in range(1, blocks)]
-            setattr(self, f"layer{stage}", nn.Sequential(*seq))
+        for i, n in enumerate(layers):
+            planes, stride, seq = width << i, 1 if i == 0 else 2, []
+            for _ in range(n):
+                seq.append(spatial(c, planes, stride, rate) if i + 1 in sb else regular(c, planes, stride))
+                c, stride = planes * regular.expansion, 1
+            setattr(self, f"layer{i + 1}", nn.Sequential(*seq))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(c, num_classes)
 
@@ -363,7 +356,7 @@ resnet50 = _constructor("resnet50", "ImageNet ResNet-50 (bottleneck blocks, 3-4-
 
 def blocks(model):
     """Every residual block of the model, in forward order."""
-    return [m for m in model.modules() if isinstance(m, (BasicBlock, Bottleneck, SBBasic, SBBottleneck))]
+    return [m for m in model.modules() if isinstance(m, _Residual)]
 
 
 # ---------------------------------------------------------------------------
