@@ -179,12 +179,13 @@ class TestGoRefuses(Case):
         sbconv_torch.save(self.model, path)
         for sb in ["", "1,2", "2"]:
             with self.subTest(sb=sb):
-                self.assertGoFails(path, self.x, ["-arch", "resnet20", "-sb", sb, "-width", "4"], "SB")
+                self.assertGoFails(path, self.x, ["-arch", "resnet20", "-sb", sb, "-width", "4"], "SB", "[1 2 3]")
 
     def test_wrong_arch_spec(self):
         path = self.path("arch")
         sbconv_torch.save(random_model("resnet18", [], 4, 10), path)
-        self.assertGoFails(path, self.x, ["-arch", "resnet34", "-width", "4"], "resnet18")
+        self.assertGoFails(path, self.x, ["-arch", "resnet34", "-width", "4"], '"resnet34"', '"resnet18"')
+        self.assertGoFails(path, self.x, ["-width", "8"], "Width", "8", "4")
 
     def test_prefixed_keys(self):
         # DataParallel's state_dict: every key starts with "module.".
@@ -193,7 +194,7 @@ class TestGoRefuses(Case):
         sbconv_torch.write_safetensors(path, sd, self.model.description())
         for flags in [spec_flags(self.model), []]:
             with self.subTest(flags=flags):
-                self.assertGoFails(path, self.x, flags, "conv1.weight")
+                self.assertGoFails(path, self.x, flags, '"conv1.weight"', '"module.conv1.weight"', 'prefix "module."')
 
     def test_missing_key(self):
         path = self.path("missing")
@@ -208,7 +209,7 @@ class TestGoRefuses(Case):
         self.assertTrue(zipfile.is_zipfile(path))
         for flags in [spec_flags(self.model), []]:
             with self.subTest(flags=flags):
-                self.assertGoFails(path, self.x, flags)
+                self.assertGoFails(path, self.x, flags, "torch.save", "sbconv_torch")
 
     def test_bad_input(self):
         path = self.path("input")
