@@ -364,6 +364,24 @@ class TestModule(Case):
         with self.assertRaisesRegex(ValueError, "torch.save"):
             sbconv_torch.read_safetensors(path)
 
+    def test_golden_files(self):
+        # testdata/block, which go test checks Go against, is this module's:
+        # each file loads by its description and gives the stored logits.
+        golden = os.path.join(REPO, "testdata", "block")
+        with open(os.path.join(golden, "cases.json")) as f:
+            cases = json.load(f)
+        self.assertGreater(len(cases), 0)
+        for c in cases:
+            with self.subTest(c["name"]):
+                model = sbconv_torch.load(os.path.join(golden, c["name"] + ".safetensors"))
+                self.assertEqual((model.arch, model.sb, model.width, model.num_classes),
+                                 (c["arch"], c["sb"], c["width"], c["num_classes"]))
+                io_data, _ = sbconv_torch.read_safetensors(os.path.join(golden, c["name"] + ".io.safetensors"))
+                with torch.no_grad():
+                    got = model.double()(io_data["input"].double())
+                want = io_data["logits"].double()
+                self.assertLessEqual((got - want).abs().max().item(), 1e-6 * want.abs().max().item())
+
     def test_scriptable(self):
         model = random_model("resnet18", [2, 3], 4, 5)
         x = torch.randn(1, 3, 37, 29)
