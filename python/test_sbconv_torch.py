@@ -51,6 +51,11 @@ def random_model(arch, sb=(), width=None, num_classes=None, seed=0):
     return sbconv_torch.randomize(model, torch.Generator().manual_seed(seed)).eval()
 
 
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def spec_flags(model):
     """The sbforward flags naming model's network explicitly."""
     return ["-arch", model.arch, "-sb", ",".join(map(str, model.sb)), "-width", str(model.width),
@@ -332,8 +337,8 @@ class TestModule(Case):
         p1, p2 = self.path("dict"), self.path("pairs")
         sbconv_torch.write_safetensors(p1, t, {"k": 1})
         sbconv_torch.write_safetensors(p2, list(t.items()), {"k": "1"})
-        raw = open(p1, "rb").read()
-        self.assertEqual(raw, open(p2, "rb").read())
+        raw = read_bytes(p1)
+        self.assertEqual(raw, read_bytes(p2))
         (n,) = struct.unpack("<Q", raw[:8])
         self.assertEqual(n % 8, 0)
         header = json.loads(raw[8:8 + n])
