@@ -5,22 +5,31 @@
                                                 [--reps N] [--min-ms X]
                                                 [--shapes SUBSTR] [--quick]
 
-Debian's python3-torch (1.13), float32, NCHW, eval, no_grad, through
-torch.nn.functional: conv2d and conv_transpose2d (output_padding chosen so
-the restore gives the input's size, as output_size does), bias, ReLU; the
-blocks add the input before the last ReLU. Same shapes, FLOP counts,
+Debian's python3-torch (1.13), float32, NCHW, eval, no_grad. The layers
+through torch.nn.functional: conv2d and conv_transpose2d (output_padding
+chosen so the restore gives the input's size, as output_size does), bias,
+ReLU. The blocks are python/sbconv_torch.py's BasicBlock and SBBasic (the
+very blocks sbconv runs) with each BatchNorm folded into its convolution,
+as sbconv and the other peers run them: conv + bias, ReLU, and the input
+added before the last ReLU. Same shapes, FLOP counts,
 timing (one warm-up run, the median of --reps samples of at least --min-ms,
 the two blocks in alternating pairs) and columns as onednn_bench and
 xnnpack_bench; see peer_common.h.
 """
 
 import argparse
+import os
 import statistics
 import sys
 import time
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import sbconv_torch  # noqa: E402  (the repository's module, by path)
 
 SHAPES = [
     ("cifar-16x32", 16, 32), ("cifar-32x16", 32, 16), ("cifar-64x8", 64, 8),
@@ -35,6 +44,21 @@ def half(h):
 
 def flops(n, c, oh):
     return 2.0 * n * c * c * 9 * oh * oh
+
+
+@torch.no_grad()
+def folded(block, weights, biases):
+    """block (eval) with conv1/bn1 and conv2/bn2 fused into convolutions with
+    bias, whose weights and biases are then set to weights and biases."""
+    block.eval()
+    for i, (w, b) in enumerate(zip(weights, biases), 1):
+        conv = fuse_conv_bn_eval(getattr(block, f"conv{i}"), getattr(block, f"bn{i}"),
+                                 transpose=isinstance(getattr(block, f"conv{i}"), nn.ConvTranspose2d))
+        conv.weight.copy_(w)
+        conv.bias.copy_(b)
+        setattr(block, f"conv{i}", conv)
+        setattr(block, f"bn{i}", nn.Identity())
+    return block
 
 
 def sample(f, min_s):
@@ -103,15 +127,19 @@ def main():
             def dc():
                 return F.relu(F.conv_transpose2d(lo, w[2], b[2], 2, 1, opad))
 
+            basic_block = folded(sbconv_torch.BasicBlock(c, c), [w[0], w[3]], [b[0], b[3]])
+            sb_block = folded(sbconv_torch.SBBasic(c, c), [w[1], w[2]], [b[1], b[2]])
+
             def basic():
-                y = F.relu(F.conv2d(x, w[0], b[0], 1, 1))
-                return F.relu(F.conv2d(y, w[3], b[3], 1, 1) + x)
+                return basic_block(x)
 
             def sb():
-                y = F.relu(F.conv2d(x, w[1], b[1], 2, 1))
-                return F.relu(F.conv_transpose2d(y, w[2], b[2], 2, 1, opad) + x)
+                return sb_block(x)
 
             assert dc().shape[-1] == h and sb().shape == x.shape
+            # the folded blocks are the functional layers above, composed
+            assert torch.allclose(basic(), F.relu(F.conv2d(c1(), w[3], b[3], 1, 1) + x), atol=1e-5)
+            assert torch.allclose(sb(), F.relu(F.conv_transpose2d(c2(), w[2], b[2], 2, 1, opad) + x), atol=1e-5)
             t = [timed(f, a.reps, min_s) * 1e6 for f in (c1, c2, dc)]
             tb, ts, ratio = compare(basic, sb, a.reps, min_s)
             full, hf = flops(n, c, h), flops(n, c, hr)

@@ -5,13 +5,13 @@
                                                  [--nets resnet20,resnet50]
                                                  [--min-time S] [--quick]
 
-Builds the full-size networks (default widths, 1000 classes) from the module
-definitions in testdata/block/gen.py (imported by path, so these are the
-very blocks the test cases were generated with): resnet20 and resnet56 at
-32x32, resnet18, resnet34 and resnet50 at 224x224, each regular and with
-spatial bottlenecks in all stages. Random weights (gen.randomize, so
-activations stay O(1) and no denormals appear), eval mode, no_grad, float32,
-one thread by default.
+Builds the full-size networks (default widths, 1000 classes) with the
+repository's PyTorch module, python/sbconv_torch.py (imported by path: the
+very networks sbconv runs and the test cases were generated with): resnet20
+and resnet56 at 32x32, resnet18, resnet34 and resnet50 at 224x224, each
+regular and with spatial bottlenecks in all stages. Random weights
+(sbconv_torch.randomize, so activations stay O(1) and no denormals appear),
+eval mode, no_grad, float32, one thread by default.
 
 Each network is timed eagerly and as torch.jit.freeze(torch.jit.script(m))
 (torch.jit.trace if scripting fails): warm-up, then the median of at least
@@ -24,7 +24,6 @@ just to prove the program works.
 """
 
 import argparse
-import importlib.util
 import os
 import statistics
 import sys
@@ -34,17 +33,8 @@ import torch
 import torch.nn as nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GEN = os.path.join(HERE, "..", "..", "testdata", "block", "gen.py")
-
-
-def load_gen():
-    spec = importlib.util.spec_from_file_location("sbconv_block_gen", GEN)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-gen = load_gen()
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+import sbconv_torch  # noqa: E402  (the repository's module, by path)
 
 NETS = [  # (arch, input size)
     ("resnet20", 32), ("resnet56", 32),
@@ -142,11 +132,11 @@ def main():
           f"{'GF/s eager':>10s} {'GF/s frozen':>11s} {'reg/SB':>7s}")
     gen_rng = torch.Generator().manual_seed(1)
     for arch, size in nets:
-        stages = [1, 2, 3] if arch in gen.CIFAR_DEPTHS else [1, 2, 3, 4]
+        stages = [1, 2, 3] if arch in sbconv_torch.CIFAR_DEPTHS else [1, 2, 3, 4]
         reg_ms = None
         for sb in ([], stages):
-            model = gen.build(arch, sb, None, args.classes)
-            gen.randomize(model, gen_rng)
+            model = sbconv_torch.ResNet(arch, sb, num_classes=args.classes)
+            sbconv_torch.randomize(model, gen_rng)
             model.eval()
             x = torch.randn(args.batch, 3, size, size, generator=gen_rng)
             flops = count_flops(model, x)
