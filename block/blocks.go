@@ -2,7 +2,6 @@ package block
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/sbconv/sbconv/kernels"
 	"github.com/sbconv/sbconv/layout"
@@ -30,6 +29,11 @@ type Block interface {
 	// tensors are kept by the block, one set per input shape and
 	// concurrent call, so the steady state allocates nothing.
 	Forward(dst, src *layout.Tensor) error
+	// Release drops the intermediates the block keeps for its Forward
+	// calls (see SetWorkspaceLimit); calls running meanwhile keep theirs
+	// and return them when done. A Net's Forward does not use them: it
+	// keeps its own, which Net.Release drops with these.
+	Release()
 
 	// scratch lists the shapes (channels, height, width) of the
 	// intermediate tensors forward needs for an h x w input.
@@ -38,6 +42,8 @@ type Block interface {
 	forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error
 	// steps is forward as a list of its layers, named under prefix.
 	steps(prefix string, dst, src *layout.Tensor, tmp []*layout.Tensor) []Step
+	// workspaces is the cache of Forward's intermediates.
+	workspaces() *shapeCache[[]*layout.Tensor]
 }
 
 // residual holds what every block shares: its channels, its stride and
@@ -70,6 +76,15 @@ func (r *residual) strideOf() int {
 		return 0
 	}
 	return r.stride
+}
+
+func (r *residual) workspaces() *shapeCache[[]*layout.Tensor] { return &r.cache }
+
+// release drops the block's kept intermediates.
+func (r *residual) release() {
+	if r != nil {
+		r.cache.release()
+	}
 }
 
 // outputSize is the shortcut's output size: (h-1)/s+1 by (w-1)/s+1.
@@ -129,19 +144,12 @@ func forwardScratch(b Block, c *shapeCache[[]*layout.Tensor], dst, src *layout.T
 	if c == nil || b.OutChannels() == 0 {
 		return fmt.Errorf("block: Forward on a block not built by its constructor")
 	}
-	key := [3]int{src.N, src.H, src.W}
-	tmp, err := c.get(key, func() ([]*layout.Tensor, error) {
+	return c.with([3]int{src.N, src.H, src.W}, func() ([]*layout.Tensor, error) {
 		if _, _, err := b.OutputSize(src.H, src.W); err != nil {
 			return nil, err
 		}
 		return newTensors(src.N, b.scratch(src.H, src.W))
-	})
-	if err != nil {
-		return err
-	}
-	err = b.forward(dst, src, tmp)
-	c.put(key, tmp)
-	return err
+	}, func(tmp []*layout.Tensor) error { return b.forward(dst, src, tmp) })
 }
 
 // conv is the ConvSpec of a square k x k convolution.
@@ -185,6 +193,7 @@ func (b *BasicBlock) res() *residual {
 func (b *BasicBlock) InChannels() int                             { return b.res().inChannels() }
 func (b *BasicBlock) OutChannels() int                            { return b.res().outChannels() }
 func (b *BasicBlock) Stride() int                                 { return b.res().strideOf() }
+func (b *BasicBlock) Release()                                    { b.res().release() }
 func (b *BasicBlock) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
 
 func (b *BasicBlock) FLOPs(n, h, w int) float64 {
@@ -258,6 +267,7 @@ func (b *SBBasic) res() *residual {
 func (b *SBBasic) InChannels() int                             { return b.res().inChannels() }
 func (b *SBBasic) OutChannels() int                            { return b.res().outChannels() }
 func (b *SBBasic) Stride() int                                 { return b.res().strideOf() }
+func (b *SBBasic) Release()                                    { b.res().release() }
 func (b *SBBasic) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
 
 func (b *SBBasic) FLOPs(n, h, w int) float64 {
@@ -342,6 +352,7 @@ func (b *Bottleneck) res() *residual {
 func (b *Bottleneck) InChannels() int                             { return b.res().inChannels() }
 func (b *Bottleneck) OutChannels() int                            { return b.res().outChannels() }
 func (b *Bottleneck) Stride() int                                 { return b.res().strideOf() }
+func (b *Bottleneck) Release()                                    { b.res().release() }
 func (b *Bottleneck) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
 
 func (b *Bottleneck) FLOPs(n, h, w int) float64 {
@@ -430,6 +441,7 @@ func (b *SBBottleneck) res() *residual {
 func (b *SBBottleneck) InChannels() int                             { return b.res().inChannels() }
 func (b *SBBottleneck) OutChannels() int                            { return b.res().outChannels() }
 func (b *SBBottleneck) Stride() int                                 { return b.res().strideOf() }
+func (b *SBBottleneck) Release()                                    { b.res().release() }
 func (b *SBBottleneck) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
 
 func (b *SBBottleneck) FLOPs(n, h, w int) float64 {
@@ -476,37 +488,6 @@ func (b *SBBottleneck) Forward(dst, src *layout.Tensor) error {
 		return forwardScratch(b, nil, dst, src)
 	}
 	return forwardScratch(b, &r.cache, dst, src)
-}
-
-// shapeCache keeps what a call of one input shape (batch, height, width)
-// needs, a free list per shape, so that Forward allocates only until as
-// many calls of a shape as ever run at once have run.
-type shapeCache[T any] struct {
-	mu   sync.Mutex
-	free map[[3]int][]T
-}
-
-// get returns a kept value for key, or a new one from mk.
-func (c *shapeCache[T]) get(key [3]int, mk func() (T, error)) (T, error) {
-	c.mu.Lock()
-	if l := c.free[key]; len(l) > 0 {
-		t := l[len(l)-1]
-		c.free[key] = l[:len(l)-1]
-		c.mu.Unlock()
-		return t, nil
-	}
-	c.mu.Unlock()
-	return mk()
-}
-
-// put returns a value to key's free list.
-func (c *shapeCache[T]) put(key [3]int, t T) {
-	c.mu.Lock()
-	if c.free == nil {
-		c.free = map[[3]int][]T{}
-	}
-	c.free[key] = append(c.free[key], t)
-	c.mu.Unlock()
 }
 
 // newTensors allocates one zeroed tensor of kernels.Block() a shape.

@@ -129,14 +129,16 @@ func (s *Stem) Forward(dst *layout.Tensor, in []float32, n, h, w int) error {
 	if err := s.checkInput(in, n, h, w); err != nil {
 		return err
 	}
-	key := [3]int{n, h, w}
-	ws, err := s.cache.get(key, func() (*stemWS, error) { return s.newWorkspace(n, h, w) })
-	if err != nil {
-		return err
+	return s.cache.with([3]int{n, h, w}, func() (*stemWS, error) { return s.newWorkspace(n, h, w) },
+		func(ws *stemWS) error { return s.forward(dst, ws, in, h, w) })
+}
+
+// Release drops the packed inputs the stem keeps for its Forward calls
+// (see Net.SetWorkspaceLimit); a Net's Forward keeps its own.
+func (s *Stem) Release() {
+	if s != nil {
+		s.cache.release()
 	}
-	err = s.forward(dst, ws, in, h, w)
-	s.cache.put(key, ws)
-	return err
 }
 
 func (s *Stem) checkInput(in []float32, n, h, w int) error {
@@ -253,7 +255,9 @@ func (s *Stem) pack(ws *stemWS, in []float32, h, w int) {
 						continue
 					}
 					ln := &lanes[l]
-					run[l] = src[l][j0*sw+ln.off:]
+					if j0 <= j1 {
+						run[l] = src[l][j0*sw+ln.off:]
+					}
 					for j := ln.lo; j <= ln.hi && j < j0; j++ {
 						out[j*b+l] = src[l][j*sw+ln.off]
 					}
