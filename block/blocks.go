@@ -114,10 +114,11 @@ func (r *residual) downFLOPs(n, h, w int) float64 {
 	return r.down.FLOPs(n, h, w)
 }
 
-// newResidual validates the block's channels and stride and reads its
-// projection shortcut, which PyTorch's ResNets have wherever the stride or
-// the channel count changes.
-func (r *residual) init(sd *StateDict, prefix string, inC, outC, stride int) error {
+// init validates the block's channels and stride, and every convolution
+// of the block (specs, its own) against the kernels' limits before
+// reading any weight, then reads its projection shortcut, which PyTorch's
+// ResNets have wherever the stride or the channel count changes.
+func (r *residual) init(sd *StateDict, prefix string, inC, outC, stride int, specs []kernels.ConvSpec) error {
 	r.inC, r.outC, r.stride = inC, outC, stride
 	if inC < 1 || inC > kernels.MaxChannels {
 		return fmt.Errorf("block: %s: input channels %d: must be in [1, %d]", prefix, inC, kernels.MaxChannels)
@@ -128,11 +129,24 @@ func (r *residual) init(sd *StateDict, prefix string, inC, outC, stride int) err
 	if stride != 1 && stride != 2 {
 		return fmt.Errorf("block: %s: stride %d: must be 1 or 2", prefix, stride)
 	}
-	if stride == 1 && inC == outC {
+	down, ok := shortcutSpec(inC, outC, stride)
+	if ok {
+		specs = append(specs[:len(specs):len(specs)], down)
+	}
+	for i, s := range specs {
+		if err := s.Validate(); err != nil {
+			name := fmt.Sprintf("conv%d", i+1)
+			if ok && i == len(specs)-1 {
+				name = "downsample.0"
+			}
+			return fmt.Errorf("block: %s%s: %w", prefix, name, err)
+		}
+	}
+	if !ok {
 		return nil
 	}
 	var err error
-	r.down, err = convBN(sd, prefix+"downsample.0", prefix+"downsample.1", conv(inC, outC, 1, stride, 0))
+	r.down, err = convBN(sd, prefix+"downsample.0", prefix+"downsample.1", down)
 	return err
 }
 
@@ -170,14 +184,15 @@ type BasicBlock struct {
 // channels change, downsample.0 and downsample.1.
 func NewBasicBlock(sd *StateDict, prefix string, inC, planes, stride int) (*BasicBlock, error) {
 	b := &BasicBlock{}
-	err := b.init(sd, prefix, inC, planes, stride)
+	s := basicSpecs(inC, planes, stride)
+	err := b.init(sd, prefix, inC, planes, stride, s)
 	if err != nil {
 		return nil, err
 	}
-	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", conv(inC, planes, 3, stride, 1)); err != nil {
+	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", s[0]); err != nil {
 		return nil, err
 	}
-	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", conv(planes, planes, 3, 1, 1)); err != nil {
+	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", s[1]); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -244,14 +259,15 @@ type SBBasic struct {
 // and, where stride or channels change, downsample.0 and downsample.1.
 func NewSBBasic(sd *StateDict, prefix string, inC, planes, stride int) (*SBBasic, error) {
 	b := &SBBasic{}
-	err := b.init(sd, prefix, inC, planes, stride)
+	s := sbBasicSpecs(inC, planes, stride)
+	err := b.init(sd, prefix, inC, planes, stride, s)
 	if err != nil {
 		return nil, err
 	}
-	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", conv(inC, planes, 3, 2*stride, 1)); err != nil {
+	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", s[0]); err != nil {
 		return nil, err
 	}
-	if b.restore, err = deconvBN(sd, prefix+"conv2", prefix+"bn2", conv(planes, planes, 3, 2, 1)); err != nil {
+	if b.restore, err = deconvBN(sd, prefix+"conv2", prefix+"bn2", s[1]); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -326,17 +342,18 @@ func NewBottleneck(sd *StateDict, prefix string, inC, planes, stride int) (*Bott
 		return nil, fmt.Errorf("block: %s: planes %d: must be in [1, %d]", prefix, planes, kernels.MaxChannels/Expansion)
 	}
 	b := &Bottleneck{}
-	err := b.init(sd, prefix, inC, Expansion*planes, stride)
+	s := bottleneckSpecs(inC, planes, stride)
+	err := b.init(sd, prefix, inC, Expansion*planes, stride, s)
 	if err != nil {
 		return nil, err
 	}
-	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", conv(inC, planes, 1, 1, 0)); err != nil {
+	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", s[0]); err != nil {
 		return nil, err
 	}
-	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", conv(planes, planes, 3, stride, 1)); err != nil {
+	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", s[1]); err != nil {
 		return nil, err
 	}
-	if b.conv3, err = convBN(sd, prefix+"conv3", prefix+"bn3", conv(planes, Expansion*planes, 1, 1, 0)); err != nil {
+	if b.conv3, err = convBN(sd, prefix+"conv3", prefix+"bn3", s[2]); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -412,20 +429,21 @@ func NewSBBottleneck(sd *StateDict, prefix string, inC, planes, stride int) (*SB
 		return nil, fmt.Errorf("block: %s: planes %d: must be in [1, %d]", prefix, planes, kernels.MaxChannels/Expansion)
 	}
 	b := &SBBottleneck{}
-	err := b.init(sd, prefix, inC, Expansion*planes, stride)
+	s := sbBottleneckSpecs(inC, planes, stride)
+	err := b.init(sd, prefix, inC, Expansion*planes, stride, s)
 	if err != nil {
 		return nil, err
 	}
-	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", conv(inC, planes, 1, 1, 0)); err != nil {
+	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", s[0]); err != nil {
 		return nil, err
 	}
-	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", conv(planes, planes, 3, 2*stride, 1)); err != nil {
+	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", s[1]); err != nil {
 		return nil, err
 	}
-	if b.restore, err = deconvBN(sd, prefix+"conv3", prefix+"bn3", conv(planes, planes, 3, 2, 1)); err != nil {
+	if b.restore, err = deconvBN(sd, prefix+"conv3", prefix+"bn3", s[2]); err != nil {
 		return nil, err
 	}
-	if b.conv4, err = convBN(sd, prefix+"conv4", prefix+"bn4", conv(planes, Expansion*planes, 1, 1, 0)); err != nil {
+	if b.conv4, err = convBN(sd, prefix+"conv4", prefix+"bn4", s[3]); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -120,43 +120,40 @@ func Build(sd *StateDict, spec NetSpec) (*Net, error) {
 	if spec.NumClasses < 0 {
 		return nil, fmt.Errorf("block: NetSpec.NumClasses = %d: must be positive, or 0 for fc.weight's rows", spec.NumClasses)
 	}
+	// Every layer's size, and the total, before any weight is read or
+	// made up (RandomNet's state_dict makes up what Build asks for).
+	sizeClasses := spec.NumClasses
+	if fc, ok := sd.Shape("fc.weight"); ok && sizeClasses == 0 && len(fc) == 2 && fc[0] >= 1 && fc[0] <= kernels.MaxChannels {
+		sizeClasses = fc[0]
+	}
+	if err := checkNetSize(spec.Arch, a, sb, width, sizeClasses); err != nil {
+		return nil, err
+	}
 	n := &Net{spec: spec, arch: a}
 	n.spec.SB = slices.Clone(spec.SB)
 
-	stemSpec := conv(3, width, 7, 2, 3)
-	if a.cifar {
-		stemSpec = conv(3, width, 3, 1, 1)
-	}
 	var err error
-	if n.stem, err = NewStem(sd, "conv1", "bn1", stemSpec); err != nil {
+	if n.stem, err = NewStem(sd, "conv1", "bn1", a.stemSpec(width)); err != nil {
 		return nil, err
 	}
 	inC := width
-	for st := 1; st <= stages; st++ {
-		planes := width << (st - 1)
-		for i := 0; i < a.blocks[st-1]; i++ {
-			stride := 1
-			if st > 1 && i == 0 {
-				stride = 2
-			}
-			prefix := fmt.Sprintf("layer%d.%d.", st, i)
-			var b Block
-			switch {
-			case a.bottleneck && sb[st]:
-				b, err = NewSBBottleneck(sd, prefix, inC, planes, stride)
-			case a.bottleneck:
-				b, err = NewBottleneck(sd, prefix, inC, planes, stride)
-			case sb[st]:
-				b, err = NewSBBasic(sd, prefix, inC, planes, stride)
-			default:
-				b, err = NewBasicBlock(sd, prefix, inC, planes, stride)
-			}
-			if err != nil {
-				return nil, err
-			}
-			n.blocks = append(n.blocks, b)
-			inC = b.OutChannels()
+	for _, p := range a.plan(width, sb) {
+		var b Block
+		switch {
+		case a.bottleneck && p.sb:
+			b, err = NewSBBottleneck(sd, p.prefix, p.inC, p.planes, p.stride)
+		case a.bottleneck:
+			b, err = NewBottleneck(sd, p.prefix, p.inC, p.planes, p.stride)
+		case p.sb:
+			b, err = NewSBBasic(sd, p.prefix, p.inC, p.planes, p.stride)
+		default:
+			b, err = NewBasicBlock(sd, p.prefix, p.inC, p.planes, p.stride)
 		}
+		if err != nil {
+			return nil, err
+		}
+		n.blocks = append(n.blocks, b)
+		inC = b.OutChannels()
 	}
 
 	classes := spec.NumClasses

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -214,4 +215,157 @@ func FuzzForwardSize(f *testing.F) {
 		}
 		checkForwardSize(t, b.net, b.p, spec, batch, h, w)
 	})
+}
+
+// allocated returns the bytes f allocates (f runs on this goroutine, and
+// nothing else of the test runs meanwhile).
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestBuildRefusesHugeNetworks: a network whose layers the kernels would
+// refuse, or whose weights pass MaxWeights, is an error naming it from
+// RandomNet, Build and the block constructors, before they allocate its
+// weights (the sizes below once asked for terabytes).
+func TestBuildRefusesHugeNetworks(t *testing.T) {
+	for _, c := range []struct {
+		spec NetSpec
+		want []string
+	}{
+		{NetSpec{Arch: "resnet20", Width: 20000, NumClasses: 10}, []string{"resnet20 at Width 20000", "layer1.0.conv1", "20000x20000x3x3"}},
+		{NetSpec{Arch: "resnet18", Width: 131072, NumClasses: 10}, []string{"resnet18 at Width 131072", "layer1.0.conv1"}},
+		{NetSpec{Arch: "resnet50", Width: 4096, NumClasses: 10}, []string{"resnet50 at Width 4096", "MaxWeights"}},
+		{NetSpec{Arch: "resnet18", Width: 1024, NumClasses: 10}, []string{"resnet18 at Width 1024", "MaxWeights"}},
+		{NetSpec{Arch: "resnet110", SB: []int{1}, Width: 800, NumClasses: 10}, []string{"resnet110 at Width 800", "MaxWeights"}},
+		{NetSpec{Arch: "resnet20", Width: 16, NumClasses: 1 << 21}, []string{"resnet20 at Width 16", "fc (2097152x64x1x1)", "OutC"}},
+	} {
+		t.Run(fmt.Sprint(c.spec), func(t *testing.T) {
+			var err error
+			bytes := allocated(func() { _, err = RandomNet(c.spec, 1) })
+			require.Error(t, err)
+			for _, w := range c.want {
+				require.ErrorContains(t, err, w)
+			}
+			require.Less(t, bytes, uint64(1<<20), "RandomNet allocated before refusing")
+			// Build refuses it too, whatever the state_dict holds.
+			sd, err := NewStateDict(map[string]Param{})
+			require.NoError(t, err)
+			_, err = Build(sd, c.spec)
+			require.ErrorContains(t, err, c.want[0])
+		})
+	}
+	for _, mk := range []func(sd *StateDict) error{
+		func(sd *StateDict) error { _, err := NewBasicBlock(sd, "b.", 20000, 20000, 1); return err },
+		func(sd *StateDict) error { _, err := NewSBBasic(sd, "b.", 64, 20000, 2); return err },
+		func(sd *StateDict) error { _, err := NewBottleneck(sd, "b.", 64, 20000, 1); return err },
+		func(sd *StateDict) error { _, err := NewSBBottleneck(sd, "b.", 64, 20000, 2); return err },
+		func(sd *StateDict) error {
+			_, err := NewStem(sd, "conv1", "bn1", kernels.ConvSpec{InC: 3, OutC: 1 << 21, KH: 7, KW: 7, StrideH: 2, StrideW: 2, PadH: 3, PadW: 3})
+			return err
+		},
+	} {
+		var err error
+		bytes := allocated(func() { err = mk(RandomStateDict(1)) })
+		require.Error(t, err)
+		require.Regexp(t, `b\.(conv[1-4]|downsample\.0)|conv1`, err.Error())
+		require.Less(t, bytes, uint64(1<<20), "allocated before refusing: %v", err)
+	}
+}
+
+// TestNetWeightsCount: the size check counts exactly the weights Build
+// reads, for every architecture, regular and spatial bottleneck (so the
+// layer list it checks is the one Build builds), and MaxWeights is the
+// line between accepted and refused.
+func TestNetWeightsCount(t *testing.T) {
+	for _, spec := range sizeSweepCases() {
+		spec.Width = 3
+		spec.NumClasses = 7
+		sd := RandomStateDict(1)
+		_, err := Build(sd, spec)
+		require.NoError(t, err)
+		read := 0
+		for _, p := range sd.params {
+			read += len(p.Data)
+		}
+		a := archs[spec.Arch]
+		sb := make([]bool, len(a.blocks)+1)
+		for _, s := range spec.SB {
+			sb[s] = true
+		}
+		n, err := netWeights(spec.Arch, a, sb, spec.Width, spec.NumClasses)
+		require.NoError(t, err)
+		require.Equal(t, read, n, "%+v", spec)
+	}
+	// The widest ResNet-50 within MaxWeights, found by bisection on the
+	// count; one channel more is refused.
+	a := archs["resnet50"]
+	sb := make([]bool, 5)
+	lo, hi := 64, 4096
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if _, err := netWeights("resnet50", a, sb, mid, 1000); err == nil {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	n, err := netWeights("resnet50", a, sb, lo, 1000)
+	require.NoError(t, err)
+	require.LessOrEqual(t, n, MaxWeights)
+	require.ErrorContains(t, checkNetSize("resnet50", a, sb, lo+1, 1000), "MaxWeights")
+	t.Logf("widest ResNet-50 accepted: Width %d, %d weights", lo, n)
+}
+
+// TestSizeHelpersExtremes calls every OutputSize and FLOPs of package
+// block with the extreme sizes: never a panic, an error or an exact size,
+// FLOPs finite and not negative (0 for a size refused).
+func TestSizeHelpersExtremes(t *testing.T) {
+	extremes := []int{math.MinInt, -1, 0, 1, 2, 3, 1 << 40, math.MaxInt - 1, math.MaxInt}
+	for _, arch := range []string{"resnet20", "resnet50"} {
+		net, err := RandomNet(NetSpec{Arch: arch, SB: []int{2}, Width: 2, NumClasses: 2}, 1)
+		require.NoError(t, err)
+		a := archs[arch]
+		k, s, pad := 3, 1, 1
+		if !a.cifar {
+			k, s, pad = 7, 2, 3
+		}
+		for _, h := range extremes {
+			for _, w := range extremes {
+				oh, ow, err := net.stem.OutputSize(h, w)
+				if h < 1 || w < 1 {
+					require.Error(t, err, "stem %dx%d", h, w)
+				} else {
+					require.NoError(t, err, "stem %dx%d", h, w)
+					// (x + 2*pad - k)/s + 1 in uint, which holds it exactly.
+					exact := func(x int) int { return int((uint(x)+uint(2*pad)-uint(k))/uint(s)) + 1 }
+					require.Equal(t, [2]int{exact(h), exact(w)}, [2]int{oh, ow}, "stem %dx%d", h, w)
+				}
+				for _, b := range net.blocks[:2] {
+					oh, ow, err := b.OutputSize(h, w)
+					if h < 1 || w < 1 {
+						require.Error(t, err)
+					} else {
+						require.NoError(t, err)
+						require.Equal(t, [2]int{(h-1)/b.Stride() + 1, (w-1)/b.Stride() + 1}, [2]int{oh, ow})
+					}
+				}
+				for _, n := range extremes {
+					for _, f := range []float64{net.stem.FLOPs(n, h, w), net.blocks[0].FLOPs(n, h, w), net.FLOPs(n, h, w)} {
+						require.False(t, math.IsNaN(f) || math.IsInf(f, 0) || f < 0, "FLOPs(%d, %d, %d) = %v", n, h, w, f)
+						if n < 1 || h < 1 || w < 1 {
+							require.Zero(t, f, "FLOPs(%d, %d, %d)", n, h, w)
+						}
+					}
+				}
+				_, err = net.Steps(1, h, w)
+				if h > 1<<20 || w > 1<<20 || h < 1 || w < 1 {
+					require.Error(t, err, "Steps(1, %d, %d)", h, w)
+				}
+			}
+		}
+	}
 }
