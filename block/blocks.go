@@ -26,8 +26,9 @@ type Block interface {
 	FLOPs(n, h, w int) float64
 	// Forward computes dst = block(src). src is n x InChannels x h x w;
 	// dst must be n x OutChannels x OutputSize(h, w). Intermediate
-	// tensors are kept by the block, one set per input shape and
-	// concurrent call, so the steady state allocates nothing.
+	// tensors are kept by the block between calls, within the bounds
+	// of the package comment's Workspaces, so the steady state allocates
+	// nothing.
 	Forward(dst, src *layout.Tensor) error
 	// Release drops the intermediates the block keeps for its Forward
 	// calls (see SetWorkspaceLimit); calls running meanwhile keep theirs

@@ -316,7 +316,9 @@ func (n *Net) newWorkspace(batch, h, w int) (*workspace, error) {
 
 // Forward writes batch*NumClasses() logits for a batch x 3 x h x w input
 // in NCHW order. Safe for concurrent use; allocates nothing in the steady
-// state (one workspace per input shape and concurrent call is kept).
+// state (workspaces are kept between calls, within the bounds
+// SetWorkspaceLimit sets). Every input size PyTorch accepts works (h, w
+// >= 1); any other is an error.
 func (n *Net) Forward(logits, input []float32, batch, h, w int) error {
 	if !n.built() {
 		return fmt.Errorf("block: Forward on a Net not made by Build, Load or RandomNet")
