@@ -181,34 +181,52 @@ func TestSetWorkspaceLimitErrors(t *testing.T) {
 
 // TestConcurrentForwardEvicting runs one network from many goroutines
 // over more input sizes than it keeps, so workspaces are dropped and made
-// while other calls run: every result is bit-identical to the sequential
-// one, and what is kept stays within the bounds.
+// while other calls run (and Release runs among them): every result is
+// bit-identical to the sequential one, and what is kept stays within the
+// bounds.
 func TestConcurrentForwardEvicting(t *testing.T) {
 	net, err := RandomNet(NetSpec{Arch: "resnet20", SB: []int{1, 3}, Width: 3, NumClasses: 4}, 3)
 	require.NoError(t, err)
 	require.NoError(t, net.SetWorkspaceLimit(2, 2))
 	sizes := [][3]int{{1, 8, 8}, {2, 7, 9}, {1, 12, 5}, {3, 4, 4}, {1, 1, 2}}
+	forwardConcurrently(t, net, sizes, 11, 12, 6, func(g, r int) {
+		if g == 0 && r == 3 {
+			net.Release()
+		}
+	})
+	n, keys := net.idleWorkspaces()
+	assert.LessOrEqual(t, n, 2*2)
+	assert.LessOrEqual(t, len(keys), 2)
+}
+
+// forwardConcurrently runs net sequentially on a random input of each
+// size (batch, h, w), then from goroutines goroutines, rounds calls each
+// over the sizes in turn, and requires every result bit-identical to the
+// sequential one. after(g, r) runs after goroutine g's call r.
+func forwardConcurrently(t *testing.T, net *Net, sizes [][3]int, seed uint64, goroutines, rounds int, after func(g, r int)) {
+	t.Helper()
+	classes := net.NumClasses()
 	inputs := make([][]float32, len(sizes))
 	wants := make([][]float32, len(sizes))
 	for i, s := range sizes {
-		rng := rand.New(rand.NewPCG(uint64(i), 11))
+		rng := rand.New(rand.NewPCG(uint64(i), seed))
 		inputs[i] = make([]float32, s[0]*3*s[1]*s[2])
 		for j := range inputs[i] {
 			inputs[i][j] = float32(rng.NormFloat64())
 		}
-		wants[i] = make([]float32, s[0]*4)
+		wants[i] = make([]float32, s[0]*classes)
 		require.NoError(t, net.Forward(wants[i], inputs[i], s[0], s[1], s[2]))
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 12)
-	for g := 0; g < 12; g++ {
+	errs := make(chan error, goroutines)
+	for g := 0; g < goroutines; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for r := 0; r < 6; r++ {
+			for r := 0; r < rounds; r++ {
 				i := (g*3 + r) % len(sizes)
 				s := sizes[i]
-				got := make([]float32, s[0]*4)
+				got := make([]float32, s[0]*classes)
 				if err := net.Forward(got, inputs[i], s[0], s[1], s[2]); err != nil {
 					errs <- err
 					return
@@ -219,8 +237,8 @@ func TestConcurrentForwardEvicting(t *testing.T) {
 						return
 					}
 				}
-				if g == 0 && r == 3 {
-					net.Release()
+				if after != nil {
+					after(g, r)
 				}
 			}
 		}()
@@ -230,7 +248,4 @@ func TestConcurrentForwardEvicting(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	n, keys := net.idleWorkspaces()
-	assert.LessOrEqual(t, n, 2*2)
-	assert.LessOrEqual(t, len(keys), 2)
 }
