@@ -31,9 +31,10 @@ type Block interface {
 	// nothing.
 	Forward(dst, src *layout.Tensor) error
 	// Release drops the intermediates the block keeps for its Forward
-	// calls (see SetWorkspaceLimit); calls running meanwhile keep theirs
-	// and return them when done. A Net's Forward does not use them: it
-	// keeps its own, which Net.Release drops with these.
+	// calls (see Net.SetWorkspaceLimit), and the input copies its layers
+	// keep (kernels.Conv2D.Release); calls running meanwhile keep theirs
+	// and return them when done. A Net's Forward keeps intermediates of
+	// its own, which Net.Release drops with these.
 	Release()
 
 	// scratch lists the shapes (channels, height, width) of the
@@ -81,10 +82,16 @@ func (r *residual) strideOf() int {
 
 func (r *residual) workspaces() *shapeCache[[]*layout.Tensor] { return &r.cache }
 
-// release drops the block's kept intermediates.
-func (r *residual) release() {
-	if r != nil {
-		r.cache.release()
+// release drops the block's kept intermediates and the input copies its
+// layers (the shortcut's and layers) keep.
+func (r *residual) release(layers ...interface{ Release() }) {
+	if r == nil {
+		return
+	}
+	r.cache.release()
+	r.down.Release()
+	for _, l := range layers {
+		l.Release()
 	}
 }
 
@@ -209,7 +216,6 @@ func (b *BasicBlock) res() *residual {
 func (b *BasicBlock) InChannels() int                             { return b.res().inChannels() }
 func (b *BasicBlock) OutChannels() int                            { return b.res().outChannels() }
 func (b *BasicBlock) Stride() int                                 { return b.res().strideOf() }
-func (b *BasicBlock) Release()                                    { b.res().release() }
 func (b *BasicBlock) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
 
 func (b *BasicBlock) FLOPs(n, h, w int) float64 {
@@ -234,6 +240,12 @@ func (b *BasicBlock) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) erro
 		return err
 	}
 	return b.conv2.Forward(dst, tmp[0], kernels.Epilogue{Residual: res, ReLU: true})
+}
+
+func (b *BasicBlock) Release() {
+	if b != nil {
+		b.release(b.conv1, b.conv2)
+	}
 }
 
 func (b *BasicBlock) Forward(dst, src *layout.Tensor) error {
@@ -284,7 +296,6 @@ func (b *SBBasic) res() *residual {
 func (b *SBBasic) InChannels() int                             { return b.res().inChannels() }
 func (b *SBBasic) OutChannels() int                            { return b.res().outChannels() }
 func (b *SBBasic) Stride() int                                 { return b.res().strideOf() }
-func (b *SBBasic) Release()                                    { b.res().release() }
 func (b *SBBasic) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
 
 func (b *SBBasic) FLOPs(n, h, w int) float64 {
@@ -314,6 +325,12 @@ func (b *SBBasic) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error {
 		return err
 	}
 	return b.restore.Forward(dst, tmp[0], kernels.Epilogue{Residual: res, ReLU: true})
+}
+
+func (b *SBBasic) Release() {
+	if b != nil {
+		b.release(b.conv1, b.restore)
+	}
 }
 
 func (b *SBBasic) Forward(dst, src *layout.Tensor) error {
@@ -370,7 +387,6 @@ func (b *Bottleneck) res() *residual {
 func (b *Bottleneck) InChannels() int                             { return b.res().inChannels() }
 func (b *Bottleneck) OutChannels() int                            { return b.res().outChannels() }
 func (b *Bottleneck) Stride() int                                 { return b.res().strideOf() }
-func (b *Bottleneck) Release()                                    { b.res().release() }
 func (b *Bottleneck) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
 
 func (b *Bottleneck) FLOPs(n, h, w int) float64 {
@@ -400,6 +416,12 @@ func (b *Bottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) erro
 		return err
 	}
 	return b.conv3.Forward(dst, tmp[1], kernels.Epilogue{Residual: res, ReLU: true})
+}
+
+func (b *Bottleneck) Release() {
+	if b != nil {
+		b.release(b.conv1, b.conv2, b.conv3)
+	}
 }
 
 func (b *Bottleneck) Forward(dst, src *layout.Tensor) error {
@@ -460,7 +482,6 @@ func (b *SBBottleneck) res() *residual {
 func (b *SBBottleneck) InChannels() int                             { return b.res().inChannels() }
 func (b *SBBottleneck) OutChannels() int                            { return b.res().outChannels() }
 func (b *SBBottleneck) Stride() int                                 { return b.res().strideOf() }
-func (b *SBBottleneck) Release()                                    { b.res().release() }
 func (b *SBBottleneck) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
 
 func (b *SBBottleneck) FLOPs(n, h, w int) float64 {
@@ -499,6 +520,12 @@ func (b *SBBottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) er
 		return err
 	}
 	return b.conv4.Forward(dst, tmp[2], kernels.Epilogue{Residual: res, ReLU: true})
+}
+
+func (b *SBBottleneck) Release() {
+	if b != nil {
+		b.release(b.conv1, b.conv2, b.restore, b.conv4)
+	}
 }
 
 func (b *SBBottleneck) Forward(dst, src *layout.Tensor) error {

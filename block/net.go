@@ -359,9 +359,10 @@ func (n *Net) SetWorkspaceLimit(shapes, perShape int) error {
 	return nil
 }
 
-// Release drops every workspace the network (and its stem and blocks)
-// keeps, as after the first Forward call of a server that has seen its
-// last request of some size. Calls running meanwhile finish on their own
+// Release drops every workspace the network keeps: its own, its stem's
+// and blocks', and the input copies its layers keep (kernels.Conv2D's
+// Release), for a server that has served a burst of sizes or of
+// concurrent calls it will not see again. Calls running meanwhile finish on their own
 // workspace and keep it when they return. The next call of a shape
 // allocates its workspace again. Safe on a nil Net.
 func (n *Net) Release() {
@@ -373,6 +374,7 @@ func (n *Net) Release() {
 	for _, b := range n.blocks {
 		b.Release()
 	}
+	n.fc.Release()
 }
 
 func (n *Net) forward(ws *workspace, logits, input []float32, h, w int) error {

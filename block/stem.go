@@ -158,10 +158,12 @@ func (s *Stem) Forward(dst *layout.Tensor, in []float32, n, h, w int) error {
 }
 
 // Release drops the packed inputs the stem keeps for its Forward calls
-// (see Net.SetWorkspaceLimit); a Net's Forward keeps its own.
+// (see Net.SetWorkspaceLimit; a Net's Forward keeps its own) and the
+// input copies its convolution keeps.
 func (s *Stem) Release() {
 	if s != nil {
 		s.cache.release()
+		s.conv.Release()
 	}
 }
 
