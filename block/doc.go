@@ -53,9 +53,11 @@
 // DefaultWorkspaceShapes shapes used last (least recently used dropped
 // first), and for each at most GOMAXPROCS idle ones; a call that finds
 // none idle allocates its own, and one returned past the bound goes to
-// the garbage collector. Net.SetWorkspaceLimit(shapes, perShape) sets the
-// bounds (shapes 0 keeps nothing) and Net.Release drops everything kept,
-// for a server that has served a burst of sizes it will not see again.
-// Blocks and the stem run on their own keep workspaces the same way
-// (their Release drops them).
+// the garbage collector. Each convolution also keeps up to GOMAXPROCS
+// zero-haloed copies of its input (kernels.Conv2D.Release).
+// Net.SetWorkspaceLimit(shapes, perShape) sets the bounds (shapes 0 keeps
+// nothing) and Net.Release drops everything kept, the layers' copies
+// included, for a server that has served a burst of sizes or of
+// concurrent calls it will not see again. Blocks and the stem run on
+// their own keep workspaces the same way (their Release drops them).
 package block
