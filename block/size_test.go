@@ -363,6 +363,9 @@ func TestSizeHelpersExtremes(t *testing.T) {
 						}
 					}
 				}
+				if h >= 1 {
+					require.Equal(t, int((uint(h)+2-3)/2)+1, poolOut(h), "poolOut(%d)", h)
+				}
 				_, err = net.Steps(1, h, w)
 				if h > 1<<20 || w > 1<<20 || h < 1 || w < 1 {
 					require.Error(t, err, "Steps(1, %d, %d)", h, w)
