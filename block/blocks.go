@@ -83,7 +83,7 @@ func (r *residual) strideOf() int {
 func (r *residual) workspaces() *shapeCache[[]*layout.Tensor] { return &r.cache }
 
 // release drops the block's kept intermediates and the input copies its
-// layers (the shortcut's and layers) keep.
+// layers keep: the shortcut's and those given.
 func (r *residual) release(layers ...interface{ Release() }) {
 	if r == nil {
 		return

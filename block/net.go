@@ -341,9 +341,9 @@ func (n *Net) Forward(logits, input []float32, batch, h, w int) error {
 // DefaultWorkspaceShapes shapes and GOMAXPROCS per shape. A workspace
 // holds every intermediate map of a call: for one 224x224 image about 16
 // MB for ResNet-18 and 64 MB for ResNet-50 at width 64, in proportion to
-// the batch, the pixels and the width.
-// The same bounds apply to the workspaces the stem and blocks keep when
-// they are run on their own. Safe to call concurrently with Forward.
+// the batch, the pixels and the width. The same bounds apply to the
+// workspaces the stem and blocks keep when they are run on their own.
+// Safe to call concurrently with Forward.
 func (n *Net) SetWorkspaceLimit(shapes, perShape int) error {
 	if !n.built() {
 		return fmt.Errorf("block: SetWorkspaceLimit on a Net not made by Build, Load or RandomNet")
@@ -362,9 +362,9 @@ func (n *Net) SetWorkspaceLimit(shapes, perShape int) error {
 // Release drops every workspace the network keeps: its own, its stem's
 // and blocks', and the input copies its layers keep (kernels.Conv2D's
 // Release), for a server that has served a burst of sizes or of
-// concurrent calls it will not see again. Calls running meanwhile finish on their own
-// workspace and keep it when they return. The next call of a shape
-// allocates its workspace again. Safe on a nil Net.
+// concurrent calls it will not see again. Calls running meanwhile finish
+// on their own workspace and keep it when they return; the next call of
+// a shape allocates its workspace again. Safe on a nil Net.
 func (n *Net) Release() {
 	if n == nil {
 		return
