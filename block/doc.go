@@ -39,11 +39,12 @@
 // or spatial-bottleneck block) maps a size of at least 1 to one of at
 // least 1, and a spatial-bottleneck block always restores its shortcut's
 // size. Any other size, an input of another length, or one past
-// layout.MaxElements is an error, never a panic. Before anything is
-// allocated, Build and RandomNet refuse a network whose layers the
-// kernels would refuse (kernels.ConvSpec.Validate: channels, and each
-// layer's weights within layout.MaxElements) or whose weights pass
-// MaxWeights, naming the layer or the total.
+// layout.MaxElements is an error, never a panic. Before it makes up any
+// weight, RandomNet refuses a network whose layers the kernels would
+// refuse (kernels.ConvSpec.Validate: channels, and each layer's weights
+// within layout.MaxElements) or whose weights pass MaxWeights, naming the
+// layer or the total; the block constructors and NewStem (and so Build)
+// refuse such a layer before they read or fold its weights.
 //
 // # Workspaces
 //

@@ -120,14 +120,15 @@ func Build(sd *StateDict, spec NetSpec) (*Net, error) {
 	if spec.NumClasses < 0 {
 		return nil, fmt.Errorf("block: NetSpec.NumClasses = %d: must be positive, or 0 for fc.weight's rows", spec.NumClasses)
 	}
-	// Every layer's size, and the total, before any weight is read or
-	// made up (RandomNet's state_dict makes up what Build asks for).
-	sizeClasses := spec.NumClasses
-	if fc, ok := sd.Shape("fc.weight"); ok && sizeClasses == 0 && len(fc) == 2 && fc[0] >= 1 && fc[0] <= kernels.MaxChannels {
-		sizeClasses = fc[0]
-	}
-	if err := checkNetSize(spec.Arch, a, sb, width, sizeClasses); err != nil {
-		return nil, err
+	// Weights to be made up (RandomStateDict's, RandomNet's): every
+	// layer's size and the total are checked before the first is. Weights
+	// in memory (a file's, NewStateDict's) exist already: each constructor
+	// checks its layers against the kernels' limits before it folds them,
+	// and a spec they do not fit is reported by its keys.
+	if sd != nil && sd.fill != nil {
+		if err := checkNetSize(spec.Arch, a, sb, width, spec.NumClasses); err != nil {
+			return nil, err
+		}
 	}
 	n := &Net{spec: spec, arch: a}
 	n.spec.SB = slices.Clone(spec.SB)

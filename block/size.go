@@ -7,14 +7,17 @@ import (
 )
 
 // MaxWeights bounds the weights (convolutions, BatchNorm and fc, as
-// PyTorch counts parameters and buffers) of a network Build and RandomNet
-// accept: 2^28, 1 GiB of float32, ten times ResNet-50's 25.6 million. A
-// network past it, such as ResNet-18 at Width 1024 (2.8 billion), is
-// refused by name before anything is allocated for it; so is one whose
-// largest layer the kernels would refuse (kernels.ConvSpec.Validate), such
-// as ResNet-20 at Width 20000, whose 3x3 convolutions alone would hold
-// 3.6 billion weights. Building a network holds about three copies of its
-// weights at once (as read, folded, packed).
+// PyTorch counts parameters and buffers) of a network RandomNet makes up
+// (Build over RandomStateDict): 2^28, 1 GiB of float32, ten times
+// ResNet-50's 25.6 million. A network past it, such as ResNet-18 at Width
+// 1024 (2.8 billion), is refused by name before any weight is made up; so
+// is one with a layer the kernels would refuse (kernels.ConvSpec.Validate),
+// such as ResNet-20 at Width 20000, whose 3x3 convolutions alone would
+// hold 3.6 billion weights. Weights a state_dict holds are not counted
+// (they exist already); the block constructors and NewStem still refuse a
+// layer the kernels would refuse before they fold its weights. Building a
+// network holds about three copies of its weights at once (as read,
+// folded, packed).
 const MaxWeights = 1 << 28
 
 // blockPlan is one residual block of a network: its state_dict prefix

@@ -231,8 +231,9 @@ func allocated(f func()) uint64 {
 
 // TestBuildRefusesHugeNetworks: a network whose layers the kernels would
 // refuse, or whose weights pass MaxWeights, is an error naming it from
-// RandomNet, Build and the block constructors, before they allocate its
-// weights (the sizes below once asked for terabytes).
+// RandomNet, and a layer the kernels would refuse one from the block
+// constructors, before they allocate its weights (the sizes below once
+// asked for terabytes).
 func TestBuildRefusesHugeNetworks(t *testing.T) {
 	for _, c := range []struct {
 		spec NetSpec
@@ -253,11 +254,13 @@ func TestBuildRefusesHugeNetworks(t *testing.T) {
 				require.ErrorContains(t, err, w)
 			}
 			require.Less(t, bytes, uint64(1<<20), "RandomNet allocated before refusing")
-			// Build refuses it too, whatever the state_dict holds.
-			sd, err := NewStateDict(map[string]Param{})
+			// Over weights in memory that do not fit the spec, Build
+			// names the keys, and allocates little either.
+			sd, err := NewStateDict(map[string]Param{"conv1.weight": {Shape: []int{2, 3, 3, 3}, Data: make([]float32, 54)}})
 			require.NoError(t, err)
-			_, err = Build(sd, c.spec)
-			require.ErrorContains(t, err, c.want[0])
+			bytes = allocated(func() { _, err = Build(sd, c.spec) })
+			require.ErrorContains(t, err, "conv1.weight")
+			require.Less(t, bytes, uint64(1<<20), "Build allocated before refusing")
 		})
 	}
 	for _, mk := range []func(sd *StateDict) error{
