@@ -2,7 +2,6 @@ package block
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/sbconv/sbconv/kernels"
 	"github.com/sbconv/sbconv/layout"
@@ -27,9 +26,16 @@ type Block interface {
 	FLOPs(n, h, w int) float64
 	// Forward computes dst = block(src). src is n x InChannels x h x w;
 	// dst must be n x OutChannels x OutputSize(h, w). Intermediate
-	// tensors are kept by the block, one set per input shape and
-	// concurrent call, so the steady state allocates nothing.
+	// tensors are kept by the block between calls, within the bounds
+	// of the package comment's Workspaces, so the steady state allocates
+	// nothing.
 	Forward(dst, src *layout.Tensor) error
+	// Release drops the intermediates the block keeps for its Forward
+	// calls (see Net.SetWorkspaceLimit), and the input copies its layers
+	// keep (kernels.Conv2D.Release); calls running meanwhile keep theirs
+	// and return them when done. A Net's Forward keeps intermediates of
+	// its own, which Net.Release drops with these.
+	Release()
 
 	// scratch lists the shapes (channels, height, width) of the
 	// intermediate tensors forward needs for an h x w input.
@@ -38,6 +44,8 @@ type Block interface {
 	forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error
 	// steps is forward as a list of its layers, named under prefix.
 	steps(prefix string, dst, src *layout.Tensor, tmp []*layout.Tensor) []Step
+	// workspaces is the cache of Forward's intermediates.
+	workspaces() *shapeCache[[]*layout.Tensor]
 }
 
 // residual holds what every block shares: its channels, its stride and
@@ -72,6 +80,21 @@ func (r *residual) strideOf() int {
 	return r.stride
 }
 
+func (r *residual) workspaces() *shapeCache[[]*layout.Tensor] { return &r.cache }
+
+// release drops the block's kept intermediates and the input copies its
+// layers keep: the shortcut's and those given.
+func (r *residual) release(layers ...interface{ Release() }) {
+	if r == nil {
+		return
+	}
+	r.cache.release()
+	r.down.Release()
+	for _, l := range layers {
+		l.Release()
+	}
+}
+
 // outputSize is the shortcut's output size: (h-1)/s+1 by (w-1)/s+1.
 func (r *residual) outputSize(h, w int) (oh, ow int, err error) {
 	if r == nil || r.stride < 1 {
@@ -99,10 +122,11 @@ func (r *residual) downFLOPs(n, h, w int) float64 {
 	return r.down.FLOPs(n, h, w)
 }
 
-// newResidual validates the block's channels and stride and reads its
-// projection shortcut, which PyTorch's ResNets have wherever the stride or
-// the channel count changes.
-func (r *residual) init(sd *StateDict, prefix string, inC, outC, stride int) error {
+// init validates the block's channels and stride, and every convolution
+// of the block (specs, its own) against the kernels' limits before
+// reading any weight, then reads its projection shortcut, which PyTorch's
+// ResNets have wherever the stride or the channel count changes.
+func (r *residual) init(sd *StateDict, prefix string, inC, outC, stride int, specs []kernels.ConvSpec) error {
 	r.inC, r.outC, r.stride = inC, outC, stride
 	if inC < 1 || inC > kernels.MaxChannels {
 		return fmt.Errorf("block: %s: input channels %d: must be in [1, %d]", prefix, inC, kernels.MaxChannels)
@@ -113,11 +137,24 @@ func (r *residual) init(sd *StateDict, prefix string, inC, outC, stride int) err
 	if stride != 1 && stride != 2 {
 		return fmt.Errorf("block: %s: stride %d: must be 1 or 2", prefix, stride)
 	}
-	if stride == 1 && inC == outC {
+	down, ok := shortcutSpec(inC, outC, stride)
+	if ok {
+		specs = append(specs[:len(specs):len(specs)], down)
+	}
+	for i, s := range specs {
+		if err := s.Validate(); err != nil {
+			name := fmt.Sprintf("conv%d", i+1)
+			if ok && i == len(specs)-1 {
+				name = "downsample.0"
+			}
+			return fmt.Errorf("block: %s%s: %w", prefix, name, err)
+		}
+	}
+	if !ok {
 		return nil
 	}
 	var err error
-	r.down, err = convBN(sd, prefix+"downsample.0", prefix+"downsample.1", conv(inC, outC, 1, stride, 0))
+	r.down, err = convBN(sd, prefix+"downsample.0", prefix+"downsample.1", down)
 	return err
 }
 
@@ -129,19 +166,12 @@ func forwardScratch(b Block, c *shapeCache[[]*layout.Tensor], dst, src *layout.T
 	if c == nil || b.OutChannels() == 0 {
 		return fmt.Errorf("block: Forward on a block not built by its constructor")
 	}
-	key := [3]int{src.N, src.H, src.W}
-	tmp, err := c.get(key, func() ([]*layout.Tensor, error) {
+	return c.with([3]int{src.N, src.H, src.W}, func() ([]*layout.Tensor, error) {
 		if _, _, err := b.OutputSize(src.H, src.W); err != nil {
 			return nil, err
 		}
 		return newTensors(src.N, b.scratch(src.H, src.W))
-	})
-	if err != nil {
-		return err
-	}
-	err = b.forward(dst, src, tmp)
-	c.put(key, tmp)
-	return err
+	}, func(tmp []*layout.Tensor) error { return b.forward(dst, src, tmp) })
 }
 
 // conv is the ConvSpec of a square k x k convolution.
@@ -162,14 +192,15 @@ type BasicBlock struct {
 // channels change, downsample.0 and downsample.1.
 func NewBasicBlock(sd *StateDict, prefix string, inC, planes, stride int) (*BasicBlock, error) {
 	b := &BasicBlock{}
-	err := b.init(sd, prefix, inC, planes, stride)
+	s := basicSpecs(inC, planes, stride)
+	err := b.init(sd, prefix, inC, planes, stride, s)
 	if err != nil {
 		return nil, err
 	}
-	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", conv(inC, planes, 3, stride, 1)); err != nil {
+	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", s[0]); err != nil {
 		return nil, err
 	}
-	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", conv(planes, planes, 3, 1, 1)); err != nil {
+	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", s[1]); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -211,6 +242,12 @@ func (b *BasicBlock) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) erro
 	return b.conv2.Forward(dst, tmp[0], kernels.Epilogue{Residual: res, ReLU: true})
 }
 
+func (b *BasicBlock) Release() {
+	if b != nil {
+		b.release(b.conv1, b.conv2)
+	}
+}
+
 func (b *BasicBlock) Forward(dst, src *layout.Tensor) error {
 	r := b.res()
 	if r == nil {
@@ -235,14 +272,15 @@ type SBBasic struct {
 // and, where stride or channels change, downsample.0 and downsample.1.
 func NewSBBasic(sd *StateDict, prefix string, inC, planes, stride int) (*SBBasic, error) {
 	b := &SBBasic{}
-	err := b.init(sd, prefix, inC, planes, stride)
+	s := sbBasicSpecs(inC, planes, stride)
+	err := b.init(sd, prefix, inC, planes, stride, s)
 	if err != nil {
 		return nil, err
 	}
-	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", conv(inC, planes, 3, 2*stride, 1)); err != nil {
+	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", s[0]); err != nil {
 		return nil, err
 	}
-	if b.restore, err = deconvBN(sd, prefix+"conv2", prefix+"bn2", conv(planes, planes, 3, 2, 1)); err != nil {
+	if b.restore, err = deconvBN(sd, prefix+"conv2", prefix+"bn2", s[1]); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -289,6 +327,12 @@ func (b *SBBasic) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error {
 	return b.restore.Forward(dst, tmp[0], kernels.Epilogue{Residual: res, ReLU: true})
 }
 
+func (b *SBBasic) Release() {
+	if b != nil {
+		b.release(b.conv1, b.restore)
+	}
+}
+
 func (b *SBBasic) Forward(dst, src *layout.Tensor) error {
 	r := b.res()
 	if r == nil {
@@ -316,17 +360,18 @@ func NewBottleneck(sd *StateDict, prefix string, inC, planes, stride int) (*Bott
 		return nil, fmt.Errorf("block: %s: planes %d: must be in [1, %d]", prefix, planes, kernels.MaxChannels/Expansion)
 	}
 	b := &Bottleneck{}
-	err := b.init(sd, prefix, inC, Expansion*planes, stride)
+	s := bottleneckSpecs(inC, planes, stride)
+	err := b.init(sd, prefix, inC, Expansion*planes, stride, s)
 	if err != nil {
 		return nil, err
 	}
-	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", conv(inC, planes, 1, 1, 0)); err != nil {
+	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", s[0]); err != nil {
 		return nil, err
 	}
-	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", conv(planes, planes, 3, stride, 1)); err != nil {
+	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", s[1]); err != nil {
 		return nil, err
 	}
-	if b.conv3, err = convBN(sd, prefix+"conv3", prefix+"bn3", conv(planes, Expansion*planes, 1, 1, 0)); err != nil {
+	if b.conv3, err = convBN(sd, prefix+"conv3", prefix+"bn3", s[2]); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -373,6 +418,12 @@ func (b *Bottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) erro
 	return b.conv3.Forward(dst, tmp[1], kernels.Epilogue{Residual: res, ReLU: true})
 }
 
+func (b *Bottleneck) Release() {
+	if b != nil {
+		b.release(b.conv1, b.conv2, b.conv3)
+	}
+}
+
 func (b *Bottleneck) Forward(dst, src *layout.Tensor) error {
 	r := b.res()
 	if r == nil {
@@ -401,20 +452,21 @@ func NewSBBottleneck(sd *StateDict, prefix string, inC, planes, stride int) (*SB
 		return nil, fmt.Errorf("block: %s: planes %d: must be in [1, %d]", prefix, planes, kernels.MaxChannels/Expansion)
 	}
 	b := &SBBottleneck{}
-	err := b.init(sd, prefix, inC, Expansion*planes, stride)
+	s := sbBottleneckSpecs(inC, planes, stride)
+	err := b.init(sd, prefix, inC, Expansion*planes, stride, s)
 	if err != nil {
 		return nil, err
 	}
-	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", conv(inC, planes, 1, 1, 0)); err != nil {
+	if b.conv1, err = convBN(sd, prefix+"conv1", prefix+"bn1", s[0]); err != nil {
 		return nil, err
 	}
-	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", conv(planes, planes, 3, 2*stride, 1)); err != nil {
+	if b.conv2, err = convBN(sd, prefix+"conv2", prefix+"bn2", s[1]); err != nil {
 		return nil, err
 	}
-	if b.restore, err = deconvBN(sd, prefix+"conv3", prefix+"bn3", conv(planes, planes, 3, 2, 1)); err != nil {
+	if b.restore, err = deconvBN(sd, prefix+"conv3", prefix+"bn3", s[2]); err != nil {
 		return nil, err
 	}
-	if b.conv4, err = convBN(sd, prefix+"conv4", prefix+"bn4", conv(planes, Expansion*planes, 1, 1, 0)); err != nil {
+	if b.conv4, err = convBN(sd, prefix+"conv4", prefix+"bn4", s[3]); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -470,43 +522,18 @@ func (b *SBBottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) er
 	return b.conv4.Forward(dst, tmp[2], kernels.Epilogue{Residual: res, ReLU: true})
 }
 
+func (b *SBBottleneck) Release() {
+	if b != nil {
+		b.release(b.conv1, b.conv2, b.restore, b.conv4)
+	}
+}
+
 func (b *SBBottleneck) Forward(dst, src *layout.Tensor) error {
 	r := b.res()
 	if r == nil {
 		return forwardScratch(b, nil, dst, src)
 	}
 	return forwardScratch(b, &r.cache, dst, src)
-}
-
-// shapeCache keeps what a call of one input shape (batch, height, width)
-// needs, a free list per shape, so that Forward allocates only until as
-// many calls of a shape as ever run at once have run.
-type shapeCache[T any] struct {
-	mu   sync.Mutex
-	free map[[3]int][]T
-}
-
-// get returns a kept value for key, or a new one from mk.
-func (c *shapeCache[T]) get(key [3]int, mk func() (T, error)) (T, error) {
-	c.mu.Lock()
-	if l := c.free[key]; len(l) > 0 {
-		t := l[len(l)-1]
-		c.free[key] = l[:len(l)-1]
-		c.mu.Unlock()
-		return t, nil
-	}
-	c.mu.Unlock()
-	return mk()
-}
-
-// put returns a value to key's free list.
-func (c *shapeCache[T]) put(key [3]int, t T) {
-	c.mu.Lock()
-	if c.free == nil {
-		c.free = map[[3]int][]T{}
-	}
-	c.free[key] = append(c.free[key], t)
-	c.mu.Unlock()
 }
 
 // newTensors allocates one zeroed tensor of kernels.Block() a shape.

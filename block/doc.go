@@ -33,7 +33,36 @@
 //
 // Layers are built for kernels.Block() (the dispatched microkernels'
 // channel block). Networks and blocks are immutable once built and safe for
-// concurrent Forward calls; each keeps one workspace per input shape and
-// concurrent call, so the steady state allocates nothing. The kernels'
-// threads (kernels.SetThreads) split each layer of one call.
+// concurrent Forward calls. The kernels' threads (kernels.SetThreads)
+// split each layer of one call.
+//
+// # Sizes
+//
+// Net.Forward takes every input size PyTorch takes: any batch >= 1 and
+// any h, w >= 1, since every layer (the stem, the max pool, each stride-2
+// or spatial-bottleneck block) maps a size of at least 1 to one of at
+// least 1, and a spatial-bottleneck block always restores its shortcut's
+// size. Any other size, an input of another length, or one past
+// layout.MaxElements is an error, never a panic. Before it makes up any
+// weight, RandomNet refuses a network whose layers the kernels would
+// refuse (kernels.ConvSpec.Validate: channels, and each layer's weights
+// within layout.MaxElements) or whose weights pass MaxWeights, naming the
+// layer or the total; the block constructors and NewStem (and so Build)
+// refuse such a layer before they read or fold its weights.
+//
+// # Workspaces
+//
+// A Forward call needs every intermediate map of its input shape (batch,
+// height, width). A network keeps these workspaces when calls return, so
+// that the steady state of a shape allocates nothing: those of the
+// DefaultWorkspaceShapes shapes used last (least recently used dropped
+// first), and for each at most GOMAXPROCS idle ones; a call that finds
+// none idle allocates its own, and one returned past the bound goes to
+// the garbage collector. Each convolution also keeps up to GOMAXPROCS
+// zero-haloed copies of its input (kernels.Conv2D.Release).
+// Net.SetWorkspaceLimit(shapes, perShape) sets the bounds (shapes 0 keeps
+// nothing) and Net.Release drops everything kept, the layers' copies
+// included, for a server that has served a burst of sizes or of
+// concurrent calls it will not see again. Blocks and the stem run on
+// their own keep workspaces the same way (their Release drops them).
 package block

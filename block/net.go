@@ -168,44 +168,42 @@ func build(sd *StateDict, spec NetSpec) (*Net, error) {
 	if spec.NumClasses < 0 {
 		return nil, fmt.Errorf("block: NetSpec.NumClasses = %d: must be positive, or 0 for fc.weight's rows", spec.NumClasses)
 	}
+	// Weights to be made up (RandomStateDict's, RandomNet's): every
+	// layer's size and the total are checked before the first is. Weights
+	// in memory (a file's, NewStateDict's) exist already: each constructor
+	// checks its layers against the kernels' limits before it folds them,
+	// and a spec they do not fit is reported by its keys.
+	if sd != nil && sd.fill != nil {
+		if err := checkNetSize(spec.Arch, a, sb, width, spec.NumClasses); err != nil {
+			return nil, err
+		}
+	}
 	n := &Net{spec: spec, arch: a}
 	n.spec.SB = slices.Clone(spec.SB)
 	n.spec.Width = width
 
-	stemSpec := conv(3, width, 7, 2, 3)
-	if a.cifar {
-		stemSpec = conv(3, width, 3, 1, 1)
-	}
 	var err error
-	if n.stem, err = NewStem(sd, "conv1", "bn1", stemSpec); err != nil {
+	if n.stem, err = NewStem(sd, "conv1", "bn1", a.stemSpec(width)); err != nil {
 		return nil, err
 	}
 	inC := width
-	for st := 1; st <= stages; st++ {
-		planes := width << (st - 1)
-		for i := 0; i < a.blocks[st-1]; i++ {
-			stride := 1
-			if st > 1 && i == 0 {
-				stride = 2
-			}
-			prefix := fmt.Sprintf("layer%d.%d.", st, i)
-			var b Block
-			switch {
-			case a.bottleneck && sb[st]:
-				b, err = NewSBBottleneck(sd, prefix, inC, planes, stride)
-			case a.bottleneck:
-				b, err = NewBottleneck(sd, prefix, inC, planes, stride)
-			case sb[st]:
-				b, err = NewSBBasic(sd, prefix, inC, planes, stride)
-			default:
-				b, err = NewBasicBlock(sd, prefix, inC, planes, stride)
-			}
-			if err != nil {
-				return nil, err
-			}
-			n.blocks = append(n.blocks, b)
-			inC = b.OutChannels()
+	for _, p := range a.plan(width, sb) {
+		var b Block
+		switch {
+		case a.bottleneck && p.sb:
+			b, err = NewSBBottleneck(sd, p.prefix, p.inC, p.planes, p.stride)
+		case a.bottleneck:
+			b, err = NewBottleneck(sd, p.prefix, p.inC, p.planes, p.stride)
+		case p.sb:
+			b, err = NewSBBasic(sd, p.prefix, p.inC, p.planes, p.stride)
+		default:
+			b, err = NewBasicBlock(sd, p.prefix, p.inC, p.planes, p.stride)
 		}
+		if err != nil {
+			return nil, err
+		}
+		n.blocks = append(n.blocks, b)
+		inC = b.OutChannels()
 	}
 
 	classes := spec.NumClasses
@@ -374,7 +372,9 @@ func (n *Net) newWorkspace(batch, h, w int) (*workspace, error) {
 
 // Forward writes batch*NumClasses() logits for a batch x 3 x h x w input
 // in NCHW order. Safe for concurrent use; allocates nothing in the steady
-// state (one workspace per input shape and concurrent call is kept).
+// state (workspaces are kept between calls, within the bounds
+// SetWorkspaceLimit sets). Every input size PyTorch accepts works (h, w
+// >= 1); any other is an error.
 func (n *Net) Forward(logits, input []float32, batch, h, w int) error {
 	if !n.built() {
 		return fmt.Errorf("block: Forward on a Net not made by Build, Load or RandomNet")
@@ -385,14 +385,52 @@ func (n *Net) Forward(logits, input []float32, batch, h, w int) error {
 	if want := batch * n.classes; len(logits) != want {
 		return fmt.Errorf("block: len(logits) = %d, want batch*NumClasses = %d*%d = %d", len(logits), batch, n.classes, want)
 	}
-	key := [3]int{batch, h, w}
-	ws, err := n.cache.get(key, func() (*workspace, error) { return n.newWorkspace(batch, h, w) })
-	if err != nil {
+	return n.cache.with([3]int{batch, h, w}, func() (*workspace, error) { return n.newWorkspace(batch, h, w) },
+		func(ws *workspace) error { return n.forward(ws, logits, input, h, w) })
+}
+
+// SetWorkspaceLimit bounds the workspaces the network keeps between
+// Forward calls: those of the shapes most recently used input shapes
+// (batch, height, width), and for each at most perShape idle ones (0:
+// GOMAXPROCS, the default). shapes = 0 keeps none, so every call
+// allocates its own workspace and nothing outlives it. The defaults are
+// DefaultWorkspaceShapes shapes and GOMAXPROCS per shape. A workspace
+// holds every intermediate map of a call: for one 224x224 image about 16
+// MB for ResNet-18 and 64 MB for ResNet-50 at width 64, in proportion to
+// the batch, the pixels and the width. The same bounds apply to the
+// workspaces the stem and blocks keep when they are run on their own.
+// Safe to call concurrently with Forward.
+func (n *Net) SetWorkspaceLimit(shapes, perShape int) error {
+	if !n.built() {
+		return fmt.Errorf("block: SetWorkspaceLimit on a Net not made by Build, Load or RandomNet")
+	}
+	if err := checkWorkspaceLimit(shapes, perShape); err != nil {
 		return err
 	}
-	err = n.forward(ws, logits, input, h, w)
-	n.cache.put(key, ws)
-	return err
+	n.cache.setLimit(shapes, perShape)
+	n.stem.cache.setLimit(shapes, perShape)
+	for _, b := range n.blocks {
+		b.workspaces().setLimit(shapes, perShape)
+	}
+	return nil
+}
+
+// Release drops every workspace the network keeps: its own, its stem's
+// and blocks', and the input copies its layers keep (kernels.Conv2D's
+// Release), for a server that has served a burst of sizes or of
+// concurrent calls it will not see again. Calls running meanwhile finish
+// on their own workspace and keep it when they return; the next call of
+// a shape allocates its workspace again. Safe on a nil Net.
+func (n *Net) Release() {
+	if n == nil {
+		return
+	}
+	n.cache.release()
+	n.stem.Release()
+	for _, b := range n.blocks {
+		b.Release()
+	}
+	n.fc.Release()
 }
 
 func (n *Net) forward(ws *workspace, logits, input []float32, h, w int) error {

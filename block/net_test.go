@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -199,46 +198,7 @@ func TestConcurrentForward(t *testing.T) {
 	require.NoError(t, err)
 	net, err := Build(sd, spec)
 	require.NoError(t, err)
-	sizes := [][3]int{{1, 33, 33}, {2, 40, 36}}
-	inputs := make([][]float32, len(sizes))
-	wants := make([][]float32, len(sizes))
-	for i, s := range sizes {
-		rng := rand.New(rand.NewPCG(uint64(i), 9))
-		inputs[i] = make([]float32, s[0]*3*s[1]*s[2])
-		for j := range inputs[i] {
-			inputs[i][j] = float32(rng.NormFloat64())
-		}
-		wants[i] = make([]float32, s[0]*3)
-		require.NoError(t, net.Forward(wants[i], inputs[i], s[0], s[1], s[2]))
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for g := 0; g < 16; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for r := 0; r < 4; r++ {
-				i := (g + r) % len(sizes)
-				s := sizes[i]
-				got := make([]float32, s[0]*3)
-				if err := net.Forward(got, inputs[i], s[0], s[1], s[2]); err != nil {
-					errs <- err
-					return
-				}
-				for j := range got {
-					if math.Float32bits(got[j]) != math.Float32bits(wants[i][j]) {
-						errs <- fmt.Errorf("goroutine %d size %v: logit %d = %v, want %v", g, s, j, got[j], wants[i][j])
-						return
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	forwardConcurrently(t, net, [][3]int{{1, 33, 33}, {2, 40, 36}}, 9, 16, 4, nil)
 }
 
 // TestBuildErrors: every bad spec or state_dict is an error naming what

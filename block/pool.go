@@ -6,8 +6,9 @@ import (
 )
 
 // poolOut is the output size of ImageNet ResNet's 3x3 stride-2 max pool
-// with padding 1.
-func poolOut(h int) int { return (h+2-3)/2 + 1 }
+// with padding 1, (h+2-3)/2+1, for h >= 1: written (h-1)/2+1, which
+// cannot overflow.
+func poolOut(h int) int { return (h-1)/2 + 1 }
 
 // maxPool3s2 computes PyTorch's MaxPool2d(3, stride=2, padding=1) of src
 // into dst (n x c x poolOut(h) x poolOut(w)) through kernels.MaxPool3x3S2:

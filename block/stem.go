@@ -2,6 +2,7 @@ package block
 
 import (
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/sbconv/sbconv/internal/intmath"
@@ -39,8 +40,11 @@ type Stem struct {
 // followed by BatchNorm bn (folded) and ReLU, from the state_dict keys
 // conv+".weight" and bn's.
 func NewStem(sd *StateDict, conv, bn string, spec kernels.ConvSpec) (*Stem, error) {
-	if spec.KH < 1 || spec.KW < 1 || spec.InC < 1 || spec.InC*spec.KH*spec.KW > kernels.MaxChannels {
-		return nil, fmt.Errorf("block: %s: stem %dx%d over %d channels: want at least one tap and channel, and at most %d channel-taps",
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("block: %s: %w", conv, err)
+	}
+	if spec.InC*spec.KH*spec.KW > kernels.MaxChannels { // cannot overflow: each is within its kernels limit
+		return nil, fmt.Errorf("block: %s: stem %dx%d over %d channels: want at most %d channel-taps",
 			conv, spec.KH, spec.KW, spec.InC, kernels.MaxChannels)
 	}
 	w, b, err := foldedConv(sd, conv, bn, spec, false)
@@ -89,17 +93,37 @@ func (s *Stem) OutputSize(h, w int) (oh, ow int, err error) {
 	if h < 1 || w < 1 {
 		return 0, 0, fmt.Errorf("block: input size %dx%d must be positive", h, w)
 	}
-	if h+2*p.PadH < p.KH || w+2*p.PadW < p.KW {
+	oh, okH := stemOut(h, p.KH, p.StrideH, p.PadH)
+	ow, okW := stemOut(w, p.KW, p.StrideW, p.PadW)
+	if !okH || !okW {
+		return 0, 0, fmt.Errorf("block: input %dx%d: the stem's output size overflows int", h, w)
+	}
+	if oh < 1 || ow < 1 {
 		return 0, 0, fmt.Errorf("block: input %dx%d padded by %d is smaller than the %dx%d stem", h, w, p.PadH, p.KH, p.KW)
 	}
-	return (h+2*p.PadH-p.KH)/p.StrideH + 1, (w+2*p.PadW-p.KW)/p.StrideW + 1, nil
+	return oh, ow, nil
+}
+
+// stemOut is (in + 2*pad - k)/stride + 1 along one axis for in >= 1 and
+// the kernels' limits on k, stride and pad, without overflow: 0 when the
+// padded input is smaller than k, false when the result passes MaxInt.
+func stemOut(in, k, stride, pad int) (int, bool) {
+	d := in - k // cannot overflow: 1 <= k <= kernels.MaxKernel
+	if d < -2*pad {
+		return 0, true
+	}
+	u := (uint(d) + uint(2*pad)) / uint(stride) // d + 2*pad, exact in uint
+	if u >= math.MaxInt {
+		return 0, false
+	}
+	return int(u) + 1, true
 }
 
 // FLOPs returns the real convolution's multiply-adds (two operations
 // each) for an n x InC x h x w input, not the packed one's.
 func (s *Stem) FLOPs(n, h, w int) float64 {
 	oh, ow, err := s.OutputSize(h, w)
-	if err != nil {
+	if err != nil || n < 1 {
 		return 0
 	}
 	p := s.spec
@@ -129,14 +153,18 @@ func (s *Stem) Forward(dst *layout.Tensor, in []float32, n, h, w int) error {
 	if err := s.checkInput(in, n, h, w); err != nil {
 		return err
 	}
-	key := [3]int{n, h, w}
-	ws, err := s.cache.get(key, func() (*stemWS, error) { return s.newWorkspace(n, h, w) })
-	if err != nil {
-		return err
+	return s.cache.with([3]int{n, h, w}, func() (*stemWS, error) { return s.newWorkspace(n, h, w) },
+		func(ws *stemWS) error { return s.forward(dst, ws, in, h, w) })
+}
+
+// Release drops the packed inputs the stem keeps for its Forward calls
+// (see Net.SetWorkspaceLimit; a Net's Forward keeps its own) and the
+// input copies its convolution keeps.
+func (s *Stem) Release() {
+	if s != nil {
+		s.cache.release()
+		s.conv.Release()
 	}
-	err = s.forward(dst, ws, in, h, w)
-	s.cache.put(key, ws)
-	return err
 }
 
 func (s *Stem) checkInput(in []float32, n, h, w int) error {
@@ -253,7 +281,9 @@ func (s *Stem) pack(ws *stemWS, in []float32, h, w int) {
 						continue
 					}
 					ln := &lanes[l]
-					run[l] = src[l][j0*sw+ln.off:]
+					if j0 <= j1 {
+						run[l] = src[l][j0*sw+ln.off:]
+					}
 					for j := ln.lo; j <= ln.hi && j < j0; j++ {
 						out[j*b+l] = src[l][j*sw+ln.off]
 					}

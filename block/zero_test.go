@@ -28,6 +28,7 @@ func TestZeroValuesNeverPanic(t *testing.T) {
 			assert.Error(t, err)
 			assert.Zero(t, b.FLOPs(1, 4, 4))
 			assert.Error(t, b.Forward(y, x))
+			b.Release()
 		}, "%T", b)
 	}
 	for _, n := range []*Net{nil, {}} {
@@ -39,6 +40,8 @@ func TestZeroValuesNeverPanic(t *testing.T) {
 			assert.Error(t, n.Forward(make([]float32, 10), make([]float32, 3*32*32), 1, 32, 32))
 			_, err := n.Steps(1, 32, 32)
 			assert.Error(t, err)
+			assert.Error(t, n.SetWorkspaceLimit(1, 1))
+			n.Release()
 		})
 	}
 	for _, s := range []*Stem{nil, {}} {
@@ -48,6 +51,7 @@ func TestZeroValuesNeverPanic(t *testing.T) {
 			assert.Zero(t, s.FLOPs(1, 8, 8))
 			assert.Zero(t, s.OutChannels())
 			assert.Error(t, s.Forward(y, make([]float32, 3*8*8), 1, 8, 8))
+			s.Release()
 		})
 	}
 	for _, sd := range []*StateDict{nil, {}} {

@@ -40,6 +40,14 @@ func NewConvTranspose2D(spec ConvSpec, weights, bias []float32, block int) (*Con
 	return d, nil
 }
 
+// Release drops the input copies the layer keeps between Forward calls,
+// as Conv2D.Release does. Safe on a nil or zero ConvTranspose2D.
+func (d *ConvTranspose2D) Release() {
+	if d != nil {
+		d.l.workspaces.drain()
+	}
+}
+
 // Spec returns the layer's specification.
 func (d *ConvTranspose2D) Spec() ConvSpec {
 	if d == nil {

@@ -34,3 +34,28 @@ func (fl *freeList[T]) put(x *T) {
 	fl.items = append(fl.items, x)
 	fl.mu.Unlock()
 }
+
+// putAtMost is put, but keeps at most limit records: past it x is
+// dropped for the garbage collector.
+func (fl *freeList[T]) putAtMost(x *T, limit int) {
+	fl.mu.Lock()
+	if len(fl.items) < limit {
+		fl.items = append(fl.items, x)
+	}
+	fl.mu.Unlock()
+}
+
+// drain drops every kept record.
+func (fl *freeList[T]) drain() {
+	fl.mu.Lock()
+	clear(fl.items)
+	fl.items = nil
+	fl.mu.Unlock()
+}
+
+// size returns the number of kept records.
+func (fl *freeList[T]) size() int {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	return len(fl.items)
+}

@@ -6,6 +6,7 @@ package kernels
 // splits, rowcall.go what each microkernel call gets.
 
 import (
+	"runtime"
 	"sync/atomic"
 
 	"github.com/sbconv/sbconv/layout"
@@ -58,7 +59,7 @@ type layer struct {
 	rowPasses []rowPass // fusedRestore: the row passes, one per output row phase
 	path      path      // how the layer runs, chosen once (choosePath)
 
-	workspaces freeList[workspace]  // haloed input copies, one per concurrent call
+	workspaces freeList[workspace]  // idle haloed input copies, at most GOMAXPROCS (Release drops them)
 	plan       atomic.Pointer[plan] // of the last shape run
 	spare      atomic.Pointer[fwd]  // a call record kept for the next call (no lock)
 }
@@ -85,7 +86,9 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 	}
 	parallel(f, f.split(n), n, &f.prm)
 	if f.ws != nil {
-		l.workspaces.put(f.ws)
+		// As many idle copies as calls usually run at once; a burst of
+		// more calls leaves no more behind.
+		l.workspaces.putAtMost(f.ws, runtime.GOMAXPROCS(0))
 	}
 	*f = fwd{}
 	if !l.spare.CompareAndSwap(nil, f) {

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	"github.com/sbconv/sbconv/asm"
@@ -68,8 +69,12 @@ func MaxPool3x3S2(dst, src *layout.Tensor) error {
 	}
 	r.prm = r.prm[:planes]
 	parallel(r, planes, n, &r.caller)
+	// Keep no pointer into the caller's tensors (the kernel's arguments
+	// point into them too), so a kept record holds no memory of theirs,
+	// and as many records as calls usually run at once.
 	r.dst, r.src, r.kern = nil, nil, nil
-	poolFree.put(r)
+	clear(r.prm)
+	poolFree.putAtMost(r, runtime.GOMAXPROCS(0))
 	return nil
 }
 

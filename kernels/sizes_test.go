@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"math/bits"
+	"strings"
 	"testing"
 	"time"
 )
@@ -272,4 +273,38 @@ func buildDeconv(t *testing.T, s ConvSpec) *ConvTranspose2D {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestConvSpecValidate: Validate refuses exactly what the constructors
+// refuse for their sizes, without weights to pass, and names the field or
+// the packed weights.
+func TestConvSpecValidate(t *testing.T) {
+	ok := ConvSpec{InC: 3, OutC: 20, KH: 3, KW: 3, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("%+v: %v", ok, err)
+	}
+	w := make([]float32, 3*20*3*3)
+	if _, err := NewConv2D(ok, w, nil, 8); err != nil {
+		t.Fatalf("NewConv2D refuses what Validate accepts: %v", err)
+	}
+	for _, c := range []struct {
+		spec ConvSpec
+		want string
+	}{
+		{ConvSpec{InC: 0, OutC: 1, KH: 1, KW: 1, StrideH: 1, StrideW: 1}, "InC = 0"},
+		{ConvSpec{InC: 1, OutC: MaxChannels + 1, KH: 1, KW: 1, StrideH: 1, StrideW: 1}, "OutC"},
+		{ConvSpec{InC: 1, OutC: 1, KH: 1, KW: 1, StrideH: 1, StrideW: 1, PadW: -1}, "PadW = -1"},
+		// resnet20 at width 20000: 20000*20000*9 weights, each side
+		// within MaxChannels.
+		{ConvSpec{InC: 20000, OutC: 20000, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}, "packed weights"},
+		{ConvSpec{InC: 1 << 20, OutC: 1 << 20, KH: 16, KW: 16, StrideH: 1, StrideW: 1}, "packed weights"},
+	} {
+		err := c.spec.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: Validate() = %v, want an error naming %q", c.spec, err, c.want)
+		}
+		if _, cerr := NewConv2D(c.spec, nil, nil, 8); cerr == nil || cerr.Error() != err.Error() {
+			t.Errorf("%+v: NewConv2D's error %v is not Validate's %v", c.spec, cerr, err)
+		}
+	}
 }

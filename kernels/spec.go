@@ -63,6 +63,21 @@ func (s ConvSpec) validate() error {
 	return nil
 }
 
+// Validate reports, without allocating anything, whether NewConv2D and
+// NewConvTranspose2D accept spec's sizes: every field within its limit
+// and the weights, packed in whole 16-channel blocks, within
+// layout.MaxElements. A caller that makes weights up (or reads them) for
+// a layer can run it first; the constructors run it too.
+func (s ConvSpec) Validate() error {
+	if err := s.validate(); err != nil {
+		return err
+	}
+	if _, err := layout.MulCheck(layout.MaxElements, intmath.RoundUp(s.OutC, 16), intmath.RoundUp(s.InC, 16), s.KH, s.KW); err != nil {
+		return fmt.Errorf("kernels: packed weights: %w", err)
+	}
+	return nil
+}
+
 // init validates what both constructors take (the dispatched set, the
 // spec, the block, the weight and bias lengths in the given PyTorch order)
 // and fills the fields they share; the caller adds its passes.
@@ -71,7 +86,7 @@ func (l *layer) init(spec ConvSpec, weights, bias []float32, block int, order st
 	if err != nil {
 		return nil, err
 	}
-	if err := spec.validate(); err != nil {
+	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
 	if err := layout.CheckBlock(block); err != nil {
@@ -94,9 +109,6 @@ func (s ConvSpec) checkWeights(weights, bias []float32, order string) error {
 	want, err := layout.MulCheck(layout.MaxElements, s.OutC, s.InC, s.KH, s.KW)
 	if err != nil {
 		return fmt.Errorf("kernels: weights: %w", err)
-	}
-	if _, err := layout.MulCheck(layout.MaxElements, intmath.RoundUp(s.OutC, 16), intmath.RoundUp(s.InC, 16), s.KH, s.KW); err != nil {
-		return fmt.Errorf("kernels: packed weights: %w", err)
 	}
 	if len(weights) != want {
 		d0, d1 := s.OutC, s.InC
