@@ -102,17 +102,54 @@ func (r *keyReport) err(sd *StateDict, spec NetSpec, unexpected []string) error 
 	})
 	list("mis-shaped", len(r.misshaped), func(i int) string { return r.misshaped[i] })
 	if p, ok := commonPrefix(r.missKeys, unexpected); ok {
-		hint := fmt.Sprintf("the unexpected keys are the missing ones with the prefix %s: strip it before saving, "+
-			"{k.removeprefix(%s): v for k, v in state_dict.items()}", quoteKey(p), quoteKey(p))
-		if p == "module." {
-			hint += " (torch.nn.DataParallel and DistributedDataParallel add it; or save model.module)"
-		}
-		parts = append(parts, hint)
+		parts = append(parts, "the unexpected keys are the missing ones with the prefix "+quoteKey(p)+": "+stripHint(p))
 	}
 	if r.stopped {
 		parts = append(parts, "the listing stopped where the network asks for far more weights than the file holds: is NetSpec right?")
 	}
 	return fmt.Errorf("block: %s: the state_dict does not match %s: %s", sd.name(), specText(spec), strings.Join(parts, "; "))
+}
+
+// stripHint says how to remove the prefix p that a wrapper put on keys.
+func stripHint(p string) string {
+	hint := fmt.Sprintf("strip it before saving, {k.removeprefix(%s): v for k, v in state_dict.items()}", quoteKey(p))
+	if p == "module." {
+		hint += " (torch.nn.DataParallel and DistributedDataParallel add it; or save model.module)"
+	}
+	return hint
+}
+
+// wrapperPrefix reports the prefix p when the state_dict lacks the stem's
+// "conv1.weight" and every key starts with p, p+"conv1.weight" and
+// p+"fc.weight" among them: a whole network saved from inside a wrapper
+// (DataParallel's "module.", a Lightning module's "model.", ...). Build
+// says so before it looks for any key, since without conv1.weight the
+// width, and so every shape it would list, is a guess.
+func wrapperPrefix(sd *StateDict) (string, bool) {
+	const stem = "conv1.weight"
+	if _, ok := sd.params[stem]; ok {
+		return "", false
+	}
+	for k := range sd.params {
+		p, ok := strings.CutSuffix(k, stem)
+		if !ok || p == "" || strings.Contains(p, "layer") {
+			continue
+		}
+		if _, ok := sd.params[p+"fc.weight"]; !ok {
+			continue
+		}
+		all := true
+		for k := range sd.params {
+			if !strings.HasPrefix(k, p) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 // commonPrefix reports the prefix p when every missing key is p+key among

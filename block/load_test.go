@@ -350,7 +350,7 @@ func TestLoadCheckpoint(t *testing.T) {
 func TestBuildListsKeys(t *testing.T) {
 	spec := NetSpec{Arch: "resnet20", SB: []int{3}, Width: 4}
 	p, _, _ := randomNet(t, 3, spec, 10, 1, 8, 8)
-	total, layer2 := len(p.m), 0
+	layer2 := 0
 	for k := range p.m {
 		if strings.HasPrefix(k, "layer2.") {
 			layer2++
@@ -371,12 +371,24 @@ func TestBuildListsKeys(t *testing.T) {
 		want    []string
 		notWant []string
 	}{
+		// A whole network under a wrapper's prefix is named before any
+		// key is looked for, whatever the spec says, the zero one too.
 		{"DataParallel", renamed("module."), spec, []string{
-			fmt.Sprintf("%d missing keys", total), fmt.Sprintf("%d unexpected keys", total),
-			`"conv1.weight" [4 3 3 3]`, `"module.bn1.bias" [4]`, fmt.Sprintf("and %d more", total-shownKeys),
-			`prefix "module."`, "strip it", `k.removeprefix("module.")`, "DataParallel"}, nil},
+			`every key carries the prefix "module."`, `"module.conv1.weight"`,
+			"strip it", `k.removeprefix("module.")`, "DataParallel"}, []string{"missing"}},
+		{"DataParallel, zero spec", renamed("module."), NetSpec{}, []string{`prefix "module."`, "strip it"}, []string{"describe"}},
 		{"any prefix", renamed("model.backbone."), spec, []string{`prefix "model.backbone."`, "strip it"}, []string{"DataParallel"}},
-		{"classes from a missing fc", renamed("module."), NetSpec{Arch: "resnet20", SB: []int{3}}, []string{fmt.Sprintf("%d missing keys", total), `prefix "module."`}, nil},
+		{"classes from a missing fc", renamed("module."), NetSpec{Arch: "resnet20", SB: []int{3}}, []string{`prefix "module."`}, nil},
+		// Part of the keys under a prefix: the listing finds it.
+		{"one stage prefixed", func(m map[string]Param) {
+			for k, v := range maps.Clone(m) {
+				if strings.HasPrefix(k, "layer2.") {
+					delete(m, k)
+					m["module."+k] = v
+				}
+			}
+		}, spec, []string{fmt.Sprintf("%d missing keys", layer2), fmt.Sprintf("%d unexpected keys", layer2),
+			`the unexpected keys are the missing ones with the prefix "module."`, `k.removeprefix("module.")`}, nil},
 		{"two missing, one unexpected", func(m map[string]Param) {
 			m["layer1.0.bn1.runing_var"] = m["layer1.0.bn1.running_var"]
 			delete(m, "layer1.0.bn1.running_var")

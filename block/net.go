@@ -110,6 +110,12 @@ func Load(path string, spec NetSpec) (*Net, error) {
 // description sd carries and from its weights as Load does, and fails, as
 // Load does, on any key it did not use.
 func Build(sd *StateDict, spec NetSpec) (*Net, error) {
+	if sd != nil && sd.params != nil {
+		if p, ok := wrapperPrefix(sd); ok {
+			return nil, fmt.Errorf("block: %s: every key carries the prefix %s, which the network's keys lack "+
+				"(%q, not %q): %s", sd.name(), quoteKey(p), "conv1.weight", p+"conv1.weight", stripHint(p))
+		}
+	}
 	spec, err := resolve(sd, spec)
 	if err != nil {
 		return nil, err
