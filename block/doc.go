@@ -2,16 +2,19 @@
 // spatial bottlenecks (arXiv 1809.02601), from PyTorch weights, on the
 // kernels of package kernels.
 //
-// A network is named by a NetSpec and loaded from a state_dict saved as
-// safetensors:
+// A network is loaded from a state_dict saved as safetensors. A file
+// saved with the repository's python/sbconv_torch.py (its save) describes
+// its network in its __metadata__, so the zero NetSpec builds it:
 //
-//	net, err := block.Load("resnet18_sb.safetensors", block.NetSpec{Arch: "resnet18", SB: []int{1, 2, 3, 4}})
+//	net, err := block.Load("resnet18_sb.safetensors", block.NetSpec{})
 //	logits := make([]float32, batch*net.NumClasses())
 //	err = net.Forward(logits, images, batch, 224, 224) // images: batch x 3 x 224 x 224, NCHW
 //
-// A file saved with python/sbconv_torch.py's save describes its network
-// in its __metadata__, so block.NetSpec{} builds it, and a spec that
-// contradicts the description is an error (see Load).
+// and a spec that contradicts the description is an error. A file without
+// one (safetensors' save_file(model.state_dict(), path)) needs the spec,
+// block.NetSpec{Arch: "resnet18", SB: []int{1, 2, 3, 4}}, and then Load
+// cannot tell a regular basic block from its spatial-bottleneck form
+// (see Load).
 //
 // The blocks are torchvision's BasicBlock and Bottleneck and their
 // spatial-bottleneck forms:
