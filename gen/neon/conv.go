@@ -192,7 +192,7 @@ func (k *ck) emit() {
 	// then the rest in one block (<= urW) or two near-equal blocks, so no
 	// call ends in a sliver with too few accumulator chains to hide the
 	// FMLA latency (9 pixels at urW 8 run as 5+4, not 8+1). The same loop
-	// as gen/avx2's.
+	// as gen/x86's.
 	pixelLoop(p, k.label, pl.urW, pl.urW, func() {
 		p.op("ADD", "$1", rPix, rTmp) // urW < pix < 2*urW: a block of ceil(pix/2)
 		p.op("LSR", "$1", rTmp)

@@ -7,7 +7,7 @@
 //	                         NEONCaps and NEONFMAPeakFLOPs
 //
 // NEONCaps, the set's capabilities (asm.Caps), is derived from the emitted
-// code as in gen/avx2: rowStart records on the kernel being written whether
+// code as in gen/x86: rowStart records on the kernel being written whether
 // it emits the row loop and takes the edge flags (gen/internal/caps), and
 // TestCaps pins the result (rows and edges; no restore edges, no prefetch).
 //
@@ -36,7 +36,7 @@
 //   - ocb output channel blocks, 1 or 2, with urW = 8 or 5 output pixels
 //     per step, a generated block for every size 1..urW and a pixel loop
 //     that splits the last 2*urW-1 pixels or fewer into at most two
-//     near-equal blocks (gen/avx2's loop);
+//     near-equal blocks (gen/x86's loop);
 //   - the input pixel stride s (1, 2 or 4 pixels) and the output pixel
 //     stride d (1 for a convolution, 2 for one phase of a stride-2
 //     transposed convolution) as immediate offsets; d = 2 is asked for
@@ -45,7 +45,7 @@
 //     tap and channel loops, and a pointwise form for 1x1 windows whose
 //     reduction is one loop over input blocks.
 //
-// Names follow gen/avx2's (convName): NEONConv, or NEONConv1x1 for the
+// Names follow gen/x86's (convName): NEONConv, or NEONConv1x1 for the
 // pointwise form, then O<ocb> output channel blocks a call, Src<s> the
 // input pixel stride and Dst<d> the output pixel stride, both in pixels:
 // NEONConvO2Src1Dst2 takes 2 output blocks and writes every other output
@@ -53,7 +53,7 @@
 //
 // # Rows and edges
 //
-// As in gen/avx2, a row loop wraps the pixel loop: row rRow's input,
+// As in gen/x86, a row loop wraps the pixel loop: row rRow's input,
 // output and pixel count are computed from Params at the top of each row,
 // and the residual, addressed through the output, follows it. With EdgeL
 // the row's input base goes one tap back (SrcTap) to the contract's Src.
@@ -118,7 +118,7 @@
 // NEONRestoreK{K}P{P}O1 implements the second contract of package asm (one
 // output row of a stride-2 transposed convolution, both horizontal phases
 // at once) for (K, P) = (2, 0), (3, 1), (4, 1), one output block a call,
-// with gen/avx2's restore pixel loop: whole steps of an even number of
+// with gen/x86's restore pixel loop: whole steps of an even number of
 // pixels, then at most two blocks, of which only the last may be odd. The
 // register plan of a block of t output pixels, asserted for every t up to
 // maxPix:

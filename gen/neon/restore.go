@@ -192,7 +192,7 @@ func (k *rk) emit() {
 	p.op("SUB", rTmp, rWeiICBAdv, rWeiICBAdv)
 	rowStart(p, k.label, false)
 
-	// Pixel loop (gen/avx2's restore loop): whole steps (an even number of
+	// Pixel loop (gen/x86's restore loop): whole steps (an even number of
 	// pixels) while at least two are left, then at most two blocks: an even
 	// one of about half the rest, and the last, which may end on an odd
 	// pixel. So only the last block of a call is odd, and every block
@@ -201,7 +201,7 @@ func (k *rk) emit() {
 	step := pl.step()
 	pixelLoop(p, k.label, step, pl.maxPix, func() {
 		// maxPix < pix < 2*step: first the even number nearest pix/2,
-		// 2*floor((pix+1)/4) (gen/avx2 rounds up instead; nearest keeps
+		// 2*floor((pix+1)/4) (gen/x86 rounds up instead; nearest keeps
 		// both blocks of 12 or more pixels at 6 or more: 13 is 6+7, not
 		// 8+5).
 		p.op("ADD", "$1", rPix, rTmp)
