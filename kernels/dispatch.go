@@ -18,6 +18,7 @@ type microkernel = func(*asm.Params)
 // driver.
 type isaSet struct {
 	name   string
+	rank   int  // dispatch order: the usable set of the highest rank is the default
 	block  int  // the channel block its microkernels are built for
 	maxOCB int  // the most output channel blocks one call takes
 	usable bool // the CPU (and the build) can run it
@@ -27,6 +28,10 @@ type isaSet struct {
 	// pointwise is set, or nil where the set has none, in which case the
 	// driver uses the generic microkernel for that call shape.
 	kernel func(ocb, srcPix, dstPix int, pointwise bool) microkernel
+	// urw[ocb] is the pixels a step of its kernels for ocb output blocks
+	// (<set>URW; nil for the generic kernel, which takes one at a time):
+	// the tests sweep every tail of these tiles.
+	urw []int
 	// restore lists the set's fused stride-2 restore kernels (the second
 	// contract of package asm), by kernel width and padding.
 	restore []asm.RestoreKernel
@@ -53,6 +58,7 @@ type isaSet struct {
 // genericSet is always available: the portable Go microkernel, block 8.
 var genericSet = &isaSet{
 	name:   "generic",
+	rank:   rankGeneric,
 	block:  8,
 	maxOCB: 4,
 	usable: true,
@@ -61,15 +67,31 @@ var genericSet = &isaSet{
 	edges:  true,
 }
 
-// isaSets lists the sets built into this binary, best first; files built
-// for an architecture add theirs in init functions. generic is always last.
+// The sets' ranks, best first: a set is dispatched by default when it
+// is the usable one of the highest rank, whatever order the isa_*.go
+// files register in.
+const (
+	rankAVX512  = 30
+	rankAVX2    = 20
+	rankNEON    = 20
+	rankGeneric = 0
+)
+
+// isaSets lists the sets built into this binary, best (highest rank)
+// first; files built for an architecture add theirs in init functions.
+// generic is always last.
 var isaSets = []*isaSet{genericSet}
 
-// registerISA adds a set ahead of the generic one.
+// registerISA adds a set in rank order, ahead of every set of a lower
+// rank (the generic one included).
 //
 //lint:ignore U1000 called only by the isa_*.go files, which -tags purego and other architectures leave out
 func registerISA(s *isaSet) {
-	isaSets = append([]*isaSet{s}, isaSets...)
+	i := 0
+	for i < len(isaSets) && isaSets[i].rank >= s.rank {
+		i++
+	}
+	isaSets = append(isaSets[:i:i], append([]*isaSet{s}, isaSets[i:]...)...)
 }
 
 var selected struct {

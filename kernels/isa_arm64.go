@@ -16,10 +16,12 @@ func init() {
 	c := asm.NEONCaps
 	registerISA(&isaSet{
 		name:         "neon",
+		rank:         rankNEON,
 		block:        c.Block,
 		maxOCB:       c.MaxOCB,
 		usable:       cpu.ARM64.HasASIMD,
 		kernel:       asm.NEONKernel,
+		urw:          asm.NEONURW[:],
 		restore:      asm.NEONRestore,
 		rows:         c.Rows,
 		edges:        c.Edges,
