@@ -19,11 +19,16 @@ type microkernel = func(*asm.Params)
 type isaSet struct {
 	name   string
 	rank   int  // dispatch order: the usable set of the highest rank is the default
-	block  int  // the channel block its microkernels are built for
-	maxOCB int  // the most output channel blocks one call takes
 	usable bool // the CPU (and the build) can run it
+	// Caps is the set's block (Block: the channel block its microkernels
+	// are built for), MaxOCB (the most output channel blocks one call
+	// takes) and capabilities: a generated set's are its generator's
+	// value (asm.AVX2Caps, asm.AVX512Caps, asm.NEONCaps), derived from its
+	// code, as they are (see asm.Caps). The generic set's rows and edges
+	// hold for the generic kernel every set falls back to.
+	asm.Caps
 	// kernel returns the microkernel for ocb output channel blocks
-	// (1 <= ocb <= maxOCB) at input pixel stride srcPix and output pixel
+	// (1 <= ocb <= MaxOCB) at input pixel stride srcPix and output pixel
 	// stride dstPix (in pixels), for a pass whose every window is 1x1 when
 	// pointwise is set, or nil where the set has none, in which case the
 	// driver uses the generic microkernel for that call shape.
@@ -35,21 +40,6 @@ type isaSet struct {
 	// restore lists the set's fused stride-2 restore kernels (the second
 	// contract of package asm), by kernel width and padding.
 	restore []asm.RestoreKernel
-	// The capabilities (asm.Caps; a generated set's are its
-	// generator's, asm.AVX2Caps or asm.NEONCaps, derived from its code):
-	//
-	// rows: every kernel of the set (and the generic one it falls back
-	// to) loops over Params.Rows rows, so the driver may batch rows.
-	rows bool
-	// edges: its convolution kernels take Params.EdgeL and EdgeR, so
-	// the driver computes border pixels in the row's call, without a
-	// haloed copy of the input.
-	edges bool
-	// restoreEdges: its restore kernels take them too.
-	restoreEdges bool
-	// prefetch: its convolution kernels prefetch Params.Pf (package
-	// asm), so the driver hands them the next unit's weights.
-	prefetch bool
 	// pool is its kernel of package asm's max-pool contract for its
 	// block, or nil (MaxPool3x3S2 then runs the portable Go one).
 	pool poolKernel
@@ -59,12 +49,9 @@ type isaSet struct {
 var genericSet = &isaSet{
 	name:   "generic",
 	rank:   rankGeneric,
-	block:  8,
-	maxOCB: 4,
 	usable: true,
+	Caps:   asm.Caps{Block: 8, MaxOCB: 4, Rows: true, Edges: true},
 	kernel: func(int, int, int, bool) microkernel { return genericRow8 },
-	rows:   true,
-	edges:  true,
 }
 
 // The sets' ranks, best first: a set is dispatched by default when it
@@ -164,7 +151,7 @@ func ISAError() error {
 // block still compute correctly, with the generic microkernel.
 func Block() int {
 	current()
-	return selected.set.Load().block
+	return selected.set.Load().Block
 }
 
 // ISAs lists the microkernel sets built into this binary that this CPU can

@@ -26,19 +26,5 @@ func init() {
 // x86Set is the isaSet of a generated x86 set.
 func x86Set(name string, rank int, c asm.Caps, usable bool, kernel func(ocb, s, d int, pw bool) func(*asm.Params),
 	urw []int, restore []asm.RestoreKernel, pool poolKernel) *isaSet {
-	return &isaSet{
-		name:         name,
-		rank:         rank,
-		block:        c.Block,
-		maxOCB:       c.MaxOCB,
-		usable:       usable,
-		kernel:       kernel,
-		urw:          urw,
-		restore:      restore,
-		rows:         c.Rows,
-		edges:        c.Edges,
-		restoreEdges: c.RestoreEdges,
-		prefetch:     c.Prefetch,
-		pool:         pool,
-	}
+	return &isaSet{name: name, rank: rank, usable: usable, Caps: c, kernel: kernel, urw: urw, restore: restore, pool: pool}
 }

@@ -152,8 +152,8 @@ func TestMaxPoolUsesSetKernel(t *testing.T) {
 		if (s.pool != nil) != (s != genericSet) {
 			t.Errorf("%s: pool kernel set: %v", s.name, s.pool != nil)
 		}
-		if s.pool != nil && s.block != 8 && s.block != 16 {
-			t.Errorf("%s: pool kernel for block %d, want 8 or 16", s.name, s.block)
+		if s.pool != nil && s.Block != 8 && s.Block != 16 {
+			t.Errorf("%s: pool kernel for block %d, want 8 or 16", s.name, s.Block)
 		}
 	}
 }
@@ -183,7 +183,7 @@ func poolContractRef(dst []float32, src [3][]float32, pix, rows, srcRows, dstRow
 func poolKernels() (names []string, ks []poolKernel, blocks []int) {
 	for _, s := range isaSets {
 		if s.usable && s.pool != nil {
-			names, ks, blocks = append(names, s.name), append(ks, s.pool), append(blocks, s.block)
+			names, ks, blocks = append(names, s.name), append(ks, s.pool), append(blocks, s.Block)
 		}
 	}
 	return append(names, "generic8", "generic16"), append(ks, genericPool8, genericPool16), append(blocks, 8, 16)

@@ -164,7 +164,7 @@ func TestMicroResidualInPlace(t *testing.T) {
 func TestMicroRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	for _, set := range microSets() {
-		if !set.rows {
+		if !set.Rows {
 			continue
 		}
 		for kc := range set.convs(microSD, false, true) {
@@ -202,7 +202,7 @@ func TestMicroRows(t *testing.T) {
 func TestMicroEdges(t *testing.T) {
 	r := rand.New(rand.NewPCG(10, 10))
 	for _, set := range microSets() {
-		if !set.edges {
+		if !set.Edges {
 			continue
 		}
 		for kc := range set.convs(microSD, false) {
@@ -228,7 +228,7 @@ func TestMicroEdges(t *testing.T) {
 func TestMicroRestoreEdges(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 11))
 	for _, set := range microSets() {
-		if !set.restoreEdges {
+		if !set.RestoreEdges {
 			continue
 		}
 		for kr := range set.restores() {
@@ -257,7 +257,7 @@ func TestMicroRestoreEdges(t *testing.T) {
 func TestMicroPrefetch(t *testing.T) {
 	r := rand.New(rand.NewPCG(12, 12))
 	for _, set := range microSets() {
-		if !set.prefetch {
+		if !set.Prefetch {
 			continue
 		}
 		for kc := range set.convs(microSD, false) {

@@ -95,8 +95,8 @@ func microSets() []microSet {
 			}
 			continue
 		}
-		ms := microSet{name: s.name, block: s.block, isaSet: s, kernelFor: s.kernel}
-		for ocb := 1; ocb <= s.maxOCB; ocb++ {
+		ms := microSet{name: s.name, block: s.Block, isaSet: s, kernelFor: s.kernel}
+		for ocb := 1; ocb <= s.MaxOCB; ocb++ {
 			ms.ocbs = append(ms.ocbs, ocb)
 		}
 		sets = append(sets, ms)

@@ -339,7 +339,7 @@ func TestPathTable(t *testing.T) {
 		for _, c := range pathTable {
 			spec := ConvSpec{InC: c.inC, OutC: c.outC, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, PadH: c.p, PadW: c.p}
 			var l *layer
-			b := set.block
+			b := set.Block
 			src := &layout.Tensor{N: 1, C: c.inC, H: c.h, W: c.w, Block: b}
 			dst := &layout.Tensor{N: 1, C: c.outC, H: c.oh, W: c.ow, Block: b}
 			w := make([]float32, c.inC*c.outC*c.k*c.k)
