@@ -88,9 +88,17 @@ func (g *gen) pixelLoop(label func(string) string, step, maxPix int, evenBlocks 
 		c.JMP(operand.LabelRef(label("loop")))
 	}
 	c.Label(label("done"))
-	c.INCQ(regRow) // next row, while fewer than Rows (0 is read as 1) are done
-	c.CMPQ(regRow, field(asm.OffRows))
-	c.JL(operand.LabelRef(label("row")))
+	g.endRows(regRow, field(asm.OffRows), label("row"))
+}
+
+// endRows closes a row loop and the kernel: the next row (counted in
+// row) from rowLabel while fewer than rows (0 is read as 1) are done,
+// then VZEROUPPER and RET.
+func (g *gen) endRows(row reg.Register, rows operand.Mem, rowLabel string) {
+	c := g.c
+	c.INCQ(row)
+	c.CMPQ(row, rows)
+	c.JL(operand.LabelRef(rowLabel))
 	c.VZEROUPPER()
 	c.RET()
 }

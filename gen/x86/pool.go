@@ -165,9 +165,5 @@ func (g *gen) poolKernel() {
 	c.JMP(operand.LabelRef(label("tail")))
 
 	c.Label(label("rowdone"))
-	c.INCQ(poolRow) // next row, while fewer than Rows (0 is read as 1) are done
-	c.CMPQ(poolRow, pf(asm.OffPoolRows))
-	c.JL(operand.LabelRef(label("row")))
-	c.VZEROUPPER()
-	c.RET()
+	g.endRows(poolRow, pf(asm.OffPoolRows), label("row"))
 }
