@@ -16,7 +16,8 @@ func init() {
 	registerISA(x86Set("avx2", rankAVX2, asm.AVX2Caps, cpu.X86.HasAVX2 && cpu.X86.HasFMA,
 		asm.AVX2Kernel, asm.AVX2URW[:], asm.AVX2Restore, asm.AVX2MaxPool3x3S2))
 	// Every subset the generated code's "Requires:" lines name (AVX,
-	// AVX512F, AVX512DQ); x/sys/cpu reports them only where the OS saves
+	// AVX512F, AVX512DQ, and MMX+ for PREFETCHT1, which every x86-64 CPU
+	// has, as for avx2); x/sys/cpu reports them only where the OS saves
 	// the opmask and ZMM state.
 	registerISA(x86Set("avx512", rankAVX512, asm.AVX512Caps,
 		cpu.X86.HasAVX && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,5 +89,38 @@ func TestRegisterBudget(t *testing.T) {
 	defer func() { avx2.convPlans = saved }()
 	if _, err := render(); err == nil || !strings.Contains(err.Error(), "ocb=2 urW=7") {
 		t.Errorf("render with an oversized plan: %v", err)
+	}
+}
+
+// TestRequires pins the instruction subsets avo lists in the "Requires:"
+// lines of each set's kernels: package kernels checks exactly these (MMX+,
+// PREFETCHT1's, is in every x86-64 CPU) before it dispatches a set, so an
+// instruction from another subset (AVX512BW, say) must fail here until
+// the CPU check in kernels/isa_amd64.go names it too.
+func TestRequires(t *testing.T) {
+	files, err := render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"conv_avx2_amd64.s":   "AVX FMA3 MMX+",
+		"conv_avx512_amd64.s": "AVX AVX512DQ AVX512F MMX+",
+	} {
+		subsets := map[string]bool{}
+		for _, line := range strings.Split(string(files[name]), "\n") {
+			if rest, ok := strings.CutPrefix(line, "// Requires: "); ok {
+				for _, s := range strings.Split(rest, ", ") {
+					subsets[s] = true
+				}
+			}
+		}
+		var got []string
+		for s := range subsets {
+			got = append(got, s)
+		}
+		slices.Sort(got)
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s requires %v, want %s", name, got, want)
+		}
 	}
 }
