@@ -44,11 +44,11 @@ func poolCol(i, h int) vreg  { return v(2*i + h) }
 func poolLoad(k, h int) vreg { return v(2*(2*poolURW+1) + 2*k + h) }
 func poolOut(h int) vreg     { return v(2*(2*poolURW+1) + 4 + h) }
 
-func (poolFamily) kernels() ([]kernel, error) {
+func (poolFamily) emit() ([]text, error) {
 	if last := int(poolOut(1)); last >= numVRegs {
 		return nil, fmt.Errorf("%s: register budget: V%d", poolName, last)
 	}
-	return []kernel{{
+	return []text{{
 		name: poolName, sig: "p *PoolParams", argSize: 8,
 		doc: []string{
 			fmt.Sprintf("%s is the NEON max-pool kernel (the max-pool contract of the package", poolName),
