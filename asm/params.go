@@ -96,7 +96,7 @@
 // memory while it computes this one's (the 512-channel 7x7 layers: 9.4 MB
 // each). Zero Pf and PfEnd mean none; other kernels ignore both. (1x1
 // kernels with the same prefetch, which the restore's 1-tap phase uses,
-// measured no faster at 7x7 in gen/avx2.)
+// measured no faster at 7x7 on AVX2, see gen/x86.)
 //
 // # The fused stride-2 restore contract
 //
@@ -142,26 +142,28 @@
 // # The max-pool contract
 //
 // A pool kernel computes output rows of a 3x3 stride-2 max pool over
-// block-8 pixels (PyTorch's MaxPool2d(3, stride=2), the stem pool of the
-// ImageNet ResNets), taking its arguments from a PoolParams. One call:
+// pixels of its set's block b (8 or 16; PyTorch's MaxPool2d(3, stride=2),
+// the stem pool of the ImageNet ResNets), taking its arguments from a
+// PoolParams. One call:
 //
 //	for r := 0; r < max(Rows, 1); r++ {
 //		for j := 0; j < Pix; j++ {
-//			for lane := 0; lane < 8; lane++ {
+//			for lane := 0; lane < b; lane++ {
 //				m := -Inf
 //				for _, s := range []unsafe.Pointer{Src0, Src1, Src2} {
 //					for dx := 0; dx < 3; dx++ {
-//						m = maxNaN(m, s[r*SrcRows + (2*j+dx)*32 + lane*4])
+//						m = maxNaN(m, s[r*SrcRows + (2*j+dx)*b*4 + lane*4])
 //					}
 //				}
-//				Dst[r*DstRows + j*32 + lane*4] = m
+//				Dst[r*DstRows + j*b*4 + lane*4] = m
 //			}
 //		}
 //	}
 //
 // (indices in bytes), where maxNaN is Go's max: the result is a NaN
 // whenever any of the nine values is one, as in PyTorch. Which NaN is
-// not specified (gen/avx2's kernel returns all ones), nor the sign of a zero
+// not specified (gen/x86's AVX2 kernel returns all ones, its AVX-512 one
+// the sum of two window values, one a NaN), nor the sign of a zero
 // maximum among -0 and +0. Pix >= 0 (0: nothing is read or written).
 //
 // The three sources are the window's input rows, each at the input column
@@ -196,7 +198,7 @@
 // padding), and O<ocb> where the set has kernels for several OCB.
 package asm
 
-//go:generate go -C ../gen run ./avx2 -dir ../asm
+//go:generate go -C ../gen run ./x86 -dir ../asm
 //go:generate go -C ../gen run ./neon -dir ../asm
 
 import "unsafe"
@@ -239,7 +241,7 @@ type Params struct {
 // PfLines is how many cache lines a kernel prefetches each tap step: a
 // 512-channel 7x7 layer's next unit of weights in about as many steps as
 // its own unit takes (3.6 lines a step would match exactly). 2, 3, 6 and
-// 8 measured slower (see gen/avx2).
+// 8 measured slower (on AVX2, see gen/x86).
 const PfLines = 4
 
 // Byte offsets of the Params fields, as the generated assembly uses them.

@@ -9,7 +9,7 @@ import (
 
 // Peak measures the float32 FMA peak of threads cores together, in
 // GFLOP/s, with the widest generated peak kernel this binary has
-// (register-only FMA chains, see gen/avx2 and gen/neon) running on
+// (register-only FMA chains, see gen/x86 and gen/neon) running on
 // threads locked OS threads at once, as the fastest of seven short runs,
 // and names the instruction set it used. Several busy cores run at a
 // lower clock than one, so a multi-threaded result is compared with the

@@ -20,18 +20,22 @@ import (
 //	packed[(c*KW + kw)][y][j] = in[c][y][j*s + kw - pad]   (zero outside)
 //
 // a tensor of C*KW channels and the output's width, over which the
-// convolution is KH x 1 with stride (s, 1) and padding (pad, 0); where the
-// kernel is small enough the rows are packed too,
+// convolution is KH x 1 with stride (s, 1) and padding (pad, 0). Or R
+// rows are packed too (R, Stem.r, is the row stride s or all KH rows),
 //
-//	packed[((c*KH + kh)*KW + kw)][i][j] = in[c][i*s + kh - pad][j*s + kw - pad]
+//	packed[((c*R + q)*KW + kw)][i][j] = in[c][i*s + q - pad][j*s + kw - pad]
 //
-// and the convolution is 1x1. Either way every multiply the kernels do is
-// one of the real convolution's, but for the lanes that round C*KW (or
-// C*KH*KW) up to the channel block: 24/21 for a 7x7 kernel over three
-// channels (block 8), 32/27 for a 3x3 one.
+// and the convolution is ceil(KH/R) x 1 with stride 1 and no padding
+// (1x1 for R = KH), tap t reading row q of packed row i+t, input row
+// (i+t)*s + q - pad = i*s + kh - pad for kh = t*R + q (a zero weight where
+// kh >= KH). Every multiply the kernels do is one of the real
+// convolution's, but for the lanes that round C*R*KW up to the channel
+// block and the taps past KH: 24/21 for a 7x7 kernel over three channels
+// (block 8, R = 1), 32/27 for a 3x3 one (R = 3), 48*4/(42*3.5) for the
+// 7x7 at block 16 (R = 2).
 type Stem struct {
 	spec  kernels.ConvSpec // the real convolution
-	rows  bool             // rows packed too: the convolution is 1x1
+	r     int              // rows packed per lane group: 1, the row stride, or KH
 	conv  *kernels.Conv2D  // over the packed input
 	cache shapeCache[*stemWS]
 }
@@ -53,27 +57,22 @@ func NewStem(sd *StateDict, conv, bn string, spec kernels.ConvSpec) (*Stem, erro
 	}
 	s := &Stem{spec: spec}
 	blk := kernels.Block()
-	// Pack the rows too where that saves a quarter of the padded lanes:
-	// more packed data, fewer wasted multiplies.
-	cw, ckw := intmath.RoundUp(spec.InC*spec.KW, blk)*spec.KH, intmath.RoundUp(spec.InC*spec.KH*spec.KW, blk)
-	s.rows = 4*ckw <= 3*cw
+	s.r = stemRows(spec, blk)
 	inner := kernels.ConvSpec{InC: spec.InC * spec.KW, OutC: spec.OutC, KH: spec.KH, KW: 1,
 		StrideH: spec.StrideH, StrideW: 1, PadH: spec.PadH}
-	if s.rows {
-		inner = kernels.ConvSpec{InC: spec.InC * spec.KH * spec.KW, OutC: spec.OutC, KH: 1, KW: 1, StrideH: 1, StrideW: 1}
+	if s.r > 1 {
+		inner = kernels.ConvSpec{InC: spec.InC * s.r * spec.KW, OutC: spec.OutC, KH: intmath.CeilDiv(spec.KH, s.r), KW: 1,
+			StrideH: 1, StrideW: 1}
 	}
-	// Repack OIHW [o][c][kh][kw] to the inner convolution's OIHW.
-	pw := make([]float32, len(w))
+	// Repack OIHW [o][c][kh][kw] to the inner convolution's OIHW
+	// [o][(c*R + kh%R)*KW + kw][kh/R].
+	pw := make([]float32, inner.OutC*inner.InC*inner.KH)
 	for o := 0; o < spec.OutC; o++ {
 		for c := 0; c < spec.InC; c++ {
 			for kh := 0; kh < spec.KH; kh++ {
 				for kw := 0; kw < spec.KW; kw++ {
-					v := w[((o*spec.InC+c)*spec.KH+kh)*spec.KW+kw]
-					if s.rows {
-						pw[o*inner.InC+(c*spec.KH+kh)*spec.KW+kw] = v
-					} else {
-						pw[((o*inner.InC+c*spec.KW+kw)*spec.KH)+kh] = v
-					}
+					ch := (c*s.r+kh%s.r)*spec.KW + kw
+					pw[(o*inner.InC+ch)*inner.KH+kh/s.r] = w[((o*spec.InC+c)*spec.KH+kh)*spec.KW+kw]
 				}
 			}
 		}
@@ -85,6 +84,32 @@ func NewStem(sd *StateDict, conv, bn string, spec kernels.ConvSpec) (*Stem, erro
 }
 
 // OutputSize returns the stem's output size for an h x w input.
+// stemRows returns how many rows the stem packs per lane group for
+// channel block blk (see Stem): the row stride s where that computes no
+// more lanes than packing none (it packs about the same data: s rows of
+// C*KW lanes per output row either way), and all KH rows where that saves
+// a third of the lanes of the better of those (KH/s times the data). Two
+// cases measured on one AVX-512 core (block 16, ResNet's 7x7 stride-2
+// stem over three channels, five alternating runs each): all 7 rows (160
+// lanes, against 7x32) 28-58 GFLOP/s against 67-76 with none, when the
+// rule asked a quarter, not a third; and 2 rows (4x48 lanes) 101-123
+// GFLOP/s against 90-108 with none (7x32).
+// Block 8 keeps R = 1 for the 7x7 stem (7x24 lanes against 4x48) and packs
+// all rows for the 3x3 one (32 lanes against 3x16).
+func stemRows(spec kernels.ConvSpec, blk int) int {
+	lanes := func(r int) int {
+		return intmath.RoundUp(spec.InC*r*spec.KW, blk) * intmath.CeilDiv(spec.KH, r)
+	}
+	r := 1
+	if s := spec.StrideH; s > 1 && s < spec.KH && lanes(s) <= lanes(1) {
+		r = s
+	}
+	if 3*lanes(spec.KH) <= 2*lanes(r) {
+		r = spec.KH
+	}
+	return r
+}
+
 func (s *Stem) OutputSize(h, w int) (oh, ow int, err error) {
 	if s == nil || s.conv == nil {
 		return 0, 0, fmt.Errorf("block: a Stem not made by NewStem")
@@ -141,8 +166,8 @@ func (s *Stem) OutChannels() int {
 // packedShape is the packed input's (channels, height, width).
 func (s *Stem) packedShape(h, w int) (c, ph, pw int) {
 	oh, ow, _ := s.OutputSize(h, w)
-	if s.rows {
-		return s.spec.InC * s.spec.KH * s.spec.KW, oh, ow
+	if s.r > 1 {
+		return s.spec.InC * s.r * s.spec.KW, oh + intmath.CeilDiv(s.spec.KH, s.r) - 1, ow
 	}
 	return s.spec.InC * s.spec.KW, h, ow
 }
@@ -224,10 +249,7 @@ func (s *Stem) lanes(channels, w, pw int) []stemLane {
 	p := s.spec
 	out := make([]stemLane, channels)
 	for ch := range out {
-		c, kh, kw := ch/p.KW, 0, ch%p.KW
-		if s.rows {
-			c, kh = ch/(p.KH*p.KW), ch/p.KW%p.KH
-		}
+		c, kh, kw := ch/(s.r*p.KW), ch/p.KW%s.r, ch%p.KW
 		off := kw - p.PadW
 		out[ch] = stemLane{c: c, kh: kh, off: off,
 			lo: max(0, intmath.CeilDiv(-off, p.StrideW)), hi: min(pw-1, intmath.FloorDiv(w-1-off, p.StrideW))}
@@ -262,7 +284,7 @@ func (s *Stem) pack(ws *stemWS, in []float32, h, w int) {
 					}
 					ln := &lanes[l]
 					y := i
-					if s.rows {
+					if s.r > 1 {
 						y = i*p.StrideH + ln.kh - p.PadH
 					}
 					if y < 0 || y >= h || ln.lo > ln.hi {
@@ -294,37 +316,33 @@ func (s *Stem) pack(ws *stemWS, in []float32, h, w int) {
 				if j0 > j1 {
 					continue
 				}
-				cnt := j1 - j0 + 1
-				if b == 8 {
-					packRun8(out[j0*8:(j1+1)*8], &run, cnt, sw)
-					continue
-				}
-				for j := 0; j < cnt; j++ {
-					o := out[(j0+j)*b : (j0+j+1)*b]
-					for l := range o {
-						o[l] = run[l][j*sw]
-					}
+				for g := 0; g < b; g += 8 { // lanes g..g+7 of each pixel
+					packRun8(out[j0*b+g:j1*b+g+8], (*[8][]float32)(run[g:g+8]), j1-j0+1, sw, b)
 				}
 			}
 		}
 	}
 }
 
-// packRun8 writes n pixels of 8 lanes, lane l of pixel j from
-// run[l][j*sw]. Every run holds at least (n-1)*sw+1 floats and out n*8
-// (checked here once), so the loop reads through pointers without a
-// bounds check per load: the compiler cannot prove j*sw in range.
-func packRun8(out []float32, run *[16][]float32, n, sw int) {
+// packRun8 writes 8 lanes of n pixels ob floats apart (the block: 8, or
+// 16 in two calls), lane l of pixel j at out[j*ob+l] from run[l][j*sw].
+// Every run holds at least (n-1)*sw+1 floats and out (n-1)*ob+8 (checked
+// here once), so the loop reads through pointers without a bounds check
+// per load: the compiler cannot prove j*sw in range. (At block 16 a loop
+// over the lanes with a bounds check on every load had ResNet's 7x7 stem
+// at 84-96 GFLOP/s, against 101-109 in two calls of this, five
+// alternating runs on one AVX-512 core.)
+func packRun8(out []float32, run *[8][]float32, n, sw, ob int) {
 	last := (n - 1) * sw
 	var r [8]unsafe.Pointer
 	for l := range r {
 		r[l] = unsafe.Pointer(&run[l][:last+1][last]) // bounds: the whole run
 		r[l] = unsafe.Pointer(unsafe.SliceData(run[l]))
 	}
-	out = out[:n*8]
+	out = out[:(n-1)*ob+8]
 	step := uintptr(sw) * 4
 	for j := 0; j < n; j++ {
-		o := (*[8]float32)(out[j*8 : j*8+8])
+		o := (*[8]float32)(out[j*ob : j*ob+8])
 		x := uintptr(j) * step
 		o[0] = *(*float32)(unsafe.Add(r[0], x))
 		o[1] = *(*float32)(unsafe.Add(r[1], x))

@@ -18,33 +18,28 @@ type microkernel = func(*asm.Params)
 // driver.
 type isaSet struct {
 	name   string
-	block  int  // the channel block its microkernels are built for
-	maxOCB int  // the most output channel blocks one call takes
+	rank   int  // dispatch order: the usable set of the highest rank is the default
 	usable bool // the CPU (and the build) can run it
+	// Caps is the set's block (Block: the channel block its microkernels
+	// are built for), MaxOCB (the most output channel blocks one call
+	// takes) and capabilities: a generated set's are its generator's
+	// value (asm.AVX2Caps, asm.AVX512Caps, asm.NEONCaps), derived from its
+	// code, as they are (see asm.Caps). The generic set's rows and edges
+	// hold for the generic kernel every set falls back to.
+	asm.Caps
 	// kernel returns the microkernel for ocb output channel blocks
-	// (1 <= ocb <= maxOCB) at input pixel stride srcPix and output pixel
+	// (1 <= ocb <= MaxOCB) at input pixel stride srcPix and output pixel
 	// stride dstPix (in pixels), for a pass whose every window is 1x1 when
 	// pointwise is set, or nil where the set has none, in which case the
 	// driver uses the generic microkernel for that call shape.
 	kernel func(ocb, srcPix, dstPix int, pointwise bool) microkernel
+	// urw[ocb] is the pixels a step of its kernels for ocb output blocks
+	// (<set>URW; nil for the generic kernel, which takes one at a time):
+	// the tests sweep every tail of these tiles.
+	urw []int
 	// restore lists the set's fused stride-2 restore kernels (the second
 	// contract of package asm), by kernel width and padding.
 	restore []asm.RestoreKernel
-	// The capabilities (asm.Caps; a generated set's are its
-	// generator's, asm.AVX2Caps or asm.NEONCaps, derived from its code):
-	//
-	// rows: every kernel of the set (and the generic one it falls back
-	// to) loops over Params.Rows rows, so the driver may batch rows.
-	rows bool
-	// edges: its convolution kernels take Params.EdgeL and EdgeR, so
-	// the driver computes border pixels in the row's call, without a
-	// haloed copy of the input.
-	edges bool
-	// restoreEdges: its restore kernels take them too.
-	restoreEdges bool
-	// prefetch: its convolution kernels prefetch Params.Pf (package
-	// asm), so the driver hands them the next unit's weights.
-	prefetch bool
 	// pool is its kernel of package asm's max-pool contract for its
 	// block, or nil (MaxPool3x3S2 then runs the portable Go one).
 	pool poolKernel
@@ -53,23 +48,37 @@ type isaSet struct {
 // genericSet is always available: the portable Go microkernel, block 8.
 var genericSet = &isaSet{
 	name:   "generic",
-	block:  8,
-	maxOCB: 4,
+	rank:   rankGeneric,
 	usable: true,
+	Caps:   asm.Caps{Block: 8, MaxOCB: 4, Rows: true, Edges: true},
 	kernel: func(int, int, int, bool) microkernel { return genericRow8 },
-	rows:   true,
-	edges:  true,
 }
 
-// isaSets lists the sets built into this binary, best first; files built
-// for an architecture add theirs in init functions. generic is always last.
+// The sets' ranks, best first: a set is dispatched by default when it
+// is the usable one of the highest rank, whatever order the isa_*.go
+// files register in.
+const (
+	rankAVX512  = 30
+	rankAVX2    = 20
+	rankNEON    = 20
+	rankGeneric = 0
+)
+
+// isaSets lists the sets built into this binary, best (highest rank)
+// first; files built for an architecture add theirs in init functions.
+// generic is always last.
 var isaSets = []*isaSet{genericSet}
 
-// registerISA adds a set ahead of the generic one.
+// registerISA adds a set in rank order, ahead of every set of a lower
+// rank (the generic one included).
 //
 //lint:ignore U1000 called only by the isa_*.go files, which -tags purego and other architectures leave out
 func registerISA(s *isaSet) {
-	isaSets = append([]*isaSet{s}, isaSets...)
+	i := 0
+	for i < len(isaSets) && isaSets[i].rank >= s.rank {
+		i++
+	}
+	isaSets = append(isaSets[:i:i], append([]*isaSet{s}, isaSets[i:]...)...)
 }
 
 var selected struct {
@@ -142,7 +151,7 @@ func ISAError() error {
 // block still compute correctly, with the generic microkernel.
 func Block() int {
 	current()
-	return selected.set.Load().block
+	return selected.set.Load().Block
 }
 
 // ISAs lists the microkernel sets built into this binary that this CPU can

@@ -3,6 +3,7 @@ package kernels
 import (
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -29,14 +30,14 @@ func fakeSets(t *testing.T) (s16, s8off, s8 *isaSet, calls16, calls8, pools8 *at
 	calls16, calls8, pools8 = new(atomic.Int64), new(atomic.Int64), new(atomic.Int64)
 	k16 := func(p *asm.Params) { calls16.Add(1); genericRow16(p) }
 	k8 := func(p *asm.Params) { calls8.Add(1); genericRow8(p) }
-	s16 = &isaSet{name: "fake16", block: 16, maxOCB: 2, usable: true, rows: true, edges: true,
+	s16 = &isaSet{name: "fake16", usable: true, Caps: asm.Caps{Block: 16, MaxOCB: 2, Rows: true, Edges: true},
 		kernel: func(int, int, int, bool) microkernel { return k16 }}
-	s8off = &isaSet{name: "fake8off", block: 8, maxOCB: 4, usable: false, rows: true, edges: true,
+	s8off = &isaSet{name: "fake8off", usable: false, Caps: asm.Caps{Block: 8, MaxOCB: 4, Rows: true, Edges: true},
 		kernel: func(int, int, int, bool) microkernel {
 			return func(*asm.Params) { t.Error("a kernel of an unusable set ran") }
 		},
 		pool: func(*asm.PoolParams) { t.Error("a pool kernel of an unusable set ran") }}
-	s8 = &isaSet{name: "fake8", block: 8, maxOCB: 3, usable: true, rows: true, edges: true,
+	s8 = &isaSet{name: "fake8", usable: true, Caps: asm.Caps{Block: 8, MaxOCB: 3, Rows: true, Edges: true},
 		kernel: func(_, srcPix, _ int, _ bool) microkernel {
 			if srcPix == 3 {
 				return nil // a call shape the set has no kernel for
@@ -132,5 +133,35 @@ func TestFallbackByBlock(t *testing.T) {
 	}
 	if pools8.Load() == 0 {
 		t.Error("block-8 max pool with fake16 dispatched: fake8's pool kernel did not run")
+	}
+}
+
+// TestISARank: registerISA keeps isaSets in rank order whatever order the
+// sets register in (a later set of an equal rank after the earlier one),
+// generic last; and the built-in sets are so ordered.
+func TestISARank(t *testing.T) {
+	saved := isaSets
+	t.Cleanup(func() { isaSets = saved })
+	isaSets = []*isaSet{genericSet}
+	a := &isaSet{name: "a", rank: 20}
+	b := &isaSet{name: "b", rank: 30}
+	c := &isaSet{name: "c", rank: 20}
+	for _, s := range []*isaSet{a, b, c} {
+		registerISA(s)
+	}
+	var got []string
+	for _, s := range isaSets {
+		got = append(got, s.name)
+	}
+	if strings.Join(got, " ") != "b a c generic" {
+		t.Errorf("isaSets %v, want [b a c generic]", got)
+	}
+	for i, s := range saved {
+		if i > 0 && s.rank > saved[i-1].rank {
+			t.Errorf("built-in sets: %s (rank %d) after %s (rank %d)", s.name, s.rank, saved[i-1].name, saved[i-1].rank)
+		}
+	}
+	if saved[len(saved)-1] != genericSet {
+		t.Error("generic is not the last set")
 	}
 }

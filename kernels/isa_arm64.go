@@ -13,18 +13,14 @@ import (
 // Call shapes without a kernel in its tables fall back to the generic
 // microkernel through the same driver.
 func init() {
-	c := asm.NEONCaps
 	registerISA(&isaSet{
-		name:         "neon",
-		block:        c.Block,
-		maxOCB:       c.MaxOCB,
-		usable:       cpu.ARM64.HasASIMD,
-		kernel:       asm.NEONKernel,
-		restore:      asm.NEONRestore,
-		rows:         c.Rows,
-		edges:        c.Edges,
-		restoreEdges: c.RestoreEdges,
-		prefetch:     c.Prefetch,
-		pool:         asm.NEONMaxPool3x3S2,
+		name:    "neon",
+		rank:    rankNEON,
+		usable:  cpu.ARM64.HasASIMD,
+		Caps:    asm.NEONCaps,
+		kernel:  asm.NEONKernel,
+		urw:     asm.NEONURW[:],
+		restore: asm.NEONRestore,
+		pool:    asm.NEONMaxPool3x3S2,
 	})
 }

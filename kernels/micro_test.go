@@ -78,8 +78,9 @@ func (s microSet) restores() iter.Seq[microRestore] {
 // directly (microSets: the assembly sets this CPU runs and the generic Go
 // kernel at blocks 8 and 16) through the microkernel tester, at every
 // input pixel stride of microSrcStrides and output stride of
-// microDstStrides it has. Pix runs 1..20, which reaches every tail of a
-// kernel stepping 4, 6 or 8 pixels and several whole steps; windows are
+// microDstStrides it has. Pix runs 1..convPix (2*urW+1 from the set's own
+// tile width, at least 20), which reaches every tail of the kernel's
+// tiles and whole steps; windows are
 // 1x1, 1x3, 2x2 and 3x3 (1x1 only for the 1x1 kernels) over 1-3 input
 // blocks; residual and ReLU are on and off.
 func TestMicroConv(t *testing.T) {
@@ -99,7 +100,7 @@ func TestMicroConv(t *testing.T) {
 			t.Run(set.name+"/"+kc.String(), func(t *testing.T) {
 				for _, win := range windows {
 					for icb := 1; icb <= 3; icb++ {
-						for pix := 1; pix <= 20; pix++ {
+						for pix := 1; pix <= set.convPix(kc.ocb); pix++ {
 							flags := r.IntN(4)
 							microCase{b: set.block, ocb: kc.ocb, icb: icb, kh: win[0], kw: win[1], pix: pix, sp: kc.sp, dp: kc.dp,
 								res: flags&1 == 1, relu: flags&2 == 2}.check(t, r, kc.k)
@@ -112,8 +113,8 @@ func TestMicroConv(t *testing.T) {
 }
 
 // TestMicroRestore calls every fused restore kernel of every set, for
-// each number of output blocks, over Pix 1..30 (odd counts, every block
-// size and several whole steps), 1-3 vertical taps and 1-3 input blocks,
+// each number of output blocks, over Pix 1..restorePix (odd counts, every
+// block size and whole steps), 1-3 vertical taps and 1-3 input blocks,
 // residual and ReLU on and off, through the microkernel tester.
 func TestMicroRestore(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
@@ -122,7 +123,7 @@ func TestMicroRestore(t *testing.T) {
 			t.Run(set.name+"/"+kr.String(), func(t *testing.T) {
 				for kh := 1; kh <= 3; kh++ {
 					for icb := 1; icb <= 3; icb++ {
-						for pix := 1; pix <= 30; pix++ {
+						for pix := 1; pix <= restorePix(kr.rk, kr.ocb); pix++ {
 							microCase{b: set.block, ocb: kr.ocb, icb: icb, kh: kh, kw: kr.rk.K, pix: pix, sp: 1, dp: 1,
 								res: r.IntN(2) == 0, relu: r.IntN(2) == 0, restore: kr.rk}.check(t, r, kr.k)
 						}
@@ -163,7 +164,7 @@ func TestMicroResidualInPlace(t *testing.T) {
 func TestMicroRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	for _, set := range microSets() {
-		if !set.rows {
+		if !set.Rows {
 			continue
 		}
 		for kc := range set.convs(microSD, false, true) {
@@ -195,19 +196,19 @@ func TestMicroRows(t *testing.T) {
 
 // TestMicroEdges calls every convolution kernel for general windows of
 // every set that takes the edge flags (Caps.Edges) with EdgeL, EdgeR or
-// both, over two rows, windows 1x2, 3x3 and 2x3, Pix 1..13, with a
-// residual. The columns an edge pixel skips are not the contract's, so
+// both, over two rows, windows 1x2, 3x3 and 2x3, Pix 1..convPix (every
+// tail, as an edge block on either side), with a residual. The columns an edge pixel skips are not the contract's, so
 // the tester poisons them and a kernel that read one fails.
 func TestMicroEdges(t *testing.T) {
 	r := rand.New(rand.NewPCG(10, 10))
 	for _, set := range microSets() {
-		if !set.edges {
+		if !set.Edges {
 			continue
 		}
 		for kc := range set.convs(microSD, false) {
 			t.Run(set.name+"/"+kc.String(), func(t *testing.T) {
 				for _, win := range [][2]int{{1, 2}, {3, 3}, {2, 3}} {
-					for pix := 1; pix <= 13; pix++ {
+					for pix := 1; pix <= set.convPix(kc.ocb); pix++ {
 						for _, lr := range [][2]int{{1, 0}, {0, 1}, {1, 1}} {
 							microCase{b: set.block, ocb: kc.ocb, icb: 2, kh: win[0], kw: win[1], pix: pix, sp: kc.sp, dp: kc.dp, rows: 2,
 								edgeL: lr[0], edgeR: lr[1], res: true, relu: r.IntN(2) == 1}.check(t, r, kc.k)
@@ -222,12 +223,12 @@ func TestMicroEdges(t *testing.T) {
 // TestMicroRestoreEdges calls every fused restore kernel of every set
 // that takes edge flags (Caps.RestoreEdges) with EdgeL (where the kernel
 // reads left of a pair), EdgeR (right of it) or both, over two rows and
-// even Pix 2..30, with a residual and ReLU; the columns outside the row
+// even Pix 2..restorePix, with a residual and ReLU; the columns outside the row
 // are poisoned.
 func TestMicroRestoreEdges(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 11))
 	for _, set := range microSets() {
-		if !set.restoreEdges {
+		if !set.RestoreEdges {
 			continue
 		}
 		for kr := range set.restores() {
@@ -237,7 +238,7 @@ func TestMicroRestoreEdges(t *testing.T) {
 					if lr[0] == 1 && emin >= 0 || lr[1] == 1 && emax <= 0 {
 						continue
 					}
-					for pix := 2; pix <= 30; pix += 2 {
+					for pix := 2; pix <= restorePix(kr.rk, kr.ocb); pix += 2 {
 						microCase{b: set.block, ocb: kr.ocb, icb: 2, kh: 2, kw: kr.rk.K, pix: pix, sp: 1, dp: 1, rows: 2,
 							edgeL: lr[0], edgeR: lr[1], res: true, relu: true, restore: kr.rk}.check(t, r, kr.k)
 					}
@@ -256,7 +257,7 @@ func TestMicroRestoreEdges(t *testing.T) {
 func TestMicroPrefetch(t *testing.T) {
 	r := rand.New(rand.NewPCG(12, 12))
 	for _, set := range microSets() {
-		if !set.prefetch {
+		if !set.Prefetch {
 			continue
 		}
 		for kc := range set.convs(microSD, false) {

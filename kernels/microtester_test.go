@@ -52,6 +52,25 @@ type microSet struct {
 	ocbs []int
 }
 
+// convPix is the most pixels the sweeps call a convolution kernel for
+// ocb output blocks with: 2*urW+1 for a set stepping urW pixels, which
+// reaches every block size 1..urW as a whole call and as either half of
+// a split tail (urW+1 .. 2*urW-1 pixels), then whole steps; at least 20
+// (the generic kernel, which has no tiles, and the narrowest sets).
+func (s microSet) convPix(ocb int) int {
+	if ocb < len(s.urw) {
+		return max(20, 2*s.urw[ocb]+1)
+	}
+	return 20
+}
+
+// restorePix is the most pixels the sweeps call restore kernel rk for
+// ocb output blocks with: two whole blocks and a pair more, so that every
+// block size and both halves of a split tail are reached; at least 30.
+func restorePix(rk *asm.RestoreKernel, ocb int) int {
+	return max(30, 2*rk.MaxPix[ocb-1]+2)
+}
+
 // microSets returns the sets the micro tests cover on this CPU. Under
 // -race, whose checkptr sees Go code only, it is the generic kernel at
 // block 8 with two output blocks, for its pointers: the tester's oracle
@@ -76,8 +95,8 @@ func microSets() []microSet {
 			}
 			continue
 		}
-		ms := microSet{name: s.name, block: s.block, isaSet: s, kernelFor: s.kernel}
-		for ocb := 1; ocb <= s.maxOCB; ocb++ {
+		ms := microSet{name: s.name, block: s.Block, isaSet: s, kernelFor: s.kernel}
+		for ocb := 1; ocb <= s.MaxOCB; ocb++ {
 			ms.ocbs = append(ms.ocbs, ocb)
 		}
 		sets = append(sets, ms)

@@ -80,10 +80,10 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 	pt := path{
 		kind:         convPasses,
 		set:          set,
-		maxOCB:       set.maxOCB,
-		multiRow:     set.rows,
-		convEdges:    set.edges,
-		restoreEdges: set.restoreEdges,
+		maxOCB:       set.MaxOCB,
+		multiRow:     set.Rows,
+		convEdges:    set.Edges,
+		restoreEdges: set.RestoreEdges,
 	}
 	if l.deconv {
 		pt.kind = phasePasses
@@ -92,7 +92,7 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 	for i := range l.passes {
 		weightBytes += 4 * len(l.passes[i].wei)
 	}
-	pt.prefetch = set.prefetch && weightBytes >= prefetchMinBytes
+	pt.prefetch = set.Prefetch && weightBytes >= prefetchMinBytes
 	pt.haloCopy = set != genericSet && l.weightsFinite()
 	for i := range l.passes {
 		p := &l.passes[i]
@@ -141,12 +141,12 @@ func (l *layer) weightsFinite() bool {
 // a block-16 set is the default, a block-8 layer so runs on the best
 // block-8 set, not on the generic kernel.
 func (s *isaSet) forBlock(block int) *isaSet {
-	if s.block == block {
+	if s.Block == block {
 		return s
 	}
 	after := false
 	for _, t := range isaSets {
-		if after && t.usable && t.block == block {
+		if after && t.usable && t.Block == block {
 			return t
 		}
 		after = after || t == s

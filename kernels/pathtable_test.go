@@ -83,11 +83,12 @@ func describeCaps(pt path) string {
 	return s
 }
 
-// pathCaps is the capability line (describeCaps) of a block-8 layer per
-// set (less haloCopy where a weight is not finite).
+// pathCaps is the capability line (describeCaps) of a layer of the set's
+// own block per set (less haloCopy where a weight is not finite).
 var pathCaps = map[string]string{
 	"generic": "generic maxOCB 4 multiRow convEdges",
 	"avx2":    "avx2 maxOCB 3 multiRow convEdges restoreEdges haloCopy",
+	"avx512":  "avx512 maxOCB 3 multiRow convEdges restoreEdges haloCopy",
 	"neon":    "neon maxOCB 2 multiRow convEdges haloCopy",
 }
 
@@ -97,186 +98,223 @@ var pathTable = []pathCase{
 	{name: "3x3 s1 64ch 56", inC: 64, outC: 64, k: 3, s: 1, p: 1, h: 56, w: 56, want: map[string]string{
 		"generic": "conv in place cols EE",
 		"avx2":    "conv in place cols EE",
+		"avx512":  "conv in place cols EE",
 		"neon":    "conv in place cols EE",
 	}},
 	{name: "3x3 s1 16ch 32", inC: 16, outC: 16, k: 3, s: 1, p: 1, h: 32, w: 32, want: map[string]string{
 		"generic": "conv in place cols EE",
 		"avx2":    "conv in place cols EE",
+		"avx512":  "conv in place cols EE",
 		"neon":    "conv in place cols EE",
 	}},
 	{name: "3x3 s1 16ch 7x9", inC: 16, outC: 16, k: 3, s: 1, p: 1, h: 7, w: 9, want: map[string]string{
 		"generic": "conv in place cols EE",
 		"avx2":    "conv in place cols EE",
+		"avx512":  "conv in place cols EE",
 		"neon":    "conv in place cols EE",
 	}},
 	{name: "3x3 s1 16ch 1x1", inC: 16, outC: 16, k: 3, s: 1, p: 1, h: 1, w: 1, want: map[string]string{
 		"generic": "conv in place cols 1.",
 		"avx2":    "conv halo 1,1 cols ..",
+		"avx512":  "conv halo 1,1 cols ..",
 		"neon":    "conv halo 1,1 cols ..",
 	}},
 	{name: "3x3 s1 16ch 1x2", inC: 16, outC: 16, k: 3, s: 1, p: 1, h: 1, w: 2, want: map[string]string{
 		"generic": "conv in place cols 11",
 		"avx2":    "conv halo 1,1 cols ..",
+		"avx512":  "conv halo 1,1 cols ..",
 		"neon":    "conv halo 1,1 cols ..",
 	}},
 	{name: "3x3 s1 16ch 1x2 Inf weight", inC: 16, outC: 16, k: 3, s: 1, p: 1, h: 1, w: 2, inf: true, want: map[string]string{
 		"generic": "conv in place cols 11",
 		"avx2":    "conv in place cols 11",
+		"avx512":  "conv in place cols 11",
 		"neon":    "conv in place cols 11",
 	}},
 	{name: "3x3 s2 64ch 56", inC: 64, outC: 64, k: 3, s: 2, p: 1, h: 56, w: 56, want: map[string]string{
 		"generic": "conv in place cols E.",
 		"avx2":    "conv in place cols E.",
+		"avx512":  "conv in place cols E.",
 		"neon":    "conv in place cols E.",
 	}},
 	{name: "3x3 s2 64ch 57", inC: 64, outC: 64, k: 3, s: 2, p: 1, h: 57, w: 57, want: map[string]string{
 		"generic": "conv in place cols EE",
 		"avx2":    "conv in place cols EE",
+		"avx512":  "conv in place cols EE",
 		"neon":    "conv in place cols EE",
 	}},
 	{name: "3x3 s2 16ch 8", inC: 16, outC: 16, k: 3, s: 2, p: 1, h: 8, w: 8, want: map[string]string{
 		"generic": "conv in place cols E.",
 		"avx2":    "conv in place cols E.",
+		"avx512":  "conv in place cols E.",
 		"neon":    "conv in place cols E.",
 	}},
 	{name: "3x3 s4 64ch 56", inC: 64, outC: 64, k: 3, s: 4, p: 1, h: 56, w: 56, want: map[string]string{
 		"generic": "conv in place cols E.",
 		"avx2":    "conv in place cols E.",
+		"avx512":  "conv in place cols E.",
 		"neon":    "conv in place cols E.",
 	}},
 	{name: "3x3 s4 64ch 57", inC: 64, outC: 64, k: 3, s: 4, p: 1, h: 57, w: 57, want: map[string]string{
 		"generic": "conv in place cols EE",
 		"avx2":    "conv in place cols EE",
+		"avx512":  "conv in place cols EE",
 		"neon":    "conv in place cols EE",
 	}},
 	{name: "3x3 s4 16ch 13", inC: 16, outC: 16, k: 3, s: 4, p: 1, h: 13, w: 13, want: map[string]string{
 		"generic": "conv in place cols EE",
 		"avx2":    "conv in place cols EE",
+		"avx512":  "conv in place cols EE",
 		"neon":    "conv in place cols EE",
 	}},
 	{name: "3x3 s1 512ch 7", inC: 512, outC: 512, k: 3, s: 1, p: 1, h: 7, w: 7, want: map[string]string{
 		"generic": "conv in place cols EE",
 		"avx2":    "conv pf in place cols EE",
+		"avx512":  "conv pf in place cols EE",
 		"neon":    "conv in place cols EE",
 	}},
 	{name: "1x1 s1 64ch 56", inC: 64, outC: 256, k: 1, s: 1, p: 0, h: 56, w: 56, want: map[string]string{
 		"generic": "conv in place cols ..",
 		"avx2":    "conv in place cols ..",
+		"avx512":  "conv in place cols ..",
 		"neon":    "conv in place cols ..",
 	}},
 	{name: "1x1 s2 64ch 56", inC: 64, outC: 128, k: 1, s: 2, p: 0, h: 56, w: 56, want: map[string]string{
 		"generic": "conv in place cols ..",
 		"avx2":    "conv in place cols ..",
+		"avx512":  "conv in place cols ..",
 		"neon":    "conv in place cols ..",
 	}},
 	{name: "1x1 s1 1024ch 14", inC: 1024, outC: 512, k: 1, s: 1, p: 0, h: 14, w: 14, want: map[string]string{
 		"generic": "conv in place cols ..",
 		"avx2":    "conv pf in place cols ..",
+		"avx512":  "conv pf in place cols ..",
 		"neon":    "conv in place cols ..",
 	}},
 	{name: "7x7 s2 3ch 224", inC: 3, outC: 64, k: 7, s: 2, p: 3, h: 224, w: 224, want: map[string]string{
 		"generic": "conv in place cols 21",
 		"avx2":    "conv halo 3,2 cols ..",
+		"avx512":  "conv halo 3,2 cols ..",
 		"neon":    "conv halo 3,2 cols ..",
 	}},
 	{name: "7x7 s2 3ch 32", inC: 3, outC: 64, k: 7, s: 2, p: 3, h: 32, w: 32, want: map[string]string{
 		"generic": "conv in place cols 21",
 		"avx2":    "conv halo 3,2 cols ..",
+		"avx512":  "conv halo 3,2 cols ..",
 		"neon":    "conv halo 3,2 cols ..",
 	}},
 	{name: "7x7 s2 3ch 33", inC: 3, outC: 64, k: 7, s: 2, p: 3, h: 33, w: 33, want: map[string]string{
 		"generic": "conv in place cols 22",
 		"avx2":    "conv halo 3,3 cols ..",
+		"avx512":  "conv halo 3,3 cols ..",
 		"neon":    "conv halo 3,3 cols ..",
 	}},
 	{name: "restore k2 p0 64ch 28->56", deconv: true, inC: 64, outC: 64, k: 2, s: 2, p: 0, h: 28, w: 28, oh: 56, ow: 56, want: map[string]string{
 		"generic": "phases in place cols .. .. .. ..",
 		"avx2":    "fused in place fused 0-56/56 .. cols .. .. .. ..",
+		"avx512":  "fused in place fused 0-56/56 .. cols .. .. .. ..",
 		"neon":    "fused in place fused 0-56/56 .. cols .. .. .. ..",
 	}},
 	{name: "restore k2 p0 64ch 4->8", deconv: true, inC: 64, outC: 64, k: 2, s: 2, p: 0, h: 4, w: 4, oh: 8, ow: 8, want: map[string]string{
 		"generic": "phases in place cols .. .. .. ..",
 		"avx2":    "phases in place cols .. .. .. ..",
+		"avx512":  "phases in place cols .. .. .. ..",
 		"neon":    "phases in place cols .. .. .. ..",
 	}},
 	{name: "restore k2 p0 16ch 8->17", deconv: true, inC: 16, outC: 16, k: 2, s: 2, p: 0, h: 8, w: 8, oh: 17, ow: 17, want: map[string]string{
 		"generic": "phases in place cols .1 .. .1 ..",
 		"avx2":    "fused in place fused 0-16/17 .. cols .1 .. .1 ..",
+		"avx512":  "fused in place fused 0-16/17 .. cols .1 .. .1 ..",
 		"neon":    "fused in place fused 0-16/17 .. cols .1 .. .1 ..",
 	}},
 	{name: "restore k3 p1 64ch 28->56", deconv: true, inC: 64, outC: 64, k: 3, s: 2, p: 1, h: 28, w: 28, oh: 56, ow: 56, want: map[string]string{
 		"generic": "phases in place cols .E .. .E ..",
 		"avx2":    "fused in place fused 0-56/56 .E cols .E .. .E ..",
+		"avx512":  "fused in place fused 0-56/56 .E cols .E .. .E ..",
 		"neon":    "fused halo 0,1 fused 0-56/56 .. cols .. .. .. ..",
 	}},
 	{name: "restore k3 p1 64ch 28->55", deconv: true, inC: 64, outC: 64, k: 3, s: 2, p: 1, h: 28, w: 28, oh: 55, ow: 55, want: map[string]string{
 		"generic": "phases in place cols .. .. .. ..",
 		"avx2":    "fused in place fused 0-55/55 .. cols .. .. .. ..",
+		"avx512":  "fused in place fused 0-55/55 .. cols .. .. .. ..",
 		"neon":    "fused in place fused 0-55/55 .. cols .. .. .. ..",
 	}},
 	{name: "restore k3 p1 16ch 16->32", deconv: true, inC: 16, outC: 16, k: 3, s: 2, p: 1, h: 16, w: 16, oh: 32, ow: 32, want: map[string]string{
 		"generic": "phases in place cols .E .. .E ..",
 		"avx2":    "fused in place fused 0-32/32 .E cols .E .. .E ..",
+		"avx512":  "fused in place fused 0-32/32 .E cols .E .. .E ..",
 		"neon":    "fused halo 0,1 fused 0-32/32 .. cols .. .. .. ..",
 	}},
 	{name: "restore k3 p1 16ch 8->16", deconv: true, inC: 16, outC: 16, k: 3, s: 2, p: 1, h: 8, w: 8, oh: 16, ow: 16, want: map[string]string{
 		"generic": "phases in place cols .E .. .E ..",
 		"avx2":    "fused in place fused 0-16/16 .E cols .E .. .E ..",
+		"avx512":  "fused in place fused 0-16/16 .E cols .E .. .E ..",
 		"neon":    "fused halo 0,1 fused 0-16/16 .. cols .. .. .. ..",
 	}},
 	{name: "restore k3 p1 16ch 8->16 Inf weight", deconv: true, inC: 16, outC: 16, k: 3, s: 2, p: 1, h: 8, w: 8, oh: 16, ow: 16, inf: true, want: map[string]string{
 		"generic": "phases in place cols .E .. .E ..",
 		"avx2":    "fused in place fused 0-16/16 .E cols .E .. .E ..",
+		"avx512":  "fused in place fused 0-16/16 .E cols .E .. .E ..",
 		"neon":    "fused in place fused 0-14/16 .. cols .E .. .E ..",
 	}},
 	{name: "restore k3 p1 16ch 8->15", deconv: true, inC: 16, outC: 16, k: 3, s: 2, p: 1, h: 8, w: 8, oh: 15, ow: 15, want: map[string]string{
 		"generic": "phases in place cols .. .. .. ..",
 		"avx2":    "phases in place cols .. .. .. ..",
+		"avx512":  "phases in place cols .. .. .. ..",
 		"neon":    "phases in place cols .. .. .. ..",
 	}},
 	{name: "restore k3 p1 256ch 7->14", deconv: true, inC: 256, outC: 256, k: 3, s: 2, p: 1, h: 7, w: 7, oh: 14, ow: 14, want: map[string]string{
 		"generic": "phases in place cols .E .. .E ..",
 		"avx2":    "phases pf in place cols .E .. .E ..",
+		"avx512":  "phases pf in place cols .E .. .E ..",
 		"neon":    "phases in place cols .E .. .E ..",
 	}},
 	{name: "restore k3 p1 16ch 4->8", deconv: true, inC: 16, outC: 16, k: 3, s: 2, p: 1, h: 4, w: 4, oh: 8, ow: 8, want: map[string]string{
 		"generic": "phases in place cols .E .. .E ..",
 		"avx2":    "phases in place cols .E .. .E ..",
+		"avx512":  "phases in place cols .E .. .E ..",
 		"neon":    "phases in place cols .E .. .E ..",
 	}},
 	{name: "restore k3 p1 16ch 4x5->7x9", deconv: true, inC: 16, outC: 16, k: 3, s: 2, p: 1, h: 4, w: 5, oh: 7, ow: 9, want: map[string]string{
 		"generic": "phases in place cols .. .. .. ..",
 		"avx2":    "phases in place cols .. .. .. ..",
+		"avx512":  "phases in place cols .. .. .. ..",
 		"neon":    "phases in place cols .. .. .. ..",
 	}},
 	{name: "restore k3 p1 512ch 4->7", deconv: true, inC: 512, outC: 512, k: 3, s: 2, p: 1, h: 4, w: 4, oh: 7, ow: 7, want: map[string]string{
 		"generic": "phases in place cols .. .. .. ..",
 		"avx2":    "phases pf in place cols .. .. .. ..",
+		"avx512":  "phases pf in place cols .. .. .. ..",
 		"neon":    "phases in place cols .. .. .. ..",
 	}},
 	{name: "restore k4 p1 64ch 28->56", deconv: true, inC: 64, outC: 64, k: 4, s: 2, p: 1, h: 28, w: 28, oh: 56, ow: 56, want: map[string]string{
 		"generic": "phases in place cols .E E. .E E.",
 		"avx2":    "fused in place fused 0-56/56 EE cols .E E. .E E.",
+		"avx512":  "fused in place fused 0-56/56 EE cols .E E. .E E.",
 		"neon":    "fused halo 1,1 fused 0-56/56 .. cols .. .. .. ..",
 	}},
 	{name: "restore k4 p1 64ch 28->57", deconv: true, inC: 64, outC: 64, k: 4, s: 2, p: 1, h: 28, w: 28, oh: 57, ow: 57, want: map[string]string{
 		"generic": "phases in place cols .E EE .E EE",
 		"avx2":    "fused halo 1,2 fused 0-57/57 .. cols .. .. .. ..",
+		"avx512":  "fused halo 1,2 fused 0-57/57 .. cols .. .. .. ..",
 		"neon":    "fused halo 1,2 fused 0-57/57 .. cols .. .. .. ..",
 	}},
 	{name: "restore k4 p1 16ch 4->8", deconv: true, inC: 16, outC: 16, k: 4, s: 2, p: 1, h: 4, w: 4, oh: 8, ow: 8, want: map[string]string{
 		"generic": "phases in place cols .E E. .E E.",
 		"avx2":    "phases in place cols .E E. .E E.",
+		"avx512":  "phases in place cols .E E. .E E.",
 		"neon":    "phases in place cols .E E. .E E.",
 	}},
 	{name: "restore k4 p1 16ch 9->19", deconv: true, inC: 16, outC: 16, k: 4, s: 2, p: 1, h: 9, w: 9, oh: 19, ow: 19, want: map[string]string{
 		"generic": "phases in place cols .E EE .E EE",
 		"avx2":    "fused halo 1,2 fused 0-19/19 .. cols .. .. .. ..",
+		"avx512":  "fused halo 1,2 fused 0-19/19 .. cols .. .. .. ..",
 		"neon":    "fused halo 1,2 fused 0-19/19 .. cols .. .. .. ..",
 	}},
 	{name: "restore k3 p0 16ch 16->33", deconv: true, inC: 16, outC: 16, k: 3, s: 2, p: 0, h: 16, w: 16, oh: 33, ow: 33, want: map[string]string{
 		"generic": "phases in place cols EE .. EE ..",
 		"avx2":    "phases in place cols EE .. EE ..",
+		"avx512":  "phases in place cols EE .. EE ..",
 		"neon":    "phases in place cols EE .. EE ..",
 	}},
 }
@@ -287,8 +325,10 @@ var pathTable = []pathCase{
 // the fused restore's minimum width, odd sizes, layers big enough to
 // prefetch, weights with an Inf, which never take a haloed copy), which
 // path the plan takes, whether it copies its input into a haloed
-// workspace and how it computes every border column (see describePlan). A change that turns a fast path off (an edge flag, the
-// fused restore, the prefetch, the in-place read) changes a row here.
+// workspace and how it computes every border column (see describePlan),
+// for layers of the set's block. A change that turns a fast path off (an
+// edge flag, the fused restore, the prefetch, the in-place read) changes
+// a row here.
 // SBCONV_PATHTABLE=print prints the plans instead, in the table's form.
 func TestPathTable(t *testing.T) {
 	defer func(m int) { haloMode = m }(haloMode)
@@ -299,20 +339,21 @@ func TestPathTable(t *testing.T) {
 		for _, c := range pathTable {
 			spec := ConvSpec{InC: c.inC, OutC: c.outC, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, PadH: c.p, PadW: c.p}
 			var l *layer
-			src := &layout.Tensor{N: 1, C: c.inC, H: c.h, W: c.w, Block: 8}
-			dst := &layout.Tensor{N: 1, C: c.outC, H: c.oh, W: c.ow, Block: 8}
+			b := set.Block
+			src := &layout.Tensor{N: 1, C: c.inC, H: c.h, W: c.w, Block: b}
+			dst := &layout.Tensor{N: 1, C: c.outC, H: c.oh, W: c.ow, Block: b}
 			w := make([]float32, c.inC*c.outC*c.k*c.k)
 			if c.inf {
 				w[len(w)/2] = posInf
 			}
 			if c.deconv {
-				d, err := NewConvTranspose2D(spec, w, nil, 8)
+				d, err := NewConvTranspose2D(spec, w, nil, b)
 				if err != nil {
 					t.Fatal(err)
 				}
 				l = &d.l
 			} else {
-				cv, err := NewConv2D(spec, w, nil, 8)
+				cv, err := NewConv2D(spec, w, nil, b)
 				if err != nil {
 					t.Fatal(err)
 				}

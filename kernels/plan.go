@@ -107,10 +107,11 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 }
 
 // minFusedWidth is the narrowest output row the fused restore computes. Its
-// kernels take one output block a call (AVX2 has registers for no more),
-// so on narrow rows each call does little work for its broadcasts and
-// overhead, while the phase passes take up to three blocks a call.
-// Measured at one thread, fused on every row against fused from 16 pixels:
+// kernels take one output block a call on AVX2 (it has registers for no
+// more; AVX-512's take two), so on narrow rows each call does little work
+// for its broadcasts and overhead, while the phase passes take up to three
+// blocks a call. Measured on AVX2 at one thread, fused on every row
+// against fused from 16 pixels (not measured again on AVX-512):
 // in-256x14 (14 wide) 602-653 us against 582-618 us; 16-wide and wider
 // rows tie or gain (cifar-32x16 restore 12.3-12.8 us fused against
 // 12.8-14.9 us in phases before the fused kernel existed).

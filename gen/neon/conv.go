@@ -110,8 +110,8 @@ func convName(ocb, s, d int, pointwise bool) string {
 	return fmt.Sprintf("NEONConvO%dSrc%dDst%d", ocb, s, d)
 }
 
-func (convFamily) kernels() ([]kernel, error) {
-	var ks []kernel
+func (convFamily) emit() ([]text, error) {
+	var ks []text
 	for _, pw := range []bool{false, true} {
 		for _, pl := range convPlans {
 			if err := pl.check(); err != nil {
@@ -129,8 +129,8 @@ func (convFamily) kernels() ([]kernel, error) {
 	return ks, nil
 }
 
-// ck is one convolution kernel being emitted.
-type ck struct {
+// kernel is one convolution kernel being emitted.
+type kernel struct {
 	p         *printer
 	name      string
 	pl        convPlan
@@ -140,13 +140,13 @@ type ck struct {
 
 // convKernel returns the variant for plan pl, input pixel stride s, output
 // pixel stride d (in pixels), general or pointwise.
-func convKernel(pl convPlan, s, d int, pointwise bool) kernel {
-	k := &ck{name: convName(pl.ocb, s, d, pointwise), pl: pl, s: s, d: d, pointwise: pointwise}
+func convKernel(pl convPlan, s, d int, pointwise bool) text {
+	k := &kernel{name: convName(pl.ocb, s, d, pointwise), pl: pl, s: s, d: d, pointwise: pointwise}
 	window, kind := "Pix, ICB, KH, KW >= 1", caps.Conv
 	if pointwise {
 		window, kind = "Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks)", caps.Conv1x1
 	}
-	return kernel{
+	return text{
 		name: k.name, kind: kind, sig: "p *Params", argSize: 8,
 		doc: []string{
 			fmt.Sprintf("%s is the NEON microkernel for %d output channel block(s), input pixel", k.name, pl.ocb),
@@ -158,9 +158,9 @@ func convKernel(pl convPlan, s, d int, pointwise bool) kernel {
 	}
 }
 
-func (k *ck) label(s string) string { return k.name + "_" + s }
+func (k *kernel) label(s string) string { return k.name + "_" + s }
 
-func (k *ck) emit() {
+func (k *kernel) emit() {
 	p, pl := k.p, k.pl
 	callInvariants(p)
 	if k.pointwise {
@@ -192,11 +192,11 @@ func (k *ck) emit() {
 	// then the rest in one block (<= urW) or two near-equal blocks, so no
 	// call ends in a sliver with too few accumulator chains to hide the
 	// FMLA latency (9 pixels at urW 8 run as 5+4, not 8+1). The same loop
-	// as gen/avx2's.
+	// as gen/x86's.
 	pixelLoop(p, k.label, pl.urW, pl.urW, func() {
 		p.op("ADD", "$1", rPix, rTmp) // urW < pix < 2*urW: a block of ceil(pix/2)
 		p.op("LSR", "$1", rTmp)
-	}, k.block, func(t int) int { return t * k.s * vecBytes }, func(t int) int { return t * k.d * vecBytes })
+	}, k.emitBlock, func(t int) int { return t * k.s * vecBytes }, func(t int) int { return t * k.d * vecBytes })
 }
 
 // pixelLoop emits the loop over a row's Pix pixels and closes the row
@@ -283,8 +283,8 @@ func rowEnd(p *printer, label func(string) string) {
 	p.op("RET")
 }
 
-// block emits the whole reduction and epilogue for t pixels (t <= urW).
-func (k *ck) block(t int) {
+// emitBlock emits the whole reduction and epilogue for t pixels (t <= urW).
+func (k *kernel) emitBlock(t int) {
 	p, pl := k.p, k.pl
 	id := fmt.Sprintf("t%d_", t)
 	p.comment("%d pixel(s) x %d output block(s): accumulators start at the bias", t, pl.ocb)
@@ -389,7 +389,7 @@ func (k *ck) block(t int) {
 // used: the tap of an edge pixel that lies in the padding. It needs no
 // register the full step does not (a lone pixel's skip step is empty,
 // only its weights' cursors move on).
-func (k *ck) step(t, skip int) {
+func (k *kernel) step(t, skip int) {
 	p, pl := k.p, k.pl
 	if skip >= 0 && t == 1 {
 		return

@@ -167,7 +167,7 @@ func TestOffsetsAsserted(t *testing.T) {
 		func(p *printer) { x(27) },
 		func(p *printer) { v(32) },
 	} {
-		if err := emitSafely(new(printer), kernel{name: "bad", emit: f}); err == nil {
+		if err := emitSafely(new(printer), text{name: "bad", emit: f}); err == nil {
 			t.Errorf("an illegal operand was accepted")
 		}
 	}

@@ -20,11 +20,11 @@ const peakChains = 24
 // is 4 lanes x (multiply + add).
 const peakFLOPs = peakChains * 4 * 2
 
-func (peakFamily) kernels() ([]kernel, error) {
+func (peakFamily) emit() ([]text, error) {
 	if peakChains < minAccs || peakChains+2 > numVRegs {
 		return nil, fmt.Errorf("peak: %d chains: want %d..%d", peakChains, minAccs, numVRegs-2)
 	}
-	return []kernel{{
+	return []text{{
 		name: "NEONFMAPeak", sig: "n int", argSize: 8,
 		doc: []string{
 			fmt.Sprintf("NEONFMAPeak runs n iterations of %d independent 4-lane FMLAs", peakChains),

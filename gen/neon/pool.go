@@ -11,7 +11,7 @@ import (
 // contract: output rows of a 3x3 stride-2 max pool over block-8 pixels,
 // the ImageNet ResNets' stem pool.
 //
-// It is separable, as gen/avx2's: each input column c of the window rows
+// It is separable, as gen/x86's: each input column c of the window rows
 // gets its vertical maximum v(c) once (three LDP Q and four FMAX, two a
 // half), and output pixel j is the maximum of v(2j), v(2j+1), v(2j+2)
 // (four FMAX), so v(2j+2) is carried to pixel j+1 and a pixel costs two
@@ -44,11 +44,11 @@ func poolCol(i, h int) vreg  { return v(2*i + h) }
 func poolLoad(k, h int) vreg { return v(2*(2*poolURW+1) + 2*k + h) }
 func poolOut(h int) vreg     { return v(2*(2*poolURW+1) + 4 + h) }
 
-func (poolFamily) kernels() ([]kernel, error) {
+func (poolFamily) emit() ([]text, error) {
 	if last := int(poolOut(1)); last >= numVRegs {
 		return nil, fmt.Errorf("%s: register budget: V%d", poolName, last)
 	}
-	return []kernel{{
+	return []text{{
 		name: poolName, sig: "p *PoolParams", argSize: 8,
 		doc: []string{
 			fmt.Sprintf("%s is the NEON max-pool kernel (the max-pool contract of the package", poolName),

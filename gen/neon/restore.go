@@ -110,8 +110,8 @@ type restoreFamily struct{}
 
 func restoreName(k, pad, ocb int) string { return fmt.Sprintf("NEONRestoreK%dP%dO%d", k, pad, ocb) }
 
-func (restoreFamily) kernels() ([]kernel, error) {
-	var ks []kernel
+func (restoreFamily) emit() ([]text, error) {
+	var ks []text
 	for _, g := range restoreGroups() {
 		for o, pl := range g {
 			if pl.ocb != o+1 {
@@ -144,18 +144,18 @@ func restoreGroups() [][]restorePlan {
 	return groups
 }
 
-// rk is one restore kernel being emitted.
-type rk struct {
+// restore is one restore kernel being emitted.
+type restore struct {
 	p    *printer
 	name string
 	pl   restorePlan
 	n    int // weight loads so far, for the round robin over pairs
 }
 
-func restoreKernel(pl restorePlan) kernel {
-	k := &rk{name: restoreName(pl.k, pl.pad, pl.ocb), pl: pl}
+func restoreKernel(pl restorePlan) text {
+	k := &restore{name: restoreName(pl.k, pl.pad, pl.ocb), pl: pl}
 	emin, emax := asm.RestoreSpan(pl.k, pl.pad)
-	return kernel{
+	return text{
 		name: k.name, kind: caps.Restore, sig: "p *Params", argSize: 8,
 		doc: []string{
 			fmt.Sprintf("%s is the NEON fused stride-2 restore kernel for a %d-wide kernel with", k.name, pl.k),
@@ -167,7 +167,7 @@ func restoreKernel(pl restorePlan) kernel {
 	}
 }
 
-func (k *rk) label(s string) string { return k.name + "_" + s }
+func (k *restore) label(s string) string { return k.name + "_" + s }
 
 // General-purpose registers of the restore kernels, beyond the shared
 // roles of conv.go.
@@ -176,7 +176,7 @@ var (
 	rWeiRow = rWeiRowAdv // WeiRow
 )
 
-func (k *rk) emit() {
+func (k *restore) emit() {
 	p, pl := k.p, k.pl
 	callInvariants(p)
 	p.op("MOVD", mem(asm.OffKH, rParams), rKHn)
@@ -192,7 +192,7 @@ func (k *rk) emit() {
 	p.op("SUB", rTmp, rWeiICBAdv, rWeiICBAdv)
 	rowStart(p, k.label, false)
 
-	// Pixel loop (gen/avx2's restore loop): whole steps (an even number of
+	// Pixel loop (gen/x86's restore loop): whole steps (an even number of
 	// pixels) while at least two are left, then at most two blocks: an even
 	// one of about half the rest, and the last, which may end on an odd
 	// pixel. So only the last block of a call is odd, and every block
@@ -201,13 +201,13 @@ func (k *rk) emit() {
 	step := pl.step()
 	pixelLoop(p, k.label, step, pl.maxPix, func() {
 		// maxPix < pix < 2*step: first the even number nearest pix/2,
-		// 2*floor((pix+1)/4) (gen/avx2 rounds up instead; nearest keeps
+		// 2*floor((pix+1)/4) (gen/x86 rounds up instead; nearest keeps
 		// both blocks of 12 or more pixels at 6 or more: 13 is 6+7, not
 		// 8+5).
 		p.op("ADD", "$1", rPix, rTmp)
 		p.op("LSR", "$2", rTmp)
 		p.op("LSL", "$1", rTmp)
-	}, k.block, func(t int) int { return t / 2 * vecBytes }, func(t int) int { return t * vecBytes })
+	}, k.emitBlock, func(t int) int { return t / 2 * vecBytes }, func(t int) int { return t * vecBytes })
 }
 
 // restoreBlocks returns the blocks the pixel loop of plan pl splits pix
@@ -228,8 +228,8 @@ func restoreBlocks(pl restorePlan, pix int) []int {
 	return blocks
 }
 
-// block emits the whole reduction and epilogue for t output pixels.
-func (k *rk) block(t int) {
+// emitBlock emits the whole reduction and epilogue for t output pixels.
+func (k *restore) emitBlock(t int) {
 	p, pl := k.p, k.pl
 	id := fmt.Sprintf("t%d_", t)
 	p.comment("%d output pixel(s) x %d output block(s): accumulators start at the bias", t, pl.ocb)
@@ -280,7 +280,7 @@ func (k *rk) block(t int) {
 // from its input lane. Taps alternate parity (kw and kw+1 reach different
 // output pixels), so a full sweep of t FMLAs separates two FMLAs into the
 // same accumulator.
-func (k *rk) step(t int) {
+func (k *restore) step(t int) {
 	p, pl := k.p, k.pl
 	taps, cols := pl.sweeps(t)
 	read := make([]bool, cols)

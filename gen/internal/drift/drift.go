@@ -2,7 +2,7 @@
 // renders must be, byte for byte, the ones committed in the asm package,
 // so generated code cannot drift from its generator and nobody edits it
 // by hand. On a difference it prints where the files part, as a short
-// diff; `go test ./avx2 ./neon -update` (from gen/) rewrites them instead, as
+// diff; `go test ./x86 ./neon -update` (from gen/) rewrites them instead, as
 // `go generate ./...` from the repository root does.
 package drift
 
@@ -45,7 +45,7 @@ func Check(t *testing.T, render emit.Render, dir string, want ...string) {
 		}
 		if d := Diff(committed, files[name], 8); d != "" {
 			t.Errorf("asm/%s differs from what the generator writes (- committed, + generated); "+
-				"run go generate ./... from the repository root, or go test ./avx2 ./neon -update from gen/:\n%s", name, d)
+				"run go generate ./... from the repository root, or go test ./x86 ./neon -update from gen/:\n%s", name, d)
 		}
 	}
 }

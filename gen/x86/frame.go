@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 
@@ -19,8 +18,10 @@ import (
 // opens the row loop: Dst, Src and Pix of row regRow (Rows of them, see
 // package asm; pixelLoop closes it), with Src one tap back when EdgeL
 // (edges: the kernel takes the edge flags, see edgeFlags).
-func prologue(c *build.Context, label func(string) string, edges bool) {
-	emitted.Now().Rows, emitted.Now().Edges = true, edges
+func (g *gen) prologue(label func(string) string, edges bool) {
+	c := g.c
+	h := g.emitted.Now()
+	h.Rows, h.Edges = true, edges
 	c.Load(c.Param("p"), regParams)
 	c.MOVQ(field(asm.OffDst), regDst)
 	c.MOVQ(field(asm.OffRes), regResDelta)
@@ -40,7 +41,7 @@ func prologue(c *build.Context, label func(string) string, edges bool) {
 	if edges {
 		c.CMPQ(field(asm.OffEdgeL), imm(0))
 		c.JE(operand.LabelRef(label("noedge")))
-		c.SUBQ(imm(uint64(vecBytes)), regSrcBase) // the contract's Src: pixel 0's tap (0, 0)
+		c.SUBQ(imm(uint64(g.vecBytes())), regSrcBase) // the contract's Src: pixel 0's tap (0, 0)
 		c.Label(label("noedge"))
 	}
 }
@@ -52,8 +53,9 @@ func prologue(c *build.Context, label func(string) string, edges bool) {
 // blocks must start on an output pair) and the second what remains.
 // block(t) emits a block of t pixels; srcBytes(t) and dstBytes(t) are how
 // far one moves Src and Dst.
-func pixelLoop(c *build.Context, label func(string) string, step, maxPix int, evenBlocks bool,
+func (g *gen) pixelLoop(label func(string) string, step, maxPix int, evenBlocks bool,
 	block func(t int), srcBytes, dstBytes func(t int) int) {
+	c := g.c
 	c.Label(label("loop"))
 	c.CMPQ(regPix, imm(uint64(2*step)))
 	c.JGE(operand.LabelRef(label(fmt.Sprintf("blk%d", step))))
@@ -86,17 +88,26 @@ func pixelLoop(c *build.Context, label func(string) string, step, maxPix int, ev
 		c.JMP(operand.LabelRef(label("loop")))
 	}
 	c.Label(label("done"))
-	c.INCQ(regRow) // next row, while fewer than Rows (0 is read as 1) are done
-	c.CMPQ(regRow, field(asm.OffRows))
-	c.JL(operand.LabelRef(label("row")))
+	g.endRows(regRow, field(asm.OffRows), label("row"))
+}
+
+// endRows closes a row loop and the kernel: the next row (counted in
+// row) from rowLabel while fewer than rows (0 is read as 1) are done,
+// then VZEROUPPER and RET.
+func (g *gen) endRows(row reg.Register, rows operand.Mem, rowLabel string) {
+	c := g.c
+	c.INCQ(row)
+	c.CMPQ(row, rows)
+	c.JL(operand.LabelRef(rowLabel))
 	c.VZEROUPPER()
 	c.RET()
 }
 
 // edgeFlags sets regEdge for a block of t pixels: bit 0 when the block
 // starts the row and EdgeL, bit 1 when it ends the row and EdgeR.
-func edgeFlags(c *build.Context, label func(string) string, id string, t int) {
-	if !emitted.Now().Edges {
+func (g *gen) edgeFlags(label func(string) string, id string, t int) {
+	c := g.c
+	if !g.emitted.Now().Edges {
 		panic(fmt.Sprintf("%s: edge flags tested in a kernel whose prologue does not take them", label(id)))
 	}
 	c.XORQ(regEdge, regEdge)
@@ -114,7 +125,8 @@ func edgeFlags(c *build.Context, label func(string) string, id string, t int) {
 
 // nextInputBlock emits the end of the input-block loop: Src and Wei back
 // over the KH kernel rows and on by one input block, then the loop branch.
-func nextInputBlock(c *build.Context, loop string) {
+func (g *gen) nextInputBlock(loop string) {
+	c := g.c
 	c.MOVQ(field(asm.OffKH), regTmp)
 	c.IMULQ(field(asm.OffSrcRow), regTmp)
 	c.SUBQ(regTmp, regSrc)
@@ -130,8 +142,9 @@ func nextInputBlock(c *build.Context, loop string) {
 // epilogue emits a block's single store of each output vector: the
 // residual added (at[i] through the residual's distance from Dst), ReLU,
 // then the store at at[i](regDst). zero is a register free by then.
-func epilogue(c *build.Context, label func(string) string, id string,
+func (g *gen) epilogue(label func(string) string, id string,
 	accs []reg.VecPhysical, at []func(base reg.Register) operand.Mem, zero reg.VecPhysical) {
+	c := g.c
 	c.CMPQ(field(asm.OffRes), imm(0)) // Res itself: Res == Dst would give a zero delta
 	c.JE(operand.LabelRef(label(id + "_relu")))
 	c.LEAQ(operand.Mem{Base: regDst, Index: regResDelta, Scale: 1}, regTmp)

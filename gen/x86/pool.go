@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/mmcloughlin/avo/attr"
-	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 
@@ -14,14 +13,14 @@ import (
 )
 
 // The max-pool kernel (the max-pool contract of package asm): output rows
-// of a 3x3 stride-2 max pool over block-8 pixels, the ImageNet ResNets'
-// stem pool.
+// of a 3x3 stride-2 max pool over pixels of the set's block, the ImageNet
+// ResNets' stem pool.
 //
 // It is separable: each input column c of the window rows gets its
 // vertical maximum v(c) once, and output pixel j is the maximum of
 // v(2j), v(2j+1), v(2j+2), so v(2j+2) is carried to pixel j+1 and a pixel
 // costs two new columns (6 loads, 2 of them as memory operands) and
-// poolURW pixels a step share one loop branch. Per output pixel: 6
+// the set's poolURW pixels a step share one loop branch. Per output pixel: 6
 // loads, 12 vector operations, 1 store; the ~3.2 MB a 64-channel 112x112
 // input reads bound it, not these.
 //
@@ -32,20 +31,16 @@ import (
 // (a NaN) where either is one; its third value c, the last operand of the
 // chain, carries its own NaN through:
 //
-//	v(c) = VMAXPS(src2, VMAXPS(src1, src0)) | UNORD(src0, src1)
-//	out  = VMAXPS(v(2j+2), VMAXPS(v(2j+1), v(2j))) | UNORD(v(2j), v(2j+1))
+//	v(c) = VMAXPS(src2, VMAXPS(src1, src0)), NaN where UNORD(src0, src1)
+//	out  = VMAXPS(v(2j+2), VMAXPS(v(2j+1), v(2j))), NaN where UNORD(v(2j), v(2j+1))
 //
 // so a NaN anywhere in the window gives a NaN, as PyTorch's MaxPool2d, and
 // without one the result is VMAXPS's exact maximum. Zero lanes (padded
 // channels) stay zero.
 
-// poolURW is the output pixels of one step of the pool kernel: its
-// 2*poolURW+1 column maxima fit with poolTemps scratch registers.
-const poolURW = 4
+const poolTemps = 4 // two loads, the unordered mask (AVX2), the output
 
-const poolTemps = 4 // two loads, the unordered mask, the output
-
-const poolName = "AVX2MaxPool3x3S2"
+func (s *isa) poolName() string { return s.name + "MaxPool3x3S2" }
 
 // General-purpose registers of the pool kernel.
 var (
@@ -56,39 +51,51 @@ var (
 	poolTmp = reg.RDI
 )
 
-// poolFamily is AVX2MaxPool3x3S2. It has no table entry: package kernels
+// poolFamily is <S>MaxPool3x3S2. It has no table entry: package kernels
 // calls it by name.
 type poolFamily struct{}
 
-func (poolFamily) emit(c *build.Context) error {
-	if need := 2*poolURW + 1 + poolTemps; need > numVecRegs {
-		return fmt.Errorf("%s: register budget: %d ymm > %d", poolName, need, numVecRegs)
+func (poolFamily) emit(g *gen) error {
+	if need := 2*g.poolURW + 1 + poolTemps; need > g.numVecRegs() {
+		return fmt.Errorf("%s: register budget: %d vector registers > %d", g.poolName(), need, g.numVecRegs())
 	}
-	poolKernel(c)
+	g.poolKernel()
 	return nil
 }
 
-func (poolFamily) table(*bytes.Buffer) {}
+func (poolFamily) table(*gen, *bytes.Buffer) {}
 
-// poolKernel emits the pool kernel. Registers: Y0..Y(2*poolURW) hold the
-// column maxima of a step (Y0 the one carried from the previous step),
+// poolKernel emits the pool kernel. Registers: V0..V(2*poolURW) hold the
+// column maxima of a step (V0 the one carried from the previous step),
 // then the temporaries.
-func poolKernel(c *build.Context) {
+func (g *gen) poolKernel() {
+	c := g.c
+	poolURW, vecBytes, poolName := g.poolURW, g.vecBytes(), g.poolName()
 	label := func(s string) string { return poolName + "_" + s }
-	col := func(i int) reg.VecPhysical { return ymm(i) }
-	ld0, ld1, mask, out := ymm(2*poolURW+1), ymm(2*poolURW+2), ymm(2*poolURW+3), ymm(2*poolURW+4)
+	col := g.vec
+	ld0, ld1, mask, out := g.vec(2*poolURW+1), g.vec(2*poolURW+2), g.vec(2*poolURW+3), g.vec(2*poolURW+4)
 	pf := func(off int) operand.Mem { return operand.Mem{Base: regParams, Disp: off} }
+	// nanWhereUnordered makes dst a NaN in the lanes where a or b is one.
+	nanWhereUnordered := func(a, b, dst reg.VecPhysical) {
+		if g.embedded { // AVX-512: compares write opmasks
+			c.VCMPPS(operand.U8(3), b, a, reg.K1)
+			c.VADDPS(b, a, reg.K1, dst)
+			return
+		}
+		c.VCMPPS(operand.U8(3), b, a, mask)
+		c.VORPS(mask, dst, dst)
+	}
 
-	emitted.Begin(caps.Other)
+	g.emitted.Begin(caps.Other)
 	c.Function(poolName)
 	c.Pragma("noescape")
 	c.Attributes(attr.NOSPLIT)
 	c.SignatureExpr("func(p *PoolParams)")
 	c.Doc(
-		fmt.Sprintf("%s is the AVX2 max-pool kernel (the max-pool contract of the package", poolName),
-		fmt.Sprintf("comment), block 8, %d output pixels a step. A NaN anywhere in a window gives", poolURW),
-		"a NaN: VMAXPS alone would drop it, so an unordered compare (VCMPPS",
-		"predicate 3) of each step's operands is OR'ed into its maximum (see gen/avx2).",
+		fmt.Sprintf("%s is the %s max-pool kernel (the max-pool contract of the package", poolName, g.title),
+		fmt.Sprintf("comment), block %d, %d output pixels a step. A NaN anywhere in a window gives", g.block, poolURW),
+		"a NaN: VMAXPS alone would drop it, so where an unordered compare (VCMPPS",
+		"predicate 3) of a step's operands holds, its maximum is made a NaN (see gen/x86).",
 	)
 	c.Load(c.Param("p"), regParams)
 	c.XORQ(poolRow, poolRow)
@@ -113,17 +120,15 @@ func poolKernel(c *build.Context) {
 		c.VMOVUPS(at(0), ld0)
 		c.VMOVUPS(at(1), ld1)
 		c.VMAXPS(ld1, ld0, dst)
-		c.VCMPPS(operand.U8(3), ld1, ld0, mask)
 		c.VMAXPS(at(2), dst, dst)
-		c.VORPS(mask, dst, dst)
+		nanWhereUnordered(ld0, ld1, dst)
 	}
 	// output stores output pixel k of the step from columns 2k..2k+2.
 	output := func(k int) {
 		a, b, d := col(2*k), col(2*k+1), col(2*k+2)
 		c.VMAXPS(b, a, out)
-		c.VCMPPS(operand.U8(3), b, a, mask)
 		c.VMAXPS(d, out, out)
-		c.VORPS(mask, out, out)
+		nanWhereUnordered(a, b, out)
 		c.VMOVUPS(out, operand.Mem{Base: poolDst, Disp: k * vecBytes})
 	}
 	advance := func(pix int) {
@@ -136,7 +141,7 @@ func poolKernel(c *build.Context) {
 
 	column(0, col(0))
 	c.Label(label("step"))
-	c.CMPQ(poolPix, imm(poolURW))
+	c.CMPQ(poolPix, imm(uint64(poolURW)))
 	c.JL(operand.LabelRef(label("tail")))
 	c.Commentf("%d output pixels", poolURW)
 	for k := 0; k < poolURW; k++ {
@@ -160,9 +165,5 @@ func poolKernel(c *build.Context) {
 	c.JMP(operand.LabelRef(label("tail")))
 
 	c.Label(label("rowdone"))
-	c.INCQ(poolRow) // next row, while fewer than Rows (0 is read as 1) are done
-	c.CMPQ(poolRow, pf(asm.OffPoolRows))
-	c.JL(operand.LabelRef(label("row")))
-	c.VZEROUPPER()
-	c.RET()
+	g.endRows(poolRow, pf(asm.OffPoolRows), label("row"))
 }

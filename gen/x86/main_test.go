@@ -1,0 +1,126 @@
+package main
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/gen/internal/drift"
+)
+
+// TestGeneratedUpToDate: the committed files of every x86 set are what
+// the generator writes (see package drift; go test . -update rewrites
+// them).
+func TestGeneratedUpToDate(t *testing.T) {
+	drift.Check(t, render, filepath.Join("..", "..", "asm"),
+		"conv_avx2_amd64.go", "conv_avx2_amd64.s", "conv_avx512_amd64.go", "conv_avx512_amd64.s",
+		"table_avx2_amd64.go", "table_avx512_amd64.go")
+}
+
+// TestCaps: the capabilities written into each set's table, derived from
+// the emitted code, are every optional part of the contract. A change
+// that drops one from some kernel turns the flag off for the whole set
+// (the driver then works around it); this test makes that a decision.
+func TestCaps(t *testing.T) {
+	for _, tc := range []struct {
+		set  *isa
+		want asm.Caps
+	}{
+		{avx2, asm.Caps{Block: 8, MaxOCB: 3, Rows: true, Edges: true, RestoreEdges: true, Prefetch: true}},
+		{avx512, asm.Caps{Block: 16, MaxOCB: 3, Rows: true, Edges: true, RestoreEdges: true, Prefetch: true}},
+	} {
+		g, err := tc.set.render(map[string][]byte{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := g.emitted.Caps(g.block, g.maxConvOCB()); got != tc.want {
+			t.Errorf("%s caps %+v, want %+v", tc.set.name, got, tc.want)
+		}
+	}
+}
+
+// TestRegisterBudget: every generated plan fits its set's registers, and
+// a plan that does not is an error naming it, not a kernel (nor an exit).
+func TestRegisterBudget(t *testing.T) {
+	for _, s := range sets {
+		if err := s.checkPlans(s.convPlans); err != nil {
+			t.Fatal(err)
+		}
+		for _, pl := range s.restorePlans {
+			if err := s.checkRestore(pl); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, bad := range []struct {
+		set *isa
+		pl  convPlan
+	}{
+		{avx2, convPlan{ocb: 3, urW: 5}}, {avx2, convPlan{ocb: 1, urW: 15}}, {avx2, convPlan{ocb: 0, urW: 4}},
+		{avx512, convPlan{ocb: 1, urW: 32}}, {avx512, convPlan{ocb: 2, urW: 16}}, {avx512, convPlan{ocb: 3, urW: 10}},
+		// Output block 3 is no scale (1 or 2) of the block stride away.
+		{avx2, convPlan{ocb: 4, urW: 2}}, {avx512, convPlan{ocb: 4, urW: 6}},
+	} {
+		if err := bad.set.check(bad.pl); err == nil {
+			t.Errorf("%s conv plan %+v accepted", bad.set.name, bad.pl)
+		}
+	}
+	// AVX2 spends a register on the broadcast; AVX-512 does not.
+	if err := avx512.check(convPlan{ocb: 1, urW: 31}); err != nil {
+		t.Errorf("AVX-512 ocb 1 x urW 31 (32 registers, embedded broadcasts): %v", err)
+	}
+	if err := avx2.check(convPlan{ocb: 1, urW: 15}); err == nil {
+		t.Error("AVX2 ocb 1 x urW 15 (15 + 1 weights + 1 broadcast = 17 registers) accepted")
+	}
+	if err := avx2.checkPlans([]convPlan{{ocb: 1, urW: 8}, {ocb: 3, urW: 4}}); err == nil {
+		t.Error("conv plans with a hole accepted")
+	}
+	if err := avx2.checkRestore(restorePlan{k: 15, pad: 7, ocbs: 1}); err == nil || !strings.Contains(err.Error(), "AVX2RestoreK15P7") {
+		t.Errorf("an oversized restore plan: %v", err)
+	}
+	if err := avx512.checkRestore(restorePlan{k: 3, pad: 1, ocbs: 4}); err == nil || !strings.Contains(err.Error(), "AVX512RestoreK3P1O4") {
+		t.Errorf("a restore plan of 4 output blocks: %v", err)
+	}
+	// A family's error reaches render's caller.
+	saved := avx2.convPlans
+	avx2.convPlans = []convPlan{{ocb: 1, urW: 8}, {ocb: 2, urW: 7}}
+	defer func() { avx2.convPlans = saved }()
+	if _, err := render(); err == nil || !strings.Contains(err.Error(), "ocb=2 urW=7") {
+		t.Errorf("render with an oversized plan: %v", err)
+	}
+}
+
+// TestRequires pins the instruction subsets avo lists in the "Requires:"
+// lines of each set's kernels: package kernels checks exactly these (MMX+,
+// PREFETCHT1's, is in every x86-64 CPU) before it dispatches a set, so an
+// instruction from another subset (AVX512BW, say) must fail here until
+// the CPU check in kernels/isa_amd64.go names it too.
+func TestRequires(t *testing.T) {
+	files, err := render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"conv_avx2_amd64.s":   "AVX FMA3 MMX+",
+		"conv_avx512_amd64.s": "AVX AVX512DQ AVX512F MMX+",
+	} {
+		subsets := map[string]bool{}
+		for _, line := range strings.Split(string(files[name]), "\n") {
+			if rest, ok := strings.CutPrefix(line, "// Requires: "); ok {
+				for _, s := range strings.Split(rest, ", ") {
+					subsets[s] = true
+				}
+			}
+		}
+		var got []string
+		for s := range subsets {
+			got = append(got, s)
+		}
+		slices.Sort(got)
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s requires %v, want %s", name, got, want)
+		}
+	}
+}
