@@ -162,7 +162,10 @@ var avx512 = &isa{
 	// conv3x3s1 in-256x14 1210-1214 -> 1027-1030 us (82-87% -> 100-104%),
 	// in-64x56 1204-1222 -> 1075-1128 us, in-512x7 1323-1375 -> 1177-1294 us.
 	convPlans:    []convPlan{{ocb: 1, urW: 16}, {ocb: 2, urW: 14, regBcast: true}, {ocb: 3, urW: 9, regBcast: true}},
-	restorePlans: []restorePlan{{k: 2, pad: 0, ocbs: 2}, {k: 3, pad: 1, ocbs: 2}, {k: 4, pad: 1, ocbs: 2, chained: true}},
+	// K=3 likewise (each input column feeds three FMAs a block; 2x9 -> 2x8
+	// pixels): deconv_s2 in-64x56 364-411 -> 277-290 us, in-128x28
+	// 400-404 -> 292-322 us, cifar-32x16 7.0-8.1 -> 5.4 us.
+	restorePlans: []restorePlan{{k: 2, pad: 0, ocbs: 2}, {k: 3, pad: 1, ocbs: 2, regBcast: true}, {k: 4, pad: 1, ocbs: 2, chained: true}},
 	// 16 pixels: whole 16- and 32-pixel rows, 56 as 16+16+12+12; the
 	// 19-30 a block of one output block would fit double the code.
 	restoreMaxPix: 16,
