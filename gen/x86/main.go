@@ -162,10 +162,13 @@ var avx512 = &isa{
 	// conv3x3s1 in-256x14 1210-1214 -> 1027-1030 us (82-87% -> 100-104%),
 	// in-64x56 1204-1222 -> 1075-1128 us, in-512x7 1323-1375 -> 1177-1294 us.
 	convPlans: []convPlan{{ocb: 1, urW: 16}, {ocb: 2, urW: 14, regBcast: true}, {ocb: 3, urW: 9, regBcast: true}},
-	// K=3 likewise (each input column feeds three FMAs a block; 2x9 -> 2x8
+	// The restores likewise: K=3's input column feeds three FMAs a block (2x9 -> 2x8
 	// pixels): deconv_s2 in-64x56 364-411 -> 277-290 us, in-128x28
-	// 400-404 -> 292-322 us, cifar-32x16 7.0-8.1 -> 5.4 us.
-	restorePlans: []restorePlan{{k: 2, pad: 0, ocbs: 2}, {k: 3, pad: 1, ocbs: 2, regBcast: true}, {k: 4, pad: 1, ocbs: 2, chained: true}},
+	// 400-404 -> 292-322 us, cifar-32x16 7.0-8.1 -> 5.4 us. K=2 and K=4
+	// too (2x14 -> 2x13, 2x12 -> 2x11): BenchmarkUpsample (2 threads,
+	// three rounds) k2-64x28 32-36% -> 46% of peak, k2-128x14 36-40% ->
+	// 44-47%, k4-64x28 69-72% -> 82-87%, k4-128x14 63-69% -> 80-87%.
+	restorePlans: []restorePlan{{k: 2, pad: 0, ocbs: 2, regBcast: true}, {k: 3, pad: 1, ocbs: 2, regBcast: true}, {k: 4, pad: 1, ocbs: 2, chained: true, regBcast: true}},
 	// 16 pixels: whole 16- and 32-pixel rows, 56 as 16+16+12+12; the
 	// 19-30 a block of one output block would fit double the code.
 	restoreMaxPix: 16,
