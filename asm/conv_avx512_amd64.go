@@ -205,7 +205,7 @@ func AVX512Conv1x1O3Src4Dst1(p *Params)
 func AVX512RestoreK2P0O1(p *Params)
 
 // AVX512RestoreK2P0O2 is the AVX-512 fused stride-2 restore kernel for a 2-wide kernel with
-// padding 0 (input columns 0..0 of each output pair), up to 14 output pixels
+// padding 0 (input columns 0..0 of each output pair), up to 13 output pixels
 // a block. It computes the restore loop of the package comment with OCB = 2,
 // block 16, KW = 2 and Pix, ICB, KH >= 1.
 //
@@ -221,7 +221,7 @@ func AVX512RestoreK2P0O2(p *Params)
 func AVX512RestoreK3P1O1(p *Params)
 
 // AVX512RestoreK3P1O2 is the AVX-512 fused stride-2 restore kernel for a 3-wide kernel with
-// padding 1 (input columns 0..1 of each output pair), up to 9 output pixels
+// padding 1 (input columns 0..1 of each output pair), up to 8 output pixels
 // a block. It computes the restore loop of the package comment with OCB = 2,
 // block 16, KW = 3 and Pix, ICB, KH >= 1.
 //
@@ -237,7 +237,7 @@ func AVX512RestoreK3P1O2(p *Params)
 func AVX512RestoreK4P1O1(p *Params)
 
 // AVX512RestoreK4P1O2 is the AVX-512 fused stride-2 restore kernel for a 4-wide kernel with
-// padding 1 (input columns -1..1 of each output pair), up to 12 output pixels
+// padding 1 (input columns -1..1 of each output pair), up to 11 output pixels
 // a block. It computes the restore loop of the package comment with OCB = 2,
 // block 16, KW = 4 and Pix, ICB, KH >= 1.
 //

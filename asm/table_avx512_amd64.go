@@ -88,9 +88,9 @@ func AVX512Kernel(ocb, s, d int, pw bool) func(*Params) {
 // AVX512Restore lists the fused stride-2 restore kernels; Fn[ocb-1] takes ocb
 // output blocks a call and MaxPix[ocb-1] output pixels a block.
 var AVX512Restore = []RestoreKernel{
-	{K: 2, Pad: 0, MaxPix: []int{16, 14}, Fn: []func(*Params){AVX512RestoreK2P0O1, AVX512RestoreK2P0O2}},
-	{K: 3, Pad: 1, MaxPix: []int{16, 9}, Fn: []func(*Params){AVX512RestoreK3P1O1, AVX512RestoreK3P1O2}},
-	{K: 4, Pad: 1, MaxPix: []int{16, 12}, Fn: []func(*Params){AVX512RestoreK4P1O1, AVX512RestoreK4P1O2}},
+	{K: 2, Pad: 0, MaxPix: []int{16, 13}, Fn: []func(*Params){AVX512RestoreK2P0O1, AVX512RestoreK2P0O2}},
+	{K: 3, Pad: 1, MaxPix: []int{16, 8}, Fn: []func(*Params){AVX512RestoreK3P1O1, AVX512RestoreK3P1O2}},
+	{K: 4, Pad: 1, MaxPix: []int{16, 11}, Fn: []func(*Params){AVX512RestoreK4P1O1, AVX512RestoreK4P1O2}},
 }
 
 // AVX512FMAPeakFLOPs is the floating-point operations of one AVX512FMAPeak iteration.

@@ -18,7 +18,21 @@ import (
 
 // convPlan is the register plan of the convolution kernels for ocb output
 // channel blocks: urW pixels a step (see the package comment).
-type convPlan struct{ ocb, urW int }
+type convPlan struct {
+	ocb, urW int
+	// regBcast: broadcast each input value into a register (VBROADCASTSS)
+	// that then feeds all ocb FMAs, even in a set with embedded
+	// broadcasts, which would load the value once per output block.
+	regBcast bool
+}
+
+// bcastRegs is the registers plan pl spends on broadcasts.
+func (s *isa) planBcastRegs(pl convPlan) int {
+	if pl.regBcast {
+		return 1
+	}
+	return s.bcastRegs()
+}
 
 var (
 	srcStrides = []int{1, 2, 4} // input pixel strides, in pixels
@@ -42,9 +56,9 @@ func (s *isa) check(pl convPlan) error {
 		return fmt.Errorf("%s conv plan ocb=%d urW=%d: output block %d is no scaled index away (scale 1 or 2)",
 			s.name, pl.ocb, pl.urW, pl.ocb-1)
 	}
-	if need := pl.urW*pl.ocb + pl.ocb + s.bcastRegs(); need > s.numVecRegs() {
+	if need := pl.urW*pl.ocb + pl.ocb + s.planBcastRegs(pl); need > s.numVecRegs() {
 		return fmt.Errorf("%s conv plan ocb=%d urW=%d: register budget: %d accumulators + %d weights + %d broadcast = %d > %d vector registers",
-			s.name, pl.ocb, pl.urW, pl.urW*pl.ocb, pl.ocb, s.bcastRegs(), need, s.numVecRegs())
+			s.name, pl.ocb, pl.urW, pl.urW*pl.ocb, pl.ocb, s.planBcastRegs(pl), need, s.numVecRegs())
 	}
 	return nil
 }
@@ -77,6 +91,7 @@ type kernel struct {
 	*gen
 	name           string
 	ocb, urW, s, d int
+	regBcast       bool // the plan's regBcast, or a set without embedded broadcasts
 	pointwise      bool // KH = KW = 1: the reduction is one loop over input blocks
 }
 
@@ -130,7 +145,8 @@ func (convFamily) table(g *gen, b *bytes.Buffer) {
 func (g *gen) convKernel(pl convPlan, s, d int, pointwise bool) {
 	c := g.c
 	ocb := pl.ocb
-	k := &kernel{gen: g, name: g.kernelName(ocb, s, d, pointwise), ocb: ocb, urW: pl.urW, s: s, d: d, pointwise: pointwise}
+	k := &kernel{gen: g, name: g.kernelName(ocb, s, d, pointwise), ocb: ocb, urW: pl.urW, s: s, d: d, pointwise: pointwise,
+		regBcast: pl.regBcast || !g.embedded}
 	if pointwise {
 		g.emitted.Begin(caps.Conv1x1)
 	} else {
@@ -167,9 +183,9 @@ func (k *kernel) label(s string) string { return k.name + "_" + s }
 func (k *kernel) acc(j, o int) reg.VecPhysical { return k.vec(k.urW*o + j) }
 func (k *kernel) wreg(o int) reg.VecPhysical   { return k.vec(k.urW*k.ocb + o) }
 
-// bcast is the broadcast register (a register-broadcast set only).
+// bcast is the broadcast register (a register-broadcast plan only).
 func (k *kernel) bcast() reg.VecPhysical {
-	if k.embedded {
+	if !k.regBcast {
 		return nil
 	}
 	return k.vec(k.urW*k.ocb + k.ocb)
@@ -300,7 +316,7 @@ func (k *kernel) step(t, skip int) {
 			if j == skip {
 				continue
 			}
-			if k.embedded {
+			if !k.regBcast {
 				for o := 0; o < k.ocb; o++ {
 					c.VFMADD231PS_BCST(k.inAt(j, i), k.wreg(o), k.acc(j, o))
 				}

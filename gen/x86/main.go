@@ -13,11 +13,13 @@
 //     registers; an input value is broadcast into a register
 //     (VBROADCASTSS) that then feeds every output block's FMA.
 //   - AVX-512 (F, DQ): block 16 (nChw16c, OIhw16i16o), 32 zmm registers;
-//     every FMA takes its input value as an embedded broadcast memory
-//     operand (VFMADD231PS.BCST, {1to16}), so no register holds a
-//     broadcast and the tiles are larger. On the Zen 5 core this was
-//     written on, FMAs with a broadcast memory operand ran at the
-//     register-only FMA peak.
+//     an FMA of one output block takes its input value as an embedded
+//     broadcast memory operand (VFMADD231PS.BCST, {1to16}), so no
+//     register holds a broadcast and the tile is larger. On the Zen 5
+//     core this was written on, FMAs with a broadcast memory operand ran
+//     at the register-only FMA peak. Plans of two and three output blocks
+//     broadcast into a register (convPlan.regBcast), since an embedded
+//     broadcast loads the value again for every output block.
 //
 // What differs between them is in isa: the name prefix, the vector
 // registers and their count (the budget every plan is checked against),
@@ -81,12 +83,14 @@
 // jit_avx512_common_conv_kernel: accumulator (output block k, pixel j) is
 // V(urW*k + j); the ocb weight vectors of the current input channel live
 // in the next ocb registers; with a register broadcast (AVX2) one more
-// register takes each broadcast input value. So urW*ocb + ocb (+ 1) <=
+// register takes each broadcast input value (AVX-512: in plans with
+// regBcast). So urW*ocb + ocb (+ 1) <=
 // the set's register count, which convPlan.check asserts, with ocb-1 <= 2
 // so that every output block's weights and outputs are one scaled index
 // (scale 1 or 2) away. For each of the block's input channels the inner
 // step loads ocb weight vectors and urW broadcasts (AVX2: VBROADCASTSS;
-// AVX-512: inside the FMA) and issues urW*ocb FMAs.
+// AVX-512: inside the FMA, or VBROADCASTSS with regBcast) and issues
+// urW*ocb FMAs.
 package main
 
 import (
@@ -151,8 +155,20 @@ var avx2 = &isa{
 
 var avx512 = &isa{
 	name: "AVX512", file: "avx512", title: "AVX-512", block: 16, vecs: zmms, embedded: true,
-	convPlans:    []convPlan{{ocb: 1, urW: 16}, {ocb: 2, urW: 14}, {ocb: 3, urW: 9}},
-	restorePlans: []restorePlan{{k: 2, pad: 0, ocbs: 2}, {k: 3, pad: 1, ocbs: 2}, {k: 4, pad: 1, ocbs: 2, chained: true}},
+	// Two and three output blocks broadcast each input value into a
+	// register once: as embedded broadcasts it was loaded once per output
+	// block, 30 loads per 27 FMAs at 3x9, and the loads, not the FMAs,
+	// set the pace. One thread, same-run peak, two rounds each:
+	// conv3x3s1 in-256x14 1210-1214 -> 1027-1030 us (82-87% -> 100-104%),
+	// in-64x56 1204-1222 -> 1075-1128 us, in-512x7 1323-1375 -> 1177-1294 us.
+	convPlans: []convPlan{{ocb: 1, urW: 16}, {ocb: 2, urW: 14, regBcast: true}, {ocb: 3, urW: 9, regBcast: true}},
+	// The restores likewise: K=3's input column feeds three FMAs a block (2x9 -> 2x8
+	// pixels): deconv_s2 in-64x56 364-411 -> 277-290 us, in-128x28
+	// 400-404 -> 292-322 us, cifar-32x16 7.0-8.1 -> 5.4 us. K=2 and K=4
+	// too (2x14 -> 2x13, 2x12 -> 2x11): BenchmarkUpsample (2 threads,
+	// three rounds) k2-64x28 32-36% -> 46% of peak, k2-128x14 36-40% ->
+	// 44-47%, k4-64x28 69-72% -> 82-87%, k4-128x14 63-69% -> 80-87%.
+	restorePlans: []restorePlan{{k: 2, pad: 0, ocbs: 2, regBcast: true}, {k: 3, pad: 1, ocbs: 2, regBcast: true}, {k: 4, pad: 1, ocbs: 2, chained: true, regBcast: true}},
 	// 16 pixels: whole 16- and 32-pixel rows, 56 as 16+16+12+12; the
 	// 19-30 a block of one output block would fit double the code.
 	restoreMaxPix: 16,

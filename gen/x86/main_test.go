@@ -71,6 +71,13 @@ func TestRegisterBudget(t *testing.T) {
 	if err := avx512.check(convPlan{ocb: 1, urW: 31}); err != nil {
 		t.Errorf("AVX-512 ocb 1 x urW 31 (32 registers, embedded broadcasts): %v", err)
 	}
+	// A register broadcast costs AVX-512 a register too.
+	if err := avx512.check(convPlan{ocb: 3, urW: 9, regBcast: true}); err != nil {
+		t.Errorf("AVX-512 ocb 3 x urW 9 with a broadcast register (31 registers): %v", err)
+	}
+	if err := avx512.check(convPlan{ocb: 1, urW: 31, regBcast: true}); err == nil {
+		t.Error("AVX-512 ocb 1 x urW 31 with a broadcast register (33 registers) accepted")
+	}
 	if err := avx2.check(convPlan{ocb: 1, urW: 15}); err == nil {
 		t.Error("AVX2 ocb 1 x urW 15 (15 + 1 weights + 1 broadcast = 17 registers) accepted")
 	}

@@ -25,8 +25,8 @@ import (
 // (Forms for 2-3 blocks with the weights as FMA memory operands were
 // measured 15-30% slower than the phase kernels on every ImageNet shape,
 // load-bound, and are not generated.) AVX-512 has the registers for the
-// weights of two blocks, and its broadcasts cost none: a call of two
-// blocks reads its input once for both.
+// weights of two blocks: a call of two blocks reads its input once for
+// both (with regBcast, once for all the FMAs of a column).
 type restorePlan struct {
 	k, pad int
 	ocbs   int // kernels for 1..ocbs output blocks a call
@@ -40,6 +40,18 @@ type restorePlan struct {
 	// measured slower: blocks of 12 split 16- and 28-pixel rows badly
 	// (cifar-32x16's restore 10.0 -> 12.9 us, in-128x28's 504 -> 577 us).
 	chained bool
+	// regBcast: broadcast each input column into a register that then
+	// feeds every FMA it takes part in, even in a set with embedded
+	// broadcasts (which load the column again for each of them).
+	regBcast bool
+}
+
+// restoreBcastRegs is the registers plan pl spends on broadcasts.
+func (s *isa) restoreBcastRegs(pl restorePlan) int {
+	if pl.regBcast {
+		return 1
+	}
+	return s.bcastRegs()
 }
 
 // checkRestore returns an error unless, for every ocb of the plan, the
@@ -56,7 +68,7 @@ func (s *isa) checkRestore(pl restorePlan) error {
 	for ocb := 1; ocb <= pl.ocbs; ocb++ {
 		if t := s.maxBlock(pl, ocb); t&^1 < 2 {
 			return fmt.Errorf("%s: register budget: %d partials of a 2-pixel block + %d weights + %d broadcast > %d vector registers",
-				s.restoreName(pl, ocb), ocb*pl.partials(2), ocb*pl.k, s.bcastRegs(), s.numVecRegs())
+				s.restoreName(pl, ocb), ocb*pl.partials(2), ocb*pl.k, s.restoreBcastRegs(pl), s.numVecRegs())
 		}
 	}
 	return nil
@@ -105,7 +117,7 @@ func (pl restorePlan) partials(t int) int {
 // set's registers, and at most restoreMaxPix where the set has one.
 func (s *isa) maxBlock(pl restorePlan, ocb int) int {
 	t := 0
-	for ocb*(pl.partials(t+1)+pl.k)+s.bcastRegs() <= s.numVecRegs() && (s.restoreMaxPix == 0 || t < s.restoreMaxPix) {
+	for ocb*(pl.partials(t+1)+pl.k)+s.restoreBcastRegs(pl) <= s.numVecRegs() && (s.restoreMaxPix == 0 || t < s.restoreMaxPix) {
 		t++
 	}
 	return t
@@ -156,8 +168,9 @@ func (restoreFamily) table(g *gen, b *bytes.Buffer) {
 // register, the first partial of each pixel starting at the bias, the
 // others at zero; the epilogue adds them up. For each input channel the
 // step loads the K weight vectors of each block, then takes each input
-// column the block reads once (AVX2: one broadcast; AVX-512: as the
-// embedded broadcast of each FMA) into every FMA that column feeds.
+// column the block reads once (AVX2, and AVX-512 plans with regBcast:
+// one broadcast; otherwise as the embedded broadcast of each FMA) into
+// every FMA that column feeds.
 type restore struct {
 	*gen
 	name string
@@ -199,7 +212,11 @@ func (g *gen) restoreKernel(pl restorePlan, ocb int) {
 
 func (r *restore) label(s string) string { return r.name + "_" + s }
 
-// bcast is the broadcast register (a register-broadcast set only): the
+// regBcast reports whether the kernel broadcasts into a register: its
+// plan says so, or the set has no embedded broadcasts.
+func (r *restore) regBcast() bool { return r.restorePlan.regBcast || !r.embedded }
+
+// bcast is the broadcast register (a register-broadcast kernel only): the
 // last one.
 func (r *restore) bcast() reg.VecPhysical { return r.vec(r.numVecRegs() - 1) }
 
@@ -284,7 +301,7 @@ func (r *restore) emitBlock(t int) {
 					continue
 				}
 				in := operand.Mem{Base: regSrc, Disp: col*vb + i*4}
-				if !r.embedded {
+				if r.regBcast() {
 					c.VBROADCASTSS(in, r.bcast())
 				}
 				for _, f := range feeds[col] {
@@ -292,7 +309,7 @@ func (r *restore) emitBlock(t int) {
 					kw := restoreTaps(r.k, r.pad, x%2)[n]
 					for o := 0; o < r.ocb; o++ {
 						acc := part[o][x][min(n, len(part[o][x])-1)]
-						if r.embedded {
+						if !r.regBcast() {
 							c.VFMADD231PS_BCST(in, r.wreg(o, kw), acc)
 						} else {
 							c.VFMADD231PS(r.wreg(o, kw), r.bcast(), acc)
@@ -346,7 +363,7 @@ func (r *restore) emitBlock(t int) {
 		}
 	}
 	zero := r.bcast()
-	if r.embedded {
+	if !r.regBcast() {
 		zero = r.wreg(0, 0) // the weights are spent by now
 	}
 	r.epilogue(r.label, id, accs, at, zero)
