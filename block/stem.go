@@ -83,7 +83,6 @@ func NewStem(sd *StateDict, conv, bn string, spec kernels.ConvSpec) (*Stem, erro
 	return s, nil
 }
 
-// OutputSize returns the stem's output size for an h x w input.
 // stemRows returns how many rows the stem packs per lane group for
 // channel block blk (see Stem): the row stride s where that computes no
 // more lanes than packing none (it packs about the same data: s rows of
@@ -110,6 +109,7 @@ func stemRows(spec kernels.ConvSpec, blk int) int {
 	return r
 }
 
+// OutputSize returns the stem's output size for an h x w input.
 func (s *Stem) OutputSize(h, w int) (oh, ow int, err error) {
 	if s == nil || s.conv == nil {
 		return 0, 0, fmt.Errorf("block: a Stem not made by NewStem")

@@ -107,9 +107,9 @@ func TestFallbackByBlock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cv.l.path.set != c.set || cv.l.path.maxOCB != c.maxOCB || cv.l.path.haloCopy != true {
+		if cv.l.path.set != c.set || cv.l.path.MaxOCB != c.maxOCB || cv.l.path.haloCopy != true {
 			t.Errorf("block %d: path set %s maxOCB %d haloCopy %v, want %s %d true",
-				c.block, cv.l.path.set.name, cv.l.path.maxOCB, cv.l.path.haloCopy, c.set.name, c.maxOCB)
+				c.block, cv.l.path.set.name, cv.l.path.MaxOCB, cv.l.path.haloCopy, c.set.name, c.maxOCB)
 		}
 		rs := ref.Spec{N: 1, InC: ic, OutC: oc, H: h, W: w, KH: 3, KW: 3, SH: c.stride, SW: c.stride, PH: 1, PW: 1}
 		want, oh, ow := ref.Conv2D(rs, x, wts, bias, nil, false)

@@ -46,16 +46,16 @@ type path struct {
 	// set is the set whose kernels the calls reach: the dispatched one,
 	// or where its block is not the layer's, the best usable set with the
 	// layer's block (forBlock), which kernelFor also falls back to.
-	set    *isaSet
-	maxOCB int // output channel blocks a call takes at most
+	set *isaSet
 
-	// What the kernels the calls reach can do (the generic kernel a set
-	// falls back to for a call shape included), and so what the plan
-	// and the row calls may ask of them.
-	multiRow     bool // they loop over Params.Rows: rows sharing their window rows go in one call
-	convEdges    bool // the convolution kernels take Params.EdgeL and EdgeR (edge pixels in the row's call)
-	restoreEdges bool // ... the fused restore kernels too
-	prefetch     bool // the windowed kernels prefetch Params.Pf, and the weights are big enough to ask (prefetchMinBytes)
+	// What the kernels the calls reach can do, and so what the plan and
+	// the row calls may ask of them: set's capabilities, the generator's
+	// record (MaxOCB output channel blocks a call at most; Rows: rows
+	// sharing their window rows go in one call; Edges, RestoreEdges: edge
+	// pixels in the row's call), which hold for the generic kernel a set
+	// falls back to for a call shape too.
+	asm.Caps
+	prefetch bool // Caps.Prefetch, and the weights are big enough to ask (prefetchMinBytes)
 	// haloCopy: the plan may copy the input into a zero-haloed workspace
 	// where the cost model says it pays (halo.go). Only for an assembly
 	// set (the generic kernel computes a pixel at a time anyway, so its
@@ -77,14 +77,7 @@ type path struct {
 // the phase passes), each pass's microkernels and the capability flags.
 func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 	set := dispatched.forBlock(l.block)
-	pt := path{
-		kind:         convPasses,
-		set:          set,
-		maxOCB:       set.MaxOCB,
-		multiRow:     set.Rows,
-		convEdges:    set.Edges,
-		restoreEdges: set.RestoreEdges,
-	}
+	pt := path{kind: convPasses, set: set, Caps: set.Caps}
 	if l.deconv {
 		pt.kind = phasePasses
 	}
@@ -100,8 +93,8 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 		if pt.kind != convPasses {
 			sp, dp = 1, l.spec.StrideW
 		}
-		p.kern = make([]microkernel, pt.maxOCB+1)
-		for o := 1; o <= pt.maxOCB; o++ {
+		p.kern = make([]microkernel, pt.MaxOCB+1)
+		for o := 1; o <= pt.MaxOCB; o++ {
 			p.kern[o] = set.kernelFor(l.block, o, sp, dp, p.kh == 1 && p.kw == 1)
 		}
 	}

@@ -71,11 +71,11 @@ func describePlan(l *layer, pl *plan) string {
 // prefetch flag, which also depends on the weights' size, is
 // describePlan's pf).
 func describeCaps(pt path) string {
-	s := fmt.Sprintf("%s maxOCB %d", pt.set.name, pt.maxOCB)
+	s := fmt.Sprintf("%s maxOCB %d", pt.set.name, pt.MaxOCB)
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{pt.multiRow, "multiRow"}, {pt.convEdges, "convEdges"}, {pt.restoreEdges, "restoreEdges"}, {pt.haloCopy, "haloCopy"}} {
+	}{{pt.Rows, "multiRow"}, {pt.Edges, "convEdges"}, {pt.RestoreEdges, "restoreEdges"}, {pt.haloCopy, "haloCopy"}} {
 		if f.on {
 			s += " " + f.name
 		}

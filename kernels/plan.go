@@ -68,9 +68,9 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 	// Edge pixels in the row calls make a haloed copy unnecessary when
 	// they are every border pixel of every pass (a 3x3 window with
 	// padding 1); the fused restore keeps its own rule.
-	edges := l.path.convEdges && haloMode != haloNever
+	edges := l.path.Edges && haloMode != haloNever
 	restWhole := false
-	if edges && fused && l.path.restoreEdges {
+	if edges && fused && l.path.RestoreEdges {
 		pl.restore, restWhole = l.restoreEdgeSpan(src.W, dst.W)
 	}
 	switch {

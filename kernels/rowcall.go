@@ -66,7 +66,7 @@ func (f *fwd) taps(rc *rowCall, r int) (t0, t1, ih0 int) {
 // rows; otherwise r+1.
 func (f *fwd) runEnd(rc *rowCall, r, hi int) int {
 	r1 := r + 1
-	if !f.l.path.multiRow {
+	if !f.l.path.Rows {
 		return r1
 	}
 	t0, t1, _ := f.taps(rc, r)

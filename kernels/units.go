@@ -47,7 +47,7 @@ func (f *fwd) split(n int) int {
 	if f.pl.kind == fusedRestore {
 		f.unitPasses = len(l.rowPasses)
 	}
-	f.groups = intmath.CeilDiv(l.ocb, l.path.maxOCB)
+	f.groups = intmath.CeilDiv(l.ocb, l.path.MaxOCB)
 	f.chunks = 1
 	base := f.dst.N * f.unitPasses * f.groups
 	if n > 1 && base < unitsPerThread*n {
