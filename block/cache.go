@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+
+	"github.com/sbconv/sbconv/internal/workers"
+	"github.com/sbconv/sbconv/kernels"
 )
 
 // Workspace bounds. A network (and a block or stem run on its own) keeps
@@ -123,13 +126,17 @@ func (c *shapeCache[T]) put(key [3]int, t T) {
 }
 
 // with runs f on a workspace of key (an idle one, or a new one from mk)
-// and then keeps it: the one sequence every Forward follows.
+// and then keeps it: the one sequence every Forward follows. The workers
+// are held for the call (workers.Hold), so that its layers find them
+// polling rather than parked, and small layers split too.
 func (c *shapeCache[T]) with(key [3]int, mk func() (T, error), f func(T) error) error {
 	ws, err := c.get(key, mk)
 	if err != nil {
 		return err
 	}
+	workers.Hold(kernels.Threads())
 	err = f(ws)
+	workers.Unhold()
 	c.put(key, ws)
 	return err
 }

@@ -5,7 +5,9 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/sbconv/sbconv/asm"
 	"github.com/sbconv/sbconv/internal/intmath"
+	"github.com/sbconv/sbconv/internal/workers"
 	"github.com/sbconv/sbconv/kernels"
 	"github.com/sbconv/sbconv/layout"
 )
@@ -236,6 +238,8 @@ type stemWS struct {
 	packed *layout.Tensor
 	zero   []float32
 	lanes  []stemLane // one per packed channel
+	run    stemPack   // the pack of the call using the workspace
+	prm    asm.Params // the caller's argument block for workers.Run
 }
 
 // stemLane says where packed channel c*KW+kw (or (c*KH+kh)*KW+kw) reads:
@@ -265,62 +269,78 @@ func (s *Stem) lanes(channels, w, pw int) []stemLane {
 // Each output row is one pass over its pixels that writes all b lanes of a
 // pixel at once, lane l reading its own source row at column
 // j*s + off(l); the few pixels at either end whose window leaves the input
-// for some lane are written lane by lane.
+// for some lane are written lane by lane. The rows are packed on all the
+// call's threads (one unit a row).
 func (s *Stem) pack(ws *stemWS, in []float32, h, w int) {
+	t := ws.packed
+	ws.run = stemPack{s: s, ws: ws, in: in, h: h, w: w}
+	workers.Run(&ws.run, t.N*t.ChannelBlocks()*t.H, kernels.Threads(), &ws.prm)
+	ws.run.in = nil
+}
+
+// stemPack is one call's pack, one unit a packed row: units are image x
+// channel block x row, on every thread of the call.
+type stemPack struct {
+	s    *Stem
+	ws   *stemWS
+	in   []float32
+	h, w int
+}
+
+// RunUnit packs row u (see pack).
+func (r *stemPack) RunUnit(u int, _ *asm.Params) {
+	s, ws, in, h, w := r.s, r.ws, r.in, r.h, r.w
 	t := ws.packed
 	p := s.spec
 	b, cb, ph, pw, sw := t.Block, t.ChannelBlocks(), t.H, t.W, p.StrideW
+	i := u % ph
+	blk := u / ph % cb
+	n := u / ph / cb
 	var src [16][]float32 // lane l's source row (nil: none)
 	var run [16][]float32 // src[l] from pixel j0's column on, or zeros
-	for n := 0; n < t.N; n++ {
-		for blk := 0; blk < cb; blk++ {
-			lanes := ws.lanes[blk*b : min(len(ws.lanes), (blk+1)*b)]
-			for i := 0; i < ph; i++ {
-				j0, j1 := 0, pw-1 // pixels every lane can read
-				for l := range src[:b] {
-					src[l] = nil
-					if l >= len(lanes) {
-						continue
-					}
-					ln := &lanes[l]
-					y := i
-					if s.r > 1 {
-						y = i*p.StrideH + ln.kh - p.PadH
-					}
-					if y < 0 || y >= h || ln.lo > ln.hi {
-						continue
-					}
-					src[l] = in[((n*p.InC+ln.c)*h+y)*w : ((n*p.InC+ln.c)*h+y+1)*w]
-					j0, j1 = max(j0, ln.lo), min(j1, ln.hi)
-				}
-				out := t.Data[((n*cb+blk)*ph+i)*pw*b : ((n*cb+blk)*ph+i+1)*pw*b]
-				if j0 > j1 { // no pixel every lane reads: lane by lane
-					j0, j1 = pw, pw-1
-				}
-				for l := range run[:b] {
-					run[l] = ws.zero
-					if src[l] == nil {
-						continue
-					}
-					ln := &lanes[l]
-					if j0 <= j1 {
-						run[l] = src[l][j0*sw+ln.off:]
-					}
-					for j := ln.lo; j <= ln.hi && j < j0; j++ {
-						out[j*b+l] = src[l][j*sw+ln.off]
-					}
-					for j := max(ln.lo, j1+1); j <= ln.hi; j++ {
-						out[j*b+l] = src[l][j*sw+ln.off]
-					}
-				}
-				if j0 > j1 {
-					continue
-				}
-				for g := 0; g < b; g += 8 { // lanes g..g+7 of each pixel
-					packRun8(out[j0*b+g:j1*b+g+8], (*[8][]float32)(run[g:g+8]), j1-j0+1, sw, b)
-				}
-			}
+	lanes := ws.lanes[blk*b : min(len(ws.lanes), (blk+1)*b)]
+	j0, j1 := 0, pw-1 // pixels every lane can read
+	for l := range src[:b] {
+		src[l] = nil
+		if l >= len(lanes) {
+			continue
 		}
+		ln := &lanes[l]
+		y := i
+		if s.r > 1 {
+			y = i*p.StrideH + ln.kh - p.PadH
+		}
+		if y < 0 || y >= h || ln.lo > ln.hi {
+			continue
+		}
+		src[l] = in[((n*p.InC+ln.c)*h+y)*w : ((n*p.InC+ln.c)*h+y+1)*w]
+		j0, j1 = max(j0, ln.lo), min(j1, ln.hi)
+	}
+	out := t.Data[((n*cb+blk)*ph+i)*pw*b : ((n*cb+blk)*ph+i+1)*pw*b]
+	if j0 > j1 { // no pixel every lane reads: lane by lane
+		j0, j1 = pw, pw-1
+	}
+	for l := range run[:b] {
+		run[l] = ws.zero
+		if src[l] == nil {
+			continue
+		}
+		ln := &lanes[l]
+		if j0 <= j1 {
+			run[l] = src[l][j0*sw+ln.off:]
+		}
+		for j := ln.lo; j <= ln.hi && j < j0; j++ {
+			out[j*b+l] = src[l][j*sw+ln.off]
+		}
+		for j := max(ln.lo, j1+1); j <= ln.hi; j++ {
+			out[j*b+l] = src[l][j*sw+ln.off]
+		}
+	}
+	if j0 > j1 {
+		return
+	}
+	for g := 0; g < b; g += 8 { // lanes g..g+7 of each pixel
+		packRun8(out[j0*b+g:j1*b+g+8], (*[8][]float32)(run[g:g+8]), j1-j0+1, sw, b)
 	}
 }
 

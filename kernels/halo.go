@@ -111,7 +111,7 @@ type haloCopy struct {
 	ws  *workspace
 }
 
-func (c *haloCopy) runUnit(u int, _ *asm.Params) {
+func (c *haloCopy) RunUnit(u int, _ *asm.Params) {
 	b, h, w := c.src.Block, c.src.H, c.src.W
 	pw := w + c.ws.hl + c.ws.hr
 	for y := 0; y < h; y++ {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync/atomic"
 
+	"github.com/sbconv/sbconv/internal/workers"
 	"github.com/sbconv/sbconv/layout"
 )
 
@@ -82,9 +83,9 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 		f.ws.prepare(src, h.left, h.right)
 		f.sdata, f.sw, f.haloL = f.ws.data, src.W+h.left+h.right, h.left
 		f.copier = haloCopy{src: src, ws: f.ws}
-		parallel(&f.copier, src.N*src.ChannelBlocks(), n, &f.prm)
+		workers.Run(&f.copier, src.N*src.ChannelBlocks(), n, &f.prm)
 	}
-	parallel(f, f.split(n), n, &f.prm)
+	workers.Run(f, f.split(n), n, &f.prm)
 	if f.ws != nil {
 		// As many idle copies as calls usually run at once; a burst of
 		// more calls leaves no more behind.

@@ -4,25 +4,27 @@ import (
 	"os"
 	"testing"
 
+	"github.com/sbconv/sbconv/internal/workers"
 	"github.com/sbconv/sbconv/layout"
 )
 
 // productionMinFLOPs keeps the real threshold for TestThreadsFor.
-var productionMinFLOPs = minFLOPsPerThread
+var productionMinFLOPs, productionMinHeld = minFLOPsPerThread, minHeldFLOPsPerThread
 
 // TestMain lets every call of the test binary split over as many threads
 // as SetThreads allows, whatever its size: the tests' shapes are small, and
 // the parallel paths (units, workers, halo copies) must be exercised by
 // them all (sweeps, fuzz targets, concurrency and allocation tests).
 func TestMain(m *testing.M) {
-	minFLOPsPerThread = 0
+	minFLOPsPerThread, minHeldFLOPsPerThread = 0, 0
 	os.Exit(m.Run())
 }
 
-// TestThreadsFor: small calls stay on one thread; large ones use them all.
+// TestThreadsFor: small calls stay on one thread; large ones use them
+// all; while the workers are held (a network call), small ones split too.
 func TestThreadsFor(t *testing.T) {
-	defer func(v float64) { minFLOPsPerThread = v }(minFLOPsPerThread)
-	minFLOPsPerThread = productionMinFLOPs
+	defer func(v, h float64) { minFLOPsPerThread, minHeldFLOPsPerThread = v, h }(minFLOPsPerThread, minHeldFLOPsPerThread)
+	minFLOPsPerThread, minHeldFLOPsPerThread = productionMinFLOPs, productionMinHeld
 	defer SetThreads(Threads())
 	SetThreads(2)
 	conv := func(c, h int) (*Conv2D, *ConvTranspose2D) {
@@ -49,6 +51,17 @@ func TestThreadsFor(t *testing.T) {
 		}
 		if got := d.l.threadsFor(lo, x); got != c.want {
 			t.Errorf("restore %dx%d: %d threads, want %d", c.ch, c.h, got, c.want)
+		}
+	}
+	workers.Hold(2)
+	defer workers.Unhold()
+	for _, c := range []struct {
+		ch, h, want int
+	}{{8, 4, 1}, {16, 16, 2}, {16, 32, 2}, {64, 4, 2}} {
+		cv, _ := conv(c.ch, c.h)
+		x := &layout.Tensor{N: 1, C: c.ch, H: c.h, W: c.h, Block: 8}
+		if got := cv.l.threadsFor(x, x); got != c.want {
+			t.Errorf("held: conv %dx%d: %d threads, want %d", c.ch, c.h, got, c.want)
 		}
 	}
 }

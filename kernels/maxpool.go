@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/internal/workers"
 	"github.com/sbconv/sbconv/layout"
 )
 
@@ -68,7 +69,7 @@ func MaxPool3x3S2(dst, src *layout.Tensor) error {
 		r.prm = make([]asm.PoolParams, planes)
 	}
 	r.prm = r.prm[:planes]
-	parallel(r, planes, n, &r.caller)
+	workers.Run(r, planes, n, &r.caller)
 	// Keep no pointer into the caller's tensors (the kernel's arguments
 	// point into them too), so a kept record holds no memory of theirs,
 	// and as many records as calls usually run at once.
@@ -99,10 +100,10 @@ type poolRun struct {
 
 var poolFree freeList[poolRun]
 
-// runUnit pools plane u: the rows' interiors through the kernel (the top
+// RunUnit pools plane u: the rows' interiors through the kernel (the top
 // row, the rows whose windows lie inside the input in one call, and with
 // an odd height the bottom row), then the border pixels in Go.
-func (r *poolRun) runUnit(u int, _ *asm.Params) {
+func (r *poolRun) RunUnit(u int, _ *asm.Params) {
 	src, dst := r.src, r.dst
 	b, ih, iw, oh, ow := src.Block, src.H, src.W, dst.H, dst.W
 	in := src.Data[u*ih*iw*b : (u+1)*ih*iw*b]

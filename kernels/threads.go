@@ -1,17 +1,72 @@
 package kernels
 
 // This file decides how many goroutines one Forward call uses (the
-// thread policy; the workers themselves are in pool.go).
+// thread policy; the workers themselves are package internal/workers).
 
 import (
+	"errors"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/sbconv/sbconv/internal/workers"
 	"github.com/sbconv/sbconv/layout"
 )
 
+var threads atomic.Int32
+
+// maxThreads caps SetThreads and SBCONV_THREADS.
+const maxThreads = 1024
+
+func init() { threads.Store(int32(defaultThreads())) }
+
+// defaultThreads is SBCONV_THREADS when it holds a valid count, else
+// GOMAXPROCS, capped at maxThreads. A valid count is a positive decimal
+// integer, surrounding spaces allowed; counts over maxThreads, even past
+// the int64 range, are capped at it. Anything else (empty, not a number,
+// zero, negative) is ignored.
+func defaultThreads() int {
+	v := strings.TrimSpace(os.Getenv("SBCONV_THREADS"))
+	n, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err == nil && n > 0:
+		return int(min(n, maxThreads))
+	case errors.Is(err, strconv.ErrRange) && n > 0: // past MaxInt64: a count, just a huge one
+		return maxThreads
+	}
+	return min(runtime.GOMAXPROCS(0), maxThreads)
+}
+
+// SetThreads sets how many goroutines one Forward call uses (the caller's
+// included), capped at 1024. n <= 0 restores the default: SBCONV_THREADS
+// if it holds a positive integer (capped likewise; other values are
+// ignored), else GOMAXPROCS.
+func SetThreads(n int) {
+	if n <= 0 {
+		n = defaultThreads()
+	}
+	threads.Store(int32(min(n, maxThreads)))
+}
+
+// Threads returns the number of goroutines a Forward call uses.
+func Threads() int { return int(threads.Load()) }
+
 // minFLOPsPerThread is the work below which another thread costs more
-// than it saves: waking a parked worker and joining it takes tens of
-// microseconds here, so a CIFAR-sized 3x3 layer (4.7 MFLOP, ~45 us on one
+// than it saves when the workers may have parked: waking one and joining
+// it costs workers.WakeCost (about 4-5 us here, tens of microseconds with
+// a busy scheduler), so a CIFAR-sized 3x3 layer (4.7 MFLOP, ~45 us on one
 // core) ran slower on two threads (60 us) than on one.
 var minFLOPsPerThread = 16e6
+
+// minHeldFLOPsPerThread is the same while a network holds the workers
+// (workers.Hold): a split then costs workers.SyncCost, about 0.6-0.7 us
+// on two threads (BenchmarkRun, AMD EPYC Zen 5), and 4e5 FLOP is 2-4 us of
+// one core's work here, so that the smallest spatial-bottleneck layers of
+// the CIFAR networks (1.2 MFLOP) still split in two, and a split never
+// costs more than about a fifth of what it saves.
+var minHeldFLOPsPerThread = 4e5
 
 // threadsFor returns how many goroutines a call uses: SetThreads' count,
 // or fewer when the call is too small to split profitably.
@@ -27,5 +82,12 @@ func (l *layer) threadsFor(src, dst *layout.Tensor) int {
 	}
 	flops := 2 * float64(dst.N) * float64(pixels) * float64(s.KH*s.KW) *
 		float64(l.icb*l.block) * float64(l.ocb*l.block)
-	return max(1, min(n, int(flops/minFLOPsPerThread)))
+	per := minFLOPsPerThread
+	if workers.Held() {
+		per = minHeldFLOPsPerThread
+	}
+	if per <= 0 {
+		return n
+	}
+	return max(1, min(n, int(flops/per)))
 }

@@ -38,7 +38,7 @@ type fwd struct {
 // still covers whole rows.
 const unitsPerThread = 16
 
-// split divides f's work into units for n threads (see runUnit) and
+// split divides f's work into units for n threads (see RunUnit) and
 // returns how many there are.
 func (f *fwd) split(n int) int {
 	l := f.l
@@ -56,9 +56,9 @@ func (f *fwd) split(n int) int {
 	return base * f.chunks
 }
 
-// runUnit computes unit u: one image, one pass, one channel-block group,
+// RunUnit computes unit u: one image, one pass, one channel-block group,
 // one chunk of rows.
-func (f *fwd) runUnit(u int, prm *asm.Params) {
+func (f *fwd) RunUnit(u int, prm *asm.Params) {
 	n, pi, o0, o1, c := f.unit(u)
 	if f.pl.kind == fusedRestore {
 		f.restoreRows(prm, &f.l.rowPasses[pi], n, o0, o1, c)

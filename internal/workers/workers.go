@@ -1,0 +1,298 @@
+// Package workers is sbconv's pool of worker goroutines: one parallel call
+// splits its work into numbered units that the calling goroutine and up to
+// n-1 workers take from an atomic counter. The kernels' layers, the stem's
+// pack and the networks' image groups all run through Run.
+//
+// A call posts a task in one of a few slots with n-1 tickets; an idle
+// worker polls the slots and joins a task by taking a ticket. A worker
+// polls for spinWait after its last unit, or for as long as a Hold is in
+// force (at most maxHeldSpin), and then parks until a call wakes it. A
+// network call holds the workers for all of its layers, so that a layer
+// of a few microseconds finds them awake: what a split then costs is
+// SyncCost, measured by BenchmarkRun, not a wake-up (tens of microseconds).
+//
+// Workers are started when a call first asks for them and kept. A call
+// allocates nothing (tasks come from a free list), and concurrent calls
+// share the workers while each caller also works on its own units, so
+// every call makes progress even when no worker is free.
+package workers
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sbconv/sbconv/asm"
+)
+
+// Runner is one parallel call's work, split into numbered units. prm is
+// the running goroutine's own microkernel argument block: the microkernels
+// are called through function values, so a block on the stack would escape
+// and allocate at every call.
+type Runner interface {
+	RunUnit(u int, prm *asm.Params)
+}
+
+// task is the shared record of one parallel call.
+type task struct {
+	r       Runner
+	units   int64
+	next    atomic.Int64 // the next unit to run
+	tickets atomic.Int32 // workers that may still join
+	left    atomic.Int32 // workers joined or still able to join, not yet done
+}
+
+// drain runs units until none is left.
+func (t *task) drain(prm *asm.Params) {
+	for {
+		u := t.next.Add(1) - 1
+		if u >= t.units {
+			return
+		}
+		t.r.RunUnit(int(u), prm)
+	}
+}
+
+// slots is how many calls can have tasks posted at once; a call that
+// finds every slot taken runs its units alone (correct, only slower).
+const slots = 64
+
+const (
+	// spinWait is how long an idle worker keeps polling for a task
+	// before it parks, when no Hold is in force.
+	spinWait = 50 * time.Microsecond
+	// maxHeldSpin bounds the polling while a Hold is in force, so that a
+	// holder that stops calling (or blocks) does not keep a core busy.
+	maxHeldSpin = 2 * time.Millisecond
+)
+
+var pool struct {
+	mu      sync.Mutex   // serializes starting workers
+	started atomic.Int32 // workers started
+	tasks   [slots]atomic.Pointer[task]
+	posted  atomic.Int32 // tasks in the slots
+	holds   atomic.Int32 // Holds in force
+	parked  atomic.Int32 // workers parked or about to park
+	wake    chan struct{}
+	free    sync.Mutex
+	spare   []*task
+}
+
+func init() { pool.wake = make(chan struct{}, 1024) }
+
+// Run runs r's units 0..units-1 on up to n goroutines, the caller's
+// included, and returns when all are done; prm is the calling goroutine's
+// argument block. Every unit runs exactly once, on whichever goroutine
+// takes it; what a unit computes must not depend on which.
+func Run(r Runner, units, n int, prm *asm.Params) {
+	n = min(n, units)
+	if n <= 1 {
+		for u := 0; u < units; u++ {
+			r.RunUnit(u, prm)
+		}
+		return
+	}
+	ensure(n - 1)
+	t := getTask()
+	t.r, t.units = r, int64(units)
+	t.next.Store(0)
+	t.left.Store(int32(n - 1))
+	t.tickets.Store(int32(n - 1))
+	slot := post(t)
+	if slot >= 0 {
+		wakeParked(n - 1)
+	}
+	t.drain(prm)
+	// Take back the tickets no worker took, then wait for the workers
+	// that joined by polling, not by parking: a parked caller is woken on
+	// the finishing worker's P, which then runs the caller's next layer
+	// while the worker waits for an idle P to steal it, so every layer of
+	// a network would start on one core (two-thread ResNet-18: 1.4x one
+	// thread with a WaitGroup here).
+	if k := t.tickets.Swap(0); k > 0 {
+		t.left.Add(-k)
+	}
+	for t.left.Load() > 0 {
+		runtime.Gosched()
+	}
+	if slot >= 0 {
+		pool.tasks[slot].Store(nil)
+		pool.posted.Add(-1)
+	}
+	t.r = nil
+	putTask(t)
+}
+
+// ensure starts workers until there are at least n.
+func ensure(n int) {
+	if int(pool.started.Load()) >= n {
+		return
+	}
+	pool.mu.Lock()
+	for int(pool.started.Load()) < n {
+		go worker()
+		pool.started.Add(1)
+	}
+	pool.mu.Unlock()
+}
+
+// post puts t in a free slot and returns the slot, or -1 when every slot
+// is taken (then only the caller runs t).
+func post(t *task) int {
+	for i := range pool.tasks {
+		if pool.tasks[i].Load() == nil && pool.tasks[i].CompareAndSwap(nil, t) {
+			pool.posted.Add(1)
+			return i
+		}
+	}
+	t.tickets.Store(0)
+	t.left.Store(0)
+	return -1
+}
+
+// claim takes a ticket of a posted task and returns the task, or nil when
+// no posted task has one left. A task read from a slot may have finished
+// and been reused meanwhile; a ticket taken from it is then one of the new
+// call's, which is as good (tasks are never freed, and a call publishes
+// its tickets only once its fields are set).
+func claim() *task {
+	if pool.posted.Load() == 0 {
+		return nil
+	}
+	for i := range pool.tasks {
+		t := pool.tasks[i].Load()
+		if t == nil {
+			continue
+		}
+		for k := t.tickets.Load(); k > 0; k = t.tickets.Load() {
+			if t.tickets.CompareAndSwap(k, k-1) {
+				return t
+			}
+		}
+	}
+	return nil
+}
+
+// Hold keeps the workers of an n-goroutine call polling between parallel
+// calls until the matching Unhold, at most maxHeldSpin after each one's
+// last unit: a network holds them for all of its layers. It wakes parked
+// workers, so that they are polling when the first layer starts.
+func Hold(n int) {
+	pool.holds.Add(1)
+	if n > 1 {
+		ensure(n - 1)
+		wakeParked(n - 1)
+	}
+}
+
+// Unhold ends a Hold.
+func Unhold() { pool.holds.Add(-1) }
+
+// Held reports whether a Hold is in force: a parallel call then costs
+// about SyncCost, else it may pay a wake-up.
+func Held() bool { return pool.holds.Load() > 0 }
+
+// SyncCost is what one Run on two goroutines costs beyond its units with
+// the workers held (BenchmarkRun's n2/held: 440-680 ns on a 2-core AMD
+// EPYC Zen 5, rounded up); WakeCost is what it costs when they have
+// parked (n2/gap100us: 3.7-4.6 us there, more on a busy scheduler). The
+// kernels' thread policy and the scaling model use them.
+const (
+	SyncCost = 700 * time.Nanosecond
+	WakeCost = 5 * time.Microsecond
+)
+
+// wakeParked wakes up to k parked workers.
+func wakeParked(k int) {
+	for ; k > 0; k-- {
+		p := pool.parked.Load()
+		if p <= 0 {
+			return
+		}
+		if pool.parked.CompareAndSwap(p, p-1) {
+			select {
+			case pool.wake <- struct{}{}:
+			default: // as many tokens wait as there are workers: enough
+			}
+		}
+	}
+}
+
+func worker() {
+	prm := new(asm.Params)
+	for {
+		t := poll()
+		if t == nil {
+			t = park()
+		}
+		if t == nil {
+			continue
+		}
+		t.drain(prm)
+		t.left.Add(-1)
+	}
+}
+
+// pollBurst is how many times poll checks the slots between yields: a
+// check is a few atomic loads, a yield a trip through the scheduler.
+const pollBurst = 64
+
+// poll checks the slots for a ticket until it takes one, or until it has
+// polled for spinWait (maxHeldSpin while a Hold is in force).
+func poll() *task {
+	start := time.Now()
+	for {
+		for i := 0; i < pollBurst; i++ {
+			if t := claim(); t != nil {
+				return t
+			}
+		}
+		runtime.Gosched()
+		limit := spinWait
+		if pool.holds.Load() > 0 {
+			limit = maxHeldSpin
+		}
+		if time.Since(start) > limit {
+			return nil
+		}
+	}
+}
+
+// park blocks until a call wakes the worker, and returns nil; or, when a
+// task was posted while it was about to park, takes a ticket and returns
+// it. (A caller that posts reads the parked count after posting, and a
+// parking worker checks the slots after counting itself parked, so one of
+// the two sees the other.)
+func park() *task {
+	pool.parked.Add(1)
+	if t := claim(); t != nil {
+		// Uncount itself, unless a caller already did and sent a token,
+		// which the next park then takes (and polls again).
+		for p := pool.parked.Load(); p > 0; p = pool.parked.Load() {
+			if pool.parked.CompareAndSwap(p, p-1) {
+				break
+			}
+		}
+		return t
+	}
+	<-pool.wake
+	return nil
+}
+
+func getTask() *task {
+	pool.free.Lock()
+	defer pool.free.Unlock()
+	if k := len(pool.spare); k > 0 {
+		t := pool.spare[k-1]
+		pool.spare = pool.spare[:k-1]
+		return t
+	}
+	return new(task)
+}
+
+func putTask(t *task) {
+	pool.free.Lock()
+	pool.spare = append(pool.spare, t)
+	pool.free.Unlock()
+}
