@@ -1,14 +1,18 @@
 package kernels
 
 // This file decides, once per layer when it is built, the path its
-// Forward calls take: which passes compute the output, which set's
-// microkernels they call, and what those kernels can do (the capability
-// flags that the plan and the row calls consult instead of asking the
-// set). choosePath is the only place a path is chosen, as XNNPACK picks
-// an operator's ukernel type when the operator is created. What depends
-// on the input shape is the plan's (plan.go).
+// Forward calls take: which passes compute the output (the fused
+// restore's row passes included, packed here), which set's microkernels
+// they call, and what those kernels can do (the capability flags that the
+// plan and the row calls consult instead of asking the set). choosePath
+// is the only place a path is chosen, as XNNPACK picks an operator's
+// ukernel type when the operator is created. What depends on the input
+// shape is the plan's (plan.go).
 
-import "github.com/sbconv/sbconv/asm"
+import (
+	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/layout"
+)
 
 // pathKind is how a layer computes its output.
 type pathKind uint8
@@ -110,6 +114,38 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 	}
 	l.path = pt
 	return nil
+}
+
+// fusedRows returns set's restore kernel for the layer and its row
+// passes packed from the IOHW weights, or no passes where the layer keeps
+// its phases: no kernel for its width and padding, a stride other than 2
+// across, or a row phase without taps. choosePath calls it.
+func (l *layer) fusedRows(set *isaSet, weights []float32) (asm.RestoreKernel, []rowPass, error) {
+	s := l.spec
+	if set == genericSet || s.StrideW != 2 {
+		return asm.RestoreKernel{}, nil, nil
+	}
+	var rk *asm.RestoreKernel
+	for i := range set.restore {
+		if k := &set.restore[i]; k.K == s.KW && k.Pad == s.PadW {
+			rk = k
+		}
+	}
+	if rk == nil {
+		return asm.RestoreKernel{}, nil, nil
+	}
+	rows := make([]rowPass, s.StrideH)
+	for rh := range rows {
+		w, nkh, err := layout.PackDeconvRows(weights, s.InC, s.OutC, s.KH, s.KW, s.StrideH, rh, l.block)
+		if err != nil {
+			return asm.RestoreKernel{}, nil, err
+		}
+		if nkh == 0 {
+			return asm.RestoreKernel{}, nil, nil // a row phase without taps: keep the phases
+		}
+		rows[rh] = rowPass{wei: w, kh: nkh, rh: rh}
+	}
+	return *rk, rows, nil
 }
 
 // weightsFinite reports whether every packed weight of the layer's

@@ -1,9 +1,13 @@
 package kernels
 
 // This file decides what a Forward call derives from its tensors' shapes
-// alone (the per-shape plan), and caches it per layer.
+// alone (the per-shape plan: the path this shape takes, its border
+// strategy, with the halo from halo.go, and where the passes' and the
+// fused restore's columns lie), and caches it per layer.
 
 import (
+	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/internal/intmath"
 	"github.com/sbconv/sbconv/layout"
 )
 
@@ -104,6 +108,47 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 	}
 	l.plan.Store(pl)
 	return pl
+}
+
+// restoreSpan returns the output pixels [x0, x1) of a row that the fused
+// kernel can compute when input columns -hl..iw-1+hr exist.
+func (l *layer) restoreSpan(iw, ow, hl, hr int) (x0, x1 int) {
+	rk := l.path.restore
+	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
+	j0 := max(0, -hl-emin)
+	j1 := max(j0, min(intmath.FloorDiv(ow-2, 2), iw-1+hr-emax)+1)
+	x0, x1 = 2*j0, 2*j1
+	// An odd last pixel (parity 0 of pair j1) when its columns exist.
+	if x1 == ow-1 {
+		e0 := -1 << 30
+		for kw := 0; kw < rk.K; kw++ {
+			if e, ok := asm.RestoreTap(0, rk.Pad, kw); ok {
+				e0 = max(e0, e)
+			}
+		}
+		if j1+e0 <= iw-1+hr {
+			x1 = ow
+		}
+	}
+	return x0, x1
+}
+
+// restoreEdgeSpan returns the span of a row of width ow that the fused
+// kernel computes from an input of width iw without a halo, using its
+// edge flags where the first pair reads one column left of the input
+// (left) or the last pair one column right of it (right, even ow only);
+// whole reports whether that span is the whole row.
+func (l *layer) restoreEdgeSpan(iw, ow int) (rc restoreCols, whole bool) {
+	rk := l.path.restore
+	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
+	rc.x0, rc.x1 = l.restoreSpan(iw, ow, 0, 0)
+	if rc.x0 == 2 && emin == -1 {
+		rc.x0, rc.edge.left = 0, true
+	}
+	if rc.x1 == ow-2 && ow%2 == 0 && ow/2-1+emax == iw {
+		rc.x1, rc.edge.right = ow, true
+	}
+	return rc, rc.x0 == 0 && rc.x1 == ow
 }
 
 // minFusedWidth is the narrowest output row the fused restore computes. Its
