@@ -1,9 +1,9 @@
 package kernels
 
 // This file decides what a Forward call derives from its tensors' shapes
-// alone (the per-shape plan: the path this shape takes, its border
-// strategy, with the halo from halo.go, and where the passes' and the
-// fused restore's columns lie), and caches it per layer.
+// alone (the per-shape plan: the call's kind, asked of kindFor, its
+// border strategy, with the halo from halo.go, and where the passes' and
+// the fused restore's columns lie), and caches it per layer.
 
 import (
 	"github.com/sbconv/sbconv/asm"
@@ -20,9 +20,7 @@ import (
 type plan struct {
 	mode              int // haloMode it was made under
 	n, ih, iw, oh, ow int // the shapes it is for
-	// kind is the path this shape takes: the layer's, except that a
-	// fusedRestore layer's rows narrower than minFusedWidth go through
-	// its phase passes.
+	// kind is the path this shape takes (kindFor).
 	kind    pathKind
 	halo    haloCols    // the haloed copy's zero columns; none: the passes read src in place
 	gm      []geom      // per pass, columns of the (haloed) input
@@ -64,10 +62,7 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 		pl.ih == src.H && pl.iw == src.W && pl.oh == dst.H && pl.ow == dst.W {
 		return pl
 	}
-	pl := &plan{mode: haloMode, n: dst.N, ih: src.H, iw: src.W, oh: dst.H, ow: dst.W, kind: l.path.kind}
-	if pl.kind == fusedRestore && dst.W < minFusedWidth {
-		pl.kind = phasePasses
-	}
+	pl := &plan{mode: haloMode, n: dst.N, ih: src.H, iw: src.W, oh: dst.H, ow: dst.W, kind: l.kindFor(dst.W)}
 	fused := pl.kind == fusedRestore
 	// Edge pixels in the row calls make a haloed copy unnecessary when
 	// they are every border pixel of every pass (a 3x3 window with
@@ -150,14 +145,3 @@ func (l *layer) restoreEdgeSpan(iw, ow int) (rc restoreCols, whole bool) {
 	}
 	return rc, rc.x0 == 0 && rc.x1 == ow
 }
-
-// minFusedWidth is the narrowest output row the fused restore computes. Its
-// kernels take one output block a call on AVX2 (it has registers for no
-// more; AVX-512's take two), so on narrow rows each call does little work
-// for its broadcasts and overhead, while the phase passes take up to three
-// blocks a call. Measured on AVX2 at one thread, fused on every row
-// against fused from 16 pixels (not measured again on AVX-512):
-// in-256x14 (14 wide) 602-653 us against 582-618 us; 16-wide and wider
-// rows tie or gain (cifar-32x16 restore 12.3-12.8 us fused against
-// 12.8-14.9 us in phases before the fused kernel existed).
-const minFusedWidth = 16

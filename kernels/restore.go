@@ -21,9 +21,10 @@ import (
 //
 // This file holds what runs per unit: restoreRows. What is decided before
 // any unit runs lives beside the path and the plan: the kernel and the
-// row passes (fusedRows, path.go), the span of a row the kernel computes
-// and its edge flags (restoreSpan, restoreEdgeSpan, plan.go) and the halo
-// (restoreHaloNeed, restoreHaloPays, halo.go).
+// row passes (fusedRows, path.go), the kind of a call (kindFor, path.go),
+// the span of a row the kernel computes and its edge flags (restoreSpan,
+// restoreEdgeSpan, plan.go) and the halo (restoreHaloNeed,
+// restoreHaloPays, halo.go).
 
 // rowPass is one output row phase rh of a fused restore.
 type rowPass struct {
