@@ -1,10 +1,13 @@
 package kernels
 
 // This file decides whether a call copies its input into a zero-haloed
-// workspace (the halo cost model), and holds the workspaces and the copy.
+// workspace and how many zero columns it adds (the halo cost model), for
+// the passes and for the fused restore's rows alike, and holds the
+// workspaces and the copy.
 
 import (
 	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/internal/intmath"
 	"github.com/sbconv/sbconv/layout"
 )
 
@@ -80,6 +83,24 @@ func (l *layer) halo(iw, ow int) (hl, hr int) {
 		hr = max(hr, gm.iwOff+(gm.ncols-1)*gm.iwStep+p.kw-iw)
 	})
 	return hl, hr
+}
+
+// restoreHaloNeed returns the zero columns that let the fused kernel
+// compute whole rows of width ow from an input of width iw.
+func (l *layer) restoreHaloNeed(iw, ow int) (hl, hr int) {
+	rk := l.path.restore
+	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
+	return max(0, -emin), max(0, intmath.FloorDiv(ow-1, 2)+emax-(iw-1))
+}
+
+// restoreHaloPays applies the halo cost model (copyPays) to the edge
+// pixels of the fused rows: each is a one-pixel phase call without a halo.
+func (l *layer) restoreHaloPays(src, dst *layout.Tensor, hl, hr int) bool {
+	x0, x1 := l.restoreSpan(src.W, dst.W, 0, 0)
+	s := l.spec
+	flopsPerPixel := 2 * float64(l.icb*l.ocb*l.block*l.block) * float64(s.KH*s.KW) / 4
+	edgeFLOPs := float64(dst.W-(x1-x0)) * float64(dst.H) * flopsPerPixel
+	return copyPays(edgeFLOPs, src, hl, hr)
 }
 
 // workspace is a zero-haloed copy of an input. Its halo columns are zeroed

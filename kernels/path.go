@@ -1,14 +1,21 @@
 package kernels
 
 // This file decides, once per layer when it is built, the path its
-// Forward calls take: which passes compute the output, which set's
-// microkernels they call, and what those kernels can do (the capability
-// flags that the plan and the row calls consult instead of asking the
-// set). choosePath is the only place a path is chosen, as XNNPACK picks
-// an operator's ukernel type when the operator is created. What depends
-// on the input shape is the plan's (plan.go).
+// Forward calls take: which passes compute the output (the fused
+// restore's row passes included, packed here), which set's microkernels
+// they call, and what those kernels can do (the capability flags that the
+// plan and the row calls consult instead of asking the set). choosePath
+// is the only place a path is chosen, as XNNPACK picks an operator's
+// ukernel type when the operator is created, and kindFor the only place
+// the kind of a call is decided (the plan asks it per output width).
+// What else depends on the input shape is the plan's (plan.go).
 
-import "github.com/sbconv/sbconv/asm"
+import (
+	"math"
+
+	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/layout"
+)
 
 // pathKind is how a layer computes its output.
 type pathKind uint8
@@ -23,8 +30,8 @@ const (
 	// fusedRestore: a transposed convolution of stride 2 across for which
 	// the set has a fused restore kernel (restore.go): StrideH row passes,
 	// each output row in one call for both horizontal phases, on rows of
-	// minFusedWidth pixels or more; the phase passes compute narrower
-	// rows and the edge pixels the row kernel cannot reach.
+	// minFusedWidth pixels or more (kindFor); the phase passes compute
+	// narrower rows and the edge pixels the row kernel cannot reach.
 	fusedRestore
 )
 
@@ -42,6 +49,10 @@ func (k pathKind) String() string {
 
 // path is how a layer runs, chosen once by choosePath.
 type path struct {
+	// kind is the kind of the layer's widest calls (kindFor): what the
+	// layer can do. Whether its passes are the convolution or the phases
+	// follows from it alone; whether a call runs the fused restore is its
+	// plan's kind.
 	kind pathKind
 	// set is the set whose kernels the calls reach: the dispatched one,
 	// or where its block is not the layer's, the best usable set with the
@@ -71,16 +82,14 @@ type path struct {
 // choosePath chooses the layer's path for the dispatched set, once, when
 // the constructor has packed its passes (NewConvTranspose2D passes its
 // weights, which the fused restore's row passes are packed from): the set
-// whose kernels serve the layer's block, the kind (the fused restore
-// where a transposed layer's weights, in PyTorch's IOHW order, are given
-// and that set has a kernel for its width and padding; nil weights keep
-// the phase passes), each pass's microkernels and the capability flags.
+// whose kernels serve the layer's block, each pass's microkernels, the
+// fused restore's kernel and row passes (where a transposed layer's
+// weights, in PyTorch's IOHW order, are given and that set has a kernel
+// for its width and padding; nil weights keep the phase passes), the
+// capability flags, and the kind of its widest calls (kindFor).
 func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 	set := dispatched.forBlock(l.block)
-	pt := path{kind: convPasses, set: set, Caps: set.Caps}
-	if l.deconv {
-		pt.kind = phasePasses
-	}
+	pt := path{set: set, Caps: set.Caps}
 	weightBytes := 0
 	for i := range l.passes {
 		weightBytes += 4 * len(l.passes[i].wei)
@@ -90,7 +99,7 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 	for i := range l.passes {
 		p := &l.passes[i]
 		sp, dp := l.spec.StrideW, 1
-		if pt.kind != convPasses {
+		if l.deconv { // the phases: stride 1 in, StrideW out
 			sp, dp = 1, l.spec.StrideW
 		}
 		p.kern = make([]microkernel, pt.MaxOCB+1)
@@ -99,17 +108,76 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 		}
 	}
 	l.rowPasses = nil
-	if weights != nil && pt.kind == phasePasses {
+	if weights != nil && l.deconv {
 		rk, rows, err := l.fusedRows(set, weights)
 		if err != nil {
 			return err
 		}
-		if rows != nil {
-			pt.kind, pt.restore, l.rowPasses = fusedRestore, rk, rows
-		}
+		pt.restore, l.rowPasses = rk, rows
 	}
 	l.path = pt
+	l.path.kind = l.kindFor(math.MaxInt)
 	return nil
+}
+
+// kindFor returns the kind of path a call of the layer runs when its
+// output rows are ow pixels wide. It is the only place a kind is decided:
+// a Conv2D's calls run its convolution pass; a ConvTranspose2D's run the
+// fused restore where choosePath packed row passes for it (fusedRows) and
+// the rows are minFusedWidth pixels or wider, else its phase passes. The
+// plan asks it per shape; choosePath keeps the kind of the layer's widest
+// calls as path.kind.
+func (l *layer) kindFor(ow int) pathKind {
+	switch {
+	case !l.deconv:
+		return convPasses
+	case len(l.rowPasses) == 0 || ow < minFusedWidth:
+		return phasePasses
+	}
+	return fusedRestore
+}
+
+// minFusedWidth is the narrowest output row the fused restore computes. Its
+// kernels take one output block a call on AVX2 (it has registers for no
+// more; AVX-512's take two), so on narrow rows each call does little work
+// for its broadcasts and overhead, while the phase passes take up to three
+// blocks a call. Measured on AVX2 at one thread, fused on every row
+// against fused from 16 pixels (not measured again on AVX-512):
+// in-256x14 (14 wide) 602-653 us against 582-618 us; 16-wide and wider
+// rows tie or gain (cifar-32x16 restore 12.3-12.8 us fused against
+// 12.8-14.9 us in phases before the fused kernel existed).
+const minFusedWidth = 16
+
+// fusedRows returns set's restore kernel for the layer and its row
+// passes packed from the IOHW weights, or no passes where the layer keeps
+// its phases: no kernel for its width and padding, a stride other than 2
+// across, or a row phase without taps. choosePath calls it.
+func (l *layer) fusedRows(set *isaSet, weights []float32) (asm.RestoreKernel, []rowPass, error) {
+	s := l.spec
+	if set == genericSet || s.StrideW != 2 {
+		return asm.RestoreKernel{}, nil, nil
+	}
+	var rk *asm.RestoreKernel
+	for i := range set.restore {
+		if k := &set.restore[i]; k.K == s.KW && k.Pad == s.PadW {
+			rk = k
+		}
+	}
+	if rk == nil {
+		return asm.RestoreKernel{}, nil, nil
+	}
+	rows := make([]rowPass, s.StrideH)
+	for rh := range rows {
+		w, nkh, err := layout.PackDeconvRows(weights, s.InC, s.OutC, s.KH, s.KW, s.StrideH, rh, l.block)
+		if err != nil {
+			return asm.RestoreKernel{}, nil, err
+		}
+		if nkh == 0 {
+			return asm.RestoreKernel{}, nil, nil // a row phase without taps: keep the phases
+		}
+		rows[rh] = rowPass{wei: w, kh: nkh, rh: rh}
+	}
+	return *rk, rows, nil
 }
 
 // weightsFinite reports whether every packed weight of the layer's

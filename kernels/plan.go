@@ -1,9 +1,13 @@
 package kernels
 
 // This file decides what a Forward call derives from its tensors' shapes
-// alone (the per-shape plan), and caches it per layer.
+// alone (the per-shape plan: the call's kind, asked of kindFor, its
+// border strategy, with the halo from halo.go, and where the passes' and
+// the fused restore's columns lie), and caches it per layer.
 
 import (
+	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/internal/intmath"
 	"github.com/sbconv/sbconv/layout"
 )
 
@@ -16,9 +20,7 @@ import (
 type plan struct {
 	mode              int // haloMode it was made under
 	n, ih, iw, oh, ow int // the shapes it is for
-	// kind is the path this shape takes: the layer's, except that a
-	// fusedRestore layer's rows narrower than minFusedWidth go through
-	// its phase passes.
+	// kind is the path this shape takes (kindFor).
 	kind    pathKind
 	halo    haloCols    // the haloed copy's zero columns; none: the passes read src in place
 	gm      []geom      // per pass, columns of the (haloed) input
@@ -60,10 +62,7 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 		pl.ih == src.H && pl.iw == src.W && pl.oh == dst.H && pl.ow == dst.W {
 		return pl
 	}
-	pl := &plan{mode: haloMode, n: dst.N, ih: src.H, iw: src.W, oh: dst.H, ow: dst.W, kind: l.path.kind}
-	if pl.kind == fusedRestore && dst.W < minFusedWidth {
-		pl.kind = phasePasses
-	}
+	pl := &plan{mode: haloMode, n: dst.N, ih: src.H, iw: src.W, oh: dst.H, ow: dst.W, kind: l.kindFor(dst.W)}
 	fused := pl.kind == fusedRestore
 	// Edge pixels in the row calls make a haloed copy unnecessary when
 	// they are every border pixel of every pass (a 3x3 window with
@@ -106,13 +105,43 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 	return pl
 }
 
-// minFusedWidth is the narrowest output row the fused restore computes. Its
-// kernels take one output block a call on AVX2 (it has registers for no
-// more; AVX-512's take two), so on narrow rows each call does little work
-// for its broadcasts and overhead, while the phase passes take up to three
-// blocks a call. Measured on AVX2 at one thread, fused on every row
-// against fused from 16 pixels (not measured again on AVX-512):
-// in-256x14 (14 wide) 602-653 us against 582-618 us; 16-wide and wider
-// rows tie or gain (cifar-32x16 restore 12.3-12.8 us fused against
-// 12.8-14.9 us in phases before the fused kernel existed).
-const minFusedWidth = 16
+// restoreSpan returns the output pixels [x0, x1) of a row that the fused
+// kernel can compute when input columns -hl..iw-1+hr exist.
+func (l *layer) restoreSpan(iw, ow, hl, hr int) (x0, x1 int) {
+	rk := l.path.restore
+	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
+	j0 := max(0, -hl-emin)
+	j1 := max(j0, min(intmath.FloorDiv(ow-2, 2), iw-1+hr-emax)+1)
+	x0, x1 = 2*j0, 2*j1
+	// An odd last pixel (parity 0 of pair j1) when its columns exist.
+	if x1 == ow-1 {
+		e0 := -1 << 30
+		for kw := 0; kw < rk.K; kw++ {
+			if e, ok := asm.RestoreTap(0, rk.Pad, kw); ok {
+				e0 = max(e0, e)
+			}
+		}
+		if j1+e0 <= iw-1+hr {
+			x1 = ow
+		}
+	}
+	return x0, x1
+}
+
+// restoreEdgeSpan returns the span of a row of width ow that the fused
+// kernel computes from an input of width iw without a halo, using its
+// edge flags where the first pair reads one column left of the input
+// (left) or the last pair one column right of it (right, even ow only);
+// whole reports whether that span is the whole row.
+func (l *layer) restoreEdgeSpan(iw, ow int) (rc restoreCols, whole bool) {
+	rk := l.path.restore
+	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
+	rc.x0, rc.x1 = l.restoreSpan(iw, ow, 0, 0)
+	if rc.x0 == 2 && emin == -1 {
+		rc.x0, rc.edge.left = 0, true
+	}
+	if rc.x1 == ow-2 && ow%2 == 0 && ow/2-1+emax == iw {
+		rc.x1, rc.edge.right = ow, true
+	}
+	return rc, rc.x0 == 0 && rc.x1 == ow
+}

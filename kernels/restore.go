@@ -4,8 +4,6 @@ import (
 	"unsafe"
 
 	"github.com/sbconv/sbconv/asm"
-	"github.com/sbconv/sbconv/internal/intmath"
-	"github.com/sbconv/sbconv/layout"
 )
 
 // The fused stride-2 restore. Where the set has a restore kernel for the
@@ -20,103 +18,19 @@ import (
 // narrowed at the top and bottom). Output pixels whose window leaves the
 // input (a row's first or last one or two, when no halo is copied) are
 // computed by the phase passes, one column each.
+//
+// This file holds what runs per unit: restoreRows. What is decided before
+// any unit runs lives beside the path and the plan: the kernel and the
+// row passes (fusedRows, path.go), the kind of a call (kindFor, path.go),
+// the span of a row the kernel computes and its edge flags (restoreSpan,
+// restoreEdgeSpan, plan.go) and the halo (restoreHaloNeed,
+// restoreHaloPays, halo.go).
 
 // rowPass is one output row phase rh of a fused restore.
 type rowPass struct {
 	wei []float32 // layout.PackDeconvRows: nkh x K taps
 	kh  int       // vertical taps of this phase (nkh)
 	rh  int
-}
-
-// fusedRows returns set's restore kernel for the layer and its row
-// passes packed from the IOHW weights, or no passes where the layer keeps
-// its phases: no kernel for its width and padding, a stride other than 2
-// across, or a row phase without taps. choosePath calls it.
-func (l *layer) fusedRows(set *isaSet, weights []float32) (asm.RestoreKernel, []rowPass, error) {
-	s := l.spec
-	if set == genericSet || s.StrideW != 2 {
-		return asm.RestoreKernel{}, nil, nil
-	}
-	var rk *asm.RestoreKernel
-	for i := range set.restore {
-		if k := &set.restore[i]; k.K == s.KW && k.Pad == s.PadW {
-			rk = k
-		}
-	}
-	if rk == nil {
-		return asm.RestoreKernel{}, nil, nil
-	}
-	rows := make([]rowPass, s.StrideH)
-	for rh := range rows {
-		w, nkh, err := layout.PackDeconvRows(weights, s.InC, s.OutC, s.KH, s.KW, s.StrideH, rh, l.block)
-		if err != nil {
-			return asm.RestoreKernel{}, nil, err
-		}
-		if nkh == 0 {
-			return asm.RestoreKernel{}, nil, nil // a row phase without taps: keep the phases
-		}
-		rows[rh] = rowPass{wei: w, kh: nkh, rh: rh}
-	}
-	return *rk, rows, nil
-}
-
-// restoreSpan returns the output pixels [x0, x1) of a row that the fused
-// kernel can compute when input columns -hl..iw-1+hr exist.
-func (l *layer) restoreSpan(iw, ow, hl, hr int) (x0, x1 int) {
-	rk := l.path.restore
-	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
-	j0 := max(0, -hl-emin)
-	j1 := max(j0, min(intmath.FloorDiv(ow-2, 2), iw-1+hr-emax)+1)
-	x0, x1 = 2*j0, 2*j1
-	// An odd last pixel (parity 0 of pair j1) when its columns exist.
-	if x1 == ow-1 {
-		e0 := -1 << 30
-		for kw := 0; kw < rk.K; kw++ {
-			if e, ok := asm.RestoreTap(0, rk.Pad, kw); ok {
-				e0 = max(e0, e)
-			}
-		}
-		if j1+e0 <= iw-1+hr {
-			x1 = ow
-		}
-	}
-	return x0, x1
-}
-
-// restoreEdgeSpan returns the span of a row of width ow that the fused
-// kernel computes from an input of width iw without a halo, using its
-// edge flags where the first pair reads one column left of the input
-// (left) or the last pair one column right of it (right, even ow only);
-// whole reports whether that span is the whole row.
-func (l *layer) restoreEdgeSpan(iw, ow int) (rc restoreCols, whole bool) {
-	rk := l.path.restore
-	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
-	rc.x0, rc.x1 = l.restoreSpan(iw, ow, 0, 0)
-	if rc.x0 == 2 && emin == -1 {
-		rc.x0, rc.edge.left = 0, true
-	}
-	if rc.x1 == ow-2 && ow%2 == 0 && ow/2-1+emax == iw {
-		rc.x1, rc.edge.right = ow, true
-	}
-	return rc, rc.x0 == 0 && rc.x1 == ow
-}
-
-// restoreHaloNeed returns the zero columns that let the fused kernel
-// compute whole rows of width ow from an input of width iw.
-func (l *layer) restoreHaloNeed(iw, ow int) (hl, hr int) {
-	rk := l.path.restore
-	emin, emax := asm.RestoreSpan(rk.K, rk.Pad)
-	return max(0, -emin), max(0, intmath.FloorDiv(ow-1, 2)+emax-(iw-1))
-}
-
-// restoreHaloPays applies the halo cost model (copyPays) to the edge
-// pixels of the fused rows: each is a one-pixel phase call without a halo.
-func (l *layer) restoreHaloPays(src, dst *layout.Tensor, hl, hr int) bool {
-	x0, x1 := l.restoreSpan(src.W, dst.W, 0, 0)
-	s := l.spec
-	flopsPerPixel := 2 * float64(l.icb*l.ocb*l.block*l.block) * float64(s.KH*s.KW) / 4
-	edgeFLOPs := float64(dst.W-(x1-x0)) * float64(dst.H) * flopsPerPixel
-	return copyPays(edgeFLOPs, src, hl, hr)
 }
 
 // restoreRows computes row chunk c of row pass rp for channel blocks
