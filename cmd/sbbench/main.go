@@ -56,7 +56,12 @@ type config struct {
 }
 
 // allTables are the tables in the order they are measured and printed.
-var allTables = []string{"layers", "blocks", "nets"}
+var allTables = []string{"layers", "blocks", "nets", "scaling"}
+
+// defaultTables are those a run without -tables prints: scaling, which
+// times every network at batch B on one thread, would add more to a
+// default run than its question is worth to every user.
+var defaultTables = []string{"layers", "blocks", "nets"}
 
 // childEnv marks a child process of an -isa run (see isa.go).
 const childEnv = "SBBENCH_CHILD"
@@ -154,7 +159,7 @@ func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("sbbench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cfg := &config{}
-	fs.StringVar(&cfg.tablesArg, "tables", strings.Join(allTables, ","), "")
+	fs.StringVar(&cfg.tablesArg, "tables", strings.Join(defaultTables, ","), "")
 	shapes := fs.String("shapes", "", "")
 	fs.IntVar(&cfg.batch, "batch", 1, "")
 	fs.IntVar(&cfg.batch, "n", 1, "")
