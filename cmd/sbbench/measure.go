@@ -500,9 +500,9 @@ func peerRound(r int) bool { return r%2 == 0 }
 // (other tenants' load drifts by tens of percent within a minute).
 // samples[i] are case i's samples (sbconv's cases, then the peer's) with
 // 0 for a round that did not sample it. A scaling row's cases are its one
-// case at each of cs.threads (kernels.SetThreads before every run of
-// it), so that the thread counts alternate as the cases of a row do;
-// samples[i] are then those at cs.threads[i].
+// case at each of cs.threads (kernels.SetThreads before each sample and
+// warm-up run), so that the thread counts alternate as the cases of a row
+// do; samples[i] are then those at cs.threads[i].
 func sampleRounds(cs *cases, reps int, minTime time.Duration, bar progress) ([][]time.Duration, error) {
 	all := sampled(cs)
 	set := func(i int) {
