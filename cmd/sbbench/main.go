@@ -6,6 +6,7 @@
 //	go run ./cmd/sbbench                      # every table, one thread, batch 1, the dispatched ISA
 //	go run ./cmd/sbbench -isa all -chart docs/speedup.svg
 //	go run ./cmd/sbbench -tables nets -threads 2 -batch 4 -json
+//	go run ./cmd/sbbench -tables scaling          # 1 thread vs every CPU, batch 1 and 8
 //
 // Run it with -h for what every table, column and flag means. It lives in
 // a module of its own (cmd/sbbench/go.mod, joined to the library by the
@@ -56,7 +57,14 @@ type config struct {
 }
 
 // allTables are the tables in the order they are measured and printed.
-var allTables = []string{"layers", "blocks", "nets"}
+var allTables = []string{"layers", "blocks", "nets", "scaling"}
+
+// defaultTables are those a run without -tables prints. The scaling table
+// is left out: it times every network at batch B on one thread too (the
+// 1-thread ResNet-50 at batch 8 alone is a third of a second a run), which
+// takes longer than the nets table, and it asks a question of its own (what
+// N cores give) where the default run answers one at one thread, batch 1.
+var defaultTables = []string{"layers", "blocks", "nets"}
 
 // childEnv marks a child process of an -isa run (see isa.go).
 const childEnv = "SBBENCH_CHILD"
@@ -89,6 +97,19 @@ today, im2col + gonum's blas32.Gemm (the "Go peer", -peer). It prints:
           classes), regular against spatial bottlenecks in every stage.
           (ResNet-34 adds nothing ResNet-18 does not show and is left out;
           go test -bench Net/resnet34 ./bench times it.)
+  scaling the nets table's networks, each regular and SB, at batch 1
+          (latency) and at batch B (throughput; B = -batch when it is above
+          1, else 8), on 1 thread and on N threads (N = -threads when it is
+          above 1, else every logical CPU, runtime.NumCPU()), set by
+          kernels.SetThreads before each sample, GOMAXPROCS at least N. Not
+          in the default set (it times every network at batch B on one
+          thread): ask for it with -tables scaling. Columns: ms and img/s
+          (images per second, from the median time) and %pk (of the peak on
+          as many cores as threads) on 1 thread and on N; scaling = time on
+          1 thread over time on N (the median over the rounds of each
+          round's ratio); eff = scaling / N. Its header gives the FMA peak
+          on 1 core and on N and peak(N)/peak(1), the scaling the cores'
+          arithmetic allows.
 
 Columns: us or ms = median time of one run; speedup = regular time over
 spatial-bottleneck time (the median over the rounds of each round's ratio);
@@ -102,17 +123,17 @@ the threads, the batch and the Go version.
 
 Every row is timed in -reps rounds, after one warm-up run of each case; a
 round takes one sample of each case of the row in turn (sbconv regular,
-sbconv spatial bottleneck, then the Go peer's two; reversed every other
-round), each sample the mean of its runs over at least -mintime (at least
-one run). The Go peer, 10-20x slower, is sampled in every other round only
+sbconv spatial bottleneck, then the Go peer's two; in the scaling table,
+the network on 1 thread, then on N; reversed every other round), each
+sample the mean of its runs over at least -mintime (at least one run). The Go peer, 10-20x slower, is sampled in every other round only
 (rounds 1, 3, 5, ...: three of the default five); its ratios come from those
 rounds. Every number printed is measured in this run; nothing is a constant.
 A warning line says when the samples of a case spread so widely that other
 programs must be using the CPU.
 
 Flags:
-  -tables LIST   tables to run, comma-separated, from layers,blocks,nets
-                 (default: all three)
+  -tables LIST   tables to run, comma-separated, from layers,blocks,nets,
+                 scaling (default: layers,blocks,nets)
   -shapes LIST   run only rows whose name contains one of these
                  comma-separated terms: a stage shape (cifar-64x8, in-),
                  a block (basic/, bottleneck/, -entry), a network (resnet50),
@@ -120,10 +141,12 @@ Flags:
                  "in-" thus select a dataset's rows in every table). A table
                  none of whose rows match is left out; a filter that matches
                  no row of any selected table is an error. (default: every row)
-  -batch N       images per Forward call (default 1); -n is the same flag
+  -batch N       images per Forward call (default 1); -n is the same flag;
+                 the scaling table's B when above 1
   -threads N     goroutines per sbconv Forward call (kernels.SetThreads), and
                  GOMAXPROCS while timing, so gonum's Gemm uses N too; the
-                 peak is measured on N cores (default 1)
+                 peak is measured on N cores (default 1); the scaling
+                 table's N when above 1 (at 1: every logical CPU)
   -isa LIST      microkernel sets to run, comma-separated, or "all" for every
                  set this binary and CPU can run (here: ISAS); each runs
                  in a child process of its own (SBCONV_ISA is read once per
@@ -133,10 +156,14 @@ Flags:
                  (-peer=false leaves its columns out; default true)
   -json          print one JSON object per row (JSON Lines) on stdout instead
                  of the tables: the same numbers, unrounded, with the run's
-                 CPU, ISA, threads, batch and peak in every object
+                 CPU, ISA, threads, batch and peak in every object (a scaling
+                 row: its images per call, threads_n, one_thread and
+                 n_threads timings with images_per_s, scaling, efficiency,
+                 peak1_gflops, peakn_gflops and peak_ratio)
   -chart FILE    also draw FILE (.svg or .png): the measured speedup of every
                  block and network row beside its FLOP ratio, one series per
                  ISA (and the Go peer's); needs the blocks or nets table
+                 (the scaling table is not drawn)
   -reps N        rounds per row (default 5)
   -mintime D     minimum duration of one sample (default 10ms)
   -h             print this help and exit
@@ -154,7 +181,7 @@ func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("sbbench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cfg := &config{}
-	fs.StringVar(&cfg.tablesArg, "tables", strings.Join(allTables, ","), "")
+	fs.StringVar(&cfg.tablesArg, "tables", strings.Join(defaultTables, ","), "")
 	shapes := fs.String("shapes", "", "")
 	fs.IntVar(&cfg.batch, "batch", 1, "")
 	fs.IntVar(&cfg.batch, "n", 1, "")

@@ -7,10 +7,17 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sbconv/sbconv/bench"
 	"github.com/sbconv/sbconv/kernels"
 )
 
@@ -51,7 +58,7 @@ func TestHelp(t *testing.T) {
 			t.Errorf("-h does not explain -%s", name)
 		}
 	}
-	for _, s := range []string{"layers", "blocks", "nets", "x_gonum", "%pk", "speedup", "flops"} {
+	for _, s := range []string{"layers", "blocks", "nets", "scaling", "x_gonum", "%pk", "speedup", "flops", "img/s", "eff", "-tables scaling"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("-h does not mention %q", s)
 		}
@@ -68,6 +75,7 @@ func TestBadFlags(t *testing.T) {
 		{"-shapes", "no-such-shape"}, {"-tables", "nets", "-shapes", "cifar-64x8"}, {"-shapes", ","},
 		{"-isa", "bogus"}, {"-isa", ","},
 		{"-chart", "x.txt"}, {"-chart", "x.svg", "-tables", "layers"}, {"-chart", "/no/such/dir/x.svg"},
+		{"-chart", "x.svg", "-tables", "scaling"}, {"-tables", "scaling", "-shapes", "cifar-64x8"}, {"-tables", "scaling,bogus"},
 	} {
 		if _, err := runArgs(t, append(slices.Clone(quick), args...)...); err == nil || errors.Is(err, flag.ErrHelp) {
 			t.Errorf("%v: err = %v, want an error", args, err)
@@ -177,12 +185,13 @@ func TestJSON(t *testing.T) {
 	}
 }
 
-// TestChart: -chart writes an SVG and a PNG file.
+// TestChart: -chart writes an SVG and a PNG file; the scaling table,
+// selected too, is left out of it.
 func TestChart(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{"speedup.svg", "speedup.png"} {
 		file := filepath.Join(dir, name)
-		if _, err := runArgs(t, append([]string{"-chart", file, "-tables", "blocks,nets", "-shapes", "cifar-64x8,resnet20"}, quick...)...); err != nil {
+		if _, err := runArgs(t, append([]string{"-chart", file, "-tables", "blocks,nets,scaling", "-shapes", "cifar-64x8,resnet20", "-batch", "2"}, quick...)...); err != nil {
 			t.Fatal(err)
 		}
 		b, err := os.ReadFile(file)
@@ -219,5 +228,193 @@ func TestISA(t *testing.T) {
 	}
 	if n := strings.Count(out, "basic/cifar-64x8-entry"); n != len(isas) {
 		t.Errorf("%d rows for %d sets:\n%s", n, len(isas), out)
+	}
+}
+
+// TestScalingFlags: -tables scaling selects the scaling table alone, in
+// table order with others; the default leaves it out.
+func TestScalingFlags(t *testing.T) {
+	cfg, err := parseFlags([]string{"-tables", "scaling"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"scaling"}, cfg.tables)
+	cfg, err = parseFlags([]string{"-tables", "scaling,nets, layers"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"layers", "nets", "scaling"}, cfg.tables)
+	cfg, err = parseFlags(nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"layers", "blocks", "nets"}, cfg.tables)
+
+	// B and N: -batch and -threads when above 1, else 8 and every CPU.
+	before := kernels.Threads()
+	for _, c := range []struct {
+		args    []string
+		batch   int
+		threads int
+	}{
+		{nil, 8, min(runtime.NumCPU(), 1024)},
+		{[]string{"-batch", "3", "-threads", "5"}, 3, 5},
+		{[]string{"-n", "1", "-threads", "1"}, 8, min(runtime.NumCPU(), 1024)},
+	} {
+		cfg, err := parseFlags(c.args)
+		require.NoError(t, err)
+		assert.Equal(t, c.batch, scalingBatch(cfg), "%v", c.args)
+		assert.Equal(t, c.threads, scalingThreads(cfg), "%v", c.args)
+	}
+	assert.Equal(t, before, kernels.Threads(), "scalingThreads left kernels.Threads changed")
+}
+
+// TestScalingSamples: a scaling row's samples alternate between its
+// thread counts (set by kernels.SetThreads before each, in reverse every
+// other round), with GOMAXPROCS at least N throughout, and the thread
+// count and GOMAXPROCS are restored after the row: with N from -threads,
+// and with N = every CPU under -threads 1 (GOMAXPROCS 1 for the other
+// tables).
+func TestScalingSamples(t *testing.T) {
+	for _, threads := range []int{3, 1} {
+		cfg, err := parseFlags([]string{"-threads", strconv.Itoa(threads), "-reps", "3", "-mintime", "1ms"})
+		require.NoError(t, err)
+		n := scalingThreads(cfg)
+		if n == 1 {
+			t.Logf("-threads %d: N = 1 on this machine, nothing to alternate", threads)
+			continue
+		}
+		var seen, procs []int
+		c := &bench.Case{Name: "fake", N: 4, FLOPs: 1e6, Run: func() error {
+			if len(seen) == 0 || seen[len(seen)-1] != kernels.Threads() {
+				seen = append(seen, kernels.Threads())
+			}
+			procs = append(procs, runtime.GOMAXPROCS(0))
+			time.Sleep(time.Duration(12/kernels.Threads()) * time.Millisecond)
+			return nil
+		}}
+		it := item{table: "scaling", name: "fake", variant: "sb", build: func(cfg *config) (*cases, error) {
+			return &cases{sbconv: []*bench.Case{c}, threads: []int{1, scalingThreads(cfg)}}, nil
+		}}
+		procsBefore, threadsBefore := runtime.GOMAXPROCS(0), kernels.Threads()
+		res, err := measure(cfg, []item{it}, noProgress{})
+		require.NoError(t, err)
+		// Warm-up 1, n; round 0: 1, n; round 1: n, 1; round 2: 1, n.
+		assert.Equal(t, []int{1, n, 1, n, 1, n}, seen, "-threads %d", threads)
+		for _, p := range procs {
+			assert.GreaterOrEqual(t, p, n, "-threads %d: GOMAXPROCS below N while timing", threads)
+		}
+		assert.Equal(t, procsBefore, runtime.GOMAXPROCS(0), "GOMAXPROCS not restored")
+		assert.Equal(t, threadsBefore, kernels.Threads(), "kernels.Threads not restored")
+
+		require.Len(t, res.rows, 1)
+		r := res.rows[0]
+		assert.Equal(t, "sb", r.Variant)
+		assert.Equal(t, 4, r.Images)
+		assert.Equal(t, n, r.ThreadsN)
+		// The fake sleeps 12 ms on one thread and 12/n on n.
+		assert.Greater(t, r.Scaling, 1.2)
+		assert.Less(t, r.Scaling, 2*12/float64(n))
+		assert.InDelta(t, r.Scaling/float64(n), r.Efficiency, 1e-12)
+		assert.InDelta(t, 4/(r.OneThread.US/1e6), r.OneThread.ImagesPerS, 1e-9*r.OneThread.ImagesPerS)
+		assert.Greater(t, r.OneThread.US, r.NThreads.US)
+	}
+}
+
+// TestScalingTable: a quick run of the scaling table on resnet20 prints
+// its header and four rows (regular and sb at batch 1 and B) with every
+// column, a positive scaling and eff = scaling / N.
+func TestScalingTable(t *testing.T) {
+	out, err := runArgs(t, append([]string{"-tables", "scaling", "-shapes", "resnet20", "-threads", "2", "-batch", "2"}, quick...)...)
+	require.NoError(t, err)
+	for _, s := range []string{"## scaling", "N = 2", "B = 2", "1 thread", "2 threads",
+		"net  ", "input", "variant", "batch", "ms", "img/s", "%pk", "scaling", "eff"} {
+		assert.Contains(t, out, s)
+	}
+	if !strings.Contains(out, "no peak kernel") {
+		assert.Contains(t, out, "peak(2)/peak(1) = ")
+	}
+	assert.NotContains(t, out, "## nets")
+	var got []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "resnet20" {
+			continue
+		}
+		require.Len(t, f, 12, "row %q", line)
+		assert.Equal(t, "cifar-32x32", f[1])
+		got = append(got, f[2]+" "+f[3])
+		num := func(s string) float64 {
+			v, err := strconv.ParseFloat(s, 64)
+			require.NoError(t, err, "%q in %q", s, line)
+			return v
+		}
+		for _, i := range []int{4, 5, 7, 8} {
+			assert.Greater(t, num(f[i]), 0.0, "column %d of %q", i, line)
+		}
+		scaling, eff := num(f[10]), num(f[11])
+		assert.Greater(t, scaling, 0.0, line)
+		assert.InDelta(t, scaling/2, eff, 0.006, line)
+	}
+	assert.Equal(t, []string{"regular 1", "sb 1", "regular 2", "sb 2"}, got, out)
+}
+
+// TestScalingJSON: -json prints the scaling rows with their fields, the
+// numbers unrounded, and the table printed from them shows them.
+func TestScalingJSON(t *testing.T) {
+	out, err := runArgs(t, append([]string{"-json", "-tables", "scaling", "-shapes", "resnet20", "-threads", "2", "-batch", "3"}, quick...)...)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 4, out)
+	res := &result{}
+	for i, line := range lines {
+		row := &Row{}
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		require.NoError(t, dec.Decode(row), line)
+		assert.Equal(t, "scaling", row.Table, line)
+		assert.Equal(t, "resnet20", row.Name, line)
+		assert.Equal(t, "cifar-32x32", row.Input, line)
+		assert.Equal(t, []string{"regular", "sb"}[i%2], row.Variant, line)
+		assert.Equal(t, []int{1, 3}[i/2], row.Images, line)
+		assert.Equal(t, 2, row.ThreadsN, line)
+		assert.Equal(t, 2, row.Threads, line) // the run's -threads
+		assert.Greater(t, row.FLOPs, 0.0, line)
+		for _, tm := range []*Timing{row.OneThread, row.NThreads} {
+			require.NotNil(t, tm, line)
+			assert.Greater(t, tm.US, 0.0, line)
+			assert.LessOrEqual(t, tm.BestUS, tm.US, line)
+			assert.InDelta(t, row.FLOPs/tm.US/1e3, tm.GFLOPS, 1e-9*tm.GFLOPS, line)
+			assert.InDelta(t, float64(row.Images)/(tm.US/1e6), tm.ImagesPerS, 1e-9*tm.ImagesPerS, line)
+			assert.Equal(t, row.PeakGFLOPS > 0, tm.PeakPct != nil, line)
+		}
+		assert.Greater(t, row.Scaling, 0.0, line)
+		assert.Greater(t, row.BestScaling, 0.0, line)
+		assert.InDelta(t, row.Scaling/2, row.Efficiency, 1e-12, line)
+		if row.PeakGFLOPS > 0 {
+			assert.Greater(t, row.Peak1GFLOPS, 0.0, line)
+			assert.Greater(t, row.PeakNGFLOPS, 0.0, line)
+			assert.InDelta(t, row.PeakNGFLOPS/row.Peak1GFLOPS, row.PeakRatio, 1e-12, line)
+		}
+		// None of the other tables' fields.
+		assert.Nil(t, row.Regular, line)
+		assert.Zero(t, row.Speedup, line)
+		res.rows = append(res.rows, row)
+		res.info = row.runInfo
+	}
+	cfg, err := parseFlags([]string{"-tables", "scaling"})
+	require.NoError(t, err)
+	var tab bytes.Buffer
+	printTables(&tab, cfg, res)
+	r := res.rows[3]
+	for _, v := range []string{f2(r.OneThread.US / 1e3), rate(r.NThreads.ImagesPerS), f2(r.Scaling), f2(r.Efficiency)} {
+		assert.Contains(t, tab.String(), " "+v)
+	}
+	assert.Contains(t, tab.String(), "B = 3")
+}
+
+// TestScalingISA: the scaling rows come back whole from an -isa child.
+func TestScalingISA(t *testing.T) {
+	isas := kernels.ISAs()
+	out, err := runArgs(t, append([]string{"-isa", "all", "-tables", "scaling", "-shapes", "resnet20", "-threads", "2", "-batch", "2"}, quick...)...)
+	require.NoError(t, err)
+	assert.Equal(t, len(isas), strings.Count(out, "## scaling"), out)
+	assert.Equal(t, 4*len(isas), strings.Count(out, "\nresnet20 "), out)
+	for _, isa := range isas {
+		assert.Contains(t, out, "isa: "+isa+" ")
 	}
 }

@@ -19,18 +19,22 @@ import (
 // item is one row to measure: its table, its name, what else -shapes
 // matches it by, and how to build its cases.
 type item struct {
-	table string
-	name  string
-	layer string // layers table: the workload
-	input string // nets table: the input's name (cifar-32x32, in-224x224)
-	build func(cfg *config) (*cases, error)
+	table   string
+	name    string
+	layer   string // layers table: the workload
+	input   string // nets and scaling tables: the input's name (cifar-32x32, in-224x224)
+	variant string // scaling table: the network's form, "regular" or "sb"
+	build   func(cfg *config) (*cases, error)
 }
 
 // cases are a row's workloads: sbconv's one (layers) or two (regular,
 // spatial bottleneck), and the Go peer's as many (nil with -peer=false).
+// A scaling row has one sbconv case and threads: the case is sampled at
+// each of those thread counts in turn, in place of once.
 type cases struct {
-	sbconv []*bench.Case
-	peer   []*bench.Case
+	sbconv  []*bench.Case
+	peer    []*bench.Case
+	threads []int
 }
 
 // netShapes are the networks of the nets table: bench.NetShapes but
@@ -66,15 +70,62 @@ func allItems(tables []string) []item {
 			}
 		case "nets":
 			for _, s := range netShapes {
-				in := fmt.Sprintf("in-%dx%d", s.H, s.H)
-				if s.Stages == 3 {
-					in = fmt.Sprintf("cifar-%dx%d", s.H, s.H)
+				out = append(out, item{table: t, name: s.Name, input: netInput(s), build: func(cfg *config) (*cases, error) { return netCases(cfg, s) }})
+			}
+		case "scaling":
+			// Per network: batch 1 (latency) then batch B (throughput),
+			// each regular then spatial bottleneck.
+			for _, s := range netShapes {
+				for _, batchB := range []bool{false, true} {
+					for _, sb := range []bool{false, true} {
+						it := item{table: t, name: s.Name, input: netInput(s), variant: variantName(sb)}
+						it.build = func(cfg *config) (*cases, error) { return scalingCases(cfg, s, sb, batchB) }
+						out = append(out, it)
+					}
 				}
-				out = append(out, item{table: t, name: s.Name, input: in, build: func(cfg *config) (*cases, error) { return netCases(cfg, s) }})
 			}
 		}
 	}
 	return out
+}
+
+// netInput names network s's input: cifar-32x32, in-224x224.
+func netInput(s bench.NetShape) string {
+	if s.Stages == 3 {
+		return fmt.Sprintf("cifar-%dx%d", s.H, s.H)
+	}
+	return fmt.Sprintf("in-%dx%d", s.H, s.H)
+}
+
+func variantName(sb bool) string {
+	if sb {
+		return "sb"
+	}
+	return "regular"
+}
+
+// scalingBatch is B, the scaling table's throughput batch: -batch when
+// it is above 1, else 8.
+func scalingBatch(cfg *config) int {
+	if cfg.batch > 1 {
+		return cfg.batch
+	}
+	return 8
+}
+
+// scalingThreads is N, the thread count the scaling table compares one
+// thread with: -threads when it is above 1, else every logical CPU
+// (runtime.NumCPU), as many as kernels.SetThreads grants.
+func scalingThreads(cfg *config) int {
+	n := cfg.threads
+	if n == 1 {
+		n = runtime.NumCPU()
+	}
+	prev := kernels.Threads()
+	kernels.SetThreads(n)
+	n = kernels.Threads()
+	kernels.SetThreads(prev)
+	return n
 }
 
 // plan returns the rows cfg selects.
@@ -240,6 +291,22 @@ func netCases(cfg *config, s bench.NetShape) (*cases, error) {
 	return cs, nil
 }
 
+// scalingCases builds network s, regular or with spatial bottlenecks in
+// every stage (as the nets table builds them), at batch 1 or, with
+// batchB, at scalingBatch, to be sampled on one thread and on
+// scalingThreads.
+func scalingCases(cfg *config, s bench.NetShape, sb, batchB bool) (*cases, error) {
+	n := 1
+	if batchB {
+		n = scalingBatch(cfg)
+	}
+	c, _, err := bench.NewNetCase(s, sb, n)
+	if err != nil {
+		return nil, err
+	}
+	return &cases{sbconv: []*bench.Case{c}, threads: []int{1, scalingThreads(cfg)}}, nil
+}
+
 func randSlice(r *rand.Rand, n int) []float32 {
 	s := make([]float32, n)
 	for i := range s {
@@ -280,20 +347,21 @@ type runInfo struct {
 
 // Timing is one case's measurement.
 type Timing struct {
-	US      float64  `json:"us"`                 // median sample: microseconds per run
-	BestUS  float64  `json:"best_us"`            // fastest sample
-	GFLOPS  float64  `json:"gflops"`             // FLOPs per run / US
-	PeakPct *float64 `json:"peak_pct,omitempty"` // GFLOPS as a percentage of the run's peak (absent without a peak kernel)
+	US         float64  `json:"us"`                     // median sample: microseconds per run
+	BestUS     float64  `json:"best_us"`                // fastest sample
+	GFLOPS     float64  `json:"gflops"`                 // FLOPs per run / US
+	PeakPct    *float64 `json:"peak_pct,omitempty"`     // GFLOPS as a percentage of the run's peak (absent without a peak kernel); scaling: of the peak on as many cores as the timing's threads
+	ImagesPerS float64  `json:"images_per_s,omitempty"` // scaling: images per call / US, per second
 }
 
 // Row is one row of a table, and one JSON object of -json.
 type Row struct {
 	runInfo
-	Table string  `json:"table"`           // layers, blocks, nets
+	Table string  `json:"table"`           // layers, blocks, nets, scaling
 	Name  string  `json:"name"`            // stage shape, block or network
 	Layer string  `json:"layer,omitempty"` // layers: conv3x3s1, conv3x3s2, deconv_s2, conv1x1
-	Input string  `json:"input,omitempty"` // nets: the input (cifar-32x32, in-224x224)
-	FLOPs float64 `json:"flops"`           // per run: the layer's (peers' count), or the regular block's or network's (real)
+	Input string  `json:"input,omitempty"` // nets, scaling: the input (cifar-32x32, in-224x224)
+	FLOPs float64 `json:"flops"`           // per run: the layer's (peers' count), or the regular block's or network's (real); scaling: the row's network's
 
 	// layers
 	Sbconv *Timing `json:"sbconv,omitempty"`
@@ -312,6 +380,19 @@ type Row struct {
 	GonumSpeedup  float64 `json:"gonum_speedup,omitempty"`   // median over rounds of the Go peer's regular / sb
 	XGonumRegular float64 `json:"x_gonum_regular,omitempty"` // median over rounds of gonum regular / sbconv regular
 	XGonumSB      float64 `json:"x_gonum_sb,omitempty"`      // median over rounds of gonum sb / sbconv sb
+
+	// scaling: one network, regular or sb, on one thread and on ThreadsN
+	Variant     string  `json:"variant,omitempty"`      // regular or sb
+	Images      int     `json:"images,omitempty"`       // images per call: 1 or B (-batch when above 1, else 8)
+	ThreadsN    int     `json:"threads_n,omitempty"`    // N: -threads when above 1, else runtime.NumCPU()
+	OneThread   *Timing `json:"one_thread,omitempty"`   // kernels.SetThreads(1)
+	NThreads    *Timing `json:"n_threads,omitempty"`    // kernels.SetThreads(N)
+	Scaling     float64 `json:"scaling,omitempty"`      // median over rounds of one-thread time / N-thread time
+	BestScaling float64 `json:"best_scaling,omitempty"` // one-thread best / N-thread best
+	Efficiency  float64 `json:"efficiency,omitempty"`   // Scaling / N
+	Peak1GFLOPS float64 `json:"peak1_gflops,omitempty"` // the FMA peak of one core (absent without a peak kernel)
+	PeakNGFLOPS float64 `json:"peakn_gflops,omitempty"` // the FMA peak of N cores together
+	PeakRatio   float64 `json:"peak_ratio,omitempty"`   // PeakNGFLOPS / Peak1GFLOPS: the scaling the cores' arithmetic allows
 }
 
 // measure times every item on this process's microkernel set.
@@ -337,30 +418,68 @@ func measure(cfg *config, items []item, bar progress) (*result, error) {
 	// one down), so %pk is computed when every row is done.
 	bench.Peak(cfg.threads)
 	res.info.PeakRuns = 1
+	// The scaling table's rows run with GOMAXPROCS = N, which its N-thread
+	// samples and the N-core peak need; its 1-core and N-core peaks are
+	// measured before its first row and again after each of its rows.
+	scalingN := scalingThreads(cfg)
 	for _, it := range items {
 		bar.describe(it)
-		cs, err := it.build(cfg)
+		err := func() error {
+			if it.table == "scaling" {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(cfg.threads, scalingN)))
+				defer kernels.SetThreads(cfg.threads)
+				bench.Peak(1)
+				bench.Peak(scalingN)
+			}
+			cs, err := it.build(cfg)
+			if err != nil {
+				return err
+			}
+			bar.add()
+			samples, err := sampleRounds(cs, cfg.reps, cfg.minTime, bar)
+			if err != nil {
+				return err
+			}
+			res.rows = append(res.rows, newRow(it, cs, samples))
+			if it.table == "scaling" {
+				// (The peak on cfg.threads is remeasured below.)
+				if cfg.threads != 1 {
+					bench.RemeasurePeak(1)
+				}
+				if scalingN != 1 && scalingN != cfg.threads {
+					bench.RemeasurePeak(scalingN)
+				}
+			}
+			return nil
+		}()
 		if err != nil {
-			return nil, fmt.Errorf("%s %s %s: %w", it.table, it.name, it.layer, err)
+			return nil, fmt.Errorf("%s %s %s%s: %w", it.table, it.name, it.layer, it.variant, err)
 		}
-		bar.add()
-		samples, err := sampleRounds(cs, cfg.reps, cfg.minTime, bar)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s %s: %w", it.table, it.name, it.layer, err)
-		}
-		res.rows = append(res.rows, newRow(it, cs, samples))
 		bench.RemeasurePeak(cfg.threads)
 		res.info.PeakRuns++
 		runtime.GC() // the row's networks go before the next one's are built
 	}
 	res.info.PeakGFLOPS, res.info.PeakISA = bench.Peak(cfg.threads)
+	setPct := func(t *Timing, peak float64) {
+		if t != nil && peak > 0 {
+			pct := 100 * t.GFLOPS / peak
+			t.PeakPct = &pct
+		}
+	}
 	for _, r := range res.rows {
 		r.runInfo = res.info
 		for _, t := range []*Timing{r.Sbconv, r.Gonum, r.Regular, r.SB, r.GonumRegular, r.GonumSB} {
-			if t != nil && res.info.PeakGFLOPS > 0 {
-				pct := 100 * t.GFLOPS / res.info.PeakGFLOPS
-				t.PeakPct = &pct
+			setPct(t, res.info.PeakGFLOPS)
+		}
+		if r.Table == "scaling" {
+			// Cached: these are the greatest of the measurements above.
+			r.Peak1GFLOPS, _ = bench.Peak(1)
+			r.PeakNGFLOPS, _ = bench.Peak(r.ThreadsN)
+			if r.Peak1GFLOPS > 0 {
+				r.PeakRatio = r.PeakNGFLOPS / r.Peak1GFLOPS
 			}
+			setPct(r.OneThread, r.Peak1GFLOPS)
+			setPct(r.NThreads, r.PeakNGFLOPS)
 		}
 	}
 	bar.finish()
@@ -380,10 +499,19 @@ func peerRound(r int) bool { return r%2 == 0 }
 // samples from one round compare the cases on the same machine state
 // (other tenants' load drifts by tens of percent within a minute).
 // samples[i] are case i's samples (sbconv's cases, then the peer's) with
-// 0 for a round that did not sample it.
+// 0 for a round that did not sample it. A scaling row's cases are its one
+// case at each of cs.threads (kernels.SetThreads before each sample and
+// warm-up run), so that the thread counts alternate as the cases of a row
+// do; samples[i] are then those at cs.threads[i].
 func sampleRounds(cs *cases, reps int, minTime time.Duration, bar progress) ([][]time.Duration, error) {
-	all := append(slices.Clone(cs.sbconv), cs.peer...)
-	for _, c := range all {
+	all := sampled(cs)
+	set := func(i int) {
+		if cs.threads != nil {
+			kernels.SetThreads(cs.threads[i])
+		}
+	}
+	for i, c := range all {
+		set(i)
 		if err := c.Run(); err != nil {
 			return nil, err
 		}
@@ -396,7 +524,8 @@ func sampleRounds(cs *cases, reps int, minTime time.Duration, bar progress) ([][
 				i = len(all) - 1 - k
 			}
 			var d time.Duration
-			if i < len(cs.sbconv) || peerRound(r) {
+			if i < len(cs.sbconv) || cs.threads != nil || peerRound(r) {
+				set(i)
 				var err error
 				if d, err = bench.Sample(all[i], minTime); err != nil {
 					return nil, err
@@ -409,9 +538,22 @@ func sampleRounds(cs *cases, reps int, minTime time.Duration, bar progress) ([][
 	return samples, nil
 }
 
+// sampled lists what sampleRounds samples, in order: sbconv's cases, then
+// the peer's; for a scaling row, its one case once per thread count.
+func sampled(cs *cases) []*bench.Case {
+	if cs.threads != nil {
+		all := make([]*bench.Case, len(cs.threads))
+		for i := range all {
+			all[i] = cs.sbconv[0]
+		}
+		return all
+	}
+	return append(slices.Clone(cs.sbconv), cs.peer...)
+}
+
 // newRow turns a row's samples into its numbers.
 func newRow(it item, cs *cases, samples [][]time.Duration) *Row {
-	all := append(slices.Clone(cs.sbconv), cs.peer...)
+	all := sampled(cs)
 	timing := func(i int) *Timing {
 		taken := slices.DeleteFunc(slices.Clone(samples[i]), func(d time.Duration) bool { return d == 0 })
 		med, best := bench.Median(taken), slices.Min(taken)
@@ -419,6 +561,17 @@ func newRow(it item, cs *cases, samples [][]time.Duration) *Row {
 	}
 	ratio := func(a, b int) float64 { return medianRatio(samples[a], samples[b]) }
 	r := &Row{Table: it.table, Name: it.name, Layer: it.layer, Input: it.input, FLOPs: all[0].FLOPs}
+	if cs.threads != nil {
+		c := all[0]
+		r.Variant, r.Images, r.ThreadsN = it.variant, c.N, cs.threads[1]
+		r.OneThread, r.NThreads = timing(0), timing(1)
+		for _, t := range []*Timing{r.OneThread, r.NThreads} {
+			t.ImagesPerS = float64(c.N) / (t.US / 1e6)
+		}
+		r.Scaling, r.BestScaling = ratio(0, 1), r.OneThread.BestUS/r.NThreads.BestUS
+		r.Efficiency = r.Scaling / float64(r.ThreadsN)
+		return r
+	}
 	if len(cs.sbconv) == 1 {
 		r.Sbconv = timing(0)
 		if len(cs.peer) == 1 {

@@ -68,8 +68,10 @@ func newBar(w io.Writer, total int, prefix string) *bar {
 
 func (p *bar) describe(it item) {
 	d := it.table + " " + it.name
-	if it.layer != "" {
-		d += " " + it.layer
+	for _, s := range []string{it.layer, it.variant} {
+		if s != "" {
+			d += " " + s
+		}
 	}
 	p.b.Describe(fmt.Sprintf("%-44s", "sbbench "+p.prefix+d))
 }

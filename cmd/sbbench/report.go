@@ -94,8 +94,48 @@ func printTables(w io.Writer, cfg *config, r *result) {
 				t.row(cells...)
 			}
 			t.write(w)
+		case "scaling":
+			printScaling(w, rows, pk)
 		}
 	}
+}
+
+// printScaling writes the scaling table: each network on one thread and
+// on N, at batch 1 and B, with the N-core peak over the 1-core one above
+// it, the most the cores' arithmetic lets N threads gain.
+func printScaling(w io.Writer, rows []*Row, pk func(*Timing) string) {
+	n := rows[0].ThreadsN
+	fmt.Fprintf(w, "## scaling: whole networks on 1 thread and on N = %d (kernels.SetThreads), batch 1 and B = %d; scaling = time on 1 thread / time on %d, eff = scaling / %d; sbconv only\n",
+		n, slices.Max(rowsImages(rows)), n, n)
+	if r := rows[0]; r.PeakRatio > 0 {
+		fmt.Fprintf(w, "# peak: %.1f GFLOP/s on 1 core, %.1f on %d at once: peak(%d)/peak(1) = %.2f, the scaling the cores' FMA throughput allows (%%pk: of the peak on as many cores as threads)\n",
+			r.Peak1GFLOPS, r.PeakNGFLOPS, n, n, r.PeakRatio)
+	} else {
+		fmt.Fprintf(w, "# peak: no peak kernel in this build; peak(%d)/peak(1) and %%pk not reported\n", n)
+	}
+	if n == 1 {
+		fmt.Fprintln(w, "# N = 1 (one logical CPU and -threads 1): each row compares one thread with itself")
+	}
+	one, many := "1 thread", plural(n, "thread")
+	t := newTable(col{"net", ""}, col{"input", ""}, col{"variant", ""}, col{"batch", ""},
+		col{"ms", one}, col{"img/s", one}, col{"%pk", one},
+		col{"ms", many}, col{"img/s", many}, col{"%pk", many},
+		col{"scaling", ""}, col{"eff", ""})
+	for _, r := range rows {
+		t.row(r.Name, r.Input, r.Variant, fmt.Sprint(r.Images),
+			f2(r.OneThread.US/1e3), rate(r.OneThread.ImagesPerS), pk(r.OneThread),
+			f2(r.NThreads.US/1e3), rate(r.NThreads.ImagesPerS), pk(r.NThreads),
+			f2(r.Scaling), f2(r.Efficiency))
+	}
+	t.write(w)
+}
+
+func rowsImages(rows []*Row) []int {
+	var out []int
+	for _, r := range rows {
+		out = append(out, r.Images)
+	}
+	return out
 }
 
 // noise is the median over rows of sbconv's median sample over its fastest
@@ -103,7 +143,7 @@ func printTables(w io.Writer, cfg *config, r *result) {
 func noise(rows []*Row) float64 {
 	var q []float64
 	for _, r := range rows {
-		for _, t := range []*Timing{r.Sbconv, r.Regular, r.SB} {
+		for _, t := range []*Timing{r.Sbconv, r.Regular, r.SB, r.OneThread, r.NThreads} {
 			if t != nil && t.BestUS > 0 {
 				q = append(q, t.US/t.BestUS)
 			}
@@ -117,6 +157,14 @@ func noise(rows []*Row) float64 {
 }
 
 func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
+
+// rate formats a rate with three or more significant digits: 7279, 51.5.
+func rate(v float64) string {
+	if v >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return f1(v)
+}
 func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
 
 // col is a column: its head and the group named above it ("" for none).
@@ -134,7 +182,7 @@ func newTable(cols ...col) *table { return &table{cols: cols} }
 func (t *table) add(cols ...col)     { t.cols = append(t.cols, cols...) }
 func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
 func (t *table) left(i int) bool {
-	return i == 0 || t.cols[i].head == "layer" || t.cols[i].head == "input"
+	return i == 0 || t.cols[i].head == "layer" || t.cols[i].head == "input" || t.cols[i].head == "variant"
 }
 func pad(s string, n int, left bool) string {
 	if left {
