@@ -62,11 +62,14 @@ var minFLOPsPerThread = 16e6
 
 // minHeldFLOPsPerThread is the same while a network holds the workers
 // (workers.Hold): a split then costs workers.SyncCost, about 0.6-0.7 us
-// on two threads (BenchmarkRun, AMD EPYC Zen 5), and 4e5 FLOP is 2-4 us of
-// one core's work here, so that the smallest spatial-bottleneck layers of
-// the CIFAR networks (1.2 MFLOP) still split in two, and a split never
-// costs more than about a fifth of what it saves.
-var minHeldFLOPsPerThread = 4e5
+// on two threads (BenchmarkRun, AMD EPYC Zen 5), but the split layer also
+// runs slower per FLOP: shorter microkernel calls, and a map written by
+// one core read by the other. Measured there on two held threads
+// (ResNet-20/56 at batch 1, 3 rounds each): with 4e5 the CIFAR networks'
+// 1.2 MFLOP spatial-bottleneck layers split and the networks ran 0.64-0.71x
+// their one-thread speed; with 2e6 those stay on one thread (0.97-0.99x)
+// while the regular 4.7 MFLOP 3x3 layers (22 us) split, 1.46x alone.
+var minHeldFLOPsPerThread = 2e6
 
 // threadsFor returns how many goroutines a call uses: SetThreads' count,
 // or fewer when the call is too small to split profitably.
@@ -75,13 +78,6 @@ func (l *layer) threadsFor(src, dst *layout.Tensor) int {
 	if n <= 1 {
 		return 1
 	}
-	s := l.spec
-	pixels := dst.H * dst.W // a convolution's outputs ...
-	if l.path.kind != convPasses {
-		pixels = src.H * src.W // ... or a transposed one's inputs, each through every tap
-	}
-	flops := 2 * float64(dst.N) * float64(pixels) * float64(s.KH*s.KW) *
-		float64(l.icb*l.block) * float64(l.ocb*l.block)
 	per := minFLOPsPerThread
 	if workers.Held() {
 		per = minHeldFLOPsPerThread
@@ -89,5 +85,17 @@ func (l *layer) threadsFor(src, dst *layout.Tensor) int {
 	if per <= 0 {
 		return n
 	}
-	return max(1, min(n, int(flops/per)))
+	return max(1, min(n, int(l.callFLOPs(src, dst)/per)))
+}
+
+// callFLOPs is a call's work as the kernels do it (padded channels and
+// every tap included): what threadsFor and split weigh.
+func (l *layer) callFLOPs(src, dst *layout.Tensor) float64 {
+	s := l.spec
+	pixels := dst.H * dst.W // a convolution's outputs ...
+	if l.path.kind != convPasses {
+		pixels = src.H * src.W // ... or a transposed one's inputs, each through every tap
+	}
+	return 2 * float64(dst.N) * float64(pixels) * float64(s.KH*s.KW) *
+		float64(l.icb*l.block) * float64(l.ocb*l.block)
 }
