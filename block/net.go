@@ -72,6 +72,7 @@ type workspace struct {
 	tmp    [][]*layout.Tensor // each block's intermediates
 	feat   *layout.Tensor     // n x C x 1 x 1, the pooled features
 	logits *layout.Tensor     // n x classes x 1 x 1
+	sides  *sides             // the batch's split for side-by-side runs (sides.go), made when first needed
 }
 
 // Load reads a PyTorch state_dict saved as safetensors (F32, F16 or BF16
@@ -450,13 +451,10 @@ func (n *Net) forward(ws *workspace, logits, input []float32, h, w int) error {
 		}
 		x = ws.pooled
 	}
-	for i, b := range n.blocks {
-		if err := b.forward(ws.acts[i], x, ws.tmp[i]); err != nil {
-			return err
-		}
-		x = ws.acts[i]
+	if err := n.runBlocks(ws, x); err != nil {
+		return err
 	}
-	globalAvgPool(ws.feat, x)
+	globalAvgPool(ws.feat, ws.acts[len(ws.acts)-1])
 	if err := n.fc.Forward(ws.logits, ws.feat, kernels.Epilogue{}); err != nil {
 		return err
 	}
