@@ -382,6 +382,12 @@ func (n *Net) newWorkspace(batch, h, w int) (*workspace, error) {
 // state (workspaces are kept between calls, within the bounds
 // SetWorkspaceLimit sets). Every input size PyTorch accepts works (h, w
 // >= 1); any other is an error.
+//
+// A call uses kernels.Threads() goroutines, its workers held for all of
+// its layers. A batch that divides evenly among them runs side by side:
+// each goroutine takes batch/threads images through every block on its
+// own, with no join between layers; otherwise every layer is split. The
+// logits are bit-identical either way, and whatever the thread count.
 func (n *Net) Forward(logits, input []float32, batch, h, w int) error {
 	if !n.built() {
 		return fmt.Errorf("block: Forward on a Net not made by Build, Load or RandomNet")
