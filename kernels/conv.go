@@ -59,7 +59,7 @@ func NewConv2D(spec ConvSpec, weights, bias []float32, block int) (*Conv2D, erro
 // meanwhile keep theirs. Safe on a nil or zero Conv2D.
 func (c *Conv2D) Release() {
 	if c != nil {
-		c.l.workspaces.drain()
+		c.l.workspaces.Drain()
 	}
 }
 

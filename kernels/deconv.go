@@ -44,7 +44,7 @@ func NewConvTranspose2D(spec ConvSpec, weights, bias []float32, block int) (*Con
 // as Conv2D.Release does. Safe on a nil or zero ConvTranspose2D.
 func (d *ConvTranspose2D) Release() {
 	if d != nil {
-		d.l.workspaces.drain()
+		d.l.workspaces.Drain()
 	}
 }
 

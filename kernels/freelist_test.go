@@ -7,26 +7,6 @@ import (
 	"github.com/sbconv/sbconv/layout"
 )
 
-// TestFreeListBounded: putAtMost keeps at most its limit, drain drops
-// everything.
-func TestFreeListBounded(t *testing.T) {
-	var fl freeList[int]
-	var held []*int
-	for i := 0; i < 5; i++ {
-		held = append(held, fl.get())
-	}
-	for _, x := range held {
-		fl.putAtMost(x, 3)
-	}
-	if n := fl.size(); n != 3 {
-		t.Fatalf("kept %d records, want 3", n)
-	}
-	fl.drain()
-	if n := fl.size(); n != 0 {
-		t.Fatalf("kept %d records after drain, want 0", n)
-	}
-}
-
 // TestLayerReleasesHaloCopies: a layer that copies its input into a
 // zero-haloed workspace keeps at most GOMAXPROCS of them, and Release
 // drops them; results do not change.
@@ -76,7 +56,7 @@ func TestLayerReleasesHaloCopies(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		kept := c.l.workspaces.size()
+		kept := c.l.workspaces.Size()
 		if kept > runtime.GOMAXPROCS(0) {
 			t.Errorf("%+v: %d halo copies kept, want at most GOMAXPROCS = %d", spec, kept, runtime.GOMAXPROCS(0))
 		}
@@ -84,7 +64,7 @@ func TestLayerReleasesHaloCopies(t *testing.T) {
 			haloed++
 		}
 		c.Release()
-		if n := c.l.workspaces.size(); n != 0 {
+		if n := c.l.workspaces.Size(); n != 0 {
 			t.Errorf("%+v: %d halo copies kept after Release", spec, n)
 		}
 		if err := c.Forward(dst, src, Epilogue{}); err != nil {
@@ -119,12 +99,11 @@ func TestMaxPoolKeepsNoTensor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	poolFree.mu.Lock()
-	defer poolFree.mu.Unlock()
-	if len(poolFree.items) == 0 || len(poolFree.items) > runtime.GOMAXPROCS(0) {
-		t.Errorf("%d pool records kept, want 1..GOMAXPROCS = %d", len(poolFree.items), runtime.GOMAXPROCS(0))
+	kept := poolFree.Kept()
+	if len(kept) == 0 || len(kept) > runtime.GOMAXPROCS(0) {
+		t.Errorf("%d pool records kept, want 1..GOMAXPROCS = %d", len(kept), runtime.GOMAXPROCS(0))
 	}
-	for i, r := range poolFree.items {
+	for i, r := range kept {
 		if r.dst != nil || r.src != nil {
 			t.Errorf("record %d keeps a tensor", i)
 		}

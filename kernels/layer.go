@@ -6,6 +6,7 @@ package kernels
 // splits, rowcall.go what each microkernel call gets.
 
 import (
+	"github.com/sbconv/sbconv/internal/freelist"
 	"runtime"
 	"sync/atomic"
 
@@ -60,17 +61,21 @@ type layer struct {
 	rowPasses []rowPass // fusedRestore: the row passes, one per output row phase
 	path      path      // how the layer runs, chosen once (choosePath)
 
-	workspaces freeList[workspace]  // idle haloed input copies, at most GOMAXPROCS (Release drops them)
-	plan       atomic.Pointer[plan] // of the last shape run
-	spare      atomic.Pointer[fwd]  // a call record kept for the next call (no lock)
+	workspaces freelist.List[workspace] // idle haloed input copies, at most GOMAXPROCS (Release drops them)
+	plan       atomic.Pointer[plan]     // of the last shape run
+	spare      atomic.Pointer[fwd]      // a call record kept for the next call (no lock)
 }
+
+// fwdFree recycles call records, so that a Forward call allocates nothing
+// once as many calls as ever run at once have run.
+var fwdFree freelist.List[fwd]
 
 // run computes a whole Forward call on the current thread count.
 func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 	pl := l.planFor(src, dst)
 	f := l.spare.Swap(nil) // the layer's own record, unless a concurrent call holds it
 	if f == nil {
-		f = fwdFree.get()
+		f = fwdFree.Get()
 	}
 	*f = fwd{l: l, pl: pl, dst: dst, src: src, res: ep.Residual,
 		sdata: src.Data, sh: src.H, sw: src.W}
@@ -79,7 +84,7 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 	}
 	n := l.threadsFor(src, dst)
 	if h := pl.halo; !h.none() {
-		f.ws = l.workspaces.get()
+		f.ws = l.workspaces.Get()
 		f.ws.prepare(src, h.left, h.right)
 		f.sdata, f.sw, f.haloL = f.ws.data, src.W+h.left+h.right, h.left
 		f.copier = haloCopy{src: src, ws: f.ws}
@@ -89,10 +94,10 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 	if f.ws != nil {
 		// As many idle copies as calls usually run at once; a burst of
 		// more calls leaves no more behind.
-		l.workspaces.putAtMost(f.ws, runtime.GOMAXPROCS(0))
+		l.workspaces.PutAtMost(f.ws, runtime.GOMAXPROCS(0))
 	}
 	*f = fwd{}
 	if !l.spare.CompareAndSwap(nil, f) {
-		fwdFree.put(f)
+		fwdFree.Put(f)
 	}
 }

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"github.com/sbconv/sbconv/internal/freelist"
 	"runtime"
 	"unsafe"
 
@@ -63,7 +64,7 @@ func MaxPool3x3S2(dst, src *layout.Tensor) error {
 	}
 	planes := src.N * src.ChannelBlocks()
 	n := max(1, min(Threads(), planes, 4*len(src.Data)/minPoolBytesPerThread))
-	r := poolFree.get()
+	r := poolFree.Get()
 	r.dst, r.src, r.kern = dst, src, kern
 	if cap(r.prm) < planes {
 		r.prm = make([]asm.PoolParams, planes)
@@ -75,7 +76,7 @@ func MaxPool3x3S2(dst, src *layout.Tensor) error {
 	// and as many records as calls usually run at once.
 	r.dst, r.src, r.kern = nil, nil, nil
 	clear(r.prm)
-	poolFree.putAtMost(r, runtime.GOMAXPROCS(0))
+	poolFree.PutAtMost(r, runtime.GOMAXPROCS(0))
 	return nil
 }
 
@@ -98,7 +99,7 @@ type poolRun struct {
 	caller   asm.Params       // the calling goroutine's block for parallel (unused)
 }
 
-var poolFree freeList[poolRun]
+var poolFree freelist.List[poolRun]
 
 // RunUnit pools plane u: the rows' interiors through the kernel (the top
 // row, the rows whose windows lie inside the input in one call, and with

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/internal/freelist"
 )
 
 // Runner is one parallel call's work, split into numbered units. prm is
@@ -92,8 +93,7 @@ var pool struct {
 	holds   atomic.Int32 // Holds in force
 	parked  atomic.Int32 // workers parked or about to park
 	wake    chan struct{}
-	free    sync.Mutex
-	spare   []*task
+	free    freelist.List[task]
 }
 
 func init() { pool.wake = make(chan struct{}, 1024) }
@@ -111,7 +111,7 @@ func Run(r Runner, units, n int, prm *asm.Params) {
 		return
 	}
 	ensure(n - 1)
-	t := getTask()
+	t := pool.free.Get()
 	t.r = r
 	if cap(t.parts) < n {
 		t.parts = make([]part, n)
@@ -145,7 +145,7 @@ func Run(r Runner, units, n int, prm *asm.Params) {
 		pool.posted.Add(-1)
 	}
 	t.r = nil
-	putTask(t)
+	pool.free.Put(t)
 }
 
 // ensure starts workers until there are at least n.
@@ -303,21 +303,4 @@ func park() (*task, int) {
 	}
 	<-pool.wake
 	return nil, 0
-}
-
-func getTask() *task {
-	pool.free.Lock()
-	defer pool.free.Unlock()
-	if k := len(pool.spare); k > 0 {
-		t := pool.spare[k-1]
-		pool.spare = pool.spare[:k-1]
-		return t
-	}
-	return new(task)
-}
-
-func putTask(t *task) {
-	pool.free.Lock()
-	pool.spare = append(pool.spare, t)
-	pool.free.Unlock()
 }
