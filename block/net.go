@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sbconv/sbconv/internal/workers"
 	"github.com/sbconv/sbconv/kernels"
 	"github.com/sbconv/sbconv/layout"
 )
@@ -467,10 +468,22 @@ func (n *Net) forward(ws *workspace, logits, input []float32, h, w int) error {
 	return ws.logits.NCHWInto(logits)
 }
 
+// held returns run with the workers held for its call, as a network
+// call holds them for each of its layers (same thread policy).
+func held(run func() error) func() error {
+	return func() error {
+		workers.Hold(kernels.Threads())
+		defer workers.Unhold()
+		return run()
+	}
+}
+
 // Steps returns the network's layers for a batch x 3 x h x w input, in
 // order, over a workspace of their own (the input is a fixed pattern):
 // running them in order computes what Forward computes for it, and each
-// can be timed alone, to see where a network's time goes.
+// can be timed alone, to see where a network's time goes. Each runs with
+// the workers held, as Forward runs its layers, so that a layer timed
+// alone splits as it does in the network.
 func (n *Net) Steps(batch, h, w int) ([]Step, error) {
 	if !n.built() {
 		return nil, fmt.Errorf("block: Steps on a Net not made by Build, Load or RandomNet")
@@ -510,5 +523,8 @@ func (n *Net) Steps(batch, h, w int) ([]Step, error) {
 	src := x
 	out = append(out, Step{Name: "avgpool", Run: func() error { globalAvgPool(ws.feat, src); return nil }})
 	out = append(out, convStep("fc", n.fc, ws.logits, ws.feat, kernels.Epilogue{}))
+	for i := range out {
+		out[i].Run = held(out[i].Run)
+	}
 	return out, nil
 }
