@@ -304,7 +304,14 @@ type netModel struct {
 	layers []layerRow
 	speed  float64   // kernel FLOPs a second on one thread
 	times  []float64 // predicted seconds at each of modelThreads
+	slow   []float64 // the same with every parallel Run costing slowSync
 }
+
+// slowSync is a parallel Run's cost for the model's sensitivity column:
+// SyncCost is measured on two threads, and joining more goroutines costs
+// more (a ticket and a counter each, their cache lines moving between
+// cores).
+const slowSync = 4 * workers.SyncCost
 
 // modelNetwork splits every layer of m at batch for every T and predicts
 // the network's time; check sees every call (the tests' assertions).
@@ -333,10 +340,12 @@ func modelNetwork(m modelNet, batch int, check func(name string, T int, s modelS
 	nm.speed = flops1 / (m.ms * 1e-3)
 	sync := workers.SyncCost.Seconds()
 	nm.times = make([]float64, len(modelThreads))
+	nm.slow = make([]float64, len(modelThreads))
 	for i := range modelThreads {
 		for _, r := range nm.layers {
 			s := r.splits[i]
 			nm.times[i] += s.busy/nm.speed + float64(s.syncs)*sync
+			nm.slow[i] += s.busy/nm.speed + float64(s.syncs)*slowSync.Seconds()
 		}
 	}
 	return nm, nil
@@ -363,11 +372,10 @@ func TestScalingModel(t *testing.T) {
 				sp[i] = nm.times[0] / nm.times[i]
 				require.LessOrEqual(t, sp[i], float64(T)*(1+1e-12), "%s batch %d T=%d", m, batch, T)
 				if i > 0 {
-					// A layer's busiest goroutine never gains work from
-					// more threads here, so only the synchronisation can
-					// make a network slower: it must not cost more than
-					// a Run a layer.
-					require.GreaterOrEqual(t, sp[i], sp[i-1]*0.97, "%s batch %d T=%d: speedup %.2f after %.2f", m, batch, T, sp[i], sp[i-1])
+					// More threads never make a network slower here: a
+					// layer that stops gaining from them (too few units,
+					// or the held threshold) keeps its split.
+					require.GreaterOrEqual(t, sp[i], sp[i-1], "%s batch %d T=%d: speedup %.2f after %.2f", m, batch, T, sp[i], sp[i-1])
 				}
 			}
 			require.InDelta(t, 1, sp[0], 1e-12)
@@ -426,8 +434,8 @@ func checkPartition(t *testing.T, what string, s modelSplit, f *fwd) {
 func writeModel(w *strings.Builder, nm *netModel) {
 	fmt.Fprintf(w, "%s, batch %d: %.1f GFLOP (kernel), one-thread speed %.0f GFLOP/s, SyncCost %v a parallel Run\n",
 		nm.net, nm.batch, nm.layers0FLOPs()/1e9, nm.speed/1e9, workers.SyncCost)
-	fmt.Fprintf(w, "| T | predicted ms | speedup | efficiency | sync share | layers split | worst layers (balance over T threads; units/threads) |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| T | predicted ms | speedup | efficiency | sync share | speedup at %v a Run | layers split | worst layers (work over T threads / busiest; units/threads) |\n", slowSync)
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|\n")
 	sync := workers.SyncCost.Seconds()
 	for i, T := range modelThreads {
 		var syncT float64
@@ -456,8 +464,8 @@ func writeModel(w *strings.Builder, nm *netModel) {
 			worst = append(worst, fmt.Sprintf("%s %.2f (%d/%d)", x.name, x.use, len(x.s.work), x.s.n))
 		}
 		sp := nm.times[0] / nm.times[i]
-		fmt.Fprintf(w, "| %d | %.2f | %.2f | %.0f%% | %.0f%% | %d/%d | %s |\n", T, nm.times[i]*1e3, sp,
-			100*sp/float64(T), 100*syncT/nm.times[i], split, len(nm.layers), strings.Join(worst, ", "))
+		fmt.Fprintf(w, "| %d | %.2f | %.2f | %.0f%% | %.0f%% | %.2f | %d/%d | %s |\n", T, nm.times[i]*1e3, sp,
+			100*sp/float64(T), 100*syncT/nm.times[i], nm.slow[0]/nm.slow[i], split, len(nm.layers), strings.Join(worst, ", "))
 	}
 	fmt.Fprintln(w)
 }
