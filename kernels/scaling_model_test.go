@@ -159,8 +159,33 @@ func ScalingModelSteps(arch string, sb bool, n int) (names []string, flops []flo
 	return names, flops
 }
 
-// build makes the layer with zero weights at channel block blk.
+// layerKey identifies a layer the model builds: layers of the same spec
+// split alike, so one is built for all of them.
+type layerKey struct {
+	spec   ConvSpec
+	deconv bool
+	blk    int
+}
+
+// modelLayers are the layers built so far (building, which packs the
+// weights, is most of the model's time).
+var modelLayers = map[layerKey]*layer{}
+
+// build makes the layer with zero weights at channel block blk, or
+// returns the one made for the same spec.
 func (ml modelLayer) build(blk int) (*layer, error) {
+	k := layerKey{ml.spec, ml.deconv, blk}
+	if l := modelLayers[k]; l != nil {
+		return l, nil
+	}
+	l, err := ml.newLayer(blk)
+	if err == nil {
+		modelLayers[k] = l
+	}
+	return l, err
+}
+
+func (ml modelLayer) newLayer(blk int) (*layer, error) {
 	s := ml.spec
 	w := make([]float32, s.InC*s.OutC*s.KH*s.KW)
 	if ml.deconv {
@@ -404,7 +429,9 @@ func checkPartition(t *testing.T, what string, s modelSplit, f *fwd) {
 	}
 	var sum float64
 	for u, w := range s.work {
-		require.Greater(t, w, 0.0, "%s: unit %d has no work", what, u)
+		if w <= 0 {
+			require.Failf(t, "a unit has no work", "%s: unit %d: %v FLOPs", what, u, w)
+		}
 		sum += w
 		n, pi, o0, o1, c := f.unit(u)
 		for _, p := range unitPassList(f, pi) {
