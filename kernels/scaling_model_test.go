@@ -159,6 +159,11 @@ func ScalingModelSteps(arch string, sb bool, n int) (names []string, flops []flo
 	return names, flops
 }
 
+// ScalingModelRace tells the cross-check (package kernels_test) that
+// -race instruments the build: it then checks ResNet-18 only (building
+// ResNet-50's random weights takes 15 s instrumented).
+const ScalingModelRace = raceBuild
+
 // layerKey identifies a layer the model builds: layers of the same spec
 // split alike, so one is built for all of them.
 type layerKey struct {
