@@ -9,19 +9,53 @@ package kernels
 // one-thread speed is a measured constant (modelNets).
 //
 //	go test -count 1 -run 'TestScalingModel$' -v ./kernels/
+//
+// With SBCONV_MODEL_TIME=1 it times each layer on one thread instead (a
+// few seconds of one core) and predicts from those times.
 
 import (
 	"fmt"
+	"math"
+	"os"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/sbconv/sbconv/internal/workers"
 	"github.com/sbconv/sbconv/layout"
 )
+
+// modelTime: time each layer on one thread (SBCONV_MODEL_TIME=1) instead
+// of taking the networks' measured speed.
+var modelTime = os.Getenv("SBCONV_MODEL_TIME") == "1"
+
+// timeLayer returns l's one-thread time for ml at batch: the best of a
+// few calls after a warm-up, on tensors of its own.
+func timeLayer(l *layer, ml modelLayer, batch int) (float64, error) {
+	blk := l.block
+	src, err := layout.New(batch, ml.spec.InC, ml.ih, ml.iw, blk)
+	if err != nil {
+		return 0, err
+	}
+	dst, err := layout.New(batch, ml.spec.OutC, ml.oh, ml.ow, blk)
+	if err != nil {
+		return 0, err
+	}
+	defer SetThreads(Threads())
+	SetThreads(1)
+	l.run(dst, src, Epilogue{ReLU: true})
+	best := math.Inf(1)
+	for range 5 {
+		start := time.Now()
+		l.run(dst, src, Epilogue{ReLU: true})
+		best = min(best, time.Since(start).Seconds())
+	}
+	return best, nil
+}
 
 // modelThreads are the thread counts the model predicts for.
 var modelThreads = []int{1, 2, 4, 8, 16, 32, 64}
@@ -325,6 +359,7 @@ func deal(work []float64, n int) []float64 {
 type layerRow struct {
 	name   string
 	splits []modelSplit
+	one    float64 // seconds on one thread: its work at the network's speed, or measured
 }
 
 // netModel is a network at one batch: its layers and its predicted times.
@@ -332,7 +367,8 @@ type netModel struct {
 	net    modelNet
 	batch  int
 	layers []layerRow
-	speed  float64   // kernel FLOPs a second on one thread
+	speed  float64   // kernel FLOPs a second on one thread (the network's mean when measured)
+	timed  bool      // the layers' one-thread times were measured (SBCONV_MODEL_TIME)
 	times  []float64 // predicted seconds at each of modelThreads
 	slow   []float64 // the same with every parallel Run costing slowSync
 }
@@ -365,17 +401,35 @@ func modelNetwork(m modelNet, batch int, check func(name string, T int, s modelS
 			row.splits = append(row.splits, s)
 		}
 		flops1 += row.splits[0].total / float64(batch)
+		if modelTime {
+			if row.one, err = timeLayer(l, ml, batch); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", m, ml.name, err)
+			}
+			nm.timed = true
+		}
 		nm.layers = append(nm.layers, row)
 	}
 	nm.speed = flops1 / (m.ms * 1e-3)
+	if nm.timed {
+		var sum float64
+		for _, r := range nm.layers {
+			sum += r.one
+		}
+		nm.speed = flops1 * float64(batch) / sum
+	} else {
+		for i := range nm.layers {
+			nm.layers[i].one = nm.layers[i].splits[0].total / nm.speed
+		}
+	}
 	sync := workers.SyncCost.Seconds()
 	nm.times = make([]float64, len(modelThreads))
 	nm.slow = make([]float64, len(modelThreads))
 	for i := range modelThreads {
 		for _, r := range nm.layers {
 			s := r.splits[i]
-			nm.times[i] += s.busy/nm.speed + float64(s.syncs)*sync
-			nm.slow[i] += s.busy/nm.speed + float64(s.syncs)*slowSync.Seconds()
+			busy := s.busy / s.total * r.one
+			nm.times[i] += busy + float64(s.syncs)*sync
+			nm.slow[i] += busy + float64(s.syncs)*slowSync.Seconds()
 		}
 	}
 	return nm, nil
@@ -409,7 +463,7 @@ func TestScalingModel(t *testing.T) {
 				}
 			}
 			require.InDelta(t, 1, sp[0], 1e-12)
-			if batch == 1 {
+			if batch == 1 && !nm.timed {
 				require.InDelta(t, m.ms*1e-3, nm.times[0], 1e-9, "%s: one thread must be the measured time", m)
 			}
 			writeModel(&report, nm)
@@ -464,8 +518,12 @@ func checkPartition(t *testing.T, what string, s modelSplit, f *fwd) {
 // speedup, and the layers that lose the most time to imbalance and idle
 // threads.
 func writeModel(w *strings.Builder, nm *netModel) {
-	fmt.Fprintf(w, "%s, batch %d: %.1f GFLOP (kernel), one-thread speed %.0f GFLOP/s, SyncCost %v a parallel Run\n",
-		nm.net, nm.batch, nm.layers0FLOPs()/1e9, nm.speed/1e9, workers.SyncCost)
+	how := "the network's measured time"
+	if nm.timed {
+		how = "each layer timed here (SBCONV_MODEL_TIME)"
+	}
+	fmt.Fprintf(w, "%s, batch %d: %.1f GFLOP (kernel), one-thread speed %.0f GFLOP/s from %s, SyncCost %v a parallel Run\n",
+		nm.net, nm.batch, nm.layers0FLOPs()/1e9, nm.speed/1e9, how, workers.SyncCost)
 	fmt.Fprintf(w, "| T | predicted ms | speedup | efficiency | sync share | speedup at %v a Run | layers split | worst layers (work over T threads / busiest; units/threads) |\n", slowSync)
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|\n")
 	sync := workers.SyncCost.Seconds()
@@ -485,7 +543,7 @@ func writeModel(w *strings.Builder, nm *netModel) {
 			if s.n > 1 {
 				split++
 			}
-			ls = append(ls, loss{r.name, s.total / float64(T) / s.busy, (s.busy - s.total/float64(T)) / nm.speed, s})
+			ls = append(ls, loss{r.name, s.total / float64(T) / s.busy, (s.busy - s.total/float64(T)) / s.total * r.one, s})
 		}
 		sort.SliceStable(ls, func(a, b int) bool { return ls[a].lost > ls[b].lost })
 		var worst []string
