@@ -72,18 +72,13 @@ var fwdFree freelist.List[fwd]
 
 // run computes a whole Forward call on the current thread count.
 func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
-	pl := l.planFor(src, dst)
 	f := l.spare.Swap(nil) // the layer's own record, unless a concurrent call holds it
 	if f == nil {
 		f = fwdFree.Get()
 	}
-	*f = fwd{l: l, pl: pl, dst: dst, src: src, res: ep.Residual,
-		sdata: src.Data, sh: src.H, sw: src.W}
-	if ep.ReLU {
-		f.relu = 1
-	}
+	l.prepare(f, dst, src, ep)
 	n := l.threadsFor(src, dst)
-	if h := pl.halo; !h.none() {
+	if h := f.pl.halo; !h.none() {
 		f.ws = l.workspaces.Get()
 		f.ws.prepare(src, h.left, h.right)
 		f.sdata, f.sw, f.haloL = f.ws.data, src.W+h.left+h.right, h.left
@@ -99,5 +94,16 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 	*f = fwd{}
 	if !l.spare.CompareAndSwap(nil, f) {
 		fwdFree.Put(f)
+	}
+}
+
+// prepare sets f up for a call on src and dst with the plan of their
+// shapes, before the halo copy and the split (run, and the scaling
+// model's test, which splits real calls without running them).
+func (l *layer) prepare(f *fwd, dst, src *layout.Tensor, ep Epilogue) {
+	*f = fwd{l: l, pl: l.planFor(src, dst), dst: dst, src: src, res: ep.Residual,
+		sdata: src.Data, sh: src.H, sw: src.W}
+	if ep.ReLU {
+		f.relu = 1
 	}
 }

@@ -82,6 +82,16 @@ func (l *layer) threadsFor(src, dst *layout.Tensor) int {
 	if workers.Held() {
 		per = minHeldFLOPsPerThread
 	}
+	return l.threadsWith(n, per, src, dst)
+}
+
+// threadsWith is threadsFor for a thread count n and a threshold of per
+// FLOPs a thread (the scaling model's test asks it for counts this
+// machine does not have).
+func (l *layer) threadsWith(n int, per float64, src, dst *layout.Tensor) int {
+	if n <= 1 {
+		return 1
+	}
 	if per <= 0 {
 		return n
 	}
