@@ -18,13 +18,13 @@ const prefetchMinBytes = 1 << 20
 
 // prefetchNext gives the calls of unit u (rc) the weights to prefetch
 // (see Pf in package asm) of the unit its goroutine most likely takes
-// next, u + threads (units are handed out in order, one to each thread in
-// turn), unless that unit does not exist or uses rc's own. The range ends
+// next, u + 1 (the workers deal each goroutine a contiguous range of
+// units), unless that unit does not exist or uses rc's own. The range ends
 // asm.PfLines*64-1 bytes before the weights do, so that no prefetched
 // line lies outside them.
 func (f *fwd) prefetchNext(rc *rowCall, u int) {
 	l := f.l
-	u += f.threads
+	u++
 	if u >= f.dst.N*f.unitPasses*f.groups*f.chunks {
 		return
 	}

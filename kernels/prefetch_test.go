@@ -14,7 +14,7 @@ import (
 // TestPrefetchUnits checks, for convolutions and phase-decomposed
 // transposed convolutions over several batch sizes and thread counts,
 // that each unit's calls are given exactly the weights of the unit its
-// goroutine takes next (unit u + threads), or nothing where that unit
+// goroutine takes next (unit u + 1), or nothing where that unit
 // does not exist or has the same weights; and that Forward with prefetch
 // forced on gives the same output as with it off.
 func TestPrefetchUnits(t *testing.T) {
@@ -98,7 +98,7 @@ func checkPrefetchUnits(t *testing.T, name string, l *layer, pl *plan, src, dst 
 		var rc rowCall
 		f.newRowCall(&rc, pi, n, o0, o1)
 		f.prefetchNext(&rc, u)
-		next := u + threads
+		next := u + 1
 		if next >= units {
 			if rc.pf != 0 {
 				t.Fatalf("%s: unit %d of %d prefetches, but unit %d does not exist", name, u, units, next)
