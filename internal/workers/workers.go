@@ -43,16 +43,27 @@ type Runner interface {
 // wrote, in its own core's cache (taking units from one shared counter,
 // two threads ran a CIFAR layer 1.0x one thread: each row's lines moved
 // between the cores every layer).
+//
+// A task keeps the slot it was given when it was made, for good: a call
+// posts it by storing its tickets, the one atomic write a call makes on a
+// line that the polling workers read. Everything else a call sets up is
+// written with plain stores before that one, and the parts' counters are
+// shared only once a worker has taken a ticket. Every line that moves
+// between two cores costs a few hundred nanoseconds on a virtual machine
+// (a store seen by the other core: about 450 ns on the 2-vCPU AMD EPYC
+// Zen 5 of docs/scaling.md), so a call's cost is the number of such
+// moves on its path, not its instructions.
 type task struct {
 	r       Runner
 	parts   []part
+	slot    int          // the slot the task owns, or -1 (it then runs alone)
 	tickets atomic.Int32 // workers that may still join
-	left    atomic.Int32 // workers joined or still able to join, not yet done
+	left    int32        // workers joined or still able to join, not yet done (atomic once posted)
 }
 
 // part is one goroutine's range of units, on a cache line of its own.
 type part struct {
-	next atomic.Int64 // the next unit of the range not yet taken
+	next int64 // the next unit of the range not yet taken (atomic once posted)
 	end  int64
 	_    [48]byte
 }
@@ -63,7 +74,7 @@ func (t *task) drain(i int, prm *asm.Params) {
 	for k := 0; k < n; k++ {
 		p := &t.parts[(i+k)%n]
 		for {
-			u := p.next.Add(1) - 1
+			u := atomic.AddInt64(&p.next, 1) - 1
 			if u >= p.end {
 				break
 			}
@@ -72,8 +83,8 @@ func (t *task) drain(i int, prm *asm.Params) {
 	}
 }
 
-// slots is how many calls can have tasks posted at once; a call that
-// finds every slot taken runs its units alone (correct, only slower).
+// slots is how many tasks can be posted at once; a call whose task found
+// no free slot runs its units alone (correct, only slower).
 const slots = 64
 
 const (
@@ -83,15 +94,25 @@ const (
 	// maxHeldSpin bounds the polling while a Hold is in force, so that a
 	// holder that stops calling (or blocks) does not keep a core busy.
 	maxHeldSpin = 2 * time.Millisecond
+	// joinSpins is how many times a caller checks for its workers'
+	// end before it yields the processor between checks.
+	joinSpins = 4096
 )
 
+// line pads a counter to a cache line of its own, so that writing one
+// does not take the others' line from the cores that read them.
+type line struct {
+	atomic.Int32
+	_ [60]byte
+}
+
 var pool struct {
-	mu      sync.Mutex   // serializes starting workers
-	started atomic.Int32 // workers started
+	mu      sync.Mutex // serializes starting workers and giving tasks slots
+	started line       // workers started
+	used    line       // slots given to tasks: the polled ones are tasks[:used]
+	holds   line       // Holds in force
+	parked  line       // workers parked or about to park
 	tasks   [slots]atomic.Pointer[task]
-	posted  atomic.Int32 // tasks in the slots
-	holds   atomic.Int32 // Holds in force
-	parked  atomic.Int32 // workers parked or about to park
 	wake    chan struct{}
 	free    freelist.List[task]
 }
@@ -112,19 +133,21 @@ func Run(r Runner, units, n int, prm *asm.Params) {
 	}
 	ensure(n - 1)
 	t := pool.free.Get()
+	if t.parts == nil {
+		t.slot = giveSlot(t)
+	}
 	t.r = r
 	if cap(t.parts) < n {
 		t.parts = make([]part, n)
 	}
 	t.parts = t.parts[:n]
 	for i := range t.parts {
-		t.parts[i].next.Store(int64(i * units / n))
+		t.parts[i].next = int64(i * units / n)
 		t.parts[i].end = int64((i + 1) * units / n)
 	}
-	t.left.Store(int32(n - 1))
-	t.tickets.Store(int32(n - 1))
-	slot := post(t)
-	if slot >= 0 {
+	if t.slot >= 0 {
+		t.left = int32(n - 1)
+		t.tickets.Store(int32(n - 1)) // posts t: the plain stores above are seen by whoever takes a ticket
 		wakeParked(n - 1)
 	}
 	t.drain(0, prm)
@@ -134,15 +157,15 @@ func Run(r Runner, units, n int, prm *asm.Params) {
 	// while the worker waits for an idle P to steal it, so every layer of
 	// a network would start on one core (two-thread ResNet-18: 1.4x one
 	// thread with a WaitGroup here).
-	if k := t.tickets.Swap(0); k > 0 {
-		t.left.Add(-k)
-	}
-	for t.left.Load() > 0 {
-		runtime.Gosched()
-	}
-	if slot >= 0 {
-		pool.tasks[slot].Store(nil)
-		pool.posted.Add(-1)
+	if t.slot >= 0 {
+		if k := t.tickets.Swap(0); k > 0 {
+			atomic.AddInt32(&t.left, -k)
+		}
+		for spins := 0; atomic.LoadInt32(&t.left) > 0; spins++ {
+			if spins >= joinSpins {
+				runtime.Gosched()
+			}
+		}
 	}
 	t.r = nil
 	pool.free.Put(t)
@@ -161,35 +184,29 @@ func ensure(n int) {
 	pool.mu.Unlock()
 }
 
-// post puts t in a free slot and returns the slot, or -1 when every slot
-// is taken (then only the caller runs t).
-func post(t *task) int {
-	for i := range pool.tasks {
-		if pool.tasks[i].Load() == nil && pool.tasks[i].CompareAndSwap(nil, t) {
-			pool.posted.Add(1)
-			return i
-		}
+// giveSlot gives a new task a free slot for good and returns it, or -1
+// when every slot is taken (then only its callers run it).
+func giveSlot(t *task) int {
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	i := int(pool.used.Load())
+	if i == slots {
+		return -1
 	}
-	t.tickets.Store(0)
-	t.left.Store(0)
-	return -1
+	pool.tasks[i].Store(t)
+	pool.used.Store(int32(i + 1))
+	return i
 }
 
 // claim takes a ticket of a posted task and returns the task and the
-// range the ticket gives (its number, 1..n-1), or nil when no posted task
-// has one left. A task read from a slot may have finished
-// and been reused meanwhile; a ticket taken from it is then one of the new
-// call's, which is as good (tasks are never freed, and a call publishes
-// its tickets only once its fields are set).
+// range the ticket gives (its number, 1..n-1), or nil when no task has
+// one left. A ticket is taken only while its call is in progress: the
+// call stores the tickets after setting the task up and takes back the
+// ones left before it returns.
 func claim() (*task, int) {
-	if pool.posted.Load() == 0 {
-		return nil, 0
-	}
-	for i := range pool.tasks {
+	used := int(pool.used.Load())
+	for i := 0; i < used; i++ {
 		t := pool.tasks[i].Load()
-		if t == nil {
-			continue
-		}
 		for k := t.tickets.Load(); k > 0; k = t.tickets.Load() {
 			if t.tickets.CompareAndSwap(k, k-1) {
 				return t, int(k)
@@ -219,10 +236,12 @@ func Unhold() { pool.holds.Add(-1) }
 func Held() bool { return pool.holds.Load() > 0 }
 
 // SyncCost is what one Run on two goroutines costs beyond its units with
-// the workers held (BenchmarkRun's n2/held: 440-680 ns on a 2-core AMD
-// EPYC Zen 5, rounded up); WakeCost is what it costs when they have
-// parked (n2/gap100us: 3.7-4.6 us there, more on a busy scheduler). The
-// kernels' thread policy and the scaling model use them.
+// the workers held (BenchmarkRun's n2/held: 450-500 ns on a 2-core AMD
+// EPYC Zen 5, about one BenchmarkLineTransfer round trip, rounded up: a
+// worker's range also starts a line transfer after the caller's);
+// WakeCost is what it costs when they have parked (n2/gap100us: 3.1-4.6 us
+// there, more on a busy scheduler). The kernels' thread policy and the
+// scaling model use them.
 const (
 	SyncCost = 700 * time.Nanosecond
 	WakeCost = 5 * time.Microsecond
@@ -255,7 +274,7 @@ func worker() {
 			continue
 		}
 		t.drain(i, prm)
-		t.left.Add(-1)
+		atomic.AddInt32(&t.left, -1)
 	}
 }
 

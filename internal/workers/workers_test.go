@@ -2,6 +2,7 @@ package workers
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -132,8 +133,9 @@ func (nopUnits) RunUnit(int, *asm.Params) {}
 // (held), or after gap of the caller's own work without a Hold, so that
 // the workers have parked and every call wakes them (the gap is
 // subtracted). On a 2-core AMD EPYC (Zen 5): n1 about 5 ns, n2/held
-// 440-680, n2/gap100us 3700-4600; the channel-fed pool this package
-// replaced took 1370 ns for n2 with its workers polling.
+// 450-500 (440-680 when a call also freed a slot and counted its posts),
+// n2/gap100us 3100-4600; the channel-fed pool this package replaced took
+// 1370 ns for n2 with its workers polling.
 //
 //	go test -run '^$' -bench Run ./internal/workers
 func BenchmarkRun(b *testing.B) {
@@ -164,4 +166,36 @@ func BenchmarkRun(b *testing.B) {
 			b.ReportMetric(float64((b.Elapsed()-gaps).Nanoseconds())/float64(b.N), "ns-sync/op")
 		})
 	}
+}
+
+// BenchmarkLineTransfer measures what a parallel call's synchronisation
+// is made of: one goroutine stores a counter, another waits to see it
+// and answers on a line of its own. ns/op is a round trip, two stores
+// each seen by the other core (about 900 ns on the 2-vCPU AMD EPYC Zen 5
+// of docs/scaling.md; tens of nanoseconds on bare metal within a CCX).
+func BenchmarkLineTransfer(b *testing.B) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs GOMAXPROCS of at least 2: the two goroutines spin")
+	}
+	var ping, pong struct {
+		v atomic.Int64
+		_ [56]byte
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := int64(1); i <= int64(b.N); i++ {
+			for ping.v.Load() != i {
+			}
+			pong.v.Store(i)
+		}
+	}()
+	b.ResetTimer()
+	for i := int64(1); i <= int64(b.N); i++ {
+		ping.v.Store(i)
+		for pong.v.Load() != i {
+		}
+	}
+	b.StopTimer()
+	<-done
 }
