@@ -5,7 +5,19 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/sbconv/sbconv/internal/workers"
 )
+
+// LineRoundTrip is the mean time, over 2000 rounds, a store of one
+// goroutine takes to be seen by another spinning on another core and an
+// answer to come back (two cache lines moved between the cores): what the
+// workers' synchronisation between two layers is made of. A virtual
+// machine's vCPUs may sit in one core complex at one time and in two at
+// another (200 vs 920-970 ns on the 2-vCPU AMD EPYC Zen 5 of
+// docs/scaling.md), and how well small layers split follows it. It is 0
+// when GOMAXPROCS is below 2.
+func LineRoundTrip() time.Duration { return workers.LineRoundTrip(2000) }
 
 // Peak measures the float32 FMA peak of threads cores together, in
 // GFLOP/s, with the widest generated peak kernel this binary has

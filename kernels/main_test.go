@@ -57,7 +57,7 @@ func TestThreadsFor(t *testing.T) {
 	defer workers.Unhold()
 	for _, c := range []struct {
 		ch, h, want int
-	}{{8, 4, 1}, {16, 16, 1}, {16, 32, 2}, {64, 4, 1}, {64, 8, 2}} {
+	}{{8, 4, 1}, {16, 8, 1}, {16, 16, 2}, {16, 32, 2}, {64, 2, 1}, {64, 4, 2}, {64, 8, 2}} {
 		cv, _ := conv(c.ch, c.h)
 		x := &layout.Tensor{N: 1, C: c.ch, H: c.h, W: c.h, Block: 8}
 		if got := cv.l.threadsFor(x, x); got != c.want {

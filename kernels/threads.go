@@ -61,15 +61,17 @@ func Threads() int { return int(threads.Load()) }
 var minFLOPsPerThread = 16e6
 
 // minHeldFLOPsPerThread is the same while a network holds the workers
-// (workers.Hold): a split then costs workers.SyncCost, about 0.6-0.7 us
-// on two threads (BenchmarkRun, AMD EPYC Zen 5), but the split layer also
-// runs slower per FLOP: shorter microkernel calls, and a map written by
-// one core read by the other. Measured there on two held threads
-// (ResNet-20/56 at batch 1, 3 rounds each): with 4e5 the CIFAR networks'
-// 1.2 MFLOP spatial-bottleneck layers split and the networks ran 0.64-0.71x
-// their one-thread speed; with 2e6 those stay on one thread (0.97-0.99x)
-// while the regular 4.7 MFLOP 3x3 layers (22 us) split, 1.46x alone.
-var minHeldFLOPsPerThread = 2e6
+// (workers.Hold): a split then costs workers.SyncCost, about one cache
+// line's round trip between the cores (bench.LineRoundTrip), and the
+// split layer runs a little slower per FLOP where its threads' row bands
+// share input rows. Measured on the 2-vCPU AMD EPYC Zen 5 (AVX2, five
+// rounds each, the units in row bands): with 5e5 the CIFAR networks'
+// 1.2 MFLOP spatial-bottleneck layers split, and two threads ran SB
+// ResNet-20/56 at batch 1 1.60/1.64-1.66x one thread while a line's round
+// trip took 200 ns, 1.01-1.09x while it took 920-970 ns (the vCPUs move);
+// with 1e6 and above those layers stay on one thread (0.87-1.00x either
+// way); 2.5e5 measured as 5e5.
+var minHeldFLOPsPerThread = 5e5
 
 // threadsFor returns how many goroutines a call uses: SetThreads' count,
 // or fewer when the call is too small to split profitably.

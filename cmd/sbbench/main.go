@@ -107,9 +107,11 @@ today, im2col + gonum's blas32.Gemm (the "Go peer", -peer). It prints:
           (images per second, from the median time) and %pk (of the peak on
           as many cores as threads) on 1 thread and on N; scaling = time on
           1 thread over time on N (the median over the rounds of each
-          round's ratio); eff = scaling / N. Its header gives the FMA peak
-          on 1 core and on N and peak(N)/peak(1), the scaling the cores'
-          arithmetic allows.
+          round's ratio); eff = scaling / N; line ns = a cache line's round
+          trip between two cores right after the row (bench.LineRoundTrip:
+          a virtual machine's vCPUs move, and small layers split well only
+          while it is low). Its header gives the FMA peak on 1 core and on
+          N and peak(N)/peak(1), the scaling the cores' arithmetic allows.
 
 Columns: us or ms = median time of one run; speedup = regular time over
 spatial-bottleneck time (the median over the rounds of each round's ratio);
@@ -159,7 +161,7 @@ Flags:
                  CPU, ISA, threads, batch and peak in every object (a scaling
                  row: its images per call, threads_n, one_thread and
                  n_threads timings with images_per_s, scaling, efficiency,
-                 peak1_gflops, peakn_gflops and peak_ratio)
+                 peak1_gflops, peakn_gflops, peak_ratio and line_ns)
   -chart FILE    also draw FILE (.svg or .png): the measured speedup of every
                  block and network row beside its FLOP ratio, one series per
                  ISA (and the Go peer's); needs the blocks or nets table

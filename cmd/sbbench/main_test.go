@@ -322,7 +322,7 @@ func TestScalingTable(t *testing.T) {
 	out, err := runArgs(t, append([]string{"-tables", "scaling", "-shapes", "resnet20", "-threads", "2", "-batch", "2"}, quick...)...)
 	require.NoError(t, err)
 	for _, s := range []string{"## scaling", "N = 2", "B = 2", "1 thread", "2 threads",
-		"net  ", "input", "variant", "batch", "ms", "img/s", "%pk", "scaling", "eff"} {
+		"net  ", "input", "variant", "batch", "ms", "img/s", "%pk", "scaling", "eff", "line ns"} {
 		assert.Contains(t, out, s)
 	}
 	if !strings.Contains(out, "no peak kernel") {
@@ -335,7 +335,7 @@ func TestScalingTable(t *testing.T) {
 		if len(f) == 0 || f[0] != "resnet20" {
 			continue
 		}
-		require.Len(t, f, 12, "row %q", line)
+		require.Len(t, f, 13, "row %q", line)
 		assert.Equal(t, "cifar-32x32", f[1])
 		got = append(got, f[2]+" "+f[3])
 		num := func(s string) float64 {
@@ -343,7 +343,7 @@ func TestScalingTable(t *testing.T) {
 			require.NoError(t, err, "%q in %q", s, line)
 			return v
 		}
-		for _, i := range []int{4, 5, 7, 8} {
+		for _, i := range []int{4, 5, 7, 8, 12} {
 			assert.Greater(t, num(f[i]), 0.0, "column %d of %q", i, line)
 		}
 		scaling, eff := num(f[10]), num(f[11])
@@ -385,6 +385,7 @@ func TestScalingJSON(t *testing.T) {
 		assert.Greater(t, row.Scaling, 0.0, line)
 		assert.Greater(t, row.BestScaling, 0.0, line)
 		assert.InDelta(t, row.Scaling/2, row.Efficiency, 1e-12, line)
+		assert.Greater(t, row.LineNS, 0.0, "%s: N = 2 threads run with GOMAXPROCS at least 2", line)
 		if row.PeakGFLOPS > 0 {
 			assert.Greater(t, row.Peak1GFLOPS, 0.0, line)
 			assert.Greater(t, row.PeakNGFLOPS, 0.0, line)

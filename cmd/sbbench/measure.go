@@ -393,6 +393,7 @@ type Row struct {
 	Peak1GFLOPS float64 `json:"peak1_gflops,omitempty"` // the FMA peak of one core (absent without a peak kernel)
 	PeakNGFLOPS float64 `json:"peakn_gflops,omitempty"` // the FMA peak of N cores together
 	PeakRatio   float64 `json:"peak_ratio,omitempty"`   // PeakNGFLOPS / Peak1GFLOPS: the scaling the cores' arithmetic allows
+	LineNS      float64 `json:"line_ns,omitempty"`      // bench.LineRoundTrip right after the row's samples: a cache line's round trip between two cores
 }
 
 // measure times every item on this process's microkernel set.
@@ -442,6 +443,7 @@ func measure(cfg *config, items []item, bar progress) (*result, error) {
 			}
 			res.rows = append(res.rows, newRow(it, cs, samples))
 			if it.table == "scaling" {
+				res.rows[len(res.rows)-1].LineNS = float64(bench.LineRoundTrip().Nanoseconds())
 				// (The peak on cfg.threads is remeasured below.)
 				if cfg.threads != 1 {
 					bench.RemeasurePeak(1)

@@ -116,16 +116,17 @@ func printScaling(w io.Writer, rows []*Row, pk func(*Timing) string) {
 	if n == 1 {
 		fmt.Fprintln(w, "# N = 1 (one logical CPU and -threads 1): each row compares one thread with itself")
 	}
+	fmt.Fprintln(w, "# line ns: a cache line's round trip between two cores, measured after the row (bench.LineRoundTrip); a virtual machine's vCPUs move, and small layers split well only while it is low")
 	one, many := "1 thread", plural(n, "thread")
 	t := newTable(col{"net", ""}, col{"input", ""}, col{"variant", ""}, col{"batch", ""},
 		col{"ms", one}, col{"img/s", one}, col{"%pk", one},
 		col{"ms", many}, col{"img/s", many}, col{"%pk", many},
-		col{"scaling", ""}, col{"eff", ""})
+		col{"scaling", ""}, col{"eff", ""}, col{"line ns", ""})
 	for _, r := range rows {
 		t.row(r.Name, r.Input, r.Variant, fmt.Sprint(r.Images),
 			f2(r.OneThread.US/1e3), rate(r.OneThread.ImagesPerS), pk(r.OneThread),
 			f2(r.NThreads.US/1e3), rate(r.NThreads.ImagesPerS), pk(r.NThreads),
-			f2(r.Scaling), f2(r.Efficiency))
+			f2(r.Scaling), f2(r.Efficiency), fmt.Sprintf("%.0f", r.LineNS))
 	}
 	t.write(w)
 }
