@@ -157,3 +157,33 @@ func StepTimes(steps []block.Step, reps int, minTime time.Duration) ([]time.Dura
 	}
 	return out, nil
 }
+
+// flushBytes is the buffer ColdStepTimes walks through before each sample:
+// four times a 32 MiB L3 (one Zen 5 CCD's; larger caches need more).
+const flushBytes = 128 << 20
+
+// ColdStepTimes times each step alone with cold caches: the fastest of
+// reps single calls, each after writing a line of every 64 bytes of a
+// 128 MiB buffer, so that the step's weights and maps come from memory.
+// A network whose weights exceed the caches (ResNet-18's 47 MB) reads each
+// layer's weights from memory too, while its maps stay warm from the layer
+// before, so its time lies between the sums of StepTimes and of these.
+func ColdStepTimes(steps []block.Step, reps int) ([]time.Duration, error) {
+	flush := make([]byte, flushBytes)
+	out := make([]time.Duration, len(steps))
+	for i, st := range steps {
+		best := time.Duration(1<<63 - 1)
+		for r := 0; r < max(1, reps); r++ {
+			for j := 0; j < len(flush); j += 64 {
+				flush[j]++
+			}
+			start := time.Now()
+			if err := st.Run(); err != nil {
+				return nil, fmt.Errorf("%s: %w", st.Name, err)
+			}
+			best = min(best, time.Since(start))
+		}
+		out[i] = best
+	}
+	return out, nil
+}
