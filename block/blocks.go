@@ -256,24 +256,37 @@ func (b *BasicBlock) Forward(dst, src *layout.Tensor) error {
 	return forwardScratch(b, &r.cache, dst, src)
 }
 
-// SBBasic is the spatial-bottleneck basic block: a 3x3 convolution of
-// stride 2*s keeps a quarter of the block's output pixels, and a 3x3
-// stride-2 transposed convolution restores the output size; each is
-// followed by BatchNorm (folded), ReLU after the first and after the
-// residual add, which the restore fuses into its store.
+// SBBasic is the spatial-bottleneck basic block at sampling rate r (2, 3
+// or 4): a Kr x Kr convolution of stride r*s, padding (Kr-1)/2, keeps one
+// of every r*r of the block's output pixels, and a K x K stride-r
+// transposed convolution, padding (K-1)/2, restores the output size; each
+// is followed by BatchNorm (folded), ReLU after the first and after the
+// residual add, which the restore fuses into its store. Rate 2 with Kr =
+// K = 3 is the paper's block.
 type SBBasic struct {
 	residual
+	sampling
 	conv1   *kernels.Conv2D
 	restore *kernels.ConvTranspose2D
 }
 
 // NewSBBasic builds an SBBasic from the keys under prefix: conv1 (Conv2d
-// 3x3, stride 2*stride), bn1, conv2 (ConvTranspose2d 3x3, stride 2), bn2
-// and, where stride or channels change, downsample.0 and downsample.1.
-func NewSBBasic(sd *StateDict, prefix string, inC, planes, stride int) (*SBBasic, error) {
+// Kr x Kr, stride rate*stride, padding (Kr-1)/2), bn1, conv2
+// (ConvTranspose2d K x K, stride rate, padding (K-1)/2), bn2 and, where
+// stride or channels change, downsample.0 and downsample.1. rate is the
+// sampling rate, 2, 3 or 4 (omitted: 2); Kr and K are the kernel sizes of
+// conv1.weight and conv2.weight (square; K from rate to 2*rate-1; where
+// sd makes weights up, RandomStateDict, the smallest odd size at least
+// rate: 3, 3, 5). A bad rate or kernel size is an error naming it.
+func NewSBBasic(sd *StateDict, prefix string, inC, planes, stride int, rate ...int) (*SBBasic, error) {
 	b := &SBBasic{}
-	s := sbBasicSpecs(inC, planes, stride)
-	err := b.init(sd, prefix, inC, planes, stride, s)
+	g, err := newSampling(sd, prefix, "conv1", "conv2", rate)
+	if err != nil {
+		return nil, err
+	}
+	b.sampling = g
+	s := sbBasicSpecs(inC, planes, stride, g)
+	err = b.init(sd, prefix, inC, planes, stride, s)
 	if err != nil {
 		return nil, err
 	}
@@ -293,10 +306,34 @@ func (b *SBBasic) res() *residual {
 	return &b.residual
 }
 
-func (b *SBBasic) InChannels() int                             { return b.res().inChannels() }
-func (b *SBBasic) OutChannels() int                            { return b.res().outChannels() }
-func (b *SBBasic) Stride() int                                 { return b.res().strideOf() }
-func (b *SBBasic) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
+func (b *SBBasic) InChannels() int { return b.res().inChannels() }
+func (b *SBBasic) OutChannels() int { return b.res().outChannels() }
+func (b *SBBasic) Stride() int      { return b.res().strideOf() }
+
+// Rate returns the block's sampling rate r (0 on a block not built by
+// NewSBBasic).
+func (b *SBBasic) Rate() int { return b.sampl().rateValue() }
+
+// KernelSizes returns the reduce's kernel size Kr (conv1) and the
+// restore's K (conv2).
+func (b *SBBasic) KernelSizes() (kr, k int) { return b.sampl().kernelSizes() }
+
+func (b *SBBasic) sampl() *sampling {
+	if b == nil {
+		return nil
+	}
+	return &b.sampling
+}
+
+// OutputSize returns the shortcut's size, or an error when the reduce
+// would leave an empty map or the restore cannot reach that size (an
+// even K, see the package comment).
+func (b *SBBasic) OutputSize(h, w int) (oh, ow int, err error) {
+	if oh, ow, err = b.res().outputSize(h, w); err != nil {
+		return 0, 0, err
+	}
+	return b.sampling.restores(b.conv1, b.restore, h, w, oh, ow)
+}
 
 func (b *SBBasic) FLOPs(n, h, w int) float64 {
 	oh, ow, err := b.OutputSize(h, w)
@@ -432,28 +469,38 @@ func (b *Bottleneck) Forward(dst, src *layout.Tensor) error {
 	return forwardScratch(b, &r.cache, dst, src)
 }
 
-// SBBottleneck is the spatial-bottleneck Bottleneck: its middle 3x3
-// convolution becomes a 3x3 convolution of stride 2*s and a 3x3 stride-2
-// transposed convolution back to the block's output size, between the two
-// 1x1 convolutions: conv1 1x1, conv2 3x3 stride 2*s, conv3 transposed,
-// conv4 1x1 to Expansion*planes, each with BatchNorm (folded) and ReLU.
+// SBBottleneck is the spatial-bottleneck Bottleneck at sampling rate r (2,
+// 3 or 4): its middle 3x3 convolution becomes a Kr x Kr convolution of
+// stride r*s, padding (Kr-1)/2, and a K x K stride-r transposed
+// convolution, padding (K-1)/2, back to the block's output size, between
+// the two 1x1 convolutions: conv1 1x1, conv2 the reduce, conv3 the
+// restore, conv4 1x1 to Expansion*planes, each with BatchNorm (folded) and
+// ReLU. Rate 2 with Kr = K = 3 is the paper's block.
 type SBBottleneck struct {
 	residual
+	sampling
 	conv1, conv2 *kernels.Conv2D
 	restore      *kernels.ConvTranspose2D
 	conv4        *kernels.Conv2D
 }
 
 // NewSBBottleneck builds an SBBottleneck from the keys under prefix:
-// conv1..4, bn1..4 (conv3 a ConvTranspose2d) and, where stride or
-// channels change, downsample.0 and .1.
-func NewSBBottleneck(sd *StateDict, prefix string, inC, planes, stride int) (*SBBottleneck, error) {
+// conv1..4, bn1..4 (conv2 the Kr x Kr reduce of stride rate*stride, conv3
+// the K x K ConvTranspose2d of stride rate) and, where stride or channels
+// change, downsample.0 and .1. rate, Kr and K are as for NewSBBasic (Kr
+// from conv2.weight, K from conv3.weight).
+func NewSBBottleneck(sd *StateDict, prefix string, inC, planes, stride int, rate ...int) (*SBBottleneck, error) {
 	if planes < 1 || planes > kernels.MaxChannels/Expansion {
 		return nil, fmt.Errorf("block: %s: planes %d: must be in [1, %d]", prefix, planes, kernels.MaxChannels/Expansion)
 	}
 	b := &SBBottleneck{}
-	s := sbBottleneckSpecs(inC, planes, stride)
-	err := b.init(sd, prefix, inC, Expansion*planes, stride, s)
+	g, err := newSampling(sd, prefix, "conv2", "conv3", rate)
+	if err != nil {
+		return nil, err
+	}
+	b.sampling = g
+	s := sbBottleneckSpecs(inC, planes, stride, g)
+	err = b.init(sd, prefix, inC, Expansion*planes, stride, s)
 	if err != nil {
 		return nil, err
 	}
@@ -479,10 +526,34 @@ func (b *SBBottleneck) res() *residual {
 	return &b.residual
 }
 
-func (b *SBBottleneck) InChannels() int                             { return b.res().inChannels() }
-func (b *SBBottleneck) OutChannels() int                            { return b.res().outChannels() }
-func (b *SBBottleneck) Stride() int                                 { return b.res().strideOf() }
-func (b *SBBottleneck) OutputSize(h, w int) (oh, ow int, err error) { return b.res().outputSize(h, w) }
+func (b *SBBottleneck) InChannels() int { return b.res().inChannels() }
+func (b *SBBottleneck) OutChannels() int { return b.res().outChannels() }
+func (b *SBBottleneck) Stride() int      { return b.res().strideOf() }
+
+// Rate returns the block's sampling rate r (0 on a block not built by
+// NewSBBottleneck).
+func (b *SBBottleneck) Rate() int { return b.sampl().rateValue() }
+
+// KernelSizes returns the reduce's kernel size Kr (conv2) and the
+// restore's K (conv3).
+func (b *SBBottleneck) KernelSizes() (kr, k int) { return b.sampl().kernelSizes() }
+
+func (b *SBBottleneck) sampl() *sampling {
+	if b == nil {
+		return nil
+	}
+	return &b.sampling
+}
+
+// OutputSize returns the shortcut's size, or an error when the reduce
+// would leave an empty map or the restore cannot reach that size (an
+// even K, see the package comment).
+func (b *SBBottleneck) OutputSize(h, w int) (oh, ow int, err error) {
+	if oh, ow, err = b.res().outputSize(h, w); err != nil {
+		return 0, 0, err
+	}
+	return b.sampling.restores(b.conv2, b.restore, h, w, oh, ow)
+}
 
 func (b *SBBottleneck) FLOPs(n, h, w int) float64 {
 	oh, ow, err := b.OutputSize(h, w)

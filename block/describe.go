@@ -142,6 +142,9 @@ func (sd *StateDict) description() (description, bool, error) {
 		}
 		*f.dst = n
 	}
+	if d.spec.Rate != 0 && checkRate("rate", d.spec.Rate) != nil {
+		return d, false, bad(metaRate, "want a sampling rate of 2, 3 or 4")
+	}
 	if d.spec.Width > a.maxWidth() {
 		return d, false, bad(metaWidth, fmt.Sprintf("more than the %d %s takes", a.maxWidth(), arch))
 	}

@@ -18,7 +18,7 @@ type NetSpec struct {
 	SB         []int  // 1-based stages whose blocks are all spatial bottlenecks; empty: the regular network
 	Width      int    // channels of stage 1 (later stages double it); 0: conv1.weight's rows, or the architecture's own, 16 or 64
 	NumClasses int    // 0: as many as fc.weight has rows
-	Rate       int    // sampling rate of the SB stages: 0 or 2 (this version runs rate 2 only)
+	Rate       int    // sampling rate of the SB stages: 2, 3 or 4; 0 means 2 (or the file's description)
 }
 
 // arch describes one of the named architectures.
@@ -170,8 +170,8 @@ func build(sd *StateDict, spec NetSpec) (*Net, error) {
 	if width < 1 || width > a.maxWidth() {
 		return nil, fmt.Errorf("block: NetSpec.Width = %d: must be in [1, %d] for %s", spec.Width, a.maxWidth(), spec.Arch)
 	}
-	if spec.Rate != 0 && spec.Rate != 2 {
-		return nil, fmt.Errorf("block: NetSpec.Rate = %d: this version runs spatial bottlenecks at rate 2 only (0 means 2)", spec.Rate)
+	if err := checkRate("NetSpec.Rate", rateOf(spec.Rate)); err != nil {
+		return nil, fmt.Errorf("%w (0 means 2)", err)
 	}
 	if spec.NumClasses < 0 {
 		return nil, fmt.Errorf("block: NetSpec.NumClasses = %d: must be positive, or 0 for fc.weight's rows", spec.NumClasses)
@@ -182,7 +182,7 @@ func build(sd *StateDict, spec NetSpec) (*Net, error) {
 	// checks its layers against the kernels' limits before it folds them,
 	// and a spec they do not fit is reported by its keys.
 	if sd != nil && sd.fill != nil {
-		if err := checkNetSize(spec.Arch, a, sb, width, spec.NumClasses); err != nil {
+		if err := checkNetSize(spec.Arch, a, sb, rateOf(spec.Rate), width, spec.NumClasses); err != nil {
 			return nil, err
 		}
 	}
@@ -195,15 +195,16 @@ func build(sd *StateDict, spec NetSpec) (*Net, error) {
 		return nil, err
 	}
 	inC := width
-	for _, p := range a.plan(width, sb) {
+	n.spec.Rate = rateOf(spec.Rate)
+	for _, p := range a.plan(width, sb, n.spec.Rate) {
 		var b Block
 		switch {
 		case a.bottleneck && p.sb:
-			b, err = NewSBBottleneck(sd, p.prefix, p.inC, p.planes, p.stride)
+			b, err = NewSBBottleneck(sd, p.prefix, p.inC, p.planes, p.stride, p.rate)
 		case a.bottleneck:
 			b, err = NewBottleneck(sd, p.prefix, p.inC, p.planes, p.stride)
 		case p.sb:
-			b, err = NewSBBasic(sd, p.prefix, p.inC, p.planes, p.stride)
+			b, err = NewSBBasic(sd, p.prefix, p.inC, p.planes, p.stride, p.rate)
 		default:
 			b, err = NewBasicBlock(sd, p.prefix, p.inC, p.planes, p.stride)
 		}

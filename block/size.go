@@ -26,11 +26,13 @@ type blockPlan struct {
 	prefix              string
 	inC, planes, stride int
 	sb                  bool
+	rate                int // the spatial bottleneck's sampling rate
 }
 
 // plan lists the blocks of architecture a at width (channels of stage 1)
-// with spatial bottlenecks in the stages sb marks (sb[stage], 1-based).
-func (a arch) plan(width int, sb []bool) []blockPlan {
+// with spatial bottlenecks at sampling rate rate in the stages sb marks
+// (sb[stage], 1-based).
+func (a arch) plan(width int, sb []bool, rate int) []blockPlan {
 	var out []blockPlan
 	inC := width
 	for st := 1; st <= len(a.blocks); st++ {
@@ -40,7 +42,7 @@ func (a arch) plan(width int, sb []bool) []blockPlan {
 			if st > 1 && i == 0 {
 				stride = 2
 			}
-			out = append(out, blockPlan{prefix: fmt.Sprintf("layer%d.%d.", st, i), inC: inC, planes: planes, stride: stride, sb: sb[st]})
+			out = append(out, blockPlan{prefix: fmt.Sprintf("layer%d.%d.", st, i), inC: inC, planes: planes, stride: stride, sb: sb[st], rate: rate})
 			inC = planes
 			if a.bottleneck {
 				inC = Expansion * planes
@@ -61,23 +63,24 @@ func (a arch) stemSpec(width int) kernels.ConvSpec {
 // The convolutions of each kind of block, in the order of their
 // state_dict names (conv1, conv2, ...); the constructors build these and
 // checkNetSize counts them. The transposed convolution is the second of
-// an SBBasic and the third of an SBBottleneck.
+// an SBBasic and the third of an SBBottleneck; g gives a spatial
+// bottleneck's rate and kernel sizes.
 
 func basicSpecs(inC, planes, stride int) []kernels.ConvSpec {
 	return []kernels.ConvSpec{conv(inC, planes, 3, stride, 1), conv(planes, planes, 3, 1, 1)}
 }
 
-func sbBasicSpecs(inC, planes, stride int) []kernels.ConvSpec {
-	return []kernels.ConvSpec{conv(inC, planes, 3, 2*stride, 1), conv(planes, planes, 3, 2, 1)}
+func sbBasicSpecs(inC, planes, stride int, g sampling) []kernels.ConvSpec {
+	return []kernels.ConvSpec{g.reduceSpec(inC, planes, stride), g.restoreSpec(planes)}
 }
 
 func bottleneckSpecs(inC, planes, stride int) []kernels.ConvSpec {
 	return []kernels.ConvSpec{conv(inC, planes, 1, 1, 0), conv(planes, planes, 3, stride, 1), conv(planes, Expansion*planes, 1, 1, 0)}
 }
 
-func sbBottleneckSpecs(inC, planes, stride int) []kernels.ConvSpec {
-	return []kernels.ConvSpec{conv(inC, planes, 1, 1, 0), conv(planes, planes, 3, 2*stride, 1),
-		conv(planes, planes, 3, 2, 1), conv(planes, Expansion*planes, 1, 1, 0)}
+func sbBottleneckSpecs(inC, planes, stride int, g sampling) []kernels.ConvSpec {
+	return []kernels.ConvSpec{conv(inC, planes, 1, 1, 0), g.reduceSpec(planes, planes, stride),
+		g.restoreSpec(planes), conv(planes, Expansion*planes, 1, 1, 0)}
 }
 
 // shortcutSpec is the projection shortcut's convolution (downsample.0),
@@ -87,17 +90,19 @@ func shortcutSpec(inC, outC, stride int) (kernels.ConvSpec, bool) {
 }
 
 // specs lists the block's convolutions and their names, the projection
-// shortcut last.
+// shortcut last; a spatial bottleneck's kernels are DefaultKernelSize's,
+// as RandomStateDict makes them up.
 func (p blockPlan) specs(bottleneck bool) ([]kernels.ConvSpec, []string) {
 	var s []kernels.ConvSpec
 	outC := p.planes
+	g := sampling{rate: p.rate, kr: DefaultKernelSize(p.rate), k: DefaultKernelSize(p.rate)}
 	switch {
 	case bottleneck && p.sb:
-		s = sbBottleneckSpecs(p.inC, p.planes, p.stride)
+		s = sbBottleneckSpecs(p.inC, p.planes, p.stride, g)
 	case bottleneck:
 		s = bottleneckSpecs(p.inC, p.planes, p.stride)
 	case p.sb:
-		s = sbBasicSpecs(p.inC, p.planes, p.stride)
+		s = sbBasicSpecs(p.inC, p.planes, p.stride, g)
 	default:
 		s = basicSpecs(p.inC, p.planes, p.stride)
 	}
@@ -116,18 +121,18 @@ func (p blockPlan) specs(bottleneck bool) ([]kernels.ConvSpec, []string) {
 }
 
 // checkNetSize refuses, before anything is allocated, a network (name
-// for the messages, its architecture, SB stages and width) whose layers
-// the kernels would refuse or whose weights pass MaxWeights. classes 0
-// leaves fc out (its rows are not known yet).
-func checkNetSize(name string, a arch, sb []bool, width, classes int) error {
-	_, err := netWeights(name, a, sb, width, classes)
+// for the messages, its architecture, SB stages, rate and width) whose
+// layers the kernels would refuse or whose weights pass MaxWeights.
+// classes 0 leaves fc out (its rows are not known yet).
+func checkNetSize(name string, a arch, sb []bool, rate, width, classes int) error {
+	_, err := netWeights(name, a, sb, rate, width, classes)
 	return err
 }
 
 // netWeights counts the network's weights as its state_dict holds them
 // (each convolution's and its BatchNorm's four vectors, fc's weight and
 // bias; num_batches_tracked aside), or returns checkNetSize's error.
-func netWeights(name string, a arch, sb []bool, width, classes int) (int, error) {
+func netWeights(name string, a arch, sb []bool, rate, width, classes int) (int, error) {
 	total := 0
 	add := func(layer string, s kernels.ConvSpec, vectors int) error {
 		if err := s.Validate(); err != nil {
@@ -146,7 +151,7 @@ func netWeights(name string, a arch, sb []bool, width, classes int) (int, error)
 		return 0, err
 	}
 	lastC := width
-	for _, p := range a.plan(width, sb) {
+	for _, p := range a.plan(width, sb, rate) {
 		specs, names := p.specs(a.bottleneck)
 		for i, s := range specs {
 			if err := add(names[i], s, 4); err != nil {

@@ -302,7 +302,7 @@ func TestNetWeightsCount(t *testing.T) {
 		for _, s := range spec.SB {
 			sb[s] = true
 		}
-		n, err := netWeights(spec.Arch, a, sb, spec.Width, spec.NumClasses)
+		n, err := netWeights(spec.Arch, a, sb, rateOf(spec.Rate), spec.Width, spec.NumClasses)
 		require.NoError(t, err)
 		require.Equal(t, read, n, "%+v", spec)
 	}
@@ -313,16 +313,16 @@ func TestNetWeightsCount(t *testing.T) {
 	lo, hi := 64, 4096
 	for hi-lo > 1 {
 		mid := (lo + hi) / 2
-		if _, err := netWeights("resnet50", a, sb, mid, 1000); err == nil {
+		if _, err := netWeights("resnet50", a, sb, 2, mid, 1000); err == nil {
 			lo = mid
 		} else {
 			hi = mid
 		}
 	}
-	n, err := netWeights("resnet50", a, sb, lo, 1000)
+	n, err := netWeights("resnet50", a, sb, 2, lo, 1000)
 	require.NoError(t, err)
 	require.LessOrEqual(t, n, MaxWeights)
-	require.ErrorContains(t, checkNetSize("resnet50", a, sb, lo+1, 1000), "MaxWeights")
+	require.ErrorContains(t, checkNetSize("resnet50", a, sb, 2, lo+1, 1000), "MaxWeights")
 	t.Logf("widest ResNet-50 accepted: Width %d, %d weights", lo, n)
 }
 
