@@ -306,7 +306,7 @@ func (b *SBBasic) res() *residual {
 	return &b.residual
 }
 
-func (b *SBBasic) InChannels() int { return b.res().inChannels() }
+func (b *SBBasic) InChannels() int  { return b.res().inChannels() }
 func (b *SBBasic) OutChannels() int { return b.res().outChannels() }
 func (b *SBBasic) Stride() int      { return b.res().strideOf() }
 
@@ -526,7 +526,7 @@ func (b *SBBottleneck) res() *residual {
 	return &b.residual
 }
 
-func (b *SBBottleneck) InChannels() int { return b.res().inChannels() }
+func (b *SBBottleneck) InChannels() int  { return b.res().inChannels() }
 func (b *SBBottleneck) OutChannels() int { return b.res().outChannels() }
 func (b *SBBottleneck) Stride() int      { return b.res().strideOf() }
 
