@@ -204,7 +204,7 @@ func resolve(sd *StateDict, spec NetSpec) (NetSpec, error) {
 		if spec.NumClasses != 0 && d.spec.NumClasses != 0 && spec.NumClasses != d.spec.NumClasses {
 			differ("NumClasses", spec.NumClasses, d.spec.NumClasses)
 		}
-		if rateOf(spec.Rate) != rateOf(d.spec.Rate) {
+		if spec.Rate != 0 && rateOf(spec.Rate) != rateOf(d.spec.Rate) {
 			differ("Rate", rateOf(spec.Rate), rateOf(d.spec.Rate))
 		}
 		if len(diffs) > 0 {

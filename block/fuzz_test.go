@@ -16,6 +16,10 @@ func FuzzDescription(f *testing.F) {
 	f.Add("", "", "", "", "", "", "resnet20", uint8(2), 0, 0, 0)
 	f.Add("2", "resnet32", "[1, 2, 3]", "99999999999999999999", "-3", "3", "resnet32", uint8(255), -1, 1<<30, 4)
 	f.Add("1", "resnet20", "[2, 2]", "2", "3", "2", "", uint8(2), 0, 0, 0)
+	f.Add("1", "resnet20", "[2]", "2", "3", "3", "", uint8(0), 0, 0, 0)
+	f.Add("1", "resnet20", "[2]", "2", "3", "4", "", uint8(0), 0, 0, 0)
+	f.Add("1", "resnet20", "[2]", "2", "3", "3", "resnet20", uint8(2), 0, 0, 2)
+	f.Add("", "", "", "", "", "", "resnet20", uint8(2), 0, 0, 3)
 	f.Fuzz(func(t *testing.T, version, arch, sb, width, classes, rate, specArch string, stages uint8, specWidth, specClasses, specRate int) {
 		md := map[string]string{}
 		for k, v := range map[string]string{metaVersion: version, metaArch: arch, metaSB: sb, metaWidth: width, metaClasses: classes, metaRate: rate} {
@@ -46,10 +50,18 @@ func FuzzDescription(f *testing.F) {
 			t.Fatalf("Build accepted a description Spec refuses: %v", derr)
 		}
 		got := net.Spec()
-		// A basic block's SB form has its shapes, so any stages build;
-		// the rest the weights fix.
-		if got.Arch != "resnet20" || got.Width != 2 || got.NumClasses != 3 || got.Rate != 2 {
+		// A basic block's SB form has its shapes, so any stages build,
+		// and its 3x3 restore is one of rate 3's too; the rest the
+		// weights fix.
+		if got.Arch != "resnet20" || got.Width != 2 || got.NumClasses != 3 || got.Rate != 2 && got.Rate != 3 {
 			t.Fatalf("built %+v from weights of %+v", got, spec)
+		}
+		wantRate := rateOf(s.Rate)
+		if s.Rate == 0 && described && desc.spec.Rate != 0 {
+			wantRate = desc.spec.Rate
+		}
+		if got.Rate != wantRate {
+			t.Fatalf("built rate %d from spec %+v, the file describes %+v", got.Rate, s, desc.spec)
 		}
 		wantSB := s.SB
 		if described && desc.hasSB {

@@ -95,7 +95,7 @@ func TestEveryISA(t *testing.T) {
 			continue
 		}
 		t.Run(isa, func(t *testing.T) {
-			runChild(t, "^(TestGoldenPyTorch|TestNetMatchesReference|TestBlocksMatchReference|TestForwardEverySize)$", isaChildEnv+"=1", "SBCONV_ISA="+isa)
+			runChild(t, "^(TestGoldenPyTorch|TestNetMatchesReference|TestBlocksMatchReference|TestForwardEverySize|TestRateBlocksMatchReference|TestRateNetMatchesReference|TestRateEverySize)$", isaChildEnv+"=1", "SBCONV_ISA="+isa)
 		})
 	}
 }

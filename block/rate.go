@@ -118,7 +118,7 @@ func (g *sampling) restores(reduce *kernels.Conv2D, restore *kernels.ConvTranspo
 	}
 	if oh < minH || oh > maxH || ow < minW || ow > maxW {
 		return 0, 0, fmt.Errorf("block: %s%s (the restore, ConvTranspose2d kernel %d, stride %d, padding %d) "+
-			"gives a %dx%d map %s x %s pixels, not the shortcut's %dx%d (block input %dx%d): "+
+			"restores the reduce's %dx%d map only to %s x %s pixels, not the shortcut's %dx%d (block input %dx%d): "+
 			"a restore with an even kernel size reaches only some sizes, as in PyTorch (an odd one reaches every size)",
 			g.prefix, g.restore, g.k, g.rate, (g.k-1)/2, lh, lw, span(minH, maxH), span(minW, maxW), oh, ow, h, w)
 	}

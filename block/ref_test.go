@@ -25,6 +25,29 @@ type refMap struct {
 type params struct {
 	m   map[string]Param
 	rng *rand.Rand
+	// The spatial bottlenecks' sampling rate (0: NetSpec.Rate in net,
+	// else 2) and the kernel sizes of their reduce and restore (0: the
+	// smallest odd size at least the rate).
+	rate, kr, k int
+}
+
+// sampling returns the rate and kernel sizes of the spatial bottlenecks.
+func (p *params) sampling() (r, kr, k int) {
+	r, kr, k = p.rate, p.kr, p.k
+	if r == 0 {
+		r = 2
+	}
+	odd := r
+	if odd%2 == 0 {
+		odd++
+	}
+	if kr == 0 {
+		kr = odd
+	}
+	if k == 0 {
+		k = odd
+	}
+	return r, kr, k
 }
 
 func (p *params) get(key string, shape ...int) []float32 {
@@ -94,10 +117,20 @@ func (p *params) conv(x refMap, key string, out, k, stride, pad int) refMap {
 	return refMap{x.n, out, oh, ow, d}
 }
 
+// deconv is the spatial bottleneck's restore: ConvTranspose2d K x K,
+// stride r, padding (K-1)/2, to oh x ow.
 func (p *params) deconv(x refMap, key string, out, oh, ow int) refMap {
-	w := p.get(key+".weight", x.c, out, 3, 3)
-	s := ref.Spec{N: x.n, InC: x.c, OutC: out, H: x.h, W: x.w, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1}
+	r, _, k := p.sampling()
+	w := p.get(key+".weight", x.c, out, k, k)
+	s := ref.Spec{N: x.n, InC: x.c, OutC: out, H: x.h, W: x.w, KH: k, KW: k, SH: r, SW: r, PH: (k - 1) / 2, PW: (k - 1) / 2}
 	return refMap{x.n, out, oh, ow, ref.ConvTranspose2D(s, oh, ow, x.d, w, nil, nil, false)}
+}
+
+// reduce is the spatial bottleneck's reduce: Conv2d Kr x Kr, stride
+// r*stride, padding (Kr-1)/2.
+func (p *params) reduce(x refMap, key string, out, stride int) refMap {
+	r, kr, _ := p.sampling()
+	return p.conv(x, key, out, kr, r*stride, (kr-1)/2)
 }
 
 // refBlock is one residual block of the reference network.
@@ -116,7 +149,7 @@ func (p *params) block(x refMap, prefix string, planes, stride int, bottleneck, 
 		y := p.bn(p.conv(x, prefix+"conv1", planes, 3, stride, 1), prefix+"bn1", nil, true)
 		return p.bn(p.conv(y, prefix+"conv2", planes, 3, 1, 1), prefix+"bn2", &sc, true)
 	case !bottleneck:
-		y := p.bn(p.conv(x, prefix+"conv1", planes, 3, 2*stride, 1), prefix+"bn1", nil, true)
+		y := p.bn(p.reduce(x, prefix+"conv1", planes, stride), prefix+"bn1", nil, true)
 		return p.bn(p.deconv(y, prefix+"conv2", planes, oh, ow), prefix+"bn2", &sc, true)
 	case !sb:
 		y := p.bn(p.conv(x, prefix+"conv1", planes, 1, 1, 0), prefix+"bn1", nil, true)
@@ -124,7 +157,7 @@ func (p *params) block(x refMap, prefix string, planes, stride int, bottleneck, 
 		return p.bn(p.conv(y, prefix+"conv3", outC, 1, 1, 0), prefix+"bn3", &sc, true)
 	default:
 		y := p.bn(p.conv(x, prefix+"conv1", planes, 1, 1, 0), prefix+"bn1", nil, true)
-		y = p.bn(p.conv(y, prefix+"conv2", planes, 3, 2*stride, 1), prefix+"bn2", nil, true)
+		y = p.bn(p.reduce(y, prefix+"conv2", planes, stride), prefix+"bn2", nil, true)
 		y = p.bn(p.deconv(y, prefix+"conv3", planes, oh, ow), prefix+"bn3", nil, true)
 		return p.bn(p.conv(y, prefix+"conv4", outC, 1, 1, 0), prefix+"bn4", &sc, true)
 	}
@@ -134,6 +167,9 @@ func (p *params) block(x refMap, prefix string, planes, stride int, bottleneck, 
 // returns the logits (n x classes).
 func (p *params) net(spec NetSpec, classes int, input []float32, n, h, w int) []float32 {
 	a := archs[spec.Arch]
+	if spec.Rate != 0 {
+		p.rate = spec.Rate
+	}
 	width := spec.Width
 	if width == 0 {
 		width = a.width

@@ -17,8 +17,8 @@ import (
 // input, written from PyTorch's own rules rather than package block's:
 // Conv2d and MaxPool2d need an output of at least 1x1,
 // (x + 2*pad - k)//stride + 1 >= 1 (floor division), and a
-// ConvTranspose2d's output_size must lie in [(l-1)*2 - 2 + 3, that + 1]
-// for an input of l.
+// ConvTranspose2d's output_size must lie in [(l-1)*r - 2*pad + k, that +
+// r - 1] for an input of l (stride r, the spec's rate).
 func pytorchAccepts(spec NetSpec, h, w int) bool {
 	a := archs[spec.Arch]
 	sb := map[int]bool{}
@@ -53,8 +53,12 @@ func pytorchAccepts(spec NetSpec, h, w int) bool {
 				}
 				next := out(x, 1, s, 0) // the shortcut's size: every branch must end there
 				if sb[st] {
-					l := out(x, 3, 2*s, 1)
-					if l < 1 || next < 2*l-1 || next > 2*l {
+					// At rate r with the default kernels Kr = K, odd.
+					r := rateOf(spec.Rate)
+					k := r | 1
+					l := out(x, k, r*s, (k-1)/2)
+					lo := (l-1)*r - 2*((k-1)/2) + k
+					if l < 1 || next < lo || next > lo+r-1 {
 						return false
 					}
 				} else if out(x, 3, s, 1) != next {
