@@ -24,20 +24,29 @@ up, else 1; every convolution has no bias; BatchNorm eps is 1e-5)
     conv1 1x1, conv2 3x3 stride s, conv3 1x1 to 4*planes, a BatchNorm after
     each, ReLU after bn1, bn2 and after the add.
 ``SBBasic``
-    the spatial bottleneck replacing both 3x3 convolutions of a BasicBlock:
-    conv1 3x3 stride 2*s padding 1 (keeps one pixel in four), bn1, ReLU, then
-    conv2, a 3x3 *transposed* convolution stride 2 padding 1 that restores the
-    block's output size, bn2, add the shortcut, ReLU.
+    the spatial bottleneck at sampling rate r replacing both 3x3 convolutions
+    of a BasicBlock: conv1 Kr x Kr stride r*s padding (Kr-1)//2 (the reduce,
+    keeping one pixel in r*r), bn1, ReLU, then conv2, a K x K *transposed*
+    convolution stride r padding (K-1)//2 that restores the block's output
+    size, bn2, add the shortcut, ReLU.
 ``SBBottleneck``
-    the spatial bottleneck replacing the middle 3x3 convolution of a
-    Bottleneck: conv1 1x1, conv2 3x3 stride 2*s padding 1, conv3 3x3
-    transposed stride 2 padding 1 (restoring the size), conv4 1x1 to
-    4*planes; bn1..bn4, ReLU after bn1..bn3 and after the add.
+    the spatial bottleneck at rate r replacing the middle 3x3 convolution of
+    a Bottleneck: conv1 1x1, conv2 Kr x Kr stride r*s padding (Kr-1)//2,
+    conv3 K x K transposed stride r padding (K-1)//2 (restoring the size),
+    conv4 1x1 to 4*planes; bn1..bn4, ReLU after bn1..bn3 and after the add.
+
+The rate r is 2, 3 or 4 (``rate``, default 2); Kr and K default to the
+smallest odd size at least r (3, 3 and 5 for r = 2, 3, 4; ``reduce_kernel``
+and ``restore_kernel`` override them, Kr >= 1 and K from r to 2r-1). Rate 2
+with Kr = K = 3 is the paper's block. sbconv reads Kr and K from the
+weights' shapes and the rate from the file's description.
 
 A block's output size is the shortcut's, ``(H-1)//s + 1`` by ``(W-1)//s + 1``,
-so odd sizes work: 7 -> 4 -> 7, a stage entry 14 -> 4 -> 7, 17 -> 5 -> 9. The
-transposed convolution reaches it through ``output_size`` (PyTorch's way of
-choosing between the two sizes a stride-2 restore can give). The shortcut is
+so odd sizes work: 7 -> 4 -> 7, a stage entry 14 -> 4 -> 7, 17 -> 5 -> 9 (at
+rate 2; 7 -> 3 -> 7 at rate 3). The transposed convolution reaches it through
+``output_size`` (PyTorch's way of choosing among the r sizes a stride-r
+restore can give). An odd K reaches every size; an even K only some, and
+PyTorch refuses the others. The shortcut is
 the identity, or, wherever the stride or the channel count changes (CIFAR
 networks included), the projection ``downsample.0`` (1x1 conv stride s) +
 ``downsample.1`` (BatchNorm).
@@ -81,7 +90,7 @@ __version__ = "1.0.0"
 #: description).
 DESCRIPTION_VERSION = "1"
 
-RATES = (2,)  # the sampling rates this version of sbconv runs
+RATES = (2, 3, 4)  # the sampling rates sbconv runs
 
 CIFAR_DEPTHS = {"resnet20": 20, "resnet32": 32, "resnet44": 44, "resnet56": 56, "resnet110": 110}
 IMAGENET = {"resnet18": ("basic", (2, 2, 2, 2)),
@@ -92,8 +101,28 @@ ARCHS = tuple(CIFAR_DEPTHS) + tuple(IMAGENET)
 
 def _check_rate(rate):
     if type(rate) is not int or rate not in RATES:
-        raise ValueError(f"rate={rate!r}: this version of sbconv runs spatial bottlenecks at rate "
+        raise ValueError(f"rate={rate!r}: sbconv runs spatial bottlenecks at rate "
                          f"{', '.join(map(str, RATES))} only")
+
+
+def default_kernel(rate):
+    """The default kernel size of a spatial bottleneck's reduce and restore at
+    rate: the smallest odd size at least rate (3, 3, 5 for 2, 3, 4), which
+    restores every size."""
+    return rate | 1
+
+
+def _sb_kernels(rate, reduce_kernel, restore_kernel):
+    """Validated (Kr, K) for rate: None takes default_kernel(rate); Kr in
+    1..16, K in rate..2*rate-1."""
+    _check_rate(rate)
+    kr = default_kernel(rate) if reduce_kernel is None else reduce_kernel
+    k = default_kernel(rate) if restore_kernel is None else restore_kernel
+    if type(kr) is not int or not 1 <= kr <= 16:
+        raise ValueError(f"reduce_kernel={kr!r}: want an int in [1, 16]")
+    if type(k) is not int or not rate <= k <= 2 * rate - 1:
+        raise ValueError(f"restore_kernel={k!r}: want an int in [{rate}, {2 * rate - 1}] at rate {rate}")
+    return kr, k
 
 
 # ---------------------------------------------------------------------------
@@ -188,22 +217,23 @@ class Bottleneck(_Residual):
 class SBBasic(_Residual):
     """The spatial bottleneck replacing both 3x3 convolutions of a BasicBlock.
 
-    conv1: Conv2d 3x3 stride 2*s padding 1 (the reduce); conv2:
-    ConvTranspose2d 3x3 stride 2 padding 1 (the restore, weight IOHW) with
-    output_size = the shortcut's size. rate: the sampling rate, 2 in this
-    version.
+    conv1: Conv2d Kr x Kr stride rate*s padding (Kr-1)//2 (the reduce);
+    conv2: ConvTranspose2d K x K stride rate padding (K-1)//2 (the restore,
+    weight IOHW) with output_size = the shortcut's size. rate: the sampling
+    rate, 2, 3 or 4; reduce_kernel (Kr) and restore_kernel (K): None for
+    default_kernel(rate).
     """
     expansion = 1
     sb = True
     last = "bn2"
 
-    def __init__(self, c_in, planes, stride=1, rate=2):
+    def __init__(self, c_in, planes, stride=1, rate=2, reduce_kernel=None, restore_kernel=None):
         super().__init__()
-        _check_rate(rate)
-        self.conv1 = nn.Conv2d(c_in, planes, 3, stride=rate * stride, padding=1, bias=False)
+        kr, k = _sb_kernels(rate, reduce_kernel, restore_kernel)
+        self.conv1 = nn.Conv2d(c_in, planes, kr, stride=rate * stride, padding=(kr - 1) // 2, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.ConvTranspose2d(planes, planes, 3, stride=rate, padding=1, bias=False)
+        self.conv2 = nn.ConvTranspose2d(planes, planes, k, stride=rate, padding=(k - 1) // 2, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = projection(c_in, planes, stride)
         self.stride = stride
@@ -216,24 +246,24 @@ class SBBasic(_Residual):
 class SBBottleneck(_Residual):
     """The spatial bottleneck replacing the middle 3x3 convolution of a Bottleneck.
 
-    conv1 1x1; conv2: Conv2d 3x3 stride 2*s padding 1 (the reduce); conv3:
-    ConvTranspose2d 3x3 stride 2 padding 1 (the restore, weight IOHW) with
-    output_size = the shortcut's size; conv4 1x1 to 4*planes. rate: the
-    sampling rate, 2 in this version.
+    conv1 1x1; conv2: Conv2d Kr x Kr stride rate*s padding (Kr-1)//2 (the
+    reduce); conv3: ConvTranspose2d K x K stride rate padding (K-1)//2 (the
+    restore, weight IOHW) with output_size = the shortcut's size; conv4 1x1
+    to 4*planes. rate, reduce_kernel, restore_kernel: as for SBBasic.
     """
     expansion = 4
     sb = True
     last = "bn4"
 
-    def __init__(self, c_in, planes, stride=1, rate=2):
+    def __init__(self, c_in, planes, stride=1, rate=2, reduce_kernel=None, restore_kernel=None):
         super().__init__()
-        _check_rate(rate)
+        kr, k = _sb_kernels(rate, reduce_kernel, restore_kernel)
         width = planes
         self.conv1 = conv1x1(c_in, width)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride=rate * stride, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(width, width, kr, stride=rate * stride, padding=(kr - 1) // 2, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.ConvTranspose2d(width, width, 3, stride=rate, padding=1, bias=False)
+        self.conv3 = nn.ConvTranspose2d(width, width, k, stride=rate, padding=(k - 1) // 2, bias=False)
         self.bn3 = nn.BatchNorm2d(width)
         self.conv4 = conv1x1(width, planes * self.expansion)
         self.bn4 = nn.BatchNorm2d(planes * self.expansion)
@@ -266,17 +296,20 @@ class ResNet(nn.Module):
     stages whose blocks are all spatial bottlenecks ([] for the regular
     network); width: channels of stage 1 (later stages double it; None: 16
     for CIFAR, 64 for ImageNet); num_classes: fc outputs (None: 10 for CIFAR,
-    1000 for ImageNet); rate: the spatial bottlenecks' sampling rate (2 only
-    in this version). The description is kept as attributes (arch, sb,
-    width, num_classes, rate); ``save`` writes it into the file.
+    1000 for ImageNet); rate: the spatial bottlenecks' sampling rate, 2, 3
+    or 4; reduce_kernel, restore_kernel: their Kr and K (None:
+    default_kernel(rate)). The description is kept as attributes (arch, sb,
+    width, num_classes, rate; and reduce_kernel, restore_kernel, which the
+    file's weights carry in their shapes); ``save`` writes it into the file.
     """
     cifar: Final[bool]
 
-    def __init__(self, arch, sb=(), width=None, num_classes=None, rate=2):
+    def __init__(self, arch, sb=(), width=None, num_classes=None, rate=2, reduce_kernel=None, restore_kernel=None):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"arch={arch!r}: want one of {', '.join(ARCHS)}")
-        _check_rate(rate)
+        kr, k = _sb_kernels(rate, reduce_kernel, restore_kernel)
+        self.reduce_kernel, self.restore_kernel = kr, k
         self.cifar = arch in CIFAR_DEPTHS
         if self.cifar:
             n = (CIFAR_DEPTHS[arch] - 2) // 6
@@ -307,7 +340,7 @@ class ResNet(nn.Module):
         for i, n in enumerate(layers):
             planes, stride, seq = width << i, 1 if i == 0 else 2, []
             for _ in range(n):
-                seq.append(spatial(c, planes, stride, rate) if i + 1 in sb else regular(c, planes, stride))
+                seq.append(spatial(c, planes, stride, rate, kr, k) if i + 1 in sb else regular(c, planes, stride))
                 c, stride = planes * regular.expansion, 1
             setattr(self, f"layer{i + 1}", nn.Sequential(*seq))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
@@ -337,10 +370,10 @@ class ResNet(nn.Module):
 
 
 def _constructor(arch, what):
-    def build(sb=(), width=None, num_classes=None, rate=2):
-        return ResNet(arch, sb, width, num_classes, rate)
+    def build(sb=(), width=None, num_classes=None, rate=2, reduce_kernel=None, restore_kernel=None):
+        return ResNet(arch, sb, width, num_classes, rate, reduce_kernel, restore_kernel)
     build.__name__ = build.__qualname__ = arch
-    build.__doc__ = f"{what}: ResNet({arch!r}, sb, width, num_classes, rate)."
+    build.__doc__ = f"{what}: ResNet({arch!r}, sb, width, num_classes, rate, reduce_kernel, restore_kernel)."
     return build
 
 
@@ -552,7 +585,9 @@ def load(path):
 
     Raises ValueError when the file carries no description (``sbconv`` in
     ``__metadata__``) or it does not name a network of this module, and
-    RuntimeError (from load_state_dict) when the tensors do not fit it.
+    RuntimeError (from load_state_dict) when the tensors do not fit it. The
+    spatial bottlenecks' kernel sizes are read from the first one's weights,
+    as sbconv reads them.
     """
     sd, meta = read_safetensors(path)
     if "sbconv" not in meta:
@@ -560,9 +595,18 @@ def load(path):
     if meta["sbconv"] != DESCRIPTION_VERSION:
         raise ValueError(f"{path}: description version {meta['sbconv']!r}, this module reads {DESCRIPTION_VERSION!r}")
     try:
-        model = ResNet(meta["arch"], json.loads(meta["sb"]), int(meta["width"]), int(meta["num_classes"]),
-                       int(meta.get("rate", "2")))
-    except (KeyError, json.JSONDecodeError) as e:
+        arch, sb = meta["arch"], json.loads(meta["sb"])
+        kr = k = None
+        if sb and arch in ARCHS:
+            reduce, restore = ("conv1", "conv2") if arch in CIFAR_DEPTHS or IMAGENET[arch][0] == "basic" \
+                else ("conv2", "conv3")
+            first = f"layer{min(sb)}.0."
+            if first + reduce + ".weight" in sd and first + restore + ".weight" in sd:
+                kr = sd[first + reduce + ".weight"].shape[-1]
+                k = sd[first + restore + ".weight"].shape[-1]
+        model = ResNet(arch, sb, int(meta["width"]), int(meta["num_classes"]),
+                       int(meta.get("rate", "2")), kr, k)
+    except (KeyError, json.JSONDecodeError, TypeError) as e:
         raise ValueError(f"{path}: incomplete network description {meta}: {e}") from None
     model.load_state_dict(sd, strict=True)
     return model.eval()

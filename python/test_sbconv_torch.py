@@ -45,9 +45,9 @@ def tearDownModule():
     shutil.rmtree(_tmp, ignore_errors=True)
 
 
-def random_model(arch, sb=(), width=None, num_classes=None, seed=0):
+def random_model(arch, sb=(), width=None, num_classes=None, seed=0, rate=2, reduce_kernel=None, restore_kernel=None):
     """A model with random weights and random BatchNorm statistics, in eval mode."""
-    model = sbconv_torch.ResNet(arch, sb, width, num_classes)
+    model = sbconv_torch.ResNet(arch, sb, width, num_classes, rate, reduce_kernel, restore_kernel)
     return sbconv_torch.randomize(model, torch.Generator().manual_seed(seed)).eval()
 
 
@@ -59,7 +59,7 @@ def read_bytes(path):
 def spec_flags(model):
     """The sbforward flags naming model's network explicitly."""
     return ["-arch", model.arch, "-sb", ",".join(map(str, model.sb)), "-width", str(model.width),
-            "-classes", str(model.num_classes)]
+            "-classes", str(model.num_classes), "-rate", str(model.rate)]
 
 
 class GoRun:
@@ -161,6 +161,73 @@ class TestAgainstGo(Case):
                 with self.subTest(arch=arch, sb=sb, h=h, w=w):
                     x = torch.randn(1, 3, h, w, generator=gen)
                     self.assertMatches(model, path, x, spec_flags(model), f"{arch} sb={sb} {h}x{w}")
+
+
+# Networks at rates 3 and 4 against Go: (arch, SB, width, classes, dtype,
+# batch, h, w, rate, Kr, K); None takes the default kernel (3 at rate 3, 5
+# at rate 4). Odd sizes where the restore's output_size matters; even
+# restores at sizes they reach.
+RATE_CASES = [
+    ("resnet20", [1, 2, 3], 6, 10, torch.float32, 2, 33, 31, 3, None, None),
+    ("resnet20", [2], 5, 7, torch.float16, 1, 17, 19, 4, None, None),
+    ("resnet32", [1, 3], 4, 10, torch.float32, 1, 1, 2, 4, None, None),
+    ("resnet18", [1, 2, 3, 4], 4, 10, torch.float32, 1, 65, 57, 3, None, None),
+    ("resnet18", [2, 4], 6, 5, torch.bfloat16, 2, 45, 37, 4, None, None),
+    ("resnet34", [1, 2, 3, 4], 4, 10, torch.float32, 1, 29, 30, 4, 3, 7),
+    ("resnet50", [1, 2, 3, 4], 4, 10, torch.float32, 1, 49, 41, 3, 5, 5),
+    ("resnet50", [2, 3], 4, 7, torch.float32, 1, 33, 35, 4, None, None),
+    ("resnet20", [1], 4, 3, torch.float32, 1, 8, 9, 3, 3, 4),  # (8-1) % 3 and (9-1) % 3 != 0
+]
+
+
+class TestRatesAgainstGo(Case):
+    def test_rate_networks_match(self):
+        gen = torch.Generator().manual_seed(23)
+        for i, (arch, sb, width, classes, dtype, batch, h, w, rate, kr, k) in enumerate(RATE_CASES):
+            what = f"{arch} sb={sb} rate={rate} Kr={kr} K={k} width={width} {dtype} {batch}x3x{h}x{w}"
+            with self.subTest(what):
+                model = random_model(arch, sb, width, classes, seed=i, rate=rate, reduce_kernel=kr, restore_kernel=k)
+                path = self.path(f"rate{i}")
+                sbconv_torch.save(model, path, dtype=dtype)
+                if dtype != torch.float32:
+                    model = sbconv_torch.load(path)
+                    self.assertEqual((model.rate, model.reduce_kernel, model.restore_kernel),
+                                     (rate, kr or rate | 1, k or rate | 1))
+                x = torch.randn(batch, 3, h, w, generator=gen)
+                self.assertMatches(model, path, x, (), what + ", zero NetSpec")
+                self.assertMatches(model, path, x, spec_flags(model), what)
+
+    def test_wrong_rate_spec(self):
+        model = random_model("resnet20", [1, 2, 3], 4, 10, rate=3)
+        path = self.path("rate3")
+        sbconv_torch.save(model, path)
+        x = torch.randn(1, 3, 12, 12, generator=torch.Generator().manual_seed(3))
+        for rate in ["2", "4"]:
+            with self.subTest(rate=rate):
+                self.assertGoFails(path, x, ["-rate", rate], f"NetSpec.Rate = {rate} but the file describes Rate 3")
+        self.assertGoFails(path, x, ["-rate", "5"], "5")
+        # A rate-4 file whose restores are 5x5 under a spec of rate 2 names
+        # the description and, without one, the kernel size.
+        model4 = random_model("resnet20", [2], 4, 10, rate=4)
+        path4 = self.path("rate4")
+        sbconv_torch.save(model4, path4)
+        self.assertGoFails(path4, x, ["-rate", "2"], "NetSpec.Rate = 2 but the file describes Rate 4")
+        plain = self.path("rate4plain")
+        sbconv_torch.write_safetensors(plain, model4.state_dict())
+        self.assertGoFails(plain, x, ["-arch", "resnet20", "-sb", "2", "-width", "4"],
+                           '"layer2.0.conv2.weight"', "kernel size 5 must be in [2, 3] at rate 2")
+        self.assertMatches(model4, plain, x, ["-arch", "resnet20", "-sb", "2", "-width", "4", "-rate", "4"])
+
+    def test_even_restore_size_refused(self):
+        # K = 4 at rate 3 restores a 3x3 map to 8..10 pixels only: 7x7 is an
+        # error in PyTorch and in Go alike.
+        model = random_model("resnet20", [1], 4, 3, rate=3, restore_kernel=4)
+        path = self.path("even")
+        sbconv_torch.save(model, path)
+        x = torch.randn(1, 3, 7, 7)
+        with self.assertRaises(ValueError):
+            model(x)
+        self.assertGoFails(path, x, [], "layer1.0.conv2", "not the shortcut's 7x7")
 
 
 class TestGoRefuses(Case):
@@ -266,8 +333,11 @@ class TestModule(Case):
 
     def test_bad_arguments(self):
         for kwargs, word in [
-            (dict(arch="resnet19"), "resnet19"), (dict(arch="resnet20", rate=3), "rate"),
-            (dict(arch="resnet20", rate=4), "rate"), (dict(arch="resnet20", sb=[4]), "4"),
+            (dict(arch="resnet19"), "resnet19"), (dict(arch="resnet20", rate=5), "rate"),
+            (dict(arch="resnet20", rate=1), "rate"), (dict(arch="resnet20", rate=3.0), "rate"),
+            (dict(arch="resnet20", rate=3, restore_kernel=6), "restore_kernel=6"),
+            (dict(arch="resnet20", rate=4, restore_kernel=3), "[4, 7]"),
+            (dict(arch="resnet20", reduce_kernel=0), "reduce_kernel=0"), (dict(arch="resnet20", sb=[4]), "4"),
             (dict(arch="resnet18", sb=[0]), "0"), (dict(arch="resnet18", sb=[1, 1]), "twice"),
             (dict(arch="resnet18", width=0), "width"), (dict(arch="resnet18", num_classes=-1), "num_classes"),
             (dict(arch="resnet18", width=4.0), "width"), (dict(arch="resnet18", sb=[True]), "True"),
@@ -276,9 +346,42 @@ class TestModule(Case):
                 with self.assertRaisesRegex(ValueError, re.escape(word)):
                     sbconv_torch.ResNet(**kwargs)
         with self.assertRaisesRegex(ValueError, "rate"):
-            sbconv_torch.SBBasic(4, 4, 1, rate=3)
+            sbconv_torch.SBBasic(4, 4, 1, rate=5)
         with self.assertRaisesRegex(ValueError, "rate"):
             sbconv_torch.SBBottleneck(16, 4, 1, rate=1)
+
+    def test_rates(self):
+        # rate r: the reduce is Kr x Kr stride r*s padding (Kr-1)//2, the
+        # restore K x K stride r padding (K-1)//2; the defaults are 3, 3, 5.
+        for rate, kr, k in [(2, 3, 3), (3, 3, 3), (4, 5, 5)]:
+            self.assertEqual(sbconv_torch.default_kernel(rate), k)
+            b = sbconv_torch.SBBasic(4, 4, 2, rate=rate)
+            self.assertEqual((b.conv1.kernel_size, b.conv1.stride, b.conv1.padding),
+                             ((kr, kr), (2 * rate, 2 * rate), ((kr - 1) // 2,) * 2))
+            self.assertEqual((b.conv2.kernel_size, b.conv2.stride, b.conv2.padding),
+                             ((k, k), (rate, rate), ((k - 1) // 2,) * 2))
+            bb = sbconv_torch.SBBottleneck(16, 4, 1, rate=rate, reduce_kernel=1, restore_kernel=2 * rate - 1)
+            self.assertEqual((bb.conv2.kernel_size, bb.conv2.stride, bb.conv3.kernel_size, bb.conv3.stride),
+                             ((1, 1), (rate, rate), (2 * rate - 1,) * 2, (rate, rate)))
+            # Every size restores to the shortcut's with an odd K.
+            for s in (1, 2):
+                for h in range(1, 20):
+                    blk = sbconv_torch.SBBasic(4, 4, s, rate=rate).eval()
+                    with torch.no_grad():
+                        y = blk(torch.randn(1, 4, h, h + 2))
+                    self.assertEqual(tuple(y.shape[2:]), ((h - 1) // s + 1, (h + 1) // s + 1), (rate, s, h))
+        model = random_model("resnet18", [1, 3], 4, 5, rate=4, reduce_kernel=3)
+        self.assertEqual(model.layer1[0].conv1.kernel_size, (3, 3))
+        self.assertEqual(model.layer3[1].conv2.kernel_size, (5, 5))
+        self.assertEqual(model.layer2[0].conv1.kernel_size, (3, 3))  # regular blocks stay 3x3
+        self.assertEqual(model.description()["rate"], "4")
+        path = self.path("r4")
+        sbconv_torch.save(model, path)
+        back = sbconv_torch.load(path)
+        self.assertEqual((back.rate, back.reduce_kernel, back.restore_kernel), (4, 3, 5))
+        x = torch.randn(1, 3, 41, 39)
+        with torch.no_grad():
+            self.assertTrue(torch.equal(back(x), model(x)))
 
     def test_description(self):
         path = self.path("meta")
@@ -379,8 +482,8 @@ class TestModule(Case):
         for c in cases:
             with self.subTest(c["name"]):
                 model = sbconv_torch.load(os.path.join(golden, c["name"] + ".safetensors"))
-                self.assertEqual((model.arch, model.sb, model.width, model.num_classes),
-                                 (c["arch"], c["sb"], c["width"], c["num_classes"]))
+                self.assertEqual((model.arch, model.sb, model.width, model.num_classes, model.rate),
+                                 (c["arch"], c["sb"], c["width"], c["num_classes"], c.get("rate", 2)))
                 io_data, _ = sbconv_torch.read_safetensors(os.path.join(golden, c["name"] + ".io.safetensors"))
                 with torch.no_grad():
                     got = model.double()(io_data["input"].double())
