@@ -31,6 +31,7 @@ type goldenCase struct {
 	H          int    `json:"h"`
 	W          int    `json:"w"`
 	DType      string `json:"dtype"`
+	Rate       int    `json:"rate"` // 0 (absent) means 2
 }
 
 func goldenCases(t *testing.T) []goldenCase {
@@ -44,9 +45,11 @@ func goldenCases(t *testing.T) []goldenCase {
 }
 
 // TestGoldenPyTorch loads every PyTorch-exported network with Load and
-// matches its logits within 1e-3 of the largest |logit|.
+// matches its logits within 1e-3 of the largest |logit|: every dtype, and
+// spatial bottlenecks at every rate.
 func TestGoldenPyTorch(t *testing.T) {
 	dtypes := map[string]bool{}
+	rates := map[int]bool{}
 	for _, c := range goldenCases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			io, err := safetensors.ReadFile(filepath.Join(goldenDir, c.Name+".io.safetensors"))
@@ -65,7 +68,7 @@ func TestGoldenPyTorch(t *testing.T) {
 			// count must agree with them.
 			for _, classes := range []int{0, c.NumClasses} {
 				net, err := Load(filepath.Join(goldenDir, c.Name+".safetensors"),
-					NetSpec{Arch: c.Arch, SB: c.SB, Width: c.Width, NumClasses: classes})
+					NetSpec{Arch: c.Arch, SB: c.SB, Width: c.Width, NumClasses: classes, Rate: c.Rate})
 				require.NoError(t, err)
 				require.Equal(t, c.NumClasses, net.NumClasses())
 				got := make([]float32, len(want))
@@ -73,10 +76,16 @@ func TestGoldenPyTorch(t *testing.T) {
 				requireLogitsClose(t, got, want, 1e-3, kernels.ISA()+" "+c.DType)
 			}
 			dtypes[c.DType] = true
+			if len(c.SB) > 0 {
+				rates[rateOf(c.Rate)] = true
+			}
 		})
 	}
 	for _, d := range []string{"F32", "F16", "BF16"} {
 		require.True(t, dtypes[d], "no passing golden case stores %s weights", d)
+	}
+	for _, r := range Rates {
+		require.True(t, rates[r], "no passing golden case has spatial bottlenecks at rate %d", r)
 	}
 }
 

@@ -253,6 +253,16 @@ func TestGoldenDescriptions(t *testing.T) {
 			assert.True(t, sameStages(c.SB, got.SB), "SB %v, want %v", got.SB, c.SB)
 			assert.Equal(t, c.Width, got.Width)
 			assert.Equal(t, c.NumClasses, got.NumClasses)
+			assert.Equal(t, rateOf(c.Rate), got.Rate)
+			if len(c.SB) > 0 {
+				other := NetSpec{Rate: 2}
+				if rateOf(c.Rate) == 2 {
+					other.Rate = 3
+				}
+				_, err = Load(path, other)
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), fmt.Sprintf("NetSpec.Rate = %d but the file describes Rate %d", other.Rate, rateOf(c.Rate)))
+			}
 			wrong := NetSpec{Arch: c.Arch, SB: []int{1}}
 			if slices.Equal(c.SB, []int{1}) {
 				wrong.SB = nil

@@ -16,7 +16,7 @@ case NAME in CASES it writes, next to this script,
     NAME.io.safetensors  {"input": F32 [batch,3,h,w], "logits": F32
                          [batch,num_classes]}, eval mode, no_grad
     cases.json           the list of cases (name, arch, sb, width, num_classes,
-                         batch, h, w, dtype)
+                         batch, h, w, dtype, rate)
 
 and prints a summary table. The output is byte-for-byte deterministic for a
 given torch build (fixed seed, no timestamps). See README.md for the format.
@@ -81,11 +81,13 @@ def read_safetensors(path):
 # ---------------------------------------------------------------------------
 # Cases
 
-def case(arch, sb, width, num_classes, batch, h, w, dtype="F32"):
+def case(arch, sb, width, num_classes, batch, h, w, dtype="F32", rate=2):
     tag = "sb" + "".join(map(str, sb)) if sb else "reg"
+    if rate != 2:
+        tag += f"r{rate}"
     name = f"{arch}_{tag}_w{width}_c{num_classes}_{h}x{w}_b{batch}_{dtype.lower()}"
     return {"name": name, "arch": arch, "sb": list(sb), "width": width, "num_classes": num_classes,
-            "batch": batch, "h": h, "w": w, "dtype": dtype}
+            "batch": batch, "h": h, "w": w, "dtype": dtype, "rate": rate}
 
 
 CASES = [
@@ -109,11 +111,31 @@ CASES = [
     case("resnet50", [1, 2, 3, 4], 4, 10, 1, 64, 64),
     case("resnet50", [1, 3], 3, 7, 1, 97, 81),
     case("resnet50", [1, 2, 3, 4], 4, 10, 1, 29, 29, "BF16"),
+    # Sampling rates 3 and 4 (default kernels: Kr = K = 3 at rate 3, 5 at
+    # rate 4), odd sizes where the restore's output_size matters
+    case("resnet20", [1, 2, 3], 6, 10, 1, 33, 31, rate=3),
+    case("resnet20", [1, 2, 3], 4, 10, 2, 32, 32, rate=4),
+    case("resnet32", [2], 4, 7, 2, 17, 19, "F16", rate=4),
+    case("resnet18", [1, 2, 3, 4], 4, 10, 1, 65, 57, rate=3),
+    case("resnet34", [2, 4], 2, 10, 1, 29, 31, rate=4),
+    case("resnet50", [1, 2, 3, 4], 2, 7, 1, 97, 81, rate=4),
+    case("resnet50", [1, 3], 3, 10, 1, 45, 37, rate=3),
 ]
 
 
 def check_sb_sizes():
-    """The spatial bottleneck's sizes on the odd examples of the docstring."""
+    """The spatial bottleneck's sizes on the odd examples of the docstring,
+    and at rates 3 and 4."""
+    for rate, s, h, mid, out in [(3, 1, 7, 3, 7), (3, 2, 14, 3, 7), (3, 1, 8, 3, 8), (4, 1, 9, 3, 9), (4, 2, 17, 3, 9),
+                                 (4, 2, 2, 1, 1), (3, 1, 1, 1, 1)]:
+        for blk in (sbconv_torch.SBBasic(4 if s == 1 else 2, 4, s, rate), sbconv_torch.SBBottleneck(16, 4, s, rate)):
+            blk.eval()
+            with torch.no_grad():
+                y = blk(torch.randn(1, blk.conv1.in_channels, h, h + 1))
+            conv_down = blk.conv1 if isinstance(blk, sbconv_torch.SBBasic) else blk.conv2
+            assert (h - 1) // (rate * s) + 1 == mid, (rate, s, h)
+            assert conv_down.stride == (rate * s, rate * s), (rate, conv_down)
+            assert tuple(y.shape[2:]) == (out, h // s + 1), (type(blk).__name__, rate, s, h, y.shape)
     for s, h, mid, out in [(1, 7, 4, 7), (2, 14, 4, 7), (1, 8, 4, 8), (2, 17, 5, 9), (1, 1, 1, 1), (2, 2, 1, 1)]:
         for blk in (sbconv_torch.SBBasic(4 if s == 1 else 2, 4, s), sbconv_torch.SBBottleneck(16, 4, s)):
             blk.eval()
@@ -160,7 +182,7 @@ def min_map(model, x):
 
 def generate(c, gen):
     dtype = ST_DTYPES[c["dtype"]][0]
-    model = sbconv_torch.ResNet(c["arch"], c["sb"], c["width"], c["num_classes"])
+    model = sbconv_torch.ResNet(c["arch"], c["sb"], c["width"], c["num_classes"], c["rate"])
     sbconv_torch.randomize(model, gen)
     round_to(model, dtype)
     model.eval()
@@ -192,8 +214,8 @@ def generate(c, gen):
     back, bmeta = read_safetensors(wpath)
     assert list(back) == list(sd), c["name"]
     assert bmeta == model.description(), (c["name"], bmeta)
-    assert (bmeta["arch"], json.loads(bmeta["sb"]), int(bmeta["width"]), int(bmeta["num_classes"])) == \
-        (c["arch"], c["sb"], c["width"], c["num_classes"]), (c["name"], bmeta)
+    assert (bmeta["arch"], json.loads(bmeta["sb"]), int(bmeta["width"]), int(bmeta["num_classes"]), int(bmeta["rate"])) == \
+        (c["arch"], c["sb"], c["width"], c["num_classes"], c["rate"]), (c["name"], bmeta)
     for k, v in sd.items():
         b = back[k]
         want = v if v.dtype == torch.int64 else v.to(dtype)
@@ -222,13 +244,13 @@ def main():
     assert len(set(names)) == len(names)
     gen = torch.Generator().manual_seed(SEED)
     print(f"# torch {torch.__version__}, seed {SEED}")
-    print(f"{'name':44s} {'params':>8s} {'bytes':>9s} {'max|logit|':>10s} {'f32 err':>8s} {'min map':>7s}")
+    print(f"{'name':46s} {'params':>8s} {'bytes':>9s} {'max|logit|':>10s} {'f32 err':>8s} {'min map':>7s}")
     total = 0
     for c in CASES:
         torch.manual_seed(SEED)
         nparams, size, mx, err, mm = generate(c, gen)
         total += size
-        print(f"{c['name']:44s} {nparams:8d} {size:9d} {mx:10.3f} {err:8.1e} {mm:7d}")
+        print(f"{c['name']:46s} {nparams:8d} {size:9d} {mx:10.3f} {err:8.1e} {mm:7d}")
     with open(os.path.join(HERE, "cases.json"), "w") as f:
         f.write("[\n" + ",\n".join(" " + json.dumps(c) for c in CASES) + "\n]\n")
     total += os.path.getsize(os.path.join(HERE, "cases.json"))
