@@ -17,16 +17,34 @@
 // (see Load).
 //
 // The blocks are torchvision's BasicBlock and Bottleneck and their
-// spatial-bottleneck forms:
+// spatial-bottleneck forms at sampling rate r:
 //
-//	SBBasic:      conv1 3x3 stride 2s -> bn1 -> relu -> conv2 ConvTranspose2d 3x3 stride 2 -> bn2 (+ shortcut) -> relu
-//	SBBottleneck: conv1 1x1 -> conv2 3x3 stride 2s -> conv3 ConvTranspose2d 3x3 stride 2 -> conv4 1x1 (+ shortcut), bn and relu after each
+//	SBBasic:      conv1 Kr x Kr stride r*s -> bn1 -> relu -> conv2 ConvTranspose2d K x K stride r -> bn2 (+ shortcut) -> relu
+//	SBBottleneck: conv1 1x1 -> conv2 Kr x Kr stride r*s -> conv3 ConvTranspose2d K x K stride r -> conv4 1x1 (+ shortcut), bn and relu after each
 //
 // where s is the block's own stride, the restore's output size is the
-// shortcut's ((H-1)/s+1, so 7 -> 4 -> 7 and a stage entry 14 -> 4 -> 7),
-// and the projection shortcut downsample.0/.1 (1x1 conv + BatchNorm) is
-// there wherever the stride or the channel count changes. State_dict keys
-// follow torchvision: conv1, bn1, layer1.0.conv1, ..., fc.
+// shortcut's ((H-1)/s+1, so 7 -> 4 -> 7 and a stage entry 14 -> 4 -> 7 at
+// rate 2), and the projection shortcut downsample.0/.1 (1x1 conv +
+// BatchNorm) is there wherever the stride or the channel count changes.
+// State_dict keys follow torchvision: conv1, bn1, layer1.0.conv1, ..., fc.
+//
+// # Sampling rates
+//
+// The rate r is 2, 3 or 4: NetSpec.Rate (0 means 2, or the rate the
+// file's description records), or the last argument of NewSBBasic and
+// NewSBBottleneck (none means 2). The reduce (Kr x Kr, stride r*s) pads
+// (Kr-1)/2 on each side, the restore (K x K, stride r) (K-1)/2, as
+// PyTorch's Conv2d and ConvTranspose2d with padding=(k-1)//2; Kr and K are
+// the kernel sizes of the reduce's and restore's weights in the state_dict
+// (square; Kr at least 1, K from r to 2r-1; DefaultKernelSize, the
+// smallest odd size at least r, where RandomStateDict makes weights up).
+// Rate 2 with Kr = K = 3 is the paper's block. The restore is PyTorch's
+// call with output_size set to the shortcut's size: it picks one of the r
+// sizes (l-1)*r - 2*((K-1)/2) + K + p, p in 0..r-1, for a reduced map of
+// l. An odd K always reaches the shortcut's size; an even K only some
+// (after an odd Kr, the sizes whose size-1 is not a multiple of r), and
+// for the others, which PyTorch refuses too, OutputSize and Forward
+// return an error naming the restore and the sizes it reaches.
 //
 // BatchNorm (eps 1e-5) is folded into the convolution before it when the
 // network is built; the residual add and the ReLU are fused into the last
@@ -43,9 +61,11 @@
 //
 // Net.Forward takes every input size PyTorch takes: any batch >= 1 and
 // any h, w >= 1, since every layer (the stem, the max pool, each stride-2
-// or spatial-bottleneck block) maps a size of at least 1 to one of at
-// least 1, and a spatial-bottleneck block always restores its shortcut's
-// size. Any other size, an input of another length, or one past
+// or spatial-bottleneck block at any rate) maps a size of at least 1 to
+// one of at least 1, and a spatial-bottleneck block with odd kernels
+// restores its shortcut's size from every size (an even Kr needs a side of
+// at least 2, and an even K reaches only some sizes, as in PyTorch). Any
+// other size, an input of another length, or one past
 // layout.MaxElements is an error, never a panic. Before it makes up any
 // weight, RandomNet refuses a network whose layers the kernels would
 // refuse (kernels.ConvSpec.Validate: channels, and each layer's weights

@@ -88,11 +88,13 @@ type workspace struct {
 // file without the description (safetensors' save_file) loads from a spec
 // that names Arch; then what the weights cannot tell is not checked: a
 // regular basic block and its spatial-bottleneck form (SB) have the same
-// keys and shapes, as do convolutions with padding 0 and 1, so a wrong SB
-// on such a file builds a network that computes other logits. Where
-// neither spec nor description gives them, Width is the rows of
-// conv1.weight and NumClasses those of fc.weight; Net.Spec reports the
-// network built.
+// keys and shapes, as do convolutions with padding 0 and 1 and spatial
+// bottlenecks whose kernels fit two rates (3x3 at rates 2 and 3), so a
+// wrong SB or Rate on such a file builds a network that computes other
+// logits; a Rate whose restore kernels cannot be (K from r to 2r-1) is an
+// error naming the key. Where neither spec nor description gives them,
+// Width is the rows of conv1.weight, NumClasses those of fc.weight and
+// Rate 2; Net.Spec reports the network built.
 //
 // Like PyTorch's load_state_dict(strict=True), Load lists every missing,
 // unexpected and mis-shaped key (naming a few and counting the rest), and

@@ -554,5 +554,37 @@ class TestReadme(Case):
         self.assertMatches(model, path, x, (), "README model, zero NetSpec")
 
 
+    def test_sampling_rates_block(self):
+        # The README's rate-r block is sbconv_torch's SBBasic: same keys,
+        # shapes and outputs, at every rate and stride, odd sizes included.
+        section = readme_section("Sampling rates")
+        py = re.findall(r"^```python\n(.*?)^```", section, re.M | re.S)
+        self.assertEqual(len(py), 1, "want one ```python block")
+        ns = {"torch": torch, "nn": nn}
+        exec(compile(py[0], "README.md", "exec"), ns)
+        for r, kr, k in [(2, 3, 3), (3, 3, 3), (3, 5, 4), (4, 5, 5), (4, 3, 7)]:
+            for stride, c_in in [(1, 4), (2, 3)]:
+                with self.subTest(r=r, kr=kr, k=k, stride=stride):
+                    mine = ns["SBBasic"](c_in, 4, stride, r, kr, k)
+                    ours = sbconv_torch.SBBasic(c_in, 4, stride, r, kr, k)
+                    sbconv_torch.randomize(ours, torch.Generator().manual_seed(r))
+                    mine.load_state_dict(ours.state_dict(), strict=True)
+                    mine.eval(), ours.eval()
+                    ran = 0
+                    for h, w in [(13, 11), (10, 9), (9, 8), (12, 11), (7, 6)]:
+                        x = torch.randn(1, c_in, h, w)
+                        with torch.no_grad():
+                            try:
+                                want = ours(x)
+                            except ValueError:  # an even K does not reach this size
+                                self.assertEqual(k % 2, 0)
+                                with self.assertRaises(ValueError):
+                                    mine(x)
+                                continue
+                            self.assertTrue(torch.equal(mine(x), want))
+                            ran += 1
+                    self.assertGreater(ran, 0)
+
+
 if __name__ == "__main__":
     unittest.main()
