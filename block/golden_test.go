@@ -84,7 +84,7 @@ func TestGoldenPyTorch(t *testing.T) {
 	for _, d := range []string{"F32", "F16", "BF16"} {
 		require.True(t, dtypes[d], "no passing golden case stores %s weights", d)
 	}
-	for _, r := range Rates {
+	for _, r := range Rates() {
 		require.True(t, rates[r], "no passing golden case has spatial bottlenecks at rate %d", r)
 	}
 }

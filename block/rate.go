@@ -7,13 +7,15 @@ import (
 )
 
 // Rates lists the sampling rates of the spatial-bottleneck blocks
-// (NetSpec.Rate, and the rate argument of NewSBBasic and NewSBBottleneck).
-var Rates = []int{2, 3, 4}
+// (NetSpec.Rate, and the rate argument of NewSBBasic and NewSBBottleneck):
+// 2, 3 and 4.
+func Rates() []int { return []int{2, 3, 4} }
 
 // DefaultKernelSize is the kernel size of a spatial bottleneck's reduce
-// and restore at rate r where no weight gives one (RandomStateDict): the
-// smallest odd size at least r, 3, 3 and 5 for rates 2, 3 and 4, which
-// restores every size. python/sbconv_torch.py uses the same default.
+// and restore at a rate r of Rates where no weight gives one
+// (RandomStateDict): the smallest odd size at least r, 3, 3 and 5 for
+// rates 2, 3 and 4, which restores every size. python/sbconv_torch.py
+// uses the same default.
 func DefaultKernelSize(rate int) int { return rate | 1 }
 
 // sampling is what a spatial-bottleneck block adds to its residual: the

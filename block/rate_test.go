@@ -216,7 +216,7 @@ func TestRateErrors(t *testing.T) {
 	}
 	_, err := NewSBBasic(RandomStateDict(1), "b.", 4, 4, 1, 3, 3)
 	require.ErrorContains(t, err, "rate [3 3]")
-	for _, r := range Rates {
+	for _, r := range Rates() {
 		b, err := NewSBBasic(RandomStateDict(1), "b.", 4, 4, 1, r)
 		require.NoError(t, err)
 		assert.Equal(t, r, b.Rate())

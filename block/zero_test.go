@@ -31,6 +31,16 @@ func TestZeroValuesNeverPanic(t *testing.T) {
 			b.Release()
 		}, "%T", b)
 	}
+	for _, b := range []interface {
+		Rate() int
+		KernelSizes() (int, int)
+	}{(*SBBasic)(nil), &SBBasic{}, (*SBBottleneck)(nil), &SBBottleneck{}} {
+		require.NotPanics(t, func() {
+			assert.Zero(t, b.Rate())
+			kr, k := b.KernelSizes()
+			assert.Zero(t, kr+k)
+		}, "%T", b)
+	}
 	for _, n := range []*Net{nil, {}} {
 		require.NotPanics(t, func() {
 			assert.Zero(t, n.NumClasses())
