@@ -121,10 +121,28 @@ func (g *sampling) restores(reduce *kernels.Conv2D, restore *kernels.ConvTranspo
 	if oh < minH || oh > maxH || ow < minW || ow > maxW {
 		return 0, 0, fmt.Errorf("block: %s%s (the restore, ConvTranspose2d kernel %d, stride %d, padding %d) "+
 			"restores the reduce's %dx%d map only to %s x %s pixels, not the shortcut's %dx%d (block input %dx%d): "+
-			"a restore with an even kernel size reaches only some sizes, as in PyTorch (an odd one reaches every size)",
-			g.prefix, g.restore, g.k, g.rate, (g.k-1)/2, lh, lw, span(minH, maxH), span(minW, maxW), oh, ow, h, w)
+			"%s, as in PyTorch (odd kernels take every size)",
+			g.prefix, g.restore, g.k, g.rate, (g.k-1)/2, lh, lw, span(minH, maxH), span(minW, maxW), oh, ow, h, w,
+			g.sizeRule(reduce.Spec().StrideH/g.rate))
 	}
 	return oh, ow, nil
+}
+
+// sizeRule says which sizes a block with an even kernel takes, for its
+// stride s: with the paddings (Kr-1)/2 and (K-1)/2 the reduced map has
+// (n-1)/(r*s)+1 pixels from n (odd Kr) or (n-2)/(r*s)+1 (even Kr), and
+// the restore reaches r sizes from (l-1)*r+1 (odd K) or (l-1)*r+2 (even
+// K) up.
+func (g *sampling) sizeRule(s int) string {
+	what := fmt.Sprintf("with Kr = %d and K = %d at rate %d the block takes only", g.kr, g.k, g.rate)
+	switch {
+	case g.kr%2 == 1:
+		return fmt.Sprintf("%s sides whose output size n has (n-1) %% %d != 0", what, g.rate)
+	case g.k%2 == 1:
+		return fmt.Sprintf("%s input sides n with (n-1) %% %d != 0", what, g.rate*s)
+	default:
+		return fmt.Sprintf("%s input sides n >= 2 with (n-2) %% %d != 0", what, g.rate*s)
+	}
 }
 
 // span formats lo..hi, or lo alone.

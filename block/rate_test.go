@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -281,7 +282,8 @@ func TestRateErrors(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = blk.OutputSize(7, 8)
 	require.Error(t, err)
-	for _, w := range []string{"b.conv2", "kernel 4, stride 3", "3x3 map only to 8..10 x 8..10", "not the shortcut's 7x8", "even kernel"} {
+	for _, w := range []string{"b.conv2", "kernel 4, stride 3", "3x3 map only to 8..10 x 8..10", "not the shortcut's 7x8",
+		"with Kr = 3 and K = 4 at rate 3 the block takes only sides whose output size n has (n-1) % 3 != 0"} {
 		assert.Contains(t, err.Error(), w)
 	}
 	x, err := layout.New(1, 4, 7, 8, kernels.Block())
@@ -397,5 +399,63 @@ func TestRateEverySize(t *testing.T) {
 				checkForwardSize(t, net, p, spec, 1, bad, 5)
 			}
 		})
+	}
+}
+
+// TestRateSizesAsPyTorch: for every rate, stride and kernel parity, a
+// block's OutputSize refuses exactly the sizes PyTorch refuses (written
+// from PyTorch's formulas: Conv2d's floor((n + 2p - k)/stride) + 1 >= 1,
+// ConvTranspose2d's output_size within r sizes of (l-1)*r - 2q + K), and
+// the rule its message states holds for every size.
+func TestRateSizesAsPyTorch(t *testing.T) {
+	floorDiv := func(x, y int) int {
+		q := x / y
+		if x%y != 0 && x < 0 {
+			q--
+		}
+		return q
+	}
+	for _, r := range Rates() {
+		for _, s := range []int{1, 2} {
+			for _, kr := range []int{1, 2, 3, 4, 5} {
+				for k := r; k <= 2*r-1; k++ {
+					p := &params{m: map[string]Param{}, rng: rand.New(rand.NewPCG(uint64(r), uint64(k))), rate: r, kr: kr, k: k}
+					p.block(refMap{1, 4, 16, 16, make([]float32, 4*256)}, "b.", 4, s, false, true)
+					sd, err := NewStateDict(p.m)
+					require.NoError(t, err)
+					b, err := NewSBBasic(sd, "b.", 4, 4, s, r)
+					require.NoError(t, err)
+					for n := 1; n <= 3*r*s+3; n++ {
+						l := floorDiv(n+2*((kr-1)/2)-kr, r*s) + 1
+						out := (n-1)/s + 1
+						lo := (l-1)*r - 2*((k-1)/2) + k
+						accepts := l >= 1 && out >= lo && out <= lo+r-1
+						_, _, err := b.OutputSize(n, n)
+						what := fmt.Sprintf("rate %d stride %d Kr %d K %d side %d", r, s, kr, k, n)
+						if accepts {
+							require.NoError(t, err, what)
+							continue
+						}
+						require.Error(t, err, what)
+						if l < 1 {
+							continue
+						}
+						var holds bool
+						msg := err.Error()
+						switch {
+						case strings.Contains(msg, "output size n has (n-1)"):
+							holds = (out-1)%r != 0
+						case strings.Contains(msg, "input sides n with (n-1)"):
+							holds = (n-1)%(r*s) != 0
+						case strings.Contains(msg, "input sides n >= 2 with (n-2)"):
+							holds = (n-2)%(r*s) != 0
+						default:
+							t.Fatalf("%s: no rule in %q", what, msg)
+						}
+						require.False(t, holds, "%s: refused, but the rule it states holds: %s", what, msg)
+					}
+				}
+			}
+		}
 	}
 }
