@@ -49,16 +49,37 @@ var BlockShapes = func() []BlockShape {
 // random weights, on a random n x InC x H x H input. FLOPs are the block's
 // real ones (the restore's taps that reach the output).
 func NewBlockCase(s BlockShape, sb bool, n int) (*Case, error) {
+	rate := 0
+	if sb {
+		rate = 2
+	}
+	return newBlockCase(s, rate, n)
+}
+
+// NewSBBlockCase is NewBlockCase's spatial-bottleneck block at sampling
+// rate (2, 3 or 4), with the kernel sizes block.RandomStateDict gives it
+// (the smallest odd size at least rate: 3, 3, 5).
+func NewSBBlockCase(s BlockShape, rate, n int) (*Case, error) {
+	if rate < 2 {
+		return nil, fmt.Errorf("bench: NewSBBlockCase: rate %d, want 2, 3 or 4", rate)
+	}
+	return newBlockCase(s, rate, n)
+}
+
+// newBlockCase builds s regular (rate 0) or as a spatial bottleneck at
+// rate.
+func newBlockCase(s BlockShape, rate, n int) (*Case, error) {
 	sd := block.RandomStateDict(uint64(s.InC*1000 + s.H))
+	sb := rate > 0
 	var b block.Block
 	var err error
 	switch {
 	case s.Bottleneck && sb:
-		b, err = block.NewSBBottleneck(sd, "", s.InC, s.Planes, s.Stride)
+		b, err = block.NewSBBottleneck(sd, "", s.InC, s.Planes, s.Stride, rate)
 	case s.Bottleneck:
 		b, err = block.NewBottleneck(sd, "", s.InC, s.Planes, s.Stride)
 	case sb:
-		b, err = block.NewSBBasic(sd, "", s.InC, s.Planes, s.Stride)
+		b, err = block.NewSBBasic(sd, "", s.InC, s.Planes, s.Stride, rate)
 	default:
 		b, err = block.NewBasicBlock(sd, "", s.InC, s.Planes, s.Stride)
 	}
@@ -120,8 +141,24 @@ func (s NetShape) NetSpec(sb bool) block.NetSpec {
 // stage, with random weights (block.RandomNet's), on a random batch-n
 // input.
 func NewNetCase(s NetShape, sb bool, n int) (*Case, *block.Net, error) {
+	return newNetCase(s, s.NetSpec(sb), sb, n)
+}
+
+// NewSBNetCase is NewNetCase's spatial-bottleneck network at sampling
+// rate (2, 3 or 4; NetSpec.Rate), with the kernel sizes
+// block.RandomStateDict gives it (3, 3, 5).
+func NewSBNetCase(s NetShape, rate, n int) (*Case, *block.Net, error) {
+	if rate < 2 {
+		return nil, nil, fmt.Errorf("bench: NewSBNetCase: rate %d, want 2, 3 or 4", rate)
+	}
+	spec := s.NetSpec(true)
+	spec.Rate = rate
+	return newNetCase(s, spec, true, n)
+}
+
+func newNetCase(s NetShape, spec block.NetSpec, sb bool, n int) (*Case, *block.Net, error) {
 	sd := block.RandomStateDict(uint64(s.H))
-	net, err := block.Build(sd, s.NetSpec(sb))
+	net, err := block.Build(sd, spec)
 	if err != nil {
 		return nil, nil, err
 	}

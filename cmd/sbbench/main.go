@@ -7,6 +7,7 @@
 //	go run ./cmd/sbbench -isa all -chart docs/speedup.svg
 //	go run ./cmd/sbbench -tables nets -threads 2 -batch 4 -json
 //	go run ./cmd/sbbench -tables scaling          # 1 thread vs every CPU, batch 1 and 8
+//	go run ./cmd/sbbench -tables rates            # sampling rates 2, 3, 4 against the regular block
 //
 // Run it with -h for what every table, column and flag means. It lives in
 // a module of its own (cmd/sbbench/go.mod, joined to the library by the
@@ -57,14 +58,14 @@ type config struct {
 }
 
 // allTables are the tables in the order they are measured and printed.
-var allTables = []string{"layers", "blocks", "nets", "scaling"}
+var allTables = []string{"layers", "blocks", "nets", "rates", "scaling"}
 
 // defaultTables are those a run without -tables prints. The scaling table
 // is left out: it times every network at batch B on one thread too (the
 // 1-thread ResNet-50 at batch 8 alone is a third of a second a run), which
 // takes longer than the nets table, and it asks a question of its own (what
 // N cores give) where the default run answers one at one thread, batch 1.
-var defaultTables = []string{"layers", "blocks", "nets"}
+var defaultTables = []string{"layers", "blocks", "nets", "rates"}
 
 // childEnv marks a child process of an -isa run (see isa.go).
 const childEnv = "SBBENCH_CHILD"
@@ -97,6 +98,14 @@ today, im2col + gonum's blas32.Gemm (the "Go peer", -peer). It prints:
           classes), regular against spatial bottlenecks in every stage.
           (ResNet-34 adds nothing ResNet-18 does not show and is left out;
           go test -bench Net/resnet34 ./bench times it.)
+  rates   what each sampling rate buys: the stage shapes' basic blocks
+          (basic/<shape>) and resnet20 and resnet18, regular against the
+          spatial bottleneck at rate r = 2, 3, 4 (one pixel in r*r kept by
+          a Kr x Kr convolution of stride r*s, restored by a K x K stride-r
+          transposed convolution; Kr = K = 3, 3, 5, block.RandomStateDict's
+          sizes). Columns: the rate, the regular and SB times, speedup,
+          flops (the FLOP ratio, real FLOPs) and %flops = speedup / flops,
+          the share of the promised saving the CPU delivers; SB GFLOP/s.
   scaling the nets table's networks, each regular and SB, at batch 1
           (latency) and at batch B (throughput; B = -batch when it is above
           1, else 8), on 1 thread and on N threads (N = -threads when it is
@@ -135,7 +144,7 @@ programs must be using the CPU.
 
 Flags:
   -tables LIST   tables to run, comma-separated, from layers,blocks,nets,
-                 scaling (default: layers,blocks,nets)
+                 rates,scaling (default: layers,blocks,nets,rates)
   -shapes LIST   run only rows whose name contains one of these
                  comma-separated terms: a stage shape (cifar-64x8, in-),
                  a block (basic/, bottleneck/, -entry), a network (resnet50),

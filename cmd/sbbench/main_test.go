@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -242,7 +243,10 @@ func TestScalingFlags(t *testing.T) {
 	assert.Equal(t, []string{"layers", "nets", "scaling"}, cfg.tables)
 	cfg, err = parseFlags(nil)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"layers", "blocks", "nets"}, cfg.tables)
+	assert.Equal(t, []string{"layers", "blocks", "nets", "rates"}, cfg.tables)
+	cfg, err = parseFlags([]string{"-tables", "scaling,rates,blocks"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"blocks", "rates", "scaling"}, cfg.tables)
 
 	// B and N: -batch and -threads when above 1, else 8 and every CPU.
 	before := kernels.Threads()
@@ -418,4 +422,75 @@ func TestScalingISA(t *testing.T) {
 	for _, isa := range isas {
 		assert.Contains(t, out, "isa: "+isa+" ")
 	}
+}
+
+// TestRatesTable: the rates table prints, for a stage shape and a
+// network, a row per sampling rate (2, 3, 4) with the speedup, the FLOP
+// ratio and %flops = speedup / flop ratio; -json carries the same rows
+// with their rate, and the FLOP ratio changes with the rate (the blocks
+// differ, not just their label).
+func TestRatesTable(t *testing.T) {
+	args := append([]string{"-tables", "rates", "-shapes", "cifar-64x8,resnet20"}, quick...)
+	out, err := runArgs(t, append([]string{"-json"}, args...)...)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 6, "3 rates of basic/cifar-64x8 and of resnet20:\n%s", out)
+	res := &result{}
+	ratios := map[string]map[int]float64{}
+	for _, line := range lines {
+		row := &Row{}
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		require.NoError(t, dec.Decode(row), line)
+		assert.Equal(t, "rates", row.Table, line)
+		assert.Contains(t, []int{2, 3, 4}, row.Rate, line)
+		assert.Greater(t, row.FLOPRatio, 1.0, line)
+		assert.Greater(t, row.Speedup, 0.0, line)
+		for _, tm := range []*Timing{row.Regular, row.SB} {
+			require.NotNil(t, tm, line)
+			assert.Greater(t, tm.US, 0.0, line)
+			assert.Greater(t, tm.GFLOPS, 0.0, line)
+		}
+		if ratios[row.Name] == nil {
+			ratios[row.Name] = map[int]float64{}
+		}
+		ratios[row.Name][row.Rate] = row.FLOPRatio
+		res.rows = append(res.rows, row)
+		res.info = row.runInfo
+	}
+	for name, byRate := range ratios {
+		assert.Len(t, byRate, 3, name)
+		assert.NotEqual(t, byRate[2], byRate[3], "%s: rate 3's FLOP ratio is rate 2's", name)
+		assert.NotEqual(t, byRate[2], byRate[4], "%s: rate 4's FLOP ratio is rate 2's", name)
+	}
+	assert.Equal(t, "resnet20", res.rows[3].Name, "networks after the blocks")
+	assert.Equal(t, "cifar-32x32", res.rows[3].Input)
+
+	cfg, err := parseFlags(args)
+	require.NoError(t, err)
+	var tab bytes.Buffer
+	printTables(&tab, cfg, res)
+	for _, s := range []string{"## rates", "rate", "%flops", "regular_us", "regular_ms"} {
+		assert.Contains(t, tab.String(), s)
+	}
+	n := 0
+	for _, line := range strings.Split(tab.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || (f[0] != "basic/cifar-64x8" && f[0] != "resnet20") {
+			continue
+		}
+		n++
+		r := res.rows[n-1]
+		cells := f[1:]
+		if r.Input != "" {
+			require.Equal(t, r.Input, cells[0], line)
+			cells = cells[1:]
+		}
+		require.Len(t, cells, 8, line)
+		assert.Equal(t, fmt.Sprint(r.Rate), cells[0], line)
+		assert.Equal(t, f2(r.Speedup), cells[3], line)
+		assert.Equal(t, f2(r.FLOPRatio), cells[4], line)
+		assert.Equal(t, fmt.Sprintf("%.0f", 100*r.Speedup/r.FLOPRatio), cells[5], line)
+	}
+	assert.Equal(t, 6, n, tab.String())
 }

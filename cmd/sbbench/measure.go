@@ -24,6 +24,7 @@ type item struct {
 	layer   string // layers table: the workload
 	input   string // nets and scaling tables: the input's name (cifar-32x32, in-224x224)
 	variant string // scaling table: the network's form, "regular" or "sb"
+	rate    int    // rates table: the spatial bottleneck's sampling rate
 	build   func(cfg *config) (*cases, error)
 }
 
@@ -72,6 +73,25 @@ func allItems(tables []string) []item {
 			for _, s := range netShapes {
 				out = append(out, item{table: t, name: s.Name, input: netInput(s), build: func(cfg *config) (*cases, error) { return netCases(cfg, s) }})
 			}
+		case "rates":
+			// Per stage shape (basic blocks, CIFAR and ImageNet), then
+			// per network (ResNet-20 and ResNet-18): rates 2, 3, 4.
+			for _, s := range bench.BlockShapes {
+				if s.Bottleneck || strings.HasSuffix(s.Name, "-entry") {
+					continue
+				}
+				for _, r := range rates {
+					out = append(out, item{table: t, name: s.Name, rate: r, build: func(cfg *config) (*cases, error) { return rateBlockCases(cfg, s, r) }})
+				}
+			}
+			for _, s := range bench.NetShapes {
+				if s.Name != "resnet20" && s.Name != "resnet18" {
+					continue
+				}
+				for _, r := range rates {
+					out = append(out, item{table: t, name: s.Name, input: netInput(s), rate: r, build: func(cfg *config) (*cases, error) { return rateNetCases(cfg, s, r) }})
+				}
+			}
 		case "scaling":
 			// Per network: batch 1 (latency) then batch B (throughput),
 			// each regular then spatial bottleneck.
@@ -87,6 +107,37 @@ func allItems(tables []string) []item {
 		}
 	}
 	return out
+}
+
+// rates are the sampling rates of the rates table.
+var rates = []int{2, 3, 4}
+
+// rateBlockCases builds basic block s regular and as a spatial bottleneck
+// at rate r (sbconv only: the Go peer has no rate).
+func rateBlockCases(cfg *config, s bench.BlockShape, r int) (*cases, error) {
+	reg, err := bench.NewBlockCase(s, false, cfg.batch)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := bench.NewSBBlockCase(s, r, cfg.batch)
+	if err != nil {
+		return nil, err
+	}
+	return &cases{sbconv: []*bench.Case{reg, sb}}, nil
+}
+
+// rateNetCases builds network s regular and with spatial bottlenecks at
+// rate r in every stage.
+func rateNetCases(cfg *config, s bench.NetShape, r int) (*cases, error) {
+	reg, _, err := bench.NewNetCase(s, false, cfg.batch)
+	if err != nil {
+		return nil, err
+	}
+	sb, _, err := bench.NewSBNetCase(s, r, cfg.batch)
+	if err != nil {
+		return nil, err
+	}
+	return &cases{sbconv: []*bench.Case{reg, sb}}, nil
 }
 
 // netInput names network s's input: cifar-32x32, in-224x224.
@@ -357,10 +408,11 @@ type Timing struct {
 // Row is one row of a table, and one JSON object of -json.
 type Row struct {
 	runInfo
-	Table string  `json:"table"`           // layers, blocks, nets, scaling
+	Table string  `json:"table"`           // layers, blocks, nets, rates, scaling
 	Name  string  `json:"name"`            // stage shape, block or network
 	Layer string  `json:"layer,omitempty"` // layers: conv3x3s1, conv3x3s2, deconv_s2, conv1x1
-	Input string  `json:"input,omitempty"` // nets, scaling: the input (cifar-32x32, in-224x224)
+	Input string  `json:"input,omitempty"` // nets, rates' networks, scaling: the input (cifar-32x32, in-224x224)
+	Rate  int     `json:"rate,omitempty"`  // rates: the spatial bottleneck's sampling rate (2, 3, 4)
 	FLOPs float64 `json:"flops"`           // per run: the layer's (peers' count), or the regular block's or network's (real); scaling: the row's network's
 
 	// layers
@@ -368,7 +420,7 @@ type Row struct {
 	Gonum  *Timing `json:"gonum,omitempty"`
 	XGonum float64 `json:"x_gonum,omitempty"` // median over rounds of gonum time / sbconv time
 
-	// blocks and nets
+	// blocks, nets and rates
 	SBFLOPs       float64 `json:"sb_flops,omitempty"`
 	FLOPRatio     float64 `json:"flop_ratio,omitempty"` // FLOPs / SBFLOPs
 	Regular       *Timing `json:"regular,omitempty"`
@@ -562,7 +614,7 @@ func newRow(it item, cs *cases, samples [][]time.Duration) *Row {
 		return &Timing{US: us(med), BestUS: us(best), GFLOPS: all[i].FLOPs / med.Seconds() / 1e9}
 	}
 	ratio := func(a, b int) float64 { return medianRatio(samples[a], samples[b]) }
-	r := &Row{Table: it.table, Name: it.name, Layer: it.layer, Input: it.input, FLOPs: all[0].FLOPs}
+	r := &Row{Table: it.table, Name: it.name, Layer: it.layer, Input: it.input, Rate: it.rate, FLOPs: all[0].FLOPs}
 	if cs.threads != nil {
 		c := all[0]
 		r.Variant, r.Images, r.ThreadsN = it.variant, c.N, cs.threads[1]

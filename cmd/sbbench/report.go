@@ -94,8 +94,41 @@ func printTables(w io.Writer, cfg *config, r *result) {
 				t.row(cells...)
 			}
 			t.write(w)
+		case "rates":
+			printRates(w, rows, pk)
 		case "scaling":
 			printScaling(w, rows, pk)
+		}
+	}
+}
+
+// printRates writes the rates table: the stage shapes' basic blocks, then
+// the networks, each regular against its spatial bottleneck at every
+// rate, with the speedup as a share of the FLOP ratio (%flops).
+func printRates(w io.Writer, rows []*Row, pk func(*Timing) string) {
+	fmt.Fprintf(w, "## rates: regular vs spatial bottleneck at sampling rate r (one pixel in r*r kept; kernels Kr = K = 3, 3, 5 at r = 2, 3, 4); %%flops = speedup / flops; GFLOP/s by the real FLOPs\n")
+	for _, nets := range []bool{false, true} {
+		first, unit, scale := []col{{"block", ""}}, "us", 1.0
+		if nets {
+			first, unit, scale = []col{{"net", ""}, {"input", ""}}, "ms", 1e-3
+		}
+		t := newTable(append(first, col{"rate", ""}, col{"regular_" + unit, ""}, col{"sb_" + unit, ""}, col{"speedup", ""},
+			col{"flops", ""}, col{"%flops", ""}, col{"sb_GF/s", ""}, col{"%pk", ""})...)
+		n := 0
+		for _, r := range rows {
+			if (r.Input != "") != nets {
+				continue
+			}
+			cells := []string{r.Name}
+			if nets {
+				cells = append(cells, r.Input)
+			}
+			t.row(append(cells, fmt.Sprint(r.Rate), f1(r.Regular.US*scale), f1(r.SB.US*scale), f2(r.Speedup),
+				f2(r.FLOPRatio), fmt.Sprintf("%.0f", 100*r.Speedup/r.FLOPRatio), f1(r.SB.GFLOPS), pk(r.SB))...)
+			n++
+		}
+		if n > 0 {
+			t.write(w)
 		}
 	}
 }
