@@ -20,6 +20,22 @@ func AVX2ConvO1Src1Dst1(p *Params)
 //go:noescape
 func AVX2ConvO1Src1Dst2(p *Params)
 
+// AVX2ConvO1Src1Dst3 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), 8 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 1, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst3(p *Params)
+
+// AVX2ConvO1Src1Dst4 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), 8 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 1, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst4(p *Params)
+
 // AVX2ConvO1Src2Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -28,6 +44,14 @@ func AVX2ConvO1Src1Dst2(p *Params)
 //go:noescape
 func AVX2ConvO1Src2Dst1(p *Params)
 
+// AVX2ConvO1Src3Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), 8 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 1, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src3Dst1(p *Params)
+
 // AVX2ConvO1Src4Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -35,6 +59,22 @@ func AVX2ConvO1Src2Dst1(p *Params)
 //
 //go:noescape
 func AVX2ConvO1Src4Dst1(p *Params)
+
+// AVX2ConvO1Src6Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), 8 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 1, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src6Dst1(p *Params)
+
+// AVX2ConvO1Src8Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), 8 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 1, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src8Dst1(p *Params)
 
 // AVX2ConvO2Src1Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 6 pixels a step.
@@ -52,6 +92,22 @@ func AVX2ConvO2Src1Dst1(p *Params)
 //go:noescape
 func AVX2ConvO2Src1Dst2(p *Params)
 
+// AVX2ConvO2Src1Dst3 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), 6 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 2, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src1Dst3(p *Params)
+
+// AVX2ConvO2Src1Dst4 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), 6 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 2, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src1Dst4(p *Params)
+
 // AVX2ConvO2Src2Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 6 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -60,6 +116,14 @@ func AVX2ConvO2Src1Dst2(p *Params)
 //go:noescape
 func AVX2ConvO2Src2Dst1(p *Params)
 
+// AVX2ConvO2Src3Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), 6 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 2, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src3Dst1(p *Params)
+
 // AVX2ConvO2Src4Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 6 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -67,6 +131,22 @@ func AVX2ConvO2Src2Dst1(p *Params)
 //
 //go:noescape
 func AVX2ConvO2Src4Dst1(p *Params)
+
+// AVX2ConvO2Src6Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), 6 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 2, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src6Dst1(p *Params)
+
+// AVX2ConvO2Src8Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), 6 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 2, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src8Dst1(p *Params)
 
 // AVX2ConvO3Src1Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 4 pixels a step.
@@ -84,6 +164,22 @@ func AVX2ConvO3Src1Dst1(p *Params)
 //go:noescape
 func AVX2ConvO3Src1Dst2(p *Params)
 
+// AVX2ConvO3Src1Dst3 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), 4 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 3, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src1Dst3(p *Params)
+
+// AVX2ConvO3Src1Dst4 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), 4 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 3, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src1Dst4(p *Params)
+
 // AVX2ConvO3Src2Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 4 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -92,6 +188,14 @@ func AVX2ConvO3Src1Dst2(p *Params)
 //go:noescape
 func AVX2ConvO3Src2Dst1(p *Params)
 
+// AVX2ConvO3Src3Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), 4 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 3, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src3Dst1(p *Params)
+
 // AVX2ConvO3Src4Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 4 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -99,6 +203,22 @@ func AVX2ConvO3Src2Dst1(p *Params)
 //
 //go:noescape
 func AVX2ConvO3Src4Dst1(p *Params)
+
+// AVX2ConvO3Src6Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), 4 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 3, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src6Dst1(p *Params)
+
+// AVX2ConvO3Src8Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), 4 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 3, block 8, and Pix, ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src8Dst1(p *Params)
 
 // AVX2Conv1x1O1Src1Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 8 pixels a step.
@@ -116,6 +236,22 @@ func AVX2Conv1x1O1Src1Dst1(p *Params)
 //go:noescape
 func AVX2Conv1x1O1Src1Dst2(p *Params)
 
+// AVX2Conv1x1O1Src1Dst3 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), 8 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst3(p *Params)
+
+// AVX2Conv1x1O1Src1Dst4 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), 8 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst4(p *Params)
+
 // AVX2Conv1x1O1Src2Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -124,6 +260,14 @@ func AVX2Conv1x1O1Src1Dst2(p *Params)
 //go:noescape
 func AVX2Conv1x1O1Src2Dst1(p *Params)
 
+// AVX2Conv1x1O1Src3Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), 8 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O1Src3Dst1(p *Params)
+
 // AVX2Conv1x1O1Src4Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 8 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -131,6 +275,22 @@ func AVX2Conv1x1O1Src2Dst1(p *Params)
 //
 //go:noescape
 func AVX2Conv1x1O1Src4Dst1(p *Params)
+
+// AVX2Conv1x1O1Src6Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), 8 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O1Src6Dst1(p *Params)
+
+// AVX2Conv1x1O1Src8Dst1 is the AVX2+FMA microkernel for 1 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), 8 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 1, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O1Src8Dst1(p *Params)
 
 // AVX2Conv1x1O2Src1Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 6 pixels a step.
@@ -148,6 +308,22 @@ func AVX2Conv1x1O2Src1Dst1(p *Params)
 //go:noescape
 func AVX2Conv1x1O2Src1Dst2(p *Params)
 
+// AVX2Conv1x1O2Src1Dst3 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), 6 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O2Src1Dst3(p *Params)
+
+// AVX2Conv1x1O2Src1Dst4 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), 6 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O2Src1Dst4(p *Params)
+
 // AVX2Conv1x1O2Src2Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 6 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -156,6 +332,14 @@ func AVX2Conv1x1O2Src1Dst2(p *Params)
 //go:noescape
 func AVX2Conv1x1O2Src2Dst1(p *Params)
 
+// AVX2Conv1x1O2Src3Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), 6 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O2Src3Dst1(p *Params)
+
 // AVX2Conv1x1O2Src4Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 6 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -163,6 +347,22 @@ func AVX2Conv1x1O2Src2Dst1(p *Params)
 //
 //go:noescape
 func AVX2Conv1x1O2Src4Dst1(p *Params)
+
+// AVX2Conv1x1O2Src6Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), 6 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O2Src6Dst1(p *Params)
+
+// AVX2Conv1x1O2Src8Dst1 is the AVX2+FMA microkernel for 2 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), 6 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 2, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O2Src8Dst1(p *Params)
 
 // AVX2Conv1x1O3Src1Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), 4 pixels a step.
@@ -180,6 +380,22 @@ func AVX2Conv1x1O3Src1Dst1(p *Params)
 //go:noescape
 func AVX2Conv1x1O3Src1Dst2(p *Params)
 
+// AVX2Conv1x1O3Src1Dst3 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), 4 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 3, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O3Src1Dst3(p *Params)
+
+// AVX2Conv1x1O3Src1Dst4 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), 4 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 3, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O3Src1Dst4(p *Params)
+
 // AVX2Conv1x1O3Src2Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), 4 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -188,6 +404,14 @@ func AVX2Conv1x1O3Src1Dst2(p *Params)
 //go:noescape
 func AVX2Conv1x1O3Src2Dst1(p *Params)
 
+// AVX2Conv1x1O3Src3Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), 4 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 3, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O3Src3Dst1(p *Params)
+
 // AVX2Conv1x1O3Src4Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
 // stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), 4 pixels a step.
 // It computes the loop written out in the package comment, with OCB fixed
@@ -195,6 +419,22 @@ func AVX2Conv1x1O3Src2Dst1(p *Params)
 //
 //go:noescape
 func AVX2Conv1x1O3Src4Dst1(p *Params)
+
+// AVX2Conv1x1O3Src6Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), 4 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 3, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O3Src6Dst1(p *Params)
+
+// AVX2Conv1x1O3Src8Dst1 is the AVX2+FMA microkernel for 3 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), 4 pixels a step.
+// It computes the loop written out in the package comment, with OCB fixed
+// at 3, block 8, and Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks).
+//
+//go:noescape
+func AVX2Conv1x1O3Src8Dst1(p *Params)
 
 // AVX2RestoreK2P0 is the AVX2+FMA fused stride-2 restore kernel for a 2-wide kernel with
 // padding 0 (input columns 0..0 of each output pair), up to 13 output pixels

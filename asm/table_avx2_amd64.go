@@ -18,49 +18,67 @@ var AVX2URW = [AVX2MaxOCB + 1]int{0, 8, 6, 4}
 // (in pixels) of the convolution kernels, in the order AVX2Conv and
 // AVX2Conv1x1 index them.
 var (
-	AVX2SrcStrides = [...]int{1, 2, 4}
-	AVX2DstStrides = [...]int{1, 2}
+	AVX2SrcStrides = [...]int{1, 2, 3, 4, 6, 8}
+	AVX2DstStrides = [...]int{1, 2, 3, 4}
 )
 
 // AVX2Conv[ocb-1][si][di] is the AVX2 microkernel for any window, ocb output
 // blocks, input pixel stride AVX2SrcStrides[si] and output pixel stride
-// AVX2DstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
+// AVX2DstStrides[di]; nil where the driver never asks (d > 1 with s > 1).
 var AVX2Conv = [AVX2MaxOCB][len(AVX2SrcStrides)][len(AVX2DstStrides)]func(*Params){
 	{
-		{AVX2ConvO1Src1Dst1, AVX2ConvO1Src1Dst2},
-		{AVX2ConvO1Src2Dst1, nil},
-		{AVX2ConvO1Src4Dst1, nil},
+		{AVX2ConvO1Src1Dst1, AVX2ConvO1Src1Dst2, AVX2ConvO1Src1Dst3, AVX2ConvO1Src1Dst4},
+		{AVX2ConvO1Src2Dst1, nil, nil, nil},
+		{AVX2ConvO1Src3Dst1, nil, nil, nil},
+		{AVX2ConvO1Src4Dst1, nil, nil, nil},
+		{AVX2ConvO1Src6Dst1, nil, nil, nil},
+		{AVX2ConvO1Src8Dst1, nil, nil, nil},
 	},
 	{
-		{AVX2ConvO2Src1Dst1, AVX2ConvO2Src1Dst2},
-		{AVX2ConvO2Src2Dst1, nil},
-		{AVX2ConvO2Src4Dst1, nil},
+		{AVX2ConvO2Src1Dst1, AVX2ConvO2Src1Dst2, AVX2ConvO2Src1Dst3, AVX2ConvO2Src1Dst4},
+		{AVX2ConvO2Src2Dst1, nil, nil, nil},
+		{AVX2ConvO2Src3Dst1, nil, nil, nil},
+		{AVX2ConvO2Src4Dst1, nil, nil, nil},
+		{AVX2ConvO2Src6Dst1, nil, nil, nil},
+		{AVX2ConvO2Src8Dst1, nil, nil, nil},
 	},
 	{
-		{AVX2ConvO3Src1Dst1, AVX2ConvO3Src1Dst2},
-		{AVX2ConvO3Src2Dst1, nil},
-		{AVX2ConvO3Src4Dst1, nil},
+		{AVX2ConvO3Src1Dst1, AVX2ConvO3Src1Dst2, AVX2ConvO3Src1Dst3, AVX2ConvO3Src1Dst4},
+		{AVX2ConvO3Src2Dst1, nil, nil, nil},
+		{AVX2ConvO3Src3Dst1, nil, nil, nil},
+		{AVX2ConvO3Src4Dst1, nil, nil, nil},
+		{AVX2ConvO3Src6Dst1, nil, nil, nil},
+		{AVX2ConvO3Src8Dst1, nil, nil, nil},
 	},
 }
 
 // AVX2Conv1x1[ocb-1][si][di] is the AVX2 microkernel for a 1x1 window, ocb output
 // blocks, input pixel stride AVX2SrcStrides[si] and output pixel stride
-// AVX2DstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
+// AVX2DstStrides[di]; nil where the driver never asks (d > 1 with s > 1).
 var AVX2Conv1x1 = [AVX2MaxOCB][len(AVX2SrcStrides)][len(AVX2DstStrides)]func(*Params){
 	{
-		{AVX2Conv1x1O1Src1Dst1, AVX2Conv1x1O1Src1Dst2},
-		{AVX2Conv1x1O1Src2Dst1, nil},
-		{AVX2Conv1x1O1Src4Dst1, nil},
+		{AVX2Conv1x1O1Src1Dst1, AVX2Conv1x1O1Src1Dst2, AVX2Conv1x1O1Src1Dst3, AVX2Conv1x1O1Src1Dst4},
+		{AVX2Conv1x1O1Src2Dst1, nil, nil, nil},
+		{AVX2Conv1x1O1Src3Dst1, nil, nil, nil},
+		{AVX2Conv1x1O1Src4Dst1, nil, nil, nil},
+		{AVX2Conv1x1O1Src6Dst1, nil, nil, nil},
+		{AVX2Conv1x1O1Src8Dst1, nil, nil, nil},
 	},
 	{
-		{AVX2Conv1x1O2Src1Dst1, AVX2Conv1x1O2Src1Dst2},
-		{AVX2Conv1x1O2Src2Dst1, nil},
-		{AVX2Conv1x1O2Src4Dst1, nil},
+		{AVX2Conv1x1O2Src1Dst1, AVX2Conv1x1O2Src1Dst2, AVX2Conv1x1O2Src1Dst3, AVX2Conv1x1O2Src1Dst4},
+		{AVX2Conv1x1O2Src2Dst1, nil, nil, nil},
+		{AVX2Conv1x1O2Src3Dst1, nil, nil, nil},
+		{AVX2Conv1x1O2Src4Dst1, nil, nil, nil},
+		{AVX2Conv1x1O2Src6Dst1, nil, nil, nil},
+		{AVX2Conv1x1O2Src8Dst1, nil, nil, nil},
 	},
 	{
-		{AVX2Conv1x1O3Src1Dst1, AVX2Conv1x1O3Src1Dst2},
-		{AVX2Conv1x1O3Src2Dst1, nil},
-		{AVX2Conv1x1O3Src4Dst1, nil},
+		{AVX2Conv1x1O3Src1Dst1, AVX2Conv1x1O3Src1Dst2, AVX2Conv1x1O3Src1Dst3, AVX2Conv1x1O3Src1Dst4},
+		{AVX2Conv1x1O3Src2Dst1, nil, nil, nil},
+		{AVX2Conv1x1O3Src3Dst1, nil, nil, nil},
+		{AVX2Conv1x1O3Src4Dst1, nil, nil, nil},
+		{AVX2Conv1x1O3Src6Dst1, nil, nil, nil},
+		{AVX2Conv1x1O3Src8Dst1, nil, nil, nil},
 	},
 }
 

@@ -18,49 +18,67 @@ var AVX512URW = [AVX512MaxOCB + 1]int{0, 16, 14, 9}
 // (in pixels) of the convolution kernels, in the order AVX512Conv and
 // AVX512Conv1x1 index them.
 var (
-	AVX512SrcStrides = [...]int{1, 2, 4}
-	AVX512DstStrides = [...]int{1, 2}
+	AVX512SrcStrides = [...]int{1, 2, 3, 4, 6, 8}
+	AVX512DstStrides = [...]int{1, 2, 3, 4}
 )
 
 // AVX512Conv[ocb-1][si][di] is the AVX512 microkernel for any window, ocb output
 // blocks, input pixel stride AVX512SrcStrides[si] and output pixel stride
-// AVX512DstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
+// AVX512DstStrides[di]; nil where the driver never asks (d > 1 with s > 1).
 var AVX512Conv = [AVX512MaxOCB][len(AVX512SrcStrides)][len(AVX512DstStrides)]func(*Params){
 	{
-		{AVX512ConvO1Src1Dst1, AVX512ConvO1Src1Dst2},
-		{AVX512ConvO1Src2Dst1, nil},
-		{AVX512ConvO1Src4Dst1, nil},
+		{AVX512ConvO1Src1Dst1, AVX512ConvO1Src1Dst2, AVX512ConvO1Src1Dst3, AVX512ConvO1Src1Dst4},
+		{AVX512ConvO1Src2Dst1, nil, nil, nil},
+		{AVX512ConvO1Src3Dst1, nil, nil, nil},
+		{AVX512ConvO1Src4Dst1, nil, nil, nil},
+		{AVX512ConvO1Src6Dst1, nil, nil, nil},
+		{AVX512ConvO1Src8Dst1, nil, nil, nil},
 	},
 	{
-		{AVX512ConvO2Src1Dst1, AVX512ConvO2Src1Dst2},
-		{AVX512ConvO2Src2Dst1, nil},
-		{AVX512ConvO2Src4Dst1, nil},
+		{AVX512ConvO2Src1Dst1, AVX512ConvO2Src1Dst2, AVX512ConvO2Src1Dst3, AVX512ConvO2Src1Dst4},
+		{AVX512ConvO2Src2Dst1, nil, nil, nil},
+		{AVX512ConvO2Src3Dst1, nil, nil, nil},
+		{AVX512ConvO2Src4Dst1, nil, nil, nil},
+		{AVX512ConvO2Src6Dst1, nil, nil, nil},
+		{AVX512ConvO2Src8Dst1, nil, nil, nil},
 	},
 	{
-		{AVX512ConvO3Src1Dst1, AVX512ConvO3Src1Dst2},
-		{AVX512ConvO3Src2Dst1, nil},
-		{AVX512ConvO3Src4Dst1, nil},
+		{AVX512ConvO3Src1Dst1, AVX512ConvO3Src1Dst2, AVX512ConvO3Src1Dst3, AVX512ConvO3Src1Dst4},
+		{AVX512ConvO3Src2Dst1, nil, nil, nil},
+		{AVX512ConvO3Src3Dst1, nil, nil, nil},
+		{AVX512ConvO3Src4Dst1, nil, nil, nil},
+		{AVX512ConvO3Src6Dst1, nil, nil, nil},
+		{AVX512ConvO3Src8Dst1, nil, nil, nil},
 	},
 }
 
 // AVX512Conv1x1[ocb-1][si][di] is the AVX512 microkernel for a 1x1 window, ocb output
 // blocks, input pixel stride AVX512SrcStrides[si] and output pixel stride
-// AVX512DstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
+// AVX512DstStrides[di]; nil where the driver never asks (d > 1 with s > 1).
 var AVX512Conv1x1 = [AVX512MaxOCB][len(AVX512SrcStrides)][len(AVX512DstStrides)]func(*Params){
 	{
-		{AVX512Conv1x1O1Src1Dst1, AVX512Conv1x1O1Src1Dst2},
-		{AVX512Conv1x1O1Src2Dst1, nil},
-		{AVX512Conv1x1O1Src4Dst1, nil},
+		{AVX512Conv1x1O1Src1Dst1, AVX512Conv1x1O1Src1Dst2, AVX512Conv1x1O1Src1Dst3, AVX512Conv1x1O1Src1Dst4},
+		{AVX512Conv1x1O1Src2Dst1, nil, nil, nil},
+		{AVX512Conv1x1O1Src3Dst1, nil, nil, nil},
+		{AVX512Conv1x1O1Src4Dst1, nil, nil, nil},
+		{AVX512Conv1x1O1Src6Dst1, nil, nil, nil},
+		{AVX512Conv1x1O1Src8Dst1, nil, nil, nil},
 	},
 	{
-		{AVX512Conv1x1O2Src1Dst1, AVX512Conv1x1O2Src1Dst2},
-		{AVX512Conv1x1O2Src2Dst1, nil},
-		{AVX512Conv1x1O2Src4Dst1, nil},
+		{AVX512Conv1x1O2Src1Dst1, AVX512Conv1x1O2Src1Dst2, AVX512Conv1x1O2Src1Dst3, AVX512Conv1x1O2Src1Dst4},
+		{AVX512Conv1x1O2Src2Dst1, nil, nil, nil},
+		{AVX512Conv1x1O2Src3Dst1, nil, nil, nil},
+		{AVX512Conv1x1O2Src4Dst1, nil, nil, nil},
+		{AVX512Conv1x1O2Src6Dst1, nil, nil, nil},
+		{AVX512Conv1x1O2Src8Dst1, nil, nil, nil},
 	},
 	{
-		{AVX512Conv1x1O3Src1Dst1, AVX512Conv1x1O3Src1Dst2},
-		{AVX512Conv1x1O3Src2Dst1, nil},
-		{AVX512Conv1x1O3Src4Dst1, nil},
+		{AVX512Conv1x1O3Src1Dst1, AVX512Conv1x1O3Src1Dst2, AVX512Conv1x1O3Src1Dst3, AVX512Conv1x1O3Src1Dst4},
+		{AVX512Conv1x1O3Src2Dst1, nil, nil, nil},
+		{AVX512Conv1x1O3Src3Dst1, nil, nil, nil},
+		{AVX512Conv1x1O3Src4Dst1, nil, nil, nil},
+		{AVX512Conv1x1O3Src6Dst1, nil, nil, nil},
+		{AVX512Conv1x1O3Src8Dst1, nil, nil, nil},
 	},
 }
 

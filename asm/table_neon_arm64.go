@@ -14,39 +14,51 @@ var NEONURW = [NEONMaxOCB + 1]int{0, 8, 5}
 // (in pixels) of the convolution kernels, in the order NEONConv and
 // NEONConv1x1 index them.
 var (
-	NEONSrcStrides = [...]int{1, 2, 4}
-	NEONDstStrides = [...]int{1, 2}
+	NEONSrcStrides = [...]int{1, 2, 3, 4, 6, 8}
+	NEONDstStrides = [...]int{1, 2, 3, 4}
 )
 
 // NEONConv[ocb-1][si][di] is the NEON microkernel for any window, ocb output
 // blocks, input pixel stride NEONSrcStrides[si] and output pixel stride
-// NEONDstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
+// NEONDstStrides[di]; nil where the driver never asks (d > 1 with s > 1).
 var NEONConv = [NEONMaxOCB][len(NEONSrcStrides)][len(NEONDstStrides)]func(*Params){
 	{
-		{NEONConvO1Src1Dst1, NEONConvO1Src1Dst2},
-		{NEONConvO1Src2Dst1, nil},
-		{NEONConvO1Src4Dst1, nil},
+		{NEONConvO1Src1Dst1, NEONConvO1Src1Dst2, NEONConvO1Src1Dst3, NEONConvO1Src1Dst4},
+		{NEONConvO1Src2Dst1, nil, nil, nil},
+		{NEONConvO1Src3Dst1, nil, nil, nil},
+		{NEONConvO1Src4Dst1, nil, nil, nil},
+		{NEONConvO1Src6Dst1, nil, nil, nil},
+		{NEONConvO1Src8Dst1, nil, nil, nil},
 	},
 	{
-		{NEONConvO2Src1Dst1, NEONConvO2Src1Dst2},
-		{NEONConvO2Src2Dst1, nil},
-		{NEONConvO2Src4Dst1, nil},
+		{NEONConvO2Src1Dst1, NEONConvO2Src1Dst2, NEONConvO2Src1Dst3, NEONConvO2Src1Dst4},
+		{NEONConvO2Src2Dst1, nil, nil, nil},
+		{NEONConvO2Src3Dst1, nil, nil, nil},
+		{NEONConvO2Src4Dst1, nil, nil, nil},
+		{NEONConvO2Src6Dst1, nil, nil, nil},
+		{NEONConvO2Src8Dst1, nil, nil, nil},
 	},
 }
 
 // NEONConv1x1[ocb-1][si][di] is the NEON microkernel for a 1x1 window, ocb output
 // blocks, input pixel stride NEONSrcStrides[si] and output pixel stride
-// NEONDstStrides[di]; nil where the driver never asks (d = 2 with s > 1).
+// NEONDstStrides[di]; nil where the driver never asks (d > 1 with s > 1).
 var NEONConv1x1 = [NEONMaxOCB][len(NEONSrcStrides)][len(NEONDstStrides)]func(*Params){
 	{
-		{NEONConv1x1O1Src1Dst1, NEONConv1x1O1Src1Dst2},
-		{NEONConv1x1O1Src2Dst1, nil},
-		{NEONConv1x1O1Src4Dst1, nil},
+		{NEONConv1x1O1Src1Dst1, NEONConv1x1O1Src1Dst2, NEONConv1x1O1Src1Dst3, NEONConv1x1O1Src1Dst4},
+		{NEONConv1x1O1Src2Dst1, nil, nil, nil},
+		{NEONConv1x1O1Src3Dst1, nil, nil, nil},
+		{NEONConv1x1O1Src4Dst1, nil, nil, nil},
+		{NEONConv1x1O1Src6Dst1, nil, nil, nil},
+		{NEONConv1x1O1Src8Dst1, nil, nil, nil},
 	},
 	{
-		{NEONConv1x1O2Src1Dst1, NEONConv1x1O2Src1Dst2},
-		{NEONConv1x1O2Src2Dst1, nil},
-		{NEONConv1x1O2Src4Dst1, nil},
+		{NEONConv1x1O2Src1Dst1, NEONConv1x1O2Src1Dst2, NEONConv1x1O2Src1Dst3, NEONConv1x1O2Src1Dst4},
+		{NEONConv1x1O2Src2Dst1, nil, nil, nil},
+		{NEONConv1x1O2Src3Dst1, nil, nil, nil},
+		{NEONConv1x1O2Src4Dst1, nil, nil, nil},
+		{NEONConv1x1O2Src6Dst1, nil, nil, nil},
+		{NEONConv1x1O2Src8Dst1, nil, nil, nil},
 	},
 }
 

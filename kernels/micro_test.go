@@ -11,17 +11,53 @@ import (
 )
 
 // microSrcStrides and microDstStrides are the input and output pixel
-// strides the kernel tests ask every set for (skipping the combinations it
-// has no kernel for; TestConvKernelSelected checks that the sets have the
-// convolutions'); microSD are the (input, output) pairs the driver uses:
-// convolutions at strides 1, 2 and 4 (the 3x3 reduce at a
-// spatial-bottleneck stage entry, stride 2 twice), and the phases of a
-// stride-2 transposed convolution.
+// strides the generated sets have kernels for; microSD are the (input,
+// output) pairs of them the driver uses, which the kernel tests ask every
+// set for (TestMicroKernelsCover checks that every assembly set has each
+// of them, so that skipping a missing one hides nothing): convolutions at
+// strides 1-4, 6 and 8 (the reduce of a spatial-bottleneck block at rate
+// r = 2, 3, 4 reads at stride r, and 2r at a stage entry), and the phases
+// of a stride-2, 3 or 4 transposed convolution (the restore at rate r),
+// which read at stride 1.
 var (
-	microSrcStrides = []int{1, 2, 4}
-	microDstStrides = []int{1, 2}
-	microSD         = [][2]int{{1, 1}, {2, 1}, {4, 1}, {1, 2}}
+	microSrcStrides = []int{1, 2, 3, 4, 6, 8}
+	microDstStrides = []int{1, 2, 3, 4}
+	microSD         = func() [][2]int {
+		var sd [][2]int
+		for _, sp := range microSrcStrides {
+			sd = append(sd, [2]int{sp, 1})
+		}
+		for _, dp := range microDstStrides[1:] {
+			sd = append(sd, [2]int{1, dp})
+		}
+		return sd
+	}()
 )
+
+// TestMicroKernelsCover: every assembly set this CPU runs has a general
+// and a 1x1 convolution kernel for every output block count and every
+// stride pair of microSD (none is left to the generic kernel), and none
+// for a pair the driver never asks for (input and output stride both
+// above 1).
+func TestMicroKernelsCover(t *testing.T) {
+	for _, set := range microSets() {
+		if set.isaSet == genericSet {
+			continue
+		}
+		for _, ocb := range set.ocbs {
+			for _, pw := range []bool{false, true} {
+				for _, sd := range microSD {
+					if set.kernelFor(ocb, sd[0], sd[1], pw) == nil {
+						t.Errorf("%s: no kernel for %d output block(s), strides %d, %d, 1x1 %v", set.name, ocb, sd[0], sd[1], pw)
+					}
+				}
+				if set.kernelFor(ocb, 2, 2, pw) != nil {
+					t.Errorf("%s: a kernel for strides 2, 2, which the driver never asks for", set.name)
+				}
+			}
+		}
+	}
+}
 
 // microConv is one convolution kernel of a set: its output blocks,
 // strides (in pixels) and whether it is the set's 1x1 form.
@@ -77,22 +113,15 @@ func (s microSet) restores() iter.Seq[microRestore] {
 // TestMicroConv calls every convolution microkernel of every set
 // directly (microSets: the assembly sets this CPU runs and the generic Go
 // kernel at blocks 8 and 16) through the microkernel tester, at every
-// input pixel stride of microSrcStrides and output stride of
-// microDstStrides it has. Pix runs 1..convPix (2*urW+1 from the set's own
+// stride pair of microSD. Pix runs 1..convPix (2*urW+1 from the set's own
 // tile width, at least 20), which reaches every tail of the kernel's
 // tiles and whole steps; windows are
 // 1x1, 1x3, 2x2 and 3x3 (1x1 only for the 1x1 kernels) over 1-3 input
 // blocks; residual and ReLU are on and off.
 func TestMicroConv(t *testing.T) {
 	r := rand.New(rand.NewPCG(42, 42))
-	var sds [][2]int
-	for _, sp := range microSrcStrides {
-		for _, dp := range microDstStrides {
-			sds = append(sds, [2]int{sp, dp})
-		}
-	}
 	for _, set := range microSets() {
-		for kc := range set.convs(sds, false, true) {
+		for kc := range set.convs(microSD, false, true) {
 			windows := [][2]int{{1, 1}, {1, 3}, {2, 2}, {3, 3}}
 			if kc.pw {
 				windows = windows[:1]

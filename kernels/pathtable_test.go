@@ -167,6 +167,48 @@ var pathTable = []pathCase{
 		"avx512":  "conv in place cols EE",
 		"neon":    "conv in place cols EE",
 	}},
+	{name: "3x3 s3 64ch 56", inC: 64, outC: 64, k: 3, s: 3, p: 1, h: 56, w: 56, want: map[string]string{
+		"generic": "conv in place cols E.",
+		"avx2":    "conv in place cols E.",
+		"avx512":  "conv in place cols E.",
+		"neon":    "conv in place cols E.",
+	}},
+	{name: "3x3 s3 16ch 13", inC: 16, outC: 16, k: 3, s: 3, p: 1, h: 13, w: 13, want: map[string]string{
+		"generic": "conv in place cols EE",
+		"avx2":    "conv in place cols EE",
+		"avx512":  "conv in place cols EE",
+		"neon":    "conv in place cols EE",
+	}},
+	{name: "5x5 s3 16ch 14", inC: 16, outC: 16, k: 5, s: 3, p: 2, h: 14, w: 14, want: map[string]string{
+		"generic": "conv in place cols 1E",
+		"avx2":    "conv halo 2,1 cols ..",
+		"avx512":  "conv halo 2,1 cols ..",
+		"neon":    "conv halo 2,1 cols ..",
+	}},
+	{name: "3x3 s6 64ch 56", inC: 64, outC: 64, k: 3, s: 6, p: 1, h: 56, w: 56, want: map[string]string{
+		"generic": "conv in place cols E.",
+		"avx2":    "conv in place cols E.",
+		"avx512":  "conv in place cols E.",
+		"neon":    "conv in place cols E.",
+	}},
+	{name: "3x3 s6 16ch 13", inC: 16, outC: 16, k: 3, s: 6, p: 1, h: 13, w: 13, want: map[string]string{
+		"generic": "conv in place cols EE",
+		"avx2":    "conv in place cols EE",
+		"avx512":  "conv in place cols EE",
+		"neon":    "conv in place cols EE",
+	}},
+	{name: "3x3 s8 64ch 56", inC: 64, outC: 64, k: 3, s: 8, p: 1, h: 56, w: 56, want: map[string]string{
+		"generic": "conv in place cols E.",
+		"avx2":    "conv in place cols E.",
+		"avx512":  "conv in place cols E.",
+		"neon":    "conv in place cols E.",
+	}},
+	{name: "3x3 s8 16ch 17", inC: 16, outC: 16, k: 3, s: 8, p: 1, h: 17, w: 17, want: map[string]string{
+		"generic": "conv in place cols EE",
+		"avx2":    "conv in place cols EE",
+		"avx512":  "conv in place cols EE",
+		"neon":    "conv in place cols EE",
+	}},
 	{name: "3x3 s1 512ch 7", inC: 512, outC: 512, k: 3, s: 1, p: 1, h: 7, w: 7, want: map[string]string{
 		"generic": "conv in place cols EE",
 		"avx2":    "conv pf in place cols EE",
@@ -311,6 +353,42 @@ var pathTable = []pathCase{
 		"avx512":  "fused halo 1,2 fused 0-19/19 .. cols .. .. .. ..",
 		"neon":    "fused halo 1,2 fused 0-19/19 .. cols .. .. .. ..",
 	}},
+	{name: "restore k3 s3 p1 64ch 19->56", deconv: true, inC: 64, outC: 64, k: 3, s: 3, p: 1, h: 19, w: 19, oh: 56, ow: 56, want: map[string]string{
+		"generic": "phases in place cols .. .. .. .. .. .. .. .. ..",
+		"avx2":    "phases in place cols .. .. .. .. .. .. .. .. ..",
+		"avx512":  "phases in place cols .. .. .. .. .. .. .. .. ..",
+		"neon":    "phases in place cols .. .. .. .. .. .. .. .. ..",
+	}},
+	{name: "restore k3 s3 p1 16ch 5->13", deconv: true, inC: 16, outC: 16, k: 3, s: 3, p: 1, h: 5, w: 5, oh: 13, ow: 13, want: map[string]string{
+		"generic": "phases in place cols .. .. .. .. .. .. .. .. ..",
+		"avx2":    "phases in place cols .. .. .. .. .. .. .. .. ..",
+		"avx512":  "phases in place cols .. .. .. .. .. .. .. .. ..",
+		"neon":    "phases in place cols .. .. .. .. .. .. .. .. ..",
+	}},
+	{name: "restore k5 s3 p2 16ch 6->16", deconv: true, inC: 16, outC: 16, k: 5, s: 3, p: 2, h: 6, w: 6, oh: 16, ow: 16, want: map[string]string{
+		"generic": "phases in place cols .. .. .. .. .. .. .. .. ..",
+		"avx2":    "phases in place cols .. .. .. .. .. .. .. .. ..",
+		"avx512":  "phases in place cols .. .. .. .. .. .. .. .. ..",
+		"neon":    "phases in place cols .. .. .. .. .. .. .. .. ..",
+	}},
+	{name: "restore k4 s4 p1 64ch 14->56", deconv: true, inC: 64, outC: 64, k: 4, s: 4, p: 1, h: 14, w: 14, oh: 56, ow: 56, want: map[string]string{
+		"generic": "phases in place cols .1 .. .. .. .1 .. .. .. .1 .. .. .. .1 .. .. ..",
+		"avx2":    "phases halo 0,1 cols .. .. .. .. .. .. .. .. .. .. .. .. .. .. .. ..",
+		"avx512":  "phases halo 0,1 cols .. .. .. .. .. .. .. .. .. .. .. .. .. .. .. ..",
+		"neon":    "phases halo 0,1 cols .. .. .. .. .. .. .. .. .. .. .. .. .. .. .. ..",
+	}},
+	{name: "restore k5 s4 p2 16ch 5->17", deconv: true, inC: 16, outC: 16, k: 5, s: 4, p: 2, h: 5, w: 5, oh: 17, ow: 17, want: map[string]string{
+		"generic": "phases in place cols .. .. .. .. .. .. .. .. .. .. .. .. .. .. .. ..",
+		"avx2":    "phases in place cols .. .. .. .. .. .. .. .. .. .. .. .. .. .. .. ..",
+		"avx512":  "phases in place cols .. .. .. .. .. .. .. .. .. .. .. .. .. .. .. ..",
+		"neon":    "phases in place cols .. .. .. .. .. .. .. .. .. .. .. .. .. .. .. ..",
+	}},
+	{name: "restore k7 s4 p3 16ch 4->13", deconv: true, inC: 16, outC: 16, k: 7, s: 4, p: 3, h: 4, w: 4, oh: 13, ow: 13, want: map[string]string{
+		"generic": "phases in place cols .. .. .. .. .. .. .. .. .. .. .. .. .. .. .. ..",
+		"avx2":    "phases in place cols .. .. .. .. .. .. .. .. .. .. .. .. .. .. .. ..",
+		"avx512":  "phases in place cols .. .. .. .. .. .. .. .. .. .. .. .. .. .. .. ..",
+		"neon":    "phases in place cols .. .. .. .. .. .. .. .. .. .. .. .. .. .. .. ..",
+	}},
 	{name: "restore k3 p0 16ch 16->33", deconv: true, inC: 16, outC: 16, k: 3, s: 2, p: 0, h: 16, w: 16, oh: 33, ow: 33, want: map[string]string{
 		"generic": "phases in place cols EE .. EE ..",
 		"avx2":    "phases in place cols EE .. EE ..",
@@ -320,9 +398,11 @@ var pathTable = []pathCase{
 }
 
 // TestPathTable pins, for every usable set and a table of shapes (3x3
-// convolutions with padding 1 at strides 1, 2 and 4, 1x1s, the 7x7
-// stride-2 stem, stride-2 restores of widths 2, 3 and 4 below and above
-// the fused restore's minimum width, odd sizes, layers big enough to
+// convolutions with padding 1 at strides 1, 2, 3, 4, 6 and 8, a 5x5 at
+// stride 3 (the reduces of rates 2-4), 1x1s, the 7x7 stride-2 stem,
+// stride-2 restores of widths 2, 3 and 4 below and above the fused
+// restore's minimum width, stride-3 and stride-4 restores (rates 3 and 4,
+// kernel widths r to 2r-1), odd sizes, layers big enough to
 // prefetch, weights with an Inf, which never take a haloed copy), which
 // path the plan takes, whether it copies its input into a haloed
 // workspace and how it computes every border column (see describePlan),

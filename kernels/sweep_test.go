@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"runtime"
@@ -45,55 +46,93 @@ func convSweep(t *testing.T, r *rand.Rand) {
 	}
 }
 
-// TestConvStride4Sweep drives the 3x3 stride-4 convolution with padding 1
-// (the reduce of a spatial-bottleneck block at a stage entry: stride 2
-// twice) through the public API on every set, against package ref, for
-// 1-18 output pixels a row (every tail of every pixel step, and whole
-// steps), each at the four input widths that give it: w%4 == 1 puts the
-// last pixel's window one column over the right border (the EdgeR case),
-// the others keep it inside. Every border strategy, 1-9 input rows (the
-// top and bottom windows narrowed), and channel counts reaching every
-// output-block group size.
-func TestConvStride4Sweep(t *testing.T) {
+// TestConvRateStrideSweep drives the strided convolutions of the
+// spatial-bottleneck reduce at every rate (stride r = 2, 3, 4, and 2r = 4,
+// 6, 8 at a stage entry; 2 is convSweep's) through the public API on
+// every set, against package ref: K x K windows with padding (K-1)/2 for
+// K = 3 (every stride, 1-18 output pixels a row: every tail of every
+// pixel step, and whole steps), 1 and 5 (fewer widths). Each output width
+// comes at three input widths: w%s == 1 puts the last pixel's window
+// over the right border (the EdgeR case for K = 3), one more column keeps
+// it inside, and s-1 more leave the most columns unread. Every border
+// strategy, 1-9 input rows (the top and bottom windows narrowed), and
+// channel counts reaching every output-block group size, in the set's own
+// block (a block-8 layer would run AVX-512 on the AVX2 kernels).
+func TestConvRateStrideSweep(t *testing.T) {
 	defer func() { haloMode = haloModel }()
 	forEachISA(t, func(t *testing.T) {
+		set, _ := current()
 		r := rand.New(rand.NewPCG(15, 16))
 		for _, mode := range []int{haloNever, haloModel, haloAlways} {
 			haloMode = mode
-			for ow := 1; ow <= 18; ow++ {
-				for dw := 0; dw < 4; dw++ {
-					c := convCase{n: 1 + r.IntN(2), inC: 1 + r.IntN(20), outC: 1 + r.IntN(40), h: 1 + r.IntN(9), w: 4*(ow-1) + 1 + dw,
-						kh: 3, kw: 3, sh: 4, sw: 4, ph: 1, pw: 1,
-						bias: r.IntN(2) == 0, res: r.IntN(2) == 0, relu: r.IntN(2) == 0, block: 8}
-					c.run(t, r, false)
+			for _, s := range []int{3, 4, 6, 8} {
+				for _, k := range []int{3, 1, 5} {
+					ows := []int{1, 2, 3, 5, 8, 9, 17}
+					if k == 3 {
+						ows = ows[:0]
+						for ow := 1; ow <= 18; ow++ {
+							ows = append(ows, ow)
+						}
+					}
+					for _, ow := range ows {
+						for _, dw := range []int{0, 1, s - 1} {
+							p := (k - 1) / 2
+							w := s*(ow-1) + k - 2*p + dw
+							c := convCase{n: 1 + r.IntN(2), inC: 1 + r.IntN(20), outC: 1 + r.IntN(40), h: 1 + r.IntN(9), w: w,
+								kh: k, kw: k, sh: s, sw: s, ph: p, pw: p,
+								bias: r.IntN(2) == 0, res: r.IntN(2) == 0, relu: r.IntN(2) == 0, block: set.Block}
+							c.run(t, r, false)
+						}
+					}
 				}
 			}
 		}
 	})
 }
 
-// TestConvKernelSelected: a convolution at input pixel stride 1, 2 or 4
-// runs on the dispatched set's own microkernels, general and 1x1, for
-// every output-block group size (not on the generic fallback), and a
-// stride the set has no kernel for (3) on the generic one.
+// TestConvKernelSelected: a convolution at input pixel stride 1, 2, 3, 4,
+// 6 or 8 runs on the dispatched set's own microkernels, general and 1x1,
+// for every output-block group size (not on the generic fallback), and a
+// stride the set has no kernel for (5, 7) on the generic one; so do the
+// phases of a transposed convolution at stride 2, 3 or 4 (kernel widths r
+// to 2r-1, the restores of rates 2-4; their phases are 1x1 and wider),
+// and at stride 5.
 func TestConvKernelSelected(t *testing.T) {
 	forEachISA(t, func(t *testing.T) {
 		set, _ := current()
 		generic := reflect.ValueOf(genericKernel(8)).Pointer()
+		check := func(what string, ps *pass, wantGeneric bool) {
+			t.Helper()
+			for o := 1; o < len(ps.kern); o++ {
+				got := reflect.ValueOf(ps.kern[o]).Pointer()
+				if (got == generic) != wantGeneric {
+					t.Errorf("%s, %dx%d pass, %d output block(s): %s, want generic = %v",
+						what, ps.kh, ps.kw, o, runtime.FuncForPC(got).Name(), wantGeneric)
+				}
+			}
+		}
 		for _, k := range []int{3, 1} {
-			for _, s := range []int{1, 2, 3, 4} {
+			for _, s := range []int{1, 2, 3, 4, 5, 6, 7, 8} {
 				spec := ConvSpec{InC: 8, OutC: 8, KH: k, KW: k, StrideH: s, StrideW: s, PadH: k / 2, PadW: k / 2}
 				cv, err := NewConv2D(spec, make([]float32, 64*k*k), nil, 8)
 				if err != nil {
 					t.Fatal(err)
 				}
-				for o := 1; o < len(cv.l.passes[0].kern); o++ {
-					got := reflect.ValueOf(cv.l.passes[0].kern[o]).Pointer()
-					wantGeneric := set == genericSet || s == 3
-					if (got == generic) != wantGeneric {
-						t.Errorf("%dx%d stride %d, %d output block(s): %s, want generic = %v",
-							k, k, s, o, runtime.FuncForPC(got).Name(), wantGeneric)
-					}
+				check(fmt.Sprintf("%dx%d stride %d", k, k, s), &cv.l.passes[0], set == genericSet || s == 5 || s == 7)
+			}
+		}
+		for _, s := range []int{2, 3, 4, 5} {
+			for k := s; k < 2*s; k++ {
+				spec := ConvSpec{InC: 8, OutC: 8, KH: k, KW: k, StrideH: s, StrideW: s, PadH: (k - 1) / 2, PadW: (k - 1) / 2}
+				d, err := NewConvTranspose2D(spec, make([]float32, 64*k*k), nil, 8)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(d.l.passes) == 0 {
+					t.Fatalf("transposed %dx%d stride %d: no phase passes", k, k, s)
+				}
+				for i := range d.l.passes {
+					check(fmt.Sprintf("transposed %dx%d stride %d", k, k, s), &d.l.passes[i], set == genericSet || s == 5)
 				}
 			}
 		}
@@ -152,6 +191,41 @@ func TestDeconvSweep(t *testing.T) {
 					// Every legal output size: PyTorch's output_padding 0..s-1.
 					c.oh, c.ow = minH+r.IntN(s), minW+r.IntN(s)
 					c.run(t, r, true)
+				}
+			}
+		}
+	})
+}
+
+// TestDeconvRateSweep drives the restores of rates 3 and 4 through the
+// public API on every set, against package ref: transposed convolutions
+// of stride r = 3, 4 (vertical too) with kernel widths r to 2r-1 and
+// padding (K-1)/2, input widths 1-13, every legal output width (PyTorch's
+// output_size: the minimum and each of the r-1 above it, so odd and even
+// sizes), every border strategy, in the set's own block.
+func TestDeconvRateSweep(t *testing.T) {
+	defer func() { haloMode = haloModel }()
+	forEachISA(t, func(t *testing.T) {
+		set, _ := current()
+		r := rand.New(rand.NewPCG(17, 18))
+		for _, mode := range []int{haloNever, haloModel, haloAlways} {
+			haloMode = mode
+			for _, s := range []int{3, 4} {
+				for k := s; k < 2*s; k++ {
+					p := (k - 1) / 2
+					for w := 1; w <= 13; w++ {
+						c := convCase{n: 1 + r.IntN(2), inC: 1 + r.IntN(20), outC: 1 + r.IntN(30), h: 1 + r.IntN(4), w: w,
+							kh: k, kw: k, sh: s, sw: s, ph: p, pw: p,
+							bias: r.IntN(2) == 0, res: r.IntN(2) == 0, relu: r.IntN(2) == 0, block: set.Block}
+						minH, minW := (c.h-1)*s-2*p+k, (w-1)*s-2*p+k
+						if minH < 1 || minW < 1 {
+							continue
+						}
+						for op := 0; op < s; op++ {
+							c.oh, c.ow = minH+r.IntN(s), minW+op
+							c.run(t, r, true)
+						}
+					}
 				}
 			}
 		}

@@ -54,17 +54,21 @@ func (pl convPlan) check() error {
 	return nil
 }
 
+// The pixel strides generated, gen/x86's: input strides 1, and the
+// reduce of a spatial-bottleneck block at rate r = 2, 3, 4, stride r, or
+// r*2 at a stage entry (2, 4; 3, 6; 4, 8); output strides 1, and one
+// phase of a stride-r transposed convolution, the restore at rate r (2,
+// 3, 4).
 var (
-	srcStrides = []int{1, 2, 4} // input pixel strides, in pixels
-	dstStrides = []int{1, 2}    // output pixel strides, in pixels
+	srcStrides = []int{1, 2, 3, 4, 6, 8} // input pixel strides, in pixels
+	dstStrides = []int{1, 2, 3, 4}       // output pixel strides, in pixels
 )
 
 // used reports whether the driver ever asks for input pixel stride s with
 // output pixel stride d: a convolution writes every pixel (d = 1) and a
-// transposed-convolution phase reads every pixel (s = 1), so s = d = 2
-// and s = 4, d = 2 never occur and are not generated. Stride 4 is the
-// 3x3 reduce of a spatial-bottleneck block at a stage entry (stride 2
-// twice).
+// transposed-convolution phase reads every pixel (s = 1), so no pair
+// with both s > 1 and d > 1 occurs, and none is generated (9 of the 24
+// pairs of srcStrides x dstStrides are).
 func used(s, d int) bool { return s == 1 || d == 1 }
 
 // General-purpose register roles. Every register Go arm64 assembly lets
@@ -225,8 +229,8 @@ func pixelLoop(p *printer, label func(string) string, step, maxPix int, split fu
 	for t := maxPix; t >= 1; t-- {
 		p.label(label(fmt.Sprintf("blk%d", t)))
 		block(t)
-		p.op("ADD", fmt.Sprintf("$%d", srcBytes(t)), rSrcBase)
-		p.op("ADD", fmt.Sprintf("$%d", dstBytes(t)), rDst)
+		p.addImm(srcBytes(t), rSrcBase)
+		p.addImm(dstBytes(t), rDst)
 		p.op("SUB", fmt.Sprintf("$%d", t), rPix)
 		p.op("B", label("loop"))
 	}

@@ -37,10 +37,14 @@
 //     per step, a generated block for every size 1..urW and a pixel loop
 //     that splits the last 2*urW-1 pixels or fewer into at most two
 //     near-equal blocks (gen/x86's loop);
-//   - the input pixel stride s (1, 2 or 4 pixels) and the output pixel
-//     stride d (1 for a convolution, 2 for one phase of a stride-2
-//     transposed convolution) as immediate offsets; d = 2 is asked for
-//     with s = 1 only;
+//   - the input pixel stride s (1, 2, 3, 4, 6 or 8 pixels: the reduce of
+//     a spatial-bottleneck block at rate r is stride r, or 2r at a stage
+//     entry) and the output pixel stride d (1 for a convolution; 2, 3 or
+//     4 for one phase of a stride-r transposed convolution) as immediate
+//     offsets; d > 1 is asked for with s = 1 only. The printer asserts
+//     every offset's form: LDR Q up to 7*8*32+16 = 1808 bytes (of
+//     65520), the epilogue's LDP/STP Q up to 7*4*32 = 896 (of 1008) and
+//     the pixel loop's ADD up to 8*8*32 = 2048 (of 4095);
 //   - any KH x KW window and any number of input blocks through runtime
 //     tap and channel loops, and a pointwise form for 1x1 windows whose
 //     reduction is one loop over input blocks.

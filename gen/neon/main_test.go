@@ -162,6 +162,8 @@ func TestOffsetsAsserted(t *testing.T) {
 		func(p *printer) { p.ldpq(1024, x(1), v(0), v(1)) },
 		func(p *printer) { p.stpq(v(0), v(1), 8, x(1)) },
 		func(p *printer) { p.ldrq(-16, x(1), v(0)) },
+		func(p *printer) { p.addImm(4096, x(1)) },
+		func(p *printer) { p.addImm(-1, x(1)) },
 		func(p *printer) { p.fmlaElem(v(0), v(1), v(2), 4) },
 		func(p *printer) { x(18) },
 		func(p *printer) { x(27) },
@@ -169,6 +171,38 @@ func TestOffsetsAsserted(t *testing.T) {
 	} {
 		if err := emitSafely(new(printer), text{name: "bad", emit: f}); err == nil {
 			t.Errorf("an illegal operand was accepted")
+		}
+	}
+}
+
+// TestStrideLimits: the strides generated (input up to 8 pixels, output
+// up to 4) fit the immediate forms of every set's unroll, and the printer's
+// assertions, not the assembler, stop a stride that does not: input
+// stride 16 makes the 8-pixel step's ADD 8*16*32 = 4096 bytes (over
+// 4095), output stride 5 the epilogue's STP Q of pixel 7 7*5*32 = 1120
+// bytes (over 1008).
+func TestStrideLimits(t *testing.T) {
+	if got := srcStrides[len(srcStrides)-1]; got != 8 {
+		t.Errorf("largest input stride %d, want 8 (rate 4 at a stage entry)", got)
+	}
+	if got := dstStrides[len(dstStrides)-1]; got != 4 {
+		t.Errorf("largest output stride %d, want 4 (a rate-4 restore's phases)", got)
+	}
+	if _, err := render(); err != nil {
+		t.Fatal(err)
+	}
+	savedS, savedD := srcStrides, dstStrides
+	defer func() { srcStrides, dstStrides = savedS, savedD }()
+	for _, c := range []struct {
+		s, d []int
+		want string
+	}{
+		{[]int{1, 16}, []int{1}, "ADD immediate 4096"},
+		{[]int{1}, []int{1, 5}, "LDP/STP Q offset 1120"},
+	} {
+		srcStrides, dstStrides = c.s, c.d
+		if _, err := render(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("strides %v, %v: render error %v, want one naming %q", c.s, c.d, err, c.want)
 		}
 	}
 }

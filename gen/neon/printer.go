@@ -104,6 +104,16 @@ func (p *printer) stpq(a, b vreg, off int, base gp) {
 	p.op("FSTPQ", fmt.Sprintf("(%s, %s)", a.F(), b.F()), mem(off, base))
 }
 
+// addImm adds an immediate to a register (ADD Xd, Xd, #imm), asserting the
+// unshifted imm12 form: a larger constant the assembler would build in R27
+// with extra instructions, or split in two ADDs.
+func (p *printer) addImm(imm int, r gp) {
+	if imm < 0 || imm > 4095 {
+		panic(fmt.Sprintf("ADD immediate %d: want [0, 4095]", imm))
+	}
+	p.op("ADD", fmt.Sprintf("$%d", imm), r)
+}
+
 func checkPairOffset(off int) {
 	if off < -1024 || off > 1008 || off%16 != 0 {
 		panic(fmt.Sprintf("LDP/STP Q offset %d: want a multiple of 16 in [-1024, 1008]", off))

@@ -34,9 +34,13 @@ func (s *isa) planBcastRegs(pl convPlan) int {
 	return s.bcastRegs()
 }
 
+// The pixel strides generated. Input strides: 1, and the reduce of a
+// spatial-bottleneck block at rate r = 2, 3, 4, stride r, or r*2 at a
+// stage entry (2, 4; 3, 6; 4, 8). Output strides: 1, and one phase of a
+// stride-r transposed convolution, the restore at rate r (2, 3, 4).
 var (
-	srcStrides = []int{1, 2, 4} // input pixel strides, in pixels
-	dstStrides = []int{1, 2}    // output pixel strides, in pixels
+	srcStrides = []int{1, 2, 3, 4, 6, 8} // input pixel strides, in pixels
+	dstStrides = []int{1, 2, 3, 4}       // output pixel strides, in pixels
 )
 
 // maxScaledOCB is the most output blocks a kernel addresses through one
@@ -81,10 +85,9 @@ func (s *isa) maxConvOCB() int { return len(s.convPlans) }
 
 // used reports whether the driver ever asks for input pixel stride s with
 // output pixel stride d: a convolution writes every pixel (d = 1) and a
-// transposed-convolution phase reads every pixel (s = 1), so s = d = 2
-// and s = 4, d = 2 never occur and are not generated. Stride 4 is the
-// 3x3 reduce of a spatial-bottleneck block at a stage entry (stride 2
-// twice).
+// transposed-convolution phase reads every pixel (s = 1), so no pair
+// with both s > 1 and d > 1 occurs, and none is generated (9 of the 24
+// pairs of srcStrides x dstStrides are).
 func used(s, d int) bool { return s == 1 || d == 1 }
 
 type kernel struct {
@@ -194,7 +197,7 @@ func (k *kernel) bcast() reg.VecPhysical {
 // scaled returns base + disp + o*stride, the stride in index (o <
 // maxScaledOCB, which check asserts: scale 1 or 2).
 func scaled(base, index reg.Register, disp, o int) operand.Mem {
-	m := operand.Mem{Base: base, Disp: disp}
+	m := operand.Mem{Base: base, Disp: disp32(disp)}
 	if o > 0 {
 		m.Index, m.Scale = index, uint8(o)
 	}
@@ -209,7 +212,7 @@ func (k *kernel) weightAt(o, i int) operand.Mem {
 
 // inAt addresses input channel i of pixel j at the current tap.
 func (k *kernel) inAt(j, i int) operand.Mem {
-	return operand.Mem{Base: regSrc, Disp: j*k.s*k.vecBytes() + i*4}
+	return operand.Mem{Base: regSrc, Disp: disp32(j*k.s*k.vecBytes() + i*4)}
 }
 
 // emitBlock emits the whole reduction and epilogue for t pixels (t <= urW).

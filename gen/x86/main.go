@@ -63,13 +63,16 @@
 //     16, 14, 9 for AVX-512), with a generated block for every size
 //     1..urW and a pixel loop that splits the last 2*urW-1 pixels or
 //     fewer into at most two near-equal blocks;
-//   - the input pixel stride s (1, 2 or 4 pixels) and the output pixel
-//     stride d (1 for a convolution, 2 for one phase of a stride-2
-//     transposed convolution), both as immediate displacements;
+//   - the input pixel stride s (1, 2, 3, 4, 6 or 8 pixels: the reduce of
+//     a spatial-bottleneck block at rate r is stride r, or 2r at a stage
+//     entry) and the output pixel stride d (1 for a convolution; 2, 3 or
+//     4 for one phase of a stride-r transposed convolution, which reads
+//     at s = 1), both as immediate displacements (disp32 checks them;
+//     only the pairs with s = 1 or d = 1 are generated, see used);
 //   - any KH x KW window and any number of input blocks through runtime
 //     tap and channel loops, and a pointwise form for 1x1 windows whose
 //     reduction is a single loop over input blocks (ResNet's bottleneck
-//     1x1 convolutions, and the 1x1 phases of stride-2 restores).
+//     1x1 convolutions, and the 1x1 phases of the restores).
 //
 // A variant's name spells these out (kernelName): <S>Conv, or <S>Conv1x1
 // for the pointwise form, then O<ocb> output channel blocks a call,
@@ -97,6 +100,7 @@ import (
 	"bytes"
 	"fmt"
 	"go/format"
+	"math"
 	"math/bits"
 	"os"
 	"strings"
@@ -327,10 +331,29 @@ type nopCloser struct{ *bytes.Buffer }
 func (nopCloser) Close() error { return nil }
 
 // imm returns x as an 8-bit immediate when it fits the sign-extended form,
-// else as a 32-bit one (avo has no 16-bit form for 64-bit arithmetic).
+// else as a 32-bit one (avo has no 16-bit form for 64-bit arithmetic). A
+// 64-bit instruction sign-extends its 32-bit immediate, so x must be below
+// 2^31: larger is a broken invariant of the generator (a panic, which
+// emitSafely turns into render's error).
 func imm(x uint64) operand.Constant {
 	if x < 128 {
 		return operand.U8(x)
 	}
+	if x > math.MaxInt32 {
+		panic(fmt.Sprintf("immediate %d does not fit a sign-extended 32-bit immediate", x))
+	}
 	return operand.U32(x)
+}
+
+// disp32 returns x, a memory operand's displacement, asserting that it
+// fits x86's largest form, a signed 32-bit disp32 (the assembler picks
+// disp8, or AVX-512's compressed disp8*N, where it fits; only the code
+// size depends on which). The strided operands' displacements, up to
+// (urW-1)*s*b*4 plus a channel's offset (AVX-512 at input stride 8:
+// 15*8*64 + 60 bytes), are checked through it.
+func disp32(x int) int {
+	if x < math.MinInt32 || x > math.MaxInt32 {
+		panic(fmt.Sprintf("displacement %d does not fit a disp32", x))
+	}
+	return x
 }

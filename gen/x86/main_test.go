@@ -131,3 +131,38 @@ func TestRequires(t *testing.T) {
 		}
 	}
 }
+
+// TestStrideLimits: the strides generated are input up to 8 pixels and
+// output up to 4, and a displacement or immediate x86 cannot encode (a
+// disp32, a sign-extended imm32) is render's error, not the assembler's:
+// input stride 2^24 puts AVX2's pixel 1 at 2^24*32 bytes and its 8-pixel
+// step at 2^32.
+func TestStrideLimits(t *testing.T) {
+	if got := srcStrides[len(srcStrides)-1]; got != 8 {
+		t.Errorf("largest input stride %d, want 8 (rate 4 at a stage entry)", got)
+	}
+	if got := dstStrides[len(dstStrides)-1]; got != 4 {
+		t.Errorf("largest output stride %d, want 4 (a rate-4 restore's phases)", got)
+	}
+	// TestGeneratedUpToDate renders them.
+	for _, f := range []func(){
+		func() { disp32(1 << 31) },
+		func() { disp32(-1<<31 - 1) },
+		func() { imm(1 << 31) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("an operand x86 cannot encode was accepted")
+				}
+			}()
+			f()
+		}()
+	}
+	saved := srcStrides
+	defer func() { srcStrides = saved }()
+	srcStrides = []int{1 << 24}
+	if _, err := avx2.render(map[string][]byte{}); err == nil || !strings.Contains(err.Error(), "does not fit") {
+		t.Errorf("input stride 2^24: render error %v, want one saying what does not fit", err)
+	}
+}

@@ -89,7 +89,7 @@ func ConvTables(b *bytes.Buffer, set string, urw, srcStrides, dstStrides []int, 
 		}
 		fmt.Fprintf(b, "\n// %s[ocb-1][si][di] is the %s microkernel for %s, ocb output\n", table, set, what)
 		fmt.Fprintf(b, "// blocks, input pixel stride %sSrcStrides[si] and output pixel stride\n", set)
-		fmt.Fprintf(b, "// %sDstStrides[di]; nil where the driver never asks (d = 2 with s > 1).\n", set)
+		fmt.Fprintf(b, "// %sDstStrides[di]; nil where the driver never asks (d > 1 with s > 1).\n", set)
 		fmt.Fprintf(b, "var %s = [%sMaxOCB][len(%sSrcStrides)][len(%sDstStrides)]func(*Params){\n", table, set, set, set)
 		for ocb := 1; ocb <= len(urw); ocb++ {
 			fmt.Fprintf(b, "\t{\n")
