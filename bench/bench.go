@@ -382,3 +382,33 @@ func NewUpsampleCase(u Upsample, n, block int) (*Case, error) {
 		Run:   func() error { return d.Forward(y, x, kernels.Epilogue{ReLU: true}) },
 	}, nil
 }
+
+// NewRestoreCase builds the restore of a spatial-bottleneck block at
+// sampling rate r on stage shape s: a ConvTranspose2D of s.C channels,
+// kernel k, stride r, padding (k-1)/2, from the reduce's output
+// ((s.H-1)/r+1 square) to s.H x s.H, with bias and ReLU. FLOPs are the
+// taps that reach the output (ConvTranspose2D.FLOPs).
+func NewRestoreCase(s Shape, r, k, n, block int) (*Case, error) {
+	rng := rand.New(rand.NewPCG(uint64(s.C), uint64(r*16+k)))
+	spec := kernels.ConvSpec{InC: s.C, OutC: s.C, KH: k, KW: k, StrideH: r, StrideW: r, PadH: (k - 1) / 2, PadW: (k - 1) / 2}
+	d, err := kernels.NewConvTranspose2D(spec, randSlice(rng, s.C*s.C*k*k), randSlice(rng, s.C), block)
+	if err != nil {
+		return nil, err
+	}
+	lo := (s.H-1)/r + 1
+	x, err := layout.FromNCHW(randSlice(rng, n*s.C*lo*lo), n, s.C, lo, lo, block)
+	if err != nil {
+		return nil, err
+	}
+	y, err := layout.New(n, s.C, s.H, s.H, block)
+	if err != nil {
+		return nil, err
+	}
+	return &Case{
+		Name:  fmt.Sprintf("restore-r%d-k%d", r, k),
+		Shape: s,
+		N:     n,
+		FLOPs: d.FLOPs(n, lo, lo, s.H, s.H),
+		Run:   func() error { return d.Forward(y, x, kernels.Epilogue{ReLU: true}) },
+	}, nil
+}

@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/sbconv/sbconv/block"
 	"github.com/sbconv/sbconv/kernels"
 )
 
@@ -43,6 +45,23 @@ func BenchmarkUpsample(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(u.Name, func(b *testing.B) { runCase(b, c) })
+	}
+}
+
+// BenchmarkRestoreRate times the restore of a spatial-bottleneck block at
+// sampling rates 2, 3 and 4 (kernel 3, 3, 5: block.RandomStateDict's
+// sizes) on every stage shape, from the reduce's output to the full map:
+// GFLOP/s by the taps that reach the output, %peak of one core's FMA peak
+// (or of kernels.Threads() cores').
+func BenchmarkRestoreRate(b *testing.B) {
+	for _, s := range PeerShapes {
+		for _, r := range []int{2, 3, 4} {
+			c, err := NewRestoreCase(s, r, block.DefaultKernelSize(r), 1, kernels.Block())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("%s/r%d", s.Name, r), func(b *testing.B) { runCase(b, c) })
+		}
 	}
 }
 
