@@ -64,4 +64,19 @@ func TestThreadsFor(t *testing.T) {
 			t.Errorf("held: conv %dx%d: %d threads, want %d", c.ch, c.h, got, c.want)
 		}
 	}
+	// Block 16 (AVX-512) does a FLOP in half the time: twice the work a
+	// thread.
+	for _, c := range []struct {
+		ch, h, want int
+	}{{16, 16, 1}, {32, 16, 2}, {64, 4, 1}, {64, 8, 2}} {
+		spec := ConvSpec{InC: c.ch, OutC: c.ch, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+		cv, err := NewConv2D(spec, make([]float32, c.ch*c.ch*9), nil, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := &layout.Tensor{N: 1, C: c.ch, H: c.h, W: c.h, Block: 16}
+		if got := cv.l.threadsFor(x, x); got != c.want {
+			t.Errorf("held, block 16: conv %dx%d: %d threads, want %d", c.ch, c.h, got, c.want)
+		}
+	}
 }

@@ -258,7 +258,7 @@ func (s modelSplit) balance() float64 { return s.total / float64(s.n) / s.busy }
 func splitCall(l *layer, dst, src *layout.Tensor, T int) (modelSplit, *fwd) {
 	f := new(fwd)
 	l.prepare(f, dst, src, Epilogue{})
-	n := l.threadsWith(T, productionMinHeld, src, dst)
+	n := l.threadsWith(T, heldPerThread(productionMinHeld, l.block), src, dst)
 	units := f.split(n)
 	s := modelSplit{n: min(n, units), work: make([]float64, units), total: passFLOPs(f)}
 	for u := range s.work {

@@ -61,17 +61,26 @@ func Threads() int { return int(threads.Load()) }
 var minFLOPsPerThread = 16e6
 
 // minHeldFLOPsPerThread is the same while a network holds the workers
-// (workers.Hold): a split then costs workers.SyncCost, about one cache
-// line's round trip between the cores (bench.LineRoundTrip), and the
-// split layer runs a little slower per FLOP where its threads' row bands
-// share input rows. Measured on the 2-vCPU AMD EPYC Zen 5 (AVX2, five
-// rounds each, the units in row bands): with 5e5 the CIFAR networks'
-// 1.2 MFLOP spatial-bottleneck layers split, and two threads ran SB
-// ResNet-20/56 at batch 1 1.60/1.64-1.66x one thread while a line's round
-// trip took 200 ns, 1.01-1.09x while it took 920-970 ns (the vCPUs move);
-// with 1e6 and above those layers stay on one thread (0.87-1.00x either
-// way); 2.5e5 measured as 5e5.
+// (workers.Hold), for a layer of channel block 8 (AVX2, NEON, generic;
+// heldPerThread scales it with the block): a split then costs
+// workers.SyncCost, about one cache line's round trip between the cores
+// (bench.LineRoundTrip), and the split layer runs a little slower per
+// FLOP where its threads' row bands share input rows. Measured on the
+// 2-vCPU AMD EPYC Zen 5 (five rounds each, the units in row bands), AVX2:
+// with 5e5 the CIFAR networks' 1.2 MFLOP spatial-bottleneck layers
+// split, and two threads ran SB ResNet-20/56 at batch 1 1.60/1.64-1.66x
+// one thread while a line's round trip took 200 ns, 1.01-1.09x while it
+// took 920-970 ns (the vCPUs move); with 1e6 and above those layers stay
+// on one thread (0.87-1.00x either way). AVX-512, twice as fast a FLOP,
+// with the round trip at 900-1000 ns: 0.81-0.88x with 5e5, 0.94-0.99x
+// with 1e6 (ResNet-18 the same with either).
 var minHeldFLOPsPerThread = 5e5
+
+// heldPerThread is the held threshold for a layer of channel block
+// block: base (minHeldFLOPsPerThread) for block 8, twice that for AVX-512's
+// 16, whose FMAs do twice the work in the same time, so that a split is
+// worth the same time of work per thread on every set.
+func heldPerThread(base float64, block int) float64 { return base * float64(block) / 8 }
 
 // threadsFor returns how many goroutines a call uses: SetThreads' count,
 // or fewer when the call is too small to split profitably.
@@ -82,7 +91,7 @@ func (l *layer) threadsFor(src, dst *layout.Tensor) int {
 	}
 	per := minFLOPsPerThread
 	if workers.Held() {
-		per = minHeldFLOPsPerThread
+		per = heldPerThread(minHeldFLOPsPerThread, l.block)
 	}
 	return l.threadsWith(n, per, src, dst)
 }
