@@ -343,32 +343,6 @@ func TestRateDescription(t *testing.T) {
 	}
 }
 
-// TestRateNetWeightsCount: the size check counts exactly the weights
-// Build reads at rates 3 and 4 (whose default restore at rate 4 is 5x5).
-func TestRateNetWeightsCount(t *testing.T) {
-	for _, spec := range []NetSpec{
-		{Arch: "resnet20", SB: []int{1, 2, 3}, Rate: 3}, {Arch: "resnet18", SB: []int{2, 4}, Rate: 4},
-		{Arch: "resnet50", SB: []int{1, 2, 3, 4}, Rate: 4},
-	} {
-		spec.Width, spec.NumClasses = 3, 7
-		sd := RandomStateDict(1)
-		_, err := Build(sd, spec)
-		require.NoError(t, err)
-		read := 0
-		for _, p := range sd.params {
-			read += len(p.Data)
-		}
-		a := archs[spec.Arch]
-		sb := make([]bool, len(a.blocks)+1)
-		for _, s := range spec.SB {
-			sb[s] = true
-		}
-		n, err := netWeights(spec.Arch, a, sb, spec.Rate, spec.Width, spec.NumClasses)
-		require.NoError(t, err)
-		require.Equal(t, read, n, "%+v", spec)
-	}
-}
-
 // TestRateEverySize runs networks at rates 3 and 4 on small input sizes
 // against the reference, and PyTorch's refusals as errors (the maps must
 // stay at least 1x1 at rate r).

@@ -287,11 +287,15 @@ func TestBuildRefusesHugeNetworks(t *testing.T) {
 }
 
 // TestNetWeightsCount: the size check counts exactly the weights Build
-// reads, for every architecture, regular and spatial bottleneck (so the
-// layer list it checks is the one Build builds), and MaxWeights is the
-// line between accepted and refused.
+// reads, for every architecture, regular and spatial bottleneck, at every
+// rate (so the layer list it checks is the one Build builds), and
+// MaxWeights is the line between accepted and refused.
 func TestNetWeightsCount(t *testing.T) {
-	for _, spec := range sizeSweepCases() {
+	// The sweep's networks, and networks at rates 3 and 4 (whose default
+	// restore at rate 4 is 5x5).
+	specs := append(sizeSweepCases(), NetSpec{Arch: "resnet20", SB: []int{1, 2, 3}, Rate: 3},
+		NetSpec{Arch: "resnet18", SB: []int{2, 4}, Rate: 4}, NetSpec{Arch: "resnet50", SB: []int{1, 2, 3, 4}, Rate: 4})
+	for _, spec := range specs {
 		spec.Width = 3
 		spec.NumClasses = 7
 		sd := RandomStateDict(1)
