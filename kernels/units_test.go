@@ -90,3 +90,49 @@ func rangeOf(u, units, n int) int {
 	}
 	return n - 1
 }
+
+// TestUnitsImagesInner checks that a layer whose weights exceed the
+// caches, called on several images, runs each channel group's units for
+// every image before the next group's (so that a call reads its weights
+// once, not once an image), and that one image keeps images outermost.
+func TestUnitsImagesInner(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		b := Block()
+		spec := ConvSpec{InC: 512, OutC: 512, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+		cv, err := NewConv2D(spec, make([]float32, 512*512*9), nil, b)
+		require.NoError(t, err)
+		l := &cv.l
+		for _, imgs := range []int{1, 3} {
+			src, err := layout.New(imgs, 512, 7, 7, b)
+			require.NoError(t, err)
+			for _, n := range []int{1, 2, 3} {
+				f := &fwd{}
+				l.prepare(f, src, src, Epilogue{})
+				units := f.split(n)
+				require.Equal(t, imgs > 1, f.imagesIn, "%d images, %d threads", imgs, n)
+				lastG, lastN := 0, 0
+				for u := 0; u < units; u++ {
+					img, _, o0, _, _ := f.unit(u)
+					g := 0
+					for g*l.ocb/f.groups != o0 { // the group whose first block is o0
+						g++
+					}
+					switch {
+					case imgs == 1:
+						require.Zero(t, img, "unit %d", u)
+					case g == lastG:
+						require.GreaterOrEqual(t, img, lastN, "unit %d: image %d after %d within group %d", u, img, lastN, g)
+					default:
+						require.Equal(t, lastG+1, g, "unit %d: group %d after %d", u, g, lastG)
+						require.Equal(t, imgs-1, lastN, "unit %d: group %d starts before group %d has run image %d", u, g, lastG, imgs-1)
+						require.Zero(t, img, "unit %d: group %d starts at image %d", u, g, img)
+					}
+					lastG, lastN = g, img
+				}
+				if imgs > 1 {
+					require.Equal(t, f.groups-1, lastG, "the last unit's group")
+				}
+			}
+		}
+	})
+}
