@@ -222,12 +222,20 @@ func (k *kernel) emitBlock(t int) {
 	id := fmt.Sprintf("t%d", t)
 	c.Commentf("%d pixel(s) x %d output block(s)", t, k.ocb)
 
-	// Accumulators start at the bias.
+	// Accumulators start at the bias; the extra sets of a block too
+	// small to hide the FMA latency (see sets) at zero.
+	sets := k.sets(t)
 	c.MOVQ(field(asm.OffBias), regTmp)
 	for o := 0; o < k.ocb; o++ {
 		c.VMOVUPS(operand.Mem{Base: regTmp, Disp: o * vb}, k.acc(0, o))
 		for j := 1; j < t; j++ {
 			c.VMOVAPS(k.acc(0, o), k.acc(j, o))
+		}
+		for m := 1; m < sets; m++ {
+			for j := 0; j < t; j++ {
+				a := k.setAcc(t, m, j, o)
+				c.VXORPS(a, a, a)
+			}
 		}
 	}
 
@@ -289,7 +297,15 @@ func (k *kernel) emitBlock(t int) {
 		k.nextInputBlock(k.label(id + "_icb"))
 	}
 
-	// Epilogue: residual, ReLU, one store per output vector.
+	// The extra sets summed into the first, then the epilogue: residual,
+	// ReLU, one store per output vector.
+	for m := 1; m < sets; m++ {
+		for o := 0; o < k.ocb; o++ {
+			for j := 0; j < t; j++ {
+				c.VADDPS(k.setAcc(t, m, j, o), k.acc(j, o), k.acc(j, o))
+			}
+		}
+	}
 	c.MOVQ(field(asm.OffDstOCB), regICB)
 	var accs []reg.VecPhysical
 	var at []func(base reg.Register) operand.Mem
@@ -311,7 +327,9 @@ func (k *kernel) step(t, skip int) {
 	if skip >= 0 && t == 1 {
 		return
 	}
+	sets := k.sets(t)
 	for i := 0; i < k.block; i++ {
+		m := i % sets // input channel i's accumulator set
 		for o := 0; o < k.ocb; o++ {
 			c.VMOVUPS(k.weightAt(o, i), k.wreg(o))
 		}
@@ -321,17 +339,40 @@ func (k *kernel) step(t, skip int) {
 			}
 			if !k.regBcast {
 				for o := 0; o < k.ocb; o++ {
-					c.VFMADD231PS_BCST(k.inAt(j, i), k.wreg(o), k.acc(j, o))
+					c.VFMADD231PS_BCST(k.inAt(j, i), k.wreg(o), k.setAcc(t, m, j, o))
 				}
 				continue
 			}
 			c.VBROADCASTSS(k.inAt(j, i), k.bcast())
 			for o := 0; o < k.ocb; o++ {
-				c.VFMADD231PS(k.wreg(o), k.bcast(), k.acc(j, o))
+				c.VFMADD231PS(k.wreg(o), k.bcast(), k.setAcc(t, m, j, o))
 			}
 		}
 	}
 }
+
+// minChains is how many independent FMA chains keep both FMA pipes of a
+// core busy: the FMA latency (4 cycles on Zen 4/5 and Sapphire Rapids)
+// times the FMAs issued a cycle (2).
+const minChains = 8
+
+// sets returns how many accumulator sets a block of t pixels sums into:
+// 1 where its t*ocb accumulators are chains enough (minChains), else as
+// many as reach that and fit in the plan's urW*ocb accumulator registers
+// (the block leaves urW-t pixels' worth free), at most one an input
+// channel of the block. Input channel i of every tap and input block
+// goes to set i % sets, and the sets are summed into the first before
+// the epilogue. A restore phase or a small map's reduce is rows of 2-4
+// pixels, and a row's tail can be one: 1 pixel x 1 output block was one
+// chain, an FMA every 4 cycles.
+func (k *kernel) sets(t int) int {
+	n := t * k.ocb
+	return max(1, min((minChains+n-1)/n, k.urW/t, k.block))
+}
+
+// setAcc is pixel j's accumulator of output block o in set m of a block
+// of t pixels: set 0 is acc(j, o), set m the plan's pixel t*m + j.
+func (k *kernel) setAcc(t, m, j, o int) reg.VecPhysical { return k.acc(t*m+j, o) }
 
 // prefetch emits, after a tap step, the prefetch of asm.PfLines lines
 // from Pf into L2 while Pf < PfEnd, and moves Pf on in the argument block
