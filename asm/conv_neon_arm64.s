@@ -2244,6 +2244,12 @@ NEONConvO1Src1Dst1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -2280,20 +2286,20 @@ NEONConvO1Src1Dst1_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  48(R5), F17
 	FMOVQ  80(R5), F18
 	FLDPQ  128(R6), (F24, F25)
@@ -2302,20 +2308,20 @@ NEONConvO1Src1Dst1_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	B      NEONConvO1Src1Dst1_t3_next
 
 NEONConvO1Src1Dst1_t3_notfirst:
@@ -2330,20 +2336,20 @@ NEONConvO1Src1Dst1_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -2352,20 +2358,20 @@ NEONConvO1Src1Dst1_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src1Dst1_t3_next
 
 NEONConvO1Src1Dst1_t3_full:
@@ -2380,12 +2386,12 @@ NEONConvO1Src1Dst1_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -2394,12 +2400,12 @@ NEONConvO1Src1Dst1_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FMOVQ  80(R5), F18
@@ -2411,12 +2417,12 @@ NEONConvO1Src1Dst1_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -2425,12 +2431,12 @@ NEONConvO1Src1Dst1_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 
 NEONConvO1Src1Dst1_t3_next:
 	ADD    R15, R5
@@ -2445,6 +2451,12 @@ NEONConvO1Src1Dst1_t3_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src1Dst1_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src1Dst1_t3_relu
@@ -2487,6 +2499,10 @@ NEONConvO1Src1Dst1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -2520,27 +2536,27 @@ NEONConvO1Src1Dst1_t2_kw:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src1Dst1_t2_next
 
 NEONConvO1Src1Dst1_t2_notfirst:
@@ -2552,27 +2568,27 @@ NEONConvO1Src1Dst1_t2_notfirst:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	B      NEONConvO1Src1Dst1_t2_next
 
 NEONConvO1Src1Dst1_t2_full:
@@ -2584,20 +2600,20 @@ NEONConvO1Src1Dst1_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -2606,20 +2622,20 @@ NEONConvO1Src1Dst1_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 
 NEONConvO1Src1Dst1_t2_next:
 	ADD    R15, R5
@@ -2634,6 +2650,10 @@ NEONConvO1Src1Dst1_t2_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src1Dst1_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src1Dst1_t2_relu
@@ -2668,6 +2688,12 @@ NEONConvO1Src1Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -2710,27 +2736,27 @@ NEONConvO1Src1Dst1_t1_full:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 
 NEONConvO1Src1Dst1_t1_next:
 	ADD    R15, R5
@@ -2745,6 +2771,12 @@ NEONConvO1Src1Dst1_t1_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src1Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src1Dst1_t1_relu
@@ -5015,6 +5047,12 @@ NEONConvO1Src1Dst2_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -5051,20 +5089,20 @@ NEONConvO1Src1Dst2_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  48(R5), F17
 	FMOVQ  80(R5), F18
 	FLDPQ  128(R6), (F24, F25)
@@ -5073,20 +5111,20 @@ NEONConvO1Src1Dst2_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	B      NEONConvO1Src1Dst2_t3_next
 
 NEONConvO1Src1Dst2_t3_notfirst:
@@ -5101,20 +5139,20 @@ NEONConvO1Src1Dst2_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -5123,20 +5161,20 @@ NEONConvO1Src1Dst2_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src1Dst2_t3_next
 
 NEONConvO1Src1Dst2_t3_full:
@@ -5151,12 +5189,12 @@ NEONConvO1Src1Dst2_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -5165,12 +5203,12 @@ NEONConvO1Src1Dst2_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FMOVQ  80(R5), F18
@@ -5182,12 +5220,12 @@ NEONConvO1Src1Dst2_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -5196,12 +5234,12 @@ NEONConvO1Src1Dst2_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 
 NEONConvO1Src1Dst2_t3_next:
 	ADD    R15, R5
@@ -5216,6 +5254,12 @@ NEONConvO1Src1Dst2_t3_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src1Dst2_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src1Dst2_t3_relu
@@ -5258,6 +5302,10 @@ NEONConvO1Src1Dst2_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -5291,27 +5339,27 @@ NEONConvO1Src1Dst2_t2_kw:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src1Dst2_t2_next
 
 NEONConvO1Src1Dst2_t2_notfirst:
@@ -5323,27 +5371,27 @@ NEONConvO1Src1Dst2_t2_notfirst:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	B      NEONConvO1Src1Dst2_t2_next
 
 NEONConvO1Src1Dst2_t2_full:
@@ -5355,20 +5403,20 @@ NEONConvO1Src1Dst2_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -5377,20 +5425,20 @@ NEONConvO1Src1Dst2_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 
 NEONConvO1Src1Dst2_t2_next:
 	ADD    R15, R5
@@ -5405,6 +5453,10 @@ NEONConvO1Src1Dst2_t2_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src1Dst2_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src1Dst2_t2_relu
@@ -5439,6 +5491,12 @@ NEONConvO1Src1Dst2_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -5481,27 +5539,27 @@ NEONConvO1Src1Dst2_t1_full:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 
 NEONConvO1Src1Dst2_t1_next:
 	ADD    R15, R5
@@ -5516,6 +5574,12 @@ NEONConvO1Src1Dst2_t1_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src1Dst2_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src1Dst2_t1_relu
@@ -7786,6 +7850,12 @@ NEONConvO1Src1Dst3_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -7822,20 +7892,20 @@ NEONConvO1Src1Dst3_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  48(R5), F17
 	FMOVQ  80(R5), F18
 	FLDPQ  128(R6), (F24, F25)
@@ -7844,20 +7914,20 @@ NEONConvO1Src1Dst3_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	B      NEONConvO1Src1Dst3_t3_next
 
 NEONConvO1Src1Dst3_t3_notfirst:
@@ -7872,20 +7942,20 @@ NEONConvO1Src1Dst3_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -7894,20 +7964,20 @@ NEONConvO1Src1Dst3_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src1Dst3_t3_next
 
 NEONConvO1Src1Dst3_t3_full:
@@ -7922,12 +7992,12 @@ NEONConvO1Src1Dst3_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -7936,12 +8006,12 @@ NEONConvO1Src1Dst3_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FMOVQ  80(R5), F18
@@ -7953,12 +8023,12 @@ NEONConvO1Src1Dst3_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -7967,12 +8037,12 @@ NEONConvO1Src1Dst3_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 
 NEONConvO1Src1Dst3_t3_next:
 	ADD    R15, R5
@@ -7987,6 +8057,12 @@ NEONConvO1Src1Dst3_t3_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src1Dst3_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src1Dst3_t3_relu
@@ -8029,6 +8105,10 @@ NEONConvO1Src1Dst3_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -8062,27 +8142,27 @@ NEONConvO1Src1Dst3_t2_kw:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src1Dst3_t2_next
 
 NEONConvO1Src1Dst3_t2_notfirst:
@@ -8094,27 +8174,27 @@ NEONConvO1Src1Dst3_t2_notfirst:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	B      NEONConvO1Src1Dst3_t2_next
 
 NEONConvO1Src1Dst3_t2_full:
@@ -8126,20 +8206,20 @@ NEONConvO1Src1Dst3_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -8148,20 +8228,20 @@ NEONConvO1Src1Dst3_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 
 NEONConvO1Src1Dst3_t2_next:
 	ADD    R15, R5
@@ -8176,6 +8256,10 @@ NEONConvO1Src1Dst3_t2_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src1Dst3_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src1Dst3_t2_relu
@@ -8210,6 +8294,12 @@ NEONConvO1Src1Dst3_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -8252,27 +8342,27 @@ NEONConvO1Src1Dst3_t1_full:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 
 NEONConvO1Src1Dst3_t1_next:
 	ADD    R15, R5
@@ -8287,6 +8377,12 @@ NEONConvO1Src1Dst3_t1_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src1Dst3_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src1Dst3_t1_relu
@@ -10557,6 +10653,12 @@ NEONConvO1Src1Dst4_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -10593,20 +10695,20 @@ NEONConvO1Src1Dst4_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  48(R5), F17
 	FMOVQ  80(R5), F18
 	FLDPQ  128(R6), (F24, F25)
@@ -10615,20 +10717,20 @@ NEONConvO1Src1Dst4_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	B      NEONConvO1Src1Dst4_t3_next
 
 NEONConvO1Src1Dst4_t3_notfirst:
@@ -10643,20 +10745,20 @@ NEONConvO1Src1Dst4_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -10665,20 +10767,20 @@ NEONConvO1Src1Dst4_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src1Dst4_t3_next
 
 NEONConvO1Src1Dst4_t3_full:
@@ -10693,12 +10795,12 @@ NEONConvO1Src1Dst4_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -10707,12 +10809,12 @@ NEONConvO1Src1Dst4_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FMOVQ  80(R5), F18
@@ -10724,12 +10826,12 @@ NEONConvO1Src1Dst4_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -10738,12 +10840,12 @@ NEONConvO1Src1Dst4_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 
 NEONConvO1Src1Dst4_t3_next:
 	ADD    R15, R5
@@ -10758,6 +10860,12 @@ NEONConvO1Src1Dst4_t3_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src1Dst4_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src1Dst4_t3_relu
@@ -10800,6 +10908,10 @@ NEONConvO1Src1Dst4_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -10833,27 +10945,27 @@ NEONConvO1Src1Dst4_t2_kw:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src1Dst4_t2_next
 
 NEONConvO1Src1Dst4_t2_notfirst:
@@ -10865,27 +10977,27 @@ NEONConvO1Src1Dst4_t2_notfirst:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	B      NEONConvO1Src1Dst4_t2_next
 
 NEONConvO1Src1Dst4_t2_full:
@@ -10897,20 +11009,20 @@ NEONConvO1Src1Dst4_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -10919,20 +11031,20 @@ NEONConvO1Src1Dst4_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 
 NEONConvO1Src1Dst4_t2_next:
 	ADD    R15, R5
@@ -10947,6 +11059,10 @@ NEONConvO1Src1Dst4_t2_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src1Dst4_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src1Dst4_t2_relu
@@ -10981,6 +11097,12 @@ NEONConvO1Src1Dst4_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -11023,27 +11145,27 @@ NEONConvO1Src1Dst4_t1_full:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 
 NEONConvO1Src1Dst4_t1_next:
 	ADD    R15, R5
@@ -11058,6 +11180,12 @@ NEONConvO1Src1Dst4_t1_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src1Dst4_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src1Dst4_t1_relu
@@ -13328,6 +13456,12 @@ NEONConvO1Src2Dst1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -13364,20 +13498,20 @@ NEONConvO1Src2Dst1_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  80(R5), F17
 	FMOVQ  144(R5), F18
 	FLDPQ  128(R6), (F24, F25)
@@ -13386,20 +13520,20 @@ NEONConvO1Src2Dst1_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	B      NEONConvO1Src2Dst1_t3_next
 
 NEONConvO1Src2Dst1_t3_notfirst:
@@ -13414,20 +13548,20 @@ NEONConvO1Src2Dst1_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  80(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -13436,20 +13570,20 @@ NEONConvO1Src2Dst1_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src2Dst1_t3_next
 
 NEONConvO1Src2Dst1_t3_full:
@@ -13464,12 +13598,12 @@ NEONConvO1Src2Dst1_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -13478,12 +13612,12 @@ NEONConvO1Src2Dst1_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  80(R5), F17
 	FMOVQ  144(R5), F18
@@ -13495,12 +13629,12 @@ NEONConvO1Src2Dst1_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -13509,12 +13643,12 @@ NEONConvO1Src2Dst1_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 
 NEONConvO1Src2Dst1_t3_next:
 	ADD    R15, R5
@@ -13529,6 +13663,12 @@ NEONConvO1Src2Dst1_t3_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src2Dst1_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src2Dst1_t3_relu
@@ -13571,6 +13711,10 @@ NEONConvO1Src2Dst1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -13604,27 +13748,27 @@ NEONConvO1Src2Dst1_t2_kw:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  80(R5), F17
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src2Dst1_t2_next
 
 NEONConvO1Src2Dst1_t2_notfirst:
@@ -13636,27 +13780,27 @@ NEONConvO1Src2Dst1_t2_notfirst:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	B      NEONConvO1Src2Dst1_t2_next
 
 NEONConvO1Src2Dst1_t2_full:
@@ -13668,20 +13812,20 @@ NEONConvO1Src2Dst1_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  80(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -13690,20 +13834,20 @@ NEONConvO1Src2Dst1_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 
 NEONConvO1Src2Dst1_t2_next:
 	ADD    R15, R5
@@ -13718,6 +13862,10 @@ NEONConvO1Src2Dst1_t2_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src2Dst1_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src2Dst1_t2_relu
@@ -13752,6 +13900,12 @@ NEONConvO1Src2Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -13794,27 +13948,27 @@ NEONConvO1Src2Dst1_t1_full:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 
 NEONConvO1Src2Dst1_t1_next:
 	ADD    R15, R5
@@ -13829,6 +13983,12 @@ NEONConvO1Src2Dst1_t1_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src2Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src2Dst1_t1_relu
@@ -16099,6 +16259,12 @@ NEONConvO1Src3Dst1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -16135,20 +16301,20 @@ NEONConvO1Src3Dst1_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  112(R5), F17
 	FMOVQ  208(R5), F18
 	FLDPQ  128(R6), (F24, F25)
@@ -16157,20 +16323,20 @@ NEONConvO1Src3Dst1_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	B      NEONConvO1Src3Dst1_t3_next
 
 NEONConvO1Src3Dst1_t3_notfirst:
@@ -16185,20 +16351,20 @@ NEONConvO1Src3Dst1_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  112(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -16207,20 +16373,20 @@ NEONConvO1Src3Dst1_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src3Dst1_t3_next
 
 NEONConvO1Src3Dst1_t3_full:
@@ -16235,12 +16401,12 @@ NEONConvO1Src3Dst1_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -16249,12 +16415,12 @@ NEONConvO1Src3Dst1_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  112(R5), F17
 	FMOVQ  208(R5), F18
@@ -16266,12 +16432,12 @@ NEONConvO1Src3Dst1_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -16280,12 +16446,12 @@ NEONConvO1Src3Dst1_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 
 NEONConvO1Src3Dst1_t3_next:
 	ADD    R15, R5
@@ -16300,6 +16466,12 @@ NEONConvO1Src3Dst1_t3_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src3Dst1_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src3Dst1_t3_relu
@@ -16342,6 +16514,10 @@ NEONConvO1Src3Dst1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -16375,27 +16551,27 @@ NEONConvO1Src3Dst1_t2_kw:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  112(R5), F17
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src3Dst1_t2_next
 
 NEONConvO1Src3Dst1_t2_notfirst:
@@ -16407,27 +16583,27 @@ NEONConvO1Src3Dst1_t2_notfirst:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	B      NEONConvO1Src3Dst1_t2_next
 
 NEONConvO1Src3Dst1_t2_full:
@@ -16439,20 +16615,20 @@ NEONConvO1Src3Dst1_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  112(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -16461,20 +16637,20 @@ NEONConvO1Src3Dst1_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 
 NEONConvO1Src3Dst1_t2_next:
 	ADD    R15, R5
@@ -16489,6 +16665,10 @@ NEONConvO1Src3Dst1_t2_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src3Dst1_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src3Dst1_t2_relu
@@ -16523,6 +16703,12 @@ NEONConvO1Src3Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -16565,27 +16751,27 @@ NEONConvO1Src3Dst1_t1_full:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 
 NEONConvO1Src3Dst1_t1_next:
 	ADD    R15, R5
@@ -16600,6 +16786,12 @@ NEONConvO1Src3Dst1_t1_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src3Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src3Dst1_t1_relu
@@ -18870,6 +19062,12 @@ NEONConvO1Src4Dst1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -18906,20 +19104,20 @@ NEONConvO1Src4Dst1_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  144(R5), F17
 	FMOVQ  272(R5), F18
 	FLDPQ  128(R6), (F24, F25)
@@ -18928,20 +19126,20 @@ NEONConvO1Src4Dst1_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	B      NEONConvO1Src4Dst1_t3_next
 
 NEONConvO1Src4Dst1_t3_notfirst:
@@ -18956,20 +19154,20 @@ NEONConvO1Src4Dst1_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  144(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -18978,20 +19176,20 @@ NEONConvO1Src4Dst1_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src4Dst1_t3_next
 
 NEONConvO1Src4Dst1_t3_full:
@@ -19006,12 +19204,12 @@ NEONConvO1Src4Dst1_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -19020,12 +19218,12 @@ NEONConvO1Src4Dst1_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  144(R5), F17
 	FMOVQ  272(R5), F18
@@ -19037,12 +19235,12 @@ NEONConvO1Src4Dst1_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -19051,12 +19249,12 @@ NEONConvO1Src4Dst1_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 
 NEONConvO1Src4Dst1_t3_next:
 	ADD    R15, R5
@@ -19071,6 +19269,12 @@ NEONConvO1Src4Dst1_t3_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src4Dst1_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src4Dst1_t3_relu
@@ -19113,6 +19317,10 @@ NEONConvO1Src4Dst1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -19146,27 +19354,27 @@ NEONConvO1Src4Dst1_t2_kw:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  144(R5), F17
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src4Dst1_t2_next
 
 NEONConvO1Src4Dst1_t2_notfirst:
@@ -19178,27 +19386,27 @@ NEONConvO1Src4Dst1_t2_notfirst:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	B      NEONConvO1Src4Dst1_t2_next
 
 NEONConvO1Src4Dst1_t2_full:
@@ -19210,20 +19418,20 @@ NEONConvO1Src4Dst1_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  144(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -19232,20 +19440,20 @@ NEONConvO1Src4Dst1_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 
 NEONConvO1Src4Dst1_t2_next:
 	ADD    R15, R5
@@ -19260,6 +19468,10 @@ NEONConvO1Src4Dst1_t2_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src4Dst1_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src4Dst1_t2_relu
@@ -19294,6 +19506,12 @@ NEONConvO1Src4Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -19336,27 +19554,27 @@ NEONConvO1Src4Dst1_t1_full:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 
 NEONConvO1Src4Dst1_t1_next:
 	ADD    R15, R5
@@ -19371,6 +19589,12 @@ NEONConvO1Src4Dst1_t1_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src4Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src4Dst1_t1_relu
@@ -21641,6 +21865,12 @@ NEONConvO1Src6Dst1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -21677,20 +21907,20 @@ NEONConvO1Src6Dst1_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  208(R5), F17
 	FMOVQ  400(R5), F18
 	FLDPQ  128(R6), (F24, F25)
@@ -21699,20 +21929,20 @@ NEONConvO1Src6Dst1_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	B      NEONConvO1Src6Dst1_t3_next
 
 NEONConvO1Src6Dst1_t3_notfirst:
@@ -21727,20 +21957,20 @@ NEONConvO1Src6Dst1_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  208(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -21749,20 +21979,20 @@ NEONConvO1Src6Dst1_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src6Dst1_t3_next
 
 NEONConvO1Src6Dst1_t3_full:
@@ -21777,12 +22007,12 @@ NEONConvO1Src6Dst1_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -21791,12 +22021,12 @@ NEONConvO1Src6Dst1_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  208(R5), F17
 	FMOVQ  400(R5), F18
@@ -21808,12 +22038,12 @@ NEONConvO1Src6Dst1_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -21822,12 +22052,12 @@ NEONConvO1Src6Dst1_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 
 NEONConvO1Src6Dst1_t3_next:
 	ADD    R15, R5
@@ -21842,6 +22072,12 @@ NEONConvO1Src6Dst1_t3_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src6Dst1_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src6Dst1_t3_relu
@@ -21884,6 +22120,10 @@ NEONConvO1Src6Dst1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -21917,27 +22157,27 @@ NEONConvO1Src6Dst1_t2_kw:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  208(R5), F17
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src6Dst1_t2_next
 
 NEONConvO1Src6Dst1_t2_notfirst:
@@ -21949,27 +22189,27 @@ NEONConvO1Src6Dst1_t2_notfirst:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	B      NEONConvO1Src6Dst1_t2_next
 
 NEONConvO1Src6Dst1_t2_full:
@@ -21981,20 +22221,20 @@ NEONConvO1Src6Dst1_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  208(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -22003,20 +22243,20 @@ NEONConvO1Src6Dst1_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 
 NEONConvO1Src6Dst1_t2_next:
 	ADD    R15, R5
@@ -22031,6 +22271,10 @@ NEONConvO1Src6Dst1_t2_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src6Dst1_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src6Dst1_t2_relu
@@ -22065,6 +22309,12 @@ NEONConvO1Src6Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -22107,27 +22357,27 @@ NEONConvO1Src6Dst1_t1_full:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 
 NEONConvO1Src6Dst1_t1_next:
 	ADD    R15, R5
@@ -22142,6 +22392,12 @@ NEONConvO1Src6Dst1_t1_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src6Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src6Dst1_t1_relu
@@ -24412,6 +24668,12 @@ NEONConvO1Src8Dst1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -24448,20 +24710,20 @@ NEONConvO1Src8Dst1_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  272(R5), F17
 	FMOVQ  528(R5), F18
 	FLDPQ  128(R6), (F24, F25)
@@ -24470,20 +24732,20 @@ NEONConvO1Src8Dst1_t3_kw:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	B      NEONConvO1Src8Dst1_t3_next
 
 NEONConvO1Src8Dst1_t3_notfirst:
@@ -24498,20 +24760,20 @@ NEONConvO1Src8Dst1_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  272(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -24520,20 +24782,20 @@ NEONConvO1Src8Dst1_t3_notfirst:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src8Dst1_t3_next
 
 NEONConvO1Src8Dst1_t3_full:
@@ -24548,12 +24810,12 @@ NEONConvO1Src8Dst1_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -24562,12 +24824,12 @@ NEONConvO1Src8Dst1_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  272(R5), F17
 	FMOVQ  528(R5), F18
@@ -24579,12 +24841,12 @@ NEONConvO1Src8Dst1_t3_full:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -24593,12 +24855,12 @@ NEONConvO1Src8Dst1_t3_full:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 
 NEONConvO1Src8Dst1_t3_next:
 	ADD    R15, R5
@@ -24613,6 +24875,12 @@ NEONConvO1Src8Dst1_t3_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src8Dst1_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src8Dst1_t3_relu
@@ -24655,6 +24923,10 @@ NEONConvO1Src8Dst1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -24688,27 +24960,27 @@ NEONConvO1Src8Dst1_t2_kw:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  272(R5), F17
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	B      NEONConvO1Src8Dst1_t2_next
 
 NEONConvO1Src8Dst1_t2_notfirst:
@@ -24720,27 +24992,27 @@ NEONConvO1Src8Dst1_t2_notfirst:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
 	B      NEONConvO1Src8Dst1_t2_next
 
 NEONConvO1Src8Dst1_t2_full:
@@ -24752,20 +25024,20 @@ NEONConvO1Src8Dst1_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  272(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -24774,20 +25046,20 @@ NEONConvO1Src8Dst1_t2_full:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 
 NEONConvO1Src8Dst1_t2_next:
 	ADD    R15, R5
@@ -24802,6 +25074,10 @@ NEONConvO1Src8Dst1_t2_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src8Dst1_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src8Dst1_t2_relu
@@ -24836,6 +25112,12 @@ NEONConvO1Src8Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -24878,27 +25160,27 @@ NEONConvO1Src8Dst1_t1_full:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 
 NEONConvO1Src8Dst1_t1_next:
 	ADD    R15, R5
@@ -24913,6 +25195,12 @@ NEONConvO1Src8Dst1_t1_next:
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConvO1Src8Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO1Src8Dst1_t1_relu
@@ -26895,6 +27183,10 @@ NEONConvO2Src1Dst1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -26942,10 +27234,10 @@ NEONConvO2Src1Dst1_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -26954,10 +27246,10 @@ NEONConvO2Src1Dst1_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -26967,10 +27259,10 @@ NEONConvO2Src1Dst1_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -26979,10 +27271,10 @@ NEONConvO2Src1Dst1_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 
 NEONConvO2Src1Dst1_t1_next:
 	ADD    R15, R5
@@ -27000,6 +27292,10 @@ NEONConvO2Src1Dst1_t1_next:
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConvO2Src1Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO2Src1Dst1_t1_relu
@@ -28990,6 +29286,10 @@ NEONConvO2Src1Dst2_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -29037,10 +29337,10 @@ NEONConvO2Src1Dst2_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -29049,10 +29349,10 @@ NEONConvO2Src1Dst2_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -29062,10 +29362,10 @@ NEONConvO2Src1Dst2_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -29074,10 +29374,10 @@ NEONConvO2Src1Dst2_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 
 NEONConvO2Src1Dst2_t1_next:
 	ADD    R15, R5
@@ -29095,6 +29395,10 @@ NEONConvO2Src1Dst2_t1_next:
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConvO2Src1Dst2_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO2Src1Dst2_t1_relu
@@ -31085,6 +31389,10 @@ NEONConvO2Src1Dst3_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -31132,10 +31440,10 @@ NEONConvO2Src1Dst3_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -31144,10 +31452,10 @@ NEONConvO2Src1Dst3_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -31157,10 +31465,10 @@ NEONConvO2Src1Dst3_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -31169,10 +31477,10 @@ NEONConvO2Src1Dst3_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 
 NEONConvO2Src1Dst3_t1_next:
 	ADD    R15, R5
@@ -31190,6 +31498,10 @@ NEONConvO2Src1Dst3_t1_next:
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConvO2Src1Dst3_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO2Src1Dst3_t1_relu
@@ -33180,6 +33492,10 @@ NEONConvO2Src1Dst4_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -33227,10 +33543,10 @@ NEONConvO2Src1Dst4_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -33239,10 +33555,10 @@ NEONConvO2Src1Dst4_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -33252,10 +33568,10 @@ NEONConvO2Src1Dst4_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -33264,10 +33580,10 @@ NEONConvO2Src1Dst4_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 
 NEONConvO2Src1Dst4_t1_next:
 	ADD    R15, R5
@@ -33285,6 +33601,10 @@ NEONConvO2Src1Dst4_t1_next:
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConvO2Src1Dst4_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO2Src1Dst4_t1_relu
@@ -35275,6 +35595,10 @@ NEONConvO2Src2Dst1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -35322,10 +35646,10 @@ NEONConvO2Src2Dst1_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -35334,10 +35658,10 @@ NEONConvO2Src2Dst1_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -35347,10 +35671,10 @@ NEONConvO2Src2Dst1_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -35359,10 +35683,10 @@ NEONConvO2Src2Dst1_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 
 NEONConvO2Src2Dst1_t1_next:
 	ADD    R15, R5
@@ -35380,6 +35704,10 @@ NEONConvO2Src2Dst1_t1_next:
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConvO2Src2Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO2Src2Dst1_t1_relu
@@ -37370,6 +37698,10 @@ NEONConvO2Src3Dst1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -37417,10 +37749,10 @@ NEONConvO2Src3Dst1_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -37429,10 +37761,10 @@ NEONConvO2Src3Dst1_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -37442,10 +37774,10 @@ NEONConvO2Src3Dst1_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -37454,10 +37786,10 @@ NEONConvO2Src3Dst1_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 
 NEONConvO2Src3Dst1_t1_next:
 	ADD    R15, R5
@@ -37475,6 +37807,10 @@ NEONConvO2Src3Dst1_t1_next:
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConvO2Src3Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO2Src3Dst1_t1_relu
@@ -39465,6 +39801,10 @@ NEONConvO2Src4Dst1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -39512,10 +39852,10 @@ NEONConvO2Src4Dst1_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -39524,10 +39864,10 @@ NEONConvO2Src4Dst1_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -39537,10 +39877,10 @@ NEONConvO2Src4Dst1_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -39549,10 +39889,10 @@ NEONConvO2Src4Dst1_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 
 NEONConvO2Src4Dst1_t1_next:
 	ADD    R15, R5
@@ -39570,6 +39910,10 @@ NEONConvO2Src4Dst1_t1_next:
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConvO2Src4Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO2Src4Dst1_t1_relu
@@ -41560,6 +41904,10 @@ NEONConvO2Src6Dst1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -41607,10 +41955,10 @@ NEONConvO2Src6Dst1_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -41619,10 +41967,10 @@ NEONConvO2Src6Dst1_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -41632,10 +41980,10 @@ NEONConvO2Src6Dst1_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -41644,10 +41992,10 @@ NEONConvO2Src6Dst1_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 
 NEONConvO2Src6Dst1_t1_next:
 	ADD    R15, R5
@@ -41665,6 +42013,10 @@ NEONConvO2Src6Dst1_t1_next:
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConvO2Src6Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO2Src6Dst1_t1_relu
@@ -43655,6 +44007,10 @@ NEONConvO2Src8Dst1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   ZR, R25
 	MOVD   40(R0), R26
 	CMP    R26, R4
@@ -43702,10 +44058,10 @@ NEONConvO2Src8Dst1_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -43714,10 +44070,10 @@ NEONConvO2Src8Dst1_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -43727,10 +44083,10 @@ NEONConvO2Src8Dst1_t1_full:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -43739,10 +44095,10 @@ NEONConvO2Src8Dst1_t1_full:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 
 NEONConvO2Src8Dst1_t1_next:
 	ADD    R15, R5
@@ -43760,6 +44116,10 @@ NEONConvO2Src8Dst1_t1_next:
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConvO2Src8Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConvO2Src8Dst1_t1_relu
@@ -44828,6 +45188,12 @@ NEONConv1x1O1Src1Dst1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -44844,12 +45210,12 @@ NEONConv1x1O1Src1Dst1_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -44858,12 +45224,12 @@ NEONConv1x1O1Src1Dst1_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FMOVQ  80(R5), F18
@@ -44875,12 +45241,12 @@ NEONConv1x1O1Src1Dst1_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -44889,16 +45255,22 @@ NEONConv1x1O1Src1Dst1_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src1Dst1_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src1Dst1_t3_relu
@@ -44941,6 +45313,10 @@ NEONConv1x1O1Src1Dst1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -44954,20 +45330,20 @@ NEONConv1x1O1Src1Dst1_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -44976,24 +45352,28 @@ NEONConv1x1O1Src1Dst1_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src1Dst1_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src1Dst1_t2_relu
@@ -45028,6 +45408,12 @@ NEONConv1x1O1Src1Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -45038,31 +45424,37 @@ NEONConv1x1O1Src1Dst1_t1_icb:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src1Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src1Dst1_t1_relu
@@ -46123,6 +46515,12 @@ NEONConv1x1O1Src1Dst2_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -46139,12 +46537,12 @@ NEONConv1x1O1Src1Dst2_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -46153,12 +46551,12 @@ NEONConv1x1O1Src1Dst2_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FMOVQ  80(R5), F18
@@ -46170,12 +46568,12 @@ NEONConv1x1O1Src1Dst2_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -46184,16 +46582,22 @@ NEONConv1x1O1Src1Dst2_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src1Dst2_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src1Dst2_t3_relu
@@ -46236,6 +46640,10 @@ NEONConv1x1O1Src1Dst2_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -46249,20 +46657,20 @@ NEONConv1x1O1Src1Dst2_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -46271,24 +46679,28 @@ NEONConv1x1O1Src1Dst2_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src1Dst2_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src1Dst2_t2_relu
@@ -46323,6 +46735,12 @@ NEONConv1x1O1Src1Dst2_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -46333,31 +46751,37 @@ NEONConv1x1O1Src1Dst2_t1_icb:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src1Dst2_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src1Dst2_t1_relu
@@ -47418,6 +47842,12 @@ NEONConv1x1O1Src1Dst3_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -47434,12 +47864,12 @@ NEONConv1x1O1Src1Dst3_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -47448,12 +47878,12 @@ NEONConv1x1O1Src1Dst3_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FMOVQ  80(R5), F18
@@ -47465,12 +47895,12 @@ NEONConv1x1O1Src1Dst3_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -47479,16 +47909,22 @@ NEONConv1x1O1Src1Dst3_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src1Dst3_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src1Dst3_t3_relu
@@ -47531,6 +47967,10 @@ NEONConv1x1O1Src1Dst3_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -47544,20 +47984,20 @@ NEONConv1x1O1Src1Dst3_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -47566,24 +48006,28 @@ NEONConv1x1O1Src1Dst3_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src1Dst3_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src1Dst3_t2_relu
@@ -47618,6 +48062,12 @@ NEONConv1x1O1Src1Dst3_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -47628,31 +48078,37 @@ NEONConv1x1O1Src1Dst3_t1_icb:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src1Dst3_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src1Dst3_t1_relu
@@ -48713,6 +49169,12 @@ NEONConv1x1O1Src1Dst4_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -48729,12 +49191,12 @@ NEONConv1x1O1Src1Dst4_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -48743,12 +49205,12 @@ NEONConv1x1O1Src1Dst4_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FMOVQ  80(R5), F18
@@ -48760,12 +49222,12 @@ NEONConv1x1O1Src1Dst4_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -48774,16 +49236,22 @@ NEONConv1x1O1Src1Dst4_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src1Dst4_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src1Dst4_t3_relu
@@ -48826,6 +49294,10 @@ NEONConv1x1O1Src1Dst4_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -48839,20 +49311,20 @@ NEONConv1x1O1Src1Dst4_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  48(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -48861,24 +49333,28 @@ NEONConv1x1O1Src1Dst4_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src1Dst4_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src1Dst4_t2_relu
@@ -48913,6 +49389,12 @@ NEONConv1x1O1Src1Dst4_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -48923,31 +49405,37 @@ NEONConv1x1O1Src1Dst4_t1_icb:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src1Dst4_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src1Dst4_t1_relu
@@ -50008,6 +50496,12 @@ NEONConv1x1O1Src2Dst1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -50024,12 +50518,12 @@ NEONConv1x1O1Src2Dst1_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -50038,12 +50532,12 @@ NEONConv1x1O1Src2Dst1_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  80(R5), F17
 	FMOVQ  144(R5), F18
@@ -50055,12 +50549,12 @@ NEONConv1x1O1Src2Dst1_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -50069,16 +50563,22 @@ NEONConv1x1O1Src2Dst1_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src2Dst1_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src2Dst1_t3_relu
@@ -50121,6 +50621,10 @@ NEONConv1x1O1Src2Dst1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -50134,20 +50638,20 @@ NEONConv1x1O1Src2Dst1_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  80(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -50156,24 +50660,28 @@ NEONConv1x1O1Src2Dst1_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src2Dst1_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src2Dst1_t2_relu
@@ -50208,6 +50716,12 @@ NEONConv1x1O1Src2Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -50218,31 +50732,37 @@ NEONConv1x1O1Src2Dst1_t1_icb:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src2Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src2Dst1_t1_relu
@@ -51303,6 +51823,12 @@ NEONConv1x1O1Src3Dst1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -51319,12 +51845,12 @@ NEONConv1x1O1Src3Dst1_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -51333,12 +51859,12 @@ NEONConv1x1O1Src3Dst1_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  112(R5), F17
 	FMOVQ  208(R5), F18
@@ -51350,12 +51876,12 @@ NEONConv1x1O1Src3Dst1_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -51364,16 +51890,22 @@ NEONConv1x1O1Src3Dst1_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src3Dst1_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src3Dst1_t3_relu
@@ -51416,6 +51948,10 @@ NEONConv1x1O1Src3Dst1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -51429,20 +51965,20 @@ NEONConv1x1O1Src3Dst1_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  112(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -51451,24 +51987,28 @@ NEONConv1x1O1Src3Dst1_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src3Dst1_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src3Dst1_t2_relu
@@ -51503,6 +52043,12 @@ NEONConv1x1O1Src3Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -51513,31 +52059,37 @@ NEONConv1x1O1Src3Dst1_t1_icb:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src3Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src3Dst1_t1_relu
@@ -52598,6 +53150,12 @@ NEONConv1x1O1Src4Dst1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -52614,12 +53172,12 @@ NEONConv1x1O1Src4Dst1_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -52628,12 +53186,12 @@ NEONConv1x1O1Src4Dst1_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  144(R5), F17
 	FMOVQ  272(R5), F18
@@ -52645,12 +53203,12 @@ NEONConv1x1O1Src4Dst1_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -52659,16 +53217,22 @@ NEONConv1x1O1Src4Dst1_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src4Dst1_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src4Dst1_t3_relu
@@ -52711,6 +53275,10 @@ NEONConv1x1O1Src4Dst1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -52724,20 +53292,20 @@ NEONConv1x1O1Src4Dst1_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  144(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -52746,24 +53314,28 @@ NEONConv1x1O1Src4Dst1_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src4Dst1_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src4Dst1_t2_relu
@@ -52798,6 +53370,12 @@ NEONConv1x1O1Src4Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -52808,31 +53386,37 @@ NEONConv1x1O1Src4Dst1_t1_icb:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src4Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src4Dst1_t1_relu
@@ -53893,6 +54477,12 @@ NEONConv1x1O1Src6Dst1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -53909,12 +54499,12 @@ NEONConv1x1O1Src6Dst1_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -53923,12 +54513,12 @@ NEONConv1x1O1Src6Dst1_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  208(R5), F17
 	FMOVQ  400(R5), F18
@@ -53940,12 +54530,12 @@ NEONConv1x1O1Src6Dst1_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -53954,16 +54544,22 @@ NEONConv1x1O1Src6Dst1_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src6Dst1_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src6Dst1_t3_relu
@@ -54006,6 +54602,10 @@ NEONConv1x1O1Src6Dst1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -54019,20 +54619,20 @@ NEONConv1x1O1Src6Dst1_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  208(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -54041,24 +54641,28 @@ NEONConv1x1O1Src6Dst1_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src6Dst1_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src6Dst1_t2_relu
@@ -54093,6 +54697,12 @@ NEONConv1x1O1Src6Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -54103,31 +54713,37 @@ NEONConv1x1O1Src6Dst1_t1_icb:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src6Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src6Dst1_t1_relu
@@ -55188,6 +55804,12 @@ NEONConv1x1O1Src8Dst1_blk3:
 	VMOV   V1.B16, V3.B16
 	VMOV   V0.B16, V4.B16
 	VMOV   V1.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
+	VEOR   V8.B16, V8.B16, V8.B16
+	VEOR   V9.B16, V9.B16, V9.B16
+	VEOR   V10.B16, V10.B16, V10.B16
+	VEOR   V11.B16, V11.B16, V11.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -55204,12 +55826,12 @@ NEONConv1x1O1Src8Dst1_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -55218,12 +55840,12 @@ NEONConv1x1O1Src8Dst1_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  272(R5), F17
 	FMOVQ  528(R5), F18
@@ -55235,12 +55857,12 @@ NEONConv1x1O1Src8Dst1_t3_icb:
 	WORD   $0x4f921304 // fmla v4.4s, v24.4s, v18.s[0]
 	WORD   $0x4f921325 // fmla v5.4s, v25.4s, v18.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
-	WORD   $0x4fb21304 // fmla v4.4s, v24.4s, v18.s[1]
-	WORD   $0x4fb21325 // fmla v5.4s, v25.4s, v18.s[1]
+	WORD   $0x4fb01306 // fmla v6.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01327 // fmla v7.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11308 // fmla v8.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11329 // fmla v9.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb2130a // fmla v10.4s, v24.4s, v18.s[1]
+	WORD   $0x4fb2132b // fmla v11.4s, v25.4s, v18.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
@@ -55249,16 +55871,22 @@ NEONConv1x1O1Src8Dst1_t3_icb:
 	WORD   $0x4f921b04 // fmla v4.4s, v24.4s, v18.s[2]
 	WORD   $0x4f921b25 // fmla v5.4s, v25.4s, v18.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
-	WORD   $0x4fb21b04 // fmla v4.4s, v24.4s, v18.s[3]
-	WORD   $0x4fb21b25 // fmla v5.4s, v25.4s, v18.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b08 // fmla v8.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b29 // fmla v9.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb21b0a // fmla v10.4s, v24.4s, v18.s[3]
+	WORD   $0x4fb21b2b // fmla v11.4s, v25.4s, v18.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src8Dst1_t3_icb
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
+	WORD   $0x4e28d442 // fadd v2.4s, v2.4s, v8.4s
+	WORD   $0x4e29d463 // fadd v3.4s, v3.4s, v9.4s
+	WORD   $0x4e2ad484 // fadd v4.4s, v4.4s, v10.4s
+	WORD   $0x4e2bd4a5 // fadd v5.4s, v5.4s, v11.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src8Dst1_t3_relu
@@ -55301,6 +55929,10 @@ NEONConv1x1O1Src8Dst1_blk2:
 	FLDPQ  (R26), (F0, F1)
 	VMOV   V0.B16, V2.B16
 	VMOV   V1.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -55314,20 +55946,20 @@ NEONConv1x1O1Src8Dst1_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  64(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	FMOVQ  16(R5), F16
 	FMOVQ  272(R5), F17
 	FLDPQ  128(R6), (F24, F25)
@@ -55336,24 +55968,28 @@ NEONConv1x1O1Src8Dst1_t2_icb:
 	WORD   $0x4f911302 // fmla v2.4s, v24.4s, v17.s[0]
 	WORD   $0x4f911323 // fmla v3.4s, v25.4s, v17.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
-	WORD   $0x4fb11302 // fmla v2.4s, v24.4s, v17.s[1]
-	WORD   $0x4fb11323 // fmla v3.4s, v25.4s, v17.s[1]
+	WORD   $0x4fb01304 // fmla v4.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01325 // fmla v5.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb11306 // fmla v6.4s, v24.4s, v17.s[1]
+	WORD   $0x4fb11327 // fmla v7.4s, v25.4s, v17.s[1]
 	FLDPQ  192(R6), (F24, F25)
 	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
 	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
 	WORD   $0x4f911b02 // fmla v2.4s, v24.4s, v17.s[2]
 	WORD   $0x4f911b23 // fmla v3.4s, v25.4s, v17.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
-	WORD   $0x4fb11b02 // fmla v2.4s, v24.4s, v17.s[3]
-	WORD   $0x4fb11b23 // fmla v3.4s, v25.4s, v17.s[3]
+	WORD   $0x4fb01b04 // fmla v4.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b25 // fmla v5.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb11b06 // fmla v6.4s, v24.4s, v17.s[3]
+	WORD   $0x4fb11b27 // fmla v7.4s, v25.4s, v17.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src8Dst1_t2_icb
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD   $0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src8Dst1_t2_relu
@@ -55388,6 +56024,12 @@ NEONConv1x1O1Src8Dst1_blk1:
 	// 1 pixel(s) x 1 output block(s): accumulators start at the bias
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	VEOR   V5.B16, V5.B16, V5.B16
+	VEOR   V6.B16, V6.B16, V6.B16
+	VEOR   V7.B16, V7.B16, V7.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	MOVD   56(R0), R10
@@ -55398,31 +56040,37 @@ NEONConv1x1O1Src8Dst1_t1_icb:
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  32(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  64(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  96(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	FMOVQ  16(R5), F16
 	FLDPQ  128(R6), (F24, F25)
 	WORD   $0x4f901300 // fmla v0.4s, v24.4s, v16.s[0]
 	WORD   $0x4f901321 // fmla v1.4s, v25.4s, v16.s[0]
 	FLDPQ  160(R6), (F24, F25)
-	WORD   $0x4fb01300 // fmla v0.4s, v24.4s, v16.s[1]
-	WORD   $0x4fb01321 // fmla v1.4s, v25.4s, v16.s[1]
+	WORD   $0x4fb01302 // fmla v2.4s, v24.4s, v16.s[1]
+	WORD   $0x4fb01323 // fmla v3.4s, v25.4s, v16.s[1]
 	FLDPQ  192(R6), (F24, F25)
-	WORD   $0x4f901b00 // fmla v0.4s, v24.4s, v16.s[2]
-	WORD   $0x4f901b21 // fmla v1.4s, v25.4s, v16.s[2]
+	WORD   $0x4f901b04 // fmla v4.4s, v24.4s, v16.s[2]
+	WORD   $0x4f901b25 // fmla v5.4s, v25.4s, v16.s[2]
 	FLDPQ  224(R6), (F24, F25)
-	WORD   $0x4fb01b00 // fmla v0.4s, v24.4s, v16.s[3]
-	WORD   $0x4fb01b21 // fmla v1.4s, v25.4s, v16.s[3]
+	WORD   $0x4fb01b06 // fmla v6.4s, v24.4s, v16.s[3]
+	WORD   $0x4fb01b27 // fmla v7.4s, v25.4s, v16.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	SUBS   $1, R10
 	BNE    NEONConv1x1O1Src8Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD   $0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD   $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	WORD   $0x4e27d421 // fadd v1.4s, v1.4s, v7.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O1Src8Dst1_t1_relu
@@ -56401,6 +57049,10 @@ NEONConv1x1O2Src1Dst1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
@@ -56416,10 +57068,10 @@ NEONConv1x1O2Src1Dst1_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -56428,10 +57080,10 @@ NEONConv1x1O2Src1Dst1_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -56441,10 +57093,10 @@ NEONConv1x1O2Src1Dst1_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -56453,15 +57105,19 @@ NEONConv1x1O2Src1Dst1_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConv1x1O2Src1Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O2Src1Dst1_t1_relu
@@ -57448,6 +58104,10 @@ NEONConv1x1O2Src1Dst2_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
@@ -57463,10 +58123,10 @@ NEONConv1x1O2Src1Dst2_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -57475,10 +58135,10 @@ NEONConv1x1O2Src1Dst2_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -57488,10 +58148,10 @@ NEONConv1x1O2Src1Dst2_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -57500,15 +58160,19 @@ NEONConv1x1O2Src1Dst2_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConv1x1O2Src1Dst2_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O2Src1Dst2_t1_relu
@@ -58495,6 +59159,10 @@ NEONConv1x1O2Src1Dst3_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
@@ -58510,10 +59178,10 @@ NEONConv1x1O2Src1Dst3_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -58522,10 +59190,10 @@ NEONConv1x1O2Src1Dst3_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -58535,10 +59203,10 @@ NEONConv1x1O2Src1Dst3_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -58547,15 +59215,19 @@ NEONConv1x1O2Src1Dst3_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConv1x1O2Src1Dst3_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O2Src1Dst3_t1_relu
@@ -59542,6 +60214,10 @@ NEONConv1x1O2Src1Dst4_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
@@ -59557,10 +60233,10 @@ NEONConv1x1O2Src1Dst4_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -59569,10 +60245,10 @@ NEONConv1x1O2Src1Dst4_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -59582,10 +60258,10 @@ NEONConv1x1O2Src1Dst4_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -59594,15 +60270,19 @@ NEONConv1x1O2Src1Dst4_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConv1x1O2Src1Dst4_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O2Src1Dst4_t1_relu
@@ -60589,6 +61269,10 @@ NEONConv1x1O2Src2Dst1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
@@ -60604,10 +61288,10 @@ NEONConv1x1O2Src2Dst1_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -60616,10 +61300,10 @@ NEONConv1x1O2Src2Dst1_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -60629,10 +61313,10 @@ NEONConv1x1O2Src2Dst1_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -60641,15 +61325,19 @@ NEONConv1x1O2Src2Dst1_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConv1x1O2Src2Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O2Src2Dst1_t1_relu
@@ -61636,6 +62324,10 @@ NEONConv1x1O2Src3Dst1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
@@ -61651,10 +62343,10 @@ NEONConv1x1O2Src3Dst1_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -61663,10 +62355,10 @@ NEONConv1x1O2Src3Dst1_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -61676,10 +62368,10 @@ NEONConv1x1O2Src3Dst1_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -61688,15 +62380,19 @@ NEONConv1x1O2Src3Dst1_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConv1x1O2Src3Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O2Src3Dst1_t1_relu
@@ -62683,6 +63379,10 @@ NEONConv1x1O2Src4Dst1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
@@ -62698,10 +63398,10 @@ NEONConv1x1O2Src4Dst1_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -62710,10 +63410,10 @@ NEONConv1x1O2Src4Dst1_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -62723,10 +63423,10 @@ NEONConv1x1O2Src4Dst1_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -62735,15 +63435,19 @@ NEONConv1x1O2Src4Dst1_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConv1x1O2Src4Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O2Src4Dst1_t1_relu
@@ -63730,6 +64434,10 @@ NEONConv1x1O2Src6Dst1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
@@ -63745,10 +64453,10 @@ NEONConv1x1O2Src6Dst1_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -63757,10 +64465,10 @@ NEONConv1x1O2Src6Dst1_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -63770,10 +64478,10 @@ NEONConv1x1O2Src6Dst1_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -63782,15 +64490,19 @@ NEONConv1x1O2Src6Dst1_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConv1x1O2Src6Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O2Src6Dst1_t1_relu
@@ -64777,6 +65489,10 @@ NEONConv1x1O2Src8Dst1_blk1:
 	MOVD   24(R0), R26
 	FLDPQ  (R26), (F0, F1)
 	FLDPQ  32(R26), (F10, F11)
+	VEOR   V2.B16, V2.B16, V2.B16
+	VEOR   V3.B16, V3.B16, V3.B16
+	VEOR   V12.B16, V12.B16, V12.B16
+	VEOR   V13.B16, V13.B16, V13.B16
 	MOVD   R1, R5
 	MOVD   8(R0), R6
 	ADD    R13, R6, R7
@@ -64792,10 +65508,10 @@ NEONConv1x1O2Src8Dst1_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  32(R6), (F25, F26)
 	FLDPQ  32(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  64(R6), (F25, F26)
 	FLDPQ  64(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -64804,10 +65520,10 @@ NEONConv1x1O2Src8Dst1_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  96(R6), (F25, F26)
 	FLDPQ  96(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	FMOVQ  16(R5), F20
 	FLDPQ  128(R6), (F25, F26)
 	FLDPQ  128(R7), (F27, F28)
@@ -64817,10 +65533,10 @@ NEONConv1x1O2Src8Dst1_t1_icb:
 	WORD   $0x4f94138b // fmla v11.4s, v28.4s, v20.s[0]
 	FLDPQ  160(R6), (F25, F26)
 	FLDPQ  160(R7), (F27, F28)
-	WORD   $0x4fb41320 // fmla v0.4s, v25.4s, v20.s[1]
-	WORD   $0x4fb41341 // fmla v1.4s, v26.4s, v20.s[1]
-	WORD   $0x4fb4136a // fmla v10.4s, v27.4s, v20.s[1]
-	WORD   $0x4fb4138b // fmla v11.4s, v28.4s, v20.s[1]
+	WORD   $0x4fb41322 // fmla v2.4s, v25.4s, v20.s[1]
+	WORD   $0x4fb41343 // fmla v3.4s, v26.4s, v20.s[1]
+	WORD   $0x4fb4136c // fmla v12.4s, v27.4s, v20.s[1]
+	WORD   $0x4fb4138d // fmla v13.4s, v28.4s, v20.s[1]
 	FLDPQ  192(R6), (F25, F26)
 	FLDPQ  192(R7), (F27, F28)
 	WORD   $0x4f941b20 // fmla v0.4s, v25.4s, v20.s[2]
@@ -64829,15 +65545,19 @@ NEONConv1x1O2Src8Dst1_t1_icb:
 	WORD   $0x4f941b8b // fmla v11.4s, v28.4s, v20.s[2]
 	FLDPQ  224(R6), (F25, F26)
 	FLDPQ  224(R7), (F27, F28)
-	WORD   $0x4fb41b20 // fmla v0.4s, v25.4s, v20.s[3]
-	WORD   $0x4fb41b41 // fmla v1.4s, v26.4s, v20.s[3]
-	WORD   $0x4fb41b6a // fmla v10.4s, v27.4s, v20.s[3]
-	WORD   $0x4fb41b8b // fmla v11.4s, v28.4s, v20.s[3]
+	WORD   $0x4fb41b22 // fmla v2.4s, v25.4s, v20.s[3]
+	WORD   $0x4fb41b43 // fmla v3.4s, v26.4s, v20.s[3]
+	WORD   $0x4fb41b6c // fmla v12.4s, v27.4s, v20.s[3]
+	WORD   $0x4fb41b8d // fmla v13.4s, v28.4s, v20.s[3]
 	ADD    R20, R5
 	ADD    R21, R6
 	ADD    R21, R7
 	SUBS   $1, R10
 	BNE    NEONConv1x1O2Src8Dst1_t1_icb
+	WORD   $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD   $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD   $0x4e2cd54a // fadd v10.4s, v10.4s, v12.4s
+	WORD   $0x4e2dd56b // fadd v11.4s, v11.4s, v13.4s
 
 	// epilogue: residual, ReLU, store
 	CBZ    R17, NEONConv1x1O2Src8Dst1_t1_relu

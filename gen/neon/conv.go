@@ -296,10 +296,16 @@ func (k *kernel) emitBlock(t int) {
 	for o := 0; o < pl.ocb; o++ {
 		p.ldpq(o*vecBytes, rTmp, pl.acc(o, 0, 0), pl.acc(o, 0, 1))
 	}
+	sets := k.sets(t)
 	for o := 0; o < pl.ocb; o++ {
 		for j := 1; j < t; j++ {
 			for h := 0; h < 2; h++ {
 				p.vmov(pl.acc(o, 0, h), pl.acc(o, j, h))
+			}
+		}
+		for j := t; j < t*sets; j++ { // the extra sets (see sets) start at zero
+			for h := 0; h < 2; h++ {
+				p.vzero(pl.acc(o, j, h))
 			}
 		}
 	}
@@ -381,8 +387,15 @@ func (k *kernel) emitBlock(t int) {
 		p.op("BNE", k.label(id+"icb"))
 	}
 
-	// Epilogue: the input and weight registers are free now, pairs of
-	// them take the residual.
+	// The extra sets summed into the first; then the epilogue: the input
+	// and weight registers are free now, pairs of them take the residual.
+	for j := t; j < t*sets; j++ {
+		for o := 0; o < pl.ocb; o++ {
+			for h := 0; h < 2; h++ {
+				p.fadd(pl.acc(o, j%t, h), pl.acc(o, j%t, h), pl.acc(o, j, h))
+			}
+		}
+	}
 	epilogue(p, func(s string) string { return k.label(id + s) }, pl.ocb, t, k.d*vecBytes, pl.acc, pl.in, (pl.urW+2*pl.ocb)/2)
 }
 
@@ -398,6 +411,7 @@ func (k *kernel) step(t, skip int) {
 	if skip >= 0 && t == 1 {
 		return
 	}
+	sets := k.sets(t)
 	for h := 0; h < 2; h++ {
 		for j := 0; j < t; j++ {
 			if j != skip {
@@ -406,6 +420,7 @@ func (k *kernel) step(t, skip int) {
 		}
 		for lane := 0; lane < 4; lane++ {
 			i := 4*h + lane
+			set := t * (i % sets) // input channel i's accumulators: pixel set+j's
 			for o := 0; o < pl.ocb; o++ {
 				p.ldpq(i*vecBytes, rWei(o), pl.wei(o, 0), pl.wei(o, 1))
 			}
@@ -415,12 +430,27 @@ func (k *kernel) step(t, skip int) {
 				}
 				for o := 0; o < pl.ocb; o++ {
 					for hh := 0; hh < 2; hh++ {
-						p.fmlaElem(pl.acc(o, j, hh), pl.wei(o, hh), pl.in(j), lane)
+						p.fmlaElem(pl.acc(o, set+j, hh), pl.wei(o, hh), pl.in(j), lane)
 					}
 				}
 			}
 		}
 	}
+}
+
+// minChains is how many independent FMLA chains keep a core's FMA pipes
+// busy: a latency of 4 cycles times 2 pipes (Neoverse N1, V1 and V2).
+const minChains = 8
+
+// sets returns how many accumulator sets a block of t pixels sums into,
+// as in gen/x86: 1 where its 2*t*ocb accumulators are chains enough,
+// else as many as reach minChains and fit in the accumulators the
+// plan's urW-t missing pixels leave free, at most one an input channel.
+// Input channel i goes to set i % sets, and the sets are added up before
+// the epilogue.
+func (k *kernel) sets(t int) int {
+	n := 2 * t * k.pl.ocb
+	return max(1, min((minChains+n-1)/n, k.pl.urW/t, 8))
 }
 
 // maxConvOCB is the most output blocks a convolution kernel takes.
