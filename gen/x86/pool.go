@@ -116,7 +116,7 @@ func (g *gen) poolKernel() {
 
 	// column computes v(i) (columns counted from the cursors) into dst.
 	column := func(i int, dst reg.VecPhysical) {
-		at := func(k int) operand.Mem { return operand.Mem{Base: poolSrc[k], Disp: i * vecBytes} }
+		at := func(k int) operand.Mem { return operand.Mem{Base: poolSrc[k], Disp: disp32(i * vecBytes)} }
 		c.VMOVUPS(at(0), ld0)
 		c.VMOVUPS(at(1), ld1)
 		c.VMAXPS(ld1, ld0, dst)
@@ -129,7 +129,7 @@ func (g *gen) poolKernel() {
 		c.VMAXPS(b, a, out)
 		c.VMAXPS(d, out, out)
 		nanWhereUnordered(a, b, out)
-		c.VMOVUPS(out, operand.Mem{Base: poolDst, Disp: k * vecBytes})
+		c.VMOVUPS(out, operand.Mem{Base: poolDst, Disp: disp32(k * vecBytes)})
 	}
 	advance := func(pix int) {
 		for _, r := range poolSrc {

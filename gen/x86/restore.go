@@ -264,7 +264,7 @@ func (r *restore) emitBlock(t int) {
 	}
 	c.MOVQ(field(asm.OffBias), regTmp)
 	for o := 0; o < r.ocb; o++ {
-		c.VMOVUPS(operand.Mem{Base: regTmp, Disp: o * vb}, part[o][0][0])
+		c.VMOVUPS(operand.Mem{Base: regTmp, Disp: disp32(o * vb)}, part[o][0][0])
 		for x := 0; x < t; x++ {
 			for n, a := range part[o][x] {
 				switch {
@@ -300,7 +300,7 @@ func (r *restore) emitBlock(t int) {
 				if len(feeds[col]) == 0 || skipFirst && col == 0 || skipLast && col == maxCol {
 					continue
 				}
-				in := operand.Mem{Base: regSrc, Disp: col*vb + i*4}
+				in := operand.Mem{Base: regSrc, Disp: disp32(col*vb + i*4)}
 				if r.regBcast() {
 					c.VBROADCASTSS(in, r.bcast())
 				}
