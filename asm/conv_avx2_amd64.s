@@ -58388,7 +58388,7 @@ AVX2ConvO3Src8Dst1_done:
 	RET
 
 // func AVX2Conv1x1O1Src1Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O1Src1Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -58596,22 +58596,32 @@ AVX2Conv1x1O1Src1Dst1_t8_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 252(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst1_t8_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst1_t8_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst1_t8_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst1_t8_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst1_t8_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst1_t8_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
+	VADDPS 224(DI), Y7, Y7
 
 AVX2Conv1x1O1Src1Dst1_t8_relu:
 	CMPQ   152(AX), $0x00
@@ -58775,21 +58785,31 @@ AVX2Conv1x1O1Src1Dst1_t7_icb:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst1_t7_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst1_t7_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst1_t7_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst1_t7_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst1_t7_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst1_t7_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
 
 AVX2Conv1x1O1Src1Dst1_t7_relu:
 	CMPQ   152(AX), $0x00
@@ -58934,20 +58954,30 @@ AVX2Conv1x1O1Src1Dst1_t6_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 188(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst1_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst1_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst1_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst1_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
 
 AVX2Conv1x1O1Src1Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -59073,19 +59103,29 @@ AVX2Conv1x1O1Src1Dst1_t5_icb:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst1_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst1_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst1_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst1_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
 
 AVX2Conv1x1O1Src1Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -59196,22 +59236,32 @@ AVX2Conv1x1O1Src1Dst1_t4_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 124(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst1_t4_icb
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y7, Y3, Y3
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst1_t4_icb
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
 
 AVX2Conv1x1O1Src1Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -59302,20 +59352,30 @@ AVX2Conv1x1O1Src1Dst1_t3_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst1_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst1_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
 
 AVX2Conv1x1O1Src1Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -59390,22 +59450,32 @@ AVX2Conv1x1O1Src1Dst1_t2_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 60(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y1, Y1
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
 
 AVX2Conv1x1O1Src1Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -59462,22 +59532,32 @@ AVX2Conv1x1O1Src1Dst1_t1_icb:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y0, Y0
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y0, Y0
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y0, Y0
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y0, Y0
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
 
 AVX2Conv1x1O1Src1Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -59500,7 +59580,7 @@ AVX2Conv1x1O1Src1Dst1_done:
 	RET
 
 // func AVX2Conv1x1O1Src1Dst2(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O1Src1Dst2(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -59708,22 +59788,32 @@ AVX2Conv1x1O1Src1Dst2_t8_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 252(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst2_t8_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst2_t8_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       128(DI), Y2, Y2
-	VADDPS       192(DI), Y3, Y3
-	VADDPS       256(DI), Y4, Y4
-	VADDPS       320(DI), Y5, Y5
-	VADDPS       384(DI), Y6, Y6
-	VADDPS       448(DI), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst2_t8_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst2_t8_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst2_t8_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst2_t8_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS 128(DI), Y2, Y2
+	VADDPS 192(DI), Y3, Y3
+	VADDPS 256(DI), Y4, Y4
+	VADDPS 320(DI), Y5, Y5
+	VADDPS 384(DI), Y6, Y6
+	VADDPS 448(DI), Y7, Y7
 
 AVX2Conv1x1O1Src1Dst2_t8_relu:
 	CMPQ   152(AX), $0x00
@@ -59887,21 +59977,31 @@ AVX2Conv1x1O1Src1Dst2_t7_icb:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst2_t7_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst2_t7_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       128(DI), Y2, Y2
-	VADDPS       192(DI), Y3, Y3
-	VADDPS       256(DI), Y4, Y4
-	VADDPS       320(DI), Y5, Y5
-	VADDPS       384(DI), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst2_t7_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst2_t7_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst2_t7_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst2_t7_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS 128(DI), Y2, Y2
+	VADDPS 192(DI), Y3, Y3
+	VADDPS 256(DI), Y4, Y4
+	VADDPS 320(DI), Y5, Y5
+	VADDPS 384(DI), Y6, Y6
 
 AVX2Conv1x1O1Src1Dst2_t7_relu:
 	CMPQ   152(AX), $0x00
@@ -60046,20 +60146,30 @@ AVX2Conv1x1O1Src1Dst2_t6_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 188(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst2_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst2_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       128(DI), Y2, Y2
-	VADDPS       192(DI), Y3, Y3
-	VADDPS       256(DI), Y4, Y4
-	VADDPS       320(DI), Y5, Y5
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst2_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst2_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst2_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst2_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS 128(DI), Y2, Y2
+	VADDPS 192(DI), Y3, Y3
+	VADDPS 256(DI), Y4, Y4
+	VADDPS 320(DI), Y5, Y5
 
 AVX2Conv1x1O1Src1Dst2_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -60185,19 +60295,29 @@ AVX2Conv1x1O1Src1Dst2_t5_icb:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst2_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst2_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       128(DI), Y2, Y2
-	VADDPS       192(DI), Y3, Y3
-	VADDPS       256(DI), Y4, Y4
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst2_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst2_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst2_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst2_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS 128(DI), Y2, Y2
+	VADDPS 192(DI), Y3, Y3
+	VADDPS 256(DI), Y4, Y4
 
 AVX2Conv1x1O1Src1Dst2_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -60308,22 +60428,32 @@ AVX2Conv1x1O1Src1Dst2_t4_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 124(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst2_t4_icb
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y7, Y3, Y3
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst2_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       128(DI), Y2, Y2
-	VADDPS       192(DI), Y3, Y3
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst2_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst2_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst2_t4_icb
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst2_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS 128(DI), Y2, Y2
+	VADDPS 192(DI), Y3, Y3
 
 AVX2Conv1x1O1Src1Dst2_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -60414,20 +60544,30 @@ AVX2Conv1x1O1Src1Dst2_t3_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst2_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst2_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       128(DI), Y2, Y2
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst2_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst2_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst2_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst2_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS 128(DI), Y2, Y2
 
 AVX2Conv1x1O1Src1Dst2_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -60502,22 +60642,32 @@ AVX2Conv1x1O1Src1Dst2_t2_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 60(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst2_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y1, Y1
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst2_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst2_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst2_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst2_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst2_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
 
 AVX2Conv1x1O1Src1Dst2_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -60574,22 +60724,32 @@ AVX2Conv1x1O1Src1Dst2_t1_icb:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst2_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y0, Y0
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y0, Y0
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst2_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst2_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst2_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst2_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y0, Y0
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y0, Y0
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst2_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
 
 AVX2Conv1x1O1Src1Dst2_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -60612,7 +60772,7 @@ AVX2Conv1x1O1Src1Dst2_done:
 	RET
 
 // func AVX2Conv1x1O1Src1Dst3(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O1Src1Dst3(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -60820,22 +60980,32 @@ AVX2Conv1x1O1Src1Dst3_t8_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 252(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst3_t8_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst3_t8_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       192(DI), Y2, Y2
-	VADDPS       288(DI), Y3, Y3
-	VADDPS       384(DI), Y4, Y4
-	VADDPS       480(DI), Y5, Y5
-	VADDPS       576(DI), Y6, Y6
-	VADDPS       672(DI), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst3_t8_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst3_t8_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst3_t8_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst3_t8_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS 192(DI), Y2, Y2
+	VADDPS 288(DI), Y3, Y3
+	VADDPS 384(DI), Y4, Y4
+	VADDPS 480(DI), Y5, Y5
+	VADDPS 576(DI), Y6, Y6
+	VADDPS 672(DI), Y7, Y7
 
 AVX2Conv1x1O1Src1Dst3_t8_relu:
 	CMPQ   152(AX), $0x00
@@ -60999,21 +61169,31 @@ AVX2Conv1x1O1Src1Dst3_t7_icb:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst3_t7_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst3_t7_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       192(DI), Y2, Y2
-	VADDPS       288(DI), Y3, Y3
-	VADDPS       384(DI), Y4, Y4
-	VADDPS       480(DI), Y5, Y5
-	VADDPS       576(DI), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst3_t7_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst3_t7_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst3_t7_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst3_t7_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS 192(DI), Y2, Y2
+	VADDPS 288(DI), Y3, Y3
+	VADDPS 384(DI), Y4, Y4
+	VADDPS 480(DI), Y5, Y5
+	VADDPS 576(DI), Y6, Y6
 
 AVX2Conv1x1O1Src1Dst3_t7_relu:
 	CMPQ   152(AX), $0x00
@@ -61158,20 +61338,30 @@ AVX2Conv1x1O1Src1Dst3_t6_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 188(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst3_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst3_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       192(DI), Y2, Y2
-	VADDPS       288(DI), Y3, Y3
-	VADDPS       384(DI), Y4, Y4
-	VADDPS       480(DI), Y5, Y5
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst3_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst3_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst3_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst3_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS 192(DI), Y2, Y2
+	VADDPS 288(DI), Y3, Y3
+	VADDPS 384(DI), Y4, Y4
+	VADDPS 480(DI), Y5, Y5
 
 AVX2Conv1x1O1Src1Dst3_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -61297,19 +61487,29 @@ AVX2Conv1x1O1Src1Dst3_t5_icb:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst3_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst3_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       192(DI), Y2, Y2
-	VADDPS       288(DI), Y3, Y3
-	VADDPS       384(DI), Y4, Y4
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst3_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst3_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst3_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst3_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS 192(DI), Y2, Y2
+	VADDPS 288(DI), Y3, Y3
+	VADDPS 384(DI), Y4, Y4
 
 AVX2Conv1x1O1Src1Dst3_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -61420,22 +61620,32 @@ AVX2Conv1x1O1Src1Dst3_t4_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 124(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst3_t4_icb
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y7, Y3, Y3
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst3_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       192(DI), Y2, Y2
-	VADDPS       288(DI), Y3, Y3
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst3_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst3_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst3_t4_icb
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst3_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS 192(DI), Y2, Y2
+	VADDPS 288(DI), Y3, Y3
 
 AVX2Conv1x1O1Src1Dst3_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -61526,20 +61736,30 @@ AVX2Conv1x1O1Src1Dst3_t3_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst3_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst3_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       192(DI), Y2, Y2
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst3_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst3_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst3_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst3_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS 192(DI), Y2, Y2
 
 AVX2Conv1x1O1Src1Dst3_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -61614,22 +61834,32 @@ AVX2Conv1x1O1Src1Dst3_t2_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 60(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst3_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y1, Y1
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst3_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst3_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst3_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst3_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst3_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
 
 AVX2Conv1x1O1Src1Dst3_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -61686,22 +61916,32 @@ AVX2Conv1x1O1Src1Dst3_t1_icb:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst3_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y0, Y0
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y0, Y0
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst3_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst3_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst3_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst3_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y0, Y0
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y0, Y0
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst3_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
 
 AVX2Conv1x1O1Src1Dst3_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -61724,7 +61964,7 @@ AVX2Conv1x1O1Src1Dst3_done:
 	RET
 
 // func AVX2Conv1x1O1Src1Dst4(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O1Src1Dst4(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -61932,22 +62172,32 @@ AVX2Conv1x1O1Src1Dst4_t8_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 252(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst4_t8_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst4_t8_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       256(DI), Y2, Y2
-	VADDPS       384(DI), Y3, Y3
-	VADDPS       512(DI), Y4, Y4
-	VADDPS       640(DI), Y5, Y5
-	VADDPS       768(DI), Y6, Y6
-	VADDPS       896(DI), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst4_t8_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst4_t8_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst4_t8_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst4_t8_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS 256(DI), Y2, Y2
+	VADDPS 384(DI), Y3, Y3
+	VADDPS 512(DI), Y4, Y4
+	VADDPS 640(DI), Y5, Y5
+	VADDPS 768(DI), Y6, Y6
+	VADDPS 896(DI), Y7, Y7
 
 AVX2Conv1x1O1Src1Dst4_t8_relu:
 	CMPQ   152(AX), $0x00
@@ -62111,21 +62361,31 @@ AVX2Conv1x1O1Src1Dst4_t7_icb:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst4_t7_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst4_t7_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       256(DI), Y2, Y2
-	VADDPS       384(DI), Y3, Y3
-	VADDPS       512(DI), Y4, Y4
-	VADDPS       640(DI), Y5, Y5
-	VADDPS       768(DI), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst4_t7_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst4_t7_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst4_t7_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst4_t7_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS 256(DI), Y2, Y2
+	VADDPS 384(DI), Y3, Y3
+	VADDPS 512(DI), Y4, Y4
+	VADDPS 640(DI), Y5, Y5
+	VADDPS 768(DI), Y6, Y6
 
 AVX2Conv1x1O1Src1Dst4_t7_relu:
 	CMPQ   152(AX), $0x00
@@ -62270,20 +62530,30 @@ AVX2Conv1x1O1Src1Dst4_t6_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 188(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst4_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst4_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       256(DI), Y2, Y2
-	VADDPS       384(DI), Y3, Y3
-	VADDPS       512(DI), Y4, Y4
-	VADDPS       640(DI), Y5, Y5
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst4_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst4_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst4_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst4_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS 256(DI), Y2, Y2
+	VADDPS 384(DI), Y3, Y3
+	VADDPS 512(DI), Y4, Y4
+	VADDPS 640(DI), Y5, Y5
 
 AVX2Conv1x1O1Src1Dst4_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -62409,19 +62679,29 @@ AVX2Conv1x1O1Src1Dst4_t5_icb:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst4_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst4_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       256(DI), Y2, Y2
-	VADDPS       384(DI), Y3, Y3
-	VADDPS       512(DI), Y4, Y4
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst4_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst4_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst4_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst4_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS 256(DI), Y2, Y2
+	VADDPS 384(DI), Y3, Y3
+	VADDPS 512(DI), Y4, Y4
 
 AVX2Conv1x1O1Src1Dst4_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -62532,22 +62812,32 @@ AVX2Conv1x1O1Src1Dst4_t4_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 124(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst4_t4_icb
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y7, Y3, Y3
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst4_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       256(DI), Y2, Y2
-	VADDPS       384(DI), Y3, Y3
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst4_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst4_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst4_t4_icb
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst4_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS 256(DI), Y2, Y2
+	VADDPS 384(DI), Y3, Y3
 
 AVX2Conv1x1O1Src1Dst4_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -62638,20 +62928,30 @@ AVX2Conv1x1O1Src1Dst4_t3_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst4_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst4_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       256(DI), Y2, Y2
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst4_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst4_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst4_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst4_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS 256(DI), Y2, Y2
 
 AVX2Conv1x1O1Src1Dst4_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -62726,22 +63026,32 @@ AVX2Conv1x1O1Src1Dst4_t2_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 60(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst4_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y1, Y1
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst4_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst4_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst4_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst4_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst4_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
 
 AVX2Conv1x1O1Src1Dst4_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -62798,22 +63108,32 @@ AVX2Conv1x1O1Src1Dst4_t1_icb:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src1Dst4_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y0, Y0
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y0, Y0
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src1Dst4_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src1Dst4_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src1Dst4_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src1Dst4_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y0, Y0
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y0, Y0
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src1Dst4_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
 
 AVX2Conv1x1O1Src1Dst4_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -62836,7 +63156,7 @@ AVX2Conv1x1O1Src1Dst4_done:
 	RET
 
 // func AVX2Conv1x1O1Src2Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O1Src2Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -63044,22 +63364,32 @@ AVX2Conv1x1O1Src2Dst1_t8_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 476(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src2Dst1_t8_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src2Dst1_t8_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src2Dst1_t8_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src2Dst1_t8_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src2Dst1_t8_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src2Dst1_t8_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
+	VADDPS 224(DI), Y7, Y7
 
 AVX2Conv1x1O1Src2Dst1_t8_relu:
 	CMPQ   152(AX), $0x00
@@ -63223,21 +63553,31 @@ AVX2Conv1x1O1Src2Dst1_t7_icb:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 412(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src2Dst1_t7_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src2Dst1_t7_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src2Dst1_t7_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src2Dst1_t7_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src2Dst1_t7_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src2Dst1_t7_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
 
 AVX2Conv1x1O1Src2Dst1_t7_relu:
 	CMPQ   152(AX), $0x00
@@ -63382,20 +63722,30 @@ AVX2Conv1x1O1Src2Dst1_t6_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 348(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src2Dst1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src2Dst1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src2Dst1_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src2Dst1_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src2Dst1_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src2Dst1_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
 
 AVX2Conv1x1O1Src2Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -63521,19 +63871,29 @@ AVX2Conv1x1O1Src2Dst1_t5_icb:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 284(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src2Dst1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src2Dst1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src2Dst1_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src2Dst1_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src2Dst1_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src2Dst1_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
 
 AVX2Conv1x1O1Src2Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -63644,22 +64004,32 @@ AVX2Conv1x1O1Src2Dst1_t4_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src2Dst1_t4_icb
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y7, Y3, Y3
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src2Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src2Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src2Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src2Dst1_t4_icb
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src2Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
 
 AVX2Conv1x1O1Src2Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -63750,20 +64120,30 @@ AVX2Conv1x1O1Src2Dst1_t3_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src2Dst1_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src2Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src2Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src2Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src2Dst1_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src2Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
 
 AVX2Conv1x1O1Src2Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -63838,22 +64218,32 @@ AVX2Conv1x1O1Src2Dst1_t2_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 92(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src2Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y1, Y1
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src2Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src2Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src2Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src2Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src2Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
 
 AVX2Conv1x1O1Src2Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -63910,22 +64300,32 @@ AVX2Conv1x1O1Src2Dst1_t1_icb:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src2Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y0, Y0
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y0, Y0
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src2Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src2Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src2Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src2Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y0, Y0
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y0, Y0
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src2Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
 
 AVX2Conv1x1O1Src2Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -63948,7 +64348,7 @@ AVX2Conv1x1O1Src2Dst1_done:
 	RET
 
 // func AVX2Conv1x1O1Src3Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O1Src3Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -64156,22 +64556,32 @@ AVX2Conv1x1O1Src3Dst1_t8_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 700(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src3Dst1_t8_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src3Dst1_t8_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src3Dst1_t8_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src3Dst1_t8_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src3Dst1_t8_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src3Dst1_t8_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
+	VADDPS 224(DI), Y7, Y7
 
 AVX2Conv1x1O1Src3Dst1_t8_relu:
 	CMPQ   152(AX), $0x00
@@ -64335,21 +64745,31 @@ AVX2Conv1x1O1Src3Dst1_t7_icb:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 604(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src3Dst1_t7_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src3Dst1_t7_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src3Dst1_t7_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src3Dst1_t7_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src3Dst1_t7_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src3Dst1_t7_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
 
 AVX2Conv1x1O1Src3Dst1_t7_relu:
 	CMPQ   152(AX), $0x00
@@ -64494,20 +64914,30 @@ AVX2Conv1x1O1Src3Dst1_t6_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 508(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src3Dst1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src3Dst1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src3Dst1_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src3Dst1_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src3Dst1_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src3Dst1_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
 
 AVX2Conv1x1O1Src3Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -64633,19 +65063,29 @@ AVX2Conv1x1O1Src3Dst1_t5_icb:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 412(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src3Dst1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src3Dst1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src3Dst1_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src3Dst1_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src3Dst1_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src3Dst1_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
 
 AVX2Conv1x1O1Src3Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -64756,22 +65196,32 @@ AVX2Conv1x1O1Src3Dst1_t4_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 316(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src3Dst1_t4_icb
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y7, Y3, Y3
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src3Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src3Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src3Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src3Dst1_t4_icb
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src3Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
 
 AVX2Conv1x1O1Src3Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -64862,20 +65312,30 @@ AVX2Conv1x1O1Src3Dst1_t3_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src3Dst1_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src3Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src3Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src3Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src3Dst1_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src3Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
 
 AVX2Conv1x1O1Src3Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -64950,22 +65410,32 @@ AVX2Conv1x1O1Src3Dst1_t2_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 124(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src3Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y1, Y1
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src3Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src3Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src3Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src3Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src3Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
 
 AVX2Conv1x1O1Src3Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -65022,22 +65492,32 @@ AVX2Conv1x1O1Src3Dst1_t1_icb:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src3Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y0, Y0
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y0, Y0
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src3Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src3Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src3Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src3Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y0, Y0
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y0, Y0
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src3Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
 
 AVX2Conv1x1O1Src3Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -65060,7 +65540,7 @@ AVX2Conv1x1O1Src3Dst1_done:
 	RET
 
 // func AVX2Conv1x1O1Src4Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O1Src4Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -65268,22 +65748,32 @@ AVX2Conv1x1O1Src4Dst1_t8_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 924(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src4Dst1_t8_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src4Dst1_t8_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src4Dst1_t8_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src4Dst1_t8_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src4Dst1_t8_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src4Dst1_t8_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
+	VADDPS 224(DI), Y7, Y7
 
 AVX2Conv1x1O1Src4Dst1_t8_relu:
 	CMPQ   152(AX), $0x00
@@ -65447,21 +65937,31 @@ AVX2Conv1x1O1Src4Dst1_t7_icb:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 796(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src4Dst1_t7_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src4Dst1_t7_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src4Dst1_t7_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src4Dst1_t7_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src4Dst1_t7_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src4Dst1_t7_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
 
 AVX2Conv1x1O1Src4Dst1_t7_relu:
 	CMPQ   152(AX), $0x00
@@ -65606,20 +66106,30 @@ AVX2Conv1x1O1Src4Dst1_t6_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 668(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src4Dst1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src4Dst1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src4Dst1_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src4Dst1_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src4Dst1_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src4Dst1_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
 
 AVX2Conv1x1O1Src4Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -65745,19 +66255,29 @@ AVX2Conv1x1O1Src4Dst1_t5_icb:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 540(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src4Dst1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src4Dst1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src4Dst1_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src4Dst1_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src4Dst1_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src4Dst1_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
 
 AVX2Conv1x1O1Src4Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -65868,22 +66388,32 @@ AVX2Conv1x1O1Src4Dst1_t4_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 412(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src4Dst1_t4_icb
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y7, Y3, Y3
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src4Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src4Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src4Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src4Dst1_t4_icb
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src4Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
 
 AVX2Conv1x1O1Src4Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -65974,20 +66504,30 @@ AVX2Conv1x1O1Src4Dst1_t3_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 284(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src4Dst1_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src4Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src4Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src4Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src4Dst1_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src4Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
 
 AVX2Conv1x1O1Src4Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -66062,22 +66602,32 @@ AVX2Conv1x1O1Src4Dst1_t2_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 156(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src4Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y1, Y1
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src4Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src4Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src4Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src4Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src4Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
 
 AVX2Conv1x1O1Src4Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -66134,22 +66684,32 @@ AVX2Conv1x1O1Src4Dst1_t1_icb:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src4Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y0, Y0
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y0, Y0
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src4Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src4Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src4Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src4Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y0, Y0
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y0, Y0
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src4Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
 
 AVX2Conv1x1O1Src4Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -66172,7 +66732,7 @@ AVX2Conv1x1O1Src4Dst1_done:
 	RET
 
 // func AVX2Conv1x1O1Src6Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O1Src6Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -66380,22 +66940,32 @@ AVX2Conv1x1O1Src6Dst1_t8_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 1372(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src6Dst1_t8_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src6Dst1_t8_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src6Dst1_t8_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src6Dst1_t8_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src6Dst1_t8_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src6Dst1_t8_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
+	VADDPS 224(DI), Y7, Y7
 
 AVX2Conv1x1O1Src6Dst1_t8_relu:
 	CMPQ   152(AX), $0x00
@@ -66559,21 +67129,31 @@ AVX2Conv1x1O1Src6Dst1_t7_icb:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 1180(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src6Dst1_t7_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src6Dst1_t7_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src6Dst1_t7_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src6Dst1_t7_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src6Dst1_t7_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src6Dst1_t7_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
 
 AVX2Conv1x1O1Src6Dst1_t7_relu:
 	CMPQ   152(AX), $0x00
@@ -66718,20 +67298,30 @@ AVX2Conv1x1O1Src6Dst1_t6_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 988(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src6Dst1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src6Dst1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src6Dst1_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src6Dst1_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src6Dst1_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src6Dst1_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
 
 AVX2Conv1x1O1Src6Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -66857,19 +67447,29 @@ AVX2Conv1x1O1Src6Dst1_t5_icb:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 796(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src6Dst1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src6Dst1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src6Dst1_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src6Dst1_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src6Dst1_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src6Dst1_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
 
 AVX2Conv1x1O1Src6Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -66980,22 +67580,32 @@ AVX2Conv1x1O1Src6Dst1_t4_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 604(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src6Dst1_t4_icb
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y7, Y3, Y3
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src6Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src6Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src6Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src6Dst1_t4_icb
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src6Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
 
 AVX2Conv1x1O1Src6Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -67086,20 +67696,30 @@ AVX2Conv1x1O1Src6Dst1_t3_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 412(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src6Dst1_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src6Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src6Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src6Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src6Dst1_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src6Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
 
 AVX2Conv1x1O1Src6Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -67174,22 +67794,32 @@ AVX2Conv1x1O1Src6Dst1_t2_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 220(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src6Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y1, Y1
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src6Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src6Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src6Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src6Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src6Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
 
 AVX2Conv1x1O1Src6Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -67246,22 +67876,32 @@ AVX2Conv1x1O1Src6Dst1_t1_icb:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src6Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y0, Y0
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y0, Y0
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src6Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src6Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src6Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src6Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y0, Y0
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y0, Y0
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src6Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
 
 AVX2Conv1x1O1Src6Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -67284,7 +67924,7 @@ AVX2Conv1x1O1Src6Dst1_done:
 	RET
 
 // func AVX2Conv1x1O1Src8Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O1Src8Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -67492,22 +68132,32 @@ AVX2Conv1x1O1Src8Dst1_t8_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 1820(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src8Dst1_t8_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src8Dst1_t8_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
-	VADDPS       224(DI), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src8Dst1_t8_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src8Dst1_t8_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src8Dst1_t8_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src8Dst1_t8_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
+	VADDPS 224(DI), Y7, Y7
 
 AVX2Conv1x1O1Src8Dst1_t8_relu:
 	CMPQ   152(AX), $0x00
@@ -67671,21 +68321,31 @@ AVX2Conv1x1O1Src8Dst1_t7_icb:
 	VFMADD231PS  Y8, Y9, Y5
 	VBROADCASTSS 1564(R8), Y9
 	VFMADD231PS  Y8, Y9, Y6
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src8Dst1_t7_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src8Dst1_t7_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       192(DI), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src8Dst1_t7_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src8Dst1_t7_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src8Dst1_t7_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src8Dst1_t7_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
 
 AVX2Conv1x1O1Src8Dst1_t7_relu:
 	CMPQ   152(AX), $0x00
@@ -67830,20 +68490,30 @@ AVX2Conv1x1O1Src8Dst1_t6_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 1308(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src8Dst1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src8Dst1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src8Dst1_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src8Dst1_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src8Dst1_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src8Dst1_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
 
 AVX2Conv1x1O1Src8Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -67969,19 +68639,29 @@ AVX2Conv1x1O1Src8Dst1_t5_icb:
 	VFMADD231PS  Y8, Y9, Y3
 	VBROADCASTSS 1052(R8), Y9
 	VFMADD231PS  Y8, Y9, Y4
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src8Dst1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src8Dst1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src8Dst1_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src8Dst1_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src8Dst1_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src8Dst1_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
 
 AVX2Conv1x1O1Src8Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -68092,22 +68772,32 @@ AVX2Conv1x1O1Src8Dst1_t4_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 796(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src8Dst1_t4_icb
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y7, Y3, Y3
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src8Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src8Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src8Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src8Dst1_t4_icb
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src8Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
 
 AVX2Conv1x1O1Src8Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -68198,20 +68888,30 @@ AVX2Conv1x1O1Src8Dst1_t3_icb:
 	VFMADD231PS  Y8, Y9, Y4
 	VBROADCASTSS 540(R8), Y9
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src8Dst1_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src8Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src8Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src8Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src8Dst1_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src8Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
 
 AVX2Conv1x1O1Src8Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -68286,22 +68986,32 @@ AVX2Conv1x1O1Src8Dst1_t2_icb:
 	VFMADD231PS  Y8, Y9, Y6
 	VBROADCASTSS 284(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src8Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y1, Y1
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src8Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src8Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src8Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src8Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src8Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
 
 AVX2Conv1x1O1Src8Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -68358,22 +69068,32 @@ AVX2Conv1x1O1Src8Dst1_t1_icb:
 	VMOVUPS      224(R9), Y8
 	VBROADCASTSS 28(R8), Y9
 	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O1Src8Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y0, Y0
-	VADDPS       Y6, Y0, Y0
-	VADDPS       Y7, Y0, Y0
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O1Src8Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O1Src8Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O1Src8Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O1Src8Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y0, Y0
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y0, Y0
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O1Src8Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
 
 AVX2Conv1x1O1Src8Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -68396,7 +69116,7 @@ AVX2Conv1x1O1Src8Dst1_done:
 	RET
 
 // func AVX2Conv1x1O2Src1Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O2Src1Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -68628,26 +69348,36 @@ AVX2Conv1x1O2Src1Dst1_t6_icb:
 	VBROADCASTSS 188(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
-	VADDPS       128(DI)(R10*1), Y10, Y10
-	VADDPS       160(DI)(R10*1), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst1_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst1_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst1_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst1_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
+	VADDPS 128(DI)(R10*1), Y10, Y10
+	VADDPS 160(DI)(R10*1), Y11, Y11
 
 AVX2Conv1x1O2Src1Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -68838,24 +69568,34 @@ AVX2Conv1x1O2Src1Dst1_t5_icb:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
-	VADDPS       128(DI)(R10*1), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst1_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst1_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst1_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst1_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
+	VADDPS 128(DI)(R10*1), Y10, Y10
 
 AVX2Conv1x1O2Src1Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -69016,22 +69756,32 @@ AVX2Conv1x1O2Src1Dst1_t4_icb:
 	VBROADCASTSS 124(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst1_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst1_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
 
 AVX2Conv1x1O2Src1Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -69168,26 +69918,36 @@ AVX2Conv1x1O2Src1Dst1_t3_icb:
 	VBROADCASTSS 92(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst1_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	VADDPS       Y9, Y6, Y6
-	VADDPS       Y10, Y7, Y7
-	VADDPS       Y11, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst1_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	VADDPS Y9, Y6, Y6
+	VADDPS Y10, Y7, Y7
+	VADDPS Y11, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
 
 AVX2Conv1x1O2Src1Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -69292,22 +70052,32 @@ AVX2Conv1x1O2Src1Dst1_t2_icb:
 	VBROADCASTSS 60(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y9, Y7, Y7
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y8, Y6, Y6
+	VADDPS Y9, Y7, Y7
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
 
 AVX2Conv1x1O2Src1Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -69384,22 +70154,32 @@ AVX2Conv1x1O2Src1Dst1_t1_icb:
 	VBROADCASTSS 28(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y7, Y6, Y6
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y9, Y6, Y6
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y7, Y6, Y6
+	VADDPS Y2, Y0, Y0
+	VADDPS Y8, Y6, Y6
+	VADDPS Y3, Y0, Y0
+	VADDPS Y9, Y6, Y6
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y6, Y6
 
 AVX2Conv1x1O2Src1Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -69424,7 +70204,7 @@ AVX2Conv1x1O2Src1Dst1_done:
 	RET
 
 // func AVX2Conv1x1O2Src1Dst2(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O2Src1Dst2(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -69656,26 +70436,36 @@ AVX2Conv1x1O2Src1Dst2_t6_icb:
 	VBROADCASTSS 188(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst2_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst2_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       128(DI), Y2, Y2
-	VADDPS       192(DI), Y3, Y3
-	VADDPS       256(DI), Y4, Y4
-	VADDPS       320(DI), Y5, Y5
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       64(DI)(R10*1), Y7, Y7
-	VADDPS       128(DI)(R10*1), Y8, Y8
-	VADDPS       192(DI)(R10*1), Y9, Y9
-	VADDPS       256(DI)(R10*1), Y10, Y10
-	VADDPS       320(DI)(R10*1), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst2_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst2_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst2_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst2_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS 128(DI), Y2, Y2
+	VADDPS 192(DI), Y3, Y3
+	VADDPS 256(DI), Y4, Y4
+	VADDPS 320(DI), Y5, Y5
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 64(DI)(R10*1), Y7, Y7
+	VADDPS 128(DI)(R10*1), Y8, Y8
+	VADDPS 192(DI)(R10*1), Y9, Y9
+	VADDPS 256(DI)(R10*1), Y10, Y10
+	VADDPS 320(DI)(R10*1), Y11, Y11
 
 AVX2Conv1x1O2Src1Dst2_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -69866,24 +70656,34 @@ AVX2Conv1x1O2Src1Dst2_t5_icb:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst2_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst2_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       128(DI), Y2, Y2
-	VADDPS       192(DI), Y3, Y3
-	VADDPS       256(DI), Y4, Y4
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       64(DI)(R10*1), Y7, Y7
-	VADDPS       128(DI)(R10*1), Y8, Y8
-	VADDPS       192(DI)(R10*1), Y9, Y9
-	VADDPS       256(DI)(R10*1), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst2_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst2_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst2_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst2_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS 128(DI), Y2, Y2
+	VADDPS 192(DI), Y3, Y3
+	VADDPS 256(DI), Y4, Y4
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 64(DI)(R10*1), Y7, Y7
+	VADDPS 128(DI)(R10*1), Y8, Y8
+	VADDPS 192(DI)(R10*1), Y9, Y9
+	VADDPS 256(DI)(R10*1), Y10, Y10
 
 AVX2Conv1x1O2Src1Dst2_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -70044,22 +70844,32 @@ AVX2Conv1x1O2Src1Dst2_t4_icb:
 	VBROADCASTSS 124(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst2_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst2_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       128(DI), Y2, Y2
-	VADDPS       192(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       64(DI)(R10*1), Y7, Y7
-	VADDPS       128(DI)(R10*1), Y8, Y8
-	VADDPS       192(DI)(R10*1), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst2_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst2_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst2_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst2_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS 128(DI), Y2, Y2
+	VADDPS 192(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 64(DI)(R10*1), Y7, Y7
+	VADDPS 128(DI)(R10*1), Y8, Y8
+	VADDPS 192(DI)(R10*1), Y9, Y9
 
 AVX2Conv1x1O2Src1Dst2_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -70196,26 +71006,36 @@ AVX2Conv1x1O2Src1Dst2_t3_icb:
 	VBROADCASTSS 92(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst2_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	VADDPS       Y9, Y6, Y6
-	VADDPS       Y10, Y7, Y7
-	VADDPS       Y11, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst2_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       128(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       64(DI)(R10*1), Y7, Y7
-	VADDPS       128(DI)(R10*1), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst2_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst2_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst2_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	VADDPS Y9, Y6, Y6
+	VADDPS Y10, Y7, Y7
+	VADDPS Y11, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst2_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS 128(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 64(DI)(R10*1), Y7, Y7
+	VADDPS 128(DI)(R10*1), Y8, Y8
 
 AVX2Conv1x1O2Src1Dst2_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -70320,22 +71140,32 @@ AVX2Conv1x1O2Src1Dst2_t2_icb:
 	VBROADCASTSS 60(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst2_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y9, Y7, Y7
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst2_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       64(DI)(R10*1), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst2_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst2_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst2_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y8, Y6, Y6
+	VADDPS Y9, Y7, Y7
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst2_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 64(DI)(R10*1), Y7, Y7
 
 AVX2Conv1x1O2Src1Dst2_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -70412,22 +71242,32 @@ AVX2Conv1x1O2Src1Dst2_t1_icb:
 	VBROADCASTSS 28(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst2_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y7, Y6, Y6
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y9, Y6, Y6
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst2_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst2_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst2_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst2_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y7, Y6, Y6
+	VADDPS Y2, Y0, Y0
+	VADDPS Y8, Y6, Y6
+	VADDPS Y3, Y0, Y0
+	VADDPS Y9, Y6, Y6
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst2_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y6, Y6
 
 AVX2Conv1x1O2Src1Dst2_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -70452,7 +71292,7 @@ AVX2Conv1x1O2Src1Dst2_done:
 	RET
 
 // func AVX2Conv1x1O2Src1Dst3(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O2Src1Dst3(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -70684,26 +71524,36 @@ AVX2Conv1x1O2Src1Dst3_t6_icb:
 	VBROADCASTSS 188(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst3_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst3_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       192(DI), Y2, Y2
-	VADDPS       288(DI), Y3, Y3
-	VADDPS       384(DI), Y4, Y4
-	VADDPS       480(DI), Y5, Y5
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       96(DI)(R10*1), Y7, Y7
-	VADDPS       192(DI)(R10*1), Y8, Y8
-	VADDPS       288(DI)(R10*1), Y9, Y9
-	VADDPS       384(DI)(R10*1), Y10, Y10
-	VADDPS       480(DI)(R10*1), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst3_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst3_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst3_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst3_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS 192(DI), Y2, Y2
+	VADDPS 288(DI), Y3, Y3
+	VADDPS 384(DI), Y4, Y4
+	VADDPS 480(DI), Y5, Y5
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 96(DI)(R10*1), Y7, Y7
+	VADDPS 192(DI)(R10*1), Y8, Y8
+	VADDPS 288(DI)(R10*1), Y9, Y9
+	VADDPS 384(DI)(R10*1), Y10, Y10
+	VADDPS 480(DI)(R10*1), Y11, Y11
 
 AVX2Conv1x1O2Src1Dst3_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -70894,24 +71744,34 @@ AVX2Conv1x1O2Src1Dst3_t5_icb:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst3_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst3_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       192(DI), Y2, Y2
-	VADDPS       288(DI), Y3, Y3
-	VADDPS       384(DI), Y4, Y4
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       96(DI)(R10*1), Y7, Y7
-	VADDPS       192(DI)(R10*1), Y8, Y8
-	VADDPS       288(DI)(R10*1), Y9, Y9
-	VADDPS       384(DI)(R10*1), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst3_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst3_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst3_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst3_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS 192(DI), Y2, Y2
+	VADDPS 288(DI), Y3, Y3
+	VADDPS 384(DI), Y4, Y4
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 96(DI)(R10*1), Y7, Y7
+	VADDPS 192(DI)(R10*1), Y8, Y8
+	VADDPS 288(DI)(R10*1), Y9, Y9
+	VADDPS 384(DI)(R10*1), Y10, Y10
 
 AVX2Conv1x1O2Src1Dst3_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -71072,22 +71932,32 @@ AVX2Conv1x1O2Src1Dst3_t4_icb:
 	VBROADCASTSS 124(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst3_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst3_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       192(DI), Y2, Y2
-	VADDPS       288(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       96(DI)(R10*1), Y7, Y7
-	VADDPS       192(DI)(R10*1), Y8, Y8
-	VADDPS       288(DI)(R10*1), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst3_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst3_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst3_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst3_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS 192(DI), Y2, Y2
+	VADDPS 288(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 96(DI)(R10*1), Y7, Y7
+	VADDPS 192(DI)(R10*1), Y8, Y8
+	VADDPS 288(DI)(R10*1), Y9, Y9
 
 AVX2Conv1x1O2Src1Dst3_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -71224,26 +72094,36 @@ AVX2Conv1x1O2Src1Dst3_t3_icb:
 	VBROADCASTSS 92(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst3_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	VADDPS       Y9, Y6, Y6
-	VADDPS       Y10, Y7, Y7
-	VADDPS       Y11, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst3_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       192(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       96(DI)(R10*1), Y7, Y7
-	VADDPS       192(DI)(R10*1), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst3_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst3_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst3_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	VADDPS Y9, Y6, Y6
+	VADDPS Y10, Y7, Y7
+	VADDPS Y11, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst3_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS 192(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 96(DI)(R10*1), Y7, Y7
+	VADDPS 192(DI)(R10*1), Y8, Y8
 
 AVX2Conv1x1O2Src1Dst3_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -71348,22 +72228,32 @@ AVX2Conv1x1O2Src1Dst3_t2_icb:
 	VBROADCASTSS 60(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst3_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y9, Y7, Y7
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst3_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       96(DI)(R10*1), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst3_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst3_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst3_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y8, Y6, Y6
+	VADDPS Y9, Y7, Y7
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst3_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 96(DI)(R10*1), Y7, Y7
 
 AVX2Conv1x1O2Src1Dst3_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -71440,22 +72330,32 @@ AVX2Conv1x1O2Src1Dst3_t1_icb:
 	VBROADCASTSS 28(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst3_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y7, Y6, Y6
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y9, Y6, Y6
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst3_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst3_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst3_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst3_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y7, Y6, Y6
+	VADDPS Y2, Y0, Y0
+	VADDPS Y8, Y6, Y6
+	VADDPS Y3, Y0, Y0
+	VADDPS Y9, Y6, Y6
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst3_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y6, Y6
 
 AVX2Conv1x1O2Src1Dst3_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -71480,7 +72380,7 @@ AVX2Conv1x1O2Src1Dst3_done:
 	RET
 
 // func AVX2Conv1x1O2Src1Dst4(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O2Src1Dst4(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -71712,26 +72612,36 @@ AVX2Conv1x1O2Src1Dst4_t6_icb:
 	VBROADCASTSS 188(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst4_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst4_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       256(DI), Y2, Y2
-	VADDPS       384(DI), Y3, Y3
-	VADDPS       512(DI), Y4, Y4
-	VADDPS       640(DI), Y5, Y5
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       128(DI)(R10*1), Y7, Y7
-	VADDPS       256(DI)(R10*1), Y8, Y8
-	VADDPS       384(DI)(R10*1), Y9, Y9
-	VADDPS       512(DI)(R10*1), Y10, Y10
-	VADDPS       640(DI)(R10*1), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst4_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst4_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst4_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst4_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS 256(DI), Y2, Y2
+	VADDPS 384(DI), Y3, Y3
+	VADDPS 512(DI), Y4, Y4
+	VADDPS 640(DI), Y5, Y5
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 128(DI)(R10*1), Y7, Y7
+	VADDPS 256(DI)(R10*1), Y8, Y8
+	VADDPS 384(DI)(R10*1), Y9, Y9
+	VADDPS 512(DI)(R10*1), Y10, Y10
+	VADDPS 640(DI)(R10*1), Y11, Y11
 
 AVX2Conv1x1O2Src1Dst4_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -71922,24 +72832,34 @@ AVX2Conv1x1O2Src1Dst4_t5_icb:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst4_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst4_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       256(DI), Y2, Y2
-	VADDPS       384(DI), Y3, Y3
-	VADDPS       512(DI), Y4, Y4
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       128(DI)(R10*1), Y7, Y7
-	VADDPS       256(DI)(R10*1), Y8, Y8
-	VADDPS       384(DI)(R10*1), Y9, Y9
-	VADDPS       512(DI)(R10*1), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst4_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst4_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst4_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst4_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS 256(DI), Y2, Y2
+	VADDPS 384(DI), Y3, Y3
+	VADDPS 512(DI), Y4, Y4
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 128(DI)(R10*1), Y7, Y7
+	VADDPS 256(DI)(R10*1), Y8, Y8
+	VADDPS 384(DI)(R10*1), Y9, Y9
+	VADDPS 512(DI)(R10*1), Y10, Y10
 
 AVX2Conv1x1O2Src1Dst4_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -72100,22 +73020,32 @@ AVX2Conv1x1O2Src1Dst4_t4_icb:
 	VBROADCASTSS 124(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst4_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst4_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       256(DI), Y2, Y2
-	VADDPS       384(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       128(DI)(R10*1), Y7, Y7
-	VADDPS       256(DI)(R10*1), Y8, Y8
-	VADDPS       384(DI)(R10*1), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst4_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst4_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst4_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst4_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS 256(DI), Y2, Y2
+	VADDPS 384(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 128(DI)(R10*1), Y7, Y7
+	VADDPS 256(DI)(R10*1), Y8, Y8
+	VADDPS 384(DI)(R10*1), Y9, Y9
 
 AVX2Conv1x1O2Src1Dst4_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -72252,26 +73182,36 @@ AVX2Conv1x1O2Src1Dst4_t3_icb:
 	VBROADCASTSS 92(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst4_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	VADDPS       Y9, Y6, Y6
-	VADDPS       Y10, Y7, Y7
-	VADDPS       Y11, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst4_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       256(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       128(DI)(R10*1), Y7, Y7
-	VADDPS       256(DI)(R10*1), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst4_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst4_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst4_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	VADDPS Y9, Y6, Y6
+	VADDPS Y10, Y7, Y7
+	VADDPS Y11, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst4_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS 256(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 128(DI)(R10*1), Y7, Y7
+	VADDPS 256(DI)(R10*1), Y8, Y8
 
 AVX2Conv1x1O2Src1Dst4_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -72376,22 +73316,32 @@ AVX2Conv1x1O2Src1Dst4_t2_icb:
 	VBROADCASTSS 60(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst4_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y9, Y7, Y7
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst4_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       128(DI)(R10*1), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst4_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst4_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst4_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y8, Y6, Y6
+	VADDPS Y9, Y7, Y7
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst4_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 128(DI)(R10*1), Y7, Y7
 
 AVX2Conv1x1O2Src1Dst4_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -72468,22 +73418,32 @@ AVX2Conv1x1O2Src1Dst4_t1_icb:
 	VBROADCASTSS 28(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src1Dst4_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y7, Y6, Y6
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y9, Y6, Y6
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src1Dst4_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src1Dst4_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src1Dst4_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src1Dst4_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y7, Y6, Y6
+	VADDPS Y2, Y0, Y0
+	VADDPS Y8, Y6, Y6
+	VADDPS Y3, Y0, Y0
+	VADDPS Y9, Y6, Y6
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src1Dst4_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y6, Y6
 
 AVX2Conv1x1O2Src1Dst4_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -72508,7 +73468,7 @@ AVX2Conv1x1O2Src1Dst4_done:
 	RET
 
 // func AVX2Conv1x1O2Src2Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O2Src2Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -72740,26 +73700,36 @@ AVX2Conv1x1O2Src2Dst1_t6_icb:
 	VBROADCASTSS 348(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src2Dst1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src2Dst1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
-	VADDPS       128(DI)(R10*1), Y10, Y10
-	VADDPS       160(DI)(R10*1), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src2Dst1_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src2Dst1_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src2Dst1_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src2Dst1_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
+	VADDPS 128(DI)(R10*1), Y10, Y10
+	VADDPS 160(DI)(R10*1), Y11, Y11
 
 AVX2Conv1x1O2Src2Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -72950,24 +73920,34 @@ AVX2Conv1x1O2Src2Dst1_t5_icb:
 	VBROADCASTSS 284(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src2Dst1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src2Dst1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
-	VADDPS       128(DI)(R10*1), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src2Dst1_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src2Dst1_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src2Dst1_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src2Dst1_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
+	VADDPS 128(DI)(R10*1), Y10, Y10
 
 AVX2Conv1x1O2Src2Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -73128,22 +74108,32 @@ AVX2Conv1x1O2Src2Dst1_t4_icb:
 	VBROADCASTSS 220(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src2Dst1_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src2Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src2Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src2Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src2Dst1_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src2Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
 
 AVX2Conv1x1O2Src2Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -73280,26 +74270,36 @@ AVX2Conv1x1O2Src2Dst1_t3_icb:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src2Dst1_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	VADDPS       Y9, Y6, Y6
-	VADDPS       Y10, Y7, Y7
-	VADDPS       Y11, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src2Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src2Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src2Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src2Dst1_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	VADDPS Y9, Y6, Y6
+	VADDPS Y10, Y7, Y7
+	VADDPS Y11, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src2Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
 
 AVX2Conv1x1O2Src2Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -73404,22 +74404,32 @@ AVX2Conv1x1O2Src2Dst1_t2_icb:
 	VBROADCASTSS 92(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src2Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y9, Y7, Y7
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src2Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src2Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src2Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src2Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y8, Y6, Y6
+	VADDPS Y9, Y7, Y7
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src2Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
 
 AVX2Conv1x1O2Src2Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -73496,22 +74506,32 @@ AVX2Conv1x1O2Src2Dst1_t1_icb:
 	VBROADCASTSS 28(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src2Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y7, Y6, Y6
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y9, Y6, Y6
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src2Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src2Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src2Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src2Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y7, Y6, Y6
+	VADDPS Y2, Y0, Y0
+	VADDPS Y8, Y6, Y6
+	VADDPS Y3, Y0, Y0
+	VADDPS Y9, Y6, Y6
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src2Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y6, Y6
 
 AVX2Conv1x1O2Src2Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -73536,7 +74556,7 @@ AVX2Conv1x1O2Src2Dst1_done:
 	RET
 
 // func AVX2Conv1x1O2Src3Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O2Src3Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -73768,26 +74788,36 @@ AVX2Conv1x1O2Src3Dst1_t6_icb:
 	VBROADCASTSS 508(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src3Dst1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src3Dst1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
-	VADDPS       128(DI)(R10*1), Y10, Y10
-	VADDPS       160(DI)(R10*1), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src3Dst1_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src3Dst1_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src3Dst1_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src3Dst1_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
+	VADDPS 128(DI)(R10*1), Y10, Y10
+	VADDPS 160(DI)(R10*1), Y11, Y11
 
 AVX2Conv1x1O2Src3Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -73978,24 +75008,34 @@ AVX2Conv1x1O2Src3Dst1_t5_icb:
 	VBROADCASTSS 412(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src3Dst1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src3Dst1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
-	VADDPS       128(DI)(R10*1), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src3Dst1_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src3Dst1_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src3Dst1_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src3Dst1_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
+	VADDPS 128(DI)(R10*1), Y10, Y10
 
 AVX2Conv1x1O2Src3Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -74156,22 +75196,32 @@ AVX2Conv1x1O2Src3Dst1_t4_icb:
 	VBROADCASTSS 316(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src3Dst1_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src3Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src3Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src3Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src3Dst1_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src3Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
 
 AVX2Conv1x1O2Src3Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -74308,26 +75358,36 @@ AVX2Conv1x1O2Src3Dst1_t3_icb:
 	VBROADCASTSS 220(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src3Dst1_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	VADDPS       Y9, Y6, Y6
-	VADDPS       Y10, Y7, Y7
-	VADDPS       Y11, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src3Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src3Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src3Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src3Dst1_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	VADDPS Y9, Y6, Y6
+	VADDPS Y10, Y7, Y7
+	VADDPS Y11, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src3Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
 
 AVX2Conv1x1O2Src3Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -74432,22 +75492,32 @@ AVX2Conv1x1O2Src3Dst1_t2_icb:
 	VBROADCASTSS 124(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src3Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y9, Y7, Y7
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src3Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src3Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src3Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src3Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y8, Y6, Y6
+	VADDPS Y9, Y7, Y7
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src3Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
 
 AVX2Conv1x1O2Src3Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -74524,22 +75594,32 @@ AVX2Conv1x1O2Src3Dst1_t1_icb:
 	VBROADCASTSS 28(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src3Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y7, Y6, Y6
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y9, Y6, Y6
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src3Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src3Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src3Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src3Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y7, Y6, Y6
+	VADDPS Y2, Y0, Y0
+	VADDPS Y8, Y6, Y6
+	VADDPS Y3, Y0, Y0
+	VADDPS Y9, Y6, Y6
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src3Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y6, Y6
 
 AVX2Conv1x1O2Src3Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -74564,7 +75644,7 @@ AVX2Conv1x1O2Src3Dst1_done:
 	RET
 
 // func AVX2Conv1x1O2Src4Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O2Src4Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -74796,26 +75876,36 @@ AVX2Conv1x1O2Src4Dst1_t6_icb:
 	VBROADCASTSS 668(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src4Dst1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src4Dst1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
-	VADDPS       128(DI)(R10*1), Y10, Y10
-	VADDPS       160(DI)(R10*1), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src4Dst1_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src4Dst1_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src4Dst1_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src4Dst1_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
+	VADDPS 128(DI)(R10*1), Y10, Y10
+	VADDPS 160(DI)(R10*1), Y11, Y11
 
 AVX2Conv1x1O2Src4Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -75006,24 +76096,34 @@ AVX2Conv1x1O2Src4Dst1_t5_icb:
 	VBROADCASTSS 540(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src4Dst1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src4Dst1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
-	VADDPS       128(DI)(R10*1), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src4Dst1_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src4Dst1_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src4Dst1_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src4Dst1_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
+	VADDPS 128(DI)(R10*1), Y10, Y10
 
 AVX2Conv1x1O2Src4Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -75184,22 +76284,32 @@ AVX2Conv1x1O2Src4Dst1_t4_icb:
 	VBROADCASTSS 412(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src4Dst1_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src4Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src4Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src4Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src4Dst1_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src4Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
 
 AVX2Conv1x1O2Src4Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -75336,26 +76446,36 @@ AVX2Conv1x1O2Src4Dst1_t3_icb:
 	VBROADCASTSS 284(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src4Dst1_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	VADDPS       Y9, Y6, Y6
-	VADDPS       Y10, Y7, Y7
-	VADDPS       Y11, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src4Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src4Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src4Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src4Dst1_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	VADDPS Y9, Y6, Y6
+	VADDPS Y10, Y7, Y7
+	VADDPS Y11, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src4Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
 
 AVX2Conv1x1O2Src4Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -75460,22 +76580,32 @@ AVX2Conv1x1O2Src4Dst1_t2_icb:
 	VBROADCASTSS 156(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src4Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y9, Y7, Y7
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src4Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src4Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src4Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src4Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y8, Y6, Y6
+	VADDPS Y9, Y7, Y7
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src4Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
 
 AVX2Conv1x1O2Src4Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -75552,22 +76682,32 @@ AVX2Conv1x1O2Src4Dst1_t1_icb:
 	VBROADCASTSS 28(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src4Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y7, Y6, Y6
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y9, Y6, Y6
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src4Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src4Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src4Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src4Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y7, Y6, Y6
+	VADDPS Y2, Y0, Y0
+	VADDPS Y8, Y6, Y6
+	VADDPS Y3, Y0, Y0
+	VADDPS Y9, Y6, Y6
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src4Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y6, Y6
 
 AVX2Conv1x1O2Src4Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -75592,7 +76732,7 @@ AVX2Conv1x1O2Src4Dst1_done:
 	RET
 
 // func AVX2Conv1x1O2Src6Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O2Src6Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -75824,26 +76964,36 @@ AVX2Conv1x1O2Src6Dst1_t6_icb:
 	VBROADCASTSS 988(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src6Dst1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src6Dst1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
-	VADDPS       128(DI)(R10*1), Y10, Y10
-	VADDPS       160(DI)(R10*1), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src6Dst1_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src6Dst1_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src6Dst1_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src6Dst1_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
+	VADDPS 128(DI)(R10*1), Y10, Y10
+	VADDPS 160(DI)(R10*1), Y11, Y11
 
 AVX2Conv1x1O2Src6Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -76034,24 +77184,34 @@ AVX2Conv1x1O2Src6Dst1_t5_icb:
 	VBROADCASTSS 796(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src6Dst1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src6Dst1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
-	VADDPS       128(DI)(R10*1), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src6Dst1_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src6Dst1_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src6Dst1_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src6Dst1_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
+	VADDPS 128(DI)(R10*1), Y10, Y10
 
 AVX2Conv1x1O2Src6Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -76212,22 +77372,32 @@ AVX2Conv1x1O2Src6Dst1_t4_icb:
 	VBROADCASTSS 604(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src6Dst1_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src6Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src6Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src6Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src6Dst1_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src6Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
 
 AVX2Conv1x1O2Src6Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -76364,26 +77534,36 @@ AVX2Conv1x1O2Src6Dst1_t3_icb:
 	VBROADCASTSS 412(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src6Dst1_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	VADDPS       Y9, Y6, Y6
-	VADDPS       Y10, Y7, Y7
-	VADDPS       Y11, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src6Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src6Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src6Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src6Dst1_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	VADDPS Y9, Y6, Y6
+	VADDPS Y10, Y7, Y7
+	VADDPS Y11, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src6Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
 
 AVX2Conv1x1O2Src6Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -76488,22 +77668,32 @@ AVX2Conv1x1O2Src6Dst1_t2_icb:
 	VBROADCASTSS 220(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src6Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y9, Y7, Y7
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src6Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src6Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src6Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src6Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y8, Y6, Y6
+	VADDPS Y9, Y7, Y7
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src6Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
 
 AVX2Conv1x1O2Src6Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -76580,22 +77770,32 @@ AVX2Conv1x1O2Src6Dst1_t1_icb:
 	VBROADCASTSS 28(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src6Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y7, Y6, Y6
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y9, Y6, Y6
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src6Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src6Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src6Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src6Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y7, Y6, Y6
+	VADDPS Y2, Y0, Y0
+	VADDPS Y8, Y6, Y6
+	VADDPS Y3, Y0, Y0
+	VADDPS Y9, Y6, Y6
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src6Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y6, Y6
 
 AVX2Conv1x1O2Src6Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -76620,7 +77820,7 @@ AVX2Conv1x1O2Src6Dst1_done:
 	RET
 
 // func AVX2Conv1x1O2Src8Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O2Src8Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -76852,26 +78052,36 @@ AVX2Conv1x1O2Src8Dst1_t6_icb:
 	VBROADCASTSS 1308(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src8Dst1_t6_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src8Dst1_t6_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       160(DI), Y5, Y5
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
-	VADDPS       128(DI)(R10*1), Y10, Y10
-	VADDPS       160(DI)(R10*1), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src8Dst1_t6_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src8Dst1_t6_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src8Dst1_t6_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src8Dst1_t6_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
+	VADDPS 128(DI)(R10*1), Y10, Y10
+	VADDPS 160(DI)(R10*1), Y11, Y11
 
 AVX2Conv1x1O2Src8Dst1_t6_relu:
 	CMPQ   152(AX), $0x00
@@ -77062,24 +78272,34 @@ AVX2Conv1x1O2Src8Dst1_t5_icb:
 	VBROADCASTSS 1052(R8), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src8Dst1_t5_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src8Dst1_t5_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       128(DI), Y4, Y4
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
-	VADDPS       128(DI)(R10*1), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src8Dst1_t5_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src8Dst1_t5_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src8Dst1_t5_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src8Dst1_t5_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
+	VADDPS 128(DI)(R10*1), Y10, Y10
 
 AVX2Conv1x1O2Src8Dst1_t5_relu:
 	CMPQ   152(AX), $0x00
@@ -77240,22 +78460,32 @@ AVX2Conv1x1O2Src8Dst1_t4_icb:
 	VBROADCASTSS 796(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src8Dst1_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src8Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
-	VADDPS       96(DI)(R10*1), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src8Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src8Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src8Dst1_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src8Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
+	VADDPS 96(DI)(R10*1), Y9, Y9
 
 AVX2Conv1x1O2Src8Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -77392,26 +78622,36 @@ AVX2Conv1x1O2Src8Dst1_t3_icb:
 	VBROADCASTSS 540(R8), Y14
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src8Dst1_t3_icb
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y4, Y1, Y1
-	VADDPS       Y5, Y2, Y2
-	VADDPS       Y9, Y6, Y6
-	VADDPS       Y10, Y7, Y7
-	VADDPS       Y11, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src8Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
-	VADDPS       64(DI)(R10*1), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src8Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src8Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src8Dst1_t3_icb
+	VADDPS Y3, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y5, Y2, Y2
+	VADDPS Y9, Y6, Y6
+	VADDPS Y10, Y7, Y7
+	VADDPS Y11, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src8Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
+	VADDPS 64(DI)(R10*1), Y8, Y8
 
 AVX2Conv1x1O2Src8Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -77516,22 +78756,32 @@ AVX2Conv1x1O2Src8Dst1_t2_icb:
 	VBROADCASTSS 284(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src8Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y9, Y7, Y7
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src8Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y6, Y6
-	VADDPS       32(DI)(R10*1), Y7, Y7
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src8Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src8Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src8Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y8, Y6, Y6
+	VADDPS Y9, Y7, Y7
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src8Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
 
 AVX2Conv1x1O2Src8Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -77608,22 +78858,32 @@ AVX2Conv1x1O2Src8Dst1_t1_icb:
 	VBROADCASTSS 28(R8), Y14
 	VFMADD231PS  Y12, Y14, Y3
 	VFMADD231PS  Y13, Y14, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O2Src8Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y7, Y6, Y6
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y3, Y0, Y0
-	VADDPS       Y9, Y6, Y6
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O2Src8Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y6, Y6
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O2Src8Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O2Src8Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O2Src8Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y7, Y6, Y6
+	VADDPS Y2, Y0, Y0
+	VADDPS Y8, Y6, Y6
+	VADDPS Y3, Y0, Y0
+	VADDPS Y9, Y6, Y6
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O2Src8Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y6, Y6
 
 AVX2Conv1x1O2Src8Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -77648,7 +78908,7 @@ AVX2Conv1x1O2Src8Dst1_done:
 	RET
 
 // func AVX2Conv1x1O3Src1Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O3Src1Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -77868,26 +79128,36 @@ AVX2Conv1x1O3Src1Dst1_t4_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst1_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       64(DI)(R10*1), Y6, Y6
-	VADDPS       96(DI)(R10*1), Y7, Y7
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
-	VADDPS       64(DI)(R10*2), Y10, Y10
-	VADDPS       96(DI)(R10*2), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst1_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS 64(DI)(R10*1), Y6, Y6
+	VADDPS 96(DI)(R10*1), Y7, Y7
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
+	VADDPS 64(DI)(R10*2), Y10, Y10
+	VADDPS 96(DI)(R10*2), Y11, Y11
 
 AVX2Conv1x1O3Src1Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -78061,23 +79331,33 @@ AVX2Conv1x1O3Src1Dst1_t3_icb:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst1_t3_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       64(DI)(R10*1), Y6, Y6
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
-	VADDPS       64(DI)(R10*2), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst1_t3_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS 64(DI)(R10*1), Y6, Y6
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
+	VADDPS 64(DI)(R10*2), Y10, Y10
 
 AVX2Conv1x1O3Src1Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -78216,26 +79496,36 @@ AVX2Conv1x1O3Src1Dst1_t2_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y7, Y5, Y5
-	VADDPS       Y10, Y8, Y8
-	VADDPS       Y11, Y9, Y9
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y6, Y4, Y4
+	VADDPS Y7, Y5, Y5
+	VADDPS Y10, Y8, Y8
+	VADDPS Y11, Y9, Y9
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
 
 AVX2Conv1x1O3Src1Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -78333,23 +79623,33 @@ AVX2Conv1x1O3Src1Dst1_t1_icb:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y9, Y8, Y8
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y10, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       (DI)(R10*2), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y5, Y4, Y4
+	VADDPS Y9, Y8, Y8
+	VADDPS Y2, Y0, Y0
+	VADDPS Y6, Y4, Y4
+	VADDPS Y10, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS (DI)(R10*2), Y8, Y8
 
 AVX2Conv1x1O3Src1Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -78376,7 +79676,7 @@ AVX2Conv1x1O3Src1Dst1_done:
 	RET
 
 // func AVX2Conv1x1O3Src1Dst2(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O3Src1Dst2(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -78596,26 +79896,36 @@ AVX2Conv1x1O3Src1Dst2_t4_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst2_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst2_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       128(DI), Y2, Y2
-	VADDPS       192(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       64(DI)(R10*1), Y5, Y5
-	VADDPS       128(DI)(R10*1), Y6, Y6
-	VADDPS       192(DI)(R10*1), Y7, Y7
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       64(DI)(R10*2), Y9, Y9
-	VADDPS       128(DI)(R10*2), Y10, Y10
-	VADDPS       192(DI)(R10*2), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst2_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst2_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst2_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst2_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS 128(DI), Y2, Y2
+	VADDPS 192(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 64(DI)(R10*1), Y5, Y5
+	VADDPS 128(DI)(R10*1), Y6, Y6
+	VADDPS 192(DI)(R10*1), Y7, Y7
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 64(DI)(R10*2), Y9, Y9
+	VADDPS 128(DI)(R10*2), Y10, Y10
+	VADDPS 192(DI)(R10*2), Y11, Y11
 
 AVX2Conv1x1O3Src1Dst2_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -78789,23 +80099,33 @@ AVX2Conv1x1O3Src1Dst2_t3_icb:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst2_t3_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst2_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       128(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       64(DI)(R10*1), Y5, Y5
-	VADDPS       128(DI)(R10*1), Y6, Y6
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       64(DI)(R10*2), Y9, Y9
-	VADDPS       128(DI)(R10*2), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst2_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst2_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst2_t3_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst2_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS 128(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 64(DI)(R10*1), Y5, Y5
+	VADDPS 128(DI)(R10*1), Y6, Y6
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 64(DI)(R10*2), Y9, Y9
+	VADDPS 128(DI)(R10*2), Y10, Y10
 
 AVX2Conv1x1O3Src1Dst2_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -78944,26 +80264,36 @@ AVX2Conv1x1O3Src1Dst2_t2_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst2_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y7, Y5, Y5
-	VADDPS       Y10, Y8, Y8
-	VADDPS       Y11, Y9, Y9
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst2_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       64(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       64(DI)(R10*1), Y5, Y5
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       64(DI)(R10*2), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst2_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst2_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst2_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y6, Y4, Y4
+	VADDPS Y7, Y5, Y5
+	VADDPS Y10, Y8, Y8
+	VADDPS Y11, Y9, Y9
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst2_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 64(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 64(DI)(R10*1), Y5, Y5
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 64(DI)(R10*2), Y9, Y9
 
 AVX2Conv1x1O3Src1Dst2_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -79061,23 +80391,33 @@ AVX2Conv1x1O3Src1Dst2_t1_icb:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst2_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y9, Y8, Y8
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y10, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst2_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       (DI)(R10*2), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst2_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst2_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst2_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y5, Y4, Y4
+	VADDPS Y9, Y8, Y8
+	VADDPS Y2, Y0, Y0
+	VADDPS Y6, Y4, Y4
+	VADDPS Y10, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst2_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS (DI)(R10*2), Y8, Y8
 
 AVX2Conv1x1O3Src1Dst2_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -79104,7 +80444,7 @@ AVX2Conv1x1O3Src1Dst2_done:
 	RET
 
 // func AVX2Conv1x1O3Src1Dst3(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O3Src1Dst3(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -79324,26 +80664,36 @@ AVX2Conv1x1O3Src1Dst3_t4_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst3_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst3_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       192(DI), Y2, Y2
-	VADDPS       288(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       96(DI)(R10*1), Y5, Y5
-	VADDPS       192(DI)(R10*1), Y6, Y6
-	VADDPS       288(DI)(R10*1), Y7, Y7
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       96(DI)(R10*2), Y9, Y9
-	VADDPS       192(DI)(R10*2), Y10, Y10
-	VADDPS       288(DI)(R10*2), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst3_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst3_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst3_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst3_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS 192(DI), Y2, Y2
+	VADDPS 288(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 96(DI)(R10*1), Y5, Y5
+	VADDPS 192(DI)(R10*1), Y6, Y6
+	VADDPS 288(DI)(R10*1), Y7, Y7
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 96(DI)(R10*2), Y9, Y9
+	VADDPS 192(DI)(R10*2), Y10, Y10
+	VADDPS 288(DI)(R10*2), Y11, Y11
 
 AVX2Conv1x1O3Src1Dst3_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -79517,23 +80867,33 @@ AVX2Conv1x1O3Src1Dst3_t3_icb:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst3_t3_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst3_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       192(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       96(DI)(R10*1), Y5, Y5
-	VADDPS       192(DI)(R10*1), Y6, Y6
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       96(DI)(R10*2), Y9, Y9
-	VADDPS       192(DI)(R10*2), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst3_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst3_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst3_t3_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst3_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS 192(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 96(DI)(R10*1), Y5, Y5
+	VADDPS 192(DI)(R10*1), Y6, Y6
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 96(DI)(R10*2), Y9, Y9
+	VADDPS 192(DI)(R10*2), Y10, Y10
 
 AVX2Conv1x1O3Src1Dst3_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -79672,26 +81032,36 @@ AVX2Conv1x1O3Src1Dst3_t2_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst3_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y7, Y5, Y5
-	VADDPS       Y10, Y8, Y8
-	VADDPS       Y11, Y9, Y9
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst3_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       96(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       96(DI)(R10*1), Y5, Y5
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       96(DI)(R10*2), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst3_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst3_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst3_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y6, Y4, Y4
+	VADDPS Y7, Y5, Y5
+	VADDPS Y10, Y8, Y8
+	VADDPS Y11, Y9, Y9
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst3_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 96(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 96(DI)(R10*1), Y5, Y5
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 96(DI)(R10*2), Y9, Y9
 
 AVX2Conv1x1O3Src1Dst3_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -79789,23 +81159,33 @@ AVX2Conv1x1O3Src1Dst3_t1_icb:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst3_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y9, Y8, Y8
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y10, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst3_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       (DI)(R10*2), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst3_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst3_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst3_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y5, Y4, Y4
+	VADDPS Y9, Y8, Y8
+	VADDPS Y2, Y0, Y0
+	VADDPS Y6, Y4, Y4
+	VADDPS Y10, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst3_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS (DI)(R10*2), Y8, Y8
 
 AVX2Conv1x1O3Src1Dst3_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -79832,7 +81212,7 @@ AVX2Conv1x1O3Src1Dst3_done:
 	RET
 
 // func AVX2Conv1x1O3Src1Dst4(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O3Src1Dst4(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -80052,26 +81432,36 @@ AVX2Conv1x1O3Src1Dst4_t4_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst4_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst4_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       256(DI), Y2, Y2
-	VADDPS       384(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       128(DI)(R10*1), Y5, Y5
-	VADDPS       256(DI)(R10*1), Y6, Y6
-	VADDPS       384(DI)(R10*1), Y7, Y7
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       128(DI)(R10*2), Y9, Y9
-	VADDPS       256(DI)(R10*2), Y10, Y10
-	VADDPS       384(DI)(R10*2), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst4_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst4_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst4_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst4_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS 256(DI), Y2, Y2
+	VADDPS 384(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 128(DI)(R10*1), Y5, Y5
+	VADDPS 256(DI)(R10*1), Y6, Y6
+	VADDPS 384(DI)(R10*1), Y7, Y7
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 128(DI)(R10*2), Y9, Y9
+	VADDPS 256(DI)(R10*2), Y10, Y10
+	VADDPS 384(DI)(R10*2), Y11, Y11
 
 AVX2Conv1x1O3Src1Dst4_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -80245,23 +81635,33 @@ AVX2Conv1x1O3Src1Dst4_t3_icb:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst4_t3_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst4_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       256(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       128(DI)(R10*1), Y5, Y5
-	VADDPS       256(DI)(R10*1), Y6, Y6
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       128(DI)(R10*2), Y9, Y9
-	VADDPS       256(DI)(R10*2), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst4_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst4_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst4_t3_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst4_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS 256(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 128(DI)(R10*1), Y5, Y5
+	VADDPS 256(DI)(R10*1), Y6, Y6
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 128(DI)(R10*2), Y9, Y9
+	VADDPS 256(DI)(R10*2), Y10, Y10
 
 AVX2Conv1x1O3Src1Dst4_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -80400,26 +81800,36 @@ AVX2Conv1x1O3Src1Dst4_t2_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst4_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y7, Y5, Y5
-	VADDPS       Y10, Y8, Y8
-	VADDPS       Y11, Y9, Y9
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst4_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       128(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       128(DI)(R10*1), Y5, Y5
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       128(DI)(R10*2), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst4_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst4_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst4_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y6, Y4, Y4
+	VADDPS Y7, Y5, Y5
+	VADDPS Y10, Y8, Y8
+	VADDPS Y11, Y9, Y9
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst4_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 128(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 128(DI)(R10*1), Y5, Y5
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 128(DI)(R10*2), Y9, Y9
 
 AVX2Conv1x1O3Src1Dst4_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -80517,23 +81927,33 @@ AVX2Conv1x1O3Src1Dst4_t1_icb:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src1Dst4_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y9, Y8, Y8
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y10, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src1Dst4_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       (DI)(R10*2), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src1Dst4_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src1Dst4_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src1Dst4_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y5, Y4, Y4
+	VADDPS Y9, Y8, Y8
+	VADDPS Y2, Y0, Y0
+	VADDPS Y6, Y4, Y4
+	VADDPS Y10, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src1Dst4_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS (DI)(R10*2), Y8, Y8
 
 AVX2Conv1x1O3Src1Dst4_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -80560,7 +81980,7 @@ AVX2Conv1x1O3Src1Dst4_done:
 	RET
 
 // func AVX2Conv1x1O3Src2Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O3Src2Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -80780,26 +82200,36 @@ AVX2Conv1x1O3Src2Dst1_t4_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src2Dst1_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src2Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       64(DI)(R10*1), Y6, Y6
-	VADDPS       96(DI)(R10*1), Y7, Y7
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
-	VADDPS       64(DI)(R10*2), Y10, Y10
-	VADDPS       96(DI)(R10*2), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src2Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src2Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src2Dst1_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src2Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS 64(DI)(R10*1), Y6, Y6
+	VADDPS 96(DI)(R10*1), Y7, Y7
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
+	VADDPS 64(DI)(R10*2), Y10, Y10
+	VADDPS 96(DI)(R10*2), Y11, Y11
 
 AVX2Conv1x1O3Src2Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -80973,23 +82403,33 @@ AVX2Conv1x1O3Src2Dst1_t3_icb:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src2Dst1_t3_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src2Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       64(DI)(R10*1), Y6, Y6
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
-	VADDPS       64(DI)(R10*2), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src2Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src2Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src2Dst1_t3_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src2Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS 64(DI)(R10*1), Y6, Y6
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
+	VADDPS 64(DI)(R10*2), Y10, Y10
 
 AVX2Conv1x1O3Src2Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -81128,26 +82568,36 @@ AVX2Conv1x1O3Src2Dst1_t2_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src2Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y7, Y5, Y5
-	VADDPS       Y10, Y8, Y8
-	VADDPS       Y11, Y9, Y9
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src2Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src2Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src2Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src2Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y6, Y4, Y4
+	VADDPS Y7, Y5, Y5
+	VADDPS Y10, Y8, Y8
+	VADDPS Y11, Y9, Y9
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src2Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
 
 AVX2Conv1x1O3Src2Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -81245,23 +82695,33 @@ AVX2Conv1x1O3Src2Dst1_t1_icb:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src2Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y9, Y8, Y8
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y10, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src2Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       (DI)(R10*2), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src2Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src2Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src2Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y5, Y4, Y4
+	VADDPS Y9, Y8, Y8
+	VADDPS Y2, Y0, Y0
+	VADDPS Y6, Y4, Y4
+	VADDPS Y10, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src2Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS (DI)(R10*2), Y8, Y8
 
 AVX2Conv1x1O3Src2Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -81288,7 +82748,7 @@ AVX2Conv1x1O3Src2Dst1_done:
 	RET
 
 // func AVX2Conv1x1O3Src3Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O3Src3Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -81508,26 +82968,36 @@ AVX2Conv1x1O3Src3Dst1_t4_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src3Dst1_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src3Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       64(DI)(R10*1), Y6, Y6
-	VADDPS       96(DI)(R10*1), Y7, Y7
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
-	VADDPS       64(DI)(R10*2), Y10, Y10
-	VADDPS       96(DI)(R10*2), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src3Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src3Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src3Dst1_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src3Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS 64(DI)(R10*1), Y6, Y6
+	VADDPS 96(DI)(R10*1), Y7, Y7
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
+	VADDPS 64(DI)(R10*2), Y10, Y10
+	VADDPS 96(DI)(R10*2), Y11, Y11
 
 AVX2Conv1x1O3Src3Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -81701,23 +83171,33 @@ AVX2Conv1x1O3Src3Dst1_t3_icb:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src3Dst1_t3_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src3Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       64(DI)(R10*1), Y6, Y6
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
-	VADDPS       64(DI)(R10*2), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src3Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src3Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src3Dst1_t3_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src3Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS 64(DI)(R10*1), Y6, Y6
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
+	VADDPS 64(DI)(R10*2), Y10, Y10
 
 AVX2Conv1x1O3Src3Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -81856,26 +83336,36 @@ AVX2Conv1x1O3Src3Dst1_t2_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src3Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y7, Y5, Y5
-	VADDPS       Y10, Y8, Y8
-	VADDPS       Y11, Y9, Y9
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src3Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src3Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src3Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src3Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y6, Y4, Y4
+	VADDPS Y7, Y5, Y5
+	VADDPS Y10, Y8, Y8
+	VADDPS Y11, Y9, Y9
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src3Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
 
 AVX2Conv1x1O3Src3Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -81973,23 +83463,33 @@ AVX2Conv1x1O3Src3Dst1_t1_icb:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src3Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y9, Y8, Y8
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y10, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src3Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       (DI)(R10*2), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src3Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src3Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src3Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y5, Y4, Y4
+	VADDPS Y9, Y8, Y8
+	VADDPS Y2, Y0, Y0
+	VADDPS Y6, Y4, Y4
+	VADDPS Y10, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src3Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS (DI)(R10*2), Y8, Y8
 
 AVX2Conv1x1O3Src3Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -82016,7 +83516,7 @@ AVX2Conv1x1O3Src3Dst1_done:
 	RET
 
 // func AVX2Conv1x1O3Src4Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O3Src4Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -82236,26 +83736,36 @@ AVX2Conv1x1O3Src4Dst1_t4_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src4Dst1_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src4Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       64(DI)(R10*1), Y6, Y6
-	VADDPS       96(DI)(R10*1), Y7, Y7
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
-	VADDPS       64(DI)(R10*2), Y10, Y10
-	VADDPS       96(DI)(R10*2), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src4Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src4Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src4Dst1_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src4Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS 64(DI)(R10*1), Y6, Y6
+	VADDPS 96(DI)(R10*1), Y7, Y7
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
+	VADDPS 64(DI)(R10*2), Y10, Y10
+	VADDPS 96(DI)(R10*2), Y11, Y11
 
 AVX2Conv1x1O3Src4Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -82429,23 +83939,33 @@ AVX2Conv1x1O3Src4Dst1_t3_icb:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src4Dst1_t3_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src4Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       64(DI)(R10*1), Y6, Y6
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
-	VADDPS       64(DI)(R10*2), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src4Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src4Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src4Dst1_t3_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src4Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS 64(DI)(R10*1), Y6, Y6
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
+	VADDPS 64(DI)(R10*2), Y10, Y10
 
 AVX2Conv1x1O3Src4Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -82584,26 +84104,36 @@ AVX2Conv1x1O3Src4Dst1_t2_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src4Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y7, Y5, Y5
-	VADDPS       Y10, Y8, Y8
-	VADDPS       Y11, Y9, Y9
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src4Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src4Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src4Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src4Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y6, Y4, Y4
+	VADDPS Y7, Y5, Y5
+	VADDPS Y10, Y8, Y8
+	VADDPS Y11, Y9, Y9
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src4Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
 
 AVX2Conv1x1O3Src4Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -82701,23 +84231,33 @@ AVX2Conv1x1O3Src4Dst1_t1_icb:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src4Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y9, Y8, Y8
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y10, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src4Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       (DI)(R10*2), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src4Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src4Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src4Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y5, Y4, Y4
+	VADDPS Y9, Y8, Y8
+	VADDPS Y2, Y0, Y0
+	VADDPS Y6, Y4, Y4
+	VADDPS Y10, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src4Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS (DI)(R10*2), Y8, Y8
 
 AVX2Conv1x1O3Src4Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -82744,7 +84284,7 @@ AVX2Conv1x1O3Src4Dst1_done:
 	RET
 
 // func AVX2Conv1x1O3Src6Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O3Src6Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -82964,26 +84504,36 @@ AVX2Conv1x1O3Src6Dst1_t4_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src6Dst1_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src6Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       64(DI)(R10*1), Y6, Y6
-	VADDPS       96(DI)(R10*1), Y7, Y7
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
-	VADDPS       64(DI)(R10*2), Y10, Y10
-	VADDPS       96(DI)(R10*2), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src6Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src6Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src6Dst1_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src6Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS 64(DI)(R10*1), Y6, Y6
+	VADDPS 96(DI)(R10*1), Y7, Y7
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
+	VADDPS 64(DI)(R10*2), Y10, Y10
+	VADDPS 96(DI)(R10*2), Y11, Y11
 
 AVX2Conv1x1O3Src6Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -83157,23 +84707,33 @@ AVX2Conv1x1O3Src6Dst1_t3_icb:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src6Dst1_t3_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src6Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       64(DI)(R10*1), Y6, Y6
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
-	VADDPS       64(DI)(R10*2), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src6Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src6Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src6Dst1_t3_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src6Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS 64(DI)(R10*1), Y6, Y6
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
+	VADDPS 64(DI)(R10*2), Y10, Y10
 
 AVX2Conv1x1O3Src6Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -83312,26 +84872,36 @@ AVX2Conv1x1O3Src6Dst1_t2_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src6Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y7, Y5, Y5
-	VADDPS       Y10, Y8, Y8
-	VADDPS       Y11, Y9, Y9
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src6Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src6Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src6Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src6Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y6, Y4, Y4
+	VADDPS Y7, Y5, Y5
+	VADDPS Y10, Y8, Y8
+	VADDPS Y11, Y9, Y9
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src6Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
 
 AVX2Conv1x1O3Src6Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -83429,23 +84999,33 @@ AVX2Conv1x1O3Src6Dst1_t1_icb:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src6Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y9, Y8, Y8
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y10, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src6Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       (DI)(R10*2), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src6Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src6Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src6Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y5, Y4, Y4
+	VADDPS Y9, Y8, Y8
+	VADDPS Y2, Y0, Y0
+	VADDPS Y6, Y4, Y4
+	VADDPS Y10, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src6Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS (DI)(R10*2), Y8, Y8
 
 AVX2Conv1x1O3Src6Dst1_t1_relu:
 	CMPQ   152(AX), $0x00
@@ -83472,7 +85052,7 @@ AVX2Conv1x1O3Src6Dst1_done:
 	RET
 
 // func AVX2Conv1x1O3Src8Dst1(p *Params)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·AVX2Conv1x1O3Src8Dst1(SB), NOSPLIT, $0-8
 	MOVQ  p+0(FP), AX
 	MOVQ  16(AX), CX
@@ -83692,26 +85272,36 @@ AVX2Conv1x1O3Src8Dst1_t4_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src8Dst1_t4_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src8Dst1_t4_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       96(DI), Y3, Y3
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       64(DI)(R10*1), Y6, Y6
-	VADDPS       96(DI)(R10*1), Y7, Y7
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
-	VADDPS       64(DI)(R10*2), Y10, Y10
-	VADDPS       96(DI)(R10*2), Y11, Y11
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src8Dst1_t4_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src8Dst1_t4_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src8Dst1_t4_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src8Dst1_t4_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS 64(DI)(R10*1), Y6, Y6
+	VADDPS 96(DI)(R10*1), Y7, Y7
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
+	VADDPS 64(DI)(R10*2), Y10, Y10
+	VADDPS 96(DI)(R10*2), Y11, Y11
 
 AVX2Conv1x1O3Src8Dst1_t4_relu:
 	CMPQ   152(AX), $0x00
@@ -83885,23 +85475,33 @@ AVX2Conv1x1O3Src8Dst1_t3_icb:
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y6
 	VFMADD231PS  Y14, Y15, Y10
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src8Dst1_t3_icb
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src8Dst1_t3_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       64(DI), Y2, Y2
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       64(DI)(R10*1), Y6, Y6
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
-	VADDPS       64(DI)(R10*2), Y10, Y10
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src8Dst1_t3_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src8Dst1_t3_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src8Dst1_t3_icb
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src8Dst1_t3_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS 64(DI)(R10*1), Y6, Y6
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
+	VADDPS 64(DI)(R10*2), Y10, Y10
 
 AVX2Conv1x1O3Src8Dst1_t3_relu:
 	CMPQ   152(AX), $0x00
@@ -84040,26 +85640,36 @@ AVX2Conv1x1O3Src8Dst1_t2_icb:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src8Dst1_t2_icb
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y7, Y5, Y5
-	VADDPS       Y10, Y8, Y8
-	VADDPS       Y11, Y9, Y9
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src8Dst1_t2_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       32(DI), Y1, Y1
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       32(DI)(R10*1), Y5, Y5
-	VADDPS       (DI)(R10*2), Y8, Y8
-	VADDPS       32(DI)(R10*2), Y9, Y9
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src8Dst1_t2_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src8Dst1_t2_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src8Dst1_t2_icb
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y6, Y4, Y4
+	VADDPS Y7, Y5, Y5
+	VADDPS Y10, Y8, Y8
+	VADDPS Y11, Y9, Y9
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src8Dst1_t2_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS 32(DI)(R10*1), Y5, Y5
+	VADDPS (DI)(R10*2), Y8, Y8
+	VADDPS 32(DI)(R10*2), Y9, Y9
 
 AVX2Conv1x1O3Src8Dst1_t2_relu:
 	CMPQ   152(AX), $0x00
@@ -84157,23 +85767,33 @@ AVX2Conv1x1O3Src8Dst1_t1_icb:
 	VFMADD231PS  Y12, Y15, Y1
 	VFMADD231PS  Y13, Y15, Y5
 	VFMADD231PS  Y14, Y15, Y9
-	ADDQ         80(AX), R8
-	ADDQ         120(AX), R9
-	DECQ         R10
-	JNZ          AVX2Conv1x1O3Src8Dst1_t1_icb
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y9, Y8, Y8
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y10, Y8, Y8
-	MOVQ         136(AX), R10
-	CMPQ         32(AX), $0x00
-	JE           AVX2Conv1x1O3Src8Dst1_t1_relu
-	LEAQ         (CX)(DX*1), DI
-	VADDPS       (DI), Y0, Y0
-	VADDPS       (DI)(R10*1), Y4, Y4
-	VADDPS       (DI)(R10*2), Y8, Y8
+	MOVQ         200(AX), DI
+	CMPQ         DI, 208(AX)
+	JAE          AVX2Conv1x1O3Src8Dst1_t1_nopf
+	PREFETCHT1   (DI)
+	PREFETCHT1   64(DI)
+	PREFETCHT1   128(DI)
+	PREFETCHT1   192(DI)
+	ADDQ         $0x00000100, 200(AX)
+
+AVX2Conv1x1O3Src8Dst1_t1_nopf:
+	ADDQ   80(AX), R8
+	ADDQ   120(AX), R9
+	DECQ   R10
+	JNZ    AVX2Conv1x1O3Src8Dst1_t1_icb
+	VADDPS Y1, Y0, Y0
+	VADDPS Y5, Y4, Y4
+	VADDPS Y9, Y8, Y8
+	VADDPS Y2, Y0, Y0
+	VADDPS Y6, Y4, Y4
+	VADDPS Y10, Y8, Y8
+	MOVQ   136(AX), R10
+	CMPQ   32(AX), $0x00
+	JE     AVX2Conv1x1O3Src8Dst1_t1_relu
+	LEAQ   (CX)(DX*1), DI
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R10*1), Y4, Y4
+	VADDPS (DI)(R10*2), Y8, Y8
 
 AVX2Conv1x1O3Src8Dst1_t1_relu:
 	CMPQ   152(AX), $0x00

@@ -277,9 +277,9 @@ func TestMicroRestoreEdges(t *testing.T) {
 	}
 }
 
-// TestMicroPrefetch calls every convolution kernel for general windows of
-// every set that prefetches (Caps.Prefetch) over two rows, windows 3x3
-// and 2x3, Pix 1..13, with and without edge pixels, and has the tester
+// TestMicroPrefetch calls every convolution kernel of every set that
+// prefetches (Caps.Prefetch) over two rows, windows 3x3 and 2x3 (1x1 for
+// the pointwise kernels, which prefetch once an input block), Pix 1..13, with and without edge pixels, and has the tester
 // check the prefetch part of the contract besides the output: the same
 // output bit for bit with a prefetch range, Pf moving on by PfLines
 // lines a tap step and stopping at PfEnd, zero Pf staying zero.
@@ -289,11 +289,15 @@ func TestMicroPrefetch(t *testing.T) {
 		if !set.Prefetch {
 			continue
 		}
-		for kc := range set.convs(microSD, false) {
+		for kc := range set.convs(microSD, false, true) {
 			t.Run(set.name+"/"+kc.String(), func(t *testing.T) {
-				for _, win := range [][2]int{{3, 3}, {2, 3}} {
+				wins, edges := [][2]int{{3, 3}, {2, 3}}, 1
+				if kc.pw {
+					wins, edges = [][2]int{{1, 1}}, 0 // a 1x1 window never overhangs
+				}
+				for _, win := range wins {
 					for pix := 1; pix <= 13; pix++ {
-						for edge := 0; edge <= 1; edge++ {
+						for edge := 0; edge <= edges; edge++ {
 							microCase{b: set.block, ocb: kc.ocb, icb: 2, kh: win[0], kw: win[1], pix: pix, sp: kc.sp, dp: kc.dp, rows: 2,
 								edgeL: edge, edgeR: edge, relu: r.IntN(2) == 1, prefetch: true}.check(t, r, kc.k)
 						}

@@ -249,6 +249,7 @@ func (k *kernel) emitBlock(t int) {
 	c.Label(k.label(id + "_icb"))
 	if k.pointwise {
 		k.step(t, -1)
+		k.prefetch(id)
 		c.ADDQ(field(asm.OffSrcICB), regSrc)
 		c.ADDQ(field(asm.OffWeiICB), regWei)
 		c.DECQ(regICB)
@@ -374,7 +375,8 @@ func (k *kernel) sets(t int) int {
 // of t pixels: set 0 is acc(j, o), set m the plan's pixel t*m + j.
 func (k *kernel) setAcc(t, m, j, o int) reg.VecPhysical { return k.acc(t*m+j, o) }
 
-// prefetch emits, after a tap step, the prefetch of asm.PfLines lines
+// prefetch emits, after a tap step (an input block of a pointwise
+// kernel, whose window is one tap), the prefetch of asm.PfLines lines
 // from Pf into L2 while Pf < PfEnd, and moves Pf on in the argument block
 // (see package asm). On in-512x7's spatial-bottleneck block this took the
 // fastest of 15 samples from 1450-1816 us to 1203-1288 us (AVX2; six
@@ -383,6 +385,10 @@ func (k *kernel) setAcc(t, m, j, o int) reg.VecPhysical { return k.acc(t*m+j, o)
 // for them. PREFETCHT1 and T2 measured alike and T0 7-25% slower; 3 or 6
 // lines a step (T1) were 5-15% slower than 4, and so were 2 or 8 (T0)
 // than 4 (T0).
+// The pointwise kernels (the restores' one-tap phases at rates 3 and 4)
+// prefetch too: BenchmarkRestoreRate, AVX2, one core, two alternating
+// rounds, in-256x14 r3 85-87 -> 88-89% of peak, r4 82-84 -> 86%,
+// in-512x7 r3 71-73 -> 74-75% (AVX-512 within a point of before).
 func (k *kernel) prefetch(id string) {
 	c := k.c
 	k.emitted.Now().Prefetch = true
