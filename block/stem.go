@@ -221,7 +221,7 @@ func (s *Stem) newWorkspace(n, h, w int) (*stemWS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("block: stem: %w", err)
 	}
-	ws := &stemWS{packed: t, zero: make([]float32, pw*s.spec.StrideW+1), lanes: s.lanes(c, w, pw)}
+	ws := &stemWS{packed: t, zero: make([]float32, pw*s.spec.StrideW+1), lanes: s.lanes(c, w, pw), kernel: dispatchedPack()}
 	ws.rows = s.rows(ws.lanes, t.ChannelBlocks(), t.Block, ph, pw, h, w)
 	return ws, nil
 }
@@ -243,6 +243,7 @@ type stemWS struct {
 	rows   []stemRow  // one per channel block and packed row (block*ph + row)
 	run    stemPack   // the pack of the call using the workspace
 	prm    asm.Params // the caller's argument block for workers.Run
+	kernel packSet    // the generated pack kernel packRun8 calls, or packGo
 }
 
 // stemLane says where packed channel c*KW+kw (or (c*KH+kh)*KW+kw) reads:
@@ -370,7 +371,7 @@ func (r *stemPack) RunUnit(u int, _ *asm.Params) {
 		return
 	}
 	for g := 0; g < b; g += 8 { // lanes g..g+7 of each pixel
-		packRun8(out[j0*b+g:j1*b+g+8], (*[8][]float32)(run[g:g+8]), j1-j0+1, sw, b)
+		packRun8(out[j0*b+g:j1*b+g+8], (*[8][]float32)(run[g:g+8]), j1-j0+1, sw, b, ws.kernel)
 	}
 }
 
@@ -384,17 +385,28 @@ var littleEndian = func() bool {
 // packRun8 writes 8 lanes of n pixels ob floats apart (the block: 8, or
 // 16 in two calls), lane l of pixel j at out[j*ob+l] from run[l][j*sw].
 // Every run holds at least (n-1)*sw+1 floats and out (n-1)*ob+8 (checked
-// here once), so the loop reads through pointers without a bounds check
-// per load: the compiler cannot prove j*sw in range. (At block 16 a loop
-// over the lanes with a bounds check on every load had ResNet's 7x7 stem
-// at 84-96 GFLOP/s, against 101-109 in two calls of this, five
-// alternating runs on one AVX-512 core.) It stores two lanes as one
-// 64-bit word (four stores a pixel instead of eight) and keeps the eight
-// source pointers in registers: with the row plans (stemRow) that took
-// the pack of the CIFAR stem (32 lanes of 32x32 pixels) from 17.0 to
-// 12.3 us and of ResNet's 7x7 stem (24 lanes of 224x112) from 200 to 140
-// us (AVX2 layout, one core of the AMD EPYC Zen 5, three alternating runs).
-func packRun8(out []float32, run *[8][]float32, n, sw, ob int) {
+// here once); then
+//
+//   - on amd64 with a generated set dispatched (kernels.ISA() avx2 or
+//     avx512; not with SBCONV_ISA=generic, nor under -tags purego), the
+//     set's kernel of package asm's pack contract does the copy (k, see
+//     dispatchedPack): at sw 1 and 2 a transpose of 4 pixels x 8 lanes in
+//     vector registers, other strides and short runs float by float (see
+//     gen/x86). CIFAR's stem pack (32 lanes of 32x32 pixels) took 11.4 ->
+//     NNN us and ResNet's 7x7 one (24 lanes of 224x112) 146 -> NNN us
+//     (BenchmarkStemPack, one core of a Zen 5, AVX-512 layout, one run);
+//   - elsewhere (arm64, purego, generic) the loop below, which reads
+//     through pointers without a bounds check per load: the compiler
+//     cannot prove j*sw in range. (At block 16 a loop over the lanes with a
+//     bounds check on every load had ResNet's 7x7 stem at 84-96 GFLOP/s,
+//     against 101-109 in two calls of this, five alternating runs on one
+//     AVX-512 core.) It stores two lanes as one 64-bit word (four stores a
+//     pixel instead of eight) and keeps the eight source pointers in
+//     registers: with the row plans (stemRow) that took the pack of the
+//     CIFAR stem from 17.0 to 12.3 us and of ResNet's 7x7 stem from 200 to
+//     140 us (AVX2 layout, one core of the AMD EPYC Zen 5, three
+//     alternating runs).
+func packRun8(out []float32, run *[8][]float32, n, sw, ob int, k packSet) {
 	last := (n - 1) * sw
 	var r [8]unsafe.Pointer
 	for l := range r {
@@ -402,6 +414,11 @@ func packRun8(out []float32, run *[8][]float32, n, sw, ob int) {
 		r[l] = unsafe.Pointer(unsafe.SliceData(run[l]))
 	}
 	out = out[:(n-1)*ob+8]
+	if k != packGo {
+		p := asm.PackParams{Out: unsafe.Pointer(unsafe.SliceData(out)), Src: r, N: n, SrcStep: sw, OutStep: ob}
+		packAsm(k, &p)
+		return
+	}
 	step := uintptr(sw) * 4
 	if !littleEndian {
 		for j := 0; j < n; j++ {
