@@ -392,9 +392,13 @@ var littleEndian = func() bool {
 //     set's kernel of package asm's pack contract does the copy (k, see
 //     dispatchedPack): at sw 1 and 2 a transpose of 4 pixels x 8 lanes in
 //     vector registers, other strides and short runs float by float (see
-//     gen/x86). CIFAR's stem pack (32 lanes of 32x32 pixels) took 11.4 ->
-//     NNN us and ResNet's 7x7 one (24 lanes of 224x112) 146 -> NNN us
-//     (BenchmarkStemPack, one core of a Zen 5, AVX-512 layout, one run);
+//     gen/x86). BenchmarkStemPack on one core of a Zen 5 (one run each):
+//     CIFAR's stem pack (32 lanes of 32x32 pixels, AVX2 layout) 12.5 ->
+//     10.9 us (AVX-512 layout 11.2 -> 9.7), ResNet's 7x7 one (24 lanes of
+//     224x112) 142 -> 118 us. The copies are not what is left: without
+//     the packRun8 calls the pack took 6.6 and 39 us (RunUnit's lanes and
+//     edge pixels), and the 7x7 stem's 2.4 MB of packed input leave the
+//     caches;
 //   - elsewhere (arm64, purego, generic) the loop below, which reads
 //     through pointers without a bounds check per load: the compiler
 //     cannot prove j*sw in range. (At block 16 a loop over the lanes with a
