@@ -455,11 +455,16 @@ func packRun8(out, img, zero []float32, at *[8]int32, n, sw, ob int, k packSet) 
 	r0, r1, r2, r3, r4, r5, r6, r7 := r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]
 	o := unsafe.Pointer(unsafe.SliceData(out)) // out[j*ob : j*ob+8], in range above
 	ostep := uintptr(ob) * 4
-	for x, end := uintptr(0), uintptr(n)*step; x < end; x += step {
+	// n >= 1; o is not moved past the last pixel, which may be past out's
+	// allocation (checkptr, -race).
+	for x, end := uintptr(0), uintptr(n)*step; ; {
 		*(*uint64)(o) = uint64(*(*uint32)(unsafe.Add(r0, x))) | uint64(*(*uint32)(unsafe.Add(r1, x)))<<32
 		*(*uint64)(unsafe.Add(o, 8)) = uint64(*(*uint32)(unsafe.Add(r2, x))) | uint64(*(*uint32)(unsafe.Add(r3, x)))<<32
 		*(*uint64)(unsafe.Add(o, 16)) = uint64(*(*uint32)(unsafe.Add(r4, x))) | uint64(*(*uint32)(unsafe.Add(r5, x)))<<32
 		*(*uint64)(unsafe.Add(o, 24)) = uint64(*(*uint32)(unsafe.Add(r6, x))) | uint64(*(*uint32)(unsafe.Add(r7, x)))<<32
+		if x += step; x >= end {
+			break
+		}
 		o = unsafe.Add(o, ostep)
 	}
 }
