@@ -471,3 +471,11 @@ func AVX2FMAPeak(n int)
 //
 //go:noescape
 func AVX2MaxPool3x3S2(p *PoolParams)
+
+// AVX2Pack8 is the AVX2+FMA kernel of the pack contract (see the package comment):
+// steps of 4 pixels x 8 lanes, an in-lane transpose of 16-byte loads paired by
+// VINSERTF128, at SrcStep 1 and 2; other steps and short runs copy float by float
+// (see gen/x86).
+//
+//go:noescape
+func AVX2Pack8(p *PackParams)

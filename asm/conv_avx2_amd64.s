@@ -102400,3 +102400,203 @@ AVX2MaxPool3x3S2_rowdone:
 	JL   AVX2MaxPool3x3S2_row
 	VZEROUPPER
 	RET
+
+// func AVX2Pack8(p *PackParams)
+// Requires: AVX
+TEXT ·AVX2Pack8(SB), NOSPLIT, $0-8
+	MOVQ  p+0(FP), AX
+	MOVQ  72(AX), DX
+	TESTQ DX, DX
+	JLE   AVX2Pack8_done
+	MOVQ  (AX), DI
+	MOVQ  8(AX), R8
+	MOVQ  16(AX), R9
+	MOVQ  24(AX), R10
+	MOVQ  32(AX), R11
+	MOVQ  40(AX), R12
+	MOVQ  48(AX), R13
+	MOVQ  56(AX), R14
+	MOVQ  64(AX), R15
+	MOVQ  88(AX), BX
+	SHLQ  $0x02, BX
+	XORQ  SI, SI
+	MOVQ  80(AX), CX
+	CMPQ  CX, $0x01
+	JNE   AVX2Pack8_s2
+	CMPQ  DX, $0x04
+	JL    AVX2Pack8_scalar
+	LEAQ  (BX)(BX*2), CX
+
+AVX2Pack8_s1_loop:
+	CMPQ        DX, $0x04
+	JLE         AVX2Pack8_s1_last
+	VMOVUPS     (R8)(SI*1), X0
+	VINSERTF128 $0x01, (R12)(SI*1), Y0, Y0
+	VMOVUPS     (R9)(SI*1), X1
+	VINSERTF128 $0x01, (R13)(SI*1), Y1, Y1
+	VMOVUPS     (R10)(SI*1), X2
+	VINSERTF128 $0x01, (R14)(SI*1), Y2, Y2
+	VMOVUPS     (R11)(SI*1), X3
+	VINSERTF128 $0x01, (R15)(SI*1), Y3, Y3
+	VUNPCKLPS   Y1, Y0, Y4
+	VUNPCKHPS   Y1, Y0, Y5
+	VUNPCKLPS   Y3, Y2, Y6
+	VUNPCKHPS   Y3, Y2, Y7
+	VSHUFPS     $0x44, Y6, Y4, Y0
+	VSHUFPS     $0xee, Y6, Y4, Y1
+	VSHUFPS     $0x44, Y7, Y5, Y2
+	VSHUFPS     $0xee, Y7, Y5, Y3
+	VMOVUPS     Y0, (DI)
+	VMOVUPS     Y1, (DI)(BX*1)
+	VMOVUPS     Y2, (DI)(BX*2)
+	VMOVUPS     Y3, (DI)(CX*1)
+	ADDQ        $0x10, SI
+	LEAQ        (DI)(BX*4), DI
+	SUBQ        $0x04, DX
+	JMP         AVX2Pack8_s1_loop
+
+AVX2Pack8_s1_last:
+	// the last 1..4 pixels: one step moved back by 4-left pixels
+	MOVQ        DX, AX
+	SUBQ        $0x04, AX
+	LEAQ        (SI)(AX*4), SI
+	IMULQ       BX, AX
+	ADDQ        AX, DI
+	VMOVUPS     (R8)(SI*1), X0
+	VINSERTF128 $0x01, (R12)(SI*1), Y0, Y0
+	VMOVUPS     (R9)(SI*1), X1
+	VINSERTF128 $0x01, (R13)(SI*1), Y1, Y1
+	VMOVUPS     (R10)(SI*1), X2
+	VINSERTF128 $0x01, (R14)(SI*1), Y2, Y2
+	VMOVUPS     (R11)(SI*1), X3
+	VINSERTF128 $0x01, (R15)(SI*1), Y3, Y3
+	VUNPCKLPS   Y1, Y0, Y4
+	VUNPCKHPS   Y1, Y0, Y5
+	VUNPCKLPS   Y3, Y2, Y6
+	VUNPCKHPS   Y3, Y2, Y7
+	VSHUFPS     $0x44, Y6, Y4, Y0
+	VSHUFPS     $0xee, Y6, Y4, Y1
+	VSHUFPS     $0x44, Y7, Y5, Y2
+	VSHUFPS     $0xee, Y7, Y5, Y3
+	VMOVUPS     Y0, (DI)
+	VMOVUPS     Y1, (DI)(BX*1)
+	VMOVUPS     Y2, (DI)(BX*2)
+	VMOVUPS     Y3, (DI)(CX*1)
+	JMP         AVX2Pack8_done
+
+AVX2Pack8_s2:
+	CMPQ CX, $0x02
+	JNE  AVX2Pack8_scalar
+	CMPQ DX, $0x05
+	JL   AVX2Pack8_scalar
+	LEAQ (BX)(BX*2), CX
+
+AVX2Pack8_s2_loop:
+	CMPQ        DX, $0x04
+	JLE         AVX2Pack8_s2_last
+	VMOVUPS     (R8)(SI*1), X0
+	VINSERTF128 $0x01, (R12)(SI*1), Y0, Y0
+	VMOVUPS     16(R8)(SI*1), X4
+	VINSERTF128 $0x01, 16(R12)(SI*1), Y4, Y4
+	VSHUFPS     $0x88, Y4, Y0, Y0
+	VMOVUPS     (R9)(SI*1), X1
+	VINSERTF128 $0x01, (R13)(SI*1), Y1, Y1
+	VMOVUPS     16(R9)(SI*1), X5
+	VINSERTF128 $0x01, 16(R13)(SI*1), Y5, Y5
+	VSHUFPS     $0x88, Y5, Y1, Y1
+	VMOVUPS     (R10)(SI*1), X2
+	VINSERTF128 $0x01, (R14)(SI*1), Y2, Y2
+	VMOVUPS     16(R10)(SI*1), X6
+	VINSERTF128 $0x01, 16(R14)(SI*1), Y6, Y6
+	VSHUFPS     $0x88, Y6, Y2, Y2
+	VMOVUPS     (R11)(SI*1), X3
+	VINSERTF128 $0x01, (R15)(SI*1), Y3, Y3
+	VMOVUPS     16(R11)(SI*1), X7
+	VINSERTF128 $0x01, 16(R15)(SI*1), Y7, Y7
+	VSHUFPS     $0x88, Y7, Y3, Y3
+	VUNPCKLPS   Y1, Y0, Y4
+	VUNPCKHPS   Y1, Y0, Y5
+	VUNPCKLPS   Y3, Y2, Y6
+	VUNPCKHPS   Y3, Y2, Y7
+	VSHUFPS     $0x44, Y6, Y4, Y0
+	VSHUFPS     $0xee, Y6, Y4, Y1
+	VSHUFPS     $0x44, Y7, Y5, Y2
+	VSHUFPS     $0xee, Y7, Y5, Y3
+	VMOVUPS     Y0, (DI)
+	VMOVUPS     Y1, (DI)(BX*1)
+	VMOVUPS     Y2, (DI)(BX*2)
+	VMOVUPS     Y3, (DI)(CX*1)
+	ADDQ        $0x20, SI
+	LEAQ        (DI)(BX*4), DI
+	SUBQ        $0x04, DX
+	JMP         AVX2Pack8_s2_loop
+
+AVX2Pack8_s2_last:
+	// the last 1..4 pixels: one step moved back by 4-left pixels
+	MOVQ        DX, AX
+	SUBQ        $0x04, AX
+	LEAQ        (SI)(AX*8), SI
+	IMULQ       BX, AX
+	ADDQ        AX, DI
+	VMOVUPS     -4(R8)(SI*1), X0
+	VINSERTF128 $0x01, -4(R12)(SI*1), Y0, Y0
+	VMOVUPS     12(R8)(SI*1), X4
+	VINSERTF128 $0x01, 12(R12)(SI*1), Y4, Y4
+	VSHUFPS     $0xdd, Y4, Y0, Y0
+	VMOVUPS     -4(R9)(SI*1), X1
+	VINSERTF128 $0x01, -4(R13)(SI*1), Y1, Y1
+	VMOVUPS     12(R9)(SI*1), X5
+	VINSERTF128 $0x01, 12(R13)(SI*1), Y5, Y5
+	VSHUFPS     $0xdd, Y5, Y1, Y1
+	VMOVUPS     -4(R10)(SI*1), X2
+	VINSERTF128 $0x01, -4(R14)(SI*1), Y2, Y2
+	VMOVUPS     12(R10)(SI*1), X6
+	VINSERTF128 $0x01, 12(R14)(SI*1), Y6, Y6
+	VSHUFPS     $0xdd, Y6, Y2, Y2
+	VMOVUPS     -4(R11)(SI*1), X3
+	VINSERTF128 $0x01, -4(R15)(SI*1), Y3, Y3
+	VMOVUPS     12(R11)(SI*1), X7
+	VINSERTF128 $0x01, 12(R15)(SI*1), Y7, Y7
+	VSHUFPS     $0xdd, Y7, Y3, Y3
+	VUNPCKLPS   Y1, Y0, Y4
+	VUNPCKHPS   Y1, Y0, Y5
+	VUNPCKLPS   Y3, Y2, Y6
+	VUNPCKHPS   Y3, Y2, Y7
+	VSHUFPS     $0x44, Y6, Y4, Y0
+	VSHUFPS     $0xee, Y6, Y4, Y1
+	VSHUFPS     $0x44, Y7, Y5, Y2
+	VSHUFPS     $0xee, Y7, Y5, Y3
+	VMOVUPS     Y0, (DI)
+	VMOVUPS     Y1, (DI)(BX*1)
+	VMOVUPS     Y2, (DI)(BX*2)
+	VMOVUPS     Y3, (DI)(CX*1)
+	JMP         AVX2Pack8_done
+
+AVX2Pack8_scalar:
+	SHLQ $0x02, CX
+
+AVX2Pack8_pixel:
+	MOVL (R8)(SI*1), AX
+	MOVL AX, (DI)
+	MOVL (R9)(SI*1), AX
+	MOVL AX, 4(DI)
+	MOVL (R10)(SI*1), AX
+	MOVL AX, 8(DI)
+	MOVL (R11)(SI*1), AX
+	MOVL AX, 12(DI)
+	MOVL (R12)(SI*1), AX
+	MOVL AX, 16(DI)
+	MOVL (R13)(SI*1), AX
+	MOVL AX, 20(DI)
+	MOVL (R14)(SI*1), AX
+	MOVL AX, 24(DI)
+	MOVL (R15)(SI*1), AX
+	MOVL AX, 28(DI)
+	ADDQ CX, SI
+	ADDQ BX, DI
+	DECQ DX
+	JNZ  AVX2Pack8_pixel
+
+AVX2Pack8_done:
+	VZEROUPPER
+	RET

@@ -495,3 +495,11 @@ func AVX512FMAPeak(n int)
 //
 //go:noescape
 func AVX512MaxPool3x3S2(p *PoolParams)
+
+// AVX512Pack8 is the AVX-512 kernel of the pack contract (see the package comment):
+// steps of 4 pixels x 8 lanes, an in-lane transpose of 16-byte loads paired by
+// VINSERTF128, at SrcStep 1 and 2; other steps and short runs copy float by float
+// (see gen/x86).
+//
+//go:noescape
+func AVX512Pack8(p *PackParams)

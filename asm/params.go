@@ -174,6 +174,25 @@
 // last when the input width is odd) itself, and points Src0..Src2 at
 // input column 2*j0-1 for a run starting at output pixel j0 >= 1.
 //
+// # The pack contract
+//
+// A pack kernel gathers 8 strided source runs into 8 lanes of consecutive
+// pixels, a transpose (package block's stem packs a network's NCHW input
+// into a channel block this way, 8 lanes a call). It takes its arguments
+// from a PackParams, counts and steps in floats:
+//
+//	for j := 0; j < N; j++ {
+//		for l := 0; l < 8; l++ {
+//			Out[j*OutStep + l] = Src[l][j*SrcStep]
+//		}
+//	}
+//
+// a copy, bit for bit. N >= 0 (0: nothing is read or written), SrcStep
+// >= 1, OutStep >= 8, and Out overlaps no source. The kernel reads no
+// float of a source outside Src[l][0 .. (N-1)*SrcStep] and writes none
+// outside Out[j*OutStep .. j*OutStep+7] for j < N; it may write a pixel
+// more than once (with the same value).
+//
 // # Sets: tables, capabilities and names
 //
 // A generator writes a set's kernels with a table file beside them, which
@@ -183,7 +202,9 @@
 // every kernel they speak for implements, as the generator derived them
 // from the code it emitted), <set>MaxPool3x3S2, and <set>FMAPeak with
 // <set>FMAPeakFLOPs, the floating-point operations of one iteration of
-// that register-only FMA loop, which measures the core's peak.
+// that register-only FMA loop, which measures the core's peak. A set with
+// a kernel of the pack contract lists it as <set>Pack (nil: none), named
+// <set>Pack8 (8 lanes a call).
 //
 // A convolution kernel is named by its set, Conv (any window) or Conv1x1
 // (KH = KW = 1), then O<ocb>, the output channel blocks a call (OCB),
@@ -302,6 +323,31 @@ const (
 	OffPoolSrcRows   = 48
 	OffPoolDstRows   = 56
 	SizeofPoolParams = 64
+)
+
+// PackParams is the argument block of one pack kernel call (the pack
+// contract of the package comment): for j < N and l < 8, float
+// Out[j*OutStep+l] = float Src[l][j*SrcStep], counts and steps in floats.
+// Assembly reads it at the OffPack* offsets, which a test pins to the
+// struct.
+type PackParams struct {
+	Out unsafe.Pointer    // pixel 0's lane 0
+	Src [8]unsafe.Pointer // lane l's run at pixel 0
+
+	N       int // pixels, >= 0
+	SrcStep int // floats between a run's pixels, >= 1
+	OutStep int // floats between output pixels, >= 8
+}
+
+// Byte offsets of the PackParams fields, as the generated assembly uses
+// them (Src[l] at OffPackSrc + 8*l).
+const (
+	OffPackOut       = 0
+	OffPackSrc       = 8
+	OffPackN         = 72
+	OffPackSrcStep   = 80
+	OffPackOutStep   = 88
+	SizeofPackParams = 96
 )
 
 // RestoreTap is the tap rule of a stride-2 transposed convolution with

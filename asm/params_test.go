@@ -98,3 +98,27 @@ func TestRestoreTap(t *testing.T) {
 		}
 	}
 }
+
+// TestPackParamsOffsets pins the OffPack* constants to PackParams.
+func TestPackParamsOffsets(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("offsets are defined for 64-bit platforms only")
+	}
+	var p PackParams
+	for _, c := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"Out", unsafe.Offsetof(p.Out), OffPackOut},
+		{"Src", unsafe.Offsetof(p.Src), OffPackSrc},
+		{"Src[7]", unsafe.Offsetof(p.Src) + 7*unsafe.Sizeof(p.Src[0]), OffPackSrc + 7*8},
+		{"N", unsafe.Offsetof(p.N), OffPackN},
+		{"SrcStep", unsafe.Offsetof(p.SrcStep), OffPackSrcStep},
+		{"OutStep", unsafe.Offsetof(p.OutStep), OffPackOutStep},
+		{"sizeof", unsafe.Sizeof(p), SizeofPackParams},
+	} {
+		if c.got != c.want {
+			t.Errorf("PackParams.%s at %d, constant says %d", c.name, c.got, c.want)
+		}
+	}
+}

@@ -113,3 +113,6 @@ var AVX2Restore = []RestoreKernel{
 
 // AVX2FMAPeakFLOPs is the floating-point operations of one AVX2FMAPeak iteration.
 const AVX2FMAPeakFLOPs = 192
+
+// AVX2Pack is the AVX2 kernel of the pack contract (see PackParams), 8 lanes a call.
+var AVX2Pack = AVX2Pack8

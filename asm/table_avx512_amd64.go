@@ -113,3 +113,6 @@ var AVX512Restore = []RestoreKernel{
 
 // AVX512FMAPeakFLOPs is the floating-point operations of one AVX512FMAPeak iteration.
 const AVX512FMAPeakFLOPs = 768
+
+// AVX512Pack is the AVX512 kernel of the pack contract (see PackParams), 8 lanes a call.
+var AVX512Pack = AVX512Pack8

@@ -221,8 +221,8 @@ func (s *Stem) newWorkspace(n, h, w int) (*stemWS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("block: stem: %w", err)
 	}
-	ws := &stemWS{packed: t, zero: make([]float32, pw*s.spec.StrideW+1), lanes: s.lanes(c, w, pw)}
-	ws.rows = s.rows(ws.lanes, t.ChannelBlocks(), t.Block, ph, pw, h, w)
+	ws := &stemWS{packed: t, zero: make([]float32, pw*s.spec.StrideW+1), lanes: s.lanes(c, w, pw), kernel: dispatchedPack()}
+	ws.rows, ws.edges = s.rows(ws.lanes, t.ChannelBlocks(), t.Block, ph, pw, h, w)
 	return ws, nil
 }
 
@@ -241,8 +241,10 @@ type stemWS struct {
 	zero   []float32
 	lanes  []stemLane // one per packed channel
 	rows   []stemRow  // one per channel block and packed row (block*ph + row)
+	edges  []stemEdge // the floats the rows copy one by one
 	run    stemPack   // the pack of the call using the workspace
 	prm    asm.Params // the caller's argument block for workers.Run
+	kernel packSet    // the generated pack kernel packRun8 calls, or packGo
 }
 
 // stemLane says where packed channel c*KW+kw (or (c*KH+kh)*KW+kw) reads:
@@ -266,23 +268,35 @@ func (s *Stem) lanes(channels, w, pw int) []stemLane {
 
 // stemRow is what one packed row of one channel block reads, worked out
 // once per input shape (a row of a call then does no more than copy):
-// lane l's source row starts at src[l] in an image's input (-1: the lane
-// reads nothing, zeros), and pixels j0..j1 are those every reading lane
-// has inside the input (j0 > j1: none).
+// pixels j0..j1 are those every reading lane has inside the input (j0 >
+// j1: none), lane l reads them from image offset at[l] on (-1: zeros), and
+// the row's other pixels inside the input, lane by lane, are the stemEdges
+// edges[e0:e1] of the workspace.
 type stemRow struct {
-	src    [16]int32
+	at     [16]int32
 	j0, j1 int32
+	e0, e1 int32
 }
 
-func (s *Stem) rows(lanes []stemLane, cb, b, ph, pw, h, w int) []stemRow {
+// stemEdge is one float a row copies alone: out[o] (in the row of its
+// channel block) = img[src] (in its image's input).
+type stemEdge struct {
+	o, src int32
+}
+
+// rows returns the row plans (one per channel block and packed row, block*ph
+// + row) and the edges they list.
+func (s *Stem) rows(lanes []stemLane, cb, b, ph, pw, h, w int) ([]stemRow, []stemEdge) {
 	p := s.spec
 	out := make([]stemRow, cb*ph)
+	var edges []stemEdge
+	var src [16]int // lane l's source row in an image, or -1
 	for blk := 0; blk < cb; blk++ {
 		for i := 0; i < ph; i++ {
 			r := &out[blk*ph+i]
 			j0, j1 := 0, pw-1
-			for l := range r.src[:b] {
-				r.src[l] = -1
+			for l := range src[:b] {
+				src[l] = -1
 				ch := blk*b + l
 				if ch >= len(lanes) {
 					continue
@@ -295,16 +309,34 @@ func (s *Stem) rows(lanes []stemLane, cb, b, ph, pw, h, w int) []stemRow {
 				if y < 0 || y >= h || ln.lo > ln.hi {
 					continue
 				}
-				r.src[l] = int32((ln.c*h + y) * w) // < MaxElements: fits
+				src[l] = (ln.c*h + y) * w // < MaxElements: fits an int32
 				j0, j1 = max(j0, ln.lo), min(j1, ln.hi)
 			}
 			if j0 > j1 { // no pixel every lane reads: lane by lane
 				j0, j1 = pw, pw-1
 			}
 			r.j0, r.j1 = int32(j0), int32(j1)
+			r.e0 = int32(len(edges))
+			for l := range src[:b] {
+				r.at[l] = -1
+				if src[l] < 0 {
+					continue
+				}
+				ln := &lanes[blk*b+l]
+				x := src[l] + ln.off // + j*StrideW: pixel j's float, >= 0 for j >= lo
+				if j0 <= j1 {
+					r.at[l] = int32(x + j0*p.StrideW)
+				}
+				for j := ln.lo; j <= ln.hi; j++ {
+					if j < j0 || j > j1 {
+						edges = append(edges, stemEdge{o: int32(j*b + l), src: int32(x + j*p.StrideW)})
+					}
+				}
+			}
+			r.e1 = int32(len(edges))
 		}
 	}
-	return out
+	return out, edges
 }
 
 // pack writes the packed input of an h x w image (see Stem). Positions
@@ -315,8 +347,8 @@ func (s *Stem) rows(lanes []stemLane, cb, b, ph, pw, h, w int) []stemRow {
 // Each output row is one pass over its pixels that writes all b lanes of a
 // pixel at once, lane l reading its own source row at column
 // j*s + off(l); the few pixels at either end whose window leaves the input
-// for some lane are written lane by lane. The rows are packed on all the
-// call's threads (one unit a row).
+// for some lane are copied float by float (the row plan's edges). The
+// rows are packed on all the call's threads (one unit a row).
 func (s *Stem) pack(ws *stemWS, in []float32, h, w int) {
 	t := ws.packed
 	ws.run = stemPack{s: s, ws: ws, in: in, h: h, w: w}
@@ -338,39 +370,20 @@ func (r *stemPack) RunUnit(u int, _ *asm.Params) {
 	s, ws, h, w := r.s, r.ws, r.h, r.w
 	t := ws.packed
 	p := s.spec
-	b, cb, ph, pw, sw := t.Block, t.ChannelBlocks(), t.H, t.W, p.StrideW
-	i := u % ph
-	blk := u / ph % cb
-	n := u / ph / cb
-	row := &ws.rows[blk*ph+i]
+	b, pw := t.Block, t.W
+	n, k := u/len(ws.rows), u%len(ws.rows) // u = (n*cb + block)*ph + row, k the row's plan
+	row := &ws.rows[k]
 	img := r.in[n*p.InC*h*w : (n+1)*p.InC*h*w]
-	out := t.Data[((n*cb+blk)*ph+i)*pw*b : ((n*cb+blk)*ph+i+1)*pw*b]
-	lanes := ws.lanes[blk*b : min(len(ws.lanes), (blk+1)*b)]
-	j0, j1 := int(row.j0), int(row.j1)
-	var run [16][]float32 // lane l's source from pixel j0's column on, or zeros
-	for l := range run[:b] {
-		run[l] = ws.zero
-		so := int(row.src[l])
-		if so < 0 {
-			continue
-		}
-		ln := &lanes[l]
-		src := img[so : so+w]
-		if j0 <= j1 {
-			run[l] = src[j0*sw+ln.off:]
-		}
-		for j := ln.lo; j <= ln.hi && j < j0; j++ {
-			out[j*b+l] = src[j*sw+ln.off]
-		}
-		for j := max(ln.lo, j1+1); j <= ln.hi; j++ {
-			out[j*b+l] = src[j*sw+ln.off]
-		}
+	out := t.Data[u*pw*b : (u+1)*pw*b]
+	for _, e := range ws.edges[row.e0:row.e1] {
+		out[e.o] = img[e.src]
 	}
+	j0, j1 := int(row.j0), int(row.j1)
 	if j0 > j1 {
 		return
 	}
 	for g := 0; g < b; g += 8 { // lanes g..g+7 of each pixel
-		packRun8(out[j0*b+g:j1*b+g+8], (*[8][]float32)(run[g:g+8]), j1-j0+1, sw, b)
+		packRun8(out[j0*b+g:j1*b+g+8], img, ws.zero, (*[8]int32)(row.at[g:g+8]), j1-j0+1, p.StrideW, b, ws.kernel)
 	}
 }
 
@@ -382,26 +395,52 @@ var littleEndian = func() bool {
 }()
 
 // packRun8 writes 8 lanes of n pixels ob floats apart (the block: 8, or
-// 16 in two calls), lane l of pixel j at out[j*ob+l] from run[l][j*sw].
-// Every run holds at least (n-1)*sw+1 floats and out (n-1)*ob+8 (checked
-// here once), so the loop reads through pointers without a bounds check
-// per load: the compiler cannot prove j*sw in range. (At block 16 a loop
-// over the lanes with a bounds check on every load had ResNet's 7x7 stem
-// at 84-96 GFLOP/s, against 101-109 in two calls of this, five
-// alternating runs on one AVX-512 core.) It stores two lanes as one
-// 64-bit word (four stores a pixel instead of eight) and keeps the eight
-// source pointers in registers: with the row plans (stemRow) that took
-// the pack of the CIFAR stem (32 lanes of 32x32 pixels) from 17.0 to
-// 12.3 us and of ResNet's 7x7 stem (24 lanes of 224x112) from 200 to 140
-// us (AVX2 layout, one core of the AMD EPYC Zen 5, three alternating runs).
-func packRun8(out []float32, run *[8][]float32, n, sw, ob int) {
+// 16 in two calls), lane l of pixel j at out[j*ob+l] from img[at[l] +
+// j*sw], or zero where at[l] < 0 (from zero, a run of zeros). It checks
+// once that every run lies inside img (or zero) and out holds (n-1)*ob+8
+// floats; then
+//
+//   - on amd64 with a generated set dispatched (kernels.ISA() avx2 or
+//     avx512; not with SBCONV_ISA=generic, nor under -tags purego), the
+//     set's kernel of package asm's pack contract does the copy (k, see
+//     dispatchedPack): at sw 1 and 2 a transpose of 4 pixels x 8 lanes in
+//     vector registers, other strides and short runs float by float (see
+//     gen/x86);
+//   - elsewhere (arm64, purego, generic) the loop below, which reads
+//     through pointers without a bounds check per load: the compiler
+//     cannot prove j*sw in range. (At block 16 a loop over the lanes with a
+//     bounds check on every load had ResNet's 7x7 stem at 84-96 GFLOP/s,
+//     against 101-109 in two calls of this, five alternating runs on one
+//     AVX-512 core.) It stores two lanes as one 64-bit word (four stores a
+//     pixel instead of eight) and keeps the eight source pointers in
+//     registers.
+//
+// BenchmarkStemPack, one core of a Zen 5, one run each, CIFAR's stem (32
+// lanes of 32x32 pixels) and ResNet's 7x7 one (24 lanes of 224x112, AVX2
+// layout): the Go loop with per-lane slicing in RunUnit 12.5 and 142 us
+// (AVX-512 layout 11.2 and 143); with the kernel 10.9 and 118 us, when
+// RunUnit without the copies still took 6.6 and 39 us; with the row plans
+// listing each run's offset and the edge floats (stemRow) and one division
+// a row, 6.9 and 98 us (AVX-512 layout 6.3 and 102), the Go loop 9.2 and
+// 121 us with the same plans. What is left of the 7x7 stem is mostly its
+// 2.4 MB of packed input leaving the caches.
+func packRun8(out, img, zero []float32, at *[8]int32, n, sw, ob int, k packSet) {
 	last := (n - 1) * sw
+	_ = zero[last] // bounds: a run of zeros
 	var r [8]unsafe.Pointer
 	for l := range r {
-		r[l] = unsafe.Pointer(&run[l][:last+1][last]) // bounds: the whole run
-		r[l] = unsafe.Pointer(unsafe.SliceData(run[l]))
+		r[l] = unsafe.Pointer(unsafe.SliceData(zero))
+		if a := int(at[l]); a >= 0 {
+			_ = img[a+last] // bounds: the whole run, img[a : a+last+1]
+			r[l] = unsafe.Add(unsafe.Pointer(unsafe.SliceData(img)), 4*a)
+		}
 	}
 	out = out[:(n-1)*ob+8]
+	if k != packGo {
+		p := asm.PackParams{Out: unsafe.Pointer(unsafe.SliceData(out)), Src: r, N: n, SrcStep: sw, OutStep: ob}
+		packAsm(k, &p)
+		return
+	}
 	step := uintptr(sw) * 4
 	if !littleEndian {
 		for j := 0; j < n; j++ {
@@ -416,11 +455,16 @@ func packRun8(out []float32, run *[8][]float32, n, sw, ob int) {
 	r0, r1, r2, r3, r4, r5, r6, r7 := r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]
 	o := unsafe.Pointer(unsafe.SliceData(out)) // out[j*ob : j*ob+8], in range above
 	ostep := uintptr(ob) * 4
-	for x, end := uintptr(0), uintptr(n)*step; x < end; x += step {
+	// n >= 1; o is not moved past the last pixel, which may be past out's
+	// allocation (checkptr, -race).
+	for x, end := uintptr(0), uintptr(n)*step; ; {
 		*(*uint64)(o) = uint64(*(*uint32)(unsafe.Add(r0, x))) | uint64(*(*uint32)(unsafe.Add(r1, x)))<<32
 		*(*uint64)(unsafe.Add(o, 8)) = uint64(*(*uint32)(unsafe.Add(r2, x))) | uint64(*(*uint32)(unsafe.Add(r3, x)))<<32
 		*(*uint64)(unsafe.Add(o, 16)) = uint64(*(*uint32)(unsafe.Add(r4, x))) | uint64(*(*uint32)(unsafe.Add(r5, x)))<<32
 		*(*uint64)(unsafe.Add(o, 24)) = uint64(*(*uint32)(unsafe.Add(r6, x))) | uint64(*(*uint32)(unsafe.Add(r7, x)))<<32
+		if x += step; x >= end {
+			break
+		}
 		o = unsafe.Add(o, ostep)
 	}
 }

@@ -29,8 +29,10 @@
 // the tables) is one code.
 //
 // Each set also has <S>MaxPool3x3S2, the max-pool contract's kernel
-// (pool.go), and <S>FMAPeak, the register-only FMA loop whose time is the
-// denominator of percent-of-peak.
+// (pool.go), <S>FMAPeak, the register-only FMA loop whose time is the
+// denominator of percent-of-peak, and <S>Pack8, the pack contract's
+// kernel (pack.go: 8 strided runs into 8 lanes, the stem's input pack,
+// 256-bit AVX code in both sets), listed in the table as <S>Pack.
 //
 // <S>Caps, the set's capabilities (asm.Caps: rows, edge flags, restore
 // edge flags, prefetch), is derived from the emitted code: prologue and
@@ -45,9 +47,9 @@
 //
 // Kernels come in families (family, as in gen/neon), each in a file of its
 // own with its plans as data in the set's isa: conv.go (convPlans),
-// restore.go (restorePlans), peak.go and pool.go; frame.go is what the
-// convolution and restore kernels share (prologue and row loop, pixel
-// loop, edge flags, epilogue). A family checks its plans before it emits
+// restore.go (restorePlans), peak.go, pool.go and pack.go; frame.go is
+// what the convolution and restore kernels share (prologue and row loop,
+// pixel loop, edge flags, epilogue). A family checks its plans before it emits
 // them: a register budget that does not fit is an error render returns
 // (TestRegisterBudget), and adding a family is one more entry in
 // families.
@@ -250,7 +252,7 @@ type family interface {
 
 // families are emitted, and write their parts of the table after the
 // set's MaxOCB and Caps, in this order.
-var families = []family{convFamily{}, restoreFamily{}, peakFamily{}, poolFamily{}}
+var families = []family{convFamily{}, restoreFamily{}, peakFamily{}, poolFamily{}, packFamily{}}
 
 // argv is the command line written into every file's header: fixed, so
 // regenerating elsewhere (the drift test's temporary folder) gives

@@ -1,0 +1,15 @@
+//go:build !amd64 || purego
+
+package block
+
+import "github.com/sbconv/sbconv/asm"
+
+// packSet names the generated pack kernel packRun8 calls: none outside
+// amd64 (and under purego), where it always runs its Go loop.
+type packSet uint8
+
+const packGo packSet = 0
+
+func dispatchedPack() packSet { return packGo }
+
+func packAsm(packSet, *asm.PackParams) { panic("block: no pack kernel") }
