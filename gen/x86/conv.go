@@ -352,10 +352,14 @@ func (k *kernel) step(t, skip int) {
 	}
 }
 
-// minChains is how many independent FMA chains keep both FMA pipes of a
-// core busy: the FMA latency (4 cycles on Zen 4/5 and Sapphire Rapids)
-// times the FMAs issued a cycle (2).
-const minChains = 8
+// minChains is how many independent FMA chains a block keeps: the FMA
+// latency (4 cycles on Zen 4/5 and Sapphire Rapids) times the FMAs
+// issued a cycle (2) is 8, and 12 measured better where blocks of 3
+// pixels x 3 output blocks (9 chains) are most of a layer: AVX-512
+// BenchmarkRestoreRate in-256x14 r4 (rows of 3-4 pixels), one core of
+// the AMD EPYC Zen 5, five alternating rounds, 71-76% -> 74-79% of the
+// peak; 16 was no better, and the other shapes and AVX2 did not move.
+const minChains = 12
 
 // sets returns how many accumulator sets a block of t pixels sums into:
 // 1 where its t*ocb accumulators are chains enough (minChains), else as

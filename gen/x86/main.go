@@ -96,7 +96,7 @@
 // step loads ocb weight vectors and urW broadcasts (AVX2: VBROADCASTSS;
 // AVX-512: inside the FMA, or VBROADCASTSS with regBcast) and issues
 // urW*ocb FMAs. A block of t < urW pixels whose t*ocb accumulators are
-// fewer than the 8 chains that hide the FMA latency spreads its input
+// fewer than the 12 chains that hide the FMA latency spreads its input
 // channels over several sets of accumulators (kernel.sets), in the
 // registers its missing pixels leave free, and adds them up before the
 // epilogue.
