@@ -61,7 +61,7 @@ type layer struct {
 	rowPasses []rowPass // fusedRestore: the row passes, one per output row phase
 	path      path      // how the layer runs, chosen once (choosePath)
 
-	workspaces freelist.List[workspace] // idle haloed input copies, at most GOMAXPROCS (Release drops them)
+	workspaces freelist.List[workspace] // idle haloed input copies, at most max(GOMAXPROCS, Threads()) (Release drops them)
 	plan       atomic.Pointer[plan]     // of the last shape run
 	spare      atomic.Pointer[fwd]      // a call record kept for the next call (no lock)
 }
@@ -87,9 +87,12 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 	}
 	workers.Run(f, f.split(n), n, &f.prm)
 	if f.ws != nil {
-		// As many idle copies as calls usually run at once; a burst of
-		// more calls leaves no more behind.
-		l.workspaces.PutAtMost(f.ws, runtime.GOMAXPROCS(0))
+		// As many idle copies as calls usually run at once: GOMAXPROCS
+		// callers, or Threads() images side by side in a network (more
+		// goroutines than Ps when Threads() > GOMAXPROCS, and a preempted
+		// one still holds its copy); a burst of more calls leaves no more
+		// behind.
+		l.workspaces.PutAtMost(f.ws, max(runtime.GOMAXPROCS(0), Threads()))
 	}
 	*f = fwd{}
 	if !l.spare.CompareAndSwap(nil, f) {
