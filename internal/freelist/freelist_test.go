@@ -21,3 +21,34 @@ func TestFreeListBounded(t *testing.T) {
 		t.Fatalf("kept %d records after drain, want 0", n)
 	}
 }
+
+// TestFreeListConcurrent: records taken and put back by many goroutines
+// at once are never handed out twice and all come back.
+func TestFreeListConcurrent(t *testing.T) {
+	var fl List[int]
+	const goroutines, rounds = 16, 2000
+	done := make(chan bool)
+	for g := 0; g < goroutines; g++ {
+		go func() {
+			ok := true
+			for r := 0; r < rounds; r++ {
+				x := fl.Get()
+				*x++
+				if *x != 1 { // another goroutine holds the same record
+					ok = false
+				}
+				*x--
+				fl.Put(x)
+			}
+			done <- ok
+		}()
+	}
+	for g := 0; g < goroutines; g++ {
+		if !<-done {
+			t.Fatal("a record was handed to two goroutines at once")
+		}
+	}
+	if n := fl.Size(); n < 1 || n > goroutines {
+		t.Fatalf("kept %d records, want 1..%d", n, goroutines)
+	}
+}
