@@ -33,6 +33,21 @@ func randomNet(t testing.TB, seed uint64, spec NetSpec, classes, n, h, w int) (*
 // requireLogitsClose checks got against want within tol of the largest
 // |want| (at least 1e-6): the kernels' FMA order differs from the
 // reference's float64 sums.
+// steadyAllocs returns the allocations per call of f in the steady
+// state: after a few warm-up calls, averaged over 20. The warm-up matters
+// when images run side by side on more goroutines than processors: a
+// layer keeps one haloed input copy per call that ran at once, and when
+// three goroutines first overlap in the same layer is a matter of timing,
+// not of the first call. The average (truncated, as AllocsPerRun does)
+// leaves out the rare wait record (sudog) the Go runtime allocates for a
+// worker that parks; a Forward that allocates on every call still fails.
+func steadyAllocs(f func()) float64 {
+	for range 5 {
+		f()
+	}
+	return testing.AllocsPerRun(20, f)
+}
+
 func requireLogitsClose(t testing.TB, got, want []float32, tol float64, what string) {
 	t.Helper()
 	require.Len(t, got, len(want), what)

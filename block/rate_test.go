@@ -85,7 +85,7 @@ func TestRateBlocksMatchReference(t *testing.T) {
 				require.NoError(t, b.Forward(dst, src))
 				requireLogitsClose(t, dst.NCHW(), want.d, 1e-4, fmt.Sprintf("%s call %d", kernels.ISA(), rep))
 			}
-			assert.Zero(t, testing.AllocsPerRun(5, func() {
+			assert.Zero(t, steadyAllocs(func() {
 				if err := b.Forward(dst, src); err != nil {
 					t.Fatal(err)
 				}
@@ -191,7 +191,7 @@ func TestRateBitIdenticalAndAllocs(t *testing.T) {
 							t.Fatalf("logit %d: %v on %d threads, %v on one", i, got[i], threads, want[i])
 						}
 					}
-					allocs := testing.AllocsPerRun(3, func() {
+					allocs := steadyAllocs(func() {
 						if err := net.Forward(got, in, batch, c.h, c.h); err != nil {
 							t.Fatal(err)
 						}

@@ -49,7 +49,7 @@ func TestSideBySideBitIdentical(t *testing.T) {
 					if testing.Short() {
 						return
 					}
-					allocs := testing.AllocsPerRun(5, func() {
+					allocs := steadyAllocs(func() {
 						if err := net.Forward(got, in, batch, h, h); err != nil {
 							t.Fatal(err)
 						}
