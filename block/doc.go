@@ -82,7 +82,8 @@
 // first), and for each at most GOMAXPROCS idle ones; a call that finds
 // none idle allocates its own, and one returned past the bound goes to
 // the garbage collector. Each convolution also keeps up to GOMAXPROCS
-// zero-haloed copies of its input (kernels.Conv2D.Release).
+// (or kernels.Threads(), when more: images side by side) zero-haloed
+// copies of its input (kernels.Conv2D.Release).
 // Net.SetWorkspaceLimit(shapes, perShape) sets the bounds (shapes 0 keeps
 // nothing) and Net.Release drops everything kept, the layers' copies
 // included, for a server that has served a burst of sizes or of

@@ -54,9 +54,10 @@ func NewConv2D(spec ConvSpec, weights, bias []float32, block int) (*Conv2D, erro
 }
 
 // Release drops the zero-haloed input copies the layer keeps between
-// Forward calls (at most GOMAXPROCS, each of the largest input it ran);
-// the next call that needs one allocates it again. Calls running
-// meanwhile keep theirs. Safe on a nil or zero Conv2D.
+// Forward calls (at most GOMAXPROCS, or Threads() when that is more, each
+// of the largest input it ran); the next call that needs one allocates it
+// again. Calls running meanwhile keep theirs. Safe on a nil or zero
+// Conv2D.
 func (c *Conv2D) Release() {
 	if c != nil {
 		c.l.workspaces.Drain()

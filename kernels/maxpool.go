@@ -76,7 +76,7 @@ func MaxPool3x3S2(dst, src *layout.Tensor) error {
 	// and as many records as calls usually run at once.
 	r.dst, r.src, r.kern = nil, nil, nil
 	clear(r.prm)
-	poolFree.PutAtMost(r, runtime.GOMAXPROCS(0))
+	poolFree.PutAtMost(r, max(runtime.GOMAXPROCS(0), Threads()))
 	return nil
 }
 
