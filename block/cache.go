@@ -40,6 +40,10 @@ type shapeCache[T any] struct {
 type shapeFree[T any] struct {
 	key  [3]int
 	free []T
+	// quiet is the thread count at which the shape's last call split
+	// nothing while it held the workers (workers.Split), or 0: its calls
+	// at that count then run without holding them.
+	quiet int
 }
 
 // limits returns the bounds in force. c.mu is held.
@@ -94,30 +98,39 @@ func (c *shapeCache[T]) trim() {
 	}
 }
 
-// get returns an idle workspace of key, or a new one from mk.
-func (c *shapeCache[T]) get(key [3]int, mk func() (T, error)) (T, error) {
+// get returns an idle workspace of key, or a new one from mk, and
+// whether a call on threads goroutines should hold the workers.
+func (c *shapeCache[T]) get(key [3]int, threads int, mk func() (T, error)) (T, bool, error) {
 	c.mu.Lock()
+	hold := threads > 1
 	if i := c.touch(key, false); i >= 0 {
+		hold = hold && c.shapes[i].quiet != threads
 		if f := c.shapes[i].free; len(f) > 0 {
 			t := f[len(f)-1]
 			var zero T
 			f[len(f)-1] = zero
 			c.shapes[i].free = f[:len(f)-1]
 			c.mu.Unlock()
-			return t, nil
+			return t, hold, nil
 		}
 	}
 	c.mu.Unlock()
-	return mk()
+	t, err := mk()
+	return t, hold, err
 }
 
-// put keeps t as an idle workspace of key, within the bounds.
-func (c *shapeCache[T]) put(key [3]int, t T) {
+// put keeps t as an idle workspace of key, within the bounds, and
+// records quiet: the thread count at which the call split nothing while
+// holding the workers, or 0.
+func (c *shapeCache[T]) put(key [3]int, t T, quiet int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i := c.touch(key, true)
 	if i < 0 {
 		return
+	}
+	if quiet >= 0 {
+		c.shapes[i].quiet = quiet
 	}
 	_, perShape := c.limits()
 	if len(c.shapes[i].free) < perShape {
@@ -128,16 +141,38 @@ func (c *shapeCache[T]) put(key [3]int, t T) {
 // with runs f on a workspace of key (an idle one, or a new one from mk)
 // and then keeps it: the one sequence every Forward follows. The workers
 // are held for the call (workers.Hold), so that its layers find them
-// polling rather than parked, and small layers split too.
+// polling rather than parked, and small layers split too; unless the
+// shape's last call at this thread count split nothing while holding
+// them (workers.Split). A held worker that is given nothing polls on a
+// core of its own for the whole call and 2 ms after it: SB ResNet-20 at
+// batch 1, whose layers all stay on one thread on AVX-512, ran at
+// 1.99 cores busy and slower than on one thread (AMD EPYC Zen 5). A call
+// that is not held splits no more than a held one (the thresholds are
+// higher), so a quiet shape stays quiet; one that split anyway (another
+// call's Hold lowers the thresholds for all), or ran beside other calls,
+// makes the next call hold again. The logits do not depend on any of it.
 func (c *shapeCache[T]) with(key [3]int, mk func() (T, error), f func(T) error) error {
-	ws, err := c.get(key, mk)
+	threads := kernels.Threads()
+	ws, hold, err := c.get(key, threads, mk)
 	if err != nil {
 		return err
 	}
-	workers.Hold(kernels.Threads())
+	if hold {
+		workers.Hold(threads)
+	}
+	token := workers.Watch()
 	err = f(ws)
-	workers.Unhold()
-	c.put(key, ws)
+	if hold {
+		workers.Unhold()
+	}
+	quiet := 0 // split, or maybe (another call watched meanwhile): hold next time
+	if !workers.Split(token) && threads > 1 {
+		quiet = threads
+		if !hold {
+			quiet = -1 // keep what is known
+		}
+	}
+	c.put(key, ws, quiet)
 	return err
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/internal/workers"
 	"github.com/sbconv/sbconv/kernels"
 	"github.com/sbconv/sbconv/layout"
 )
@@ -55,12 +57,12 @@ func TestShapeCacheBounds(t *testing.T) {
 	// Five calls of one shape at once make five workspaces; two stay.
 	var held []int
 	for i := 0; i < 5; i++ {
-		w, err := c.get(key(7), mk)
+		w, _, err := c.get(key(7), 1, mk)
 		require.NoError(t, err)
 		held = append(held, w)
 	}
 	for _, w := range held {
-		c.put(key(7), w)
+		c.put(key(7), w, -1)
 	}
 	n, keys = c.idle()
 	assert.Equal(t, 2+1+1, n, "two of shape 7, one each of 6 and 3")
@@ -249,3 +251,39 @@ func forwardConcurrently(t *testing.T, net *Net, sizes [][3]int, seed uint64, go
 		t.Error(err)
 	}
 }
+
+// TestCacheHold: a shape's calls hold the workers until one of them
+// splits nothing while holding them; a call that splits makes the next
+// hold again, and a new thread count starts over.
+func TestCacheHold(t *testing.T) {
+	defer kernels.SetThreads(kernels.Threads())
+	kernels.SetThreads(2)
+	var c shapeCache[int]
+	mk := func() (int, error) { return 0, nil }
+	prm := new(asm.Params)
+	call := func(split bool) (held bool) {
+		require.NoError(t, c.with([3]int{1, 8, 8}, mk, func(int) error {
+			held = workers.Held()
+			if split {
+				workers.Run(nopRunner{}, 4, 2, prm)
+			}
+			return nil
+		}))
+		return held
+	}
+	assert.True(t, call(false), "a new shape's first call holds")
+	assert.False(t, call(false), "after a call that split nothing")
+	assert.False(t, call(true), "still quiet")
+	assert.True(t, call(false), "after a call that split while not held")
+	assert.False(t, call(false))
+	kernels.SetThreads(3)
+	assert.True(t, call(true), "a new thread count holds")
+	assert.True(t, call(false), "after a call that split")
+	assert.False(t, call(false))
+	kernels.SetThreads(1)
+	assert.False(t, call(false), "one thread never holds")
+}
+
+type nopRunner struct{}
+
+func (nopRunner) RunUnit(int, *asm.Params) {}

@@ -388,7 +388,10 @@ func (n *Net) newWorkspace(batch, h, w int) (*workspace, error) {
 // >= 1); any other is an error.
 //
 // A call uses kernels.Threads() goroutines, its workers held for all of
-// its layers. A batch that divides evenly among them runs side by side:
+// its layers, unless the last call of its input shape split nothing
+// (then the workers are left parked rather than polling on a core of
+// their own for nothing). A batch that divides evenly among them runs
+// side by side:
 // each goroutine takes batch/threads images through every block on its
 // own, with no join between layers; otherwise every layer is split. The
 // logits are bit-identical either way, and whatever the thread count.

@@ -149,6 +149,7 @@ func Run(r Runner, units, n int, prm *asm.Params) {
 		t.left = int32(n - 1)
 		t.tickets.Store(int32(n - 1)) // posts t: the plain stores above are seen by whoever takes a ticket
 		wakeParked(n - 1)
+		watched()
 	}
 	t.drain(0, prm)
 	// Take back the tickets no worker took, then wait for the workers
@@ -169,6 +170,37 @@ func Run(r Runner, units, n int, prm *asm.Params) {
 	}
 	t.r = nil
 	pool.free.Put(t)
+}
+
+// The watch tells a caller whether anything was split while its call ran
+// (Watch, Split), so that a network whose calls split nothing at a shape
+// stops holding the workers for it: a held worker polls for nothing, on a
+// core of its own, for the whole call and maxHeldSpin after it.
+var watch struct {
+	epoch line // bumped by every Watch
+	seen  line // the epoch in force when a task was last posted
+}
+
+// watched records that a task was posted under the epoch in force. A
+// posting call reads two lines that change once per watched call and
+// writes one at most once per epoch, so that concurrent posters do not
+// take a line from each other at every task.
+func watched() {
+	if e := watch.epoch.Load(); watch.seen.Load() != e {
+		watch.seen.Store(e)
+	}
+}
+
+// Watch starts watching for split calls and returns the token Split
+// takes.
+func Watch() int32 { return watch.epoch.Add(1) }
+
+// Split reports whether a task may have been posted (a call split over
+// goroutines) since Watch returned token: true when one was, and also
+// whenever another Watch began meanwhile, since its posts cannot be told
+// from the caller's. False means that nothing was split.
+func Split(token int32) bool {
+	return watch.epoch.Load() != token || watch.seen.Load() == token
 }
 
 // ensure starts workers until there are at least n.

@@ -187,3 +187,21 @@ func TestLineRoundTrip(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	assert.Zero(t, LineRoundTrip(100))
 }
+
+// TestWatchSplit: Split reports a posted task since Watch, and any Watch
+// begun meanwhile; a call that runs alone (one goroutine, or one unit)
+// is not a split.
+func TestWatchSplit(t *testing.T) {
+	prm := new(asm.Params)
+	tok := Watch()
+	Run(newCount(8, 0), 8, 1, prm)
+	Run(newCount(1, 0), 1, 4, prm)
+	require.False(t, Split(tok), "calls on one goroutine")
+	Run(newCount(8, 0), 8, 2, prm)
+	require.True(t, Split(tok), "a call split over two goroutines")
+	tok = Watch()
+	require.False(t, Split(tok), "a new watch")
+	other := Watch()
+	require.True(t, Split(tok), "another watch began meanwhile")
+	require.False(t, Split(other))
+}
