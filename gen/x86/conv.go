@@ -96,7 +96,21 @@ type kernel struct {
 	ocb, urW, s, d int
 	regBcast       bool // the plan's regBcast, or a set without embedded broadcasts
 	pointwise      bool // KH = KW = 1: the reduction is one loop over input blocks
+	// lanes is the input floats of one pixel a tap reads: the block for
+	// the convolution contract, 1 for the stem contract (plain NCHW input:
+	// a channel is a "block" of one float; see stem.go).
+	lanes int
 }
+
+// inPixBytes is the bytes of one input pixel's lanes: the input moves by
+// it from tap to tap (and by s times it from pixel to pixel).
+func (k *kernel) inPixBytes() int { return k.lanes * 4 }
+
+// tapBytes is the weights of one tap: lanes input channels x one block.
+func (k *kernel) tapBytes() int { return k.lanes * k.vecBytes() }
+
+// stem reports a kernel of the stem contract (one input lane a pixel).
+func (k *kernel) stem() bool { return k.lanes == 1 }
 
 func (s *isa) kernelName(ocb, src, dst int, pointwise bool) string {
 	if pointwise {
@@ -149,7 +163,7 @@ func (g *gen) convKernel(pl convPlan, s, d int, pointwise bool) {
 	c := g.c
 	ocb := pl.ocb
 	k := &kernel{gen: g, name: g.kernelName(ocb, s, d, pointwise), ocb: ocb, urW: pl.urW, s: s, d: d, pointwise: pointwise,
-		regBcast: pl.regBcast || !g.embedded}
+		regBcast: pl.regBcast || !g.embedded, lanes: g.block}
 	if pointwise {
 		g.emitted.Begin(caps.Conv1x1)
 	} else {
@@ -171,14 +185,20 @@ func (g *gen) convKernel(pl convPlan, s, d int, pointwise bool) {
 		fmt.Sprintf("at %d, block %d, and %s.", ocb, g.block, window),
 	)
 
-	g.prologue(k.label, !pointwise)
-	c.MOVQ(field(asm.OffWeiOCB), regWeiOCB)
+	k.body()
+}
+
+// body emits the kernel after its doc: the prologue, and the pixel loop
+// over emitBlock's blocks.
+func (k *kernel) body() {
+	k.prologue(k.label, !k.pointwise && !k.stem())
+	k.c.MOVQ(field(asm.OffWeiOCB), regWeiOCB)
 	// Whole urW steps while at least 2*urW pixels are left, then the rest
 	// in one block (<= urW) or two near-equal blocks, so no call ends in a
 	// sliver of a block with too few accumulator chains to hide the FMA
 	// latency (8 pixels at urW 6 run as 4+4, not 6+2).
-	g.pixelLoop(k.label, k.urW, k.urW, false, k.emitBlock,
-		func(t int) int { return t * s * vb }, func(t int) int { return t * d * vb })
+	k.pixelLoop(k.label, k.urW, k.urW, false, k.emitBlock,
+		func(t int) int { return t * k.s * k.inPixBytes() }, func(t int) int { return t * k.d * k.vecBytes() })
 }
 
 func (k *kernel) label(s string) string { return k.name + "_" + s }
@@ -212,7 +232,7 @@ func (k *kernel) weightAt(o, i int) operand.Mem {
 
 // inAt addresses input channel i of pixel j at the current tap.
 func (k *kernel) inAt(j, i int) operand.Mem {
-	return operand.Mem{Base: regSrc, Disp: disp32(j*k.s*k.vecBytes() + i*4)}
+	return operand.Mem{Base: regSrc, Disp: disp32(j*k.s*k.inPixBytes() + i*4)}
 }
 
 // emitBlock emits the whole reduction and epilogue for t pixels (t <= urW).
@@ -239,7 +259,8 @@ func (k *kernel) emitBlock(t int) {
 		}
 	}
 
-	if !k.pointwise {
+	edges := !k.pointwise && !k.stem()
+	if edges {
 		k.edgeFlags(k.label, id, t)
 	}
 
@@ -259,34 +280,19 @@ func (k *kernel) emitBlock(t int) {
 		c.Label(k.label(id + "_kh"))
 		c.MOVQ(field(asm.OffKW), regKW)
 		c.Label(k.label(id + "_kw"))
-		// A row's edge pixel skips the tap over the padding: the first
-		// tap of pixel 0 (bit 0 of regEdge), the last of pixel t-1 (bit 1).
-		c.TESTQ(regEdge, regEdge)
-		c.JZ(operand.LabelRef(k.label(id + "_full")))
-		c.CMPQ(regKW, field(asm.OffKW))
-		c.JNE(operand.LabelRef(k.label(id + "_notfirst")))
-		c.TESTQ(operand.U32(1), regEdge)
-		c.JZ(operand.LabelRef(k.label(id + "_notfirst")))
-		k.step(t, 0)
-		c.JMP(operand.LabelRef(k.label(id + "_next")))
-		c.Label(k.label(id + "_notfirst"))
-		c.CMPQ(regKW, imm(1))
-		c.JNE(operand.LabelRef(k.label(id + "_full")))
-		c.TESTQ(operand.U32(2), regEdge)
-		c.JZ(operand.LabelRef(k.label(id + "_full")))
-		k.step(t, t-1)
-		c.JMP(operand.LabelRef(k.label(id + "_next")))
-		c.Label(k.label(id + "_full"))
-		k.step(t, -1)
-		c.Label(k.label(id + "_next"))
+		if edges {
+			k.edgeSteps(id, t)
+		} else {
+			k.step(t, -1)
+		}
 		k.prefetch(id)
-		c.ADDQ(imm(uint64(vb)), regSrc)
+		c.ADDQ(imm(uint64(k.inPixBytes())), regSrc)
 		c.ADDQ(imm(uint64(k.tapBytes())), regWei)
 		c.DECQ(regKW)
 		c.JNZ(operand.LabelRef(k.label(id + "_kw")))
 		// Next kernel row: back over the KW taps, on by one row.
 		c.MOVQ(field(asm.OffKW), regTmp)
-		c.SHLQ(imm(uint64(log2(vb))), regTmp) // KW * vecBytes
+		c.SHLQ(imm(uint64(log2(k.inPixBytes()))), regTmp) // KW * inPixBytes
 		c.SUBQ(regTmp, regSrc)
 		c.ADDQ(field(asm.OffSrcRow), regSrc)
 		c.SHLQ(imm(uint64(log2(k.block))), regTmp) // KW * tapBytes
@@ -297,7 +303,38 @@ func (k *kernel) emitBlock(t int) {
 		// Next input block: back over the KH rows, on by one block.
 		k.nextInputBlock(k.label(id + "_icb"))
 	}
+	k.finishBlock(id, t, sets)
+}
 
+// edgeSteps emits one tap step of a block of t pixels in a kernel that
+// takes the edge flags: a row's edge pixel skips the tap over the padding,
+// the first tap of pixel 0 (bit 0 of regEdge), the last of pixel t-1 (bit 1).
+func (k *kernel) edgeSteps(id string, t int) {
+	c := k.c
+	c.TESTQ(regEdge, regEdge)
+	c.JZ(operand.LabelRef(k.label(id + "_full")))
+	c.CMPQ(regKW, field(asm.OffKW))
+	c.JNE(operand.LabelRef(k.label(id + "_notfirst")))
+	c.TESTQ(operand.U32(1), regEdge)
+	c.JZ(operand.LabelRef(k.label(id + "_notfirst")))
+	k.step(t, 0)
+	c.JMP(operand.LabelRef(k.label(id + "_next")))
+	c.Label(k.label(id + "_notfirst"))
+	c.CMPQ(regKW, imm(1))
+	c.JNE(operand.LabelRef(k.label(id + "_full")))
+	c.TESTQ(operand.U32(2), regEdge)
+	c.JZ(operand.LabelRef(k.label(id + "_full")))
+	k.step(t, t-1)
+	c.JMP(operand.LabelRef(k.label(id + "_next")))
+	c.Label(k.label(id + "_full"))
+	k.step(t, -1)
+	c.Label(k.label(id + "_next"))
+}
+
+// finishBlock emits the end of a block of t pixels: the extra
+// accumulator sets summed into the first, then the epilogue.
+func (k *kernel) finishBlock(id string, t, sets int) {
+	c := k.c
 	// The extra sets summed into the first, then the epilogue: residual,
 	// ReLU, one store per output vector.
 	for m := 1; m < sets; m++ {
@@ -329,7 +366,7 @@ func (k *kernel) step(t, skip int) {
 		return
 	}
 	sets := k.sets(t)
-	for i := 0; i < k.block; i++ {
+	for i := 0; i < k.lanes; i++ {
 		m := i % sets // input channel i's accumulator set
 		for o := 0; o < k.ocb; o++ {
 			c.VMOVUPS(k.weightAt(o, i), k.wreg(o))
@@ -371,6 +408,9 @@ const minChains = 12
 // pixels, and a row's tail can be one: 1 pixel x 1 output block was one
 // chain, an FMA every 4 cycles.
 func (k *kernel) sets(t int) int {
+	if k.stem() {
+		return 1 // one input channel a step: nothing to spread (see stem.go)
+	}
 	n := t * k.ocb
 	return max(1, min((minChains+n-1)/n, k.urW/t, k.block))
 }
@@ -394,6 +434,9 @@ func (k *kernel) setAcc(t, m, j, o int) reg.VecPhysical { return k.acc(t*m+j, o)
 // rounds, in-256x14 r3 85-87 -> 88-89% of peak, r4 82-84 -> 86%,
 // in-512x7 r3 71-73 -> 74-75% (AVX-512 within a point of before).
 func (k *kernel) prefetch(id string) {
+	if k.stem() {
+		return // the stem's weights are a few KB
+	}
 	c := k.c
 	k.emitted.Now().Prefetch = true
 	c.MOVQ(field(asm.OffPf), regTmp)
