@@ -479,3 +479,45 @@ func AVX2MaxPool3x3S2(p *PoolParams)
 //
 //go:noescape
 func AVX2Pack8(p *PackParams)
+
+// AVX2StemO1Src1 is the AVX2+FMA kernel of the stem contract for 1 output channel block(s)
+// and input pixel stride 1 (SrcPix = 4 bytes), 8 pixels a step: one input
+// float a channel and tap, from a plain NCHW input (see the package comment).
+//
+//go:noescape
+func AVX2StemO1Src1(p *Params)
+
+// AVX2StemO1Src2 is the AVX2+FMA kernel of the stem contract for 1 output channel block(s)
+// and input pixel stride 2 (SrcPix = 8 bytes), 8 pixels a step: one input
+// float a channel and tap, from a plain NCHW input (see the package comment).
+//
+//go:noescape
+func AVX2StemO1Src2(p *Params)
+
+// AVX2StemO2Src1 is the AVX2+FMA kernel of the stem contract for 2 output channel block(s)
+// and input pixel stride 1 (SrcPix = 4 bytes), 6 pixels a step: one input
+// float a channel and tap, from a plain NCHW input (see the package comment).
+//
+//go:noescape
+func AVX2StemO2Src1(p *Params)
+
+// AVX2StemO2Src2 is the AVX2+FMA kernel of the stem contract for 2 output channel block(s)
+// and input pixel stride 2 (SrcPix = 8 bytes), 6 pixels a step: one input
+// float a channel and tap, from a plain NCHW input (see the package comment).
+//
+//go:noescape
+func AVX2StemO2Src2(p *Params)
+
+// AVX2StemO3Src1 is the AVX2+FMA kernel of the stem contract for 3 output channel block(s)
+// and input pixel stride 1 (SrcPix = 4 bytes), 4 pixels a step: one input
+// float a channel and tap, from a plain NCHW input (see the package comment).
+//
+//go:noescape
+func AVX2StemO3Src1(p *Params)
+
+// AVX2StemO3Src2 is the AVX2+FMA kernel of the stem contract for 3 output channel block(s)
+// and input pixel stride 2 (SrcPix = 8 bytes), 4 pixels a step: one input
+// float a channel and tap, from a plain NCHW input (see the package comment).
+//
+//go:noescape
+func AVX2StemO3Src2(p *Params)

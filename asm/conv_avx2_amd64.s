@@ -102996,3 +102996,3549 @@ AVX2Pack8_pixel:
 AVX2Pack8_done:
 	VZEROUPPER
 	RET
+
+// func AVX2StemO1Src1(p *Params)
+// Requires: AVX, FMA3
+TEXT ·AVX2StemO1Src1(SB), NOSPLIT, $0-8
+	MOVQ  p+0(FP), AX
+	MOVQ  16(AX), CX
+	MOVQ  32(AX), DX
+	TESTQ DX, DX
+	JZ    AVX2StemO1Src1_nores
+	SUBQ  CX, DX
+
+AVX2StemO1Src1_nores:
+	XORQ R14, R14
+
+AVX2StemO1Src1_row:
+	MOVQ  168(AX), BX
+	IMULQ R14, BX
+	ADDQ  (AX), BX
+	MOVQ  176(AX), CX
+	IMULQ R14, CX
+	ADDQ  16(AX), CX
+	MOVQ  40(AX), SI
+	MOVQ  112(AX), R13
+
+AVX2StemO1Src1_loop:
+	CMPQ SI, $0x10
+	JGE  AVX2StemO1Src1_blk8
+	CMPQ SI, $0x08
+	JLE  AVX2StemO1Src1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2StemO1Src1_dispatch
+
+AVX2StemO1Src1_rest:
+	TESTQ SI, SI
+	JZ    AVX2StemO1Src1_done
+	MOVQ  SI, DI
+
+AVX2StemO1Src1_dispatch:
+	CMPQ DI, $0x08
+	JE   AVX2StemO1Src1_blk8
+	CMPQ DI, $0x07
+	JE   AVX2StemO1Src1_blk7
+	CMPQ DI, $0x06
+	JE   AVX2StemO1Src1_blk6
+	CMPQ DI, $0x05
+	JE   AVX2StemO1Src1_blk5
+	CMPQ DI, $0x04
+	JE   AVX2StemO1Src1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2StemO1Src1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2StemO1Src1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2StemO1Src1_blk1
+	JMP  AVX2StemO1Src1_done
+
+AVX2StemO1Src1_blk8:
+	// 8 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VMOVAPS Y0, Y5
+	VMOVAPS Y0, Y6
+	VMOVAPS Y0, Y7
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src1_t8_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src1_t8_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src1_t8_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 4(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VBROADCASTSS 8(R8), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VBROADCASTSS 12(R8), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VBROADCASTSS 16(R8), Y9
+	VFMADD231PS  Y8, Y9, Y4
+	VBROADCASTSS 20(R8), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	VBROADCASTSS 24(R8), Y9
+	VFMADD231PS  Y8, Y9, Y6
+	VBROADCASTSS 28(R8), Y9
+	VFMADD231PS  Y8, Y9, Y7
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src1_t8_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src1_t8_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src1_t8_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src1_t8_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       128(DI), Y4, Y4
+	VADDPS       160(DI), Y5, Y5
+	VADDPS       192(DI), Y6, Y6
+	VADDPS       224(DI), Y7, Y7
+
+AVX2StemO1Src1_t8_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src1_t8_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+	VMAXPS Y2, Y8, Y2
+	VMAXPS Y3, Y8, Y3
+	VMAXPS Y4, Y8, Y4
+	VMAXPS Y5, Y8, Y5
+	VMAXPS Y6, Y8, Y6
+	VMAXPS Y7, Y8, Y7
+
+AVX2StemO1Src1_t8_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, 128(CX)
+	VMOVUPS Y5, 160(CX)
+	VMOVUPS Y6, 192(CX)
+	VMOVUPS Y7, 224(CX)
+	ADDQ    $0x20, BX
+	ADDQ    $0x00000100, CX
+	SUBQ    $0x08, SI
+	JMP     AVX2StemO1Src1_loop
+
+AVX2StemO1Src1_blk7:
+	// 7 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VMOVAPS Y0, Y5
+	VMOVAPS Y0, Y6
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src1_t7_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src1_t7_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src1_t7_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 4(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VBROADCASTSS 8(R8), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VBROADCASTSS 12(R8), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VBROADCASTSS 16(R8), Y9
+	VFMADD231PS  Y8, Y9, Y4
+	VBROADCASTSS 20(R8), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	VBROADCASTSS 24(R8), Y9
+	VFMADD231PS  Y8, Y9, Y6
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src1_t7_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src1_t7_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src1_t7_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src1_t7_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       128(DI), Y4, Y4
+	VADDPS       160(DI), Y5, Y5
+	VADDPS       192(DI), Y6, Y6
+
+AVX2StemO1Src1_t7_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src1_t7_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+	VMAXPS Y2, Y8, Y2
+	VMAXPS Y3, Y8, Y3
+	VMAXPS Y4, Y8, Y4
+	VMAXPS Y5, Y8, Y5
+	VMAXPS Y6, Y8, Y6
+
+AVX2StemO1Src1_t7_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, 128(CX)
+	VMOVUPS Y5, 160(CX)
+	VMOVUPS Y6, 192(CX)
+	ADDQ    $0x1c, BX
+	ADDQ    $0x000000e0, CX
+	SUBQ    $0x07, SI
+	JMP     AVX2StemO1Src1_loop
+
+AVX2StemO1Src1_blk6:
+	// 6 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VMOVAPS Y0, Y5
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src1_t6_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src1_t6_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src1_t6_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 4(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VBROADCASTSS 8(R8), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VBROADCASTSS 12(R8), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VBROADCASTSS 16(R8), Y9
+	VFMADD231PS  Y8, Y9, Y4
+	VBROADCASTSS 20(R8), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src1_t6_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src1_t6_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src1_t6_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src1_t6_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       128(DI), Y4, Y4
+	VADDPS       160(DI), Y5, Y5
+
+AVX2StemO1Src1_t6_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src1_t6_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+	VMAXPS Y2, Y8, Y2
+	VMAXPS Y3, Y8, Y3
+	VMAXPS Y4, Y8, Y4
+	VMAXPS Y5, Y8, Y5
+
+AVX2StemO1Src1_t6_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, 128(CX)
+	VMOVUPS Y5, 160(CX)
+	ADDQ    $0x18, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x06, SI
+	JMP     AVX2StemO1Src1_loop
+
+AVX2StemO1Src1_blk5:
+	// 5 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src1_t5_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src1_t5_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src1_t5_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 4(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VBROADCASTSS 8(R8), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VBROADCASTSS 12(R8), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VBROADCASTSS 16(R8), Y9
+	VFMADD231PS  Y8, Y9, Y4
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src1_t5_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src1_t5_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src1_t5_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src1_t5_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       128(DI), Y4, Y4
+
+AVX2StemO1Src1_t5_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src1_t5_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+	VMAXPS Y2, Y8, Y2
+	VMAXPS Y3, Y8, Y3
+	VMAXPS Y4, Y8, Y4
+
+AVX2StemO1Src1_t5_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, 128(CX)
+	ADDQ    $0x14, BX
+	ADDQ    $0x000000a0, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2StemO1Src1_loop
+
+AVX2StemO1Src1_blk4:
+	// 4 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src1_t4_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src1_t4_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src1_t4_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 4(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VBROADCASTSS 8(R8), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VBROADCASTSS 12(R8), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src1_t4_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src1_t4_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src1_t4_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src1_t4_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+
+AVX2StemO1Src1_t4_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src1_t4_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+	VMAXPS Y2, Y8, Y2
+	VMAXPS Y3, Y8, Y3
+
+AVX2StemO1Src1_t4_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	ADDQ    $0x10, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2StemO1Src1_loop
+
+AVX2StemO1Src1_blk3:
+	// 3 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src1_t3_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src1_t3_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src1_t3_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 4(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VBROADCASTSS 8(R8), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src1_t3_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src1_t3_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src1_t3_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src1_t3_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+
+AVX2StemO1Src1_t3_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src1_t3_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+	VMAXPS Y2, Y8, Y2
+
+AVX2StemO1Src1_t3_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	ADDQ    $0x0c, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2StemO1Src1_loop
+
+AVX2StemO1Src1_blk2:
+	// 2 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src1_t2_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src1_t2_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src1_t2_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 4(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src1_t2_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src1_t2_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src1_t2_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src1_t2_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+
+AVX2StemO1Src1_t2_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src1_t2_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+
+AVX2StemO1Src1_t2_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	ADDQ    $0x08, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2StemO1Src1_loop
+
+AVX2StemO1Src1_blk1:
+	// 1 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src1_t1_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src1_t1_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src1_t1_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src1_t1_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src1_t1_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src1_t1_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src1_t1_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+
+AVX2StemO1Src1_t1_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src1_t1_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+
+AVX2StemO1Src1_t1_store:
+	VMOVUPS Y0, (CX)
+	ADDQ    $0x04, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2StemO1Src1_loop
+
+AVX2StemO1Src1_done:
+	INCQ R14
+	CMPQ R14, 160(AX)
+	JL   AVX2StemO1Src1_row
+	VZEROUPPER
+	RET
+
+// func AVX2StemO1Src2(p *Params)
+// Requires: AVX, FMA3
+TEXT ·AVX2StemO1Src2(SB), NOSPLIT, $0-8
+	MOVQ  p+0(FP), AX
+	MOVQ  16(AX), CX
+	MOVQ  32(AX), DX
+	TESTQ DX, DX
+	JZ    AVX2StemO1Src2_nores
+	SUBQ  CX, DX
+
+AVX2StemO1Src2_nores:
+	XORQ R14, R14
+
+AVX2StemO1Src2_row:
+	MOVQ  168(AX), BX
+	IMULQ R14, BX
+	ADDQ  (AX), BX
+	MOVQ  176(AX), CX
+	IMULQ R14, CX
+	ADDQ  16(AX), CX
+	MOVQ  40(AX), SI
+	MOVQ  112(AX), R13
+
+AVX2StemO1Src2_loop:
+	CMPQ SI, $0x10
+	JGE  AVX2StemO1Src2_blk8
+	CMPQ SI, $0x08
+	JLE  AVX2StemO1Src2_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2StemO1Src2_dispatch
+
+AVX2StemO1Src2_rest:
+	TESTQ SI, SI
+	JZ    AVX2StemO1Src2_done
+	MOVQ  SI, DI
+
+AVX2StemO1Src2_dispatch:
+	CMPQ DI, $0x08
+	JE   AVX2StemO1Src2_blk8
+	CMPQ DI, $0x07
+	JE   AVX2StemO1Src2_blk7
+	CMPQ DI, $0x06
+	JE   AVX2StemO1Src2_blk6
+	CMPQ DI, $0x05
+	JE   AVX2StemO1Src2_blk5
+	CMPQ DI, $0x04
+	JE   AVX2StemO1Src2_blk4
+	CMPQ DI, $0x03
+	JE   AVX2StemO1Src2_blk3
+	CMPQ DI, $0x02
+	JE   AVX2StemO1Src2_blk2
+	CMPQ DI, $0x01
+	JE   AVX2StemO1Src2_blk1
+	JMP  AVX2StemO1Src2_done
+
+AVX2StemO1Src2_blk8:
+	// 8 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VMOVAPS Y0, Y5
+	VMOVAPS Y0, Y6
+	VMOVAPS Y0, Y7
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src2_t8_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src2_t8_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src2_t8_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 8(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VBROADCASTSS 16(R8), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VBROADCASTSS 24(R8), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VBROADCASTSS 32(R8), Y9
+	VFMADD231PS  Y8, Y9, Y4
+	VBROADCASTSS 40(R8), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	VBROADCASTSS 48(R8), Y9
+	VFMADD231PS  Y8, Y9, Y6
+	VBROADCASTSS 56(R8), Y9
+	VFMADD231PS  Y8, Y9, Y7
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src2_t8_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src2_t8_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src2_t8_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src2_t8_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       128(DI), Y4, Y4
+	VADDPS       160(DI), Y5, Y5
+	VADDPS       192(DI), Y6, Y6
+	VADDPS       224(DI), Y7, Y7
+
+AVX2StemO1Src2_t8_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src2_t8_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+	VMAXPS Y2, Y8, Y2
+	VMAXPS Y3, Y8, Y3
+	VMAXPS Y4, Y8, Y4
+	VMAXPS Y5, Y8, Y5
+	VMAXPS Y6, Y8, Y6
+	VMAXPS Y7, Y8, Y7
+
+AVX2StemO1Src2_t8_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, 128(CX)
+	VMOVUPS Y5, 160(CX)
+	VMOVUPS Y6, 192(CX)
+	VMOVUPS Y7, 224(CX)
+	ADDQ    $0x40, BX
+	ADDQ    $0x00000100, CX
+	SUBQ    $0x08, SI
+	JMP     AVX2StemO1Src2_loop
+
+AVX2StemO1Src2_blk7:
+	// 7 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VMOVAPS Y0, Y5
+	VMOVAPS Y0, Y6
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src2_t7_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src2_t7_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src2_t7_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 8(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VBROADCASTSS 16(R8), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VBROADCASTSS 24(R8), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VBROADCASTSS 32(R8), Y9
+	VFMADD231PS  Y8, Y9, Y4
+	VBROADCASTSS 40(R8), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	VBROADCASTSS 48(R8), Y9
+	VFMADD231PS  Y8, Y9, Y6
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src2_t7_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src2_t7_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src2_t7_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src2_t7_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       128(DI), Y4, Y4
+	VADDPS       160(DI), Y5, Y5
+	VADDPS       192(DI), Y6, Y6
+
+AVX2StemO1Src2_t7_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src2_t7_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+	VMAXPS Y2, Y8, Y2
+	VMAXPS Y3, Y8, Y3
+	VMAXPS Y4, Y8, Y4
+	VMAXPS Y5, Y8, Y5
+	VMAXPS Y6, Y8, Y6
+
+AVX2StemO1Src2_t7_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, 128(CX)
+	VMOVUPS Y5, 160(CX)
+	VMOVUPS Y6, 192(CX)
+	ADDQ    $0x38, BX
+	ADDQ    $0x000000e0, CX
+	SUBQ    $0x07, SI
+	JMP     AVX2StemO1Src2_loop
+
+AVX2StemO1Src2_blk6:
+	// 6 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VMOVAPS Y0, Y5
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src2_t6_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src2_t6_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src2_t6_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 8(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VBROADCASTSS 16(R8), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VBROADCASTSS 24(R8), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VBROADCASTSS 32(R8), Y9
+	VFMADD231PS  Y8, Y9, Y4
+	VBROADCASTSS 40(R8), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src2_t6_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src2_t6_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src2_t6_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src2_t6_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       128(DI), Y4, Y4
+	VADDPS       160(DI), Y5, Y5
+
+AVX2StemO1Src2_t6_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src2_t6_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+	VMAXPS Y2, Y8, Y2
+	VMAXPS Y3, Y8, Y3
+	VMAXPS Y4, Y8, Y4
+	VMAXPS Y5, Y8, Y5
+
+AVX2StemO1Src2_t6_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, 128(CX)
+	VMOVUPS Y5, 160(CX)
+	ADDQ    $0x30, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x06, SI
+	JMP     AVX2StemO1Src2_loop
+
+AVX2StemO1Src2_blk5:
+	// 5 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src2_t5_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src2_t5_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src2_t5_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 8(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VBROADCASTSS 16(R8), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VBROADCASTSS 24(R8), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VBROADCASTSS 32(R8), Y9
+	VFMADD231PS  Y8, Y9, Y4
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src2_t5_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src2_t5_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src2_t5_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src2_t5_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       128(DI), Y4, Y4
+
+AVX2StemO1Src2_t5_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src2_t5_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+	VMAXPS Y2, Y8, Y2
+	VMAXPS Y3, Y8, Y3
+	VMAXPS Y4, Y8, Y4
+
+AVX2StemO1Src2_t5_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, 128(CX)
+	ADDQ    $0x28, BX
+	ADDQ    $0x000000a0, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2StemO1Src2_loop
+
+AVX2StemO1Src2_blk4:
+	// 4 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src2_t4_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src2_t4_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src2_t4_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 8(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VBROADCASTSS 16(R8), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VBROADCASTSS 24(R8), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src2_t4_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src2_t4_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src2_t4_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src2_t4_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+
+AVX2StemO1Src2_t4_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src2_t4_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+	VMAXPS Y2, Y8, Y2
+	VMAXPS Y3, Y8, Y3
+
+AVX2StemO1Src2_t4_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	ADDQ    $0x20, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2StemO1Src2_loop
+
+AVX2StemO1Src2_blk3:
+	// 3 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src2_t3_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src2_t3_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src2_t3_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 8(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VBROADCASTSS 16(R8), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src2_t3_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src2_t3_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src2_t3_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src2_t3_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+
+AVX2StemO1Src2_t3_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src2_t3_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+	VMAXPS Y2, Y8, Y2
+
+AVX2StemO1Src2_t3_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	ADDQ    $0x18, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2StemO1Src2_loop
+
+AVX2StemO1Src2_blk2:
+	// 2 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src2_t2_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src2_t2_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src2_t2_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS 8(R8), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src2_t2_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src2_t2_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src2_t2_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src2_t2_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+
+AVX2StemO1Src2_t2_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src2_t2_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+	VMAXPS Y1, Y8, Y1
+
+AVX2StemO1Src2_t2_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	ADDQ    $0x10, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2StemO1Src2_loop
+
+AVX2StemO1Src2_blk1:
+	// 1 pixel(s) x 1 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO1Src2_t1_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO1Src2_t1_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO1Src2_t1_kw:
+	VMOVUPS      (R9), Y8
+	VBROADCASTSS (R8), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO1Src2_t1_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO1Src2_t1_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO1Src2_t1_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO1Src2_t1_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+
+AVX2StemO1Src2_t1_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO1Src2_t1_store
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y0, Y8, Y0
+
+AVX2StemO1Src2_t1_store:
+	VMOVUPS Y0, (CX)
+	ADDQ    $0x08, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2StemO1Src2_loop
+
+AVX2StemO1Src2_done:
+	INCQ R14
+	CMPQ R14, 160(AX)
+	JL   AVX2StemO1Src2_row
+	VZEROUPPER
+	RET
+
+// func AVX2StemO2Src1(p *Params)
+// Requires: AVX, FMA3
+TEXT ·AVX2StemO2Src1(SB), NOSPLIT, $0-8
+	MOVQ  p+0(FP), AX
+	MOVQ  16(AX), CX
+	MOVQ  32(AX), DX
+	TESTQ DX, DX
+	JZ    AVX2StemO2Src1_nores
+	SUBQ  CX, DX
+
+AVX2StemO2Src1_nores:
+	XORQ R14, R14
+
+AVX2StemO2Src1_row:
+	MOVQ  168(AX), BX
+	IMULQ R14, BX
+	ADDQ  (AX), BX
+	MOVQ  176(AX), CX
+	IMULQ R14, CX
+	ADDQ  16(AX), CX
+	MOVQ  40(AX), SI
+	MOVQ  112(AX), R13
+
+AVX2StemO2Src1_loop:
+	CMPQ SI, $0x0c
+	JGE  AVX2StemO2Src1_blk6
+	CMPQ SI, $0x06
+	JLE  AVX2StemO2Src1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2StemO2Src1_dispatch
+
+AVX2StemO2Src1_rest:
+	TESTQ SI, SI
+	JZ    AVX2StemO2Src1_done
+	MOVQ  SI, DI
+
+AVX2StemO2Src1_dispatch:
+	CMPQ DI, $0x06
+	JE   AVX2StemO2Src1_blk6
+	CMPQ DI, $0x05
+	JE   AVX2StemO2Src1_blk5
+	CMPQ DI, $0x04
+	JE   AVX2StemO2Src1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2StemO2Src1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2StemO2Src1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2StemO2Src1_blk1
+	JMP  AVX2StemO2Src1_done
+
+AVX2StemO2Src1_blk6:
+	// 6 pixel(s) x 2 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VMOVAPS Y0, Y5
+	VMOVUPS 32(DI), Y6
+	VMOVAPS Y6, Y7
+	VMOVAPS Y6, Y8
+	VMOVAPS Y6, Y9
+	VMOVAPS Y6, Y10
+	VMOVAPS Y6, Y11
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO2Src1_t6_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO2Src1_t6_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO2Src1_t6_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y6
+	VBROADCASTSS 4(R8), Y14
+	VFMADD231PS  Y12, Y14, Y1
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS 8(R8), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y8
+	VBROADCASTSS 12(R8), Y14
+	VFMADD231PS  Y12, Y14, Y3
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 16(R8), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y10
+	VBROADCASTSS 20(R8), Y14
+	VFMADD231PS  Y12, Y14, Y5
+	VFMADD231PS  Y13, Y14, Y11
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO2Src1_t6_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO2Src1_t6_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO2Src1_t6_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO2Src1_t6_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       128(DI), Y4, Y4
+	VADDPS       160(DI), Y5, Y5
+	VADDPS       (DI)(R10*1), Y6, Y6
+	VADDPS       32(DI)(R10*1), Y7, Y7
+	VADDPS       64(DI)(R10*1), Y8, Y8
+	VADDPS       96(DI)(R10*1), Y9, Y9
+	VADDPS       128(DI)(R10*1), Y10, Y10
+	VADDPS       160(DI)(R10*1), Y11, Y11
+
+AVX2StemO2Src1_t6_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO2Src1_t6_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+	VMAXPS Y10, Y12, Y10
+	VMAXPS Y11, Y12, Y11
+
+AVX2StemO2Src1_t6_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, 128(CX)
+	VMOVUPS Y5, 160(CX)
+	VMOVUPS Y6, (CX)(R10*1)
+	VMOVUPS Y7, 32(CX)(R10*1)
+	VMOVUPS Y8, 64(CX)(R10*1)
+	VMOVUPS Y9, 96(CX)(R10*1)
+	VMOVUPS Y10, 128(CX)(R10*1)
+	VMOVUPS Y11, 160(CX)(R10*1)
+	ADDQ    $0x18, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x06, SI
+	JMP     AVX2StemO2Src1_loop
+
+AVX2StemO2Src1_blk5:
+	// 5 pixel(s) x 2 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VMOVUPS 32(DI), Y6
+	VMOVAPS Y6, Y7
+	VMOVAPS Y6, Y8
+	VMOVAPS Y6, Y9
+	VMOVAPS Y6, Y10
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO2Src1_t5_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO2Src1_t5_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO2Src1_t5_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y6
+	VBROADCASTSS 4(R8), Y14
+	VFMADD231PS  Y12, Y14, Y1
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS 8(R8), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y8
+	VBROADCASTSS 12(R8), Y14
+	VFMADD231PS  Y12, Y14, Y3
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 16(R8), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y10
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO2Src1_t5_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO2Src1_t5_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO2Src1_t5_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO2Src1_t5_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       128(DI), Y4, Y4
+	VADDPS       (DI)(R10*1), Y6, Y6
+	VADDPS       32(DI)(R10*1), Y7, Y7
+	VADDPS       64(DI)(R10*1), Y8, Y8
+	VADDPS       96(DI)(R10*1), Y9, Y9
+	VADDPS       128(DI)(R10*1), Y10, Y10
+
+AVX2StemO2Src1_t5_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO2Src1_t5_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+	VMAXPS Y10, Y12, Y10
+
+AVX2StemO2Src1_t5_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, 128(CX)
+	VMOVUPS Y6, (CX)(R10*1)
+	VMOVUPS Y7, 32(CX)(R10*1)
+	VMOVUPS Y8, 64(CX)(R10*1)
+	VMOVUPS Y9, 96(CX)(R10*1)
+	VMOVUPS Y10, 128(CX)(R10*1)
+	ADDQ    $0x14, BX
+	ADDQ    $0x000000a0, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2StemO2Src1_loop
+
+AVX2StemO2Src1_blk4:
+	// 4 pixel(s) x 2 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVUPS 32(DI), Y6
+	VMOVAPS Y6, Y7
+	VMOVAPS Y6, Y8
+	VMOVAPS Y6, Y9
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO2Src1_t4_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO2Src1_t4_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO2Src1_t4_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y6
+	VBROADCASTSS 4(R8), Y14
+	VFMADD231PS  Y12, Y14, Y1
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS 8(R8), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y8
+	VBROADCASTSS 12(R8), Y14
+	VFMADD231PS  Y12, Y14, Y3
+	VFMADD231PS  Y13, Y14, Y9
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO2Src1_t4_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO2Src1_t4_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO2Src1_t4_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO2Src1_t4_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       (DI)(R10*1), Y6, Y6
+	VADDPS       32(DI)(R10*1), Y7, Y7
+	VADDPS       64(DI)(R10*1), Y8, Y8
+	VADDPS       96(DI)(R10*1), Y9, Y9
+
+AVX2StemO2Src1_t4_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO2Src1_t4_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+
+AVX2StemO2Src1_t4_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y6, (CX)(R10*1)
+	VMOVUPS Y7, 32(CX)(R10*1)
+	VMOVUPS Y8, 64(CX)(R10*1)
+	VMOVUPS Y9, 96(CX)(R10*1)
+	ADDQ    $0x10, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2StemO2Src1_loop
+
+AVX2StemO2Src1_blk3:
+	// 3 pixel(s) x 2 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVUPS 32(DI), Y6
+	VMOVAPS Y6, Y7
+	VMOVAPS Y6, Y8
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO2Src1_t3_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO2Src1_t3_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO2Src1_t3_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y6
+	VBROADCASTSS 4(R8), Y14
+	VFMADD231PS  Y12, Y14, Y1
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS 8(R8), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y8
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO2Src1_t3_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO2Src1_t3_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO2Src1_t3_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO2Src1_t3_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       (DI)(R10*1), Y6, Y6
+	VADDPS       32(DI)(R10*1), Y7, Y7
+	VADDPS       64(DI)(R10*1), Y8, Y8
+
+AVX2StemO2Src1_t3_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO2Src1_t3_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+
+AVX2StemO2Src1_t3_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y6, (CX)(R10*1)
+	VMOVUPS Y7, 32(CX)(R10*1)
+	VMOVUPS Y8, 64(CX)(R10*1)
+	ADDQ    $0x0c, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2StemO2Src1_loop
+
+AVX2StemO2Src1_blk2:
+	// 2 pixel(s) x 2 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVUPS 32(DI), Y6
+	VMOVAPS Y6, Y7
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO2Src1_t2_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO2Src1_t2_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO2Src1_t2_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y6
+	VBROADCASTSS 4(R8), Y14
+	VFMADD231PS  Y12, Y14, Y1
+	VFMADD231PS  Y13, Y14, Y7
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO2Src1_t2_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO2Src1_t2_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO2Src1_t2_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO2Src1_t2_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       (DI)(R10*1), Y6, Y6
+	VADDPS       32(DI)(R10*1), Y7, Y7
+
+AVX2StemO2Src1_t2_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO2Src1_t2_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+
+AVX2StemO2Src1_t2_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y6, (CX)(R10*1)
+	VMOVUPS Y7, 32(CX)(R10*1)
+	ADDQ    $0x08, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2StemO2Src1_loop
+
+AVX2StemO2Src1_blk1:
+	// 1 pixel(s) x 2 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y6
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO2Src1_t1_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO2Src1_t1_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO2Src1_t1_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y6
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO2Src1_t1_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO2Src1_t1_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO2Src1_t1_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO2Src1_t1_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       (DI)(R10*1), Y6, Y6
+
+AVX2StemO2Src1_t1_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO2Src1_t1_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y6, Y12, Y6
+
+AVX2StemO2Src1_t1_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y6, (CX)(R10*1)
+	ADDQ    $0x04, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2StemO2Src1_loop
+
+AVX2StemO2Src1_done:
+	INCQ R14
+	CMPQ R14, 160(AX)
+	JL   AVX2StemO2Src1_row
+	VZEROUPPER
+	RET
+
+// func AVX2StemO2Src2(p *Params)
+// Requires: AVX, FMA3
+TEXT ·AVX2StemO2Src2(SB), NOSPLIT, $0-8
+	MOVQ  p+0(FP), AX
+	MOVQ  16(AX), CX
+	MOVQ  32(AX), DX
+	TESTQ DX, DX
+	JZ    AVX2StemO2Src2_nores
+	SUBQ  CX, DX
+
+AVX2StemO2Src2_nores:
+	XORQ R14, R14
+
+AVX2StemO2Src2_row:
+	MOVQ  168(AX), BX
+	IMULQ R14, BX
+	ADDQ  (AX), BX
+	MOVQ  176(AX), CX
+	IMULQ R14, CX
+	ADDQ  16(AX), CX
+	MOVQ  40(AX), SI
+	MOVQ  112(AX), R13
+
+AVX2StemO2Src2_loop:
+	CMPQ SI, $0x0c
+	JGE  AVX2StemO2Src2_blk6
+	CMPQ SI, $0x06
+	JLE  AVX2StemO2Src2_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2StemO2Src2_dispatch
+
+AVX2StemO2Src2_rest:
+	TESTQ SI, SI
+	JZ    AVX2StemO2Src2_done
+	MOVQ  SI, DI
+
+AVX2StemO2Src2_dispatch:
+	CMPQ DI, $0x06
+	JE   AVX2StemO2Src2_blk6
+	CMPQ DI, $0x05
+	JE   AVX2StemO2Src2_blk5
+	CMPQ DI, $0x04
+	JE   AVX2StemO2Src2_blk4
+	CMPQ DI, $0x03
+	JE   AVX2StemO2Src2_blk3
+	CMPQ DI, $0x02
+	JE   AVX2StemO2Src2_blk2
+	CMPQ DI, $0x01
+	JE   AVX2StemO2Src2_blk1
+	JMP  AVX2StemO2Src2_done
+
+AVX2StemO2Src2_blk6:
+	// 6 pixel(s) x 2 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VMOVAPS Y0, Y5
+	VMOVUPS 32(DI), Y6
+	VMOVAPS Y6, Y7
+	VMOVAPS Y6, Y8
+	VMOVAPS Y6, Y9
+	VMOVAPS Y6, Y10
+	VMOVAPS Y6, Y11
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO2Src2_t6_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO2Src2_t6_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO2Src2_t6_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y6
+	VBROADCASTSS 8(R8), Y14
+	VFMADD231PS  Y12, Y14, Y1
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS 16(R8), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y8
+	VBROADCASTSS 24(R8), Y14
+	VFMADD231PS  Y12, Y14, Y3
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 32(R8), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y10
+	VBROADCASTSS 40(R8), Y14
+	VFMADD231PS  Y12, Y14, Y5
+	VFMADD231PS  Y13, Y14, Y11
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO2Src2_t6_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO2Src2_t6_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO2Src2_t6_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO2Src2_t6_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       128(DI), Y4, Y4
+	VADDPS       160(DI), Y5, Y5
+	VADDPS       (DI)(R10*1), Y6, Y6
+	VADDPS       32(DI)(R10*1), Y7, Y7
+	VADDPS       64(DI)(R10*1), Y8, Y8
+	VADDPS       96(DI)(R10*1), Y9, Y9
+	VADDPS       128(DI)(R10*1), Y10, Y10
+	VADDPS       160(DI)(R10*1), Y11, Y11
+
+AVX2StemO2Src2_t6_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO2Src2_t6_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+	VMAXPS Y10, Y12, Y10
+	VMAXPS Y11, Y12, Y11
+
+AVX2StemO2Src2_t6_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, 128(CX)
+	VMOVUPS Y5, 160(CX)
+	VMOVUPS Y6, (CX)(R10*1)
+	VMOVUPS Y7, 32(CX)(R10*1)
+	VMOVUPS Y8, 64(CX)(R10*1)
+	VMOVUPS Y9, 96(CX)(R10*1)
+	VMOVUPS Y10, 128(CX)(R10*1)
+	VMOVUPS Y11, 160(CX)(R10*1)
+	ADDQ    $0x30, BX
+	ADDQ    $0x000000c0, CX
+	SUBQ    $0x06, SI
+	JMP     AVX2StemO2Src2_loop
+
+AVX2StemO2Src2_blk5:
+	// 5 pixel(s) x 2 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VMOVUPS 32(DI), Y6
+	VMOVAPS Y6, Y7
+	VMOVAPS Y6, Y8
+	VMOVAPS Y6, Y9
+	VMOVAPS Y6, Y10
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO2Src2_t5_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO2Src2_t5_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO2Src2_t5_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y6
+	VBROADCASTSS 8(R8), Y14
+	VFMADD231PS  Y12, Y14, Y1
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS 16(R8), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y8
+	VBROADCASTSS 24(R8), Y14
+	VFMADD231PS  Y12, Y14, Y3
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 32(R8), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y10
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO2Src2_t5_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO2Src2_t5_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO2Src2_t5_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO2Src2_t5_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       128(DI), Y4, Y4
+	VADDPS       (DI)(R10*1), Y6, Y6
+	VADDPS       32(DI)(R10*1), Y7, Y7
+	VADDPS       64(DI)(R10*1), Y8, Y8
+	VADDPS       96(DI)(R10*1), Y9, Y9
+	VADDPS       128(DI)(R10*1), Y10, Y10
+
+AVX2StemO2Src2_t5_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO2Src2_t5_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+	VMAXPS Y10, Y12, Y10
+
+AVX2StemO2Src2_t5_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, 128(CX)
+	VMOVUPS Y6, (CX)(R10*1)
+	VMOVUPS Y7, 32(CX)(R10*1)
+	VMOVUPS Y8, 64(CX)(R10*1)
+	VMOVUPS Y9, 96(CX)(R10*1)
+	VMOVUPS Y10, 128(CX)(R10*1)
+	ADDQ    $0x28, BX
+	ADDQ    $0x000000a0, CX
+	SUBQ    $0x05, SI
+	JMP     AVX2StemO2Src2_loop
+
+AVX2StemO2Src2_blk4:
+	// 4 pixel(s) x 2 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVUPS 32(DI), Y6
+	VMOVAPS Y6, Y7
+	VMOVAPS Y6, Y8
+	VMOVAPS Y6, Y9
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO2Src2_t4_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO2Src2_t4_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO2Src2_t4_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y6
+	VBROADCASTSS 8(R8), Y14
+	VFMADD231PS  Y12, Y14, Y1
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS 16(R8), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y8
+	VBROADCASTSS 24(R8), Y14
+	VFMADD231PS  Y12, Y14, Y3
+	VFMADD231PS  Y13, Y14, Y9
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO2Src2_t4_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO2Src2_t4_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO2Src2_t4_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO2Src2_t4_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       (DI)(R10*1), Y6, Y6
+	VADDPS       32(DI)(R10*1), Y7, Y7
+	VADDPS       64(DI)(R10*1), Y8, Y8
+	VADDPS       96(DI)(R10*1), Y9, Y9
+
+AVX2StemO2Src2_t4_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO2Src2_t4_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+
+AVX2StemO2Src2_t4_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y6, (CX)(R10*1)
+	VMOVUPS Y7, 32(CX)(R10*1)
+	VMOVUPS Y8, 64(CX)(R10*1)
+	VMOVUPS Y9, 96(CX)(R10*1)
+	ADDQ    $0x20, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2StemO2Src2_loop
+
+AVX2StemO2Src2_blk3:
+	// 3 pixel(s) x 2 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVUPS 32(DI), Y6
+	VMOVAPS Y6, Y7
+	VMOVAPS Y6, Y8
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO2Src2_t3_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO2Src2_t3_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO2Src2_t3_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y6
+	VBROADCASTSS 8(R8), Y14
+	VFMADD231PS  Y12, Y14, Y1
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS 16(R8), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y8
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO2Src2_t3_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO2Src2_t3_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO2Src2_t3_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO2Src2_t3_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       (DI)(R10*1), Y6, Y6
+	VADDPS       32(DI)(R10*1), Y7, Y7
+	VADDPS       64(DI)(R10*1), Y8, Y8
+
+AVX2StemO2Src2_t3_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO2Src2_t3_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+
+AVX2StemO2Src2_t3_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y6, (CX)(R10*1)
+	VMOVUPS Y7, 32(CX)(R10*1)
+	VMOVUPS Y8, 64(CX)(R10*1)
+	ADDQ    $0x18, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2StemO2Src2_loop
+
+AVX2StemO2Src2_blk2:
+	// 2 pixel(s) x 2 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVUPS 32(DI), Y6
+	VMOVAPS Y6, Y7
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO2Src2_t2_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO2Src2_t2_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO2Src2_t2_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y6
+	VBROADCASTSS 8(R8), Y14
+	VFMADD231PS  Y12, Y14, Y1
+	VFMADD231PS  Y13, Y14, Y7
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO2Src2_t2_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO2Src2_t2_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO2Src2_t2_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO2Src2_t2_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       (DI)(R10*1), Y6, Y6
+	VADDPS       32(DI)(R10*1), Y7, Y7
+
+AVX2StemO2Src2_t2_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO2Src2_t2_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+
+AVX2StemO2Src2_t2_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y6, (CX)(R10*1)
+	VMOVUPS Y7, 32(CX)(R10*1)
+	ADDQ    $0x10, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2StemO2Src2_loop
+
+AVX2StemO2Src2_blk1:
+	// 1 pixel(s) x 2 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y6
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO2Src2_t1_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO2Src2_t1_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO2Src2_t1_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y6
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO2Src2_t1_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO2Src2_t1_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO2Src2_t1_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO2Src2_t1_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       (DI)(R10*1), Y6, Y6
+
+AVX2StemO2Src2_t1_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO2Src2_t1_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y6, Y12, Y6
+
+AVX2StemO2Src2_t1_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y6, (CX)(R10*1)
+	ADDQ    $0x08, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2StemO2Src2_loop
+
+AVX2StemO2Src2_done:
+	INCQ R14
+	CMPQ R14, 160(AX)
+	JL   AVX2StemO2Src2_row
+	VZEROUPPER
+	RET
+
+// func AVX2StemO3Src1(p *Params)
+// Requires: AVX, FMA3
+TEXT ·AVX2StemO3Src1(SB), NOSPLIT, $0-8
+	MOVQ  p+0(FP), AX
+	MOVQ  16(AX), CX
+	MOVQ  32(AX), DX
+	TESTQ DX, DX
+	JZ    AVX2StemO3Src1_nores
+	SUBQ  CX, DX
+
+AVX2StemO3Src1_nores:
+	XORQ R14, R14
+
+AVX2StemO3Src1_row:
+	MOVQ  168(AX), BX
+	IMULQ R14, BX
+	ADDQ  (AX), BX
+	MOVQ  176(AX), CX
+	IMULQ R14, CX
+	ADDQ  16(AX), CX
+	MOVQ  40(AX), SI
+	MOVQ  112(AX), R13
+
+AVX2StemO3Src1_loop:
+	CMPQ SI, $0x08
+	JGE  AVX2StemO3Src1_blk4
+	CMPQ SI, $0x04
+	JLE  AVX2StemO3Src1_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2StemO3Src1_dispatch
+
+AVX2StemO3Src1_rest:
+	TESTQ SI, SI
+	JZ    AVX2StemO3Src1_done
+	MOVQ  SI, DI
+
+AVX2StemO3Src1_dispatch:
+	CMPQ DI, $0x04
+	JE   AVX2StemO3Src1_blk4
+	CMPQ DI, $0x03
+	JE   AVX2StemO3Src1_blk3
+	CMPQ DI, $0x02
+	JE   AVX2StemO3Src1_blk2
+	CMPQ DI, $0x01
+	JE   AVX2StemO3Src1_blk1
+	JMP  AVX2StemO3Src1_done
+
+AVX2StemO3Src1_blk4:
+	// 4 pixel(s) x 3 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVUPS 32(DI), Y4
+	VMOVAPS Y4, Y5
+	VMOVAPS Y4, Y6
+	VMOVAPS Y4, Y7
+	VMOVUPS 64(DI), Y8
+	VMOVAPS Y8, Y9
+	VMOVAPS Y8, Y10
+	VMOVAPS Y8, Y11
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO3Src1_t4_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO3Src1_t4_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO3Src1_t4_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VMOVUPS      (R9)(R13*2), Y14
+	VBROADCASTSS (R8), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 4(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y5
+	VFMADD231PS  Y14, Y15, Y9
+	VBROADCASTSS 8(R8), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y10
+	VBROADCASTSS 12(R8), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y11
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO3Src1_t4_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO3Src1_t4_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO3Src1_t4_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO3Src1_t4_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       (DI)(R10*1), Y4, Y4
+	VADDPS       32(DI)(R10*1), Y5, Y5
+	VADDPS       64(DI)(R10*1), Y6, Y6
+	VADDPS       96(DI)(R10*1), Y7, Y7
+	VADDPS       (DI)(R10*2), Y8, Y8
+	VADDPS       32(DI)(R10*2), Y9, Y9
+	VADDPS       64(DI)(R10*2), Y10, Y10
+	VADDPS       96(DI)(R10*2), Y11, Y11
+
+AVX2StemO3Src1_t4_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO3Src1_t4_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+	VMAXPS Y10, Y12, Y10
+	VMAXPS Y11, Y12, Y11
+
+AVX2StemO3Src1_t4_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, (CX)(R10*1)
+	VMOVUPS Y5, 32(CX)(R10*1)
+	VMOVUPS Y6, 64(CX)(R10*1)
+	VMOVUPS Y7, 96(CX)(R10*1)
+	VMOVUPS Y8, (CX)(R10*2)
+	VMOVUPS Y9, 32(CX)(R10*2)
+	VMOVUPS Y10, 64(CX)(R10*2)
+	VMOVUPS Y11, 96(CX)(R10*2)
+	ADDQ    $0x10, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2StemO3Src1_loop
+
+AVX2StemO3Src1_blk3:
+	// 3 pixel(s) x 3 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVUPS 32(DI), Y4
+	VMOVAPS Y4, Y5
+	VMOVAPS Y4, Y6
+	VMOVUPS 64(DI), Y8
+	VMOVAPS Y8, Y9
+	VMOVAPS Y8, Y10
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO3Src1_t3_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO3Src1_t3_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO3Src1_t3_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VMOVUPS      (R9)(R13*2), Y14
+	VBROADCASTSS (R8), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 4(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y5
+	VFMADD231PS  Y14, Y15, Y9
+	VBROADCASTSS 8(R8), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y10
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO3Src1_t3_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO3Src1_t3_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO3Src1_t3_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO3Src1_t3_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       (DI)(R10*1), Y4, Y4
+	VADDPS       32(DI)(R10*1), Y5, Y5
+	VADDPS       64(DI)(R10*1), Y6, Y6
+	VADDPS       (DI)(R10*2), Y8, Y8
+	VADDPS       32(DI)(R10*2), Y9, Y9
+	VADDPS       64(DI)(R10*2), Y10, Y10
+
+AVX2StemO3Src1_t3_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO3Src1_t3_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+	VMAXPS Y10, Y12, Y10
+
+AVX2StemO3Src1_t3_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y4, (CX)(R10*1)
+	VMOVUPS Y5, 32(CX)(R10*1)
+	VMOVUPS Y6, 64(CX)(R10*1)
+	VMOVUPS Y8, (CX)(R10*2)
+	VMOVUPS Y9, 32(CX)(R10*2)
+	VMOVUPS Y10, 64(CX)(R10*2)
+	ADDQ    $0x0c, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2StemO3Src1_loop
+
+AVX2StemO3Src1_blk2:
+	// 2 pixel(s) x 3 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVUPS 32(DI), Y4
+	VMOVAPS Y4, Y5
+	VMOVUPS 64(DI), Y8
+	VMOVAPS Y8, Y9
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO3Src1_t2_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO3Src1_t2_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO3Src1_t2_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VMOVUPS      (R9)(R13*2), Y14
+	VBROADCASTSS (R8), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 4(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y5
+	VFMADD231PS  Y14, Y15, Y9
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO3Src1_t2_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO3Src1_t2_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO3Src1_t2_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO3Src1_t2_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       (DI)(R10*1), Y4, Y4
+	VADDPS       32(DI)(R10*1), Y5, Y5
+	VADDPS       (DI)(R10*2), Y8, Y8
+	VADDPS       32(DI)(R10*2), Y9, Y9
+
+AVX2StemO3Src1_t2_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO3Src1_t2_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+
+AVX2StemO3Src1_t2_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y4, (CX)(R10*1)
+	VMOVUPS Y5, 32(CX)(R10*1)
+	VMOVUPS Y8, (CX)(R10*2)
+	VMOVUPS Y9, 32(CX)(R10*2)
+	ADDQ    $0x08, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2StemO3Src1_loop
+
+AVX2StemO3Src1_blk1:
+	// 1 pixel(s) x 3 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y4
+	VMOVUPS 64(DI), Y8
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO3Src1_t1_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO3Src1_t1_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO3Src1_t1_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VMOVUPS      (R9)(R13*2), Y14
+	VBROADCASTSS (R8), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y8
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO3Src1_t1_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO3Src1_t1_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO3Src1_t1_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO3Src1_t1_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       (DI)(R10*1), Y4, Y4
+	VADDPS       (DI)(R10*2), Y8, Y8
+
+AVX2StemO3Src1_t1_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO3Src1_t1_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y8, Y12, Y8
+
+AVX2StemO3Src1_t1_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y4, (CX)(R10*1)
+	VMOVUPS Y8, (CX)(R10*2)
+	ADDQ    $0x04, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2StemO3Src1_loop
+
+AVX2StemO3Src1_done:
+	INCQ R14
+	CMPQ R14, 160(AX)
+	JL   AVX2StemO3Src1_row
+	VZEROUPPER
+	RET
+
+// func AVX2StemO3Src2(p *Params)
+// Requires: AVX, FMA3
+TEXT ·AVX2StemO3Src2(SB), NOSPLIT, $0-8
+	MOVQ  p+0(FP), AX
+	MOVQ  16(AX), CX
+	MOVQ  32(AX), DX
+	TESTQ DX, DX
+	JZ    AVX2StemO3Src2_nores
+	SUBQ  CX, DX
+
+AVX2StemO3Src2_nores:
+	XORQ R14, R14
+
+AVX2StemO3Src2_row:
+	MOVQ  168(AX), BX
+	IMULQ R14, BX
+	ADDQ  (AX), BX
+	MOVQ  176(AX), CX
+	IMULQ R14, CX
+	ADDQ  16(AX), CX
+	MOVQ  40(AX), SI
+	MOVQ  112(AX), R13
+
+AVX2StemO3Src2_loop:
+	CMPQ SI, $0x08
+	JGE  AVX2StemO3Src2_blk4
+	CMPQ SI, $0x04
+	JLE  AVX2StemO3Src2_rest
+	MOVQ SI, DI
+	INCQ DI
+	SHRQ $0x01, DI
+	JMP  AVX2StemO3Src2_dispatch
+
+AVX2StemO3Src2_rest:
+	TESTQ SI, SI
+	JZ    AVX2StemO3Src2_done
+	MOVQ  SI, DI
+
+AVX2StemO3Src2_dispatch:
+	CMPQ DI, $0x04
+	JE   AVX2StemO3Src2_blk4
+	CMPQ DI, $0x03
+	JE   AVX2StemO3Src2_blk3
+	CMPQ DI, $0x02
+	JE   AVX2StemO3Src2_blk2
+	CMPQ DI, $0x01
+	JE   AVX2StemO3Src2_blk1
+	JMP  AVX2StemO3Src2_done
+
+AVX2StemO3Src2_blk4:
+	// 4 pixel(s) x 3 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVUPS 32(DI), Y4
+	VMOVAPS Y4, Y5
+	VMOVAPS Y4, Y6
+	VMOVAPS Y4, Y7
+	VMOVUPS 64(DI), Y8
+	VMOVAPS Y8, Y9
+	VMOVAPS Y8, Y10
+	VMOVAPS Y8, Y11
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO3Src2_t4_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO3Src2_t4_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO3Src2_t4_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VMOVUPS      (R9)(R13*2), Y14
+	VBROADCASTSS (R8), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 8(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y5
+	VFMADD231PS  Y14, Y15, Y9
+	VBROADCASTSS 16(R8), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y10
+	VBROADCASTSS 24(R8), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y11
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO3Src2_t4_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO3Src2_t4_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO3Src2_t4_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO3Src2_t4_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+	VADDPS       (DI)(R10*1), Y4, Y4
+	VADDPS       32(DI)(R10*1), Y5, Y5
+	VADDPS       64(DI)(R10*1), Y6, Y6
+	VADDPS       96(DI)(R10*1), Y7, Y7
+	VADDPS       (DI)(R10*2), Y8, Y8
+	VADDPS       32(DI)(R10*2), Y9, Y9
+	VADDPS       64(DI)(R10*2), Y10, Y10
+	VADDPS       96(DI)(R10*2), Y11, Y11
+
+AVX2StemO3Src2_t4_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO3Src2_t4_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y3, Y12, Y3
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y7, Y12, Y7
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+	VMAXPS Y10, Y12, Y10
+	VMAXPS Y11, Y12, Y11
+
+AVX2StemO3Src2_t4_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	VMOVUPS Y4, (CX)(R10*1)
+	VMOVUPS Y5, 32(CX)(R10*1)
+	VMOVUPS Y6, 64(CX)(R10*1)
+	VMOVUPS Y7, 96(CX)(R10*1)
+	VMOVUPS Y8, (CX)(R10*2)
+	VMOVUPS Y9, 32(CX)(R10*2)
+	VMOVUPS Y10, 64(CX)(R10*2)
+	VMOVUPS Y11, 96(CX)(R10*2)
+	ADDQ    $0x20, BX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x04, SI
+	JMP     AVX2StemO3Src2_loop
+
+AVX2StemO3Src2_blk3:
+	// 3 pixel(s) x 3 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVUPS 32(DI), Y4
+	VMOVAPS Y4, Y5
+	VMOVAPS Y4, Y6
+	VMOVUPS 64(DI), Y8
+	VMOVAPS Y8, Y9
+	VMOVAPS Y8, Y10
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO3Src2_t3_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO3Src2_t3_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO3Src2_t3_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VMOVUPS      (R9)(R13*2), Y14
+	VBROADCASTSS (R8), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 8(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y5
+	VFMADD231PS  Y14, Y15, Y9
+	VBROADCASTSS 16(R8), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y6
+	VFMADD231PS  Y14, Y15, Y10
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO3Src2_t3_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO3Src2_t3_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO3Src2_t3_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO3Src2_t3_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       (DI)(R10*1), Y4, Y4
+	VADDPS       32(DI)(R10*1), Y5, Y5
+	VADDPS       64(DI)(R10*1), Y6, Y6
+	VADDPS       (DI)(R10*2), Y8, Y8
+	VADDPS       32(DI)(R10*2), Y9, Y9
+	VADDPS       64(DI)(R10*2), Y10, Y10
+
+AVX2StemO3Src2_t3_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO3Src2_t3_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y2, Y12, Y2
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y6, Y12, Y6
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+	VMAXPS Y10, Y12, Y10
+
+AVX2StemO3Src2_t3_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y4, (CX)(R10*1)
+	VMOVUPS Y5, 32(CX)(R10*1)
+	VMOVUPS Y6, 64(CX)(R10*1)
+	VMOVUPS Y8, (CX)(R10*2)
+	VMOVUPS Y9, 32(CX)(R10*2)
+	VMOVUPS Y10, 64(CX)(R10*2)
+	ADDQ    $0x18, BX
+	ADDQ    $0x60, CX
+	SUBQ    $0x03, SI
+	JMP     AVX2StemO3Src2_loop
+
+AVX2StemO3Src2_blk2:
+	// 2 pixel(s) x 3 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVAPS Y0, Y1
+	VMOVUPS 32(DI), Y4
+	VMOVAPS Y4, Y5
+	VMOVUPS 64(DI), Y8
+	VMOVAPS Y8, Y9
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO3Src2_t2_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO3Src2_t2_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO3Src2_t2_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VMOVUPS      (R9)(R13*2), Y14
+	VBROADCASTSS (R8), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 8(R8), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VFMADD231PS  Y13, Y15, Y5
+	VFMADD231PS  Y14, Y15, Y9
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO3Src2_t2_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO3Src2_t2_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO3Src2_t2_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO3Src2_t2_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       (DI)(R10*1), Y4, Y4
+	VADDPS       32(DI)(R10*1), Y5, Y5
+	VADDPS       (DI)(R10*2), Y8, Y8
+	VADDPS       32(DI)(R10*2), Y9, Y9
+
+AVX2StemO3Src2_t2_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO3Src2_t2_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y1, Y12, Y1
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y5, Y12, Y5
+	VMAXPS Y8, Y12, Y8
+	VMAXPS Y9, Y12, Y9
+
+AVX2StemO3Src2_t2_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y4, (CX)(R10*1)
+	VMOVUPS Y5, 32(CX)(R10*1)
+	VMOVUPS Y8, (CX)(R10*2)
+	VMOVUPS Y9, 32(CX)(R10*2)
+	ADDQ    $0x10, BX
+	ADDQ    $0x40, CX
+	SUBQ    $0x02, SI
+	JMP     AVX2StemO3Src2_loop
+
+AVX2StemO3Src2_blk1:
+	// 1 pixel(s) x 3 output block(s)
+	MOVQ    24(AX), DI
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y4
+	VMOVUPS 64(DI), Y8
+	MOVQ    BX, R8
+	MOVQ    8(AX), R9
+	MOVQ    56(AX), R10
+
+AVX2StemO3Src2_t1_icb:
+	MOVQ 64(AX), R11
+
+AVX2StemO3Src2_t1_kh:
+	MOVQ 72(AX), R12
+
+AVX2StemO3Src2_t1_kw:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      (R9)(R13*1), Y13
+	VMOVUPS      (R9)(R13*2), Y14
+	VBROADCASTSS (R8), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y8
+	ADDQ         $0x04, R8
+	ADDQ         $0x20, R9
+	DECQ         R12
+	JNZ          AVX2StemO3Src2_t1_kw
+	MOVQ         72(AX), DI
+	SHLQ         $0x02, DI
+	SUBQ         DI, R8
+	ADDQ         88(AX), R8
+	SHLQ         $0x03, DI
+	SUBQ         DI, R9
+	ADDQ         128(AX), R9
+	DECQ         R11
+	JNZ          AVX2StemO3Src2_t1_kh
+	MOVQ         64(AX), DI
+	IMULQ        88(AX), DI
+	SUBQ         DI, R8
+	ADDQ         80(AX), R8
+	MOVQ         64(AX), DI
+	IMULQ        128(AX), DI
+	SUBQ         DI, R9
+	ADDQ         120(AX), R9
+	DECQ         R10
+	JNZ          AVX2StemO3Src2_t1_icb
+	MOVQ         136(AX), R10
+	CMPQ         32(AX), $0x00
+	JE           AVX2StemO3Src2_t1_relu
+	LEAQ         (CX)(DX*1), DI
+	VADDPS       (DI), Y0, Y0
+	VADDPS       (DI)(R10*1), Y4, Y4
+	VADDPS       (DI)(R10*2), Y8, Y8
+
+AVX2StemO3Src2_t1_relu:
+	CMPQ   152(AX), $0x00
+	JE     AVX2StemO3Src2_t1_store
+	VXORPS Y12, Y12, Y12
+	VMAXPS Y0, Y12, Y0
+	VMAXPS Y4, Y12, Y4
+	VMAXPS Y8, Y12, Y8
+
+AVX2StemO3Src2_t1_store:
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y4, (CX)(R10*1)
+	VMOVUPS Y8, (CX)(R10*2)
+	ADDQ    $0x08, BX
+	ADDQ    $0x20, CX
+	SUBQ    $0x01, SI
+	JMP     AVX2StemO3Src2_loop
+
+AVX2StemO3Src2_done:
+	INCQ R14
+	CMPQ R14, 160(AX)
+	JL   AVX2StemO3Src2_row
+	VZEROUPPER
+	RET

@@ -503,3 +503,45 @@ func AVX512MaxPool3x3S2(p *PoolParams)
 //
 //go:noescape
 func AVX512Pack8(p *PackParams)
+
+// AVX512StemO1Src1 is the AVX-512 kernel of the stem contract for 1 output channel block(s)
+// and input pixel stride 1 (SrcPix = 4 bytes), 16 pixels a step: one input
+// float a channel and tap, from a plain NCHW input (see the package comment).
+//
+//go:noescape
+func AVX512StemO1Src1(p *Params)
+
+// AVX512StemO1Src2 is the AVX-512 kernel of the stem contract for 1 output channel block(s)
+// and input pixel stride 2 (SrcPix = 8 bytes), 16 pixels a step: one input
+// float a channel and tap, from a plain NCHW input (see the package comment).
+//
+//go:noescape
+func AVX512StemO1Src2(p *Params)
+
+// AVX512StemO2Src1 is the AVX-512 kernel of the stem contract for 2 output channel block(s)
+// and input pixel stride 1 (SrcPix = 4 bytes), 14 pixels a step: one input
+// float a channel and tap, from a plain NCHW input (see the package comment).
+//
+//go:noescape
+func AVX512StemO2Src1(p *Params)
+
+// AVX512StemO2Src2 is the AVX-512 kernel of the stem contract for 2 output channel block(s)
+// and input pixel stride 2 (SrcPix = 8 bytes), 14 pixels a step: one input
+// float a channel and tap, from a plain NCHW input (see the package comment).
+//
+//go:noescape
+func AVX512StemO2Src2(p *Params)
+
+// AVX512StemO3Src1 is the AVX-512 kernel of the stem contract for 3 output channel block(s)
+// and input pixel stride 1 (SrcPix = 4 bytes), 9 pixels a step: one input
+// float a channel and tap, from a plain NCHW input (see the package comment).
+//
+//go:noescape
+func AVX512StemO3Src1(p *Params)
+
+// AVX512StemO3Src2 is the AVX-512 kernel of the stem contract for 3 output channel block(s)
+// and input pixel stride 2 (SrcPix = 8 bytes), 9 pixels a step: one input
+// float a channel and tap, from a plain NCHW input (see the package comment).
+//
+//go:noescape
+func AVX512StemO3Src2(p *Params)

@@ -139,6 +139,26 @@
 // it where every column read exists; the edges of a row go through the
 // per-phase convolution kernels.
 //
+// # The stem contract
+//
+// A stem kernel is a convolution kernel whose input is a plain NCHW image
+// (a network's first layer, over three channels) rather than channel
+// blocks: the microkernel contract with one input float a pixel and
+// channel where it has a block of b, so that no lane computes a padded
+// channel or tap. One call computes the loop of the microkernel contract
+// with the i loop gone:
+//
+//	x := Src[p*SrcPix + c*SrcICB + kh*SrcRow + kw*4]
+//	w := Wei[o*WeiOCB + c*WeiICB + kh*WeiRow + kw*b*4 + lane*4]
+//
+// ICB counting the input channels, SrcPix = s*4 for its input pixel
+// stride s, SrcTap = 4. The kernels loop over Rows rows as the Rows part
+// says, take no edge flags (the driver reads the input from a
+// zero-bordered copy) and do not prefetch. A set lists them as
+// <set>Stem[ocb-1][si] for the input pixel strides <set>StemStrides[si],
+// named <set>StemO<ocb>Src<s> (AVX512StemO2Src2: two output blocks,
+// ResNet's stride-2 7x7 stem).
+//
 // # The max-pool contract
 //
 // A pool kernel computes output rows of a 3x3 stride-2 max pool over

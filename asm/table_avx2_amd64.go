@@ -116,3 +116,15 @@ const AVX2FMAPeakFLOPs = 192
 
 // AVX2Pack is the AVX2 kernel of the pack contract (see PackParams), 8 lanes a call.
 var AVX2Pack = AVX2Pack8
+
+// AVX2StemStrides are the input pixel strides of the AVX2 stem kernels, in
+// the order AVX2Stem indexes them.
+var AVX2StemStrides = [...]int{1, 2}
+
+// AVX2Stem[ocb-1][si] is the AVX2 kernel of the stem contract for ocb
+// output blocks and input pixel stride AVX2StemStrides[si].
+var AVX2Stem = [AVX2MaxOCB][len(AVX2StemStrides)]func(*Params){
+	{AVX2StemO1Src1, AVX2StemO1Src2},
+	{AVX2StemO2Src1, AVX2StemO2Src2},
+	{AVX2StemO3Src1, AVX2StemO3Src2},
+}

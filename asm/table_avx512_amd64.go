@@ -116,3 +116,15 @@ const AVX512FMAPeakFLOPs = 768
 
 // AVX512Pack is the AVX512 kernel of the pack contract (see PackParams), 8 lanes a call.
 var AVX512Pack = AVX512Pack8
+
+// AVX512StemStrides are the input pixel strides of the AVX512 stem kernels, in
+// the order AVX512Stem indexes them.
+var AVX512StemStrides = [...]int{1, 2}
+
+// AVX512Stem[ocb-1][si] is the AVX512 kernel of the stem contract for ocb
+// output blocks and input pixel stride AVX512StemStrides[si].
+var AVX512Stem = [AVX512MaxOCB][len(AVX512StemStrides)]func(*Params){
+	{AVX512StemO1Src1, AVX512StemO1Src2},
+	{AVX512StemO2Src1, AVX512StemO2Src2},
+	{AVX512StemO3Src1, AVX512StemO3Src2},
+}

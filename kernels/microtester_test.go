@@ -125,6 +125,18 @@ type microCase struct {
 	// prefetch: also call the kernel with a prefetch range and check the
 	// prefetch part of the contract.
 	prefetch bool
+	// stem makes this a call of the stem contract: one input float a
+	// pixel and input channel (plain NCHW input), not a block of b.
+	stem bool
+}
+
+// lanes is the input floats of one pixel a tap step reads: the block, or
+// 1 under the stem contract.
+func (c microCase) lanes() int {
+	if c.stem {
+		return 1
+	}
+	return c.b
 }
 
 func (c microCase) String() string {
@@ -132,6 +144,9 @@ func (c microCase) String() string {
 		c.ocb, c.icb, c.kh, c.kw, c.pix, c.sp, c.dp, c.rows, c.edgeL, c.edgeR, c.res, c.resInPlace, c.relu)
 	if c.restore != nil {
 		s = fmt.Sprintf("restore K%dP%d %s", c.restore.K, c.restore.Pad, s)
+	}
+	if c.stem {
+		s = "stem " + s
 	}
 	return s
 }
@@ -221,7 +236,7 @@ func (m *microMem) region(name string) *microRegion {
 // innermost in the sums, so an input float is loaded once for the b lanes
 // it feeds; each lane still adds the same products in the contract's
 // order.
-func microContract(p *asm.Params, b int, restore *asm.RestoreKernel, m *microMem) {
+func microContract(p *asm.Params, b, lanes int, restore *asm.RestoreKernel, m *microMem) {
 	rows := max(p.Rows, 1)
 	acc := make([]float64, b)
 	for r := 0; r < rows; r++ {
@@ -237,7 +252,7 @@ func microContract(p *asm.Params, b int, restore *asm.RestoreKernel, m *microMem
 					acc[lane] = m.load(p.Bias, (o*b+lane)*4)
 				}
 				if restore == nil {
-					microConvSum(p, b, src, o, x, acc, m)
+					microConvSum(p, b, lanes, src, o, x, acc, m)
 				} else {
 					microRestoreSum(p, b, restore.K, restore.Pad, src, o, x, acc, m)
 				}
@@ -256,9 +271,10 @@ func microContract(p *asm.Params, b int, restore *asm.RestoreKernel, m *microMem
 }
 
 // microConvSum adds the convolution contract's sums for output pixel x of
-// block o to acc (one per lane). With EdgeL the contract's Src is Src -
-// SrcTap and pixel 0 skips tap 0; with EdgeR pixel Pix-1 skips tap KW-1.
-func microConvSum(p *asm.Params, b int, src unsafe.Pointer, o, x int, acc []float64, m *microMem) {
+// block o to acc (one per lane), over lanes input floats a tap (b, or 1
+// for the stem contract). With EdgeL the contract's Src is Src - SrcTap
+// and pixel 0 skips tap 0; with EdgeR pixel Pix-1 skips tap KW-1.
+func microConvSum(p *asm.Params, b, lanes int, src unsafe.Pointer, o, x int, acc []float64, m *microMem) {
 	if p.EdgeL != 0 {
 		src = unsafe.Add(src, -p.SrcTap)
 	}
@@ -268,10 +284,10 @@ func microConvSum(p *asm.Params, b int, src unsafe.Pointer, o, x int, acc []floa
 				if p.EdgeL != 0 && x == 0 && kw == 0 || p.EdgeR != 0 && x == p.Pix-1 && kw == p.KW-1 {
 					continue
 				}
-				for i := 0; i < b; i++ {
+				for i := 0; i < lanes; i++ {
 					v := m.load(src, x*p.SrcPix+c*p.SrcICB+kh*p.SrcRow+kw*p.SrcTap+i*4)
 					for lane := 0; lane < b; lane++ {
-						acc[lane] += v * m.load(p.Wei, o*p.WeiOCB+c*p.WeiICB+kh*p.WeiRow+kw*b*b*4+i*b*4+lane*4)
+						acc[lane] += v * m.load(p.Wei, o*p.WeiOCB+c*p.WeiICB+kh*p.WeiRow+kw*lanes*b*4+i*b*4+lane*4)
 					}
 				}
 			}
@@ -312,13 +328,13 @@ func microRestoreSum(p *asm.Params, b, k, pad int, src unsafe.Pointer, o, x int,
 }
 
 // terms is the number of products in one output's sum, for the tolerance.
-func (c microCase) terms() int { return c.icb * c.kh * c.kw * c.b }
+func (c microCase) terms() int { return c.icb * c.kh * c.kw * c.lanes() }
 
 // check runs the case on kernel k and fails t on any difference from the
 // contract (see the tester's comment above).
 func (c microCase) check(t *testing.T, r *rand.Rand, k microkernel) {
 	t.Helper()
-	b, n := c.b, max(c.rows, 1)
+	b, n, li := c.b, max(c.rows, 1), c.lanes() // li: input floats a pixel
 	// Input: per input block, per output row, kh rows of iw columns and a
 	// spare row; the contract's column 0 is column 1 of a row, so a
 	// kernel reading left of it, right of its last column or below its
@@ -330,9 +346,9 @@ func (c microCase) check(t *testing.T, r *rand.Rand, k microkernel) {
 	} else {
 		iw = 1 + (c.pix-1)*c.sp + c.kw + 1
 	}
-	srcRows := (c.kh + 1) * iw * b // floats from one output row's input rows to the next's
+	srcRows := (c.kh + 1) * iw * li // floats from one output row's input rows to the next's
 	src := newMicroBuf(c.icb * n * srcRows)
-	wei := newMicroBuf(c.ocb * c.icb * c.kh * c.kw * b * b)
+	wei := newMicroBuf(c.ocb * c.icb * c.kh * c.kw * li * b)
 	bias := newMicroBuf(c.ocb * b)
 	// Output: per output block, per row, ow pixels and a 3-pixel gap.
 	ow := (c.pix-1)*c.dp + 1
@@ -367,10 +383,10 @@ func (c microCase) check(t *testing.T, r *rand.Rand, k microkernel) {
 	params := func(dst microBuf) *asm.Params {
 		s := 1 + c.edgeL // column of pixel 0's tap 0, one right under EdgeL
 		p := &asm.Params{
-			Src: src.at(s * b), Wei: wei.at(0), Dst: dst.at(0), Bias: bias.at(0),
+			Src: src.at(s * li), Wei: wei.at(0), Dst: dst.at(0), Bias: bias.at(0),
 			Pix: c.pix, OCB: c.ocb, ICB: c.icb, KH: c.kh, KW: c.kw,
-			SrcICB: n * srcRows * 4, SrcRow: iw * b * 4, SrcTap: b * 4, SrcPix: c.sp * b * 4,
-			WeiOCB: c.icb * c.kh * c.kw * b * b * 4, WeiICB: c.kh * c.kw * b * b * 4, WeiRow: c.kw * b * b * 4,
+			SrcICB: n * srcRows * 4, SrcRow: iw * li * 4, SrcTap: li * 4, SrcPix: c.sp * li * 4,
+			WeiOCB: c.icb * c.kh * c.kw * li * b * 4, WeiICB: c.kh * c.kw * li * b * 4, WeiRow: c.kw * li * b * 4,
 			DstOCB: n * dstRows * 4, DstPix: c.dp * b * 4,
 			EdgeL: c.edgeL, EdgeR: c.edgeR,
 		}
@@ -403,7 +419,7 @@ func (c microCase) check(t *testing.T, r *rand.Rand, k microkernel) {
 		m.add(in.name, in.buf.all)
 	}
 	m.add("dst", want.all)
-	microContract(params(want), b, c.restore, m)
+	microContract(params(want), b, li, c.restore, m)
 
 	// Poison what the contract does not read, keep the inputs to check
 	// them after the call, and poison every output float it writes.

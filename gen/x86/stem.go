@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/mmcloughlin/avo/attr"
+
+	"github.com/sbconv/sbconv/gen/internal/caps"
+)
+
+// The stem family (the stem contract of package asm): a network's first
+// convolution read straight from its plain NCHW input, a channel of which
+// is an input "block" of one float. It is the convolution kernel with one
+// input lane a tap where the convolution contract has a block (kernel.lanes
+// = 1): the same register plans, pixel loop, row loop and epilogue, the
+// same tap and channel loops over runtime KH, KW and ICB (here the input
+// channels), each tap step loading ocb weight vectors and one input float
+// per pixel (broadcast) for t*ocb FMAs. No lane of a vector computes a
+// padded channel or tap: ResNet's 7x7 stem over three channels is 147 tap
+// steps of real FMAs, where packing channels x taps into 16-lane blocks
+// computed 192 lanes for them (package block's Stem).
+//
+// The input is never read outside the window: the driver copies each
+// image into a zero-bordered buffer, so the kernels take no edge flags,
+// and with a few KB of weights they do not prefetch. Strides: the 3x3
+// stride-1 stem of the CIFAR networks and the 7x7 stride-2 one of the
+// ImageNet ResNets (stemStrides); the output pixel stride is 1.
+var stemStrides = []int{1, 2}
+
+func (s *isa) stemName(ocb, src int) string { return fmt.Sprintf("%sStemO%dSrc%d", s.name, ocb, src) }
+
+// stemFamily is <S>StemO<ocb>Src<s>, listed in the table as <S>Stem.
+type stemFamily struct{}
+
+func (stemFamily) emit(g *gen) error {
+	if err := g.checkPlans(g.convPlans); err != nil {
+		return err
+	}
+	for _, pl := range g.convPlans {
+		for _, s := range stemStrides {
+			g.stemKernel(pl, s)
+		}
+	}
+	return nil
+}
+
+func (stemFamily) table(g *gen, b *bytes.Buffer) {
+	fmt.Fprintf(b, "// %sStemStrides are the input pixel strides of the %s stem kernels, in\n", g.name, g.name)
+	fmt.Fprintf(b, "// the order %sStem indexes them.\n", g.name)
+	fmt.Fprintf(b, "var %sStemStrides = [...]int{", g.name)
+	for i, s := range stemStrides {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(b, "%d", s)
+	}
+	b.WriteString("}\n\n")
+	fmt.Fprintf(b, "// %sStem[ocb-1][si] is the %s kernel of the stem contract for ocb\n", g.name, g.name)
+	fmt.Fprintf(b, "// output blocks and input pixel stride %sStemStrides[si].\n", g.name)
+	fmt.Fprintf(b, "var %sStem = [%sMaxOCB][len(%sStemStrides)]func(*Params){\n", g.name, g.name, g.name)
+	for _, pl := range g.convPlans {
+		b.WriteString("\t{")
+		for i, s := range stemStrides {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(g.stemName(pl.ocb, s))
+		}
+		b.WriteString("},\n")
+	}
+	b.WriteString("}\n\n")
+}
+
+// stemKernel emits the stem kernel of plan pl (checked) at input pixel
+// stride s.
+func (g *gen) stemKernel(pl convPlan, s int) {
+	c := g.c
+	k := &kernel{gen: g, name: g.stemName(pl.ocb, s), ocb: pl.ocb, urW: pl.urW, s: s, d: 1,
+		regBcast: pl.regBcast || !g.embedded, lanes: 1}
+	g.emitted.Begin(caps.Other)
+	c.Function(k.name)
+	c.Pragma("noescape")
+	c.Attributes(attr.NOSPLIT)
+	c.SignatureExpr("func(p *Params)")
+	c.Doc(
+		fmt.Sprintf("%s is the %s kernel of the stem contract for %d output channel block(s)", k.name, g.title, pl.ocb),
+		fmt.Sprintf("and input pixel stride %d (SrcPix = %d bytes), %d pixels a step: one input", s, 4*s, pl.urW),
+		"float a channel and tap, from a plain NCHW input (see the package comment).",
+	)
+	k.body()
+}
