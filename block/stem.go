@@ -15,9 +15,14 @@ import (
 // Stem is a network's first convolution (with its BatchNorm folded and
 // ReLU) over an input of few channels, such as an image's three. Padded to
 // a whole channel block, three channels would make the kernels compute
-// 2.7x (block 8) or 5.3x (block 16) the real FLOPs; instead Stem packs
-// channels x taps into the reduction dimension. It reads the plain NCHW
-// input and writes
+// 2.7x (block 8) or 5.3x (block 16) the real FLOPs. Where the dispatched
+// set has kernels of package asm's stem contract for the column stride
+// (AVX2 and AVX-512, strides 1 and 2: every ResNet stem), Stem reads the
+// NCHW input directly, one input float a tap step broadcast into every
+// lane of its output blocks, and computes only the real convolution's
+// multiplies (see stemDirect). Elsewhere (NEON, generic, other strides)
+// it packs channels x taps into the reduction dimension: it reads the
+// plain NCHW input and writes
 //
 //	packed[(c*KW + kw)][y][j] = in[c][y][j*s + kw - pad]   (zero outside)
 //
@@ -36,10 +41,14 @@ import (
 // (block 8, R = 1), 32/27 for a 3x3 one (R = 3), 48*4/(42*3.5) for the
 // 7x7 at block 16 (R = 2).
 type Stem struct {
-	spec  kernels.ConvSpec // the real convolution
-	r     int              // rows packed per lane group: 1, the row stride, or KH
-	conv  *kernels.Conv2D  // over the packed input
-	cache shapeCache[*stemWS]
+	spec kernels.ConvSpec // the real convolution
+	r    int              // rows packed per lane group: 1, the row stride, or KH
+	conv *kernels.Conv2D  // over the packed input
+	// direct, where the dispatched set has kernels of package asm's
+	// stem contract for the stem's column stride, computes the stem
+	// from the NCHW input instead of packing it (see stemDirect).
+	direct *stemDirect
+	cache  shapeCache[*stemWS]
 }
 
 // NewStem builds the stem convolution conv (Conv2d without bias, OIHW)
@@ -82,6 +91,7 @@ func NewStem(sd *StateDict, conv, bn string, spec kernels.ConvSpec) (*Stem, erro
 	if s.conv, err = kernels.NewConv2D(inner, pw, b, blk); err != nil {
 		return nil, fmt.Errorf("block: %s: %w", conv, err)
 	}
+	s.direct = newStemDirect(spec, w, b, blk)
 	return s, nil
 }
 
@@ -216,6 +226,14 @@ func (s *Stem) checkInput(in []float32, n, h, w int) error {
 }
 
 func (s *Stem) newWorkspace(n, h, w int) (*stemWS, error) {
+	if s.direct != nil {
+		ph, pw := s.paddedShape(h, w)
+		size, err := layout.MulCheck(layout.MaxElements, n, s.spec.InC, ph, pw)
+		if err != nil {
+			return nil, fmt.Errorf("block: stem: padded input %dx%dx%dx%d: %w", n, s.spec.InC, ph, pw, err)
+		}
+		return &stemWS{padded: make([]float32, size)}, nil
+	}
 	c, ph, pw := s.packedShape(h, w)
 	t, err := layout.New(n, c, ph, pw, kernels.Block())
 	if err != nil {
@@ -229,6 +247,9 @@ func (s *Stem) newWorkspace(n, h, w int) (*stemWS, error) {
 // forward packs in (already checked against n, h, w) and runs the inner
 // convolution.
 func (s *Stem) forward(dst *layout.Tensor, ws *stemWS, in []float32, h, w int) error {
+	if s.direct != nil {
+		return s.forwardDirect(dst, ws, in, h, w)
+	}
 	s.pack(ws, in, h, w)
 	return s.conv.Forward(dst, ws.packed, kernels.Epilogue{ReLU: true})
 }
@@ -245,6 +266,11 @@ type stemWS struct {
 	run    stemPack   // the pack of the call using the workspace
 	prm    asm.Params // the caller's argument block for workers.Run
 	kernel packSet    // the generated pack kernel packRun8 calls, or packGo
+
+	// The direct path's (Stem.direct): the zero-bordered input copy
+	// (image, channel, row, column; see paddedShape), and the call.
+	padded []float32
+	direct stemDirectRun
 }
 
 // stemLane says where packed channel c*KW+kw (or (c*KH+kh)*KW+kw) reads:

@@ -46,3 +46,41 @@ func packAsm(k packSet, p *asm.PackParams) {
 		panic("block: no pack kernel")
 	}
 }
+
+// dispatchedStem returns the kernels of package asm's stem contract of the
+// set package kernels dispatches, by output blocks and input pixel
+// stride: stemFor(ocb, sw) is nil where the set has none (a stride
+// other than the generated ones), and stemFor itself is nil where the
+// set has no stem kernels (generic), or its block is not blk.
+func dispatchedStem(blk int) (stemFor func(ocb, sw int) func(*asm.Params), maxOCB int) {
+	var table [][]func(*asm.Params)
+	var strides []int
+	switch kernels.ISA() {
+	case "avx2":
+		if blk != 8 {
+			return nil, 0
+		}
+		for i := range asm.AVX2Stem {
+			table = append(table, asm.AVX2Stem[i][:])
+		}
+		strides = asm.AVX2StemStrides[:]
+	case "avx512":
+		if blk != 16 {
+			return nil, 0
+		}
+		for i := range asm.AVX512Stem {
+			table = append(table, asm.AVX512Stem[i][:])
+		}
+		strides = asm.AVX512StemStrides[:]
+	default:
+		return nil, 0
+	}
+	return func(ocb, sw int) func(*asm.Params) {
+		for si, s := range strides {
+			if s == sw && ocb >= 1 && ocb <= len(table) {
+				return table[ocb-1][si]
+			}
+		}
+		return nil
+	}, len(table)
+}

@@ -13,3 +13,6 @@ const packGo packSet = 0
 func dispatchedPack() packSet { return packGo }
 
 func packAsm(packSet, *asm.PackParams) { panic("block: no pack kernel") }
+
+// dispatchedStem: no stem kernels outside amd64 (and under purego).
+func dispatchedStem(int) (func(ocb, sw int) func(*asm.Params), int) { return nil, 0 }
