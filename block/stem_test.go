@@ -203,3 +203,42 @@ func TestStemForward(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStem times Stem.Forward of one image for the CIFAR stem (3x3
+// over 32x32) and ImageNet's (7x7 stride 2 over 224x224), on the direct
+// path where the dispatched set has stem kernels and on the packed path,
+// on the threads kernels.Threads gives (SBCONV_THREADS=1: one core), with
+// the real convolution's GFLOP/s.
+func BenchmarkStem(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		spec kernels.ConvSpec
+		h, w int
+	}{
+		{"cifar-3x3-32x32", conv(3, 16, 3, 1, 1), 32, 32},
+		{"imagenet-7x7s2-224x224", conv(3, 64, 7, 2, 3), 224, 224},
+	} {
+		for _, path := range []string{"direct", "packed"} {
+			b.Run(c.name+"/"+path, func(b *testing.B) {
+				s, err := NewStem(RandomStateDict(7), "conv1", "bn1", c.spec)
+				require.NoError(b, err)
+				if path == "packed" {
+					s.direct = nil
+				} else if s.direct == nil {
+					b.Skipf("no stem kernels in the dispatched set %s", kernels.ISA())
+				}
+				oh, ow, err := s.OutputSize(c.h, c.w)
+				require.NoError(b, err)
+				dst, err := layout.New(1, c.spec.OutC, oh, ow, kernels.Block())
+				require.NoError(b, err)
+				in := sweepInput(1, c.spec.InC, c.h, c.w)[:c.spec.InC*c.h*c.w]
+				for b.Loop() {
+					if err := s.Forward(dst, in, 1, c.h, c.w); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(s.FLOPs(1, c.h, c.w)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
