@@ -48,9 +48,11 @@
 //
 // BatchNorm (eps 1e-5) is folded into the convolution before it when the
 // network is built; the residual add and the ReLU are fused into the last
-// kernel's store. The stem's three input channels are packed with the
-// kernel's taps into the reduction dimension (see Stem), so it computes
-// close to its real FLOPs instead of a whole channel block's.
+// kernel's store. The stem reads its three input channels straight from
+// the NCHW input with the AVX2 and AVX-512 sets' stem kernels (one input
+// float a tap step, so it computes exactly its real FLOPs), and elsewhere
+// packs them with the kernel's taps into the reduction dimension (see
+// Stem): close to its real FLOPs either way, not a whole channel block's.
 //
 // Layers are built for kernels.Block() (the dispatched microkernels'
 // channel block). Networks and blocks are immutable once built and safe for
