@@ -53,28 +53,19 @@ func packAsm(k packSet, p *asm.PackParams) {
 // other than the generated ones), and stemFor itself is nil where the
 // set has no stem kernels (generic), or its block is not blk.
 func dispatchedStem(blk int) (stemFor func(ocb, sw int) func(*asm.Params), maxOCB int) {
-	var table [][]func(*asm.Params)
-	var strides []int
-	switch kernels.ISA() {
-	case "avx2":
-		if blk != 8 {
-			return nil, 0
-		}
-		for i := range asm.AVX2Stem {
-			table = append(table, asm.AVX2Stem[i][:])
-		}
-		strides = asm.AVX2StemStrides[:]
-	case "avx512":
-		if blk != 16 {
-			return nil, 0
-		}
-		for i := range asm.AVX512Stem {
-			table = append(table, asm.AVX512Stem[i][:])
-		}
-		strides = asm.AVX512StemStrides[:]
-	default:
-		return nil, 0
+	switch {
+	case kernels.ISA() == "avx2" && blk == 8:
+		return stemLookup(asm.AVX2Stem[:], asm.AVX2StemStrides[:])
+	case kernels.ISA() == "avx512" && blk == 16:
+		return stemLookup(asm.AVX512Stem[:], asm.AVX512StemStrides[:])
 	}
+	return nil, 0
+}
+
+// stemLookup returns the lookup of a set's stem table (by output blocks,
+// then input stride as strides lists them) and its block counts. The x86
+// sets share gen/x86's two strides, hence the table's row type.
+func stemLookup(table [][2]func(*asm.Params), strides []int) (func(ocb, sw int) func(*asm.Params), int) {
 	return func(ocb, sw int) func(*asm.Params) {
 		for si, s := range strides {
 			if s == sw && ocb >= 1 && ocb <= len(table) {

@@ -84,18 +84,21 @@ func TestStemPack(t *testing.T) {
 	}
 }
 
+// stemBenchCases are the stems the benchmarks time: CIFAR's and ImageNet's.
+var stemBenchCases = []struct {
+	name string
+	spec kernels.ConvSpec
+	h, w int
+}{
+	{"cifar-3x3-32x32", conv(3, 16, 3, 1, 1), 32, 32},
+	{"imagenet-7x7s2-224x224", conv(3, 64, 7, 2, 3), 224, 224},
+}
+
 // BenchmarkStemPack times the pack of one image for the CIFAR stem (3x3
 // over 32x32, 27 lanes packed) and ImageNet's (7x7 stride 2 over 224x224),
 // on the threads kernels.Threads gives (SBCONV_THREADS=1: one core).
 func BenchmarkStemPack(b *testing.B) {
-	for _, c := range []struct {
-		name string
-		spec kernels.ConvSpec
-		h, w int
-	}{
-		{"cifar-3x3-32x32", conv(3, 16, 3, 1, 1), 32, 32},
-		{"imagenet-7x7s2-224x224", conv(3, 64, 7, 2, 3), 224, 224},
-	} {
+	for _, c := range stemBenchCases {
 		b.Run(c.name, func(b *testing.B) {
 			s, err := NewStem(RandomStateDict(7), "conv1", "bn1", c.spec)
 			require.NoError(b, err)
@@ -210,14 +213,7 @@ func TestStemForward(t *testing.T) {
 // on the threads kernels.Threads gives (SBCONV_THREADS=1: one core), with
 // the real convolution's GFLOP/s.
 func BenchmarkStem(b *testing.B) {
-	for _, c := range []struct {
-		name string
-		spec kernels.ConvSpec
-		h, w int
-	}{
-		{"cifar-3x3-32x32", conv(3, 16, 3, 1, 1), 32, 32},
-		{"imagenet-7x7s2-224x224", conv(3, 64, 7, 2, 3), 224, 224},
-	} {
+	for _, c := range stemBenchCases {
 		for _, path := range []string{"direct", "packed"} {
 			b.Run(c.name+"/"+path, func(b *testing.B) {
 				s, err := NewStem(RandomStateDict(7), "conv1", "bn1", c.spec)

@@ -13,18 +13,12 @@ import (
 // stemKernels returns the kernels of package asm's stem contract of the
 // x86 set named set (package block's direct stem calls them), by output
 // blocks and index into strides, or nil for a set without.
-func stemKernels(set string) (table [][]func(*asm.Params), strides []int) {
+func stemKernels(set string) (table [][2]func(*asm.Params), strides []int) {
 	switch set {
 	case "avx2":
-		for i := range asm.AVX2Stem {
-			table = append(table, asm.AVX2Stem[i][:])
-		}
-		return table, asm.AVX2StemStrides[:]
+		return asm.AVX2Stem[:], asm.AVX2StemStrides[:]
 	case "avx512":
-		for i := range asm.AVX512Stem {
-			table = append(table, asm.AVX512Stem[i][:])
-		}
-		return table, asm.AVX512StemStrides[:]
+		return asm.AVX512Stem[:], asm.AVX512StemStrides[:]
 	}
 	return nil, nil
 }
