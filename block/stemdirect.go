@@ -72,8 +72,11 @@ func newStemDirect(spec kernels.ConvSpec, w, b []float32, blk int) *stemDirect {
 }
 
 // stemDirectRun is one direct call: units are first the padded copy's
-// rows (image x channel x input row), then, in a second Run, the kernel
-// calls (image x group x chunk of output rows).
+// chunks of rows (image x channel x chunk of input rows), then, in a
+// second Run, the kernel calls (image x group x chunk of output rows). The
+// copy writes only the interior of each padded channel: its border keeps
+// the zeros the workspace was allocated with, since a workspace only ever
+// serves one input shape.
 type stemDirectRun struct {
 	s      *Stem
 	ws     *stemWS
@@ -132,7 +135,7 @@ func (s *Stem) forwardDirect(dst *layout.Tensor, ws *stemWS, in []float32, h, w 
 	return nil
 }
 
-// RunUnit copies input row u (copy) or runs kernel call u.
+// RunUnit copies chunk u of input rows (copy) or runs kernel call u.
 func (r *stemDirectRun) RunUnit(u int, prm *asm.Params) {
 	s, ws := r.s, r.ws
 	p := s.spec
