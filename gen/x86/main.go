@@ -32,7 +32,10 @@
 // (pool.go), <S>FMAPeak, the register-only FMA loop whose time is the
 // denominator of percent-of-peak, and <S>Pack8, the pack contract's
 // kernel (pack.go: 8 strided runs into 8 lanes, the stem's input pack,
-// 256-bit AVX code in both sets), listed in the table as <S>Pack.
+// 256-bit AVX code in both sets), listed in the table as <S>Pack, and
+// <S>StemO<ocb>Src<s>, the stem contract's kernels (stem.go: the
+// convolution kernel with one input float a tap, kernel.lanes = 1, over a
+// network's NCHW input), listed as <S>Stem.
 //
 // <S>Caps, the set's capabilities (asm.Caps: rows, edge flags, restore
 // edge flags, prefetch), is derived from the emitted code: prologue and
