@@ -46,6 +46,10 @@ type pass struct {
 	kh, kw int       // taps of this pass
 	rh, rw int       // output phase (transposed convolution only)
 	kern   []microkernel
+	// zeroTap is the set's 1x1 kernel at input stride 1 and the pass's
+	// output stride, by output blocks: the calls whose window lies wholly
+	// in the padding run it over one tap of zeros (see fwd.call).
+	zeroTap []microkernel
 }
 
 // layer holds what Conv2D and ConvTranspose2D share.

@@ -103,8 +103,10 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 			sp, dp = 1, l.spec.StrideW
 		}
 		p.kern = make([]microkernel, pt.MaxOCB+1)
+		p.zeroTap = make([]microkernel, pt.MaxOCB+1)
 		for o := 1; o <= pt.MaxOCB; o++ {
 			p.kern[o] = set.kernelFor(l.block, o, sp, dp, p.kh == 1 && p.kw == 1)
+			p.zeroTap[o] = set.kernelFor(l.block, o, 1, dp, true)
 		}
 	}
 	l.rowPasses = nil

@@ -138,9 +138,7 @@ func (f *fwd) call(prm *asm.Params, rc *rowCall, kc kernelCall) {
 		prm.Res = unsafe.Pointer(&f.res.Data[d])
 	}
 	if kc.t1 <= kc.t0 || kc.u1 <= kc.u0 {
-		// The window lies wholly in the padding: bias, residual and
-		// activation only, through the generic kernel (KH = 0).
-		genericKernel(b)(prm)
+		f.biasOnly(prm, rc)
 		return
 	}
 	p := rc.p
@@ -157,4 +155,41 @@ func (f *fwd) call(prm *asm.Params, rc *rowCall, kc kernelCall) {
 	prm.Pf, prm.PfEnd = rc.pf, rc.pfEnd
 	rc.kern(prm)
 	rc.pf = prm.Pf // where the kernel stopped: the next call goes on from there
+}
+
+// zeroTap is one tap of zero weights for a block of 16 (or 8) lanes, and
+// the zero input of up to 16 pixels a call reads with it: biasOnly's
+// operands, never written.
+var zeroTap [16 * 16]float32
+
+// biasOnly computes a call whose window lies wholly in the padding (prm
+// set up by call but for the window): bias, residual and activation only.
+// On an assembly set it runs the set's 1x1 kernel over one tap of zero
+// weights and zero input, up to b pixels a call: those rows are the last
+// row and column of a rate-4 restore with K = 5 (no tap reaches them),
+// which the generic Go kernel took 4% of SB ResNet-20's time for on one
+// AVX-512 core. The generic set keeps its KH = 0 form, which reads
+// neither.
+func (f *fwd) biasOnly(prm *asm.Params, rc *rowCall) {
+	b := f.l.block
+	if f.l.path.set == genericSet {
+		genericKernel(b)(prm)
+		return
+	}
+	k := rc.p.zeroTap[prm.OCB]
+	zero := unsafe.Pointer(&zeroTap[0])
+	prm.Src, prm.Wei = zero, zero
+	prm.ICB, prm.KH, prm.KW = 1, 1, 1
+	prm.SrcTap, prm.SrcPix, prm.SrcRows = b*4, b*4, 0 // every row reads the same zeros
+	prm.WeiOCB = 0                                    // every output block the same zero tap
+	prm.EdgeL, prm.EdgeR, prm.Pf, prm.PfEnd = 0, 0, 0, 0
+	npix, dst, res := prm.Pix, prm.Dst, prm.Res
+	for j := 0; j < npix; j += b {
+		prm.Pix = min(b, npix-j)
+		prm.Dst = unsafe.Add(dst, j*prm.DstPix)
+		if res != nil {
+			prm.Res = unsafe.Add(res, j*prm.DstPix)
+		}
+		k(prm)
+	}
 }
