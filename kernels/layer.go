@@ -48,7 +48,7 @@ type pass struct {
 	kern   []microkernel
 	// zeroTap is the set's 1x1 kernel at input stride 1 and the pass's
 	// output stride, by output blocks: the calls whose window lies wholly
-	// in the padding run it over one tap of zeros (see fwd.call).
+	// in the padding run it over one tap of zeros (see fwd.biasOnly).
 	zeroTap []microkernel
 }
 

@@ -157,10 +157,10 @@ func (f *fwd) call(prm *asm.Params, rc *rowCall, kc kernelCall) {
 	rc.pf = prm.Pf // where the kernel stopped: the next call goes on from there
 }
 
-// zeroTap is one tap of zero weights for a block of 16 (or 8) lanes, and
+// zeros is one tap of zero weights for a block of 16 (or 8) lanes, and
 // the zero input of up to 16 pixels a call reads with it: biasOnly's
 // operands, never written.
-var zeroTap [16 * 16]float32
+var zeros [16 * 16]float32
 
 // biasOnly computes a call whose window lies wholly in the padding (prm
 // set up by call but for the window): bias, residual and activation only.
@@ -177,7 +177,7 @@ func (f *fwd) biasOnly(prm *asm.Params, rc *rowCall) {
 		return
 	}
 	k := rc.p.zeroTap[prm.OCB]
-	zero := unsafe.Pointer(&zeroTap[0])
+	zero := unsafe.Pointer(&zeros[0])
 	prm.Src, prm.Wei = zero, zero
 	prm.ICB, prm.KH, prm.KW = 1, 1, 1
 	prm.SrcTap, prm.SrcPix, prm.SrcRows = b*4, b*4, 0 // every row reads the same zeros
