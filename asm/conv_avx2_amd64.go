@@ -436,6 +436,870 @@ func AVX2Conv1x1O3Src6Dst1(p *Params)
 //go:noescape
 func AVX2Conv1x1O3Src8Dst1(p *Params)
 
+// AVX2ConvO1Src1Dst1W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst1W2(p *Params)
+
+// AVX2ConvO1Src1Dst2W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst2W2(p *Params)
+
+// AVX2ConvO1Src1Dst3W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst3W2(p *Params)
+
+// AVX2ConvO1Src1Dst4W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst4W2(p *Params)
+
+// AVX2ConvO1Src2Dst1W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src2Dst1W2(p *Params)
+
+// AVX2ConvO1Src3Dst1W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src3Dst1W2(p *Params)
+
+// AVX2ConvO1Src4Dst1W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src4Dst1W2(p *Params)
+
+// AVX2ConvO1Src6Dst1W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src6Dst1W2(p *Params)
+
+// AVX2ConvO1Src8Dst1W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src8Dst1W2(p *Params)
+
+// AVX2ConvO1Src1Dst1W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst1W3(p *Params)
+
+// AVX2ConvO1Src1Dst2W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst2W3(p *Params)
+
+// AVX2ConvO1Src1Dst3W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst3W3(p *Params)
+
+// AVX2ConvO1Src1Dst4W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst4W3(p *Params)
+
+// AVX2ConvO1Src2Dst1W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src2Dst1W3(p *Params)
+
+// AVX2ConvO1Src3Dst1W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src3Dst1W3(p *Params)
+
+// AVX2ConvO1Src4Dst1W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src4Dst1W3(p *Params)
+
+// AVX2ConvO1Src6Dst1W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src6Dst1W3(p *Params)
+
+// AVX2ConvO1Src8Dst1W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src8Dst1W3(p *Params)
+
+// AVX2ConvO1Src1Dst1W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst1W4(p *Params)
+
+// AVX2ConvO1Src1Dst2W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst2W4(p *Params)
+
+// AVX2ConvO1Src1Dst3W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst3W4(p *Params)
+
+// AVX2ConvO1Src1Dst4W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src1Dst4W4(p *Params)
+
+// AVX2ConvO1Src2Dst1W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src2Dst1W4(p *Params)
+
+// AVX2ConvO1Src3Dst1W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src3Dst1W4(p *Params)
+
+// AVX2ConvO1Src4Dst1W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src4Dst1W4(p *Params)
+
+// AVX2ConvO1Src6Dst1W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src6Dst1W4(p *Params)
+
+// AVX2ConvO1Src8Dst1W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO1Src8Dst1W4(p *Params)
+
+// AVX2ConvO2Src1Dst1W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src1Dst1W2(p *Params)
+
+// AVX2ConvO2Src1Dst2W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src1Dst2W2(p *Params)
+
+// AVX2ConvO2Src1Dst3W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src1Dst3W2(p *Params)
+
+// AVX2ConvO2Src1Dst4W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src1Dst4W2(p *Params)
+
+// AVX2ConvO2Src2Dst1W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src2Dst1W2(p *Params)
+
+// AVX2ConvO2Src3Dst1W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src3Dst1W2(p *Params)
+
+// AVX2ConvO2Src4Dst1W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src4Dst1W2(p *Params)
+
+// AVX2ConvO2Src6Dst1W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src6Dst1W2(p *Params)
+
+// AVX2ConvO2Src8Dst1W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src8Dst1W2(p *Params)
+
+// AVX2ConvO2Src1Dst1W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src1Dst1W3(p *Params)
+
+// AVX2ConvO2Src1Dst2W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src1Dst2W3(p *Params)
+
+// AVX2ConvO2Src1Dst3W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src1Dst3W3(p *Params)
+
+// AVX2ConvO2Src1Dst4W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src1Dst4W3(p *Params)
+
+// AVX2ConvO2Src2Dst1W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src2Dst1W3(p *Params)
+
+// AVX2ConvO2Src3Dst1W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src3Dst1W3(p *Params)
+
+// AVX2ConvO2Src4Dst1W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src4Dst1W3(p *Params)
+
+// AVX2ConvO2Src6Dst1W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src6Dst1W3(p *Params)
+
+// AVX2ConvO2Src8Dst1W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO2Src8Dst1W3(p *Params)
+
+// AVX2ConvO3Src1Dst1W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src1Dst1W2(p *Params)
+
+// AVX2ConvO3Src1Dst2W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src1Dst2W2(p *Params)
+
+// AVX2ConvO3Src1Dst3W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src1Dst3W2(p *Params)
+
+// AVX2ConvO3Src1Dst4W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src1Dst4W2(p *Params)
+
+// AVX2ConvO3Src2Dst1W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src2Dst1W2(p *Params)
+
+// AVX2ConvO3Src3Dst1W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src3Dst1W2(p *Params)
+
+// AVX2ConvO3Src4Dst1W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src4Dst1W2(p *Params)
+
+// AVX2ConvO3Src6Dst1W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src6Dst1W2(p *Params)
+
+// AVX2ConvO3Src8Dst1W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB, KH, KW >= 1.
+//
+//go:noescape
+func AVX2ConvO3Src8Dst1W2(p *Params)
+
+// AVX2Conv1x1O1Src1Dst1W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst1W2(p *Params)
+
+// AVX2Conv1x1O1Src1Dst2W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst2W2(p *Params)
+
+// AVX2Conv1x1O1Src1Dst3W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst3W2(p *Params)
+
+// AVX2Conv1x1O1Src1Dst4W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst4W2(p *Params)
+
+// AVX2Conv1x1O1Src2Dst1W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src2Dst1W2(p *Params)
+
+// AVX2Conv1x1O1Src3Dst1W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src3Dst1W2(p *Params)
+
+// AVX2Conv1x1O1Src4Dst1W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src4Dst1W2(p *Params)
+
+// AVX2Conv1x1O1Src6Dst1W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src6Dst1W2(p *Params)
+
+// AVX2Conv1x1O1Src8Dst1W2 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src8Dst1W2(p *Params)
+
+// AVX2Conv1x1O1Src1Dst1W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst1W3(p *Params)
+
+// AVX2Conv1x1O1Src1Dst2W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst2W3(p *Params)
+
+// AVX2Conv1x1O1Src1Dst3W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst3W3(p *Params)
+
+// AVX2Conv1x1O1Src1Dst4W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst4W3(p *Params)
+
+// AVX2Conv1x1O1Src2Dst1W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src2Dst1W3(p *Params)
+
+// AVX2Conv1x1O1Src3Dst1W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src3Dst1W3(p *Params)
+
+// AVX2Conv1x1O1Src4Dst1W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src4Dst1W3(p *Params)
+
+// AVX2Conv1x1O1Src6Dst1W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src6Dst1W3(p *Params)
+
+// AVX2Conv1x1O1Src8Dst1W3 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src8Dst1W3(p *Params)
+
+// AVX2Conv1x1O1Src1Dst1W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst1W4(p *Params)
+
+// AVX2Conv1x1O1Src1Dst2W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst2W4(p *Params)
+
+// AVX2Conv1x1O1Src1Dst3W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst3W4(p *Params)
+
+// AVX2Conv1x1O1Src1Dst4W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src1Dst4W4(p *Params)
+
+// AVX2Conv1x1O1Src2Dst1W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src2Dst1W4(p *Params)
+
+// AVX2Conv1x1O1Src3Dst1W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src3Dst1W4(p *Params)
+
+// AVX2Conv1x1O1Src4Dst1W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src4Dst1W4(p *Params)
+
+// AVX2Conv1x1O1Src6Dst1W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src6Dst1W4(p *Params)
+
+// AVX2Conv1x1O1Src8Dst1W4 is the AVX2+FMA tile kernel for 1 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), for rows of
+// Pix = 4 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 1, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O1Src8Dst1W4(p *Params)
+
+// AVX2Conv1x1O2Src1Dst1W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src1Dst1W2(p *Params)
+
+// AVX2Conv1x1O2Src1Dst2W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src1Dst2W2(p *Params)
+
+// AVX2Conv1x1O2Src1Dst3W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src1Dst3W2(p *Params)
+
+// AVX2Conv1x1O2Src1Dst4W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src1Dst4W2(p *Params)
+
+// AVX2Conv1x1O2Src2Dst1W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src2Dst1W2(p *Params)
+
+// AVX2Conv1x1O2Src3Dst1W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src3Dst1W2(p *Params)
+
+// AVX2Conv1x1O2Src4Dst1W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src4Dst1W2(p *Params)
+
+// AVX2Conv1x1O2Src6Dst1W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src6Dst1W2(p *Params)
+
+// AVX2Conv1x1O2Src8Dst1W2 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 3 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src8Dst1W2(p *Params)
+
+// AVX2Conv1x1O2Src1Dst1W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src1Dst1W3(p *Params)
+
+// AVX2Conv1x1O2Src1Dst2W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src1Dst2W3(p *Params)
+
+// AVX2Conv1x1O2Src1Dst3W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src1Dst3W3(p *Params)
+
+// AVX2Conv1x1O2Src1Dst4W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src1Dst4W3(p *Params)
+
+// AVX2Conv1x1O2Src2Dst1W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src2Dst1W3(p *Params)
+
+// AVX2Conv1x1O2Src3Dst1W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src3Dst1W3(p *Params)
+
+// AVX2Conv1x1O2Src4Dst1W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src4Dst1W3(p *Params)
+
+// AVX2Conv1x1O2Src6Dst1W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src6Dst1W3(p *Params)
+
+// AVX2Conv1x1O2Src8Dst1W3 is the AVX2+FMA tile kernel for 2 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), for rows of
+// Pix = 3 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 2, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O2Src8Dst1W3(p *Params)
+
+// AVX2Conv1x1O3Src1Dst1W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 1 and output pixel stride 1 (SrcPix = 32, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O3Src1Dst1W2(p *Params)
+
+// AVX2Conv1x1O3Src1Dst2W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 1 and output pixel stride 2 (SrcPix = 32, DstPix = 64 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O3Src1Dst2W2(p *Params)
+
+// AVX2Conv1x1O3Src1Dst3W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 1 and output pixel stride 3 (SrcPix = 32, DstPix = 96 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O3Src1Dst3W2(p *Params)
+
+// AVX2Conv1x1O3Src1Dst4W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 1 and output pixel stride 4 (SrcPix = 32, DstPix = 128 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O3Src1Dst4W2(p *Params)
+
+// AVX2Conv1x1O3Src2Dst1W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 2 and output pixel stride 1 (SrcPix = 64, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O3Src2Dst1W2(p *Params)
+
+// AVX2Conv1x1O3Src3Dst1W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 3 and output pixel stride 1 (SrcPix = 96, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O3Src3Dst1W2(p *Params)
+
+// AVX2Conv1x1O3Src4Dst1W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 4 and output pixel stride 1 (SrcPix = 128, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O3Src4Dst1W2(p *Params)
+
+// AVX2Conv1x1O3Src6Dst1W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 6 and output pixel stride 1 (SrcPix = 192, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O3Src6Dst1W2(p *Params)
+
+// AVX2Conv1x1O3Src8Dst1W2 is the AVX2+FMA tile kernel for 3 output channel block(s), input pixel
+// stride 8 and output pixel stride 1 (SrcPix = 256, DstPix = 32 bytes), for rows of
+// Pix = 2 pixels, up to 2 rows a block. It computes the loop written out in the
+// package comment over Rows rows, with OCB fixed at 3, block 8 and ICB >= 1 and KH = KW = 1.
+//
+//go:noescape
+func AVX2Conv1x1O3Src8Dst1W2(p *Params)
+
 // AVX2RestoreK2P0 is the AVX2+FMA fused stride-2 restore kernel for a 2-wide kernel with
 // padding 0 (input columns 0..0 of each output pair), up to 13 output pixels
 // a block. It computes the restore loop of the package comment with OCB = 1,

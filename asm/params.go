@@ -98,6 +98,28 @@
 // kernels with the same prefetch, which the restore's 1-tap phase uses,
 // measured no faster at 7x7 on AVX2, see gen/x86.)
 //
+// # Tiles
+//
+// A set may have tile kernels besides its convolution kernels
+// (<set>TileKernel, named <set>ConvO<ocb>Src<s>Dst<d>W<w> and
+// <set>Conv1x1O<ocb>Src<s>Dst<d>W<w>): the convolution contract with its
+// Rows, Edges and Prefetch parts, for calls of Pix = w pixels a row (w =
+// 2, 3 or 4, <set>TileWidths), that keep up to three rows' accumulators
+// in registers and so walk the weights once for all of them, where a row
+// kernel walks them once a row. A small map's rows are a few pixels
+// (the reduce of a spatial bottleneck at rate 3 or 4, the phases of its
+// restore), and there each weight vector would feed only 2-4 FMAs.
+// Their "tap step" is one for up to three rows, which the prefetch part
+// counts.
+//
+// The tile kernels for general windows also take the vertical edges: with
+// EdgeT = 1 the call's row 0 skips tap kh = 0 and Src points at row 0's
+// tap (1, 0) (the contract's Src is Src - SrcRow, which is never read);
+// with EdgeB = 1 the call's row Rows-1 skips tap kh = KH-1. KH >= 2
+// wherever a flag is set. So the rows of a 3x3 output whose window
+// overhangs the input by one row above and below are one call. Other
+// kernels never read EdgeT and EdgeB.
+//
 // # The fused stride-2 restore contract
 //
 // A restore kernel computes one output row of a stride-2 transposed
@@ -277,6 +299,11 @@ type Params struct {
 	// computes, PfLines cache lines a tap step while Pf < PfEnd; the
 	// kernel leaves Pf where it stopped (see the package comment).
 	Pf, PfEnd uintptr
+
+	// EdgeT, EdgeB 1: the call's first (last) row lies on the top
+	// (bottom) border, its window's first (last) row in the padding:
+	// only for the tile kernels of a set (see the package comment).
+	EdgeT, EdgeB int
 }
 
 // PfLines is how many cache lines a kernel prefetches each tap step: a
@@ -314,7 +341,9 @@ const (
 	OffEdgeR     = 192
 	OffPf        = 200
 	OffPfEnd     = 208
-	SizeofParams = 216
+	OffEdgeT     = 216
+	OffEdgeB     = 224
+	SizeofParams = 232
 )
 
 // PoolParams is the argument block of one max-pool kernel call (the

@@ -44,6 +44,8 @@ func TestParamsOffsets(t *testing.T) {
 		{"EdgeR", unsafe.Offsetof(p.EdgeR), OffEdgeR},
 		{"Pf", unsafe.Offsetof(p.Pf), OffPf},
 		{"PfEnd", unsafe.Offsetof(p.PfEnd), OffPfEnd},
+		{"EdgeT", unsafe.Offsetof(p.EdgeT), OffEdgeT},
+		{"EdgeB", unsafe.Offsetof(p.EdgeB), OffEdgeB},
 		{"sizeof", unsafe.Sizeof(p), SizeofParams},
 	} {
 		if c.got != c.want {

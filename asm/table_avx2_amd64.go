@@ -103,6 +103,95 @@ func AVX2Kernel(ocb, s, d int, pw bool) func(*Params) {
 	return nil
 }
 
+// AVX2TileWidths are the row widths (Pix) of the AVX2 tile kernels, in
+// the order AVX2Tile and AVX2Tile1x1 index them.
+var AVX2TileWidths = [...]int{2, 3, 4}
+
+// AVX2Tile[ocb-1][si][di][wi] is the AVX2 tile kernel for any window, ocb output
+// blocks, input pixel stride AVX2SrcStrides[si], output pixel stride
+// AVX2DstStrides[di] and rows of AVX2TileWidths[wi] pixels (Pix); nil where
+// the set has none.
+var AVX2Tile = [AVX2MaxOCB][len(AVX2SrcStrides)][len(AVX2DstStrides)][len(AVX2TileWidths)]func(*Params){
+	{
+		{{AVX2ConvO1Src1Dst1W2, AVX2ConvO1Src1Dst1W3, AVX2ConvO1Src1Dst1W4}, {AVX2ConvO1Src1Dst2W2, AVX2ConvO1Src1Dst2W3, AVX2ConvO1Src1Dst2W4}, {AVX2ConvO1Src1Dst3W2, AVX2ConvO1Src1Dst3W3, AVX2ConvO1Src1Dst3W4}, {AVX2ConvO1Src1Dst4W2, AVX2ConvO1Src1Dst4W3, AVX2ConvO1Src1Dst4W4}},
+		{{AVX2ConvO1Src2Dst1W2, AVX2ConvO1Src2Dst1W3, AVX2ConvO1Src2Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2ConvO1Src3Dst1W2, AVX2ConvO1Src3Dst1W3, AVX2ConvO1Src3Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2ConvO1Src4Dst1W2, AVX2ConvO1Src4Dst1W3, AVX2ConvO1Src4Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2ConvO1Src6Dst1W2, AVX2ConvO1Src6Dst1W3, AVX2ConvO1Src6Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2ConvO1Src8Dst1W2, AVX2ConvO1Src8Dst1W3, AVX2ConvO1Src8Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+	},
+	{
+		{{AVX2ConvO2Src1Dst1W2, AVX2ConvO2Src1Dst1W3, nil}, {AVX2ConvO2Src1Dst2W2, AVX2ConvO2Src1Dst2W3, nil}, {AVX2ConvO2Src1Dst3W2, AVX2ConvO2Src1Dst3W3, nil}, {AVX2ConvO2Src1Dst4W2, AVX2ConvO2Src1Dst4W3, nil}},
+		{{AVX2ConvO2Src2Dst1W2, AVX2ConvO2Src2Dst1W3, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2ConvO2Src3Dst1W2, AVX2ConvO2Src3Dst1W3, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2ConvO2Src4Dst1W2, AVX2ConvO2Src4Dst1W3, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2ConvO2Src6Dst1W2, AVX2ConvO2Src6Dst1W3, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2ConvO2Src8Dst1W2, AVX2ConvO2Src8Dst1W3, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+	},
+	{
+		{{AVX2ConvO3Src1Dst1W2, nil, nil}, {AVX2ConvO3Src1Dst2W2, nil, nil}, {AVX2ConvO3Src1Dst3W2, nil, nil}, {AVX2ConvO3Src1Dst4W2, nil, nil}},
+		{{AVX2ConvO3Src2Dst1W2, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2ConvO3Src3Dst1W2, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2ConvO3Src4Dst1W2, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2ConvO3Src6Dst1W2, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2ConvO3Src8Dst1W2, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+	},
+}
+
+// AVX2Tile1x1[ocb-1][si][di][wi] is the AVX2 tile kernel for a 1x1 window, ocb output
+// blocks, input pixel stride AVX2SrcStrides[si], output pixel stride
+// AVX2DstStrides[di] and rows of AVX2TileWidths[wi] pixels (Pix); nil where
+// the set has none.
+var AVX2Tile1x1 = [AVX2MaxOCB][len(AVX2SrcStrides)][len(AVX2DstStrides)][len(AVX2TileWidths)]func(*Params){
+	{
+		{{AVX2Conv1x1O1Src1Dst1W2, AVX2Conv1x1O1Src1Dst1W3, AVX2Conv1x1O1Src1Dst1W4}, {AVX2Conv1x1O1Src1Dst2W2, AVX2Conv1x1O1Src1Dst2W3, AVX2Conv1x1O1Src1Dst2W4}, {AVX2Conv1x1O1Src1Dst3W2, AVX2Conv1x1O1Src1Dst3W3, AVX2Conv1x1O1Src1Dst3W4}, {AVX2Conv1x1O1Src1Dst4W2, AVX2Conv1x1O1Src1Dst4W3, AVX2Conv1x1O1Src1Dst4W4}},
+		{{AVX2Conv1x1O1Src2Dst1W2, AVX2Conv1x1O1Src2Dst1W3, AVX2Conv1x1O1Src2Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2Conv1x1O1Src3Dst1W2, AVX2Conv1x1O1Src3Dst1W3, AVX2Conv1x1O1Src3Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2Conv1x1O1Src4Dst1W2, AVX2Conv1x1O1Src4Dst1W3, AVX2Conv1x1O1Src4Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2Conv1x1O1Src6Dst1W2, AVX2Conv1x1O1Src6Dst1W3, AVX2Conv1x1O1Src6Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2Conv1x1O1Src8Dst1W2, AVX2Conv1x1O1Src8Dst1W3, AVX2Conv1x1O1Src8Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+	},
+	{
+		{{AVX2Conv1x1O2Src1Dst1W2, AVX2Conv1x1O2Src1Dst1W3, nil}, {AVX2Conv1x1O2Src1Dst2W2, AVX2Conv1x1O2Src1Dst2W3, nil}, {AVX2Conv1x1O2Src1Dst3W2, AVX2Conv1x1O2Src1Dst3W3, nil}, {AVX2Conv1x1O2Src1Dst4W2, AVX2Conv1x1O2Src1Dst4W3, nil}},
+		{{AVX2Conv1x1O2Src2Dst1W2, AVX2Conv1x1O2Src2Dst1W3, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2Conv1x1O2Src3Dst1W2, AVX2Conv1x1O2Src3Dst1W3, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2Conv1x1O2Src4Dst1W2, AVX2Conv1x1O2Src4Dst1W3, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2Conv1x1O2Src6Dst1W2, AVX2Conv1x1O2Src6Dst1W3, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2Conv1x1O2Src8Dst1W2, AVX2Conv1x1O2Src8Dst1W3, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+	},
+	{
+		{{AVX2Conv1x1O3Src1Dst1W2, nil, nil}, {AVX2Conv1x1O3Src1Dst2W2, nil, nil}, {AVX2Conv1x1O3Src1Dst3W2, nil, nil}, {AVX2Conv1x1O3Src1Dst4W2, nil, nil}},
+		{{AVX2Conv1x1O3Src2Dst1W2, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2Conv1x1O3Src3Dst1W2, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2Conv1x1O3Src4Dst1W2, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2Conv1x1O3Src6Dst1W2, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX2Conv1x1O3Src8Dst1W2, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+	},
+}
+
+// AVX2TileKernel returns the AVX2 tile kernel for ocb output blocks, input
+// pixel stride s, output pixel stride d (in pixels) and rows of w pixels,
+// the 1x1 form when pw is set, or nil where the set has none: a lookup in
+// AVX2Tile and AVX2Tile1x1.
+func AVX2TileKernel(ocb, s, d, w int, pw bool) func(*Params) {
+	if ocb < 1 || ocb > AVX2MaxOCB {
+		return nil
+	}
+	for si, sv := range AVX2SrcStrides {
+		for di, dv := range AVX2DstStrides {
+			for wi, wv := range AVX2TileWidths {
+				if sv == s && dv == d && wv == w {
+					if pw {
+						return AVX2Tile1x1[ocb-1][si][di][wi]
+					}
+					return AVX2Tile[ocb-1][si][di][wi]
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // AVX2Restore lists the fused stride-2 restore kernels; Fn[ocb-1] takes ocb
 // output blocks a call and MaxPix[ocb-1] output pixels a block.
 var AVX2Restore = []RestoreKernel{

@@ -103,6 +103,95 @@ func AVX512Kernel(ocb, s, d int, pw bool) func(*Params) {
 	return nil
 }
 
+// AVX512TileWidths are the row widths (Pix) of the AVX512 tile kernels, in
+// the order AVX512Tile and AVX512Tile1x1 index them.
+var AVX512TileWidths = [...]int{2, 3, 4}
+
+// AVX512Tile[ocb-1][si][di][wi] is the AVX512 tile kernel for any window, ocb output
+// blocks, input pixel stride AVX512SrcStrides[si], output pixel stride
+// AVX512DstStrides[di] and rows of AVX512TileWidths[wi] pixels (Pix); nil where
+// the set has none.
+var AVX512Tile = [AVX512MaxOCB][len(AVX512SrcStrides)][len(AVX512DstStrides)][len(AVX512TileWidths)]func(*Params){
+	{
+		{{AVX512ConvO1Src1Dst1W2, AVX512ConvO1Src1Dst1W3, AVX512ConvO1Src1Dst1W4}, {AVX512ConvO1Src1Dst2W2, AVX512ConvO1Src1Dst2W3, AVX512ConvO1Src1Dst2W4}, {AVX512ConvO1Src1Dst3W2, AVX512ConvO1Src1Dst3W3, AVX512ConvO1Src1Dst3W4}, {AVX512ConvO1Src1Dst4W2, AVX512ConvO1Src1Dst4W3, AVX512ConvO1Src1Dst4W4}},
+		{{AVX512ConvO1Src2Dst1W2, AVX512ConvO1Src2Dst1W3, AVX512ConvO1Src2Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512ConvO1Src3Dst1W2, AVX512ConvO1Src3Dst1W3, AVX512ConvO1Src3Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512ConvO1Src4Dst1W2, AVX512ConvO1Src4Dst1W3, AVX512ConvO1Src4Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512ConvO1Src6Dst1W2, AVX512ConvO1Src6Dst1W3, AVX512ConvO1Src6Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512ConvO1Src8Dst1W2, AVX512ConvO1Src8Dst1W3, AVX512ConvO1Src8Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+	},
+	{
+		{{AVX512ConvO2Src1Dst1W2, AVX512ConvO2Src1Dst1W3, AVX512ConvO2Src1Dst1W4}, {AVX512ConvO2Src1Dst2W2, AVX512ConvO2Src1Dst2W3, AVX512ConvO2Src1Dst2W4}, {AVX512ConvO2Src1Dst3W2, AVX512ConvO2Src1Dst3W3, AVX512ConvO2Src1Dst3W4}, {AVX512ConvO2Src1Dst4W2, AVX512ConvO2Src1Dst4W3, AVX512ConvO2Src1Dst4W4}},
+		{{AVX512ConvO2Src2Dst1W2, AVX512ConvO2Src2Dst1W3, AVX512ConvO2Src2Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512ConvO2Src3Dst1W2, AVX512ConvO2Src3Dst1W3, AVX512ConvO2Src3Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512ConvO2Src4Dst1W2, AVX512ConvO2Src4Dst1W3, AVX512ConvO2Src4Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512ConvO2Src6Dst1W2, AVX512ConvO2Src6Dst1W3, AVX512ConvO2Src6Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512ConvO2Src8Dst1W2, AVX512ConvO2Src8Dst1W3, AVX512ConvO2Src8Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+	},
+	{
+		{{AVX512ConvO3Src1Dst1W2, AVX512ConvO3Src1Dst1W3, AVX512ConvO3Src1Dst1W4}, {AVX512ConvO3Src1Dst2W2, AVX512ConvO3Src1Dst2W3, AVX512ConvO3Src1Dst2W4}, {AVX512ConvO3Src1Dst3W2, AVX512ConvO3Src1Dst3W3, AVX512ConvO3Src1Dst3W4}, {AVX512ConvO3Src1Dst4W2, AVX512ConvO3Src1Dst4W3, AVX512ConvO3Src1Dst4W4}},
+		{{AVX512ConvO3Src2Dst1W2, AVX512ConvO3Src2Dst1W3, AVX512ConvO3Src2Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512ConvO3Src3Dst1W2, AVX512ConvO3Src3Dst1W3, AVX512ConvO3Src3Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512ConvO3Src4Dst1W2, AVX512ConvO3Src4Dst1W3, AVX512ConvO3Src4Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512ConvO3Src6Dst1W2, AVX512ConvO3Src6Dst1W3, AVX512ConvO3Src6Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512ConvO3Src8Dst1W2, AVX512ConvO3Src8Dst1W3, AVX512ConvO3Src8Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+	},
+}
+
+// AVX512Tile1x1[ocb-1][si][di][wi] is the AVX512 tile kernel for a 1x1 window, ocb output
+// blocks, input pixel stride AVX512SrcStrides[si], output pixel stride
+// AVX512DstStrides[di] and rows of AVX512TileWidths[wi] pixels (Pix); nil where
+// the set has none.
+var AVX512Tile1x1 = [AVX512MaxOCB][len(AVX512SrcStrides)][len(AVX512DstStrides)][len(AVX512TileWidths)]func(*Params){
+	{
+		{{AVX512Conv1x1O1Src1Dst1W2, AVX512Conv1x1O1Src1Dst1W3, AVX512Conv1x1O1Src1Dst1W4}, {AVX512Conv1x1O1Src1Dst2W2, AVX512Conv1x1O1Src1Dst2W3, AVX512Conv1x1O1Src1Dst2W4}, {AVX512Conv1x1O1Src1Dst3W2, AVX512Conv1x1O1Src1Dst3W3, AVX512Conv1x1O1Src1Dst3W4}, {AVX512Conv1x1O1Src1Dst4W2, AVX512Conv1x1O1Src1Dst4W3, AVX512Conv1x1O1Src1Dst4W4}},
+		{{AVX512Conv1x1O1Src2Dst1W2, AVX512Conv1x1O1Src2Dst1W3, AVX512Conv1x1O1Src2Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512Conv1x1O1Src3Dst1W2, AVX512Conv1x1O1Src3Dst1W3, AVX512Conv1x1O1Src3Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512Conv1x1O1Src4Dst1W2, AVX512Conv1x1O1Src4Dst1W3, AVX512Conv1x1O1Src4Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512Conv1x1O1Src6Dst1W2, AVX512Conv1x1O1Src6Dst1W3, AVX512Conv1x1O1Src6Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512Conv1x1O1Src8Dst1W2, AVX512Conv1x1O1Src8Dst1W3, AVX512Conv1x1O1Src8Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+	},
+	{
+		{{AVX512Conv1x1O2Src1Dst1W2, AVX512Conv1x1O2Src1Dst1W3, AVX512Conv1x1O2Src1Dst1W4}, {AVX512Conv1x1O2Src1Dst2W2, AVX512Conv1x1O2Src1Dst2W3, AVX512Conv1x1O2Src1Dst2W4}, {AVX512Conv1x1O2Src1Dst3W2, AVX512Conv1x1O2Src1Dst3W3, AVX512Conv1x1O2Src1Dst3W4}, {AVX512Conv1x1O2Src1Dst4W2, AVX512Conv1x1O2Src1Dst4W3, AVX512Conv1x1O2Src1Dst4W4}},
+		{{AVX512Conv1x1O2Src2Dst1W2, AVX512Conv1x1O2Src2Dst1W3, AVX512Conv1x1O2Src2Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512Conv1x1O2Src3Dst1W2, AVX512Conv1x1O2Src3Dst1W3, AVX512Conv1x1O2Src3Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512Conv1x1O2Src4Dst1W2, AVX512Conv1x1O2Src4Dst1W3, AVX512Conv1x1O2Src4Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512Conv1x1O2Src6Dst1W2, AVX512Conv1x1O2Src6Dst1W3, AVX512Conv1x1O2Src6Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512Conv1x1O2Src8Dst1W2, AVX512Conv1x1O2Src8Dst1W3, AVX512Conv1x1O2Src8Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+	},
+	{
+		{{AVX512Conv1x1O3Src1Dst1W2, AVX512Conv1x1O3Src1Dst1W3, AVX512Conv1x1O3Src1Dst1W4}, {AVX512Conv1x1O3Src1Dst2W2, AVX512Conv1x1O3Src1Dst2W3, AVX512Conv1x1O3Src1Dst2W4}, {AVX512Conv1x1O3Src1Dst3W2, AVX512Conv1x1O3Src1Dst3W3, AVX512Conv1x1O3Src1Dst3W4}, {AVX512Conv1x1O3Src1Dst4W2, AVX512Conv1x1O3Src1Dst4W3, AVX512Conv1x1O3Src1Dst4W4}},
+		{{AVX512Conv1x1O3Src2Dst1W2, AVX512Conv1x1O3Src2Dst1W3, AVX512Conv1x1O3Src2Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512Conv1x1O3Src3Dst1W2, AVX512Conv1x1O3Src3Dst1W3, AVX512Conv1x1O3Src3Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512Conv1x1O3Src4Dst1W2, AVX512Conv1x1O3Src4Dst1W3, AVX512Conv1x1O3Src4Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512Conv1x1O3Src6Dst1W2, AVX512Conv1x1O3Src6Dst1W3, AVX512Conv1x1O3Src6Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+		{{AVX512Conv1x1O3Src8Dst1W2, AVX512Conv1x1O3Src8Dst1W3, AVX512Conv1x1O3Src8Dst1W4}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}},
+	},
+}
+
+// AVX512TileKernel returns the AVX512 tile kernel for ocb output blocks, input
+// pixel stride s, output pixel stride d (in pixels) and rows of w pixels,
+// the 1x1 form when pw is set, or nil where the set has none: a lookup in
+// AVX512Tile and AVX512Tile1x1.
+func AVX512TileKernel(ocb, s, d, w int, pw bool) func(*Params) {
+	if ocb < 1 || ocb > AVX512MaxOCB {
+		return nil
+	}
+	for si, sv := range AVX512SrcStrides {
+		for di, dv := range AVX512DstStrides {
+			for wi, wv := range AVX512TileWidths {
+				if sv == s && dv == d && wv == w {
+					if pw {
+						return AVX512Tile1x1[ocb-1][si][di][wi]
+					}
+					return AVX512Tile[ocb-1][si][di][wi]
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // AVX512Restore lists the fused stride-2 restore kernels; Fn[ocb-1] takes ocb
 // output blocks a call and MaxPix[ocb-1] output pixels a block.
 var AVX512Restore = []RestoreKernel{

@@ -100,6 +100,9 @@ type kernel struct {
 	// the convolution contract, 1 for the stem contract (plain NCHW input:
 	// a channel is a "block" of one float; see stem.go).
 	lanes int
+	// tileW > 0 makes a tile kernel (tile.go): rows of tileW pixels,
+	// tileR of them in the block being emitted.
+	tileW, tileR int
 }
 
 // inPixBytes is the bytes of one input pixel's lanes: the input moves by
@@ -231,8 +234,15 @@ func (k *kernel) weightAt(o, i int) operand.Mem {
 }
 
 // inAt addresses input channel i of pixel j at the current tap.
+// (A tile kernel's pixel j is a column of row j/tileW, SrcRows
+// through regPix away per row.)
 func (k *kernel) inAt(j, i int) operand.Mem {
-	return operand.Mem{Base: regSrc, Disp: disp32(j*k.s*k.inPixBytes() + i*4)}
+	q, col := k.tileAt(j)
+	m := operand.Mem{Base: regSrc, Disp: disp32(col*k.s*k.inPixBytes() + i*4)}
+	if q > 0 {
+		m.Index, m.Scale = regPix, uint8(q)
+	}
+	return m
 }
 
 // emitBlock emits the whole reduction and epilogue for t pixels (t <= urW).
@@ -260,8 +270,8 @@ func (k *kernel) emitBlock(t int) {
 	}
 
 	edges := !k.pointwise && !k.stem()
-	if edges {
-		k.edgeFlags(k.label, id, t)
+	if edges && k.tileW == 0 {
+		k.edgeFlags(k.label, id, t) // a tile kernel's are the call's (tileBody)
 	}
 
 	c.MOVQ(regSrcBase, regSrc)
@@ -269,7 +279,7 @@ func (k *kernel) emitBlock(t int) {
 	c.MOVQ(field(asm.OffICB), regICB)
 	c.Label(k.label(id + "_icb"))
 	if k.pointwise {
-		k.step(t, -1)
+		k.step(t, -1, -1)
 		k.prefetch(id)
 		c.ADDQ(field(asm.OffSrcICB), regSrc)
 		c.ADDQ(field(asm.OffWeiICB), regWei)
@@ -280,10 +290,12 @@ func (k *kernel) emitBlock(t int) {
 		c.Label(k.label(id + "_kh"))
 		c.MOVQ(field(asm.OffKW), regKW)
 		c.Label(k.label(id + "_kw"))
-		if edges {
+		if edges && k.tileW > 0 {
+			k.tileEdgeSteps(id, t)
+		} else if edges {
 			k.edgeSteps(id, t)
 		} else {
-			k.step(t, -1)
+			k.step(t, -1, -1)
 		}
 		k.prefetch(id)
 		c.ADDQ(imm(uint64(k.inPixBytes())), regSrc)
@@ -317,17 +329,17 @@ func (k *kernel) edgeSteps(id string, t int) {
 	c.JNE(operand.LabelRef(k.label(id + "_notfirst")))
 	c.TESTQ(operand.U32(1), regEdge)
 	c.JZ(operand.LabelRef(k.label(id + "_notfirst")))
-	k.step(t, 0)
+	k.step(t, -1, 0)
 	c.JMP(operand.LabelRef(k.label(id + "_next")))
 	c.Label(k.label(id + "_notfirst"))
 	c.CMPQ(regKW, imm(1))
 	c.JNE(operand.LabelRef(k.label(id + "_full")))
 	c.TESTQ(operand.U32(2), regEdge)
 	c.JZ(operand.LabelRef(k.label(id + "_full")))
-	k.step(t, t-1)
+	k.step(t, -1, t-1)
 	c.JMP(operand.LabelRef(k.label(id + "_next")))
 	c.Label(k.label(id + "_full"))
-	k.step(t, -1)
+	k.step(t, -1, -1)
 	c.Label(k.label(id + "_next"))
 }
 
@@ -345,22 +357,43 @@ func (k *kernel) finishBlock(id string, t, sets int) {
 		}
 	}
 	c.MOVQ(field(asm.OffDstOCB), regICB)
+	if k.tileW == 0 {
+		k.storeRow(id, 0, t, regDst)
+		return
+	}
+	// A tile: each row through a base of its own, Dst + q*DstRows (the
+	// tap counters are free by now).
+	c.MOVQ(field(asm.OffDstRows), regKW)
+	for q := 0; q < k.tileR; q++ {
+		base := regDst
+		if q > 0 {
+			base = regKH
+			c.LEAQ(operand.Mem{Base: regDst, Index: regKW, Scale: uint8(q)}, base)
+		}
+		k.storeRow(fmt.Sprintf("%s_q%d", id, q), q*k.tileW, k.tileW, base)
+	}
+}
+
+// storeRow emits the epilogue of n pixels of a block from its pixel j0,
+// one row, stored through base (holding Dst of the row).
+func (k *kernel) storeRow(id string, j0, n int, base reg.Register) {
 	var accs []reg.VecPhysical
 	var at []func(base reg.Register) operand.Mem
 	for o := 0; o < k.ocb; o++ {
-		for j := 0; j < t; j++ {
+		for j := j0; j < j0+n; j++ {
 			accs = append(accs, k.acc(j, o))
-			at = append(at, func(base reg.Register) operand.Mem { return k.outAt(base, o, j) })
+			at = append(at, func(base reg.Register) operand.Mem { return k.outAt(base, o, j-j0) })
 		}
 	}
-	k.epilogue(k.label, id, accs, at, k.wreg(0))
+	k.epilogue(k.label, id, accs, at, k.wreg(0), base)
 }
 
 // step emits the block's input channels of one tap: for each, ocb weight
-// loads, then per pixel ocb FMAs of its broadcast input. Pixel skip (>= 0)
-// takes no part: the tap of an edge pixel that lies in the padding
-// (nothing at all for a lone pixel).
-func (k *kernel) step(t, skip int) {
+// loads, then per pixel ocb FMAs of its broadcast input. The pixels of
+// row skipRow and of column skip (each if >= 0) take no part: the tap of
+// an edge pixel that lies in the padding (nothing at all for a lone
+// pixel).
+func (k *kernel) step(t, skipRow, skip int) {
 	c := k.c
 	if skip >= 0 && t == 1 {
 		return
@@ -372,7 +405,7 @@ func (k *kernel) step(t, skip int) {
 			c.VMOVUPS(k.weightAt(o, i), k.wreg(o))
 		}
 		for j := 0; j < t; j++ {
-			if j == skip {
+			if q, col := k.tileAt(j); col == skip || q == skipRow {
 				continue
 			}
 			if !k.regBcast {

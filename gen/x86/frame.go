@@ -141,13 +141,14 @@ func (g *gen) nextInputBlock(loop string) {
 
 // epilogue emits a block's single store of each output vector: the
 // residual added (at[i] through the residual's distance from Dst), ReLU,
-// then the store at at[i](regDst). zero is a register free by then.
+// then the store at at[i](dst), dst holding the output's address (regDst,
+// or a tile row's). zero is a register free by then.
 func (g *gen) epilogue(label func(string) string, id string,
-	accs []reg.VecPhysical, at []func(base reg.Register) operand.Mem, zero reg.VecPhysical) {
+	accs []reg.VecPhysical, at []func(base reg.Register) operand.Mem, zero reg.VecPhysical, dst reg.Register) {
 	c := g.c
 	c.CMPQ(field(asm.OffRes), imm(0)) // Res itself: Res == Dst would give a zero delta
 	c.JE(operand.LabelRef(label(id + "_relu")))
-	c.LEAQ(operand.Mem{Base: regDst, Index: regResDelta, Scale: 1}, regTmp)
+	c.LEAQ(operand.Mem{Base: dst, Index: regResDelta, Scale: 1}, regTmp)
 	for i, a := range accs {
 		c.VADDPS(at[i](regTmp), a, a)
 	}
@@ -162,6 +163,6 @@ func (g *gen) epilogue(label func(string) string, id string,
 	}
 	c.Label(label(id + "_store"))
 	for i, a := range accs {
-		c.VMOVUPS(a, at[i](regDst))
+		c.VMOVUPS(a, at[i](dst))
 	}
 }

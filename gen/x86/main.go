@@ -37,6 +37,15 @@
 // convolution kernel with one input float a tap, kernel.lanes = 1, over a
 // network's NCHW input), listed as <S>Stem.
 //
+// And each has tile kernels, <S>ConvO<ocb>Src<s>Dst<d>W<w> and the 1x1
+// <S>Conv1x1O<ocb>Src<s>Dst<d>W<w> (tile.go, listed as <S>Tile and
+// <S>Tile1x1): the convolution kernel of the same emitter for rows of w =
+// 2, 3 or 4 pixels, with up to three rows in one block (kernel.tileW), so
+// that on a small map each weight vector feeds the FMAs of several rows;
+// their general form also takes the vertical edge flags (asm's Tiles).
+// AVX-512 (AMD EPYC Zen 5, one core): the 512-channel 3x3 stride-3
+// reduce of a rate-3 block over 7x7 246-269 -> 147-168 us.
+//
 // <S>Caps, the set's capabilities (asm.Caps: rows, edge flags, restore
 // edge flags, prefetch), is derived from the emitted code: prologue and
 // prefetch record on the kernel being written what they emit
@@ -255,7 +264,7 @@ type family interface {
 
 // families are emitted, and write their parts of the table after the
 // set's MaxOCB and Caps, in this order.
-var families = []family{convFamily{}, restoreFamily{}, peakFamily{}, poolFamily{}, packFamily{}, stemFamily{}}
+var families = []family{convFamily{}, tileFamily{}, restoreFamily{}, peakFamily{}, poolFamily{}, packFamily{}, stemFamily{}}
 
 // argv is the command line written into every file's header: fixed, so
 // regenerating elsewhere (the drift test's temporary folder) gives

@@ -366,5 +366,5 @@ func (r *restore) emitBlock(t int) {
 	if !r.regBcast() {
 		zero = r.wreg(0, 0) // the weights are spent by now
 	}
-	r.epilogue(r.label, id, accs, at, zero)
+	r.epilogue(r.label, id, accs, at, zero, regDst)
 }
