@@ -33,6 +33,11 @@ type isaSet struct {
 	// pointwise is set, or nil where the set has none, in which case the
 	// driver uses the generic microkernel for that call shape.
 	kernel func(ocb, srcPix, dstPix int, pointwise bool) microkernel
+	// tile returns the set's tile kernel for ocb output blocks, the
+	// strides and rows of w pixels (the convolution contract with Rows for
+	// Pix = w, several rows' accumulators in registers at once), or nil
+	// where it has none; a nil tile means none at all.
+	tile func(ocb, srcPix, dstPix, w int, pointwise bool) microkernel
 	// urw[ocb] is the pixels a step of its kernels for ocb output blocks
 	// (<set>URW; nil for the generic kernel, which takes one at a time):
 	// the tests sweep every tail of these tiles.
@@ -171,6 +176,21 @@ func ISAs() []string {
 // block (s itself, or the best usable set after s built for the block:
 // forBlock), falling back to the generic one for the block where that set
 // has none.
+// maxTileW is the widest row a set's tile kernel takes (asm's
+// <set>TileWidths are 2, 3 and 4).
+const maxTileW = 4
+
+// tileFor returns the tile kernel of the set for block at its arguments
+// (see isaSet.tile), or nil where it has none: the driver then runs the
+// row kernel.
+func (s *isaSet) tileFor(block, ocb, srcPix, dstPix, w int, pointwise bool) microkernel {
+	t := s.forBlock(block)
+	if t == genericSet || t.tile == nil || w < 2 || w > maxTileW {
+		return nil
+	}
+	return t.tile(ocb, srcPix, dstPix, w, pointwise)
+}
+
 func (s *isaSet) kernelFor(block, ocb, srcPix, dstPix int, pointwise bool) microkernel {
 	if t := s.forBlock(block); t != genericSet {
 		if k := t.kernel(ocb, srcPix, dstPix, pointwise); k != nil {

@@ -50,6 +50,10 @@ type pass struct {
 	// output stride, by output blocks: the calls whose window lies wholly
 	// in the padding run it over one tap of zeros (see fwd.biasOnly).
 	zeroTap []microkernel
+	// tile[ocb][w] is the set's tile kernel for rows of w pixels (see
+	// package asm's tile kernels), or nil: a call of several such rows
+	// runs it in place of kern[ocb].
+	tile [][maxTileW + 1]microkernel
 }
 
 // layer holds what Conv2D and ConvTranspose2D share.

@@ -116,6 +116,7 @@ type microCase struct {
 	// fields zero, a one-row call.
 	rows         int
 	edgeL, edgeR int  // Params.EdgeL, EdgeR
+	edgeT, edgeB int  // Params.EdgeT, EdgeB (tile kernels)
 	res          bool // a residual ...
 	resInPlace   bool // ... read from Dst itself
 	relu         bool
@@ -125,6 +126,9 @@ type microCase struct {
 	// prefetch: also call the kernel with a prefetch range and check the
 	// prefetch part of the contract.
 	prefetch bool
+	// tile: the kernel is a tile kernel, which takes a tap step for up to
+	// three rows at once (the least Pf may move is per block of rows).
+	tile bool
 	// stem makes this a call of the stem contract: one input float a
 	// pixel and input channel (plain NCHW input), not a block of b.
 	stem bool
@@ -140,8 +144,8 @@ func (c microCase) lanes() int {
 }
 
 func (c microCase) String() string {
-	s := fmt.Sprintf("ocb=%d icb=%d k=%dx%d pix=%d s%d d%d rows=%d edges=%d,%d res=%v inplace=%v relu=%v",
-		c.ocb, c.icb, c.kh, c.kw, c.pix, c.sp, c.dp, c.rows, c.edgeL, c.edgeR, c.res, c.resInPlace, c.relu)
+	s := fmt.Sprintf("ocb=%d icb=%d k=%dx%d pix=%d s%d d%d rows=%d edges=%d,%d,%d,%d res=%v inplace=%v relu=%v",
+		c.ocb, c.icb, c.kh, c.kw, c.pix, c.sp, c.dp, c.rows, c.edgeL, c.edgeR, c.edgeT, c.edgeB, c.res, c.resInPlace, c.relu)
 	if c.restore != nil {
 		s = fmt.Sprintf("restore K%dP%d %s", c.restore.K, c.restore.Pad, s)
 	}
@@ -252,7 +256,7 @@ func microContract(p *asm.Params, b, lanes int, restore *asm.RestoreKernel, m *m
 					acc[lane] = m.load(p.Bias, (o*b+lane)*4)
 				}
 				if restore == nil {
-					microConvSum(p, b, lanes, src, o, x, acc, m)
+					microConvSum(p, b, lanes, src, o, x, r == 0, r == rows-1, acc, m)
 				} else {
 					microRestoreSum(p, b, restore.K, restore.Pad, src, o, x, acc, m)
 				}
@@ -273,19 +277,28 @@ func microContract(p *asm.Params, b, lanes int, restore *asm.RestoreKernel, m *m
 // microConvSum adds the convolution contract's sums for output pixel x of
 // block o to acc (one per lane), over lanes input floats a tap (b, or 1
 // for the stem contract). With EdgeL the contract's Src is Src - SrcTap
-// and pixel 0 skips tap 0; with EdgeR pixel Pix-1 skips tap KW-1.
-func microConvSum(p *asm.Params, b, lanes int, src unsafe.Pointer, o, x int, acc []float64, m *microMem) {
+// and pixel 0 skips tap 0; with EdgeR pixel Pix-1 skips tap KW-1. With
+// EdgeT it is also Src - SrcRow, and the call's first row (first) skips
+// tap row 0; with EdgeB its last row (last) skips tap row KH-1.
+func microConvSum(p *asm.Params, b, lanes int, src unsafe.Pointer, o, x int, first, last bool, acc []float64, m *microMem) {
+	base := 0 // the contract's Src - src, in bytes (never read where negative)
 	if p.EdgeL != 0 {
-		src = unsafe.Add(src, -p.SrcTap)
+		base -= p.SrcTap
+	}
+	if p.EdgeT != 0 {
+		base -= p.SrcRow
 	}
 	for c := 0; c < p.ICB; c++ {
 		for kh := 0; kh < p.KH; kh++ {
+			if p.EdgeT != 0 && first && kh == 0 || p.EdgeB != 0 && last && kh == p.KH-1 {
+				continue
+			}
 			for kw := 0; kw < p.KW; kw++ {
 				if p.EdgeL != 0 && x == 0 && kw == 0 || p.EdgeR != 0 && x == p.Pix-1 && kw == p.KW-1 {
 					continue
 				}
 				for i := 0; i < lanes; i++ {
-					v := m.load(src, x*p.SrcPix+c*p.SrcICB+kh*p.SrcRow+kw*p.SrcTap+i*4)
+					v := m.load(src, base+x*p.SrcPix+c*p.SrcICB+kh*p.SrcRow+kw*p.SrcTap+i*4)
 					for lane := 0; lane < b; lane++ {
 						acc[lane] += v * m.load(p.Wei, o*p.WeiOCB+c*p.WeiICB+kh*p.WeiRow+kw*lanes*b*4+i*b*4+lane*4)
 					}
@@ -382,13 +395,14 @@ func (c microCase) check(t *testing.T, r *rand.Rand, k microkernel) {
 
 	params := func(dst microBuf) *asm.Params {
 		s := 1 + c.edgeL // column of pixel 0's tap 0, one right under EdgeL
+		s += c.edgeT * iw // and one row down under EdgeT
 		p := &asm.Params{
 			Src: src.at(s * li), Wei: wei.at(0), Dst: dst.at(0), Bias: bias.at(0),
 			Pix: c.pix, OCB: c.ocb, ICB: c.icb, KH: c.kh, KW: c.kw,
 			SrcICB: n * srcRows * 4, SrcRow: iw * li * 4, SrcTap: li * 4, SrcPix: c.sp * li * 4,
 			WeiOCB: c.icb * c.kh * c.kw * li * b * 4, WeiICB: c.kh * c.kw * li * b * 4, WeiRow: c.kw * li * b * 4,
 			DstOCB: n * dstRows * 4, DstPix: c.dp * b * 4,
-			EdgeL: c.edgeL, EdgeR: c.edgeR,
+			EdgeL: c.edgeL, EdgeR: c.edgeR, EdgeT: c.edgeT, EdgeB: c.edgeB,
 		}
 		if c.rows > 0 {
 			p.Rows, p.SrcRows, p.DstRows = c.rows, srcRows*4, dstRows*4
@@ -512,8 +526,12 @@ func (c microCase) checkPrefetch(t *testing.T, k microkernel, params func(microB
 		}
 	}
 	steps := max(c.rows, 1) * c.icb * c.kh * c.kw // tap steps of one pixel block a row
-	if adv := int(pf - base); adv%group != 0 || adv < steps*group || adv > c.pix*steps*group {
-		t.Fatalf("%v: Pf moved %d bytes, want a multiple of %d in [%d, %d]", c, adv, group, steps*group, c.pix*steps*group)
+	least := steps
+	if c.tile {
+		least = (max(c.rows, 1) + 2) / 3 * c.icb * c.kh * c.kw // one block of up to three rows
+	}
+	if adv := int(pf - base); adv%group != 0 || adv < least*group || adv > c.pix*steps*group {
+		t.Fatalf("%v: Pf moved %d bytes, want a multiple of %d in [%d, %d]", c, adv, group, least*group, c.pix*steps*group)
 	}
 	if pf = call(base + 3*group - (group - 1)); pf != base+3*group {
 		t.Fatalf("%v: Pf moved %d bytes through a 3-step range, want %d", c, int(pf-base), 3*group)

@@ -104,9 +104,13 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 		}
 		p.kern = make([]microkernel, pt.MaxOCB+1)
 		p.zeroTap = make([]microkernel, pt.MaxOCB+1)
+		p.tile = make([][maxTileW + 1]microkernel, pt.MaxOCB+1)
 		for o := 1; o <= pt.MaxOCB; o++ {
 			p.kern[o] = set.kernelFor(l.block, o, sp, dp, p.kh == 1 && p.kw == 1)
 			p.zeroTap[o] = set.kernelFor(l.block, o, 1, dp, true)
+			for w := range p.tile[o] {
+				p.tile[o][w] = set.tileFor(l.block, o, sp, dp, w, p.kh == 1 && p.kw == 1)
+			}
 		}
 	}
 	l.rowPasses = nil

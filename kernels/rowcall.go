@@ -20,6 +20,7 @@ type rowCall struct {
 	gm        geom     // columns of the (possibly haloed) input
 	cols      passCols // the run of columns with a whole window, edge pixels included (see plan)
 	kern      microkernel
+	tile      *[maxTileW + 1]microkernel // the pass's tile kernels for kern's output blocks
 	o0        int
 	dstBase   int
 	srcBase   int
@@ -36,6 +37,7 @@ func (f *fwd) newRowCall(rc *rowCall, pi, n, o0, o1 int) {
 	rc.p = p
 	rc.gm = f.pl.gm[pi]
 	rc.kern = p.kern[o1-o0]
+	rc.tile = &p.tile[o1-o0]
 	rc.o0 = o0
 	rc.dstBase = (n*l.ocb+o0)*dst.H*dst.W*b + rc.gm.owOff*b
 	rc.srcBase = n * l.icb * f.sh * f.sw * b
@@ -91,16 +93,27 @@ func (f *fwd) passRows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 		kc.t0, kc.t1, kc.ih0 = f.taps(rc, r)
 		f.call(prm, rc, kc)
 	}
+	i0, i1 := max(c0, rc.cols.jlo), min(c1, rc.cols.jhi)
+	tile := f.l.path.Rows && i1-i0 <= maxTileW && i1 > i0 && rc.tile[i1-i0] != nil
 	for r := lo; r < hi; {
 		r1 := f.runEnd(rc, r, hi)
+		var top, bottom bool
+		if tile {
+			if t1, tt, tb := f.tileRun(rc, r, hi); t1-r >= 2 && t1 > r1 {
+				r1, top, bottom = t1, tt, tb
+			}
+		}
 		for rr := r; rr < r1; rr++ {
 			for j := c0; j < min(c1, rc.cols.jlo); j++ {
 				border(rr, j)
 			}
 		}
-		if i0, i1 := max(c0, rc.cols.jlo), min(c1, rc.cols.jhi); i1 > i0 {
-			kc := kernelCall{r: r, nrows: r1 - r, j: i0, npix: i1 - i0, u0: 0, u1: rc.p.kw}
+		if i1 > i0 {
+			kc := kernelCall{r: r, nrows: r1 - r, j: i0, npix: i1 - i0, u0: 0, u1: rc.p.kw, top: top, bottom: bottom}
 			kc.t0, kc.t1, kc.ih0 = f.taps(rc, r)
+			if top || bottom {
+				kc.t0, kc.t1 = 0, rc.p.kh // the whole window: the tile kernel skips the rows in the padding
+			}
 			kc.edge.left = rc.cols.edge.left && i0 == rc.cols.jlo
 			kc.edge.right = rc.cols.edge.right && i1 == rc.cols.jhi
 			f.call(prm, rc, kc)
@@ -118,13 +131,49 @@ func (f *fwd) passRows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 // pixels from column index j of nrows output rows of the pass from row
 // r (whose tap 0 reads input row ih0), with kernel rows [t0, t1) and
 // columns [u0, u1) of the pass's window; edge: its first (last) pixel is
-// an edge pixel (see package asm).
+// an edge pixel (see package asm); top (bottom): its first (last) row
+// skips the window's first (last) row, a tile kernel's EdgeT (EdgeB).
 type kernelCall struct {
 	r, nrows, ih0 int
 	j, npix       int
 	t0, t1        int
 	u0, u1        int
 	edge          edgeFlags
+	top, bottom   bool
+}
+
+// tileRun returns the end of the run of rows from r (below hi) that one
+// tile kernel call computes with the vertical edge flags (package asm's
+// tiles): a first row whose window overhangs the input by one row above
+// (top), the rows after it with the whole window, and a last row that
+// overhangs by one below (bottom). So the three rows of a 3x3 output
+// under a 3x3 window with padding 1 are one call, which a row kernel
+// takes as three, walking the weights three times. It returns r when row
+// r can start no such run.
+func (f *fwd) tileRun(rc *rowCall, r, hi int) (r1 int, top, bottom bool) {
+	kh := rc.p.kh
+	if kh < 2 {
+		return r, false, false
+	}
+	r1 = r
+	switch t0, t1, _ := f.taps(rc, r); {
+	case t0 == 1 && t1 == kh:
+		top, r1 = true, r+1
+	case t0 != 0 || t1 != kh:
+		return r, false, false
+	}
+	for r1 < hi {
+		if t0, t1, _ := f.taps(rc, r1); t0 != 0 || t1 != kh {
+			break
+		}
+		r1++
+	}
+	if r1 < hi {
+		if t0, t1, _ := f.taps(rc, r1); t0 == 0 && t1 == kh-1 {
+			bottom, r1 = true, r1+1
+		}
+	}
+	return r1, top, bottom
 }
 
 // call makes the microkernel call kc of rc.
@@ -143,6 +192,7 @@ func (f *fwd) call(prm *asm.Params, rc *rowCall, kc kernelCall) {
 	}
 	p := rc.p
 	iw0 := rc.gm.iwOff + kc.j*rc.gm.iwStep
+	ih := kc.ih0 + kc.t0
 	prm.KH, prm.KW = kc.t1-kc.t0, kc.u1-kc.u0
 	if kc.edge.left {
 		prm.EdgeL, iw0 = 1, iw0+1 // Src at pixel 0's tap 1: its tap 0 is padding
@@ -150,10 +200,20 @@ func (f *fwd) call(prm *asm.Params, rc *rowCall, kc kernelCall) {
 	if kc.edge.right {
 		prm.EdgeR = 1
 	}
-	prm.Src = unsafe.Pointer(&f.sdata[rc.srcBase+((kc.ih0+kc.t0)*f.sw+iw0+kc.u0)*b])
+	if kc.top {
+		prm.EdgeT, ih = 1, ih+1 // Src at row 0's tap row 1: its tap row 0 is padding
+	}
+	if kc.bottom {
+		prm.EdgeB = 1
+	}
+	prm.Src = unsafe.Pointer(&f.sdata[rc.srcBase+(ih*f.sw+iw0+kc.u0)*b])
 	prm.Wei = unsafe.Pointer(&p.wei[rc.weiBase+(kc.t0*p.kw+kc.u0)*b*b])
 	prm.Pf, prm.PfEnd = rc.pf, rc.pfEnd
-	rc.kern(prm)
+	k := rc.kern
+	if kc.nrows > 1 && kc.npix <= maxTileW && rc.tile[kc.npix] != nil {
+		k = rc.tile[kc.npix] // several rows of a small map: their weights walked once (tileRun's calls always)
+	}
+	k(prm)
 	rc.pf = prm.Pf // where the kernel stopped: the next call goes on from there
 }
 
