@@ -165,17 +165,7 @@ func (convFamily) table(g *gen, b *bytes.Buffer) {
 func (g *gen) convKernel(pl convPlan, s, d int, pointwise bool) {
 	c := g.c
 	ocb := pl.ocb
-	k := &kernel{gen: g, name: g.kernelName(ocb, s, d, pointwise), ocb: ocb, urW: pl.urW, s: s, d: d, pointwise: pointwise,
-		regBcast: pl.regBcast || !g.embedded, lanes: g.block}
-	if pointwise {
-		g.emitted.Begin(caps.Conv1x1)
-	} else {
-		g.emitted.Begin(caps.Conv)
-	}
-	c.Function(k.name)
-	c.Pragma("noescape")
-	c.Attributes(attr.NOSPLIT)
-	c.SignatureExpr("func(p *Params)")
+	k := g.newConvKernel(g.kernelName(ocb, s, d, pointwise), pl, s, d, pointwise)
 	window := "Pix, ICB, KH, KW >= 1"
 	if pointwise {
 		window = "Pix, ICB >= 1 and KH = KW = 1 (a pointwise window: one loop over input blocks)"
@@ -189,6 +179,25 @@ func (g *gen) convKernel(pl convPlan, s, d int, pointwise bool) {
 	)
 
 	k.body()
+}
+
+// newConvKernel starts the convolution kernel name of plan pl (a row or
+// a tile kernel; the caller sets tileW and writes the doc): its record
+// for the set's Caps and its function header.
+func (g *gen) newConvKernel(name string, pl convPlan, s, d int, pointwise bool) *kernel {
+	c := g.c
+	k := &kernel{gen: g, name: name, ocb: pl.ocb, urW: pl.urW, s: s, d: d, pointwise: pointwise,
+		regBcast: pl.regBcast || !g.embedded, lanes: g.block}
+	if pointwise {
+		g.emitted.Begin(caps.Conv1x1)
+	} else {
+		g.emitted.Begin(caps.Conv)
+	}
+	c.Function(k.name)
+	c.Pragma("noescape")
+	c.Attributes(attr.NOSPLIT)
+	c.SignatureExpr("func(p *Params)")
+	return k
 }
 
 // body emits the kernel after its doc: the prologue, and the pixel loop

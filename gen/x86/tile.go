@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"fmt"
 
-	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/operand"
 
 	"github.com/sbconv/sbconv/asm"
-	"github.com/sbconv/sbconv/gen/internal/caps"
 	"github.com/sbconv/sbconv/gen/internal/emit"
 )
 
@@ -136,17 +134,8 @@ func (tileFamily) table(g *gen, b *bytes.Buffer) {
 func (g *gen) tileKernel(pl convPlan, s, d, w int, pointwise bool) {
 	c := g.c
 	ocb := pl.ocb
-	k := &kernel{gen: g, name: g.tileName(ocb, s, d, w, pointwise), ocb: ocb, urW: pl.urW, s: s, d: d, pointwise: pointwise,
-		regBcast: pl.regBcast || !g.embedded, lanes: g.block, tileW: w}
-	if pointwise {
-		g.emitted.Begin(caps.Conv1x1)
-	} else {
-		g.emitted.Begin(caps.Conv)
-	}
-	c.Function(k.name)
-	c.Pragma("noescape")
-	c.Attributes(attr.NOSPLIT)
-	c.SignatureExpr("func(p *Params)")
+	k := g.newConvKernel(g.tileName(ocb, s, d, w, pointwise), pl, s, d, pointwise)
+	k.tileW = w
 	window := "ICB, KH, KW >= 1"
 	if pointwise {
 		window = "ICB >= 1 and KH = KW = 1"
