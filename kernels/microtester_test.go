@@ -394,7 +394,7 @@ func (c microCase) check(t *testing.T, r *rand.Rand, k microkernel) {
 	copy(want.all, init.all)
 
 	params := func(dst microBuf) *asm.Params {
-		s := 1 + c.edgeL // column of pixel 0's tap 0, one right under EdgeL
+		s := 1 + c.edgeL  // column of pixel 0's tap 0, one right under EdgeL
 		s += c.edgeT * iw // and one row down under EdgeT
 		p := &asm.Params{
 			Src: src.at(s * li), Wei: wei.at(0), Dst: dst.at(0), Bias: bias.at(0),
