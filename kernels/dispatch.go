@@ -171,11 +171,6 @@ func ISAs() []string {
 	return out
 }
 
-// kernelFor returns the microkernel for a call shape of a layer of
-// channel block block while s is dispatched: that of the set serving the
-// block (s itself, or the best usable set after s built for the block:
-// forBlock), falling back to the generic one for the block where that set
-// has none.
 // maxTileW is the widest row a set's tile kernel takes (asm's
 // <set>TileWidths are 2, 3 and 4).
 const maxTileW = 4
@@ -191,6 +186,11 @@ func (s *isaSet) tileFor(block, ocb, srcPix, dstPix, w int, pointwise bool) micr
 	return t.tile(ocb, srcPix, dstPix, w, pointwise)
 }
 
+// kernelFor returns the microkernel for a call shape of a layer of
+// channel block block while s is dispatched: that of the set serving the
+// block (s itself, or the best usable set after s built for the block:
+// forBlock), falling back to the generic one for the block where that set
+// has none.
 func (s *isaSet) kernelFor(block, ocb, srcPix, dstPix int, pointwise bool) microkernel {
 	if t := s.forBlock(block); t != genericSet {
 		if k := t.kernel(ocb, srcPix, dstPix, pointwise); k != nil {
