@@ -96,12 +96,13 @@ func (f *fwd) passRows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 	i0, i1 := max(c0, rc.cols.jlo), min(c1, rc.cols.jhi)
 	tile := f.l.path.Rows && i1-i0 <= maxTileW && i1 > i0 && rc.tile[i1-i0] != nil
 	for r := lo; r < hi; {
-		r1 := f.runEnd(rc, r, hi)
-		var top, bottom bool
+		r1, top, bottom, tiled := r, false, false, false
 		if tile {
-			if t1, tt, tb := f.tileRun(rc, r, hi); t1-r >= 2 && t1 > r1 {
-				r1, top, bottom = t1, tt, tb
-			}
+			r1, top, bottom = f.tileRun(rc, r, hi)
+			tiled = r1 > r
+		}
+		if !tiled {
+			r1 = f.runEnd(rc, r, hi)
 		}
 		for rr := r; rr < r1; rr++ {
 			for j := c0; j < min(c1, rc.cols.jlo); j++ {
@@ -109,9 +110,9 @@ func (f *fwd) passRows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 			}
 		}
 		if i1 > i0 {
-			kc := kernelCall{r: r, nrows: r1 - r, j: i0, npix: i1 - i0, u0: 0, u1: rc.p.kw, top: top, bottom: bottom}
+			kc := kernelCall{r: r, nrows: r1 - r, j: i0, npix: i1 - i0, u0: 0, u1: rc.p.kw, tile: tiled, top: top, bottom: bottom}
 			kc.t0, kc.t1, kc.ih0 = f.taps(rc, r)
-			if top || bottom {
+			if tiled {
 				kc.t0, kc.t1 = 0, rc.p.kh // the whole window: the tile kernel skips the rows in the padding
 			}
 			kc.edge.left = rc.cols.edge.left && i0 == rc.cols.jlo
@@ -131,47 +132,46 @@ func (f *fwd) passRows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 // pixels from column index j of nrows output rows of the pass from row
 // r (whose tap 0 reads input row ih0), with kernel rows [t0, t1) and
 // columns [u0, u1) of the pass's window; edge: its first (last) pixel is
-// an edge pixel (see package asm); top (bottom): its first (last) row
-// skips the window's first (last) row, a tile kernel's EdgeT (EdgeB).
+// an edge pixel (see package asm); tile: it runs the pass's tile kernel
+// for npix pixels, and top (bottom): its first (last) row skips the
+// window's first (last) row, the tile kernel's EdgeT (EdgeB).
 type kernelCall struct {
 	r, nrows, ih0 int
 	j, npix       int
 	t0, t1        int
 	u0, u1        int
 	edge          edgeFlags
+	tile          bool
 	top, bottom   bool
 }
 
 // tileRun returns the end of the run of rows from r (below hi) that one
-// tile kernel call computes with the vertical edge flags (package asm's
-// tiles): a first row whose window overhangs the input by one row above
-// (top), the rows after it with the whole window, and a last row that
-// overhangs by one below (bottom). So the three rows of a 3x3 output
-// under a 3x3 window with padding 1 are one call, which a row kernel
-// takes as three, walking the weights three times. It returns r when row
-// r can start no such run.
+// tile kernel call computes (package asm's tiles), or r where row r is
+// none of a tile call's: a first row whose window may overhang the input
+// by one row above (top), the rows after it with the whole window, and a
+// last row that may overhang by one below (bottom). So the three rows of a
+// 3x3 output under a 3x3 window with padding 1 are one call, which a row
+// kernel takes as three, walking the weights three times.
+//
+// In a pass whose rows have a tile kernel, every row it can take goes to
+// it, alone or with others: a tile kernel sums a row the same way
+// whatever rows share its call, while a row kernel's sums are ordered
+// otherwise, so a row must not move between the two as a layer's rows are
+// split over threads (outputs are bit for bit the same on any number).
+// Rows whose window overhangs by two or more go to the row kernels always.
 func (f *fwd) tileRun(rc *rowCall, r, hi int) (r1 int, top, bottom bool) {
 	kh := rc.p.kh
-	if kh < 2 {
+	t0, t1, _ := f.taps(rc, r)
+	if t1 <= t0 || t0 > 1 || kh-t1 > 1 || (t0 > 0 || t1 < kh) && kh < 2 {
 		return r, false, false
 	}
-	r1 = r
-	switch t0, t1, _ := f.taps(rc, r); {
-	case t0 == 1 && t1 == kh:
-		top, r1 = true, r+1
-	case t0 != 0 || t1 != kh:
-		return r, false, false
-	}
-	for r1 < hi {
-		if t0, t1, _ := f.taps(rc, r1); t0 != 0 || t1 != kh {
+	top, bottom, r1 = t0 == 1, t1 == kh-1, r+1
+	for !bottom && r1 < hi {
+		u0, u1, _ := f.taps(rc, r1)
+		if u0 != 0 || u1 < kh-1 || u1 < kh && kh < 2 { // (a 1-row window overhanging is no tap at all)
 			break
 		}
-		r1++
-	}
-	if r1 < hi {
-		if t0, t1, _ := f.taps(rc, r1); t0 == 0 && t1 == kh-1 {
-			bottom, r1 = true, r1+1
-		}
+		bottom, r1 = u1 == kh-1, r1+1
 	}
 	return r1, top, bottom
 }
@@ -210,8 +210,8 @@ func (f *fwd) call(prm *asm.Params, rc *rowCall, kc kernelCall) {
 	prm.Wei = unsafe.Pointer(&p.wei[rc.weiBase+(kc.t0*p.kw+kc.u0)*b*b])
 	prm.Pf, prm.PfEnd = rc.pf, rc.pfEnd
 	k := rc.kern
-	if kc.nrows > 1 && kc.npix <= maxTileW && rc.tile[kc.npix] != nil {
-		k = rc.tile[kc.npix] // several rows of a small map: their weights walked once (tileRun's calls always)
+	if kc.tile {
+		k = rc.tile[kc.npix] // rows of a small map: their weights walked once for up to three
 	}
 	k(prm)
 	rc.pf = prm.Pf // where the kernel stopped: the next call goes on from there

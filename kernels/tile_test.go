@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"math"
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/layout"
 )
 
 // countCalls wraps every row and tile kernel of the layer's passes with a
@@ -68,5 +70,61 @@ func TestTileCalls(t *testing.T) {
 		require.NoError(t, d.Forward(z, y, Epilogue{}))
 		require.Equal(t, int64(9), tiles.Load(), "tile calls of the nine phases")
 		require.Equal(t, int64(0), rows.Load(), "row calls of the nine phases")
+	})
+}
+
+// TestTileThreadsBitwise: layers whose rows run through the tile kernels
+// (small maps: rate-3 and rate-4 reduces and restores, padded and not)
+// give the same output bit for bit on 1, 2 and 3 threads, which split
+// their rows into different chunks, so that rows share tile calls
+// differently: a row's sums must not depend on its call.
+func TestTileThreadsBitwise(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		set, _ := current()
+		defer SetThreads(Threads())
+		b := set.Block
+		r := rand.New(rand.NewPCG(15, 15))
+		for _, c := range []struct {
+			deconv     bool
+			k, s, p, h int // window, stride, padding, input size
+			oh         int // transposed: output size
+		}{
+			{false, 3, 3, 1, 7, 0}, {false, 3, 3, 1, 8, 0}, {false, 3, 3, 1, 11, 0}, {false, 5, 4, 2, 14, 0},
+			{false, 3, 2, 1, 7, 0}, {false, 3, 1, 1, 4, 0}, {false, 1, 1, 0, 3, 0},
+			{true, 3, 3, 1, 3, 7}, {true, 3, 3, 1, 3, 8}, {true, 5, 4, 2, 4, 14}, {true, 5, 4, 2, 2, 8}, {true, 4, 3, 1, 3, 8},
+		} {
+			spec := ConvSpec{InC: 2 * b, OutC: 5 * b, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, PadH: c.p, PadW: c.p}
+			w, bias := randSlice(r, 2*b*5*b*c.k*c.k), randSlice(r, 5*b)
+			x := mustTensor(t, r, 2, 2*b, c.h, c.h, b)
+			var run func(y *layout.Tensor) error
+			oh := c.oh
+			if c.deconv {
+				d, err := NewConvTranspose2D(spec, w, bias, b)
+				require.NoError(t, err)
+				run = func(y *layout.Tensor) error { return d.Forward(y, x, Epilogue{ReLU: true}) }
+			} else {
+				cv, err := NewConv2D(spec, w, bias, b)
+				require.NoError(t, err)
+				oh, _, err = cv.OutputSize(c.h, c.h)
+				require.NoError(t, err)
+				run = func(y *layout.Tensor) error { return cv.Forward(y, x, Epilogue{ReLU: true}) }
+			}
+			var first *layout.Tensor
+			for _, n := range []int{1, 2, 3} {
+				SetThreads(n)
+				y, err := layout.New(2, 5*b, oh, oh, b)
+				require.NoError(t, err)
+				require.NoError(t, run(y))
+				if first == nil {
+					first = y
+					continue
+				}
+				for i := range y.Data {
+					if math.Float32bits(y.Data[i]) != math.Float32bits(first.Data[i]) {
+						t.Fatalf("%+v: float %d on %d threads %v, on one %v", c, i, n, y.Data[i], first.Data[i])
+					}
+				}
+			}
+		}
 	})
 }

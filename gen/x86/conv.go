@@ -101,8 +101,8 @@ type kernel struct {
 	// a channel is a "block" of one float; see stem.go).
 	lanes int
 	// tileW > 0 makes a tile kernel (tile.go): rows of tileW pixels,
-	// tileR of them in the block being emitted.
-	tileW, tileR int
+	// tileR of them in the block being emitted, at most tileMaxR.
+	tileW, tileR, tileMaxR int
 }
 
 // inPixBytes is the bytes of one input pixel's lanes: the input moves by
@@ -449,9 +449,17 @@ const minChains = 12
 // the epilogue. A restore phase or a small map's reduce is rows of 2-4
 // pixels, and a row's tail can be one: 1 pixel x 1 output block was one
 // chain, an FMA every 4 cycles.
+//
+// A tile kernel's blocks all take the sets of its largest block
+// (tileMaxR rows), whatever their rows: the sums of a row then do not
+// depend on how many rows share its call, so that splitting a layer's rows
+// over threads leaves every output bit for bit as it is.
 func (k *kernel) sets(t int) int {
 	if k.stem() {
 		return 1 // one input channel a step: nothing to spread (see stem.go)
+	}
+	if k.tileW > 0 {
+		t = k.tileMaxR * k.tileW
 	}
 	n := t * k.ocb
 	return max(1, min((minChains+n-1)/n, k.urW/t, k.block))

@@ -135,7 +135,7 @@ func (g *gen) tileKernel(pl convPlan, s, d, w int, pointwise bool) {
 	c := g.c
 	ocb := pl.ocb
 	k := g.newConvKernel(g.tileName(ocb, s, d, w, pointwise), pl, s, d, pointwise)
-	k.tileW = w
+	k.tileW, k.tileMaxR = w, tileRows(pl, w)
 	window := "ICB, KH, KW >= 1"
 	if pointwise {
 		window = "ICB >= 1 and KH = KW = 1"
