@@ -161,14 +161,16 @@ type kernelCall struct {
 // Rows whose window overhangs by two or more go to the row kernels always.
 func (f *fwd) tileRun(rc *rowCall, r, hi int) (r1 int, top, bottom bool) {
 	kh := rc.p.kh
+	// fits: the row has taps and overhangs by at most one row each side.
+	fits := func(t0, t1 int) bool { return t1 > t0 && t0 <= 1 && t1 >= kh-1 }
 	t0, t1, _ := f.taps(rc, r)
-	if t1 <= t0 || t0 > 1 || kh-t1 > 1 || (t0 > 0 || t1 < kh) && kh < 2 {
+	if !fits(t0, t1) {
 		return r, false, false
 	}
 	top, bottom, r1 = t0 == 1, t1 == kh-1, r+1
 	for !bottom && r1 < hi {
 		u0, u1, _ := f.taps(rc, r1)
-		if u0 != 0 || u1 < kh-1 || u1 < kh && kh < 2 { // (a 1-row window overhanging is no tap at all)
+		if u0 != 0 || !fits(u0, u1) {
 			break
 		}
 		bottom, r1 = u1 == kh-1, r1+1
