@@ -113,12 +113,14 @@
 // counts.
 //
 // The tile kernels for general windows also take the vertical edges: with
-// EdgeT = 1 the call's row 0 skips tap kh = 0 and Src points at row 0's
-// tap (1, 0) (the contract's Src is Src - SrcRow, which is never read);
-// with EdgeB = 1 the call's row Rows-1 skips tap kh = KH-1. KH >= 2
-// wherever a flag is set. So the rows of a 3x3 output whose window
-// overhangs the input by one row above and below are one call. Other
-// kernels never read EdgeT and EdgeB.
+// EdgeT = e > 0 the call's row 0 skips taps kh < e and Src points at row
+// 0's tap (e, 0) (the contract's Src is Src - e*SrcRow, which is never
+// read); with EdgeB = e > 0 the call's row Rows-1 skips taps kh >= KH-e.
+// EdgeT and EdgeB are below KH, and when the call has more than one row
+// EdgeT + EdgeB <= KH (no tap row is skipped by two rows). So the rows of
+// a 3x3 output whose window overhangs the input by one row above and
+// below are one call, and the two rows of a 2x2 output under a 5x5
+// window with padding 2. Other kernels never read EdgeT and EdgeB.
 //
 // # The fused stride-2 restore contract
 //
@@ -300,9 +302,10 @@ type Params struct {
 	// kernel leaves Pf where it stopped (see the package comment).
 	Pf, PfEnd uintptr
 
-	// EdgeT, EdgeB 1: the call's first (last) row lies on the top
-	// (bottom) border, its window's first (last) row in the padding:
-	// only for the tile kernels of a set (see the package comment).
+	// EdgeT, EdgeB > 0: the call's first (last) row lies on the top
+	// (bottom) border, its window's first EdgeT (last EdgeB) rows in
+	// the padding: only for the tile kernels of a set (see the package
+	// comment).
 	EdgeT, EdgeB int
 }
 

@@ -278,19 +278,18 @@ func microContract(p *asm.Params, b, lanes int, restore *asm.RestoreKernel, m *m
 // block o to acc (one per lane), over lanes input floats a tap (b, or 1
 // for the stem contract). With EdgeL the contract's Src is Src - SrcTap
 // and pixel 0 skips tap 0; with EdgeR pixel Pix-1 skips tap KW-1. With
-// EdgeT it is also Src - SrcRow, and the call's first row (first) skips
-// tap row 0; with EdgeB its last row (last) skips tap row KH-1.
+// EdgeT it is also Src - EdgeT*SrcRow, and the call's first row (first)
+// skips tap rows kh < EdgeT; with EdgeB its last row (last) skips tap
+// rows kh >= KH-EdgeB.
 func microConvSum(p *asm.Params, b, lanes int, src unsafe.Pointer, o, x int, first, last bool, acc []float64, m *microMem) {
 	base := 0 // the contract's Src - src, in bytes (never read where negative)
 	if p.EdgeL != 0 {
 		base -= p.SrcTap
 	}
-	if p.EdgeT != 0 {
-		base -= p.SrcRow
-	}
+	base -= p.EdgeT * p.SrcRow
 	for c := 0; c < p.ICB; c++ {
 		for kh := 0; kh < p.KH; kh++ {
-			if p.EdgeT != 0 && first && kh == 0 || p.EdgeB != 0 && last && kh == p.KH-1 {
+			if first && kh < p.EdgeT || last && kh >= p.KH-p.EdgeB {
 				continue
 			}
 			for kw := 0; kw < p.KW; kw++ {
@@ -395,7 +394,7 @@ func (c microCase) check(t *testing.T, r *rand.Rand, k microkernel) {
 
 	params := func(dst microBuf) *asm.Params {
 		s := 1 + c.edgeL  // column of pixel 0's tap 0, one right under EdgeL
-		s += c.edgeT * iw // and one row down under EdgeT
+		s += c.edgeT * iw // and EdgeT rows down
 		p := &asm.Params{
 			Src: src.at(s * li), Wei: wei.at(0), Dst: dst.at(0), Bias: bias.at(0),
 			Pix: c.pix, OCB: c.ocb, ICB: c.icb, KH: c.kh, KW: c.kw,

@@ -96,7 +96,7 @@ func (f *fwd) passRows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 	i0, i1 := max(c0, rc.cols.jlo), min(c1, rc.cols.jhi)
 	tile := f.l.path.Rows && i1-i0 <= maxTileW && i1 > i0 && rc.tile[i1-i0] != nil
 	for r := lo; r < hi; {
-		r1, top, bottom, tiled := r, false, false, false
+		r1, top, bottom, tiled := r, 0, 0, false
 		if tile {
 			r1, top, bottom = f.tileRun(rc, r, hi)
 			tiled = r1 > r
@@ -133,8 +133,8 @@ func (f *fwd) passRows(prm *asm.Params, rc *rowCall, lo, hi, c0, c1 int) {
 // r (whose tap 0 reads input row ih0), with kernel rows [t0, t1) and
 // columns [u0, u1) of the pass's window; edge: its first (last) pixel is
 // an edge pixel (see package asm); tile: it runs the pass's tile kernel
-// for npix pixels, and top (bottom): its first (last) row skips the
-// window's first (last) row, the tile kernel's EdgeT (EdgeB).
+// for npix pixels, and its first (last) row skips the window's first top
+// (last bottom) rows, the tile kernel's EdgeT (EdgeB).
 type kernelCall struct {
 	r, nrows, ih0 int
 	j, npix       int
@@ -142,38 +142,46 @@ type kernelCall struct {
 	u0, u1        int
 	edge          edgeFlags
 	tile          bool
-	top, bottom   bool
+	top, bottom   int
 }
+
+// maxTileEdge is how many window rows in the padding a tile call's first
+// (last) row may skip: the reduce of a rate-4 spatial bottleneck (5x5,
+// padding 2) overhangs by two.
+const maxTileEdge = 2
 
 // tileRun returns the end of the run of rows from r (below hi) that one
 // tile kernel call computes (package asm's tiles), or r where row r is
 // none of a tile call's: a first row whose window may overhang the input
-// by one row above (top), the rows after it with the whole window, and a
-// last row that may overhang by one below (bottom). So the three rows of a
-// 3x3 output under a 3x3 window with padding 1 are one call, which a row
-// kernel takes as three, walking the weights three times.
+// by up to maxTileEdge rows above (top of them), the rows after it with
+// the whole window, and a last row that may overhang by up to
+// maxTileEdge below (bottom), the two overhangs not sharing a window row
+// when the call has more than one. So the three rows of a 3x3 output
+// under a 3x3 window with padding 1 are one call, which a row kernel
+// takes as three, walking the weights three times, and so are the two
+// rows of a 2x2 output under a 5x5 window with padding 2.
 //
 // In a pass whose rows have a tile kernel, every row it can take goes to
 // it, alone or with others: a tile kernel sums a row the same way
 // whatever rows share its call, while a row kernel's sums are ordered
 // otherwise, so a row must not move between the two as a layer's rows are
 // split over threads (outputs are bit for bit the same on any number).
-// Rows whose window overhangs by two or more go to the row kernels always.
-func (f *fwd) tileRun(rc *rowCall, r, hi int) (r1 int, top, bottom bool) {
+// Rows whose window overhangs by more go to the row kernels always.
+func (f *fwd) tileRun(rc *rowCall, r, hi int) (r1, top, bottom int) {
 	kh := rc.p.kh
-	// fits: the row has taps and overhangs by at most one row each side.
-	fits := func(t0, t1 int) bool { return t1 > t0 && t0 <= 1 && t1 >= kh-1 }
+	// fits: the row has taps and overhangs by at most maxTileEdge rows each side.
+	fits := func(t0, t1 int) bool { return t1 > t0 && t0 <= maxTileEdge && t1 >= kh-maxTileEdge }
 	t0, t1, _ := f.taps(rc, r)
 	if !fits(t0, t1) {
-		return r, false, false
+		return r, 0, 0
 	}
-	top, bottom, r1 = t0 == 1, t1 == kh-1, r+1
-	for !bottom && r1 < hi {
+	top, bottom, r1 = t0, kh-t1, r+1
+	for bottom == 0 && r1 < hi {
 		u0, u1, _ := f.taps(rc, r1)
-		if u0 != 0 || !fits(u0, u1) {
+		if u0 != 0 || !fits(u0, u1) || top+kh-u1 > kh {
 			break
 		}
-		bottom, r1 = u1 == kh-1, r1+1
+		bottom, r1 = kh-u1, r1+1
 	}
 	return r1, top, bottom
 }
@@ -202,12 +210,10 @@ func (f *fwd) call(prm *asm.Params, rc *rowCall, kc kernelCall) {
 	if kc.edge.right {
 		prm.EdgeR = 1
 	}
-	if kc.top {
-		prm.EdgeT, ih = 1, ih+1 // Src at row 0's tap row 1: its tap row 0 is padding
+	if kc.top > 0 {
+		prm.EdgeT, ih = kc.top, ih+kc.top // Src at row 0's tap row top: the rows above it are padding
 	}
-	if kc.bottom {
-		prm.EdgeB = 1
-	}
+	prm.EdgeB = kc.bottom
 	prm.Src = unsafe.Pointer(&f.sdata[rc.srcBase+(ih*f.sw+iw0+kc.u0)*b])
 	prm.Wei = unsafe.Pointer(&p.wei[rc.weiBase+(kc.t0*p.kw+kc.u0)*b*b])
 	prm.Pf, prm.PfEnd = rc.pf, rc.pfEnd

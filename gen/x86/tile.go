@@ -156,7 +156,8 @@ func (g *gen) tileKernel(pl convPlan, s, d, w int, pointwise bool) {
 //
 // regEdge holds the block's edge flags: bit 0 EdgeL and bit 1 EdgeR (every
 // block is whole rows, each row's first and last pixel take them), bit 2
-// EdgeT for the call's first block, bit 3 EdgeB for its last.
+// for the call's first block under EdgeT, bit 3 for its last under EdgeB
+// (tileEdgeSteps reads the counts from the argument block).
 func (k *kernel) tileBody(maxR int) {
 	c := k.c
 	edges := !k.pointwise
@@ -166,7 +167,9 @@ func (k *kernel) tileBody(maxR int) {
 	if edges {
 		c.CMPQ(field(asm.OffEdgeT), imm(0))
 		c.JE(operand.LabelRef(k.label("notop")))
-		c.SUBQ(field(asm.OffSrcRow), regSrcBase) // the contract's Src: row 0's tap (0, 0)
+		c.MOVQ(field(asm.OffEdgeT), regTmp) // the contract's Src: row 0's tap (0, 0), EdgeT rows up
+		c.IMULQ(field(asm.OffSrcRow), regTmp)
+		c.SUBQ(regTmp, regSrcBase)
 		c.CMPQ(regRow, imm(0))
 		c.JNE(operand.LabelRef(k.label("notop")))
 		c.MOVQ(operand.U32(4), regEdge)
@@ -227,9 +230,10 @@ func (k *kernel) tileAt(j int) (q, col int) {
 
 // tileEdgeSteps emits one tap step of a tile block of t pixels (tileR
 // rows) in a kernel that takes the edge flags (see tileBody for
-// regEdge): at the first tap row, row 0 skips it under EdgeT; at the last,
-// row tileR-1 under EdgeB; and at the first and last tap column each
-// row's first or last pixel, as in edgeSteps.
+// regEdge): at the first EdgeT tap rows, row 0 skips them; at the last
+// EdgeB, row tileR-1; and at the first and last tap column each row's
+// first or last pixel, as in edgeSteps. regTmp is free here (the
+// prefetch after the step sets it anew).
 func (k *kernel) tileEdgeSteps(id string, t int) {
 	c := k.c
 	next, full := k.label(id+"_next"), k.label(id+"_full")
@@ -259,16 +263,20 @@ func (k *kernel) tileEdgeSteps(id string, t int) {
 		k.step(t, skipRow, -1)
 		c.JMP(operand.LabelRef(next))
 	}
-	c.CMPQ(regKH, field(asm.OffKH))
-	c.JNE(operand.LabelRef(k.label(id + "_nottop")))
+	// Tap row KH-regKH is one of the first EdgeT when regKH+EdgeT > KH,
+	// one of the last EdgeB when regKH <= EdgeB.
 	c.TESTQ(operand.U32(4), regEdge)
 	c.JZ(operand.LabelRef(k.label(id + "_nottop")))
+	c.MOVQ(regKH, regTmp)
+	c.ADDQ(field(asm.OffEdgeT), regTmp)
+	c.CMPQ(regTmp, field(asm.OffKH))
+	c.JLE(operand.LabelRef(k.label(id + "_nottop")))
 	columns("_top", 0)
 	c.Label(k.label(id + "_nottop"))
-	c.CMPQ(regKH, imm(1))
-	c.JNE(operand.LabelRef(k.label(id + "_mid")))
 	c.TESTQ(operand.U32(8), regEdge)
 	c.JZ(operand.LabelRef(k.label(id + "_mid")))
+	c.CMPQ(regKH, field(asm.OffEdgeB))
+	c.JG(operand.LabelRef(k.label(id + "_mid")))
 	columns("_bottom", k.tileR-1)
 	c.Label(k.label(id + "_mid"))
 	columns("_mid", -1)
