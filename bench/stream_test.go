@@ -19,35 +19,52 @@ import (
 // sampling rates). Its two FLOPs a weight keep it far from the FMA peak
 // by construction.
 //
+// The 64MB-<p>px cases run the same 64 MB over a 2x2, 3x3 and 4x4 map (p
+// = 4, 9, 16 pixels, 2p FLOPs a weight) and report GFLOP/s too: whether
+// a core overlaps the weights' stream with the FMAs that use them, as
+// a small map's layer at batch 1 needs (the stage-4 reduce of a rate-3
+// block keeps 3x3 pixels). Where it does, the time is the longer of the
+// stream's (GB/s as at 1 pixel) and the FMAs'; where it does not, their
+// sum, and GB/s falls as the pixels grow long before GFLOP/s nears the
+// peak.
+//
 //	SBCONV_THREADS=1 go test -run '^$' -bench WeightStream ./bench
 func BenchmarkWeightStream(b *testing.B) {
 	const inC = 1024
 	blk := kernels.Block()
-	for _, mb := range []int{16, 64} {
-		b.Run(fmt.Sprintf("%dMB", mb), func(b *testing.B) {
-			outC := mb << 20 / 4 / inC
+	for _, c := range []struct{ mb, side int }{{16, 1}, {64, 1}, {64, 2}, {64, 3}, {64, 4}} {
+		name := fmt.Sprintf("%dMB", c.mb)
+		if c.side > 1 {
+			name += fmt.Sprintf("-%dpx", c.side*c.side)
+		}
+		b.Run(name, func(b *testing.B) {
+			outC := c.mb << 20 / 4 / inC
 			w := make([]float32, inC*outC)
 			for i := range w {
 				w[i] = float32(i%7) / 64
 			}
-			c, err := kernels.NewConv2D(kernels.ConvSpec{InC: inC, OutC: outC, KH: 1, KW: 1, StrideH: 1, StrideW: 1}, w, nil, blk)
+			conv, err := kernels.NewConv2D(kernels.ConvSpec{InC: inC, OutC: outC, KH: 1, KW: 1, StrideH: 1, StrideW: 1}, w, nil, blk)
 			if err != nil {
 				b.Fatal(err)
 			}
-			src, err := layout.New(1, inC, 1, 1, blk)
+			src, err := layout.New(1, inC, c.side, c.side, blk)
 			if err != nil {
 				b.Fatal(err)
 			}
-			dst, err := layout.New(1, outC, 1, 1, blk)
+			dst, err := layout.New(1, outC, c.side, c.side, blk)
 			if err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				if err := c.Forward(dst, src, kernels.Epilogue{}); err != nil {
+				if err := conv.Forward(dst, src, kernels.Epilogue{}); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(4*len(w))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(float64(4*len(w))/sec/1e9, "GB/s")
+			if c.side > 1 {
+				b.ReportMetric(2*float64(len(w)*c.side*c.side)/sec/1e9, "GFLOP/s")
+			}
 		})
 	}
 }
