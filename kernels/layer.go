@@ -93,7 +93,10 @@ func (l *layer) run(dst, src *layout.Tensor, ep Epilogue) {
 		f.copier = haloCopy{src: src, ws: f.ws}
 		workers.Run(&f.copier, src.N*src.ChannelBlocks(), n, &f.prm)
 	}
-	workers.Run(f, f.split(n), n, &f.prm)
+	units := f.split(n)
+	f.startReplay(n, units)
+	workers.Run(f, units, n, &f.prm)
+	f.endReplay()
 	if f.ws != nil {
 		// As many idle copies as calls usually run at once: GOMAXPROCS
 		// callers, or Threads() images side by side in a network (more

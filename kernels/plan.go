@@ -26,6 +26,7 @@ type plan struct {
 	gm      []geom      // per pass, columns of the (haloed) input
 	cols    []passCols  // per pass, the columns its row calls compute
 	restore restoreCols // fusedRestore: the pixels of a row the restore kernel computes
+	replays replays     // small layers: their calls on each thread count, recorded (replay.go)
 }
 
 // haloCols are the zero columns a haloed copy of the input adds on its

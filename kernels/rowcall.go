@@ -27,6 +27,7 @@ type rowCall struct {
 	weiBase   int
 	pf, pfEnd uintptr // weights to prefetch: Params.Pf, PfEnd
 	tmpl      asm.Params
+	rec       *[]recCall // where the unit's calls are recorded, or nil (replay.go)
 }
 
 // newRowCall prepares rc for pass pi, image n and output blocks [o0, o1).
@@ -221,7 +222,7 @@ func (f *fwd) call(prm *asm.Params, rc *rowCall, kc kernelCall) {
 	if kc.tile {
 		k = rc.tile[kc.npix] // rows of a small map: their weights walked once for up to three
 	}
-	k(prm)
+	f.invoke(rc, k, prm)
 	rc.pf = prm.Pf // where the kernel stopped: the next call goes on from there
 }
 
@@ -241,7 +242,7 @@ var zeros [16 * 16]float32
 func (f *fwd) biasOnly(prm *asm.Params, rc *rowCall) {
 	b := f.l.block
 	if f.l.path.set == genericSet {
-		genericKernel(b)(prm)
+		f.invoke(rc, genericKernel(b), prm)
 		return
 	}
 	k := rc.p.zeroTap[prm.OCB]
@@ -258,6 +259,6 @@ func (f *fwd) biasOnly(prm *asm.Params, rc *rowCall) {
 		if res != nil {
 			prm.Res = unsafe.Add(res, j*prm.DstPix)
 		}
-		k(prm)
+		f.invoke(rc, k, prm)
 	}
 }

@@ -33,6 +33,8 @@ type fwd struct {
 
 	prm     asm.Params // the calling goroutine's microkernel arguments
 	threads int        // goroutines computing the units
+
+	rep, rec *replay // the plan's record this call replays, or the one it makes (replay.go)
 }
 
 // unitsPerThread is how many work units a call aims for per thread: enough
@@ -138,8 +140,17 @@ func (f *fwd) RunUnit(u int, prm *asm.Params) {
 		f.restoreRows(prm, &f.l.rowPasses[pi], n, o0, o1, c)
 		return
 	}
+	if f.rep != nil {
+		f.replayCalls(prm, f.rep.units[u])
+		gm := &f.pl.gm[pi]
+		f.clearPadLanes(gm, n, o1, c*gm.nrows/f.chunks, (c+1)*gm.nrows/f.chunks)
+		return
+	}
 	var rc rowCall
 	f.newRowCall(&rc, pi, n, o0, o1)
+	if f.rec != nil {
+		rc.rec = &f.rec.units[u]
+	}
 	if f.l.path.prefetch {
 		f.prefetchNext(&rc, u)
 	}
