@@ -1385,3 +1385,9 @@ func AVX2StemO3Src1(p *Params)
 //
 //go:noescape
 func AVX2StemO3Src2(p *Params)
+
+// AVX2AvgPoolMean is the AVX2+FMA average-pool kernel (the average-pool contract of the
+// package comment), block 8: four partial sums, four pixels a step (see gen/x86).
+//
+//go:noescape
+func AVX2AvgPoolMean(p *AvgPoolParams)

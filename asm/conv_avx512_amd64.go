@@ -1841,3 +1841,9 @@ func AVX512StemO3Src1(p *Params)
 //
 //go:noescape
 func AVX512StemO3Src2(p *Params)
+
+// AVX512AvgPoolMean is the AVX-512 average-pool kernel (the average-pool contract of the
+// package comment), block 16: four partial sums, four pixels a step (see gen/x86).
+//
+//go:noescape
+func AVX512AvgPoolMean(p *AvgPoolParams)

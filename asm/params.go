@@ -218,6 +218,31 @@
 // last when the input width is odd) itself, and points Src0..Src2 at
 // input column 2*j0-1 for a run starting at output pixel j0 >= 1.
 //
+// # The average-pool contract
+//
+// An average-pool kernel writes the mean of each plane's pixels, one
+// vector of the set's block a pixel (package block's global average pool
+// before a network's fc). It takes its arguments from an AvgPoolParams,
+// in four interleaved float32 partial sums, as PyTorch's float32 mean
+// sums, vector by vector (v(p, j) is pixel j of plane p, at Src +
+// p*SrcPlane + j*b*4 bytes):
+//
+//	for p := 0; p < Planes; p++ {
+//		s0, s1, s2, s3 := 0, 0, 0, 0
+//		j := 0
+//		for ; j+4 <= Pix; j += 4 {
+//			s0 += v(p, j); s1 += v(p, j+1); s2 += v(p, j+2); s3 += v(p, j+3)
+//		}
+//		for ; j < Pix; j++ {
+//			s0 += v(p, j)
+//		}
+//		Dst[p] = ((s0 + s1) + (s2 + s3)) * Scale // vector p, at Dst + p*b*4
+//	}
+//
+// bit for bit, every lane alike. Planes >= 0, Pix >= 1, SrcPlane >=
+// Pix*b*4, Dst overlaps no plane; the kernel reads and writes nothing
+// else.
+//
 // # The pack contract
 //
 // A pack kernel gathers 8 strided source runs into 8 lanes of consecutive
@@ -249,6 +274,9 @@
 // that register-only FMA loop, which measures the core's peak. A set with
 // a kernel of the pack contract lists it as <set>Pack (nil: none), named
 // <set>Pack8 (8 lanes a call).
+//
+// An x86 set lists its kernel of the average-pool contract as
+// <set>AvgPool, named <set>AvgPoolMean.
 //
 // A convolution kernel is named by its set, Conv (any window) or Conv1x1
 // (KH = KW = 1), then O<ocb>, the output channel blocks a call (OCB),
@@ -390,6 +418,30 @@ type PackParams struct {
 	SrcStep int // floats between a run's pixels, >= 1
 	OutStep int // floats between output pixels, >= 8
 }
+
+// AvgPoolParams is the argument block of one average-pool kernel call
+// (the average-pool contract of the package comment). Assembly reads it
+// at the OffAvgPool* offsets, which a test pins to the struct.
+type AvgPoolParams struct {
+	Src, Dst unsafe.Pointer // plane 0's pixel 0; the mean of plane 0
+
+	Planes   int     // planes, >= 0
+	Pix      int     // pixels a plane, >= 1
+	SrcPlane int     // bytes from one plane to the next
+	Scale    float32 // the sums' factor: 1/Pix for a mean
+}
+
+// Byte offsets of the AvgPoolParams fields, as the generated assembly
+// uses them.
+const (
+	OffAvgPoolSrc       = 0
+	OffAvgPoolDst       = 8
+	OffAvgPoolPlanes    = 16
+	OffAvgPoolPix       = 24
+	OffAvgPoolSrcPlane  = 32
+	OffAvgPoolScale     = 40
+	SizeofAvgPoolParams = 48
+)
 
 // Byte offsets of the PackParams fields, as the generated assembly uses
 // them (Src[l] at OffPackSrc + 8*l).

@@ -124,3 +124,28 @@ func TestPackParamsOffsets(t *testing.T) {
 		}
 	}
 }
+
+// TestAvgPoolParamsOffsets pins the OffAvgPool* constants to
+// AvgPoolParams.
+func TestAvgPoolParamsOffsets(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("offsets are defined for 64-bit platforms only")
+	}
+	var p AvgPoolParams
+	for _, c := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"Src", unsafe.Offsetof(p.Src), OffAvgPoolSrc},
+		{"Dst", unsafe.Offsetof(p.Dst), OffAvgPoolDst},
+		{"Planes", unsafe.Offsetof(p.Planes), OffAvgPoolPlanes},
+		{"Pix", unsafe.Offsetof(p.Pix), OffAvgPoolPix},
+		{"SrcPlane", unsafe.Offsetof(p.SrcPlane), OffAvgPoolSrcPlane},
+		{"Scale", unsafe.Offsetof(p.Scale), OffAvgPoolScale},
+		{"sizeof", unsafe.Sizeof(p), SizeofAvgPoolParams},
+	} {
+		if c.got != c.want {
+			t.Errorf("AvgPoolParams.%s at %d, constant says %d", c.name, c.got, c.want)
+		}
+	}
+}

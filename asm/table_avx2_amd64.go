@@ -217,3 +217,6 @@ var AVX2Stem = [AVX2MaxOCB][len(AVX2StemStrides)]func(*Params){
 	{AVX2StemO2Src1, AVX2StemO2Src2},
 	{AVX2StemO3Src1, AVX2StemO3Src2},
 }
+
+// AVX2AvgPool is the AVX2 kernel of the average-pool contract (see AvgPoolParams).
+var AVX2AvgPool = AVX2AvgPoolMean

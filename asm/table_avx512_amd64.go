@@ -217,3 +217,6 @@ var AVX512Stem = [AVX512MaxOCB][len(AVX512StemStrides)]func(*Params){
 	{AVX512StemO2Src1, AVX512StemO2Src2},
 	{AVX512StemO3Src1, AVX512StemO3Src2},
 }
+
+// AVX512AvgPool is the AVX512 kernel of the average-pool contract (see AvgPoolParams).
+var AVX512AvgPool = AVX512AvgPoolMean

@@ -75,3 +75,38 @@ func stemLookup(table [][2]func(*asm.Params), strides []int) (func(ocb, sw int) 
 		return nil
 	}, len(table)
 }
+
+// avgPoolSet names the generated average-pool kernel globalAvgPool calls:
+// that of the dispatched x86 set, or none.
+type avgPoolSet uint8
+
+const (
+	avgPoolGo     avgPoolSet = iota // none: globalAvgPoolGo
+	avgPoolAVX2                     // asm.AVX2AvgPoolMean
+	avgPoolAVX512                   // asm.AVX512AvgPoolMean
+)
+
+// dispatchedAvgPool returns the average-pool kernel of the set package
+// kernels dispatches, where its block is blk, or none.
+func dispatchedAvgPool(blk int) avgPoolSet {
+	switch {
+	case kernels.ISA() == "avx2" && blk == 8 && asm.AVX2AvgPool != nil:
+		return avgPoolAVX2
+	case kernels.ISA() == "avx512" && blk == 16 && asm.AVX512AvgPool != nil:
+		return avgPoolAVX512
+	}
+	return avgPoolGo
+}
+
+// avgPoolAsm calls kernel k (not avgPoolGo) by name, so that p stays on
+// the caller's stack (see packAsm).
+func avgPoolAsm(k avgPoolSet, p *asm.AvgPoolParams) {
+	switch k {
+	case avgPoolAVX2:
+		asm.AVX2AvgPoolMean(p)
+	case avgPoolAVX512:
+		asm.AVX512AvgPoolMean(p)
+	default:
+		panic("block: no average-pool kernel")
+	}
+}

@@ -264,7 +264,7 @@ type family interface {
 
 // families are emitted, and write their parts of the table after the
 // set's MaxOCB and Caps, in this order.
-var families = []family{convFamily{}, tileFamily{}, restoreFamily{}, peakFamily{}, poolFamily{}, packFamily{}, stemFamily{}}
+var families = []family{convFamily{}, tileFamily{}, restoreFamily{}, peakFamily{}, poolFamily{}, packFamily{}, stemFamily{}, avgPoolFamily{}}
 
 // argv is the command line written into every file's header: fixed, so
 // regenerating elsewhere (the drift test's temporary folder) gives
