@@ -27,6 +27,7 @@ type plan struct {
 	cols    []passCols  // per pass, the columns its row calls compute
 	restore restoreCols // fusedRestore: the pixels of a row the restore kernel computes
 	replays replays     // small layers: their calls on each thread count, recorded (replay.go)
+	replay  bool        // the shape's calls are recorded and replayed (replayMaxFLOPs)
 }
 
 // haloCols are the zero columns a haloed copy of the input adds on its
@@ -64,6 +65,7 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 		return pl
 	}
 	pl := &plan{mode: haloMode, n: dst.N, ih: src.H, iw: src.W, oh: dst.H, ow: dst.W, kind: l.kindFor(dst.W)}
+	pl.replay = pl.kind != fusedRestore && l.callFLOPs(src, dst) <= replayMaxFLOPs
 	fused := pl.kind == fusedRestore
 	// Edge pixels in the row calls make a haloed copy unnecessary when
 	// they are every border pixel of every pass (a 3x3 window with

@@ -48,9 +48,10 @@ type replays [maxReplayThreads]atomic.Pointer[replay]
 
 // startReplay sets f up, once split has divided the call into units for
 // n threads, to replay the plan's record for n (f.rep) or to record one
-// (f.rec), where the layer is small enough to keep one.
+// (f.rec), where the plan keeps records (plan.replay: decided with the
+// plan, once a shape).
 func (f *fwd) startReplay(n, units int) {
-	if f.pl.kind == fusedRestore || n > maxReplayThreads || f.l.callFLOPs(f.src, f.dst) > replayMaxFLOPs {
+	if !f.pl.replay || n > maxReplayThreads {
 		return
 	}
 	if r := f.pl.replays[n-1].Load(); r != nil && len(r.units) == units {
