@@ -25,6 +25,9 @@ import (
 //     output phase (rh, rw): a stride-1 convolution over the
 //     low-resolution input with the phase's taps (layout.PackDeconvPhase),
 //     whose output (i, j) is pixel (ohOff + i*StrideH, owOff + j*StrideW).
+//     In a layer of one output block, consecutive phases of a row whose
+//     windows are one column wide compute their pixels of an input column
+//     in one call, as its output blocks (phase groups, groups.go).
 //   - fusedRestore (ConvTranspose2D, stride 2 across, where the set has a
 //     restore kernel): StrideH row passes computing both horizontal
 //     phases of a row in one call (restore.go), beside the phase passes.
@@ -65,9 +68,10 @@ type layer struct {
 	// deconv is set by NewConvTranspose2D before init: the passes are
 	// output phases. choosePath reads it; the driver asks path.kind.
 	deconv    bool
-	passes    []pass    // the convolution passes: one, or one per output phase
-	rowPasses []rowPass // fusedRestore: the row passes, one per output row phase
-	path      path      // how the layer runs, chosen once (choosePath)
+	passes    []pass       // the convolution passes: one, or one per output phase
+	rowPasses []rowPass    // fusedRestore: the row passes, one per output row phase
+	groups    []phaseGroup // phasePasses: runs of one-column phases one call computes together (groups.go)
+	path      path         // how the layer runs, chosen once (choosePath)
 
 	workspaces freelist.List[workspace] // idle haloed input copies, at most max(GOMAXPROCS, Threads()) (Release drops them)
 	plan       atomic.Pointer[plan]     // of the last shape run

@@ -113,6 +113,7 @@ func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 			}
 		}
 	}
+	l.groups = l.phaseGroups(pt.MaxOCB)
 	l.rowPasses = nil
 	if weights != nil && l.deconv {
 		rk, rows, err := l.fusedRows(set, weights)

@@ -28,6 +28,7 @@ type plan struct {
 	restore restoreCols // fusedRestore: the pixels of a row the restore kernel computes
 	replays replays     // small layers: their calls on each thread count, recorded (replay.go)
 	replay  bool        // the shape's calls are recorded and replayed (replayMaxFLOPs)
+	ups     []unitPass  // phasePasses with merged phase groups: what each of the units' passes computes (groups.go); nil: the layer's passes
 }
 
 // haloCols are the zero columns a haloed copy of the input adds on its
@@ -104,6 +105,7 @@ func (l *layer) planFor(src, dst *layout.Tensor) *plan {
 		}
 		pl.gm[i] = gm
 	}
+	pl.ups = l.groupUnits(pl)
 	l.plan.Store(pl)
 	return pl
 }

@@ -29,6 +29,7 @@ func (f *fwd) prefetchNext(rc *rowCall, u int) {
 		return
 	}
 	_, pi, o0, o1, _ := f.unit(u)
+	pi, _ = f.unitPass(pi)
 	p := &l.passes[pi]
 	if p == rc.p && o0 == rc.o0 {
 		return

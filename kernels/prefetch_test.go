@@ -95,6 +95,7 @@ func checkPrefetchUnits(t *testing.T, name string, l *layer, pl *plan, src, dst 
 	const group = asm.PfLines * 64
 	for u := 0; u < units; u++ {
 		n, pi, o0, o1, _ := f.unit(u)
+		pi, _ = f.unitPass(pi)
 		var rc rowCall
 		f.newRowCall(&rc, pi, n, o0, o1)
 		f.prefetchNext(&rc, u)
@@ -106,6 +107,7 @@ func checkPrefetchUnits(t *testing.T, name string, l *layer, pl *plan, src, dst 
 			continue
 		}
 		_, npi, no0, no1, _ := f.unit(next)
+		npi, _ = f.unitPass(npi)
 		p := &l.passes[npi]
 		if npi == pi && no0 == o0 {
 			if rc.pf != 0 {

@@ -42,6 +42,7 @@ func TestReplay(t *testing.T) {
 			{true, 5, 4, 2, 2, 2, 8, 8, 4 * b, 4 * b, 1},
 			{true, 5, 4, 2, 4, 4, 14, 14, b, b + 1, 1},
 			{true, 3, 3, 1, 11, 11, 32, 32, b, b, 1},
+			{true, 5, 4, 2, 8, 8, 32, 31, b, b - 3, 2}, // merged phase groups, padded lanes
 		} {
 			spec := ConvSpec{InC: c.inC, OutC: c.outC, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, PadH: c.p, PadW: c.p}
 			w, bias := randSlice(r, c.inC*c.outC*c.k*c.k), randSlice(r, c.outC)

@@ -281,6 +281,14 @@ func unitPassList(f *fwd, pi int) []int {
 		rh := f.l.rowPasses[pi].rh * f.l.spec.StrideW
 		return []int{rh, rh + 1}
 	}
+	pi, up := f.unitPass(pi)
+	if up != nil {
+		var ps []int
+		for k := 0; k < up.group.m; k++ {
+			ps = append(ps, pi+k)
+		}
+		return ps
+	}
 	return []int{pi}
 }
 

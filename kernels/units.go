@@ -81,8 +81,11 @@ func (f *fwd) split(n int) int {
 	l := f.l
 	f.threads = n
 	f.unitPasses = len(l.passes)
-	if f.pl.kind == fusedRestore {
+	switch {
+	case f.pl.kind == fusedRestore:
 		f.unitPasses = len(l.rowPasses)
+	case f.pl.ups != nil:
+		f.unitPasses = len(f.pl.ups)
 	}
 	f.chunks = 1
 	wb, ib := l.weightBytes(), f.src.H*f.src.W*l.icb*l.block*4 // weights, one image's input
@@ -140,10 +143,21 @@ func (f *fwd) RunUnit(u int, prm *asm.Params) {
 		f.restoreRows(prm, &f.l.rowPasses[pi], n, o0, o1, c)
 		return
 	}
+	pi, up := f.unitPass(pi)
 	if f.rep != nil {
 		f.replayCalls(prm, f.rep.units[u])
-		gm := &f.pl.gm[pi]
-		f.clearPadLanes(gm, n, o1, c*gm.nrows/f.chunks, (c+1)*gm.nrows/f.chunks)
+		m := 1
+		if up != nil {
+			m = up.group.m
+		}
+		for k := 0; k < m; k++ {
+			gm := &f.pl.gm[pi+k]
+			f.clearPadLanes(gm, n, o1, c*gm.nrows/f.chunks, (c+1)*gm.nrows/f.chunks)
+		}
+		return
+	}
+	if up != nil {
+		f.groupRows(prm, up, u, n, o0, o1, c)
 		return
 	}
 	var rc rowCall
