@@ -138,14 +138,13 @@ func (l *layer) weightBytes() int {
 // RunUnit computes unit u: one image, one pass, one channel-block group,
 // one chunk of rows.
 func (f *fwd) RunUnit(u int, prm *asm.Params) {
-	n, pi, o0, o1, c := f.unit(u)
-	if f.pl.kind == fusedRestore {
-		f.restoreRows(prm, &f.l.rowPasses[pi], n, o0, o1, c)
-		return
-	}
-	pi, up := f.unitPass(pi)
 	if f.rep != nil {
 		f.replayCalls(prm, f.rep.units[u])
+		if f.l.padLane() == 0 {
+			return // what the unit is (f.unit's five divisions) matters only to the lanes
+		}
+		n, pi, _, o1, c := f.unit(u)
+		pi, up := f.unitPass(pi)
 		m := 1
 		if up != nil {
 			m = up.group.m
@@ -156,6 +155,12 @@ func (f *fwd) RunUnit(u int, prm *asm.Params) {
 		}
 		return
 	}
+	n, pi, o0, o1, c := f.unit(u)
+	if f.pl.kind == fusedRestore {
+		f.restoreRows(prm, &f.l.rowPasses[pi], n, o0, o1, c)
+		return
+	}
+	pi, up := f.unitPass(pi)
 	if up != nil {
 		f.groupRows(prm, up, u, n, o0, o1, c)
 		return
