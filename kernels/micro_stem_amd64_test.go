@@ -47,7 +47,7 @@ func TestMicroStem(t *testing.T) {
 				k := table[ocb-1][si]
 				t.Run(fmt.Sprintf("%s/o%d_s%d", set.name, ocb, sp), func(t *testing.T) {
 					ran++
-					for _, win := range [][2]int{{1, 1}, {3, 3}, {2, 5}, {7, 7}} {
+					for _, win := range [][2]int{{1, 1}, {3, 3}, {4, 3}, {2, 5}, {7, 7}} {
 						for icb := 1; icb <= 3; icb++ {
 							for pix := 1; pix <= set.convPix(ocb); pix++ {
 								flags := r.IntN(8)

@@ -103,6 +103,10 @@ type kernel struct {
 	// tileW > 0 makes a tile kernel (tile.go): rows of tileW pixels,
 	// tileR of them in the block being emitted, at most tileMaxR.
 	tileW, tileR, tileMaxR int
+	// shareKW > 0 (stem kernels, stride 1: stem.go) adds a reduction for
+	// KW = shareKW that broadcasts each input column once for the taps of
+	// every pixel it feeds.
+	shareKW int
 }
 
 // inPixBytes is the bytes of one input pixel's lanes: the input moves by
@@ -282,6 +286,13 @@ func (k *kernel) emitBlock(t int) {
 	if edges && k.tileW == 0 {
 		k.edgeFlags(k.label, id, t) // a tile kernel's are the call's (tileBody)
 	}
+	if k.shareKW > 0 {
+		c.CMPQ(field(asm.OffKW), imm(uint64(k.shareKW)))
+		c.JNE(operand.LabelRef(k.label(id + "_taps")))
+		k.sharedReduction(id, t)
+		c.JMP(operand.LabelRef(k.label(id + "_fin")))
+		c.Label(k.label(id + "_taps"))
+	}
 
 	c.MOVQ(regSrcBase, regSrc)
 	c.MOVQ(field(asm.OffWei), regWei)
@@ -323,6 +334,9 @@ func (k *kernel) emitBlock(t int) {
 		c.JNZ(operand.LabelRef(k.label(id + "_kh")))
 		// Next input block: back over the KH rows, on by one block.
 		k.nextInputBlock(k.label(id + "_icb"))
+	}
+	if k.shareKW > 0 {
+		c.Label(k.label(id + "_fin"))
 	}
 	k.finishBlock(id, t, sets)
 }
