@@ -123,6 +123,20 @@ func (g *gen) edgeFlags(label func(string) string, id string, t int) {
 	c.Label(label(id + "_notright"))
 }
 
+// openTapLoops emits the start of a block's reduction over input blocks
+// and kernel rows: Src at the block's first pixel, Wei and the count of
+// input blocks from the argument block, the input-block loop's label icb,
+// the count of kernel rows, and the kernel-row loop's label kh.
+func (g *gen) openTapLoops(icb, kh string) {
+	c := g.c
+	c.MOVQ(regSrcBase, regSrc)
+	c.MOVQ(field(asm.OffWei), regWei)
+	c.MOVQ(field(asm.OffICB), regICB)
+	c.Label(icb)
+	c.MOVQ(field(asm.OffKH), regKH)
+	c.Label(kh)
+}
+
 // nextInputBlock emits the end of the input-block loop: Src and Wei back
 // over the KH kernel rows and on by one input block, then the loop branch.
 func (g *gen) nextInputBlock(loop string) {

@@ -278,12 +278,7 @@ func (r *restore) emitBlock(t int) {
 		}
 	}
 	r.edgeFlags(r.label, id, t)
-	c.MOVQ(regSrcBase, regSrc)
-	c.MOVQ(field(asm.OffWei), regWei)
-	c.MOVQ(field(asm.OffICB), regICB)
-	c.Label(r.label(id + "_icb"))
-	c.MOVQ(field(asm.OffKH), regKH)
-	c.Label(r.label(id + "_kh"))
+	r.openTapLoops(r.label(id+"_icb"), r.label(id+"_kh"))
 	// One kernel row of all the block's input channels; an edge block
 	// leaves out column 0 (the row's first pair's taps left of the input,
 	// EdgeL) or its last column (the last pair's taps right of it, EdgeR).

@@ -131,12 +131,7 @@ func (k *kernel) sharedReduction(id string, t int) {
 	kw := k.shareKW
 	w := func(o, tap int) reg.VecPhysical { return k.vec(k.urW*k.ocb + o*kw + tap) }
 	bc := k.vec(k.urW*k.ocb + k.ocb*kw)
-	c.MOVQ(regSrcBase, regSrc)
-	c.MOVQ(field(asm.OffWei), regWei)
-	c.MOVQ(field(asm.OffICB), regICB)
-	c.Label(k.label(id + "_sicb"))
-	c.MOVQ(field(asm.OffKH), regKH)
-	c.Label(k.label(id + "_skh"))
+	k.openTapLoops(k.label(id+"_sicb"), k.label(id+"_skh"))
 	for o := 0; o < k.ocb; o++ {
 		for tap := 0; tap < kw; tap++ {
 			c.VMOVUPS(scaled(regWei, regWeiOCB, tap*k.tapBytes(), o), w(o, tap))
