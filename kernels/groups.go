@@ -32,9 +32,11 @@ type phaseGroup struct {
 }
 
 // minGroupCols is the fewest input columns that every member of a group
-// computes for a plan to merge them: the members' other pixels (the first
-// input column's, whose outputs left of the row only some members have,
-// and the last one's) still take a call each per member.
+// computes for a plan to merge them: the columns only some members have
+// (the first input column, whose outputs left of the row the first
+// members lack, and the last one) take calls of their own, so a group of
+// a 3x3 -> 7x7 rate-3 restore (one column shared) would make more calls
+// than its phases.
 const minGroupCols = 2
 
 // phaseGroups finds the layer's phase groups (a transposed one's of one
