@@ -248,7 +248,5 @@ func (f *fwd) groupRows(prm *asm.Params, up *unitPass, u, n, o0, o1, c int) {
 			f.passRows(prm, &rc, lo, hi, a-rc.gm.iwOff, e-rc.gm.iwOff)
 		}
 	}
-	for k := 0; k < g.m; k++ {
-		f.clearPadLanes(&f.pl.gm[up.pass+k], n, o1, lo, hi)
-	}
+	f.clearPassLanes(up.pass, g.m, n, o1, c)
 }

@@ -32,3 +32,13 @@ func (f *fwd) clearPadLanes(gm *geom, n, o1, lo, hi int) {
 		}
 	}
 }
+
+// clearPassLanes clears the padded lanes of row chunk c of passes
+// pi..pi+m-1 (a pass alone, or a phase group's members) for image n and
+// output blocks up to o1: what a unit wrote, replayed or not.
+func (f *fwd) clearPassLanes(pi, m, n, o1, c int) {
+	for k := 0; k < m; k++ {
+		gm := &f.pl.gm[pi+k]
+		f.clearPadLanes(gm, n, o1, c*gm.nrows/f.chunks, (c+1)*gm.nrows/f.chunks)
+	}
+}

@@ -149,10 +149,7 @@ func (f *fwd) RunUnit(u int, prm *asm.Params) {
 		if up != nil {
 			m = up.group.m
 		}
-		for k := 0; k < m; k++ {
-			gm := &f.pl.gm[pi+k]
-			f.clearPadLanes(gm, n, o1, c*gm.nrows/f.chunks, (c+1)*gm.nrows/f.chunks)
-		}
+		f.clearPassLanes(pi, m, n, o1, c)
 		return
 	}
 	n, pi, o0, o1, c := f.unit(u)
