@@ -62,6 +62,14 @@ type Case struct {
 	// they took is in it). Nil where a case does not set them.
 	Input   []float32
 	Weights *block.StateDict
+
+	// WeightBytes is the bytes of float32 weights one Run reads, for
+	// blocks and networks: their convolutions' and classifier's, as the
+	// state_dict holds them (BatchNorm folded in, biases left out). A call
+	// reads all of them at any batch; at batch 1, where they outgrow the
+	// caches, their stream from memory (WeightStream) bounds the time. 0
+	// where a case does not set it.
+	WeightBytes float64
 }
 
 // half is the map size after a stride-2 3x3 convolution with padding 1.

@@ -105,7 +105,7 @@ func newBlockCase(s BlockShape, rate, n int) (*Case, error) {
 		name = "sb"
 	}
 	return &Case{Name: name, Shape: Shape{s.Name, s.InC, s.H}, N: n, FLOPs: b.FLOPs(n, s.H, s.H),
-		Run: func() error { return b.Forward(y, x) }, Input: in, Weights: sd}, nil
+		Run: func() error { return b.Forward(y, x) }, Input: in, Weights: sd, WeightBytes: weightBytes(sd, false)}, nil
 }
 
 // NetShape is a whole network at its input size.
@@ -170,7 +170,8 @@ func newNetCase(s NetShape, spec block.NetSpec, sb bool, n int) (*Case, *block.N
 		name = "sb"
 	}
 	return &Case{Name: name, Shape: Shape{s.Name, 3, s.H}, N: n, FLOPs: net.FLOPs(n, s.H, s.H),
-		Run: func() error { return net.Forward(logits, in, n, s.H, s.H) }, Input: in, Weights: sd}, net, nil
+		Run: func() error { return net.Forward(logits, in, n, s.H, s.H) }, Input: in, Weights: sd,
+		WeightBytes: weightBytes(sd, true)}, net, nil
 }
 
 // StepTimes times each step alone: the fastest of reps samples of at

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/sbconv/sbconv/block"
 )
 
@@ -269,4 +272,61 @@ func TestNetCasesRun(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestWeightBytes: a case's WeightBytes is every convolution's and the
+// classifier's float32 weights, counted here layer by layer from the
+// architecture (channels out x in x kernel): ResNet-20 regular and at
+// rate 4 (5x5 reduce and restore), and one SB block at rate 3.
+func TestWeightBytes(t *testing.T) {
+	type conv struct{ out, in, k int }
+	bytes := func(layers []conv) float64 {
+		n := 0
+		for _, l := range layers {
+			n += l.out * l.in * l.k * l.k
+		}
+		return 4 * float64(n)
+	}
+	resnet20 := func(k int) []conv {
+		layers := []conv{{16, 3, 3}, {10, 64, 1}} // stem, fc
+		in := 16
+		for _, c := range []int{16, 32, 64} {
+			for i := 0; i < 3; i++ {
+				layers = append(layers, conv{c, in, k}, conv{c, c, k})
+				if in != c {
+					layers = append(layers, conv{c, in, 1}) // downsample.0
+				}
+				in = c
+			}
+		}
+		return layers
+	}
+	var s NetShape
+	for _, ns := range NetShapes {
+		if ns.Name == "resnet20" {
+			s = ns
+		}
+	}
+	reg, _, err := NewNetCase(s, false, 1)
+	require.NoError(t, err)
+	assert.Equal(t, bytes(resnet20(3)), reg.WeightBytes, "regular ResNet-20")
+	sb, _, err := NewSBNetCase(s, 4, 1)
+	require.NoError(t, err)
+	assert.Equal(t, bytes(resnet20(5)), sb.WeightBytes, "SB ResNet-20 at rate 4")
+
+	blk := BlockShape{Name: "basic/in-64x56", InC: 64, Planes: 64, Stride: 1, H: 8}
+	c, err := NewSBBlockCase(blk, 3, 1)
+	require.NoError(t, err)
+	assert.Equal(t, bytes([]conv{{64, 64, 3}, {64, 64, 3}}), c.WeightBytes, "SB basic block at rate 3")
+}
+
+// TestWeightStream: the stream measurement runs, and reading 16 MB of
+// weights takes longer than reading 1 MB.
+func TestWeightStream(t *testing.T) {
+	small, err := WeightStream(1 << 20)
+	require.NoError(t, err)
+	large, err := WeightStream(16 << 20)
+	require.NoError(t, err)
+	assert.Greater(t, small, time.Duration(0))
+	assert.Greater(t, large, small)
 }

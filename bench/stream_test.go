@@ -3,9 +3,6 @@ package bench
 import (
 	"fmt"
 	"testing"
-
-	"github.com/sbconv/sbconv/kernels"
-	"github.com/sbconv/sbconv/layout"
 )
 
 // BenchmarkWeightStream measures how fast the kernels stream a layer's
@@ -30,40 +27,25 @@ import (
 //
 //	SBCONV_THREADS=1 go test -run '^$' -bench WeightStream ./bench
 func BenchmarkWeightStream(b *testing.B) {
-	const inC = 1024
-	blk := kernels.Block()
 	for _, c := range []struct{ mb, side int }{{16, 1}, {64, 1}, {64, 2}, {64, 3}, {64, 4}} {
 		name := fmt.Sprintf("%dMB", c.mb)
 		if c.side > 1 {
 			name += fmt.Sprintf("-%dpx", c.side*c.side)
 		}
 		b.Run(name, func(b *testing.B) {
-			outC := c.mb << 20 / 4 / inC
-			w := make([]float32, inC*outC)
-			for i := range w {
-				w[i] = float32(i%7) / 64
-			}
-			conv, err := kernels.NewConv2D(kernels.ConvSpec{InC: inC, OutC: outC, KH: 1, KW: 1, StrideH: 1, StrideW: 1}, w, nil, blk)
-			if err != nil {
-				b.Fatal(err)
-			}
-			src, err := layout.New(1, inC, c.side, c.side, blk)
-			if err != nil {
-				b.Fatal(err)
-			}
-			dst, err := layout.New(1, outC, c.side, c.side, blk)
+			s, err := newStreamConv(float64(c.mb<<20), c.side)
 			if err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				if err := conv.Forward(dst, src, kernels.Epilogue{}); err != nil {
+				if err := s.run(); err != nil {
 					b.Fatal(err)
 				}
 			}
 			sec := b.Elapsed().Seconds() / float64(b.N)
-			b.ReportMetric(float64(4*len(w))/sec/1e9, "GB/s")
+			b.ReportMetric(s.bytes/sec/1e9, "GB/s")
 			if c.side > 1 {
-				b.ReportMetric(2*float64(len(w)*c.side*c.side)/sec/1e9, "GFLOP/s")
+				b.ReportMetric(2*s.bytes/4*float64(c.side*c.side)/sec/1e9, "GFLOP/s")
 			}
 		})
 	}

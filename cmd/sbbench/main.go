@@ -105,7 +105,13 @@ today, im2col + gonum's blas32.Gemm (the "Go peer", -peer). It prints:
           transposed convolution; Kr = K = 3, 3, 5, block.RandomStateDict's
           sizes). Columns: the rate, the regular and SB times, speedup,
           flops (the FLOP ratio, real FLOPs) and %flops = speedup / flops,
-          the share of the promised saving the CPU delivers; SB GFLOP/s.
+          the share of the promised saving the CPU delivers; SB GFLOP/s;
+          wMB, the float32 weights a call reads (regular, SB: rate 4's
+          5x5 kernels read more than the regular 3x3 ones), and stream%,
+          the share of the SB time that reading those weights once takes
+          call after call (a 1x1 convolution reading as many, timed after
+          the row): near 100 the row is bound by the weights' stream, not
+          by its FLOPs, and no kernel brings %flops up.
   scaling the nets table's networks, each regular and SB, at batch 1
           (latency) and at batch B (throughput; B = -batch when it is above
           1, else 8), on 1 thread and on N threads (N = -threads when it is

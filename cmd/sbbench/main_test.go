@@ -428,7 +428,10 @@ func TestScalingISA(t *testing.T) {
 // network, a row per sampling rate (2, 3, 4) with the speedup, the FLOP
 // ratio and %flops = speedup / flop ratio; -json carries the same rows
 // with their rate, and the FLOP ratio changes with the rate (the blocks
-// differ, not just their label).
+// differ, not just their label). Each row carries the weights a call
+// reads, regular and SB (the same at rates 2 and 3, whose kernels are
+// 3x3; more at rate 4, whose are 5x5), and the share of the SB time their
+// stream (timed through a 1x1 convolution that reads as many) takes.
 func TestRatesTable(t *testing.T) {
 	args := append([]string{"-tables", "rates", "-shapes", "cifar-64x8,resnet20"}, quick...)
 	out, err := runArgs(t, append([]string{"-json"}, args...)...)
@@ -446,6 +449,14 @@ func TestRatesTable(t *testing.T) {
 		assert.Contains(t, []int{2, 3, 4}, row.Rate, line)
 		assert.Greater(t, row.FLOPRatio, 1.0, line)
 		assert.Greater(t, row.Speedup, 0.0, line)
+		assert.Greater(t, row.SBStreamUS, 0.0, line)
+		assert.Greater(t, row.WeightMB, 0.0, line)
+		if row.Rate == 4 {
+			assert.Greater(t, row.SBWeightMB, row.WeightMB, line)
+		} else {
+			assert.InDelta(t, row.WeightMB, row.SBWeightMB, 1e-9, line)
+		}
+		assert.InDelta(t, 100*row.SBStreamUS/row.SB.US, row.StreamPct, 1e-9*row.StreamPct, line)
 		for _, tm := range []*Timing{row.Regular, row.SB} {
 			require.NotNil(t, tm, line)
 			assert.Greater(t, tm.US, 0.0, line)
@@ -470,7 +481,7 @@ func TestRatesTable(t *testing.T) {
 	require.NoError(t, err)
 	var tab bytes.Buffer
 	printTables(&tab, cfg, res)
-	for _, s := range []string{"## rates", "rate", "%flops", "regular_us", "regular_ms"} {
+	for _, s := range []string{"## rates", "rate", "%flops", "regular_us", "regular_ms", "sb_wMB", "stream%"} {
 		assert.Contains(t, tab.String(), s)
 	}
 	n := 0
@@ -486,11 +497,14 @@ func TestRatesTable(t *testing.T) {
 			require.Equal(t, r.Input, cells[0], line)
 			cells = cells[1:]
 		}
-		require.Len(t, cells, 8, line)
+		require.Len(t, cells, 11, line)
 		assert.Equal(t, fmt.Sprint(r.Rate), cells[0], line)
 		assert.Equal(t, f2(r.Speedup), cells[3], line)
 		assert.Equal(t, f2(r.FLOPRatio), cells[4], line)
 		assert.Equal(t, fmt.Sprintf("%.0f", 100*r.Speedup/r.FLOPRatio), cells[5], line)
+		assert.Equal(t, mb(r.WeightMB), cells[8], line)
+		assert.Equal(t, mb(r.SBWeightMB), cells[9], line)
+		assert.Equal(t, fmt.Sprintf("%.0f", r.StreamPct), cells[10], line)
 	}
 	assert.Equal(t, 6, n, tab.String())
 }

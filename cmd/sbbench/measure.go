@@ -421,7 +421,16 @@ type Row struct {
 	XGonum float64 `json:"x_gonum,omitempty"` // median over rounds of gonum time / sbconv time
 
 	// blocks, nets and rates
-	SBFLOPs       float64 `json:"sb_flops,omitempty"`
+	SBFLOPs    float64 `json:"sb_flops,omitempty"`
+	WeightMB   float64 `json:"weight_mb,omitempty"`    // the regular block's or network's float32 weights, read every call (bench.Case.WeightBytes), in MB (1e6 bytes)
+	SBWeightMB float64 `json:"sb_weight_mb,omitempty"` // the spatial bottleneck's
+	// SBStreamUS (rates) is how long reading the SB weights once takes,
+	// call after call (bench.WeightStream, measured after the row's
+	// samples): from the caches where they fit, else from memory. StreamPct
+	// is it as a share of the SB time, in percent: near 100, the weights'
+	// stream bounds the row at this batch, not its FLOPs.
+	SBStreamUS    float64 `json:"sb_stream_us,omitempty"`
+	StreamPct     float64 `json:"stream_pct,omitempty"`
 	FLOPRatio     float64 `json:"flop_ratio,omitempty"` // FLOPs / SBFLOPs
 	Regular       *Timing `json:"regular,omitempty"`
 	SB            *Timing `json:"sb,omitempty"`
@@ -493,7 +502,16 @@ func measure(cfg *config, items []item, bar progress) (*result, error) {
 			if err != nil {
 				return err
 			}
-			res.rows = append(res.rows, newRow(it, cs, samples))
+			row := newRow(it, cs, samples)
+			res.rows = append(res.rows, row)
+			if it.table == "rates" {
+				d, err := bench.WeightStream(cs.sbconv[1].WeightBytes)
+				if err != nil {
+					return fmt.Errorf("weight stream: %w", err)
+				}
+				row.SBStreamUS = us(d)
+				row.StreamPct = 100 * row.SBStreamUS / row.SB.US
+			}
 			if it.table == "scaling" {
 				res.rows[len(res.rows)-1].LineNS = float64(bench.LineRoundTrip().Nanoseconds())
 				// (The peak on cfg.threads is remeasured below.)
@@ -634,6 +652,7 @@ func newRow(it item, cs *cases, samples [][]time.Duration) *Row {
 		return r
 	}
 	r.SBFLOPs = all[1].FLOPs
+	r.WeightMB, r.SBWeightMB = all[0].WeightBytes/1e6, all[1].WeightBytes/1e6
 	r.FLOPRatio = r.FLOPs / r.SBFLOPs
 	r.Regular, r.SB = timing(0), timing(1)
 	r.Speedup, r.BestSpeedup = ratio(0, 1), r.Regular.BestUS/r.SB.BestUS

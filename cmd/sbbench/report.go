@@ -107,13 +107,15 @@ func printTables(w io.Writer, cfg *config, r *result) {
 // rate, with the speedup as a share of the FLOP ratio (%flops).
 func printRates(w io.Writer, rows []*Row, pk func(*Timing) string) {
 	fmt.Fprintf(w, "## rates: regular vs spatial bottleneck at sampling rate r (one pixel in r*r kept; kernels Kr = K = 3, 3, 5 at r = 2, 3, 4); %%flops = speedup / flops; GFLOP/s by the real FLOPs\n")
+	fmt.Fprintf(w, "# wMB: the float32 weights a call reads (regular, SB); stream%%: the share of the SB time that reading the SB weights once takes, call after call (bench.WeightStream: a 1x1 convolution reading as many, timed after the row): near 100, their stream bounds the row at this batch, not its FLOPs\n")
 	for _, nets := range []bool{false, true} {
 		first, unit, scale := []col{{"block", ""}}, "us", 1.0
 		if nets {
 			first, unit, scale = []col{{"net", ""}, {"input", ""}}, "ms", 1e-3
 		}
 		t := newTable(append(first, col{"rate", ""}, col{"regular_" + unit, ""}, col{"sb_" + unit, ""}, col{"speedup", ""},
-			col{"flops", ""}, col{"%flops", ""}, col{"sb_GF/s", ""}, col{"%pk", ""})...)
+			col{"flops", ""}, col{"%flops", ""}, col{"sb_GF/s", ""}, col{"%pk", ""},
+			col{"wMB", ""}, col{"sb_wMB", ""}, col{"stream%", ""})...)
 		n := 0
 		for _, r := range rows {
 			if (r.Input != "") != nets {
@@ -124,13 +126,22 @@ func printRates(w io.Writer, rows []*Row, pk func(*Timing) string) {
 				cells = append(cells, r.Input)
 			}
 			t.row(append(cells, fmt.Sprint(r.Rate), f1(r.Regular.US*scale), f1(r.SB.US*scale), f2(r.Speedup),
-				f2(r.FLOPRatio), fmt.Sprintf("%.0f", 100*r.Speedup/r.FLOPRatio), f1(r.SB.GFLOPS), pk(r.SB))...)
+				f2(r.FLOPRatio), fmt.Sprintf("%.0f", 100*r.Speedup/r.FLOPRatio), f1(r.SB.GFLOPS), pk(r.SB),
+				mb(r.WeightMB), mb(r.SBWeightMB), fmt.Sprintf("%.0f", r.StreamPct))...)
 			n++
 		}
 		if n > 0 {
 			t.write(w)
 		}
 	}
+}
+
+// mb formats a size in MB: two significant digits below 10.
+func mb(v float64) string {
+	if v < 10 {
+		return fmt.Sprintf("%.2g", v)
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 // printScaling writes the scaling table: each network on one thread and
