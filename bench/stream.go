@@ -113,7 +113,11 @@ func weightBytes(sd *block.StateDict, net bool) float64 {
 	add("conv1.weight")
 	add("fc.weight")
 	for stage := 1; stage <= 4; stage++ {
-		for i := 0; layers(fmt.Sprintf("layer%d.%d.", stage, i)); i++ {
+		// Blocks 0, 1, ... of the stage, up to the first it does not have.
+		for i := 0; ; i++ {
+			if !layers(fmt.Sprintf("layer%d.%d.", stage, i)) {
+				break
+			}
 		}
 	}
 	return 4 * float64(n)
