@@ -88,10 +88,17 @@ func (f *fwd) split(n int) int {
 		f.unitPasses = len(f.pl.ups)
 	}
 	f.chunks = 1
+	f.groups = intmath.CeilDiv(l.ocb, l.path.MaxOCB)
+	if n == 1 && f.dst.N == 1 {
+		// One thread, one image: the unit order and the chunks below
+		// matter only to several of either (a CIFAR network's 20-odd small
+		// layers a call skip their sums and divisions).
+		f.rowsOuter, f.imagesIn = false, false
+		return f.unitPasses * f.groups
+	}
 	wb, ib := l.weightBytes(), f.src.H*f.src.W*l.icb*l.block*4 // weights, one image's input
 	big := wb > max(rowsOuterWeights, ib)
 	f.rowsOuter = n > 1 && !big
-	f.groups = intmath.CeilDiv(l.ocb, l.path.MaxOCB)
 	// Images inside the groups read the weights once a call but each
 	// image's input once a group: worth it where the weights outweigh
 	// the inputs so re-read.
