@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/mmcloughlin/avo/operand"
 
@@ -86,34 +87,18 @@ func (tileFamily) table(g *gen, b *bytes.Buffer) {
 		fmt.Fprintf(b, "// blocks, input pixel stride %sSrcStrides[si], output pixel stride\n", set)
 		fmt.Fprintf(b, "// %sDstStrides[di] and rows of %sTileWidths[wi] pixels (Pix); nil where\n", set, set)
 		fmt.Fprintf(b, "// the set has none.\n")
-		fmt.Fprintf(b, "var %s = [%sMaxOCB][len(%sSrcStrides)][len(%sDstStrides)][len(%sTileWidths)]func(*Params){\n",
-			table, set, set, set, set)
-		for _, pl := range g.convPlans {
-			fmt.Fprintf(b, "\t{\n")
-			for _, s := range srcStrides {
-				fmt.Fprintf(b, "\t\t{")
-				for i, d := range dstStrides {
-					if i > 0 {
-						fmt.Fprintf(b, ", ")
-					}
-					fmt.Fprintf(b, "{")
-					for j, w := range tileWidths {
-						if j > 0 {
-							fmt.Fprintf(b, ", ")
-						}
-						if used(s, d) && tileRows(pl, w) >= 2 {
-							fmt.Fprintf(b, "%s", g.tileName(pl.ocb, s, d, w, pw))
-						} else {
-							fmt.Fprintf(b, "nil")
-						}
-					}
-					fmt.Fprintf(b, "}")
+		elem := fmt.Sprintf("[len(%sTileWidths)]func(*Params)", set)
+		emit.KernelTable(b, set, table, elem, len(g.convPlans), srcStrides, dstStrides, func(ocb, s, d int) string {
+			pl := g.convPlans[ocb-1]
+			names := make([]string, len(tileWidths))
+			for j, w := range tileWidths {
+				names[j] = "nil"
+				if used(s, d) && tileRows(pl, w) >= 2 {
+					names[j] = g.tileName(pl.ocb, s, d, w, pw)
 				}
-				fmt.Fprintf(b, "},\n")
 			}
-			fmt.Fprintf(b, "\t},\n")
-		}
-		fmt.Fprintf(b, "}\n")
+			return "{" + strings.Join(names, ", ") + "}"
+		})
 	}
 	fmt.Fprintf(b, "\n// %sTileKernel returns the %s tile kernel for ocb output blocks, input\n", set, set)
 	fmt.Fprintf(b, "// pixel stride s, output pixel stride d (in pixels) and rows of w pixels,\n")

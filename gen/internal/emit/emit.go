@@ -63,6 +63,38 @@ func IntList(xs []int) string {
 	return s + "}"
 }
 
+// KernelTable writes the Go table var table = [<set>MaxOCB]
+// [len(<set>SrcStrides)][len(<set>DstStrides)]elem of a set's kernels
+// for maxOCB output blocks, one row of cells per input stride: cell
+// returns the Go text of entry [ocb-1][s][d] (a kernel's name, nil, or a
+// braced list of them when elem is an array of kernels).
+func KernelTable(b *bytes.Buffer, set, table, elem string, maxOCB int, srcStrides, dstStrides []int, cell func(ocb, s, d int) string) {
+	fmt.Fprintf(b, "var %s = [%sMaxOCB][len(%sSrcStrides)][len(%sDstStrides)]%s{\n", table, set, set, set, elem)
+	for ocb := 1; ocb <= maxOCB; ocb++ {
+		fmt.Fprintf(b, "\t{\n")
+		for _, s := range srcStrides {
+			fmt.Fprintf(b, "\t\t{")
+			for i, d := range dstStrides {
+				if i > 0 {
+					fmt.Fprintf(b, ", ")
+				}
+				fmt.Fprintf(b, "%s", cell(ocb, s, d))
+			}
+			fmt.Fprintf(b, "},\n")
+		}
+		fmt.Fprintf(b, "\t},\n")
+	}
+	fmt.Fprintf(b, "}\n")
+}
+
+// OrNil returns name, or "nil" for none ("").
+func OrNil(name string) string {
+	if name == "" {
+		return "nil"
+	}
+	return name
+}
+
 // ConvTables writes the Go tables of a set's convolution kernels, after
 // its <set>MaxOCB constant: <set>URW, <set>SrcStrides, <set>DstStrides,
 // <set>Conv and <set>Conv1x1 (see "Sets" in package asm's comment), and
@@ -90,26 +122,9 @@ func ConvTables(b *bytes.Buffer, set string, urw, srcStrides, dstStrides []int, 
 		fmt.Fprintf(b, "\n// %s[ocb-1][si][di] is the %s microkernel for %s, ocb output\n", table, set, what)
 		fmt.Fprintf(b, "// blocks, input pixel stride %sSrcStrides[si] and output pixel stride\n", set)
 		fmt.Fprintf(b, "// %sDstStrides[di]; nil where the driver never asks (d > 1 with s > 1).\n", set)
-		fmt.Fprintf(b, "var %s = [%sMaxOCB][len(%sSrcStrides)][len(%sDstStrides)]func(*Params){\n", table, set, set, set)
-		for ocb := 1; ocb <= len(urw); ocb++ {
-			fmt.Fprintf(b, "\t{\n")
-			for _, s := range srcStrides {
-				fmt.Fprintf(b, "\t\t{")
-				for i, d := range dstStrides {
-					if i > 0 {
-						fmt.Fprintf(b, ", ")
-					}
-					if k := name(ocb, s, d, pw); k != "" {
-						fmt.Fprintf(b, "%s", k)
-					} else {
-						fmt.Fprintf(b, "nil")
-					}
-				}
-				fmt.Fprintf(b, "},\n")
-			}
-			fmt.Fprintf(b, "\t},\n")
-		}
-		fmt.Fprintf(b, "}\n")
+		KernelTable(b, set, table, "func(*Params)", len(urw), srcStrides, dstStrides, func(ocb, s, d int) string {
+			return OrNil(name(ocb, s, d, pw))
+		})
 	}
 	fmt.Fprintf(b, "\n// %sKernel returns the %s convolution kernel for ocb output blocks, input\n", set, set)
 	fmt.Fprintf(b, "// pixel stride s and output pixel stride d (in pixels), the 1x1 form when\n")
