@@ -90,11 +90,7 @@ type path struct {
 func (l *layer) choosePath(dispatched *isaSet, weights []float32) error {
 	set := dispatched.forBlock(l.block)
 	pt := path{set: set, Caps: set.Caps}
-	weightBytes := 0
-	for i := range l.passes {
-		weightBytes += 4 * len(l.passes[i].wei)
-	}
-	pt.prefetch = set.Prefetch && weightBytes >= prefetchMinBytes
+	pt.prefetch = set.Prefetch && l.weightBytes() >= prefetchMinBytes
 	pt.haloCopy = set != genericSet && l.weightsFinite()
 	for i := range l.passes {
 		p := &l.passes[i]
