@@ -108,7 +108,7 @@ func sweepInput(seed uint64, batch, h, w int) []float32 {
 // fit in memory are tried with an empty input, which must be an error.
 func checkForwardSize(t testing.TB, net *Net, p *params, spec NetSpec, batch, h, w int) {
 	t.Helper()
-	what := fmt.Sprintf("%s sb%v batch %d %dx%d on %s", spec.Arch, spec.SB, batch, h, w, kernels.ISA())
+	what := fmt.Sprintf("%s sb%v rate %d batch %d %dx%d on %s", spec.Arch, spec.SB, rateOf(spec.Rate), batch, h, w, kernels.ISA())
 	small := batch >= 1 && batch <= 4 && h >= 1 && w >= 1 && h <= 64 && w <= 64
 	logits := make([]float32, sweepClasses)
 	if small {
@@ -183,12 +183,14 @@ func TestForwardEverySize(t *testing.T) {
 	}
 }
 
-// FuzzForwardSize runs a network (arch index, a mask of spatial-bottleneck
-// stages) on a batch x 3 x h x w input: never a panic; an error for every
+// FuzzForwardSize runs a network (arch index; a mask whose low four bits
+// are the spatial-bottleneck stages and whose next two the rate, 2 + that
+// mod 3) on a batch x 3 x h x w input: never a panic; an error for every
 // size PyTorch refuses, the reference's logits for every other.
 func FuzzForwardSize(f *testing.F) {
 	for _, s := range [][5]int{{0, 0, 1, 1, 1}, {5, 15, 224 / 32, 5, 1}, {2, 7, 3, 2, 2}, {7, 1, 0, 4, 1}, {3, 3, -1, 9, 1},
-		{1, 0, 1 << 40, 1 << 40, 1}, {4, 0, 40, 40, 0}, {6, 2, 17, 33, 3}} {
+		{1, 0, 1 << 40, 1 << 40, 1}, {4, 0, 40, 40, 0}, {6, 2, 17, 33, 3},
+		{0, 0x17, 13, 30, 1}, {2, 0x2f, 64, 11, 1}, {4, 0x1a, 9, 41, 2}} {
 		f.Add(s[0], uint8(s[1]), s[2], s[3], s[4])
 	}
 	type built struct {
@@ -208,7 +210,10 @@ func FuzzForwardSize(f *testing.F) {
 				spec.SB = append(spec.SB, st)
 			}
 		}
-		key := fmt.Sprint(spec.Arch, spec.SB)
+		if spec.SB != nil {
+			spec.Rate = 2 + int(mask>>4)%3
+		}
+		key := fmt.Sprint(spec.Arch, spec.SB, spec.Rate)
 		b, ok := nets[key]
 		if !ok {
 			p, _, _ := randomNet(t, 1, spec, sweepClasses, 1, 8, 8)
