@@ -12,9 +12,9 @@ import (
 // most machines; more than the L3 of the AMD EPYC Zen 5 core complex
 // this was written on). It reports GB/s of weights: the bandwidth that
 // bounds a layer whose weights outweigh its pixels at batch 1, such as
-// the 7x7 stage of a spatial bottleneck at rate 4 (see the README's
-// sampling rates). Its two FLOPs a weight keep it far from the FMA peak
-// by construction.
+// the 7x7 stage of a spatial bottleneck at rate 4 (see docs/rates.md,
+// "Where memory sets the limit"). Its two FLOPs a weight keep it far
+// from the FMA peak by construction.
 //
 // The 64MB-<p>px cases run the same 64 MB over a 2x2, 3x3 and 4x4 map (p
 // = 4, 9, 16 pixels, 2p FLOPs a weight) and report GFLOP/s too: whether
