@@ -61,28 +61,46 @@ func timeLayer(l *layer, ml modelLayer, batch int) (float64, error) {
 var modelThreads = []int{1, 2, 4, 8, 16, 32, 64}
 
 // modelNet is a network of the model and its measured one-thread time at
-// batch 1 (README's ResNet table, avx512 column: AMD EPYC Zen 5, one core,
-// AVX-512, block 16). The model's per-thread speed is the network's
+// batch 1 (AMD EPYC Zen 5, one core, AVX-512, block 16: at rate 2 the
+// README's ResNet table, avx512 column; at rates 3 and 4 sbbench's rates
+// table for ResNet-18 and a go test -bench Net/resnet50 run for
+// ResNet-50, 2026-12-04). The model's per-thread speed is the network's
 // kernel FLOPs (padded channels and every tap, as the units count them)
 // over that time, the same for every layer and batch.
 type modelNet struct {
 	arch string // "resnet18" or "resnet50"
 	sb   bool   // every stage of spatial bottlenecks
 	ms   float64
+	rate int // the spatial bottlenecks' sampling rate; 0 means 2
 }
 
 var modelNets = []modelNet{
-	{"resnet18", false, 18.2},
-	{"resnet18", true, 7.4},
-	{"resnet50", false, 42.2},
-	{"resnet50", true, 36.5},
+	{"resnet18", false, 18.2, 0},
+	{"resnet18", true, 7.4, 0},
+	{"resnet18", true, 4.7, 3},
+	{"resnet18", true, 8.5, 4},
+	{"resnet50", false, 42.2, 0},
+	{"resnet50", true, 36.5, 0},
+	{"resnet50", true, 31.7, 3},
+	{"resnet50", true, 39.4, 4},
 }
 
 func (m modelNet) String() string {
-	if m.sb {
-		return m.arch + " SB"
+	switch {
+	case !m.sb:
+		return m.arch
+	case m.rate > 2:
+		return fmt.Sprintf("%s SB rate %d", m.arch, m.rate)
 	}
-	return m.arch
+	return m.arch + " SB"
+}
+
+// kernels returns the sizes of m's reduce (Kr) and restore (K) kernels
+// at its rate r, block.RandomStateDict's: the smallest odd size at least
+// r (3, 3, 5).
+func (m modelNet) kernels() (r, kr, k int) {
+	r = max(m.rate, 2)
+	return r, r | 1, r | 1
 }
 
 // modelLayer is one convolution of a network: its spec, whether it is
@@ -126,10 +144,12 @@ func netLayers(m modelNet, blk int) []modelLayer {
 			real: 2 * float64(s.OutC*oh*ow) * float64(s.InC*s.KH*s.KW)})
 		return oh, ow
 	}
+	r, kr, k := m.kernels()
 	restore := func(name string, c, ih, oh int) {
-		s := sq(c, c, 3, 2, 1)
+		s := sq(c, c, k, r, (k-1)/2)
+		taps := deconvTaps(ih, oh, k, r, (k-1)/2)
 		out = append(out, modelLayer{name: name, spec: s, deconv: true, ih: ih, iw: ih, oh: oh, ow: oh,
-			real: 2 * float64(c*c) * deconvTaps(ih, oh, 3, 2, 1) * deconvTaps(ih, oh, 3, 2, 1)})
+			real: 2 * float64(c*c) * taps * taps})
 	}
 	blocks, bottleneck := []int{2, 2, 2, 2}, false
 	if m.arch == "resnet50" {
@@ -157,7 +177,7 @@ func netLayers(m modelNet, blk int) []modelLayer {
 			switch {
 			case bottleneck && m.sb:
 				add(p+"conv1", sq(inC, planes, 1, 1, 0), h, h)
-				hm, _ := add(p+"conv2", sq(planes, planes, 3, 2*stride, 1), h, h)
+				hm, _ := add(p+"conv2", sq(planes, planes, kr, r*stride, (kr-1)/2), h, h)
 				restore(p+"conv3", planes, hm, ho)
 				down()
 				add(p+"conv4", sq(planes, outC, 1, 1, 0), ho, ho)
@@ -167,7 +187,7 @@ func netLayers(m modelNet, blk int) []modelLayer {
 				down()
 				add(p+"conv3", sq(planes, outC, 1, 1, 0), ho, ho)
 			case m.sb:
-				hm, _ := add(p+"conv1", sq(inC, planes, 3, 2*stride, 1), h, h)
+				hm, _ := add(p+"conv1", sq(inC, planes, kr, r*stride, (kr-1)/2), h, h)
 				down()
 				restore(p+"conv2", planes, hm, ho)
 			default:
@@ -184,9 +204,9 @@ func netLayers(m modelNet, blk int) []modelLayer {
 
 // ScalingModelSteps is netLayers for the cross-check against block.Net
 // (scaling_net_test.go, package kernels_test): the layers' names and
-// real FLOPs at batch n.
-func ScalingModelSteps(arch string, sb bool, n int) (names []string, flops []float64) {
-	for _, ml := range netLayers(modelNet{arch: arch, sb: sb}, Block()) {
+// real FLOPs at batch n, the spatial bottlenecks at rate (0 means 2).
+func ScalingModelSteps(arch string, sb bool, rate, n int) (names []string, flops []float64) {
+	for _, ml := range netLayers(modelNet{arch: arch, sb: sb, rate: rate}, Block()) {
 		names = append(names, ml.name)
 		flops = append(flops, float64(n)*ml.real)
 	}
