@@ -85,18 +85,28 @@
 // # Prefetch
 //
 // Pf and PfEnd (plain addresses, never dereferenced) name weights a later
-// call will use. While Pf < PfEnd, the convolution kernels for general
-// windows of a set with Caps.Prefetch (not its 1x1 nor its restore
-// kernels) prefetch each of the PfLines cache lines from Pf into L2 after
-// every tap step and move Pf on by PfLines*64 bytes; they leave Pf, in the
+// call will use. While Pf < PfEnd, the convolution kernels (general and
+// 1x1, rows and tiles) of a set with Caps.Prefetch (not its restore nor
+// its stem kernels) prefetch each of the PfLines cache lines from Pf into
+// L2 after every tap step (1x1: every input block) and move Pf on by
+// PfLines*64 bytes; they leave Pf, in the
 // argument block, where they stopped, so that the driver spreads one range
 // over many calls. The driver sets PfEnd at most the range's end minus
 // PfLines*64 - 1, so no line outside the range is named. A layer whose
 // weights overflow the caches fetches the next work unit's weights from
 // memory while it computes this one's (the 512-channel 7x7 layers: 9.4 MB
-// each). Zero Pf and PfEnd mean none; other kernels ignore both. (1x1
-// kernels with the same prefetch, which the restore's 1-tap phase uses,
-// measured no faster at 7x7 on AVX2, see gen/x86.)
+// each). Zero Pf and PfEnd mean none; other kernels ignore both.
+//
+// The convolution kernels of a plan that prefetches ahead (AVX-512's
+// three output blocks; see gen/x86) also prefetch their own weights:
+// after reading input channel i's weights of each output block they
+// prefetch the line PfAhead bytes past it, in the same block's run of
+// taps and input blocks. Those lines are the call's own, the next
+// group's, or past the end of the weights: the packed weights the driver
+// makes (package layout) keep at least PfAhead bytes of capacity after
+// their length, so that no named line lies outside their allocation.
+// Weights passed from elsewhere need the same slack for that guarantee
+// (a prefetch never faults and changes nothing).
 //
 // # Tiles
 //
@@ -342,6 +352,12 @@ type Params struct {
 // its own unit takes (3.6 lines a step would match exactly). 2, 3, 6 and
 // 8 measured slower (on AVX2, see gen/x86).
 const PfLines = 4
+
+// PfAhead is how far past the weights it reads a kernel that prefetches
+// ahead prefetches its own (see Prefetch above): 2 KB, a few hundred
+// nanoseconds of a streaming layer's reads. 1 KB gained nothing and 4 KB
+// less (see gen/x86).
+const PfAhead = 2048
 
 // Byte offsets of the Params fields, as the generated assembly uses them.
 const (

@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/layout"
 )
 
 // phaseGroup is a run of m >= 2 consecutive column phases of one row
@@ -81,10 +82,11 @@ func (l *layer) phaseGroups(maxOCB int) []phaseGroup {
 // packGroup packs the weights of passes first..first+m-1 (of one row
 // phase: the same kh, one column each, so the same size) into one array
 // and makes each pass's wei its slice; member 0's slice's capacity covers
-// the others, which its merged calls read. It sets out the bias m times.
+// the others, which its merged calls read, and the last's the slack of
+// packed weights (layout.WeightSlack). It sets out the bias m times.
 func (l *layer) packGroup(first, m int) phaseGroup {
 	size := len(l.passes[first].wei)
-	buf := make([]float32, m*size)
+	buf := make([]float32, m*size, m*size+layout.WeightSlack)
 	for k := 0; k < m; k++ {
 		p := &l.passes[first+k]
 		copy(buf[k*size:], p.wei)

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/sbconv/sbconv/asm"
+	"github.com/sbconv/sbconv/layout"
 )
 
 // rowCall is what the microkernel calls for one pass share within a work
@@ -228,8 +229,9 @@ func (f *fwd) call(prm *asm.Params, rc *rowCall, kc kernelCall) {
 
 // zeros is one tap of zero weights for a block of 16 (or 8) lanes, and
 // the zero input of up to 16 pixels a call reads with it: biasOnly's
-// operands, never written.
-var zeros [16 * 16]float32
+// operands, never written; with the slack of packed weights after them
+// (layout.WeightSlack), which a kernel that prefetches ahead names.
+var zeros [16*16 + layout.WeightSlack]float32
 
 // biasOnly computes a call whose window lies wholly in the padding (prm
 // set up by call but for the window): bias, residual and activation only.

@@ -115,10 +115,19 @@ func checkWeightShape(n, d0, d1, kh, kw, block int, order string) error {
 	return nil
 }
 
-// packOIhw fills an OIhw{b}i{b}o array from get(oc, ic, t, u).
+// WeightSlack is the capacity, in floats, that the packed weights of
+// PackConv, PackDeconvPhase and PackDeconvRows keep past their length
+// (zeros, never read): kernels that prefetch their own weights ahead
+// name lines up to asm.PfAhead bytes past the weights they read, and the
+// slack keeps those lines inside the allocation.
+const WeightSlack = 512
+
+// packOIhw fills an OIhw{b}i{b}o array from get(oc, ic, t, u), with
+// WeightSlack floats of capacity past its length.
 func packOIhw(outC, inC, kh, kw, b int, get func(oc, ic, t, u int) float32) []float32 {
 	ob, ib := (outC+b-1)/b, (inC+b-1)/b
-	out := make([]float32, ob*ib*kh*kw*b*b)
+	n := ob * ib * kh * kw * b * b
+	out := make([]float32, n, n+WeightSlack)
 	for oc := 0; oc < outC; oc++ {
 		for ic := 0; ic < inC; ic++ {
 			for t := 0; t < kh; t++ {

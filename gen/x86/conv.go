@@ -24,6 +24,10 @@ type convPlan struct {
 	// that then feeds all ocb FMAs, even in a set with embedded
 	// broadcasts, which would load the value once per output block.
 	regBcast bool
+	// pfAhead: after the weights of an input channel, prefetch (T0) each
+	// output block's weights asm.PfAhead bytes further on, one line for
+	// every line the step reads (see step).
+	pfAhead bool
 }
 
 // bcastRegs is the registers plan pl spends on broadcasts.
@@ -95,6 +99,7 @@ type kernel struct {
 	name           string
 	ocb, urW, s, d int
 	regBcast       bool // the plan's regBcast, or a set without embedded broadcasts
+	pfAhead        bool // the plan's pfAhead (not in stem kernels)
 	pointwise      bool // KH = KW = 1: the reduction is one loop over input blocks
 	// lanes is the input floats of one pixel a tap reads: the block for
 	// the convolution contract, 1 for the stem contract (plain NCHW input:
@@ -191,7 +196,7 @@ func (g *gen) convKernel(pl convPlan, s, d int, pointwise bool) {
 func (g *gen) newConvKernel(name string, pl convPlan, s, d int, pointwise bool) *kernel {
 	c := g.c
 	k := &kernel{gen: g, name: name, ocb: pl.ocb, urW: pl.urW, s: s, d: d, pointwise: pointwise,
-		regBcast: pl.regBcast || !g.embedded, lanes: g.block}
+		regBcast: pl.regBcast || !g.embedded, pfAhead: pl.pfAhead, lanes: g.block}
 	if pointwise {
 		g.emitted.Begin(caps.Conv1x1)
 	} else {
@@ -427,6 +432,9 @@ func (k *kernel) step(t, skipRow, skip int) {
 		for o := 0; o < k.ocb; o++ {
 			c.VMOVUPS(k.weightAt(o, i), k.wreg(o))
 		}
+		if k.pfAhead && (i*k.vecBytes())%64 == 0 {
+			k.prefetchAhead(i)
+		}
 		for j := 0; j < t; j++ {
 			if q, col := k.tileAt(j); col == skip || q == skipRow {
 				continue
@@ -511,6 +519,40 @@ func (k *kernel) prefetch(id string) {
 	}
 	c.ADDQ(imm(64*asm.PfLines), field(asm.OffPf))
 	c.Label(k.label(id + "_nopf"))
+}
+
+// prefetchAhead emits, after the weight loads of input channel i of a
+// step, a PREFETCHT0 of each output block's weights asm.PfAhead bytes
+// past them: one line for each line of weights the step reads, spread
+// through the step rather than in a burst after it. A block's weights are
+// one contiguous run over its taps and input blocks, so the line is one
+// a later step of the same call (or the next group's, or the packed
+// weights' slack: see asm.PfAhead) reads.
+//
+// At batch 1 the layers of ImageNet's stages 3 and 4 read their weights
+// from memory (a network's 47-125 MB overflow the L3), and a core did not
+// overlap that stream with its FMAs: the loads that miss wait in the
+// reorder window behind 9-27 FMAs a line, too few in flight for the
+// memory's latency. Prefetching a call's own weights in bursts (16 or 48
+// lines after each tap step, into L1 or L2) changed nothing; one
+// prefetch per line read, 2 KB ahead, did. One AVX-512 core of the AMD
+// EPYC Zen 5, medians of 6-8 alternating runs of the two builds:
+// BenchmarkWeightStream's 64 MB over 3x3 pixels 2.89 -> 2.25 ms, SB
+// ResNet-18 at rates 3 and 4 4.97-5.34 -> 4.72-4.90 and 8.45-8.82 ->
+// 7.88-8.18 ms, in-512x7's SB block at rate 4 1730-1822 -> 1458-1608
+// us; 1 KB ahead gained nothing and 4 KB less, PREFETCHT1 less, and one
+// prefetch every two or four lines lost. The blocks whose weights stay in
+// L2 or L3 pay the prefetches' load slots: in-256x14's SB block at rates
+// 3 and 4 +3%, and ResNet-20 at rate 3 6-8% when every plan had them.
+// Only the three-block plan of AVX-512 has them: the layers that stream
+// their weights (256 channels and up, groups of three blocks) run on it,
+// and CIFAR's (at most four blocks, split 2+2) never do. With AVX2 the
+// same prefetch left SB ResNet-18 at rates 3 and 4 as it was (8.20 and
+// 12.26 ms) and the regular one 4% slower.
+func (k *kernel) prefetchAhead(i int) {
+	for o := 0; o < k.ocb; o++ {
+		k.c.PREFETCHT0(scaled(regWei, regWeiOCB, i*k.vecBytes()+asm.PfAhead, o))
+	}
 }
 
 // outAt addresses output (or residual, through base) block o, pixel j:

@@ -183,7 +183,9 @@ var avx512 = &isa{
 	// set the pace. One thread, same-run peak, two rounds each:
 	// conv3x3s1 in-256x14 1210-1214 -> 1027-1030 us (82-87% -> 100-104%),
 	// in-64x56 1204-1222 -> 1075-1128 us, in-512x7 1323-1375 -> 1177-1294 us.
-	convPlans: []convPlan{{ocb: 1, urW: 16}, {ocb: 2, urW: 14, regBcast: true}, {ocb: 3, urW: 9, regBcast: true}},
+	// The three-block plan prefetches its own weights ahead (pfAhead,
+	// see kernel.prefetchAhead).
+	convPlans: []convPlan{{ocb: 1, urW: 16}, {ocb: 2, urW: 14, regBcast: true}, {ocb: 3, urW: 9, regBcast: true, pfAhead: true}},
 	// The restores likewise: K=3's input column feeds three FMAs a block (2x9 -> 2x8
 	// pixels): deconv_s2 in-64x56 364-411 -> 277-290 us, in-128x28
 	// 400-404 -> 292-322 us, cifar-32x16 7.0-8.1 -> 5.4 us. K=2 and K=4

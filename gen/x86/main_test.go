@@ -1,8 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"maps"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -164,5 +168,69 @@ func TestStrideLimits(t *testing.T) {
 	srcStrides = []int{1 << 24}
 	if _, err := avx2.render(map[string][]byte{}); err == nil || !strings.Contains(err.Error(), "does not fit") {
 		t.Errorf("input stride 2^24: render error %v, want one saying what does not fit", err)
+	}
+}
+
+// TestPrefetchAhead: the convolution kernels of AVX-512's three-block
+// plan (the one plan with pfAhead) prefetch, for every line of weights a
+// step loads, the line asm.PfAhead bytes past it, and no other kernel
+// prefetches through the weight cursor. Dropping the prefetch of one
+// output block, or giving another plan the flag, fails it.
+func TestPrefetchAhead(t *testing.T) {
+	wei := regexp.MustCompile(`^\s*(VMOVUPS|PREFETCHT0)\s+(-?\d*)\(` + regWei.Asm() + `\)(\S*?)(, \S+)?$`)
+	for _, set := range sets {
+		files := map[string][]byte{}
+		if _, err := set.render(files); err != nil {
+			t.Fatal(err)
+		}
+		var text []byte
+		for name, b := range files {
+			if strings.HasSuffix(name, ".s") {
+				text = b
+			}
+		}
+		// The decision: AVX-512's three-block plan only (see
+		// kernel.prefetchAhead for the measurements).
+		ahead := map[int]bool{3: set == avx512}
+		checked := 0
+		for _, fn := range strings.Split(string(text), "\nTEXT ")[1:] {
+			name := fn[strings.Index(fn, "·")+len("·") : strings.Index(fn, "(SB)")]
+			loads, pfs := map[string]int{}, map[string]int{}
+			for _, line := range strings.Split(fn, "\n") {
+				m := wei.FindStringSubmatch(line)
+				if m == nil {
+					continue
+				}
+				d := 0
+				if m[2] != "" {
+					d, _ = strconv.Atoi(m[2])
+				}
+				if m[1] == "VMOVUPS" {
+					if d%64 == 0 {
+						loads[fmt.Sprint(d+asm.PfAhead, m[3])]++
+					}
+				} else {
+					pfs[fmt.Sprint(d, m[3])]++
+				}
+			}
+			ocb := 0 // stems, restores, pools: no weight stream of this kind
+			if rest, ok := strings.CutPrefix(name, set.name+"Conv"); ok {
+				rest = strings.TrimPrefix(rest, "1x1")
+				if _, err := fmt.Sscanf(rest, "O%d", &ocb); err != nil {
+					t.Fatalf("%s: no output block count in the name", name)
+				}
+			}
+			if ocb > 0 && ahead[ocb] {
+				checked++
+				if len(loads) == 0 || !maps.Equal(loads, pfs) {
+					t.Errorf("%s: weight lines loaded (at +PfAhead) %v, prefetched %v", name, loads, pfs)
+				}
+			} else if len(pfs) > 0 {
+				t.Errorf("%s: prefetches its weights ahead %v, but its plan does not", name, pfs)
+			}
+		}
+		if set == avx512 && checked == 0 {
+			t.Errorf("%s: no kernel prefetches ahead", set.name)
+		}
 	}
 }
