@@ -77,12 +77,12 @@ type modelNet struct {
 var modelNets = []modelNet{
 	{"resnet18", false, 18.2, 0},
 	{"resnet18", true, 7.4, 0},
-	{"resnet18", true, 4.7, 3},
-	{"resnet18", true, 8.5, 4},
+	{"resnet18", true, 4.9, 3},
+	{"resnet18", true, 8.1, 4},
 	{"resnet50", false, 42.2, 0},
 	{"resnet50", true, 36.5, 0},
-	{"resnet50", true, 31.7, 3},
-	{"resnet50", true, 39.4, 4},
+	{"resnet50", true, 31.0, 3},
+	{"resnet50", true, 37.4, 4},
 }
 
 func (m modelNet) String() string {
