@@ -544,9 +544,10 @@ func (k *kernel) prefetch(id string) {
 // prefetch every two or four lines lost. The blocks whose weights stay in
 // L2 or L3 pay the prefetches' load slots: in-256x14's SB block at rates
 // 3 and 4 +3%, and ResNet-20 at rate 3 6-8% when every plan had them.
-// Only the three-block plan of AVX-512 has them: the layers that stream
-// their weights (256 channels and up, groups of three blocks) run on it,
-// and CIFAR's (at most four blocks, split 2+2) never do. With AVX2 the
+// Only the three-block plan of AVX-512 has them: the wide layers (128
+// channels and more, split into groups of up to three blocks), among
+// them all that stream their weights, run on it, and CIFAR's (at most
+// four blocks, split 2+2) never do. With AVX2 the
 // same prefetch left SB ResNet-18 at rates 3 and 4 as it was (8.20 and
 // 12.26 ms) and the regular one 4% slower.
 func (k *kernel) prefetchAhead(i int) {
