@@ -24,6 +24,7 @@ func TestWeightSlack(t *testing.T) {
 	forEachISA(t, func(t *testing.T) {
 		set, _ := current()
 		b := set.Block
+		rows, groups := 0, 0
 		check := func(what string, w []float32) {
 			if len(w) > 0 {
 				require.GreaterOrEqual(t, cap(w)-len(w), slack, "%s: capacity past the weights", what)
@@ -55,6 +56,14 @@ func TestWeightSlack(t *testing.T) {
 			for i := range l.rowPasses {
 				check(fmt.Sprintf("%s row pass %d", what, i), l.rowPasses[i].wei)
 			}
+			rows += len(l.rowPasses)
+			groups += len(l.groups)
+		}
+		if set != genericSet {
+			// The cases reach the fused restore's row passes and phase
+			// groups, whose weights are packed apart from the passes'.
+			require.Positive(t, rows, "no case has row passes")
+			require.Positive(t, groups, "no case has phase groups")
 		}
 	})
 }

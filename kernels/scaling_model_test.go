@@ -62,9 +62,10 @@ var modelThreads = []int{1, 2, 4, 8, 16, 32, 64}
 
 // modelNet is a network of the model and its measured one-thread time at
 // batch 1 (AMD EPYC Zen 5, one core, AVX-512, block 16: at rate 2 the
-// README's ResNet table, avx512 column; at rates 3 and 4 sbbench's rates
-// table for ResNet-18 and a go test -bench Net/resnet50 run for
-// ResNet-50, 2026-12-04). The model's per-thread speed is the network's
+// README's ResNet table, avx512 column, before the three-block kernels'
+// prefetch ahead; at rates 3 and 4 medians of runs alternated with
+// other builds, 2026-12-04 23:06-23:09 UTC, with it). The model's
+// per-thread speed is the network's
 // kernel FLOPs (padded channels and every tap, as the units count them)
 // over that time, the same for every layer and batch.
 type modelNet struct {
