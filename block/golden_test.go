@@ -32,6 +32,22 @@ type goldenCase struct {
 	W          int    `json:"w"`
 	DType      string `json:"dtype"`
 	Rate       int    `json:"rate"` // 0 (absent) means 2
+	// The SB blocks' kernel sizes where they are not the rate's default
+	// (absent: DefaultKernelSize), which Load reads off the weights.
+	ReduceKernel  int `json:"reduce_kernel"`
+	RestoreKernel int `json:"restore_kernel"`
+}
+
+// kernels returns the case's SB kernel sizes Kr and K.
+func (c goldenCase) kernels() (kr, k int) {
+	kr, k = c.ReduceKernel, c.RestoreKernel
+	if kr == 0 {
+		kr = DefaultKernelSize(rateOf(c.Rate))
+	}
+	if k == 0 {
+		k = DefaultKernelSize(rateOf(c.Rate))
+	}
+	return kr, k
 }
 
 func goldenCases(t *testing.T) []goldenCase {
@@ -45,11 +61,14 @@ func goldenCases(t *testing.T) []goldenCase {
 }
 
 // TestGoldenPyTorch loads every PyTorch-exported network with Load and
-// matches its logits within 1e-3 of the largest |logit|: every dtype, and
-// spatial bottlenecks at every rate.
+// matches its logits within 1e-3 of the largest |logit|: every dtype,
+// spatial bottlenecks at every rate, and with kernel sizes other than the
+// rate's default (an even restore among them), which the SB blocks must
+// have read off the weights.
 func TestGoldenPyTorch(t *testing.T) {
 	dtypes := map[string]bool{}
 	rates := map[int]bool{}
+	var otherKernels, evenRestore bool
 	for _, c := range goldenCases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			io, err := safetensors.ReadFile(filepath.Join(goldenDir, c.Name+".io.safetensors"))
@@ -74,10 +93,26 @@ func TestGoldenPyTorch(t *testing.T) {
 				got := make([]float32, len(want))
 				require.NoError(t, net.Forward(got, in, c.Batch, c.H, c.W))
 				requireLogitsClose(t, got, want, 1e-3, kernels.ISA()+" "+c.DType)
+				sbBlocks := 0
+				for i, b := range net.blocks {
+					s, ok := b.(interface{ KernelSizes() (int, int) })
+					if !ok {
+						continue
+					}
+					sbBlocks++
+					kr, k := s.KernelSizes()
+					wantKr, wantK := c.kernels()
+					require.Equal(t, [2]int{wantKr, wantK}, [2]int{kr, k}, "block %d's (Kr, K)", i)
+				}
+				require.Equal(t, len(c.SB) > 0, sbBlocks > 0, "SB blocks built")
 			}
 			dtypes[c.DType] = true
 			if len(c.SB) > 0 {
 				rates[rateOf(c.Rate)] = true
+				kr, k := c.kernels()
+				d := DefaultKernelSize(rateOf(c.Rate))
+				otherKernels = otherKernels || kr != d || k != d
+				evenRestore = evenRestore || k%2 == 0
 			}
 		})
 	}
@@ -87,6 +122,8 @@ func TestGoldenPyTorch(t *testing.T) {
 	for _, r := range Rates() {
 		require.True(t, rates[r], "no passing golden case has spatial bottlenecks at rate %d", r)
 	}
+	require.True(t, otherKernels, "no passing golden case has other SB kernel sizes than the rate's default")
+	require.True(t, evenRestore, "no passing golden case has an even restore kernel")
 }
 
 // TestEveryISA reruns the network tests in a child process for every

@@ -81,13 +81,18 @@ def read_safetensors(path):
 # ---------------------------------------------------------------------------
 # Cases
 
-def case(arch, sb, width, num_classes, batch, h, w, dtype="F32", rate=2):
+def case(arch, sb, width, num_classes, batch, h, w, dtype="F32", rate=2, kr=None, k=None):
     tag = "sb" + "".join(map(str, sb)) if sb else "reg"
     if rate != 2:
         tag += f"r{rate}"
+    if kr is not None or k is not None:
+        tag += f"kr{kr or rate | 1}k{k or rate | 1}"
     name = f"{arch}_{tag}_w{width}_c{num_classes}_{h}x{w}_b{batch}_{dtype.lower()}"
-    return {"name": name, "arch": arch, "sb": list(sb), "width": width, "num_classes": num_classes,
-            "batch": batch, "h": h, "w": w, "dtype": dtype, "rate": rate}
+    c = {"name": name, "arch": arch, "sb": list(sb), "width": width, "num_classes": num_classes,
+         "batch": batch, "h": h, "w": w, "dtype": dtype, "rate": rate}
+    if kr is not None or k is not None:  # the network's own kernels (default_kernel(rate) else)
+        c["reduce_kernel"], c["restore_kernel"] = kr or rate | 1, k or rate | 1
+    return c
 
 
 CASES = [
@@ -120,6 +125,13 @@ CASES = [
     case("resnet34", [2, 4], 2, 10, 1, 29, 31, rate=4),
     case("resnet50", [1, 2, 3, 4], 2, 7, 1, 97, 81, rate=4),
     case("resnet50", [1, 3], 3, 10, 1, 45, 37, rate=3),
+    # Other kernel sizes than the default (Kr any, K in rate..2*rate-1),
+    # which the weights' shapes carry: even restores (their phases differ
+    # in width) and a 1x1 reduce, on every set through the golden test.
+    case("resnet20", [1, 2, 3], 4, 10, 1, 31, 38, rate=4, kr=3, k=6),
+    case("resnet32", [1, 3], 5, 7, 2, 21, 29, "F16", rate=3, kr=2, k=5),
+    case("resnet18", [1, 2, 3, 4], 4, 10, 1, 61, 74, rate=4, kr=7, k=7),
+    case("resnet50", [2, 4], 3, 10, 1, 56, 81, rate=2, kr=1, k=3),
 ]
 
 
@@ -182,10 +194,13 @@ def min_map(model, x):
 
 def generate(c, gen):
     dtype = ST_DTYPES[c["dtype"]][0]
-    model = sbconv_torch.ResNet(c["arch"], c["sb"], c["width"], c["num_classes"], c["rate"])
+    model = sbconv_torch.ResNet(c["arch"], c["sb"], c["width"], c["num_classes"], c["rate"],
+                                c.get("reduce_kernel"), c.get("restore_kernel"))
     sbconv_torch.randomize(model, gen)
     round_to(model, dtype)
     model.eval()
+    if c.get("restore_kernel"):
+        assert (model.reduce_kernel, model.restore_kernel) == (c["reduce_kernel"], c["restore_kernel"]), c["name"]
     x = torch.randn(c["batch"], 3, c["h"], c["w"], generator=gen, dtype=torch.float32)
 
     hook, handles = sb_size_hooks(model)
