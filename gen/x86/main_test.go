@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sbconv/sbconv/asm"
@@ -18,9 +19,53 @@ import (
 // the generator writes (see package drift; go test . -update rewrites
 // them).
 func TestGeneratedUpToDate(t *testing.T) {
-	drift.Check(t, render, filepath.Join("..", "..", "asm"),
+	drift.Check(t, renderAll(t), filepath.Join("..", "..", "asm"),
 		"conv_avx2_amd64.go", "conv_avx2_amd64.s", "conv_avx512_amd64.go", "conv_avx512_amd64.s",
 		"table_avx2_amd64.go", "table_avx512_amd64.go")
+}
+
+// rendered holds each set's render, made once for the tests that read the
+// generated code (a render of both sets takes most of this package's
+// test time).
+var rendered = struct {
+	sync.Mutex
+	m map[*isa]setRender
+}{m: map[*isa]setRender{}}
+
+type setRender struct {
+	g     *gen
+	files map[string][]byte
+}
+
+// renderOf returns set's render with the generator's own configuration,
+// rendering it on first use. Tests that change the configuration render
+// for themselves.
+func renderOf(t *testing.T, set *isa) setRender {
+	t.Helper()
+	rendered.Lock()
+	defer rendered.Unlock()
+	r, ok := rendered.m[set]
+	if !ok {
+		r.files = map[string][]byte{}
+		g, err := set.render(r.files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.g = g
+		rendered.m[set] = r
+	}
+	return r
+}
+
+// renderAll is render (every set's files) through renderOf.
+func renderAll(t *testing.T) func() (map[string][]byte, error) {
+	return func() (map[string][]byte, error) {
+		files := map[string][]byte{}
+		for _, set := range sets {
+			maps.Copy(files, renderOf(t, set).files)
+		}
+		return files, nil
+	}
 }
 
 // TestCaps: the capabilities written into each set's table, derived from
@@ -35,10 +80,7 @@ func TestCaps(t *testing.T) {
 		{avx2, asm.Caps{Block: 8, MaxOCB: 3, Rows: true, Edges: true, RestoreEdges: true, Prefetch: true}},
 		{avx512, asm.Caps{Block: 16, MaxOCB: 3, Rows: true, Edges: true, RestoreEdges: true, Prefetch: true}},
 	} {
-		g, err := tc.set.render(map[string][]byte{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		g := renderOf(t, tc.set).g
 		if got := g.emitted.Caps(g.block, g.maxConvOCB()); got != tc.want {
 			t.Errorf("%s caps %+v, want %+v", tc.set.name, got, tc.want)
 		}
@@ -109,7 +151,7 @@ func TestRegisterBudget(t *testing.T) {
 // instruction from another subset (AVX512BW, say) must fail here until
 // the CPU check in kernels/isa_amd64.go names it too.
 func TestRequires(t *testing.T) {
-	files, err := render()
+	files, err := renderAll(t)()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,12 +221,8 @@ func TestStrideLimits(t *testing.T) {
 func TestPrefetchAhead(t *testing.T) {
 	wei := regexp.MustCompile(`^\s*(VMOVUPS|PREFETCHT0)\s+(-?\d*)\(` + regWei.Asm() + `\)(\S*?)(, \S+)?$`)
 	for _, set := range sets {
-		files := map[string][]byte{}
-		if _, err := set.render(files); err != nil {
-			t.Fatal(err)
-		}
 		var text []byte
-		for name, b := range files {
+		for name, b := range renderOf(t, set).files {
 			if strings.HasSuffix(name, ".s") {
 				text = b
 			}
