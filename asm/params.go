@@ -84,18 +84,22 @@
 //
 // # Prefetch
 //
-// Pf and PfEnd (plain addresses, never dereferenced) name weights a later
-// call will use. While Pf < PfEnd, the convolution kernels (general and
-// 1x1, rows and tiles) of a set with Caps.Prefetch (not its restore nor
-// its stem kernels) prefetch each of the PfLines cache lines from Pf into
-// L2 after every tap step (1x1: every input block) and move Pf on by
-// PfLines*64 bytes; they leave Pf, in the
-// argument block, where they stopped, so that the driver spreads one range
-// over many calls. The driver sets PfEnd at most the range's end minus
+// Pf, PfEnd and PfOCB (plain addresses and a stride, never dereferenced)
+// name weights a later call will use: the heads of a later work unit's
+// output blocks, PfOCB bytes apart. While Pf < PfEnd, the convolution
+// kernels (general and 1x1, rows and tiles) of a set with Caps.Prefetch
+// (not its restore nor its stem kernels) prefetch into L2, after every
+// tap step (1x1: every input block), the PfLines cache lines from
+// Pf + o*PfOCB for each of their OCB output blocks o, and move Pf on by
+// PfLines*64 bytes; they leave Pf, in the argument block, where they
+// stopped, so that the driver spreads one range over many calls. The
+// driver sets PfEnd at most the range's end minus (OCB-1)*PfOCB +
 // PfLines*64 - 1, so no line outside the range is named. A layer whose
-// weights overflow the caches fetches the next work unit's weights from
-// memory while it computes this one's (the 512-channel 7x7 layers: 9.4 MB
-// each). Zero Pf and PfEnd mean none; other kernels ignore both.
+// weights overflow the caches fetches the start of each of the next work
+// unit's blocks from memory while it computes this one's (the 512-channel
+// 7x7 layers: 9.4 MB each), so that the next call's streams, one a block,
+// start from L2. Zero Pf and PfEnd mean none; other kernels ignore all
+// three.
 //
 // The convolution kernels of a plan that prefetches ahead (AVX-512's
 // three output blocks; see gen/x86) also prefetch their own weights:
@@ -336,8 +340,9 @@ type Params struct {
 	EdgeL, EdgeR int
 
 	// Pf, PfEnd: weights of a later call to prefetch while this one
-	// computes, PfLines cache lines a tap step while Pf < PfEnd; the
-	// kernel leaves Pf where it stopped (see the package comment).
+	// computes, PfLines cache lines a tap step at Pf + o*PfOCB for each
+	// output block o while Pf < PfEnd; the kernel leaves Pf where it
+	// stopped (see the package comment). PfOCB is the last field.
 	Pf, PfEnd uintptr
 
 	// EdgeT, EdgeB > 0: the call's first (last) row lies on the top
@@ -345,13 +350,15 @@ type Params struct {
 	// the padding: only for the tile kernels of a set (see the package
 	// comment).
 	EdgeT, EdgeB int
+
+	// PfOCB: the bytes between the output blocks' weights that Pf names
+	// (those of the unit it belongs to).
+	PfOCB int
 }
 
-// PfLines is how many cache lines a kernel prefetches each tap step: a
-// 512-channel 7x7 layer's next unit of weights in about as many steps as
-// its own unit takes (3.6 lines a step would match exactly). 2, 3, 6 and
-// 8 measured slower (on AVX2, see gen/x86).
-const PfLines = 4
+// PfLines is how many cache lines a kernel prefetches each tap step for
+// each of its output blocks (see gen/x86 for the measurements).
+const PfLines = 2
 
 // PfAhead is how far past the weights it reads a kernel that prefetches
 // ahead prefetches its own (see Prefetch above): 2 KB, a few hundred
@@ -390,7 +397,8 @@ const (
 	OffPfEnd     = 208
 	OffEdgeT     = 216
 	OffEdgeB     = 224
-	SizeofParams = 232
+	OffPfOCB     = 232
+	SizeofParams = 240
 )
 
 // PoolParams is the argument block of one max-pool kernel call (the

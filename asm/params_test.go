@@ -46,6 +46,7 @@ func TestParamsOffsets(t *testing.T) {
 		{"PfEnd", unsafe.Offsetof(p.PfEnd), OffPfEnd},
 		{"EdgeT", unsafe.Offsetof(p.EdgeT), OffEdgeT},
 		{"EdgeB", unsafe.Offsetof(p.EdgeB), OffEdgeB},
+		{"PfOCB", unsafe.Offsetof(p.PfOCB), OffPfOCB},
 		{"sizeof", unsafe.Sizeof(p), SizeofParams},
 	} {
 		if c.got != c.want {

@@ -500,8 +500,9 @@ func (c microCase) check(t *testing.T, r *rand.Rand, k microkernel) {
 
 // checkPrefetch calls k again with a prefetch range (the driver's PfEnd
 // convention, see package asm) and checks that
-//   - the output is bit for bit the output without one (the prefetch code
-//     clobbers no live register);
+//   - the output is bit for bit the output without one (the prefetch code,
+//     which steps from one block's lines to the next by PfOCB, clobbers
+//     no live register);
 //   - Pf moves on by PfLines lines a tap step: at least one pixel block's
 //     steps a row, at most one pixel's;
 //   - Pf stops at PfEnd, which a kernel that ignored PfEnd would pass.
@@ -511,14 +512,15 @@ func (c microCase) checkPrefetch(t *testing.T, k microkernel, params func(microB
 	pfBuf := make([]float32, 1<<16)
 	base := uintptr(unsafe.Pointer(&pfBuf[0]))
 	const group = asm.PfLines * 64
+	const pfOCB = 4096 // the blocks' heads a call's lines name (driver: the next unit's WeiOCB)
 	call := func(pfEnd uintptr) uintptr {
 		fresh()
 		p := params(got)
-		p.Pf, p.PfEnd = base, pfEnd
+		p.Pf, p.PfEnd, p.PfOCB = base, pfEnd, pfOCB
 		k(p)
 		return p.Pf
 	}
-	pf := call(base + uintptr(len(pfBuf)*4-(group-1)))
+	pf := call(base + uintptr(len(pfBuf)*4-(c.ocb-1)*pfOCB-(group-1)))
 	for i := range got.all {
 		if math.Float32bits(got.all[i]) != math.Float32bits(first[i]) {
 			t.Fatalf("%v: %s = %v with a prefetch range, %v without", c, where(i), got.all[i], first[i])

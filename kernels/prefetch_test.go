@@ -13,15 +13,18 @@ import (
 
 // TestPrefetchUnits checks, for convolutions and phase-decomposed
 // transposed convolutions over several batch sizes and thread counts,
-// that each unit's calls are given exactly the weights of the unit its
-// goroutine takes next (unit u + 1), or nothing where that unit
-// does not exist or has the same weights; and that Forward with prefetch
-// forced on gives the same output as with it off.
+// that each unit's calls are given the heads of the output blocks of the
+// unit its goroutine takes next (unit u + 1: Pf over its first block's
+// run, PfOCB its blocks' stride), or nothing where that unit does not
+// exist or has the same weights; that no line a call names (in each of
+// its blocks) lies past the next pass's weights, with calls of the unit's
+// own blocks and of as many as a call takes; and that Forward with
+// prefetch forced on gives the same output as with it off.
 func TestPrefetchUnits(t *testing.T) {
 	forEachISA(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(13, 13))
 		b := Block()
-		total := 0
+		total, clipped, short := 0, 0, 0
 		for _, c := range []struct {
 			deconv           bool
 			ch, h, w, oh, ow int
@@ -30,7 +33,14 @@ func TestPrefetchUnits(t *testing.T) {
 			{false, 48, 9, 7, 9, 7, 1}, {false, 48, 9, 7, 5, 4, 2}, {false, 24, 6, 6, 3, 3, 2},
 			{false, 48, 9, 9, 3, 3, 4}, {false, 40, 13, 13, 4, 4, 4},
 			{true, 48, 4, 4, 7, 7, 2}, {true, 40, 3, 5, 6, 10, 2},
+			// more blocks than a call takes, split into groups of fewer
+			// (AVX-512 5 and 7, AVX2 10 and 14); one block of the set's
+			// (0): fewer than a call can take
+			{false, 80, 7, 7, 7, 7, 1}, {true, 112, 3, 3, 5, 5, 2}, {true, 0, 3, 4, 5, 7, 2},
 		} {
+			if c.ch == 0 {
+				c.ch = b
+			}
 			spec := ConvSpec{InC: c.ch, OutC: c.ch, KH: 3, KW: 3, StrideH: c.stride, StrideW: c.stride, PadH: 1, PadW: 1}
 			w, bias := randSlice(r, c.ch*c.ch*9), randSlice(r, c.ch)
 			var l *layer
@@ -61,7 +71,8 @@ func TestPrefetchUnits(t *testing.T) {
 					t.Fatalf("%s: the test wants row calls on src itself (path %v, halo %d+%d)", name, pl.kind, pl.halo.left, pl.halo.right)
 				}
 				for threads := 1; threads <= 3; threads++ {
-					total += checkPrefetchUnits(t, fmt.Sprintf("%s_threads%d", name, threads), l, pl, src, dst, threads)
+					p, c, s := checkPrefetchUnits(t, fmt.Sprintf("%s_threads%d", name, threads), l, pl, src, dst, threads)
+					total, clipped, short = total+p, clipped+c, short+s
 				}
 				saved := l.path.prefetch
 				l.path.prefetch = false
@@ -82,29 +93,52 @@ func TestPrefetchUnits(t *testing.T) {
 				}
 			}
 		}
-		if total == 0 {
-			t.Fatal("no unit of any case prefetches")
+		t.Logf("%d units prefetch (%d for fewer blocks), %d do not", total, short, clipped)
+		if total == 0 || clipped == 0 {
+			t.Fatalf("%d units prefetch and %d do not, their lines leaving the pass: want both", total, clipped)
+		}
+		if short == 0 {
+			t.Fatal("no unit prefetches for a next unit of fewer blocks than its calls")
 		}
 	})
 }
 
-func checkPrefetchUnits(t *testing.T, name string, l *layer, pl *plan, src, dst *layout.Tensor, threads int) (prefetched int) {
+func checkPrefetchUnits(t *testing.T, name string, l *layer, pl *plan, src, dst *layout.Tensor, threads int) (prefetched, clipped, short int) {
 	t.Helper()
 	f := &fwd{l: l, pl: pl, dst: dst, src: src, sdata: src.Data, sh: src.H, sw: src.W}
 	units := f.split(threads)
-	const group = asm.PfLines * 64
 	for u := 0; u < units; u++ {
+		_, _, o0, o1, _ := f.unit(u)
+		// The unit's own blocks, and as many as a call takes: where a call
+		// has more blocks than the pass has left from the next unit on,
+		// its lines must stop short (the pass's last units).
+		for _, ocb := range []int{o1 - o0, l.path.MaxOCB} {
+			p, c, s := checkPrefetchUnit(t, name, f, u, units, ocb)
+			prefetched, clipped, short = prefetched+p, clipped+c, short+s
+		}
+	}
+	return prefetched, clipped, short
+}
+
+// checkPrefetchUnit checks unit u's prefetch (see checkPrefetchUnits) with
+// calls of ocb output blocks.
+func checkPrefetchUnit(t *testing.T, name string, f *fwd, u, units, ocb int) (prefetched, clipped, short int) {
+	t.Helper()
+	l := f.l
+	const group = asm.PfLines * 64
+	{
 		n, pi, o0, o1, _ := f.unit(u)
 		pi, _ = f.unitPass(pi)
 		var rc rowCall
 		f.newRowCall(&rc, pi, n, o0, o1)
+		rc.tmpl.OCB = ocb
 		f.prefetchNext(&rc, u)
 		next := u + 1
 		if next >= units {
 			if rc.pf != 0 {
 				t.Fatalf("%s: unit %d of %d prefetches, but unit %d does not exist", name, u, units, next)
 			}
-			continue
+			return
 		}
 		_, npi, no0, no1, _ := f.unit(next)
 		npi, _ = f.unitPass(npi)
@@ -113,16 +147,34 @@ func checkPrefetchUnits(t *testing.T, name string, l *layer, pl *plan, src, dst 
 			if rc.pf != 0 {
 				t.Fatalf("%s: unit %d prefetches its own weights", name, u)
 			}
-			continue
+			return
 		}
 		per := l.icb * p.kh * p.kw * l.block * l.block
-		w := p.wei[no0*per : no1*per]
-		lo, hi := uintptr(unsafe.Pointer(&w[0])), uintptr(unsafe.Pointer(&w[0]))+uintptr(4*len(w))
-		if rc.pf != lo || rc.pfEnd+group-1 != hi {
-			t.Fatalf("%s: unit %d prefetches [%#x, %#x+%d), want unit %d's weights [%#x, %#x)",
-				name, u, rc.pf, rc.pfEnd, group-1, next, lo, hi)
+		lo := uintptr(unsafe.Pointer(&p.wei[no0*per]))
+		passEnd := uintptr(unsafe.Pointer(&p.wei[0])) + uintptr(4*len(p.wei))
+		ocb := uintptr(ocb) // the blocks whose lines the calls name, PfOCB apart
+		// Pf runs over the next unit's first block, unless a call's last
+		// block would then leave the pass's weights.
+		want := min(lo+uintptr(4*per), passEnd-(ocb-1)*uintptr(4*per))
+		if want < lo+group {
+			if rc.pf != 0 {
+				t.Fatalf("%s: unit %d prefetches, but its %d blocks' lines from unit %d's would leave the pass", name, u, ocb, next)
+			}
+			clipped++
+			return
+		}
+		if rc.pf != lo || rc.pfEnd+group-1 != want || rc.tmpl.PfOCB != 4*per {
+			t.Fatalf("%s: unit %d prefetches [%#x, %#x+%d) with blocks %d apart, want unit %d's first block [%#x, %#x), %d apart",
+				name, u, rc.pf, rc.pfEnd, group-1, rc.tmpl.PfOCB, next, lo, want, 4*per)
+		}
+		// The last line a call names: inside the pass's weights.
+		if last := rc.pfEnd - 1 + (ocb-1)*uintptr(rc.tmpl.PfOCB) + group - 1; last >= passEnd {
+			t.Fatalf("%s: unit %d names a line at %#x, past its next pass's weights [%#x, %#x)", name, u, last, lo, passEnd)
+		}
+		if no1-no0 < int(ocb) {
+			short++ // the next unit has fewer blocks: lines in the pass's next ones
 		}
 		prefetched++
 	}
-	return prefetched
+	return prefetched, clipped, short
 }

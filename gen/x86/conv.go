@@ -492,19 +492,36 @@ func (k *kernel) sets(t int) int {
 func (k *kernel) setAcc(t, m, j, o int) reg.VecPhysical { return k.acc(t*m+j, o) }
 
 // prefetch emits, after a tap step (an input block of a pointwise
-// kernel, whose window is one tap), the prefetch of asm.PfLines lines
-// from Pf into L2 while Pf < PfEnd, and moves Pf on in the argument block
-// (see package asm). On in-512x7's spatial-bottleneck block this took the
-// fastest of 15 samples from 1450-1816 us to 1203-1288 us (AVX2; six
+// kernel, whose window is one tap), the prefetch into L2 of asm.PfLines
+// lines at Pf + o*PfOCB for each output block o while Pf < PfEnd, and
+// moves Pf on in the argument block (see package asm): the heads of the
+// next unit's output blocks, whose weights the next call streams one run
+// a block. On in-512x7's spatial-bottleneck block this prefetch (then
+// four lines from Pf, the head of the next unit's first block only) took
+// the fastest of 15 samples from 1450-1816 us to 1203-1288 us (AVX2; six
 // rounds, alternating builds): its 9.4 MB layers stream their weights
 // from memory, and without it each output-block group's first row waited
-// for them. PREFETCHT1 and T2 measured alike and T0 7-25% slower; 3 or 6
-// lines a step (T1) were 5-15% slower than 4, and so were 2 or 8 (T0)
-// than 4 (T0).
+// for them. PREFETCHT1 and T2 measured alike and T0 7-25% slower.
 // The pointwise kernels (the restores' one-tap phases at rates 3 and 4)
 // prefetch too: BenchmarkRestoreRate, AVX2, one core, two alternating
 // rounds, in-256x14 r3 85-87 -> 88-89% of peak, r4 82-84 -> 86%,
 // in-512x7 r3 71-73 -> 74-75% (AVX-512 within a point of before).
+//
+// A call reads each of its blocks' runs as a stream of its own, and a
+// stream that starts cold runs at the memory's latency until the
+// hardware's prefetchers (which stop at each 4 KB page) and the kernel's
+// own prefetch ahead (AVX-512) catch up: the smaller a unit's runs, the
+// more of its time that is. 64 MB of weights in 1x1 layers over 3x3
+// pixels, one AVX-512 core of the AMD EPYC Zen 5, two alternating runs:
+// 1024, 512 and 256 input channels (192, 96 and 48 KB a unit) 28.0,
+// 23.7-26.0 and 19.3-19.5 GB/s with the first block's head alone (four
+// lines a step), 28.8-30.0, 27.1-28.2 and 20.9 with two lines of each
+// block's head. Medians of 5-6 alternating runs of whole networks (AMD
+// EPYC Zen 5, one thread, batch 1): AVX-512 SB ResNet-18 at rates 2/3/4
+// 6.54/4.79/8.21 -> 6.45/4.61/7.90 ms, regular 18.05 -> 17.67; SB
+// ResNet-50 36.0/30.5/36.7 -> 34.3/31.0/36.0 ms (three runs), regular
+// 41.8 -> 41.5; AVX2 SB ResNet-18 11.27/8.06/12.34 -> 11.11/7.62/11.61
+// ms, regular 32.2 -> 32.5. One line a block a step measured less.
 func (k *kernel) prefetch(id string) {
 	if k.stem() {
 		return // the stem's weights are a few KB
@@ -514,8 +531,13 @@ func (k *kernel) prefetch(id string) {
 	c.MOVQ(field(asm.OffPf), regTmp)
 	c.CMPQ(regTmp, field(asm.OffPfEnd))
 	c.JAE(operand.LabelRef(k.label(id + "_nopf")))
-	for i := 0; i < asm.PfLines; i++ {
-		c.PREFETCHT1(operand.Mem{Base: regTmp, Disp: 64 * i})
+	for o := 0; o < k.ocb; o++ {
+		if o > 0 {
+			c.ADDQ(field(asm.OffPfOCB), regTmp)
+		}
+		for i := 0; i < asm.PfLines; i++ {
+			c.PREFETCHT1(operand.Mem{Base: regTmp, Disp: 64 * i})
+		}
 	}
 	c.ADDQ(imm(64*asm.PfLines), field(asm.OffPf))
 	c.Label(k.label(id + "_nopf"))

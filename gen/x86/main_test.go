@@ -272,3 +272,57 @@ func TestPrefetchAhead(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefetchNext: every Pf block of every kernel that takes Pf (see
+// kernel.prefetch) names asm.PfLines lines, 64 bytes apart from Pf, for
+// each of the kernel's output blocks, stepping from one block's to the
+// next by PfOCB, and moves Pf on by PfLines lines. Dropping one block's
+// lines, or a step, fails it; package kernels checks what the blocks
+// compute and where Pf stops.
+func TestPrefetchNext(t *testing.T) {
+	ocbOf := regexp.MustCompile(`(?:Conv|Conv1x1)O(\d)Src`)
+	for _, set := range sets {
+		var text []byte
+		for name, b := range renderOf(t, set).files {
+			if strings.HasSuffix(name, ".s") {
+				text = b
+			}
+		}
+		blocks := 0
+		for _, fn := range strings.Split(string(text), "\nTEXT ")[1:] {
+			name := fn[strings.Index(fn, "·")+len("·") : strings.Index(fn, "(SB)")]
+			m := ocbOf.FindStringSubmatch(name)
+			for _, blk := range strings.Split(fn, fmt.Sprintf("%d(AX), DI\n", asm.OffPf))[1:] {
+				blk = blk[:strings.Index(blk, "_nopf:")]
+				if m == nil {
+					t.Fatalf("%s: %s prefetches, but its name gives no output blocks", set.name, name)
+				}
+				ocb, _ := strconv.Atoi(m[1])
+				var got []string
+				for _, line := range strings.Split(blk, "\n") {
+					if f := strings.Fields(line); len(f) > 0 && (f[0] == "PREFETCHT1" || f[0] == "ADDQ") {
+						got = append(got, strings.Join(f, " "))
+					}
+				}
+				var want []string
+				for o := 0; o < ocb; o++ {
+					if o > 0 {
+						want = append(want, fmt.Sprintf("ADDQ %d(AX), DI", asm.OffPfOCB))
+					}
+					for i := 0; i < asm.PfLines; i++ {
+						want = append(want, strings.Replace(fmt.Sprintf("PREFETCHT1 %d(DI)", 64*i), " 0(", " (", 1))
+					}
+				}
+				want = append(want, fmt.Sprintf("ADDQ $0x%08x, %d(AX)", 64*asm.PfLines, asm.OffPf))
+				if strings.Join(got, "; ") != strings.Join(want, "; ") {
+					t.Fatalf("%s: a Pf block of %s is\n\t%s\nwant\n\t%s", set.name, name, strings.Join(got, "; "), strings.Join(want, "; "))
+				}
+				blocks++
+			}
+		}
+		if blocks == 0 {
+			t.Errorf("%s: no kernel prefetches from Pf", set.name)
+		}
+		t.Logf("%s: %d Pf blocks", set.name, blocks)
+	}
+}
