@@ -93,7 +93,7 @@
 // Pf + o*PfOCB for each of their OCB output blocks o, and move Pf on by
 // PfLines*64 bytes; they leave Pf, in the argument block, where they
 // stopped, so that the driver spreads one range over many calls. The
-// driver sets PfEnd at most the range's end minus (OCB-1)*PfOCB +
+// driver sets PfEnd at most the range's end minus both (OCB-1)*PfOCB and
 // PfLines*64 - 1, so no line outside the range is named. A layer whose
 // weights overflow the caches fetches the start of each of the next work
 // unit's blocks from memory while it computes this one's (the 512-channel
