@@ -126,55 +126,51 @@ func checkPrefetchUnit(t *testing.T, name string, f *fwd, u, units, ocb int) (pr
 	t.Helper()
 	l := f.l
 	const group = asm.PfLines * 64
-	{
-		n, pi, o0, o1, _ := f.unit(u)
-		pi, _ = f.unitPass(pi)
-		var rc rowCall
-		f.newRowCall(&rc, pi, n, o0, o1)
-		rc.tmpl.OCB = ocb
-		f.prefetchNext(&rc, u)
-		next := u + 1
-		if next >= units {
-			if rc.pf != 0 {
-				t.Fatalf("%s: unit %d of %d prefetches, but unit %d does not exist", name, u, units, next)
-			}
-			return
+	n, pi, o0, o1, _ := f.unit(u)
+	pi, _ = f.unitPass(pi)
+	var rc rowCall
+	f.newRowCall(&rc, pi, n, o0, o1)
+	rc.tmpl.OCB = ocb
+	f.prefetchNext(&rc, u)
+	next := u + 1
+	if next >= units {
+		if rc.pf != 0 {
+			t.Fatalf("%s: unit %d of %d prefetches, but unit %d does not exist", name, u, units, next)
 		}
-		_, npi, no0, no1, _ := f.unit(next)
-		npi, _ = f.unitPass(npi)
-		p := &l.passes[npi]
-		if npi == pi && no0 == o0 {
-			if rc.pf != 0 {
-				t.Fatalf("%s: unit %d prefetches its own weights", name, u)
-			}
-			return
-		}
-		per := l.icb * p.kh * p.kw * l.block * l.block
-		lo := uintptr(unsafe.Pointer(&p.wei[no0*per]))
-		passEnd := uintptr(unsafe.Pointer(&p.wei[0])) + uintptr(4*len(p.wei))
-		ocb := uintptr(ocb) // the blocks whose lines the calls name, PfOCB apart
-		// Pf runs over the next unit's first block, unless a call's last
-		// block would then leave the pass's weights.
-		want := min(lo+uintptr(4*per), passEnd-(ocb-1)*uintptr(4*per))
-		if want < lo+group {
-			if rc.pf != 0 {
-				t.Fatalf("%s: unit %d prefetches, but its %d blocks' lines from unit %d's would leave the pass", name, u, ocb, next)
-			}
-			clipped++
-			return
-		}
-		if rc.pf != lo || rc.pfEnd+group-1 != want || rc.tmpl.PfOCB != 4*per {
-			t.Fatalf("%s: unit %d prefetches [%#x, %#x+%d) with blocks %d apart, want unit %d's first block [%#x, %#x), %d apart",
-				name, u, rc.pf, rc.pfEnd, group-1, rc.tmpl.PfOCB, next, lo, want, 4*per)
-		}
-		// The last line a call names: inside the pass's weights.
-		if last := rc.pfEnd - 1 + (ocb-1)*uintptr(rc.tmpl.PfOCB) + group - 1; last >= passEnd {
-			t.Fatalf("%s: unit %d names a line at %#x, past its next pass's weights [%#x, %#x)", name, u, last, lo, passEnd)
-		}
-		if no1-no0 < int(ocb) {
-			short++ // the next unit has fewer blocks: lines in the pass's next ones
-		}
-		prefetched++
+		return
 	}
-	return prefetched, clipped, short
+	_, npi, no0, no1, _ := f.unit(next)
+	npi, _ = f.unitPass(npi)
+	p := &l.passes[npi]
+	if npi == pi && no0 == o0 {
+		if rc.pf != 0 {
+			t.Fatalf("%s: unit %d prefetches its own weights", name, u)
+		}
+		return
+	}
+	blockBytes := uintptr(4 * l.icb * p.kh * p.kw * l.block * l.block)
+	lo := uintptr(unsafe.Pointer(&p.wei[0])) + uintptr(no0)*blockBytes
+	passEnd := uintptr(unsafe.Pointer(&p.wei[0])) + uintptr(4*len(p.wei))
+	// Pf runs over the next unit's first block, unless the lines of a
+	// call's last block (ocb-1 blocks on, PfOCB apart) would then leave the
+	// pass's weights.
+	want := min(lo+blockBytes, passEnd-uintptr(ocb-1)*blockBytes)
+	if want < lo+group {
+		if rc.pf != 0 {
+			t.Fatalf("%s: unit %d prefetches, but its %d blocks' lines from unit %d's would leave the pass", name, u, ocb, next)
+		}
+		return 0, 1, 0
+	}
+	if rc.pf != lo || rc.pfEnd+group-1 != want || uintptr(rc.tmpl.PfOCB) != blockBytes {
+		t.Fatalf("%s: unit %d prefetches [%#x, %#x+%d) with blocks %d apart, want unit %d's first block [%#x, %#x), %d apart",
+			name, u, rc.pf, rc.pfEnd, group-1, rc.tmpl.PfOCB, next, lo, want, blockBytes)
+	}
+	// The last line a call names: inside the pass's weights.
+	if last := rc.pfEnd - 1 + uintptr(ocb-1)*uintptr(rc.tmpl.PfOCB) + group - 1; last >= passEnd {
+		t.Fatalf("%s: unit %d names a line at %#x, past its next pass's weights [%#x, %#x)", name, u, last, lo, passEnd)
+	}
+	if no1-no0 < ocb {
+		short = 1 // the next unit has fewer blocks: lines in the pass's next ones
+	}
+	return 1, 0, short
 }
