@@ -61,10 +61,10 @@ func timeLayer(l *layer, ml modelLayer, batch int) (float64, error) {
 var modelThreads = []int{1, 2, 4, 8, 16, 32, 64}
 
 // modelNet is a network of the model and its measured one-thread time at
-// batch 1 (AMD EPYC Zen 5, one core, AVX-512, block 16: at rate 2 the
-// README's ResNet table, avx512 column, before the three-block kernels'
-// prefetch ahead; at rates 3 and 4 medians of runs alternated with
-// other builds, 2026-12-04 23:06-23:09 UTC, with it). The model's
+// batch 1 (AMD EPYC Zen 5, one core, AVX-512, block 16: medians of five
+// runs of ResNet-18 and three of ResNet-50, every network in turn,
+// 2026-12-05 03:00-03:05 UTC, with the kernels' prefetch ahead and the
+// next-unit prefetch of every output block). The model's
 // per-thread speed is the network's
 // kernel FLOPs (padded channels and every tap, as the units count them)
 // over that time, the same for every layer and batch.
@@ -76,14 +76,14 @@ type modelNet struct {
 }
 
 var modelNets = []modelNet{
-	{"resnet18", false, 18.2, 0},
-	{"resnet18", true, 7.4, 0},
-	{"resnet18", true, 4.9, 3},
-	{"resnet18", true, 8.1, 4},
-	{"resnet50", false, 42.2, 0},
-	{"resnet50", true, 36.5, 0},
-	{"resnet50", true, 31.0, 3},
-	{"resnet50", true, 37.4, 4},
+	{"resnet18", false, 17.7, 0},
+	{"resnet18", true, 6.3, 0},
+	{"resnet18", true, 4.7, 3},
+	{"resnet18", true, 7.7, 4},
+	{"resnet50", false, 41.2, 0},
+	{"resnet50", true, 34.7, 0},
+	{"resnet50", true, 29.6, 3},
+	{"resnet50", true, 36.0, 4},
 }
 
 func (m modelNet) String() string {
