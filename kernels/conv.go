@@ -124,6 +124,34 @@ func (c *Conv2D) Forward(dst, src *layout.Tensor, ep Epilogue) error {
 	if c == nil {
 		return fmt.Errorf("kernels: Forward on a nil *Conv2D")
 	}
+	if err := c.check(dst, src, ep); err != nil {
+		return err
+	}
+	c.l.run(dst, src, ep)
+	return nil
+}
+
+// ForwardAdd computes dst = act(conv(src) + bias + dst) in place: Forward
+// with dst as its own residual (Epilogue{Residual: dst, ReLU: relu}), each
+// output value read, added to and stored by the same kernel, so that a
+// residual block's last layer writes into its shortcut's map rather than
+// into a buffer of its own (a network's Forward runs its blocks so). dst
+// must have the shape OutputSize gives for src, and must not share memory
+// with src. The result is bit for bit Forward's with a copy of dst as the
+// residual.
+func (c *Conv2D) ForwardAdd(dst, src *layout.Tensor, relu bool) error {
+	if c == nil {
+		return fmt.Errorf("kernels: ForwardAdd on a nil *Conv2D")
+	}
+	if err := c.check(dst, src, Epilogue{}); err != nil {
+		return err
+	}
+	c.l.run(dst, src, Epilogue{Residual: dst, ReLU: relu})
+	return nil
+}
+
+// check validates a Forward or ForwardAdd call's tensors and sizes.
+func (c *Conv2D) check(dst, src *layout.Tensor, ep Epilogue) error {
 	s := c.l.spec
 	if err := checkForward(dst, src, ep, s.InC, s.OutC, c.l.block); err != nil {
 		return err
@@ -135,6 +163,5 @@ func (c *Conv2D) Forward(dst, src *layout.Tensor, ep Epilogue) error {
 	if dst.H != oh || dst.W != ow {
 		return fmt.Errorf("kernels: dst is %dx%d, want %dx%d for a %dx%d input", dst.H, dst.W, oh, ow, src.H, src.W)
 	}
-	c.l.run(dst, src, ep)
 	return nil
 }

@@ -167,6 +167,7 @@ func (c convCase) run(t *testing.T, r *rand.Rand, deconv bool) {
 		dst.Data[i] = float32(math.NaN()) // every value must be written
 	}
 	var want []float32
+	var add func(dst, src *layout.Tensor, relu bool) error
 	if deconv {
 		d, err := NewConvTranspose2D(c.spec(), wts, bias, c.block)
 		if err != nil {
@@ -176,6 +177,7 @@ func (c convCase) run(t *testing.T, r *rand.Rand, deconv bool) {
 			t.Fatalf("%v: %v", c, err)
 		}
 		want = ref.ConvTranspose2D(rs, oh, ow, x, wts, bias, resNCHW, c.relu)
+		add = d.ForwardAdd
 	} else {
 		cv, err := NewConv2D(c.spec(), wts, bias, c.block)
 		if err != nil {
@@ -185,6 +187,7 @@ func (c convCase) run(t *testing.T, r *rand.Rand, deconv bool) {
 			t.Fatalf("%v: %v", c, err)
 		}
 		want, _, _ = ref.Conv2D(rs, x, wts, bias, resNCHW, c.relu)
+		add = cv.ForwardAdd
 	}
 	check()
 	checkPadLanes(t, dst)
@@ -192,5 +195,28 @@ func (c convCase) run(t *testing.T, r *rand.Rand, deconv bool) {
 	scale := math.Sqrt(float64(c.inC * c.kh * c.kw))
 	if err := closeEnough(dst.NCHW(), want, scale, 1e-5); err != nil {
 		t.Fatalf("%v: %v", c, err)
+	}
+	if c.res {
+		checkForwardAdd(t, c, add, dst, src, ep.Residual)
+	}
+}
+
+// checkForwardAdd runs add (a layer's ForwardAdd) on a guarded copy of
+// res and requires what Forward wrote to dst with res as its residual, bit
+// for bit: every path (tiles, phases, fused restores, borders, replays,
+// threads) must read each output value's residual before it stores that
+// value, and store it once.
+func checkForwardAdd(t *testing.T, c convCase, add func(dst, src *layout.Tensor, relu bool) error, dst, src, res *layout.Tensor) {
+	t.Helper()
+	in, check := guarded(t, dst.N, dst.C, dst.H, dst.W, dst.Block)
+	copy(in.Data, res.Data)
+	if err := add(in, src, c.relu); err != nil {
+		t.Fatalf("%v: ForwardAdd: %v", c, err)
+	}
+	check()
+	for i, v := range in.Data {
+		if math.Float32bits(v) != math.Float32bits(dst.Data[i]) {
+			t.Fatalf("%v: ForwardAdd's value %d = %v, Forward's %v", c, i, v, dst.Data[i])
+		}
 	}
 }

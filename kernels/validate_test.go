@@ -97,6 +97,7 @@ const wrapN = 1<<(bits.UintSize-3) + 1
 type valLayer struct {
 	name         string
 	fwd          func(dst, src *layout.Tensor, ep Epilogue) error
+	add          func(dst, src *layout.Tensor, relu bool) error // its ForwardAdd
 	n, inC, outC int
 	h, w, oh, ow int
 	block        int
@@ -118,13 +119,21 @@ func (L valLayer) tensors(t *testing.T) valTensors {
 }
 
 // forwardCases returns the Forward cases every layer shares: tensors that
-// are nil, malformed, of the wrong shape or block, or that alias.
-func forwardCases(t *testing.T, L valLayer) []valCase {
+// are nil, malformed, of the wrong shape or block, or that alias. With
+// inPlace they are ForwardAdd's, which has no residual of its own (dst is
+// its residual): the residual's cases are left out.
+func forwardCases(t *testing.T, L valLayer, inPlace bool) []valCase {
 	var cases []valCase
 	add := func(name string, want []string, mutate func(ts *valTensors)) {
+		if inPlace && (strings.Contains(name, "Residual") || strings.Contains(name, "residual")) {
+			return
+		}
 		cases = append(cases, valCase{name: name, want: want, call: func() error {
 			ts := L.tensors(t)
 			mutate(&ts)
+			if inPlace {
+				return L.add(ts.dst, ts.src, true)
+			}
 			return L.fwd(ts.dst, ts.src, Epilogue{Residual: ts.res, ReLU: true})
 		}})
 	}
@@ -264,7 +273,7 @@ func valConvLayer(t *testing.T, block int) (*Conv2D, valLayer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, valLayer{name: "Conv2D", fwd: c.Forward, n: 2, inC: 3, outC: 5, h: 7, w: 9, oh: 4, ow: 7, block: block}
+	return c, valLayer{name: "Conv2D", fwd: c.Forward, add: c.ForwardAdd, n: 2, inC: 3, outC: 5, h: 7, w: 9, oh: 4, ow: 7, block: block}
 }
 
 // valDeconvLayer is a 5 -> 3 channel 3x3 transposed convolution with
@@ -276,14 +285,14 @@ func valDeconvLayer(t *testing.T, block int) (*ConvTranspose2D, valLayer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d, valLayer{name: "ConvTranspose2D", fwd: d.Forward, n: 2, inC: 5, outC: 3, h: 4, w: 5, oh: 8, ow: 9, block: block}
+	return d, valLayer{name: "ConvTranspose2D", fwd: d.Forward, add: d.ForwardAdd, n: 2, inC: 5, outC: 3, h: 4, w: 5, oh: 8, ow: 9, block: block}
 }
 
 func TestValidateConv2DForward(t *testing.T) {
 	for _, block := range []int{8, 16} {
 		t.Run(fmt.Sprint("block", block), func(t *testing.T) {
 			c, L := valConvLayer(t, block)
-			cases := forwardCases(t, L)
+			cases := forwardCases(t, L, false)
 			sized := func(name string, want []string, h, w, oh, ow int) {
 				cases = append(cases, valCase{name: name, want: want, call: func() error {
 					dst, err := layout.New(L.n, L.outC, oh, ow, block)
@@ -323,7 +332,7 @@ func TestValidateConvTranspose2DForward(t *testing.T) {
 	for _, block := range []int{8, 16} {
 		t.Run(fmt.Sprint("block", block), func(t *testing.T) {
 			d, L := valDeconvLayer(t, block)
-			cases := forwardCases(t, L)
+			cases := forwardCases(t, L, false)
 			sized := func(name string, want []string, oh, ow int) {
 				cases = append(cases, valCase{name: name, want: want, call: func() error {
 					dst, err := layout.New(L.n, L.outC, oh, ow, block)
@@ -381,6 +390,54 @@ func TestValidateConvTranspose2DForward(t *testing.T) {
 
 // TestValidateLayerBlock checks tensors of one legal block against a layer
 // built for the other.
+// TestValidateForwardAdd: ForwardAdd validates src and dst as Forward
+// does (dst is its residual, so the residual's own cases do not apply),
+// rejects a src that shares memory with dst, and sizes as Forward.
+func TestValidateForwardAdd(t *testing.T) {
+	for _, block := range []int{8, 16} {
+		t.Run(fmt.Sprint("block", block), func(t *testing.T) {
+			c, cl := valConvLayer(t, block)
+			d, dl := valDeconvLayer(t, block)
+			var cases []valCase
+			for _, L := range []valLayer{cl, dl} {
+				for _, vc := range forwardCases(t, L, true) {
+					vc.name = L.name + " " + vc.name
+					cases = append(cases, vc)
+				}
+			}
+			sized := func(name string, want []string, add func(dst, src *layout.Tensor, relu bool) error, L valLayer, oh, ow int) {
+				cases = append(cases, valCase{name: name, want: want, call: func() error {
+					dst := valTensor(t, L.n, L.outC, oh, ow, block)
+					return add(dst, valTensor(t, L.n, L.inC, L.h, L.w, block), false)
+				}})
+			}
+			sized("Conv2D dst 3x7", []string{"dst", "3x7"}, c.ForwardAdd, cl, 3, 7)
+			sized("ConvTranspose2D dst.H 9", []string{"dst.H = 9"}, d.ForwardAdd, dl, 9, 9)
+			sized("ConvTranspose2D dst 7x10 (legal)", nil, d.ForwardAdd, dl, 7, 10)
+			var nilConv *Conv2D
+			var nilDeconv *ConvTranspose2D
+			cases = append(cases,
+				valCase{name: "nil *Conv2D", want: []string{"nil", "Conv2D", "ForwardAdd"}, call: func() error {
+					ts := cl.tensors(t)
+					return nilConv.ForwardAdd(ts.dst, ts.src, true)
+				}},
+				valCase{name: "zero Conv2D", want: []string{"kernels"}, call: func() error {
+					ts := cl.tensors(t)
+					return new(Conv2D).ForwardAdd(ts.dst, ts.src, true)
+				}},
+				valCase{name: "nil *ConvTranspose2D", want: []string{"nil", "ConvTranspose2D", "ForwardAdd"}, call: func() error {
+					ts := dl.tensors(t)
+					return nilDeconv.ForwardAdd(ts.dst, ts.src, true)
+				}},
+				valCase{name: "zero ConvTranspose2D", want: []string{"kernels"}, call: func() error {
+					ts := dl.tensors(t)
+					return new(ConvTranspose2D).ForwardAdd(ts.dst, ts.src, true)
+				}})
+			runValCases(t, cases)
+		})
+	}
+}
+
 func TestValidateLayerBlock(t *testing.T) {
 	c, _ := valConvLayer(t, 16)
 	d, _ := valDeconvLayer(t, 16)
