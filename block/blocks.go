@@ -40,8 +40,15 @@ type Block interface {
 	// scratch lists the shapes (channels, height, width) of the
 	// intermediate tensors forward needs for an h x w input.
 	scratch(h, w int) [][3]int
-	// forward is Forward with the intermediates given.
+	// forward is Forward with the intermediates given. With dst nil it
+	// computes the block in place (a network's blocks run so): the last
+	// layer adds its output to the residual where the residual lies,
+	// src itself or the projection's output in tmp (out says which), src
+	// then being overwritten.
 	forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error
+	// out returns the tensor an in-place forward on src and tmp leaves the
+	// block's output in.
+	out(src *layout.Tensor, tmp []*layout.Tensor) *layout.Tensor
 	// steps is forward as a list of its layers, named under prefix.
 	steps(prefix string, dst, src *layout.Tensor, tmp []*layout.Tensor) []Step
 	// workspaces is the cache of Forward's intermediates.
@@ -106,13 +113,46 @@ func (r *residual) outputSize(h, w int) (oh, ow int, err error) {
 	return (h-1)/r.stride + 1, (w-1)/r.stride + 1, nil
 }
 
-// shortcut computes the block's residual into tmp (or returns src for the
-// identity).
-func (r *residual) shortcut(src, tmp *layout.Tensor) (*layout.Tensor, error) {
+// shortcut computes the block's residual into the projection's map, the
+// last of tmp (or returns src for the identity).
+func (r *residual) shortcut(src *layout.Tensor, tmp []*layout.Tensor) (*layout.Tensor, error) {
 	if r.down == nil {
 		return src, nil
 	}
-	return tmp, r.down.Forward(tmp, src, kernels.Epilogue{})
+	p := tmp[len(tmp)-1]
+	return p, r.down.Forward(p, src, kernels.Epilogue{})
+}
+
+// into returns where the block's residual lies: src for the identity, the
+// projection's map (the last of tmp) otherwise; an in-place forward
+// leaves its output there.
+func (r *residual) into(src *layout.Tensor, tmp []*layout.Tensor) *layout.Tensor {
+	if r.down == nil {
+		return src
+	}
+	return tmp[len(tmp)-1]
+}
+
+// withProjection appends to a block's intermediates the projection's
+// output map, last (shortcut, into), where the block has a projection:
+// the identity needs none.
+func (r *residual) withProjection(shapes [][3]int, oh, ow int) [][3]int {
+	if r.down == nil {
+		return shapes
+	}
+	return append(shapes, [3]int{r.outC, oh, ow})
+}
+
+// addLast runs a block's last layer, last.Forward with the residual res
+// and ReLU into dst, or, with dst nil, last.ForwardAdd onto res in place.
+func addLast(last interface {
+	Forward(dst, src *layout.Tensor, ep kernels.Epilogue) error
+	ForwardAdd(dst, src *layout.Tensor, relu bool) error
+}, dst, src, res *layout.Tensor) error {
+	if dst == nil {
+		return last.ForwardAdd(res, src, true)
+	}
+	return last.Forward(dst, src, kernels.Epilogue{Residual: res, ReLU: true})
 }
 
 func (r *residual) downFLOPs(n, h, w int) float64 {
@@ -162,6 +202,9 @@ func (r *residual) init(sd *StateDict, prefix string, inC, outC, stride int, spe
 func forwardScratch(b Block, c *shapeCache[[]*layout.Tensor], dst, src *layout.Tensor) error {
 	if err := src.Validate("block: src"); err != nil {
 		return err
+	}
+	if err := dst.Validate("block: dst"); err != nil {
+		return err // nil would make forward work in place, over src
 	}
 	if c == nil || b.OutChannels() == 0 {
 		return fmt.Errorf("block: Forward on a block not built by its constructor")
@@ -228,18 +271,22 @@ func (b *BasicBlock) FLOPs(n, h, w int) float64 {
 
 func (b *BasicBlock) scratch(h, w int) [][3]int {
 	oh, ow, _ := b.OutputSize(h, w)
-	return [][3]int{{b.outC, oh, ow}, {b.outC, oh, ow}}
+	return b.withProjection([][3]int{{b.outC, oh, ow}}, oh, ow)
 }
 
 func (b *BasicBlock) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error {
 	if err := b.conv1.Forward(tmp[0], src, kernels.Epilogue{ReLU: true}); err != nil {
 		return err
 	}
-	res, err := b.shortcut(src, tmp[1])
+	res, err := b.shortcut(src, tmp)
 	if err != nil {
 		return err
 	}
-	return b.conv2.Forward(dst, tmp[0], kernels.Epilogue{Residual: res, ReLU: true})
+	return addLast(b.conv2, dst, tmp[0], res)
+}
+
+func (b *BasicBlock) out(src *layout.Tensor, tmp []*layout.Tensor) *layout.Tensor {
+	return b.into(src, tmp)
 }
 
 func (b *BasicBlock) Release() {
@@ -350,18 +397,22 @@ func (b *SBBasic) FLOPs(n, h, w int) float64 {
 func (b *SBBasic) scratch(h, w int) [][3]int {
 	oh, ow, _ := b.OutputSize(h, w)
 	lh, lw, _ := b.conv1.OutputSize(h, w)
-	return [][3]int{{b.outC, lh, lw}, {b.outC, oh, ow}}
+	return b.withProjection([][3]int{{b.outC, lh, lw}}, oh, ow)
 }
 
 func (b *SBBasic) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error {
 	if err := b.conv1.Forward(tmp[0], src, kernels.Epilogue{ReLU: true}); err != nil {
 		return err
 	}
-	res, err := b.shortcut(src, tmp[1])
+	res, err := b.shortcut(src, tmp)
 	if err != nil {
 		return err
 	}
-	return b.restore.Forward(dst, tmp[0], kernels.Epilogue{Residual: res, ReLU: true})
+	return addLast(b.restore, dst, tmp[0], res)
+}
+
+func (b *SBBasic) out(src *layout.Tensor, tmp []*layout.Tensor) *layout.Tensor {
+	return b.into(src, tmp)
 }
 
 func (b *SBBasic) Release() {
@@ -437,7 +488,7 @@ func (b *Bottleneck) FLOPs(n, h, w int) float64 {
 func (b *Bottleneck) scratch(h, w int) [][3]int {
 	oh, ow, _ := b.OutputSize(h, w)
 	p := b.conv1.Spec().OutC
-	return [][3]int{{p, h, w}, {p, oh, ow}, {b.outC, oh, ow}}
+	return b.withProjection([][3]int{{p, h, w}, {p, oh, ow}}, oh, ow)
 }
 
 func (b *Bottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error {
@@ -448,11 +499,15 @@ func (b *Bottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) erro
 	if err := b.conv2.Forward(tmp[1], tmp[0], relu); err != nil {
 		return err
 	}
-	res, err := b.shortcut(src, tmp[2])
+	res, err := b.shortcut(src, tmp)
 	if err != nil {
 		return err
 	}
-	return b.conv3.Forward(dst, tmp[1], kernels.Epilogue{Residual: res, ReLU: true})
+	return addLast(b.conv3, dst, tmp[1], res)
+}
+
+func (b *Bottleneck) out(src *layout.Tensor, tmp []*layout.Tensor) *layout.Tensor {
+	return b.into(src, tmp)
 }
 
 func (b *Bottleneck) Release() {
@@ -572,7 +627,7 @@ func (b *SBBottleneck) scratch(h, w int) [][3]int {
 	oh, ow, _ := b.OutputSize(h, w)
 	lh, lw, _ := b.conv2.OutputSize(h, w)
 	p := b.conv1.Spec().OutC
-	return [][3]int{{p, h, w}, {p, lh, lw}, {p, oh, ow}, {b.outC, oh, ow}}
+	return b.withProjection([][3]int{{p, h, w}, {p, lh, lw}, {p, oh, ow}}, oh, ow)
 }
 
 func (b *SBBottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error {
@@ -586,11 +641,15 @@ func (b *SBBottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) er
 	if err := b.restore.Forward(tmp[2], tmp[1], relu); err != nil {
 		return err
 	}
-	res, err := b.shortcut(src, tmp[3])
+	res, err := b.shortcut(src, tmp)
 	if err != nil {
 		return err
 	}
-	return b.conv4.Forward(dst, tmp[2], kernels.Epilogue{Residual: res, ReLU: true})
+	return addLast(b.conv4, dst, tmp[2], res)
+}
+
+func (b *SBBottleneck) out(src *layout.Tensor, tmp []*layout.Tensor) *layout.Tensor {
+	return b.into(src, tmp)
 }
 
 func (b *SBBottleneck) Release() {
@@ -641,17 +700,18 @@ func deconvStep(name string, d *kernels.ConvTranspose2D, dst, src *layout.Tensor
 
 // shortcutStep is the projection shortcut's step (none for the identity)
 // and the residual the block's last layer adds.
-func (r *residual) shortcutStep(prefix string, src, tmp *layout.Tensor) ([]Step, *layout.Tensor) {
+func (r *residual) shortcutStep(prefix string, src *layout.Tensor, tmp []*layout.Tensor) ([]Step, *layout.Tensor) {
 	if r.down == nil {
 		return nil, src
 	}
-	return []Step{convStep(prefix+"downsample", r.down, tmp, src, kernels.Epilogue{})}, tmp
+	p := tmp[len(tmp)-1]
+	return []Step{convStep(prefix+"downsample", r.down, p, src, kernels.Epilogue{})}, p
 }
 
 func (b *BasicBlock) steps(prefix string, dst, src *layout.Tensor, tmp []*layout.Tensor) []Step {
 	relu := kernels.Epilogue{ReLU: true}
 	out := []Step{convStep(prefix+"conv1", b.conv1, tmp[0], src, relu)}
-	sc, res := b.shortcutStep(prefix, src, tmp[1])
+	sc, res := b.shortcutStep(prefix, src, tmp)
 	out = append(out, sc...)
 	return append(out, convStep(prefix+"conv2", b.conv2, dst, tmp[0], kernels.Epilogue{Residual: res, ReLU: true}))
 }
@@ -659,7 +719,7 @@ func (b *BasicBlock) steps(prefix string, dst, src *layout.Tensor, tmp []*layout
 func (b *SBBasic) steps(prefix string, dst, src *layout.Tensor, tmp []*layout.Tensor) []Step {
 	relu := kernels.Epilogue{ReLU: true}
 	out := []Step{convStep(prefix+"conv1", b.conv1, tmp[0], src, relu)}
-	sc, res := b.shortcutStep(prefix, src, tmp[1])
+	sc, res := b.shortcutStep(prefix, src, tmp)
 	out = append(out, sc...)
 	return append(out, deconvStep(prefix+"conv2", b.restore, dst, tmp[0], kernels.Epilogue{Residual: res, ReLU: true}))
 }
@@ -670,7 +730,7 @@ func (b *Bottleneck) steps(prefix string, dst, src *layout.Tensor, tmp []*layout
 		convStep(prefix+"conv1", b.conv1, tmp[0], src, relu),
 		convStep(prefix+"conv2", b.conv2, tmp[1], tmp[0], relu),
 	}
-	sc, res := b.shortcutStep(prefix, src, tmp[2])
+	sc, res := b.shortcutStep(prefix, src, tmp)
 	out = append(out, sc...)
 	return append(out, convStep(prefix+"conv3", b.conv3, dst, tmp[1], kernels.Epilogue{Residual: res, ReLU: true}))
 }
@@ -682,7 +742,7 @@ func (b *SBBottleneck) steps(prefix string, dst, src *layout.Tensor, tmp []*layo
 		convStep(prefix+"conv2", b.conv2, tmp[1], tmp[0], relu),
 		deconvStep(prefix+"conv3", b.restore, tmp[2], tmp[1], relu),
 	}
-	sc, res := b.shortcutStep(prefix, src, tmp[3])
+	sc, res := b.shortcutStep(prefix, src, tmp)
 	out = append(out, sc...)
 	return append(out, convStep(prefix+"conv4", b.conv4, dst, tmp[2], kernels.Epilogue{Residual: res, ReLU: true}))
 }

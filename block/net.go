@@ -69,8 +69,9 @@ type workspace struct {
 	stemWS *stemWS            // the stem's packed input
 	stem   *layout.Tensor     // the stem's output
 	pooled *layout.Tensor     // after the max pool (ImageNet), or nil
-	acts   []*layout.Tensor   // each block's output
 	tmp    [][]*layout.Tensor // each block's intermediates
+	out    *layout.Tensor     // the last block's output: Forward runs the blocks in place (blocksOn), leaving it in a map of tmp (or pooled, or stem)
+	acts   []*layout.Tensor   // Steps' workspace only: each block's output, as Block.Forward writes it
 	feat   *layout.Tensor     // n x C x 1 x 1, the pooled features
 	logits *layout.Tensor     // n x classes x 1 x 1
 	sides  *sides             // the batch's split for side-by-side runs (sides.go), made when first needed
@@ -324,7 +325,10 @@ func (n *Net) FLOPs(batch, h, w int) float64 {
 	return total + n.fc.FLOPs(batch, 1, 1)
 }
 
-func (n *Net) newWorkspace(batch, h, w int) (*workspace, error) {
+// newWorkspace allocates the tensors of a call on a batch x 3 x h x w
+// input; with steps, also a map for each block's output (Steps runs each
+// block out of place, so that every step can be timed alone).
+func (n *Net) newWorkspace(batch, h, w int, steps bool) (*workspace, error) {
 	ws := &workspace{}
 	var err error
 	if ws.stemWS, err = n.stem.newWorkspace(batch, h, w); err != nil {
@@ -342,7 +346,9 @@ func (n *Net) newWorkspace(batch, h, w int) (*workspace, error) {
 			return nil, fmt.Errorf("block: %w", err)
 		}
 	}
-	ws.acts = make([]*layout.Tensor, len(n.blocks))
+	if steps {
+		ws.acts = make([]*layout.Tensor, len(n.blocks))
+	}
 	ws.tmp = make([][]*layout.Tensor, len(n.blocks))
 	var ferr error
 	_, _, err = n.shapes(h, w, func(i int, b Block, h, w int) {
@@ -358,6 +364,9 @@ func (n *Net) newWorkspace(batch, h, w int) (*workspace, error) {
 			ferr = err
 			return
 		}
+		if !steps {
+			return
+		}
 		acts, err := newTensors(batch, [][3]int{{b.OutChannels(), oh, ow}})
 		if err != nil {
 			ferr = err
@@ -370,6 +379,13 @@ func (n *Net) newWorkspace(batch, h, w int) (*workspace, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	ws.out = ws.stem
+	if ws.pooled != nil {
+		ws.out = ws.pooled
+	}
+	for i, b := range n.blocks {
+		ws.out = b.out(ws.out, ws.tmp[i])
 	}
 	c := n.fc.Spec()
 	if ws.feat, err = layout.New(batch, c.InC, 1, 1, kernels.Block()); err != nil {
@@ -405,7 +421,7 @@ func (n *Net) Forward(logits, input []float32, batch, h, w int) error {
 	if want := batch * n.classes; len(logits) != want {
 		return fmt.Errorf("block: len(logits) = %d, want batch*NumClasses = %d*%d = %d", len(logits), batch, n.classes, want)
 	}
-	return n.cache.with([3]int{batch, h, w}, func() (*workspace, error) { return n.newWorkspace(batch, h, w) },
+	return n.cache.with([3]int{batch, h, w}, func() (*workspace, error) { return n.newWorkspace(batch, h, w, false) },
 		func(ws *workspace) error { return n.forward(ws, logits, input, h, w) })
 }
 
@@ -467,7 +483,7 @@ func (n *Net) forward(ws *workspace, logits, input []float32, h, w int) error {
 	if err := n.runBlocks(ws, x); err != nil {
 		return err
 	}
-	globalAvgPool(ws.feat, ws.acts[len(ws.acts)-1])
+	globalAvgPool(ws.feat, ws.out)
 	if err := n.fc.Forward(ws.logits, ws.feat, kernels.Epilogue{}); err != nil {
 		return err
 	}
@@ -505,7 +521,7 @@ func (n *Net) Steps(batch, h, w int) ([]Step, error) {
 	if err := n.stem.checkInput(in, batch, h, w); err != nil {
 		return nil, err
 	}
-	ws, err := n.newWorkspace(batch, h, w)
+	ws, err := n.newWorkspace(batch, h, w, true)
 	if err != nil {
 		return nil, err
 	}

@@ -15,9 +15,8 @@ import (
 // imageRange is the blocks' tensors of images [i0, i1) of a workspace:
 // views into its maps (images are contiguous in nChw{b}c).
 type imageRange struct {
-	x    *layout.Tensor     // the first block's input
-	acts []*layout.Tensor   // each block's output
-	tmp  [][]*layout.Tensor // each block's intermediates
+	x   *layout.Tensor     // the first block's input
+	tmp [][]*layout.Tensor // each block's intermediates
 }
 
 // sides is a workspace's split of its batch for side-by-side runs: one
@@ -43,9 +42,8 @@ func view(t *layout.Tensor, i0, i1 int) *layout.Tensor {
 }
 
 func (ws *workspace) imageRange(x *layout.Tensor, i0, i1 int) imageRange {
-	r := imageRange{x: view(x, i0, i1), acts: make([]*layout.Tensor, len(ws.acts)), tmp: make([][]*layout.Tensor, len(ws.tmp))}
-	for i, a := range ws.acts {
-		r.acts[i] = view(a, i0, i1)
+	r := imageRange{x: view(x, i0, i1), tmp: make([][]*layout.Tensor, len(ws.tmp))}
+	for i := range ws.tmp {
 		r.tmp[i] = make([]*layout.Tensor, len(ws.tmp[i]))
 		for j, t := range ws.tmp[i] {
 			r.tmp[i][j] = view(t, i0, i1)
@@ -89,14 +87,20 @@ func (s *sides) RunUnit(g int, _ *asm.Params) {
 	s.errs[g] = s.net.blocksOn(&s.groups[g])
 }
 
-// blocksOn runs the blocks over r's images.
+// blocksOn runs the blocks over r's images, each in place (forward with
+// dst nil): a block's last layer adds its output to its residual where
+// that lies, its input or its projection's output, so that it reads and
+// writes one map instead of reading one and writing a second (SB
+// ResNet-20 at rate 3 5-7% faster, SB ResNet-18 1-3%, the regular
+// networks alike; AMD EPYC Zen 5, one AVX-512 core). The blocks' last
+// output is then where out says (workspace.out).
 func (n *Net) blocksOn(r *imageRange) error {
 	x := r.x
 	for i, b := range n.blocks {
-		if err := b.forward(r.acts[i], x, r.tmp[i]); err != nil {
+		if err := b.forward(nil, x, r.tmp[i]); err != nil {
 			return err
 		}
-		x = r.acts[i]
+		x = b.out(x, r.tmp[i])
 	}
 	return nil
 }
@@ -107,7 +111,7 @@ func (n *Net) blocksOn(r *imageRange) error {
 func (n *Net) runBlocks(ws *workspace, x *layout.Tensor) error {
 	s := n.sidesFor(ws, x, kernels.Threads())
 	if s == nil {
-		all := imageRange{x: x, acts: ws.acts, tmp: ws.tmp}
+		all := imageRange{x: x, tmp: ws.tmp}
 		return n.blocksOn(&all)
 	}
 	workers.Run(s, len(s.groups), s.threads, &s.prm)

@@ -72,7 +72,7 @@ func TestSidesSplit(t *testing.T) {
 		side           bool
 	}{{8, 2, true}, {5, 2, false}, {3, 3, true}, {7, 4, false}, {9, 2, false}, {1, 2, false}, {4, 1, false}, {6, 4, false}, {12, 3, true}} {
 		assert.Equal(t, c.side, sideBySide(c.batch, c.threads), "batch %d threads %d", c.batch, c.threads)
-		ws, err := net.newWorkspace(c.batch, 8, 8)
+		ws, err := net.newWorkspace(c.batch, 8, 8, false)
 		require.NoError(t, err)
 		s := net.sidesFor(ws, ws.stem, c.threads)
 		if !c.side {
@@ -83,13 +83,18 @@ func TestSidesSplit(t *testing.T) {
 		require.Len(t, s.groups, c.threads)
 		images := c.batch / c.threads
 		per := len(ws.stem.Data) / c.batch
-		last := len(ws.acts) - 1
-		perOut := len(ws.acts[last].Data) / c.batch
+		perOut := len(ws.out.Data) / c.batch
 		for g, r := range s.groups {
 			assert.Equal(t, images, r.x.N, "group %d", g)
 			assert.Same(t, &ws.stem.Data[g*images*per], &r.x.Data[0], "group %d's input", g)
-			assert.Same(t, &ws.acts[last].Data[g*images*perOut], &r.acts[last].Data[0], "group %d's output", g)
-			assert.Len(t, r.acts[last].Data, images*perOut)
+			// The group's blocks, run in place, leave its output in its
+			// own part of the whole batch's output map.
+			out := r.x
+			for i, b := range net.blocks {
+				out = b.out(out, r.tmp[i])
+			}
+			assert.Same(t, &ws.out.Data[g*images*perOut], &out.Data[0], "group %d's output", g)
+			assert.Len(t, out.Data, images*perOut)
 		}
 	}
 }
