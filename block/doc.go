@@ -77,8 +77,11 @@
 //
 // # Workspaces
 //
-// A Forward call needs every intermediate map of its input shape (batch,
-// height, width). A network keeps these workspaces when calls return, so
+// A Forward call needs the intermediate maps of its input shape (batch,
+// height, width): a network's Forward runs each block in place, its last
+// layer adding onto the residual's map (kernels' ForwardAdd), so there is
+// no output map per block, and a block with an identity shortcut has no
+// projection map. A network keeps these workspaces when calls return, so
 // that the steady state of a shape allocates nothing: those of the
 // DefaultWorkspaceShapes shapes used last (least recently used dropped
 // first), and for each at most GOMAXPROCS idle ones; a call that finds
