@@ -91,9 +91,9 @@ func (s *sides) RunUnit(g int, _ *asm.Params) {
 // dst nil): a block's last layer adds its output to its residual where
 // that lies, its input or its projection's output, so that it reads and
 // writes one map instead of reading one and writing a second (SB
-// ResNet-20 at rate 3 5-7% faster, SB ResNet-18 1-3%, the regular
-// networks alike; AMD EPYC Zen 5, one AVX-512 core). The blocks' last
-// output is then where out says (workspace.out).
+// ResNet-20 at rate 3 about 5% faster, SB ResNet-18 2-5%, the regular
+// networks within noise; AMD EPYC Zen 5, one AVX-512 core). The blocks'
+// last output is then where out says (workspace.out).
 func (n *Net) blocksOn(r *imageRange) error {
 	x := r.x
 	for i, b := range n.blocks {
