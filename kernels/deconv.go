@@ -125,9 +125,8 @@ func (d *ConvTranspose2D) Forward(dst, src *layout.Tensor, ep Epilogue) error {
 // multiply-adds each, so reads one map and writes it back rather than
 // reading the residual and writing a second map (SB ResNet-20 at rate 3:
 // about 5% of its time, one AVX-512 core of an AMD EPYC Zen 5). dst must
-// not share memory with
-// src. The result is bit for bit Forward's with a copy of dst as the
-// residual.
+// not share memory with src. The result is bit for bit Forward's with a
+// copy of dst as the residual.
 func (d *ConvTranspose2D) ForwardAdd(dst, src *layout.Tensor, relu bool) error {
 	if d == nil {
 		return fmt.Errorf("kernels: ForwardAdd on a nil *ConvTranspose2D")
