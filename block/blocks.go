@@ -53,6 +53,8 @@ type Block interface {
 	steps(prefix string, dst, src *layout.Tensor, tmp []*layout.Tensor) []Step
 	// workspaces is the cache of Forward's intermediates.
 	workspaces() *shapeCache[[]*layout.Tensor]
+	// res is the block's shortcut and channels.
+	res() *residual
 }
 
 // residual holds what every block shares: its channels, its stride and

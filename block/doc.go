@@ -80,18 +80,19 @@
 // A Forward call needs the intermediate maps of its input shape (batch,
 // height, width): a network's Forward runs each block in place, its last
 // layer adding onto the residual's map (kernels' ForwardAdd), so there is
-// no output map per block, and a block with an identity shortcut has no
-// projection map. A network keeps these workspaces when calls return, so
-// that the steady state of a shape allocates nothing: those of the
-// DefaultWorkspaceShapes shapes used last (least recently used dropped
-// first), and for each at most GOMAXPROCS idle ones; a call that finds
-// none idle allocates its own, and one returned past the bound goes to
-// the garbage collector. Each convolution also keeps up to GOMAXPROCS
-// (or kernels.Threads(), when more: images side by side) zero-haloed
-// copies of its input (kernels.Conv2D.Release).
+// no output map per block, a block with an identity shortcut has no
+// projection map, and the blocks share their intermediate maps of one
+// shape (they run one after another). A network keeps these workspaces
+// when calls return, so that the steady state of a shape allocates
+// nothing: those of the DefaultWorkspaceShapes shapes used last (least
+// recently used dropped first), and for each at most GOMAXPROCS idle ones;
+// a call that finds none idle allocates its own, and one returned past the
+// bound goes to the garbage collector. Each convolution also keeps up to
+// GOMAXPROCS (or kernels.Threads(), when more: images side by side)
+// zero-haloed copies of its input (kernels.Conv2D.Release).
 // Net.SetWorkspaceLimit(shapes, perShape) sets the bounds (shapes 0 keeps
 // nothing) and Net.Release drops everything kept, the layers' copies
-// included, for a server that has served a burst of sizes or of
-// concurrent calls it will not see again. Blocks and the stem run on
-// their own keep workspaces the same way (their Release drops them).
+// included, for a server that has served a burst of sizes or of concurrent
+// calls it will not see again. Blocks and the stem run on their own keep
+// workspaces the same way (their Release drops them).
 package block

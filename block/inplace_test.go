@@ -6,15 +6,18 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sbconv/sbconv/kernels"
+	"github.com/sbconv/sbconv/layout"
 )
 
 // outOfPlace computes net's logits as Forward does but with every block
-// run out of place (Block.Forward's way, each into a map of its own), on
-// a Steps workspace: the reference Forward's in-place blocks must match
-// bit for bit.
+// run out of place (Block.Forward's way, each into a map of its own) and
+// on intermediates of its own (none shared with another block's, as a
+// workspace shares them): the reference Forward's in-place blocks on
+// shared maps must match bit for bit.
 func outOfPlace(t *testing.T, net *Net, in []float32, batch, h, w int) []float32 {
 	t.Helper()
 	ws, err := net.newWorkspace(batch, h, w, true)
@@ -25,9 +28,13 @@ func outOfPlace(t *testing.T, net *Net, in []float32, batch, h, w int) []float32
 		require.NoError(t, maxPool3s2(ws.pooled, x))
 		x = ws.pooled
 	}
+	h, w = x.H, x.W
 	for i, b := range net.blocks {
-		require.NoError(t, b.forward(ws.acts[i], x, ws.tmp[i]))
+		tmp, err := newTensors(batch, b.scratch(h, w))
+		require.NoError(t, err)
+		require.NoError(t, b.forward(ws.acts[i], x, tmp))
 		x = ws.acts[i]
+		h, w = x.H, x.W
 	}
 	globalAvgPool(ws.feat, x)
 	require.NoError(t, net.fc.Forward(ws.logits, ws.feat, kernels.Epilogue{}))
@@ -79,4 +86,35 @@ func TestForwardInPlace(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestSharedMaps: a workspace's blocks share their maps of one shape (the
+// k-th of a shape in one block is the k-th in every other), a block's own
+// maps are distinct, and a projection's output (own) is never shared.
+func TestSharedMaps(t *testing.T) {
+	s := sharedMaps{batch: 2, maps: map[sharedKey]*layout.Tensor{}}
+	a, b, p := [3]int{4, 5, 5}, [3]int{8, 3, 3}, [3]int{8, 3, 3}
+	first, err := s.take([][3]int{a, a, p}, true)
+	require.NoError(t, err)
+	require.Len(t, first, 3)
+	for _, m := range first {
+		require.Equal(t, 2, m.N)
+	}
+	assert.NotSame(t, first[0], first[1], "two maps of one shape in one block")
+	assert.Equal(t, [3]int{8, 3, 3}, [3]int{first[2].C, first[2].H, first[2].W})
+
+	second, err := s.take([][3]int{b, a, a}, false)
+	require.NoError(t, err)
+	assert.Same(t, first[0], second[1], "the first map of a shape")
+	assert.Same(t, first[1], second[2], "the second map of a shape")
+	assert.NotSame(t, first[2], second[0], "a projection's output shared with another block's map")
+
+	third, err := s.take([][3]int{b, p}, true)
+	require.NoError(t, err)
+	assert.Same(t, second[0], third[0])
+	assert.NotSame(t, third[1], first[2], "two projections' outputs")
+	assert.NotSame(t, third[1], third[0])
+
+	_, err = s.take([][3]int{{1 << 20, 1 << 20, 1 << 20}}, false)
+	require.Error(t, err)
 }
