@@ -125,10 +125,10 @@ func (r *residual) shortcut(src *layout.Tensor, tmp []*layout.Tensor) (*layout.T
 	return p, r.down.Forward(p, src, kernels.Epilogue{})
 }
 
-// into returns where the block's residual lies: src for the identity, the
+// out returns where the block's residual lies: src for the identity, the
 // projection's map (the last of tmp) otherwise; an in-place forward
-// leaves its output there.
-func (r *residual) into(src *layout.Tensor, tmp []*layout.Tensor) *layout.Tensor {
+// leaves its output there (every block type's Block.out).
+func (r *residual) out(src *layout.Tensor, tmp []*layout.Tensor) *layout.Tensor {
 	if r.down == nil {
 		return src
 	}
@@ -136,7 +136,7 @@ func (r *residual) into(src *layout.Tensor, tmp []*layout.Tensor) *layout.Tensor
 }
 
 // withProjection appends to a block's intermediates the projection's
-// output map, last (shortcut, into), where the block has a projection:
+// output map, last (shortcut, out), where the block has a projection:
 // the identity needs none.
 func (r *residual) withProjection(shapes [][3]int, oh, ow int) [][3]int {
 	if r.down == nil {
@@ -287,10 +287,6 @@ func (b *BasicBlock) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) erro
 	return addLast(b.conv2, dst, tmp[0], res)
 }
 
-func (b *BasicBlock) out(src *layout.Tensor, tmp []*layout.Tensor) *layout.Tensor {
-	return b.into(src, tmp)
-}
-
 func (b *BasicBlock) Release() {
 	if b != nil {
 		b.release(b.conv1, b.conv2)
@@ -413,10 +409,6 @@ func (b *SBBasic) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) error {
 	return addLast(b.restore, dst, tmp[0], res)
 }
 
-func (b *SBBasic) out(src *layout.Tensor, tmp []*layout.Tensor) *layout.Tensor {
-	return b.into(src, tmp)
-}
-
 func (b *SBBasic) Release() {
 	if b != nil {
 		b.release(b.conv1, b.restore)
@@ -506,10 +498,6 @@ func (b *Bottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) erro
 		return err
 	}
 	return addLast(b.conv3, dst, tmp[1], res)
-}
-
-func (b *Bottleneck) out(src *layout.Tensor, tmp []*layout.Tensor) *layout.Tensor {
-	return b.into(src, tmp)
 }
 
 func (b *Bottleneck) Release() {
@@ -648,10 +636,6 @@ func (b *SBBottleneck) forward(dst, src *layout.Tensor, tmp []*layout.Tensor) er
 		return err
 	}
 	return addLast(b.conv4, dst, tmp[2], res)
-}
-
-func (b *SBBottleneck) out(src *layout.Tensor, tmp []*layout.Tensor) *layout.Tensor {
-	return b.into(src, tmp)
 }
 
 func (b *SBBottleneck) Release() {
