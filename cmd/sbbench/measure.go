@@ -493,6 +493,11 @@ func measure(cfg *config, items []item, bar progress) (*result, error) {
 				bench.Peak(1)
 				bench.Peak(scalingN)
 			}
+			// The rows before are garbage by now: collected here, outside
+			// the timing, they neither add to this row's memory (the
+			// rates rows hold up to 250 MB of weights) nor stop its
+			// samples for a collection.
+			runtime.GC()
 			cs, err := it.build(cfg)
 			if err != nil {
 				return err
@@ -505,7 +510,12 @@ func measure(cfg *config, items []item, bar progress) (*result, error) {
 			row := newRow(it, cs, samples)
 			res.rows = append(res.rows, row)
 			if it.table == "rates" {
-				d, err := bench.WeightStream(cs.sbconv[1].WeightBytes)
+				// The stream makes weights of the SB network's size: the
+				// row's networks, which nothing uses past this line, go
+				// first.
+				wb := cs.sbconv[1].WeightBytes
+				runtime.GC()
+				d, err := bench.WeightStream(wb)
 				if err != nil {
 					return fmt.Errorf("weight stream: %w", err)
 				}
