@@ -29,6 +29,7 @@ type rowCall struct {
 	pf, pfEnd uintptr // weights to prefetch: Params.Pf, PfEnd
 	tmpl      asm.Params
 	rec       *[]recCall // where the unit's calls are recorded, or nil (replay.go)
+	resDst    bool       // the calls add Dst's own values (a later input-block chunk: kSplit)
 }
 
 // newRowCall prepares rc for pass pi, image n and output blocks [o0, o1).
@@ -195,7 +196,9 @@ func (f *fwd) call(prm *asm.Params, rc *rowCall, kc kernelCall) {
 	d := rc.dstBase + (rc.gm.ohOff+kc.r*rc.gm.ohStep)*f.dst.W*b + kc.j*rc.gm.owStep*b
 	prm.Pix, prm.Rows = kc.npix, kc.nrows
 	prm.Dst = unsafe.Pointer(&f.dst.Data[d])
-	if f.res != nil {
+	if rc.resDst {
+		prm.Res = prm.Dst
+	} else if f.res != nil {
 		prm.Res = unsafe.Pointer(&f.res.Data[d])
 	}
 	if kc.t1 <= kc.t0 || kc.u1 <= kc.u0 {
