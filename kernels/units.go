@@ -237,7 +237,9 @@ func (f *fwd) unit(u int) (n, pi, o0, o1, c int) {
 // in-512x7 block 2594-3038 -> 2359-2430 us (three), ResNet-18
 // regular and SB at rates 2 / 3 / 4 18.29-18.52 / 6.53-6.58 / 4.68-4.80 /
 // 7.78-7.92 -> 17.72-18.11 / 6.42-6.57 / 4.60-4.78 / 7.66-7.83 ms (four
-// alternating runs).
+// alternating runs). Chunks of 128 or 256 KB measured the same on
+// ResNet-18, of 768 KB slower (regular 18.1-19.7 ms against 18.0-18.9,
+// rate 3 4.80-5.43 against 4.83-5.03; four alternating rounds each).
 var kSplitBytes = 512 << 10
 
 // kSplit returns the chunks of input blocks the calls of rc's unit run in
