@@ -519,9 +519,11 @@ def read_safetensors(path):
         raw = f.read()
     if len(raw) < 8:
         raise ValueError(f"{path}: {len(raw)} bytes, too short for a safetensors file")
-    if raw[:2] == b"PK":
-        raise ValueError(f"{path}: a zip file (a torch.save checkpoint?), not safetensors")
     (n,) = struct.unpack("<Q", raw[:8])
+    # A zip archive is named as such only when the file cannot be
+    # safetensors: a header of 19280 bytes (0x4B50) starts "PK" too.
+    if raw[:4] == b"PK\x03\x04" and not (2 <= n <= len(raw) - 8 and raw[8:9] == b"{"):
+        raise ValueError(f"{path}: a zip file (a torch.save checkpoint?), not safetensors")
     if n > len(raw) - 8:
         raise ValueError(f"{path}: header length {n} exceeds the file's {len(raw) - 8} bytes after it")
     header = json.loads(raw[8:8 + n].decode("utf-8"))

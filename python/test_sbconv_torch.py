@@ -472,6 +472,23 @@ class TestModule(Case):
         with self.assertRaisesRegex(ValueError, "torch.save"):
             sbconv_torch.read_safetensors(path)
 
+    def test_read_a_header_that_starts_like_a_zip(self):
+        # A header of 0x4B50 bytes: the file's first two bytes are "PK".
+        path = self.path("pk")
+        sbconv_torch.write_safetensors(path, {"w": torch.ones(3)}, {"pad": ""})
+        raw = read_bytes(path)
+        (n,) = struct.unpack("<Q", raw[:8])
+        header = json.loads(raw[8:8 + n])
+        header["__metadata__"]["pad"] = "x" * (0x4B50 - n)
+        h = json.dumps(header, separators=(",", ":")).encode()
+        h += b" " * (0x4B50 - len(h))
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
+        self.assertEqual(read_bytes(path)[:2], b"PK")
+        back, meta = sbconv_torch.read_safetensors(path)
+        self.assertTrue(torch.equal(back["w"], torch.ones(3)))
+        self.assertEqual(len(meta["pad"]), 0x4B50 - n)
+
     def test_golden_files(self):
         # testdata/block, which go test checks Go against, is this module's:
         # each file loads by its description and gives the stored logits.

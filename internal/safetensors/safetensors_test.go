@@ -117,6 +117,7 @@ func TestLegalOddities(t *testing.T) {
 		"unicode name":          craft(`{"\u00e9t\u00e9":{"dtype":"U8","shape":[],"data_offsets":[0,1]}}`, []byte{1}),
 		"offsets out of order":  craft(`{"b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}`, []byte{1, 2}),
 		"metadata after tensor": craft(`{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"__metadata__":{"x":"y"}}`, []byte{1}),
+		"starts PK like a zip":  craft(`{}`+strings.Repeat(" ", 0x4B50-2), nil), // a 19280-byte header
 	} {
 		t.Run(name, func(t *testing.T) {
 			if name == "huge dim times zero" && strconv.IntSize < 64 {
