@@ -204,8 +204,9 @@ func (c convCase) run(t *testing.T, r *rand.Rand, deconv bool) {
 // checkForwardAdd runs add (a layer's ForwardAdd) on a guarded copy of
 // res and requires what Forward wrote to dst with res as its residual, bit
 // for bit: every path (tiles, phases, fused restores, borders, replays,
-// threads) must read each output value's residual before it stores that
-// value, and store it once.
+// threads, input-block chunks) must read each output value's residual
+// before it stores that value, and store it once (a unit in chunks once a
+// chunk, each chunk adding onto the one before).
 func checkForwardAdd(t *testing.T, c convCase, add func(dst, src *layout.Tensor, relu bool) error, dst, src, res *layout.Tensor) {
 	t.Helper()
 	in, check := guarded(t, dst.N, dst.C, dst.H, dst.W, dst.Block)
